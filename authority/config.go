@@ -1,0 +1,77 @@
+package authority
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/tegata-dev/tegata/token"
+)
+
+// Config tunes an Authority. Zero values mean the documented defaults.
+type Config struct {
+	// Issuer is the iss claim and the base of the discovery document,
+	// normally the authority's public URL. Required.
+	Issuer string
+	// Audience is the aud claim of access tokens. Default "tegata".
+	Audience string
+	// AccessTTL is the lifetime of access tokens. Default 15 minutes.
+	AccessTTL time.Duration
+	// RefreshTTL is how long a refresh token stays usable unused (idle
+	// timeout). Default 30 days.
+	RefreshTTL time.Duration
+	// SessionTTL is the absolute lifetime of a session, however often it is
+	// refreshed. Default 90 days.
+	SessionTTL time.Duration
+	// RefreshGrace is how long after a rotation the same refresh token is
+	// answered with the same successor (two tabs refreshing at once) rather
+	// than treated as theft. Default 10 seconds; negative disables it.
+	RefreshGrace time.Duration
+	// KeyPublishDelay is how long a new signing key is published in JWKS
+	// before tokens are signed with it, so verifiers learn it first.
+	// Default 1 minute.
+	KeyPublishDelay time.Duration
+	// Leeway is the clock skew verifiers allow. Revocation entries and
+	// retired keys are kept this much longer than the access token lifetime.
+	// Default 30 seconds.
+	Leeway time.Duration
+	// Algorithm signs new keys: token.EdDSA (default) or token.ES256.
+	Algorithm string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives operational logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTTL, 15*time.Minute)
+	def(&c.RefreshTTL, 30*24*time.Hour)
+	def(&c.SessionTTL, 90*24*time.Hour)
+	def(&c.RefreshGrace, 10*time.Second)
+	if c.RefreshGrace < 0 {
+		c.RefreshGrace = 0
+	}
+	def(&c.KeyPublishDelay, time.Minute)
+	def(&c.Leeway, 30*time.Second)
+	if c.Audience == "" {
+		c.Audience = "tegata"
+	}
+	if c.Algorithm == "" {
+		c.Algorithm = token.EdDSA
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// coverWindow is how long after an instant a token issued at that instant
+// may still be accepted somewhere: its lifetime plus the verifiers' leeway.
+// Revocation entries and retired keys are kept for this long.
+func (c *Config) coverWindow() time.Duration { return c.AccessTTL + c.Leeway }

@@ -1,0 +1,201 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tegata-bin")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "tegata")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		os.Stderr.Write(out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs bytes.Buffer
+	url  chan string
+}
+
+// serve starts `tegata serve` on a free port and waits for its URL.
+func serve(t *testing.T, dir string, env ...string) *proc {
+	t.Helper()
+	p := &proc{url: make(chan string, 1)}
+	p.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", dir)
+	p.cmd.Env = append(os.Environ(), env...)
+	stderr, _ := p.cmd.StderrPipe()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`listening url=(\S+)`)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.logs.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				p.url <- m[1]
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
+	select {
+	case u := <-p.url:
+		p.url <- u
+		return p
+	case <-time.After(30 * time.Second):
+		t.Fatalf("tegata serve did not start:\n%s", p.Logs())
+	}
+	return nil
+}
+
+func (p *proc) URL() string { u := <-p.url; p.url <- u; return u }
+
+func (p *proc) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// run runs a tegata command and returns its output and exit code.
+func run(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+func TestBinary(t *testing.T) {
+	dir := t.TempDir()
+	p := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
+	url := p.URL()
+	key, err := os.ReadFile(filepath.Join(dir, "api-key"))
+	if err != nil {
+		t.Fatalf("api-key file: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := &client.Client{BaseURL: url, APIKey: strings.TrimSpace(string(key))}
+	tok, err := c.CreateSession(ctx, "zoe", "cli-test", map[string]any{"plan": "pro"})
+	if err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	ops := []string{"TEGATA_AUTHORITY=" + url, "TEGATA_DATA=" + dir, "TEGATA_API_KEY="}
+
+	out, code := run(t, ops, "token", "inspect", tok.AccessToken)
+	if code != 0 || !strings.Contains(out, "VALID") || !strings.Contains(out, `"plan": "pro"`) {
+		t.Fatalf("token inspect (valid) = %d\n%s", code, out)
+	}
+	out, code = run(t, ops, "sessions", "list", "--subject", "zoe")
+	if code != 0 || !strings.Contains(out, tok.SessionID) || !strings.Contains(out, "cli-test") {
+		t.Fatalf("sessions list = %d\n%s", code, out)
+	}
+	out, code = run(t, ops, "revoke", "--session", tok.SessionID, "--reason", "lost phone")
+	if code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("revoke = %d\n%s", code, out)
+	}
+	out, code = run(t, ops, "token", "inspect", tok.AccessToken)
+	if code != 1 || !strings.Contains(out, "revoked") {
+		t.Fatalf("token inspect (revoked) = %d, want 1 saying revoked\n%s", code, out)
+	}
+	out, code = run(t, ops, "token", "inspect", tok.AccessToken[:len(tok.AccessToken)-4]+"AAAA")
+	if code != 1 || !strings.Contains(out, "INVALID") {
+		t.Fatalf("token inspect (bad signature) = %d, want 1 saying INVALID\n%s", code, out)
+	}
+	out, code = run(t, ops, "keys", "rotate", "--reason", "drill")
+	if code != 0 || !strings.Contains(out, "published") {
+		t.Fatalf("keys rotate = %d\n%s", code, out)
+	}
+	out, code = run(t, ops, "keys", "list")
+	if code != 0 || !strings.Contains(out, "active") || !strings.Contains(out, "pending") {
+		t.Fatalf("keys list = %d, want an active and a pending key\n%s", code, out)
+	}
+	out, code = run(t, ops, "audit")
+	if code != 0 || !strings.Contains(out, "lost phone") || !strings.Contains(out, "drill") {
+		t.Fatalf("audit = %d\n%s", code, out)
+	}
+	out, code = run(t, append(ops, "TEGATA_API_KEY=tgk_wrong"), "sessions", "list", "--subject", "zoe")
+	if code != 1 || !strings.Contains(out, "invalid API key") {
+		t.Fatalf("wrong key = %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"frobnicate"}, {"revoke"}, {"revoke", "--session", "a", "--subject", "b"}, {"keys"}, {"serve", "--addr"}} {
+		if out, code := run(t, ops, args...); code != 2 {
+			t.Fatalf("tegata %v = %d, want usage error 2\n%s", args, code, out)
+		}
+	}
+	// Ctrl-C: graceful exit 0.
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGINT, want 0\n%s", err, p.Logs())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop within 15 s of SIGINT")
+	}
+	logs := p.Logs()
+	for name, s := range map[string]string{"API key": c.APIKey, "refresh token": tok.RefreshToken, "access token": tok.AccessToken} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the server log contains the %s", name)
+		}
+	}
+	if !strings.Contains(logs, filepath.Join(dir, "api-key")) {
+		t.Errorf("the server log does not say where the API key file is:\n%s", logs)
+	}
+	// Restart on the same data: same keys, the revoked session stays revoked.
+	p2 := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
+	c.BaseURL = p2.URL()
+	res, err := c.Introspect(ctx, tok.AccessToken)
+	if err != nil || res["active"] != false {
+		t.Fatalf("after restart introspect = %v, %v, want inactive", res, err)
+	}
+}
+
+func TestWrongMasterKeyRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	p := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	_ = p.cmd.Wait()
+	out, code := run(t, []string{"TEGATA_MASTER_KEY=" + strings.Repeat("A", 43) + "=", "TEGATA_API_KEY="},
+		"serve", "--addr", "127.0.0.1:0", "--data", dir)
+	if code != 1 || !strings.Contains(out, "master key") {
+		t.Fatalf("serve with another master key = %d, want 1 naming the master key\n%s", code, out)
+	}
+}

@@ -1,0 +1,238 @@
+package feed
+
+import (
+	"bytes"
+	"errors"
+	"io"
+)
+
+// Limits of the Decoder, so that a hostile or broken server cannot make a
+// client allocate without bound.
+const (
+	// MaxLineSize is the longest line the Decoder accepts.
+	MaxLineSize = 64 << 10
+	// MaxEventSize is the largest data an event may carry.
+	MaxEventSize = 64 << 10
+)
+
+var (
+	// ErrLineTooLong is returned by Decoder.Next for a line over MaxLineSize.
+	ErrLineTooLong = errors.New("feed: event stream line too long")
+	// ErrEventTooLarge is returned by Decoder.Next for an event whose data
+	// exceeds MaxEventSize.
+	ErrEventTooLarge = errors.New("feed: event too large")
+)
+
+// Event is one event of a Server-Sent Events stream.
+type Event struct {
+	// ID is the last event ID seen on the stream, as the SSE spec defines
+	// it: it carries over to events that have no id field.
+	ID string
+	// Type is the event field, "message" if the event has none.
+	Type string
+	// Data is the event's data lines joined by "\n". It belongs to the
+	// caller.
+	Data []byte
+}
+
+// Decoder reads Server-Sent Events: the subset of the HTML living standard
+// the feed needs (fields id, event and data; comments; LF, CRLF and CR line
+// ends; a leading byte order mark). Other fields, retry included, are
+// ignored. A Decoder is not safe for concurrent use.
+type Decoder struct {
+	r       io.Reader
+	buf     []byte
+	r0, r1  int // unread bytes are buf[r0:r1]
+	readErr error
+	err     error // sticky: the stream is not resumable past it
+	skipLF  bool  // the last line ended with CR: a following LF belongs to it
+	started bool
+	line    []byte // a line that spans reads
+	id, typ string
+	data    []byte
+	noProg  int
+}
+
+// NewDecoder returns a Decoder reading from r.
+func NewDecoder(r io.Reader) *Decoder {
+	return &Decoder{r: r, buf: make([]byte, 4096)}
+}
+
+var bom = []byte("\xef\xbb\xbf")
+
+// Next returns the next event. At the end of the stream it returns io.EOF
+// (an unfinished event is discarded, as the spec says); a line over
+// MaxLineSize gives ErrLineTooLong and an event over MaxEventSize
+// ErrEventTooLarge. After an error, Next keeps returning it.
+func (d *Decoder) Next() (Event, error) {
+	if d.err != nil {
+		return Event{}, d.err
+	}
+	for {
+		line, err := d.readLine()
+		if err != nil {
+			d.err = err
+			return Event{}, err
+		}
+		if !d.started {
+			d.started = true
+			line = bytes.TrimPrefix(line, bom)
+		}
+		if len(line) == 0 {
+			if ev, ok := d.dispatch(); ok {
+				return ev, nil
+			}
+			continue
+		}
+		if err := d.field(line); err != nil {
+			d.err = err
+			return Event{}, err
+		}
+	}
+}
+
+// dispatch ends the event being read at a blank line. An event without any
+// data line is not dispatched.
+func (d *Decoder) dispatch() (Event, bool) {
+	typ := d.typ
+	d.typ = ""
+	if len(d.data) == 0 {
+		return Event{}, false
+	}
+	if typ == "" {
+		typ = "message"
+	}
+	ev := Event{ID: d.id, Type: typ, Data: bytes.Clone(d.data[:len(d.data)-1])}
+	d.data = d.data[:0]
+	return ev, true
+}
+
+func (d *Decoder) field(line []byte) error {
+	if line[0] == ':' {
+		return nil // comment
+	}
+	name, value := line, []byte(nil)
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		name, value = line[:i], line[i+1:]
+		value = bytes.TrimPrefix(value, []byte(" "))
+	}
+	switch string(name) {
+	case "event":
+		d.typ = internType(value)
+	case "data":
+		if len(d.data)+len(value)+1 > MaxEventSize {
+			return ErrEventTooLarge
+		}
+		d.data = grow(d.data, len(value)+1, MaxEventSize)
+		d.data = append(append(d.data, value...), '\n')
+	case "id":
+		if bytes.IndexByte(value, 0) < 0 && string(value) != d.id {
+			d.id = string(value)
+		}
+	}
+	return nil
+}
+
+// internType avoids an allocation per event for the feed's own types.
+func internType(b []byte) string {
+	switch string(b) {
+	case EventRevoke:
+		return EventRevoke
+	case EventHeartbeat:
+		return EventHeartbeat
+	case EventReset:
+		return EventReset
+	}
+	return string(b)
+}
+
+// readLine returns the next line without its end. The result is valid
+// until the next call.
+func (d *Decoder) readLine() ([]byte, error) {
+	d.line = d.line[:0]
+	for {
+		if d.r0 == d.r1 {
+			if err := d.fill(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		win := d.buf[d.r0:d.r1]
+		if d.skipLF {
+			d.skipLF = false
+			if win[0] == '\n' {
+				d.r0++
+				continue
+			}
+		}
+		i := indexLineEnd(win)
+		if i < 0 {
+			if len(d.line)+len(win) > MaxLineSize {
+				return nil, ErrLineTooLong
+			}
+			d.line = append(grow(d.line, len(win), MaxLineSize), win...)
+			d.r0 = d.r1
+			continue
+		}
+		if len(d.line)+i > MaxLineSize {
+			return nil, ErrLineTooLong
+		}
+		d.skipLF = win[i] == '\r'
+		d.r0 += i + 1
+		if len(d.line) == 0 {
+			return win[:i], nil
+		}
+		d.line = append(grow(d.line, i, MaxLineSize), win[:i]...)
+		return d.line, nil
+	}
+}
+
+// indexLineEnd returns the index of the first CR or LF in b, or -1.
+func indexLineEnd(b []byte) int {
+	i := bytes.IndexByte(b, '\n')
+	head := b
+	if i >= 0 {
+		head = b[:i]
+	}
+	if j := bytes.IndexByte(head, '\r'); j >= 0 {
+		return j
+	}
+	return i
+}
+
+// fill reads more input into the empty buffer.
+func (d *Decoder) fill() error {
+	if d.readErr != nil {
+		return d.readErr
+	}
+	n, err := d.r.Read(d.buf)
+	d.r0, d.r1 = 0, n
+	if err != nil {
+		d.readErr = err
+	}
+	if n > 0 {
+		d.noProg = 0
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if d.noProg++; d.noProg >= 100 {
+		d.readErr = io.ErrNoProgress
+		return d.readErr
+	}
+	return nil
+}
+
+// grow makes room for n more bytes in b without letting its capacity pass
+// limit (append alone may overshoot by up to twice).
+func grow(b []byte, n, limit int) []byte {
+	need := len(b) + n
+	if need <= cap(b) {
+		return b
+	}
+	c := min(max(2*cap(b), need, 512), limit)
+	nb := make([]byte, len(b), c)
+	copy(nb, b)
+	return nb
+}

@@ -1,0 +1,180 @@
+package feed
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func decodeAll(t *testing.T, r io.Reader) ([]Event, error) {
+	t.Helper()
+	d := NewDecoder(r)
+	var evs []Event
+	for {
+		ev, err := d.Next()
+		if err != nil {
+			return evs, err
+		}
+		evs = append(evs, ev)
+	}
+}
+
+func TestDecoder(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []Event
+		wantErr error
+	}{
+		{
+			name: "feed events",
+			in:   "id: 7\nevent: revoke\ndata: {\"seq\":7}\n\nid: 7\nevent: heartbeat\ndata: {\"head\":7,\"time\":1}\n\n",
+			want: []Event{{"7", "revoke", []byte(`{"seq":7}`)}, {"7", "heartbeat", []byte(`{"head":7,"time":1}`)}},
+		},
+		{
+			name: "CRLF and CR line ends",
+			in:   "id: 1\r\nevent: revoke\r\ndata: a\r\n\r\nid: 2\revent: reset\rdata: b\r\r",
+			want: []Event{{"1", "revoke", []byte("a")}, {"2", "reset", []byte("b")}},
+		},
+		{
+			name: "comments and unknown fields are ignored",
+			in:   ": keep-alive\nretry: 10\nfoo: bar\ndata: x\n: more\n\n",
+			want: []Event{{"", "message", []byte("x")}},
+		},
+		{
+			name: "data lines are joined; one leading space is dropped",
+			in:   "data:a\ndata:  b\ndata\n\n",
+			want: []Event{{"", "message", []byte("a\n b\n")}},
+		},
+		{
+			name: "id carries over and ignores NUL",
+			in:   "id: 3\ndata: a\n\ndata: b\n\nid: 4\x00\ndata: c\n\nid\ndata: d\n\n",
+			want: []Event{{"3", "message", []byte("a")}, {"3", "message", []byte("b")}, {"3", "message", []byte("c")}, {"", "message", []byte("d")}},
+		},
+		{
+			name: "event without data is not dispatched and its type does not leak",
+			in:   "event: heartbeat\n\ndata: x\n\n",
+			want: []Event{{"", "message", []byte("x")}},
+		},
+		{
+			name: "byte order mark",
+			in:   "\xef\xbb\xbfdata: x\n\n",
+			want: []Event{{"", "message", []byte("x")}},
+		},
+		{
+			name:    "unfinished event at the end is discarded",
+			in:      "data: x\n\ndata: y\n",
+			want:    []Event{{"", "message", []byte("x")}},
+			wantErr: io.EOF,
+		},
+		{
+			name:    "unfinished line at the end is discarded",
+			in:      "data: x\n\ndata: y",
+			want:    []Event{{"", "message", []byte("x")}},
+			wantErr: io.EOF,
+		},
+		{
+			name:    "line too long",
+			in:      "data: " + strings.Repeat("x", MaxLineSize) + "\n\n",
+			wantErr: ErrLineTooLong,
+		},
+		{
+			name: "line at the limit",
+			in:   "data:" + strings.Repeat("x", MaxLineSize-5) + "\n\n",
+			want: []Event{{"", "message", []byte(strings.Repeat("x", MaxLineSize-5))}},
+		},
+		{
+			name:    "line too long without an end",
+			in:      strings.Repeat("x", 3*MaxLineSize),
+			wantErr: ErrLineTooLong,
+		},
+		{
+			name:    "event too large",
+			in:      strings.Repeat("data: "+strings.Repeat("x", 1000)+"\n", 70) + "\n",
+			wantErr: ErrEventTooLarge,
+		},
+	}
+	for _, tt := range tests {
+		for _, mode := range []string{"whole", "one byte at a time"} {
+			t.Run(tt.name+"/"+mode, func(t *testing.T) {
+				var r io.Reader = strings.NewReader(tt.in)
+				if mode != "whole" {
+					r = iotest.OneByteReader(r)
+				}
+				got, err := decodeAll(t, r)
+				wantErr := tt.wantErr
+				if wantErr == nil {
+					wantErr = io.EOF
+				}
+				if !errors.Is(err, wantErr) {
+					t.Errorf("Next() error = %v, want %v", err, wantErr)
+				}
+				checkEvents(t, got, tt.want)
+			})
+		}
+	}
+}
+
+func checkEvents(t *testing.T, got, want []Event) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("decoded %d events %q, want %d %q", len(got), got, len(want), want)
+	}
+	for i := range got {
+		if got[i].ID != want[i].ID || got[i].Type != want[i].Type || string(got[i].Data) != string(want[i].Data) {
+			t.Errorf("event %d = %+q, want %+q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestDecoderErrorIsSticky(t *testing.T) {
+	d := NewDecoder(strings.NewReader(strings.Repeat("x", MaxLineSize+1) + "\ndata: y\n\n"))
+	for range 2 {
+		if _, err := d.Next(); !errors.Is(err, ErrLineTooLong) {
+			t.Fatalf("Next() = %v, want ErrLineTooLong", err)
+		}
+	}
+}
+
+type stallReader struct{}
+
+func (stallReader) Read([]byte) (int, error) { return 0, nil }
+
+func TestDecoderNoProgress(t *testing.T) {
+	if _, err := NewDecoder(stallReader{}).Next(); !errors.Is(err, io.ErrNoProgress) {
+		t.Errorf("Next() = %v, want io.ErrNoProgress", err)
+	}
+}
+
+// FuzzDecoder checks that no input makes the decoder panic or hold more
+// than its limits.
+func FuzzDecoder(f *testing.F) {
+	for _, s := range []string{
+		"id: 7\nevent: revoke\ndata: {\"seq\":7}\n\n",
+		"event: reset\r\ndata: {\"head\":3}\r\n\r\n",
+		": c\rdata:x\r\rid:\x00\n\n",
+		"\xef\xbb\xbfdata\n\n",
+	} {
+		f.Add([]byte(s), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		var r io.Reader = strings.NewReader(string(in))
+		if chunk%2 == 1 {
+			r = iotest.OneByteReader(r)
+		}
+		d := NewDecoder(r)
+		for range len(in) + 1 {
+			ev, err := d.Next()
+			if cap(d.line) > MaxLineSize || cap(d.data) > MaxEventSize || len(ev.Data) > MaxEventSize {
+				t.Fatalf("decoder holds line cap %d, data cap %d, event %d bytes; limits %d, %d",
+					cap(d.line), cap(d.data), len(ev.Data), MaxLineSize, MaxEventSize)
+			}
+			if err != nil {
+				return
+			}
+		}
+		t.Fatalf("more events than input bytes")
+	})
+}

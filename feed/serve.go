@@ -1,0 +1,293 @@
+package feed
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+var (
+	errReplaced = errors.New("feed: the log was replaced")
+	errStopped  = errors.New("feed: hub stopped")
+	// errBehind: the ring no longer holds the frames after the connection's
+	// position (a burst larger than the ring); it catches up from the
+	// Source again.
+	errBehind = errors.New("feed: connection fell behind the ring")
+)
+
+// liveBatch is how many frames a connection copies from the ring at once.
+const liveBatch = 256
+
+// ServeHTTP serves the feed (GET only). It checks no credentials: wrap it
+// in the authority's authentication. It waits for Run to have started, and
+// sets its own write deadlines, so the server's WriteTimeout does not cut
+// the stream.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, http.StatusMethodNotAllowed, "invalid_request", "the feed is read with GET")
+		return
+	}
+	after, err := parsePosition(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	select {
+	case <-h.ready:
+	case <-h.done:
+	case <-r.Context().Done():
+		return
+	}
+	if h.isStopped() {
+		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the feed is shutting down")
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	c := &conn{hub: h, rc: http.NewResponseController(w), bw: bufio.NewWriterSize(w, 32<<10)}
+	if err := c.rc.Flush(); err != nil {
+		return
+	}
+	err = c.serve(r.Context(), after)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		h.log.Info("feed: dropped a slow connection", "remote", r.RemoteAddr, "pos", c.pos, "err", err)
+		return
+	}
+	h.log.Debug("feed: connection ended", "remote", r.RemoteAddr, "after", after, "pos", c.pos, "err", err)
+}
+
+func (h *Hub) isStopped() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.stopped
+}
+
+// parsePosition reads the client's position: Last-Event-ID, else after.
+func parsePosition(r *http.Request) (int64, error) {
+	name, s := "Last-Event-ID", r.Header.Get("Last-Event-ID")
+	if s == "" {
+		name, s = "after", r.URL.Query().Get("after")
+	}
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s must be a non-negative integer", name)
+	}
+	return n, nil
+}
+
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// conn streams the feed to one client.
+type conn struct {
+	hub   *Hub
+	rc    *http.ResponseController
+	bw    *bufio.Writer
+	pos   int64  // every live entry <= pos has been written
+	epoch uint64 // the hub's epoch when the connection began
+	buf   []byte
+}
+
+func (c *conn) serve(ctx context.Context, after int64) error {
+	var v view
+	c.hub.look(0, &v, 0)
+	c.pos, c.epoch = after, v.epoch
+	if err := c.resetIfAhead(ctx); err != nil {
+		return err
+	}
+	for {
+		if err := c.catchUp(ctx); err != nil {
+			return err
+		}
+		if err := c.live(ctx); !errors.Is(err, errBehind) {
+			return err
+		}
+	}
+}
+
+// check says whether the connection can go on reading the hub.
+func (c *conn) check(v *view) error {
+	switch {
+	case v.stopped:
+		return errStopped
+	case v.epoch != c.epoch:
+		return errReplaced
+	}
+	return nil
+}
+
+// resetIfAhead tells a client positioned beyond the log's head to start
+// over: it followed another log.
+func (c *conn) resetIfAhead(ctx context.Context) error {
+	if c.pos == 0 {
+		return nil
+	}
+	head, err := c.hub.src.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if c.pos <= head {
+		return nil
+	}
+	c.pos = 0
+	c.startWrite()
+	c.write(appendReset(c.buf[:0], head))
+	return c.flush()
+}
+
+// catchUp reads the Source in batches until the connection's position is
+// covered by the hub's ring.
+func (c *conn) catchUp(ctx context.Context) error {
+	var v view
+	batch := c.hub.cfg.BatchSize
+	for {
+		c.hub.look(c.pos, &v, 0)
+		if err := c.check(&v); err != nil {
+			return err
+		}
+		if c.pos >= v.base {
+			return nil
+		}
+		srcHead, err := c.hub.src.Head(ctx)
+		if err != nil {
+			return err
+		}
+		entries, err := c.hub.src.EntriesAfter(ctx, c.pos, batch)
+		if err != nil {
+			return err
+		}
+		now := c.hub.cfg.Now()
+		c.startWrite()
+		for _, e := range entries {
+			if e.Seq <= c.pos {
+				continue
+			}
+			if e.ExpiresAt.After(now) {
+				if c.buf, err = appendRevoke(c.buf[:0], e); err != nil {
+					return err
+				}
+				c.write(c.buf)
+			}
+			c.pos = e.Seq
+		}
+		if len(entries) < batch {
+			c.pos = max(c.pos, srcHead)
+		}
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// live follows the hub's ring, with a heartbeat right after joining and on
+// every hub tick. It returns errBehind when the ring has moved past the
+// connection's position.
+func (c *conn) live(ctx context.Context) error {
+	var v view
+	var sentBeat uint64
+	first := true
+	for {
+		c.hub.look(c.pos, &v, liveBatch)
+		if err := c.check(&v); err != nil {
+			return err
+		}
+		if c.pos < v.base {
+			return errBehind
+		}
+		wrote := c.writeFrames(v.frames)
+		caughtUp := len(v.frames) < liveBatch
+		if caughtUp {
+			c.pos = max(c.pos, v.head)
+			if first || v.beat != sentBeat {
+				c.writeHeartbeat(wrote)
+				first, sentBeat, wrote = false, v.beat, true
+			}
+		}
+		if wrote {
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+		if !caughtUp {
+			continue
+		}
+		select {
+		case <-v.changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// writeFrames writes the live frames after the connection's position and
+// reports whether it wrote anything.
+func (c *conn) writeFrames(frames []frame) bool {
+	if len(frames) == 0 {
+		return false
+	}
+	now := c.hub.cfg.Now()
+	wrote := false
+	for _, f := range frames {
+		if f.seq <= c.pos {
+			continue
+		}
+		if f.expires.After(now) {
+			if !wrote {
+				c.startWrite()
+				wrote = true
+			}
+			c.write(f.bytes)
+		}
+		c.pos = f.seq
+	}
+	return wrote
+}
+
+func (c *conn) writeHeartbeat(started bool) {
+	if !started {
+		c.startWrite()
+	}
+	c.buf = appendHeartbeat(c.buf[:0], c.pos, c.hub.cfg.Now())
+	c.write(c.buf)
+}
+
+// startWrite arms the write deadline for the writes up to the next flush,
+// so that a client that stopped reading cannot hold the connection forever.
+// The deadline is I/O, not logic: it uses the wall clock.
+func (c *conn) startWrite() {
+	// Writers that cannot set deadlines (ErrNotSupported) still work; they
+	// lose only the stall protection.
+	_ = c.rc.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
+}
+
+// write buffers b; an error surfaces at flush, where bufio keeps it.
+func (c *conn) write(b []byte) {
+	_, _ = c.bw.Write(b)
+}
+
+func (c *conn) flush() error {
+	if err := c.bw.Flush(); err != nil {
+		return fmt.Errorf("feed: write: %w", err)
+	}
+	if err := c.rc.Flush(); err != nil {
+		return fmt.Errorf("feed: flush: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package gate
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+)
+
+// Config configures the gate. The zero value is a forward-auth endpoint that
+// reads the token from the Authorization header or the "tegata_at" cookie
+// and sends every application claim as a header.
+type Config struct {
+	// Upstream is where verified requests are forwarded, e.g.
+	// http://127.0.0.1:3000; its path is prefixed to the request's. Nil: no
+	// proxying, the gate is a forward-auth endpoint only.
+	Upstream *url.URL
+	// Transport carries the requests to Upstream. Nil: http.DefaultTransport.
+	Transport http.RoundTripper
+	// Cookie is the name of the cookie the token is read from when the
+	// request has no Authorization header. Empty: "tegata_at".
+	Cookie string
+	// Claims names the application claims (token.Claims.Extra) that are sent
+	// as X-Tegata-Claim-* headers. Nil: every claim the token carries. A list:
+	// each listed claim, always, with an empty value when the token lacks it,
+	// so that a forward-auth proxy copying the gate's headers overwrites any
+	// copy the client sent. Empty but not nil: none.
+	Claims []string
+	// MaxClaimBytes bounds the total size of the claim headers (names,
+	// values and framing) so that a token with large claims cannot make the
+	// answer overflow a proxy's header buffer (nginx reads the whole
+	// auth_request answer's header into one 4 KiB page by default). Claims
+	// that do not fit are left out and X-Tegata-Claims-Truncated is set.
+	// Zero: 2048; negative: no claim headers at all.
+	MaxClaimBytes int
+	// Logger receives one line per refused request (Info for revoked tokens
+	// and stale state, Debug otherwise) and upstream failures (Warn). Nil:
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultCookie        = "tegata_at"
+	DefaultMaxClaimBytes = 2048
+)
+
+// withDefaults returns c with its zero fields filled.
+func (c Config) withDefaults() Config {
+	if c.Cookie == "" {
+		c.Cookie = DefaultCookie
+	}
+	if c.MaxClaimBytes == 0 {
+		c.MaxClaimBytes = DefaultMaxClaimBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

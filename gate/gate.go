@@ -1,0 +1,110 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+
+	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// Paths the gate answers itself in both modes.
+const (
+	PathHealth = "/healthz"
+	PathReady  = "/readyz"
+	PathAuth   = "/auth"
+)
+
+// gate is the handler New returns.
+type gate struct {
+	v     *verifier.Verifier
+	cfg   Config
+	log   *slog.Logger
+	proxy *httputil.ReverseProxy // nil in forward-auth mode
+}
+
+// New returns the gate's handler over v, which must be running (see
+// verifier.New) for as long as the handler is used.
+//
+// Without cfg.Upstream it is a forward-auth endpoint: a request of any
+// method to /auth, to any path under /auth/ (Envoy's ext_authz path_prefix)
+// or to / (Traefik's ForwardAuth address) is answered 200 with the identity
+// headers when its token is valid and 401 otherwise; other paths get 404.
+// With cfg.Upstream every request except /healthz and /readyz is verified
+// and, if valid, forwarded to the upstream.
+func New(v *verifier.Verifier, cfg Config) http.Handler {
+	cfg = cfg.withDefaults()
+	g := &gate{v: v, cfg: cfg, log: cfg.Logger}
+	if cfg.Upstream != nil {
+		g.proxy = g.newProxy()
+	}
+	return g
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == PathHealth:
+		g.health(w, r)
+	case r.URL.Path == PathReady:
+		g.ready(w, r)
+	case g.proxy != nil:
+		g.forward(w, r)
+	case isAuthPath(r.URL.Path):
+		g.check(w, r)
+	default:
+		writeJSON(w, http.StatusNotFound, errorBody{"not_found", "the gate answers " + PathAuth + ", " + PathHealth + " and " + PathReady})
+	}
+}
+
+func isAuthPath(p string) bool {
+	return p == "/" || p == PathAuth || strings.HasPrefix(p, PathAuth+"/")
+}
+
+// check is the forward-auth answer.
+func (g *gate) check(w http.ResponseWriter, r *http.Request) {
+	c, err := g.authenticate(r)
+	if err != nil {
+		g.refuse(w, r, err)
+		return
+	}
+	g.identify(r.Context(), c).apply(w.Header())
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// authenticate verifies the request's token: the Authorization header if
+// there is one (a malformed one is an error, not a reason to look
+// elsewhere), else the cookie.
+func (g *gate) authenticate(r *http.Request) (*token.Claims, error) {
+	raw, err := verifier.TokenFromRequest(r)
+	if errors.Is(err, verifier.ErrNoToken) {
+		raw, err = g.cookieToken(r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return g.v.Verify(r.Context(), raw)
+}
+
+func (g *gate) cookieToken(r *http.Request) (string, error) {
+	c, err := r.Cookie(g.cfg.Cookie)
+	if err != nil || c.Value == "" {
+		return "", verifier.ErrNoToken
+	}
+	return c.Value, nil
+}
+
+// identify builds the identity headers for verified claims, logging claims
+// left out for lack of room.
+func (g *gate) identify(ctx context.Context, c *token.Claims) *identity {
+	id := newIdentity(c, g.cfg)
+	if len(id.omitted) > 0 {
+		g.log.DebugContext(ctx, "gate: claims left out of headers (over MaxClaimBytes)",
+			"claims", id.omitted, "max_claim_bytes", g.cfg.MaxClaimBytes)
+	}
+	return id
+}

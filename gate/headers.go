@@ -1,0 +1,235 @@
+package gate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/tegata-dev/tegata/token"
+)
+
+// Headers the gate sets. Every one starts with "X-Tegata-", which is what
+// stripSpoofed removes from client requests.
+const (
+	HeaderSubject         = "X-Tegata-Subject"
+	HeaderSession         = "X-Tegata-Session"
+	HeaderClaimPrefix     = "X-Tegata-Claim-"
+	HeaderClaimsTruncated = "X-Tegata-Claims-Truncated"
+)
+
+// field is one header to set.
+type field struct{ name, value string }
+
+// identity is what a verified request carries: the headers, in a fixed
+// order, and the claims left out for lack of room (for the log).
+type identity struct {
+	fields  []field
+	omitted []string
+}
+
+// apply sets the identity's headers on h.
+func (id *identity) apply(h http.Header) {
+	for _, f := range id.fields {
+		h[f.name] = []string{f.value}
+	}
+}
+
+// newIdentity builds the headers for verified claims: subject, session and
+// the application claims in cfg.Claims (all when nil) in name order, as long
+// as they fit in cfg.MaxClaimBytes. A claim whose name has no letter or
+// digit, or whose header name another claim took first, is not sent. A
+// claim the token lacks (or that is null) is not sent either, except when
+// cfg.Claims names it: then its header is sent empty, so that a forward-auth
+// proxy that copies the gate's headers over the request's (Envoy, Traefik)
+// also overwrites a copy the client sent.
+func newIdentity(c *token.Claims, cfg Config) *identity {
+	id := &identity{fields: []field{
+		{HeaderSubject, headerValue(c.Subject)},
+		{HeaderSession, headerValue(c.SessionID)},
+	}}
+	if cfg.MaxClaimBytes < 0 {
+		return id
+	}
+	budget := cfg.MaxClaimBytes
+	taken := map[string]bool{}
+	for _, name := range claimNames(c.Extra, cfg.Claims) {
+		hn := claimHeaderName(name)
+		if hn == "" || taken[hn] {
+			continue
+		}
+		f := field{name: hn}
+		if v := c.Extra[name]; v != nil {
+			f.value = headerValue(v)
+		} else if cfg.Claims == nil {
+			continue
+		}
+		// ": " and CRLF frame each header line.
+		if size := len(f.name) + len(f.value) + 4; size <= budget {
+			budget -= size
+			taken[hn] = true
+			id.fields = append(id.fields, f)
+			continue
+		}
+		id.omitted = append(id.omitted, name)
+	}
+	if len(id.omitted) > 0 {
+		id.fields = append(id.fields, field{HeaderClaimsTruncated, "true"})
+	}
+	return id
+}
+
+// claimNames returns the claim names to send, sorted so that the headers
+// (and which claims win a name collision or the size budget) do not depend
+// on map order.
+func claimNames(extra map[string]any, want []string) []string {
+	var names []string
+	if want == nil {
+		for n := range extra {
+			names = append(names, n)
+		}
+	} else {
+		names = slices.Clone(want)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// claimHeaderName returns the header that carries claim name:
+// X-Tegata-Claim- followed by the name with each run of characters other
+// than ASCII letters and digits turned into one '-', trimmed of '-' at both
+// ends and canonicalised ("https://example.com/roles" →
+// X-Tegata-Claim-Https-Example-Com-Roles, "tenant_id" →
+// X-Tegata-Claim-Tenant-Id). It returns "" for a name with no letter or
+// digit.
+func claimHeaderName(name string) string {
+	b := make([]byte, 0, len(name))
+	dash := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if isAlnum(c) {
+			if dash && len(b) > 0 {
+				b = append(b, '-')
+			}
+			b = append(b, c)
+			dash = false
+			continue
+		}
+		dash = true
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	return textproto.CanonicalMIMEHeaderKey(HeaderClaimPrefix + string(b))
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// headerValue encodes a claim value for a header. A string is sent as it is
+// when it is non-empty printable ASCII without surrounding spaces and does
+// not begin with '"'; any other string is sent as a JSON string literal, so
+// a value beginning with '"' is always JSON. Numbers and booleans are sent
+// as JSON, arrays and objects as compact JSON. Every JSON value is pure
+// ASCII (other characters are \u escaped), so no header ever carries a
+// control or non-ASCII byte.
+func headerValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		if isPlain(v) {
+			return v
+		}
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return asciiJSON(v)
+}
+
+// isPlain reports whether s can be a header value as it is and cannot be
+// mistaken for a JSON string.
+func isPlain(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || s[0] == '"' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiJSON returns v as compact JSON with every non-ASCII character
+// escaped. The claims come from a token that was parsed as JSON, so
+// encoding them cannot fail; if it somehow does, the value says so rather
+// than being dropped silently.
+func asciiJSON(v any) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return strconv.Quote(fmt.Sprintf("unencodable %T", v))
+	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		out = appendEscaped(out, r, b[:n])
+		b = b[n:]
+	}
+	return string(out)
+}
+
+// appendEscaped appends rune r (encoded as raw) to out, as a \u escape (a
+// surrogate pair beyond the BMP) if it is not ASCII. Outside strings JSON is
+// ASCII, so only string contents are ever escaped.
+func appendEscaped(out []byte, r rune, raw []byte) []byte {
+	if r < utf8.RuneSelf {
+		return append(out, raw...)
+	}
+	if r > 0xffff {
+		r -= 0x10000
+		out = fmt.Appendf(out, `\u%04x`, 0xd800+(r>>10))
+		r = 0xdc00 + (r & 0x3ff)
+	}
+	return fmt.Appendf(out, `\u%04x`, r)
+}
+
+// stripSpoofed deletes every header a client could use to pass itself off
+// as verified: any name that starts with "X-Tegata-" in any case, with '_'
+// counted as '-', because many frameworks (CGI, WSGI, Rack, PHP) read
+// X_Tegata_Subject and X-Tegata-Subject as the same variable.
+func stripSpoofed(h http.Header) {
+	for name := range h {
+		if isTegataHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+// lowerPrefix is the prefix stripSpoofed matches, lower-cased.
+const lowerPrefix = "x-tegata-"
+
+func isTegataHeader(name string) bool {
+	if len(name) < len(lowerPrefix) {
+		return false
+	}
+	for i := 0; i < len(lowerPrefix); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != lowerPrefix[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,59 @@
+package gate
+
+import (
+	"net/http"
+	"time"
+)
+
+// health answers /healthz: the process is up and serving.
+func (g *gate) health(w http.ResponseWriter, r *http.Request) {
+	if !allowRead(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readiness is the /readyz answer. It leaves out the feed's source and last
+// error: in proxy mode clients can reach /readyz, and those name internal
+// hosts. The verifier logs them.
+type readiness struct {
+	Status     string     `json:"status"` // "ready" or "not_ready"
+	Ready      bool       `json:"ready"`
+	Position   int64      `json:"position"`
+	Head       int64      `json:"head"`
+	LastHeard  *time.Time `json:"last_heard,omitempty"`
+	LagSeconds float64    `json:"lag_seconds"`
+	Entries    int        `json:"entries"`
+	Overflow   bool       `json:"overflow"`
+	Keys       int        `json:"keys"`
+}
+
+// ready answers /readyz: 200 when the verifier's revocation state is
+// current (tokens are checked locally), else 503, with the state either way.
+func (g *gate) ready(w http.ResponseWriter, r *http.Request) {
+	if !allowRead(w, r) {
+		return
+	}
+	st := g.v.State()
+	body := readiness{Status: "ready", Ready: st.Ready, Position: st.Position, Head: st.Head,
+		LagSeconds: st.Lag.Seconds(), Entries: st.Entries, Overflow: st.Overflow, Keys: st.Keys}
+	if !st.LastHeard.IsZero() {
+		t := st.LastHeard.UTC()
+		body.LastHeard = &t
+	}
+	status := http.StatusOK
+	if !st.Ready {
+		body.Status, status = "not_ready", http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, body)
+}
+
+// allowRead answers 405 to anything but GET and HEAD.
+func allowRead(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	writeJSON(w, http.StatusMethodNotAllowed, errorBody{"method_not_allowed", "use GET or HEAD"})
+	return false
+}

@@ -1,0 +1,59 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+)
+
+// identityKey is the context key under which forward passes the verified
+// identity to the proxy's Rewrite.
+type identityKey struct{}
+
+// forward verifies the request and hands it to the reverse proxy.
+func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
+	c, err := g.authenticate(r)
+	if err != nil {
+		g.refuse(w, r, err)
+		return
+	}
+	id := g.identify(r.Context(), c)
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+}
+
+// newProxy returns the reverse proxy to cfg.Upstream. Rewrite removes every
+// X-Tegata-* header the client sent before it sets the verified ones, so the
+// upstream can trust them. The Authorization header and cookies pass
+// through: the upstream may want the token itself. X-Forwarded-For/-Host/
+// -Proto are set from this connection; ones the client sent are dropped.
+func (g *gate) newProxy() *httputil.ReverseProxy {
+	target := g.cfg.Upstream
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			stripSpoofed(pr.Out.Header)
+			if id, ok := pr.In.Context().Value(identityKey{}).(*identity); ok {
+				id.apply(pr.Out.Header)
+			}
+		},
+		Transport:    g.cfg.Transport,
+		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ErrorHandler: g.upstreamError,
+	}
+}
+
+// upstreamError answers 502 when the upstream could not be reached or
+// failed mid-answer. A client that went away is not the upstream's fault and
+// is logged at Debug only.
+func (g *gate) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	level := slog.LevelWarn
+	if errors.Is(err, context.Canceled) {
+		level = slog.LevelDebug
+	}
+	g.log.Log(r.Context(), level, "gate: upstream request failed", "err", err,
+		"method", r.Method, "path", r.URL.Path)
+	writeJSON(w, http.StatusBadGateway, errorBody{"bad_gateway", "upstream unavailable"})
+}

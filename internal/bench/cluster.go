@@ -1,0 +1,169 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+)
+
+// cluster is authority nodes sharing one Postgres schema and gates
+// following them, each a process of its own.
+type cluster struct {
+	setup   Setup
+	schema  *schema
+	dir     string
+	apiKey  string
+	nodes   []*process
+	urls    []string
+	clients []*client.Client // one per node
+	gates   []*process
+	gateURL []string // http://addr of each gate
+	hc      *http.Client
+}
+
+// newHTTPClient returns a client that keeps up to conns connections per
+// host alive, so a load generator does not spend its time dialing.
+func newHTTPClient(conns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0
+	t.MaxIdleConnsPerHost = conns
+	t.DisableCompression = true
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
+
+// startCluster starts nodes authority nodes on a fresh schema, then gates
+// gates, gate i following node i mod nodes first and the others as
+// fallback, and waits until every gate is ready. close undoes everything,
+// also after an error.
+func startCluster(ctx context.Context, setup Setup, nodes, gates int) (c *cluster, err error) {
+	if setup.Binary == "" {
+		return nil, errNoBinary
+	}
+	c = &cluster{setup: setup, apiKey: "tgk_bench_" + randomString(24), hc: newHTTPClient(256)}
+	defer func() {
+		if err != nil {
+			c.close()
+			c = nil
+		}
+	}()
+	if c.dir, err = os.MkdirTemp("", "tegata-bench-"); err != nil {
+		return c, err
+	}
+	if c.schema, err = newSchema(ctx, setup.postgres()); err != nil {
+		return c, err
+	}
+	setup.logf("schema %s created", c.schema.name)
+	if err = c.startNodes(ctx, nodes); err != nil {
+		return c, err
+	}
+	return c, c.startGates(ctx, gates)
+}
+
+// startNodes starts the authority nodes one after the other: the first
+// migrates the schema and creates the signing key, which the others then
+// open with the shared master key.
+func (c *cluster) startNodes(ctx context.Context, n int) error {
+	master := make([]byte, 32)
+	_, _ = rand.Read(master)
+	env := []string{"TEGATA_API_KEY=" + c.apiKey, "TEGATA_MASTER_KEY=" + base64.StdEncoding.EncodeToString(master)}
+	for i := range n {
+		dir, err := os.MkdirTemp(c.dir, fmt.Sprintf("node%d-", i))
+		if err != nil {
+			return err
+		}
+		p, err := startProcess(c.setup, fmt.Sprintf("authority node %d", i), env, "serve",
+			"--addr", "127.0.0.1:0", "--data", dir, "--db", c.schema.dsn,
+			"--rate-limits", "off", "--log-level", "info")
+		if err != nil {
+			return err
+		}
+		c.nodes = append(c.nodes, p)
+		url, err := p.waitListening(ctx)
+		if err != nil {
+			return err
+		}
+		c.urls = append(c.urls, url)
+		c.clients = append(c.clients, &client.Client{BaseURL: url, APIKey: c.apiKey, HTTPClient: c.hc})
+		c.setup.logf("authority node %d listening at %s", i, url)
+	}
+	return nil
+}
+
+// startGates starts the gates and waits for each to be ready.
+func (c *cluster) startGates(ctx context.Context, n int) error {
+	for i := range n {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		p, err := startProcess(c.setup, fmt.Sprintf("gate %d", i), []string{"TEGATA_API_KEY=" + c.apiKey},
+			"gate", "--authority", strings.Join(rotate(c.urls, i), ","), "--listen", addr, "--log-level", "warn")
+		if err != nil {
+			return err
+		}
+		c.gates = append(c.gates, p)
+		c.gateURL = append(c.gateURL, "http://"+addr)
+	}
+	for i, p := range c.gates {
+		if err := p.waitHTTP(ctx, c.hc, c.gateURL[i]+"/readyz"); err != nil {
+			return err
+		}
+		c.setup.logf("gate %d ready at %s, following %s", i, c.gateURL[i], rotate(c.urls, i)[0])
+	}
+	return nil
+}
+
+// rotate returns urls starting at index i mod len(urls).
+func rotate(urls []string, i int) []string {
+	if len(urls) == 0 {
+		return nil
+	}
+	i %= len(urls)
+	return append(append([]string(nil), urls[i:]...), urls[:i]...)
+}
+
+// close stops the gates, then the nodes, and drops the schema.
+func (c *cluster) close() {
+	for _, p := range c.gates {
+		p.stop()
+	}
+	for _, p := range c.nodes {
+		p.stop()
+	}
+	if c.schema != nil {
+		if err := c.schema.drop(); err != nil {
+			c.setup.logf("dropping schema %s: %v", c.schema.name, err)
+		}
+	}
+	if c.dir != "" {
+		_ = os.RemoveAll(c.dir)
+	}
+	c.hc.CloseIdleConnections()
+}
+
+// alive returns an error naming the first child process that has exited.
+func (c *cluster) alive() error {
+	for _, p := range append(append([]*process(nil), c.nodes...), c.gates...) {
+		if p.exited() {
+			return p.errorf("exited during the run (%v)", p.cmd.ProcessState)
+		}
+	}
+	return nil
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}
+
+// errRejected is an /auth answer other than 200 or a 401 for revocation.
+var errRejected = errors.New("gate refused the token for another reason than revocation")

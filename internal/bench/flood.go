@@ -1,0 +1,347 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// FloodConfig tunes Flood. Zero fields take the defaults.
+type FloodConfig struct {
+	Setup
+	Authorities int // authority nodes on one Postgres; default 2
+	Gates       int // gate processes; default 3
+	Revocations int // subject revocations in the burst; default 100,000
+	// Via is how the burst is written. "sql" (default): the benchmark
+	// appends the entries to the revocation log itself, in transactions of
+	// Batch entries, with the statements the store uses (seq from the log's
+	// sequence, log_head, pg_notify), because the authorities' own write
+	// path is serialised on the log head and far slower than a burst (see
+	// `tegata bench authority`); this measures delivery. "http": revoke
+	// through the authorities' API with Workers concurrent calls, end to end.
+	Via       string
+	Batch     int     // entries per transaction with Via "sql"; default 1,000
+	Workers   int     // concurrent revoke calls with Via "http"; default 64
+	ProbeRate float64 // gate /auth latency probes per second, all gates together; default 400
+	Idle      time.Duration
+	// Canaries is how many of the revoked subjects get a session first, so
+	// that their tokens can be checked at every gate afterwards. Default 100.
+	Canaries int
+	// Timeout bounds the wait for delivery after the last write. Default 60s.
+	Timeout time.Duration
+}
+
+func (c *FloodConfig) defaults() {
+	c.Authorities = cmp0(c.Authorities, 2)
+	c.Gates = cmp0(c.Gates, 3)
+	c.Revocations = cmp0(c.Revocations, 100_000)
+	if c.Via == "" {
+		c.Via = "sql"
+	}
+	c.Batch = cmp0(c.Batch, 1000)
+	c.Workers = cmp0(c.Workers, 64)
+	if c.ProbeRate <= 0 {
+		c.ProbeRate = 400
+	}
+	c.Idle = cmp0(c.Idle, 5*time.Second)
+	c.Canaries = min(cmp0(c.Canaries, 100), c.Revocations)
+	c.Timeout = cmp0(c.Timeout, 60*time.Second)
+}
+
+// Flood targets.
+const (
+	FloodDeliveryTarget = 5 * time.Second
+	FloodLatencyFactor  = 2.0
+	EntryBytesTarget    = 64
+)
+
+// Flood writes a burst of subject revocations and measures how long until
+// every gate has all of them, the gates' /auth latency meanwhile compared
+// with before, and the heap a verifier spends per entry.
+func Flood(ctx context.Context, cfg FloodConfig) (*Report, error) {
+	cfg.defaults()
+	if cfg.Via != "sql" && cfg.Via != "http" {
+		return nil, fmt.Errorf("bench: flood via %q: want sql or http", cfg.Via)
+	}
+	began := time.Now()
+	c, err := startCluster(ctx, cfg.Setup, cfg.Authorities, cfg.Gates)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	f := &floodRun{cfg: cfg, c: c, r: &Report{Benchmark: "flood"}}
+	if err := f.run(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.alive(); err != nil {
+		return nil, err
+	}
+	f.r.Seconds = time.Since(began).Seconds()
+	return f.r, nil
+}
+
+// floodRun is one run of Flood.
+type floodRun struct {
+	cfg FloodConfig
+	c   *cluster
+	r   *Report
+
+	canaries  []client.Tokens // sessions of subjects the burst revokes
+	bystander client.Tokens   // never revoked: the probes' token
+	v         *verifier.Verifier
+
+	burstStart, lastAck time.Time
+	lastSeq             int64 // the highest seq the burst wrote
+}
+
+func (f *floodRun) subject(i int) string { return fmt.Sprintf("flood-%d", i) }
+
+func (f *floodRun) run(ctx context.Context) error {
+	if err := f.prepare(ctx); err != nil {
+		return err
+	}
+	defer f.closeVerifier()
+	p := newProber(f.c, f.bystander.AccessToken, f.cfg.ProbeRate)
+	p.start(ctx)
+	defer p.stop()
+	f.cfg.logf("flood: probing idle gates for %s", f.cfg.Idle)
+	time.Sleep(f.cfg.Idle)
+	idle := p.phase()
+	f.cfg.logf("flood: writing %d subject revocations via %s", f.cfg.Revocations, f.cfg.Via)
+	f.burstStart = time.Now()
+	if err := f.burst(ctx); err != nil {
+		return err
+	}
+	f.cfg.logf("flood: burst written in %s; waiting for every gate", f.lastAck.Sub(f.burstStart).Round(time.Millisecond))
+	d, err := f.waitDelivered(ctx)
+	if err != nil {
+		return err
+	}
+	during := p.phase()
+	p.stop()
+	f.checkCanaries(ctx)
+	perEntry, entries := f.verifierHeap(f.lastSeq)
+	f.report(idle, during, p.refused.Load(), d, perEntry, entries)
+	return nil
+}
+
+// prepare creates the canary, sentinel and bystander sessions, checks the
+// gates accept them, and starts the in-process verifier.
+func (f *floodRun) prepare(ctx context.Context) error {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	clients := f.c.clients
+	var toks []client.Tokens
+	for _, i := range rng.Perm(f.cfg.Revocations)[:f.cfg.Canaries] {
+		t, err := clients[i%len(clients)].CreateSession(ctx, f.subject(i), "canary", nil)
+		if err != nil {
+			return fmt.Errorf("bench: canary session: %w", err)
+		}
+		f.canaries = append(f.canaries, t)
+	}
+	var err error
+	if f.bystander, err = clients[0].CreateSession(ctx, "flood-bystander", "bystander", nil); err != nil {
+		return err
+	}
+	toks = append(append(toks, f.canaries...), f.bystander)
+	if err := checkAccepted(ctx, f.c.hc, f.c.gateURL, toks, 16); err != nil {
+		return err
+	}
+	f.v, err = verifier.New(ctx, verifier.Config{Authorities: f.c.urls, APIKey: f.c.apiKey, Logger: quietLogger(nil)})
+	if err != nil {
+		return fmt.Errorf("bench: in-process verifier: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	return f.v.WaitReady(wctx)
+}
+
+func (f *floodRun) closeVerifier() {
+	if f.v != nil {
+		_ = f.v.Close()
+		f.v = nil
+	}
+}
+
+// burst writes the revocations and sets lastAck to when the last write
+// was acknowledged.
+func (f *floodRun) burst(ctx context.Context) error {
+	if f.cfg.Via == "sql" {
+		w, err := newLogWriter(ctx, f.c.schema.dsn)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		for i := 0; i < f.cfg.Revocations; i += f.cfg.Batch {
+			subs := make([]string, 0, f.cfg.Batch)
+			for j := i; j < min(i+f.cfg.Batch, f.cfg.Revocations); j++ {
+				subs = append(subs, f.subject(j))
+			}
+			head, err := w.appendSubjects(ctx, subs, time.Now())
+			if err != nil {
+				return err
+			}
+			f.lastSeq = head
+		}
+		f.lastAck = time.Now()
+		return nil
+	}
+	return f.burstHTTP(ctx)
+}
+
+// burstHTTP revokes subjects through the authorities' API, alternating
+// nodes, with Workers concurrent calls.
+func (f *floodRun) burstHTTP(ctx context.Context) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range f.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= f.cfg.Revocations || ctx.Err() != nil {
+					return
+				}
+				rv, err := f.c.clients[i%len(f.c.clients)].RevokeSubject(ctx, f.subject(i), "sessions", "bench flood", nil)
+				mu.Lock()
+				if err == nil && rv.Entry == nil {
+					err = errors.New("no entry in the answer")
+				}
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("bench: revoke subject %d: %w", i, err)
+				}
+				if err == nil {
+					f.lastSeq = max(f.lastSeq, rv.Entry.Seq)
+				}
+				f.lastAck = time.Now()
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// delivery is when each gate reported, at /readyz, a position at or past
+// the burst's last seq: the feed applies the log in seq order, so the gate
+// then holds every entry of the burst.
+type delivery struct {
+	all time.Time // the last gate
+}
+
+func (f *floodRun) waitDelivered(ctx context.Context) (delivery, error) {
+	var d delivery
+	deadline := time.Now().Add(f.cfg.Timeout)
+	for _, g := range f.c.gateURL {
+		for {
+			pos, err := gatePosition(ctx, f.c.hc, g)
+			if err != nil {
+				return d, err
+			}
+			if pos >= f.lastSeq {
+				d.all = time.Now()
+				break
+			}
+			if time.Now().After(deadline) {
+				f.r.fail("gate %s was at position %d, not %d, %s after the last write", g, pos, f.lastSeq, f.cfg.Timeout)
+				d.all = time.Now()
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return d, nil
+}
+
+// checkCanaries makes sure every gate refuses the canaries' tokens.
+func (f *floodRun) checkCanaries(ctx context.Context) {
+	bad := 0
+	for _, t := range f.canaries {
+		for _, g := range f.c.gateURL {
+			if revoked, err := revokedAt(ctx, f.c.hc, g, t.AccessToken); err != nil || !revoked {
+				bad++
+			}
+		}
+	}
+	if bad > 0 {
+		f.r.fail("%d canary tokens (of %d × %d gates) still accepted or refused for another reason after delivery", bad, len(f.canaries), len(f.c.gateURL))
+	}
+}
+
+// verifierHeap waits until the in-process verifier has applied seq, then
+// measures the heap it holds: the live heap with it minus the live heap
+// once it is closed and dropped, per revocation entry.
+func (f *floodRun) verifierHeap(seq int64) (float64, int) {
+	deadline := time.Now().Add(f.cfg.Timeout)
+	for f.v.State().Position < seq && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	entries := f.v.State().Entries
+	with := liveHeap()
+	f.closeVerifier()
+	without := liveHeap()
+	if entries == 0 {
+		return 0, 0
+	}
+	return float64(int64(with)-int64(without)) / float64(entries), entries
+}
+
+// liveHeap returns the bytes of live heap objects after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC() // a second cycle frees what finalizers of the first released
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func (f *floodRun) report(idle, during Summary, refused int64, d delivery, perEntry float64, entries int) {
+	r, cfg := f.r, f.cfg
+	r.param("authority nodes (Postgres)", cfg.Authorities)
+	r.param("gates (processes)", cfg.Gates)
+	r.param("burst", fmt.Sprintf("%d subject revocations (distinct subjects, no sessions needed)", cfg.Revocations))
+	if cfg.Via == "sql" {
+		r.param("written via", fmt.Sprintf("SQL appends to the revocation log by the benchmark, %d entries per transaction", cfg.Batch))
+	} else {
+		r.param("written via", fmt.Sprintf("HTTP revoke calls, %d concurrent, alternating nodes", cfg.Workers))
+	}
+	r.param("gate latency probes", fmt.Sprintf("%g/s open loop over all gates, bystander token; idle for %s before", cfg.ProbeRate, cfg.Idle))
+	write := f.lastAck.Sub(f.burstStart)
+	fromStart, fromAck := d.all.Sub(f.burstStart), d.all.Sub(f.lastAck)
+	r.result("burst written in", write.Seconds(), "s")
+	r.result("write rate", float64(cfg.Revocations)/write.Seconds(), "/s")
+	r.result("burst start → every gate has all", fromStart.Seconds(), "s")
+	r.result("last write → every gate has all", fromAck.Seconds(), "s")
+	r.latency("gate /auth idle", idle)
+	r.latency("gate /auth during flood", during)
+	r.result("probes refused during the run", float64(refused), "")
+	r.result("verifier entries after the flood", float64(entries), "")
+	r.result("verifier heap per entry", perEntry, "B")
+	r.target("flood delivered (burst start → every gate has all)", "< 5 s",
+		FormatValue(fromStart.Seconds())+" s", fromStart < FloodDeliveryTarget)
+	r.target("flood delivered (last write → every gate has all)", "< 5 s",
+		FormatValue(fromAck.Seconds())+" s", fromAck < FloodDeliveryTarget)
+	ratio := during.P99 / idle.P99
+	r.target("gate p99 during flood vs idle", "<= 2x",
+		fmt.Sprintf("%s ms vs %s ms (%.2fx)", FormatValue(during.P99), FormatValue(idle.P99), ratio), ratio <= FloodLatencyFactor)
+	r.target("verifier heap per live entry (subject entries, in-process verifier)", "<= 64 B",
+		FormatValue(perEntry)+" B", perEntry <= EntryBytesTarget)
+	r.note("a gate has the whole burst when its /readyz position reaches the burst's last seq (the feed applies the log in seq order); each gate's /readyz is polled every 1 ms; then the tokens of %d canary subjects are checked refused as revoked at every gate", len(f.canaries))
+	r.note("heap per entry: an in-process verifier (package verifier) follows the same feed; live heap after a full GC with it, minus without it once closed, divided by its entry count")
+	if refused > 0 {
+		r.fail("gates refused the bystander's valid token %d times", refused)
+	}
+}

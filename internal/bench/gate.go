@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/server"
+)
+
+// GateConfig tunes Gate. Zero fields take the defaults.
+type GateConfig struct {
+	Setup
+	Workers  int           // concurrent connections of the load generator; default 16
+	Duration time.Duration // each measurement; default 10s
+	Tokens   int           // distinct valid tokens sent in turn; default 256
+}
+
+// gateWarmup precedes each measurement: connections are dialed and every
+// token is verified once, so the measurement sees the steady state.
+const gateWarmup = time.Second
+
+// Gate measures requests per second and latency of `tegata gate` as a
+// forward-auth endpoint and as a reverse proxy, next to the same request
+// answered directly by a trivial upstream, all separate processes on
+// loopback driven by a closed-loop Go load generator.
+func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
+	cfg.Workers = cmp0(cfg.Workers, 16)
+	cfg.Duration = cmp0(cfg.Duration, 10*time.Second)
+	cfg.Tokens = cmp0(cfg.Tokens, 256)
+	if cfg.Binary == "" {
+		return nil, errNoBinary
+	}
+	began := time.Now()
+	g, err := startGateRig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	r := &Report{Benchmark: "gate"}
+	r.param("load generator", fmt.Sprintf("Go, closed loop, %d connections, %s per measurement after %s warm-up", cfg.Workers, cfg.Duration, gateWarmup))
+	r.param("request", fmt.Sprintf("GET with Authorization: Bearer <one of %d valid access tokens, in turn>", cfg.Tokens))
+	r.param("processes", "authority (in-process, SQLite) · gate · upstream (answers 200 \"ok\") · load generator, all on loopback")
+	targets := []struct{ name, url string }{
+		{"upstream directly", g.upstream + "/auth"},
+		{"gate forward-auth (/auth → 200)", g.forward + "/auth"},
+		{"gate reverse proxy → upstream", g.proxy + "/app"},
+	}
+	var rates []float64
+	for _, t := range targets {
+		g.measure(ctx, t.url, gateWarmup)
+		res := g.measure(ctx, t.url, cfg.Duration)
+		if res.errs > 0 {
+			r.fail("%s: %d errors, first: %v", t.name, res.errs, res.firstErr)
+		}
+		cfg.logf("gate: %s: %.0f req/s", t.name, res.rate())
+		r.result(t.name+": throughput", res.rate(), "req/s")
+		r.result(t.name+": p50", res.lat.P50, "ms")
+		r.result(t.name+": p99", res.lat.P99, "ms")
+		rates = append(rates, res.rate())
+	}
+	r.result("forward-auth throughput / direct", rates[1]/rates[0], "x")
+	r.result("reverse proxy throughput / direct", rates[2]/rates[0], "x")
+	if err := g.alive(); err != nil {
+		return nil, err
+	}
+	r.Seconds = time.Since(began).Seconds()
+	return r, nil
+}
+
+// gateRig is the processes Gate measures.
+type gateRig struct {
+	cfg                      GateConfig
+	srv                      *server.Running
+	dir                      string
+	procs                    []*process
+	upstream, forward, proxy string
+	tokens                   []string
+	hc                       *http.Client
+}
+
+func startGateRig(ctx context.Context, cfg GateConfig) (g *gateRig, err error) {
+	g = &gateRig{cfg: cfg, hc: newHTTPClient(cfg.Workers * 2)}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	if g.dir, err = os.MkdirTemp("", "tegata-bench-"); err != nil {
+		return g, err
+	}
+	g.srv, err = server.Start(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: g.dir, Limits: &httpapi.Limits{}, Logger: quietLogger(cfg.Progress)})
+	if err != nil {
+		return g, err
+	}
+	c := &client.Client{BaseURL: g.srv.URL, APIKey: g.srv.APIKey, HTTPClient: g.hc}
+	toks, err := createSessions(ctx, []*client.Client{c}, "gate", cfg.Tokens, 16)
+	if err != nil {
+		return g, err
+	}
+	for _, t := range toks {
+		g.tokens = append(g.tokens, t.AccessToken)
+	}
+	up, err := g.start(ctx, "upstream", nil, "bench", "upstream", "--listen", "127.0.0.1:0")
+	if err != nil {
+		return g, err
+	}
+	g.upstream = up
+	if g.forward, err = g.startGate(ctx, "gate forward-auth"); err != nil {
+		return g, err
+	}
+	g.proxy, err = g.startGate(ctx, "gate proxy", "--upstream", g.upstream)
+	return g, err
+}
+
+// start runs a child that logs its URL and waits for that line.
+func (g *gateRig) start(ctx context.Context, name string, env []string, args ...string) (string, error) {
+	p, err := startProcess(g.cfg.Setup, name, env, args...)
+	if err != nil {
+		return "", err
+	}
+	g.procs = append(g.procs, p)
+	return p.waitListening(ctx)
+}
+
+// startGate runs a gate on a free port and waits until it is ready.
+func (g *gateRig) startGate(ctx context.Context, name string, extra ...string) (string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", err
+	}
+	args := append([]string{"gate", "--authority", g.srv.URL, "--listen", addr, "--log-level", "warn"}, extra...)
+	p, err := startProcess(g.cfg.Setup, name, []string{"TEGATA_API_KEY=" + g.srv.APIKey}, args...)
+	if err != nil {
+		return "", err
+	}
+	g.procs = append(g.procs, p)
+	url := "http://" + addr
+	return url, p.waitHTTP(ctx, g.hc, url+"/readyz")
+}
+
+// measure runs the load generator against url for d.
+func (g *gateRig) measure(ctx context.Context, url string, d time.Duration) loadResult {
+	return closedLoop(ctx, g.cfg.Workers, d, func(ctx context.Context, w, i int) error {
+		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+g.tokens[(w*7919+i)%len(g.tokens)])
+		resp, err := g.hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s answered %s", url, resp.Status)
+		}
+		return nil
+	})
+}
+
+func (g *gateRig) alive() error {
+	for _, p := range g.procs {
+		if p.exited() {
+			return p.errorf("exited during the run (%v)", p.cmd.ProcessState)
+		}
+	}
+	return nil
+}
+
+func (g *gateRig) close() {
+	for i := len(g.procs) - 1; i >= 0; i-- {
+		g.procs[i].stop()
+	}
+	if g.srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = g.srv.Shutdown(sctx)
+	}
+	if g.dir != "" {
+		_ = os.RemoveAll(g.dir)
+	}
+	g.hc.CloseIdleConnections()
+}

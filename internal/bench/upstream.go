@@ -1,0 +1,37 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ServeUpstream runs the trivial upstream that `tegata bench gate` measures
+// the gate against and proxies to: every request is answered 200 with a
+// two-byte body. It logs its URL in the line the benchmarks wait for and
+// serves until ctx ends.
+func ServeUpstream(ctx context.Context, addr string, logTo io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok")
+	})}
+	slog.New(slog.NewTextHandler(logTo, nil)).Info("bench upstream listening", "url", "http://"+ln.Addr().String())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

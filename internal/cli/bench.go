@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	benchmark "github.com/tegata-dev/tegata/internal/bench"
+)
+
+const benchUsage = `want 'tegata bench propagation|flood|authority|gate [flags]'`
+
+// benchCommands are the system benchmarks; each registers its flags and
+// returns the function that runs it.
+var benchCommands = map[string]func(Env, *flag.FlagSet, *benchmark.Setup) func(context.Context) (*benchmark.Report, error){
+	"propagation": benchPropagation,
+	"flood":       benchFlood,
+	"authority":   benchAuthority,
+	"gate":        benchGate,
+}
+
+func bench(env Env, args []string) error {
+	if len(args) == 0 {
+		return usageErr(benchUsage)
+	}
+	if args[0] == "upstream" {
+		return benchUpstream(env, args[1:])
+	}
+	register, ok := benchCommands[args[0]]
+	if !ok {
+		return usageErr("unknown benchmark %q; %s", args[0], benchUsage)
+	}
+	fs := newFlags(env, "bench "+args[0])
+	setup := benchmark.Setup{Progress: env.Stderr}
+	fs.StringVar(&setup.Postgres, "db", envOr(env, "TEGATA_BENCH_POSTGRES", benchmark.DefaultPostgres),
+		"Postgres URL; each run creates and drops a schema of its own (env TEGATA_BENCH_POSTGRES)")
+	jsonOut := fs.Bool("json", false, "print the results as JSON (for scripts/bench.sh)")
+	run := register(env, fs, &setup)
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot find the tegata binary to start nodes and gates: %w", err)
+	}
+	setup.Binary = bin
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	r, err := run(ctx)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		if err := printJSON(env, r); err != nil {
+			return err
+		}
+	} else {
+		r.WriteText(env.Stdout)
+	}
+	if r.Failed() {
+		return fmt.Errorf("%s: %d failure(s): %s", r.Benchmark, len(r.Failures), strings.Join(r.Failures, "; "))
+	}
+	return nil
+}
+
+func benchPropagation(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Context) (*benchmark.Report, error) {
+	var cfg benchmark.PropagationConfig
+	fs.IntVar(&cfg.Authorities, "authorities", 2, "authority nodes sharing one Postgres")
+	fs.IntVar(&cfg.Gates, "gates", 3, "gate processes, following the nodes in turn")
+	fs.Float64Var(&cfg.Rate, "rate", 50, "session revocations per second")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "how long to revoke (default 20s)")
+	fs.DurationVar(&cfg.Poll, "poll", 0, "probe interval per gate per pending revocation (default 1ms)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 0, "a revocation not rejected everywhere within this is missing (default 10s)")
+	return func(ctx context.Context) (*benchmark.Report, error) {
+		cfg.Setup = *setup
+		return benchmark.Propagation(ctx, cfg)
+	}
+}
+
+func benchFlood(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Context) (*benchmark.Report, error) {
+	var cfg benchmark.FloodConfig
+	fs.IntVar(&cfg.Authorities, "authorities", 2, "authority nodes sharing one Postgres")
+	fs.IntVar(&cfg.Gates, "gates", 3, "gate processes, following the nodes in turn")
+	fs.IntVar(&cfg.Revocations, "revocations", 100_000, "subject revocations in the burst")
+	fs.IntVar(&cfg.Workers, "workers", 64, "concurrent revoke calls")
+	fs.StringVar(&cfg.Via, "via", "http", "http: revoke through the authorities' API; store: write the log through the Postgres store directly")
+	fs.Float64Var(&cfg.ProbeRate, "probe-rate", 0, "gate /auth latency probes per second (default 400)")
+	fs.DurationVar(&cfg.Idle, "idle", 0, "how long to probe the idle gates first (default 5s)")
+	return func(ctx context.Context) (*benchmark.Report, error) {
+		cfg.Setup = *setup
+		return benchmark.Flood(ctx, cfg)
+	}
+}
+
+func benchAuthority(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Context) (*benchmark.Report, error) {
+	var cfg benchmark.AuthorityConfig
+	stores := fs.String("stores", "sqlite,postgres", "comma-separated stores to measure")
+	fs.IntVar(&cfg.Workers, "workers", 32, "concurrent HTTP clients")
+	fs.DurationVar(&cfg.Phase, "phase", 0, "duration of each phase (default 5s)")
+	return func(ctx context.Context) (*benchmark.Report, error) {
+		cfg.Setup = *setup
+		cfg.Stores = strings.Split(*stores, ",")
+		return benchmark.Authority(ctx, cfg)
+	}
+}
+
+func benchGate(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Context) (*benchmark.Report, error) {
+	var cfg benchmark.GateConfig
+	fs.IntVar(&cfg.Workers, "workers", 16, "concurrent connections of the load generator")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "duration of each measurement (default 10s)")
+	fs.IntVar(&cfg.Tokens, "tokens", 256, "distinct valid tokens the requests carry, in turn")
+	return func(ctx context.Context) (*benchmark.Report, error) {
+		cfg.Setup = *setup
+		return benchmark.Gate(ctx, cfg)
+	}
+}
+
+// benchUpstream is the trivial upstream `tegata bench gate` compares the
+// gate with and proxies to: it answers every request 200. Not listed in the
+// usage text; it exists so the comparison runs in a process of its own, as
+// the gate does.
+func benchUpstream(env Env, args []string) error {
+	fs := newFlags(env, "bench upstream")
+	listen := fs.String("listen", "127.0.0.1:0", "listen address")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return benchmark.ServeUpstream(ctx, *listen, env.Stderr)
+}

@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+)
+
+// opFlags are the flags every operator command shares.
+type opFlags struct {
+	authority string
+	keyFile   string
+	jsonOut   bool
+}
+
+func (o *opFlags) register(env Env, fs *flag.FlagSet) {
+	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://127.0.0.1:8080"), "authority URL (env TEGATA_AUTHORITY)")
+	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", "tegata-data"), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
+	fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
+}
+
+func (o *opFlags) client(env Env) (*client.Client, error) {
+	key := env.Getenv("TEGATA_API_KEY")
+	if key == "" {
+		b, err := os.ReadFile(o.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	return &client.Client{BaseURL: o.authority, APIKey: key}, nil
+}
+
+func opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+func printJSON(env Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func table(env Env, header string, rows [][]string) {
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func keys(env Env, args []string) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
+		return usageErr("want 'keys list' or 'keys rotate'")
+	}
+	fs := newFlags(env, "keys "+args[0])
+	var o opFlags
+	o.register(env, fs)
+	reason := fs.String("reason", "", "why (recorded in the audit trail)")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	c, err := o.client(env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	if args[0] == "rotate" {
+		var out struct {
+			KID      string    `json:"kid"`
+			SignFrom time.Time `json:"sign_from"`
+		}
+		if err := c.Do(ctx, "POST", "/v1/keys/rotate", map[string]string{"reason": *reason}, &out); err != nil {
+			return err
+		}
+		if o.jsonOut {
+			return printJSON(env, out)
+		}
+		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", out.KID, ts(out.SignFrom))
+		return nil
+	}
+	var out struct {
+		Keys []struct {
+			KID       string    `json:"kid"`
+			Alg       string    `json:"alg"`
+			State     string    `json:"state"`
+			CreatedAt time.Time `json:"created_at"`
+			SignFrom  time.Time `json:"sign_from"`
+			RetiredAt time.Time `json:"retired_at"`
+		} `json:"keys"`
+	}
+	if err := c.Do(ctx, "GET", "/v1/keys", nil, &out); err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(env, out)
+	}
+	var rows [][]string
+	for _, k := range out.Keys {
+		rows = append(rows, []string{k.KID, k.Alg, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
+	}
+	table(env, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
+	return nil
+}
+
+func sessions(env Env, args []string) error {
+	if len(args) == 0 || args[0] != "list" {
+		return usageErr("want 'sessions list --subject S'")
+	}
+	fs := newFlags(env, "sessions list")
+	var o opFlags
+	o.register(env, fs)
+	subject := fs.String("subject", "", "the subject whose sessions to list (required)")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if *subject == "" {
+		return usageErr("--subject is required")
+	}
+	c, err := o.client(env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	list, err := c.Sessions(ctx, *subject)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(env, list)
+	}
+	var rows [][]string
+	for _, s := range list {
+		rows = append(rows, []string{s.ID, s.Device, ts(s.CreatedAt), ts(s.LastRefreshedAt), ts(s.ExpiresAt)})
+	}
+	table(env, "SESSION\tDEVICE\tCREATED\tLAST REFRESHED\tEXPIRES", rows)
+	return nil
+}
+
+func revoke(env Env, args []string) error {
+	fs := newFlags(env, "revoke")
+	var o opFlags
+	o.register(env, fs)
+	sid := fs.String("session", "", "revoke one session (sign out one device)")
+	subject := fs.String("subject", "", "revoke a subject's tokens issued before now")
+	scope := fs.String("scope", "sessions", "with --subject: sessions (sign out everywhere) or access (cut off access tokens only)")
+	reason := fs.String("reason", "", "why (recorded in the audit trail)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (*sid == "") == (*subject == "") {
+		return usageErr("give exactly one of --session or --subject")
+	}
+	c, err := o.client(env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	var r client.Revocation
+	if *sid != "" {
+		r, err = c.RevokeSession(ctx, *sid, *reason)
+	} else {
+		r, err = c.RevokeSubject(ctx, *subject, *scope, *reason, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(env, r)
+	}
+	if !r.Revoked {
+		fmt.Fprintln(env.Stdout, "already revoked; nothing changed")
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "revoked (revocation log seq %d)\n", r.Entry.Seq)
+	return nil
+}
+
+func audit(env Env, args []string) error {
+	fs := newFlags(env, "audit")
+	var o opFlags
+	o.register(env, fs)
+	after := fs.Int64("after", 0, "only records with id greater than this")
+	limit := fs.Int("limit", 100, "at most this many records")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := o.client(env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	var out struct {
+		Records []struct {
+			ID     int64     `json:"id"`
+			At     time.Time `json:"at"`
+			By     string    `json:"by"`
+			Reason string    `json:"reason"`
+			Action string    `json:"action"`
+			Target string    `json:"target"`
+		} `json:"records"`
+	}
+	if err := c.Do(ctx, "GET", fmt.Sprintf("/v1/audit?after=%d&limit=%d", *after, *limit), nil, &out); err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(env, out.Records)
+	}
+	var rows [][]string
+	for _, r := range out.Records {
+		rows = append(rows, []string{fmt.Sprint(r.ID), ts(r.At), r.Action, r.Target, r.By, r.Reason})
+	}
+	table(env, "ID\tAT\tACTION\tTARGET\tBY\tREASON", rows)
+	return nil
+}

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"net/netip"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/server"
+)
+
+func serve(env Env, args []string) error {
+	fs := newFlags(env, "serve")
+	var cfg server.Config
+	fs.StringVar(&cfg.Addr, "addr", envOr(env, "TEGATA_ADDR", "127.0.0.1:8080"), "listen address (env TEGATA_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data", envOr(env, "TEGATA_DATA", "tegata-data"), "data directory: SQLite database, key files (env TEGATA_DATA)")
+	fs.StringVar(&cfg.DB, "db", env.Getenv("TEGATA_DB"), "Postgres URL for many nodes; empty = embedded SQLite (env TEGATA_DB)")
+	fs.StringVar(&cfg.Issuer, "issuer", env.Getenv("TEGATA_ISSUER"), "issuer URL put in tokens; default http://<addr> (env TEGATA_ISSUER)")
+	a := &cfg.Authority
+	fs.StringVar(&a.Audience, "audience", envOr(env, "TEGATA_AUDIENCE", "tegata"), "aud claim of access tokens (env TEGATA_AUDIENCE)")
+	fs.DurationVar(&a.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
+	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token idle lifetime")
+	fs.DurationVar(&a.SessionTTL, "session-ttl", 90*24*time.Hour, "absolute session lifetime")
+	fs.DurationVar(&a.RefreshGrace, "refresh-grace", 10*time.Second, "window in which a concurrent refresh with the same token is not theft")
+	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", time.Minute, "how long a rotated key is published before it signs")
+	limits := fs.String("rate-limits", "on", "on: per API key, per subject and per client address limits; off: none (benchmarks)")
+	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted (env TEGATA_TRUSTED_PROXIES)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	lim, err := parseLimits(*limits, *proxies)
+	if err != nil {
+		return err
+	}
+	cfg.Limits = &lim
+	log, err := newLogger(env.Stderr, *level, *format)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	cfg.MasterKey, cfg.APIKey, cfg.FeedKey = env.Getenv("TEGATA_MASTER_KEY"), env.Getenv("TEGATA_API_KEY"), env.Getenv("TEGATA_FEED_KEY")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	r, err := server.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return r.Shutdown(sctx)
+}
+
+func parseLimits(mode, proxies string) (httpapi.Limits, error) {
+	var l httpapi.Limits
+	switch mode {
+	case "on":
+		l = httpapi.DefaultLimits()
+	case "off":
+	default:
+		return l, usageErr("--rate-limits must be on or off")
+	}
+	for _, p := range strings.Split(proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return l, usageErr("--trusted-proxies: %q is not a CIDR (e.g. 10.0.0.0/8)", p)
+		}
+		l.TrustedProxies = append(l.TrustedProxies, pfx)
+	}
+	return l, nil
+}

@@ -1,0 +1,104 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+)
+
+// maxBody caps every request body; the largest legitimate one (claims of
+// MaxClaimsLen plus a subject) is far smaller.
+const maxBody = 64 << 10
+
+// readBody reads a capped body, requiring the given media type when the
+// body is not empty (an empty body is allowed where every field is optional).
+func readBody(w http.ResponseWriter, r *http.Request, mediaType string) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
+			Description: fmt.Sprintf("request body is larger than %d bytes", maxBody)}
+	}
+	if err != nil {
+		return nil, badRequest("request body could not be read", err)
+	}
+	if len(body) == 0 {
+		return nil, nil
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != mediaType {
+		return nil, &apiError{Status: http.StatusUnsupportedMediaType, Code: "invalid_request",
+			Description: "Content-Type must be " + mediaType}
+	}
+	return body, nil
+}
+
+// decodeJSON decodes exactly one JSON object with no unknown fields into v.
+// required says whether an empty body is an error.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, required bool) error {
+	body, err := readBody(w, r, "application/json")
+	if err != nil {
+		return err
+	}
+	if body == nil {
+		if required {
+			return badRequest("request body is required (a JSON object)", nil)
+		}
+		return nil
+	}
+	return unmarshalStrict(body, v)
+}
+
+func unmarshalStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("malformed JSON body: "+jsonProblem(err), err)
+	}
+	if dec.More() {
+		return badRequest("malformed JSON body: more than one JSON value", nil)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("malformed JSON body: trailing data after the object", nil)
+	}
+	return nil
+}
+
+// jsonProblem turns a decoder error into a message that names the field
+// but does not echo input back.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must be %s", te.Field, te.Type)
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "unexpected end of input"
+	}
+	return err.Error() // "json: unknown field \"x\"" and the like
+}
+
+// decodeForm parses an application/x-www-form-urlencoded body (RFC 7009,
+// RFC 7662) and returns the single value of field.
+func decodeForm(w http.ResponseWriter, r *http.Request, field string) (string, error) {
+	body, err := readBody(w, r, "application/x-www-form-urlencoded")
+	if err != nil {
+		return "", err
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", badRequest("malformed form body", err)
+	}
+	v := vals[field]
+	if len(v) != 1 || v[0] == "" {
+		return "", badRequest(fmt.Sprintf("form field %q is required exactly once", field), nil)
+	}
+	return v[0], nil
+}

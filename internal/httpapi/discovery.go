@@ -1,0 +1,37 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+)
+
+func (s *server) jwks(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	// Short enough that a rotation's publish delay (default 1 minute)
+	// reaches caches before the new key signs.
+	w.Header().Set("Cache-Control", "public, max-age=30")
+	_, _ = w.Write(s.a.JWKS())
+	return nil
+}
+
+// discovery is an OpenID-style metadata document (RFC 8414 fields) so
+// verifiers configure themselves from the issuer URL.
+func (s *server) discovery(w http.ResponseWriter, r *http.Request) error {
+	cfg := s.a.Config()
+	base := strings.TrimSuffix(cfg.Issuer, "/")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                base,
+		"jwks_uri":                              base + "/.well-known/jwks.json",
+		"introspection_endpoint":                base + "/v1/introspect",
+		"revocation_endpoint":                   base + "/v1/token/revoke",
+		"tegata_refresh_endpoint":               base + "/v1/token/refresh",
+		"tegata_sessions_endpoint":              base + "/v1/sessions",
+		"tegata_feed_endpoint":                  base + "/v1/feed",
+		"id_token_signing_alg_values_supported": []string{cfg.Algorithm},
+		"tegata_access_token_signing_alg":       cfg.Algorithm,
+		"tegata_access_token_audience":          cfg.Audience,
+		"tegata_access_token_max_lifetime":      int64(cfg.AccessTTL.Seconds()),
+		"token_endpoint_auth_methods_supported": []string{"none"},
+	})
+	return nil
+}

@@ -1,0 +1,73 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/tegata-dev/tegata/authority"
+)
+
+// apiError keeps what the client is told apart from the cause that is
+// logged (tailscale's tsweb.HTTPError shape).
+type apiError struct {
+	Status      int
+	Code        string
+	Description string
+	Cause       error     // logged, never sent
+	Header      [2]string // optional extra header (name, value)
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Description }
+
+func badRequest(desc string, cause error) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc, Cause: cause}
+}
+
+// toAPIError classifies any error returned by a handler.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var e *authority.Error
+	if errors.As(err, &e) {
+		status := http.StatusBadRequest
+		if e.Code == authority.CodeNotFound {
+			status = http.StatusNotFound
+		}
+		return &apiError{Status: status, Code: e.Code, Description: e.Description, Cause: err}
+	}
+	if errors.Is(err, authority.ErrUnauthorized) {
+		return &apiError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid API key",
+			Header: [2]string{"WWW-Authenticate", `Bearer realm="tegata", error="invalid_token"`}}
+	}
+	return &apiError{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error", Cause: err}
+}
+
+// writeError is the single error path: log with the cause, answer with the
+// client-safe code and description.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	ae := toAPIError(err)
+	level := slog.LevelInfo
+	if ae.Status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []any{"method", r.Method, "route", r.Pattern, "status", ae.Status, "error", ae.Code, "description", ae.Description}
+	if ae.Cause != nil {
+		attrs = append(attrs, "cause", ae.Cause.Error())
+	}
+	log.Log(r.Context(), level, "request refused", attrs...)
+	if ae.Header[0] != "" {
+		w.Header().Set(ae.Header[0], ae.Header[1])
+	}
+	writeJSON(w, ae.Status, map[string]string{"error": ae.Code, "error_description": ae.Description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}

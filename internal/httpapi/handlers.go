@@ -1,0 +1,252 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/revocation"
+)
+
+type tokensResponse struct {
+	SessionID        string    `json:"session_id"`
+	AccessToken      string    `json:"access_token"`
+	TokenType        string    `json:"token_type"`
+	ExpiresIn        int64     `json:"expires_in"`
+	AccessExpiresAt  time.Time `json:"access_expires_at"`
+	RefreshToken     string    `json:"refresh_token"`
+	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+}
+
+func (s *server) tokensJSON(t authority.Tokens) tokensResponse {
+	return tokensResponse{
+		SessionID: t.SessionID, AccessToken: t.AccessToken, TokenType: "Bearer",
+		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Now()).Round(time.Second) / time.Second),
+		AccessExpiresAt: t.AccessExpiresAt.UTC(), RefreshToken: t.RefreshToken,
+		RefreshExpiresAt: t.RefreshExpiresAt.UTC(),
+	}
+}
+
+func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Subject string         `json:"subject"`
+		Claims  map[string]any `json:"claims"`
+		Device  string         `json:"device"`
+	}
+	if err := decodeJSON(w, r, &req, true); err != nil {
+		return err
+	}
+	if err := s.allowSubject(req.Subject); err != nil {
+		return err
+	}
+	t, err := s.a.CreateSession(r.Context(), authority.SessionRequest{Subject: req.Subject, Claims: req.Claims, Device: req.Device})
+	if err != nil {
+		return err
+	}
+	s.log.Info("session created", "sid", t.SessionID, "sub", req.Subject)
+	writeJSON(w, http.StatusCreated, s.tokensJSON(t))
+	return nil
+}
+
+func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := decodeJSON(w, r, &req, true); err != nil {
+		return err
+	}
+	if req.RefreshToken == "" {
+		return badRequest(`"refresh_token" is required`, nil)
+	}
+	t, err := s.a.Refresh(r.Context(), req.RefreshToken)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.tokensJSON(t))
+	return nil
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+type entryResponse struct {
+	Revoked bool              `json:"revoked"`
+	Entry   *revocation.Entry `json:"entry,omitempty"`
+}
+
+func entryJSON(e revocation.Entry) entryResponse {
+	if e.Seq == 0 {
+		return entryResponse{} // already revoked: nothing new recorded
+	}
+	return entryResponse{Revoked: true, Entry: &e}
+}
+
+func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) error {
+	var req reasonBody
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	e, err := s.a.RevokeSession(r.Context(), r.PathValue("sid"), actor(r, req.Reason))
+	if err != nil {
+		return err
+	}
+	s.log.Info("session revoked", "sid", r.PathValue("sid"), "seq", e.Seq, "by", actor(r, "").By)
+	writeJSON(w, http.StatusOK, entryJSON(e))
+	return nil
+}
+
+func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Scope  string          `json:"scope"`
+		Claims *map[string]any `json:"claims"`
+		Reason string          `json:"reason"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	sr := authority.SubjectRevocation{Subject: r.PathValue("sub"), Scope: req.Scope, Actor: actor(r, req.Reason)}
+	if err := s.allowSubject(sr.Subject); err != nil {
+		return err
+	}
+	if req.Claims != nil {
+		sr.Claims = *req.Claims
+		if sr.Claims == nil {
+			sr.Claims = map[string]any{} // "claims": null clears them too
+		}
+	}
+	e, err := s.a.RevokeSubject(r.Context(), sr)
+	if err != nil {
+		return err
+	}
+	s.log.Info("subject revoked", "sub", sr.Subject, "scope", req.Scope, "seq", e.Seq, "by", sr.Actor.By)
+	writeJSON(w, http.StatusOK, entryJSON(e))
+	return nil
+}
+
+type sessionJSON struct {
+	ID          string    `json:"session_id"`
+	Device      string    `json:"device"`
+	CreatedAt   time.Time `json:"created_at"`
+	RefreshedAt time.Time `json:"last_refreshed_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+func (s *server) listSessions(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.a.Sessions(r.Context(), r.PathValue("sub"))
+	if err != nil {
+		return err
+	}
+	out := make([]sessionJSON, 0, len(list))
+	for _, x := range list {
+		out = append(out, sessionJSON{ID: x.ID, Device: x.Device, CreatedAt: x.CreatedAt.UTC(),
+			RefreshedAt: x.RefreshedAt.UTC(), ExpiresAt: x.ExpiresAt.UTC()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"subject": r.PathValue("sub"), "sessions": out})
+	return nil
+}
+
+// introspect is RFC 7662 for access tokens.
+func (s *server) introspect(w http.ResponseWriter, r *http.Request) error {
+	tok, err := decodeForm(w, r, "token")
+	if err != nil {
+		return err
+	}
+	c, err := s.a.Introspect(r.Context(), tok)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return nil
+	}
+	out := make(map[string]any, len(c.Extra)+10)
+	for k, v := range c.Extra {
+		out[k] = v
+	}
+	out["active"] = true
+	out["token_type"] = "access_token"
+	out["iss"], out["sub"], out["aud"] = c.Issuer, c.Subject, c.Audience
+	out["iat"], out["exp"] = c.IssuedAt.Unix(), c.Expiry.Unix()
+	out["jti"], out["sid"], out["sgen"] = c.ID, c.SessionID, c.Generation
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// revokeToken is RFC 7009: 200 whether or not the token was valid.
+func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	tok, err := decodeForm(w, r, "token")
+	if err != nil {
+		return err
+	}
+	if _, err := s.a.RevokeToken(r.Context(), tok); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+	return nil
+}
+
+func (s *server) listKeys(w http.ResponseWriter, r *http.Request) error {
+	keys, err := s.a.Keys(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
+	return nil
+}
+
+func (s *server) rotateKey(w http.ResponseWriter, r *http.Request) error {
+	var req reasonBody
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		return err
+	}
+	k, err := s.a.RotateKey(r.Context(), actor(r, req.Reason))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"kid": k.ID, "alg": k.Algorithm, "sign_from": k.SignFrom.UTC()})
+	return nil
+}
+
+type auditJSON struct {
+	ID     int64     `json:"id"`
+	At     time.Time `json:"at"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+}
+
+func (s *server) audit(w http.ResponseWriter, r *http.Request) error {
+	after, err := queryInt(r, "after")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	recs, err := s.a.Audit(r.Context(), after, int(limit))
+	if err != nil {
+		return err
+	}
+	out := make([]auditJSON, 0, len(recs))
+	for _, x := range recs {
+		out = append(out, auditJSON{ID: x.ID, At: x.At.UTC(), By: x.Actor.By, Reason: x.Actor.Reason, Action: x.Action, Target: x.Target})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": out})
+	return nil
+}
+
+func queryInt(r *http.Request, name string) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest("query parameter "+name+" must be a non-negative integer", nil)
+	}
+	return n, nil
+}

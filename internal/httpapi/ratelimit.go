@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limits caps request rates. A zero Rate disables that limit.
+type Limits struct {
+	// PerKey limits each API key (all endpoints). Default 2000/s, burst 4000.
+	PerKey Limit
+	// PerSubject limits session creations and subject revocations per
+	// subject, so one account cannot flood the revocation log. Default
+	// 5/s, burst 20.
+	PerSubject Limit
+	// PerClient limits the public endpoints (refresh, token revocation)
+	// per client address. Default 20/s, burst 60.
+	PerClient Limit
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// for the client address. Empty: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+}
+
+// Limit is a token bucket: Rate events per second, Burst at once.
+type Limit struct {
+	Rate  float64
+	Burst int
+}
+
+// DefaultLimits returns the limits `tegata serve` uses unless told otherwise.
+func DefaultLimits() Limits {
+	return Limits{PerKey: Limit{2000, 4000}, PerSubject: Limit{5, 20}, PerClient: Limit{20, 60}}
+}
+
+// limiter keeps one token bucket per key, forgetting idle ones.
+type limiter struct {
+	limit Limit
+	mu    sync.Mutex
+	m     map[string]*bucket
+	swept time.Time
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+const maxBuckets = 100_000
+
+func newLimiter(l Limit) *limiter {
+	if l.Rate <= 0 {
+		return nil
+	}
+	if l.Burst < 1 {
+		l.Burst = int(math.Ceil(l.Rate))
+	}
+	return &limiter{limit: l, m: make(map[string]*bucket)}
+}
+
+// wait returns 0 if the event may happen now, or how long to wait.
+func (l *limiter) wait(key string, now time.Time) time.Duration {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute || len(l.m) >= maxBuckets {
+		l.sweep(now)
+	}
+	b, ok := l.m[key]
+	if !ok {
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(l.limit.Rate), l.limit.Burst)}
+		l.m[key] = b
+	}
+	b.seen = now
+	r := b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d
+	}
+	return 0
+}
+
+// sweep drops buckets idle long enough to be full again; if an attacker
+// still fills the map, it starts over rather than grow without bound.
+func (l *limiter) sweep(now time.Time) {
+	idle := time.Duration(float64(l.limit.Burst)/l.limit.Rate*float64(time.Second)) + time.Second
+	for k, b := range l.m {
+		if now.Sub(b.seen) > idle {
+			delete(l.m, k)
+		}
+	}
+	if len(l.m) >= maxBuckets {
+		l.m = make(map[string]*bucket)
+	}
+	l.swept = now
+}
+
+func tooMany(d time.Duration, what string) *apiError {
+	secs := int(math.Ceil(d.Seconds()))
+	return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited",
+		Description: "too many requests " + what + "; retry after " + strconv.Itoa(secs) + " s",
+		Header:      [2]string{"Retry-After", strconv.Itoa(secs)}}
+}
+
+// clientAddr is the TCP peer, or the right-most X-Forwarded-For address not
+// belonging to a trusted proxy when the peer is one.
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !inPrefixes(peer, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a garbled hop: stop at the last address we can trust
+		}
+		if !inPrefixes(a, trusted) {
+			return a.String()
+		}
+		peer = a
+	}
+	return peer.String()
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

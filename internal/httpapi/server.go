@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/tegata-dev/tegata/authority"
+)
+
+// Config wires the HTTP API.
+type Config struct {
+	// Feed serves GET /v1/feed (the feed hub). Nil leaves the route out.
+	Feed http.Handler
+	// Metrics serves GET /metrics. Nil leaves the route out.
+	Metrics http.Handler
+	Logger  *slog.Logger
+	// Limits caps request rates; the zero value disables every limit.
+	// tegata serve uses DefaultLimits.
+	Limits Limits
+	// Now is the clock for rate limiting. Default time.Now.
+	Now func() time.Time
+}
+
+type server struct {
+	a          *authority.Authority
+	log        *slog.Logger
+	now        func() time.Time
+	trusted    []netip.Prefix
+	perKey     *limiter
+	perSubject *limiter
+	perClient  *limiter
+}
+
+// New returns the authority's HTTP handler.
+func New(a *authority.Authority, cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
+		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
+		perClient: newLimiter(cfg.Limits.PerClient)}
+	mux := http.NewServeMux()
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.HandleFunc(pattern, s.wrap(h))
+	}
+	// App backends and operators (API key).
+	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), adminOnly...))
+	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), adminOnly...))
+	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), adminOnly...))
+	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), adminOnly...))
+	mux.HandleFunc("POST /v1/introspect", s.requireKey(s.wrap(s.introspect), readers...))
+	mux.HandleFunc("GET /v1/keys", s.requireKey(s.wrap(s.listKeys), adminOnly...))
+	mux.HandleFunc("POST /v1/keys/rotate", s.requireKey(s.wrap(s.rotateKey), adminOnly...))
+	mux.HandleFunc("GET /v1/audit", s.requireKey(s.wrap(s.audit), adminOnly...))
+	if cfg.Feed != nil {
+		mux.HandleFunc("GET /v1/feed", s.requireKey(cfg.Feed.ServeHTTP, readers...))
+	}
+	// Clients (no API key): the refresh token or access token is the credential.
+	handle("POST /v1/token/refresh", s.limitClient(s.refresh))
+	handle("POST /v1/token/revoke", s.limitClient(s.revokeToken))
+	// Public.
+	handle("GET /.well-known/jwks.json", s.jwks)
+	handle("GET /.well-known/openid-configuration", s.discovery)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
+	})
+	return instrument(mux)
+}
+
+// wrap adapts a handler that returns an error to the single error path.
+func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	}
+}
+
+// limitClient applies the per-client-address limit to a public endpoint.
+func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if d := s.perClient.wait(clientAddr(r, s.trusted), s.now()); d > 0 {
+			return tooMany(d, "from this address")
+		}
+		return h(w, r)
+	}
+}
+
+// allowSubject applies the per-subject limit.
+func (s *server) allowSubject(subject string) error {
+	if d := s.perSubject.wait(subject, s.now()); d > 0 {
+		return tooMany(d, "for this subject")
+	}
+	return nil
+}

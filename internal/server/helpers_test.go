@@ -1,0 +1,98 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/server"
+)
+
+// clock is a settable clock for the authority.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// logBuffer collects log output so tests can check that no secret leaks.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}
+
+type env struct {
+	*server.Running
+	admin *client.Client
+	anon  *client.Client
+	clock *clock
+	logs  *logBuffer
+	dir   string
+}
+
+// start runs an authority on embedded SQLite in a temp dir, on a real
+// loopback port.
+func start(t *testing.T, tune func(*server.Config)) *env {
+	t.Helper()
+	logs := &logBuffer{}
+	clk := newClock()
+	cfg := server.Config{
+		Addr: "127.0.0.1:0", DataDir: t.TempDir(),
+		Logger:    slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Authority: authority.Config{Now: clk.Now},
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	r, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return &env{Running: r, clock: clk, logs: logs, dir: cfg.DataDir,
+		admin: &client.Client{BaseURL: r.URL, APIKey: r.APIKey},
+		anon:  &client.Client{BaseURL: r.URL}}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}

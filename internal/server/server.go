@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/feed"
+	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/store"
+	"github.com/tegata-dev/tegata/store/postgres"
+	"github.com/tegata-dev/tegata/store/sqlite"
+)
+
+// Config is what `tegata serve` is told.
+type Config struct {
+	Addr    string // listen address; default 127.0.0.1:8080
+	DataDir string // default ./tegata-data
+	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
+	// <DataDir>/tegata.db.
+	DB string
+	// Issuer defaults to http://<Addr>.
+	Issuer string
+	// MasterKey and APIKey are the values of TEGATA_MASTER_KEY and
+	// TEGATA_API_KEY; empty means the files under DataDir. FeedKey
+	// (TEGATA_FEED_KEY) optionally installs a read-only feed key.
+	MasterKey, APIKey, FeedKey string
+	Authority                  authority.Config
+	// Limits caps request rates; nil means httpapi.DefaultLimits().
+	Limits *httpapi.Limits
+	Logger *slog.Logger
+}
+
+// Running is a started authority.
+type Running struct {
+	URL       string // http://host:port actually listened on
+	APIKey    string // the bootstrap admin key (for tests and the CLI)
+	Authority *authority.Authority
+	Store     store.Store
+
+	srv    *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	log    *slog.Logger
+}
+
+// Start prepares everything and begins serving; Shutdown stops it.
+func Start(ctx context.Context, cfg Config) (*Running, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "tegata-data"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	master, err := masterKey(cfg.MasterKey, cfg.DataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	adminKey, err := apiKey(cfg.APIKey, cfg.DataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	r, err := start(ctx, cfg, st, master, adminKey, url, ln)
+	if err != nil {
+		st.Close()
+		ln.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener) (*Running, error) {
+	log := cfg.Logger
+	ac := cfg.Authority
+	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, url)
+	ac.Logger = log
+	a, err := authority.New(ctx, st, master, ac)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.EnsureAPIKey(ctx, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
+		return nil, err
+	}
+	if cfg.FeedKey != "" {
+		if err := a.EnsureAPIKey(ctx, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
+			return nil, err
+		}
+	}
+	src, ok := st.(feedSource)
+	if !ok {
+		return nil, errors.New("server: store cannot notify of revocations")
+	}
+	hub := feed.NewHub(src, feed.HubConfig{Logger: log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	_ = httpapi.Register(reg) // already registered by an earlier Start in this process: keep those
+	limits := httpapi.DefaultLimits()
+	if cfg.Limits != nil {
+		limits = *cfg.Limits
+	}
+	h := httpapi.New(a, httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Logger: log, Limits: limits, Now: a.Config().Now})
+
+	bg, cancel := context.WithCancel(context.Background())
+	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, cancel: cancel, log: log,
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			BaseContext: func(net.Listener) context.Context { return bg }}}
+	r.goRun(func() { _ = a.Run(bg) })
+	r.goRun(func() { _ = hub.Run(bg) })
+	r.goRun(func() {
+		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	})
+	log.Info("tegata authority listening", "url", url, "issuer", ac.Issuer)
+	return r, nil
+}
+
+// feedSource is what the feed hub reads: the log plus wake-ups.
+type feedSource interface {
+	store.Log
+	store.Notifier
+}
+
+func (r *Running) goRun(f func()) {
+	r.wg.Add(1)
+	go func() { defer r.wg.Done(); f() }()
+}
+
+// Shutdown stops accepting requests, ends feed streams (verifiers resume
+// elsewhere by Last-Event-ID), waits for in-flight requests up to ctx's
+// deadline, then closes the store.
+func (r *Running) Shutdown(ctx context.Context) error {
+	r.cancel() // ends long-lived feed streams via BaseContext
+	err := r.srv.Shutdown(ctx)
+	r.wg.Wait()
+	if cerr := r.Store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {
+	if strings.HasPrefix(cfg.DB, "postgres://") || strings.HasPrefix(cfg.DB, "postgresql://") {
+		st, err := postgres.Open(ctx, cfg.DB)
+		if err != nil {
+			return nil, fmt.Errorf("open Postgres: %w", err)
+		}
+		log.Info("store: Postgres")
+		return st, nil
+	}
+	if cfg.DB != "" {
+		return nil, fmt.Errorf("--db must be a postgres:// URL (or empty for embedded SQLite), got %q", redact(cfg.DB))
+	}
+	path := filepath.Join(cfg.DataDir, "tegata.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
+	}
+	log.Info("store: embedded SQLite", "path", path)
+	return st, nil
+}
+
+// redact keeps a mistyped DSN's password out of error messages.
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "@"); i >= 0 {
+		return "…" + dsn[i:]
+	}
+	return dsn
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

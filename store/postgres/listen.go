@@ -1,0 +1,149 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// idleTimeout is how long the listener waits for a notification before it
+// pings, so that a dead connection (a failover, a silent network drop) is
+// noticed within seconds rather than at the next TCP timeout. Each listener
+// copies it when it starts; tests shorten it before Open.
+var idleTimeout = 5 * time.Second
+
+// Listener timing.
+const (
+	pingTimeout    = 5 * time.Second
+	connectTimeout = 10 * time.Second
+	minBackoff     = 100 * time.Millisecond
+	maxBackoff     = 10 * time.Second
+)
+
+// listener owns the connection that LISTENs on channel. One goroutine uses
+// it; close stops that goroutine.
+type listener struct {
+	dsn  string
+	wake func()
+	idle time.Duration // idleTimeout when the listener started
+	// pid is the backend of the current connection, for tests that kill it.
+	pid       atomic.Uint32
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// listen connects and LISTENs before returning, so an append committed
+// after Open returns is never missed, then follows notifications until
+// close.
+func listen(ctx context.Context, dsn string, wake func()) (*listener, error) {
+	l := &listener{dsn: dsn, wake: wake, idle: idleTimeout, done: make(chan struct{})}
+	conn, err := l.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go l.run(runCtx, conn)
+	return l, nil
+}
+
+func (l *listener) close() {
+	l.closeOnce.Do(func() {
+		l.cancel()
+		<-l.done
+	})
+}
+
+func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, l.dsn)
+	if err != nil {
+		return nil, fmt.Errorf("listen: connect: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		closeConn(conn)
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	l.pid.Store(conn.PgConn().PID())
+	return conn, nil
+}
+
+// run follows notifications on conn, replacing it whenever it fails.
+func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
+	defer close(l.done)
+	for {
+		err := l.follow(ctx, conn)
+		closeConn(conn)
+		if ctx.Err() != nil {
+			return
+		}
+		slog.Warn("postgres: listen connection lost, reconnecting", "err", err)
+		if conn = l.reconnect(ctx); conn == nil {
+			return
+		}
+		slog.Info("postgres: listen connection restored")
+		// Appends made while disconnected sent notifications nobody got.
+		l.wake()
+	}
+}
+
+// follow wakes subscribers on each notification until conn fails or ctx
+// ends, pinging whenever it is idle.
+func (l *listener) follow(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, l.idle)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			l.wake()
+			continue
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !pgconn.Timeout(err):
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+	}
+}
+
+// reconnect tries to connect with exponential backoff until it succeeds or
+// ctx ends (then it returns nil).
+func (l *listener) reconnect(ctx context.Context) *pgx.Conn {
+	backoff := minBackoff
+	for {
+		cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+		conn, err := l.connect(cctx)
+		cancel()
+		if err == nil {
+			return conn
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		slog.Warn("postgres: listen reconnect failed", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = conn.Close(ctx)
+}

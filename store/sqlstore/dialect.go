@@ -1,0 +1,65 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"strconv"
+	"strings"
+)
+
+// Dialect is what differs between the SQL databases a Store runs on. The
+// queries themselves are written once, with ? placeholders, in SQL both
+// SQLite and Postgres accept.
+type Dialect struct {
+	// Name identifies the database in errors ("sqlite", "postgres").
+	Name string
+	// DollarPlaceholders rewrites ? into $1, $2, ... (Postgres).
+	DollarPlaceholders bool
+	// ForUpdate is the row locking clause appended to a SELECT of a row the
+	// transaction goes on to change: "FOR UPDATE" on Postgres, where
+	// concurrent transactions would otherwise decide on the same stale row;
+	// empty on SQLite, whose single writer already serializes them.
+	ForUpdate string
+	// MigrationLock, when set, runs first in the migration transaction so
+	// that processes starting at once migrate one after the other.
+	MigrationLock string
+	// Schema holds the migrations: files named NNNN_description.sql, applied
+	// in version order, each once.
+	Schema fs.FS
+	// IsUnique reports whether err is a unique or primary key violation.
+	IsUnique func(err error) bool
+	// AfterAppend, when set, runs in every transaction that appended to the
+	// log, after the append, so the notice commits with the entry (Postgres
+	// NOTIFY is delivered at commit, never for a rolled back transaction).
+	AfterAppend func(ctx context.Context, tx *sql.Tx, seq int64) error
+}
+
+// rebind turns the ? placeholders of q into the dialect's own.
+func (d Dialect) rebind(q string) string {
+	if !d.DollarPlaceholders || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	for _, r := range q {
+		if r != '?' {
+			b.WriteRune(r)
+			continue
+		}
+		n++
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// lock returns the locking clause for a query, with a leading space, or
+// nothing when the dialect does not lock rows.
+func (d Dialect) lock() string {
+	if d.ForUpdate == "" {
+		return ""
+	}
+	return " " + d.ForUpdate
+}

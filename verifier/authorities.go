@@ -1,0 +1,115 @@
+package verifier
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// requestTimeout bounds each request to one authority other than the feed,
+// so that a hung node costs a failover, not a hung verifier.
+const requestTimeout = 10 * time.Second
+
+// maxBody caps what is read from an authority's answer: discovery, JWKS and
+// introspection documents are a few KiB.
+const maxBody = 1 << 20
+
+// authorities sends requests to the authority nodes with failover: each
+// request goes first to the node that answered last, then to the others in
+// configuration order. Safe for concurrent use.
+type authorities struct {
+	urls      []string
+	client    *http.Client
+	preferred atomic.Int32
+}
+
+func newAuthorities(urls []string, client *http.Client) *authorities {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return &authorities{urls: urls, client: client}
+}
+
+// each calls try with each base URL in failover order until one returns nil.
+// It returns the joined errors of every attempt if none did.
+func (a *authorities) each(ctx context.Context, try func(ctx context.Context, base string) error) error {
+	start := int(a.preferred.Load())
+	var errs []error
+	for i := range a.urls {
+		j := (start + i) % len(a.urls)
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		err := try(rctx, a.urls[j])
+		cancel()
+		if err == nil {
+			a.preferred.Store(int32(j))
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", a.urls[j], err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// do sends req and returns the body of a 200 answer, read up to maxBody.
+func (a *authorities) do(req *http.Request) ([]byte, error) {
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
+	}
+	if len(body) > maxBody {
+		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", req.Method, req.URL.Path, maxBody)
+	}
+	return body, nil
+}
+
+// get fetches base+path with failover and returns the body of the first 200
+// answer.
+func (a *authorities) get(ctx context.Context, path string) ([]byte, error) {
+	var body []byte
+	err := a.each(ctx, func(ctx context.Context, base string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Accept", "application/json")
+		body, err = a.do(req)
+		return err
+	})
+	return body, err
+}
+
+// discovery is the part of the authority's openid-configuration the
+// verifier uses.
+type discovery struct {
+	Issuer string `json:"issuer"`
+	// MaxLifetime is the longest access token lifetime, in seconds.
+	MaxLifetime int64 `json:"tegata_access_token_max_lifetime"`
+}
+
+// discover fetches the openid-configuration.
+func (a *authorities) discover(ctx context.Context) (discovery, error) {
+	var d discovery
+	body, err := a.get(ctx, "/.well-known/openid-configuration")
+	if err != nil {
+		return d, fmt.Errorf("verifier: fetching openid-configuration: %w", err)
+	}
+	if err := json.Unmarshal(body, &d); err != nil {
+		return d, fmt.Errorf("verifier: decoding openid-configuration: %w", err)
+	}
+	return d, nil
+}

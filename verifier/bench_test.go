@@ -1,0 +1,98 @@
+package verifier
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/revocation"
+)
+
+// benchLocal is a local verifier whose revocation set holds entries, as a
+// busy one would, so lookups are not against empty maps.
+func benchLocal(b *testing.B, cacheSize int) *local {
+	b.Helper()
+	l := newLocal(b, cacheSize)
+	for i := 0; i < 10_000; i++ {
+		e := revocation.Entry{Seq: int64(i + 1), Kind: revocation.KindSession, Session: randomID(),
+			ExpiresAt: l.clock.In(time.Hour)}
+		if err := l.set.Apply(e); err != nil {
+			b.Fatalf("Apply = %v", err)
+		}
+	}
+	return l
+}
+
+// tokens signs n distinct valid tokens.
+func (l *local) tokens(b *testing.B, n int) []string {
+	b.Helper()
+	out := make([]string, n)
+	for i := range out {
+		c := l.claims("user-" + randomID())
+		c.Extra = map[string]any{"roles": []any{"reader"}}
+		out[i] = sign(b, l.key, c)
+	}
+	return out
+}
+
+// BenchmarkVerifyNew measures a token never seen before: the cache is
+// disabled, so every call checks the signature and parses the claims.
+func BenchmarkVerifyNew(b *testing.B) {
+	l := benchLocal(b, -1)
+	pool := l.tokens(b, 1024)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.v.Verify(ctx, pool[i%len(pool)]); err != nil {
+			b.Fatalf("Verify = %v", err)
+		}
+	}
+}
+
+// BenchmarkVerifyCached measures the same token again: the cache hit path,
+// which still checks expiry, the key and the revocation set.
+func BenchmarkVerifyCached(b *testing.B) {
+	l := benchLocal(b, 0)
+	raw := l.tokens(b, 1)[0]
+	ctx := context.Background()
+	if _, err := l.v.Verify(ctx, raw); err != nil {
+		b.Fatalf("Verify = %v", err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.v.Verify(ctx, raw); err != nil {
+			b.Fatalf("Verify = %v", err)
+		}
+	}
+}
+
+// BenchmarkVerifyParallel measures cache hits from all cores over a mix of
+// tokens, which spreads them over cache and revocation set shards.
+func BenchmarkVerifyParallel(b *testing.B) {
+	l := benchLocal(b, 0)
+	pool := l.tokens(b, 256)
+	ctx := context.Background()
+	for _, raw := range pool {
+		if _, err := l.v.Verify(ctx, raw); err != nil {
+			b.Fatalf("Verify = %v", err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		// Each goroutine starts elsewhere in the pool, as independent clients
+		// would; in lockstep they would contend on the same shards.
+		i := int(next.Add(97))
+		for pb.Next() {
+			if _, err := l.v.Verify(ctx, pool[i%len(pool)]); err != nil {
+				b.Errorf("Verify = %v", err)
+				return
+			}
+			i += 7
+		}
+	})
+}

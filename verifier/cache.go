@@ -1,0 +1,163 @@
+package verifier
+
+import (
+	"hash/maphash"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tegata-dev/tegata/token"
+)
+
+// cache remembers tokens whose signature and claims already passed
+// token.Verify, so that the same token presented again (every request of a
+// client until it refreshes) costs one hash and one map lookup instead of a
+// signature check. It holds only what is true of the token forever (the
+// signature, the claims); everything that changes with time (expiry,
+// revocation, staleness, the key still being published) is re-checked by the
+// caller on every hit.
+//
+// It is sharded so that lookups from many goroutines take read locks on
+// different mutexes. Each shard is keyed by the 64-bit hash of the token and
+// the entry keeps the token itself, compared on lookup, so a hash collision is
+// only a miss. Size is bounded per shard; a full shard evicts an expired entry
+// if it sees one among a few, else an arbitrary one (Go randomises map
+// iteration), which is cheap and good enough for a cache whose entries all die
+// within a token lifetime anyway.
+type cache struct {
+	seed     maphash.Seed
+	shards   []cacheShard
+	mask     uint64
+	perShard int
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[uint64]*cached
+	// Pads the shard to a cache line so that readers of neighbouring shards
+	// do not contend on the same line.
+	_ [64 - 32]byte
+}
+
+// cached is one verified token. Immutable once stored.
+type cached struct {
+	raw    string
+	claims *token.Claims
+	kid    string
+}
+
+// evictScan is how many entries a full shard looks at for an expired one
+// before evicting an arbitrary entry.
+const evictScan = 8
+
+// newCache returns a cache for up to size tokens, or nil if size < 1.
+func newCache(size int) *cache {
+	if size < 1 {
+		return nil
+	}
+	n := 1
+	for n < 64 && n*2 <= size/16 {
+		n *= 2
+	}
+	c := &cache{
+		seed:     maphash.MakeSeed(),
+		shards:   make([]cacheShard, n),
+		mask:     uint64(n - 1),
+		perShard: (size + n - 1) / n,
+	}
+	for i := range c.shards {
+		c.shards[i].m = make(map[uint64]*cached)
+	}
+	return c
+}
+
+func (c *cache) shard(raw string) (*cacheShard, uint64) {
+	h := maphash.String(c.seed, raw)
+	return &c.shards[h&c.mask], h
+}
+
+// get returns the entry for raw, or nil. It does not allocate.
+func (c *cache) get(raw string) *cached {
+	s, h := c.shard(raw)
+	s.mu.RLock()
+	e := s.m[h]
+	s.mu.RUnlock()
+	if e == nil || e.raw != raw {
+		return nil
+	}
+	return e
+}
+
+// put stores a verified token, making room if the shard is full. It keeps
+// its own copy of raw: the caller's string may share memory with a request
+// buffer that is reused.
+func (c *cache) put(raw string, claims *token.Claims, kid string, now time.Time) {
+	s, h := c.shard(raw)
+	e := &cached{raw: strings.Clone(raw), claims: claims, kid: kid}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[h]; !ok && len(s.m) >= c.perShard {
+		s.evictOne(now)
+	}
+	s.m[h] = e
+}
+
+// evictOne removes an expired entry among the first few iterated, else the
+// first one. Called with s.mu held.
+func (s *cacheShard) evictOne(now time.Time) {
+	var victim uint64
+	seen := 0
+	for h, e := range s.m {
+		if seen == 0 {
+			victim = h
+		}
+		if !now.Before(e.claims.Expiry) {
+			victim = h
+			break
+		}
+		if seen++; seen == evictScan {
+			break
+		}
+	}
+	delete(s.m, victim)
+}
+
+// remove drops raw if it is cached.
+func (c *cache) remove(raw string) {
+	s, h := c.shard(raw)
+	s.mu.Lock()
+	if e := s.m[h]; e != nil && e.raw == raw {
+		delete(s.m, h)
+	}
+	s.mu.Unlock()
+}
+
+// sweep drops every entry whose token expired at or before now and returns
+// how many went. It locks one shard at a time.
+func (c *cache) sweep(now time.Time) int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for h, e := range s.m {
+			if !now.Before(e.claims.Expiry) {
+				delete(s.m, h)
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// len returns the number of cached tokens.
+func (c *cache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}

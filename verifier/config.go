@@ -1,0 +1,163 @@
+package verifier
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tegata-dev/tegata/token"
+)
+
+// Config configures a Verifier. The zero value of every field means
+// something useful (see each field); New fills the defaults.
+type Config struct {
+	// Authorities are the base URLs of the authority nodes, e.g.
+	// "https://auth.internal:8443". Discovery, JWKS, the feed and
+	// introspection fail over between them. Required by New.
+	Authorities []string
+	// APIKey authenticates the feed and introspection requests.
+	APIKey string
+	// Issuer is the expected "iss". Empty: the issuer published in the
+	// openid-configuration of the first authority that answers.
+	Issuer string
+	// Audience is the expected "aud". Empty: the audience is not checked.
+	// That is only safe when every token this authority issues is meant for
+	// this service: otherwise a token minted for another app that shares the
+	// authority (and its keys) is accepted here too.
+	Audience string
+	// Algorithms the verifier accepts. Nil: EdDSA only.
+	Algorithms []string
+	// Leeway is the clock skew allowed on exp and nbf. Zero: 30s; negative:
+	// none.
+	Leeway time.Duration
+	// MaxLifetime is the longest exp - iat accepted. Zero: the authority's
+	// tegata_access_token_max_lifetime from its openid-configuration, else
+	// one hour.
+	MaxLifetime time.Duration
+	// StaleAfter is how long the verifier may go without hearing from the
+	// authority (the feed heartbeats every second) before it stops trusting
+	// its revocation set: then Verify fails closed with ErrStale, or asks the
+	// authority when Introspect is set. Zero or negative: 10s.
+	StaleAfter time.Duration
+	// Introspect makes Verify ask the authority (POST /v1/introspect) about
+	// each token while the revocation state is stale or the set is full,
+	// instead of failing with ErrStale. It trades the authority's load and
+	// latency for availability.
+	Introspect bool
+	// MaxEntries caps the revocation set. When it is full the feed pauses
+	// (nothing is dropped) until pruning makes room, and meanwhile the set
+	// counts as stale. Zero or negative: 2,000,000.
+	MaxEntries int
+	// CacheSize is how many verified tokens are remembered so that a token
+	// seen again skips the signature check. Zero: 10,000; negative: no cache.
+	CacheSize int
+	// JWKSRefresh is how often the key set is fetched again. Zero or
+	// negative: 5 minutes. A token with an unknown kid also triggers a fetch,
+	// at most once every 10 seconds.
+	JWKSRefresh time.Duration
+	// HTTPClient makes every request to the authorities. It must not have a
+	// Timeout: the feed is one long-lived stream. Discovery, JWKS and
+	// introspection requests are bounded to 10s each regardless. Nil:
+	// http.DefaultClient for those, and the feed's default client (with
+	// dial, TLS and header timeouts) for the stream.
+	HTTPClient *http.Client
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+	// Logger receives operational logs (Warn/Info) and one Debug line per
+	// rejected token. Nil: slog.Default().
+	Logger *slog.Logger
+
+	// Knobs for tests in this package, so that they need not wait for
+	// production intervals. Zero: production values.
+	pruneEvery         time.Duration
+	feedRetryMin       time.Duration
+	feedRetryMax       time.Duration
+	unknownKidInterval time.Duration
+}
+
+// Defaults.
+const (
+	defaultLeeway      = 30 * time.Second
+	defaultMaxLifetime = time.Hour
+	defaultStaleAfter  = 10 * time.Second
+	defaultMaxEntries  = 2_000_000
+	defaultCacheSize   = 10_000
+	defaultJWKSRefresh = 5 * time.Minute
+	defaultPruneEvery  = 5 * time.Second
+	// unknownKidInterval bounds how often a token with an unknown kid can make
+	// the verifier fetch the key set: often enough that a freshly rotated key
+	// is picked up at once, rarely enough that garbage kids cannot turn the
+	// verifier into a load generator against the authority.
+	defaultUnknownKidInterval = 10 * time.Second
+)
+
+// withDefaults returns c with every zero field given its default. It does
+// not fill what needs the authority (Issuer, MaxLifetime from discovery).
+func (c Config) withDefaults() Config {
+	if c.Algorithms == nil {
+		c.Algorithms = []string{token.EdDSA}
+	}
+	switch {
+	case c.Leeway == 0:
+		c.Leeway = defaultLeeway
+	case c.Leeway < 0:
+		c.Leeway = 0
+	}
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = defaultStaleAfter
+	}
+	if c.MaxEntries <= 0 {
+		c.MaxEntries = defaultMaxEntries
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = defaultCacheSize
+	}
+	if c.JWKSRefresh <= 0 {
+		c.JWKSRefresh = defaultJWKSRefresh
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.pruneEvery <= 0 {
+		c.pruneEvery = defaultPruneEvery
+	}
+	if c.unknownKidInterval <= 0 {
+		c.unknownKidInterval = defaultUnknownKidInterval
+	}
+	return c
+}
+
+// expect is what token.Verify checks, from a Config with defaults filled.
+func (c Config) expect() token.Expect {
+	return token.Expect{
+		Issuer:      c.Issuer,
+		Audience:    c.Audience,
+		Algorithms:  c.Algorithms,
+		Leeway:      c.Leeway,
+		MaxLifetime: c.MaxLifetime,
+		MaxSize:     token.DefaultMaxSize,
+	}
+}
+
+// cleanAuthorities validates the authority base URLs and drops trailing
+// slashes so that paths can be appended.
+func cleanAuthorities(in []string) ([]string, error) {
+	if len(in) == 0 {
+		return nil, fmt.Errorf("verifier: no authority configured")
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("verifier: authority %q is not an http(s) base URL", s)
+		}
+		out[i] = strings.TrimRight(s, "/")
+	}
+	return out, nil
+}

@@ -1,0 +1,76 @@
+package verifier
+
+import (
+	"errors"
+
+	"github.com/tegata-dev/tegata/token"
+)
+
+// Errors Verify returns, wrapped with %w and context; test them with
+// errors.Is. The token sentinels are re-exported so that callers need not
+// import package token.
+var (
+	// ErrNoToken: the request carries no Authorization header.
+	ErrNoToken = errors.New("verifier: no token")
+	// ErrRevoked: the token is well signed and unexpired but its session or
+	// its subject (before the token's generation) was revoked.
+	ErrRevoked = errors.New("verifier: token revoked")
+	// ErrStale: the verifier has not heard from the authority for longer than
+	// Config.StaleAfter (or has never caught up, or its revocation set is
+	// full), so it cannot vouch that the token was not revoked, and
+	// Config.Introspect is off.
+	ErrStale = errors.New("verifier: revocation state is stale")
+	// ErrUnavailable: the state was stale and the fallback introspection
+	// request failed on every authority.
+	ErrUnavailable = errors.New("verifier: authority unavailable")
+	// ErrInactive: the state was stale and the authority answered the
+	// introspection request with active:false.
+	ErrInactive = errors.New("verifier: authority says token is not active")
+
+	ErrTooLarge    = token.ErrTooLarge
+	ErrMalformed   = token.ErrMalformed
+	ErrHeader      = token.ErrHeader
+	ErrAlgorithm   = token.ErrAlgorithm
+	ErrUnknownKey  = token.ErrUnknownKey
+	ErrSignature   = token.ErrSignature
+	ErrType        = token.ErrType
+	ErrExpired     = token.ErrExpired
+	ErrNotYetValid = token.ErrNotYetValid
+	ErrIssuer      = token.ErrIssuer
+	ErrAudience    = token.ErrAudience
+	ErrClaims      = token.ErrClaims
+)
+
+// Reasons Reason returns. They are meant for clients (WWW-Authenticate
+// error_description): short, stable, and free of anything an attacker could
+// learn from (which check failed beyond expired/revoked, key ids, causes).
+const (
+	reasonNoToken = "no token"
+	reasonExpired = "token expired"
+	reasonRevoked = "token revoked"
+	reasonInvalid = "token invalid"
+	reasonStale   = "verifier not in sync with authority"
+)
+
+// Reason maps an error from Verify or TokenFromRequest to a short reason
+// that is safe to show a client: "no token", "token expired", "token
+// revoked", "verifier not in sync with authority" or, for anything else,
+// "token invalid". It returns "" for a nil error.
+func Reason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrNoToken):
+		return reasonNoToken
+	case errors.Is(err, ErrExpired):
+		return reasonExpired
+	case errors.Is(err, ErrRevoked), errors.Is(err, ErrInactive):
+		// Inactive means the authority, asked directly, refused a token that
+		// is locally valid and unexpired: in practice a revocation.
+		return reasonRevoked
+	case errors.Is(err, ErrStale), errors.Is(err, ErrUnavailable):
+		return reasonStale
+	default:
+		return reasonInvalid
+	}
+}

@@ -1,0 +1,172 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/revocation"
+	"github.com/tegata-dev/tegata/token"
+)
+
+// local is a verifier built with NewLocal over keys and a set the test
+// controls, as the authority uses it.
+type local struct {
+	clock *clock
+	key   token.SigningKey
+	keys  *token.KeySet
+	set   *revocation.Set
+	v     *Verifier
+}
+
+func newLocal(t testing.TB, cacheSize int) *local {
+	t.Helper()
+	l := &local{clock: newClock(), key: newSigningKey(t, "k1", token.EdDSA), set: revocation.NewSet(0)}
+	ks, err := token.NewKeySet(token.PublicKey{ID: "k1", Algorithm: token.EdDSA, Key: l.key.Private.Public()})
+	if err != nil {
+		t.Fatalf("NewKeySet = %v", err)
+	}
+	l.keys = ks
+	cfg := Config{Issuer: testIssuer, Audience: testAudience, CacheSize: cacheSize, Now: l.clock.Now,
+		Logger: slog.New(slog.DiscardHandler)}
+	l.v = NewLocal(cfg, func() token.KeyLookup { return l.keys }, l.set)
+	return l
+}
+
+func (l *local) claims(sub string) token.Claims {
+	now := l.clock.Now()
+	return token.Claims{Issuer: testIssuer, Subject: sub, Audience: []string{testAudience},
+		IssuedAt: now, Expiry: now.Add(10 * time.Minute), ID: randomID(), SessionID: randomID()}
+}
+
+func TestLocalVerify(t *testing.T) {
+	l := newLocal(t, 0)
+	c := l.claims("alice")
+	raw := sign(t, l.key, c)
+	ctx := context.Background()
+	if _, err := l.v.Verify(ctx, raw); err != nil {
+		t.Fatalf("Verify(valid) = %v, want nil", err)
+	}
+	if s := l.v.State(); !s.Ready || s.Keys != 1 {
+		t.Errorf("State() = %+v, want ready with 1 key", s)
+	}
+	if err := l.v.WaitReady(ctx); err != nil {
+		t.Errorf("WaitReady = %v, want nil", err)
+	}
+	// Cached now; a revocation applied by the caller counts at once.
+	if err := l.set.Apply(revocation.Entry{Seq: 1, Kind: revocation.KindSession, Session: c.SessionID,
+		ExpiresAt: l.clock.In(time.Hour)}); err != nil {
+		t.Fatalf("Apply = %v", err)
+	}
+	if _, err := l.v.Verify(ctx, raw); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Verify(cached, revoked) = %v, want %v", err, ErrRevoked)
+	}
+	if err := l.v.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+}
+
+func TestCacheHitRechecksTime(t *testing.T) {
+	l := newLocal(t, 0)
+	c := l.claims("alice")
+	raw := sign(t, l.key, c)
+	ctx := context.Background()
+	if _, err := l.v.Verify(ctx, raw); err != nil {
+		t.Fatalf("Verify(valid) = %v, want nil", err)
+	}
+	l.clock.Advance(10*time.Minute + defaultLeeway)
+	if _, err := l.v.Verify(ctx, raw); err != nil {
+		t.Errorf("Verify(at exp + leeway) = %v, want nil", err)
+	}
+	l.clock.Advance(time.Second)
+	if _, err := l.v.Verify(ctx, raw); !errors.Is(err, ErrExpired) {
+		t.Errorf("Verify(cached, after exp + leeway) = %v, want %v", err, ErrExpired)
+	}
+	if l.v.cache.get(raw) != nil {
+		t.Errorf("expired token still cached")
+	}
+}
+
+func TestCacheHitRechecksKey(t *testing.T) {
+	l := newLocal(t, 0)
+	raw := sign(t, l.key, l.claims("alice"))
+	ctx := context.Background()
+	if _, err := l.v.Verify(ctx, raw); err != nil {
+		t.Fatalf("Verify(valid) = %v, want nil", err)
+	}
+	other := newSigningKey(t, "k2", token.EdDSA)
+	ks, err := token.NewKeySet(token.PublicKey{ID: "k2", Algorithm: token.EdDSA, Key: other.Private.Public()})
+	if err != nil {
+		t.Fatalf("NewKeySet = %v", err)
+	}
+	l.keys = ks // k1 withdrawn
+	if _, err := l.v.Verify(ctx, raw); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Verify(cached, key withdrawn) = %v, want %v", err, ErrUnknownKey)
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	tests := []struct {
+		name string
+		size int
+	}{
+		{"one shard", 5},
+		{"several shards", 100},
+		{"default", defaultCacheSize},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCache(tt.size)
+			now := time.Unix(1000, 0)
+			claims := &token.Claims{Expiry: now.Add(time.Hour)}
+			for i := 0; i < 2*tt.size; i++ {
+				c.put(randomID(), claims, "k1", now)
+			}
+			if n := c.len(); n > tt.size+len(c.shards) || n < tt.size/2 {
+				t.Errorf("len after %d puts = %d, want about %d", 2*tt.size, n, tt.size)
+			}
+			if n := c.sweep(now.Add(time.Hour)); n == 0 || c.len() != 0 {
+				t.Errorf("sweep(at exp) removed %d, left %d; want all removed", n, c.len())
+			}
+		})
+	}
+	if c := newCache(-1); c != nil {
+		t.Errorf("newCache(-1) = %v, want nil (disabled)", c)
+	}
+}
+
+func TestCacheDisabled(t *testing.T) {
+	l := newLocal(t, -1)
+	raw := sign(t, l.key, l.claims("alice"))
+	for i := 0; i < 2; i++ {
+		if _, err := l.v.Verify(context.Background(), raw); err != nil {
+			t.Errorf("Verify(no cache) #%d = %v, want nil", i, err)
+		}
+	}
+}
+
+func TestReason(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil", nil, ""},
+		{"no token", ErrNoToken, "no token"},
+		{"expired", errors.Join(errors.New("x"), ErrExpired), "token expired"},
+		{"revoked", ErrRevoked, "token revoked"},
+		{"inactive", ErrInactive, "token revoked"},
+		{"stale", ErrStale, "verifier not in sync with authority"},
+		{"unavailable", ErrUnavailable, "verifier not in sync with authority"},
+		{"signature", ErrSignature, "token invalid"},
+		{"malformed", ErrMalformed, "token invalid"},
+		{"other", errors.New("boom"), "token invalid"},
+	}
+	for _, tt := range tests {
+		if got := Reason(tt.err); got != tt.want {
+			t.Errorf("Reason(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package verifier
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/revocation"
+)
+
+func TestMiddleware(t *testing.T) {
+	l := newLocal(t, 0)
+	valid := l.claims("alice")
+	revoked := l.claims("bob")
+	if err := l.set.Apply(revocation.Entry{Seq: 1, Kind: revocation.KindSession, Session: revoked.SessionID,
+		ExpiresAt: l.clock.In(time.Hour)}); err != nil {
+		t.Fatalf("Apply = %v", err)
+	}
+	expired := l.claims("carol")
+	expired.IssuedAt, expired.Expiry = l.clock.In(-time.Hour), l.clock.In(-time.Minute)
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := FromContext(r.Context())
+		if !ok {
+			t.Errorf("FromContext in next = false, want claims")
+			return
+		}
+		w.Write([]byte(c.Subject))
+	})
+	h := l.v.Middleware(next)
+	tests := []struct {
+		name          string
+		authorization []string
+		wantStatus    int
+		wantBody      string // the subject on success
+		wantChallenge string
+		wantReason    string
+	}{
+		{"valid", []string{"Bearer " + sign(t, l.key, valid)}, 200, "alice", "", ""},
+		{"scheme in lower case", []string{"bearer " + sign(t, l.key, valid)}, 200, "alice", "", ""},
+		{"no header", nil, 401, "", `Bearer`, "no token"},
+		{"basic auth", []string{"Basic YWxpY2U6cHc="}, 401, "",
+			`Bearer error="invalid_token", error_description="token invalid"`, "token invalid"},
+		{"garbage", []string{"Bearer abc.def.ghi"}, 401, "",
+			`Bearer error="invalid_token", error_description="token invalid"`, "token invalid"},
+		{"expired", []string{"Bearer " + sign(t, l.key, expired)}, 401, "",
+			`Bearer error="invalid_token", error_description="token expired"`, "token expired"},
+		{"revoked", []string{"Bearer " + sign(t, l.key, revoked)}, 401, "",
+			`Bearer error="invalid_token", error_description="token revoked"`, "token revoked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			for _, a := range tt.authorization {
+				r.Header.Add("Authorization", a)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", w.Code, tt.wantStatus, w.Body)
+			}
+			if tt.wantStatus == 200 {
+				if w.Body.String() != tt.wantBody {
+					t.Errorf("body = %q, want %q", w.Body, tt.wantBody)
+				}
+				return
+			}
+			if got := w.Header().Get("WWW-Authenticate"); got != tt.wantChallenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tt.wantChallenge)
+			}
+			if got := w.Header().Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type = %q, want application/json", got)
+			}
+			var body struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("body %q: %v", w.Body, err)
+			}
+			if body.Error != "invalid_token" || body.Description != tt.wantReason {
+				t.Errorf("body = %+v, want invalid_token / %q", body, tt.wantReason)
+			}
+		})
+	}
+}
+
+func TestTokenFromRequest(t *testing.T) {
+	tests := []struct {
+		name          string
+		authorization []string
+		want          string
+		wantErr       error
+	}{
+		{"bearer", []string{"Bearer abc.DEF-_~+/.x=="}, "abc.DEF-_~+/.x==", nil},
+		{"scheme any case", []string{"bEaReR tok"}, "tok", nil},
+		{"absent", nil, "", ErrNoToken},
+		{"empty", []string{""}, "", ErrNoToken},
+		{"other scheme", []string{"Basic dXNlcjpwdw=="}, "", ErrMalformed},
+		{"scheme only", []string{"Bearer"}, "", ErrMalformed},
+		{"scheme and space only", []string{"Bearer "}, "", ErrMalformed},
+		{"two spaces", []string{"Bearer  tok"}, "", ErrMalformed},
+		{"tab", []string{"Bearer\ttok"}, "", ErrMalformed},
+		{"trailing space", []string{"Bearer tok "}, "", ErrMalformed},
+		{"padding inside", []string{"Bearer to=k"}, "", ErrMalformed},
+		{"non-ASCII", []string{"Bearer tök"}, "", ErrMalformed},
+		{"two headers", []string{"Bearer a", "Bearer b"}, "", ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			for _, a := range tt.authorization {
+				r.Header.Add("Authorization", a)
+			}
+			got, err := TokenFromRequest(r)
+			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Errorf("TokenFromRequest(%q) = %q, %v; want %q, %v", tt.authorization, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestFromContextEmpty(t *testing.T) {
+	if c, ok := FromContext(httptest.NewRequest("GET", "/", nil).Context()); ok || c != nil {
+		t.Errorf("FromContext(empty) = %v, %v; want nil, false", c, ok)
+	}
+}

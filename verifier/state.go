@@ -1,0 +1,99 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tegata-dev/tegata/token"
+)
+
+// State describes how current a Verifier is, for health checks and metrics.
+type State struct {
+	// Ready: the feed has caught up with the authority, was heard from
+	// within StaleAfter and the set is not full, so Verify answers from
+	// local state alone. Always true for a local verifier.
+	Ready bool
+	// Position is the seq of the last entry applied; Head the highest seq
+	// the authority announced.
+	Position, Head int64
+	// LastHeard is when the feed last heard from the authority (an entry or
+	// a heartbeat); Lag is how long ago that was.
+	LastHeard time.Time
+	Lag       time.Duration
+	// Entries is the size of the revocation set.
+	Entries int
+	// Overflow: the set is full; the feed waits for pruning to make room.
+	Overflow bool
+	// Source is the authority the feed follows now.
+	Source string
+	// Keys is the number of keys in the current key set (0 when unknown).
+	Keys int
+	// Err is the feed's last error, if any.
+	Err string
+}
+
+// State returns a snapshot of the verifier's state.
+func (v *Verifier) State() State {
+	now := v.now()
+	s := State{Entries: v.set.Len(), Overflow: v.overflow.Load(), Keys: v.keyCount()}
+	if v.feed == nil {
+		s.Ready = true
+		return s
+	}
+	fs := v.feed.State()
+	s.Position, s.Head, s.LastHeard = fs.Position, fs.Head, fs.LastHeard
+	s.Source, s.Err = fs.Source, fs.Err
+	if !fs.LastHeard.IsZero() {
+		s.Lag = now.Sub(fs.LastHeard)
+	}
+	s.Ready = v.staleness(now) == nil
+	return s
+}
+
+// keyCount returns the number of keys in the current set, if known.
+func (v *Verifier) keyCount() int {
+	if v.keys != nil {
+		return v.keys.cur.Load().n
+	}
+	if ks, ok := v.lookup().(*token.KeySet); ok {
+		return len(ks.Keys())
+	}
+	return 0
+}
+
+// readyPoll is how often WaitReady looks at the state once the feed has
+// caught up.
+const readyPoll = 20 * time.Millisecond
+
+// errClosed is returned by WaitReady when the verifier is closed meanwhile.
+var errClosed = errors.New("verifier: closed")
+
+// WaitReady blocks until State().Ready, ctx ends (returning its error) or
+// the verifier is closed. A local verifier is always ready.
+func (v *Verifier) WaitReady(ctx context.Context) error {
+	if v.feed == nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(v.bg, cancel)()
+	err := v.feed.WaitSynced(ctx)
+	t := time.NewTicker(readyPoll)
+	defer t.Stop()
+	for err == nil && !v.State().Ready {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-t.C:
+		}
+	}
+	if err != nil && v.bg.Err() != nil {
+		return errClosed
+	}
+	if err != nil {
+		return fmt.Errorf("verifier: waiting for the feed: %w", err)
+	}
+	return nil
+}

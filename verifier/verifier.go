@@ -1,0 +1,322 @@
+// Package verifier checks tegata access tokens locally: signature and claims
+// against the authority's published key set, then the in-memory revocation
+// set that a push feed from the authority keeps current. It never trusts
+// stale state: when it has not heard from the authority for too long it
+// fails closed or, if configured, asks the authority about each token.
+//
+// A Verifier is safe for concurrent use by any number of goroutines. New
+// starts background goroutines (the feed, periodic key set fetches, pruning)
+// that run until Close. NewLocal builds one without any, for a process (the
+// authority itself) that keeps the key set and revocation set current on its
+// own.
+//
+// The *token.Claims that Verify returns may be shared with other calls for
+// the same token (a verified token is cached): treat them as read-only.
+package verifier
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tegata-dev/tegata/feed"
+	"github.com/tegata-dev/tegata/revocation"
+	"github.com/tegata-dev/tegata/token"
+)
+
+// Verifier verifies access tokens. Build it with New or NewLocal.
+type Verifier struct {
+	cfg      Config // defaults filled
+	expect   token.Expect
+	now      func() time.Time
+	log      *slog.Logger
+	lookup   func() token.KeyLookup
+	set      *revocation.Set
+	cache    *cache // nil when disabled
+	overflow atomic.Bool
+	heard    atomic.Pointer[heard] // what the feed last said, see follow.go
+	// resetPending: the feed announced a reset and has not applied an entry
+	// since. Only touched from the feed's goroutine.
+	resetPending bool
+
+	// Set by New only; nil for a local verifier.
+	auth      *authorities
+	keys      *keySource
+	feed      *feed.Client
+	bg        context.Context // ends at Close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New returns a Verifier that follows the authorities in cfg. It fetches the
+// openid-configuration and the key set (failing if no authority answers
+// within ctx), then starts following the revocation feed in the background:
+// it does not wait for the feed, so call WaitReady before serving if tokens
+// must not be refused (or introspected) during the first moments.
+// ctx bounds only this startup; the background work runs until Close.
+func New(ctx context.Context, cfg Config) (*Verifier, error) {
+	urls, err := cleanAuthorities(cfg.Authorities)
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cfg.Authorities = urls
+	auth := newAuthorities(urls, cfg.HTTPClient)
+	if err := discover(ctx, auth, &cfg); err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	keys := &keySource{base: bg, auth: auth, now: cfg.Now, log: cfg.Logger, interval: cfg.unknownKidInterval}
+	if err := keys.fetch(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	v := newVerifier(cfg, keys.lookup, revocation.NewSet(cfg.MaxEntries))
+	v.auth, v.keys, v.bg, v.cancel = auth, keys, bg, cancel
+	v.feed = &feed.Client{
+		URLs:       urls,
+		APIKey:     cfg.APIKey,
+		HTTPClient: cfg.HTTPClient,
+		Apply:      v.apply,
+		Reset:      v.reset,
+		Now:        cfg.Now,
+		Logger:     cfg.Logger,
+		RetryMin:   cfg.feedRetryMin,
+		RetryMax:   cfg.feedRetryMax,
+	}
+	v.start(bg)
+	return v, nil
+}
+
+// discover fills the Issuer and MaxLifetime that cfg leaves to the
+// authority.
+func discover(ctx context.Context, auth *authorities, cfg *Config) error {
+	d, err := auth.discover(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg.Issuer == "" {
+		if d.Issuer == "" {
+			return errors.New("verifier: openid-configuration has no issuer and Config.Issuer is empty")
+		}
+		cfg.Issuer = d.Issuer
+	}
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = defaultMaxLifetime
+		if d.MaxLifetime > 0 {
+			cfg.MaxLifetime = time.Duration(d.MaxLifetime) * time.Second
+		}
+	}
+	return nil
+}
+
+// NewLocal returns a Verifier over a key set and a revocation set that the
+// caller keeps current (the authority verifying its own tokens): keys is
+// called on every Verify and must be cheap; set must be the one the caller
+// applies entries to. A local verifier is never stale, starts no goroutine
+// and ignores Authorities, APIKey, StaleAfter, Introspect, MaxEntries,
+// JWKSRefresh and HTTPClient. Config.Issuer must be set: there is no
+// discovery to take it from, and an empty expected issuer matches no token.
+// MaxLifetime defaults to one hour.
+func NewLocal(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
+	cfg = cfg.withDefaults()
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = defaultMaxLifetime
+	}
+	return newVerifier(cfg, keys, set)
+}
+
+func newVerifier(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
+	v := &Verifier{
+		cfg:    cfg,
+		expect: cfg.expect(),
+		now:    cfg.Now,
+		log:    cfg.Logger,
+		lookup: keys,
+		set:    set,
+		cache:  newCache(cfg.CacheSize),
+	}
+	v.heard.Store(&heard{})
+	return v
+}
+
+// start runs the background goroutines of a remote verifier.
+func (v *Verifier) start(ctx context.Context) {
+	v.wg.Add(3)
+	go func() {
+		defer v.wg.Done()
+		if err := v.feed.Run(ctx); err != nil && ctx.Err() == nil {
+			v.log.Error("verifier: feed stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer v.wg.Done()
+		v.keys.run(ctx, v.cfg.JWKSRefresh)
+	}()
+	go func() {
+		defer v.wg.Done()
+		v.pruneLoop(ctx)
+	}()
+}
+
+// Close stops the background goroutines and waits for them. The Verifier
+// must not be used afterwards. Close on a local verifier does nothing.
+func (v *Verifier) Close() error {
+	v.closeOnce.Do(func() {
+		if v.cancel == nil {
+			return
+		}
+		v.cancel()
+		v.wg.Wait()
+		v.keys.close()
+	})
+	return nil
+}
+
+// Verify checks raw and returns its claims, or an error wrapping one of the
+// package's sentinels. In order: the size; then either a cache hit (a token
+// verified before, whose key is still published, re-checked against the
+// clock) or token.Verify with the current key set, fetching the key set
+// again once if the kid is unknown; then the revocation set (ErrRevoked);
+// then whether that set can be trusted: if the feed is stale or the set is
+// full, the authority is asked (Config.Introspect) or ErrStale returned.
+//
+// The claims may be shared with other calls: do not modify them. ctx bounds
+// the network calls Verify may make (a key set fetch for an unknown kid,
+// introspection); with a current state and a known key it makes none.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*token.Claims, error) {
+	c, err := v.verify(ctx, raw, v.now())
+	if err != nil {
+		v.logRejection(ctx, c, err)
+		return nil, err
+	}
+	return c, nil
+}
+
+// verify runs the pipeline. On error it still returns the claims if the
+// token got far enough to have them, for the log.
+func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
+	if len(raw) > v.expect.MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
+	}
+	c, err := v.cached(raw, now)
+	if c == nil && err == nil {
+		c, err = v.verifyToken(ctx, raw, now)
+	}
+	if err != nil {
+		return c, err
+	}
+	return c, v.checkRevocation(ctx, raw, c, now)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// cached returns the claims of raw if it was verified before and is still
+// within its validity period, and its key is still published. It returns nil
+// claims and nil error on a miss. It does not allocate unless it fails.
+func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
+	if v.cache == nil {
+		return nil, nil
+	}
+	e := v.cache.get(raw)
+	if e == nil {
+		return nil, nil
+	}
+	if _, ok := v.lookup().Lookup(e.kid); !ok {
+		// The key was withdrawn: verify afresh, which fails (or refetches).
+		v.cache.remove(raw)
+		return nil, nil
+	}
+	// The same rules as token.Verify, so that a hit never accepts what a
+	// miss would refuse.
+	c := e.claims
+	late := now.Add(v.cfg.Leeway)
+	if now.After(c.Expiry.Add(v.cfg.Leeway)) {
+		v.cache.remove(raw)
+		return c, fmt.Errorf("%w: exp %s is before %s", ErrExpired, stamp(c.Expiry), stamp(now))
+	}
+	if c.NotBefore.After(late) || c.IssuedAt.After(late) {
+		return c, fmt.Errorf("%w: nbf or iat is after %s", ErrNotYetValid, stamp(now))
+	}
+	return c, nil
+}
+
+// verifyToken checks signature and claims with the current key set. A token
+// naming an unknown kid makes a remote verifier fetch the key set again (a
+// key may just have been rotated in) and retry once.
+func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
+	c, err := token.Verify(raw, v.lookup(), v.expect, now)
+	if errors.Is(err, token.ErrUnknownKey) && v.keys != nil && v.keys.refetch(ctx) {
+		c, err = token.Verify(raw, v.lookup(), v.expect, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		if kid, ok := kidOf(raw); ok {
+			v.cache.put(raw, c, kid, now)
+		}
+	}
+	return c, nil
+}
+
+// kidOf returns the kid of a token that token.Verify accepted, so that a
+// cache hit can check the key is still published.
+func kidOf(raw string) (string, bool) {
+	h, _, ok := strings.Cut(raw, ".")
+	if !ok {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return "", false
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	if json.Unmarshal(b, &hdr) != nil {
+		return "", false
+	}
+	return hdr.Kid, true
+}
+
+// checkRevocation rejects a revoked token, then makes sure the revocation
+// set could be trusted to know: if the state is stale or the set is full, it
+// asks the authority (Introspect) or fails closed. A revocation found locally
+// is final even when the state is stale, since stale state can miss
+// revocations but never invents them; so the set is consulted first and
+// spares the authority a request.
+func (v *Verifier) checkRevocation(ctx context.Context, raw string, c *token.Claims, now time.Time) error {
+	if kind, ok := v.set.Revoked(c.SessionID, c.Subject, c.Generation); ok {
+		return fmt.Errorf("%w: %s", ErrRevoked, kind)
+	}
+	err := v.staleness(now)
+	if err == nil {
+		return nil
+	}
+	if !v.cfg.Introspect {
+		return err
+	}
+	return v.auth.introspect(ctx, v.cfg.APIKey, raw)
+}
+
+// logRejection logs a rejected token at Debug: the reason and, when the
+// token got that far, its jti and sid. Never the token itself.
+func (v *Verifier) logRejection(ctx context.Context, c *token.Claims, err error) {
+	if !v.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []any{"reason", Reason(err), "err", err}
+	if c != nil {
+		attrs = append(attrs, "jti", c.ID, "sid", c.SessionID)
+	}
+	v.log.DebugContext(ctx, "verifier: token rejected", attrs...)
+}

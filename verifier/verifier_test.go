@@ -1,0 +1,497 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/revocation"
+	"github.com/tegata-dev/tegata/token"
+)
+
+func TestVerifyValid(t *testing.T) {
+	a := newAuthority(t, newClock())
+	v := startReady(t, testConfig(t, a))
+	c := a.claims("alice")
+	c.Extra = map[string]any{"roles": []any{"admin"}}
+	raw := a.mint(c)
+	got, err := v.Verify(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("Verify(valid) = %v, want nil", err)
+	}
+	if got.Subject != "alice" || got.SessionID != c.SessionID || got.ID != c.ID {
+		t.Errorf("Verify(valid) claims = %+v, want sub alice sid %s jti %s", got, c.SessionID, c.ID)
+	}
+	if s := v.State(); !s.Ready || s.Keys != 1 || s.Source == "" {
+		t.Errorf("State() = %+v, want ready with 1 key and a source", s)
+	}
+	if v.cfg.Issuer != testIssuer || v.cfg.MaxLifetime != maxLifetime {
+		t.Errorf("discovered issuer %q max lifetime %s, want %q %s", v.cfg.Issuer, v.cfg.MaxLifetime, testIssuer, maxLifetime)
+	}
+}
+
+func TestVerifyTokenErrors(t *testing.T) {
+	clk := newClock()
+	a := newAuthority(t, clk)
+	v := startReady(t, testConfig(t, a))
+	a.mu.Lock()
+	k1 := a.signing
+	a.mu.Unlock()
+	stranger := newSigningKey(t, "k1", token.EdDSA) // same kid, other key
+	ghost := newSigningKey(t, "ghost", token.EdDSA)
+	es := newSigningKey(t, "k1", token.ES256)
+	now := clk.Now()
+	with := func(f func(c *token.Claims)) token.Claims {
+		c := a.claims("alice")
+		f(&c)
+		return c
+	}
+	header := map[string]any{"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"}
+	headerWith := func(k string, val any) map[string]any {
+		h := map[string]any{}
+		for k, v := range header {
+			h[k] = v
+		}
+		if val == nil {
+			delete(h, k)
+		} else {
+			h[k] = val
+		}
+		return h
+	}
+	valid := payloadOf(a.claims("alice"))
+	tests := []struct {
+		name string
+		raw  string
+		want error
+	}{
+		{"too large", strings.Repeat("a", token.DefaultMaxSize+1), ErrTooLarge},
+		{"malformed", "not.a-token", ErrMalformed},
+		{"header with jku", craft(t, k1, headerWith("jku", "https://evil.test/jwks"), valid), ErrHeader},
+		{"header without kid", craft(t, k1, headerWith("kid", nil), valid), ErrHeader},
+		{"algorithm none", craft(t, k1, headerWith("alg", "none"), valid), ErrAlgorithm},
+		{"algorithm not allowed", sign(t, es, a.claims("alice")), ErrAlgorithm},
+		{"unknown key", sign(t, ghost, a.claims("alice")), ErrUnknownKey},
+		{"bad signature", sign(t, stranger, a.claims("alice")), ErrSignature},
+		{"type JWT", craft(t, k1, headerWith("typ", "JWT"), valid), ErrType},
+		{"expired", a.mint(with(func(c *token.Claims) {
+			c.IssuedAt, c.Expiry = now.Add(-10*time.Minute), now.Add(-time.Minute)
+		})), ErrExpired},
+		{"not yet valid", a.mint(with(func(c *token.Claims) { c.NotBefore = now.Add(time.Minute) })), ErrNotYetValid},
+		{"issuer", a.mint(with(func(c *token.Claims) { c.Issuer = "https://other.test" })), ErrIssuer},
+		{"audience", a.mint(with(func(c *token.Claims) { c.Audience = []string{"other-app"} })), ErrAudience},
+		{"lifetime over the authority's maximum", a.mint(with(func(c *token.Claims) {
+			c.Expiry = now.Add(2 * time.Hour)
+		})), ErrClaims},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.Verify(context.Background(), tt.raw)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Verify(%.40q) = %v, want %v", tt.raw, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSessionRevokedOverFeed(t *testing.T) {
+	a := newAuthority(t, newClock())
+	v := startReady(t, testConfig(t, a))
+	c := a.claims("alice")
+	raw := a.mint(c)
+	other := a.mint(a.claims("alice"))
+	if _, err := v.Verify(context.Background(), raw); err != nil {
+		t.Fatalf("Verify(before revocation) = %v, want nil", err)
+	}
+	a.revokeSession(c.SessionID)
+	eventually(t, "the revocation to reach the verifier", func() bool {
+		_, err := v.Verify(context.Background(), raw)
+		return errors.Is(err, ErrRevoked)
+	})
+	if _, err := v.Verify(context.Background(), other); err != nil {
+		t.Errorf("Verify(other session) = %v, want nil", err)
+	}
+}
+
+func TestSubjectCutoffExactBySgen(t *testing.T) {
+	a := newAuthority(t, newClock())
+	v := startReady(t, testConfig(t, a))
+	tokens := map[int64]string{}
+	for gen := int64(0); gen <= 3; gen++ {
+		c := a.claims("bob")
+		c.Generation = gen
+		tokens[gen] = a.mint(c)
+	}
+	carol := a.mint(a.claims("carol"))
+	e := a.revoke(revocation.Entry{Kind: revocation.KindSubject, Subject: "bob", Generation: 2})
+	eventually(t, "the cutoff to be applied", func() bool { return v.State().Position >= e.Seq })
+	tests := []struct {
+		name string
+		raw  string
+		want error
+	}{
+		{"sgen 0, before the cutoff", tokens[0], ErrRevoked},
+		{"sgen 1, just before the cutoff", tokens[1], ErrRevoked},
+		{"sgen 2, the cutoff's generation", tokens[2], nil},
+		{"sgen 3, after the cutoff", tokens[3], nil},
+		{"other subject", carol, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := v.Verify(context.Background(), tt.raw); !errors.Is(err, tt.want) {
+				t.Errorf("Verify(%s) = %v, want %v", tt.name, err, tt.want)
+			}
+		})
+	}
+}
+
+// stopFeed takes the feed down and waits until the verifier has noticed, so
+// that nothing it already received can still refresh LastHeard.
+func stopFeed(t *testing.T, a *authority, v *Verifier) {
+	t.Helper()
+	a.feedDown.Store(true)
+	a.srv.CloseClientConnections()
+	eventually(t, "the feed to disconnect", func() bool { return !v.feed.State().Connected })
+}
+
+func TestStaleFailsClosedAndRecovers(t *testing.T) {
+	clk := newClock()
+	a := newAuthority(t, clk)
+	cfg := testConfig(t, a)
+	cfg.StaleAfter = 5 * time.Second
+	v := startReady(t, cfg)
+	raw := a.mint(a.claims("alice"))
+	if _, err := v.Verify(context.Background(), raw); err != nil {
+		t.Fatalf("Verify(fresh) = %v, want nil", err)
+	}
+	stopFeed(t, a, v)
+	clk.Advance(4 * time.Second)
+	if _, err := v.Verify(context.Background(), raw); err != nil {
+		t.Errorf("Verify(4s without the feed) = %v, want nil", err)
+	}
+	clk.Advance(2 * time.Second)
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrStale) {
+		t.Errorf("Verify(6s without the feed) = %v, want %v", err, ErrStale)
+	}
+	if s := v.State(); s.Ready || s.Lag < 6*time.Second {
+		t.Errorf("State() = %+v, want not ready with lag >= 6s", s)
+	}
+	if a.introspectHits.Load() != 0 {
+		t.Errorf("introspection requests = %d, want 0 without Introspect", a.introspectHits.Load())
+	}
+	a.feedDown.Store(false)
+	eventually(t, "the verifier to recover", func() bool {
+		_, err := v.Verify(context.Background(), raw)
+		return err == nil
+	})
+}
+
+func TestStaleIntrospects(t *testing.T) {
+	clk := newClock()
+	a := newAuthority(t, clk)
+	cfg := testConfig(t, a)
+	cfg.Introspect = true
+	v := startReady(t, cfg)
+	c := a.claims("alice")
+	raw, revoked := a.mint(a.claims("alice")), a.mint(c)
+	stopFeed(t, a, v)
+	a.revokeSession(c.SessionID) // the verifier cannot hear of it
+	clk.Advance(defaultStaleAfter + time.Second)
+
+	if _, err := v.Verify(context.Background(), raw); err != nil {
+		t.Errorf("Verify(stale, active) = %v, want nil", err)
+	}
+	if _, err := v.Verify(context.Background(), revoked); !errors.Is(err, ErrInactive) {
+		t.Errorf("Verify(stale, revoked at the authority) = %v, want %v", err, ErrInactive)
+	}
+	if got := a.introspectHits.Load(); got != 2 {
+		t.Errorf("introspection requests = %d, want 2", got)
+	}
+	a.introspectDown.Store(true)
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Verify(stale, introspection down) = %v, want %v", err, ErrUnavailable)
+	}
+}
+
+func TestOverflowIntrospectsAndDropsNothing(t *testing.T) {
+	clk := newClock()
+	a := newAuthority(t, clk)
+	short, long := clk.In(time.Minute), clk.In(time.Hour)
+	sidA, sidB, sidC := randomID(), randomID(), randomID()
+	a.revoke(revocation.Entry{Kind: revocation.KindSession, Session: sidA, ExpiresAt: short})
+	a.revoke(revocation.Entry{Kind: revocation.KindSession, Session: sidB, ExpiresAt: short})
+	a.revoke(revocation.Entry{Kind: revocation.KindSession, Session: sidC, ExpiresAt: long})
+	last := a.revoke(revocation.Entry{Kind: revocation.KindSubject, Subject: "dave", Generation: 1, ExpiresAt: long})
+	cfg := testConfig(t, a)
+	cfg.MaxEntries = 2
+	cfg.Introspect = true
+	v := start(t, cfg)
+	eventually(t, "the set to overflow", func() bool { return v.State().Overflow })
+
+	tokenOf := func(sub, sid string) string {
+		c := a.claims(sub)
+		c.SessionID = sid
+		return a.mint(c)
+	}
+	live, inC, inA := tokenOf("alice", randomID()), tokenOf("carol", sidC), tokenOf("ann", sidA)
+	if _, err := v.Verify(context.Background(), live); err != nil {
+		t.Errorf("Verify(live, overflow) = %v, want nil (introspected)", err)
+	}
+	if _, err := v.Verify(context.Background(), inC); !errors.Is(err, ErrInactive) {
+		t.Errorf("Verify(revoked entry held back, overflow) = %v, want %v", err, ErrInactive)
+	}
+	if _, err := v.Verify(context.Background(), inA); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Verify(revoked entry in the set, overflow) = %v, want %v", err, ErrRevoked)
+	}
+	if got := a.introspectHits.Load(); got != 2 {
+		t.Errorf("introspection requests = %d, want 2", got)
+	}
+
+	clk.Advance(2 * time.Minute) // the first two entries expire; pruning makes room
+	eventually(t, "the feed to resume after pruning", func() bool {
+		s := v.State()
+		return s.Ready && !s.Overflow && s.Position == last.Seq
+	})
+	if n := v.State().Entries; n != 2 {
+		t.Errorf("State().Entries = %d, want 2 (the live entries)", n)
+	}
+	hits := a.introspectHits.Load()
+	if _, err := v.Verify(context.Background(), inC); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Verify(sid C after resume) = %v, want %v", err, ErrRevoked)
+	}
+	if _, err := v.Verify(context.Background(), tokenOf("dave", randomID())); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Verify(subject dave after resume) = %v, want %v", err, ErrRevoked)
+	}
+	if got := a.introspectHits.Load(); got != hits {
+		t.Errorf("introspection requests after resume = %d, want %d", got, hits)
+	}
+}
+
+func TestCachedTokenRejectedRightAfterRevocation(t *testing.T) {
+	a := newAuthority(t, newClock())
+	v := startReady(t, testConfig(t, a))
+	c := a.claims("alice")
+	raw := a.mint(c)
+	for i := 0; i < 2; i++ {
+		if _, err := v.Verify(context.Background(), raw); err != nil {
+			t.Fatalf("Verify(valid) #%d = %v, want nil", i, err)
+		}
+	}
+	if v.cache.get(raw) == nil {
+		t.Fatalf("token not cached after Verify")
+	}
+	e := a.revokeSession(c.SessionID)
+	eventually(t, "the entry to be applied", func() bool { return v.State().Position >= e.Seq })
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Verify(cached, revoked) = %v, want %v", err, ErrRevoked)
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	a := newAuthority(t, newClock())
+	v := startReady(t, testConfig(t, a))
+	old := a.mint(a.claims("alice"))
+	hits := a.jwksHits.Load()
+	a.rotate("k2")
+	fresh := a.mint(a.claims("alice"))
+	if _, err := v.Verify(context.Background(), fresh); err != nil {
+		t.Fatalf("Verify(new kid) = %v, want nil", err)
+	}
+	if got := a.jwksHits.Load() - hits; got != 1 {
+		t.Errorf("JWKS fetches for the new kid = %d, want 1", got)
+	}
+	if _, err := v.Verify(context.Background(), old); err != nil {
+		t.Errorf("Verify(old kid, still published) = %v, want nil", err)
+	}
+	if n := v.State().Keys; n != 2 {
+		t.Errorf("State().Keys = %d, want 2", n)
+	}
+}
+
+func TestUnknownKidRefetchRateLimited(t *testing.T) {
+	clk := newClock()
+	a := newAuthority(t, clk)
+	v := startReady(t, testConfig(t, a))
+	ghost := sign(t, newSigningKey(t, "ghost", token.EdDSA), a.claims("alice"))
+	hits := a.jwksHits.Load()
+
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.Verify(context.Background(), ghost); !errors.Is(err, ErrUnknownKey) {
+				t.Errorf("Verify(unknown kid) = %v, want %v", err, ErrUnknownKey)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := a.jwksHits.Load() - hits; got != 1 {
+		t.Errorf("JWKS fetches after 20 unknown-kid tokens = %d, want 1", got)
+	}
+	clk.Advance(defaultUnknownKidInterval - time.Second)
+	v.Verify(context.Background(), ghost)
+	if got := a.jwksHits.Load() - hits; got != 1 {
+		t.Errorf("JWKS fetches %s later = %d, want 1", defaultUnknownKidInterval-time.Second, got)
+	}
+	clk.Advance(time.Second)
+	v.Verify(context.Background(), ghost)
+	if got := a.jwksHits.Load() - hits; got != 2 {
+		t.Errorf("JWKS fetches %s later = %d, want 2", defaultUnknownKidInterval, got)
+	}
+}
+
+func TestStartedAfterRevocations(t *testing.T) {
+	a := newAuthority(t, newClock())
+	c := a.claims("alice")
+	cut := a.claims("bob")
+	revoked, cutOff, live := a.mint(c), a.mint(cut), a.mint(a.claims("carol"))
+	a.revokeSession(c.SessionID)
+	for i := 0; i < 50; i++ {
+		a.revokeSession(randomID())
+	}
+	a.revoke(revocation.Entry{Kind: revocation.KindSubject, Subject: "bob", Generation: 1})
+	v := startReady(t, testConfig(t, a))
+	tests := []struct {
+		name string
+		raw  string
+		want error
+	}{
+		{"revoked session", revoked, ErrRevoked},
+		{"subject cut off", cutOff, ErrRevoked},
+		{"live", live, nil},
+	}
+	for _, tt := range tests {
+		if _, err := v.Verify(context.Background(), tt.raw); !errors.Is(err, tt.want) {
+			t.Errorf("Verify(%s) = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if n := v.State().Entries; n != 52 {
+		t.Errorf("State().Entries = %d, want 52", n)
+	}
+}
+
+func TestNotReadyBeforeSync(t *testing.T) {
+	a := newAuthority(t, newClock())
+	a.feedDown.Store(true)
+	v := start(t, testConfig(t, a))
+	raw := a.mint(a.claims("alice"))
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrStale) {
+		t.Errorf("Verify(before the feed synced) = %v, want %v", err, ErrStale)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := v.WaitReady(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitReady(feed down) = %v, want %v", err, context.DeadlineExceeded)
+	}
+	a.feedDown.Store(false)
+	waitReady(t, v)
+	if _, err := v.Verify(context.Background(), raw); err != nil {
+		t.Errorf("Verify(after sync) = %v, want nil", err)
+	}
+}
+
+func TestNewFailsOver(t *testing.T) {
+	a := newAuthority(t, newClock())
+	cfg := testConfig(t, a)
+	cfg.Authorities = []string{"http://127.0.0.1:1", a.srv.URL}
+	v := startReady(t, cfg)
+	if _, err := v.Verify(context.Background(), a.mint(a.claims("alice"))); err != nil {
+		t.Errorf("Verify(after failover) = %v, want nil", err)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	tests := []struct {
+		name        string
+		authorities []string
+	}{
+		{"none configured", nil},
+		{"not a URL", []string{"auth.test"}},
+		{"none answers", []string{"http://127.0.0.1:1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			v, err := New(ctx, Config{Authorities: tt.authorities, Logger: testLogger(t)})
+			if err == nil {
+				v.Close()
+				t.Errorf("New(%q) = nil error, want an error", tt.authorities)
+			}
+		})
+	}
+}
+
+func TestCloseStopsWaitReady(t *testing.T) {
+	a := newAuthority(t, newClock())
+	a.feedDown.Store(true)
+	v := start(t, testConfig(t, a))
+	done := make(chan error, 1)
+	go func() { done <- v.WaitReady(context.Background()) }()
+	v.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("WaitReady(closed) = nil, want an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("WaitReady did not return after Close")
+	}
+}
+
+func TestFeedResetReplacesSet(t *testing.T) {
+	clk := newClock()
+	a := newAuthority(t, clk)
+	oldC, newC := a.claims("alice"), a.claims("bob")
+	old, replaced := a.mint(oldC), a.mint(newC)
+	for _, sid := range []string{oldC.SessionID, randomID(), randomID()} {
+		a.revokeSession(sid)
+	}
+	v := startReady(t, testConfig(t, a))
+	if _, err := v.Verify(context.Background(), old); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("Verify(revoked in the old log) = %v, want %v", err, ErrRevoked)
+	}
+	// The authority now serves another, shorter log: the verifier is ahead
+	// of its head and must start over from it.
+	a.log.replace([]revocation.Entry{{Seq: 1, Kind: revocation.KindSession, Session: newC.SessionID,
+		CreatedAt: clk.Now(), ExpiresAt: clk.In(maxLifetime)}})
+	a.srv.CloseClientConnections()
+	eventually(t, "the verifier to follow the new log", func() bool {
+		s := v.State()
+		return s.Ready && s.Position == 1 && s.Entries == 1
+	})
+	if _, err := v.Verify(context.Background(), old); err != nil {
+		t.Errorf("Verify(revoked only in the old log) = %v, want nil", err)
+	}
+	if _, err := v.Verify(context.Background(), replaced); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Verify(revoked in the new log) = %v, want %v", err, ErrRevoked)
+	}
+}
+
+func TestCachedRemoteVerifyDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocations")
+	}
+	a := newAuthority(t, newClock())
+	cfg := testConfig(t, a)
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	v := startReady(t, cfg)
+	raw := a.mint(a.claims("alice"))
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, raw); err != nil {
+		t.Fatalf("Verify(valid) = %v, want nil", err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := v.Verify(ctx, raw); err != nil {
+			t.Fatalf("Verify(cached) = %v, want nil", err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Verify(cached) allocates %v times per call, want 0", allocs)
+	}
+}
