@@ -5,13 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/pem"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -21,9 +16,6 @@ import (
 const (
 	testEdKID = "test-ed25519"
 	testECKID = "test-p256"
-
-	testEdKeyFile = "TEST-ONLY-ed25519-private-key.pem"
-	testECKeyFile = "TEST-ONLY-p256-private-key.pem"
 
 	testIssuer   = "https://auth.test.example"
 	testAudience = "api.test.example"
@@ -55,55 +47,17 @@ func deriveTestKeys() (ed25519.PrivateKey, *ecdsa.PrivateKey) {
 	return ed25519.NewKeyFromSeed(seed[:]), ec
 }
 
-const testKeyWarning = "TEST-ONLY key for the tegata token tests. It is published in the\n" +
-	"repository: never use it to sign or verify anything real.\n\n"
-
-func encodeTestKey(priv any) []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		panic(err)
-	}
-	return append([]byte(testKeyWarning), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
-}
-
 type testKeyPair struct {
 	ed ed25519.PrivateKey
 	ec *ecdsa.PrivateKey
 }
 
-var loadKeysOnce = sync.OnceValues(func() (testKeyPair, error) {
-	var keys testKeyPair
-	for _, f := range []string{testEdKeyFile, testECKeyFile} {
-		data, err := os.ReadFile(filepath.Join("testdata", f))
-		if err != nil {
-			return keys, err
-		}
-		block, _ := pem.Decode(data)
-		if block == nil {
-			return keys, os.ErrInvalid
-		}
-		priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-		if err != nil {
-			return keys, err
-		}
-		switch k := priv.(type) {
-		case ed25519.PrivateKey:
-			keys.ed = k
-		case *ecdsa.PrivateKey:
-			keys.ec = k
-		}
-	}
-	return keys, nil
-})
-
-// testKeys returns the test-only keys read from testdata.
+// testKeys returns the test-only keys. They are derived from public seeds
+// rather than stored, so the repository holds no key files.
 func testKeys(tb testing.TB) testKeyPair {
 	tb.Helper()
-	keys, err := loadKeysOnce()
-	if err != nil || keys.ed == nil || keys.ec == nil {
-		tb.Fatalf("loading test-only keys from testdata: %v (run go test ./token -run TestGenerateCorpus -update)", err)
-	}
-	return keys
+	ed, ec := deriveTestKeys()
+	return testKeyPair{ed: ed, ec: ec}
 }
 
 func (k testKeyPair) edSigner() SigningKey {
