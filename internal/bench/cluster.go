@@ -67,6 +67,11 @@ func startCluster(ctx context.Context, setup Setup, nodes, gates int) (c *cluste
 	return c, c.startGates(ctx, gates)
 }
 
+// benchIssuer is the issuer every node puts in its tokens: nodes of one
+// deployment share one, so a gate following any node accepts the tokens of
+// all of them (by default each node would name its own address).
+const benchIssuer = "http://tegata-bench.invalid"
+
 // startNodes starts the authority nodes one after the other: the first
 // migrates the schema and creates the signing key, which the others then
 // open with the shared master key.
@@ -81,7 +86,7 @@ func (c *cluster) startNodes(ctx context.Context, n int) error {
 		}
 		p, err := startProcess(c.setup, fmt.Sprintf("authority node %d", i), env, "serve",
 			"--addr", "127.0.0.1:0", "--data", dir, "--db", c.schema.dsn,
-			"--rate-limits", "off", "--log-level", "info")
+			"--issuer", benchIssuer, "--rate-limits", "off", "--log-level", "info")
 		if err != nil {
 			return err
 		}

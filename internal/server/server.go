@@ -102,6 +102,10 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	log := cfg.Logger
 	ac := cfg.Authority
 	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, url)
+	if cfg.DB != "" && cfg.Issuer == "" && cfg.Authority.Issuer == "" {
+		log.Warn("several nodes share this Postgres: give every node the same --issuer (its public URL), "+
+			"or tokens from one node fail verification against another's issuer", "issuer", ac.Issuer)
+	}
 	ac.Logger = log
 	a, err := authority.New(ctx, st, master, ac)
 	if err != nil {

@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// TestRevocationsReachEveryVerifier: hundreds of revocations made in
+// parallel on two authority nodes reach verifiers following either node —
+// including one whose stream is cut repeatedly mid-way — and none is lost.
+func TestRevocationsReachEveryVerifier(t *testing.T) {
+	c := newCluster(t, 2)
+	cut := newCutProxy(t, c.addrs[1])
+	followers := map[string]*verifier.Verifier{
+		"follows A":           c.follow(c.url(0)),
+		"follows B":           c.follow(c.url(1)),
+		"follows B, cut, A":   c.follow(cut.URL(), c.url(0)),
+		"follows B via proxy": c.follow(cut.URL()),
+	}
+	const n = 300
+	toks := c.sessions(n, "user-")
+	keep := c.sessions(5, "keeper-")
+
+	stop := make(chan struct{})
+	cuts := make(chan int, 1)
+	go func() { // cut the proxied streams over and over while revoking
+		total := 0
+		for {
+			select {
+			case <-stop:
+				cuts <- total
+				return
+			case <-time.After(20 * time.Millisecond):
+				total += cut.cut()
+			}
+		}
+	}()
+	parallel(t, n, 32, func(i int) error {
+		_, err := c.client(i%2).RevokeSession(context.Background(), toks[i].SessionID, "test")
+		return err
+	})
+	close(stop)
+	if got := <-cuts; got == 0 {
+		t.Fatal("no stream was cut during the revocations: the test did not test resumption")
+	}
+	for name, v := range followers {
+		eventually(t, 10*time.Second, name, func() error { return allRevoked(v, toks) })
+		for _, k := range keep {
+			if _, err := v.Verify(context.Background(), k.AccessToken); err != nil {
+				t.Fatalf("%s: Verify(unrevoked) = %v, want nil", name, err)
+			}
+		}
+	}
+}
+
+// TestLateVerifierIsReadyOnlyWithEverything: a verifier started after
+// revocations were made rejects them as soon as it reports ready.
+func TestLateVerifierIsReadyOnlyWithEverything(t *testing.T) {
+	c := newCluster(t, 1)
+	toks := c.sessions(200, "late-")
+	parallel(t, len(toks), 16, func(i int) error {
+		_, err := c.client(0).RevokeSession(context.Background(), toks[i].SessionID, "")
+		return err
+	})
+	v := c.follow(c.url(0)) // returns once WaitReady does
+	if err := allRevoked(v, toks); err != nil {
+		t.Fatalf("right after WaitReady: %v", err)
+	}
+}
+
+// TestAuthorityRestartAndFailover: a verifier following two nodes keeps
+// receiving revocations while each node in turn goes down and comes back.
+func TestAuthorityRestartAndFailover(t *testing.T) {
+	c := newCluster(t, 2)
+	v := c.follow(c.url(0), c.url(1))
+	for round, down := range []int{0, 1, 0} {
+		up := 1 - down
+		c.stop(down)
+		tk, err := c.client(up).CreateSession(context.Background(), "failover", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks := []client.Tokens{tk}
+		if _, err := c.client(up).RevokeSession(context.Background(), tk.SessionID, ""); err != nil {
+			t.Fatalf("round %d: revoke on node %d: %v", round, up, err)
+		}
+		eventually(t, 15*time.Second, "revocation while a node is down", func() error { return allRevoked(v, toks) })
+		c.start(down)
+	}
+	// Both up again: a revocation on the restarted node arrives too.
+	tk, _ := c.client(0).CreateSession(context.Background(), "after", "", nil)
+	if _, err := c.client(0).RevokeSession(context.Background(), tk.SessionID, ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "revocation after restarts", func() error { return allRevoked(v, []client.Tokens{tk}) })
+}
+
+// TestPostgresRestart restarts the real Postgres server: authority nodes
+// reconnect (LISTEN included) and verifiers receive revocations made after.
+// It disturbs every other user of the server, so it runs only when asked:
+// TEGATA_TEST_PG_RESTART=1 (.ci/run does, after the main test run).
+func TestPostgresRestart(t *testing.T) {
+	if os.Getenv("TEGATA_TEST_PG_RESTART") != "1" {
+		t.Skip("restarts the Postgres server; set TEGATA_TEST_PG_RESTART=1 (.ci/run does, on its own)")
+	}
+	c := newCluster(t, 2)
+	v := c.follow(c.url(1))
+	before := c.sessions(20, "pre-")
+	parallel(t, 10, 5, func(i int) error {
+		_, err := c.client(0).RevokeSession(context.Background(), before[i].SessionID, "")
+		return err
+	})
+	restartPostgres(t)
+	after := before[10:]
+	// Writes may fail while the pool reconnects; retry each revocation
+	// until acknowledged, as a caller would.
+	for i, tk := range after {
+		eventually(t, 30*time.Second, "revoke after Postgres restart", func() error {
+			_, err := c.client(i%2).RevokeSession(context.Background(), tk.SessionID, "")
+			return err
+		})
+	}
+	eventually(t, 15*time.Second, "revocations after Postgres restart reach the verifier", func() error {
+		return allRevoked(v, before)
+	})
+}
+
+func restartPostgres(t *testing.T) {
+	t.Helper()
+	versions, _ := filepath.Glob("/etc/postgresql/*")
+	if len(versions) == 0 {
+		t.Fatal("no /etc/postgresql/<version>: cannot restart Postgres here")
+	}
+	out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", filepath.Base(versions[0]), "main", "restart").CombinedOutput()
+	if err != nil {
+		t.Fatalf("restart Postgres: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if exec.Command("pg_isready", "-h", "127.0.0.1", "-q").Run() == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("Postgres did not come back within 30 s")
+}
