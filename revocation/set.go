@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"sync"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 )
@@ -22,9 +22,8 @@ var (
 	ErrInvalidEntry = errors.New("revocation: invalid entry")
 )
 
-// Many shards keep readers on different cores off each other's lock word
-// and keep each Prune step short (at 1,000,000 entries a shard holds about
-// 8,000).
+// Many shards keep each writer's critical section, and so any reader's
+// wait, short: at 1,000,000 entries a shard holds about 8,000.
 const (
 	shardBits  = 7
 	shardCount = 1 << shardBits
@@ -33,53 +32,25 @@ const (
 // Set is the set of live revocations: revoked sessions and subject cutoffs.
 //
 // Expiry instants are kept in whole seconds, rounded up, so an entry is never
-// dropped before its ExpiresAt. Session ids in tegata's own format are kept
-// as 16-byte keys (about 32 bytes of heap per entry); any other session id is
+// dropped before its ExpiresAt. Session ids in tegata's format are kept as
+// 16-byte keys (about 40 bytes of heap per entry); any other session id is
 // kept as a string.
 type Set struct {
-	max    int64
-	count  atomic.Int64
-	seed   maphash.Seed
-	shards [shardCount]shard
-}
-
-type shard struct {
-	mu sync.RWMutex
-	// sessions holds decodable session ids → expiry (unix seconds, clamped
-	// to uint32: 4 bytes instead of 8 keeps an entry under 64 bytes).
-	sessions map[[16]byte]uint32
-	// otherSessions holds session ids that do not decode to 16 bytes.
-	otherSessions map[string]int64
-	subjects      map[string]cutoff
-	// nSubjects mirrors len(subjects) for readers without the lock: most
-	// shards hold no subject cutoff, and a lookup there skips the lock.
-	nSubjects atomic.Int32
-	// Pad to two cache lines so that readers of neighbouring shards do not
-	// contend on the same line.
-	_ [128 - 56]byte
-}
-
-// cutoff is a subject's revocation: tokens with sgen < generation are revoked.
-type cutoff struct {
-	generation int64
-	expires    int64 // unix seconds
+	max     int64
+	count   atomic.Int64
+	keySeed uint64
+	strSeed maphash.Seed
+	shards  [shardCount]shard
 }
 
 // NewSet returns an empty set holding at most maxEntries entries (sessions
 // and subjects together); 0 means unlimited.
 func NewSet(maxEntries int) *Set {
-	s := &Set{max: int64(maxEntries), seed: maphash.MakeSeed()}
+	s := &Set{max: int64(maxEntries), keySeed: rand.Uint64(), strSeed: maphash.MakeSeed()}
 	for i := range s.shards {
-		s.shards[i].init()
+		s.shards[i].init(s.keySeed)
 	}
 	return s
-}
-
-func (sh *shard) init() {
-	sh.sessions = make(map[[16]byte]uint32)
-	sh.otherSessions = make(map[string]int64)
-	sh.subjects = make(map[string]cutoff)
-	sh.nSubjects.Store(0)
 }
 
 // Apply records e. It is idempotent: applying an entry again changes
@@ -94,58 +65,71 @@ func (s *Set) Apply(e Entry) error {
 		if e.Session == "" {
 			return fmt.Errorf("%w: seq %d: session entry without sid", ErrInvalidEntry, e.Seq)
 		}
-		return s.applySession(e.Session, expirySeconds(e.ExpiresAt))
+		exp := expirySeconds(e.ExpiresAt)
+		if lo, hi, ok := sessionKey(e.Session); ok {
+			return s.applyKey(lo, hi, clampUint32(exp))
+		}
+		return s.applyString(otherSessionKind, &strRecord{key: e.Session, expires: exp})
 	case KindSubject:
 		if e.Subject == "" {
 			return fmt.Errorf("%w: seq %d: subject entry without sub", ErrInvalidEntry, e.Seq)
 		}
-		return s.applySubject(e.Subject, cutoff{e.Generation, expirySeconds(e.ExpiresAt)})
+		return s.applyString(subjectKind, &strRecord{key: e.Subject, generation: e.Generation, expires: expirySeconds(e.ExpiresAt)})
 	default:
 		return fmt.Errorf("%w: seq %d: unknown kind %q", ErrInvalidEntry, e.Seq, e.Kind)
 	}
 }
 
-func (s *Set) applySession(sid string, exp int64) error {
-	if k, ok := decodeSID(sid); ok {
-		sh := s.keyShard(k)
-		sh.mu.Lock()
-		defer sh.mu.Unlock()
-		old, found := sh.sessions[k]
-		if !found && !s.reserve() {
-			return ErrFull
-		}
-		if v := clampUint32(exp); !found || v > old {
-			sh.sessions[k] = v
-		}
-		return nil
-	}
-	sh := s.stringShard(sid)
+func (s *Set) applyKey(lo, hi uint64, exp uint32) error {
+	h := hashKey(lo, hi, s.keySeed)
+	sh := s.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old, found := sh.otherSessions[sid]
-	if !found && !s.reserve() {
+	t := sh.sessions.Load()
+	if i, found := t.find(lo, hi, h); found {
+		// Readers never look at expiries: no need to bracket the write.
+		t.exps[i] = max(t.exps[i], exp)
+		return nil
+	}
+	if !s.reserve() {
 		return ErrFull
 	}
-	if !found || exp > old {
-		sh.otherSessions[sid] = exp
+	sh.beginWrite()
+	defer sh.endWrite()
+	if tooFull(t.n+1, t.size()) {
+		t = t.resized(2 * t.size())
+		sh.sessions.Store(t)
 	}
+	t.insert(lo, hi, h, exp)
 	return nil
 }
 
-func (s *Set) applySubject(sub string, c cutoff) error {
-	sh := s.stringShard(sub)
+func (s *Set) applyString(k strKind, r *strRecord) error {
+	h := maphash.String(s.strSeed, r.key)
+	sh := s.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old, found := sh.subjects[sub]
-	if !found && !s.reserve() {
+	t := sh.strTable(k).Load()
+	i, old := t.find(r.key, h)
+	if old != nil {
+		if r.generation <= old.generation && r.expires <= old.expires {
+			return nil
+		}
+		// A record is immutable once readers can see it: store a new one.
+		r.generation, r.expires = max(r.generation, old.generation), max(r.expires, old.expires)
+		t.slots[i].rec.Store(r)
+		return nil
+	}
+	if !s.reserve() {
 		return ErrFull
 	}
-	if found {
-		c.generation = max(c.generation, old.generation)
-		c.expires = max(c.expires, old.expires)
+	sh.beginWrite()
+	defer sh.endWrite()
+	if tooFull(t.n+1, t.size()) {
+		t = t.resized(2 * t.size())
+		sh.strTable(k).Store(t)
 	}
-	sh.subjects[sub] = c
-	sh.nSubjects.Store(int32(len(sh.subjects)))
+	t.insert(r, h)
 	return nil
 }
 
@@ -170,81 +154,64 @@ func (s *Set) reserve() bool {
 // Revoked reports whether a token of session sid, subject sub and subject
 // generation gen is revoked, and by which kind of entry: the session was
 // revoked, or the subject was cut off at a generation above gen. Either of
-// sid and sub may be empty to skip that check.
+// sid and sub may be empty to skip that check. It takes no lock.
 func (s *Set) Revoked(sid, sub string, gen int64) (Kind, bool) {
 	if sid != "" && s.sessionRevoked(sid) {
 		return KindSession, true
 	}
-	if sub != "" && s.subjectRevoked(sub, gen) {
-		return KindSubject, true
+	if sub != "" {
+		h := maphash.String(s.strSeed, sub)
+		if r := s.shardOf(h).record(subjectKind, sub, h); r != nil && gen < r.generation {
+			return KindSubject, true
+		}
 	}
 	return "", false
 }
 
 func (s *Set) sessionRevoked(sid string) bool {
-	if k, ok := decodeSID(sid); ok {
-		sh := s.keyShard(k)
-		sh.mu.RLock()
-		_, found := sh.sessions[k]
-		sh.mu.RUnlock()
-		return found
+	if lo, hi, ok := sessionKey(sid); ok {
+		h := hashKey(lo, hi, s.keySeed)
+		return s.shardOf(h).hasSession(lo, hi, h)
 	}
-	sh := s.stringShard(sid)
-	sh.mu.RLock()
-	_, found := sh.otherSessions[sid]
-	sh.mu.RUnlock()
-	return found
-}
-
-func (s *Set) subjectRevoked(sub string, gen int64) bool {
-	sh := s.stringShard(sub)
-	if sh.nSubjects.Load() == 0 {
-		return false
-	}
-	sh.mu.RLock()
-	c, found := sh.subjects[sub]
-	sh.mu.RUnlock()
-	return found && gen < c.generation
+	h := maphash.String(s.strSeed, sid)
+	return s.shardOf(h).record(otherSessionKind, sid, h) != nil
 }
 
 // Prune drops every entry whose ExpiresAt is at or before now and returns
-// how many went. It locks one shard at a time, so readers wait at most for
-// one shard's sweep.
+// how many went. It works one shard at a time and disturbs the readers of a
+// shard only if that shard has something to drop.
 func (s *Set) Prune(now time.Time) int {
 	cut := now.Unix() // floor; expiries are whole seconds rounded up
 	total := 0
 	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		n := sh.prune(cut)
+		n := s.pruneShard(&s.shards[i], cut)
 		s.count.Add(int64(-n))
-		sh.mu.Unlock()
 		total += n
 	}
 	return total
 }
 
-func (sh *shard) prune(cut int64) int {
-	n := 0
-	for k, exp := range sh.sessions {
-		if int64(exp) <= cut {
-			delete(sh.sessions, k)
-			n++
-		}
+func (s *Set) pruneShard(sh *shard, cut int64) int {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	keys, others, subs := sh.sessions.Load(), sh.otherSessions.Load(), sh.subjects.Load()
+	if !keys.hasExpired(cut) && !others.hasExpired(cut) && !subs.hasExpired(cut) {
+		return 0
 	}
-	for k, exp := range sh.otherSessions {
-		if exp <= cut {
-			delete(sh.otherSessions, k)
-			n++
-		}
+	sh.beginWrite()
+	defer sh.endWrite()
+	n := keys.prune(cut) + others.prune(cut) + subs.prune(cut)
+	// Give memory back after a wave of expiries: shrink a table left
+	// mostly empty.
+	if keys.size() > minTableSize && 8*keys.n < keys.size() {
+		sh.sessions.Store(keys.resized(tableSize(keys.n)))
 	}
-	for k, c := range sh.subjects {
-		if c.expires <= cut {
-			delete(sh.subjects, k)
-			n++
-		}
+	if others.size() > minTableSize && 8*others.n < others.size() {
+		sh.otherSessions.Store(others.resized(tableSize(others.n)))
 	}
-	sh.nSubjects.Store(int32(len(sh.subjects)))
+	if subs.size() > minTableSize && 8*subs.n < subs.size() {
+		sh.subjects.Store(subs.resized(tableSize(subs.n)))
+	}
 	return n
 }
 
@@ -259,27 +226,30 @@ func (s *Set) Len() int {
 func (s *Set) Reset() {
 	for i := range s.shards {
 		s.shards[i].mu.Lock()
+		s.shards[i].beginWrite()
 	}
 	for i := range s.shards {
-		s.shards[i].init()
+		s.shards[i].init(s.keySeed)
 	}
 	s.count.Store(0)
 	for i := range s.shards {
+		s.shards[i].endWrite()
 		s.shards[i].mu.Unlock()
 	}
 }
 
-// keyShard spreads keys over shards by all of their bytes, not just the
-// first: a session id format with a fixed or time-based prefix must not
-// pile into one shard.
-func (s *Set) keyShard(k [16]byte) *shard {
-	x := binary.LittleEndian.Uint64(k[:8]) ^ binary.LittleEndian.Uint64(k[8:])
-	x *= 0x9e3779b97f4a7c15
-	return &s.shards[x>>(64-shardBits)]
+func (s *Set) shardOf(h uint64) *shard {
+	return &s.shards[h>>(64-shardBits)]
 }
 
-func (s *Set) stringShard(str string) *shard {
-	return &s.shards[maphash.String(s.seed, str)&(shardCount-1)]
+// sessionKey decodes a session id in tegata's format into the two words of
+// its key.
+func sessionKey(sid string) (lo, hi uint64, ok bool) {
+	k, ok := decodeSID(sid)
+	if !ok {
+		return 0, 0, false
+	}
+	return binary.LittleEndian.Uint64(k[:8]), binary.LittleEndian.Uint64(k[8:]), true
 }
 
 // expirySeconds converts t to unix seconds, rounding up so that an entry is

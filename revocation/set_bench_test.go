@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -9,9 +10,16 @@ import (
 
 const benchEntries = 1_000_000
 
-// benchSet returns a set of benchEntries live session entries and a mix of
-// session ids to look up: even indexes are present, odd ones are not.
-func benchSet(b *testing.B) (*Set, []string) {
+// benchSubjects is how many subject cutoffs the benchmark set also holds.
+const benchSubjects = 10_000
+
+type probe struct{ sid, sub string }
+
+// benchSet returns a set of benchEntries live session entries and
+// benchSubjects subject cutoffs, and a mix of lookups: half of the session
+// ids are present, and half of the subjects (never at a revoked generation,
+// so that the subject is looked up too).
+func benchSet(b *testing.B) (*Set, []probe) {
 	b.Helper()
 	s := NewSet(0)
 	exp := t0.Add(time.Hour)
@@ -20,14 +28,19 @@ func benchSet(b *testing.B) (*Set, []string) {
 			b.Fatal(err)
 		}
 	}
+	for i := range benchSubjects {
+		if err := s.Apply(subject(int64(i+1), fmt.Sprint("user-", i), 3, exp)); err != nil {
+			b.Fatal(err)
+		}
+	}
 	r := rand.New(rand.NewPCG(1, 2))
-	probes := make([]string, 1<<16)
+	probes := make([]probe, 1<<16)
 	for i := range probes {
 		n := r.Uint64N(benchEntries)
 		if i%2 == 1 {
 			n += benchEntries // never applied
 		}
-		probes[i] = sidN(n)
+		probes[i] = probe{sidN(n), fmt.Sprint("user-", r.IntN(2*benchSubjects))}
 	}
 	b.ResetTimer()
 	return s, probes
@@ -37,7 +50,8 @@ func BenchmarkRevocationLookup(b *testing.B) {
 	s, probes := benchSet(b)
 	hits := 0
 	for i := 0; b.Loop(); i++ {
-		if _, ok := s.Revoked(probes[i&(len(probes)-1)], "alice", 3); ok {
+		p := &probes[i&(len(probes)-1)]
+		if _, ok := s.Revoked(p.sid, p.sub, 3); ok {
 			hits++
 		}
 	}
@@ -51,7 +65,8 @@ func BenchmarkRevocationLookupParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := rand.IntN(len(probes))
 		for pb.Next() {
-			s.Revoked(probes[i&(len(probes)-1)], "alice", 3)
+			p := &probes[i&(len(probes)-1)]
+			s.Revoked(p.sid, p.sub, 3)
 			i++
 		}
 	})

@@ -319,11 +319,12 @@ func TestDecodeSID(t *testing.T) {
 
 // checkDecodeSID compares decodeSID with the standard library's strict
 // decoder, which accepts exactly the canonical encodings, except that it
-// skips CR and LF (a session id never contains them).
+// skips CR and LF (a session id never contains them); decodeSID also
+// refuses the all-zero key.
 func checkDecodeSID(t *testing.T, in string) {
 	t.Helper()
 	want, err := base64.RawURLEncoding.Strict().DecodeString(in)
-	wantOK := err == nil && len(want) == 16 && !strings.ContainsAny(in, "\r\n")
+	wantOK := err == nil && len(want) == 16 && !strings.ContainsAny(in, "\r\n") && string(want) != string(make([]byte, 16))
 	got, ok := decodeSID(in)
 	if ok != wantOK || (ok && string(got[:]) != string(want)) {
 		t.Errorf("decodeSID(%q) = %x, %v, want %x, %v", in, got, ok, want, wantOK)

@@ -20,6 +20,7 @@ var b64url = func() (t [256]byte) {
 // 16 bytes. It accepts only canonical encodings (the 4 unused low bits of the
 // last character are zero) so that distinct strings never share a key; any
 // other string is reported as !ok and kept under its string form instead.
+// The all-zero key is refused too: it marks an empty slot in keyTable.
 // Hand-written because it runs on every lookup and must not allocate.
 func decodeSID(s string) (k [16]byte, ok bool) {
 	if len(s) != sidLen {
@@ -38,5 +39,5 @@ func decodeSID(s string) (k [16]byte, ok bool) {
 		return k, false
 	}
 	k[15] = a<<2 | b>>4
-	return k, true
+	return k, k != [16]byte{}
 }

@@ -172,3 +172,18 @@ func randomString(n int) string {
 
 // errRejected is an /auth answer other than 200 or a 401 for revocation.
 var errRejected = errors.New("gate refused the token for another reason than revocation")
+
+// cpuGroups accounts for the CPU of the cluster's processes, of Postgres
+// (every process named postgres) and of the benchmark itself.
+func (c *cluster) cpuGroups() *cpuGroups {
+	g := newCPUGroups()
+	g.addName("postgres", "postgres")
+	for _, p := range c.nodes {
+		g.add("authority nodes", p.cmd.Process.Pid)
+	}
+	for _, p := range c.gates {
+		g.add("gates", p.cmd.Process.Pid)
+	}
+	g.add("benchmark process", os.Getpid())
+	return g
+}

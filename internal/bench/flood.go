@@ -96,7 +96,6 @@ type floodRun struct {
 
 	canaries  []client.Tokens // sessions of subjects the burst revokes
 	bystander client.Tokens   // never revoked: the probes' token
-	v         *verifier.Verifier
 
 	burstStart, lastAck time.Time
 	lastSeq             int64 // the highest seq the burst wrote
@@ -108,7 +107,7 @@ func (f *floodRun) run(ctx context.Context) error {
 	if err := f.prepare(ctx); err != nil {
 		return err
 	}
-	defer f.closeVerifier()
+	cpu := f.c.cpuGroups()
 	p := newProber(f.c, f.bystander.AccessToken, f.cfg.ProbeRate)
 	p.start(ctx)
 	defer p.stop()
@@ -116,6 +115,7 @@ func (f *floodRun) run(ctx context.Context) error {
 	time.Sleep(f.cfg.Idle)
 	idle := p.phase()
 	f.cfg.logf("flood: writing %d subject revocations via %s", f.cfg.Revocations, f.cfg.Via)
+	before := cpu.sample()
 	f.burstStart = time.Now()
 	if err := f.burst(ctx); err != nil {
 		return err
@@ -126,19 +126,22 @@ func (f *floodRun) run(ctx context.Context) error {
 		return err
 	}
 	during := p.phase()
+	f.r.param("CPU from burst start to delivery", cpu.cpuShare(before, cpu.sample()))
 	p.stop()
 	f.checkCanaries(ctx)
-	perEntry, entries := f.verifierHeap(f.lastSeq)
+	perEntry, entries, err := f.verifierHeap(ctx)
+	if err != nil {
+		return err
+	}
 	f.report(idle, during, p.refused.Load(), d, perEntry, entries)
 	return nil
 }
 
-// prepare creates the canary, sentinel and bystander sessions, checks the
-// gates accept them, and starts the in-process verifier.
+// prepare creates the canary and bystander sessions and checks that the
+// gates accept them.
 func (f *floodRun) prepare(ctx context.Context) error {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	clients := f.c.clients
-	var toks []client.Tokens
 	for _, i := range rng.Perm(f.cfg.Revocations)[:f.cfg.Canaries] {
 		t, err := clients[i%len(clients)].CreateSession(ctx, f.subject(i), "canary", nil)
 		if err != nil {
@@ -150,24 +153,7 @@ func (f *floodRun) prepare(ctx context.Context) error {
 	if f.bystander, err = clients[0].CreateSession(ctx, "flood-bystander", "bystander", nil); err != nil {
 		return err
 	}
-	toks = append(append(toks, f.canaries...), f.bystander)
-	if err := checkAccepted(ctx, f.c.hc, f.c.gateURL, toks, 16); err != nil {
-		return err
-	}
-	f.v, err = verifier.New(ctx, verifier.Config{Authorities: f.c.urls, APIKey: f.c.apiKey, Logger: quietLogger(nil)})
-	if err != nil {
-		return fmt.Errorf("bench: in-process verifier: %w", err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	return f.v.WaitReady(wctx)
-}
-
-func (f *floodRun) closeVerifier() {
-	if f.v != nil {
-		_ = f.v.Close()
-		f.v = nil
-	}
+	return checkAccepted(ctx, f.c.hc, f.c.gateURL, append(f.canaries, f.bystander), 16)
 }
 
 // burst writes the revocations and sets lastAck to when the last write
@@ -281,22 +267,32 @@ func (f *floodRun) checkCanaries(ctx context.Context) {
 	}
 }
 
-// verifierHeap waits until the in-process verifier has applied seq, then
-// measures the heap it holds: the live heap with it minus the live heap
-// once it is closed and dropped, per revocation entry.
-func (f *floodRun) verifierHeap(seq int64) (float64, int) {
+// verifierHeap starts an in-process verifier once the flood is over (so
+// that it competes with nothing during the flood), waits until it holds
+// the whole log, and measures the heap it holds: the live heap with it minus
+// the live heap once it is closed and dropped, per revocation entry.
+func (f *floodRun) verifierHeap(ctx context.Context) (float64, int, error) {
+	v, err := verifier.New(ctx, verifier.Config{Authorities: f.c.urls, APIKey: f.c.apiKey, Logger: quietLogger(nil)})
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: in-process verifier: %w", err)
+	}
+	defer v.Close()
 	deadline := time.Now().Add(f.cfg.Timeout)
-	for f.v.State().Position < seq && time.Now().Before(deadline) {
+	for v.State().Position < f.lastSeq {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, 0, fmt.Errorf("bench: in-process verifier at position %d, not %d, after %s", v.State().Position, f.lastSeq, f.cfg.Timeout)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	entries := f.v.State().Entries
+	entries := v.State().Entries
 	with := liveHeap()
-	f.closeVerifier()
+	_ = v.Close()
+	v = nil
 	without := liveHeap()
 	if entries == 0 {
-		return 0, 0
+		return 0, 0, nil
 	}
-	return float64(int64(with)-int64(without)) / float64(entries), entries
+	return float64(int64(with)-int64(without)) / float64(entries), entries, nil
 }
 
 // liveHeap returns the bytes of live heap objects after a full collection.
@@ -340,7 +336,7 @@ func (f *floodRun) report(idle, during Summary, refused int64, d delivery, perEn
 	r.target("verifier heap per live entry (subject entries, in-process verifier)", "<= 64 B",
 		FormatValue(perEntry)+" B", perEntry <= EntryBytesTarget)
 	r.note("a gate has the whole burst when its /readyz position reaches the burst's last seq (the feed applies the log in seq order); each gate's /readyz is polled every 1 ms; then the tokens of %d canary subjects are checked refused as revoked at every gate", len(f.canaries))
-	r.note("heap per entry: an in-process verifier (package verifier) follows the same feed; live heap after a full GC with it, minus without it once closed, divided by its entry count")
+	r.note("heap per entry: after the flood an in-process verifier (package verifier) follows the same feed from position 0 (a snapshot of the live entries); live heap after a full GC with it, minus without it once closed, divided by its entry count; the entries are subject cutoffs keyed by subject strings of 7–11 bytes")
 	if refused > 0 {
 		r.fail("gates refused the bystander's valid token %d times", refused)
 	}

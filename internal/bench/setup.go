@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 )
 
@@ -39,3 +40,6 @@ func (s Setup) logf(format string, args ...any) {
 		fmt.Fprintf(s.Progress, time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
 	}
 }
+
+// numCPU is the number of cores the machine offers this process.
+func numCPU() int { return runtime.NumCPU() }

@@ -26,7 +26,7 @@ func serve(env Env, args []string) error {
 	fs.DurationVar(&a.SessionTTL, "session-ttl", 90*24*time.Hour, "absolute session lifetime")
 	fs.DurationVar(&a.RefreshGrace, "refresh-grace", 10*time.Second, "window in which a concurrent refresh with the same token is not theft")
 	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", time.Minute, "how long a rotated key is published before it signs")
-	limits := fs.String("rate-limits", "on", "on: per API key, per subject and per client address limits; off: none (benchmarks)")
+	limits := fs.String("rate-limits", envOr(env, "TEGATA_RATE_LIMITS", "on"), "on: per API key, per subject and per client address limits; off: none, for benchmarks (env TEGATA_RATE_LIMITS)")
 	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted (env TEGATA_TRUSTED_PROXIES)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")

@@ -145,7 +145,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 			log.Error("http server stopped", "err", err)
 		}
 	})
-	log.Info("tegata authority listening", "url", url, "issuer", ac.Issuer)
+	log.Info("listening", "url", url, "issuer", ac.Issuer, "service", "tegata authority")
 	return r, nil
 }
 

@@ -1,0 +1,270 @@
+package revocation
+
+import (
+	"sync/atomic"
+)
+
+// The set's tables use open addressing with linear probing, sized in powers
+// of two and kept at most 3/4 full, so that a lookup usually reads one
+// cache line. Readers use only atomic loads and never lock (see shard);
+// writers hold the shard's mutex. Deletion shifts the following entries
+// back (Knuth's Algorithm R) instead of leaving tombstones, so lookups stay
+// short after many prunes.
+
+const minTableSize = 8
+
+// tableSize returns the power-of-two size that holds n entries at most
+// half full, so that a rebuilt table has room to grow.
+func tableSize(n int) int {
+	size := minTableSize
+	for size < 2*n {
+		size *= 2
+	}
+	return size
+}
+
+func tooFull(n, size int) bool { return 4*n > 3*size }
+
+// slots is what deletion and pruning need of a table.
+type slots interface {
+	size() int
+	empty(i int) bool
+	home(i int) int
+	move(dst, src int)
+	clear(i int)
+}
+
+// deleteAt removes the entry at i, moving back the entries after it whose
+// probe sequence passes through i.
+func deleteAt(t slots, i int) {
+	mask := t.size() - 1
+	for j := i; ; {
+		j = (j + 1) & mask
+		if t.empty(j) {
+			t.clear(i)
+			return
+		}
+		k := t.home(j)
+		// The entry at j may fill the hole at i unless its home k lies
+		// cyclically in (i, j].
+		if (i <= j && (k <= i || k > j)) || (i > j && k <= i && k > j) {
+			t.move(i, j)
+			i = j
+		}
+	}
+}
+
+// pruneSlots deletes every entry for which expired(i) holds. It starts just
+// after an empty slot, where no cluster of entries crosses, so that the
+// entries deletion moves back land at or after the current index.
+func pruneSlots(t slots, expired func(i int) bool) int {
+	size, start := t.size(), 0
+	for !t.empty(start) {
+		start++ // a table is never full
+	}
+	n := 0
+	for k := 1; k <= size; k++ {
+		i := (start + k) & (size - 1)
+		for !t.empty(i) && expired(i) {
+			deleteAt(t, i)
+			n++
+		}
+	}
+	return n
+}
+
+// keyTable maps 16-byte session keys to expiries. The all-zero key marks an
+// empty slot (decodeSID never yields it).
+type keyTable struct {
+	slots []keySlot
+	// exps is only touched under the shard's mutex: readers need presence,
+	// not expiry, and keeping it apart keeps a slot at 16 bytes.
+	exps []uint32
+	mask uint64
+	n    int
+	seed uint64
+}
+
+type keySlot struct{ lo, hi atomic.Uint64 }
+
+func newKeyTable(size int, seed uint64) *keyTable {
+	return &keyTable{slots: make([]keySlot, size), exps: make([]uint32, size), mask: uint64(size - 1), seed: seed}
+}
+
+// find returns the slot holding (lo, hi), or the empty slot where it would
+// go. It is safe to run concurrently with a writer (the shard's sequence
+// then tells the reader to retry), so it is bounded even on a table caught
+// mid-change.
+func (t *keyTable) find(lo, hi, h uint64) (int, bool) {
+	i := h & t.mask
+	for range t.slots {
+		s := &t.slots[i]
+		slo, shi := s.lo.Load(), s.hi.Load()
+		if slo == lo && shi == hi {
+			return int(i), true
+		}
+		if slo|shi == 0 {
+			return int(i), false
+		}
+		i = (i + 1) & t.mask
+	}
+	return -1, false
+}
+
+// insert adds a key known to be absent. The caller checked tooFull.
+func (t *keyTable) insert(lo, hi, h uint64, exp uint32) {
+	i, _ := t.find(lo, hi, h)
+	t.exps[i] = exp
+	t.slots[i].lo.Store(lo)
+	t.slots[i].hi.Store(hi)
+	t.n++
+}
+
+// resized returns a copy of t sized for its entries.
+func (t *keyTable) resized(size int) *keyTable {
+	nt := newKeyTable(size, t.seed)
+	for i := range t.slots {
+		lo, hi := t.slots[i].lo.Load(), t.slots[i].hi.Load()
+		if lo|hi != 0 {
+			nt.insert(lo, hi, hashKey(lo, hi, t.seed), t.exps[i])
+		}
+	}
+	return nt
+}
+
+func (t *keyTable) prune(cut int64) int {
+	n := pruneSlots(t, func(i int) bool { return int64(t.exps[i]) <= cut })
+	t.n -= n
+	return n
+}
+
+func (t *keyTable) hasExpired(cut int64) bool {
+	for i, exp := range t.exps {
+		if int64(exp) <= cut && !t.empty(i) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *keyTable) size() int { return len(t.slots) }
+
+func (t *keyTable) empty(i int) bool {
+	return t.slots[i].lo.Load()|t.slots[i].hi.Load() == 0
+}
+
+func (t *keyTable) home(i int) int {
+	return int(hashKey(t.slots[i].lo.Load(), t.slots[i].hi.Load(), t.seed) & t.mask)
+}
+
+func (t *keyTable) move(dst, src int) {
+	t.exps[dst] = t.exps[src]
+	t.slots[dst].lo.Store(t.slots[src].lo.Load())
+	t.slots[dst].hi.Store(t.slots[src].hi.Load())
+}
+
+func (t *keyTable) clear(i int) {
+	t.exps[i] = 0
+	t.slots[i].lo.Store(0)
+	t.slots[i].hi.Store(0)
+}
+
+// hashKey mixes all 16 bytes of a key (murmur3's finalizer), so that ids
+// with a fixed or sequential part still spread over shards and slots.
+func hashKey(lo, hi, seed uint64) uint64 {
+	x := (lo^seed)*0x9e3779b97f4a7c15 ^ hi
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+// strTable maps strings (subjects, and session ids not in tegata's format)
+// to records. A record is never changed once published: an update stores a
+// new one, so a reader sees either the old or the new record whole.
+type strTable struct {
+	slots []strSlot
+	mask  uint64
+	n     int
+}
+
+type strSlot struct {
+	hash atomic.Uint64
+	rec  atomic.Pointer[strRecord]
+}
+
+type strRecord struct {
+	key        string
+	generation int64 // subjects only
+	expires    int64 // unix seconds
+}
+
+func newStrTable(size int) *strTable {
+	return &strTable{slots: make([]strSlot, size), mask: uint64(size - 1)}
+}
+
+// find returns the slot holding key and its record, or the empty slot where
+// it would go and nil. Like keyTable.find, it is bounded.
+func (t *strTable) find(key string, h uint64) (int, *strRecord) {
+	i := h & t.mask
+	for range t.slots {
+		s := &t.slots[i]
+		r := s.rec.Load()
+		if r == nil {
+			return int(i), nil
+		}
+		if s.hash.Load() == h && r.key == key {
+			return int(i), r
+		}
+		i = (i + 1) & t.mask
+	}
+	return -1, nil
+}
+
+func (t *strTable) insert(r *strRecord, h uint64) {
+	i, _ := t.find(r.key, h)
+	t.slots[i].hash.Store(h)
+	t.slots[i].rec.Store(r)
+	t.n++
+}
+
+func (t *strTable) resized(size int) *strTable {
+	nt := newStrTable(size)
+	for i := range t.slots {
+		if r := t.slots[i].rec.Load(); r != nil {
+			nt.insert(r, t.slots[i].hash.Load())
+		}
+	}
+	return nt
+}
+
+func (t *strTable) prune(cut int64) int {
+	n := pruneSlots(t, func(i int) bool { return t.slots[i].rec.Load().expires <= cut })
+	t.n -= n
+	return n
+}
+
+func (t *strTable) hasExpired(cut int64) bool {
+	for i := range t.slots {
+		if r := t.slots[i].rec.Load(); r != nil && r.expires <= cut {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *strTable) size() int        { return len(t.slots) }
+func (t *strTable) empty(i int) bool { return t.slots[i].rec.Load() == nil }
+func (t *strTable) home(i int) int   { return int(t.slots[i].hash.Load() & t.mask) }
+
+func (t *strTable) move(dst, src int) {
+	t.slots[dst].hash.Store(t.slots[src].hash.Load())
+	t.slots[dst].rec.Store(t.slots[src].rec.Load())
+}
+
+func (t *strTable) clear(i int) {
+	t.slots[i].rec.Store(nil)
+	t.slots[i].hash.Store(0)
+}
