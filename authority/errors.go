@@ -11,6 +11,7 @@ const (
 	CodeInvalidRequest = "invalid_request"
 	CodeInvalidGrant   = "invalid_grant"
 	CodeNotFound       = "not_found"
+	CodeConflict       = "conflict"
 )
 
 // Error is a refusal caused by the caller's input. Description is safe to

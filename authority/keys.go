@@ -160,8 +160,24 @@ func (a *Authority) addKey(ctx context.Context, signFrom time.Time, actor store.
 // RotateKey publishes a new signing key now and signs with it once
 // KeyPublishDelay has passed. The previous key stops signing then and stays
 // in JWKS until every token it signed has expired.
+// Only one rotation may be pending at a time: a second one before the
+// first key signs is refused (it would publish keys that never sign).
 func (a *Authority) RotateKey(ctx context.Context, actor store.Actor) (store.SigningKey, error) {
-	k, err := a.addKey(ctx, a.cfg.Now().Add(a.cfg.KeyPublishDelay), actor)
+	if err := checkActor(actor); err != nil {
+		return store.SigningKey{}, err
+	}
+	keys, err := a.store.ListKeys(ctx)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("authority: list keys: %w", err)
+	}
+	now := a.cfg.Now()
+	for _, k := range keys {
+		if k.SignFrom.After(now) {
+			return store.SigningKey{}, &Error{Code: CodeConflict,
+				Description: fmt.Sprintf("a rotation is already pending: key %s signs from %s", k.ID, k.SignFrom.UTC().Format(time.RFC3339))}
+		}
+	}
+	k, err := a.addKey(ctx, now.Add(a.cfg.KeyPublishDelay), actor)
 	if err != nil {
 		return store.SigningKey{}, err
 	}

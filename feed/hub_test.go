@@ -255,3 +255,31 @@ func openSlow(t *testing.T, u string) (*http.Response, *feed.Decoder) {
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp, feed.NewDecoder(resp.Body)
 }
+
+func TestSourceErrorsAreRetried(t *testing.T) {
+	log := newMemLog()
+	log.appendN(10, live)
+	log.down.Store(true)
+	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond}))
+	c := &feed.Client{URLs: []string{srv.URL}, IdleTimeout: 100 * time.Millisecond}
+	rec := startClient(t, c)
+	waitFor(t, "the hub to retry", func() bool { return log.heads.Load() >= 3 })
+	log.down.Store(false)
+	waitPosition(t, c, 10)
+
+	// Down again in the middle of a catch-up: the stream ends, the client
+	// resumes once the log is back.
+	log.down.Store(true)
+	log.appendN(10, live)
+	time.Sleep(50 * time.Millisecond)
+	log.down.Store(false)
+	waitPosition(t, c, 20)
+	checkSeqs(t, "client", rec.applied(), 20)
+}
+
+func TestHubRunsOnce(t *testing.T) {
+	hub := startHub(t, newMemLog(), feed.HubConfig{})
+	waitFor(t, "the hub to start", func() bool {
+		return hub.Run(context.Background()) == feed.ErrHubRan
+	})
+}

@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -17,7 +18,11 @@ type memLog struct {
 	head    int64
 	subs    map[chan struct{}]struct{}
 	reads   atomic.Int64 // EntriesAfter calls
+	heads   atomic.Int64 // Head calls
+	down    atomic.Bool  // when set, every read fails
 }
+
+var errDown = errors.New("memlog: down")
 
 func newMemLog() *memLog {
 	return &memLog{subs: make(map[chan struct{}]struct{})}
@@ -71,6 +76,9 @@ func (m *memLog) wake() {
 
 func (m *memLog) EntriesAfter(_ context.Context, after int64, limit int) ([]revocation.Entry, error) {
 	m.reads.Add(1)
+	if m.down.Load() {
+		return nil, errDown
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i := sort.Search(len(m.entries), func(i int) bool { return m.entries[i].Seq > after })
@@ -79,6 +87,10 @@ func (m *memLog) EntriesAfter(_ context.Context, after int64, limit int) ([]revo
 }
 
 func (m *memLog) Head(context.Context) (int64, error) {
+	m.heads.Add(1)
+	if m.down.Load() {
+		return 0, errDown
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.head, nil

@@ -19,6 +19,8 @@ var (
 	// position (a burst larger than the ring); it catches up from the
 	// Source again.
 	errBehind = errors.New("feed: connection fell behind the ring")
+	// errSource wraps the Source's errors, which the operator should see.
+	errSource = errors.New("feed: reading the log")
 )
 
 // liveBatch is how many frames a connection copies from the ring at once.
@@ -55,15 +57,19 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	c := &conn{hub: h, rc: http.NewResponseController(w), bw: bufio.NewWriterSize(w, 32<<10)}
+	c.startWrite()
 	if err := c.rc.Flush(); err != nil {
 		return
 	}
 	err = c.serve(r.Context(), after)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		h.log.Info("feed: dropped a slow connection", "remote", r.RemoteAddr, "pos", c.pos, "err", err)
-		return
+	case errors.Is(err, errSource) && r.Context().Err() == nil:
+		h.log.Warn("feed: connection ended", "remote", r.RemoteAddr, "pos", c.pos, "err", err)
+	default:
+		h.log.Debug("feed: connection ended", "remote", r.RemoteAddr, "after", after, "pos", c.pos, "err", err)
 	}
-	h.log.Debug("feed: connection ended", "remote", r.RemoteAddr, "after", after, "pos", c.pos, "err", err)
 }
 
 func (h *Hub) isStopped() bool {
@@ -141,7 +147,7 @@ func (c *conn) resetIfAhead(ctx context.Context) error {
 	}
 	head, err := c.hub.src.Head(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errSource, err)
 	}
 	if c.pos <= head {
 		return nil
@@ -167,11 +173,11 @@ func (c *conn) catchUp(ctx context.Context) error {
 		}
 		srcHead, err := c.hub.src.Head(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errSource, err)
 		}
 		entries, err := c.hub.src.EntriesAfter(ctx, c.pos, batch)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errSource, err)
 		}
 		now := c.hub.cfg.Now()
 		c.startWrite()

@@ -8,11 +8,11 @@ import (
 
 // Source is the revocation log a Hub serves. The store's log satisfies it.
 //
-// Seq values are strictly increasing and never fill in later: once Head has
-// returned h, every entry with seq <= h is visible to EntriesAfter, and no
-// entry with seq <= h appears afterwards. EntriesAfter may leave out entries
-// that were pruned because they expired; the feed skips expired entries
-// anyway.
+// Seq values are strictly increasing and never fill in later: once an entry
+// with seq n is visible (to Head or EntriesAfter), so is every entry below
+// n, and none below n appears afterwards. The hub relies on it to move its
+// position past what it has read. EntriesAfter may leave out entries that
+// were pruned because they expired; the feed skips expired entries anyway.
 type Source interface {
 	// EntriesAfter returns up to limit entries with seq > after, in seq order.
 	EntriesAfter(ctx context.Context, after int64, limit int) ([]revocation.Entry, error)

@@ -3,7 +3,8 @@
 // it covers has expired.
 //
 // A Set is safe for concurrent use. Lookups (Revoked) are the hot path, run
-// on every verified request, and take only a read lock on one of many shards,
-// so they scale across cores; Apply, Prune and Reset are rare and lock one
-// shard at a time (Reset: all of them).
+// on every verified request: they take no lock and write no shared memory,
+// so they scale across cores. Apply, Prune and Reset are rare; they lock one
+// of many shards at a time (Reset: all of them), and a lookup meets them only
+// on the shard being changed, for as long as that one change takes.
 package revocation

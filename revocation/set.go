@@ -1,7 +1,6 @@
 package revocation
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -66,8 +65,8 @@ func (s *Set) Apply(e Entry) error {
 			return fmt.Errorf("%w: seq %d: session entry without sid", ErrInvalidEntry, e.Seq)
 		}
 		exp := expirySeconds(e.ExpiresAt)
-		if lo, hi, ok := sessionKey(e.Session); ok {
-			return s.applyKey(lo, hi, clampUint32(exp))
+		if k0, k1, ok := decodeSID(e.Session); ok {
+			return s.applyKey(k0, k1, clampUint32(exp))
 		}
 		return s.applyString(otherSessionKind, &strRecord{key: e.Session, expires: exp})
 	case KindSubject:
@@ -80,13 +79,13 @@ func (s *Set) Apply(e Entry) error {
 	}
 }
 
-func (s *Set) applyKey(lo, hi uint64, exp uint32) error {
-	h := hashKey(lo, hi, s.keySeed)
+func (s *Set) applyKey(k0, k1 uint64, exp uint32) error {
+	h := hashKey(k0, k1, s.keySeed)
 	sh := s.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	t := sh.sessions.Load()
-	if i, found := t.find(lo, hi, h); found {
+	if i, found := t.find(k0, k1, h); found {
 		// Readers never look at expiries: no need to bracket the write.
 		t.exps[i] = max(t.exps[i], exp)
 		return nil
@@ -100,7 +99,7 @@ func (s *Set) applyKey(lo, hi uint64, exp uint32) error {
 		t = t.resized(2 * t.size())
 		sh.sessions.Store(t)
 	}
-	t.insert(lo, hi, h, exp)
+	t.insert(k0, k1, h, exp)
 	return nil
 }
 
@@ -169,9 +168,9 @@ func (s *Set) Revoked(sid, sub string, gen int64) (Kind, bool) {
 }
 
 func (s *Set) sessionRevoked(sid string) bool {
-	if lo, hi, ok := sessionKey(sid); ok {
-		h := hashKey(lo, hi, s.keySeed)
-		return s.shardOf(h).hasSession(lo, hi, h)
+	if k0, k1, ok := decodeSID(sid); ok {
+		h := hashKey(k0, k1, s.keySeed)
+		return s.shardOf(h).hasSession(k0, k1, h)
 	}
 	h := maphash.String(s.strSeed, sid)
 	return s.shardOf(h).record(otherSessionKind, sid, h) != nil
@@ -240,16 +239,6 @@ func (s *Set) Reset() {
 
 func (s *Set) shardOf(h uint64) *shard {
 	return &s.shards[h>>(64-shardBits)]
-}
-
-// sessionKey decodes a session id in tegata's format into the two words of
-// its key.
-func sessionKey(sid string) (lo, hi uint64, ok bool) {
-	k, ok := decodeSID(sid)
-	if !ok {
-		return 0, 0, false
-	}
-	return binary.LittleEndian.Uint64(k[:8]), binary.LittleEndian.Uint64(k[8:]), true
 }
 
 // expirySeconds converts t to unix seconds, rounding up so that an entry is

@@ -325,8 +325,9 @@ func checkDecodeSID(t *testing.T, in string) {
 	t.Helper()
 	want, err := base64.RawURLEncoding.Strict().DecodeString(in)
 	wantOK := err == nil && len(want) == 16 && !strings.ContainsAny(in, "\r\n") && string(want) != string(make([]byte, 16))
-	got, ok := decodeSID(in)
-	if ok != wantOK || (ok && string(got[:]) != string(want)) {
+	k0, k1, ok := decodeSID(in)
+	got := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, k0), k1)
+	if ok != wantOK || (ok && string(got) != string(want)) {
 		t.Errorf("decodeSID(%q) = %x, %v, want %x, %v", in, got, ok, want, wantOK)
 	}
 }

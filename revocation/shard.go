@@ -32,20 +32,20 @@ func (sh *shard) init(seed uint64) {
 	sh.subjects.Store(newStrTable(minTableSize))
 }
 
-func (sh *shard) hasSession(lo, hi, h uint64) bool {
+func (sh *shard) hasSession(k0, k1, h uint64) bool {
 	for range optimisticReads {
 		seq := sh.seq.Load()
 		if seq&1 == 1 {
 			continue
 		}
-		_, found := sh.sessions.Load().find(lo, hi, h)
+		_, found := sh.sessions.Load().find(k0, k1, h)
 		if sh.seq.Load() == seq {
 			return found
 		}
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	_, found := sh.sessions.Load().find(lo, hi, h)
+	_, found := sh.sessions.Load().find(k0, k1, h)
 	return found
 }
 

@@ -17,27 +17,34 @@ var b64url = func() (t [256]byte) {
 }()
 
 // decodeSID decodes a canonical 22-character base64url session id into its
-// 16 bytes. It accepts only canonical encodings (the 4 unused low bits of the
-// last character are zero) so that distinct strings never share a key; any
-// other string is reported as !ok and kept under its string form instead.
-// The all-zero key is refused too: it marks an empty slot in keyTable.
-// Hand-written because it runs on every lookup and must not allocate.
-func decodeSID(s string) (k [16]byte, ok bool) {
+// 16 bytes, as two big-endian words. It accepts only canonical encodings
+// (the 4 unused low bits of the last character are zero) so that distinct
+// strings never share a key; any other string is reported as !ok and kept
+// under its string form instead. The all-zero key is refused too: it marks
+// an empty slot in keyTable. Hand-written because it runs on every lookup
+// and must not allocate.
+func decodeSID(s string) (k0, k1 uint64, ok bool) {
 	if len(s) != sidLen {
-		return k, false
+		return 0, 0, false
 	}
-	for g := 0; g < 5; g++ {
-		a, b, c, d := b64url[s[4*g]], b64url[s[4*g+1]], b64url[s[4*g+2]], b64url[s[4*g+3]]
-		if (a|b|c|d)&0xc0 != 0 { // 0xff (invalid) has the high bits set
-			return k, false
-		}
-		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
-		k[3*g], k[3*g+1], k[3*g+2] = byte(v>>16), byte(v>>8), byte(v)
+	// 22 characters carry 132 bits: 64 + 64 + 4 unused. Invalid characters
+	// map to 0xff, whose high bits show in bad.
+	var bad byte
+	for i := 0; i < 10; i++ {
+		c := b64url[s[i]]
+		bad |= c
+		k0 = k0<<6 | uint64(c)
 	}
-	a, b := b64url[s[20]], b64url[s[21]]
-	if (a|b)&0xc0 != 0 || b&0x0f != 0 {
-		return k, false
+	for i := 11; i < 21; i++ {
+		c := b64url[s[i]]
+		bad |= c
+		k1 = k1<<6 | uint64(c)
 	}
-	k[15] = a<<2 | b>>4
-	return k, k != [16]byte{}
+	c10, c21 := b64url[s[10]], b64url[s[21]]
+	if (bad|c10|c21)&0xc0 != 0 || c21&0x0f != 0 {
+		return 0, 0, false
+	}
+	k0 = k0<<4 | uint64(c10>>2)
+	k1 = uint64(c10&3)<<62 | k1<<2 | uint64(c21>>4)
+	return k0, k1, k0|k1 != 0
 }

@@ -85,25 +85,25 @@ type keyTable struct {
 	seed uint64
 }
 
-type keySlot struct{ lo, hi atomic.Uint64 }
+type keySlot struct{ k0, k1 atomic.Uint64 }
 
 func newKeyTable(size int, seed uint64) *keyTable {
 	return &keyTable{slots: make([]keySlot, size), exps: make([]uint32, size), mask: uint64(size - 1), seed: seed}
 }
 
-// find returns the slot holding (lo, hi), or the empty slot where it would
+// find returns the slot holding (k0, k1), or the empty slot where it would
 // go. It is safe to run concurrently with a writer (the shard's sequence
 // then tells the reader to retry), so it is bounded even on a table caught
 // mid-change.
-func (t *keyTable) find(lo, hi, h uint64) (int, bool) {
+func (t *keyTable) find(k0, k1, h uint64) (int, bool) {
 	i := h & t.mask
 	for range t.slots {
 		s := &t.slots[i]
-		slo, shi := s.lo.Load(), s.hi.Load()
-		if slo == lo && shi == hi {
+		s0, s1 := s.k0.Load(), s.k1.Load()
+		if s0 == k0 && s1 == k1 {
 			return int(i), true
 		}
-		if slo|shi == 0 {
+		if s0|s1 == 0 {
 			return int(i), false
 		}
 		i = (i + 1) & t.mask
@@ -112,11 +112,11 @@ func (t *keyTable) find(lo, hi, h uint64) (int, bool) {
 }
 
 // insert adds a key known to be absent. The caller checked tooFull.
-func (t *keyTable) insert(lo, hi, h uint64, exp uint32) {
-	i, _ := t.find(lo, hi, h)
+func (t *keyTable) insert(k0, k1, h uint64, exp uint32) {
+	i, _ := t.find(k0, k1, h)
 	t.exps[i] = exp
-	t.slots[i].lo.Store(lo)
-	t.slots[i].hi.Store(hi)
+	t.slots[i].k0.Store(k0)
+	t.slots[i].k1.Store(k1)
 	t.n++
 }
 
@@ -124,9 +124,9 @@ func (t *keyTable) insert(lo, hi, h uint64, exp uint32) {
 func (t *keyTable) resized(size int) *keyTable {
 	nt := newKeyTable(size, t.seed)
 	for i := range t.slots {
-		lo, hi := t.slots[i].lo.Load(), t.slots[i].hi.Load()
-		if lo|hi != 0 {
-			nt.insert(lo, hi, hashKey(lo, hi, t.seed), t.exps[i])
+		k0, k1 := t.slots[i].k0.Load(), t.slots[i].k1.Load()
+		if k0|k1 != 0 {
+			nt.insert(k0, k1, hashKey(k0, k1, t.seed), t.exps[i])
 		}
 	}
 	return nt
@@ -150,29 +150,29 @@ func (t *keyTable) hasExpired(cut int64) bool {
 func (t *keyTable) size() int { return len(t.slots) }
 
 func (t *keyTable) empty(i int) bool {
-	return t.slots[i].lo.Load()|t.slots[i].hi.Load() == 0
+	return t.slots[i].k0.Load()|t.slots[i].k1.Load() == 0
 }
 
 func (t *keyTable) home(i int) int {
-	return int(hashKey(t.slots[i].lo.Load(), t.slots[i].hi.Load(), t.seed) & t.mask)
+	return int(hashKey(t.slots[i].k0.Load(), t.slots[i].k1.Load(), t.seed) & t.mask)
 }
 
 func (t *keyTable) move(dst, src int) {
 	t.exps[dst] = t.exps[src]
-	t.slots[dst].lo.Store(t.slots[src].lo.Load())
-	t.slots[dst].hi.Store(t.slots[src].hi.Load())
+	t.slots[dst].k0.Store(t.slots[src].k0.Load())
+	t.slots[dst].k1.Store(t.slots[src].k1.Load())
 }
 
 func (t *keyTable) clear(i int) {
 	t.exps[i] = 0
-	t.slots[i].lo.Store(0)
-	t.slots[i].hi.Store(0)
+	t.slots[i].k0.Store(0)
+	t.slots[i].k1.Store(0)
 }
 
 // hashKey mixes all 16 bytes of a key (murmur3's finalizer), so that ids
 // with a fixed or sequential part still spread over shards and slots.
-func hashKey(lo, hi, seed uint64) uint64 {
-	x := (lo^seed)*0x9e3779b97f4a7c15 ^ hi
+func hashKey(k0, k1, seed uint64) uint64 {
+	x := (k0^seed)*0x9e3779b97f4a7c15 ^ k1
 	x ^= x >> 33
 	x *= 0xff51afd7ed558ccd
 	x ^= x >> 33

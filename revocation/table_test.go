@@ -25,7 +25,7 @@ func (m *model) apply(e Entry) {
 	exp := expirySeconds(e.ExpiresAt)
 	switch e.Kind {
 	case KindSession:
-		if _, _, ok := sessionKey(e.Session); ok {
+		if _, _, ok := decodeSID(e.Session); ok {
 			exp = int64(clampUint32(exp))
 		}
 		if old, ok := m.sessions[e.Session]; !ok || exp > old {
@@ -187,9 +187,9 @@ func TestDeleteAtWrapsAround(t *testing.T) {
 	// start; deleting its first entry must pull the others back.
 	tab := newKeyTable(8, 42)
 	var keys [][2]uint64
-	for lo := uint64(1); len(keys) < 3; lo++ {
-		if hashKey(lo, 0, 42)&7 == 7 {
-			keys = append(keys, [2]uint64{lo, 0})
+	for k0 := uint64(1); len(keys) < 3; k0++ {
+		if hashKey(k0, 0, 42)&7 == 7 {
+			keys = append(keys, [2]uint64{k0, 0})
 		}
 	}
 	for _, k := range keys {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,8 +95,7 @@ func (g *cpuGroups) cpuShare(from, to cpuSample) string {
 	}
 	wall := to.at.Sub(from.at).Seconds()
 	parts := []string{}
-	order := slices.Clone(g.order)
-	for _, group := range order {
+	for _, group := range g.order {
 		parts = append(parts, fmt.Sprintf("%s %.2f", group, to.sec[group]-from.sec[group]))
 	}
 	return fmt.Sprintf("%s core-s of %.2f available (%d cores × %.2f s)",

@@ -276,7 +276,12 @@ func (f *floodRun) verifierHeap(ctx context.Context) (float64, int, error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("bench: in-process verifier: %w", err)
 	}
-	defer v.Close()
+	// A deferred v.Close() would keep v reachable through the measurement.
+	defer func() {
+		if v != nil {
+			_ = v.Close()
+		}
+	}()
 	deadline := time.Now().Add(f.cfg.Timeout)
 	for v.State().Position < f.lastSeq {
 		if time.Now().After(deadline) || ctx.Err() != nil {

@@ -90,7 +90,7 @@ func benchFlood(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Co
 	fs.IntVar(&cfg.Gates, "gates", 3, "gate processes, following the nodes in turn")
 	fs.IntVar(&cfg.Revocations, "revocations", 100_000, "subject revocations in the burst")
 	fs.IntVar(&cfg.Workers, "workers", 64, "concurrent revoke calls")
-	fs.StringVar(&cfg.Via, "via", "http", "http: revoke through the authorities' API; store: write the log through the Postgres store directly")
+	fs.StringVar(&cfg.Via, "via", "sql", "http: revoke through the authorities' API; store: write the log through the Postgres store directly")
 	fs.Float64Var(&cfg.ProbeRate, "probe-rate", 0, "gate /auth latency probes per second (default 400)")
 	fs.DurationVar(&cfg.Idle, "idle", 0, "how long to probe the idle gates first (default 5s)")
 	return func(ctx context.Context) (*benchmark.Report, error) {

@@ -34,8 +34,11 @@ func toAPIError(err error) *apiError {
 	var e *authority.Error
 	if errors.As(err, &e) {
 		status := http.StatusBadRequest
-		if e.Code == authority.CodeNotFound {
+		switch e.Code {
+		case authority.CodeNotFound:
 			status = http.StatusNotFound
+		case authority.CodeConflict:
+			status = http.StatusConflict
 		}
 		return &apiError{Status: status, Code: e.Code, Description: e.Description, Cause: err}
 	}

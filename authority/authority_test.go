@@ -1,0 +1,180 @@
+package authority
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/store"
+	"github.com/tegata-dev/tegata/store/sqlite"
+	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+func newTestAuthority(t *testing.T) (*Authority, *clock) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	a, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize), Config{Issuer: "https://auth.test", Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, clk
+}
+
+func TestSealer(t *testing.T) {
+	s, err := newSealer(bytes.Repeat([]byte{1}, MasterKeySize), "purpose A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := newSealer(bytes.Repeat([]byte{2}, MasterKeySize), "purpose A")
+	otherPurpose, _ := newSealer(bytes.Repeat([]byte{1}, MasterKeySize), "purpose B")
+	sealed := s.seal([]byte("secret"), []byte("row-1"))
+	if bytes.Contains(sealed, []byte("secret")) {
+		t.Fatal("sealed data contains the plaintext")
+	}
+	if pt, err := s.open(sealed, []byte("row-1")); err != nil || string(pt) != "secret" {
+		t.Fatalf("open = %q, %v, want secret", pt, err)
+	}
+	tampered := bytes.Clone(sealed)
+	tampered[len(tampered)-1] ^= 1
+	tests := []struct {
+		name   string
+		s      *sealer
+		sealed []byte
+		aad    string
+	}{
+		{"wrong master key", other, sealed, "row-1"},
+		{"other purpose", otherPurpose, sealed, "row-1"},
+		{"moved to another row", s, sealed, "row-2"},
+		{"tampered", s, tampered, "row-1"},
+		{"truncated", s, sealed[:10], "row-1"},
+	}
+	for _, tc := range tests {
+		if _, err := tc.s.open(tc.sealed, []byte(tc.aad)); !errors.Is(err, ErrSealed) {
+			t.Errorf("%s: open = %v, want ErrSealed", tc.name, err)
+		}
+	}
+	if _, err := newSealer([]byte("short"), "x"); err == nil {
+		t.Error("newSealer(short key) = nil error")
+	}
+}
+
+// TestRetiredKeyCannotSign forges a token with a retired key's private half
+// after its grace period (a stolen old key): verifiers refuse it.
+func TestRetiredKeyCannotSign(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	old, ok := a.ring().current(clk.Now())
+	if !ok {
+		t.Fatal("no signing key")
+	}
+	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(a.cfg.KeyPublishDelay + a.cfg.coverWindow() + time.Second)
+	if err := a.ReloadKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := a.ring().current(clk.Now()); cur.ID == old.ID {
+		t.Fatal("the retired key still signs")
+	}
+	now := clk.Now().Truncate(time.Second)
+	forged, err := token.Sign(old, token.Claims{Issuer: a.cfg.Issuer, Subject: "mallory", Audience: []string{a.cfg.Audience},
+		IssuedAt: now, Expiry: now.Add(time.Minute), ID: "j", SessionID: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Verifier().Verify(ctx, forged); !errors.Is(err, verifier.ErrUnknownKey) {
+		t.Fatalf("Verify(token signed by a retired key after its grace) = %v, want ErrUnknownKey", err)
+	}
+}
+
+func TestKeyStates(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	first, _ := a.ring().current(clk.Now())
+	k, _ := a.RotateKey(ctx, store.Actor{By: "test"})
+	states := func() map[string]string {
+		keys, err := a.Keys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, k := range keys {
+			m[k.ID] = k.State
+		}
+		return m
+	}
+	steps := []struct {
+		advance       time.Duration
+		first, second string
+	}{
+		{0, "active", "pending"},
+		{a.cfg.KeyPublishDelay, "retired", "active"},
+		{a.cfg.coverWindow(), "expired", "active"},
+	}
+	for i, s := range steps {
+		clk.Add(s.advance)
+		_ = a.ReloadKeys(ctx)
+		got := states()
+		if got[first.ID] != s.first || got[k.ID] != s.second {
+			t.Fatalf("step %d: states = %v, want first %s, second %s", i, got, s.first, s.second)
+		}
+	}
+}
+
+func TestClaimsValidation(t *testing.T) {
+	a, _ := newTestAuthority(t)
+	tests := []struct {
+		name string
+		req  SessionRequest
+	}{
+		{"empty subject", SessionRequest{}},
+		{"long subject", SessionRequest{Subject: string(bytes.Repeat([]byte("x"), MaxSubjectLen+1))}},
+		{"invalid UTF-8", SessionRequest{Subject: "\xff"}},
+		{"newline in subject", SessionRequest{Subject: "a\nb"}},
+		{"reserved claim", SessionRequest{Subject: "a", Claims: map[string]any{"sid": "x"}}},
+		{"sgen is reserved", SessionRequest{Subject: "a", Claims: map[string]any{"sgen": 9}}},
+		{"long device", SessionRequest{Subject: "a", Device: string(bytes.Repeat([]byte("d"), MaxDeviceLen+1))}},
+	}
+	for _, tc := range tests {
+		_, err := a.CreateSession(context.Background(), tc.req)
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Code != CodeInvalidRequest {
+			t.Errorf("%s: CreateSession = %v, want invalid_request", tc.name, err)
+		}
+	}
+}
+
+func TestOneRotationAtATime(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.RotateKey(ctx, store.Actor{By: "test"})
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Code != CodeConflict {
+		t.Fatalf("second RotateKey while one is pending = %v, want conflict", err)
+	}
+	clk.Add(a.cfg.KeyPublishDelay)
+	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
+		t.Fatalf("RotateKey after the pending key signs = %v, want nil", err)
+	}
+}

@@ -1,0 +1,56 @@
+package bench_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/bench"
+)
+
+// These runs are small versions of the system benchmarks: they prove the
+// machinery (processes, feed, gates, the flood's bulk writer against the
+// current store schema) works, not any speed.
+
+func TestPropagationShort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := bench.Propagation(ctx, bench.PropagationConfig{Setup: setup(t), Authorities: 1, Gates: 1, Rate: 20, Duration: time.Second})
+	if err != nil {
+		t.Fatalf("Propagation = %v", err)
+	}
+	if r.Failed() {
+		t.Fatalf("Propagation failures: %v", r.Failures)
+	}
+	if got := result(t, r, "revocations checked (rejected by every gate)"); got != 20 {
+		t.Errorf("revocations checked = %v, want 20", got)
+	}
+}
+
+func TestFloodShort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := bench.Flood(ctx, bench.FloodConfig{Setup: setup(t), Authorities: 1, Gates: 1,
+		Revocations: 2000, Batch: 500, Canaries: 10, Idle: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Flood = %v", err)
+	}
+	if r.Failed() {
+		t.Fatalf("Flood failures: %v", r.Failures)
+	}
+	if got := result(t, r, "verifier entries after the flood"); got != 2000 {
+		t.Errorf("verifier entries = %v, want 2000", got)
+	}
+}
+
+// result returns the value of the result named name.
+func result(t *testing.T, r *bench.Report, name string) float64 {
+	t.Helper()
+	for _, res := range r.Results {
+		if res.Name == name {
+			return res.Value
+		}
+	}
+	t.Fatalf("report has no result %q", name)
+	return 0
+}
