@@ -3,6 +3,7 @@ package feed_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -260,26 +261,41 @@ func TestSourceErrorsAreRetried(t *testing.T) {
 	log := newMemLog()
 	log.appendN(10, live)
 	log.down.Store(true)
-	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond}))
+	var requests atomic.Int64
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		hub.ServeHTTP(w, r)
+	}))
 	c := &feed.Client{URLs: []string{srv.URL}, IdleTimeout: 100 * time.Millisecond}
 	rec := startClient(t, c)
 	waitFor(t, "the hub to retry", func() bool { return log.heads.Load() >= 3 })
 	log.down.Store(false)
 	waitPosition(t, c, 10)
 
-	// Down again in the middle of a catch-up: the stream ends, the client
-	// resumes once the log is back.
+	// Down again: the live stream waits for the hub's next good read; a new
+	// client's catch-up fails and it retries.
 	log.down.Store(true)
 	log.appendN(10, live)
-	time.Sleep(50 * time.Millisecond)
+	late := &feed.Client{URLs: []string{srv.URL}}
+	lateRec := startClient(t, late)
+	n := requests.Load()
+	waitFor(t, "failed catch-ups", func() bool { return requests.Load() >= n+3 })
 	log.down.Store(false)
 	waitPosition(t, c, 20)
 	checkSeqs(t, "client", rec.applied(), 20)
+	waitPosition(t, late, 20)
+	checkSeqs(t, "late client", lateRec.applied(), 20)
 }
 
 func TestHubRunsOnce(t *testing.T) {
-	hub := startHub(t, newMemLog(), feed.HubConfig{})
-	waitFor(t, "the hub to start", func() bool {
-		return hub.Run(context.Background()) == feed.ErrHubRan
-	})
+	hub := feed.NewHub(newMemLog(), feed.HubConfig{Logger: testLogger()})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := hub.Run(ctx); err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
+	}
+	if err := hub.Run(ctx); !errors.Is(err, feed.ErrHubRan) {
+		t.Fatalf("second Run() = %v, want ErrHubRan", err)
+	}
 }

@@ -97,6 +97,8 @@ func (a *authorities) get(ctx context.Context, path string) ([]byte, error) {
 // verifier uses.
 type discovery struct {
 	Issuer string `json:"issuer"`
+	// Audience is the aud the authority puts in its access tokens.
+	Audience string `json:"tegata_access_token_audience"`
 	// MaxLifetime is the longest access token lifetime, in seconds.
 	MaxLifetime int64 `json:"tegata_access_token_max_lifetime"`
 }

@@ -23,10 +23,10 @@ type Config struct {
 	// Issuer is the expected "iss". Empty: the issuer published in the
 	// openid-configuration of the first authority that answers.
 	Issuer string
-	// Audience is the expected "aud". Empty: the audience is not checked.
-	// That is only safe when every token this authority issues is meant for
-	// this service: otherwise a token minted for another app that shares the
-	// authority (and its keys) is accepted here too.
+	// Audience is the expected "aud". Empty: the audience the authority
+	// publishes (tegata_access_token_audience in its openid-configuration),
+	// so tokens are always checked against one. Set it when several apps
+	// share an authority with different audiences.
 	Audience string
 	// Algorithms the verifier accepts. Nil: EdDSA only.
 	Algorithms []string

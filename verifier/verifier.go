@@ -96,8 +96,8 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
-// discover fills the Issuer and MaxLifetime that cfg leaves to the
-// authority.
+// discover fills the Issuer, Audience and MaxLifetime that cfg leaves to
+// the authority.
 func discover(ctx context.Context, auth *authorities, cfg *Config) error {
 	d, err := auth.discover(ctx)
 	if err != nil {
@@ -108,6 +108,9 @@ func discover(ctx context.Context, auth *authorities, cfg *Config) error {
 			return errors.New("verifier: openid-configuration has no issuer and Config.Issuer is empty")
 		}
 		cfg.Issuer = d.Issuer
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = d.Audience // still "" for an authority that does not publish it
 	}
 	if cfg.MaxLifetime <= 0 {
 		cfg.MaxLifetime = defaultMaxLifetime

@@ -87,7 +87,13 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 	if _, err := createSessions(ctx, []*client.Client{c}, "warmup", 200, cfg.Workers); err != nil {
 		return err
 	}
+	cpu := newCPUGroups()
+	cpu.add("benchmark process (authority + load generator)", os.Getpid())
+	if name == "postgres" {
+		cpu.addName("postgres", "postgres")
+	}
 	pools := make([][]client.Tokens, cfg.Workers)
+	s0 := cpu.sample()
 	create := closedLoop(ctx, cfg.Workers, cfg.Phase, func(ctx context.Context, w, i int) error {
 		t, err := c.CreateSession(ctx, fmt.Sprintf("user-%d-%d", w, i), "bench", map[string]any{"roles": []string{"reader"}})
 		if err == nil {
@@ -96,6 +102,7 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 		return err
 	})
 	cfg.logf("authority %s: %.0f session creations/s", name, create.rate())
+	s1 := cpu.sample()
 	refresh := closedLoop(ctx, cfg.Workers, cfg.Phase, func(ctx context.Context, w, i int) error {
 		p := pools[w]
 		if len(p) == 0 {
@@ -108,6 +115,7 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 		return err
 	})
 	cfg.logf("authority %s: %.0f refreshes/s", name, refresh.rate())
+	s2 := cpu.sample()
 	revoke := closedLoop(ctx, cfg.Workers, cfg.Phase, func(ctx context.Context, w, i int) error {
 		if i >= len(pools[w]) {
 			return errDone
@@ -116,10 +124,13 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 		return err
 	})
 	cfg.logf("authority %s: %.0f revocations/s", name, revoke.rate())
+	s3 := cpu.sample()
 	for _, ph := range []struct {
-		what string
-		res  loadResult
-	}{{"session creations", create}, {"refreshes", refresh}, {"session revocations", revoke}} {
+		what     string
+		res      loadResult
+		from, to cpuSample
+	}{{"session creations", create, s0, s1}, {"refreshes", refresh, s1, s2}, {"session revocations", revoke, s2, s3}} {
+		r.note("%s %s: CPU %s", name, ph.what, cpu.cpuShare(ph.from, ph.to))
 		if ph.res.errs > 0 {
 			r.fail("%s %s: %d errors, first: %v", name, ph.what, ph.res.errs, ph.res.firstErr)
 		}
@@ -129,10 +140,10 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 	}
 	if name == "postgres" {
 		for _, ph := range []struct {
-			what string
-			res  loadResult
-		}{{"session creations/s on Postgres", create}, {"refreshes/s on Postgres", refresh}} {
-			r.target(ph.what, fmt.Sprintf(">= %d", AuthorityTarget), FormatValue(ph.res.rate()), ph.res.rate() >= AuthorityTarget)
+			id, what string
+			res      loadResult
+		}{{"authority-create-pg", "session creations/s on Postgres", create}, {"authority-refresh-pg", "refreshes/s on Postgres", refresh}} {
+			r.target(ph.id, ph.what, ph.res.rate(), ">=", AuthorityTarget, "/s", "")
 		}
 	}
 	return nil

@@ -135,8 +135,11 @@ func rotate(urls []string, i int) []string {
 	return append(append([]string(nil), urls[i:]...), urls[:i]...)
 }
 
-// close stops the gates, then the nodes, and drops the schema.
+// close stops the gates, then the nodes, and drops the schema. Idle
+// connections go first: a connection dialed but never used holds up an
+// http.Server's Shutdown for 5 seconds.
 func (c *cluster) close() {
+	c.hc.CloseIdleConnections()
 	for _, p := range c.gates {
 		p.stop()
 	}
@@ -151,7 +154,6 @@ func (c *cluster) close() {
 	if c.dir != "" {
 		_ = os.RemoveAll(c.dir)
 	}
-	c.hc.CloseIdleConnections()
 }
 
 // alive returns an error naming the first child process that has exited.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
@@ -54,7 +55,15 @@ func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
 	var rates []float64
 	for _, t := range targets {
 		g.measure(ctx, t.url, gateWarmup)
+		conns0, err := g.upstreamConns(ctx)
+		if err != nil {
+			return nil, err
+		}
 		res := g.measure(ctx, t.url, cfg.Duration)
+		conns1, err := g.upstreamConns(ctx)
+		if err != nil {
+			return nil, err
+		}
 		if res.errs > 0 {
 			r.fail("%s: %d errors, first: %v", t.name, res.errs, res.firstErr)
 		}
@@ -62,10 +71,12 @@ func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
 		r.result(t.name+": throughput", res.rate(), "req/s")
 		r.result(t.name+": p50", res.lat.P50, "ms")
 		r.result(t.name+": p99", res.lat.P99, "ms")
+		r.result(t.name+": connections opened to the upstream", float64(conns1-conns0), "")
 		rates = append(rates, res.rate())
 	}
-	r.result("forward-auth throughput / direct", rates[1]/rates[0], "x")
-	r.result("reverse proxy throughput / direct", rates[2]/rates[0], "x")
+	r.result("forward-auth throughput / direct", rates[1]/rates[0], "×")
+	r.result("reverse proxy throughput / direct", rates[2]/rates[0], "×")
+	r.note("connections opened to the upstream count what the upstream accepted during the measurement: the load generator keeps %d alive; a client that opens many more is not reusing them (e.g. Go's http.Transport keeps only 2 idle connections per host unless told otherwise)", cfg.Workers)
 	if err := g.alive(); err != nil {
 		return nil, err
 	}
@@ -165,6 +176,24 @@ func (g *gateRig) measure(ctx context.Context, url string, d time.Duration) load
 	})
 }
 
+// upstreamConns asks the upstream how many connections it has accepted.
+func (g *gateRig) upstreamConns(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", g.upstream+upstreamConnsPath, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := g.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(b), 10, 64)
+}
+
 func (g *gateRig) alive() error {
 	for _, p := range g.procs {
 		if p.exited() {
@@ -175,6 +204,7 @@ func (g *gateRig) alive() error {
 }
 
 func (g *gateRig) close() {
+	g.hc.CloseIdleConnections() // see cluster.close
 	for i := len(g.procs) - 1; i >= 0; i-- {
 		g.procs[i].stop()
 	}
@@ -186,5 +216,4 @@ func (g *gateRig) close() {
 	if g.dir != "" {
 		_ = os.RemoveAll(g.dir)
 	}
-	g.hc.CloseIdleConnections()
 }

@@ -164,7 +164,6 @@ func (p *process) waitHTTP(ctx context.Context, hc *http.Client, url string) err
 
 // stop asks p to shut down (SIGTERM) and kills it after a grace period.
 func (p *process) stop() {
-	defer func(t time.Time) { println("stop", p.name, time.Since(t).String()) }(time.Now())
 	if p.exited() {
 		return
 	}

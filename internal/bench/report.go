@@ -35,12 +35,52 @@ type Result struct {
 	Unit  string  `json:"unit"`
 }
 
-// Target is a goal and whether this run met it.
+// Target is a goal and whether this run met it: Value compared by Op
+// ("<", "<=" or ">=") with Limit. ID names the goal stably for
+// scripts/bench.sh, whatever the wording of Name.
 type Target struct {
-	Name     string `json:"name"`
-	Goal     string `json:"goal"`
-	Measured string `json:"measured"`
-	Pass     bool   `json:"pass"`
+	ID       string  `json:"id"`
+	Name     string  `json:"name"`
+	Goal     string  `json:"goal"`
+	Measured string  `json:"measured"`
+	Value    float64 `json:"value"`
+	Op       string  `json:"op"`
+	Limit    float64 `json:"limit"`
+	Pass     bool    `json:"pass"`
+}
+
+// NewTarget compares value with limit. unit is appended to both figures
+// in Goal and, when measured is empty, in Measured.
+func NewTarget(id, name string, value float64, op string, limit float64, unit, measured string) Target {
+	if measured == "" {
+		measured = FormatValue(value) + unit
+	}
+	pass := false
+	switch op {
+	case "<":
+		pass = value < limit
+	case "<=":
+		pass = value <= limit
+	case ">=":
+		pass = value >= limit
+	}
+	return Target{ID: id, Name: name, Goal: op + " " + FormatValue(limit) + unit, Measured: measured,
+		Value: value, Op: op, Limit: limit, Pass: pass}
+}
+
+// Gap says by how much a missed target was missed.
+func (t Target) Gap() string {
+	switch {
+	case t.Pass:
+		return ""
+	case t.Op == ">=" && t.Value > 0:
+		return fmt.Sprintf("%.0f%% short (%.2f× below the goal)", 100*(1-t.Value/t.Limit), t.Limit/t.Value)
+	case t.Limit > 0 && t.Value >= 2*t.Limit:
+		return fmt.Sprintf("%.1f× the limit", t.Value/t.Limit)
+	case t.Limit > 0:
+		return fmt.Sprintf("%.2f× the limit (%.0f%% over)", t.Value/t.Limit, 100*(t.Value/t.Limit-1))
+	}
+	return "not measured"
 }
 
 func (r *Report) param(name string, v any) {
@@ -59,8 +99,8 @@ func (r *Report) latency(prefix string, s Summary) {
 	r.result(prefix+" max", s.Max, "ms")
 }
 
-func (r *Report) target(name, goal, measured string, pass bool) {
-	r.Targets = append(r.Targets, Target{name, goal, measured, pass})
+func (r *Report) target(id, name string, value float64, op string, limit float64, unit, measured string) {
+	r.Targets = append(r.Targets, NewTarget(id, name, value, op, limit, unit, measured))
 }
 
 func (r *Report) note(format string, args ...any) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -39,6 +41,7 @@ func bench(env Env, args []string) error {
 	fs.StringVar(&setup.Postgres, "db", envOr(env, "TEGATA_BENCH_POSTGRES", benchmark.DefaultPostgres),
 		"Postgres URL; each run creates and drops a schema of its own (env TEGATA_BENCH_POSTGRES)")
 	jsonOut := fs.Bool("json", false, "print the results as JSON (for scripts/bench.sh)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (load generator and any in-process authority) to this file")
 	run := register(env, fs, &setup)
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -53,7 +56,12 @@ func bench(env Env, args []string) error {
 	setup.Binary = bin
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
 	r, err := run(ctx)
+	stopProfile()
 	if err != nil {
 		return err
 	}
@@ -93,8 +101,24 @@ func benchFlood(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Co
 	fs.StringVar(&cfg.Via, "via", "sql", "http: revoke through the authorities' API; store: write the log through the Postgres store directly")
 	fs.Float64Var(&cfg.ProbeRate, "probe-rate", 0, "gate /auth latency probes per second (default 400)")
 	fs.DurationVar(&cfg.Idle, "idle", 0, "how long to probe the idle gates first (default 5s)")
+	memProfile := fs.String("memprofile", "", "write a heap profile taken while the in-process verifier holds the flood to this file")
+	catchUpProfile := fs.String("catchup-profile", "", "write a CPU profile of in-process verifiers catching up on the whole flood to this file")
 	return func(ctx context.Context) (*benchmark.Report, error) {
 		cfg.Setup = *setup
+		for _, p := range []struct {
+			path string
+			w    *io.Writer
+		}{{*memProfile, &cfg.HeapProfile}, {*catchUpProfile, &cfg.CatchUpProfile}} {
+			if p.path == "" {
+				continue
+			}
+			f, err := os.Create(p.path)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			*p.w = f
+		}
 		return benchmark.Flood(ctx, cfg)
 	}
 }
@@ -135,4 +159,24 @@ func benchUpstream(env Env, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return benchmark.ServeUpstream(ctx, *listen, env.Stderr)
+}
+
+// startCPUProfile starts profiling this process into path, if set, and
+// returns the function that stops it.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

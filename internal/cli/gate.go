@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -34,7 +33,7 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 	fs.StringVar(&f.authority, "authority", env.Getenv("TEGATA_AUTHORITY"), "authority base URL, or several comma-separated for failover (env TEGATA_AUTHORITY; required)")
 	fs.StringVar(&f.listen, "listen", envOr(env, "TEGATA_GATE_LISTEN", "127.0.0.1:8081"), "listen address (env TEGATA_GATE_LISTEN)")
 	fs.StringVar(&f.upstream, "upstream", "", "reverse-proxy verified requests to this URL; empty = forward-auth endpoint only")
-	fs.StringVar(&f.audience, "audience", "", "required aud claim; empty = not checked (only safe if the authority issues tokens for this service alone)")
+	fs.StringVar(&f.audience, "audience", "", "required aud claim; empty = the audience the authority publishes")
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
@@ -59,29 +58,13 @@ func (f *gateFlags) verifierConfig(env Env) (verifier.Config, error) {
 	if f.staleAfter <= 0 {
 		return cfg, usageErr("--stale-after must be positive")
 	}
-	key, err := gateAPIKey(env, f.keyFile)
+	key, err := apiKeyFrom(env, f.keyFile)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.APIKey, cfg.Audience, cfg.Issuer = key, f.audience, f.issuer
 	cfg.StaleAfter, cfg.Introspect = f.staleAfter, f.introspect
 	return cfg, nil
-}
-
-// gateAPIKey returns TEGATA_API_KEY, else the content of keyFile.
-func gateAPIKey(env Env, keyFile string) (string, error) {
-	if key := env.Getenv("TEGATA_API_KEY"); key != "" {
-		return key, nil
-	}
-	b, err := os.ReadFile(keyFile)
-	if err != nil {
-		return "", fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
-		return "", fmt.Errorf("no API key: %s is empty", keyFile)
-	}
-	return key, nil
 }
 
 // gateConfig checks the flags that concern the gate itself.

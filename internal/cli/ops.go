@@ -28,15 +28,27 @@ func (o *opFlags) register(env Env, fs *flag.FlagSet) {
 }
 
 func (o *opFlags) client(env Env) (*client.Client, error) {
-	key := env.Getenv("TEGATA_API_KEY")
-	if key == "" {
-		b, err := os.ReadFile(o.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
-		}
-		key = strings.TrimSpace(string(b))
+	key, err := apiKeyFrom(env, o.keyFile)
+	if err != nil {
+		return nil, err
 	}
 	return &client.Client{BaseURL: o.authority, APIKey: key}, nil
+}
+
+// apiKeyFrom returns TEGATA_API_KEY, else the content of keyFile.
+func apiKeyFrom(env Env, keyFile string) (string, error) {
+	if key := env.Getenv("TEGATA_API_KEY"); key != "" {
+		return key, nil
+	}
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", fmt.Errorf("no API key: %s is empty", keyFile)
+	}
+	return key, nil
 }
 
 func opContext() (context.Context, context.CancelFunc) {

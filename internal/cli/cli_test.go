@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func runCLI(args []string, env map[string]string) (int, string) {
+	var out bytes.Buffer
+	code := Main(Env{Args: args, Stdout: &out, Stderr: &out, Getenv: func(k string) string { return env[k] }})
+	return code, out.String()
+}
+
+// TestUsageErrors: every command-line mistake exits 2 with a message that
+// names the problem, before anything is started or called.
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no command", nil, nil, "Usage"},
+		{"unknown command", []string{"frob"}, nil, `unknown command "frob"`},
+		{"serve: stray argument", []string{"serve", "now"}, nil, `unexpected argument "now"`},
+		{"serve: bad duration", []string{"serve", "--access-ttl", "soon"}, nil, "invalid value"},
+		{"serve: bad rate limits", []string{"serve", "--rate-limits", "maybe"}, nil, "--rate-limits must be on or off"},
+		{"serve: bad proxy CIDR", []string{"serve", "--trusted-proxies", "10.0.0.1"}, nil, "is not a CIDR"},
+		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
+		{"gate: no authority", []string{"gate"}, nil, "--authority"},
+		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_API_KEY": "k"}, "is not an http(s) URL"},
+		{"gate: bad stale-after", []string{"gate", "--authority", "http://a", "--stale-after", "-1s"}, nil, "--stale-after must be positive"},
+		{"revoke: neither", []string{"revoke"}, nil, "exactly one of --session or --subject"},
+		{"sessions: no subject", []string{"sessions", "list"}, nil, "--subject is required"},
+		{"token: no token", []string{"token", "inspect"}, nil, "exactly one TOKEN"},
+		{"keys: bad verb", []string{"keys", "delete"}, nil, "'keys list' or 'keys rotate'"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(tc.args, tc.env)
+			if code != 2 || !strings.Contains(out, tc.want) {
+				t.Fatalf("tegata %v = exit %d\n%s\nwant exit 2 mentioning %q", tc.args, code, out, tc.want)
+			}
+		})
+	}
+}
+
+func TestNoAPIKey(t *testing.T) {
+	code, out := runCLI([]string{"sessions", "list", "--subject", "a", "--key-file", t.TempDir() + "/missing"}, nil)
+	if code != 1 || !strings.Contains(out, "no API key") {
+		t.Fatalf("without a key: exit %d\n%s\nwant 1 saying there is no API key", code, out)
+	}
+}
+
+func TestInspectGarbage(t *testing.T) {
+	code, out := runCLI([]string{"token", "inspect", "not.a.token"}, nil)
+	if code != 1 || !strings.Contains(out, "not a tegata access token") {
+		t.Fatalf("inspect garbage: exit %d\n%s", code, out)
+	}
+}
