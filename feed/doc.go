@@ -34,9 +34,10 @@
 // its set and continue from 0, as if it had asked for after=0.
 //
 // A client resumes by reconnecting with Last-Event-ID set to its position;
-// duplicates (seq <= position) are ignored. A connection that falls too far
-// behind the live stream, or whose writes block, is dropped by the server
-// and resumes the same way.
+// duplicates (seq <= position) are ignored. A connection whose writes block
+// (the client stopped reading) is dropped by the server and resumes the same
+// way; one that merely fell behind the hub's memory of recent entries is
+// caught up from the log on the same stream.
 //
 // # Concurrency
 //

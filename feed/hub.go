@@ -24,11 +24,12 @@ type HubConfig struct {
 	// Default 1000.
 	BatchSize int
 	// RingSize is how many recent entries the hub keeps in memory. A
-	// connection that falls further behind the live stream is dropped and
-	// resumes from the Source. Default 4096.
+	// connection further behind reads the Source itself, in batches, until
+	// it is back within the ring. Default 4096.
 	RingSize int
 	// WriteTimeout drops a connection whose write blocks this long (a
-	// client that stopped reading). Default 10s.
+	// client that stopped reading), so that it holds no goroutine and no
+	// memory for long; the client resumes with Last-Event-ID. Default 10s.
 	WriteTimeout time.Duration
 	// Now is the clock that decides which entries have expired and stamps
 	// heartbeats. Default time.Now.
@@ -126,8 +127,14 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-wake:
 			h.poll(ctx)
 		case <-tick.C:
-			h.poll(ctx)
-			h.heartbeat()
+			// A heartbeat tells verifiers "you have everything up to the
+			// head". Only a successful read of the log may say so: a node
+			// cut off from its database while other nodes still record
+			// revocations must go quiet, so its verifiers turn stale and
+			// fail over, instead of trusting a set that misses entries.
+			if h.poll(ctx) {
+				h.heartbeat()
+			}
 		}
 	}
 }
@@ -154,17 +161,18 @@ func (h *Hub) start(ctx context.Context, tick <-chan time.Time) bool {
 }
 
 // poll reads everything the Source has after the hub's head into the ring.
-func (h *Hub) poll(ctx context.Context) {
+// It reports whether the Source answered.
+func (h *Hub) poll(ctx context.Context) bool {
 	for {
 		full, err := h.pollBatch(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("feed: reading the log failed", "err", err)
 			}
-			return
+			return false
 		}
 		if !full {
-			return
+			return true
 		}
 	}
 }

@@ -299,3 +299,26 @@ func TestHubRunsOnce(t *testing.T) {
 		t.Fatalf("second Run() = %v, want ErrHubRan", err)
 	}
 }
+
+// TestNoHeartbeatWhileTheLogIsUnreadable: a hub that cannot read its
+// Source must not tell clients they are current, or verifiers following a
+// node cut off from its database would trust a set that misses revocations
+// recorded by other nodes.
+func TestNoHeartbeatWhileTheLogIsUnreadable(t *testing.T) {
+	log := newMemLog()
+	log.appendN(3, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	srv := serve(t, hub)
+	c := &feed.Client{URLs: []string{srv.URL}, IdleTimeout: time.Minute}
+	startClient(t, c)
+	waitPosition(t, c, 3)
+	log.down.Store(true)
+	time.Sleep(50 * time.Millisecond) // let an in-flight heartbeat land
+	quietSince := c.State().LastHeard
+	time.Sleep(200 * time.Millisecond) // 20 heartbeat intervals
+	if heard := c.State().LastHeard; heard.After(quietSince) {
+		t.Fatalf("client heard the hub at %v while the log was unreadable (quiet since %v): heartbeats must stop", heard, quietSince)
+	}
+	log.down.Store(false)
+	waitFor(t, "heartbeats to resume", func() bool { return c.State().LastHeard.After(quietSince) })
+}

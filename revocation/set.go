@@ -33,7 +33,7 @@ const (
 // Expiry instants are kept in whole seconds, rounded up, so an entry is never
 // dropped before its ExpiresAt. Session ids in tegata's format are kept as
 // 16-byte keys (about 40 bytes of heap per entry); any other session id is
-// kept as a string.
+// kept as a string. Create one with NewSet.
 type Set struct {
 	max     int64
 	count   atomic.Int64
@@ -177,41 +177,70 @@ func (s *Set) sessionRevoked(sid string) bool {
 }
 
 // Prune drops every entry whose ExpiresAt is at or before now and returns
-// how many went. It works one shard at a time and disturbs the readers of a
-// shard only if that shard has something to drop.
+// how many went. It works one shard at a time. A shard with a few expired
+// entries deletes them in place, holding its readers for that long (a few
+// microseconds); a shard with more is rebuilt aside and swapped in, which
+// its readers do not wait for.
 func (s *Set) Prune(now time.Time) int {
 	cut := now.Unix() // floor; expiries are whole seconds rounded up
 	total := 0
 	for i := range s.shards {
-		n := s.pruneShard(&s.shards[i], cut)
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n := s.pruneKeys(sh, cut) + s.pruneStrings(sh, otherSessionKind, cut) + s.pruneStrings(sh, subjectKind, cut)
+		sh.mu.Unlock()
 		s.count.Add(int64(-n))
 		total += n
 	}
 	return total
 }
 
-func (s *Set) pruneShard(sh *shard, cut int64) int {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	keys, others, subs := sh.sessions.Load(), sh.otherSessions.Load(), sh.subjects.Load()
-	if !keys.hasExpired(cut) && !others.hasExpired(cut) && !subs.hasExpired(cut) {
-		return 0
+// inPlaceMax is the most expired entries of one table deleted in place
+// (shifting entries under the shard's seqlock); beyond it, rebuilding aside
+// costs readers nothing.
+const inPlaceMax = 64
+
+func (s *Set) pruneKeys(sh *shard, cut int64) int {
+	t := sh.sessions.Load()
+	dead := t.expired(cut, nil)
+	survivors := t.n - len(dead)
+	switch {
+	case len(dead) == 0:
+	case len(dead) > inPlaceMax || sparse(survivors, t.size()):
+		// The old table stays as it was for readers still in it.
+		sh.sessions.Store(t.without(cut, survivors))
+	default:
+		sh.beginWrite()
+		for _, k := range dead {
+			t.remove(k[0], k[1])
+		}
+		sh.endWrite()
 	}
-	sh.beginWrite()
-	defer sh.endWrite()
-	n := keys.prune(cut) + others.prune(cut) + subs.prune(cut)
-	// Give memory back after a wave of expiries: shrink a table left
-	// mostly empty.
-	if keys.size() > minTableSize && 8*keys.n < keys.size() {
-		sh.sessions.Store(keys.resized(tableSize(keys.n)))
+	return len(dead)
+}
+
+func (s *Set) pruneStrings(sh *shard, k strKind, cut int64) int {
+	t := sh.strTable(k).Load()
+	dead := t.expired(cut, nil)
+	survivors := t.n - len(dead)
+	switch {
+	case len(dead) == 0:
+	case len(dead) > inPlaceMax || sparse(survivors, t.size()):
+		sh.strTable(k).Store(t.without(cut, survivors))
+	default:
+		sh.beginWrite()
+		for _, r := range dead {
+			t.remove(r.key, maphash.String(s.strSeed, r.key))
+		}
+		sh.endWrite()
 	}
-	if others.size() > minTableSize && 8*others.n < others.size() {
-		sh.otherSessions.Store(others.resized(tableSize(others.n)))
-	}
-	if subs.size() > minTableSize && 8*subs.n < subs.size() {
-		sh.subjects.Store(subs.resized(tableSize(subs.n)))
-	}
-	return n
+	return len(dead)
+}
+
+// sparse says a table of size slots holding n entries should shrink, to
+// give memory back after a wave of expiries.
+func sparse(n, size int) bool {
+	return size > minTableSize && 8*n < size
 }
 
 // Len returns the number of entries (sessions and subjects).

@@ -94,3 +94,39 @@ func heapInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// BenchmarkPrune drops half of 1,000,000 entries: every shard is rebuilt
+// aside, and readers do not wait.
+func BenchmarkPrune(b *testing.B) {
+	benchPrune(b, 2)
+}
+
+// BenchmarkPruneInPlace drops 1 in 200 of 1,000,000 entries (about 40 a
+// shard): deleted in place, under the seqlock. Readers of a shard wait for
+// at most its part, reported as ns/shard.
+func BenchmarkPruneInPlace(b *testing.B) {
+	benchPrune(b, 200)
+}
+
+func benchPrune(b *testing.B, every uint64) {
+	s := NewSet(0)
+	var expiring []string
+	for i := range uint64(benchEntries) {
+		if i%every == 0 {
+			expiring = append(expiring, sidN(i))
+			continue
+		}
+		_ = s.Apply(session(int64(i+1), sidN(i), t0.Add(2*time.Hour)))
+	}
+	for b.Loop() {
+		b.StopTimer()
+		for i, sid := range expiring {
+			_ = s.Apply(session(int64(i+1), sid, t0.Add(time.Hour)))
+		}
+		b.StartTimer()
+		if n := s.Prune(t0.Add(time.Hour)); n != len(expiring) {
+			b.Fatalf("Prune() = %d, want %d", n, len(expiring))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/shardCount, "ns/shard")
+}

@@ -9,7 +9,8 @@ import (
 // cache line. Readers use only atomic loads and never lock (see shard);
 // writers hold the shard's mutex. Deletion shifts the following entries
 // back (Knuth's Algorithm R) instead of leaving tombstones, so lookups stay
-// short after many prunes.
+// short after many prunes. Pruning many entries rebuilds a table aside and
+// swaps it in, which readers do not wait for.
 
 const minTableSize = 8
 
@@ -25,7 +26,7 @@ func tableSize(n int) int {
 
 func tooFull(n, size int) bool { return 4*n > 3*size }
 
-// slots is what deletion and pruning need of a table.
+// slots is what deletion needs of a table.
 type slots interface {
 	size() int
 	empty(i int) bool
@@ -52,25 +53,6 @@ func deleteAt(t slots, i int) {
 			i = j
 		}
 	}
-}
-
-// pruneSlots deletes every entry for which expired(i) holds. It starts just
-// after an empty slot, where no cluster of entries crosses, so that the
-// entries deletion moves back land at or after the current index.
-func pruneSlots(t slots, expired func(i int) bool) int {
-	size, start := t.size(), 0
-	for !t.empty(start) {
-		start++ // a table is never full
-	}
-	n := 0
-	for k := 1; k <= size; k++ {
-		i := (start + k) & (size - 1)
-		for !t.empty(i) && expired(i) {
-			deleteAt(t, i)
-			n++
-		}
-	}
-	return n
 }
 
 // keyTable maps 16-byte session keys to expiries. The all-zero key marks an
@@ -132,19 +114,35 @@ func (t *keyTable) resized(size int) *keyTable {
 	return nt
 }
 
-func (t *keyTable) prune(cut int64) int {
-	n := pruneSlots(t, func(i int) bool { return int64(t.exps[i]) <= cut })
-	t.n -= n
-	return n
-}
-
-func (t *keyTable) hasExpired(cut int64) bool {
+// expired appends to dst the keys that expire at or before cut.
+func (t *keyTable) expired(cut int64, dst [][2]uint64) [][2]uint64 {
 	for i, exp := range t.exps {
 		if int64(exp) <= cut && !t.empty(i) {
-			return true
+			dst = append(dst, [2]uint64{t.slots[i].k0.Load(), t.slots[i].k1.Load()})
 		}
 	}
-	return false
+	return dst
+}
+
+// remove deletes a key in place; the caller brackets it with the shard's
+// beginWrite and endWrite.
+func (t *keyTable) remove(k0, k1 uint64) {
+	if i, found := t.find(k0, k1, hashKey(k0, k1, t.seed)); found {
+		deleteAt(t, i)
+		t.n--
+	}
+}
+
+// without returns a new table of the entries that expire after cut.
+func (t *keyTable) without(cut int64, survivors int) *keyTable {
+	nt := newKeyTable(tableSize(survivors), t.seed)
+	for i := range t.slots {
+		k0, k1 := t.slots[i].k0.Load(), t.slots[i].k1.Load()
+		if k0|k1 != 0 && int64(t.exps[i]) > cut {
+			nt.insert(k0, k1, hashKey(k0, k1, t.seed), t.exps[i])
+		}
+	}
+	return nt
 }
 
 func (t *keyTable) size() int { return len(t.slots) }
@@ -240,19 +238,33 @@ func (t *strTable) resized(size int) *strTable {
 	return nt
 }
 
-func (t *strTable) prune(cut int64) int {
-	n := pruneSlots(t, func(i int) bool { return t.slots[i].rec.Load().expires <= cut })
-	t.n -= n
-	return n
-}
-
-func (t *strTable) hasExpired(cut int64) bool {
+// expired appends to dst the records that expire at or before cut.
+func (t *strTable) expired(cut int64, dst []*strRecord) []*strRecord {
 	for i := range t.slots {
 		if r := t.slots[i].rec.Load(); r != nil && r.expires <= cut {
-			return true
+			dst = append(dst, r)
 		}
 	}
-	return false
+	return dst
+}
+
+// remove deletes a key in place, under beginWrite and endWrite.
+func (t *strTable) remove(key string, h uint64) {
+	if i, r := t.find(key, h); r != nil {
+		deleteAt(t, i)
+		t.n--
+	}
+}
+
+// without returns a new table of the records that expire after cut.
+func (t *strTable) without(cut int64, survivors int) *strTable {
+	nt := newStrTable(tableSize(survivors))
+	for i := range t.slots {
+		if r := t.slots[i].rec.Load(); r != nil && r.expires > cut {
+			nt.insert(r, t.slots[i].hash.Load())
+		}
+	}
+	return nt
 }
 
 func (t *strTable) size() int        { return len(t.slots) }

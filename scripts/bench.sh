@@ -38,6 +38,7 @@ run() {
 }
 
 say "results in $out"
+cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg.txt" 2>/dev/null
 record "OUT=\$(mktemp -d)"
 run "go build -o $bin ./cmd/tegata" || { say "build failed"; exit 1; }
 

@@ -91,6 +91,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		Logger:     cfg.Logger,
 		RetryMin:   cfg.feedRetryMin,
 		RetryMax:   cfg.feedRetryMax,
+		// A node that cannot read its log stops heartbeating; leave it
+		// for another authority well before the set counts as stale.
+		IdleTimeout: max(cfg.StaleAfter/2, 2*time.Second),
 	}
 	v.start(bg)
 	return v, nil

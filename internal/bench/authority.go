@@ -130,7 +130,7 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 		res      loadResult
 		from, to cpuSample
 	}{{"session creations", create, s0, s1}, {"refreshes", refresh, s1, s2}, {"session revocations", revoke, s2, s3}} {
-		r.note("%s %s: CPU %s", name, ph.what, cpu.cpuShare(ph.from, ph.to))
+		r.CPU = append(r.CPU, cpu.use(name+" "+ph.what, ph.from, ph.to))
 		if ph.res.errs > 0 {
 			r.fail("%s %s: %d errors, first: %v", name, ph.what, ph.res.errs, ph.res.firstErr)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -171,9 +170,6 @@ func randomString(n int) string {
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)[:n]
 }
-
-// errRejected is an /auth answer other than 200 or a 401 for revocation.
-var errRejected = errors.New("gate refused the token for another reason than revocation")
 
 // cpuGroups accounts for the CPU of the cluster's processes, of Postgres
 // (every process named postgres) and of the benchmark itself.

@@ -37,16 +37,19 @@ func (g *cpuGroups) addName(group, comm string) {
 	g.names[group] = comm
 }
 
-// cpuSample is the CPU time (user + system) of each group at one instant.
+// cpuSample is the CPU time (user + system) of each group at one instant,
+// and of the whole machine: busy (steal included) and idle.
 type cpuSample struct {
-	at  time.Time
-	sec map[string]float64
+	at                time.Time
+	sec               map[string]float64
+	busy, idle, steal float64
 }
 
 // sample reads the groups' CPU times from /proc. Where /proc is missing
 // (not Linux) it reads nothing and the report says so.
 func (g *cpuGroups) sample() cpuSample {
 	s := cpuSample{at: time.Now(), sec: map[string]float64{}}
+	s.busy, s.idle, s.steal = machineCPU()
 	for group, pids := range g.pids {
 		for _, pid := range pids {
 			s.sec[group] += procCPU(strconv.Itoa(pid))
@@ -87,17 +90,90 @@ func procCPU(pid string) float64 {
 	return (u + s) / clockTicks
 }
 
-// cpuShare describes where CPU went between two samples, in core-seconds per
-// group, and the core-seconds the machine had.
-func (g *cpuGroups) cpuShare(from, to cpuSample) string {
-	if len(to.sec) == 0 {
-		return "no /proc: not measured"
+// machineCPU reads the machine's busy, idle and stolen seconds, summed
+// over cores, from the first line of /proc/stat.
+func machineCPU() (busy, idle, steal float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, 0
 	}
-	wall := to.at.Sub(from.at).Seconds()
-	parts := []string{}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, 0
+	}
+	v := make([]float64, 8) // user nice system idle iowait irq softirq steal
+	for i := range v {
+		v[i], _ = strconv.ParseFloat(f[i+1], 64)
+		v[i] /= clockTicks
+	}
+	return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[3] + v[4], v[7]
+}
+
+// CPUUse is where the machine's CPU went during one phase of a benchmark,
+// in core-seconds: the benchmark's process groups, then "other processes"
+// (outside the benchmark: a disturbed run shows here), "stolen by the
+// hypervisor" and "idle".
+type CPUUse struct {
+	Phase  string     `json:"phase"`
+	Wall   float64    `json:"wall_s"`
+	Cores  int        `json:"cores"`
+	Groups []CPUGroup `json:"groups"`
+}
+
+// CPUGroup is the CPU time of one group of processes.
+type CPUGroup struct {
+	Name        string  `json:"name"`
+	CoreSeconds float64 `json:"core_s"`
+}
+
+// Group names CPUUse adds beside the benchmark's own.
+const (
+	CPUOther = "other processes"
+	CPUSteal = "stolen by the hypervisor"
+	CPUIdle  = "idle"
+)
+
+// Available is the core-seconds the machine had during the phase.
+func (u CPUUse) Available() float64 { return u.Wall * float64(u.Cores) }
+
+// Get returns the core-seconds of the named group (0 if absent).
+func (u CPUUse) Get(name string) float64 {
+	for _, g := range u.Groups {
+		if g.Name == name {
+			return g.CoreSeconds
+		}
+	}
+	return 0
+}
+
+func (u CPUUse) String() string {
+	if len(u.Groups) == 0 {
+		return "not measured (no /proc)"
+	}
+	parts := make([]string, len(u.Groups))
+	for i, g := range u.Groups {
+		parts[i] = fmt.Sprintf("%s %.2f", g.Name, g.CoreSeconds)
+	}
+	return fmt.Sprintf("%s core-s of %.2f (%d cores × %.2f s)", strings.Join(parts, ", "), u.Available(), u.Cores, u.Wall)
+}
+
+// use says where CPU went between two samples.
+func (g *cpuGroups) use(phase string, from, to cpuSample) CPUUse {
+	u := CPUUse{Phase: phase, Wall: to.at.Sub(from.at).Seconds(), Cores: numCPU()}
+	if to.busy == 0 {
+		return u
+	}
+	sum := 0.0
 	for _, group := range g.order {
-		parts = append(parts, fmt.Sprintf("%s %.2f", group, to.sec[group]-from.sec[group]))
+		d := to.sec[group] - from.sec[group]
+		sum += d
+		u.Groups = append(u.Groups, CPUGroup{group, d})
 	}
-	return fmt.Sprintf("%s core-s of %.2f available (%d cores × %.2f s)",
-		strings.Join(parts, ", "), wall*float64(numCPU()), numCPU(), wall)
+	u.Groups = append(u.Groups, CPUGroup{CPUOther, max(0, to.busy-from.busy-sum)})
+	if steal := to.steal - from.steal; steal > 0 {
+		u.Groups = append(u.Groups, CPUGroup{CPUSteal, steal})
+	}
+	u.Groups = append(u.Groups, CPUGroup{CPUIdle, to.idle - from.idle})
+	return u
 }

@@ -47,19 +47,25 @@ func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
 	r.param("load generator", fmt.Sprintf("Go, closed loop, %d connections, %s per measurement after %s warm-up", cfg.Workers, cfg.Duration, gateWarmup))
 	r.param("request", fmt.Sprintf("GET with Authorization: Bearer <one of %d valid access tokens, in turn>", cfg.Tokens))
 	r.param("processes", "authority (in-process, SQLite) · gate · upstream (answers 200 \"ok\") · load generator, all on loopback")
-	targets := []struct{ name, url string }{
-		{"upstream directly", g.upstream + "/auth"},
-		{"gate forward-auth (/auth → 200)", g.forward + "/auth"},
-		{"gate reverse proxy → upstream", g.proxy + "/app"},
+	targets := []struct {
+		name, url string
+		upstream  bool // the requests reach the upstream
+	}{
+		{"upstream directly", g.upstream + "/auth", true},
+		{"gate forward-auth (/auth → 200)", g.forward + "/auth", false},
+		{"gate reverse proxy → upstream", g.proxy + "/app", true},
 	}
 	var rates []float64
+	cpu := g.cpuGroups()
 	for _, t := range targets {
 		g.measure(ctx, t.url, gateWarmup)
+		before := cpu.sample()
 		conns0, err := g.upstreamConns(ctx)
 		if err != nil {
 			return nil, err
 		}
 		res := g.measure(ctx, t.url, cfg.Duration)
+		r.CPU = append(r.CPU, cpu.use(t.name, before, cpu.sample()))
 		conns1, err := g.upstreamConns(ctx)
 		if err != nil {
 			return nil, err
@@ -71,7 +77,9 @@ func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
 		r.result(t.name+": throughput", res.rate(), "req/s")
 		r.result(t.name+": p50", res.lat.P50, "ms")
 		r.result(t.name+": p99", res.lat.P99, "ms")
-		r.result(t.name+": connections opened to the upstream", float64(conns1-conns0), "")
+		if t.upstream {
+			r.result(t.name+": connections opened to the upstream", float64(conns1-conns0), "")
+		}
 		rates = append(rates, res.rate())
 	}
 	r.result("forward-auth throughput / direct", rates[1]/rates[0], "×")
@@ -174,6 +182,16 @@ func (g *gateRig) measure(ctx context.Context, url string, d time.Duration) load
 		}
 		return nil
 	})
+}
+
+// cpuGroups accounts for the gates, the upstream and this process.
+func (g *gateRig) cpuGroups() *cpuGroups {
+	c := newCPUGroups()
+	for _, p := range g.procs {
+		c.add(p.name, p.cmd.Process.Pid)
+	}
+	c.add("benchmark process (load generator, authority)", os.Getpid())
+	return c
 }
 
 // upstreamConns asks the upstream how many connections it has accepted.

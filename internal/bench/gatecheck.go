@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 )
+
+// errRejected is an /auth answer other than 200 or a 401 for revocation.
+var errRejected = errors.New("gate refused the token for another reason than revocation")
 
 // revokedAt asks a gate's forward-auth endpoint about token: false for 200,
 // true for a 401 whose challenge says "token revoked", and an error wrapping

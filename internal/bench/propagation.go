@@ -74,11 +74,15 @@ func Propagation(ctx context.Context, cfg PropagationConfig) (*Report, error) {
 	}
 	cfg.logf("propagation: %d sessions created and accepted by %d gates; revoking at %g/s", n, len(c.gates), cfg.Rate)
 	run := &propagationRun{cfg: cfg, c: c}
+	cpu := c.cpuGroups()
+	before := cpu.sample()
 	run.revokeAll(ctx, toks)
+	use := cpu.use("revocations", before, cpu.sample())
 	if err := c.alive(); err != nil {
 		return nil, err
 	}
 	r := run.report(n)
+	r.CPU = append(r.CPU, use)
 	r.Seconds = time.Since(began).Seconds()
 	return r, nil
 }

@@ -17,6 +17,7 @@ type Report struct {
 	Params    []Param  `json:"params"`
 	Results   []Result `json:"results"`
 	Targets   []Target `json:"targets"`
+	CPU       []CPUUse `json:"cpu,omitempty"`
 	Notes     []string `json:"notes,omitempty"`
 	Failures  []string `json:"failures,omitempty"`
 	Seconds   float64  `json:"elapsed_s"`
@@ -132,6 +133,9 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 	}
 	tw.Flush()
+	for _, u := range r.CPU {
+		fmt.Fprintf(w, "cpu, %s: %s\n", u.Phase, u)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}

@@ -16,6 +16,23 @@ import (
 
 const benchUsage = `want 'tegata bench propagation|flood|authority|gate [flags]'`
 
+const benchHelp = `tegata bench: system benchmarks, each a few minutes at most on 2 cores.
+
+  tegata bench propagation   N authority nodes on Postgres and M gates (processes); revoke
+                             sessions at a steady rate; revoke-acknowledged → rejected at every
+                             gate latency (all revocations must arrive, else exit 1)
+  tegata bench flood         100,000 revocations in a burst: time until every gate has them,
+                             gate latency during the flood vs idle, verifier heap per entry
+  tegata bench authority     session creations, refreshes and revocations per second on SQLite
+                             and on Postgres (in-process authority, HTTP on loopback)
+  tegata bench gate          requests per second and latency through the gate, next to a
+                             trivial upstream hit directly
+
+Every benchmark takes --db (Postgres URL; env TEGATA_BENCH_POSTGRES), --json and
+--cpuprofile FILE. Run 'tegata bench NAME -h' for its flags; scripts/bench.sh runs them
+all and writes docs/benchmarks.md.
+`
+
 // benchCommands are the system benchmarks; each registers its flags and
 // returns the function that runs it.
 var benchCommands = map[string]func(Env, *flag.FlagSet, *benchmark.Setup) func(context.Context) (*benchmark.Report, error){
@@ -29,7 +46,11 @@ func bench(env Env, args []string) error {
 	if len(args) == 0 {
 		return usageErr(benchUsage)
 	}
-	if args[0] == "upstream" {
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(env.Stdout, benchHelp)
+		return nil
+	case "upstream":
 		return benchUpstream(env, args[1:])
 	}
 	register, ok := benchCommands[args[0]]
@@ -97,8 +118,9 @@ func benchFlood(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Co
 	fs.IntVar(&cfg.Authorities, "authorities", 2, "authority nodes sharing one Postgres")
 	fs.IntVar(&cfg.Gates, "gates", 3, "gate processes, following the nodes in turn")
 	fs.IntVar(&cfg.Revocations, "revocations", 100_000, "subject revocations in the burst")
-	fs.IntVar(&cfg.Workers, "workers", 64, "concurrent revoke calls")
-	fs.StringVar(&cfg.Via, "via", "sql", "http: revoke through the authorities' API; store: write the log through the Postgres store directly")
+	fs.StringVar(&cfg.Via, "via", "sql", "sql: the benchmark appends the burst to the revocation log in bulk transactions (measures delivery); http: revoke through the authorities' API (end to end, bound by the authorities' write rate)")
+	fs.IntVar(&cfg.Batch, "batch", 1000, "with --via sql: entries per transaction")
+	fs.IntVar(&cfg.Workers, "workers", 64, "with --via http: concurrent revoke calls")
 	fs.Float64Var(&cfg.ProbeRate, "probe-rate", 0, "gate /auth latency probes per second (default 400)")
 	fs.DurationVar(&cfg.Idle, "idle", 0, "how long to probe the idle gates first (default 5s)")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken while the in-process verifier holds the flood to this file")

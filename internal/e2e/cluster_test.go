@@ -32,16 +32,15 @@ type cluster struct {
 	feedKey string
 	nodes   []*server.Running
 	addrs   []string
+	dsns    []string // per node: c.dsn, or a way to it through a proxy
 }
 
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dsn: pgtest.Schema(t), master: randomB64(32),
 		apiKey: authority.NewAPIKey(), feedKey: authority.NewAPIKey()}
-	for i := range n {
-		c.nodes = append(c.nodes, nil)
-		c.addrs = append(c.addrs, "127.0.0.1:0")
-		c.start(i)
+	for range n {
+		c.add(c.dsn)
 	}
 	t.Cleanup(func() {
 		for i := range c.nodes {
@@ -49,6 +48,15 @@ func newCluster(t *testing.T, n int) *cluster {
 		}
 	})
 	return c
+}
+
+// add starts one more node reaching Postgres at dsn and returns its index.
+func (c *cluster) add(dsn string) int {
+	c.nodes = append(c.nodes, nil)
+	c.addrs = append(c.addrs, "127.0.0.1:0")
+	c.dsns = append(c.dsns, dsn)
+	c.start(len(c.nodes) - 1)
+	return len(c.nodes) - 1
 }
 
 func randomB64(n int) string {
@@ -71,7 +79,7 @@ func (c *cluster) start(i int) {
 	var err error
 	for try := 0; try < 50; try++ { // the old listener may linger briefly
 		r, err = server.Start(context.Background(), server.Config{
-			Addr: c.addrs[i], DataDir: c.t.TempDir(), DB: c.dsn, Issuer: "https://auth.e2e.test",
+			Addr: c.addrs[i], DataDir: c.t.TempDir(), DB: c.dsns[i], Issuer: "https://auth.e2e.test",
 			MasterKey: c.master, APIKey: c.apiKey, FeedKey: c.feedKey,
 			Limits: &httpapi.Limits{}, Logger: quietLogger(),
 		})
@@ -197,10 +205,11 @@ func allRevoked(v *verifier.Verifier, toks []client.Tokens) error {
 // cutProxy is a TCP proxy whose connections can be cut, to break a
 // verifier's feed stream mid-way.
 type cutProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	conns   []net.Conn
+	blocked bool
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -223,6 +232,13 @@ func (p *cutProxy) serve() {
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
+		blocked := p.blocked
+		p.mu.Unlock()
+		if blocked {
+			in.Close()
+			continue
+		}
 		out, err := net.Dial("tcp", p.target)
 		if err != nil {
 			in.Close()
@@ -234,6 +250,20 @@ func (p *cutProxy) serve() {
 		go func() { _, _ = io.Copy(out, in); out.Close() }()
 		go func() { _, _ = io.Copy(in, out); in.Close() }()
 	}
+}
+
+// block cuts every connection and refuses new ones until unblock.
+func (p *cutProxy) block() {
+	p.mu.Lock()
+	p.blocked = true
+	p.mu.Unlock()
+	p.cut()
+}
+
+func (p *cutProxy) unblock() {
+	p.mu.Lock()
+	p.blocked = false
+	p.mu.Unlock()
 }
 
 // cut closes every connection through the proxy; new ones still work.

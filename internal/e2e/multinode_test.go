@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,4 +153,49 @@ func restartPostgres(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatal("Postgres did not come back within 30 s")
+}
+
+// TestNodeCutOffFromPostgres: node A loses its database while node B keeps
+// recording revocations. A cannot see them, so it must stop vouching for
+// its followers' state; a verifier following A then B moves to B and
+// enforces the revocation instead of trusting A's silence.
+func TestNodeCutOffFromPostgres(t *testing.T) {
+	c := newCluster(t, 1) // node 0: B, direct
+	u, err := url.Parse(c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := newCutProxy(t, u.Host)
+	u.Host = pg.ln.Addr().String()
+	a := c.add(u.String()) // node A reaches Postgres through the proxy
+	v := c.follow(c.url(a), c.url(0))
+	if src := v.State().Source; src != c.url(a) {
+		t.Fatalf("verifier follows %s, want node A %s first", src, c.url(a))
+	}
+	tk, err := c.client(0).CreateSession(context.Background(), "cutoff", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.block() // A is cut off from Postgres; its HTTP side stays up
+	if _, err := c.client(0).RevokeSession(context.Background(), tk.SessionID, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Default StaleAfter is 10 s: the verifier must enforce the revocation
+	// (having moved to B) rather than keep accepting the token meanwhile.
+	start := time.Now()
+	eventually(t, 20*time.Second, "revocation recorded on B while A is cut off", func() error {
+		_, err := v.Verify(context.Background(), tk.AccessToken)
+		if err == nil {
+			return errors.New("token still accepted")
+		}
+		if !errors.Is(err, verifier.ErrRevoked) && !errors.Is(err, verifier.ErrStale) {
+			return err
+		}
+		if errors.Is(err, verifier.ErrStale) {
+			return err // failing closed is correct, but keep waiting for B
+		}
+		return nil
+	})
+	t.Logf("revocation enforced %v after A was cut off; verifier now follows %s", time.Since(start).Round(time.Millisecond), v.State().Source)
+	pg.unblock()
 }

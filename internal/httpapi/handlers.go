@@ -24,7 +24,7 @@ func (s *server) tokensJSON(t authority.Tokens) tokensResponse {
 		SessionID: t.SessionID, AccessToken: t.AccessToken, TokenType: "Bearer",
 		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Now()).Round(time.Second) / time.Second),
 		AccessExpiresAt: t.AccessExpiresAt.UTC(), RefreshToken: t.RefreshToken,
-		RefreshExpiresAt: t.RefreshExpiresAt.UTC(),
+		RefreshExpiresAt: t.RefreshExpiresAt.UTC().Truncate(time.Second), // whole seconds, like exp
 	}
 }
 

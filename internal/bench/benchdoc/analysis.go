@@ -19,8 +19,8 @@ var analysis = map[string]func(r *run) string{
 	"set-memory":           setMemory,
 	"verify-new":           verifyNew,
 	"flood-delivery":       floodDelivery,
-	"authority-create-pg":  authorityPostgres,
-	"authority-refresh-pg": authorityPostgres,
+	"authority-create-pg":  authorityCreatePostgres,
+	"authority-refresh-pg": authorityRefreshPostgres,
 }
 
 func revocationLookup(r *run) string {
@@ -28,8 +28,16 @@ func revocationLookup(r *run) string {
 	par, _ := r.micro.get("revocation", "RevocationLookupParallel", "ns/op")
 	floor, ok := r.micro.get("internal/bench", "RandomRead32MiB", "ns/op")
 	var b strings.Builder
-	b.WriteString("**Where the time goes.** The profile below puts most samples in the probe of the session table, that is the load of the slot a random session id hashes to. ")
-	b.WriteString("With 1,000,000 live entries the set's tables take tens of MiB, far beyond this CPU's caches, and the benchmark looks up random ids, so nearly every lookup misses the cache (and often the TLB). ")
+	b.WriteString("**Where the time goes.** ")
+	if name, pct, ok := r.topOfProfile("revocation-lookup"); ok {
+		fmt.Fprintf(&b, "The top of the profile below is `%s` with %s of the samples. ", name, pct)
+	}
+	if per, ok := r.micro.get("revocation", "SetMemory", "B/entry"); ok {
+		fmt.Fprintf(&b, "With 1,000,000 live entries the set takes about %.0f MiB (%s B per entry, `BenchmarkSetMemory`), far beyond this CPU's caches, ", per*1e6/(1<<20), bench.FormatValue(per))
+	} else {
+		b.WriteString("With 1,000,000 live entries the set's tables are far beyond this CPU's caches, ")
+	}
+	b.WriteString("and the benchmark looks up random ids, so nearly every lookup misses the cache (and often the TLB). ")
 	if ok {
 		fmt.Fprintf(&b, "On this machine one dependent random read in a 32 MiB array alone costs %s ns (`BenchmarkRandomRead32MiB`), which leaves about %s ns of the lookup's %s ns for decoding the id, hashing and the subject check. ",
 			bench.FormatValue(floor), bench.FormatValue(max(0, lookup-floor)), bench.FormatValue(lookup))
@@ -82,18 +90,42 @@ func (r *run) param(benchmark, name string) string {
 	return ""
 }
 
+// cpu returns a system benchmark's CPU use in the named phase.
+func (r *run) cpu(benchmark, phase string) (bench.CPUUse, bool) {
+	if rep := r.reports[benchmark]; rep != nil {
+		for _, u := range rep.CPU {
+			if u.Phase == phase {
+				return u, true
+			}
+		}
+	}
+	return bench.CPUUse{}, false
+}
+
+// disturbed says so when processes outside the benchmark took a notable
+// share of the machine during a phase.
+func disturbed(u bench.CPUUse) string {
+	other := u.Get(bench.CPUOther)
+	if u.Available() == 0 || other < 0.1*u.Available() {
+		return ""
+	}
+	return fmt.Sprintf("Processes outside the benchmark took %.2f of the %.2f core-seconds of this phase (%.0f%%): the run was disturbed, and the figure is worse than on a quiet machine. ",
+		other, u.Available(), 100*other/u.Available())
+}
+
 func floodGateP99(r *run) string {
 	window, _ := r.result("flood", "burst start → every gate has all")
 	idle, _ := r.result("flood", "gate /auth idle p50")
 	perEntry, _ := r.result("flood", "verifier catch-up CPU per entry (feed decode + apply)")
 	entries, _ := r.result("flood", "verifier entries after the flood")
+	u, _ := r.cpu("flood", "burst start → every gate has all")
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Where the time goes.** From the start of the burst until every gate had it all (%s s), the CPU went as follows: %s. ",
-		bench.FormatValue(window), r.param("flood", "CPU from burst start to delivery"))
+	fmt.Fprintf(&b, "**Where the time goes.** From the start of the burst until every gate had it all (%s s), the CPU went as follows: %s. %s",
+		bench.FormatValue(window), u, disturbed(u))
 	fmt.Fprintf(&b, "Every gate decodes and applies every entry, and every authority node encodes every entry once per gate following it: %s deliveries in all. ",
 		bench.FormatValue(entries*float64(gateCount(r))))
 	if perEntry > 0 {
-		fmt.Fprintf(&b, "The same work in a verifier running alone after the flood costs %s µs of CPU per entry (the profile below is of that process; most of it is the feed's decoding and the set's inserts). ", bench.FormatValue(perEntry))
+		fmt.Fprintf(&b, "The same work in a verifier running alone after the flood costs %s µs of CPU per entry (the profile below is of that process). ", bench.FormatValue(perEntry))
 	}
 	fmt.Fprintf(&b, "The check itself stays cheap (idle p50 %s ms): the p99 during the flood is a request waiting for a core while gates and nodes work through the backlog on a machine where all of them, Postgres and the load generator share %s cores.\n\n", bench.FormatValue(idle), cores())
 	b.WriteString("**What would close the gap.** Less CPU per delivered entry on both ends (several entries per SSE event instead of one JSON object each, fewer allocations when decoding), ")
@@ -140,16 +172,64 @@ func floodDelivery(r *run) string {
 		bench.FormatValue(write), bench.FormatValue(after))
 }
 
-func authorityPostgres(r *run) string {
+func authorityCreatePostgres(r *run) string {
+	return authorityPhase(r, "session creations", "a session row and its first refresh token in one transaction, plus signing an access token")
+}
+
+func authorityRefreshPostgres(r *run) string {
+	return authorityPhase(r, "refreshes", "the refresh token's rotation in one transaction (the presented token is locked, marked used and its successor inserted), plus signing an access token")
+}
+
+// authorityPhase explains a missed authority target on Postgres from the
+// phase's CPU use and latencies.
+func authorityPhase(r *run, what, work string) string {
+	rate, _ := r.result("authority", "postgres: "+what)
+	p50, _ := r.result("authority", "postgres: "+what+" p50")
+	workers := r.param("authority", "concurrent clients")
+	u, ok := r.cpu("authority", "postgres "+what)
 	var b strings.Builder
-	b.WriteString("**Where the time goes.** The CPU of each phase (below, from the benchmark's notes) is split between this process, which holds both the authority and the 32 clients, and Postgres; the profile below is of this process in a second run on Postgres. ")
-	if rep := r.reports["authority"]; rep != nil {
-		for _, n := range rep.Notes {
-			if strings.HasPrefix(n, "postgres") {
-				b.WriteString("\n- " + n)
-			}
+	fmt.Fprintf(&b, "**Where the time goes.** Each request is %s. ", work)
+	if ok {
+		fmt.Fprintf(&b, "During the phase the CPU went as follows: %s. %s", u, disturbed(u))
+		self := u.Get("benchmark process (authority + load generator)")
+		pg := u.Get("postgres")
+		idle := u.Get(bench.CPUIdle)
+		if idle > 0.2*u.Available() {
+			fmt.Fprintf(&b, "The machine was %.0f%% idle, so the phase was not bound by CPU: with %s clients at %s requests/s a request takes %s ms on average (Little's law; p50 %s ms) mostly waiting on Postgres round trips and commits. ",
+				100*idle/u.Available(), workers, bench.FormatValue(rate), bench.FormatValue(littleMs(workers, rate)), bench.FormatValue(p50))
+		} else {
+			fmt.Fprintf(&b, "The CPU was saturated: this process (the authority and the load generator together) used %.2f core-s and Postgres %.2f of %.2f. The profile below is of this process in a second run on Postgres. ", self, pg, u.Available())
 		}
 	}
-	b.WriteString("\n\n**What would close the gap.** Whatever the profile shows on top: fewer round trips per request to Postgres (each session creation and refresh is one transaction), less JSON and signing work per request, and a load generator on another machine.")
+	b.WriteString("\n\n**What would close the gap.** Fewer round trips per request to Postgres (one statement per request instead of several in a transaction, e.g. a CTE or a function), ")
+	b.WriteString("batching commits across concurrent requests, less allocation and JSON work per request, and on this machine a load generator elsewhere: here it shares the 2 cores with the authority and Postgres.")
 	return b.String()
+}
+
+// littleMs is the mean time in the system of workers closed-loop clients
+// completing rate requests per second.
+func littleMs(workers string, rate float64) float64 {
+	var n float64
+	fmt.Sscan(workers, &n)
+	if rate <= 0 {
+		return 0
+	}
+	return 1000 * n / rate
+}
+
+// topOfProfile returns the function with the most flat samples in the
+// pprof -top output taken for a target, and its share.
+func (r *run) topOfProfile(id string) (name, share string, ok bool) {
+	text := r.text("profile-" + id + ".txt")
+	_, rows, found := strings.Cut(text, "flat%")
+	if !found {
+		return "", "", false
+	}
+	for _, line := range strings.Split(rows, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) >= 6 {
+			return strings.Join(f[5:], " "), f[1], true
+		}
+	}
+	return "", "", false
 }
