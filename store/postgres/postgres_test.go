@@ -2,90 +2,14 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/store"
 	"github.com/tegata-dev/tegata/store/storetest"
 )
-
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-var (
-	adminOnce sync.Once
-	admin     *sql.DB
-	adminErr  error
-)
-
-// adminDB returns a pool on the test database, shared by the tests. Without
-// Postgres the test fails under CI=true and is skipped otherwise.
-func adminDB(t *testing.T) *sql.DB {
-	t.Helper()
-	adminOnce.Do(func() {
-		admin, adminErr = sql.Open("pgx", testDSN())
-		if adminErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		adminErr = admin.PingContext(ctx)
-	})
-	if adminErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Postgres at %s unreachable under CI=true: %v", testDSN(), adminErr)
-		}
-		t.Skipf("Postgres at %s unreachable (set TEGATA_TEST_POSTGRES; under CI=true this fails): %v", testDSN(), adminErr)
-	}
-	return admin
-}
-
-func testDSN() string {
-	if dsn := os.Getenv("TEGATA_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return defaultDSN
-}
-
-// freshSchema creates a schema of its own for the test, dropped at cleanup,
-// and returns a DSN whose search_path points at it.
-func freshSchema(t *testing.T) string {
-	t.Helper()
-	db := adminDB(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "tegata_test_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("CREATE SCHEMA %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("DROP SCHEMA %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(testDSN(), schema)
-}
-
-// withSearchPath adds search_path to a URL or key=value DSN.
-func withSearchPath(dsn, schema string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return dsn + " search_path=" + schema
-}
 
 func open(t *testing.T, dsn string) *Store {
 	t.Helper()
@@ -101,15 +25,15 @@ func open(t *testing.T, dsn string) *Store {
 // openPair opens two stores on one schema, as two authority nodes would.
 func openPair(t *testing.T) (*Store, *Store) {
 	t.Helper()
-	dsn := freshSchema(t)
+	dsn := pgtest.Schema(t)
 	a, b := open(t, dsn), open(t, dsn)
 	t.Cleanup(func() { _, _ = a.Close(), b.Close() })
 	return a, b
 }
 
 func TestConformance(t *testing.T) {
-	adminDB(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, freshSchema(t)) })
+	pgtest.DB(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.Schema(t)) })
 }
 
 func revokeSubject(t *testing.T, s store.Store) {
@@ -142,7 +66,7 @@ func TestListenReconnects(t *testing.T) {
 	defer stop()
 	old := a.listener.pid.Load()
 	var ok bool
-	if err := adminDB(t).QueryRow("SELECT pg_terminate_backend($1)", int64(old)).Scan(&ok); err != nil || !ok {
+	if err := pgtest.DB(t).QueryRow("SELECT pg_terminate_backend($1)", int64(old)).Scan(&ok); err != nil || !ok {
 		t.Fatalf("pg_terminate_backend(%d) = %v, %v, want true", old, ok, err)
 	}
 	storetest.WaitWake(t, wake, "the listen connection was lost and restored")
@@ -181,7 +105,7 @@ func TestListenIdlePing(t *testing.T) {
 // TestConcurrentOpen starts several nodes on an empty schema at once: the
 // advisory lock makes them migrate one after the other.
 func TestConcurrentOpen(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.Schema(t)
 	const n = 4
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -211,8 +135,8 @@ func TestWithSearchPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := withSearchPath(tt.dsn, "s"); got != tt.want {
-				t.Errorf("withSearchPath(%q) = %q, want %q", tt.dsn, got, tt.want)
+			if got := pgtest.WithSearchPath(tt.dsn, "s"); got != tt.want {
+				t.Errorf("WithSearchPath(%q) = %q, want %q", tt.dsn, got, tt.want)
 			}
 		})
 	}
