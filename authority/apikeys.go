@@ -79,13 +79,21 @@ func (c *apiKeyCache) put(h [32]byte, k store.APIKey, until time.Time) {
 
 // EnsureAPIKey stores secret (hashed) with the role unless it is already
 // known: how `tegata serve` installs the key from TEGATA_API_KEY or its
-// key file on every start.
+// key file on every start. A known secret with another role is an error.
 func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string) error {
 	if role != RoleAdmin && role != RoleFeed {
 		return fmt.Errorf("authority: unknown API key role %q", role)
 	}
+	if secret == "" {
+		return fmt.Errorf("authority: the %s API key is empty", name)
+	}
 	hash := HashSecret(secret)
-	if _, err := a.store.APIKeyByHash(ctx, hash); err == nil {
+	if k, err := a.store.APIKeyByHash(ctx, hash); err == nil {
+		// A secret moved from TEGATA_API_KEY to TEGATA_FEED_KEY must not
+		// keep its admin role behind the operator's back.
+		if k.Role != role {
+			return fmt.Errorf("authority: the %s API key is already installed with role %q, not %q; use another secret", name, k.Role, role)
+		}
 		return nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("authority: look up API key: %w", err)

@@ -2,7 +2,6 @@ package authority
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -39,8 +38,8 @@ type Authority struct {
 // creating the first one on a fresh store, and the live revocations.
 func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Authority, error) {
 	cfg.setDefaults()
-	if cfg.Issuer == "" {
-		return nil, errors.New("authority: Config.Issuer is required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0)}
 	var err error

@@ -178,3 +178,90 @@ func TestOneRotationAtATime(t *testing.T) {
 		t.Fatalf("RotateKey after the pending key signs = %v, want nil", err)
 	}
 }
+
+// TestTextStoresAccept: input a Postgres text column refuses (NUL, invalid
+// UTF-8) is the caller's mistake, refused before it reaches any store.
+func TestTextStoresAccept(t *testing.T) {
+	a, _ := newTestAuthority(t)
+	ctx := context.Background()
+	live, err := a.CreateSession(ctx, SessionRequest{Subject: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"NUL in device", func() error {
+			_, err := a.CreateSession(ctx, SessionRequest{Subject: "a", Device: "x\x00y"})
+			return err
+		}},
+		{"invalid UTF-8 session id", func() error {
+			_, err := a.RevokeSession(ctx, "\xff", store.Actor{By: "test"})
+			return err
+		}},
+		{"NUL in session id", func() error {
+			_, err := a.RevokeSession(ctx, "a\x00b", store.Actor{By: "test"})
+			return err
+		}},
+		{"NUL in reason", func() error {
+			_, err := a.RevokeSession(ctx, live.SessionID, store.Actor{By: "test", Reason: "x\x00"})
+			return err
+		}},
+		{"invalid UTF-8 reason", func() error {
+			_, err := a.RotateKey(ctx, store.Actor{By: "test", Reason: "\xff"})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		var ae *Error
+		if err := tc.call(); !errors.As(err, &ae) || ae.Code != CodeInvalidRequest {
+			t.Errorf("%s: err = %v, want invalid_request", tc.name, err)
+		}
+	}
+	if _, err := a.Verifier().Verify(ctx, live.AccessToken); err != nil {
+		t.Fatalf("Verify(live token) = %v, want nil: a refused call revoked it", err)
+	}
+}
+
+func TestEnsureAPIKeyKeepsRoles(t *testing.T) {
+	a, _ := newTestAuthority(t)
+	ctx := context.Background()
+	secret := NewAPIKey()
+	if err := a.EnsureAPIKey(ctx, "bootstrap", secret, RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EnsureAPIKey(ctx, "bootstrap", secret, RoleAdmin); err != nil {
+		t.Fatalf("EnsureAPIKey(same key, same role) = %v, want nil", err)
+	}
+	// The admin secret reused as the read-only feed key must not pass
+	// silently: it would still hold admin rights.
+	if err := a.EnsureAPIKey(ctx, "feed", secret, RoleFeed); err == nil {
+		t.Fatal("EnsureAPIKey(admin secret as feed key) = nil, want an error")
+	}
+	if err := a.EnsureAPIKey(ctx, "bootstrap", "", RoleAdmin); err == nil {
+		t.Fatal(`EnsureAPIKey("") = nil, want an error`)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"no issuer", Config{}},
+		{"negative access TTL", Config{Issuer: "i", AccessTTL: -time.Minute}},
+		{"negative leeway: entries would die before their tokens", Config{Issuer: "i", Leeway: -time.Second}},
+		{"negative publish delay: signing before publishing", Config{Issuer: "i", KeyPublishDelay: -time.Second}},
+	}
+	for _, tc := range tests {
+		if _, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize), tc.cfg); err == nil {
+			t.Errorf("%s: New = nil error, want refusal", tc.name)
+		}
+	}
+}

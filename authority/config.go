@@ -1,6 +1,8 @@
 package authority
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -69,6 +71,24 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+}
+
+// validate refuses settings that would break the revocation guarantee:
+// a negative lifetime, or a key that signs before it is published.
+func (c *Config) validate() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"AccessTTL", c.AccessTTL}, {"RefreshTTL", c.RefreshTTL}, {"SessionTTL", c.SessionTTL},
+		{"KeyPublishDelay", c.KeyPublishDelay}, {"Leeway", c.Leeway}} {
+		if d.v < 0 {
+			return fmt.Errorf("authority: Config.%s is negative (%v)", d.name, d.v)
+		}
+	}
+	if c.Issuer == "" {
+		return errors.New("authority: Config.Issuer is required")
+	}
+	return nil
 }
 
 // coverWindow is how long after an instant a token issued at that instant

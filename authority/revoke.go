@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tegata-dev/tegata/revocation"
 	"github.com/tegata-dev/tegata/store"
@@ -28,7 +29,7 @@ const MaxReasonLen = 500
 // this process before RevokeSession returns, and by every verifier once the
 // entry reaches it over the feed. Revoking a revoked session is a no-op.
 func (a *Authority) RevokeSession(ctx context.Context, sid string, actor store.Actor) (revocation.Entry, error) {
-	if sid == "" || len(sid) > 128 {
+	if sid == "" || len(sid) > 128 || !isPlainText(sid) || strings.ContainsFunc(sid, isControl) {
 		return revocation.Entry{}, invalidRequest("session id is malformed")
 	}
 	if err := checkActor(actor); err != nil {
@@ -145,8 +146,8 @@ func (a *Authority) Introspect(ctx context.Context, tok string) (*token.Claims, 
 }
 
 func checkActor(a store.Actor) error {
-	if len(a.Reason) > MaxReasonLen {
-		return invalidRequest("reason is longer than %d bytes", MaxReasonLen)
+	if len(a.Reason) > MaxReasonLen || !isPlainText(a.Reason) {
+		return invalidRequest("reason must be valid UTF-8 without NUL, of at most %d bytes", MaxReasonLen)
 	}
 	return nil
 }

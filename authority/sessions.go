@@ -43,8 +43,8 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err := checkSubject(req.Subject); err != nil {
 		return Tokens{}, err
 	}
-	if len(req.Device) > MaxDeviceLen || !utf8.ValidString(req.Device) {
-		return Tokens{}, invalidRequest("device must be valid UTF-8 of at most %d bytes", MaxDeviceLen)
+	if len(req.Device) > MaxDeviceLen || !isPlainText(req.Device) {
+		return Tokens{}, invalidRequest("device must be valid UTF-8 without NUL, of at most %d bytes", MaxDeviceLen)
 	}
 	claims, err := encodeClaims(req.Claims)
 	if err != nil {
@@ -171,6 +171,11 @@ func checkSubject(s string) error {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// isPlainText reports whether s can be stored in a text column of every
+// store: Postgres refuses invalid UTF-8 and NUL, and that refusal must be
+// the client's 400, not a 500.
+func isPlainText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // encodeClaims validates app claims and returns them as stored.
 func encodeClaims(c map[string]any) ([]byte, error) {

@@ -38,18 +38,26 @@ func (g *cpuGroups) addName(group, comm string) {
 }
 
 // cpuSample is the CPU time (user + system) of each group at one instant,
-// and of the whole machine: busy (steal included) and idle.
+// and of the whole machine.
 type cpuSample struct {
-	at                time.Time
-	sec               map[string]float64
-	busy, idle, steal float64
+	at  time.Time
+	sec map[string]float64
+	machine
+}
+
+// machine is the machine's CPU time by kind, summed over cores, in seconds.
+type machine struct {
+	tasks float64 // user and system time of all processes
+	intr  float64 // hard and soft interrupts: mostly the network stack, loopback included
+	steal float64 // taken by the hypervisor
+	idle  float64 // idle and waiting for I/O
 }
 
 // sample reads the groups' CPU times from /proc. Where /proc is missing
 // (not Linux) it reads nothing and the report says so.
 func (g *cpuGroups) sample() cpuSample {
 	s := cpuSample{at: time.Now(), sec: map[string]float64{}}
-	s.busy, s.idle, s.steal = machineCPU()
+	s.machine = machineCPU()
 	for group, pids := range g.pids {
 		for _, pid := range pids {
 			s.sec[group] += procCPU(strconv.Itoa(pid))
@@ -90,29 +98,31 @@ func procCPU(pid string) float64 {
 	return (u + s) / clockTicks
 }
 
-// machineCPU reads the machine's busy, idle and stolen seconds, summed
-// over cores, from the first line of /proc/stat.
-func machineCPU() (busy, idle, steal float64) {
+// machineCPU reads the first line of /proc/stat. Interrupt time is
+// charged there and not to the process that was interrupted, so it is kept
+// apart: on loopback benchmarks it is the network stack's share.
+func machineCPU() machine {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, 0, 0
+		return machine{}
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0, 0
+		return machine{}
 	}
 	v := make([]float64, 8) // user nice system idle iowait irq softirq steal
 	for i := range v {
 		v[i], _ = strconv.ParseFloat(f[i+1], 64)
 		v[i] /= clockTicks
 	}
-	return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[3] + v[4], v[7]
+	return machine{tasks: v[0] + v[1] + v[2], intr: v[5] + v[6], steal: v[7], idle: v[3] + v[4]}
 }
 
 // CPUUse is where the machine's CPU went during one phase of a benchmark,
 // in core-seconds: the benchmark's process groups, then "other processes"
-// (outside the benchmark: a disturbed run shows here), "stolen by the
+// (outside the benchmark: a disturbed run shows here), "interrupts"
+// (the kernel's network stack, loopback included), "stolen by the
 // hypervisor" and "idle".
 type CPUUse struct {
 	Phase  string     `json:"phase"`
@@ -129,9 +139,10 @@ type CPUGroup struct {
 
 // Group names CPUUse adds beside the benchmark's own.
 const (
-	CPUOther = "other processes"
-	CPUSteal = "stolen by the hypervisor"
-	CPUIdle  = "idle"
+	CPUOther      = "other processes"
+	CPUInterrupts = "interrupts (network stack)"
+	CPUSteal      = "stolen by the hypervisor"
+	CPUIdle       = "idle"
 )
 
 // Available is the core-seconds the machine had during the phase.
@@ -161,7 +172,7 @@ func (u CPUUse) String() string {
 // use says where CPU went between two samples.
 func (g *cpuGroups) use(phase string, from, to cpuSample) CPUUse {
 	u := CPUUse{Phase: phase, Wall: to.at.Sub(from.at).Seconds(), Cores: numCPU()}
-	if to.busy == 0 {
+	if to.tasks == 0 {
 		return u
 	}
 	sum := 0.0
@@ -170,7 +181,8 @@ func (g *cpuGroups) use(phase string, from, to cpuSample) CPUUse {
 		sum += d
 		u.Groups = append(u.Groups, CPUGroup{group, d})
 	}
-	u.Groups = append(u.Groups, CPUGroup{CPUOther, max(0, to.busy-from.busy-sum)})
+	u.Groups = append(u.Groups, CPUGroup{CPUOther, max(0, to.tasks-from.tasks-sum)},
+		CPUGroup{CPUInterrupts, to.intr - from.intr})
 	if steal := to.steal - from.steal; steal > 0 {
 		u.Groups = append(u.Groups, CPUGroup{CPUSteal, steal})
 	}

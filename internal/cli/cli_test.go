@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runCLI(args []string, env map[string]string) (int, string) {
@@ -57,5 +59,23 @@ func TestInspectGarbage(t *testing.T) {
 	code, out := runCLI([]string{"token", "inspect", "not.a.token"}, nil)
 	if code != 1 || !strings.Contains(out, "not a tegata access token") {
 		t.Fatalf("inspect garbage: exit %d\n%s", code, out)
+	}
+}
+
+func TestServeRefreshGraceZeroDisables(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want time.Duration
+	}{
+		{"default", nil, 10 * time.Second},
+		{"zero means none, not the default", []string{"--refresh-grace", "0"}, -1},
+		{"explicit", []string{"--refresh-grace", "3s"}, 3 * time.Second},
+	}
+	for _, tc := range tests {
+		cfg, err := serveConfig(Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}, tc.args)
+		if err != nil || cfg.Authority.RefreshGrace != tc.want {
+			t.Errorf("%s: serveConfig(%q).RefreshGrace = %v (%v), want %v", tc.name, tc.args, cfg.Authority.RefreshGrace, err, tc.want)
+		}
 	}
 }

@@ -13,41 +13,11 @@ import (
 )
 
 func serve(env Env, args []string) error {
-	fs := newFlags(env, "serve")
-	var cfg server.Config
-	fs.StringVar(&cfg.Addr, "addr", envOr(env, "TEGATA_ADDR", "127.0.0.1:8080"), "listen address (env TEGATA_ADDR)")
-	fs.StringVar(&cfg.DataDir, "data", envOr(env, "TEGATA_DATA", "tegata-data"), "data directory: SQLite database, key files (env TEGATA_DATA)")
-	fs.StringVar(&cfg.DB, "db", env.Getenv("TEGATA_DB"), "Postgres URL for many nodes; empty = embedded SQLite (env TEGATA_DB)")
-	fs.StringVar(&cfg.Issuer, "issuer", env.Getenv("TEGATA_ISSUER"), "issuer URL put in tokens; default http://<addr> (env TEGATA_ISSUER)")
-	a := &cfg.Authority
-	fs.StringVar(&a.Audience, "audience", envOr(env, "TEGATA_AUDIENCE", "tegata"), "aud claim of access tokens (env TEGATA_AUDIENCE)")
-	fs.DurationVar(&a.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
-	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token idle lifetime")
-	fs.DurationVar(&a.SessionTTL, "session-ttl", 90*24*time.Hour, "absolute session lifetime")
-	fs.DurationVar(&a.RefreshGrace, "refresh-grace", 10*time.Second, "window in which a concurrent refresh with the same token is not theft")
-	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", time.Minute, "how long a rotated key is published before it signs")
-	limits := fs.String("rate-limits", envOr(env, "TEGATA_RATE_LIMITS", "on"), "on: per API key, per subject and per client address limits; off: none, for benchmarks (env TEGATA_RATE_LIMITS)")
-	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted (env TEGATA_TRUSTED_PROXIES)")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	format := fs.String("log-format", "text", "text or json")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
-	lim, err := parseLimits(*limits, *proxies)
+	cfg, err := serveConfig(env, args)
 	if err != nil {
 		return err
 	}
-	cfg.Limits = &lim
-	log, err := newLogger(env.Stderr, *level, *format)
-	if err != nil {
-		return err
-	}
-	cfg.Logger = log
-	cfg.MasterKey, cfg.APIKey, cfg.FeedKey = env.Getenv("TEGATA_MASTER_KEY"), env.Getenv("TEGATA_API_KEY"), env.Getenv("TEGATA_FEED_KEY")
-
+	log := cfg.Logger
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	r, err := server.Start(ctx, cfg)
@@ -59,6 +29,48 @@ func serve(env Env, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return r.Shutdown(sctx)
+}
+
+// serveConfig turns the command line and environment into server.Config.
+func serveConfig(env Env, args []string) (server.Config, error) {
+	fs := newFlags(env, "serve")
+	var cfg server.Config
+	fs.StringVar(&cfg.Addr, "addr", envOr(env, "TEGATA_ADDR", "127.0.0.1:8080"), "listen address (env TEGATA_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data", envOr(env, "TEGATA_DATA", "tegata-data"), "data directory: SQLite database, key files (env TEGATA_DATA)")
+	fs.StringVar(&cfg.DB, "db", env.Getenv("TEGATA_DB"), "Postgres URL for many nodes; empty = embedded SQLite (env TEGATA_DB)")
+	fs.StringVar(&cfg.Issuer, "issuer", env.Getenv("TEGATA_ISSUER"), "issuer URL put in tokens; default http://<addr> (env TEGATA_ISSUER)")
+	a := &cfg.Authority
+	fs.StringVar(&a.Audience, "audience", envOr(env, "TEGATA_AUDIENCE", "tegata"), "aud claim of access tokens (env TEGATA_AUDIENCE)")
+	fs.DurationVar(&a.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
+	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token idle lifetime")
+	fs.DurationVar(&a.SessionTTL, "session-ttl", 90*24*time.Hour, "absolute session lifetime")
+	fs.DurationVar(&a.RefreshGrace, "refresh-grace", 10*time.Second, "window in which a concurrent refresh with the same token is not theft; 0 disables it")
+	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", time.Minute, "how long a rotated key is published before it signs")
+	limits := fs.String("rate-limits", envOr(env, "TEGATA_RATE_LIMITS", "on"), "on: per API key, per subject and per client address limits; off: none, for benchmarks (env TEGATA_RATE_LIMITS)")
+	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted (env TEGATA_TRUSTED_PROXIES)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if err := parse(fs, args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if a.RefreshGrace == 0 {
+		// authority.Config reads zero as "the default" and negative as
+		// "none"; on the command line 0 means none.
+		a.RefreshGrace = -1
+	}
+	lim, err := parseLimits(*limits, *proxies)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Limits = &lim
+	if cfg.Logger, err = newLogger(env.Stderr, *level, *format); err != nil {
+		return cfg, err
+	}
+	cfg.MasterKey, cfg.APIKey, cfg.FeedKey = env.Getenv("TEGATA_MASTER_KEY"), env.Getenv("TEGATA_API_KEY"), env.Getenv("TEGATA_FEED_KEY")
+	return cfg, nil
 }
 
 func parseLimits(mode, proxies string) (httpapi.Limits, error) {

@@ -18,9 +18,11 @@ func (s *server) jwks(w http.ResponseWriter, r *http.Request) error {
 // verifiers configure themselves from the issuer URL.
 func (s *server) discovery(w http.ResponseWriter, r *http.Request) error {
 	cfg := s.a.Config()
+	// issuer is the iss of every token, unchanged (RFC 8414 §3.3):
+	// verifiers take it from here. Only the endpoint URLs drop a slash.
 	base := strings.TrimSuffix(cfg.Issuer, "/")
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                base,
+		"issuer":                                cfg.Issuer,
 		"jwks_uri":                              base + "/.well-known/jwks.json",
 		"introspection_endpoint":                base + "/v1/introspect",
 		"revocation_endpoint":                   base + "/v1/token/revoke",

@@ -97,8 +97,13 @@ func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) f
 	}
 }
 
-// allowSubject applies the per-subject limit.
+// allowSubject applies the per-subject limit. A subject too long to be
+// valid takes no bucket (the authority refuses it): buckets are kept by
+// subject, and one per megabyte-long path would let a caller fill memory.
 func (s *server) allowSubject(subject string) error {
+	if len(subject) > authority.MaxSubjectLen {
+		return nil
+	}
 	if d := s.perSubject.wait(subject, s.now()); d > 0 {
 		return tooMany(d, "for this subject")
 	}

@@ -6,12 +6,23 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/server"
 )
 
 // TestBadInput sends each client mistake and checks status, error code, a
 // JSON body, and that nothing was recorded.
-func TestBadInput(t *testing.T) {
-	e := start(t, nil)
+func TestBadInput(t *testing.T) { badInput(t, start(t, nil)) }
+
+// TestBadInputPostgres: Postgres refuses text SQLite stores (NUL, invalid
+// UTF-8); such input must still be the client's 400, never a 500.
+func TestBadInputPostgres(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	badInput(t, start(t, func(c *server.Config) { c.DB = dsn }))
+}
+
+func badInput(t *testing.T, e *env) {
 	good, _ := e.admin.CreateSession(ctx(t), "ivy", "", nil)
 	admin := "Bearer " + e.APIKey
 	tests := []struct {
@@ -43,6 +54,12 @@ func TestBadInput(t *testing.T) {
 		{"introspect without token", "POST", "/v1/introspect", "application/x-www-form-urlencoded", admin, `foo=bar`, 400, "invalid_request"},
 		{"no such endpoint", "GET", "/v1/nothing", "", "", ``, 404, "not_found"},
 		{"bad audit cursor", "GET", "/v1/audit?after=-1", "", admin, ``, 400, "invalid_request"},
+		{"NUL in device", "POST", "/v1/sessions", "application/json", admin, `{"subject":"x","device":"a\u0000b"}`, 400, "invalid_request"},
+		{"invalid UTF-8 session id", "POST", "/v1/sessions/%FF/revoke", "", admin, ``, 400, "invalid_request"},
+		{"NUL in session id", "POST", "/v1/sessions/a%00b/revoke", "", admin, ``, 400, "invalid_request"},
+		{"NUL in reason", "POST", "/v1/sessions/" + good.SessionID + "/revoke", "application/json", admin, `{"reason":"a\u0000b"}`, 400, "invalid_request"},
+		{"NUL in subject revocation reason", "POST", "/v1/subjects/ivy/revoke", "application/json", admin, `{"reason":"\u0000"}`, 400, "invalid_request"},
+		{"NUL in rotation reason", "POST", "/v1/keys/rotate", "application/json", admin, `{"reason":"\u0000"}`, 400, "invalid_request"},
 	}
 	headBefore, _ := e.Store.Head(ctx(t))
 	for _, tc := range tests {

@@ -50,10 +50,19 @@ type Running struct {
 	Authority *authority.Authority
 	Store     store.Store
 
-	srv    *http.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	log    *slog.Logger
+	srv *http.Server
+	// stopFeed ends the feed hub and with it every feed stream; the HTTP
+	// server calls it as Shutdown begins, since streams never finish on
+	// their own.
+	stopFeed context.CancelFunc
+	// stopBackground ends the authority's log follower once requests have
+	// drained, so they see other nodes' revocations until the end.
+	stopBackground context.CancelFunc
+	// cancelRequests cancels in-flight requests: only once the drain
+	// deadline has passed, so a request under way completes.
+	cancelRequests context.CancelFunc
+	wg             sync.WaitGroup
+	log            *slog.Logger
 }
 
 // Start prepares everything and begins serving; Shutdown stops it.
@@ -134,12 +143,16 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	h := httpapi.New(a, httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Logger: log, Limits: limits, Now: a.Config().Now})
 
-	bg, cancel := context.WithCancel(context.Background())
-	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, cancel: cancel, log: log,
+	bg, stopBackground := context.WithCancel(context.Background())
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	reqs, cancelRequests := context.WithCancel(context.Background())
+	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, log: log,
+		stopFeed: stopFeed, stopBackground: stopBackground, cancelRequests: cancelRequests,
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			BaseContext: func(net.Listener) context.Context { return bg }}}
+			BaseContext: func(net.Listener) context.Context { return reqs }}}
+	r.srv.RegisterOnShutdown(stopFeed)
 	r.goRun(func() { _ = a.Run(bg) })
-	r.goRun(func() { _ = hub.Run(bg) })
+	r.goRun(func() { _ = hub.Run(feedCtx) })
 	r.goRun(func() {
 		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
@@ -162,11 +175,17 @@ func (r *Running) goRun(f func()) {
 
 // Shutdown stops accepting requests, ends feed streams (verifiers resume
 // elsewhere by Last-Event-ID), waits for in-flight requests up to ctx's
-// deadline, then closes the store.
+// deadline (cancelling those left then), then closes the store.
 func (r *Running) Shutdown(ctx context.Context) error {
-	r.cancel() // ends long-lived feed streams via BaseContext
 	err := r.srv.Shutdown(ctx)
+	if err != nil {
+		r.cancelRequests()
+		_ = r.srv.Close()
+	}
+	r.stopFeed() // already done by the server unless Shutdown failed early
+	r.stopBackground()
 	r.wg.Wait()
+	r.cancelRequests()
 	if cerr := r.Store.Close(); err == nil {
 		err = cerr
 	}
@@ -183,7 +202,9 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, 
 		return st, nil
 	}
 	if cfg.DB != "" {
-		return nil, fmt.Errorf("--db must be a postgres:// URL (or empty for embedded SQLite), got %q", redact(cfg.DB))
+		// The value is not echoed: a key=value DSN carries its password
+		// where no URL syntax marks it.
+		return nil, errors.New("--db must be a postgres:// URL (or empty for embedded SQLite)")
 	}
 	path := filepath.Join(cfg.DataDir, "tegata.db")
 	st, err := sqlite.Open(ctx, path)
@@ -192,14 +213,6 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, 
 	}
 	log.Info("store: embedded SQLite", "path", path)
 	return st, nil
-}
-
-// redact keeps a mistyped DSN's password out of error messages.
-func redact(dsn string) string {
-	if i := strings.Index(dsn, "@"); i >= 0 {
-		return "…" + dsn[i:]
-	}
-	return dsn
 }
 
 func firstNonEmpty(vals ...string) string {
