@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -31,6 +32,8 @@ type Authority struct {
 	local *verifier.Verifier
 	// applied is the highest log seq applied to set.
 	applied atomic.Int64
+	// caughtUp is when the log was last read to its end (Unix nanoseconds).
+	caughtUp atomic.Int64
 }
 
 // New opens an authority over st. masterKey (MasterKeySize bytes) encrypts
@@ -118,6 +121,7 @@ func (a *Authority) catchUp(ctx context.Context) error {
 			return fmt.Errorf("authority: read revocation log: %w", err)
 		}
 		if len(entries) == 0 {
+			a.caughtUp.Store(a.cfg.Now().UnixNano())
 			return nil
 		}
 		now := a.cfg.Now()
@@ -128,6 +132,24 @@ func (a *Authority) catchUp(ctx context.Context) error {
 			a.applied.Store(e.Seq)
 		}
 	}
+}
+
+// StaleAfter bounds how long this node may go without reading the
+// revocation log to its end before it stops vouching for tokens by
+// introspection: a node cut off from the database cannot see revocations
+// recorded by other nodes.
+const StaleAfter = 10 * time.Second
+
+// ErrStale: this node has not read the revocation log recently enough to
+// answer for a token's revocation state.
+var ErrStale = errors.New("authority: revocation state is stale (cannot read the revocation log)")
+
+// fresh reports whether the revocation set is known to be current.
+func (a *Authority) fresh() error {
+	if a.cfg.Now().Sub(time.Unix(0, a.caughtUp.Load())) > StaleAfter {
+		return ErrStale
+	}
+	return nil
 }
 
 func (a *Authority) applyLocal(e revocation.Entry) {

@@ -265,3 +265,27 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestIntrospectRefusesWhenTheLogIsUnreadable: a node that cannot read the
+// revocation log must not vouch for a token (verifiers introspect exactly
+// when they are stale themselves).
+func TestIntrospectRefusesWhenTheLogIsUnreadable(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	tk, err := a.CreateSession(ctx, SessionRequest{Subject: "ivan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := a.Introspect(ctx, tk.AccessToken); err != nil || c == nil {
+		t.Fatalf("Introspect(fresh) = %v, %v, want active", c, err)
+	}
+	clk.Add(StaleAfter + time.Second)
+	if c, err := a.Introspect(ctx, tk.AccessToken); err != nil || c == nil {
+		t.Fatalf("Introspect(after a quiet spell, store reachable) = %v, %v, want active (it catches up)", c, err)
+	}
+	clk.Add(StaleAfter + time.Second)
+	a.store.Close() // the database is gone
+	if c, err := a.Introspect(ctx, tk.AccessToken); !errors.Is(err, ErrStale) {
+		t.Fatalf("Introspect(log unreadable) = %v, %v, want ErrStale", c, err)
+	}
+}

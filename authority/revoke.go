@@ -136,7 +136,17 @@ func (a *Authority) sessionOf(ctx context.Context, tok string) (string, error) {
 
 // Introspect answers RFC 7662 for access tokens with the same verifier apps
 // embed; a nil claims with a nil error means "not active".
+//
+// It returns ErrStale, rather than an answer it cannot stand behind, when
+// this node has not read the revocation log to its end within StaleAfter
+// (the database is unreachable from here): verifiers fall back to
+// introspection precisely when they are stale themselves.
 func (a *Authority) Introspect(ctx context.Context, tok string) (*token.Claims, error) {
+	if err := a.fresh(); err != nil {
+		if err := a.catchUp(ctx); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrStale, err)
+		}
+	}
 	c, err := a.local.Verify(ctx, tok)
 	if err != nil {
 		a.log.Debug("introspection: token not active", "reason", err)

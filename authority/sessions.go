@@ -155,7 +155,21 @@ func (a *Authority) Sessions(ctx context.Context, subject string) ([]store.Sessi
 	if err := checkSubject(subject); err != nil {
 		return nil, err
 	}
-	return a.store.ListSessions(ctx, subject, a.cfg.Now())
+	now := a.cfg.Now()
+	all, err := a.store.ListSessions(ctx, subject, now)
+	if err != nil {
+		return nil, err
+	}
+	// A session whose refresh token idled out is over, though its absolute
+	// end lies ahead: list it neither as live nor with that end.
+	live := all[:0]
+	for _, s := range all {
+		s.ExpiresAt = a.refreshExpiry(s, s.RefreshedAt)
+		if s.ExpiresAt.After(now) {
+			live = append(live, s)
+		}
+	}
+	return live, nil
 }
 
 func checkSubject(s string) error {

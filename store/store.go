@@ -242,15 +242,34 @@ type APIKey struct {
 	CreatedAt time.Time
 }
 
-// APIKeys stores API keys, hashed.
+// APIKeys stores API keys, hashed. A revoked key is kept (marked revoked,
+// never served again) so that its secret can never be installed again: a
+// leaked bootstrap key must not come back on the next start.
 type APIKeys interface {
-	// AddAPIKey stores a key. ErrConflict on duplicate ID, name or hash.
-	AddAPIKey(ctx context.Context, k APIKey) error
-	// APIKeyByHash returns the key with that hash or ErrNotFound.
+	// AddAPIKey stores a key and records "apikey.create" by a, in one
+	// transaction. ErrConflict on a duplicate ID or hash (revoked keys
+	// included) or on the name of a live key; a revoked key's name may be
+	// used again.
+	AddAPIKey(ctx context.Context, k APIKey, a Actor) error
+	// APIKeyByHash returns the live key with that hash; ErrNotFound if no
+	// key has it or the key was revoked.
 	APIKeyByHash(ctx context.Context, hash [32]byte) (APIKey, error)
-	// ListAPIKeys returns all keys.
+	// APIKeyRevoked reports whether the key with that hash was revoked
+	// (false for a live or unknown hash).
+	APIKeyRevoked(ctx context.Context, hash [32]byte) (bool, error)
+	// ListAPIKeys returns the live keys, oldest first.
 	ListAPIKeys(ctx context.Context) ([]APIKey, error)
+	// RevokeAPIKey revokes a live key at now and records "apikey.revoke" by
+	// a, in one transaction. ErrNotFound if no live key has that ID;
+	// ErrLastAdminKey if it is the last live key with the "admin" role,
+	// decided under a lock so that two admins revoking each other at once
+	// cannot both succeed.
+	RevokeAPIKey(ctx context.Context, id string, now time.Time, a Actor) error
 }
+
+// ErrLastAdminKey: RevokeAPIKey refused to revoke the last live admin key,
+// which would leave nobody able to manage the authority over its API.
+var ErrLastAdminKey = errors.New("store: the last admin API key cannot be revoked")
 
 // AuditRecord is one line of the audit trail.
 type AuditRecord struct {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -22,6 +23,15 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 			return
 		}
 		key, err := s.a.Authenticate(r.Context(), secret)
+		if errors.Is(err, authority.ErrUnauthorized) {
+			// Failed guesses count against the client's address; past the
+			// limit the answer is 429 (logged at Debug, so guessing cannot
+			// flood the logs). A valid key is never refused by this, even
+			// from an address someone else is guessing from.
+			if d := s.authFailures.wait(clientAddr(r, s.trusted), s.now()); d > 0 {
+				err = tooMany(d, "after failed API key attempts from this address")
+			}
+		}
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return

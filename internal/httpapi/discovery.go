@@ -29,7 +29,6 @@ func (s *server) discovery(w http.ResponseWriter, r *http.Request) error {
 		"tegata_refresh_endpoint":               base + "/v1/token/refresh",
 		"tegata_sessions_endpoint":              base + "/v1/sessions",
 		"tegata_feed_endpoint":                  base + "/v1/feed",
-		"id_token_signing_alg_values_supported": []string{cfg.Algorithm},
 		"tegata_access_token_signing_alg":       cfg.Algorithm,
 		"tegata_access_token_audience":          cfg.Audience,
 		"tegata_access_token_max_lifetime":      int64(cfg.AccessTTL.Seconds()),

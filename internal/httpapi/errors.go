@@ -42,6 +42,11 @@ func toAPIError(err error) *apiError {
 		}
 		return &apiError{Status: status, Code: e.Code, Description: e.Description, Cause: err}
 	}
+	if errors.Is(err, authority.ErrStale) {
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "this node cannot read the revocation log right now; try another node", Cause: err,
+			Header: [2]string{"Retry-After", "1"}}
+	}
 	if errors.Is(err, authority.ErrUnauthorized) {
 		return &apiError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid API key",
 			Header: [2]string{"WWW-Authenticate", `Bearer realm="tegata", error="invalid_token"`}}
@@ -54,8 +59,11 @@ func toAPIError(err error) *apiError {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	ae := toAPIError(err)
 	level := slog.LevelInfo
-	if ae.Status >= 500 {
+	switch {
+	case ae.Status >= 500:
 		level = slog.LevelError
+	case ae.Status == http.StatusTooManyRequests:
+		level = slog.LevelDebug // an abusive client must not flood the logs
 	}
 	attrs := []any{"method", r.Method, "route", r.Pattern, "status", ae.Status, "error", ae.Code, "description", ae.Description}
 	if ae.Cause != nil {

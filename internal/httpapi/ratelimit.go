@@ -24,6 +24,10 @@ type Limits struct {
 	// PerClient limits the public endpoints (refresh, token revocation)
 	// per client address. Default 20/s, burst 60.
 	PerClient Limit
+	// AuthFailures limits failed API key attempts per client address: past
+	// it, failures are answered 429 and logged at Debug only. Valid keys
+	// are never affected. Default 1/s, burst 10.
+	AuthFailures Limit
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for the client address. Empty: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
@@ -37,7 +41,7 @@ type Limit struct {
 
 // DefaultLimits returns the limits `tegata serve` uses unless told otherwise.
 func DefaultLimits() Limits {
-	return Limits{PerKey: Limit{2000, 4000}, PerSubject: Limit{5, 20}, PerClient: Limit{20, 60}}
+	return Limits{PerKey: Limit{2000, 4000}, PerSubject: Limit{5, 20}, PerClient: Limit{20, 60}, AuthFailures: Limit{1, 10}}
 }
 
 // limiter keeps one token bucket per key, forgetting idle ones.

@@ -31,6 +31,8 @@ type server struct {
 	perKey     *limiter
 	perSubject *limiter
 	perClient  *limiter
+	// authFailures counts failed API key attempts per client address.
+	authFailures *limiter
 }
 
 // New returns the authority's HTTP handler.
@@ -43,7 +45,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	}
 	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
 		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
-		perClient: newLimiter(cfg.Limits.PerClient)}
+		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures)}
 	mux := http.NewServeMux()
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.HandleFunc(pattern, s.wrap(h))

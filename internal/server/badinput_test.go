@@ -137,6 +137,9 @@ func TestRateLimits(t *testing.T) {
 	limited("per client address on refresh", func() *http.Response {
 		return post("/v1/token/refresh", "application/json", "", `{"refresh_token":"garbage"}`)
 	}, 200)
+	limited("failed API key attempts per address", func() *http.Response {
+		return post("/v1/sessions", "application/json", "Bearer tgk_guess", `{"subject":"x"}`)
+	}, 30)
 	// Another subject is not affected by the flood.
 	if _, err := e.admin.CreateSession(ctx(t), "calm", "", nil); err != nil {
 		t.Fatalf("CreateSession(other subject) = %v, want success", err)

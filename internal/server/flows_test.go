@@ -275,3 +275,18 @@ func TestRevocationsExpireFromMemory(t *testing.T) {
 }
 
 var tokenInspect = token.Inspect
+
+func TestIdleSessionsAreNotListed(t *testing.T) {
+	e := start(t, nil)
+	if _, err := e.admin.CreateSession(ctx(t), "olga", "old phone", nil); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(29 * 24 * time.Hour)
+	if list, _ := e.admin.Sessions(ctx(t), "olga"); len(list) != 1 {
+		t.Fatalf("Sessions after 29 idle days = %d, want 1", len(list))
+	}
+	e.clock.Add(2 * 24 * time.Hour) // past the 30-day refresh idle timeout
+	if list, _ := e.admin.Sessions(ctx(t), "olga"); len(list) != 0 {
+		t.Fatalf("Sessions after 31 idle days = %+v, want none: the refresh token has idled out", list)
+	}
+}

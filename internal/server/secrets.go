@@ -61,6 +61,9 @@ func decodeKey(s string) ([]byte, error) {
 // creating that file (mode 0600) on first start.
 func apiKey(envValue, dataDir string, log *slog.Logger) (string, error) {
 	if envValue != "" {
+		if err := strongEnough("TEGATA_API_KEY", envValue); err != nil {
+			return "", err
+		}
 		log.Info("admin API key from TEGATA_API_KEY")
 		return strings.TrimSpace(envValue), nil
 	}
@@ -104,4 +107,17 @@ func readOrCreateSecret(path string, gen func() string) (string, bool, error) {
 		return "", false, err
 	}
 	return s, true, nil
+}
+
+// MinAPIKeyLen is the shortest API key an operator may supply. Keys are
+// stored as a fast hash, which is only safe for high-entropy secrets.
+const MinAPIKeyLen = 32
+
+// strongEnough refuses operator-supplied API keys too short to be random
+// secrets (`openssl rand -base64 32` gives 44 characters).
+func strongEnough(name, v string) error {
+	if len(strings.TrimSpace(v)) < MinAPIKeyLen {
+		return fmt.Errorf("%s is shorter than %d characters; use a random secret, e.g. `openssl rand -base64 32`", name, MinAPIKeyLen)
+	}
+	return nil
 }

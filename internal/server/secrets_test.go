@@ -11,6 +11,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/store"
 )
 
@@ -157,4 +158,16 @@ func kidOf(t *testing.T, at string) string {
 	}
 	kid, _ := h["kid"].(string)
 	return kid
+}
+
+func TestWeakAPIKeyRefused(t *testing.T) {
+	for _, tc := range []struct{ name, api, feed string }{
+		{"admin key", "admin", ""},
+		{"feed key", "tgk_" + strings.Repeat("a", 40), "feed"},
+	} {
+		_, err := server.Start(ctx(t), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), APIKey: tc.api, FeedKey: tc.feed})
+		if err == nil || !strings.Contains(err.Error(), "shorter than") {
+			t.Errorf("%s: Start with a weak key = %v, want a refusal naming the length", tc.name, err)
+		}
+	}
 }

@@ -124,6 +124,9 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		return nil, err
 	}
 	if cfg.FeedKey != "" {
+		if err := strongEnough("TEGATA_FEED_KEY", cfg.FeedKey); err != nil {
+			return nil, err
+		}
 		if err := a.EnsureAPIKey(ctx, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
 			return nil, err
 		}
@@ -135,7 +138,9 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	hub := feed.NewHub(src, feed.HubConfig{Logger: log})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	_ = httpapi.Register(reg) // already registered by an earlier Start in this process: keep those
+	// The registry is new on every Start; the HTTP collectors are package
+	// globals, shared by every server in this process.
+	_ = httpapi.Register(reg)
 	limits := httpapi.DefaultLimits()
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
