@@ -115,6 +115,38 @@ func (c *Client) RevokeToken(ctx context.Context, token string) error {
 	return c.form(ctx, "/v1/token/revoke", token, nil)
 }
 
+// APIKey describes an API key. Key, the secret, is set only in the answer
+// to CreateAPIKey: the authority keeps a hash and never shows it again.
+type APIKey struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"` // "admin" or "feed"
+	CreatedAt time.Time `json:"created_at"`
+	Key       string    `json:"key,omitempty"`
+}
+
+// CreateAPIKey makes a new API key with role "admin" or "feed"; reason
+// (optional) goes to the audit trail.
+func (c *Client) CreateAPIKey(ctx context.Context, name, role, reason string) (APIKey, error) {
+	var k APIKey
+	err := c.call(ctx, "POST", "/v1/apikeys", map[string]string{"name": name, "role": role, "reason": reason}, &k)
+	return k, err
+}
+
+// APIKeys lists the live API keys, without secrets.
+func (c *Client) APIKeys(ctx context.Context) ([]APIKey, error) {
+	var out struct {
+		Keys []APIKey `json:"keys"`
+	}
+	err := c.call(ctx, "GET", "/v1/apikeys", nil, &out)
+	return out.Keys, err
+}
+
+// RevokeAPIKey revokes an API key by id.
+func (c *Client) RevokeAPIKey(ctx context.Context, id, reason string) error {
+	return c.call(ctx, "POST", "/v1/apikeys/"+url.PathEscape(id)+"/revoke", map[string]string{"reason": reason}, nil)
+}
+
 // Do calls any endpoint with a JSON body (nil for none) and decodes the
 // JSON answer into out (nil to discard).
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {

@@ -70,9 +70,10 @@ type Hub struct {
 	cfg HubConfig
 	log *slog.Logger
 
-	ran   atomic.Bool
-	ready chan struct{} // closed once Run has read the head
-	done  chan struct{} // closed when Run returns
+	ran    atomic.Bool
+	ready  chan struct{} // closed once Run has read the head
+	done   chan struct{} // closed when Run returns
+	kicked chan struct{} // a connection saw a newer head than the hub's
 
 	mu      sync.RWMutex
 	ring    ring
@@ -92,7 +93,16 @@ func NewHub(src Source, cfg HubConfig) *Hub {
 		log:     cfg.Logger,
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
+		kicked:  make(chan struct{}, 1),
 		changed: make(chan struct{}),
+	}
+}
+
+// kick asks the tailer to read the Source now (coalesced, never blocks).
+func (h *Hub) kick() {
+	select {
+	case h.kicked <- struct{}{}:
+	default:
 	}
 }
 
@@ -125,6 +135,8 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
+			h.poll(ctx)
+		case <-h.kicked:
 			h.poll(ctx)
 		case <-tick.C:
 			// A heartbeat tells verifiers "you have everything up to the

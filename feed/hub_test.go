@@ -322,3 +322,31 @@ func TestNoHeartbeatWhileTheLogIsUnreadable(t *testing.T) {
 	log.down.Store(false)
 	waitFor(t, "heartbeats to resume", func() bool { return c.State().LastHeard.After(quietSince) })
 }
+
+// TestNewConnectionNeverSyncedBelowTheLogHead: entries the hub has not
+// read yet (its wake-up was lost or is still on its way) are already
+// acknowledged to whoever revoked them, so a client that connects now must
+// not be told it is current until it has them.
+func TestNewConnectionNeverSyncedBelowTheLogHead(t *testing.T) {
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}) // no tick to rescue us
+	srv := serve(t, hub)
+	first := &feed.Client{URLs: []string{srv.URL}}
+	startClient(t, first)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := first.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log.silent.Store(true)
+	log.appendN(5, live) // the hub is not woken
+	late := &feed.Client{URLs: []string{srv.URL}}
+	rec := startClient(t, late)
+	if err := late.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := late.State(); st.Position < 5 {
+		t.Fatalf("late client synced at position %d with %d entries, want >= 5: it was told it is current without entries already in the log", st.Position, len(rec.applied()))
+	}
+	checkSeqs(t, "late client", rec.applied(), 5)
+}

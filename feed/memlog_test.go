@@ -19,6 +19,7 @@ type memLog struct {
 	subs    map[chan struct{}]struct{}
 	heads   atomic.Int64 // Head calls
 	down    atomic.Bool  // when set, every read fails
+	silent  atomic.Bool  // when set, appends wake nobody (a lost NOTIFY)
 }
 
 var errDown = errors.New("memlog: down")
@@ -63,6 +64,9 @@ func (m *memLog) skip(n int) {
 }
 
 func (m *memLog) wake() {
+	if m.silent.Load() {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for ch := range m.subs {

@@ -108,6 +108,11 @@ type conn struct {
 	bw    *bufio.Writer
 	pos   int64  // every live entry <= pos has been written
 	epoch uint64 // the hub's epoch when the connection began
+	// floor is the Source's head when the connection opened. No heartbeat
+	// may claim a position below it: the hub's own head can lag the Source
+	// by one wake-up, and a client told "you are current" at the hub's
+	// head would report ready without entries already acknowledged.
+	floor int64
 	buf   []byte
 }
 
@@ -115,7 +120,15 @@ func (c *conn) serve(ctx context.Context, after int64) error {
 	var v view
 	c.hub.look(0, &v, 0)
 	c.pos, c.epoch = after, v.epoch
-	if err := c.resetIfAhead(ctx); err != nil {
+	head, err := c.hub.src.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSource, err)
+	}
+	c.floor = head
+	if head > v.head {
+		c.hub.kick() // read the new entries now, not at the next tick
+	}
+	if err := c.resetIfAhead(head); err != nil {
 		return err
 	}
 	for {
@@ -141,14 +154,7 @@ func (c *conn) check(v *view) error {
 
 // resetIfAhead tells a client positioned beyond the log's head to start
 // over: it followed another log.
-func (c *conn) resetIfAhead(ctx context.Context) error {
-	if c.pos == 0 {
-		return nil
-	}
-	head, err := c.hub.src.Head(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errSource, err)
-	}
+func (c *conn) resetIfAhead(head int64) error {
 	if c.pos <= head {
 		return nil
 	}
@@ -221,7 +227,7 @@ func (c *conn) live(ctx context.Context) error {
 		caughtUp := len(v.frames) < liveBatch
 		if caughtUp {
 			c.pos = max(c.pos, v.head)
-			if first || v.beat != sentBeat {
+			if c.pos >= c.floor && (first || v.beat != sentBeat) {
 				c.writeHeartbeat(wrote)
 				first, sentBeat, wrote = false, v.beat, true
 			}

@@ -7,7 +7,7 @@
 #   4. takes a CPU profile of whatever missed its target;
 #   5. writes docs/benchmarks.md with internal/bench/benchdoc.
 #
-# About 8 minutes on 2 cores. Needs Postgres (TEGATA_BENCH_POSTGRES, default
+# About 4 minutes on 2 cores. Needs Postgres (TEGATA_BENCH_POSTGRES, default
 # postgres://postgres@127.0.0.1:5432/test?sslmode=disable; each run uses a
 # schema of its own and drops it) and, for the Redis comparison, Redis at
 # TEGATA_TEST_REDIS (default 127.0.0.1:6379). Raw outputs stay in the
@@ -48,7 +48,7 @@ command -v redis-cli >/dev/null &&
   sed -n 's/^redis_version://p' >"$out/redis-version.txt"
 
 micro='^Benchmark(Ed25519Verify|TokenVerify|GoJoseVerify|VerifyNew|VerifyCached|VerifyParallel|RevocationLookup|RevocationLookupParallel|SetMemory|RedisLookup|PostgresLookup|RandomRead32MiB)$'
-say "micro benchmarks (about 2.5 minutes)"
+say "micro benchmarks (about 1.5 minutes)"
 if ! run "go test -run '^\$' -bench '$micro' -count 5 -benchmem ./token ./verifier ./revocation ./internal/bench >$out/micro.txt"; then
   say "micro benchmarks failed; see $out/micro.txt"
   failed=1

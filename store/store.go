@@ -246,7 +246,8 @@ type APIKey struct {
 // never served again) so that its secret can never be installed again: a
 // leaked bootstrap key must not come back on the next start.
 type APIKeys interface {
-	// AddAPIKey stores a key and records "apikey.create" by a, in one
+	// AddAPIKey stores a key and records "apikey.create" by a (target
+	// "name (id)", so the trail names the key after it is gone), in one
 	// transaction. ErrConflict on a duplicate ID or hash (revoked keys
 	// included) or on the name of a live key; a revoked key's name may be
 	// used again.
@@ -260,10 +261,10 @@ type APIKeys interface {
 	// ListAPIKeys returns the live keys, oldest first.
 	ListAPIKeys(ctx context.Context) ([]APIKey, error)
 	// RevokeAPIKey revokes a live key at now and records "apikey.revoke" by
-	// a, in one transaction. ErrNotFound if no live key has that ID;
-	// ErrLastAdminKey if it is the last live key with the "admin" role,
-	// decided under a lock so that two admins revoking each other at once
-	// cannot both succeed.
+	// a (target "name (id)"), in one transaction. ErrNotFound if no live
+	// key has that ID; ErrLastAdminKey if it is the last live key with the
+	// "admin" role, decided under a lock so that two admins revoking each
+	// other at once cannot both succeed.
 	RevokeAPIKey(ctx context.Context, id string, now time.Time, a Actor) error
 }
 

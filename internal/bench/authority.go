@@ -82,6 +82,13 @@ func authorityStore(ctx context.Context, cfg AuthorityConfig, name string, r *Re
 	return runAuthorityPhases(ctx, cfg, name, c, r)
 }
 
+// phase is one measured phase of Authority.
+type phase struct {
+	what     string
+	res      loadResult
+	from, to cpuSample
+}
+
 func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c *client.Client, r *Report) error {
 	// Warm up connections, the store's pools and caches.
 	if _, err := createSessions(ctx, []*client.Client{c}, "warmup", 200, cfg.Workers); err != nil {
@@ -92,44 +99,53 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 	if name == "postgres" {
 		cpu.addName("postgres", "postgres")
 	}
+	// Each worker keeps the sessions it created: it refreshes them, then
+	// revokes them.
 	pools := make([][]client.Tokens, cfg.Workers)
-	s0 := cpu.sample()
-	create := closedLoop(ctx, cfg.Workers, cfg.Phase, func(ctx context.Context, w, i int) error {
-		t, err := c.CreateSession(ctx, fmt.Sprintf("user-%d-%d", w, i), "bench", map[string]any{"roles": []string{"reader"}})
-		if err == nil {
-			pools[w] = append(pools[w], t)
-		}
-		return err
-	})
-	cfg.logf("authority %s: %.0f session creations/s", name, create.rate())
-	s1 := cpu.sample()
-	refresh := closedLoop(ctx, cfg.Workers, cfg.Phase, func(ctx context.Context, w, i int) error {
-		p := pools[w]
-		if len(p) == 0 {
-			return errDone
-		}
-		t, err := c.Refresh(ctx, p[i%len(p)].RefreshToken)
-		if err == nil {
-			p[i%len(p)].RefreshToken = t.RefreshToken
-		}
-		return err
-	})
-	cfg.logf("authority %s: %.0f refreshes/s", name, refresh.rate())
-	s2 := cpu.sample()
-	revoke := closedLoop(ctx, cfg.Workers, cfg.Phase, func(ctx context.Context, w, i int) error {
-		if i >= len(pools[w]) {
-			return errDone
-		}
-		_, err := c.RevokeSession(ctx, pools[w][i].SessionID, "bench")
-		return err
-	})
-	cfg.logf("authority %s: %.0f revocations/s", name, revoke.rate())
-	s3 := cpu.sample()
-	for _, ph := range []struct {
-		what     string
-		res      loadResult
-		from, to cpuSample
-	}{{"session creations", create, s0, s1}, {"refreshes", refresh, s1, s2}, {"session revocations", revoke, s2, s3}} {
+	var phases []phase
+	for _, p := range []struct {
+		what string
+		call func(ctx context.Context, w, i int) error
+	}{
+		{"session creations", func(ctx context.Context, w, i int) error {
+			t, err := c.CreateSession(ctx, fmt.Sprintf("user-%d-%d", w, i), "bench", map[string]any{"roles": []string{"reader"}})
+			if err == nil {
+				pools[w] = append(pools[w], t)
+			}
+			return err
+		}},
+		{"refreshes", func(ctx context.Context, w, i int) error {
+			if len(pools[w]) == 0 {
+				return errDone
+			}
+			s := &pools[w][i%len(pools[w])]
+			t, err := c.Refresh(ctx, s.RefreshToken)
+			if err == nil {
+				s.RefreshToken = t.RefreshToken
+			}
+			return err
+		}},
+		{"session revocations", func(ctx context.Context, w, i int) error {
+			if i >= len(pools[w]) {
+				return errDone
+			}
+			_, err := c.RevokeSession(ctx, pools[w][i].SessionID, "bench")
+			return err
+		}},
+	} {
+		ph := phase{what: p.what, from: cpu.sample()}
+		ph.res = closedLoop(ctx, cfg.Workers, cfg.Phase, p.call)
+		ph.to = cpu.sample()
+		cfg.logf("authority %s: %.0f %s/s", name, ph.res.rate(), p.what)
+		phases = append(phases, ph)
+	}
+	recordAuthority(r, name, cpu, phases)
+	return nil
+}
+
+// recordAuthority adds one store's phases to the report.
+func recordAuthority(r *Report, name string, cpu *cpuGroups, phases []phase) {
+	for _, ph := range phases {
 		r.CPU = append(r.CPU, cpu.use(name+" "+ph.what, ph.from, ph.to))
 		if ph.res.errs > 0 {
 			r.fail("%s %s: %d errors, first: %v", name, ph.what, ph.res.errs, ph.res.firstErr)
@@ -139,14 +155,9 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 		r.result(fmt.Sprintf("%s: %s p99", name, ph.what), ph.res.lat.P99, "ms")
 	}
 	if name == "postgres" {
-		for _, ph := range []struct {
-			id, what string
-			res      loadResult
-		}{{"authority-create-pg", "session creations/s on Postgres", create}, {"authority-refresh-pg", "refreshes/s on Postgres", refresh}} {
-			r.target(ph.id, ph.what, ph.res.rate(), ">=", AuthorityTarget, "/s", "")
-		}
+		r.target("authority-create-pg", "session creations/s on Postgres", phases[0].res.rate(), ">=", AuthorityTarget, "/s", "")
+		r.target("authority-refresh-pg", "refreshes/s on Postgres", phases[1].res.rate(), ">=", AuthorityTarget, "/s", "")
 	}
-	return nil
 }
 
 // quietLogger logs errors only, to w (nowhere when w is nil).

@@ -47,40 +47,15 @@ func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
 	r.param("load generator", fmt.Sprintf("Go, closed loop, %d connections, %s per measurement after %s warm-up", cfg.Workers, cfg.Duration, gateWarmup))
 	r.param("request", fmt.Sprintf("GET with Authorization: Bearer <one of %d valid access tokens, in turn>", cfg.Tokens))
 	r.param("processes", "authority (in-process, SQLite) · gate · upstream (answers 200 \"ok\") · load generator, all on loopback")
-	targets := []struct {
-		name, url string
-		upstream  bool // the requests reach the upstream
-	}{
+	rates := make([]float64, 3)
+	for i, t := range []gateTarget{
 		{"upstream directly", g.upstream + "/auth", true},
 		{"gate forward-auth (/auth → 200)", g.forward + "/auth", false},
 		{"gate reverse proxy → upstream", g.proxy + "/app", true},
-	}
-	var rates []float64
-	cpu := g.cpuGroups()
-	for _, t := range targets {
-		g.measure(ctx, t.url, gateWarmup)
-		before := cpu.sample()
-		conns0, err := g.upstreamConns(ctx)
-		if err != nil {
+	} {
+		if rates[i], err = g.run(ctx, t, r); err != nil {
 			return nil, err
 		}
-		res := g.measure(ctx, t.url, cfg.Duration)
-		r.CPU = append(r.CPU, cpu.use(t.name, before, cpu.sample()))
-		conns1, err := g.upstreamConns(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if res.errs > 0 {
-			r.fail("%s: %d errors, first: %v", t.name, res.errs, res.firstErr)
-		}
-		cfg.logf("gate: %s: %.0f req/s", t.name, res.rate())
-		r.result(t.name+": throughput", res.rate(), "req/s")
-		r.result(t.name+": p50", res.lat.P50, "ms")
-		r.result(t.name+": p99", res.lat.P99, "ms")
-		if t.upstream {
-			r.result(t.name+": connections opened to the upstream", float64(conns1-conns0), "")
-		}
-		rates = append(rates, res.rate())
 	}
 	r.result("forward-auth throughput / direct", rates[1]/rates[0], "×")
 	r.result("reverse proxy throughput / direct", rates[2]/rates[0], "×")
@@ -90,6 +65,41 @@ func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
 	}
 	r.Seconds = time.Since(began).Seconds()
 	return r, nil
+}
+
+// gateTarget is one thing Gate measures.
+type gateTarget struct {
+	name, url string
+	upstream  bool // the requests reach the upstream
+}
+
+// run warms t up, measures it and adds the figures to r; it returns the
+// throughput.
+func (g *gateRig) run(ctx context.Context, t gateTarget, r *Report) (float64, error) {
+	g.measure(ctx, t.url, gateWarmup)
+	cpu := g.cpuGroups()
+	before := cpu.sample()
+	conns0, err := g.upstreamConns(ctx)
+	if err != nil {
+		return 0, err
+	}
+	res := g.measure(ctx, t.url, g.cfg.Duration)
+	r.CPU = append(r.CPU, cpu.use(t.name, before, cpu.sample()))
+	conns1, err := g.upstreamConns(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if res.errs > 0 {
+		r.fail("%s: %d errors, first: %v", t.name, res.errs, res.firstErr)
+	}
+	g.cfg.logf("gate: %s: %.0f req/s", t.name, res.rate())
+	r.result(t.name+": throughput", res.rate(), "req/s")
+	r.result(t.name+": p50", res.lat.P50, "ms")
+	r.result(t.name+": p99", res.lat.P99, "ms")
+	if t.upstream {
+		r.result(t.name+": connections opened to the upstream", float64(conns1-conns0), "")
+	}
+	return res.rate(), nil
 }
 
 // gateRig is the processes Gate measures.

@@ -39,6 +39,8 @@ Usage:
   tegata revoke --session ID | --subject S [--scope sessions|access] [--reason R]
   tegata token inspect TOKEN                 decode a token and say whether and why it is (not) valid
   tegata audit [--after N]                   the audit trail of revocations and key changes
+  tegata apikeys create --name N [--role admin|feed]   create an API key (its secret is shown once)
+  tegata apikeys list | revoke ID [--reason R]         list or revoke API keys
   tegata bench propagation|flood|authority|gate   system benchmarks
 
 Operator commands reach a running authority: --authority URL (env TEGATA_AUTHORITY,
@@ -91,6 +93,7 @@ func init() {
 		"revoke":   revoke,
 		"token":    tokenCmd,
 		"audit":    audit,
+		"apikeys":  apikeys,
 		"bench":    bench,
 	}
 }

@@ -59,6 +59,9 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/keys", s.requireKey(s.wrap(s.listKeys), adminOnly...))
 	mux.HandleFunc("POST /v1/keys/rotate", s.requireKey(s.wrap(s.rotateKey), adminOnly...))
 	mux.HandleFunc("GET /v1/audit", s.requireKey(s.wrap(s.audit), adminOnly...))
+	mux.HandleFunc("POST /v1/apikeys", s.requireKey(s.wrap(s.createAPIKey), adminOnly...))
+	mux.HandleFunc("GET /v1/apikeys", s.requireKey(s.wrap(s.listAPIKeys), adminOnly...))
+	mux.HandleFunc("POST /v1/apikeys/{id}/revoke", s.requireKey(s.wrap(s.revokeAPIKey), adminOnly...))
 	if cfg.Feed != nil {
 		mux.HandleFunc("GET /v1/feed", s.requireKey(cfg.Feed.ServeHTTP, readers...))
 	}

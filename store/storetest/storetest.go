@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Keys", testKeys},
 		{"APIKeys", testAPIKeys},
 		{"APIKeyConflicts", testAPIKeyConflicts},
+		{"RevokeAPIKey", testRevokeAPIKey},
+		{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
 		{"Audit", testAudit},
 		{"Notifier", testNotifier},
 	}

@@ -102,13 +102,19 @@ func (r *run) cpu(benchmark, phase string) (bench.CPUUse, bool) {
 	return bench.CPUUse{}, false
 }
 
+// isDisturbed reports whether processes outside the benchmark took more
+// than a tenth of the machine during a phase.
+func isDisturbed(u bench.CPUUse) bool {
+	return u.Available() > 0 && u.Get(bench.CPUOther) > 0.1*u.Available()
+}
+
 // disturbed says so when processes outside the benchmark took a notable
 // share of the machine during a phase.
 func disturbed(u bench.CPUUse) string {
-	other := u.Get(bench.CPUOther)
-	if u.Available() == 0 || other < 0.1*u.Available() {
+	if !isDisturbed(u) {
 		return ""
 	}
+	other := u.Get(bench.CPUOther)
 	return fmt.Sprintf("Processes outside the benchmark took %.2f of the %.2f core-seconds of this phase (%.0f%%): the run was disturbed, and the figure is worse than on a quiet machine. ",
 		other, u.Available(), 100*other/u.Available())
 }
@@ -197,9 +203,10 @@ func authorityPhase(r *run, what, work string) string {
 		if idle > 0.2*u.Available() {
 			fmt.Fprintf(&b, "The machine was %.0f%% idle, so the phase was not bound by CPU: with %s clients at %s requests/s a request takes %s ms on average (Little's law; p50 %s ms) mostly waiting on Postgres round trips and commits. ",
 				100*idle/u.Available(), workers, bench.FormatValue(rate), bench.FormatValue(littleMs(workers, rate)), bench.FormatValue(p50))
-		} else {
-			fmt.Fprintf(&b, "The CPU was saturated: this process (the authority and the load generator together) used %.2f core-s and Postgres %.2f of %.2f. The profile below is of this process in a second run on Postgres. ", self, pg, u.Available())
+		} else if disturbed(u) == "" {
+			fmt.Fprintf(&b, "The CPU was saturated: this process (the authority and the load generator together) used %.2f core-s and Postgres %.2f of %.2f. ", self, pg, u.Available())
 		}
+		b.WriteString("The profile below is of this process in a second run on Postgres. ")
 	}
 	b.WriteString("\n\n**What would close the gap.** Fewer round trips per request to Postgres (one statement per request instead of several in a transaction, e.g. a CTE or a function), ")
 	b.WriteString("batching commits across concurrent requests, less allocation and JSON work per request, and on this machine a load generator elsewhere: here it shares the 2 cores with the authority and Postgres.")

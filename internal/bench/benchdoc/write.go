@@ -86,6 +86,13 @@ func (r *run) writeTargets(p printer) {
 	p("Ratios are computed from the medians of this run. A missed target is explained under")
 	p("[Missed targets](#missed-targets).")
 	p("")
+	if n, total := r.disturbedPhases(); n > 0 {
+		p("**This run was disturbed:** in %d of the %d measured phases of the system benchmarks, processes outside", n, total)
+		p("the benchmark took more than a tenth of the machine (see \"other processes\" in each benchmark's CPU")
+		p("lines). Its system figures are worse than a quiet machine would give; run `scripts/bench.sh` again when")
+		p("nothing else runs.")
+		p("")
+	}
 }
 
 // sideBySide are the per-request checks compared in one table.
@@ -244,6 +251,22 @@ func (r *run) writeMisses(p printer) {
 		p("None in this run.")
 		p("")
 	}
+}
+
+// disturbedPhases counts the system benchmark phases in which processes
+// outside the benchmark took a notable share of the machine.
+func (r *run) disturbedPhases() (n, total int) {
+	for _, name := range systems {
+		if rep := r.reports[name]; rep != nil {
+			for _, u := range rep.CPU {
+				total++
+				if isDisturbed(u) {
+					n++
+				}
+			}
+		}
+	}
+	return n, total
 }
 
 // profileCommands returns the commands that made the profile of a target:

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/tegata-dev/tegata/authority"
+)
+
+const apikeysUsage = "want 'apikeys create --name N [--role admin|feed]', 'apikeys list' or 'apikeys revoke ID [--reason R]'"
+
+func apikeys(env Env, args []string) error {
+	if len(args) == 0 {
+		return usageErr(apikeysUsage)
+	}
+	switch args[0] {
+	case "create":
+		return apikeysCreate(env, args[1:])
+	case "list":
+		return apikeysList(env, args[1:])
+	case "revoke":
+		return apikeysRevoke(env, args[1:])
+	}
+	return usageErr(apikeysUsage)
+}
+
+// apikeysCreate prints the new key alone on stdout, so that
+// `tegata apikeys create --name x > file` captures just the secret, and
+// everything else on stderr.
+func apikeysCreate(env Env, args []string) error {
+	fs := newFlags(env, "apikeys create")
+	var o opFlags
+	o.register(env, fs)
+	name := fs.String("name", "", "the key's name, 1-64 of A-Z a-z 0-9 . _ - (required)")
+	role := fs.String("role", "admin", "admin (every call) or feed (read-only: feed, JWKS, introspection)")
+	reason := fs.String("reason", "", "why (recorded in the audit trail)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return usageErr("--name is required")
+	}
+	if *role != "admin" && *role != "feed" {
+		return usageErr("--role must be admin or feed")
+	}
+	c, err := o.client(env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	k, err := c.CreateAPIKey(ctx, *name, *role, *reason)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		err = printJSON(env, k)
+	} else {
+		_, err = fmt.Fprintln(env.Stdout, k.Key)
+	}
+	fmt.Fprintf(env.Stderr, "created API key %q (id %s, role %s).\n"+
+		"Store the key now, e.g. in your secret manager: it is shown only this once; the authority keeps only its hash.\n",
+		k.Name, k.ID, k.Role)
+	return err
+}
+
+func apikeysList(env Env, args []string) error {
+	fs := newFlags(env, "apikeys list")
+	var o opFlags
+	o.register(env, fs)
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	c, err := o.client(env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	list, err := c.APIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(env, list)
+	}
+	var rows [][]string
+	for _, k := range list {
+		rows = append(rows, []string{k.ID, k.Name, k.Role, ts(k.CreatedAt)})
+	}
+	table(env, "ID\tNAME\tROLE\tCREATED", rows)
+	return nil
+}
+
+func apikeysRevoke(env Env, args []string) error {
+	fs := newFlags(env, "apikeys revoke")
+	var o opFlags
+	o.register(env, fs)
+	reason := fs.String("reason", "", "why (recorded in the audit trail)")
+	// The ID may come before the flags: `apikeys revoke ID --reason R`.
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if id == "" && len(rest) > 0 {
+		id, rest = rest[0], rest[1:]
+	}
+	if id == "" || len(rest) > 0 {
+		return usageErr("want exactly one ID (see 'tegata apikeys list')")
+	}
+	c, err := o.client(env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	if err := c.RevokeAPIKey(ctx, id, *reason); err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(env, map[string]bool{"revoked": true})
+	}
+	fmt.Fprintf(env.Stdout, "revoked API key %s: the authority that answered refuses it now, other authority nodes within %v\n",
+		id, authority.APIKeyCacheTTL)
+	return nil
+}
+
+// parseNoArgs parses flags and refuses positional arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/internal/server"
+)
+
+func TestAPIKeysUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no verb", []string{"apikeys"}, "'apikeys list'"},
+		{"bad verb", []string{"apikeys", "delete"}, "'apikeys revoke ID"},
+		{"create: no name", []string{"apikeys", "create"}, "--name is required"},
+		{"create: bad role", []string{"apikeys", "create", "--name", "x", "--role", "root"}, "--role must be admin or feed"},
+		{"create: stray argument", []string{"apikeys", "create", "--name", "x", "now"}, `unexpected argument "now"`},
+		{"list: stray argument", []string{"apikeys", "list", "all"}, `unexpected argument "all"`},
+		{"revoke: no ID", []string{"apikeys", "revoke"}, "exactly one ID"},
+		{"revoke: two IDs", []string{"apikeys", "revoke", "a", "b"}, "exactly one ID"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runCLI(tc.args, map[string]string{"TEGATA_API_KEY": "k"})
+			if code != 2 || !strings.Contains(out, tc.want) {
+				t.Fatalf("tegata %v = exit %d\n%s\nwant exit 2 mentioning %q", tc.args, code, out, tc.want)
+			}
+		})
+	}
+}
+
+// runSplit runs the CLI keeping stdout and stderr apart.
+func runSplit(args []string, env map[string]string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = Main(Env{Args: args, Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }})
+	return code, out.String(), errOut.String()
+}
+
+// TestAPIKeysCommands drives create, list and revoke against a real
+// authority.
+func TestAPIKeysCommands(t *testing.T) {
+	r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Shutdown(c)
+	})
+	env := map[string]string{"TEGATA_API_KEY": r.APIKey, "TEGATA_AUTHORITY": r.URL}
+
+	code, key, msg := runSplit([]string{"apikeys", "create", "--name", "edge-gate", "--role", "feed"}, env)
+	key = strings.TrimSpace(key)
+	if code != 0 || !strings.HasPrefix(key, authority.APIKeyPrefix) || strings.Contains(key, "\n") ||
+		!strings.Contains(msg, "shown only this once") {
+		t.Fatalf("apikeys create = exit %d, stdout %q, stderr %q; want the key alone on stdout and a warning on stderr", code, key, msg)
+	}
+	k, err := r.Authority.Authenticate(context.Background(), key)
+	if err != nil || k.Name != "edge-gate" || k.Role != authority.RoleFeed {
+		t.Fatalf("Authenticate(created key) = %+v, %v, want edge-gate with role feed", k, err)
+	}
+
+	code, list, _ := runSplit([]string{"apikeys", "list"}, env)
+	if code != 0 || !strings.Contains(list, "edge-gate") || !strings.Contains(list, k.ID) || strings.Contains(list, key) {
+		t.Fatalf("apikeys list = exit %d\n%s\nwant edge-gate and its id, without its key", code, list)
+	}
+
+	code, out, errOut := runSplit([]string{"apikeys", "revoke", k.ID, "--reason", "rotated"}, env)
+	if code != 0 || !strings.Contains(out, "revoked API key "+k.ID) {
+		t.Fatalf("apikeys revoke = exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := r.Authority.Authenticate(context.Background(), key); err == nil {
+		t.Error("Authenticate(revoked key) = nil, want an error")
+	}
+	if _, list, _ = runSplit([]string{"apikeys", "list", "--json"}, env); strings.Contains(list, "edge-gate") {
+		t.Errorf("apikeys list --json after revoke = %s, want edge-gate gone", list)
+	}
+
+	// The bootstrap key is the only admin key: revoking it is refused.
+	keys, err := r.Authority.APIKeys(context.Background())
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("APIKeys() = %+v, %v, want the bootstrap key only", keys, err)
+	}
+	code, out, errOut = runSplit([]string{"apikeys", "revoke", keys[0].ID}, env)
+	if code != 1 || !strings.Contains(errOut, "409") || !strings.Contains(errOut, "last admin API key") {
+		t.Errorf("apikeys revoke (last admin) = exit %d\n%s%s\nwant exit 1 with the 409 refusal", code, out, errOut)
+	}
+}

@@ -1,0 +1,257 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/server"
+)
+
+// wantStatus checks that err is an answer from the authority with status.
+func wantStatus(t *testing.T, call string, err error, status int) {
+	t.Helper()
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != status {
+		t.Errorf("%s = %v, want %d", call, err, status)
+	}
+}
+
+func createKey(t *testing.T, c *client.Client, name, role string) client.APIKey {
+	t.Helper()
+	k, err := c.CreateAPIKey(ctx(t), name, role, "")
+	if err != nil {
+		t.Fatalf("CreateAPIKey(%q, %q) = %v", name, role, err)
+	}
+	return k
+}
+
+func keyNames(t *testing.T, c *client.Client) []string {
+	t.Helper()
+	list, err := c.APIKeys(ctx(t))
+	if err != nil {
+		t.Fatalf("APIKeys() = %v", err)
+	}
+	var names []string
+	for _, k := range list {
+		names = append(names, k.Name)
+	}
+	return names
+}
+
+// bootstrapID finds the bootstrap key's id in the list.
+func bootstrapID(t *testing.T, c *client.Client) string {
+	t.Helper()
+	list, err := c.APIKeys(ctx(t))
+	if err != nil {
+		t.Fatalf("APIKeys() = %v", err)
+	}
+	for _, k := range list {
+		if strings.HasPrefix(k.Name, "bootstrap-") {
+			return k.ID
+		}
+	}
+	t.Fatalf("APIKeys() = %+v, want a bootstrap key", list)
+	return ""
+}
+
+// TestAPIKeyLifecycle: create a key, use it, list it, revoke it; the
+// revoked key is refused by this node at once, though the clock has not
+// moved past any cache entry.
+func TestAPIKeyLifecycle(t *testing.T) {
+	e := start(t, nil)
+	k := createKey(t, e.admin, "billing-backend", authority.RoleAdmin)
+	if !strings.HasPrefix(k.Key, authority.APIKeyPrefix) || k.ID == "" || k.Name != "billing-backend" ||
+		k.Role != "admin" || k.CreatedAt.IsZero() {
+		t.Fatalf("CreateAPIKey() = %+v, want id, name, role, created_at and a tgk_ key", k)
+	}
+	billing := &client.Client{BaseURL: e.URL, APIKey: k.Key}
+	if _, err := billing.CreateSession(ctx(t), "alice", "", nil); err != nil {
+		t.Fatalf("CreateSession with the new key = %v, want nil", err)
+	}
+	_, err := e.admin.CreateAPIKey(ctx(t), "billing-backend", authority.RoleFeed, "")
+	wantStatus(t, "CreateAPIKey(duplicate name)", err, http.StatusConflict)
+	_, err = e.admin.CreateAPIKey(ctx(t), "billing backend!", authority.RoleAdmin, "")
+	wantStatus(t, "CreateAPIKey(bad name)", err, http.StatusBadRequest)
+
+	var raw json.RawMessage
+	if err := e.admin.Do(ctx(t), "GET", "/v1/apikeys", nil, &raw); err != nil {
+		t.Fatalf("GET /v1/apikeys = %v", err)
+	}
+	if strings.Contains(string(raw), k.Key) || strings.Contains(string(raw), e.APIKey) ||
+		strings.Contains(string(raw), authority.APIKeyPrefix) || strings.Contains(string(raw), "hash") {
+		t.Errorf("GET /v1/apikeys = %s, want no secrets or hashes", raw)
+	}
+	// The test clock stands still, so both keys have one created_at and
+	// their order is the ID's.
+	if names := keyNames(t, e.admin); len(names) != 2 || !slices.Contains(names, "billing-backend") {
+		t.Errorf("APIKeys() = %q, want the bootstrap key and billing-backend", names)
+	}
+
+	if err := e.admin.RevokeAPIKey(ctx(t), k.ID, "leaked in a log"); err != nil {
+		t.Fatalf("RevokeAPIKey() = %v", err)
+	}
+	_, err = billing.CreateSession(ctx(t), "alice", "", nil)
+	wantStatus(t, "CreateSession with the revoked key", err, http.StatusUnauthorized)
+	wantStatus(t, "RevokeAPIKey(again)", e.admin.RevokeAPIKey(ctx(t), k.ID, ""), http.StatusNotFound)
+	wantStatus(t, "RevokeAPIKey(unknown)", e.admin.RevokeAPIKey(ctx(t), "no-such-key", ""), http.StatusNotFound)
+	if names := keyNames(t, e.admin); len(names) != 1 {
+		t.Errorf("APIKeys() after revocation = %q, want only the bootstrap key", names)
+	}
+	// The name is free again: the replacement keeps it.
+	createKey(t, e.admin, "billing-backend", authority.RoleAdmin)
+
+	recs, err := e.Authority.Audit(ctx(t), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := "billing-backend (" + k.ID + ")"
+	var created, revoked bool
+	for _, r := range recs {
+		created = created || (r.Action == "apikey.create" && r.Target == target && strings.HasPrefix(r.Actor.By, "api-key:bootstrap-"))
+		revoked = revoked || (r.Action == "apikey.revoke" && r.Target == target && r.Actor.Reason == "leaked in a log")
+	}
+	if !created || !revoked {
+		t.Errorf("audit trail %+v: apikey.create %v, apikey.revoke %v, want both for %s", recs, created, revoked, target)
+	}
+	if strings.Contains(e.logs.String(), k.Key) {
+		t.Error("the logs hold a created API key")
+	}
+}
+
+// TestFeedKeyRole: a feed key reads the feed and introspects, and nothing
+// else.
+func TestFeedKeyRole(t *testing.T) {
+	e := start(t, nil)
+	k := createKey(t, e.admin, "edge-gate", authority.RoleFeed)
+	feed := &client.Client{BaseURL: e.URL, APIKey: k.Key}
+	if got := feedStatus(t, e.URL, k.Key); got != http.StatusOK {
+		t.Errorf("GET /v1/feed with a feed key = %d, want 200", got)
+	}
+	tok, err := e.admin.CreateSession(ctx(t), "bob", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := feed.Introspect(ctx(t), tok.AccessToken); err != nil || res["active"] != true {
+		t.Errorf("Introspect with a feed key = %v, %v, want active", res, err)
+	}
+	_, err = feed.CreateSession(ctx(t), "bob", "", nil)
+	wantStatus(t, "CreateSession with a feed key", err, http.StatusForbidden)
+	_, err = feed.APIKeys(ctx(t))
+	wantStatus(t, "APIKeys with a feed key", err, http.StatusForbidden)
+	_, err = feed.CreateAPIKey(ctx(t), "escalate", authority.RoleAdmin, "")
+	wantStatus(t, "CreateAPIKey with a feed key", err, http.StatusForbidden)
+	wantStatus(t, "RevokeAPIKey with a feed key", feed.RevokeAPIKey(ctx(t), bootstrapID(t, e.admin), ""), http.StatusForbidden)
+}
+
+// feedStatus opens the feed stream and returns its status without reading
+// the (endless) body.
+func feedStatus(t *testing.T, base, key string) int {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx(t), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(c, "GET", base+"/v1/feed", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET /v1/feed = %v", err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestLastAdminKey: the only admin key cannot revoke itself; once another
+// admin key exists it can, and is refused at once.
+func TestLastAdminKey(t *testing.T) {
+	e := start(t, nil)
+	createKey(t, e.admin, "gate", authority.RoleFeed)
+	boot := bootstrapID(t, e.admin)
+	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", e.admin.RevokeAPIKey(ctx(t), boot, ""), http.StatusConflict)
+	if _, err := e.admin.APIKeys(ctx(t)); err != nil {
+		t.Fatalf("APIKeys() after a refused self-revocation = %v, want nil", err)
+	}
+	other := createKey(t, e.admin, "ops", authority.RoleAdmin)
+	if err := e.admin.RevokeAPIKey(ctx(t), boot, "handing over"); err != nil {
+		t.Fatalf("RevokeAPIKey(bootstrap, another admin exists) = %v", err)
+	}
+	_, err := e.admin.APIKeys(ctx(t))
+	wantStatus(t, "APIKeys with the revoked bootstrap key", err, http.StatusUnauthorized)
+	ops := &client.Client{BaseURL: e.URL, APIKey: other.Key}
+	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", ops.RevokeAPIKey(ctx(t), other.ID, ""), http.StatusConflict)
+}
+
+// TestRevokedBootstrapRefusesRestart: a revoked bootstrap key, from
+// TEGATA_API_KEY or from the key file, stops the next start with a message
+// naming the setting, instead of coming back to life.
+func TestRevokedBootstrapRefusesRestart(t *testing.T) {
+	tests := []struct {
+		name   string
+		apiKey string // "" uses the key file
+	}{
+		{"TEGATA_API_KEY", authority.NewAPIKey()},
+		{"key file", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &logBuffer{}
+			cfg := server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), APIKey: tc.apiKey,
+				Logger: slog.New(slog.NewTextHandler(io.MultiWriter(logs), nil))}
+			r := mustStart(t, cfg)
+			boot := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
+			ops := createKey(t, boot, "ops", authority.RoleAdmin)
+			if err := boot.RevokeAPIKey(ctx(t), bootstrapID(t, boot), "leaked"); err != nil {
+				t.Fatal(err)
+			}
+			stop(t, r)
+
+			_, err := server.Start(ctx(t), cfg)
+			if !errors.Is(err, authority.ErrAPIKeyRevoked) || !strings.Contains(err.Error(), "TEGATA_API_KEY") ||
+				!strings.Contains(err.Error(), "set a new one") {
+				t.Fatalf("Start with the revoked bootstrap key = %v, want a refusal saying to set a new TEGATA_API_KEY", err)
+			}
+			if strings.Contains(err.Error(), r.APIKey) || strings.Contains(logs.String(), r.APIKey) || strings.Contains(logs.String(), ops.Key) {
+				t.Error("the refusal or the logs hold an API key")
+			}
+
+			cfg.APIKey = authority.NewAPIKey()
+			r = mustStart(t, cfg)
+			defer stop(t, r)
+			if _, err := (&client.Client{BaseURL: r.URL, APIKey: cfg.APIKey}).APIKeys(ctx(t)); err != nil {
+				t.Errorf("APIKeys with a new TEGATA_API_KEY after the refusal = %v, want nil", err)
+			}
+			if _, err := (&client.Client{BaseURL: r.URL, APIKey: ops.Key}).APIKeys(ctx(t)); err != nil {
+				t.Errorf("APIKeys with a key created before the restart = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func mustStart(t *testing.T, cfg server.Config) *server.Running {
+	t.Helper()
+	r, err := server.Start(ctx(t), cfg)
+	if err != nil {
+		t.Fatalf("Start() = %v", err)
+	}
+	return r
+}
+
+func stop(t *testing.T, r *server.Running) {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Shutdown(c); err != nil {
+		t.Errorf("Shutdown() = %v", err)
+	}
+}
