@@ -71,7 +71,10 @@ func (v *Verifier) pruneLoop(ctx context.Context) {
 }
 
 func (v *Verifier) prune(now time.Time) {
-	n := v.set.Prune(now)
+	// This verifier accepts a token until exp + Leeway, so it keeps each
+	// entry Leeway past its ExpiresAt: a verifier configured with more
+	// leeway than the authority's never outlives its revocations.
+	n := v.set.Prune(now.Add(-v.cfg.Leeway))
 	if v.cache != nil {
 		v.cache.sweep(now)
 	}

@@ -55,6 +55,7 @@ func FuzzRequestBodies(f *testing.F) {
 		{4, `token=%zz`},
 		{5, `{"reason":"` + string(bytes.Repeat([]byte("r"), 600)) + `"}`},
 		{0, `[]`}, {0, `null`}, {0, `{"subject":"a"} x`}, {1, ``},
+		{6, `{"name":"ci-bot","role":"feed"}`}, {6, `{"name":"../x","role":"root"}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.route, []byte(s.body))
@@ -66,6 +67,7 @@ func FuzzRequestBodies(f *testing.F) {
 		{"/v1/introspect", "application/x-www-form-urlencoded"},
 		{"/v1/token/revoke", "application/x-www-form-urlencoded"},
 		{"/v1/keys/rotate", "application/json"},
+		{"/v1/apikeys", "application/json"},
 	}
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		rt := routes[int(route)%len(routes)]
