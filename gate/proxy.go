@@ -30,6 +30,14 @@ func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
 // -Proto are set from this connection; ones the client sent are dropped.
 func (g *gate) newProxy() *httputil.ReverseProxy {
 	target := g.cfg.Upstream
+	tr := g.cfg.Transport
+	if tr == nil {
+		// The default transport keeps 2 idle connections per host: under
+		// load the gate would open a new upstream connection per request.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
+		tr = t
+	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -39,7 +47,7 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 				id.apply(pr.Out.Header)
 			}
 		},
-		Transport:    g.cfg.Transport,
+		Transport:    tr,
 		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: g.upstreamError,
 	}

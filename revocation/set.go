@@ -33,21 +33,32 @@ const (
 // Expiry instants are kept in whole seconds, rounded up, so an entry is never
 // dropped before its ExpiresAt. Session ids in tegata's format are kept as
 // 16-byte keys (about 40 bytes of heap per entry); any other session id is
-// kept as a string. Create one with NewSet.
+// kept as a string. Subjects are kept as 128-bit hashes of their strings,
+// not the strings (40 to 56 bytes per entry as the set grows, whatever
+// their length; see subjectTable for why a collision could only refuse a
+// token, never accept one). Create one with NewSet.
 type Set struct {
-	max     int64
-	count   atomic.Int64
-	keySeed uint64
-	strSeed maphash.Seed
-	shards  [shardCount]shard
+	max      int64
+	count    atomic.Int64
+	keySeed  uint64
+	strSeed  maphash.Seed
+	sub0Seed maphash.Seed // of the first word of subject keys
+	sub1Seed maphash.Seed // of the second (see subjectTable)
+	shards   [shardCount]shard
 }
 
 // NewSet returns an empty set holding at most maxEntries entries (sessions
 // and subjects together); 0 means unlimited.
 func NewSet(maxEntries int) *Set {
-	s := &Set{max: int64(maxEntries), keySeed: rand.Uint64(), strSeed: maphash.MakeSeed()}
+	s := &Set{
+		max:      int64(maxEntries),
+		keySeed:  rand.Uint64(),
+		strSeed:  maphash.MakeSeed(),
+		sub0Seed: maphash.MakeSeed(),
+		sub1Seed: maphash.MakeSeed(),
+	}
 	for i := range s.shards {
-		s.shards[i].init(s.keySeed)
+		s.shards[i].init(s)
 	}
 	return s
 }
@@ -68,12 +79,12 @@ func (s *Set) Apply(e Entry) error {
 		if k0, k1, ok := decodeSID(e.Session); ok {
 			return s.applyKey(k0, k1, clampUint32(exp))
 		}
-		return s.applyString(otherSessionKind, &strRecord{key: e.Session, expires: exp})
+		return s.applyString(&strRecord{key: e.Session, expires: exp})
 	case KindSubject:
 		if e.Subject == "" {
 			return fmt.Errorf("%w: seq %d: subject entry without sub", ErrInvalidEntry, e.Seq)
 		}
-		return s.applyString(subjectKind, &strRecord{key: e.Subject, generation: e.Generation, expires: expirySeconds(e.ExpiresAt)})
+		return s.applySubject(e.Subject, e.Generation, clampUint32(expirySeconds(e.ExpiresAt)))
 	default:
 		return fmt.Errorf("%w: seq %d: unknown kind %q", ErrInvalidEntry, e.Seq, e.Kind)
 	}
@@ -103,20 +114,18 @@ func (s *Set) applyKey(k0, k1 uint64, exp uint32) error {
 	return nil
 }
 
-func (s *Set) applyString(k strKind, r *strRecord) error {
+func (s *Set) applyString(r *strRecord) error {
 	h := maphash.String(s.strSeed, r.key)
 	sh := s.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	t := sh.strTable(k).Load()
+	t := sh.otherSessions.Load()
 	i, old := t.find(r.key, h)
 	if old != nil {
-		if r.generation <= old.generation && r.expires <= old.expires {
-			return nil
+		if r.expires > old.expires {
+			// A record is immutable once readers can see it: store a new one.
+			t.slots[i].rec.Store(r)
 		}
-		// A record is immutable once readers can see it: store a new one.
-		r.generation, r.expires = max(r.generation, old.generation), max(r.expires, old.expires)
-		t.slots[i].rec.Store(r)
 		return nil
 	}
 	if !s.reserve() {
@@ -126,9 +135,36 @@ func (s *Set) applyString(k strKind, r *strRecord) error {
 	defer sh.endWrite()
 	if tooFull(t.n+1, t.size()) {
 		t = t.resized(2 * t.size())
-		sh.strTable(k).Store(t)
+		sh.otherSessions.Store(t)
 	}
 	t.insert(r, h)
+	return nil
+}
+
+func (s *Set) applySubject(sub string, gen int64, exp uint32) error {
+	k0 := maphash.String(s.sub0Seed, sub)
+	sh := s.shardOf(k0)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.subjects.Load()
+	k1 := t.secondWord(sub)
+	if i, found := t.find(k0, k1, ""); found {
+		t.raise(i, gen, exp)
+		return nil
+	}
+	if !s.reserve() {
+		return ErrFull
+	}
+	if tooFull(t.n+1, t.size()) {
+		// Grown aside and swapped in whole: readers do not wait.
+		t = t.grown()
+		t.insert(k0, k1, gen, exp)
+		sh.subjects.Store(t)
+		return nil
+	}
+	sh.beginWrite()
+	t.insert(k0, k1, gen, exp)
+	sh.endWrite()
 	return nil
 }
 
@@ -159,8 +195,8 @@ func (s *Set) Revoked(sid, sub string, gen int64) (Kind, bool) {
 		return KindSession, true
 	}
 	if sub != "" {
-		h := maphash.String(s.strSeed, sub)
-		if r := s.shardOf(h).record(subjectKind, sub, h); r != nil && gen < r.generation {
+		k0 := maphash.String(s.sub0Seed, sub)
+		if cut, ok := s.shardOf(k0).cutoff(k0, sub); ok && gen < cut {
 			return KindSubject, true
 		}
 	}
@@ -173,7 +209,7 @@ func (s *Set) sessionRevoked(sid string) bool {
 		return s.shardOf(h).hasSession(k0, k1, h)
 	}
 	h := maphash.String(s.strSeed, sid)
-	return s.shardOf(h).record(otherSessionKind, sid, h) != nil
+	return s.shardOf(h).hasOtherSession(sid, h)
 }
 
 // Prune drops every entry whose ExpiresAt is at or before now and returns
@@ -187,7 +223,9 @@ func (s *Set) Prune(now time.Time) int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n := s.pruneKeys(sh, cut) + s.pruneStrings(sh, otherSessionKind, cut) + s.pruneStrings(sh, subjectKind, cut)
+		n := prune[keyTable, [2]uint64](sh, &sh.sessions, cut) +
+			prune[strTable, string](sh, &sh.otherSessions, cut) +
+			prune[subjectTable, [2]uint64](sh, &sh.subjects, cut)
 		sh.mu.Unlock()
 		s.count.Add(int64(-n))
 		total += n
@@ -200,37 +238,31 @@ func (s *Set) Prune(now time.Time) int {
 // costs readers nothing.
 const inPlaceMax = 64
 
-func (s *Set) pruneKeys(sh *shard, cut int64) int {
-	t := sh.sessions.Load()
+// prunable is what prune needs of a table *T whose entries are named by K.
+type prunable[T, K any] interface {
+	*T
+	expired(cut int64, dst []K) []K
+	len() int
+	size() int
+	without(cut int64, survivors int) *T
+	remove(k K)
+}
+
+// prune drops the entries of one of sh's tables that expire at or before
+// cut; the caller holds sh.mu.
+func prune[T, K any, P prunable[T, K]](sh *shard, tab *atomic.Pointer[T], cut int64) int {
+	t := P(tab.Load())
 	dead := t.expired(cut, nil)
-	survivors := t.n - len(dead)
+	survivors := t.len() - len(dead)
 	switch {
 	case len(dead) == 0:
 	case len(dead) > inPlaceMax || sparse(survivors, t.size()):
 		// The old table stays as it was for readers still in it.
-		sh.sessions.Store(t.without(cut, survivors))
+		tab.Store(t.without(cut, survivors))
 	default:
 		sh.beginWrite()
 		for _, k := range dead {
-			t.remove(k[0], k[1])
-		}
-		sh.endWrite()
-	}
-	return len(dead)
-}
-
-func (s *Set) pruneStrings(sh *shard, k strKind, cut int64) int {
-	t := sh.strTable(k).Load()
-	dead := t.expired(cut, nil)
-	survivors := t.n - len(dead)
-	switch {
-	case len(dead) == 0:
-	case len(dead) > inPlaceMax || sparse(survivors, t.size()):
-		sh.strTable(k).Store(t.without(cut, survivors))
-	default:
-		sh.beginWrite()
-		for _, r := range dead {
-			t.remove(r.key, maphash.String(s.strSeed, r.key))
+			t.remove(k)
 		}
 		sh.endWrite()
 	}
@@ -257,7 +289,7 @@ func (s *Set) Reset() {
 		s.shards[i].beginWrite()
 	}
 	for i := range s.shards {
-		s.shards[i].init(s.keySeed)
+		s.shards[i].init(s)
 	}
 	s.count.Store(0)
 	for i := range s.shards {

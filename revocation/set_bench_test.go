@@ -72,18 +72,66 @@ func BenchmarkRevocationLookupParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkRevocationLookupSubjects checks subjects only, in a set holding
+// 1,000,000 subject cutoffs (what a mass sign-out leaves): half of the
+// subjects probed are present.
+func BenchmarkRevocationLookupSubjects(b *testing.B) {
+	s := NewSet(0)
+	exp := t0.Add(time.Hour)
+	for i := range benchEntries {
+		if err := s.Apply(subject(int64(i+1), fmt.Sprint("user-", i), 3, exp)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	subs := make([]string, 1<<16)
+	for i := range subs {
+		subs[i] = fmt.Sprint("user-", r.IntN(2*benchEntries))
+	}
+	hits := 0
+	for i := 0; b.Loop(); i++ {
+		if _, ok := s.Revoked("", subs[i&(len(subs)-1)], 2); ok {
+			hits++
+		}
+	}
+	if hits == 0 {
+		b.Fatal("no hits")
+	}
+}
+
 // BenchmarkSetMemory reports the heap held per live session entry at
 // 1,000,000 entries.
 func BenchmarkSetMemory(b *testing.B) {
 	exp := t0.Add(time.Hour)
+	benchMemory(b, benchEntries, func(i int) Entry { return session(int64(i+1), sidN(uint64(i)), exp) })
+}
+
+// BenchmarkSetMemorySubjects reports the heap held per live subject cutoff,
+// as a mass sign-out leaves them, at 100,000 and 1,000,000 subjects. Each
+// subject string is made fresh, as decoding the feed makes it, so that a
+// set keeping the strings pays for them.
+func BenchmarkSetMemorySubjects(b *testing.B) {
+	exp := t0.Add(time.Hour)
+	for _, n := range []int{100_000, benchEntries} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			benchMemory(b, n, func(i int) Entry { return subject(int64(i+1), fmt.Sprint("user-", i), 3, exp) })
+		})
+	}
+}
+
+// benchMemory reports the heap a set holds per entry once entry(i) has been
+// applied for every i below n.
+func benchMemory(b *testing.B, n int, entry func(i int) Entry) {
 	for b.Loop() {
 		before := heapInUse()
 		s := NewSet(0)
-		for i := range uint64(benchEntries) {
-			_ = s.Apply(session(int64(i+1), sidN(i), exp))
+		for i := range n {
+			if err := s.Apply(entry(i)); err != nil {
+				b.Fatal(err)
+			}
 		}
 		after := heapInUse()
-		b.ReportMetric(float64(after-before)/benchEntries, "B/entry")
+		b.ReportMetric(float64(after-before)/float64(n), "B/entry")
 		runtime.KeepAlive(s)
 	}
 }

@@ -182,6 +182,8 @@ func TestPrune(t *testing.T) {
 		{"string session at expiry", session(1, "x", t0), t0, 1, 0},
 		{"subject before expiry", subject(1, "alice", 1, t0), t0.Add(-time.Nanosecond), 0, 1},
 		{"subject at expiry", subject(1, "alice", 1, t0), t0, 1, 0},
+		{"subject expiry past 2106 is kept", subject(1, "alice", 1, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)), time.Date(2105, 1, 1, 0, 0, 0, 0, time.UTC), 0, 1},
+		{"subject expiry before 1970", subject(1, "alice", 1, time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)), time.Unix(0, 0), 1, 0},
 		// Expiries are kept in whole seconds rounded up: never dropped early,
 		// at most a second late.
 		{"fractional expiry kept at its instant", session(1, sidN(1), half), half, 0, 1},

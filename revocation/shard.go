@@ -17,7 +17,7 @@ type shard struct {
 	sessions atomic.Pointer[keyTable]
 	// otherSessions holds session ids that are not in tegata's format.
 	otherSessions atomic.Pointer[strTable]
-	subjects      atomic.Pointer[strTable]
+	subjects      atomic.Pointer[subjectTable]
 	// Pad to two cache lines so that writes to one shard do not disturb
 	// readers of its neighbours.
 	_ [128 - 40]byte
@@ -26,10 +26,11 @@ type shard struct {
 // optimisticReads is how many times a reader tries without the lock.
 const optimisticReads = 3
 
-func (sh *shard) init(seed uint64) {
-	sh.sessions.Store(newKeyTable(minTableSize, seed))
-	sh.otherSessions.Store(newStrTable(minTableSize))
-	sh.subjects.Store(newStrTable(minTableSize))
+// init empties the shard's tables, which hash with s's seeds.
+func (sh *shard) init(s *Set) {
+	sh.sessions.Store(newKeyTable(minTableSize, s.keySeed))
+	sh.otherSessions.Store(newStrTable(minTableSize, s.strSeed))
+	sh.subjects.Store(newSubjectTable(minTableSize, s.sub1Seed))
 }
 
 func (sh *shard) hasSession(k0, k1, h uint64) bool {
@@ -49,37 +50,41 @@ func (sh *shard) hasSession(k0, k1, h uint64) bool {
 	return found
 }
 
-// strKind picks one of a shard's string tables.
-type strKind int
-
-const (
-	otherSessionKind strKind = iota
-	subjectKind
-)
-
-func (sh *shard) strTable(k strKind) *atomic.Pointer[strTable] {
-	if k == subjectKind {
-		return &sh.subjects
-	}
-	return &sh.otherSessions
-}
-
-// record returns the record of key in the table of kind k, or nil.
-func (sh *shard) record(k strKind, key string, h uint64) *strRecord {
+// hasOtherSession reports whether a session id not in tegata's format is
+// revoked.
+func (sh *shard) hasOtherSession(sid string, h uint64) bool {
 	for range optimisticReads {
 		seq := sh.seq.Load()
 		if seq&1 == 1 {
 			continue
 		}
-		_, r := sh.strTable(k).Load().find(key, h)
+		_, r := sh.otherSessions.Load().find(sid, h)
 		if sh.seq.Load() == seq {
-			return r
+			return r != nil
 		}
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	_, r := sh.strTable(k).Load().find(key, h)
-	return r
+	_, r := sh.otherSessions.Load().find(sid, h)
+	return r != nil
+}
+
+// cutoff returns the generation below which subject sub, whose key's first
+// word is k0, is revoked, if it has a cutoff.
+func (sh *shard) cutoff(k0 uint64, sub string) (int64, bool) {
+	for range optimisticReads {
+		seq := sh.seq.Load()
+		if seq&1 == 1 {
+			continue
+		}
+		gen, found := sh.subjects.Load().cutoff(k0, sub)
+		if sh.seq.Load() == seq {
+			return gen, found
+		}
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.subjects.Load().cutoff(k0, sub)
 }
 
 // beginWrite and endWrite bracket an in-place change; the caller holds mu.

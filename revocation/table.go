@@ -1,21 +1,24 @@
 package revocation
 
 import (
+	"hash/maphash"
 	"sync/atomic"
 )
 
-// The set's tables use open addressing with linear probing, sized in powers
-// of two and kept at most 3/4 full, so that a lookup usually reads one
-// cache line. Readers use only atomic loads and never lock (see shard);
-// writers hold the shard's mutex. Deletion shifts the following entries
-// back (Knuth's Algorithm R) instead of leaving tombstones, so lookups stay
-// short after many prunes. Pruning many entries rebuilds a table aside and
-// swaps it in, which readers do not wait for.
+// The set's tables use open addressing with linear probing, kept at most
+// 3/4 full, so that a lookup usually reads one cache line; keyTable and
+// strTable are sized in powers of two, subjectTable in any size. Readers
+// use only atomic loads and never lock (see shard); writers hold the
+// shard's mutex. Deletion shifts the following entries back (Knuth's
+// Algorithm R) instead of leaving tombstones, so lookups stay short after
+// many prunes. Pruning many entries rebuilds a table aside and swaps it in,
+// which readers do not wait for.
 
 const minTableSize = 8
 
-// tableSize returns the power-of-two size that holds n entries at most
-// half full, so that a rebuilt table has room to grow.
+// tableSize returns the power-of-two size (for keyTable and strTable) that
+// holds n entries at most half full, so that a rebuilt table has room to
+// grow.
 func tableSize(n int) int {
 	size := minTableSize
 	for size < 2*n {
@@ -36,11 +39,13 @@ type slots interface {
 }
 
 // deleteAt removes the entry at i, moving back the entries after it whose
-// probe sequence passes through i.
+// probe sequence passes through i. Sizes need not be powers of two.
 func deleteAt(t slots, i int) {
-	mask := t.size() - 1
+	size := t.size()
 	for j := i; ; {
-		j = (j + 1) & mask
+		if j++; j == size {
+			j = 0
+		}
 		if t.empty(j) {
 			t.clear(i)
 			return
@@ -126,8 +131,8 @@ func (t *keyTable) expired(cut int64, dst [][2]uint64) [][2]uint64 {
 
 // remove deletes a key in place; the caller brackets it with the shard's
 // beginWrite and endWrite.
-func (t *keyTable) remove(k0, k1 uint64) {
-	if i, found := t.find(k0, k1, hashKey(k0, k1, t.seed)); found {
+func (t *keyTable) remove(k [2]uint64) {
+	if i, found := t.find(k[0], k[1], hashKey(k[0], k[1], t.seed)); found {
 		deleteAt(t, i)
 		t.n--
 	}
@@ -145,6 +150,7 @@ func (t *keyTable) without(cut int64, survivors int) *keyTable {
 	return nt
 }
 
+func (t *keyTable) len() int  { return t.n }
 func (t *keyTable) size() int { return len(t.slots) }
 
 func (t *keyTable) empty(i int) bool {
@@ -179,13 +185,14 @@ func hashKey(k0, k1, seed uint64) uint64 {
 	return x
 }
 
-// strTable maps strings (subjects, and session ids not in tegata's format)
-// to records. A record is never changed once published: an update stores a
-// new one, so a reader sees either the old or the new record whole.
+// strTable maps session ids not in tegata's format to records. A record is
+// never changed once published: an update stores a new one, so a reader
+// sees either the old or the new record whole.
 type strTable struct {
 	slots []strSlot
 	mask  uint64
 	n     int
+	seed  maphash.Seed
 }
 
 type strSlot struct {
@@ -194,13 +201,12 @@ type strSlot struct {
 }
 
 type strRecord struct {
-	key        string
-	generation int64 // subjects only
-	expires    int64 // unix seconds
+	key     string
+	expires int64 // unix seconds
 }
 
-func newStrTable(size int) *strTable {
-	return &strTable{slots: make([]strSlot, size), mask: uint64(size - 1)}
+func newStrTable(size int, seed maphash.Seed) *strTable {
+	return &strTable{slots: make([]strSlot, size), mask: uint64(size - 1), seed: seed}
 }
 
 // find returns the slot holding key and its record, or the empty slot where
@@ -229,7 +235,7 @@ func (t *strTable) insert(r *strRecord, h uint64) {
 }
 
 func (t *strTable) resized(size int) *strTable {
-	nt := newStrTable(size)
+	nt := newStrTable(size, t.seed)
 	for i := range t.slots {
 		if r := t.slots[i].rec.Load(); r != nil {
 			nt.insert(r, t.slots[i].hash.Load())
@@ -238,19 +244,19 @@ func (t *strTable) resized(size int) *strTable {
 	return nt
 }
 
-// expired appends to dst the records that expire at or before cut.
-func (t *strTable) expired(cut int64, dst []*strRecord) []*strRecord {
+// expired appends to dst the keys that expire at or before cut.
+func (t *strTable) expired(cut int64, dst []string) []string {
 	for i := range t.slots {
 		if r := t.slots[i].rec.Load(); r != nil && r.expires <= cut {
-			dst = append(dst, r)
+			dst = append(dst, r.key)
 		}
 	}
 	return dst
 }
 
 // remove deletes a key in place, under beginWrite and endWrite.
-func (t *strTable) remove(key string, h uint64) {
-	if i, r := t.find(key, h); r != nil {
+func (t *strTable) remove(key string) {
+	if i, r := t.find(key, maphash.String(t.seed, key)); r != nil {
 		deleteAt(t, i)
 		t.n--
 	}
@@ -258,7 +264,7 @@ func (t *strTable) remove(key string, h uint64) {
 
 // without returns a new table of the records that expire after cut.
 func (t *strTable) without(cut int64, survivors int) *strTable {
-	nt := newStrTable(tableSize(survivors))
+	nt := newStrTable(tableSize(survivors), t.seed)
 	for i := range t.slots {
 		if r := t.slots[i].rec.Load(); r != nil && r.expires > cut {
 			nt.insert(r, t.slots[i].hash.Load())
@@ -267,6 +273,7 @@ func (t *strTable) without(cut int64, survivors int) *strTable {
 	return nt
 }
 
+func (t *strTable) len() int         { return t.n }
 func (t *strTable) size() int        { return len(t.slots) }
 func (t *strTable) empty(i int) bool { return t.slots[i].rec.Load() == nil }
 func (t *strTable) home(i int) int   { return int(t.slots[i].hash.Load() & t.mask) }

@@ -2,11 +2,14 @@ package revocation
 
 import (
 	"fmt"
+	"hash/maphash"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // model is the obvious implementation the set must agree with.
@@ -32,8 +35,11 @@ func (m *model) apply(e Entry) {
 			m.sessions[e.Session] = exp
 		}
 	case KindSubject:
-		old := m.subjects[e.Subject]
-		m.subjects[e.Subject] = cutoff{max(old.generation, e.Generation), max(old.expires, exp)}
+		c := cutoff{e.Generation, int64(clampUint32(exp))}
+		if old, ok := m.subjects[e.Subject]; ok {
+			c = cutoff{max(old.generation, c.generation), max(old.expires, c.expires)}
+		}
+		m.subjects[e.Subject] = c
 	}
 }
 
@@ -64,41 +70,43 @@ func (m *model) revoked(sid, sub string, gen int64) (Kind, bool) {
 	return "", false
 }
 
-// TestSetMatchesModel runs random operations on a small universe of keys,
-// so that tables grow, shrink, wrap around and shift entries on deletion,
-// and checks every answer against the model.
+// TestSetMatchesModel runs random operations on a universe of keys large
+// enough that tables (128 shards of each kind) grow several times over,
+// shrink, wrap around, shift entries on deletion and are rebuilt by big
+// prunes, and checks every answer against the model.
 func TestSetMatchesModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
-	sids := make([]string, 0, 2100)
-	for i := range uint64(2000) {
+	sids := make([]string, 0, 8101)
+	for i := range uint64(8000) {
 		sids = append(sids, sidN(i))
 	}
 	for i := range 100 {
 		sids = append(sids, fmt.Sprint("legacy-", i))
 	}
 	sids = append(sids, "AAAAAAAAAAAAAAAAAAAAAA") // the all-zero key: kept as a string
-	subs := make([]string, 300)
+	subs := make([]string, 8000)
 	for i := range subs {
 		subs[i] = fmt.Sprint("user-", i)
 	}
 	s, m := NewSet(0), newModel()
 	clock := t0
-	for op := range 30000 {
-		switch x := r.IntN(100); {
-		case x < 60:
-			e := session(int64(op), sids[r.IntN(len(sids))], clock.Add(time.Duration(r.IntN(100))*time.Second))
+	for op := range 60000 {
+		switch x := r.IntN(10000); {
+		case x < 4900:
+			e := session(int64(op), sids[r.IntN(len(sids))], randomExpiry(r, clock))
 			mustApply(t, s, e)
 			m.apply(e)
-		case x < 90:
-			e := subject(int64(op), subs[r.IntN(len(subs))], r.Int64N(20), clock.Add(time.Duration(r.IntN(100))*time.Second))
+		case x < 9800:
+			e := subject(int64(op), subs[r.IntN(len(subs))], randomGeneration(r), randomExpiry(r, clock))
 			mustApply(t, s, e)
 			m.apply(e)
-		case x < 99:
-			clock = clock.Add(time.Duration(r.IntN(30)) * time.Second)
+		case x < 9999:
+			clock = clock.Add(randomStep(r))
 			if got, want := s.Prune(clock), m.prune(clock); got != want {
 				t.Fatalf("op %d: Prune(%v) = %d, want %d", op, clock, got, want)
 			}
 		default:
+			checkModel(t, r, s, m, sids, subs, len(subs))
 			s.Reset()
 			m = newModel()
 		}
@@ -106,15 +114,53 @@ func TestSetMatchesModel(t *testing.T) {
 			t.Fatalf("op %d: Len() = %d, want %d", op, got, want)
 		}
 		if op%97 == 0 {
-			checkModel(t, s, m, sids, subs)
+			checkModel(t, r, s, m, sids, subs, 100)
 		}
 	}
-	checkModel(t, s, m, sids, subs)
+	checkModel(t, r, s, m, sids, subs, len(subs))
 }
 
-func checkModel(t *testing.T, s *Set, m *model, sids, subs []string) {
+// randomExpiry is mostly up to three hours after now; now and then it is
+// already past, or beyond what a uint32 of seconds holds.
+func randomExpiry(r *rand.Rand, now time.Time) time.Time {
+	switch x := r.IntN(100); {
+	case x == 0:
+		return time.Time{}
+	case x == 1:
+		return time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	default:
+		return now.Add(time.Duration(r.IntN(3*3600)) * time.Second)
+	}
+}
+
+// randomGeneration is mostly below 20, the generations checkModel asks
+// about, so that cutoffs are told apart; now and then it is extreme.
+func randomGeneration(r *rand.Rand) int64 {
+	switch r.IntN(400) {
+	case 0:
+		return math.MaxInt64
+	case 1:
+		return math.MinInt64
+	default:
+		return r.Int64N(20)
+	}
+}
+
+// randomStep moves the clock on by up to a minute, now and then by an
+// hour, so that a prune drops many entries of a shard and rebuilds its
+// tables.
+func randomStep(r *rand.Rand) time.Duration {
+	if r.IntN(100) == 0 {
+		return time.Hour
+	}
+	return time.Duration(r.IntN(60)) * time.Second
+}
+
+// checkModel asks the set and the model about n session ids and n subjects
+// picked at random (every one when n is the universe's size).
+func checkModel(t *testing.T, r *rand.Rand, s *Set, m *model, sids, subs []string, n int) {
 	t.Helper()
-	for _, sid := range sids {
+	for _, sid := range pick(r, sids, n) {
 		for _, gen := range []int64{0, 10} {
 			sub := subs[len(sid)%len(subs)]
 			gotK, gotOK := s.Revoked(sid, sub, gen)
@@ -124,8 +170,8 @@ func checkModel(t *testing.T, s *Set, m *model, sids, subs []string) {
 			}
 		}
 	}
-	for _, sub := range subs {
-		for gen := range int64(21) {
+	for _, sub := range pick(r, subs, n) {
+		for _, gen := range []int64{math.MinInt64, -1, 0, 1, 5, 10, 15, 18, 19, 20, math.MaxInt64} {
 			gotK, gotOK := s.Revoked("", sub, gen)
 			wantK, wantOK := m.revoked("", sub, gen)
 			if gotK != wantK || gotOK != wantOK {
@@ -133,6 +179,18 @@ func checkModel(t *testing.T, s *Set, m *model, sids, subs []string) {
 			}
 		}
 	}
+}
+
+// pick returns n of keys at random, or all of them.
+func pick(r *rand.Rand, keys []string, n int) []string {
+	if n >= len(keys) {
+		return keys
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = keys[r.IntN(len(keys))]
+	}
+	return out
 }
 
 // TestReadersDuringWrites checks what the seqlock promises: while writers
@@ -211,4 +269,144 @@ func TestDeleteAtWrapsAround(t *testing.T) {
 	if !tab.empty(1) {
 		t.Errorf("slot 1 not empty after the shift back; slots %v", tab.slots)
 	}
+}
+
+func TestSubjectSlotSize(t *testing.T) {
+	// Subject entries fit in 64 bytes only while a slot is this small.
+	if n := unsafe.Sizeof(subjectSlot{}); n != 24 {
+		t.Errorf("unsafe.Sizeof(subjectSlot{}) = %d, want 24", n)
+	}
+}
+
+func TestSubjectTableSecondWord(t *testing.T) {
+	// Keys sharing their first word are told apart by the second, which a
+	// lookup works out from the subject only then.
+	tab := newSubjectTable(minTableSize, maphash.MakeSeed())
+	const k0 = 42
+	alice := tab.secondWord("alice")
+	tab.insert(k0, max(alice+1, 1), 1, 1)
+	tab.insert(k0, alice, 2, 1)
+	tests := []struct {
+		name      string
+		sub       string
+		wantGen   int64
+		wantFound bool
+	}{
+		{"second word matches", "alice", 2, true},
+		{"second word differs", "bob", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if gen, found := tab.cutoff(k0, tt.sub); gen != tt.wantGen || found != tt.wantFound {
+				t.Errorf("cutoff(%d, %q) = %d, %v, want %d, %v", k0, tt.sub, gen, found, tt.wantGen, tt.wantFound)
+			}
+		})
+	}
+}
+
+func TestSubjectTableDeleteWrapsAround(t *testing.T) {
+	// The same on a subject table, whose size is not a power of two.
+	tab := newSubjectTable(12, maphash.MakeSeed())
+	last := tab.size() - 1
+	if last&(last+1) == 0 {
+		t.Fatalf("newSubjectTable(12).size() = %d, want a size that is not a power of two", tab.size())
+	}
+	r := rand.New(rand.NewPCG(3, 5))
+	var keys [][2]uint64
+	for len(keys) < 3 {
+		if k0 := r.Uint64(); tab.homeOf(k0) == last {
+			keys = append(keys, [2]uint64{k0, r.Uint64() | 1})
+		}
+	}
+	for i, k := range keys {
+		tab.insert(k[0], k[1], int64(i+1), 1)
+	}
+	i, _ := tab.find(keys[0][0], keys[0][1], "")
+	deleteAt(tab, i)
+	for n, k := range keys[1:] {
+		i, found := tab.find(k[0], k[1], "")
+		if !found || tab.slots[i].gen.Load() != int64(n+2) {
+			t.Errorf("find(%v) after deleting %v = %d, %v, want the slot of generation %d", k, keys[0], i, found, n+2)
+		}
+	}
+	if !tab.empty(1) {
+		t.Errorf("slot 1 not empty after the shift back")
+	}
+}
+
+// TestSubjectCutoffsDuringWrites aims all writes at one shard: subjects
+// that stay, one whose cutoff keeps rising, and churn pruned in place
+// (shifting the others back under the seqlock) or rebuilt. Readers must
+// always see each staying cutoff, and never see one go down.
+func TestSubjectCutoffsDuringWrites(t *testing.T) {
+	s := NewSet(0)
+	home := s.shardOf(maphash.String(s.sub0Seed, "rising"))
+	sameShard := func(prefix string, n int) []string {
+		var subs []string
+		for i := 0; len(subs) < n; i++ {
+			sub := fmt.Sprint(prefix, i)
+			if s.shardOf(maphash.String(s.sub0Seed, sub)) == home {
+				subs = append(subs, sub)
+			}
+		}
+		return subs
+	}
+	stay, churn := sameShard("stay-", 100), sameShard("churn-", 2*inPlaceMax)
+	for i, sub := range stay {
+		mustApply(t, s, subject(int64(i), sub, 5, t0.Add(time.Hour)))
+	}
+	mustApply(t, s, subject(0, "rising", 5, t0.Add(time.Hour)))
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for round, gen := 0, int64(6); !stop.Load(); round++ {
+			// Most rounds are pruned in place; every fourth is rebuilt.
+			n := inPlaceMax
+			if round%4 == 0 {
+				n = len(churn)
+			}
+			for _, sub := range churn[:n] {
+				_ = s.Apply(subject(gen, sub, 1, t0.Add(time.Second)))
+				_ = s.Apply(subject(gen, "rising", gen, t0.Add(time.Hour)))
+				gen++
+			}
+			s.Prune(t0.Add(time.Second))
+		}
+	})
+	for w := range 2 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 9))
+			revokedBelow := int64(4) // the highest generation seen revoked
+			for !stop.Load() && checkRising(t, s, r, &revokedBelow) {
+				sub := stay[r.IntN(len(stay))]
+				if kind, ok := s.Revoked("", sub, 4); !ok || kind != KindSubject {
+					t.Errorf("Revoked(%q, 4) = %q, %v during writes, want subject, true", sub, kind, ok)
+					return
+				}
+				if _, ok := s.Revoked("", sub, 5); ok {
+					t.Errorf("Revoked(%q, 5) = true during writes, want false", sub)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+}
+
+// checkRising probes the cutoff of subject "rising" a little above the
+// highest generation seen revoked, which must stay revoked.
+func checkRising(t *testing.T, s *Set, r *rand.Rand, revokedBelow *int64) bool {
+	t.Helper()
+	if gen := *revokedBelow + r.Int64N(64); gen > *revokedBelow {
+		if _, ok := s.Revoked("", "rising", gen); ok {
+			*revokedBelow = gen
+		}
+	}
+	if kind, ok := s.Revoked("", "rising", *revokedBelow); !ok || kind != KindSubject {
+		t.Errorf("Revoked(rising, %d) = %q, %v after it was revoked, want subject, true", *revokedBelow, kind, ok)
+		return false
+	}
+	return true
 }

@@ -39,6 +39,7 @@ run() {
 
 say "results in $out"
 cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg.txt" 2>/dev/null
+date -u '+%Y-%m-%d %H:%M UTC' >"$out/date.txt"
 record "OUT=\$(mktemp -d)"
 run "go build -o $bin ./cmd/tegata" || { say "build failed"; exit 1; }
 

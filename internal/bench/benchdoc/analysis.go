@@ -43,7 +43,7 @@ func revocationLookup(r *run) string {
 			bench.FormatValue(floor), bench.FormatValue(max(0, lookup-floor)), bench.FormatValue(lookup))
 	}
 	if par > 0 {
-		fmt.Fprintf(&b, "Lookups from both cores at once take %s ns of wall time each (`RevocationLookupParallel`): readers take no lock, so they scale; the cost is memory latency, not contention. ", bench.FormatValue(par))
+		fmt.Fprintf(&b, "Lookups from both cores at once take %s ns of wall time each (`RevocationLookupParallel`): they scale across cores, so the cost is memory latency, not contention. ", bench.FormatValue(par))
 	}
 	fmt.Fprintf(&b, "Transparent huge pages on this machine: `%s`.\n\n", thp())
 	b.WriteString("**What would close the gap.** No code on the path can avoid the one miss a random id costs, so the target is below this machine's memory latency plus the work of a lookup. ")

@@ -3,8 +3,8 @@
 // reads, from -dir: micro.txt (`go test -bench` output), <name>.json and
 // <name>.status for each system benchmark, commands.txt (every command the
 // script ran, in order), profile-<target id>.txt (pprof output for missed
-// targets) and the optional postgres-version.txt, redis-version.txt and
-// loadavg.txt.
+// targets) and the optional postgres-version.txt, redis-version.txt,
+// loadavg.txt and date.txt (when the run began).
 //
 // With -plan it prints instead the profiles the script should take: one
 // line per missed target that has a profile recipe.

@@ -63,7 +63,11 @@ func (r *run) writeMachine(p printer) {
 	if v := r.text("loadavg.txt"); v != "" {
 		p("| load average when the run began (1, 5, 15 min) | %s |", v)
 	}
-	p("| date | %s |", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	date := r.text("date.txt")
+	if date == "" {
+		date = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+	}
+	p("| date | %s |", date)
 	if r.elapsed > 0 {
 		p("| whole run | %s |", r.elapsed)
 	}
