@@ -44,11 +44,10 @@ func apikeysCreate(env Env, args []string) error {
 	if *role != "admin" && *role != "feed" {
 		return usageErr("--role must be admin or feed")
 	}
-	c, err := o.client(env)
+	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opContext()
 	defer cancel()
 	k, err := c.CreateAPIKey(ctx, *name, *role, *reason)
 	if err != nil {
@@ -72,11 +71,10 @@ func apikeysList(env Env, args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	c, err := o.client(env)
+	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opContext()
 	defer cancel()
 	list, err := c.APIKeys(ctx)
 	if err != nil {
@@ -113,11 +111,10 @@ func apikeysRevoke(env Env, args []string) error {
 	if id == "" || len(rest) > 0 {
 		return usageErr("want exactly one ID (see 'tegata apikeys list')")
 	}
-	c, err := o.client(env)
+	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opContext()
 	defer cancel()
 	if err := c.RevokeAPIKey(ctx, id, *reason); err != nil {
 		return err

@@ -51,6 +51,16 @@ func apiKeyFrom(env Env, keyFile string) (string, error) {
 	return key, nil
 }
 
+// connect returns the operator's client and a context bounding the call.
+func (o *opFlags) connect(env Env) (*client.Client, context.Context, context.CancelFunc, error) {
+	c, err := o.client(env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := opContext()
+	return c, ctx, cancel, nil
+}
+
 func opContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
@@ -88,11 +98,10 @@ func keys(env Env, args []string) error {
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	c, err := o.client(env)
+	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opContext()
 	defer cancel()
 	if args[0] == "rotate" {
 		var out struct {
@@ -146,11 +155,10 @@ func sessions(env Env, args []string) error {
 	if *subject == "" {
 		return usageErr("--subject is required")
 	}
-	c, err := o.client(env)
+	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opContext()
 	defer cancel()
 	list, err := c.Sessions(ctx, *subject)
 	if err != nil {
@@ -181,11 +189,10 @@ func revoke(env Env, args []string) error {
 	if (*sid == "") == (*subject == "") {
 		return usageErr("give exactly one of --session or --subject")
 	}
-	c, err := o.client(env)
+	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opContext()
 	defer cancel()
 	var r client.Revocation
 	if *sid != "" {
@@ -216,11 +223,10 @@ func audit(env Env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	c, err := o.client(env)
+	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opContext()
 	defer cancel()
 	var out struct {
 		Records []struct {
