@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tegata-dev/tegata/feed"
-	"github.com/tegata-dev/tegata/revocation"
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/token"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tegata-dev/tegata/revocation"
+	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
 // benchLocal is a local verifier whose revocation set holds entries, as a

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tegata-dev/tegata/revocation"
+	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
 // This file connects the verifier to the feed: applying entries to the set,

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tegata-dev/tegata/revocation"
+	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/token"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tegata-dev/tegata/revocation"
+	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
 func TestMiddleware(t *testing.T) {

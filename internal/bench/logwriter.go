@@ -12,7 +12,7 @@ import (
 // straight into Postgres, for the flood: the authorities' own path appends
 // one entry per transaction, serialised on the log head, which is far too
 // slow to produce a burst. It does what the store's append does
-// (store/sqlstore/log.go: seq taken by advancing the log_head row, whose
+// (internal/store/sqlstore/log.go: seq taken by advancing the log_head row, whose
 // lock orders commits; pg_notify on channel tegata_log; instants in Unix
 // microseconds), for many entries per transaction.
 type logWriter struct {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/internal/authority"
 )
 
 const apikeysUsage = "want 'apikeys create --name N [--role admin|feed]', 'apikeys list' or 'apikeys revoke ID [--reason R]'"

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 

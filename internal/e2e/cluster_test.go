@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tegata-dev/tegata/authority"
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"

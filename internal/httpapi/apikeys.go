@@ -3,7 +3,7 @@ package httpapi
 import (
 	"net/http"
 
-	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/internal/authority"
 )
 
 // createdAPIKey is the answer to POST /v1/apikeys: the only answer that

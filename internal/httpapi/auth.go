@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/tegata-dev/tegata/authority"
-	"github.com/tegata-dev/tegata/store"
+	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 type ctxKey struct{}

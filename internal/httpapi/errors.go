@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/internal/authority"
 )
 
 // apiError keeps what the client is told apart from the cause that is

@@ -10,9 +10,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httpapi"
-	"github.com/tegata-dev/tegata/store/sqlite"
+	"github.com/tegata-dev/tegata/internal/store/sqlite"
 )
 
 // fuzzServer is a real authority on SQLite behind the real handler.

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tegata-dev/tegata/authority"
-	"github.com/tegata-dev/tegata/revocation"
+	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
 type tokensResponse struct {

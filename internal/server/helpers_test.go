@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tegata-dev/tegata/authority"
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 

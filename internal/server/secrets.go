@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/tegata-dev/tegata/authority"
+	"github.com/tegata-dev/tegata/internal/authority"
 )
 
 // masterKey returns the master key from env (base64 or hex of 32 bytes) or

@@ -12,7 +12,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/tegata-dev/tegata/internal/server"
-	"github.com/tegata-dev/tegata/store"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 func TestSecretsAtRest(t *testing.T) {

@@ -16,12 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tegata-dev/tegata/authority"
-	"github.com/tegata-dev/tegata/feed"
+	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
-	"github.com/tegata-dev/tegata/store"
-	"github.com/tegata-dev/tegata/store/postgres"
-	"github.com/tegata-dev/tegata/store/sqlite"
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/store/postgres"
+	"github.com/tegata-dev/tegata/internal/store/sqlite"
 )
 
 // Config is what `tegata serve` is told.

@@ -1,0 +1,271 @@
+package authority
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/store"
+)
+
+// API key roles.
+const (
+	RoleAdmin = "admin" // every API call
+	RoleFeed  = "feed"  // read-only: the feed, JWKS and introspection
+)
+
+// MaxAPIKeyNameLen caps an API key's name.
+const MaxAPIKeyNameLen = 64
+
+// APIKeyCacheTTL is how long an authenticated key is trusted without
+// asking the store again. Revoking a key evicts it from the revoking node's
+// cache at once; every other authority node may go on accepting it for up
+// to this long: the bound on how late an API key revocation bites across a
+// cluster (docs/api.md states it). 5 s costs one store read per key per
+// node every 5 s, nothing next to the requests it spares.
+const APIKeyCacheTTL = 5 * time.Second
+
+// apiKeyCache remembers recently authenticated keys for a short time so a
+// busy app backend costs no store read per request. Only hashes are kept.
+type apiKeyCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]cachedKey
+	// gen counts evictions. A lookup that began before an eviction must not
+	// cache what it read: it may be the key just revoked.
+	gen uint64
+}
+
+type cachedKey struct {
+	key   store.APIKey
+	until time.Time
+}
+
+// ErrAPIKeyRevoked: EnsureAPIKey was given the secret of a revoked key.
+var ErrAPIKeyRevoked = errors.New("authority: API key revoked")
+
+// APIKeyInfo describes an API key for operators: never its hash or secret.
+type APIKeyInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func apiKeyInfo(k store.APIKey) APIKeyInfo {
+	return APIKeyInfo{ID: k.ID, Name: k.Name, Role: k.Role, CreatedAt: k.CreatedAt.UTC()}
+}
+
+// Authenticate resolves an API key secret. It returns ErrUnauthorized for a
+// missing, unknown or revoked key, and never says which.
+func (a *Authority) Authenticate(ctx context.Context, secret string) (store.APIKey, error) {
+	if secret == "" || len(secret) > 256 {
+		return store.APIKey{}, ErrUnauthorized
+	}
+	hash := HashSecret(secret)
+	now := a.cfg.Now()
+	k, gen, ok := a.apiKeys.get(hash, now)
+	if ok {
+		return k, nil
+	}
+	k, err := a.store.APIKeyByHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.APIKey{}, ErrUnauthorized
+	}
+	if err != nil {
+		return store.APIKey{}, fmt.Errorf("authority: look up API key: %w", err)
+	}
+	// The lookup was by hash; compare anyway so a store that matched
+	// loosely (collation, prefix index) can never let another key in.
+	if subtle.ConstantTimeCompare(k.Hash[:], hash[:]) != 1 {
+		return store.APIKey{}, ErrUnauthorized
+	}
+	a.apiKeys.put(hash, k, now.Add(APIKeyCacheTTL), gen)
+	return k, nil
+}
+
+// CreateAPIKey makes a new key and returns it with its secret, which is
+// stored only as a hash: this is the one time anyone sees it.
+func (a *Authority) CreateAPIKey(ctx context.Context, name, role string, actor store.Actor) (APIKeyInfo, string, error) {
+	if err := checkAPIKeyName(name); err != nil {
+		return APIKeyInfo{}, "", err
+	}
+	if role != RoleAdmin && role != RoleFeed {
+		return APIKeyInfo{}, "", invalidRequest("role must be %q or %q", RoleAdmin, RoleFeed)
+	}
+	if err := checkActor(actor); err != nil {
+		return APIKeyInfo{}, "", err
+	}
+	secret := NewAPIKey()
+	k := store.APIKey{ID: newTokenID(), Name: name, Hash: HashSecret(secret), Role: role, CreatedAt: a.cfg.Now()}
+	err := a.store.AddAPIKey(ctx, k, actor)
+	if errors.Is(err, store.ErrConflict) {
+		// ID and hash are random (128 and 256 bits): the name it is.
+		return APIKeyInfo{}, "", &Error{Code: CodeConflict, Description: fmt.Sprintf("an API key named %q exists", name)}
+	}
+	if err != nil {
+		return APIKeyInfo{}, "", fmt.Errorf("authority: store API key: %w", err)
+	}
+	return apiKeyInfo(k), secret, nil
+}
+
+// APIKeys lists the live API keys, oldest first.
+func (a *Authority) APIKeys(ctx context.Context) ([]APIKeyInfo, error) {
+	keys, err := a.store.ListAPIKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("authority: list API keys: %w", err)
+	}
+	out := make([]APIKeyInfo, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, apiKeyInfo(k))
+	}
+	return out, nil
+}
+
+// RevokeAPIKey revokes a key: this node refuses it before RevokeAPIKey
+// returns, other nodes within APIKeyCacheTTL. The last live admin key
+// cannot be revoked (CodeConflict), so the API always has an operator.
+func (a *Authority) RevokeAPIKey(ctx context.Context, id string, actor store.Actor) error {
+	if id == "" || len(id) > 128 || !isPlainText(id) || strings.ContainsFunc(id, isControl) {
+		return invalidRequest("API key id is malformed")
+	}
+	if err := checkActor(actor); err != nil {
+		return err
+	}
+	err := a.store.RevokeAPIKey(ctx, id, a.cfg.Now(), actor)
+	// Evicted whatever the outcome: a failed commit may still have landed,
+	// and a needless eviction costs one store read.
+	a.apiKeys.evict(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &Error{Code: CodeNotFound, Description: "no such API key"}
+	case errors.Is(err, store.ErrLastAdminKey):
+		return &Error{Code: CodeConflict, Description: "this is the last admin API key; create another admin key before revoking it"}
+	case err != nil:
+		return fmt.Errorf("authority: revoke API key: %w", err)
+	}
+	return nil
+}
+
+// checkAPIKeyName allows names that are safe in logs, tables and URLs.
+func checkAPIKeyName(name string) error {
+	ok := name != "" && len(name) <= MaxAPIKeyNameLen && !strings.ContainsFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+	})
+	if !ok {
+		return invalidRequest("name must be 1 to %d characters of A-Z a-z 0-9 . _ -", MaxAPIKeyNameLen)
+	}
+	return nil
+}
+
+// get returns a cached key, and the eviction count to hand to put.
+func (c *apiKeyCache) get(h [32]byte, now time.Time) (store.APIKey, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[h]
+	if !ok || now.After(e.until) {
+		return store.APIKey{}, c.gen, false
+	}
+	return e.key, c.gen, true
+}
+
+// put caches a key read from the store, unless an eviction happened since
+// the get that preceded the read.
+func (c *apiKeyCache) put(h [32]byte, k store.APIKey, until time.Time, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil || len(c.m) > 10000 {
+		c.m = make(map[[32]byte]cachedKey) // a crude bound: keys are few
+	}
+	c.m[h] = cachedKey{key: k, until: until}
+}
+
+// evict forgets the key with that ID.
+func (c *apiKeyCache) evict(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for h, e := range c.m {
+		if e.key.ID == id {
+			delete(c.m, h)
+		}
+	}
+}
+
+// EnsureAPIKey stores secret (hashed) with the role unless it is already
+// known: how `tegata serve` installs the key from TEGATA_API_KEY or its
+// key file ("bootstrap") and TEGATA_FEED_KEY ("feed") on every start. A
+// known secret with another role is an error, and so is a revoked one
+// (ErrAPIKeyRevoked): a restart must not bring a revoked key back.
+func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string) error {
+	if role != RoleAdmin && role != RoleFeed {
+		return fmt.Errorf("authority: unknown API key role %q", role)
+	}
+	if secret == "" {
+		return fmt.Errorf("authority: the %s API key is empty", name)
+	}
+	hash := HashSecret(secret)
+	k := store.APIKey{ID: newTokenID(), Name: fmt.Sprintf("%s-%x", name, hash[:4]), Hash: hash, Role: role, CreatedAt: a.cfg.Now()}
+	actor := store.Actor{By: "system", Reason: "installed at start (" + name + " key)"}
+	for conflicted := false; ; conflicted = true {
+		done, err := a.installed(ctx, name, hash, role)
+		if err != nil || done {
+			return err
+		}
+		if conflicted {
+			return fmt.Errorf("authority: cannot install the %s API key: a live API key is named %q; revoke it or use another secret", name, k.Name)
+		}
+		err = a.store.AddAPIKey(ctx, k, actor)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("authority: store API key: %w", err)
+		}
+		// Another node installed the same secret at this moment, someone
+		// revoked it, or the name is taken: look again to say which.
+	}
+}
+
+// installed reports whether hash is a live key with the role. It fails
+// when the key is live with another role or was revoked.
+func (a *Authority) installed(ctx context.Context, name string, hash [32]byte, role string) (bool, error) {
+	k, err := a.store.APIKeyByHash(ctx, hash)
+	if err == nil {
+		// A secret moved from TEGATA_API_KEY to TEGATA_FEED_KEY must not
+		// keep its admin role behind the operator's back.
+		if k.Role != role {
+			return false, fmt.Errorf("authority: the %s API key is already installed with role %q, not %q; use another secret", name, k.Role, role)
+		}
+		return true, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("authority: look up API key: %w", err)
+	}
+	revoked, err := a.store.APIKeyRevoked(ctx, hash)
+	if err != nil {
+		return false, fmt.Errorf("authority: look up API key: %w", err)
+	}
+	if revoked {
+		return false, revokedKeyError(name)
+	}
+	return false, nil
+}
+
+// revokedKeyError tells the operator which setting holds the revoked key.
+func revokedKeyError(name string) error {
+	switch name {
+	case "bootstrap":
+		return fmt.Errorf("%w: the API key in TEGATA_API_KEY (or, when that is unset, in the data directory's api-key file) "+
+			"was revoked; set a new one (delete the api-key file to have a new key generated)", ErrAPIKeyRevoked)
+	case "feed":
+		return fmt.Errorf("%w: the API key in TEGATA_FEED_KEY was revoked; set a new one", ErrAPIKeyRevoked)
+	}
+	return fmt.Errorf("%w: the %s API key was revoked; set a new one", ErrAPIKeyRevoked, name)
+}

@@ -1,0 +1,185 @@
+package authority
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// Authority issues and revokes tokens over a store.Store.
+type Authority struct {
+	cfg       Config
+	store     store.Store
+	log       *slog.Logger
+	keySealer *sealer // signing keys at rest
+	tokSealer *sealer // refresh successors kept for the grace window
+	keys      atomic.Pointer[keyring]
+	apiKeys   apiKeyCache
+
+	// set is this process's own revocation set: revocations made here are
+	// applied before the call returns, and the log follower applies those
+	// of other nodes. local answers introspection with the same code apps
+	// embed.
+	set   *revocation.Set
+	local *verifier.Verifier
+	// applied is the highest log seq applied to set.
+	applied atomic.Int64
+	// caughtUp is when the log was last read to its end (Unix nanoseconds).
+	caughtUp atomic.Int64
+}
+
+// New opens an authority over st. masterKey (MasterKeySize bytes) encrypts
+// signing keys and refresh successors at rest. It loads the signing keys,
+// creating the first one on a fresh store, and the live revocations.
+func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Authority, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0)}
+	var err error
+	if a.keySealer, err = newSealer(masterKey, "signing keys"); err != nil {
+		return nil, err
+	}
+	if a.tokSealer, err = newSealer(masterKey, "refresh successors"); err != nil {
+		return nil, err
+	}
+	if err := a.reloadKeys(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	a.local = verifier.NewLocal(verifier.Config{
+		Issuer:      cfg.Issuer,
+		Audience:    cfg.Audience,
+		Algorithms:  []string{token.EdDSA, token.ES256},
+		Leeway:      cfg.Leeway,
+		MaxLifetime: cfg.AccessTTL,
+		Now:         cfg.Now,
+		Logger:      cfg.Logger,
+	}, func() token.KeyLookup { return a.ring() }, a.set)
+	return a, nil
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (a *Authority) Config() Config { return a.cfg }
+
+// Verifier returns the in-process verifier that sees every revocation made
+// through this Authority before the revoking call returns.
+func (a *Authority) Verifier() *verifier.Verifier { return a.local }
+
+// Run keeps the authority current until ctx ends: it follows the revocation
+// log written by other nodes, reloads keys (rotation is a function of time
+// and of other nodes' writes) and deletes what has expired.
+func (a *Authority) Run(ctx context.Context) error {
+	var wake <-chan struct{}
+	if n, ok := a.store.(store.Notifier); ok {
+		w, stop := n.Subscribe()
+		defer stop()
+		wake = w
+	}
+	follow := time.NewTicker(time.Second) // a lost wake-up costs at most this
+	defer follow.Stop()
+	reload := time.NewTicker(5 * time.Second)
+	defer reload.Stop()
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+			err = a.catchUp(ctx)
+		case <-follow.C:
+			err = a.catchUp(ctx)
+		case <-reload.C:
+			err = a.reloadKeys(ctx)
+		case <-sweep.C:
+			a.Sweep(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("authority background work failed", "err", err)
+		}
+	}
+}
+
+// catchUp applies log entries written since the last one applied.
+func (a *Authority) catchUp(ctx context.Context) error {
+	for {
+		entries, err := a.store.EntriesAfter(ctx, a.applied.Load(), 1000)
+		if err != nil {
+			return fmt.Errorf("authority: read revocation log: %w", err)
+		}
+		if len(entries) == 0 {
+			a.caughtUp.Store(a.cfg.Now().UnixNano())
+			return nil
+		}
+		now := a.cfg.Now()
+		for _, e := range entries {
+			if e.ExpiresAt.After(now) {
+				a.applyLocal(e)
+			}
+			a.applied.Store(e.Seq)
+		}
+	}
+}
+
+// StaleAfter bounds how long this node may go without reading the
+// revocation log to its end before it stops vouching for tokens by
+// introspection: a node cut off from the database cannot see revocations
+// recorded by other nodes.
+const StaleAfter = 10 * time.Second
+
+// ErrStale: this node has not read the revocation log recently enough to
+// answer for a token's revocation state.
+var ErrStale = errors.New("authority: revocation state is stale (cannot read the revocation log)")
+
+// fresh reports whether the revocation set is known to be current.
+func (a *Authority) fresh() error {
+	if a.cfg.Now().Sub(time.Unix(0, a.caughtUp.Load())) > StaleAfter {
+		return ErrStale
+	}
+	return nil
+}
+
+func (a *Authority) applyLocal(e revocation.Entry) {
+	// The local set is unbounded (NewSet(0)); an error here is a bug.
+	if err := a.set.Apply(e); err != nil {
+		a.log.Error("apply revocation locally", "seq", e.Seq, "err", err)
+	}
+}
+
+// Sweep forgets what has expired: revocations no token can need any more,
+// sessions, refresh tokens and keys. Run calls it every minute.
+func (a *Authority) Sweep(ctx context.Context) {
+	now := a.cfg.Now()
+	a.set.Prune(now)
+	steps := []struct {
+		what string
+		fn   func() (int64, error)
+	}{
+		{"expired sessions", func() (int64, error) { return a.store.DeleteExpired(ctx, now) }},
+		{"expired revocations", func() (int64, error) { return a.store.PruneLog(ctx, now) }},
+		{"expired keys", func() (int64, error) {
+			return a.store.DeleteKeysRetiredBefore(ctx, now.Add(-a.cfg.coverWindow()))
+		}},
+	}
+	for _, s := range steps {
+		n, err := s.fn()
+		if err != nil {
+			a.log.Warn("sweep failed", "what", s.what, "err", err)
+		} else if n > 0 {
+			a.log.Debug("swept", "what", s.what, "rows", n)
+		}
+	}
+}

@@ -1,0 +1,291 @@
+package authority
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/store/sqlite"
+	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+func newTestAuthority(t *testing.T) (*Authority, *clock) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	a, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize), Config{Issuer: "https://auth.test", Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, clk
+}
+
+func TestSealer(t *testing.T) {
+	s, err := newSealer(bytes.Repeat([]byte{1}, MasterKeySize), "purpose A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := newSealer(bytes.Repeat([]byte{2}, MasterKeySize), "purpose A")
+	otherPurpose, _ := newSealer(bytes.Repeat([]byte{1}, MasterKeySize), "purpose B")
+	sealed := s.seal([]byte("secret"), []byte("row-1"))
+	if bytes.Contains(sealed, []byte("secret")) {
+		t.Fatal("sealed data contains the plaintext")
+	}
+	if pt, err := s.open(sealed, []byte("row-1")); err != nil || string(pt) != "secret" {
+		t.Fatalf("open = %q, %v, want secret", pt, err)
+	}
+	tampered := bytes.Clone(sealed)
+	tampered[len(tampered)-1] ^= 1
+	tests := []struct {
+		name   string
+		s      *sealer
+		sealed []byte
+		aad    string
+	}{
+		{"wrong master key", other, sealed, "row-1"},
+		{"other purpose", otherPurpose, sealed, "row-1"},
+		{"moved to another row", s, sealed, "row-2"},
+		{"tampered", s, tampered, "row-1"},
+		{"truncated", s, sealed[:10], "row-1"},
+	}
+	for _, tc := range tests {
+		if _, err := tc.s.open(tc.sealed, []byte(tc.aad)); !errors.Is(err, ErrSealed) {
+			t.Errorf("%s: open = %v, want ErrSealed", tc.name, err)
+		}
+	}
+	if _, err := newSealer([]byte("short"), "x"); err == nil {
+		t.Error("newSealer(short key) = nil error")
+	}
+}
+
+// TestRetiredKeyCannotSign forges a token with a retired key's private half
+// after its grace period (a stolen old key): verifiers refuse it.
+func TestRetiredKeyCannotSign(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	old, ok := a.ring().current(clk.Now())
+	if !ok {
+		t.Fatal("no signing key")
+	}
+	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(a.cfg.KeyPublishDelay + a.cfg.coverWindow() + time.Second)
+	if err := a.ReloadKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := a.ring().current(clk.Now()); cur.ID == old.ID {
+		t.Fatal("the retired key still signs")
+	}
+	now := clk.Now().Truncate(time.Second)
+	forged, err := token.Sign(old, token.Claims{Issuer: a.cfg.Issuer, Subject: "mallory", Audience: []string{a.cfg.Audience},
+		IssuedAt: now, Expiry: now.Add(time.Minute), ID: "j", SessionID: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Verifier().Verify(ctx, forged); !errors.Is(err, verifier.ErrUnknownKey) {
+		t.Fatalf("Verify(token signed by a retired key after its grace) = %v, want ErrUnknownKey", err)
+	}
+}
+
+func TestKeyStates(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	first, _ := a.ring().current(clk.Now())
+	k, _ := a.RotateKey(ctx, store.Actor{By: "test"})
+	states := func() map[string]string {
+		keys, err := a.Keys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, k := range keys {
+			m[k.ID] = k.State
+		}
+		return m
+	}
+	steps := []struct {
+		advance       time.Duration
+		first, second string
+	}{
+		{0, "active", "pending"},
+		{a.cfg.KeyPublishDelay, "retired", "active"},
+		{a.cfg.coverWindow(), "expired", "active"},
+	}
+	for i, s := range steps {
+		clk.Add(s.advance)
+		_ = a.ReloadKeys(ctx)
+		got := states()
+		if got[first.ID] != s.first || got[k.ID] != s.second {
+			t.Fatalf("step %d: states = %v, want first %s, second %s", i, got, s.first, s.second)
+		}
+	}
+}
+
+func TestClaimsValidation(t *testing.T) {
+	a, _ := newTestAuthority(t)
+	tests := []struct {
+		name string
+		req  SessionRequest
+	}{
+		{"empty subject", SessionRequest{}},
+		{"long subject", SessionRequest{Subject: string(bytes.Repeat([]byte("x"), MaxSubjectLen+1))}},
+		{"invalid UTF-8", SessionRequest{Subject: "\xff"}},
+		{"newline in subject", SessionRequest{Subject: "a\nb"}},
+		{"reserved claim", SessionRequest{Subject: "a", Claims: map[string]any{"sid": "x"}}},
+		{"sgen is reserved", SessionRequest{Subject: "a", Claims: map[string]any{"sgen": 9}}},
+		{"long device", SessionRequest{Subject: "a", Device: string(bytes.Repeat([]byte("d"), MaxDeviceLen+1))}},
+	}
+	for _, tc := range tests {
+		_, err := a.CreateSession(context.Background(), tc.req)
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Code != CodeInvalidRequest {
+			t.Errorf("%s: CreateSession = %v, want invalid_request", tc.name, err)
+		}
+	}
+}
+
+func TestOneRotationAtATime(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.RotateKey(ctx, store.Actor{By: "test"})
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Code != CodeConflict {
+		t.Fatalf("second RotateKey while one is pending = %v, want conflict", err)
+	}
+	clk.Add(a.cfg.KeyPublishDelay)
+	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
+		t.Fatalf("RotateKey after the pending key signs = %v, want nil", err)
+	}
+}
+
+// TestTextStoresAccept: input a Postgres text column refuses (NUL, invalid
+// UTF-8) is the caller's mistake, refused before it reaches any store.
+func TestTextStoresAccept(t *testing.T) {
+	a, _ := newTestAuthority(t)
+	ctx := context.Background()
+	live, err := a.CreateSession(ctx, SessionRequest{Subject: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"NUL in device", func() error {
+			_, err := a.CreateSession(ctx, SessionRequest{Subject: "a", Device: "x\x00y"})
+			return err
+		}},
+		{"invalid UTF-8 session id", func() error {
+			_, err := a.RevokeSession(ctx, "\xff", store.Actor{By: "test"})
+			return err
+		}},
+		{"NUL in session id", func() error {
+			_, err := a.RevokeSession(ctx, "a\x00b", store.Actor{By: "test"})
+			return err
+		}},
+		{"NUL in reason", func() error {
+			_, err := a.RevokeSession(ctx, live.SessionID, store.Actor{By: "test", Reason: "x\x00"})
+			return err
+		}},
+		{"invalid UTF-8 reason", func() error {
+			_, err := a.RotateKey(ctx, store.Actor{By: "test", Reason: "\xff"})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		var ae *Error
+		if err := tc.call(); !errors.As(err, &ae) || ae.Code != CodeInvalidRequest {
+			t.Errorf("%s: err = %v, want invalid_request", tc.name, err)
+		}
+	}
+	if _, err := a.Verifier().Verify(ctx, live.AccessToken); err != nil {
+		t.Fatalf("Verify(live token) = %v, want nil: a refused call revoked it", err)
+	}
+}
+
+func TestEnsureAPIKeyKeepsRoles(t *testing.T) {
+	a, _ := newTestAuthority(t)
+	ctx := context.Background()
+	secret := NewAPIKey()
+	if err := a.EnsureAPIKey(ctx, "bootstrap", secret, RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EnsureAPIKey(ctx, "bootstrap", secret, RoleAdmin); err != nil {
+		t.Fatalf("EnsureAPIKey(same key, same role) = %v, want nil", err)
+	}
+	// The admin secret reused as the read-only feed key must not pass
+	// silently: it would still hold admin rights.
+	if err := a.EnsureAPIKey(ctx, "feed", secret, RoleFeed); err == nil {
+		t.Fatal("EnsureAPIKey(admin secret as feed key) = nil, want an error")
+	}
+	if err := a.EnsureAPIKey(ctx, "bootstrap", "", RoleAdmin); err == nil {
+		t.Fatal(`EnsureAPIKey("") = nil, want an error`)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"no issuer", Config{}},
+		{"negative access TTL", Config{Issuer: "i", AccessTTL: -time.Minute}},
+		{"negative leeway: entries would die before their tokens", Config{Issuer: "i", Leeway: -time.Second}},
+		{"negative publish delay: signing before publishing", Config{Issuer: "i", KeyPublishDelay: -time.Second}},
+	}
+	for _, tc := range tests {
+		if _, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize), tc.cfg); err == nil {
+			t.Errorf("%s: New = nil error, want refusal", tc.name)
+		}
+	}
+}
+
+// TestIntrospectRefusesWhenTheLogIsUnreadable: a node that cannot read the
+// revocation log must not vouch for a token (verifiers introspect exactly
+// when they are stale themselves).
+func TestIntrospectRefusesWhenTheLogIsUnreadable(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	tk, err := a.CreateSession(ctx, SessionRequest{Subject: "ivan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := a.Introspect(ctx, tk.AccessToken); err != nil || c == nil {
+		t.Fatalf("Introspect(fresh) = %v, %v, want active", c, err)
+	}
+	clk.Add(StaleAfter + time.Second)
+	if c, err := a.Introspect(ctx, tk.AccessToken); err != nil || c == nil {
+		t.Fatalf("Introspect(after a quiet spell, store reachable) = %v, %v, want active (it catches up)", c, err)
+	}
+	clk.Add(StaleAfter + time.Second)
+	a.store.Close() // the database is gone
+	if c, err := a.Introspect(ctx, tk.AccessToken); !errors.Is(err, ErrStale) {
+		t.Fatalf("Introspect(log unreadable) = %v, %v, want ErrStale", c, err)
+	}
+}

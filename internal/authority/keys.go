@@ -1,0 +1,231 @@
+package authority
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/token"
+)
+
+// keyring is an immutable view of the signing keys, rebuilt on every
+// reload. Which key signs is a function of time (SignFrom, RetiredAt), so
+// the ring holds every candidate and picks at signing time.
+type keyring struct {
+	signers []signer // by SignFrom ascending
+	public  *token.KeySet
+	jwks    []byte
+	all     []store.SigningKey
+}
+
+type signer struct {
+	key       token.SigningKey
+	signFrom  time.Time
+	retiredAt time.Time
+}
+
+// current returns the key that signs at now: the latest SignFrom <= now
+// that is not retired yet.
+func (r *keyring) current(now time.Time) (token.SigningKey, bool) {
+	for i := len(r.signers) - 1; i >= 0; i-- {
+		s := r.signers[i]
+		if s.signFrom.After(now) || (!s.retiredAt.IsZero() && !s.retiredAt.After(now)) {
+			continue
+		}
+		return s.key, true
+	}
+	return token.SigningKey{}, false
+}
+
+func (r *keyring) Lookup(kid string) (token.PublicKey, bool) { return r.public.Lookup(kid) }
+
+// published reports whether a key is in JWKS at now: from creation until
+// every token it signed has expired.
+func published(k store.SigningKey, now time.Time, window time.Duration) bool {
+	return k.RetiredAt.IsZero() || now.Before(k.RetiredAt.Add(window))
+}
+
+func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyring, error) {
+	sort.Slice(keys, func(i, j int) bool { return keys[i].SignFrom.Before(keys[j].SignFrom) })
+	r := &keyring{all: keys}
+	var pubs []token.PublicKey
+	for _, k := range keys {
+		if !published(k, now, a.cfg.coverWindow()) {
+			continue
+		}
+		pub, err := x509.ParsePKIXPublicKey(k.Public)
+		if err != nil {
+			return nil, fmt.Errorf("authority: key %s: parse public key: %w", k.ID, err)
+		}
+		pubs = append(pubs, token.PublicKey{ID: k.ID, Algorithm: k.Algorithm, Key: pub})
+		if !k.RetiredAt.IsZero() && !k.RetiredAt.After(now) {
+			continue // verifies only; its private half is never opened again
+		}
+		priv, err := a.openPrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		r.signers = append(r.signers, signer{
+			key:      token.SigningKey{ID: k.ID, Algorithm: k.Algorithm, Private: priv},
+			signFrom: k.SignFrom, retiredAt: k.RetiredAt,
+		})
+	}
+	set, err := token.NewKeySet(pubs...)
+	if err != nil {
+		return nil, fmt.Errorf("authority: key set: %w", err)
+	}
+	jwks, err := set.MarshalJWKS()
+	if err != nil {
+		return nil, fmt.Errorf("authority: marshal JWKS: %w", err)
+	}
+	r.public, r.jwks = set, jwks
+	return r, nil
+}
+
+func (a *Authority) openPrivateKey(k store.SigningKey) (crypto.Signer, error) {
+	der, err := a.keySealer.open(k.PrivateEnc, []byte(k.ID))
+	if err != nil {
+		return nil, fmt.Errorf("authority: key %s: %w", k.ID, err)
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("authority: key %s: parse private key: %w", k.ID, err)
+	}
+	s, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("authority: key %s: unsupported private key type %T", k.ID, priv)
+	}
+	return s, nil
+}
+
+// ReloadKeys re-reads the signing keys; Run does so every few seconds, so
+// rotations made by other nodes and publish delays take effect.
+func (a *Authority) ReloadKeys(ctx context.Context) error { return a.reloadKeys(ctx) }
+
+// reloadKeys reads the key table and swaps in a new keyring; it creates the
+// first key when there is none.
+func (a *Authority) reloadKeys(ctx context.Context) error {
+	keys, err := a.store.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("authority: list keys: %w", err)
+	}
+	now := a.cfg.Now()
+	if len(keys) == 0 {
+		// No verifier can know any key yet, so the first one signs at once.
+		if _, err := a.addKey(ctx, now, store.Actor{By: "system", Reason: "first start"}); err != nil {
+			return err
+		}
+		return a.reloadKeys(ctx)
+	}
+	ring, err := a.buildKeyring(keys, now)
+	if err != nil {
+		return err
+	}
+	a.keys.Store(ring)
+	return nil
+}
+
+func (a *Authority) addKey(ctx context.Context, signFrom time.Time, actor store.Actor) (store.SigningKey, error) {
+	priv, err := token.GenerateKey(a.cfg.Algorithm)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("authority: generate key: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	now := a.cfg.Now()
+	kid := now.UTC().Format("20060102") + "-" + randomString(6)
+	k := store.SigningKey{
+		ID: kid, Algorithm: a.cfg.Algorithm, Public: pub,
+		PrivateEnc: a.keySealer.seal(der, []byte(kid)),
+		CreatedAt:  now, SignFrom: signFrom,
+	}
+	if err := a.store.AddKey(ctx, k, actor); err != nil {
+		return store.SigningKey{}, fmt.Errorf("authority: store key: %w", err)
+	}
+	a.log.Info("signing key added", "kid", kid, "alg", k.Algorithm, "sign_from", signFrom.UTC())
+	return k, nil
+}
+
+// RotateKey publishes a new signing key now and signs with it once
+// KeyPublishDelay has passed. The previous key stops signing then and stays
+// in JWKS until every token it signed has expired.
+// Only one rotation may be pending at a time: a second one before the
+// first key signs is refused (it would publish keys that never sign).
+func (a *Authority) RotateKey(ctx context.Context, actor store.Actor) (store.SigningKey, error) {
+	if err := checkActor(actor); err != nil {
+		return store.SigningKey{}, err
+	}
+	keys, err := a.store.ListKeys(ctx)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("authority: list keys: %w", err)
+	}
+	now := a.cfg.Now()
+	for _, k := range keys {
+		if k.SignFrom.After(now) {
+			return store.SigningKey{}, &Error{Code: CodeConflict,
+				Description: fmt.Sprintf("a rotation is already pending: key %s signs from %s", k.ID, k.SignFrom.UTC().Format(time.RFC3339))}
+		}
+	}
+	k, err := a.addKey(ctx, now.Add(a.cfg.KeyPublishDelay), actor)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	return k, a.reloadKeys(ctx)
+}
+
+// KeyInfo describes a signing key for operators. It never carries key
+// material beyond the public key's id.
+type KeyInfo struct {
+	ID        string    `json:"kid"`
+	Algorithm string    `json:"alg"`
+	CreatedAt time.Time `json:"created_at"`
+	SignFrom  time.Time `json:"sign_from"`
+	RetiredAt time.Time `json:"retired_at,omitzero"`
+	// State is "pending" (published, not signing yet), "active" (signing),
+	// "retired" (verifying only) or "expired" (no longer published).
+	State string `json:"state"`
+}
+
+// Keys lists the signing keys with their state at now.
+func (a *Authority) Keys(ctx context.Context) ([]KeyInfo, error) {
+	keys, err := a.store.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := a.cfg.Now()
+	active, _ := a.ring().current(now)
+	out := make([]KeyInfo, 0, len(keys))
+	for _, k := range keys {
+		ki := KeyInfo{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, SignFrom: k.SignFrom, RetiredAt: k.RetiredAt}
+		switch {
+		case k.ID == active.ID:
+			ki.State = "active"
+		case k.SignFrom.After(now):
+			ki.State = "pending"
+		case published(k, now, a.cfg.coverWindow()):
+			ki.State = "retired"
+		default:
+			ki.State = "expired"
+		}
+		out = append(out, ki)
+	}
+	return out, nil
+}
+
+// JWKS returns the published key set as JSON.
+func (a *Authority) JWKS() []byte { return a.ring().jwks }
+
+func (a *Authority) ring() *keyring { return a.keys.Load() }
+
+var errNoSigningKey = errors.New("authority: no signing key is active")

@@ -1,0 +1,219 @@
+package authority
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/token"
+)
+
+// Limits on what a caller may put into a token, so every token stays well
+// under the verifiers' size cap (token.DefaultMaxSize).
+const (
+	MaxSubjectLen = 255
+	MaxDeviceLen  = 200
+	MaxClaimsLen  = 4096
+)
+
+// SessionRequest is the input of CreateSession.
+type SessionRequest struct {
+	Subject string
+	// Claims go into every access token of the session (roles, scopes...).
+	// Reserved names (iss, sub, aud, exp, sid...) are refused.
+	Claims map[string]any
+	Device string // a label for the "your devices" list
+}
+
+// Tokens is what a client receives on sign-in and refresh.
+type Tokens struct {
+	SessionID        string
+	AccessToken      string
+	AccessExpiresAt  time.Time
+	RefreshToken     string
+	RefreshExpiresAt time.Time
+}
+
+// CreateSession signs a subject in on a new device.
+func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Tokens, error) {
+	if err := checkSubject(req.Subject); err != nil {
+		return Tokens{}, err
+	}
+	if len(req.Device) > MaxDeviceLen || !isPlainText(req.Device) {
+		return Tokens{}, invalidRequest("device must be valid UTF-8 without NUL, of at most %d bytes", MaxDeviceLen)
+	}
+	claims, err := encodeClaims(req.Claims)
+	if err != nil {
+		return Tokens{}, err
+	}
+	now := a.cfg.Now()
+	refresh := randomString(refreshBytes)
+	s := store.Session{
+		ID: newSessionID(), Subject: req.Subject, Device: req.Device, Claims: claims,
+		CreatedAt: now, RefreshedAt: now, ExpiresAt: now.Add(a.cfg.SessionTTL),
+	}
+	rt := store.RefreshToken{Hash: HashSecret(refresh), SessionID: s.ID, CreatedAt: now, ExpiresAt: a.refreshExpiry(s, now)}
+	gen, err := a.store.CreateSession(ctx, store.NewSession{Session: s, Refresh: rt})
+	if err != nil {
+		return Tokens{}, fmt.Errorf("authority: create session: %w", err)
+	}
+	return a.tokens(s, gen, refresh, rt.ExpiresAt, now)
+}
+
+func (a *Authority) refreshExpiry(s store.Session, now time.Time) time.Time {
+	return minTime(now.Add(a.cfg.RefreshTTL), s.ExpiresAt)
+}
+
+// tokens mints an access token for the session and packs the answer.
+func (a *Authority) tokens(s store.Session, gen int64, refresh string, refreshExp, now time.Time) (Tokens, error) {
+	at, exp, err := a.mint(s, gen, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{SessionID: s.ID, AccessToken: at, AccessExpiresAt: exp, RefreshToken: refresh, RefreshExpiresAt: refreshExp}, nil
+}
+
+func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, time.Time, error) {
+	key, ok := a.ring().current(now)
+	if !ok {
+		return "", time.Time{}, errNoSigningKey
+	}
+	var extra map[string]any
+	if len(s.Claims) > 0 {
+		if err := json.Unmarshal(s.Claims, &extra); err != nil {
+			return "", time.Time{}, fmt.Errorf("authority: session %s: stored claims: %w", s.ID, err)
+		}
+	}
+	// Tokens carry whole seconds; truncating exp keeps it inside the session.
+	now = now.Truncate(time.Second)
+	exp := minTime(now.Add(a.cfg.AccessTTL), s.ExpiresAt).Truncate(time.Second)
+	at, err := token.Sign(key, token.Claims{
+		Issuer: a.cfg.Issuer, Subject: s.Subject, Audience: []string{a.cfg.Audience},
+		IssuedAt: now, Expiry: exp, ID: newTokenID(), SessionID: s.ID, Generation: gen,
+		Extra: extra,
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("authority: sign: %w", err)
+	}
+	return at, exp, nil
+}
+
+// Refresh exchanges a refresh token for a new access token and a new
+// refresh token. Every refusal is an *Error with CodeInvalidGrant; a
+// refusal because the token was already rotated also matches ErrReuse, and
+// the session has then been revoked.
+func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error) {
+	presented, err := parseRefresh(refresh)
+	if err != nil {
+		return Tokens{}, grantError(err.Error())
+	}
+	now := a.cfg.Now()
+	next := randomString(refreshBytes)
+	res, err := a.store.RotateRefresh(ctx, store.Rotation{
+		Presented:    presented,
+		Next:         store.RefreshToken{Hash: HashSecret(next), CreatedAt: now, ExpiresAt: now.Add(a.cfg.RefreshTTL)},
+		NextSealed:   a.tokSealer.seal([]byte(next), presented[:]),
+		Now:          now,
+		Grace:        a.cfg.RefreshGrace,
+		RevokedUntil: now.Add(a.cfg.coverWindow()),
+	})
+	if err != nil {
+		return Tokens{}, fmt.Errorf("authority: rotate refresh token: %w", err)
+	}
+	switch res.Outcome {
+	case store.Rotated:
+	case store.Replayed:
+		pt, err := a.tokSealer.open(res.Sealed, presented[:])
+		if err != nil {
+			return Tokens{}, fmt.Errorf("authority: session %s: open successor: %w", res.Session.ID, err)
+		}
+		next = string(pt)
+	case store.Reused:
+		a.applyLocal(res.Entry)
+		a.log.Warn("refresh token reuse detected: session revoked",
+			"sid", res.Session.ID, "sub", res.Session.Subject, "seq", res.Entry.Seq)
+		return Tokens{}, &Error{Code: CodeInvalidGrant, kind: ErrReuse,
+			Description: "refresh token was already used; the session has been revoked"}
+	default:
+		return Tokens{}, grantError(res.Reason)
+	}
+	return a.tokens(res.Session, res.Generation, next, a.refreshExpiry(res.Session, res.Session.RefreshedAt), now)
+}
+
+// grantError is the one answer to every refused refresh (RFC 6749 §5.2):
+// the client learns nothing about why; the log does.
+func grantError(detail string) error {
+	return &Error{Code: CodeInvalidGrant, Description: "refresh token is invalid, expired or revoked", Detail: detail}
+}
+
+// Sessions lists a subject's live sessions, newest first.
+func (a *Authority) Sessions(ctx context.Context, subject string) ([]store.Session, error) {
+	if err := checkSubject(subject); err != nil {
+		return nil, err
+	}
+	now := a.cfg.Now()
+	all, err := a.store.ListSessions(ctx, subject, now)
+	if err != nil {
+		return nil, err
+	}
+	// A session whose refresh token idled out is over, though its absolute
+	// end lies ahead: list it neither as live nor with that end.
+	live := all[:0]
+	for _, s := range all {
+		s.ExpiresAt = a.refreshExpiry(s, s.RefreshedAt)
+		if s.ExpiresAt.After(now) {
+			live = append(live, s)
+		}
+	}
+	return live, nil
+}
+
+func checkSubject(s string) error {
+	switch {
+	case s == "":
+		return invalidRequest("subject is required")
+	case len(s) > MaxSubjectLen:
+		return invalidRequest("subject is longer than %d bytes", MaxSubjectLen)
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
+		return invalidRequest("subject must be valid UTF-8 without control characters")
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// isPlainText reports whether s can be stored in a text column of every
+// store: Postgres refuses invalid UTF-8 and NUL, and that refusal must be
+// the client's 400, not a 500.
+func isPlainText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// encodeClaims validates app claims and returns them as stored.
+func encodeClaims(c map[string]any) ([]byte, error) {
+	if len(c) == 0 {
+		return nil, nil
+	}
+	for name := range c {
+		if token.IsReserved(name) {
+			return nil, invalidRequest("claim %q is reserved and set by the authority", name)
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, invalidRequest("claims cannot be encoded: %v", err)
+	}
+	if len(b) > MaxClaimsLen {
+		return nil, invalidRequest("claims are %d bytes encoded; the limit is %d", len(b), MaxClaimsLen)
+	}
+	return b, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,379 @@
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+var (
+	// ErrClientConfig is returned by Client.Run when URLs or Apply is
+	// missing.
+	ErrClientConfig = errors.New("feed: client needs URLs and Apply")
+	// ErrClientRunning is returned by Client.Run when the client is already
+	// running.
+	ErrClientRunning = errors.New("feed: client already running")
+	// ErrIdle ends a stream on which nothing was heard for IdleTimeout.
+	ErrIdle = errors.New("feed: stream idle")
+	// ErrStatus is wrapped by the error of a response other than 200.
+	ErrStatus = errors.New("feed: unexpected response")
+)
+
+// Client follows the feed of one or more authorities and applies every
+// entry, in seq order, exactly as far as it has heard. Set the fields, then
+// call Run; do not change them while it runs. Zero values mean the
+// defaults.
+type Client struct {
+	// URLs are the authorities' base URLs; on any error the client moves to
+	// the next one, round robin.
+	URLs []string
+	// APIKey is sent as a bearer token.
+	APIKey string
+	// HTTPClient defaults to a client with timeouts for dialing, TLS and
+	// response headers but none overall, since a stream is long.
+	HTTPClient *http.Client
+	// Apply records an entry; it is called in seq order, from Run's
+	// goroutine. An error (such as revocation.ErrFull) pauses the feed: the
+	// client drops the connection and later resumes from the last entry
+	// applied, so nothing is skipped.
+	Apply func(revocation.Entry) error
+	// Reset clears everything applied so far; it is called when the server
+	// says the client followed another log. Apply then starts over from the
+	// first entry.
+	Reset func()
+	// Now stamps State.LastHeard. Default time.Now.
+	Now func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// RetryMin and RetryMax bound the jittered exponential backoff between
+	// connections. Defaults 100ms and 5s.
+	RetryMin, RetryMax time.Duration
+	// IdleTimeout drops a stream on which nothing was heard for this long
+	// (a half-open connection). Heartbeats come every second. Default 15s.
+	IdleTimeout time.Duration
+
+	running atomic.Bool
+	mu      sync.Mutex
+	st      State
+	changed chan struct{} // closed on state changes; nil until a waiter needs it
+}
+
+// State is where a Client stands.
+type State struct {
+	// Position is the last seq applied or acknowledged by a heartbeat: the
+	// client has every live entry up to it, and resumes after it.
+	Position int64
+	// Head is the log's head as last heard from the server.
+	Head int64
+	// LastHeard is when the last event of any kind arrived; a verifier
+	// judges staleness by it.
+	LastHeard time.Time
+	// Synced is true once a heartbeat has shown the client holds every
+	// entry up to the head. It stays true across reconnects (the applied
+	// entries remain valid; LastHeard tells how current they are) and turns
+	// false on a reset until the next heartbeat.
+	Synced bool
+	// Source is the base URL of the current or last connection.
+	Source string
+	// Connected is true while a stream is open.
+	Connected bool
+	// Err is the last error, cleared by the next heartbeat.
+	Err string
+}
+
+// State returns a snapshot of the client's state.
+func (c *Client) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st
+}
+
+// WaitSynced blocks until the client is synced or ctx is done.
+func (c *Client) WaitSynced(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		synced := c.st.Synced
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		if synced {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// update changes the state under the lock and wakes waiters.
+func (c *Client) update(f func(*State)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f(&c.st)
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// Run follows the feed until ctx is done, then returns nil. It survives
+// every transient error by reconnecting with backoff; it returns an error
+// only when misconfigured.
+func (c *Client) Run(ctx context.Context) error {
+	if len(c.URLs) == 0 || c.Apply == nil {
+		return ErrClientConfig
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrClientRunning
+	}
+	defer c.running.Store(false)
+	s := c.follower()
+	failures := 0
+	for i := 0; ; i++ {
+		base := c.URLs[i%len(c.URLs)]
+		healthy, err := s.stream(ctx, base)
+		c.update(func(st *State) {
+			st.Connected = false
+			if err != nil && ctx.Err() == nil {
+				st.Err = err.Error()
+			}
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if healthy {
+			failures = 0
+		} else {
+			failures++
+		}
+		s.log.Warn("feed: stream ended", "url", base, "err", err, "failures", failures)
+		if !sleep(ctx, s.backoff(failures)) {
+			return nil
+		}
+	}
+}
+
+// follower holds what one Run needs, with defaults filled in.
+type follower struct {
+	c                  *Client
+	http               *http.Client
+	now                func() time.Time
+	log                *slog.Logger
+	retryMin, retryMax time.Duration
+	idle               time.Duration
+}
+
+func (c *Client) follower() *follower {
+	s := &follower{c: c, http: c.HTTPClient, now: c.Now, log: c.Logger,
+		retryMin: c.RetryMin, retryMax: c.RetryMax, idle: c.IdleTimeout}
+	if s.http == nil {
+		s.http = defaultHTTPClient()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.retryMin <= 0 {
+		s.retryMin = 100 * time.Millisecond
+	}
+	if s.retryMax <= 0 {
+		s.retryMax = 5 * time.Second
+	}
+	s.retryMax = max(s.retryMax, s.retryMin)
+	if s.idle <= 0 {
+		s.idle = 15 * time.Second
+	}
+	return s
+}
+
+func defaultHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   2,
+	}}
+}
+
+// backoff returns the jittered wait before the next attempt, in
+// [d/2, d) with d = retryMin doubled per consecutive failure, up to retryMax.
+func (s *follower) backoff(failures int) time.Duration {
+	d := s.retryMin
+	for i := 1; i < failures && d < s.retryMax; i++ {
+		d *= 2
+	}
+	d = min(d, s.retryMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// stream runs one connection. healthy reports whether it got as far as a
+// heartbeat without an Apply error, so the backoff starts over.
+func (s *follower) stream(ctx context.Context, base string) (healthy bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// The idle timer also bounds the wait for response headers, whatever
+	// the HTTP client's own timeouts.
+	idle := time.AfterFunc(s.idle, func() { cancel(ErrIdle) })
+	defer idle.Stop()
+	resp, err := s.open(ctx, base)
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+		return false, err
+	}
+	defer resp.Body.Close()
+	s.c.update(func(st *State) { st.Connected, st.Source = true, base })
+	dec := NewDecoder(resp.Body)
+	for {
+		ev, err := dec.Next()
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				err = cause
+			}
+			return healthy, err
+		}
+		idle.Reset(s.idle)
+		beat, err := s.handle(ev)
+		if err != nil {
+			return false, err
+		}
+		healthy = healthy || beat
+	}
+}
+
+// open sends the request, resuming after the client's position.
+func (s *follower) open(ctx context.Context, base string) (*http.Response, error) {
+	pos := strconv.FormatInt(s.c.State().Position, 10)
+	u := strings.TrimRight(base, "/") + Path + "?after=" + pos
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("feed: %w", err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Last-Event-ID", pos)
+	if s.c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+s.c.APIKey)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("feed: %w", err)
+	}
+	if err := checkResponse(resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
+func checkResponse(resp *http.Response) error {
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, strings.TrimSpace(string(body)))
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "text/event-stream" {
+		return fmt.Errorf("%w: content type %q", ErrStatus, mt)
+	}
+	return nil
+}
+
+// handle acts on one event and reports whether it was a heartbeat.
+func (s *follower) handle(ev Event) (beat bool, err error) {
+	now := s.now()
+	switch ev.Type {
+	case EventRevoke:
+		return false, s.revoke(ev.Data, now)
+	case EventHeartbeat:
+		return true, s.heartbeat(ev.Data, now)
+	case EventReset:
+		return false, s.reset(ev.Data, now)
+	}
+	// Unknown events are for newer clients; still, the server is alive.
+	s.c.update(func(st *State) { st.LastHeard = now })
+	return false, nil
+}
+
+func (s *follower) revoke(data []byte, now time.Time) error {
+	var e revocation.Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		return fmt.Errorf("feed: malformed revoke event: %w", err)
+	}
+	if e.Seq <= s.c.State().Position {
+		s.c.update(func(st *State) { st.LastHeard = now })
+		return nil // already applied: a resumed stream may repeat
+	}
+	if err := s.c.Apply(e); err != nil {
+		return fmt.Errorf("feed: apply seq %d: %w", e.Seq, err)
+	}
+	s.c.update(func(st *State) {
+		st.Position, st.LastHeard = e.Seq, now
+		st.Head = max(st.Head, e.Seq)
+	})
+	return nil
+}
+
+func (s *follower) heartbeat(data []byte, now time.Time) error {
+	var hb heartbeatData
+	if err := json.Unmarshal(data, &hb); err != nil {
+		return fmt.Errorf("feed: malformed heartbeat: %w", err)
+	}
+	// The server has sent every live entry up to hb.Head on this stream,
+	// and every one of them was applied (an Apply error ends the stream).
+	s.c.update(func(st *State) {
+		st.Position = max(st.Position, hb.Head)
+		st.Head, st.LastHeard, st.Synced, st.Err = hb.Head, now, true, ""
+	})
+	return nil
+}
+
+func (s *follower) reset(data []byte, now time.Time) error {
+	var r resetData
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("feed: malformed reset: %w", err)
+	}
+	s.log.Warn("feed: the server follows another log; starting over", "head", r.Head, "position", s.c.State().Position)
+	if s.c.Reset != nil {
+		s.c.Reset()
+	}
+	s.c.update(func(st *State) {
+		st.Position, st.Head, st.LastHeard, st.Synced = 0, r.Head, now, false
+	})
+	return nil
+}

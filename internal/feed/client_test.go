@@ -1,0 +1,249 @@
+package feed_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+func TestClientFollowsLive(t *testing.T) {
+	log := newMemLog()
+	log.appendN(5, live)
+	var auth atomic.Value
+	hub := startHub(t, log, feed.HubConfig{})
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+		hub.ServeHTTP(w, r)
+	}))
+	c := &feed.Client{URLs: []string{srv.URL + "/"}, APIKey: "k1", Now: clock}
+	rec := startClient(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.WaitSynced(ctx); err != nil {
+		t.Fatalf("WaitSynced() = %v, want nil", err)
+	}
+	log.appendN(5, live)
+	waitPosition(t, c, 10)
+	checkSeqs(t, "client", rec.applied(), 10)
+	st := c.State()
+	want := feed.State{Position: 10, Head: 10, LastHeard: t0, Synced: true, Source: srv.URL + "/", Connected: true}
+	if st != want {
+		t.Errorf("State() = %+v, want %+v", st, want)
+	}
+	if got := auth.Load(); got != "Bearer k1" {
+		t.Errorf("Authorization = %q, want %q", got, "Bearer k1")
+	}
+}
+
+func TestClientConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		c    *feed.Client
+	}{
+		{"no URLs", &feed.Client{Apply: func(revocation.Entry) error { return nil }}},
+		{"no Apply", &feed.Client{URLs: []string{"http://127.0.0.1:1"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.c.Run(context.Background()); !errors.Is(err, feed.ErrClientConfig) {
+				t.Errorf("Run() = %v, want ErrClientConfig", err)
+			}
+		})
+	}
+}
+
+// cutWriter lets n bytes of a response through, then cuts the connection
+// in the middle of whatever it was writing, as a crashing node or proxy
+// would.
+type cutWriter struct {
+	http.ResponseWriter
+	left int
+}
+
+var errCut = errors.New("cut")
+
+func (w *cutWriter) Write(b []byte) (int, error) {
+	if len(b) <= w.left {
+		w.left -= len(b)
+		return w.ResponseWriter.Write(b)
+	}
+	n, _ := w.ResponseWriter.Write(b[:w.left])
+	w.left = 0
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	return n, errCut
+}
+
+func (w *cutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func cutAfter(n int, h http.Handler, conns *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conns.Add(1)
+		h.ServeHTTP(&cutWriter{ResponseWriter: w, left: n}, r)
+		panic(http.ErrAbortHandler) // no clean end of stream
+	})
+}
+
+func TestClientResumesAfterCut(t *testing.T) {
+	log := newMemLog()
+	log.appendN(500, live) // before the hub starts: all read in catch-up
+	var conns atomic.Int64
+	hub := startHub(t, log, feed.HubConfig{BatchSize: 7})
+	srv := serve(t, cutAfter(3000, hub, &conns))
+	c := &feed.Client{URLs: []string{srv.URL}}
+	rec := startClient(t, c)
+	waitPosition(t, c, 500)
+	log.appendN(100, live) // live, cut as well
+	waitPosition(t, c, 600)
+	checkSeqs(t, "client", rec.applied(), 600)
+	if n := conns.Load(); n < 20 {
+		t.Errorf("%d connections, want the stream cut at least 20 times", n)
+	}
+}
+
+func TestClientFailover(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	hang := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	}))
+	denied := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
+	}))
+	tests := []struct {
+		name  string
+		first string
+	}{
+		{"first down", down.URL},
+		{"first silent", hang.URL},
+		{"first refuses", denied.URL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log := newMemLog()
+			log.appendN(20, live)
+			srv := serve(t, startHub(t, log, feed.HubConfig{}))
+			c := &feed.Client{URLs: []string{tt.first, srv.URL}, IdleTimeout: 200 * time.Millisecond}
+			rec := startClient(t, c)
+			waitPosition(t, c, 20)
+			checkSeqs(t, "client", rec.applied(), 20)
+			if st := c.State(); st.Source != srv.URL {
+				t.Errorf("State().Source = %q, want %q", st.Source, srv.URL)
+			}
+		})
+	}
+}
+
+// switchable serves whichever handler was set last.
+type switchable struct{ h atomic.Pointer[http.Handler] }
+
+func (s *switchable) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+func TestClientResetOnOtherLog(t *testing.T) {
+	logA, logB := newMemLog(), newMemLog()
+	logA.appendN(50, live)
+	logB.appendN(10, live)
+	var sw switchable
+	sw.set(startHub(t, logA, feed.HubConfig{}))
+	hubB := startHub(t, logB, feed.HubConfig{})
+	srv := serve(t, &sw)
+	c := &feed.Client{URLs: []string{srv.URL}}
+	rec := startClient(t, c)
+	waitPosition(t, c, 50)
+
+	sw.set(hubB)
+	srv.CloseClientConnections()
+	waitFor(t, "a reset", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.resets == 1
+	})
+	waitPosition(t, c, 10)
+	checkSeqs(t, "client after reset", rec.applied(), 10)
+}
+
+func TestClientResetOnRestoredLog(t *testing.T) {
+	log := newMemLog()
+	log.appendN(50, live)
+	srv := serve(t, startHub(t, log, feed.HubConfig{}))
+	c := &feed.Client{URLs: []string{srv.URL}}
+	rec := startClient(t, c)
+	waitPosition(t, c, 50)
+	log.replace(10, live) // the hub sees the head go back and drops streams
+	waitFor(t, "a reset", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.resets == 1
+	})
+	waitPosition(t, c, 10)
+	checkSeqs(t, "client after reset", rec.applied(), 10)
+}
+
+func TestClientApplyErrorPauses(t *testing.T) {
+	log := newMemLog()
+	log.appendN(20, live)
+	srv := serve(t, startHub(t, log, feed.HubConfig{}))
+	rec := &recorder{failSeq: 5, failLeft: 3}
+	c := &feed.Client{URLs: []string{srv.URL}, Apply: rec.apply}
+	c.Reset = rec.reset
+	startClientWith(t, c)
+	waitPosition(t, c, 20)
+	checkSeqs(t, "client", rec.applied(), 20)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.attempts[5] != 4 || rec.attempts[4] != 1 || rec.attempts[6] != 1 {
+		t.Errorf("Apply attempts for 4, 5, 6 = %d, %d, %d, want 1, 4, 1", rec.attempts[4], rec.attempts[5], rec.attempts[6])
+	}
+}
+
+func TestClientApplyErrorShowsInState(t *testing.T) {
+	log := newMemLog()
+	log.appendN(3, live)
+	srv := serve(t, startHub(t, log, feed.HubConfig{}))
+	c := &feed.Client{URLs: []string{srv.URL}, Apply: func(e revocation.Entry) error {
+		if e.Seq == 2 {
+			return revocation.ErrFull
+		}
+		return nil
+	}}
+	startClientWith(t, c)
+	waitFor(t, "the error in State", func() bool {
+		st := c.State()
+		return strings.Contains(st.Err, revocation.ErrFull.Error()) && st.Position == 1 && !st.Synced
+	})
+}
+
+func TestManyEntriesThreeClients(t *testing.T) {
+	const n = 100_000
+	log := newMemLog()
+	log.appendN(20_000, live) // caught up from the Source
+	srv := serve(t, startHub(t, log, feed.HubConfig{}))
+	var clients []*feed.Client
+	var recs []*recorder
+	for range 3 {
+		c := &feed.Client{URLs: []string{srv.URL}}
+		recs = append(recs, startClient(t, c))
+		clients = append(clients, c)
+	}
+	for range (n - 20_000) / 1000 { // the rest arrives live, in bursts
+		log.appendN(1000, live)
+	}
+	for i, c := range clients {
+		waitPosition(t, c, n)
+		checkSeqs(t, "client", recs[i].applied(), n)
+	}
+}

@@ -1,0 +1,309 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+// ErrHubRan is returned by Run when the Hub has already run: a Hub serves
+// one process lifetime.
+var ErrHubRan = errors.New("feed: hub already ran")
+
+// HubConfig configures a Hub. Zero values mean the defaults.
+type HubConfig struct {
+	// Heartbeat is how often connections get a heartbeat and the Source is
+	// read even without a wake-up (which may have been lost). Default 1s.
+	Heartbeat time.Duration
+	// BatchSize is how many entries are read from the Source at once.
+	// Default 1000.
+	BatchSize int
+	// RingSize is how many recent entries the hub keeps in memory. A
+	// connection further behind reads the Source itself, in batches, until
+	// it is back within the ring. Default 4096.
+	RingSize int
+	// WriteTimeout drops a connection whose write blocks this long (a
+	// client that stopped reading), so that it holds no goroutine and no
+	// memory for long; the client resumes with Last-Event-ID. Default 10s.
+	WriteTimeout time.Duration
+	// Now is the clock that decides which entries have expired and stamps
+	// heartbeats. Default time.Now.
+	Now func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c HubConfig) withDefaults() HubConfig {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1000
+	}
+	if c.RingSize <= 0 {
+		c.RingSize = 4096
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Hub serves the feed of one Source to any number of connections. One
+// tailer goroutine (Run) reads the Source when woken and on every heartbeat
+// tick, keeps the recent entries encoded in a ring and wakes the
+// connections; each connection copies what it needs from the ring at its own
+// pace, so a slow one delays nobody.
+type Hub struct {
+	src Source
+	cfg HubConfig
+	log *slog.Logger
+
+	ran    atomic.Bool
+	ready  chan struct{} // closed once Run has read the head
+	done   chan struct{} // closed when Run returns
+	kicked chan struct{} // a connection saw a newer head than the hub's
+
+	mu      sync.RWMutex
+	ring    ring
+	head    int64
+	beat    uint64        // heartbeat ticks so far
+	epoch   uint64        // changes when the log was replaced
+	changed chan struct{} // closed (and replaced) on every change above
+	stopped bool
+}
+
+// NewHub returns a Hub serving src. Call Run to start it.
+func NewHub(src Source, cfg HubConfig) *Hub {
+	cfg = cfg.withDefaults()
+	return &Hub{
+		src:     src,
+		cfg:     cfg,
+		log:     cfg.Logger,
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
+		kicked:  make(chan struct{}, 1),
+		changed: make(chan struct{}),
+	}
+}
+
+// kick asks the tailer to read the Source now (coalesced, never blocks).
+func (h *Hub) kick() {
+	select {
+	case h.kicked <- struct{}{}:
+	default:
+	}
+}
+
+// Head returns the position the hub has read the Source up to.
+func (h *Hub) Head() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.head
+}
+
+// Run tails the Source until ctx is done, then ends every connection and
+// returns nil. Errors of the Source are logged and retried on the next
+// tick.
+func (h *Hub) Run(ctx context.Context) error {
+	if !h.ran.CompareAndSwap(false, true) {
+		return ErrHubRan
+	}
+	defer close(h.done)
+	defer h.stop()
+	// Subscribe before reading the head, so no append falls in between.
+	wake, unsubscribe := h.src.Subscribe()
+	defer unsubscribe()
+	tick := time.NewTicker(h.cfg.Heartbeat)
+	defer tick.Stop()
+	if !h.start(ctx, tick.C) {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+			h.poll(ctx)
+		case <-h.kicked:
+			h.poll(ctx)
+		case <-tick.C:
+			// A heartbeat tells verifiers "you have everything up to the
+			// head". Only a successful read of the log may say so: a node
+			// cut off from its database while other nodes still record
+			// revocations must go quiet, so its verifiers turn stale and
+			// fail over, instead of trusting a set that misses entries.
+			if h.poll(ctx) {
+				h.heartbeat()
+			}
+		}
+	}
+}
+
+// start reads the head the ring begins at, retrying until the Source
+// answers. It reports false if ctx ended first.
+func (h *Hub) start(ctx context.Context, tick <-chan time.Time) bool {
+	for {
+		head, err := h.src.Head(ctx)
+		if err == nil {
+			h.mu.Lock()
+			h.head, h.ring = head, newRing(h.cfg.RingSize, head)
+			h.mu.Unlock()
+			close(h.ready)
+			return true
+		}
+		h.log.Warn("feed: reading the log head failed", "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick:
+		}
+	}
+}
+
+// poll reads everything the Source has after the hub's head into the ring.
+// It reports whether the Source answered.
+func (h *Hub) poll(ctx context.Context) bool {
+	for {
+		full, err := h.pollBatch(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Warn("feed: reading the log failed", "err", err)
+			}
+			return false
+		}
+		if !full {
+			return true
+		}
+	}
+}
+
+// pollBatch reads one batch and reports whether it was full (more may
+// follow).
+func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
+	// The head is read first: every entry up to it is then visible, so
+	// after a short batch the position may move up to it even when the
+	// entries in between were pruned.
+	srcHead, err := h.src.Head(ctx)
+	if err != nil {
+		return false, err
+	}
+	pos := h.Head()
+	if srcHead < pos {
+		h.replaced(srcHead)
+		return false, nil
+	}
+	entries, err := h.src.EntriesAfter(ctx, pos, h.cfg.BatchSize)
+	if err != nil {
+		return false, err
+	}
+	frames, next := h.encode(entries, pos)
+	full = len(entries) >= h.cfg.BatchSize
+	if !full {
+		next = max(next, srcHead)
+	}
+	h.publish(frames, next)
+	return full, nil
+}
+
+// encode turns the entries after pos into frames, leaving out those already
+// expired, and returns the position they reach.
+func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
+	now := h.cfg.Now()
+	frames := make([]frame, 0, len(entries))
+	for _, e := range entries {
+		if e.Seq <= pos {
+			continue // out of order: a Source bug; never send backwards
+		}
+		pos = e.Seq
+		if !e.ExpiresAt.After(now) {
+			continue
+		}
+		b, err := appendRevoke(nil, e)
+		if err != nil {
+			h.log.Error("feed: skipping an entry", "seq", e.Seq, "err", err)
+			continue
+		}
+		frames = append(frames, frame{seq: e.Seq, expires: e.ExpiresAt, bytes: b})
+	}
+	return frames, pos
+}
+
+func (h *Hub) publish(frames []frame, next int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if next <= h.head {
+		return
+	}
+	for _, f := range frames {
+		h.ring.push(f)
+	}
+	h.head = next
+	h.wakeLocked()
+}
+
+// replaced handles a Source whose head went back: the log was restored or
+// replaced. Connections are dropped; they come back beyond the new head and
+// are told to reset.
+func (h *Hub) replaced(head int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log.Warn("feed: the log head went back; the log was replaced", "was", h.head, "now", head)
+	h.head = head
+	h.ring.reset(head)
+	h.epoch++
+	h.wakeLocked()
+}
+
+func (h *Hub) heartbeat() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.beat++
+	h.wakeLocked()
+}
+
+func (h *Hub) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopped = true
+	h.wakeLocked()
+}
+
+func (h *Hub) wakeLocked() {
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+// view is what a connection sees of the hub at one instant.
+type view struct {
+	frames  []frame
+	head    int64
+	base    int64
+	beat    uint64
+	epoch   uint64
+	changed <-chan struct{}
+	stopped bool
+}
+
+// look copies up to limit frames after pos into v.frames.
+func (h *Hub) look(pos int64, v *view, limit int) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	v.frames = v.frames[:0]
+	if pos >= h.ring.base {
+		v.frames = h.ring.after(pos, v.frames, limit)
+	}
+	v.head, v.base, v.beat, v.epoch = h.head, h.ring.base, h.beat, h.epoch
+	v.changed, v.stopped = h.changed, h.stopped
+}

@@ -1,0 +1,352 @@
+package feed_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+var (
+	live    = t0.Add(time.Hour)
+	expired = t0.Add(-time.Hour)
+)
+
+func TestServeRejects(t *testing.T) {
+	log := newMemLog()
+	srv := serve(t, startHub(t, log, feed.HubConfig{}))
+	tests := []struct {
+		name       string
+		method     string
+		query      string
+		lastID     string
+		wantStatus int
+	}{
+		{"after not a number", "GET", "after=abc", "", http.StatusBadRequest},
+		{"after negative", "GET", "after=-1", "", http.StatusBadRequest},
+		{"after overflows", "GET", "after=99999999999999999999", "", http.StatusBadRequest},
+		{"Last-Event-ID not a number", "GET", "after=0", "x", http.StatusBadRequest},
+		{"POST", "POST", "", "", http.StatusMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, srv.URL+feed.Path+"?"+tt.query, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.lastID != "" {
+				req.Header.Set("Last-Event-ID", tt.lastID)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Error            string `json:"error"`
+				ErrorDescription string `json:"error_description"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != tt.wantStatus || err != nil || body.Error != "invalid_request" || body.ErrorDescription == "" {
+				t.Errorf("%s ?%s = %d %+v (decode: %v), want %d invalid_request", tt.method, tt.query, resp.StatusCode, body, err, tt.wantStatus)
+			}
+		})
+	}
+}
+
+func TestStreamCatchUpThenLive(t *testing.T) {
+	log := newMemLog()
+	log.appendN(3, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
+	srv := serve(t, hub)
+	resp, d := open(t, srv.URL+feed.Path, nil)
+	for k, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	for seq := 1; seq <= 3; seq++ {
+		checkEntry(t, wantEvent(t, d, feed.EventRevoke, strconv.Itoa(seq)), int64(seq))
+	}
+	checkHeartbeat(t, wantEvent(t, d, feed.EventHeartbeat, "3"), 3)
+	log.appendN(2, live)
+	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "4"), 4)
+	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "5"), 5)
+	waitFor(t, "hub head 5", func() bool { return hub.Head() == 5 })
+}
+
+func checkEntry(t *testing.T, ev feed.Event, seq int64) {
+	t.Helper()
+	var e revocation.Entry
+	if err := json.Unmarshal(ev.Data, &e); err != nil {
+		t.Fatalf("revoke data %s: %v", ev.Data, err)
+	}
+	want := revocation.Entry{Seq: seq, Kind: revocation.KindSession, Session: sidOf(seq), CreatedAt: live.Add(-time.Hour), ExpiresAt: live}
+	if e != want {
+		t.Errorf("revoke data = %+v, want %+v", e, want)
+	}
+}
+
+func checkHeartbeat(t *testing.T, ev feed.Event, head int64) {
+	t.Helper()
+	var hb struct{ Head, Time int64 }
+	if err := json.Unmarshal(ev.Data, &hb); err != nil {
+		t.Fatalf("heartbeat data %s: %v", ev.Data, err)
+	}
+	if hb.Head != head || hb.Time != t0.UnixMilli() {
+		t.Errorf("heartbeat = %s, want head %d time %d", ev.Data, head, t0.UnixMilli())
+	}
+}
+
+func TestStreamSkipsExpired(t *testing.T) {
+	log := newMemLog()
+	log.appendN(1, live)    // 1
+	log.appendN(1, expired) // 2
+	log.appendN(1, live)    // 3
+	log.appendN(1, expired) // 4
+	log.skip(2)             // 5, 6 pruned
+	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
+	_, d := open(t, srv.URL+feed.Path+"?after=0", nil)
+	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "1"), 1)
+	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "3"), 3)
+	checkHeartbeat(t, wantEvent(t, d, feed.EventHeartbeat, "6"), 6)
+	log.appendN(1, expired) // 7
+	log.appendN(1, live)    // 8
+	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "8"), 8)
+}
+
+func TestHeartbeatCadence(t *testing.T) {
+	log := newMemLog()
+	log.appendN(2, live)
+	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond}))
+	_, d := open(t, srv.URL+feed.Path+"?after=2", nil)
+	for range 5 {
+		checkHeartbeat(t, wantEvent(t, d, feed.EventHeartbeat, "2"), 2)
+	}
+	// The head moving past pruned entries shows in the next heartbeats.
+	log.skip(3)
+	for i := 0; ; i++ {
+		ev := next(t, d)
+		if ev.Type == feed.EventHeartbeat && ev.ID == "5" {
+			checkHeartbeat(t, ev, 5)
+			return
+		}
+		if ev.Type != feed.EventHeartbeat || i > 1000 {
+			t.Fatalf("Next() = %s id %q, want a heartbeat at 5", ev.Type, ev.ID)
+		}
+	}
+}
+
+func TestResetWhenAheadOfLog(t *testing.T) {
+	log := newMemLog()
+	log.appendN(3, live)
+	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
+	_, d := open(t, srv.URL+feed.Path+"?after=1", map[string]string{"Last-Event-ID": "10"})
+	ev := wantEvent(t, d, feed.EventReset, "")
+	if string(ev.Data) != `{"head":3}` {
+		t.Errorf("reset data = %s, want {\"head\":3}", ev.Data)
+	}
+	for seq := 1; seq <= 3; seq++ {
+		wantEvent(t, d, feed.EventRevoke, strconv.Itoa(seq))
+	}
+	wantEvent(t, d, feed.EventHeartbeat, "3")
+}
+
+func TestLastEventIDTakesPrecedence(t *testing.T) {
+	log := newMemLog()
+	log.appendN(3, live)
+	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
+	q := url.Values{"after": {"0"}}
+	_, d := open(t, srv.URL+feed.Path+"?"+q.Encode(), map[string]string{"Last-Event-ID": "2"})
+	wantEvent(t, d, feed.EventRevoke, "3")
+	wantEvent(t, d, feed.EventHeartbeat, "3")
+}
+
+// TestStalledConnectionDropped: a connection that stops reading is dropped
+// by its write deadline, and delays no other connection meanwhile.
+func TestStalledConnectionDropped(t *testing.T) {
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{RingSize: 128, WriteTimeout: 300 * time.Millisecond})
+	var active activeCount
+	srv := serve(t, active.wrap(hub))
+	_, slow := openSlow(t, srv.URL+feed.Path)
+	wantEvent(t, slow, feed.EventHeartbeat, "0")
+	fast := &feed.Client{URLs: []string{srv.URL}}
+	rec := startClient(t, fast)
+	waitPosition(t, fast, 0)
+
+	// 12,000 entries of about 1 KiB: more than the socket buffers hold.
+	const n = 12000
+	pad := strings.Repeat("p", 1000)
+	for range n / 1000 {
+		log.appendPadded(1000, live, pad)
+	}
+	waitPosition(t, fast, n)
+	checkSeqs(t, "fast client", rec.applied(), n)
+	// Reading the stalled stream now would be slow (the tiny receive
+	// window), so the drop shows in the handler returning.
+	waitFor(t, "the stalled connection to be dropped", func() bool { return active.n.Load() == 1 })
+}
+
+// TestBurstLargerThanRing: a connection overtaken by a burst larger than
+// the ring catches up from the Source on the same stream.
+func TestBurstLargerThanRing(t *testing.T) {
+	log := newMemLog()
+	srv := serve(t, startHub(t, log, feed.HubConfig{RingSize: 16, BatchSize: 100}))
+	_, d := open(t, srv.URL+feed.Path, nil)
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	const n = 5000
+	log.appendN(n, live)
+	for seq := 1; seq <= n; {
+		ev := next(t, d)
+		if ev.Type == feed.EventHeartbeat {
+			continue
+		}
+		if ev.Type != feed.EventRevoke || ev.ID != strconv.Itoa(seq) {
+			t.Fatalf("Next() = %s id %q, want revoke %d", ev.Type, ev.ID, seq)
+		}
+		seq++
+	}
+}
+
+type activeCount struct{ n atomic.Int64 }
+
+func (a *activeCount) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.n.Add(1)
+		defer a.n.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// openSlow opens a feed request over a connection with a tiny receive
+// buffer, so that a reader that stops reading stalls the server's writes
+// soon.
+func openSlow(t *testing.T, u string) (*http.Response, *feed.Decoder) {
+	t.Helper()
+	dialer := &net.Dialer{}
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp, feed.NewDecoder(resp.Body)
+}
+
+func TestSourceErrorsAreRetried(t *testing.T) {
+	log := newMemLog()
+	log.appendN(10, live)
+	log.down.Store(true)
+	var requests atomic.Int64
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		hub.ServeHTTP(w, r)
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, IdleTimeout: 100 * time.Millisecond}
+	rec := startClient(t, c)
+	waitFor(t, "the hub to retry", func() bool { return log.heads.Load() >= 3 })
+	log.down.Store(false)
+	waitPosition(t, c, 10)
+
+	// Down again: the live stream waits for the hub's next good read; a new
+	// client's catch-up fails and it retries.
+	log.down.Store(true)
+	log.appendN(10, live)
+	late := &feed.Client{URLs: []string{srv.URL}}
+	lateRec := startClient(t, late)
+	n := requests.Load()
+	waitFor(t, "failed catch-ups", func() bool { return requests.Load() >= n+3 })
+	log.down.Store(false)
+	waitPosition(t, c, 20)
+	checkSeqs(t, "client", rec.applied(), 20)
+	waitPosition(t, late, 20)
+	checkSeqs(t, "late client", lateRec.applied(), 20)
+}
+
+func TestHubRunsOnce(t *testing.T) {
+	hub := feed.NewHub(newMemLog(), feed.HubConfig{Logger: testLogger()})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := hub.Run(ctx); err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
+	}
+	if err := hub.Run(ctx); !errors.Is(err, feed.ErrHubRan) {
+		t.Fatalf("second Run() = %v, want ErrHubRan", err)
+	}
+}
+
+// TestNoHeartbeatWhileTheLogIsUnreadable: a hub that cannot read its
+// Source must not tell clients they are current, or verifiers following a
+// node cut off from its database would trust a set that misses revocations
+// recorded by other nodes.
+func TestNoHeartbeatWhileTheLogIsUnreadable(t *testing.T) {
+	log := newMemLog()
+	log.appendN(3, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	srv := serve(t, hub)
+	c := &feed.Client{URLs: []string{srv.URL}, IdleTimeout: time.Minute}
+	startClient(t, c)
+	waitPosition(t, c, 3)
+	log.down.Store(true)
+	time.Sleep(50 * time.Millisecond) // let an in-flight heartbeat land
+	quietSince := c.State().LastHeard
+	time.Sleep(200 * time.Millisecond) // 20 heartbeat intervals
+	if heard := c.State().LastHeard; heard.After(quietSince) {
+		t.Fatalf("client heard the hub at %v while the log was unreadable (quiet since %v): heartbeats must stop", heard, quietSince)
+	}
+	log.down.Store(false)
+	waitFor(t, "heartbeats to resume", func() bool { return c.State().LastHeard.After(quietSince) })
+}
+
+// TestNewConnectionNeverSyncedBelowTheLogHead: entries the hub has not
+// read yet (its wake-up was lost or is still on its way) are already
+// acknowledged to whoever revoked them, so a client that connects now must
+// not be told it is current until it has them.
+func TestNewConnectionNeverSyncedBelowTheLogHead(t *testing.T) {
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}) // no tick to rescue us
+	srv := serve(t, hub)
+	first := &feed.Client{URLs: []string{srv.URL}}
+	startClient(t, first)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := first.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log.silent.Store(true)
+	log.appendN(5, live) // the hub is not woken
+	late := &feed.Client{URLs: []string{srv.URL}}
+	rec := startClient(t, late)
+	if err := late.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := late.State(); st.Position < 5 {
+		t.Fatalf("late client synced at position %d with %d entries, want >= 5: it was told it is current without entries already in the log", st.Position, len(rec.applied()))
+	}
+	checkSeqs(t, "late client", rec.applied(), 5)
+}

@@ -1,0 +1,111 @@
+package feed_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+// memLog is an in-memory feed.Source: a slice, a mutex and wake channels.
+type memLog struct {
+	mu      sync.Mutex
+	entries []revocation.Entry
+	head    int64
+	subs    map[chan struct{}]struct{}
+	heads   atomic.Int64 // Head calls
+	down    atomic.Bool  // when set, every read fails
+	silent  atomic.Bool  // when set, appends wake nobody (a lost NOTIFY)
+}
+
+var errDown = errors.New("memlog: down")
+
+func newMemLog() *memLog {
+	return &memLog{subs: make(map[chan struct{}]struct{})}
+}
+
+// appendN appends n session entries expiring at exp and wakes subscribers.
+func (m *memLog) appendN(n int, exp time.Time) {
+	m.appendPadded(n, exp, "")
+}
+
+// appendPadded appends entries carrying pad, to make them large.
+func (m *memLog) appendPadded(n int, exp time.Time, pad string) {
+	m.mu.Lock()
+	for range n {
+		m.head++
+		m.entries = append(m.entries, revocation.Entry{
+			Seq: m.head, Kind: revocation.KindSession, Session: sidOf(m.head), Subject: pad,
+			CreatedAt: exp.Add(-time.Hour), ExpiresAt: exp,
+		})
+	}
+	m.mu.Unlock()
+	m.wake()
+}
+
+// replace swaps the log for a new one of n entries, as a restore would.
+func (m *memLog) replace(n int, exp time.Time) {
+	m.mu.Lock()
+	m.entries, m.head = nil, 0
+	m.mu.Unlock()
+	m.appendN(n, exp)
+}
+
+// skip moves the head past n seqs whose entries were pruned.
+func (m *memLog) skip(n int) {
+	m.mu.Lock()
+	m.head += int64(n)
+	m.mu.Unlock()
+	m.wake()
+}
+
+func (m *memLog) wake() {
+	if m.silent.Load() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for ch := range m.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (m *memLog) EntriesAfter(_ context.Context, after int64, limit int) ([]revocation.Entry, error) {
+	if m.down.Load() {
+		return nil, errDown
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := sort.Search(len(m.entries), func(i int) bool { return m.entries[i].Seq > after })
+	j := min(i+limit, len(m.entries))
+	return append([]revocation.Entry(nil), m.entries[i:j]...), nil
+}
+
+func (m *memLog) Head(context.Context) (int64, error) {
+	m.heads.Add(1)
+	if m.down.Load() {
+		return 0, errDown
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.head, nil
+}
+
+func (m *memLog) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	m.mu.Lock()
+	m.subs[ch] = struct{}{}
+	m.mu.Unlock()
+	return ch, func() {
+		m.mu.Lock()
+		delete(m.subs, ch)
+		m.mu.Unlock()
+	}
+}

@@ -1,0 +1,126 @@
+// Package postgres is the shared store: store.Store on Postgres, for any
+// number of authority nodes on one database. Queries run through pgx's
+// database/sql driver; the schema is embedded and migrated at Open under an
+// advisory lock, so nodes starting at once migrate one after the other.
+//
+// Every log append sends NOTIFY tegata_log in its transaction, and each Store
+// keeps one connection LISTENing, so its subscribers wake whichever node
+// appended. That connection reconnects on its own and wakes subscribers after
+// reconnecting, since notifications sent meanwhile are lost.
+//
+// The DSN may set search_path (for example ?search_path=tegata) to keep the
+// tables in their own schema, which must exist.
+//
+// A Store is safe for concurrent use by many goroutines and processes.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/store/sqlstore"
+)
+
+//go:embed schema/*.sql
+var schema embed.FS
+
+// channel is the NOTIFY channel for log appends; the payload is the seq.
+const channel = "tegata_log"
+
+// Pool settings: enough connections for a busy authority node without
+// exhausting a shared server's max_connections across several nodes.
+const (
+	maxOpenConns    = 16
+	maxIdleConns    = 8
+	connMaxIdleTime = 5 * time.Minute
+	connMaxLifetime = time.Hour
+)
+
+// Store is store.Store and store.Notifier on Postgres.
+type Store struct {
+	*sqlstore.Store
+	listener *listener
+}
+
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Notifier = (*Store)(nil)
+)
+
+// Open connects to the database at dsn (a postgres:// URL or key=value
+// string, as pgx accepts), migrates the schema and starts listening for log
+// appends.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxIdleConns)
+	db.SetConnMaxIdleTime(connMaxIdleTime)
+	db.SetConnMaxLifetime(connMaxLifetime)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	s, err := sqlstore.New(ctx, db, db, dialect())
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	l, err := listen(ctx, dsn, s.Wake)
+	if err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return &Store{Store: s, listener: l}, nil
+}
+
+// Close stops listening and closes the pool.
+func (s *Store) Close() error {
+	s.listener.close()
+	return s.Store.Close()
+}
+
+func dialect() sqlstore.Dialect {
+	sub, err := fs.Sub(schema, "schema")
+	if err != nil {
+		panic(err) // the embedded directory is known to exist
+	}
+	return sqlstore.Dialect{
+		Name:               "postgres",
+		DollarPlaceholders: true,
+		ForUpdate:          "FOR UPDATE",
+		// A transaction-level advisory lock, released at commit, keyed by
+		// schema so that separate schemas migrate independently.
+		MigrationLock: `SELECT pg_advisory_xact_lock(hashtext('tegata.migrate.' || COALESCE(current_schema(), '')))`,
+		Schema:        sub,
+		IsUnique:      isUnique,
+		AfterAppend:   notify,
+	}
+}
+
+// notify queues a notification that Postgres delivers when, and only if,
+// the appending transaction commits.
+func notify(ctx context.Context, tx *sql.Tx, seq int64) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, channel, strconv.FormatInt(seq, 10))
+	return err
+}
+
+// uniqueViolation is the SQLSTATE of a unique or primary key violation.
+const uniqueViolation = "23505"
+
+func isUnique(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == uniqueViolation
+}

@@ -1,0 +1,143 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/store/storetest"
+)
+
+func open(t *testing.T, dsn string) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	return s
+}
+
+// openPair opens two stores on one schema, as two authority nodes would.
+func openPair(t *testing.T) (*Store, *Store) {
+	t.Helper()
+	dsn := pgtest.Schema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	t.Cleanup(func() { _, _ = a.Close(), b.Close() })
+	return a, b
+}
+
+func TestConformance(t *testing.T) {
+	pgtest.DB(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.Schema(t)) })
+}
+
+func revokeSubject(t *testing.T, s store.Store) {
+	t.Helper()
+	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.RevokeSubject(context.Background(), store.SubjectRevocation{
+		Subject: "alice", Now: now, ExpiresAt: now.Add(time.Hour),
+	}); err != nil {
+		t.Fatalf("RevokeSubject() = %v", err)
+	}
+}
+
+// TestWakeAcrossNodes checks that an append by one node wakes the
+// subscribers of another through LISTEN/NOTIFY.
+func TestWakeAcrossNodes(t *testing.T) {
+	a, b := openPair(t)
+	wake, stop := b.Subscribe()
+	defer stop()
+	storetest.Drain(wake)
+	revokeSubject(t, a)
+	storetest.WaitWake(t, wake, "an append by the other node")
+}
+
+// TestListenReconnects kills the LISTEN connection's backend: the listener
+// must reconnect, wake subscribers for what it may have missed, and go on
+// delivering later appends.
+func TestListenReconnects(t *testing.T) {
+	a, b := openPair(t)
+	wake, stop := a.Subscribe()
+	defer stop()
+	old := a.listener.pid.Load()
+	var ok bool
+	if err := pgtest.DB(t).QueryRow("SELECT pg_terminate_backend($1)", int64(old)).Scan(&ok); err != nil || !ok {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v, want true", old, ok, err)
+	}
+	storetest.WaitWake(t, wake, "the listen connection was lost and restored")
+	deadline := time.Now().Add(storetest.WakeTimeout)
+	for a.listener.pid.Load() == old {
+		if time.Now().After(deadline) {
+			t.Fatalf("listener still on backend %d", old)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	storetest.Drain(wake)
+	revokeSubject(t, b)
+	storetest.WaitWake(t, wake, "an append by the other node after reconnecting")
+}
+
+// TestListenIdlePing lets the listener time out and ping several times: the
+// connection must stay up and keep delivering.
+func TestListenIdlePing(t *testing.T) {
+	const idle = 20 * time.Millisecond
+	saved := idleTimeout
+	idleTimeout = idle
+	a, b := openPair(t)
+	idleTimeout = saved
+	wake, stop := a.Subscribe()
+	defer stop()
+	pid := a.listener.pid.Load()
+	time.Sleep(10 * idle)
+	storetest.Drain(wake)
+	revokeSubject(t, b)
+	storetest.WaitWake(t, wake, "an append by the other node after idle pings")
+	if got := a.listener.pid.Load(); got != pid {
+		t.Errorf("listener backend = %d, want %d (no reconnect while idle)", got, pid)
+	}
+}
+
+// TestConcurrentOpen starts several nodes on an empty schema at once: the
+// advisory lock makes them migrate one after the other.
+func TestConcurrentOpen(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	const n = 4
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			s, err := Open(context.Background(), dsn)
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open() #%d = %v", i, err)
+		}
+	}
+}
+
+func TestWithSearchPath(t *testing.T) {
+	tests := []struct {
+		name, dsn, want string
+	}{
+		{"url", "postgres://u@h/db?sslmode=disable", "postgres://u@h/db?search_path=s&sslmode=disable"},
+		{"key value", "host=h dbname=db", "host=h dbname=db search_path=s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pgtest.WithSearchPath(tt.dsn, "s"); got != tt.want {
+				t.Errorf("WithSearchPath(%q) = %q, want %q", tt.dsn, got, tt.want)
+			}
+		})
+	}
+}

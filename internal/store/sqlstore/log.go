@@ -1,0 +1,123 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+const entryColumns = `seq, kind, session_id, subject, generation, created_at, expires_at`
+
+// appendEntry appends e to the log and returns it with its seq. The seq
+// comes from the log_head row, not from a sequence: its row lock holds back
+// every other appender until this transaction ends, so entries commit in
+// seq order. A sequence would let seq 7 commit before seq 6, and a reader
+// that saw 7 would skip 6 for good.
+func appendEntry(ctx context.Context, t *tx, e revocation.Entry) (revocation.Entry, error) {
+	if err := t.queryRow(ctx, `UPDATE log_head SET seq = seq + 1 WHERE id = 1 RETURNING seq`).Scan(&e.Seq); err != nil {
+		return revocation.Entry{}, fmt.Errorf("log head: %w", err)
+	}
+	if _, err := t.exec(ctx, `INSERT INTO revocations (`+entryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, string(e.Kind), e.Session, e.Subject, e.Generation, micros(e.CreatedAt), micros(e.ExpiresAt)); err != nil {
+		return revocation.Entry{}, fmt.Errorf("append: %w", err)
+	}
+	if t.d.AfterAppend != nil {
+		if err := t.d.AfterAppend(ctx, t.Tx, e.Seq); err != nil {
+			return revocation.Entry{}, fmt.Errorf("notify: %w", err)
+		}
+	}
+	t.appended = true
+	e.CreatedAt, e.ExpiresAt = stored(e.CreatedAt), stored(e.ExpiresAt)
+	return e, nil
+}
+
+func scanEntry(row scanner) (revocation.Entry, error) {
+	var (
+		e                revocation.Entry
+		kind             string
+		created, expires int64
+	)
+	if err := row.Scan(&e.Seq, &kind, &e.Session, &e.Subject, &e.Generation, &created, &expires); err != nil {
+		return revocation.Entry{}, err
+	}
+	e.Kind = revocation.Kind(kind)
+	e.CreatedAt, e.ExpiresAt = fromMicros(created), fromMicros(expires)
+	return e, nil
+}
+
+// entries runs a query for log entries.
+func (s *Store) entries(ctx context.Context, q string, args ...any) ([]revocation.Entry, error) {
+	rows, err := s.query(ctx, `SELECT `+entryColumns+` FROM revocations `+q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []revocation.Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// EntriesAfter implements store.Log. A limit below 1 returns nothing.
+func (s *Store) EntriesAfter(ctx context.Context, after int64, limit int) ([]revocation.Entry, error) {
+	if limit < 1 {
+		return nil, nil
+	}
+	es, err := s.entries(ctx, `WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: entries after %d: %w", after, err)
+	}
+	return es, nil
+}
+
+// LiveEntries implements store.Log. The head is read first and the entries
+// are cut at it: since entries commit in seq order, every entry up to the
+// head is visible to the later query, so no isolation level is needed for
+// a consistent snapshot.
+func (s *Store) LiveEntries(ctx context.Context, now time.Time) ([]revocation.Entry, int64, error) {
+	head, err := s.Head(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	es, err := s.entries(ctx, `WHERE expires_at > ? AND seq <= ? ORDER BY seq`, micros(now), head)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlstore: live entries: %w", err)
+	}
+	return es, head, nil
+}
+
+// Head implements store.Log. It reads log_head, which pruning never touches.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var head int64
+	if err := s.queryRow(ctx, `SELECT seq FROM log_head WHERE id = 1`).Scan(&head); err != nil {
+		return 0, fmt.Errorf("sqlstore: head: %w", err)
+	}
+	return head, nil
+}
+
+// Oldest implements store.Log.
+func (s *Store) Oldest(ctx context.Context) (int64, error) {
+	var oldest int64
+	if err := s.queryRow(ctx, `SELECT COALESCE(MIN(seq), 0) FROM revocations`).Scan(&oldest); err != nil {
+		return 0, fmt.Errorf("sqlstore: oldest: %w", err)
+	}
+	return oldest, nil
+}
+
+// PruneLog implements store.Log. Entries with ExpiresAt at or before now go
+// (they are no longer live), except the head entry.
+func (s *Store) PruneLog(ctx context.Context, now time.Time) (int64, error) {
+	n, err := rowsAffected(s.exec(ctx, `DELETE FROM revocations
+		WHERE expires_at <= ? AND seq < (SELECT seq FROM log_head WHERE id = 1)`, micros(now)))
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: prune log: %w", err)
+	}
+	return n, nil
+}

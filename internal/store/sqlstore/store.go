@@ -1,0 +1,138 @@
+// Package sqlstore implements store.Store once over database/sql, for every
+// SQL backend (store/sqlite, store/postgres): refresh rotation, revocations
+// and the revocation log exist in this one place, and a Dialect supplies what
+// differs between databases.
+//
+// Every method that changes more than one row runs in one transaction on the
+// writer pool; reads run on the reader pool. Times are stored as integer Unix
+// microseconds, so values come back truncated to the microsecond, in UTC.
+//
+// Log ordering: an append takes the next seq by incrementing the single
+// log_head row in the same transaction as the rest of the change. That row
+// lock serializes appenders, so transactions commit in seq order and a reader
+// that saw seq n has seen every entry below n.
+//
+// A Store is safe for concurrent use by many goroutines.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/tegata-dev/tegata/internal/store"
+)
+
+// Store is store.Store and store.Notifier over database/sql.
+type Store struct {
+	w, r *sql.DB
+	d    Dialect
+	hub  hub
+}
+
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Notifier = (*Store)(nil)
+)
+
+// New migrates the schema through writer and returns a Store that writes
+// through writer and reads through reader (the same pool for databases with
+// concurrent writers). The Store owns both pools: Close closes them.
+func New(ctx context.Context, writer, reader *sql.DB, d Dialect) (*Store, error) {
+	if d.IsUnique == nil {
+		return nil, fmt.Errorf("sqlstore: %s dialect has no IsUnique", d.Name)
+	}
+	s := &Store{w: writer, r: reader, d: d}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	err := s.w.Close()
+	if s.r != s.w {
+		err = errors.Join(err, s.r.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: close: %w", err)
+	}
+	return nil
+}
+
+// tx is a write transaction that remembers whether it appended to the log,
+// so subscribers are woken once it commits.
+type tx struct {
+	*sql.Tx
+	d        Dialect
+	appended bool
+}
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.ExecContext(ctx, t.d.rebind(q), args...)
+}
+
+func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.QueryRowContext(ctx, t.d.rebind(q), args...)
+}
+
+// inTx runs fn in a write transaction and commits it unless fn fails. Errors
+// are wrapped with op, the method's name for logs.
+func (s *Store) inTx(ctx context.Context, op string, fn func(*tx) error) error {
+	sqlTx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: %s: begin: %w", op, err)
+	}
+	t := &tx{Tx: sqlTx, d: s.d}
+	if err := fn(t); err != nil {
+		_ = sqlTx.Rollback()
+		return fmt.Errorf("sqlstore: %s: %w", op, err)
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: %s: commit: %w", op, err)
+	}
+	if t.appended {
+		s.hub.wake()
+	}
+	return nil
+}
+
+// exec runs a single statement on the writer, outside a transaction.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.w.ExecContext(ctx, s.d.rebind(q), args...)
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return s.r.QueryContext(ctx, s.d.rebind(q), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return s.r.QueryRowContext(ctx, s.d.rebind(q), args...)
+}
+
+// conflict maps a unique violation to store.ErrConflict, keeping the
+// driver's error for logs.
+func (s *Store) conflict(err error) error {
+	if err != nil && s.d.IsUnique(err) {
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	}
+	return err
+}
+
+// notFound maps sql.ErrNoRows to store.ErrNotFound.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return err
+}
+
+// rowsAffected returns how many rows a statement changed.
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

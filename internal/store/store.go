@@ -1,0 +1,291 @@
+// Package store defines the persistence contract of the tegata authority:
+// sessions, rotating refresh tokens, the revocation log, signing keys, API
+// keys and the audit trail. Implementations live in sub-packages (sqlite,
+// postgres) and must pass the conformance suite in store/storetest.
+//
+// Every method is safe for concurrent use by many goroutines and, for shared
+// backends, by many processes. Methods that change more than one row do so in
+// one transaction: either all of it is durable when the method returns nil,
+// or none of it is.
+//
+// Times are stored with microsecond precision or better; callers pass every
+// instant in (no method reads the clock), so tests can move time.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+// Errors callers act on. Implementations return these (possibly wrapped with
+// %w); any other error is an infrastructure failure.
+var (
+	// ErrNotFound: no such session, key, API key or refresh token.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a row with the same unique identifier already exists.
+	ErrConflict = errors.New("store: already exists")
+)
+
+// Store is everything the authority persists.
+type Store interface {
+	Sessions
+	Log
+	Keys
+	APIKeys
+	Audit
+	// Close releases connections. The Store must not be used afterwards.
+	Close() error
+}
+
+// Session is one signed-in device.
+type Session struct {
+	ID          string
+	Subject     string
+	Device      string
+	Claims      json.RawMessage // app claims for future access tokens; a JSON object or nil
+	CreatedAt   time.Time
+	RefreshedAt time.Time // last successful refresh; CreatedAt until then
+	ExpiresAt   time.Time // absolute end of the session
+	RevokedAt   time.Time // zero while live
+}
+
+// NewSession is the input of CreateSession.
+type NewSession struct {
+	Session Session
+	// Refresh is the first refresh token of the session.
+	Refresh RefreshToken
+}
+
+// RefreshToken is a refresh token as stored: only its SHA-256.
+type RefreshToken struct {
+	Hash      [32]byte
+	SessionID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Rotation asks RotateRefresh to exchange the refresh token whose hash is
+// Presented for Next.
+type Rotation struct {
+	Presented [32]byte
+	// Next is the successor; Next.SessionID is ignored (the presented token's
+	// session is used).
+	Next RefreshToken
+	// NextSealed is Next's plaintext encrypted by the caller. It is kept so
+	// that a concurrent refresh within Grace receives the same successor
+	// instead of forking the chain; the store never sees the plaintext.
+	NextSealed []byte
+	Now        time.Time
+	// Grace is how long after a rotation the same presented token is still
+	// answered with the same successor (two tabs refreshing at once).
+	Grace time.Duration
+	// RevokedUntil is the ExpiresAt given to the revocation entry written
+	// when reuse is detected (Now + the longest access token lifetime).
+	RevokedUntil time.Time
+}
+
+// Outcome says what RotateRefresh did.
+type Outcome int
+
+const (
+	// Rotated: Presented was current; it is now used and Next is current.
+	Rotated Outcome = iota + 1
+	// Replayed: Presented was rotated less than Grace ago and its successor
+	// has not been used; nothing changed, Result.Sealed holds the successor
+	// handed out then.
+	Replayed
+	// Reused: Presented was already rotated and this is not a grace replay
+	// (outside the window, or the successor was itself used): theft. The
+	// session is now revoked and Result.Entry is the log entry written.
+	Reused
+	// Refused: the token is unknown, expired, or its session is revoked or
+	// expired. Nothing changed.
+	Refused
+)
+
+// RotateResult is the outcome of RotateRefresh.
+type RotateResult struct {
+	Outcome    Outcome
+	Session    Session // the token's session (zero when Refused for an unknown token)
+	Generation int64   // the subject's current generation (for the sgen claim)
+	Sealed     []byte  // with Replayed: the NextSealed stored by the earlier rotation
+	Entry      revocation.Entry
+	// Reason explains Refused for logs: "unknown token", "expired" (the
+	// token), "session revoked" or "session expired".
+	Reason string
+}
+
+// Actor says who did something and why, for the audit trail.
+type Actor struct {
+	By     string // API key name, "client" for self-service sign-out, "system" for theft detection
+	Reason string
+}
+
+// SubjectRevocation is the input of RevokeSubject.
+type SubjectRevocation struct {
+	Subject string
+	// EndSessions also revokes every live session of the subject, so refresh
+	// fails ("sign out everywhere"). Without it sessions live on and only
+	// access tokens issued before now are cut off (role change).
+	EndSessions bool
+	// Claims, when non-nil, replaces the claims of every live session of the
+	// subject, so the next refresh carries them.
+	Claims json.RawMessage
+	Now    time.Time
+	// ExpiresAt of the log entry: Now + the longest access token lifetime.
+	ExpiresAt time.Time
+	Actor     Actor
+}
+
+// Sessions stores sessions and refresh tokens.
+type Sessions interface {
+	// CreateSession stores a session and its first refresh token and returns
+	// the subject's current generation (0 for a subject never cut off).
+	// ErrConflict if the session ID or token hash exists.
+	CreateSession(ctx context.Context, s NewSession) (generation int64, err error)
+	// RotateRefresh exchanges a refresh token atomically: at most one
+	// successor is ever current for a token, whatever runs concurrently.
+	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
+	// Session returns a session (live or not) and its subject's generation.
+	// ErrNotFound if it never existed.
+	Session(ctx context.Context, id string) (Session, int64, error)
+	// SessionByRefresh returns the session a refresh token (current or
+	// rotated) belongs to. ErrNotFound if the hash is unknown.
+	SessionByRefresh(ctx context.Context, hash [32]byte) (Session, error)
+	// ListSessions returns the subject's sessions that are neither revoked
+	// nor expired at now, newest first.
+	ListSessions(ctx context.Context, subject string, now time.Time) ([]Session, error)
+	// RevokeSession revokes a session and appends a KindSession entry
+	// expiring at expiresAt. Revoking an already revoked session appends
+	// nothing and returns the zero Entry with a nil error. ErrNotFound if the
+	// session never existed.
+	RevokeSession(ctx context.Context, id string, now, expiresAt time.Time, a Actor) (revocation.Entry, error)
+	// RevokeSubject increments the subject's generation (creating the
+	// subject if needed) and appends a KindSubject entry carrying the new
+	// generation: every token issued before has a lower sgen.
+	RevokeSubject(ctx context.Context, r SubjectRevocation) (revocation.Entry, error)
+	// DeleteExpired removes sessions and refresh tokens that have expired at
+	// now (ExpiresAt not after now), with every refresh token of a removed
+	// session, and returns how many rows went.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Log reads the revocation log. Entries are appended only by the revoking
+// methods of Sessions. Seq values are strictly increasing, and an entry with
+// seq n is never visible after one with seq > n became visible (no gaps that
+// fill in later): a reader that saw head h has seen every entry <= h.
+type Log interface {
+	// EntriesAfter returns up to limit entries with seq > after, in seq order.
+	EntriesAfter(ctx context.Context, after int64, limit int) ([]revocation.Entry, error)
+	// LiveEntries returns every entry whose ExpiresAt is after now, in seq
+	// order, and the head seq at the moment of reading (the snapshot's
+	// position: entries > head come after it).
+	LiveEntries(ctx context.Context, now time.Time) (entries []revocation.Entry, head int64, err error)
+	// Head returns the highest seq (0 for an empty log).
+	Head(ctx context.Context) (int64, error)
+	// Oldest returns the lowest seq still retained (0 for an empty log).
+	// A reader positioned before it must start from a snapshot.
+	Oldest(ctx context.Context) (int64, error)
+	// PruneLog deletes entries that are no longer live at now (ExpiresAt not
+	// after now), keeping the head entry so that Head never goes back.
+	// Returns how many went.
+	PruneLog(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Notifier is an optional capability of a Store: it wakes the caller when
+// entries may have been appended, by any process. A wake-up carries no data;
+// the reader re-reads the log after its last seq. Implementations also wake
+// after reconnecting, since notifications sent meanwhile are lost.
+type Notifier interface {
+	// Subscribe returns a channel that receives a value (coalesced) after
+	// appends, and a func to stop.
+	Subscribe() (wake <-chan struct{}, stop func())
+}
+
+// SigningKey is a key of the authority's key set.
+type SigningKey struct {
+	ID         string // kid
+	Algorithm  string // "EdDSA" or "ES256"
+	Public     []byte // PKIX DER
+	PrivateEnc []byte // PKCS#8 DER sealed with the master key
+	CreatedAt  time.Time
+	// SignFrom is when the authority starts signing with the key; it is
+	// published in JWKS from CreatedAt on, so verifiers know it first.
+	SignFrom time.Time
+	// RetiredAt is zero while the key may sign; once set, the key still
+	// verifies until RetiredAt + the longest access token lifetime.
+	RetiredAt time.Time
+}
+
+// Keys stores signing keys.
+type Keys interface {
+	// AddKey stores a key and, in the same transaction, sets RetiredAt =
+	// key.SignFrom on every other key not yet retired. ErrConflict on a
+	// duplicate ID.
+	AddKey(ctx context.Context, k SigningKey, a Actor) error
+	// ListKeys returns all keys, oldest first.
+	ListKeys(ctx context.Context) ([]SigningKey, error)
+	// DeleteKeysRetiredBefore removes keys retired before t.
+	DeleteKeysRetiredBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
+// APIKey authenticates app backends and operators.
+type APIKey struct {
+	ID        string
+	Name      string
+	Hash      [32]byte // SHA-256 of the secret
+	Role      string   // "admin" (everything) or "feed" (read the feed and JWKS only)
+	CreatedAt time.Time
+}
+
+// APIKeys stores API keys, hashed. A revoked key is kept (marked revoked,
+// never served again) so that its secret can never be installed again: a
+// leaked bootstrap key must not come back on the next start.
+type APIKeys interface {
+	// AddAPIKey stores a key and records "apikey.create" by a (target
+	// "name (id)", so the trail names the key after it is gone), in one
+	// transaction. ErrConflict on a duplicate ID or hash (revoked keys
+	// included) or on the name of a live key; a revoked key's name may be
+	// used again.
+	AddAPIKey(ctx context.Context, k APIKey, a Actor) error
+	// APIKeyByHash returns the live key with that hash; ErrNotFound if no
+	// key has it or the key was revoked.
+	APIKeyByHash(ctx context.Context, hash [32]byte) (APIKey, error)
+	// APIKeyRevoked reports whether the key with that hash was revoked
+	// (false for a live or unknown hash).
+	APIKeyRevoked(ctx context.Context, hash [32]byte) (bool, error)
+	// ListAPIKeys returns the live keys, oldest first.
+	ListAPIKeys(ctx context.Context) ([]APIKey, error)
+	// RevokeAPIKey revokes a live key at now and records "apikey.revoke" by
+	// a (target "name (id)"), in one transaction. ErrNotFound if no live
+	// key has that ID; ErrLastAdminKey if it is the last live key with the
+	// "admin" role, decided under a lock so that two admins revoking each
+	// other at once cannot both succeed.
+	RevokeAPIKey(ctx context.Context, id string, now time.Time, a Actor) error
+}
+
+// ErrLastAdminKey: RevokeAPIKey refused to revoke the last live admin key,
+// which would leave nobody able to manage the authority over its API.
+var ErrLastAdminKey = errors.New("store: the last admin API key cannot be revoked")
+
+// AuditRecord is one line of the audit trail.
+type AuditRecord struct {
+	ID     int64
+	At     time.Time
+	Actor  Actor
+	Action string // "session.revoke", "subject.revoke", "session.reuse", "key.add", ...
+	Target string // session id, subject, or kid
+}
+
+// Audit is the trail of revocations and key changes. The revoking methods
+// and AddKey write their own records in the same transaction; Record is for
+// anything else.
+type Audit interface {
+	Record(ctx context.Context, r AuditRecord) error
+	// AuditLog returns records with ID > after, oldest first, up to limit.
+	AuditLog(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
+}

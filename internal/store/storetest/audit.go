@@ -1,0 +1,58 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/store"
+)
+
+func testAudit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	in := []store.AuditRecord{
+		{ID: 99, At: t0, Actor: store.Actor{By: "ops", Reason: "ticket 1"}, Action: "apikey.add", Target: "backend"},
+		{At: t0.Add(time.Second), Actor: store.Actor{By: "ops"}, Action: "apikey.add", Target: "gate"},
+		{At: t0.Add(2 * time.Second), Actor: store.Actor{By: "client", Reason: "sign out"}, Action: "other", Target: "x"},
+	}
+	for _, r := range in {
+		if err := s.Record(ctx, r); err != nil {
+			t.Fatalf("Record(%+v) = %v", r, err)
+		}
+	}
+	all := auditLog(t, s)
+	if len(all) != len(in) {
+		t.Fatalf("AuditLog(0) = %d records, want %d", len(all), len(in))
+	}
+	for i, got := range all {
+		want := in[i]
+		if got.Actor != want.Actor || got.Action != want.Action || got.Target != want.Target || !got.At.Equal(want.At) {
+			t.Errorf("AuditLog()[%d] = %+v, want %+v", i, got, want)
+		}
+		if i > 0 && got.ID <= all[i-1].ID {
+			t.Errorf("AuditLog()[%d].ID = %d, want above %d", i, got.ID, all[i-1].ID)
+		}
+	}
+	tests := []struct {
+		name  string
+		after int64
+		limit int
+		want  []int64
+	}{
+		{"first page", 0, 2, []int64{all[0].ID, all[1].ID}},
+		{"next page", all[1].ID, 2, []int64{all[2].ID}},
+		{"past the end", all[2].ID, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs, err := s.AuditLog(ctx, tt.after, tt.limit)
+			var got []int64
+			for _, r := range rs {
+				got = append(got, r.ID)
+			}
+			if err != nil || len(got) != len(tt.want) || (len(got) > 0 && got[0] != tt.want[0]) {
+				t.Errorf("AuditLog(%d, %d) = %v, %v, want %v", tt.after, tt.limit, got, err, tt.want)
+			}
+		})
+	}
+}

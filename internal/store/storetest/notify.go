@@ -1,0 +1,64 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/store"
+)
+
+// WakeTimeout bounds how long tests wait for a Notifier wake-up.
+const WakeTimeout = 5 * time.Second
+
+// WaitWake waits for a wake-up on ch and fails the test after WakeTimeout.
+func WaitWake(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(WakeTimeout):
+		t.Fatalf("no wake-up within %v after %s", WakeTimeout, what)
+	}
+}
+
+// Drain empties ch, whose buffer holds at most one wake-up.
+func Drain(ch <-chan struct{}) {
+	select {
+	case <-ch:
+	default:
+	}
+}
+
+func testNotifier(t *testing.T, s store.Store) {
+	n, ok := s.(store.Notifier)
+	if !ok {
+		t.Skipf("%T does not implement store.Notifier", s)
+	}
+	wake, stop := n.Subscribe()
+	other, stopOther := n.Subscribe()
+	defer stopOther()
+	Drain(wake)
+	Drain(other)
+
+	revokeSubject(t, s, "alice", t0)
+	WaitWake(t, wake, "RevokeSubject")
+	WaitWake(t, other, "RevokeSubject (second subscriber)")
+
+	// Wake-ups coalesce: a subscriber that does not read holds one.
+	for range 3 {
+		revokeSubject(t, s, "alice", t0)
+	}
+	if len(wake) != 1 {
+		t.Errorf("len(wake) after 3 appends = %d, want 1 (coalesced)", len(wake))
+	}
+
+	stop()
+	stop() // stop is idempotent
+	Drain(wake)
+	revokeSubject(t, s, "alice", t0)
+	WaitWake(t, other, "RevokeSubject after the first subscriber stopped")
+	select {
+	case <-wake:
+		t.Errorf("stopped subscriber was woken")
+	case <-time.After(50 * time.Millisecond):
+	}
+}

@@ -1,0 +1,238 @@
+// Package storetest is the conformance suite of store.Store: every
+// implementation runs Run from its own tests, so the contract in package
+// store is checked once, the same way, for all of them.
+//
+// Run's subtests run one after the other, each on a fresh store; some start
+// many goroutines against that store to check its concurrency guarantees.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/store"
+)
+
+// Run runs the conformance suite. open returns a new, empty store for one
+// subtest; Run closes it when the subtest ends (cleanups registered by open
+// run after that).
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"CreateSession", testCreateSession},
+		{"SessionByRefresh", testSessionByRefresh},
+		{"ListSessions", testListSessions},
+		{"DeleteExpired", testDeleteExpired},
+		{"RevokeSession", testRevokeSession},
+		{"RevokeSubject", testRevokeSubject},
+		{"RevokeSubjectEndSessions", testRevokeSubjectEndSessions},
+		{"RevokeSubjectClaims", testRevokeSubjectClaims},
+		{"Generation", testGeneration},
+		{"CreateDuringCutoff", testCreateDuringCutoff},
+		{"RotateRotated", testRotateRotated},
+		{"RotateGraceWindow", testRotateGraceWindow},
+		{"RotateReused", testRotateReused},
+		{"RotateRefused", testRotateRefused},
+		{"RotateConcurrent", testRotateConcurrent},
+		{"LogEmpty", testLogEmpty},
+		{"EntriesAfter", testEntriesAfter},
+		{"LiveEntriesAndPrune", testLiveEntriesAndPrune},
+		{"LogConcurrentAppends", testLogConcurrentAppends},
+		{"Keys", testKeys},
+		{"APIKeys", testAPIKeys},
+		{"APIKeyConflicts", testAPIKeyConflicts},
+		{"RevokeAPIKey", testRevokeAPIKey},
+		{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
+		{"Audit", testAudit},
+		{"Notifier", testNotifier},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close() = %v", err)
+				}
+			})
+			tt.fn(t, s)
+		})
+	}
+}
+
+// t0 is the suite's "now": a whole second, far from the zero time.
+var t0 = time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+
+const (
+	sessionLife = 24 * time.Hour
+	accessLife  = 15 * time.Minute
+)
+
+// hash returns the stored form of a refresh token or API key.
+func hash(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// newSession is a live session of subject created at created, whose first
+// refresh token is "rt-<id>".
+func newSession(id, subject string, created time.Time) store.NewSession {
+	return store.NewSession{
+		Session: store.Session{
+			ID:        id,
+			Subject:   subject,
+			Device:    "device " + id,
+			Claims:    []byte(`{"role":"user"}`),
+			CreatedAt: created,
+			ExpiresAt: created.Add(sessionLife),
+		},
+		Refresh: store.RefreshToken{
+			Hash:      hash("rt-" + id),
+			SessionID: id,
+			CreatedAt: created,
+			ExpiresAt: created.Add(sessionLife),
+		},
+	}
+}
+
+func create(t *testing.T, s store.Store, ns store.NewSession) int64 {
+	t.Helper()
+	gen, err := s.CreateSession(context.Background(), ns)
+	if err != nil {
+		t.Fatalf("CreateSession(%q) = %v", ns.Session.ID, err)
+	}
+	return gen
+}
+
+// rotation exchanges presented for next at now with a one minute grace.
+func rotation(presented, next string, now time.Time) store.Rotation {
+	return store.Rotation{
+		Presented: hash(presented),
+		Next: store.RefreshToken{
+			Hash:      hash(next),
+			CreatedAt: now,
+			ExpiresAt: now.Add(sessionLife),
+		},
+		NextSealed:   []byte("sealed " + next),
+		Now:          now,
+		Grace:        time.Minute,
+		RevokedUntil: now.Add(accessLife),
+	}
+}
+
+func rotate(t *testing.T, s store.Store, r store.Rotation) store.RotateResult {
+	t.Helper()
+	res, err := s.RotateRefresh(context.Background(), r)
+	if err != nil {
+		t.Fatalf("RotateRefresh() = %v", err)
+	}
+	return res
+}
+
+func revokeSubject(t *testing.T, s store.Store, subject string, now time.Time) revocation.Entry {
+	t.Helper()
+	e, err := s.RevokeSubject(context.Background(), store.SubjectRevocation{
+		Subject:   subject,
+		Now:       now,
+		ExpiresAt: now.Add(accessLife),
+		Actor:     store.Actor{By: "admin-key", Reason: "test"},
+	})
+	if err != nil {
+		t.Fatalf("RevokeSubject(%q) = %v", subject, err)
+	}
+	return e
+}
+
+func session(t *testing.T, s store.Store, id string) (store.Session, int64) {
+	t.Helper()
+	ss, gen, err := s.Session(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Session(%q) = %v", id, err)
+	}
+	return ss, gen
+}
+
+func head(t *testing.T, s store.Store) int64 {
+	t.Helper()
+	h, err := s.Head(context.Background())
+	if err != nil {
+		t.Fatalf("Head() = %v", err)
+	}
+	return h
+}
+
+func auditLog(t *testing.T, s store.Store) []store.AuditRecord {
+	t.Helper()
+	rs, err := s.AuditLog(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatalf("AuditLog() = %v", err)
+	}
+	return rs
+}
+
+// findAudit returns the last record with action and target.
+func findAudit(t *testing.T, s store.Store, action, target string) (store.AuditRecord, bool) {
+	t.Helper()
+	rs := auditLog(t, s)
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].Action == action && rs[i].Target == target {
+			return rs[i], true
+		}
+	}
+	return store.AuditRecord{}, false
+}
+
+// diffSession describes how got differs from want, or returns "".
+func diffSession(got, want store.Session) string {
+	var d []string
+	field := func(name string, ok bool, g, w any) {
+		if !ok {
+			d = append(d, fmt.Sprintf("%s = %v, want %v", name, g, w))
+		}
+	}
+	field("ID", got.ID == want.ID, got.ID, want.ID)
+	field("Subject", got.Subject == want.Subject, got.Subject, want.Subject)
+	field("Device", got.Device == want.Device, got.Device, want.Device)
+	field("Claims", bytes.Equal(got.Claims, want.Claims), string(got.Claims), string(want.Claims))
+	field("CreatedAt", got.CreatedAt.Equal(want.CreatedAt), got.CreatedAt, want.CreatedAt)
+	field("RefreshedAt", got.RefreshedAt.Equal(want.RefreshedAt), got.RefreshedAt, want.RefreshedAt)
+	field("ExpiresAt", got.ExpiresAt.Equal(want.ExpiresAt), got.ExpiresAt, want.ExpiresAt)
+	field("RevokedAt", got.RevokedAt.Equal(want.RevokedAt), got.RevokedAt, want.RevokedAt)
+	if len(d) == 0 {
+		return ""
+	}
+	return fmt.Sprint(d)
+}
+
+// entryEqual compares entries, instants by Equal.
+func entryEqual(a, b revocation.Entry) bool {
+	return a.Seq == b.Seq && a.Kind == b.Kind && a.Session == b.Session && a.Subject == b.Subject &&
+		a.Generation == b.Generation && a.CreatedAt.Equal(b.CreatedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
+}
+
+func seqs(es []revocation.Entry) []int64 {
+	out := make([]int64, len(es))
+	for i, e := range es {
+		out[i] = e.Seq
+	}
+	return out
+}
+
+func ids(ss []store.Session) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.ID
+	}
+	return out
+}
+
+func wantErr(t *testing.T, call string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s = %v, want %v", call, err, want)
+	}
+}
