@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates docs/benchmarks.md from a fresh run: scripts/bench.sh
 #
-#   1. builds tegata;
+#   1. builds tegata and tegata-bench;
 #   2. runs the micro benchmarks (go test -bench, -count 5; medians);
-#   3. runs the system benchmarks: tegata bench propagation|flood|authority|gate --json;
+#   3. runs the system benchmarks: tegata-bench propagation|flood|authority|gate --json
+#      (tegata-bench starts nodes and gates from the tegata binary beside it);
 #   4. takes a CPU profile of whatever missed its target;
 #   5. writes docs/benchmarks.md with internal/bench/benchdoc.
 #
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 start=$(date +%s)
 out=$(mktemp -d "${TMPDIR:-/tmp}/tegata-bench.XXXXXX")
-bin="$out/tegata"
+bin="$out/tegata-bench"
 pg=${TEGATA_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 redis=${TEGATA_TEST_REDIS:-127.0.0.1:6379}
 export TEGATA_BENCH_POSTGRES=$pg TEGATA_TEST_POSTGRES=${TEGATA_TEST_POSTGRES:-$pg} TEGATA_TEST_REDIS=$redis
@@ -41,7 +42,7 @@ say "results in $out"
 cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg.txt" 2>/dev/null
 date -u '+%Y-%m-%d %H:%M UTC' >"$out/date.txt"
 record "OUT=\$(mktemp -d)"
-run "go build -o $bin ./cmd/tegata" || { say "build failed"; exit 1; }
+run "go build -o $out/tegata ./cmd/tegata && go build -o $bin ./cmd/tegata-bench" || { say "build failed"; exit 1; }
 
 command -v psql >/dev/null && psql "$pg" -tAc 'SHOW server_version' >"$out/postgres-version.txt" 2>/dev/null
 command -v redis-cli >/dev/null &&
@@ -56,12 +57,12 @@ if ! run "go test -run '^\$' -bench '$micro' -count 5 -benchmem ./token ./verifi
 fi
 
 for b in propagation flood authority gate; do
-  say "tegata bench $b"
-  run "$bin bench $b --json >$out/$b.json 2>$out/$b.log"
+  say "tegata-bench $b"
+  run "$bin $b --json >$out/$b.json 2>$out/$b.log"
   status=$?
   echo "$status" >"$out/$b.status"
   if [ "$status" -ne 0 ]; then
-    say "tegata bench $b exited $status; see $out/$b.log"
+    say "tegata-bench $b exited $status; see $out/$b.log"
     failed=1
   fi
 done
@@ -84,12 +85,12 @@ while read -r kind id a b; do
   system)
     prof="$out/profile-$a.$b.prof"
     if [ -z "${ran[$a]:-}" ]; then
-      say "profiling tegata bench $a for missed target $id"
+      say "profiling tegata-bench $a for missed target $id"
       extra=""
       [ "$a" = authority ] && extra="--stores postgres"
       cpu="--cpuprofile $out/profile-$a.cpu.prof"
       [ "$a" = flood ] && cpu="--catchup-profile $out/profile-$a.cpu.prof --memprofile $out/profile-$a.heap.prof"
-      run "$bin bench $a $extra $cpu >/dev/null 2>&1"
+      run "$bin $a $extra $cpu >/dev/null 2>&1"
       ran[$a]=1
     fi
     opts=""

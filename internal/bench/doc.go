@@ -1,4 +1,4 @@
-// Package bench runs tegata's system benchmarks (`tegata bench ...`):
+// Package bench runs tegata's system benchmarks (`tegata-bench ...`):
 // revocation propagation across authority nodes and gates, a revocation
 // flood, authority throughput, and gate throughput against a bare upstream.
 // Each benchmark returns a Report that the CLI prints as a table or as JSON

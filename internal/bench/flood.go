@@ -29,7 +29,7 @@ type FloodConfig struct {
 	// transaction, as the store appends one (see logWriter), because the
 	// authorities' own write path takes one transaction per revocation,
 	// serialised on the log head, and is far slower than a burst (see
-	// `tegata bench authority`); this measures delivery. "http": revoke
+	// `tegata-bench authority`); this measures delivery. "http": revoke
 	// through the authorities' API with Workers concurrent calls, end to end.
 	Via       string
 	Batch     int     // entries per transaction with Via "sql"; default 1,000

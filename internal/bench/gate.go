@@ -34,7 +34,7 @@ func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
 	cfg.Workers = cmp0(cfg.Workers, 16)
 	cfg.Duration = cmp0(cfg.Duration, 10*time.Second)
 	cfg.Tokens = cmp0(cfg.Tokens, 256)
-	if cfg.Binary == "" {
+	if cfg.Binary == "" || cfg.Self == "" {
 		return nil, errNoBinary
 	}
 	began := time.Now()
@@ -135,7 +135,9 @@ func startGateRig(ctx context.Context, cfg GateConfig) (g *gateRig, err error) {
 	for _, t := range toks {
 		g.tokens = append(g.tokens, t.AccessToken)
 	}
-	up, err := g.start(ctx, "upstream", nil, "bench", "upstream", "--listen", "127.0.0.1:0")
+	self := g.cfg.Setup
+	self.Binary = self.Self
+	up, err := g.startWith(ctx, self, "upstream", nil, "upstream", "--listen", "127.0.0.1:0")
 	if err != nil {
 		return g, err
 	}
@@ -149,7 +151,12 @@ func startGateRig(ctx context.Context, cfg GateConfig) (g *gateRig, err error) {
 
 // start runs a child that logs its URL and waits for that line.
 func (g *gateRig) start(ctx context.Context, name string, env []string, args ...string) (string, error) {
-	p, err := startProcess(g.cfg.Setup, name, env, args...)
+	return g.startWith(ctx, g.cfg.Setup, name, env, args...)
+}
+
+// startWith is start with another binary (setup.Binary).
+func (g *gateRig) startWith(ctx context.Context, setup Setup, name string, env []string, args ...string) (string, error) {
+	p, err := startProcess(setup, name, env, args...)
 	if err != nil {
 		return "", err
 	}

@@ -9,16 +9,21 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/bench"
+	"github.com/tegata-dev/tegata/internal/bench/benchcmd"
 	"github.com/tegata-dev/tegata/internal/cli"
 )
 
-// childEnv makes the test binary run as the tegata command, so the system
-// benchmarks under test can start authority nodes and gates from it
-// without building cmd/tegata first.
+// childEnv makes the test binary run as the tegata command (or, for
+// "upstream", as tegata-bench), so the system benchmarks under test can
+// start authority nodes, gates and the upstream from it without building
+// cmd/tegata and cmd/tegata-bench first.
 const childEnv = "TEGATA_BENCH_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
+		if len(os.Args) > 1 && os.Args[1] == "upstream" {
+			os.Exit(benchcmd.Main(benchcmd.OS()))
+		}
 		os.Exit(cli.Main(cli.OS()))
 	}
 	code := m.Run()
@@ -34,7 +39,7 @@ func setup(t *testing.T) bench.Setup {
 	if err != nil {
 		t.Fatalf("os.Executable: %v", err)
 	}
-	return bench.Setup{Binary: bin, Env: []string{childEnv + "=1"}, Postgres: testPostgres(t), Progress: tLog{t}}
+	return bench.Setup{Binary: bin, Self: bin, Env: []string{childEnv + "=1"}, Postgres: testPostgres(t), Progress: tLog{t}}
 }
 
 // testPostgres returns the DSN of the test database if it answers.

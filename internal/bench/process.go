@@ -189,4 +189,4 @@ func freeAddr() (string, error) {
 	return addr, nil
 }
 
-var errNoBinary = errors.New("bench: Setup.Binary is empty")
+var errNoBinary = errors.New("bench: Setup.Binary (or, for the gate benchmark, Setup.Self) is empty")

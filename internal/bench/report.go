@@ -117,7 +117,7 @@ func (r *Report) Failed() bool { return len(r.Failures) > 0 }
 
 // WriteText prints the report as aligned tables for a terminal.
 func (r *Report) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "tegata bench %s (%.0f s)\n", r.Benchmark, r.Seconds)
+	fmt.Fprintf(w, "tegata-bench %s (%.0f s)\n", r.Benchmark, r.Seconds)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, p := range r.Params {
 		fmt.Fprintf(tw, "  %s\t%s\n", p.Name, p.Value)

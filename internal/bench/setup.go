@@ -14,9 +14,11 @@ const DefaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
 // Setup is what every system benchmark needs from its environment.
 type Setup struct {
-	// Binary is the tegata executable started for authority nodes, gates and
-	// the bare upstream (the CLI passes os.Executable()).
+	// Binary is the tegata executable started for authority nodes and gates.
 	Binary string
+	// Self is the tegata-bench executable, started as `Self upstream` for
+	// the bare upstream the gate benchmark compares with.
+	Self string
 	// Env is added to the environment of every child process (tests run
 	// their own binary as tegata by setting a variable here).
 	Env []string

@@ -54,3 +54,19 @@ func result(t *testing.T, r *bench.Report, name string) float64 {
 	t.Fatalf("report has no result %q", name)
 	return 0
 }
+
+func TestGateShort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Each measurement is preceded by a one-second warm-up; three targets.
+	r, err := bench.Gate(ctx, bench.GateConfig{Setup: setup(t), Workers: 2, Duration: 200 * time.Millisecond, Tokens: 4})
+	if err != nil {
+		t.Fatalf("Gate = %v", err)
+	}
+	if r.Failed() {
+		t.Fatalf("Gate failures: %v", r.Failures)
+	}
+	if got := result(t, r, "gate reverse proxy → upstream: throughput"); got <= 0 {
+		t.Errorf("reverse proxy throughput = %v, want > 0", got)
+	}
+}

@@ -16,7 +16,7 @@ import (
 // accepted, so the gate benchmark can tell how its clients reuse them.
 const upstreamConnsPath = "/_bench/conns"
 
-// ServeUpstream runs the trivial upstream that `tegata bench gate` measures
+// ServeUpstream runs the trivial upstream that `tegata-bench gate` measures
 // the gate against and proxies to: every request is answered 200 with a
 // two-byte body, except upstreamConnsPath. It logs its URL in the line the
 // benchmarks wait for and serves until ctx ends.

@@ -75,7 +75,7 @@ func (r *run) targets() []row {
 			continue
 		}
 		for _, t := range rep.Targets {
-			rows = append(rows, row{Target: t, source: "tegata bench " + name, measured: true})
+			rows = append(rows, row{Target: t, source: "tegata-bench " + name, measured: true})
 		}
 	}
 	return rows

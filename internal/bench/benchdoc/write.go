@@ -27,7 +27,7 @@ func (r *run) write(out io.Writer) {
 	p("run. Do not edit by hand: run `scripts/bench.sh` again.")
 	p("")
 	p("Micro benchmarks (`go test -bench`) measure one operation in one process. System benchmarks")
-	p("(`tegata bench ...`) start real processes on loopback: authority nodes on Postgres, gates, a")
+	p("(`tegata-bench ...`) start real processes on loopback: authority nodes on Postgres, gates, a")
 	p("trivial upstream and the load generator all share this one machine, so their figures include")
 	p("the contention between them.")
 	p("")
@@ -171,7 +171,7 @@ func fmtOpt(m map[string]float64, unit string) string {
 }
 
 func (r *run) writeSystem(p printer, name string) {
-	p("## tegata bench %s", name)
+	p("## tegata-bench %s", name)
 	p("")
 	if c := r.command("bench " + name); c != "" {
 		p("`%s`", c)

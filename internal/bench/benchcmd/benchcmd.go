@@ -1,12 +1,20 @@
-package cli
+// Package benchcmd is the tegata-bench command line: it parses arguments and
+// runs the system benchmarks of package bench, which start real authority
+// nodes and gates from a tegata binary. It lives outside the product binary
+// so that `tegata` carries no benchmark code.
+package benchcmd
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -14,23 +22,30 @@ import (
 	benchmark "github.com/tegata-dev/tegata/internal/bench"
 )
 
-const benchUsage = `want 'tegata bench propagation|flood|authority|gate [flags]'`
+const benchUsage = `want 'tegata-bench propagation|flood|authority|gate [flags]'`
 
-const benchHelp = `tegata bench: system benchmarks, each a few minutes at most on 2 cores.
+const benchHelp = `tegata-bench: the system benchmarks of tegata, each a few minutes at most on 2 cores.
 
-  tegata bench propagation   N authority nodes on Postgres and M gates (processes); revoke
+Usage: tegata-bench NAME [flags]
+
+  tegata-bench propagation   N authority nodes on Postgres and M gates (processes); revoke
                              sessions at a steady rate; revoke-acknowledged → rejected at every
                              gate latency (all revocations must arrive, else exit 1)
-  tegata bench flood         100,000 revocations in a burst: time until every gate has them,
+  tegata-bench flood         100,000 revocations in a burst: time until every gate has them,
                              gate latency during the flood vs idle, verifier heap per entry
-  tegata bench authority     session creations, refreshes and revocations per second on SQLite
+  tegata-bench authority     session creations, refreshes and revocations per second on SQLite
                              and on Postgres (in-process authority, HTTP on loopback)
-  tegata bench gate          requests per second and latency through the gate, next to a
+  tegata-bench gate          requests per second and latency through the gate, next to a
                              trivial upstream hit directly
 
-Every benchmark takes --db (Postgres URL; env TEGATA_BENCH_POSTGRES), --json and
---cpuprofile FILE. Run 'tegata bench NAME -h' for its flags; scripts/bench.sh runs them
-all and writes docs/benchmarks.md.
+Every benchmark takes --tegata (the tegata binary it starts nodes and gates from; env
+TEGATA_BIN, default 'tegata' next to tegata-bench, then on PATH), --db (Postgres URL; env
+TEGATA_BENCH_POSTGRES), --json and --cpuprofile FILE. Run 'tegata-bench NAME -h' for its
+flags; scripts/bench.sh builds both binaries, runs them all and writes docs/benchmarks.md.
+
+Example:
+  go build -o /tmp/tegata ./cmd/tegata && go build -o /tmp/tegata-bench ./cmd/tegata-bench
+  /tmp/tegata-bench propagation --duration 10s
 `
 
 // benchCommands are the system benchmarks; each registers its flags and
@@ -40,6 +55,41 @@ var benchCommands = map[string]func(Env, *flag.FlagSet, *benchmark.Setup) func(c
 	"flood":       benchFlood,
 	"authority":   benchAuthority,
 	"gate":        benchGate,
+}
+
+// Env is the process environment as the command sees it.
+type Env struct {
+	Args   []string
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// OS returns the real process environment.
+func OS() Env {
+	return Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// errUsage marks a command-line mistake: exit code 2.
+var errUsage = errors.New("usage")
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+// Main runs the command line and returns the exit code.
+func Main(env Env) int {
+	err := bench(env, env.Args)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(env.Stderr, "tegata-bench: %s\n(run 'tegata-bench -h' for help)\n", strings.TrimPrefix(err.Error(), "usage: "))
+		return 2
+	default:
+		fmt.Fprintf(env.Stderr, "tegata-bench: %v\n", err)
+		return 1
+	}
 }
 
 func bench(env Env, args []string) error {
@@ -57,8 +107,9 @@ func bench(env Env, args []string) error {
 	if !ok {
 		return usageErr("unknown benchmark %q; %s", args[0], benchUsage)
 	}
-	fs := newFlags(env, "bench "+args[0])
+	fs := newFlags(env, args[0])
 	setup := benchmark.Setup{Progress: env.Stderr}
+	tegataBin := fs.String("tegata", env.Getenv("TEGATA_BIN"), "the tegata binary to start authority nodes and gates from (env TEGATA_BIN; default: tegata next to this program, then on PATH)")
 	fs.StringVar(&setup.Postgres, "db", envOr(env, "TEGATA_BENCH_POSTGRES", benchmark.DefaultPostgres),
 		"Postgres URL; each run creates and drops a schema of its own (env TEGATA_BENCH_POSTGRES)")
 	jsonOut := fs.Bool("json", false, "print the results as JSON (for scripts/bench.sh)")
@@ -70,11 +121,14 @@ func bench(env Env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	bin, err := os.Executable()
+	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("cannot find the tegata binary to start nodes and gates: %w", err)
+		return fmt.Errorf("cannot find the tegata-bench binary to start the upstream from: %w", err)
 	}
-	setup.Binary = bin
+	setup.Self = self
+	if setup.Binary, err = findTegata(*tegataBin, self); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	stopProfile, err := startCPUProfile(*cpuProfile)
@@ -168,12 +222,12 @@ func benchGate(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Con
 	}
 }
 
-// benchUpstream is the trivial upstream `tegata bench gate` compares the
+// benchUpstream is the trivial upstream `tegata-bench gate` compares the
 // gate with and proxies to: it answers every request 200. Not listed in the
 // usage text; it exists so the comparison runs in a process of its own, as
 // the gate does.
 func benchUpstream(env Env, args []string) error {
-	fs := newFlags(env, "bench upstream")
+	fs := newFlags(env, "upstream")
 	listen := fs.String("listen", "127.0.0.1:0", "listen address")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -201,4 +255,58 @@ func startCPUProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// findTegata returns the tegata binary the benchmarks start: the flag's
+// value, else tegata next to this program, else tegata on PATH.
+func findTegata(flagValue, self string) (string, error) {
+	if flagValue != "" {
+		if _, err := os.Stat(flagValue); err != nil {
+			return "", fmt.Errorf("--tegata: %w", err)
+		}
+		return flagValue, nil
+	}
+	if p := filepath.Join(filepath.Dir(self), "tegata"); isFile(p) {
+		return p, nil
+	}
+	if p, err := exec.LookPath("tegata"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("no tegata binary: build one (go build -o DIR/tegata ./cmd/tegata) next to tegata-bench, put it on PATH, or pass --tegata PATH")
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(env Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("tegata-bench "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+// parse parses flags, turning flag errors into usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErr("%v", err)
+	}
+	return nil
+}
+
+func envOr(env Env, name, def string) string {
+	if v := env.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func printJSON(env Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
