@@ -37,6 +37,8 @@ type Store interface {
 	Keys
 	APIKeys
 	Audit
+	Cluster
+	Followers
 	// Close releases connections. The Store must not be used afterwards.
 	Close() error
 }

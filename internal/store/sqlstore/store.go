@@ -29,6 +29,8 @@ type Store struct {
 	w, r *sql.DB
 	d    Dialect
 	hub  hub
+	// listeners receive Broadcast messages (see broadcast.go).
+	listeners listeners
 }
 
 var (

@@ -53,6 +53,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
 		{"Audit", testAudit},
 		{"Notifier", testNotifier},
+		{"ClaimCluster", testClaimCluster},
+		{"ClaimClusterConcurrent", testClaimClusterConcurrent},
+		{"Followers", testFollowers},
+		{"FollowersMany", testFollowersMany},
+		{"Broadcaster", testBroadcaster},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
