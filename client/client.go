@@ -59,6 +59,9 @@ type Revocation struct {
 	Entry   *struct {
 		Seq int64 `json:"seq"`
 	} `json:"entry"`
+	// Confirmation is set when the call asked to wait (the *Confirm
+	// methods).
+	Confirmation *Confirmation `json:"confirmation,omitempty"`
 }
 
 // CreateSession signs a subject in.

@@ -69,6 +69,10 @@ type Config struct {
 	// Logger receives operational logs (Warn/Info) and one Debug line per
 	// rejected token. Nil: slog.Default().
 	Logger *slog.Logger
+	// Name is how the verifier appears to operators (GET /v1/verifiers),
+	// next to an instance ID made at New, the host name and the version; at
+	// most MaxNameLen bytes of printable UTF-8. Empty: none.
+	Name string
 
 	// Knobs for tests in this package, so that they need not wait for
 	// production intervals. Zero: production values.

@@ -15,20 +15,24 @@ import (
 // Staleness is checked on every Verify, so it must not take the feed
 // client's mutex each time: under load from many cores that one lock would
 // serialise every request. Instead the verifier keeps an immutable snapshot
-// of what the feed last said (synced, last heard) behind an atomic pointer
+// of what the feed last said (synced, fresh until) behind an atomic pointer
 // and reads the feed's State only when the snapshot alone cannot vouch for
 // freshness.
 //
-// That is sound because the feed's state only moves forward (LastHeard
+// That is sound because the feed's state only moves forward (FreshUntil
 // grows, Synced goes from false to true) except on a reset, when the server
-// says the verifier followed another log. So a snapshot that says "fresh" is
+// says the verifier followed another log (or names another epoch). So a snapshot that says "fresh" is
 // never more optimistic than the feed, provided a reset invalidates it before
 // the set starts being rebuilt; see reset and apply.
 
-// heard is a snapshot of the feed's state. Immutable.
+// heard is a snapshot of the feed's state. Immutable. until is the feed's
+// FreshUntil: the lease the authority granted on the verifier's reports
+// (see internal/feed), not merely the arrival of the last heartbeat, so a
+// verifier that was frozen does not take heartbeats sent long ago as news.
 type heard struct {
 	synced    bool
 	lastHeard time.Time
+	until     time.Time
 }
 
 // apply is the feed's Apply: it adds an entry to the set and tracks
@@ -112,30 +116,33 @@ func (v *Verifier) staleness(now time.Time) error {
 		return nil
 	}
 	h := v.heard.Load()
-	if h.fresh(now, v.cfg.StaleAfter) && !v.overflow.Load() {
+	if h.fresh(now) && !v.overflow.Load() {
 		return nil
 	}
 	h = v.refreshHeard()
 	switch {
 	case !h.synced:
 		return fmt.Errorf("%w: not caught up with the authority's feed", ErrStale)
-	case !h.fresh(now, v.cfg.StaleAfter):
-		return fmt.Errorf("%w: nothing heard from the authority for %s", ErrStale, now.Sub(h.lastHeard).Round(time.Millisecond))
+	case h.until.IsZero():
+		return fmt.Errorf("%w: the authority has not yet acknowledged this verifier's position", ErrStale)
+	case !h.fresh(now):
+		return fmt.Errorf("%w: the authority last vouched for this verifier's state more than %s ago (last heard %s ago)",
+			ErrStale, v.cfg.StaleAfter, now.Sub(h.lastHeard).Round(time.Millisecond))
 	case v.overflow.Load():
 		return fmt.Errorf("%w: revocation set full (%d entries); feed paused", ErrStale, v.cfg.MaxEntries)
 	}
 	return nil
 }
 
-func (h *heard) fresh(now time.Time, staleAfter time.Duration) bool {
-	return h.synced && now.Sub(h.lastHeard) <= staleAfter
+func (h *heard) fresh(now time.Time) bool {
+	return h.synced && !now.After(h.until)
 }
 
 // refreshHeard reads the feed's state into a new snapshot and returns it.
 func (v *Verifier) refreshHeard() *heard {
 	old := v.heard.Load()
 	st := v.feed.State()
-	next := &heard{synced: st.Synced, lastHeard: st.LastHeard}
+	next := &heard{synced: st.Synced, lastHeard: st.LastHeard, until: st.FreshUntil}
 	if v.heard.CompareAndSwap(old, next) {
 		return next
 	}

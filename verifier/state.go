@@ -32,6 +32,9 @@ type State struct {
 	Keys int
 	// Err is the feed's last error, if any.
 	Err string
+	// ID is the instance ID the verifier reports to the authorities (empty
+	// for a local verifier); Epoch the epoch of the log it follows.
+	ID, Epoch string
 }
 
 // State returns a snapshot of the verifier's state.
@@ -44,7 +47,10 @@ func (v *Verifier) State() State {
 	}
 	fs := v.feed.State()
 	s.Position, s.Head, s.LastHeard = fs.Position, fs.Head, fs.LastHeard
-	s.Source, s.Err = fs.Source, fs.Err
+	s.Source, s.Err, s.Epoch = fs.Source, fs.Err, fs.Epoch
+	if f := v.feed.Follower; f != nil {
+		s.ID = f.ID
+	}
 	if !fs.LastHeard.IsZero() {
 		s.Lag = now.Sub(fs.LastHeard)
 	}

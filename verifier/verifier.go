@@ -67,6 +67,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkName(cfg.Name); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	cfg.Authorities = urls
 	auth := newAuthorities(urls, cfg.HTTPClient)
@@ -94,6 +97,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		// A node that cannot read its log stops heartbeating; leave it
 		// for another authority well before the set counts as stale.
 		IdleTimeout: max(cfg.StaleAfter/2, 2*time.Second),
+		Follower: &feed.Follower{ID: newInstanceID(), Name: cfg.Name, Host: hostname(),
+			Version: moduleVersion(), StaleAfter: cfg.StaleAfter},
+		Ready: func() bool { return v.staleness(v.now()) == nil },
 	}
 	v.start(bg)
 	return v, nil

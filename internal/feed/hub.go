@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -36,6 +37,15 @@ type HubConfig struct {
 	Now func() time.Time
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Epoch identifies the log (the cluster's epoch): every stream and
+	// heartbeat carries it, and a verifier that sees it change starts over.
+	// Empty: random, for this hub only.
+	Epoch string
+	// License, when set, bounds the leases the hub grants verifiers (see
+	// ServePosition): no lease lasts beyond the instant it returns, and
+	// none is granted once that has passed. Nil: leases as long as each
+	// verifier's staleness bound.
+	License func() time.Time
 }
 
 func (c HubConfig) withDefaults() HubConfig {
@@ -57,6 +67,9 @@ func (c HubConfig) withDefaults() HubConfig {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Epoch == "" {
+		c.Epoch = randomEpoch()
+	}
 	return c
 }
 
@@ -66,9 +79,13 @@ func (c HubConfig) withDefaults() HubConfig {
 // connections; each connection copies what it needs from the ring at its own
 // pace, so a slow one delays nobody.
 type Hub struct {
-	src Source
-	cfg HubConfig
-	log *slog.Logger
+	src   Source
+	cfg   HubConfig
+	log   *slog.Logger
+	epoch string
+	// epochJSON is epoch encoded once for heartbeats.
+	epochJSON []byte
+	fl        *followers // the verifiers following this hub; see followers.go
 
 	ran    atomic.Bool
 	ready  chan struct{} // closed once Run has read the head
@@ -79,7 +96,7 @@ type Hub struct {
 	ring    ring
 	head    int64
 	beat    uint64        // heartbeat ticks so far
-	epoch   uint64        // changes when the log was replaced
+	gen     uint64        // changes when the log was replaced
 	changed chan struct{} // closed (and replaced) on every change above
 	stopped bool
 }
@@ -87,7 +104,7 @@ type Hub struct {
 // NewHub returns a Hub serving src. Call Run to start it.
 func NewHub(src Source, cfg HubConfig) *Hub {
 	cfg = cfg.withDefaults()
-	return &Hub{
+	h := &Hub{
 		src:     src,
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -96,6 +113,9 @@ func NewHub(src Source, cfg HubConfig) *Hub {
 		kicked:  make(chan struct{}, 1),
 		changed: make(chan struct{}),
 	}
+	h.epoch, h.fl = cfg.Epoch, newFollowers(0)
+	h.epochJSON, _ = json.Marshal(cfg.Epoch) // a string always encodes
+	return h
 }
 
 // kick asks the tailer to read the Source now (coalesced, never blocks).
@@ -160,6 +180,7 @@ func (h *Hub) start(ctx context.Context, tick <-chan time.Time) bool {
 			h.mu.Lock()
 			h.head, h.ring = head, newRing(h.cfg.RingSize, head)
 			h.mu.Unlock()
+			h.fl.replaced(head)
 			close(h.ready)
 			return true
 		}
@@ -251,6 +272,7 @@ func (h *Hub) publish(frames []frame, next int64) {
 	}
 	h.head = next
 	h.wakeLocked()
+	h.fl.advanced(next, h.cfg.Now())
 }
 
 // replaced handles a Source whose head went back: the log was restored or
@@ -262,8 +284,9 @@ func (h *Hub) replaced(head int64) {
 	h.log.Warn("feed: the log head went back; the log was replaced", "was", h.head, "now", head)
 	h.head = head
 	h.ring.reset(head)
-	h.epoch++
+	h.gen++
 	h.wakeLocked()
+	h.fl.replaced(head)
 }
 
 func (h *Hub) heartbeat() {
@@ -291,7 +314,7 @@ type view struct {
 	head    int64
 	base    int64
 	beat    uint64
-	epoch   uint64
+	gen     uint64
 	changed <-chan struct{}
 	stopped bool
 }
@@ -304,6 +327,6 @@ func (h *Hub) look(pos int64, v *view, limit int) {
 	if pos >= h.ring.base {
 		v.frames = h.ring.after(pos, v.frames, limit)
 	}
-	v.head, v.base, v.beat, v.epoch = h.head, h.ring.base, h.beat, h.epoch
+	v.head, v.base, v.beat, v.gen = h.head, h.ring.base, h.beat, h.gen
 	v.changed, v.stopped = h.changed, h.stopped
 }

@@ -1,6 +1,8 @@
 package feed
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -20,8 +22,9 @@ const (
 )
 
 type heartbeatData struct {
-	Head int64 `json:"head"`
-	Time int64 `json:"time"` // unix milliseconds
+	Head  int64  `json:"head"`
+	Time  int64  `json:"time"`            // unix milliseconds
+	Epoch string `json:"epoch,omitempty"` // the log's epoch; absent from older servers
 }
 
 type resetData struct {
@@ -42,14 +45,24 @@ func appendRevoke(dst []byte, e revocation.Entry) ([]byte, error) {
 	return append(dst, "\n\n"...), nil
 }
 
-func appendHeartbeat(dst []byte, pos int64, now time.Time) []byte {
+// appendHeartbeat appends a heartbeat; epoch is the epoch as a JSON string.
+func appendHeartbeat(dst []byte, pos int64, now time.Time, epoch []byte) []byte {
 	dst = append(dst, "id: "...)
 	dst = strconv.AppendInt(dst, pos, 10)
 	dst = append(dst, "\nevent: heartbeat\ndata: {\"head\":"...)
 	dst = strconv.AppendInt(dst, pos, 10)
 	dst = append(dst, ",\"time\":"...)
 	dst = strconv.AppendInt(dst, now.UnixMilli(), 10)
+	dst = append(dst, ",\"epoch\":"...)
+	dst = append(dst, epoch...)
 	return append(dst, "}\n\n"...)
+}
+
+// randomEpoch returns 128 random bits, base64url.
+func randomEpoch() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func appendReset(dst []byte, head int64) []byte {

@@ -13,6 +13,9 @@ import (
 type Config struct {
 	// Feed serves GET /v1/feed (the feed hub). Nil leaves the route out.
 	Feed http.Handler
+	// Position serves POST /v1/feed/position, where verifiers report the
+	// position they applied (the hub's ServePosition). Nil leaves it out.
+	Position http.Handler
 	// Metrics serves GET /metrics. Nil leaves the route out.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -21,6 +24,11 @@ type Config struct {
 	Limits Limits
 	// Now is the clock for rate limiting. Default time.Now.
 	Now func() time.Time
+	// InForce answers ?confirm= on revocations and GET /v1/verifiers. Nil:
+	// neither is offered.
+	InForce InForce
+	// MaxConfirm caps ?confirm=. Default DefaultMaxConfirm.
+	MaxConfirm time.Duration
 }
 
 type server struct {
@@ -33,6 +41,8 @@ type server struct {
 	perClient  *limiter
 	// authFailures counts failed API key attempts per client address.
 	authFailures *limiter
+	inForce      InForce
+	maxConfirm   time.Duration
 }
 
 // New returns the authority's HTTP handler.
@@ -45,7 +55,11 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	}
 	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
 		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
-		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures)}
+		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
+		inForce: cfg.InForce, maxConfirm: cfg.MaxConfirm}
+	if s.maxConfirm <= 0 {
+		s.maxConfirm = DefaultMaxConfirm
+	}
 	mux := http.NewServeMux()
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.HandleFunc(pattern, s.wrap(h))
@@ -62,8 +76,12 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("POST /v1/apikeys", s.requireKey(s.wrap(s.createAPIKey), adminOnly...))
 	mux.HandleFunc("GET /v1/apikeys", s.requireKey(s.wrap(s.listAPIKeys), adminOnly...))
 	mux.HandleFunc("POST /v1/apikeys/{id}/revoke", s.requireKey(s.wrap(s.revokeAPIKey), adminOnly...))
+	mux.HandleFunc("GET /v1/verifiers", s.requireKey(s.wrap(s.listVerifiers), verifierReaders...))
 	if cfg.Feed != nil {
 		mux.HandleFunc("GET /v1/feed", s.requireKey(cfg.Feed.ServeHTTP, readers...))
+	}
+	if cfg.Position != nil {
+		mux.HandleFunc("POST /v1/feed/position", s.requireKey(cfg.Position.ServeHTTP, readers...))
 	}
 	// Clients (no API key): the refresh token or access token is the credential.
 	handle("POST /v1/token/refresh", s.limitClient(s.refresh))

@@ -19,6 +19,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/inforce"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/postgres"
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
@@ -31,7 +32,9 @@ type Config struct {
 	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
 	// <DataDir>/tegata.db.
 	DB string
-	// Issuer defaults to http://<Addr>.
+	// Issuer is the iss of every token. The first node to start on a
+	// database records it (default http://<Addr>); a node started without
+	// one uses the recorded one, a node given another refuses to start.
 	Issuer string
 	// MasterKey and APIKey are the values of TEGATA_MASTER_KEY and
 	// TEGATA_API_KEY; empty means the files under DataDir. FeedKey
@@ -40,6 +43,8 @@ type Config struct {
 	Authority                  authority.Config
 	// Limits caps request rates; nil means httpapi.DefaultLimits().
 	Limits *httpapi.Limits
+	// MaxConfirm caps ?confirm= on revocations. Default 30s.
+	MaxConfirm time.Duration
 	Logger *slog.Logger
 }
 
@@ -110,11 +115,11 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener) (*Running, error) {
 	log := cfg.Logger
 	ac := cfg.Authority
-	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, url)
-	if cfg.DB != "" && cfg.Issuer == "" && cfg.Authority.Issuer == "" {
-		log.Warn("several nodes share this Postgres: give every node the same --issuer (its public URL), "+
-			"or tokens from one node fail verification against another's issuer", "issuer", ac.Issuer)
+	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
+	if err != nil {
+		return nil, err
 	}
+	ac.Issuer = id.Issuer
 	ac.Logger = log
 	a, err := authority.New(ctx, st, master, ac)
 	if err != nil {
@@ -135,9 +140,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if !ok {
 		return nil, errors.New("server: store cannot notify of revocations")
 	}
-	hub := feed.NewHub(src, feed.HubConfig{Logger: log})
+	license := new(inforce.License)
+	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Epoch: id.Epoch, License: license.Until})
+	cl := inforce.New(inforce.Config{URL: url, Hub: hub, Store: st, License: license, Broadcaster: broadcaster(st), Logger: log})
+	if err := cl.Register(ctx); err != nil {
+		return nil, fmt.Errorf("register this node: %w", err)
+	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), cl.Collector())
 	// The registry is new on every Start; the HTTP collectors are package
 	// globals, shared by every server in this process.
 	_ = httpapi.Register(reg)
@@ -145,11 +155,12 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
-	h := httpapi.New(a, httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Logger: log, Limits: limits, Now: a.Config().Now})
-
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
+	h := httpapi.New(a, httpapi.Config{Feed: hub, Position: http.HandlerFunc(hub.ServePosition), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Logger: log, Limits: limits, Now: a.Config().Now,
+		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm})
+
 	reqs, cancelRequests := context.WithCancel(context.Background())
 	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, log: log,
 		stopFeed: stopFeed, stopBackground: stopBackground, cancelRequests: cancelRequests,
@@ -158,12 +169,13 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.srv.RegisterOnShutdown(stopFeed)
 	r.goRun(func() { _ = a.Run(bg) })
 	r.goRun(func() { _ = hub.Run(feedCtx) })
+	r.goRun(func() { _ = cl.Run(bg) })
 	r.goRun(func() {
 		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}
 	})
-	log.Info("listening", "url", url, "issuer", ac.Issuer, "service", "tegata authority")
+	log.Info("listening", "url", url, "issuer", ac.Issuer, "node", cl.NodeID(), "service", "tegata authority")
 	return r, nil
 }
 

@@ -33,6 +33,8 @@ type NodeRecord struct {
 	Safe int64
 	// Head is the position the node's feed has read the log up to.
 	Head int64
+	// Followers is how many verifiers follow the node.
+	Followers int
 	// Version grows with every record the node writes, so that readers
 	// keep the newest of several copies (a row and notifications).
 	Version   int64
@@ -69,10 +71,12 @@ type Followers interface {
 	// one only if it was heard no earlier (a verifier that moved to
 	// another node keeps that node's newer record).
 	SaveFollowers(ctx context.Context, n NodeRecord, vs []VerifierRecord) error
-	// Followers returns the node records whose ExpiresAt is after now and
-	// the verifier records heard after heardAfter, nodes by ID, verifiers
+	// FeedNodes returns the node records whose ExpiresAt is after now, by
+	// ID.
+	FeedNodes(ctx context.Context, now time.Time) ([]NodeRecord, error)
+	// FeedVerifiers returns the verifier records heard after heardAfter,
 	// by ID.
-	Followers(ctx context.Context, now, heardAfter time.Time) ([]NodeRecord, []VerifierRecord, error)
+	FeedVerifiers(ctx context.Context, heardAfter time.Time) ([]VerifierRecord, error)
 	// PruneFollowers deletes node records that expired before t and
 	// verifier records last heard before t, and returns how many went.
 	PruneFollowers(ctx context.Context, t time.Time) (int64, error)

@@ -18,12 +18,13 @@ const verifierBatch = 500
 // thousands of verifiers costs the database a few statements a second.
 func (s *Store) SaveFollowers(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) error {
 	return s.inTx(ctx, "save followers", func(t *tx) error {
-		if _, err := t.exec(ctx, `INSERT INTO feed_nodes (id, url, safe, head, version, updated_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+		if _, err := t.exec(ctx, `INSERT INTO feed_nodes (id, url, safe, head, followers, version, updated_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET url = excluded.url, safe = excluded.safe, head = excluded.head,
-				version = excluded.version, updated_at = excluded.updated_at, expires_at = excluded.expires_at
+				followers = excluded.followers, version = excluded.version, updated_at = excluded.updated_at,
+				expires_at = excluded.expires_at
 			WHERE feed_nodes.version <= excluded.version`,
-			n.ID, n.URL, n.Safe, n.Head, n.Version, micros(n.UpdatedAt), micros(n.ExpiresAt)); err != nil {
+			n.ID, n.URL, n.Safe, n.Head, n.Followers, n.Version, micros(n.UpdatedAt), micros(n.ExpiresAt)); err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
 		for len(vs) > 0 {
@@ -63,21 +64,17 @@ func saveVerifiers(ctx context.Context, t *tx, vs []store.VerifierRecord) error 
 	return nil
 }
 
-// Followers implements store.Followers.
-func (s *Store) Followers(ctx context.Context, now, heardAfter time.Time) ([]store.NodeRecord, []store.VerifierRecord, error) {
-	nodes, err := s.nodes(ctx, now)
+// FeedNodes implements store.Followers.
+func (s *Store) FeedNodes(ctx context.Context, now time.Time) ([]store.NodeRecord, error) {
+	out, err := s.feedNodes(ctx, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sqlstore: followers: %w", err)
+		return nil, fmt.Errorf("sqlstore: feed nodes: %w", err)
 	}
-	vs, err := s.verifiers(ctx, heardAfter)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sqlstore: followers: %w", err)
-	}
-	return nodes, vs, nil
+	return out, nil
 }
 
-func (s *Store) nodes(ctx context.Context, now time.Time) ([]store.NodeRecord, error) {
-	rows, err := s.query(ctx, `SELECT id, url, safe, head, version, updated_at, expires_at
+func (s *Store) feedNodes(ctx context.Context, now time.Time) ([]store.NodeRecord, error) {
+	rows, err := s.query(ctx, `SELECT id, url, safe, head, followers, version, updated_at, expires_at
 		FROM feed_nodes WHERE expires_at > ? ORDER BY id`, micros(now))
 	if err != nil {
 		return nil, err
@@ -89,7 +86,7 @@ func (s *Store) nodes(ctx context.Context, now time.Time) ([]store.NodeRecord, e
 			n                store.NodeRecord
 			updated, expires int64
 		)
-		if err := rows.Scan(&n.ID, &n.URL, &n.Safe, &n.Head, &n.Version, &updated, &expires); err != nil {
+		if err := rows.Scan(&n.ID, &n.URL, &n.Safe, &n.Head, &n.Followers, &n.Version, &updated, &expires); err != nil {
 			return nil, err
 		}
 		n.UpdatedAt, n.ExpiresAt = fromMicros(updated), fromMicros(expires)
@@ -98,7 +95,16 @@ func (s *Store) nodes(ctx context.Context, now time.Time) ([]store.NodeRecord, e
 	return out, rows.Err()
 }
 
-func (s *Store) verifiers(ctx context.Context, heardAfter time.Time) ([]store.VerifierRecord, error) {
+// FeedVerifiers implements store.Followers.
+func (s *Store) FeedVerifiers(ctx context.Context, heardAfter time.Time) ([]store.VerifierRecord, error) {
+	out, err := s.feedVerifiers(ctx, heardAfter)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: feed verifiers: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) feedVerifiers(ctx context.Context, heardAfter time.Time) ([]store.VerifierRecord, error) {
 	rows, err := s.query(ctx, `SELECT id, name, host, version, node_id, position, ready, stale_after, heard_at
 		FROM feed_verifiers WHERE heard_at > ? ORDER BY id`, micros(heardAfter))
 	if err != nil {

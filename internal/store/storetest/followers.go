@@ -72,9 +72,13 @@ func saveFollowers(t *testing.T, s store.Store, n store.NodeRecord, vs ...store.
 
 func followers(t *testing.T, s store.Store, now, heardAfter time.Time) ([]store.NodeRecord, map[string]store.VerifierRecord) {
 	t.Helper()
-	ns, vs, err := s.Followers(context.Background(), now, heardAfter)
+	ns, err := s.FeedNodes(context.Background(), now)
 	if err != nil {
-		t.Fatalf("Followers() = %v", err)
+		t.Fatalf("FeedNodes() = %v", err)
+	}
+	vs, err := s.FeedVerifiers(context.Background(), heardAfter)
+	if err != nil {
+		t.Fatalf("FeedVerifiers() = %v", err)
 	}
 	m := map[string]store.VerifierRecord{}
 	for _, v := range vs {
@@ -84,7 +88,7 @@ func followers(t *testing.T, s store.Store, now, heardAfter time.Time) ([]store.
 }
 
 func testFollowers(t *testing.T, s store.Store) {
-	a := store.NodeRecord{ID: "node-a", URL: "http://a", Safe: 5, Head: 7, Version: 1, UpdatedAt: t0, ExpiresAt: t0.Add(15 * time.Second)}
+	a := store.NodeRecord{ID: "node-a", URL: "http://a", Safe: 5, Head: 7, Followers: 2, Version: 1, UpdatedAt: t0, ExpiresAt: t0.Add(15 * time.Second)}
 	saveFollowers(t, s, a, verifierRecord("v1", "node-a", 5, t0), verifierRecord("v2", "node-a", 7, t0))
 	ns, vs := followers(t, s, t0, t0.Add(-time.Minute))
 	if len(ns) != 1 || ns[0] != a {

@@ -18,6 +18,7 @@ CREATE TABLE feed_nodes (
 	url        TEXT NOT NULL,
 	safe       BIGINT NOT NULL,
 	head       BIGINT NOT NULL,
+	followers  BIGINT NOT NULL,
 	version    BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL,
 	expires_at BIGINT NOT NULL

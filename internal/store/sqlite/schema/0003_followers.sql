@@ -18,6 +18,7 @@ CREATE TABLE feed_nodes (
 	url        TEXT NOT NULL,
 	safe       INTEGER NOT NULL,
 	head       INTEGER NOT NULL,
+	followers  INTEGER NOT NULL,
 	version    INTEGER NOT NULL,
 	updated_at INTEGER NOT NULL,
 	expires_at INTEGER NOT NULL
