@@ -45,7 +45,7 @@ type Config struct {
 	Limits *httpapi.Limits
 	// MaxConfirm caps ?confirm= on revocations. Default 30s.
 	MaxConfirm time.Duration
-	Logger *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Running is a started authority.

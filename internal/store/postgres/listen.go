@@ -33,7 +33,7 @@ type listener struct {
 	wake func()
 	// deliver receives broadcast messages, and "" after a reconnect.
 	deliver func(string)
-	idle time.Duration // idleTimeout when the listener started
+	idle    time.Duration // idleTimeout when the listener started
 	// pid is the backend of the current connection, for tests that kill it.
 	pid       atomic.Uint32
 	cancel    context.CancelFunc
