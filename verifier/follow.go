@@ -95,8 +95,15 @@ func (v *Verifier) prune(now time.Time) {
 // unsynced. Until then the old entries stay, which can only over-revoke, and
 // only until they expire.
 func (v *Verifier) reset() {
+	// Whatever the set holds belongs to the old log: stop vouching for it
+	// now, not at the replay's first entry (the feed, already unsynced
+	// after an epoch change, keeps it so).
+	v.heard.Store(&heard{})
 	v.resetPending = true
 	v.log.Warn("verifier: the authority follows another log; replaying it")
+	// The new log may come with other keys (another cluster's): fetch
+	// them now rather than at the next unknown kid or period.
+	v.keys.fetchSoon()
 }
 
 // startReplay empties the set for the replay a reset announced. Called from
@@ -106,6 +113,23 @@ func (v *Verifier) startReplay() {
 	v.set.Reset()
 	v.overflow.Store(false)
 	v.resetPending = false
+}
+
+// acceptKeys vets the epoch a key set answer names against the feed's: an
+// authority address that now serves another log (a replaced database,
+// another cluster) must not have its keys trusted while the revocation set
+// still holds the old log's entries. Such keys are refused, and the feed
+// reconnects to see the new epoch and start over; the keys are fetched
+// again once it has.
+func (v *Verifier) acceptKeys(epoch string) bool {
+	fe := v.feed.State().Epoch
+	if epoch == "" || fe == "" || epoch == fe {
+		return true
+	}
+	v.log.Warn("verifier: the authority's key set comes from another log than the feed's; reconnecting the feed",
+		"keys_epoch", epoch, "feed_epoch", fe)
+	v.feed.Reconnect()
+	return false
 }
 
 // staleness returns nil if the revocation set can be trusted at now, else an

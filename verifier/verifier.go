@@ -101,6 +101,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			Version: moduleVersion(), StaleAfter: cfg.StaleAfter},
 		Ready: func() bool { return v.staleness(v.now()) == nil },
 	}
+	keys.accept = v.acceptKeys
 	v.start(bg)
 	return v, nil
 }

@@ -23,6 +23,7 @@ import (
 type gateFlags struct {
 	authority, listen, upstream string
 	audience, issuer, cookie    string
+	name                        string
 	claims, keyFile             string
 	staleAfter                  time.Duration
 	introspect                  bool
@@ -39,6 +40,7 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
 	fs.DurationVar(&f.staleAfter, "stale-after", 10*time.Second, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
+	fs.StringVar(&f.name, "name", env.Getenv("TEGATA_GATE_NAME"), "how this gate appears in 'tegata verifiers' (env TEGATA_GATE_NAME; default none, the host name and an instance id always show)")
 	fs.StringVar(&f.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", "tegata-data"), "api-key"), "file holding the API key (a feed key suffices), used when TEGATA_API_KEY is unset")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.format, "log-format", "text", "text or json")
@@ -63,7 +65,7 @@ func (f *gateFlags) verifierConfig(env Env) (verifier.Config, error) {
 		return cfg, err
 	}
 	cfg.APIKey, cfg.Audience, cfg.Issuer = key, f.audience, f.issuer
-	cfg.StaleAfter, cfg.Introspect = f.staleAfter, f.introspect
+	cfg.StaleAfter, cfg.Introspect, cfg.Name = f.staleAfter, f.introspect, f.name
 	return cfg, nil
 }
 
@@ -140,7 +142,8 @@ func runGate(ctx context.Context, addr string, vcfg verifier.Config, gcfg gate.C
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	log.Info("tegata gate listening", "addr", ln.Addr().String(), "mode", gateMode(gcfg), "authorities", vcfg.Authorities)
+	log.Info("tegata gate listening", "addr", ln.Addr().String(), "mode", gateMode(gcfg), "authorities", vcfg.Authorities,
+		"id", v.State().ID, "name", vcfg.Name)
 	select {
 	case err := <-done:
 		return fmt.Errorf("serve: %w", err)

@@ -233,13 +233,13 @@ func (p *cutProxy) serve() {
 			return
 		}
 		p.mu.Lock()
-		blocked := p.blocked
+		blocked, target := p.blocked, p.target
 		p.mu.Unlock()
 		if blocked {
 			in.Close()
 			continue
 		}
-		out, err := net.Dial("tcp", p.target)
+		out, err := net.Dial("tcp", target)
 		if err != nil {
 			in.Close()
 			continue
@@ -258,6 +258,13 @@ func (p *cutProxy) block() {
 	p.blocked = true
 	p.mu.Unlock()
 	p.cut()
+}
+
+// retarget sends new connections to target.
+func (p *cutProxy) retarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
 }
 
 func (p *cutProxy) unblock() {

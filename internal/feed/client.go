@@ -79,6 +79,8 @@ type Client struct {
 	st      State
 	leases  []lease       // acknowledged reports whose head is not yet applied
 	changed chan struct{} // closed on state changes; nil until a waiter needs it
+	// endStream ends the current stream (Reconnect); nil between streams.
+	endStream context.CancelCauseFunc
 }
 
 // State is where a Client stands.
@@ -271,6 +273,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (s *follower) stream(ctx context.Context, base string) (healthy bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	s.c.mu.Lock()
+	s.c.endStream = cancel
+	s.c.mu.Unlock()
+	defer func() {
+		s.c.mu.Lock()
+		s.c.endStream = nil
+		s.c.mu.Unlock()
+	}()
 	// The idle timer also bounds the wait for response headers, whatever
 	// the HTTP client's own timeouts.
 	idle := time.AfterFunc(s.idle, func() { cancel(ErrIdle) })

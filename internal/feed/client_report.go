@@ -133,6 +133,21 @@ func (s *follower) checkEpoch(epoch string) error {
 	return errEpochChanged
 }
 
+// errReconnect ends a stream on Reconnect.
+var errReconnect = errors.New("feed: reconnect requested")
+
+// Reconnect ends the current stream, if any; Run connects again as after
+// any other end of a stream. A verifier calls it when another channel
+// (the key set) says the authority now serves another log.
+func (c *Client) Reconnect() {
+	c.mu.Lock()
+	end := c.endStream
+	c.mu.Unlock()
+	if end != nil {
+		end(errReconnect)
+	}
+}
+
 // kickReport asks the stream's reporter for a report (coalesced).
 func (s *follower) kickReport() {
 	if s.kick == nil {

@@ -29,6 +29,9 @@ type Config struct {
 	InForce InForce
 	// MaxConfirm caps ?confirm=. Default DefaultMaxConfirm.
 	MaxConfirm time.Duration
+	// Epoch is the cluster's epoch, sent with the key set (header
+	// Tegata-Epoch) so that verifiers tell which log the keys go with.
+	Epoch string
 }
 
 type server struct {
@@ -43,6 +46,7 @@ type server struct {
 	authFailures *limiter
 	inForce      InForce
 	maxConfirm   time.Duration
+	epoch        string
 }
 
 // New returns the authority's HTTP handler.
@@ -56,7 +60,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
 		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
-		inForce: cfg.InForce, maxConfirm: cfg.MaxConfirm}
+		inForce: cfg.InForce, maxConfirm: cfg.MaxConfirm, epoch: cfg.Epoch}
 	if s.maxConfirm <= 0 {
 		s.maxConfirm = DefaultMaxConfirm
 	}

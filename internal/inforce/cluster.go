@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,24 +116,33 @@ type Cluster struct {
 	metrics *metrics
 
 	mu         sync.Mutex
-	own        store.NodeRecord            // this node, as last evaluated
-	nodes      map[string]store.NodeRecord // the other nodes, newest version of each
-	localWant  int64                       // the highest position a Confirm here waits for
-	remoteWant int64                       // the highest position another node asked for
-	announced  int64                       // the highest safe position broadcast
-	changed    chan struct{}               // closed (and replaced) when own or nodes change
+	own        store.NodeRecord     // this node, as last evaluated
+	nodes      map[string]nodeState // the other nodes, newest version of each
+	localWant  int64                // the highest position a Confirm here waits for
+	remoteWant int64                // the highest position another node asked for
+	announced  int64                // the highest safe position broadcast
+	changed    chan struct{}        // closed (and replaced) when own or nodes change
 
 	// Used by Run's goroutine only.
 	written  map[string]store.VerifierRecord // verifier records as last written
 	failing  bool
 	lastEval time.Time
+	sentLag  string // the pending list last announced, as a signature
+}
+
+// nodeState is another node as this one knows it: its newest record, and
+// the followers it said were pending, if its newest news was such a list.
+type nodeState struct {
+	rec     store.NodeRecord
+	want    int64     // what the pending list was for
+	pending []Pending // complete list, or nil when unknown
 }
 
 // New returns a Cluster; cfg.Hub and cfg.Store are required.
 func New(cfg Config) *Cluster {
 	cfg.defaults()
 	return &Cluster{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), metrics: newMetrics(),
-		nodes: map[string]store.NodeRecord{}, changed: make(chan struct{}), written: map[string]store.VerifierRecord{}}
+		nodes: map[string]nodeState{}, changed: make(chan struct{}), written: map[string]store.VerifierRecord{}}
 }
 
 // NodeID returns this node's ID.
@@ -219,14 +230,23 @@ func (c *Cluster) evaluate(ctx context.Context, timer *time.Timer) {
 	followers := len(c.cfg.Hub.Followers())
 	c.mu.Lock()
 	c.own.Safe, c.own.Head, c.own.Followers = safe, head, followers
-	announce := c.remoteWant > c.announced && safe > c.announced
+	want := c.remoteWant
+	announce := want > c.announced && safe > c.announced
 	if announce {
 		c.announced = safe
 	}
 	c.wakeLocked()
 	c.mu.Unlock()
+	var lag *lagging
+	if want > safe {
+		// Behind what another node waits for: tell it who holds it up,
+		// whenever that changes, so its answer names them.
+		lag = c.lagging(want)
+		announce = announce || lag.sig != c.sentLag
+		c.sentLag = lag.sig
+	}
 	if announce {
-		c.announce(ctx)
+		c.announce(ctx, lag)
 	}
 	if !next.IsZero() {
 		timer.Reset(max(next.Sub(c.cfg.Now()), minEval))
@@ -248,15 +268,51 @@ func (c *Cluster) record() store.NodeRecord {
 	return r
 }
 
-// announce broadcasts this node's record.
-func (c *Cluster) announce(ctx context.Context) {
+// announce broadcasts this node's record, with the followers holding up
+// a want when lag is set.
+func (c *Cluster) announce(ctx context.Context, lag *lagging) {
 	if c.cfg.Broadcaster == nil {
 		return
 	}
 	r := c.record()
 	r.Version = c.version.Add(1)
 	r.UpdatedAt = c.cfg.Now()
-	c.send(ctx, message{From: c.cfg.NodeID, Node: toMessage(r)})
+	m := message{From: c.cfg.NodeID, Node: toMessage(r)}
+	if lag != nil {
+		m.Node.Want, m.Node.Pending, m.Node.Complete = lag.want, lag.pending, true
+		if s, err := encode(m); err != nil || len(s) > store.MaxBroadcast {
+			m.Node.Pending, m.Node.Complete = nil, false
+		}
+	}
+	c.send(ctx, m)
+}
+
+// lagging is this node's followers not yet safe up to want.
+type lagging struct {
+	want    int64
+	pending []Pending
+	sig     string // ids and positions, to tell a change
+}
+
+// maxLagging bounds the pending followers one message names.
+const maxLagging = 10
+
+func (c *Cluster) lagging(want int64) *lagging {
+	l := &lagging{want: want, pending: []Pending{}}
+	var sig strings.Builder
+	fmt.Fprint(&sig, want)
+	for i, f := range c.cfg.Hub.Pending(want) {
+		if i == maxLagging {
+			l.pending = nil // too many to name
+			sig.WriteString(" ...")
+			break
+		}
+		l.pending = append(l.pending, Pending{ID: f.ID, Name: f.Name, Host: f.Host, Node: c.cfg.NodeID,
+			Position: f.Position, LastHeard: f.Heard.UTC()})
+		fmt.Fprintf(&sig, " %s:%d", f.ID, f.Position)
+	}
+	l.sig = sig.String()
+	return l
 }
 
 func (c *Cluster) send(ctx context.Context, m message) {
@@ -287,7 +343,7 @@ func (c *Cluster) handle(ctx context.Context, s string) {
 		return
 	}
 	if m.Node != nil {
-		c.merge([]store.NodeRecord{m.Node.record()})
+		c.mergeMessage(m.Node)
 	}
 	if m.Want > 0 {
 		c.mu.Lock()
@@ -307,11 +363,31 @@ func (c *Cluster) merge(rs []store.NodeRecord) {
 		if r.ID == c.cfg.NodeID {
 			continue
 		}
-		if old, ok := c.nodes[r.ID]; ok && old.Version >= r.Version {
+		if old, ok := c.nodes[r.ID]; ok && old.rec.Version >= r.Version {
 			continue
 		}
-		c.nodes[r.ID] = r
+		c.nodes[r.ID] = nodeState{rec: r}
 	}
+	c.wakeLocked()
+}
+
+// mergeMessage takes a node's record from a message, with its pending
+// list when complete.
+func (c *Cluster) mergeMessage(m *nodeMessage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := m.record()
+	if old, ok := c.nodes[r.ID]; (ok && old.rec.Version >= r.Version) || r.ID == c.cfg.NodeID {
+		return
+	}
+	st := nodeState{rec: r}
+	if m.Complete {
+		st.want, st.pending = m.Want, m.Pending
+		if st.pending == nil {
+			st.pending = []Pending{}
+		}
+	}
+	c.nodes[r.ID] = st
 	c.wakeLocked()
 }
 

@@ -124,7 +124,7 @@ func (c *Cluster) inForce(seq int64) (bool, <-chan struct{}) {
 		return false, c.changed
 	}
 	for _, n := range c.nodes {
-		if n.Safe < seq && c.live(n, now) {
+		if n.rec.Safe < seq && c.live(n.rec, now) {
 			return false, c.changed
 		}
 	}
@@ -143,14 +143,23 @@ func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirm
 	now := c.cfg.Now()
 	conf := Confirmation{InForce: inForce, Pending: []Pending{}}
 	conf.Confirmed = len(c.cfg.Hub.Followers())
-	lagging := map[string]bool{}
+	unknown := map[string]bool{} // lagging nodes that did not say who lags
 	c.mu.Lock()
 	for id, n := range c.nodes {
-		if c.live(n, now) {
-			conf.Confirmed += n.Followers
-			if n.Safe < seq {
-				lagging[id] = true
+		if !c.live(n.rec, now) {
+			continue
+		}
+		conf.Confirmed += n.rec.Followers
+		switch {
+		case inForce || n.rec.Safe >= seq:
+		case n.pending != nil && n.want >= seq:
+			for _, p := range n.pending {
+				if p.Position < seq {
+					conf.Pending = append(conf.Pending, p)
+				}
 			}
+		default:
+			unknown[id] = true
 		}
 	}
 	c.mu.Unlock()
@@ -161,15 +170,15 @@ func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirm
 		conf.Pending = append(conf.Pending, Pending{ID: f.ID, Name: f.Name, Host: f.Host, Node: c.cfg.NodeID,
 			Position: f.Position, LastHeard: f.Heard.UTC()})
 	}
-	if len(lagging) > 0 {
-		c.pendingElsewhere(ctx, seq, lagging, now, &conf)
+	if len(unknown) > 0 {
+		c.pendingElsewhere(ctx, seq, unknown, now, &conf)
 	}
 	conf.Confirmed = max(0, conf.Confirmed-len(conf.Pending))
 	return conf
 }
 
-// pendingElsewhere adds the verifiers of the lagging nodes that, by their
-// last written record, had not applied seq.
+// pendingElsewhere adds the verifiers of lagging nodes that did not name
+// them that, by their last written records, had not applied seq.
 func (c *Cluster) pendingElsewhere(ctx context.Context, seq int64, lagging map[string]bool, now time.Time, conf *Confirmation) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

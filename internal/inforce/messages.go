@@ -27,6 +27,12 @@ type nodeMessage struct {
 	Version   int64  `json:"version"`
 	Updated   int64  `json:"updated"`
 	Expires   int64  `json:"expires"`
+	// Pending, when the node is behind what another node asked for
+	// (Want), lists its followers not yet safe there: all of them when
+	// Complete, else too many to say.
+	Want     int64     `json:"want,omitempty"`
+	Pending  []Pending `json:"pending,omitempty"`
+	Complete bool      `json:"complete,omitempty"`
 }
 
 func toMessage(n store.NodeRecord) *nodeMessage {

@@ -159,7 +159,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	h := httpapi.New(a, httpapi.Config{Feed: hub, Position: http.HandlerFunc(hub.ServePosition), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Logger: log, Limits: limits, Now: a.Config().Now,
-		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm})
+		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch})
 
 	reqs, cancelRequests := context.WithCancel(context.Background())
 	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, log: log,
