@@ -34,9 +34,9 @@ type keySource struct {
 	// accept, when set, vets the epoch a JWKS answer names (header
 	// Tegata-Epoch): keys from another log than the feed's are not
 	// installed (see Verifier.acceptKeys).
-	accept   func(epoch string) bool
-	cur      atomic.Pointer[keySnapshot]
-	fetchMu  sync.Mutex // serialises fetches so an older answer never replaces a newer one
+	accept  func(epoch string) bool
+	cur     atomic.Pointer[keySnapshot]
+	fetchMu sync.Mutex // serialises fetches so an older answer never replaces a newer one
 
 	mu         sync.Mutex
 	lastDemand time.Time  // when the last on-demand fetch started (by now())
