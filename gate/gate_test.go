@@ -285,6 +285,67 @@ func TestProxy(t *testing.T) {
 	})
 }
 
+// TestUpstreamPrefixDotSegments is issue 14, finding 10: /../x and
+// /%2e%2e/x reached the app as /prefix/../x, which the app resolves to /x,
+// outside the prefix the gate was told to expose.
+func TestUpstreamPrefixDotSegments(t *testing.T) {
+	a := startAuthority(t)
+	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
+	waitReady(t, v)
+	app := startEcho(t)
+	up := app.url(t)
+	up.Path = "/app"
+	g := startGate(t, v, gate.Config{Upstream: up})
+	auth := bearer(a.signIn(t, "heidi", nil).AccessToken)
+	for _, target := range []string{
+		"/../admin", "/%2e%2e/admin", "/%2E%2e/admin", "/.%2e/admin", "/x/../../admin",
+		"/x/..%2F..%2Fadmin", "/x/..%5C..%5Cadmin", "/./admin", "/%2e/admin", "/..",
+	} {
+		before := app.hits.Load()
+		got := doRaw(t, g.URL, target, auth)
+		if got.status != http.StatusBadRequest {
+			t.Errorf("GET %s = %d, want 400", target, got.status)
+		}
+		if n := app.hits.Load() - before; n != 0 {
+			t.Errorf("GET %s reached the upstream", target)
+		}
+	}
+	for target, want := range map[string]string{"/a..b/c": "/app/a..b/c", "/.well-known/x": "/app/.well-known/x", "/x/...": "/app/x/..."} {
+		got := doRaw(t, g.URL, target, auth)
+		var e echoed
+		if err := json.Unmarshal(got.body, &e); got.status != http.StatusOK || err != nil || e.URI != want {
+			t.Errorf("GET %s = %d, upstream saw %q, want 200 and %q", target, got.status, e.URI, want)
+		}
+	}
+}
+
+// TestDELInClaimEscaped is issue 14, finding 11: DEL (0x7f) in a claim
+// reached the proxied request's header raw, which Go's transport refuses,
+// so the gate answered 502; docs/gate.md promises printable ASCII.
+func TestDELInClaimEscaped(t *testing.T) {
+	a := startAuthority(t)
+	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
+	waitReady(t, v)
+	app := startEcho(t)
+	g := startGate(t, v, gate.Config{Upstream: app.url(t)})
+	tok := a.signIn(t, "ivan", map[string]any{"label": "a\x7fb", "tags": []any{"\x7f"}})
+	got := do(t, "GET", g.URL+"/x", bearer(tok.AccessToken))
+	if got.status != http.StatusOK {
+		t.Fatalf("GET /x with DEL in claims = %d %s, want 200", got.status, got.body)
+	}
+	var e echoed
+	if err := json.Unmarshal(got.body, &e); err != nil {
+		t.Fatal(err)
+	}
+	if l, tags := e.Header.Get("X-Tegata-Claim-Label"), e.Header.Get("X-Tegata-Claim-Tags"); l != `"a\u007fb"` || tags != `["\u007f"]` {
+		t.Errorf("upstream saw label %q tags %q, want %q and %q", l, tags, `"a\u007fb"`, `["\u007f"]`)
+	}
+	fa := startGate(t, v, gate.Config{})
+	if got := do(t, "GET", fa.URL+"/auth", bearer(tok.AccessToken)); got.header.Get("X-Tegata-Claim-Label") != `"a\u007fb"` {
+		t.Errorf("GET /auth: X-Tegata-Claim-Label = %q, want %q", got.header.Get("X-Tegata-Claim-Label"), `"a\u007fb"`)
+	}
+}
+
 // readyz returns the /readyz status and its decoded body.
 func readyz(t *testing.T, base string) (int, map[string]any) {
 	t.Helper()
