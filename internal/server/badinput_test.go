@@ -145,3 +145,52 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("CreateSession(other subject) = %v, want success", err)
 	}
 }
+
+// TestRequestJSONDuplicatesAndCaseVariants is issue 14, finding 15:
+// encoding/json matched field names case-insensitively and let a duplicate
+// win, so {"subject":"alice","SUBJECT":"root"} created a session for root
+// although docs/security.md calls request decoding strict.
+func TestRequestJSONDuplicatesAndCaseVariants(t *testing.T) {
+	e := start(t, nil)
+	refused := []struct{ name, path, body string }{
+		{"case variant after the field", "/v1/sessions", `{"subject":"alice","SUBJECT":"root"}`},
+		{"case variant alone", "/v1/sessions", `{"Subject":"root"}`},
+		{"duplicate field", "/v1/sessions", `{"subject":"alice","subject":"root"}`},
+		{"duplicate claim", "/v1/sessions", `{"subject":"alice","claims":{"role":"user","role":"admin"}}`},
+		{"duplicate deep in a claim", "/v1/sessions", `{"subject":"alice","claims":{"org":{"id":1,"id":2}}}`},
+		{"case variant of scope", "/v1/subjects/alice/revoke", `{"scope":"access","Scope":"sessions"}`},
+		{"duplicate refresh token", "/v1/token/refresh", `{"refresh_token":"a","refresh_token":"b"}`},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := postJSON(t, e, tc.path, tc.body)
+			if status != http.StatusBadRequest || !strings.Contains(body, "invalid_request") {
+				t.Errorf("POST %s %s = %d %s, want 400 invalid_request", tc.path, tc.body, status, body)
+			}
+		})
+	}
+	for _, sub := range []string{"root", "alice"} {
+		if list, err := e.admin.Sessions(ctx(t), sub); err != nil || len(list) != 0 {
+			t.Errorf("Sessions(%q) = %d, %v; want none: a refused request created a session", sub, len(list), err)
+		}
+	}
+	// Claim names are the app's and case-sensitive: both are kept.
+	status, body := postJSON(t, e, "/v1/sessions", `{"subject":"alice","claims":{"role":"user","Role":"admin"}}`)
+	if status != http.StatusCreated {
+		t.Fatalf("POST /v1/sessions with claims role and Role = %d %s, want 201", status, body)
+	}
+}
+
+func postJSON(t *testing.T, e *env, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
