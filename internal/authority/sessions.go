@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tegata-dev/tegata/internal/store"
@@ -43,8 +44,11 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err := checkSubject(req.Subject); err != nil {
 		return Tokens{}, err
 	}
-	if len(req.Device) > MaxDeviceLen || !isPlainText(req.Device) {
-		return Tokens{}, invalidRequest("device must be valid UTF-8 without NUL, of at most %d bytes", MaxDeviceLen)
+	// Devices are shown to people (a "your devices" page, `tegata
+	// sessions list`) and are often a User-Agent the client chose: no
+	// control characters, which a terminal or a log viewer would act on.
+	if len(req.Device) > MaxDeviceLen || !isPlainText(req.Device) || strings.ContainsFunc(req.Device, unicode.IsControl) {
+		return Tokens{}, invalidRequest("device must be valid UTF-8 without control characters, of at most %d bytes", MaxDeviceLen)
 	}
 	claims, err := encodeClaims(req.Claims)
 	if err != nil {
