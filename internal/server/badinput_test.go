@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
 )
@@ -193,4 +195,48 @@ func postJSON(t *testing.T, e *env, path, body string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestRevocationsNotStarvedBySessionCreation is issue 14, finding 6:
+// session creation and subject revocation shared one per-subject bucket
+// (and every call of a key one per-key bucket), so an app signing a user
+// in a few dozen times a second made an operator's "sign out everywhere"
+// fail with 429. Revocations now have buckets of their own.
+func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
+	limits := httpapi.DefaultLimits()
+	limits.PerKey = httpapi.Limit{Rate: 1, Burst: 8}
+	limits.PerSubject = httpapi.Limit{Rate: 1, Burst: 4}
+	limits.PerClient = httpapi.Limit{Rate: 1, Burst: 4}
+	e := start(t, func(c *server.Config) { c.Limits = &limits })
+	var tok client.Tokens
+	for i := 0; ; i++ {
+		status, body := postJSON(t, e, "/v1/sessions", `{"subject":"busy"}`)
+		if status == http.StatusTooManyRequests {
+			break
+		}
+		if status != http.StatusCreated || i > 20 {
+			t.Fatalf("POST /v1/sessions #%d = %d %s, want 201 until 429", i, status, body)
+		}
+		if err := json.Unmarshal([]byte(body), &tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.admin.RevokeSession(ctx(t), tok.SessionID, "incident"); err != nil {
+		t.Errorf("RevokeSession while creations are limited = %v, want success", err)
+	}
+	if _, err := e.admin.RevokeSubject(ctx(t), "busy", "sessions", "incident", nil); err != nil {
+		t.Errorf("RevokeSubject while creations are limited = %v, want success", err)
+	}
+	// The public endpoints: refresh load from one address does not hold
+	// up a client's sign-out from that address.
+	for i := 0; ; i++ {
+		if status, _ := postJSON(t, e, "/v1/token/refresh", `{"refresh_token":"garbage"}`); status == http.StatusTooManyRequests {
+			break
+		} else if i > 20 {
+			t.Fatal("refresh never limited")
+		}
+	}
+	if err := e.anon.RevokeToken(ctx(t), "garbage"); err != nil {
+		t.Errorf("RevokeToken while refreshes are limited = %v, want success", err)
+	}
 }
