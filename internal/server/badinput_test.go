@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // TestBadInput sends each client mistake and checks status, error code, a
@@ -239,4 +241,62 @@ func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
 	if err := e.anon.RevokeToken(ctx(t), "garbage"); err != nil {
 		t.Errorf("RevokeToken while refreshes are limited = %v, want success", err)
 	}
+}
+
+// nestedClaim is a claims object whose value nests depth arrays deep.
+func nestedClaim(depth int) string {
+	return `{"deep":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
+}
+
+// TestUnsignableClaimsRefusedAtInput is issue 14, finding 7: claims nested
+// deeper than the token parser accepts made POST /v1/sessions answer 500
+// after storing the session, and, set through a scope=access revocation,
+// made every refresh answer 500 after spending the refresh token, so that
+// the client's retry was then treated as theft.
+func TestUnsignableClaimsRefusedAtInput(t *testing.T) {
+	e := start(t, nil)
+	if status, body := postJSON(t, e, "/v1/sessions", `{"subject":"judy","claims":`+nestedClaim(40)+`}`); status != http.StatusBadRequest {
+		t.Errorf("POST /v1/sessions with claims nested 40 deep = %d %s, want 400", status, body)
+	}
+	if list, _ := e.admin.Sessions(ctx(t), "judy"); len(list) != 0 {
+		t.Errorf("a refused sign-in stored %d sessions", len(list))
+	}
+	// The deepest claims a token can carry are accepted.
+	ok, err := e.admin.CreateSession(ctx(t), "judy", "", map[string]any{"deep": nested(31)})
+	if err != nil {
+		t.Fatalf("CreateSession(claims at the depth limit) = %v, want success", err)
+	}
+	if status, body := postJSON(t, e, "/v1/subjects/judy/revoke", `{"scope":"access","claims":`+nestedClaim(40)+`}`); status != http.StatusBadRequest {
+		t.Errorf("POST /v1/subjects/judy/revoke with claims nested 40 deep = %d %s, want 400", status, body)
+	}
+	next, err := e.anon.Refresh(ctx(t), ok.RefreshToken)
+	if err != nil {
+		t.Fatalf("Refresh after the refused revocation = %v, want success", err)
+	}
+
+	// Claims stored before they were checked on input: the refresh fails
+	// without spending the token, and works once the claims are fixed.
+	bad := json.RawMessage(nestedClaim(40))
+	if _, err := e.Store.RevokeSubject(ctx(t), store.SubjectRevocation{Subject: "judy", Claims: bad,
+		Now: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour), Actor: store.Actor{By: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.anon.Refresh(ctx(t), next.RefreshToken); err == nil {
+		t.Fatal("Refresh with unsignable stored claims = success, want an error")
+	}
+	if _, err := e.admin.RevokeSubject(ctx(t), "judy", "access", "fix claims", map[string]any{"role": "user"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.anon.Refresh(ctx(t), next.RefreshToken); err != nil {
+		t.Errorf("Refresh with the same token once the claims are fixed = %v, want success (not theft)", err)
+	}
+}
+
+// nested returns depth arrays nested in one another.
+func nested(depth int) any {
+	var v any = []any{}
+	for range depth - 1 {
+		v = []any{v}
+	}
+	return v
 }
