@@ -136,17 +136,16 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		return nil, errors.New("server: store cannot notify of revocations")
 	}
 	hub := feed.NewHub(src, feed.HubConfig{Logger: log})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	// The registry is new on every Start; the HTTP collectors are package
-	// globals, shared by every server in this process.
-	_ = httpapi.Register(reg)
+	reg, instruments, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
 	limits := httpapi.DefaultLimits()
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
 	h := httpapi.New(a, httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Logger: log, Limits: limits, Now: a.Config().Now})
+		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now})
 
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
@@ -195,6 +194,22 @@ func (r *Running) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// newMetrics returns this server's own registry, with the Go runtime,
+// process and HTTP metrics registered.
+func newMetrics() (*prometheus.Registry, *httpapi.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	m, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, m, nil
 }
 
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {
