@@ -18,7 +18,7 @@ type Config struct {
 	// Instruments counts and times every request (see NewMetrics). Nil:
 	// requests are not measured.
 	Instruments *Metrics
-	Logger  *slog.Logger
+	Logger      *slog.Logger
 	// Limits caps request rates; the zero value disables every limit.
 	// tegata serve uses DefaultLimits.
 	Limits Limits

@@ -24,10 +24,17 @@ import (
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
 )
 
+// Defaults of Config, exported so that the command line shows and applies
+// the same values.
+const (
+	DefaultAddr    = "127.0.0.1:8080"
+	DefaultDataDir = "tegata-data"
+)
+
 // Config is what `tegata serve` is told.
 type Config struct {
-	Addr    string // listen address; default 127.0.0.1:8080
-	DataDir string // default ./tegata-data
+	Addr    string // listen address; default DefaultAddr
+	DataDir string // default DefaultDataDir
 	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
 	// <DataDir>/tegata.db.
 	DB string
@@ -68,10 +75,10 @@ type Running struct {
 // Start prepares everything and begins serving; Shutdown stops it.
 func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8080"
+		cfg.Addr = DefaultAddr
 	}
 	if cfg.DataDir == "" {
-		cfg.DataDir = "tegata-data"
+		cfg.DataDir = DefaultDataDir
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -120,14 +127,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if err != nil {
 		return nil, err
 	}
-	if err := a.EnsureAPIKey(ctx, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
+	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
 		return nil, err
 	}
 	if cfg.FeedKey != "" {
 		if err := strongEnough("TEGATA_FEED_KEY", cfg.FeedKey); err != nil {
 			return nil, err
 		}
-		if err := a.EnsureAPIKey(ctx, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
+		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
 			return nil, err
 		}
 	}

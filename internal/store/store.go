@@ -80,8 +80,9 @@ type Rotation struct {
 	// instead of forking the chain; the store never sees the plaintext.
 	NextSealed []byte
 	Now        time.Time
-	// Grace is how long after a rotation the same presented token is still
-	// answered with the same successor (two tabs refreshing at once).
+	// Grace is how long after a rotation (inclusive) the same presented
+	// token is still answered with the same successor (two tabs refreshing
+	// at once). Zero: no grace; every second use is Reused.
 	Grace time.Duration
 	// RevokedUntil is the ExpiresAt given to the revocation entry written
 	// when reuse is detected (Now + the longest access token lifetime).
