@@ -7,6 +7,7 @@ import (
 	"net/http/httputil"
 	"strings"
 
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -55,7 +56,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case isAuthPath(r.URL.Path):
 		g.check(w, r)
 	default:
-		writeJSON(w, http.StatusNotFound, errorBody{"not_found", "the gate answers " + PathAuth + ", " + PathHealth + " and " + PathReady})
+		httperr.Write(w, http.StatusNotFound, "not_found", "the gate answers "+PathAuth+", "+PathHealth+" and "+PathReady)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"net/http/httputil"
 	"strings"
 )
@@ -68,7 +70,7 @@ func (g *gate) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	g.log.Log(r.Context(), level, "gate: upstream request failed", "err", err,
 		"method", r.Method, "path", r.URL.Path)
-	writeJSON(w, http.StatusBadGateway, errorBody{"bad_gateway", "upstream unavailable"})
+	httperr.Write(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
 }
 
 // hasDotSegment reports whether a request path has a "." or ".." segment,

@@ -93,7 +93,7 @@ func (e *Expect) check(c *Claims, seen uint16, now time.Time) error {
 	if e.Audience != "" && !slices.Contains(c.Audience, e.Audience) {
 		return fmt.Errorf("%w: aud %q does not contain %q", ErrAudience, c.Audience, e.Audience)
 	}
-	return e.checkTimes(c, now)
+	return e.CheckTimes(c, now)
 }
 
 // checkRequired insists on the claims every tegata token carries.
@@ -115,7 +115,11 @@ func checkRequired(c *Claims, seen uint16) error {
 	return nil
 }
 
-func (e *Expect) checkTimes(c *Claims, now time.Time) error {
+// CheckTimes applies Verify's time rules to claims at now: exp (expired when
+// now is after exp+Leeway), nbf and iat (not after now+Leeway) and
+// MaxLifetime. A cache of verified tokens calls it on every hit, so that a
+// hit never accepts what Verify would refuse at that moment.
+func (e *Expect) CheckTimes(c *Claims, now time.Time) error {
 	if now.After(c.Expiry.Add(e.Leeway)) {
 		return fmt.Errorf("%w: exp %s is before %s", ErrExpired, stamp(c.Expiry), stamp(now))
 	}

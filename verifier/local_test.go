@@ -76,7 +76,7 @@ func TestCacheHitRechecksTime(t *testing.T) {
 	if _, err := l.v.Verify(ctx, raw); err != nil {
 		t.Fatalf("Verify(valid) = %v, want nil", err)
 	}
-	l.clock.Advance(10*time.Minute + defaultLeeway)
+	l.clock.Advance(10*time.Minute + DefaultLeeway)
 	if _, err := l.v.Verify(ctx, raw); err != nil {
 		t.Errorf("Verify(at exp + leeway) = %v, want nil", err)
 	}
@@ -164,7 +164,7 @@ func TestCacheBounded(t *testing.T) {
 	}{
 		{"one shard", 5},
 		{"several shards", 100},
-		{"default", defaultCacheSize},
+		{"default", DefaultCacheSize},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

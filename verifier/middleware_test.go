@@ -40,15 +40,15 @@ func TestMiddleware(t *testing.T) {
 	}{
 		{"valid", []string{"Bearer " + sign(t, l.key, valid)}, 200, "alice", "", ""},
 		{"scheme in lower case", []string{"bearer " + sign(t, l.key, valid)}, 200, "alice", "", ""},
-		{"no header", nil, 401, "", `Bearer`, "no token"},
+		{"no header", nil, 401, "", `Bearer realm="tegata"`, "no token"},
 		{"basic auth", []string{"Basic YWxpY2U6cHc="}, 401, "",
-			`Bearer error="invalid_token", error_description="token invalid"`, "token invalid"},
+			`Bearer realm="tegata", error="invalid_token", error_description="token invalid"`, "token invalid"},
 		{"garbage", []string{"Bearer abc.def.ghi"}, 401, "",
-			`Bearer error="invalid_token", error_description="token invalid"`, "token invalid"},
+			`Bearer realm="tegata", error="invalid_token", error_description="token invalid"`, "token invalid"},
 		{"expired", []string{"Bearer " + sign(t, l.key, expired)}, 401, "",
-			`Bearer error="invalid_token", error_description="token expired"`, "token expired"},
+			`Bearer realm="tegata", error="invalid_token", error_description="token expired"`, "token expired"},
 		{"revoked", []string{"Bearer " + sign(t, l.key, revoked)}, 401, "",
-			`Bearer error="invalid_token", error_description="token revoked"`, "token revoked"},
+			`Bearer realm="tegata", error="invalid_token", error_description="token revoked"`, "token revoked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

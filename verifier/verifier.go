@@ -39,9 +39,6 @@ type Verifier struct {
 	cache    *cache // nil when disabled
 	overflow atomic.Bool
 	heard    atomic.Pointer[heard] // what the feed last said, see follow.go
-	// resetPending: the feed announced a reset and has not applied an entry
-	// since. Only touched from the feed's goroutine.
-	resetPending bool
 
 	// Set by New only; nil for a local verifier.
 	auth      *authorities
@@ -113,7 +110,7 @@ func discover(ctx context.Context, auth *authorities, cfg *Config) error {
 		cfg.Audience = d.Audience // still "" for an authority that does not publish it
 	}
 	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = defaultMaxLifetime
+		cfg.MaxLifetime = DefaultMaxLifetime
 		if d.MaxLifetime > 0 {
 			cfg.MaxLifetime = time.Duration(d.MaxLifetime) * time.Second
 		}
@@ -132,7 +129,7 @@ func discover(ctx context.Context, auth *authorities, cfg *Config) error {
 func NewLocal(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	cfg = cfg.withDefaults()
 	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = defaultMaxLifetime
+		cfg.MaxLifetime = DefaultMaxLifetime
 	}
 	return newVerifier(cfg, keys, set)
 }
@@ -220,8 +217,6 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*toke
 	return c, v.checkRevocation(ctx, raw, c, now)
 }
 
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
 // cached returns the claims of raw if it was verified before and is still
 // within its validity period, and its key is still published. It returns nil
 // claims and nil error on a miss. It does not allocate unless it fails.
@@ -240,18 +235,13 @@ func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
 		v.cache.remove(raw)
 		return nil, nil
 	}
-	// The same rules as token.Verify, so that a hit never accepts what a
-	// miss would refuse.
-	c := e.claims
-	late := now.Add(v.cfg.Leeway)
-	if now.After(c.Expiry.Add(v.cfg.Leeway)) {
-		v.cache.remove(raw)
-		return c, fmt.Errorf("%w: exp %s is before %s", ErrExpired, stamp(c.Expiry), stamp(now))
+	if err := v.expect.CheckTimes(e.claims, now); err != nil {
+		if errors.Is(err, ErrExpired) {
+			v.cache.remove(raw)
+		}
+		return e.claims, err
 	}
-	if c.NotBefore.After(late) || c.IssuedAt.After(late) {
-		return c, fmt.Errorf("%w: nbf or iat is after %s", ErrNotYetValid, stamp(now))
-	}
-	return c, nil
+	return e.claims, nil
 }
 
 // verifyToken checks signature and claims with the current key set. A token

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // errInvalidToken makes `token inspect` exit 1 after it has explained why.
@@ -74,7 +75,7 @@ func judge(ctx context.Context, env Env, o *opFlags, raw string) (string, error)
 	}
 	_, err = token.Verify(raw, keys, token.Expect{
 		Issuer: meta.Issuer, Audience: meta.Audience, Algorithms: []string{token.EdDSA, token.ES256},
-		Leeway: 30 * time.Second, MaxLifetime: time.Duration(meta.MaxLifetime) * time.Second,
+		Leeway: verifier.DefaultLeeway, MaxLifetime: time.Duration(meta.MaxLifetime) * time.Second,
 	}, time.Now())
 	if err != nil {
 		return "INVALID: " + err.Error(), nil

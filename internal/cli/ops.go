@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/server"
 )
 
 // opFlags are the flags every operator command shares.
@@ -23,8 +24,8 @@ type opFlags struct {
 }
 
 func (o *opFlags) register(env Env, fs *flag.FlagSet) {
-	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://127.0.0.1:8080"), "authority URL (env TEGATA_AUTHORITY)")
-	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", "tegata-data"), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
+	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://"+server.DefaultAddr), "authority URL (env TEGATA_AUTHORITY)")
+	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
 }
 

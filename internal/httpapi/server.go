@@ -16,7 +16,10 @@ type Config struct {
 	Feed http.Handler
 	// Metrics serves GET /metrics. Nil leaves the route out.
 	Metrics http.Handler
-	Logger  *slog.Logger
+	// Instruments counts and times every request (see NewMetrics). Nil:
+	// requests are not measured.
+	Instruments *Metrics
+	Logger      *slog.Logger
 	// Limits caps request rates; the zero value disables every limit.
 	// tegata serve uses DefaultLimits.
 	Limits Limits
@@ -81,7 +84,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
-	return instrument(mux)
+	return cfg.Instruments.instrument(mux)
 }
 
 // wrap adapts a handler that returns an error to the single error path.

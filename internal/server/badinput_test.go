@@ -91,6 +91,15 @@ func badInput(t *testing.T, e *env) {
 			if resp.Header.Get("Content-Type") != "application/json" {
 				t.Fatalf("Content-Type = %q, want application/json", resp.Header.Get("Content-Type"))
 			}
+			// A refused credential gets the one challenge format (RFC 6750,
+			// with the realm); a missing one names no error (§3.1).
+			wantChallenge := map[string]string{
+				"invalid_request": `Bearer realm="tegata"`,
+				"invalid_token":   `Bearer realm="tegata", error="invalid_token", error_description="invalid API key"`,
+			}[tc.code]
+			if got := resp.Header.Get("WWW-Authenticate"); tc.status == 401 && got != wantChallenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, wantChallenge)
+			}
 		})
 	}
 	if head, _ := e.Store.Head(ctx(t)); head != headBefore {

@@ -140,9 +140,9 @@ func advance(ctx context.Context, t *tx, r store.Rotation, res store.RotateResul
 
 // isReplay reports whether a used token is presented again within Grace of
 // its rotation while its successor is still unused (two tabs refreshing at
-// once), rather than stolen.
+// once), rather than stolen. With no grace nothing is a replay.
 func isReplay(ctx context.Context, t *tx, tok refreshRow, r store.Rotation) (bool, error) {
-	if r.Now.Sub(fromNullMicros(tok.usedAt)) > r.Grace {
+	if r.Grace <= 0 || r.Now.Sub(fromNullMicros(tok.usedAt)) > r.Grace {
 		return false, nil
 	}
 	var succUsed sql.NullInt64

@@ -75,12 +75,14 @@ func testRotateGraceWindow(t *testing.T, s store.Store) {
 		name          string
 		after         time.Duration // since the first rotation, with a one minute grace
 		successorUsed bool
+		noGrace       bool // Grace 0 on the replay
 		want          store.Outcome
 	}{
-		{"replay within grace", time.Second, false, store.Replayed},
-		{"replay at the end of grace", time.Minute, false, store.Replayed},
-		{"replay after grace", time.Minute + time.Millisecond, false, store.Reused},
-		{"replay after the successor was used", time.Second, true, store.Reused},
+		{"replay within grace", time.Second, false, false, store.Replayed},
+		{"replay at the end of grace", time.Minute, false, false, store.Replayed},
+		{"replay after grace", time.Minute + time.Millisecond, false, false, store.Reused},
+		{"replay after the successor was used", time.Second, true, false, store.Reused},
+		{"no grace: replay at the same instant", 0, false, true, store.Reused},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +96,11 @@ func testRotateGraceWindow(t *testing.T, s store.Store) {
 			}
 			before := head(t, s)
 
-			res := rotate(t, s, rotation(first, id+"-other", rotatedAt.Add(tt.after)))
+			replay := rotation(first, id+"-other", rotatedAt.Add(tt.after))
+			if tt.noGrace {
+				replay.Grace = 0
+			}
+			res := rotate(t, s, replay)
 			if res.Outcome != tt.want || res.Session.ID != id {
 				t.Fatalf("RotateRefresh(%q) = %v of %q (%s), want %v of %q", first, res.Outcome, res.Session.ID, res.Reason, tt.want, id)
 			}

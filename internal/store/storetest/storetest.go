@@ -45,7 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RotateConcurrent", testRotateConcurrent},
 		{"LogEmpty", testLogEmpty},
 		{"EntriesAfter", testEntriesAfter},
-		{"LiveEntriesAndPrune", testLiveEntriesAndPrune},
+		{"PruneLog", testPruneLog},
 		{"LogConcurrentAppends", testLogConcurrentAppends},
 		{"Keys", testKeys},
 		{"APIKeys", testAPIKeys},
