@@ -5,10 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-
-	"github.com/tegata-dev/tegata/internal/httperr"
 	"net/http/httputil"
 	"strings"
+
+	"github.com/tegata-dev/tegata/internal/httperr"
 )
 
 // identityKey is the context key under which forward passes the verified
@@ -18,7 +18,7 @@ type identityKey struct{}
 // forward verifies the request and hands it to the reverse proxy.
 func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
 	if hasDotSegment(r.URL.Path) {
-		writeJSON(w, http.StatusBadRequest, errorBody{"invalid_request", "the request path has a . or .. segment"})
+		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, "the request path has a . or .. segment")
 		return
 	}
 	c, err := g.authenticate(r)
