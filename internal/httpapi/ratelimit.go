@@ -35,6 +35,12 @@ type Limits struct {
 	// guesses from the same address; against 256-bit keys guessing is
 	// hopeless anyway. Default 1/s, burst 10.
 	AuthFailures Limit
+	// FeedStreamsPerKey and FeedStreamsPerAddress cap the feed streams
+	// open on one node with one API key and from one client address (each
+	// stream holds a goroutine and a write buffer); past them a new stream
+	// is refused with 429 too_many_streams. Zero: no cap. Defaults 4096
+	// and 64.
+	FeedStreamsPerKey, FeedStreamsPerAddress int
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for the client address. Empty: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
@@ -48,7 +54,8 @@ type Limit struct {
 
 // DefaultLimits returns the limits `tegata serve` uses unless told otherwise.
 func DefaultLimits() Limits {
-	return Limits{PerKey: Limit{2000, 4000}, PerSubject: Limit{5, 20}, PerClient: Limit{20, 60}, AuthFailures: Limit{1, 10}}
+	return Limits{PerKey: Limit{2000, 4000}, PerSubject: Limit{5, 20}, PerClient: Limit{20, 60}, AuthFailures: Limit{1, 10},
+		FeedStreamsPerKey: 4096, FeedStreamsPerAddress: 64}
 }
 
 // limiter keeps one token bucket per key, forgetting idle ones.

@@ -25,6 +25,11 @@ type Config struct {
 	Limits Limits
 	// Now is the clock for rate limiting. Default time.Now.
 	Now func() time.Time
+	// FeedMaxAge ends every feed stream after about this long (jittered
+	// down by up to a quarter); the verifier reconnects where it was, and
+	// its API key is checked again. Zero: DefaultFeedMaxAge; negative: no
+	// maximum.
+	FeedMaxAge time.Duration
 }
 
 type server struct {
@@ -37,6 +42,7 @@ type server struct {
 	perClient  *limiter
 	// authFailures counts failed API key attempts per client address.
 	authFailures *limiter
+	streams      *streams
 }
 
 // New returns the authority's HTTP handler.
@@ -47,7 +53,14 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	switch {
+	case cfg.FeedMaxAge == 0:
+		cfg.FeedMaxAge = DefaultFeedMaxAge
+	case cfg.FeedMaxAge < 0:
+		cfg.FeedMaxAge = 0
+	}
 	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
+		streams: newStreams(cfg.Limits, cfg.FeedMaxAge),
 		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures)}
 	mux := http.NewServeMux()
@@ -67,7 +80,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/apikeys", s.requireKey(s.wrap(s.listAPIKeys), adminOnly...))
 	mux.HandleFunc("POST /v1/apikeys/{id}/revoke", s.requireKey(s.wrap(s.revokeAPIKey), adminOnly...))
 	if cfg.Feed != nil {
-		mux.HandleFunc("GET /v1/feed", s.requireKey(cfg.Feed.ServeHTTP, readers...))
+		mux.HandleFunc("GET /v1/feed", s.requireKey(s.feed(cfg.Feed), readers...))
 	}
 	// Clients (no API key): the refresh token or access token is the credential.
 	handle("POST /v1/token/refresh", s.limitClient(s.refresh))

@@ -47,7 +47,10 @@ type Config struct {
 	Authority                  authority.Config
 	// Limits caps request rates; nil means httpapi.DefaultLimits().
 	Limits *httpapi.Limits
-	Logger *slog.Logger
+	// FeedMaxAge ends feed streams after about this long (verifiers
+	// reconnect); zero means httpapi.DefaultFeedMaxAge, negative none.
+	FeedMaxAge time.Duration
+	Logger     *slog.Logger
 }
 
 // Running is a started authority.
@@ -152,7 +155,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		limits = *cfg.Limits
 	}
 	h := httpapi.New(a, httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now})
+		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge})
 
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
