@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -27,6 +28,7 @@ type gateFlags struct {
 	claims, keyFile             string
 	staleAfter                  time.Duration
 	introspect                  bool
+	maxConns                    int
 	level, format               string
 }
 
@@ -40,6 +42,7 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
+	fs.IntVar(&f.maxConns, "max-conns-per-address", DefaultGateConnsPerAddress, "most connections open at once from one client address (an IPv6 /64); behind a proxy that opens more, raise it; 0 = no cap")
 	fs.StringVar(&f.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the API key (a feed key suffices), used when TEGATA_API_KEY is unset")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.format, "log-format", "text", "text or json")
@@ -111,23 +114,31 @@ func gateCmd(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.maxConns < 0 {
+		return usageErr("--max-conns-per-address must not be negative")
+	}
 	vcfg.Logger, gcfg.Logger = log, log
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return runGate(ctx, f.listen, vcfg, gcfg, log)
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return runGate(ctx, httpguard.Listener(ln, f.maxConns, nil, log), vcfg, gcfg, log)
 }
+
+// DefaultGateConnsPerAddress is the default of tegata gate's
+// --max-conns-per-address: high, since in forward-auth mode every
+// connection comes from the proxy in front.
+const DefaultGateConnsPerAddress = 1024
 
 // gateStartTimeout bounds the verifier's startup: discovery and the first
 // key set fetch.
 const gateStartTimeout = 30 * time.Second
 
-// runGate starts the verifier and serves the gate until ctx ends, then
+// runGate starts the verifier and serves the gate on ln until ctx ends, then
 // drains in-flight requests for up to 10 seconds.
-func runGate(ctx context.Context, addr string, vcfg verifier.Config, gcfg gate.Config, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
+func runGate(ctx context.Context, ln net.Listener, vcfg verifier.Config, gcfg gate.Config, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(ctx, gateStartTimeout)
 	v, err := verifier.New(sctx, vcfg)
 	cancel()
@@ -137,7 +148,10 @@ func runGate(ctx context.Context, addr string, vcfg verifier.Config, gcfg gate.C
 	}
 	defer v.Close()
 	go logWhenReady(ctx, v, log)
-	srv := &http.Server{Handler: gate.New(v, gcfg), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	// Bodies of requests the gate has not verified must arrive within
+	// gate.BodyTimeout; verified uploads only have to keep moving.
+	srv := &http.Server{Handler: httpguard.BodyDeadline(gate.New(v, gcfg), gate.BodyTimeout),
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 )
 
 // Config wires the HTTP API.
@@ -97,7 +98,9 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
-	return cfg.Instruments.instrument(mux)
+	// A client trickling the body of a request, to a route that reads it
+	// or not, loses the connection after BodyTimeout.
+	return httpguard.BodyDeadline(cfg.Instruments.instrument(mux), BodyTimeout)
 }
 
 // wrap adapts a handler that returns an error to the single error path.
@@ -112,7 +115,7 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 // limitClient applies the per-client-address limit to a public endpoint.
 func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if d := s.perClient.wait(limitKey(r, addrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
+		if d := s.perClient.wait(limitKey(r, httpguard.AddrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
 			return tooMany(d, "from this address")
 		}
 		return h(w, r)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -105,7 +106,7 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 		secret, _ := bearer(r)
 		ctx, cancel := context.WithCancelCause(r.Context())
 		defer cancel(nil)
-		st := &stream{key: key.ID, addr: addrKey(clientAddr(r, s.trusted)), cancel: cancel}
+		st := &stream{key: key.ID, addr: httpguard.AddrKey(clientAddr(r, s.trusted)), cancel: cancel}
 		if err := s.streams.admit(st); err != nil {
 			writeError(w, r, s.log, err)
 			return

@@ -19,6 +19,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/postgres"
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
@@ -168,7 +169,9 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.goRun(func() { _ = a.Run(bg) })
 	r.goRun(func() { _ = hub.Run(feedCtx) })
 	r.goRun(func() {
-		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// Proxies that carry many clients' connections are not capped.
+		capped := httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log)
+		if err := r.srv.Serve(capped); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}
 	})
