@@ -28,6 +28,7 @@ func (g *gate) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		challenge += `, error="invalid_token", error_description="` + reason + `"`
 	}
 	g.logRefusal(r, err, reason)
+	g.m.refused(err)
 	w.Header().Set("WWW-Authenticate", challenge)
 	writeJSON(w, http.StatusUnauthorized, errorBody{"invalid_token", reason})
 }

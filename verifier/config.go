@@ -73,6 +73,7 @@ type Config struct {
 	// Knobs for tests in this package, so that they need not wait for
 	// production intervals. Zero: production values.
 	pruneEvery         time.Duration
+	watchEvery         time.Duration
 	feedRetryMin       time.Duration
 	feedRetryMax       time.Duration
 	unknownKidInterval time.Duration
@@ -87,6 +88,7 @@ const (
 	defaultCacheSize   = 10_000
 	defaultJWKSRefresh = 5 * time.Minute
 	defaultPruneEvery  = 5 * time.Second
+	defaultWatchEvery  = time.Second
 	// unknownKidInterval bounds how often a token with an unknown kid can make
 	// the verifier fetch the key set: often enough that a freshly rotated key
 	// is picked up at once, rarely enough that garbage kids cannot turn the
@@ -126,6 +128,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.pruneEvery <= 0 {
 		c.pruneEvery = defaultPruneEvery
+	}
+	if c.watchEvery <= 0 {
+		c.watchEvery = defaultWatchEvery
 	}
 	if c.unknownKidInterval <= 0 {
 		c.unknownKidInterval = defaultUnknownKidInterval

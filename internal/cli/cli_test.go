@@ -31,7 +31,7 @@ func TestUsageErrors(t *testing.T) {
 		{"serve: bad proxy CIDR", []string{"serve", "--trusted-proxies", "10.0.0.1"}, nil, "is not a CIDR"},
 		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
 		{"gate: no authority", []string{"gate"}, nil, "--authority"},
-		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_API_KEY": "k"}, "is not an http(s) URL"},
+		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "is not an http(s) URL"},
 		{"gate: bad stale-after", []string{"gate", "--authority", "http://a", "--stale-after", "-1s"}, nil, "--stale-after must be positive"},
 		{"revoke: neither", []string{"revoke"}, nil, "exactly one of --session or --subject"},
 		{"sessions: no subject", []string{"sessions", "list"}, nil, "--subject is required"},
