@@ -18,15 +18,20 @@ type Config struct {
 	// "https://auth.internal:8443". Discovery, JWKS, the feed and
 	// introspection fail over between them. Required by New.
 	Authorities []string
-	// APIKey authenticates the feed and introspection requests.
+	// APIKey authenticates the feed and introspection requests: a key with
+	// the feed role (TEGATA_FEED_KEY) is all a verifier needs, and New warns
+	// about one with the admin role. Surrounding whitespace is ignored.
+	// Required.
 	APIKey string
 	// Issuer is the expected "iss". Empty: the issuer published in the
-	// openid-configuration of the first authority that answers.
+	// openid-configuration of the first authority that answers. New warns
+	// when a set value differs from the published one.
 	Issuer string
 	// Audience is the expected "aud". Empty: the audience the authority
 	// publishes (tegata_access_token_audience in its openid-configuration),
-	// so tokens are always checked against one. Set it when several apps
-	// share an authority with different audiences.
+	// so tokens are always checked against one. An authority issues one
+	// audience; setting it only pins that value, and New warns when it
+	// differs from the published one (every token would be refused).
 	Audience string
 	// Algorithms the verifier accepts. Nil: EdDSA only.
 	Algorithms []string
