@@ -54,6 +54,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), adminOnly...))
 	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), adminOnly...))
 	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), adminOnly...))
+	mux.HandleFunc("POST /v1/revocations", s.requireKey(s.wrap(s.revokeMany), adminOnly...))
 	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), adminOnly...))
 	mux.HandleFunc("POST /v1/introspect", s.requireKey(s.wrap(s.introspect), readers...))
 	mux.HandleFunc("GET /v1/keys", s.requireKey(s.wrap(s.listKeys), adminOnly...))
