@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"time"
 )
 
@@ -51,7 +52,8 @@ func readBodyLimit(w http.ResponseWriter, r *http.Request, mediaType string, lim
 	return body, nil
 }
 
-// decodeJSON decodes exactly one JSON object with no unknown fields into v.
+// decodeJSON decodes exactly one JSON object into v: no unknown fields, no
+// field given twice or in another case (see checkNames), nothing after it.
 // required says whether an empty body is an error.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, required bool) error {
 	return decodeJSONLimit(w, r, v, required, maxBody)
@@ -83,6 +85,9 @@ func unmarshalStrict(body []byte, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("malformed JSON body: trailing data after the object", nil)
+	}
+	if err := checkNames(body, reflect.TypeOf(v)); err != nil {
+		return badRequest("malformed JSON body: "+err.Error(), nil)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 )
 
+const bulkRevocationRoute = "POST /v1/revocations"
+
 // maxBulkBody caps the body of POST /v1/revocations: 10,000 items of a
 // subject and a few claims each, with room to spare.
 const maxBulkBody = 8 << 20

@@ -79,6 +79,7 @@ type lane[In, Out any] struct {
 	wake   chan struct{} // buffered 1: the queue may have grown
 	stop   chan struct{}
 	done   chan struct{}
+	once   sync.Once
 }
 
 func newLane[In, Out any](s *Store, op string, exec executor[In, Out], weight func(In) int) *lane[In, Out] {
@@ -166,8 +167,9 @@ func (l *lane[In, Out]) close() {
 }
 
 // shutdown stops the lane after the batch in progress and waits for it.
+// It may be called more than once.
 func (l *lane[In, Out]) shutdown() {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	<-l.done
 }
 

@@ -228,6 +228,11 @@ func (b *rotateBatch) rotate(r store.Rotation) (store.RotateResult, *revocation.
 	}
 	switch {
 	case !tok.usedAt.Valid:
+		if r.Check != nil {
+			if err := r.Check(ss.Session, res.Generation); err != nil {
+				return store.RotateResult{}, nil, err
+			}
+		}
 		return b.advance(r, tok, ss, res)
 	case b.isReplay(tok, r):
 		res.Outcome, res.Sealed = store.Replayed, tok.sealed
@@ -269,9 +274,9 @@ func (b *rotateBatch) advance(r store.Rotation, tok *refreshRow, ss *rotSession,
 
 // isReplay reports whether a used token is presented again within Grace of
 // its rotation while its successor is still unused (two tabs refreshing at
-// once), rather than stolen.
+// once), rather than stolen. With no grace nothing is a replay.
 func (b *rotateBatch) isReplay(tok *refreshRow, r store.Rotation) bool {
-	if r.Now.Sub(fromNullMicros(tok.usedAt)) > r.Grace {
+	if r.Grace <= 0 || r.Now.Sub(fromNullMicros(tok.usedAt)) > r.Grace {
 		return false
 	}
 	if succ := b.tokens[string(tok.successor)]; succ != nil {
