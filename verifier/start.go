@@ -105,7 +105,7 @@ func (c *Config) adopt(d discovery) error {
 			"expected", c.Audience, "published", d.Audience)
 	}
 	if c.MaxLifetime <= 0 {
-		c.MaxLifetime = defaultMaxLifetime
+		c.MaxLifetime = DefaultMaxLifetime
 		if d.MaxLifetime > 0 {
 			c.MaxLifetime = time.Duration(d.MaxLifetime) * time.Second
 		}

@@ -91,7 +91,7 @@ func TestGateStartedBeforeAuthority(t *testing.T) {
 		t.Errorf("GET /readyz before the authority = %d %s, want 503 starting, waiting for an authority", code, body)
 	}
 
-	a := serveAt(t, addr, dir, authEnv...)
+	a := serveAt(t, addr, dir, nil, authEnv...)
 	poll(t, "the gate to be ready", func() bool { code, _ := get(t, gurl+"/readyz"); return code == 200 })
 	if code, body := get(t, gurl+"/metrics"); code != 200 || !strings.Contains(body, "tegata_gate_stale 0") ||
 		!strings.Contains(body, `tegata_gate_requests_total{outcome="allowed"} 0`) {
@@ -104,7 +104,7 @@ func TestGateStartedBeforeAuthority(t *testing.T) {
 	if code != 503 || !strings.Contains(body, "nothing heard from the authority") {
 		t.Errorf("GET /readyz with the authority gone = %d %s, want 503 saying nothing was heard", code, body)
 	}
-	serveAt(t, addr, dir, authEnv...)
+	serveAt(t, addr, dir, nil, authEnv...)
 	g.waitLog(t, "back in sync with the authority")
 	poll(t, "the gate to be ready again", func() bool { code, _ := get(t, gurl+"/readyz"); return code == 200 })
 }

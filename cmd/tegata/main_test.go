@@ -47,13 +47,20 @@ type proc struct {
 // serve starts `tegata serve` on a free port and waits for its URL.
 func serve(t *testing.T, dir string, env ...string) *proc {
 	t.Helper()
-	return serveAt(t, "127.0.0.1:0", dir, env...)
+	return serveArgs(t, dir, nil, env...)
+}
+
+// serveArgs is serve with extra command-line arguments.
+func serveArgs(t *testing.T, dir string, args []string, env ...string) *proc {
+	t.Helper()
+	return serveAt(t, "127.0.0.1:0", dir, args, env...)
 }
 
 // serveAt starts `tegata serve --addr addr` and waits for its URL.
-func serveAt(t *testing.T, addr, dir string, env ...string) *proc {
+func serveAt(t *testing.T, addr, dir string, args []string, env ...string) *proc {
 	t.Helper()
-	return startProc(t, regexp.MustCompile(`listening url=(\S+)`), env, "serve", "--addr", addr, "--data", dir)
+	return startProc(t, regexp.MustCompile(`listening url=(\S+)`), env,
+		append([]string{"serve", "--addr", addr, "--data", dir}, args...)...)
 }
 
 // startProc runs the binary with args and waits for a log line matching
@@ -165,6 +172,21 @@ func TestBinary(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "INVALID") {
 		t.Fatalf("token inspect (bad signature) = %d, want 1 saying INVALID\n%s", code, out)
 	}
+	list := filepath.Join(t.TempDir(), "subjects.txt")
+	if err := os.WriteFile(list, []byte("ann\r\n\nbob smith\nzoe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, ops, "revoke", "--subjects-from", list, "--reason", "department left")
+	if code != 0 || !strings.Contains(out, "revoked 3 subjects") {
+		t.Fatalf("revoke --subjects-from = %d\n%s", code, out)
+	}
+	if err := os.WriteFile(list, []byte("ann\n"+strings.Repeat("x", 300)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, ops, "revoke", "--subjects-from", list)
+	if code != 1 || !strings.Contains(out, "line 2: subject is longer than") || !strings.Contains(out, "nothing was revoked") {
+		t.Fatalf("revoke --subjects-from (bad line) = %d, want 1 naming line 2\n%s", code, out)
+	}
 	out, code = run(t, ops, "keys", "rotate", "--reason", "drill")
 	if code != 0 || !strings.Contains(out, "published") {
 		t.Fatalf("keys rotate = %d\n%s", code, out)
@@ -174,7 +196,7 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("keys list = %d, want an active and a pending key\n%s", code, out)
 	}
 	out, code = run(t, ops, "audit")
-	if code != 0 || !strings.Contains(out, "lost phone") || !strings.Contains(out, "drill") {
+	if code != 0 || !strings.Contains(out, "lost phone") || !strings.Contains(out, "drill") || !strings.Contains(out, "bob smith") {
 		t.Fatalf("audit = %d\n%s", code, out)
 	}
 	out, code = run(t, append(ops, "TEGATA_API_KEY=tgk_wrong"), "sessions", "list", "--subject", "zoe")

@@ -41,7 +41,7 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
-	fs.DurationVar(&f.staleAfter, "stale-after", 10*time.Second, "refuse tokens (or introspect) after this long without hearing from the authority")
+	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
 	fs.StringVar(&f.keyFile, "key-file", "", "file holding the feed key, read when TEGATA_FEED_KEY is unset")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 0, "give up when no authority has accepted the gate within this long; 0 = wait for as long as it takes")
