@@ -30,15 +30,15 @@ import (
 
 // Verifier verifies access tokens. Build it with New or NewLocal.
 type Verifier struct {
-	cfg      Config // defaults filled
-	expect   token.Expect
-	now      func() time.Time
-	log      *slog.Logger
-	lookup   func() token.KeyLookup
-	set      *revocation.Set
-	cache    *cache // nil when disabled
-	overflow atomic.Bool
-	heard    atomic.Pointer[heard] // what the feed last said, see follow.go
+	cfg        Config // defaults filled
+	expect     token.Expect
+	now        func() time.Time
+	log        *slog.Logger
+	lookup     func() token.KeyLookup
+	set        *revocation.Set
+	cache      *cache // nil when disabled
+	overflow   atomic.Bool
+	heard      atomic.Pointer[heard] // what the feed last said, see follow.go
 	configWarn configWarner
 	// seenReady: the state was current at some look of watch.
 	seenReady atomic.Bool
