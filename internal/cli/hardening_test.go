@@ -6,13 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
-	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -131,17 +132,14 @@ func TestPrintable(t *testing.T) {
 func TestGateSlowBodiesAndConnectionsCut(t *testing.T) {
 	t.Parallel() // waits out one body deadline
 	r, _ := startServer(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const maxConns = 4
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs, addrs := newAddrLog()
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runGate(ctx, httpguard.Listener(ln, maxConns, nil, log),
-			verifier.Config{Authorities: []string{r.URL}, APIKey: r.APIKey, Logger: log}, gate.Config{Logger: log}, log)
+		done <- runGate(ctx, gateRun{f: gateFlags{listen: "127.0.0.1:0", maxConns: maxConns}, log: log,
+			vcfg: verifier.Config{Authorities: []string{r.URL}, APIKey: r.APIKey, Logger: log}, gcfg: gate.Config{Logger: log}})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -149,7 +147,12 @@ func TestGateSlowBodiesAndConnectionsCut(t *testing.T) {
 			t.Errorf("runGate = %v", err)
 		}
 	})
-	addr := ln.Addr().String()
+	var addr string
+	select {
+	case addr = <-addrs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gate did not start listening")
+	}
 	var slow []net.Conn
 	for _, target := range []string{"POST /auth", "PUT /healthz", "POST /auth/x"} {
 		c, err := net.Dial("tcp", addr)
@@ -181,4 +184,25 @@ func TestGateSlowBodiesAndConnectionsCut(t *testing.T) {
 			t.Errorf("gate connection %d with a stalled body: %v; want it closed within %s", i, err, limit)
 		}
 	}
+}
+
+// addrLog is a log writer that sends the address of the first "tegata gate
+// listening" line it sees.
+type addrLog struct {
+	once  sync.Once
+	addrs chan string
+}
+
+func newAddrLog() (*addrLog, <-chan string) {
+	l := &addrLog{addrs: make(chan string, 1)}
+	return l, l.addrs
+}
+
+var listeningRE = regexp.MustCompile(`msg="tegata gate listening" addr=(\S+)`)
+
+func (l *addrLog) Write(p []byte) (int, error) {
+	if m := listeningRE.FindSubmatch(p); m != nil {
+		l.once.Do(func() { l.addrs <- string(m[1]) })
+	}
+	return len(p), nil
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -35,22 +34,6 @@ func (o *opFlags) client(env Env) (*client.Client, error) {
 		return nil, err
 	}
 	return &client.Client{BaseURL: o.authority, APIKey: key}, nil
-}
-
-// apiKeyFrom returns TEGATA_API_KEY, else the content of keyFile.
-func apiKeyFrom(env Env, keyFile string) (string, error) {
-	if key := env.Getenv("TEGATA_API_KEY"); key != "" {
-		return key, nil
-	}
-	b, err := os.ReadFile(keyFile)
-	if err != nil {
-		return "", fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
-		return "", fmt.Errorf("no API key: %s is empty", keyFile)
-	}
-	return key, nil
 }
 
 // connect returns the operator's client and a context bounding the call.
@@ -197,13 +180,23 @@ func revoke(env Env, args []string) error {
 	o.register(env, fs)
 	sid := fs.String("session", "", "revoke one session (sign out one device)")
 	subject := fs.String("subject", "", "revoke a subject's tokens issued before now")
-	scope := fs.String("scope", "sessions", "with --subject: sessions (sign out everywhere) or access (cut off access tokens only)")
+	from := fs.String("subjects-from", "", "revoke every subject listed in this file, one per line (/dev/stdin for standard input), 10,000 per call")
+	scope := fs.String("scope", "sessions", "with --subject or --subjects-from: sessions (sign out everywhere) or access (cut off access tokens only)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if (*sid == "") == (*subject == "") {
-		return usageErr("give exactly one of --session or --subject")
+	given := 0
+	for _, v := range []string{*sid, *subject, *from} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return usageErr("give exactly one of --session, --subject or --subjects-from")
+	}
+	if *from != "" {
+		return revokeSubjectsFrom(env, o, *from, *scope, *reason)
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
