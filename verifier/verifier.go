@@ -10,8 +10,9 @@
 // authority itself) that keeps the key set and revocation set current on its
 // own.
 //
-// The *token.Claims that Verify returns may be shared with other calls for
-// the same token (a verified token is cached): treat them as read-only.
+// The *Claims that Verify returns (and Middleware puts in the request
+// context) belong to the caller: a handler may change them without
+// affecting any other request, although verified tokens are cached.
 package verifier
 
 import (
@@ -30,6 +31,12 @@ import (
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/token"
 )
+
+// Claims are the claims of a verified access token: the registered ones
+// as fields, the application's in Extra (read them with Has, HasScope or
+// Decode). The same type as token.Claims, so an app imports this package
+// alone.
+type Claims = token.Claims
 
 // Verifier verifies access tokens. Build it with New or NewLocal.
 type Verifier struct {
@@ -192,16 +199,18 @@ func (v *Verifier) Close() error {
 // then whether that set can be trusted: if the feed is stale or the set is
 // full, the authority is asked (Config.Introspect) or ErrStale returned.
 //
-// The claims may be shared with other calls: do not modify them. ctx bounds
+// The claims are the caller's own copy. ctx bounds
 // the network calls Verify may make (a key set fetch for an unknown kid,
 // introspection); with a current state and a known key it makes none.
-func (v *Verifier) Verify(ctx context.Context, raw string) (*token.Claims, error) {
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	c, err := v.verify(ctx, raw, v.now())
 	if err != nil {
 		v.logRejection(ctx, c, err)
 		return nil, err
 	}
-	return c, nil
+	// The cache keeps c for the next request with this token: hand out a
+	// copy, so that a handler changing its claims changes no one else's.
+	return c.Clone(), nil
 }
 
 // verify runs the pipeline. On error it still returns the claims if the
