@@ -122,6 +122,49 @@ func TestTokenFromRequest(t *testing.T) {
 	}
 }
 
+func TestTokenFromRequestOrCookie(t *testing.T) {
+	tests := []struct {
+		name          string
+		authorization string
+		cookies       []string
+		want          string
+		wantErr       error
+	}{
+		{"header only", "Bearer tok", nil, "tok", nil},
+		{"cookie only", "", []string{"a=1; at=tok"}, "tok", nil},
+		{"quoted cookie", "", []string{`at="tok"`}, "tok", nil},
+		{"neither", "", []string{"a=1"}, "", ErrNoToken},
+		{"empty cookie", "", []string{"at="}, "", ErrNoToken},
+		{"header and same cookie", "Bearer tok", []string{"at=tok"}, "tok", nil},
+		{"header and other cookie", "Bearer tok", []string{"at=other"}, "", ErrMalformed},
+		{"malformed header, valid cookie", "Basic x", []string{"at=tok"}, "", ErrMalformed},
+		{"two cookies", "", []string{"at=tok; at=tok"}, "", ErrMalformed},
+		{"two cookie headers", "", []string{"at=tok", "at=other"}, "", ErrMalformed},
+		{"a folded name", "", []string{"at=tok; a%74=x"}, "", ErrMalformed},
+		{"cookie outside b64token", "", []string{`at=to"k`}, "", ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tt.authorization != "" {
+				r.Header.Set("Authorization", tt.authorization)
+			}
+			for _, c := range tt.cookies {
+				r.Header.Add("Cookie", c)
+			}
+			got, err := TokenFromRequestOrCookie(r, "at")
+			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Errorf("TokenFromRequestOrCookie(%q, %q) = %q, %v; want %q, %v", tt.authorization, tt.cookies, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "at=tok")
+	if _, err := TokenFromRequestOrCookie(r, ""); !errors.Is(err, ErrNoToken) {
+		t.Errorf("TokenFromRequestOrCookie(cookie only, no cookie name) = %v, want %v", err, ErrNoToken)
+	}
+}
+
 func TestFromContextEmpty(t *testing.T) {
 	if c, ok := FromContext(httptest.NewRequest("GET", "/", nil).Context()); ok || c != nil {
 		t.Errorf("FromContext(empty) = %v, %v; want nil, false", c, ok)

@@ -17,12 +17,9 @@ package verifier
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,8 +237,10 @@ func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
 	if e == nil {
 		return nil, nil
 	}
-	if _, ok := v.lookup().Lookup(e.kid); !ok {
-		// The key was withdrawn: verify afresh, which fails (or refetches).
+	if k, ok := v.lookup().Lookup(e.key.ID); !ok || !sameKey(k, e.key) {
+		// The key that verified the token was withdrawn (or its kid now
+		// names other key material): verify afresh, which fails (or
+		// refetches).
 		v.cache.remove(raw)
 		return nil, nil
 	}
@@ -258,39 +257,19 @@ func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
 // naming an unknown kid makes a remote verifier fetch the key set again (a
 // key may just have been rotated in) and retry once.
 func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
-	c, err := token.Verify(raw, v.lookup(), v.expect, now)
+	c, key, err := token.VerifyKey(raw, v.lookup(), v.expect, now)
 	if errors.Is(err, token.ErrUnknownKey) && v.keys != nil && v.keys.refetch(ctx) {
-		c, err = token.Verify(raw, v.lookup(), v.expect, now)
+		c, key, err = token.VerifyKey(raw, v.lookup(), v.expect, now)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
-		if kid, ok := kidOf(raw); ok {
-			v.cache.put(raw, c, kid, now)
-		}
+		// Cached under the key the verification used: a cache hit is
+		// valid exactly as long as that key is still published.
+		v.cache.put(raw, c, key, now)
 	}
 	return c, nil
-}
-
-// kidOf returns the kid of a token that token.Verify accepted, so that a
-// cache hit can check the key is still published.
-func kidOf(raw string) (string, bool) {
-	h, _, ok := strings.Cut(raw, ".")
-	if !ok {
-		return "", false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(h)
-	if err != nil {
-		return "", false
-	}
-	var hdr struct {
-		Kid string `json:"kid"`
-	}
-	if json.Unmarshal(b, &hdr) != nil {
-		return "", false
-	}
-	return hdr.Kid, true
 }
 
 // checkRevocation rejects a revoked token, then makes sure the revocation

@@ -34,7 +34,7 @@ func tokenCmd(env Env, args []string) error {
 	raw := strings.TrimSpace(fs.Arg(0))
 	header, payload, err := token.Inspect(raw)
 	if err != nil {
-		fmt.Fprintf(env.Stdout, "not a tegata access token: %v\n", err)
+		fmt.Fprintf(env.Stdout, "not a tegata access token: %s\n", printable(err.Error()))
 		return errInvalidToken
 	}
 	fmt.Fprintln(env.Stdout, "header:")
@@ -47,7 +47,7 @@ func tokenCmd(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, verdict)
+	fmt.Fprintln(env.Stdout, printable(verdict))
 	if !strings.HasPrefix(verdict, "VALID") {
 		return errInvalidToken
 	}

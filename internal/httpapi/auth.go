@@ -28,7 +28,7 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 			// limit the answer is 429 (logged at Debug, so guessing cannot
 			// flood the logs). A valid key is never refused by this, even
 			// from an address someone else is guessing from.
-			if d := s.authFailures.wait(clientAddr(r, s.trusted), s.now()); d > 0 {
+			if d := s.authFailures.wait(addrKey(clientAddr(r, s.trusted)), s.now()); d > 0 {
 				err = tooMany(d, "after failed API key attempts from this address")
 			}
 		}
@@ -36,7 +36,7 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 			writeError(w, r, s.log, err)
 			return
 		}
-		if d := s.perKey.wait(key.ID, s.now()); d > 0 {
+		if d := s.perKey.wait(limitKey(r, key.ID), s.now()); d > 0 {
 			writeError(w, r, s.log, tooMany(d, "for this API key"))
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
@@ -98,7 +99,7 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 // limitClient applies the per-client-address limit to a public endpoint.
 func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if d := s.perClient.wait(clientAddr(r, s.trusted), s.now()); d > 0 {
+		if d := s.perClient.wait(limitKey(r, addrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
 			return tooMany(d, "from this address")
 		}
 		return h(w, r)
@@ -108,12 +109,28 @@ func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) f
 // allowSubject applies the per-subject limit. A subject too long to be
 // valid takes no bucket (the authority refuses it): buckets are kept by
 // subject, and one per megabyte-long path would let a caller fill memory.
-func (s *server) allowSubject(subject string) error {
+func (s *server) allowSubject(r *http.Request, subject string) error {
 	if len(subject) > authority.MaxSubjectLen {
 		return nil
 	}
-	if d := s.perSubject.wait(subject, s.now()); d > 0 {
+	if d := s.perSubject.wait(limitKey(r, subject), s.now()); d > 0 {
 		return tooMany(d, "for this subject")
 	}
 	return nil
 }
+
+// limitKey names the rate-limit bucket of id (an API key, subject or client
+// address) for r. Revocations have buckets of their own, apart from every
+// other call's: an app signing a user in dozens of times a second, or
+// refreshing from behind one address, must never make an operator's "sign
+// out everywhere" or a client's sign-out wait.
+func limitKey(r *http.Request, id string) string {
+	if isRevocation(r.Pattern) {
+		return "revoke\x00" + id
+	}
+	return id
+}
+
+// isRevocation reports whether a route revokes something: every such
+// route's pattern ends in /revoke.
+func isRevocation(pattern string) bool { return strings.HasSuffix(pattern, "/revoke") }

@@ -87,6 +87,14 @@ type Rotation struct {
 	// RevokedUntil is the ExpiresAt given to the revocation entry written
 	// when reuse is detected (Now + the longest access token lifetime).
 	RevokedUntil time.Time
+	// Check, when set, is called inside the transaction before a rotation
+	// that would be Rotated writes anything, with the session and the
+	// subject's generation the caller will mint an access token for. An
+	// error aborts: nothing changes, Presented stays current, and
+	// RotateRefresh returns the error. The authority uses it so that a
+	// refresh token is never spent on an access token it cannot mint. It
+	// runs while rows are locked: keep it cheap.
+	Check func(s Session, generation int64) error
 }
 
 // Outcome says what RotateRefresh did.

@@ -69,6 +69,11 @@ func rotate(ctx context.Context, t *tx, r store.Rotation) (store.RotateResult, e
 		return res, nil
 	}
 	if !tok.usedAt.Valid {
+		if r.Check != nil {
+			if err := r.Check(ss, gen); err != nil {
+				return store.RotateResult{}, err
+			}
+		}
 		return advance(ctx, t, r, res)
 	}
 	replay, err := isReplay(ctx, t, tok, r)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -37,6 +38,34 @@ func testRotateRotated(t *testing.T, s store.Store) {
 	}
 	if h := head(t, s); h != 0 {
 		t.Errorf("Head() after rotations = %d, want 0", h)
+	}
+}
+
+// testRotateCheck: a Check error aborts the rotation; the presented token
+// stays current and nothing is written.
+func testRotateCheck(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	create(t, s, newSession("s1", "alice", t0))
+	now := t0.Add(time.Hour)
+	refuse := errors.New("cannot mint")
+	var saw store.Session
+	r := rotation("rt-s1", "rt-s1-2", now)
+	r.Check = func(ss store.Session, gen int64) error { saw = ss; return refuse }
+	if _, err := s.RotateRefresh(ctx, r); !errors.Is(err, refuse) {
+		t.Fatalf("RotateRefresh(Check fails) = %v, want %v", err, refuse)
+	}
+	if saw.ID != "s1" {
+		t.Errorf("Check saw session %q, want s1", saw.ID)
+	}
+	if _, err := s.SessionByRefresh(ctx, hash("rt-s1-2")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SessionByRefresh(successor of an aborted rotation) = %v, want %v", err, store.ErrNotFound)
+	}
+	if got, _ := session(t, s, "s1"); !got.RefreshedAt.Equal(t0) {
+		t.Errorf("Session(s1).RefreshedAt = %v after an aborted rotation, want %v", got.RefreshedAt, t0)
+	}
+	r.Check = nil
+	if res := rotate(t, s, r); res.Outcome != store.Rotated {
+		t.Errorf("RotateRefresh(after an aborted rotation) = %v (%s), want Rotated: the token is still current", res.Outcome, res.Reason)
 	}
 }
 

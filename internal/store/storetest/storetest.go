@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Generation", testGeneration},
 		{"CreateDuringCutoff", testCreateDuringCutoff},
 		{"RotateRotated", testRotateRotated},
+		{"RotateCheck", testRotateCheck},
 		{"RotateGraceWindow", testRotateGraceWindow},
 		{"RotateReused", testRotateReused},
 		{"RotateRefused", testRotateRefused},
