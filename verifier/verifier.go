@@ -68,6 +68,10 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HTTPClient != nil && cfg.HTTPClient.Timeout != 0 {
+		return nil, fmt.Errorf("verifier: Config.HTTPClient has a Timeout (%v), which would cut the feed's long-lived stream; "+
+			"leave it zero (other requests are bounded to %v each) and bound dialing and headers in its Transport", cfg.HTTPClient.Timeout, requestTimeout)
+	}
 	cfg = cfg.withDefaults()
 	cfg.Authorities = urls
 	auth := newAuthorities(urls, cfg.HTTPClient)

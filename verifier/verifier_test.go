@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -526,5 +527,15 @@ func TestClaimsAreTheCallers(t *testing.T) {
 	}
 	if second.Subject != "alice" || !second.Has("roles", "reader") || second.Extra["org"].(map[string]any)["id"] != "o1" {
 		t.Errorf("Verify after a handler changed its claims = %+v, want the token's claims", second)
+	}
+}
+
+// TestNewRefusesClientTimeout: an http.Client Timeout would cut the feed's
+// stream every Timeout; New refuses it before contacting anyone.
+func TestNewRefusesClientTimeout(t *testing.T) {
+	_, err := New(context.Background(), Config{Authorities: []string{"http://127.0.0.1:1"},
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}})
+	if err == nil || !strings.Contains(err.Error(), "Timeout") {
+		t.Fatalf("New(HTTPClient with Timeout) = %v, want an error naming the Timeout", err)
 	}
 }
