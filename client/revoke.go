@@ -83,6 +83,42 @@ func (c *Client) RevokeSubject(ctx context.Context, r SubjectRevocation) (Revoca
 	return out, err
 }
 
+// RevokeItem is one item of RevokeMany: a session (SessionID), or else a
+// subject (Subject, with Scope ScopeSessions or ScopeAccess, and Claims
+// that, when non-nil, replace the claims of future tokens).
+type RevokeItem struct {
+	SessionID string         `json:"session_id,omitempty"`
+	Subject   string         `json:"subject,omitempty"`
+	Scope     string         `json:"scope,omitempty"`
+	Claims    map[string]any `json:"claims,omitempty"`
+}
+
+// ItemOutcome is what RevokeMany did with one item: Revoked with the seq of
+// its revocation log entry, or not (a session already revoked).
+type ItemOutcome struct {
+	Revoked bool  `json:"revoked"`
+	Seq     int64 `json:"seq"`
+}
+
+// MaxRevokeItems is the most items one RevokeMany call may carry.
+const MaxRevokeItems = 10_000
+
+// RevokeMany revokes up to MaxRevokeItems sessions and subjects in one
+// call (POST /v1/revocations, admin key), all or nothing: on an *Error
+// nothing was revoked, and the description names the first bad item
+// ("items[3]: ..."). Outcome i is item i's; reason goes to the audit
+// trail.
+func (c *Client) RevokeMany(ctx context.Context, items []RevokeItem, reason string) ([]ItemOutcome, error) {
+	var out struct {
+		Items []ItemOutcome `json:"items"`
+	}
+	err := c.call(ctx, "POST", "/v1/revocations", map[string]any{"items": items, "reason": reason}, &out)
+	if err == nil && len(out.Items) != len(items) {
+		err = fmt.Errorf("client: POST /v1/revocations: %d outcomes for %d items", len(out.Items), len(items))
+	}
+	return out.Items, err
+}
+
 // RevokeToken signs out the session of an access or refresh token (POST
 // /v1/token/revoke, RFC 7009, no API key): what a client calls on sign-out.
 // An unknown or invalid token is not an error.
