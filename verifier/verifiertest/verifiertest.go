@@ -95,7 +95,7 @@ func New(cfg Config) *Authority {
 		panic(fmt.Sprintf("verifiertest: %v", err))
 	}
 	a := &Authority{cfg: cfg, now: cfg.Start, set: revocation.NewSet(0),
-		key:  token.SigningKey{ID: "verifiertest", Algorithm: cfg.Algorithm, Private: priv},
+		key:  token.SigningKey{ID: "verifiertest-" + randomID()[:8], Algorithm: cfg.Algorithm, Private: priv},
 		gens: map[string]int64{}, sessions: map[string]*session{}, refresh: map[string]string{}, spent: map[string]string{}}
 	keys, err := token.NewKeySet(token.PublicKey{ID: a.key.ID, Algorithm: a.key.Algorithm, Key: priv.Public()})
 	if err != nil {
