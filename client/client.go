@@ -14,8 +14,23 @@
 //		Claims: map[string]any{"roles": []string{"editor"}}})
 //
 // The client refreshes with Refresh (no API key needed: the refresh token is
-// the credential); RevokeSession, RevokeSubject and RevokeToken sign users
-// out, at once, everywhere tokens are verified.
+// the credential); RevokeSession, RevokeSubject, RevokeMany and RevokeToken
+// sign users out, at once, everywhere tokens are verified; Sessions lists a
+// user's devices; Introspect asks the authority about a token (a service
+// that verifies locally uses package verifier instead).
+//
+// # Holding a session
+//
+// A Go program that is itself signed in as a user (a command-line tool, a
+// device) gets a current access token from a TokenSource, which refreshes it
+// shortly before it expires and reports each new refresh token to store.
+//
+// # Operating an authority
+//
+// Keys and RotateKey manage signing keys, CreateAPIKey, APIKeys and
+// RevokeAPIKey the API keys, Audit reads the audit trail; Discovery and
+// KeySet fetch what the authority publishes. The tegata CLI is built on
+// these.
 //
 // # Errors
 //

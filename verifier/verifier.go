@@ -1,18 +1,3 @@
-// Package verifier checks tegata access tokens locally: signature and claims
-// against the authority's published key set, then the in-memory revocation
-// set that a push feed from the authority keeps current. It never trusts
-// stale state: when it has not heard from the authority for too long it
-// fails closed or, if configured, asks the authority about each token.
-//
-// A Verifier is safe for concurrent use by any number of goroutines. New
-// starts background goroutines (the feed, periodic key set fetches, pruning)
-// that run until Close. NewLocal builds one without any, for a process (the
-// authority itself) that keeps the key set and revocation set current on its
-// own.
-//
-// The *Claims that Verify returns (and Middleware puts in the request
-// context) belong to the caller: a handler may change them without
-// affecting any other request, although verified tokens are cached.
 package verifier
 
 import (
@@ -137,6 +122,10 @@ func discover(ctx context.Context, auth *authorities, cfg *Config) error {
 // JWKSRefresh and HTTPClient. Config.Issuer must be set: there is no
 // discovery to take it from, and an empty expected issuer matches no token.
 // MaxLifetime defaults to one hour.
+//
+// NewLocal is for tegata's own processes (the authority, verifiertest):
+// set is an internal type, so an app cannot build one; apps use New, and
+// their tests verifiertest.
 func NewLocal(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	cfg = cfg.withDefaults()
 	if cfg.MaxLifetime <= 0 {
