@@ -56,6 +56,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/tegata-dev/tegata/internal/secret"
 )
 
 // Client calls one authority. The zero value is not usable: set BaseURL.
@@ -124,7 +126,13 @@ func (c *Client) request(ctx context.Context, method, path string, body io.Reade
 // error answer as an *Error.
 func (c *Client) send(req *http.Request, out any) error {
 	if c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+		// The same rule as every secret tegata reads: a key from a file or
+		// a Kubernetes secret ends in a newline.
+		key, err := secret.Clean(c.APIKey)
+		if err != nil {
+			return fmt.Errorf("client: APIKey: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	hc := c.HTTPClient
 	if hc == nil {
