@@ -2,10 +2,13 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 const entryColumns = `seq, kind, session_id, subject, generation, created_at, expires_at`
@@ -15,12 +18,20 @@ const entryColumns = `seq, kind, session_id, subject, generation, created_at, ex
 // every other appender until this transaction ends, so entries commit in
 // seq order. A sequence would let seq 7 commit before seq 6, and a reader
 // that saw 7 would skip 6 for good.
-func appendEntry(ctx context.Context, t *tx, e revocation.Entry) (revocation.Entry, error) {
+//
+// d is kept with the entry, in the same row, for the standards outputs
+// (status lists, Shared Signals events); verifiers never read it.
+func appendEntry(ctx context.Context, t *tx, e revocation.Entry, d store.EntryDetail) (revocation.Entry, error) {
 	if err := t.queryRow(ctx, `UPDATE log_head SET seq = seq + 1 WHERE id = 1 RETURNING seq`).Scan(&e.Seq); err != nil {
 		return revocation.Entry{}, fmt.Errorf("log head: %w", err)
 	}
-	if _, err := t.exec(ctx, `INSERT INTO revocations (`+entryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, string(e.Kind), e.Session, e.Subject, e.Generation, micros(e.CreatedAt), micros(e.ExpiresAt)); err != nil {
+	detail, err := json.Marshal(d)
+	if err != nil {
+		return revocation.Entry{}, fmt.Errorf("entry detail: %w", err)
+	}
+	if _, err := t.exec(ctx, `INSERT INTO revocations (`+entryColumns+`, detail, slots) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, string(e.Kind), e.Session, e.Subject, e.Generation, micros(e.CreatedAt), micros(e.ExpiresAt),
+		string(detail), encodeSlots(d.Slots)); err != nil {
 		return revocation.Entry{}, fmt.Errorf("append: %w", err)
 	}
 	if t.d.AfterAppend != nil {
@@ -120,4 +131,41 @@ func (s *Store) PruneLog(ctx context.Context, now time.Time) (int64, error) {
 		return 0, fmt.Errorf("sqlstore: prune log: %w", err)
 	}
 	return n, nil
+}
+
+// DetailedEntriesAfter implements store.DetailedLog. A limit below 1
+// returns nothing.
+func (s *Store) DetailedEntriesAfter(ctx context.Context, after int64, limit int) ([]store.DetailedEntry, error) {
+	if limit < 1 {
+		return nil, nil
+	}
+	rows, err := s.query(ctx, `SELECT `+entryColumns+`, detail, slots FROM revocations
+		WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: detailed entries after %d: %w", after, err)
+	}
+	defer rows.Close()
+	var out []store.DetailedEntry
+	for rows.Next() {
+		var detail, slots sql.NullString
+		var de store.DetailedEntry
+		e, err := scanEntry(scanFunc(func(dest ...any) error { return rows.Scan(append(dest, &detail, &slots)...) }))
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: detailed entries after %d: %w", after, err)
+		}
+		de.Entry = e
+		if detail.Valid && detail.String != "" {
+			if err := json.Unmarshal([]byte(detail.String), &de.Detail); err != nil {
+				return nil, fmt.Errorf("sqlstore: entry %d: detail: %w", e.Seq, err)
+			}
+		}
+		if de.Detail.Slots, err = decodeSlots(slots); err != nil {
+			return nil, fmt.Errorf("sqlstore: entry %d: %w", e.Seq, err)
+		}
+		out = append(out, de)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: detailed entries after %d: %w", after, err)
+	}
+	return out, nil
 }

@@ -128,6 +128,20 @@ func advance(ctx context.Context, t *tx, r store.Rotation, res store.RotateResul
 	if _, err := t.exec(ctx, `UPDATE sessions SET refreshed_at = ? WHERE id = ?`, micros(r.Now), id); err != nil {
 		return res, err
 	}
+	if r.Slot != nil && (res.Session.Status.List == 0 || res.Session.Status.Generation < res.Generation) {
+		// The first refresh after an access cutoff (or after status lists
+		// were turned on): the session's tokens get a fresh entry, since the
+		// old one is INVALID for good.
+		ss := res.Session
+		slot, err := allocateSlot(ctx, t, ss.ID, ss.Subject, ss.ExpiresAt, res.Generation, r.Slot)
+		if err != nil {
+			return res, err
+		}
+		if err := setSessionSlot(ctx, t, id, slot); err != nil {
+			return res, err
+		}
+		res.Session.Status = slot
+	}
 	res.Outcome = store.Rotated
 	res.Session.RefreshedAt = stored(r.Now)
 	return res, nil
@@ -155,7 +169,8 @@ func isReplay(ctx context.Context, t *tx, tok refreshRow, r store.Rotation) (boo
 // and the revocation recorded, all in the rotation's transaction.
 func reuse(ctx context.Context, t *tx, r store.Rotation, res store.RotateResult) (store.RotateResult, error) {
 	id := res.Session.ID
-	e, err := endSession(ctx, t, id, r.Now, r.RevokedUntil)
+	e, err := endSession(ctx, t, res.Session, r.Now, r.RevokedUntil,
+		detail(store.CauseSessionReuse, store.Actor{By: "system", Reason: "refresh token reuse", Entity: "system"}))
 	if err != nil {
 		return res, err
 	}

@@ -11,7 +11,8 @@ import (
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
-const sessionColumns = `id, subject, device, claims, created_at, refreshed_at, expires_at, revoked_at`
+const sessionColumns = `id, subject, device, claims, created_at, refreshed_at, expires_at, revoked_at,
+	status_list, status_idx, status_gen`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -22,9 +23,14 @@ func scanSession(row scanner) (store.Session, error) {
 		claims                      sql.NullString
 		created, refreshed, expires int64
 		revoked                     sql.NullInt64
+		slotList, slotIdx, slotGen  sql.NullInt64
 	)
-	if err := row.Scan(&s.ID, &s.Subject, &s.Device, &claims, &created, &refreshed, &expires, &revoked); err != nil {
+	if err := row.Scan(&s.ID, &s.Subject, &s.Device, &claims, &created, &refreshed, &expires, &revoked,
+		&slotList, &slotIdx, &slotGen); err != nil {
 		return store.Session{}, err
+	}
+	if slotList.Valid {
+		s.Status = store.StatusSlot{SlotPos: store.SlotPos{List: slotList.Int64, Index: slotIdx.Int64}, Generation: slotGen.Int64}
 	}
 	if claims.Valid {
 		s.Claims = json.RawMessage(claims.String)
@@ -43,8 +49,8 @@ func claimsArg(c json.RawMessage) any {
 }
 
 // CreateSession implements store.Sessions.
-func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (int64, error) {
-	var gen int64
+func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (store.Created, error) {
+	var c store.Created
 	err := s.inTx(ctx, "create session", func(t *tx) error {
 		// Lock the subject's row before anything else (creating it at
 		// generation 0 if new). RevokeSubject locks the same row first, so
@@ -54,10 +60,19 @@ func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (int64, 
 		// session created concurrently with "sign out everywhere" could
 		// survive it.
 		var err error
-		if gen, err = lockGeneration(ctx, t, ns.Session.Subject); err != nil {
+		if c.Generation, err = lockGeneration(ctx, t, ns.Session.Subject); err != nil {
 			return err
 		}
-		if err := insertSession(ctx, t, ns.Session); err != nil {
+		ss := ns.Session
+		ss.Status = store.StatusSlot{}
+		if ns.Slot != nil {
+			ss.Status, err = allocateSlot(ctx, t, ss.ID, ss.Subject, ss.ExpiresAt, c.Generation, ns.Slot)
+			if err != nil {
+				return err
+			}
+		}
+		c.Status = ss.Status
+		if err := insertSession(ctx, t, ss); err != nil {
 			return s.conflict(err)
 		}
 		tok := ns.Refresh
@@ -67,7 +82,10 @@ func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (int64, 
 		}
 		return nil
 	})
-	return gen, err
+	if err != nil {
+		return store.Created{}, err
+	}
+	return c, nil
 }
 
 func insertSession(ctx context.Context, t *tx, ss store.Session) error {
@@ -75,9 +93,10 @@ func insertSession(ctx context.Context, t *tx, ss store.Session) error {
 	if refreshed.IsZero() {
 		refreshed = ss.CreatedAt
 	}
-	_, err := t.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	list, idx, gen := slotArgs(ss.Status)
+	_, err := t.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ss.ID, ss.Subject, ss.Device, claimsArg(ss.Claims),
-		micros(ss.CreatedAt), micros(refreshed), micros(ss.ExpiresAt), nullMicros(ss.RevokedAt))
+		micros(ss.CreatedAt), micros(refreshed), micros(ss.ExpiresAt), nullMicros(ss.RevokedAt), list, idx, gen)
 	return err
 }
 
@@ -112,7 +131,7 @@ func generation(ctx context.Context, t *tx, subject string) (int64, error) {
 // in one statement so they come from one snapshot.
 func (s *Store) Session(ctx context.Context, id string) (store.Session, int64, error) {
 	row := s.queryRow(ctx, `SELECT s.id, s.subject, s.device, s.claims, s.created_at, s.refreshed_at,
-		s.expires_at, s.revoked_at, COALESCE(g.generation, 0)
+		s.expires_at, s.revoked_at, s.status_list, s.status_idx, s.status_gen, COALESCE(g.generation, 0)
 		FROM sessions s LEFT JOIN subjects g ON g.subject = s.subject WHERE s.id = ?`, id)
 	var gen int64
 	ss, err := scanSession(scanFunc(func(dest ...any) error { return row.Scan(append(dest, &gen)...) }))
@@ -131,7 +150,7 @@ func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 // SessionByRefresh implements store.Sessions.
 func (s *Store) SessionByRefresh(ctx context.Context, hash [32]byte) (store.Session, error) {
 	row := s.queryRow(ctx, `SELECT s.id, s.subject, s.device, s.claims, s.created_at, s.refreshed_at,
-		s.expires_at, s.revoked_at
+		s.expires_at, s.revoked_at, s.status_list, s.status_idx, s.status_gen
 		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash[:])
 	ss, err := scanSession(row)
 	if err != nil {
