@@ -78,7 +78,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (Tokens, erro
 // RevokeSession signs one session out.
 func (c *Client) RevokeSession(ctx context.Context, sid, reason string) (Revocation, error) {
 	var r Revocation
-	err := c.call(ctx, "POST", "/v1/sessions/"+url.PathEscape(sid)+"/revoke", map[string]string{"reason": reason}, &r)
+	err := c.call(ctx, "POST", "/v1/sessions/"+pathSegment(sid)+"/revoke", map[string]string{"reason": reason}, &r)
 	return r, err
 }
 
@@ -90,7 +90,7 @@ func (c *Client) RevokeSubject(ctx context.Context, subject, scope, reason strin
 		body["claims"] = claims
 	}
 	var r Revocation
-	err := c.call(ctx, "POST", "/v1/subjects/"+url.PathEscape(subject)+"/revoke", body, &r)
+	err := c.call(ctx, "POST", "/v1/subjects/"+pathSegment(subject)+"/revoke", body, &r)
 	return r, err
 }
 
@@ -99,7 +99,7 @@ func (c *Client) Sessions(ctx context.Context, subject string) ([]Session, error
 	var out struct {
 		Sessions []Session `json:"sessions"`
 	}
-	err := c.call(ctx, "GET", "/v1/subjects/"+url.PathEscape(subject)+"/sessions", nil, &out)
+	err := c.call(ctx, "GET", "/v1/subjects/"+pathSegment(subject)+"/sessions", nil, &out)
 	return out.Sessions, err
 }
 
@@ -144,7 +144,20 @@ func (c *Client) APIKeys(ctx context.Context) ([]APIKey, error) {
 
 // RevokeAPIKey revokes an API key by id.
 func (c *Client) RevokeAPIKey(ctx context.Context, id, reason string) error {
-	return c.call(ctx, "POST", "/v1/apikeys/"+url.PathEscape(id)+"/revoke", map[string]string{"reason": reason}, nil)
+	return c.call(ctx, "POST", "/v1/apikeys/"+pathSegment(id)+"/revoke", map[string]string{"reason": reason}, nil)
+}
+
+// pathSegment escapes s as one path segment. url.PathEscape leaves "." and
+// ".." as they are, and HTTP routers resolve those as dot segments
+// (/v1/subjects/../sessions is /v1/sessions), so a subject named "." or
+// ".." could be signed in but never listed or revoked: their dots are
+// percent-encoded, which routers decode after matching.
+func pathSegment(s string) string {
+	e := url.PathEscape(s)
+	if e == "." || e == ".." {
+		return strings.ReplaceAll(e, ".", "%2E")
+	}
+	return e
 }
 
 // Do calls any endpoint with a JSON body (nil for none) and decodes the

@@ -2,6 +2,8 @@ package gate
 
 import (
 	"net/http"
+
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"time"
 )
 
@@ -54,6 +56,6 @@ func allowRead(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	w.Header().Set("Allow", "GET, HEAD")
-	writeJSON(w, http.StatusMethodNotAllowed, errorBody{"method_not_allowed", "use GET or HEAD"})
+	httperr.Write(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET or HEAD")
 	return false
 }

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"strings"
+
+	"github.com/tegata-dev/tegata/internal/httperr"
 )
 
 // identityKey is the context key under which forward passes the verified
@@ -14,6 +17,10 @@ type identityKey struct{}
 
 // forward verifies the request and hands it to the reverse proxy.
 func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
+	if hasDotSegment(r.URL.Path) {
+		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, "the request path has a . or .. segment")
+		return
+	}
 	c, err := g.authenticate(r)
 	if err != nil {
 		g.refuse(w, r, err)
@@ -63,5 +70,20 @@ func (g *gate) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	g.log.Log(r.Context(), level, "gate: upstream request failed", "err", err,
 		"method", r.Method, "path", r.URL.Path)
-	writeJSON(w, http.StatusBadGateway, errorBody{"bad_gateway", "upstream unavailable"})
+	httperr.Write(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
+}
+
+// hasDotSegment reports whether a request path has a "." or ".." segment,
+// which the upstream would resolve after the gate joined the path to the
+// upstream's prefix: /../admin would leave /app for /admin. The path is the
+// decoded one, so %2e%2e counts as well, and so does a segment ending at
+// '\', which some servers read as a separator. Browsers resolve dot
+// segments before sending, so no honest client is refused.
+func hasDotSegment(p string) bool {
+	for seg := range strings.FieldsFuncSeq(p, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }

@@ -312,6 +312,22 @@ func craft(t testing.TB, k token.SigningKey, header, payload map[string]any) str
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
+// craftRawHeader is craft with the header given as JSON text, for headers a
+// map cannot express (member order, case variants).
+func craftRawHeader(t testing.TB, k token.SigningKey, header string, payload map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatalf("json.Marshal(%v) = %v", payload, err)
+	}
+	input := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString(b)
+	sig, err := k.Private.Sign(rand.Reader, []byte(input), crypto.Hash(0))
+	if err != nil {
+		t.Fatalf("Sign = %v", err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
 // payloadOf is the JSON payload of claims c, for craft.
 func payloadOf(c token.Claims) map[string]any {
 	return map[string]any{

@@ -16,12 +16,9 @@ package verifier
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,9 +39,6 @@ type Verifier struct {
 	cache    *cache // nil when disabled
 	overflow atomic.Bool
 	heard    atomic.Pointer[heard] // what the feed last said, see follow.go
-	// resetPending: the feed announced a reset and has not applied an entry
-	// since. Only touched from the feed's goroutine.
-	resetPending bool
 
 	// Set by New only; nil for a local verifier.
 	auth      *authorities
@@ -116,7 +110,7 @@ func discover(ctx context.Context, auth *authorities, cfg *Config) error {
 		cfg.Audience = d.Audience // still "" for an authority that does not publish it
 	}
 	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = defaultMaxLifetime
+		cfg.MaxLifetime = DefaultMaxLifetime
 		if d.MaxLifetime > 0 {
 			cfg.MaxLifetime = time.Duration(d.MaxLifetime) * time.Second
 		}
@@ -135,7 +129,7 @@ func discover(ctx context.Context, auth *authorities, cfg *Config) error {
 func NewLocal(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	cfg = cfg.withDefaults()
 	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = defaultMaxLifetime
+		cfg.MaxLifetime = DefaultMaxLifetime
 	}
 	return newVerifier(cfg, keys, set)
 }
@@ -223,8 +217,6 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*toke
 	return c, v.checkRevocation(ctx, raw, c, now)
 }
 
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
 // cached returns the claims of raw if it was verified before and is still
 // within its validity period, and its key is still published. It returns nil
 // claims and nil error on a miss. It does not allocate unless it fails.
@@ -236,62 +228,39 @@ func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
 	if e == nil {
 		return nil, nil
 	}
-	if _, ok := v.lookup().Lookup(e.kid); !ok {
-		// The key was withdrawn: verify afresh, which fails (or refetches).
+	if k, ok := v.lookup().Lookup(e.key.ID); !ok || !sameKey(k, e.key) {
+		// The key that verified the token was withdrawn (or its kid now
+		// names other key material): verify afresh, which fails (or
+		// refetches).
 		v.cache.remove(raw)
 		return nil, nil
 	}
-	// The same rules as token.Verify, so that a hit never accepts what a
-	// miss would refuse.
-	c := e.claims
-	late := now.Add(v.cfg.Leeway)
-	if now.After(c.Expiry.Add(v.cfg.Leeway)) {
-		v.cache.remove(raw)
-		return c, fmt.Errorf("%w: exp %s is before %s", ErrExpired, stamp(c.Expiry), stamp(now))
+	if err := v.expect.CheckTimes(e.claims, now); err != nil {
+		if errors.Is(err, ErrExpired) {
+			v.cache.remove(raw)
+		}
+		return e.claims, err
 	}
-	if c.NotBefore.After(late) || c.IssuedAt.After(late) {
-		return c, fmt.Errorf("%w: nbf or iat is after %s", ErrNotYetValid, stamp(now))
-	}
-	return c, nil
+	return e.claims, nil
 }
 
 // verifyToken checks signature and claims with the current key set. A token
 // naming an unknown kid makes a remote verifier fetch the key set again (a
 // key may just have been rotated in) and retry once.
 func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
-	c, err := token.Verify(raw, v.lookup(), v.expect, now)
+	c, key, err := token.VerifyKey(raw, v.lookup(), v.expect, now)
 	if errors.Is(err, token.ErrUnknownKey) && v.keys != nil && v.keys.refetch(ctx) {
-		c, err = token.Verify(raw, v.lookup(), v.expect, now)
+		c, key, err = token.VerifyKey(raw, v.lookup(), v.expect, now)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
-		if kid, ok := kidOf(raw); ok {
-			v.cache.put(raw, c, kid, now)
-		}
+		// Cached under the key the verification used: a cache hit is
+		// valid exactly as long as that key is still published.
+		v.cache.put(raw, c, key, now)
 	}
 	return c, nil
-}
-
-// kidOf returns the kid of a token that token.Verify accepted, so that a
-// cache hit can check the key is still published.
-func kidOf(raw string) (string, bool) {
-	h, _, ok := strings.Cut(raw, ".")
-	if !ok {
-		return "", false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(h)
-	if err != nil {
-		return "", false
-	}
-	var hdr struct {
-		Kid string `json:"kid"`
-	}
-	if json.Unmarshal(b, &hdr) != nil {
-		return "", false
-	}
-	return hdr.Kid, true
 }
 
 // checkRevocation rejects a revoked token, then makes sure the revocation

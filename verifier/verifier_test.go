@@ -200,7 +200,7 @@ func TestStaleIntrospects(t *testing.T) {
 	raw, revoked := a.mint(a.claims("alice")), a.mint(c)
 	stopFeed(t, a, v)
 	a.revokeSession(c.SessionID) // the verifier cannot hear of it
-	clk.Advance(defaultStaleAfter + time.Second)
+	clk.Advance(DefaultStaleAfter + time.Second)
 
 	if _, err := v.Verify(context.Background(), raw); err != nil {
 		t.Errorf("Verify(stale, active) = %v, want nil", err)

@@ -46,8 +46,14 @@ type proc struct {
 // serve starts `tegata serve` on a free port and waits for its URL.
 func serve(t *testing.T, dir string, env ...string) *proc {
 	t.Helper()
+	return serveArgs(t, dir, nil, env...)
+}
+
+// serveArgs is serve with extra command-line arguments.
+func serveArgs(t *testing.T, dir string, args []string, env ...string) *proc {
+	t.Helper()
 	p := &proc{url: make(chan string, 1)}
-	p.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", dir)
+	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {

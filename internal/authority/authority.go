@@ -56,6 +56,7 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	if err := a.reloadKeys(ctx); err != nil {
 		return nil, err
 	}
+	a.noteAlgorithm()
 	if a.statusListsOn() {
 		if err := a.loadStatusLists(ctx); err != nil {
 			return nil, err

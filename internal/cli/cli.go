@@ -61,7 +61,7 @@ func Main(env Env) int {
 			fmt.Fprint(env.Stdout, usage)
 			return 0
 		}
-		fmt.Fprintf(env.Stderr, "tegata: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(env.Stderr, "tegata: unknown command %q\n\n%s", cmd, usage) // %q escapes
 		return 2
 	}
 	err := run(env, args)
@@ -73,10 +73,11 @@ func Main(env Env) int {
 	case errors.Is(err, errInvalidToken):
 		return 1
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.Stderr, "tegata %s: %s\n(run 'tegata %s -h' for help)\n", cmd, strings.TrimPrefix(err.Error(), "usage: "), cmd)
+		fmt.Fprintf(env.Stderr, "tegata %s: %s\n(run 'tegata %s -h' for help)\n", cmd, printable(strings.TrimPrefix(err.Error(), "usage: ")), cmd)
 		return 2
 	default:
-		fmt.Fprintf(env.Stderr, "tegata %s: %v\n", cmd, err)
+		// The error may quote what the authority or the user sent.
+		fmt.Fprintf(env.Stderr, "tegata %s: %s\n", cmd, printable(err.Error()))
 		return 1
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/authority"
 )
 
 func runCLI(args []string, env map[string]string) (int, string) {
@@ -30,6 +32,7 @@ func TestUsageErrors(t *testing.T) {
 		{"serve: bad duration", []string{"serve", "--access-ttl", "soon"}, nil, "invalid value"},
 		{"serve: bad rate limits", []string{"serve", "--rate-limits", "maybe"}, nil, "--rate-limits must be on or off"},
 		{"serve: bad proxy CIDR", []string{"serve", "--trusted-proxies", "10.0.0.1"}, nil, "is not a CIDR"},
+		{"serve: bad algorithm", []string{"serve", "--alg", "HS256"}, nil, "--alg must be EdDSA or ES256"},
 		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
 		{"gate: no authority", []string{"gate"}, nil, "--authority"},
 		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_API_KEY": "k"}, "is not an http(s) URL"},
@@ -65,18 +68,20 @@ func TestInspectGarbage(t *testing.T) {
 
 func TestServeRefreshGraceZeroDisables(t *testing.T) {
 	tests := []struct {
-		name string
-		args []string
-		want time.Duration
+		name   string
+		args   []string
+		want   time.Duration
+		wantNo bool
 	}{
-		{"default", nil, 10 * time.Second},
-		{"zero means none, not the default", []string{"--refresh-grace", "0"}, -1},
-		{"explicit", []string{"--refresh-grace", "3s"}, 3 * time.Second},
+		{"default", nil, authority.DefaultRefreshGrace, false},
+		{"zero means none, not the default", []string{"--refresh-grace", "0"}, 0, true},
+		{"explicit", []string{"--refresh-grace", "3s"}, 3 * time.Second, false},
 	}
 	for _, tc := range tests {
 		cfg, err := serveConfig(Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}, tc.args)
-		if err != nil || cfg.Authority.RefreshGrace != tc.want {
-			t.Errorf("%s: serveConfig(%q).RefreshGrace = %v (%v), want %v", tc.name, tc.args, cfg.Authority.RefreshGrace, err, tc.want)
+		if got := cfg.Authority; err != nil || got.RefreshGrace != tc.want || got.NoRefreshGrace != tc.wantNo {
+			t.Errorf("%s: serveConfig(%q) = RefreshGrace %v, NoRefreshGrace %v (%v), want %v, %v",
+				tc.name, tc.args, got.RefreshGrace, got.NoRefreshGrace, err, tc.want, tc.wantNo)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -37,9 +38,9 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
-	fs.DurationVar(&f.staleAfter, "stale-after", 10*time.Second, "refuse tokens (or introspect) after this long without hearing from the authority")
+	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
-	fs.StringVar(&f.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", "tegata-data"), "api-key"), "file holding the API key (a feed key suffices), used when TEGATA_API_KEY is unset")
+	fs.StringVar(&f.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the API key (a feed key suffices), used when TEGATA_API_KEY is unset")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.format, "log-format", "text", "text or json")
 }

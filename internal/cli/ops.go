@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/server"
 )
 
 // opFlags are the flags every operator command shares.
@@ -22,8 +24,8 @@ type opFlags struct {
 }
 
 func (o *opFlags) register(env Env, fs *flag.FlagSet) {
-	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://127.0.0.1:8080"), "authority URL (env TEGATA_AUTHORITY)")
-	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", "tegata-data"), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
+	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://"+server.DefaultAddr), "authority URL (env TEGATA_AUTHORITY)")
+	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
 }
 
@@ -65,17 +67,31 @@ func opContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
 
+// printJSON prints v as indented JSON. encoding/json escapes C0 control
+// characters but leaves DEL, C1 and bidirectional controls raw; printable
+// escapes those too, which keeps the JSON valid and equal in value.
 func printJSON(env Env, v any) error {
-	enc := json.NewEncoder(env.Stdout)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := io.WriteString(env.Stdout, printable(strings.TrimSuffix(b.String(), "\n"))+"\n")
+	return err
 }
 
+// table prints rows under header, every cell escaped by printable: cells
+// hold text API callers chose (devices, reasons, subjects).
 func table(env Env, header string, rows [][]string) {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = printable(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
 }
@@ -114,7 +130,7 @@ func keys(env Env, args []string) error {
 		if o.jsonOut {
 			return printJSON(env, out)
 		}
-		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", out.KID, ts(out.SignFrom))
+		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", printable(out.KID), ts(out.SignFrom))
 		return nil
 	}
 	var out struct {

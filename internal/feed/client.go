@@ -52,8 +52,10 @@ type Client struct {
 	// applied, so nothing is skipped.
 	Apply func(revocation.Entry) error
 	// Reset clears everything applied so far; it is called when the server
-	// says the client followed another log. Apply then starts over from the
-	// first entry.
+	// says the client followed another log, after State has turned
+	// unsynced (Synced false, Position 0), so a consumer that judges
+	// freshness by State never sees its cleared state called current.
+	// Apply then starts over from the first entry.
 	Reset func()
 	// Now stamps State.LastHeard. Default time.Now.
 	Now func() time.Time
@@ -369,11 +371,13 @@ func (s *follower) reset(data []byte, now time.Time) error {
 		return fmt.Errorf("feed: malformed reset: %w", err)
 	}
 	s.log.Warn("feed: the server follows another log; starting over", "head", r.Head, "position", s.c.State().Position)
-	if s.c.Reset != nil {
-		s.c.Reset()
-	}
+	// Unsynced first: whoever reads State while Reset clears the
+	// consumer's state must not see it called current.
 	s.c.update(func(st *State) {
 		st.Position, st.Head, st.LastHeard, st.Synced = 0, r.Head, now, false
 	})
+	if s.c.Reset != nil {
+		s.c.Reset()
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -191,6 +192,35 @@ func TestClientResetOnRestoredLog(t *testing.T) {
 	})
 	waitPosition(t, c, 10)
 	checkSeqs(t, "client after reset", rec.applied(), 10)
+}
+
+// TestClientUnsyncedBeforeReset: when Reset runs, State already says the
+// client is not synced and holds nothing, so a consumer judging freshness by
+// State never calls its cleared state current.
+func TestClientUnsyncedBeforeReset(t *testing.T) {
+	log := newMemLog()
+	log.appendN(50, live)
+	srv := serve(t, startHub(t, log, feed.HubConfig{}))
+	rec := &recorder{}
+	c := &feed.Client{URLs: []string{srv.URL}, Apply: rec.apply}
+	var mu sync.Mutex
+	var during []feed.State
+	c.Reset = func() {
+		st := c.State()
+		mu.Lock()
+		during = append(during, st)
+		mu.Unlock()
+		rec.reset()
+	}
+	startClientWith(t, c)
+	waitPosition(t, c, 50)
+	log.replace(10, live)
+	waitPosition(t, c, 10)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(during) != 1 || during[0].Synced || during[0].Position != 0 {
+		t.Fatalf("State during Reset = %+v, want one call seeing Synced false and Position 0", during)
+	}
 }
 
 func TestClientApplyErrorPauses(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"time"
 )
 
@@ -46,7 +47,8 @@ func readBody(w http.ResponseWriter, r *http.Request, mediaType string) ([]byte,
 	return body, nil
 }
 
-// decodeJSON decodes exactly one JSON object with no unknown fields into v.
+// decodeJSON decodes exactly one JSON object into v: no unknown fields, no
+// field given twice or in another case (see checkNames), nothing after it.
 // required says whether an empty body is an error.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, required bool) error {
 	body, err := readBody(w, r, "application/json")
@@ -73,6 +75,9 @@ func unmarshalStrict(body []byte, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("malformed JSON body: trailing data after the object", nil)
+	}
+	if err := checkNames(body, reflect.TypeOf(v)); err != nil {
+		return badRequest("malformed JSON body: "+err.Error(), nil)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
@@ -18,7 +19,10 @@ type Config struct {
 	// StatusLists serves the Token Status Lists. Nil leaves the routes out
 	// (tegata serve --status-list=false).
 	StatusLists StatusLists
-	Logger  *slog.Logger
+	// Instruments counts and times every request (see NewMetrics). Nil:
+	// requests are not measured.
+	Instruments *Metrics
+	Logger      *slog.Logger
 	// Limits caps request rates; the zero value disables every limit.
 	// tegata serve uses DefaultLimits.
 	Limits Limits
@@ -90,7 +94,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
-	return instrument(mux)
+	return cfg.Instruments.instrument(mux)
 }
 
 // wrap adapts a handler that returns an error to the single error path.
@@ -105,7 +109,7 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 // limitClient applies the per-client-address limit to a public endpoint.
 func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if d := s.perClient.wait(clientAddr(r, s.trusted), s.now()); d > 0 {
+		if d := s.perClient.wait(limitKey(r, addrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
 			return tooMany(d, "from this address")
 		}
 		return h(w, r)
@@ -115,12 +119,28 @@ func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) f
 // allowSubject applies the per-subject limit. A subject too long to be
 // valid takes no bucket (the authority refuses it): buckets are kept by
 // subject, and one per megabyte-long path would let a caller fill memory.
-func (s *server) allowSubject(subject string) error {
+func (s *server) allowSubject(r *http.Request, subject string) error {
 	if len(subject) > authority.MaxSubjectLen {
 		return nil
 	}
-	if d := s.perSubject.wait(subject, s.now()); d > 0 {
+	if d := s.perSubject.wait(limitKey(r, subject), s.now()); d > 0 {
 		return tooMany(d, "for this subject")
 	}
 	return nil
 }
+
+// limitKey names the rate-limit bucket of id (an API key, subject or client
+// address) for r. Revocations have buckets of their own, apart from every
+// other call's: an app signing a user in dozens of times a second, or
+// refreshing from behind one address, must never make an operator's "sign
+// out everywhere" or a client's sign-out wait.
+func limitKey(r *http.Request, id string) string {
+	if isRevocation(r.Pattern) {
+		return "revoke\x00" + id
+	}
+	return id
+}
+
+// isRevocation reports whether a route revokes something: every such
+// route's pattern ends in /revoke.
+func isRevocation(pattern string) bool { return strings.HasSuffix(pattern, "/revoke") }

@@ -25,10 +25,17 @@ import (
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
 )
 
+// Defaults of Config, exported so that the command line shows and applies
+// the same values.
+const (
+	DefaultAddr    = "127.0.0.1:8080"
+	DefaultDataDir = "tegata-data"
+)
+
 // Config is what `tegata serve` is told.
 type Config struct {
-	Addr    string // listen address; default 127.0.0.1:8080
-	DataDir string // default ./tegata-data
+	Addr    string // listen address; default DefaultAddr
+	DataDir string // default DefaultDataDir
 	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
 	// <DataDir>/tegata.db.
 	DB string
@@ -69,10 +76,10 @@ type Running struct {
 // Start prepares everything and begins serving; Shutdown stops it.
 func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8080"
+		cfg.Addr = DefaultAddr
 	}
 	if cfg.DataDir == "" {
-		cfg.DataDir = "tegata-data"
+		cfg.DataDir = DefaultDataDir
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -121,14 +128,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if err != nil {
 		return nil, err
 	}
-	if err := a.EnsureAPIKey(ctx, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
+	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
 		return nil, err
 	}
 	if cfg.FeedKey != "" {
 		if err := strongEnough("TEGATA_FEED_KEY", cfg.FeedKey); err != nil {
 			return nil, err
 		}
-		if err := a.EnsureAPIKey(ctx, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
+		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
 			return nil, err
 		}
 	}
@@ -137,17 +144,16 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		return nil, errors.New("server: store cannot notify of revocations")
 	}
 	hub := feed.NewHub(src, feed.HubConfig{Logger: log})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	// The registry is new on every Start; the HTTP collectors are package
-	// globals, shared by every server in this process.
-	_ = httpapi.Register(reg)
+	reg, instruments, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
 	limits := httpapi.DefaultLimits()
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
 	hc := httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Logger: log, Limits: limits, Now: a.Config().Now}
+		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now}
 	if sl := a.Config().StatusLists; !sl.Disabled {
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
 			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
@@ -201,6 +207,22 @@ func (r *Running) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// newMetrics returns this server's own registry, with the Go runtime,
+// process and HTTP metrics registered.
+func newMetrics() (*prometheus.Registry, *httpapi.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	m, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, m, nil
 }
 
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {

@@ -54,7 +54,7 @@ type listToken struct {
 	list *statuslist.List
 }
 
-func get(t *testing.T, url, accept string) (*http.Response, []byte) {
+func fetch(t *testing.T, url, accept string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx(t), http.MethodGet, url, nil)
 	if err != nil {
@@ -77,11 +77,11 @@ func get(t *testing.T, url, accept string) (*http.Response, []byte) {
 
 func fetchList(t *testing.T, e *env, uri string) listToken {
 	t.Helper()
-	res, body := get(t, uri, "application/statuslist+jwt")
+	res, body := fetch(t, uri, "application/statuslist+jwt")
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s = %d %s", uri, res.StatusCode, body)
 	}
-	_, jwksBody := get(t, e.URL+"/.well-known/jwks.json", "")
+	_, jwksBody := fetch(t, e.URL+"/.well-known/jwks.json", "")
 	var jwks jose.JSONWebKeySet
 	if err := json.Unmarshal(jwksBody, &jwks); err != nil {
 		t.Fatal(err)
@@ -178,19 +178,19 @@ func TestStatusListToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if res, body := get(t, tt.url, tt.accept); res.StatusCode != tt.want {
+			if res, body := fetch(t, tt.url, tt.accept); res.StatusCode != tt.want {
 				t.Errorf("GET %s (Accept %q) = %d %s, want %d", tt.url, tt.accept, res.StatusCode, body, tt.want)
 			}
 		})
 	}
-	res, body := get(t, e.URL+"/v1/statuslists", "")
+	res, body := fetch(t, e.URL+"/v1/statuslists", "")
 	var agg struct {
 		StatusLists []string `json:"status_lists"`
 	}
 	if err := json.Unmarshal(body, &agg); err != nil || res.StatusCode != 200 || len(agg.StatusLists) != 1 || agg.StatusLists[0] != ref.URI {
 		t.Errorf("aggregation = %d %s, want {\"status_lists\":[%q]}", res.StatusCode, body, ref.URI)
 	}
-	_, body = get(t, e.URL+"/.well-known/openid-configuration", "")
+	_, body = fetch(t, e.URL+"/.well-known/openid-configuration", "")
 	if !strings.Contains(string(body), `"status_list_aggregation_endpoint":"`+e.URL+`/v1/statuslists"`) {
 		t.Errorf("discovery lacks status_list_aggregation_endpoint: %s", body)
 	}
@@ -299,7 +299,7 @@ func TestStatusListDisabled(t *testing.T) {
 	if _, payload, _ := token.Inspect(tk.AccessToken); payload["status"] != nil {
 		t.Errorf("status claim = %v with status lists off, want none", payload["status"])
 	}
-	if res, _ := get(t, e.URL+"/v1/statuslists/1", ""); res.StatusCode != http.StatusNotFound {
+	if res, _ := fetch(t, e.URL+"/v1/statuslists/1", ""); res.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /v1/statuslists/1 with status lists off = %d, want 404", res.StatusCode)
 	}
 }
@@ -317,7 +317,7 @@ func TestStatusListsGrow(t *testing.T) {
 		}
 	}
 	e.Authority.Sweep(ctx(t))
-	res, body := get(t, e.URL+"/v1/statuslists", "")
+	res, body := fetch(t, e.URL+"/v1/statuslists", "")
 	var agg struct {
 		StatusLists []string `json:"status_lists"`
 	}

@@ -95,12 +95,21 @@ type Rotation struct {
 	// instead of forking the chain; the store never sees the plaintext.
 	NextSealed []byte
 	Now        time.Time
-	// Grace is how long after a rotation the same presented token is still
-	// answered with the same successor (two tabs refreshing at once).
+	// Grace is how long after a rotation (inclusive) the same presented
+	// token is still answered with the same successor (two tabs refreshing
+	// at once). Zero: no grace; every second use is Reused.
 	Grace time.Duration
 	// RevokedUntil is the ExpiresAt given to the revocation entry written
 	// when reuse is detected (Now + the longest access token lifetime).
 	RevokedUntil time.Time
+	// Check, when set, is called inside the transaction before a rotation
+	// that would be Rotated writes anything, with the session and the
+	// subject's generation the caller will mint an access token for. An
+	// error aborts: nothing changes, Presented stays current, and
+	// RotateRefresh returns the error. The authority uses it so that a
+	// refresh token is never spent on an access token it cannot mint. It
+	// runs while rows are locked: keep it cheap.
+	Check func(s Session, generation int64) error
 	// Slot, when set, gives the session a new status list entry if it has
 	// none or its entry stands for an older subject generation (the first
 	// refresh after an access cutoff); the result's Session.Status is the
@@ -209,15 +218,8 @@ type Sessions interface {
 type Log interface {
 	// EntriesAfter returns up to limit entries with seq > after, in seq order.
 	EntriesAfter(ctx context.Context, after int64, limit int) ([]revocation.Entry, error)
-	// LiveEntries returns every entry whose ExpiresAt is after now, in seq
-	// order, and the head seq at the moment of reading (the snapshot's
-	// position: entries > head come after it).
-	LiveEntries(ctx context.Context, now time.Time) (entries []revocation.Entry, head int64, err error)
 	// Head returns the highest seq (0 for an empty log).
 	Head(ctx context.Context) (int64, error)
-	// Oldest returns the lowest seq still retained (0 for an empty log).
-	// A reader positioned before it must start from a snapshot.
-	Oldest(ctx context.Context) (int64, error)
 	// PruneLog deletes entries that are no longer live at now (ExpiresAt not
 	// after now), keeping the head entry so that Head never goes back.
 	// Returns how many went.
@@ -309,11 +311,10 @@ type AuditRecord struct {
 	Target string // session id, subject, or kid
 }
 
-// Audit is the trail of revocations and key changes. The revoking methods
-// and AddKey write their own records in the same transaction; Record is for
-// anything else.
+// Audit is the trail of revocations, key and API key changes. The methods
+// that make those changes write their records in the same transaction, so
+// there is no separate way to add one.
 type Audit interface {
-	Record(ctx context.Context, r AuditRecord) error
 	// AuditLog returns records with ID > after, oldest first, up to limit.
 	AuditLog(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
 }

@@ -88,22 +88,6 @@ func (s *Store) EntriesAfter(ctx context.Context, after int64, limit int) ([]rev
 	return es, nil
 }
 
-// LiveEntries implements store.Log. The head is read first and the entries
-// are cut at it: since entries commit in seq order, every entry up to the
-// head is visible to the later query, so no isolation level is needed for
-// a consistent snapshot.
-func (s *Store) LiveEntries(ctx context.Context, now time.Time) ([]revocation.Entry, int64, error) {
-	head, err := s.Head(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	es, err := s.entries(ctx, `WHERE expires_at > ? AND seq <= ? ORDER BY seq`, micros(now), head)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlstore: live entries: %w", err)
-	}
-	return es, head, nil
-}
-
 // Head implements store.Log. It reads log_head, which pruning never touches.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
@@ -111,15 +95,6 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sqlstore: head: %w", err)
 	}
 	return head, nil
-}
-
-// Oldest implements store.Log.
-func (s *Store) Oldest(ctx context.Context) (int64, error) {
-	var oldest int64
-	if err := s.queryRow(ctx, `SELECT COALESCE(MIN(seq), 0) FROM revocations`).Scan(&oldest); err != nil {
-		return 0, fmt.Errorf("sqlstore: oldest: %w", err)
-	}
-	return oldest, nil
 }
 
 // PruneLog implements store.Log. Entries with ExpiresAt at or before now go

@@ -69,6 +69,11 @@ func rotate(ctx context.Context, t *tx, r store.Rotation) (store.RotateResult, e
 		return res, nil
 	}
 	if !tok.usedAt.Valid {
+		if r.Check != nil {
+			if err := r.Check(ss, gen); err != nil {
+				return store.RotateResult{}, err
+			}
+		}
 		return advance(ctx, t, r, res)
 	}
 	replay, err := isReplay(ctx, t, tok, r)
@@ -149,9 +154,9 @@ func advance(ctx context.Context, t *tx, r store.Rotation, res store.RotateResul
 
 // isReplay reports whether a used token is presented again within Grace of
 // its rotation while its successor is still unused (two tabs refreshing at
-// once), rather than stolen.
+// once), rather than stolen. With no grace nothing is a replay.
 func isReplay(ctx context.Context, t *tx, tok refreshRow, r store.Rotation) (bool, error) {
-	if r.Now.Sub(fromNullMicros(tok.usedAt)) > r.Grace {
+	if r.Grace <= 0 || r.Now.Sub(fromNullMicros(tok.usedAt)) > r.Grace {
 		return false, nil
 	}
 	var succUsed sql.NullInt64
