@@ -94,6 +94,41 @@ func (c *Client) RevokeSubject(ctx context.Context, subject, scope, reason strin
 	return r, err
 }
 
+// RevokeItem is one item of RevokeMany: a session (SessionID), or else a
+// subject (Subject, with Scope "sessions" or "access", and Claims that,
+// when non-nil, replace the claims of future tokens).
+type RevokeItem struct {
+	SessionID string         `json:"session_id,omitempty"`
+	Subject   string         `json:"subject,omitempty"`
+	Scope     string         `json:"scope,omitempty"`
+	Claims    map[string]any `json:"claims,omitempty"`
+}
+
+// ItemOutcome is what RevokeMany did with one item: Revoked with the seq of
+// its revocation log entry, or not (a session already revoked).
+type ItemOutcome struct {
+	Revoked bool  `json:"revoked"`
+	Seq     int64 `json:"seq"`
+}
+
+// MaxRevokeItems is the most items one RevokeMany call may carry.
+const MaxRevokeItems = 10_000
+
+// RevokeMany revokes up to MaxRevokeItems sessions and subjects in one
+// call, all or nothing: on an *Error nothing was revoked, and the
+// description names the first bad item ("items[3]: ..."). Outcome i is
+// item i's.
+func (c *Client) RevokeMany(ctx context.Context, items []RevokeItem, reason string) ([]ItemOutcome, error) {
+	var out struct {
+		Items []ItemOutcome `json:"items"`
+	}
+	err := c.call(ctx, "POST", "/v1/revocations", map[string]any{"items": items, "reason": reason}, &out)
+	if err == nil && len(out.Items) != len(items) {
+		err = fmt.Errorf("authority answered %d outcomes for %d items", len(out.Items), len(items))
+	}
+	return out.Items, err
+}
+
 // Sessions lists a subject's live sessions.
 func (c *Client) Sessions(ctx context.Context, subject string) ([]Session, error) {
 	var out struct {

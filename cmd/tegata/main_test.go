@@ -143,6 +143,21 @@ func TestBinary(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "INVALID") {
 		t.Fatalf("token inspect (bad signature) = %d, want 1 saying INVALID\n%s", code, out)
 	}
+	list := filepath.Join(t.TempDir(), "subjects.txt")
+	if err := os.WriteFile(list, []byte("ann\r\n\nbob smith\nzoe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, ops, "revoke", "--subjects-from", list, "--reason", "department left")
+	if code != 0 || !strings.Contains(out, "revoked 3 subjects") {
+		t.Fatalf("revoke --subjects-from = %d\n%s", code, out)
+	}
+	if err := os.WriteFile(list, []byte("ann\n"+strings.Repeat("x", 300)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, ops, "revoke", "--subjects-from", list)
+	if code != 1 || !strings.Contains(out, "line 2: subject is longer than") || !strings.Contains(out, "nothing was revoked") {
+		t.Fatalf("revoke --subjects-from (bad line) = %d, want 1 naming line 2\n%s", code, out)
+	}
 	out, code = run(t, ops, "keys", "rotate", "--reason", "drill")
 	if code != 0 || !strings.Contains(out, "published") {
 		t.Fatalf("keys rotate = %d\n%s", code, out)
@@ -152,7 +167,7 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("keys list = %d, want an active and a pending key\n%s", code, out)
 	}
 	out, code = run(t, ops, "audit")
-	if code != 0 || !strings.Contains(out, "lost phone") || !strings.Contains(out, "drill") {
+	if code != 0 || !strings.Contains(out, "lost phone") || !strings.Contains(out, "drill") || !strings.Contains(out, "bob smith") {
 		t.Fatalf("audit = %d\n%s", code, out)
 	}
 	out, code = run(t, append(ops, "TEGATA_API_KEY=tgk_wrong"), "sessions", "list", "--subject", "zoe")

@@ -36,7 +36,7 @@ Usage:
   tegata gate --authority URL [flags]        run a verifier as forward-auth endpoint or reverse proxy
   tegata keys list|rotate                    list or rotate signing keys
   tegata sessions list --subject S           a subject's live sessions
-  tegata revoke --session ID | --subject S [--scope sessions|access] [--reason R]
+  tegata revoke --session ID | --subject S | --subjects-from FILE [--scope sessions|access] [--reason R]
   tegata token inspect TOKEN                 decode a token and say whether and why it is (not) valid
   tegata audit [--after N]                   the audit trail of revocations and key changes
   tegata apikeys create --name N [--role admin|feed]   create an API key (its secret is shown once)

@@ -197,13 +197,23 @@ func revoke(env Env, args []string) error {
 	o.register(env, fs)
 	sid := fs.String("session", "", "revoke one session (sign out one device)")
 	subject := fs.String("subject", "", "revoke a subject's tokens issued before now")
-	scope := fs.String("scope", "sessions", "with --subject: sessions (sign out everywhere) or access (cut off access tokens only)")
+	from := fs.String("subjects-from", "", "revoke every subject listed in this file, one per line (/dev/stdin for standard input), 10,000 per call")
+	scope := fs.String("scope", "sessions", "with --subject or --subjects-from: sessions (sign out everywhere) or access (cut off access tokens only)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if (*sid == "") == (*subject == "") {
-		return usageErr("give exactly one of --session or --subject")
+	given := 0
+	for _, v := range []string{*sid, *subject, *from} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return usageErr("give exactly one of --session, --subject or --subjects-from")
+	}
+	if *from != "" {
+		return revokeSubjectsFrom(env, o, *from, *scope, *reason)
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {

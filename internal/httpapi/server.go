@@ -64,6 +64,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), adminOnly...))
 	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), adminOnly...))
 	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), adminOnly...))
+	mux.HandleFunc(bulkRevocationRoute, s.requireKey(s.wrap(s.revokeMany), adminOnly...))
 	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), adminOnly...))
 	mux.HandleFunc("POST /v1/introspect", s.requireKey(s.wrap(s.introspect), readers...))
 	mux.HandleFunc("GET /v1/keys", s.requireKey(s.wrap(s.listKeys), adminOnly...))
@@ -141,6 +142,8 @@ func limitKey(r *http.Request, id string) string {
 	return id
 }
 
-// isRevocation reports whether a route revokes something: every such
-// route's pattern ends in /revoke.
-func isRevocation(pattern string) bool { return strings.HasSuffix(pattern, "/revoke") }
+// isRevocation reports whether a route revokes something: the bulk route,
+// and every route whose pattern ends in /revoke.
+func isRevocation(pattern string) bool {
+	return pattern == bulkRevocationRoute || strings.HasSuffix(pattern, "/revoke")
+}

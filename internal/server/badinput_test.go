@@ -238,6 +238,9 @@ func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
 	if _, err := e.admin.RevokeSubject(ctx(t), "busy", "sessions", "incident", nil); err != nil {
 		t.Errorf("RevokeSubject while creations are limited = %v, want success", err)
 	}
+	if _, err := e.admin.RevokeMany(ctx(t), []client.RevokeItem{{Subject: "busy"}}, "incident"); err != nil {
+		t.Errorf("RevokeMany while creations are limited = %v, want success", err)
+	}
 	// The public endpoints: refresh load from one address does not hold
 	// up a client's sign-out from that address.
 	for i := 0; ; i++ {

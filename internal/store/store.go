@@ -6,7 +6,10 @@
 // Every method is safe for concurrent use by many goroutines and, for shared
 // backends, by many processes. Methods that change more than one row do so in
 // one transaction: either all of it is durable when the method returns nil,
-// or none of it is.
+// or none of it is. An implementation may commit the writes of concurrent
+// callers in one transaction (group commit); each call keeps this
+// all-or-nothing guarantee on its own and returns only once its writes are
+// durable, and a call that fails does not fail the others.
 //
 // Times are stored with microsecond precision or better; callers pass every
 // instant in (no method reads the clock), so tests can move time.
@@ -16,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
@@ -173,6 +177,29 @@ type SubjectRevocation struct {
 	Actor     Actor
 }
 
+// Revocation is one item of Revoke: a session (SessionID set), or else a
+// subject cutoff as RevokeSubject makes (Subject, EndSessions, Claims).
+type Revocation struct {
+	SessionID   string
+	Subject     string
+	EndSessions bool
+	Claims      json.RawMessage
+	Now         time.Time
+	// ExpiresAt of the log entry: Now + the longest access token lifetime.
+	ExpiresAt time.Time
+	Actor     Actor
+}
+
+// ItemError is the error of a bulk call (Revoke) caused by one of its
+// items; nothing of the call was written.
+type ItemError struct {
+	Index int // the item's position in the call, from 0
+	Err   error
+}
+
+func (e *ItemError) Error() string { return fmt.Sprintf("item %d: %v", e.Index, e.Err) }
+func (e *ItemError) Unwrap() error { return e.Err }
+
 // Sessions stores sessions and refresh tokens.
 type Sessions interface {
 	// CreateSession stores a session and its first refresh token and returns
@@ -205,6 +232,13 @@ type Sessions interface {
 	// list entries of the subject's older generations that are still held
 	// become INVALID with it, as with RevokeSession.
 	RevokeSubject(ctx context.Context, r SubjectRevocation) (revocation.Entry, error)
+	// Revoke applies every item as RevokeSession or RevokeSubject would, in
+	// order, in one transaction: all of them or none. Entry i is item i's,
+	// the zero Entry for a session already revoked (also by an earlier
+	// item); an audit record is written per item. An item naming a session
+	// that never existed fails the call with an *ItemError wrapping
+	// ErrNotFound.
+	Revoke(ctx context.Context, items []Revocation) ([]revocation.Entry, error)
 	// DeleteExpired removes sessions and refresh tokens that have expired at
 	// now (ExpiresAt not after now), with every refresh token of a removed
 	// session, and returns how many rows went.

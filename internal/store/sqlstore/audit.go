@@ -17,6 +17,25 @@ func record(ctx context.Context, t *tx, r store.AuditRecord) error {
 	return nil
 }
 
+// recordAll writes audit records in t with one statement.
+func recordAll(ctx context.Context, t *tx, rs []store.AuditRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	n := len(rs)
+	at, by, reason, action, target := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range rs {
+		at[i], by[i], reason[i], action[i], target[i] = micros(r.At), r.Actor.By, r.Actor.Reason, r.Action, r.Target
+	}
+	from, args := t.d.from(newRows("a", n).ints("at", at).text("actor", by).text("reason", reason).
+		text("action", action).text("target", target))
+	if _, err := t.exec(ctx, `INSERT INTO audit (at, actor, reason, action, target)
+		SELECT at, actor, reason, action, target FROM `+from, args...); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
 // AuditLog implements store.Audit. A limit below 1 returns nothing.
 //
 // On Postgres, IDs are allocated before commit, so a record may become

@@ -278,3 +278,36 @@ func detailEqual(a, b store.EntryDetail) bool {
 		a.Subject == b.Subject && a.EndSessions == b.EndSessions && string(a.Claims) == string(b.Claims) &&
 		slices.Equal(a.Slots, b.Slots)
 }
+
+// testSlotBulkRevoke: one Revoke whose items cover the same slot holds it
+// until the later entry expires, and each entry lists what it covers.
+func testSlotBulkRevoke(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	createWithSlot(t, s, "a", "alice", slotReq(1))
+	createWithSlot(t, s, "b", "alice", slotReq(2))
+	now := t0.Add(time.Hour)
+	early, late := now.Add(accessLife), now.Add(2*accessLife)
+	_, err := s.Revoke(ctx, []store.Revocation{
+		{SessionID: "a", Now: now, ExpiresAt: late, Actor: store.Actor{By: "ops"}},
+		{Subject: "alice", EndSessions: true, Now: now, ExpiresAt: early, Actor: store.Actor{By: "ops"}},
+	})
+	if err != nil {
+		t.Fatalf("Revoke() = %v", err)
+	}
+	es := detailedEntries(t, s)
+	sorted := func(p []store.SlotPos) []store.SlotPos {
+		p = slices.Clone(p)
+		slices.SortFunc(p, func(a, b store.SlotPos) int { return int(a.Index - b.Index) })
+		return p
+	}
+	if len(es) != 2 || !slices.Equal(es[0].Detail.Slots, []store.SlotPos{pos(1)}) ||
+		!slices.Equal(sorted(es[1].Detail.Slots), []store.SlotPos{pos(1), pos(2)}) {
+		t.Fatalf("entries = %+v, want the session's slot 1, then the subject's 1 and 2", es)
+	}
+	if n, _ := s.FreeSlots(ctx, early.Add(time.Microsecond)); n != 1 {
+		t.Errorf("FreeSlots(after the early entry) = %d, want 1 (slot 2; slot 1 is held by the late one)", n)
+	}
+	if n, _ := s.FreeSlots(ctx, late.Add(time.Microsecond)); n != 1 {
+		t.Errorf("FreeSlots(after the late entry) = %d, want 1", n)
+	}
+}

@@ -47,6 +47,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EntriesAfter", testEntriesAfter},
 		{"PruneLog", testPruneLog},
 		{"LogConcurrentAppends", testLogConcurrentAppends},
+		{"RevokeBulk", testRevokeBulk},
+		{"RevokeBulkAllOrNothing", testRevokeBulkAllOrNothing},
+		{"ConcurrentFailuresIsolated", testConcurrentFailuresIsolated},
+		{"BatchesForm", testBatchesForm},
 		{"Keys", testKeys},
 		{"APIKeys", testAPIKeys},
 		{"APIKeyConflicts", testAPIKeyConflicts},
@@ -61,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotAccessCutoff", testSlotAccessCutoff},
 		{"SlotReuse", testSlotReuse},
 		{"SlotCutoffRace", testSlotCutoffRace},
+		{"SlotBulkRevoke", testSlotBulkRevoke},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
