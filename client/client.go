@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/secret"
 )
 
 // Client calls one authority.
@@ -232,7 +234,13 @@ func (c *Client) form(ctx context.Context, path, token string, out any) error {
 
 func (c *Client) send(req *http.Request, out any) error {
 	if c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+		// The same rule as every secret tegata reads: a key from a file or
+		// a Kubernetes secret ends in a newline.
+		key, err := secret.Clean(c.APIKey)
+		if err != nil {
+			return fmt.Errorf("client: APIKey: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	hc := c.HTTPClient
 	if hc == nil {

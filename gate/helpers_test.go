@@ -177,9 +177,11 @@ func (e *echo) url(t *testing.T) *url.URL {
 	return u
 }
 
-// feedGate is a reverse proxy in front of an authority that holds every
-// feed request until release is called, so that a verifier behind it stays
-// out of sync for as long as a test wants.
+// feedGate is a reverse proxy in front of an authority that keeps every
+// feed stream silent until release is called (the stream opens, so
+// verifier.New returns, but no event comes), so that a verifier behind it
+// stays out of sync for as long as a test wants. On release the silent
+// streams end and the verifier reconnects through to the authority.
 type feedGate struct {
 	*httptest.Server
 	once    sync.Once
@@ -198,7 +200,14 @@ func startFeedGate(t *testing.T, authorityURL string) *feedGate {
 		if r.URL.Path == "/v1/feed" {
 			select {
 			case <-fg.release:
-			case <-r.Context().Done():
+			default:
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(http.StatusOK)
+				_ = http.NewResponseController(w).Flush()
+				select {
+				case <-fg.release:
+				case <-r.Context().Done():
+				}
 				return
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/token"
@@ -55,7 +56,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // TokenFromRequest returns the token of an "Authorization: Bearer <token>"
-// header (scheme case-insensitive, exactly one space). It returns ErrNoToken
+// header (scheme case-insensitive, one or more spaces before the token). It returns ErrNoToken
 // when there is no Authorization header, and an error wrapping ErrMalformed
 // for any other scheme, several headers, or a token that is not an RFC 6750
 // b64token.
@@ -72,7 +73,8 @@ func TokenFromRequest(r *http.Request) (string, error) {
 	if len(h) <= len(scheme) || !asciiEqualFold(h[:len(scheme)], scheme) {
 		return "", fmt.Errorf("%w: Authorization header is not \"Bearer <token>\"", ErrMalformed)
 	}
-	raw := h[len(scheme):]
+	// RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token.
+	raw := strings.TrimLeft(h[len(scheme):], " ")
 	if !isB64Token(raw) {
 		return "", fmt.Errorf("%w: bearer token has characters outside b64token", ErrMalformed)
 	}

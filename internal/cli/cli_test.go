@@ -35,7 +35,7 @@ func TestUsageErrors(t *testing.T) {
 		{"serve: bad algorithm", []string{"serve", "--alg", "HS256"}, nil, "--alg must be EdDSA or ES256"},
 		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
 		{"gate: no authority", []string{"gate"}, nil, "--authority"},
-		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_API_KEY": "k"}, "is not an http(s) URL"},
+		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "is not an http(s) URL"},
 		{"gate: bad stale-after", []string{"gate", "--authority", "http://a", "--stale-after", "-1s"}, nil, "--stale-after must be positive"},
 		{"revoke: neither", []string{"revoke"}, nil, "exactly one of --session, --subject or --subjects-from"},
 		{"revoke: two", []string{"revoke", "--subject", "a", "--subjects-from", "f"}, nil, "exactly one of --session, --subject or --subjects-from"},

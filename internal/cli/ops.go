@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -35,22 +34,6 @@ func (o *opFlags) client(env Env) (*client.Client, error) {
 		return nil, err
 	}
 	return &client.Client{BaseURL: o.authority, APIKey: key}, nil
-}
-
-// apiKeyFrom returns TEGATA_API_KEY, else the content of keyFile.
-func apiKeyFrom(env Env, keyFile string) (string, error) {
-	if key := env.Getenv("TEGATA_API_KEY"); key != "" {
-		return key, nil
-	}
-	b, err := os.ReadFile(keyFile)
-	if err != nil {
-		return "", fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
-		return "", fmt.Errorf("no API key: %s is empty", keyFile)
-	}
-	return key, nil
 }
 
 // connect returns the operator's client and a context bounding the call.
