@@ -28,6 +28,10 @@ type Claims struct {
 	SessionID  string // sid
 	Generation int64  // sgen: the subject generation that subject cutoffs compare
 
+	// Status is the token's Token Status List entry ("status" claim); nil
+	// when the authority publishes no status lists.
+	Status *StatusRef
+
 	// Extra holds every other (application) claim, such as roles or scope,
 	// with the types encoding/json gives an any. It is nil if there are none.
 	Extra map[string]any
@@ -155,8 +159,8 @@ func cloneValue(v any) any {
 }
 
 // IsReserved reports whether name is a claim this package sets or reads
-// itself, which Extra must not carry: iss sub aud exp nbf iat jti sid sgen,
-// and cnf. cnf binds a token to a proof-of-possession key (RFC 7800, DPoP);
+// itself, which Extra must not carry: iss sub aud exp nbf iat jti sid sgen
+// status, and cnf. cnf binds a token to a proof-of-possession key (RFC 7800, DPoP);
 // this package does not check such proofs, so Sign refuses to mint cnf and
 // Verify rejects a token carrying it rather than silently treating a
 // sender-constrained token as a bearer token. The other claims RFC 9068
@@ -164,7 +168,7 @@ func cloneValue(v any) any {
 // amr) belong to the application and travel in Extra.
 func IsReserved(name string) bool {
 	switch name {
-	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "sgen", "cnf":
+	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "sgen", "status", "cnf":
 		return true
 	}
 	return false
