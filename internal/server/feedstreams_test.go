@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/server"
@@ -90,7 +91,7 @@ func TestRevokedAPIKeyClosesFeedStreams(t *testing.T) {
 			t.Fatalf("GET /v1/feed = %d %s, want 200", s.status, s.body)
 		}
 	}
-	if err := e.admin.RevokeAPIKey(ctx(t), gate.ID, "leaked"); err != nil {
+	if err := e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: gate.ID, Reason: "leaked"}); err != nil {
 		t.Fatal(err)
 	}
 	s1.waitEnded(t, "revoked on this node", 5*time.Second)

@@ -84,13 +84,22 @@ func TestMigrationMarksInstalledKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.SetMaxOpenConns(1)
+	// The schema as it was before installed_as: every migration before it.
 	old := fstest.MapFS{}
-	for _, name := range []string{"0001_init.sql", "0002_api_key_revocation.sql"} {
-		b, err := fs.ReadFile(schema, "schema/"+name)
+	names, err := fs.Glob(schema, "schema/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "schema/")
+		if base >= "0004_installed_api_keys.sql" {
+			continue
+		}
+		b, err := fs.ReadFile(schema, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		old[name] = &fstest.MapFile{Data: b}
+		old[base] = &fstest.MapFile{Data: b}
 	}
 	d := dialect()
 	d.Schema = old
