@@ -25,6 +25,7 @@ type gate struct {
 	cfg   Config
 	log   *slog.Logger
 	proxy *httputil.ReverseProxy // nil in forward-auth mode
+	m     *metrics               // nil without Config.Metrics
 }
 
 // New returns the gate's handler over v, which must be running (see
@@ -38,7 +39,7 @@ type gate struct {
 // and, if valid, forwarded to the upstream.
 func New(v *verifier.Verifier, cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
-	g := &gate{v: v, cfg: cfg, log: cfg.Logger}
+	g := &gate{v: v, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Metrics, v)}
 	if cfg.Upstream != nil {
 		g.proxy = g.newProxy()
 	}
@@ -56,8 +57,13 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case isAuthPath(r.URL.Path):
 		g.check(w, r)
 	default:
-		httperr.Write(w, http.StatusNotFound, "not_found", "the gate answers "+PathAuth+", "+PathHealth+" and "+PathReady)
+		g.m.outcome(outcomeNotFound)
+		notFound(w)
 	}
+}
+
+func notFound(w http.ResponseWriter) {
+	httperr.Write(w, http.StatusNotFound, "not_found", "the gate answers "+PathAuth+", "+PathHealth+" and "+PathReady)
 }
 
 func isAuthPath(p string) bool {
@@ -71,6 +77,7 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, err)
 		return
 	}
+	g.m.outcome(outcomeAllowed)
 	g.identify(r.Context(), c).apply(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

@@ -367,8 +367,9 @@ func TestReadiness(t *testing.T) {
 	if got := do(t, "GET", g.URL+"/healthz", nil); got.status != http.StatusOK || strings.TrimSpace(string(got.body)) != `{"status":"ok"}` {
 		t.Errorf("GET /healthz before sync = %d %s, want 200 {\"status\":\"ok\"}", got.status, got.body)
 	}
-	if status, body := readyz(t, g.URL); status != http.StatusServiceUnavailable || body["ready"] != false || body["status"] != "not_ready" {
-		t.Errorf("GET /readyz before sync = %d %v, want 503 not ready", status, body)
+	if status, body := readyz(t, g.URL); status != http.StatusServiceUnavailable || body["ready"] != false || body["status"] != "not_ready" ||
+		body["reason"] != "not caught up with the authority's feed" {
+		t.Errorf("GET /readyz before sync = %d %v, want 503 not ready, saying it has not caught up", status, body)
 	}
 	got := do(t, "GET", g.URL+"/auth", bearer(tok.AccessToken))
 	if want := challenge("verifier not in sync with authority"); got.status != 401 || got.header.Get("WWW-Authenticate") != want {
@@ -377,8 +378,8 @@ func TestReadiness(t *testing.T) {
 
 	fg.open()
 	waitReady(t, v)
-	if status, body := readyz(t, g.URL); status != http.StatusOK || body["ready"] != true || body["status"] != "ready" {
-		t.Errorf("GET /readyz after sync = %d %v, want 200 ready", status, body)
+	if status, body := readyz(t, g.URL); status != http.StatusOK || body["ready"] != true || body["status"] != "ready" || body["reason"] != nil {
+		t.Errorf("GET /readyz after sync = %d %v, want 200 ready without a reason", status, body)
 	}
 	if got := do(t, "GET", g.URL+"/auth", bearer(tok.AccessToken)); got.status != http.StatusOK {
 		t.Errorf("GET /auth after sync = %d %s, want 200", got.status, got.body)

@@ -88,7 +88,7 @@ func startAuthority(t *testing.T) *authority {
 // signIn creates a session and returns its tokens.
 func (a *authority) signIn(t *testing.T, subject string, claims map[string]any) client.Tokens {
 	t.Helper()
-	tok, err := a.admin.CreateSession(testContext(t), subject, "test", claims)
+	tok, err := a.admin.CreateSession(testContext(t), client.SessionRequest{Subject: subject, Device: "test", Claims: claims})
 	if err != nil {
 		t.Fatalf("CreateSession(%q): %v", subject, err)
 	}
@@ -97,7 +97,7 @@ func (a *authority) signIn(t *testing.T, subject string, claims map[string]any) 
 
 func (a *authority) revoke(t *testing.T, sid string) {
 	t.Helper()
-	if _, err := a.admin.RevokeSession(testContext(t), sid, "test"); err != nil {
+	if _, err := a.admin.RevokeSession(testContext(t), client.SessionRevocation{SessionID: sid, Reason: "test"}); err != nil {
 		t.Fatalf("RevokeSession(%q): %v", sid, err)
 	}
 }
@@ -177,9 +177,11 @@ func (e *echo) url(t *testing.T) *url.URL {
 	return u
 }
 
-// feedGate is a reverse proxy in front of an authority that holds every
-// feed request until release is called, so that a verifier behind it stays
-// out of sync for as long as a test wants.
+// feedGate is a reverse proxy in front of an authority that keeps every
+// feed stream silent until release is called (the stream opens, so
+// verifier.New returns, but no event comes), so that a verifier behind it
+// stays out of sync for as long as a test wants. On release the silent
+// streams end and the verifier reconnects through to the authority.
 type feedGate struct {
 	*httptest.Server
 	once    sync.Once
@@ -198,7 +200,14 @@ func startFeedGate(t *testing.T, authorityURL string) *feedGate {
 		if r.URL.Path == "/v1/feed" {
 			select {
 			case <-fg.release:
-			case <-r.Context().Done():
+			default:
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(http.StatusOK)
+				_ = http.NewResponseController(w).Flush()
+				select {
+				case <-fg.release:
+				case <-r.Context().Done():
+				}
 				return
 			}
 		}

@@ -26,6 +26,7 @@ func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, err)
 		return
 	}
+	g.m.outcome(outcomeAllowed)
 	id := g.identify(r.Context(), c)
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 }
@@ -67,6 +68,8 @@ func (g *gate) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 	level := slog.LevelWarn
 	if errors.Is(err, context.Canceled) {
 		level = slog.LevelDebug
+	} else {
+		g.m.upstreamError()
 	}
 	g.log.Log(r.Context(), level, "gate: upstream request failed", "err", err,
 		"method", r.Method, "path", r.URL.Path)

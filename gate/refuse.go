@@ -18,6 +18,7 @@ var writeJSON = httperr.WriteJSON
 // sends (verifier.WriteError); the cause goes to the log only.
 func (g *gate) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	g.logRefusal(r, err, verifier.Reason(err))
+	g.m.refused(err)
 	verifier.WriteError(w, r, err)
 }
 

@@ -18,15 +18,20 @@ type Config struct {
 	// "https://auth.internal:8443". Discovery, JWKS, the feed and
 	// introspection fail over between them. Required by New.
 	Authorities []string
-	// APIKey authenticates the feed and introspection requests.
+	// APIKey authenticates the feed and introspection requests: a key with
+	// the feed role (TEGATA_FEED_KEY) is all a verifier needs, and New warns
+	// about one with the admin role. Surrounding whitespace is ignored.
+	// Required.
 	APIKey string
 	// Issuer is the expected "iss". Empty: the issuer published in the
-	// openid-configuration of the first authority that answers.
+	// openid-configuration of the first authority that answers. New warns
+	// when a set value differs from the published one.
 	Issuer string
 	// Audience is the expected "aud". Empty: the audience the authority
 	// publishes (tegata_access_token_audience in its openid-configuration),
-	// so tokens are always checked against one. Set it when several apps
-	// share an authority with different audiences.
+	// so tokens are always checked against one. An authority issues one
+	// audience; setting it only pins that value, and New warns when it
+	// differs from the published one (every token would be refused).
 	Audience string
 	// Algorithms the verifier accepts: token.EdDSA, token.ES256 or both.
 	// Nil: both, which accepts whatever the authority signs with: a token
@@ -65,7 +70,7 @@ type Config struct {
 	// triggers a fetch, at most once every 10 seconds.
 	JWKSRefresh time.Duration
 	// HTTPClient makes every request to the authorities. It must not have a
-	// Timeout: the feed is one long-lived stream. Discovery, JWKS and
+	// Timeout (New refuses one): the feed is one long-lived stream. Discovery, JWKS and
 	// introspection requests are bounded to 10s each regardless. Nil:
 	// http.DefaultClient for those, and the feed's default client (with
 	// dial, TLS and header timeouts) for the stream.
@@ -79,6 +84,7 @@ type Config struct {
 	// Knobs for tests in this package, so that they need not wait for
 	// production intervals. Zero: production values.
 	pruneEvery         time.Duration
+	watchEvery         time.Duration
 	feedRetryMin       time.Duration
 	feedRetryMax       time.Duration
 	unknownKidInterval time.Duration
@@ -97,6 +103,7 @@ const (
 
 const (
 	defaultPruneEvery = 5 * time.Second
+	defaultWatchEvery = time.Second
 	// unknownKidInterval bounds how often a token with an unknown kid can make
 	// the verifier fetch the key set: often enough that a freshly rotated key
 	// is picked up at once, rarely enough that garbage kids cannot turn the
@@ -136,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.pruneEvery <= 0 {
 		c.pruneEvery = defaultPruneEvery
+	}
+	if c.watchEvery <= 0 {
+		c.watchEvery = defaultWatchEvery
 	}
 	if c.unknownKidInterval <= 0 {
 		c.unknownKidInterval = defaultUnknownKidInterval

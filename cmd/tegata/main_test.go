@@ -37,10 +37,11 @@ func TestMain(m *testing.M) {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs bytes.Buffer
-	url  chan string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	url    chan string
+	exited chan struct{} // stderr closed: the process is gone
 }
 
 // serve starts `tegata serve` on a free port and waits for its URL.
@@ -52,14 +53,27 @@ func serve(t *testing.T, dir string, env ...string) *proc {
 // serveArgs is serve with extra command-line arguments.
 func serveArgs(t *testing.T, dir string, args []string, env ...string) *proc {
 	t.Helper()
-	p := &proc{url: make(chan string, 1)}
-	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, args...)...)
+	return serveAt(t, "127.0.0.1:0", dir, args, env...)
+}
+
+// serveAt starts `tegata serve --addr addr` and waits for its URL.
+func serveAt(t *testing.T, addr, dir string, args []string, env ...string) *proc {
+	t.Helper()
+	return startProc(t, regexp.MustCompile(`listening url=(\S+)`), env,
+		append([]string{"serve", "--addr", addr, "--data", dir}, args...)...)
+}
+
+// startProc runs the binary with args and waits for a log line matching
+// re, whose first group becomes URL().
+func startProc(t *testing.T, re *regexp.Regexp, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{url: make(chan string, 1), exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`listening url=(\S+)`)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -70,16 +84,31 @@ func serveArgs(t *testing.T, dir string, args []string, env ...string) *proc {
 				p.url <- m[1]
 			}
 		}
+		close(p.exited)
 	}()
 	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
 	select {
 	case u := <-p.url:
 		p.url <- u
 		return p
+	case <-p.exited:
+		t.Fatalf("tegata %s exited before it started:\n%s", args[0], p.Logs())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("tegata serve did not start:\n%s", p.Logs())
+		t.Fatalf("tegata %s did not start:\n%s", args[0], p.Logs())
 	}
 	return nil
+}
+
+// waitLog waits until the process has logged a line containing s.
+func (p *proc) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.Logs(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q within 30s:\n%s", s, p.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (p *proc) URL() string { u := <-p.url; p.url <- u; return u }
@@ -117,7 +146,7 @@ func TestBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := &client.Client{BaseURL: url, APIKey: strings.TrimSpace(string(key))}
-	tok, err := c.CreateSession(ctx, "zoe", "cli-test", map[string]any{"plan": "pro"})
+	tok, err := c.CreateSession(ctx, client.SessionRequest{Subject: "zoe", Device: "cli-test", Claims: map[string]any{"plan": "pro"}})
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -204,7 +233,7 @@ func TestBinary(t *testing.T) {
 	p2 := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
 	c.BaseURL = p2.URL()
 	res, err := c.Introspect(ctx, tok.AccessToken)
-	if err != nil || res["active"] != false {
+	if err != nil || res.Active {
 		t.Fatalf("after restart introspect = %v, %v, want inactive", res, err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -35,22 +34,6 @@ func (o *opFlags) client(env Env) (*client.Client, error) {
 		return nil, err
 	}
 	return &client.Client{BaseURL: o.authority, APIKey: key}, nil
-}
-
-// apiKeyFrom returns TEGATA_API_KEY, else the content of keyFile.
-func apiKeyFrom(env Env, keyFile string) (string, error) {
-	if key := env.Getenv("TEGATA_API_KEY"); key != "" {
-		return key, nil
-	}
-	b, err := os.ReadFile(keyFile)
-	if err != nil {
-		return "", fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
-		return "", fmt.Errorf("no API key: %s is empty", keyFile)
-	}
-	return key, nil
 }
 
 // connect returns the operator's client and a context bounding the call.
@@ -120,38 +103,31 @@ func keys(env Env, args []string) error {
 	}
 	defer cancel()
 	if args[0] == "rotate" {
-		var out struct {
-			KID      string    `json:"kid"`
-			SignFrom time.Time `json:"sign_from"`
-		}
-		if err := c.Do(ctx, "POST", "/v1/keys/rotate", map[string]string{"reason": *reason}, &out); err != nil {
+		k, err := c.RotateKey(ctx, *reason)
+		if err != nil {
 			return err
 		}
 		if o.jsonOut {
-			return printJSON(env, out)
+			return printJSON(env, struct {
+				KID      string    `json:"kid"`
+				SignFrom time.Time `json:"sign_from"`
+			}{k.ID, k.SignFrom})
 		}
-		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", printable(out.KID), ts(out.SignFrom))
+		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", k.ID, ts(k.SignFrom))
 		return nil
 	}
-	var out struct {
-		Keys []struct {
-			KID       string    `json:"kid"`
-			Alg       string    `json:"alg"`
-			State     string    `json:"state"`
-			CreatedAt time.Time `json:"created_at"`
-			SignFrom  time.Time `json:"sign_from"`
-			RetiredAt time.Time `json:"retired_at"`
-		} `json:"keys"`
-	}
-	if err := c.Do(ctx, "GET", "/v1/keys", nil, &out); err != nil {
+	list, err := c.Keys(ctx)
+	if err != nil {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, out)
+		return printJSON(env, struct {
+			Keys []client.SigningKey `json:"keys"`
+		}{list})
 	}
 	var rows [][]string
-	for _, k := range out.Keys {
-		rows = append(rows, []string{k.KID, k.Alg, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
+	for _, k := range list {
+		rows = append(rows, []string{k.ID, k.Algorithm, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
 	}
 	table(env, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
 	return nil
@@ -222,9 +198,9 @@ func revoke(env Env, args []string) error {
 	defer cancel()
 	var r client.Revocation
 	if *sid != "" {
-		r, err = c.RevokeSession(ctx, *sid, *reason)
+		r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason})
 	} else {
-		r, err = c.RevokeSubject(ctx, *subject, *scope, *reason, nil)
+		r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason})
 	}
 	if err != nil {
 		return err
@@ -254,24 +230,15 @@ func audit(env Env, args []string) error {
 		return err
 	}
 	defer cancel()
-	var out struct {
-		Records []struct {
-			ID     int64     `json:"id"`
-			At     time.Time `json:"at"`
-			By     string    `json:"by"`
-			Reason string    `json:"reason"`
-			Action string    `json:"action"`
-			Target string    `json:"target"`
-		} `json:"records"`
-	}
-	if err := c.Do(ctx, "GET", fmt.Sprintf("/v1/audit?after=%d&limit=%d", *after, *limit), nil, &out); err != nil {
+	records, err := c.Audit(ctx, client.AuditQuery{After: *after, Limit: *limit})
+	if err != nil {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, out.Records)
+		return printJSON(env, records)
 	}
 	var rows [][]string
-	for _, r := range out.Records {
+	for _, r := range records {
 		rows = append(rows, []string{fmt.Sprint(r.ID), ts(r.At), r.Action, r.Target, r.By, r.Reason})
 	}
 	table(env, "ID\tAT\tACTION\tTARGET\tBY\tREASON", rows)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/store"
 )
@@ -45,6 +46,8 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 				Description: "this API key may not call this endpoint", Challenge: true})
 			return
 		}
+		// Lets a verifier warn when it holds more than a feed key.
+		w.Header().Set(feed.KeyRoleHeader, key.Role)
 		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
 	}
 }
@@ -62,12 +65,13 @@ func hasRole(k store.APIKey, roles []string) bool {
 // secret.
 func actor(r *http.Request, reason string) store.Actor {
 	k, _ := r.Context().Value(ctxKey{}).(store.APIKey)
-	return store.Actor{By: "api-key:" + k.Name, Reason: reason}
+	return store.Actor{By: "api-key:" + k.Name, Reason: reason, Entity: "admin"}
 }
 
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
+	tok = strings.TrimLeft(tok, " ") // RFC 6750 §2.1: "Bearer" 1*SP b64token
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return "", false
 	}
