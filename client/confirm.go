@@ -7,9 +7,9 @@ import (
 )
 
 // Confirmation says whether a revocation is in force on every verifier:
-// each has applied it, or refuses every token. It answers the *Confirm
-// calls, which return no error when the wait ran out first (the authority
-// answers 202: the revocation is recorded either way).
+// each has applied it, or refuses every token. It answers a revocation
+// with Confirm set, which returns no error when the wait ran out first
+// (the authority answers 202: the revocation is recorded either way).
 type Confirmation struct {
 	InForce   bool              `json:"in_force"`
 	Confirmed int               `json:"confirmed"`
@@ -28,28 +28,12 @@ type PendingVerifier struct {
 	LastHeard time.Time `json:"last_heard"`
 }
 
+// confirmQuery is the ?confirm= of a revocation, or "" for none.
 func confirmQuery(wait time.Duration) string {
-	return "?" + url.Values{"confirm": {wait.String()}}.Encode()
-}
-
-// RevokeSessionConfirm signs one session out and waits up to wait (capped
-// by the authority) for the revocation to be in force on every verifier.
-func (c *Client) RevokeSessionConfirm(ctx context.Context, sid, reason string, wait time.Duration) (Revocation, error) {
-	var r Revocation
-	err := c.call(ctx, "POST", "/v1/sessions/"+url.PathEscape(sid)+"/revoke"+confirmQuery(wait), map[string]string{"reason": reason}, &r)
-	return r, err
-}
-
-// RevokeSubjectConfirm is RevokeSubject, then waits up to wait for the
-// revocation to be in force on every verifier.
-func (c *Client) RevokeSubjectConfirm(ctx context.Context, subject, scope, reason string, claims map[string]any, wait time.Duration) (Revocation, error) {
-	body := map[string]any{"scope": scope, "reason": reason}
-	if claims != nil {
-		body["claims"] = claims
+	if wait <= 0 {
+		return ""
 	}
-	var r Revocation
-	err := c.call(ctx, "POST", "/v1/subjects/"+url.PathEscape(subject)+"/revoke"+confirmQuery(wait), body, &r)
-	return r, err
+	return "?" + url.Values{"confirm": {wait.String()}}.Encode()
 }
 
 // Verifier is one verifier following the cluster's feed.
@@ -82,7 +66,7 @@ type Verifiers struct {
 	} `json:"nodes"`
 }
 
-// Verifiers lists the live verifiers of the cluster.
+// Verifiers lists the live verifiers of the cluster (GET /v1/verifiers).
 func (c *Client) Verifiers(ctx context.Context) (Verifiers, error) {
 	var out Verifiers
 	err := c.call(ctx, "GET", "/v1/verifiers", nil, &out)

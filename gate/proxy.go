@@ -6,6 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"strings"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 )
 
 // identityKey is the context key under which forward passes the verified
@@ -14,14 +19,33 @@ type identityKey struct{}
 
 // forward verifies the request and hands it to the reverse proxy.
 func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
+	if hasDotSegment(r.URL.Path) {
+		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, "the request path has a . or .. segment")
+		return
+	}
 	c, err := g.authenticate(r)
 	if err != nil {
 		g.refuse(w, r, err)
 		return
 	}
+	g.m.outcome(outcomeAllowed)
 	id := g.identify(r.Context(), c)
+	// An authenticated upload may take as long as it needs, as long as it
+	// keeps moving (when the server bounds bodies with httpguard).
+	httpguard.Relax(r, ForwardBodyIdle)
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 }
+
+// ForwardBodyIdle is how long the body of a verified request forwarded to
+// the upstream may stall between two reads when tegata gate serves it (the
+// default of nginx's client_body_timeout). Bodies of requests not yet
+// verified must arrive whole within BodyTimeout.
+const ForwardBodyIdle = time.Minute
+
+// BodyTimeout bounds how long the body of a request not yet verified may
+// take to arrive when tegata gate serves it: a client trickling a body to
+// /auth, /healthz or a refused request loses the connection then.
+const BodyTimeout = 10 * time.Second
 
 // newProxy returns the reverse proxy to cfg.Upstream. Rewrite removes every
 // X-Tegata-* header the client sent before it sets the verified ones, so the
@@ -60,8 +84,25 @@ func (g *gate) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 	level := slog.LevelWarn
 	if errors.Is(err, context.Canceled) {
 		level = slog.LevelDebug
+	} else {
+		g.m.upstreamError()
 	}
 	g.log.Log(r.Context(), level, "gate: upstream request failed", "err", err,
 		"method", r.Method, "path", r.URL.Path)
-	writeJSON(w, http.StatusBadGateway, errorBody{"bad_gateway", "upstream unavailable"})
+	httperr.Write(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
+}
+
+// hasDotSegment reports whether a request path has a "." or ".." segment,
+// which the upstream would resolve after the gate joined the path to the
+// upstream's prefix: /../admin would leave /app for /admin. The path is the
+// decoded one, so %2e%2e counts as well, and so does a segment ending at
+// '\', which some servers read as a separator. Browsers resolve dot
+// segments before sending, so no honest client is refused.
+func hasDotSegment(p string) bool {
+	for seg := range strings.FieldsFuncSeq(p, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }

@@ -26,6 +26,13 @@ var (
 	// ErrInactive: the state was stale and the authority answered the
 	// introspection request with active:false.
 	ErrInactive = errors.New("verifier: authority says token is not active")
+	// ErrForbidden: the token is valid but lacks a claim the route requires
+	// (Require, RequireClaim, RequireScope).
+	ErrForbidden = errors.New("verifier: token lacks a required claim")
+	// ErrKeyRefused is returned by New when every authority answered the
+	// feed request with 401 or 403: Config.APIKey is wrong, revoked, or
+	// lacks the feed role. Waiting does not fix it.
+	ErrKeyRefused = errors.New("verifier: the authority refused the API key")
 
 	ErrTooLarge    = token.ErrTooLarge
 	ErrMalformed   = token.ErrMalformed
@@ -50,12 +57,14 @@ const (
 	reasonRevoked = "token revoked"
 	reasonInvalid = "token invalid"
 	reasonStale   = "verifier not in sync with authority"
+	reasonDenied  = "insufficient claims"
 )
 
-// Reason maps an error from Verify or TokenFromRequest to a short reason
-// that is safe to show a client: "no token", "token expired", "token
-// revoked", "verifier not in sync with authority" or, for anything else,
-// "token invalid". It returns "" for a nil error.
+// Reason maps an error from Verify, TokenFromRequest or a Require helper
+// to a short reason that is safe to show a client: "no token", "token
+// expired", "token revoked", "verifier not in sync with authority",
+// "insufficient claims" (ErrForbidden) or, for anything else, "token
+// invalid". It returns "" for a nil error.
 func Reason(err error) string {
 	switch {
 	case err == nil:
@@ -70,7 +79,52 @@ func Reason(err error) string {
 		return reasonRevoked
 	case errors.Is(err, ErrStale), errors.Is(err, ErrUnavailable):
 		return reasonStale
+	case errors.Is(err, ErrForbidden):
+		return reasonDenied
 	default:
 		return reasonInvalid
 	}
+}
+
+// codes maps sentinels to Code's identifiers, most specific first.
+var codes = []struct {
+	err  error
+	code string
+}{
+	{ErrNoToken, "no_token"},
+	{ErrRevoked, "revoked"},
+	{ErrInactive, "inactive"},
+	{ErrStale, "stale"},
+	{ErrUnavailable, "unavailable"},
+	{ErrTooLarge, "too_large"},
+	{ErrMalformed, "malformed"},
+	{ErrHeader, "header"},
+	{ErrAlgorithm, "algorithm"},
+	{ErrUnknownKey, "unknown_key"},
+	{ErrSignature, "signature"},
+	{ErrType, "type"},
+	{ErrExpired, "expired"},
+	{ErrNotYetValid, "not_yet_valid"},
+	{ErrIssuer, "issuer"},
+	{ErrAudience, "audience"},
+	{ErrClaims, "claims"},
+}
+
+// Code maps an error from Verify or TokenFromRequest to a short, stable
+// identifier of the check that failed, for metrics labels and operator
+// logs: "no_token", "revoked", "inactive", "stale", "unavailable",
+// "too_large", "malformed", "header", "algorithm", "unknown_key",
+// "signature", "type", "expired", "not_yet_valid", "issuer", "audience",
+// "claims", else "other"; "" for nil. Unlike Reason it says which check
+// failed, so do not send it to clients.
+func Code(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "other"
 }

@@ -199,11 +199,40 @@ func (c *apiKeyCache) evict(id string) {
 }
 
 // EnsureAPIKey stores secret (hashed) with the role unless it is already
-// known: how `tegata serve` installs the key from TEGATA_API_KEY or its
-// key file ("bootstrap") and TEGATA_FEED_KEY ("feed") on every start. A
+// known: how a server installs the keys it is configured with on every
+// start (named, e.g., "bootstrap" and "feed"). A
 // known secret with another role is an error, and so is a revoked one
 // (ErrAPIKeyRevoked): a restart must not bring a revoked key back.
+//
+// Every other live key installed under the same name is then retired
+// (revoked, with an audit record and a Warn log line): a new secret in a
+// setting replaces the old one, which is what an operator means by changing
+// it after a leak. Changing a setting on one node of a cluster retires the
+// key for all of them; nodes still configured with the old secret then
+// refuse to start (ErrAPIKeyRevoked) until they are given the new one.
 func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string) error {
+	if err := a.ensureAPIKey(ctx, name, secret, role); err != nil {
+		return err
+	}
+	return a.retireReplaced(ctx, name, HashSecret(secret))
+}
+
+// retireReplaced revokes the keys installed as name other than keep.
+func (a *Authority) retireReplaced(ctx context.Context, name string, keep [32]byte) error {
+	actor := store.Actor{By: "system", Reason: "replaced at start by a new " + name + " key"}
+	retired, err := a.store.RetireInstalledAPIKeys(ctx, name, keep, a.cfg.Now(), actor)
+	if err != nil {
+		return fmt.Errorf("authority: retire the replaced %s API key: %w", name, err)
+	}
+	for _, k := range retired {
+		a.apiKeys.evict(k.ID)
+		a.log.Warn("API key retired: the "+name+" key was replaced; the old secret no longer works",
+			"id", k.ID, "name", k.Name, "role", k.Role)
+	}
+	return nil
+}
+
+func (a *Authority) ensureAPIKey(ctx context.Context, name, secret, role string) error {
 	if role != RoleAdmin && role != RoleFeed {
 		return fmt.Errorf("authority: unknown API key role %q", role)
 	}
@@ -211,7 +240,8 @@ func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string)
 		return fmt.Errorf("authority: the %s API key is empty", name)
 	}
 	hash := HashSecret(secret)
-	k := store.APIKey{ID: newTokenID(), Name: fmt.Sprintf("%s-%x", name, hash[:4]), Hash: hash, Role: role, CreatedAt: a.cfg.Now()}
+	k := store.APIKey{ID: newTokenID(), Name: fmt.Sprintf("%s-%x", name, hash[:4]), Hash: hash, Role: role,
+		CreatedAt: a.cfg.Now(), InstalledAs: name}
 	actor := store.Actor{By: "system", Reason: "installed at start (" + name + " key)"}
 	for conflicted := false; ; conflicted = true {
 		done, err := a.installed(ctx, name, hash, role)
@@ -238,7 +268,7 @@ func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string)
 func (a *Authority) installed(ctx context.Context, name string, hash [32]byte, role string) (bool, error) {
 	k, err := a.store.APIKeyByHash(ctx, hash)
 	if err == nil {
-		// A secret moved from TEGATA_API_KEY to TEGATA_FEED_KEY must not
+		// A secret moved from the admin setting to the feed one must not
 		// keep its admin role behind the operator's back.
 		if k.Role != role {
 			return false, fmt.Errorf("authority: the %s API key is already installed with role %q, not %q; use another secret", name, k.Role, role)
@@ -258,14 +288,8 @@ func (a *Authority) installed(ctx context.Context, name string, hash [32]byte, r
 	return false, nil
 }
 
-// revokedKeyError tells the operator which setting holds the revoked key.
+// revokedKeyError names the revoked key; the caller, which knows where
+// the secret came from, tells the operator what to change.
 func revokedKeyError(name string) error {
-	switch name {
-	case "bootstrap":
-		return fmt.Errorf("%w: the API key in TEGATA_API_KEY (or, when that is unset, in the data directory's api-key file) "+
-			"was revoked; set a new one (delete the api-key file to have a new key generated)", ErrAPIKeyRevoked)
-	case "feed":
-		return fmt.Errorf("%w: the API key in TEGATA_FEED_KEY was revoked; set a new one", ErrAPIKeyRevoked)
-	}
-	return fmt.Errorf("%w: the %s API key was revoked; set a new one", ErrAPIKeyRevoked, name)
+	return fmt.Errorf("%w: the %s API key was revoked (or retired when a node started with a new %s key)", ErrAPIKeyRevoked, name, name)
 }

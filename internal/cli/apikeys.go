@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 )
 
@@ -49,7 +50,7 @@ func apikeysCreate(env Env, args []string) error {
 		return err
 	}
 	defer cancel()
-	k, err := c.CreateAPIKey(ctx, *name, *role, *reason)
+	k, err := c.CreateAPIKey(ctx, client.APIKeyRequest{Name: *name, Role: *role, Reason: *reason})
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func apikeysCreate(env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stderr, "created API key %q (id %s, role %s).\n"+
 		"Store the key now, e.g. in your secret manager: it is shown only this once; the authority keeps only its hash.\n",
-		k.Name, k.ID, k.Role)
+		k.Name, printable(k.ID), printable(k.Role))
 	return err
 }
 
@@ -116,14 +117,14 @@ func apikeysRevoke(env Env, args []string) error {
 		return err
 	}
 	defer cancel()
-	if err := c.RevokeAPIKey(ctx, id, *reason); err != nil {
+	if err := c.RevokeAPIKey(ctx, client.APIKeyRevocation{ID: id, Reason: *reason}); err != nil {
 		return err
 	}
 	if o.jsonOut {
 		return printJSON(env, map[string]bool{"revoked": true})
 	}
 	fmt.Fprintf(env.Stdout, "revoked API key %s: the authority that answered refuses it now, other authority nodes within %v\n",
-		id, authority.APIKeyCacheTTL)
+		printable(id), authority.APIKeyCacheTTL)
 	return nil
 }
 

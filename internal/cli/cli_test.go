@@ -2,10 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/authority"
 )
 
 func runCLI(args []string, env map[string]string) (int, string) {
@@ -29,11 +32,16 @@ func TestUsageErrors(t *testing.T) {
 		{"serve: bad duration", []string{"serve", "--access-ttl", "soon"}, nil, "invalid value"},
 		{"serve: bad rate limits", []string{"serve", "--rate-limits", "maybe"}, nil, "--rate-limits must be on or off"},
 		{"serve: bad proxy CIDR", []string{"serve", "--trusted-proxies", "10.0.0.1"}, nil, "is not a CIDR"},
+		{"serve: bad algorithm", []string{"serve", "--alg", "HS256"}, nil, "--alg must be EdDSA or ES256"},
 		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
+		{"serve: negative connection cap", []string{"serve", "--max-conns-per-address", "-1"}, nil, "must not be negative"},
+		{"serve: negative feed max age", []string{"serve", "--feed-max-age", "-1s"}, nil, "--feed-max-age must not be negative"},
+		{"gate: negative connection cap", []string{"gate", "--authority", "http://a", "--max-conns-per-address", "-1"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--max-conns-per-address must not be negative"},
 		{"gate: no authority", []string{"gate"}, nil, "--authority"},
-		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_API_KEY": "k"}, "is not an http(s) URL"},
+		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "is not an http(s) URL"},
 		{"gate: bad stale-after", []string{"gate", "--authority", "http://a", "--stale-after", "-1s"}, nil, "--stale-after must be positive"},
-		{"revoke: neither", []string{"revoke"}, nil, "exactly one of --session or --subject"},
+		{"revoke: neither", []string{"revoke"}, nil, "exactly one of --session, --subject or --subjects-from"},
+		{"revoke: two", []string{"revoke", "--subject", "a", "--subjects-from", "f"}, nil, "exactly one of --session, --subject or --subjects-from"},
 		{"sessions: no subject", []string{"sessions", "list"}, nil, "--subject is required"},
 		{"token: no token", []string{"token", "inspect"}, nil, "exactly one TOKEN"},
 		{"keys: bad verb", []string{"keys", "delete"}, nil, "'keys list' or 'keys rotate'"},
@@ -64,18 +72,38 @@ func TestInspectGarbage(t *testing.T) {
 
 func TestServeRefreshGraceZeroDisables(t *testing.T) {
 	tests := []struct {
-		name string
-		args []string
-		want time.Duration
+		name   string
+		args   []string
+		want   time.Duration
+		wantNo bool
 	}{
-		{"default", nil, 10 * time.Second},
-		{"zero means none, not the default", []string{"--refresh-grace", "0"}, -1},
-		{"explicit", []string{"--refresh-grace", "3s"}, 3 * time.Second},
+		{"default", nil, authority.DefaultRefreshGrace, false},
+		{"zero means none, not the default", []string{"--refresh-grace", "0"}, 0, true},
+		{"explicit", []string{"--refresh-grace", "3s"}, 3 * time.Second, false},
 	}
 	for _, tc := range tests {
 		cfg, err := serveConfig(Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}, tc.args)
-		if err != nil || cfg.Authority.RefreshGrace != tc.want {
-			t.Errorf("%s: serveConfig(%q).RefreshGrace = %v (%v), want %v", tc.name, tc.args, cfg.Authority.RefreshGrace, err, tc.want)
+		if got := cfg.Authority; err != nil || got.RefreshGrace != tc.want || got.NoRefreshGrace != tc.wantNo {
+			t.Errorf("%s: serveConfig(%q) = RefreshGrace %v, NoRefreshGrace %v (%v), want %v, %v",
+				tc.name, tc.args, got.RefreshGrace, got.NoRefreshGrace, err, tc.want, tc.wantNo)
+		}
+	}
+}
+
+func TestServeStatusListFlags(t *testing.T) {
+	env := Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cfg, err := serveConfig(env, nil)
+	if sl := cfg.Authority.StatusLists; err != nil || sl.Disabled || sl.Size != 1<<20 || sl.TTL != time.Minute {
+		t.Errorf("serveConfig() status lists = %+v (%v), want on, 2^20 entries, ttl 1m", sl, err)
+	}
+	cfg, err = serveConfig(env, []string{"--status-list=false", "--status-list-size", "4096", "--status-list-ttl", "5m"})
+	if sl := cfg.Authority.StatusLists; err != nil || !sl.Disabled || sl.Size != 4096 || sl.TTL != 5*time.Minute {
+		t.Errorf("serveConfig(off, 4096, 5m) status lists = %+v (%v)", sl, err)
+	}
+	for _, args := range [][]string{{"--status-list-size", "1000"}, {"--status-list-size", "1028"},
+		{"--status-list-size", "33554432"}, {"--status-list-ttl", "500ms"}} {
+		if _, err := serveConfig(env, args); !errors.Is(err, errUsage) {
+			t.Errorf("serveConfig(%q) = %v, want a usage error", args, err)
 		}
 	}
 }

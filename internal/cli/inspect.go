@@ -2,16 +2,14 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // errInvalidToken makes `token inspect` exit 1 after it has explained why.
@@ -33,7 +31,7 @@ func tokenCmd(env Env, args []string) error {
 	raw := strings.TrimSpace(fs.Arg(0))
 	header, payload, err := token.Inspect(raw)
 	if err != nil {
-		fmt.Fprintf(env.Stdout, "not a tegata access token: %v\n", err)
+		fmt.Fprintf(env.Stdout, "not a tegata access token: %s\n", printable(err.Error()))
 		return errInvalidToken
 	}
 	fmt.Fprintln(env.Stdout, "header:")
@@ -46,7 +44,7 @@ func tokenCmd(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, verdict)
+	fmt.Fprintln(env.Stdout, printable(verdict))
 	if !strings.HasPrefix(verdict, "VALID") {
 		return errInvalidToken
 	}
@@ -56,25 +54,18 @@ func tokenCmd(env Env, args []string) error {
 // judge verifies the token against the authority's published keys and
 // claims, then asks the authority whether it was revoked.
 func judge(ctx context.Context, env Env, o *opFlags, raw string) (string, error) {
-	var meta struct {
-		Issuer      string `json:"issuer"`
-		Audience    string `json:"tegata_access_token_audience"`
-		MaxLifetime int64  `json:"tegata_access_token_max_lifetime"`
-	}
-	if err := getJSON(ctx, o.authority+"/.well-known/openid-configuration", &meta); err != nil {
+	public := &client.Client{BaseURL: o.authority}
+	meta, err := public.Discovery(ctx)
+	if err != nil {
 		return "", fmt.Errorf("reach authority: %w", err)
 	}
-	var jwks json.RawMessage
-	if err := getJSON(ctx, o.authority+"/.well-known/jwks.json", &jwks); err != nil {
-		return "", fmt.Errorf("fetch JWKS: %w", err)
-	}
-	keys, err := token.ParseJWKS(jwks)
+	keys, err := public.KeySet(ctx)
 	if err != nil {
-		return "", fmt.Errorf("parse JWKS: %w", err)
+		return "", fmt.Errorf("fetch JWKS: %w", err)
 	}
 	_, err = token.Verify(raw, keys, token.Expect{
 		Issuer: meta.Issuer, Audience: meta.Audience, Algorithms: []string{token.EdDSA, token.ES256},
-		Leeway: 30 * time.Second, MaxLifetime: time.Duration(meta.MaxLifetime) * time.Second,
+		Leeway: verifier.DefaultLeeway, MaxLifetime: time.Duration(meta.MaxLifetime) * time.Second,
 	}, time.Now())
 	if err != nil {
 		return "INVALID: " + err.Error(), nil
@@ -87,24 +78,8 @@ func judge(ctx context.Context, env Env, o *opFlags, raw string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("introspect: %w", err)
 	}
-	if active, _ := res["active"].(bool); !active {
+	if !res.Active {
 		return "INVALID: revoked (signature and claims are valid, but its session or subject was revoked)", nil
 	}
 	return "VALID: signature, claims and revocation state check out", nil
-}
-
-func getJSON(ctx context.Context, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return &client.Error{Status: resp.StatusCode, Code: "http_error", Description: resp.Status}
-	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
 }

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/server"
 )
 
 // opFlags are the flags every operator command shares.
@@ -22,8 +23,8 @@ type opFlags struct {
 }
 
 func (o *opFlags) register(env Env, fs *flag.FlagSet) {
-	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://127.0.0.1:8080"), "authority URL (env TEGATA_AUTHORITY)")
-	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", "tegata-data"), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
+	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://"+server.DefaultAddr), "authority URL (env TEGATA_AUTHORITY)")
+	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
 }
 
@@ -33,22 +34,6 @@ func (o *opFlags) client(env Env) (*client.Client, error) {
 		return nil, err
 	}
 	return &client.Client{BaseURL: o.authority, APIKey: key}, nil
-}
-
-// apiKeyFrom returns TEGATA_API_KEY, else the content of keyFile.
-func apiKeyFrom(env Env, keyFile string) (string, error) {
-	if key := env.Getenv("TEGATA_API_KEY"); key != "" {
-		return key, nil
-	}
-	b, err := os.ReadFile(keyFile)
-	if err != nil {
-		return "", fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
-		return "", fmt.Errorf("no API key: %s is empty", keyFile)
-	}
-	return key, nil
 }
 
 // connect returns the operator's client and a context bounding the call.
@@ -65,17 +50,31 @@ func opContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
 
+// printJSON prints v as indented JSON. encoding/json escapes C0 control
+// characters but leaves DEL, C1 and bidirectional controls raw; printable
+// escapes those too, which keeps the JSON valid and equal in value.
 func printJSON(env Env, v any) error {
-	enc := json.NewEncoder(env.Stdout)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := io.WriteString(env.Stdout, printable(strings.TrimSuffix(b.String(), "\n"))+"\n")
+	return err
 }
 
+// table prints rows under header, every cell escaped by printable: cells
+// hold text API callers chose (devices, reasons, subjects).
 func table(env Env, header string, rows [][]string) {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = printable(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
 }
@@ -104,38 +103,31 @@ func keys(env Env, args []string) error {
 	}
 	defer cancel()
 	if args[0] == "rotate" {
-		var out struct {
-			KID      string    `json:"kid"`
-			SignFrom time.Time `json:"sign_from"`
-		}
-		if err := c.Do(ctx, "POST", "/v1/keys/rotate", map[string]string{"reason": *reason}, &out); err != nil {
+		k, err := c.RotateKey(ctx, *reason)
+		if err != nil {
 			return err
 		}
 		if o.jsonOut {
-			return printJSON(env, out)
+			return printJSON(env, struct {
+				KID      string    `json:"kid"`
+				SignFrom time.Time `json:"sign_from"`
+			}{k.ID, k.SignFrom})
 		}
-		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", out.KID, ts(out.SignFrom))
+		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", k.ID, ts(k.SignFrom))
 		return nil
 	}
-	var out struct {
-		Keys []struct {
-			KID       string    `json:"kid"`
-			Alg       string    `json:"alg"`
-			State     string    `json:"state"`
-			CreatedAt time.Time `json:"created_at"`
-			SignFrom  time.Time `json:"sign_from"`
-			RetiredAt time.Time `json:"retired_at"`
-		} `json:"keys"`
-	}
-	if err := c.Do(ctx, "GET", "/v1/keys", nil, &out); err != nil {
+	list, err := c.Keys(ctx)
+	if err != nil {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, out)
+		return printJSON(env, struct {
+			Keys []client.SigningKey `json:"keys"`
+		}{list})
 	}
 	var rows [][]string
-	for _, k := range out.Keys {
-		rows = append(rows, []string{k.KID, k.Alg, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
+	for _, k := range list {
+		rows = append(rows, []string{k.ID, k.Algorithm, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
 	}
 	table(env, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
 	return nil
@@ -181,13 +173,23 @@ func revoke(env Env, args []string) error {
 	o.register(env, fs)
 	sid := fs.String("session", "", "revoke one session (sign out one device)")
 	subject := fs.String("subject", "", "revoke a subject's tokens issued before now")
-	scope := fs.String("scope", "sessions", "with --subject: sessions (sign out everywhere) or access (cut off access tokens only)")
+	from := fs.String("subjects-from", "", "revoke every subject listed in this file, one per line (/dev/stdin for standard input), 10,000 per call")
+	scope := fs.String("scope", "sessions", "with --subject or --subjects-from: sessions (sign out everywhere) or access (cut off access tokens only)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if (*sid == "") == (*subject == "") {
-		return usageErr("give exactly one of --session or --subject")
+	given := 0
+	for _, v := range []string{*sid, *subject, *from} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return usageErr("give exactly one of --session, --subject or --subjects-from")
+	}
+	if *from != "" {
+		return revokeSubjectsFrom(env, o, *from, *scope, *reason)
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
@@ -196,9 +198,9 @@ func revoke(env Env, args []string) error {
 	defer cancel()
 	var r client.Revocation
 	if *sid != "" {
-		r, err = c.RevokeSession(ctx, *sid, *reason)
+		r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason})
 	} else {
-		r, err = c.RevokeSubject(ctx, *subject, *scope, *reason, nil)
+		r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason})
 	}
 	if err != nil {
 		return err
@@ -228,24 +230,15 @@ func audit(env Env, args []string) error {
 		return err
 	}
 	defer cancel()
-	var out struct {
-		Records []struct {
-			ID     int64     `json:"id"`
-			At     time.Time `json:"at"`
-			By     string    `json:"by"`
-			Reason string    `json:"reason"`
-			Action string    `json:"action"`
-			Target string    `json:"target"`
-		} `json:"records"`
-	}
-	if err := c.Do(ctx, "GET", fmt.Sprintf("/v1/audit?after=%d&limit=%d", *after, *limit), nil, &out); err != nil {
+	records, err := c.Audit(ctx, client.AuditQuery{After: *after, Limit: *limit})
+	if err != nil {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, out.Records)
+		return printJSON(env, records)
 	}
 	var rows [][]string
-	for _, r := range out.Records {
+	for _, r := range records {
 		rows = append(rows, []string{fmt.Sprint(r.ID), ts(r.At), r.Action, r.Target, r.By, r.Reason})
 	}
 	table(env, "ID\tAT\tACTION\tTARGET\tBY\tREASON", rows)

@@ -8,8 +8,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/token"
 )
 
 func serve(env Env, args []string) error {
@@ -35,19 +37,29 @@ func serve(env Env, args []string) error {
 func serveConfig(env Env, args []string) (server.Config, error) {
 	fs := newFlags(env, "serve")
 	var cfg server.Config
-	fs.StringVar(&cfg.Addr, "addr", envOr(env, "TEGATA_ADDR", "127.0.0.1:8080"), "listen address (env TEGATA_ADDR)")
-	fs.StringVar(&cfg.DataDir, "data", envOr(env, "TEGATA_DATA", "tegata-data"), "data directory: SQLite database, key files (env TEGATA_DATA)")
+	fs.StringVar(&cfg.Addr, "addr", envOr(env, "TEGATA_ADDR", server.DefaultAddr), "listen address (env TEGATA_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data", envOr(env, "TEGATA_DATA", server.DefaultDataDir), "data directory: SQLite database, key files (env TEGATA_DATA)")
 	fs.StringVar(&cfg.DB, "db", env.Getenv("TEGATA_DB"), "Postgres URL for many nodes; empty = embedded SQLite (env TEGATA_DB)")
 	fs.StringVar(&cfg.Issuer, "issuer", env.Getenv("TEGATA_ISSUER"), "issuer URL put in tokens; default http://<addr> (env TEGATA_ISSUER)")
 	a := &cfg.Authority
-	fs.StringVar(&a.Audience, "audience", envOr(env, "TEGATA_AUDIENCE", "tegata"), "aud claim of access tokens (env TEGATA_AUDIENCE)")
-	fs.DurationVar(&a.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
-	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token idle lifetime")
-	fs.DurationVar(&a.SessionTTL, "session-ttl", 90*24*time.Hour, "absolute session lifetime")
-	fs.DurationVar(&a.RefreshGrace, "refresh-grace", 10*time.Second, "window in which a concurrent refresh with the same token is not theft; 0 disables it")
-	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", time.Minute, "how long a rotated key is published before it signs")
+	fs.StringVar(&a.Audience, "audience", envOr(env, "TEGATA_AUDIENCE", authority.DefaultAudience), "aud claim of access tokens (env TEGATA_AUDIENCE)")
+	fs.StringVar(&a.Algorithm, "alg", authority.DefaultAlgorithm, "signing algorithm of new keys: EdDSA or ES256 (existing keys keep theirs until 'tegata keys rotate')")
+	fs.DurationVar(&a.AccessTTL, "access-ttl", authority.DefaultAccessTTL, "access token lifetime")
+	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", authority.DefaultRefreshTTL, "refresh token idle lifetime")
+	fs.DurationVar(&a.SessionTTL, "session-ttl", authority.DefaultSessionTTL, "absolute session lifetime")
+	fs.DurationVar(&a.RefreshGrace, "refresh-grace", authority.DefaultRefreshGrace, "window in which a concurrent refresh with the same token is not theft; 0 disables it")
+	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", authority.DefaultKeyPublishDelay, "how long a rotated key is published before it signs")
+	statusList := fs.Bool("status-list", true, "publish Token Status Lists: every access token carries a status claim (draft-ietf-oauth-status-list)")
+	fs.IntVar(&a.StatusLists.Size, "status-list-size", authority.DefaultStatusListSize, "entries per status list (a multiple of 8); a new list starts when half are in use")
+	fs.DurationVar(&a.StatusLists.TTL, "status-list-ttl", authority.DefaultStatusListTTL, "how long relying parties may cache a status list (its ttl; exp = iat + ttl)")
 	limits := fs.String("rate-limits", envOr(env, "TEGATA_RATE_LIMITS", "on"), "on: per API key, per subject and per client address limits; off: none, for benchmarks (env TEGATA_RATE_LIMITS)")
-	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted (env TEGATA_TRUSTED_PROXIES)")
+	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted, and whose connections are not capped (env TEGATA_TRUSTED_PROXIES)")
+	def := httpapi.DefaultLimits()
+	var cp caps
+	fs.IntVar(&cp.conns, "max-conns-per-address", def.ConnsPerAddress, "with --rate-limits on: most connections open at once from one client address (an IPv6 /64); 0 = no cap")
+	fs.IntVar(&cp.streamsPerKey, "feed-streams-per-key", def.FeedStreamsPerKey, "with --rate-limits on: most feed streams one API key may hold open on this node; 0 = no cap")
+	fs.IntVar(&cp.streamsPerAddr, "feed-streams-per-address", def.FeedStreamsPerAddress, "with --rate-limits on: most feed streams one client address may hold open on this node; 0 = no cap")
+	fs.DurationVar(&cfg.FeedMaxAge, "feed-max-age", httpapi.DefaultFeedMaxAge, "end each feed stream after about this long (verifiers reconnect and are authenticated again); 0 = never")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	if err := parse(fs, args); err != nil {
@@ -56,16 +68,29 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	if fs.NArg() > 0 {
 		return cfg, usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	if a.RefreshGrace == 0 {
-		// authority.Config reads zero as "the default" and negative as
-		// "none"; on the command line 0 means none.
-		a.RefreshGrace = -1
+	if a.Algorithm != token.EdDSA && a.Algorithm != token.ES256 {
+		return cfg, usageErr("--alg must be EdDSA or ES256")
 	}
-	lim, err := parseLimits(*limits, *proxies)
+	a.StatusLists.Disabled = !*statusList
+	if n := a.StatusLists.Size; n < authority.MinStatusListSize || n > authority.MaxStatusListSize || n%8 != 0 {
+		return cfg, usageErr("--status-list-size must be a multiple of 8 from %d to %d", authority.MinStatusListSize, authority.MaxStatusListSize)
+	}
+	if a.StatusLists.TTL < time.Second {
+		return cfg, usageErr("--status-list-ttl must be at least 1s")
+	}
+	// On the command line 0 means no grace window.
+	a.NoRefreshGrace = a.RefreshGrace == 0
+	lim, err := parseLimits(*limits, *proxies, cp)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Limits = &lim
+	switch {
+	case cfg.FeedMaxAge < 0:
+		return cfg, usageErr("--feed-max-age must not be negative")
+	case cfg.FeedMaxAge == 0:
+		cfg.FeedMaxAge = -1 // server.Config reads 0 as the default
+	}
 	if cfg.Logger, err = newLogger(env.Stderr, *level, *format); err != nil {
 		return cfg, err
 	}
@@ -73,11 +98,18 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	return cfg, nil
 }
 
-func parseLimits(mode, proxies string) (httpapi.Limits, error) {
+// caps are the connection and stream caps set on the command line.
+type caps struct{ conns, streamsPerKey, streamsPerAddr int }
+
+func parseLimits(mode, proxies string, c caps) (httpapi.Limits, error) {
 	var l httpapi.Limits
 	switch mode {
 	case "on":
 		l = httpapi.DefaultLimits()
+		if c.conns < 0 || c.streamsPerKey < 0 || c.streamsPerAddr < 0 {
+			return l, usageErr("--max-conns-per-address, --feed-streams-per-key and --feed-streams-per-address must not be negative")
+		}
+		l.ConnsPerAddress, l.FeedStreamsPerKey, l.FeedStreamsPerAddress = c.conns, c.streamsPerKey, c.streamsPerAddr
 	case "off":
 	default:
 		return l, usageErr("--rate-limits must be on or off")

@@ -46,7 +46,7 @@ func (c *cluster) revokeConfirm(i int, sid string, wait time.Duration) (int, rev
 
 func (c *cluster) session(i int, subject string) client.Tokens {
 	c.t.Helper()
-	tk, err := c.client(i).CreateSession(context.Background(), subject, "", nil)
+	tk, err := c.client(i).CreateSession(context.Background(), client.SessionRequest{Subject: subject})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestEpochChangeResetsGate(t *testing.T) {
 	g := x.startGate("gate-epoch", 10*time.Second, proxy.URL())
 	for i := range 3 {
 		tk := x.session(0, fmt.Sprint("x-", i))
-		if _, err := x.client(0).RevokeSession(context.Background(), tk.SessionID, ""); err != nil {
+		if _, err := x.client(0).RevokeSession(context.Background(), client.SessionRevocation{SessionID: tk.SessionID, Reason: ""}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -227,12 +227,12 @@ func TestEpochChangeResetsGate(t *testing.T) {
 	})
 	// y's log: the first entry revokes revoked, then enough to pass 3.
 	revoked := y.session(0, "y-revoked")
-	if _, err := y.client(0).RevokeSession(context.Background(), revoked.SessionID, ""); err != nil {
+	if _, err := y.client(0).RevokeSession(context.Background(), client.SessionRevocation{SessionID: revoked.SessionID, Reason: ""}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 4 {
 		tk := y.session(0, fmt.Sprint("y-", i))
-		if _, err := y.client(0).RevokeSession(context.Background(), tk.SessionID, ""); err != nil {
+		if _, err := y.client(0).RevokeSession(context.Background(), client.SessionRevocation{SessionID: tk.SessionID, Reason: ""}); err != nil {
 			t.Fatal(err)
 		}
 	}

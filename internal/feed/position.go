@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/httperr"
 )
 
 // PositionPath is where verifiers report their position, relative to an
@@ -49,42 +51,40 @@ type positionAck struct {
 func (h *Hub) ServePosition(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "invalid_request", "positions are reported with POST")
+		httperr.Write(w, http.StatusMethodNotAllowed, httperr.InvalidRequest, "positions are reported with POST")
 		return
 	}
 	var rep positionReport
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReport))
 	if err := dec.Decode(&rep); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON position report")
+		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, "the body must be a JSON position report")
 		return
 	}
 	f := rep.follower()
 	if err := f.check(); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, err.Error())
 		return
 	}
 	if rep.Position < 0 {
-		writeError(w, http.StatusBadRequest, "invalid_request", "position must not be negative")
+		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, "position must not be negative")
 		return
 	}
 	select {
 	case <-h.ready:
 	default:
-		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the feed is starting")
+		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the feed is starting")
 		return
 	}
 	if rep.Epoch != h.epoch {
-		writeError(w, http.StatusConflict, "conflict", "the verifier follows another log (epoch "+rep.Epoch+"; this one is "+h.epoch+")")
+		httperr.Write(w, http.StatusConflict, "conflict", "the verifier follows another log (epoch "+rep.Epoch+"; this one is "+h.epoch+")")
 		return
 	}
 	ack, err := h.report(f, rep.Position, rep.Ready)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
+		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(ack)
+	httperr.WriteJSON(w, http.StatusOK, ack)
 }
 
 var errNoLease = errors.New("this node cannot vouch for verifiers right now")

@@ -4,9 +4,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 )
 
 // Config wires the HTTP API.
@@ -18,12 +20,23 @@ type Config struct {
 	Position http.Handler
 	// Metrics serves GET /metrics. Nil leaves the route out.
 	Metrics http.Handler
-	Logger  *slog.Logger
+	// StatusLists serves the Token Status Lists. Nil leaves the routes out
+	// (tegata serve --status-list=false).
+	StatusLists StatusLists
+	// Instruments counts and times every request (see NewMetrics). Nil:
+	// requests are not measured.
+	Instruments *Metrics
+	Logger      *slog.Logger
 	// Limits caps request rates; the zero value disables every limit.
 	// tegata serve uses DefaultLimits.
 	Limits Limits
 	// Now is the clock for rate limiting. Default time.Now.
 	Now func() time.Time
+	// FeedMaxAge ends every feed stream after about this long (jittered
+	// down by up to a quarter); the verifier reconnects where it was, and
+	// its API key is checked again. Zero: DefaultFeedMaxAge; negative: no
+	// maximum.
+	FeedMaxAge time.Duration
 	// InForce answers ?confirm= on revocations and GET /v1/verifiers. Nil:
 	// neither is offered.
 	InForce InForce
@@ -42,8 +55,11 @@ type server struct {
 	perKey     *limiter
 	perSubject *limiter
 	perClient  *limiter
+	// statusLists is nil when status lists are off.
+	statusLists StatusLists
 	// authFailures counts failed API key attempts per client address.
 	authFailures *limiter
+	streams      *streams
 	inForce      InForce
 	maxConfirm   time.Duration
 	epoch        string
@@ -57,10 +73,17 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	switch {
+	case cfg.FeedMaxAge == 0:
+		cfg.FeedMaxAge = DefaultFeedMaxAge
+	case cfg.FeedMaxAge < 0:
+		cfg.FeedMaxAge = 0
+	}
 	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
-		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
+		streams: newStreams(cfg.Limits, cfg.FeedMaxAge),
+		perKey:  newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
-		inForce: cfg.InForce, maxConfirm: cfg.MaxConfirm, epoch: cfg.Epoch}
+		statusLists: cfg.StatusLists, inForce: cfg.InForce, maxConfirm: cfg.MaxConfirm, epoch: cfg.Epoch}
 	if s.maxConfirm <= 0 {
 		s.maxConfirm = DefaultMaxConfirm
 	}
@@ -72,6 +95,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), adminOnly...))
 	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), adminOnly...))
 	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), adminOnly...))
+	mux.HandleFunc(bulkRevocationRoute, s.requireKey(s.wrap(s.revokeMany), adminOnly...))
 	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), adminOnly...))
 	mux.HandleFunc("POST /v1/introspect", s.requireKey(s.wrap(s.introspect), readers...))
 	mux.HandleFunc("GET /v1/keys", s.requireKey(s.wrap(s.listKeys), adminOnly...))
@@ -82,7 +106,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("POST /v1/apikeys/{id}/revoke", s.requireKey(s.wrap(s.revokeAPIKey), adminOnly...))
 	mux.HandleFunc("GET /v1/verifiers", s.requireKey(s.wrap(s.listVerifiers), verifierReaders...))
 	if cfg.Feed != nil {
-		mux.HandleFunc("GET /v1/feed", s.requireKey(cfg.Feed.ServeHTTP, readers...))
+		mux.HandleFunc("GET /v1/feed", s.requireKey(s.feed(cfg.Feed), readers...))
 	}
 	if cfg.Position != nil {
 		mux.HandleFunc("POST /v1/feed/position", s.requireKey(cfg.Position.ServeHTTP, readers...))
@@ -93,6 +117,10 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	// Public.
 	handle("GET /.well-known/jwks.json", s.jwks)
 	handle("GET /.well-known/openid-configuration", s.discovery)
+	if cfg.StatusLists != nil {
+		handle("GET /v1/statuslists/{id}", s.statusList)
+		handle("GET /v1/statuslists", s.statusListAggregation)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -102,7 +130,9 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
-	return instrument(mux)
+	// A client trickling the body of a request, to a route that reads it
+	// or not, loses the connection after BodyTimeout.
+	return httpguard.BodyDeadline(cfg.Instruments.instrument(mux), BodyTimeout)
 }
 
 // wrap adapts a handler that returns an error to the single error path.
@@ -117,7 +147,7 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 // limitClient applies the per-client-address limit to a public endpoint.
 func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if d := s.perClient.wait(clientAddr(r, s.trusted), s.now()); d > 0 {
+		if d := s.perClient.wait(limitKey(r, httpguard.AddrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
 			return tooMany(d, "from this address")
 		}
 		return h(w, r)
@@ -127,12 +157,30 @@ func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) f
 // allowSubject applies the per-subject limit. A subject too long to be
 // valid takes no bucket (the authority refuses it): buckets are kept by
 // subject, and one per megabyte-long path would let a caller fill memory.
-func (s *server) allowSubject(subject string) error {
+func (s *server) allowSubject(r *http.Request, subject string) error {
 	if len(subject) > authority.MaxSubjectLen {
 		return nil
 	}
-	if d := s.perSubject.wait(subject, s.now()); d > 0 {
+	if d := s.perSubject.wait(limitKey(r, subject), s.now()); d > 0 {
 		return tooMany(d, "for this subject")
 	}
 	return nil
+}
+
+// limitKey names the rate-limit bucket of id (an API key, subject or client
+// address) for r. Revocations have buckets of their own, apart from every
+// other call's: an app signing a user in dozens of times a second, or
+// refreshing from behind one address, must never make an operator's "sign
+// out everywhere" or a client's sign-out wait.
+func limitKey(r *http.Request, id string) string {
+	if isRevocation(r.Pattern) {
+		return "revoke\x00" + id
+	}
+	return id
+}
+
+// isRevocation reports whether a route revokes something: the bulk route,
+// and every route whose pattern ends in /revoke.
+func isRevocation(pattern string) bool {
+	return pattern == bulkRevocationRoute || strings.HasSuffix(pattern, "/revoke")
 }

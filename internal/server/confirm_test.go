@@ -50,13 +50,13 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 		}
 	}
 
-	tok, err := e.admin.CreateSession(ctx(t), "carol", "", nil)
+	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.admin.RevokeSessionConfirm(ctx(t), tok.SessionID, "test", 5*time.Second)
+	r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "test", Confirm: 5*time.Second})
 	if err != nil {
-		t.Fatalf("RevokeSessionConfirm: %v", err)
+		t.Fatalf("RevokeSession(Confirm 5s): %v", err)
 	}
 	c := r.Confirmation
 	if c == nil || !c.InForce || c.Confirmed != 2 || len(c.Pending) != 0 {
@@ -70,20 +70,20 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 
 	// Already revoked: nothing new, still confirmed (the earlier entry is
 	// below the head).
-	r, err = e.admin.RevokeSessionConfirm(ctx(t), tok.SessionID, "again", time.Second)
+	r, err = e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "again", Confirm: time.Second})
 	if err != nil || r.Revoked || r.Confirmation == nil || !r.Confirmation.InForce {
 		t.Fatalf("revoking again with confirm = %+v, %v; want revoked false, in force", r, err)
 	}
 	// Without confirm nothing changes.
-	tok2, _ := e.admin.CreateSession(ctx(t), "carol", "", nil)
-	if r, err := e.admin.RevokeSession(ctx(t), tok2.SessionID, ""); err != nil || r.Confirmation != nil || !r.Revoked {
+	tok2, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
+	if r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok2.SessionID, Reason: ""}); err != nil || r.Confirmation != nil || !r.Revoked {
 		t.Fatalf("RevokeSession without confirm = %+v, %v; want revoked, no confirmation", r, err)
 	}
 }
 
 func TestConfirmBadInput(t *testing.T) {
 	e := start(t, nil)
-	tok, err := e.admin.CreateSession(ctx(t), "dave", "", nil)
+	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "dave"})
 	if err != nil {
 		t.Fatal(err)
 	}

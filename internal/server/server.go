@@ -19,16 +19,25 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/inforce"
+	"github.com/tegata-dev/tegata/internal/statuslist"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/postgres"
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
 )
 
+// Defaults of Config, exported so that the command line shows and applies
+// the same values.
+const (
+	DefaultAddr    = "127.0.0.1:8080"
+	DefaultDataDir = "tegata-data"
+)
+
 // Config is what `tegata serve` is told.
 type Config struct {
-	Addr    string // listen address; default 127.0.0.1:8080
-	DataDir string // default ./tegata-data
+	Addr    string // listen address; default DefaultAddr
+	DataDir string // default DefaultDataDir
 	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
 	// <DataDir>/tegata.db.
 	DB string
@@ -45,6 +54,9 @@ type Config struct {
 	Limits *httpapi.Limits
 	// MaxConfirm caps ?confirm= on revocations. Default 30s.
 	MaxConfirm time.Duration
+	// FeedMaxAge ends feed streams after about this long (verifiers
+	// reconnect); zero means httpapi.DefaultFeedMaxAge, negative none.
+	FeedMaxAge time.Duration
 	Logger     *slog.Logger
 }
 
@@ -73,10 +85,10 @@ type Running struct {
 // Start prepares everything and begins serving; Shutdown stops it.
 func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8080"
+		cfg.Addr = DefaultAddr
 	}
 	if cfg.DataDir == "" {
-		cfg.DataDir = "tegata-data"
+		cfg.DataDir = DefaultDataDir
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -125,14 +137,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if err != nil {
 		return nil, err
 	}
-	if err := a.EnsureAPIKey(ctx, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
+	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
 		return nil, err
 	}
 	if cfg.FeedKey != "" {
 		if err := strongEnough("TEGATA_FEED_KEY", cfg.FeedKey); err != nil {
 			return nil, err
 		}
-		if err := a.EnsureAPIKey(ctx, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
+		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
 			return nil, err
 		}
 	}
@@ -146,21 +158,27 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if err := cl.Register(ctx); err != nil {
 		return nil, fmt.Errorf("register this node: %w", err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), cl.Collector())
-	// The registry is new on every Start; the HTTP collectors are package
-	// globals, shared by every server in this process.
-	_ = httpapi.Register(reg)
+	reg, instruments, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.Register(cl.Collector()); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	limits := httpapi.DefaultLimits()
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
-	h := httpapi.New(a, httpapi.Config{Feed: hub, Position: http.HandlerFunc(hub.ServePosition), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Logger: log, Limits: limits, Now: a.Config().Now,
-		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch})
-
+	hc := httpapi.Config{Feed: hub, Position: http.HandlerFunc(hub.ServePosition), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
+		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
+	if sl := a.Config().StatusLists; !sl.Disabled {
+		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
+			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
+	}
+	h := httpapi.New(a, hc)
 	reqs, cancelRequests := context.WithCancel(context.Background())
 	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, log: log,
 		stopFeed: stopFeed, stopBackground: stopBackground, cancelRequests: cancelRequests,
@@ -171,7 +189,9 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.goRun(func() { _ = hub.Run(feedCtx) })
 	r.goRun(func() { _ = cl.Run(bg) })
 	r.goRun(func() {
-		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// Proxies that carry many clients' connections are not capped.
+		capped := httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log)
+		if err := r.srv.Serve(capped); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}
 	})
@@ -207,6 +227,22 @@ func (r *Running) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// newMetrics returns this server's own registry, with the Go runtime,
+// process and HTTP metrics registered.
+func newMetrics() (*prometheus.Registry, *httpapi.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	m, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, m, nil
 }
 
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {

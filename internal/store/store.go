@@ -6,7 +6,10 @@
 // Every method is safe for concurrent use by many goroutines and, for shared
 // backends, by many processes. Methods that change more than one row do so in
 // one transaction: either all of it is durable when the method returns nil,
-// or none of it is.
+// or none of it is. An implementation may commit the writes of concurrent
+// callers in one transaction (group commit); each call keeps this
+// all-or-nothing guarantee on its own and returns only once its writes are
+// durable, and a call that fails does not fail the others.
 //
 // Times are stored with microsecond precision or better; callers pass every
 // instant in (no method reads the clock), so tests can move time.
@@ -16,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
@@ -34,6 +38,8 @@ var (
 type Store interface {
 	Sessions
 	Log
+	DetailedLog
+	StatusLists
 	Keys
 	APIKeys
 	Audit
@@ -53,6 +59,9 @@ type Session struct {
 	RefreshedAt time.Time // last successful refresh; CreatedAt until then
 	ExpiresAt   time.Time // absolute end of the session
 	RevokedAt   time.Time // zero while live
+	// Status is the status list entry of the session's current generation
+	// (zero when the authority publishes no status lists).
+	Status StatusSlot
 }
 
 // NewSession is the input of CreateSession.
@@ -60,6 +69,16 @@ type NewSession struct {
 	Session Session
 	// Refresh is the first refresh token of the session.
 	Refresh RefreshToken
+	// Slot, when set, allocates the session's status list entry in the same
+	// transaction (Session.Status is ignored); ErrNoSlot if every candidate
+	// is held.
+	Slot *SlotRequest
+}
+
+// Created is the outcome of CreateSession.
+type Created struct {
+	Generation int64      // the subject's current generation, for the sgen claim
+	Status     StatusSlot // the status list entry, when NewSession.Slot asked for one
 }
 
 // RefreshToken is a refresh token as stored: only its SHA-256.
@@ -82,12 +101,26 @@ type Rotation struct {
 	// instead of forking the chain; the store never sees the plaintext.
 	NextSealed []byte
 	Now        time.Time
-	// Grace is how long after a rotation the same presented token is still
-	// answered with the same successor (two tabs refreshing at once).
+	// Grace is how long after a rotation (inclusive) the same presented
+	// token is still answered with the same successor (two tabs refreshing
+	// at once). Zero: no grace; every second use is Reused.
 	Grace time.Duration
 	// RevokedUntil is the ExpiresAt given to the revocation entry written
 	// when reuse is detected (Now + the longest access token lifetime).
 	RevokedUntil time.Time
+	// Check, when set, is called inside the transaction before a rotation
+	// that would be Rotated writes anything, with the session and the
+	// subject's generation the caller will mint an access token for. An
+	// error aborts: nothing changes, Presented stays current, and
+	// RotateRefresh returns the error. The authority uses it so that a
+	// refresh token is never spent on an access token it cannot mint. It
+	// runs while rows are locked: keep it cheap.
+	Check func(s Session, generation int64) error
+	// Slot, when set, gives the session a new status list entry if it has
+	// none or its entry stands for an older subject generation (the first
+	// refresh after an access cutoff); the result's Session.Status is the
+	// entry its tokens carry. ErrNoSlot if every candidate is held.
+	Slot *SlotRequest
 }
 
 // Outcome says what RotateRefresh did.
@@ -125,6 +158,9 @@ type RotateResult struct {
 type Actor struct {
 	By     string // API key name, "client" for self-service sign-out, "system" for theft detection
 	Reason string
+	// Entity says who initiated a revocation in CAEP's words: "admin",
+	// "user", "policy" or "system". It goes into the entry's detail.
+	Entity string
 }
 
 // SubjectRevocation is the input of RevokeSubject.
@@ -143,12 +179,36 @@ type SubjectRevocation struct {
 	Actor     Actor
 }
 
+// Revocation is one item of Revoke: a session (SessionID set), or else a
+// subject cutoff as RevokeSubject makes (Subject, EndSessions, Claims).
+type Revocation struct {
+	SessionID   string
+	Subject     string
+	EndSessions bool
+	Claims      json.RawMessage
+	Now         time.Time
+	// ExpiresAt of the log entry: Now + the longest access token lifetime.
+	ExpiresAt time.Time
+	Actor     Actor
+}
+
+// ItemError is the error of a bulk call (Revoke) caused by one of its
+// items; nothing of the call was written.
+type ItemError struct {
+	Index int // the item's position in the call, from 0
+	Err   error
+}
+
+func (e *ItemError) Error() string { return fmt.Sprintf("item %d: %v", e.Index, e.Err) }
+func (e *ItemError) Unwrap() error { return e.Err }
+
 // Sessions stores sessions and refresh tokens.
 type Sessions interface {
 	// CreateSession stores a session and its first refresh token and returns
-	// the subject's current generation (0 for a subject never cut off).
-	// ErrConflict if the session ID or token hash exists.
-	CreateSession(ctx context.Context, s NewSession) (generation int64, err error)
+	// the subject's current generation (0 for a subject never cut off) and
+	// the status list entry allocated, if one was requested. ErrConflict if
+	// the session ID or token hash exists.
+	CreateSession(ctx context.Context, s NewSession) (Created, error)
 	// RotateRefresh exchanges a refresh token atomically: at most one
 	// successor is ever current for a token, whatever runs concurrently.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
@@ -164,12 +224,23 @@ type Sessions interface {
 	// RevokeSession revokes a session and appends a KindSession entry
 	// expiring at expiresAt. Revoking an already revoked session appends
 	// nothing and returns the zero Entry with a nil error. ErrNotFound if the
-	// session never existed.
+	// session never existed. The session's status list entries that are
+	// still held become INVALID with the entry: they are held at least
+	// until expiresAt, and the entry's detail lists them.
 	RevokeSession(ctx context.Context, id string, now, expiresAt time.Time, a Actor) (revocation.Entry, error)
 	// RevokeSubject increments the subject's generation (creating the
 	// subject if needed) and appends a KindSubject entry carrying the new
-	// generation: every token issued before has a lower sgen.
+	// generation: every token issued before has a lower sgen. The status
+	// list entries of the subject's older generations that are still held
+	// become INVALID with it, as with RevokeSession.
 	RevokeSubject(ctx context.Context, r SubjectRevocation) (revocation.Entry, error)
+	// Revoke applies every item as RevokeSession or RevokeSubject would, in
+	// order, in one transaction: all of them or none. Entry i is item i's,
+	// the zero Entry for a session already revoked (also by an earlier
+	// item); an audit record is written per item. An item naming a session
+	// that never existed fails the call with an *ItemError wrapping
+	// ErrNotFound.
+	Revoke(ctx context.Context, items []Revocation) ([]revocation.Entry, error)
 	// DeleteExpired removes sessions and refresh tokens that have expired at
 	// now (ExpiresAt not after now), with every refresh token of a removed
 	// session, and returns how many rows went.
@@ -183,15 +254,8 @@ type Sessions interface {
 type Log interface {
 	// EntriesAfter returns up to limit entries with seq > after, in seq order.
 	EntriesAfter(ctx context.Context, after int64, limit int) ([]revocation.Entry, error)
-	// LiveEntries returns every entry whose ExpiresAt is after now, in seq
-	// order, and the head seq at the moment of reading (the snapshot's
-	// position: entries > head come after it).
-	LiveEntries(ctx context.Context, now time.Time) (entries []revocation.Entry, head int64, err error)
 	// Head returns the highest seq (0 for an empty log).
 	Head(ctx context.Context) (int64, error)
-	// Oldest returns the lowest seq still retained (0 for an empty log).
-	// A reader positioned before it must start from a snapshot.
-	Oldest(ctx context.Context) (int64, error)
 	// PruneLog deletes entries that are no longer live at now (ExpiresAt not
 	// after now), keeping the head entry so that Head never goes back.
 	// Returns how many went.
@@ -242,6 +306,9 @@ type APIKey struct {
 	Hash      [32]byte // SHA-256 of the secret
 	Role      string   // "admin" (everything) or "feed" (read the feed and JWKS only)
 	CreatedAt time.Time
+	// InstalledAs names the setting a key was installed from at start
+	// ("bootstrap", "feed"); empty for keys created through the API.
+	InstalledAs string
 }
 
 // APIKeys stores API keys, hashed. A revoked key is kept (marked revoked,
@@ -268,6 +335,12 @@ type APIKeys interface {
 	// "admin" role, decided under a lock so that two admins revoking each
 	// other at once cannot both succeed.
 	RevokeAPIKey(ctx context.Context, id string, now time.Time, a Actor) error
+	// RetireInstalledAPIKeys revokes at now every live key installed as
+	// installedAs except the live key whose hash is keep, which it marks as
+	// installed so (a setting's new secret replaces the old one), and
+	// records "apikey.revoke" by a for each, in one transaction. It returns
+	// the keys it revoked. ErrNotFound if keep is not a live key.
+	RetireInstalledAPIKeys(ctx context.Context, installedAs string, keep [32]byte, now time.Time, a Actor) ([]APIKey, error)
 }
 
 // ErrLastAdminKey: RevokeAPIKey refused to revoke the last live admin key,
@@ -283,11 +356,10 @@ type AuditRecord struct {
 	Target string // session id, subject, or kid
 }
 
-// Audit is the trail of revocations and key changes. The revoking methods
-// and AddKey write their own records in the same transaction; Record is for
-// anything else.
+// Audit is the trail of revocations, key and API key changes. The methods
+// that make those changes write their records in the same transaction, so
+// there is no separate way to add one.
 type Audit interface {
-	Record(ctx context.Context, r AuditRecord) error
 	// AuditLog returns records with ID > after, oldest first, up to limit.
 	AuditLog(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
 }

@@ -4,14 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
-const sessionColumns = `id, subject, device, claims, created_at, refreshed_at, expires_at, revoked_at`
+const sessionColumns = `id, subject, device, claims, created_at, refreshed_at, expires_at, revoked_at,
+	status_list, status_idx, status_gen`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -22,9 +22,14 @@ func scanSession(row scanner) (store.Session, error) {
 		claims                      sql.NullString
 		created, refreshed, expires int64
 		revoked                     sql.NullInt64
+		slotList, slotIdx, slotGen  sql.NullInt64
 	)
-	if err := row.Scan(&s.ID, &s.Subject, &s.Device, &claims, &created, &refreshed, &expires, &revoked); err != nil {
+	if err := row.Scan(&s.ID, &s.Subject, &s.Device, &claims, &created, &refreshed, &expires, &revoked,
+		&slotList, &slotIdx, &slotGen); err != nil {
 		return store.Session{}, err
+	}
+	if slotList.Valid {
+		s.Status = store.StatusSlot{SlotPos: store.SlotPos{List: slotList.Int64, Index: slotIdx.Int64}, Generation: slotGen.Int64}
 	}
 	if claims.Valid {
 		s.Claims = json.RawMessage(claims.String)
@@ -34,85 +39,182 @@ func scanSession(row scanner) (store.Session, error) {
 	return s, nil
 }
 
-// claimsArg stores nil claims as NULL and anything else as text.
-func claimsArg(c json.RawMessage) any {
+// CreateSession implements store.Sessions. Creations are committed in
+// batches (see batch.go).
+func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (store.Created, error) {
+	return s.creates.do(ctx, ns)
+}
+
+// execCreate stores a batch of new sessions and their first refresh tokens.
+//
+// The subjects' rows are locked before anything else (created at
+// generation 0 if new). RevokeSubject locks the same rows first, so the two
+// serialize: either a session exists when a cutoff ends the subject's
+// sessions, or it is created after the cutoff and carries the new
+// generation. Without the lock, on Postgres a session created concurrently
+// with "sign out everywhere" could survive it.
+//
+// Status list slots are allocated after the subjects are locked, so a
+// cutoff of the subject that commits later covers them. A creation whose
+// candidates are all held is refused alone (store.ErrNoSlot).
+func (s *Store) execCreate(ctx context.Context, t *tx, ops []*pending[store.NewSession, store.Created]) error {
+	subjects := make([]string, len(ops))
+	for i, p := range ops {
+		subjects[i] = p.in.Session.Subject
+	}
+	gens, err := bumpSubjects(ctx, t, subjects, false)
+	if err != nil {
+		return err
+	}
+	var wants []*slotWant
+	for _, p := range ops {
+		p.out = store.Created{Generation: gens[p.in.Session.Subject]}
+		if ss := p.in.Session; p.in.Slot != nil {
+			wants = append(wants, &slotWant{sessionID: ss.ID, subject: ss.Subject, gen: p.out.Generation,
+				freeAfter: micros(ss.ExpiresAt.Add(p.in.Slot.Grace)), req: p.in.Slot})
+		}
+	}
+	if err := allocateSlots(ctx, t, wants); err != nil {
+		return err
+	}
+	slots := make(map[string]store.StatusSlot, len(wants))
+	for _, w := range wants {
+		slots[w.sessionID] = w.got
+	}
+	for _, p := range ops {
+		if p.out.Status = slots[p.in.Session.ID]; p.in.Slot != nil && p.out.Status.List == 0 {
+			p.err = store.ErrNoSlot
+		}
+	}
+	if anyRefused(ops) {
+		return nil // rolled back and run again without them
+	}
+	if err := insertSessions(ctx, t, ops); err != nil {
+		return s.conflict(err)
+	}
+	if err := insertRefreshTokens(ctx, t, newSessionTokens(ops)); err != nil {
+		return s.conflict(err)
+	}
+	return nil
+}
+
+// insertSessions stores the batch's sessions, each with the slot in its
+// p.out.
+func insertSessions(ctx context.Context, t *tx, ops []*pending[store.NewSession, store.Created]) error {
+	n := len(ops)
+	id, sub, device := make([]string, n), make([]string, n), make([]string, n)
+	claims := make([]*string, n)
+	created, refreshed, expires := make([]int64, n), make([]int64, n), make([]int64, n)
+	revoked := make([]*int64, n)
+	slotList, slotIdx, slotGen := make([]*int64, n), make([]*int64, n), make([]*int64, n)
+	for i, p := range ops {
+		if sl := p.out.Status; sl.List != 0 {
+			slotList[i], slotIdx[i], slotGen[i] = &sl.List, &sl.Index, &sl.Generation
+		}
+		ss := p.in.Session
+		id[i], sub[i], device[i], claims[i] = ss.ID, ss.Subject, ss.Device, claimsText(ss.Claims)
+		created[i], refreshed[i], expires[i] = micros(ss.CreatedAt), micros(ss.RefreshedAt), micros(ss.ExpiresAt)
+		if ss.RefreshedAt.IsZero() {
+			refreshed[i] = created[i]
+		}
+		if !ss.RevokedAt.IsZero() {
+			at := micros(ss.RevokedAt)
+			revoked[i] = &at
+		}
+	}
+	from, args := t.d.from(newRows("s", n).text("id", id).text("subject", sub).text("device", device).
+		nullText("claims", claims).ints("created_at", created).ints("refreshed_at", refreshed).
+		ints("expires_at", expires).nullInts("revoked_at", revoked).
+		nullInts("status_list", slotList).nullInts("status_idx", slotIdx).nullInts("status_gen", slotGen))
+	_, err := t.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) SELECT `+sessionColumns+` FROM `+from, args...)
+	return err
+}
+
+func newSessionTokens(ops []*pending[store.NewSession, store.Created]) []store.RefreshToken {
+	toks := make([]store.RefreshToken, len(ops))
+	for i, p := range ops {
+		toks[i] = p.in.Refresh
+		toks[i].SessionID = p.in.Session.ID
+	}
+	return toks
+}
+
+func insertRefreshTokens(ctx context.Context, t *tx, toks []store.RefreshToken) error {
+	if len(toks) == 0 {
+		return nil
+	}
+	n := len(toks)
+	hash, sid, created, expires := make([][]byte, n), make([]string, n), make([]int64, n), make([]int64, n)
+	for i, rt := range toks {
+		hash[i], sid[i], created[i], expires[i] = rt.Hash[:], rt.SessionID, micros(rt.CreatedAt), micros(rt.ExpiresAt)
+	}
+	from, args := t.d.from(newRows("r", n).blobs("hash", hash).text("session_id", sid).
+		ints("created_at", created).ints("expires_at", expires))
+	_, err := t.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at)
+		SELECT hash, session_id, created_at, expires_at FROM `+from, args...)
+	return err
+}
+
+// claimsText stores nil claims as NULL and anything else as text.
+func claimsText(c json.RawMessage) *string {
 	if c == nil {
 		return nil
 	}
-	return string(c)
+	s := string(c)
+	return &s
 }
 
-// CreateSession implements store.Sessions.
-func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (int64, error) {
-	var gen int64
-	err := s.inTx(ctx, "create session", func(t *tx) error {
-		// Lock the subject's row before anything else (creating it at
-		// generation 0 if new). RevokeSubject locks the same row first, so
-		// the two serialize: either this session exists when a cutoff ends
-		// the subject's sessions, or it is created after the cutoff and
-		// carries the new generation. Without the lock, on Postgres a
-		// session created concurrently with "sign out everywhere" could
-		// survive it.
-		var err error
-		if gen, err = lockGeneration(ctx, t, ns.Session.Subject); err != nil {
-			return err
-		}
-		if err := insertSession(ctx, t, ns.Session); err != nil {
-			return s.conflict(err)
-		}
-		tok := ns.Refresh
-		tok.SessionID = ns.Session.ID
-		if err := insertRefresh(ctx, t, tok); err != nil {
-			return s.conflict(err)
-		}
-		return nil
-	})
-	return gen, err
-}
-
-func insertSession(ctx context.Context, t *tx, ss store.Session) error {
-	refreshed := ss.RefreshedAt
-	if refreshed.IsZero() {
-		refreshed = ss.CreatedAt
+// bumpSubjects locks the rows of subjects (creating missing ones at
+// generation 0), in sorted order, and returns each one's generation. With
+// cut, every occurrence of a subject in subjects raises its generation by
+// one, and the generation returned is the highest; without, generations
+// are only read. Either way the rows stay locked until the transaction ends
+// (an upsert takes the row lock on both backends; SQLite has one writer
+// anyway).
+func bumpSubjects(ctx context.Context, t *tx, subjects []string, cut bool) (map[string]int64, error) {
+	count := make(map[string]int64, len(subjects))
+	for _, sub := range subjects {
+		count[sub]++
 	}
-	_, err := t.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		ss.ID, ss.Subject, ss.Device, claimsArg(ss.Claims),
-		micros(ss.CreatedAt), micros(refreshed), micros(ss.ExpiresAt), nullMicros(ss.RevokedAt))
-	return err
-}
-
-func insertRefresh(ctx context.Context, t *tx, rt store.RefreshToken) error {
-	_, err := t.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		rt.Hash[:], rt.SessionID, micros(rt.CreatedAt), micros(rt.ExpiresAt))
-	return err
-}
-
-// lockGeneration returns the subject's generation with its row locked
-// until the transaction ends (an upsert takes the row lock on both
-// backends; SQLite has one writer anyway).
-func lockGeneration(ctx context.Context, t *tx, subject string) (int64, error) {
-	var gen int64
-	err := t.queryRow(ctx, `INSERT INTO subjects (subject, generation) VALUES (?, 0)
-		ON CONFLICT (subject) DO UPDATE SET generation = subjects.generation
-		RETURNING generation`, subject).Scan(&gen)
-	return gen, err
-}
-
-// generation returns the subject's generation, 0 if it was never cut off.
-func generation(ctx context.Context, t *tx, subject string) (int64, error) {
-	var gen int64
-	err := t.queryRow(ctx, `SELECT generation FROM subjects WHERE subject = ?`, subject).Scan(&gen)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+	if len(count) == 0 {
+		return count, nil
 	}
-	return gen, err
+	subs, by := make([]string, 0, len(count)), make([]int64, 0, len(count))
+	for sub, n := range count {
+		if !cut {
+			n = 0
+		}
+		subs, by = append(subs, sub), append(by, n)
+	}
+	from, args := t.d.from(newRows("b", len(subs)).text("sub", subs).ints("n", by))
+	rs, err := t.QueryContext(ctx, t.d.rebind(`INSERT INTO subjects (subject, generation)
+		SELECT sub, n FROM `+from+` WHERE true ORDER BY sub
+		ON CONFLICT (subject) DO UPDATE SET generation = subjects.generation + excluded.generation
+		RETURNING subject, generation`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("subjects: %w", err)
+	}
+	defer rs.Close()
+	gens := make(map[string]int64, len(count))
+	for rs.Next() {
+		var sub string
+		var gen int64
+		if err := rs.Scan(&sub, &gen); err != nil {
+			return nil, fmt.Errorf("subjects: %w", err)
+		}
+		gens[sub] = gen
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("subjects: %w", err)
+	}
+	return gens, nil
 }
 
 // Session implements store.Sessions. The session and the generation are read
 // in one statement so they come from one snapshot.
 func (s *Store) Session(ctx context.Context, id string) (store.Session, int64, error) {
 	row := s.queryRow(ctx, `SELECT s.id, s.subject, s.device, s.claims, s.created_at, s.refreshed_at,
-		s.expires_at, s.revoked_at, COALESCE(g.generation, 0)
+		s.expires_at, s.revoked_at, s.status_list, s.status_idx, s.status_gen, COALESCE(g.generation, 0)
 		FROM sessions s LEFT JOIN subjects g ON g.subject = s.subject WHERE s.id = ?`, id)
 	var gen int64
 	ss, err := scanSession(scanFunc(func(dest ...any) error { return row.Scan(append(dest, &gen)...) }))
@@ -131,7 +233,7 @@ func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 // SessionByRefresh implements store.Sessions.
 func (s *Store) SessionByRefresh(ctx context.Context, hash [32]byte) (store.Session, error) {
 	row := s.queryRow(ctx, `SELECT s.id, s.subject, s.device, s.claims, s.created_at, s.refreshed_at,
-		s.expires_at, s.revoked_at
+		s.expires_at, s.revoked_at, s.status_list, s.status_idx, s.status_gen
 		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash[:])
 	ss, err := scanSession(row)
 	if err != nil {

@@ -38,21 +38,35 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Generation", testGeneration},
 		{"CreateDuringCutoff", testCreateDuringCutoff},
 		{"RotateRotated", testRotateRotated},
+		{"RotateCheck", testRotateCheck},
 		{"RotateGraceWindow", testRotateGraceWindow},
 		{"RotateReused", testRotateReused},
 		{"RotateRefused", testRotateRefused},
 		{"RotateConcurrent", testRotateConcurrent},
 		{"LogEmpty", testLogEmpty},
 		{"EntriesAfter", testEntriesAfter},
-		{"LiveEntriesAndPrune", testLiveEntriesAndPrune},
+		{"PruneLog", testPruneLog},
 		{"LogConcurrentAppends", testLogConcurrentAppends},
+		{"RevokeBulk", testRevokeBulk},
+		{"RevokeBulkAllOrNothing", testRevokeBulkAllOrNothing},
+		{"ConcurrentFailuresIsolated", testConcurrentFailuresIsolated},
+		{"BatchesForm", testBatchesForm},
 		{"Keys", testKeys},
 		{"APIKeys", testAPIKeys},
 		{"APIKeyConflicts", testAPIKeyConflicts},
 		{"RevokeAPIKey", testRevokeAPIKey},
 		{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
+		{"RetireInstalledAPIKeys", testRetireInstalledAPIKeys},
 		{"Audit", testAudit},
 		{"Notifier", testNotifier},
+		{"StatusLists", testStatusLists},
+		{"SlotAllocation", testSlotAllocation},
+		{"SlotAllocationConcurrent", testSlotAllocationConcurrent},
+		{"SlotRevokeSession", testSlotRevokeSession},
+		{"SlotAccessCutoff", testSlotAccessCutoff},
+		{"SlotReuse", testSlotReuse},
+		{"SlotCutoffRace", testSlotCutoffRace},
+		{"SlotBulkRevoke", testSlotBulkRevoke},
 		{"ClaimCluster", testClaimCluster},
 		{"ClaimClusterConcurrent", testClaimClusterConcurrent},
 		{"Followers", testFollowers},
@@ -106,11 +120,11 @@ func newSession(id, subject string, created time.Time) store.NewSession {
 
 func create(t *testing.T, s store.Store, ns store.NewSession) int64 {
 	t.Helper()
-	gen, err := s.CreateSession(context.Background(), ns)
+	c, err := s.CreateSession(context.Background(), ns)
 	if err != nil {
 		t.Fatalf("CreateSession(%q) = %v", ns.Session.ID, err)
 	}
-	return gen
+	return c.Generation
 }
 
 // rotation exchanges presented for next at now with a one minute grace.
