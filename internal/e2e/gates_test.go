@@ -74,7 +74,7 @@ func (c *cluster) startGate(name string, staleAfter time.Duration, authorities .
 	g := &gateProc{t: c.t, name: name}
 	g.cmd = exec.Command(tegataBinary(c.t), "gate", "--authority", strings.Join(authorities, ","),
 		"--listen", "127.0.0.1:0", "--name", name, "--stale-after", staleAfter.String(), "--log-level", "debug")
-	g.cmd.Env = append(os.Environ(), "TEGATA_API_KEY="+c.feedKey)
+	g.cmd.Env = append(os.Environ(), "TEGATA_FEED_KEY="+c.feedKey, "TEGATA_API_KEY=")
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {
 		c.t.Fatal(err)
