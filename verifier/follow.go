@@ -130,11 +130,13 @@ func (v *Verifier) staleness(now time.Time) error {
 	switch {
 	case !h.synced:
 		return fmt.Errorf("%w: not caught up with the authority's feed", ErrStale)
+	case !h.fresh(now) && now.Sub(h.lastHeard) > v.cfg.StaleAfter:
+		return fmt.Errorf("%w: nothing heard from the authority for %s", ErrStale, now.Sub(h.lastHeard).Round(time.Millisecond))
 	case h.until.IsZero():
 		return fmt.Errorf("%w: the authority has not yet acknowledged this verifier's position", ErrStale)
 	case !h.fresh(now):
-		return fmt.Errorf("%w: the authority last vouched for this verifier's state more than %s ago (last heard %s ago)",
-			ErrStale, v.cfg.StaleAfter, now.Sub(h.lastHeard).Round(time.Millisecond))
+		return fmt.Errorf("%w: the authority has not acknowledged this verifier's position for over %s (position reports failing)",
+			ErrStale, v.cfg.StaleAfter)
 	case v.overflow.Load():
 		return fmt.Errorf("%w: revocation set full (%d entries); feed paused", ErrStale, v.cfg.MaxEntries)
 	}

@@ -36,7 +36,8 @@ Usage:
   tegata gate --authority URL [flags]        run a verifier as forward-auth endpoint or reverse proxy
   tegata keys list|rotate                    list or rotate signing keys
   tegata sessions list --subject S           a subject's live sessions
-  tegata revoke --session ID | --subject S | --subjects-from FILE [--scope sessions|access] [--reason R]
+  tegata revoke --session ID | --subject S | --subjects-from FILE [--scope sessions|access] [--reason R] [--confirm 5s]
+  tegata verifiers                           the verifiers following the feed, on every node, and how current each is
   tegata token inspect TOKEN                 decode a token and say whether and why it is (not) valid
   tegata audit [--after N]                   the audit trail of revocations and key changes
   tegata apikeys create --name N [--role admin|feed]   create an API key (its secret is shown once)
@@ -72,6 +73,8 @@ func Main(env Env) int {
 		return 0
 	case errors.Is(err, errInvalidToken):
 		return 1
+	case errors.Is(err, errNotConfirmed):
+		return 3
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(env.Stderr, "tegata %s: %s\n(run 'tegata %s -h' for help)\n", cmd, printable(strings.TrimPrefix(err.Error(), "usage: ")), cmd)
 		return 2
@@ -86,14 +89,15 @@ var commands map[string]func(Env, []string) error
 
 func init() {
 	commands = map[string]func(Env, []string) error{
-		"serve":    serve,
-		"gate":     gateCmd,
-		"keys":     keys,
-		"sessions": sessions,
-		"revoke":   revoke,
-		"token":    tokenCmd,
-		"audit":    audit,
-		"apikeys":  apikeys,
+		"serve":     serve,
+		"gate":      gateCmd,
+		"keys":      keys,
+		"sessions":  sessions,
+		"revoke":    revoke,
+		"token":     tokenCmd,
+		"audit":     audit,
+		"verifiers": verifiers,
+		"apikeys":   apikeys,
 	}
 }
 

@@ -160,7 +160,7 @@ func (s *follower) kickReport() {
 }
 
 // reportLoop reports whenever kicked, until ctx (the stream) ends.
-func (s *follower) reportLoop(ctx context.Context, base string, kick <-chan struct{}) {
+func (s *follower) reportLoop(ctx context.Context, base string, kick chan struct{}) {
 	failing := false
 	for {
 		select {
@@ -169,7 +169,12 @@ func (s *follower) reportLoop(ctx context.Context, base string, kick <-chan stru
 		case <-kick:
 		}
 		start := time.Now()
-		err := s.report(ctx, base)
+		sent, err := s.report(ctx, base)
+		if err == nil && sent != s.ready() {
+			// The lease this report earned made the client current (or
+			// time made it stale): say so now, not at the next heartbeat.
+			s.kickSelf(kick)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			s.log.Warn("feed: position report failed; the authority grants no lease meanwhile", "url", base, "err", err)
@@ -184,24 +189,39 @@ func (s *follower) reportLoop(ctx context.Context, base string, kick <-chan stru
 	}
 }
 
-// report sends the client's position and records the lease granted.
-func (s *follower) report(ctx context.Context, base string) error {
-	f := s.c.Follower
-	st := s.c.State()
-	ready := st.Synced && !s.now().After(st.FreshUntil)
+// ready is the client's own view of whether it is current, as reported.
+func (s *follower) ready() bool {
 	if s.c.Ready != nil {
-		ready = s.c.Ready()
+		return s.c.Ready()
 	}
+	st := s.c.State()
+	return st.Synced && !s.now().After(st.FreshUntil)
+}
+
+// kickSelf queues one more report on the reporter's own channel.
+func (s *follower) kickSelf(kick chan struct{}) {
+	select {
+	case kick <- struct{}{}:
+	default:
+	}
+}
+
+// report sends the client's position and records the lease granted. It
+// returns the readiness it reported.
+func (s *follower) report(ctx context.Context, base string) (bool, error) {
+	f := s.c.Follower
+	ready := s.ready()
+	st := s.c.State()
 	body, err := json.Marshal(positionReport{ID: f.ID, Name: f.Name, Host: f.Host, Version: f.Version,
 		StaleAfterMS: f.StaleAfter.Milliseconds(), Position: st.Position, Ready: ready, Epoch: st.Epoch})
 	if err != nil {
-		return err
+		return ready, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+PositionPath, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return ready, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if s.c.APIKey != "" {
@@ -210,18 +230,18 @@ func (s *follower) report(ctx context.Context, base string) error {
 	sent := s.now() // no later than the server's answer: the lease starts here
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return err
+		return ready, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxReport))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, strings.TrimSpace(string(b)))
+		return ready, fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, strings.TrimSpace(string(b)))
 	}
 	var ack positionAck
 	if err := json.Unmarshal(b, &ack); err != nil {
-		return fmt.Errorf("feed: malformed position answer: %w", err)
+		return ready, fmt.Errorf("feed: malformed position answer: %w", err)
 	}
 	d := min(f.StaleAfter, time.Duration(ack.LeaseMS)*time.Millisecond)
 	s.c.addLease(lease{head: ack.Head, until: sent.Add(d), epoch: ack.Epoch})
-	return nil
+	return ready, nil
 }
