@@ -74,6 +74,24 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 	if err != nil || r.Revoked || r.Confirmation == nil || !r.Confirmation.InForce {
 		t.Fatalf("revoking again with confirm = %+v, %v; want revoked false, in force", r, err)
 	}
+	// The bulk endpoint confirms its last entry.
+	var bulk struct {
+		Items        []struct{ Seq int64 } `json:"items"`
+		Confirmation *client.Confirmation  `json:"confirmation"`
+	}
+	tok3, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
+	if err := e.admin.Do(ctx(t), "POST", "/v1/revocations?confirm=5s",
+		map[string]any{"items": []map[string]string{{"session_id": tok3.SessionID}}}, &bulk); err != nil {
+		t.Fatalf("POST /v1/revocations?confirm=5s: %v", err)
+	}
+	if c := bulk.Confirmation; c == nil || !c.InForce || c.Confirmed != 2 {
+		t.Fatalf("bulk revocation with confirm: confirmation %+v, want in force on 2", c)
+	}
+	for i, v := range vs {
+		if _, err := v.Verify(context.Background(), tok3.AccessToken); !errors.Is(err, verifier.ErrRevoked) {
+			t.Errorf("verifier %d after the confirmed bulk revocation: Verify = %v, want ErrRevoked", i, err)
+		}
+	}
 	// Without confirm nothing changes.
 	tok2, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
 	if r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok2.SessionID, Reason: ""}); err != nil || r.Confirmation != nil || !r.Revoked {
