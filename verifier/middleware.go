@@ -42,6 +42,13 @@ func FromContext(ctx context.Context) (*token.Claims, bool) {
 	return c, ok && c != nil
 }
 
+// NewContext returns ctx carrying verified claims, for middleware other
+// than Middleware (the gate's web sessions) that verifies a request itself:
+// handlers then read them with FromContext whichever middleware ran.
+func NewContext(ctx context.Context, c *token.Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
+
 // writeUnauthorized answers 401. A request that sent no credentials gets a
 // bare challenge: RFC 6750 §3.1 says not to include an error code then.
 func writeUnauthorized(w http.ResponseWriter, err error) {

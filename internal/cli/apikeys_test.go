@@ -22,7 +22,7 @@ func TestAPIKeysUsageErrors(t *testing.T) {
 		{"no verb", []string{"apikeys"}, "'apikeys list'"},
 		{"bad verb", []string{"apikeys", "delete"}, "'apikeys revoke ID"},
 		{"create: no name", []string{"apikeys", "create"}, "--name is required"},
-		{"create: bad role", []string{"apikeys", "create", "--name", "x", "--role", "root"}, "--role must be admin or feed"},
+		{"create: bad role", []string{"apikeys", "create", "--name", "x", "--role", "root"}, "--role must be admin, feed or gate"},
 		{"create: stray argument", []string{"apikeys", "create", "--name", "x", "now"}, `unexpected argument "now"`},
 		{"list: stray argument", []string{"apikeys", "list", "all"}, `unexpected argument "all"`},
 		{"revoke: no ID", []string{"apikeys", "revoke"}, "exactly one ID"},
