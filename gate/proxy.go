@@ -6,26 +6,25 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+
+	"github.com/tegata-dev/tegata/verifier"
 )
 
-// identityKey is the context key under which forward passes the verified
-// identity to the proxy's Rewrite.
-type identityKey struct{}
-
-// forward verifies the request and hands it to the reverse proxy.
+// forward verifies the request and hands it to the reverse proxy with the
+// claims in its context, where Rewrite finds them.
 func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
 	c, err := g.authenticate(r)
 	if err != nil {
 		g.refuse(w, r, err)
 		return
 	}
-	id := g.identify(r.Context(), c)
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	g.proxy.ServeHTTP(w, r.WithContext(verifier.NewContext(r.Context(), c)))
 }
 
 // newProxy returns the reverse proxy to cfg.Upstream. Rewrite removes every
-// X-Tegata-* header the client sent before it sets the verified ones, so the
-// upstream can trust them. The Authorization header and cookies pass
+// X-Tegata-* header the client sent before it sets the verified ones (from
+// the claims in the request's context; none for an anonymous request that
+// web sessions let through), so the upstream can trust them. The Authorization header and cookies pass
 // through: the upstream may want the token itself. X-Forwarded-For/-Host/
 // -Proto are set from this connection; ones the client sent are dropped.
 func (g *gate) newProxy() *httputil.ReverseProxy {
@@ -43,8 +42,8 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 			pr.SetURL(target)
 			pr.SetXForwarded()
 			stripSpoofed(pr.Out.Header)
-			if id, ok := pr.In.Context().Value(identityKey{}).(*identity); ok {
-				id.apply(pr.Out.Header)
+			if c, ok := verifier.FromContext(pr.In.Context()); ok {
+				g.identify(pr.In.Context(), c).apply(pr.Out.Header)
 			}
 		},
 		Transport:    tr,

@@ -22,12 +22,16 @@ type errorBody struct {
 // that sent no token gets a challenge without error attributes (RFC 6750
 // §3.1).
 func (g *gate) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	refuse(g.log, w, r, err)
+}
+
+func refuse(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	reason := verifier.Reason(err)
 	challenge := `Bearer realm="tegata"`
 	if !errors.Is(err, verifier.ErrNoToken) {
 		challenge += `, error="invalid_token", error_description="` + reason + `"`
 	}
-	g.logRefusal(r, err, reason)
+	logRefusal(log, r, err, reason)
 	w.Header().Set("WWW-Authenticate", challenge)
 	writeJSON(w, http.StatusUnauthorized, errorBody{"invalid_token", reason})
 }
@@ -35,7 +39,7 @@ func (g *gate) refuse(w http.ResponseWriter, r *http.Request, err error) {
 // logRefusal logs why a request was refused, never its token. Revocations
 // and stale state are Info: an operator wants to see them. Missing, expired
 // and invalid tokens are routine (and cheap to send in bulk), so Debug.
-func (g *gate) logRefusal(r *http.Request, err error, reason string) {
+func logRefusal(log *slog.Logger, r *http.Request, err error, reason string) {
 	level := slog.LevelDebug
 	if errors.Is(err, verifier.ErrRevoked) || errors.Is(err, verifier.ErrInactive) ||
 		errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable) {
@@ -45,7 +49,7 @@ func (g *gate) logRefusal(r *http.Request, err error, reason string) {
 	if p := originalPath(r); p != "" {
 		attrs = append(attrs, "original_path", p)
 	}
-	g.log.Log(r.Context(), level, "gate: request refused", attrs...)
+	log.Log(r.Context(), level, "gate: request refused", attrs...)
 }
 
 // originalPath returns the path of the request a forward-auth proxy is

@@ -27,6 +27,7 @@ type gateFlags struct {
 	staleAfter                  time.Duration
 	introspect                  bool
 	level, format               string
+	web                         webFlags
 }
 
 func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
@@ -42,6 +43,7 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 	fs.StringVar(&f.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", "tegata-data"), "api-key"), "file holding the API key (a feed key suffices), used when TEGATA_API_KEY is unset")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.format, "log-format", "text", "text or json")
+	f.web.register(env, fs)
 }
 
 // verifierConfig checks the flags that concern the verifier.
@@ -106,14 +108,22 @@ func gateCmd(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	wcfg, err := f.web.config(fs, gcfg.Upstream != nil, vcfg)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(env.Stderr, f.level, f.format)
 	if err != nil {
 		return err
 	}
 	vcfg.Logger, gcfg.Logger = log, log
+	if wcfg != nil {
+		wcfg.Logger = log
+		f.web.warn(log)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return runGate(ctx, f.listen, vcfg, gcfg, log)
+	return runGate(ctx, f.listen, vcfg, gcfg, wcfg, log)
 }
 
 // gateStartTimeout bounds the verifier's startup: discovery and the first
@@ -122,7 +132,7 @@ const gateStartTimeout = 30 * time.Second
 
 // runGate starts the verifier and serves the gate until ctx ends, then
 // drains in-flight requests for up to 10 seconds.
-func runGate(ctx context.Context, addr string, vcfg verifier.Config, gcfg gate.Config, log *slog.Logger) error {
+func runGate(ctx context.Context, addr string, vcfg verifier.Config, gcfg gate.Config, wcfg *gate.WebConfig, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -135,6 +145,12 @@ func runGate(ctx context.Context, addr string, vcfg verifier.Config, gcfg gate.C
 		return err
 	}
 	defer v.Close()
+	if wcfg != nil {
+		if gcfg.Web, err = startWeb(ctx, v, *wcfg); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	go logWhenReady(ctx, v, log)
 	srv := &http.Server{Handler: gate.New(v, gcfg), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -156,6 +172,9 @@ func runGate(ctx context.Context, addr string, vcfg verifier.Config, gcfg gate.C
 }
 
 func gateMode(cfg gate.Config) string {
+	if cfg.Web != nil {
+		return "web sessions, proxy to " + cfg.Upstream.Redacted()
+	}
 	if cfg.Upstream != nil {
 		return "proxy to " + cfg.Upstream.Redacted()
 	}
