@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,8 +112,8 @@ func (w *Web) sessionList(h *handoff, r *http.Request) {
 	writeJSON(h, http.StatusOK, map[string]any{"sessions": list})
 }
 
-// sessions lists the subject's live sessions, newest first, marking the
-// one c belongs to.
+// sessions lists the subject's live sessions, marking the one c belongs
+// to: that one first, then the others newest first.
 func (w *Web) sessions(ctx context.Context, c *token.Claims) ([]sessionEntry, error) {
 	ctx, cancel := context.WithTimeout(ctx, authorityTimeout)
 	defer cancel()
@@ -127,6 +128,15 @@ func (w *Web) sessions(ctx context.Context, c *token.Claims) ([]sessionEntry, er
 		out = append(out, sessionEntry{ID: s.ID, Device: s.Device, CreatedAt: s.CreatedAt.UTC(),
 			LastActiveAt: s.LastRefreshedAt.UTC(), Current: s.ID == c.SessionID})
 	}
+	slices.SortStableFunc(out, func(a, b sessionEntry) int {
+		switch {
+		case a.Current == b.Current:
+			return 0
+		case a.Current:
+			return -1
+		}
+		return 1
+	})
 	return out, nil
 }
 
