@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/secret"
 )
 
 // Client calls one authority.
@@ -78,7 +80,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (Tokens, erro
 // RevokeSession signs one session out.
 func (c *Client) RevokeSession(ctx context.Context, sid, reason string) (Revocation, error) {
 	var r Revocation
-	err := c.call(ctx, "POST", "/v1/sessions/"+url.PathEscape(sid)+"/revoke", map[string]string{"reason": reason}, &r)
+	err := c.call(ctx, "POST", "/v1/sessions/"+pathSegment(sid)+"/revoke", map[string]string{"reason": reason}, &r)
 	return r, err
 }
 
@@ -90,8 +92,43 @@ func (c *Client) RevokeSubject(ctx context.Context, subject, scope, reason strin
 		body["claims"] = claims
 	}
 	var r Revocation
-	err := c.call(ctx, "POST", "/v1/subjects/"+url.PathEscape(subject)+"/revoke", body, &r)
+	err := c.call(ctx, "POST", "/v1/subjects/"+pathSegment(subject)+"/revoke", body, &r)
 	return r, err
+}
+
+// RevokeItem is one item of RevokeMany: a session (SessionID), or else a
+// subject (Subject, with Scope "sessions" or "access", and Claims that,
+// when non-nil, replace the claims of future tokens).
+type RevokeItem struct {
+	SessionID string         `json:"session_id,omitempty"`
+	Subject   string         `json:"subject,omitempty"`
+	Scope     string         `json:"scope,omitempty"`
+	Claims    map[string]any `json:"claims,omitempty"`
+}
+
+// ItemOutcome is what RevokeMany did with one item: Revoked with the seq of
+// its revocation log entry, or not (a session already revoked).
+type ItemOutcome struct {
+	Revoked bool  `json:"revoked"`
+	Seq     int64 `json:"seq"`
+}
+
+// MaxRevokeItems is the most items one RevokeMany call may carry.
+const MaxRevokeItems = 10_000
+
+// RevokeMany revokes up to MaxRevokeItems sessions and subjects in one
+// call, all or nothing: on an *Error nothing was revoked, and the
+// description names the first bad item ("items[3]: ..."). Outcome i is
+// item i's.
+func (c *Client) RevokeMany(ctx context.Context, items []RevokeItem, reason string) ([]ItemOutcome, error) {
+	var out struct {
+		Items []ItemOutcome `json:"items"`
+	}
+	err := c.call(ctx, "POST", "/v1/revocations", map[string]any{"items": items, "reason": reason}, &out)
+	if err == nil && len(out.Items) != len(items) {
+		err = fmt.Errorf("authority answered %d outcomes for %d items", len(out.Items), len(items))
+	}
+	return out.Items, err
 }
 
 // Sessions lists a subject's live sessions.
@@ -99,7 +136,7 @@ func (c *Client) Sessions(ctx context.Context, subject string) ([]Session, error
 	var out struct {
 		Sessions []Session `json:"sessions"`
 	}
-	err := c.call(ctx, "GET", "/v1/subjects/"+url.PathEscape(subject)+"/sessions", nil, &out)
+	err := c.call(ctx, "GET", "/v1/subjects/"+pathSegment(subject)+"/sessions", nil, &out)
 	return out.Sessions, err
 }
 
@@ -144,7 +181,20 @@ func (c *Client) APIKeys(ctx context.Context) ([]APIKey, error) {
 
 // RevokeAPIKey revokes an API key by id.
 func (c *Client) RevokeAPIKey(ctx context.Context, id, reason string) error {
-	return c.call(ctx, "POST", "/v1/apikeys/"+url.PathEscape(id)+"/revoke", map[string]string{"reason": reason}, nil)
+	return c.call(ctx, "POST", "/v1/apikeys/"+pathSegment(id)+"/revoke", map[string]string{"reason": reason}, nil)
+}
+
+// pathSegment escapes s as one path segment. url.PathEscape leaves "." and
+// ".." as they are, and HTTP routers resolve those as dot segments
+// (/v1/subjects/../sessions is /v1/sessions), so a subject named "." or
+// ".." could be signed in but never listed or revoked: their dots are
+// percent-encoded, which routers decode after matching.
+func pathSegment(s string) string {
+	e := url.PathEscape(s)
+	if e == "." || e == ".." {
+		return strings.ReplaceAll(e, ".", "%2E")
+	}
+	return e
 }
 
 // Do calls any endpoint with a JSON body (nil for none) and decodes the
@@ -184,7 +234,13 @@ func (c *Client) form(ctx context.Context, path, token string, out any) error {
 
 func (c *Client) send(req *http.Request, out any) error {
 	if c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+		// The same rule as every secret tegata reads: a key from a file or
+		// a Kubernetes secret ends in a newline.
+		key, err := secret.Clean(c.APIKey)
+		if err != nil {
+			return fmt.Errorf("client: APIKey: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	hc := c.HTTPClient
 	if hc == nil {

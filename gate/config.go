@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures the gate. The zero value is a forward-auth endpoint that
@@ -38,6 +40,11 @@ type Config struct {
 	// cookies, and Cookie is not used. New panics if Web is set without
 	// Upstream. Nil: tokens come from the Authorization header or Cookie.
 	Web *Web
+	// Metrics, when set, receives the gate's metrics: requests by outcome,
+	// refusals by reason, upstream errors, and the verifier's state (stale,
+	// feed lag, set size, position, keys) read at each scrape. New panics if
+	// they are registered there already: give each gate its own registry.
+	Metrics prometheus.Registerer
 	// Logger receives one line per refused request (Info for revoked tokens
 	// and stale state, Debug otherwise) and upstream failures (Warn). Nil:
 	// slog.Default().

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"html/template"
 	"net/http"
 	"time"
@@ -86,7 +87,7 @@ func (w *Web) devicesPage(h *handoff, r *http.Request) {
 	}{template.CSS(devicesStyle), h.claims.Subject, list})
 	if err != nil {
 		w.log.ErrorContext(r.Context(), "gate: devices page", "err", err)
-		writeJSON(h, http.StatusInternalServerError, errorBody{"server_error", "internal error"})
+		httperr.Write(h, http.StatusInternalServerError, "server_error", "internal error")
 		return
 	}
 	hdr := h.Header()

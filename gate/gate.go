@@ -2,12 +2,12 @@ package gate
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"strings"
 
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -26,6 +26,7 @@ type gate struct {
 	log   *slog.Logger
 	proxy *httputil.ReverseProxy // nil in forward-auth mode
 	web   http.Handler           // cfg.Web around the proxy, or nil
+	m     *metrics               // nil without Config.Metrics
 }
 
 // New returns the gate's handler over v, which must be running (see
@@ -40,7 +41,7 @@ type gate struct {
 // session rules decide instead (see Web).
 func New(v *verifier.Verifier, cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
-	g := &gate{v: v, cfg: cfg, log: cfg.Logger}
+	g := &gate{v: v, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Metrics, v)}
 	if cfg.Upstream != nil {
 		g.proxy = g.newProxy()
 	}
@@ -59,6 +60,8 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.health(w, r)
 	case r.URL.Path == PathReady:
 		g.ready(w, r)
+	case g.web != nil && hasDotSegment(r.URL.Path):
+		badPath(w)
 	case g.web != nil:
 		g.web.ServeHTTP(w, r)
 	case g.proxy != nil:
@@ -66,8 +69,13 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case isAuthPath(r.URL.Path):
 		g.check(w, r)
 	default:
-		writeJSON(w, http.StatusNotFound, errorBody{"not_found", "the gate answers " + PathAuth + ", " + PathHealth + " and " + PathReady})
+		g.m.outcome(outcomeNotFound)
+		notFound(w)
 	}
+}
+
+func notFound(w http.ResponseWriter) {
+	httperr.Write(w, http.StatusNotFound, "not_found", "the gate answers "+PathAuth+", "+PathHealth+" and "+PathReady)
 }
 
 func isAuthPath(p string) bool {
@@ -81,31 +89,22 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, err)
 		return
 	}
+	g.m.outcome(outcomeAllowed)
 	g.identify(r.Context(), c).apply(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }
 
-// authenticate verifies the request's token: the Authorization header if
-// there is one (a malformed one is an error, not a reason to look
-// elsewhere), else the cookie.
+// authenticate verifies the request's token, from the Authorization
+// header or the cookie under verifier.TokenFromRequestOrCookie's rules: a
+// request whose header and cookie disagree, or with two token cookies, is
+// refused, so the upstream never receives a token the gate did not check.
 func (g *gate) authenticate(r *http.Request) (*token.Claims, error) {
-	raw, err := verifier.TokenFromRequest(r)
-	if errors.Is(err, verifier.ErrNoToken) {
-		raw, err = g.cookieToken(r)
-	}
+	raw, err := verifier.TokenFromRequestOrCookie(r, g.cfg.Cookie)
 	if err != nil {
 		return nil, err
 	}
 	return g.v.Verify(r.Context(), raw)
-}
-
-func (g *gate) cookieToken(r *http.Request) (string, error) {
-	c, err := r.Cookie(g.cfg.Cookie)
-	if err != nil || c.Value == "" {
-		return "", verifier.ErrNoToken
-	}
-	return c.Value, nil
 }
 
 // identify builds the identity headers for verified claims, logging claims

@@ -49,7 +49,9 @@ func TestForwardAuth(t *testing.T) {
 		{"bearer at / (Traefik)", "GET", "/", bearer(tok.AccessToken), ok},
 		{"bearer under /auth/ (Envoy path_prefix)", "DELETE", "/auth/api/items/1", bearer(tok.AccessToken), ok},
 		{"cookie", "GET", "/auth", http.Header{"Cookie": {"other=1; tegata_at=" + tok.AccessToken}}, ok},
-		{"header wins over cookie", "GET", "/auth", http.Header{"Authorization": {"Bearer " + tok.AccessToken}, "Cookie": {"tegata_at=garbage"}}, ok},
+		{"header and the same cookie", "GET", "/auth", http.Header{"Authorization": {"Bearer " + tok.AccessToken}, "Cookie": {"tegata_at=" + tok.AccessToken}}, ok},
+		{"header and another cookie", "GET", "/auth", http.Header{"Authorization": {"Bearer " + tok.AccessToken}, "Cookie": {"tegata_at=garbage"}}, want{status: 401, challenge: challenge("token invalid")}},
+		{"header and an empty cookie", "GET", "/auth", http.Header{"Authorization": {"Bearer " + tok.AccessToken}, "Cookie": {"tegata_at="}}, ok},
 		{"no token", "GET", "/auth", nil, want{status: 401, challenge: bareChallenge}},
 		{"empty cookie", "GET", "/auth", http.Header{"Cookie": {"tegata_at="}}, want{status: 401, challenge: bareChallenge}},
 		{"garbage bearer", "GET", "/auth", bearer("garbage"), want{status: 401, challenge: challenge("token invalid")}},
@@ -116,6 +118,50 @@ func reasonOf(challenge string) string {
 		return "no token"
 	}
 	return strings.TrimSuffix(r, `"`)
+}
+
+// TestDuplicateTokenCookiesRefused is issue 14, finding 9: the gate
+// verified the first token cookie and forwarded all of them, so an app that
+// reads the cookie itself could get an unchecked second one; and it
+// forwarded a token cookie unchecked alongside the Authorization header it
+// verified. Every such request is now refused before the upstream sees it.
+func TestDuplicateTokenCookiesRefused(t *testing.T) {
+	a := startAuthority(t)
+	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
+	waitReady(t, v)
+	app := startEcho(t)
+	tok := a.signIn(t, "grace", nil)
+	evil := a.signIn(t, "mallory", nil)
+	tests := []struct {
+		name   string
+		header http.Header
+	}{
+		{"two token cookies in one header", http.Header{"Cookie": {"tegata_at=" + tok.AccessToken + "; tegata_at=" + evil.AccessToken}}},
+		{"two token cookies in two headers", http.Header{"Cookie": {"tegata_at=" + tok.AccessToken, "tegata_at=" + evil.AccessToken}}},
+		{"a second cookie Go would skip", http.Header{"Cookie": {"tegata_at=" + tok.AccessToken + `; tegata_at=a\b`}}},
+		{"a second cookie PHP reads under the same name", http.Header{"Cookie": {"tegata_at=" + tok.AccessToken + "; tegata.at=" + evil.AccessToken}}},
+		{"a percent-encoded second name", http.Header{"Cookie": {"tegata_at=" + tok.AccessToken + "; tegata%5Fat=" + evil.AccessToken}}},
+		{"a header and another token's cookie", http.Header{"Authorization": {"Bearer " + tok.AccessToken}, "Cookie": {"tegata_at=" + evil.AccessToken}}},
+	}
+	for _, mode := range []struct {
+		name string
+		cfg  gate.Config
+		path string
+	}{{"forward-auth", gate.Config{}, "/auth"}, {"proxy", gate.Config{Upstream: app.url(t)}, "/items"}} {
+		g := startGate(t, v, mode.cfg)
+		for _, tt := range tests {
+			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
+				before := app.hits.Load()
+				got := do(t, "GET", g.URL+mode.path, tt.header)
+				if got.status != http.StatusUnauthorized || got.header.Get("WWW-Authenticate") != challenge("token invalid") {
+					t.Errorf("GET %s with %s = %d %q, want 401 token invalid", mode.path, tt.name, got.status, got.header.Get("WWW-Authenticate"))
+				}
+				if n := app.hits.Load() - before; n != 0 {
+					t.Errorf("upstream got %d refused requests, want 0", n)
+				}
+			})
+		}
+	}
 }
 
 func TestRevokedTokenRefused(t *testing.T) {
@@ -239,6 +285,67 @@ func TestProxy(t *testing.T) {
 	})
 }
 
+// TestUpstreamPrefixDotSegments is issue 14, finding 10: /../x and
+// /%2e%2e/x reached the app as /prefix/../x, which the app resolves to /x,
+// outside the prefix the gate was told to expose.
+func TestUpstreamPrefixDotSegments(t *testing.T) {
+	a := startAuthority(t)
+	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
+	waitReady(t, v)
+	app := startEcho(t)
+	up := app.url(t)
+	up.Path = "/app"
+	g := startGate(t, v, gate.Config{Upstream: up})
+	auth := bearer(a.signIn(t, "heidi", nil).AccessToken)
+	for _, target := range []string{
+		"/../admin", "/%2e%2e/admin", "/%2E%2e/admin", "/.%2e/admin", "/x/../../admin",
+		"/x/..%2F..%2Fadmin", "/x/..%5C..%5Cadmin", "/./admin", "/%2e/admin", "/..",
+	} {
+		before := app.hits.Load()
+		got := doRaw(t, g.URL, target, auth)
+		if got.status != http.StatusBadRequest {
+			t.Errorf("GET %s = %d, want 400", target, got.status)
+		}
+		if n := app.hits.Load() - before; n != 0 {
+			t.Errorf("GET %s reached the upstream", target)
+		}
+	}
+	for target, want := range map[string]string{"/a..b/c": "/app/a..b/c", "/.well-known/x": "/app/.well-known/x", "/x/...": "/app/x/..."} {
+		got := doRaw(t, g.URL, target, auth)
+		var e echoed
+		if err := json.Unmarshal(got.body, &e); got.status != http.StatusOK || err != nil || e.URI != want {
+			t.Errorf("GET %s = %d, upstream saw %q, want 200 and %q", target, got.status, e.URI, want)
+		}
+	}
+}
+
+// TestDELInClaimEscaped is issue 14, finding 11: DEL (0x7f) in a claim
+// reached the proxied request's header raw, which Go's transport refuses,
+// so the gate answered 502; docs/gate.md promises printable ASCII.
+func TestDELInClaimEscaped(t *testing.T) {
+	a := startAuthority(t)
+	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
+	waitReady(t, v)
+	app := startEcho(t)
+	g := startGate(t, v, gate.Config{Upstream: app.url(t)})
+	tok := a.signIn(t, "ivan", map[string]any{"label": "a\x7fb", "tags": []any{"\x7f"}})
+	got := do(t, "GET", g.URL+"/x", bearer(tok.AccessToken))
+	if got.status != http.StatusOK {
+		t.Fatalf("GET /x with DEL in claims = %d %s, want 200", got.status, got.body)
+	}
+	var e echoed
+	if err := json.Unmarshal(got.body, &e); err != nil {
+		t.Fatal(err)
+	}
+	if l, tags := e.Header.Get("X-Tegata-Claim-Label"), e.Header.Get("X-Tegata-Claim-Tags"); l != `"a\u007fb"` || tags != `["\u007f"]` {
+		t.Errorf("upstream saw label %q tags %q, want %q and %q", l, tags, `"a\u007fb"`, `["\u007f"]`)
+	}
+	fa := startGate(t, v, gate.Config{})
+	if got := do(t, "GET", fa.URL+"/auth", bearer(tok.AccessToken)); got.header.Get("X-Tegata-Claim-Label") != `"a\u007fb"` {
+		t.Errorf("GET /auth: X-Tegata-Claim-Label = %q, want %q", got.header.Get("X-Tegata-Claim-Label"), `"a\u007fb"`)
+	}
+}
+
 // readyz returns the /readyz status and its decoded body.
 func readyz(t *testing.T, base string) (int, map[string]any) {
 	t.Helper()
@@ -260,8 +367,9 @@ func TestReadiness(t *testing.T) {
 	if got := do(t, "GET", g.URL+"/healthz", nil); got.status != http.StatusOK || strings.TrimSpace(string(got.body)) != `{"status":"ok"}` {
 		t.Errorf("GET /healthz before sync = %d %s, want 200 {\"status\":\"ok\"}", got.status, got.body)
 	}
-	if status, body := readyz(t, g.URL); status != http.StatusServiceUnavailable || body["ready"] != false || body["status"] != "not_ready" {
-		t.Errorf("GET /readyz before sync = %d %v, want 503 not ready", status, body)
+	if status, body := readyz(t, g.URL); status != http.StatusServiceUnavailable || body["ready"] != false || body["status"] != "not_ready" ||
+		body["reason"] != "not caught up with the authority's feed" {
+		t.Errorf("GET /readyz before sync = %d %v, want 503 not ready, saying it has not caught up", status, body)
 	}
 	got := do(t, "GET", g.URL+"/auth", bearer(tok.AccessToken))
 	if want := challenge("verifier not in sync with authority"); got.status != 401 || got.header.Get("WWW-Authenticate") != want {
@@ -270,8 +378,8 @@ func TestReadiness(t *testing.T) {
 
 	fg.open()
 	waitReady(t, v)
-	if status, body := readyz(t, g.URL); status != http.StatusOK || body["ready"] != true || body["status"] != "ready" {
-		t.Errorf("GET /readyz after sync = %d %v, want 200 ready", status, body)
+	if status, body := readyz(t, g.URL); status != http.StatusOK || body["ready"] != true || body["status"] != "ready" || body["reason"] != nil {
+		t.Errorf("GET /readyz after sync = %d %v, want 200 ready without a reason", status, body)
 	}
 	if got := do(t, "GET", g.URL+"/auth", bearer(tok.AccessToken)); got.status != http.StatusOK {
 		t.Errorf("GET /auth after sync = %d %s, want 200", got.status, got.body)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -257,5 +258,5 @@ func (h *handoff) fail(err error) {
 		hdr.Add("Set-Cookie", c.String())
 	}
 	h.discard = true
-	writeJSON(h.ResponseWriter, http.StatusBadGateway, errorBody{"bad_gateway", "the session could not be changed; try again"})
+	httperr.Write(h.ResponseWriter, http.StatusBadGateway, "bad_gateway", "the session could not be changed; try again")
 }

@@ -135,9 +135,9 @@ func isAlnum(c byte) bool {
 // when it is non-empty printable ASCII without surrounding spaces and does
 // not begin with '"'; any other string is sent as a JSON string literal, so
 // a value beginning with '"' is always JSON. Numbers and booleans are sent
-// as JSON, arrays and objects as compact JSON. Every JSON value is pure
-// ASCII (other characters are \u escaped), so no header ever carries a
-// control or non-ASCII byte.
+// as JSON, arrays and objects as compact JSON. Every JSON value is
+// printable ASCII (control characters, DEL and non-ASCII ones are \u
+// escaped), so no header ever carries a control or non-ASCII byte.
 func headerValue(v any) string {
 	switch v := v.(type) {
 	case string:
@@ -186,10 +186,12 @@ func asciiJSON(v any) string {
 }
 
 // appendEscaped appends rune r (encoded as raw) to out, as a \u escape (a
-// surrogate pair beyond the BMP) if it is not ASCII. Outside strings JSON is
+// surrogate pair beyond the BMP) if it is not printable ASCII. encoding/json
+// escapes the other control characters itself but leaves DEL (0x7f) raw,
+// and a header value must not carry it. Outside strings JSON is printable
 // ASCII, so only string contents are ever escaped.
 func appendEscaped(out []byte, r rune, raw []byte) []byte {
-	if r < utf8.RuneSelf {
+	if r < utf8.RuneSelf && r != 0x7f {
 		return append(out, raw...)
 	}
 	if r > 0xffff {

@@ -43,6 +43,8 @@ func TestHeaderValue(t *testing.T) {
 		{"leading space", " x", `" x"`},
 		{"starts with quote", `"x"`, `"\"x\""`},
 		{"control characters", "a\r\nb", `"a\r\nb"`},
+		{"DEL", "a\x7fb", `"a\u007fb"`},
+		{"DEL in an array", []any{"\x7f"}, `["\u007f"]`},
 		{"non-ASCII", "café", `"caf\u00e9"`},
 		{"beyond the BMP", "a😀", `"a\ud83d\ude00"`},
 		{"integer", float64(42), "42"},

@@ -2,6 +2,8 @@ package gate
 
 import (
 	"net/http"
+
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"time"
 )
 
@@ -17,8 +19,9 @@ func (g *gate) health(w http.ResponseWriter, r *http.Request) {
 // error: in proxy mode clients can reach /readyz, and those name internal
 // hosts. The verifier logs them.
 type readiness struct {
-	Status     string     `json:"status"` // "ready" or "not_ready"
+	Status     string     `json:"status"` // "ready", "not_ready" or "starting"
 	Ready      bool       `json:"ready"`
+	Reason     string     `json:"reason,omitempty"` // why not ready, naming no host
 	Position   int64      `json:"position"`
 	Head       int64      `json:"head"`
 	LastHeard  *time.Time `json:"last_heard,omitempty"`
@@ -35,7 +38,7 @@ func (g *gate) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := g.v.State()
-	body := readiness{Status: "ready", Ready: st.Ready, Position: st.Position, Head: st.Head,
+	body := readiness{Status: "ready", Ready: st.Ready, Reason: st.Reason, Position: st.Position, Head: st.Head,
 		LagSeconds: st.Lag.Seconds(), Entries: st.Entries, Overflow: st.Overflow, Keys: st.Keys}
 	if !st.LastHeard.IsZero() {
 		t := st.LastHeard.UTC()
@@ -54,6 +57,6 @@ func allowRead(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	w.Header().Set("Allow", "GET, HEAD")
-	writeJSON(w, http.StatusMethodNotAllowed, errorBody{"method_not_allowed", "use GET or HEAD"})
+	httperr.Write(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET or HEAD")
 	return false
 }

@@ -1,10 +1,12 @@
 package gate_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -152,6 +154,7 @@ type echoed struct {
 	Path   string      `json:"path"`
 	Query  string      `json:"query"`
 	Header http.Header `json:"header"`
+	URI    string      `json:"uri"` // the request target as sent
 }
 
 func startEcho(t *testing.T) *echo {
@@ -160,7 +163,7 @@ func startEcho(t *testing.T) *echo {
 	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.hits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(echoed{r.Method, r.URL.Path, r.URL.RawQuery, r.Header})
+		_ = json.NewEncoder(w).Encode(echoed{r.Method, r.URL.Path, r.URL.RawQuery, r.Header, r.RequestURI})
 	}))
 	t.Cleanup(e.Close)
 	return e
@@ -174,9 +177,11 @@ func (e *echo) url(t *testing.T) *url.URL {
 	return u
 }
 
-// feedGate is a reverse proxy in front of an authority that holds every
-// feed request until release is called, so that a verifier behind it stays
-// out of sync for as long as a test wants.
+// feedGate is a reverse proxy in front of an authority that keeps every
+// feed stream silent until release is called (the stream opens, so
+// verifier.New returns, but no event comes), so that a verifier behind it
+// stays out of sync for as long as a test wants. On release the silent
+// streams end and the verifier reconnects through to the authority.
 type feedGate struct {
 	*httptest.Server
 	once    sync.Once
@@ -195,7 +200,14 @@ func startFeedGate(t *testing.T, authorityURL string) *feedGate {
 		if r.URL.Path == "/v1/feed" {
 			select {
 			case <-fg.release:
-			case <-r.Context().Done():
+			default:
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(http.StatusOK)
+				_ = http.NewResponseController(w).Flush()
+				select {
+				case <-fg.release:
+				case <-r.Context().Done():
+				}
 				return
 			}
 		}
@@ -232,6 +244,40 @@ func do(t *testing.T, method, u string, header http.Header) answer {
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: reading body: %v", method, u, err)
+	}
+	return answer{resp.StatusCode, resp.Header, body}
+}
+
+// doRaw sends a GET whose request target is written exactly as given (no
+// client-side cleaning or re-encoding) and reads the answer.
+func doRaw(t *testing.T, base, target string, header http.Header) answer {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "GET " + target + " HTTP/1.1\r\nHost: " + u.Host + "\r\nConnection: close\r\n"
+	for k, vs := range header {
+		for _, v := range vs {
+			req += k + ": " + v + "\r\n"
+		}
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading body: %v", target, err)
 	}
 	return answer{resp.StatusCode, resp.Header, body}
 }

@@ -6,18 +6,25 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"strings"
 
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
 // forward verifies the request and hands it to the reverse proxy with the
 // claims in its context, where Rewrite finds them.
 func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
+	if hasDotSegment(r.URL.Path) {
+		badPath(w)
+		return
+	}
 	c, err := g.authenticate(r)
 	if err != nil {
 		g.refuse(w, r, err)
 		return
 	}
+	g.m.outcome(outcomeAllowed)
 	g.proxy.ServeHTTP(w, r.WithContext(verifier.NewContext(r.Context(), c)))
 }
 
@@ -59,8 +66,30 @@ func (g *gate) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 	level := slog.LevelWarn
 	if errors.Is(err, context.Canceled) {
 		level = slog.LevelDebug
+	} else {
+		g.m.upstreamError()
 	}
 	g.log.Log(r.Context(), level, "gate: upstream request failed", "err", err,
 		"method", r.Method, "path", r.URL.Path)
-	writeJSON(w, http.StatusBadGateway, errorBody{"bad_gateway", "upstream unavailable"})
+	httperr.Write(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
+}
+
+// badPath refuses a path with dot segments (see hasDotSegment).
+func badPath(w http.ResponseWriter) {
+	httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, "the request path has a . or .. segment")
+}
+
+// hasDotSegment reports whether a request path has a "." or ".." segment,
+// which the upstream would resolve after the gate joined the path to the
+// upstream's prefix: /../admin would leave /app for /admin. The path is the
+// decoded one, so %2e%2e counts as well, and so does a segment ending at
+// '\', which some servers read as a separator. Browsers resolve dot
+// segments before sending, so no honest client is refused.
+func hasDotSegment(p string) bool {
+	for seg := range strings.FieldsFuncSeq(p, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }

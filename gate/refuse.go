@@ -1,39 +1,30 @@
 package gate
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
-// errorBody is the JSON body of every error answer.
-type errorBody struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
-}
+// writeJSON is the one writer of JSON answers, shared with the authority
+// and the verifier middleware (errors: httperr.Write).
+var writeJSON = httperr.WriteJSON
 
-// refuse answers 401 with an RFC 6750 challenge. The description is
-// verifier.Reason, one of a few fixed phrases free of quotes, so it can be
-// put in the quoted-string as is; the cause goes to the log only. A request
-// that sent no token gets a challenge without error attributes (RFC 6750
-// §3.1).
+// refuse answers 401 with the RFC 6750 challenge the verifier middleware
+// sends (verifier.WriteError); the cause goes to the log only.
 func (g *gate) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	g.m.refused(err)
 	refuse(g.log, w, r, err)
 }
 
+// refuse is the refusal of the plain gate and of web sessions alike.
 func refuse(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
-	reason := verifier.Reason(err)
-	challenge := `Bearer realm="tegata"`
-	if !errors.Is(err, verifier.ErrNoToken) {
-		challenge += `, error="invalid_token", error_description="` + reason + `"`
-	}
-	logRefusal(log, r, err, reason)
-	w.Header().Set("WWW-Authenticate", challenge)
-	writeJSON(w, http.StatusUnauthorized, errorBody{"invalid_token", reason})
+	logRefusal(log, r, err, verifier.Reason(err))
+	verifier.WriteError(w, r, err)
 }
 
 // logRefusal logs why a request was refused, never its token. Revocations
@@ -62,13 +53,4 @@ func originalPath(r *http.Request) string {
 	}
 	p, _, _ := strings.Cut(uri, "?")
 	return p
-}
-
-// writeJSON answers status with v as JSON, never cached.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

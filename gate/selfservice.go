@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"net/http"
 	"slices"
 	"strings"
@@ -55,7 +56,7 @@ func (w *Web) selfService(h *handoff, r *http.Request) {
 	}
 	e, ok := handlers[p]
 	if !ok {
-		writeJSON(h, http.StatusNotFound, errorBody{"not_found", "no such self-service endpoint"})
+		httperr.Write(h, http.StatusNotFound, "not_found", "no such self-service endpoint")
 		return
 	}
 	if allow(h, r, e.method) {
@@ -83,7 +84,7 @@ func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 		allowed = "GET, HEAD"
 	}
 	w.Header().Set("Allow", allowed)
-	writeJSON(w, http.StatusMethodNotAllowed, errorBody{"method_not_allowed", "use " + allowed})
+	httperr.Write(w, http.StatusMethodNotAllowed, "method_not_allowed", "use "+allowed)
 	return false
 }
 
@@ -154,7 +155,7 @@ func (w *Web) revokeOwn(h *handoff, r *http.Request, sid string) {
 		own = own || s.ID == sid
 	}
 	if !own {
-		writeJSON(h, http.StatusNotFound, errorBody{"not_found", "no such session"})
+		httperr.Write(h, http.StatusNotFound, "not_found", "no such session")
 		return
 	}
 	if sid == h.claims.SessionID {
@@ -194,7 +195,7 @@ func (w *Web) done(h *handoff, r *http.Request, next string) {
 // unavailable answers 502 when the authority could not do what was asked.
 func (w *Web) unavailable(h *handoff, r *http.Request, call string, err error) {
 	w.logAuthorityError(r.Context(), call, err)
-	writeJSON(h, http.StatusBadGateway, errorBody{"bad_gateway", "the authority could not be reached; try again"})
+	httperr.Write(h, http.StatusBadGateway, "bad_gateway", "the authority could not be reached; try again")
 }
 
 // endSessions revokes c's session, or every session of its subject, and

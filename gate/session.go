@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"errors"
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"net/http"
 
 	"github.com/tegata-dev/tegata/client"
@@ -44,8 +45,10 @@ func (w *Web) identify(h *handoff, r *http.Request) (*token.Claims, error) {
 		}
 		return nil, bearerError{err}
 	}
-	at, atErr := verifier.TokenFromCookie(r, w.jar.access)
-	rt, rtErr := verifier.TokenFromCookie(r, w.jar.refresh)
+	// No Authorization header here: these read the cookies alone, with the
+	// one extractor every tegata component shares (duplicates refused).
+	at, atErr := verifier.TokenFromRequestOrCookie(r, w.jar.access)
+	rt, rtErr := verifier.TokenFromRequestOrCookie(r, w.jar.refresh)
 	var claims *token.Claims
 	err := atErr
 	if err == nil {
@@ -138,9 +141,9 @@ func (w *Web) refuseIdentity(h *handoff, r *http.Request, err error) {
 	case isStale(err), errors.Is(err, errAuthority):
 		w.log.InfoContext(r.Context(), "gate: session cannot be checked now", "err", err, "path", r.URL.Path)
 		h.Header().Set("Retry-After", "1")
-		writeJSON(h, http.StatusServiceUnavailable, errorBody{"temporarily_unavailable", "sessions cannot be checked right now; try again"})
+		httperr.Write(h, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions cannot be checked right now; try again")
 	case errors.Is(err, errCookieTooLarge):
-		writeJSON(h, http.StatusBadGateway, errorBody{"bad_gateway", "session could not be stored in a cookie"})
+		httperr.Write(h, http.StatusBadGateway, "bad_gateway", "session could not be stored in a cookie")
 	default:
 		// A freshly issued token the verifier refuses: configuration, not
 		// the browser's fault; its new cookies are set, so a retry may pass.

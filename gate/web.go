@@ -3,6 +3,7 @@ package gate
 import (
 	"errors"
 	"fmt"
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -192,5 +193,5 @@ func hasAuthorization(r *http.Request) bool {
 func (w *Web) refuseCrossOrigin(rw http.ResponseWriter, r *http.Request) {
 	w.log.InfoContext(r.Context(), "gate: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 		"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "origin", r.Header.Get("Origin"), "host", r.Host)
-	writeJSON(rw, http.StatusForbidden, errorBody{"forbidden", "cross-origin request refused"})
+	httperr.Write(rw, http.StatusForbidden, "forbidden", "cross-origin request refused")
 }

@@ -35,32 +35,41 @@ type Expect struct {
 // when now is after exp+Leeway. Every error wraps one of the package's
 // sentinels with the reason.
 func Verify(raw string, keys KeyLookup, e Expect, now time.Time) (*Claims, error) {
+	c, _, err := VerifyKey(raw, keys, e, now)
+	return c, err
+}
+
+// VerifyKey is Verify that also returns the key that verified the
+// signature, as keys returned it. A caller that remembers verified tokens
+// must tie them to this key, never to a kid it reads from the header
+// itself: only this parse decides which key the token names.
+func VerifyKey(raw string, keys KeyLookup, e Expect, now time.Time) (*Claims, PublicKey, error) {
 	if limit := e.maxSize(); len(raw) > limit {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), limit)
+		return nil, PublicKey{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), limit)
 	}
 	t, err := splitCompact(raw)
 	if err != nil {
-		return nil, err
+		return nil, PublicKey{}, err
 	}
 	h, err := parseHeader(t.header)
 	if err != nil {
-		return nil, err
+		return nil, PublicKey{}, err
 	}
 	key, err := h.check(e.Algorithms, keys)
 	if err != nil {
-		return nil, err
+		return nil, PublicKey{}, err
 	}
 	if err := verifySignature(key, t.signingInput, t.signature); err != nil {
-		return nil, err
+		return nil, PublicKey{}, err
 	}
 	c, seen, err := parsePayload(t.payload)
 	if err != nil {
-		return nil, err
+		return nil, PublicKey{}, err
 	}
 	if err := e.check(c, seen, now); err != nil {
-		return nil, err
+		return nil, PublicKey{}, err
 	}
-	return c, nil
+	return c, key, nil
 }
 
 func (e *Expect) maxSize() int {
@@ -84,7 +93,7 @@ func (e *Expect) check(c *Claims, seen uint16, now time.Time) error {
 	if e.Audience != "" && !slices.Contains(c.Audience, e.Audience) {
 		return fmt.Errorf("%w: aud %q does not contain %q", ErrAudience, c.Audience, e.Audience)
 	}
-	return e.checkTimes(c, now)
+	return e.CheckTimes(c, now)
 }
 
 // checkRequired insists on the claims every tegata token carries.
@@ -106,7 +115,11 @@ func checkRequired(c *Claims, seen uint16) error {
 	return nil
 }
 
-func (e *Expect) checkTimes(c *Claims, now time.Time) error {
+// CheckTimes applies Verify's time rules to claims at now: exp (expired when
+// now is after exp+Leeway), nbf and iat (not after now+Leeway) and
+// MaxLifetime. A cache of verified tokens calls it on every hit, so that a
+// hit never accepts what Verify would refuse at that moment.
+func (e *Expect) CheckTimes(c *Claims, now time.Time) error {
 	if now.After(c.Expiry.Add(e.Leeway)) {
 		return fmt.Errorf("%w: exp %s is before %s", ErrExpired, stamp(c.Expiry), stamp(now))
 	}

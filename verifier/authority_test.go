@@ -130,6 +130,7 @@ type authority struct {
 	jwksHits       atomic.Int64
 	introspectHits atomic.Int64
 	feedDown       atomic.Bool // the feed answers 503
+	feedMute       atomic.Bool // the feed opens (200) and says nothing
 	introspectDown atomic.Bool // introspection answers 503
 }
 
@@ -145,7 +146,7 @@ func newAuthority(t *testing.T, c *clock) *authority {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", a.serveDiscovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.serveJWKS)
-	mux.Handle("GET /v1/feed", a.authorized(&a.feedDown, hub))
+	mux.Handle("GET /v1/feed", a.authorized(&a.feedDown, a.mutable(hub)))
 	mux.Handle("POST /v1/introspect", a.authorized(&a.introspectDown, http.HandlerFunc(a.serveIntrospect)))
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
@@ -202,9 +203,33 @@ func (a *authority) authorized(down *atomic.Bool, next http.Handler) http.Handle
 	})
 }
 
+// mutable serves next unless the feed is muted: then the stream opens and
+// stays silent until the client goes away. Unmute with feedMute.Store(false)
+// and srv.CloseClientConnections().
+func (a *authority) mutable(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.feedMute.Load() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	})
+}
+
+// unmute lets the feed speak again and drops the silent streams, so that
+// the verifier reconnects at once.
+func (a *authority) unmute() {
+	a.feedMute.Store(false)
+	a.srv.CloseClientConnections()
+}
+
 func (a *authority) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{
 		"issuer":                           testIssuer,
+		"tegata_access_token_audience":     testAudience,
 		"jwks_uri":                         a.srv.URL + "/.well-known/jwks.json",
 		"tegata_access_token_max_lifetime": int(maxLifetime / time.Second),
 	})
@@ -305,6 +330,22 @@ func craft(t testing.TB, k token.SigningKey, header, payload map[string]any) str
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	input := enc(header) + "." + enc(payload)
+	sig, err := k.Private.Sign(rand.Reader, []byte(input), crypto.Hash(0))
+	if err != nil {
+		t.Fatalf("Sign = %v", err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// craftRawHeader is craft with the header given as JSON text, for headers a
+// map cannot express (member order, case variants).
+func craftRawHeader(t testing.TB, k token.SigningKey, header string, payload map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatalf("json.Marshal(%v) = %v", payload, err)
+	}
+	input := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString(b)
 	sig, err := k.Private.Sign(rand.Reader, []byte(input), crypto.Hash(0))
 	if err != nil {
 		t.Fatalf("Sign = %v", err)

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"crypto"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -43,7 +44,7 @@ type cacheShard struct {
 type cached struct {
 	raw    string
 	claims *token.Claims
-	kid    string
+	key    token.PublicKey // the key that verified it
 }
 
 // evictScan is how many entries a full shard looks at for an expired one
@@ -91,9 +92,9 @@ func (c *cache) get(raw string) *cached {
 // put stores a verified token, making room if the shard is full. It keeps
 // its own copy of raw: the caller's string may share memory with a request
 // buffer that is reused.
-func (c *cache) put(raw string, claims *token.Claims, kid string, now time.Time) {
+func (c *cache) put(raw string, claims *token.Claims, key token.PublicKey, now time.Time) {
 	s, h := c.shard(raw)
-	e := &cached{raw: strings.Clone(raw), claims: claims, kid: kid}
+	e := &cached{raw: strings.Clone(raw), claims: claims, key: key}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[h]; !ok && len(s.m) >= c.perShard {
@@ -120,6 +121,15 @@ func (s *cacheShard) evictOne(now time.Time) {
 		}
 	}
 	delete(s.m, victim)
+}
+
+// sameKey reports whether a and b are the same verification key: same kid,
+// same alg, same key material. Key sets are rebuilt on every change, so
+// identity of the values cannot be relied on; the comparison is a few
+// dozen bytes.
+func sameKey(a, b token.PublicKey) bool {
+	eq, ok := a.Key.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && a.ID == b.ID && a.Algorithm == b.Algorithm && eq.Equal(b.Key)
 }
 
 // remove drops raw if it is cached.

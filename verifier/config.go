@@ -18,29 +18,39 @@ type Config struct {
 	// "https://auth.internal:8443". Discovery, JWKS, the feed and
 	// introspection fail over between them. Required by New.
 	Authorities []string
-	// APIKey authenticates the feed and introspection requests.
+	// APIKey authenticates the feed and introspection requests: a key with
+	// the feed role (TEGATA_FEED_KEY) is all a verifier needs, and New warns
+	// about one with the admin role. Surrounding whitespace is ignored.
+	// Required.
 	APIKey string
 	// Issuer is the expected "iss". Empty: the issuer published in the
-	// openid-configuration of the first authority that answers.
+	// openid-configuration of the first authority that answers. New warns
+	// when a set value differs from the published one.
 	Issuer string
 	// Audience is the expected "aud". Empty: the audience the authority
 	// publishes (tegata_access_token_audience in its openid-configuration),
-	// so tokens are always checked against one. Set it when several apps
-	// share an authority with different audiences.
+	// so tokens are always checked against one. An authority issues one
+	// audience; setting it only pins that value, and New warns when it
+	// differs from the published one (every token would be refused).
 	Audience string
-	// Algorithms the verifier accepts. Nil: EdDSA only.
+	// Algorithms the verifier accepts: token.EdDSA, token.ES256 or both.
+	// Nil: both, which accepts whatever the authority signs with: a token
+	// must name a key of the authority's published key set, and its alg
+	// must be that key's (so an authority started with --alg ES256, or
+	// rotating from one algorithm to the other, needs no change here).
 	Algorithms []string
-	// Leeway is the clock skew allowed on exp and nbf. Zero: 30s; negative:
-	// none.
+	// Leeway is the clock skew allowed on exp and nbf. Zero: DefaultLeeway;
+	// negative: none.
 	Leeway time.Duration
 	// MaxLifetime is the longest exp - iat accepted. Zero: the authority's
 	// tegata_access_token_max_lifetime from its openid-configuration, else
-	// one hour.
+	// DefaultMaxLifetime.
 	MaxLifetime time.Duration
 	// StaleAfter is how long the verifier may go without hearing from the
 	// authority (the feed heartbeats every second) before it stops trusting
 	// its revocation set: then Verify fails closed with ErrStale, or asks the
-	// authority when Introspect is set. Zero or negative: 10s.
+	// authority when Introspect is set. Zero or negative:
+	// DefaultStaleAfter.
 	StaleAfter time.Duration
 	// Introspect makes Verify ask the authority (POST /v1/introspect) about
 	// each token while the revocation state is stale or the set is full,
@@ -49,14 +59,15 @@ type Config struct {
 	Introspect bool
 	// MaxEntries caps the revocation set. When it is full the feed pauses
 	// (nothing is dropped) until pruning makes room, and meanwhile the set
-	// counts as stale. Zero or negative: 2,000,000.
+	// counts as stale. Zero or negative: DefaultMaxEntries.
 	MaxEntries int
 	// CacheSize is how many verified tokens are remembered so that a token
-	// seen again skips the signature check. Zero: 10,000; negative: no cache.
+	// seen again skips the signature check. Zero: DefaultCacheSize;
+	// negative: no cache.
 	CacheSize int
 	// JWKSRefresh is how often the key set is fetched again. Zero or
-	// negative: 5 minutes. A token with an unknown kid also triggers a fetch,
-	// at most once every 10 seconds.
+	// negative: DefaultJWKSRefresh. A token with an unknown kid also
+	// triggers a fetch, at most once every 10 seconds.
 	JWKSRefresh time.Duration
 	// HTTPClient makes every request to the authorities. It must not have a
 	// Timeout: the feed is one long-lived stream. Discovery, JWKS and
@@ -73,20 +84,26 @@ type Config struct {
 	// Knobs for tests in this package, so that they need not wait for
 	// production intervals. Zero: production values.
 	pruneEvery         time.Duration
+	watchEvery         time.Duration
 	feedRetryMin       time.Duration
 	feedRetryMax       time.Duration
 	unknownKidInterval time.Duration
 }
 
-// Defaults.
+// Defaults of Config, exported so that commands built on the verifier (the
+// gate) show and apply the same values.
 const (
-	defaultLeeway      = 30 * time.Second
-	defaultMaxLifetime = time.Hour
-	defaultStaleAfter  = 10 * time.Second
-	defaultMaxEntries  = 2_000_000
-	defaultCacheSize   = 10_000
-	defaultJWKSRefresh = 5 * time.Minute
-	defaultPruneEvery  = 5 * time.Second
+	DefaultLeeway      = 30 * time.Second
+	DefaultMaxLifetime = time.Hour
+	DefaultStaleAfter  = 10 * time.Second
+	DefaultMaxEntries  = 2_000_000
+	DefaultCacheSize   = 10_000
+	DefaultJWKSRefresh = 5 * time.Minute
+)
+
+const (
+	defaultPruneEvery = 5 * time.Second
+	defaultWatchEvery = time.Second
 	// unknownKidInterval bounds how often a token with an unknown kid can make
 	// the verifier fetch the key set: often enough that a freshly rotated key
 	// is picked up at once, rarely enough that garbage kids cannot turn the
@@ -98,25 +115,25 @@ const (
 // not fill what needs the authority (Issuer, MaxLifetime from discovery).
 func (c Config) withDefaults() Config {
 	if c.Algorithms == nil {
-		c.Algorithms = []string{token.EdDSA}
+		c.Algorithms = []string{token.EdDSA, token.ES256}
 	}
 	switch {
 	case c.Leeway == 0:
-		c.Leeway = defaultLeeway
+		c.Leeway = DefaultLeeway
 	case c.Leeway < 0:
 		c.Leeway = 0
 	}
 	if c.StaleAfter <= 0 {
-		c.StaleAfter = defaultStaleAfter
+		c.StaleAfter = DefaultStaleAfter
 	}
 	if c.MaxEntries <= 0 {
-		c.MaxEntries = defaultMaxEntries
+		c.MaxEntries = DefaultMaxEntries
 	}
 	if c.CacheSize == 0 {
-		c.CacheSize = defaultCacheSize
+		c.CacheSize = DefaultCacheSize
 	}
 	if c.JWKSRefresh <= 0 {
-		c.JWKSRefresh = defaultJWKSRefresh
+		c.JWKSRefresh = DefaultJWKSRefresh
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -126,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.pruneEvery <= 0 {
 		c.pruneEvery = defaultPruneEvery
+	}
+	if c.watchEvery <= 0 {
+		c.watchEvery = defaultWatchEvery
 	}
 	if c.unknownKidInterval <= 0 {
 		c.unknownKidInterval = defaultUnknownKidInterval

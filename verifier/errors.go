@@ -26,6 +26,10 @@ var (
 	// ErrInactive: the state was stale and the authority answered the
 	// introspection request with active:false.
 	ErrInactive = errors.New("verifier: authority says token is not active")
+	// ErrKeyRefused is returned by New when every authority answered the
+	// feed request with 401 or 403: Config.APIKey is wrong, revoked, or
+	// lacks the feed role. Waiting does not fix it.
+	ErrKeyRefused = errors.New("verifier: the authority refused the API key")
 
 	ErrTooLarge    = token.ErrTooLarge
 	ErrMalformed   = token.ErrMalformed
@@ -73,4 +77,47 @@ func Reason(err error) string {
 	default:
 		return reasonInvalid
 	}
+}
+
+// codes maps sentinels to Code's identifiers, most specific first.
+var codes = []struct {
+	err  error
+	code string
+}{
+	{ErrNoToken, "no_token"},
+	{ErrRevoked, "revoked"},
+	{ErrInactive, "inactive"},
+	{ErrStale, "stale"},
+	{ErrUnavailable, "unavailable"},
+	{ErrTooLarge, "too_large"},
+	{ErrMalformed, "malformed"},
+	{ErrHeader, "header"},
+	{ErrAlgorithm, "algorithm"},
+	{ErrUnknownKey, "unknown_key"},
+	{ErrSignature, "signature"},
+	{ErrType, "type"},
+	{ErrExpired, "expired"},
+	{ErrNotYetValid, "not_yet_valid"},
+	{ErrIssuer, "issuer"},
+	{ErrAudience, "audience"},
+	{ErrClaims, "claims"},
+}
+
+// Code maps an error from Verify or TokenFromRequest to a short, stable
+// identifier of the check that failed, for metrics labels and operator
+// logs: "no_token", "revoked", "inactive", "stale", "unavailable",
+// "too_large", "malformed", "header", "algorithm", "unknown_key",
+// "signature", "type", "expired", "not_yet_valid", "issuer", "audience",
+// "claims", else "other"; "" for nil. Unlike Reason it says which check
+// failed, so do not send it to clients.
+func Code(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return "other"
 }

@@ -20,8 +20,7 @@ func Example() {
 	defer cancel()
 	v, err := verifier.New(ctx, verifier.Config{
 		Authorities: []string{"https://auth-1.internal", "https://auth-2.internal"},
-		APIKey:      os.Getenv("TEGATA_API_KEY"), // a key with the feed role
-		Audience:    "orders-api",
+		APIKey:      os.Getenv("TEGATA_FEED_KEY"), // a key with the feed role
 	})
 	if err != nil {
 		log.Fatal(err)

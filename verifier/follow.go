@@ -21,9 +21,10 @@ import (
 //
 // That is sound because the feed's state only moves forward (LastHeard
 // grows, Synced goes from false to true) except on a reset, when the server
-// says the verifier followed another log. So a snapshot that says "fresh" is
-// never more optimistic than the feed, provided a reset invalidates it before
-// the set starts being rebuilt; see reset and apply.
+// says the verifier followed another log. The feed turns unsynced before it
+// calls Reset, and reset stores an unsynced snapshot before it empties the
+// set; Verify reads the set before the snapshot, so one that sees the
+// emptied set also sees "not synced" and fails closed.
 
 // heard is a snapshot of the feed's state. Immutable.
 type heard struct {
@@ -36,9 +37,6 @@ type heard struct {
 // later (nothing is dropped); until then the set may miss revocations, which
 // staleness reports.
 func (v *Verifier) apply(e revocation.Entry) error {
-	if v.resetPending {
-		v.startReplay()
-	}
 	err := v.set.Apply(e)
 	switch {
 	case errors.Is(err, revocation.ErrFull):
@@ -83,25 +81,13 @@ func (v *Verifier) prune(now time.Time) {
 	}
 }
 
-// reset is the feed's Reset: the server follows another log and the feed
-// will replay it from the start. The feed calls Reset and only then marks
-// itself unsynced, so emptying the set here would let a Verify in between
-// see an empty set with the feed still synced. The set is emptied instead by
-// the first Apply of the replay, which the feed makes after marking itself
-// unsynced. Until then the old entries stay, which can only over-revoke, and
-// only until they expire.
+// reset is the feed's Reset: the server follows another log and the feed,
+// already unsynced, will replay it from the start.
 func (v *Verifier) reset() {
-	v.resetPending = true
-	v.log.Warn("verifier: the authority follows another log; replaying it")
-}
-
-// startReplay empties the set for the replay a reset announced. Called from
-// apply, on the feed's goroutine, once the feed shows unsynced.
-func (v *Verifier) startReplay() {
 	v.heard.Store(&heard{}) // before emptying: whoever sees the empty set sees this
 	v.set.Reset()
 	v.overflow.Store(false)
-	v.resetPending = false
+	v.log.Warn("verifier: the authority follows another log; replaying it")
 }
 
 // staleness returns nil if the revocation set can be trusted at now, else an
@@ -139,7 +125,7 @@ func (v *Verifier) refreshHeard() *heard {
 	if v.heard.CompareAndSwap(old, next) {
 		return next
 	}
-	// Someone stored meanwhile; if it was startReplay, its snapshot must win
+	// Someone stored meanwhile; if it was reset, its snapshot must win
 	// over a state read before the replay began.
 	return v.heard.Load()
 }

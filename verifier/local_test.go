@@ -76,7 +76,7 @@ func TestCacheHitRechecksTime(t *testing.T) {
 	if _, err := l.v.Verify(ctx, raw); err != nil {
 		t.Fatalf("Verify(valid) = %v, want nil", err)
 	}
-	l.clock.Advance(10*time.Minute + defaultLeeway)
+	l.clock.Advance(10*time.Minute + DefaultLeeway)
 	if _, err := l.v.Verify(ctx, raw); err != nil {
 		t.Errorf("Verify(at exp + leeway) = %v, want nil", err)
 	}
@@ -107,6 +107,56 @@ func TestCacheHitRechecksKey(t *testing.T) {
 	}
 }
 
+// TestCacheKeyedByTheKidVerificationUsed is issue 14, finding 14: a header
+// whose kid the cache read differently from token.Verify (a case variant
+// after the exact name, which encoding/json lets win) kept the token cached
+// under a key that was not the one that verified it, so it outlived the
+// withdrawal of its real key.
+func TestCacheKeyedByTheKidVerificationUsed(t *testing.T) {
+	l := newLocal(t, 0)
+	other := newSigningKey(t, "k2", token.EdDSA)
+	both, err := token.NewKeySet(
+		token.PublicKey{ID: "k1", Algorithm: token.EdDSA, Key: l.key.Private.Public()},
+		token.PublicKey{ID: "k2", Algorithm: token.EdDSA, Key: other.Private.Public()})
+	if err != nil {
+		t.Fatalf("NewKeySet = %v", err)
+	}
+	l.keys = both
+	raw := craftRawHeader(t, l.key, `{"alg":"EdDSA","typ":"at+jwt","kid":"k1","KID":"k2"}`, payloadOf(l.claims("alice")))
+	ctx := context.Background()
+	if _, err := l.v.Verify(ctx, raw); err != nil {
+		t.Fatalf("Verify(kid k1 with a KID k2 variant) = %v, want nil (k1 verifies it)", err)
+	}
+	onlyK2, err := token.NewKeySet(token.PublicKey{ID: "k2", Algorithm: token.EdDSA, Key: other.Private.Public()})
+	if err != nil {
+		t.Fatalf("NewKeySet = %v", err)
+	}
+	l.keys = onlyK2 // k1, the key that verified the token, is withdrawn
+	if _, err := l.v.Verify(ctx, raw); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Verify(cached, verifying key withdrawn) = %v, want %v", err, ErrUnknownKey)
+	}
+}
+
+// TestCacheHitRechecksKeyMaterial: a kid that comes back naming other key
+// material does not keep tokens of the old key alive.
+func TestCacheHitRechecksKeyMaterial(t *testing.T) {
+	l := newLocal(t, 0)
+	raw := sign(t, l.key, l.claims("alice"))
+	ctx := context.Background()
+	if _, err := l.v.Verify(ctx, raw); err != nil {
+		t.Fatalf("Verify(valid) = %v, want nil", err)
+	}
+	other := newSigningKey(t, "k1", token.EdDSA) // same kid, other key
+	ks, err := token.NewKeySet(token.PublicKey{ID: "k1", Algorithm: token.EdDSA, Key: other.Private.Public()})
+	if err != nil {
+		t.Fatalf("NewKeySet = %v", err)
+	}
+	l.keys = ks
+	if _, err := l.v.Verify(ctx, raw); !errors.Is(err, ErrSignature) {
+		t.Errorf("Verify(cached, kid now names another key) = %v, want %v", err, ErrSignature)
+	}
+}
+
 func TestCacheBounded(t *testing.T) {
 	tests := []struct {
 		name string
@@ -114,7 +164,7 @@ func TestCacheBounded(t *testing.T) {
 	}{
 		{"one shard", 5},
 		{"several shards", 100},
-		{"default", defaultCacheSize},
+		{"default", DefaultCacheSize},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,7 +172,7 @@ func TestCacheBounded(t *testing.T) {
 			now := time.Unix(1000, 0)
 			claims := &token.Claims{Expiry: now.Add(time.Hour)}
 			for i := 0; i < 2*tt.size; i++ {
-				c.put(randomID(), claims, "k1", now)
+				c.put(randomID(), claims, token.PublicKey{ID: "k1"}, now)
 			}
 			if n := c.len(); n > tt.size+len(c.shards) || n < tt.size/2 {
 				t.Errorf("len after %d puts = %d, want about %d", 2*tt.size, n, tt.size)

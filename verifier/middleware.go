@@ -2,11 +2,12 @@ package verifier
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -15,9 +16,8 @@ type claimsKey struct{}
 
 // Middleware returns a handler that verifies the bearer token of every
 // request and calls next with the claims in the request context (see
-// FromContext). A request without a valid token gets 401 with a
-// WWW-Authenticate challenge per RFC 6750 and a JSON body
-// {"error":"invalid_token","error_description":<Reason>}; next is not
+// FromContext). A request without a valid token gets the answer of
+// WriteError (401 with an RFC 6750 challenge and a JSON body); next is not
 // called.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -29,7 +29,7 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			v.logRejection(r.Context(), nil, err)
 		}
 		if err != nil {
-			writeUnauthorized(w, err)
+			WriteError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
@@ -49,27 +49,21 @@ func NewContext(ctx context.Context, c *token.Claims) context.Context {
 	return context.WithValue(ctx, claimsKey{}, c)
 }
 
-// writeUnauthorized answers 401. A request that sent no credentials gets a
-// bare challenge: RFC 6750 §3.1 says not to include an error code then.
-func writeUnauthorized(w http.ResponseWriter, err error) {
-	reason := Reason(err)
-	challenge := "Bearer"
-	if !errors.Is(err, ErrNoToken) {
-		challenge = fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, reason)
-	}
-	h := w.Header()
-	h.Set("WWW-Authenticate", challenge)
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUnauthorized)
-	_ = json.NewEncoder(w).Encode(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}{"invalid_token", reason})
+// WriteError answers a request refused because of err, an error from
+// Verify or TokenFromRequest: 401 with the challenge
+//
+//	WWW-Authenticate: Bearer realm="tegata", error="invalid_token", error_description="<Reason(err)>"
+//
+// (only Bearer realm="tegata" when the request carried no token: RFC 6750
+// §3.1 says a challenge then names no error) and the JSON body
+// {"error":"invalid_token","error_description":"<Reason(err)>"}, never
+// cached. The cause is never sent. The gate answers with the same writer.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, Reason(err), errors.Is(err, ErrNoToken))
 }
 
 // TokenFromRequest returns the token of an "Authorization: Bearer <token>"
-// header (scheme case-insensitive, exactly one space). It returns ErrNoToken
+// header (scheme case-insensitive, one or more spaces before the token). It returns ErrNoToken
 // when there is no Authorization header, and an error wrapping ErrMalformed
 // for any other scheme, several headers, or a token that is not an RFC 6750
 // b64token.
@@ -86,7 +80,8 @@ func TokenFromRequest(r *http.Request) (string, error) {
 	if len(h) <= len(scheme) || !asciiEqualFold(h[:len(scheme)], scheme) {
 		return "", fmt.Errorf("%w: Authorization header is not \"Bearer <token>\"", ErrMalformed)
 	}
-	raw := h[len(scheme):]
+	// RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token.
+	raw := strings.TrimLeft(h[len(scheme):], " ")
 	if !isB64Token(raw) {
 		return "", fmt.Errorf("%w: bearer token has characters outside b64token", ErrMalformed)
 	}

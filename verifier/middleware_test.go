@@ -40,15 +40,15 @@ func TestMiddleware(t *testing.T) {
 	}{
 		{"valid", []string{"Bearer " + sign(t, l.key, valid)}, 200, "alice", "", ""},
 		{"scheme in lower case", []string{"bearer " + sign(t, l.key, valid)}, 200, "alice", "", ""},
-		{"no header", nil, 401, "", `Bearer`, "no token"},
+		{"no header", nil, 401, "", `Bearer realm="tegata"`, "no token"},
 		{"basic auth", []string{"Basic YWxpY2U6cHc="}, 401, "",
-			`Bearer error="invalid_token", error_description="token invalid"`, "token invalid"},
+			`Bearer realm="tegata", error="invalid_token", error_description="token invalid"`, "token invalid"},
 		{"garbage", []string{"Bearer abc.def.ghi"}, 401, "",
-			`Bearer error="invalid_token", error_description="token invalid"`, "token invalid"},
+			`Bearer realm="tegata", error="invalid_token", error_description="token invalid"`, "token invalid"},
 		{"expired", []string{"Bearer " + sign(t, l.key, expired)}, 401, "",
-			`Bearer error="invalid_token", error_description="token expired"`, "token expired"},
+			`Bearer realm="tegata", error="invalid_token", error_description="token expired"`, "token expired"},
 		{"revoked", []string{"Bearer " + sign(t, l.key, revoked)}, 401, "",
-			`Bearer error="invalid_token", error_description="token revoked"`, "token revoked"},
+			`Bearer realm="tegata", error="invalid_token", error_description="token revoked"`, "token revoked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,7 +101,9 @@ func TestTokenFromRequest(t *testing.T) {
 		{"other scheme", []string{"Basic dXNlcjpwdw=="}, "", ErrMalformed},
 		{"scheme only", []string{"Bearer"}, "", ErrMalformed},
 		{"scheme and space only", []string{"Bearer "}, "", ErrMalformed},
-		{"two spaces", []string{"Bearer  tok"}, "", ErrMalformed},
+		{"two spaces (RFC 6750: 1*SP)", []string{"Bearer  tok"}, "tok", nil},
+		{"many spaces", []string{"bearer     tok"}, "tok", nil},
+		{"spaces only", []string{"Bearer    "}, "", ErrMalformed},
 		{"tab", []string{"Bearer\ttok"}, "", ErrMalformed},
 		{"trailing space", []string{"Bearer tok "}, "", ErrMalformed},
 		{"padding inside", []string{"Bearer to=k"}, "", ErrMalformed},
@@ -119,6 +121,49 @@ func TestTokenFromRequest(t *testing.T) {
 				t.Errorf("TokenFromRequest(%q) = %q, %v; want %q, %v", tt.authorization, got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestTokenFromRequestOrCookie(t *testing.T) {
+	tests := []struct {
+		name          string
+		authorization string
+		cookies       []string
+		want          string
+		wantErr       error
+	}{
+		{"header only", "Bearer tok", nil, "tok", nil},
+		{"cookie only", "", []string{"a=1; at=tok"}, "tok", nil},
+		{"quoted cookie", "", []string{`at="tok"`}, "tok", nil},
+		{"neither", "", []string{"a=1"}, "", ErrNoToken},
+		{"empty cookie", "", []string{"at="}, "", ErrNoToken},
+		{"header and same cookie", "Bearer tok", []string{"at=tok"}, "tok", nil},
+		{"header and other cookie", "Bearer tok", []string{"at=other"}, "", ErrMalformed},
+		{"malformed header, valid cookie", "Basic x", []string{"at=tok"}, "", ErrMalformed},
+		{"two cookies", "", []string{"at=tok; at=tok"}, "", ErrMalformed},
+		{"two cookie headers", "", []string{"at=tok", "at=other"}, "", ErrMalformed},
+		{"a folded name", "", []string{"at=tok; a%74=x"}, "", ErrMalformed},
+		{"cookie outside b64token", "", []string{`at=to"k`}, "", ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tt.authorization != "" {
+				r.Header.Set("Authorization", tt.authorization)
+			}
+			for _, c := range tt.cookies {
+				r.Header.Add("Cookie", c)
+			}
+			got, err := TokenFromRequestOrCookie(r, "at")
+			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Errorf("TokenFromRequestOrCookie(%q, %q) = %q, %v; want %q, %v", tt.authorization, tt.cookies, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "at=tok")
+	if _, err := TokenFromRequestOrCookie(r, ""); !errors.Is(err, ErrNoToken) {
+		t.Errorf("TokenFromRequestOrCookie(cookie only, no cookie name) = %v, want %v", err, ErrNoToken)
 	}
 }
 

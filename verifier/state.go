@@ -30,8 +30,11 @@ type State struct {
 	Source string
 	// Keys is the number of keys in the current key set (0 when unknown).
 	Keys int
-	// Err is the feed's last error, if any.
+	// Err is the feed's last error, if any. It may name hosts.
 	Err string
+	// Reason says why the verifier is not Ready, in words that name no host
+	// (e.g. "nothing heard from the authority for 12s"); empty when Ready.
+	Reason string
 }
 
 // State returns a snapshot of the verifier's state.
@@ -48,7 +51,10 @@ func (v *Verifier) State() State {
 	if !fs.LastHeard.IsZero() {
 		s.Lag = now.Sub(fs.LastHeard)
 	}
-	s.Ready = v.staleness(now) == nil
+	if err := v.staleness(now); err != nil {
+		s.Reason = staleReason(err)
+	}
+	s.Ready = s.Reason == ""
 	return s
 }
 

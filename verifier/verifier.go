@@ -16,12 +16,9 @@ package verifier
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,18 +30,18 @@ import (
 
 // Verifier verifies access tokens. Build it with New or NewLocal.
 type Verifier struct {
-	cfg      Config // defaults filled
-	expect   token.Expect
-	now      func() time.Time
-	log      *slog.Logger
-	lookup   func() token.KeyLookup
-	set      *revocation.Set
-	cache    *cache // nil when disabled
-	overflow atomic.Bool
-	heard    atomic.Pointer[heard] // what the feed last said, see follow.go
-	// resetPending: the feed announced a reset and has not applied an entry
-	// since. Only touched from the feed's goroutine.
-	resetPending bool
+	cfg        Config // defaults filled
+	expect     token.Expect
+	now        func() time.Time
+	log        *slog.Logger
+	lookup     func() token.KeyLookup
+	set        *revocation.Set
+	cache      *cache // nil when disabled
+	overflow   atomic.Bool
+	heard      atomic.Pointer[heard] // what the feed last said, see follow.go
+	configWarn configWarner
+	// seenReady: the state was current at some look of watch.
+	seenReady atomic.Bool
 
 	// Set by New only; nil for a local verifier.
 	auth      *authorities
@@ -57,32 +54,38 @@ type Verifier struct {
 }
 
 // New returns a Verifier that follows the authorities in cfg. It fetches the
-// openid-configuration and the key set (failing if no authority answers
-// within ctx), then starts following the revocation feed in the background:
-// it does not wait for the feed, so call WaitReady before serving if tokens
+// openid-configuration and the key set, then opens the revocation feed, and
+// returns once an authority has accepted the API key on the feed. It does
+// not wait for the feed to catch up: call WaitReady before serving if tokens
 // must not be refused (or introspected) during the first moments.
-// ctx bounds only this startup; the background work runs until Close.
+//
+// Errors that waiting cannot fix are returned at once: a malformed
+// Config (an authority that is not an http(s) URL, an empty APIKey or one
+// starting with "Bearer "), and an API key every authority refuses on the
+// feed (ErrKeyRefused). Anything else, such as an authority that is not up
+// yet, is retried with backoff and logged until ctx ends: ctx bounds the
+// start-up (context.Background waits for as long as it takes), and only
+// the start-up; the background work runs until Close.
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
-	urls, err := cleanAuthorities(cfg.Authorities)
+	cfg, err := cfg.checked()
 	if err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
-	cfg.Authorities = urls
-	auth := newAuthorities(urls, cfg.HTTPClient)
-	if err := discover(ctx, auth, &cfg); err != nil {
-		return nil, err
-	}
+	auth := newAuthorities(cfg.Authorities, cfg.HTTPClient)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	keys := &keySource{base: bg, auth: auth, now: cfg.Now, log: cfg.Logger, interval: cfg.unknownKidInterval}
-	if err := keys.fetch(ctx); err != nil {
+	d, err := fetchStart(ctx, auth, keys, cfg)
+	if err == nil {
+		err = cfg.adopt(d)
+	}
+	if err != nil {
 		cancel()
 		return nil, err
 	}
 	v := newVerifier(cfg, keys.lookup, revocation.NewSet(cfg.MaxEntries))
 	v.auth, v.keys, v.bg, v.cancel = auth, keys, bg, cancel
 	v.feed = &feed.Client{
-		URLs:       urls,
+		URLs:       cfg.Authorities,
 		APIKey:     cfg.APIKey,
 		HTTPClient: cfg.HTTPClient,
 		Apply:      v.apply,
@@ -96,32 +99,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		IdleTimeout: max(cfg.StaleAfter/2, 2*time.Second),
 	}
 	v.start(bg)
+	if err := v.waitOpened(ctx); err != nil {
+		v.Close()
+		return nil, err
+	}
 	return v, nil
-}
-
-// discover fills the Issuer, Audience and MaxLifetime that cfg leaves to
-// the authority.
-func discover(ctx context.Context, auth *authorities, cfg *Config) error {
-	d, err := auth.discover(ctx)
-	if err != nil {
-		return err
-	}
-	if cfg.Issuer == "" {
-		if d.Issuer == "" {
-			return errors.New("verifier: openid-configuration has no issuer and Config.Issuer is empty")
-		}
-		cfg.Issuer = d.Issuer
-	}
-	if cfg.Audience == "" {
-		cfg.Audience = d.Audience // still "" for an authority that does not publish it
-	}
-	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = defaultMaxLifetime
-		if d.MaxLifetime > 0 {
-			cfg.MaxLifetime = time.Duration(d.MaxLifetime) * time.Second
-		}
-	}
-	return nil
 }
 
 // NewLocal returns a Verifier over a key set and a revocation set that the
@@ -135,7 +117,7 @@ func discover(ctx context.Context, auth *authorities, cfg *Config) error {
 func NewLocal(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	cfg = cfg.withDefaults()
 	if cfg.MaxLifetime <= 0 {
-		cfg.MaxLifetime = defaultMaxLifetime
+		cfg.MaxLifetime = DefaultMaxLifetime
 	}
 	return newVerifier(cfg, keys, set)
 }
@@ -156,7 +138,7 @@ func newVerifier(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *
 
 // start runs the background goroutines of a remote verifier.
 func (v *Verifier) start(ctx context.Context) {
-	v.wg.Add(3)
+	v.wg.Add(4)
 	go func() {
 		defer v.wg.Done()
 		if err := v.feed.Run(ctx); err != nil && ctx.Err() == nil {
@@ -170,6 +152,10 @@ func (v *Verifier) start(ctx context.Context) {
 	go func() {
 		defer v.wg.Done()
 		v.pruneLoop(ctx)
+	}()
+	go func() {
+		defer v.wg.Done()
+		v.watch(ctx)
 	}()
 }
 
@@ -223,8 +209,6 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*toke
 	return c, v.checkRevocation(ctx, raw, c, now)
 }
 
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
 // cached returns the claims of raw if it was verified before and is still
 // within its validity period, and its key is still published. It returns nil
 // claims and nil error on a miss. It does not allocate unless it fails.
@@ -236,62 +220,39 @@ func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
 	if e == nil {
 		return nil, nil
 	}
-	if _, ok := v.lookup().Lookup(e.kid); !ok {
-		// The key was withdrawn: verify afresh, which fails (or refetches).
+	if k, ok := v.lookup().Lookup(e.key.ID); !ok || !sameKey(k, e.key) {
+		// The key that verified the token was withdrawn (or its kid now
+		// names other key material): verify afresh, which fails (or
+		// refetches).
 		v.cache.remove(raw)
 		return nil, nil
 	}
-	// The same rules as token.Verify, so that a hit never accepts what a
-	// miss would refuse.
-	c := e.claims
-	late := now.Add(v.cfg.Leeway)
-	if now.After(c.Expiry.Add(v.cfg.Leeway)) {
-		v.cache.remove(raw)
-		return c, fmt.Errorf("%w: exp %s is before %s", ErrExpired, stamp(c.Expiry), stamp(now))
+	if err := v.expect.CheckTimes(e.claims, now); err != nil {
+		if errors.Is(err, ErrExpired) {
+			v.cache.remove(raw)
+		}
+		return e.claims, err
 	}
-	if c.NotBefore.After(late) || c.IssuedAt.After(late) {
-		return c, fmt.Errorf("%w: nbf or iat is after %s", ErrNotYetValid, stamp(now))
-	}
-	return c, nil
+	return e.claims, nil
 }
 
 // verifyToken checks signature and claims with the current key set. A token
 // naming an unknown kid makes a remote verifier fetch the key set again (a
 // key may just have been rotated in) and retry once.
 func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
-	c, err := token.Verify(raw, v.lookup(), v.expect, now)
+	c, key, err := token.VerifyKey(raw, v.lookup(), v.expect, now)
 	if errors.Is(err, token.ErrUnknownKey) && v.keys != nil && v.keys.refetch(ctx) {
-		c, err = token.Verify(raw, v.lookup(), v.expect, now)
+		c, key, err = token.VerifyKey(raw, v.lookup(), v.expect, now)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
-		if kid, ok := kidOf(raw); ok {
-			v.cache.put(raw, c, kid, now)
-		}
+		// Cached under the key the verification used: a cache hit is
+		// valid exactly as long as that key is still published.
+		v.cache.put(raw, c, key, now)
 	}
 	return c, nil
-}
-
-// kidOf returns the kid of a token that token.Verify accepted, so that a
-// cache hit can check the key is still published.
-func kidOf(raw string) (string, bool) {
-	h, _, ok := strings.Cut(raw, ".")
-	if !ok {
-		return "", false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(h)
-	if err != nil {
-		return "", false
-	}
-	var hdr struct {
-		Kid string `json:"kid"`
-	}
-	if json.Unmarshal(b, &hdr) != nil {
-		return "", false
-	}
-	return hdr.Kid, true
 }
 
 // checkRevocation rejects a revoked token, then makes sure the revocation
@@ -312,17 +273,4 @@ func (v *Verifier) checkRevocation(ctx context.Context, raw string, c *token.Cla
 		return err
 	}
 	return v.auth.introspect(ctx, v.cfg.APIKey, raw)
-}
-
-// logRejection logs a rejected token at Debug: the reason and, when the
-// token got that far, its jti and sid. Never the token itself.
-func (v *Verifier) logRejection(ctx context.Context, c *token.Claims, err error) {
-	if !v.log.Enabled(ctx, slog.LevelDebug) {
-		return
-	}
-	attrs := []any{"reason", Reason(err), "err", err}
-	if c != nil {
-		attrs = append(attrs, "jti", c.ID, "sid", c.SessionID)
-	}
-	v.log.DebugContext(ctx, "verifier: token rejected", attrs...)
 }

@@ -200,7 +200,7 @@ func TestStaleIntrospects(t *testing.T) {
 	raw, revoked := a.mint(a.claims("alice")), a.mint(c)
 	stopFeed(t, a, v)
 	a.revokeSession(c.SessionID) // the verifier cannot hear of it
-	clk.Advance(defaultStaleAfter + time.Second)
+	clk.Advance(DefaultStaleAfter + time.Second)
 
 	if _, err := v.Verify(context.Background(), raw); err != nil {
 		t.Errorf("Verify(stale, active) = %v, want nil", err)
@@ -377,7 +377,7 @@ func TestStartedAfterRevocations(t *testing.T) {
 
 func TestNotReadyBeforeSync(t *testing.T) {
 	a := newAuthority(t, newClock())
-	a.feedDown.Store(true)
+	a.feedMute.Store(true)
 	v := start(t, testConfig(t, a))
 	raw := a.mint(a.claims("alice"))
 	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrStale) {
@@ -388,10 +388,16 @@ func TestNotReadyBeforeSync(t *testing.T) {
 	if err := v.WaitReady(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("WaitReady(feed down) = %v, want %v", err, context.DeadlineExceeded)
 	}
-	a.feedDown.Store(false)
+	if st := v.State(); st.Ready || st.Reason != "not caught up with the authority's feed" {
+		t.Errorf("State() = %+v, want not ready, saying it has not caught up", st)
+	}
+	a.unmute()
 	waitReady(t, v)
 	if _, err := v.Verify(context.Background(), raw); err != nil {
 		t.Errorf("Verify(after sync) = %v, want nil", err)
+	}
+	if st := v.State(); st.Reason != "" {
+		t.Errorf("State().Reason = %q once ready, want empty", st.Reason)
 	}
 }
 
@@ -405,31 +411,9 @@ func TestNewFailsOver(t *testing.T) {
 	}
 }
 
-func TestNewErrors(t *testing.T) {
-	tests := []struct {
-		name        string
-		authorities []string
-	}{
-		{"none configured", nil},
-		{"not a URL", []string{"auth.test"}},
-		{"none answers", []string{"http://127.0.0.1:1"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			v, err := New(ctx, Config{Authorities: tt.authorities, Logger: testLogger(t)})
-			if err == nil {
-				v.Close()
-				t.Errorf("New(%q) = nil error, want an error", tt.authorities)
-			}
-		})
-	}
-}
-
 func TestCloseStopsWaitReady(t *testing.T) {
 	a := newAuthority(t, newClock())
-	a.feedDown.Store(true)
+	a.feedMute.Store(true)
 	v := start(t, testConfig(t, a))
 	done := make(chan error, 1)
 	go func() { done <- v.WaitReady(context.Background()) }()

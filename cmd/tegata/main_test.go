@@ -37,23 +37,43 @@ func TestMain(m *testing.M) {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs bytes.Buffer
-	url  chan string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	url    chan string
+	exited chan struct{} // stderr closed: the process is gone
 }
 
 // serve starts `tegata serve` on a free port and waits for its URL.
 func serve(t *testing.T, dir string, env ...string) *proc {
 	t.Helper()
-	p := &proc{url: make(chan string, 1)}
-	p.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", dir)
+	return serveArgs(t, dir, nil, env...)
+}
+
+// serveArgs is serve with extra command-line arguments.
+func serveArgs(t *testing.T, dir string, args []string, env ...string) *proc {
+	t.Helper()
+	return serveAt(t, "127.0.0.1:0", dir, args, env...)
+}
+
+// serveAt starts `tegata serve --addr addr` and waits for its URL.
+func serveAt(t *testing.T, addr, dir string, args []string, env ...string) *proc {
+	t.Helper()
+	return startProc(t, regexp.MustCompile(`listening url=(\S+)`), env,
+		append([]string{"serve", "--addr", addr, "--data", dir}, args...)...)
+}
+
+// startProc runs the binary with args and waits for a log line matching
+// re, whose first group becomes URL().
+func startProc(t *testing.T, re *regexp.Regexp, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{url: make(chan string, 1), exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`listening url=(\S+)`)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -64,16 +84,31 @@ func serve(t *testing.T, dir string, env ...string) *proc {
 				p.url <- m[1]
 			}
 		}
+		close(p.exited)
 	}()
 	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
 	select {
 	case u := <-p.url:
 		p.url <- u
 		return p
+	case <-p.exited:
+		t.Fatalf("tegata %s exited before it started:\n%s", args[0], p.Logs())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("tegata serve did not start:\n%s", p.Logs())
+		t.Fatalf("tegata %s did not start:\n%s", args[0], p.Logs())
 	}
 	return nil
+}
+
+// waitLog waits until the process has logged a line containing s.
+func (p *proc) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.Logs(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q within 30s:\n%s", s, p.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (p *proc) URL() string { u := <-p.url; p.url <- u; return u }
@@ -137,6 +172,21 @@ func TestBinary(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "INVALID") {
 		t.Fatalf("token inspect (bad signature) = %d, want 1 saying INVALID\n%s", code, out)
 	}
+	list := filepath.Join(t.TempDir(), "subjects.txt")
+	if err := os.WriteFile(list, []byte("ann\r\n\nbob smith\nzoe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, ops, "revoke", "--subjects-from", list, "--reason", "department left")
+	if code != 0 || !strings.Contains(out, "revoked 3 subjects") {
+		t.Fatalf("revoke --subjects-from = %d\n%s", code, out)
+	}
+	if err := os.WriteFile(list, []byte("ann\n"+strings.Repeat("x", 300)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, ops, "revoke", "--subjects-from", list)
+	if code != 1 || !strings.Contains(out, "line 2: subject is longer than") || !strings.Contains(out, "nothing was revoked") {
+		t.Fatalf("revoke --subjects-from (bad line) = %d, want 1 naming line 2\n%s", code, out)
+	}
 	out, code = run(t, ops, "keys", "rotate", "--reason", "drill")
 	if code != 0 || !strings.Contains(out, "published") {
 		t.Fatalf("keys rotate = %d\n%s", code, out)
@@ -146,7 +196,7 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("keys list = %d, want an active and a pending key\n%s", code, out)
 	}
 	out, code = run(t, ops, "audit")
-	if code != 0 || !strings.Contains(out, "lost phone") || !strings.Contains(out, "drill") {
+	if code != 0 || !strings.Contains(out, "lost phone") || !strings.Contains(out, "drill") || !strings.Contains(out, "bob smith") {
 		t.Fatalf("audit = %d\n%s", code, out)
 	}
 	out, code = run(t, append(ops, "TEGATA_API_KEY=tgk_wrong"), "sessions", "list", "--subject", "zoe")

@@ -208,8 +208,8 @@ func (c *apiKeyCache) evict(id string) {
 }
 
 // EnsureAPIKey stores secret (hashed) with the role unless it is already
-// known: how `tegata serve` installs the key from TEGATA_API_KEY or its
-// key file ("bootstrap") and TEGATA_FEED_KEY ("feed") on every start. A
+// known: how a server installs the keys it is configured with on every
+// start (named, e.g., "bootstrap" and "feed"). A
 // known secret with another role is an error, and so is a revoked one
 // (ErrAPIKeyRevoked): a restart must not bring a revoked key back.
 func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string) error {
@@ -247,7 +247,7 @@ func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string)
 func (a *Authority) installed(ctx context.Context, name string, hash [32]byte, role string) (bool, error) {
 	k, err := a.store.APIKeyByHash(ctx, hash)
 	if err == nil {
-		// A secret moved from TEGATA_API_KEY to TEGATA_FEED_KEY must not
+		// A secret moved from the admin setting to the feed one must not
 		// keep its admin role behind the operator's back.
 		if k.Role != role {
 			return false, fmt.Errorf("authority: the %s API key is already installed with role %q, not %q; use another secret", name, k.Role, role)
@@ -267,14 +267,8 @@ func (a *Authority) installed(ctx context.Context, name string, hash [32]byte, r
 	return false, nil
 }
 
-// revokedKeyError tells the operator which setting holds the revoked key.
+// revokedKeyError names the revoked key; the caller, which knows where
+// the secret came from, tells the operator what to change.
 func revokedKeyError(name string) error {
-	switch name {
-	case "bootstrap":
-		return fmt.Errorf("%w: the API key in TEGATA_API_KEY (or, when that is unset, in the data directory's api-key file) "+
-			"was revoked; set a new one (delete the api-key file to have a new key generated)", ErrAPIKeyRevoked)
-	case "feed":
-		return fmt.Errorf("%w: the API key in TEGATA_FEED_KEY was revoked; set a new one", ErrAPIKeyRevoked)
-	}
-	return fmt.Errorf("%w: the %s API key was revoked; set a new one", ErrAPIKeyRevoked, name)
+	return fmt.Errorf("%w: the %s API key was revoked", ErrAPIKeyRevoked, name)
 }

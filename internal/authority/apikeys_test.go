@@ -152,15 +152,16 @@ func TestRevokeLastAdminKey(t *testing.T) {
 }
 
 // TestEnsureAPIKeyRevoked: a restart with the secret of a revoked key
-// fails, naming the setting to change, rather than bringing it back.
+// fails, naming the key, rather than bringing it back. (The server names
+// the setting to change: internal/server TestRevokedBootstrapKey.)
 func TestEnsureAPIKeyRevoked(t *testing.T) {
 	a, _ := newTestAuthority(t)
 	ctx := context.Background()
 	tests := []struct {
 		name, role, setting string
 	}{
-		{"bootstrap", RoleAdmin, "TEGATA_API_KEY"},
-		{"feed", RoleFeed, "TEGATA_FEED_KEY"},
+		{"bootstrap", RoleAdmin, "bootstrap API key"},
+		{"feed", RoleFeed, "feed API key"},
 	}
 	if _, _, err := a.CreateAPIKey(ctx, "ops", RoleAdmin, ops); err != nil {
 		t.Fatal(err) // so the bootstrap key is not the last admin key

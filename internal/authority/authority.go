@@ -55,6 +55,7 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	if err := a.reloadKeys(ctx); err != nil {
 		return nil, err
 	}
+	a.noteAlgorithm()
 	if err := a.catchUp(ctx); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,6 +260,9 @@ func TestConfigValidation(t *testing.T) {
 		{"negative access TTL", Config{Issuer: "i", AccessTTL: -time.Minute}},
 		{"negative leeway: entries would die before their tokens", Config{Issuer: "i", Leeway: -time.Second}},
 		{"negative publish delay: signing before publishing", Config{Issuer: "i", KeyPublishDelay: -time.Second}},
+		{"negative refresh grace", Config{Issuer: "i", RefreshGrace: -time.Second}},
+		{"no grace and a grace", Config{Issuer: "i", NoRefreshGrace: true, RefreshGrace: time.Second}},
+		{"unknown algorithm", Config{Issuer: "i", Algorithm: "HS256"}},
 	}
 	for _, tc := range tests {
 		if _, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize), tc.cfg); err == nil {
@@ -287,5 +292,65 @@ func TestIntrospectRefusesWhenTheLogIsUnreadable(t *testing.T) {
 	a.store.Close() // the database is gone
 	if c, err := a.Introspect(ctx, tk.AccessToken); !errors.Is(err, ErrStale) {
 		t.Fatalf("Introspect(log unreadable) = %v, %v, want ErrStale", c, err)
+	}
+}
+
+// TestNoRefreshGrace: with NoRefreshGrace the grace window is zero, so a
+// second use of a rotated token at the same instant is theft.
+func TestNoRefreshGrace(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	a, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize),
+		Config{Issuer: "https://auth.test", Now: clk.Now, NoRefreshGrace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := a.Config().RefreshGrace; g != 0 {
+		t.Fatalf("RefreshGrace with NoRefreshGrace = %v, want 0", g)
+	}
+	ctx := context.Background()
+	tok, err := a.CreateSession(ctx, SessionRequest{Subject: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Refresh(ctx, tok.RefreshToken); err != nil {
+		t.Fatalf("first Refresh = %v", err)
+	}
+	if _, err := a.Refresh(ctx, tok.RefreshToken); !errors.Is(err, ErrReuse) {
+		t.Fatalf("second Refresh at the same instant = %v, want ErrReuse (no grace)", err)
+	}
+}
+
+// TestAlgorithmChangeAppliesAtRotation: keys keep their algorithm; an
+// authority started with another one says so and signs with it from the
+// next rotation.
+func TestAlgorithmChangeAppliesAtRotation(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	master := bytes.Repeat([]byte{7}, MasterKeySize)
+	if _, err := New(ctx, st, master, Config{Issuer: "https://auth.test", Now: clk.Now}); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a, err := New(ctx, st, master, Config{Issuer: "https://auth.test", Now: clk.Now, Algorithm: token.ES256,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "configured_alg=ES256") || !strings.Contains(logs.String(), "key_alg=EdDSA") {
+		t.Errorf("log of a start with ES256 over EdDSA keys = %q, want a warning naming both", logs.String())
+	}
+	k, err := a.RotateKey(ctx, store.Actor{By: "test", Reason: "switch to ES256"})
+	if err != nil || k.Algorithm != token.ES256 {
+		t.Fatalf("RotateKey = %+v, %v, want an ES256 key", k, err)
 	}
 }

@@ -9,34 +9,53 @@ import (
 	"github.com/tegata-dev/tegata/token"
 )
 
-// Config tunes an Authority. Zero values mean the documented defaults.
+// Defaults of Config, exported so that the command line shows and applies
+// the same values.
+const (
+	DefaultAudience        = "tegata"
+	DefaultAccessTTL       = 15 * time.Minute
+	DefaultRefreshTTL      = 30 * 24 * time.Hour
+	DefaultSessionTTL      = 90 * 24 * time.Hour
+	DefaultRefreshGrace    = 10 * time.Second
+	DefaultKeyPublishDelay = time.Minute
+	DefaultLeeway          = 30 * time.Second
+	DefaultAlgorithm       = token.EdDSA
+)
+
+// Config tunes an Authority. Zero values mean the documented defaults;
+// negative durations are refused by New.
 type Config struct {
 	// Issuer is the iss claim and the base of the discovery document,
 	// normally the authority's public URL. Required.
 	Issuer string
-	// Audience is the aud claim of access tokens. Default "tegata".
+	// Audience is the aud claim of access tokens. Default DefaultAudience.
 	Audience string
-	// AccessTTL is the lifetime of access tokens. Default 15 minutes.
+	// AccessTTL is the lifetime of access tokens. Default DefaultAccessTTL.
 	AccessTTL time.Duration
 	// RefreshTTL is how long a refresh token stays usable unused (idle
-	// timeout). Default 30 days.
+	// timeout). Default DefaultRefreshTTL.
 	RefreshTTL time.Duration
 	// SessionTTL is the absolute lifetime of a session, however often it is
-	// refreshed. Default 90 days.
+	// refreshed. Default DefaultSessionTTL.
 	SessionTTL time.Duration
 	// RefreshGrace is how long after a rotation the same refresh token is
 	// answered with the same successor (two tabs refreshing at once) rather
-	// than treated as theft. Default 10 seconds; negative disables it.
+	// than treated as theft. Default DefaultRefreshGrace; see NoRefreshGrace.
 	RefreshGrace time.Duration
+	// NoRefreshGrace turns the grace window off: any second use of a
+	// rotated refresh token is theft. RefreshGrace must then be zero.
+	NoRefreshGrace bool
 	// KeyPublishDelay is how long a new signing key is published in JWKS
 	// before tokens are signed with it, so verifiers learn it first.
-	// Default 1 minute.
+	// Default DefaultKeyPublishDelay.
 	KeyPublishDelay time.Duration
 	// Leeway is the clock skew verifiers allow. Revocation entries and
 	// retired keys are kept this much longer than the access token lifetime.
-	// Default 30 seconds.
+	// Default DefaultLeeway.
 	Leeway time.Duration
-	// Algorithm signs new keys: token.EdDSA (default) or token.ES256.
+	// Algorithm signs new keys: token.EdDSA (DefaultAlgorithm) or
+	// token.ES256. Keys already made keep theirs; a change takes effect at
+	// the next rotation.
 	Algorithm string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -50,20 +69,19 @@ func (c *Config) setDefaults() {
 			*d = v
 		}
 	}
-	def(&c.AccessTTL, 15*time.Minute)
-	def(&c.RefreshTTL, 30*24*time.Hour)
-	def(&c.SessionTTL, 90*24*time.Hour)
-	def(&c.RefreshGrace, 10*time.Second)
-	if c.RefreshGrace < 0 {
-		c.RefreshGrace = 0
+	def(&c.AccessTTL, DefaultAccessTTL)
+	def(&c.RefreshTTL, DefaultRefreshTTL)
+	def(&c.SessionTTL, DefaultSessionTTL)
+	if !c.NoRefreshGrace {
+		def(&c.RefreshGrace, DefaultRefreshGrace)
 	}
-	def(&c.KeyPublishDelay, time.Minute)
-	def(&c.Leeway, 30*time.Second)
+	def(&c.KeyPublishDelay, DefaultKeyPublishDelay)
+	def(&c.Leeway, DefaultLeeway)
 	if c.Audience == "" {
-		c.Audience = "tegata"
+		c.Audience = DefaultAudience
 	}
 	if c.Algorithm == "" {
-		c.Algorithm = token.EdDSA
+		c.Algorithm = DefaultAlgorithm
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -73,17 +91,24 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// validate refuses settings that would break the revocation guarantee:
-// a negative lifetime, or a key that signs before it is published.
+// validate refuses settings that would break the revocation guarantee (a
+// negative lifetime, a key that signs before it is published) or say two
+// things at once.
 func (c *Config) validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"AccessTTL", c.AccessTTL}, {"RefreshTTL", c.RefreshTTL}, {"SessionTTL", c.SessionTTL},
-		{"KeyPublishDelay", c.KeyPublishDelay}, {"Leeway", c.Leeway}} {
+		{"RefreshGrace", c.RefreshGrace}, {"KeyPublishDelay", c.KeyPublishDelay}, {"Leeway", c.Leeway}} {
 		if d.v < 0 {
 			return fmt.Errorf("authority: Config.%s is negative (%v)", d.name, d.v)
 		}
+	}
+	if c.NoRefreshGrace && c.RefreshGrace != 0 {
+		return fmt.Errorf("authority: Config.NoRefreshGrace is set with a RefreshGrace of %v", c.RefreshGrace)
+	}
+	if c.Algorithm != token.EdDSA && c.Algorithm != token.ES256 {
+		return fmt.Errorf("authority: Config.Algorithm %q is neither %s nor %s", c.Algorithm, token.EdDSA, token.ES256)
 	}
 	if c.Issuer == "" {
 		return errors.New("authority: Config.Issuer is required")

@@ -103,6 +103,17 @@ func (a *Authority) openPrivateKey(k store.SigningKey) (crypto.Signer, error) {
 	return s, nil
 }
 
+// noteAlgorithm logs when the key that signs now uses another algorithm
+// than the configured one: keys keep the algorithm they were made with, so
+// the configured one takes effect at the next rotation.
+func (a *Authority) noteAlgorithm() {
+	k, ok := a.ring().current(a.cfg.Now())
+	if ok && k.Algorithm != a.cfg.Algorithm {
+		a.log.Warn("the signing key uses another algorithm than configured; the configured one applies from the next key rotation",
+			"kid", k.ID, "key_alg", k.Algorithm, "configured_alg", a.cfg.Algorithm)
+	}
+}
+
 // ReloadKeys re-reads the signing keys; Run does so every few seconds, so
 // rotations made by other nodes and publish delays take effect.
 func (a *Authority) ReloadKeys(ctx context.Context) error { return a.reloadKeys(ctx) }

@@ -29,8 +29,8 @@ const MaxReasonLen = 500
 // this process before RevokeSession returns, and by every verifier once the
 // entry reaches it over the feed. Revoking a revoked session is a no-op.
 func (a *Authority) RevokeSession(ctx context.Context, sid string, actor store.Actor) (revocation.Entry, error) {
-	if sid == "" || len(sid) > 128 || !isPlainText(sid) || strings.ContainsFunc(sid, isControl) {
-		return revocation.Entry{}, invalidRequest("session id is malformed")
+	if err := checkSessionID(sid); err != nil {
+		return revocation.Entry{}, err
 	}
 	if err := checkActor(actor); err != nil {
 		return revocation.Entry{}, err
@@ -49,6 +49,13 @@ func (a *Authority) RevokeSession(ctx context.Context, sid string, actor store.A
 	return e, nil
 }
 
+func checkSessionID(sid string) error {
+	if sid == "" || len(sid) > 128 || !isPlainText(sid) || strings.ContainsFunc(sid, isControl) {
+		return invalidRequest("session id is malformed")
+	}
+	return nil
+}
+
 // SubjectRevocation is the input of RevokeSubject.
 type SubjectRevocation struct {
 	Subject string
@@ -61,39 +68,47 @@ type SubjectRevocation struct {
 // now, exactly: tokens carry the subject's generation (sgen) and the entry
 // the new one, so no clock is compared.
 func (a *Authority) RevokeSubject(ctx context.Context, r SubjectRevocation) (revocation.Entry, error) {
-	if err := checkSubject(r.Subject); err != nil {
+	sr, err := subjectCutoff(r)
+	if err != nil {
 		return revocation.Entry{}, err
 	}
 	if err := checkActor(r.Actor); err != nil {
 		return revocation.Entry{}, err
 	}
+	sr.Now = a.cfg.Now()
+	sr.ExpiresAt = sr.Now.Add(a.cfg.coverWindow())
+	e, err := a.store.RevokeSubject(ctx, sr)
+	if err != nil {
+		return revocation.Entry{}, fmt.Errorf("authority: revoke subject: %w", err)
+	}
+	a.applyLocal(e)
+	return e, nil
+}
+
+// subjectCutoff checks a subject revocation and returns what the store
+// records, without its instants.
+func subjectCutoff(r SubjectRevocation) (store.SubjectRevocation, error) {
+	if err := checkSubject(r.Subject); err != nil {
+		return store.SubjectRevocation{}, err
+	}
 	if r.Scope == "" {
 		r.Scope = ScopeSessions
 	}
 	if r.Scope != ScopeSessions && r.Scope != ScopeAccess {
-		return revocation.Entry{}, invalidRequest("scope must be %q or %q", ScopeSessions, ScopeAccess)
+		return store.SubjectRevocation{}, invalidRequest("scope must be %q or %q", ScopeSessions, ScopeAccess)
 	}
 	var claims json.RawMessage
 	if r.Claims != nil {
 		b, err := encodeClaims(r.Claims)
 		if err != nil {
-			return revocation.Entry{}, err
+			return store.SubjectRevocation{}, err
 		}
 		claims = json.RawMessage("{}") // an empty map clears the claims
 		if b != nil {
 			claims = b
 		}
 	}
-	now := a.cfg.Now()
-	e, err := a.store.RevokeSubject(ctx, store.SubjectRevocation{
-		Subject: r.Subject, EndSessions: r.Scope == ScopeSessions, Claims: claims,
-		Now: now, ExpiresAt: now.Add(a.cfg.coverWindow()), Actor: r.Actor,
-	})
-	if err != nil {
-		return revocation.Entry{}, fmt.Errorf("authority: revoke subject: %w", err)
-	}
-	a.applyLocal(e)
-	return e, nil
+	return store.SubjectRevocation{Subject: r.Subject, EndSessions: r.Scope == ScopeSessions, Claims: claims, Actor: r.Actor}, nil
 }
 
 // RevokeToken is RFC 7009 for clients signing themselves out: a refresh

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tegata-dev/tegata/internal/store"
@@ -43,14 +44,20 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err := checkSubject(req.Subject); err != nil {
 		return Tokens{}, err
 	}
-	if len(req.Device) > MaxDeviceLen || !isPlainText(req.Device) {
-		return Tokens{}, invalidRequest("device must be valid UTF-8 without NUL, of at most %d bytes", MaxDeviceLen)
+	// Devices are shown to people (a "your devices" page, `tegata
+	// sessions list`) and are often a User-Agent the client chose: no
+	// control characters, which a terminal or a log viewer would act on.
+	if len(req.Device) > MaxDeviceLen || !isPlainText(req.Device) || strings.ContainsFunc(req.Device, unicode.IsControl) {
+		return Tokens{}, invalidRequest("device must be valid UTF-8 without control characters, of at most %d bytes", MaxDeviceLen)
 	}
 	claims, err := encodeClaims(req.Claims)
 	if err != nil {
 		return Tokens{}, err
 	}
 	now := a.cfg.Now()
+	if _, ok := a.ring().current(now); !ok {
+		return Tokens{}, errNoSigningKey // before anything is stored
+	}
 	refresh := randomString(refreshBytes)
 	s := store.Session{
 		ID: newSessionID(), Subject: req.Subject, Device: req.Device, Claims: claims,
@@ -75,6 +82,22 @@ func (a *Authority) tokens(s store.Session, gen int64, refresh string, refreshEx
 		return Tokens{}, err
 	}
 	return Tokens{SessionID: s.ID, AccessToken: at, AccessExpiresAt: exp, RefreshToken: refresh, RefreshExpiresAt: refreshExp}, nil
+}
+
+// mintable reports whether mint can sign a token for s at now: a key
+// signs then and the stored claims are ones the token rules accept (claims
+// stored before they were checked on input may not be). Everything else
+// mint does cannot fail but for the system's random source.
+func (a *Authority) mintable(s store.Session, now time.Time) error {
+	if _, ok := a.ring().current(now); !ok {
+		return errNoSigningKey
+	}
+	if len(s.Claims) > 0 {
+		if err := token.CheckExtra(s.Claims); err != nil {
+			return fmt.Errorf("authority: session %s: stored claims cannot be signed: %w", s.ID, err)
+		}
+	}
+	return nil
 }
 
 func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, time.Time, error) {
@@ -120,6 +143,9 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		Now:          now,
 		Grace:        a.cfg.RefreshGrace,
 		RevokedUntil: now.Add(a.cfg.coverWindow()),
+		// The refresh token is spent only if its access token can be
+		// minted: otherwise the client's retry would look like theft.
+		Check: func(s store.Session, _ int64) error { return a.mintable(s, now) },
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("authority: rotate refresh token: %w", err)
@@ -207,6 +233,12 @@ func encodeClaims(c map[string]any) ([]byte, error) {
 	}
 	if len(b) > MaxClaimsLen {
 		return nil, invalidRequest("claims are %d bytes encoded; the limit is %d", len(b), MaxClaimsLen)
+	}
+	// The rules every token must meet (nesting depth above all), checked
+	// now: claims that are stored but cannot be signed would fail every
+	// sign-in and refresh of the session later.
+	if err := token.CheckExtra(b); err != nil {
+		return nil, invalidRequest("claims cannot go into a token: %v", err)
 	}
 	return b, nil
 }

@@ -20,6 +20,7 @@ type cluster struct {
 	schema  *schema
 	dir     string
 	apiKey  string
+	feedKey string // what gates and verifiers follow the feed with
 	nodes   []*process
 	urls    []string
 	clients []*client.Client // one per node
@@ -46,7 +47,7 @@ func startCluster(ctx context.Context, setup Setup, nodes, gates int) (c *cluste
 	if setup.Binary == "" {
 		return nil, errNoBinary
 	}
-	c = &cluster{setup: setup, apiKey: "tgk_bench_" + randomString(24), hc: newHTTPClient(256)}
+	c = &cluster{setup: setup, apiKey: "tgk_bench_" + randomString(24), feedKey: "tgk_benchfeed_" + randomString(24), hc: newHTTPClient(256)}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -77,7 +78,8 @@ const benchIssuer = "http://tegata-bench.invalid"
 func (c *cluster) startNodes(ctx context.Context, n int) error {
 	master := make([]byte, 32)
 	_, _ = rand.Read(master)
-	env := []string{"TEGATA_API_KEY=" + c.apiKey, "TEGATA_MASTER_KEY=" + base64.StdEncoding.EncodeToString(master)}
+	env := []string{"TEGATA_API_KEY=" + c.apiKey, "TEGATA_FEED_KEY=" + c.feedKey,
+		"TEGATA_MASTER_KEY=" + base64.StdEncoding.EncodeToString(master)}
 	for i := range n {
 		dir, err := os.MkdirTemp(c.dir, fmt.Sprintf("node%d-", i))
 		if err != nil {
@@ -108,7 +110,7 @@ func (c *cluster) startGates(ctx context.Context, n int) error {
 		if err != nil {
 			return err
 		}
-		p, err := startProcess(c.setup, fmt.Sprintf("gate %d", i), []string{"TEGATA_API_KEY=" + c.apiKey},
+		p, err := startProcess(c.setup, fmt.Sprintf("gate %d", i), gateEnv(c.feedKey),
 			"gate", "--authority", strings.Join(rotate(c.urls, i), ","), "--listen", addr, "--log-level", "warn")
 		if err != nil {
 			return err

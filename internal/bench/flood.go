@@ -335,7 +335,7 @@ func (f *floodRun) measureVerifier(ctx context.Context) (catchUp, error) {
 // caughtUpVerifier starts an in-process verifier and waits until it has
 // applied the whole log.
 func (f *floodRun) caughtUpVerifier(ctx context.Context) (*verifier.Verifier, error) {
-	v, err := verifier.New(ctx, verifier.Config{Authorities: f.c.urls, APIKey: f.c.apiKey, Logger: quietLogger(nil)})
+	v, err := verifier.New(ctx, verifier.Config{Authorities: f.c.urls, APIKey: f.c.feedKey, Logger: quietLogger(nil)})
 	if err != nil {
 		return nil, fmt.Errorf("bench: in-process verifier: %w", err)
 	}

@@ -123,7 +123,8 @@ func startGateRig(ctx context.Context, cfg GateConfig) (g *gateRig, err error) {
 	if g.dir, err = os.MkdirTemp("", "tegata-bench-"); err != nil {
 		return g, err
 	}
-	g.srv, err = server.Start(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: g.dir, Limits: &httpapi.Limits{}, Logger: quietLogger(cfg.Progress)})
+	g.srv, err = server.Start(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: g.dir, FeedKey: benchFeedKey,
+		Limits: &httpapi.Limits{}, Logger: quietLogger(cfg.Progress)})
 	if err != nil {
 		return g, err
 	}
@@ -171,7 +172,7 @@ func (g *gateRig) startGate(ctx context.Context, name string, extra ...string) (
 		return "", err
 	}
 	args := append([]string{"gate", "--authority", g.srv.URL, "--listen", addr, "--log-level", "warn"}, extra...)
-	p, err := startProcess(g.cfg.Setup, name, []string{"TEGATA_API_KEY=" + g.srv.APIKey}, args...)
+	p, err := startProcess(g.cfg.Setup, name, gateEnv(benchFeedKey), args...)
 	if err != nil {
 		return "", err
 	}
@@ -251,4 +252,13 @@ func (g *gateRig) close() {
 	if g.dir != "" {
 		_ = os.RemoveAll(g.dir)
 	}
+}
+
+// benchFeedKey is the feed key of the gate benchmark's authority.
+var benchFeedKey = "tgk_benchfeed_" + randomString(24)
+
+// gateEnv is the environment of a gate child: the feed key, under the name
+// gates read (and the name gates read before it, for an older binary).
+func gateEnv(feedKey string) []string {
+	return []string{"TEGATA_FEED_KEY=" + feedKey, "TEGATA_API_KEY=" + feedKey}
 }

@@ -60,7 +60,7 @@ func apikeysCreate(env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stderr, "created API key %q (id %s, role %s).\n"+
 		"Store the key now, e.g. in your secret manager: it is shown only this once; the authority keeps only its hash.\n",
-		k.Name, k.ID, k.Role)
+		k.Name, printable(k.ID), printable(k.Role))
 	return err
 }
 
@@ -123,7 +123,7 @@ func apikeysRevoke(env Env, args []string) error {
 		return printJSON(env, map[string]bool{"revoked": true})
 	}
 	fmt.Fprintf(env.Stdout, "revoked API key %s: the authority that answered refuses it now, other authority nodes within %v\n",
-		id, authority.APIKeyCacheTTL)
+		printable(id), authority.APIKeyCacheTTL)
 	return nil
 }
 

@@ -118,11 +118,11 @@ func TestGateWebChecksKeyRole(t *testing.T) {
 	}
 	feedKey := strings.TrimSpace(out)
 	gate := []string{"gate", "--authority", r.URL, "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1", "--web"}
-	code, msg := runCLI(gate, map[string]string{"TEGATA_API_KEY": feedKey})
+	code, msg := runCLI(gate, map[string]string{"TEGATA_GATE_KEY": feedKey})
 	if code != 1 || !strings.Contains(msg, "role gate") {
 		t.Errorf("gate --web with a feed key = exit %d\n%s\nwant 1 naming role gate", code, msg)
 	}
-	code, msg = runCLI(append(gate, "--origin", "app.example.com"), map[string]string{"TEGATA_API_KEY": r.APIKey})
+	code, msg = runCLI(append(gate, "--origin", "app.example.com"), map[string]string{"TEGATA_GATE_KEY": r.APIKey})
 	if code != 2 || !strings.Contains(msg, "scheme://host") {
 		t.Errorf("gate --web --origin app.example.com = exit %d\n%s\nwant 2 explaining the origin form", code, msg)
 	}

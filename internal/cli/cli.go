@@ -36,7 +36,7 @@ Usage:
   tegata gate --authority URL [flags]        run a verifier as forward-auth endpoint or reverse proxy
   tegata keys list|rotate                    list or rotate signing keys
   tegata sessions list --subject S           a subject's live sessions
-  tegata revoke --session ID | --subject S [--scope sessions|access] [--reason R]
+  tegata revoke --session ID | --subject S | --subjects-from FILE [--scope sessions|access] [--reason R]
   tegata token inspect TOKEN                 decode a token and say whether and why it is (not) valid
   tegata audit [--after N]                   the audit trail of revocations and key changes
   tegata apikeys create --name N [--role admin|feed|gate]   create an API key (its secret is shown once)
@@ -61,7 +61,7 @@ func Main(env Env) int {
 			fmt.Fprint(env.Stdout, usage)
 			return 0
 		}
-		fmt.Fprintf(env.Stderr, "tegata: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(env.Stderr, "tegata: unknown command %q\n\n%s", cmd, usage) // %q escapes
 		return 2
 	}
 	err := run(env, args)
@@ -73,10 +73,11 @@ func Main(env Env) int {
 	case errors.Is(err, errInvalidToken):
 		return 1
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.Stderr, "tegata %s: %s\n(run 'tegata %s -h' for help)\n", cmd, strings.TrimPrefix(err.Error(), "usage: "), cmd)
+		fmt.Fprintf(env.Stderr, "tegata %s: %s\n(run 'tegata %s -h' for help)\n", cmd, printable(strings.TrimPrefix(err.Error(), "usage: ")), cmd)
 		return 2
 	default:
-		fmt.Fprintf(env.Stderr, "tegata %s: %v\n", cmd, err)
+		// The error may quote what the authority or the user sent.
+		fmt.Fprintf(env.Stderr, "tegata %s: %s\n", cmd, printable(err.Error()))
 		return 1
 	}
 }

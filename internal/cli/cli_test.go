@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/authority"
 )
 
 func runCLI(args []string, env map[string]string) (int, string) {
@@ -29,15 +31,18 @@ func TestUsageErrors(t *testing.T) {
 		{"serve: bad duration", []string{"serve", "--access-ttl", "soon"}, nil, "invalid value"},
 		{"serve: bad rate limits", []string{"serve", "--rate-limits", "maybe"}, nil, "--rate-limits must be on or off"},
 		{"serve: bad proxy CIDR", []string{"serve", "--trusted-proxies", "10.0.0.1"}, nil, "is not a CIDR"},
+		{"serve: bad algorithm", []string{"serve", "--alg", "HS256"}, nil, "--alg must be EdDSA or ES256"},
 		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
 		{"gate: no authority", []string{"gate"}, nil, "--authority"},
-		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_API_KEY": "k"}, "is not an http(s) URL"},
+		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "is not an http(s) URL"},
 		{"gate: bad stale-after", []string{"gate", "--authority", "http://a", "--stale-after", "-1s"}, nil, "--stale-after must be positive"},
-		{"gate: web without upstream", []string{"gate", "--authority", "http://a", "--web"}, map[string]string{"TEGATA_API_KEY": "k"}, "--web needs --upstream"},
-		{"gate: web flag without web", []string{"gate", "--authority", "http://a", "--public", "/login"}, map[string]string{"TEGATA_API_KEY": "k"}, "--public only applies with --web"},
-		{"gate: bad samesite", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web", "--cookie-samesite", "none"}, map[string]string{"TEGATA_API_KEY": "k"}, "--cookie-samesite must be lax or strict"},
-		{"gate: bad web env", []string{"gate", "--authority", "http://a"}, map[string]string{"TEGATA_API_KEY": "k", "TEGATA_GATE_WEB": "yes please"}, "TEGATA_GATE_WEB"},
-		{"revoke: neither", []string{"revoke"}, nil, "exactly one of --session or --subject"},
+		{"gate: web reads the gate key, not the feed key", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "TEGATA_GATE_KEY"},
+		{"gate: web without upstream", []string{"gate", "--authority", "http://a", "--web"}, map[string]string{"TEGATA_GATE_KEY": "k"}, "--web needs --upstream"},
+		{"gate: web flag without web", []string{"gate", "--authority", "http://a", "--public", "/login"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--public only applies with --web"},
+		{"gate: bad samesite", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web", "--cookie-samesite", "none"}, map[string]string{"TEGATA_GATE_KEY": "k"}, "--cookie-samesite must be lax or strict"},
+		{"gate: bad web env", []string{"gate", "--authority", "http://a"}, map[string]string{"TEGATA_FEED_KEY": "k", "TEGATA_GATE_WEB": "yes please"}, "TEGATA_GATE_WEB"},
+		{"revoke: neither", []string{"revoke"}, nil, "exactly one of --session, --subject or --subjects-from"},
+		{"revoke: two", []string{"revoke", "--subject", "a", "--subjects-from", "f"}, nil, "exactly one of --session, --subject or --subjects-from"},
 		{"sessions: no subject", []string{"sessions", "list"}, nil, "--subject is required"},
 		{"token: no token", []string{"token", "inspect"}, nil, "exactly one TOKEN"},
 		{"keys: bad verb", []string{"keys", "delete"}, nil, "'keys list' or 'keys rotate'"},
@@ -68,18 +73,20 @@ func TestInspectGarbage(t *testing.T) {
 
 func TestServeRefreshGraceZeroDisables(t *testing.T) {
 	tests := []struct {
-		name string
-		args []string
-		want time.Duration
+		name   string
+		args   []string
+		want   time.Duration
+		wantNo bool
 	}{
-		{"default", nil, 10 * time.Second},
-		{"zero means none, not the default", []string{"--refresh-grace", "0"}, -1},
-		{"explicit", []string{"--refresh-grace", "3s"}, 3 * time.Second},
+		{"default", nil, authority.DefaultRefreshGrace, false},
+		{"zero means none, not the default", []string{"--refresh-grace", "0"}, 0, true},
+		{"explicit", []string{"--refresh-grace", "3s"}, 3 * time.Second, false},
 	}
 	for _, tc := range tests {
 		cfg, err := serveConfig(Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}, tc.args)
-		if err != nil || cfg.Authority.RefreshGrace != tc.want {
-			t.Errorf("%s: serveConfig(%q).RefreshGrace = %v (%v), want %v", tc.name, tc.args, cfg.Authority.RefreshGrace, err, tc.want)
+		if got := cfg.Authority; err != nil || got.RefreshGrace != tc.want || got.NoRefreshGrace != tc.wantNo {
+			t.Errorf("%s: serveConfig(%q) = RefreshGrace %v, NoRefreshGrace %v (%v), want %v, %v",
+				tc.name, tc.args, got.RefreshGrace, got.NoRefreshGrace, err, tc.want, tc.wantNo)
 		}
 	}
 }

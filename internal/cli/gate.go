@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"os/signal"
-	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/gate"
 	"github.com/tegata-dev/tegata/verifier"
@@ -24,7 +27,8 @@ type gateFlags struct {
 	authority, listen, upstream string
 	audience, issuer, cookie    string
 	claims, keyFile             string
-	staleAfter                  time.Duration
+	metricsListen               string
+	staleAfter, startTimeout    time.Duration
 	introspect                  bool
 	level, format               string
 	web                         webFlags
@@ -34,20 +38,22 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 	fs.StringVar(&f.authority, "authority", env.Getenv("TEGATA_AUTHORITY"), "authority base URL, or several comma-separated for failover (env TEGATA_AUTHORITY; required)")
 	fs.StringVar(&f.listen, "listen", envOr(env, "TEGATA_GATE_LISTEN", "127.0.0.1:8081"), "listen address (env TEGATA_GATE_LISTEN)")
 	fs.StringVar(&f.upstream, "upstream", "", "reverse-proxy verified requests to this URL; empty = forward-auth endpoint only")
-	fs.StringVar(&f.audience, "audience", "", "required aud claim; empty = the audience the authority publishes")
-	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes")
+	fs.StringVar(&f.audience, "audience", "", "required aud claim; empty = the audience the authority publishes (set it only to pin that value)")
+	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
-	fs.DurationVar(&f.staleAfter, "stale-after", 10*time.Second, "refuse tokens (or introspect) after this long without hearing from the authority")
+	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
-	fs.StringVar(&f.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", "tegata-data"), "api-key"), "file holding the API key (a feed key suffices), used when TEGATA_API_KEY is unset")
+	fs.StringVar(&f.keyFile, "key-file", "", "file holding the gate's API key (feed role; gate role with --web), read when TEGATA_FEED_KEY (TEGATA_GATE_KEY with --web) is unset")
+	fs.DurationVar(&f.startTimeout, "start-timeout", 0, "give up when no authority has accepted the gate within this long; 0 = wait for as long as it takes")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve /metrics on this address too; forward-auth mode also serves it on --listen")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.format, "log-format", "text", "text or json")
 	f.web.register(env, fs)
 }
 
 // verifierConfig checks the flags that concern the verifier.
-func (f *gateFlags) verifierConfig(env Env) (verifier.Config, error) {
+func (f *gateFlags) verifierConfig() (verifier.Config, error) {
 	var cfg verifier.Config
 	for _, a := range strings.Split(f.authority, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -60,11 +66,10 @@ func (f *gateFlags) verifierConfig(env Env) (verifier.Config, error) {
 	if f.staleAfter <= 0 {
 		return cfg, usageErr("--stale-after must be positive")
 	}
-	key, err := apiKeyFrom(env, f.keyFile)
-	if err != nil {
-		return cfg, err
+	if f.startTimeout < 0 {
+		return cfg, usageErr("--start-timeout must not be negative")
 	}
-	cfg.APIKey, cfg.Audience, cfg.Issuer = key, f.audience, f.issuer
+	cfg.Audience, cfg.Issuer = f.audience, f.issuer
 	cfg.StaleAfter, cfg.Introspect = f.staleAfter, f.introspect
 	return cfg, nil
 }
@@ -94,13 +99,10 @@ func gateCmd(env Env, args []string) error {
 	fs := newFlags(env, "gate")
 	var f gateFlags
 	f.register(env, fs)
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
-	vcfg, err := f.verifierConfig(env)
+	vcfg, err := f.verifierConfig()
 	if err != nil {
 		return err
 	}
@@ -108,6 +110,15 @@ func gateCmd(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	keyFrom := feedKeyFrom
+	if f.web.on {
+		keyFrom = gateKeyFrom
+	}
+	key, err := keyFrom(env, f.keyFile)
+	if err != nil {
+		return err
+	}
+	vcfg.APIKey = key.value
 	wcfg, err := f.web.config(fs, gcfg.Upstream != nil, vcfg)
 	if err != nil {
 		return err
@@ -123,56 +134,137 @@ func gateCmd(env Env, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return runGate(ctx, f.listen, vcfg, gcfg, wcfg, log)
+	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, web: wcfg, log: log, keySource: key.source})
 }
 
-// gateStartTimeout bounds the verifier's startup: discovery and the first
-// key set fetch.
-const gateStartTimeout = 30 * time.Second
+// gateRun is what runGate needs.
+type gateRun struct {
+	f         gateFlags
+	vcfg      verifier.Config
+	gcfg      gate.Config
+	web       *gate.WebConfig // nil without --web
+	log       *slog.Logger
+	keySource string // where the feed key came from, for error messages
+}
 
-// runGate starts the verifier and serves the gate until ctx ends, then
-// drains in-flight requests for up to 10 seconds.
-func runGate(ctx context.Context, addr string, vcfg verifier.Config, gcfg gate.Config, wcfg *gate.WebConfig, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+// runGate listens at once, answering /healthz and a not-ready /readyz while
+// verifier.New waits for an authority (for --start-timeout, or as long as
+// it takes), then serves the gate until ctx ends and drains in-flight
+// requests for up to 10 seconds. A key the authority refuses ends it with an
+// error naming where the key came from.
+func runGate(ctx context.Context, run gateRun) error {
+	log, f := run.log, run.f
+	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, gateStartTimeout)
-	v, err := verifier.New(sctx, vcfg)
-	cancel()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	run.gcfg.Metrics = reg
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	h := &swapHandler{}
+	h.set(gate.Starting(run.gcfg))
+	var root http.Handler = h
+	if run.gcfg.Upstream == nil {
+		// Forward-auth mode answers only its own paths: /metrics is one.
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		mux.Handle("/", h)
+		root = mux
+	}
+	servers := []*http.Server{newGateServer(root, log)}
+	done := make(chan error, 2)
+	go func() { done <- servers[0].Serve(ln) }()
+	log.Info("tegata gate listening", "addr", ln.Addr().String(), "mode", gateMode(run.gcfg, run.web != nil), "authorities", run.vcfg.Authorities)
+	if f.metricsListen != "" {
+		mln, err := net.Listen("tcp", f.metricsListen)
+		if err != nil {
+			shutdown(servers, log)
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		servers = append(servers, newGateServer(metrics, log))
+		go func() { done <- servers[1].Serve(mln) }()
+		log.Info("tegata gate metrics listening", "addr", mln.Addr().String())
+	}
+	v, err := startVerifier(ctx, run)
 	if err != nil {
-		ln.Close()
+		shutdown(servers, log)
 		return err
 	}
 	defer v.Close()
-	if wcfg != nil {
-		if gcfg.Web, err = startWeb(ctx, v, *wcfg); err != nil {
-			ln.Close()
+	if run.web != nil {
+		if run.gcfg.Web, err = startWeb(ctx, v, *run.web); err != nil {
+			shutdown(servers, log)
 			return err
 		}
 	}
+	h.set(gate.New(v, run.gcfg))
 	go logWhenReady(ctx, v, log)
-	srv := &http.Server{Handler: gate.New(v, gcfg), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	log.Info("tegata gate listening", "addr", ln.Addr().String(), "mode", gateMode(gcfg), "authorities", vcfg.Authorities)
 	select {
 	case err := <-done:
+		shutdown(servers, log)
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer dcancel()
-	if err := srv.Shutdown(dctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return shutdown(servers, log)
 }
 
-func gateMode(cfg gate.Config) string {
-	if cfg.Web != nil {
+// startVerifier runs verifier.New for --start-timeout (0: until ctx ends)
+// and turns a refused key into a message that says which key it was.
+func startVerifier(ctx context.Context, run gateRun) (*verifier.Verifier, error) {
+	sctx, cancel := ctx, context.CancelFunc(func() {})
+	if run.f.startTimeout > 0 {
+		sctx, cancel = context.WithTimeout(ctx, run.f.startTimeout)
+	}
+	defer cancel()
+	v, err := verifier.New(sctx, run.vcfg)
+	switch {
+	case errors.Is(err, verifier.ErrKeyRefused):
+		role := "feed"
+		if run.web != nil {
+			role = "gate"
+		}
+		return nil, fmt.Errorf("the authority refused the %s key from %s: %w\n"+
+			"Give the gate a live API key with the %s role (tegata apikeys create --name NAME --role %s)", role, run.keySource, err, role, role)
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("stopped before an authority answered: %w", err)
+	case err != nil && run.f.startTimeout > 0:
+		return nil, fmt.Errorf("no authority accepted the gate within --start-timeout %v: %w", run.f.startTimeout, err)
+	}
+	return v, err
+}
+
+func newGateServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+}
+
+// shutdown drains the servers for up to 10 seconds.
+func shutdown(servers []*http.Server, log *slog.Logger) error {
+	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var first error
+	for _, s := range servers {
+		if err := s.Shutdown(dctx); err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// swapHandler serves the handler set last: gate.Starting until the
+// verifier exists, then the gate.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+func gateMode(cfg gate.Config, web bool) string {
+	if web {
 		return "web sessions, proxy to " + cfg.Upstream.Redacted()
 	}
 	if cfg.Upstream != nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
@@ -106,6 +108,28 @@ func isLoopbackHost(h string) bool {
 	return h == "localhost" || strings.HasSuffix(h, ".localhost") || h == "::1" || strings.HasPrefix(h, "127.")
 }
 
+// gateKeyFrom returns the key of a gate with --web: TEGATA_GATE_KEY, else
+// the content of keyFile. A web gate creates and revokes sessions, which a
+// feed key may not, so TEGATA_FEED_KEY is not read.
+func gateKeyFrom(env Env, keyFile string) (secretValue, error) {
+	k, err := secretFrom(env, "TEGATA_GATE_KEY", keyFile)
+	if !errors.Is(err, errNoSecret) {
+		return k, err
+	}
+	msg := "no gate key: --web needs TEGATA_GATE_KEY or --key-file holding an API key with the gate role " +
+		"(tegata apikeys create --name web --role gate)"
+	if keyFile != "" {
+		msg += fmt.Sprintf(" (%v)", err)
+	}
+	if env.Getenv("TEGATA_FEED_KEY") != "" {
+		msg += "; TEGATA_FEED_KEY is set, but a feed key cannot create sessions"
+	}
+	return k, usageErr("%s", msg)
+}
+
+// webCheckTimeout bounds the start-up check of the gate key's role.
+const webCheckTimeout = 30 * time.Second
+
 // startWeb builds the web session layer and checks at once that the API
 // key may manage sessions, so a feed key is named at start rather than at
 // the first sign-in.
@@ -114,7 +138,7 @@ func startWeb(ctx context.Context, v *verifier.Verifier, cfg gate.WebConfig) (*g
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, gateStartTimeout)
+	cctx, cancel := context.WithTimeout(ctx, webCheckTimeout)
 	defer cancel()
 	_, err = cfg.Authority.Sessions(cctx, "tegata-gate-start-check")
 	var ce *client.Error

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // errInvalidToken makes `token inspect` exit 1 after it has explained why.
@@ -33,7 +34,7 @@ func tokenCmd(env Env, args []string) error {
 	raw := strings.TrimSpace(fs.Arg(0))
 	header, payload, err := token.Inspect(raw)
 	if err != nil {
-		fmt.Fprintf(env.Stdout, "not a tegata access token: %v\n", err)
+		fmt.Fprintf(env.Stdout, "not a tegata access token: %s\n", printable(err.Error()))
 		return errInvalidToken
 	}
 	fmt.Fprintln(env.Stdout, "header:")
@@ -46,7 +47,7 @@ func tokenCmd(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, verdict)
+	fmt.Fprintln(env.Stdout, printable(verdict))
 	if !strings.HasPrefix(verdict, "VALID") {
 		return errInvalidToken
 	}
@@ -74,7 +75,7 @@ func judge(ctx context.Context, env Env, o *opFlags, raw string) (string, error)
 	}
 	_, err = token.Verify(raw, keys, token.Expect{
 		Issuer: meta.Issuer, Audience: meta.Audience, Algorithms: []string{token.EdDSA, token.ES256},
-		Leeway: 30 * time.Second, MaxLifetime: time.Duration(meta.MaxLifetime) * time.Second,
+		Leeway: verifier.DefaultLeeway, MaxLifetime: time.Duration(meta.MaxLifetime) * time.Second,
 	}, time.Now())
 	if err != nil {
 		return "INVALID: " + err.Error(), nil

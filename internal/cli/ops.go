@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/server"
 )
 
 // opFlags are the flags every operator command shares.
@@ -22,8 +23,8 @@ type opFlags struct {
 }
 
 func (o *opFlags) register(env Env, fs *flag.FlagSet) {
-	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://127.0.0.1:8080"), "authority URL (env TEGATA_AUTHORITY)")
-	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", "tegata-data"), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
+	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://"+server.DefaultAddr), "authority URL (env TEGATA_AUTHORITY)")
+	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
 }
 
@@ -33,22 +34,6 @@ func (o *opFlags) client(env Env) (*client.Client, error) {
 		return nil, err
 	}
 	return &client.Client{BaseURL: o.authority, APIKey: key}, nil
-}
-
-// apiKeyFrom returns TEGATA_API_KEY, else the content of keyFile.
-func apiKeyFrom(env Env, keyFile string) (string, error) {
-	if key := env.Getenv("TEGATA_API_KEY"); key != "" {
-		return key, nil
-	}
-	b, err := os.ReadFile(keyFile)
-	if err != nil {
-		return "", fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
-		return "", fmt.Errorf("no API key: %s is empty", keyFile)
-	}
-	return key, nil
 }
 
 // connect returns the operator's client and a context bounding the call.
@@ -65,17 +50,31 @@ func opContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
 
+// printJSON prints v as indented JSON. encoding/json escapes C0 control
+// characters but leaves DEL, C1 and bidirectional controls raw; printable
+// escapes those too, which keeps the JSON valid and equal in value.
 func printJSON(env Env, v any) error {
-	enc := json.NewEncoder(env.Stdout)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := io.WriteString(env.Stdout, printable(strings.TrimSuffix(b.String(), "\n"))+"\n")
+	return err
 }
 
+// table prints rows under header, every cell escaped by printable: cells
+// hold text API callers chose (devices, reasons, subjects).
 func table(env Env, header string, rows [][]string) {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = printable(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
 }
@@ -114,7 +113,7 @@ func keys(env Env, args []string) error {
 		if o.jsonOut {
 			return printJSON(env, out)
 		}
-		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", out.KID, ts(out.SignFrom))
+		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", printable(out.KID), ts(out.SignFrom))
 		return nil
 	}
 	var out struct {
@@ -181,13 +180,23 @@ func revoke(env Env, args []string) error {
 	o.register(env, fs)
 	sid := fs.String("session", "", "revoke one session (sign out one device)")
 	subject := fs.String("subject", "", "revoke a subject's tokens issued before now")
-	scope := fs.String("scope", "sessions", "with --subject: sessions (sign out everywhere) or access (cut off access tokens only)")
+	from := fs.String("subjects-from", "", "revoke every subject listed in this file, one per line (/dev/stdin for standard input), 10,000 per call")
+	scope := fs.String("scope", "sessions", "with --subject or --subjects-from: sessions (sign out everywhere) or access (cut off access tokens only)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if (*sid == "") == (*subject == "") {
-		return usageErr("give exactly one of --session or --subject")
+	given := 0
+	for _, v := range []string{*sid, *subject, *from} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return usageErr("give exactly one of --session, --subject or --subjects-from")
+	}
+	if *from != "" {
+		return revokeSubjectsFrom(env, o, *from, *scope, *reason)
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {

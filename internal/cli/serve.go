@@ -8,8 +8,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/token"
 )
 
 func serve(env Env, args []string) error {
@@ -35,17 +37,18 @@ func serve(env Env, args []string) error {
 func serveConfig(env Env, args []string) (server.Config, error) {
 	fs := newFlags(env, "serve")
 	var cfg server.Config
-	fs.StringVar(&cfg.Addr, "addr", envOr(env, "TEGATA_ADDR", "127.0.0.1:8080"), "listen address (env TEGATA_ADDR)")
-	fs.StringVar(&cfg.DataDir, "data", envOr(env, "TEGATA_DATA", "tegata-data"), "data directory: SQLite database, key files (env TEGATA_DATA)")
+	fs.StringVar(&cfg.Addr, "addr", envOr(env, "TEGATA_ADDR", server.DefaultAddr), "listen address (env TEGATA_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data", envOr(env, "TEGATA_DATA", server.DefaultDataDir), "data directory: SQLite database, key files (env TEGATA_DATA)")
 	fs.StringVar(&cfg.DB, "db", env.Getenv("TEGATA_DB"), "Postgres URL for many nodes; empty = embedded SQLite (env TEGATA_DB)")
 	fs.StringVar(&cfg.Issuer, "issuer", env.Getenv("TEGATA_ISSUER"), "issuer URL put in tokens; default http://<addr> (env TEGATA_ISSUER)")
 	a := &cfg.Authority
-	fs.StringVar(&a.Audience, "audience", envOr(env, "TEGATA_AUDIENCE", "tegata"), "aud claim of access tokens (env TEGATA_AUDIENCE)")
-	fs.DurationVar(&a.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
-	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token idle lifetime")
-	fs.DurationVar(&a.SessionTTL, "session-ttl", 90*24*time.Hour, "absolute session lifetime")
-	fs.DurationVar(&a.RefreshGrace, "refresh-grace", 10*time.Second, "window in which a concurrent refresh with the same token is not theft; 0 disables it")
-	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", time.Minute, "how long a rotated key is published before it signs")
+	fs.StringVar(&a.Audience, "audience", envOr(env, "TEGATA_AUDIENCE", authority.DefaultAudience), "aud claim of access tokens (env TEGATA_AUDIENCE)")
+	fs.StringVar(&a.Algorithm, "alg", authority.DefaultAlgorithm, "signing algorithm of new keys: EdDSA or ES256 (existing keys keep theirs until 'tegata keys rotate')")
+	fs.DurationVar(&a.AccessTTL, "access-ttl", authority.DefaultAccessTTL, "access token lifetime")
+	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", authority.DefaultRefreshTTL, "refresh token idle lifetime")
+	fs.DurationVar(&a.SessionTTL, "session-ttl", authority.DefaultSessionTTL, "absolute session lifetime")
+	fs.DurationVar(&a.RefreshGrace, "refresh-grace", authority.DefaultRefreshGrace, "window in which a concurrent refresh with the same token is not theft; 0 disables it")
+	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", authority.DefaultKeyPublishDelay, "how long a rotated key is published before it signs")
 	limits := fs.String("rate-limits", envOr(env, "TEGATA_RATE_LIMITS", "on"), "on: per API key, per subject and per client address limits; off: none, for benchmarks (env TEGATA_RATE_LIMITS)")
 	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted (env TEGATA_TRUSTED_PROXIES)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
@@ -56,11 +59,11 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	if fs.NArg() > 0 {
 		return cfg, usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	if a.RefreshGrace == 0 {
-		// authority.Config reads zero as "the default" and negative as
-		// "none"; on the command line 0 means none.
-		a.RefreshGrace = -1
+	if a.Algorithm != token.EdDSA && a.Algorithm != token.ES256 {
+		return cfg, usageErr("--alg must be EdDSA or ES256")
 	}
+	// On the command line 0 means no grace window.
+	a.NoRefreshGrace = a.RefreshGrace == 0
 	lim, err := parseLimits(*limits, *proxies)
 	if err != nil {
 		return cfg, err

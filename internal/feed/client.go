@@ -31,7 +31,16 @@ var (
 	ErrIdle = errors.New("feed: stream idle")
 	// ErrStatus is wrapped by the error of a response other than 200.
 	ErrStatus = errors.New("feed: unexpected response")
+	// ErrRefused is wrapped, instead of ErrStatus, by the error of a 401 or 403
+	// answer: the authority does not accept the API key for the feed. It does
+	// not go away by retrying.
+	ErrRefused = errors.New("feed: the authority refused the API key")
 )
+
+// KeyRoleHeader is the response header in which the authority names the
+// role of the API key a request was authenticated with ("admin" or
+// "feed"), so that a verifier can warn when it holds more than it needs.
+const KeyRoleHeader = "Tegata-Key-Role"
 
 // Client follows the feed of one or more authorities and applies every
 // entry, in seq order, exactly as far as it has heard. Set the fields, then
@@ -52,8 +61,10 @@ type Client struct {
 	// applied, so nothing is skipped.
 	Apply func(revocation.Entry) error
 	// Reset clears everything applied so far; it is called when the server
-	// says the client followed another log. Apply then starts over from the
-	// first entry.
+	// says the client followed another log, after State has turned
+	// unsynced (Synced false, Position 0), so a consumer that judges
+	// freshness by State never sees its cleared state called current.
+	// Apply then starts over from the first entry.
 	Reset func()
 	// Now stamps State.LastHeard. Default time.Now.
 	Now func() time.Time
@@ -93,6 +104,16 @@ type State struct {
 	Connected bool
 	// Err is the last error, cleared by the next heartbeat.
 	Err string
+	// KeyRole is the role the authority gave the API key on the last
+	// connection (KeyRoleHeader), if it said.
+	KeyRole string
+	// Opened is true once any connection has been accepted (200).
+	Opened bool
+	// Refusals counts the consecutive connections answered 401 or 403; an
+	// accepted connection resets it.
+	Refusals int
+	// RefusedErr is the error of the last refusal.
+	RefusedErr error
 }
 
 // State returns a snapshot of the client's state.
@@ -118,6 +139,37 @@ func (c *Client) WaitSynced(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// WaitOpened blocks until a connection has been accepted (nil), every
+// authority in URLs has refused the API key in a row (an error wrapping
+// ErrRefused), or ctx is done (ctx's error, joined with the last connection
+// error if there was one). It is how a verifier tells, at start, a key that
+// will never work from an authority that is not up yet.
+func (c *Client) WaitOpened(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		st := c.st
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		switch {
+		case st.Opened:
+			return nil
+		case st.Refusals >= len(c.URLs) && st.RefusedErr != nil:
+			return st.RefusedErr
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if st.Err != "" {
+				return fmt.Errorf("%w (last error: %s)", ctx.Err(), st.Err)
+			}
 			return ctx.Err()
 		}
 	}
@@ -150,11 +202,17 @@ func (c *Client) Run(ctx context.Context) error {
 	for i := 0; ; i++ {
 		base := c.URLs[i%len(c.URLs)]
 		healthy, err := s.stream(ctx, base)
+		refused, refusals := errors.Is(err, ErrRefused), 0
 		c.update(func(st *State) {
 			st.Connected = false
 			if err != nil && ctx.Err() == nil {
 				st.Err = err.Error()
 			}
+			if refused {
+				st.Refusals++
+				st.RefusedErr = err
+			}
+			refusals = st.Refusals
 		})
 		if ctx.Err() != nil {
 			return nil
@@ -164,7 +222,17 @@ func (c *Client) Run(ctx context.Context) error {
 		} else {
 			failures++
 		}
-		s.log.Warn("feed: stream ended", "url", base, "err", err, "failures", failures)
+		if refused {
+			s.log.Error("feed: the authority refused the API key; it needs a live key with the feed role", "url", base, "err", err)
+			if refusals >= len(c.URLs) {
+				// Every authority refused: retrying will not fix the key.
+				// Keep trying (a node may be behind on a key just made) at
+				// the slowest pace; the verifier goes stale and says why.
+				failures = max(failures, 64)
+			}
+		} else {
+			s.log.Warn("feed: stream ended", "url", base, "err", err, "failures", failures)
+		}
 		if !sleep(ctx, s.backoff(failures)) {
 			return nil
 		}
@@ -220,14 +288,19 @@ func defaultHTTPClient() *http.Client {
 	}}
 }
 
-// backoff returns the jittered wait before the next attempt, in
-// [d/2, d) with d = retryMin doubled per consecutive failure, up to retryMax.
 func (s *follower) backoff(failures int) time.Duration {
-	d := s.retryMin
-	for i := 1; i < failures && d < s.retryMax; i++ {
+	return Backoff(failures, s.retryMin, s.retryMax)
+}
+
+// Backoff returns the jittered wait before the next attempt after failures
+// consecutive failures, in [d/2, d] with d = lo doubled per failure after
+// the first, up to hi. The feed and a verifier's start-up retry both use it.
+func Backoff(failures int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 1; i < failures && d < hi; i++ {
 		d *= 2
 	}
-	d = min(d, s.retryMax)
+	d = min(d, hi)
 	return d/2 + rand.N(d/2+1)
 }
 
@@ -259,7 +332,10 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 		return false, err
 	}
 	defer resp.Body.Close()
-	s.c.update(func(st *State) { st.Connected, st.Source = true, base })
+	role := resp.Header.Get(KeyRoleHeader)
+	s.c.update(func(st *State) {
+		st.Connected, st.Source, st.Opened, st.Refusals, st.RefusedErr, st.KeyRole = true, base, true, 0, nil, role
+	})
 	dec := NewDecoder(resp.Body)
 	for {
 		ev, err := dec.Next()
@@ -305,7 +381,11 @@ func (s *follower) open(ctx context.Context, base string) (*http.Response, error
 func checkResponse(resp *http.Response) error {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, strings.TrimSpace(string(body)))
+		kind := ErrStatus
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			kind = ErrRefused
+		}
+		return fmt.Errorf("%w: %s: %s", kind, resp.Status, strings.TrimSpace(string(body)))
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt != "text/event-stream" {
@@ -369,11 +449,13 @@ func (s *follower) reset(data []byte, now time.Time) error {
 		return fmt.Errorf("feed: malformed reset: %w", err)
 	}
 	s.log.Warn("feed: the server follows another log; starting over", "head", r.Head, "position", s.c.State().Position)
-	if s.c.Reset != nil {
-		s.c.Reset()
-	}
+	// Unsynced first: whoever reads State while Reset clears the
+	// consumer's state must not see it called current.
 	s.c.update(func(st *State) {
 		st.Position, st.Head, st.LastHeard, st.Synced = 0, r.Head, now, false
 	})
+	if s.c.Reset != nil {
+		s.c.Reset()
+	}
 	return nil
 }

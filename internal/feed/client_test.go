@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestClientFollowsLive(t *testing.T) {
 	waitPosition(t, c, 10)
 	checkSeqs(t, "client", rec.applied(), 10)
 	st := c.State()
-	want := feed.State{Position: 10, Head: 10, LastHeard: t0, Synced: true, Source: srv.URL + "/", Connected: true}
+	want := feed.State{Position: 10, Head: 10, LastHeard: t0, Synced: true, Source: srv.URL + "/", Connected: true, Opened: true}
 	if st != want {
 		t.Errorf("State() = %+v, want %+v", st, want)
 	}
@@ -193,6 +194,35 @@ func TestClientResetOnRestoredLog(t *testing.T) {
 	checkSeqs(t, "client after reset", rec.applied(), 10)
 }
 
+// TestClientUnsyncedBeforeReset: when Reset runs, State already says the
+// client is not synced and holds nothing, so a consumer judging freshness by
+// State never calls its cleared state current.
+func TestClientUnsyncedBeforeReset(t *testing.T) {
+	log := newMemLog()
+	log.appendN(50, live)
+	srv := serve(t, startHub(t, log, feed.HubConfig{}))
+	rec := &recorder{}
+	c := &feed.Client{URLs: []string{srv.URL}, Apply: rec.apply}
+	var mu sync.Mutex
+	var during []feed.State
+	c.Reset = func() {
+		st := c.State()
+		mu.Lock()
+		during = append(during, st)
+		mu.Unlock()
+		rec.reset()
+	}
+	startClientWith(t, c)
+	waitPosition(t, c, 50)
+	log.replace(10, live)
+	waitPosition(t, c, 10)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(during) != 1 || during[0].Synced || during[0].Position != 0 {
+		t.Fatalf("State during Reset = %+v, want one call seeing Synced false and Position 0", during)
+	}
+}
+
 func TestClientApplyErrorPauses(t *testing.T) {
 	log := newMemLog()
 	log.appendN(20, live)
@@ -245,5 +275,49 @@ func TestManyEntriesThreeClients(t *testing.T) {
 	for i, c := range clients {
 		waitPosition(t, c, n)
 		checkSeqs(t, "client", recs[i].applied(), n)
+	}
+}
+
+// TestClientWaitOpened: WaitOpened tells a key every authority refuses
+// (permanent) from an authority that is not up yet (transient).
+func TestClientWaitOpened(t *testing.T) {
+	denied := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"invalid_token","error_description":"invalid API key"}`, http.StatusUnauthorized)
+	}))
+	forbidden := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"insufficient_scope"}`, http.StatusForbidden)
+	}))
+	c := &feed.Client{URLs: []string{denied.URL, forbidden.URL}, RetryMin: time.Millisecond, RetryMax: time.Millisecond}
+	startClient(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := c.WaitOpened(ctx)
+	if !errors.Is(err, feed.ErrRefused) || !strings.Contains(err.Error(), "403") && !strings.Contains(err.Error(), "401") {
+		t.Fatalf("WaitOpened(every authority refuses) = %v, want ErrRefused naming the status", err)
+	}
+
+	// Down at first, then up: WaitOpened waits, and the role header is kept.
+	var sw switchable
+	sw.set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	}))
+	srv := serve(t, &sw)
+	c = &feed.Client{URLs: []string{srv.URL}, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
+	startClient(t, c)
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	if err := c.WaitOpened(short); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("WaitOpened(authority answering 503) = %v, want the deadline with the last error", err)
+	}
+	hub := startHub(t, newMemLog(), feed.HubConfig{})
+	sw.set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(feed.KeyRoleHeader, "admin")
+		hub.ServeHTTP(w, r)
+	}))
+	if err := c.WaitOpened(ctx); err != nil {
+		t.Fatalf("WaitOpened(authority up) = %v, want nil", err)
+	}
+	if st := c.State(); st.KeyRole != "admin" || st.Refusals != 0 {
+		t.Errorf("State() = %+v, want KeyRole admin and no refusals", st)
 	}
 }

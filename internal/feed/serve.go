@@ -3,13 +3,14 @@ package feed
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/httperr"
 )
 
 var (
@@ -33,12 +34,12 @@ const liveBatch = 256
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		writeError(w, http.StatusMethodNotAllowed, "invalid_request", "the feed is read with GET")
+		httperr.Write(w, http.StatusMethodNotAllowed, httperr.InvalidRequest, "the feed is read with GET")
 		return
 	}
 	after, err := parsePosition(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, err.Error())
 		return
 	}
 	select {
@@ -48,7 +49,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.isStopped() {
-		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the feed is shutting down")
+		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the feed is shutting down")
 		return
 	}
 	hdr := w.Header()
@@ -92,13 +93,6 @@ func parsePosition(r *http.Request) (int64, error) {
 		return 0, fmt.Errorf("%s must be a non-negative integer", name)
 	}
 	return n, nil
-}
-
-func writeError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 }
 
 // conn streams the feed to one client.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -17,9 +19,8 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 	return func(w http.ResponseWriter, r *http.Request) {
 		secret, ok := bearer(r)
 		if !ok {
-			writeError(w, r, s.log, &apiError{Status: http.StatusUnauthorized, Code: "invalid_request",
-				Description: "an API key is required: Authorization: Bearer <key>",
-				Header:      [2]string{"WWW-Authenticate", `Bearer realm="tegata"`}})
+			writeError(w, r, s.log, &apiError{Status: http.StatusUnauthorized, Code: httperr.InvalidRequest,
+				Description: "an API key is required: Authorization: Bearer <key>", Challenge: true, NoCredential: true})
 			return
 		}
 		key, err := s.a.Authenticate(r.Context(), secret)
@@ -28,7 +29,7 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 			// limit the answer is 429 (logged at Debug, so guessing cannot
 			// flood the logs). A valid key is never refused by this, even
 			// from an address someone else is guessing from.
-			if d := s.authFailures.wait(clientAddr(r, s.trusted), s.now()); d > 0 {
+			if d := s.authFailures.wait(addrKey(clientAddr(r, s.trusted)), s.now()); d > 0 {
 				err = tooMany(d, "after failed API key attempts from this address")
 			}
 		}
@@ -36,15 +37,17 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 			writeError(w, r, s.log, err)
 			return
 		}
-		if d := s.perKey.wait(key.ID, s.now()); d > 0 {
+		if d := s.perKey.wait(limitKey(r, key.ID), s.now()); d > 0 {
 			writeError(w, r, s.log, tooMany(d, "for this API key"))
 			return
 		}
 		if !hasRole(key, roles) {
-			writeError(w, r, s.log, &apiError{Status: http.StatusForbidden, Code: "insufficient_scope",
-				Description: "this API key may not call this endpoint"})
+			writeError(w, r, s.log, &apiError{Status: http.StatusForbidden, Code: httperr.InsufficientScope,
+				Description: "this API key may not call this endpoint", Challenge: true})
 			return
 		}
+		// Lets a verifier warn when it holds more than a feed key.
+		w.Header().Set(feed.KeyRoleHeader, key.Role)
 		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
 	}
 }
@@ -68,6 +71,7 @@ func actor(r *http.Request, reason string) store.Actor {
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
+	tok = strings.TrimLeft(tok, " ") // RFC 6750 §2.1: "Bearer" 1*SP b64token
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return "", false
 	}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"time"
 )
 
@@ -19,18 +20,23 @@ const maxBody = 64 << 10
 // bodyTimeout bounds how long reading a request body may take.
 const bodyTimeout = 10 * time.Second
 
-// readBody reads a capped body, requiring the given media type when the
-// body is not empty (an empty body is allowed where every field is optional).
+// readBody reads a body capped at maxBody, requiring the given media type
+// when the body is not empty (an empty body is allowed where every field is
+// optional).
 func readBody(w http.ResponseWriter, r *http.Request, mediaType string) ([]byte, error) {
+	return readBodyLimit(w, r, mediaType, maxBody)
+}
+
+func readBodyLimit(w http.ResponseWriter, r *http.Request, mediaType string, limit int64) ([]byte, error) {
 	// A server-wide ReadTimeout would cut the feed's long-lived streams,
 	// so the deadline for a body is set here, per request: a client
 	// trickling bytes cannot hold a connection for long.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
-			Description: fmt.Sprintf("request body is larger than %d bytes", maxBody)}
+			Description: fmt.Sprintf("request body is larger than %d bytes", limit)}
 	}
 	if err != nil {
 		return nil, badRequest("request body could not be read", err)
@@ -46,10 +52,16 @@ func readBody(w http.ResponseWriter, r *http.Request, mediaType string) ([]byte,
 	return body, nil
 }
 
-// decodeJSON decodes exactly one JSON object with no unknown fields into v.
+// decodeJSON decodes exactly one JSON object into v: no unknown fields, no
+// field given twice or in another case (see checkNames), nothing after it.
 // required says whether an empty body is an error.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, required bool) error {
-	body, err := readBody(w, r, "application/json")
+	return decodeJSONLimit(w, r, v, required, maxBody)
+}
+
+// decodeJSONLimit is decodeJSON for a body of up to limit bytes.
+func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, required bool, limit int64) error {
+	body, err := readBodyLimit(w, r, "application/json", limit)
 	if err != nil {
 		return err
 	}
@@ -73,6 +85,9 @@ func unmarshalStrict(body []byte, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("malformed JSON body: trailing data after the object", nil)
+	}
+	if err := checkNames(body, reflect.TypeOf(v)); err != nil {
+		return badRequest("malformed JSON body: "+err.Error(), nil)
 	}
 	return nil
 }

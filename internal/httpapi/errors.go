@@ -1,12 +1,12 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httperr"
 )
 
 // apiError keeps what the client is told apart from the cause that is
@@ -17,6 +17,10 @@ type apiError struct {
 	Description string
 	Cause       error     // logged, never sent
 	Header      [2]string // optional extra header (name, value)
+	// Challenge: the answer refuses a bearer credential, so it carries
+	// the shared WWW-Authenticate challenge (httperr.Refuse). NoCredential:
+	// none was sent, so the challenge names no error (RFC 6750 §3.1).
+	Challenge, NoCredential bool
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Description }
@@ -48,8 +52,7 @@ func toAPIError(err error) *apiError {
 			Header: [2]string{"Retry-After", "1"}}
 	}
 	if errors.Is(err, authority.ErrUnauthorized) {
-		return &apiError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "invalid API key",
-			Header: [2]string{"WWW-Authenticate", `Bearer realm="tegata", error="invalid_token"`}}
+		return &apiError{Status: http.StatusUnauthorized, Code: httperr.InvalidToken, Description: "invalid API key", Challenge: true}
 	}
 	return &apiError{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error", Cause: err}
 }
@@ -73,12 +76,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if ae.Header[0] != "" {
 		w.Header().Set(ae.Header[0], ae.Header[1])
 	}
-	writeJSON(w, ae.Status, map[string]string{"error": ae.Code, "error_description": ae.Description})
+	if ae.Challenge {
+		httperr.Refuse(w, ae.Status, ae.Code, ae.Description, ae.NoCredential)
+		return
+	}
+	httperr.Write(w, ae.Status, ae.Code, ae.Description)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
-}
+// writeJSON is the shared JSON writer (no-store).
+var writeJSON = httperr.WriteJSON

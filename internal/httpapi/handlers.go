@@ -37,7 +37,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
 	}
-	if err := s.allowSubject(req.Subject); err != nil {
+	if err := s.allowSubject(r, req.Subject); err != nil {
 		return err
 	}
 	t, err := s.a.CreateSession(r.Context(), authority.SessionRequest{Subject: req.Subject, Claims: req.Claims, Device: req.Device})
@@ -111,7 +111,7 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 			Description: "a gate API key may only sign a subject out everywhere (scope sessions, no claims)"}
 	}
 	sr := authority.SubjectRevocation{Subject: r.PathValue("sub"), Scope: req.Scope, Actor: actor(r, req.Reason)}
-	if err := s.allowSubject(sr.Subject); err != nil {
+	if err := s.allowSubject(r, sr.Subject); err != nil {
 		return err
 	}
 	if req.Claims != nil {

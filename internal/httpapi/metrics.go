@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,26 +9,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are labelled by route pattern and status only: never by user,
-// session or token.
-var (
-	requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tegata_http_requests_total", Help: "Authority HTTP requests by route and status.",
-	}, []string{"route", "code"})
-	latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "tegata_http_request_duration_seconds", Help: "Authority HTTP latency by route.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
-	}, []string{"route"})
-)
+// Metrics are the HTTP metrics of one server, labelled by route pattern and
+// status only: never by user, session or token. Each server has its own,
+// registered with its own registry, so that two servers in one process (as
+// in tests) neither share counts nor collide.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
 
-// Register adds the HTTP metrics to reg.
-func Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{requests, latency} {
+// NewMetrics creates the HTTP metrics and registers them with reg. It fails
+// if reg already holds metrics of the same names.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tegata_http_requests_total", Help: "Authority HTTP requests by route and status.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tegata_http_request_duration_seconds", Help: "Authority HTTP latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"route"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency} {
 		if err := reg.Register(c); err != nil {
-			return err
+			return nil, fmt.Errorf("httpapi: register metrics: %w", err)
 		}
 	}
-	return nil
+	return m, nil
 }
 
 type statusWriter struct {
@@ -51,7 +59,12 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func instrument(mux *http.ServeMux) http.Handler {
+// instrument counts and times every request to mux; with nil metrics it
+// returns mux itself.
+func (m *Metrics) instrument(mux *http.ServeMux) http.Handler {
+	if m == nil {
+		return mux
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -63,7 +76,7 @@ func instrument(mux *http.ServeMux) http.Handler {
 		if route == "" || route == "/" {
 			route = "other"
 		}
-		requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }

@@ -15,18 +15,25 @@ import (
 
 // Limits caps request rates. A zero Rate disables that limit.
 type Limits struct {
-	// PerKey limits each API key (all endpoints). Default 2000/s, burst 4000.
+	// Every limit keeps revocations in buckets of their own (see limitKey):
+	// no amount of other calls can make a revocation wait.
+
+	// PerKey limits each API key. Default 2000/s, burst 4000.
 	PerKey Limit
-	// PerSubject limits session creations and subject revocations per
-	// subject, so one account cannot flood the revocation log. Default
-	// 5/s, burst 20.
+	// PerSubject limits session creations per subject and, separately,
+	// subject revocations per subject, so one account cannot flood the
+	// revocation log. Default 5/s, burst 20.
 	PerSubject Limit
-	// PerClient limits the public endpoints (refresh, token revocation)
-	// per client address. Default 20/s, burst 60.
+	// PerClient limits the public endpoints (refresh; token revocation
+	// separately) per client address (an IPv6 client by its /64). Default
+	// 20/s, burst 60.
 	PerClient Limit
 	// AuthFailures limits failed API key attempts per client address: past
-	// it, failures are answered 429 and logged at Debug only. Valid keys
-	// are never affected. Default 1/s, burst 10.
+	// it, failures are answered 429 and logged at Debug only. It keeps
+	// guessing out of the logs, not out of reach: every attempt is still
+	// checked, so that a valid key is never refused because someone else
+	// guesses from the same address; against 256-bit keys guessing is
+	// hopeless anyway. Default 1/s, burst 10.
 	AuthFailures Limit
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for the client address. Empty: the TCP peer is the client.
@@ -138,6 +145,22 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 		peer = a
 	}
 	return peer.String()
+}
+
+// addrKey is the key per-address limits count under: an IPv4 address, or
+// the /64 of an IPv6 one, since a single host is commonly handed a whole
+// /64 and could otherwise take a fresh bucket per address.
+func addrKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -60,16 +61,35 @@ func TestLimiterRefillsAndForgets(t *testing.T) {
 func TestSubjectBucketsBounded(t *testing.T) {
 	s := &server{perSubject: newLimiter(Limit{Rate: 1, Burst: 1}), now: time.Now}
 	long := strings.Repeat("x", 1<<20) // a request path may be this long
-	if err := s.allowSubject(long); err != nil {
+	r := httptest.NewRequest("POST", "/v1/sessions", nil)
+	if err := s.allowSubject(r, long); err != nil {
 		t.Fatalf("allowSubject(1 MiB subject) = %v, want nil (the authority refuses it)", err)
 	}
 	if n := len(s.perSubject.m); n != 0 {
 		t.Fatalf("buckets after an invalid subject = %d, want 0", n)
 	}
-	if err := s.allowSubject("alice"); err != nil {
+	if err := s.allowSubject(r, "alice"); err != nil {
 		t.Fatalf("allowSubject(alice) = %v, want nil", err)
 	}
-	if err := s.allowSubject("alice"); err == nil {
+	if err := s.allowSubject(r, "alice"); err == nil {
 		t.Fatal("second allowSubject(alice) within the burst of 1 = nil, want 429")
+	}
+}
+
+// TestAddrKeyIPv6Slash64: a host is commonly handed a whole IPv6 /64, so
+// per-address limits count the /64, not the address.
+func TestAddrKeyIPv6Slash64(t *testing.T) {
+	tests := []struct{ addr, want string }{
+		{"203.0.113.9", "203.0.113.9"},
+		{"::ffff:203.0.113.9", "203.0.113.9"},
+		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"not an address", "not an address"},
+	}
+	for _, tt := range tests {
+		if got := addrKey(tt.addr); got != tt.want {
+			t.Errorf("addrKey(%q) = %q, want %q", tt.addr, got, tt.want)
+		}
 	}
 }

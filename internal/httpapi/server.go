@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
@@ -15,7 +16,10 @@ type Config struct {
 	Feed http.Handler
 	// Metrics serves GET /metrics. Nil leaves the route out.
 	Metrics http.Handler
-	Logger  *slog.Logger
+	// Instruments counts and times every request (see NewMetrics). Nil:
+	// requests are not measured.
+	Instruments *Metrics
+	Logger      *slog.Logger
 	// Limits caps request rates; the zero value disables every limit.
 	// tegata serve uses DefaultLimits.
 	Limits Limits
@@ -54,6 +58,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), sessionKeepers...))
 	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), sessionKeepers...))
 	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), sessionKeepers...))
+	mux.HandleFunc(bulkRevocationRoute, s.requireKey(s.wrap(s.revokeMany), adminOnly...))
 	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), sessionKeepers...))
 	mux.HandleFunc("POST /v1/introspect", s.requireKey(s.wrap(s.introspect), readers...))
 	mux.HandleFunc("GET /v1/keys", s.requireKey(s.wrap(s.listKeys), adminOnly...))
@@ -82,7 +87,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
-	return instrument(mux)
+	return cfg.Instruments.instrument(mux)
 }
 
 // wrap adapts a handler that returns an error to the single error path.
@@ -97,7 +102,7 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 // limitClient applies the per-client-address limit to a public endpoint.
 func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if d := s.perClient.wait(clientAddr(r, s.trusted), s.now()); d > 0 {
+		if d := s.perClient.wait(limitKey(r, addrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
 			return tooMany(d, "from this address")
 		}
 		return h(w, r)
@@ -122,12 +127,30 @@ func (s *server) keyOrClient(h func(http.ResponseWriter, *http.Request) error, r
 // allowSubject applies the per-subject limit. A subject too long to be
 // valid takes no bucket (the authority refuses it): buckets are kept by
 // subject, and one per megabyte-long path would let a caller fill memory.
-func (s *server) allowSubject(subject string) error {
+func (s *server) allowSubject(r *http.Request, subject string) error {
 	if len(subject) > authority.MaxSubjectLen {
 		return nil
 	}
-	if d := s.perSubject.wait(subject, s.now()); d > 0 {
+	if d := s.perSubject.wait(limitKey(r, subject), s.now()); d > 0 {
 		return tooMany(d, "for this subject")
 	}
 	return nil
+}
+
+// limitKey names the rate-limit bucket of id (an API key, subject or client
+// address) for r. Revocations have buckets of their own, apart from every
+// other call's: an app signing a user in dozens of times a second, or
+// refreshing from behind one address, must never make an operator's "sign
+// out everywhere" or a client's sign-out wait.
+func limitKey(r *http.Request, id string) string {
+	if isRevocation(r.Pattern) {
+		return "revoke\x00" + id
+	}
+	return id
+}
+
+// isRevocation reports whether a route revokes something: the bulk route,
+// and every route whose pattern ends in /revoke.
+func isRevocation(pattern string) bool {
+	return pattern == bulkRevocationRoute || strings.HasSuffix(pattern, "/revoke")
 }

@@ -6,10 +6,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // TestBadInput sends each client mistake and checks status, error code, a
@@ -88,6 +92,15 @@ func badInput(t *testing.T, e *env) {
 			if resp.Header.Get("Content-Type") != "application/json" {
 				t.Fatalf("Content-Type = %q, want application/json", resp.Header.Get("Content-Type"))
 			}
+			// A refused credential gets the one challenge format (RFC 6750,
+			// with the realm); a missing one names no error (§3.1).
+			wantChallenge := map[string]string{
+				"invalid_request": `Bearer realm="tegata"`,
+				"invalid_token":   `Bearer realm="tegata", error="invalid_token", error_description="invalid API key"`,
+			}[tc.code]
+			if got := resp.Header.Get("WWW-Authenticate"); tc.status == 401 && got != wantChallenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, wantChallenge)
+			}
 		})
 	}
 	if head, _ := e.Store.Head(ctx(t)); head != headBefore {
@@ -158,4 +171,158 @@ func TestRateLimits(t *testing.T) {
 	if _, err := e.admin.CreateSession(ctx(t), "calm", "", nil); err != nil {
 		t.Fatalf("CreateSession(other subject) = %v, want success", err)
 	}
+}
+
+// TestRequestJSONDuplicatesAndCaseVariants is issue 14, finding 15:
+// encoding/json matched field names case-insensitively and let a duplicate
+// win, so {"subject":"alice","SUBJECT":"root"} created a session for root
+// although docs/security.md calls request decoding strict.
+func TestRequestJSONDuplicatesAndCaseVariants(t *testing.T) {
+	e := start(t, nil)
+	refused := []struct{ name, path, body string }{
+		{"case variant after the field", "/v1/sessions", `{"subject":"alice","SUBJECT":"root"}`},
+		{"case variant alone", "/v1/sessions", `{"Subject":"root"}`},
+		{"duplicate field", "/v1/sessions", `{"subject":"alice","subject":"root"}`},
+		{"duplicate claim", "/v1/sessions", `{"subject":"alice","claims":{"role":"user","role":"admin"}}`},
+		{"duplicate deep in a claim", "/v1/sessions", `{"subject":"alice","claims":{"org":{"id":1,"id":2}}}`},
+		{"case variant of scope", "/v1/subjects/alice/revoke", `{"scope":"access","Scope":"sessions"}`},
+		{"duplicate refresh token", "/v1/token/refresh", `{"refresh_token":"a","refresh_token":"b"}`},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := postJSON(t, e, tc.path, tc.body)
+			if status != http.StatusBadRequest || !strings.Contains(body, "invalid_request") {
+				t.Errorf("POST %s %s = %d %s, want 400 invalid_request", tc.path, tc.body, status, body)
+			}
+		})
+	}
+	for _, sub := range []string{"root", "alice"} {
+		if list, err := e.admin.Sessions(ctx(t), sub); err != nil || len(list) != 0 {
+			t.Errorf("Sessions(%q) = %d, %v; want none: a refused request created a session", sub, len(list), err)
+		}
+	}
+	// Claim names are the app's and case-sensitive: both are kept.
+	status, body := postJSON(t, e, "/v1/sessions", `{"subject":"alice","claims":{"role":"user","Role":"admin"}}`)
+	if status != http.StatusCreated {
+		t.Fatalf("POST /v1/sessions with claims role and Role = %d %s, want 201", status, body)
+	}
+}
+
+func postJSON(t *testing.T, e *env, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestRevocationsNotStarvedBySessionCreation is issue 14, finding 6:
+// session creation and subject revocation shared one per-subject bucket
+// (and every call of a key one per-key bucket), so an app signing a user
+// in a few dozen times a second made an operator's "sign out everywhere"
+// fail with 429. Revocations now have buckets of their own.
+func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
+	limits := httpapi.DefaultLimits()
+	limits.PerKey = httpapi.Limit{Rate: 1, Burst: 8}
+	limits.PerSubject = httpapi.Limit{Rate: 1, Burst: 4}
+	limits.PerClient = httpapi.Limit{Rate: 1, Burst: 4}
+	e := start(t, func(c *server.Config) { c.Limits = &limits })
+	var tok client.Tokens
+	for i := 0; ; i++ {
+		status, body := postJSON(t, e, "/v1/sessions", `{"subject":"busy"}`)
+		if status == http.StatusTooManyRequests {
+			break
+		}
+		if status != http.StatusCreated || i > 20 {
+			t.Fatalf("POST /v1/sessions #%d = %d %s, want 201 until 429", i, status, body)
+		}
+		if err := json.Unmarshal([]byte(body), &tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.admin.RevokeSession(ctx(t), tok.SessionID, "incident"); err != nil {
+		t.Errorf("RevokeSession while creations are limited = %v, want success", err)
+	}
+	if _, err := e.admin.RevokeSubject(ctx(t), "busy", "sessions", "incident", nil); err != nil {
+		t.Errorf("RevokeSubject while creations are limited = %v, want success", err)
+	}
+	if _, err := e.admin.RevokeMany(ctx(t), []client.RevokeItem{{Subject: "busy"}}, "incident"); err != nil {
+		t.Errorf("RevokeMany while creations are limited = %v, want success", err)
+	}
+	// The public endpoints: refresh load from one address does not hold
+	// up a client's sign-out from that address.
+	for i := 0; ; i++ {
+		if status, _ := postJSON(t, e, "/v1/token/refresh", `{"refresh_token":"garbage"}`); status == http.StatusTooManyRequests {
+			break
+		} else if i > 20 {
+			t.Fatal("refresh never limited")
+		}
+	}
+	if err := e.anon.RevokeToken(ctx(t), "garbage"); err != nil {
+		t.Errorf("RevokeToken while refreshes are limited = %v, want success", err)
+	}
+}
+
+// nestedClaim is a claims object whose value nests depth arrays deep.
+func nestedClaim(depth int) string {
+	return `{"deep":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
+}
+
+// TestUnsignableClaimsRefusedAtInput is issue 14, finding 7: claims nested
+// deeper than the token parser accepts made POST /v1/sessions answer 500
+// after storing the session, and, set through a scope=access revocation,
+// made every refresh answer 500 after spending the refresh token, so that
+// the client's retry was then treated as theft.
+func TestUnsignableClaimsRefusedAtInput(t *testing.T) {
+	e := start(t, nil)
+	if status, body := postJSON(t, e, "/v1/sessions", `{"subject":"judy","claims":`+nestedClaim(40)+`}`); status != http.StatusBadRequest {
+		t.Errorf("POST /v1/sessions with claims nested 40 deep = %d %s, want 400", status, body)
+	}
+	if list, _ := e.admin.Sessions(ctx(t), "judy"); len(list) != 0 {
+		t.Errorf("a refused sign-in stored %d sessions", len(list))
+	}
+	// The deepest claims a token can carry are accepted.
+	ok, err := e.admin.CreateSession(ctx(t), "judy", "", map[string]any{"deep": nested(31)})
+	if err != nil {
+		t.Fatalf("CreateSession(claims at the depth limit) = %v, want success", err)
+	}
+	if status, body := postJSON(t, e, "/v1/subjects/judy/revoke", `{"scope":"access","claims":`+nestedClaim(40)+`}`); status != http.StatusBadRequest {
+		t.Errorf("POST /v1/subjects/judy/revoke with claims nested 40 deep = %d %s, want 400", status, body)
+	}
+	next, err := e.anon.Refresh(ctx(t), ok.RefreshToken)
+	if err != nil {
+		t.Fatalf("Refresh after the refused revocation = %v, want success", err)
+	}
+
+	// Claims stored before they were checked on input: the refresh fails
+	// without spending the token, and works once the claims are fixed.
+	bad := json.RawMessage(nestedClaim(40))
+	if _, err := e.Store.RevokeSubject(ctx(t), store.SubjectRevocation{Subject: "judy", Claims: bad,
+		Now: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour), Actor: store.Actor{By: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.anon.Refresh(ctx(t), next.RefreshToken); err == nil {
+		t.Fatal("Refresh with unsignable stored claims = success, want an error")
+	}
+	if _, err := e.admin.RevokeSubject(ctx(t), "judy", "access", "fix claims", map[string]any{"role": "user"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.anon.Refresh(ctx(t), next.RefreshToken); err != nil {
+		t.Errorf("Refresh with the same token once the claims are fixed = %v, want success (not theft)", err)
+	}
+}
+
+// nested returns depth arrays nested in one another.
+func nested(depth int) any {
+	var v any = []any{}
+	for range depth - 1 {
+		v = []any{v}
+	}
+	return v
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -74,6 +75,20 @@ func apiKey(envValue, dataDir string, log *slog.Logger) (string, error) {
 	}
 	log.Info("admin API key file", "path", path, "created", created)
 	return k, nil
+}
+
+// installKey installs a configured API key; when its secret was revoked, it
+// says which setting to change.
+func installKey(ctx context.Context, a *authority.Authority, name, secret, role string) error {
+	err := a.EnsureAPIKey(ctx, name, secret, role)
+	if !errors.Is(err, authority.ErrAPIKeyRevoked) {
+		return err
+	}
+	where := map[string]string{
+		"bootstrap": "TEGATA_API_KEY (or, when that is unset, in the data directory's api-key file: delete it to have a new key generated)",
+		"feed":      "TEGATA_FEED_KEY",
+	}[name]
+	return fmt.Errorf("%w; set a new one in %s", err, where)
 }
 
 // readOrCreateSecret reads a secret file, refusing one others can read, or

@@ -24,10 +24,17 @@ import (
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
 )
 
+// Defaults of Config, exported so that the command line shows and applies
+// the same values.
+const (
+	DefaultAddr    = "127.0.0.1:8080"
+	DefaultDataDir = "tegata-data"
+)
+
 // Config is what `tegata serve` is told.
 type Config struct {
-	Addr    string // listen address; default 127.0.0.1:8080
-	DataDir string // default ./tegata-data
+	Addr    string // listen address; default DefaultAddr
+	DataDir string // default DefaultDataDir
 	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
 	// <DataDir>/tegata.db.
 	DB string
@@ -68,10 +75,10 @@ type Running struct {
 // Start prepares everything and begins serving; Shutdown stops it.
 func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8080"
+		cfg.Addr = DefaultAddr
 	}
 	if cfg.DataDir == "" {
-		cfg.DataDir = "tegata-data"
+		cfg.DataDir = DefaultDataDir
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -120,14 +127,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if err != nil {
 		return nil, err
 	}
-	if err := a.EnsureAPIKey(ctx, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
+	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
 		return nil, err
 	}
 	if cfg.FeedKey != "" {
 		if err := strongEnough("TEGATA_FEED_KEY", cfg.FeedKey); err != nil {
 			return nil, err
 		}
-		if err := a.EnsureAPIKey(ctx, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
+		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
 			return nil, err
 		}
 	}
@@ -136,17 +143,16 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		return nil, errors.New("server: store cannot notify of revocations")
 	}
 	hub := feed.NewHub(src, feed.HubConfig{Logger: log})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	// The registry is new on every Start; the HTTP collectors are package
-	// globals, shared by every server in this process.
-	_ = httpapi.Register(reg)
+	reg, instruments, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
 	limits := httpapi.DefaultLimits()
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
 	h := httpapi.New(a, httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Logger: log, Limits: limits, Now: a.Config().Now})
+		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now})
 
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
@@ -195,6 +201,22 @@ func (r *Running) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// newMetrics returns this server's own registry, with the Go runtime,
+// process and HTTP metrics registered.
+func newMetrics() (*prometheus.Registry, *httpapi.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	m, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, m, nil
 }
 
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {

@@ -6,7 +6,10 @@
 // Every method is safe for concurrent use by many goroutines and, for shared
 // backends, by many processes. Methods that change more than one row do so in
 // one transaction: either all of it is durable when the method returns nil,
-// or none of it is.
+// or none of it is. An implementation may commit the writes of concurrent
+// callers in one transaction (group commit); each call keeps this
+// all-or-nothing guarantee on its own and returns only once its writes are
+// durable, and a call that fails does not fail the others.
 //
 // Times are stored with microsecond precision or better; callers pass every
 // instant in (no method reads the clock), so tests can move time.
@@ -16,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
@@ -80,12 +84,21 @@ type Rotation struct {
 	// instead of forking the chain; the store never sees the plaintext.
 	NextSealed []byte
 	Now        time.Time
-	// Grace is how long after a rotation the same presented token is still
-	// answered with the same successor (two tabs refreshing at once).
+	// Grace is how long after a rotation (inclusive) the same presented
+	// token is still answered with the same successor (two tabs refreshing
+	// at once). Zero: no grace; every second use is Reused.
 	Grace time.Duration
 	// RevokedUntil is the ExpiresAt given to the revocation entry written
 	// when reuse is detected (Now + the longest access token lifetime).
 	RevokedUntil time.Time
+	// Check, when set, is called inside the transaction before a rotation
+	// that would be Rotated writes anything, with the session and the
+	// subject's generation the caller will mint an access token for. An
+	// error aborts: nothing changes, Presented stays current, and
+	// RotateRefresh returns the error. The authority uses it so that a
+	// refresh token is never spent on an access token it cannot mint. It
+	// runs while rows are locked: keep it cheap.
+	Check func(s Session, generation int64) error
 }
 
 // Outcome says what RotateRefresh did.
@@ -141,6 +154,29 @@ type SubjectRevocation struct {
 	Actor     Actor
 }
 
+// Revocation is one item of Revoke: a session (SessionID set), or else a
+// subject cutoff as RevokeSubject makes (Subject, EndSessions, Claims).
+type Revocation struct {
+	SessionID   string
+	Subject     string
+	EndSessions bool
+	Claims      json.RawMessage
+	Now         time.Time
+	// ExpiresAt of the log entry: Now + the longest access token lifetime.
+	ExpiresAt time.Time
+	Actor     Actor
+}
+
+// ItemError is the error of a bulk call (Revoke) caused by one of its
+// items; nothing of the call was written.
+type ItemError struct {
+	Index int // the item's position in the call, from 0
+	Err   error
+}
+
+func (e *ItemError) Error() string { return fmt.Sprintf("item %d: %v", e.Index, e.Err) }
+func (e *ItemError) Unwrap() error { return e.Err }
+
 // Sessions stores sessions and refresh tokens.
 type Sessions interface {
 	// CreateSession stores a session and its first refresh token and returns
@@ -168,6 +204,13 @@ type Sessions interface {
 	// subject if needed) and appends a KindSubject entry carrying the new
 	// generation: every token issued before has a lower sgen.
 	RevokeSubject(ctx context.Context, r SubjectRevocation) (revocation.Entry, error)
+	// Revoke applies every item as RevokeSession or RevokeSubject would, in
+	// order, in one transaction: all of them or none. Entry i is item i's,
+	// the zero Entry for a session already revoked (also by an earlier
+	// item); an audit record is written per item. An item naming a session
+	// that never existed fails the call with an *ItemError wrapping
+	// ErrNotFound.
+	Revoke(ctx context.Context, items []Revocation) ([]revocation.Entry, error)
 	// DeleteExpired removes sessions and refresh tokens that have expired at
 	// now (ExpiresAt not after now), with every refresh token of a removed
 	// session, and returns how many rows went.
@@ -181,15 +224,8 @@ type Sessions interface {
 type Log interface {
 	// EntriesAfter returns up to limit entries with seq > after, in seq order.
 	EntriesAfter(ctx context.Context, after int64, limit int) ([]revocation.Entry, error)
-	// LiveEntries returns every entry whose ExpiresAt is after now, in seq
-	// order, and the head seq at the moment of reading (the snapshot's
-	// position: entries > head come after it).
-	LiveEntries(ctx context.Context, now time.Time) (entries []revocation.Entry, head int64, err error)
 	// Head returns the highest seq (0 for an empty log).
 	Head(ctx context.Context) (int64, error)
-	// Oldest returns the lowest seq still retained (0 for an empty log).
-	// A reader positioned before it must start from a snapshot.
-	Oldest(ctx context.Context) (int64, error)
 	// PruneLog deletes entries that are no longer live at now (ExpiresAt not
 	// after now), keeping the head entry so that Head never goes back.
 	// Returns how many went.
@@ -281,11 +317,10 @@ type AuditRecord struct {
 	Target string // session id, subject, or kid
 }
 
-// Audit is the trail of revocations and key changes. The revoking methods
-// and AddKey write their own records in the same transaction; Record is for
-// anything else.
+// Audit is the trail of revocations, key and API key changes. The methods
+// that make those changes write their records in the same transaction, so
+// there is no separate way to add one.
 type Audit interface {
-	Record(ctx context.Context, r AuditRecord) error
 	// AuditLog returns records with ID > after, oldest first, up to limit.
 	AuditLog(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
 }

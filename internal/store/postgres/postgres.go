@@ -100,6 +100,7 @@ func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name:               "postgres",
 		DollarPlaceholders: true,
+		ArrayParams:        true,
 		ForUpdate:          "FOR UPDATE",
 		// A transaction-level advisory lock, released at commit, keyed by
 		// schema so that separate schemas migrate independently.

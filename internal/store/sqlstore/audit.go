@@ -7,25 +7,31 @@ import (
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
-const insertAudit = `INSERT INTO audit (at, actor, reason, action, target) VALUES (?, ?, ?, ?, ?)`
-
-func auditArgs(r store.AuditRecord) []any {
-	return []any{micros(r.At), r.Actor.By, r.Actor.Reason, r.Action, r.Target}
-}
-
 // record writes an audit record in t, so it commits with the change it
 // describes.
 func record(ctx context.Context, t *tx, r store.AuditRecord) error {
-	if _, err := t.exec(ctx, insertAudit, auditArgs(r)...); err != nil {
+	if _, err := t.exec(ctx, `INSERT INTO audit (at, actor, reason, action, target) VALUES (?, ?, ?, ?, ?)`,
+		micros(r.At), r.Actor.By, r.Actor.Reason, r.Action, r.Target); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
 }
 
-// Record implements store.Audit. r.ID is ignored: the store numbers records.
-func (s *Store) Record(ctx context.Context, r store.AuditRecord) error {
-	if _, err := s.exec(ctx, insertAudit, auditArgs(r)...); err != nil {
-		return fmt.Errorf("sqlstore: record %s: %w", r.Action, err)
+// recordAll writes audit records in t with one statement.
+func recordAll(ctx context.Context, t *tx, rs []store.AuditRecord) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	n := len(rs)
+	at, by, reason, action, target := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range rs {
+		at[i], by[i], reason[i], action[i], target[i] = micros(r.At), r.Actor.By, r.Actor.Reason, r.Action, r.Target
+	}
+	from, args := t.d.from(newRows("a", n).ints("at", at).text("actor", by).text("reason", reason).
+		text("action", action).text("target", target))
+	if _, err := t.exec(ctx, `INSERT INTO audit (at, actor, reason, action, target)
+		SELECT at, actor, reason, action, target FROM `+from, args...); err != nil {
+		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
 }

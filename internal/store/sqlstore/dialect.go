@@ -16,6 +16,10 @@ type Dialect struct {
 	Name string
 	// DollarPlaceholders rewrites ? into $1, $2, ... (Postgres).
 	DollarPlaceholders bool
+	// ArrayParams passes the tables of batched statements as one array
+	// parameter per column, read with unnest (Postgres); without it they
+	// are one JSON parameter read with json_each (SQLite). See rows.
+	ArrayParams bool
 	// ForUpdate is the row locking clause appended to a SELECT of a row the
 	// transaction goes on to change: "FOR UPDATE" on Postgres, where
 	// concurrent transactions would otherwise decide on the same stale row;

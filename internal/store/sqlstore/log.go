@@ -10,27 +10,43 @@ import (
 
 const entryColumns = `seq, kind, session_id, subject, generation, created_at, expires_at`
 
-// appendEntry appends e to the log and returns it with its seq. The seq
-// comes from the log_head row, not from a sequence: its row lock holds back
-// every other appender until this transaction ends, so entries commit in
-// seq order. A sequence would let seq 7 commit before seq 6, and a reader
-// that saw 7 would skip 6 for good.
-func appendEntry(ctx context.Context, t *tx, e revocation.Entry) (revocation.Entry, error) {
-	if err := t.queryRow(ctx, `UPDATE log_head SET seq = seq + 1 WHERE id = 1 RETURNING seq`).Scan(&e.Seq); err != nil {
-		return revocation.Entry{}, fmt.Errorf("log head: %w", err)
+// appendEntries appends es to the log, in order, giving each its seq. The
+// seqs come from the log_head row, not from a sequence: its row lock holds
+// back every other appender until this transaction ends, so entries commit
+// in seq order. A sequence would let seq 7 commit before seq 6, and a reader
+// that saw 7 would skip 6 for good. A batch advances the head once for all
+// its entries and sends one notice.
+func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry) error {
+	if len(es) == 0 {
+		return nil
 	}
-	if _, err := t.exec(ctx, `INSERT INTO revocations (`+entryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, string(e.Kind), e.Session, e.Subject, e.Generation, micros(e.CreatedAt), micros(e.ExpiresAt)); err != nil {
-		return revocation.Entry{}, fmt.Errorf("append: %w", err)
+	var head int64
+	if err := t.queryRow(ctx, `UPDATE log_head SET seq = seq + ? WHERE id = 1 RETURNING seq`, len(es)).Scan(&head); err != nil {
+		return fmt.Errorf("log head: %w", err)
+	}
+	n := len(es)
+	seq, kind, sid, sub := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	gen, created, expires := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, e := range es {
+		e.Seq = head - int64(n) + int64(i) + 1
+		e.CreatedAt, e.ExpiresAt = stored(e.CreatedAt), stored(e.ExpiresAt)
+		seq[i], kind[i], sid[i], sub[i] = e.Seq, string(e.Kind), e.Session, e.Subject
+		gen[i], created[i], expires[i] = e.Generation, micros(e.CreatedAt), micros(e.ExpiresAt)
+	}
+	r := newRows("e", n).ints("seq", seq).text("kind", kind).text("sid", sid).text("sub", sub).
+		ints("gen", gen).ints("created", created).ints("expires", expires)
+	from, args := t.d.from(r)
+	if _, err := t.exec(ctx, `INSERT INTO revocations (`+entryColumns+`)
+		SELECT seq, kind, sid, sub, gen, created, expires FROM `+from, args...); err != nil {
+		return fmt.Errorf("append: %w", err)
 	}
 	if t.d.AfterAppend != nil {
-		if err := t.d.AfterAppend(ctx, t.Tx, e.Seq); err != nil {
-			return revocation.Entry{}, fmt.Errorf("notify: %w", err)
+		if err := t.d.AfterAppend(ctx, t.Tx, head); err != nil {
+			return fmt.Errorf("notify: %w", err)
 		}
 	}
 	t.appended = true
-	e.CreatedAt, e.ExpiresAt = stored(e.CreatedAt), stored(e.ExpiresAt)
-	return e, nil
+	return nil
 }
 
 func scanEntry(row scanner) (revocation.Entry, error) {
@@ -77,22 +93,6 @@ func (s *Store) EntriesAfter(ctx context.Context, after int64, limit int) ([]rev
 	return es, nil
 }
 
-// LiveEntries implements store.Log. The head is read first and the entries
-// are cut at it: since entries commit in seq order, every entry up to the
-// head is visible to the later query, so no isolation level is needed for
-// a consistent snapshot.
-func (s *Store) LiveEntries(ctx context.Context, now time.Time) ([]revocation.Entry, int64, error) {
-	head, err := s.Head(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	es, err := s.entries(ctx, `WHERE expires_at > ? AND seq <= ? ORDER BY seq`, micros(now), head)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlstore: live entries: %w", err)
-	}
-	return es, head, nil
-}
-
 // Head implements store.Log. It reads log_head, which pruning never touches.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
@@ -100,15 +100,6 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sqlstore: head: %w", err)
 	}
 	return head, nil
-}
-
-// Oldest implements store.Log.
-func (s *Store) Oldest(ctx context.Context) (int64, error) {
-	var oldest int64
-	if err := s.queryRow(ctx, `SELECT COALESCE(MIN(seq), 0) FROM revocations`).Scan(&oldest); err != nil {
-		return 0, fmt.Errorf("sqlstore: oldest: %w", err)
-	}
-	return oldest, nil
 }
 
 // PruneLog implements store.Log. Entries with ExpiresAt at or before now go

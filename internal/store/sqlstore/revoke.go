@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,89 +11,256 @@ import (
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
+// Revocations are committed in batches (see batch.go); RevokeSession and
+// RevokeSubject are a Revoke of one item.
+
 // RevokeSession implements store.Sessions.
 func (s *Store) RevokeSession(ctx context.Context, id string, now, expiresAt time.Time, a store.Actor) (revocation.Entry, error) {
-	var e revocation.Entry
-	err := s.inTx(ctx, "revoke session", func(t *tx) error {
-		ss, err := lockSession(ctx, t, id)
-		if err != nil {
-			return err
-		}
-		if !ss.RevokedAt.IsZero() {
-			return nil
-		}
-		e, err = endSession(ctx, t, id, now, expiresAt)
-		if err != nil {
-			return err
-		}
-		return record(ctx, t, store.AuditRecord{At: now, Actor: a, Action: "session.revoke", Target: id})
-	})
-	return e, err
-}
-
-// lockSession reads a session for update.
-func lockSession(ctx context.Context, t *tx, id string) (store.Session, error) {
-	row := t.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`+t.d.lock(), id)
-	ss, err := scanSession(row)
+	es, err := s.Revoke(ctx, []store.Revocation{{SessionID: id, Now: now, ExpiresAt: expiresAt, Actor: a}})
 	if err != nil {
-		return store.Session{}, notFound(err, fmt.Sprintf("session %q", id))
+		return revocation.Entry{}, unwrapItem(err)
 	}
-	return ss, nil
+	return es[0], nil
 }
 
-// endSession marks a live session revoked and appends its entry. A session
-// entry names only the session: verifiers key it by sid.
-func endSession(ctx context.Context, t *tx, id string, now, expiresAt time.Time) (revocation.Entry, error) {
-	if _, err := t.exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ?`, micros(now), id); err != nil {
+// RevokeSubject implements store.Sessions.
+func (s *Store) RevokeSubject(ctx context.Context, r store.SubjectRevocation) (revocation.Entry, error) {
+	es, err := s.Revoke(ctx, []store.Revocation{{Subject: r.Subject, EndSessions: r.EndSessions, Claims: r.Claims,
+		Now: r.Now, ExpiresAt: r.ExpiresAt, Actor: r.Actor}})
+	if err != nil {
 		return revocation.Entry{}, err
 	}
-	return appendEntry(ctx, t, revocation.Entry{
-		Kind: revocation.KindSession, Session: id, CreatedAt: now, ExpiresAt: expiresAt,
-	})
+	return es[0], nil
 }
 
-// RevokeSubject implements store.Sessions. The subject row is upserted first:
-// its lock keeps concurrent cutoffs of one subject in order.
-func (s *Store) RevokeSubject(ctx context.Context, r store.SubjectRevocation) (revocation.Entry, error) {
-	var e revocation.Entry
-	err := s.inTx(ctx, "revoke subject", func(t *tx) error {
-		var gen int64
-		if err := t.queryRow(ctx, `INSERT INTO subjects (subject, generation) VALUES (?, 1)
-			ON CONFLICT (subject) DO UPDATE SET generation = subjects.generation + 1
-			RETURNING generation`, r.Subject).Scan(&gen); err != nil {
-			return err
-		}
-		if err := changeLiveSessions(ctx, t, r); err != nil {
-			return err
-		}
-		var err error
-		e, err = appendEntry(ctx, t, revocation.Entry{
-			Kind: revocation.KindSubject, Subject: r.Subject, Generation: gen,
-			CreatedAt: r.Now, ExpiresAt: r.ExpiresAt,
-		})
-		if err != nil {
-			return err
-		}
-		return record(ctx, t, store.AuditRecord{At: r.Now, Actor: r.Actor, Action: "subject.revoke", Target: r.Subject})
-	})
-	return e, err
+// unwrapItem drops the item index from the error of a one-item Revoke.
+func unwrapItem(err error) error {
+	var ie *store.ItemError
+	if errors.As(err, &ie) {
+		return fmt.Errorf("sqlstore: revoke: %w", ie.Err)
+	}
+	return err
 }
 
-// changeLiveSessions replaces the claims of, and optionally ends, the live
-// sessions of r.Subject.
-func changeLiveSessions(ctx context.Context, t *tx, r store.SubjectRevocation) error {
-	const live = ` WHERE subject = ? AND revoked_at IS NULL AND expires_at > ?`
-	if r.Claims != nil {
-		if _, err := t.exec(ctx, `UPDATE sessions SET claims = ?`+live,
-			claimsArg(r.Claims), r.Subject, micros(r.Now)); err != nil {
-			return err
+// Revoke implements store.Sessions.
+func (s *Store) Revoke(ctx context.Context, items []store.Revocation) ([]revocation.Entry, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	return s.revokes.do(ctx, items)
+}
+
+// sessionRow is a session locked by a revocation batch, as the batch has
+// changed it so far.
+type sessionRow struct {
+	id, subject string
+	expires     int64
+	revoked     bool
+	claims      *string
+	// What the batch changed: revokedAt (0: nothing), claimsSet.
+	revokedAt int64
+	claimsSet bool
+}
+
+// revokeBatch is the state of one revocation batch.
+type revokeBatch struct {
+	sessions  map[string]*sessionRow
+	bySubject map[string][]*sessionRow // sessions live when locked, by subject
+	gens      map[string]int64         // next generation to hand out, per subject
+	entries   []*revocation.Entry
+	audit     []store.AuditRecord
+}
+
+// execRevoke runs a batch of Revoke calls: the subjects' generations first
+// (their rows locked, in order), then the sessions they touch (locked, in
+// order), then every item in order on what was read, then the writes.
+func (s *Store) execRevoke(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []revocation.Entry]) error {
+	b := &revokeBatch{}
+	if err := b.lockSubjects(ctx, t, ops); err != nil {
+		return err
+	}
+	if err := b.lockSessions(ctx, t, ops); err != nil {
+		return err
+	}
+	outs := make([][]*revocation.Entry, len(ops))
+	for k, p := range ops {
+		outs[k] = make([]*revocation.Entry, len(p.in))
+		for i, it := range p.in {
+			e, err := b.apply(it)
+			if err != nil {
+				p.err = &store.ItemError{Index: i, Err: err}
+				break
+			}
+			outs[k][i] = e
 		}
 	}
-	if r.EndSessions {
-		if _, err := t.exec(ctx, `UPDATE sessions SET revoked_at = ?`+live,
-			micros(r.Now), r.Subject, micros(r.Now)); err != nil {
-			return err
+	if anyRefused(ops) {
+		return nil // rolled back and run again without the refused calls
+	}
+	for _, out := range outs {
+		for _, e := range out {
+			if e != nil {
+				b.entries = append(b.entries, e)
+			}
+		}
+	}
+	if err := b.write(ctx, t); err != nil {
+		return err
+	}
+	for k, p := range ops {
+		p.out = make([]revocation.Entry, len(p.in))
+		for i, e := range outs[k] {
+			if e != nil {
+				p.out[i] = *e
+			}
 		}
 	}
 	return nil
+}
+
+// apply revokes one item on the batch's state and returns its entry, nil
+// for a session already revoked.
+func (b *revokeBatch) apply(it store.Revocation) (*revocation.Entry, error) {
+	now := micros(it.Now)
+	if it.SessionID != "" {
+		r := b.sessions[it.SessionID]
+		if r == nil {
+			return nil, fmt.Errorf("session %q: %w", it.SessionID, store.ErrNotFound)
+		}
+		if r.revoked {
+			return nil, nil
+		}
+		r.end(now)
+		b.audit = append(b.audit, store.AuditRecord{At: it.Now, Actor: it.Actor, Action: "session.revoke", Target: it.SessionID})
+		// A session entry names only the session: verifiers key it by sid.
+		return &revocation.Entry{Kind: revocation.KindSession, Session: it.SessionID, CreatedAt: it.Now, ExpiresAt: it.ExpiresAt}, nil
+	}
+	gen := b.gens[it.Subject]
+	b.gens[it.Subject]++
+	for _, r := range b.bySubject[it.Subject] {
+		if r.revoked || r.expires <= now {
+			continue
+		}
+		if it.Claims != nil {
+			c := string(it.Claims)
+			r.claims, r.claimsSet = &c, true
+		}
+		if it.EndSessions {
+			r.end(now)
+		}
+	}
+	b.audit = append(b.audit, store.AuditRecord{At: it.Now, Actor: it.Actor, Action: "subject.revoke", Target: it.Subject})
+	return &revocation.Entry{Kind: revocation.KindSubject, Subject: it.Subject, Generation: gen,
+		CreatedAt: it.Now, ExpiresAt: it.ExpiresAt}, nil
+}
+
+func (r *sessionRow) end(now int64) { r.revoked, r.revokedAt = true, now }
+
+// write stores what the batch changed: sessions, log entries, audit.
+func (b *revokeBatch) write(ctx context.Context, t *tx) error {
+	var ended, changed []string
+	var at []int64
+	var claims []*string
+	for id, r := range b.sessions {
+		if r.revokedAt != 0 {
+			ended, at = append(ended, id), append(at, r.revokedAt)
+		}
+		if r.claimsSet {
+			changed, claims = append(changed, id), append(claims, r.claims)
+		}
+	}
+	if err := setSessionTimes(ctx, t, "revoked_at", ended, at); err != nil {
+		return err
+	}
+	if len(changed) > 0 {
+		from, args := t.d.from(newRows("r", len(changed)).text("id", changed).nullText("claims", claims))
+		if _, err := t.exec(ctx, `UPDATE sessions SET claims = r.claims FROM `+from+` WHERE sessions.id = r.id`, args...); err != nil {
+			return fmt.Errorf("session claims: %w", err)
+		}
+	}
+	if err := appendEntries(ctx, t, b.entries); err != nil {
+		return err
+	}
+	return recordAll(ctx, t, b.audit)
+}
+
+// lockSubjects raises the generation of every subject cut off in the batch
+// by the number of its cutoffs, and notes the first generation each hands
+// out.
+func (b *revokeBatch) lockSubjects(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []revocation.Entry]) error {
+	var subjects []string
+	for _, p := range ops {
+		for _, it := range p.in {
+			if it.SessionID == "" {
+				subjects = append(subjects, it.Subject)
+			}
+		}
+	}
+	last, err := bumpSubjects(ctx, t, subjects, true)
+	if err != nil {
+		return err
+	}
+	b.gens = make(map[string]int64, len(last))
+	for _, sub := range subjects {
+		b.gens[sub]-- // one for each cutoff
+	}
+	for sub, gen := range last {
+		b.gens[sub] += gen + 1
+	}
+	return nil
+}
+
+// lockSessions locks, in id order, the sessions named by the batch and the
+// live sessions of the subjects whose sessions it ends or changes.
+func (b *revokeBatch) lockSessions(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []revocation.Entry]) error {
+	var ids, subjects []string
+	var since int64
+	for _, p := range ops {
+		for _, it := range p.in {
+			switch {
+			case it.SessionID != "":
+				ids = append(ids, it.SessionID)
+			case it.EndSessions || it.Claims != nil:
+				subjects = append(subjects, it.Subject)
+				if now := micros(it.Now); since == 0 || now < since {
+					since = now
+				}
+			}
+		}
+	}
+	b.sessions = make(map[string]*sessionRow, len(ids))
+	b.bySubject = make(map[string][]*sessionRow)
+	if len(ids) == 0 && len(subjects) == 0 {
+		return nil
+	}
+	idFrom, idArgs := t.d.from(newRows("i", len(ids)).text("id", ids))
+	subFrom, subArgs := t.d.from(newRows("u", len(subjects)).text("sub", subjects))
+	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT id, subject, claims, expires_at, revoked_at FROM sessions
+		WHERE id IN (SELECT i.id FROM `+idFrom+`
+			UNION SELECT l.id FROM sessions l WHERE l.subject IN (SELECT u.sub FROM `+subFrom+`)
+				AND l.revoked_at IS NULL AND l.expires_at > ?)
+		ORDER BY id`+t.d.lock()), append(append(idArgs, subArgs...), since)...)
+	if err != nil {
+		return fmt.Errorf("lock sessions: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var (
+			r       sessionRow
+			claims  sql.NullString
+			revoked sql.NullInt64
+		)
+		if err := rs.Scan(&r.id, &r.subject, &claims, &r.expires, &revoked); err != nil {
+			return fmt.Errorf("lock sessions: %w", err)
+		}
+		if claims.Valid {
+			r.claims = &claims.String
+		}
+		r.revoked = revoked.Valid
+		b.sessions[r.id] = &r
+		if !r.revoked {
+			b.bySubject[r.subject] = append(b.bySubject[r.subject], &r)
+		}
+	}
+	return rs.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -17,81 +18,231 @@ const (
 	reasonSessionExpired = "session expired"
 )
 
-// refreshRow is a stored refresh token.
+// refreshRow is a refresh token locked (or inserted) by a rotation batch,
+// as the batch has changed it so far.
 type refreshRow struct {
 	sessionID string
 	expiresAt int64
 	usedAt    sql.NullInt64
 	successor []byte
 	sealed    []byte
+	// What the batch did to it.
+	advanced bool
+	inserted *store.RefreshToken
 }
 
-// RotateRefresh implements store.Sessions. The presented token's row is
-// locked first, so concurrent presentations of one token run one after the
-// other and each sees what the previous one did: one Rotated, then Replayed
-// (or Reused), never a second successor. It is all one transaction, so a
-// crash leaves either the old state or the whole rotation.
+// rotSession is a session locked by a rotation batch.
+type rotSession struct {
+	store.Session
+	refreshed, revoked bool // changed by the batch
+}
+
+// rotateBatch is the state of one rotation batch.
+type rotateBatch struct {
+	tokens   map[string]*refreshRow // by hash (its 32 bytes as a string)
+	inserted []string               // hashes of the successors, in order
+	sessions map[string]*rotSession
+	gens     map[string]int64
+	// successors holds used_at of the successors of tokens rotated before
+	// the batch (NULL: unused), for telling a replay from a theft.
+	successors map[string]sql.NullInt64
+	entries    []*revocation.Entry
+	audit      []store.AuditRecord
+}
+
+// RotateRefresh implements store.Sessions. Rotations are committed in
+// batches (see batch.go). The presented tokens' rows are locked first, then
+// their sessions', so concurrent presentations of one token run one after
+// the other and each sees what the previous one did: one Rotated, then
+// Replayed (or Reused), never a second successor. Each rotation is
+// all-or-nothing, so a crash leaves either the old state or the whole
+// rotation.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
-	var res store.RotateResult
-	err := s.inTx(ctx, "rotate refresh", func(t *tx) error {
-		var err error
-		res, err = rotate(ctx, t, r)
+	return s.rotates.do(ctx, r)
+}
+
+func (s *Store) execRotate(ctx context.Context, t *tx, ops []*pending[store.Rotation, store.RotateResult]) error {
+	b := &rotateBatch{}
+	if err := b.lock(ctx, t, ops); err != nil {
 		return err
-	})
-	if err != nil {
-		return store.RotateResult{}, err
 	}
-	return res, nil
+	entries := make([]*revocation.Entry, len(ops))
+	for i, p := range ops {
+		p.out, entries[i], p.err = b.rotate(p.in)
+	}
+	if anyRefused(ops) {
+		return nil // rolled back and run again without them
+	}
+	if err := b.write(ctx, t); err != nil {
+		return s.conflict(err)
+	}
+	for i, p := range ops {
+		if e := entries[i]; e != nil {
+			p.out.Entry = *e
+		}
+	}
+	return nil
 }
 
-func rotate(ctx context.Context, t *tx, r store.Rotation) (store.RotateResult, error) {
-	tok, err := lockRefresh(ctx, t, r.Presented)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.RotateResult{Outcome: store.Refused, Reason: reasonUnknown}, nil
+// lock reads and locks the presented tokens, then their sessions, then
+// reads the subjects' generations and the successors a replay may need.
+func (b *rotateBatch) lock(ctx context.Context, t *tx, ops []*pending[store.Rotation, store.RotateResult]) error {
+	hashes := make([][]byte, len(ops))
+	for i, p := range ops {
+		hashes[i] = p.in.Presented[:]
 	}
+	if err := b.lockTokens(ctx, t, hashes); err != nil {
+		return err
+	}
+	if err := b.lockSessions(ctx, t); err != nil {
+		return err
+	}
+	// The sessions are locked before the generations are read: a
+	// concurrent RevokeSubject that changes a session's claims must either
+	// commit before (both new values seen) or wait for us (both old values).
+	if err := b.readGenerations(ctx, t); err != nil {
+		return err
+	}
+	return b.readSuccessors(ctx, t)
+}
+
+func (b *rotateBatch) lockTokens(ctx context.Context, t *tx, hashes [][]byte) error {
+	from, args := t.d.from(newRows("p", len(hashes)).blobs("hash", hashes))
+	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT hash, session_id, expires_at, used_at, successor_hash, successor_sealed
+		FROM refresh_tokens WHERE hash IN (SELECT p.hash FROM `+from+`) ORDER BY hash`+t.d.lock()), args...)
 	if err != nil {
-		return store.RotateResult{}, err
+		return fmt.Errorf("lock refresh tokens: %w", err)
 	}
-	// The session is locked before the generation is read: a concurrent
-	// RevokeSubject that changes this session's claims must either commit
-	// before (both new values seen) or wait for us (both old values).
-	ss, err := lockSession(ctx, t, tok.sessionID)
+	defer rs.Close()
+	b.tokens = make(map[string]*refreshRow, len(hashes))
+	for rs.Next() {
+		var h []byte
+		tok := &refreshRow{}
+		if err := rs.Scan(&h, &tok.sessionID, &tok.expiresAt, &tok.usedAt, &tok.successor, &tok.sealed); err != nil {
+			return fmt.Errorf("lock refresh tokens: %w", err)
+		}
+		b.tokens[string(h)] = tok
+	}
+	return rs.Err()
+}
+
+func (b *rotateBatch) lockSessions(ctx context.Context, t *tx) error {
+	ids := make([]string, 0, len(b.tokens))
+	for _, tok := range b.tokens {
+		ids = append(ids, tok.sessionID)
+	}
+	b.sessions = make(map[string]*rotSession, len(ids))
+	if len(ids) == 0 {
+		return nil
+	}
+	from, args := t.d.from(newRows("i", len(ids)).text("id", ids))
+	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT `+sessionColumns+` FROM sessions
+		WHERE id IN (SELECT i.id FROM `+from+`) ORDER BY id`+t.d.lock()), args...)
 	if err != nil {
-		return store.RotateResult{}, err
+		return fmt.Errorf("lock sessions: %w", err)
 	}
-	gen, err := generation(ctx, t, ss.Subject)
+	defer rs.Close()
+	for rs.Next() {
+		ss, err := scanSession(rs)
+		if err != nil {
+			return fmt.Errorf("lock sessions: %w", err)
+		}
+		b.sessions[ss.ID] = &rotSession{Session: ss}
+	}
+	return rs.Err()
+}
+
+func (b *rotateBatch) readGenerations(ctx context.Context, t *tx) error {
+	subs := make([]string, 0, len(b.sessions))
+	for _, ss := range b.sessions {
+		subs = append(subs, ss.Subject)
+	}
+	b.gens = make(map[string]int64, len(subs))
+	if len(subs) == 0 {
+		return nil
+	}
+	from, args := t.d.from(newRows("u", len(subs)).text("sub", subs))
+	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT subject, generation FROM subjects
+		WHERE subject IN (SELECT u.sub FROM `+from+`)`), args...)
 	if err != nil {
-		return store.RotateResult{}, err
+		return fmt.Errorf("generations: %w", err)
 	}
-	res := store.RotateResult{Session: ss, Generation: gen}
-	if reason := refusal(tok, ss, micros(r.Now)); reason != "" {
+	defer rs.Close()
+	for rs.Next() {
+		var sub string
+		var gen int64
+		if err := rs.Scan(&sub, &gen); err != nil {
+			return fmt.Errorf("generations: %w", err)
+		}
+		b.gens[sub] = gen
+	}
+	return rs.Err()
+}
+
+// readSuccessors reads whether the successors of the presented tokens that
+// were already rotated have been used.
+func (b *rotateBatch) readSuccessors(ctx context.Context, t *tx) error {
+	var hashes [][]byte
+	for _, tok := range b.tokens {
+		if tok.usedAt.Valid && tok.successor != nil && b.tokens[string(tok.successor)] == nil {
+			hashes = append(hashes, tok.successor)
+		}
+	}
+	b.successors = make(map[string]sql.NullInt64, len(hashes))
+	if len(hashes) == 0 {
+		return nil
+	}
+	from, args := t.d.from(newRows("n", len(hashes)).blobs("hash", hashes))
+	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT hash, used_at FROM refresh_tokens
+		WHERE hash IN (SELECT n.hash FROM `+from+`)`), args...)
+	if err != nil {
+		return fmt.Errorf("successors: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var h []byte
+		var used sql.NullInt64
+		if err := rs.Scan(&h, &used); err != nil {
+			return fmt.Errorf("successors: %w", err)
+		}
+		b.successors[string(h)] = used
+	}
+	return rs.Err()
+}
+
+// rotate decides one rotation on the batch's state, and changes the state
+// as the rotation would. The entry is that of a detected reuse.
+func (b *rotateBatch) rotate(r store.Rotation) (store.RotateResult, *revocation.Entry, error) {
+	tok := b.tokens[string(r.Presented[:])]
+	if tok == nil {
+		return store.RotateResult{Outcome: store.Refused, Reason: reasonUnknown}, nil, nil
+	}
+	ss := b.sessions[tok.sessionID]
+	if ss == nil {
+		return store.RotateResult{}, nil, fmt.Errorf("session %q of a refresh token: %w", tok.sessionID, store.ErrNotFound)
+	}
+	res := store.RotateResult{Session: ss.Session, Generation: b.gens[ss.Subject]}
+	if reason := refusal(tok, ss.Session, micros(r.Now)); reason != "" {
 		res.Outcome, res.Reason = store.Refused, reason
-		return res, nil
+		return res, nil, nil
 	}
-	if !tok.usedAt.Valid {
-		return advance(ctx, t, r, res)
-	}
-	replay, err := isReplay(ctx, t, tok, r)
-	if err != nil {
-		return store.RotateResult{}, err
-	}
-	if replay {
+	switch {
+	case !tok.usedAt.Valid:
+		if r.Check != nil {
+			if err := r.Check(ss.Session, res.Generation); err != nil {
+				return store.RotateResult{}, nil, err
+			}
+		}
+		return b.advance(r, tok, ss, res)
+	case b.isReplay(tok, r):
 		res.Outcome, res.Sealed = store.Replayed, tok.sealed
-		return res, nil
+		return res, nil, nil
 	}
-	return reuse(ctx, t, r, res)
-}
-
-func lockRefresh(ctx context.Context, t *tx, hash [32]byte) (refreshRow, error) {
-	var tok refreshRow
-	err := t.queryRow(ctx, `SELECT session_id, expires_at, used_at, successor_hash, successor_sealed
-		FROM refresh_tokens WHERE hash = ?`+t.d.lock(), hash[:]).
-		Scan(&tok.sessionID, &tok.expiresAt, &tok.usedAt, &tok.successor, &tok.sealed)
-	return tok, err
+	return b.reuse(r, ss, res)
 }
 
 // refusal says why a token may not be exchanged at all, or "".
-func refusal(tok refreshRow, ss store.Session, now int64) string {
+func refusal(tok *refreshRow, ss store.Session, now int64) string {
 	switch {
 	case tok.expiresAt <= now:
 		return reasonExpired
@@ -104,71 +255,127 @@ func refusal(tok refreshRow, ss store.Session, now int64) string {
 }
 
 // advance rotates a current token: it becomes used and Next current.
-func advance(ctx context.Context, t *tx, r store.Rotation, res store.RotateResult) (store.RotateResult, error) {
-	id := res.Session.ID
-	// "used_at IS NULL" is a second guard behind the row lock: should the
-	// lock ever be missing, a concurrent rotation fails here instead of
-	// forking the chain.
-	n, err := rowsAffected(t.exec(ctx, `UPDATE refresh_tokens SET used_at = ?, successor_hash = ?, successor_sealed = ?
-		WHERE hash = ? AND used_at IS NULL`, micros(r.Now), r.Next.Hash[:], r.NextSealed, r.Presented[:]))
-	if err != nil {
-		return res, err
-	}
-	if n != 1 {
-		return res, errors.New("presented token was rotated concurrently")
-	}
+func (b *rotateBatch) advance(r store.Rotation, tok *refreshRow, ss *rotSession, res store.RotateResult) (store.RotateResult, *revocation.Entry, error) {
 	next := r.Next
-	next.SessionID = id
-	if err := insertRefresh(ctx, t, next); err != nil {
-		if t.d.IsUnique(err) {
-			return res, fmt.Errorf("next token: %w: %w", store.ErrConflict, err)
-		}
-		return res, err
+	next.SessionID = ss.ID
+	key := string(next.Hash[:])
+	if b.tokens[key] != nil {
+		return res, nil, fmt.Errorf("next token: %w", store.ErrConflict)
 	}
-	if _, err := t.exec(ctx, `UPDATE sessions SET refreshed_at = ? WHERE id = ?`, micros(r.Now), id); err != nil {
-		return res, err
-	}
+	tok.usedAt = sql.NullInt64{Int64: micros(r.Now), Valid: true}
+	tok.successor, tok.sealed, tok.advanced = next.Hash[:], r.NextSealed, true
+	b.tokens[key] = &refreshRow{sessionID: ss.ID, expiresAt: micros(next.ExpiresAt), inserted: &next}
+	b.inserted = append(b.inserted, key)
+	ss.RefreshedAt, ss.refreshed = stored(r.Now), true
 	res.Outcome = store.Rotated
-	res.Session.RefreshedAt = stored(r.Now)
-	return res, nil
+	res.Session.RefreshedAt = ss.RefreshedAt
+	return res, nil, nil
 }
 
 // isReplay reports whether a used token is presented again within Grace of
 // its rotation while its successor is still unused (two tabs refreshing at
-// once), rather than stolen.
-func isReplay(ctx context.Context, t *tx, tok refreshRow, r store.Rotation) (bool, error) {
-	if r.Now.Sub(fromNullMicros(tok.usedAt)) > r.Grace {
-		return false, nil
+// once), rather than stolen. With no grace nothing is a replay.
+func (b *rotateBatch) isReplay(tok *refreshRow, r store.Rotation) bool {
+	if r.Grace <= 0 || r.Now.Sub(fromNullMicros(tok.usedAt)) > r.Grace {
+		return false
 	}
-	var succUsed sql.NullInt64
-	err := t.queryRow(ctx, `SELECT used_at FROM refresh_tokens WHERE hash = ?`, tok.successor).Scan(&succUsed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil // the successor is gone: nothing left to hand out
+	if succ := b.tokens[string(tok.successor)]; succ != nil {
+		return !succ.usedAt.Valid
 	}
-	if err != nil {
-		return false, err
-	}
-	return !succUsed.Valid, nil
+	used, ok := b.successors[string(tok.successor)]
+	return ok && !used.Valid // a successor that is gone has nothing left to hand out
 }
 
 // reuse handles a rotated token presented again: the session is revoked
 // and the revocation recorded, all in the rotation's transaction.
-func reuse(ctx context.Context, t *tx, r store.Rotation, res store.RotateResult) (store.RotateResult, error) {
-	id := res.Session.ID
-	e, err := endSession(ctx, t, id, r.Now, r.RevokedUntil)
-	if err != nil {
-		return res, err
-	}
-	err = record(ctx, t, store.AuditRecord{
+func (b *rotateBatch) reuse(r store.Rotation, ss *rotSession, res store.RotateResult) (store.RotateResult, *revocation.Entry, error) {
+	ss.RevokedAt, ss.revoked = stored(r.Now), true
+	e := &revocation.Entry{Kind: revocation.KindSession, Session: ss.ID, CreatedAt: r.Now, ExpiresAt: r.RevokedUntil}
+	b.entries = append(b.entries, e)
+	b.audit = append(b.audit, store.AuditRecord{
 		At:     r.Now,
 		Actor:  store.Actor{By: "system", Reason: "refresh token reuse"},
 		Action: "session.reuse",
-		Target: id,
+		Target: ss.ID,
 	})
-	if err != nil {
-		return res, err
+	res.Outcome = store.Reused
+	res.Session.RevokedAt = ss.RevokedAt
+	return res, e, nil
+}
+
+// write stores what the batch changed.
+func (b *rotateBatch) write(ctx context.Context, t *tx) error {
+	next := make([]store.RefreshToken, len(b.inserted))
+	for i, key := range b.inserted {
+		next[i] = *b.tokens[key].inserted
 	}
-	res.Outcome, res.Entry = store.Reused, e
-	res.Session.RevokedAt = stored(r.Now)
-	return res, nil
+	// Successors first: one may have been rotated in turn by the batch.
+	if err := insertRefreshTokens(ctx, t, next); err != nil {
+		return fmt.Errorf("next tokens: %w", err)
+	}
+	if err := b.markUsed(ctx, t); err != nil {
+		return err
+	}
+	var refreshed, ended []string
+	var refreshedAt, endedAt []int64
+	for id, ss := range b.sessions {
+		if ss.refreshed {
+			refreshed, refreshedAt = append(refreshed, id), append(refreshedAt, micros(ss.RefreshedAt))
+		}
+		if ss.revoked {
+			ended, endedAt = append(ended, id), append(endedAt, micros(ss.RevokedAt))
+		}
+	}
+	if err := setSessionTimes(ctx, t, "refreshed_at", refreshed, refreshedAt); err != nil {
+		return err
+	}
+	if err := setSessionTimes(ctx, t, "revoked_at", ended, endedAt); err != nil {
+		return err
+	}
+	if err := appendEntries(ctx, t, b.entries); err != nil {
+		return err
+	}
+	return recordAll(ctx, t, b.audit)
+}
+
+// markUsed stores the rotations of the tokens the batch advanced.
+// "used_at IS NULL" is a second guard behind the row locks: should a lock
+// ever be missing, a concurrent rotation fails here instead of forking the
+// chain.
+func (b *rotateBatch) markUsed(ctx context.Context, t *tx) error {
+	var hashes, succ, sealed [][]byte
+	var used []int64
+	for key, tok := range b.tokens {
+		if tok.advanced {
+			hashes, used = append(hashes, []byte(key)), append(used, tok.usedAt.Int64)
+			succ, sealed = append(succ, tok.successor), append(sealed, tok.sealed)
+		}
+	}
+	if len(hashes) == 0 {
+		return nil
+	}
+	from, args := t.d.from(newRows("u", len(hashes)).blobs("hash", hashes).ints("used", used).
+		blobs("succ", succ).blobs("sealed", sealed))
+	n, err := rowsAffected(t.exec(ctx, `UPDATE refresh_tokens
+		SET used_at = u.used, successor_hash = u.succ, successor_sealed = u.sealed
+		FROM `+from+` WHERE refresh_tokens.hash = u.hash AND refresh_tokens.used_at IS NULL`, args...))
+	if err != nil {
+		return fmt.Errorf("mark used: %w", err)
+	}
+	if n != int64(len(hashes)) {
+		return errors.New("a presented token was rotated concurrently")
+	}
+	return nil
+}
+
+// setSessionTimes sets one instant column of sessions, per session.
+func setSessionTimes(ctx context.Context, t *tx, column string, ids []string, at []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	from, args := t.d.from(newRows("r", len(ids)).text("id", ids).ints("at", at))
+	if _, err := t.exec(ctx, `UPDATE sessions SET `+column+` = r.at FROM `+from+` WHERE sessions.id = r.id`, args...); err != nil {
+		return fmt.Errorf("sessions %s: %w", column, err)
+	}
+	return nil
 }

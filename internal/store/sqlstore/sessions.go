@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -34,78 +33,144 @@ func scanSession(row scanner) (store.Session, error) {
 	return s, nil
 }
 
-// claimsArg stores nil claims as NULL and anything else as text.
-func claimsArg(c json.RawMessage) any {
+// CreateSession implements store.Sessions. Creations are committed in
+// batches (see batch.go).
+func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (int64, error) {
+	return s.creates.do(ctx, ns)
+}
+
+// execCreate stores a batch of new sessions and their first refresh tokens.
+//
+// The subjects' rows are locked before anything else (created at
+// generation 0 if new). RevokeSubject locks the same rows first, so the two
+// serialize: either a session exists when a cutoff ends the subject's
+// sessions, or it is created after the cutoff and carries the new
+// generation. Without the lock, on Postgres a session created concurrently
+// with "sign out everywhere" could survive it.
+func (s *Store) execCreate(ctx context.Context, t *tx, ops []*pending[store.NewSession, int64]) error {
+	subjects := make([]string, len(ops))
+	for i, p := range ops {
+		subjects[i] = p.in.Session.Subject
+	}
+	gens, err := bumpSubjects(ctx, t, subjects, false)
+	if err != nil {
+		return err
+	}
+	if err := insertSessions(ctx, t, ops); err != nil {
+		return s.conflict(err)
+	}
+	if err := insertRefreshTokens(ctx, t, newSessionTokens(ops)); err != nil {
+		return s.conflict(err)
+	}
+	for _, p := range ops {
+		p.out = gens[p.in.Session.Subject]
+	}
+	return nil
+}
+
+func insertSessions(ctx context.Context, t *tx, ops []*pending[store.NewSession, int64]) error {
+	n := len(ops)
+	id, sub, device := make([]string, n), make([]string, n), make([]string, n)
+	claims := make([]*string, n)
+	created, refreshed, expires := make([]int64, n), make([]int64, n), make([]int64, n)
+	revoked := make([]*int64, n)
+	for i, p := range ops {
+		ss := p.in.Session
+		id[i], sub[i], device[i], claims[i] = ss.ID, ss.Subject, ss.Device, claimsText(ss.Claims)
+		created[i], refreshed[i], expires[i] = micros(ss.CreatedAt), micros(ss.RefreshedAt), micros(ss.ExpiresAt)
+		if ss.RefreshedAt.IsZero() {
+			refreshed[i] = created[i]
+		}
+		if !ss.RevokedAt.IsZero() {
+			at := micros(ss.RevokedAt)
+			revoked[i] = &at
+		}
+	}
+	from, args := t.d.from(newRows("s", n).text("id", id).text("subject", sub).text("device", device).
+		nullText("claims", claims).ints("created_at", created).ints("refreshed_at", refreshed).
+		ints("expires_at", expires).nullInts("revoked_at", revoked))
+	_, err := t.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) SELECT `+sessionColumns+` FROM `+from, args...)
+	return err
+}
+
+func newSessionTokens(ops []*pending[store.NewSession, int64]) []store.RefreshToken {
+	toks := make([]store.RefreshToken, len(ops))
+	for i, p := range ops {
+		toks[i] = p.in.Refresh
+		toks[i].SessionID = p.in.Session.ID
+	}
+	return toks
+}
+
+func insertRefreshTokens(ctx context.Context, t *tx, toks []store.RefreshToken) error {
+	if len(toks) == 0 {
+		return nil
+	}
+	n := len(toks)
+	hash, sid, created, expires := make([][]byte, n), make([]string, n), make([]int64, n), make([]int64, n)
+	for i, rt := range toks {
+		hash[i], sid[i], created[i], expires[i] = rt.Hash[:], rt.SessionID, micros(rt.CreatedAt), micros(rt.ExpiresAt)
+	}
+	from, args := t.d.from(newRows("r", n).blobs("hash", hash).text("session_id", sid).
+		ints("created_at", created).ints("expires_at", expires))
+	_, err := t.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at)
+		SELECT hash, session_id, created_at, expires_at FROM `+from, args...)
+	return err
+}
+
+// claimsText stores nil claims as NULL and anything else as text.
+func claimsText(c json.RawMessage) *string {
 	if c == nil {
 		return nil
 	}
-	return string(c)
+	s := string(c)
+	return &s
 }
 
-// CreateSession implements store.Sessions.
-func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (int64, error) {
-	var gen int64
-	err := s.inTx(ctx, "create session", func(t *tx) error {
-		// Lock the subject's row before anything else (creating it at
-		// generation 0 if new). RevokeSubject locks the same row first, so
-		// the two serialize: either this session exists when a cutoff ends
-		// the subject's sessions, or it is created after the cutoff and
-		// carries the new generation. Without the lock, on Postgres a
-		// session created concurrently with "sign out everywhere" could
-		// survive it.
-		var err error
-		if gen, err = lockGeneration(ctx, t, ns.Session.Subject); err != nil {
-			return err
-		}
-		if err := insertSession(ctx, t, ns.Session); err != nil {
-			return s.conflict(err)
-		}
-		tok := ns.Refresh
-		tok.SessionID = ns.Session.ID
-		if err := insertRefresh(ctx, t, tok); err != nil {
-			return s.conflict(err)
-		}
-		return nil
-	})
-	return gen, err
-}
-
-func insertSession(ctx context.Context, t *tx, ss store.Session) error {
-	refreshed := ss.RefreshedAt
-	if refreshed.IsZero() {
-		refreshed = ss.CreatedAt
+// bumpSubjects locks the rows of subjects (creating missing ones at
+// generation 0), in sorted order, and returns each one's generation. With
+// cut, every occurrence of a subject in subjects raises its generation by
+// one, and the generation returned is the highest; without, generations
+// are only read. Either way the rows stay locked until the transaction ends
+// (an upsert takes the row lock on both backends; SQLite has one writer
+// anyway).
+func bumpSubjects(ctx context.Context, t *tx, subjects []string, cut bool) (map[string]int64, error) {
+	count := make(map[string]int64, len(subjects))
+	for _, sub := range subjects {
+		count[sub]++
 	}
-	_, err := t.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		ss.ID, ss.Subject, ss.Device, claimsArg(ss.Claims),
-		micros(ss.CreatedAt), micros(refreshed), micros(ss.ExpiresAt), nullMicros(ss.RevokedAt))
-	return err
-}
-
-func insertRefresh(ctx context.Context, t *tx, rt store.RefreshToken) error {
-	_, err := t.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		rt.Hash[:], rt.SessionID, micros(rt.CreatedAt), micros(rt.ExpiresAt))
-	return err
-}
-
-// lockGeneration returns the subject's generation with its row locked
-// until the transaction ends (an upsert takes the row lock on both
-// backends; SQLite has one writer anyway).
-func lockGeneration(ctx context.Context, t *tx, subject string) (int64, error) {
-	var gen int64
-	err := t.queryRow(ctx, `INSERT INTO subjects (subject, generation) VALUES (?, 0)
-		ON CONFLICT (subject) DO UPDATE SET generation = subjects.generation
-		RETURNING generation`, subject).Scan(&gen)
-	return gen, err
-}
-
-// generation returns the subject's generation, 0 if it was never cut off.
-func generation(ctx context.Context, t *tx, subject string) (int64, error) {
-	var gen int64
-	err := t.queryRow(ctx, `SELECT generation FROM subjects WHERE subject = ?`, subject).Scan(&gen)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+	if len(count) == 0 {
+		return count, nil
 	}
-	return gen, err
+	subs, by := make([]string, 0, len(count)), make([]int64, 0, len(count))
+	for sub, n := range count {
+		if !cut {
+			n = 0
+		}
+		subs, by = append(subs, sub), append(by, n)
+	}
+	from, args := t.d.from(newRows("b", len(subs)).text("sub", subs).ints("n", by))
+	rs, err := t.QueryContext(ctx, t.d.rebind(`INSERT INTO subjects (subject, generation)
+		SELECT sub, n FROM `+from+` WHERE true ORDER BY sub
+		ON CONFLICT (subject) DO UPDATE SET generation = subjects.generation + excluded.generation
+		RETURNING subject, generation`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("subjects: %w", err)
+	}
+	defer rs.Close()
+	gens := make(map[string]int64, len(count))
+	for rs.Next() {
+		var sub string
+		var gen int64
+		if err := rs.Scan(&sub, &gen); err != nil {
+			return nil, fmt.Errorf("subjects: %w", err)
+		}
+		gens[sub] = gen
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("subjects: %w", err)
+	}
+	return gens, nil
 }
 
 // Session implements store.Sessions. The session and the generation are read

@@ -4,10 +4,12 @@
 // differs between databases.
 //
 // Every method that changes more than one row runs in one transaction on the
-// writer pool; reads run on the reader pool. Times are stored as integer Unix
+// writer pool; reads run on the reader pool. Session creations, refresh
+// rotations and revocations of concurrent callers are committed in batches,
+// one transaction each (group commit, see batch.go). Times are stored as integer Unix
 // microseconds, so values come back truncated to the microsecond, in UTC.
 //
-// Log ordering: an append takes the next seq by incrementing the single
+// Log ordering: an append takes the next seqs by advancing the single
 // log_head row in the same transaction as the rest of the change. That row
 // lock serializes appenders, so transactions commit in seq order and a reader
 // that saw seq n has seen every entry below n.
@@ -20,7 +22,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
+	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -29,6 +33,13 @@ type Store struct {
 	w, r *sql.DB
 	d    Dialect
 	hub  hub
+
+	creates *lane[store.NewSession, int64]
+	rotates *lane[store.Rotation, store.RotateResult]
+	revokes *lane[[]store.Revocation, []revocation.Entry]
+	// writes and batches count the group-committed writes and the
+	// transactions that committed them.
+	writes, batches atomic.Int64
 }
 
 var (
@@ -47,11 +58,24 @@ func New(ctx context.Context, writer, reader *sql.DB, d Dialect) (*Store, error)
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
+	s.creates = newLane(s, "create session", s.execCreate, func(store.NewSession) int { return 1 })
+	s.rotates = newLane(s, "rotate refresh", s.execRotate, func(store.Rotation) int { return 1 })
+	s.revokes = newLane(s, "revoke", s.execRevoke, func(items []store.Revocation) int { return len(items) })
 	return s, nil
 }
 
-// Close closes both pools.
+// WriteStats returns how many session creations, rotations and revocation
+// calls have been committed, and in how many transactions.
+func (s *Store) WriteStats() (writes, batches int64) {
+	return s.writes.Load(), s.batches.Load()
+}
+
+// Close finishes the batches in progress, fails writes still queued with
+// ErrClosed and closes both pools.
 func (s *Store) Close() error {
+	s.creates.shutdown()
+	s.rotates.shutdown()
+	s.revokes.shutdown()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())

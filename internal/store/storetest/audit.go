@@ -10,15 +10,23 @@ import (
 
 func testAudit(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	in := []store.AuditRecord{
-		{ID: 99, At: t0, Actor: store.Actor{By: "ops", Reason: "ticket 1"}, Action: "apikey.add", Target: "backend"},
-		{At: t0.Add(time.Second), Actor: store.Actor{By: "ops"}, Action: "apikey.add", Target: "gate"},
-		{At: t0.Add(2 * time.Second), Actor: store.Actor{By: "client", Reason: "sign out"}, Action: "other", Target: "x"},
+	// The changes write their own records, in their transactions.
+	k := apiKey("k1", "backend", "secret-1", "admin")
+	k.CreatedAt = t0
+	if err := s.AddAPIKey(ctx, k, store.Actor{By: "ops", Reason: "ticket 1"}); err != nil {
+		t.Fatal(err)
 	}
-	for _, r := range in {
-		if err := s.Record(ctx, r); err != nil {
-			t.Fatalf("Record(%+v) = %v", r, err)
-		}
+	if err := s.AddKey(ctx, signingKey("kid-1", t0.Add(time.Second), t0.Add(time.Second)), store.Actor{By: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	create(t, s, newSession("s1", "alice", t0))
+	if _, err := s.RevokeSession(ctx, "s1", t0.Add(2*time.Second), t0.Add(time.Hour), store.Actor{By: "client", Reason: "sign out"}); err != nil {
+		t.Fatal(err)
+	}
+	in := []store.AuditRecord{
+		{At: t0, Actor: store.Actor{By: "ops", Reason: "ticket 1"}, Action: "apikey.create", Target: "backend (k1)"},
+		{At: t0.Add(time.Second), Actor: store.Actor{By: "ops"}, Action: "key.add", Target: "kid-1"},
+		{At: t0.Add(2 * time.Second), Actor: store.Actor{By: "client", Reason: "sign out"}, Action: "session.revoke", Target: "s1"},
 	}
 	all := auditLog(t, s)
 	if len(all) != len(in) {

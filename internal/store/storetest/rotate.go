@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -40,18 +41,48 @@ func testRotateRotated(t *testing.T, s store.Store) {
 	}
 }
 
+// testRotateCheck: a Check error aborts the rotation; the presented token
+// stays current and nothing is written.
+func testRotateCheck(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	create(t, s, newSession("s1", "alice", t0))
+	now := t0.Add(time.Hour)
+	refuse := errors.New("cannot mint")
+	var saw store.Session
+	r := rotation("rt-s1", "rt-s1-2", now)
+	r.Check = func(ss store.Session, gen int64) error { saw = ss; return refuse }
+	if _, err := s.RotateRefresh(ctx, r); !errors.Is(err, refuse) {
+		t.Fatalf("RotateRefresh(Check fails) = %v, want %v", err, refuse)
+	}
+	if saw.ID != "s1" {
+		t.Errorf("Check saw session %q, want s1", saw.ID)
+	}
+	if _, err := s.SessionByRefresh(ctx, hash("rt-s1-2")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SessionByRefresh(successor of an aborted rotation) = %v, want %v", err, store.ErrNotFound)
+	}
+	if got, _ := session(t, s, "s1"); !got.RefreshedAt.Equal(t0) {
+		t.Errorf("Session(s1).RefreshedAt = %v after an aborted rotation, want %v", got.RefreshedAt, t0)
+	}
+	r.Check = nil
+	if res := rotate(t, s, r); res.Outcome != store.Rotated {
+		t.Errorf("RotateRefresh(after an aborted rotation) = %v (%s), want Rotated: the token is still current", res.Outcome, res.Reason)
+	}
+}
+
 func testRotateGraceWindow(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	tests := []struct {
 		name          string
 		after         time.Duration // since the first rotation, with a one minute grace
 		successorUsed bool
+		noGrace       bool // Grace 0 on the replay
 		want          store.Outcome
 	}{
-		{"replay within grace", time.Second, false, store.Replayed},
-		{"replay at the end of grace", time.Minute, false, store.Replayed},
-		{"replay after grace", time.Minute + time.Millisecond, false, store.Reused},
-		{"replay after the successor was used", time.Second, true, store.Reused},
+		{"replay within grace", time.Second, false, false, store.Replayed},
+		{"replay at the end of grace", time.Minute, false, false, store.Replayed},
+		{"replay after grace", time.Minute + time.Millisecond, false, false, store.Reused},
+		{"replay after the successor was used", time.Second, true, false, store.Reused},
+		{"no grace: replay at the same instant", 0, false, true, store.Reused},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,7 +96,11 @@ func testRotateGraceWindow(t *testing.T, s store.Store) {
 			}
 			before := head(t, s)
 
-			res := rotate(t, s, rotation(first, id+"-other", rotatedAt.Add(tt.after)))
+			replay := rotation(first, id+"-other", rotatedAt.Add(tt.after))
+			if tt.noGrace {
+				replay.Grace = 0
+			}
+			res := rotate(t, s, replay)
 			if res.Outcome != tt.want || res.Session.ID != id {
 				t.Fatalf("RotateRefresh(%q) = %v of %q (%s), want %v of %q", first, res.Outcome, res.Session.ID, res.Reason, tt.want, id)
 			}

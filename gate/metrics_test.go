@@ -1,0 +1,119 @@
+package gate_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tegata-dev/tegata/gate"
+)
+
+// TestMetrics: the gate counts requests by outcome and refusals by reason,
+// and exports the verifier's state, on the registry it is given.
+func TestMetrics(t *testing.T) {
+	a := startAuthority(t)
+	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
+	waitReady(t, v)
+	reg := prometheus.NewRegistry()
+	g := startGate(t, v, gate.Config{Metrics: reg})
+	live := a.signIn(t, "gina", nil)
+	dead := a.signIn(t, "gina", nil)
+	a.revoke(t, dead.SessionID)
+	eventually(t, revocationDeadline, "the revocation to reach the gate", func() bool {
+		_, err := v.Verify(testContext(t), dead.AccessToken)
+		return err != nil
+	})
+
+	do(t, "GET", g.URL+"/auth", bearer(live.AccessToken))
+	do(t, "GET", g.URL+"/auth", bearer(dead.AccessToken))
+	do(t, "GET", g.URL+"/auth", nil)
+	do(t, "GET", g.URL+"/elsewhere", nil)
+
+	for _, tc := range []struct {
+		name string
+		want float64
+	}{
+		{"allowed", 1},
+		{"refused", 2},
+		{"not_found", 1},
+	} {
+		if got := counterValue(t, reg, "tegata_gate_requests_total", "outcome", tc.name); got != tc.want {
+			t.Errorf("tegata_gate_requests_total{outcome=%q} = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for reason, want := range map[string]float64{"revoked": 1, "no_token": 1} {
+		if got := counterValue(t, reg, "tegata_gate_refusals_total", "reason", reason); got != want {
+			t.Errorf("tegata_gate_refusals_total{reason=%q} = %v, want %v", reason, got, want)
+		}
+	}
+	for name, want := range map[string]float64{"tegata_gate_stale": 0, "tegata_gate_revocation_entries": 1, "tegata_gate_keys": 1} {
+		if got := gaugeValue(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
+}
+
+// TestStarting: before its verifier exists, a gate is alive, not ready
+// (saying why), and refuses what it would check as not in sync.
+func TestStarting(t *testing.T) {
+	for _, mode := range []string{"forward-auth", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := gate.Config{Logger: quiet()}
+			if mode == "proxy" {
+				cfg.Upstream = startEcho(t).url(t)
+			}
+			s := httptest.NewServer(gate.Starting(cfg))
+			t.Cleanup(s.Close)
+			if got := do(t, "GET", s.URL+"/healthz", nil); got.status != http.StatusOK {
+				t.Errorf("GET /healthz while starting = %d, want 200", got.status)
+			}
+			status, body := readyz(t, s.URL)
+			if status != http.StatusServiceUnavailable || body["status"] != "starting" || !strings.Contains(body["reason"].(string), "waiting for an authority") {
+				t.Errorf("GET /readyz while starting = %d %v, want 503 starting, waiting for an authority", status, body)
+			}
+			got := do(t, "GET", s.URL+"/auth", bearer("eyJhbGciOi.x.y"))
+			if got.status != http.StatusUnauthorized || got.errorDescription(t) != "verifier not in sync with authority" {
+				t.Errorf("GET /auth while starting = %d %s, want 401 not in sync", got.status, got.body)
+			}
+		})
+	}
+}

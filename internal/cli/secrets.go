@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/tegata-dev/tegata/internal/secret"
+)
+
+// secretValue is an API key the CLI read, and where from, so that a refusal
+// can name the variable or file to fix.
+type secretValue struct {
+	value  string
+	source string // "TEGATA_FEED_KEY", or a file path
+}
+
+// errNoSecret: neither the variable nor a file holds the key.
+var errNoSecret = errors.New("no key")
+
+// secretFrom returns the environment variable name if it is set, else the
+// content of file (when file is not ""), both cleaned by secret.Clean:
+// trimmed of surrounding whitespace and newlines, refused with "Bearer " in
+// front or whitespace inside.
+func secretFrom(env Env, name, file string) (secretValue, error) {
+	if v := env.Getenv(name); v != "" {
+		s, err := secret.Clean(v)
+		if err == nil && s == "" {
+			err = errors.New("the value is blank")
+		}
+		if err != nil {
+			return secretValue{}, fmt.Errorf("%s: %w", name, err)
+		}
+		return secretValue{s, name}, nil
+	}
+	if file == "" {
+		return secretValue{}, errNoSecret
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return secretValue{}, fmt.Errorf("%w: %s is unset and %w", errNoSecret, name, err)
+	}
+	s, err := secret.Clean(string(b))
+	if err == nil && s == "" {
+		err = errors.New("the file is empty")
+	}
+	if err != nil {
+		return secretValue{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return secretValue{s, file}, nil
+}
+
+// apiKeyFrom returns the operator's admin key: TEGATA_API_KEY, else the
+// content of keyFile.
+func apiKeyFrom(env Env, keyFile string) (string, error) {
+	k, err := secretFrom(env, "TEGATA_API_KEY", keyFile)
+	if errors.Is(err, errNoSecret) {
+		return "", fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
+	}
+	return k.value, err
+}
+
+// feedKeyFrom returns a gate's key: TEGATA_FEED_KEY, else the content of
+// keyFile. It never falls back to TEGATA_API_KEY or the data directory's
+// api-key file: those hold the admin key, which a verifier must not have.
+func feedKeyFrom(env Env, keyFile string) (secretValue, error) {
+	k, err := secretFrom(env, "TEGATA_FEED_KEY", keyFile)
+	if !errors.Is(err, errNoSecret) {
+		return k, err
+	}
+	msg := "no feed key: set TEGATA_FEED_KEY or --key-file to an API key with the feed role (tegata apikeys create --name NAME --role feed)"
+	if keyFile != "" {
+		msg += fmt.Sprintf(" (%v)", err)
+	}
+	if env.Getenv("TEGATA_API_KEY") != "" {
+		msg += "; TEGATA_API_KEY is set, but it names the admin key, which a gate does not read"
+	}
+	return k, usageErr("%s", msg)
+}

@@ -1,0 +1,62 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/tegata-dev/tegata/internal/authority"
+)
+
+const bulkRevocationRoute = "POST /v1/revocations"
+
+// maxBulkBody caps the body of POST /v1/revocations: 10,000 items of a
+// subject and a few claims each, with room to spare.
+const maxBulkBody = 8 << 20
+
+type bulkItemJSON struct {
+	SessionID string          `json:"session_id"`
+	Subject   string          `json:"subject"`
+	Scope     string          `json:"scope"`
+	Claims    *map[string]any `json:"claims"`
+}
+
+type bulkOutcomeJSON struct {
+	Revoked bool  `json:"revoked"`
+	Seq     int64 `json:"seq,omitempty"`
+}
+
+// revokeMany is POST /v1/revocations: many sessions and subjects revoked
+// in one transaction, all or nothing.
+func (s *server) revokeMany(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Items  []bulkItemJSON `json:"items"`
+		Reason string         `json:"reason"`
+	}
+	if err := decodeJSONLimit(w, r, &req, true, maxBulkBody); err != nil {
+		return err
+	}
+	items := make([]authority.RevokeItem, len(req.Items))
+	for i, it := range req.Items {
+		items[i] = authority.RevokeItem{SessionID: it.SessionID, Subject: it.Subject, Scope: it.Scope}
+		if it.Claims != nil {
+			items[i].Claims = *it.Claims
+			if items[i].Claims == nil {
+				items[i].Claims = map[string]any{} // "claims": null clears them too
+			}
+		}
+	}
+	a := actor(r, req.Reason)
+	es, err := s.a.Revoke(r.Context(), items, a)
+	if err != nil {
+		return err
+	}
+	out := make([]bulkOutcomeJSON, len(es))
+	var revoked int
+	for i, e := range es {
+		if e.Seq != 0 {
+			out[i], revoked = bulkOutcomeJSON{Revoked: true, Seq: e.Seq}, revoked+1
+		}
+	}
+	s.log.Info("bulk revocation", "items", len(es), "revoked", revoked, "by", a.By)
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+	return nil
+}

@@ -1,0 +1,150 @@
+package sqlstore
+
+import (
+	"encoding/hex"
+	"strconv"
+	"strings"
+)
+
+// rows is a table passed to one statement as parameters, so that a batch
+// reads or writes any number of rows with one statement of fixed text (and
+// so one prepared plan). On Postgres each column is one array parameter,
+// unnested; on SQLite the whole table is one JSON parameter read with
+// json_each, text and blobs hex-encoded so that every byte survives.
+//
+// Columns are added with text, nullText, ints, nullInts and blobs, each a
+// slice of the same length.
+type rows struct {
+	alias string
+	n     int
+	cols  []column
+}
+
+type colKind int
+
+const (
+	colText colKind = iota
+	colNullText
+	colInt
+	colNullInt
+	colBlob
+)
+
+type column struct {
+	name string
+	kind colKind
+	vals any // []string, []*string, []int64, []*int64 or [][]byte (nil is NULL)
+}
+
+func newRows(alias string, n int) *rows { return &rows{alias: alias, n: n} }
+
+func (r *rows) add(name string, kind colKind, n int, vals any) *rows {
+	if n != r.n {
+		panic("sqlstore: column " + name + " has " + strconv.Itoa(n) + " rows, want " + strconv.Itoa(r.n))
+	}
+	r.cols = append(r.cols, column{name: name, kind: kind, vals: vals})
+	return r
+}
+
+func (r *rows) text(name string, v []string) *rows      { return r.add(name, colText, len(v), v) }
+func (r *rows) nullText(name string, v []*string) *rows { return r.add(name, colNullText, len(v), v) }
+func (r *rows) ints(name string, v []int64) *rows       { return r.add(name, colInt, len(v), v) }
+func (r *rows) nullInts(name string, v []*int64) *rows  { return r.add(name, colNullInt, len(v), v) }
+func (r *rows) blobs(name string, v [][]byte) *rows     { return r.add(name, colBlob, len(v), v) }
+
+// pgTypes are the Postgres array types of the column kinds.
+var pgTypes = [...]string{colText: "TEXT[]", colNullText: "TEXT[]", colInt: "BIGINT[]", colNullInt: "BIGINT[]", colBlob: "BYTEA[]"}
+
+// from returns a FROM item reading r under its alias, with its arguments.
+func (d Dialect) from(r *rows) (string, []any) {
+	if d.ArrayParams {
+		return r.unnest()
+	}
+	return r.jsonEach()
+}
+
+func (r *rows) unnest() (string, []any) {
+	var b strings.Builder
+	args := make([]any, len(r.cols))
+	names := make([]string, len(r.cols))
+	b.WriteString("unnest(")
+	for i, c := range r.cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("CAST(? AS " + pgTypes[c.kind] + ")")
+		args[i], names[i] = c.vals, c.name
+	}
+	b.WriteString(") AS " + r.alias + "(" + strings.Join(names, ", ") + ")")
+	return b.String(), args
+}
+
+func (r *rows) jsonEach() (string, []any) {
+	var b strings.Builder
+	b.WriteString("(SELECT ")
+	for i, c := range r.cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		v := "value->>" + strconv.Itoa(i)
+		switch c.kind {
+		case colText, colNullText:
+			v = "CAST(unhex(" + v + ") AS TEXT)"
+		case colBlob:
+			v = "unhex(" + v + ")"
+		}
+		b.WriteString(v + " AS " + c.name)
+	}
+	b.WriteString(" FROM json_each(?)) AS " + r.alias)
+	return b.String(), []any{r.json()}
+}
+
+// json encodes the table as a JSON array of rows.
+func (r *rows) json() string {
+	buf := make([]byte, 0, 2+r.n*(2+16*len(r.cols)))
+	buf = append(buf, '[')
+	for i := range r.n {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '[')
+		for j, c := range r.cols {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = c.appendJSON(buf, i)
+		}
+		buf = append(buf, ']')
+	}
+	return string(append(buf, ']'))
+}
+
+func (c column) appendJSON(buf []byte, i int) []byte {
+	hexString := func(b []byte) []byte {
+		buf = append(buf, '"')
+		buf = hex.AppendEncode(buf, b)
+		return append(buf, '"')
+	}
+	switch v := c.vals.(type) {
+	case []string:
+		return hexString([]byte(v[i]))
+	case []*string:
+		if v[i] == nil {
+			return append(buf, "null"...)
+		}
+		return hexString([]byte(*v[i]))
+	case []int64:
+		return strconv.AppendInt(buf, v[i], 10)
+	case []*int64:
+		if v[i] == nil {
+			return append(buf, "null"...)
+		}
+		return strconv.AppendInt(buf, *v[i], 10)
+	case [][]byte:
+		if v[i] == nil {
+			return append(buf, "null"...)
+		}
+		return hexString(v[i])
+	}
+	panic("sqlstore: unknown column type")
+}

@@ -1,0 +1,134 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/secret"
+)
+
+// This file is New's start-up: what it checks before the network, how it
+// waits for an authority that is not up yet, and what it tells apart as an
+// error no wait can fix.
+
+// startLogEvery bounds how often New repeats the same "waiting for an
+// authority" warning; a new error is logged at once.
+const startLogEvery = 30 * time.Second
+
+// checked validates what can be checked without the network and fills the
+// defaults. The API key gets the same treatment as every secret tegata
+// reads (internal/secret): trimmed, refused with "Bearer " in front.
+func (c Config) checked() (Config, error) {
+	urls, err := cleanAuthorities(c.Authorities)
+	if err != nil {
+		return c, err
+	}
+	key, err := secret.Clean(c.APIKey)
+	if err != nil {
+		return c, fmt.Errorf("verifier: Config.APIKey: %w", err)
+	}
+	if key == "" {
+		return c, errors.New("verifier: Config.APIKey is empty: the revocation feed needs an API key (one with the feed role is enough)")
+	}
+	c = c.withDefaults()
+	c.Authorities, c.APIKey = urls, key
+	return c, nil
+}
+
+// fetchStart fetches the openid-configuration and the key set, retrying
+// with backoff until both succeed or ctx ends. Failures are logged: the
+// first one and each new error at once, the same one again every
+// startLogEvery.
+func fetchStart(ctx context.Context, auth *authorities, keys *keySource, cfg Config) (discovery, error) {
+	lo, hi := cfg.retryBounds()
+	var last string
+	var lastLog time.Time
+	for failures := 1; ; failures++ {
+		d, err := auth.discover(ctx)
+		if err == nil {
+			err = keys.fetch(ctx)
+		}
+		if err == nil {
+			if failures > 1 {
+				cfg.Logger.Info("verifier: an authority answered", "attempts", failures)
+			}
+			return d, nil
+		}
+		if now := cfg.Now(); err.Error() != last || now.Sub(lastLog) >= startLogEvery {
+			cfg.Logger.Warn("verifier: waiting for an authority to answer", "err", err, "attempts", failures)
+			last, lastLog = err.Error(), now
+		}
+		t := time.NewTimer(feed.Backoff(failures, lo, hi))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return d, fmt.Errorf("verifier: no authority answered before the start-up ended (%w): %w", ctx.Err(), err)
+		}
+	}
+}
+
+// retryBounds is the backoff of the start-up and the feed: 100ms to 5s.
+func (c Config) retryBounds() (lo, hi time.Duration) {
+	lo, hi = c.feedRetryMin, c.feedRetryMax
+	if lo <= 0 {
+		lo = 100 * time.Millisecond
+	}
+	if hi <= 0 {
+		hi = 5 * time.Second
+	}
+	return lo, max(lo, hi)
+}
+
+// adopt fills the Issuer, Audience and MaxLifetime that c leaves to the
+// authority, and warns when c sets an issuer or audience other than the
+// published one: every token that authority issues would then be refused
+// as "token invalid", which a client cannot tell from a forged token.
+func (c *Config) adopt(d discovery) error {
+	switch {
+	case c.Issuer == "" && d.Issuer == "":
+		return errors.New("verifier: openid-configuration has no issuer and Config.Issuer is empty")
+	case c.Issuer == "":
+		c.Issuer = d.Issuer
+	case d.Issuer != "" && d.Issuer != c.Issuer:
+		c.Logger.Warn("verifier: the expected issuer is not the one the authority publishes; every token it issues will be refused",
+			"expected", c.Issuer, "published", d.Issuer)
+	}
+	switch {
+	case c.Audience == "":
+		c.Audience = d.Audience // still "" for an authority that does not publish it
+	case d.Audience != "" && d.Audience != c.Audience:
+		c.Logger.Warn("verifier: the expected audience is not the one the authority puts in its tokens; every token it issues will be refused",
+			"expected", c.Audience, "published", d.Audience)
+	}
+	if c.MaxLifetime <= 0 {
+		c.MaxLifetime = DefaultMaxLifetime
+		if d.MaxLifetime > 0 {
+			c.MaxLifetime = time.Duration(d.MaxLifetime) * time.Second
+		}
+	}
+	return nil
+}
+
+// waitOpened waits until an authority accepts the API key on the feed. A
+// key every authority refuses is an error at once; an authority that does
+// not answer is waited for until ctx ends. It warns about an admin key:
+// a verifier needs only the feed role, and its host should hold nothing
+// that can create sessions or revoke.
+func (v *Verifier) waitOpened(ctx context.Context) error {
+	err := v.feed.WaitOpened(ctx)
+	switch {
+	case errors.Is(err, feed.ErrRefused):
+		return fmt.Errorf("%w: %w", ErrKeyRefused, err)
+	case err != nil:
+		return fmt.Errorf("verifier: the revocation feed did not open before the start-up ended: %w", err)
+	}
+	if role := v.feed.State().KeyRole; role == "admin" {
+		v.log.Warn("verifier: the API key has the admin role; a verifier needs only a key with the feed role " +
+			"(tegata apikeys create --name NAME --role feed), and an admin key on its host can create sessions and revoke")
+	}
+	return nil
+}
