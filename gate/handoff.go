@@ -193,7 +193,7 @@ func (h *handoff) login(raw string) error {
 	}
 	ctx, cancel := context.WithTimeout(h.r.Context(), authorityTimeout)
 	defer cancel()
-	tok, err := h.web.auth.CreateSession(ctx, l.Subject, l.Device, l.Claims)
+	tok, err := h.web.auth.CreateSession(ctx, client.SessionRequest{Subject: l.Subject, Device: l.Device, Claims: l.Claims})
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 func TestRefreshCoalesced(t *testing.T) {
 	h := startHoldingAuthority(t)
 	ctx := context.Background()
-	tok, err := h.admin.CreateSession(ctx, "nia", "test", nil)
+	tok, err := h.admin.CreateSession(ctx, client.SessionRequest{Subject: "nia", Device: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestRefreshCoalesced(t *testing.T) {
 // the exchange it started still completes for the others.
 func TestRefreshCallerGivesUp(t *testing.T) {
 	h := startHoldingAuthority(t)
-	tok, err := h.admin.CreateSession(context.Background(), "oli", "test", nil)
+	tok, err := h.admin.CreateSession(context.Background(), client.SessionRequest{Subject: "oli", Device: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -207,7 +207,8 @@ func (w *Web) endSessions(ctx context.Context, c *token.Claims, everywhere bool)
 	}
 	ctx, cancel := context.WithTimeout(ctx, authorityTimeout)
 	defer cancel()
-	rev, err := w.auth.RevokeSubject(ctx, c.Subject, "sessions", "signed out everywhere", nil)
+	rev, err := w.auth.RevokeSubject(ctx, client.SubjectRevocation{Subject: c.Subject, Scope: client.ScopeSessions,
+		Reason: "signed out everywhere (web)"})
 	if err != nil {
 		return err
 	}
@@ -218,7 +219,7 @@ func (w *Web) endSessions(ctx context.Context, c *token.Claims, everywhere bool)
 func (w *Web) revokeSession(ctx context.Context, sid, reason string) error {
 	ctx, cancel := context.WithTimeout(ctx, authorityTimeout)
 	defer cancel()
-	rev, err := w.auth.RevokeSession(ctx, sid, reason+" (web)")
+	rev, err := w.auth.RevokeSession(ctx, client.SessionRevocation{SessionID: sid, Reason: reason + " (web)"})
 	if err != nil {
 		return err
 	}

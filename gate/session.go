@@ -107,8 +107,7 @@ func (w *Web) refresh(ctx context.Context, h *handoff, rt string, current *token
 // isRefused reports whether the authority refused a refresh token for good
 // (RFC 6749 invalid_grant), as opposed to failing to answer.
 func isRefused(err error) bool {
-	var ce *client.Error
-	return errors.As(err, &ce) && ce.Code == "invalid_grant"
+	return errors.Is(err, client.ErrInvalidGrant)
 }
 
 func isStale(err error) bool {

@@ -217,7 +217,7 @@ func TestWebRefreshRefused(t *testing.T) {
 	b := e.browser(t)
 	b.login("dave", nil)
 	sid := e.claimsOf(t, b.cookie(gate.CookieAccess))["sid"].(string)
-	rev, err := e.a.admin.RevokeSession(testContext(t), sid, "stolen laptop")
+	rev, err := e.a.admin.RevokeSession(testContext(t), client.SessionRevocation{SessionID: sid, Reason: "stolen laptop"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestWebRoleChange(t *testing.T) {
 	b := e.browser(t)
 	b.login("erin", map[string]any{"role": "viewer"})
 	sid := e.claimsOf(t, b.cookie(gate.CookieAccess))["sid"]
-	rev, err := e.a.admin.RevokeSubject(testContext(t), "erin", "access", "promoted", map[string]any{"role": "admin"})
+	rev, err := e.a.admin.RevokeSubject(testContext(t), client.SubjectRevocation{Subject: "erin", Scope: "access", Reason: "promoted", Claims: map[string]any{"role": "admin"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 	}
 	e.a = &authority{Running: r, admin: &client.Client{BaseURL: r.URL, APIKey: r.APIKey}}
 	t.Cleanup(func() { e.a.stop(t) })
-	k, err := e.a.admin.CreateAPIKey(testContext(t), "web", authn.RoleGate, "")
+	k, err := e.a.admin.CreateAPIKey(testContext(t), client.APIKeyRequest{Name: "web", Role: authn.RoleGate})
 	if err != nil {
 		t.Fatalf("CreateAPIKey(gate): %v", err)
 	}

@@ -288,7 +288,7 @@ func TestWebBrowser(t *testing.T) {
 	}
 
 	// A role change through the admin API: scope=access with new claims.
-	rev, err := s.admin.RevokeSubject(browser, "alice", "access", "promoted", map[string]any{"roles": []string{"admin"}})
+	rev, err := s.admin.RevokeSubject(browser, client.SubjectRevocation{Subject: "alice", Scope: "access", Reason: "promoted", Claims: map[string]any{"roles": []string{"admin"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
