@@ -171,7 +171,7 @@ func TestGateKeyRole(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateSession with a gate key = %v", err)
 	}
-	if res, err := g.Introspect(ctx(t), tok.AccessToken); err != nil || res["active"] != true {
+	if res, err := g.Introspect(ctx(t), tok.AccessToken); err != nil || !res.Active {
 		t.Errorf("Introspect with a gate key = %v, %v, want active", res, err)
 	}
 	if list, err := g.Sessions(ctx(t), "carol"); err != nil || len(list) != 1 || list[0].ID != tok.SessionID {
