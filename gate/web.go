@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -178,6 +179,9 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) 
 	case claims == nil && !w.isPublic(r.URL.Path):
 		w.anonymous(h, r)
 	default:
+		if claims != nil {
+			httpguard.Relax(r, ForwardBodyIdle) // as the plain proxy does for a verified request
+		}
 		w.jar.strip(r.Header)
 		next.ServeHTTP(h, r)
 	}
