@@ -33,7 +33,7 @@ const usage = `tegata: sessions and access tokens verified locally, revoked inst
 
 Usage:
   tegata serve [flags]                       run the authority (embedded SQLite by default)
-  tegata gate --authority URL [flags]        run a verifier as forward-auth endpoint or reverse proxy
+  tegata gate --authority URL [flags]        run a verifier as forward-auth endpoint or reverse proxy (--web: browser sessions)
   tegata keys list|rotate                    list or rotate signing keys
   tegata sessions list --subject S           a subject's live sessions
   tegata revoke --session ID | --subject S | --subjects-from FILE [--scope sessions|access] [--reason R]
