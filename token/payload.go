@@ -18,6 +18,7 @@ const (
 	hasJti
 	hasSid
 	hasSgen
+	hasStatus
 )
 
 // claimBit returns the bit of a registered claim Verify reads, or 0.
@@ -41,6 +42,8 @@ func claimBit(name []byte) uint16 {
 		return hasSid
 	case "sgen":
 		return hasSgen
+	case "status":
+		return hasStatus
 	}
 	return 0
 }
@@ -102,6 +105,8 @@ func (c *Claims) registered(d *decoder, bit uint16) error {
 		return readNumericDate(d, "nbf", &c.NotBefore)
 	case hasIat:
 		return readNumericDate(d, "iat", &c.IssuedAt)
+	case hasStatus:
+		return c.readStatus(d)
 	default:
 		return c.readGeneration(d)
 	}

@@ -94,6 +94,7 @@ func encodeClaims(c Claims) ([]byte, error) {
 	b = appendJSONString(append(b, `,"jti":`...), c.ID)
 	b = appendJSONString(append(b, `,"sid":`...), c.SessionID)
 	b = strconv.AppendInt(append(b, `,"sgen":`...), c.Generation, 10)
+	b = appendStatus(b, c.Status)
 	b, err := appendExtra(b, c.Extra)
 	if err != nil {
 		return nil, err
@@ -123,6 +124,9 @@ func checkClaims(c Claims) error {
 		return fmt.Errorf("%w: exp and iat are required", ErrClaims)
 	case c.Generation < 0:
 		return fmt.Errorf("%w: sgen must not be negative", ErrClaims)
+	}
+	if err := checkStatus(c.Status); err != nil {
+		return err
 	}
 	for name := range c.Extra {
 		if IsReserved(name) {

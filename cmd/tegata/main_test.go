@@ -146,7 +146,7 @@ func TestBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := &client.Client{BaseURL: url, APIKey: strings.TrimSpace(string(key))}
-	tok, err := c.CreateSession(ctx, "zoe", "cli-test", map[string]any{"plan": "pro"})
+	tok, err := c.CreateSession(ctx, client.SessionRequest{Subject: "zoe", Device: "cli-test", Claims: map[string]any{"plan": "pro"}})
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -233,7 +233,7 @@ func TestBinary(t *testing.T) {
 	p2 := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
 	c.BaseURL = p2.URL()
 	res, err := c.Introspect(ctx, tok.AccessToken)
-	if err != nil || res["active"] != false {
+	if err != nil || res.Active {
 		t.Fatalf("after restart introspect = %v, %v, want inactive", res, err)
 	}
 }

@@ -23,6 +23,7 @@ type Authority struct {
 	tokSealer *sealer // refresh successors kept for the grace window
 	keys      atomic.Pointer[keyring]
 	apiKeys   apiKeyCache
+	lists     atomic.Pointer[listLayout] // nil when status lists are disabled
 
 	// set is this process's own revocation set: revocations made here are
 	// applied before the call returns, and the log follower applies those
@@ -56,6 +57,11 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 		return nil, err
 	}
 	a.noteAlgorithm()
+	if a.statusListsOn() {
+		if err := a.loadStatusLists(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.catchUp(ctx); err != nil {
 		return nil, err
 	}
@@ -187,6 +193,12 @@ func (a *Authority) Sweep(ctx context.Context) {
 		{"expired keys", func() (int64, error) {
 			return a.store.DeleteKeysRetiredBefore(ctx, now.Add(-a.cfg.coverWindow()))
 		}},
+	}
+	if a.statusListsOn() {
+		steps = append(steps, struct {
+			what string
+			fn   func() (int64, error)
+		}{"status list entries", func() (int64, error) { return 0, a.sweepSlots(ctx, now) }})
 	}
 	for _, s := range steps {
 		n, err := s.fn()

@@ -20,6 +20,8 @@ const (
 	DefaultKeyPublishDelay = time.Minute
 	DefaultLeeway          = 30 * time.Second
 	DefaultAlgorithm       = token.EdDSA
+	DefaultStatusListSize  = 1 << 20
+	DefaultStatusListTTL   = time.Minute
 )
 
 // Config tunes an Authority. Zero values mean the documented defaults;
@@ -57,11 +59,35 @@ type Config struct {
 	// token.ES256. Keys already made keep theirs; a change takes effect at
 	// the next rotation.
 	Algorithm string
+	// StatusLists configures the Token Status Lists access tokens refer to;
+	// the zero value publishes them with the defaults.
+	StatusLists StatusListConfig
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// StatusListConfig configures the Token Status Lists
+// (draft-ietf-oauth-status-list): every access token carries its session
+// generation's entry ("status" claim) and revocations mark entries INVALID.
+type StatusListConfig struct {
+	// Disabled leaves the status claim out of access tokens and allocates
+	// no entries.
+	Disabled bool
+	// Size is the number of entries of each new list; a multiple of 8
+	// between 1024 and 2^24. Default 2^20 (128 KiB per list in memory).
+	Size int
+	// TTL is the ttl (and exp - iat) of Status List Tokens: how long a
+	// Relying Party may rely on a copy. Default DefaultStatusListTTL.
+	TTL time.Duration
+}
+
+// Limits of StatusListConfig.Size.
+const (
+	MinStatusListSize = 1024
+	MaxStatusListSize = 1 << 24
+)
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -77,6 +103,10 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.KeyPublishDelay, DefaultKeyPublishDelay)
 	def(&c.Leeway, DefaultLeeway)
+	def(&c.StatusLists.TTL, DefaultStatusListTTL)
+	if c.StatusLists.Size == 0 {
+		c.StatusLists.Size = DefaultStatusListSize
+	}
 	if c.Audience == "" {
 		c.Audience = DefaultAudience
 	}
@@ -120,6 +150,13 @@ func (c *Config) validate() error {
 	if c.Issuer == "" {
 		return errors.New("authority: Config.Issuer is required")
 	}
+	if n := c.StatusLists.Size; n < MinStatusListSize || n > MaxStatusListSize || n%8 != 0 {
+		return fmt.Errorf("authority: Config.StatusLists.Size %d is not a multiple of 8 in [%d, %d]",
+			n, MinStatusListSize, MaxStatusListSize)
+	}
+	if c.StatusLists.TTL < time.Second {
+		return fmt.Errorf("authority: Config.StatusLists.TTL %v is under a second", c.StatusLists.TTL)
+	}
 	return nil
 }
 
@@ -127,3 +164,10 @@ func (c *Config) validate() error {
 // may still be accepted somewhere: its lifetime plus the verifiers' leeway.
 // Revocation entries and retired keys are kept for this long.
 func (c *Config) coverWindow() time.Duration { return c.AccessTTL + c.Leeway }
+
+// slotReuseDelay is how long after a status list entry is no longer held
+// it stays unallocated: a Relying Party may hold a list that shows it
+// INVALID for up to a TTL, and node clocks may differ by up to the leeway.
+// Without the delay, a new session's token could read INVALID from such a
+// copy.
+func (c *Config) slotReuseDelay() time.Duration { return c.StatusLists.TTL + c.Leeway }

@@ -119,7 +119,7 @@ func (a *Authority) RevokeToken(ctx context.Context, tok string) (bool, error) {
 	if err != nil || sid == "" {
 		return false, err
 	}
-	e, err := a.RevokeSession(ctx, sid, store.Actor{By: "client", Reason: "token revocation (RFC 7009)"})
+	e, err := a.RevokeSession(ctx, sid, store.Actor{By: "client", Reason: "token revocation (RFC 7009)", Entity: "user"})
 	var ae *Error
 	if errors.As(err, &ae) {
 		return false, nil

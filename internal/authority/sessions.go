@@ -64,11 +64,17 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 		CreatedAt: now, RefreshedAt: now, ExpiresAt: now.Add(a.cfg.SessionTTL),
 	}
 	rt := store.RefreshToken{Hash: HashSecret(refresh), SessionID: s.ID, CreatedAt: now, ExpiresAt: a.refreshExpiry(s, now)}
-	gen, err := a.store.CreateSession(ctx, store.NewSession{Session: s, Refresh: rt})
+	var created store.Created
+	err = a.withSlot(ctx, func(slot *store.SlotRequest) error {
+		var err error
+		created, err = a.store.CreateSession(ctx, store.NewSession{Session: s, Refresh: rt, Slot: slot})
+		return err
+	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("authority: create session: %w", err)
 	}
-	return a.tokens(s, gen, refresh, rt.ExpiresAt, now)
+	s.Status = created.Status
+	return a.tokens(s, created.Generation, refresh, rt.ExpiresAt, now)
 }
 
 func (a *Authority) refreshExpiry(s store.Session, now time.Time) time.Time {
@@ -117,7 +123,7 @@ func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, tim
 	at, err := token.Sign(key, token.Claims{
 		Issuer: a.cfg.Issuer, Subject: s.Subject, Audience: []string{a.cfg.Audience},
 		IssuedAt: now, Expiry: exp, ID: newTokenID(), SessionID: s.ID, Generation: gen,
-		Extra: extra,
+		Status: a.statusRef(s.Status), Extra: extra,
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("authority: sign: %w", err)
@@ -136,7 +142,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 	}
 	now := a.cfg.Now()
 	next := randomString(refreshBytes)
-	res, err := a.store.RotateRefresh(ctx, store.Rotation{
+	rot := store.Rotation{
 		Presented:    presented,
 		Next:         store.RefreshToken{Hash: HashSecret(next), CreatedAt: now, ExpiresAt: now.Add(a.cfg.RefreshTTL)},
 		NextSealed:   a.tokSealer.seal([]byte(next), presented[:]),
@@ -146,6 +152,13 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		// The refresh token is spent only if its access token can be
 		// minted: otherwise the client's retry would look like theft.
 		Check: func(s store.Session, _ int64) error { return a.mintable(s, now) },
+	}
+	var res store.RotateResult
+	err = a.withSlot(ctx, func(slot *store.SlotRequest) error {
+		rot.Slot = slot
+		var err error
+		res, err = a.store.RotateRefresh(ctx, rot)
+		return err
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("authority: rotate refresh token: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 )
 
@@ -49,7 +50,7 @@ func apikeysCreate(env Env, args []string) error {
 		return err
 	}
 	defer cancel()
-	k, err := c.CreateAPIKey(ctx, *name, *role, *reason)
+	k, err := c.CreateAPIKey(ctx, client.APIKeyRequest{Name: *name, Role: *role, Reason: *reason})
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func apikeysRevoke(env Env, args []string) error {
 		return err
 	}
 	defer cancel()
-	if err := c.RevokeAPIKey(ctx, id, *reason); err != nil {
+	if err := c.RevokeAPIKey(ctx, client.APIKeyRevocation{ID: id, Reason: *reason}); err != nil {
 		return err
 	}
 	if o.jsonOut {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -82,6 +83,24 @@ func TestServeRefreshGraceZeroDisables(t *testing.T) {
 		if got := cfg.Authority; err != nil || got.RefreshGrace != tc.want || got.NoRefreshGrace != tc.wantNo {
 			t.Errorf("%s: serveConfig(%q) = RefreshGrace %v, NoRefreshGrace %v (%v), want %v, %v",
 				tc.name, tc.args, got.RefreshGrace, got.NoRefreshGrace, err, tc.want, tc.wantNo)
+		}
+	}
+}
+
+func TestServeStatusListFlags(t *testing.T) {
+	env := Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cfg, err := serveConfig(env, nil)
+	if sl := cfg.Authority.StatusLists; err != nil || sl.Disabled || sl.Size != 1<<20 || sl.TTL != time.Minute {
+		t.Errorf("serveConfig() status lists = %+v (%v), want on, 2^20 entries, ttl 1m", sl, err)
+	}
+	cfg, err = serveConfig(env, []string{"--status-list=false", "--status-list-size", "4096", "--status-list-ttl", "5m"})
+	if sl := cfg.Authority.StatusLists; err != nil || !sl.Disabled || sl.Size != 4096 || sl.TTL != 5*time.Minute {
+		t.Errorf("serveConfig(off, 4096, 5m) status lists = %+v (%v)", sl, err)
+	}
+	for _, args := range [][]string{{"--status-list-size", "1000"}, {"--status-list-size", "1028"},
+		{"--status-list-size", "33554432"}, {"--status-list-ttl", "500ms"}} {
+		if _, err := serveConfig(env, args); !errors.Is(err, errUsage) {
+			t.Errorf("serveConfig(%q) = %v, want a usage error", args, err)
 		}
 	}
 }

@@ -38,15 +38,15 @@ func TestTerminalEscapesInOutput(t *testing.T) {
 	r, env := startServer(t)
 	c := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
 	ctx := context.Background()
-	if _, err := c.CreateSession(ctx, "alice", "Firefox\x1b]0;owned\x07\nEVIL ROW", nil); err == nil {
+	if _, err := c.CreateSession(ctx, client.SessionRequest{Subject: "alice", Device: "Firefox\x1b]0;owned\x07\nEVIL ROW"}); err == nil {
 		t.Error("CreateSession(device with ESC, BEL, newline) = nil, want a 400")
 	}
-	tok, err := c.CreateSession(ctx, "alice", "Firefox on laptop", nil)
+	tok, err := c.CreateSession(ctx, client.SessionRequest{Subject: "alice", Device: "Firefox on laptop"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const hostile = "left\x1b[2J\x07\r\nforged\trow\x7f\u009b31m\u202eevil"
-	if _, err := c.RevokeSession(ctx, tok.SessionID, hostile); err != nil {
+	if _, err := c.RevokeSession(ctx, client.SessionRevocation{SessionID: tok.SessionID, Reason: hostile}); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"audit"}, {"audit", "--json"}} {
@@ -75,7 +75,7 @@ func TestDotSubjects(t *testing.T) {
 	ctx := context.Background()
 	sessions := map[string]string{}
 	for _, sub := range []string{".", "..", "..."} {
-		tok, err := c.CreateSession(ctx, sub, "laptop", nil)
+		tok, err := c.CreateSession(ctx, client.SessionRequest{Subject: sub, Device: "laptop"})
 		if err != nil {
 			t.Fatalf("CreateSession(%q) = %v", sub, err)
 		}

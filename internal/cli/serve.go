@@ -49,6 +49,9 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.DurationVar(&a.SessionTTL, "session-ttl", authority.DefaultSessionTTL, "absolute session lifetime")
 	fs.DurationVar(&a.RefreshGrace, "refresh-grace", authority.DefaultRefreshGrace, "window in which a concurrent refresh with the same token is not theft; 0 disables it")
 	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", authority.DefaultKeyPublishDelay, "how long a rotated key is published before it signs")
+	statusList := fs.Bool("status-list", true, "publish Token Status Lists: every access token carries a status claim (draft-ietf-oauth-status-list)")
+	fs.IntVar(&a.StatusLists.Size, "status-list-size", authority.DefaultStatusListSize, "entries per status list (a multiple of 8); a new list starts when half are in use")
+	fs.DurationVar(&a.StatusLists.TTL, "status-list-ttl", authority.DefaultStatusListTTL, "how long relying parties may cache a status list (its ttl; exp = iat + ttl)")
 	limits := fs.String("rate-limits", envOr(env, "TEGATA_RATE_LIMITS", "on"), "on: per API key, per subject and per client address limits; off: none, for benchmarks (env TEGATA_RATE_LIMITS)")
 	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted (env TEGATA_TRUSTED_PROXIES)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
@@ -61,6 +64,13 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	}
 	if a.Algorithm != token.EdDSA && a.Algorithm != token.ES256 {
 		return cfg, usageErr("--alg must be EdDSA or ES256")
+	}
+	a.StatusLists.Disabled = !*statusList
+	if n := a.StatusLists.Size; n < authority.MinStatusListSize || n > authority.MaxStatusListSize || n%8 != 0 {
+		return cfg, usageErr("--status-list-size must be a multiple of 8 from %d to %d", authority.MinStatusListSize, authority.MaxStatusListSize)
+	}
+	if a.StatusLists.TTL < time.Second {
+		return cfg, usageErr("--status-list-ttl must be at least 1s")
 	}
 	// On the command line 0 means no grace window.
 	a.NoRefreshGrace = a.RefreshGrace == 0

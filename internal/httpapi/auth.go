@@ -65,7 +65,7 @@ func hasRole(k store.APIKey, roles []string) bool {
 // secret.
 func actor(r *http.Request, reason string) store.Actor {
 	k, _ := r.Context().Value(ctxKey{}).(store.APIKey)
-	return store.Actor{By: "api-key:" + k.Name, Reason: reason}
+	return store.Actor{By: "api-key:" + k.Name, Reason: reason, Entity: "admin"}
 }
 
 func bearer(r *http.Request) (string, bool) {

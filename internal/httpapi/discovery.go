@@ -21,7 +21,7 @@ func (s *server) discovery(w http.ResponseWriter, r *http.Request) error {
 	// issuer is the iss of every token, unchanged (RFC 8414 §3.3):
 	// verifiers take it from here. Only the endpoint URLs drop a slash.
 	base := strings.TrimSuffix(cfg.Issuer, "/")
-	writeJSON(w, http.StatusOK, map[string]any{
+	doc := map[string]any{
 		"issuer":                                cfg.Issuer,
 		"jwks_uri":                              base + "/.well-known/jwks.json",
 		"introspection_endpoint":                base + "/v1/introspect",
@@ -33,6 +33,11 @@ func (s *server) discovery(w http.ResponseWriter, r *http.Request) error {
 		"tegata_access_token_audience":          cfg.Audience,
 		"tegata_access_token_max_lifetime":      int64(cfg.AccessTTL.Seconds()),
 		"token_endpoint_auth_methods_supported": []string{"none"},
-	})
+	}
+	if s.statusLists != nil {
+		// draft-ietf-oauth-status-list-21 §9.1.
+		doc["status_list_aggregation_endpoint"] = base + "/v1/statuslists"
+	}
+	writeJSON(w, http.StatusOK, doc)
 	return nil
 }

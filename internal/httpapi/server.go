@@ -16,6 +16,9 @@ type Config struct {
 	Feed http.Handler
 	// Metrics serves GET /metrics. Nil leaves the route out.
 	Metrics http.Handler
+	// StatusLists serves the Token Status Lists. Nil leaves the routes out
+	// (tegata serve --status-list=false).
+	StatusLists StatusLists
 	// Instruments counts and times every request (see NewMetrics). Nil:
 	// requests are not measured.
 	Instruments *Metrics
@@ -35,6 +38,8 @@ type server struct {
 	perKey     *limiter
 	perSubject *limiter
 	perClient  *limiter
+	// statusLists is nil when status lists are off.
+	statusLists StatusLists
 	// authFailures counts failed API key attempts per client address.
 	authFailures *limiter
 }
@@ -49,7 +54,8 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	}
 	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
 		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
-		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures)}
+		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
+		statusLists: cfg.StatusLists}
 	mux := http.NewServeMux()
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.HandleFunc(pattern, s.wrap(h))
@@ -76,6 +82,10 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	// Public.
 	handle("GET /.well-known/jwks.json", s.jwks)
 	handle("GET /.well-known/openid-configuration", s.discovery)
+	if cfg.StatusLists != nil {
+		handle("GET /v1/statuslists/{id}", s.statusList)
+		handle("GET /v1/statuslists", s.statusListAggregation)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -28,7 +28,7 @@ func wantStatus(t *testing.T, call string, err error, status int) {
 
 func createKey(t *testing.T, c *client.Client, name, role string) client.APIKey {
 	t.Helper()
-	k, err := c.CreateAPIKey(ctx(t), name, role, "")
+	k, err := c.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: name, Role: role})
 	if err != nil {
 		t.Fatalf("CreateAPIKey(%q, %q) = %v", name, role, err)
 	}
@@ -75,12 +75,12 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		t.Fatalf("CreateAPIKey() = %+v, want id, name, role, created_at and a tgk_ key", k)
 	}
 	billing := &client.Client{BaseURL: e.URL, APIKey: k.Key}
-	if _, err := billing.CreateSession(ctx(t), "alice", "", nil); err != nil {
+	if _, err := billing.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"}); err != nil {
 		t.Fatalf("CreateSession with the new key = %v, want nil", err)
 	}
-	_, err := e.admin.CreateAPIKey(ctx(t), "billing-backend", authority.RoleFeed, "")
+	_, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "billing-backend", Role: authority.RoleFeed})
 	wantStatus(t, "CreateAPIKey(duplicate name)", err, http.StatusConflict)
-	_, err = e.admin.CreateAPIKey(ctx(t), "billing backend!", authority.RoleAdmin, "")
+	_, err = e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "billing backend!", Role: authority.RoleAdmin})
 	wantStatus(t, "CreateAPIKey(bad name)", err, http.StatusBadRequest)
 
 	var raw json.RawMessage
@@ -97,13 +97,13 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		t.Errorf("APIKeys() = %q, want the bootstrap key and billing-backend", names)
 	}
 
-	if err := e.admin.RevokeAPIKey(ctx(t), k.ID, "leaked in a log"); err != nil {
+	if err := e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: k.ID, Reason: "leaked in a log"}); err != nil {
 		t.Fatalf("RevokeAPIKey() = %v", err)
 	}
-	_, err = billing.CreateSession(ctx(t), "alice", "", nil)
+	_, err = billing.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"})
 	wantStatus(t, "CreateSession with the revoked key", err, http.StatusUnauthorized)
-	wantStatus(t, "RevokeAPIKey(again)", e.admin.RevokeAPIKey(ctx(t), k.ID, ""), http.StatusNotFound)
-	wantStatus(t, "RevokeAPIKey(unknown)", e.admin.RevokeAPIKey(ctx(t), "no-such-key", ""), http.StatusNotFound)
+	wantStatus(t, "RevokeAPIKey(again)", e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: k.ID}), http.StatusNotFound)
+	wantStatus(t, "RevokeAPIKey(unknown)", e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: "no-such-key"}), http.StatusNotFound)
 	if names := keyNames(t, e.admin); len(names) != 1 {
 		t.Errorf("APIKeys() after revocation = %q, want only the bootstrap key", names)
 	}
@@ -137,20 +137,20 @@ func TestFeedKeyRole(t *testing.T) {
 	if got := feedStatus(t, e.URL, k.Key); got != http.StatusOK {
 		t.Errorf("GET /v1/feed with a feed key = %d, want 200", got)
 	}
-	tok, err := e.admin.CreateSession(ctx(t), "bob", "", nil)
+	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := feed.Introspect(ctx(t), tok.AccessToken); err != nil || res["active"] != true {
+	if res, err := feed.Introspect(ctx(t), tok.AccessToken); err != nil || !res.Active {
 		t.Errorf("Introspect with a feed key = %v, %v, want active", res, err)
 	}
-	_, err = feed.CreateSession(ctx(t), "bob", "", nil)
+	_, err = feed.CreateSession(ctx(t), client.SessionRequest{Subject: "bob"})
 	wantStatus(t, "CreateSession with a feed key", err, http.StatusForbidden)
 	_, err = feed.APIKeys(ctx(t))
 	wantStatus(t, "APIKeys with a feed key", err, http.StatusForbidden)
-	_, err = feed.CreateAPIKey(ctx(t), "escalate", authority.RoleAdmin, "")
+	_, err = feed.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "escalate", Role: authority.RoleAdmin})
 	wantStatus(t, "CreateAPIKey with a feed key", err, http.StatusForbidden)
-	wantStatus(t, "RevokeAPIKey with a feed key", feed.RevokeAPIKey(ctx(t), bootstrapID(t, e.admin), ""), http.StatusForbidden)
+	wantStatus(t, "RevokeAPIKey with a feed key", feed.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: bootstrapID(t, e.admin)}), http.StatusForbidden)
 }
 
 // feedStatus opens the feed stream and returns its status without reading
@@ -178,18 +178,18 @@ func TestLastAdminKey(t *testing.T) {
 	e := start(t, nil)
 	createKey(t, e.admin, "gate", authority.RoleFeed)
 	boot := bootstrapID(t, e.admin)
-	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", e.admin.RevokeAPIKey(ctx(t), boot, ""), http.StatusConflict)
+	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: boot}), http.StatusConflict)
 	if _, err := e.admin.APIKeys(ctx(t)); err != nil {
 		t.Fatalf("APIKeys() after a refused self-revocation = %v, want nil", err)
 	}
 	other := createKey(t, e.admin, "ops", authority.RoleAdmin)
-	if err := e.admin.RevokeAPIKey(ctx(t), boot, "handing over"); err != nil {
+	if err := e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: boot, Reason: "handing over"}); err != nil {
 		t.Fatalf("RevokeAPIKey(bootstrap, another admin exists) = %v", err)
 	}
 	_, err := e.admin.APIKeys(ctx(t))
 	wantStatus(t, "APIKeys with the revoked bootstrap key", err, http.StatusUnauthorized)
 	ops := &client.Client{BaseURL: e.URL, APIKey: other.Key}
-	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", ops.RevokeAPIKey(ctx(t), other.ID, ""), http.StatusConflict)
+	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", ops.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: other.ID}), http.StatusConflict)
 }
 
 // TestRevokedBootstrapRefusesRestart: a revoked bootstrap key, from
@@ -211,7 +211,7 @@ func TestRevokedBootstrapRefusesRestart(t *testing.T) {
 			r := mustStart(t, cfg)
 			boot := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
 			ops := createKey(t, boot, "ops", authority.RoleAdmin)
-			if err := boot.RevokeAPIKey(ctx(t), bootstrapID(t, boot), "leaked"); err != nil {
+			if err := boot.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: bootstrapID(t, boot), Reason: "leaked"}); err != nil {
 				t.Fatal(err)
 			}
 			stop(t, r)

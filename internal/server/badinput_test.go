@@ -27,7 +27,7 @@ func TestBadInputPostgres(t *testing.T) {
 }
 
 func badInput(t *testing.T, e *env) {
-	good, _ := e.admin.CreateSession(ctx(t), "ivy", "", nil)
+	good, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "ivy"})
 	admin := "Bearer " + e.APIKey
 	tests := []struct {
 		name, method, path, ctype, auth, body string
@@ -154,7 +154,7 @@ func TestRateLimits(t *testing.T) {
 		return post("/v1/sessions", "application/json", "Bearer tgk_guess", `{"subject":"x"}`)
 	}, 30)
 	// Another subject is not affected by the flood.
-	if _, err := e.admin.CreateSession(ctx(t), "calm", "", nil); err != nil {
+	if _, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "calm"}); err != nil {
 		t.Fatalf("CreateSession(other subject) = %v, want success", err)
 	}
 }
@@ -232,10 +232,10 @@ func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.admin.RevokeSession(ctx(t), tok.SessionID, "incident"); err != nil {
+	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "incident"}); err != nil {
 		t.Errorf("RevokeSession while creations are limited = %v, want success", err)
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "busy", "sessions", "incident", nil); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "busy", Scope: "sessions", Reason: "incident"}); err != nil {
 		t.Errorf("RevokeSubject while creations are limited = %v, want success", err)
 	}
 	if _, err := e.admin.RevokeMany(ctx(t), []client.RevokeItem{{Subject: "busy"}}, "incident"); err != nil {
@@ -274,7 +274,7 @@ func TestUnsignableClaimsRefusedAtInput(t *testing.T) {
 		t.Errorf("a refused sign-in stored %d sessions", len(list))
 	}
 	// The deepest claims a token can carry are accepted.
-	ok, err := e.admin.CreateSession(ctx(t), "judy", "", map[string]any{"deep": nested(31)})
+	ok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "judy", Claims: map[string]any{"deep": nested(31)}})
 	if err != nil {
 		t.Fatalf("CreateSession(claims at the depth limit) = %v, want success", err)
 	}
@@ -296,7 +296,7 @@ func TestUnsignableClaimsRefusedAtInput(t *testing.T) {
 	if _, err := e.anon.Refresh(ctx(t), next.RefreshToken); err == nil {
 		t.Fatal("Refresh with unsignable stored claims = success, want an error")
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "judy", "access", "fix claims", map[string]any{"role": "user"}); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "judy", Scope: "access", Reason: "fix claims", Claims: map[string]any{"role": "user"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.anon.Refresh(ctx(t), next.RefreshToken); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/statuslist"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/postgres"
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
@@ -182,8 +183,13 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
-	h := httpapi.New(a, httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now})
+	hc := httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now}
+	if sl := a.Config().StatusLists; !sl.Disabled {
+		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
+			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
+	}
+	h := httpapi.New(a, hc)
 
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())

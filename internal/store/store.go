@@ -38,6 +38,8 @@ var (
 type Store interface {
 	Sessions
 	Log
+	DetailedLog
+	StatusLists
 	Keys
 	APIKeys
 	Audit
@@ -55,6 +57,9 @@ type Session struct {
 	RefreshedAt time.Time // last successful refresh; CreatedAt until then
 	ExpiresAt   time.Time // absolute end of the session
 	RevokedAt   time.Time // zero while live
+	// Status is the status list entry of the session's current generation
+	// (zero when the authority publishes no status lists).
+	Status StatusSlot
 }
 
 // NewSession is the input of CreateSession.
@@ -62,6 +67,16 @@ type NewSession struct {
 	Session Session
 	// Refresh is the first refresh token of the session.
 	Refresh RefreshToken
+	// Slot, when set, allocates the session's status list entry in the same
+	// transaction (Session.Status is ignored); ErrNoSlot if every candidate
+	// is held.
+	Slot *SlotRequest
+}
+
+// Created is the outcome of CreateSession.
+type Created struct {
+	Generation int64      // the subject's current generation, for the sgen claim
+	Status     StatusSlot // the status list entry, when NewSession.Slot asked for one
 }
 
 // RefreshToken is a refresh token as stored: only its SHA-256.
@@ -99,6 +114,11 @@ type Rotation struct {
 	// refresh token is never spent on an access token it cannot mint. It
 	// runs while rows are locked: keep it cheap.
 	Check func(s Session, generation int64) error
+	// Slot, when set, gives the session a new status list entry if it has
+	// none or its entry stands for an older subject generation (the first
+	// refresh after an access cutoff); the result's Session.Status is the
+	// entry its tokens carry. ErrNoSlot if every candidate is held.
+	Slot *SlotRequest
 }
 
 // Outcome says what RotateRefresh did.
@@ -136,6 +156,9 @@ type RotateResult struct {
 type Actor struct {
 	By     string // API key name, "client" for self-service sign-out, "system" for theft detection
 	Reason string
+	// Entity says who initiated a revocation in CAEP's words: "admin",
+	// "user", "policy" or "system". It goes into the entry's detail.
+	Entity string
 }
 
 // SubjectRevocation is the input of RevokeSubject.
@@ -180,9 +203,10 @@ func (e *ItemError) Unwrap() error { return e.Err }
 // Sessions stores sessions and refresh tokens.
 type Sessions interface {
 	// CreateSession stores a session and its first refresh token and returns
-	// the subject's current generation (0 for a subject never cut off).
-	// ErrConflict if the session ID or token hash exists.
-	CreateSession(ctx context.Context, s NewSession) (generation int64, err error)
+	// the subject's current generation (0 for a subject never cut off) and
+	// the status list entry allocated, if one was requested. ErrConflict if
+	// the session ID or token hash exists.
+	CreateSession(ctx context.Context, s NewSession) (Created, error)
 	// RotateRefresh exchanges a refresh token atomically: at most one
 	// successor is ever current for a token, whatever runs concurrently.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
@@ -198,11 +222,15 @@ type Sessions interface {
 	// RevokeSession revokes a session and appends a KindSession entry
 	// expiring at expiresAt. Revoking an already revoked session appends
 	// nothing and returns the zero Entry with a nil error. ErrNotFound if the
-	// session never existed.
+	// session never existed. The session's status list entries that are
+	// still held become INVALID with the entry: they are held at least
+	// until expiresAt, and the entry's detail lists them.
 	RevokeSession(ctx context.Context, id string, now, expiresAt time.Time, a Actor) (revocation.Entry, error)
 	// RevokeSubject increments the subject's generation (creating the
 	// subject if needed) and appends a KindSubject entry carrying the new
-	// generation: every token issued before has a lower sgen.
+	// generation: every token issued before has a lower sgen. The status
+	// list entries of the subject's older generations that are still held
+	// become INVALID with it, as with RevokeSession.
 	RevokeSubject(ctx context.Context, r SubjectRevocation) (revocation.Entry, error)
 	// Revoke applies every item as RevokeSession or RevokeSubject would, in
 	// order, in one transaction: all of them or none. Entry i is item i's,

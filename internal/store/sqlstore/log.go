@@ -2,10 +2,13 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 const entryColumns = `seq, kind, session_id, subject, generation, created_at, expires_at`
@@ -16,7 +19,10 @@ const entryColumns = `seq, kind, session_id, subject, generation, created_at, ex
 // in seq order. A sequence would let seq 7 commit before seq 6, and a reader
 // that saw 7 would skip 6 for good. A batch advances the head once for all
 // its entries and sends one notice.
-func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry) error {
+//
+// ds[i] is kept with es[i], in the same row, for the standards outputs
+// (status lists, Shared Signals events); verifiers never read it.
+func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry, ds []store.EntryDetail) error {
 	if len(es) == 0 {
 		return nil
 	}
@@ -27,6 +33,15 @@ func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry) error {
 	n := len(es)
 	seq, kind, sid, sub := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
 	gen, created, expires := make([]int64, n), make([]int64, n), make([]int64, n)
+	detail, slots := make([]*string, n), make([]*string, n)
+	for i, d := range ds {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("entry detail: %w", err)
+		}
+		text := string(b)
+		detail[i], slots[i] = &text, encodeSlots(d.Slots)
+	}
 	for i, e := range es {
 		e.Seq = head - int64(n) + int64(i) + 1
 		e.CreatedAt, e.ExpiresAt = stored(e.CreatedAt), stored(e.ExpiresAt)
@@ -34,10 +49,11 @@ func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry) error {
 		gen[i], created[i], expires[i] = e.Generation, micros(e.CreatedAt), micros(e.ExpiresAt)
 	}
 	r := newRows("e", n).ints("seq", seq).text("kind", kind).text("sid", sid).text("sub", sub).
-		ints("gen", gen).ints("created", created).ints("expires", expires)
+		ints("gen", gen).ints("created", created).ints("expires", expires).
+		nullText("detail", detail).nullText("slots", slots)
 	from, args := t.d.from(r)
-	if _, err := t.exec(ctx, `INSERT INTO revocations (`+entryColumns+`)
-		SELECT seq, kind, sid, sub, gen, created, expires FROM `+from, args...); err != nil {
+	if _, err := t.exec(ctx, `INSERT INTO revocations (`+entryColumns+`, detail, slots)
+		SELECT seq, kind, sid, sub, gen, created, expires, detail, slots FROM `+from, args...); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
 	if t.d.AfterAppend != nil {
@@ -111,4 +127,40 @@ func (s *Store) PruneLog(ctx context.Context, now time.Time) (int64, error) {
 		return 0, fmt.Errorf("sqlstore: prune log: %w", err)
 	}
 	return n, nil
+}
+
+// DetailedEntriesAfter implements store.DetailedLog. A limit below 1
+// returns nothing.
+func (s *Store) DetailedEntriesAfter(ctx context.Context, after int64, limit int) ([]store.DetailedEntry, error) {
+	if limit < 1 {
+		return nil, nil
+	}
+	rows, err := s.query(ctx, `SELECT `+entryColumns+`, detail, slots FROM revocations
+		WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: detailed entries after %d: %w", after, err)
+	}
+	defer rows.Close()
+	var out []store.DetailedEntry
+	for rows.Next() {
+		var detail, slots sql.NullString
+		e, err := scanEntry(scanFunc(func(dest ...any) error { return rows.Scan(append(dest, &detail, &slots)...) }))
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: detailed entries after %d: %w", after, err)
+		}
+		de := store.DetailedEntry{Entry: e}
+		if detail.Valid && detail.String != "" {
+			if err := json.Unmarshal([]byte(detail.String), &de.Detail); err != nil {
+				return nil, fmt.Errorf("sqlstore: entry %d: detail: %w", e.Seq, err)
+			}
+		}
+		if de.Detail.Slots, err = decodeSlots(slots); err != nil {
+			return nil, fmt.Errorf("sqlstore: entry %d: %w", e.Seq, err)
+		}
+		out = append(out, de)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: detailed entries after %d: %w", after, err)
+	}
+	return out, nil
 }

@@ -68,6 +68,8 @@ type revokeBatch struct {
 	bySubject map[string][]*sessionRow // sessions live when locked, by subject
 	gens      map[string]int64         // next generation to hand out, per subject
 	entries   []*revocation.Entry
+	details   []store.EntryDetail // of entries, by index
+	covers    []coverItem         // the status list slots each entry covers
 	audit     []store.AuditRecord
 }
 
@@ -97,10 +99,10 @@ func (s *Store) execRevoke(ctx context.Context, t *tx, ops []*pending[[]store.Re
 	if anyRefused(ops) {
 		return nil // rolled back and run again without the refused calls
 	}
-	for _, out := range outs {
-		for _, e := range out {
+	for k, out := range outs {
+		for i, e := range out {
 			if e != nil {
-				b.entries = append(b.entries, e)
+				b.add(e, ops[k].in[i])
 			}
 		}
 	}
@@ -156,6 +158,28 @@ func (b *revokeBatch) apply(it store.Revocation) (*revocation.Entry, error) {
 
 func (r *sessionRow) end(now int64) { r.revoked, r.revokedAt = true, now }
 
+// add queues an item's entry with its detail and the status list slots it
+// covers.
+func (b *revokeBatch) add(e *revocation.Entry, it store.Revocation) {
+	c := coverItem{entry: len(b.entries), now: micros(it.Now), until: micros(it.ExpiresAt)}
+	var d store.EntryDetail
+	if it.SessionID != "" {
+		d = detail(store.CauseSessionRevoke, it.Actor)
+		d.Subject = b.sessions[it.SessionID].subject
+		c.sessionID = it.SessionID
+	} else {
+		d = detail(store.CauseSubjectRevoke, it.Actor)
+		d.EndSessions, d.Claims = it.EndSessions, it.Claims
+		c.subject, c.gen = it.Subject, e.Generation
+	}
+	b.entries, b.details, b.covers = append(b.entries, e), append(b.details, d), append(b.covers, c)
+}
+
+// detail starts an entry's detail from its cause and actor.
+func detail(cause string, a store.Actor) store.EntryDetail {
+	return store.EntryDetail{Cause: cause, By: a.By, Reason: a.Reason, Entity: a.Entity}
+}
+
 // write stores what the batch changed: sessions, log entries, audit.
 func (b *revokeBatch) write(ctx context.Context, t *tx) error {
 	var ended, changed []string
@@ -178,7 +202,14 @@ func (b *revokeBatch) write(ctx context.Context, t *tx) error {
 			return fmt.Errorf("session claims: %w", err)
 		}
 	}
-	if err := appendEntries(ctx, t, b.entries); err != nil {
+	slots, err := coverSlots(ctx, t, b.covers)
+	if err != nil {
+		return err
+	}
+	for i := range b.details {
+		b.details[i].Slots = slots[i]
+	}
+	if err := appendEntries(ctx, t, b.entries, b.details); err != nil {
 		return err
 	}
 	return recordAll(ctx, t, b.audit)
@@ -211,7 +242,10 @@ func (b *revokeBatch) lockSubjects(ctx context.Context, t *tx, ops []*pending[[]
 }
 
 // lockSessions locks, in id order, the sessions named by the batch and the
-// live sessions of the subjects whose sessions it ends or changes.
+// live sessions of the subjects it cuts off. Locking them even for a cutoff
+// that changes none orders it after any refresh of them in flight (which
+// locks the session first), so a status list slot such a refresh gives a
+// session is one coverSlots sees.
 func (b *revokeBatch) lockSessions(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []revocation.Entry]) error {
 	var ids, subjects []string
 	var since int64
@@ -220,7 +254,7 @@ func (b *revokeBatch) lockSessions(ctx context.Context, t *tx, ops []*pending[[]
 			switch {
 			case it.SessionID != "":
 				ids = append(ids, it.SessionID)
-			case it.EndSessions || it.Claims != nil:
+			default:
 				subjects = append(subjects, it.Subject)
 				if now := micros(it.Now); since == 0 || now < since {
 					since = now

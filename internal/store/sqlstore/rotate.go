@@ -47,7 +47,11 @@ type rotateBatch struct {
 	// the batch (NULL: unused), for telling a replay from a theft.
 	successors map[string]sql.NullInt64
 	entries    []*revocation.Entry
+	details    []store.EntryDetail // of entries, by index
+	covers     []coverItem         // the status list slots each entry covers
 	audit      []store.AuditRecord
+	// wants are the sessions that get a new status list slot, by id.
+	wants map[string]*slotWant
 }
 
 // RotateRefresh implements store.Sessions. Rotations are committed in
@@ -72,6 +76,9 @@ func (s *Store) execRotate(ctx context.Context, t *tx, ops []*pending[store.Rota
 	}
 	if anyRefused(ops) {
 		return nil // rolled back and run again without them
+	}
+	if err := b.allocate(ctx, t, ops); err != nil || anyRefused(ops) {
+		return err
 	}
 	if err := b.write(ctx, t); err != nil {
 		return s.conflict(err)
@@ -269,7 +276,46 @@ func (b *rotateBatch) advance(r store.Rotation, tok *refreshRow, ss *rotSession,
 	ss.RefreshedAt, ss.refreshed = stored(r.Now), true
 	res.Outcome = store.Rotated
 	res.Session.RefreshedAt = ss.RefreshedAt
+	if r.Slot != nil && (ss.Status.List == 0 || ss.Status.Generation < res.Generation) && b.wants[ss.ID] == nil {
+		// The first refresh after an access cutoff (or after status lists
+		// were turned on): the session's tokens get a fresh slot, since the
+		// old one is INVALID for good.
+		if b.wants == nil {
+			b.wants = map[string]*slotWant{}
+		}
+		b.wants[ss.ID] = &slotWant{sessionID: ss.ID, subject: ss.Subject, gen: res.Generation,
+			freeAfter: micros(ss.ExpiresAt.Add(r.Slot.Grace)), req: r.Slot}
+	}
 	return res, nil, nil
+}
+
+// allocate gives the sessions that need one a new slot, and hands it to
+// the results that mint with it. A rotation whose candidates are all held
+// is refused alone (store.ErrNoSlot).
+func (b *rotateBatch) allocate(ctx context.Context, t *tx, ops []*pending[store.Rotation, store.RotateResult]) error {
+	if len(b.wants) == 0 {
+		return nil
+	}
+	wants := make([]*slotWant, 0, len(b.wants))
+	for _, w := range b.wants {
+		wants = append(wants, w)
+	}
+	if err := allocateSlots(ctx, t, wants); err != nil {
+		return err
+	}
+	for _, p := range ops {
+		w := b.wants[p.out.Session.ID]
+		if w == nil || (p.out.Outcome != store.Rotated && p.out.Outcome != store.Replayed) {
+			continue
+		}
+		if w.got.List == 0 {
+			p.err = store.ErrNoSlot
+			continue
+		}
+		p.out.Session.Status = w.got
+		b.sessions[w.sessionID].Status = w.got
+	}
+	return nil
 }
 
 // isReplay reports whether a used token is presented again within Grace of
@@ -291,10 +337,14 @@ func (b *rotateBatch) isReplay(tok *refreshRow, r store.Rotation) bool {
 func (b *rotateBatch) reuse(r store.Rotation, ss *rotSession, res store.RotateResult) (store.RotateResult, *revocation.Entry, error) {
 	ss.RevokedAt, ss.revoked = stored(r.Now), true
 	e := &revocation.Entry{Kind: revocation.KindSession, Session: ss.ID, CreatedAt: r.Now, ExpiresAt: r.RevokedUntil}
-	b.entries = append(b.entries, e)
+	actor := store.Actor{By: "system", Reason: "refresh token reuse", Entity: "system"}
+	d := detail(store.CauseSessionReuse, actor)
+	d.Subject = ss.Subject
+	b.covers = append(b.covers, coverItem{entry: len(b.entries), sessionID: ss.ID, now: micros(r.Now), until: micros(r.RevokedUntil)})
+	b.entries, b.details = append(b.entries, e), append(b.details, d)
 	b.audit = append(b.audit, store.AuditRecord{
 		At:     r.Now,
-		Actor:  store.Actor{By: "system", Reason: "refresh token reuse"},
+		Actor:  store.Actor{By: actor.By, Reason: actor.Reason},
 		Action: "session.reuse",
 		Target: ss.ID,
 	})
@@ -332,10 +382,41 @@ func (b *rotateBatch) write(ctx context.Context, t *tx) error {
 	if err := setSessionTimes(ctx, t, "revoked_at", ended, endedAt); err != nil {
 		return err
 	}
-	if err := appendEntries(ctx, t, b.entries); err != nil {
+	if err := b.writeSlots(ctx, t); err != nil {
+		return err
+	}
+	slots, err := coverSlots(ctx, t, b.covers)
+	if err != nil {
+		return err
+	}
+	for i := range b.details {
+		b.details[i].Slots = slots[i]
+	}
+	if err := appendEntries(ctx, t, b.entries, b.details); err != nil {
 		return err
 	}
 	return recordAll(ctx, t, b.audit)
+}
+
+// writeSlots records the sessions' new slots.
+func (b *rotateBatch) writeSlots(ctx context.Context, t *tx) error {
+	var ids []string
+	var lists, idx, gens []int64
+	for id, w := range b.wants {
+		if w.got.List != 0 {
+			ids, lists = append(ids, id), append(lists, w.got.List)
+			idx, gens = append(idx, w.got.Index), append(gens, w.got.Generation)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	from, args := t.d.from(newRows("r", len(ids)).text("id", ids).ints("list", lists).ints("idx", idx).ints("gen", gens))
+	if _, err := t.exec(ctx, `UPDATE sessions SET status_list = r.list, status_idx = r.idx, status_gen = r.gen
+		FROM `+from+` WHERE sessions.id = r.id`, args...); err != nil {
+		return fmt.Errorf("session slots: %w", err)
+	}
+	return nil
 }
 
 // markUsed stores the rotations of the tokens the batch advanced.

@@ -10,7 +10,8 @@ import (
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
-const sessionColumns = `id, subject, device, claims, created_at, refreshed_at, expires_at, revoked_at`
+const sessionColumns = `id, subject, device, claims, created_at, refreshed_at, expires_at, revoked_at,
+	status_list, status_idx, status_gen`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -21,9 +22,14 @@ func scanSession(row scanner) (store.Session, error) {
 		claims                      sql.NullString
 		created, refreshed, expires int64
 		revoked                     sql.NullInt64
+		slotList, slotIdx, slotGen  sql.NullInt64
 	)
-	if err := row.Scan(&s.ID, &s.Subject, &s.Device, &claims, &created, &refreshed, &expires, &revoked); err != nil {
+	if err := row.Scan(&s.ID, &s.Subject, &s.Device, &claims, &created, &refreshed, &expires, &revoked,
+		&slotList, &slotIdx, &slotGen); err != nil {
 		return store.Session{}, err
+	}
+	if slotList.Valid {
+		s.Status = store.StatusSlot{SlotPos: store.SlotPos{List: slotList.Int64, Index: slotIdx.Int64}, Generation: slotGen.Int64}
 	}
 	if claims.Valid {
 		s.Claims = json.RawMessage(claims.String)
@@ -35,7 +41,7 @@ func scanSession(row scanner) (store.Session, error) {
 
 // CreateSession implements store.Sessions. Creations are committed in
 // batches (see batch.go).
-func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (int64, error) {
+func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (store.Created, error) {
 	return s.creates.do(ctx, ns)
 }
 
@@ -47,7 +53,11 @@ func (s *Store) CreateSession(ctx context.Context, ns store.NewSession) (int64, 
 // sessions, or it is created after the cutoff and carries the new
 // generation. Without the lock, on Postgres a session created concurrently
 // with "sign out everywhere" could survive it.
-func (s *Store) execCreate(ctx context.Context, t *tx, ops []*pending[store.NewSession, int64]) error {
+//
+// Status list slots are allocated after the subjects are locked, so a
+// cutoff of the subject that commits later covers them. A creation whose
+// candidates are all held is refused alone (store.ErrNoSlot).
+func (s *Store) execCreate(ctx context.Context, t *tx, ops []*pending[store.NewSession, store.Created]) error {
 	subjects := make([]string, len(ops))
 	for i, p := range ops {
 		subjects[i] = p.in.Session.Subject
@@ -56,25 +66,51 @@ func (s *Store) execCreate(ctx context.Context, t *tx, ops []*pending[store.NewS
 	if err != nil {
 		return err
 	}
+	var wants []*slotWant
+	for _, p := range ops {
+		p.out = store.Created{Generation: gens[p.in.Session.Subject]}
+		if ss := p.in.Session; p.in.Slot != nil {
+			wants = append(wants, &slotWant{sessionID: ss.ID, subject: ss.Subject, gen: p.out.Generation,
+				freeAfter: micros(ss.ExpiresAt.Add(p.in.Slot.Grace)), req: p.in.Slot})
+		}
+	}
+	if err := allocateSlots(ctx, t, wants); err != nil {
+		return err
+	}
+	slots := make(map[string]store.StatusSlot, len(wants))
+	for _, w := range wants {
+		slots[w.sessionID] = w.got
+	}
+	for _, p := range ops {
+		if p.out.Status = slots[p.in.Session.ID]; p.in.Slot != nil && p.out.Status.List == 0 {
+			p.err = store.ErrNoSlot
+		}
+	}
+	if anyRefused(ops) {
+		return nil // rolled back and run again without them
+	}
 	if err := insertSessions(ctx, t, ops); err != nil {
 		return s.conflict(err)
 	}
 	if err := insertRefreshTokens(ctx, t, newSessionTokens(ops)); err != nil {
 		return s.conflict(err)
 	}
-	for _, p := range ops {
-		p.out = gens[p.in.Session.Subject]
-	}
 	return nil
 }
 
-func insertSessions(ctx context.Context, t *tx, ops []*pending[store.NewSession, int64]) error {
+// insertSessions stores the batch's sessions, each with the slot in its
+// p.out.
+func insertSessions(ctx context.Context, t *tx, ops []*pending[store.NewSession, store.Created]) error {
 	n := len(ops)
 	id, sub, device := make([]string, n), make([]string, n), make([]string, n)
 	claims := make([]*string, n)
 	created, refreshed, expires := make([]int64, n), make([]int64, n), make([]int64, n)
 	revoked := make([]*int64, n)
+	slotList, slotIdx, slotGen := make([]*int64, n), make([]*int64, n), make([]*int64, n)
 	for i, p := range ops {
+		if sl := p.out.Status; sl.List != 0 {
+			slotList[i], slotIdx[i], slotGen[i] = &sl.List, &sl.Index, &sl.Generation
+		}
 		ss := p.in.Session
 		id[i], sub[i], device[i], claims[i] = ss.ID, ss.Subject, ss.Device, claimsText(ss.Claims)
 		created[i], refreshed[i], expires[i] = micros(ss.CreatedAt), micros(ss.RefreshedAt), micros(ss.ExpiresAt)
@@ -88,12 +124,13 @@ func insertSessions(ctx context.Context, t *tx, ops []*pending[store.NewSession,
 	}
 	from, args := t.d.from(newRows("s", n).text("id", id).text("subject", sub).text("device", device).
 		nullText("claims", claims).ints("created_at", created).ints("refreshed_at", refreshed).
-		ints("expires_at", expires).nullInts("revoked_at", revoked))
+		ints("expires_at", expires).nullInts("revoked_at", revoked).
+		nullInts("status_list", slotList).nullInts("status_idx", slotIdx).nullInts("status_gen", slotGen))
 	_, err := t.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) SELECT `+sessionColumns+` FROM `+from, args...)
 	return err
 }
 
-func newSessionTokens(ops []*pending[store.NewSession, int64]) []store.RefreshToken {
+func newSessionTokens(ops []*pending[store.NewSession, store.Created]) []store.RefreshToken {
 	toks := make([]store.RefreshToken, len(ops))
 	for i, p := range ops {
 		toks[i] = p.in.Refresh
@@ -177,7 +214,7 @@ func bumpSubjects(ctx context.Context, t *tx, subjects []string, cut bool) (map[
 // in one statement so they come from one snapshot.
 func (s *Store) Session(ctx context.Context, id string) (store.Session, int64, error) {
 	row := s.queryRow(ctx, `SELECT s.id, s.subject, s.device, s.claims, s.created_at, s.refreshed_at,
-		s.expires_at, s.revoked_at, COALESCE(g.generation, 0)
+		s.expires_at, s.revoked_at, s.status_list, s.status_idx, s.status_gen, COALESCE(g.generation, 0)
 		FROM sessions s LEFT JOIN subjects g ON g.subject = s.subject WHERE s.id = ?`, id)
 	var gen int64
 	ss, err := scanSession(scanFunc(func(dest ...any) error { return row.Scan(append(dest, &gen)...) }))
@@ -196,7 +233,7 @@ func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 // SessionByRefresh implements store.Sessions.
 func (s *Store) SessionByRefresh(ctx context.Context, hash [32]byte) (store.Session, error) {
 	row := s.queryRow(ctx, `SELECT s.id, s.subject, s.device, s.claims, s.created_at, s.refreshed_at,
-		s.expires_at, s.revoked_at
+		s.expires_at, s.revoked_at, s.status_list, s.status_idx, s.status_gen
 		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash[:])
 	ss, err := scanSession(row)
 	if err != nil {

@@ -34,7 +34,7 @@ type Store struct {
 	d    Dialect
 	hub  hub
 
-	creates *lane[store.NewSession, int64]
+	creates *lane[store.NewSession, store.Created]
 	rotates *lane[store.Rotation, store.RotateResult]
 	revokes *lane[[]store.Revocation, []revocation.Entry]
 	// writes and batches count the group-committed writes and the

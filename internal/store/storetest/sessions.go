@@ -342,7 +342,9 @@ func testCreateDuringCutoff(t *testing.T, s store.Store) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				gens[i], errs[i] = s.CreateSession(ctx, newSession(fmt.Sprintf("race-%d-%d", round, i), subject, t0))
+				var c store.Created
+				c, errs[i] = s.CreateSession(ctx, newSession(fmt.Sprintf("race-%d-%d", round, i), subject, t0))
+				gens[i] = c.Generation
 			}()
 		}
 		wg.Add(1)

@@ -59,6 +59,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
 		{"Audit", testAudit},
 		{"Notifier", testNotifier},
+		{"StatusLists", testStatusLists},
+		{"SlotAllocation", testSlotAllocation},
+		{"SlotAllocationConcurrent", testSlotAllocationConcurrent},
+		{"SlotRevokeSession", testSlotRevokeSession},
+		{"SlotAccessCutoff", testSlotAccessCutoff},
+		{"SlotReuse", testSlotReuse},
+		{"SlotCutoffRace", testSlotCutoffRace},
+		{"SlotBulkRevoke", testSlotBulkRevoke},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,11 +115,11 @@ func newSession(id, subject string, created time.Time) store.NewSession {
 
 func create(t *testing.T, s store.Store, ns store.NewSession) int64 {
 	t.Helper()
-	gen, err := s.CreateSession(context.Background(), ns)
+	c, err := s.CreateSession(context.Background(), ns)
 	if err != nil {
 		t.Fatalf("CreateSession(%q) = %v", ns.Session.ID, err)
 	}
-	return gen
+	return c.Generation
 }
 
 // rotation exchanges presented for next at now with a one minute grace.
