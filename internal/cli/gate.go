@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -30,6 +31,7 @@ type gateFlags struct {
 	metricsListen               string
 	staleAfter, startTimeout    time.Duration
 	introspect                  bool
+	maxConns                    int
 	level, format               string
 }
 
@@ -43,6 +45,7 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
+	fs.IntVar(&f.maxConns, "max-conns-per-address", DefaultGateConnsPerAddress, "most connections open at once from one client address (an IPv6 /64); behind a proxy that opens more, raise it; 0 = no cap")
 	fs.StringVar(&f.keyFile, "key-file", "", "file holding the feed key, read when TEGATA_FEED_KEY is unset")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 0, "give up when no authority has accepted the gate within this long; 0 = wait for as long as it takes")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve /metrics on this address too; forward-auth mode also serves it on --listen")
@@ -117,11 +120,19 @@ func gateCmd(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f.maxConns < 0 {
+		return usageErr("--max-conns-per-address must not be negative")
+	}
 	vcfg.Logger, gcfg.Logger = log, log
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, log: log, keySource: key.source})
 }
+
+// DefaultGateConnsPerAddress is the default of tegata gate's
+// --max-conns-per-address: high, since in forward-auth mode every
+// connection comes from the proxy in front.
+const DefaultGateConnsPerAddress = 1024
 
 // gateRun is what runGate needs.
 type gateRun struct {
@@ -143,6 +154,7 @@ func runGate(ctx context.Context, run gateRun) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = httpguard.Listener(ln, f.maxConns, nil, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	run.gcfg.Metrics = reg
@@ -210,9 +222,12 @@ func startVerifier(ctx context.Context, run gateRun) (*verifier.Verifier, error)
 	return v, err
 }
 
+// newGateServer serves h. Bodies of requests the gate has not verified
+// must arrive within gate.BodyTimeout; verified uploads only have to keep
+// moving (gate.ForwardBodyIdle).
 func newGateServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	return &http.Server{Handler: httpguard.BodyDeadline(h, gate.BodyTimeout), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
 // shutdown drains the servers for up to 10 seconds.

@@ -9,6 +9,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -29,7 +30,7 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 			// limit the answer is 429 (logged at Debug, so guessing cannot
 			// flood the logs). A valid key is never refused by this, even
 			// from an address someone else is guessing from.
-			if d := s.authFailures.wait(addrKey(clientAddr(r, s.trusted)), s.now()); d > 0 {
+			if d := s.authFailures.wait(httpguard.AddrKey(clientAddr(r, s.trusted)), s.now()); d > 0 {
 				err = tooMany(d, "after failed API key attempts from this address")
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 )
 
 // Config wires the HTTP API.
@@ -28,6 +29,11 @@ type Config struct {
 	Limits Limits
 	// Now is the clock for rate limiting. Default time.Now.
 	Now func() time.Time
+	// FeedMaxAge ends every feed stream after about this long (jittered
+	// down by up to a quarter); the verifier reconnects where it was, and
+	// its API key is checked again. Zero: DefaultFeedMaxAge; negative: no
+	// maximum.
+	FeedMaxAge time.Duration
 }
 
 type server struct {
@@ -42,6 +48,7 @@ type server struct {
 	statusLists StatusLists
 	// authFailures counts failed API key attempts per client address.
 	authFailures *limiter
+	streams      *streams
 }
 
 // New returns the authority's HTTP handler.
@@ -52,8 +59,15 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	switch {
+	case cfg.FeedMaxAge == 0:
+		cfg.FeedMaxAge = DefaultFeedMaxAge
+	case cfg.FeedMaxAge < 0:
+		cfg.FeedMaxAge = 0
+	}
 	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
-		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
+		streams: newStreams(cfg.Limits, cfg.FeedMaxAge),
+		perKey:  newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
 		statusLists: cfg.StatusLists}
 	mux := http.NewServeMux()
@@ -74,7 +88,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/apikeys", s.requireKey(s.wrap(s.listAPIKeys), adminOnly...))
 	mux.HandleFunc("POST /v1/apikeys/{id}/revoke", s.requireKey(s.wrap(s.revokeAPIKey), adminOnly...))
 	if cfg.Feed != nil {
-		mux.HandleFunc("GET /v1/feed", s.requireKey(cfg.Feed.ServeHTTP, readers...))
+		mux.HandleFunc("GET /v1/feed", s.requireKey(s.feed(cfg.Feed), readers...))
 	}
 	// Clients (no API key): the refresh token or access token is the credential.
 	handle("POST /v1/token/refresh", s.limitClient(s.refresh))
@@ -96,7 +110,9 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
-	return cfg.Instruments.instrument(mux)
+	// A client trickling the body of a request, to a route that reads it
+	// or not, loses the connection after BodyTimeout.
+	return httpguard.BodyDeadline(cfg.Instruments.instrument(mux), BodyTimeout)
 }
 
 // wrap adapts a handler that returns an error to the single error path.
@@ -111,7 +127,7 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 // limitClient applies the per-client-address limit to a public endpoint.
 func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if d := s.perClient.wait(limitKey(r, addrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
+		if d := s.perClient.wait(limitKey(r, httpguard.AddrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
 			return tooMany(d, "from this address")
 		}
 		return h(w, r)

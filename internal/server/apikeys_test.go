@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -253,5 +255,88 @@ func stop(t *testing.T, r *server.Running) {
 	defer cancel()
 	if err := r.Shutdown(c); err != nil {
 		t.Errorf("Shutdown() = %v", err)
+	}
+}
+
+// TestReplacedBootstrapKeyRetired is issue 14, finding 1: setting a new
+// TEGATA_API_KEY (or deleting the api-key file) and restarting added a
+// second live admin key and left the old one working, silently; the same
+// for TEGATA_FEED_KEY. That is exactly what an operator does after a leak.
+// The old key of the same setting is now retired on start, with an audit
+// record and a log line; keys made through the API are not touched.
+func TestReplacedBootstrapKeyRetired(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, cfg *server.Config)
+	}{
+		{"new TEGATA_API_KEY", func(t *testing.T, cfg *server.Config) { cfg.APIKey = authority.NewAPIKey() }},
+		{"api-key file deleted", func(t *testing.T, cfg *server.Config) {
+			if err := os.Remove(filepath.Join(cfg.DataDir, "api-key")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &logBuffer{}
+			cfg := server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), FeedKey: authority.NewAPIKey(),
+				Logger: slog.New(slog.NewTextHandler(io.MultiWriter(logs), nil))}
+			if tc.name != "api-key file deleted" {
+				cfg.APIKey = authority.NewAPIKey()
+			}
+			r := mustStart(t, cfg)
+			oldAdmin, oldFeed := r.APIKey, cfg.FeedKey
+			oldID := bootstrapID(t, &client.Client{BaseURL: r.URL, APIKey: oldAdmin})
+			app := createKey(t, &client.Client{BaseURL: r.URL, APIKey: oldAdmin}, "app", authority.RoleAdmin)
+			stop(t, r)
+
+			tc.change(t, &cfg)
+			cfg.FeedKey = authority.NewAPIKey()
+			r = mustStart(t, cfg)
+			defer stop(t, r)
+			admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
+			if r.APIKey == oldAdmin {
+				t.Fatal("the bootstrap key did not change")
+			}
+			_, err := (&client.Client{BaseURL: r.URL, APIKey: oldAdmin}).APIKeys(ctx(t))
+			wantStatus(t, "APIKeys with the replaced bootstrap key", err, http.StatusUnauthorized)
+			if s := feedStatus(t, r.URL, oldFeed); s != http.StatusUnauthorized {
+				t.Errorf("GET /v1/feed with the replaced feed key = %d, want 401", s)
+			}
+			if s := feedStatus(t, r.URL, cfg.FeedKey); s != http.StatusOK {
+				t.Errorf("GET /v1/feed with the new feed key = %d, want 200", s)
+			}
+			if _, err := (&client.Client{BaseURL: r.URL, APIKey: app.Key}).APIKeys(ctx(t)); err != nil {
+				t.Errorf("APIKeys with a key made through the API = %v, want nil: only installed keys are retired", err)
+			}
+			names := keyNames(t, admin)
+			if len(names) != 3 || !slices.Contains(names, "app") {
+				t.Errorf("live keys after the change = %q, want app, the new bootstrap key and the new feed key", names)
+			}
+			var audit struct {
+				Records []struct{ By, Reason, Action, Target string }
+			}
+			if err := admin.Do(ctx(t), "GET", "/v1/audit", nil, &audit); err != nil {
+				t.Fatal(err)
+			}
+			retired := 0
+			for _, rec := range audit.Records {
+				if rec.Action == "apikey.revoke" && rec.By == "system" && strings.HasPrefix(rec.Reason, "replaced at start") {
+					retired++
+					if rec.Target == "" || (strings.HasPrefix(rec.Target, "bootstrap-") && !strings.Contains(rec.Target, oldID)) {
+						t.Errorf("audit record %+v does not name the retired key %s", rec, oldID)
+					}
+				}
+			}
+			if retired != 2 {
+				t.Errorf("audit holds %d retirements by the system, want 2 (bootstrap and feed):\n%+v", retired, audit.Records)
+			}
+			if n := strings.Count(logs.String(), "API key retired"); n != 2 {
+				t.Errorf("log has %d \"API key retired\" lines, want 2:\n%s", n, logs.String())
+			}
+			if l := logs.String(); strings.Contains(l, oldAdmin) || strings.Contains(l, oldFeed) || strings.Contains(l, cfg.FeedKey) {
+				t.Error("the logs hold an API key")
+			}
+		})
 	}
 }

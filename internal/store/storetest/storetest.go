@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"APIKeyConflicts", testAPIKeyConflicts},
 		{"RevokeAPIKey", testRevokeAPIKey},
 		{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
+		{"RetireInstalledAPIKeys", testRetireInstalledAPIKeys},
 		{"Audit", testAudit},
 		{"Notifier", testNotifier},
 		{"StatusLists", testStatusLists},
