@@ -94,9 +94,18 @@ func bearer(r *http.Request) (string, bool) {
 // refused report would make a verifier fail closed.
 var noKeyLimit = map[string]bool{"POST /v1/feed/position": true}
 
-var adminOnly = []string{authority.RoleAdmin}
-var readers = []string{authority.RoleAdmin, authority.RoleFeed}
+// The roles each group of endpoints admits.
+var (
+	adminOnly = []string{authority.RoleAdmin}
+	readers   = []string{authority.RoleAdmin, authority.RoleFeed, authority.RoleGate}
+	// sessionKeepers create, list and revoke sessions for their users.
+	sessionKeepers = []string{authority.RoleAdmin, authority.RoleGate}
+	// verifierReaders may list the verifiers: operators and web gates.
+	verifierReaders = []string{authority.RoleAdmin, authority.RoleGate}
+)
 
-// verifierReaders may list the verifiers: operators, and gates (which
-// hold feed keys) checking on each other.
-var verifierReaders = []string{authority.RoleAdmin, authority.RoleFeed}
+// keyRole returns the role of the API key requireKey admitted.
+func keyRole(r *http.Request) string {
+	k, _ := r.Context().Value(ctxKey{}).(store.APIKey)
+	return k.Role
+}

@@ -54,7 +54,7 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "test", Confirm: 5*time.Second})
+	r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "test", Confirm: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("RevokeSession(Confirm 5s): %v", err)
 	}
