@@ -127,6 +127,7 @@ type Cluster struct {
 	written  map[string]store.VerifierRecord // verifier records as last written
 	failing  bool
 	lastEval time.Time
+	flushes  int // since start, to prune now and then
 	sentLag  string // the pending list last announced, as a signature
 }
 
@@ -418,8 +419,20 @@ func (c *Cluster) flush(ctx context.Context) error {
 	if nodes, err := c.cfg.Store.FeedNodes(ctx, now); err == nil {
 		c.merge(nodes)
 	}
+	if c.flushes++; c.flushes%pruneEvery == 0 {
+		if _, err := c.cfg.Store.PruneFollowers(ctx, now.Add(-keepGone)); err != nil {
+			c.log.Debug("inforce: pruning old records failed", "err", err)
+		}
+	}
 	return nil
 }
+
+// Records of nodes and verifiers gone for keepGone are deleted, by every
+// node every pruneEvery flushes (about a minute).
+const (
+	keepGone   = time.Hour
+	pruneEvery = 60
+)
 
 // changedRecords returns the followers whose stored record is out of date:
 // new, moved, changed, or heard since more than a quarter of their
