@@ -127,7 +127,7 @@ type Cluster struct {
 	written  map[string]store.VerifierRecord // verifier records as last written
 	failing  bool
 	lastEval time.Time
-	flushes  int // since start, to prune now and then
+	flushes  int    // since start, to prune now and then
 	sentLag  string // the pending list last announced, as a signature
 }
 
