@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeAPIKey", testRevokeAPIKey},
 		{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
 		{"RetireInstalledAPIKeys", testRetireInstalledAPIKeys},
+		{"Lifetimes", testLifetimes},
 		{"Audit", testAudit},
 		{"Notifier", testNotifier},
 		{"StatusLists", testStatusLists},
