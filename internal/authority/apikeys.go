@@ -16,7 +16,16 @@ import (
 const (
 	RoleAdmin = "admin" // every API call
 	RoleFeed  = "feed"  // read-only: the feed, JWKS and introspection
+	// RoleGate is a web gate's: what RoleFeed may, plus create, list and
+	// revoke sessions (and sign a subject out everywhere); never signing
+	// keys, API keys, the audit trail or a subject's claims.
+	RoleGate = "gate"
 )
+
+// ValidRole reports whether role names an API key role.
+func ValidRole(role string) bool {
+	return role == RoleAdmin || role == RoleFeed || role == RoleGate
+}
 
 // MaxAPIKeyNameLen caps an API key's name.
 const MaxAPIKeyNameLen = 64
@@ -93,8 +102,8 @@ func (a *Authority) CreateAPIKey(ctx context.Context, name, role string, actor s
 	if err := checkAPIKeyName(name); err != nil {
 		return APIKeyInfo{}, "", err
 	}
-	if role != RoleAdmin && role != RoleFeed {
-		return APIKeyInfo{}, "", invalidRequest("role must be %q or %q", RoleAdmin, RoleFeed)
+	if !ValidRole(role) {
+		return APIKeyInfo{}, "", invalidRequest("role must be %q, %q or %q", RoleAdmin, RoleFeed, RoleGate)
 	}
 	if err := checkActor(actor); err != nil {
 		return APIKeyInfo{}, "", err
@@ -233,7 +242,7 @@ func (a *Authority) retireReplaced(ctx context.Context, name string, keep [32]by
 }
 
 func (a *Authority) ensureAPIKey(ctx context.Context, name, secret, role string) error {
-	if role != RoleAdmin && role != RoleFeed {
+	if !ValidRole(role) {
 		return fmt.Errorf("authority: unknown API key role %q", role)
 	}
 	if secret == "" {

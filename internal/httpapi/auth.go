@@ -79,5 +79,16 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, true
 }
 
-var adminOnly = []string{authority.RoleAdmin}
-var readers = []string{authority.RoleAdmin, authority.RoleFeed}
+// The roles each group of endpoints admits.
+var (
+	adminOnly = []string{authority.RoleAdmin}
+	readers   = []string{authority.RoleAdmin, authority.RoleFeed, authority.RoleGate}
+	// sessionKeepers create, list and revoke sessions for their users.
+	sessionKeepers = []string{authority.RoleAdmin, authority.RoleGate}
+)
+
+// keyRole returns the role of the API key requireKey admitted.
+func keyRole(r *http.Request) string {
+	k, _ := r.Context().Value(ctxKey{}).(store.APIKey)
+	return k.Role
+}

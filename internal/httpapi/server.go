@@ -75,11 +75,11 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		mux.HandleFunc(pattern, s.wrap(h))
 	}
 	// App backends and operators (API key).
-	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), adminOnly...))
-	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), adminOnly...))
-	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), adminOnly...))
+	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), sessionKeepers...))
+	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), sessionKeepers...))
+	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), sessionKeepers...))
 	mux.HandleFunc(bulkRevocationRoute, s.requireKey(s.wrap(s.revokeMany), adminOnly...))
-	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), adminOnly...))
+	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), sessionKeepers...))
 	mux.HandleFunc("POST /v1/introspect", s.requireKey(s.wrap(s.introspect), readers...))
 	mux.HandleFunc("GET /v1/keys", s.requireKey(s.wrap(s.listKeys), adminOnly...))
 	mux.HandleFunc("POST /v1/keys/rotate", s.requireKey(s.wrap(s.rotateKey), adminOnly...))
@@ -91,7 +91,9 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		mux.HandleFunc("GET /v1/feed", s.requireKey(s.feed(cfg.Feed), readers...))
 	}
 	// Clients (no API key): the refresh token or access token is the credential.
-	handle("POST /v1/token/refresh", s.limitClient(s.refresh))
+	// A web gate refreshes for all its browsers from one address: with its
+	// API key it is limited per key, not per address.
+	mux.HandleFunc("POST /v1/token/refresh", s.keyOrClient(s.refresh, sessionKeepers...))
 	handle("POST /v1/token/revoke", s.limitClient(s.revokeToken))
 	// Public.
 	handle("GET /.well-known/jwks.json", s.jwks)
@@ -103,6 +105,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("GET /readyz", s.ready)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
@@ -130,6 +133,21 @@ func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) f
 			return tooMany(d, "from this address")
 		}
 		return h(w, r)
+	}
+}
+
+// keyOrClient serves h to a request with an Authorization header only if
+// it is an API key holding one of roles (limited per key), and to any other
+// request limited per client address.
+func (s *server) keyOrClient(h func(http.ResponseWriter, *http.Request) error, roles ...string) http.HandlerFunc {
+	keyed := s.requireKey(s.wrap(h), roles...)
+	public := s.wrap(s.limitClient(h))
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Header["Authorization"]; ok {
+			keyed(w, r)
+			return
+		}
+		public(w, r)
 	}
 }
 

@@ -155,6 +155,63 @@ func TestFeedKeyRole(t *testing.T) {
 	wantStatus(t, "RevokeAPIKey with a feed key", feed.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: bootstrapID(t, e.admin)}), http.StatusForbidden)
 }
 
+// TestGateKeyRole: a gate key reads the feed, introspects, creates, lists
+// and revokes sessions, signs a subject out everywhere and refreshes for
+// its browsers; it never touches keys, API keys, the audit trail or a
+// subject's claims.
+func TestGateKeyRole(t *testing.T) {
+	e := start(t, nil)
+	k := createKey(t, e.admin, "web", authority.RoleGate)
+	if k.Role != authority.RoleGate {
+		t.Fatalf("CreateAPIKey(role gate).Role = %q, want gate", k.Role)
+	}
+	g := &client.Client{BaseURL: e.URL, APIKey: k.Key}
+	if got := feedStatus(t, e.URL, k.Key); got != http.StatusOK {
+		t.Errorf("GET /v1/feed with a gate key = %d, want 200", got)
+	}
+	tok, err := g.CreateSession(ctx(t), client.SessionRequest{Subject: "carol", Device: "laptop", Claims: map[string]any{"role": "editor"}})
+	if err != nil {
+		t.Fatalf("CreateSession with a gate key = %v", err)
+	}
+	if res, err := g.Introspect(ctx(t), tok.AccessToken); err != nil || !res.Active {
+		t.Errorf("Introspect with a gate key = %v, %v, want active", res, err)
+	}
+	if list, err := g.Sessions(ctx(t), "carol"); err != nil || len(list) != 1 || list[0].ID != tok.SessionID {
+		t.Errorf("Sessions with a gate key = %+v, %v, want the one session", list, err)
+	}
+	next, err := g.Refresh(ctx(t), tok.RefreshToken)
+	if err != nil {
+		t.Fatalf("Refresh with a gate key = %v", err)
+	}
+	if _, err := g.RevokeSession(ctx(t), client.SessionRevocation{SessionID: next.SessionID, Reason: "signed out"}); err != nil {
+		t.Errorf("RevokeSession with a gate key = %v", err)
+	}
+	if _, err := g.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "carol", Scope: "sessions", Reason: "everywhere"}); err != nil {
+		t.Errorf("RevokeSubject(scope sessions) with a gate key = %v", err)
+	}
+	_, err = g.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "carol", Scope: "access"})
+	wantStatus(t, "RevokeSubject(scope access) with a gate key", err, http.StatusForbidden)
+	_, err = g.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "carol", Scope: "sessions", Reason: "", Claims: map[string]any{"role": "admin"}})
+	wantStatus(t, "RevokeSubject(claims) with a gate key", err, http.StatusForbidden)
+	_, err = g.APIKeys(ctx(t))
+	wantStatus(t, "APIKeys with a gate key", err, http.StatusForbidden)
+	_, err = g.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "escalate", Role: authority.RoleAdmin})
+	wantStatus(t, "CreateAPIKey with a gate key", err, http.StatusForbidden)
+	wantStatus(t, "GET /v1/keys with a gate key", g.Do(ctx(t), "GET", "/v1/keys", nil, nil), http.StatusForbidden)
+	wantStatus(t, "GET /v1/audit with a gate key", g.Do(ctx(t), "GET", "/v1/audit", nil, nil), http.StatusForbidden)
+	// A feed key cannot refresh on behalf of others: the API key on a
+	// refresh must be one that keeps sessions.
+	feedKey := createKey(t, e.admin, "edge", authority.RoleFeed)
+	tok2, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&client.Client{BaseURL: e.URL, APIKey: feedKey.Key}).Refresh(ctx(t), tok2.RefreshToken)
+	wantStatus(t, "Refresh with a feed key", err, http.StatusForbidden)
+	_, err = (&client.Client{BaseURL: e.URL, APIKey: "tgk_wrong"}).Refresh(ctx(t), tok2.RefreshToken)
+	wantStatus(t, "Refresh with a wrong API key", err, http.StatusUnauthorized)
+}
+
 // feedStatus opens the feed stream and returns its status without reading
 // the (endless) body.
 func feedStatus(t *testing.T, base, key string) int {

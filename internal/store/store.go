@@ -316,6 +316,11 @@ type Keys interface {
 	// key.SignFrom on every other key not yet retired. ErrConflict on a
 	// duplicate ID.
 	AddKey(ctx context.Context, k SigningKey, a Actor) error
+	// AddFirstKey stores k as AddKey does, but only if the store holds no
+	// key at all, decided under a lock so that of several processes starting
+	// on an empty store at once exactly one adds its key. It reports whether
+	// k was added.
+	AddFirstKey(ctx context.Context, k SigningKey, a Actor) (added bool, err error)
 	// ListKeys returns all keys, oldest first.
 	ListKeys(ctx context.Context) ([]SigningKey, error)
 	// DeleteKeysRetiredBefore removes keys retired before t.

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentFailuresIsolated", testConcurrentFailuresIsolated},
 		{"BatchesForm", testBatchesForm},
 		{"Keys", testKeys},
+		{"FirstKeyOnce", testFirstKeyOnce},
 		{"APIKeys", testAPIKeys},
 		{"APIKeyConflicts", testAPIKeyConflicts},
 		{"RevokeAPIKey", testRevokeAPIKey},
