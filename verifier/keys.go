@@ -34,9 +34,12 @@ type keySource struct {
 	// accept, when set, vets the epoch a JWKS answer names (header
 	// Tegata-Epoch): keys from another log than the feed's are not
 	// installed (see Verifier.acceptKeys).
-	accept  func(epoch string) bool
-	cur     atomic.Pointer[keySnapshot]
-	fetchMu sync.Mutex // serialises fetches so an older answer never replaces a newer one
+	accept func(epoch string) bool
+	// published, when set, receives the openid-configuration fetched with
+	// every key set after the start (see published.go).
+	published func(discovery)
+	cur       atomic.Pointer[keySnapshot]
+	fetchMu   sync.Mutex // serialises fetches so an older answer never replaces a newer one
 
 	mu         sync.Mutex
 	lastDemand time.Time  // when the last on-demand fetch started (by now())
@@ -63,10 +66,18 @@ func (k *keySource) lookup() token.KeyLookup {
 	return k.cur.Load().set
 }
 
-// fetch gets the JWKS from the authorities and installs it if it changed.
+// fetch gets the JWKS from the authorities and installs it if it changed,
+// and hands the openid-configuration to published.
 func (k *keySource) fetch(ctx context.Context) error {
 	k.fetchMu.Lock()
 	defer k.fetchMu.Unlock()
+	if k.published != nil {
+		d, err := k.auth.discover(ctx)
+		if err != nil {
+			return err
+		}
+		k.published(d)
+	}
 	body, hdr, err := k.auth.getHeader(ctx, jwksPath)
 	if err != nil {
 		return fmt.Errorf("verifier: fetching JWKS: %w", err)

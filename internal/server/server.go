@@ -183,9 +183,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if !ok {
 		return nil, errors.New("server: store cannot notify of revocations")
 	}
+	// The hub goes on sending an entry for the leeway past its expiry, to
+	// verifiers whose clock is behind, and judges expiry by the
+	// authority's clock; the verifier bookkeeping uses that clock too.
 	license := new(inforce.License)
-	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Epoch: id.Epoch, License: license.Until})
-	cl := inforce.New(inforce.Config{URL: url, Hub: hub, Store: st, License: license, Broadcaster: broadcaster(st), Logger: log})
+	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now,
+		Epoch: id.Epoch, License: license.Until})
+	cl := inforce.New(inforce.Config{URL: url, Hub: hub, Store: st, License: license, Broadcaster: broadcaster(st),
+		Now: a.Config().Now, Logger: log})
 	if err := cl.Register(ctx); err != nil {
 		return nil, fmt.Errorf("register this node: %w", err)
 	}
