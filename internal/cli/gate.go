@@ -233,8 +233,8 @@ func startVerifier(ctx context.Context, run gateRun) (*verifier.Verifier, error)
 		if run.web != nil {
 			role = "gate"
 		}
-		return nil, fmt.Errorf("the authority refused the %s key from %s: %w\n"+
-			"Give the gate a live API key with the %s role (tegata apikeys create --name NAME --role %s)", role, run.keySource, err, role, role)
+		return nil, fmt.Errorf("the authority refused the %s key from %s; give the gate a live API key with the %[1]s role "+
+			"(tegata apikeys create --name NAME --role %[1]s): %[3]w", role, run.keySource, err)
 	case err != nil && ctx.Err() != nil:
 		return nil, fmt.Errorf("stopped before an authority answered: %w", err)
 	case err != nil && run.f.startTimeout > 0:
