@@ -266,10 +266,4 @@ func (e *webEnv) claimsOf(t *testing.T, at string) map[string]any {
 	return out
 }
 
-func (app *webApp) url(t *testing.T) *url.URL {
-	u, err := url.Parse(app.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
+func (app *webApp) url(t *testing.T) *url.URL { return parseURL(t, app.URL) }

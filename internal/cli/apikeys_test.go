@@ -3,14 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/server"
 )
 
 func TestAPIKeysUsageErrors(t *testing.T) {
@@ -48,17 +44,7 @@ func runSplit(args []string, env map[string]string) (code int, stdout, stderr st
 // TestAPIKeysCommands drives create, list and revoke against a real
 // authority.
 func TestAPIKeysCommands(t *testing.T) {
-	r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = r.Shutdown(c)
-	})
-	env := map[string]string{"TEGATA_API_KEY": r.APIKey, "TEGATA_AUTHORITY": r.URL}
+	r, env := startServer(t)
 
 	code, key, msg := runSplit([]string{"apikeys", "create", "--name", "edge-gate", "--role", "feed"}, env)
 	key = strings.TrimSpace(key)
@@ -101,16 +87,7 @@ func TestAPIKeysCommands(t *testing.T) {
 // TestGateWebChecksKeyRole: --web with a key that may not manage sessions
 // stops at start, naming the role it needs; a bad --origin is named too.
 func TestGateWebChecksKeyRole(t *testing.T) {
-	r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = r.Shutdown(c)
-	})
+	r, _ := startServer(t)
 	code, out, _ := runSplit([]string{"apikeys", "create", "--name", "edge", "--role", "feed"},
 		map[string]string{"TEGATA_AUTHORITY": r.URL, "TEGATA_API_KEY": r.APIKey})
 	if code != 0 {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,7 +51,8 @@ func (f *webFlags) envBool(env Env, name string) bool {
 }
 
 // config checks the web flags and returns the web session configuration,
-// nil without --web. The session calls go to the first authority.
+// nil without --web. The session calls fail over between the authorities
+// like the verifier's (see failover).
 func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config) (*gate.WebConfig, error) {
 	if f.envErr != nil {
 		return nil, f.envErr
@@ -72,8 +74,12 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 	if !upstream {
 		return nil, usageErr("--web needs --upstream: the gate signs browsers in on the app's answers")
 	}
+	hc, err := newFailover(vcfg.Authorities)
+	if err != nil {
+		return nil, err
+	}
 	cfg := &gate.WebConfig{LoginPath: f.loginPath, Origin: f.origin, InsecureCookies: f.insecureCookies,
-		Authority: &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey}}
+		Authority: &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc}}
 	for _, p := range strings.Split(f.public, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			cfg.Public = append(cfg.Public, p)
@@ -150,4 +156,48 @@ func startWeb(ctx context.Context, v *verifier.Verifier, cfg gate.WebConfig) (*g
 		return nil, err
 	}
 	return web, nil
+}
+
+// failover carries the web gate's session calls to the first authority that
+// accepts a connection, in --authority order, as the verifier does for
+// discovery and the feed. Only a request that could not connect is tried
+// on the next authority: it was never sent, so a sign-in or a refresh is
+// never made twice.
+type failover struct {
+	next  http.RoundTripper
+	bases []*url.URL // each authority's base URL; requests are made to the first's
+}
+
+func newFailover(authorities []string) (*http.Client, error) {
+	f := &failover{next: http.DefaultTransport}
+	for _, a := range authorities {
+		u, err := url.Parse(a)
+		if err != nil {
+			return nil, usageErr("--authority %q is not a URL", a)
+		}
+		f.bases = append(f.bases, u)
+	}
+	return &http.Client{Transport: f}, nil
+}
+
+func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
+	var err error
+	for i, base := range f.bases {
+		r := req.Clone(req.Context())
+		r.URL.Scheme, r.URL.Host, r.Host = base.Scheme, base.Host, ""
+		r.URL.Path = strings.TrimSuffix(base.Path, "/") + strings.TrimPrefix(req.URL.Path, strings.TrimSuffix(f.bases[0].Path, "/"))
+		r.URL.RawPath = ""
+		if i > 0 && req.GetBody != nil {
+			if r.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+		var resp *http.Response
+		resp, err = f.next.RoundTrip(r)
+		var op *net.OpError
+		if err == nil || !errors.As(err, &op) || op.Op != "dial" {
+			return resp, err
+		}
+	}
+	return nil, err
 }

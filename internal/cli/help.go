@@ -56,12 +56,14 @@ TEGATA_DB=postgres://tegata@db/tegata TEGATA_ISSUER=https://auth.example.com teg
 	},
 	"gate": {
 		usage:   "gate --authority URL[,URL...] [flags]",
-		summary: "verify tokens for any service: forward-auth endpoint or reverse proxy",
+		summary: "verify tokens for any service: forward-auth endpoint or reverse proxy (--web: browser sessions)",
 		about: `Runs a verifier (signature, then the revocation set the authority's feed keeps current)
 as an HTTP service: a forward-auth endpoint for nginx auth_request, Traefik ForwardAuth and
 Envoy ext_authz (/auth), or with --upstream a reverse proxy. It listens at once and waits
 for an authority (not ready on /readyz meanwhile); a key the authority refuses stops it.
-It reads its key from TEGATA_FEED_KEY or --key-file, never the admin key. See docs/gate.md.`,
+It reads its key from TEGATA_FEED_KEY or --key-file, never the admin key. With --web it also
+keeps browser sessions in cookies for the upstream app (docs/web.md), with a key of the gate
+role from TEGATA_GATE_KEY. See docs/gate.md.`,
 		env: []string{
 			"TEGATA_AUTHORITY\t--authority",
 			"TEGATA_FEED_KEY\tAPI key with the feed role; else --key-file",
