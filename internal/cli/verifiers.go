@@ -18,11 +18,8 @@ func verifiers(env Env, args []string) error {
 	fs := newFlags(env, "verifiers")
 	var o opFlags
 	o.register(env, fs)
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
