@@ -53,7 +53,10 @@ type Config struct {
 	// NodeID names this node process; default random.
 	NodeID string
 	// URL is where this node listens, for people reading the list.
-	URL   string
+	URL string
+	// Epoch is the cluster's: messages of other clusters sharing the
+	// database are ignored.
+	Epoch string
 	Hub   Hub
 	Store Store
 	// License is the hub's license, which the Cluster keeps current.
@@ -317,6 +320,7 @@ func (c *Cluster) lagging(want int64) *lagging {
 }
 
 func (c *Cluster) send(ctx context.Context, m message) {
+	m.Epoch = c.cfg.Epoch
 	s, err := encode(m)
 	if err == nil {
 		err = c.cfg.Broadcaster.Broadcast(ctx, s)
@@ -340,7 +344,7 @@ func (c *Cluster) handle(ctx context.Context, s string) {
 		c.log.Debug("inforce: ignoring a message", "err", err)
 		return
 	}
-	if m.From == c.cfg.NodeID {
+	if m.From == c.cfg.NodeID || m.Epoch != c.cfg.Epoch {
 		return
 	}
 	if m.Node != nil {

@@ -2,6 +2,7 @@ package inforce_test
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -219,5 +220,42 @@ func TestList(t *testing.T) {
 	}
 	if l.Head != 3 || len(l.Nodes) != 2 {
 		t.Errorf("head %d, nodes %+v; want 3 and nodes a and b", l.Head, l.Nodes)
+	}
+}
+
+// TestOtherClustersIgnored: Postgres delivers NOTIFY to every listener of
+// the database, whatever its schema; a node ignores the messages of a
+// cluster with another epoch, and heeds its own cluster's.
+func TestOtherClustersIgnored(t *testing.T) {
+	st := openStore(t)
+	now := time.Now()
+	c := inforce.New(inforce.Config{NodeID: "a", Epoch: "ours", Hub: newFakeHub(5, 5), Store: st, Broadcaster: st})
+	if err := c.Register(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	y := store.NodeRecord{ID: "y", Safe: 1, Head: 5, Version: 1, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := st.SaveFollowers(ctx, y, nil); err != nil {
+		t.Fatal(err)
+	}
+	if conf := c.Confirm(ctx, 5, 100*time.Millisecond); conf.InForce {
+		t.Fatalf("Confirm(5) with node y at 1 = %+v, want not in force", conf)
+	}
+	record := func(epoch, node string, safe, version int64) string {
+		b, _ := json.Marshal(map[string]any{"epoch": epoch, "from": node, "node": map[string]any{
+			"id": node, "safe": safe, "head": 5, "version": version, "updated": now.UnixMicro(), "expires": now.Add(time.Hour).UnixMicro()}})
+		return string(b)
+	}
+	// Another cluster's node z, stuck at 1; then our y, at 5. The loop
+	// handles them in order: once y's counts, z's was seen too.
+	for _, m := range []string{record("theirs", "z", 1, 1), record("ours", "y", 5, 2)} {
+		if err := st.Broadcast(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if conf := c.Confirm(ctx, 5, 10*time.Second); !conf.InForce {
+		t.Fatalf("Confirm(5) once y says 5 = %+v, want in force: z belongs to another cluster", conf)
 	}
 }

@@ -11,9 +11,13 @@ import (
 // message is what nodes broadcast to each other: either a want (a node
 // waits for Want to be in force) or a node's record.
 type message struct {
-	From string       `json:"from"`
-	Want int64        `json:"want,omitempty"`
-	Node *nodeMessage `json:"node,omitempty"`
+	// Epoch scopes messages to one cluster: Postgres delivers NOTIFY to
+	// every listener of the database, whatever schema it uses, so
+	// clusters sharing a database hear each other.
+	Epoch string       `json:"epoch"`
+	From  string       `json:"from"`
+	Want  int64        `json:"want,omitempty"`
+	Node  *nodeMessage `json:"node,omitempty"`
 }
 
 // nodeMessage is a store.NodeRecord on the wire (times in Unix

@@ -189,8 +189,8 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	license := new(inforce.License)
 	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now,
 		Epoch: id.Epoch, License: license.Until})
-	cl := inforce.New(inforce.Config{URL: url, Hub: hub, Store: st, License: license, Broadcaster: broadcaster(st),
-		Now: a.Config().Now, Logger: log})
+	cl := inforce.New(inforce.Config{URL: url, Epoch: id.Epoch, Hub: hub, Store: st, License: license,
+		Broadcaster: broadcaster(st), Now: a.Config().Now, Logger: log})
 	if err := cl.Register(ctx); err != nil {
 		return nil, fmt.Errorf("register this node: %w", err)
 	}
