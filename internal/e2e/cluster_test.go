@@ -19,6 +19,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -170,20 +171,10 @@ func parallel(t *testing.T, n, workers int, fn func(i int) error) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually waits until cond returns nil (testtime.Eventually).
 func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, within, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testtime.Eventually(t, within, what, cond)
 }
 
 // allRevoked checks that v rejects every token as revoked.

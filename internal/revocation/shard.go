@@ -3,6 +3,7 @@ package revocation
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // shard is one slice of the set. Writers hold mu and make seq odd while
@@ -12,15 +13,23 @@ import (
 // costs a few plain loads. A reader that keeps meeting a writer (during a
 // prune of its shard) waits on mu instead of spinning.
 type shard struct {
+	shardFields
+	// Pad to two cache lines so that writes to one shard do not disturb
+	// readers of its neighbours. The fields' size depends on the word
+	// size, so the padding is computed, not written down.
+	_ [(shardSize - unsafe.Sizeof(shardFields{})%shardSize) % shardSize]byte
+}
+
+// shardSize is two cache lines of 64 bytes.
+const shardSize = 128
+
+type shardFields struct {
 	mu       sync.Mutex
 	seq      atomic.Uint64
 	sessions atomic.Pointer[keyTable]
 	// otherSessions holds session ids that are not in tegata's format.
 	otherSessions atomic.Pointer[strTable]
 	subjects      atomic.Pointer[subjectTable]
-	// Pad to two cache lines so that writes to one shard do not disturb
-	// readers of its neighbours.
-	_ [128 - 40]byte
 }
 
 // optimisticReads is how many times a reader tries without the lock.
