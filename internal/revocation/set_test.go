@@ -352,10 +352,10 @@ func TestShardSize(t *testing.T) {
 // TestConcurrent is for -race: readers, writers, pruning and resets at once.
 func TestConcurrent(t *testing.T) {
 	s := NewSet(5000)
-	var wg sync.WaitGroup
+	var wg, writers sync.WaitGroup
 	stop := make(chan struct{})
 	for w := range 2 {
-		wg.Go(func() {
+		writers.Go(func() {
 			for i := range 3000 {
 				exp := t0.Add(time.Duration(i%10) * time.Second)
 				_ = s.Apply(session(int64(i), sidN(uint64(w*10000+i)), exp))
@@ -390,7 +390,7 @@ func TestConcurrent(t *testing.T) {
 			_ = s.Len()
 		}
 	})
-	time.Sleep(200 * time.Millisecond)
+	writers.Wait() // readers and pruning run for as long as the writes take
 	close(stop)
 	wg.Wait()
 	if n := s.Len(); n < 0 || n > 5000 {
