@@ -38,6 +38,15 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.Schema(t)) })
 }
 
+// TestConformanceNodes: two stores on one schema, as two authority nodes.
+func TestConformanceNodes(t *testing.T) {
+	pgtest.DB(t)
+	storetest.RunNodes(t, func(t *testing.T) []store.Store {
+		dsn := pgtest.Schema(t)
+		return []store.Store{open(t, dsn), open(t, dsn)}
+	})
+}
+
 func revokeSubject(t *testing.T, s store.Store) {
 	t.Helper()
 	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
