@@ -18,13 +18,17 @@ const (
 	// RoleFeed may only read: the revocation feed, introspection. For
 	// verifiers and gates.
 	RoleFeed = "feed"
+	// RoleGate is a web gate's (tegata gate --web, gate.Web): what RoleFeed
+	// may, plus create, list and revoke sessions and sign a subject out
+	// everywhere; never keys, API keys, the audit trail or claims.
+	RoleGate = "gate"
 )
 
 // APIKeyRequest asks CreateAPIKey for a new API key.
 type APIKeyRequest struct {
 	// Name: 1-64 of A-Z a-z 0-9 . _ -, unique among live keys.
 	Name string `json:"name"`
-	// Role is RoleAdmin or RoleFeed.
+	// Role is RoleAdmin, RoleFeed or RoleGate.
 	Role string `json:"role"`
 	// Reason goes to the audit trail (optional).
 	Reason string `json:"reason,omitempty"`

@@ -3,6 +3,7 @@ package verifier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -83,6 +84,7 @@ func TestCode(t *testing.T) {
 		{ErrIssuer, "issuer"},
 		{errors.Join(errors.New("x"), ErrUnknownKey), "unknown_key"},
 		{ErrStale, "stale"},
+		{fmt.Errorf("%w: want roles in admin", ErrForbidden), "forbidden"},
 		{errors.New("something else"), "other"},
 	}
 	for _, tt := range tests {

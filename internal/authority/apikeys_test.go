@@ -124,7 +124,7 @@ func TestAPIKeyCacheEvictionRace(t *testing.T) {
 	if hit {
 		t.Fatal("get() on an empty cache hit")
 	}
-	c.evict("id-1")            // the key is revoked meanwhile
+	c.evict("id-1") // the key is revoked meanwhile
 	c.put(h, store.APIKey{ID: "id-1"}, now.Add(time.Minute), gen)
 	if k, _, ok := c.get(h, now); ok {
 		t.Fatalf("get() after a stale put = %+v, want a miss", k)
