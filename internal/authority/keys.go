@@ -55,7 +55,7 @@ func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyri
 	r := &keyring{all: keys}
 	var pubs []token.PublicKey
 	for _, k := range keys {
-		if !published(k, now, a.cfg.coverWindow()) {
+		if !published(k, now, a.keyWindow()) {
 			continue
 		}
 		pub, err := x509.ParsePKIXPublicKey(k.Public)
@@ -242,7 +242,7 @@ func (a *Authority) Keys(ctx context.Context) ([]KeyInfo, error) {
 			ki.State = "active"
 		case k.SignFrom.After(now):
 			ki.State = "pending"
-		case published(k, now, a.cfg.coverWindow()):
+		case published(k, now, a.keyWindow()):
 			ki.State = "retired"
 		default:
 			ki.State = "expired"

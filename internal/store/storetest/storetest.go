@@ -61,6 +61,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeAPIKey", testRevokeAPIKey},
 		{"RevokeAPIKeyConcurrent", oneNode(testRevokeAPIKeyConcurrent)},
 		{"RetireInstalledAPIKeys", testRetireInstalledAPIKeys},
+		{"RetireInstalledConcurrent", testRetireInstalledConcurrent},
+		{"Lifetimes", testLifetimes},
 		{"Audit", testAudit},
 		{"Notifier", testNotifier},
 		{"StatusLists", testStatusLists},
