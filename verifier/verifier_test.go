@@ -570,7 +570,7 @@ func TestFollowsPublishedLifetimeAndLeeway(t *testing.T) {
 		t.Fatalf("Verify(1h token, 15m published) = %v, want %v", err, ErrClaims)
 	}
 	a.publish(time.Hour, 10*time.Second) // raised (and the leeway lowered)
-	clk.Add(time.Second)             // past the refetch interval
+	clk.Add(time.Second)                 // past the refetch interval
 	if _, err := v.Verify(context.Background(), long); err != nil {
 		t.Fatalf("Verify(1h token, 1h just published) = %v, want nil: the refused token makes the verifier fetch again", err)
 	}
