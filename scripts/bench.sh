@@ -86,11 +86,11 @@ while read -r kind id a b; do
     prof="$out/profile-$a.$b.prof"
     if [ -z "${ran[$a]:-}" ]; then
       say "profiling tegata-bench $a for missed target $id"
-      extra=""
-      [ "$a" = authority ] && extra="--stores postgres"
+      cmd=$a
+      case $a in authority-*) cmd="authority --stores ${a#authority-}" ;; esac
       cpu="--cpuprofile $out/profile-$a.cpu.prof"
       [ "$a" = flood ] && cpu="--catchup-profile $out/profile-$a.cpu.prof --memprofile $out/profile-$a.heap.prof"
-      run "$bin $a $extra $cpu >/dev/null 2>&1"
+      run "$bin $cmd $cpu >/dev/null 2>&1"
       ran[$a]=1
     fi
     opts=""
