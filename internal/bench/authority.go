@@ -85,6 +85,9 @@ func authorityStore(ctx context.Context, cfg AuthorityConfig, name string, r *Re
 	return runAuthorityPhases(ctx, cfg, name, c, r)
 }
 
+// selfGroup names this process's CPU in the authority benchmark.
+const selfGroup = "benchmark process (authority + load generator)"
+
 // phase is one measured phase of Authority.
 type phase struct {
 	what     string
@@ -98,7 +101,7 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 		return err
 	}
 	cpu := newCPUGroups()
-	cpu.add("benchmark process (authority + load generator)", os.Getpid())
+	cpu.add(selfGroup, os.Getpid())
 	if name == "postgres" {
 		cpu.addName("postgres", "postgres")
 	}
@@ -149,13 +152,23 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 // recordAuthority adds one store's phases to the report.
 func recordAuthority(r *Report, name string, cpu *cpuGroups, phases []phase) {
 	for _, ph := range phases {
-		r.CPU = append(r.CPU, cpu.use(name+" "+ph.what, ph.from, ph.to))
+		use := cpu.use(name+" "+ph.what, ph.from, ph.to)
+		r.CPU = append(r.CPU, use)
 		if ph.res.errs > 0 {
 			r.fail("%s %s: %d errors, first: %v", name, ph.what, ph.res.errs, ph.res.firstErr)
 		}
 		r.result(fmt.Sprintf("%s: %s", name, ph.what), ph.res.rate(), "/s")
 		r.result(fmt.Sprintf("%s: %s p50", name, ph.what), ph.res.lat.P50, "ms")
 		r.result(fmt.Sprintf("%s: %s p99", name, ph.what), ph.res.lat.P99, "ms")
+		// CPU per call is what a busy machine disturbs least: it says what
+		// a call costs, where the rate says how fast this machine was.
+		if ph.res.ok > 0 {
+			per := func(group string) float64 { return use.Get(group) / float64(ph.res.ok) * 1e6 }
+			r.result(fmt.Sprintf("%s: %s, CPU per call of this process (authority + load generator)", name, ph.what), per(selfGroup), "µs")
+			if name == "postgres" {
+				r.result(fmt.Sprintf("%s: %s, CPU per call of Postgres", name, ph.what), per("postgres"), "µs")
+			}
+		}
 	}
 	short := map[string]string{"sqlite": "sl", "postgres": "pg"}[name]
 	store := map[string]string{"sqlite": "SQLite", "postgres": "Postgres"}[name]
