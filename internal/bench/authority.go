@@ -82,8 +82,13 @@ func authorityStore(ctx context.Context, cfg AuthorityConfig, name string, r *Re
 		_ = srv.Shutdown(sctx)
 	}()
 	c := &client.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: newHTTPClient(cfg.Workers)}
-	return runAuthorityPhases(ctx, cfg, name, c, r)
+	ws, _ := srv.Store.(writeStats)
+	return runAuthorityPhases(ctx, cfg, name, c, ws, r)
 }
+
+// writeStats is what a store that commits in batches reports (package
+// sqlstore): writes committed, and in how many transactions.
+type writeStats interface{ WriteStats() (writes, batches int64) }
 
 // selfGroup names this process's CPU in the authority benchmark.
 const selfGroup = "benchmark process (authority + load generator)"
@@ -93,9 +98,17 @@ type phase struct {
 	what     string
 	res      loadResult
 	from, to cpuSample
+	perBatch float64 // writes per transaction, 0 if the store does not say
 }
 
-func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c *client.Client, r *Report) error {
+func stats(ws writeStats) (writes, batches int64) {
+	if ws == nil {
+		return 0, 0
+	}
+	return ws.WriteStats()
+}
+
+func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c *client.Client, ws writeStats, r *Report) error {
 	// Warm up connections, the store's pools and caches.
 	if _, err := createSessions(ctx, []*client.Client{c}, "warmup", 200, cfg.Workers); err != nil {
 		return err
@@ -140,8 +153,12 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 		}},
 	} {
 		ph := phase{what: p.what, from: cpu.sample()}
+		w0, b0 := stats(ws)
 		ph.res = closedLoop(ctx, cfg.Workers, cfg.Phase, p.call)
 		ph.to = cpu.sample()
+		if w1, b1 := stats(ws); b1 > b0 {
+			ph.perBatch = float64(w1-w0) / float64(b1-b0)
+		}
 		cfg.logf("authority %s: %.0f %s/s", name, ph.res.rate(), p.what)
 		phases = append(phases, ph)
 	}
@@ -160,6 +177,9 @@ func recordAuthority(r *Report, name string, cpu *cpuGroups, phases []phase) {
 		r.result(fmt.Sprintf("%s: %s", name, ph.what), ph.res.rate(), "/s")
 		r.result(fmt.Sprintf("%s: %s p50", name, ph.what), ph.res.lat.P50, "ms")
 		r.result(fmt.Sprintf("%s: %s p99", name, ph.what), ph.res.lat.P99, "ms")
+		if ph.perBatch > 0 {
+			r.result(fmt.Sprintf("%s: %s, writes per transaction (group commit)", name, ph.what), ph.perBatch, "")
+		}
 		// CPU per call is what a busy machine disturbs least: it says what
 		// a call costs, where the rate says how fast this machine was.
 		if ph.res.ok > 0 {
