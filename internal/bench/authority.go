@@ -88,7 +88,9 @@ func authorityStore(ctx context.Context, cfg AuthorityConfig, name string, r *Re
 
 // writeStats is what a store that commits in batches reports (package
 // sqlstore): writes committed, and in how many transactions.
-type writeStats interface{ WriteStats() (writes, batches int64) }
+type writeStats interface {
+	WriteStats() (writes, batches int64)
+}
 
 // selfGroup names this process's CPU in the authority benchmark.
 const selfGroup = "benchmark process (authority + load generator)"
