@@ -18,13 +18,17 @@ const (
 	// RoleFeed may only read: the revocation feed, introspection. For
 	// verifiers and gates.
 	RoleFeed = "feed"
+	// RoleGate is a web gate's (tegata gate --web, gate.Web): what RoleFeed
+	// may, plus create, list and revoke sessions and sign a subject out
+	// everywhere; never keys, API keys, the audit trail or claims.
+	RoleGate = "gate"
 )
 
 // APIKeyRequest asks CreateAPIKey for a new API key.
 type APIKeyRequest struct {
 	// Name: 1-64 of A-Z a-z 0-9 . _ -, unique among live keys.
 	Name string `json:"name"`
-	// Role is RoleAdmin or RoleFeed.
+	// Role is RoleAdmin, RoleFeed or RoleGate.
 	Role string `json:"role"`
 	// Reason goes to the audit trail (optional).
 	Reason string `json:"reason,omitempty"`
@@ -120,8 +124,17 @@ type AuditRecord struct {
 	Target string    `json:"target"`
 }
 
-// Audit reads the audit trail, oldest first (GET /v1/audit, admin key).
-func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) {
+// AuditPage is one page of the audit trail.
+type AuditPage struct {
+	Records []AuditRecord `json:"records"`
+	// NextAfter is set when more records follow: the After of the next
+	// page. Zero on the last page.
+	NextAfter int64 `json:"next_after,omitempty"`
+}
+
+// Audit reads a page of the audit trail, oldest first (GET /v1/audit, admin
+// key).
+func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	v := url.Values{}
 	if q.After > 0 {
 		v.Set("after", strconv.FormatInt(q.After, 10))
@@ -133,11 +146,9 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 	if len(v) > 0 {
 		path += "?" + v.Encode()
 	}
-	var out struct {
-		Records []AuditRecord `json:"records"`
-	}
-	err := c.call(ctx, "GET", path, nil, &out)
-	return out.Records, err
+	var page AuditPage
+	err := c.call(ctx, "GET", path, nil, &page)
+	return page, err
 }
 
 // Discovery is the part of the authority's metadata
@@ -148,8 +159,13 @@ type Discovery struct {
 	// Algorithm signs new keys; tokens may still carry the previous key's.
 	Algorithm string `json:"tegata_access_token_signing_alg"`
 	Audience  string `json:"tegata_access_token_audience"`
-	// MaxLifetime is the longest access token lifetime, in seconds.
+	// MaxLifetime is the longest lifetime of an access token that can
+	// still be valid, in seconds: after the lifetime is lowered, the old
+	// one until its last tokens expire.
 	MaxLifetime int64 `json:"tegata_access_token_max_lifetime"`
+	// Leeway is the clock skew the authority tolerates, in seconds; a
+	// verifier must not allow more.
+	Leeway int64 `json:"tegata_leeway"`
 }
 
 // Discovery fetches the authority's metadata (public).

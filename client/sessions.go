@@ -36,7 +36,7 @@ type Session struct {
 	ExpiresAt       time.Time `json:"expires_at"`
 }
 
-// CreateSession signs a subject in (POST /v1/sessions, admin key) and
+// CreateSession signs a subject in (POST /v1/sessions, admin or gate key) and
 // returns the session's first tokens.
 func (c *Client) CreateSession(ctx context.Context, r SessionRequest) (Tokens, error) {
 	var t Tokens
@@ -45,7 +45,9 @@ func (c *Client) CreateSession(ctx context.Context, r SessionRequest) (Tokens, e
 }
 
 // Refresh exchanges a refresh token for new tokens (POST /v1/token/refresh,
-// no API key). The presented token is spent; presenting it again later is
+// no API key needed; with an admin or gate key it is rate limited per key
+// rather than per address, as a web gate refreshing for all its browsers
+// needs). The presented token is spent; presenting it again later is
 // treated as theft and ends the session. ErrInvalidGrant: sign in again.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
 	var t Tokens
@@ -54,7 +56,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (Tokens, erro
 }
 
 // Sessions lists a subject's live sessions, newest first (GET
-// /v1/subjects/{sub}/sessions, admin key).
+// /v1/subjects/{sub}/sessions, admin or gate key).
 func (c *Client) Sessions(ctx context.Context, subject string) ([]Session, error) {
 	var out struct {
 		Sessions []Session `json:"sessions"`

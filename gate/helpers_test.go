@@ -169,8 +169,11 @@ func startEcho(t *testing.T) *echo {
 	return e
 }
 
-func (e *echo) url(t *testing.T) *url.URL {
-	u, err := url.Parse(e.URL)
+func (e *echo) url(t *testing.T) *url.URL { return parseURL(t, e.URL) }
+
+func parseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}

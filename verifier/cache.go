@@ -53,7 +53,9 @@ type cached struct {
 	keys *token.KeySet
 	rev  revocation.Key // the token's sid and sub, prepared for the set
 	// from and until (Unix nanoseconds) bound the instants at which the
-	// token's time rules accept it (token.Expect.Window).
+	// time rules of expect accept the token (token.Expect.Window); when the
+	// verifier's rules have changed since, a hit checks the token afresh.
+	expect      *token.Expect
 	from, until int64
 }
 

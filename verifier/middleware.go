@@ -66,6 +66,13 @@ func FromContext(ctx context.Context) (*Claims, bool) {
 	return c, ok && c != nil
 }
 
+// NewContext returns ctx carrying verified claims, for middleware other
+// than Middleware (the gate's web sessions) that verifies a request itself:
+// handlers then read them with FromContext whichever middleware ran.
+func NewContext(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
+
 // WriteError answers a request refused because of err, an error from
 // Verify, TokenFromRequest or a Require helper. A token that is missing or
 // fails verification gets 401 with the challenge

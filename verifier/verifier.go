@@ -22,8 +22,10 @@ type Claims = token.Claims
 
 // Verifier verifies access tokens. Build it with New or NewLocal.
 type Verifier struct {
-	cfg        Config // defaults filled
-	expect     token.Expect
+	cfg Config // defaults filled
+	// expect is what token.Verify checks; its MaxLifetime and Leeway follow
+	// what the authority publishes (published.go).
+	expect     atomic.Pointer[token.Expect]
 	now        func() time.Time
 	log        *slog.Logger
 	lookup     func() token.KeyLookup
@@ -76,6 +78,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	v := newVerifier(cfg, keys.lookup, revocation.NewSet(cfg.MaxEntries))
 	v.auth, v.keys, v.bg, v.cancel = auth, keys, bg, cancel
+	keys.published = v.follow
 	v.feed = &feed.Client{
 		URLs:       cfg.Authorities,
 		APIKey:     cfg.APIKey,
@@ -121,13 +124,14 @@ func NewLocal(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Ver
 func newVerifier(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	v := &Verifier{
 		cfg:    cfg,
-		expect: cfg.expect(),
 		now:    cfg.Now,
 		log:    cfg.Logger,
 		lookup: keys,
 		set:    set,
 		cache:  newCache(cfg.CacheSize),
 	}
+	e := cfg.expect()
+	v.expect.Store(&e)
 	v.heard.Store(&heard{})
 	return v
 }
@@ -208,7 +212,7 @@ func (v *Verifier) VerifyShared(ctx context.Context, raw string) (*Claims, error
 // verify runs the pipeline. On error it still returns the claims if the
 // token got far enough to have them, for the log.
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
-	if len(raw) > v.expect.MaxSize {
+	if len(raw) > v.expect.Load().MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
 	}
 	e, err := v.cached(raw, now)
@@ -242,10 +246,15 @@ func (v *Verifier) cached(raw string, now time.Time) (*cached, error) {
 		v.cache.remove(raw)
 		return nil, nil
 	}
-	if n := now.UnixNano(); n >= e.from && n <= e.until {
+	expect := v.expect.Load()
+	if n := now.UnixNano(); expect == e.expect && n >= e.from && n <= e.until {
 		return e, nil
 	}
-	err := v.expect.CheckTimes(e.claims, now) // outside the window: the rule that refuses it
+	// Outside the window, or the rules changed since: CheckTimes decides.
+	err := expect.CheckTimes(e.claims, now)
+	if err == nil {
+		return e, nil
+	}
 	if errors.Is(err, ErrExpired) {
 		v.cache.remove(raw)
 	}
@@ -269,19 +278,19 @@ func (v *Verifier) stillPublished(e *cached) bool {
 // key may just have been rotated in) and retry once. The entry it returns
 // is also cached, when the verifier has a cache.
 func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (*cached, error) {
-	keys := v.lookup()
-	c, key, err := token.VerifyKey(raw, keys, v.expect, now)
-	if errors.Is(err, token.ErrUnknownKey) && v.keys != nil && v.keys.refetch(ctx) {
-		keys = v.lookup()
-		c, key, err = token.VerifyKey(raw, keys, v.expect, now)
+	keys, expect := v.lookup(), v.expect.Load()
+	c, key, err := token.VerifyKey(raw, keys, *expect, now)
+	if v.refetchable(err) && v.keys.refetch(ctx) {
+		keys, expect = v.lookup(), v.expect.Load()
+		c, key, err = token.VerifyKey(raw, keys, *expect, now)
 	}
 	if err != nil {
 		return nil, err
 	}
 	e := &cached{claims: c, key: key, rev: v.set.Key(c.SessionID, c.Subject)}
 	e.keys, _ = keys.(*token.KeySet)
-	from, until := v.expect.Window(c)
-	e.from, e.until = from.UnixNano(), until.UnixNano()
+	from, until := expect.Window(c)
+	e.expect, e.from, e.until = expect, from.UnixNano(), until.UnixNano()
 	if v.cache != nil {
 		// Cached under the key the verification used: a cache hit is
 		// valid exactly as long as that key is still published.

@@ -122,9 +122,21 @@ func (p *proc) Logs() string {
 // run runs a tegata command and returns its output and exit code.
 func run(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	return runIn(t, "", env, args...)
+}
+
+// runIn runs a tegata command in dir ("" the test's) to its end, at most
+// 30s, and returns its output and exit code.
+func runIn(t *testing.T, dir string, env []string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env, cmd.Dir = append(os.Environ(), env...), dir
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("tegata %q still running after 30s:\n%s", args, out)
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return string(out), ee.ExitCode()
@@ -247,5 +259,31 @@ func TestWrongMasterKeyRefusesToStart(t *testing.T) {
 		"serve", "--addr", "127.0.0.1:0", "--data", dir)
 	if code != 1 || !strings.Contains(out, "master key") {
 		t.Fatalf("serve with another master key = %d, want 1 naming the master key\n%s", code, out)
+	}
+}
+
+// TestSecondServeRefused: a second `tegata serve` on a data directory in
+// use exits 1 saying so; a start refused for a flag or a busy port creates
+// no data directory.
+func TestSecondServeRefused(t *testing.T) {
+	dir := t.TempDir()
+	first := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
+	env := []string{"TEGATA_API_KEY=", "TEGATA_MASTER_KEY="}
+	out, code := run(t, env, "serve", "--addr", "127.0.0.1:0", "--data", dir)
+	if code != 1 || !strings.Contains(out, "in use by another tegata serve") {
+		t.Errorf("second serve on %s = exit %d\n%s\nwant 1 saying the directory is in use", dir, code, out)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	busy := strings.TrimPrefix(first.URL(), "http://")
+	for _, args := range [][]string{
+		{"serve", "--data", fresh, "--access-ttl", "soon"},
+		{"serve", "--data", fresh, "--addr", busy},
+	} {
+		if out, code := run(t, env, args...); code == 0 {
+			t.Errorf("tegata %v = 0, want a failure\n%s", args, out)
+		}
+		if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+			t.Errorf("tegata %v created %s (%v); want nothing created", args, fresh, err)
+		}
 	}
 }

@@ -89,7 +89,7 @@ func TestRetiredKeyCannotSign(t *testing.T) {
 	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(a.cfg.KeyPublishDelay + a.cfg.coverWindow() + time.Second)
+	clk.Add(a.cfg.KeyPublishDelay + a.keyWindow() + time.Second)
 	if err := a.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestKeyStates(t *testing.T) {
 	}{
 		{0, "active", "pending"},
 		{a.cfg.KeyPublishDelay, "retired", "active"},
-		{a.cfg.coverWindow(), "expired", "active"},
+		{a.keyWindow(), "expired", "active"},
 	}
 	for i, s := range steps {
 		clk.Add(s.advance)
@@ -288,10 +288,16 @@ func TestIntrospectRefusesWhenTheLogIsUnreadable(t *testing.T) {
 	if c, err := a.Introspect(ctx, tk.AccessToken); err != nil || c == nil {
 		t.Fatalf("Introspect(after a quiet spell, store reachable) = %v, %v, want active (it catches up)", c, err)
 	}
+	if err := a.Ready(); err != nil {
+		t.Errorf("Ready(store reachable) = %v, want nil", err)
+	}
 	clk.Add(StaleAfter + time.Second)
 	a.store.Close() // the database is gone
 	if c, err := a.Introspect(ctx, tk.AccessToken); !errors.Is(err, ErrStale) {
 		t.Fatalf("Introspect(log unreadable) = %v, %v, want ErrStale", c, err)
+	}
+	if err := a.Ready(); !errors.Is(err, ErrStale) {
+		t.Errorf("Ready(log unreadable) = %v, want ErrStale", err)
 	}
 }
 

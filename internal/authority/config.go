@@ -121,6 +121,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Validate reports what New would refuse in c once its defaults are
+// filled, so that a caller can check before it opens anything.
+func (c Config) Validate() error {
+	c.setDefaults()
+	return c.validate()
+}
+
 // validate refuses settings that would break the revocation guarantee (a
 // negative lifetime, a key that signs before it is published) or say two
 // things at once.
@@ -152,11 +159,6 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
-
-// coverWindow is how long after an instant a token issued at that instant
-// may still be accepted somewhere: its lifetime plus the verifiers' leeway.
-// Revocation entries and retired keys are kept for this long.
-func (c *Config) coverWindow() time.Duration { return c.AccessTTL + c.Leeway }
 
 // slotReuseDelay is how long after a status list entry is no longer held
 // it stays unallocated: a Relying Party may hold a list that shows it

@@ -55,7 +55,7 @@ func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyri
 	r := &keyring{all: keys}
 	var pubs []token.PublicKey
 	for _, k := range keys {
-		if !published(k, now, a.cfg.coverWindow()) {
+		if !published(k, now, a.keyWindow()) {
 			continue
 		}
 		pub, err := x509.ParsePKIXPublicKey(k.Public)
@@ -128,8 +128,17 @@ func (a *Authority) reloadKeys(ctx context.Context) error {
 	now := a.cfg.Now()
 	if len(keys) == 0 {
 		// No verifier can know any key yet, so the first one signs at once.
-		if _, err := a.addKey(ctx, now, store.Actor{By: "system", Reason: "first start"}); err != nil {
+		// Nodes starting together on an empty store each try; one adds.
+		k, err := a.newKey(now)
+		if err != nil {
 			return err
+		}
+		added, err := a.store.AddFirstKey(ctx, k, store.Actor{By: "system", Reason: "first start"})
+		if err != nil {
+			return fmt.Errorf("authority: store first key: %w", err)
+		}
+		if added {
+			a.log.Info("signing key added", "kid", k.ID, "alg", k.Algorithm, "sign_from", now.UTC(), "reason", "first start")
 		}
 		return a.reloadKeys(ctx)
 	}
@@ -142,6 +151,20 @@ func (a *Authority) reloadKeys(ctx context.Context) error {
 }
 
 func (a *Authority) addKey(ctx context.Context, signFrom time.Time, actor store.Actor) (store.SigningKey, error) {
+	k, err := a.newKey(signFrom)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	if err := a.store.AddKey(ctx, k, actor); err != nil {
+		return store.SigningKey{}, fmt.Errorf("authority: store key: %w", err)
+	}
+	a.log.Info("signing key added", "kid", k.ID, "alg", k.Algorithm, "sign_from", signFrom.UTC())
+	return k, nil
+}
+
+// newKey generates a signing key that signs from signFrom, sealed for the
+// store.
+func (a *Authority) newKey(signFrom time.Time) (store.SigningKey, error) {
 	priv, err := token.GenerateKey(a.cfg.Algorithm)
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("authority: generate key: %w", err)
@@ -156,16 +179,11 @@ func (a *Authority) addKey(ctx context.Context, signFrom time.Time, actor store.
 	}
 	now := a.cfg.Now()
 	kid := now.UTC().Format("20060102") + "-" + randomString(6)
-	k := store.SigningKey{
+	return store.SigningKey{
 		ID: kid, Algorithm: a.cfg.Algorithm, Public: pub,
 		PrivateEnc: a.keySealer.seal(der, []byte(kid)),
 		CreatedAt:  now, SignFrom: signFrom,
-	}
-	if err := a.store.AddKey(ctx, k, actor); err != nil {
-		return store.SigningKey{}, fmt.Errorf("authority: store key: %w", err)
-	}
-	a.log.Info("signing key added", "kid", kid, "alg", k.Algorithm, "sign_from", signFrom.UTC())
-	return k, nil
+	}, nil
 }
 
 // RotateKey publishes a new signing key now and signs with it once
@@ -224,7 +242,7 @@ func (a *Authority) Keys(ctx context.Context) ([]KeyInfo, error) {
 			ki.State = "active"
 		case k.SignFrom.After(now):
 			ki.State = "pending"
-		case published(k, now, a.cfg.coverWindow()):
+		case published(k, now, a.keyWindow()):
 			ki.State = "retired"
 		default:
 			ki.State = "expired"

@@ -34,14 +34,22 @@ func TestUsageErrors(t *testing.T) {
 		{"serve: bad proxy CIDR", []string{"serve", "--trusted-proxies", "10.0.0.1"}, nil, "is not a CIDR"},
 		{"serve: bad algorithm", []string{"serve", "--alg", "HS256"}, nil, "--alg must be EdDSA or ES256"},
 		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
+		{"serve: negative connection cap", []string{"serve", "--max-conns-per-address", "-1"}, nil, "must not be negative"},
+		{"serve: negative feed max age", []string{"serve", "--feed-max-age", "-1s"}, nil, "--feed-max-age must not be negative"},
+		{"gate: negative connection cap", []string{"gate", "--authority", "http://a", "--max-conns-per-address", "-1"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--max-conns-per-address must not be negative"},
 		{"gate: no authority", []string{"gate"}, nil, "--authority"},
 		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "is not an http(s) URL"},
 		{"gate: bad stale-after", []string{"gate", "--authority", "http://a", "--stale-after", "-1s"}, nil, "--stale-after must be positive"},
+		{"gate: web reads the gate key, not the feed key", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "TEGATA_GATE_KEY"},
+		{"gate: web without upstream", []string{"gate", "--authority", "http://a", "--web"}, map[string]string{"TEGATA_GATE_KEY": "k"}, "--web needs --upstream"},
+		{"gate: web flag without web", []string{"gate", "--authority", "http://a", "--public", "/login"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--public only applies with --web"},
+		{"gate: bad samesite", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web", "--cookie-samesite", "none"}, map[string]string{"TEGATA_GATE_KEY": "k"}, "--cookie-samesite must be lax or strict"},
+		{"gate: bad web env", []string{"gate", "--authority", "http://a"}, map[string]string{"TEGATA_FEED_KEY": "k", "TEGATA_GATE_WEB": "yes please"}, "TEGATA_GATE_WEB"},
 		{"revoke: neither", []string{"revoke"}, nil, "exactly one of --session, --subject or --subjects-from"},
 		{"revoke: two", []string{"revoke", "--subject", "a", "--subjects-from", "f"}, nil, "exactly one of --session, --subject or --subjects-from"},
 		{"sessions: no subject", []string{"sessions", "list"}, nil, "--subject is required"},
 		{"token: no token", []string{"token", "inspect"}, nil, "exactly one TOKEN"},
-		{"keys: bad verb", []string{"keys", "delete"}, nil, "'keys list' or 'keys rotate'"},
+		{"keys: bad verb", []string{"keys", "delete"}, nil, `unknown subcommand "delete"; want one of: list, rotate`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

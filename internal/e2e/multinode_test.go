@@ -3,10 +3,14 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +201,28 @@ func TestNodeCutOffFromPostgres(t *testing.T) {
 		return nil
 	})
 	t.Logf("revocation enforced %v after A was cut off; verifier now follows %s", time.Since(start).Round(time.Millisecond), v.State().Source)
+	// A's readiness says it cannot read the log, so a load balancer takes
+	// it out; it comes back once Postgres does.
+	eventually(t, 20*time.Second, "node A not ready while cut off", func() error {
+		return readyz(c.url(a), http.StatusServiceUnavailable, "revocation log")
+	})
 	pg.unblock()
+	eventually(t, 20*time.Second, "node A ready again", func() error {
+		return readyz(c.url(a), http.StatusOK, `"ready":true`)
+	})
+}
+
+// readyz checks that GET base/readyz answers status with a body containing
+// want.
+func readyz(base string, status int, want string) error {
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status || !strings.Contains(string(b), want) {
+		return fmt.Errorf("GET /readyz = %d %s, want %d with %q", resp.StatusCode, b, status, want)
+	}
+	return nil
 }

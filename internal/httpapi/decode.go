@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -17,8 +18,9 @@ import (
 // MaxClaimsLen plus a subject) is far smaller.
 const maxBody = 64 << 10
 
-// bodyTimeout bounds how long reading a request body may take.
-const bodyTimeout = 10 * time.Second
+// BodyTimeout bounds how long the body of a request may take to arrive
+// (see httpguard.BodyDeadline, which New applies to every route).
+const BodyTimeout = 10 * time.Second
 
 // readBody reads a body capped at maxBody, requiring the given media type
 // when the body is not empty (an empty body is allowed where every field is
@@ -27,11 +29,9 @@ func readBody(w http.ResponseWriter, r *http.Request, mediaType string) ([]byte,
 	return readBodyLimit(w, r, mediaType, maxBody)
 }
 
+// readBodyLimit is readBody with another cap. The body's arrival is bounded
+// by httpguard.BodyDeadline, which New applies to every route.
 func readBodyLimit(w http.ResponseWriter, r *http.Request, mediaType string, limit int64) ([]byte, error) {
-	// A server-wide ReadTimeout would cut the feed's long-lived streams,
-	// so the deadline for a body is set here, per request: a client
-	// trickling bytes cannot hold a connection for long.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
@@ -120,6 +120,11 @@ func decodeForm(w http.ResponseWriter, r *http.Request, field string) (string, e
 		return "", badRequest("malformed form body", err)
 	}
 	v := vals[field]
+	if len(v) == 1 {
+		// A token never holds whitespace; a trailing newline is what
+		// `curl --data-urlencode token@file` sends, as the CLI trims it.
+		v[0] = strings.TrimSpace(v[0])
+	}
 	if len(v) != 1 || v[0] == "" {
 		return "", badRequest(fmt.Sprintf("form field %q is required exactly once", field), nil)
 	}

@@ -153,6 +153,19 @@ func TestRateLimits(t *testing.T) {
 	limited("failed API key attempts per address", func() *http.Response {
 		return post("/v1/sessions", "application/json", "Bearer tgk_guess", `{"subject":"x"}`)
 	}, 30)
+	// A web gate refreshes for all its browsers from one address: with its
+	// API key it is limited per key, so the address's flood above does
+	// not stop it.
+	gateKey, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "web", Role: client.RoleGate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		resp := post("/v1/token/refresh", "application/json", "Bearer "+gateKey.Key, `{"refresh_token":"garbage"}`)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("refresh %d with a gate key from a limited address = %d, want 400 (refused token, not limited)", i, resp.StatusCode)
+		}
+	}
 	// Another subject is not affected by the flood.
 	if _, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "calm"}); err != nil {
 		t.Fatalf("CreateSession(other subject) = %v, want success", err)

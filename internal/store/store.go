@@ -42,6 +42,7 @@ type Store interface {
 	StatusLists
 	Keys
 	APIKeys
+	Lifetimes
 	Audit
 	// Close releases connections. The Store must not be used afterwards.
 	Close() error
@@ -270,6 +271,30 @@ type Notifier interface {
 	Subscribe() (wake <-chan struct{}, stop func())
 }
 
+// LifetimeLease says that access tokens living up to Lifetime may be
+// minted until Until: so no token minted under it is valid after
+// Until + Lifetime (+ the verifiers' leeway).
+type LifetimeLease struct {
+	Lifetime time.Duration
+	Until    time.Time
+}
+
+// Lifetimes records the access token lifetimes authority nodes mint with.
+// A revocation entry must be kept as long as the longest-lived token it
+// covers can be valid, and after an operator lowers the lifetime, tokens
+// minted under the old one live on: the leases say for how long.
+type Lifetimes interface {
+	// LeaseLifetime records that tokens living up to lifetime may be minted
+	// until until. A lease is never shortened: the later until is kept.
+	LeaseLifetime(ctx context.Context, lifetime time.Duration, until time.Time) error
+	// LifetimeLeases returns every recorded lease, shortest lifetime first.
+	LifetimeLeases(ctx context.Context) ([]LifetimeLease, error)
+	// PruneLifetimeLeases deletes the leases under which no token is valid
+	// any more at before (Until + Lifetime before it) and returns how many
+	// went.
+	PruneLifetimeLeases(ctx context.Context, before time.Time) (int64, error)
+}
+
 // SigningKey is a key of the authority's key set.
 type SigningKey struct {
 	ID         string // kid
@@ -291,6 +316,11 @@ type Keys interface {
 	// key.SignFrom on every other key not yet retired. ErrConflict on a
 	// duplicate ID.
 	AddKey(ctx context.Context, k SigningKey, a Actor) error
+	// AddFirstKey stores k as AddKey does, but only if the store holds no
+	// key at all, decided under a lock so that of several processes starting
+	// on an empty store at once exactly one adds its key. It reports whether
+	// k was added.
+	AddFirstKey(ctx context.Context, k SigningKey, a Actor) (added bool, err error)
 	// ListKeys returns all keys, oldest first.
 	ListKeys(ctx context.Context) ([]SigningKey, error)
 	// DeleteKeysRetiredBefore removes keys retired before t.
@@ -304,6 +334,9 @@ type APIKey struct {
 	Hash      [32]byte // SHA-256 of the secret
 	Role      string   // "admin" (everything) or "feed" (read the feed and JWKS only)
 	CreatedAt time.Time
+	// InstalledAs names the setting a key was installed from at start
+	// ("bootstrap", "feed"); empty for keys created through the API.
+	InstalledAs string
 }
 
 // APIKeys stores API keys, hashed. A revoked key is kept (marked revoked,
@@ -330,6 +363,12 @@ type APIKeys interface {
 	// "admin" role, decided under a lock so that two admins revoking each
 	// other at once cannot both succeed.
 	RevokeAPIKey(ctx context.Context, id string, now time.Time, a Actor) error
+	// RetireInstalledAPIKeys revokes at now every live key installed as
+	// installedAs except the live key whose hash is keep, which it marks as
+	// installed so (a setting's new secret replaces the old one), and
+	// records "apikey.revoke" by a for each, in one transaction. It returns
+	// the keys it revoked. ErrNotFound if keep is not a live key.
+	RetireInstalledAPIKeys(ctx context.Context, installedAs string, keep [32]byte, now time.Time, a Actor) ([]APIKey, error)
 }
 
 // ErrLastAdminKey: RevokeAPIKey refused to revoke the last live admin key,
