@@ -176,7 +176,7 @@ func (a *Authority) Sweep(ctx context.Context) {
 		fn   func() (int64, error)
 	}{
 		{"expired sessions", func() (int64, error) { return a.store.DeleteExpired(ctx, now) }},
-		{"expired revocations", func() (int64, error) { return a.store.PruneLog(ctx, now) }},
+		{"expired revocations", func() (int64, error) { return a.store.PruneLog(ctx, now, now) }},
 		{"expired keys", func() (int64, error) {
 			return a.store.DeleteKeysRetiredBefore(ctx, now.Add(-a.cfg.coverWindow()))
 		}},

@@ -13,14 +13,15 @@ import (
 func (s *Store) AddKey(ctx context.Context, k store.SigningKey, a store.Actor) error {
 	return s.inTx(ctx, "add key", func(t *tx) error {
 		if _, err := t.exec(ctx, `INSERT INTO signing_keys
-			(id, algorithm, public_key, private_enc, created_at, sign_from, retired_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			(id, algorithm, public_key, private_enc, created_at, sign_from, retired_at, purpose)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			k.ID, k.Algorithm, k.Public, k.PrivateEnc, micros(k.CreatedAt), micros(k.SignFrom),
-			nullMicros(k.RetiredAt)); err != nil {
+			nullMicros(k.RetiredAt), k.Purpose); err != nil {
 			return s.conflict(err)
 		}
-		if _, err := t.exec(ctx, `UPDATE signing_keys SET retired_at = ? WHERE id <> ? AND retired_at IS NULL`,
-			micros(k.SignFrom), k.ID); err != nil {
+		if _, err := t.exec(ctx, `UPDATE signing_keys SET retired_at = ?
+			WHERE id <> ? AND retired_at IS NULL AND purpose = ?`,
+			micros(k.SignFrom), k.ID, k.Purpose); err != nil {
 			return err
 		}
 		return record(ctx, t, store.AuditRecord{At: k.CreatedAt, Actor: a, Action: "key.add", Target: k.ID})
@@ -29,7 +30,7 @@ func (s *Store) AddKey(ctx context.Context, k store.SigningKey, a store.Actor) e
 
 // ListKeys implements store.Keys.
 func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.query(ctx, `SELECT id, algorithm, public_key, private_enc, created_at, sign_from, retired_at
+	rows, err := s.query(ctx, `SELECT id, algorithm, public_key, private_enc, created_at, sign_from, retired_at, purpose
 		FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list keys: %w", err)
@@ -42,7 +43,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
 			created, signFrom int64
 			retired           sql.NullInt64
 		)
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Public, &k.PrivateEnc, &created, &signFrom, &retired); err != nil {
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Public, &k.PrivateEnc, &created, &signFrom, &retired, &k.Purpose); err != nil {
 			return nil, fmt.Errorf("sqlstore: list keys: %w", err)
 		}
 		k.CreatedAt, k.SignFrom, k.RetiredAt = fromMicros(created), fromMicros(signFrom), fromNullMicros(retired)
