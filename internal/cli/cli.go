@@ -41,6 +41,7 @@ Usage:
   tegata audit [--after N]                   the audit trail of revocations and key changes
   tegata apikeys create --name N [--role admin|feed]   create an API key (its secret is shown once)
   tegata apikeys list | revoke ID [--reason R]         list or revoke API keys
+  tegata streams list | create (--push URL | --poll) | delete ID   Shared Signals event streams
 
 Operator commands reach a running authority: --authority URL (env TEGATA_AUTHORITY,
 default http://127.0.0.1:8080) with the API key from TEGATA_API_KEY or --key-file
@@ -94,6 +95,7 @@ func init() {
 		"token":    tokenCmd,
 		"audit":    audit,
 		"apikeys":  apikeys,
+		"streams":  streams,
 	}
 }
 

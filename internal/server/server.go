@@ -19,6 +19,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/ssf"
 	"github.com/tegata-dev/tegata/internal/statuslist"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/postgres"
@@ -48,6 +49,10 @@ type Config struct {
 	Authority                  authority.Config
 	// Limits caps request rates; nil means httpapi.DefaultLimits().
 	Limits *httpapi.Limits
+	// SSFInsecurePush lets Shared Signals push streams use http:// and
+	// loopback or private addresses (tegata serve --ssf-insecure-push):
+	// for development and tests only.
+	SSFInsecurePush bool
 	Logger *slog.Logger
 }
 
@@ -158,6 +163,11 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
 			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
 	}
+	tx := ssf.New(st, a, ssf.Config{Issuer: ac.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: a.Config().Now, Logger: log})
+	hc.SSF = tx
+	if cfg.SSFInsecurePush {
+		log.Warn("--ssf-insecure-push: event streams may push to http:// and to loopback and private addresses; never in production")
+	}
 	h := httpapi.New(a, hc)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -170,6 +180,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.srv.RegisterOnShutdown(stopFeed)
 	r.goRun(func() { _ = a.Run(bg) })
 	r.goRun(func() { _ = hub.Run(feedCtx) })
+	r.goRun(func() { _ = tx.Run(bg, src) })
 	r.goRun(func() {
 		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)

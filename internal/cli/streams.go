@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tegata-dev/tegata/client"
+)
+
+const streamsUsage = "want 'streams list', 'streams create (--push URL [--auth-header H] | --poll) [--events E,E] [--aud A] [--description D]' or 'streams delete ID'"
+
+// streams manages Shared Signals event streams (docs/standards.md).
+func streams(env Env, args []string) error {
+	if len(args) == 0 {
+		return usageErr(streamsUsage)
+	}
+	switch args[0] {
+	case "list":
+		return streamsList(env, args[1:])
+	case "create":
+		return streamsCreate(env, args[1:])
+	case "delete":
+		return streamsDelete(env, args[1:])
+	}
+	return usageErr(streamsUsage)
+}
+
+func streamsList(env Env, args []string) error {
+	fs := newFlags(env, "streams list")
+	var o opFlags
+	o.register(env, fs)
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	c, ctx, cancel, err := o.connect(env)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	list, err := c.Streams(ctx)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(env, list)
+	}
+	var rows [][]string
+	for _, s := range list {
+		behind := strconv.FormatInt(s.State.Head-s.State.Position, 10)
+		problem := s.State.LastError
+		if s.State.FailedAttempts > 0 && s.State.NextAttempt != nil {
+			problem = fmt.Sprintf("%d failed, retry %s: %s", s.State.FailedAttempts, ts(*s.State.NextAttempt), problem)
+		}
+		rows = append(rows, []string{s.ID, method(s.Delivery.Method), s.Delivery.EndpointURL, s.State.Status,
+			strconv.FormatInt(s.State.Delivered, 10), behind, problem})
+	}
+	table(env, "STREAM\tDELIVERY\tENDPOINT\tSTATUS\tDELIVERED\tBEHIND\tLAST ERROR", rows)
+	return nil
+}
+
+func method(m string) string {
+	switch m {
+	case client.DeliveryPush:
+		return "push"
+	case client.DeliveryPoll:
+		return "poll"
+	}
+	return m
+}
+
+func streamsCreate(env Env, args []string) error {
+	fs := newFlags(env, "streams create")
+	var o opFlags
+	o.register(env, fs)
+	var s client.NewStream
+	fs.StringVar(&s.PushURL, "push", "", "push SETs to this https:// URL (RFC 8935)")
+	poll := fs.Bool("poll", false, "let the receiver poll for SETs (RFC 8936)")
+	fs.StringVar(&s.AuthorizationHeader, "auth-header", "", "Authorization header value sent with every push (e.g. 'Bearer ...')")
+	events := fs.String("events", "", "comma-separated event type URIs wanted (default: every supported one)")
+	fs.StringVar(&s.Audience, "aud", "", "aud of the stream's SETs (default: the push URL, or the poll endpoint)")
+	fs.StringVar(&s.Description, "description", "", "a note for people")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if (s.PushURL == "") == !*poll {
+		return usageErr("give exactly one of --push URL or --poll")
+	}
+	if *events != "" {
+		s.Events = strings.Split(*events, ",")
+	}
+	c, ctx, cancel, err := o.connect(env)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	st, err := c.CreateStream(ctx, s)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		return printJSON(env, st)
+	}
+	fmt.Fprintf(env.Stdout, "created stream %s (%s, aud %s)\n", st.ID, method(st.Delivery.Method), st.Audience)
+	if *poll {
+		fmt.Fprintf(env.Stdout, "the receiver polls %s with an API key\n", st.Delivery.EndpointURL)
+	}
+	return nil
+}
+
+func streamsDelete(env Env, args []string) error {
+	fs := newFlags(env, "streams delete")
+	var o opFlags
+	o.register(env, fs)
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	}
+	if id == "" || fs.NArg() > 1 || (fs.NArg() == 1 && id != fs.Arg(0)) {
+		return usageErr("want exactly one stream ID (see 'tegata streams list')")
+	}
+	c, ctx, cancel, err := o.connect(env)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if err := c.DeleteStream(ctx, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "deleted stream %s\n", id)
+	return nil
+}
