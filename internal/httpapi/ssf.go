@@ -22,8 +22,12 @@ func (s *server) routeSSF(mux *http.ServeMux, t *ssf.Transmitter) {
 	}
 	admin("POST /ssf/streams", ssfCreate)
 	admin("GET /ssf/streams", ssfRead)
-	admin("PATCH /ssf/streams", func(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error { return ssfUpdate(w, r, t, false) })
-	admin("PUT /ssf/streams", func(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error { return ssfUpdate(w, r, t, true) })
+	admin("PATCH /ssf/streams", func(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
+		return ssfUpdate(w, r, t, false)
+	})
+	admin("PUT /ssf/streams", func(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
+		return ssfUpdate(w, r, t, true)
+	})
 	admin("DELETE /ssf/streams", ssfDelete)
 	admin("GET /ssf/status", ssfStatus)
 	admin("POST /ssf/status", ssfSetStatus)

@@ -53,7 +53,7 @@ type Config struct {
 	// loopback or private addresses (tegata serve --ssf-insecure-push):
 	// for development and tests only.
 	SSFInsecurePush bool
-	Logger *slog.Logger
+	Logger          *slog.Logger
 }
 
 // Running is a started authority.

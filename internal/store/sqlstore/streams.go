@@ -17,8 +17,8 @@ const streamColumns = `id, aud, method, endpoint_url, auth_header, events, descr
 
 func scanStream(row scanner) (store.Stream, error) {
 	var (
-		s                                    store.Stream
-		events                               sql.NullString
+		s                                     store.Stream
+		events                                sql.NullString
 		created, updated, verifyAt, lease, na int64
 	)
 	err := row.Scan(&s.ID, &s.Audience, &s.Method, &s.EndpointURL, &s.AuthHeader, &events, &s.Description,
