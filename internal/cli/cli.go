@@ -34,7 +34,7 @@ const usage = `tegata: sessions and access tokens verified locally, revoked inst
 Usage:
   tegata serve [flags]                       run the authority (embedded SQLite by default)
   tegata gate --authority URL [flags]        run a verifier as forward-auth endpoint or reverse proxy
-  tegata keys list|rotate                    list or rotate signing keys
+  tegata keys list|rotate [--use events]     list or rotate signing keys (events: the key of Shared Signals SETs)
   tegata sessions list --subject S           a subject's live sessions
   tegata revoke --session ID | --subject S | --subjects-from FILE [--scope sessions|access] [--reason R]
   tegata token inspect TOKEN                 decode a token and say whether and why it is (not) valid

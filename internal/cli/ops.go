@@ -94,8 +94,12 @@ func keys(env Env, args []string) error {
 	var o opFlags
 	o.register(env, fs)
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
+	use := fs.String("use", "access", "with rotate: access (access tokens, status lists) or events (Shared Signals SETs)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
+	}
+	if *use != "access" && *use != "events" {
+		return usageErr("--use must be access or events")
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
@@ -107,7 +111,7 @@ func keys(env Env, args []string) error {
 			KID      string    `json:"kid"`
 			SignFrom time.Time `json:"sign_from"`
 		}
-		if err := c.Do(ctx, "POST", "/v1/keys/rotate", map[string]string{"reason": *reason}, &out); err != nil {
+		if err := c.Do(ctx, "POST", "/v1/keys/rotate", map[string]string{"reason": *reason, "use": *use}, &out); err != nil {
 			return err
 		}
 		if o.jsonOut {
@@ -120,6 +124,7 @@ func keys(env Env, args []string) error {
 		Keys []struct {
 			KID       string    `json:"kid"`
 			Alg       string    `json:"alg"`
+			Use       string    `json:"use"`
 			State     string    `json:"state"`
 			CreatedAt time.Time `json:"created_at"`
 			SignFrom  time.Time `json:"sign_from"`
@@ -134,9 +139,9 @@ func keys(env Env, args []string) error {
 	}
 	var rows [][]string
 	for _, k := range out.Keys {
-		rows = append(rows, []string{k.KID, k.Alg, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
+		rows = append(rows, []string{k.KID, k.Alg, k.Use, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
 	}
-	table(env, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
+	table(env, "KID\tALG\tUSE\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
 	return nil
 }
 

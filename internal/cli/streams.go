@@ -52,8 +52,8 @@ func streamsList(env Env, args []string) error {
 		if s.State.FailedAttempts > 0 && s.State.NextAttempt != nil {
 			problem = fmt.Sprintf("%d failed, retry %s: %s", s.State.FailedAttempts, ts(*s.State.NextAttempt), problem)
 		}
-		rows = append(rows, []string{s.ID, method(s.Delivery.Method), s.Delivery.EndpointURL, s.State.Status,
-			strconv.FormatInt(s.State.Delivered, 10), behind, problem})
+		rows = append(rows, []string{printable(s.ID), method(s.Delivery.Method), printable(s.Delivery.EndpointURL),
+			printable(s.State.Status), strconv.FormatInt(s.State.Delivered, 10), behind, printable(problem)})
 	}
 	table(env, "STREAM\tDELIVERY\tENDPOINT\tSTATUS\tDELIVERED\tBEHIND\tLAST ERROR", rows)
 	return nil
@@ -101,9 +101,9 @@ func streamsCreate(env Env, args []string) error {
 	if o.jsonOut {
 		return printJSON(env, st)
 	}
-	fmt.Fprintf(env.Stdout, "created stream %s (%s, aud %s)\n", st.ID, method(st.Delivery.Method), st.Audience)
+	fmt.Fprintf(env.Stdout, "created stream %s (%s, aud %s)\n", printable(st.ID), method(st.Delivery.Method), printable(st.Audience))
 	if *poll {
-		fmt.Fprintf(env.Stdout, "the receiver polls %s with an API key\n", st.Delivery.EndpointURL)
+		fmt.Fprintf(env.Stdout, "the receiver polls %s with an API key\n", printable(st.Delivery.EndpointURL))
 	}
 	return nil
 }
@@ -133,6 +133,6 @@ func streamsDelete(env Env, args []string) error {
 	if err := c.DeleteStream(ctx, id); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "deleted stream %s\n", id)
+	fmt.Fprintf(env.Stdout, "deleted stream %s\n", printable(id))
 	return nil
 }
