@@ -1,6 +1,50 @@
-// Package client is a Go client for the tegata authority's HTTP API, used
-// by app backends (create sessions, revoke) and by the tegata CLI. It holds
-// no state beyond its configuration and is safe for concurrent use.
+// Package client is the Go client of the tegata authority's HTTP API
+// (docs/api.md): what an app backend calls to sign users in and out, what
+// the tegata CLI calls to operate an authority, and a TokenSource for Go
+// programs that hold a session themselves.
+//
+// # Signing users in
+//
+// An app backend authenticates the user (password, passkey, SSO...), then
+// creates a session with an admin API key and hands the tokens to the
+// user's client:
+//
+//	c := &client.Client{BaseURL: "https://auth.internal", APIKey: os.Getenv("TEGATA_API_KEY")}
+//	t, err := c.CreateSession(ctx, client.SessionRequest{Subject: "alice", Device: "Firefox on laptop",
+//		Claims: map[string]any{"roles": []string{"editor"}}})
+//
+// The client refreshes with Refresh (no API key needed: the refresh token is
+// the credential); RevokeSession, RevokeSubject, RevokeMany and RevokeToken
+// sign users out, at once, everywhere tokens are verified; Sessions lists a
+// user's devices; Introspect asks the authority about a token (a service
+// that verifies locally uses package verifier instead).
+//
+// # Holding a session
+//
+// A Go program that is itself signed in as a user (a command-line tool, a
+// device) gets a current access token from a TokenSource, which refreshes it
+// shortly before it expires and reports each new refresh token to store.
+//
+// # Operating an authority
+//
+// Keys and RotateKey manage signing keys, CreateAPIKey, APIKeys and
+// RevokeAPIKey the API keys, Audit reads the audit trail; Discovery and
+// KeySet fetch what the authority publishes. The tegata CLI is built on
+// these.
+//
+// # Errors
+//
+// A refusal by the authority is an *Error carrying the HTTP status and the
+// API's error code; test the code with errors.Is and the sentinels below
+// (errors.Is(err, client.ErrInvalidGrant): the refresh token is spent,
+// revoked or expired and the user must sign in again). Anything else (the
+// network, a malformed answer) is returned as it came, wrapped with the
+// endpoint.
+//
+// # Concurrency
+//
+// A Client holds nothing but its configuration and is safe for concurrent
+// use; so is a TokenSource.
 package client
 
 import (
@@ -12,207 +56,44 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/tegata-dev/tegata/internal/secret"
 )
 
-// Client calls one authority.
+// Client calls one authority. The zero value is not usable: set BaseURL.
 type Client struct {
-	BaseURL    string // e.g. http://127.0.0.1:8080
-	APIKey     string // admin key; not needed for Refresh and RevokeToken
+	// BaseURL is the authority's base URL, e.g. "http://127.0.0.1:8080".
+	BaseURL string
+	// APIKey is sent as a bearer token: an admin key for sessions,
+	// revocations, keys and API keys; a feed key suffices for
+	// introspection. Refresh and RevokeToken need none.
+	APIKey string
+	// HTTPClient makes the requests. Nil: http.DefaultClient.
 	HTTPClient *http.Client
 }
 
-// Error is an error answer from the authority.
-type Error struct {
-	Status      int
-	Code        string `json:"error"`
-	Description string `json:"error_description"`
-}
+// maxAnswer caps what is read of an answer; the largest (a long audit page
+// or session list) is far smaller.
+const maxAnswer = 16 << 20
 
-func (e *Error) Error() string {
-	return fmt.Sprintf("authority answered %d %s: %s", e.Status, e.Code, e.Description)
-}
-
-// Tokens is the answer to sign-in and refresh.
-type Tokens struct {
-	SessionID        string    `json:"session_id"`
-	AccessToken      string    `json:"access_token"`
-	TokenType        string    `json:"token_type"`
-	ExpiresIn        int64     `json:"expires_in"`
-	AccessExpiresAt  time.Time `json:"access_expires_at"`
-	RefreshToken     string    `json:"refresh_token"`
-	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
-}
-
-// Session is one entry of a subject's devices list.
-type Session struct {
-	ID              string    `json:"session_id"`
-	Device          string    `json:"device"`
-	CreatedAt       time.Time `json:"created_at"`
-	LastRefreshedAt time.Time `json:"last_refreshed_at"`
-	ExpiresAt       time.Time `json:"expires_at"`
-}
-
-// Revocation is the answer to a revoke call.
-type Revocation struct {
-	Revoked bool `json:"revoked"`
-	Entry   *struct {
-		Seq int64 `json:"seq"`
-	} `json:"entry"`
-}
-
-// CreateSession signs a subject in.
-func (c *Client) CreateSession(ctx context.Context, subject, device string, claims map[string]any) (Tokens, error) {
-	var t Tokens
-	err := c.call(ctx, "POST", "/v1/sessions", map[string]any{"subject": subject, "device": device, "claims": claims}, &t)
-	return t, err
-}
-
-// Refresh rotates a refresh token.
-func (c *Client) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
-	var t Tokens
-	err := c.call(ctx, "POST", "/v1/token/refresh", map[string]string{"refresh_token": refreshToken}, &t)
-	return t, err
-}
-
-// RevokeSession signs one session out.
-func (c *Client) RevokeSession(ctx context.Context, sid, reason string) (Revocation, error) {
-	var r Revocation
-	err := c.call(ctx, "POST", "/v1/sessions/"+pathSegment(sid)+"/revoke", map[string]string{"reason": reason}, &r)
-	return r, err
-}
-
-// RevokeSubject cuts off a subject: scope "sessions" or "access".
-// claims, when non-nil, replaces the claims of future tokens.
-func (c *Client) RevokeSubject(ctx context.Context, subject, scope, reason string, claims map[string]any) (Revocation, error) {
-	body := map[string]any{"scope": scope, "reason": reason}
-	if claims != nil {
-		body["claims"] = claims
-	}
-	var r Revocation
-	err := c.call(ctx, "POST", "/v1/subjects/"+pathSegment(subject)+"/revoke", body, &r)
-	return r, err
-}
-
-// RevokeItem is one item of RevokeMany: a session (SessionID), or else a
-// subject (Subject, with Scope "sessions" or "access", and Claims that,
-// when non-nil, replace the claims of future tokens).
-type RevokeItem struct {
-	SessionID string         `json:"session_id,omitempty"`
-	Subject   string         `json:"subject,omitempty"`
-	Scope     string         `json:"scope,omitempty"`
-	Claims    map[string]any `json:"claims,omitempty"`
-}
-
-// ItemOutcome is what RevokeMany did with one item: Revoked with the seq of
-// its revocation log entry, or not (a session already revoked).
-type ItemOutcome struct {
-	Revoked bool  `json:"revoked"`
-	Seq     int64 `json:"seq"`
-}
-
-// MaxRevokeItems is the most items one RevokeMany call may carry.
-const MaxRevokeItems = 10_000
-
-// RevokeMany revokes up to MaxRevokeItems sessions and subjects in one
-// call, all or nothing: on an *Error nothing was revoked, and the
-// description names the first bad item ("items[3]: ..."). Outcome i is
-// item i's.
-func (c *Client) RevokeMany(ctx context.Context, items []RevokeItem, reason string) ([]ItemOutcome, error) {
-	var out struct {
-		Items []ItemOutcome `json:"items"`
-	}
-	err := c.call(ctx, "POST", "/v1/revocations", map[string]any{"items": items, "reason": reason}, &out)
-	if err == nil && len(out.Items) != len(items) {
-		err = fmt.Errorf("authority answered %d outcomes for %d items", len(out.Items), len(items))
-	}
-	return out.Items, err
-}
-
-// Sessions lists a subject's live sessions.
-func (c *Client) Sessions(ctx context.Context, subject string) ([]Session, error) {
-	var out struct {
-		Sessions []Session `json:"sessions"`
-	}
-	err := c.call(ctx, "GET", "/v1/subjects/"+pathSegment(subject)+"/sessions", nil, &out)
-	return out.Sessions, err
-}
-
-// Introspect asks the authority about an access token (RFC 7662).
-func (c *Client) Introspect(ctx context.Context, token string) (map[string]any, error) {
-	var out map[string]any
-	err := c.form(ctx, "/v1/introspect", token, &out)
-	return out, err
-}
-
-// RevokeToken signs the token's session out (RFC 7009).
-func (c *Client) RevokeToken(ctx context.Context, token string) error {
-	return c.form(ctx, "/v1/token/revoke", token, nil)
-}
-
-// APIKey describes an API key. Key, the secret, is set only in the answer
-// to CreateAPIKey: the authority keeps a hash and never shows it again.
-type APIKey struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Role      string    `json:"role"` // "admin" or "feed"
-	CreatedAt time.Time `json:"created_at"`
-	Key       string    `json:"key,omitempty"`
-}
-
-// CreateAPIKey makes a new API key with role "admin" or "feed"; reason
-// (optional) goes to the audit trail.
-func (c *Client) CreateAPIKey(ctx context.Context, name, role, reason string) (APIKey, error) {
-	var k APIKey
-	err := c.call(ctx, "POST", "/v1/apikeys", map[string]string{"name": name, "role": role, "reason": reason}, &k)
-	return k, err
-}
-
-// APIKeys lists the live API keys, without secrets.
-func (c *Client) APIKeys(ctx context.Context) ([]APIKey, error) {
-	var out struct {
-		Keys []APIKey `json:"keys"`
-	}
-	err := c.call(ctx, "GET", "/v1/apikeys", nil, &out)
-	return out.Keys, err
-}
-
-// RevokeAPIKey revokes an API key by id.
-func (c *Client) RevokeAPIKey(ctx context.Context, id, reason string) error {
-	return c.call(ctx, "POST", "/v1/apikeys/"+pathSegment(id)+"/revoke", map[string]string{"reason": reason}, nil)
-}
-
-// pathSegment escapes s as one path segment. url.PathEscape leaves "." and
-// ".." as they are, and HTTP routers resolve those as dot segments
-// (/v1/subjects/../sessions is /v1/sessions), so a subject named "." or
-// ".." could be signed in but never listed or revoked: their dots are
-// percent-encoded, which routers decode after matching.
-func pathSegment(s string) string {
-	e := url.PathEscape(s)
-	if e == "." || e == ".." {
-		return strings.ReplaceAll(e, ".", "%2E")
-	}
-	return e
-}
-
-// Do calls any endpoint with a JSON body (nil for none) and decodes the
-// JSON answer into out (nil to discard).
+// Do calls an endpoint this package has no method for (a newer authority's):
+// method and path (with its query), a JSON body (nil for none), and the JSON
+// answer decoded into out (nil to discard). Errors are as for every method.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
 	return c.call(ctx, method, path, body, out)
 }
 
+// call sends a JSON request (body nil: none) and decodes the answer.
 func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return fmt.Errorf("client: %s %s: %w", method, path, err)
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
+	req, err := c.request(ctx, method, path, rd)
 	if err != nil {
 		return err
 	}
@@ -222,9 +103,9 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any) e
 	return c.send(req, out)
 }
 
+// form sends token as the form body RFC 7662 and RFC 7009 define.
 func (c *Client) form(ctx context.Context, path, token string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(c.BaseURL, "/")+path,
-		strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req, err := c.request(ctx, http.MethodPost, path, strings.NewReader(url.Values{"token": {token}}.Encode()))
 	if err != nil {
 		return err
 	}
@@ -232,6 +113,17 @@ func (c *Client) form(ctx context.Context, path, token string, out any) error {
 	return c.send(req, out)
 }
 
+func (c *Client) request(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+// send makes the request and decodes a 2xx answer into out, or returns the
+// error answer as an *Error.
 func (c *Client) send(req *http.Request, out any) error {
 	if c.APIKey != "" {
 		// The same rule as every secret tegata reads: a key from a file or
@@ -248,25 +140,34 @@ func (c *Client) send(req *http.Request, out any) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return fmt.Errorf("client: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return err
+		return fmt.Errorf("client: %s %s: reading the answer: %w", req.Method, req.URL.Path, err)
 	}
 	if resp.StatusCode >= 300 {
-		e := &Error{Status: resp.StatusCode}
-		if json.Unmarshal(b, e) != nil || e.Code == "" {
-			e.Code, e.Description = "http_error", strings.TrimSpace(string(b))
-		}
-		return e
+		return errorFrom(resp, b)
 	}
 	if out == nil {
 		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decode %s answer: %w", req.URL.Path, err)
+		return fmt.Errorf("client: %s %s: decoding the answer: %w", req.Method, req.URL.Path, err)
 	}
 	return nil
+}
+
+// pathSegment escapes s as one path segment. url.PathEscape leaves "." and
+// ".." as they are, and HTTP routers resolve those as dot segments
+// (/v1/subjects/../sessions is /v1/sessions), so a subject named "." or
+// ".." could be signed in but never listed or revoked: their dots are
+// percent-encoded, which routers decode after matching.
+func pathSegment(s string) string {
+	e := url.PathEscape(s)
+	if e == "." || e == ".." {
+		return strings.ReplaceAll(e, ".", "%2E")
+	}
+	return e
 }

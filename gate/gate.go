@@ -25,6 +25,7 @@ type gate struct {
 	cfg   Config
 	log   *slog.Logger
 	proxy *httputil.ReverseProxy // nil in forward-auth mode
+	web   http.Handler           // cfg.Web around the proxy, or nil
 	m     *metrics               // nil without Config.Metrics
 }
 
@@ -36,12 +37,19 @@ type gate struct {
 // or to / (Traefik's ForwardAuth address) is answered 200 with the identity
 // headers when its token is valid and 401 otherwise; other paths get 404.
 // With cfg.Upstream every request except /healthz and /readyz is verified
-// and, if valid, forwarded to the upstream.
+// and, if valid, forwarded to the upstream; with cfg.Web too, the web
+// session rules decide instead (see Web).
 func New(v *verifier.Verifier, cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
 	g := &gate{v: v, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Metrics, v)}
 	if cfg.Upstream != nil {
 		g.proxy = g.newProxy()
+	}
+	if cfg.Web != nil {
+		if g.proxy == nil {
+			panic("gate: Config.Web needs Config.Upstream")
+		}
+		g.web = cfg.Web.Handler(g.proxy)
 	}
 	return g
 }
@@ -52,6 +60,10 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.health(w, r)
 	case r.URL.Path == PathReady:
 		g.ready(w, r)
+	case g.web != nil && hasDotSegment(r.URL.Path):
+		badPath(w)
+	case g.web != nil:
+		g.web.ServeHTTP(w, r)
 	case g.proxy != nil:
 		g.forward(w, r)
 	case isAuthPath(r.URL.Path):

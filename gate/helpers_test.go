@@ -88,7 +88,7 @@ func startAuthority(t *testing.T) *authority {
 // signIn creates a session and returns its tokens.
 func (a *authority) signIn(t *testing.T, subject string, claims map[string]any) client.Tokens {
 	t.Helper()
-	tok, err := a.admin.CreateSession(testContext(t), subject, "test", claims)
+	tok, err := a.admin.CreateSession(testContext(t), client.SessionRequest{Subject: subject, Device: "test", Claims: claims})
 	if err != nil {
 		t.Fatalf("CreateSession(%q): %v", subject, err)
 	}
@@ -97,7 +97,7 @@ func (a *authority) signIn(t *testing.T, subject string, claims map[string]any) 
 
 func (a *authority) revoke(t *testing.T, sid string) {
 	t.Helper()
-	if _, err := a.admin.RevokeSession(testContext(t), sid, "test"); err != nil {
+	if _, err := a.admin.RevokeSession(testContext(t), client.SessionRevocation{SessionID: sid, Reason: "test"}); err != nil {
 		t.Fatalf("RevokeSession(%q): %v", sid, err)
 	}
 }
@@ -169,8 +169,11 @@ func startEcho(t *testing.T) *echo {
 	return e
 }
 
-func (e *echo) url(t *testing.T) *url.URL {
-	u, err := url.Parse(e.URL)
+func (e *echo) url(t *testing.T) *url.URL { return parseURL(t, e.URL) }
+
+func parseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
 	if err != nil {
 		t.Fatal(err)
 	}

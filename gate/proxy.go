@@ -7,18 +7,18 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
-// identityKey is the context key under which forward passes the verified
-// identity to the proxy's Rewrite.
-type identityKey struct{}
-
-// forward verifies the request and hands it to the reverse proxy.
+// forward verifies the request and hands it to the reverse proxy with the
+// claims in its context, where Rewrite finds them.
 func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
 	if hasDotSegment(r.URL.Path) {
-		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, "the request path has a . or .. segment")
+		badPath(w)
 		return
 	}
 	c, err := g.authenticate(r)
@@ -27,13 +27,27 @@ func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.m.outcome(outcomeAllowed)
-	id := g.identify(r.Context(), c)
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	// An authenticated upload may take as long as it needs, as long as it
+	// keeps moving (when the server bounds bodies with httpguard).
+	httpguard.Relax(r, ForwardBodyIdle)
+	g.proxy.ServeHTTP(w, r.WithContext(verifier.NewContext(r.Context(), c)))
 }
 
+// ForwardBodyIdle is how long the body of a verified request forwarded to
+// the upstream may stall between two reads when tegata gate serves it (the
+// default of nginx's client_body_timeout). Bodies of requests not yet
+// verified must arrive whole within BodyTimeout.
+const ForwardBodyIdle = time.Minute
+
+// BodyTimeout bounds how long the body of a request not yet verified may
+// take to arrive when tegata gate serves it: a client trickling a body to
+// /auth, /healthz or a refused request loses the connection then.
+const BodyTimeout = 10 * time.Second
+
 // newProxy returns the reverse proxy to cfg.Upstream. Rewrite removes every
-// X-Tegata-* header the client sent before it sets the verified ones, so the
-// upstream can trust them. The Authorization header and cookies pass
+// X-Tegata-* header the client sent before it sets the verified ones (from
+// the claims in the request's context; none for an anonymous request that
+// web sessions let through), so the upstream can trust them. The Authorization header and cookies pass
 // through: the upstream may want the token itself. X-Forwarded-For/-Host/
 // -Proto are set from this connection; ones the client sent are dropped.
 func (g *gate) newProxy() *httputil.ReverseProxy {
@@ -51,8 +65,8 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 			pr.SetURL(target)
 			pr.SetXForwarded()
 			stripSpoofed(pr.Out.Header)
-			if id, ok := pr.In.Context().Value(identityKey{}).(*identity); ok {
-				id.apply(pr.Out.Header)
+			if c, ok := verifier.FromContext(pr.In.Context()); ok {
+				g.identify(pr.In.Context(), c).apply(pr.Out.Header)
 			}
 		},
 		Transport:    tr,
@@ -74,6 +88,11 @@ func (g *gate) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 	g.log.Log(r.Context(), level, "gate: upstream request failed", "err", err,
 		"method", r.Method, "path", r.URL.Path)
 	httperr.Write(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
+}
+
+// badPath refuses a path with dot segments (see hasDotSegment).
+func badPath(w http.ResponseWriter) {
+	httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, "the request path has a . or .. segment")
 }
 
 // hasDotSegment reports whether a request path has a "." or ".." segment,

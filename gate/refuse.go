@@ -17,15 +17,20 @@ var writeJSON = httperr.WriteJSON
 // refuse answers 401 with the RFC 6750 challenge the verifier middleware
 // sends (verifier.WriteError); the cause goes to the log only.
 func (g *gate) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	g.logRefusal(r, err, verifier.Reason(err))
 	g.m.refused(err)
+	refuse(g.log, w, r, err)
+}
+
+// refuse is the refusal of the plain gate and of web sessions alike.
+func refuse(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	logRefusal(log, r, err, verifier.Reason(err))
 	verifier.WriteError(w, r, err)
 }
 
 // logRefusal logs why a request was refused, never its token. Revocations
 // and stale state are Info: an operator wants to see them. Missing, expired
 // and invalid tokens are routine (and cheap to send in bulk), so Debug.
-func (g *gate) logRefusal(r *http.Request, err error, reason string) {
+func logRefusal(log *slog.Logger, r *http.Request, err error, reason string) {
 	level := slog.LevelDebug
 	if errors.Is(err, verifier.ErrRevoked) || errors.Is(err, verifier.ErrInactive) ||
 		errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable) {
@@ -35,7 +40,7 @@ func (g *gate) logRefusal(r *http.Request, err error, reason string) {
 	if p := originalPath(r); p != "" {
 		attrs = append(attrs, "original_path", p)
 	}
-	g.log.Log(r.Context(), level, "gate: request refused", attrs...)
+	log.Log(r.Context(), level, "gate: request refused", attrs...)
 }
 
 // originalPath returns the path of the request a forward-auth proxy is

@@ -70,7 +70,7 @@ type Config struct {
 	// triggers a fetch, at most once every 10 seconds.
 	JWKSRefresh time.Duration
 	// HTTPClient makes every request to the authorities. It must not have a
-	// Timeout: the feed is one long-lived stream. Discovery, JWKS and
+	// Timeout (New refuses one): the feed is one long-lived stream. Discovery, JWKS and
 	// introspection requests are bounded to 10s each regardless. Nil:
 	// http.DefaultClient for those, and the feed's default client (with
 	// dial, TLS and header timeouts) for the stream.

@@ -26,6 +26,9 @@ var (
 	// ErrInactive: the state was stale and the authority answered the
 	// introspection request with active:false.
 	ErrInactive = errors.New("verifier: authority says token is not active")
+	// ErrForbidden: the token is valid but lacks a claim the route requires
+	// (Require, RequireClaim, RequireScope).
+	ErrForbidden = errors.New("verifier: token lacks a required claim")
 	// ErrKeyRefused is returned by New when every authority answered the
 	// feed request with 401 or 403: Config.APIKey is wrong, revoked, or
 	// lacks the feed role. Waiting does not fix it.
@@ -54,12 +57,14 @@ const (
 	reasonRevoked = "token revoked"
 	reasonInvalid = "token invalid"
 	reasonStale   = "verifier not in sync with authority"
+	reasonDenied  = "insufficient claims"
 )
 
-// Reason maps an error from Verify or TokenFromRequest to a short reason
-// that is safe to show a client: "no token", "token expired", "token
-// revoked", "verifier not in sync with authority" or, for anything else,
-// "token invalid". It returns "" for a nil error.
+// Reason maps an error from Verify, TokenFromRequest or a Require helper
+// to a short reason that is safe to show a client: "no token", "token
+// expired", "token revoked", "verifier not in sync with authority",
+// "insufficient claims" (ErrForbidden) or, for anything else, "token
+// invalid". It returns "" for a nil error.
 func Reason(err error) string {
 	switch {
 	case err == nil:
@@ -74,6 +79,8 @@ func Reason(err error) string {
 		return reasonRevoked
 	case errors.Is(err, ErrStale), errors.Is(err, ErrUnavailable):
 		return reasonStale
+	case errors.Is(err, ErrForbidden):
+		return reasonDenied
 	default:
 		return reasonInvalid
 	}

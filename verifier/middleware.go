@@ -8,50 +8,88 @@ import (
 	"strings"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
-	"github.com/tegata-dev/tegata/token"
 )
 
-// claimsKey is the context key of the verified claims.
-type claimsKey struct{}
+// claimsKey is the context key of the verified claims; onErrorKey that of
+// the ErrorHandler a Middleware was given, for Require to answer with.
+type (
+	claimsKey  struct{}
+	onErrorKey struct{}
+)
 
-// Middleware returns a handler that verifies the bearer token of every
-// request and calls next with the claims in the request context (see
-// FromContext). A request without a valid token gets the answer of
-// WriteError (401 with an RFC 6750 challenge and a JSON body); next is not
-// called.
-func (v *Verifier) Middleware(next http.Handler) http.Handler {
+// Middleware returns a handler that verifies the token of every request
+// and calls next with the claims in the request context (see FromContext).
+// The token comes from the Authorization header ("Bearer <token>") or,
+// with TokenCookie, a cookie. A request without a valid token is answered
+// by the error handler (WriteError unless OnError says otherwise: 401 with
+// an RFC 6750 challenge and a JSON body) and next is not called; with
+// AllowAnonymous a request that carries no token at all reaches next
+// without claims.
+//
+// Routes that need more than a valid token wrap next with RequireClaim,
+// RequireScope or Require.
+func (v *Verifier) Middleware(next http.Handler, opts ...MiddlewareOption) http.Handler {
+	var o middlewareOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	onError := o.onError
+	if onError == nil {
+		onError = WriteError
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, err := TokenFromRequest(r)
-		var c *token.Claims
-		if err == nil {
-			c, err = v.Verify(r.Context(), raw)
-		} else {
-			v.logRejection(r.Context(), nil, err)
-		}
-		if err != nil {
-			WriteError(w, r, err)
+		ctx := r.Context()
+		raw, err := TokenFromRequestOrCookie(r, o.cookie)
+		if errors.Is(err, ErrNoToken) && o.anonymous {
+			next.ServeHTTP(w, r.WithContext(o.withHandler(ctx)))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
+		var c *Claims
+		if err == nil {
+			c, err = v.Verify(ctx, raw)
+		} else {
+			v.logRejection(ctx, nil, err)
+		}
+		if err != nil {
+			onError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(o.withHandler(context.WithValue(ctx, claimsKey{}, c))))
 	})
 }
 
-// FromContext returns the claims Middleware stored in ctx.
-func FromContext(ctx context.Context) (*token.Claims, bool) {
-	c, ok := ctx.Value(claimsKey{}).(*token.Claims)
+// FromContext returns the claims Middleware stored in ctx; false when
+// there are none (no Middleware ran, or it let an anonymous request
+// through).
+func FromContext(ctx context.Context) (*Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(*Claims)
 	return c, ok && c != nil
 }
 
+// NewContext returns ctx carrying verified claims, for middleware other
+// than Middleware (the gate's web sessions) that verifies a request itself:
+// handlers then read them with FromContext whichever middleware ran.
+func NewContext(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
+
 // WriteError answers a request refused because of err, an error from
-// Verify or TokenFromRequest: 401 with the challenge
+// Verify, TokenFromRequest or a Require helper. A token that is missing or
+// fails verification gets 401 with the challenge
 //
 //	WWW-Authenticate: Bearer realm="tegata", error="invalid_token", error_description="<Reason(err)>"
 //
 // (only Bearer realm="tegata" when the request carried no token: RFC 6750
 // §3.1 says a challenge then names no error) and the JSON body
-// {"error":"invalid_token","error_description":"<Reason(err)>"}, never
-// cached. The cause is never sent. The gate answers with the same writer.
+// {"error":"invalid_token","error_description":"<Reason(err)>"}. A valid
+// token that lacks a claim a route requires (ErrForbidden) gets 403 with
+// error="insufficient_scope" in both. Never cached; the cause is never
+// sent. The gate answers with the same writer.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrForbidden) {
+		httperr.Refuse(w, http.StatusForbidden, httperr.InsufficientScope, Reason(err), false)
+		return
+	}
 	httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, Reason(err), errors.Is(err, ErrNoToken))
 }
 

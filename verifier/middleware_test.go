@@ -172,3 +172,142 @@ func TestFromContextEmpty(t *testing.T) {
 		t.Errorf("FromContext(empty) = %v, %v; want nil, false", c, ok)
 	}
 }
+
+// serve runs h on a request with the given headers and returns the answer.
+func serve(h http.Handler, header http.Header) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", "/", nil)
+	for k, vs := range header {
+		r.Header[k] = vs
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// whoami answers with the subject of the request's claims, or "anonymous".
+var whoami = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if c, ok := FromContext(r.Context()); ok {
+		w.Write([]byte(c.Subject))
+		return
+	}
+	w.Write([]byte("anonymous"))
+})
+
+func TestMiddlewareOptions(t *testing.T) {
+	l := newLocal(t, 0)
+	alice := sign(t, l.key, l.claims("alice"))
+	bob := sign(t, l.key, l.claims("bob"))
+	expiredC := l.claims("carol")
+	expiredC.IssuedAt, expiredC.Expiry = l.clock.In(-time.Hour), l.clock.In(-time.Minute)
+	expired := sign(t, l.key, expiredC)
+	var handled []error
+	custom := OnError(func(w http.ResponseWriter, r *http.Request, err error) {
+		handled = append(handled, err)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	})
+	cookie := func(v ...string) http.Header {
+		h := http.Header{}
+		for _, s := range v {
+			h.Add("Cookie", "__Host-tegata-at="+s)
+		}
+		return h
+	}
+	bearer := func(s string) http.Header { return http.Header{"Authorization": {"Bearer " + s}} }
+	tests := []struct {
+		name       string
+		opts       []MiddlewareOption
+		header     http.Header
+		wantStatus int
+		wantBody   string
+	}{
+		{"header only by default: a cookie is not read", nil, cookie(alice), 401, ""},
+		{"cookie", []MiddlewareOption{TokenCookie("__Host-tegata-at")}, cookie(alice), 200, "alice"},
+		{"header still read with a cookie name", []MiddlewareOption{TokenCookie("__Host-tegata-at")}, bearer(alice), 200, "alice"},
+		{"two token cookies refused", []MiddlewareOption{TokenCookie("__Host-tegata-at")}, cookie(alice, bob), 401, ""},
+		{"header and another cookie refused", []MiddlewareOption{TokenCookie("__Host-tegata-at")},
+			http.Header{"Authorization": {"Bearer " + alice}, "Cookie": {"__Host-tegata-at=" + bob}}, 401, ""},
+		{"anonymous allowed", []MiddlewareOption{AllowAnonymous()}, nil, 200, "anonymous"},
+		{"anonymous allowed, token still checked", []MiddlewareOption{AllowAnonymous()}, bearer(expired), 401, ""},
+		{"anonymous allowed, valid token", []MiddlewareOption{AllowAnonymous()}, bearer(alice), 200, "alice"},
+		{"custom error handler", []MiddlewareOption{custom}, bearer(expired), 303, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := serve(l.v.Middleware(whoami, tt.opts...), tt.header)
+			if w.Code != tt.wantStatus || (tt.wantStatus == 200 && w.Body.String() != tt.wantBody) {
+				t.Errorf("status, body = %d %q, want %d %q", w.Code, w.Body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+	if len(handled) != 1 || !errors.Is(handled[0], ErrExpired) {
+		t.Errorf("errors given to the custom handler = %v, want one wrapping ErrExpired", handled)
+	}
+}
+
+func TestRequire(t *testing.T) {
+	l := newLocal(t, 0)
+	mint := func(sub string, extra map[string]any) string {
+		c := l.claims(sub)
+		c.Extra = extra
+		return "Bearer " + sign(t, l.key, c)
+	}
+	admin := mint("ann", map[string]any{"roles": []any{"admin", "editor"}, "scope": "orders:read orders:write"})
+	editor := mint("ed", map[string]any{"roles": []any{"editor"}, "scope": "orders:read"})
+	plain := mint("pat", nil)
+	tests := []struct {
+		name          string
+		require       func(http.Handler) http.Handler
+		authorization string
+		wantStatus    int
+	}{
+		{"role held", RequireClaim("roles", "admin"), admin, 200},
+		{"one of several roles", RequireClaim("roles", "owner", "editor"), editor, 200},
+		{"role missing", RequireClaim("roles", "admin"), editor, 403},
+		{"claim missing", RequireClaim("roles", "admin"), plain, 403},
+		{"all scopes held", RequireScope("orders:read", "orders:write"), admin, 200},
+		{"a scope missing", RequireScope("orders:read", "orders:write"), editor, 403},
+		{"custom check", Require(func(c *Claims) bool { return c.Subject == "pat" }), plain, 200},
+		{"custom check refuses", Require(func(c *Claims) bool { return c.Subject == "pat" }), admin, 403},
+		{"anonymous request behind AllowAnonymous", RequireClaim("roles", "admin"), "", 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := l.v.Middleware(tt.require(whoami), AllowAnonymous())
+			header := http.Header{}
+			if tt.authorization != "" {
+				header.Set("Authorization", tt.authorization)
+			}
+			w := serve(h, header)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", w.Code, tt.wantStatus, w.Body)
+			}
+			switch tt.wantStatus {
+			case 403:
+				want := `Bearer realm="tegata", error="insufficient_scope", error_description="insufficient claims"`
+				if got := w.Header().Get("WWW-Authenticate"); got != want {
+					t.Errorf("WWW-Authenticate = %q, want %q", got, want)
+				}
+				if want := `{"error":"insufficient_scope","error_description":"insufficient claims"}` + "\n"; w.Body.String() != want {
+					t.Errorf("body = %q, want %q", w.Body, want)
+				}
+			case 401:
+				if got := w.Header().Get("WWW-Authenticate"); got != `Bearer realm="tegata"` {
+					t.Errorf("WWW-Authenticate = %q, want the bare challenge", got)
+				}
+			}
+		})
+	}
+	// The Middleware's error handler answers for Require too.
+	var got error
+	h := l.v.Middleware(RequireClaim("roles", "admin")(whoami), OnError(func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	if w := serve(h, http.Header{"Authorization": {editor}}); w.Code != http.StatusTeapot || !errors.Is(got, ErrForbidden) {
+		t.Errorf("RequireClaim behind OnError = %d, %v, want the custom handler with ErrForbidden", w.Code, got)
+	}
+	// Without any Middleware there are no claims: refused, not a panic.
+	if w := serve(RequireScope("x")(whoami), nil); w.Code != 401 {
+		t.Errorf("RequireScope without Middleware = %d, want 401", w.Code)
+	}
+}

@@ -26,6 +26,10 @@ func (c Config) checked() (Config, error) {
 	if err != nil {
 		return c, err
 	}
+	if c.HTTPClient != nil && c.HTTPClient.Timeout != 0 {
+		return c, fmt.Errorf("verifier: Config.HTTPClient has a Timeout (%v), which would cut the feed's long-lived stream; "+
+			"leave it zero (other requests are bounded to %v each) and bound dialing and headers in its Transport", c.HTTPClient.Timeout, requestTimeout)
+	}
 	key, err := secret.Clean(c.APIKey)
 	if err != nil {
 		return c, fmt.Errorf("verifier: Config.APIKey: %w", err)

@@ -1,17 +1,3 @@
-// Package verifier checks tegata access tokens locally: signature and claims
-// against the authority's published key set, then the in-memory revocation
-// set that a push feed from the authority keeps current. It never trusts
-// stale state: when it has not heard from the authority for too long it
-// fails closed or, if configured, asks the authority about each token.
-//
-// A Verifier is safe for concurrent use by any number of goroutines. New
-// starts background goroutines (the feed, periodic key set fetches, pruning)
-// that run until Close. NewLocal builds one without any, for a process (the
-// authority itself) that keeps the key set and revocation set current on its
-// own.
-//
-// The *token.Claims that Verify returns may be shared with other calls for
-// the same token (a verified token is cached): treat them as read-only.
 package verifier
 
 import (
@@ -27,6 +13,12 @@ import (
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/token"
 )
+
+// Claims are the claims of a verified access token: the registered ones
+// as fields, the application's in Extra (read them with Has, HasScope or
+// Decode). The same type as token.Claims, so an app imports this package
+// alone.
+type Claims = token.Claims
 
 // Verifier verifies access tokens. Build it with New or NewLocal.
 type Verifier struct {
@@ -114,6 +106,10 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 // JWKSRefresh and HTTPClient. Config.Issuer must be set: there is no
 // discovery to take it from, and an empty expected issuer matches no token.
 // MaxLifetime defaults to one hour.
+//
+// NewLocal is for tegata's own processes (the authority, verifiertest):
+// set is an internal type, so an app cannot build one; apps use New, and
+// their tests verifiertest.
 func NewLocal(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	cfg = cfg.withDefaults()
 	if cfg.MaxLifetime <= 0 {
@@ -181,16 +177,18 @@ func (v *Verifier) Close() error {
 // then whether that set can be trusted: if the feed is stale or the set is
 // full, the authority is asked (Config.Introspect) or ErrStale returned.
 //
-// The claims may be shared with other calls: do not modify them. ctx bounds
+// The claims are the caller's own copy. ctx bounds
 // the network calls Verify may make (a key set fetch for an unknown kid,
 // introspection); with a current state and a known key it makes none.
-func (v *Verifier) Verify(ctx context.Context, raw string) (*token.Claims, error) {
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	c, err := v.verify(ctx, raw, v.now())
 	if err != nil {
 		v.logRejection(ctx, c, err)
 		return nil, err
 	}
-	return c, nil
+	// The cache keeps c for the next request with this token: hand out a
+	// copy, so that a handler changing its claims changes no one else's.
+	return c.Clone(), nil
 }
 
 // verify runs the pipeline. On error it still returns the claims if the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -457,7 +458,10 @@ func TestFeedResetReplacesSet(t *testing.T) {
 	}
 }
 
-func TestCachedRemoteVerifyDoesNotAllocate(t *testing.T) {
+// TestCachedRemoteVerifyAllocatesOnlyTheCopy: a cache hit allocates
+// nothing but the copy of the claims it hands out (see
+// BenchmarkVerifyCached for what that copy costs).
+func TestCachedRemoteVerifyAllocatesOnlyTheCopy(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocations")
 	}
@@ -465,9 +469,12 @@ func TestCachedRemoteVerifyDoesNotAllocate(t *testing.T) {
 	cfg := testConfig(t, a)
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	v := startReady(t, cfg)
-	raw := a.mint(a.claims("alice"))
+	c := a.claims("alice")
+	c.Extra = map[string]any{"roles": []any{"reader"}}
+	raw := a.mint(c)
 	ctx := context.Background()
-	if _, err := v.Verify(ctx, raw); err != nil {
+	got, err := v.Verify(ctx, raw)
+	if err != nil {
 		t.Fatalf("Verify(valid) = %v, want nil", err)
 	}
 	allocs := testing.AllocsPerRun(100, func() {
@@ -475,7 +482,44 @@ func TestCachedRemoteVerifyDoesNotAllocate(t *testing.T) {
 			t.Fatalf("Verify(cached) = %v, want nil", err)
 		}
 	})
-	if allocs != 0 {
-		t.Errorf("Verify(cached) allocates %v times per call, want 0", allocs)
+	copies := testing.AllocsPerRun(100, func() { _ = got.Clone() })
+	if allocs != copies {
+		t.Errorf("Verify(cached) allocates %v times per call, want %v (the copy of the claims only)", allocs, copies)
+	}
+}
+
+// TestClaimsAreTheCallers: claims handed out share nothing with the cache,
+// so a handler changing them cannot change what the next request with the
+// same token sees.
+func TestClaimsAreTheCallers(t *testing.T) {
+	l := newLocal(t, 0)
+	c := l.claims("alice")
+	c.Extra = map[string]any{"roles": []any{"reader"}, "org": map[string]any{"id": "o1"}}
+	raw := sign(t, l.key, c)
+	ctx := context.Background()
+	first, err := l.v.Verify(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Subject = "mallory"
+	first.Extra["roles"].([]any)[0] = "admin"
+	first.Extra["org"].(map[string]any)["id"] = "o2"
+	delete(first.Extra, "org")
+	second, err := l.v.Verify(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Subject != "alice" || !second.Has("roles", "reader") || second.Extra["org"].(map[string]any)["id"] != "o1" {
+		t.Errorf("Verify after a handler changed its claims = %+v, want the token's claims", second)
+	}
+}
+
+// TestNewRefusesClientTimeout: an http.Client Timeout would cut the feed's
+// stream every Timeout; New refuses it before contacting anyone.
+func TestNewRefusesClientTimeout(t *testing.T) {
+	_, err := New(context.Background(), Config{Authorities: []string{"http://127.0.0.1:1"},
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}})
+	if err == nil || !strings.Contains(err.Error(), "Timeout") {
+		t.Fatalf("New(HTTPClient with Timeout) = %v, want an error naming the Timeout", err)
 	}
 }

@@ -34,7 +34,7 @@ func TestKill9DuringRefreshes(t *testing.T) {
 	last := make([]string, n) // last refresh token acknowledged per session
 	sids := make([]string, n)
 	for i := range n {
-		tk, err := c.CreateSession(ctx, fmt.Sprint("crash-", i), "", nil)
+		tk, err := c.CreateSession(ctx, client.SessionRequest{Subject: fmt.Sprint("crash-", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestKill9DuringRefreshes(t *testing.T) {
 				default:
 				}
 				if i%4 == 0 && i/4%2 == 0 {
-					if r, err := c.RevokeSession(ctx, sids[i], "crash test"); err == nil && r.Revoked {
+					if r, err := c.RevokeSession(ctx, client.SessionRevocation{SessionID: sids[i], Reason: "crash test"}); err == nil && r.Revoked {
 						mu.Lock()
 						revoked[i] = true
 						mu.Unlock()

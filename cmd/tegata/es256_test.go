@@ -27,7 +27,7 @@ func TestServeES256(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := &client.Client{BaseURL: p.URL(), APIKey: strings.TrimSpace(string(key))}
-	tok, err := c.CreateSession(ctx, "erin", "es256", nil)
+	tok, err := c.CreateSession(ctx, client.SessionRequest{Subject: "erin", Device: "es256"})
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -52,7 +52,7 @@ func TestServeES256(t *testing.T) {
 	if out, code := run(t, ops, "keys", "list"); code != 0 || !strings.Contains(out, "ES256") {
 		t.Fatalf("keys list = %d, want an ES256 key\n%s", code, out)
 	}
-	if _, err := c.RevokeSession(ctx, tok.SessionID, "test"); err != nil {
+	if _, err := c.RevokeSession(ctx, client.SessionRevocation{SessionID: tok.SessionID, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

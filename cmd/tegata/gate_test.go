@@ -143,11 +143,11 @@ func TestGateKeyErrors(t *testing.T) {
 	c := &client.Client{BaseURL: a.URL(), APIKey: strings.TrimSpace(string(admin))}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	revoked, err := c.CreateAPIKey(ctx, "old-gate", "feed", "")
+	revoked, err := c.CreateAPIKey(ctx, client.APIKeyRequest{Name: "old-gate", Role: "feed"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.RevokeAPIKey(ctx, revoked.ID, "rotated"); err != nil {
+	if err := c.RevokeAPIKey(ctx, client.APIKeyRevocation{ID: revoked.ID, Reason: "rotated"}); err != nil {
 		t.Fatal(err)
 	}
 	wrongFile := filepath.Join(t.TempDir(), "feed-key")

@@ -146,7 +146,7 @@ func TestBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := &client.Client{BaseURL: url, APIKey: strings.TrimSpace(string(key))}
-	tok, err := c.CreateSession(ctx, "zoe", "cli-test", map[string]any{"plan": "pro"})
+	tok, err := c.CreateSession(ctx, client.SessionRequest{Subject: "zoe", Device: "cli-test", Claims: map[string]any{"plan": "pro"}})
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -233,7 +233,7 @@ func TestBinary(t *testing.T) {
 	p2 := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
 	c.BaseURL = p2.URL()
 	res, err := c.Introspect(ctx, tok.AccessToken)
-	if err != nil || res["active"] != false {
+	if err != nil || res.Active {
 		t.Fatalf("after restart introspect = %v, %v, want inactive", res, err)
 	}
 }
@@ -247,5 +247,31 @@ func TestWrongMasterKeyRefusesToStart(t *testing.T) {
 		"serve", "--addr", "127.0.0.1:0", "--data", dir)
 	if code != 1 || !strings.Contains(out, "master key") {
 		t.Fatalf("serve with another master key = %d, want 1 naming the master key\n%s", code, out)
+	}
+}
+
+// TestSecondServeRefused: a second `tegata serve` on a data directory in
+// use exits 1 saying so; a start refused for a flag or a busy port creates
+// no data directory.
+func TestSecondServeRefused(t *testing.T) {
+	dir := t.TempDir()
+	first := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
+	env := []string{"TEGATA_API_KEY=", "TEGATA_MASTER_KEY="}
+	out, code := run(t, env, "serve", "--addr", "127.0.0.1:0", "--data", dir)
+	if code != 1 || !strings.Contains(out, "in use by another tegata serve") {
+		t.Errorf("second serve on %s = exit %d\n%s\nwant 1 saying the directory is in use", dir, code, out)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	busy := strings.TrimPrefix(first.URL(), "http://")
+	for _, args := range [][]string{
+		{"serve", "--data", fresh, "--access-ttl", "soon"},
+		{"serve", "--data", fresh, "--addr", busy},
+	} {
+		if out, code := run(t, env, args...); code == 0 {
+			t.Errorf("tegata %v = 0, want a failure\n%s", args, out)
+		}
+		if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+			t.Errorf("tegata %v created %s (%v); want nothing created", args, fresh, err)
+		}
 	}
 }

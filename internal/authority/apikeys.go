@@ -16,7 +16,16 @@ import (
 const (
 	RoleAdmin = "admin" // every API call
 	RoleFeed  = "feed"  // read-only: the feed, JWKS and introspection
+	// RoleGate is a web gate's: what RoleFeed may, plus create, list and
+	// revoke sessions (and sign a subject out everywhere); never signing
+	// keys, API keys, the audit trail or a subject's claims.
+	RoleGate = "gate"
 )
+
+// ValidRole reports whether role names an API key role.
+func ValidRole(role string) bool {
+	return role == RoleAdmin || role == RoleFeed || role == RoleGate
+}
 
 // MaxAPIKeyNameLen caps an API key's name.
 const MaxAPIKeyNameLen = 64
@@ -93,8 +102,8 @@ func (a *Authority) CreateAPIKey(ctx context.Context, name, role string, actor s
 	if err := checkAPIKeyName(name); err != nil {
 		return APIKeyInfo{}, "", err
 	}
-	if role != RoleAdmin && role != RoleFeed {
-		return APIKeyInfo{}, "", invalidRequest("role must be %q or %q", RoleAdmin, RoleFeed)
+	if !ValidRole(role) {
+		return APIKeyInfo{}, "", invalidRequest("role must be %q, %q or %q", RoleAdmin, RoleFeed, RoleGate)
 	}
 	if err := checkActor(actor); err != nil {
 		return APIKeyInfo{}, "", err
@@ -203,15 +212,45 @@ func (c *apiKeyCache) evict(id string) {
 // start (named, e.g., "bootstrap" and "feed"). A
 // known secret with another role is an error, and so is a revoked one
 // (ErrAPIKeyRevoked): a restart must not bring a revoked key back.
+//
+// Every other live key installed under the same name is then retired
+// (revoked, with an audit record and a Warn log line): a new secret in a
+// setting replaces the old one, which is what an operator means by changing
+// it after a leak. Changing a setting on one node of a cluster retires the
+// key for all of them; nodes still configured with the old secret then
+// refuse to start (ErrAPIKeyRevoked) until they are given the new one.
 func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string) error {
-	if role != RoleAdmin && role != RoleFeed {
+	if err := a.ensureAPIKey(ctx, name, secret, role); err != nil {
+		return err
+	}
+	return a.retireReplaced(ctx, name, HashSecret(secret))
+}
+
+// retireReplaced revokes the keys installed as name other than keep.
+func (a *Authority) retireReplaced(ctx context.Context, name string, keep [32]byte) error {
+	actor := store.Actor{By: "system", Reason: "replaced at start by a new " + name + " key"}
+	retired, err := a.store.RetireInstalledAPIKeys(ctx, name, keep, a.cfg.Now(), actor)
+	if err != nil {
+		return fmt.Errorf("authority: retire the replaced %s API key: %w", name, err)
+	}
+	for _, k := range retired {
+		a.apiKeys.evict(k.ID)
+		a.log.Warn("API key retired: the "+name+" key was replaced; the old secret no longer works",
+			"id", k.ID, "name", k.Name, "role", k.Role)
+	}
+	return nil
+}
+
+func (a *Authority) ensureAPIKey(ctx context.Context, name, secret, role string) error {
+	if !ValidRole(role) {
 		return fmt.Errorf("authority: unknown API key role %q", role)
 	}
 	if secret == "" {
 		return fmt.Errorf("authority: the %s API key is empty", name)
 	}
 	hash := HashSecret(secret)
-	k := store.APIKey{ID: newTokenID(), Name: fmt.Sprintf("%s-%x", name, hash[:4]), Hash: hash, Role: role, CreatedAt: a.cfg.Now()}
+	k := store.APIKey{ID: newTokenID(), Name: fmt.Sprintf("%s-%x", name, hash[:4]), Hash: hash, Role: role,
+		CreatedAt: a.cfg.Now(), InstalledAs: name}
 	actor := store.Actor{By: "system", Reason: "installed at start (" + name + " key)"}
 	for conflicted := false; ; conflicted = true {
 		done, err := a.installed(ctx, name, hash, role)
@@ -261,5 +300,5 @@ func (a *Authority) installed(ctx context.Context, name string, hash [32]byte, r
 // revokedKeyError names the revoked key; the caller, which knows where
 // the secret came from, tells the operator what to change.
 func revokedKeyError(name string) error {
-	return fmt.Errorf("%w: the %s API key was revoked", ErrAPIKeyRevoked, name)
+	return fmt.Errorf("%w: the %s API key was revoked (or retired when a node started with a new %s key)", ErrAPIKeyRevoked, name, name)
 }

@@ -163,6 +163,19 @@ func (a *Authority) fresh() error {
 	return nil
 }
 
+// Ready reports whether this node can do its job: it has read the
+// revocation log to its end within StaleAfter (so its store answers) and a
+// signing key is active. The error says which is wrong, naming no host.
+func (a *Authority) Ready() error {
+	if err := a.fresh(); err != nil {
+		return fmt.Errorf("%w for more than %v", err, StaleAfter)
+	}
+	if _, ok := a.ring().current(a.cfg.Now()); !ok {
+		return errNoSigningKey
+	}
+	return nil
+}
+
 func (a *Authority) applyLocal(e revocation.Entry) {
 	// The local set is unbounded (NewSet(0)); an error here is a bug.
 	if err := a.set.Apply(e); err != nil {

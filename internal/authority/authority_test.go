@@ -288,10 +288,16 @@ func TestIntrospectRefusesWhenTheLogIsUnreadable(t *testing.T) {
 	if c, err := a.Introspect(ctx, tk.AccessToken); err != nil || c == nil {
 		t.Fatalf("Introspect(after a quiet spell, store reachable) = %v, %v, want active (it catches up)", c, err)
 	}
+	if err := a.Ready(); err != nil {
+		t.Errorf("Ready(store reachable) = %v, want nil", err)
+	}
 	clk.Add(StaleAfter + time.Second)
 	a.store.Close() // the database is gone
 	if c, err := a.Introspect(ctx, tk.AccessToken); !errors.Is(err, ErrStale) {
 		t.Fatalf("Introspect(log unreadable) = %v, %v, want ErrStale", c, err)
+	}
+	if err := a.Ready(); !errors.Is(err, ErrStale) {
+		t.Errorf("Ready(log unreadable) = %v, want ErrStale", err)
 	}
 }
 

@@ -128,6 +128,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Validate reports what New would refuse in c once its defaults are
+// filled, so that a caller can check before it opens anything.
+func (c Config) Validate() error {
+	c.setDefaults()
+	return c.validate()
+}
+
 // validate refuses settings that would break the revocation guarantee (a
 // negative lifetime, a key that signs before it is published) or say two
 // things at once.

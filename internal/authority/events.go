@@ -65,8 +65,17 @@ func (a *Authority) ensureEventKey(ctx context.Context) error {
 	if len(a.ring().events) > 0 {
 		return nil
 	}
-	if _, err := a.addKey(ctx, store.PurposeEvents, a.cfg.Now(), store.Actor{By: "system", Reason: "first event stream"}); err != nil {
+	// Nodes creating their first streams at once each try; one adds.
+	k, err := a.newKey(store.PurposeEvents, a.cfg.Now())
+	if err != nil {
 		return err
+	}
+	added, err := a.store.AddFirstKey(ctx, k, store.Actor{By: "system", Reason: "first event stream"})
+	if err != nil {
+		return fmt.Errorf("authority: store event key: %w", err)
+	}
+	if added {
+		a.log.Info("signing key added", "kid", k.ID, "alg", k.Algorithm, "use", UseEvents)
 	}
 	return a.reloadKeys(ctx)
 }

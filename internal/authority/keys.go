@@ -171,8 +171,17 @@ func (a *Authority) reloadKeys(ctx context.Context) error {
 	now := a.cfg.Now()
 	if !slices.ContainsFunc(keys, func(k store.SigningKey) bool { return k.Purpose == "" }) {
 		// No verifier can know any key yet, so the first one signs at once.
-		if _, err := a.addKey(ctx, "", now, store.Actor{By: "system", Reason: "first start"}); err != nil {
+		// Nodes starting together on an empty store each try; one adds.
+		k, err := a.newKey("", now)
+		if err != nil {
 			return err
+		}
+		added, err := a.store.AddFirstKey(ctx, k, store.Actor{By: "system", Reason: "first start"})
+		if err != nil {
+			return fmt.Errorf("authority: store first key: %w", err)
+		}
+		if added {
+			a.log.Info("signing key added", "kid", k.ID, "alg", k.Algorithm, "sign_from", now.UTC(), "reason", "first start")
 		}
 		return a.reloadKeys(ctx)
 	}
@@ -185,6 +194,21 @@ func (a *Authority) reloadKeys(ctx context.Context) error {
 }
 
 func (a *Authority) addKey(ctx context.Context, purpose string, signFrom time.Time, actor store.Actor) (store.SigningKey, error) {
+	k, err := a.newKey(purpose, signFrom)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	if err := a.store.AddKey(ctx, k, actor); err != nil {
+		return store.SigningKey{}, fmt.Errorf("authority: store key: %w", err)
+	}
+	a.log.Info("signing key added", "kid", k.ID, "alg", k.Algorithm, "use", keyUse(purpose), "sign_from", signFrom.UTC())
+	return k, nil
+}
+
+// newKey generates a signing key for purpose that signs from signFrom,
+// sealed for the store: RSA for Security Event Tokens, the configured
+// algorithm for access tokens.
+func (a *Authority) newKey(purpose string, signFrom time.Time) (store.SigningKey, error) {
 	alg := a.cfg.Algorithm
 	var priv crypto.Signer
 	var err error
@@ -207,16 +231,11 @@ func (a *Authority) addKey(ctx context.Context, purpose string, signFrom time.Ti
 	}
 	now := a.cfg.Now()
 	kid := now.UTC().Format("20060102") + "-" + randomString(6)
-	k := store.SigningKey{
+	return store.SigningKey{
 		ID: kid, Algorithm: alg, Public: pub,
 		PrivateEnc: a.keySealer.seal(der, []byte(kid)),
 		CreatedAt:  now, SignFrom: signFrom, Purpose: purpose,
-	}
-	if err := a.store.AddKey(ctx, k, actor); err != nil {
-		return store.SigningKey{}, fmt.Errorf("authority: store key: %w", err)
-	}
-	a.log.Info("signing key added", "kid", kid, "alg", k.Algorithm, "use", keyUse(purpose), "sign_from", signFrom.UTC())
-	return k, nil
+	}, nil
 }
 
 // Uses of keys, as operators name them.

@@ -108,7 +108,7 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 		call func(ctx context.Context, w, i int) error
 	}{
 		{"session creations", func(ctx context.Context, w, i int) error {
-			t, err := c.CreateSession(ctx, fmt.Sprintf("user-%d-%d", w, i), "bench", map[string]any{"roles": []string{"reader"}})
+			t, err := c.CreateSession(ctx, client.SessionRequest{Subject: fmt.Sprintf("user-%d-%d", w, i), Device: "bench", Claims: map[string]any{"roles": []string{"reader"}}})
 			if err == nil {
 				pools[w] = append(pools[w], t)
 			}
@@ -129,7 +129,7 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 			if i >= len(pools[w]) {
 				return errDone
 			}
-			_, err := c.RevokeSession(ctx, pools[w][i].SessionID, "bench")
+			_, err := c.RevokeSession(ctx, client.SessionRevocation{SessionID: pools[w][i].SessionID, Reason: "bench"})
 			return err
 		}},
 	} {

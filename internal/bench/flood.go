@@ -159,14 +159,14 @@ func (f *floodRun) prepare(ctx context.Context) error {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	clients := f.c.clients
 	for _, i := range rng.Perm(f.cfg.Revocations)[:f.cfg.Canaries] {
-		t, err := clients[i%len(clients)].CreateSession(ctx, f.subject(i), "canary", nil)
+		t, err := clients[i%len(clients)].CreateSession(ctx, client.SessionRequest{Subject: f.subject(i), Device: "canary"})
 		if err != nil {
 			return fmt.Errorf("bench: canary session: %w", err)
 		}
 		f.canaries = append(f.canaries, t)
 	}
 	var err error
-	if f.bystander, err = clients[0].CreateSession(ctx, "flood-bystander", "bystander", nil); err != nil {
+	if f.bystander, err = clients[0].CreateSession(ctx, client.SessionRequest{Subject: "flood-bystander", Device: "bystander"}); err != nil {
 		return err
 	}
 	return checkAccepted(ctx, f.c.hc, f.c.gateURL, append(f.canaries, f.bystander), 16)
@@ -214,7 +214,7 @@ func (f *floodRun) burstHTTP(ctx context.Context) error {
 				if i >= f.cfg.Revocations || ctx.Err() != nil {
 					return
 				}
-				rv, err := f.c.clients[i%len(f.c.clients)].RevokeSubject(ctx, f.subject(i), "sessions", "bench flood", nil)
+				rv, err := f.c.clients[i%len(f.c.clients)].RevokeSubject(ctx, client.SubjectRevocation{Subject: f.subject(i), Scope: "sessions", Reason: "bench flood"})
 				mu.Lock()
 				if err == nil && rv.Entry == nil {
 					err = errors.New("no entry in the answer")

@@ -78,7 +78,7 @@ func createSessions(ctx context.Context, clients []*client.Client, prefix string
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				t, err := clients[i%len(clients)].CreateSession(ctx, fmt.Sprintf("%s-%d", prefix, i), "bench", nil)
+				t, err := clients[i%len(clients)].CreateSession(ctx, client.SessionRequest{Subject: fmt.Sprintf("%s-%d", prefix, i), Device: "bench"})
 				if err != nil {
 					errs <- fmt.Errorf("bench: create session %d: %w", i, err)
 					return

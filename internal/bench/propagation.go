@@ -121,7 +121,7 @@ func (p *propagationRun) revokeAll(ctx context.Context, toks []client.Tokens) {
 
 func (p *propagationRun) revokeOne(ctx context.Context, i int, t client.Tokens) {
 	sent := time.Now()
-	r, err := p.c.clients[i%len(p.c.clients)].RevokeSession(ctx, t.SessionID, "bench propagation")
+	r, err := p.c.clients[i%len(p.c.clients)].RevokeSession(ctx, client.SessionRevocation{SessionID: t.SessionID, Reason: "bench propagation"})
 	ack := time.Now()
 	if err == nil && !r.Revoked {
 		err = errors.New("authority says it was already revoked")

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 )
 
-const apikeysUsage = "want 'apikeys create --name N [--role admin|feed]', 'apikeys list' or 'apikeys revoke ID [--reason R]'"
+const apikeysUsage = "want 'apikeys create --name N [--role admin|feed|gate]', 'apikeys list' or 'apikeys revoke ID [--reason R]'"
 
 func apikeys(env Env, args []string) error {
 	if len(args) == 0 {
@@ -33,7 +34,7 @@ func apikeysCreate(env Env, args []string) error {
 	var o opFlags
 	o.register(env, fs)
 	name := fs.String("name", "", "the key's name, 1-64 of A-Z a-z 0-9 . _ - (required)")
-	role := fs.String("role", "admin", "admin (every call) or feed (read-only: feed, JWKS, introspection)")
+	role := fs.String("role", "admin", "admin (every call), feed (read-only: feed, JWKS, introspection) or gate (a web gate: feed, introspection, sessions)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -41,15 +42,15 @@ func apikeysCreate(env Env, args []string) error {
 	if *name == "" {
 		return usageErr("--name is required")
 	}
-	if *role != "admin" && *role != "feed" {
-		return usageErr("--role must be admin or feed")
+	if !authority.ValidRole(*role) {
+		return usageErr("--role must be admin, feed or gate")
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	k, err := c.CreateAPIKey(ctx, *name, *role, *reason)
+	k, err := c.CreateAPIKey(ctx, client.APIKeyRequest{Name: *name, Role: *role, Reason: *reason})
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func apikeysRevoke(env Env, args []string) error {
 		return err
 	}
 	defer cancel()
-	if err := c.RevokeAPIKey(ctx, id, *reason); err != nil {
+	if err := c.RevokeAPIKey(ctx, client.APIKeyRevocation{ID: id, Reason: *reason}); err != nil {
 		return err
 	}
 	if o.jsonOut {

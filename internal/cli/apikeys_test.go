@@ -3,14 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/server"
 )
 
 func TestAPIKeysUsageErrors(t *testing.T) {
@@ -22,7 +18,7 @@ func TestAPIKeysUsageErrors(t *testing.T) {
 		{"no verb", []string{"apikeys"}, "'apikeys list'"},
 		{"bad verb", []string{"apikeys", "delete"}, "'apikeys revoke ID"},
 		{"create: no name", []string{"apikeys", "create"}, "--name is required"},
-		{"create: bad role", []string{"apikeys", "create", "--name", "x", "--role", "root"}, "--role must be admin or feed"},
+		{"create: bad role", []string{"apikeys", "create", "--name", "x", "--role", "root"}, "--role must be admin, feed or gate"},
 		{"create: stray argument", []string{"apikeys", "create", "--name", "x", "now"}, `unexpected argument "now"`},
 		{"list: stray argument", []string{"apikeys", "list", "all"}, `unexpected argument "all"`},
 		{"revoke: no ID", []string{"apikeys", "revoke"}, "exactly one ID"},
@@ -48,17 +44,7 @@ func runSplit(args []string, env map[string]string) (code int, stdout, stderr st
 // TestAPIKeysCommands drives create, list and revoke against a real
 // authority.
 func TestAPIKeysCommands(t *testing.T) {
-	r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = r.Shutdown(c)
-	})
-	env := map[string]string{"TEGATA_API_KEY": r.APIKey, "TEGATA_AUTHORITY": r.URL}
+	r, env := startServer(t)
 
 	code, key, msg := runSplit([]string{"apikeys", "create", "--name", "edge-gate", "--role", "feed"}, env)
 	key = strings.TrimSpace(key)
@@ -95,5 +81,26 @@ func TestAPIKeysCommands(t *testing.T) {
 	code, out, errOut = runSplit([]string{"apikeys", "revoke", keys[0].ID}, env)
 	if code != 1 || !strings.Contains(errOut, "409") || !strings.Contains(errOut, "last admin API key") {
 		t.Errorf("apikeys revoke (last admin) = exit %d\n%s%s\nwant exit 1 with the 409 refusal", code, out, errOut)
+	}
+}
+
+// TestGateWebChecksKeyRole: --web with a key that may not manage sessions
+// stops at start, naming the role it needs; a bad --origin is named too.
+func TestGateWebChecksKeyRole(t *testing.T) {
+	r, _ := startServer(t)
+	code, out, _ := runSplit([]string{"apikeys", "create", "--name", "edge", "--role", "feed"},
+		map[string]string{"TEGATA_AUTHORITY": r.URL, "TEGATA_API_KEY": r.APIKey})
+	if code != 0 {
+		t.Fatalf("apikeys create = %d", code)
+	}
+	feedKey := strings.TrimSpace(out)
+	gate := []string{"gate", "--authority", r.URL, "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1", "--web"}
+	code, msg := runCLI(gate, map[string]string{"TEGATA_GATE_KEY": feedKey})
+	if code != 1 || !strings.Contains(msg, "role gate") {
+		t.Errorf("gate --web with a feed key = exit %d\n%s\nwant 1 naming role gate", code, msg)
+	}
+	code, msg = runCLI(append(gate, "--origin", "app.example.com"), map[string]string{"TEGATA_GATE_KEY": r.APIKey})
+	if code != 2 || !strings.Contains(msg, "scheme://host") {
+		t.Errorf("gate --web --origin app.example.com = exit %d\n%s\nwant 2 explaining the origin form", code, msg)
 	}
 }

@@ -33,13 +33,13 @@ const usage = `tegata: sessions and access tokens verified locally, revoked inst
 
 Usage:
   tegata serve [flags]                       run the authority (embedded SQLite by default)
-  tegata gate --authority URL [flags]        run a verifier as forward-auth endpoint or reverse proxy
+  tegata gate --authority URL [flags]        run a verifier as forward-auth endpoint or reverse proxy (--web: browser sessions)
   tegata keys list|rotate [--use events]     list or rotate signing keys (events: the key of Shared Signals SETs)
   tegata sessions list --subject S           a subject's live sessions
   tegata revoke --session ID | --subject S | --subjects-from FILE [--scope sessions|access] [--reason R]
   tegata token inspect TOKEN                 decode a token and say whether and why it is (not) valid
   tegata audit [--after N]                   the audit trail of revocations and key changes
-  tegata apikeys create --name N [--role admin|feed]   create an API key (its secret is shown once)
+  tegata apikeys create --name N [--role admin|feed|gate]   create an API key (its secret is shown once)
   tegata apikeys list | revoke ID [--reason R]         list or revoke API keys
   tegata streams list | create (--push URL | --poll) | delete ID   Shared Signals event streams
 

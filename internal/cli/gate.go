@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -30,7 +31,9 @@ type gateFlags struct {
 	metricsListen               string
 	staleAfter, startTimeout    time.Duration
 	introspect                  bool
+	maxConns                    int
 	level, format               string
+	web                         webFlags
 }
 
 func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
@@ -43,11 +46,13 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
-	fs.StringVar(&f.keyFile, "key-file", "", "file holding the feed key, read when TEGATA_FEED_KEY is unset")
+	fs.IntVar(&f.maxConns, "max-conns-per-address", DefaultGateConnsPerAddress, "most connections open at once from one client address (an IPv6 /64); behind a proxy that opens more, raise it; 0 = no cap")
+	fs.StringVar(&f.keyFile, "key-file", "", "file holding the gate's API key (feed role; gate role with --web), read when TEGATA_FEED_KEY (TEGATA_GATE_KEY with --web) is unset")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 0, "give up when no authority has accepted the gate within this long; 0 = wait for as long as it takes")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve /metrics on this address too; forward-auth mode also serves it on --listen")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.format, "log-format", "text", "text or json")
+	f.web.register(env, fs)
 }
 
 // verifierConfig checks the flags that concern the verifier.
@@ -108,26 +113,47 @@ func gateCmd(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	key, err := feedKeyFrom(env, f.keyFile)
+	keyFrom := feedKeyFrom
+	if f.web.on {
+		keyFrom = gateKeyFrom
+	}
+	key, err := keyFrom(env, f.keyFile)
 	if err != nil {
 		return err
 	}
 	vcfg.APIKey = key.value
+	wcfg, err := f.web.config(fs, gcfg.Upstream != nil, vcfg)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(env.Stderr, f.level, f.format)
 	if err != nil {
 		return err
 	}
+	if f.maxConns < 0 {
+		return usageErr("--max-conns-per-address must not be negative")
+	}
 	vcfg.Logger, gcfg.Logger = log, log
+	if wcfg != nil {
+		wcfg.Logger = log
+		f.web.warn(log)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, log: log, keySource: key.source})
+	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, web: wcfg, log: log, keySource: key.source})
 }
+
+// DefaultGateConnsPerAddress is the default of tegata gate's
+// --max-conns-per-address: high, since in forward-auth mode every
+// connection comes from the proxy in front.
+const DefaultGateConnsPerAddress = 1024
 
 // gateRun is what runGate needs.
 type gateRun struct {
 	f         gateFlags
 	vcfg      verifier.Config
 	gcfg      gate.Config
+	web       *gate.WebConfig // nil without --web
 	log       *slog.Logger
 	keySource string // where the feed key came from, for error messages
 }
@@ -143,6 +169,7 @@ func runGate(ctx context.Context, run gateRun) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = httpguard.Listener(ln, f.maxConns, nil, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	run.gcfg.Metrics = reg
@@ -160,7 +187,7 @@ func runGate(ctx context.Context, run gateRun) error {
 	servers := []*http.Server{newGateServer(root, log)}
 	done := make(chan error, 2)
 	go func() { done <- servers[0].Serve(ln) }()
-	log.Info("tegata gate listening", "addr", ln.Addr().String(), "mode", gateMode(run.gcfg), "authorities", run.vcfg.Authorities)
+	log.Info("tegata gate listening", "addr", ln.Addr().String(), "mode", gateMode(run.gcfg, run.web != nil), "authorities", run.vcfg.Authorities)
 	if f.metricsListen != "" {
 		mln, err := net.Listen("tcp", f.metricsListen)
 		if err != nil {
@@ -177,6 +204,12 @@ func runGate(ctx context.Context, run gateRun) error {
 		return err
 	}
 	defer v.Close()
+	if run.web != nil {
+		if run.gcfg.Web, err = startWeb(ctx, v, *run.web); err != nil {
+			shutdown(servers, log)
+			return err
+		}
+	}
 	h.set(gate.New(v, run.gcfg))
 	go logWhenReady(ctx, v, log)
 	select {
@@ -200,8 +233,12 @@ func startVerifier(ctx context.Context, run gateRun) (*verifier.Verifier, error)
 	v, err := verifier.New(sctx, run.vcfg)
 	switch {
 	case errors.Is(err, verifier.ErrKeyRefused):
-		return nil, fmt.Errorf("the authority refused the feed key from %s: %w\n"+
-			"Give the gate a live API key with the feed role (tegata apikeys create --name NAME --role feed)", run.keySource, err)
+		role := "feed"
+		if run.web != nil {
+			role = "gate"
+		}
+		return nil, fmt.Errorf("the authority refused the %s key from %s: %w\n"+
+			"Give the gate a live API key with the %s role (tegata apikeys create --name NAME --role %s)", role, run.keySource, err, role, role)
 	case err != nil && ctx.Err() != nil:
 		return nil, fmt.Errorf("stopped before an authority answered: %w", err)
 	case err != nil && run.f.startTimeout > 0:
@@ -210,9 +247,12 @@ func startVerifier(ctx context.Context, run gateRun) (*verifier.Verifier, error)
 	return v, err
 }
 
+// newGateServer serves h. Bodies of requests the gate has not verified
+// must arrive within gate.BodyTimeout; verified uploads only have to keep
+// moving (gate.ForwardBodyIdle).
 func newGateServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	return &http.Server{Handler: httpguard.BodyDeadline(h, gate.BodyTimeout), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
 // shutdown drains the servers for up to 10 seconds.
@@ -238,7 +278,10 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	(*s.h.Load()).ServeHTTP(w, r)
 }
 
-func gateMode(cfg gate.Config) string {
+func gateMode(cfg gate.Config, web bool) string {
+	if web {
+		return "web sessions, proxy to " + cfg.Upstream.Redacted()
+	}
 	if cfg.Upstream != nil {
 		return "proxy to " + cfg.Upstream.Redacted()
 	}

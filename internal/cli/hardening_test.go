@@ -2,14 +2,20 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/gate"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // startServer runs an authority on embedded SQLite in a temp dir and
@@ -38,15 +44,15 @@ func TestTerminalEscapesInOutput(t *testing.T) {
 	r, env := startServer(t)
 	c := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
 	ctx := context.Background()
-	if _, err := c.CreateSession(ctx, "alice", "Firefox\x1b]0;owned\x07\nEVIL ROW", nil); err == nil {
+	if _, err := c.CreateSession(ctx, client.SessionRequest{Subject: "alice", Device: "Firefox\x1b]0;owned\x07\nEVIL ROW"}); err == nil {
 		t.Error("CreateSession(device with ESC, BEL, newline) = nil, want a 400")
 	}
-	tok, err := c.CreateSession(ctx, "alice", "Firefox on laptop", nil)
+	tok, err := c.CreateSession(ctx, client.SessionRequest{Subject: "alice", Device: "Firefox on laptop"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const hostile = "left\x1b[2J\x07\r\nforged\trow\x7f\u009b31m\u202eevil"
-	if _, err := c.RevokeSession(ctx, tok.SessionID, hostile); err != nil {
+	if _, err := c.RevokeSession(ctx, client.SessionRevocation{SessionID: tok.SessionID, Reason: hostile}); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"audit"}, {"audit", "--json"}} {
@@ -75,7 +81,7 @@ func TestDotSubjects(t *testing.T) {
 	ctx := context.Background()
 	sessions := map[string]string{}
 	for _, sub := range []string{".", "..", "..."} {
-		tok, err := c.CreateSession(ctx, sub, "laptop", nil)
+		tok, err := c.CreateSession(ctx, client.SessionRequest{Subject: sub, Device: "laptop"})
 		if err != nil {
 			t.Fatalf("CreateSession(%q) = %v", sub, err)
 		}
@@ -117,4 +123,86 @@ func TestPrintable(t *testing.T) {
 			t.Errorf("printable(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// TestGateSlowBodiesAndConnectionsCut is issue 14, finding 4 at the gate:
+// a slow body to /auth or /healthz held the connection forever; now it is
+// cut after gate.BodyTimeout, and one address may hold only
+// --max-conns-per-address connections.
+func TestGateSlowBodiesAndConnectionsCut(t *testing.T) {
+	t.Parallel() // waits out one body deadline
+	r, _ := startServer(t)
+	const maxConns = 4
+	logs, addrs := newAddrLog()
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runGate(ctx, gateRun{f: gateFlags{listen: "127.0.0.1:0", maxConns: maxConns}, log: log,
+			vcfg: verifier.Config{Authorities: []string{r.URL}, APIKey: r.APIKey, Logger: log}, gcfg: gate.Config{Logger: log}})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("runGate = %v", err)
+		}
+	})
+	var addr string
+	select {
+	case addr = <-addrs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gate did not start listening")
+	}
+	var slow []net.Conn
+	for _, target := range []string{"POST /auth", "PUT /healthz", "POST /auth/x"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "%s HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{", target)
+		slow = append(slow, c)
+	}
+	over, err := net.Dial("tcp", addr) // the fourth is within the cap...
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	fifth, err := net.Dial("tcp", addr) // ...the fifth is not
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fifth.Close()
+	_ = fifth.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, fifth); err != nil {
+		t.Errorf("connection over --max-conns-per-address: %v; want it closed at once", err)
+	}
+	limit := gate.BodyTimeout + 5*time.Second
+	for i, c := range slow {
+		_ = c.SetReadDeadline(time.Now().Add(limit))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Errorf("gate connection %d with a stalled body: %v; want it closed within %s", i, err, limit)
+		}
+	}
+}
+
+// addrLog is a log writer that sends the address of the first "tegata gate
+// listening" line it sees.
+type addrLog struct {
+	once  sync.Once
+	addrs chan string
+}
+
+func newAddrLog() (*addrLog, <-chan string) {
+	l := &addrLog{addrs: make(chan string, 1)}
+	return l, l.addrs
+}
+
+var listeningRE = regexp.MustCompile(`msg="tegata gate listening" addr=(\S+)`)
+
+func (l *addrLog) Write(p []byte) (int, error) {
+	if m := listeningRE.FindSubmatch(p); m != nil {
+		l.once.Do(func() { l.addrs <- string(m[1]) })
+	}
+	return len(p), nil
 }

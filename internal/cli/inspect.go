@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -57,21 +54,14 @@ func tokenCmd(env Env, args []string) error {
 // judge verifies the token against the authority's published keys and
 // claims, then asks the authority whether it was revoked.
 func judge(ctx context.Context, env Env, o *opFlags, raw string) (string, error) {
-	var meta struct {
-		Issuer      string `json:"issuer"`
-		Audience    string `json:"tegata_access_token_audience"`
-		MaxLifetime int64  `json:"tegata_access_token_max_lifetime"`
-	}
-	if err := getJSON(ctx, o.authority+"/.well-known/openid-configuration", &meta); err != nil {
+	public := &client.Client{BaseURL: o.authority}
+	meta, err := public.Discovery(ctx)
+	if err != nil {
 		return "", fmt.Errorf("reach authority: %w", err)
 	}
-	var jwks json.RawMessage
-	if err := getJSON(ctx, o.authority+"/.well-known/jwks.json", &jwks); err != nil {
-		return "", fmt.Errorf("fetch JWKS: %w", err)
-	}
-	keys, err := token.ParseJWKS(jwks)
+	keys, err := public.KeySet(ctx)
 	if err != nil {
-		return "", fmt.Errorf("parse JWKS: %w", err)
+		return "", fmt.Errorf("fetch JWKS: %w", err)
 	}
 	_, err = token.Verify(raw, keys, token.Expect{
 		Issuer: meta.Issuer, Audience: meta.Audience, Algorithms: []string{token.EdDSA, token.ES256},
@@ -88,24 +78,8 @@ func judge(ctx context.Context, env Env, o *opFlags, raw string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("introspect: %w", err)
 	}
-	if active, _ := res["active"].(bool); !active {
+	if !res.Active {
 		return "INVALID: revoked (signature and claims are valid, but its session or subject was revoked)", nil
 	}
 	return "VALID: signature, claims and revocation state check out", nil
-}
-
-func getJSON(ctx context.Context, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return &client.Error{Status: resp.StatusCode, Code: "http_error", Description: resp.Status}
-	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
 }

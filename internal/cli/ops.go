@@ -107,39 +107,35 @@ func keys(env Env, args []string) error {
 	}
 	defer cancel()
 	if args[0] == "rotate" {
-		var out struct {
-			KID      string    `json:"kid"`
-			SignFrom time.Time `json:"sign_from"`
+		rotate := c.RotateKey
+		if *use == "events" {
+			rotate = c.RotateEventKey
 		}
-		if err := c.Do(ctx, "POST", "/v1/keys/rotate", map[string]string{"reason": *reason, "use": *use}, &out); err != nil {
+		k, err := rotate(ctx, *reason)
+		if err != nil {
 			return err
 		}
 		if o.jsonOut {
-			return printJSON(env, out)
+			return printJSON(env, struct {
+				KID      string    `json:"kid"`
+				SignFrom time.Time `json:"sign_from"`
+			}{k.ID, k.SignFrom})
 		}
-		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", printable(out.KID), ts(out.SignFrom))
+		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", k.ID, ts(k.SignFrom))
 		return nil
 	}
-	var out struct {
-		Keys []struct {
-			KID       string    `json:"kid"`
-			Alg       string    `json:"alg"`
-			Use       string    `json:"use"`
-			State     string    `json:"state"`
-			CreatedAt time.Time `json:"created_at"`
-			SignFrom  time.Time `json:"sign_from"`
-			RetiredAt time.Time `json:"retired_at"`
-		} `json:"keys"`
-	}
-	if err := c.Do(ctx, "GET", "/v1/keys", nil, &out); err != nil {
+	list, err := c.Keys(ctx)
+	if err != nil {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, out)
+		return printJSON(env, struct {
+			Keys []client.SigningKey `json:"keys"`
+		}{list})
 	}
 	var rows [][]string
-	for _, k := range out.Keys {
-		rows = append(rows, []string{k.KID, k.Alg, k.Use, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
+	for _, k := range list {
+		rows = append(rows, []string{k.ID, k.Algorithm, k.Use, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
 	}
 	table(env, "KID\tALG\tUSE\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
 	return nil
@@ -210,9 +206,9 @@ func revoke(env Env, args []string) error {
 	defer cancel()
 	var r client.Revocation
 	if *sid != "" {
-		r, err = c.RevokeSession(ctx, *sid, *reason)
+		r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason})
 	} else {
-		r, err = c.RevokeSubject(ctx, *subject, *scope, *reason, nil)
+		r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason})
 	}
 	if err != nil {
 		return err
@@ -242,24 +238,15 @@ func audit(env Env, args []string) error {
 		return err
 	}
 	defer cancel()
-	var out struct {
-		Records []struct {
-			ID     int64     `json:"id"`
-			At     time.Time `json:"at"`
-			By     string    `json:"by"`
-			Reason string    `json:"reason"`
-			Action string    `json:"action"`
-			Target string    `json:"target"`
-		} `json:"records"`
-	}
-	if err := c.Do(ctx, "GET", fmt.Sprintf("/v1/audit?after=%d&limit=%d", *after, *limit), nil, &out); err != nil {
+	records, err := c.Audit(ctx, client.AuditQuery{After: *after, Limit: *limit})
+	if err != nil {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, out.Records)
+		return printJSON(env, records)
 	}
 	var rows [][]string
-	for _, r := range out.Records {
+	for _, r := range records {
 		rows = append(rows, []string{fmt.Sprint(r.ID), ts(r.At), r.Action, r.Target, r.By, r.Reason})
 	}
 	table(env, "ID\tAT\tACTION\tTARGET\tBY\tREASON", rows)

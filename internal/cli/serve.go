@@ -55,7 +55,13 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.BoolVar(&cfg.SSFInsecurePush, "ssf-insecure-push", false, "let event streams push to http:// and loopback/private addresses (development and tests only)")
 	fs.DurationVar(&a.EventRetention, "event-retention", authority.DefaultEventRetention, "how long the log keeps revocations an event stream has not received yet (a receiver down, a paused stream)")
 	limits := fs.String("rate-limits", envOr(env, "TEGATA_RATE_LIMITS", "on"), "on: per API key, per subject and per client address limits; off: none, for benchmarks (env TEGATA_RATE_LIMITS)")
-	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted (env TEGATA_TRUSTED_PROXIES)")
+	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted, and whose connections are not capped (env TEGATA_TRUSTED_PROXIES)")
+	def := httpapi.DefaultLimits()
+	var cp caps
+	fs.IntVar(&cp.conns, "max-conns-per-address", def.ConnsPerAddress, "with --rate-limits on: most connections open at once from one client address (an IPv6 /64); 0 = no cap")
+	fs.IntVar(&cp.streamsPerKey, "feed-streams-per-key", def.FeedStreamsPerKey, "with --rate-limits on: most feed streams one API key may hold open on this node; 0 = no cap")
+	fs.IntVar(&cp.streamsPerAddr, "feed-streams-per-address", def.FeedStreamsPerAddress, "with --rate-limits on: most feed streams one client address may hold open on this node; 0 = no cap")
+	fs.DurationVar(&cfg.FeedMaxAge, "feed-max-age", httpapi.DefaultFeedMaxAge, "end each feed stream after about this long (verifiers reconnect and are authenticated again); 0 = never")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	if err := parse(fs, args); err != nil {
@@ -76,11 +82,17 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	}
 	// On the command line 0 means no grace window.
 	a.NoRefreshGrace = a.RefreshGrace == 0
-	lim, err := parseLimits(*limits, *proxies)
+	lim, err := parseLimits(*limits, *proxies, cp)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Limits = &lim
+	switch {
+	case cfg.FeedMaxAge < 0:
+		return cfg, usageErr("--feed-max-age must not be negative")
+	case cfg.FeedMaxAge == 0:
+		cfg.FeedMaxAge = -1 // server.Config reads 0 as the default
+	}
 	if cfg.Logger, err = newLogger(env.Stderr, *level, *format); err != nil {
 		return cfg, err
 	}
@@ -88,11 +100,18 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	return cfg, nil
 }
 
-func parseLimits(mode, proxies string) (httpapi.Limits, error) {
+// caps are the connection and stream caps set on the command line.
+type caps struct{ conns, streamsPerKey, streamsPerAddr int }
+
+func parseLimits(mode, proxies string, c caps) (httpapi.Limits, error) {
 	var l httpapi.Limits
 	switch mode {
 	case "on":
 		l = httpapi.DefaultLimits()
+		if c.conns < 0 || c.streamsPerKey < 0 || c.streamsPerAddr < 0 {
+			return l, usageErr("--max-conns-per-address, --feed-streams-per-key and --feed-streams-per-address must not be negative")
+		}
+		l.ConnsPerAddress, l.FeedStreamsPerKey, l.FeedStreamsPerAddress = c.conns, c.streamsPerKey, c.streamsPerAddr
 	case "off":
 	default:
 		return l, usageErr("--rate-limits must be on or off")

@@ -137,7 +137,7 @@ func (c *cluster) sessions(n int, prefix string) []client.Tokens {
 	out := make([]client.Tokens, n)
 	parallel(c.t, n, 16, func(i int) error {
 		var err error
-		out[i], err = c.client(i%len(c.nodes)).CreateSession(context.Background(), fmt.Sprint(prefix, i), "", nil)
+		out[i], err = c.client(i%len(c.nodes)).CreateSession(context.Background(), client.SessionRequest{Subject: fmt.Sprint(prefix, i)})
 		return err
 	})
 	return out

@@ -80,11 +80,11 @@ func TestStatusListInterop(t *testing.T) {
 		_ = r.Shutdown(ctx)
 	})
 	admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
-	tk, err := admin.CreateSession(context.Background(), "alice", "", nil)
+	tk, err := admin.CreateSession(context.Background(), client.SessionRequest{Subject: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := admin.CreateSession(context.Background(), "bob", "", nil)
+	other, err := admin.CreateSession(context.Background(), client.SessionRequest{Subject: "bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestStatusListInterop(t *testing.T) {
 	if before.Status != 0 || before.Bits != 1 || before.TTL != 60 || before.URI == "" {
 		t.Fatalf("node reads %+v for a live token, want status 0 (VALID), bits 1, ttl 60", before)
 	}
-	if _, err := admin.RevokeSession(context.Background(), tk.SessionID, "interop"); err != nil {
+	if _, err := admin.RevokeSession(context.Background(), client.SessionRevocation{SessionID: tk.SessionID, Reason: "interop"}); err != nil {
 		t.Fatal(err)
 	}
 	var after, bystander result

@@ -3,10 +3,14 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +49,7 @@ func TestRevocationsReachEveryVerifier(t *testing.T) {
 		}
 	}()
 	parallel(t, n, 32, func(i int) error {
-		_, err := c.client(i%2).RevokeSession(context.Background(), toks[i].SessionID, "test")
+		_, err := c.client(i%2).RevokeSession(context.Background(), client.SessionRevocation{SessionID: toks[i].SessionID, Reason: "test"})
 		return err
 	})
 	close(stop)
@@ -68,7 +72,7 @@ func TestLateVerifierIsReadyOnlyWithEverything(t *testing.T) {
 	c := newCluster(t, 1)
 	toks := c.sessions(200, "late-")
 	parallel(t, len(toks), 16, func(i int) error {
-		_, err := c.client(0).RevokeSession(context.Background(), toks[i].SessionID, "")
+		_, err := c.client(0).RevokeSession(context.Background(), client.SessionRevocation{SessionID: toks[i].SessionID})
 		return err
 	})
 	v := c.follow(c.url(0)) // returns once WaitReady does
@@ -85,20 +89,20 @@ func TestAuthorityRestartAndFailover(t *testing.T) {
 	for round, down := range []int{0, 1, 0} {
 		up := 1 - down
 		c.stop(down)
-		tk, err := c.client(up).CreateSession(context.Background(), "failover", "", nil)
+		tk, err := c.client(up).CreateSession(context.Background(), client.SessionRequest{Subject: "failover"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		toks := []client.Tokens{tk}
-		if _, err := c.client(up).RevokeSession(context.Background(), tk.SessionID, ""); err != nil {
+		if _, err := c.client(up).RevokeSession(context.Background(), client.SessionRevocation{SessionID: tk.SessionID}); err != nil {
 			t.Fatalf("round %d: revoke on node %d: %v", round, up, err)
 		}
 		eventually(t, 15*time.Second, "revocation while a node is down", func() error { return allRevoked(v, toks) })
 		c.start(down)
 	}
 	// Both up again: a revocation on the restarted node arrives too.
-	tk, _ := c.client(0).CreateSession(context.Background(), "after", "", nil)
-	if _, err := c.client(0).RevokeSession(context.Background(), tk.SessionID, ""); err != nil {
+	tk, _ := c.client(0).CreateSession(context.Background(), client.SessionRequest{Subject: "after"})
+	if _, err := c.client(0).RevokeSession(context.Background(), client.SessionRevocation{SessionID: tk.SessionID}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "revocation after restarts", func() error { return allRevoked(v, []client.Tokens{tk}) })
@@ -116,7 +120,7 @@ func TestPostgresRestart(t *testing.T) {
 	v := c.follow(c.url(1))
 	before := c.sessions(20, "pre-")
 	parallel(t, 10, 5, func(i int) error {
-		_, err := c.client(0).RevokeSession(context.Background(), before[i].SessionID, "")
+		_, err := c.client(0).RevokeSession(context.Background(), client.SessionRevocation{SessionID: before[i].SessionID})
 		return err
 	})
 	restartPostgres(t)
@@ -125,7 +129,7 @@ func TestPostgresRestart(t *testing.T) {
 	// until acknowledged, as a caller would.
 	for i, tk := range after {
 		eventually(t, 30*time.Second, "revoke after Postgres restart", func() error {
-			_, err := c.client(i%2).RevokeSession(context.Background(), tk.SessionID, "")
+			_, err := c.client(i%2).RevokeSession(context.Background(), client.SessionRevocation{SessionID: tk.SessionID})
 			return err
 		})
 	}
@@ -172,12 +176,12 @@ func TestNodeCutOffFromPostgres(t *testing.T) {
 	if src := v.State().Source; src != c.url(a) {
 		t.Fatalf("verifier follows %s, want node A %s first", src, c.url(a))
 	}
-	tk, err := c.client(0).CreateSession(context.Background(), "cutoff", "", nil)
+	tk, err := c.client(0).CreateSession(context.Background(), client.SessionRequest{Subject: "cutoff"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pg.block() // A is cut off from Postgres; its HTTP side stays up
-	if _, err := c.client(0).RevokeSession(context.Background(), tk.SessionID, ""); err != nil {
+	if _, err := c.client(0).RevokeSession(context.Background(), client.SessionRevocation{SessionID: tk.SessionID}); err != nil {
 		t.Fatal(err)
 	}
 	// Default StaleAfter is 10 s: the verifier must enforce the revocation
@@ -197,5 +201,28 @@ func TestNodeCutOffFromPostgres(t *testing.T) {
 		return nil
 	})
 	t.Logf("revocation enforced %v after A was cut off; verifier now follows %s", time.Since(start).Round(time.Millisecond), v.State().Source)
+	// A's readiness says it cannot read the log, so a load balancer takes
+	// it out; it comes back once Postgres does.
+	eventually(t, 20*time.Second, "node A not ready while cut off", func() error {
+		return readyz(c.url(a), http.StatusServiceUnavailable, "revocation log")
+	})
 	pg.unblock()
+	eventually(t, 20*time.Second, "node A ready again", func() error {
+		return readyz(c.url(a), http.StatusOK, `"ready":true`)
+	})
+}
+
+// readyz checks that GET base/readyz answers status with a body containing
+// want.
+func readyz(base string, status int, want string) error {
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status || !strings.Contains(string(b), want) {
+		return fmt.Errorf("GET /readyz = %d %s, want %d with %q", resp.StatusCode, b, status, want)
+	}
+	return nil
 }

@@ -62,7 +62,7 @@ func TestSSFPushAcrossNodes(t *testing.T) {
 	toks := c.sessions(40, "ssf-")
 	revoke := func(from, to int, nodes ...int) {
 		for i := from; i < to; i++ {
-			if _, err := c.client(nodes[i%len(nodes)]).RevokeSession(context.Background(), toks[i].SessionID, ""); err != nil {
+			if _, err := c.client(nodes[i%len(nodes)]).RevokeSession(context.Background(), client.SessionRevocation{SessionID: toks[i].SessionID, Reason: ""}); err != nil {
 				t.Fatal(err)
 			}
 		}

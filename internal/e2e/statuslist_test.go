@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/statuslist"
 	"github.com/tegata-dev/tegata/token"
 )
@@ -20,7 +21,7 @@ func TestStatusListOnEveryNode(t *testing.T) {
 	toks := c.sessions(20, "sl-")
 	for i, tk := range toks {
 		revoker, reader := i%2, (i+1)%2
-		if _, err := c.client(revoker).RevokeSession(context.Background(), tk.SessionID, "test"); err != nil {
+		if _, err := c.client(revoker).RevokeSession(context.Background(), client.SessionRevocation{SessionID: tk.SessionID, Reason: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		if s := c.tokenStatus(t, reader, tk.AccessToken); s != statuslist.Invalid {

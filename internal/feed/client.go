@@ -247,6 +247,7 @@ type follower struct {
 	log                *slog.Logger
 	retryMin, retryMax time.Duration
 	idle               time.Duration
+	entries            []revocation.Entry // of the last revocations event
 }
 
 func (c *Client) follower() *follower {
@@ -357,7 +358,7 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 // open sends the request, resuming after the client's position.
 func (s *follower) open(ctx context.Context, base string) (*http.Response, error) {
 	pos := strconv.FormatInt(s.c.State().Position, 10)
-	u := strings.TrimRight(base, "/") + Path + "?after=" + pos
+	u := strings.TrimRight(base, "/") + Path + "?after=" + pos + "&" + formatParam + "=" + format2
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("feed: %w", err)
@@ -398,6 +399,8 @@ func checkResponse(resp *http.Response) error {
 func (s *follower) handle(ev Event) (beat bool, err error) {
 	now := s.now()
 	switch ev.Type {
+	case EventRevocations:
+		return false, s.revocations(ev.Data, now)
 	case EventRevoke:
 		return false, s.revoke(ev.Data, now)
 	case EventHeartbeat:
@@ -427,6 +430,37 @@ func (s *follower) revoke(data []byte, now time.Time) error {
 		st.Head = max(st.Head, e.Seq)
 	})
 	return nil
+}
+
+// revocations applies the entries of a format 2 event, in order, and
+// records the position once for all of them.
+func (s *follower) revocations(data []byte, now time.Time) error {
+	prev := len(s.entries)
+	es, err := parseLines(s.entries[:0], data)
+	if prev > len(es) {
+		clear(es[len(es):prev]) // keep no keys of a bigger event alive
+	}
+	s.entries = es
+	if err != nil {
+		return err
+	}
+	pos := s.c.State().Position
+	applied := pos
+	for _, e := range es {
+		if e.Seq <= applied {
+			continue // already applied: a resumed stream may repeat
+		}
+		if err = s.c.Apply(e); err != nil {
+			err = fmt.Errorf("feed: apply seq %d: %w", e.Seq, err)
+			break
+		}
+		applied = e.Seq
+	}
+	s.c.update(func(st *State) {
+		st.Position, st.LastHeard = applied, now
+		st.Head = max(st.Head, applied)
+	})
+	return err
 }
 
 func (s *follower) heartbeat(data []byte, now time.Time) error {

@@ -97,15 +97,15 @@ func TestClientResumesAfterCut(t *testing.T) {
 	log.appendN(500, live) // before the hub starts: all read in catch-up
 	var conns atomic.Int64
 	hub := startHub(t, log, feed.HubConfig{BatchSize: 7})
-	srv := serve(t, cutAfter(3000, hub, &conns))
+	srv := serve(t, cutAfter(2500, hub, &conns))
 	c := &feed.Client{URLs: []string{srv.URL}}
 	rec := startClient(t, c)
 	waitPosition(t, c, 500)
 	log.appendN(100, live) // live, cut as well
 	waitPosition(t, c, 600)
 	checkSeqs(t, "client", rec.applied(), 600)
-	if n := conns.Load(); n < 20 {
-		t.Errorf("%d connections, want the stream cut at least 20 times", n)
+	if n := conns.Load(); n < 12 {
+		t.Errorf("%d connections, want the stream cut at least 12 times", n)
 	}
 }
 

@@ -30,8 +30,8 @@ type Event struct {
 	ID string
 	// Type is the event field, "message" if the event has none.
 	Type string
-	// Data is the event's data lines joined by "\n". It belongs to the
-	// caller.
+	// Data is the event's data lines joined by "\n". It is valid until the
+	// next call to Next, which reuses its memory.
 	Data []byte
 }
 
@@ -102,7 +102,7 @@ func (d *Decoder) dispatch() (Event, bool) {
 	if typ == "" {
 		typ = "message"
 	}
-	ev := Event{ID: d.id, Type: typ, Data: bytes.Clone(d.data[:len(d.data)-1])}
+	ev := Event{ID: d.id, Type: typ, Data: d.data[:len(d.data)-1]}
 	d.data = d.data[:0]
 	return ev, true
 }
@@ -138,6 +138,8 @@ func internType(b []byte) string {
 	switch string(b) {
 	case EventRevoke:
 		return EventRevoke
+	case EventRevocations:
+		return EventRevocations
 	case EventHeartbeat:
 		return EventHeartbeat
 	case EventReset:

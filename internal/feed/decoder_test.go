@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -17,6 +18,7 @@ func decodeAll(t *testing.T, r io.Reader) ([]Event, error) {
 		if err != nil {
 			return evs, err
 		}
+		ev.Data = bytes.Clone(ev.Data) // valid only until the next call
 		evs = append(evs, ev)
 	}
 }

@@ -70,10 +70,13 @@ type Hub struct {
 	cfg HubConfig
 	log *slog.Logger
 
-	ran    atomic.Bool
-	ready  chan struct{} // closed once Run has read the head
-	done   chan struct{} // closed when Run returns
-	kicked chan struct{} // a connection saw a newer head than the hub's
+	ran atomic.Bool
+	// format1 counts the open connections of format 1, for which frames
+	// are also encoded as revoke events.
+	format1 atomic.Int64
+	ready   chan struct{} // closed once Run has read the head
+	done    chan struct{} // closed when Run returns
+	kicked  chan struct{} // a connection saw a newer head than the hub's
 
 	mu      sync.RWMutex
 	ring    ring
@@ -221,6 +224,7 @@ func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
 // expired, and returns the position they reach.
 func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 	now := h.cfg.Now()
+	withEvent := h.format1.Load() > 0
 	frames := make([]frame, 0, len(entries))
 	for _, e := range entries {
 		if e.Seq <= pos {
@@ -230,14 +234,31 @@ func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 		if !e.ExpiresAt.After(now) {
 			continue
 		}
-		b, err := appendRevoke(nil, e)
+		f, err := newFrame(e, withEvent)
 		if err != nil {
 			h.log.Error("feed: skipping an entry", "seq", e.Seq, "err", err)
 			continue
 		}
-		frames = append(frames, frame{seq: e.Seq, expires: e.ExpiresAt, bytes: b})
+		frames = append(frames, f)
 	}
 	return frames, pos
+}
+
+// newFrame encodes e as a line of format 2 and, when withEvent is set or no
+// line can carry it, as an event of format 1.
+func newFrame(e revocation.Entry, withEvent bool) (frame, error) {
+	f := frame{entry: e}
+	line, ok := appendLine(nil, e)
+	if ok {
+		f.line = line
+	}
+	if withEvent || !ok {
+		var err error
+		if f.event, err = appendRevoke(nil, e); err != nil {
+			return frame{}, err
+		}
+	}
+	return f, nil
 }
 
 func (h *Hub) publish(frames []frame, next int64) {

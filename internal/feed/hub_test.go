@@ -85,12 +85,18 @@ func TestStreamCatchUpThenLive(t *testing.T) {
 	waitFor(t, "hub head 5", func() bool { return hub.Head() == 5 })
 }
 
-func checkEntry(t *testing.T, ev feed.Event, seq int64) {
+func decodeEntry(t *testing.T, ev feed.Event) revocation.Entry {
 	t.Helper()
 	var e revocation.Entry
 	if err := json.Unmarshal(ev.Data, &e); err != nil {
 		t.Fatalf("revoke data %s: %v", ev.Data, err)
 	}
+	return e
+}
+
+func checkEntry(t *testing.T, ev feed.Event, seq int64) {
+	t.Helper()
+	e := decodeEntry(t, ev)
 	want := revocation.Entry{Seq: seq, Kind: revocation.KindSession, Session: sidOf(seq), CreatedAt: live.Add(-time.Hour), ExpiresAt: live}
 	if e != want {
 		t.Errorf("revoke data = %+v, want %+v", e, want)

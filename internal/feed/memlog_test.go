@@ -47,6 +47,18 @@ func (m *memLog) appendPadded(n int, exp time.Time, pad string) {
 	m.wake()
 }
 
+// appendSubject appends a subject entry and wakes subscribers.
+func (m *memLog) appendSubject(sub string, exp time.Time) {
+	m.mu.Lock()
+	m.head++
+	m.entries = append(m.entries, revocation.Entry{
+		Seq: m.head, Kind: revocation.KindSubject, Subject: sub, Generation: 1,
+		CreatedAt: exp.Add(-time.Hour), ExpiresAt: exp,
+	})
+	m.mu.Unlock()
+	m.wake()
+}
+
 // replace swaps the log for a new one of n entries, as a restore would.
 func (m *memLog) replace(n int, exp time.Time) {
 	m.mu.Lock()

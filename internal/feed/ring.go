@@ -2,15 +2,21 @@ package feed
 
 import (
 	"sort"
-	"time"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
 // frame is one entry encoded once for every connection. Frames are never
 // modified after creation, so connections share them without copying.
 type frame struct {
-	seq     int64
-	expires time.Time
-	bytes   []byte
+	entry revocation.Entry
+	// line is the entry's data line in a revocations event (format 2), nil
+	// if no line can carry it.
+	line []byte
+	// event is its revoke event (format 1), nil unless a connection of
+	// format 1 was open when it was encoded (or the entry has no line):
+	// such a connection encodes what it misses itself.
+	event []byte
 }
 
 // ring keeps the most recent frames. It holds every live entry with seq in
@@ -34,7 +40,7 @@ func (r *ring) push(f frame) {
 		r.n++
 		return
 	}
-	r.base = r.buf[r.start].seq
+	r.base = r.buf[r.start].entry.Seq
 	r.buf[r.start] = f
 	r.start = (r.start + 1) % len(r.buf)
 }
@@ -45,7 +51,7 @@ func (r *ring) at(i int) frame {
 
 // after appends to dst up to limit frames with seq > pos, oldest first.
 func (r *ring) after(pos int64, dst []frame, limit int) []frame {
-	i := sort.Search(r.n, func(i int) bool { return r.at(i).seq > pos })
+	i := sort.Search(r.n, func(i int) bool { return r.at(i).entry.Seq > pos })
 	for ; i < r.n && limit > 0; i++ {
 		dst = append(dst, r.at(i))
 		limit--

@@ -57,7 +57,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	c := &conn{hub: h, rc: http.NewResponseController(w), bw: bufio.NewWriterSize(w, 32<<10)}
+	c := &conn{hub: h, rc: http.NewResponseController(w), bw: bufio.NewWriterSize(w, 32<<10),
+		batch: r.URL.Query().Get(formatParam) == format2}
+	if !c.batch {
+		h.format1.Add(1)
+		defer h.format1.Add(-1)
+	}
 	c.startWrite()
 	if err := c.rc.Flush(); err != nil {
 		return
@@ -107,7 +112,14 @@ type conn struct {
 	// by one wake-up, and a client told "you are current" at the hub's
 	// head would report ready without entries already acknowledged.
 	floor int64
-	buf   []byte
+	// batch: the client reads format 2, several entries per event.
+	batch  bool
+	buf    []byte
+	frames []frame // catch-up scratch
+	// run holds the entries of the revocations event being written, whose
+	// lines take runBytes.
+	run      []frame
+	runBytes int
 }
 
 func (c *conn) serve(ctx context.Context, after int64) error {
@@ -179,20 +191,16 @@ func (c *conn) catchUp(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", errSource, err)
 		}
-		now := c.hub.cfg.Now()
 		c.startWrite()
+		c.frames = c.frames[:0]
 		for _, e := range entries {
-			if e.Seq <= c.pos {
-				continue
+			f, err := newFrame(e, !c.batch)
+			if err != nil {
+				return err
 			}
-			if e.ExpiresAt.After(now) {
-				if c.buf, err = appendRevoke(c.buf[:0], e); err != nil {
-					return err
-				}
-				c.write(c.buf)
-			}
-			c.pos = e.Seq
+			c.frames = append(c.frames, f)
 		}
+		c.writeFrames(c.frames)
 		if len(entries) < batch {
 			c.pos = max(c.pos, srcHead)
 		}
@@ -242,8 +250,9 @@ func (c *conn) live(ctx context.Context) error {
 	}
 }
 
-// writeFrames writes the live frames after the connection's position and
-// reports whether it wrote anything.
+// writeFrames writes the frames after the connection's position, leaving
+// out those expired, and reports whether it wrote anything. In format 2,
+// consecutive entries share revocations events.
 func (c *conn) writeFrames(frames []frame) bool {
 	if len(frames) == 0 {
 		return false
@@ -251,20 +260,64 @@ func (c *conn) writeFrames(frames []frame) bool {
 	now := c.hub.cfg.Now()
 	wrote := false
 	for _, f := range frames {
-		if f.seq <= c.pos {
+		if f.entry.Seq <= c.pos {
 			continue
 		}
-		if f.expires.After(now) {
+		if f.entry.ExpiresAt.After(now) {
 			if !wrote {
 				c.startWrite()
 				wrote = true
 			}
-			c.write(f.bytes)
+			c.writeFrame(f)
 		}
-		c.pos = f.seq
+		c.pos = f.entry.Seq
 	}
+	c.endBatch()
 	return wrote
 }
+
+// writeFrame writes one entry: into the pending revocations event (format
+// 2), or as a revoke event of its own.
+func (c *conn) writeFrame(f frame) {
+	if c.batch && f.line != nil {
+		if len(c.run) == maxBatchEntries || c.runBytes+len(f.line) > maxBatchBytes {
+			c.endBatch()
+		}
+		c.run, c.runBytes = append(c.run, f), c.runBytes+len(f.line)
+		return
+	}
+	c.endBatch()
+	if f.event == nil {
+		// Encoded for format 2 only (no format 1 connection was open).
+		ev, err := appendRevoke(c.buf[:0], f.entry)
+		if err != nil {
+			c.hub.log.Error("feed: skipping an entry", "seq", f.entry.Seq, "err", err)
+			return
+		}
+		c.buf, f.event = ev, ev
+	}
+	c.write(f.event)
+}
+
+// endBatch writes the pending revocations event, if any: its id is the
+// seq of its last entry.
+func (c *conn) endBatch() {
+	if len(c.run) == 0 {
+		return
+	}
+	c.buf = append(c.buf[:0], "id: "...)
+	c.buf = strconv.AppendInt(c.buf, c.run[len(c.run)-1].entry.Seq, 10)
+	c.buf = append(c.buf, "\nevent: "+EventRevocations+"\n"...)
+	c.write(c.buf)
+	for _, f := range c.run {
+		c.write(f.line)
+	}
+	c.write(blankLine)
+	clear(c.run)
+	c.run, c.runBytes = c.run[:0], 0
+}
+
+var blankLine = []byte("\n")
 
 func (c *conn) writeHeartbeat(started bool) {
 	if !started {

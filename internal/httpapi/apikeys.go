@@ -50,6 +50,7 @@ func (s *server) revokeAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err := s.a.RevokeAPIKey(r.Context(), r.PathValue("id"), by); err != nil {
 		return err
 	}
+	s.streams.closeKey(r.PathValue("id")) // other nodes: within their next check of the key
 	s.log.Info("API key revoked", "id", r.PathValue("id"), "by", by.By)
 	writeJSON(w, http.StatusOK, map[string]bool{"revoked": true})
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -29,7 +30,7 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 			// limit the answer is 429 (logged at Debug, so guessing cannot
 			// flood the logs). A valid key is never refused by this, even
 			// from an address someone else is guessing from.
-			if d := s.authFailures.wait(addrKey(clientAddr(r, s.trusted)), s.now()); d > 0 {
+			if d := s.authFailures.wait(httpguard.AddrKey(clientAddr(r, s.trusted)), s.now()); d > 0 {
 				err = tooMany(d, "after failed API key attempts from this address")
 			}
 		}
@@ -78,5 +79,16 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, true
 }
 
-var adminOnly = []string{authority.RoleAdmin}
-var readers = []string{authority.RoleAdmin, authority.RoleFeed}
+// The roles each group of endpoints admits.
+var (
+	adminOnly = []string{authority.RoleAdmin}
+	readers   = []string{authority.RoleAdmin, authority.RoleFeed, authority.RoleGate}
+	// sessionKeepers create, list and revoke sessions for their users.
+	sessionKeepers = []string{authority.RoleAdmin, authority.RoleGate}
+)
+
+// keyRole returns the role of the API key requireKey admitted.
+func keyRole(r *http.Request) string {
+	k, _ := r.Context().Value(ctxKey{}).(store.APIKey)
+	return k.Role
+}

@@ -17,8 +17,9 @@ import (
 // MaxClaimsLen plus a subject) is far smaller.
 const maxBody = 64 << 10
 
-// bodyTimeout bounds how long reading a request body may take.
-const bodyTimeout = 10 * time.Second
+// BodyTimeout bounds how long the body of a request may take to arrive
+// (see httpguard.BodyDeadline, which New applies to every route).
+const BodyTimeout = 10 * time.Second
 
 // readBody reads a body capped at maxBody, requiring the given media type
 // when the body is not empty (an empty body is allowed where every field is
@@ -27,11 +28,9 @@ func readBody(w http.ResponseWriter, r *http.Request, mediaType string) ([]byte,
 	return readBodyLimit(w, r, mediaType, maxBody)
 }
 
+// readBodyLimit is readBody with another cap. The body's arrival is bounded
+// by httpguard.BodyDeadline, which New applies to every route.
 func readBodyLimit(w http.ResponseWriter, r *http.Request, mediaType string, limit int64) ([]byte, error) {
-	// A server-wide ReadTimeout would cut the feed's long-lived streams,
-	// so the deadline for a body is set here, per request: a client
-	// trickling bytes cannot hold a connection for long.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {

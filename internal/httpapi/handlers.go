@@ -106,6 +106,10 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
+	if keyRole(r) == authority.RoleGate && (req.Claims != nil || (req.Scope != "" && req.Scope != authority.ScopeSessions)) {
+		return &apiError{Status: http.StatusForbidden, Code: "insufficient_scope",
+			Description: "a gate API key may only sign a subject out everywhere (scope sessions, no claims)"}
+	}
 	sr := authority.SubjectRevocation{Subject: r.PathValue("sub"), Scope: req.Scope, Actor: actor(r, req.Reason)}
 	if err := s.allowSubject(r, sr.Subject); err != nil {
 		return err

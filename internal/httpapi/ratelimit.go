@@ -35,6 +35,17 @@ type Limits struct {
 	// guesses from the same address; against 256-bit keys guessing is
 	// hopeless anyway. Default 1/s, burst 10.
 	AuthFailures Limit
+	// FeedStreamsPerKey and FeedStreamsPerAddress cap the feed streams
+	// open on one node with one API key and from one client address (each
+	// stream holds a goroutine and a write buffer); past them a new stream
+	// is refused with 429 too_many_streams. Zero: no cap. Defaults 4096
+	// and 64.
+	FeedStreamsPerKey, FeedStreamsPerAddress int
+	// ConnsPerAddress caps the connections open at once from one client
+	// address (an IPv6 client by its /64), TrustedProxies excepted; over it
+	// a connection is closed as soon as it is accepted. It bounds what one
+	// client can hold idle or trickling. Zero: no cap. Default 256.
+	ConnsPerAddress int
 	// TrustedProxies are the networks whose X-Forwarded-For is believed
 	// for the client address. Empty: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
@@ -48,7 +59,8 @@ type Limit struct {
 
 // DefaultLimits returns the limits `tegata serve` uses unless told otherwise.
 func DefaultLimits() Limits {
-	return Limits{PerKey: Limit{2000, 4000}, PerSubject: Limit{5, 20}, PerClient: Limit{20, 60}, AuthFailures: Limit{1, 10}}
+	return Limits{PerKey: Limit{2000, 4000}, PerSubject: Limit{5, 20}, PerClient: Limit{20, 60}, AuthFailures: Limit{1, 10},
+		FeedStreamsPerKey: 4096, FeedStreamsPerAddress: 64, ConnsPerAddress: 256}
 }
 
 // limiter keeps one token bucket per key, forgetting idle ones.
@@ -145,22 +157,6 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 		peer = a
 	}
 	return peer.String()
-}
-
-// addrKey is the key per-address limits count under: an IPv4 address, or
-// the /64 of an IPv6 one, since a single host is commonly handed a whole
-// /64 and could otherwise take a fresh bucket per address.
-func addrKey(addr string) string {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
-	}
-	a = a.Unmap()
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
 }
 
 func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/ssf"
 )
 
@@ -31,6 +32,11 @@ type Config struct {
 	Limits Limits
 	// Now is the clock for rate limiting. Default time.Now.
 	Now func() time.Time
+	// FeedMaxAge ends every feed stream after about this long (jittered
+	// down by up to a quarter); the verifier reconnects where it was, and
+	// its API key is checked again. Zero: DefaultFeedMaxAge; negative: no
+	// maximum.
+	FeedMaxAge time.Duration
 }
 
 type server struct {
@@ -45,6 +51,7 @@ type server struct {
 	statusLists StatusLists
 	// authFailures counts failed API key attempts per client address.
 	authFailures *limiter
+	streams      *streams
 }
 
 // New returns the authority's HTTP handler.
@@ -55,8 +62,15 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	switch {
+	case cfg.FeedMaxAge == 0:
+		cfg.FeedMaxAge = DefaultFeedMaxAge
+	case cfg.FeedMaxAge < 0:
+		cfg.FeedMaxAge = 0
+	}
 	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
-		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
+		streams: newStreams(cfg.Limits, cfg.FeedMaxAge),
+		perKey:  newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
 		statusLists: cfg.StatusLists}
 	mux := http.NewServeMux()
@@ -64,11 +78,11 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		mux.HandleFunc(pattern, s.wrap(h))
 	}
 	// App backends and operators (API key).
-	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), adminOnly...))
-	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), adminOnly...))
-	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), adminOnly...))
+	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), sessionKeepers...))
+	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), sessionKeepers...))
+	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), sessionKeepers...))
 	mux.HandleFunc(bulkRevocationRoute, s.requireKey(s.wrap(s.revokeMany), adminOnly...))
-	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), adminOnly...))
+	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), sessionKeepers...))
 	mux.HandleFunc("POST /v1/introspect", s.requireKey(s.wrap(s.introspect), readers...))
 	mux.HandleFunc("GET /v1/keys", s.requireKey(s.wrap(s.listKeys), adminOnly...))
 	mux.HandleFunc("POST /v1/keys/rotate", s.requireKey(s.wrap(s.rotateKey), adminOnly...))
@@ -77,10 +91,12 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/apikeys", s.requireKey(s.wrap(s.listAPIKeys), adminOnly...))
 	mux.HandleFunc("POST /v1/apikeys/{id}/revoke", s.requireKey(s.wrap(s.revokeAPIKey), adminOnly...))
 	if cfg.Feed != nil {
-		mux.HandleFunc("GET /v1/feed", s.requireKey(cfg.Feed.ServeHTTP, readers...))
+		mux.HandleFunc("GET /v1/feed", s.requireKey(s.feed(cfg.Feed), readers...))
 	}
 	// Clients (no API key): the refresh token or access token is the credential.
-	handle("POST /v1/token/refresh", s.limitClient(s.refresh))
+	// A web gate refreshes for all its browsers from one address: with its
+	// API key it is limited per key, not per address.
+	mux.HandleFunc("POST /v1/token/refresh", s.keyOrClient(s.refresh, sessionKeepers...))
 	handle("POST /v1/token/revoke", s.limitClient(s.revokeToken))
 	// Public.
 	handle("GET /.well-known/jwks.json", s.jwks)
@@ -95,13 +111,16 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("GET /readyz", s.ready)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
-	return cfg.Instruments.instrument(mux)
+	// A client trickling the body of a request, to a route that reads it
+	// or not, loses the connection after BodyTimeout.
+	return httpguard.BodyDeadline(cfg.Instruments.instrument(mux), BodyTimeout)
 }
 
 // wrap adapts a handler that returns an error to the single error path.
@@ -116,10 +135,25 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 // limitClient applies the per-client-address limit to a public endpoint.
 func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if d := s.perClient.wait(limitKey(r, addrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
+		if d := s.perClient.wait(limitKey(r, httpguard.AddrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
 			return tooMany(d, "from this address")
 		}
 		return h(w, r)
+	}
+}
+
+// keyOrClient serves h to a request with an Authorization header only if
+// it is an API key holding one of roles (limited per key), and to any other
+// request limited per client address.
+func (s *server) keyOrClient(h func(http.ResponseWriter, *http.Request) error, roles ...string) http.HandlerFunc {
+	keyed := s.requireKey(s.wrap(h), roles...)
+	public := s.wrap(s.limitClient(h))
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Header["Authorization"]; ok {
+			keyed(w, r)
+			return
+		}
+		public(w, r)
 	}
 }
 

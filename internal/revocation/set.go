@@ -97,20 +97,21 @@ func (s *Set) applyKey(k0, k1 uint64, exp uint32) error {
 	defer sh.mu.Unlock()
 	t := sh.sessions.Load()
 	if i, found := t.find(k0, k1, h); found {
-		// Readers never look at expiries: no need to bracket the write.
+		// Readers never look at expiries.
 		t.exps[i] = max(t.exps[i], exp)
 		return nil
 	}
 	if !s.reserve() {
 		return ErrFull
 	}
-	sh.beginWrite()
-	defer sh.endWrite()
 	if tooFull(t.n+1, t.size()) {
+		// Grown aside and swapped in whole: readers do not wait.
 		t = t.resized(2 * t.size())
+		t.insert(k0, k1, h, exp)
 		sh.sessions.Store(t)
+		return nil
 	}
-	t.insert(k0, k1, h, exp)
+	t.insert(k0, k1, h, exp) // needs no seqlock (see shard)
 	return nil
 }
 
@@ -131,11 +132,11 @@ func (s *Set) applyString(r *strRecord) error {
 	if !s.reserve() {
 		return ErrFull
 	}
-	sh.beginWrite()
-	defer sh.endWrite()
 	if tooFull(t.n+1, t.size()) {
 		t = t.resized(2 * t.size())
+		t.insert(r, h)
 		sh.otherSessions.Store(t)
+		return nil
 	}
 	t.insert(r, h)
 	return nil
@@ -156,15 +157,12 @@ func (s *Set) applySubject(sub string, gen int64, exp uint32) error {
 		return ErrFull
 	}
 	if tooFull(t.n+1, t.size()) {
-		// Grown aside and swapped in whole: readers do not wait.
 		t = t.grown()
 		t.insert(k0, k1, gen, exp)
 		sh.subjects.Store(t)
 		return nil
 	}
-	sh.beginWrite()
 	t.insert(k0, k1, gen, exp)
-	sh.endWrite()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -398,4 +399,67 @@ func TestConcurrent(t *testing.T) {
 	if n := s.Len(); n != 0 {
 		t.Errorf("Len() after pruning everything = %d, want 0", n)
 	}
+}
+
+// TestLookupsDuringApply: while entries pour in (tables growing many times
+// over), every lookup of an entry applied before it started finds it, and
+// nothing never revoked is ever found. Inserts take no seqlock, so this is
+// what shows they cannot make a reader miss an entry.
+func TestLookupsDuringApply(t *testing.T) {
+	s := NewSet(0)
+	const n = 20_000
+	var applied atomic.Int64 // entries [0, applied) are in the set
+	kinds := []func(i int) (Entry, string, string){
+		func(i int) (Entry, string, string) {
+			sid := sidN(uint64(i))
+			return session(int64(i), sid, t0), sid, ""
+		},
+		func(i int) (Entry, string, string) {
+			sid := fmt.Sprint("legacy-", i)
+			return session(int64(i), sid, t0), sid, ""
+		},
+		func(i int) (Entry, string, string) {
+			sub := fmt.Sprint("sub-", i)
+			return subject(int64(i), sub, 1, t0), "", sub
+		},
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		defer close(stop)
+		for i := range n {
+			e, _, _ := kinds[i%3](i)
+			if err := s.Apply(e); err != nil {
+				t.Errorf("Apply(%d) = %v", i, err)
+				return
+			}
+			applied.Store(int64(i + 1))
+		}
+	})
+	for r := range 2 {
+		wg.Go(func() {
+			for j := r; ; j += 7 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				upto := applied.Load()
+				if upto == 0 {
+					continue
+				}
+				i := j % int(upto)
+				_, sid, sub := kinds[i%3](i)
+				if _, ok := s.Revoked(sid, sub, 0); !ok {
+					t.Errorf("Revoked(entry %d) = false while %d entries were applied", i, upto)
+					return
+				}
+				if kind, ok := s.Revoked(sidN(uint64(n+j)), fmt.Sprint("never-", j), 0); ok {
+					t.Errorf("Revoked(never revoked) = %s", kind)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

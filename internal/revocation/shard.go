@@ -5,12 +5,27 @@ import (
 	"sync/atomic"
 )
 
-// shard is one slice of the set. Writers hold mu and make seq odd while
-// they change a table in place (a seqlock); readers take no lock: they read
-// seq, look up, and read seq again, retrying if a writer was at work.
-// Readers thus write no shared memory and scale across cores, and a lookup
-// costs a few plain loads. A reader that keeps meeting a writer (during a
-// prune of its shard) waits on mu instead of spinning.
+// shard is one slice of the set. Writers hold mu. A writer that moves
+// entries in place (pruning a few) makes seq odd meanwhile (a seqlock);
+// readers take no lock: they read seq, look up, and read seq again,
+// retrying if a writer was at work. Readers thus write no shared memory and
+// scale across cores, and a lookup costs a few plain loads. A reader that
+// keeps meeting a writer (during a prune of its shard) waits on mu instead
+// of spinning.
+//
+// Adding an entry needs no seqlock, so applying revocations, however many,
+// never makes a reader retry or wait: a table that is full enough to grow is
+// copied aside and swapped in whole, and an insert in place is safe for
+// readers as it is. Tables probe linearly and only deletion moves entries;
+// an insert fills the first empty slot of the new key's probe sequence,
+// writing the word that marks the slot occupied last (keySlot: k0 then k1,
+// a key never being all zero; subjectSlot: gen and k0, then k1; strSlot:
+// hash, then rec), and Go's atomics are sequentially consistent. So a
+// concurrent reader sees the slot either empty, or occupied by a key that
+// does not match its own (the new key half written), or whole; and no key
+// it may look for lies past that slot, which was empty when that key was
+// added. Either way its answer is right at that instant: the new entry
+// counts from when it is whole.
 type shard struct {
 	mu       sync.Mutex
 	seq      atomic.Uint64
@@ -87,6 +102,7 @@ func (sh *shard) cutoff(k0 uint64, sub string) (int64, bool) {
 	return sh.subjects.Load().cutoff(k0, sub)
 }
 
-// beginWrite and endWrite bracket an in-place change; the caller holds mu.
+// beginWrite and endWrite bracket an in-place change that moves entries
+// (deletion); the caller holds mu.
 func (sh *shard) beginWrite() { sh.seq.Add(1) }
 func (sh *shard) endWrite()   { sh.seq.Add(1) }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -28,7 +30,7 @@ func wantStatus(t *testing.T, call string, err error, status int) {
 
 func createKey(t *testing.T, c *client.Client, name, role string) client.APIKey {
 	t.Helper()
-	k, err := c.CreateAPIKey(ctx(t), name, role, "")
+	k, err := c.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: name, Role: role})
 	if err != nil {
 		t.Fatalf("CreateAPIKey(%q, %q) = %v", name, role, err)
 	}
@@ -75,12 +77,12 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		t.Fatalf("CreateAPIKey() = %+v, want id, name, role, created_at and a tgk_ key", k)
 	}
 	billing := &client.Client{BaseURL: e.URL, APIKey: k.Key}
-	if _, err := billing.CreateSession(ctx(t), "alice", "", nil); err != nil {
+	if _, err := billing.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"}); err != nil {
 		t.Fatalf("CreateSession with the new key = %v, want nil", err)
 	}
-	_, err := e.admin.CreateAPIKey(ctx(t), "billing-backend", authority.RoleFeed, "")
+	_, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "billing-backend", Role: authority.RoleFeed})
 	wantStatus(t, "CreateAPIKey(duplicate name)", err, http.StatusConflict)
-	_, err = e.admin.CreateAPIKey(ctx(t), "billing backend!", authority.RoleAdmin, "")
+	_, err = e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "billing backend!", Role: authority.RoleAdmin})
 	wantStatus(t, "CreateAPIKey(bad name)", err, http.StatusBadRequest)
 
 	var raw json.RawMessage
@@ -97,13 +99,13 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		t.Errorf("APIKeys() = %q, want the bootstrap key and billing-backend", names)
 	}
 
-	if err := e.admin.RevokeAPIKey(ctx(t), k.ID, "leaked in a log"); err != nil {
+	if err := e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: k.ID, Reason: "leaked in a log"}); err != nil {
 		t.Fatalf("RevokeAPIKey() = %v", err)
 	}
-	_, err = billing.CreateSession(ctx(t), "alice", "", nil)
+	_, err = billing.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"})
 	wantStatus(t, "CreateSession with the revoked key", err, http.StatusUnauthorized)
-	wantStatus(t, "RevokeAPIKey(again)", e.admin.RevokeAPIKey(ctx(t), k.ID, ""), http.StatusNotFound)
-	wantStatus(t, "RevokeAPIKey(unknown)", e.admin.RevokeAPIKey(ctx(t), "no-such-key", ""), http.StatusNotFound)
+	wantStatus(t, "RevokeAPIKey(again)", e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: k.ID}), http.StatusNotFound)
+	wantStatus(t, "RevokeAPIKey(unknown)", e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: "no-such-key"}), http.StatusNotFound)
 	if names := keyNames(t, e.admin); len(names) != 1 {
 		t.Errorf("APIKeys() after revocation = %q, want only the bootstrap key", names)
 	}
@@ -137,20 +139,77 @@ func TestFeedKeyRole(t *testing.T) {
 	if got := feedStatus(t, e.URL, k.Key); got != http.StatusOK {
 		t.Errorf("GET /v1/feed with a feed key = %d, want 200", got)
 	}
-	tok, err := e.admin.CreateSession(ctx(t), "bob", "", nil)
+	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := feed.Introspect(ctx(t), tok.AccessToken); err != nil || res["active"] != true {
+	if res, err := feed.Introspect(ctx(t), tok.AccessToken); err != nil || !res.Active {
 		t.Errorf("Introspect with a feed key = %v, %v, want active", res, err)
 	}
-	_, err = feed.CreateSession(ctx(t), "bob", "", nil)
+	_, err = feed.CreateSession(ctx(t), client.SessionRequest{Subject: "bob"})
 	wantStatus(t, "CreateSession with a feed key", err, http.StatusForbidden)
 	_, err = feed.APIKeys(ctx(t))
 	wantStatus(t, "APIKeys with a feed key", err, http.StatusForbidden)
-	_, err = feed.CreateAPIKey(ctx(t), "escalate", authority.RoleAdmin, "")
+	_, err = feed.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "escalate", Role: authority.RoleAdmin})
 	wantStatus(t, "CreateAPIKey with a feed key", err, http.StatusForbidden)
-	wantStatus(t, "RevokeAPIKey with a feed key", feed.RevokeAPIKey(ctx(t), bootstrapID(t, e.admin), ""), http.StatusForbidden)
+	wantStatus(t, "RevokeAPIKey with a feed key", feed.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: bootstrapID(t, e.admin)}), http.StatusForbidden)
+}
+
+// TestGateKeyRole: a gate key reads the feed, introspects, creates, lists
+// and revokes sessions, signs a subject out everywhere and refreshes for
+// its browsers; it never touches keys, API keys, the audit trail or a
+// subject's claims.
+func TestGateKeyRole(t *testing.T) {
+	e := start(t, nil)
+	k := createKey(t, e.admin, "web", authority.RoleGate)
+	if k.Role != authority.RoleGate {
+		t.Fatalf("CreateAPIKey(role gate).Role = %q, want gate", k.Role)
+	}
+	g := &client.Client{BaseURL: e.URL, APIKey: k.Key}
+	if got := feedStatus(t, e.URL, k.Key); got != http.StatusOK {
+		t.Errorf("GET /v1/feed with a gate key = %d, want 200", got)
+	}
+	tok, err := g.CreateSession(ctx(t), client.SessionRequest{Subject: "carol", Device: "laptop", Claims: map[string]any{"role": "editor"}})
+	if err != nil {
+		t.Fatalf("CreateSession with a gate key = %v", err)
+	}
+	if res, err := g.Introspect(ctx(t), tok.AccessToken); err != nil || !res.Active {
+		t.Errorf("Introspect with a gate key = %v, %v, want active", res, err)
+	}
+	if list, err := g.Sessions(ctx(t), "carol"); err != nil || len(list) != 1 || list[0].ID != tok.SessionID {
+		t.Errorf("Sessions with a gate key = %+v, %v, want the one session", list, err)
+	}
+	next, err := g.Refresh(ctx(t), tok.RefreshToken)
+	if err != nil {
+		t.Fatalf("Refresh with a gate key = %v", err)
+	}
+	if _, err := g.RevokeSession(ctx(t), client.SessionRevocation{SessionID: next.SessionID, Reason: "signed out"}); err != nil {
+		t.Errorf("RevokeSession with a gate key = %v", err)
+	}
+	if _, err := g.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "carol", Scope: "sessions", Reason: "everywhere"}); err != nil {
+		t.Errorf("RevokeSubject(scope sessions) with a gate key = %v", err)
+	}
+	_, err = g.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "carol", Scope: "access"})
+	wantStatus(t, "RevokeSubject(scope access) with a gate key", err, http.StatusForbidden)
+	_, err = g.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "carol", Scope: "sessions", Reason: "", Claims: map[string]any{"role": "admin"}})
+	wantStatus(t, "RevokeSubject(claims) with a gate key", err, http.StatusForbidden)
+	_, err = g.APIKeys(ctx(t))
+	wantStatus(t, "APIKeys with a gate key", err, http.StatusForbidden)
+	_, err = g.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "escalate", Role: authority.RoleAdmin})
+	wantStatus(t, "CreateAPIKey with a gate key", err, http.StatusForbidden)
+	wantStatus(t, "GET /v1/keys with a gate key", g.Do(ctx(t), "GET", "/v1/keys", nil, nil), http.StatusForbidden)
+	wantStatus(t, "GET /v1/audit with a gate key", g.Do(ctx(t), "GET", "/v1/audit", nil, nil), http.StatusForbidden)
+	// A feed key cannot refresh on behalf of others: the API key on a
+	// refresh must be one that keeps sessions.
+	feedKey := createKey(t, e.admin, "edge", authority.RoleFeed)
+	tok2, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&client.Client{BaseURL: e.URL, APIKey: feedKey.Key}).Refresh(ctx(t), tok2.RefreshToken)
+	wantStatus(t, "Refresh with a feed key", err, http.StatusForbidden)
+	_, err = (&client.Client{BaseURL: e.URL, APIKey: "tgk_wrong"}).Refresh(ctx(t), tok2.RefreshToken)
+	wantStatus(t, "Refresh with a wrong API key", err, http.StatusUnauthorized)
 }
 
 // feedStatus opens the feed stream and returns its status without reading
@@ -178,18 +237,18 @@ func TestLastAdminKey(t *testing.T) {
 	e := start(t, nil)
 	createKey(t, e.admin, "gate", authority.RoleFeed)
 	boot := bootstrapID(t, e.admin)
-	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", e.admin.RevokeAPIKey(ctx(t), boot, ""), http.StatusConflict)
+	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: boot}), http.StatusConflict)
 	if _, err := e.admin.APIKeys(ctx(t)); err != nil {
 		t.Fatalf("APIKeys() after a refused self-revocation = %v, want nil", err)
 	}
 	other := createKey(t, e.admin, "ops", authority.RoleAdmin)
-	if err := e.admin.RevokeAPIKey(ctx(t), boot, "handing over"); err != nil {
+	if err := e.admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: boot, Reason: "handing over"}); err != nil {
 		t.Fatalf("RevokeAPIKey(bootstrap, another admin exists) = %v", err)
 	}
 	_, err := e.admin.APIKeys(ctx(t))
 	wantStatus(t, "APIKeys with the revoked bootstrap key", err, http.StatusUnauthorized)
 	ops := &client.Client{BaseURL: e.URL, APIKey: other.Key}
-	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", ops.RevokeAPIKey(ctx(t), other.ID, ""), http.StatusConflict)
+	wantStatus(t, "RevokeAPIKey(the last admin key, by itself)", ops.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: other.ID}), http.StatusConflict)
 }
 
 // TestRevokedBootstrapRefusesRestart: a revoked bootstrap key, from
@@ -211,7 +270,7 @@ func TestRevokedBootstrapRefusesRestart(t *testing.T) {
 			r := mustStart(t, cfg)
 			boot := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
 			ops := createKey(t, boot, "ops", authority.RoleAdmin)
-			if err := boot.RevokeAPIKey(ctx(t), bootstrapID(t, boot), "leaked"); err != nil {
+			if err := boot.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: bootstrapID(t, boot), Reason: "leaked"}); err != nil {
 				t.Fatal(err)
 			}
 			stop(t, r)
@@ -253,5 +312,88 @@ func stop(t *testing.T, r *server.Running) {
 	defer cancel()
 	if err := r.Shutdown(c); err != nil {
 		t.Errorf("Shutdown() = %v", err)
+	}
+}
+
+// TestReplacedBootstrapKeyRetired is issue 14, finding 1: setting a new
+// TEGATA_API_KEY (or deleting the api-key file) and restarting added a
+// second live admin key and left the old one working, silently; the same
+// for TEGATA_FEED_KEY. That is exactly what an operator does after a leak.
+// The old key of the same setting is now retired on start, with an audit
+// record and a log line; keys made through the API are not touched.
+func TestReplacedBootstrapKeyRetired(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, cfg *server.Config)
+	}{
+		{"new TEGATA_API_KEY", func(t *testing.T, cfg *server.Config) { cfg.APIKey = authority.NewAPIKey() }},
+		{"api-key file deleted", func(t *testing.T, cfg *server.Config) {
+			if err := os.Remove(filepath.Join(cfg.DataDir, "api-key")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &logBuffer{}
+			cfg := server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), FeedKey: authority.NewAPIKey(),
+				Logger: slog.New(slog.NewTextHandler(io.MultiWriter(logs), nil))}
+			if tc.name != "api-key file deleted" {
+				cfg.APIKey = authority.NewAPIKey()
+			}
+			r := mustStart(t, cfg)
+			oldAdmin, oldFeed := r.APIKey, cfg.FeedKey
+			oldID := bootstrapID(t, &client.Client{BaseURL: r.URL, APIKey: oldAdmin})
+			app := createKey(t, &client.Client{BaseURL: r.URL, APIKey: oldAdmin}, "app", authority.RoleAdmin)
+			stop(t, r)
+
+			tc.change(t, &cfg)
+			cfg.FeedKey = authority.NewAPIKey()
+			r = mustStart(t, cfg)
+			defer stop(t, r)
+			admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
+			if r.APIKey == oldAdmin {
+				t.Fatal("the bootstrap key did not change")
+			}
+			_, err := (&client.Client{BaseURL: r.URL, APIKey: oldAdmin}).APIKeys(ctx(t))
+			wantStatus(t, "APIKeys with the replaced bootstrap key", err, http.StatusUnauthorized)
+			if s := feedStatus(t, r.URL, oldFeed); s != http.StatusUnauthorized {
+				t.Errorf("GET /v1/feed with the replaced feed key = %d, want 401", s)
+			}
+			if s := feedStatus(t, r.URL, cfg.FeedKey); s != http.StatusOK {
+				t.Errorf("GET /v1/feed with the new feed key = %d, want 200", s)
+			}
+			if _, err := (&client.Client{BaseURL: r.URL, APIKey: app.Key}).APIKeys(ctx(t)); err != nil {
+				t.Errorf("APIKeys with a key made through the API = %v, want nil: only installed keys are retired", err)
+			}
+			names := keyNames(t, admin)
+			if len(names) != 3 || !slices.Contains(names, "app") {
+				t.Errorf("live keys after the change = %q, want app, the new bootstrap key and the new feed key", names)
+			}
+			var audit struct {
+				Records []struct{ By, Reason, Action, Target string }
+			}
+			if err := admin.Do(ctx(t), "GET", "/v1/audit", nil, &audit); err != nil {
+				t.Fatal(err)
+			}
+			retired := 0
+			for _, rec := range audit.Records {
+				if rec.Action == "apikey.revoke" && rec.By == "system" && strings.HasPrefix(rec.Reason, "replaced at start") {
+					retired++
+					if rec.Target == "" || (strings.HasPrefix(rec.Target, "bootstrap-") && !strings.Contains(rec.Target, oldID)) {
+						t.Errorf("audit record %+v does not name the retired key %s", rec, oldID)
+					}
+				}
+			}
+			if retired != 2 {
+				t.Errorf("audit holds %d retirements by the system, want 2 (bootstrap and feed):\n%+v", retired, audit.Records)
+			}
+			if n := strings.Count(logs.String(), "API key retired"); n != 2 {
+				t.Errorf("log has %d \"API key retired\" lines, want 2:\n%s", n, logs.String())
+			}
+			if l := logs.String(); strings.Contains(l, oldAdmin) || strings.Contains(l, oldFeed) || strings.Contains(l, cfg.FeedKey) {
+				t.Error("the logs hold an API key")
+			}
+		})
 	}
 }

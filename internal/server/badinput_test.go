@@ -27,7 +27,7 @@ func TestBadInputPostgres(t *testing.T) {
 }
 
 func badInput(t *testing.T, e *env) {
-	good, _ := e.admin.CreateSession(ctx(t), "ivy", "", nil)
+	good, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "ivy"})
 	admin := "Bearer " + e.APIKey
 	tests := []struct {
 		name, method, path, ctype, auth, body string
@@ -153,8 +153,21 @@ func TestRateLimits(t *testing.T) {
 	limited("failed API key attempts per address", func() *http.Response {
 		return post("/v1/sessions", "application/json", "Bearer tgk_guess", `{"subject":"x"}`)
 	}, 30)
+	// A web gate refreshes for all its browsers from one address: with its
+	// API key it is limited per key, so the address's flood above does
+	// not stop it.
+	gateKey, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "web", Role: client.RoleGate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		resp := post("/v1/token/refresh", "application/json", "Bearer "+gateKey.Key, `{"refresh_token":"garbage"}`)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("refresh %d with a gate key from a limited address = %d, want 400 (refused token, not limited)", i, resp.StatusCode)
+		}
+	}
 	// Another subject is not affected by the flood.
-	if _, err := e.admin.CreateSession(ctx(t), "calm", "", nil); err != nil {
+	if _, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "calm"}); err != nil {
 		t.Fatalf("CreateSession(other subject) = %v, want success", err)
 	}
 }
@@ -232,10 +245,10 @@ func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.admin.RevokeSession(ctx(t), tok.SessionID, "incident"); err != nil {
+	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "incident"}); err != nil {
 		t.Errorf("RevokeSession while creations are limited = %v, want success", err)
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "busy", "sessions", "incident", nil); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "busy", Scope: "sessions", Reason: "incident"}); err != nil {
 		t.Errorf("RevokeSubject while creations are limited = %v, want success", err)
 	}
 	if _, err := e.admin.RevokeMany(ctx(t), []client.RevokeItem{{Subject: "busy"}}, "incident"); err != nil {
@@ -274,7 +287,7 @@ func TestUnsignableClaimsRefusedAtInput(t *testing.T) {
 		t.Errorf("a refused sign-in stored %d sessions", len(list))
 	}
 	// The deepest claims a token can carry are accepted.
-	ok, err := e.admin.CreateSession(ctx(t), "judy", "", map[string]any{"deep": nested(31)})
+	ok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "judy", Claims: map[string]any{"deep": nested(31)}})
 	if err != nil {
 		t.Fatalf("CreateSession(claims at the depth limit) = %v, want success", err)
 	}
@@ -296,7 +309,7 @@ func TestUnsignableClaimsRefusedAtInput(t *testing.T) {
 	if _, err := e.anon.Refresh(ctx(t), next.RefreshToken); err == nil {
 		t.Fatal("Refresh with unsignable stored claims = success, want an error")
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "judy", "access", "fix claims", map[string]any{"role": "user"}); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "judy", Scope: "access", Reason: "fix claims", Claims: map[string]any{"role": "user"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.anon.Refresh(ctx(t), next.RefreshToken); err != nil {

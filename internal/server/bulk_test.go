@@ -27,13 +27,13 @@ func TestBulkRevocationPostgres(t *testing.T) {
 func bulkRevocation(t *testing.T, e *env) {
 	var toks []client.Tokens
 	for _, sub := range []string{"ann", "bea", "bea", "cid"} {
-		tk, err := e.admin.CreateSession(ctx(t), sub, "", nil)
+		tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: sub})
 		if err != nil {
 			t.Fatal(err)
 		}
 		toks = append(toks, tk)
 	}
-	keep, _ := e.admin.CreateSession(ctx(t), "dee", "", nil)
+	keep, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "dee"})
 	items := []client.RevokeItem{
 		{SessionID: toks[0].SessionID},
 		{Subject: "bea"},
@@ -99,7 +99,7 @@ func TestBulkRevocationAllOrNothingPostgres(t *testing.T) {
 // bulkAllOrNothing: a bad item fails the whole request with its index
 // named, and nothing of it is written.
 func bulkAllOrNothing(t *testing.T, e *env) {
-	tk, _ := e.admin.CreateSession(ctx(t), "eve", "", nil)
+	tk, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "eve"})
 	good := client.RevokeItem{SessionID: tk.SessionID}
 	many := make([]client.RevokeItem, client.MaxRevokeItems+1)
 	for i := range many {

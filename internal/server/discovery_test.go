@@ -3,6 +3,7 @@ package server_test
 import (
 	"testing"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -12,7 +13,7 @@ import (
 // (RFC 8414 §3.3: the published issuer is the iss, character for character).
 func TestIssuerWithTrailingSlash(t *testing.T) {
 	e := start(t, func(c *server.Config) { c.Issuer = "https://auth.example/" })
-	tk, err := e.admin.CreateSession(ctx(t), "olga", "", nil)
+	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "olga"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,7 @@ func active(t *testing.T, e *env, at string) bool {
 	if err != nil {
 		t.Fatalf("Introspect: %v", err)
 	}
-	a, _ := res["active"].(bool)
-	return a
+	return res.Active
 }
 
 func grantErr(t *testing.T, err error) *client.Error {
@@ -35,7 +34,7 @@ func grantErr(t *testing.T, err error) *client.Error {
 
 func TestCreateVerifyRevoke(t *testing.T) {
 	e := start(t, nil)
-	tok, err := e.admin.CreateSession(ctx(t), "alice", "laptop", map[string]any{"roles": []string{"admin"}})
+	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice", Device: "laptop", Claims: map[string]any{"roles": []string{"admin"}}})
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -57,7 +56,7 @@ func TestCreateVerifyRevoke(t *testing.T) {
 	if !active(t, e, tok.AccessToken) {
 		t.Fatal("introspect(new token) = inactive, want active")
 	}
-	if _, err := e.admin.RevokeSession(ctx(t), tok.SessionID, "lost laptop"); err != nil {
+	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "lost laptop"}); err != nil {
 		t.Fatalf("RevokeSession: %v", err)
 	}
 	// Same process: rejected as soon as the revoke call has returned.
@@ -70,7 +69,7 @@ func TestCreateVerifyRevoke(t *testing.T) {
 	_, err = e.anon.Refresh(ctx(t), tok.RefreshToken)
 	grantErr(t, err)
 	// Revoking again changes nothing and says so.
-	r, err := e.admin.RevokeSession(ctx(t), tok.SessionID, "")
+	r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID})
 	if err != nil || r.Revoked {
 		t.Fatalf("second RevokeSession = %+v, %v, want revoked=false", r, err)
 	}
@@ -78,7 +77,7 @@ func TestCreateVerifyRevoke(t *testing.T) {
 
 func TestRefreshRotationAndTheft(t *testing.T) {
 	e := start(t, nil)
-	first, err := e.admin.CreateSession(ctx(t), "bob", "phone", nil)
+	first, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "bob", Device: "phone"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +118,7 @@ func TestRefreshRotationAndTheft(t *testing.T) {
 
 func TestRefreshReplayAfterGraceIsTheft(t *testing.T) {
 	e := start(t, nil)
-	first, _ := e.admin.CreateSession(ctx(t), "carol", "", nil)
+	first, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
 	second, err := e.anon.Refresh(ctx(t), first.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +132,7 @@ func TestRefreshReplayAfterGraceIsTheft(t *testing.T) {
 
 func TestConcurrentRefreshIsNotTheft(t *testing.T) {
 	e := start(t, nil)
-	first, _ := e.admin.CreateSession(ctx(t), "dave", "", nil)
+	first, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "dave"})
 	const n = 8
 	var wg sync.WaitGroup
 	got := make([]client.Tokens, n)
@@ -159,11 +158,11 @@ func TestConcurrentRefreshIsNotTheft(t *testing.T) {
 func TestSubjectCutoffIsExact(t *testing.T) {
 	e := start(t, nil)
 	v := e.Authority.Verifier()
-	before, _ := e.admin.CreateSession(ctx(t), "erin", "a", map[string]any{"role": "admin"})
-	other, _ := e.admin.CreateSession(ctx(t), "erin", "b", map[string]any{"role": "admin"})
-	bystander, _ := e.admin.CreateSession(ctx(t), "frank", "", nil)
+	before, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "erin", Device: "a", Claims: map[string]any{"role": "admin"}})
+	other, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "erin", Device: "b", Claims: map[string]any{"role": "admin"}})
+	bystander, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "frank"})
 	// The clock does not move: cutoff and later tokens share the same second.
-	if _, err := e.admin.RevokeSubject(ctx(t), "erin", "access", "demoted", map[string]any{"role": "viewer"}); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "erin", Scope: "access", Reason: "demoted", Claims: map[string]any{"role": "viewer"}}); err != nil {
 		t.Fatalf("RevokeSubject: %v", err)
 	}
 	for _, at := range []string{before.AccessToken, other.AccessToken} {
@@ -171,7 +170,7 @@ func TestSubjectCutoffIsExact(t *testing.T) {
 			t.Fatalf("Verify(token issued before cutoff) = %v, want ErrRevoked", err)
 		}
 	}
-	after, err := e.admin.CreateSession(ctx(t), "erin", "c", nil)
+	after, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "erin", Device: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +195,7 @@ func TestSignOutEverywhere(t *testing.T) {
 	e := start(t, nil)
 	var toks []client.Tokens
 	for i := range 3 {
-		tk, err := e.admin.CreateSession(ctx(t), "gina", fmt.Sprint("device-", i), nil)
+		tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "gina", Device: fmt.Sprint("device-", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +209,7 @@ func TestSignOutEverywhere(t *testing.T) {
 	if list[0].Device != "device-2" {
 		t.Fatalf("Sessions[0].Device = %q, want newest first (device-2)", list[0].Device)
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "gina", "sessions", "password changed", nil); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "gina", Scope: "sessions", Reason: "password changed"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tk := range toks {
@@ -229,7 +228,7 @@ func TestClientRevocation(t *testing.T) {
 	e := start(t, nil)
 	for _, which := range []string{"refresh", "access"} {
 		t.Run(which, func(t *testing.T) {
-			tk, _ := e.admin.CreateSession(ctx(t), "hank", which, nil)
+			tk, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "hank", Device: which})
 			presented := tk.RefreshToken
 			if which == "access" {
 				presented = tk.AccessToken
@@ -252,8 +251,8 @@ func TestRevocationsExpireFromMemory(t *testing.T) {
 	e := start(t, nil)
 	v := e.Authority.Verifier()
 	for i := range 50 {
-		tk, _ := e.admin.CreateSession(ctx(t), fmt.Sprint("user-", i), "", nil)
-		if _, err := e.admin.RevokeSession(ctx(t), tk.SessionID, ""); err != nil {
+		tk, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: fmt.Sprint("user-", i)})
+		if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tk.SessionID}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -280,7 +279,7 @@ var tokenInspect = token.Inspect
 
 func TestIdleSessionsAreNotListed(t *testing.T) {
 	e := start(t, nil)
-	if _, err := e.admin.CreateSession(ctx(t), "olga", "old phone", nil); err != nil {
+	if _, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "olga", Device: "old phone"}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Add(29 * 24 * time.Hour)

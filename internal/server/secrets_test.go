@@ -11,6 +11,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/store"
@@ -18,7 +19,7 @@ import (
 
 func TestSecretsAtRest(t *testing.T) {
 	e := start(t, nil)
-	tk, err := e.admin.CreateSession(ctx(t), "jane", "", nil)
+	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "jane"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func dumpDB(t *testing.T, db *sql.DB) string {
 func TestKeyRotation(t *testing.T) {
 	e := start(t, nil)
 	v := e.Authority.Verifier()
-	old, _ := e.admin.CreateSession(ctx(t), "kim", "", nil)
+	old, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "kim"})
 	oldKid := kidOf(t, old.AccessToken)
 	k, err := e.Authority.RotateKey(ctx(t), authority.UseAccess, store.Actor{By: "test", Reason: "scheduled"})
 	if err != nil {
@@ -119,12 +120,12 @@ func TestKeyRotation(t *testing.T) {
 	if !strings.Contains(string(e.Authority.JWKS()), k.ID) {
 		t.Fatal("new key not published in JWKS at once")
 	}
-	pending, _ := e.admin.CreateSession(ctx(t), "kim", "", nil)
+	pending, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "kim"})
 	if kidOf(t, pending.AccessToken) != oldKid {
 		t.Fatal("signed with the new key before its publish delay passed")
 	}
 	e.clock.Add(61 * time.Second)
-	rotated, _ := e.admin.CreateSession(ctx(t), "kim", "", nil)
+	rotated, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "kim"})
 	if kidOf(t, rotated.AccessToken) != k.ID {
 		t.Fatalf("after the publish delay, kid = %s, want %s", kidOf(t, rotated.AccessToken), k.ID)
 	}

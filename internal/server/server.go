@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/ssf"
 	"github.com/tegata-dev/tegata/internal/statuslist"
 	"github.com/tegata-dev/tegata/internal/store"
@@ -53,7 +53,10 @@ type Config struct {
 	// loopback or private addresses (tegata serve --ssf-insecure-push):
 	// for development and tests only.
 	SSFInsecurePush bool
-	Logger          *slog.Logger
+	// FeedMaxAge ends feed streams after about this long (verifiers
+	// reconnect); zero means httpapi.DefaultFeedMaxAge, negative none.
+	FeedMaxAge time.Duration
+	Logger     *slog.Logger
 }
 
 // Running is a started authority.
@@ -76,9 +79,16 @@ type Running struct {
 	cancelRequests context.CancelFunc
 	wg             sync.WaitGroup
 	log            *slog.Logger
+	data           *dataDir // nil when the data directory is not used
 }
 
 // Start prepares everything and begins serving; Shutdown stops it.
+//
+// Nothing is created on disk before the configuration has been checked and
+// the address is listened on, and a start that fails removes what it
+// created. The data directory is used only when something lives there: the
+// SQLite database (locked against a second process), or a secret not given
+// in the environment.
 func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
@@ -89,15 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	log := cfg.Logger
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	master, err := masterKey(cfg.MasterKey, cfg.DataDir, log)
-	if err != nil {
-		return nil, err
-	}
-	adminKey, err := apiKey(cfg.APIKey, cfg.DataDir, log)
+	env, err := checkConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -106,17 +108,53 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
+	warnUnreachableIssuer(cfg, ln.Addr(), url)
+	r, err := startOn(ctx, cfg, env, url, ln)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// startOn opens the data directory (when needed), the secrets and the
+// store, then starts serving on ln. On failure it undoes what it did.
+func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net.Listener) (r *Running, err error) {
+	log, pg := cfg.Logger, isPostgres(cfg.DB)
+	var dd *dataDir
+	if !pg || env.master == nil || env.admin == "" {
+		if dd, err = openDataDir(cfg.DataDir, !pg, log); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				dd.fail()
+			}
+		}()
+	}
+	master, err := masterKey(env, dd, log)
+	if err != nil {
+		return nil, err
+	}
+	adminKey, err := apiKey(env, dd, log)
+	if err != nil {
+		return nil, err
+	}
+	if !pg {
+		if err := dd.sqliteFiles(sqliteFile); err != nil {
+			return nil, err
+		}
+	}
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
-		ln.Close()
 		return nil, err
 	}
-	r, err := start(ctx, cfg, st, master, adminKey, url, ln)
-	if err != nil {
+	cfg.FeedKey = env.feed
+	if r, err = start(ctx, cfg, st, master, adminKey, url, ln); err != nil {
 		st.Close()
-		ln.Close()
 		return nil, err
 	}
+	r.data = dd
 	return r, nil
 }
 
@@ -137,9 +175,6 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		return nil, err
 	}
 	if cfg.FeedKey != "" {
-		if err := strongEnough("TEGATA_FEED_KEY", cfg.FeedKey); err != nil {
-			return nil, err
-		}
 		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
 			return nil, err
 		}
@@ -158,7 +193,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		limits = *cfg.Limits
 	}
 	hc := httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now}
+		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge}
 	if sl := a.Config().StatusLists; !sl.Disabled {
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
 			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
@@ -182,7 +217,9 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.goRun(func() { _ = hub.Run(feedCtx) })
 	r.goRun(func() { _ = tx.Run(bg, src) })
 	r.goRun(func() {
-		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// Proxies that carry many clients' connections are not capped.
+		capped := httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log)
+		if err := r.srv.Serve(capped); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}
 	})
@@ -217,6 +254,9 @@ func (r *Running) Shutdown(ctx context.Context) error {
 	if cerr := r.Store.Close(); err == nil {
 		err = cerr
 	}
+	if r.data != nil {
+		r.data.close()
+	}
 	return err
 }
 
@@ -236,8 +276,15 @@ func newMetrics() (*prometheus.Registry, *httpapi.Metrics, error) {
 	return reg, m, nil
 }
 
+// sqliteFile is the embedded database's file name in the data directory.
+const sqliteFile = "tegata.db"
+
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {
-	if strings.HasPrefix(cfg.DB, "postgres://") || strings.HasPrefix(cfg.DB, "postgresql://") {
+	if isPostgres(cfg.DB) {
 		st, err := postgres.Open(ctx, cfg.DB)
 		if err != nil {
 			return nil, fmt.Errorf("open Postgres: %w", err)
@@ -245,12 +292,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, 
 		log.Info("store: Postgres")
 		return st, nil
 	}
-	if cfg.DB != "" {
-		// The value is not echoed: a key=value DSN carries its password
-		// where no URL syntax marks it.
-		return nil, errors.New("--db must be a postgres:// URL (or empty for embedded SQLite)")
-	}
-	path := filepath.Join(cfg.DataDir, "tegata.db")
+	path := filepath.Join(cfg.DataDir, sqliteFile)
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)

@@ -252,7 +252,7 @@ func TestSSFPushEvents(t *testing.T) {
 	}
 
 	mk := func(sub string) client.Tokens {
-		tk, err := e.admin.CreateSession(ctx(t), sub, "", nil)
+		tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: sub})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,19 +261,19 @@ func TestSSFPushEvents(t *testing.T) {
 	a, b := mk("alice"), mk("bob")
 	mk("carol")
 	mk("dave")
-	if _, err := e.admin.RevokeSession(ctx(t), a.SessionID, "lost laptop"); err != nil {
+	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: a.SessionID, Reason: "lost laptop"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.anon.RevokeToken(ctx(t), b.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "carol", "sessions", "", nil); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "carol", Scope: "sessions", Reason: ""}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "dave", "access", "", nil); err != nil { // no CAEP event
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "dave", Scope: "access", Reason: ""}); err != nil { // no CAEP event
 		t.Fatal(err)
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "dave", "access", "demoted", map[string]any{"role": "viewer"}); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "dave", Scope: "access", Reason: "demoted", Claims: map[string]any{"role": "viewer"}}); err != nil {
 		t.Fatal(err)
 	}
 	theft := mk("erin")
@@ -348,12 +348,12 @@ func TestSSFPushSurvivesFailures(t *testing.T) {
 	rx.setFailing(true)
 	var sids []string
 	for i := range 5 {
-		tk, err := e.admin.CreateSession(ctx(t), fmt.Sprint("u", i), "", nil)
+		tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: fmt.Sprint("u", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		sids = append(sids, tk.SessionID)
-		if _, err := e.admin.RevokeSession(ctx(t), tk.SessionID, ""); err != nil {
+		if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tk.SessionID, Reason: ""}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -405,11 +405,11 @@ func TestSSFRetentionBound(t *testing.T) {
 	createStream(t, e, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"`+rx.URL+`"}}`)
 	rx.setFailing(true)
 	revoke := func(sub string) {
-		tk, err := e.admin.CreateSession(ctx(t), sub, "", nil)
+		tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: sub})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.admin.RevokeSession(ctx(t), tk.SessionID, ""); err != nil {
+		if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tk.SessionID, Reason: ""}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -456,8 +456,8 @@ func TestSSFPushPublicOnly(t *testing.T) {
 	rx := newReceiver(t, "")
 	loopbackName := strings.Replace(rx.URL, "http://127.0.0.1", "https://localhost", 1)
 	createStream(t, e, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"`+loopbackName+`"}}`)
-	tk, _ := e.admin.CreateSession(ctx(t), "alice", "", nil)
-	if _, err := e.admin.RevokeSession(ctx(t), tk.SessionID, ""); err != nil {
+	tk, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"})
+	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tk.SessionID, Reason: ""}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the connection is refused", func() error {
@@ -498,7 +498,7 @@ func TestSSFPoll(t *testing.T) {
 	if m, _ := json.Marshal(cfg["events_delivered"]); string(m) != `["`+caepSessionRevoked+`"]` {
 		t.Errorf("events_delivered = %s, want session-revoked only", m)
 	}
-	feedKey, err := e.admin.CreateAPIKey(ctx(t), "receiver", "feed", "")
+	feedKey, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "receiver", Role: "feed", Reason: ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,14 +508,14 @@ func TestSSFPoll(t *testing.T) {
 	}
 	var sids []string
 	for i := range 3 {
-		tk, _ := e.admin.CreateSession(ctx(t), fmt.Sprint("p", i), "", nil)
+		tk, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: fmt.Sprint("p", i)})
 		sids = append(sids, tk.SessionID)
-		if _, err := e.admin.RevokeSession(ctx(t), tk.SessionID, ""); err != nil {
+		if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tk.SessionID, Reason: ""}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Filtered out: a claims change.
-	if _, err := e.admin.RevokeSubject(ctx(t), "p0", "access", "", map[string]any{"r": 1}); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "p0", Scope: "access", Reason: "", Claims: map[string]any{"r": 1}}); err != nil {
 		t.Fatal(err)
 	}
 	sets, more := pollSets(t, rxc, id, map[string]any{"returnImmediately": true, "maxEvents": 2})
@@ -543,8 +543,8 @@ func TestSSFPoll(t *testing.T) {
 		s, _ := pollSets(t, rxc, id, map[string]any{"returnImmediately": false})
 		got <- s
 	}()
-	tk, _ := e.admin.CreateSession(ctx(t), "late", "", nil)
-	if _, err := e.admin.RevokeSession(ctx(t), tk.SessionID, ""); err != nil {
+	tk, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "late"})
+	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tk.SessionID, Reason: ""}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -613,11 +613,11 @@ func TestSSFStreamManagement(t *testing.T) {
 		"reason": "maintenance"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	tk, _ := e.admin.CreateSession(ctx(t), "alice", "", nil)
-	if _, err := e.admin.RevokeSession(ctx(t), tk.SessionID, ""); err != nil { // filtered out
+	tk, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"})
+	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tk.SessionID, Reason: ""}); err != nil { // filtered out
 		t.Fatal(err)
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "alice", "access", "", map[string]any{"role": "x"}); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "alice", Scope: "access", Reason: "", Claims: map[string]any{"role": "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	var st map[string]string
@@ -638,13 +638,13 @@ func TestSSFStreamManagement(t *testing.T) {
 	if err := e.admin.Do(ctx(t), "POST", "/ssf/status", map[string]string{"stream_id": id, "status": "disabled"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "alice", "access", "", map[string]any{"role": "y"}); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "alice", Scope: "access", Reason: "", Claims: map[string]any{"role": "y"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.admin.Do(ctx(t), "POST", "/ssf/status", map[string]string{"stream_id": id, "status": "enabled"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.admin.RevokeSubject(ctx(t), "alice", "access", "", map[string]any{"role": "z"}); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "alice", Scope: "access", Reason: "", Claims: map[string]any{"role": "z"}}); err != nil {
 		t.Fatal(err)
 	}
 	s := verifySET(t, e.URL, rx.waitSets(t, 2)[1])
@@ -659,7 +659,7 @@ func TestSSFStreamManagement(t *testing.T) {
 		t.Errorf("read deleted stream = %v, want 404", err)
 	}
 	// The feed key may poll but not manage.
-	fk, _ := e.admin.CreateAPIKey(ctx(t), "rx", "feed", "")
+	fk, _ := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "rx", Role: "feed", Reason: ""})
 	err = (&client.Client{BaseURL: e.URL, APIKey: fk.Key}).Do(ctx(t), "POST", "/ssf/streams", map[string]any{}, nil)
 	if !errors.As(err, &ce) || ce.Status != 403 {
 		t.Errorf("create stream with a feed key = %v, want 403", err)
@@ -696,7 +696,7 @@ func TestSSFRestartMidDelivery(t *testing.T) {
 	const n = 6
 	var sids []string
 	for i := range n {
-		tk, err := admin.CreateSession(ctx(t), fmt.Sprint("r", i), "", nil)
+		tk, err := admin.CreateSession(ctx(t), client.SessionRequest{Subject: fmt.Sprint("r", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -704,7 +704,7 @@ func TestSSFRestartMidDelivery(t *testing.T) {
 	}
 	rx.waitSets(t, 0)
 	for i := range 2 {
-		if _, err := admin.RevokeSession(ctx(t), sids[i], ""); err != nil {
+		if _, err := admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: sids[i], Reason: ""}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -713,7 +713,7 @@ func TestSSFRestartMidDelivery(t *testing.T) {
 	rx.hold = make(chan struct{})
 	rx.mu.Unlock()
 	for i := 2; i < n; i++ {
-		if _, err := admin.RevokeSession(ctx(t), sids[i], ""); err != nil {
+		if _, err := admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: sids[i], Reason: ""}); err != nil {
 			t.Fatal(err)
 		}
 	}

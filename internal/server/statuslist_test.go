@@ -11,6 +11,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/server"
@@ -129,7 +130,7 @@ func statusIn(t *testing.T, e *env, at string) byte {
 
 func TestStatusListToken(t *testing.T) {
 	e := start(t, nil)
-	tk, err := e.admin.CreateSession(ctx(t), "alice", "", nil)
+	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestStatusListToken(t *testing.T) {
 func TestStatusListRevocations(t *testing.T) {
 	e := start(t, nil)
 	mk := func(sub string) (at, rt, sid string) {
-		tk, err := e.admin.CreateSession(ctx(t), sub, "", map[string]any{"role": "editor"})
+		tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: sub, Claims: map[string]any{"role": "editor"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +211,7 @@ func TestStatusListRevocations(t *testing.T) {
 	bystander, _, _ := mk("zoe")
 
 	at, _, sid := mk("alice")
-	if _, err := e.admin.RevokeSession(ctx(t), sid, "test"); err != nil {
+	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: sid, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if s := statusIn(t, e, at); s != statuslist.Invalid {
@@ -228,7 +229,7 @@ func TestStatusListRevocations(t *testing.T) {
 	// Access cutoff: the old index is INVALID, the refreshed token gets a
 	// fresh one, VALID.
 	at, rt, _ = mk("carol")
-	if _, err := e.admin.RevokeSubject(ctx(t), "carol", "access", "role change", map[string]any{"role": "viewer"}); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "carol", Scope: "access", Reason: "role change", Claims: map[string]any{"role": "viewer"}}); err != nil {
 		t.Fatal(err)
 	}
 	if s := statusIn(t, e, at); s != statuslist.Invalid {
@@ -256,7 +257,7 @@ func TestStatusListRevocations(t *testing.T) {
 	// Sign out everywhere: every session of the subject.
 	at1, _, _ := mk("dave")
 	at2, _, _ := mk("dave")
-	if _, err := e.admin.RevokeSubject(ctx(t), "dave", "sessions", "password change", nil); err != nil {
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "dave", Scope: "sessions", Reason: "password change"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, at := range []string{at1, at2} {
@@ -292,7 +293,7 @@ func TestStatusListRevocations(t *testing.T) {
 
 func TestStatusListDisabled(t *testing.T) {
 	e := start(t, func(c *server.Config) { c.Authority.StatusLists.Disabled = true })
-	tk, err := e.admin.CreateSession(ctx(t), "alice", "", nil)
+	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +313,7 @@ func TestStatusListsGrow(t *testing.T) {
 		c.Limits = &httpapi.Limits{}
 	})
 	for i := range authority.MinStatusListSize/2 + 1 {
-		if _, err := e.admin.CreateSession(ctx(t), "u"+strconv.Itoa(i), "", nil); err != nil {
+		if _, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "u" + strconv.Itoa(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -326,7 +327,7 @@ func TestStatusListsGrow(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for i := range 64 {
-		tk, err := e.admin.CreateSession(ctx(t), "v"+strconv.Itoa(i), "", nil)
+		tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "v" + strconv.Itoa(i)})
 		if err != nil {
 			t.Fatal(err)
 		}

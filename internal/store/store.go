@@ -301,6 +301,11 @@ type Keys interface {
 	// key.SignFrom on every other key of its Purpose not yet retired. ErrConflict on a
 	// duplicate ID.
 	AddKey(ctx context.Context, k SigningKey, a Actor) error
+	// AddFirstKey stores k as AddKey does, but only if the store holds no
+	// key of k's Purpose, decided under a lock so that of several processes starting
+	// on an empty store at once exactly one adds its key. It reports whether
+	// k was added.
+	AddFirstKey(ctx context.Context, k SigningKey, a Actor) (added bool, err error)
 	// ListKeys returns all keys, oldest first.
 	ListKeys(ctx context.Context) ([]SigningKey, error)
 	// DeleteKeysRetiredBefore removes keys retired before t.
@@ -314,6 +319,9 @@ type APIKey struct {
 	Hash      [32]byte // SHA-256 of the secret
 	Role      string   // "admin" (everything) or "feed" (read the feed and JWKS only)
 	CreatedAt time.Time
+	// InstalledAs names the setting a key was installed from at start
+	// ("bootstrap", "feed"); empty for keys created through the API.
+	InstalledAs string
 }
 
 // APIKeys stores API keys, hashed. A revoked key is kept (marked revoked,
@@ -340,6 +348,12 @@ type APIKeys interface {
 	// "admin" role, decided under a lock so that two admins revoking each
 	// other at once cannot both succeed.
 	RevokeAPIKey(ctx context.Context, id string, now time.Time, a Actor) error
+	// RetireInstalledAPIKeys revokes at now every live key installed as
+	// installedAs except the live key whose hash is keep, which it marks as
+	// installed so (a setting's new secret replaces the old one), and
+	// records "apikey.revoke" by a for each, in one transaction. It returns
+	// the keys it revoked. ErrNotFound if keep is not a live key.
+	RetireInstalledAPIKeys(ctx context.Context, installedAs string, keep [32]byte, now time.Time, a Actor) ([]APIKey, error)
 }
 
 // ErrLastAdminKey: RevokeAPIKey refused to revoke the last live admin key,

@@ -105,6 +105,7 @@ func dialect() sqlstore.Dialect {
 		// A transaction-level advisory lock, released at commit, keyed by
 		// schema so that separate schemas migrate independently.
 		MigrationLock: `SELECT pg_advisory_xact_lock(hashtext('tegata.migrate.' || COALESCE(current_schema(), '')))`,
+		KeyLock:       `SELECT pg_advisory_xact_lock(hashtext('tegata.first-key.' || COALESCE(current_schema(), '')))`,
 		Schema:        sub,
 		IsUnique:      isUnique,
 		AfterAppend:   notify,

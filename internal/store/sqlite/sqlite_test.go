@@ -2,12 +2,17 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/store/sqlstore"
 	"github.com/tegata-dev/tegata/internal/store/storetest"
 )
 
@@ -62,5 +67,70 @@ func TestReopen(t *testing.T) {
 	e2, err := s.RevokeSubject(ctx, store.SubjectRevocation{Subject: "alice", Now: now, ExpiresAt: now.Add(time.Hour)})
 	if err != nil || e2.Seq != e.Seq+1 || e2.Generation != 2 {
 		t.Errorf("RevokeSubject() after reopen = %+v, %v, want seq %d, generation 2", e2, err, e.Seq+1)
+	}
+}
+
+// TestMigrationMarksInstalledKeys: keys installed at start before the
+// installed_as column existed are found by the audit record of their
+// creation, so a later start with a new secret retires them too.
+func TestMigrationMarksInstalledKeys(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tegata.db")
+	if err := createFile(path); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, writer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	// The schema as it was before installed_as: every migration before it.
+	old := fstest.MapFS{}
+	names, err := fs.Glob(schema, "schema/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "schema/")
+		if base >= "0004_installed_api_keys.sql" {
+			continue
+		}
+		b, err := fs.ReadFile(schema, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[base] = &fstest.MapFile{Data: b}
+	}
+	d := dialect()
+	d.Schema = old
+	s, err := sqlstore.New(ctx, db, db, d)
+	if err != nil {
+		t.Fatalf("migrating to version 2 = %v", err)
+	}
+	keys := []struct{ id, name, reason, want string }{
+		{"k1", "bootstrap-0a0b0c0d", "installed at start (bootstrap key)", "bootstrap"},
+		{"k2", "feed-01020304", "installed at start (feed key)", "feed"},
+		{"k3", "bootstrap-lookalike", "made by an operator", ""},
+	}
+	for _, k := range keys {
+		if _, err := db.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, role, created_at) VALUES (?, ?, ?, 'admin', 1)`,
+			k.id, k.name, []byte(k.id+strings.Repeat("x", 30))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO audit (at, actor, reason, action, target) VALUES (1, 'system', ?, 'apikey.create', ?)`,
+			k.reason, k.name+" ("+k.id+")"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, path)
+	defer s2.Close()
+	for _, k := range keys {
+		got, err := s2.APIKeyByHash(ctx, [32]byte([]byte(k.id+strings.Repeat("x", 30))))
+		if err != nil || got.InstalledAs != k.want {
+			t.Errorf("APIKeyByHash(%s).InstalledAs = %q, %v; want %q", k.id, got.InstalledAs, err, k.want)
+		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
-const apiKeyColumns = `id, name, hash, role, created_at`
+const apiKeyColumns = `id, name, hash, role, created_at, installed_as`
 
 // roleAdmin is the role RevokeAPIKey keeps at least one live key of.
 const roleAdmin = "admin"
@@ -21,7 +21,7 @@ func scanAPIKey(row scanner) (store.APIKey, error) {
 		hash    []byte
 		created int64
 	)
-	if err := row.Scan(&k.ID, &k.Name, &hash, &k.Role, &created); err != nil {
+	if err := row.Scan(&k.ID, &k.Name, &hash, &k.Role, &created, &k.InstalledAs); err != nil {
 		return store.APIKey{}, err
 	}
 	if len(hash) != len(k.Hash) {
@@ -39,8 +39,8 @@ func apiKeyTarget(k store.APIKey) string { return k.Name + " (" + k.ID + ")" }
 // AddAPIKey implements store.APIKeys.
 func (s *Store) AddAPIKey(ctx context.Context, k store.APIKey, a store.Actor) error {
 	return s.inTx(ctx, fmt.Sprintf("add api key %q", k.Name), func(t *tx) error {
-		if _, err := t.exec(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?)`,
-			k.ID, k.Name, k.Hash[:], k.Role, micros(k.CreatedAt)); err != nil {
+		if _, err := t.exec(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			k.ID, k.Name, k.Hash[:], k.Role, micros(k.CreatedAt), k.InstalledAs); err != nil {
 			return s.conflict(err)
 		}
 		return record(ctx, t, store.AuditRecord{At: k.CreatedAt, Actor: a, Action: "apikey.create", Target: apiKeyTarget(k)})
@@ -142,4 +142,61 @@ func lockAPIKeys(ctx context.Context, t *tx, id string) (store.APIKey, int, erro
 		}
 	}
 	return target, admins, rows.Err()
+}
+
+// RetireInstalledAPIKeys implements store.APIKeys. The kept key is locked
+// first, so a concurrent revocation of it either lands before (and this
+// fails) or waits; the retired keys are locked in ID order, as
+// RevokeAPIKey locks them.
+func (s *Store) RetireInstalledAPIKeys(ctx context.Context, installedAs string, keep [32]byte, now time.Time, a store.Actor) ([]store.APIKey, error) {
+	var retired []store.APIKey
+	err := s.inTx(ctx, "retire installed api keys", func(t *tx) error {
+		retired = nil
+		kept, err := scanAPIKey(t.queryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+			WHERE hash = ? AND revoked_at IS NULL`+t.d.lock(), keep[:]))
+		if err != nil {
+			return fmt.Errorf("kept api key: %w", notFound(err, "api key"))
+		}
+		if kept.InstalledAs != installedAs {
+			if _, err := t.exec(ctx, `UPDATE api_keys SET installed_as = ? WHERE id = ?`, installedAs, kept.ID); err != nil {
+				return err
+			}
+		}
+		if retired, err = lockInstalled(ctx, t, installedAs, kept.ID); err != nil {
+			return err
+		}
+		for _, k := range retired {
+			if _, err := t.exec(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ?`, micros(now), k.ID); err != nil {
+				return err
+			}
+			if err := record(ctx, t, store.AuditRecord{At: now, Actor: a, Action: "apikey.revoke", Target: apiKeyTarget(k)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: retire installed api keys: %w", err)
+	}
+	return retired, nil
+}
+
+// lockInstalled locks and returns the live keys installed as installedAs,
+// except the one with ID keep.
+func lockInstalled(ctx context.Context, t *tx, installedAs, keep string) ([]store.APIKey, error) {
+	rows, err := t.QueryContext(ctx, t.d.rebind(`SELECT `+apiKeyColumns+` FROM api_keys
+		WHERE revoked_at IS NULL AND installed_as = ? AND id <> ? ORDER BY id`+t.d.lock()), installedAs, keep)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
 }

@@ -28,6 +28,11 @@ type Dialect struct {
 	// MigrationLock, when set, runs first in the migration transaction so
 	// that processes starting at once migrate one after the other.
 	MigrationLock string
+	// KeyLock, when set, runs first in AddFirstKey's transaction: a lock
+	// that concurrent callers queue on, released at commit, so that of
+	// several nodes starting on an empty store one adds the first key.
+	// Empty on SQLite, whose single writer already serializes them.
+	KeyLock string
 	// Schema holds the migrations: files named NNNN_description.sql, applied
 	// in version order, each once.
 	Schema fs.FS

@@ -172,3 +172,55 @@ func testRevokeAPIKeyConcurrent(t *testing.T, s store.Store) {
 		t.Errorf("ListAPIKeys() = %q, want exactly one admin left", got)
 	}
 }
+
+// testRetireInstalledAPIKeys: a setting's new key retires the keys
+// installed from it before, and nothing else.
+func testRetireInstalledAPIKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	installed := func(id, secret, role, as string) store.APIKey {
+		k := apiKey(id, as+"-"+id, secret, role)
+		k.InstalledAs = as
+		addAPIKey(t, s, k)
+		return k
+	}
+	old := installed("b1", "old admin secret", "admin", "bootstrap")
+	older := installed("b0", "older admin secret", "admin", "bootstrap")
+	current := installed("b2", "new admin secret", "admin", "bootstrap")
+	feed := installed("f1", "feed secret", "feed", "feed")
+	made := apiKey("m1", "backend", "api secret", "admin")
+	addAPIKey(t, s, made)
+	now := t0.Add(time.Hour)
+	by := store.Actor{By: "system", Reason: "replaced"}
+
+	got, err := s.RetireInstalledAPIKeys(ctx, "bootstrap", current.Hash, now, by)
+	if err != nil || len(got) != 2 || got[0].ID != older.ID || got[1].ID != old.ID {
+		t.Fatalf("RetireInstalledAPIKeys(bootstrap, keep b2) = %+v, %v; want b0 and b1 retired", got, err)
+	}
+	if k, err := s.APIKeyByHash(ctx, current.Hash); err != nil || k.InstalledAs != "bootstrap" {
+		t.Errorf("APIKeyByHash(kept) = %+v, %v; want it live and installed as bootstrap", k, err)
+	}
+	for _, k := range []store.APIKey{old, older} {
+		if revoked, err := s.APIKeyRevoked(ctx, k.Hash); err != nil || !revoked {
+			t.Errorf("APIKeyRevoked(%s) = %v, %v; want true", k.ID, revoked, err)
+		}
+		if r, ok := findAudit(t, s, "apikey.revoke", k.Name+" ("+k.ID+")"); !ok || r.Actor != by || !r.At.Equal(now) {
+			t.Errorf("audit apikey.revoke %s = %+v, %v; want by %+v at %v", k.ID, r, ok, by, now)
+		}
+	}
+	if names := apiKeyNames(t, s); !slices.Equal(names, []string{"bootstrap-b2", "feed-f1", "backend"}) {
+		t.Errorf("ListAPIKeys() after retiring = %q, want the kept, feed and API-made keys", names)
+	}
+	// Retiring again retires nothing; a key made through the API that
+	// becomes a setting's key is marked as installed from it.
+	if got, err := s.RetireInstalledAPIKeys(ctx, "feed", made.Hash, now, by); err != nil || len(got) != 1 || got[0].ID != feed.ID {
+		t.Errorf("RetireInstalledAPIKeys(feed, keep an API-made key) = %+v, %v; want f1 retired", got, err)
+	}
+	if k, _ := s.APIKeyByHash(ctx, made.Hash); k.InstalledAs != "feed" {
+		t.Errorf("APIKeyByHash(kept API-made key).InstalledAs = %q, want feed", k.InstalledAs)
+	}
+	_, err = s.RetireInstalledAPIKeys(ctx, "bootstrap", old.Hash, now, by)
+	wantErr(t, "RetireInstalledAPIKeys(keep a revoked key)", err, store.ErrNotFound)
+	if k, err := s.APIKeyByHash(ctx, current.Hash); err != nil {
+		t.Errorf("APIKeyByHash(b2) after a refused retirement = %+v, %v; want it live", k, err)
+	}
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -110,5 +111,38 @@ func testKeyPurposes(t *testing.T, s store.Store) {
 	}
 	if ks[1].Purpose != store.PurposeEvents || !ks[1].RetiredAt.Equal(events2.SignFrom) || !ks[2].RetiredAt.IsZero() {
 		t.Errorf("event keys = %+v, %+v, want the first retired when the second signs", ks[1], ks[2])
+	}
+}
+
+// testFirstKeyOnce: of several callers adding the first key to an empty
+// store at once (authority nodes starting together), exactly one adds it;
+// later calls add nothing.
+func testFirstKeyOnce(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 8
+	added := make(chan bool, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			ok, err := s.AddFirstKey(ctx, signingKey(fmt.Sprint("first-", i), t0, t0), store.Actor{By: "system", Reason: "first start"})
+			added <- ok
+			errs <- err
+		}()
+	}
+	count := 0
+	for range n {
+		if <-added {
+			count++
+		}
+		if err := <-errs; err != nil {
+			t.Errorf("AddFirstKey = %v", err)
+		}
+	}
+	ks, err := s.ListKeys(ctx)
+	if count != 1 || err != nil || len(ks) != 1 {
+		t.Fatalf("%d concurrent AddFirstKey: %d added, ListKeys() = %v, %v; want exactly one", n, count, keyIDs(ks), err)
+	}
+	if ok, err := s.AddFirstKey(ctx, signingKey("late", t0, t0), store.Actor{By: "system"}); ok || err != nil {
+		t.Errorf("AddFirstKey on a store with a key = %v, %v, want false, nil", ok, err)
 	}
 }

@@ -1,0 +1,95 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is an error answer from the authority: the HTTP status and the
+// API's {"error", "error_description"}. It matches the sentinel of its code
+// under errors.Is.
+type Error struct {
+	Status      int
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+	// RetryAfter is the wait the authority asked for (Retry-After) with a
+	// 429 or 503; zero otherwise.
+	RetryAfter time.Duration `json:"-"`
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("authority answered %d %s: %s", e.Status, e.Code, e.Description)
+}
+
+// Is reports whether target is the sentinel of e's code.
+func (e *Error) Is(target error) bool {
+	s, ok := sentinels[e.Code]
+	return ok && s == target
+}
+
+// Sentinels of the API's error codes (docs/api.md), for errors.Is.
+var (
+	// ErrInvalidRequest: the request is malformed (invalid_request), or
+	// carried no API key where one is needed.
+	ErrInvalidRequest = errors.New("client: invalid_request")
+	// ErrInvalidGrant: the refresh token is unknown, spent, expired or its
+	// session revoked (invalid_grant): sign the user in again.
+	ErrInvalidGrant = errors.New("client: invalid_grant")
+	// ErrInvalidToken: the API key is wrong or revoked (invalid_token).
+	ErrInvalidToken = errors.New("client: invalid_token")
+	// ErrInsufficientScope: the API key's role may not call this endpoint
+	// (insufficient_scope), e.g. a feed key creating sessions.
+	ErrInsufficientScope = errors.New("client: insufficient_scope")
+	// ErrNotFound: no such session, API key or endpoint (not_found).
+	ErrNotFound = errors.New("client: not_found")
+	// ErrConflict: the change conflicts with the authority's state
+	// (conflict), e.g. revoking the last admin API key.
+	ErrConflict = errors.New("client: conflict")
+	// ErrRateLimited: too many requests (rate_limited); see
+	// Error.RetryAfter.
+	ErrRateLimited = errors.New("client: rate_limited")
+	// ErrUnavailable: this authority node cannot answer now
+	// (temporarily_unavailable), e.g. it cannot read its store; another
+	// node may. See Error.RetryAfter.
+	ErrUnavailable = errors.New("client: temporarily_unavailable")
+	// ErrServer: the authority failed (server_error, or an answer that was
+	// not the API's JSON error).
+	ErrServer = errors.New("client: server_error")
+)
+
+var sentinels = map[string]error{
+	"invalid_request":         ErrInvalidRequest,
+	"invalid_grant":           ErrInvalidGrant,
+	"invalid_token":           ErrInvalidToken,
+	"insufficient_scope":      ErrInsufficientScope,
+	"not_found":               ErrNotFound,
+	"conflict":                ErrConflict,
+	"rate_limited":            ErrRateLimited,
+	"temporarily_unavailable": ErrUnavailable,
+	"server_error":            ErrServer,
+}
+
+// errorFrom builds the *Error of a non-2xx answer. An answer that is not
+// the API's JSON (a proxy's error page) keeps its text, trimmed, as the
+// description; a 5xx of that kind counts as server_error.
+func errorFrom(resp *http.Response, body []byte) *Error {
+	e := &Error{Status: resp.StatusCode}
+	if json.Unmarshal(body, e) != nil || e.Code == "" {
+		e.Code, e.Description = "http_error", strings.TrimSpace(string(body))
+		if resp.StatusCode >= 500 {
+			e.Code = "server_error"
+		}
+		if len(e.Description) > 200 {
+			e.Description = e.Description[:200] + "..."
+		}
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
+}

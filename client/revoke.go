@@ -1,0 +1,205 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// SessionRevocation asks RevokeSession to sign one session out.
+type SessionRevocation struct {
+	SessionID string
+	// Reason goes to the audit trail (optional).
+	Reason string
+}
+
+// Scopes of a subject revocation.
+const (
+	// ScopeSessions ends every session of the subject and rejects every
+	// access token issued before now: sign out everywhere.
+	ScopeSessions = "sessions"
+	// ScopeAccess rejects the access tokens issued before now and keeps
+	// the sessions: the next refresh mints tokens with the current claims
+	// (a role change that takes effect at once).
+	ScopeAccess = "access"
+)
+
+// SubjectRevocation asks RevokeSubject to cut a subject off.
+type SubjectRevocation struct {
+	Subject string
+	// Scope is ScopeSessions (the default when empty) or ScopeAccess.
+	Scope string
+	// Claims, when not nil, replaces the claims of the subject's live
+	// sessions for the tokens they mint from now on; an empty map clears
+	// them.
+	Claims map[string]any
+	// Reason goes to the audit trail (optional).
+	Reason string
+}
+
+// Revocation is the answer to a revocation: whether anything changed and,
+// if so, the entry appended to the revocation log.
+type Revocation struct {
+	// Revoked is false when there was nothing left to revoke (the session
+	// was already revoked); Entry is nil then.
+	Revoked bool      `json:"revoked"`
+	Entry   *LogEntry `json:"entry"`
+}
+
+// LogEntry is an entry of the revocation log, as verifiers receive it.
+type LogEntry struct {
+	Seq        int64     `json:"seq"`
+	Kind       string    `json:"kind"` // "session" or "subject"
+	SessionID  string    `json:"sid,omitempty"`
+	Subject    string    `json:"sub,omitempty"`
+	Generation int64     `json:"sgen,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	// ExpiresAt is when no token the entry covers can still be valid.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// RevokeSession signs one session out (POST /v1/sessions/{sid}/revoke,
+// admin key): its access tokens are refused by every verifier within
+// milliseconds and its refresh token stops working.
+func (c *Client) RevokeSession(ctx context.Context, r SessionRevocation) (Revocation, error) {
+	var out Revocation
+	err := c.call(ctx, "POST", "/v1/sessions/"+pathSegment(r.SessionID)+"/revoke", map[string]string{"reason": r.Reason}, &out)
+	return out, err
+}
+
+// RevokeSubject cuts a subject off (POST /v1/subjects/{sub}/revoke, admin
+// key); see SubjectRevocation.
+func (c *Client) RevokeSubject(ctx context.Context, r SubjectRevocation) (Revocation, error) {
+	body := map[string]any{"reason": r.Reason}
+	if r.Scope != "" {
+		body["scope"] = r.Scope
+	}
+	if r.Claims != nil {
+		body["claims"] = r.Claims
+	}
+	var out Revocation
+	err := c.call(ctx, "POST", "/v1/subjects/"+pathSegment(r.Subject)+"/revoke", body, &out)
+	return out, err
+}
+
+// RevokeItem is one item of RevokeMany: a session (SessionID), or else a
+// subject (Subject, with Scope ScopeSessions or ScopeAccess, and Claims
+// that, when non-nil, replace the claims of future tokens).
+type RevokeItem struct {
+	SessionID string         `json:"session_id,omitempty"`
+	Subject   string         `json:"subject,omitempty"`
+	Scope     string         `json:"scope,omitempty"`
+	Claims    map[string]any `json:"claims,omitempty"`
+}
+
+// ItemOutcome is what RevokeMany did with one item: Revoked with the seq of
+// its revocation log entry, or not (a session already revoked).
+type ItemOutcome struct {
+	Revoked bool  `json:"revoked"`
+	Seq     int64 `json:"seq"`
+}
+
+// MaxRevokeItems is the most items one RevokeMany call may carry.
+const MaxRevokeItems = 10_000
+
+// RevokeMany revokes up to MaxRevokeItems sessions and subjects in one
+// call (POST /v1/revocations, admin key), all or nothing: on an *Error
+// nothing was revoked, and the description names the first bad item
+// ("items[3]: ..."). Outcome i is item i's; reason goes to the audit
+// trail.
+func (c *Client) RevokeMany(ctx context.Context, items []RevokeItem, reason string) ([]ItemOutcome, error) {
+	var out struct {
+		Items []ItemOutcome `json:"items"`
+	}
+	err := c.call(ctx, "POST", "/v1/revocations", map[string]any{"items": items, "reason": reason}, &out)
+	if err == nil && len(out.Items) != len(items) {
+		err = fmt.Errorf("client: POST /v1/revocations: %d outcomes for %d items", len(out.Items), len(items))
+	}
+	return out.Items, err
+}
+
+// RevokeToken signs out the session of an access or refresh token (POST
+// /v1/token/revoke, RFC 7009, no API key): what a client calls on sign-out.
+// An unknown or invalid token is not an error.
+func (c *Client) RevokeToken(ctx context.Context, token string) error {
+	return c.form(ctx, "/v1/token/revoke", token, nil)
+}
+
+// Introspection is the authority's verdict on an access token (RFC 7662).
+type Introspection struct {
+	// Active: the token is valid and not revoked; every other field is
+	// zero when it is not.
+	Active     bool
+	Issuer     string
+	Subject    string
+	Audience   []string
+	IssuedAt   time.Time
+	Expiry     time.Time
+	ID         string // jti
+	SessionID  string // sid
+	Generation int64  // sgen
+	// Claims are the application claims (roles, scope...), as
+	// encoding/json decodes them.
+	Claims map[string]any
+}
+
+// Introspect asks the authority whether an access token is valid and not
+// revoked (POST /v1/introspect, RFC 7662; an admin or feed key).
+func (c *Client) Introspect(ctx context.Context, token string) (Introspection, error) {
+	var raw map[string]json.RawMessage
+	if err := c.form(ctx, "/v1/introspect", token, &raw); err != nil {
+		return Introspection{}, err
+	}
+	in, err := introspection(raw)
+	if err != nil {
+		return Introspection{}, fmt.Errorf("client: POST /v1/introspect: decoding the answer: %w", err)
+	}
+	return in, nil
+}
+
+// introspection reads an RFC 7662 answer: the members it defines, and the
+// others as application claims.
+func introspection(raw map[string]json.RawMessage) (Introspection, error) {
+	var in Introspection
+	var aud audience
+	var iat, exp int64
+	fields := map[string]any{"active": &in.Active, "iss": &in.Issuer, "sub": &in.Subject, "aud": &aud,
+		"iat": &iat, "exp": &exp, "jti": &in.ID, "sid": &in.SessionID, "sgen": &in.Generation, "token_type": new(string)}
+	for name, v := range raw {
+		if dst, known := fields[name]; known {
+			if err := json.Unmarshal(v, dst); err != nil {
+				return Introspection{}, fmt.Errorf("member %q: %w", name, err)
+			}
+			continue
+		}
+		var claim any
+		if err := json.Unmarshal(v, &claim); err != nil {
+			return Introspection{}, fmt.Errorf("member %q: %w", name, err)
+		}
+		if in.Claims == nil {
+			in.Claims = map[string]any{}
+		}
+		in.Claims[name] = claim
+	}
+	in.Audience = aud
+	if iat != 0 {
+		in.IssuedAt = time.Unix(iat, 0).UTC()
+	}
+	if exp != 0 {
+		in.Expiry = time.Unix(exp, 0).UTC()
+	}
+	return in, nil
+}
+
+// audience reads aud as RFC 7662 allows it: a string or an array of them.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = []string{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(a))
+}

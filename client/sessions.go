@@ -1,0 +1,66 @@
+package client
+
+import (
+	"context"
+	"time"
+)
+
+// SessionRequest asks CreateSession to sign a subject in.
+type SessionRequest struct {
+	// Subject is your user id: 1-255 bytes of UTF-8, no control characters.
+	Subject string `json:"subject"`
+	// Device labels the session in the user's list of devices (optional).
+	Device string `json:"device,omitempty"`
+	// Claims are copied into every access token of the session (roles,
+	// scope, tenant...); reserved names (iss, sub, exp...) are refused.
+	Claims map[string]any `json:"claims,omitempty"`
+}
+
+// Tokens is the answer to sign-in and refresh.
+type Tokens struct {
+	SessionID        string    `json:"session_id"`
+	AccessToken      string    `json:"access_token"`
+	TokenType        string    `json:"token_type"` // "Bearer"
+	ExpiresIn        int64     `json:"expires_in"` // seconds, as of the answer
+	AccessExpiresAt  time.Time `json:"access_expires_at"`
+	RefreshToken     string    `json:"refresh_token"`
+	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+}
+
+// Session is one entry of a subject's list of devices.
+type Session struct {
+	ID              string    `json:"session_id"`
+	Device          string    `json:"device"`
+	CreatedAt       time.Time `json:"created_at"`
+	LastRefreshedAt time.Time `json:"last_refreshed_at"`
+	ExpiresAt       time.Time `json:"expires_at"`
+}
+
+// CreateSession signs a subject in (POST /v1/sessions, admin or gate key) and
+// returns the session's first tokens.
+func (c *Client) CreateSession(ctx context.Context, r SessionRequest) (Tokens, error) {
+	var t Tokens
+	err := c.call(ctx, "POST", "/v1/sessions", r, &t)
+	return t, err
+}
+
+// Refresh exchanges a refresh token for new tokens (POST /v1/token/refresh,
+// no API key needed; with an admin or gate key it is rate limited per key
+// rather than per address, as a web gate refreshing for all its browsers
+// needs). The presented token is spent; presenting it again later is
+// treated as theft and ends the session. ErrInvalidGrant: sign in again.
+func (c *Client) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
+	var t Tokens
+	err := c.call(ctx, "POST", "/v1/token/refresh", map[string]string{"refresh_token": refreshToken}, &t)
+	return t, err
+}
+
+// Sessions lists a subject's live sessions, newest first (GET
+// /v1/subjects/{sub}/sessions, admin or gate key).
+func (c *Client) Sessions(ctx context.Context, subject string) ([]Session, error) {
+	var out struct {
+		Sessions []Session `json:"sessions"`
+	}
+	err := c.call(ctx, "GET", "/v1/subjects/"+pathSegment(subject)+"/sessions", nil, &out)
+	return out.Sessions, err
+}

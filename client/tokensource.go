@@ -1,0 +1,77 @@
+package client
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// DefaultEarly is how long before its expiry a TokenSource replaces an
+// access token when TokenSourceOptions.Early is zero.
+const DefaultEarly = 30 * time.Second
+
+// TokenSourceOptions tunes a TokenSource; the zero value is usable.
+type TokenSourceOptions struct {
+	// Early: an access token expiring within this long is refreshed before
+	// it is handed out, so a request sent with it does not arrive expired.
+	// Zero: DefaultEarly.
+	Early time.Duration
+	// OnRefresh, when set, is called with the new tokens after every
+	// refresh, before Token returns. Refresh tokens rotate: a program that
+	// keeps its session across restarts stores the new refresh token here,
+	// since the one it started with is spent.
+	OnRefresh func(Tokens)
+}
+
+// TokenSource hands out a current access token for a session a Go program
+// holds itself (a CLI signed in as a user, a device), refreshing it
+// shortly before it expires, as golang.org/x/oauth2's TokenSource does.
+// Build it with Client.TokenSource. Safe for concurrent use: callers that
+// find the token due wait for one refresh, since two refreshes with the
+// same refresh token would look like theft to the authority.
+type TokenSource struct {
+	c    *Client
+	opts TokenSourceOptions
+
+	mu sync.Mutex
+	t  Tokens
+}
+
+// TokenSource returns a TokenSource that starts from t (from CreateSession
+// or a stored refresh) and refreshes through c, which needs no API key for
+// that.
+func (c *Client) TokenSource(t Tokens, opts TokenSourceOptions) *TokenSource {
+	if opts.Early <= 0 {
+		opts.Early = DefaultEarly
+	}
+	return &TokenSource{c: c, opts: opts, t: t}
+}
+
+// Token returns an access token valid for at least Early, refreshing first
+// if needed. A failed refresh returns its error and keeps the tokens, so a
+// later call tries again; ErrInvalidGrant means the session is over (signed
+// out, revoked, expired) and the user must sign in again.
+func (s *TokenSource) Token(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.t.AccessToken != "" && time.Until(s.t.AccessExpiresAt) > s.opts.Early {
+		return s.t.AccessToken, nil
+	}
+	t, err := s.c.Refresh(ctx, s.t.RefreshToken)
+	if err != nil {
+		return "", err
+	}
+	s.t = t
+	if s.opts.OnRefresh != nil {
+		s.opts.OnRefresh(t)
+	}
+	return t.AccessToken, nil
+}
+
+// Tokens returns the tokens the source holds now: the refresh token to
+// keep, the session id to sign out with.
+func (s *TokenSource) Tokens() Tokens {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t
+}

@@ -1,0 +1,73 @@
+package gate
+
+import (
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// isPublic reports whether an anonymous request may reach p. Both p and its
+// cleaned form must match a public prefix, so "/assets/../admin" is not
+// public even though it begins with "/assets/": the app may resolve the dot
+// segments.
+func (w *Web) isPublic(p string) bool {
+	return w.matchesPublic(p) && w.matchesPublic(cleanPath(p))
+}
+
+func (w *Web) matchesPublic(p string) bool {
+	for _, prefix := range w.public {
+		if underPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// underPrefix: a prefix ending in "/" covers everything below it; any other
+// covers itself and what is below it ("/login", "/login/x", not "/login2").
+func underPrefix(p, prefix string) bool {
+	if strings.HasSuffix(prefix, "/") {
+		return strings.HasPrefix(p, prefix)
+	}
+	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// cleanPath is path.Clean keeping a trailing slash.
+func cleanPath(p string) string {
+	c := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// anonymous answers a request that is not signed in and may not reach the
+// app: a browser navigation goes to the login page, with the way back in
+// ?next=; anything else (a script's fetch, an API call) gets 401.
+func (w *Web) anonymous(h *handoff, r *http.Request) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) {
+		h.Header().Set("Location", w.loginPath+"?next="+url.QueryEscape(r.URL.RequestURI()))
+		h.Header().Set("Cache-Control", "no-store")
+		h.WriteHeader(http.StatusSeeOther)
+		return
+	}
+	w.refuse(h, r, verifier.ErrNoToken)
+}
+
+// acceptsHTML reports whether the request's Accept header names text/html,
+// as a browser's navigations and form submissions do and its scripts'
+// fetches (Accept: */*) do not.
+func acceptsHTML(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "text/html") {
+				return true
+			}
+		}
+	}
+	return false
+}

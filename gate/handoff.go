@@ -1,0 +1,262 @@
+package gate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/token"
+)
+
+// Response headers by which an app signs a browser in or out. The gate
+// removes them from the response, acts on them, and sets or clears the
+// session cookies on that same response.
+const (
+	// HeaderLogin carries the JSON of a Login: sign this browser in as that
+	// subject, in a new session.
+	HeaderLogin = "X-Tegata-Login"
+	// HeaderLogout is LogoutSession or LogoutEverywhere.
+	HeaderLogout     = "X-Tegata-Logout"
+	LogoutSession    = "session"    // sign this browser's session out
+	LogoutEverywhere = "everywhere" // sign every session of the subject out
+)
+
+// Login is what an app sends in X-Tegata-Login after it has checked the
+// user's credentials (password, passkey, SSO...).
+type Login struct {
+	Subject string `json:"subject"`
+	// Claims go into every access token of the session (roles...).
+	Claims map[string]any `json:"claims,omitempty"`
+	// Device labels the session in the devices list. Empty: derived from
+	// the request's User-Agent ("Firefox on Windows").
+	Device string `json:"device,omitempty"`
+}
+
+// SetLogin puts l in h as the X-Tegata-Login header, JSON with every
+// non-ASCII character escaped, so that any header transport carries it.
+func SetLogin(h http.Header, l Login) error {
+	if l.Subject == "" {
+		return errors.New("gate: Login.Subject is required")
+	}
+	h.Set(HeaderLogin, asciiJSON(l))
+	return nil
+}
+
+// SetLogout puts the X-Tegata-Logout header in h: this session, or every
+// session of the subject when everywhere is true.
+func SetLogout(h http.Header, everywhere bool) {
+	v := LogoutSession
+	if everywhere {
+		v = LogoutEverywhere
+	}
+	h.Set(HeaderLogout, v)
+}
+
+// handoff is the ResponseWriter the app (or the proxy) writes to. When the
+// header is about to be sent it carries out the app's X-Tegata-Logout and
+// X-Tegata-Login, and adds the cookies the request's refresh or sign-out
+// called for. If a sign-in or sign-out fails, the app's answer is replaced
+// by 502 and its body discarded.
+type handoff struct {
+	http.ResponseWriter
+	web     *Web
+	r       *http.Request
+	claims  *token.Claims  // the request's identity, nil if anonymous
+	cookies []*http.Cookie // to set with the header
+	clear   bool           // cookies are the clearing ones (sign-out)
+	wrote   bool
+	discard bool
+}
+
+// setSession queues cookies holding tok.
+func (h *handoff) setSession(tok client.Tokens) error {
+	c, err := h.web.jar.session(tok)
+	if err != nil {
+		return err
+	}
+	h.cookies, h.clear = c, false
+	return nil
+}
+
+// clearSession queues the cookies that delete the session's.
+func (h *handoff) clearSession() { h.cookies, h.clear = h.web.jar.clear(), true }
+
+func (h *handoff) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+func (h *handoff) WriteHeader(code int) {
+	if h.wrote {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		h.ResponseWriter.WriteHeader(code) // informational: the final answer follows
+		return
+	}
+	h.wrote = true
+	if err := h.act(); err != nil {
+		h.fail(err)
+		return
+	}
+	hdr := h.Header()
+	for _, c := range h.cookies {
+		hdr.Add("Set-Cookie", c.String())
+	}
+	if len(h.cookies) > 0 {
+		// Never store an answer that hands out or takes back a session.
+		hdr.Set("Cache-Control", "no-store")
+	}
+	h.ResponseWriter.WriteHeader(code)
+}
+
+func (h *handoff) Write(b []byte) (int, error) {
+	if !h.wrote {
+		h.WriteHeader(http.StatusOK)
+	}
+	if h.discard {
+		return len(b), nil
+	}
+	return h.ResponseWriter.Write(b)
+}
+
+// Flush sends the header through handoff first, so that streaming answers
+// (server-sent events) get their cookies too.
+func (h *handoff) Flush() {
+	if !h.wrote {
+		h.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(h.ResponseWriter).Flush()
+}
+
+// finish writes the header if the handler returned without writing any.
+func (h *handoff) finish() {
+	if !h.wrote {
+		h.WriteHeader(http.StatusOK)
+	}
+}
+
+// act carries out the app's X-Tegata-Logout, then its X-Tegata-Login (so
+// an app can answer a password change with "everywhere" and a fresh
+// session for this browser).
+func (h *handoff) act() error {
+	hdr := h.Header()
+	login, logout := hdr.Get(HeaderLogin), hdr.Get(HeaderLogout)
+	hdr.Del(HeaderLogin)
+	hdr.Del(HeaderLogout)
+	if logout != "" {
+		if err := h.logout(logout); err != nil {
+			return err
+		}
+	}
+	if login != "" {
+		if err := h.login(login); err != nil {
+			return err
+		}
+	}
+	if logout != "" && login == "" {
+		// Not with a login: it would delete the new cookies too.
+		hdr.Set("Clear-Site-Data", `"cookies"`)
+		hdr.Set("Cache-Control", "no-store")
+	}
+	return nil
+}
+
+// logout ends this session or all of the subject's and queues the clearing
+// cookies. An anonymous request has nothing to end but its cookies.
+func (h *handoff) logout(scope string) error {
+	if scope != LogoutSession && scope != LogoutEverywhere {
+		return &handoffError{fmt.Errorf("%s: want %q or %q, got %q", HeaderLogout, LogoutSession, LogoutEverywhere, scope)}
+	}
+	if h.claims != nil {
+		if err := h.web.endSessions(h.r.Context(), h.claims, scope == LogoutEverywhere); err != nil {
+			return err
+		}
+	}
+	h.claims = nil
+	h.clearSession()
+	return nil
+}
+
+// login creates a new session and queues its cookies. A session the
+// browser already had is then revoked: a sign-in always gets a session id
+// of its own (no fixation), and one browser holds one session.
+func (h *handoff) login(raw string) error {
+	l, err := parseLogin(raw)
+	if err != nil {
+		return &handoffError{err}
+	}
+	if l.Device == "" {
+		l.Device = deviceLabel(h.r.UserAgent())
+	}
+	ctx, cancel := context.WithTimeout(h.r.Context(), authorityTimeout)
+	defer cancel()
+	tok, err := h.web.auth.CreateSession(ctx, client.SessionRequest{Subject: l.Subject, Device: l.Device, Claims: l.Claims})
+	if err != nil {
+		return err
+	}
+	if err := h.setSession(tok); err != nil {
+		h.web.revokeQuietly(ctx, tok.SessionID, "session too large for a cookie")
+		return err
+	}
+	if old := h.claims; old != nil && old.SessionID != tok.SessionID {
+		if err := h.web.endSessions(h.r.Context(), old, false); err != nil {
+			h.web.log.WarnContext(ctx, "gate: sign-in: the browser's previous session could not be revoked",
+				"sid", old.SessionID, "err", err)
+		}
+	}
+	h.web.log.DebugContext(ctx, "gate: signed in", "sid", tok.SessionID)
+	return nil
+}
+
+// parseLogin decodes X-Tegata-Login strictly: an unknown field is a typo
+// in the app (a "subjcet" would otherwise sign nobody in), so it fails.
+func parseLogin(raw string) (Login, error) {
+	var l Login
+	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return l, fmt.Errorf("%s is not the JSON of a login: %w", HeaderLogin, err)
+	}
+	if dec.More() {
+		return l, fmt.Errorf("%s has data after its JSON object", HeaderLogin)
+	}
+	if l.Subject == "" {
+		return l, fmt.Errorf(`%s has no "subject"`, HeaderLogin)
+	}
+	return l, nil
+}
+
+// handoffError: the app's header was malformed (a bug in the app).
+type handoffError struct{ err error }
+
+func (e *handoffError) Error() string { return e.err.Error() }
+func (e *handoffError) Unwrap() error { return e.err }
+
+// fail replaces the app's answer: the browser must not believe it signed in
+// or out when it did not. Cookies already due (a refresh this request made)
+// are still set, so a spent refresh token is not left in the browser.
+func (h *handoff) fail(err error) {
+	ctx := h.r.Context()
+	var he *handoffError
+	switch {
+	case errors.As(err, &he):
+		h.web.log.ErrorContext(ctx, "gate: the app's sign-in/sign-out header is malformed", "err", err, "path", h.r.URL.Path)
+	case errors.Is(err, errCookieTooLarge):
+		h.web.log.ErrorContext(ctx, "gate: sign-in failed", "err", err)
+	default:
+		h.web.logAuthorityError(ctx, "sign-in/sign-out", err)
+	}
+	hdr := h.Header()
+	clear(hdr)
+	if h.clear {
+		h.cookies = nil // a failed sign-out keeps the session, so it can be retried
+	}
+	for _, c := range h.cookies {
+		hdr.Add("Set-Cookie", c.String())
+	}
+	h.discard = true
+	httperr.Write(h.ResponseWriter, http.StatusBadGateway, "bad_gateway", "the session could not be changed; try again")
+}

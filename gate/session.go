@@ -1,0 +1,154 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"github.com/tegata-dev/tegata/internal/httperr"
+	"net/http"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// errAuthority: a refresh was needed and the authority could not be asked
+// (down, rate limited, the gate's key refused). The session may be fine, so
+// its cookies are kept and the request is answered 503.
+var errAuthority = errors.New("gate: authority unavailable for refresh")
+
+// bearerError marks a refused Authorization header: such a request is
+// answered 401 like by the plain gate, whatever its path.
+type bearerError struct{ err error }
+
+func (e bearerError) Error() string { return e.err.Error() }
+func (e bearerError) Unwrap() error { return e.err }
+
+// identify returns the request's verified claims, nil for an anonymous
+// request, or an error when it can be neither (refused bearer token, stale
+// verifier, authority unavailable for a needed refresh).
+//
+// An Authorization header is used alone, as by the plain gate. Otherwise
+// the access token cookie is used while it is valid for more than
+// RefreshBefore; else the refresh cookie is exchanged at the authority (one
+// exchange per refresh token at a time, see refresher) and h sets the new
+// cookies on the response. A refresh the authority refuses (session
+// revoked, token reused, expired) makes the request anonymous and h clears
+// the cookies.
+func (w *Web) identify(h *handoff, r *http.Request) (*token.Claims, error) {
+	ctx := r.Context()
+	if raw, err := verifier.TokenFromRequest(r); !errors.Is(err, verifier.ErrNoToken) {
+		if err == nil {
+			var c *token.Claims
+			if c, err = w.v.Verify(ctx, raw); err == nil {
+				return c, nil
+			}
+		}
+		return nil, bearerError{err}
+	}
+	// No Authorization header here: these read the cookies alone, with the
+	// one extractor every tegata component shares (duplicates refused).
+	at, atErr := verifier.TokenFromRequestOrCookie(r, w.jar.access)
+	rt, rtErr := verifier.TokenFromRequestOrCookie(r, w.jar.refresh)
+	var claims *token.Claims
+	err := atErr
+	if err == nil {
+		claims, err = w.v.Verify(ctx, at)
+	}
+	if err == nil && claims.Expiry.Sub(w.now()) > RefreshBefore {
+		return claims, nil
+	}
+	if isStale(err) {
+		return nil, err // refreshing would not help: the new token is as unverifiable
+	}
+	if rtErr != nil {
+		if err == nil {
+			return claims, nil // near expiry, nothing to refresh with: use it while it lasts
+		}
+		if hasCookie(r, w.jar.access) || hasCookie(r, w.jar.refresh) {
+			h.clearSession()
+		}
+		return nil, nil
+	}
+	return w.refresh(ctx, h, rt, claims)
+}
+
+// refresh exchanges rt and verifies the new access token. current is the
+// still-valid access token's claims (near expiry), or nil.
+func (w *Web) refresh(ctx context.Context, h *handoff, rt string, current *token.Claims) (*token.Claims, error) {
+	tok, err := w.refresher.refresh(ctx, rt)
+	if err != nil {
+		if isRefused(err) {
+			w.log.DebugContext(ctx, "gate: refresh refused; session over", "err", err)
+			h.clearSession()
+			return nil, nil
+		}
+		w.logAuthorityError(ctx, "refresh", err)
+		if current != nil {
+			return current, nil
+		}
+		return nil, errAuthority
+	}
+	// The old refresh token is spent: the browser must get the new ones
+	// whatever happens next, or it loses its session.
+	if err := h.setSession(tok); err != nil {
+		return nil, err
+	}
+	c, err := w.v.Verify(ctx, tok.AccessToken)
+	if err != nil {
+		if !isStale(err) {
+			w.log.WarnContext(ctx, "gate: the authority issued an access token this gate refuses (audience or issuer mismatch?)",
+				"err", err, "sid", tok.SessionID)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// isRefused reports whether the authority refused a refresh token for good
+// (RFC 6749 invalid_grant), as opposed to failing to answer.
+func isRefused(err error) bool {
+	return errors.Is(err, client.ErrInvalidGrant)
+}
+
+func isStale(err error) bool {
+	return errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable)
+}
+
+func hasCookie(r *http.Request, name string) bool {
+	_, err := r.Cookie(name)
+	return err == nil
+}
+
+// logAuthorityError logs a failed call to the authority, naming the likely
+// misconfiguration when the gate's own API key was refused.
+func (w *Web) logAuthorityError(ctx context.Context, call string, err error) {
+	var ce *client.Error
+	if errors.As(err, &ce) && (ce.Status == http.StatusUnauthorized || ce.Status == http.StatusForbidden) {
+		w.log.ErrorContext(ctx, "gate: the authority refused the gate's API key; it needs role gate "+
+			"(tegata apikeys create --name web --role gate)", "call", call, "err", err)
+		return
+	}
+	w.log.WarnContext(ctx, "gate: authority call failed", "call", call, "err", err)
+}
+
+// refuseIdentity answers a request whose identity could not be settled.
+func (w *Web) refuseIdentity(h *handoff, r *http.Request, err error) {
+	var be bearerError
+	switch {
+	case errors.As(err, &be):
+		w.refuse(h, r, be.err)
+	case isStale(err), errors.Is(err, errAuthority):
+		w.log.InfoContext(r.Context(), "gate: session cannot be checked now", "err", err, "path", r.URL.Path)
+		h.Header().Set("Retry-After", "1")
+		httperr.Write(h, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions cannot be checked right now; try again")
+	case errors.Is(err, errCookieTooLarge):
+		httperr.Write(h, http.StatusBadGateway, "bad_gateway", "session could not be stored in a cookie")
+	default:
+		// A freshly issued token the verifier refuses: configuration, not
+		// the browser's fault; its new cookies are set, so a retry may pass.
+		w.refuse(h, r, err)
+	}
+}
+
+// refuse answers 401 like the plain gate.
+func (w *Web) refuse(rw http.ResponseWriter, r *http.Request, err error) { refuse(w.log, rw, r, err) }

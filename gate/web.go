@@ -1,0 +1,201 @@
+package gate
+
+import (
+	"errors"
+	"fmt"
+	"github.com/tegata-dev/tegata/internal/httperr"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// WebConfig configures web sessions (NewWeb). Every field but Authority has
+// a useful zero value.
+type WebConfig struct {
+	// Authority creates, refreshes, lists and revokes sessions. Its API key
+	// must hold the role "gate" (or "admin"). Required.
+	Authority *client.Client
+	// Public are the path prefixes an anonymous request may reach (it is
+	// forwarded without identity). A prefix ending in "/" matches every path
+	// under it; any other matches itself and the paths under it: "/login"
+	// matches "/login" and "/login/totp", not "/login2". "/" makes every
+	// path public (the app decides). LoginPath is always public.
+	Public []string
+	// LoginPath is where an anonymous browser navigation is sent, with 303
+	// and ?next=<the path and query it asked for>. Empty: "/login".
+	LoginPath string
+	// Origin is the app's origin as browsers see it, e.g.
+	// "https://app.example.com". The cross-origin check accepts it besides
+	// the request's own Host, for a gate behind a proxy that rewrites Host.
+	// Empty: the request's own host only.
+	Origin string
+	// InsecureCookies drops Secure and the __Host- prefix from the cookies,
+	// for plain-http development on a host other than localhost (browsers
+	// keep Secure cookies on http://localhost and 127.0.0.1 already).
+	InsecureCookies bool
+	// SameSite is the cookies' SameSite attribute: http.SameSiteLaxMode
+	// (the zero value means Lax) or http.SameSiteStrictMode. None is
+	// refused: the session must not ride along on cross-site requests.
+	SameSite http.SameSite
+	// Logger receives sign-in failures, authority trouble (Warn/Error) and
+	// refused requests (Info/Debug). Nil: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Defaults and fixed rules of web sessions.
+const (
+	DefaultLoginPath = "/login"
+	// RefreshBefore: an access token this close to its expiry is refreshed
+	// before the request is forwarded, so the app never sees a request
+	// whose identity lapses while it works on it.
+	RefreshBefore = 30 * time.Second
+	// SelfServicePrefix is the path prefix the gate answers itself.
+	SelfServicePrefix = "/.tegata/"
+	// authorityTimeout bounds each call to the authority.
+	authorityTimeout = 10 * time.Second
+)
+
+// Web keeps browser sessions in HttpOnly cookies in front of an app: it
+// signs browsers in and out when the app asks (X-Tegata-Login,
+// X-Tegata-Logout response headers), refreshes tokens transparently,
+// refuses cross-origin unsafe requests, sends anonymous browsers to the
+// login page and serves the user's own devices under /.tegata/. Handler
+// wraps an app in-process; Config.Web puts it in front of an upstream.
+//
+// A Web is safe for concurrent use; the Verifier it uses must keep running
+// while it serves.
+type Web struct {
+	v         *verifier.Verifier
+	auth      *client.Client
+	log       *slog.Logger
+	now       func() time.Time
+	jar       cookieJar
+	cop       *http.CrossOriginProtection
+	public    []string
+	loginPath string
+	refresher *refresher
+}
+
+// NewWeb checks cfg and returns the web-session layer over v, which must be
+// running (see verifier.New) for as long as the Web is used.
+func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
+	if v == nil || cfg.Authority == nil {
+		return nil, errors.New("gate: NewWeb needs a verifier and WebConfig.Authority")
+	}
+	w := &Web{v: v, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath,
+		cop: http.NewCrossOriginProtection(), refresher: newRefresher(cfg.Authority)}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.loginPath == "" {
+		w.loginPath = DefaultLoginPath
+	}
+	if !strings.HasPrefix(w.loginPath, "/") || strings.HasPrefix(w.loginPath, "//") || strings.ContainsAny(w.loginPath, "?#") {
+		return nil, fmt.Errorf("gate: login path %q must be a path beginning with one /", w.loginPath)
+	}
+	jar, err := newCookieJar(cfg.InsecureCookies, cfg.SameSite)
+	if err != nil {
+		return nil, err
+	}
+	w.jar = jar
+	if origin := strings.TrimSuffix(cfg.Origin, "/"); origin != "" {
+		if err := checkOrigin(origin); err != nil {
+			return nil, err
+		}
+		if err := w.cop.AddTrustedOrigin(origin); err != nil {
+			return nil, fmt.Errorf("gate: origin %q: %w", cfg.Origin, err)
+		}
+	}
+	for _, p := range append([]string{w.loginPath}, cfg.Public...) {
+		if !strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("gate: public prefix %q must begin with /", p)
+		}
+		w.public = append(w.public, p)
+	}
+	return w, nil
+}
+
+// checkOrigin accepts scheme://host[:port] and nothing more, so that a
+// path or a typo does not silently make the origin never match.
+func checkOrigin(o string) error {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("gate: origin %q must be scheme://host[:port], e.g. https://app.example.com", o)
+	}
+	return nil
+}
+
+// CookieNames returns the names of the access and refresh token cookies.
+func (w *Web) CookieNames() (access, refresh string) { return w.jar.access, w.jar.refresh }
+
+// Handler returns next behind web sessions. next sees only requests that
+// are signed in or go to a public path, with the verified claims in the
+// context (verifier.FromContext; none on an anonymous public request),
+// without any client-sent X-Tegata-* header and without the gate's
+// cookies. Paths under /.tegata/ are answered by the gate.
+func (w *Web) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.serve(rw, r, next)
+	})
+}
+
+func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) {
+	stripSpoofed(r.Header)
+	if !hasAuthorization(r) {
+		// Browsers attach cookies to cross-site requests, never an
+		// Authorization header: only cookie (and anonymous) requests can be
+		// forged this way, and refusing anonymous ones too stops login CSRF.
+		if err := w.cop.Check(r); err != nil {
+			w.refuseCrossOrigin(rw, r)
+			return
+		}
+	}
+	h := &handoff{ResponseWriter: rw, web: w, r: r}
+	defer h.finish()
+	claims, err := w.identify(h, r)
+	if err != nil {
+		w.refuseIdentity(h, r, err)
+		return
+	}
+	h.claims = claims
+	if claims != nil {
+		r = r.WithContext(verifier.NewContext(r.Context(), claims))
+	}
+	switch {
+	case strings.HasPrefix(r.URL.Path, SelfServicePrefix) || r.URL.Path+"/" == SelfServicePrefix:
+		w.selfService(h, r)
+	case claims == nil && !w.isPublic(r.URL.Path):
+		w.anonymous(h, r)
+	default:
+		if claims != nil {
+			httpguard.Relax(r, ForwardBodyIdle) // as the plain proxy does for a verified request
+		}
+		w.jar.strip(r.Header)
+		next.ServeHTTP(h, r)
+	}
+}
+
+func hasAuthorization(r *http.Request) bool {
+	_, ok := r.Header["Authorization"]
+	return ok
+}
+
+// refuseCrossOrigin answers a cross-origin unsafe request that relies on
+// cookies (or on none).
+func (w *Web) refuseCrossOrigin(rw http.ResponseWriter, r *http.Request) {
+	w.log.InfoContext(r.Context(), "gate: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+		"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "origin", r.Header.Get("Origin"), "host", r.Host)
+	httperr.Write(rw, http.StatusForbidden, "forbidden", "cross-origin request refused")
+}

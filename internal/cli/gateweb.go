@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// webFlags are the flags of 'tegata gate --web'.
+type webFlags struct {
+	on, insecureCookies       bool
+	public, loginPath, origin string
+	sameSite                  string
+	envErr                    error // a malformed boolean in the environment
+}
+
+// webFlagNames are the flags that mean nothing without --web.
+var webFlagNames = []string{"public", "login-path", "origin", "insecure-cookies", "cookie-samesite"}
+
+func (f *webFlags) register(env Env, fs *flag.FlagSet) {
+	fs.BoolVar(&f.on, "web", f.envBool(env, "TEGATA_GATE_WEB"), "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream (env TEGATA_GATE_WEB)")
+	fs.StringVar(&f.public, "public", env.Getenv("TEGATA_GATE_PUBLIC"), "with --web: comma-separated path prefixes anonymous requests may reach, e.g. /login,/assets/ (env TEGATA_GATE_PUBLIC)")
+	fs.StringVar(&f.loginPath, "login-path", envOr(env, "TEGATA_GATE_LOGIN_PATH", gate.DefaultLoginPath), "with --web: where anonymous page requests are sent, with ?next= (env TEGATA_GATE_LOGIN_PATH)")
+	fs.StringVar(&f.origin, "origin", env.Getenv("TEGATA_GATE_ORIGIN"), "with --web: the app's public origin, e.g. https://app.example.com, trusted besides the request's Host (env TEGATA_GATE_ORIGIN)")
+	fs.BoolVar(&f.insecureCookies, "insecure-cookies", f.envBool(env, "TEGATA_GATE_INSECURE_COOKIES"), "with --web: cookies without Secure and __Host-, for plain-http development off localhost only (env TEGATA_GATE_INSECURE_COOKIES)")
+	fs.StringVar(&f.sameSite, "cookie-samesite", envOr(env, "TEGATA_GATE_COOKIE_SAMESITE", "lax"), "with --web: lax or strict (env TEGATA_GATE_COOKIE_SAMESITE)")
+}
+
+func (f *webFlags) envBool(env Env, name string) bool {
+	v := env.Getenv(name)
+	if v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil && f.envErr == nil {
+		f.envErr = usageErr("%s=%q is not a boolean (true or false)", name, v)
+	}
+	return b
+}
+
+// config checks the web flags and returns the web session configuration,
+// nil without --web. The session calls fail over between the authorities
+// like the verifier's (see failover).
+func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config) (*gate.WebConfig, error) {
+	if f.envErr != nil {
+		return nil, f.envErr
+	}
+	if !f.on {
+		var stray string
+		fs.Visit(func(fl *flag.Flag) {
+			for _, n := range webFlagNames {
+				if fl.Name == n && stray == "" {
+					stray = n
+				}
+			}
+		})
+		if stray != "" {
+			return nil, usageErr("--%s only applies with --web", stray)
+		}
+		return nil, nil
+	}
+	if !upstream {
+		return nil, usageErr("--web needs --upstream: the gate signs browsers in on the app's answers")
+	}
+	hc, err := newFailover(vcfg.Authorities)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &gate.WebConfig{LoginPath: f.loginPath, Origin: f.origin, InsecureCookies: f.insecureCookies,
+		Authority: &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc}}
+	for _, p := range strings.Split(f.public, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.Public = append(cfg.Public, p)
+		}
+	}
+	switch strings.ToLower(f.sameSite) {
+	case "lax":
+		cfg.SameSite = http.SameSiteLaxMode
+	case "strict":
+		cfg.SameSite = http.SameSiteStrictMode
+	default:
+		return nil, usageErr("--cookie-samesite must be lax or strict")
+	}
+	return cfg, nil
+}
+
+// warn logs the settings that weaken web sessions, or that browsers will
+// not honour.
+func (f *webFlags) warn(log *slog.Logger) {
+	if f.insecureCookies {
+		log.Warn("--insecure-cookies: session cookies lack Secure and the __Host- prefix; " +
+			"anyone on the network path can read them over plain http. Development only.")
+		return
+	}
+	if u, err := url.Parse(f.origin); err == nil && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		log.Warn("--origin is plain http on a host other than localhost: browsers drop Secure cookies there, "+
+			"so nobody can sign in. Serve https, or use --insecure-cookies for development.", "origin", f.origin)
+	}
+}
+
+func isLoopbackHost(h string) bool {
+	return h == "localhost" || strings.HasSuffix(h, ".localhost") || h == "::1" || strings.HasPrefix(h, "127.")
+}
+
+// gateKeyFrom returns the key of a gate with --web: TEGATA_GATE_KEY, else
+// the content of keyFile. A web gate creates and revokes sessions, which a
+// feed key may not, so TEGATA_FEED_KEY is not read.
+func gateKeyFrom(env Env, keyFile string) (secretValue, error) {
+	k, err := secretFrom(env, "TEGATA_GATE_KEY", keyFile)
+	if !errors.Is(err, errNoSecret) {
+		return k, err
+	}
+	msg := "no gate key: --web needs TEGATA_GATE_KEY or --key-file holding an API key with the gate role " +
+		"(tegata apikeys create --name web --role gate)"
+	if keyFile != "" {
+		msg += fmt.Sprintf(" (%v)", err)
+	}
+	if env.Getenv("TEGATA_FEED_KEY") != "" {
+		msg += "; TEGATA_FEED_KEY is set, but a feed key cannot create sessions"
+	}
+	return k, usageErr("%s", msg)
+}
+
+// webCheckTimeout bounds the start-up check of the gate key's role.
+const webCheckTimeout = 30 * time.Second
+
+// startWeb builds the web session layer and checks at once that the API
+// key may manage sessions, so a feed key is named at start rather than at
+// the first sign-in.
+func startWeb(ctx context.Context, v *verifier.Verifier, cfg gate.WebConfig) (*gate.Web, error) {
+	web, err := gate.NewWeb(v, cfg)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, webCheckTimeout)
+	defer cancel()
+	_, err = cfg.Authority.Sessions(cctx, "tegata-gate-start-check")
+	var ce *client.Error
+	if errors.As(err, &ce) && (ce.Status == http.StatusUnauthorized || ce.Status == http.StatusForbidden) {
+		return nil, errors.New("the API key may not manage sessions: --web needs a key with role gate " +
+			"(tegata apikeys create --name web --role gate)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return web, nil
+}
+
+// failover carries the web gate's session calls to the first authority that
+// accepts a connection, in --authority order, as the verifier does for
+// discovery and the feed. Only a request that could not connect is tried
+// on the next authority: it was never sent, so a sign-in or a refresh is
+// never made twice.
+type failover struct {
+	next  http.RoundTripper
+	bases []*url.URL // each authority's base URL; requests are made to the first's
+}
+
+func newFailover(authorities []string) (*http.Client, error) {
+	f := &failover{next: http.DefaultTransport}
+	for _, a := range authorities {
+		u, err := url.Parse(a)
+		if err != nil {
+			return nil, usageErr("--authority %q is not a URL", a)
+		}
+		f.bases = append(f.bases, u)
+	}
+	return &http.Client{Transport: f}, nil
+}
+
+func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
+	var err error
+	for i, base := range f.bases {
+		r := req.Clone(req.Context())
+		r.URL.Scheme, r.URL.Host, r.Host = base.Scheme, base.Host, ""
+		r.URL.Path = strings.TrimSuffix(base.Path, "/") + strings.TrimPrefix(req.URL.Path, strings.TrimSuffix(f.bases[0].Path, "/"))
+		r.URL.RawPath = ""
+		if i > 0 && req.GetBody != nil {
+			if r.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+		var resp *http.Response
+		resp, err = f.next.RoundTrip(r)
+		var op *net.OpError
+		if err == nil || !errors.As(err, &op) || op.Op != "dial" {
+			return resp, err
+		}
+	}
+	return nil, err
+}
