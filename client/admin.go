@@ -163,8 +163,13 @@ type Discovery struct {
 	// Algorithm signs new keys; tokens may still carry the previous key's.
 	Algorithm string `json:"tegata_access_token_signing_alg"`
 	Audience  string `json:"tegata_access_token_audience"`
-	// MaxLifetime is the longest access token lifetime, in seconds.
+	// MaxLifetime is the longest lifetime of an access token that can
+	// still be valid, in seconds: after the lifetime is lowered, the old
+	// one until its last tokens expire.
 	MaxLifetime int64 `json:"tegata_access_token_max_lifetime"`
+	// Leeway is the clock skew the authority tolerates, in seconds; a
+	// verifier must not allow more.
+	Leeway int64 `json:"tegata_leeway"`
 }
 
 // Discovery fetches the authority's metadata (public).

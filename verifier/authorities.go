@@ -99,8 +99,12 @@ type discovery struct {
 	Issuer string `json:"issuer"`
 	// Audience is the aud the authority puts in its access tokens.
 	Audience string `json:"tegata_access_token_audience"`
-	// MaxLifetime is the longest access token lifetime, in seconds.
+	// MaxLifetime is the longest lifetime of an access token that can
+	// still be valid, in seconds.
 	MaxLifetime int64 `json:"tegata_access_token_max_lifetime"`
+	// Leeway is the clock skew the authority tolerates, in seconds: it
+	// sends revocations for that long past their expiry.
+	Leeway int64 `json:"tegata_leeway"`
 }
 
 // discover fetches the openid-configuration.

@@ -126,6 +126,9 @@ type authority struct {
 	mu        sync.Mutex
 	signing   token.SigningKey
 	published []token.PublicKey
+	// lifetime and leeway are what discovery publishes (0: the defaults,
+	// maxLifetime and no leeway published).
+	lifetime, leeway time.Duration
 
 	jwksHits       atomic.Int64
 	introspectHits atomic.Int64
@@ -227,12 +230,29 @@ func (a *authority) unmute() {
 }
 
 func (a *authority) serveDiscovery(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, map[string]any{
+	a.mu.Lock()
+	lifetime, leeway := a.lifetime, a.leeway
+	a.mu.Unlock()
+	if lifetime == 0 {
+		lifetime = maxLifetime
+	}
+	doc := map[string]any{
 		"issuer":                           testIssuer,
 		"tegata_access_token_audience":     testAudience,
 		"jwks_uri":                         a.srv.URL + "/.well-known/jwks.json",
-		"tegata_access_token_max_lifetime": int(maxLifetime / time.Second),
-	})
+		"tegata_access_token_max_lifetime": int(lifetime / time.Second),
+	}
+	if leeway > 0 {
+		doc["tegata_leeway"] = int(leeway / time.Second)
+	}
+	writeJSON(w, doc)
+}
+
+// publish changes what discovery says.
+func (a *authority) publish(lifetime, leeway time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lifetime, a.leeway = lifetime, leeway
 }
 
 func (a *authority) serveJWKS(w http.ResponseWriter, r *http.Request) {

@@ -39,12 +39,18 @@ type Config struct {
 	// must be that key's (so an authority started with --alg ES256, or
 	// rotating from one algorithm to the other, needs no change here).
 	Algorithms []string
-	// Leeway is the clock skew allowed on exp and nbf. Zero: DefaultLeeway;
-	// negative: none.
+	// Leeway is the clock skew allowed on exp and nbf. Zero: the leeway the
+	// authority publishes (tegata_leeway in its openid-configuration, and
+	// followed when it changes), else DefaultLeeway; negative: none. New
+	// refuses a leeway larger than the authority's: the authority sends a
+	// revocation only for its own leeway past the entry's expiry, so this
+	// verifier would go on accepting tokens whose revocation it may never
+	// have received.
 	Leeway time.Duration
 	// MaxLifetime is the longest exp - iat accepted. Zero: the authority's
-	// tegata_access_token_max_lifetime from its openid-configuration, else
-	// DefaultMaxLifetime.
+	// tegata_access_token_max_lifetime from its openid-configuration,
+	// followed when it changes (an operator raising or lowering the access
+	// token lifetime), else DefaultMaxLifetime.
 	MaxLifetime time.Duration
 	// StaleAfter is how long the verifier may go without hearing from the
 	// authority (the feed heartbeats every second) before it stops trusting
@@ -80,6 +86,10 @@ type Config struct {
 	// Logger receives operational logs (Warn/Info) and one Debug line per
 	// rejected token. Nil: slog.Default().
 	Logger *slog.Logger
+
+	// leewaySet and maxLifetimeSet: the caller chose the value, rather
+	// than leaving it to the authority (set by withDefaults).
+	leewaySet, maxLifetimeSet bool
 
 	// Knobs for tests in this package, so that they need not wait for
 	// production intervals. Zero: production values.
@@ -117,6 +127,7 @@ func (c Config) withDefaults() Config {
 	if c.Algorithms == nil {
 		c.Algorithms = []string{token.EdDSA, token.ES256}
 	}
+	c.leewaySet, c.maxLifetimeSet = c.Leeway != 0, c.MaxLifetime > 0
 	switch {
 	case c.Leeway == 0:
 		c.Leeway = DefaultLeeway

@@ -72,7 +72,7 @@ func (v *Verifier) prune(now time.Time) {
 	// This verifier accepts a token until exp + Leeway, so it keeps each
 	// entry Leeway past its ExpiresAt: a verifier configured with more
 	// leeway than the authority's never outlives its revocations.
-	n := v.set.Prune(now.Add(-v.cfg.Leeway))
+	n := v.set.Prune(now.Add(-v.expect.Load().Leeway))
 	if v.cache != nil {
 		v.cache.sweep(now)
 	}

@@ -23,8 +23,11 @@ type keySource struct {
 	now      func() time.Time
 	log      *slog.Logger
 	interval time.Duration // least time between two on-demand fetches
-	cur      atomic.Pointer[keySnapshot]
-	fetchMu  sync.Mutex // serialises fetches so an older answer never replaces a newer one
+	// published, when set, receives the openid-configuration fetched with
+	// every key set after the start (see published.go).
+	published func(discovery)
+	cur       atomic.Pointer[keySnapshot]
+	fetchMu   sync.Mutex // serialises fetches so an older answer never replaces a newer one
 
 	mu         sync.Mutex
 	lastDemand time.Time  // when the last on-demand fetch started (by now())
@@ -51,10 +54,18 @@ func (k *keySource) lookup() token.KeyLookup {
 	return k.cur.Load().set
 }
 
-// fetch gets the JWKS from the authorities and installs it if it changed.
+// fetch gets the JWKS from the authorities and installs it if it changed,
+// and hands the openid-configuration to published.
 func (k *keySource) fetch(ctx context.Context) error {
 	k.fetchMu.Lock()
 	defer k.fetchMu.Unlock()
+	if k.published != nil {
+		d, err := k.auth.discover(ctx)
+		if err != nil {
+			return err
+		}
+		k.published(d)
+	}
 	body, err := k.auth.get(ctx, jwksPath)
 	if err != nil {
 		return fmt.Errorf("verifier: fetching JWKS: %w", err)

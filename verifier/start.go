@@ -87,8 +87,8 @@ func (c Config) retryBounds() (lo, hi time.Duration) {
 	return lo, max(lo, hi)
 }
 
-// adopt fills the Issuer, Audience and MaxLifetime that c leaves to the
-// authority, and warns when c sets an issuer or audience other than the
+// adopt fills the Issuer, Audience, MaxLifetime and Leeway that c leaves to
+// the authority, refuses a Leeway larger than the authority's, and warns when c sets an issuer or audience other than the
 // published one: every token that authority issues would then be refused
 // as "token invalid", which a client cannot tell from a forged token.
 func (c *Config) adopt(d discovery) error {
@@ -113,6 +113,18 @@ func (c *Config) adopt(d discovery) error {
 		if d.MaxLifetime > 0 {
 			c.MaxLifetime = time.Duration(d.MaxLifetime) * time.Second
 		}
+	}
+	if d.Leeway <= 0 {
+		return nil // an authority that does not publish it
+	}
+	published := time.Duration(d.Leeway) * time.Second
+	switch {
+	case !c.leewaySet:
+		c.Leeway = published
+	case c.Leeway > published:
+		return fmt.Errorf("verifier: Config.Leeway %v is larger than the authority's leeway %v: the authority stops sending "+
+			"a revocation %v after it expires, so this verifier could accept tokens whose revocation it never received; "+
+			"leave Leeway zero to take the authority's", c.Leeway, published, published)
 	}
 	return nil
 }

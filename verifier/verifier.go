@@ -22,8 +22,10 @@ type Claims = token.Claims
 
 // Verifier verifies access tokens. Build it with New or NewLocal.
 type Verifier struct {
-	cfg        Config // defaults filled
-	expect     token.Expect
+	cfg Config // defaults filled
+	// expect is what token.Verify checks; its MaxLifetime and Leeway follow
+	// what the authority publishes (published.go).
+	expect     atomic.Pointer[token.Expect]
 	now        func() time.Time
 	log        *slog.Logger
 	lookup     func() token.KeyLookup
@@ -76,6 +78,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	v := newVerifier(cfg, keys.lookup, revocation.NewSet(cfg.MaxEntries))
 	v.auth, v.keys, v.bg, v.cancel = auth, keys, bg, cancel
+	keys.published = v.follow
 	v.feed = &feed.Client{
 		URLs:       cfg.Authorities,
 		APIKey:     cfg.APIKey,
@@ -121,13 +124,14 @@ func NewLocal(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Ver
 func newVerifier(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	v := &Verifier{
 		cfg:    cfg,
-		expect: cfg.expect(),
 		now:    cfg.Now,
 		log:    cfg.Logger,
 		lookup: keys,
 		set:    set,
 		cache:  newCache(cfg.CacheSize),
 	}
+	e := cfg.expect()
+	v.expect.Store(&e)
 	v.heard.Store(&heard{})
 	return v
 }
@@ -194,7 +198,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 // verify runs the pipeline. On error it still returns the claims if the
 // token got far enough to have them, for the log.
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
-	if len(raw) > v.expect.MaxSize {
+	if len(raw) > v.expect.Load().MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
 	}
 	c, err := v.cached(raw, now)
@@ -225,7 +229,7 @@ func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
 		v.cache.remove(raw)
 		return nil, nil
 	}
-	if err := v.expect.CheckTimes(e.claims, now); err != nil {
+	if err := v.expect.Load().CheckTimes(e.claims, now); err != nil {
 		if errors.Is(err, ErrExpired) {
 			v.cache.remove(raw)
 		}
@@ -238,9 +242,9 @@ func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
 // naming an unknown kid makes a remote verifier fetch the key set again (a
 // key may just have been rotated in) and retry once.
 func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
-	c, key, err := token.VerifyKey(raw, v.lookup(), v.expect, now)
-	if errors.Is(err, token.ErrUnknownKey) && v.keys != nil && v.keys.refetch(ctx) {
-		c, key, err = token.VerifyKey(raw, v.lookup(), v.expect, now)
+	c, key, err := token.VerifyKey(raw, v.lookup(), *v.expect.Load(), now)
+	if v.refetchable(err) && v.keys.refetch(ctx) {
+		c, key, err = token.VerifyKey(raw, v.lookup(), *v.expect.Load(), now)
 	}
 	if err != nil {
 		return nil, err

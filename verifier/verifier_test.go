@@ -523,3 +523,69 @@ func TestNewRefusesClientTimeout(t *testing.T) {
 		t.Fatalf("New(HTTPClient with Timeout) = %v, want an error naming the Timeout", err)
 	}
 }
+
+// TestLeewayNotLargerThanTheAuthoritys is issue 14, finding 8 on the
+// verifier's side: the authority sends a revocation only for its leeway
+// past the entry's expiry, so a verifier with a larger leeway could accept
+// tokens whose revocation it never received. New refuses such a Config; a
+// Leeway left zero takes the authority's.
+func TestLeewayNotLargerThanTheAuthoritys(t *testing.T) {
+	a := newAuthority(t, newClock())
+	a.publish(0, 20*time.Second)
+	cfg := testConfig(t, a)
+	cfg.Leeway = time.Minute
+	if v, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "larger than the authority's leeway 20s") {
+		if v != nil {
+			v.Close()
+		}
+		t.Fatalf("New(Leeway 1m, authority's 20s) = %v, want a refusal naming both", err)
+	}
+	for _, tc := range []struct {
+		set, want time.Duration
+	}{{0, 20 * time.Second}, {10 * time.Second, 10 * time.Second}, {-1, 0}} {
+		cfg.Leeway = tc.set
+		v := start(t, cfg)
+		if got := v.expect.Load().Leeway; got != tc.want {
+			t.Errorf("New(Leeway %v, authority's 20s): leeway %v, want %v", tc.set, got, tc.want)
+		}
+	}
+}
+
+// TestFollowsPublishedLifetimeAndLeeway is issue 14, finding 2 on the
+// verifier's side: verifiers learned the longest token lifetime once, at
+// start. They now follow what the authority publishes: on the periodic key
+// set fetch, and at once when a token is longer-lived than they know (a
+// raised lifetime).
+func TestFollowsPublishedLifetimeAndLeeway(t *testing.T) {
+	clk := newClock()
+	a := newAuthority(t, clk)
+	a.publish(15*time.Minute, 30*time.Second)
+	cfg := testConfig(t, a)
+	cfg.unknownKidInterval = time.Millisecond
+	v := startReady(t, cfg)
+	c := a.claims("alice")
+	c.Expiry = clk.Now().Add(time.Hour)
+	long := a.mint(c)
+	if _, err := v.Verify(context.Background(), long); !errors.Is(err, ErrClaims) {
+		t.Fatalf("Verify(1h token, 15m published) = %v, want %v", err, ErrClaims)
+	}
+	a.publish(time.Hour, 10*time.Second) // raised (and the leeway lowered)
+	clk.Advance(time.Second)             // past the refetch interval
+	if _, err := v.Verify(context.Background(), long); err != nil {
+		t.Fatalf("Verify(1h token, 1h just published) = %v, want nil: the refused token makes the verifier fetch again", err)
+	}
+	if e := v.expect.Load(); e.MaxLifetime != time.Hour || e.Leeway != 10*time.Second {
+		t.Errorf("after the fetch: max lifetime %v, leeway %v; want 1h, 10s", e.MaxLifetime, e.Leeway)
+	}
+	// A Config that pins them keeps them, except a leeway above the
+	// authority's.
+	cfg.MaxLifetime, cfg.Leeway = 2*time.Hour, 10*time.Second
+	pinned := start(t, cfg)
+	a.publish(5*time.Minute, 5*time.Second)
+	if err := pinned.keys.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if e := pinned.expect.Load(); e.MaxLifetime != 2*time.Hour || e.Leeway != 5*time.Second {
+		t.Errorf("pinned Config after the authority lowered both: max lifetime %v, leeway %v; want 2h kept, 5s", e.MaxLifetime, e.Leeway)
+	}
+}

@@ -230,6 +230,11 @@ func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string)
 func (a *Authority) retireReplaced(ctx context.Context, name string, keep [32]byte) error {
 	actor := store.Actor{By: "system", Reason: "replaced at start by a new " + name + " key"}
 	retired, err := a.store.RetireInstalledAPIKeys(ctx, name, keep, a.cfg.Now(), actor)
+	if errors.Is(err, store.ErrNotFound) {
+		// Revoked since it was installed: another node started with a
+		// newer secret for the same setting and retired this one.
+		return revokedKeyError(name)
+	}
 	if err != nil {
 		return fmt.Errorf("authority: retire the replaced %s API key: %w", name, err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
-	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -31,7 +30,8 @@ type Authority struct {
 	// of other nodes. local answers introspection with the same code apps
 	// embed.
 	set   *revocation.Set
-	local *verifier.Verifier
+	local atomic.Pointer[verifier.Verifier] // rebuilt when the longest lifetime changes (lifetimes.go)
+	life  lifetimes
 	// applied is the highest log seq applied to set.
 	applied atomic.Int64
 	// caughtUp is when the log was last read to its end (Unix nanoseconds).
@@ -57,6 +57,11 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	if a.rxSealer, err = newSealer(masterKey, "event receiver credentials"); err != nil {
 		return nil, err
 	}
+	// The lifetimes first: how long retired keys stay published depends
+	// on them.
+	if err := a.startLifetimes(ctx); err != nil {
+		return nil, err
+	}
 	if err := a.reloadKeys(ctx); err != nil {
 		return nil, err
 	}
@@ -69,15 +74,6 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	if err := a.catchUp(ctx); err != nil {
 		return nil, err
 	}
-	a.local = verifier.NewLocal(verifier.Config{
-		Issuer:      cfg.Issuer,
-		Audience:    cfg.Audience,
-		Algorithms:  []string{token.EdDSA, token.ES256},
-		Leeway:      cfg.Leeway,
-		MaxLifetime: cfg.AccessTTL,
-		Now:         cfg.Now,
-		Logger:      cfg.Logger,
-	}, func() token.KeyLookup { return a.ring() }, a.set)
 	return a, nil
 }
 
@@ -86,7 +82,7 @@ func (a *Authority) Config() Config { return a.cfg }
 
 // Verifier returns the in-process verifier that sees every revocation made
 // through this Authority before the revoking call returns.
-func (a *Authority) Verifier() *verifier.Verifier { return a.local }
+func (a *Authority) Verifier() *verifier.Verifier { return a.local.Load() }
 
 // Run keeps the authority current until ctx ends: it follows the revocation
 // log written by other nodes, reloads keys (rotation is a function of time
@@ -114,7 +110,7 @@ func (a *Authority) Run(ctx context.Context) error {
 		case <-follow.C:
 			err = a.catchUp(ctx)
 		case <-reload.C:
-			err = a.reloadKeys(ctx)
+			err = a.reload(ctx)
 		case <-sweep.C:
 			a.Sweep(ctx)
 		}
@@ -122,6 +118,19 @@ func (a *Authority) Run(ctx context.Context) error {
 			a.log.Warn("authority background work failed", "err", err)
 		}
 	}
+}
+
+// reload renews this node's lifetime lease, reads every node's, and
+// reloads the keys.
+func (a *Authority) reload(ctx context.Context) error {
+	now := a.cfg.Now()
+	if err := a.ensureLease(ctx, now); err != nil {
+		return err
+	}
+	if _, err := a.readLeases(ctx, now); err != nil {
+		return err
+	}
+	return a.reloadKeys(ctx)
 }
 
 // catchUp applies log entries written since the last one applied.
@@ -193,9 +202,16 @@ func (a *Authority) Sweep(ctx context.Context) {
 		fn   func() (int64, error)
 	}{
 		{"expired sessions", func() (int64, error) { return a.store.DeleteExpired(ctx, now) }},
-		{"expired revocations", func() (int64, error) { return a.store.PruneLog(ctx, now, now.Add(-a.cfg.EventRetention)) }},
+		// The feed sends entries for a leeway past their expiry (to
+		// verifiers whose clock is behind), so the log keeps them that long.
+		{"expired revocations", func() (int64, error) {
+			return a.store.PruneLog(ctx, now.Add(-a.cfg.Leeway), now.Add(-a.cfg.EventRetention))
+		}},
 		{"expired keys", func() (int64, error) {
-			return a.store.DeleteKeysRetiredBefore(ctx, now.Add(-a.cfg.coverWindow()))
+			return a.store.DeleteKeysRetiredBefore(ctx, now.Add(-a.keyWindow()))
+		}},
+		{"expired lifetime leases", func() (int64, error) {
+			return a.store.PruneLifetimeLeases(ctx, now.Add(-a.cfg.Leeway))
 		}},
 	}
 	if a.statusListsOn() {

@@ -89,7 +89,7 @@ func TestRetiredKeyCannotSign(t *testing.T) {
 	if _, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(a.cfg.KeyPublishDelay + a.cfg.coverWindow() + time.Second)
+	clk.Add(a.cfg.KeyPublishDelay + a.keyWindow() + time.Second)
 	if err := a.ReloadKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestKeyStates(t *testing.T) {
 	}{
 		{0, "active", "pending"},
 		{a.cfg.KeyPublishDelay, "retired", "active"},
-		{a.cfg.coverWindow(), "expired", "active"},
+		{a.keyWindow(), "expired", "active"},
 	}
 	for i, s := range steps {
 		clk.Add(s.advance)

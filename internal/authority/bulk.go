@@ -38,9 +38,13 @@ func (a *Authority) Revoke(ctx context.Context, items []RevokeItem, actor store.
 		return nil, err
 	}
 	now := a.cfg.Now()
+	until, err := a.coverUntil(ctx, now)
+	if err != nil {
+		return nil, err
+	}
 	revs := make([]store.Revocation, len(items))
 	for i, it := range items {
-		r, err := a.revocation(it, now, actor)
+		r, err := a.revocation(it, now, until, actor)
 		if err != nil {
 			return nil, itemError(i, err)
 		}
@@ -63,8 +67,8 @@ func (a *Authority) Revoke(ctx context.Context, items []RevokeItem, actor store.
 }
 
 // revocation checks one item and turns it into what the store records.
-func (a *Authority) revocation(it RevokeItem, now time.Time, actor store.Actor) (store.Revocation, error) {
-	r := store.Revocation{Now: now, ExpiresAt: now.Add(a.cfg.coverWindow()), Actor: actor}
+func (a *Authority) revocation(it RevokeItem, now, until time.Time, actor store.Actor) (store.Revocation, error) {
+	r := store.Revocation{Now: now, ExpiresAt: until, Actor: actor}
 	switch {
 	case it.SessionID != "" && (it.Subject != "" || it.Scope != "" || it.Claims != nil):
 		return r, invalidRequest("a session item has session_id only")

@@ -167,11 +167,6 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// coverWindow is how long after an instant a token issued at that instant
-// may still be accepted somewhere: its lifetime plus the verifiers' leeway.
-// Revocation entries and retired keys are kept for this long.
-func (c *Config) coverWindow() time.Duration { return c.AccessTTL + c.Leeway }
-
 // slotReuseDelay is how long after a status list entry is no longer held
 // it stays unallocated: a Relying Party may hold a list that shows it
 // INVALID for up to a TTL, and node clocks may differ by up to the leeway.

@@ -66,7 +66,7 @@ func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyri
 	var pubs []token.PublicKey
 	var eventPubs []jose.JSONWebKey
 	for _, k := range keys {
-		if !published(k, now, a.cfg.coverWindow()) {
+		if !published(k, now, a.keyWindow()) {
 			continue
 		}
 		pub, err := x509.ParsePKIXPublicKey(k.Public)
@@ -321,7 +321,7 @@ func (a *Authority) Keys(ctx context.Context) ([]KeyInfo, error) {
 			ki.State = "active"
 		case k.SignFrom.After(now):
 			ki.State = "pending"
-		case published(k, now, a.cfg.coverWindow()):
+		case published(k, now, a.keyWindow()):
 			ki.State = "retired"
 		default:
 			ki.State = "expired"

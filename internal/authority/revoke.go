@@ -36,7 +36,11 @@ func (a *Authority) RevokeSession(ctx context.Context, sid string, actor store.A
 		return revocation.Entry{}, err
 	}
 	now := a.cfg.Now()
-	e, err := a.store.RevokeSession(ctx, sid, now, now.Add(a.cfg.coverWindow()), actor)
+	until, err := a.coverUntil(ctx, now)
+	if err != nil {
+		return revocation.Entry{}, err
+	}
+	e, err := a.store.RevokeSession(ctx, sid, now, until, actor)
 	if errors.Is(err, store.ErrNotFound) {
 		return revocation.Entry{}, &Error{Code: CodeNotFound, Description: "no such session"}
 	}
@@ -76,7 +80,9 @@ func (a *Authority) RevokeSubject(ctx context.Context, r SubjectRevocation) (rev
 		return revocation.Entry{}, err
 	}
 	sr.Now = a.cfg.Now()
-	sr.ExpiresAt = sr.Now.Add(a.cfg.coverWindow())
+	if sr.ExpiresAt, err = a.coverUntil(ctx, sr.Now); err != nil {
+		return revocation.Entry{}, err
+	}
 	e, err := a.store.RevokeSubject(ctx, sr)
 	if err != nil {
 		return revocation.Entry{}, fmt.Errorf("authority: revoke subject: %w", err)
@@ -141,7 +147,7 @@ func (a *Authority) sessionOf(ctx context.Context, tok string) (string, error) {
 	}
 	// A valid access token ends its session; an expired one is refused
 	// like any invalid token (the client should present its refresh token).
-	c, err := a.local.Verify(ctx, tok)
+	c, err := a.local.Load().Verify(ctx, tok)
 	if err != nil {
 		a.log.Debug("token revocation: token not accepted", "reason", err)
 		return "", nil
@@ -162,7 +168,7 @@ func (a *Authority) Introspect(ctx context.Context, tok string) (*token.Claims, 
 			return nil, fmt.Errorf("%w: %v", ErrStale, err)
 		}
 	}
-	c, err := a.local.Verify(ctx, tok)
+	c, err := a.local.Load().Verify(ctx, tok)
 	if err != nil {
 		a.log.Debug("introspection: token not active", "reason", err)
 		return nil, nil

@@ -55,8 +55,13 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 		return Tokens{}, err
 	}
 	now := a.cfg.Now()
+	// Before anything is stored: a session whose first token cannot be
+	// minted would be half made.
 	if _, ok := a.ring().current(now); !ok {
-		return Tokens{}, errNoSigningKey // before anything is stored
+		return Tokens{}, errNoSigningKey
+	}
+	if err := a.ensureLease(ctx, now); err != nil {
+		return Tokens{}, err
 	}
 	refresh := randomString(refreshBytes)
 	s := store.Session{
@@ -98,6 +103,9 @@ func (a *Authority) mintable(s store.Session, now time.Time) error {
 	if _, ok := a.ring().current(now); !ok {
 		return errNoSigningKey
 	}
+	if !a.leased(now) {
+		return errNoLease
+	}
 	if len(s.Claims) > 0 {
 		if err := token.CheckExtra(s.Claims); err != nil {
 			return fmt.Errorf("authority: session %s: stored claims cannot be signed: %w", s.ID, err)
@@ -119,7 +127,7 @@ func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, tim
 	}
 	// Tokens carry whole seconds; truncating exp keeps it inside the session.
 	now = now.Truncate(time.Second)
-	exp := minTime(now.Add(a.cfg.AccessTTL), s.ExpiresAt).Truncate(time.Second)
+	exp := minTime(now.Add(a.accessTTL(now)), s.ExpiresAt).Truncate(time.Second)
 	at, err := token.Sign(key, token.Claims{
 		Issuer: a.cfg.Issuer, Subject: s.Subject, Audience: []string{a.cfg.Audience},
 		IssuedAt: now, Expiry: exp, ID: newTokenID(), SessionID: s.ID, Generation: gen,
@@ -141,6 +149,13 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		return Tokens{}, grantError(err.Error())
 	}
 	now := a.cfg.Now()
+	until, err := a.coverUntil(ctx, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if err := a.ensureLease(ctx, now); err != nil {
+		return Tokens{}, err
+	}
 	next := randomString(refreshBytes)
 	rot := store.Rotation{
 		Presented:    presented,
@@ -148,7 +163,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		NextSealed:   a.tokSealer.seal([]byte(next), presented[:]),
 		Now:          now,
 		Grace:        a.cfg.RefreshGrace,
-		RevokedUntil: now.Add(a.cfg.coverWindow()),
+		RevokedUntil: until,
 		// The refresh token is spent only if its access token can be
 		// minted: otherwise the client's retry would look like theft.
 		Check: func(s store.Session, _ int64) error { return a.mintable(s, now) },

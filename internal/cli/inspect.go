@@ -63,9 +63,13 @@ func judge(ctx context.Context, env Env, o *opFlags, raw string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("fetch JWKS: %w", err)
 	}
+	leeway := verifier.DefaultLeeway
+	if meta.Leeway > 0 {
+		leeway = time.Duration(meta.Leeway) * time.Second // what the authority's verifiers allow
+	}
 	_, err = token.Verify(raw, keys, token.Expect{
 		Issuer: meta.Issuer, Audience: meta.Audience, Algorithms: []string{token.EdDSA, token.ES256},
-		Leeway: verifier.DefaultLeeway, MaxLifetime: time.Duration(meta.MaxLifetime) * time.Second,
+		Leeway: leeway, MaxLifetime: time.Duration(meta.MaxLifetime) * time.Second,
 	}, time.Now())
 	if err != nil {
 		return "INVALID: " + err.Error(), nil

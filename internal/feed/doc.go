@@ -29,8 +29,10 @@
 //	event: reset
 //	data: {"head":<head>}
 //
-// Entries come in seq order. Entries that had already expired when they
-// would be sent are skipped. A heartbeat is sent right after the client has
+// Entries come in seq order. Entries that had expired more than the
+// server's grace (the authority's leeway, published as tegata_leeway)
+// before they would be sent are skipped: a client whose clock is behind by
+// no more than that still gets every entry it needs. A heartbeat is sent right after the client has
 // caught up and then about every second; pos is the position the server has
 // streamed up to: every live entry with seq <= pos has been sent on this
 // connection, so the client may resume from pos even if the last entries

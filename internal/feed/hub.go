@@ -31,6 +31,13 @@ type HubConfig struct {
 	// client that stopped reading), so that it holds no goroutine and no
 	// memory for long; the client resumes with Last-Event-ID. Default 10s.
 	WriteTimeout time.Duration
+	// Grace is how long past its ExpiresAt an entry is still sent. A
+	// verifier whose clock is behind the hub's (within the skew tolerated,
+	// the leeway) still accepts the tokens an entry covers after the hub's
+	// clock says it expired; one that connects then must still get it. The
+	// authority sets it to its leeway, which verifiers may not exceed.
+	// Zero: none.
+	Grace time.Duration
 	// Now is the clock that decides which entries have expired and stamps
 	// heartbeats. Default time.Now.
 	Now func() time.Time
@@ -220,8 +227,13 @@ func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
 	return full, nil
 }
 
+// live reports whether e is still sent at now: until Grace past its expiry.
+func (h *Hub) live(e revocation.Entry, now time.Time) bool {
+	return e.ExpiresAt.Add(h.cfg.Grace).After(now)
+}
+
 // encode turns the entries after pos into frames, leaving out those already
-// expired, and returns the position they reach.
+// expired (beyond Grace), and returns the position they reach.
 func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 	now := h.cfg.Now()
 	withEvent := h.format1.Load() > 0
@@ -231,7 +243,7 @@ func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 			continue // out of order: a Source bug; never send backwards
 		}
 		pos = e.Seq
-		if !e.ExpiresAt.After(now) {
+		if !h.live(e, now) {
 			continue
 		}
 		f, err := newFrame(e, withEvent)

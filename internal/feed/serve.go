@@ -263,7 +263,7 @@ func (c *conn) writeFrames(frames []frame) bool {
 		if f.entry.Seq <= c.pos {
 			continue
 		}
-		if f.entry.ExpiresAt.After(now) {
+		if c.hub.live(f.entry, now) {
 			if !wrote {
 				c.startWrite()
 				wrote = true

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+	"time"
 )
 
 func (s *server) jwks(w http.ResponseWriter, r *http.Request) error {
@@ -22,16 +23,21 @@ func (s *server) discovery(w http.ResponseWriter, r *http.Request) error {
 	// verifiers take it from here. Only the endpoint URLs drop a slash.
 	base := strings.TrimSuffix(cfg.Issuer, "/")
 	doc := map[string]any{
-		"issuer":                                cfg.Issuer,
-		"jwks_uri":                              base + "/.well-known/jwks.json",
-		"introspection_endpoint":                base + "/v1/introspect",
-		"revocation_endpoint":                   base + "/v1/token/revoke",
-		"tegata_refresh_endpoint":               base + "/v1/token/refresh",
-		"tegata_sessions_endpoint":              base + "/v1/sessions",
-		"tegata_feed_endpoint":                  base + "/v1/feed",
-		"tegata_access_token_signing_alg":       cfg.Algorithm,
-		"tegata_access_token_audience":          cfg.Audience,
-		"tegata_access_token_max_lifetime":      int64(cfg.AccessTTL.Seconds()),
+		"issuer":                          cfg.Issuer,
+		"jwks_uri":                        base + "/.well-known/jwks.json",
+		"introspection_endpoint":          base + "/v1/introspect",
+		"revocation_endpoint":             base + "/v1/token/revoke",
+		"tegata_refresh_endpoint":         base + "/v1/token/refresh",
+		"tegata_sessions_endpoint":        base + "/v1/sessions",
+		"tegata_feed_endpoint":            base + "/v1/feed",
+		"tegata_access_token_signing_alg": cfg.Algorithm,
+		"tegata_access_token_audience":    cfg.Audience,
+		// The longest lifetime of a token that can still be valid (longer
+		// than --access-ttl for a while after it was lowered), and the
+		// clock skew tolerated: verifiers follow both, and refuse to be
+		// configured with more leeway than the authority keeps entries for.
+		"tegata_access_token_max_lifetime":      ceilSeconds(s.a.MaxLifetime()),
+		"tegata_leeway":                         ceilSeconds(cfg.Leeway),
 		"token_endpoint_auth_methods_supported": []string{"none"},
 	}
 	if s.statusLists != nil {
@@ -41,3 +47,7 @@ func (s *server) discovery(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, doc)
 	return nil
 }
+
+// ceilSeconds is d in whole seconds, rounded up: a published bound must not
+// be shorter than the real one.
+func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }

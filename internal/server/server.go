@@ -183,7 +183,10 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if !ok {
 		return nil, errors.New("server: store cannot notify of revocations")
 	}
-	hub := feed.NewHub(src, feed.HubConfig{Logger: log})
+	// The hub goes on sending an entry for the leeway past its expiry, to
+	// verifiers whose clock is behind, and judges expiry by the
+	// authority's clock.
+	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now})
 	reg, instruments, err := newMetrics()
 	if err != nil {
 		return nil, err

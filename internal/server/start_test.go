@@ -180,6 +180,9 @@ func TestDataFilePermissions(t *testing.T) {
 func TestNodesStartingTogetherAddOneKey(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	master := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	// Every node gets the same settings (docs/operations.md): a node
+	// started with another bootstrap key would retire the others'.
+	admin := authority.NewAPIKey()
 	const n = 4
 	var wg sync.WaitGroup
 	nodes := make([]*server.Running, n)
@@ -189,7 +192,7 @@ func TestNodesStartingTogetherAddOneKey(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			nodes[i], errs[i] = server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DB: dsn,
-				Issuer: "https://auth.test", MasterKey: master, APIKey: authority.NewAPIKey(), Logger: quietLog()})
+				Issuer: "https://auth.test", MasterKey: master, APIKey: admin, Logger: quietLog()})
 		}()
 	}
 	wg.Wait()

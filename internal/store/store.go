@@ -43,6 +43,7 @@ type Store interface {
 	Streams
 	Keys
 	APIKeys
+	Lifetimes
 	Audit
 	// Close releases connections. The Store must not be used afterwards.
 	Close() error
@@ -271,6 +272,30 @@ type Notifier interface {
 	// Subscribe returns a channel that receives a value (coalesced) after
 	// appends, and a func to stop.
 	Subscribe() (wake <-chan struct{}, stop func())
+}
+
+// LifetimeLease says that access tokens living up to Lifetime may be
+// minted until Until: so no token minted under it is valid after
+// Until + Lifetime (+ the verifiers' leeway).
+type LifetimeLease struct {
+	Lifetime time.Duration
+	Until    time.Time
+}
+
+// Lifetimes records the access token lifetimes authority nodes mint with.
+// A revocation entry must be kept as long as the longest-lived token it
+// covers can be valid, and after an operator lowers the lifetime, tokens
+// minted under the old one live on: the leases say for how long.
+type Lifetimes interface {
+	// LeaseLifetime records that tokens living up to lifetime may be minted
+	// until until. A lease is never shortened: the later until is kept.
+	LeaseLifetime(ctx context.Context, lifetime time.Duration, until time.Time) error
+	// LifetimeLeases returns every recorded lease, shortest lifetime first.
+	LifetimeLeases(ctx context.Context) ([]LifetimeLease, error)
+	// PruneLifetimeLeases deletes the leases under which no token is valid
+	// any more at before (Until + Lifetime before it) and returns how many
+	// went.
+	PruneLifetimeLeases(ctx context.Context, before time.Time) (int64, error)
 }
 
 // SigningKey is a key of the authority's key set.

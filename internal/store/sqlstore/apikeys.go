@@ -144,26 +144,34 @@ func lockAPIKeys(ctx context.Context, t *tx, id string) (store.APIKey, int, erro
 	return target, admins, rows.Err()
 }
 
-// RetireInstalledAPIKeys implements store.APIKeys. The kept key is locked
-// first, so a concurrent revocation of it either lands before (and this
-// fails) or waits; the retired keys are locked in ID order, as
-// RevokeAPIKey locks them.
+// RetireInstalledAPIKeys implements store.APIKeys. The kept key and the
+// keys to retire are locked together, in ID order (as RevokeAPIKey locks
+// keys), so that nodes starting at once with different secrets cannot
+// deadlock: one of them retires the others' keys, and each of those finds
+// its own key revoked.
 func (s *Store) RetireInstalledAPIKeys(ctx context.Context, installedAs string, keep [32]byte, now time.Time, a store.Actor) ([]store.APIKey, error) {
 	var retired []store.APIKey
 	err := s.inTx(ctx, "retire installed api keys", func(t *tx) error {
-		retired = nil
-		kept, err := scanAPIKey(t.queryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
-			WHERE hash = ? AND revoked_at IS NULL`+t.d.lock(), keep[:]))
+		locked, err := lockInstalled(ctx, t, installedAs, keep)
 		if err != nil {
-			return fmt.Errorf("kept api key: %w", notFound(err, "api key"))
+			return err
+		}
+		var kept store.APIKey
+		retired = retired[:0]
+		for _, k := range locked {
+			if k.Hash == keep {
+				kept = k
+			} else {
+				retired = append(retired, k)
+			}
+		}
+		if kept.ID == "" {
+			return fmt.Errorf("kept api key: %w", store.ErrNotFound)
 		}
 		if kept.InstalledAs != installedAs {
 			if _, err := t.exec(ctx, `UPDATE api_keys SET installed_as = ? WHERE id = ?`, installedAs, kept.ID); err != nil {
 				return err
 			}
-		}
-		if retired, err = lockInstalled(ctx, t, installedAs, kept.ID); err != nil {
-			return err
 		}
 		for _, k := range retired {
 			if _, err := t.exec(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ?`, micros(now), k.ID); err != nil {
@@ -181,11 +189,11 @@ func (s *Store) RetireInstalledAPIKeys(ctx context.Context, installedAs string, 
 	return retired, nil
 }
 
-// lockInstalled locks and returns the live keys installed as installedAs,
-// except the one with ID keep.
-func lockInstalled(ctx context.Context, t *tx, installedAs, keep string) ([]store.APIKey, error) {
+// lockInstalled locks and returns, in ID order, the live keys installed as
+// installedAs and the live key with the hash keep.
+func lockInstalled(ctx context.Context, t *tx, installedAs string, keep [32]byte) ([]store.APIKey, error) {
 	rows, err := t.QueryContext(ctx, t.d.rebind(`SELECT `+apiKeyColumns+` FROM api_keys
-		WHERE revoked_at IS NULL AND installed_as = ? AND id <> ? ORDER BY id`+t.d.lock()), installedAs, keep)
+		WHERE revoked_at IS NULL AND (installed_as = ? OR hash = ?) ORDER BY id`+t.d.lock()), installedAs, keep[:])
 	if err != nil {
 		return nil, err
 	}

@@ -224,3 +224,39 @@ func testRetireInstalledAPIKeys(t *testing.T, s store.Store) {
 		t.Errorf("APIKeyByHash(b2) after a refused retirement = %+v, %v; want it live", k, err)
 	}
 }
+
+// testRetireInstalledConcurrent: nodes starting at once with different
+// secrets for one setting neither deadlock nor leave two keys: each call
+// either retires the others or finds its own key retired (ErrNotFound).
+func testRetireInstalledConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 6
+	keys := make([]store.APIKey, n)
+	for i := range keys {
+		keys[i] = apiKey(fmt.Sprintf("k%d", i), fmt.Sprintf("bootstrap-%d", i), fmt.Sprintf("secret %d", i), "admin")
+		keys[i].InstalledAs = "bootstrap"
+		addAPIKey(t, s, keys[i])
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.RetireInstalledAPIKeys(ctx, "bootstrap", keys[i].Hash, t0.Add(time.Hour), store.Actor{By: "system"})
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrNotFound):
+			t.Errorf("RetireInstalledAPIKeys(keep k%d) = %v, want nil or ErrNotFound", i, err)
+		}
+	}
+	if names := apiKeyNames(t, s); len(names) != 1 || ok < 1 {
+		t.Errorf("after %d concurrent retirements: live keys %q, %d calls succeeded; want one key left and at least one success", n, names, ok)
+	}
+}

@@ -58,6 +58,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeAPIKey", testRevokeAPIKey},
 		{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
 		{"RetireInstalledAPIKeys", testRetireInstalledAPIKeys},
+		{"RetireInstalledConcurrent", testRetireInstalledConcurrent},
+		{"Lifetimes", testLifetimes},
 		{"Audit", testAudit},
 		{"Notifier", testNotifier},
 		{"StatusLists", testStatusLists},
