@@ -8,22 +8,11 @@ import (
 	"github.com/tegata-dev/tegata/client"
 )
 
-const streamsUsage = "want 'streams list', 'streams create (--push URL [--auth-header H] | --poll) [--events E,E] [--aud A] [--description D]' or 'streams delete ID'"
-
 // streams manages Shared Signals event streams (docs/standards.md).
 func streams(env Env, args []string) error {
-	if len(args) == 0 {
-		return usageErr(streamsUsage)
-	}
-	switch args[0] {
-	case "list":
-		return streamsList(env, args[1:])
-	case "create":
-		return streamsCreate(env, args[1:])
-	case "delete":
-		return streamsDelete(env, args[1:])
-	}
-	return usageErr(streamsUsage)
+	return subcommand(env, "streams", args, map[string]func(Env, []string) error{
+		"list": streamsList, "create": streamsCreate, "delete": streamsDelete,
+	})
 }
 
 func streamsList(env Env, args []string) error {
@@ -43,7 +32,13 @@ func streamsList(env Env, args []string) error {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, list)
+		return printJSON(env, struct {
+			Streams []client.Stream `json:"streams"`
+		}{nonNil(list)})
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(env.Stdout, "no event streams (create one with 'tegata streams create').")
+		return nil
 	}
 	var rows [][]string
 	for _, s := range list {
@@ -66,7 +61,7 @@ func method(m string) string {
 	case client.DeliveryPoll:
 		return "poll"
 	}
-	return m
+	return printable(m)
 }
 
 func streamsCreate(env Env, args []string) error {
@@ -112,19 +107,14 @@ func streamsDelete(env Env, args []string) error {
 	fs := newFlags(env, "streams delete")
 	var o opFlags
 	o.register(env, fs)
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
+	fs.takesArgs = true
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if id == "" && fs.NArg() > 0 {
-		id = fs.Arg(0)
+	if fs.NArg() != 1 {
+		return usageErr("want exactly one stream ID (see 'tegata streams list'), got %d arguments%s", fs.NArg(), flagHint(fs.Args()))
 	}
-	if id == "" || fs.NArg() > 1 || (fs.NArg() == 1 && id != fs.Arg(0)) {
-		return usageErr("want exactly one stream ID (see 'tegata streams list')")
-	}
+	id := fs.Arg(0)
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
@@ -132,6 +122,12 @@ func streamsDelete(env Env, args []string) error {
 	defer cancel()
 	if err := c.DeleteStream(ctx, id); err != nil {
 		return err
+	}
+	if o.jsonOut {
+		return printJSON(env, struct {
+			ID      string `json:"stream_id"`
+			Deleted bool   `json:"deleted"`
+		}{id, true})
 	}
 	fmt.Fprintf(env.Stdout, "deleted stream %s\n", printable(id))
 	return nil

@@ -1,14 +1,8 @@
 package cli
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/tegata-dev/tegata/internal/server"
 )
 
 func TestStreamsUsageErrors(t *testing.T) {
@@ -17,8 +11,8 @@ func TestStreamsUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no verb", []string{"streams"}, "'streams list'"},
-		{"bad verb", []string{"streams", "update"}, "'streams list'"},
+		{"no verb", []string{"streams"}, "want a subcommand: list, create, delete"},
+		{"bad verb", []string{"streams", "update"}, `unknown subcommand "update"`},
 		{"create: neither", []string{"streams", "create"}, "exactly one of --push URL or --poll"},
 		{"create: both", []string{"streams", "create", "--poll", "--push", "https://rx.example/"}, "exactly one of"},
 		{"delete: no ID", []string{"streams", "delete"}, "exactly one stream ID"},
@@ -37,17 +31,7 @@ func TestStreamsUsageErrors(t *testing.T) {
 // TestStreamsCommands drives create, list and delete against a real
 // authority.
 func TestStreamsCommands(t *testing.T) {
-	r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = r.Shutdown(c)
-	})
-	env := map[string]string{"TEGATA_API_KEY": r.APIKey, "TEGATA_AUTHORITY": r.URL}
+	r, env := startServer(t)
 	code, out, errOut := runSplit([]string{"streams", "create", "--poll", "--description", "siem"}, env)
 	if code != 0 || !strings.Contains(out, "created stream ") || !strings.Contains(out, r.URL+"/ssf/poll/") {
 		t.Fatalf("streams create --poll = exit %d\n%s%s", code, out, errOut)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
@@ -234,5 +236,28 @@ func TestReadyz(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"status":"ready","ready":true}` {
 		t.Errorf("GET /readyz = %d %s, want 200 ready", resp.StatusCode, b)
+	}
+}
+
+// TestIntrospectTrimsNewline: a token sent with the trailing newline of the
+// file it was read from (curl --data-urlencode token@file) is the token,
+// as it is for the CLI.
+func TestIntrospectTrimsNewline(t *testing.T) {
+	e := start(t, nil)
+	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "nina"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", e.URL+"/v1/introspect", strings.NewReader(url.Values{"token": {tk.AccessToken + "\n"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+e.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"active":true`) {
+		t.Errorf("introspect(token + newline) = %d %s, want active", resp.StatusCode, b)
 	}
 }
