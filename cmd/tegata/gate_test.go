@@ -2,12 +2,10 @@ package main_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 var gateListening = regexp.MustCompile(`tegata gate listening" addr=(\S+)`)
@@ -54,13 +53,7 @@ func get(t *testing.T, url string) (int, string) {
 // poll calls cond every 20ms until it holds, for up to 30s.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testtime.EventuallyTrue(t, 30*time.Second, what, cond)
 }
 
 func stop(t *testing.T, p *proc) {
@@ -107,28 +100,6 @@ func TestGateStartedBeforeAuthority(t *testing.T) {
 	serveAt(t, addr, dir, nil, authEnv...)
 	g.waitLog(t, "back in sync with the authority")
 	poll(t, "the gate to be ready again", func() bool { code, _ := get(t, gurl+"/readyz"); return code == 200 })
-}
-
-// runGate runs `tegata gate` to its end (at most 30s) and returns its
-// output and exit code.
-func runGate(t *testing.T, workdir string, env []string, args ...string) (string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"gate", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env, cmd.Dir = append(os.Environ(), env...), workdir
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("tegata gate %v still running after 30s:\n%s", args, out)
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), 0
 }
 
 // TestGateKeyErrors: a gate whose key cannot work stops at once with a
@@ -185,7 +156,7 @@ func TestGateKeyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, code := runGate(t, tt.workdir, tt.env, tt.args...)
+			out, code := runIn(t, tt.workdir, tt.env, append([]string{"gate", "--listen", "127.0.0.1:0"}, tt.args...)...)
 			for _, w := range tt.want {
 				if code != tt.code || !strings.Contains(out, w) {
 					t.Fatalf("tegata gate = exit %d\n%s\nwant exit %d saying %q", code, out, tt.code, w)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 var bin string
@@ -102,13 +104,12 @@ func startProc(t *testing.T, re *regexp.Regexp, env []string, args ...string) *p
 // waitLog waits until the process has logged a line containing s.
 func (p *proc) waitLog(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p.Logs(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q within 30s:\n%s", s, p.Logs())
+	testtime.Eventually(t, 30*time.Second, fmt.Sprintf("a log line with %q", s), func() error {
+		if logs := p.Logs(); !strings.Contains(logs, s) {
+			return fmt.Errorf("the log so far:\n%s", logs)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (p *proc) URL() string { u := <-p.url; p.url <- u; return u }
@@ -122,9 +123,21 @@ func (p *proc) Logs() string {
 // run runs a tegata command and returns its output and exit code.
 func run(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	return runIn(t, "", env, args...)
+}
+
+// runIn runs a tegata command in dir ("" the test's) to its end, at most
+// 30s, and returns its output and exit code.
+func runIn(t *testing.T, dir string, env []string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env, cmd.Dir = append(os.Environ(), env...), dir
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("tegata %q still running after 30s:\n%s", args, out)
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return string(out), ee.ExitCode()

@@ -261,3 +261,29 @@ func TestIntrospectTrimsNewline(t *testing.T) {
 		t.Errorf("introspect(token + newline) = %d %s, want active", resp.StatusCode, b)
 	}
 }
+
+// TestAPIKeyHeaderForms: RFC 6750 allows more than one space after
+// "Bearer"; and error texts are sent as written ("Bearer <key>", not
+// "Bearer \u003ckey\u003e").
+func TestAPIKeyHeaderForms(t *testing.T) {
+	e := start(t, nil)
+	get := func(auth string) (int, string) {
+		req, _ := http.NewRequest("GET", e.URL+"/v1/keys", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("Bearer   " + e.APIKey); code != 200 {
+		t.Errorf("GET /v1/keys with three spaces after Bearer = %d %s, want 200", code, body)
+	}
+	if code, body := get(""); code != 401 || !strings.Contains(body, "Bearer <key>") {
+		t.Errorf("GET /v1/keys without a key = %d %s, want 401 saying Bearer <key> as written", code, body)
+	}
+}
