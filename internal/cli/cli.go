@@ -114,6 +114,7 @@ func init() {
 		"audit":     audit,
 		"verifiers": verifiers,
 		"apikeys":   apikeys,
+		"streams":   streams,
 		"version":   version,
 	}
 }
