@@ -124,8 +124,17 @@ type AuditRecord struct {
 	Target string    `json:"target"`
 }
 
-// Audit reads the audit trail, oldest first (GET /v1/audit, admin key).
-func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) {
+// AuditPage is one page of the audit trail.
+type AuditPage struct {
+	Records []AuditRecord `json:"records"`
+	// NextAfter is set when more records follow: the After of the next
+	// page. Zero on the last page.
+	NextAfter int64 `json:"next_after,omitempty"`
+}
+
+// Audit reads a page of the audit trail, oldest first (GET /v1/audit, admin
+// key).
+func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	v := url.Values{}
 	if q.After > 0 {
 		v.Set("after", strconv.FormatInt(q.After, 10))
@@ -137,11 +146,9 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
 	if len(v) > 0 {
 		path += "?" + v.Encode()
 	}
-	var out struct {
-		Records []AuditRecord `json:"records"`
-	}
-	err := c.call(ctx, "GET", path, nil, &out)
-	return out.Records, err
+	var page AuditPage
+	err := c.call(ctx, "GET", path, nil, &page)
+	return page, err
 }
 
 // Discovery is the part of the authority's metadata

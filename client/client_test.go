@@ -214,17 +214,24 @@ func TestOperatorEndpoints(t *testing.T) {
 	if err != nil || k.ID == "" || k.Algorithm != token.EdDSA || !k.SignFrom.After(time.Now()) {
 		t.Fatalf("RotateKey = %+v, %v, want a pending EdDSA key", k, err)
 	}
-	records, err := c.Audit(ctx, client.AuditQuery{})
-	if err != nil || len(records) == 0 {
-		t.Fatalf("Audit = %v, %v", records, err)
+	all, err := c.Audit(ctx, client.AuditQuery{})
+	records := all.Records
+	if err != nil || len(records) == 0 || all.NextAfter != 0 {
+		t.Fatalf("Audit = %+v, %v, want records and no next page", all, err)
 	}
 	last := records[len(records)-1]
 	if last.Action != "key.add" || last.Target != k.ID || last.Reason != "client test" || last.By == "" {
 		t.Errorf("last audit record = %+v, want the rotation", last)
 	}
 	page, err := c.Audit(ctx, client.AuditQuery{After: last.ID - 1, Limit: 1})
-	if err != nil || len(page) != 1 || page[0].ID != last.ID {
-		t.Errorf("Audit(after %d, limit 1) = %+v, %v, want the last record", last.ID-1, page, err)
+	if err != nil || len(page.Records) != 1 || page.Records[0].ID != last.ID || page.NextAfter != 0 {
+		t.Errorf("Audit(after %d, limit 1) = %+v, %v, want the last record and no next page", last.ID-1, page, err)
+	}
+	if len(records) > 1 {
+		page, err = c.Audit(ctx, client.AuditQuery{Limit: 1})
+		if err != nil || len(page.Records) != 1 || page.NextAfter != page.Records[0].ID {
+			t.Errorf("Audit(limit 1) of %d records = %+v, %v, want one record and next_after its id", len(records), page, err)
+		}
 	}
 }
 

@@ -2,12 +2,10 @@ package main_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -109,28 +107,6 @@ func TestGateStartedBeforeAuthority(t *testing.T) {
 	poll(t, "the gate to be ready again", func() bool { code, _ := get(t, gurl+"/readyz"); return code == 200 })
 }
 
-// runGate runs `tegata gate` to its end (at most 30s) and returns its
-// output and exit code.
-func runGate(t *testing.T, workdir string, env []string, args ...string) (string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"gate", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env, cmd.Dir = append(os.Environ(), env...), workdir
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("tegata gate %v still running after 30s:\n%s", args, out)
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), 0
-}
-
 // TestGateKeyErrors: a gate whose key cannot work stops at once with a
 // message naming where the key came from; it never reads the admin key.
 func TestGateKeyErrors(t *testing.T) {
@@ -185,7 +161,7 @@ func TestGateKeyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, code := runGate(t, tt.workdir, tt.env, tt.args...)
+			out, code := runIn(t, tt.workdir, tt.env, append([]string{"gate", "--listen", "127.0.0.1:0"}, tt.args...)...)
 			for _, w := range tt.want {
 				if code != tt.code || !strings.Contains(out, w) {
 					t.Fatalf("tegata gate = exit %d\n%s\nwant exit %d saying %q", code, out, tt.code, w)

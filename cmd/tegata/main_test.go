@@ -122,9 +122,21 @@ func (p *proc) Logs() string {
 // run runs a tegata command and returns its output and exit code.
 func run(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	return runIn(t, "", env, args...)
+}
+
+// runIn runs a tegata command in dir ("" the test's) to its end, at most
+// 30s, and returns its output and exit code.
+func runIn(t *testing.T, dir string, env []string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env, cmd.Dir = append(os.Environ(), env...), dir
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("tegata %q still running after 30s:\n%s", args, out)
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return string(out), ee.ExitCode()

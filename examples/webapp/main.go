@@ -6,7 +6,7 @@
 //
 //	tegata serve &
 //	tegata apikeys create --name web --role gate > gate-key
-//	TEGATA_API_KEY=$(cat gate-key) tegata gate --authority http://127.0.0.1:8080 \
+//	TEGATA_GATE_KEY=$(cat gate-key) tegata gate --authority http://127.0.0.1:8080 \
 //	    --listen 127.0.0.1:8081 --upstream http://127.0.0.1:3000 --web --public /assets/ &
 //	go run ./examples/webapp --listen 127.0.0.1:3000
 //	# open http://127.0.0.1:8081/ and sign in as alice / wonderland

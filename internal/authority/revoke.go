@@ -183,10 +183,19 @@ func checkActor(a store.Actor) error {
 	return nil
 }
 
-// Audit returns the audit trail after a record id.
-func (a *Authority) Audit(ctx context.Context, after int64, limit int) ([]store.AuditRecord, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
+// MaxAuditPage is the most audit records one call returns, and the number
+// returned when the caller asks for none in particular.
+const MaxAuditPage = 1000
+
+// Audit returns up to limit records of the audit trail after a record id,
+// oldest first, and whether more follow them.
+func (a *Authority) Audit(ctx context.Context, after int64, limit int) (recs []store.AuditRecord, more bool, err error) {
+	if limit <= 0 || limit > MaxAuditPage {
+		limit = MaxAuditPage
 	}
-	return a.store.AuditLog(ctx, after, limit)
+	recs, err = a.store.AuditLog(ctx, after, limit+1)
+	if len(recs) > limit {
+		recs, more = recs[:limit], true
+	}
+	return recs, more, err
 }

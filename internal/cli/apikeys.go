@@ -1,29 +1,16 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
-	"strings"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 )
 
-const apikeysUsage = "want 'apikeys create --name N [--role admin|feed|gate]', 'apikeys list' or 'apikeys revoke ID [--reason R]'"
-
 func apikeys(env Env, args []string) error {
-	if len(args) == 0 {
-		return usageErr(apikeysUsage)
-	}
-	switch args[0] {
-	case "create":
-		return apikeysCreate(env, args[1:])
-	case "list":
-		return apikeysList(env, args[1:])
-	case "revoke":
-		return apikeysRevoke(env, args[1:])
-	}
-	return usageErr(apikeysUsage)
+	return subcommand(env, "apikeys", args, map[string]func(Env, []string) error{
+		"create": apikeysCreate, "list": apikeysList, "revoke": apikeysRevoke,
+	})
 }
 
 // apikeysCreate prints the new key alone on stdout, so that
@@ -82,7 +69,9 @@ func apikeysList(env Env, args []string) error {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, list)
+		return printJSON(env, struct {
+			Keys []client.APIKey `json:"keys"`
+		}{list})
 	}
 	var rows [][]string
 	for _, k := range list {
@@ -97,21 +86,14 @@ func apikeysRevoke(env Env, args []string) error {
 	var o opFlags
 	o.register(env, fs)
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
-	// The ID may come before the flags: `apikeys revoke ID --reason R`.
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
+	fs.takesArgs = true
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if id == "" && len(rest) > 0 {
-		id, rest = rest[0], rest[1:]
+	if fs.NArg() != 1 {
+		return usageErr("want exactly one ID (see 'tegata apikeys list'), got %d arguments%s", fs.NArg(), flagHint(fs.Args()))
 	}
-	if id == "" || len(rest) > 0 {
-		return usageErr("want exactly one ID (see 'tegata apikeys list')")
-	}
+	id := fs.Arg(0)
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
@@ -121,20 +103,12 @@ func apikeysRevoke(env Env, args []string) error {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, map[string]bool{"revoked": true})
+		return printJSON(env, struct {
+			ID      string `json:"id"`
+			Revoked bool   `json:"revoked"`
+		}{id, true})
 	}
 	fmt.Fprintf(env.Stdout, "revoked API key %s: the authority that answered refuses it now, other authority nodes within %v\n",
 		printable(id), authority.APIKeyCacheTTL)
-	return nil
-}
-
-// parseNoArgs parses flags and refuses positional arguments.
-func parseNoArgs(fs *flag.FlagSet, args []string) error {
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
 	return nil
 }

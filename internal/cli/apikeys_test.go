@@ -15,8 +15,8 @@ func TestAPIKeysUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no verb", []string{"apikeys"}, "'apikeys list'"},
-		{"bad verb", []string{"apikeys", "delete"}, "'apikeys revoke ID"},
+		{"no verb", []string{"apikeys"}, "want a subcommand: create, list, revoke"},
+		{"bad verb", []string{"apikeys", "delete"}, `unknown subcommand "delete"`},
 		{"create: no name", []string{"apikeys", "create"}, "--name is required"},
 		{"create: bad role", []string{"apikeys", "create", "--name", "x", "--role", "root"}, "--role must be admin, feed or gate"},
 		{"create: stray argument", []string{"apikeys", "create", "--name", "x", "now"}, `unexpected argument "now"`},

@@ -79,7 +79,9 @@ func revokeSubjectsFrom(env Env, o opFlags, path, scope, reason string) error {
 		}
 	}
 	if o.jsonOut {
-		return printJSON(env, all)
+		return printJSON(env, struct {
+			Revoked []outcome `json:"revoked"`
+		}{all})
 	}
 	fmt.Fprintf(env.Stdout, "revoked %d subjects (revocation log seqs %d to %d)\n", len(all), all[0].Seq, all[len(all)-1].Seq)
 	return nil

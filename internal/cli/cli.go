@@ -16,6 +16,7 @@ import (
 // Env is the process environment as the CLI sees it.
 type Env struct {
 	Args   []string
+	Stdin  io.Reader // nil: nothing to read
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
@@ -29,42 +30,53 @@ func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
 }
 
-const usage = `tegata: sessions and access tokens verified locally, revoked instantly.
-
-Usage:
-  tegata serve [flags]                       run the authority (embedded SQLite by default)
-  tegata gate --authority URL [flags]        run a verifier as forward-auth endpoint or reverse proxy (--web: browser sessions)
-  tegata keys list|rotate                    list or rotate signing keys
-  tegata sessions list --subject S           a subject's live sessions
-  tegata revoke --session ID | --subject S | --subjects-from FILE [--scope sessions|access] [--reason R]
-  tegata token inspect TOKEN                 decode a token and say whether and why it is (not) valid
-  tegata audit [--after N]                   the audit trail of revocations and key changes
-  tegata apikeys create --name N [--role admin|feed|gate]   create an API key (its secret is shown once)
-  tegata apikeys list | revoke ID [--reason R]         list or revoke API keys
-
-Operator commands reach a running authority: --authority URL (env TEGATA_AUTHORITY,
-default http://127.0.0.1:8080) with the API key from TEGATA_API_KEY or --key-file
-(default $TEGATA_DATA/api-key, i.e. ./tegata-data/api-key).
-Run 'tegata COMMAND -h' for a command's flags.
-`
-
-// Main runs the command line and returns the exit code.
+// Main runs the command line and returns the exit code: 0, 1 for a
+// failure, 2 for a command-line mistake.
 func Main(env Env) int {
 	if len(env.Args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
+		printGeneral(env.Stderr)
 		return 2
 	}
 	cmd, args := env.Args[0], env.Args[1:]
+	switch cmd {
+	case "-h", "-help", "--help":
+		printGeneral(env.Stdout)
+		return 0
+	case "help":
+		return help(env, args)
+	case "--version":
+		cmd = "version"
+	}
 	run, ok := commands[cmd]
 	if !ok {
-		if cmd == "-h" || cmd == "--help" || cmd == "help" {
-			fmt.Fprint(env.Stdout, usage)
-			return 0
-		}
-		fmt.Fprintf(env.Stderr, "tegata: unknown command %q\n\n%s", cmd, usage) // %q escapes
+		fmt.Fprintf(env.Stderr, "tegata: unknown command %q\n\n", cmd) // %q escapes
+		printGeneral(env.Stderr)
 		return 2
 	}
-	err := run(env, args)
+	return exit(env, cmd, run(env, args))
+}
+
+// help is 'tegata help [COMMAND [SUBCOMMAND]]': the command's own -h.
+func help(env Env, args []string) int {
+	if len(args) == 0 {
+		printGeneral(env.Stdout)
+		return 0
+	}
+	if len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+		printHelp(env.Stdout, "help", nil)
+		return 0
+	}
+	run, ok := commands[args[0]]
+	if !ok || len(args) > 2 {
+		fmt.Fprintf(env.Stderr, "tegata help: no command %q\n\n", strings.Join(args, " "))
+		printGeneral(env.Stderr)
+		return 2
+	}
+	return exit(env, args[0], run(env, append(args[1:], "-h")))
+}
+
+// exit prints err for cmd and returns the exit code.
+func exit(env Env, cmd string, err error) int {
 	switch {
 	case err == nil:
 		return 0
@@ -73,7 +85,11 @@ func Main(env Env) int {
 	case errors.Is(err, errInvalidToken):
 		return 1
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.Stderr, "tegata %s: %s\n(run 'tegata %s -h' for help)\n", cmd, printable(strings.TrimPrefix(err.Error(), "usage: ")), cmd)
+		path := cmd
+		if u := (*usageIn)(nil); errors.As(err, &u) {
+			path = u.path
+		}
+		fmt.Fprintf(env.Stderr, "tegata %s: %s\n(run 'tegata help %s' for help)\n", path, printable(strings.TrimPrefix(err.Error(), "usage: ")), path)
 		return 2
 	default:
 		// The error may quote what the authority or the user sent.
@@ -94,25 +110,8 @@ func init() {
 		"token":    tokenCmd,
 		"audit":    audit,
 		"apikeys":  apikeys,
+		"version":  version,
 	}
-}
-
-// newFlags returns a flag set that reports errors instead of exiting.
-func newFlags(env Env, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("tegata "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	return fs
-}
-
-// parse parses flags, turning flag errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageErr("%v", err)
-	}
-	return nil
 }
 
 func envOr(env Env, name, def string) string {
@@ -139,5 +138,5 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // OS returns the real process environment.
 func OS() Env {
-	return Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	return Env{Args: os.Args[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 }

@@ -49,7 +49,7 @@ func TestUsageErrors(t *testing.T) {
 		{"revoke: two", []string{"revoke", "--subject", "a", "--subjects-from", "f"}, nil, "exactly one of --session, --subject or --subjects-from"},
 		{"sessions: no subject", []string{"sessions", "list"}, nil, "--subject is required"},
 		{"token: no token", []string{"token", "inspect"}, nil, "exactly one TOKEN"},
-		{"keys: bad verb", []string{"keys", "delete"}, nil, "'keys list' or 'keys rotate'"},
+		{"keys: bad verb", []string{"keys", "delete"}, nil, `unknown subcommand "delete"; want one of: list, rotate`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

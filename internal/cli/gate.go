@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,7 +35,7 @@ type gateFlags struct {
 	web                         webFlags
 }
 
-func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
+func (f *gateFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.authority, "authority", env.Getenv("TEGATA_AUTHORITY"), "authority base URL, or several comma-separated for failover (env TEGATA_AUTHORITY; required)")
 	fs.StringVar(&f.listen, "listen", envOr(env, "TEGATA_GATE_LISTEN", "127.0.0.1:8081"), "listen address (env TEGATA_GATE_LISTEN)")
 	fs.StringVar(&f.upstream, "upstream", "", "reverse-proxy verified requests to this URL; empty = forward-auth endpoint only")
@@ -58,14 +57,11 @@ func (f *gateFlags) register(env Env, fs *flag.FlagSet) {
 // verifierConfig checks the flags that concern the verifier.
 func (f *gateFlags) verifierConfig() (verifier.Config, error) {
 	var cfg verifier.Config
-	for _, a := range strings.Split(f.authority, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			cfg.Authorities = append(cfg.Authorities, a)
-		}
+	urls, err := authorityList(f.authority)
+	if err != nil {
+		return cfg, err
 	}
-	if len(cfg.Authorities) == 0 {
-		return cfg, usageErr("--authority (or TEGATA_AUTHORITY) is required")
-	}
+	cfg.Authorities = urls
 	if f.staleAfter <= 0 {
 		return cfg, usageErr("--stale-after must be positive")
 	}
@@ -122,7 +118,7 @@ func gateCmd(env Env, args []string) error {
 		return err
 	}
 	vcfg.APIKey = key.value
-	wcfg, err := f.web.config(fs, gcfg.Upstream != nil, vcfg)
+	wcfg, err := f.web.config(fs.FlagSet, gcfg.Upstream != nil, vcfg)
 	if err != nil {
 		return err
 	}
@@ -237,8 +233,8 @@ func startVerifier(ctx context.Context, run gateRun) (*verifier.Verifier, error)
 		if run.web != nil {
 			role = "gate"
 		}
-		return nil, fmt.Errorf("the authority refused the %s key from %s: %w\n"+
-			"Give the gate a live API key with the %s role (tegata apikeys create --name NAME --role %s)", role, run.keySource, err, role, role)
+		return nil, fmt.Errorf("the authority refused the %s key from %s; give the gate a live API key with the %[1]s role "+
+			"(tegata apikeys create --name NAME --role %[1]s): %[3]w", role, run.keySource, err)
 	case err != nil && ctx.Err() != nil:
 		return nil, fmt.Errorf("stopped before an authority answered: %w", err)
 	case err != nil && run.f.startTimeout > 0:

@@ -29,7 +29,7 @@ type webFlags struct {
 // webFlagNames are the flags that mean nothing without --web.
 var webFlagNames = []string{"public", "login-path", "origin", "insecure-cookies", "cookie-samesite"}
 
-func (f *webFlags) register(env Env, fs *flag.FlagSet) {
+func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.on, "web", f.envBool(env, "TEGATA_GATE_WEB"), "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream (env TEGATA_GATE_WEB)")
 	fs.StringVar(&f.public, "public", env.Getenv("TEGATA_GATE_PUBLIC"), "with --web: comma-separated path prefixes anonymous requests may reach, e.g. /login,/assets/ (env TEGATA_GATE_PUBLIC)")
 	fs.StringVar(&f.loginPath, "login-path", envOr(env, "TEGATA_GATE_LOGIN_PATH", gate.DefaultLoginPath), "with --web: where anonymous page requests are sent, with ?next= (env TEGATA_GATE_LOGIN_PATH)")
@@ -125,7 +125,7 @@ func gateKeyFrom(env Env, keyFile string) (secretValue, error) {
 	msg := "no gate key: --web needs TEGATA_GATE_KEY or --key-file holding an API key with the gate role " +
 		"(tegata apikeys create --name web --role gate)"
 	if keyFile != "" {
-		msg += fmt.Sprintf(" (%v)", err)
+		msg += fmt.Sprintf(" (%v)", missing(err))
 	}
 	if env.Getenv("TEGATA_FEED_KEY") != "" {
 		msg += "; TEGATA_FEED_KEY is set, but a feed key cannot create sessions"

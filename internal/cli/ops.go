@@ -3,15 +3,18 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
@@ -22,28 +25,96 @@ type opFlags struct {
 	jsonOut   bool
 }
 
-func (o *opFlags) register(env Env, fs *flag.FlagSet) {
-	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://"+server.DefaultAddr), "authority URL (env TEGATA_AUTHORITY)")
-	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the API key, used when TEGATA_API_KEY is unset")
-	fs.BoolVar(&o.jsonOut, "json", false, "print JSON")
+func (o *opFlags) register(env Env, fs *flagSet) {
+	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://"+server.DefaultAddr),
+		"authority URL, or several comma-separated: the first that answers is used (env TEGATA_AUTHORITY)")
+	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the admin API key, read when TEGATA_API_KEY is unset")
+	fs.BoolVar(&o.jsonOut, "json", false, "print JSON (always one object)")
 }
 
-func (o *opFlags) client(env Env) (*client.Client, error) {
-	key, err := apiKeyFrom(env, o.keyFile)
-	if err != nil {
-		return nil, err
-	}
-	return &client.Client{BaseURL: o.authority, APIKey: key}, nil
-}
-
-// connect returns the operator's client and a context bounding the call.
+// connect returns the operator's client, on the first authority that
+// answers, and a context bounding the call.
 func (o *opFlags) connect(env Env) (*client.Client, context.Context, context.CancelFunc, error) {
-	c, err := o.client(env)
+	key, err := apiKeyFrom(env, o.keyFile)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	ctx, cancel := opContext()
-	return c, ctx, cancel, nil
+	base, err := o.base(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return &client.Client{BaseURL: base, APIKey: key}, ctx, cancel, nil
+}
+
+// client is connect for a caller that bounds each call itself.
+func (o *opFlags) client(env Env) (*client.Client, error) {
+	c, _, cancel, err := o.connect(env)
+	if cancel != nil {
+		cancel()
+	}
+	return c, err
+}
+
+// base picks the authority to call among --authority's: the only one, or
+// the first of several whose /healthz answers within a second, else the
+// first (whose error the call then reports).
+func (o *opFlags) base(ctx context.Context) (string, error) {
+	urls, err := authorityList(o.authority)
+	if err != nil || len(urls) == 1 {
+		return firstOf(urls), err
+	}
+	for _, u := range urls {
+		if healthy(ctx, u) {
+			return u, nil
+		}
+	}
+	return urls[0], nil
+}
+
+func firstOf(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// authorityList parses --authority for the gate and the operator commands
+// alike: one URL, or several comma-separated.
+func authorityList(s string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, usageErr("--authority: %q is not an http(s) URL", a)
+		}
+		out = append(out, strings.TrimRight(a, "/"))
+	}
+	if len(out) == 0 {
+		return nil, usageErr("--authority (or TEGATA_AUTHORITY) is required")
+	}
+	return out, nil
+}
+
+// healthy reports whether base answers GET /healthz with 200 within a
+// second.
+func healthy(ctx context.Context, base string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 func opContext() (context.Context, context.CancelFunc) {
@@ -52,15 +123,22 @@ func opContext() (context.Context, context.CancelFunc) {
 
 // printJSON prints v as indented JSON. encoding/json escapes C0 control
 // characters but leaves DEL, C1 and bidirectional controls raw; printable
-// escapes those too, which keeps the JSON valid and equal in value.
+// escapes those too, which keeps the JSON valid and equal in value. It is
+// applied line by line: the line breaks of the indentation are JSON's own
+// (inside strings, encoding/json has escaped every one).
 func printJSON(env Env, v any) error {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	_, err := io.WriteString(env.Stdout, printable(strings.TrimSuffix(b.String(), "\n"))+"\n")
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = printable(l)
+	}
+	_, err := io.WriteString(env.Stdout, strings.Join(lines, "\n")+"\n")
 	return err
 }
 
@@ -87,14 +165,17 @@ func ts(t time.Time) string {
 }
 
 func keys(env Env, args []string) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		return usageErr("want 'keys list' or 'keys rotate'")
-	}
-	fs := newFlags(env, "keys "+args[0])
+	return subcommand(env, "keys", args, map[string]func(Env, []string) error{
+		"list": keysList, "rotate": keysRotate,
+	})
+}
+
+func keysRotate(env Env, args []string) error {
+	fs := newFlags(env, "keys rotate")
 	var o opFlags
 	o.register(env, fs)
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	c, ctx, cancel, err := o.connect(env)
@@ -102,20 +183,32 @@ func keys(env Env, args []string) error {
 		return err
 	}
 	defer cancel()
-	if args[0] == "rotate" {
-		k, err := c.RotateKey(ctx, *reason)
-		if err != nil {
-			return err
-		}
-		if o.jsonOut {
-			return printJSON(env, struct {
-				KID      string    `json:"kid"`
-				SignFrom time.Time `json:"sign_from"`
-			}{k.ID, k.SignFrom})
-		}
-		fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", k.ID, ts(k.SignFrom))
-		return nil
+	k, err := c.RotateKey(ctx, *reason)
+	if err != nil {
+		return err
 	}
+	if o.jsonOut {
+		return printJSON(env, struct {
+			KID      string    `json:"kid"`
+			SignFrom time.Time `json:"sign_from"`
+		}{k.ID, k.SignFrom})
+	}
+	fmt.Fprintf(env.Stdout, "new key %s published now; it signs from %s. The previous key stays in JWKS until its tokens expire.\n", k.ID, ts(k.SignFrom))
+	return nil
+}
+
+func keysList(env Env, args []string) error {
+	fs := newFlags(env, "keys list")
+	var o opFlags
+	o.register(env, fs)
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	c, ctx, cancel, err := o.connect(env)
+	if err != nil {
+		return err
+	}
+	defer cancel()
 	list, err := c.Keys(ctx)
 	if err != nil {
 		return err
@@ -134,18 +227,23 @@ func keys(env Env, args []string) error {
 }
 
 func sessions(env Env, args []string) error {
-	if len(args) == 0 || args[0] != "list" {
-		return usageErr("want 'sessions list --subject S'")
-	}
+	return subcommand(env, "sessions", args, map[string]func(Env, []string) error{"list": sessionsList})
+}
+
+func sessionsList(env Env, args []string) error {
 	fs := newFlags(env, "sessions list")
 	var o opFlags
 	o.register(env, fs)
 	subject := fs.String("subject", "", "the subject whose sessions to list (required)")
-	if err := parse(fs, args[1:]); err != nil {
+	limit := fs.Int("limit", 100, "show at most this many sessions, newest first; 0 = all")
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *subject == "" {
 		return usageErr("--subject is required")
+	}
+	if *limit < 0 {
+		return usageErr("--limit must not be negative")
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
@@ -156,15 +254,38 @@ func sessions(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	more := 0
+	if *limit > 0 && len(list) > *limit {
+		list, more = list[:*limit], len(list)-*limit
+	}
 	if o.jsonOut {
-		return printJSON(env, list)
+		return printJSON(env, struct {
+			Subject  string           `json:"subject"`
+			Sessions []client.Session `json:"sessions"`
+			More     int              `json:"more"` // sessions left out by --limit
+		}{*subject, nonNil(list), more})
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(env.Stdout, "%s has no live sessions (none created, or all revoked or expired).\n", printable(strconv.Quote(*subject)))
+		return nil
 	}
 	var rows [][]string
 	for _, s := range list {
 		rows = append(rows, []string{s.ID, s.Device, ts(s.CreatedAt), ts(s.LastRefreshedAt), ts(s.ExpiresAt)})
 	}
 	table(env, "SESSION\tDEVICE\tCREATED\tLAST REFRESHED\tEXPIRES", rows)
+	if more > 0 {
+		fmt.Fprintf(env.Stdout, "%d more, older sessions not shown (--limit %d; --limit 0 shows all).\n", more, *limit)
+	}
 	return nil
+}
+
+// nonNil makes an empty list print as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func revoke(env Env, args []string) error {
@@ -176,7 +297,7 @@ func revoke(env Env, args []string) error {
 	from := fs.String("subjects-from", "", "revoke every subject listed in this file, one per line (/dev/stdin for standard input), 10,000 per call")
 	scope := fs.String("scope", "sessions", "with --subject or --subjects-from: sessions (sign out everywhere) or access (cut off access tokens only)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	given := 0
@@ -220,27 +341,38 @@ func audit(env Env, args []string) error {
 	fs := newFlags(env, "audit")
 	var o opFlags
 	o.register(env, fs)
-	after := fs.Int64("after", 0, "only records with id greater than this")
-	limit := fs.Int("limit", 100, "at most this many records")
-	if err := parse(fs, args); err != nil {
+	after := fs.Int64("after", 0, "only records with an id greater than this (the next page: the id the last page ended at)")
+	limit := fs.Int("limit", 100, "at most this many records (up to 1000)")
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
+	}
+	if *limit < 1 || *limit > authority.MaxAuditPage {
+		return usageErr("--limit must be from 1 to %d", authority.MaxAuditPage)
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	records, err := c.Audit(ctx, client.AuditQuery{After: *after, Limit: *limit})
+	page, err := c.Audit(ctx, client.AuditQuery{After: *after, Limit: *limit})
 	if err != nil {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, records)
+		page.Records = nonNil(page.Records)
+		return printJSON(env, page)
+	}
+	if len(page.Records) == 0 {
+		fmt.Fprintf(env.Stdout, "no audit records after id %d.\n", *after)
+		return nil
 	}
 	var rows [][]string
-	for _, r := range records {
+	for _, r := range page.Records {
 		rows = append(rows, []string{fmt.Sprint(r.ID), ts(r.At), r.Action, r.Target, r.By, r.Reason})
 	}
 	table(env, "ID\tAT\tACTION\tTARGET\tBY\tREASON", rows)
+	if page.NextAfter != 0 {
+		fmt.Fprintf(env.Stdout, "more records follow: tegata audit --after %d --limit %d\n", page.NextAfter, *limit)
+	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/tegata-dev/tegata/internal/secret"
 )
@@ -55,9 +56,14 @@ func secretFrom(env Env, name, file string) (secretValue, error) {
 func apiKeyFrom(env Env, keyFile string) (string, error) {
 	k, err := secretFrom(env, "TEGATA_API_KEY", keyFile)
 	if errors.Is(err, errNoSecret) {
-		return "", fmt.Errorf("no API key: set TEGATA_API_KEY or --key-file (%v)", err)
+		return "", fmt.Errorf("no API key: set TEGATA_API_KEY, or --key-file to a file holding it (%v)", missing(err))
 	}
 	return k.value, err
+}
+
+// missing is the cause of an errNoSecret error, without its sentinel text.
+func missing(err error) string {
+	return strings.TrimPrefix(err.Error(), errNoSecret.Error()+": ")
 }
 
 // feedKeyFrom returns a gate's key: TEGATA_FEED_KEY, else the content of
@@ -70,7 +76,7 @@ func feedKeyFrom(env Env, keyFile string) (secretValue, error) {
 	}
 	msg := "no feed key: set TEGATA_FEED_KEY or --key-file to an API key with the feed role (tegata apikeys create --name NAME --role feed)"
 	if keyFile != "" {
-		msg += fmt.Sprintf(" (%v)", err)
+		msg += fmt.Sprintf(" (%v)", missing(err))
 	}
 	if env.Getenv("TEGATA_API_KEY") != "" {
 		msg += "; TEGATA_API_KEY is set, but it names the admin key, which a gate does not read"

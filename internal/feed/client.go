@@ -34,7 +34,7 @@ var (
 	// ErrRefused is wrapped, instead of ErrStatus, by the error of a 401 or 403
 	// answer: the authority does not accept the API key for the feed. It does
 	// not go away by retrying.
-	ErrRefused = errors.New("feed: the authority refused the API key")
+	ErrRefused = errors.New("feed: API key refused")
 )
 
 // KeyRoleHeader is the response header in which the authority names the

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -119,6 +120,11 @@ func decodeForm(w http.ResponseWriter, r *http.Request, field string) (string, e
 		return "", badRequest("malformed form body", err)
 	}
 	v := vals[field]
+	if len(v) == 1 {
+		// A token never holds whitespace; a trailing newline is what
+		// `curl --data-urlencode token@file` sends, as the CLI trims it.
+		v[0] = strings.TrimSpace(v[0])
+	}
 	if len(v) != 1 || v[0] == "" {
 		return "", badRequest(fmt.Sprintf("form field %q is required exactly once", field), nil)
 	}

@@ -222,6 +222,14 @@ type auditJSON struct {
 	Target string    `json:"target"`
 }
 
+// auditPage is the answer of GET /v1/audit. NextAfter, the id of the last
+// record, is there only when more records follow: ask again with
+// after=NextAfter.
+type auditPage struct {
+	Records   []auditJSON `json:"records"`
+	NextAfter int64       `json:"next_after,omitempty"`
+}
+
 func (s *server) audit(w http.ResponseWriter, r *http.Request) error {
 	after, err := queryInt(r, "after")
 	if err != nil {
@@ -231,15 +239,18 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	recs, err := s.a.Audit(r.Context(), after, int(limit))
+	recs, more, err := s.a.Audit(r.Context(), after, int(min(limit, authority.MaxAuditPage)))
 	if err != nil {
 		return err
 	}
-	out := make([]auditJSON, 0, len(recs))
+	page := auditPage{Records: make([]auditJSON, 0, len(recs))}
 	for _, x := range recs {
-		out = append(out, auditJSON{ID: x.ID, At: x.At.UTC(), By: x.Actor.By, Reason: x.Actor.Reason, Action: x.Action, Target: x.Target})
+		page.Records = append(page.Records, auditJSON{ID: x.ID, At: x.At.UTC(), By: x.Actor.By, Reason: x.Actor.Reason, Action: x.Action, Target: x.Target})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": out})
+	if more {
+		page.NextAfter = recs[len(recs)-1].ID
+	}
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
 

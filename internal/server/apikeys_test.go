@@ -112,7 +112,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	// The name is free again: the replacement keeps it.
 	createKey(t, e.admin, "billing-backend", authority.RoleAdmin)
 
-	recs, err := e.Authority.Audit(ctx(t), 0, 1000)
+	recs, _, err := e.Authority.Audit(ctx(t), 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

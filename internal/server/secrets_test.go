@@ -141,7 +141,7 @@ func TestKeyRotation(t *testing.T) {
 	if strings.Contains(string(e.Authority.JWKS()), oldKid) {
 		t.Fatal("retired key still published after every token it signed expired")
 	}
-	recs, _ := e.Authority.Audit(ctx(t), 0, 100)
+	recs, _, _ := e.Authority.Audit(ctx(t), 0, 100)
 	found := false
 	for _, r := range recs {
 		found = found || (r.Target == k.ID && r.Actor.Reason == "scheduled")

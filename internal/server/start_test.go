@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
@@ -234,5 +236,54 @@ func TestReadyz(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"status":"ready","ready":true}` {
 		t.Errorf("GET /readyz = %d %s, want 200 ready", resp.StatusCode, b)
+	}
+}
+
+// TestIntrospectTrimsNewline: a token sent with the trailing newline of the
+// file it was read from (curl --data-urlencode token@file) is the token,
+// as it is for the CLI.
+func TestIntrospectTrimsNewline(t *testing.T) {
+	e := start(t, nil)
+	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "nina"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", e.URL+"/v1/introspect", strings.NewReader(url.Values{"token": {tk.AccessToken + "\n"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+e.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"active":true`) {
+		t.Errorf("introspect(token + newline) = %d %s, want active", resp.StatusCode, b)
+	}
+}
+
+// TestAPIKeyHeaderForms: RFC 6750 allows more than one space after
+// "Bearer"; and error texts are sent as written ("Bearer <key>", not
+// "Bearer \u003ckey\u003e").
+func TestAPIKeyHeaderForms(t *testing.T) {
+	e := start(t, nil)
+	get := func(auth string) (int, string) {
+		req, _ := http.NewRequest("GET", e.URL+"/v1/keys", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("Bearer   " + e.APIKey); code != 200 {
+		t.Errorf("GET /v1/keys with three spaces after Bearer = %d %s, want 200", code, body)
+	}
+	if code, body := get(""); code != 401 || !strings.Contains(body, "Bearer <key>") {
+		t.Errorf("GET /v1/keys without a key = %d %s, want 401 saying Bearer <key> as written", code, body)
 	}
 }
