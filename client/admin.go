@@ -151,6 +151,12 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	return page, err
 }
 
+// Healthy asks the authority whether it is up (GET /healthz, public): nil
+// when it answers 200.
+func (c *Client) Healthy(ctx context.Context) error {
+	return c.call(ctx, "GET", "/healthz", nil, nil)
+}
+
 // Discovery is the part of the authority's metadata
 // (/.well-known/openid-configuration) a verifier configures itself from.
 type Discovery struct {

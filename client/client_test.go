@@ -197,6 +197,12 @@ func TestNotTheAPI(t *testing.T) {
 
 func TestOperatorEndpoints(t *testing.T) {
 	ctx, c := testCtx(t), admin()
+	if err := (&client.Client{BaseURL: authorityURL}).Healthy(ctx); err != nil {
+		t.Errorf("Healthy = %v, want nil", err)
+	}
+	if err := (&client.Client{BaseURL: authorityURL + "/nowhere"}).Healthy(ctx); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("Healthy(not an authority) = %v, want ErrNotFound", err)
+	}
 	d, err := c.Discovery(ctx)
 	if err != nil || d.Issuer != authorityURL || d.Audience != "tegata" || d.Algorithm != token.EdDSA || d.MaxLifetime != 900 ||
 		d.JWKSURI != authorityURL+"/.well-known/jwks.json" {

@@ -20,6 +20,7 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -302,15 +303,8 @@ func (a answer) errorDescription(t *testing.T) string {
 	return b.Description
 }
 
-// eventually polls check every 20ms until it returns true or the deadline
-// passes.
+// eventually waits until check returns true (testtime.EventuallyTrue).
 func eventually(t *testing.T, deadline time.Duration, what string, check func() bool) {
 	t.Helper()
-	end := time.Now().Add(deadline)
-	for !check() {
-		if time.Now().After(end) {
-			t.Fatalf("%s: not within %s", what, deadline)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testtime.EventuallyTrue(t, deadline, what, check)
 }

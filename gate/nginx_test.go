@@ -3,6 +3,7 @@ package gate_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // nginxTemplate is the nginx configuration docs/gate.md shows; the test runs
@@ -118,22 +120,19 @@ func startNginx(t *testing.T, gateURL, appURL string) string {
 // logs if nginx exits first.
 func waitListening(t *testing.T, addr string, exited <-chan error, logs func() string) {
 	t.Helper()
-	end := time.Now().Add(10 * time.Second)
-	for {
+	testtime.Eventually(t, 10*time.Second, "nginx listening on "+addr, func() error {
 		select {
 		case err := <-exited:
 			t.Fatalf("nginx exited at start: %v\n%s", err, logs())
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, logs())
 		}
-		if time.Now().After(end) {
-			t.Fatalf("nginx not listening on %s after 10s\n%s", addr, logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		c.Close()
+		return nil
+	})
 }
 
 // stopNginx asks nginx to stop (SIGTERM: the master stops its workers) and

@@ -2,7 +2,8 @@
 # Regenerates docs/benchmarks.md from a fresh run: scripts/bench.sh
 #
 #   1. builds tegata and tegata-bench;
-#   2. runs the micro benchmarks (go test -bench, -count 5; medians);
+#   2. runs the micro benchmarks (go test -bench, -count 6: medians and the
+#      95% confidence intervals benchstat gives them, from golang.org/x/perf);
 #   3. runs the system benchmarks: tegata-bench propagation|flood|authority|gate --json
 #      (tegata-bench starts nodes and gates from the tegata binary beside it);
 #   4. takes a CPU profile of whatever missed its target;
@@ -51,7 +52,7 @@ command -v redis-cli >/dev/null &&
 
 micro='^Benchmark(Ed25519Verify|TokenVerify|GoJoseVerify|VerifyNew|VerifyCached|VerifyParallel|RevocationLookup|RevocationLookupParallel|SetMemory|RedisLookup|PostgresLookup|RandomRead32MiB)$'
 say "micro benchmarks (about 1.5 minutes)"
-if ! run "go test -run '^\$' -bench '$micro' -count 5 -benchmem ./token ./verifier ./revocation ./internal/bench >$out/micro.txt"; then
+if ! run "go test -run '^\$' -bench '$micro' -count 6 -benchmem ./token ./verifier ./internal/revocation ./internal/bench >$out/micro.txt"; then
   say "micro benchmarks failed; see $out/micro.txt"
   failed=1
 fi

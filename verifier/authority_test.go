@@ -17,6 +17,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -33,17 +34,9 @@ const (
 )
 
 // clock is a fake clock shared by the authority and the verifier.
-type clock struct{ ns atomic.Int64 }
+type clock = testtime.Clock
 
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time               { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration)      { c.ns.Add(int64(d)) }
-func (c *clock) In(d time.Duration) time.Time { return c.Now().Add(d) }
+func newClock() *clock { return testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // memLog is an in-memory revocation log: the feed.Source of the fake
 // authority.
@@ -436,13 +429,7 @@ func waitReady(t *testing.T, v *Verifier) {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testtime.EventuallyTrue(t, 5*time.Second, what, cond)
 }
 
 // testLogger logs to the test output, so that failures come with context.

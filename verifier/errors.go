@@ -108,15 +108,16 @@ var codes = []struct {
 	{ErrIssuer, "issuer"},
 	{ErrAudience, "audience"},
 	{ErrClaims, "claims"},
+	{ErrForbidden, "forbidden"},
 }
 
-// Code maps an error from Verify or TokenFromRequest to a short, stable
-// identifier of the check that failed, for metrics labels and operator
-// logs: "no_token", "revoked", "inactive", "stale", "unavailable",
-// "too_large", "malformed", "header", "algorithm", "unknown_key",
-// "signature", "type", "expired", "not_yet_valid", "issuer", "audience",
-// "claims", else "other"; "" for nil. Unlike Reason it says which check
-// failed, so do not send it to clients.
+// Code maps an error from Verify, TokenFromRequest or a Require helper to
+// a short, stable identifier of the check that failed, for metrics labels
+// and operator logs: "no_token", "revoked", "inactive", "stale",
+// "unavailable", "too_large", "malformed", "header", "algorithm",
+// "unknown_key", "signature", "type", "expired", "not_yet_valid",
+// "issuer", "audience", "claims", "forbidden", else "other"; "" for nil.
+// Unlike Reason it says which check failed, so do not send it to clients.
 func Code(err error) string {
 	if err == nil {
 		return ""

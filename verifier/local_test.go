@@ -76,11 +76,11 @@ func TestCacheHitRechecksTime(t *testing.T) {
 	if _, err := l.v.Verify(ctx, raw); err != nil {
 		t.Fatalf("Verify(valid) = %v, want nil", err)
 	}
-	l.clock.Advance(10*time.Minute + DefaultLeeway)
+	l.clock.Add(10*time.Minute + DefaultLeeway)
 	if _, err := l.v.Verify(ctx, raw); err != nil {
 		t.Errorf("Verify(at exp + leeway) = %v, want nil", err)
 	}
-	l.clock.Advance(time.Second)
+	l.clock.Add(time.Second)
 	if _, err := l.v.Verify(ctx, raw); !errors.Is(err, ErrExpired) {
 		t.Errorf("Verify(cached, after exp + leeway) = %v, want %v", err, ErrExpired)
 	}

@@ -170,11 +170,11 @@ func TestStaleFailsClosedAndRecovers(t *testing.T) {
 		t.Fatalf("Verify(fresh) = %v, want nil", err)
 	}
 	stopFeed(t, a, v)
-	clk.Advance(4 * time.Second)
+	clk.Add(4 * time.Second)
 	if _, err := v.Verify(context.Background(), raw); err != nil {
 		t.Errorf("Verify(4s without the feed) = %v, want nil", err)
 	}
-	clk.Advance(2 * time.Second)
+	clk.Add(2 * time.Second)
 	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrStale) {
 		t.Errorf("Verify(6s without the feed) = %v, want %v", err, ErrStale)
 	}
@@ -201,7 +201,7 @@ func TestStaleIntrospects(t *testing.T) {
 	raw, revoked := a.mint(a.claims("alice")), a.mint(c)
 	stopFeed(t, a, v)
 	a.revokeSession(c.SessionID) // the verifier cannot hear of it
-	clk.Advance(DefaultStaleAfter + time.Second)
+	clk.Add(DefaultStaleAfter + time.Second)
 
 	if _, err := v.Verify(context.Background(), raw); err != nil {
 		t.Errorf("Verify(stale, active) = %v, want nil", err)
@@ -252,7 +252,7 @@ func TestOverflowIntrospectsAndDropsNothing(t *testing.T) {
 		t.Errorf("introspection requests = %d, want 2", got)
 	}
 
-	clk.Advance(2 * time.Minute) // the first two entries expire; pruning makes room
+	clk.Add(2 * time.Minute) // the first two entries expire; pruning makes room
 	eventually(t, "the feed to resume after pruning", func() bool {
 		s := v.State()
 		return s.Ready && !s.Overflow && s.Position == last.Seq
@@ -334,12 +334,12 @@ func TestUnknownKidRefetchRateLimited(t *testing.T) {
 	if got := a.jwksHits.Load() - hits; got != 1 {
 		t.Errorf("JWKS fetches after 20 unknown-kid tokens = %d, want 1", got)
 	}
-	clk.Advance(defaultUnknownKidInterval - time.Second)
+	clk.Add(defaultUnknownKidInterval - time.Second)
 	v.Verify(context.Background(), ghost)
 	if got := a.jwksHits.Load() - hits; got != 1 {
 		t.Errorf("JWKS fetches %s later = %d, want 1", defaultUnknownKidInterval-time.Second, got)
 	}
-	clk.Advance(time.Second)
+	clk.Add(time.Second)
 	v.Verify(context.Background(), ghost)
 	if got := a.jwksHits.Load() - hits; got != 2 {
 		t.Errorf("JWKS fetches %s later = %d, want 2", defaultUnknownKidInterval, got)
@@ -570,7 +570,7 @@ func TestFollowsPublishedLifetimeAndLeeway(t *testing.T) {
 		t.Fatalf("Verify(1h token, 15m published) = %v, want %v", err, ErrClaims)
 	}
 	a.publish(time.Hour, 10*time.Second) // raised (and the leeway lowered)
-	clk.Advance(time.Second)             // past the refetch interval
+	clk.Add(time.Second)                 // past the refetch interval
 	if _, err := v.Verify(context.Background(), long); err != nil {
 		t.Fatalf("Verify(1h token, 1h just published) = %v, want nil: the refused token makes the verifier fetch again", err)
 	}

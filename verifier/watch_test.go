@@ -3,6 +3,7 @@ package verifier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func TestLogsStaleAndBackInSync(t *testing.T) {
 	v := startReady(t, cfg)
 	eventually(t, "watch to see the verifier ready", v.seenReady.Load)
 	stopFeed(t, a, v)
-	clk.Advance(6 * time.Second)
+	clk.Add(6 * time.Second)
 	eventually(t, "the stale warning", func() bool { return rec.count(slog.LevelWarn, "revocation state is stale") == 1 })
 	a.feedDown.Store(false)
 	eventually(t, "the back-in-sync line", func() bool { return rec.count(slog.LevelInfo, "back in sync") == 1 })
@@ -52,7 +53,7 @@ func TestConfigRefusalsWarnRateLimited(t *testing.T) {
 	if n := rec.count(slog.LevelWarn, "audience"); n != 1 {
 		t.Fatalf("audience warnings after 5 refusals = %d, want 1\n%s", n, rec)
 	}
-	clk.Advance(configWarnEvery)
+	clk.Add(configWarnEvery)
 	if _, err := v.Verify(context.Background(), raw); err == nil {
 		t.Fatal("Verify(other audience) = nil")
 	}
@@ -83,6 +84,7 @@ func TestCode(t *testing.T) {
 		{ErrIssuer, "issuer"},
 		{errors.Join(errors.New("x"), ErrUnknownKey), "unknown_key"},
 		{ErrStale, "stale"},
+		{fmt.Errorf("%w: want roles in admin", ErrForbidden), "forbidden"},
 		{errors.New("something else"), "other"},
 	}
 	for _, tt := range tests {

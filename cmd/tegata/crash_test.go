@@ -5,15 +5,18 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // TestKill9DuringRefreshes kills the authority with SIGKILL while clients
@@ -42,6 +45,7 @@ func TestKill9DuringRefreshes(t *testing.T) {
 	}
 	var mu sync.Mutex
 	revoked := map[int]bool{} // acknowledged revocations
+	refreshes := 0            // acknowledged refreshes
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range n {
@@ -72,15 +76,26 @@ func TestKill9DuringRefreshes(t *testing.T) {
 				}
 				mu.Lock()
 				last[i] = tk.RefreshToken
+				refreshes++
 				mu.Unlock()
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Kill once the clients are busy: some revocations acknowledged and
+	// several refreshes per session done, so the kill lands among
+	// transactions in flight.
+	testtime.EventuallyTrue(t, 30*time.Second, "revocations and refreshes under way", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(revoked) > 0 && refreshes >= 4*n
+	})
 	if err := p.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown path runs
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
+	var exit *exec.ExitError
+	if err := p.cmd.Wait(); !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("tegata serve after SIGKILL: Wait = %v, want killed by SIGKILL", err)
+	}
 	close(stop)
 	wg.Wait()
 
@@ -123,8 +138,13 @@ func checkOneCurrentTokenPerSession(t *testing.T, path string) {
 	for rows.Next() {
 		var sid string
 		var count int
-		_ = rows.Scan(&sid, &count)
+		if err := rows.Scan(&sid, &count); err != nil {
+			t.Fatalf("read refresh tokens after kill: %v", err)
+		}
 		t.Errorf("session %s has %d current refresh tokens after the kill, want at most 1", sid, count)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("read refresh tokens after kill: %v", err)
 	}
 	var total int
 	if err := db.QueryRow(`SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NOT NULL`).Scan(&total); err != nil || total == 0 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 var gateListening = regexp.MustCompile(`tegata gate listening" addr=(\S+)`)
@@ -52,13 +53,7 @@ func get(t *testing.T, url string) (int, string) {
 // poll calls cond every 20ms until it holds, for up to 30s.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testtime.EventuallyTrue(t, 30*time.Second, what, cond)
 }
 
 func stop(t *testing.T, p *proc) {

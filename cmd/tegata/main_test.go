@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 var bin string
@@ -102,13 +104,12 @@ func startProc(t *testing.T, re *regexp.Regexp, env []string, args ...string) *p
 // waitLog waits until the process has logged a line containing s.
 func (p *proc) waitLog(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p.Logs(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q within 30s:\n%s", s, p.Logs())
+	testtime.Eventually(t, 30*time.Second, fmt.Sprintf("a log line with %q", s), func() error {
+		if logs := p.Logs(); !strings.Contains(logs, s) {
+			return fmt.Errorf("the log so far:\n%s", logs)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (p *proc) URL() string { u := <-p.url; p.url <- u; return u }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 var ops = store.Actor{By: "api-key:ops", Reason: "test"}
@@ -24,7 +25,7 @@ func twoNodes(t *testing.T) (*Authority, *Authority, *clock) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	var nodes [2]*Authority
 	for i := range nodes {
 		nodes[i], err = New(ctx, st, bytes.Repeat([]byte{7}, MasterKeySize), Config{Issuer: "https://auth.test", Now: clk.Now})
@@ -119,8 +120,11 @@ func TestAPIKeyCacheEvictionRace(t *testing.T) {
 	var c apiKeyCache
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	h := HashSecret("k")
-	_, gen, _ := c.get(h, now) // the lookup begins and misses
-	c.evict("id-1")            // the key is revoked meanwhile
+	_, gen, hit := c.get(h, now) // the lookup begins and misses
+	if hit {
+		t.Fatal("get() on an empty cache hit")
+	}
+	c.evict("id-1") // the key is revoked meanwhile
 	c.put(h, store.APIKey{ID: "id-1"}, now.Add(time.Minute), gen)
 	if k, _, ok := c.get(h, now); ok {
 		t.Fatalf("get() after a stale put = %+v, want a miss", k)

@@ -6,23 +6,17 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+type clock = testtime.Clock
 
 func newTestAuthority(t *testing.T) (*Authority, *clock) {
 	t.Helper()
@@ -31,7 +25,7 @@ func newTestAuthority(t *testing.T) (*Authority, *clock) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	a, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize), Config{Issuer: "https://auth.test", Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +38,14 @@ func TestSealer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := newSealer(bytes.Repeat([]byte{2}, MasterKeySize), "purpose A")
-	otherPurpose, _ := newSealer(bytes.Repeat([]byte{1}, MasterKeySize), "purpose B")
+	other, err := newSealer(bytes.Repeat([]byte{2}, MasterKeySize), "purpose A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPurpose, err := newSealer(bytes.Repeat([]byte{1}, MasterKeySize), "purpose B")
+	if err != nil {
+		t.Fatal(err)
+	}
 	sealed := s.seal([]byte("secret"), []byte("row-1"))
 	if bytes.Contains(sealed, []byte("secret")) {
 		t.Fatal("sealed data contains the plaintext")
@@ -110,8 +110,14 @@ func TestRetiredKeyCannotSign(t *testing.T) {
 func TestKeyStates(t *testing.T) {
 	a, clk := newTestAuthority(t)
 	ctx := context.Background()
-	first, _ := a.ring().current(clk.Now())
-	k, _ := a.RotateKey(ctx, store.Actor{By: "test"})
+	first, ok := a.ring().current(clk.Now())
+	if !ok {
+		t.Fatal("no signing key")
+	}
+	k, err := a.RotateKey(ctx, store.Actor{By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	states := func() map[string]string {
 		keys, err := a.Keys(ctx)
 		if err != nil {
@@ -133,7 +139,9 @@ func TestKeyStates(t *testing.T) {
 	}
 	for i, s := range steps {
 		clk.Add(s.advance)
-		_ = a.ReloadKeys(ctx)
+		if err := a.ReloadKeys(ctx); err != nil {
+			t.Fatalf("step %d: ReloadKeys = %v", i, err)
+		}
 		got := states()
 		if got[first.ID] != s.first || got[k.ID] != s.second {
 			t.Fatalf("step %d: states = %v, want first %s, second %s", i, got, s.first, s.second)
@@ -309,7 +317,7 @@ func TestNoRefreshGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	a, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize),
 		Config{Issuer: "https://auth.test", Now: clk.Now, NoRefreshGrace: true})
 	if err != nil {
@@ -341,7 +349,7 @@ func TestAlgorithmChangeAppliesAtRotation(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	master := bytes.Repeat([]byte{7}, MasterKeySize)
 	if _, err := New(ctx, st, master, Config{Issuer: "https://auth.test", Now: clk.Now}); err != nil {
 		t.Fatal(err)

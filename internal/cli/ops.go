@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -105,16 +104,7 @@ func authorityList(s string) ([]string, error) {
 func healthy(ctx context.Context, base string) bool {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return (&client.Client{BaseURL: base}).Healthy(ctx) == nil
 }
 
 func opContext() (context.Context, context.CancelFunc) {

@@ -19,6 +19,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -76,21 +77,16 @@ func quietLogger() *slog.Logger {
 func (c *cluster) start(i int) {
 	c.t.Helper()
 	var r *server.Running
-	var err error
-	for try := 0; try < 50; try++ { // the old listener may linger briefly
+	// The old listener may linger briefly on the node's address.
+	testtime.Eventually(c.t, 5*time.Second, fmt.Sprintf("node %d to start", i), func() error {
+		var err error
 		r, err = server.Start(context.Background(), server.Config{
 			Addr: c.addrs[i], DataDir: c.t.TempDir(), DB: c.dsns[i], Issuer: "https://auth.e2e.test",
 			MasterKey: c.master, APIKey: c.apiKey, FeedKey: c.feedKey,
 			Limits: &httpapi.Limits{}, Logger: quietLogger(),
 		})
-		if err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		c.t.Fatalf("start node %d: %v", i, err)
-	}
+		return err
+	})
 	c.nodes[i] = r
 	c.addrs[i] = r.URL[len("http://"):]
 }
@@ -170,20 +166,10 @@ func parallel(t *testing.T, n, workers int, fn func(i int) error) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually waits until cond returns nil (testtime.Eventually).
 func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, within, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testtime.Eventually(t, within, what, cond)
 }
 
 // allRevoked checks that v rejects every token as revoked.

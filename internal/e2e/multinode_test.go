@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -148,15 +149,9 @@ func restartPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restart Postgres: %v\n%s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
-		if exec.Command("pg_isready", "-h", "127.0.0.1", "-q").Run() == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatal("Postgres did not come back within 30 s")
+	testtime.Eventually(t, 30*time.Second, "Postgres to come back", func() error {
+		return exec.Command("pg_isready", "-h", "127.0.0.1", "-q").Run()
+	})
 }
 
 // TestNodeCutOffFromPostgres: node A loses its database while node B keeps

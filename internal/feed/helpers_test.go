@@ -16,6 +16,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // t0 is the tests' clock: entries expiring after it are live.
@@ -151,16 +152,10 @@ func startClientWith(t *testing.T, c *feed.Client) {
 	})
 }
 
-// waitFor polls cond until it holds, failing the test after a while.
+// waitFor waits until cond holds (testtime.EventuallyTrue).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testtime.EventuallyTrue(t, 20*time.Second, what, cond)
 }
 
 func waitPosition(t *testing.T, c *feed.Client, pos int64) {

@@ -342,19 +342,21 @@ func FuzzDecodeSID(f *testing.F) {
 	f.Fuzz(checkDecodeSID)
 }
 
+// TestShardSize: a shard fills two cache lines exactly, on 32-bit as on
+// 64-bit platforms (GOARCH=386 go test -run TestShardSize).
 func TestShardSize(t *testing.T) {
-	if n := unsafe.Sizeof(shard{}); n != 128 {
-		t.Errorf("unsafe.Sizeof(shard{}) = %d, want 128 (two cache lines)", n)
+	if n := unsafe.Sizeof(shard{}); n != shardSize {
+		t.Errorf("unsafe.Sizeof(shard{}) = %d, want %d (two cache lines)", n, shardSize)
 	}
 }
 
 // TestConcurrent is for -race: readers, writers, pruning and resets at once.
 func TestConcurrent(t *testing.T) {
 	s := NewSet(5000)
-	var wg sync.WaitGroup
+	var wg, writers sync.WaitGroup
 	stop := make(chan struct{})
 	for w := range 2 {
-		wg.Go(func() {
+		writers.Go(func() {
 			for i := range 3000 {
 				exp := t0.Add(time.Duration(i%10) * time.Second)
 				_ = s.Apply(session(int64(i), sidN(uint64(w*10000+i)), exp))
@@ -389,7 +391,7 @@ func TestConcurrent(t *testing.T) {
 			_ = s.Len()
 		}
 	})
-	time.Sleep(200 * time.Millisecond)
+	writers.Wait() // readers and pruning run for as long as the writes take
 	close(stop)
 	wg.Wait()
 	if n := s.Len(); n < 0 || n > 5000 {

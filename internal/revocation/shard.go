@@ -3,6 +3,7 @@ package revocation
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // shard is one slice of the set. Writers hold mu. A writer that moves
@@ -27,15 +28,23 @@ import (
 // added. Either way its answer is right at that instant: the new entry
 // counts from when it is whole.
 type shard struct {
+	shardFields
+	// Pad to two cache lines so that writes to one shard do not disturb
+	// readers of its neighbours. The fields' size depends on the word
+	// size, so the padding is computed, not written down.
+	_ [(shardSize - unsafe.Sizeof(shardFields{})%shardSize) % shardSize]byte
+}
+
+// shardSize is two cache lines of 64 bytes.
+const shardSize = 128
+
+type shardFields struct {
 	mu       sync.Mutex
 	seq      atomic.Uint64
 	sessions atomic.Pointer[keyTable]
 	// otherSessions holds session ids that are not in tegata's format.
 	otherSessions atomic.Pointer[strTable]
 	subjects      atomic.Pointer[subjectTable]
-	// Pad to two cache lines so that writes to one shard do not disturb
-	// readers of its neighbours.
-	_ [128 - 40]byte
 }
 
 // optimisticReads is how many times a reader tries without the lock.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // model is the obvious implementation the set must agree with.
@@ -75,6 +77,9 @@ func (m *model) revoked(sid, sub string, gen int64) (Kind, bool) {
 // shrink, wrap around, shift entries on deletion and are rebuilt by big
 // prunes, and checks every answer against the model.
 func TestSetMatchesModel(t *testing.T) {
+	if testtime.Race {
+		t.Skip("one goroutine: the race detector has nothing to check, and the plain run covers it")
+	}
 	r := rand.New(rand.NewPCG(7, 11))
 	sids := make([]string, 0, 8101)
 	for i := range uint64(8000) {
@@ -206,8 +211,11 @@ func TestReadersDuringWrites(t *testing.T) {
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		// Small rounds are pruned in place, large ones by rebuilding.
-		for round, next := uint64(1), uint64(stay); !stop.Load(); round++ {
+		// Small rounds are pruned in place, large ones by rebuilding. The
+		// readers read until the writer is done: the test does a fixed
+		// amount of work, however fast the machine.
+		defer stop.Store(true)
+		for round, next := uint64(1), uint64(stay); round <= writeRounds; round++ {
 			size := uint64(2000)
 			if round%2 == 0 {
 				size = 20000
@@ -241,9 +249,18 @@ func TestReadersDuringWrites(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
 	wg.Wait()
+}
+
+// writeRounds is how many rounds of writes the concurrency tests make
+// while readers check what they see: fewer under the race detector, which
+// slows every memory access down, so that CI's -race run stays short.
+var writeRounds = uint64(6)
+
+func init() {
+	if testtime.Race {
+		writeRounds = 2
+	}
 }
 
 func TestDeleteAtWrapsAround(t *testing.T) {
@@ -359,7 +376,8 @@ func TestSubjectCutoffsDuringWrites(t *testing.T) {
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for round, gen := 0, int64(6); !stop.Load(); round++ {
+		defer stop.Store(true) // the readers read until the writer is done
+		for round, gen := uint64(0), int64(6); round < 40*writeRounds; round++ {
 			// Most rounds are pruned in place; every fourth is rebuilt.
 			n := inPlaceMax
 			if round%4 == 0 {
@@ -390,8 +408,6 @@ func TestSubjectCutoffsDuringWrites(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
 	wg.Wait()
 }
 

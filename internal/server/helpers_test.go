@@ -11,27 +11,14 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
-// clock is a settable clock for the authority.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the authority's clock in these tests; it starts at the real
+// time, since the tests also talk to real processes and sockets.
+type clock = testtime.Clock
 
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testtime.NewClock(time.Now()) }
 
 // logBuffer collects log output so tests can check that no secret leaks.
 type logBuffer struct {

@@ -24,15 +24,15 @@ var analysis = map[string]func(r *run) string{
 }
 
 func revocationLookup(r *run) string {
-	lookup, _ := r.micro.get("revocation", "RevocationLookup", "ns/op")
-	par, _ := r.micro.get("revocation", "RevocationLookupParallel", "ns/op")
+	lookup, _ := r.micro.get("internal/revocation", "RevocationLookup", "ns/op")
+	par, _ := r.micro.get("internal/revocation", "RevocationLookupParallel", "ns/op")
 	floor, ok := r.micro.get("internal/bench", "RandomRead32MiB", "ns/op")
 	var b strings.Builder
 	b.WriteString("**Where the time goes.** ")
 	if name, pct, ok := r.topOfProfile("revocation-lookup"); ok {
 		fmt.Fprintf(&b, "The top of the profile below is `%s` with %s of the samples. ", name, pct)
 	}
-	if per, ok := r.micro.get("revocation", "SetMemory", "B/entry"); ok {
+	if per, ok := r.micro.get("internal/revocation", "SetMemory", "B/entry"); ok {
 		fmt.Fprintf(&b, "With 1,000,000 live entries the set takes about %.0f MiB (%s B per entry, `BenchmarkSetMemory`), far beyond this CPU's caches, ", per*1e6/(1<<20), bench.FormatValue(per))
 	} else {
 		b.WriteString("With 1,000,000 live entries the set's tables are far beyond this CPU's caches, ")
@@ -151,7 +151,7 @@ func cores() string {
 }
 
 func floodHeap(r *run) string {
-	session, ok := r.micro.get("revocation", "SetMemory", "B/entry")
+	session, ok := r.micro.get("internal/revocation", "SetMemory", "B/entry")
 	var b strings.Builder
 	b.WriteString("**Where the memory goes.** The flood's entries are subject cutoffs, which the set keeps by subject string: each costs the string's bytes and its own record and table slot, where a session entry is a fixed 16-byte key. ")
 	if ok {

@@ -1,59 +1,66 @@
 package main
 
 import (
-	"bufio"
 	"io"
-	"slices"
+	"math"
 	"strconv"
 	"strings"
+
+	"golang.org/x/perf/benchfmt"
+	"golang.org/x/perf/benchmath"
 )
 
-// micro holds the medians of `go test -bench` output: package (relative to
-// the module, e.g. "token") → benchmark name without "Benchmark" and the
-// -GOMAXPROCS suffix → unit → median value.
+// micro holds the summaries of `go test -bench` output, read and computed by
+// golang.org/x/perf (benchstat's own packages): package (relative to the
+// module, e.g. "token") → benchmark name without "Benchmark" and the
+// -GOMAXPROCS suffix → unit → median and its confidence interval.
 type micro struct {
 	order []benchKey
 	runs  map[benchKey]int
-	med   map[benchKey]map[string]float64
+	sum   map[benchKey]map[string]benchmath.Summary
 }
 
 type benchKey struct{ pkg, name string }
 
 const module = "github.com/tegata-dev/tegata/"
 
-// parseMicro reads `go test -bench -count N` output and keeps each
-// metric's median over the N runs.
+// confidence is the level of the intervals, as benchstat's default.
+const confidence = 0.95
+
+// parseMicro reads `go test -bench -count N` output and summarizes each
+// metric over the N runs with benchstat's non-parametric assumption (the
+// median, with a confidence interval that makes no assumption about the
+// distribution).
 func parseMicro(r io.Reader) micro {
 	vals := map[benchKey]map[string][]float64{}
-	m := micro{runs: map[benchKey]int{}, med: map[benchKey]map[string]float64{}}
-	pkg := ""
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		switch {
-		case len(f) == 2 && f[0] == "pkg:":
-			pkg = strings.TrimPrefix(f[1], module)
-		case len(f) >= 4 && strings.HasPrefix(f[0], "Benchmark"):
-			if _, err := strconv.Atoi(f[1]); err != nil {
-				continue
+	m := micro{runs: map[benchKey]int{}, sum: map[benchKey]map[string]benchmath.Summary{}}
+	br := benchfmt.NewReader(r, "micro.txt")
+	for br.Scan() {
+		res, ok := br.Result().(*benchfmt.Result)
+		if !ok {
+			continue // a syntax error or unit metadata: not a result
+		}
+		base, _ := res.Name.Parts()
+		k := benchKey{strings.TrimPrefix(res.GetConfig("pkg"), module), string(base)}
+		if vals[k] == nil {
+			vals[k] = map[string][]float64{}
+			m.order = append(m.order, k)
+		}
+		m.runs[k]++
+		for _, v := range res.Values {
+			// The units as go test wrote them (ns/op, not sec/op).
+			unit, val := v.OrigUnit, v.OrigValue
+			if unit == "" {
+				unit, val = v.Unit, v.Value
 			}
-			k := benchKey{pkg, benchName(f[0])}
-			if vals[k] == nil {
-				vals[k] = map[string][]float64{}
-				m.order = append(m.order, k)
-			}
-			m.runs[k]++
-			for i := 2; i+1 < len(f); i += 2 {
-				if v, err := strconv.ParseFloat(f[i], 64); err == nil {
-					vals[k][f[i+1]] = append(vals[k][f[i+1]], v)
-				}
-			}
+			vals[k][unit] = append(vals[k][unit], val)
 		}
 	}
+	thresholds := benchmath.DefaultThresholds
 	for k, units := range vals {
-		m.med[k] = map[string]float64{}
+		m.sum[k] = map[string]benchmath.Summary{}
 		for u, vs := range units {
-			m.med[k][u] = median(vs)
+			m.sum[k][u] = benchmath.AssumeNothing.Summary(benchmath.NewSample(vs, &thresholds), confidence)
 		}
 	}
 	return m
@@ -70,17 +77,19 @@ func benchName(s string) string {
 	return s
 }
 
-func median(vs []float64) float64 {
-	s := slices.Sorted(slices.Values(vs))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
 // get returns the median of a benchmark's unit, and whether it ran.
 func (m micro) get(pkg, name, unit string) (float64, bool) {
-	v, ok := m.med[benchKey{pkg, name}][unit]
-	return v, ok
+	v, ok := m.sum[benchKey{pkg, name}][unit]
+	return v.Center, ok
+}
+
+// spread returns the confidence interval of a benchmark's unit around its
+// median, as benchstat prints it ("±3%"), or "" if it did not run or ran
+// too few times for one (benchstat needs 6 runs at 95%).
+func (m micro) spread(pkg, name, unit string) string {
+	v, ok := m.sum[benchKey{pkg, name}][unit]
+	if !ok || math.IsInf(v.Lo, 0) || math.IsInf(v.Hi, 0) {
+		return ""
+	}
+	return "±" + v.PctRangeString()
 }

@@ -48,7 +48,7 @@ var microTargets = []microTarget{
 	{
 		id: "revocation-lookup", name: "RevocationLookup under 100 ns (1,000,000 live entries)",
 		measure: func(m micro) (bench.Target, bool) {
-			v, ok := m.get("revocation", "RevocationLookup", "ns/op")
+			v, ok := m.get("internal/revocation", "RevocationLookup", "ns/op")
 			return bench.NewTarget("revocation-lookup", "RevocationLookup under 100 ns (1,000,000 live entries)", v, "<", 100, " ns", ""), ok
 		},
 		profile: &recipe{"./revocation", "BenchmarkRevocationLookup"},
@@ -65,7 +65,7 @@ var microTargets = []microTarget{
 	{
 		id: "set-memory", name: "heap per live entry (session entries, 1,000,000, BenchmarkSetMemory)",
 		measure: func(m micro) (bench.Target, bool) {
-			v, ok := m.get("revocation", "SetMemory", "B/entry")
+			v, ok := m.get("internal/revocation", "SetMemory", "B/entry")
 			return bench.NewTarget("set-memory", "heap per live entry (session entries, 1,000,000, BenchmarkSetMemory)", v, "<=", 64, " B", ""), ok
 		},
 	},

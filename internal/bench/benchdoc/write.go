@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/bench"
+
+	"golang.org/x/perf/benchmath"
 )
 
 // write prints the document.
@@ -103,7 +105,7 @@ func (r *run) writeTargets(p printer) {
 var sideBySide = []struct{ pkg, name, what string }{
 	{"verifier", "VerifyCached", "tegata, token seen before (cache hit; revocation set still checked)"},
 	{"verifier", "VerifyParallel", "tegata, cache hits from all cores (per call, wall time)"},
-	{"revocation", "RevocationLookup", "tegata revocation check alone (1,000,000 live entries)"},
+	{"internal/revocation", "RevocationLookup", "tegata revocation check alone (1,000,000 live entries)"},
 	{"verifier", "VerifyNew", "tegata, token never seen (parse, Ed25519, claims, revocation)"},
 	{"token", "TokenVerify", "tegata token package: parse + verify, no revocation check"},
 	{"token", "Ed25519Verify", "bare crypto/ed25519.Verify of the same signing input (the floor)"},
@@ -145,27 +147,32 @@ func (r *run) writeMicro(p printer) {
 	}
 	p("`%s`", r.command("go test"))
 	p("")
-	p("Medians over the runs of each benchmark.")
+	p("Medians over the runs of each benchmark, with the 95%% confidence interval benchstat gives them")
+	p("(golang.org/x/perf: non-parametric, no assumption about the distribution).")
 	p("")
 	p("| package | benchmark | runs | ns/op | B/op | allocs/op | other |")
 	p("|---|---|---|---|---|---|---|")
 	for _, k := range r.micro.order {
-		med := r.micro.med[k]
+		units := r.micro.sum[k]
 		var other []string
-		for _, u := range slices.Sorted(maps.Keys(med)) {
+		for _, u := range slices.Sorted(maps.Keys(units)) {
 			if u != "ns/op" && u != "B/op" && u != "allocs/op" {
-				other = append(other, bench.FormatValue(med[u])+" "+u)
+				other = append(other, bench.FormatValue(units[u].Center)+" "+u)
 			}
 		}
+		ns := fmtOpt(units, "ns/op")
+		if s := r.micro.spread(k.pkg, k.name, "ns/op"); ns != "" && s != "" {
+			ns += " " + s
+		}
 		p("| %s | %s | %d | %s | %s | %s | %s |", k.pkg, k.name, r.micro.runs[k],
-			fmtOpt(med, "ns/op"), fmtOpt(med, "B/op"), fmtOpt(med, "allocs/op"), strings.Join(other, ", "))
+			ns, fmtOpt(units, "B/op"), fmtOpt(units, "allocs/op"), strings.Join(other, ", "))
 	}
 	p("")
 }
 
-func fmtOpt(m map[string]float64, unit string) string {
+func fmtOpt(m map[string]benchmath.Summary, unit string) string {
 	if v, ok := m[unit]; ok {
-		return bench.FormatValue(v)
+		return bench.FormatValue(v.Center)
 	}
 	return ""
 }

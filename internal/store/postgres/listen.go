@@ -32,8 +32,11 @@ type listener struct {
 	dsn  string
 	wake func()
 	idle time.Duration // idleTimeout when the listener started
-	// pid is the backend of the current connection, for tests that kill it.
+	// pid is the backend of the current connection, for tests that kill it;
+	// pings counts the idle pings that succeeded, for tests that wait for
+	// them.
 	pid       atomic.Uint32
+	pings     atomic.Int64
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -115,6 +118,7 @@ func (l *listener) follow(ctx context.Context, conn *pgx.Conn) error {
 		if err != nil {
 			return fmt.Errorf("ping: %w", err)
 		}
+		l.pings.Add(1)
 	}
 }
 

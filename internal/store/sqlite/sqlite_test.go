@@ -31,6 +31,17 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceNodes: three stores on one file, each with its own writer
+// connection, as three processes would have. SQLite's file lock
+// (BEGIN IMMEDIATE, busy_timeout) must serialise their writers as the
+// in-process single writer does.
+func TestConformanceNodes(t *testing.T) {
+	storetest.RunNodes(t, func(t *testing.T) []store.Store {
+		path := filepath.Join(t.TempDir(), "tegata.db")
+		return []store.Store{open(t, path), open(t, path), open(t, path)}
+	})
+}
+
 func TestOpenCreatesPrivateFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new", "dir", "tegata.db")
 	s := open(t, path)

@@ -142,8 +142,9 @@ func testRevokeAPIKey(t *testing.T, s store.Store) {
 
 // testRevokeAPIKeyConcurrent: every admin key revokes itself at once;
 // exactly one must survive, whatever the interleaving.
-func testRevokeAPIKeyConcurrent(t *testing.T, s store.Store) {
+func testRevokeAPIKeyConcurrent(t *testing.T, nodes []store.Store) {
 	ctx := context.Background()
+	s := nodes[0]
 	const n = 8
 	for i := range n {
 		addAPIKey(t, s, apiKey(fmt.Sprintf("a%d", i), fmt.Sprintf("admin-%d", i), fmt.Sprintf("secret-%d", i), "admin"))
@@ -151,7 +152,7 @@ func testRevokeAPIKeyConcurrent(t *testing.T, s store.Store) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { errs[i] = s.RevokeAPIKey(ctx, fmt.Sprintf("a%d", i), t0, operator) })
+		wg.Go(func() { errs[i] = nodes[i%len(nodes)].RevokeAPIKey(ctx, fmt.Sprintf("a%d", i), t0, operator) })
 	}
 	wg.Wait()
 	var ok, last int

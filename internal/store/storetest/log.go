@@ -101,8 +101,9 @@ func testPruneLog(t *testing.T, s store.Store) {
 // testLogConcurrentAppends appends from many goroutines while a reader
 // follows the log the way the feed does: it must see every seq exactly once,
 // in order, and never find an entry below a head it already saw missing.
-func testLogConcurrentAppends(t *testing.T, s store.Store) {
+func testLogConcurrentAppends(t *testing.T, nodes []store.Store) {
 	ctx := context.Background()
+	s := nodes[0]
 	const n = 200
 	got := make([]int64, n)
 	var wg sync.WaitGroup
@@ -110,7 +111,7 @@ func testLogConcurrentAppends(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			e, err := s.RevokeSubject(ctx, store.SubjectRevocation{
+			e, err := nodes[i%len(nodes)].RevokeSubject(ctx, store.SubjectRevocation{
 				Subject: fmt.Sprintf("user%d", i), Now: t0, ExpiresAt: t0.Add(accessLife),
 				Actor: store.Actor{By: "admin-key"},
 			})

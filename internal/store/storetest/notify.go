@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -29,9 +30,11 @@ func Drain(ch <-chan struct{}) {
 }
 
 func testNotifier(t *testing.T, s store.Store) {
+	// Notifier is optional in the interface, but the feed needs it: tegata
+	// serve refuses a store without it, so the conformance suite does too.
 	n, ok := s.(store.Notifier)
 	if !ok {
-		t.Skipf("%T does not implement store.Notifier", s)
+		t.Fatalf("%T does not implement store.Notifier, which serving the feed needs", s)
 	}
 	wake, stop := n.Subscribe()
 	other, stopOther := n.Subscribe()
@@ -54,11 +57,15 @@ func testNotifier(t *testing.T, s store.Store) {
 	stop()
 	stop() // stop is idempotent
 	Drain(wake)
-	revokeSubject(t, s, "alice", t0)
-	WaitWake(t, other, "RevokeSubject after the first subscriber stopped")
-	select {
-	case <-wake:
+	// Wake-ups reach every subscriber in one pass, so once the second
+	// append's has reached the other subscriber, the first append's pass
+	// is over: had it still counted the stopped subscriber, its buffer
+	// would hold a wake-up now. No waiting for something not to happen.
+	for i := range 2 {
+		revokeSubject(t, s, "alice", t0)
+		WaitWake(t, other, fmt.Sprintf("append %d after the first subscriber stopped", i+1))
+	}
+	if len(wake) != 0 {
 		t.Errorf("stopped subscriber was woken")
-	case <-time.After(50 * time.Millisecond):
 	}
 }

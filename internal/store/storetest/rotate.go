@@ -213,12 +213,15 @@ func testRotateRefused(t *testing.T, s store.Store) {
 // tabs refreshing together do: exactly one rotates, every other one gets the
 // same successor back, and no second successor is ever stored. Several
 // rounds, after warming the store's connections, make real overlap likely.
-func testRotateConcurrent(t *testing.T, s store.Store) {
-	warm(t, s, 20)
+func testRotateConcurrent(t *testing.T, nodes []store.Store) {
+	s := nodes[0]
+	for _, n := range nodes {
+		warm(t, n, 20)
+	}
 	for round := range 5 {
 		id := fmt.Sprintf("s%d", round)
 		create(t, s, newSession(id, "alice", t0))
-		rotateConcurrently(t, s, id, 20)
+		rotateConcurrently(t, nodes, id, 20)
 	}
 	if h := head(t, s); h != 0 {
 		t.Errorf("Head() = %d, want 0 (no reuse detected)", h)
@@ -240,8 +243,11 @@ func warm(t *testing.T, s store.Store, n int) {
 	wg.Wait()
 }
 
-func rotateConcurrently(t *testing.T, s store.Store, id string, n int) {
+// rotateConcurrently presents the same refresh token n times at once,
+// spread over the nodes.
+func rotateConcurrently(t *testing.T, nodes []store.Store, id string, n int) {
 	t.Helper()
+	s := nodes[0]
 	ctx := context.Background()
 	now := t0.Add(time.Hour)
 	next := func(i int) string { return fmt.Sprintf("%s-next-%d", id, i) }
@@ -252,7 +258,7 @@ func rotateConcurrently(t *testing.T, s store.Store, id string, n int) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = s.RotateRefresh(ctx, rotation("rt-"+id, next(i), now))
+			results[i], errs[i] = nodes[i%len(nodes)].RotateRefresh(ctx, rotation("rt-"+id, next(i), now))
 		})
 	}
 	close(start)

@@ -329,8 +329,9 @@ func testGeneration(t *testing.T, s store.Store) {
 // everywhere": every session must end up either revoked by the cutoff or
 // created after it (carrying the new generation). A session that is live
 // with the old generation escaped the sign-out.
-func testCreateDuringCutoff(t *testing.T, s store.Store) {
+func testCreateDuringCutoff(t *testing.T, nodes []store.Store) {
 	ctx := context.Background()
+	s := nodes[0]
 	for round := range 5 {
 		subject := fmt.Sprint("racer-", round)
 		const n = 12
@@ -343,14 +344,14 @@ func testCreateDuringCutoff(t *testing.T, s store.Store) {
 			go func() {
 				defer wg.Done()
 				var c store.Created
-				c, errs[i] = s.CreateSession(ctx, newSession(fmt.Sprintf("race-%d-%d", round, i), subject, t0))
+				c, errs[i] = nodes[i%len(nodes)].CreateSession(ctx, newSession(fmt.Sprintf("race-%d-%d", round, i), subject, t0))
 				gens[i] = c.Generation
 			}()
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cutoff, errs[n] = s.RevokeSubject(ctx, store.SubjectRevocation{Subject: subject, EndSessions: true,
+			cutoff, errs[n] = nodes[(round+1)%len(nodes)].RevokeSubject(ctx, store.SubjectRevocation{Subject: subject, EndSessions: true,
 				Now: t0, ExpiresAt: t0.Add(accessLife), Actor: store.Actor{By: "test"}})
 		}()
 		wg.Wait()

@@ -4,6 +4,9 @@
 //
 // Run's subtests run one after the other, each on a fresh store; some start
 // many goroutines against that store to check its concurrency guarantees.
+// RunNodes runs those again with the goroutines spread over several stores
+// opened on one database, so the database's locking between connections
+// (SQLite's file lock, Postgres's row locks) is what keeps them correct.
 package storetest
 
 import (
@@ -36,17 +39,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeSubjectEndSessions", testRevokeSubjectEndSessions},
 		{"RevokeSubjectClaims", testRevokeSubjectClaims},
 		{"Generation", testGeneration},
-		{"CreateDuringCutoff", testCreateDuringCutoff},
+		{"CreateDuringCutoff", oneNode(testCreateDuringCutoff)},
 		{"RotateRotated", testRotateRotated},
 		{"RotateCheck", testRotateCheck},
 		{"RotateGraceWindow", testRotateGraceWindow},
 		{"RotateReused", testRotateReused},
 		{"RotateRefused", testRotateRefused},
-		{"RotateConcurrent", testRotateConcurrent},
+		{"RotateConcurrent", oneNode(testRotateConcurrent)},
 		{"LogEmpty", testLogEmpty},
 		{"EntriesAfter", testEntriesAfter},
 		{"PruneLog", testPruneLog},
-		{"LogConcurrentAppends", testLogConcurrentAppends},
+		{"LogConcurrentAppends", oneNode(testLogConcurrentAppends)},
 		{"RevokeBulk", testRevokeBulk},
 		{"RevokeBulkAllOrNothing", testRevokeBulkAllOrNothing},
 		{"ConcurrentFailuresIsolated", testConcurrentFailuresIsolated},
@@ -56,7 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"APIKeys", testAPIKeys},
 		{"APIKeyConflicts", testAPIKeyConflicts},
 		{"RevokeAPIKey", testRevokeAPIKey},
-		{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
+		{"RevokeAPIKeyConcurrent", oneNode(testRevokeAPIKeyConcurrent)},
 		{"RetireInstalledAPIKeys", testRetireInstalledAPIKeys},
 		{"RetireInstalledConcurrent", testRetireInstalledConcurrent},
 		{"Lifetimes", testLifetimes},
@@ -80,6 +83,48 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 				}
 			})
 			tt.fn(t, s)
+		})
+	}
+}
+
+// nodeTests are the tests of the locking that keeps concurrent writers
+// correct. Run runs them with every writer on one store; RunNodes spreads
+// the writers over several stores that share one database, as several
+// authority processes do, so the database's own locking is what is tested.
+var nodeTests = []struct {
+	name string
+	fn   func(t *testing.T, nodes []store.Store)
+}{
+	{"CreateDuringCutoff", testCreateDuringCutoff},
+	{"RotateConcurrent", testRotateConcurrent},
+	{"LogConcurrentAppends", testLogConcurrentAppends},
+	{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
+}
+
+// oneNode runs a node test with a single store.
+func oneNode(fn func(t *testing.T, nodes []store.Store)) func(t *testing.T, s store.Store) {
+	return func(t *testing.T, s store.Store) { fn(t, []store.Store{s}) }
+}
+
+// RunNodes runs the locking tests with writers spread over several stores
+// on one database: open returns, for one subtest, a new empty database
+// opened more than once (separate connection pools, or separate
+// processes' stores). RunNodes closes them when the subtest ends.
+func RunNodes(t *testing.T, open func(t *testing.T) []store.Store) {
+	for _, tt := range nodeTests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := open(t)
+			if len(nodes) < 2 {
+				t.Fatalf("RunNodes: open returned %d stores, want at least 2", len(nodes))
+			}
+			t.Cleanup(func() {
+				for i, s := range nodes {
+					if err := s.Close(); err != nil {
+						t.Errorf("Close() node %d = %v", i, err)
+					}
+				}
+			})
+			tt.fn(t, nodes)
 		})
 	}
 }
