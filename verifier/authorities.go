@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/tegata-dev/tegata/client"
 )
 
 // requestTimeout bounds each request to one authority other than the feed,
@@ -93,19 +95,9 @@ func (a *authorities) get(ctx context.Context, path string) ([]byte, error) {
 	return body, err
 }
 
-// discovery is the part of the authority's openid-configuration the
-// verifier uses.
-type discovery struct {
-	Issuer string `json:"issuer"`
-	// Audience is the aud the authority puts in its access tokens.
-	Audience string `json:"tegata_access_token_audience"`
-	// MaxLifetime is the longest lifetime of an access token that can
-	// still be valid, in seconds.
-	MaxLifetime int64 `json:"tegata_access_token_max_lifetime"`
-	// Leeway is the clock skew the authority tolerates, in seconds: it
-	// sends revocations for that long past their expiry.
-	Leeway int64 `json:"tegata_leeway"`
-}
+// discovery is the authority's openid-configuration, as the client package
+// reads it: one description of the document for every Go reader.
+type discovery = client.Discovery
 
 // discover fetches the openid-configuration.
 func (a *authorities) discover(ctx context.Context) (discovery, error) {
