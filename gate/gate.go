@@ -99,12 +99,14 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 // header or the cookie under verifier.TokenFromRequestOrCookie's rules: a
 // request whose header and cookie disagree, or with two token cookies, is
 // refused, so the upstream never receives a token the gate did not check.
+// The claims are shared with the verifier's cache (VerifyShared, which
+// spares a copy per request): the gate only reads them into headers.
 func (g *gate) authenticate(r *http.Request) (*token.Claims, error) {
 	raw, err := verifier.TokenFromRequestOrCookie(r, g.cfg.Cookie)
 	if err != nil {
 		return nil, err
 	}
-	return g.v.Verify(r.Context(), raw)
+	return g.v.VerifyShared(r.Context(), raw)
 }
 
 // identify builds the identity headers for verified claims, logging claims

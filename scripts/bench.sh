@@ -50,9 +50,9 @@ command -v redis-cli >/dev/null &&
   redis-cli -h "${redis%:*}" -p "${redis##*:}" INFO server 2>/dev/null | tr -d '\r' |
   sed -n 's/^redis_version://p' >"$out/redis-version.txt"
 
-micro='^Benchmark(Ed25519Verify|TokenVerify|GoJoseVerify|VerifyNew|VerifyCached|VerifyParallel|RevocationLookup|RevocationLookupParallel|SetMemory|RedisLookup|PostgresLookup|RandomRead32MiB)$'
-say "micro benchmarks (about 1.5 minutes)"
-if ! run "go test -run '^\$' -bench '$micro' -count 6 -benchmem ./token ./verifier ./internal/revocation ./internal/bench >$out/micro.txt"; then
+micro='^Benchmark(Ed25519Verify|TokenVerify|GoJoseVerify|VerifyNew|VerifyCached|VerifyCachedCopy|VerifyParallel|RevocationLookup|RevocationLookupParallel|SetMemory|RedisLookup|PostgresLookup|RandomRead32MiB|Follow)$'
+say "micro benchmarks (about 2 minutes)"
+if ! run "go test -run '^\$' -bench '$micro' -count 6 -benchmem ./token ./verifier ./internal/revocation ./internal/bench ./internal/feed >$out/micro.txt"; then
   say "micro benchmarks failed; see $out/micro.txt"
   failed=1
 fi
@@ -87,11 +87,11 @@ while read -r kind id a b; do
     prof="$out/profile-$a.$b.prof"
     if [ -z "${ran[$a]:-}" ]; then
       say "profiling tegata-bench $a for missed target $id"
-      extra=""
-      [ "$a" = authority ] && extra="--stores postgres"
+      cmd=$a
+      case $a in authority-*) cmd="authority --stores ${a#authority-}" ;; esac
       cpu="--cpuprofile $out/profile-$a.cpu.prof"
       [ "$a" = flood ] && cpu="--catchup-profile $out/profile-$a.cpu.prof --memprofile $out/profile-$a.heap.prof"
-      run "$bin $a $extra $cpu >/dev/null 2>&1"
+      run "$bin $cmd $cpu >/dev/null 2>&1"
       ran[$a]=1
     fi
     opts=""

@@ -136,4 +136,21 @@ func (e *Expect) CheckTimes(c *Claims, now time.Time) error {
 	return nil
 }
 
+// Window returns the interval of instants at which CheckTimes accepts c,
+// both ends included: CheckTimes(c, now) is nil exactly when from <= now
+// <= until. A cache can then test a hit with two comparisons and call
+// CheckTimes only for the error of one outside it.
+func (e *Expect) Window(c *Claims) (from, until time.Time) {
+	from = c.IssuedAt
+	if c.NotBefore.After(from) {
+		from = c.NotBefore
+	}
+	if e.MaxLifetime > 0 {
+		if earliest := c.Expiry.Add(-e.MaxLifetime); earliest.After(from) {
+			from = earliest
+		}
+	}
+	return from.Add(-e.Leeway), c.Expiry.Add(e.Leeway)
+}
+
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -2,11 +2,13 @@ package verifier
 
 import (
 	"crypto"
-	"hash/maphash"
+	"encoding/binary"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -19,14 +21,14 @@ import (
 // caller on every hit.
 //
 // It is sharded so that lookups from many goroutines take read locks on
-// different mutexes. Each shard is keyed by the 64-bit hash of the token and
-// the entry keeps the token itself, compared on lookup, so a hash collision is
-// only a miss. Size is bounded per shard; a full shard evicts an expired entry
+// different mutexes. Each shard is keyed by the token's last 8 bytes (see
+// shard) and the entry keeps the token itself, compared on lookup, so two
+// tokens sharing a key only miss. Size is bounded per shard; a full shard evicts an expired entry
 // if it sees one among a few, else an arbitrary one (Go randomises map
 // iteration), which is cheap and good enough for a cache whose entries all die
 // within a token lifetime anyway.
 type cache struct {
-	seed     maphash.Seed
+	seed     uint64
 	shards   []cacheShard
 	mask     uint64
 	perShard int
@@ -45,6 +47,16 @@ type cached struct {
 	raw    string
 	claims *token.Claims
 	key    token.PublicKey // the key that verified it
+	// keys is the key set it was verified with, when the verifier's key
+	// sets are *token.KeySet, which never change once built: while keys is
+	// still the current set, the key is still published.
+	keys *token.KeySet
+	rev  revocation.Key // the token's sid and sub, prepared for the set
+	// from and until (Unix nanoseconds) bound the instants at which the
+	// time rules of expect accept the token (token.Expect.Window); when the
+	// verifier's rules have changed since, a hit checks the token afresh.
+	expect      *token.Expect
+	from, until int64
 }
 
 // evictScan is how many entries a full shard looks at for an expired one
@@ -61,7 +73,7 @@ func newCache(size int) *cache {
 		n *= 2
 	}
 	c := &cache{
-		seed:     maphash.MakeSeed(),
+		seed:     rand.Uint64(),
 		shards:   make([]cacheShard, n),
 		mask:     uint64(n - 1),
 		perShard: (size + n - 1) / n,
@@ -72,9 +84,27 @@ func newCache(size int) *cache {
 	return c
 }
 
+// shard returns the shard of raw and its key there: the token's last 8
+// bytes, which are signature (48 random bits of base64url in every valid
+// token), so that a lookup costs no hashing of the whole token. Only tokens
+// that verified are stored, so no one can make two stored tokens share a
+// key; a token made to share one with a stored token only misses, being
+// compared whole. The seed keeps which shard a token lands in unknown.
 func (c *cache) shard(raw string) (*cacheShard, uint64) {
-	h := maphash.String(c.seed, raw)
-	return &c.shards[h&c.mask], h
+	var tail [8]byte
+	copy(tail[:], raw[max(0, len(raw)-len(tail)):])
+	k := binary.LittleEndian.Uint64(tail[:])
+	return &c.shards[mix(k^c.seed)&c.mask], k
+}
+
+// mix spreads the bits of k (splitmix64's finalizer): the tail's bytes are
+// base64url characters, whose low bits alone would pick shards unevenly.
+func mix(k uint64) uint64 {
+	k ^= k >> 30
+	k *= 0xbf58476d1ce4e5b9
+	k ^= k >> 27
+	k *= 0x94d049bb133111eb
+	return k ^ k>>31
 }
 
 // get returns the entry for raw, or nil. It does not allocate.
@@ -92,9 +122,9 @@ func (c *cache) get(raw string) *cached {
 // put stores a verified token, making room if the shard is full. It keeps
 // its own copy of raw: the caller's string may share memory with a request
 // buffer that is reused.
-func (c *cache) put(raw string, claims *token.Claims, key token.PublicKey, now time.Time) {
+func (c *cache) put(raw string, e *cached, now time.Time) {
 	s, h := c.shard(raw)
-	e := &cached{raw: strings.Clone(raw), claims: claims, key: key}
+	e.raw = strings.Clone(raw)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[h]; !ok && len(s.m) >= c.perShard {

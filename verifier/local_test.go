@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,7 +173,7 @@ func TestCacheBounded(t *testing.T) {
 			now := time.Unix(1000, 0)
 			claims := &token.Claims{Expiry: now.Add(time.Hour)}
 			for i := 0; i < 2*tt.size; i++ {
-				c.put(randomID(), claims, token.PublicKey{ID: "k1"}, now)
+				c.put(randomID(), &cached{claims: claims, key: token.PublicKey{ID: "k1"}}, now)
 			}
 			if n := c.len(); n > tt.size+len(c.shards) || n < tt.size/2 {
 				t.Errorf("len after %d puts = %d, want about %d", 2*tt.size, n, tt.size)
@@ -219,4 +220,69 @@ func TestReason(t *testing.T) {
 			t.Errorf("Reason(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
+}
+
+// TestVerifyShared: VerifyShared answers like Verify, with the claims the
+// cache holds (no copy), while Verify's are the caller's own.
+func TestVerifyShared(t *testing.T) {
+	l := newLocal(t, 0)
+	c := l.claims("alice")
+	c.Extra = map[string]any{"roles": []any{"reader"}}
+	raw := sign(t, l.key, c)
+	ctx := context.Background()
+	first, err := l.v.VerifyShared(ctx, raw)
+	if err != nil {
+		t.Fatalf("VerifyShared(valid) = %v, want nil", err)
+	}
+	again, _ := l.v.VerifyShared(ctx, raw)
+	if again != first {
+		t.Error("VerifyShared(same token) = other claims, want the cached ones")
+	}
+	own, err := l.v.Verify(ctx, raw)
+	if err != nil || own == first {
+		t.Fatalf("Verify(valid) = %p, %v, want a copy of %p", own, err, first)
+	}
+	own.Extra["roles"].([]any)[0] = "admin"
+	if got := first.Extra["roles"].([]any)[0]; got != "reader" {
+		t.Errorf("cached roles = %v after the caller changed its copy, want reader", got)
+	}
+	if err := l.set.Apply(revocation.Entry{Seq: 1, Kind: revocation.KindSubject, Subject: "alice", Generation: 1,
+		ExpiresAt: l.clock.In(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.v.VerifyShared(ctx, raw); !errors.Is(err, ErrRevoked) {
+		t.Errorf("VerifyShared(cut off subject) = %v, want ErrRevoked", err)
+	}
+}
+
+// TestCacheKeyIsNotTrusted: the cache finds tokens by their last bytes, so
+// a forged token ending like a cached one must miss and fail verification,
+// not be taken for it.
+func TestCacheKeyIsNotTrusted(t *testing.T) {
+	l := newLocal(t, 0)
+	c := l.claims("alice")
+	raw := sign(t, l.key, c)
+	ctx := context.Background()
+	if _, err := l.v.VerifyShared(ctx, raw); err != nil {
+		t.Fatalf("VerifyShared(valid) = %v", err)
+	}
+	forged := l.claims("mallory")
+	head, payload, _ := cutToken(t, sign(t, l.key, forged))
+	_, _, sig := cutToken(t, raw)
+	fake := head + "." + payload + "." + sig // mallory's claims, alice's signature
+	if _, err := l.v.VerifyShared(ctx, fake); !errors.Is(err, token.ErrSignature) {
+		t.Fatalf("VerifyShared(token ending like a cached one) = %v, want token.ErrSignature", err)
+	}
+	if _, err := l.v.VerifyShared(ctx, raw); err != nil {
+		t.Errorf("VerifyShared(valid) after the forgery = %v, want nil", err)
+	}
+}
+
+func cutToken(t *testing.T, raw string) (head, payload, sig string) {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q has %d parts", raw, len(parts))
+	}
+	return parts[0], parts[1], parts[2]
 }

@@ -195,26 +195,43 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	return c.Clone(), nil
 }
 
+// VerifyShared is Verify without the copy, for code on the request path
+// that only reads the claims (the gate builds its headers with it): the
+// claims it returns are shared with the verifier's cache and with every
+// other call for the same token, so they must not be modified, nor kept
+// after the request. For a token verified before it allocates nothing.
+func (v *Verifier) VerifyShared(ctx context.Context, raw string) (*Claims, error) {
+	c, err := v.verify(ctx, raw, v.now())
+	if err != nil {
+		v.logRejection(ctx, c, err)
+		return nil, err
+	}
+	return c, nil
+}
+
 // verify runs the pipeline. On error it still returns the claims if the
 // token got far enough to have them, for the log.
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
 	if len(raw) > v.expect.Load().MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
 	}
-	c, err := v.cached(raw, now)
-	if c == nil && err == nil {
-		c, err = v.verifyToken(ctx, raw, now)
+	e, err := v.cached(raw, now)
+	if e == nil && err == nil {
+		e, err = v.verifyToken(ctx, raw, now)
+	}
+	if e == nil {
+		return nil, err
 	}
 	if err != nil {
-		return c, err
+		return e.claims, err
 	}
-	return c, v.checkRevocation(ctx, raw, c, now)
+	return e.claims, v.checkRevocation(ctx, raw, e, now)
 }
 
-// cached returns the claims of raw if it was verified before and is still
+// cached returns the entry of raw if it was verified before and is still
 // within its validity period, and its key is still published. It returns nil
-// claims and nil error on a miss. It does not allocate unless it fails.
-func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
+// and nil error on a miss. It does not allocate unless it fails.
+func (v *Verifier) cached(raw string, now time.Time) (*cached, error) {
 	if v.cache == nil {
 		return nil, nil
 	}
@@ -222,39 +239,64 @@ func (v *Verifier) cached(raw string, now time.Time) (*token.Claims, error) {
 	if e == nil {
 		return nil, nil
 	}
-	if k, ok := v.lookup().Lookup(e.key.ID); !ok || !sameKey(k, e.key) {
+	if !v.stillPublished(e) {
 		// The key that verified the token was withdrawn (or its kid now
 		// names other key material): verify afresh, which fails (or
 		// refetches).
 		v.cache.remove(raw)
 		return nil, nil
 	}
-	if err := v.expect.Load().CheckTimes(e.claims, now); err != nil {
-		if errors.Is(err, ErrExpired) {
-			v.cache.remove(raw)
-		}
-		return e.claims, err
+	expect := v.expect.Load()
+	if n := now.UnixNano(); expect == e.expect && n >= e.from && n <= e.until {
+		return e, nil
 	}
-	return e.claims, nil
+	// Outside the window, or the rules changed since: CheckTimes decides.
+	err := expect.CheckTimes(e.claims, now)
+	if err == nil {
+		return e, nil
+	}
+	if errors.Is(err, ErrExpired) {
+		v.cache.remove(raw)
+	}
+	return e, err
+}
+
+// stillPublished reports whether the key that verified a cached token is
+// in the current key set: at once if the set is the one it was verified
+// with (a *token.KeySet never changes once built), else by looking it up.
+func (v *Verifier) stillPublished(e *cached) bool {
+	keys := v.lookup()
+	if ks, ok := keys.(*token.KeySet); ok && ks != nil && ks == e.keys {
+		return true
+	}
+	k, ok := keys.Lookup(e.key.ID)
+	return ok && sameKey(k, e.key)
 }
 
 // verifyToken checks signature and claims with the current key set. A token
 // naming an unknown kid makes a remote verifier fetch the key set again (a
-// key may just have been rotated in) and retry once.
-func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
-	c, key, err := token.VerifyKey(raw, v.lookup(), *v.expect.Load(), now)
+// key may just have been rotated in) and retry once. The entry it returns
+// is also cached, when the verifier has a cache.
+func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (*cached, error) {
+	keys, expect := v.lookup(), v.expect.Load()
+	c, key, err := token.VerifyKey(raw, keys, *expect, now)
 	if v.refetchable(err) && v.keys.refetch(ctx) {
-		c, key, err = token.VerifyKey(raw, v.lookup(), *v.expect.Load(), now)
+		keys, expect = v.lookup(), v.expect.Load()
+		c, key, err = token.VerifyKey(raw, keys, *expect, now)
 	}
 	if err != nil {
 		return nil, err
 	}
+	e := &cached{claims: c, key: key, rev: v.set.Key(c.SessionID, c.Subject)}
+	e.keys, _ = keys.(*token.KeySet)
+	from, until := expect.Window(c)
+	e.expect, e.from, e.until = expect, from.UnixNano(), until.UnixNano()
 	if v.cache != nil {
 		// Cached under the key the verification used: a cache hit is
 		// valid exactly as long as that key is still published.
-		v.cache.put(raw, c, key, now)
+		v.cache.put(raw, e, now)
 	}
-	return c, nil
+	return e, nil
 }
 
 // checkRevocation rejects a revoked token, then makes sure the revocation
@@ -263,8 +305,8 @@ func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (
 // is final even when the state is stale, since stale state can miss
 // revocations but never invents them; so the set is consulted first and
 // spares the authority a request.
-func (v *Verifier) checkRevocation(ctx context.Context, raw string, c *token.Claims, now time.Time) error {
-	if kind, ok := v.set.Revoked(c.SessionID, c.Subject, c.Generation); ok {
+func (v *Verifier) checkRevocation(ctx context.Context, raw string, e *cached, now time.Time) error {
+	if kind, ok := v.set.RevokedKey(&e.rev, e.claims.Generation); ok {
 		return fmt.Errorf("%w: %s", ErrRevoked, kind)
 	}
 	err := v.staleness(now)

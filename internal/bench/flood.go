@@ -24,16 +24,16 @@ type FloodConfig struct {
 	Authorities int // authority nodes on one Postgres; default 2
 	Gates       int // gate processes; default 3
 	Revocations int // subject revocations in the burst; default 100,000
-	// Via is how the burst is written. "sql" (default): the benchmark
-	// appends the entries to the revocation log itself, Batch entries per
-	// transaction, as the store appends one (see logWriter), because the
-	// authorities' own write path takes one transaction per revocation,
-	// serialised on the log head, and is far slower than a burst (see
-	// `tegata-bench authority`); this measures delivery. "http": revoke
-	// through the authorities' API with Workers concurrent calls, end to end.
-	Via       string
-	Batch     int     // entries per transaction with Via "sql"; default 1,000
-	Workers   int     // concurrent revoke calls with Via "http"; default 64
+	// Batch is how many subjects one bulk revocation call carries
+	// (POST /v1/revocations); default 10,000, the most the API takes.
+	Batch int
+	// Workers is how many bulk calls are in flight at once, alternating
+	// nodes; default 2.
+	Workers int
+	// Bulk is how many subjects the end-to-end bulk revocation measured
+	// before the flood cuts off in one call; default 10,000, negative skips
+	// it.
+	Bulk      int
 	ProbeRate float64 // gate /auth latency probes per second, all gates together; default 400
 	// Idle is how long the gates are probed before the burst, for their
 	// idle latency. Default 5s.
@@ -59,11 +59,12 @@ func (c *FloodConfig) defaults() {
 	c.Authorities = cmp0(c.Authorities, 2)
 	c.Gates = cmp0(c.Gates, 3)
 	c.Revocations = cmp0(c.Revocations, 100_000)
-	if c.Via == "" {
-		c.Via = "sql"
+	c.Batch = min(cmp0(c.Batch, client.MaxRevokeItems), client.MaxRevokeItems)
+	c.Workers = cmp0(c.Workers, 2)
+	c.Bulk = min(cmp0(c.Bulk, client.MaxRevokeItems), client.MaxRevokeItems)
+	if c.Bulk < 0 {
+		c.Bulk = 0
 	}
-	c.Batch = cmp0(c.Batch, 1000)
-	c.Workers = cmp0(c.Workers, 64)
 	if c.ProbeRate <= 0 {
 		c.ProbeRate = 400
 	}
@@ -74,7 +75,7 @@ func (c *FloodConfig) defaults() {
 
 // Flood targets.
 const (
-	FloodDeliveryTarget = 5 * time.Second
+	FloodDeliveryTarget = 2 * time.Second
 	FloodLatencyFactor  = 2.0
 	EntryBytesTarget    = 64
 )
@@ -84,9 +85,6 @@ const (
 // with before, and the heap a verifier spends per entry.
 func Flood(ctx context.Context, cfg FloodConfig) (*Report, error) {
 	cfg.defaults()
-	if cfg.Via != "sql" && cfg.Via != "http" {
-		return nil, fmt.Errorf("bench: flood via %q: want sql or http", cfg.Via)
-	}
 	began := time.Now()
 	c, err := startCluster(ctx, cfg.Setup, cfg.Authorities, cfg.Gates)
 	if err != nil {
@@ -111,6 +109,7 @@ type floodRun struct {
 	r   *Report
 
 	canaries  []client.Tokens // sessions of subjects the burst revokes
+	bulk      *bulkRun        // the end-to-end bulk revocation, nil if skipped
 	bystander client.Tokens   // never revoked: the probes' token
 
 	burstStart, lastAck time.Time
@@ -130,7 +129,11 @@ func (f *floodRun) run(ctx context.Context) error {
 	f.cfg.logf("flood: probing idle gates for %s", f.cfg.Idle)
 	time.Sleep(f.cfg.Idle)
 	idle := p.phase()
-	f.cfg.logf("flood: writing %d subject revocations via %s", f.cfg.Revocations, f.cfg.Via)
+	if err := f.runBulk(ctx); err != nil {
+		return err
+	}
+	p.phase() // the bulk revocation's latencies are no part of the flood's
+	f.cfg.logf("flood: writing %d subject revocations in bulk calls of %d", f.cfg.Revocations, f.cfg.Batch)
 	before := cpu.sample()
 	f.burstStart = time.Now()
 	if err := f.burst(ctx); err != nil {
@@ -169,72 +172,65 @@ func (f *floodRun) prepare(ctx context.Context) error {
 	if f.bystander, err = clients[0].CreateSession(ctx, client.SessionRequest{Subject: "flood-bystander", Device: "bystander"}); err != nil {
 		return err
 	}
-	return checkAccepted(ctx, f.c.hc, f.c.gateURL, append(f.canaries, f.bystander), 16)
-}
-
-// burst writes the revocations and sets lastAck to when the last write
-// was acknowledged.
-func (f *floodRun) burst(ctx context.Context) error {
-	if f.cfg.Via == "sql" {
-		w, err := newLogWriter(ctx, f.c.schema.dsn)
-		if err != nil {
-			return err
-		}
-		defer w.close()
-		for i := 0; i < f.cfg.Revocations; i += f.cfg.Batch {
-			subs := make([]string, 0, f.cfg.Batch)
-			for j := i; j < min(i+f.cfg.Batch, f.cfg.Revocations); j++ {
-				subs = append(subs, f.subject(j))
-			}
-			head, err := w.appendSubjects(ctx, subs, time.Now())
-			if err != nil {
-				return err
-			}
-			f.lastSeq = head
-		}
-		f.lastAck = time.Now()
-		return nil
+	if err := checkAccepted(ctx, f.c.hc, f.c.gateURL, append(f.canaries, f.bystander), 16); err != nil {
+		return err
 	}
-	return f.burstHTTP(ctx)
+	return f.prepareBulk(ctx)
 }
 
-// burstHTTP revokes subjects through the authorities' API, alternating
-// nodes, with Workers concurrent calls.
-func (f *floodRun) burstHTTP(ctx context.Context) error {
+// burst writes the revocations through the authorities' bulk endpoint,
+// Batch subjects per call, Workers calls at once, alternating nodes, and
+// sets lastAck to when the last call was answered and lastSeq to the
+// highest seq written.
+func (f *floodRun) burst(ctx context.Context) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	calls := (f.cfg.Revocations + f.cfg.Batch - 1) / f.cfg.Batch
 	for range f.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
-				i := int(next.Add(1)) - 1
-				if i >= f.cfg.Revocations || ctx.Err() != nil {
+				k := int(next.Add(1)) - 1
+				if k >= calls || ctx.Err() != nil {
 					return
 				}
-				rv, err := f.c.clients[i%len(f.c.clients)].RevokeSubject(ctx, client.SubjectRevocation{Subject: f.subject(i), Scope: "sessions", Reason: "bench flood"})
+				seq, err := f.revokeRange(ctx, f.c.clients[k%len(f.c.clients)], k*f.cfg.Batch, min((k+1)*f.cfg.Batch, f.cfg.Revocations))
 				mu.Lock()
-				if err == nil && rv.Entry == nil {
-					err = errors.New("no entry in the answer")
-				}
 				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("bench: revoke subject %d: %w", i, err)
+					firstErr = err
 				}
-				if err == nil {
-					f.lastSeq = max(f.lastSeq, rv.Entry.Seq)
-				}
-				f.lastAck = time.Now()
+				f.lastSeq, f.lastAck = max(f.lastSeq, seq), time.Now()
 				mu.Unlock()
 				if err != nil {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// revokeRange cuts off subjects [from, to) in one call and returns the highest
+// seq written.
+func (f *floodRun) revokeRange(ctx context.Context, c *client.Client, from, to int) (int64, error) {
+	items := make([]client.RevokeItem, 0, to-from)
+	for i := from; i < to; i++ {
+		items = append(items, client.RevokeItem{Subject: f.subject(i), Scope: client.ScopeSessions})
+	}
+	res, err := c.RevokeMany(ctx, items, "bench flood")
+	if err != nil {
+		return 0, fmt.Errorf("bench: bulk revocation of subjects %d to %d: %w", from, to-1, err)
+	}
+	var last int64
+	for _, r := range res {
+		if !r.Revoked {
+			return 0, errors.New("bench: a subject cutoff was not written")
+		}
+		last = max(last, r.Seq)
+	}
+	return last, nil
 }
 
 // delivery is when each gate reported, at /readyz, a position at or past
@@ -383,14 +379,11 @@ func (f *floodRun) report(idle, during Summary, refused int64, d delivery, cu ca
 	r.param("authority nodes (Postgres)", cfg.Authorities)
 	r.param("gates (processes)", cfg.Gates)
 	r.param("burst", fmt.Sprintf("%d subject revocations (distinct subjects, no sessions needed)", cfg.Revocations))
-	if cfg.Via == "sql" {
-		r.param("written via", fmt.Sprintf("SQL appends to the revocation log by the benchmark, %d entries per transaction", cfg.Batch))
-	} else {
-		r.param("written via", fmt.Sprintf("HTTP revoke calls, %d concurrent, alternating nodes", cfg.Workers))
-	}
+	r.param("written via", fmt.Sprintf("the authorities' bulk endpoint (POST /v1/revocations), %d subjects per call, %d calls at once, alternating nodes", cfg.Batch, cfg.Workers))
 	r.param("gate latency probes", fmt.Sprintf("%g/s open loop over all gates, bystander token; idle for %s before", cfg.ProbeRate, cfg.Idle))
 	write := f.lastAck.Sub(f.burstStart)
 	fromStart, fromAck := d.all.Sub(f.burstStart), d.all.Sub(f.lastAck)
+	f.bulk.report(r, len(f.c.gateURL))
 	r.result("burst written in", write.Seconds(), "s")
 	r.result("write rate", float64(cfg.Revocations)/write.Seconds(), "/s")
 	r.result("burst start → every gate has all", fromStart.Seconds(), "s")

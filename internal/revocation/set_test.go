@@ -114,22 +114,37 @@ func TestApplyRevoked(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewSet(0)
+			var early []Key
+			for _, l := range tt.lookups {
+				early = append(early, s.Key(l.sid, l.sub))
+			}
 			for _, e := range tt.entries {
 				if err := s.Apply(e); err != nil {
 					t.Fatalf("Apply(%+v) = %v, want nil", e, err)
 				}
 			}
-			checkLookups(t, s, tt.lookups)
+			checkLookups(t, s, tt.lookups, early...)
 		})
 	}
 }
 
-func checkLookups(t *testing.T, s *Set, lookups []lookup) {
+// checkLookups asks both Revoked and RevokedKey (with a key prepared before
+// the entries went in, as a verifier's cache holds it, and one after).
+func checkLookups(t *testing.T, s *Set, lookups []lookup, early ...Key) {
 	t.Helper()
-	for _, l := range lookups {
+	for i, l := range lookups {
 		kind, ok := s.Revoked(l.sid, l.sub, l.gen)
 		if kind != l.wantKind || ok != l.wantOK {
 			t.Errorf("Revoked(%q, %q, %d) = %q, %v, want %q, %v", l.sid, l.sub, l.gen, kind, ok, l.wantKind, l.wantOK)
+		}
+		keys := []Key{s.Key(l.sid, l.sub)}
+		if i < len(early) {
+			keys = append(keys, early[i])
+		}
+		for _, k := range keys {
+			if kind, ok := s.RevokedKey(&k, l.gen); kind != l.wantKind || ok != l.wantOK {
+				t.Errorf("RevokedKey(Key(%q, %q), %d) = %q, %v, want %q, %v", l.sid, l.sub, l.gen, kind, ok, l.wantKind, l.wantOK)
+			}
 		}
 	}
 }

@@ -111,6 +111,23 @@ func (sh *shard) cutoff(k0 uint64, sub string) (int64, bool) {
 	return sh.subjects.Load().cutoff(k0, sub)
 }
 
+// cutoffKey is cutoff for a subject whose whole key (k0, k1) is known.
+func (sh *shard) cutoffKey(k0, k1 uint64) (int64, bool) {
+	for range optimisticReads {
+		seq := sh.seq.Load()
+		if seq&1 == 1 {
+			continue
+		}
+		gen, found := sh.subjects.Load().cutoffKey(k0, k1)
+		if sh.seq.Load() == seq {
+			return gen, found
+		}
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.subjects.Load().cutoffKey(k0, k1)
+}
+
 // beginWrite and endWrite bracket an in-place change that moves entries
 // (deletion); the caller holds mu.
 func (sh *shard) beginWrite() { sh.seq.Add(1) }

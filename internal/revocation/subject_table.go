@@ -103,6 +103,15 @@ func (t *subjectTable) cutoff(k0 uint64, sub string) (int64, bool) {
 	return t.slots[i].gen.Load(), true
 }
 
+// cutoffKey is cutoff for a subject whose whole key is known.
+func (t *subjectTable) cutoffKey(k0, k1 uint64) (int64, bool) {
+	i, found := t.find(k0, k1, "")
+	if !found {
+		return 0, false
+	}
+	return t.slots[i].gen.Load(), true
+}
+
 // raise keeps the higher generation and the later expiry at slot i.
 func (t *subjectTable) raise(i int, gen int64, exp uint32) {
 	if s := &t.slots[i]; gen > s.gen.Load() {

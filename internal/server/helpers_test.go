@@ -50,7 +50,7 @@ type env struct {
 
 // start runs an authority on embedded SQLite in a temp dir, on a real
 // loopback port.
-func start(t *testing.T, tune func(*server.Config)) *env {
+func start(t testing.TB, tune func(*server.Config)) *env {
 	t.Helper()
 	logs := &logBuffer{}
 	clk := newClock()
@@ -78,7 +78,7 @@ func start(t *testing.T, tune func(*server.Config)) *env {
 		anon:  &client.Client{BaseURL: r.URL}}
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c

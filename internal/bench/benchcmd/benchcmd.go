@@ -31,10 +31,12 @@ Usage: tegata-bench NAME [flags]
   tegata-bench propagation   N authority nodes on Postgres and M gates (processes); revoke
                              sessions at a steady rate; revoke-acknowledged → rejected at every
                              gate latency (all revocations must arrive, else exit 1)
-  tegata-bench flood         100,000 revocations in a burst: time until every gate has them,
-                             gate latency during the flood vs idle, verifier heap per entry
-  tegata-bench authority     session creations, refreshes and revocations per second on SQLite
-                             and on Postgres (in-process authority, HTTP on loopback)
+  tegata-bench flood         a bulk revocation of 10,000 subjects end to end (call → every gate
+                             rejects), then 100,000 revocations in a burst through the bulk API:
+                             time until every gate has them, gate latency during the flood vs
+                             idle, verifier heap and CPU per entry
+  tegata-bench authority     session creations, refreshes and revocations per second through the
+                             HTTP API on SQLite and on Postgres (in-process authority, loopback)
   tegata-bench gate          requests per second and latency through the gate, next to a
                              trivial upstream hit directly
 
@@ -172,9 +174,9 @@ func benchFlood(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Co
 	fs.IntVar(&cfg.Authorities, "authorities", 2, "authority nodes sharing one Postgres")
 	fs.IntVar(&cfg.Gates, "gates", 3, "gate processes, following the nodes in turn")
 	fs.IntVar(&cfg.Revocations, "revocations", 100_000, "subject revocations in the burst")
-	fs.StringVar(&cfg.Via, "via", "sql", "sql: the benchmark appends the burst to the revocation log in bulk transactions (measures delivery); http: revoke through the authorities' API (end to end, bound by the authorities' write rate)")
-	fs.IntVar(&cfg.Batch, "batch", 1000, "with --via sql: entries per transaction")
-	fs.IntVar(&cfg.Workers, "workers", 64, "with --via http: concurrent revoke calls")
+	fs.IntVar(&cfg.Batch, "batch", 10_000, "subjects per bulk revocation call (POST /v1/revocations, at most 10,000)")
+	fs.IntVar(&cfg.Workers, "workers", 2, "bulk revocation calls in flight at once, alternating nodes")
+	fs.IntVar(&cfg.Bulk, "bulk", 10_000, "subjects of the end-to-end bulk revocation measured before the burst (call → every gate rejects); -1 skips it")
 	fs.Float64Var(&cfg.ProbeRate, "probe-rate", 0, "gate /auth latency probes per second (default 400)")
 	fs.DurationVar(&cfg.Idle, "idle", 0, "how long to probe the idle gates first (default 5s)")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken while the in-process verifier holds the flood to this file")

@@ -103,7 +103,8 @@ func (r *run) writeTargets(p printer) {
 
 // sideBySide are the per-request checks compared in one table.
 var sideBySide = []struct{ pkg, name, what string }{
-	{"verifier", "VerifyCached", "tegata, token seen before (cache hit; revocation set still checked)"},
+	{"verifier", "VerifyCached", "tegata, token seen before (cache hit; revocation set still checked; claims shared, as the gate reads them)"},
+	{"verifier", "VerifyCachedCopy", "the same through Verify, which also copies the claims for the caller (the middleware)"},
 	{"verifier", "VerifyParallel", "tegata, cache hits from all cores (per call, wall time)"},
 	{"internal/revocation", "RevocationLookup", "tegata revocation check alone (1,000,000 live entries)"},
 	{"verifier", "VerifyNew", "tegata, token never seen (parse, Ed25519, claims, revocation)"},
@@ -113,6 +114,8 @@ var sideBySide = []struct{ pkg, name, what string }{
 	{"internal/bench", "RedisLookup", "Redis GET of a revocation key, loopback (what many deployments do per request)"},
 	{"internal/bench", "PostgresLookup", "Postgres indexed SELECT, 1,000,000 rows, loopback"},
 	{"internal/bench", "RandomRead32MiB", "reference: one dependent random read in a 32 MiB array (this machine's memory latency)"},
+	{"internal/feed", "Follow/format1", "a verifier following a burst, per entry: format 1 (one JSON event each), read, decoded, applied"},
+	{"internal/feed", "Follow/format2", "the same in format 2 (entries batched, one text line each)"},
 }
 
 func (r *run) writeSideBySide(p printer) {

@@ -125,8 +125,8 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, now time.Time, a st
 // lockAPIKeys locks the live key id (returned; zero if there is none) and
 // every live admin key, and counts the latter.
 func lockAPIKeys(ctx context.Context, t *tx, id string) (store.APIKey, int, error) {
-	rows, err := t.QueryContext(ctx, t.d.rebind(`SELECT `+apiKeyColumns+` FROM api_keys
-		WHERE revoked_at IS NULL AND (id = ? OR role = ?) ORDER BY id`+t.d.lock()), id, roleAdmin)
+	rows, err := t.query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+		WHERE revoked_at IS NULL AND (id = ? OR role = ?) ORDER BY id`+t.d.lock(), id, roleAdmin)
 	if err != nil {
 		return store.APIKey{}, 0, err
 	}

@@ -269,11 +269,11 @@ func (b *revokeBatch) lockSessions(ctx context.Context, t *tx, ops []*pending[[]
 	}
 	idFrom, idArgs := t.d.from(newRows("i", len(ids)).text("id", ids))
 	subFrom, subArgs := t.d.from(newRows("u", len(subjects)).text("sub", subjects))
-	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT id, subject, claims, expires_at, revoked_at FROM sessions
+	rs, err := t.query(ctx, `SELECT id, subject, claims, expires_at, revoked_at FROM sessions
 		WHERE id IN (SELECT i.id FROM `+idFrom+`
 			UNION SELECT l.id FROM sessions l WHERE l.subject IN (SELECT u.sub FROM `+subFrom+`)
 				AND l.revoked_at IS NULL AND l.expires_at > ?)
-		ORDER BY id`+t.d.lock()), append(append(idArgs, subArgs...), since)...)
+		ORDER BY id`+t.d.lock(), append(append(idArgs, subArgs...), since)...)
 	if err != nil {
 		return fmt.Errorf("lock sessions: %w", err)
 	}

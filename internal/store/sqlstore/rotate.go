@@ -115,8 +115,8 @@ func (b *rotateBatch) lock(ctx context.Context, t *tx, ops []*pending[store.Rota
 
 func (b *rotateBatch) lockTokens(ctx context.Context, t *tx, hashes [][]byte) error {
 	from, args := t.d.from(newRows("p", len(hashes)).blobs("hash", hashes))
-	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT hash, session_id, expires_at, used_at, successor_hash, successor_sealed
-		FROM refresh_tokens WHERE hash IN (SELECT p.hash FROM `+from+`) ORDER BY hash`+t.d.lock()), args...)
+	rs, err := t.query(ctx, `SELECT hash, session_id, expires_at, used_at, successor_hash, successor_sealed
+		FROM refresh_tokens WHERE hash IN (SELECT p.hash FROM `+from+`) ORDER BY hash`+t.d.lock(), args...)
 	if err != nil {
 		return fmt.Errorf("lock refresh tokens: %w", err)
 	}
@@ -143,8 +143,8 @@ func (b *rotateBatch) lockSessions(ctx context.Context, t *tx) error {
 		return nil
 	}
 	from, args := t.d.from(newRows("i", len(ids)).text("id", ids))
-	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT `+sessionColumns+` FROM sessions
-		WHERE id IN (SELECT i.id FROM `+from+`) ORDER BY id`+t.d.lock()), args...)
+	rs, err := t.query(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE id IN (SELECT i.id FROM `+from+`) ORDER BY id`+t.d.lock(), args...)
 	if err != nil {
 		return fmt.Errorf("lock sessions: %w", err)
 	}
@@ -169,8 +169,8 @@ func (b *rotateBatch) readGenerations(ctx context.Context, t *tx) error {
 		return nil
 	}
 	from, args := t.d.from(newRows("u", len(subs)).text("sub", subs))
-	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT subject, generation FROM subjects
-		WHERE subject IN (SELECT u.sub FROM `+from+`)`), args...)
+	rs, err := t.query(ctx, `SELECT subject, generation FROM subjects
+		WHERE subject IN (SELECT u.sub FROM `+from+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("generations: %w", err)
 	}
@@ -200,8 +200,8 @@ func (b *rotateBatch) readSuccessors(ctx context.Context, t *tx) error {
 		return nil
 	}
 	from, args := t.d.from(newRows("n", len(hashes)).blobs("hash", hashes))
-	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT hash, used_at FROM refresh_tokens
-		WHERE hash IN (SELECT n.hash FROM `+from+`)`), args...)
+	rs, err := t.query(ctx, `SELECT hash, used_at FROM refresh_tokens
+		WHERE hash IN (SELECT n.hash FROM `+from+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("successors: %w", err)
 	}

@@ -187,10 +187,10 @@ func bumpSubjects(ctx context.Context, t *tx, subjects []string, cut bool) (map[
 		subs, by = append(subs, sub), append(by, n)
 	}
 	from, args := t.d.from(newRows("b", len(subs)).text("sub", subs).ints("n", by))
-	rs, err := t.QueryContext(ctx, t.d.rebind(`INSERT INTO subjects (subject, generation)
+	rs, err := t.query(ctx, `INSERT INTO subjects (subject, generation)
 		SELECT sub, n FROM `+from+` WHERE true ORDER BY sub
 		ON CONFLICT (subject) DO UPDATE SET generation = subjects.generation + excluded.generation
-		RETURNING subject, generation`), args...)
+		RETURNING subject, generation`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("subjects: %w", err)
 	}

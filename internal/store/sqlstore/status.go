@@ -56,9 +56,9 @@ func allocateRound(ctx context.Context, t *tx, open []*slotWant, round int) erro
 	}
 	from, args := t.d.from(newRows("c", n).ints("list_id", lists).ints("idx", idx).text("session_id", sids).
 		text("subject", subs).ints("generation", gens).ints("free_after", free))
-	rs, err := t.QueryContext(ctx, t.d.rebind(`INSERT INTO status_slots (list_id, idx, session_id, subject, generation, free_after)
+	rs, err := t.query(ctx, `INSERT INTO status_slots (list_id, idx, session_id, subject, generation, free_after)
 		SELECT list_id, idx, session_id, subject, generation, free_after FROM `+from+` WHERE true
-		ON CONFLICT (list_id, idx) DO NOTHING RETURNING session_id, list_id, idx`), args...)
+		ON CONFLICT (list_id, idx) DO NOTHING RETURNING session_id, list_id, idx`, args...)
 	if err != nil {
 		return fmt.Errorf("allocate status slots: %w", err)
 	}
@@ -145,10 +145,10 @@ func matchSlots(ctx context.Context, t *tx, items []coverItem) ([]slotMatch, err
 	}
 	bySession, args := t.d.from(table("c"))
 	bySubject, args2 := t.d.from(table("d"))
-	rs, err := t.QueryContext(ctx, t.d.rebind(`SELECT c.item, s.list_id, s.idx FROM `+bySession+`
+	rs, err := t.query(ctx, `SELECT c.item, s.list_id, s.idx FROM `+bySession+`
 			JOIN status_slots s ON s.session_id = c.sid WHERE c.sid <> '' AND s.free_after > c.now
 		UNION ALL SELECT d.item, s.list_id, s.idx FROM `+bySubject+`
-			JOIN status_slots s ON s.subject = d.sub AND s.generation < d.gen WHERE d.sid = '' AND s.free_after > d.now`),
+			JOIN status_slots s ON s.subject = d.sub AND s.generation < d.gen WHERE d.sid = '' AND s.free_after > d.now`,
 		append(args, args2...)...)
 	if err != nil {
 		return nil, fmt.Errorf("match status slots: %w", err)

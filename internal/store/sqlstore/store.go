@@ -55,6 +55,7 @@ func New(ctx context.Context, writer, reader *sql.DB, d Dialect) (*Store, error)
 		return nil, fmt.Errorf("sqlstore: %s dialect has no IsUnique", d.Name)
 	}
 	s := &Store{w: writer, r: reader, d: d}
+
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -92,14 +93,6 @@ type tx struct {
 	*sql.Tx
 	d        Dialect
 	appended bool
-}
-
-func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.ExecContext(ctx, t.d.rebind(q), args...)
-}
-
-func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.QueryRowContext(ctx, t.d.rebind(q), args...)
 }
 
 // inTx runs fn in a write transaction and commits it unless fn fails. Errors
