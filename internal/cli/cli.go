@@ -110,6 +110,7 @@ func init() {
 		"token":    tokenCmd,
 		"audit":    audit,
 		"apikeys":  apikeys,
+		"streams":  streams,
 		"version":  version,
 	}
 }

@@ -28,7 +28,7 @@ var opEnv = []string{
 }
 
 // order lists the top-level commands as the general help shows them.
-var order = []string{"serve", "gate", "sessions", "revoke", "token", "keys", "apikeys", "audit", "version", "help"}
+var order = []string{"serve", "gate", "sessions", "revoke", "token", "keys", "apikeys", "streams", "audit", "version", "help"}
 
 var docs = map[string]doc{
 	"serve": {
@@ -82,7 +82,8 @@ tegata gate --authority http://auth:8080 --upstream http://127.0.0.1:3000 --list
 	"keys": {
 		usage:   "keys list|rotate [flags]",
 		summary: "list or rotate the signing keys",
-		about:   `Signing keys sign access tokens; verifiers learn them from the authority's JWKS.`,
+		about: `Signing keys sign access tokens (and status lists); verifiers learn them from the
+authority's JWKS. A key of its own (RS256) signs Shared Signals events: --use events.`,
 		subs:    []string{"list", "rotate"},
 		example: "tegata keys list\ntegata keys rotate --reason 'yearly rotation'",
 	},
@@ -101,7 +102,7 @@ retired (verifying the tokens it signed) or expired.`,
 --key-publish-delay, so that verifiers know it first. The previous key stays published
 until the tokens it signed have expired. One rotation may be pending at a time.`,
 		env:     opEnv,
-		example: "tegata keys rotate --reason 'yearly rotation'",
+		example: "tegata keys rotate --reason 'yearly rotation'\ntegata keys rotate --use events",
 	},
 	"sessions": {
 		usage:   "sessions list --subject S [flags]",
@@ -190,6 +191,43 @@ at once, the others within seconds. The last admin key cannot be revoked. An ID 
 starts with '-' may be given as is, or after --.`,
 		env:     opEnv,
 		example: "tegata apikeys revoke 9pS1bF0k2nQxLw3vT8yR4A --reason 'gate decommissioned'",
+	},
+	"streams": {
+		usage:   "streams list|create|delete [flags]",
+		summary: "Shared Signals (CAEP) event streams to receivers",
+		about: `An event stream carries every revocation, as a CAEP event in a signed Security Event
+Token, to one receiver: pushed to its HTTPS endpoint (RFC 8935) or polled by it
+(RFC 8936), in log order, without losing any. See docs/standards.md.`,
+		subs:    []string{"list", "create", "delete"},
+		example: "tegata streams create --push https://rx.example.com/caep --auth-header 'Bearer ...'\ntegata streams list",
+	},
+	"streams list": {
+		usage:   "streams list [flags]",
+		summary: "list the event streams and how their delivery stands",
+		about: `Lists every stream: its delivery, status (enabled, paused, disabled), how many events
+it has delivered, how many it is behind the revocation log, and its last error (a
+receiver that fails is retried with backoff). --json adds lost events (pruned past
+--event-retention before delivery).`,
+		env:     opEnv,
+		example: "tegata streams list\ntegata streams list --json",
+	},
+	"streams create": {
+		usage:   "streams create (--push URL | --poll) [flags]",
+		summary: "create an event stream",
+		about: `Creates a stream whose events start with the next revocation. --push sends each event
+to an https:// endpoint on a public address (the authority checks every address it
+connects to; --ssf-insecure-push on the authority lifts this for development); --poll
+gives the receiver an endpoint to poll with an API key (a feed key is enough).`,
+		env:     opEnv,
+		example: "tegata streams create --push https://rx.example.com/caep --auth-header 'Bearer s3cret'\ntegata streams create --poll --description 'SIEM'",
+	},
+	"streams delete": {
+		usage:   "streams delete ID [flags]",
+		summary: "delete an event stream",
+		about: `Deletes a stream by id (see 'tegata streams list'): nothing more is sent on it. An ID
+that starts with '-' may be given as is, or after --.`,
+		env:     opEnv,
+		example: "tegata streams delete f67e39a0a4d34d56b3aa1b",
 	},
 	"version": {
 		usage:   "version [flags]",

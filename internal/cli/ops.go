@@ -165,15 +165,23 @@ func keysRotate(env Env, args []string) error {
 	var o opFlags
 	o.register(env, fs)
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
+	use := fs.String("use", "access", "which key: access (access tokens, status lists) or events (Shared Signals SETs)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
+	}
+	if *use != "access" && *use != "events" {
+		return usageErr("--use must be access or events")
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	k, err := c.RotateKey(ctx, *reason)
+	rotate := c.RotateKey
+	if *use == "events" {
+		rotate = c.RotateEventKey
+	}
+	k, err := rotate(ctx, *reason)
 	if err != nil {
 		return err
 	}
@@ -210,9 +218,9 @@ func keysList(env Env, args []string) error {
 	}
 	var rows [][]string
 	for _, k := range list {
-		rows = append(rows, []string{k.ID, k.Algorithm, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
+		rows = append(rows, []string{k.ID, k.Algorithm, k.Use, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
 	}
-	table(env, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
+	table(env, "KID\tALG\tUSE\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
 	return nil
 }
 

@@ -84,6 +84,7 @@ func (c *cluster) start(i int) {
 			Addr: c.addrs[i], DataDir: c.t.TempDir(), DB: c.dsns[i], Issuer: "https://auth.e2e.test",
 			MasterKey: c.master, APIKey: c.apiKey, FeedKey: c.feedKey,
 			Limits: &httpapi.Limits{}, Logger: quietLogger(),
+			SSFInsecurePush: true, // event receivers of the tests are on loopback
 		})
 		return err
 	})

@@ -201,11 +201,14 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) rotateKey(w http.ResponseWriter, r *http.Request) error {
-	var req reasonBody
+	var req struct {
+		Reason string `json:"reason"`
+		Use    string `json:"use"` // "access" (default) or "events"
+	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	k, err := s.a.RotateKey(r.Context(), actor(r, req.Reason))
+	k, err := s.a.RotateKey(r.Context(), req.Use, actor(r, req.Reason))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/ssf"
 )
 
 // Config wires the HTTP API.
@@ -20,6 +21,8 @@ type Config struct {
 	// StatusLists serves the Token Status Lists. Nil leaves the routes out
 	// (tegata serve --status-list=false).
 	StatusLists StatusLists
+	// SSF is the Shared Signals transmitter. Nil leaves its routes out.
+	SSF *ssf.Transmitter
 	// Instruments counts and times every request (see NewMetrics). Nil:
 	// requests are not measured.
 	Instruments *Metrics
@@ -101,6 +104,9 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	if cfg.StatusLists != nil {
 		handle("GET /v1/statuslists/{id}", s.statusList)
 		handle("GET /v1/statuslists", s.statusListAggregation)
+	}
+	if cfg.SSF != nil {
+		s.routeSSF(mux, cfg.SSF)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -19,6 +19,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/ssf"
 	"github.com/tegata-dev/tegata/internal/statuslist"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/postgres"
@@ -48,6 +49,10 @@ type Config struct {
 	Authority                  authority.Config
 	// Limits caps request rates; nil means httpapi.DefaultLimits().
 	Limits *httpapi.Limits
+	// SSFInsecurePush lets Shared Signals push streams use http:// and
+	// loopback or private addresses (tegata serve --ssf-insecure-push):
+	// for development and tests only.
+	SSFInsecurePush bool
 	// FeedMaxAge ends feed streams after about this long (verifiers
 	// reconnect); zero means httpapi.DefaultFeedMaxAge, negative none.
 	FeedMaxAge time.Duration
@@ -196,6 +201,11 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
 			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
 	}
+	tx := ssf.New(st, a, ssf.Config{Issuer: ac.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: a.Config().Now, Logger: log})
+	hc.SSF = tx
+	if cfg.SSFInsecurePush {
+		log.Warn("--ssf-insecure-push: event streams may push to http:// and to loopback and private addresses; never in production")
+	}
 	h := httpapi.New(a, hc)
 
 	bg, stopBackground := context.WithCancel(context.Background())
@@ -208,6 +218,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.srv.RegisterOnShutdown(stopFeed)
 	r.goRun(func() { _ = a.Run(bg) })
 	r.goRun(func() { _ = hub.Run(feedCtx) })
+	r.goRun(func() { _ = tx.Run(bg, src) })
 	r.goRun(func() {
 		// Proxies that carry many clients' connections are not capped.
 		capped := httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log)

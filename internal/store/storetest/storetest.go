@@ -73,6 +73,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotReuse", testSlotReuse},
 		{"SlotCutoffRace", testSlotCutoffRace},
 		{"SlotBulkRevoke", testSlotBulkRevoke},
+		{"KeyPurposes", testKeyPurposes},
+		{"Streams", testStreams},
+		{"StreamVerification", testStreamVerification},
+		{"StreamLease", testStreamLease},
+		{"StreamAcks", testStreamAcks},
+		{"PruneLogKeepsStreams", testPruneLogKeepsStreams},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
