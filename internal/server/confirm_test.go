@@ -92,6 +92,19 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 			t.Errorf("verifier %d after the confirmed bulk revocation: Verify = %v, want ErrRevoked", i, err)
 		}
 	}
+	// The metrics count the verifiers by state and the confirmed calls.
+	resp, err := http.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tegata_verifiers{state="current"} 2`, `tegata_verifiers{state="stale"} 0`,
+		`tegata_verifiers_worst_lag_entries 0`, `tegata_confirm_total{outcome="in_force"} 3`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("GET /metrics lacks %q:\n%s", want, body)
+		}
+	}
 	// Without confirm nothing changes.
 	tok2, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
 	if r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok2.SessionID, Reason: ""}); err != nil || r.Confirmation != nil || !r.Revoked {
