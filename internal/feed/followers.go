@@ -39,10 +39,13 @@ type FollowerState struct {
 
 // Limits on what a follower may say about itself.
 const (
+	MaxNameLen    = 128
+	MaxHostLen    = 255
+	MaxVersionLen = 64
+)
+
+const (
 	maxIDLen        = 64
-	maxNameLen      = 128
-	maxHostLen      = 255
-	maxVersionLen   = 64
 	maxStaleAfter   = 24 * time.Hour
 	maxFollowers    = 100_000
 	headerFollower  = "Tegata-Verifier"
@@ -60,8 +63,8 @@ func (f Follower) check() error {
 	for _, x := range []struct {
 		name, v string
 		max     int
-	}{{"name", f.Name, maxNameLen}, {"host", f.Host, maxHostLen}, {"version", f.Version, maxVersionLen}} {
-		if len(x.v) > x.max || !isPlain(x.v) {
+	}{{"name", f.Name, MaxNameLen}, {"host", f.Host, MaxHostLen}, {"version", f.Version, MaxVersionLen}} {
+		if len(x.v) > x.max || !Printable(x.v) {
 			return fmt.Errorf("verifier %s must be at most %d bytes of printable UTF-8", x.name, x.max)
 		}
 	}
@@ -80,7 +83,9 @@ func isIDText(s string) bool {
 	return true
 }
 
-func isPlain(s string) bool {
+// Printable reports whether s is valid UTF-8 made of printable characters
+// only: what a follower may say of itself (name, host, version).
+func Printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
