@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -346,25 +347,24 @@ func (h *history) thin() {
 	h.pts = kept
 }
 
-// at returns the head the hub had reached at t (a lower bound).
+// at returns the head the hub had reached at t (a lower bound). Points
+// are in time and head order, so both lookups are binary searches: safe
+// makes one per follower.
 func (h *history) at(t time.Time) int64 {
-	head := h.base
-	for i := len(h.pts) - 1; i >= 0; i-- {
-		if !h.pts[i].t.After(t) {
-			return max(head, h.pts[i].head)
-		}
+	i := sort.Search(len(h.pts), func(i int) bool { return h.pts[i].t.After(t) })
+	if i == 0 {
+		return h.base
 	}
-	return head
+	return max(h.base, h.pts[i-1].head)
 }
 
 // passed returns when the head first went above x, if it has.
 func (h *history) passed(x int64) (time.Time, bool) {
-	for _, p := range h.pts {
-		if p.head > x {
-			return p.t, true
-		}
+	i := sort.Search(len(h.pts), func(i int) bool { return h.pts[i].head > x })
+	if i == len(h.pts) {
+		return time.Time{}, false
 	}
-	return time.Time{}, false
+	return h.pts[i].t, true
 }
 
 // prune drops points no query needs any more: queries look back at most
