@@ -137,8 +137,8 @@ type Cluster struct {
 	failing  bool
 	lastEval time.Time
 	evalCost time.Duration // how long the last evaluation took
-	flushes  int    // since start, to prune now and then
-	sentLag  string // the pending list last announced, as a signature
+	flushes  int           // since start, to prune now and then
+	sentLag  string        // the pending list last announced, as a signature
 }
 
 // nodeState is another node as this one knows it: its newest record, and
