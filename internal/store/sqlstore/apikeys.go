@@ -74,19 +74,8 @@ func (s *Store) APIKeyRevoked(ctx context.Context, hash [32]byte) (bool, error) 
 func (s *Store) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
 	rows, err := s.query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
 		WHERE revoked_at IS NULL ORDER BY created_at, id`)
+	out, err := collect(rows, err, scanAPIKey)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list api keys: %w", err)
-	}
-	defer rows.Close()
-	var out []store.APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list api keys: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlstore: list api keys: %w", err)
 	}
 	return out, nil
@@ -194,17 +183,5 @@ func (s *Store) RetireInstalledAPIKeys(ctx context.Context, installedAs string, 
 func lockInstalled(ctx context.Context, t *tx, installedAs string, keep [32]byte) ([]store.APIKey, error) {
 	rows, err := t.QueryContext(ctx, t.d.rebind(`SELECT `+apiKeyColumns+` FROM api_keys
 		WHERE revoked_at IS NULL AND (installed_as = ? OR hash = ?) ORDER BY id`+t.d.lock()), installedAs, keep[:])
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanAPIKey)
 }
