@@ -28,7 +28,7 @@ var opEnv = []string{
 }
 
 // order lists the top-level commands as the general help shows them.
-var order = []string{"serve", "gate", "sessions", "revoke", "token", "keys", "apikeys", "streams", "audit", "version", "help"}
+var order = []string{"serve", "gate", "sessions", "revoke", "verifiers", "token", "keys", "apikeys", "streams", "audit", "version", "help"}
 
 var docs = map[string]doc{
 	"serve": {
@@ -69,6 +69,7 @@ role from TEGATA_GATE_KEY. See docs/gate.md.`,
 			"TEGATA_FEED_KEY\tAPI key with the feed role; else --key-file",
 			"TEGATA_GATE_KEY\twith --web: API key with the gate role; else --key-file",
 			"TEGATA_GATE_LISTEN\t--listen",
+			"TEGATA_GATE_NAME\t--name",
 			"TEGATA_GATE_WEB\t--web",
 			"TEGATA_GATE_PUBLIC\t--public",
 			"TEGATA_GATE_LOGIN_PATH\t--login-path",
@@ -126,11 +127,26 @@ until the tokens it signed have expired. One rotation may be pending at a time.`
 (the default) every session ends (sign out everywhere); with --scope access only the access
 tokens issued so far are refused and sessions live on, so a role change bites at once.
 --subjects-from FILE does the latter for every subject in a file, one per line. Every
-verifier following the authority refuses the tokens within moments.`,
+verifier following the authority refuses the tokens within moments. With --confirm D the
+call waits up to D (capped by the authority) until the revocation is in force on every
+verifier of the cluster: each has applied it or refuses every token. It then says so, or
+names the verifiers still pending and exits 3 (the revocation is recorded either way).`,
 		env: opEnv,
 		example: `tegata revoke --session 3q2-7wEAAAAAAAAAAAAAAA --reason 'lost phone'
-tegata revoke --subject alice --reason 'password changed'
+tegata revoke --subject alice --reason 'password changed' --confirm 5s
 tegata revoke --subject alice --scope access --reason 'role changed'`,
+	},
+	"verifiers": {
+		usage:   "verifiers [flags]",
+		summary: "the gates and Go verifiers following the feed, on every node, and how current each is",
+		about: `Lists every verifier heard within its staleness bound, on any authority node: its name
+(--name of a gate, Config.Name in Go), instance id, host, the node it follows, the log
+position it has applied, how far behind the log's head it is (entries, and how long
+before it was last heard the oldest entry it lacked was recorded), when it was last heard,
+its staleness bound and its state: current, behind, or stale (it says it is not current,
+or has been silent for more than half its bound). Needs an admin (or gate) API key.`,
+		env:     opEnv,
+		example: "tegata verifiers\ntegata verifiers --json",
 	},
 	"token": {
 		usage:   "token inspect TOKEN [flags]",
@@ -252,7 +268,7 @@ func printGeneral(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprint(w, `
-Operator commands (sessions, revoke, token, keys, apikeys, audit) call a running
+Operator commands (sessions, revoke, verifiers, token, keys, apikeys, audit) call a running
 authority: --authority URL (env TEGATA_AUTHORITY, default http://127.0.0.1:8080) with the
 admin API key from TEGATA_API_KEY or --key-file (default $TEGATA_DATA/api-key).
 Flags and arguments may come in any order. Run 'tegata help COMMAND' for a command's help.

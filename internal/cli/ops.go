@@ -295,8 +295,12 @@ func revoke(env Env, args []string) error {
 	from := fs.String("subjects-from", "", "revoke every subject listed in this file, one per line (/dev/stdin for standard input), 10,000 per call")
 	scope := fs.String("scope", "sessions", "with --subject or --subjects-from: sessions (sign out everywhere) or access (cut off access tokens only)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
+	confirm := fs.Duration("confirm", 0, "with --session or --subject: wait up to this long (capped by the authority) until the revocation is in force on every verifier; exit 3 if it was not by then")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
+	}
+	if *confirm < 0 {
+		return usageErr("--confirm must not be negative")
 	}
 	given := 0
 	for _, v := range []string{*sid, *subject, *from} {
@@ -310,29 +314,36 @@ func revoke(env Env, args []string) error {
 	if *from != "" {
 		return revokeSubjectsFrom(env, o, *from, *scope, *reason)
 	}
-	c, ctx, cancel, err := o.connect(env)
+	if *from != "" && *confirm > 0 {
+		return usageErr("--confirm goes with --session or --subject")
+	}
+	c, err := o.client(env)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+*confirm)
 	defer cancel()
 	var r client.Revocation
 	if *sid != "" {
-		r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason})
+		r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason, Confirm: *confirm})
 	} else {
-		r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason})
+		r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason, Confirm: *confirm})
 	}
 	if err != nil {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, r)
+		if err := printJSON(env, r); err != nil || r.Confirmation == nil || r.Confirmation.InForce {
+			return err
+		}
+		return errNotConfirmed
 	}
 	if !r.Revoked {
 		fmt.Fprintln(env.Stdout, "already revoked; nothing changed")
-		return nil
+	} else {
+		fmt.Fprintf(env.Stdout, "revoked (revocation log seq %d)\n", r.Entry.Seq)
 	}
-	fmt.Fprintf(env.Stdout, "revoked (revocation log seq %d)\n", r.Entry.Seq)
-	return nil
+	return printConfirmation(env, r.Confirmation)
 }
 
 func audit(env Env, args []string) error {

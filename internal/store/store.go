@@ -45,6 +45,8 @@ type Store interface {
 	APIKeys
 	Lifetimes
 	Audit
+	Cluster
+	Followers
 	// Close releases connections. The Store must not be used afterwards.
 	Close() error
 }

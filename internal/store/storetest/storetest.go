@@ -79,6 +79,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"StreamLease", testStreamLease},
 		{"StreamAcks", testStreamAcks},
 		{"PruneLogKeepsStreams", testPruneLogKeepsStreams},
+		{"ClaimCluster", testClaimCluster},
+		{"ClaimClusterConcurrent", testClaimClusterConcurrent},
+		{"Followers", testFollowers},
+		{"FollowersMany", testFollowersMany},
+		{"Broadcaster", testBroadcaster},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
