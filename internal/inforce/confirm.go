@@ -52,16 +52,23 @@ func (c *Cluster) Confirm(ctx context.Context, seq int64, wait time.Duration) Co
 		}
 		seq = head // 0 for an empty log: nothing to wait for
 	}
-	// Every node that could vouch for a state without seq had registered
-	// before seq was committed, so this read finds it.
-	known := c.readNodes(ctx)
 	c.mu.Lock()
 	c.localWant = max(c.localWant, seq)
 	c.mu.Unlock()
 	c.poke()
+	// Ask the other nodes while reading their records: the two round
+	// trips to the database need not add up.
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		c.ask(ctx, seq)
+	}()
+	// Every node that could vouch for a state without seq had registered
+	// before seq was committed, so this read finds it.
+	known := c.readNodes(ctx)
+	<-asked
 	ask := time.NewTicker(wantEvery)
 	defer ask.Stop()
-	c.ask(ctx, seq)
 	inForce := false
 	for {
 		var changed <-chan struct{}
