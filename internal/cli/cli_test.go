@@ -36,6 +36,8 @@ func TestUsageErrors(t *testing.T) {
 		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
 		{"serve: negative connection cap", []string{"serve", "--max-conns-per-address", "-1"}, nil, "must not be negative"},
 		{"serve: negative feed max age", []string{"serve", "--feed-max-age", "-1s"}, nil, "--feed-max-age must not be negative"},
+		{"serve: zero max confirm", []string{"serve", "--max-confirm", "0s"}, nil, "--max-confirm must be positive"},
+		{"revoke: negative confirm", []string{"revoke", "--session", "s", "--confirm", "-1s"}, nil, "--confirm must not be negative"},
 		{"gate: negative connection cap", []string{"gate", "--authority", "http://a", "--max-conns-per-address", "-1"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--max-conns-per-address must not be negative"},
 		{"gate: no authority", []string{"gate"}, nil, "--authority"},
 		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "is not an http(s) URL"},

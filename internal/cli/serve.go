@@ -62,6 +62,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.IntVar(&cp.streamsPerKey, "feed-streams-per-key", def.FeedStreamsPerKey, "with --rate-limits on: most feed streams one API key may hold open on this node; 0 = no cap")
 	fs.IntVar(&cp.streamsPerAddr, "feed-streams-per-address", def.FeedStreamsPerAddress, "with --rate-limits on: most feed streams one client address may hold open on this node; 0 = no cap")
 	fs.DurationVar(&cfg.FeedMaxAge, "feed-max-age", httpapi.DefaultFeedMaxAge, "end each feed stream after about this long (verifiers reconnect and are authenticated again); 0 = never")
+	fs.DurationVar(&cfg.MaxConfirm, "max-confirm", httpapi.DefaultMaxConfirm, "the longest a revocation's ?confirm= may wait (longer asks are cut to this)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	if err := parse(fs, args); err != nil {
@@ -92,6 +93,9 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 		return cfg, usageErr("--feed-max-age must not be negative")
 	case cfg.FeedMaxAge == 0:
 		cfg.FeedMaxAge = -1 // server.Config reads 0 as the default
+	}
+	if cfg.MaxConfirm <= 0 {
+		return cfg, usageErr("--max-confirm must be positive")
 	}
 	if cfg.Logger, err = newLogger(env.Stderr, *level, *format); err != nil {
 		return cfg, err
