@@ -188,9 +188,9 @@ func verifyCached(r *run) string {
 	var b strings.Builder
 	b.WriteString("**Where the time goes.** A cache hit compares the token with the one cached (it is found by its last bytes, then compared whole), checks that the key that verified it is still published (by identity while the key set is unchanged), tests the clock against the token's precomputed validity window, looks the token's session and subject up in the revocation set (keys prepared when the token was first verified), and reads whether the feed is current. ")
 	if ok {
-		fmt.Fprintf(&b, "The two revocation lookups are the largest part: a revocation lookup alone takes %s ns against a million entries (`RevocationLookup`), out of the %s ns of a hit here (against 10,000). ", bench.FormatValue(lookup), bench.FormatValue(cached))
+		fmt.Fprintf(&b, "The revocation lookups grow with the set: here it holds 10,000 entries and a hit takes %s ns in all; against a million, one lookup alone takes %s ns (`RevocationLookup`), mostly waiting on memory. ", bench.FormatValue(cached), bench.FormatValue(lookup))
 	}
-	b.WriteString("The profile below shows the rest.")
+	b.WriteString("The profile below shows where the time of a hit goes.")
 	return b.String()
 }
 
