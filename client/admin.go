@@ -76,9 +76,12 @@ func (c *Client) RevokeAPIKey(ctx context.Context, r APIKeyRevocation) error {
 
 // SigningKey describes one of the authority's signing keys.
 type SigningKey struct {
-	ID        string    `json:"kid"`
-	Algorithm string    `json:"alg"`
-	State     string    `json:"state"` // "pending", "active", "retired" or "expired"
+	ID        string `json:"kid"`
+	Algorithm string `json:"alg"`
+	State     string `json:"state"` // "pending", "active", "retired" or "expired"
+	// Use is "access" (access tokens, status lists) or "events" (the
+	// RS256 key of Shared Signals events).
+	Use       string    `json:"use"`
 	CreatedAt time.Time `json:"created_at"`
 	// SignFrom is when the key starts (or started) signing; it is
 	// published from CreatedAt on.
@@ -103,6 +106,14 @@ func (c *Client) Keys(ctx context.Context) ([]SigningKey, error) {
 func (c *Client) RotateKey(ctx context.Context, reason string) (SigningKey, error) {
 	var k SigningKey
 	err := c.call(ctx, "POST", "/v1/keys/rotate", map[string]string{"reason": reason}, &k)
+	return k, err
+}
+
+// RotateEventKey rotates the key that signs Shared Signals events (RS256)
+// as RotateKey rotates the access token key; neither retires the other.
+func (c *Client) RotateEventKey(ctx context.Context, reason string) (SigningKey, error) {
+	var k SigningKey
+	err := c.call(ctx, "POST", "/v1/keys/rotate", map[string]string{"reason": reason, "use": "events"}, &k)
 	return k, err
 }
 

@@ -12,6 +12,10 @@ type SessionRevocation struct {
 	SessionID string
 	// Reason goes to the audit trail (optional).
 	Reason string
+	// Confirm, when positive, makes the call wait up to that long (capped
+	// by the authority) for the revocation to be in force on every
+	// verifier; the answer's Confirmation says whether it was.
+	Confirm time.Duration
 }
 
 // Scopes of a subject revocation.
@@ -36,6 +40,8 @@ type SubjectRevocation struct {
 	Claims map[string]any
 	// Reason goes to the audit trail (optional).
 	Reason string
+	// Confirm is as for SessionRevocation.
+	Confirm time.Duration
 }
 
 // Revocation is the answer to a revocation: whether anything changed and,
@@ -45,6 +51,8 @@ type Revocation struct {
 	// was already revoked); Entry is nil then.
 	Revoked bool      `json:"revoked"`
 	Entry   *LogEntry `json:"entry"`
+	// Confirmation answers Confirm (nil without).
+	Confirmation *Confirmation `json:"confirmation,omitempty"`
 }
 
 // LogEntry is an entry of the revocation log, as verifiers receive it.
@@ -64,7 +72,7 @@ type LogEntry struct {
 // milliseconds and its refresh token stops working.
 func (c *Client) RevokeSession(ctx context.Context, r SessionRevocation) (Revocation, error) {
 	var out Revocation
-	err := c.call(ctx, "POST", "/v1/sessions/"+pathSegment(r.SessionID)+"/revoke", map[string]string{"reason": r.Reason}, &out)
+	err := c.call(ctx, "POST", "/v1/sessions/"+pathSegment(r.SessionID)+"/revoke"+confirmQuery(r.Confirm), map[string]string{"reason": r.Reason}, &out)
 	return out, err
 }
 
@@ -79,7 +87,7 @@ func (c *Client) RevokeSubject(ctx context.Context, r SubjectRevocation) (Revoca
 		body["claims"] = r.Claims
 	}
 	var out Revocation
-	err := c.call(ctx, "POST", "/v1/subjects/"+pathSegment(r.Subject)+"/revoke", body, &out)
+	err := c.call(ctx, "POST", "/v1/subjects/"+pathSegment(r.Subject)+"/revoke"+confirmQuery(r.Confirm), body, &out)
 	return out, err
 }
 

@@ -61,38 +61,53 @@ func (a *authorities) each(ctx context.Context, try func(ctx context.Context, ba
 
 // do sends req and returns the body of a 200 answer, read up to maxBody.
 func (a *authorities) do(req *http.Request) ([]byte, error) {
+	body, _, err := a.doHeader(req)
+	return body, err
+}
+
+// doHeader is do that also returns the answer's header.
+func (a *authorities) doHeader(req *http.Request) ([]byte, http.Header, error) {
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
+		return nil, nil, fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
 	}
 	if len(body) > maxBody {
-		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", req.Method, req.URL.Path, maxBody)
+		return nil, nil, fmt.Errorf("%s %s: answer larger than %d bytes", req.Method, req.URL.Path, maxBody)
 	}
-	return body, nil
+	return body, resp.Header, nil
 }
 
 // get fetches base+path with failover and returns the body of the first 200
 // answer.
 func (a *authorities) get(ctx context.Context, path string) ([]byte, error) {
-	var body []byte
+	body, _, err := a.getHeader(ctx, path)
+	return body, err
+}
+
+// getHeader is get that also returns the answer's header.
+func (a *authorities) getHeader(ctx context.Context, path string) ([]byte, http.Header, error) {
+	var (
+		body []byte
+		hdr  http.Header
+	)
 	err := a.each(ctx, func(ctx context.Context, base string) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Accept", "application/json")
-		body, err = a.do(req)
+		body, hdr, err = a.doHeader(req)
 		return err
 	})
-	return body, err
+	return body, hdr, err
 }
 
 // discovery is the authority's openid-configuration, as the client package

@@ -143,6 +143,7 @@ func newAuthority(t *testing.T, c *clock) *authority {
 	mux.HandleFunc("GET /.well-known/openid-configuration", a.serveDiscovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.serveJWKS)
 	mux.Handle("GET /v1/feed", a.authorized(&a.feedDown, a.mutable(hub)))
+	mux.Handle("POST /v1/feed/position", a.authorized(&a.feedDown, http.HandlerFunc(hub.ServePosition)))
 	mux.Handle("POST /v1/introspect", a.authorized(&a.introspectDown, http.HandlerFunc(a.serveIntrospect)))
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {

@@ -86,6 +86,10 @@ type Config struct {
 	// Logger receives operational logs (Warn/Info) and one Debug line per
 	// rejected token. Nil: slog.Default().
 	Logger *slog.Logger
+	// Name is how the verifier appears to operators (GET /v1/verifiers),
+	// next to an instance ID made at New, the host name and the version; at
+	// most MaxNameLen bytes of printable UTF-8. Empty: none.
+	Name string
 
 	// leewaySet and maxLifetimeSet: the caller chose the value, rather
 	// than leaving it to the authority (set by withDefaults).

@@ -15,21 +15,26 @@ import (
 // Staleness is checked on every Verify, so it must not take the feed
 // client's mutex each time: under load from many cores that one lock would
 // serialise every request. Instead the verifier keeps an immutable snapshot
-// of what the feed last said (synced, last heard) behind an atomic pointer
+// of what the feed last said (synced, fresh until) behind an atomic pointer
 // and reads the feed's State only when the snapshot alone cannot vouch for
 // freshness.
 //
-// That is sound because the feed's state only moves forward (LastHeard
+// That is sound because the feed's state only moves forward (FreshUntil
 // grows, Synced goes from false to true) except on a reset, when the server
-// says the verifier followed another log. The feed turns unsynced before it
-// calls Reset, and reset stores an unsynced snapshot before it empties the
-// set; Verify reads the set before the snapshot, so one that sees the
-// emptied set also sees "not synced" and fails closed.
+// says the verifier followed another log (or names another epoch). The
+// feed turns unsynced before it calls Reset, and reset stores an unsynced
+// snapshot before it empties the set; Verify reads the set before the
+// snapshot, so one that sees the emptied set also sees "not synced" and
+// fails closed.
 
-// heard is a snapshot of the feed's state. Immutable.
+// heard is a snapshot of the feed's state. Immutable. until is the feed's
+// FreshUntil: the lease the authority granted on the verifier's reports
+// (see internal/feed), not merely the arrival of the last heartbeat, so a
+// verifier that was frozen does not take heartbeats sent long ago as news.
 type heard struct {
 	synced    bool
 	lastHeard time.Time
+	until     time.Time
 }
 
 // apply is the feed's Apply: it adds an entry to the set and tracks
@@ -88,6 +93,26 @@ func (v *Verifier) reset() {
 	v.set.Reset()
 	v.overflow.Store(false)
 	v.log.Warn("verifier: the authority follows another log; replaying it")
+	// The new log may come with other keys (another cluster's): fetch
+	// them now rather than at the next unknown kid or period.
+	v.keys.fetchSoon()
+}
+
+// acceptKeys vets the epoch a key set answer names against the feed's: an
+// authority address that now serves another log (a replaced database,
+// another cluster) must not have its keys trusted while the revocation set
+// still holds the old log's entries. Such keys are refused, and the feed
+// reconnects to see the new epoch and start over; the keys are fetched
+// again once it has.
+func (v *Verifier) acceptKeys(epoch string) bool {
+	fe := v.feed.State().Epoch
+	if epoch == "" || fe == "" || epoch == fe {
+		return true
+	}
+	v.log.Warn("verifier: the authority's key set comes from another log than the feed's; reconnecting the feed",
+		"keys_epoch", epoch, "feed_epoch", fe)
+	v.feed.Reconnect()
+	return false
 }
 
 // staleness returns nil if the revocation set can be trusted at now, else an
@@ -98,30 +123,35 @@ func (v *Verifier) staleness(now time.Time) error {
 		return nil
 	}
 	h := v.heard.Load()
-	if h.fresh(now, v.cfg.StaleAfter) && !v.overflow.Load() {
+	if h.fresh(now) && !v.overflow.Load() {
 		return nil
 	}
 	h = v.refreshHeard()
 	switch {
 	case !h.synced:
 		return fmt.Errorf("%w: not caught up with the authority's feed", ErrStale)
-	case !h.fresh(now, v.cfg.StaleAfter):
+	case !h.fresh(now) && now.Sub(h.lastHeard) > v.cfg.StaleAfter:
 		return fmt.Errorf("%w: nothing heard from the authority for %s", ErrStale, now.Sub(h.lastHeard).Round(time.Millisecond))
+	case h.until.IsZero():
+		return fmt.Errorf("%w: the authority has not yet acknowledged this verifier's position", ErrStale)
+	case !h.fresh(now):
+		return fmt.Errorf("%w: the authority has not acknowledged this verifier's position for over %s (position reports failing)",
+			ErrStale, v.cfg.StaleAfter)
 	case v.overflow.Load():
 		return fmt.Errorf("%w: revocation set full (%d entries); feed paused", ErrStale, v.cfg.MaxEntries)
 	}
 	return nil
 }
 
-func (h *heard) fresh(now time.Time, staleAfter time.Duration) bool {
-	return h.synced && now.Sub(h.lastHeard) <= staleAfter
+func (h *heard) fresh(now time.Time) bool {
+	return h.synced && !now.After(h.until)
 }
 
 // refreshHeard reads the feed's state into a new snapshot and returns it.
 func (v *Verifier) refreshHeard() *heard {
 	old := v.heard.Load()
 	st := v.feed.State()
-	next := &heard{synced: st.Synced, lastHeard: st.LastHeard}
+	next := &heard{synced: st.Synced, lastHeard: st.LastHeard, until: st.FreshUntil}
 	if v.heard.CompareAndSwap(old, next) {
 		return next
 	}

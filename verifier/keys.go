@@ -3,6 +3,7 @@ package verifier
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -14,6 +15,13 @@ import (
 
 const jwksPath = "/.well-known/jwks.json"
 
+// epochHeader names the epoch of the log an authority serves.
+const epochHeader = "Tegata-Epoch"
+
+// errOtherEpoch: the key set comes from another log than the one the feed
+// follows; it is installed once the feed has moved to that log too.
+var errOtherEpoch = errors.New("verifier: the authority's key set belongs to another log than the feed's (epoch changed); resynchronising first")
+
 // keySource keeps the authority's key set current: fetched at start,
 // periodically, and on demand when a token names an unknown kid. Readers take
 // the current set from an atomic pointer; a fetch swaps in a new one.
@@ -23,6 +31,10 @@ type keySource struct {
 	now      func() time.Time
 	log      *slog.Logger
 	interval time.Duration // least time between two on-demand fetches
+	// accept, when set, vets the epoch a JWKS answer names (header
+	// Tegata-Epoch): keys from another log than the feed's are not
+	// installed (see Verifier.acceptKeys).
+	accept func(epoch string) bool
 	// published, when set, receives the openid-configuration fetched with
 	// every key set after the start (see published.go).
 	published func(discovery)
@@ -66,9 +78,12 @@ func (k *keySource) fetch(ctx context.Context) error {
 		}
 		k.published(d)
 	}
-	body, err := k.auth.get(ctx, jwksPath)
+	body, hdr, err := k.auth.getHeader(ctx, jwksPath)
 	if err != nil {
 		return fmt.Errorf("verifier: fetching JWKS: %w", err)
+	}
+	if k.accept != nil && !k.accept(hdr.Get(epochHeader)) {
+		return errOtherEpoch
 	}
 	if old := k.cur.Load(); old != nil && bytes.Equal(old.raw, body) {
 		return nil
@@ -142,6 +157,25 @@ func (k *keySource) run(ctx context.Context, period time.Duration) {
 			}
 		}
 	}
+}
+
+// fetchSoon fetches the key set in the background, at once and whatever
+// the on-demand interval, unless closed.
+func (k *keySource) fetchSoon() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return
+	}
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		ctx, cancel := context.WithTimeout(k.base, requestTimeout)
+		defer cancel()
+		if err := k.fetch(ctx); err != nil && ctx.Err() == nil {
+			k.log.Warn("verifier: key set fetch failed", "err", err)
+		}
+	}()
 }
 
 // close stops new on-demand fetches and waits for the one under way.

@@ -37,6 +37,9 @@ func (c Config) checked() (Config, error) {
 	if key == "" {
 		return c, errors.New("verifier: Config.APIKey is empty: the revocation feed needs an API key (one with the feed role is enough)")
 	}
+	if err := checkName(c.Name); err != nil {
+		return c, err
+	}
 	c = c.withDefaults()
 	c.Authorities, c.APIKey = urls, key
 	return c, nil

@@ -35,6 +35,9 @@ type State struct {
 	// Reason says why the verifier is not Ready, in words that name no host
 	// (e.g. "nothing heard from the authority for 12s"); empty when Ready.
 	Reason string
+	// ID is the instance ID the verifier reports to the authorities (empty
+	// for a local verifier); Epoch the epoch of the log it follows.
+	ID, Epoch string
 }
 
 // State returns a snapshot of the verifier's state.
@@ -47,7 +50,10 @@ func (v *Verifier) State() State {
 	}
 	fs := v.feed.State()
 	s.Position, s.Head, s.LastHeard = fs.Position, fs.Head, fs.LastHeard
-	s.Source, s.Err = fs.Source, fs.Err
+	s.Source, s.Err, s.Epoch = fs.Source, fs.Err, fs.Epoch
+	if f := v.feed.Follower; f != nil {
+		s.ID = f.ID
+	}
 	if !fs.LastHeard.IsZero() {
 		s.Lag = now.Sub(fs.LastHeard)
 	}

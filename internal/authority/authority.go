@@ -20,6 +20,7 @@ type Authority struct {
 	log       *slog.Logger
 	keySealer *sealer // signing keys at rest
 	tokSealer *sealer // refresh successors kept for the grace window
+	rxSealer  *sealer // credentials of Shared Signals receivers
 	keys      atomic.Pointer[keyring]
 	apiKeys   apiKeyCache
 	lists     atomic.Pointer[listLayout] // nil when status lists are disabled
@@ -51,6 +52,9 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 		return nil, err
 	}
 	if a.tokSealer, err = newSealer(masterKey, "refresh successors"); err != nil {
+		return nil, err
+	}
+	if a.rxSealer, err = newSealer(masterKey, "event receiver credentials"); err != nil {
 		return nil, err
 	}
 	// The lifetimes first: how long retired keys stay published depends
@@ -200,7 +204,9 @@ func (a *Authority) Sweep(ctx context.Context) {
 		{"expired sessions", func() (int64, error) { return a.store.DeleteExpired(ctx, now) }},
 		// The feed sends entries for a leeway past their expiry (to
 		// verifiers whose clock is behind), so the log keeps them that long.
-		{"expired revocations", func() (int64, error) { return a.store.PruneLog(ctx, now.Add(-a.cfg.Leeway)) }},
+		{"expired revocations", func() (int64, error) {
+			return a.store.PruneLog(ctx, now.Add(-a.cfg.Leeway), now.Add(-a.cfg.EventRetention))
+		}},
 		{"expired keys", func() (int64, error) {
 			return a.store.DeleteKeysRetiredBefore(ctx, now.Add(-a.keyWindow()))
 		}},

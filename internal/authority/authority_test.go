@@ -86,7 +86,7 @@ func TestRetiredKeyCannotSign(t *testing.T) {
 	if !ok {
 		t.Fatal("no signing key")
 	}
-	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
+	if _, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(a.cfg.KeyPublishDelay + a.keyWindow() + time.Second)
@@ -114,7 +114,7 @@ func TestKeyStates(t *testing.T) {
 	if !ok {
 		t.Fatal("no signing key")
 	}
-	k, err := a.RotateKey(ctx, store.Actor{By: "test"})
+	k, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,16 +175,16 @@ func TestClaimsValidation(t *testing.T) {
 func TestOneRotationAtATime(t *testing.T) {
 	a, clk := newTestAuthority(t)
 	ctx := context.Background()
-	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
+	if _, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := a.RotateKey(ctx, store.Actor{By: "test"})
+	_, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test"})
 	var ae *Error
 	if !errors.As(err, &ae) || ae.Code != CodeConflict {
 		t.Fatalf("second RotateKey while one is pending = %v, want conflict", err)
 	}
 	clk.Add(a.cfg.KeyPublishDelay)
-	if _, err := a.RotateKey(ctx, store.Actor{By: "test"}); err != nil {
+	if _, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test"}); err != nil {
 		t.Fatalf("RotateKey after the pending key signs = %v, want nil", err)
 	}
 }
@@ -219,7 +219,7 @@ func TestTextStoresAccept(t *testing.T) {
 			return err
 		}},
 		{"invalid UTF-8 reason", func() error {
-			_, err := a.RotateKey(ctx, store.Actor{By: "test", Reason: "\xff"})
+			_, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test", Reason: "\xff"})
 			return err
 		}},
 	}
@@ -363,7 +363,7 @@ func TestAlgorithmChangeAppliesAtRotation(t *testing.T) {
 	if !strings.Contains(logs.String(), "configured_alg=ES256") || !strings.Contains(logs.String(), "key_alg=EdDSA") {
 		t.Errorf("log of a start with ES256 over EdDSA keys = %q, want a warning naming both", logs.String())
 	}
-	k, err := a.RotateKey(ctx, store.Actor{By: "test", Reason: "switch to ES256"})
+	k, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test", Reason: "switch to ES256"})
 	if err != nil || k.Algorithm != token.ES256 {
 		t.Fatalf("RotateKey = %+v, %v, want an ES256 key", k, err)
 	}

@@ -22,6 +22,7 @@ const (
 	DefaultAlgorithm       = token.EdDSA
 	DefaultStatusListSize  = 1 << 20
 	DefaultStatusListTTL   = time.Minute
+	DefaultEventRetention  = 24 * time.Hour
 )
 
 // Config tunes an Authority. Zero values mean the documented defaults;
@@ -62,6 +63,11 @@ type Config struct {
 	// StatusLists configures the Token Status Lists access tokens refer to;
 	// the zero value publishes them with the defaults.
 	StatusLists StatusListConfig
+	// EventRetention is how long the revocation log keeps an entry that a
+	// Shared Signals stream has not received yet (a receiver that is down,
+	// a paused stream). Older entries are pruned once expired, and such a
+	// stream skips them. Default DefaultEventRetention.
+	EventRetention time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Default slog.Default().
@@ -104,6 +110,7 @@ func (c *Config) setDefaults() {
 	def(&c.KeyPublishDelay, DefaultKeyPublishDelay)
 	def(&c.Leeway, DefaultLeeway)
 	def(&c.StatusLists.TTL, DefaultStatusListTTL)
+	def(&c.EventRetention, DefaultEventRetention)
 	if c.StatusLists.Size == 0 {
 		c.StatusLists.Size = DefaultStatusListSize
 	}
@@ -136,7 +143,7 @@ func (c *Config) validate() error {
 		name string
 		v    time.Duration
 	}{{"AccessTTL", c.AccessTTL}, {"RefreshTTL", c.RefreshTTL}, {"SessionTTL", c.SessionTTL},
-		{"RefreshGrace", c.RefreshGrace}, {"KeyPublishDelay", c.KeyPublishDelay}, {"Leeway", c.Leeway}} {
+		{"RefreshGrace", c.RefreshGrace}, {"KeyPublishDelay", c.KeyPublishDelay}, {"Leeway", c.Leeway}, {"EventRetention", c.EventRetention}} {
 		if d.v < 0 {
 			return fmt.Errorf("authority: Config.%s is negative (%v)", d.name, d.v)
 		}

@@ -3,11 +3,17 @@ package authority
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/token"
@@ -17,7 +23,8 @@ import (
 // reload. Which key signs is a function of time (SignFrom, RetiredAt), so
 // the ring holds every candidate and picks at signing time.
 type keyring struct {
-	signers []signer // by SignFrom ascending
+	signers []signer // access token keys, by SignFrom ascending
+	events  []signer // Security Event Token keys (RS256), by SignFrom ascending
 	public  *token.KeySet
 	jwks    []byte
 	all     []store.SigningKey
@@ -29,11 +36,14 @@ type signer struct {
 	retiredAt time.Time
 }
 
-// current returns the key that signs at now: the latest SignFrom <= now
+// current returns the key that signs access tokens at now.
+func (r *keyring) current(now time.Time) (token.SigningKey, bool) { return currentOf(r.signers, now) }
+
+// currentOf returns the key that signs at now: the latest SignFrom <= now
 // that is not retired yet.
-func (r *keyring) current(now time.Time) (token.SigningKey, bool) {
-	for i := len(r.signers) - 1; i >= 0; i-- {
-		s := r.signers[i]
+func currentOf(signers []signer, now time.Time) (token.SigningKey, bool) {
+	for i := len(signers) - 1; i >= 0; i-- {
+		s := signers[i]
 		if s.signFrom.After(now) || (!s.retiredAt.IsZero() && !s.retiredAt.After(now)) {
 			continue
 		}
@@ -54,6 +64,7 @@ func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyri
 	sort.Slice(keys, func(i, j int) bool { return keys[i].SignFrom.Before(keys[j].SignFrom) })
 	r := &keyring{all: keys}
 	var pubs []token.PublicKey
+	var eventPubs []jose.JSONWebKey
 	for _, k := range keys {
 		if !published(k, now, a.keyWindow()) {
 			continue
@@ -62,7 +73,15 @@ func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyri
 		if err != nil {
 			return nil, fmt.Errorf("authority: key %s: parse public key: %w", k.ID, err)
 		}
-		pubs = append(pubs, token.PublicKey{ID: k.ID, Algorithm: k.Algorithm, Key: pub})
+		signers := &r.signers
+		if k.Purpose == store.PurposeEvents {
+			// Published for receivers of Security Event Tokens; never in the
+			// key set access tokens are verified with.
+			eventPubs = append(eventPubs, jose.JSONWebKey{Key: pub, KeyID: k.ID, Algorithm: k.Algorithm, Use: "sig"})
+			signers = &r.events
+		} else {
+			pubs = append(pubs, token.PublicKey{ID: k.ID, Algorithm: k.Algorithm, Key: pub})
+		}
 		if !k.RetiredAt.IsZero() && !k.RetiredAt.After(now) {
 			continue // verifies only; its private half is never opened again
 		}
@@ -70,7 +89,7 @@ func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyri
 		if err != nil {
 			return nil, err
 		}
-		r.signers = append(r.signers, signer{
+		*signers = append(*signers, signer{
 			key:      token.SigningKey{ID: k.ID, Algorithm: k.Algorithm, Private: priv},
 			signFrom: k.SignFrom, retiredAt: k.RetiredAt,
 		})
@@ -83,8 +102,32 @@ func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyri
 	if err != nil {
 		return nil, fmt.Errorf("authority: marshal JWKS: %w", err)
 	}
+	if jwks, err = appendJWKs(jwks, eventPubs); err != nil {
+		return nil, fmt.Errorf("authority: marshal JWKS: %w", err)
+	}
 	r.public, r.jwks = set, jwks
 	return r, nil
+}
+
+// appendJWKs adds keys to a JWK Set document.
+func appendJWKs(jwks []byte, keys []jose.JSONWebKey) ([]byte, error) {
+	if len(keys) == 0 {
+		return jwks, nil
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(jwks, &set); err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		b, err := k.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		set.Keys = append(set.Keys, b)
+	}
+	return json.Marshal(set)
 }
 
 func (a *Authority) openPrivateKey(k store.SigningKey) (crypto.Signer, error) {
@@ -126,10 +169,10 @@ func (a *Authority) reloadKeys(ctx context.Context) error {
 		return fmt.Errorf("authority: list keys: %w", err)
 	}
 	now := a.cfg.Now()
-	if len(keys) == 0 {
+	if !slices.ContainsFunc(keys, func(k store.SigningKey) bool { return k.Purpose == "" }) {
 		// No verifier can know any key yet, so the first one signs at once.
 		// Nodes starting together on an empty store each try; one adds.
-		k, err := a.newKey(now)
+		k, err := a.newKey("", now)
 		if err != nil {
 			return err
 		}
@@ -150,22 +193,31 @@ func (a *Authority) reloadKeys(ctx context.Context) error {
 	return nil
 }
 
-func (a *Authority) addKey(ctx context.Context, signFrom time.Time, actor store.Actor) (store.SigningKey, error) {
-	k, err := a.newKey(signFrom)
+func (a *Authority) addKey(ctx context.Context, purpose string, signFrom time.Time, actor store.Actor) (store.SigningKey, error) {
+	k, err := a.newKey(purpose, signFrom)
 	if err != nil {
 		return store.SigningKey{}, err
 	}
 	if err := a.store.AddKey(ctx, k, actor); err != nil {
 		return store.SigningKey{}, fmt.Errorf("authority: store key: %w", err)
 	}
-	a.log.Info("signing key added", "kid", k.ID, "alg", k.Algorithm, "sign_from", signFrom.UTC())
+	a.log.Info("signing key added", "kid", k.ID, "alg", k.Algorithm, "use", keyUse(purpose), "sign_from", signFrom.UTC())
 	return k, nil
 }
 
-// newKey generates a signing key that signs from signFrom, sealed for the
-// store.
-func (a *Authority) newKey(signFrom time.Time) (store.SigningKey, error) {
-	priv, err := token.GenerateKey(a.cfg.Algorithm)
+// newKey generates a signing key for purpose that signs from signFrom,
+// sealed for the store: RSA for Security Event Tokens, the configured
+// algorithm for access tokens.
+func (a *Authority) newKey(purpose string, signFrom time.Time) (store.SigningKey, error) {
+	alg := a.cfg.Algorithm
+	var priv crypto.Signer
+	var err error
+	if purpose == store.PurposeEvents {
+		alg = eventAlgorithm
+		priv, err = rsa.GenerateKey(rand.Reader, eventKeyBits)
+	} else {
+		priv, err = token.GenerateKey(alg)
+	}
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("authority: generate key: %w", err)
 	}
@@ -180,20 +232,42 @@ func (a *Authority) newKey(signFrom time.Time) (store.SigningKey, error) {
 	now := a.cfg.Now()
 	kid := now.UTC().Format("20060102") + "-" + randomString(6)
 	return store.SigningKey{
-		ID: kid, Algorithm: a.cfg.Algorithm, Public: pub,
+		ID: kid, Algorithm: alg, Public: pub,
 		PrivateEnc: a.keySealer.seal(der, []byte(kid)),
-		CreatedAt:  now, SignFrom: signFrom,
+		CreatedAt:  now, SignFrom: signFrom, Purpose: purpose,
 	}, nil
 }
 
-// RotateKey publishes a new signing key now and signs with it once
-// KeyPublishDelay has passed. The previous key stops signing then and stays
-// in JWKS until every token it signed has expired.
-// Only one rotation may be pending at a time: a second one before the
-// first key signs is refused (it would publish keys that never sign).
-func (a *Authority) RotateKey(ctx context.Context, actor store.Actor) (store.SigningKey, error) {
+// Uses of keys, as operators name them.
+const (
+	UseAccess = "access" // access tokens and status lists
+	UseEvents = "events" // Security Event Tokens
+)
+
+func keyUse(purpose string) string {
+	if purpose == store.PurposeEvents {
+		return UseEvents
+	}
+	return UseAccess
+}
+
+// RotateKey publishes a new signing key for use (UseAccess or UseEvents)
+// now and signs with it once KeyPublishDelay has passed. The previous key
+// stops signing then and stays in JWKS until every token it signed has
+// expired. Only one rotation of a use may be pending at a time: a second
+// one before the first key signs is refused (it would publish keys that
+// never sign).
+func (a *Authority) RotateKey(ctx context.Context, use string, actor store.Actor) (store.SigningKey, error) {
 	if err := checkActor(actor); err != nil {
 		return store.SigningKey{}, err
+	}
+	purpose := ""
+	switch use {
+	case "", UseAccess:
+	case UseEvents:
+		purpose = store.PurposeEvents
+	default:
+		return store.SigningKey{}, invalidRequest("use must be %q or %q", UseAccess, UseEvents)
 	}
 	keys, err := a.store.ListKeys(ctx)
 	if err != nil {
@@ -201,12 +275,12 @@ func (a *Authority) RotateKey(ctx context.Context, actor store.Actor) (store.Sig
 	}
 	now := a.cfg.Now()
 	for _, k := range keys {
-		if k.SignFrom.After(now) {
+		if k.Purpose == purpose && k.SignFrom.After(now) {
 			return store.SigningKey{}, &Error{Code: CodeConflict,
 				Description: fmt.Sprintf("a rotation is already pending: key %s signs from %s", k.ID, k.SignFrom.UTC().Format(time.RFC3339))}
 		}
 	}
-	k, err := a.addKey(ctx, now.Add(a.cfg.KeyPublishDelay), actor)
+	k, err := a.addKey(ctx, purpose, now.Add(a.cfg.KeyPublishDelay), actor)
 	if err != nil {
 		return store.SigningKey{}, err
 	}
@@ -221,6 +295,9 @@ type KeyInfo struct {
 	CreatedAt time.Time `json:"created_at"`
 	SignFrom  time.Time `json:"sign_from"`
 	RetiredAt time.Time `json:"retired_at,omitzero"`
+	// Use is UseAccess (access tokens, status lists) or UseEvents
+	// (Security Event Tokens).
+	Use string `json:"use"`
 	// State is "pending" (published, not signing yet), "active" (signing),
 	// "retired" (verifying only) or "expired" (no longer published).
 	State string `json:"state"`
@@ -234,11 +311,13 @@ func (a *Authority) Keys(ctx context.Context) ([]KeyInfo, error) {
 	}
 	now := a.cfg.Now()
 	active, _ := a.ring().current(now)
+	activeEvents, _ := currentOf(a.ring().events, now)
 	out := make([]KeyInfo, 0, len(keys))
 	for _, k := range keys {
-		ki := KeyInfo{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, SignFrom: k.SignFrom, RetiredAt: k.RetiredAt}
+		ki := KeyInfo{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, SignFrom: k.SignFrom,
+			RetiredAt: k.RetiredAt, Use: keyUse(k.Purpose)}
 		switch {
-		case k.ID == active.ID:
+		case k.ID == active.ID || k.ID == activeEvents.ID:
 			ki.State = "active"
 		case k.SignFrom.After(now):
 			ki.State = "pending"

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
@@ -15,8 +16,8 @@ import (
 // PropagationConfig tunes Propagation. Zero fields take the defaults.
 type PropagationConfig struct {
 	Setup
-	Authorities int           // authority nodes on one Postgres; default 2
-	Gates       int           // gate processes; default 3
+	Authorities int           // authority nodes on one Postgres; default 3
+	Gates       int           // gate processes; default 8
 	Rate        float64       // revocations per second; default 50
 	Duration    time.Duration // how long revocations go on; default 20s
 	// Poll is the interval between two probes of one gate for one pending
@@ -25,11 +26,22 @@ type PropagationConfig struct {
 	// Timeout: a revocation not rejected by every gate this long after its
 	// acknowledgement counts as missing. Default 10s.
 	Timeout time.Duration
+	// ConfirmRate and ConfirmDuration pace the second phase: revocations
+	// with ?confirm=ConfirmWait, each followed by one probe of every gate.
+	// Defaults 20/s, 10s and 5s.
+	ConfirmRate     float64
+	ConfirmDuration time.Duration
+	ConfirmWait     time.Duration
 }
 
 func (c *PropagationConfig) defaults() {
-	c.Authorities = cmp0(c.Authorities, 2)
-	c.Gates = cmp0(c.Gates, 3)
+	c.Authorities = cmp0(c.Authorities, 3)
+	c.Gates = cmp0(c.Gates, 8)
+	if c.ConfirmRate <= 0 {
+		c.ConfirmRate = 20
+	}
+	c.ConfirmDuration = cmp0(c.ConfirmDuration, 10*time.Second)
+	c.ConfirmWait = cmp0(c.ConfirmWait, 5*time.Second)
 	if c.Rate <= 0 {
 		c.Rate = 50
 	}
@@ -50,6 +62,10 @@ func cmp0[T int | time.Duration](v, def T) T {
 // to rejected-at-every-gate.
 const PropagationTarget = 50 * time.Millisecond
 
+// ConfirmTarget is the p99 the project aims at for a revoke call with
+// ?confirm= (request → answer in force) with 3 nodes and 8 gates.
+const ConfirmTarget = 20 * time.Millisecond
+
 // errMissing is a revocation that did not reach a gate within the timeout.
 var errMissing = errors.New("not rejected within the timeout")
 
@@ -65,10 +81,12 @@ func Propagation(ctx context.Context, cfg PropagationConfig) (*Report, error) {
 	}
 	defer c.close()
 	n := int(math.Ceil(cfg.Rate * cfg.Duration.Seconds()))
-	toks, err := createSessions(ctx, c.clients, "prop", n, 16)
+	m := int(math.Ceil(cfg.ConfirmRate * cfg.ConfirmDuration.Seconds()))
+	toks, err := createSessions(ctx, c.clients, "prop", n+m, 16)
 	if err != nil {
 		return nil, err
 	}
+	toks, confirmToks := toks[:n], toks[n:]
 	if err := checkAccepted(ctx, c.hc, c.gateURL, toks, 16); err != nil {
 		return nil, err
 	}
@@ -78,11 +96,16 @@ func Propagation(ctx context.Context, cfg PropagationConfig) (*Report, error) {
 	before := cpu.sample()
 	run.revokeAll(ctx, toks)
 	use := cpu.use("revocations", before, cpu.sample())
+	cfg.logf("propagation: %d confirmed revocations at %g/s", m, cfg.ConfirmRate)
+	before = cpu.sample()
+	run.confirmAll(ctx, confirmToks)
+	useConfirm := cpu.use("confirmed revocations", before, cpu.sample())
 	if err := c.alive(); err != nil {
 		return nil, err
 	}
 	r := run.report(n)
-	r.CPU = append(r.CPU, use)
+	run.reportConfirm(r, m)
+	r.CPU = append(r.CPU, use, useConfirm)
 	r.Seconds = time.Since(began).Seconds()
 	return r, nil
 }
@@ -95,6 +118,8 @@ type propagationRun struct {
 	perGate recorder // ack → rejected by one gate
 	ack     recorder // revoke call → 200
 	rtt     recorder // one /auth probe
+	confirm recorder // revoke call with ?confirm= → answer in force
+	refused atomic.Int64
 	mu      sync.Mutex
 	fails   []string
 }
@@ -102,7 +127,13 @@ type propagationRun struct {
 // revokeAll revokes toks[i] at start + i/Rate, each in its own goroutine so
 // that a slow call does not delay the schedule, and waits for all.
 func (p *propagationRun) revokeAll(ctx context.Context, toks []client.Tokens) {
-	interval := time.Duration(float64(time.Second) / p.cfg.Rate)
+	schedule(ctx, toks, p.cfg.Rate, p.revokeOne)
+}
+
+// schedule calls one(i, toks[i]) at start + i/rate, each in its own
+// goroutine, and waits for all.
+func schedule(ctx context.Context, toks []client.Tokens, rate float64, one func(context.Context, int, client.Tokens)) {
+	interval := time.Duration(float64(time.Second) / rate)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, t := range toks {
@@ -113,7 +144,7 @@ func (p *propagationRun) revokeAll(ctx context.Context, toks []client.Tokens) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.revokeOne(ctx, i, t)
+			one(ctx, i, t)
 		}()
 	}
 	wg.Wait()

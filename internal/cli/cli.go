@@ -31,7 +31,8 @@ func usageErr(format string, args ...any) error {
 }
 
 // Main runs the command line and returns the exit code: 0, 1 for a
-// failure, 2 for a command-line mistake.
+// failure, 2 for a command-line mistake, 3 for a revocation with --confirm
+// that was not yet in force when the wait ended.
 func Main(env Env) int {
 	if len(env.Args) == 0 {
 		printGeneral(env.Stderr)
@@ -84,6 +85,8 @@ func exit(env Env, cmd string, err error) int {
 		return 0
 	case errors.Is(err, errInvalidToken):
 		return 1
+	case errors.Is(err, errNotConfirmed):
+		return 3
 	case errors.Is(err, errUsage):
 		path := cmd
 		if u := (*usageIn)(nil); errors.As(err, &u) {
@@ -102,15 +105,17 @@ var commands map[string]func(Env, []string) error
 
 func init() {
 	commands = map[string]func(Env, []string) error{
-		"serve":    serve,
-		"gate":     gateCmd,
-		"keys":     keys,
-		"sessions": sessions,
-		"revoke":   revoke,
-		"token":    tokenCmd,
-		"audit":    audit,
-		"apikeys":  apikeys,
-		"version":  version,
+		"serve":     serve,
+		"gate":      gateCmd,
+		"keys":      keys,
+		"sessions":  sessions,
+		"revoke":    revoke,
+		"token":     tokenCmd,
+		"audit":     audit,
+		"verifiers": verifiers,
+		"apikeys":   apikeys,
+		"streams":   streams,
+		"version":   version,
 	}
 }
 

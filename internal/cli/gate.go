@@ -26,6 +26,7 @@ import (
 type gateFlags struct {
 	authority, listen, upstream string
 	audience, issuer, cookie    string
+	name                        string
 	claims, keyFile             string
 	metricsListen               string
 	staleAfter, startTimeout    time.Duration
@@ -45,6 +46,7 @@ func (f *gateFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
+	fs.StringVar(&f.name, "name", env.Getenv("TEGATA_GATE_NAME"), "how this gate appears in 'tegata verifiers' (env TEGATA_GATE_NAME; default none: the host name and an instance id always show)")
 	fs.IntVar(&f.maxConns, "max-conns-per-address", DefaultGateConnsPerAddress, "most connections open at once from one client address (an IPv6 /64); behind a proxy that opens more, raise it; 0 = no cap")
 	fs.StringVar(&f.keyFile, "key-file", "", "file holding the gate's API key (feed role; gate role with --web), read when TEGATA_FEED_KEY (TEGATA_GATE_KEY with --web) is unset")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 0, "give up when no authority has accepted the gate within this long; 0 = wait for as long as it takes")
@@ -69,7 +71,7 @@ func (f *gateFlags) verifierConfig() (verifier.Config, error) {
 		return cfg, usageErr("--start-timeout must not be negative")
 	}
 	cfg.Audience, cfg.Issuer = f.audience, f.issuer
-	cfg.StaleAfter, cfg.Introspect = f.staleAfter, f.introspect
+	cfg.StaleAfter, cfg.Introspect, cfg.Name = f.staleAfter, f.introspect, f.name
 	return cfg, nil
 }
 
@@ -289,6 +291,6 @@ func gateMode(cfg gate.Config, web bool) string {
 func logWhenReady(ctx context.Context, v *verifier.Verifier, log *slog.Logger) {
 	if err := v.WaitReady(ctx); err == nil {
 		st := v.State()
-		log.Info("tegata gate ready", "position", st.Position, "entries", st.Entries, "keys", st.Keys)
+		log.Info("tegata gate ready", "position", st.Position, "entries", st.Entries, "keys", st.Keys, "id", st.ID)
 	}
 }

@@ -28,7 +28,7 @@ var opEnv = []string{
 }
 
 // order lists the top-level commands as the general help shows them.
-var order = []string{"serve", "gate", "sessions", "revoke", "token", "keys", "apikeys", "audit", "version", "help"}
+var order = []string{"serve", "gate", "sessions", "revoke", "verifiers", "token", "keys", "apikeys", "streams", "audit", "version", "help"}
 
 var docs = map[string]doc{
 	"serve": {
@@ -69,6 +69,7 @@ role from TEGATA_GATE_KEY. See docs/gate.md.`,
 			"TEGATA_FEED_KEY\tAPI key with the feed role; else --key-file",
 			"TEGATA_GATE_KEY\twith --web: API key with the gate role; else --key-file",
 			"TEGATA_GATE_LISTEN\t--listen",
+			"TEGATA_GATE_NAME\t--name",
 			"TEGATA_GATE_WEB\t--web",
 			"TEGATA_GATE_PUBLIC\t--public",
 			"TEGATA_GATE_LOGIN_PATH\t--login-path",
@@ -82,7 +83,8 @@ tegata gate --authority http://auth:8080 --upstream http://127.0.0.1:3000 --list
 	"keys": {
 		usage:   "keys list|rotate [flags]",
 		summary: "list or rotate the signing keys",
-		about:   `Signing keys sign access tokens; verifiers learn them from the authority's JWKS.`,
+		about: `Signing keys sign access tokens (and status lists); verifiers learn them from the
+authority's JWKS. A key of its own (RS256) signs Shared Signals events: --use events.`,
 		subs:    []string{"list", "rotate"},
 		example: "tegata keys list\ntegata keys rotate --reason 'yearly rotation'",
 	},
@@ -101,7 +103,7 @@ retired (verifying the tokens it signed) or expired.`,
 --key-publish-delay, so that verifiers know it first. The previous key stays published
 until the tokens it signed have expired. One rotation may be pending at a time.`,
 		env:     opEnv,
-		example: "tegata keys rotate --reason 'yearly rotation'",
+		example: "tegata keys rotate --reason 'yearly rotation'\ntegata keys rotate --use events",
 	},
 	"sessions": {
 		usage:   "sessions list --subject S [flags]",
@@ -125,11 +127,26 @@ until the tokens it signed have expired. One rotation may be pending at a time.`
 (the default) every session ends (sign out everywhere); with --scope access only the access
 tokens issued so far are refused and sessions live on, so a role change bites at once.
 --subjects-from FILE does the latter for every subject in a file, one per line. Every
-verifier following the authority refuses the tokens within moments.`,
+verifier following the authority refuses the tokens within moments. With --confirm D the
+call waits up to D (capped by the authority) until the revocation is in force on every
+verifier of the cluster: each has applied it or refuses every token. It then says so, or
+names the verifiers still pending and exits 3 (the revocation is recorded either way).`,
 		env: opEnv,
 		example: `tegata revoke --session 3q2-7wEAAAAAAAAAAAAAAA --reason 'lost phone'
-tegata revoke --subject alice --reason 'password changed'
+tegata revoke --subject alice --reason 'password changed' --confirm 5s
 tegata revoke --subject alice --scope access --reason 'role changed'`,
+	},
+	"verifiers": {
+		usage:   "verifiers [flags]",
+		summary: "the gates and Go verifiers following the feed, on every node, and how current each is",
+		about: `Lists every verifier heard within its staleness bound, on any authority node: its name
+(--name of a gate, Config.Name in Go), instance id, host, the node it follows, the log
+position it has applied, how far behind the log's head it is (entries, and how long
+before it was last heard the oldest entry it lacked was recorded), when it was last heard,
+its staleness bound and its state: current, behind, or stale (it says it is not current,
+or has been silent for more than half its bound). Needs an admin (or gate) API key.`,
+		env:     opEnv,
+		example: "tegata verifiers\ntegata verifiers --json",
 	},
 	"token": {
 		usage:   "token inspect TOKEN [flags]",
@@ -191,6 +208,43 @@ starts with '-' may be given as is, or after --.`,
 		env:     opEnv,
 		example: "tegata apikeys revoke 9pS1bF0k2nQxLw3vT8yR4A --reason 'gate decommissioned'",
 	},
+	"streams": {
+		usage:   "streams list|create|delete [flags]",
+		summary: "Shared Signals (CAEP) event streams to receivers",
+		about: `An event stream carries every revocation, as a CAEP event in a signed Security Event
+Token, to one receiver: pushed to its HTTPS endpoint (RFC 8935) or polled by it
+(RFC 8936), in log order, without losing any. See docs/standards.md.`,
+		subs:    []string{"list", "create", "delete"},
+		example: "tegata streams create --push https://rx.example.com/caep --auth-header 'Bearer ...'\ntegata streams list",
+	},
+	"streams list": {
+		usage:   "streams list [flags]",
+		summary: "list the event streams and how their delivery stands",
+		about: `Lists every stream: its delivery, status (enabled, paused, disabled), how many events
+it has delivered, how many it is behind the revocation log, and its last error (a
+receiver that fails is retried with backoff). --json adds lost events (pruned past
+--event-retention before delivery).`,
+		env:     opEnv,
+		example: "tegata streams list\ntegata streams list --json",
+	},
+	"streams create": {
+		usage:   "streams create (--push URL | --poll) [flags]",
+		summary: "create an event stream",
+		about: `Creates a stream whose events start with the next revocation. --push sends each event
+to an https:// endpoint on a public address (the authority checks every address it
+connects to; --ssf-insecure-push on the authority lifts this for development); --poll
+gives the receiver an endpoint to poll with an API key (a feed key is enough).`,
+		env:     opEnv,
+		example: "tegata streams create --push https://rx.example.com/caep --auth-header 'Bearer s3cret'\ntegata streams create --poll --description 'SIEM'",
+	},
+	"streams delete": {
+		usage:   "streams delete ID [flags]",
+		summary: "delete an event stream",
+		about: `Deletes a stream by id (see 'tegata streams list'): nothing more is sent on it. An ID
+that starts with '-' may be given as is, or after --.`,
+		env:     opEnv,
+		example: "tegata streams delete f67e39a0a4d34d56b3aa1b",
+	},
 	"version": {
 		usage:   "version [flags]",
 		summary: "print the version of tegata",
@@ -214,7 +268,7 @@ func printGeneral(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprint(w, `
-Operator commands (sessions, revoke, token, keys, apikeys, audit) call a running
+Operator commands (sessions, revoke, verifiers, token, keys, apikeys, audit) call a running
 authority: --authority URL (env TEGATA_AUTHORITY, default http://127.0.0.1:8080) with the
 admin API key from TEGATA_API_KEY or --key-file (default $TEGATA_DATA/api-key).
 Flags and arguments may come in any order. Run 'tegata help COMMAND' for a command's help.

@@ -165,15 +165,23 @@ func keysRotate(env Env, args []string) error {
 	var o opFlags
 	o.register(env, fs)
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
+	use := fs.String("use", "access", "which key: access (access tokens, status lists) or events (Shared Signals SETs)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
+	}
+	if *use != "access" && *use != "events" {
+		return usageErr("--use must be access or events")
 	}
 	c, ctx, cancel, err := o.connect(env)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	k, err := c.RotateKey(ctx, *reason)
+	rotate := c.RotateKey
+	if *use == "events" {
+		rotate = c.RotateEventKey
+	}
+	k, err := rotate(ctx, *reason)
 	if err != nil {
 		return err
 	}
@@ -210,9 +218,9 @@ func keysList(env Env, args []string) error {
 	}
 	var rows [][]string
 	for _, k := range list {
-		rows = append(rows, []string{k.ID, k.Algorithm, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
+		rows = append(rows, []string{k.ID, k.Algorithm, k.Use, k.State, ts(k.CreatedAt), ts(k.SignFrom), ts(k.RetiredAt)})
 	}
-	table(env, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
+	table(env, "KID\tALG\tUSE\tSTATE\tCREATED\tSIGNS FROM\tRETIRED", rows)
 	return nil
 }
 
@@ -287,8 +295,12 @@ func revoke(env Env, args []string) error {
 	from := fs.String("subjects-from", "", "revoke every subject listed in this file, one per line (/dev/stdin for standard input), 10,000 per call")
 	scope := fs.String("scope", "sessions", "with --subject or --subjects-from: sessions (sign out everywhere) or access (cut off access tokens only)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
+	confirm := fs.Duration("confirm", 0, "with --session or --subject: wait up to this long (capped by the authority) until the revocation is in force on every verifier; exit 3 if it was not by then")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
+	}
+	if *confirm < 0 {
+		return usageErr("--confirm must not be negative")
 	}
 	given := 0
 	for _, v := range []string{*sid, *subject, *from} {
@@ -302,29 +314,36 @@ func revoke(env Env, args []string) error {
 	if *from != "" {
 		return revokeSubjectsFrom(env, o, *from, *scope, *reason)
 	}
-	c, ctx, cancel, err := o.connect(env)
+	if *from != "" && *confirm > 0 {
+		return usageErr("--confirm goes with --session or --subject")
+	}
+	c, err := o.client(env)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+*confirm)
 	defer cancel()
 	var r client.Revocation
 	if *sid != "" {
-		r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason})
+		r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason, Confirm: *confirm})
 	} else {
-		r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason})
+		r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason, Confirm: *confirm})
 	}
 	if err != nil {
 		return err
 	}
 	if o.jsonOut {
-		return printJSON(env, r)
+		if err := printJSON(env, r); err != nil || r.Confirmation == nil || r.Confirmation.InForce {
+			return err
+		}
+		return errNotConfirmed
 	}
 	if !r.Revoked {
 		fmt.Fprintln(env.Stdout, "already revoked; nothing changed")
-		return nil
+	} else {
+		fmt.Fprintf(env.Stdout, "revoked (revocation log seq %d)\n", r.Entry.Seq)
 	}
-	fmt.Fprintf(env.Stdout, "revoked (revocation log seq %d)\n", r.Entry.Seq)
-	return nil
+	return printConfirmation(env, r.Confirmation)
 }
 
 func audit(env Env, args []string) error {

@@ -52,6 +52,8 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	statusList := fs.Bool("status-list", true, "publish Token Status Lists: every access token carries a status claim (draft-ietf-oauth-status-list)")
 	fs.IntVar(&a.StatusLists.Size, "status-list-size", authority.DefaultStatusListSize, "entries per status list (a multiple of 8); a new list starts when half are in use")
 	fs.DurationVar(&a.StatusLists.TTL, "status-list-ttl", authority.DefaultStatusListTTL, "how long relying parties may cache a status list (its ttl; exp = iat + ttl)")
+	fs.BoolVar(&cfg.SSFInsecurePush, "ssf-insecure-push", false, "let event streams push to http:// and loopback/private addresses (development and tests only)")
+	fs.DurationVar(&a.EventRetention, "event-retention", authority.DefaultEventRetention, "how long the log keeps revocations an event stream has not received yet (a receiver down, a paused stream)")
 	limits := fs.String("rate-limits", envOr(env, "TEGATA_RATE_LIMITS", "on"), "on: per API key, per subject and per client address limits; off: none, for benchmarks (env TEGATA_RATE_LIMITS)")
 	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted, and whose connections are not capped (env TEGATA_TRUSTED_PROXIES)")
 	def := httpapi.DefaultLimits()

@@ -84,6 +84,7 @@ func (c *cluster) start(i int) {
 			Addr: c.addrs[i], DataDir: c.t.TempDir(), DB: c.dsns[i], Issuer: "https://auth.e2e.test",
 			MasterKey: c.master, APIKey: c.apiKey, FeedKey: c.feedKey,
 			Limits: &httpapi.Limits{}, Logger: quietLogger(),
+			SSFInsecurePush: true, // event receivers of the tests are on loopback
 		})
 		return err
 	})
@@ -219,13 +220,13 @@ func (p *cutProxy) serve() {
 			return
 		}
 		p.mu.Lock()
-		blocked := p.blocked
+		blocked, target := p.blocked, p.target
 		p.mu.Unlock()
 		if blocked {
 			in.Close()
 			continue
 		}
-		out, err := net.Dial("tcp", p.target)
+		out, err := net.Dial("tcp", target)
 		if err != nil {
 			in.Close()
 			continue
@@ -244,6 +245,13 @@ func (p *cutProxy) block() {
 	p.blocked = true
 	p.mu.Unlock()
 	p.cut()
+}
+
+// retarget sends new connections to target.
+func (p *cutProxy) retarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
 }
 
 func (p *cutProxy) unblock() {

@@ -76,11 +76,22 @@ type Client struct {
 	// IdleTimeout drops a stream on which nothing was heard for this long
 	// (a half-open connection). Heartbeats come every second. Default 15s.
 	IdleTimeout time.Duration
+	// Follower, when set, names the client to the authorities it follows
+	// and turns on position reports, which the client's freshness then
+	// rests on: see State.FreshUntil and client_report.go. Its StaleAfter
+	// is required.
+	Follower *Follower
+	// Ready, when set, is reported as the client's own view of whether it
+	// is current. Nil: Synced and within FreshUntil.
+	Ready func() bool
 
 	running atomic.Bool
 	mu      sync.Mutex
 	st      State
+	leases  []lease       // acknowledged reports whose head is not yet applied
 	changed chan struct{} // closed on state changes; nil until a waiter needs it
+	// endStream ends the current stream (Reconnect); nil between streams.
+	endStream context.CancelCauseFunc
 }
 
 // State is where a Client stands.
@@ -104,6 +115,16 @@ type State struct {
 	Connected bool
 	// Err is the last error, cleared by the next heartbeat.
 	Err string
+	// Epoch is the epoch of the log followed, as the server last said
+	// ("" until a server that has one was heard).
+	Epoch string
+	// FreshUntil is the instant until which the client's entries are
+	// vouched for; zero without a Follower. With a server that takes
+	// position reports it is the latest lease earned: a report's send time
+	// plus the lease the server granted, counted only once the client has
+	// applied the head the server named. With an older server it is the
+	// last heartbeat's arrival plus Follower.StaleAfter.
+	FreshUntil time.Time
 	// KeyRole is the role the authority gave the API key on the last
 	// connection (KeyRoleHeader), if it said.
 	KeyRole string
@@ -180,6 +201,7 @@ func (c *Client) update(f func(*State)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f(&c.st)
+	c.renewLocked()
 	if c.changed != nil {
 		close(c.changed)
 		c.changed = nil
@@ -248,6 +270,10 @@ type follower struct {
 	retryMin, retryMax time.Duration
 	idle               time.Duration
 	entries            []revocation.Entry // of the last revocations event
+	// Per stream: whether the server takes no reports, and the reporter's
+	// wake-up (nil when it does not run). Only Run's goroutine uses them.
+	legacy bool
+	kick   chan struct{}
 }
 
 func (c *Client) follower() *follower {
@@ -321,6 +347,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (s *follower) stream(ctx context.Context, base string) (healthy bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	s.c.mu.Lock()
+	s.c.endStream = cancel
+	s.c.mu.Unlock()
+	defer func() {
+		s.c.mu.Lock()
+		s.c.endStream = nil
+		s.c.mu.Unlock()
+	}()
 	// The idle timer also bounds the wait for response headers, whatever
 	// the HTTP client's own timeouts.
 	idle := time.AfterFunc(s.idle, func() { cancel(ErrIdle) })
@@ -337,6 +371,9 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 	s.c.update(func(st *State) {
 		st.Connected, st.Source, st.Opened, st.Refusals, st.RefusedErr, st.KeyRole = true, base, true, 0, nil, role
 	})
+	if err := s.startReports(ctx, base, resp.Header.Get(headerEpoch)); err != nil {
+		return true, err
+	}
 	dec := NewDecoder(resp.Body)
 	for {
 		ev, err := dec.Next()
@@ -365,6 +402,9 @@ func (s *follower) open(ctx context.Context, base string) (*http.Response, error
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Last-Event-ID", pos)
+	if f := s.c.Follower; f != nil {
+		req.Header.Set(headerFollower, f.header(s.c.State().Epoch))
+	}
 	if s.c.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+s.c.APIKey)
 	}
@@ -429,6 +469,7 @@ func (s *follower) revoke(data []byte, now time.Time) error {
 		st.Position, st.LastHeard = e.Seq, now
 		st.Head = max(st.Head, e.Seq)
 	})
+	s.kickReport()
 	return nil
 }
 
@@ -460,6 +501,9 @@ func (s *follower) revocations(data []byte, now time.Time) error {
 		st.Position, st.LastHeard = applied, now
 		st.Head = max(st.Head, applied)
 	})
+	if applied > pos {
+		s.kickReport()
+	}
 	return err
 }
 
@@ -468,12 +512,19 @@ func (s *follower) heartbeat(data []byte, now time.Time) error {
 	if err := json.Unmarshal(data, &hb); err != nil {
 		return fmt.Errorf("feed: malformed heartbeat: %w", err)
 	}
+	if err := s.checkEpoch(hb.Epoch); err != nil {
+		return err
+	}
 	// The server has sent every live entry up to hb.Head on this stream,
 	// and every one of them was applied (an Apply error ends the stream).
 	s.c.update(func(st *State) {
 		st.Position = max(st.Position, hb.Head)
 		st.Head, st.LastHeard, st.Synced, st.Err = hb.Head, now, true, ""
+		if s.legacy && s.c.Follower != nil {
+			st.FreshUntil = later(st.FreshUntil, now.Add(s.c.Follower.StaleAfter))
+		}
 	})
+	s.kickReport()
 	return nil
 }
 
@@ -487,6 +538,8 @@ func (s *follower) reset(data []byte, now time.Time) error {
 	// consumer's state must not see it called current.
 	s.c.update(func(st *State) {
 		st.Position, st.Head, st.LastHeard, st.Synced = 0, r.Head, now, false
+		st.FreshUntil = time.Time{}
+		s.c.leases = nil
 	})
 	if s.c.Reset != nil {
 		s.c.Reset()

@@ -36,7 +36,8 @@ func TestClientFollowsLive(t *testing.T) {
 	waitPosition(t, c, 10)
 	checkSeqs(t, "client", rec.applied(), 10)
 	st := c.State()
-	want := feed.State{Position: 10, Head: 10, LastHeard: t0, Synced: true, Source: srv.URL + "/", Connected: true, Opened: true}
+	want := feed.State{Position: 10, Head: 10, LastHeard: t0, Synced: true, Source: srv.URL + "/", Connected: true, Opened: true,
+		Epoch: hub.Epoch()}
 	if st != want {
 		t.Errorf("State() = %+v, want %+v", st, want)
 	}

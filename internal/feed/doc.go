@@ -8,6 +8,8 @@
 //	GET <base>/v1/feed?after=N&v=2
 //	Last-Event-ID: N                (takes precedence over after)
 //	Authorization: Bearer <key>     (checked by whoever wraps the Hub)
+//	Tegata-Verifier: id=...&name=...&host=...&version=...&stale_after_ms=...&epoch=...
+//	                                (optional: see Position reports)
 //
 // A malformed position is answered 400 with
 // {"error":"invalid_request","error_description":"..."}. Otherwise the
@@ -24,7 +26,7 @@
 //
 //	id: <pos>
 //	event: heartbeat
-//	data: {"head":<pos>,"time":<unix milliseconds>}
+//	data: {"head":<pos>,"time":<unix milliseconds>,"epoch":"<epoch>"}
 //
 //	event: reset
 //	data: {"head":<head>}
@@ -39,6 +41,14 @@
 // were skipped. A reset comes first when N is beyond the head of the log
 // (the client followed another or a restored log): the client must clear
 // its set and continue from 0, as if it had asked for after=0.
+//
+// The response carries a Tegata-Epoch header, and heartbeats an epoch
+// field: the epoch of the log (the cluster's, chosen when its database was
+// first set up). A client that sees it differ from the epoch of the log it
+// has followed so far must clear its set and start over from 0, as after a
+// reset: its position means nothing in another log, and that log's head
+// may well be past it, where no reset would come. Older servers send
+// neither; older clients ignore both.
 //
 // # Versions
 //
@@ -57,6 +67,53 @@
 // predates it ignores v=2 and sends version 1, which the Client reads as
 // well, and a client that predates it never asks.
 //
+// # Position reports
+//
+// A client that names itself (the Tegata-Verifier header: an id random per
+// process, 1-64 characters of A-Z a-z 0-9 _ -; an optional name, host and
+// version; its staleness bound in milliseconds; the epoch it follows, if
+// it knows one) is registered by the hub, which can then tell when a
+// revocation is in force on it. Such a client reports the position it has
+// applied, after applying entries (at most one report per 5 ms) and after
+// every heartbeat, on a connection of its own, kept alive:
+//
+//	POST <base>/v1/feed/position
+//	Authorization: Bearer <key>
+//	Content-Type: application/json
+//
+//	{"id":"...","name":"...","host":"...","version":"...","stale_after_ms":10000,
+//	 "position":42,"ready":true,"epoch":"<epoch>"}
+//
+//	200 {"head":<hub head>,"lease_ms":<ms>,"epoch":"<epoch>"}
+//
+// A report is answered 400 when malformed, 409 when it names another
+// epoch, 503 when the node cannot vouch for anyone right now (its own
+// record in the store has lapsed: see internal/inforce). Why a POST per
+// report and not a field on the stream: the stream is server to client
+// only, and a request and its answer are a round trip, which is what makes
+// the answer a lease.
+//
+// The answer is a lease: the client's state counts as current until the
+// moment it sent the report plus lease_ms (at most its own staleness
+// bound), but only once it has applied the head the answer names. Its
+// freshness rests on leases, not on when heartbeats arrive: a client that
+// was frozen (SIGSTOP, a suspended VM) finds old heartbeats in its socket
+// buffer, which say nothing about revocations made since. The hub, for its
+// part, knows that a follower it has not heard from for longer than its
+// staleness bound holds no lease, and that every lease it grants from some
+// moment on names a head at least as high as its own at that moment. From
+// this it works out the highest position every one of its followers holds
+// or refuses tokens without (Hub.Safe):
+//
+//   - the follower said it applied it;
+//   - it is at most the hub's head when the follower first registered;
+//   - the follower has been silent longer than its staleness bound;
+//   - or the hub's head passed it longer ago than the staleness bound.
+//
+// A client that does not name itself gets the feed as before; its
+// freshness is the arrival of heartbeats, and nobody can tell when a
+// revocation is in force on it.
+//
 // # Resuming
 //
 // A client resumes by reconnecting with Last-Event-ID set to its position;
@@ -70,7 +127,9 @@
 // A Hub runs one tailer goroutine (Run) and one goroutine per connection
 // (ServeHTTP); the tailer never waits for a connection. A Client runs in one
 // goroutine (Run) and calls Apply and Reset from it, never concurrently;
-// State and WaitSynced may be called from any goroutine. The Client applies
+// State, WaitSynced and Reconnect may be called from any goroutine; a
+// Client with a Follower runs one more goroutine per stream, which sends
+// the reports. The hub answers reports from any goroutine. The Client applies
 // a revocations event's entries one by one and records its position once
 // per event; Apply should do little (a revocation.Set insert takes no lock
 // a reader waits on), so that a burst does not hold the verifier's CPU.

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -43,6 +44,15 @@ type HubConfig struct {
 	Now func() time.Time
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Epoch identifies the log (the cluster's epoch): every stream and
+	// heartbeat carries it, and a verifier that sees it change starts over.
+	// Empty: random, for this hub only.
+	Epoch string
+	// License, when set, bounds the leases the hub grants verifiers (see
+	// ServePosition): no lease lasts beyond the instant it returns, and
+	// none is granted once that has passed. Nil: leases as long as each
+	// verifier's staleness bound.
+	License func() time.Time
 }
 
 func (c HubConfig) withDefaults() HubConfig {
@@ -64,6 +74,9 @@ func (c HubConfig) withDefaults() HubConfig {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Epoch == "" {
+		c.Epoch = randomEpoch()
+	}
 	return c
 }
 
@@ -73,9 +86,13 @@ func (c HubConfig) withDefaults() HubConfig {
 // connections; each connection copies what it needs from the ring at its own
 // pace, so a slow one delays nobody.
 type Hub struct {
-	src Source
-	cfg HubConfig
-	log *slog.Logger
+	src   Source
+	cfg   HubConfig
+	log   *slog.Logger
+	epoch string
+	// epochJSON is epoch encoded once for heartbeats.
+	epochJSON []byte
+	fl        *followers // the verifiers following this hub; see followers.go
 
 	ran atomic.Bool
 	// format1 counts the open connections of format 1, for which frames
@@ -89,7 +106,7 @@ type Hub struct {
 	ring    ring
 	head    int64
 	beat    uint64        // heartbeat ticks so far
-	epoch   uint64        // changes when the log was replaced
+	gen     uint64        // changes when the log was replaced
 	changed chan struct{} // closed (and replaced) on every change above
 	stopped bool
 }
@@ -97,7 +114,7 @@ type Hub struct {
 // NewHub returns a Hub serving src. Call Run to start it.
 func NewHub(src Source, cfg HubConfig) *Hub {
 	cfg = cfg.withDefaults()
-	return &Hub{
+	h := &Hub{
 		src:     src,
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -106,6 +123,9 @@ func NewHub(src Source, cfg HubConfig) *Hub {
 		kicked:  make(chan struct{}, 1),
 		changed: make(chan struct{}),
 	}
+	h.epoch, h.fl = cfg.Epoch, newFollowers(0)
+	h.epochJSON, _ = json.Marshal(cfg.Epoch) // a string always encodes
+	return h
 }
 
 // kick asks the tailer to read the Source now (coalesced, never blocks).
@@ -170,6 +190,7 @@ func (h *Hub) start(ctx context.Context, tick <-chan time.Time) bool {
 			h.mu.Lock()
 			h.head, h.ring = head, newRing(h.cfg.RingSize, head)
 			h.mu.Unlock()
+			h.fl.replaced(head)
 			close(h.ready)
 			return true
 		}
@@ -284,6 +305,7 @@ func (h *Hub) publish(frames []frame, next int64) {
 	}
 	h.head = next
 	h.wakeLocked()
+	h.fl.advanced(next, h.cfg.Now())
 }
 
 // replaced handles a Source whose head went back: the log was restored or
@@ -295,8 +317,9 @@ func (h *Hub) replaced(head int64) {
 	h.log.Warn("feed: the log head went back; the log was replaced", "was", h.head, "now", head)
 	h.head = head
 	h.ring.reset(head)
-	h.epoch++
+	h.gen++
 	h.wakeLocked()
+	h.fl.replaced(head)
 }
 
 func (h *Hub) heartbeat() {
@@ -324,7 +347,7 @@ type view struct {
 	head    int64
 	base    int64
 	beat    uint64
-	epoch   uint64
+	gen     uint64
 	changed <-chan struct{}
 	stopped bool
 }
@@ -337,6 +360,6 @@ func (h *Hub) look(pos int64, v *view, limit int) {
 	if pos >= h.ring.base {
 		v.frames = h.ring.after(pos, v.frames, limit)
 	}
-	v.head, v.base, v.beat, v.epoch = h.head, h.ring.base, h.beat, h.epoch
+	v.head, v.base, v.beat, v.gen = h.head, h.ring.base, h.beat, h.gen
 	v.changed, v.stopped = h.changed, h.stopped
 }

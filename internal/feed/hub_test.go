@@ -323,7 +323,7 @@ func TestNoHeartbeatWhileTheLogIsUnreadable(t *testing.T) {
 		const beat = 10 * time.Millisecond
 		log := newMemLog()
 		log.appendN(3, live)
-		hub := feed.NewHub(log, feed.HubConfig{Heartbeat: beat, Now: clock, Logger: testLogger()})
+		hub := feed.NewHub(log, feed.HubConfig{Heartbeat: beat, Now: clock, Logger: testLogger(), Epoch: testEpoch})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() { _ = hub.Run(ctx) }()
@@ -363,9 +363,13 @@ func describe(evs []feed.Event) string {
 	return fmt.Sprintf("%d events:%s", len(evs), b.String())
 }
 
-// heartbeatAt is the data of a heartbeat at pos, with the tests' clock.
+// testEpoch is the epoch of hubs whose heartbeats a test compares.
+const testEpoch = "test-epoch"
+
+// heartbeatAt is the data of a heartbeat at pos, with the tests' clock, of
+// a hub with epoch testEpoch.
 func heartbeatAt(pos int64) string {
-	return fmt.Sprintf(`{"head":%d,"time":%d}`, pos, t0.UnixMilli())
+	return fmt.Sprintf(`{"head":%d,"time":%d,"epoch":%q}`, pos, t0.UnixMilli(), testEpoch)
 }
 
 // stream is a ResponseWriter that keeps what a feed connection writes, for

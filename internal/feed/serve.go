@@ -42,6 +42,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, err.Error())
 		return
 	}
+	f, epoch, named, err := parseFollower(r.Header.Get(headerFollower))
+	if err != nil {
+		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, err.Error())
+		return
+	}
 	select {
 	case <-h.ready:
 	case <-h.done:
@@ -52,7 +57,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the feed is shutting down")
 		return
 	}
+	if named {
+		if err := h.follow(f, epoch, after); err != nil {
+			httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
+			return
+		}
+		defer h.fl.disconnected(f.ID)
+	}
 	hdr := w.Header()
+	hdr.Set(headerEpoch, h.epoch)
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
@@ -76,6 +89,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.log.Debug("feed: connection ended", "remote", r.RemoteAddr, "after", after, "pos", c.pos, "err", err)
 	}
+}
+
+// follow registers a named follower's stream. A position in another log
+// (another epoch) says nothing about this one: the follower counts as
+// having nothing until it reports again.
+func (h *Hub) follow(f Follower, epoch string, after int64) error {
+	if epoch != h.epoch {
+		after = 0
+	}
+	return h.fl.connected(f, after, h.Head(), h.cfg.Now())
 }
 
 func (h *Hub) isStopped() bool {
@@ -102,11 +125,11 @@ func parsePosition(r *http.Request) (int64, error) {
 
 // conn streams the feed to one client.
 type conn struct {
-	hub   *Hub
-	rc    *http.ResponseController
-	bw    *bufio.Writer
-	pos   int64  // every live entry <= pos has been written
-	epoch uint64 // the hub's epoch when the connection began
+	hub *Hub
+	rc  *http.ResponseController
+	bw  *bufio.Writer
+	pos int64  // every live entry <= pos has been written
+	gen uint64 // the hub's log generation when the connection began
 	// floor is the Source's head when the connection opened. No heartbeat
 	// may claim a position below it: the hub's own head can lag the Source
 	// by one wake-up, and a client told "you are current" at the hub's
@@ -125,7 +148,7 @@ type conn struct {
 func (c *conn) serve(ctx context.Context, after int64) error {
 	var v view
 	c.hub.look(0, &v, 0)
-	c.pos, c.epoch = after, v.epoch
+	c.pos, c.gen = after, v.gen
 	head, err := c.hub.src.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSource, err)
@@ -152,7 +175,7 @@ func (c *conn) check(v *view) error {
 	switch {
 	case v.stopped:
 		return errStopped
-	case v.epoch != c.epoch:
+	case v.gen != c.gen:
 		return errReplaced
 	}
 	return nil
@@ -323,7 +346,7 @@ func (c *conn) writeHeartbeat(started bool) {
 	if !started {
 		c.startWrite()
 	}
-	c.buf = appendHeartbeat(c.buf[:0], c.pos, c.hub.cfg.Now())
+	c.buf = appendHeartbeat(c.buf[:0], c.pos, c.hub.cfg.Now(), c.hub.epochJSON)
 	c.write(c.buf)
 }
 

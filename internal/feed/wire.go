@@ -2,6 +2,8 @@ package feed
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,8 +40,9 @@ const (
 )
 
 type heartbeatData struct {
-	Head int64 `json:"head"`
-	Time int64 `json:"time"` // unix milliseconds
+	Head  int64  `json:"head"`
+	Time  int64  `json:"time"`            // unix milliseconds
+	Epoch string `json:"epoch,omitempty"` // the log's epoch; absent from older servers
 }
 
 type resetData struct {
@@ -184,14 +187,24 @@ func btoi(b bool) int {
 	return 0
 }
 
-func appendHeartbeat(dst []byte, pos int64, now time.Time) []byte {
+// appendHeartbeat appends a heartbeat; epoch is the epoch as a JSON string.
+func appendHeartbeat(dst []byte, pos int64, now time.Time, epoch []byte) []byte {
 	dst = append(dst, "id: "...)
 	dst = strconv.AppendInt(dst, pos, 10)
 	dst = append(dst, "\nevent: heartbeat\ndata: {\"head\":"...)
 	dst = strconv.AppendInt(dst, pos, 10)
 	dst = append(dst, ",\"time\":"...)
 	dst = strconv.AppendInt(dst, now.UnixMilli(), 10)
+	dst = append(dst, ",\"epoch\":"...)
+	dst = append(dst, epoch...)
 	return append(dst, "}\n\n"...)
+}
+
+// randomEpoch returns 128 random bits, base64url.
+func randomEpoch() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func appendReset(dst []byte, head int64) []byte {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
@@ -38,7 +39,7 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 			writeError(w, r, s.log, err)
 			return
 		}
-		if d := s.perKey.wait(limitKey(r, key.ID), s.now()); d > 0 {
+		if d := s.keyWait(r, key.ID); d > 0 {
 			writeError(w, r, s.log, tooMany(d, "for this API key"))
 			return
 		}
@@ -51,6 +52,14 @@ func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFun
 		w.Header().Set(feed.KeyRoleHeader, key.Role)
 		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
 	}
+}
+
+// keyWait applies the per-key limit, except to the routes in noKeyLimit.
+func (s *server) keyWait(r *http.Request, keyID string) time.Duration {
+	if noKeyLimit[r.Pattern] {
+		return 0
+	}
+	return s.perKey.wait(limitKey(r, keyID), s.now())
 }
 
 func hasRole(k store.APIKey, roles []string) bool {
@@ -79,12 +88,20 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, true
 }
 
+// noKeyLimit are the routes the per-key limit leaves alone: verifiers'
+// position reports come from every verifier sharing a feed key, each
+// pacing itself (at least one a second, at most one per 5 ms), and a
+// refused report would make a verifier fail closed.
+var noKeyLimit = map[string]bool{"POST /v1/feed/position": true}
+
 // The roles each group of endpoints admits.
 var (
 	adminOnly = []string{authority.RoleAdmin}
 	readers   = []string{authority.RoleAdmin, authority.RoleFeed, authority.RoleGate}
 	// sessionKeepers create, list and revoke sessions for their users.
 	sessionKeepers = []string{authority.RoleAdmin, authority.RoleGate}
+	// verifierReaders may list the verifiers: operators and web gates.
+	verifierReaders = []string{authority.RoleAdmin, authority.RoleGate}
 )
 
 // keyRole returns the role of the API key requireKey admitted.

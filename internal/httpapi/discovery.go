@@ -11,6 +11,11 @@ func (s *server) jwks(w http.ResponseWriter, r *http.Request) error {
 	// Short enough that a rotation's publish delay (default 1 minute)
 	// reaches caches before the new key signs.
 	w.Header().Set("Cache-Control", "public, max-age=30")
+	if s.epoch != "" {
+		// The log these keys go with: a verifier whose feed follows
+		// another one does not trust them until it has resynchronised.
+		w.Header().Set("Tegata-Epoch", s.epoch)
+	}
 	_, _ = w.Write(s.a.JWKS())
 	return nil
 }

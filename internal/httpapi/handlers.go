@@ -71,16 +71,13 @@ type reasonBody struct {
 	Reason string `json:"reason"`
 }
 
-type entryResponse struct {
-	Revoked bool              `json:"revoked"`
-	Entry   *revocation.Entry `json:"entry,omitempty"`
-}
-
-func entryJSON(e revocation.Entry) entryResponse {
+// entryJSON is the answer to a revocation: the entry recorded, or
+// revoked false when the target was already revoked.
+func entryJSON(e revocation.Entry) map[string]any {
 	if e.Seq == 0 {
-		return entryResponse{} // already revoked: nothing new recorded
+		return map[string]any{"revoked": false} // already revoked: nothing new recorded
 	}
-	return entryResponse{Revoked: true, Entry: &e}
+	return map[string]any{"revoked": true, "entry": e}
 }
 
 func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) error {
@@ -88,12 +85,16 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
+	wait, confirm, err := s.confirmWait(r)
+	if err != nil {
+		return err
+	}
 	e, err := s.a.RevokeSession(r.Context(), r.PathValue("sid"), actor(r, req.Reason))
 	if err != nil {
 		return err
 	}
 	s.log.Info("session revoked", "sid", r.PathValue("sid"), "seq", e.Seq, "by", actor(r, "").By)
-	writeJSON(w, http.StatusOK, entryJSON(e))
+	s.confirmed(w, r, entryJSON(e), e.Seq, wait, confirm)
 	return nil
 }
 
@@ -110,6 +111,10 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{Status: http.StatusForbidden, Code: "insufficient_scope",
 			Description: "a gate API key may only sign a subject out everywhere (scope sessions, no claims)"}
 	}
+	wait, confirm, err := s.confirmWait(r)
+	if err != nil {
+		return err
+	}
 	sr := authority.SubjectRevocation{Subject: r.PathValue("sub"), Scope: req.Scope, Actor: actor(r, req.Reason)}
 	if err := s.allowSubject(r, sr.Subject); err != nil {
 		return err
@@ -125,7 +130,7 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("subject revoked", "sub", sr.Subject, "scope", req.Scope, "seq", e.Seq, "by", sr.Actor.By)
-	writeJSON(w, http.StatusOK, entryJSON(e))
+	s.confirmed(w, r, entryJSON(e), e.Seq, wait, confirm)
 	return nil
 }
 
@@ -184,10 +189,19 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	wait, confirm, err := s.confirmWait(r)
+	if err != nil {
+		return err
+	}
+	if confirm {
+		if err := s.requireAdmin(r); err != nil {
+			return err
+		}
+	}
 	if _, err := s.a.RevokeToken(r.Context(), tok); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{})
+	s.confirmed(w, r, map[string]any{}, 0, wait, confirm)
 	return nil
 }
 
@@ -201,11 +215,14 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) rotateKey(w http.ResponseWriter, r *http.Request) error {
-	var req reasonBody
+	var req struct {
+		Reason string `json:"reason"`
+		Use    string `json:"use"` // "access" (default) or "events"
+	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	k, err := s.a.RotateKey(r.Context(), actor(r, req.Reason))
+	k, err := s.a.RotateKey(r.Context(), req.Use, actor(r, req.Reason))
 	if err != nil {
 		return err
 	}

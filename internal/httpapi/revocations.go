@@ -34,6 +34,10 @@ func (s *server) revokeMany(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSONLimit(w, r, &req, true, maxBulkBody); err != nil {
 		return err
 	}
+	wait, confirm, err := s.confirmWait(r)
+	if err != nil {
+		return err
+	}
 	items := make([]authority.RevokeItem, len(req.Items))
 	for i, it := range req.Items {
 		items[i] = authority.RevokeItem{SessionID: it.SessionID, Subject: it.Subject, Scope: it.Scope}
@@ -51,12 +55,14 @@ func (s *server) revokeMany(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]bulkOutcomeJSON, len(es))
 	var revoked int
+	var last int64
 	for i, e := range es {
 		if e.Seq != 0 {
 			out[i], revoked = bulkOutcomeJSON{Revoked: true, Seq: e.Seq}, revoked+1
+			last = max(last, e.Seq)
 		}
 	}
 	s.log.Info("bulk revocation", "items", len(es), "revoked", revoked, "by", a.By)
-	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+	s.confirmed(w, r, map[string]any{"items": out}, last, wait, confirm)
 	return nil
 }

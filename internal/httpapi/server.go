@@ -9,17 +9,23 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/ssf"
 )
 
 // Config wires the HTTP API.
 type Config struct {
 	// Feed serves GET /v1/feed (the feed hub). Nil leaves the route out.
 	Feed http.Handler
+	// Position serves POST /v1/feed/position, where verifiers report the
+	// position they applied (the hub's ServePosition). Nil leaves it out.
+	Position http.Handler
 	// Metrics serves GET /metrics. Nil leaves the route out.
 	Metrics http.Handler
 	// StatusLists serves the Token Status Lists. Nil leaves the routes out
 	// (tegata serve --status-list=false).
 	StatusLists StatusLists
+	// SSF is the Shared Signals transmitter. Nil leaves its routes out.
+	SSF *ssf.Transmitter
 	// Instruments counts and times every request (see NewMetrics). Nil:
 	// requests are not measured.
 	Instruments *Metrics
@@ -34,6 +40,14 @@ type Config struct {
 	// its API key is checked again. Zero: DefaultFeedMaxAge; negative: no
 	// maximum.
 	FeedMaxAge time.Duration
+	// InForce answers ?confirm= on revocations and GET /v1/verifiers. Nil:
+	// neither is offered.
+	InForce InForce
+	// MaxConfirm caps ?confirm=. Default DefaultMaxConfirm.
+	MaxConfirm time.Duration
+	// Epoch is the cluster's epoch, sent with the key set (header
+	// Tegata-Epoch) so that verifiers tell which log the keys go with.
+	Epoch string
 }
 
 type server struct {
@@ -49,6 +63,9 @@ type server struct {
 	// authFailures counts failed API key attempts per client address.
 	authFailures *limiter
 	streams      *streams
+	inForce      InForce
+	maxConfirm   time.Duration
+	epoch        string
 }
 
 // New returns the authority's HTTP handler.
@@ -69,7 +86,10 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		streams: newStreams(cfg.Limits, cfg.FeedMaxAge),
 		perKey:  newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
-		statusLists: cfg.StatusLists}
+		statusLists: cfg.StatusLists, inForce: cfg.InForce, maxConfirm: cfg.MaxConfirm, epoch: cfg.Epoch}
+	if s.maxConfirm <= 0 {
+		s.maxConfirm = DefaultMaxConfirm
+	}
 	mux := http.NewServeMux()
 	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.HandleFunc(pattern, s.wrap(h))
@@ -87,8 +107,12 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	mux.HandleFunc("POST /v1/apikeys", s.requireKey(s.wrap(s.createAPIKey), adminOnly...))
 	mux.HandleFunc("GET /v1/apikeys", s.requireKey(s.wrap(s.listAPIKeys), adminOnly...))
 	mux.HandleFunc("POST /v1/apikeys/{id}/revoke", s.requireKey(s.wrap(s.revokeAPIKey), adminOnly...))
+	mux.HandleFunc("GET /v1/verifiers", s.requireKey(s.wrap(s.listVerifiers), verifierReaders...))
 	if cfg.Feed != nil {
 		mux.HandleFunc("GET /v1/feed", s.requireKey(s.feed(cfg.Feed), readers...))
+	}
+	if cfg.Position != nil {
+		mux.HandleFunc("POST /v1/feed/position", s.requireKey(cfg.Position.ServeHTTP, readers...))
 	}
 	// Clients (no API key): the refresh token or access token is the credential.
 	// A web gate refreshes for all its browsers from one address: with its
@@ -101,6 +125,9 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	if cfg.StatusLists != nil {
 		handle("GET /v1/statuslists/{id}", s.statusList)
 		handle("GET /v1/statuslists", s.statusListAggregation)
+	}
+	if cfg.SSF != nil {
+		s.routeSSF(mux, cfg.SSF)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -161,15 +161,15 @@ func TestFeedStreamCaps(t *testing.T) {
 	}
 	held[0].cancel()
 	<-held[0].ended
-	eventuallyServer(t, "a closed stream frees its place", func() bool {
+	eventually(t, "a closed stream frees its place", func() bool {
 		s := openFeed(t, e.URL, a.Key)
 		defer s.cancel()
 		return s.status == http.StatusOK
 	})
 }
 
-// eventuallyServer polls cond every 20ms for up to 10s.
-func eventuallyServer(t *testing.T, what string, cond func() bool) {
+// eventually polls cond every 20ms for up to 10s.
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	end := time.Now().Add(10 * time.Second)
 	for !cond() {

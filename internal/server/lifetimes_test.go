@@ -81,7 +81,7 @@ func TestLoweredAccessTTLKeepsRevocations(t *testing.T) {
 			t.Logf("last gate answer: %v", gateErr)
 		}
 	}()
-	eventuallyServer(t, "the gate refuses the token as revoked", func() bool {
+	eventually(t, "the gate refuses the token as revoked", func() bool {
 		_, gateErr = gate.Verify(ctx(t), tok.AccessToken)
 		return errors.Is(gateErr, verifier.ErrRevoked)
 	})

@@ -12,6 +12,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/store"
 )
@@ -112,7 +113,7 @@ func TestKeyRotation(t *testing.T) {
 	v := e.Authority.Verifier()
 	old, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "kim"})
 	oldKid := kidOf(t, old.AccessToken)
-	k, err := e.Authority.RotateKey(ctx(t), store.Actor{By: "test", Reason: "scheduled"})
+	k, err := e.Authority.RotateKey(ctx(t), authority.UseAccess, store.Actor{By: "test", Reason: "scheduled"})
 	if err != nil {
 		t.Fatal(err)
 	}

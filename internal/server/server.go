@@ -19,6 +19,8 @@ import (
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/inforce"
+	"github.com/tegata-dev/tegata/internal/ssf"
 	"github.com/tegata-dev/tegata/internal/statuslist"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/postgres"
@@ -39,7 +41,9 @@ type Config struct {
 	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
 	// <DataDir>/tegata.db.
 	DB string
-	// Issuer defaults to http://<Addr>.
+	// Issuer is the iss of every token. The first node to start on a
+	// database records it (default http://<Addr>); a node started without
+	// one uses the recorded one, a node given another refuses to start.
 	Issuer string
 	// MasterKey and APIKey are the values of TEGATA_MASTER_KEY and
 	// TEGATA_API_KEY; empty means the files under DataDir. FeedKey
@@ -48,6 +52,12 @@ type Config struct {
 	Authority                  authority.Config
 	// Limits caps request rates; nil means httpapi.DefaultLimits().
 	Limits *httpapi.Limits
+	// MaxConfirm caps ?confirm= on revocations. Default 30s.
+	MaxConfirm time.Duration
+	// SSFInsecurePush lets Shared Signals push streams use http:// and
+	// loopback or private addresses (tegata serve --ssf-insecure-push):
+	// for development and tests only.
+	SSFInsecurePush bool
 	// FeedMaxAge ends feed streams after about this long (verifiers
 	// reconnect); zero means httpapi.DefaultFeedMaxAge, negative none.
 	FeedMaxAge time.Duration
@@ -156,11 +166,11 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener) (*Running, error) {
 	log := cfg.Logger
 	ac := cfg.Authority
-	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, url)
-	if cfg.DB != "" && cfg.Issuer == "" && cfg.Authority.Issuer == "" {
-		log.Warn("several nodes share this Postgres: give every node the same --issuer (its public URL), "+
-			"or tokens from one node fail verification against another's issuer", "issuer", ac.Issuer)
+	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
+	if err != nil {
+		return nil, err
 	}
+	ac.Issuer = id.Issuer
 	ac.Logger = log
 	a, err := authority.New(ctx, st, master, ac)
 	if err != nil {
@@ -180,26 +190,41 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	}
 	// The hub goes on sending an entry for the leeway past its expiry, to
 	// verifiers whose clock is behind, and judges expiry by the
-	// authority's clock.
-	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now})
+	// authority's clock; the verifier bookkeeping uses that clock too.
+	license := new(inforce.License)
+	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now,
+		Epoch: id.Epoch, License: license.Until})
+	cl := inforce.New(inforce.Config{URL: url, Epoch: id.Epoch, Hub: hub, Store: st, License: license,
+		Broadcaster: broadcaster(st), Now: a.Config().Now, Logger: log})
+	if err := cl.Register(ctx); err != nil {
+		return nil, fmt.Errorf("register this node: %w", err)
+	}
 	reg, instruments, err := newMetrics()
 	if err != nil {
 		return nil, err
+	}
+	if err := reg.Register(cl.Collector()); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	limits := httpapi.DefaultLimits()
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
-	hc := httpapi.Config{Feed: hub, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge}
+	bg, stopBackground := context.WithCancel(context.Background())
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	hc := httpapi.Config{Feed: hub, Position: http.HandlerFunc(hub.ServePosition), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
+		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
 	if sl := a.Config().StatusLists; !sl.Disabled {
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
 			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
 	}
+	tx := ssf.New(st, a, ssf.Config{Issuer: ac.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: a.Config().Now, Logger: log})
+	hc.SSF = tx
+	if cfg.SSFInsecurePush {
+		log.Warn("--ssf-insecure-push: event streams may push to http:// and to loopback and private addresses; never in production")
+	}
 	h := httpapi.New(a, hc)
-
-	bg, stopBackground := context.WithCancel(context.Background())
-	feedCtx, stopFeed := context.WithCancel(context.Background())
 	reqs, cancelRequests := context.WithCancel(context.Background())
 	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, log: log,
 		stopFeed: stopFeed, stopBackground: stopBackground, cancelRequests: cancelRequests,
@@ -208,6 +233,8 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.srv.RegisterOnShutdown(stopFeed)
 	r.goRun(func() { _ = a.Run(bg) })
 	r.goRun(func() { _ = hub.Run(feedCtx) })
+	r.goRun(func() { _ = cl.Run(bg) })
+	r.goRun(func() { _ = tx.Run(bg, src) })
 	r.goRun(func() {
 		// Proxies that carry many clients' connections are not capped.
 		capped := httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log)
@@ -215,7 +242,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 			log.Error("http server stopped", "err", err)
 		}
 	})
-	log.Info("listening", "url", url, "issuer", ac.Issuer, "service", "tegata authority")
+	log.Info("listening", "url", url, "issuer", ac.Issuer, "node", cl.NodeID(), "service", "tegata authority")
 	return r, nil
 }
 

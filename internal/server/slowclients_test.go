@@ -55,7 +55,7 @@ func TestSlowBodiesAndIdleConnectionsCut(t *testing.T) {
 		http.DefaultClient.CloseIdleConnections()
 		// Streams and connections of the subtest before close as the
 		// server notices: poll until exactly the cap is held.
-		eventuallyServer(t, "a connection over the cap is closed at once", func() bool {
+		eventually(t, "a connection over the cap is closed at once", func() bool {
 			var held []net.Conn
 			defer func() {
 				for _, c := range held {
@@ -71,7 +71,7 @@ func TestSlowBodiesAndIdleConnectionsCut(t *testing.T) {
 			}
 			return closedWithin(held[len(held)-1], time.Second) && !closedWithin(held[0], 100*time.Millisecond)
 		})
-		eventuallyServer(t, "the API answers again once the idle connections are gone", func() bool {
+		eventually(t, "the API answers again once the idle connections are gone", func() bool {
 			_, err := e.admin.APIKeys(ctx(t))
 			return err == nil
 		})

@@ -40,10 +40,13 @@ type Store interface {
 	Log
 	DetailedLog
 	StatusLists
+	Streams
 	Keys
 	APIKeys
 	Lifetimes
 	Audit
+	Cluster
+	Followers
 	// Close releases connections. The Store must not be used afterwards.
 	Close() error
 }
@@ -256,9 +259,11 @@ type Log interface {
 	// Head returns the highest seq (0 for an empty log).
 	Head(ctx context.Context) (int64, error)
 	// PruneLog deletes entries that are no longer live at now (ExpiresAt not
-	// after now), keeping the head entry so that Head never goes back.
+	// after now), keeping the head entry so that Head never goes back, and
+	// keeping the entries recorded after keepSince that a Shared Signals
+	// stream (not disabled) has not consumed yet (seq beyond its Cursor).
 	// Returns how many went.
-	PruneLog(ctx context.Context, now time.Time) (int64, error)
+	PruneLog(ctx context.Context, now, keepSince time.Time) (int64, error)
 }
 
 // Notifier is an optional capability of a Store: it wakes the caller when
@@ -308,16 +313,23 @@ type SigningKey struct {
 	// RetiredAt is zero while the key may sign; once set, the key still
 	// verifies until RetiredAt + the longest access token lifetime.
 	RetiredAt time.Time
+	// Purpose is what the key signs: "" access tokens (and status lists),
+	// PurposeEvents Security Event Tokens. Keys of one purpose never
+	// retire keys of the other.
+	Purpose string
 }
+
+// PurposeEvents marks keys that sign Security Event Tokens (RS256).
+const PurposeEvents = "events"
 
 // Keys stores signing keys.
 type Keys interface {
 	// AddKey stores a key and, in the same transaction, sets RetiredAt =
-	// key.SignFrom on every other key not yet retired. ErrConflict on a
+	// key.SignFrom on every other key of its Purpose not yet retired. ErrConflict on a
 	// duplicate ID.
 	AddKey(ctx context.Context, k SigningKey, a Actor) error
 	// AddFirstKey stores k as AddKey does, but only if the store holds no
-	// key at all, decided under a lock so that of several processes starting
+	// key of k's Purpose, decided under a lock so that of several processes starting
 	// on an empty store at once exactly one adds its key. It reports whether
 	// k was added.
 	AddFirstKey(ctx context.Context, k SigningKey, a Actor) (added bool, err error)

@@ -30,7 +30,9 @@ Usage: tegata-bench NAME [flags]
 
   tegata-bench propagation   N authority nodes on Postgres and M gates (processes); revoke
                              sessions at a steady rate; revoke-acknowledged → rejected at every
-                             gate latency (all revocations must arrive, else exit 1)
+                             gate latency (all revocations must arrive, else exit 1); then
+                             revocations with ?confirm=: the call's latency, and every gate
+                             must refuse the token at the first request after the call
   tegata-bench flood         a bulk revocation of 10,000 subjects end to end (call → every gate
                              rejects), then 100,000 revocations in a burst through the bulk API:
                              time until every gate has them, gate latency during the flood vs
@@ -157,9 +159,12 @@ func bench(env Env, args []string) error {
 
 func benchPropagation(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Context) (*benchmark.Report, error) {
 	var cfg benchmark.PropagationConfig
-	fs.IntVar(&cfg.Authorities, "authorities", 2, "authority nodes sharing one Postgres")
-	fs.IntVar(&cfg.Gates, "gates", 3, "gate processes, following the nodes in turn")
+	fs.IntVar(&cfg.Authorities, "authorities", 3, "authority nodes sharing one Postgres")
+	fs.IntVar(&cfg.Gates, "gates", 8, "gate processes, following the nodes in turn")
 	fs.Float64Var(&cfg.Rate, "rate", 50, "session revocations per second")
+	fs.Float64Var(&cfg.ConfirmRate, "confirm-rate", 20, "then: revocations with ?confirm= per second")
+	fs.DurationVar(&cfg.ConfirmDuration, "confirm-duration", 0, "how long to revoke with ?confirm= (default 10s)")
+	fs.DurationVar(&cfg.ConfirmWait, "confirm", 0, "the ?confirm= wait of each (default 5s)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "how long to revoke (default 20s)")
 	fs.DurationVar(&cfg.Poll, "poll", 0, "probe interval per gate per pending revocation (default 1ms)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 0, "a revocation not rejected everywhere within this is missing (default 10s)")

@@ -27,6 +27,7 @@ var analysis = map[string]func(r *run) string{
 	},
 	"authority-create-sl":  func(r *run) string { return authorityPhase(r, "sqlite", "session creations", AuthorityTarget) },
 	"authority-refresh-sl": func(r *run) string { return authorityPhase(r, "sqlite", "refreshes", AuthorityTarget) },
+	"confirm-p99":          confirmP99,
 }
 
 // The authority targets, from package bench.
@@ -264,4 +265,29 @@ func (r *run) topOfProfile(id string) (name, share string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// confirmP99 explains a missed confirmed-revocation target: the call is the
+// plain revoke call, then the slowest gate's delivery, then that gate's
+// position report and its node's NOTIFY back.
+func confirmP99(r *run) string {
+	const pre = "confirmed revoke call (request → in force) "
+	p50, _ := r.result("propagation", pre+"p50")
+	p99, _ := r.result("propagation", pre+"p99")
+	call, _ := r.result("propagation", "revoke call (request → 200) p99")
+	every, _ := r.result("propagation", "ack → rejected at every gate p99")
+	u, ok := r.cpu("propagation", "confirmed revocations")
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Where the time goes.** A confirmed call (p50 %s ms, p99 %s ms) is the plain revoke call (p99 %s ms in this run), "+
+		"then the time until the slowest of %s gates has the entry (the first phase measured p99 %s ms from the answer to a 401 at every gate), "+
+		"then that gate's position report to its node and, for a gate of another node, the node's NOTIFY back to the one that answers. ",
+		bench.FormatValue(p50), bench.FormatValue(p99), bench.FormatValue(call), r.param("propagation", "gates (processes)"), bench.FormatValue(every))
+	if ok {
+		fmt.Fprintf(&b, "During the phase the CPU went as follows: %s. %s", u, disturbed(u))
+	}
+	b.WriteString("Its p99 is the slowest of every gate at its slowest moment: on a machine where %s cores carry Postgres, the nodes, every gate and the load generator, ")
+	b.WriteString("a gate waiting for a core delays the whole call.\n\n")
+	b.WriteString("**What would close the gap.** Less scheduling delay for the gates (fewer processes per core, as in deployments where gates run beside their apps), ")
+	b.WriteString("and a shorter chain: a gate reporting to every node it can reach instead of only the one it follows would spare the NOTIFY hop.")
+	return strings.Replace(b.String(), "%s cores", cores()+" cores", 1)
 }

@@ -31,7 +31,9 @@ const (
 type listener struct {
 	dsn  string
 	wake func()
-	idle time.Duration // idleTimeout when the listener started
+	// deliver receives broadcast messages, and "" after a reconnect.
+	deliver func(string)
+	idle    time.Duration // idleTimeout when the listener started
 	// pid is the backend of the current connection, for tests that kill it;
 	// pings counts the idle pings that succeeded, for tests that wait for
 	// them.
@@ -45,8 +47,8 @@ type listener struct {
 // listen connects and LISTENs before returning, so an append committed
 // after Open returns is never missed, then follows notifications until
 // close.
-func listen(ctx context.Context, dsn string, wake func()) (*listener, error) {
-	l := &listener{dsn: dsn, wake: wake, idle: idleTimeout, done: make(chan struct{})}
+func listen(ctx context.Context, dsn string, wake func(), deliver func(string)) (*listener, error) {
+	l := &listener{dsn: dsn, wake: wake, deliver: deliver, idle: idleTimeout, done: make(chan struct{})}
 	conn, err := l.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -69,9 +71,11 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: connect: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
-		closeConn(conn)
-		return nil, fmt.Errorf("listen: %w", err)
+	for _, ch := range []string{channel, broadcastChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			closeConn(conn)
+			return nil, fmt.Errorf("listen: %w", err)
+		}
 	}
 	l.pid.Store(conn.PgConn().PID())
 	return conn, nil
@@ -93,6 +97,7 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 		slog.Info("postgres: listen connection restored")
 		// Appends made while disconnected sent notifications nobody got.
 		l.wake()
+		l.deliver("")
 	}
 }
 
@@ -101,9 +106,12 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 func (l *listener) follow(ctx context.Context, conn *pgx.Conn) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, l.idle)
-		_, err := conn.WaitForNotification(wctx)
+		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == broadcastChannel:
+			l.deliver(n.Payload)
+			continue
 		case err == nil:
 			l.wake()
 			continue

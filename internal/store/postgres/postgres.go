@@ -5,8 +5,11 @@
 //
 // Every log append sends NOTIFY tegata_log in its transaction, and each Store
 // keeps one connection LISTENing, so its subscribers wake whichever node
-// appended. That connection reconnects on its own and wakes subscribers after
-// reconnecting, since notifications sent meanwhile are lost.
+// appended. The same connection receives Broadcast messages (NOTIFY
+// tegata_broadcast), which nodes use to tell each other how far their
+// verifiers have got. That connection reconnects on its own and wakes
+// subscribers (and hands listeners "") after reconnecting, since
+// notifications sent meanwhile are lost.
 //
 // The DSN may set search_path (for example ?search_path=tegata) to keep the
 // tables in their own schema, which must exist.
@@ -37,6 +40,9 @@ var schema embed.FS
 // channel is the NOTIFY channel for log appends; the payload is the seq.
 const channel = "tegata_log"
 
+// broadcastChannel carries Broadcast messages between nodes.
+const broadcastChannel = "tegata_broadcast"
+
 // Pool settings: enough connections for a busy authority node without
 // exhausting a shared server's max_connections across several nodes.
 const (
@@ -49,12 +55,14 @@ const (
 // Store is store.Store and store.Notifier on Postgres.
 type Store struct {
 	*sqlstore.Store
+	db       *sql.DB // the pool, for Broadcast
 	listener *listener
 }
 
 var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Notifier = (*Store)(nil)
+	_ store.Store       = (*Store)(nil)
+	_ store.Notifier    = (*Store)(nil)
+	_ store.Broadcaster = (*Store)(nil)
 )
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -78,12 +86,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	l, err := listen(ctx, dsn, s.Wake)
+	l, err := listen(ctx, dsn, s.Wake, s.Deliver)
 	if err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &Store{Store: s, listener: l}, nil
+	return &Store{Store: s, db: db, listener: l}, nil
 }
 
 // Close stops listening and closes the pool.
@@ -110,6 +118,19 @@ func dialect() sqlstore.Dialect {
 		IsUnique:      isUnique,
 		AfterAppend:   notify,
 	}
+}
+
+// Broadcast implements store.Broadcaster with NOTIFY, which every node's
+// listener (this one's included) receives. Outside a transaction it is
+// sent at once.
+func (s *Store) Broadcast(ctx context.Context, msg string) error {
+	if len(msg) > store.MaxBroadcast {
+		return fmt.Errorf("postgres: broadcast: message of %d bytes (at most %d)", len(msg), store.MaxBroadcast)
+	}
+	if _, err := s.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, broadcastChannel, msg); err != nil {
+		return fmt.Errorf("postgres: broadcast: %w", err)
+	}
+	return nil
 }
 
 // notify queues a notification that Postgres delivers when, and only if,

@@ -77,19 +77,25 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list api keys: %w", err)
 	}
+	out, err := scanAPIKeys(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list api keys: %w", err)
+	}
+	return out, nil
+}
+
+// scanAPIKeys reads every row of rows and closes them.
+func scanAPIKeys(rows *sql.Rows) ([]store.APIKey, error) {
 	defer rows.Close()
 	var out []store.APIKey
 	for rows.Next() {
 		k, err := scanAPIKey(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list api keys: %w", err)
+			return nil, err
 		}
 		out = append(out, k)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: list api keys: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // RevokeAPIKey implements store.APIKeys. It locks the key and every live
@@ -197,14 +203,5 @@ func lockInstalled(ctx context.Context, t *tx, installedAs string, keep [32]byte
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []store.APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return scanAPIKeys(rows)
 }

@@ -25,7 +25,7 @@ func (s *Store) AddFirstKey(ctx context.Context, k store.SigningKey, a store.Act
 			}
 		}
 		var n int64
-		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM signing_keys`).Scan(&n); err != nil {
+		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM signing_keys WHERE purpose = ?`, k.Purpose).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -39,14 +39,15 @@ func (s *Store) AddFirstKey(ctx context.Context, k store.SigningKey, a store.Act
 
 func (s *Store) addKey(ctx context.Context, t *tx, k store.SigningKey, a store.Actor) error {
 	if _, err := t.exec(ctx, `INSERT INTO signing_keys
-			(id, algorithm, public_key, private_enc, created_at, sign_from, retired_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			(id, algorithm, public_key, private_enc, created_at, sign_from, retired_at, purpose)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Algorithm, k.Public, k.PrivateEnc, micros(k.CreatedAt), micros(k.SignFrom),
-		nullMicros(k.RetiredAt)); err != nil {
+		nullMicros(k.RetiredAt), k.Purpose); err != nil {
 		return s.conflict(err)
 	}
-	if _, err := t.exec(ctx, `UPDATE signing_keys SET retired_at = ? WHERE id <> ? AND retired_at IS NULL`,
-		micros(k.SignFrom), k.ID); err != nil {
+	if _, err := t.exec(ctx, `UPDATE signing_keys SET retired_at = ?
+		WHERE id <> ? AND retired_at IS NULL AND purpose = ?`,
+		micros(k.SignFrom), k.ID, k.Purpose); err != nil {
 		return err
 	}
 	return record(ctx, t, store.AuditRecord{At: k.CreatedAt, Actor: a, Action: "key.add", Target: k.ID})
@@ -54,7 +55,7 @@ func (s *Store) addKey(ctx context.Context, t *tx, k store.SigningKey, a store.A
 
 // ListKeys implements store.Keys.
 func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.query(ctx, `SELECT id, algorithm, public_key, private_enc, created_at, sign_from, retired_at
+	rows, err := s.query(ctx, `SELECT id, algorithm, public_key, private_enc, created_at, sign_from, retired_at, purpose
 		FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list keys: %w", err)
@@ -67,7 +68,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
 			created, signFrom int64
 			retired           sql.NullInt64
 		)
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Public, &k.PrivateEnc, &created, &signFrom, &retired); err != nil {
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Public, &k.PrivateEnc, &created, &signFrom, &retired, &k.Purpose); err != nil {
 			return nil, fmt.Errorf("sqlstore: list keys: %w", err)
 		}
 		k.CreatedAt, k.SignFrom, k.RetiredAt = fromMicros(created), fromMicros(signFrom), fromNullMicros(retired)

@@ -119,10 +119,14 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 }
 
 // PruneLog implements store.Log. Entries with ExpiresAt at or before now go
-// (they are no longer live), except the head entry.
-func (s *Store) PruneLog(ctx context.Context, now time.Time) (int64, error) {
+// (they are no longer live), except the head entry and those a stream still
+// needs: beyond the lowest cursor of the streams not disabled, recorded
+// after keepSince.
+func (s *Store) PruneLog(ctx context.Context, now, keepSince time.Time) (int64, error) {
 	n, err := rowsAffected(s.exec(ctx, `DELETE FROM revocations
-		WHERE expires_at <= ? AND seq < (SELECT seq FROM log_head WHERE id = 1)`, micros(now)))
+		WHERE expires_at <= ? AND seq < (SELECT seq FROM log_head WHERE id = 1)
+		AND (created_at <= ? OR seq <= COALESCE((SELECT MIN(cursor) FROM ssf_streams WHERE status <> 'disabled'), seq))`,
+		micros(now), micros(keepSince)))
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: prune log: %w", err)
 	}

@@ -40,6 +40,8 @@ type Store struct {
 	// writes and batches count the group-committed writes and the
 	// transactions that committed them.
 	writes, batches atomic.Int64
+	// listeners receive Broadcast messages (see broadcast.go).
+	listeners listeners
 }
 
 var (

@@ -88,6 +88,32 @@ func testKeys(t *testing.T, s store.Store) {
 	}
 }
 
+// testKeyPurposes: a key of one purpose never retires a key of the other.
+func testKeyPurposes(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	actor := store.Actor{By: "system"}
+	access := signingKey("access", t0, t0)
+	events := signingKey("events", t0.Add(time.Hour), t0.Add(time.Hour))
+	events.Algorithm, events.Purpose = "RS256", store.PurposeEvents
+	events2 := events
+	events2.ID, events2.CreatedAt, events2.SignFrom = "events2", t0.Add(2*time.Hour), t0.Add(3*time.Hour)
+	for _, k := range []store.SigningKey{access, events, events2} {
+		if err := s.AddKey(ctx, k, actor); err != nil {
+			t.Fatalf("AddKey(%q) = %v", k.ID, err)
+		}
+	}
+	ks, err := s.ListKeys(ctx)
+	if err != nil || len(ks) != 3 {
+		t.Fatalf("ListKeys() = %v, %v", keyIDs(ks), err)
+	}
+	if !ks[0].RetiredAt.IsZero() || ks[0].Purpose != "" {
+		t.Errorf("access key = %+v, want live with no purpose: event keys do not retire it", ks[0])
+	}
+	if ks[1].Purpose != store.PurposeEvents || !ks[1].RetiredAt.Equal(events2.SignFrom) || !ks[2].RetiredAt.IsZero() {
+		t.Errorf("event keys = %+v, %+v, want the first retired when the second signs", ks[1], ks[2])
+	}
+}
+
 // testFirstKeyOnce: of several callers adding the first key to an empty
 // store at once (authority nodes starting together), exactly one adds it;
 // later calls add nothing.

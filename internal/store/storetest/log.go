@@ -20,7 +20,7 @@ func testLogEmpty(t *testing.T, s store.Store) {
 	if es, err := s.EntriesAfter(ctx, 0, 10); err != nil || len(es) != 0 {
 		t.Errorf("EntriesAfter(0) = %v, %v, want none", es, err)
 	}
-	if n, err := s.PruneLog(ctx, t0); err != nil || n != 0 {
+	if n, err := s.PruneLog(ctx, t0, t0); err != nil || n != 0 {
 		t.Errorf("PruneLog() = %d, %v, want 0", n, err)
 	}
 }
@@ -78,7 +78,7 @@ func testPruneLog(t *testing.T, s store.Store) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			if n, err := s.PruneLog(ctx, st.now); err != nil || n != st.pruned {
+			if n, err := s.PruneLog(ctx, st.now, st.now); err != nil || n != st.pruned {
 				t.Errorf("PruneLog(%v) = %d, %v, want %d", st.now, n, err, st.pruned)
 			}
 			if es, err := s.EntriesAfter(ctx, 0, 10); err != nil || !slices.Equal(seqs(es), st.left) {

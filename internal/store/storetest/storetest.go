@@ -73,6 +73,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlotReuse", testSlotReuse},
 		{"SlotCutoffRace", testSlotCutoffRace},
 		{"SlotBulkRevoke", testSlotBulkRevoke},
+		{"KeyPurposes", testKeyPurposes},
+		{"Streams", testStreams},
+		{"StreamVerification", testStreamVerification},
+		{"StreamLease", testStreamLease},
+		{"StreamAcks", testStreamAcks},
+		{"PruneLogKeepsStreams", testPruneLogKeepsStreams},
+		{"ClaimCluster", testClaimCluster},
+		{"ClaimClusterConcurrent", testClaimClusterConcurrent},
+		{"Followers", testFollowers},
+		{"FollowersMany", testFollowersMany},
+		{"Broadcaster", testBroadcaster},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,378 @@
+package feed
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Follower is how a verifier names itself to the authorities it follows.
+type Follower struct {
+	// ID is random per verifier process: 1–64 characters of A-Z a-z 0-9 _ -.
+	ID string
+	// Name is chosen by the verifier's operator; may be empty.
+	Name    string
+	Host    string
+	Version string
+	// StaleAfter is the verifier's staleness bound: it refuses tokens once
+	// nothing has vouched for its state for this long.
+	StaleAfter time.Duration
+}
+
+// FollowerState is a follower as a Hub sees it.
+type FollowerState struct {
+	Follower
+	// Position is the log position it said it has applied.
+	Position int64
+	// Ready is what it said of itself: its state is current.
+	Ready bool
+	// Heard is when it last reported or opened a stream (the hub's clock).
+	Heard time.Time
+	// Streams is how many feed streams it has open on this hub.
+	Streams int
+}
+
+// Limits on what a follower may say about itself.
+const (
+	maxIDLen        = 64
+	maxNameLen      = 128
+	maxHostLen      = 255
+	maxVersionLen   = 64
+	maxStaleAfter   = 24 * time.Hour
+	maxFollowers    = 100_000
+	headerFollower  = "Tegata-Verifier"
+	headerEpoch     = "Tegata-Epoch"
+	historyMaxPoint = 1 << 16
+)
+
+var errTooMany = errors.New("feed: too many verifiers follow this node")
+
+// check validates what a follower says about itself.
+func (f Follower) check() error {
+	if n := len(f.ID); n == 0 || n > maxIDLen || !isIDText(f.ID) {
+		return fmt.Errorf("verifier id must be 1-%d characters of A-Z a-z 0-9 _ -", maxIDLen)
+	}
+	for _, x := range []struct {
+		name, v string
+		max     int
+	}{{"name", f.Name, maxNameLen}, {"host", f.Host, maxHostLen}, {"version", f.Version, maxVersionLen}} {
+		if len(x.v) > x.max || !isPlain(x.v) {
+			return fmt.Errorf("verifier %s must be at most %d bytes of printable UTF-8", x.name, x.max)
+		}
+	}
+	if f.StaleAfter <= 0 || f.StaleAfter > maxStaleAfter {
+		return fmt.Errorf("verifier staleness bound must be positive and at most %s", maxStaleAfter)
+	}
+	return nil
+}
+
+func isIDText(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isPlain(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// header encodes f (and the epoch of the log the client follows) for the
+// Tegata-Verifier request header of a feed request.
+func (f Follower) header(epoch string) string {
+	q := url.Values{"id": {f.ID}, "stale_after_ms": {strconv.FormatInt(f.StaleAfter.Milliseconds(), 10)}}
+	for k, v := range map[string]string{"name": f.Name, "host": f.Host, "version": f.Version, "epoch": epoch} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q.Encode()
+}
+
+// parseFollower decodes a Tegata-Verifier header. ok is false when the
+// request carries none (a verifier that does not report).
+func parseFollower(h string) (f Follower, epoch string, ok bool, err error) {
+	if h == "" {
+		return Follower{}, "", false, nil
+	}
+	q, err := url.ParseQuery(h)
+	if err != nil {
+		return Follower{}, "", true, fmt.Errorf("%s header: %w", headerFollower, err)
+	}
+	ms, err := strconv.ParseInt(q.Get("stale_after_ms"), 10, 64)
+	if err != nil {
+		return Follower{}, "", true, fmt.Errorf("%s header: stale_after_ms must be an integer", headerFollower)
+	}
+	f = Follower{ID: q.Get("id"), Name: q.Get("name"), Host: q.Get("host"), Version: q.Get("version"),
+		StaleAfter: time.Duration(ms) * time.Millisecond}
+	if err := f.check(); err != nil {
+		return Follower{}, "", true, fmt.Errorf("%s header: %w", headerFollower, err)
+	}
+	return f, q.Get("epoch"), true, nil
+}
+
+// record is one follower in the registry.
+type record struct {
+	FollowerState
+	// floor is the hub's head when the record was created: every lease
+	// this hub grants the follower afterwards names a head at least that
+	// high, and a lease only vouches once the follower has applied its
+	// head, so the follower holds every entry up to floor or refuses.
+	floor int64
+}
+
+// followers is a Hub's registry of the verifiers following it and the
+// history of its head, from which it works out how far all of them are
+// safe (see safe). Guarded by its own mutex, never held with the hub's.
+type followers struct {
+	mu      sync.Mutex
+	m       map[string]*record
+	hist    history
+	changed chan struct{} // closed (and replaced) on every change
+}
+
+func newFollowers(head int64) *followers {
+	return &followers{m: map[string]*record{}, hist: history{base: head}, changed: make(chan struct{})}
+}
+
+func (fs *followers) wakeLocked() {
+	close(fs.changed)
+	fs.changed = make(chan struct{})
+}
+
+// advanced records that the hub's head reached head at now.
+func (fs *followers) advanced(head int64, now time.Time) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.hist.add(now, head)
+	fs.wakeLocked()
+}
+
+// replaced forgets everything: positions in the old log mean nothing in
+// the new one.
+func (fs *followers) replaced(head int64) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	clear(fs.m)
+	fs.hist = history{base: head}
+	fs.wakeLocked()
+}
+
+// upsert finds or creates f's record, updates what it says about itself
+// and marks it heard at now. head is the hub's head, the floor of a new
+// record.
+func (fs *followers) upsertLocked(f Follower, head int64, now time.Time) (*record, error) {
+	r := fs.m[f.ID]
+	if r == nil {
+		if len(fs.m) >= maxFollowers {
+			return nil, errTooMany
+		}
+		r = &record{floor: head}
+		fs.m[f.ID] = r
+	}
+	r.Follower, r.Heard = f, now
+	fs.hist.sawStaleAfter(f.StaleAfter)
+	return r, nil
+}
+
+// connected registers a stream opened by f, positioned after after.
+func (fs *followers) connected(f Follower, after, head int64, now time.Time) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	r, err := fs.upsertLocked(f, head, now)
+	if err != nil {
+		return err
+	}
+	r.Position, r.Streams = after, r.Streams+1
+	fs.wakeLocked()
+	return nil
+}
+
+// disconnected notes that one of id's streams ended. The record stays
+// until the follower has been silent past its staleness bound: a verifier
+// that lost its stream may still hold a lease.
+func (fs *followers) disconnected(id string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if r := fs.m[id]; r != nil && r.Streams > 0 {
+		r.Streams--
+		fs.wakeLocked()
+	}
+}
+
+// reported records a position report.
+func (fs *followers) reported(f Follower, pos int64, ready bool, head int64, now time.Time) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	r, err := fs.upsertLocked(f, head, now)
+	if err != nil {
+		return err
+	}
+	r.Position, r.Ready = pos, ready
+	fs.wakeLocked()
+	return nil
+}
+
+// safe returns the highest position X such that every verifier that
+// follows this hub holds every entry up to X or refuses every token, and
+// the earliest instant after now at which time alone may raise it (zero
+// if none). head is the hub's head, which bounds it: leases granted from
+// now on name at least the head, so nothing above it can be vouched for.
+//
+// A follower f is safe up to X when any of these holds:
+//   - it said it applied X (Position >= X);
+//   - X <= its floor (every lease this hub granted it names a head >= X);
+//   - it has been silent for longer than its staleness bound: every lease
+//     this hub granted it has run out, since a lease lasts at most
+//     StaleAfter from the report that earned it;
+//   - the hub's head passed X more than StaleAfter ago: leases granted
+//     before that named a lower head and have run out since, and leases
+//     granted after it vouch only once X is applied.
+//
+// Followers silent past their bound are dropped.
+func (fs *followers) safe(head int64, now time.Time) (int64, time.Time) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	safe := head
+	var next time.Time
+	soonest := func(t time.Time) {
+		if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for id, r := range fs.m {
+		if now.Sub(r.Heard) > r.StaleAfter {
+			delete(fs.m, id)
+			continue
+		}
+		x := max(r.Position, r.floor, fs.hist.at(now.Add(-r.StaleAfter)))
+		if x >= head {
+			continue
+		}
+		safe = min(safe, x)
+		soonest(r.Heard.Add(r.StaleAfter + time.Nanosecond))
+		if t, ok := fs.hist.passed(x); ok {
+			soonest(t.Add(r.StaleAfter + time.Nanosecond))
+		}
+	}
+	fs.hist.prune(now)
+	return safe, next
+}
+
+// pending returns the followers not yet safe up to x (see safe).
+func (fs *followers) pending(x int64, now time.Time) []FollowerState {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var out []FollowerState
+	for _, r := range fs.m {
+		if now.Sub(r.Heard) > r.StaleAfter {
+			continue
+		}
+		if max(r.Position, r.floor, fs.hist.at(now.Add(-r.StaleAfter))) < x {
+			out = append(out, r.FollowerState)
+		}
+	}
+	return out
+}
+
+// list returns the followers heard within their staleness bound.
+func (fs *followers) list(now time.Time) []FollowerState {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	out := make([]FollowerState, 0, len(fs.m))
+	for _, r := range fs.m {
+		if now.Sub(r.Heard) <= r.StaleAfter {
+			out = append(out, r.FollowerState)
+		}
+	}
+	return out
+}
+
+// history remembers when the hub's head passed each value, for the last
+// staleness bound's worth of time: enough to tell which leases have run
+// out. Points may be thinned out; what remains only ever understates how
+// early a head was reached, which errs towards "not yet safe".
+type history struct {
+	base     int64 // the head at the hub's start: no lease of this hub names less
+	pts      []point
+	maxStale time.Duration // the longest staleness bound seen: how far back queries go
+}
+
+type point struct {
+	t    time.Time
+	head int64
+}
+
+func (h *history) sawStaleAfter(d time.Duration) { h.maxStale = max(h.maxStale, d) }
+
+func (h *history) add(t time.Time, head int64) {
+	if n := len(h.pts); n > 0 && head <= h.pts[n-1].head {
+		return
+	}
+	if len(h.pts) >= historyMaxPoint {
+		h.thin()
+	}
+	h.pts = append(h.pts, point{t, head})
+}
+
+// thin drops every other point but the last.
+func (h *history) thin() {
+	kept := h.pts[:0]
+	for i, p := range h.pts {
+		if i%2 == 1 || i == len(h.pts)-1 {
+			kept = append(kept, p)
+		}
+	}
+	h.pts = kept
+}
+
+// at returns the head the hub had reached at t (a lower bound).
+func (h *history) at(t time.Time) int64 {
+	head := h.base
+	for i := len(h.pts) - 1; i >= 0; i-- {
+		if !h.pts[i].t.After(t) {
+			return max(head, h.pts[i].head)
+		}
+	}
+	return head
+}
+
+// passed returns when the head first went above x, if it has.
+func (h *history) passed(x int64) (time.Time, bool) {
+	for _, p := range h.pts {
+		if p.head > x {
+			return p.t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// prune drops points no query needs any more: queries look back at most
+// the longest staleness bound seen. The base stays the head at the hub's
+// start, so a query further back than the points kept (a bound longer than
+// any seen before) gets that, which is true of any instant.
+func (h *history) prune(now time.Time) {
+	cut := now.Add(-h.maxStale - time.Second)
+	i := 0
+	for i < len(h.pts)-1 && h.pts[i+1].t.Before(cut) {
+		i++
+	}
+	if i > 0 {
+		h.pts = append(h.pts[:0], h.pts[i:]...)
+	}
+}

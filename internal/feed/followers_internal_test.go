@@ -1,0 +1,167 @@
+package feed
+
+import (
+	"testing"
+	"time"
+)
+
+var h0 = time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
+
+func at(s float64) time.Time { return h0.Add(time.Duration(s * float64(time.Second))) }
+
+func TestHistory(t *testing.T) {
+	h := history{base: 3, maxStale: 10 * time.Second}
+	h.add(at(1), 5)
+	h.add(at(2), 5) // no progress: not a point
+	h.add(at(3), 9)
+	tests := []struct {
+		t    time.Time
+		want int64
+	}{{at(0), 3}, {at(1), 5}, {at(2.5), 5}, {at(3), 9}, {at(100), 9}}
+	for _, tt := range tests {
+		if got := h.at(tt.t); got != tt.want {
+			t.Errorf("at(%s) = %d, want %d", tt.t.Sub(h0), got, tt.want)
+		}
+	}
+	if got, ok := h.passed(5); !ok || !got.Equal(at(3)) {
+		t.Errorf("passed(5) = %s, %v; want %s", got.Sub(h0), ok, at(3).Sub(h0))
+	}
+	if _, ok := h.passed(9); ok {
+		t.Errorf("passed(9) = true, want false: the head never went above 9")
+	}
+	// Pruning keeps what a query within the longest bound needs, and only
+	// understates the past.
+	h.prune(at(40))
+	if got := h.at(at(30)); got != 9 {
+		t.Errorf("after prune, at(30s) = %d, want 9", got)
+	}
+	if got := h.at(at(0.5)); got > 3 {
+		t.Errorf("after prune, at(0.5s) = %d, want at most the start head 3", got)
+	}
+}
+
+// TestHistoryThinUnderstates: thinning a long history never says a head
+// was reached earlier than it was.
+func TestHistoryThinUnderstates(t *testing.T) {
+	var h history
+	for i := range historyMaxPoint + 10 {
+		h.add(at(float64(i)/1000), int64(i+1))
+	}
+	if len(h.pts) > historyMaxPoint {
+		t.Fatalf("%d points kept, want at most %d", len(h.pts), historyMaxPoint)
+	}
+	for i := 0; i < historyMaxPoint+10; i += 97 {
+		if got, truth := h.at(at(float64(i)/1000)), int64(i+1); got > truth {
+			t.Fatalf("at(%d ms) = %d, more than the true %d", i, got, truth)
+		}
+	}
+	last := int64(historyMaxPoint + 10)
+	if got := h.at(at(1e6)); got != last {
+		t.Errorf("at(far future) = %d, want the last head %d", got, last)
+	}
+}
+
+func fol(id string, stale time.Duration) Follower {
+	return Follower{ID: id, StaleAfter: stale}
+}
+
+// TestSafe walks through the rules that make a follower safe up to a
+// position.
+func TestSafe(t *testing.T) {
+	const stale = 10 * time.Second
+	fs := newFollowers(0)
+	fs.replaced(2) // the hub starts at head 2
+	mustNil(t, fs.connected(fol("a", stale), 0, 2, at(0)))
+	mustNil(t, fs.reported(fol("b", stale), 2, true, 2, at(0)))
+
+	// a registered at head 2: its floor covers 2 although it said 0.
+	if safe, _ := fs.safe(2, at(0)); safe != 2 {
+		t.Fatalf("safe(head 2) = %d, want 2 (a's floor)", safe)
+	}
+	fs.advanced(5, at(1))
+	safe, next := fs.safe(5, at(1))
+	if safe != 2 {
+		t.Fatalf("safe(head 5) with a and b at 2 = %d, want 2", safe)
+	}
+	if want := at(10).Add(time.Nanosecond); !next.Equal(want) {
+		t.Errorf("next = %s, want %s (a and b silent past their bound)", next.Sub(h0), want.Sub(h0))
+	}
+	mustNil(t, fs.reported(fol("a", stale), 5, true, 5, at(2)))
+	mustNil(t, fs.reported(fol("b", stale), 4, true, 5, at(2)))
+	if safe, _ := fs.safe(5, at(2)); safe != 4 {
+		t.Fatalf("safe with a at 5, b at 4 = %d, want 4", safe)
+	}
+	// b keeps reporting 4: once the head has been past 4 for longer than
+	// b's bound, every lease b could hold names a head above 4.
+	mustNil(t, fs.reported(fol("b", stale), 4, true, 5, at(10.5)))
+	if safe, _ := fs.safe(5, at(10.5)); safe != 4 {
+		t.Fatalf("safe at 10.5s = %d, want 4 (the head passed 4 at 1s, b's bound is 10s)", safe)
+	}
+	if safe, _ := fs.safe(5, at(11.1)); safe != 5 {
+		t.Fatalf("safe at 11.1s = %d, want 5: leases without 5 ran out at 11s", safe)
+	}
+	if p := fs.pending(5, at(10.5)); len(p) != 1 || p[0].ID != "b" {
+		t.Errorf("pending(5) at 10.5s = %+v, want b", p)
+	}
+}
+
+// TestSafeSilent: a follower silent past its bound is dropped, whatever
+// its position.
+func TestSafeSilent(t *testing.T) {
+	fs := newFollowers(0)
+	fs.replaced(0)
+	mustNil(t, fs.reported(fol("frozen", 3*time.Second), 0, true, 0, at(0)))
+	fs.advanced(7, at(1))
+	if safe, _ := fs.safe(7, at(3)); safe != 0 {
+		t.Fatalf("safe at 3s = %d, want 0: frozen was heard 3s ago, its bound", safe)
+	}
+	if safe, _ := fs.safe(7, at(3.001)); safe != 7 {
+		t.Fatalf("safe at 3.001s = %d, want 7: frozen has been silent past its bound", safe)
+	}
+	if got := fs.list(at(3.001)); len(got) != 0 {
+		t.Errorf("list after the bound = %+v, want nobody", got)
+	}
+}
+
+// TestSafeNeverAboveHead: leases granted from now on name the head, so
+// nothing above it is safe, even with nobody following.
+func TestSafeNeverAboveHead(t *testing.T) {
+	fs := newFollowers(0)
+	fs.replaced(4)
+	if safe, next := fs.safe(4, at(0)); safe != 4 || !next.IsZero() {
+		t.Errorf("safe with no followers = %d, %v; want the head 4 and no next", safe, next)
+	}
+}
+
+func TestFollowerCheck(t *testing.T) {
+	good := Follower{ID: "abc_DEF-123", Name: "edge 1", Host: "h", Version: "v1", StaleAfter: time.Second}
+	if err := good.check(); err != nil {
+		t.Fatalf("check(%+v) = %v", good, err)
+	}
+	bad := []Follower{
+		{ID: "", StaleAfter: time.Second},
+		{ID: "a b", StaleAfter: time.Second},
+		{ID: string(make([]byte, 65)), StaleAfter: time.Second},
+		{ID: "a", Name: "tab\there", StaleAfter: time.Second},
+		{ID: "a", Host: string([]byte{0xff}), StaleAfter: time.Second},
+		{ID: "a"},
+		{ID: "a", StaleAfter: 25 * time.Hour},
+	}
+	for _, f := range bad {
+		if err := f.check(); err == nil {
+			t.Errorf("check(%+v) = nil, want an error", f)
+		}
+	}
+	// The header round-trips.
+	got, epoch, ok, err := parseFollower(good.header("ep"))
+	if err != nil || !ok || got != good || epoch != "ep" {
+		t.Errorf("parseFollower(header) = %+v, %q, %v, %v; want %+v, ep", got, epoch, ok, err, good)
+	}
+}
+
+func mustNil(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,203 @@
+package feed_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/feed"
+)
+
+// TestLeaseVouchesOnceHeadApplied: a report's answer makes the client
+// current only once it has applied the head the answer named, however many
+// heartbeats (old ones from a socket buffer, say) it reads meanwhile.
+func TestLeaseVouchesOnceHeadApplied(t *testing.T) {
+	step := make(chan struct{})
+	seen := make(chan time.Time, 3) // FreshUntil as each report arrived
+	var c *feed.Client
+	var reports atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			io.Copy(io.Discard, r.Body)
+			if reports.Add(1) > 1 {
+				seen <- c.State().FreshUntil
+			} else {
+				seen <- time.Time{}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"head":3,"lease_ms":10000,"epoch":"e1"}`)
+			return
+		}
+		w.Header().Set("Tegata-Epoch", "e1")
+		w.Header().Set("Content-Type", "text/event-stream")
+		send := func(s string) { io.WriteString(w, s); w.(http.Flusher).Flush() }
+		send("id: 0\nevent: heartbeat\ndata: {\"head\":0,\"time\":1,\"epoch\":\"e1\"}\n\n")
+		for _, ev := range []string{
+			"id: 0\nevent: heartbeat\ndata: {\"head\":0,\"time\":2,\"epoch\":\"e1\"}\n\n",
+			revokeEvent(1) + revokeEvent(2) + revokeEvent(3) + "id: 3\nevent: heartbeat\ndata: {\"head\":3,\"time\":3,\"epoch\":\"e1\"}\n\n",
+		} {
+			select {
+			case <-step:
+			case <-r.Context().Done():
+				return
+			}
+			send(ev)
+		}
+		<-r.Context().Done()
+	}))
+	c = &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	startClient(t, c)
+	wantFresh := func(what string, want time.Time) {
+		t.Helper()
+		select {
+		case got := <-seen:
+			if !got.Equal(want) {
+				t.Fatalf("%s: FreshUntil = %v, want %v", what, got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no report", what)
+		}
+	}
+	wantFresh("first report", time.Time{})
+	step <- struct{}{}
+	wantFresh("report after a second heartbeat at position 0", time.Time{})
+	step <- struct{}{}
+	wantFresh("report after applying 1..3", t0.Add(10*time.Second))
+}
+
+func revokeEvent(seq int64) string {
+	return fmt.Sprintf("id: %d\nevent: revoke\ndata: {\"seq\":%d,\"kind\":\"session\",\"sid\":%q,\"created_at\":\"2030-01-02T02:00:00Z\",\"expires_at\":\"2030-01-02T04:00:00Z\"}\n\n",
+		seq, seq, sidOf(seq))
+}
+
+// positionMux serves a hub's feed and position report routes.
+func positionMux(hub *feed.Hub) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+feed.Path, hub)
+	mux.HandleFunc("POST "+feed.PositionPath, hub.ServePosition)
+	return mux
+}
+
+// TestLeaseCutShortByLicense: a hub grants no lease beyond its license,
+// and none once it has passed.
+func TestLeaseCutShortByLicense(t *testing.T) {
+	var license atomic.Pointer[time.Time]
+	until := t0.Add(2 * time.Second)
+	license.Store(&until)
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{License: func() time.Time { return *license.Load() }})
+	srv := serve(t, positionMux(hub))
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	startClient(t, c)
+	waitFor(t, "a lease", func() bool { return !c.State().FreshUntil.IsZero() })
+	if got := c.State().FreshUntil; !got.Equal(until) {
+		t.Fatalf("FreshUntil = %v, want the license's end %v", got, until)
+	}
+	// The follower is known, with what it reported.
+	fs := hub.Followers()
+	if len(fs) != 1 || fs[0].ID != "v1" || fs[0].Position != 2 || fs[0].StaleAfter != 10*time.Second {
+		t.Fatalf("Followers() = %+v, want v1 at 2", fs)
+	}
+
+	expired := t0.Add(-time.Second)
+	license.Store(&expired)
+	status, body := postReport(t, srv.URL, map[string]any{"id": "v2", "stale_after_ms": 1000, "position": 2, "epoch": hub.Epoch()})
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
+		t.Fatalf("report with the license expired = %d %s, want 503", status, body)
+	}
+}
+
+func postReport(t *testing.T, base string, body any) (int, string) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(base+feed.PositionPath, "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+func TestServePositionBadInput(t *testing.T) {
+	hub := startHub(t, newMemLog(), feed.HubConfig{Epoch: "e1"})
+	srv := serve(t, positionMux(hub))
+	waitFor(t, "the hub to start", func() bool {
+		s, _ := postReport(t, srv.URL, map[string]any{"id": "probe", "stale_after_ms": 1000, "epoch": "e1"})
+		return s == http.StatusOK
+	})
+	tests := []struct {
+		name   string
+		body   any
+		status int
+	}{
+		{"not JSON", "{", 400},
+		{"no id", map[string]any{"stale_after_ms": 1000, "epoch": "e1"}, 400},
+		{"bad id", map[string]any{"id": "a/b", "stale_after_ms": 1000, "epoch": "e1"}, 400},
+		{"no bound", map[string]any{"id": "a", "epoch": "e1"}, 400},
+		{"negative position", map[string]any{"id": "a", "stale_after_ms": 1000, "position": -1, "epoch": "e1"}, 400},
+		{"other epoch", map[string]any{"id": "a", "stale_after_ms": 1000, "epoch": "e2"}, 409},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var status int
+			var body string
+			if s, ok := tt.body.(string); ok {
+				resp, err := http.Post(srv.URL+feed.PositionPath, "application/json", strings.NewReader(s))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				status, body = resp.StatusCode, string(b)
+			} else {
+				status, body = postReport(t, srv.URL, tt.body)
+			}
+			if status != tt.status || !strings.Contains(body, `"error"`) {
+				t.Errorf("report %s = %d %s, want %d with a JSON error", tt.name, status, body, tt.status)
+			}
+		})
+	}
+	for _, f := range hub.Followers() {
+		if f.ID != "probe" {
+			t.Errorf("refused report registered follower %+v", f)
+		}
+	}
+}
+
+// TestEpochChangeResetsClient: a client whose authority comes to serve a
+// log with another epoch starts over from the first entry, even though the
+// new log's head is past its position (where a reset event would not come).
+func TestEpochChangeResetsClient(t *testing.T) {
+	logA, logB := newMemLog(), newMemLog()
+	logA.appendN(3, live)
+	logB.appendN(5, live)
+	hubA := startHub(t, logA, feed.HubConfig{Epoch: "epoch-a"})
+	hubB := startHub(t, logB, feed.HubConfig{Epoch: "epoch-b"})
+	var cur atomic.Pointer[http.Handler]
+	a, b := positionMux(hubA), positionMux(hubB)
+	cur.Store(&a)
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*cur.Load()).ServeHTTP(w, r) }))
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	rec := startClient(t, c)
+	waitPosition(t, c, 3)
+	cur.Store(&b)
+	srv.CloseClientConnections()
+	waitFor(t, "the replay of log B", func() bool {
+		st := c.State()
+		return st.Epoch == "epoch-b" && st.Position == 5 && st.Synced
+	})
+	checkSeqs(t, "client after the epoch change", rec.applied(), 5)
+	rec.mu.Lock()
+	resets := rec.resets
+	rec.mu.Unlock()
+	if resets != 1 {
+		t.Errorf("resets = %d, want 1", resets)
+	}
+}

@@ -1,0 +1,466 @@
+package inforce
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/store"
+)
+
+// Hub is this node's feed hub, as a Cluster uses it.
+type Hub interface {
+	Safe() (safe, head int64, next time.Time)
+	Followers() []feed.FollowerState
+	Pending(x int64) []feed.FollowerState
+	FollowersChanged() <-chan struct{}
+}
+
+// Store is what a Cluster reads and writes.
+type Store interface {
+	store.Followers
+	Head(ctx context.Context) (int64, error)
+	EntriesAfter(ctx context.Context, after int64, limit int) ([]revocation.Entry, error)
+}
+
+// License is how long this node may let the leases it grants run: until
+// the expiry of its last record written durably. The hub reads it (as
+// feed.HubConfig.License) and the Cluster sets it. Safe for concurrent use.
+type License struct{ until atomic.Int64 }
+
+// Until returns the instant no lease may outlive; the zero time before the
+// node's first record is written.
+func (l *License) Until() time.Time {
+	n := l.until.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func (l *License) set(t time.Time) { l.until.Store(t.UnixNano()) }
+
+// Config wires a Cluster. Zero values mean the defaults.
+type Config struct {
+	// NodeID names this node process; default random.
+	NodeID string
+	// URL is where this node listens, for people reading the list.
+	URL string
+	// Epoch is the cluster's: messages of other clusters sharing the
+	// database are ignored.
+	Epoch string
+	Hub   Hub
+	Store Store
+	// License is the hub's license, which the Cluster keeps current.
+	License *License
+	// Broadcaster carries messages between nodes; nil for a single node.
+	Broadcaster store.Broadcaster
+	// FlushEvery is how often the node writes its records. Default 1s.
+	FlushEvery time.Duration
+	// StaleAfter is the staleness bound assumed for verifiers not yet
+	// seen, when working out how long this node's record vouches. Default
+	// 10s.
+	StaleAfter time.Duration
+	// Skew is how far node clocks may disagree: a node's record is taken as
+	// expired only this long after its expiry. Default 1s.
+	Skew time.Duration
+	// Now is the clock. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.NodeID == "" {
+		b := make([]byte, 9)
+		_, _ = rand.Read(b)
+		c.NodeID = base64.RawURLEncoding.EncodeToString(b)
+	}
+	if c.License == nil {
+		c.License = new(License)
+	}
+	if c.FlushEvery <= 0 {
+		c.FlushEvery = time.Second
+	}
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = 10 * time.Second
+	}
+	if c.Skew <= 0 {
+		c.Skew = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// minEval spaces out evaluations of the hub while some node waits: each
+// looks at every follower, and a confirmed revocation brings a report from
+// each of them within milliseconds.
+const minEval = time.Millisecond
+
+// Cluster is this node's view of the cluster's verifiers. Build it with
+// New, write its first record with Register, then Run it.
+type Cluster struct {
+	cfg Config
+	log *slog.Logger
+
+	version atomic.Int64 // of this node's records
+	kick    chan struct{}
+	metrics *metrics
+
+	mu         sync.Mutex
+	own        store.NodeRecord     // this node, as last evaluated
+	nodes      map[string]nodeState // the other nodes, newest version of each
+	localWant  int64                // the highest position a Confirm here waits for
+	remoteWant int64                // the highest position another node asked for
+	announced  int64                // the highest safe position broadcast
+	changed    chan struct{}        // closed (and replaced) when own or nodes change
+
+	// Used by Run's goroutine only.
+	written  map[string]store.VerifierRecord // verifier records as last written
+	failing  bool
+	lastEval time.Time
+	flushes  int    // since start, to prune now and then
+	sentLag  string // the pending list last announced, as a signature
+}
+
+// nodeState is another node as this one knows it: its newest record, and
+// the followers it said were pending, if its newest news was such a list.
+type nodeState struct {
+	rec     store.NodeRecord
+	want    int64     // what the pending list was for
+	pending []Pending // complete list, or nil when unknown
+}
+
+// New returns a Cluster; cfg.Hub and cfg.Store are required.
+func New(cfg Config) *Cluster {
+	cfg.defaults()
+	return &Cluster{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), metrics: newMetrics(),
+		nodes: map[string]nodeState{}, changed: make(chan struct{}), written: map[string]store.VerifierRecord{}}
+}
+
+// NodeID returns this node's ID.
+func (c *Cluster) NodeID() string { return c.cfg.NodeID }
+
+// Register writes this node's first record, which licenses its hub to
+// grant leases. Call it before the hub serves anyone: a node must be
+// visible to others before it can vouch for a verifier, so that a wait
+// that began before it registered never misses it (see the package
+// documentation).
+func (c *Cluster) Register(ctx context.Context) error {
+	return c.flush(ctx)
+}
+
+// Run keeps the node's records current and answers other nodes until ctx
+// ends.
+func (c *Cluster) Run(ctx context.Context) error {
+	var msgs <-chan string
+	if c.cfg.Broadcaster != nil {
+		m, stop := c.cfg.Broadcaster.Listen()
+		defer stop()
+		msgs = m
+	}
+	flush := time.NewTicker(c.cfg.FlushEvery)
+	defer flush.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	hubChanged := c.cfg.Hub.FollowersChanged()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-flush.C:
+			c.flushLogged(ctx)
+		case <-hubChanged:
+			hubChanged = c.cfg.Hub.FollowersChanged()
+		case <-c.kick:
+		case <-timer.C:
+		case m := <-msgs:
+			c.handle(ctx, m)
+		}
+		c.evaluate(ctx, timer)
+	}
+}
+
+func (c *Cluster) license() time.Time { return c.cfg.License.Until() }
+
+// flushLogged flushes, logging when writes start and stop failing.
+func (c *Cluster) flushLogged(ctx context.Context) {
+	err := c.flush(ctx)
+	switch {
+	case ctx.Err() != nil:
+	case err != nil && !c.failing:
+		c.log.Warn("inforce: writing this node's verifier records failed; once its last record expires it grants verifiers no lease", "err", err)
+		c.failing = true
+	case err == nil && c.failing:
+		c.log.Info("inforce: writing this node's verifier records works again")
+		c.failing = false
+	}
+}
+
+// wanted is the highest position some node waits for.
+func (c *Cluster) wanted() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.localWant, c.remoteWant)
+}
+
+// evaluate looks at the hub when some node waits for more than this node
+// was last known to vouch for, announces progress to the nodes that asked,
+// and arms timer for the next instant time alone may bring progress.
+func (c *Cluster) evaluate(ctx context.Context, timer *time.Timer) {
+	c.mu.Lock()
+	need := max(c.localWant, c.remoteWant) > c.own.Safe
+	c.mu.Unlock()
+	if !need {
+		return
+	}
+	if wait := minEval - time.Since(c.lastEval); wait > 0 {
+		timer.Reset(wait)
+		return
+	}
+	c.lastEval = time.Now()
+	safe, head, next := c.cfg.Hub.Safe()
+	followers := len(c.cfg.Hub.Followers())
+	c.mu.Lock()
+	c.own.Safe, c.own.Head, c.own.Followers = safe, head, followers
+	want := c.remoteWant
+	announce := want > c.announced && safe > c.announced
+	if announce {
+		c.announced = safe
+	}
+	c.wakeLocked()
+	c.mu.Unlock()
+	var lag *lagging
+	if want > safe {
+		// Behind what another node waits for: tell it who holds it up,
+		// whenever that changes, so its answer names them.
+		lag = c.lagging(want)
+		announce = announce || lag.sig != c.sentLag
+		c.sentLag = lag.sig
+	}
+	if announce {
+		c.announce(ctx, lag)
+	}
+	if !next.IsZero() {
+		timer.Reset(max(next.Sub(c.cfg.Now()), minEval))
+	}
+}
+
+func (c *Cluster) wakeLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// record is this node's record as it stands.
+func (c *Cluster) record() store.NodeRecord {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.own
+	r.ID, r.URL = c.cfg.NodeID, c.cfg.URL
+	r.ExpiresAt = c.license()
+	return r
+}
+
+// announce broadcasts this node's record, with the followers holding up
+// a want when lag is set.
+func (c *Cluster) announce(ctx context.Context, lag *lagging) {
+	if c.cfg.Broadcaster == nil {
+		return
+	}
+	r := c.record()
+	r.Version = c.version.Add(1)
+	r.UpdatedAt = c.cfg.Now()
+	m := message{From: c.cfg.NodeID, Node: toMessage(r)}
+	if lag != nil {
+		m.Node.Want, m.Node.Pending, m.Node.Complete = lag.want, lag.pending, true
+		if s, err := encode(m); err != nil || len(s) > store.MaxBroadcast {
+			m.Node.Pending, m.Node.Complete = nil, false
+		}
+	}
+	c.send(ctx, m)
+}
+
+// lagging is this node's followers not yet safe up to want.
+type lagging struct {
+	want    int64
+	pending []Pending
+	sig     string // ids and positions, to tell a change
+}
+
+// maxLagging bounds the pending followers one message names.
+const maxLagging = 10
+
+func (c *Cluster) lagging(want int64) *lagging {
+	l := &lagging{want: want, pending: []Pending{}}
+	var sig strings.Builder
+	fmt.Fprint(&sig, want)
+	for i, f := range c.cfg.Hub.Pending(want) {
+		if i == maxLagging {
+			l.pending = nil // too many to name
+			sig.WriteString(" ...")
+			break
+		}
+		l.pending = append(l.pending, Pending{ID: f.ID, Name: f.Name, Host: f.Host, Node: c.cfg.NodeID,
+			Position: f.Position, LastHeard: f.Heard.UTC()})
+		fmt.Fprintf(&sig, " %s:%d", f.ID, f.Position)
+	}
+	l.sig = sig.String()
+	return l
+}
+
+func (c *Cluster) send(ctx context.Context, m message) {
+	m.Epoch = c.cfg.Epoch
+	s, err := encode(m)
+	if err == nil {
+		err = c.cfg.Broadcaster.Broadcast(ctx, s)
+	}
+	if err != nil && ctx.Err() == nil {
+		c.log.Debug("inforce: broadcast failed", "err", err)
+	}
+}
+
+// handle acts on a message from another node: a want, a record, or ""
+// (messages may have been lost: read the records again).
+func (c *Cluster) handle(ctx context.Context, s string) {
+	if s == "" {
+		if nodes, err := c.cfg.Store.FeedNodes(ctx, c.cfg.Now()); err == nil {
+			c.merge(nodes)
+		}
+		return
+	}
+	m, err := decode(s)
+	if err != nil {
+		c.log.Debug("inforce: ignoring a message", "err", err)
+		return
+	}
+	if m.From == c.cfg.NodeID || m.Epoch != c.cfg.Epoch {
+		return
+	}
+	if m.Node != nil {
+		c.mergeMessage(m.Node)
+	}
+	if m.Want > 0 {
+		c.mu.Lock()
+		c.remoteWant = max(c.remoteWant, m.Want)
+		// Answer every want, even one already announced: the asker may
+		// have missed the earlier answer.
+		c.announced = min(c.announced, m.Want-1)
+		c.mu.Unlock()
+	}
+}
+
+// merge takes the newest version of each other node's record.
+func (c *Cluster) merge(rs []store.NodeRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range rs {
+		if r.ID == c.cfg.NodeID {
+			continue
+		}
+		if old, ok := c.nodes[r.ID]; ok && old.rec.Version >= r.Version {
+			continue
+		}
+		c.nodes[r.ID] = nodeState{rec: r}
+	}
+	c.wakeLocked()
+}
+
+// mergeMessage takes a node's record from a message, with its pending
+// list when complete.
+func (c *Cluster) mergeMessage(m *nodeMessage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := m.record()
+	if old, ok := c.nodes[r.ID]; (ok && old.rec.Version >= r.Version) || r.ID == c.cfg.NodeID {
+		return
+	}
+	st := nodeState{rec: r}
+	if m.Complete {
+		st.want, st.pending = m.Want, m.Pending
+		if st.pending == nil {
+			st.pending = []Pending{}
+		}
+	}
+	c.nodes[r.ID] = st
+	c.wakeLocked()
+}
+
+// flush writes this node's record and the verifier records that changed,
+// and on success extends the license to the record's expiry.
+func (c *Cluster) flush(ctx context.Context) error {
+	now := c.cfg.Now()
+	safe, head, _ := c.cfg.Hub.Safe()
+	fs := c.cfg.Hub.Followers()
+	longest := c.cfg.StaleAfter
+	for _, f := range fs {
+		longest = max(longest, f.StaleAfter)
+	}
+	rec := store.NodeRecord{ID: c.cfg.NodeID, URL: c.cfg.URL, Safe: safe, Head: head, Followers: len(fs),
+		Version: c.version.Add(1), UpdatedAt: now, ExpiresAt: now.Add(2*c.cfg.FlushEvery + longest)}
+	vs := c.changedRecords(fs)
+	if err := c.cfg.Store.SaveFollowers(ctx, rec, vs); err != nil {
+		return err
+	}
+	for _, v := range vs {
+		c.written[v.ID] = v
+	}
+	c.cfg.License.set(rec.ExpiresAt)
+	c.mu.Lock()
+	c.own = rec
+	c.wakeLocked()
+	c.mu.Unlock()
+	if nodes, err := c.cfg.Store.FeedNodes(ctx, now); err == nil {
+		c.merge(nodes)
+	}
+	if c.flushes++; c.flushes%pruneEvery == 0 {
+		if _, err := c.cfg.Store.PruneFollowers(ctx, now.Add(-keepGone)); err != nil {
+			c.log.Debug("inforce: pruning old records failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// Records of nodes and verifiers gone for keepGone are deleted, by every
+// node every pruneEvery flushes (about a minute).
+const (
+	keepGone   = time.Hour
+	pruneEvery = 60
+)
+
+// changedRecords returns the followers whose stored record is out of date:
+// new, moved, changed, or heard since more than a quarter of their
+// staleness bound ago (so a listing never shows a live verifier as
+// silent). It forgets those no longer following.
+func (c *Cluster) changedRecords(fs []feed.FollowerState) []store.VerifierRecord {
+	seen := make(map[string]bool, len(fs))
+	var out []store.VerifierRecord
+	for _, f := range fs {
+		seen[f.ID] = true
+		v := store.VerifierRecord{ID: f.ID, Name: f.Name, Host: f.Host, Version: f.Version, Node: c.cfg.NodeID,
+			Position: f.Position, Ready: f.Ready, StaleAfter: f.StaleAfter, HeardAt: f.Heard}
+		old, ok := c.written[f.ID]
+		heard := old.HeardAt
+		old.HeardAt = v.HeardAt
+		if ok && old == v && v.HeardAt.Sub(heard) < v.StaleAfter/4 {
+			continue
+		}
+		out = append(out, v)
+	}
+	for id := range c.written {
+		if !seen[id] {
+			delete(c.written, id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+package inforce_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/inforce"
+	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/store/sqlite"
+)
+
+// fakeHub is a node's hub whose answers the test sets.
+type fakeHub struct {
+	mu        sync.Mutex
+	safe      int64
+	head      int64
+	followers []feed.FollowerState
+	changed   chan struct{}
+}
+
+func newFakeHub(safe, head int64, fs ...feed.FollowerState) *fakeHub {
+	return &fakeHub{safe: safe, head: head, followers: fs, changed: make(chan struct{})}
+}
+
+func (h *fakeHub) Safe() (int64, int64, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.safe, h.head, time.Time{}
+}
+
+func (h *fakeHub) Followers() []feed.FollowerState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]feed.FollowerState(nil), h.followers...)
+}
+
+func (h *fakeHub) Pending(x int64) []feed.FollowerState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []feed.FollowerState
+	for _, f := range h.followers {
+		if f.Position < x {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (h *fakeHub) FollowersChanged() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.changed
+}
+
+// set changes the hub's safe position and a follower's position.
+func (h *fakeHub) set(safe int64, id string, pos int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.safe = safe
+	for i := range h.followers {
+		if h.followers[i].ID == id {
+			h.followers[i].Position = pos
+		}
+	}
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+func follower(id string, pos int64, heard time.Time) feed.FollowerState {
+	return feed.FollowerState{Follower: feed.Follower{ID: id, Name: "name-" + id, Host: "host", StaleAfter: 10 * time.Second},
+		Position: pos, Ready: true, Heard: heard, Streams: 1}
+}
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/tegata.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// node starts a Cluster named id over hub, sharing st (and its in-process
+// broadcast) with the other nodes of the test.
+func node(t *testing.T, id string, hub inforce.Hub, st *sqlite.Store, now func() time.Time) (*inforce.Cluster, context.CancelFunc) {
+	t.Helper()
+	c := inforce.New(inforce.Config{NodeID: id, URL: "http://" + id, Hub: hub, Store: st, Broadcaster: st, Now: now})
+	if err := c.Register(context.Background()); err != nil {
+		t.Fatalf("Register(%s) = %v", id, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return c, stop
+}
+
+// TestConfirmWaitsForOtherNode: a position is in force once every live
+// node says its verifiers hold it; until then the answer names the other
+// node's lagging verifier; a node whose record expired no longer counts.
+func TestConfirmWaitsForOtherNode(t *testing.T) {
+	st := openStore(t)
+	clk := &clock{t: time.Now()}
+	hubA := newFakeHub(5, 5, follower("va", 5, clk.Now()))
+	hubB := newFakeHub(3, 5, follower("vb", 3, clk.Now()))
+	a, _ := node(t, "a", hubA, st, clk.Now)
+	_, stopB := node(t, "b", hubB, st, clk.Now)
+
+	c := a.Confirm(context.Background(), 5, 200*time.Millisecond)
+	if c.InForce || len(c.Pending) != 1 || c.Pending[0].ID != "vb" || c.Pending[0].Node != "b" || c.Confirmed != 1 {
+		t.Fatalf("Confirm(5) with b at 3 = %+v, want not in force, vb pending on b, 1 confirmed", c)
+	}
+
+	done := make(chan inforce.Confirmation, 1)
+	go func() { done <- a.Confirm(context.Background(), 5, 20*time.Second) }()
+	hubB.set(5, "vb", 5)
+	c = <-done
+	if !c.InForce || c.Confirmed != 2 || len(c.Pending) != 0 {
+		t.Fatalf("Confirm(5) once b holds 5 = %+v, want in force on 2", c)
+	}
+
+	// b stops (it will write nothing more) stuck below 7: in force once
+	// its record has expired, not before.
+	hubB.set(5, "vb", 5)
+	stopB()
+	hubA.set(7, "va", 7)
+	if c := a.Confirm(context.Background(), 7, 100*time.Millisecond); c.InForce {
+		t.Fatalf("Confirm(7) with b's record live at 5 = %+v, want not in force", c)
+	}
+	clk.Add(time.Minute)
+	if c := a.Confirm(context.Background(), 7, 5*time.Second); !c.InForce {
+		t.Fatalf("Confirm(7) with b's record expired = %+v, want in force", c)
+	}
+}
+
+// TestConfirmEmptyLog: confirming "the head" of an empty log is
+// immediate.
+func TestConfirmEmptyLog(t *testing.T) {
+	st := openStore(t)
+	a, _ := node(t, "a", newFakeHub(0, 0), st, time.Now)
+	if c := a.Confirm(context.Background(), 0, time.Second); !c.InForce {
+		t.Fatalf("Confirm(head of an empty log) = %+v, want in force", c)
+	}
+}
+
+// TestList: every live verifier of every node, with its state and lag.
+func TestList(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	entries := []revocation.Entry{}
+	for i := range 3 {
+		e, err := st.RevokeSubject(ctx, store.SubjectRevocation{Subject: "s", Now: now.Add(time.Duration(i-3) * time.Second),
+			ExpiresAt: now.Add(time.Hour), Actor: store.Actor{By: "test"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, e)
+	}
+	hub := newFakeHub(1, 3,
+		follower("current", 3, now),
+		follower("behind", 1, now), // lacks 2, recorded 2s before now
+		feed.FollowerState{Follower: feed.Follower{ID: "notready", StaleAfter: 10 * time.Second}, Position: 3, Heard: now},
+		follower("gone", 3, now.Add(-11*time.Second)), // silent past its bound
+	)
+	a, _ := node(t, "a", hub, st, func() time.Time { return now })
+	// Another node's verifier, known from its stored record only.
+	if err := st.SaveFollowers(ctx, store.NodeRecord{ID: "b", URL: "http://b", Safe: 3, Head: 3, Followers: 1, Version: 1,
+		UpdatedAt: now, ExpiresAt: now.Add(time.Minute)},
+		[]store.VerifierRecord{{ID: "remote", Name: "r", Node: "b", Position: 3, Ready: true, StaleAfter: 10 * time.Second, HeardAt: now.Add(-6 * time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := a.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]inforce.VerifierView{}
+	for _, v := range l.Verifiers {
+		got[v.ID] = v
+	}
+	want := map[string]string{"current": "current", "behind": "behind", "notready": "stale", "remote": "stale"}
+	if len(got) != len(want) {
+		t.Fatalf("List() = %+v, want %v (not gone)", l.Verifiers, want)
+	}
+	for id, state := range want {
+		if got[id].State != state {
+			t.Errorf("%s: state %q, want %q (%+v)", id, got[id].State, state, got[id])
+		}
+	}
+	if b := got["behind"]; b.LagEntries != 2 || b.LagMS != now.Sub(entries[1].CreatedAt).Milliseconds() || b.NodeURL != "http://a" {
+		t.Errorf("behind = %+v, want lag 2 entries, %d ms, node http://a", b, now.Sub(entries[1].CreatedAt).Milliseconds())
+	}
+	if r := got["remote"]; r.NodeURL != "http://b" || r.LagEntries != 0 {
+		t.Errorf("remote = %+v, want node http://b, no lag", r)
+	}
+	if l.Head != 3 || len(l.Nodes) != 2 {
+		t.Errorf("head %d, nodes %+v; want 3 and nodes a and b", l.Head, l.Nodes)
+	}
+}
+
+// TestOtherClustersIgnored: Postgres delivers NOTIFY to every listener of
+// the database, whatever its schema; a node ignores the messages of a
+// cluster with another epoch, and heeds its own cluster's.
+func TestOtherClustersIgnored(t *testing.T) {
+	st := openStore(t)
+	now := time.Now()
+	c := inforce.New(inforce.Config{NodeID: "a", Epoch: "ours", Hub: newFakeHub(5, 5), Store: st, Broadcaster: st})
+	if err := c.Register(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	y := store.NodeRecord{ID: "y", Safe: 1, Head: 5, Version: 1, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := st.SaveFollowers(ctx, y, nil); err != nil {
+		t.Fatal(err)
+	}
+	if conf := c.Confirm(ctx, 5, 100*time.Millisecond); conf.InForce {
+		t.Fatalf("Confirm(5) with node y at 1 = %+v, want not in force", conf)
+	}
+	record := func(epoch, node string, safe, version int64) string {
+		b, _ := json.Marshal(map[string]any{"epoch": epoch, "from": node, "node": map[string]any{
+			"id": node, "safe": safe, "head": 5, "version": version, "updated": now.UnixMicro(), "expires": now.Add(time.Hour).UnixMicro()}})
+		return string(b)
+	}
+	// Another cluster's node z, stuck at 1; then our y, at 5. The loop
+	// handles them in order: once y's counts, z's was seen too.
+	for _, m := range []string{record("theirs", "z", 1, 1), record("ours", "y", 5, 2)} {
+		if err := st.Broadcast(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if conf := c.Confirm(ctx, 5, 10*time.Second); !conf.InForce {
+		t.Fatalf("Confirm(5) once y says 5 = %+v, want in force: z belongs to another cluster", conf)
+	}
+}

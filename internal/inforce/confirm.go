@@ -1,0 +1,199 @@
+package inforce
+
+import (
+	"context"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/store"
+)
+
+// Confirmation says whether a log position is in force on every verifier.
+type Confirmation struct {
+	// InForce: every verifier of the cluster holds every entry up to the
+	// position, or refuses every token.
+	InForce bool `json:"in_force"`
+	// Confirmed is how many verifiers the cluster knows of for which it is
+	// in force.
+	Confirmed int `json:"confirmed"`
+	// Pending are the verifiers for which it is not yet (empty when
+	// InForce).
+	Pending []Pending `json:"pending"`
+	// WaitedMS is how long the call waited.
+	WaitedMS int64 `json:"waited_ms"`
+}
+
+// Pending is a verifier that had not yet applied the position.
+type Pending struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Host      string    `json:"host,omitempty"`
+	Node      string    `json:"node"`
+	Position  int64     `json:"position"`
+	LastHeard time.Time `json:"last_heard"`
+}
+
+// wantEvery is how often a waiting Confirm asks the other nodes again, in
+// case a message was lost.
+const wantEvery = 200 * time.Millisecond
+
+// Confirm waits up to wait for position seq (0: the log's head now) to be
+// in force and says how it stands. It waits less if ctx ends first. Errors
+// of the store only delay the answer: a wait that could not read the other
+// nodes' records ends not in force.
+func (c *Cluster) Confirm(ctx context.Context, seq int64, wait time.Duration) Confirmation {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if seq <= 0 {
+		head, err := c.cfg.Store.Head(ctx)
+		if err != nil {
+			c.log.Warn("inforce: reading the log head failed", "err", err)
+			return Confirmation{Pending: []Pending{}, WaitedMS: time.Since(start).Milliseconds()}
+		}
+		seq = head // 0 for an empty log: nothing to wait for
+	}
+	// Every node that could vouch for a state without seq had registered
+	// before seq was committed, so this read finds it.
+	known := c.readNodes(ctx)
+	c.mu.Lock()
+	c.localWant = max(c.localWant, seq)
+	c.mu.Unlock()
+	c.poke()
+	ask := time.NewTicker(wantEvery)
+	defer ask.Stop()
+	c.ask(ctx, seq)
+	inForce := false
+	for {
+		var changed <-chan struct{}
+		inForce, changed = c.inForce(seq)
+		if (inForce && known) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ask.C:
+			if !known {
+				known = c.readNodes(ctx)
+			}
+			c.ask(ctx, seq)
+		case <-ctx.Done():
+		}
+	}
+	conf := c.describe(context.WithoutCancel(ctx), seq, inForce && known)
+	conf.WaitedMS = time.Since(start).Milliseconds()
+	c.metrics.observe(conf)
+	return conf
+}
+
+// readNodes merges the nodes' records from the store; it reports whether
+// that worked.
+func (c *Cluster) readNodes(ctx context.Context) bool {
+	nodes, err := c.cfg.Store.FeedNodes(ctx, c.cfg.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("inforce: reading the nodes' records failed", "err", err)
+		}
+		return false
+	}
+	c.merge(nodes)
+	return true
+}
+
+// poke wakes Run to look at the hub.
+func (c *Cluster) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ask tells the other nodes that this one waits for seq.
+func (c *Cluster) ask(ctx context.Context, seq int64) {
+	if c.cfg.Broadcaster != nil {
+		c.send(ctx, message{From: c.cfg.NodeID, Want: seq})
+	}
+}
+
+// inForce reports whether seq is in force as far as this node knows, and
+// a channel closed when that knowledge changes.
+func (c *Cluster) inForce(seq int64) (bool, <-chan struct{}) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.own.Safe < seq {
+		return false, c.changed
+	}
+	for _, n := range c.nodes {
+		if n.rec.Safe < seq && c.live(n.rec, now) {
+			return false, c.changed
+		}
+	}
+	return true, c.changed
+}
+
+// live reports whether a node's record may still vouch for a verifier.
+func (c *Cluster) live(n store.NodeRecord, now time.Time) bool {
+	return !now.After(n.ExpiresAt.Add(c.cfg.Skew))
+}
+
+// describe builds the answer: the count of verifiers, and those pending
+// when seq is not in force (this node's from its hub, the others' from
+// their last written records).
+func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirmation {
+	now := c.cfg.Now()
+	conf := Confirmation{InForce: inForce, Pending: []Pending{}}
+	conf.Confirmed = len(c.cfg.Hub.Followers())
+	unknown := map[string]bool{} // lagging nodes that did not say who lags
+	c.mu.Lock()
+	for id, n := range c.nodes {
+		if !c.live(n.rec, now) {
+			continue
+		}
+		conf.Confirmed += n.rec.Followers
+		switch {
+		case inForce || n.rec.Safe >= seq:
+		case n.pending != nil && n.want >= seq:
+			for _, p := range n.pending {
+				if p.Position < seq {
+					conf.Pending = append(conf.Pending, p)
+				}
+			}
+		default:
+			unknown[id] = true
+		}
+	}
+	c.mu.Unlock()
+	if inForce {
+		return conf
+	}
+	for _, f := range c.cfg.Hub.Pending(seq) {
+		conf.Pending = append(conf.Pending, Pending{ID: f.ID, Name: f.Name, Host: f.Host, Node: c.cfg.NodeID,
+			Position: f.Position, LastHeard: f.Heard.UTC()})
+	}
+	if len(unknown) > 0 {
+		c.pendingElsewhere(ctx, seq, unknown, now, &conf)
+	}
+	conf.Confirmed = max(0, conf.Confirmed-len(conf.Pending))
+	return conf
+}
+
+// pendingElsewhere adds the verifiers of lagging nodes that did not name
+// them that, by their last written records, had not applied seq.
+func (c *Cluster) pendingElsewhere(ctx context.Context, seq int64, lagging map[string]bool, now time.Time, conf *Confirmation) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	vs, err := c.cfg.Store.FeedVerifiers(ctx, now.Add(-maxStaleAfter))
+	if err != nil {
+		c.log.Warn("inforce: reading verifier records failed", "err", err)
+		return
+	}
+	for _, v := range vs {
+		if lagging[v.Node] && v.Position < seq && now.Sub(v.HeardAt) <= v.StaleAfter {
+			conf.Pending = append(conf.Pending, Pending{ID: v.ID, Name: v.Name, Host: v.Host, Node: v.Node,
+				Position: v.Position, LastHeard: v.HeardAt.UTC()})
+		}
+	}
+}
+
+// maxStaleAfter is the longest staleness bound a verifier may report.
+const maxStaleAfter = 24 * time.Hour

@@ -1,0 +1,152 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// follow starts a verifier named name following e and waits until it is
+// ready.
+func follow(t *testing.T, e *env, name string) *verifier.Verifier {
+	t.Helper()
+	v, err := verifier.New(ctx(t), verifier.Config{Authorities: []string{e.URL}, APIKey: e.APIKey, Name: name,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("verifier.New: %v", err)
+	}
+	t.Cleanup(func() { _ = v.Close() })
+	if err := v.WaitReady(ctx(t)); err != nil {
+		t.Fatalf("WaitReady: %v (%+v)", err, v.State())
+	}
+	return v
+}
+
+// TestConfirmedRevocationSingleNode: on embedded SQLite, a revocation with
+// ?confirm= returns once every verifier has it, and the list names them.
+func TestConfirmedRevocationSingleNode(t *testing.T) {
+	e := start(t, nil)
+	vs := []*verifier.Verifier{follow(t, e, "api-1"), follow(t, e, "api-2")}
+	list, err := e.admin.Verifiers(ctx(t))
+	if err != nil {
+		t.Fatalf("Verifiers: %v", err)
+	}
+	names := map[string]client.Verifier{}
+	for _, v := range list.Verifiers {
+		names[v.Name] = v
+	}
+	for i, name := range []string{"api-1", "api-2"} {
+		got, ok := names[name]
+		if !ok || got.ID != vs[i].State().ID || got.NodeURL != e.URL || got.StaleAfterMS != 10_000 {
+			t.Fatalf("Verifiers()[%s] = %+v (ok %v), want id %s following %s", name, got, ok, vs[i].State().ID, e.URL)
+		}
+	}
+
+	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "test", Confirm: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("RevokeSession(Confirm 5s): %v", err)
+	}
+	c := r.Confirmation
+	if c == nil || !c.InForce || c.Confirmed != 2 || len(c.Pending) != 0 {
+		t.Fatalf("confirmation = %+v, want in force on 2 verifiers", c)
+	}
+	for i, v := range vs {
+		if _, err := v.Verify(context.Background(), tok.AccessToken); !errors.Is(err, verifier.ErrRevoked) {
+			t.Errorf("verifier %d: Verify right after the confirmed revocation = %v, want ErrRevoked", i, err)
+		}
+	}
+
+	// Already revoked: nothing new, still confirmed (the earlier entry is
+	// below the head).
+	r, err = e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "again", Confirm: time.Second})
+	if err != nil || r.Revoked || r.Confirmation == nil || !r.Confirmation.InForce {
+		t.Fatalf("revoking again with confirm = %+v, %v; want revoked false, in force", r, err)
+	}
+	// The bulk endpoint confirms its last entry.
+	var bulk struct {
+		Items        []struct{ Seq int64 } `json:"items"`
+		Confirmation *client.Confirmation  `json:"confirmation"`
+	}
+	tok3, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
+	if err := e.admin.Do(ctx(t), "POST", "/v1/revocations?confirm=5s",
+		map[string]any{"items": []map[string]string{{"session_id": tok3.SessionID}}}, &bulk); err != nil {
+		t.Fatalf("POST /v1/revocations?confirm=5s: %v", err)
+	}
+	if c := bulk.Confirmation; c == nil || !c.InForce || c.Confirmed != 2 {
+		t.Fatalf("bulk revocation with confirm: confirmation %+v, want in force on 2", c)
+	}
+	for i, v := range vs {
+		if _, err := v.Verify(context.Background(), tok3.AccessToken); !errors.Is(err, verifier.ErrRevoked) {
+			t.Errorf("verifier %d after the confirmed bulk revocation: Verify = %v, want ErrRevoked", i, err)
+		}
+	}
+	// Without confirm nothing changes.
+	tok2, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
+	if r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok2.SessionID, Reason: ""}); err != nil || r.Confirmation != nil || !r.Revoked {
+		t.Fatalf("RevokeSession without confirm = %+v, %v; want revoked, no confirmation", r, err)
+	}
+}
+
+func TestConfirmBadInput(t *testing.T) {
+	e := start(t, nil)
+	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path, key, body, ctype string
+		status                       int
+	}{
+		{"not a duration", "/v1/sessions/" + tok.SessionID + "/revoke?confirm=soon", e.APIKey, "{}", "application/json", 400},
+		{"negative", "/v1/subjects/dave/revoke?confirm=-1s", e.APIKey, "{}", "application/json", 400},
+		{"twice", "/v1/subjects/dave/revoke?confirm=1s&confirm=2s", e.APIKey, "{}", "application/json", 400},
+		{"token revoke without a key", "/v1/token/revoke?confirm=1s", "", "token=" + tok.AccessToken, "application/x-www-form-urlencoded", 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", e.URL+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.ctype)
+			if tt.key != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.key)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || !strings.Contains(string(b), `"error"`) {
+				t.Errorf("POST %s = %d %s, want %d with a JSON error", tt.path, resp.StatusCode, b, tt.status)
+			}
+		})
+	}
+	// Nothing was revoked by the refused calls.
+	if !active(t, e, tok.AccessToken) {
+		t.Errorf("token inactive after refused calls, want active")
+	}
+	// With the admin key, token revocation confirms too.
+	req, _ := http.NewRequest("POST", e.URL+"/v1/token/revoke?confirm=2s", strings.NewReader("token="+tok.AccessToken))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+e.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"in_force":true`) {
+		t.Errorf("POST /v1/token/revoke?confirm=2s with the admin key = %d %s, want 200 in force", resp.StatusCode, b)
+	}
+}

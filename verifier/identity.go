@@ -1,0 +1,79 @@
+package verifier
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"unicode"
+	"unicode/utf8"
+)
+
+// A verifier names itself to the authorities it follows, so that operators
+// see who follows the feed (GET /v1/verifiers) and a revocation can wait
+// until every verifier has it: an instance ID made at New, Config.Name, the
+// host name and the version of this module.
+
+// MaxNameLen is the longest Config.Name.
+const MaxNameLen = 128
+
+// modulePath is this module's path, to find its version in build info.
+const modulePath = "github.com/tegata-dev/tegata"
+
+func newInstanceID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// checkName refuses a Config.Name the authority would refuse.
+func checkName(name string) error {
+	if len(name) > MaxNameLen || !printable(name) {
+		return fmt.Errorf("verifier: Config.Name must be at most %d bytes of printable UTF-8", MaxNameLen)
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// hostname returns the host's name, or "" if it has none fit to report.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || len(h) > 255 || !printable(h) {
+		return ""
+	}
+	return h
+}
+
+// moduleVersion returns the version of this module in the running binary:
+// the main module's when tegata itself is built, a dependency's otherwise.
+func moduleVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	v := ""
+	if bi.Main.Path == modulePath {
+		v = bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == modulePath {
+			v = d.Version
+		}
+	}
+	if len(v) > 64 || !printable(v) {
+		return ""
+	}
+	return v
+}
