@@ -253,12 +253,22 @@ func (c *Client) Run(ctx context.Context) error {
 				failures = max(failures, 64)
 			}
 		} else {
-			s.log.Warn("feed: stream ended", "url", base, "err", err, "failures", failures)
+			s.log.Log(ctx, endedLevel(healthy, err), "feed: stream ended", "url", base, "err", err, "failures", failures)
 		}
 		if !sleep(ctx, s.backoff(failures)) {
 			return nil
 		}
 	}
+}
+
+// endedLevel is how loud the end of a stream is logged: Info when the
+// authority ended a healthy stream cleanly (it does after a maximum age,
+// and at shutdown; the client resumes at once), Warn otherwise.
+func endedLevel(healthy bool, err error) slog.Level {
+	if healthy && errors.Is(err, io.EOF) {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
 }
 
 // follower holds what one Run needs, with defaults filled in.

@@ -3,8 +3,10 @@ package feed_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,5 +326,51 @@ func TestClientWaitOpened(t *testing.T) {
 	}
 	if st := c.State(); st.KeyRole != "admin" || st.Refusals != 0 {
 		t.Errorf("State() = %+v, want KeyRole admin and no refusals", st)
+	}
+}
+
+// levels records the level of every "feed: stream ended" line.
+type levels struct {
+	mu  sync.Mutex
+	got []slog.Level
+}
+
+func (l *levels) Enabled(context.Context, slog.Level) bool { return true }
+func (l *levels) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *levels) WithGroup(string) slog.Handler            { return l }
+func (l *levels) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "feed: stream ended" {
+		l.mu.Lock()
+		l.got = append(l.got, r.Level)
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+func (l *levels) seen() []slog.Level {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.got)
+}
+
+// TestClientCleanEndIsNotAWarning: the authority ends streams after a
+// maximum age (and at shutdown); the client resumes, and logs that at
+// Info, not as a warning every hour.
+func TestClientCleanEndIsNotAWarning(t *testing.T) {
+	log := newMemLog()
+	log.appendN(3, live)
+	hub := startHub(t, log, feed.HubConfig{})
+	// Every stream is ended by the server once it has had a heartbeat's time.
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 1500*time.Millisecond)
+		defer cancel()
+		hub.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	rec := &levels{}
+	c := &feed.Client{URLs: []string{srv.URL}, Logger: slog.New(rec)}
+	startClient(t, c)
+	waitFor(t, "a stream ended by the server", func() bool { return len(rec.seen()) > 0 })
+	if got := rec.seen(); got[0] != slog.LevelInfo {
+		t.Errorf("a healthy stream ended cleanly by the server is logged at %v, want INFO", got[0])
 	}
 }

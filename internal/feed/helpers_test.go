@@ -137,7 +137,9 @@ func startClient(t *testing.T, c *feed.Client) *recorder {
 // startClientWith runs c as configured until the test ends.
 func startClientWith(t *testing.T, c *feed.Client) {
 	t.Helper()
-	c.Logger = testLogger()
+	if c.Logger == nil {
+		c.Logger = testLogger()
+	}
 	if c.RetryMin == 0 {
 		c.RetryMin, c.RetryMax = 5*time.Millisecond, 50*time.Millisecond
 	}
