@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/tegata-dev/tegata/internal/feed"
 )
 
 // A verifier names itself to the authorities it follows, so that operators
@@ -16,7 +16,7 @@ import (
 // host name and the version of this module.
 
 // MaxNameLen is the longest Config.Name.
-const MaxNameLen = 128
+const MaxNameLen = feed.MaxNameLen
 
 // modulePath is this module's path, to find its version in build info.
 const modulePath = "github.com/tegata-dev/tegata"
@@ -29,28 +29,16 @@ func newInstanceID() string {
 
 // checkName refuses a Config.Name the authority would refuse.
 func checkName(name string) error {
-	if len(name) > MaxNameLen || !printable(name) {
+	if len(name) > MaxNameLen || !feed.Printable(name) {
 		return fmt.Errorf("verifier: Config.Name must be at most %d bytes of printable UTF-8", MaxNameLen)
 	}
 	return nil
 }
 
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
-
 // hostname returns the host's name, or "" if it has none fit to report.
 func hostname() string {
 	h, err := os.Hostname()
-	if err != nil || len(h) > 255 || !printable(h) {
+	if err != nil || len(h) > feed.MaxHostLen || !feed.Printable(h) {
 		return ""
 	}
 	return h
@@ -72,7 +60,7 @@ func moduleVersion() string {
 			v = d.Version
 		}
 	}
-	if len(v) > 64 || !printable(v) {
+	if len(v) > feed.MaxVersionLen || !feed.Printable(v) {
 		return ""
 	}
 	return v

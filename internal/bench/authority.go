@@ -20,6 +20,9 @@ type AuthorityConfig struct {
 	Stores  []string
 	Workers int           // concurrent HTTP clients; default 32
 	Phase   time.Duration // duration of each phase; default 5s
+	// NoStatusList serves without Token Status Lists (tegata serve
+	// --status-list=false), to measure what the status index costs.
+	NoStatusList bool
 }
 
 // Authority targets: session creations and refreshes per second on either
@@ -43,6 +46,7 @@ func Authority(ctx context.Context, cfg AuthorityConfig) (*Report, error) {
 	r.param("server", "in-process authority (internal/server), HTTP on loopback, no rate limits")
 	r.param("concurrent clients", cfg.Workers)
 	r.param("phase duration", cfg.Phase)
+	r.param("status lists", !cfg.NoStatusList)
 	for _, name := range cfg.Stores {
 		if err := authorityStore(ctx, cfg, name, r); err != nil {
 			return nil, err
@@ -60,6 +64,7 @@ func authorityStore(ctx context.Context, cfg AuthorityConfig, name string, r *Re
 	}
 	defer os.RemoveAll(dir)
 	sc := server.Config{Addr: "127.0.0.1:0", DataDir: dir, Limits: &httpapi.Limits{}, Logger: quietLogger(cfg.Progress)}
+	sc.Authority.StatusLists.Disabled = cfg.NoStatusList
 	switch name {
 	case "sqlite":
 	case "postgres":

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
@@ -35,23 +34,17 @@ func (p *propagationRun) confirmOne(ctx context.Context, i int, t client.Tokens)
 		p.failf("confirmed revocation %d: in force on %d verifiers, want the %d gates", i, r.Confirmation.Confirmed, len(p.c.gates))
 	}
 	p.confirm.add(took)
-	errs := make([]error, len(p.c.gateURL))
-	var wg sync.WaitGroup
-	for g, url := range p.c.gateURL {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			revoked, err := revokedAt(ctx, p.c.hc, url, t.AccessToken)
-			if err == nil && !revoked {
-				err = errors.New("accepted the token")
-			}
-			if err != nil {
-				errs[g] = fmt.Errorf("gate %s, first request after the call: %w", url, err)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err = p.eachGate(func(_ int, url string) error {
+		revoked, err := revokedAt(ctx, p.c.hc, url, t.AccessToken)
+		if err == nil && !revoked {
+			err = errors.New("accepted the token")
+		}
+		if err != nil {
+			return fmt.Errorf("gate %s, first request after the call: %w", url, err)
+		}
+		return nil
+	})
+	if err != nil {
 		p.failf("confirmed revocation %d: %v", i, err)
 		return
 	}

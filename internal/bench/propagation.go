@@ -163,19 +163,12 @@ func (p *propagationRun) revokeOne(ctx context.Context, i int, t client.Tokens) 
 	}
 	p.ack.add(ack.Sub(sent))
 	lat := make([]time.Duration, len(p.c.gateURL))
-	errs := make([]error, len(p.c.gateURL))
-	var wg sync.WaitGroup
-	for g, url := range p.c.gateURL {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var at time.Time
-			at, errs[g] = p.waitRevoked(ctx, url, t.AccessToken, ack.Add(p.cfg.Timeout))
-			lat[g] = at.Sub(ack)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err = p.eachGate(func(g int, url string) error {
+		at, err := p.waitRevoked(ctx, url, t.AccessToken, ack.Add(p.cfg.Timeout))
+		lat[g] = at.Sub(ack)
+		return err
+	})
+	if err != nil {
 		p.failf("revocation %d (session %s): %v", i, t.SessionID, err)
 		return
 	}
@@ -183,6 +176,21 @@ func (p *propagationRun) revokeOne(ctx context.Context, i int, t client.Tokens) 
 		p.perGate.add(d)
 	}
 	p.all.add(slices.Max(lat))
+}
+
+// eachGate runs fn for every gate at once and joins their errors.
+func (p *propagationRun) eachGate(fn func(g int, url string) error) error {
+	errs := make([]error, len(p.c.gateURL))
+	var wg sync.WaitGroup
+	for g, url := range p.c.gateURL {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[g] = fn(g, url)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // waitRevoked probes gate every Poll until it refuses token as revoked and

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -39,10 +40,13 @@ type FollowerState struct {
 
 // Limits on what a follower may say about itself.
 const (
+	MaxNameLen    = 128
+	MaxHostLen    = 255
+	MaxVersionLen = 64
+)
+
+const (
 	maxIDLen        = 64
-	maxNameLen      = 128
-	maxHostLen      = 255
-	maxVersionLen   = 64
 	maxStaleAfter   = 24 * time.Hour
 	maxFollowers    = 100_000
 	headerFollower  = "Tegata-Verifier"
@@ -60,8 +64,8 @@ func (f Follower) check() error {
 	for _, x := range []struct {
 		name, v string
 		max     int
-	}{{"name", f.Name, maxNameLen}, {"host", f.Host, maxHostLen}, {"version", f.Version, maxVersionLen}} {
-		if len(x.v) > x.max || !isPlain(x.v) {
+	}{{"name", f.Name, MaxNameLen}, {"host", f.Host, MaxHostLen}, {"version", f.Version, MaxVersionLen}} {
+		if len(x.v) > x.max || !Printable(x.v) {
 			return fmt.Errorf("verifier %s must be at most %d bytes of printable UTF-8", x.name, x.max)
 		}
 	}
@@ -80,7 +84,9 @@ func isIDText(s string) bool {
 	return true
 }
 
-func isPlain(s string) bool {
+// Printable reports whether s is valid UTF-8 made of printable characters
+// only: what a follower may say of itself (name, host, version).
+func Printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
@@ -341,25 +347,24 @@ func (h *history) thin() {
 	h.pts = kept
 }
 
-// at returns the head the hub had reached at t (a lower bound).
+// at returns the head the hub had reached at t (a lower bound). Points
+// are in time and head order, so both lookups are binary searches: safe
+// makes one per follower.
 func (h *history) at(t time.Time) int64 {
-	head := h.base
-	for i := len(h.pts) - 1; i >= 0; i-- {
-		if !h.pts[i].t.After(t) {
-			return max(head, h.pts[i].head)
-		}
+	i := sort.Search(len(h.pts), func(i int) bool { return h.pts[i].t.After(t) })
+	if i == 0 {
+		return h.base
 	}
-	return head
+	return max(h.base, h.pts[i-1].head)
 }
 
 // passed returns when the head first went above x, if it has.
 func (h *history) passed(x int64) (time.Time, bool) {
-	for _, p := range h.pts {
-		if p.head > x {
-			return p.t, true
-		}
+	i := sort.Search(len(h.pts), func(i int) bool { return h.pts[i].head > x })
+	if i == len(h.pts) {
+		return time.Time{}, false
 	}
-	return time.Time{}, false
+	return h.pts[i].t, true
 }
 
 // prune drops points no query needs any more: queries look back at most

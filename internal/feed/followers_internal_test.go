@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -163,5 +164,25 @@ func mustNil(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkSafe10k: what one evaluation of a node with ten thousand
+// followers costs (a node waiting for a confirmed revocation makes at most
+// one a millisecond).
+func BenchmarkSafe10k(b *testing.B) {
+	fs := newFollowers(0)
+	fs.replaced(0)
+	for i := range 10_000 {
+		if err := fs.reported(fol(fmt.Sprint("v", i), 10*time.Second), int64(i%500), true, 0, at(0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 500 {
+		fs.advanced(int64(i+1), at(float64(i)/100))
+	}
+	b.ResetTimer()
+	for range b.N {
+		fs.safe(500, at(6))
 	}
 }

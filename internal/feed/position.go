@@ -124,6 +124,14 @@ func (h *Hub) Safe() (safe, head int64, next time.Time) {
 	return safe, head, next
 }
 
+// FollowerCount returns how many followers the hub tracks (those silent
+// past their bound included until Safe drops them).
+func (h *Hub) FollowerCount() int {
+	h.fl.mu.Lock()
+	defer h.fl.mu.Unlock()
+	return len(h.fl.m)
+}
+
 // Pending returns the followers for which position x is not yet in force
 // (see Safe).
 func (h *Hub) Pending(x int64) []FollowerState { return h.fl.pending(x, h.cfg.Now()) }

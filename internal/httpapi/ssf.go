@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -20,17 +21,17 @@ func (s *server) routeSSF(mux *http.ServeMux, t *ssf.Transmitter) {
 	admin := func(pattern string, f func(http.ResponseWriter, *http.Request, *ssf.Transmitter) error) {
 		mux.HandleFunc(pattern, s.requireKey(s.wrap(h(f)), adminOnly...))
 	}
-	admin("POST /ssf/streams", ssfCreate)
+	admin("POST /ssf/streams", ssfBody(http.StatusCreated, false, (*ssf.Transmitter).Create))
 	admin("GET /ssf/streams", ssfRead)
-	admin("PATCH /ssf/streams", func(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
-		return ssfUpdate(w, r, t, false)
-	})
-	admin("PUT /ssf/streams", func(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
-		return ssfUpdate(w, r, t, true)
-	})
+	admin("PATCH /ssf/streams", ssfBody(http.StatusOK, true, func(t *ssf.Transmitter, ctx context.Context, req ssf.StreamRequest) (ssf.StreamConfig, error) {
+		return t.Update(ctx, req, false)
+	}))
+	admin("PUT /ssf/streams", ssfBody(http.StatusOK, true, func(t *ssf.Transmitter, ctx context.Context, req ssf.StreamRequest) (ssf.StreamConfig, error) {
+		return t.Update(ctx, req, true)
+	}))
 	admin("DELETE /ssf/streams", ssfDelete)
 	admin("GET /ssf/status", ssfStatus)
-	admin("POST /ssf/status", ssfSetStatus)
+	admin("POST /ssf/status", ssfBody(http.StatusOK, true, (*ssf.Transmitter).SetStatus))
 	admin("POST /ssf/verify", ssfVerify)
 	mux.HandleFunc("POST /ssf/poll/{id}", s.requireKey(s.wrap(h(ssfPoll)), readers...))
 }
@@ -49,17 +50,21 @@ func ssfMetadata(w http.ResponseWriter, _ *http.Request, t *ssf.Transmitter) err
 	return nil
 }
 
-func ssfCreate(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
-	var req ssf.StreamRequest
-	if err := decodeJSON(w, r, &req, false); err != nil {
-		return err
+// ssfBody serves a call that takes a JSON body (required or not) and
+// answers with JSON and status.
+func ssfBody[Req, Resp any](status int, required bool, call func(*ssf.Transmitter, context.Context, Req) (Resp, error)) func(http.ResponseWriter, *http.Request, *ssf.Transmitter) error {
+	return func(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
+		var req Req
+		if err := decodeJSON(w, r, &req, required); err != nil {
+			return err
+		}
+		res, err := call(t, r.Context(), req)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, status, res)
+		return nil
 	}
-	c, err := t.Create(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, c)
-	return nil
 }
 
 // ssfRead returns one stream (?stream_id=) or the list of all.
@@ -80,19 +85,6 @@ func ssfRead(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
 	return nil
 }
 
-func ssfUpdate(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter, replace bool) error {
-	var req ssf.StreamRequest
-	if err := decodeJSON(w, r, &req, true); err != nil {
-		return err
-	}
-	c, err := t.Update(r.Context(), req, replace)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
-}
-
 func ssfDelete(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
 	if err := t.Delete(r.Context(), r.URL.Query().Get("stream_id")); err != nil {
 		return err
@@ -103,19 +95,6 @@ func ssfDelete(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error
 
 func ssfStatus(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
 	b, err := t.Status(r.Context(), r.URL.Query().Get("stream_id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, b)
-	return nil
-}
-
-func ssfSetStatus(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
-	var req ssf.StatusBody
-	if err := decodeJSON(w, r, &req, true); err != nil {
-		return err
-	}
-	b, err := t.SetStatus(r.Context(), req)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,12 @@ func (h *fakeHub) Followers() []feed.FollowerState {
 	return append([]feed.FollowerState(nil), h.followers...)
 }
 
+func (h *fakeHub) FollowerCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.followers)
+}
+
 func (h *fakeHub) Pending(x int64) []feed.FollowerState {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -92,6 +92,19 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 			t.Errorf("verifier %d after the confirmed bulk revocation: Verify = %v, want ErrRevoked", i, err)
 		}
 	}
+	// The metrics count the verifiers by state and the confirmed calls.
+	resp, err := http.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tegata_verifiers{state="current"} 2`, `tegata_verifiers{state="stale"} 0`,
+		`tegata_verifiers_worst_lag_entries 0`, `tegata_confirm_total{outcome="in_force"} 3`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("GET /metrics lacks %q:\n%s", want, body)
+		}
+	}
 	// Without confirm nothing changes.
 	tok2, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
 	if r, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok2.SessionID, Reason: ""}); err != nil || r.Confirmation != nil || !r.Revoked {
@@ -116,19 +129,9 @@ func TestConfirmBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest("POST", e.URL+tt.path, strings.NewReader(tt.body))
-			req.Header.Set("Content-Type", tt.ctype)
-			if tt.key != "" {
-				req.Header.Set("Authorization", "Bearer "+tt.key)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tt.status || !strings.Contains(string(b), `"error"`) {
-				t.Errorf("POST %s = %d %s, want %d with a JSON error", tt.path, resp.StatusCode, b, tt.status)
+			status, b := postAs(t, e.URL+tt.path, tt.key, tt.ctype, tt.body)
+			if status != tt.status || !strings.Contains(b, `"error"`) {
+				t.Errorf("POST %s = %d %s, want %d with a JSON error", tt.path, status, b, tt.status)
 			}
 		})
 	}
@@ -137,16 +140,26 @@ func TestConfirmBadInput(t *testing.T) {
 		t.Errorf("token inactive after refused calls, want active")
 	}
 	// With the admin key, token revocation confirms too.
-	req, _ := http.NewRequest("POST", e.URL+"/v1/token/revoke?confirm=2s", strings.NewReader("token="+tok.AccessToken))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Bearer "+e.APIKey)
+	status, b := postAs(t, e.URL+"/v1/token/revoke?confirm=2s", e.APIKey, "application/x-www-form-urlencoded", "token="+tok.AccessToken)
+	if status != 200 || !strings.Contains(b, `"in_force":true`) {
+		t.Errorf("POST /v1/token/revoke?confirm=2s with the admin key = %d %s, want 200 in force", status, b)
+	}
+}
+
+// postAs posts body to url with key (none if empty) and returns the
+// answer's status and body.
+func postAs(t *testing.T, url, key, ctype, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), `"in_force":true`) {
-		t.Errorf("POST /v1/token/revoke?confirm=2s with the admin key = %d %s, want 200 in force", resp.StatusCode, b)
-	}
+	return resp.StatusCode, string(b)
 }

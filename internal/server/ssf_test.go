@@ -89,20 +89,17 @@ func (rx *receiver) received() []string {
 	return slices.Clone(rx.sets)
 }
 
-// waitFor polls cond until it holds or 20 s pass.
+// waitFor is eventually for a condition that says what is still missing:
+// a failure shows the last answer.
 func waitFor(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
+	var last error
+	defer func() {
+		if t.Failed() && last != nil {
+			t.Logf("%s: last: %v", what, last)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}()
+	eventually(t, what, func() bool { last = cond(); return last == nil })
 }
 
 // waitSets waits until the receiver holds n SETs.

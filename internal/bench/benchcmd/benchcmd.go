@@ -211,9 +211,11 @@ func benchAuthority(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(contex
 	stores := fs.String("stores", "sqlite,postgres", "comma-separated stores to measure")
 	fs.IntVar(&cfg.Workers, "workers", 32, "concurrent HTTP clients")
 	fs.DurationVar(&cfg.Phase, "phase", 0, "duration of each phase (default 5s)")
+	statusList := fs.Bool("status-list", true, "serve Token Status Lists, as tegata serve does by default (false: measure without the status index)")
 	return func(ctx context.Context) (*benchmark.Report, error) {
 		cfg.Setup = *setup
 		cfg.Stores = strings.Split(*stores, ",")
+		cfg.NoStatusList = !*statusList
 		return benchmark.Authority(ctx, cfg)
 	}
 }

@@ -74,28 +74,11 @@ func (s *Store) APIKeyRevoked(ctx context.Context, hash [32]byte) (bool, error) 
 func (s *Store) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
 	rows, err := s.query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
 		WHERE revoked_at IS NULL ORDER BY created_at, id`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list api keys: %w", err)
-	}
-	out, err := scanAPIKeys(rows)
+	out, err := collect(rows, err, scanAPIKey)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list api keys: %w", err)
 	}
 	return out, nil
-}
-
-// scanAPIKeys reads every row of rows and closes them.
-func scanAPIKeys(rows *sql.Rows) ([]store.APIKey, error) {
-	defer rows.Close()
-	var out []store.APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
 }
 
 // RevokeAPIKey implements store.APIKeys. It locks the key and every live
@@ -200,8 +183,5 @@ func (s *Store) RetireInstalledAPIKeys(ctx context.Context, installedAs string, 
 func lockInstalled(ctx context.Context, t *tx, installedAs string, keep [32]byte) ([]store.APIKey, error) {
 	rows, err := t.QueryContext(ctx, t.d.rebind(`SELECT `+apiKeyColumns+` FROM api_keys
 		WHERE revoked_at IS NULL AND (installed_as = ? OR hash = ?) ORDER BY id`+t.d.lock()), installedAs, keep[:])
-	if err != nil {
-		return nil, err
-	}
-	return scanAPIKeys(rows)
+	return collect(rows, err, scanAPIKey)
 }

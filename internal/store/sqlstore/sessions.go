@@ -16,6 +16,24 @@ const sessionColumns = `id, subject, device, claims, created_at, refreshed_at, e
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
+// collect reads every row of a query (rows, err as the query returned
+// them) with scan, and closes the rows.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func scanSession(row scanner) (store.Session, error) {
 	var (
 		s                           store.Session
@@ -247,19 +265,8 @@ func (s *Store) ListSessions(ctx context.Context, subject string, now time.Time)
 	rows, err := s.query(ctx, `SELECT `+sessionColumns+` FROM sessions
 		WHERE subject = ? AND revoked_at IS NULL AND expires_at > ?
 		ORDER BY created_at DESC, id DESC`, subject, micros(now))
+	out, err := collect(rows, err, scanSession)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list sessions: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Session
-	for rows.Next() {
-		ss, err := scanSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list sessions: %w", err)
-		}
-		out = append(out, ss)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlstore: list sessions: %w", err)
 	}
 	return out, nil

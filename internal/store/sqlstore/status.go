@@ -206,23 +206,13 @@ func decodeSlots(v sql.NullString) ([]store.SlotPos, error) {
 // StatusLists implements store.StatusLists.
 func (s *Store) StatusLists(ctx context.Context) ([]store.StatusList, error) {
 	rows, err := s.query(ctx, `SELECT id, size, created_at FROM status_lists ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: status lists: %w", err)
-	}
-	defer rows.Close()
-	var out []store.StatusList
-	for rows.Next() {
-		var (
-			l       store.StatusList
-			created int64
-		)
-		if err := rows.Scan(&l.ID, &l.Size, &created); err != nil {
-			return nil, fmt.Errorf("sqlstore: status lists: %w", err)
-		}
+	out, err := collect(rows, err, func(row scanner) (l store.StatusList, err error) {
+		var created int64
+		err = row.Scan(&l.ID, &l.Size, &created)
 		l.CreatedAt = fromMicros(created)
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
+		return l, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sqlstore: status lists: %w", err)
 	}
 	return out, nil

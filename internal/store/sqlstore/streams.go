@@ -74,19 +74,8 @@ func (s *Store) Stream(ctx context.Context, id string) (store.Stream, error) {
 // ListStreams implements store.Streams.
 func (s *Store) ListStreams(ctx context.Context) ([]store.Stream, error) {
 	rows, err := s.query(ctx, `SELECT `+streamColumns+` FROM ssf_streams ORDER BY created_at, id`)
+	out, err := collect(rows, err, scanStream)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list streams: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Stream
-	for rows.Next() {
-		st, err := scanStream(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list streams: %w", err)
-		}
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlstore: list streams: %w", err)
 	}
 	return out, nil
@@ -219,19 +208,9 @@ func (s *Store) Acknowledge(ctx context.Context, id string, acks []int64, verifi
 
 func ackedAfter(ctx context.Context, t *tx, id string, cursor int64) ([]int64, error) {
 	rows, err := t.QueryContext(ctx, t.d.rebind(`SELECT seq FROM ssf_acks WHERE stream_id = ? AND seq > ? ORDER BY seq`), id, cursor)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return nil, err
-		}
-		out = append(out, seq)
-	}
-	return out, rows.Err()
+	return collect(rows, err, func(row scanner) (seq int64, err error) {
+		return seq, row.Scan(&seq)
+	})
 }
 
 // MoveCursor implements store.Streams.
