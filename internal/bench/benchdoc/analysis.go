@@ -28,6 +28,7 @@ var analysis = map[string]func(r *run) string{
 	"authority-create-sl":  func(r *run) string { return authorityPhase(r, "sqlite", "session creations", AuthorityTarget) },
 	"authority-refresh-sl": func(r *run) string { return authorityPhase(r, "sqlite", "refreshes", AuthorityTarget) },
 	"confirm-p99":          confirmP99,
+	"propagation-p99":      propagationP99,
 }
 
 // The authority targets, from package bench.
@@ -181,6 +182,20 @@ func setMemory(r *run) string {
 
 func verifyNew(r *run) string {
 	return "**Where the time goes.** The profile below: signature verification (Ed25519, with its SHA-512 of the signing input) is the floor `Ed25519Verify` measures; what lies above it is splitting and decoding the token, parsing the claims, the revocation lookup and the entry a verified token leaves in the cache. The benchmark verifies 1,024 distinct tokens in turn, so each call also reads a token that is no longer in the CPU's caches, which `Ed25519Verify`, one input over and over, does not."
+}
+
+func propagationP99(r *run) string {
+	p50, _ := r.result("propagation", "ack → rejected at every gate p50")
+	one, _ := r.result("propagation", "ack → rejected at one gate p99")
+	u, ok := r.cpu("propagation", "revocations")
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Where the time goes.** A revocation travels: commit and NOTIFY, each node's hub woken to read the log, the entry streamed to the gates following it, applied there; the median is %s ms. The p99 at a single gate is already %s ms, so the tail is not one slow gate but every path waiting, now and then, for a core. ",
+		bench.FormatValue(p50), bench.FormatValue(one))
+	if ok {
+		fmt.Fprintf(&b, "The CPU during the phase: %s. %s", u, disturbed(u))
+	}
+	b.WriteString("\n\n**What would close the gap.** A quiet machine: the work per revocation is small (one batched commit, one read per node, one line per gate), and the tail is scheduling delay among the processes that share the cores.")
+	return b.String()
 }
 
 func verifyCached(r *run) string {
