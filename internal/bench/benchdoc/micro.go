@@ -40,8 +40,14 @@ func parseMicro(r io.Reader) micro {
 		if !ok {
 			continue // a syntax error or unit metadata: not a result
 		}
-		base, _ := res.Name.Parts()
-		k := benchKey{strings.TrimPrefix(res.GetConfig("pkg"), module), string(base)}
+		base, parts := res.Name.Parts()
+		name := string(base)
+		for _, p := range parts {
+			if len(p) > 0 && p[0] == '/' { // a sub-benchmark, not the -N of GOMAXPROCS
+				name += string(p)
+			}
+		}
+		k := benchKey{strings.TrimPrefix(res.GetConfig("pkg"), module), name}
 		if vals[k] == nil {
 			vals[k] = map[string][]float64{}
 			m.order = append(m.order, k)

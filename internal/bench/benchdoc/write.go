@@ -114,8 +114,6 @@ var sideBySide = []struct{ pkg, name, what string }{
 	{"internal/bench", "RedisLookup", "Redis GET of a revocation key, loopback (what many deployments do per request)"},
 	{"internal/bench", "PostgresLookup", "Postgres indexed SELECT, 1,000,000 rows, loopback"},
 	{"internal/bench", "RandomRead32MiB", "reference: one dependent random read in a 32 MiB array (this machine's memory latency)"},
-	{"internal/feed", "Follow/format1", "a verifier following a burst, per entry: format 1 (one JSON event each), read, decoded, applied"},
-	{"internal/feed", "Follow/format2", "the same in format 2 (entries batched, one text line each)"},
 }
 
 func (r *run) writeSideBySide(p printer) {
