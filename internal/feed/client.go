@@ -88,8 +88,9 @@ type Client struct {
 	running atomic.Bool
 	mu      sync.Mutex
 	st      State
-	leases  []lease       // acknowledged reports whose head is not yet applied
-	changed chan struct{} // closed on state changes; nil until a waiter needs it
+	leases  []lease           // acknowledged reports whose head is not yet applied
+	tokens  map[string]string // report token per authority base URL
+	changed chan struct{}     // closed on state changes; nil until a waiter needs it
 	// endStream ends the current stream (Reconnect); nil between streams.
 	endStream context.CancelCauseFunc
 }
@@ -381,6 +382,7 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 	s.c.update(func(st *State) {
 		st.Connected, st.Source, st.Opened, st.Refusals, st.RefusedErr, st.KeyRole = true, base, true, 0, nil, role
 	})
+	s.c.setToken(base, resp.Header.Get(headerToken))
 	if err := s.startReports(ctx, base, resp.Header.Get(headerEpoch)); err != nil {
 		return true, err
 	}
@@ -414,6 +416,9 @@ func (s *follower) open(ctx context.Context, base string) (*http.Response, error
 	req.Header.Set("Last-Event-ID", pos)
 	if f := s.c.Follower; f != nil {
 		req.Header.Set(headerFollower, f.header(s.c.State().Epoch))
+		if tok := s.c.token(base); tok != "" {
+			req.Header.Set(headerToken, tok)
+		}
 	}
 	if s.c.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+s.c.APIKey)

@@ -88,6 +88,27 @@ func (c *Client) addLease(l lease) {
 	})
 }
 
+// token returns the report token the authority at base gave this client.
+func (c *Client) token(base string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tokens[base]
+}
+
+// setToken keeps the report token the authority at base gave this client
+// (on a stream, or in the answer to a report that made its record there).
+func (c *Client) setToken(base, tok string) {
+	if tok == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tokens == nil {
+		c.tokens = map[string]string{}
+	}
+	c.tokens[base] = tok
+}
+
 // startReports looks at the epoch the server named for a new stream and,
 // if the server takes reports, starts the stream's reporter.
 func (s *follower) startReports(ctx context.Context, base, epoch string) error {
@@ -213,7 +234,8 @@ func (s *follower) report(ctx context.Context, base string) (bool, error) {
 	ready := s.ready()
 	st := s.c.State()
 	body, err := json.Marshal(positionReport{ID: f.ID, Name: f.Name, Host: f.Host, Version: f.Version,
-		StaleAfterMS: f.StaleAfter.Milliseconds(), Position: st.Position, Ready: ready, Epoch: st.Epoch})
+		StaleAfterMS: f.StaleAfter.Milliseconds(), Position: st.Position, Ready: ready, Epoch: st.Epoch,
+		Token: s.c.token(base)})
 	if err != nil {
 		return ready, err
 	}
@@ -241,6 +263,7 @@ func (s *follower) report(ctx context.Context, base string) (bool, error) {
 	if err := json.Unmarshal(b, &ack); err != nil {
 		return ready, fmt.Errorf("feed: malformed position answer: %w", err)
 	}
+	s.c.setToken(base, ack.Token)
 	d := min(f.StaleAfter, time.Duration(ack.LeaseMS)*time.Millisecond)
 	s.c.addLease(lease{head: ack.Head, until: sent.Add(d), epoch: ack.Epoch})
 	return ready, nil

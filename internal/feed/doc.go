@@ -82,13 +82,22 @@
 //	Content-Type: application/json
 //
 //	{"id":"...","name":"...","host":"...","version":"...","stale_after_ms":10000,
-//	 "position":42,"ready":true,"epoch":"<epoch>"}
+//	 "position":42,"ready":true,"epoch":"<epoch>","token":"<report token>"}
 //
-//	200 {"head":<hub head>,"lease_ms":<ms>,"epoch":"<epoch>"}
+//	200 {"head":<hub head>,"lease_ms":<ms>,"epoch":"<epoch>","token":"<report token>"}
+//
+// The hub answers a named stream with a Tegata-Report-Token header: a
+// random token of that verifier's record, which later streams (request
+// header Tegata-Report-Token) and reports ("token") in that verifier's
+// name must carry, so that one holder of a feed key cannot report
+// positions in another verifier's name. A report that makes a new record
+// (the old one was dropped after its staleness bound) gets the new token
+// in its answer.
 //
 // A report is answered 400 when malformed, 409 when it names another
-// epoch, 503 when the node cannot vouch for anyone right now (its own
-// record in the store has lapsed: see internal/inforce). Why a POST per
+// epoch or another verifier's id without its token, 503 when the node
+// cannot vouch for anyone right now (its own record in the store has
+// lapsed: see internal/inforce). Why a POST per
 // report and not a field on the stream: the stream is server to client
 // only, and a request and its answer are a round trip, which is what makes
 // the answer a lease.

@@ -51,10 +51,17 @@ const (
 	maxFollowers    = 100_000
 	headerFollower  = "Tegata-Verifier"
 	headerEpoch     = "Tegata-Epoch"
+	headerToken     = "Tegata-Report-Token"
 	historyMaxPoint = 1 << 16
 )
 
-var errTooMany = errors.New("feed: too many verifiers follow this node")
+var (
+	errTooMany = errors.New("feed: too many verifiers follow this node")
+	// errClaimed: a stream or report names a verifier id this hub knows,
+	// without the report token it gave that verifier: another process
+	// claims its id (or forges its reports).
+	errClaimed = errors.New("feed: this verifier id is in use by another verifier (report token missing or wrong)")
+)
 
 // check validates what a follower says about itself.
 func (f Follower) check() error {
@@ -140,6 +147,10 @@ type record struct {
 	// high, and a lease only vouches once the follower has applied its
 	// head, so the follower holds every entry up to floor or refuses.
 	floor int64
+	// token is handed to the follower when the record is made; later
+	// streams and reports for its id must carry it, so that one feed key
+	// holder cannot report positions in another verifier's name.
+	token string
 }
 
 // followers is a Hub's registry of the verifiers following it and the
@@ -179,16 +190,18 @@ func (fs *followers) replaced(head int64) {
 	fs.wakeLocked()
 }
 
-// upsert finds or creates f's record, updates what it says about itself
-// and marks it heard at now. head is the hub's head, the floor of a new
-// record.
-func (fs *followers) upsertLocked(f Follower, head int64, now time.Time) (*record, error) {
+// upsertLocked finds f's record, which token must match, or creates it
+// with a new token; updates what f says about itself and marks it heard
+// at now. head is the hub's head, the floor of a new record.
+func (fs *followers) upsertLocked(f Follower, token string, head int64, now time.Time) (*record, error) {
 	r := fs.m[f.ID]
-	if r == nil {
-		if len(fs.m) >= maxFollowers {
-			return nil, errTooMany
-		}
-		r = &record{floor: head}
+	switch {
+	case r != nil && token != r.token:
+		return nil, errClaimed
+	case r == nil && len(fs.m) >= maxFollowers:
+		return nil, errTooMany
+	case r == nil:
+		r = &record{floor: head, token: randomEpoch()}
 		fs.m[f.ID] = r
 	}
 	r.Follower, r.Heard = f, now
@@ -196,17 +209,18 @@ func (fs *followers) upsertLocked(f Follower, head int64, now time.Time) (*recor
 	return r, nil
 }
 
-// connected registers a stream opened by f, positioned after after.
-func (fs *followers) connected(f Follower, after, head int64, now time.Time) error {
+// connected registers a stream opened by f, positioned after after, and
+// returns the report token of f's record.
+func (fs *followers) connected(f Follower, token string, after, head int64, now time.Time) (string, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	r, err := fs.upsertLocked(f, head, now)
+	r, err := fs.upsertLocked(f, token, head, now)
 	if err != nil {
-		return err
+		return "", err
 	}
 	r.Position, r.Streams = after, r.Streams+1
 	fs.wakeLocked()
-	return nil
+	return r.token, nil
 }
 
 // disconnected notes that one of id's streams ended. The record stays
@@ -221,17 +235,18 @@ func (fs *followers) disconnected(id string) {
 	}
 }
 
-// reported records a position report.
-func (fs *followers) reported(f Follower, pos int64, ready bool, head int64, now time.Time) error {
+// reported records a position report and returns the report token of
+// f's record.
+func (fs *followers) reported(f Follower, token string, pos int64, ready bool, head int64, now time.Time) (string, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	r, err := fs.upsertLocked(f, head, now)
+	r, err := fs.upsertLocked(f, token, head, now)
 	if err != nil {
-		return err
+		return "", err
 	}
 	r.Position, r.Ready = pos, ready
 	fs.wakeLocked()
-	return nil
+	return r.token, nil
 }
 
 // safe returns the highest position X such that every verifier that

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -72,8 +73,8 @@ func TestSafe(t *testing.T) {
 	const stale = 10 * time.Second
 	fs := newFollowers(0)
 	fs.replaced(2) // the hub starts at head 2
-	mustNil(t, fs.connected(fol("a", stale), 0, 2, at(0)))
-	mustNil(t, fs.reported(fol("b", stale), 2, true, 2, at(0)))
+	mustConnect(t, fs, fol("a", stale), 0, 2, at(0))
+	mustReport(t, fs, fol("b", stale), 2, 2, at(0))
 
 	// a registered at head 2: its floor covers 2 although it said 0.
 	if safe, _ := fs.safe(2, at(0)); safe != 2 {
@@ -87,14 +88,14 @@ func TestSafe(t *testing.T) {
 	if want := at(10).Add(time.Nanosecond); !next.Equal(want) {
 		t.Errorf("next = %s, want %s (a and b silent past their bound)", next.Sub(h0), want.Sub(h0))
 	}
-	mustNil(t, fs.reported(fol("a", stale), 5, true, 5, at(2)))
-	mustNil(t, fs.reported(fol("b", stale), 4, true, 5, at(2)))
+	mustReport(t, fs, fol("a", stale), 5, 5, at(2))
+	mustReport(t, fs, fol("b", stale), 4, 5, at(2))
 	if safe, _ := fs.safe(5, at(2)); safe != 4 {
 		t.Fatalf("safe with a at 5, b at 4 = %d, want 4", safe)
 	}
 	// b keeps reporting 4: once the head has been past 4 for longer than
 	// b's bound, every lease b could hold names a head above 4.
-	mustNil(t, fs.reported(fol("b", stale), 4, true, 5, at(10.5)))
+	mustReport(t, fs, fol("b", stale), 4, 5, at(10.5))
 	if safe, _ := fs.safe(5, at(10.5)); safe != 4 {
 		t.Fatalf("safe at 10.5s = %d, want 4 (the head passed 4 at 1s, b's bound is 10s)", safe)
 	}
@@ -111,7 +112,7 @@ func TestSafe(t *testing.T) {
 func TestSafeSilent(t *testing.T) {
 	fs := newFollowers(0)
 	fs.replaced(0)
-	mustNil(t, fs.reported(fol("frozen", 3*time.Second), 0, true, 0, at(0)))
+	mustReport(t, fs, fol("frozen", 3*time.Second), 0, 0, at(0))
 	fs.advanced(7, at(1))
 	if safe, _ := fs.safe(7, at(3)); safe != 0 {
 		t.Fatalf("safe at 3s = %d, want 0: frozen was heard 3s ago, its bound", safe)
@@ -160,10 +161,51 @@ func TestFollowerCheck(t *testing.T) {
 	}
 }
 
-func mustNil(t *testing.T, err error) {
+// mustConnect registers a stream of f, with its record's token if it has
+// one.
+func mustConnect(t *testing.T, fs *followers, f Follower, after, head int64, now time.Time) {
 	t.Helper()
-	if err != nil {
+	if _, err := fs.connected(f, tokenOf(fs, f.ID), after, head, now); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// mustReport records a report of f, with its record's token if it has one.
+func mustReport(t *testing.T, fs *followers, f Follower, pos, head int64, now time.Time) {
+	t.Helper()
+	if _, err := fs.reported(f, tokenOf(fs, f.ID), pos, true, head, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tokenOf(fs *followers, id string) string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if r := fs.m[id]; r != nil {
+		return r.token
+	}
+	return ""
+}
+
+// TestReportToken: once a follower's record exists, streams and reports in
+// its name must carry the token it was given.
+func TestReportToken(t *testing.T) {
+	fs := newFollowers(0)
+	tok, err := fs.connected(fol("a", time.Second), "", 0, 0, at(0))
+	if err != nil || tok == "" {
+		t.Fatalf("connected(new) = %q, %v; want a token", tok, err)
+	}
+	if _, err := fs.reported(fol("a", time.Second), "", 9, true, 0, at(0)); !errors.Is(err, errClaimed) {
+		t.Errorf("report without the token = %v, want errClaimed", err)
+	}
+	if _, err := fs.connected(fol("a", time.Second), "guess", 0, 0, at(0)); !errors.Is(err, errClaimed) {
+		t.Errorf("stream with a wrong token = %v, want errClaimed", err)
+	}
+	if got, err := fs.reported(fol("a", time.Second), tok, 9, true, 0, at(0)); err != nil || got != tok {
+		t.Errorf("report with the token = %q, %v; want %q, nil", got, err, tok)
+	}
+	if p := fs.list(at(0)); len(p) != 1 || p[0].Position != 9 {
+		t.Errorf("list = %+v, want a at 9", p)
 	}
 }
 
@@ -174,7 +216,7 @@ func BenchmarkSafe10k(b *testing.B) {
 	fs := newFollowers(0)
 	fs.replaced(0)
 	for i := range 10_000 {
-		if err := fs.reported(fol(fmt.Sprint("v", i), 10*time.Second), int64(i%500), true, 0, at(0)); err != nil {
+		if _, err := fs.reported(fol(fmt.Sprint("v", i), 10*time.Second), "", int64(i%500), true, 0, at(0)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -26,6 +26,9 @@ type positionReport struct {
 	Position     int64  `json:"position"`
 	Ready        bool   `json:"ready"`
 	Epoch        string `json:"epoch"`
+	// Token is the report token the hub gave this verifier (on its stream,
+	// or in the answer to a report that made its record).
+	Token string `json:"token,omitempty"`
 }
 
 func (r positionReport) follower() Follower {
@@ -43,6 +46,8 @@ type positionAck struct {
 	// bound.
 	LeaseMS int64  `json:"lease_ms"`
 	Epoch   string `json:"epoch"`
+	// Token is the report token of the verifier's record.
+	Token string `json:"token"`
 }
 
 // ServePosition serves POST PositionPath: a verifier says which position
@@ -79,9 +84,9 @@ func (h *Hub) ServePosition(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusConflict, "conflict", "the verifier follows another log (epoch "+rep.Epoch+"; this one is "+h.epoch+")")
 		return
 	}
-	ack, err := h.report(f, rep.Position, rep.Ready)
+	ack, err := h.report(f, rep.Token, rep.Position, rep.Ready)
 	if err != nil {
-		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
+		followError(w, err)
 		return
 	}
 	httperr.WriteJSON(w, http.StatusOK, ack)
@@ -91,10 +96,11 @@ var errNoLease = errors.New("this node cannot vouch for verifiers right now")
 
 // report records a position report and grants a lease: as long as the
 // follower's staleness bound, cut short at the hub's License.
-func (h *Hub) report(f Follower, pos int64, ready bool) (positionAck, error) {
+func (h *Hub) report(f Follower, token string, pos int64, ready bool) (positionAck, error) {
 	now := h.cfg.Now()
 	head := h.Head()
-	if err := h.fl.reported(f, pos, ready, head, now); err != nil {
+	token, err := h.fl.reported(f, token, pos, ready, head, now)
+	if err != nil {
 		return positionAck{}, err
 	}
 	lease := f.StaleAfter
@@ -104,7 +110,7 @@ func (h *Hub) report(f Follower, pos int64, ready bool) (positionAck, error) {
 	if lease <= 0 {
 		return positionAck{}, errNoLease
 	}
-	return positionAck{Head: head, LeaseMS: lease.Milliseconds(), Epoch: h.epoch}, nil
+	return positionAck{Head: head, LeaseMS: lease.Milliseconds(), Epoch: h.epoch, Token: token}, nil
 }
 
 // Epoch returns the epoch of the log the hub serves.

@@ -143,6 +143,7 @@ func TestServePositionBadInput(t *testing.T) {
 		{"no bound", map[string]any{"id": "a", "epoch": "e1"}, 400},
 		{"negative position", map[string]any{"id": "a", "stale_after_ms": 1000, "position": -1, "epoch": "e1"}, 400},
 		{"other epoch", map[string]any{"id": "a", "stale_after_ms": 1000, "epoch": "e2"}, 409},
+		{"another verifier's id", map[string]any{"id": "probe", "stale_after_ms": 1000, "position": 99, "epoch": "e1"}, 409},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,8 +166,8 @@ func TestServePositionBadInput(t *testing.T) {
 		})
 	}
 	for _, f := range hub.Followers() {
-		if f.ID != "probe" {
-			t.Errorf("refused report registered follower %+v", f)
+		if f.ID != "probe" || f.Position != 0 {
+			t.Errorf("after refused reports: follower %+v, want probe at 0 only", f)
 		}
 	}
 }

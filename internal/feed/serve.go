@@ -57,14 +57,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the feed is shutting down")
 		return
 	}
+	hdr := w.Header()
 	if named {
-		if err := h.follow(f, epoch, after); err != nil {
-			httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
+		token, err := h.follow(f, r.Header.Get(headerToken), epoch, after)
+		if err != nil {
+			followError(w, err)
 			return
 		}
 		defer h.fl.disconnected(f.ID)
+		hdr.Set(headerToken, token)
 	}
-	hdr := w.Header()
 	hdr.Set(headerEpoch, h.epoch)
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
@@ -91,14 +93,23 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// follow registers a named follower's stream. A position in another log
-// (another epoch) says nothing about this one: the follower counts as
-// having nothing until it reports again.
-func (h *Hub) follow(f Follower, epoch string, after int64) error {
+// follow registers a named follower's stream and returns its report
+// token. A position in another log (another epoch) says nothing about this
+// one: the follower counts as having nothing until it reports again.
+func (h *Hub) follow(f Follower, token, epoch string, after int64) (string, error) {
 	if epoch != h.epoch {
 		after = 0
 	}
-	return h.fl.connected(f, after, h.Head(), h.cfg.Now())
+	return h.fl.connected(f, token, after, h.Head(), h.cfg.Now())
+}
+
+// followError answers a stream or report the registry refused.
+func followError(w http.ResponseWriter, err error) {
+	if errors.Is(err, errClaimed) {
+		httperr.Write(w, http.StatusConflict, "conflict", err.Error())
+		return
+	}
+	httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
 }
 
 func (h *Hub) isStopped() bool {
