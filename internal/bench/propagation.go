@@ -26,9 +26,9 @@ type PropagationConfig struct {
 	// Timeout: a revocation not rejected by every gate this long after its
 	// acknowledgement counts as missing. Default 10s.
 	Timeout time.Duration
-	// ConfirmRate and ConfirmDuration pace the second phase: revocations
-	// with ?confirm=ConfirmWait, each followed by one probe of every gate.
-	// Defaults 20/s, 10s and 5s.
+	// ConfirmRate and ConfirmDuration pace the second phase: revocations,
+	// every other one with ?confirm=ConfirmWait and followed by one probe
+	// of every gate. Defaults 20/s, 20s and 5s.
 	ConfirmRate     float64
 	ConfirmDuration time.Duration
 	ConfirmWait     time.Duration
@@ -40,7 +40,7 @@ func (c *PropagationConfig) defaults() {
 	if c.ConfirmRate <= 0 {
 		c.ConfirmRate = 20
 	}
-	c.ConfirmDuration = cmp0(c.ConfirmDuration, 10*time.Second)
+	c.ConfirmDuration = cmp0(c.ConfirmDuration, 20*time.Second)
 	c.ConfirmWait = cmp0(c.ConfirmWait, 5*time.Second)
 	if c.Rate <= 0 {
 		c.Rate = 50
@@ -119,6 +119,7 @@ type propagationRun struct {
 	ack     recorder // revoke call → 200
 	rtt     recorder // one /auth probe
 	confirm recorder // revoke call with ?confirm= → answer in force
+	plain   recorder // revoke call without, in the same phase
 	refused atomic.Int64
 	mu      sync.Mutex
 	fails   []string

@@ -289,11 +289,11 @@ func confirmP99(r *run) string {
 	const pre = "confirmed revoke call (request → in force) "
 	p50, _ := r.result("propagation", pre+"p50")
 	p99, _ := r.result("propagation", pre+"p99")
-	call, _ := r.result("propagation", "revoke call (request → 200) p99")
+	call, _ := r.result("propagation", "plain revoke call of the same phase (request → 200) p99")
 	every, _ := r.result("propagation", "ack → rejected at every gate p99")
 	u, ok := r.cpu("propagation", "confirmed revocations")
 	var b strings.Builder
-	fmt.Fprintf(&b, "**Where the time goes.** A confirmed call (p50 %s ms, p99 %s ms) is the plain revoke call (p99 %s ms in this run), "+
+	fmt.Fprintf(&b, "**Where the time goes.** A confirmed call (p50 %s ms, p99 %s ms) is the plain revoke call (p99 %s ms in the same phase), "+
 		"then the time until the slowest of %s gates has the entry (the first phase measured p99 %s ms from the answer to a 401 at every gate), "+
 		"then that gate's position report to its node and, for a gate of another node, the node's NOTIFY back to the one that answers. ",
 		bench.FormatValue(p50), bench.FormatValue(p99), bench.FormatValue(call), r.param("propagation", "gates (processes)"), bench.FormatValue(every))
