@@ -202,3 +202,30 @@ func TestEpochChangeResetsClient(t *testing.T) {
 		t.Errorf("resets = %d, want 1", resets)
 	}
 }
+
+// TestClientWithOlderServer: a server that names no epoch takes no
+// reports; a client with a Follower sends none and counts itself current
+// from the arrival of heartbeats, as clients always did.
+func TestClientWithOlderServer(t *testing.T) {
+	var posts atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, revokeEvent(1)+"id: 1\nevent: heartbeat\ndata: {\"head\":1,\"time\":1}\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	startClient(t, c)
+	waitPosition(t, c, 1)
+	if st := c.State(); !st.FreshUntil.Equal(t0.Add(10*time.Second)) || st.Epoch != "" {
+		t.Fatalf("State() = %+v, want FreshUntil = heartbeat + 10s and no epoch", st)
+	}
+	if n := posts.Load(); n != 0 {
+		t.Fatalf("%d position reports sent to a server that takes none", n)
+	}
+}
