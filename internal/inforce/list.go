@@ -13,7 +13,7 @@ import (
 const (
 	StateCurrent = "current" // had every entry recorded when it was last heard
 	StateBehind  = "behind"  // lacked entries recorded before it was last heard
-	StateStale   = "stale"   // says it is not current, or has been silent a while
+	StateStale   = "stale"   // says it is not current, or has been silent a while (silentAfter)
 )
 
 // VerifierView is one verifier in a Listing.
@@ -157,6 +157,14 @@ func (c *Cluster) lagDates(ctx context.Context, head int64, vs map[string]store.
 	return out
 }
 
+// silentAfter is how long a verifier may go unheard before it is listed
+// as stale: half its bound, but never less than the age another node's
+// record of it may reach (a quarter of the bound between rewrites of its
+// last heard, plus a flush and some slack).
+func silentAfter(bound time.Duration) time.Duration {
+	return max(bound/2, bound/4+2*time.Second)
+}
+
 func view(v store.VerifierRecord, nodeURL string, head int64, created map[int64]time.Time, now time.Time) VerifierView {
 	out := VerifierView{ID: v.ID, Name: v.Name, Host: v.Host, Version: v.Version, Node: v.Node, NodeURL: nodeURL,
 		Position: v.Position, LagEntries: max(0, head-v.Position), LastHeard: v.HeardAt.UTC(),
@@ -165,7 +173,7 @@ func view(v store.VerifierRecord, nodeURL string, head int64, created map[int64]
 		out.LagMS = v.HeardAt.Sub(t).Milliseconds()
 	}
 	switch {
-	case !v.Ready || now.Sub(v.HeardAt) > v.StaleAfter/2:
+	case !v.Ready || now.Sub(v.HeardAt) > silentAfter(v.StaleAfter):
 		out.State = StateStale
 	case out.LagMS > 0:
 		out.State = StateBehind
