@@ -53,6 +53,7 @@ func fetchStart(ctx context.Context, auth *authorities, keys *keySource, cfg Con
 	lo, hi := cfg.retryBounds()
 	var last string
 	var lastLog time.Time
+	var lastErr error
 	for failures := 1; ; failures++ {
 		d, err := auth.discover(ctx)
 		if err == nil {
@@ -63,6 +64,15 @@ func fetchStart(ctx context.Context, auth *authorities, keys *keySource, cfg Con
 				cfg.Logger.Info("verifier: an authority answered", "attempts", failures)
 			}
 			return d, nil
+		}
+		if ctx.Err() != nil && lastErr != nil {
+			// The start-up ended during this attempt, whose error says
+			// only that; the one before says why no authority answered.
+			err = lastErr
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			return d, fmt.Errorf("verifier: no authority answered before the start-up ended (%w): %w", ctx.Err(), err)
 		}
 		if now := cfg.Now(); err.Error() != last || now.Sub(lastLog) >= startLogEvery {
 			cfg.Logger.Warn("verifier: waiting for an authority to answer", "err", err, "attempts", failures)

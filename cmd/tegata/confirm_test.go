@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testproc"
 )
 
 // TestVerifiersAndConfirm: 'tegata verifiers' lists a running gate by its
@@ -52,7 +53,7 @@ func TestVerifiersAndConfirm(t *testing.T) {
 		t.Fatalf("revoke --confirm 5s = %d, want 0, in force on 1\n%s", code, out)
 	}
 
-	if err := g.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := testproc.Freeze(g.cmd.Process); err != nil {
 		t.Fatal(err)
 	}
 	defer g.cmd.Process.Signal(syscall.SIGCONT)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testproc"
 )
 
 // The tegata binary, built once for the tests that start gate processes.
@@ -130,7 +131,11 @@ func (g *gateProc) Logs() string {
 
 func (g *gateProc) signal(sig syscall.Signal) {
 	g.t.Helper()
-	if err := g.cmd.Process.Signal(sig); err != nil {
+	send := g.cmd.Process.Signal
+	if sig == syscall.SIGSTOP {
+		send = func(os.Signal) error { return testproc.Freeze(g.cmd.Process) }
+	}
+	if err := send(sig); err != nil {
 		g.t.Fatalf("signal %v to gate %s: %v", sig, g.name, err)
 	}
 }
