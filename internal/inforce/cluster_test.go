@@ -3,6 +3,7 @@ package inforce_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -45,16 +46,19 @@ func (h *fakeHub) FollowerCount() int {
 	return len(h.followers)
 }
 
-func (h *fakeHub) Pending(x int64) []feed.FollowerState {
+func (h *fakeHub) Pending(x int64, limit int) ([]feed.FollowerState, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []feed.FollowerState
+	n := 0
 	for _, f := range h.followers {
 		if f.Position < x {
-			out = append(out, f)
+			if n++; len(out) < limit {
+				out = append(out, f)
+			}
 		}
 	}
-	return out
+	return out, n
 }
 
 func (h *fakeHub) FollowersChanged() <-chan struct{} {
@@ -161,6 +165,24 @@ func TestConfirmWaitsForOtherNode(t *testing.T) {
 	clk.Add(time.Minute)
 	if c := a.Confirm(context.Background(), 7, 5*time.Second); !c.InForce {
 		t.Fatalf("Confirm(7) with b's record expired = %+v, want in force", c)
+	}
+}
+
+// TestConfirmPendingCapped: a confirmation names at most MaxPending of
+// the verifiers it waits for, and counts them all.
+func TestConfirmPendingCapped(t *testing.T) {
+	st := openStore(t)
+	now := time.Now()
+	var fs []feed.FollowerState
+	for i := range inforce.MaxPending + 50 {
+		fs = append(fs, follower(fmt.Sprint("v", i), 1, now))
+	}
+	fs = append(fs, follower("current", 2, now))
+	a, _ := node(t, "a", newFakeHub(1, 2, fs...), st, time.Now)
+	c := a.Confirm(context.Background(), 2, 10*time.Millisecond)
+	if c.InForce || len(c.Pending) != inforce.MaxPending || c.PendingCount != inforce.MaxPending+50 || c.Confirmed != 1 {
+		t.Fatalf("Confirm(2) = in force %v, %d named, %d pending, %d confirmed; want %d named of %d, 1 confirmed",
+			c.InForce, len(c.Pending), c.PendingCount, c.Confirmed, inforce.MaxPending, inforce.MaxPending+50)
 	}
 }
 
