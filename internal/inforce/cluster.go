@@ -125,9 +125,10 @@ type Cluster struct {
 	cfg Config
 	log *slog.Logger
 
-	version atomic.Int64 // of this node's records
-	kick    chan struct{}
-	metrics *metrics
+	version   atomic.Int64 // of this node's records
+	kick      chan struct{}
+	metrics   *metrics
+	listCache listCache // for the metrics
 
 	mu         sync.Mutex
 	own        store.NodeRecord     // this node, as last evaluated
