@@ -13,27 +13,29 @@ import (
 // reader key. Refusals keep tegata's error body; the status codes are the
 // ones SSF prescribes.
 
-func (s *server) routeSSF(mux *http.ServeMux, t *ssf.Transmitter) {
-	h := func(f func(http.ResponseWriter, *http.Request, *ssf.Transmitter) error) func(http.ResponseWriter, *http.Request) error {
-		return func(w http.ResponseWriter, r *http.Request) error { return ssfError(f(w, r, t)) }
+// ssfRoutes are the transmitter's routes: its configuration (public),
+// stream management (admin) and poll delivery (see ssfPoll).
+func (s *server) ssfRoutes(t *ssf.Transmitter) []route {
+	h := func(f func(http.ResponseWriter, *http.Request, *ssf.Transmitter) error) http.Handler {
+		return s.wrap(func(w http.ResponseWriter, r *http.Request) error { return ssfError(f(w, r, t)) })
 	}
-	mux.HandleFunc("GET /.well-known/ssf-configuration", s.wrap(h(ssfMetadata)))
-	admin := func(pattern string, f func(http.ResponseWriter, *http.Request, *ssf.Transmitter) error) {
-		mux.HandleFunc(pattern, s.requireKey(s.wrap(h(f)), adminOnly...))
+	update := func(replace bool) func(*ssf.Transmitter, context.Context, ssf.StreamRequest) (ssf.StreamConfig, error) {
+		return func(t *ssf.Transmitter, ctx context.Context, req ssf.StreamRequest) (ssf.StreamConfig, error) {
+			return t.Update(ctx, req, replace)
+		}
 	}
-	admin("POST /ssf/streams", ssfBody(http.StatusCreated, false, (*ssf.Transmitter).Create))
-	admin("GET /ssf/streams", ssfRead)
-	admin("PATCH /ssf/streams", ssfBody(http.StatusOK, true, func(t *ssf.Transmitter, ctx context.Context, req ssf.StreamRequest) (ssf.StreamConfig, error) {
-		return t.Update(ctx, req, false)
-	}))
-	admin("PUT /ssf/streams", ssfBody(http.StatusOK, true, func(t *ssf.Transmitter, ctx context.Context, req ssf.StreamRequest) (ssf.StreamConfig, error) {
-		return t.Update(ctx, req, true)
-	}))
-	admin("DELETE /ssf/streams", ssfDelete)
-	admin("GET /ssf/status", ssfStatus)
-	admin("POST /ssf/status", ssfBody(http.StatusOK, true, (*ssf.Transmitter).SetStatus))
-	admin("POST /ssf/verify", ssfVerify)
-	mux.HandleFunc("POST /ssf/poll/{id}", s.requireKey(s.wrap(h(ssfPoll)), readers...))
+	return []route{
+		{"GET /.well-known/ssf-configuration", h(ssfMetadata), nil, 0},
+		{"POST /ssf/streams", h(ssfBody(http.StatusCreated, false, (*ssf.Transmitter).Create)), adminOnly, 0},
+		{"GET /ssf/streams", h(ssfRead), adminOnly, 0},
+		{"PATCH /ssf/streams", h(ssfBody(http.StatusOK, true, update(false))), adminOnly, 0},
+		{"PUT /ssf/streams", h(ssfBody(http.StatusOK, true, update(true))), adminOnly, 0},
+		{"DELETE /ssf/streams", h(ssfDelete), adminOnly, 0},
+		{"GET /ssf/status", h(ssfStatus), adminOnly, 0},
+		{"POST /ssf/status", h(ssfBody(http.StatusOK, true, (*ssf.Transmitter).SetStatus)), adminOnly, 0},
+		{"POST /ssf/verify", h(ssfVerify), adminOnly, 0},
+		{"POST /ssf/poll/{id}", h(ssfPoll), readers, 0},
+	}
 }
 
 // ssfError turns the transmitter's refusals into the API's error shape.
