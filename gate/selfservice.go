@@ -24,11 +24,13 @@ const (
 
 // sessionEntry is one session in GET /.tegata/sessions.
 type sessionEntry struct {
-	ID           string    `json:"session_id"`
-	Device       string    `json:"device"`
-	CreatedAt    time.Time `json:"created_at"`
-	LastActiveAt time.Time `json:"last_active_at"`
-	Current      bool      `json:"current"`
+	ID        string    `json:"session_id"`
+	Device    string    `json:"device"`
+	CreatedAt time.Time `json:"created_at"`
+	// LastRefreshedAt: the session is used within one access token
+	// lifetime of it. Named as the authority's API names it.
+	LastRefreshedAt time.Time `json:"last_refreshed_at"`
+	Current         bool      `json:"current"`
 }
 
 // selfService answers the paths under /.tegata/.
@@ -124,10 +126,8 @@ func (w *Web) sessions(ctx context.Context, c *token.Claims) ([]sessionEntry, er
 	}
 	out := make([]sessionEntry, 0, len(list))
 	for _, s := range list {
-		// The authority knows when a session last refreshed: within one
-		// access token lifetime of its last use.
 		out = append(out, sessionEntry{ID: s.ID, Device: s.Device, CreatedAt: s.CreatedAt.UTC(),
-			LastActiveAt: s.LastRefreshedAt.UTC(), Current: s.ID == c.SessionID})
+			LastRefreshedAt: s.LastRefreshedAt.UTC(), Current: s.ID == c.SessionID})
 	}
 	slices.SortStableFunc(out, func(a, b sessionEntry) int {
 		switch {
