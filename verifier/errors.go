@@ -10,7 +10,10 @@ import (
 // errors.Is. The token sentinels are re-exported so that callers need not
 // import package token.
 var (
-	// ErrNoToken: the request carries no Authorization header.
+	// ErrNoToken: the request carries no token where the middleware looks:
+	// no Authorization header (or an empty one) and, when a cookie is
+	// read (TokenCookie, TokenFromRequestOrCookie), no such cookie (or an
+	// empty one).
 	ErrNoToken = errors.New("verifier: no token")
 	// ErrRevoked: the token is well signed and unexpired but its session or
 	// its subject (before the token's generation) was revoked.

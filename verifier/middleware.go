@@ -95,7 +95,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 
 // TokenFromRequest returns the token of an "Authorization: Bearer <token>"
 // header (scheme case-insensitive, one or more spaces before the token). It returns ErrNoToken
-// when there is no Authorization header, and an error wrapping ErrMalformed
+// when there is no Authorization header (or one empty header), and an error wrapping ErrMalformed
 // for any other scheme, several headers, or a token that is not an RFC 6750
 // b64token.
 func TokenFromRequest(r *http.Request) (string, error) {

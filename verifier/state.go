@@ -79,7 +79,8 @@ func (v *Verifier) keyCount() int {
 // caught up.
 const readyPoll = 20 * time.Millisecond
 
-// errClosed is returned by WaitReady when the verifier is closed meanwhile.
+// errClosed is returned by WaitReady and WaitApplied when the verifier is
+// closed meanwhile.
 var errClosed = errors.New("verifier: closed")
 
 // WaitReady blocks until State().Ready, ctx ends (returning its error) or
@@ -108,4 +109,31 @@ func (v *Verifier) WaitReady(ctx context.Context) error {
 		return fmt.Errorf("verifier: waiting for the feed: %w", err)
 	}
 	return nil
+}
+
+// WaitApplied blocks until the verifier has applied every revocation up
+// to log position seq (the seq of an entry the authority returned, as in
+// client.Revocation), ctx ends (returning its error) or the verifier is
+// closed. It wakes on the feed's own progress, not by polling. A local
+// verifier returns at once: its set is its owner's, applied in place.
+//
+// Applied is not in force: another verifier may still lack the entry (ask
+// the authority with confirm for that). It is what a component that
+// revokes through its own verifier waits for before it answers, so that
+// its next request already sees the revocation.
+func (v *Verifier) WaitApplied(ctx context.Context, seq int64) error {
+	if v.feed == nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(v.bg, cancel)()
+	err := v.feed.WaitPosition(ctx, seq)
+	switch {
+	case err == nil:
+		return nil
+	case v.bg.Err() != nil:
+		return errClosed
+	}
+	return fmt.Errorf("verifier: waiting for position %d: %w", seq, err)
 }

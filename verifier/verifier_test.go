@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -426,6 +427,40 @@ func TestCloseStopsWaitReady(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("WaitReady did not return after Close")
+	}
+}
+
+// TestWaitApplied: WaitApplied returns once the feed has brought the
+// entry, so the very next Verify refuses the token; while the feed cannot
+// bring it, it waits until ctx ends; once closed, it says so.
+func TestWaitApplied(t *testing.T) {
+	a := newAuthority(t, newClock())
+	v := startReady(t, testConfig(t, a))
+	c := a.claims("alice")
+	raw := a.mint(c)
+	// The streams from now on stay silent.
+	a.feedMute.Store(true)
+	a.srv.CloseClientConnections()
+	e := a.revokeSession(c.SessionID)
+
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := v.WaitApplied(short, e.Seq); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitApplied(feed silent) = %v, want the deadline", err)
+	}
+	a.unmute()
+	ctx, cancel2 := context.WithTimeout(context.Background(), testtime.Scale(5*time.Second))
+	defer cancel2()
+	if err := v.WaitApplied(ctx, e.Seq); err != nil {
+		t.Fatalf("WaitApplied(feed back) = %v, want nil", err)
+	}
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Verify(right after WaitApplied) = %v, want ErrRevoked", err)
+	}
+
+	v.Close()
+	if err := v.WaitApplied(context.Background(), e.Seq+1); err == nil {
+		t.Errorf("WaitApplied(closed verifier) = nil, want an error")
 	}
 }
 

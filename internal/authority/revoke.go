@@ -165,7 +165,7 @@ func (a *Authority) sessionOf(ctx context.Context, tok string) (string, error) {
 func (a *Authority) Introspect(ctx context.Context, tok string) (*token.Claims, error) {
 	if err := a.fresh(); err != nil {
 		if err := a.catchUp(ctx); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrStale, err)
+			return nil, fmt.Errorf("%w: %w", ErrStale, err)
 		}
 	}
 	c, err := a.local.Load().Verify(ctx, tok)

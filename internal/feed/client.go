@@ -38,8 +38,10 @@ var (
 )
 
 // KeyRoleHeader is the response header in which the authority names the
-// role of the API key a request was authenticated with ("admin" or
-// "feed"), so that a verifier can warn when it holds more than it needs.
+// role of the API key a request was authenticated with ("admin", "gate" or
+// "feed"), so that a verifier can warn when it holds more than it needs (a
+// web gate's verifier holds a gate key by design; any other verifier needs
+// only feed).
 const KeyRoleHeader = "Tegata-Key-Role"
 
 // Client follows the feed of one or more authorities and applies every
@@ -147,23 +149,15 @@ func (c *Client) State() State {
 
 // WaitSynced blocks until the client is synced or ctx is done.
 func (c *Client) WaitSynced(ctx context.Context) error {
-	for {
-		c.mu.Lock()
-		synced := c.st.Synced
-		if c.changed == nil {
-			c.changed = make(chan struct{})
-		}
-		ch := c.changed
-		c.mu.Unlock()
-		if synced {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	_, err := c.wait(ctx, func(st State) bool { return st.Synced })
+	return err
+}
+
+// WaitPosition blocks until the client has applied every live entry up to
+// seq (State.Position >= seq) or ctx is done.
+func (c *Client) WaitPosition(ctx context.Context, seq int64) error {
+	_, err := c.wait(ctx, func(st State) bool { return st.Position >= seq })
+	return err
 }
 
 // WaitOpened blocks until a connection has been accepted (nil), every
@@ -172,6 +166,23 @@ func (c *Client) WaitSynced(ctx context.Context) error {
 // error if there was one). It is how a verifier tells, at start, a key that
 // will never work from an authority that is not up yet.
 func (c *Client) WaitOpened(ctx context.Context) error {
+	st, err := c.wait(ctx, func(st State) bool {
+		return st.Opened || st.Refusals >= len(c.URLs) && st.RefusedErr != nil
+	})
+	switch {
+	case err != nil && st.Err != "":
+		return fmt.Errorf("%w (last error: %s)", err, st.Err)
+	case err != nil:
+		return err
+	case st.Opened:
+		return nil
+	}
+	return st.RefusedErr
+}
+
+// wait blocks until ok holds of the state or ctx is done, and returns the
+// state it last looked at. Every state change wakes it (update).
+func (c *Client) wait(ctx context.Context, ok func(State) bool) (State, error) {
 	for {
 		c.mu.Lock()
 		st := c.st
@@ -180,19 +191,13 @@ func (c *Client) WaitOpened(ctx context.Context) error {
 		}
 		ch := c.changed
 		c.mu.Unlock()
-		switch {
-		case st.Opened:
-			return nil
-		case st.Refusals >= len(c.URLs) && st.RefusedErr != nil:
-			return st.RefusedErr
+		if ok(st) {
+			return st, nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			if st.Err != "" {
-				return fmt.Errorf("%w (last error: %s)", ctx.Err(), st.Err)
-			}
-			return ctx.Err()
+			return st, ctx.Err()
 		}
 	}
 }

@@ -136,7 +136,8 @@
 // A Hub runs one tailer goroutine (Run) and one goroutine per connection
 // (ServeHTTP); the tailer never waits for a connection. A Client runs in one
 // goroutine (Run) and calls Apply and Reset from it, never concurrently;
-// State, WaitSynced and Reconnect may be called from any goroutine; a
+// State, WaitSynced, WaitPosition, WaitOpened and Reconnect may be called
+// from any goroutine; a
 // Client with a Follower runs one more goroutine per stream, which sends
 // the reports. The hub answers reports from any goroutine. The Client applies
 // a revocations event's entries one by one and records its position once
