@@ -238,10 +238,7 @@ func (w *Web) revokeQuietly(ctx context.Context, sid, reason string) {
 // apply its revocation; the feed normally brings it in milliseconds. Past
 // it the answer goes out anyway: the revocation is recorded, and reaches
 // every verifier as soon as the feed delivers it.
-const (
-	appliedWait = 2 * time.Second
-	appliedPoll = 5 * time.Millisecond
-)
+const appliedWait = 2 * time.Second
 
 func (w *Web) awaitApplied(ctx context.Context, rev client.Revocation) {
 	if rev.Entry == nil || rev.Entry.Seq == 0 {
@@ -249,14 +246,7 @@ func (w *Web) awaitApplied(ctx context.Context, rev client.Revocation) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, appliedWait)
 	defer cancel()
-	t := time.NewTicker(appliedPoll)
-	defer t.Stop()
-	for w.v.State().Position < rev.Entry.Seq {
-		select {
-		case <-ctx.Done():
-			w.log.InfoContext(ctx, "gate: revocation not applied locally yet; answering anyway", "seq", rev.Entry.Seq)
-			return
-		case <-t.C:
-		}
+	if err := w.v.WaitApplied(ctx, rev.Entry.Seq); err != nil {
+		w.log.InfoContext(ctx, "gate: revocation not applied locally yet; answering anyway", "seq", rev.Entry.Seq, "err", err)
 	}
 }
