@@ -56,7 +56,11 @@ type Config struct {
 	// authority (the feed heartbeats every second) before it stops trusting
 	// its revocation set: then Verify fails closed with ErrStale, or asks the
 	// authority when Introspect is set. Zero or negative:
-	// DefaultStaleAfter.
+	// DefaultStaleAfter. Otherwise at least a millisecond and at most 24
+	// hours (New refuses anything else: the authority would refuse the
+	// feed). An authority grants leases no longer than its own cap
+	// (tegata serve --max-stale-after, default 5 minutes), so with a
+	// longer bound the verifier goes stale after that cap without news.
 	StaleAfter time.Duration
 	// Introspect makes Verify ask the authority (POST /v1/introspect) about
 	// each token while the revocation state is stale or the set is full,

@@ -1,8 +1,6 @@
 package verifier
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -20,12 +18,6 @@ const MaxNameLen = feed.MaxNameLen
 
 // modulePath is this module's path, to find its version in build info.
 const modulePath = "github.com/tegata-dev/tegata"
-
-func newInstanceID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
 
 // checkName refuses a Config.Name the authority would refuse.
 func checkName(name string) error {

@@ -40,6 +40,11 @@ func (c Config) checked() (Config, error) {
 	if err := checkName(c.Name); err != nil {
 		return c, err
 	}
+	if c.StaleAfter > 0 {
+		if err := feed.CheckStaleAfter(c.StaleAfter); err != nil {
+			return c, fmt.Errorf("verifier: Config.StaleAfter: %w (zero: the default %v)", err, DefaultStaleAfter)
+		}
+	}
 	c = c.withDefaults()
 	c.Authorities, c.APIKey = urls, key
 	return c, nil
@@ -152,6 +157,8 @@ func (v *Verifier) waitOpened(ctx context.Context) error {
 	switch {
 	case errors.Is(err, feed.ErrRefused):
 		return fmt.Errorf("%w: %w", ErrKeyRefused, err)
+	case errors.Is(err, feed.ErrInvalid):
+		return fmt.Errorf("verifier: the authority refuses this verifier's feed request: %w", err)
 	case err != nil:
 		return fmt.Errorf("verifier: the revocation feed did not open before the start-up ended: %w", err)
 	}

@@ -61,20 +61,25 @@ func TestNewRefusesBadConfigAtOnce(t *testing.T) {
 		name        string
 		authorities []string
 		key         string
+		staleAfter  time.Duration
 		want        string
 	}{
-		{"no authority", nil, testAPIKey, "no authority configured"},
-		{"not a URL", []string{"auth.test"}, testAPIKey, "not an http(s) base URL"},
-		{"empty key", []string{a.srv.URL}, "", "APIKey is empty"},
-		{"blank key (an empty secret file)", []string{a.srv.URL}, "\n", "APIKey is empty"},
-		{"Bearer in front", []string{a.srv.URL}, "Bearer " + testAPIKey, `starts with "Bearer "`},
+		{"no authority", nil, testAPIKey, 0, "no authority configured"},
+		{"not a URL", []string{"auth.test"}, testAPIKey, 0, "not an http(s) base URL"},
+		{"empty key", []string{a.srv.URL}, "", 0, "APIKey is empty"},
+		{"blank key (an empty secret file)", []string{a.srv.URL}, "\n", 0, "APIKey is empty"},
+		{"Bearer in front", []string{a.srv.URL}, "Bearer " + testAPIKey, 0, `starts with "Bearer "`},
+		// The authority would refuse the feed with 400 (issue: a gate that
+		// never became ready).
+		{"bound over a day", []string{a.srv.URL}, testAPIKey, 25 * time.Hour, "Config.StaleAfter: staleness bound 25h0m0s out of range"},
+		{"bound under a millisecond", []string{a.srv.URL}, testAPIKey, 500 * time.Microsecond, "at least 1ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// No deadline: an error that waiting cannot fix must come back
 			// at once, not when the start-up gives up.
 			cfg := testConfig(t, a)
-			cfg.Authorities, cfg.APIKey = tt.authorities, tt.key
+			cfg.Authorities, cfg.APIKey, cfg.StaleAfter = tt.authorities, tt.key, tt.staleAfter
 			v, err := New(context.Background(), cfg)
 			if err == nil {
 				v.Close()

@@ -50,10 +50,7 @@ func (v *Verifier) State() State {
 	}
 	fs := v.feed.State()
 	s.Position, s.Head, s.LastHeard = fs.Position, fs.Head, fs.LastHeard
-	s.Source, s.Err, s.Epoch = fs.Source, fs.Err, fs.Epoch
-	if f := v.feed.Follower; f != nil {
-		s.ID = f.ID
-	}
+	s.Source, s.Err, s.Epoch, s.ID = fs.Source, fs.Err, fs.Epoch, fs.ID
 	if !fs.LastHeard.IsZero() {
 		s.Lag = now.Sub(fs.LastHeard)
 	}

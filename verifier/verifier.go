@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		// A node that cannot read its log stops heartbeating; leave it
 		// for another authority well before the set counts as stale.
 		IdleTimeout: max(cfg.StaleAfter/2, 2*time.Second),
-		Follower: &feed.Follower{ID: newInstanceID(), Name: cfg.Name, Host: hostname(),
+		Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: cfg.Name, Host: hostname(),
 			Version: moduleVersion(), StaleAfter: cfg.StaleAfter},
 		Ready: func() bool { return v.staleness(v.now()) == nil },
 	}

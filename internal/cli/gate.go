@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -64,8 +65,8 @@ func (f *gateFlags) verifierConfig() (verifier.Config, error) {
 		return cfg, err
 	}
 	cfg.Authorities = urls
-	if f.staleAfter <= 0 {
-		return cfg, usageErr("--stale-after must be positive")
+	if err := feed.CheckStaleAfter(f.staleAfter); err != nil {
+		return cfg, usageErr("--stale-after: %v", err)
 	}
 	if f.startTimeout < 0 {
 		return cfg, usageErr("--start-timeout must not be negative")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/token"
@@ -62,6 +63,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.IntVar(&cp.streamsPerKey, "feed-streams-per-key", def.FeedStreamsPerKey, "with --rate-limits on: most feed streams one API key may hold open on this node; 0 = no cap")
 	fs.IntVar(&cp.streamsPerAddr, "feed-streams-per-address", def.FeedStreamsPerAddress, "with --rate-limits on: most feed streams one client address may hold open on this node; 0 = no cap")
 	fs.DurationVar(&cfg.FeedMaxAge, "feed-max-age", httpapi.DefaultFeedMaxAge, "end each feed stream after about this long (verifiers reconnect and are authenticated again); 0 = never")
+	fs.DurationVar(&cfg.MaxStaleAfter, "max-stale-after", feed.DefaultStaleAfterCap, "the longest staleness bound this node takes a verifier at: a verifier naming a longer one gets leases no longer than this, and confirmations wait no longer for it once it is silent")
 	fs.DurationVar(&cfg.MaxConfirm, "max-confirm", httpapi.DefaultMaxConfirm, "the longest a revocation's ?confirm= may wait (longer asks are cut to this)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
@@ -96,6 +98,9 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	}
 	if cfg.MaxConfirm <= 0 {
 		return cfg, usageErr("--max-confirm must be positive")
+	}
+	if err := feed.CheckStaleAfter(cfg.MaxStaleAfter); err != nil {
+		return cfg, usageErr("--max-stale-after: %v", err)
 	}
 	if cfg.Logger, err = newLogger(env.Stderr, *level, *format); err != nil {
 		return cfg, err

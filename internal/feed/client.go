@@ -35,6 +35,11 @@ var (
 	// answer: the authority does not accept the API key for the feed. It does
 	// not go away by retrying.
 	ErrRefused = errors.New("feed: API key refused")
+	// ErrInvalid is wrapped, instead of ErrStatus, by the error of a 400
+	// answer to a stream: the authority refuses the request itself (such
+	// as a staleness bound out of range). Like ErrRefused, it does not go
+	// away by retrying.
+	ErrInvalid = errors.New("feed: request refused as invalid")
 )
 
 // KeyRoleHeader is the response header in which the authority names the
@@ -121,6 +126,10 @@ type State struct {
 	// Epoch is the epoch of the log followed, as the server last said
 	// ("" until a server that has one was heard).
 	Epoch string
+	// ID is the id the client names itself by: Follower.ID, until an
+	// authority says another verifier holds that id; then a new random
+	// one. Empty without a Follower.
+	ID string
 	// FreshUntil is the instant until which the client's entries are
 	// vouched for; zero without a Follower. With a server that takes
 	// position reports it is the latest lease earned: a report's send time
@@ -133,8 +142,8 @@ type State struct {
 	KeyRole string
 	// Opened is true once any connection has been accepted (200).
 	Opened bool
-	// Refusals counts the consecutive connections answered 401 or 403; an
-	// accepted connection resets it.
+	// Refusals counts the consecutive connections answered 400, 401 or
+	// 403; an accepted connection resets it.
 	Refusals int
 	// RefusedErr is the error of the last refusal.
 	RefusedErr error
@@ -225,12 +234,19 @@ func (c *Client) Run(ctx context.Context) error {
 		return ErrClientRunning
 	}
 	defer c.running.Store(false)
+	if c.Follower != nil {
+		c.update(func(st *State) {
+			if st.ID == "" {
+				st.ID = c.Follower.ID
+			}
+		})
+	}
 	s := c.follower()
 	failures := 0
 	for i := 0; ; i++ {
 		base := c.URLs[i%len(c.URLs)]
 		healthy, err := s.stream(ctx, base)
-		refused, refusals := errors.Is(err, ErrRefused), 0
+		refused, refusals := errors.Is(err, ErrRefused) || errors.Is(err, ErrInvalid), 0
 		c.update(func(st *State) {
 			st.Connected = false
 			if err != nil && ctx.Err() == nil {
@@ -251,7 +267,7 @@ func (c *Client) Run(ctx context.Context) error {
 			failures++
 		}
 		if refused {
-			s.log.Error("feed: the authority refused the API key; it needs a live key with the feed role", "url", base, "err", err)
+			s.log.Error(refusedMessage(err), "url", base, "err", err)
 			if refusals >= len(c.URLs) {
 				// Every authority refused: retrying will not fix the key.
 				// Keep trying (a node may be behind on a key just made) at
@@ -265,6 +281,13 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+func refusedMessage(err error) string {
+	if errors.Is(err, ErrInvalid) {
+		return "feed: the authority refused the feed request as invalid; check the verifier's configuration"
+	}
+	return "feed: the authority refused the API key; it needs a live key with the feed role"
 }
 
 // endedLevel is how loud the end of a stream is logged: Info when the
@@ -420,7 +443,10 @@ func (s *follower) open(ctx context.Context, base string) (*http.Response, error
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Last-Event-ID", pos)
 	if f := s.c.Follower; f != nil {
-		req.Header.Set(headerFollower, f.header(s.c.State().Epoch))
+		st := s.c.State()
+		named := *f
+		named.ID = st.ID
+		req.Header.Set(headerFollower, named.header(st.Epoch))
 		if tok := s.c.token(base); tok != "" {
 			req.Header.Set(headerToken, tok)
 		}
@@ -434,17 +460,28 @@ func (s *follower) open(ctx context.Context, base string) (*http.Response, error
 	}
 	if err := checkResponse(resp); err != nil {
 		resp.Body.Close()
+		if errors.Is(err, errIDTaken) {
+			s.c.renewID(s.log)
+		}
 		return nil, err
 	}
 	return resp, nil
 }
 
+// errIDTaken is wrapped by the error of a 409 verifier_id_taken answer.
+var errIDTaken = errors.New("feed: another verifier holds this verifier id")
+
 func checkResponse(resp *http.Response) error {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		kind := ErrStatus
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 			kind = ErrRefused
+		case resp.StatusCode == http.StatusBadRequest:
+			kind = ErrInvalid
+		case resp.StatusCode == http.StatusConflict && errorCode(body) == codeIDTaken:
+			kind = errIDTaken
 		}
 		return fmt.Errorf("%w: %s: %s", kind, resp.Status, strings.TrimSpace(string(body)))
 	}
@@ -453,6 +490,15 @@ func checkResponse(resp *http.Response) error {
 		return fmt.Errorf("%w: content type %q", ErrStatus, mt)
 	}
 	return nil
+}
+
+// errorCode returns the error code of a JSON error body, if it has one.
+func errorCode(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e) // not JSON: no code
+	return e.Error
 }
 
 // handle acts on one event and reports whether it was a heartbeat.

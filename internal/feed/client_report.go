@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -93,6 +94,19 @@ func (c *Client) token(base string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.tokens[base]
+}
+
+// renewID takes a new id: an authority said another verifier holds the
+// current one (it was silent past its bound, and someone took its id). The
+// report tokens were the old id's.
+func (c *Client) renewID(log *slog.Logger) {
+	id := NewFollowerID()
+	c.mu.Lock()
+	old := c.st.ID
+	c.st.ID = id
+	clear(c.tokens)
+	c.mu.Unlock()
+	log.Warn("feed: another verifier holds this verifier's id; naming this one anew", "was", old, "now", id)
 }
 
 // setToken keeps the report token the authority at base gave this client
@@ -210,6 +224,23 @@ func (s *follower) reportLoop(ctx context.Context, base string, kick chan struct
 	}
 }
 
+// refused acts on a report's refusal that a new stream fixes: the node has
+// no record of this verifier (only a stream makes one), or another
+// verifier holds its id (take a new one first).
+func (s *follower) refused(status int, body []byte) {
+	if status != http.StatusConflict {
+		return
+	}
+	switch errorCode(body) {
+	case codeIDTaken:
+		s.c.renewID(s.log)
+	case codeUnknown:
+	default:
+		return
+	}
+	s.c.Reconnect()
+}
+
 // ready is the client's own view of whether it is current, as reported.
 func (s *follower) ready() bool {
 	if s.c.Ready != nil {
@@ -233,7 +264,7 @@ func (s *follower) report(ctx context.Context, base string) (bool, error) {
 	f := s.c.Follower
 	ready := s.ready()
 	st := s.c.State()
-	body, err := json.Marshal(positionReport{ID: f.ID, Name: f.Name, Host: f.Host, Version: f.Version,
+	body, err := json.Marshal(positionReport{ID: st.ID, Name: f.Name, Host: f.Host, Version: f.Version,
 		StaleAfterMS: f.StaleAfter.Milliseconds(), Position: st.Position, Ready: ready, Epoch: st.Epoch,
 		Token: s.c.token(base)})
 	if err != nil {
@@ -257,6 +288,7 @@ func (s *follower) report(ctx context.Context, base string) (bool, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxReport))
 	if resp.StatusCode != http.StatusOK {
+		s.refused(resp.StatusCode, b)
 		return ready, fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, strings.TrimSpace(string(b)))
 	}
 	var ack positionAck

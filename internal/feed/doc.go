@@ -86,18 +86,28 @@
 //
 //	200 {"head":<hub head>,"lease_ms":<ms>,"epoch":"<epoch>","token":"<report token>"}
 //
-// The hub answers a named stream with a Tegata-Report-Token header: a
-// random token of that verifier's record, which later streams (request
-// header Tegata-Report-Token) and reports ("token") in that verifier's
-// name must carry, so that one holder of a feed key cannot report
-// positions in another verifier's name. A report that makes a new record
-// (the old one was dropped after its staleness bound) gets the new token
-// in its answer.
+// Only a named stream makes the hub's record of a verifier, answered with
+// a Tegata-Report-Token header: a random token of that record, which later
+// streams (request header Tegata-Report-Token) and reports ("token") in
+// that verifier's name must carry, so that one holder of a feed key cannot
+// report positions in another verifier's name. Records are capped per API
+// key and per client address (HubConfig.FollowersPerKey: a stream that
+// would make one more is answered 429 too_many_verifiers), and the hub
+// takes a staleness bound above its cap (HubConfig.StaleAfterCap) at the
+// cap, so made-up verifiers can neither fill the registry nor hold waits
+// up for long.
 //
-// A report is answered 400 when malformed, 409 when it names another
-// epoch or another verifier's id without its token, 503 when the node
-// cannot vouch for anyone right now (its own record in the store has
-// lapsed: see internal/inforce). Why a POST per
+// A report is answered 400 when malformed; 409 with error "conflict" when
+// it names another epoch, "verifier_id_taken" when it names a verifier the
+// hub knows without its token (the client takes a new random id and
+// reconnects: its own record was dropped after its bound, and someone took
+// the id), "unknown_verifier" when the hub has no record of it (the client
+// reconnects, which makes one); 503 when the node cannot vouch for anyone
+// right now (its own record in the store has lapsed: see
+// internal/inforce). A stream is answered 400 for a malformed
+// Tegata-Verifier header (such as a bound out of range: 1ms to 24h), which
+// the client takes as permanent (ErrInvalid), and 409 verifier_id_taken as
+// a report is. Why a POST per
 // report and not a field on the stream: the stream is server to client
 // only, and a request and its answer are a round trip, which is what makes
 // the answer a lease.

@@ -1,6 +1,9 @@
 package feed
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -25,6 +28,38 @@ type Follower struct {
 	StaleAfter time.Duration
 }
 
+// Requester is who sends a feed request or a position report: the ID of
+// the API key it authenticated with and its client address. The hub caps
+// the follower records made per key and per address
+// (HubConfig.FollowersPerKey, FollowersPerAddress), so that one key
+// holder, or one address, cannot fill the registry with made-up verifiers
+// and shut real ones out. Whoever authenticates requests in front of the
+// hub says who it is (WithRequester); without that, every request counts
+// as one anonymous requester.
+type Requester struct {
+	Key, Addr string
+}
+
+type requesterKey struct{}
+
+// WithRequester returns ctx carrying q, for the Hub's handlers.
+func WithRequester(ctx context.Context, q Requester) context.Context {
+	return context.WithValue(ctx, requesterKey{}, q)
+}
+
+func requesterOf(ctx context.Context) Requester {
+	q, _ := ctx.Value(requesterKey{}).(Requester)
+	return q
+}
+
+// NewFollowerID returns a random verifier instance id (16 characters of
+// the id alphabet).
+func NewFollowerID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
 // FollowerState is a follower as a Hub sees it.
 type FollowerState struct {
 	Follower
@@ -45,9 +80,26 @@ const (
 	MaxVersionLen = 64
 )
 
+// The staleness bound a follower may name: at least a millisecond (the
+// wire carries milliseconds), at most a day. An authority refuses any other
+// with 400, which no retry fixes: a verifier checks its bound against
+// these (CheckStaleAfter) before it connects. The hub takes a bound above
+// its own cap (HubConfig.StaleAfterCap) at the cap.
+const (
+	MinStaleAfter = time.Millisecond
+	MaxStaleAfter = 24 * time.Hour
+)
+
+// CheckStaleAfter refuses a staleness bound an authority would refuse.
+func CheckStaleAfter(d time.Duration) error {
+	if d < MinStaleAfter || d > MaxStaleAfter {
+		return fmt.Errorf("staleness bound %v out of range: it must be at least %v and at most %v", d, MinStaleAfter, MaxStaleAfter)
+	}
+	return nil
+}
+
 const (
 	maxIDLen        = 64
-	maxStaleAfter   = 24 * time.Hour
 	maxFollowers    = 100_000
 	headerFollower  = "Tegata-Verifier"
 	headerEpoch     = "Tegata-Epoch"
@@ -57,10 +109,28 @@ const (
 
 var (
 	errTooMany = errors.New("feed: too many verifiers follow this node")
+	// errKeyCap and errAddrCap: the records made for one API key, or from
+	// one client address, are at their cap (HubConfig.FollowersPerKey).
+	errKeyCap  = errors.New("feed: too many verifiers registered with this API key on this node")
+	errAddrCap = errors.New("feed: too many verifiers registered from this address on this node")
 	// errClaimed: a stream or report names a verifier id this hub knows,
 	// without the report token it gave that verifier: another process
 	// claims its id (or forges its reports).
 	errClaimed = errors.New("feed: this verifier id is in use by another verifier (report token missing or wrong)")
+	// errUnknown: a report names a verifier this hub has no record of.
+	// Only a stream makes a record: the verifier opens one again.
+	errUnknown = errors.New("feed: this node has no record of this verifier; open a feed stream first")
+)
+
+// Error codes of the refusals a client acts on (in the JSON error body).
+const (
+	// codeUnknown (409): the client reconnects its stream, which makes a
+	// new record.
+	codeUnknown = "unknown_verifier"
+	// codeIDTaken (409): the client takes a new id and reconnects.
+	codeIDTaken = "verifier_id_taken"
+	// codeTooMany (429): the caps per API key and address.
+	codeTooMany = "too_many_verifiers"
 )
 
 // check validates what a follower says about itself.
@@ -76,8 +146,8 @@ func (f Follower) check() error {
 			return fmt.Errorf("verifier %s must be at most %d bytes of printable UTF-8", x.name, x.max)
 		}
 	}
-	if f.StaleAfter <= 0 || f.StaleAfter > maxStaleAfter {
-		return fmt.Errorf("verifier staleness bound must be positive and at most %s", maxStaleAfter)
+	if err := CheckStaleAfter(f.StaleAfter); err != nil {
+		return fmt.Errorf("verifier %w", err)
 	}
 	return nil
 }
@@ -108,13 +178,20 @@ func Printable(s string) bool {
 // header encodes f (and the epoch of the log the client follows) for the
 // Tegata-Verifier request header of a feed request.
 func (f Follower) header(epoch string) string {
-	q := url.Values{"id": {f.ID}, "stale_after_ms": {strconv.FormatInt(f.StaleAfter.Milliseconds(), 10)}}
+	q := url.Values{"id": {f.ID}, "stale_after_ms": {strconv.FormatInt(ceilMS(f.StaleAfter), 10)}}
 	for k, v := range map[string]string{"name": f.Name, "host": f.Host, "version": f.Version, "epoch": epoch} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
 	return q.Encode()
+}
+
+// ceilMS is d in whole milliseconds, rounded up: the hub must never take a
+// follower's bound as shorter than it is, or it would count it as refusing
+// tokens before it does.
+func ceilMS(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // parseFollower decodes a Tegata-Verifier header. ok is false when the
@@ -151,20 +228,39 @@ type record struct {
 	// streams and reports for its id must carry it, so that one feed key
 	// holder cannot report positions in another verifier's name.
 	token string
+	// owner made the record (its first stream): what counts against the
+	// caps per API key and per address.
+	owner Requester
+}
+
+// live reports whether r was heard within its staleness bound at now. A
+// record that is not may still be in the map until safe drops it; no
+// count, list or answer includes it.
+func (r *record) live(now time.Time) bool { return now.Sub(r.Heard) <= r.StaleAfter }
+
+// followerLimits caps the registry; zero values mean no cap.
+type followerLimits struct {
+	perKey, perAddr int
+	// staleCap is the longest staleness bound the hub takes a follower at.
+	staleCap time.Duration
 }
 
 // followers is a Hub's registry of the verifiers following it and the
 // history of its head, from which it works out how far all of them are
 // safe (see safe). Guarded by its own mutex, never held with the hub's.
 type followers struct {
+	lim     followerLimits
 	mu      sync.Mutex
 	m       map[string]*record
+	perKey  map[string]int // records by owner's API key
+	perAddr map[string]int // records by owner's address
 	hist    history
 	changed chan struct{} // closed (and replaced) on every change
 }
 
-func newFollowers(head int64) *followers {
-	return &followers{m: map[string]*record{}, hist: history{base: head}, changed: make(chan struct{})}
+func newFollowers(lim followerLimits) *followers {
+	return &followers{lim: lim, m: map[string]*record{}, perKey: map[string]int{}, perAddr: map[string]int{},
+		changed: make(chan struct{})}
 }
 
 func (fs *followers) wakeLocked() {
@@ -186,38 +282,81 @@ func (fs *followers) replaced(head int64) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	clear(fs.m)
+	clear(fs.perKey)
+	clear(fs.perAddr)
 	fs.hist = history{base: head}
 	fs.wakeLocked()
 }
 
-// upsertLocked finds f's record, which token must match, or creates it
-// with a new token; updates what f says about itself and marks it heard
-// at now. head is the hub's head, the floor of a new record.
-func (fs *followers) upsertLocked(f Follower, token string, head int64, now time.Time) (*record, error) {
-	r := fs.m[f.ID]
-	switch {
-	case r != nil && token != r.token:
+// findLocked returns f's record, whose token token must match; nil if
+// there is none.
+func (fs *followers) findLocked(id, token string) (*record, error) {
+	r := fs.m[id]
+	if r != nil && token != r.token {
 		return nil, errClaimed
-	case r == nil && len(fs.m) >= maxFollowers:
-		return nil, errTooMany
-	case r == nil:
-		r = &record{floor: head, token: randomEpoch()}
-		fs.m[f.ID] = r
 	}
-	r.Follower, r.Heard = f, now
-	fs.hist.sawStaleAfter(f.StaleAfter)
 	return r, nil
 }
 
-// connected registers a stream opened by f, positioned after after, and
-// returns the report token of f's record.
-func (fs *followers) connected(f Follower, token string, after, head int64, now time.Time) (string, error) {
+// createLocked makes a record for id, owned by q, with a new token and
+// floor head, unless a cap forbids it.
+func (fs *followers) createLocked(id string, q Requester, head int64) (*record, error) {
+	switch {
+	case len(fs.m) >= maxFollowers:
+		return nil, errTooMany
+	case fs.lim.perKey > 0 && fs.perKey[q.Key] >= fs.lim.perKey:
+		return nil, errKeyCap
+	case fs.lim.perAddr > 0 && fs.perAddr[q.Addr] >= fs.lim.perAddr:
+		return nil, errAddrCap
+	}
+	r := &record{floor: head, token: randomToken(), owner: q}
+	fs.m[id] = r
+	fs.perKey[q.Key]++
+	fs.perAddr[q.Addr]++
+	return r, nil
+}
+
+// deleteLocked drops id's record.
+func (fs *followers) deleteLocked(id string) {
+	r := fs.m[id]
+	if r == nil {
+		return
+	}
+	delete(fs.m, id)
+	for _, c := range []struct {
+		m map[string]int
+		k string
+	}{{fs.perKey, r.owner.Key}, {fs.perAddr, r.owner.Addr}} {
+		if c.m[c.k]--; c.m[c.k] <= 0 {
+			delete(c.m, c.k)
+		}
+	}
+}
+
+// heardLocked updates what f says about itself, its bound taken at the
+// hub's cap, and marks it heard at now.
+func (fs *followers) heardLocked(r *record, f Follower, now time.Time) {
+	if fs.lim.staleCap > 0 {
+		f.StaleAfter = min(f.StaleAfter, fs.lim.staleCap)
+	}
+	r.Follower, r.Heard = f, now
+	fs.hist.sawStaleAfter(f.StaleAfter)
+}
+
+// connected registers a stream opened by f (on behalf of q), positioned
+// after after, making f's record if it has none, and returns the report
+// token of the record.
+func (fs *followers) connected(f Follower, token string, q Requester, after, head int64, now time.Time) (string, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	r, err := fs.upsertLocked(f, token, head, now)
+	r, err := fs.findLocked(f.ID, token)
+	if err == nil && r == nil {
+		r, err = fs.createLocked(f.ID, q, head)
+	}
 	if err != nil {
 		return "", err
 	}
+	fs.heardLocked(r, f, now)
 	r.Position, r.Streams = after, r.Streams+1
 	fs.wakeLocked()
 	return r.token, nil
@@ -235,18 +374,23 @@ func (fs *followers) disconnected(id string) {
 	}
 }
 
-// reported records a position report and returns the report token of
-// f's record.
-func (fs *followers) reported(f Follower, token string, pos int64, ready bool, head int64, now time.Time) (string, error) {
+// reported records a position report of f, whose record a stream made,
+// and returns that record's report token and the staleness bound the hub
+// takes f at (its own, or the hub's cap).
+func (fs *followers) reported(f Follower, token string, pos int64, ready bool, now time.Time) (string, time.Duration, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	r, err := fs.upsertLocked(f, token, head, now)
-	if err != nil {
-		return "", err
+	r, err := fs.findLocked(f.ID, token)
+	if err == nil && r == nil {
+		err = errUnknown
 	}
+	if err != nil {
+		return "", 0, err
+	}
+	fs.heardLocked(r, f, now)
 	r.Position, r.Ready = pos, ready
 	fs.wakeLocked()
-	return r.token, nil
+	return r.token, r.StaleAfter, nil
 }
 
 // safe returns the highest position X such that every verifier that
@@ -277,8 +421,8 @@ func (fs *followers) safe(head int64, now time.Time) (int64, time.Time) {
 		}
 	}
 	for id, r := range fs.m {
-		if now.Sub(r.Heard) > r.StaleAfter {
-			delete(fs.m, id)
+		if !r.live(now) {
+			fs.deleteLocked(id)
 			continue
 		}
 		x := max(r.Position, r.floor, fs.hist.at(now.Add(-r.StaleAfter)))
@@ -295,20 +439,22 @@ func (fs *followers) safe(head int64, now time.Time) (int64, time.Time) {
 	return safe, next
 }
 
-// pending returns the followers not yet safe up to x (see safe).
-func (fs *followers) pending(x int64, now time.Time) []FollowerState {
+// pending returns up to limit of the followers not yet safe up to x (see
+// safe), and how many there are in all.
+func (fs *followers) pending(x int64, limit int, now time.Time) ([]FollowerState, int) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	var out []FollowerState
+	n := 0
 	for _, r := range fs.m {
-		if now.Sub(r.Heard) > r.StaleAfter {
+		if !r.live(now) || max(r.Position, r.floor, fs.hist.at(now.Add(-r.StaleAfter))) >= x {
 			continue
 		}
-		if max(r.Position, r.floor, fs.hist.at(now.Add(-r.StaleAfter))) < x {
+		if n++; len(out) < limit {
 			out = append(out, r.FollowerState)
 		}
 	}
-	return out
+	return out, n
 }
 
 // list returns the followers heard within their staleness bound.
@@ -317,11 +463,24 @@ func (fs *followers) list(now time.Time) []FollowerState {
 	defer fs.mu.Unlock()
 	out := make([]FollowerState, 0, len(fs.m))
 	for _, r := range fs.m {
-		if now.Sub(r.Heard) <= r.StaleAfter {
+		if r.live(now) {
 			out = append(out, r.FollowerState)
 		}
 	}
 	return out
+}
+
+// count returns how many followers list would return.
+func (fs *followers) count(now time.Time) int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	n := 0
+	for _, r := range fs.m {
+		if r.live(now) {
+			n++
+		}
+	}
+	return n
 }
 
 // history remembers when the hub's head passed each value, for the last

@@ -71,7 +71,7 @@ func fol(id string, stale time.Duration) Follower {
 // position.
 func TestSafe(t *testing.T) {
 	const stale = 10 * time.Second
-	fs := newFollowers(0)
+	fs := newFollowers(followerLimits{})
 	fs.replaced(2) // the hub starts at head 2
 	mustConnect(t, fs, fol("a", stale), 0, 2, at(0))
 	mustReport(t, fs, fol("b", stale), 2, 2, at(0))
@@ -102,15 +102,15 @@ func TestSafe(t *testing.T) {
 	if safe, _ := fs.safe(5, at(11.1)); safe != 5 {
 		t.Fatalf("safe at 11.1s = %d, want 5: leases without 5 ran out at 11s", safe)
 	}
-	if p := fs.pending(5, at(10.5)); len(p) != 1 || p[0].ID != "b" {
-		t.Errorf("pending(5) at 10.5s = %+v, want b", p)
+	if p, n := fs.pending(5, 10, at(10.5)); len(p) != 1 || n != 1 || p[0].ID != "b" {
+		t.Errorf("pending(5) at 10.5s = %+v, %d; want b", p, n)
 	}
 }
 
 // TestSafeSilent: a follower silent past its bound is dropped, whatever
 // its position.
 func TestSafeSilent(t *testing.T) {
-	fs := newFollowers(0)
+	fs := newFollowers(followerLimits{})
 	fs.replaced(0)
 	mustReport(t, fs, fol("frozen", 3*time.Second), 0, 0, at(0))
 	fs.advanced(7, at(1))
@@ -128,7 +128,7 @@ func TestSafeSilent(t *testing.T) {
 // TestSafeNeverAboveHead: leases granted from now on name the head, so
 // nothing above it is safe, even with nobody following.
 func TestSafeNeverAboveHead(t *testing.T) {
-	fs := newFollowers(0)
+	fs := newFollowers(followerLimits{})
 	fs.replaced(4)
 	if safe, next := fs.safe(4, at(0)); safe != 4 || !next.IsZero() {
 		t.Errorf("safe with no followers = %d, %v; want the head 4 and no next", safe, next)
@@ -165,15 +165,19 @@ func TestFollowerCheck(t *testing.T) {
 // one.
 func mustConnect(t *testing.T, fs *followers, f Follower, after, head int64, now time.Time) {
 	t.Helper()
-	if _, err := fs.connected(f, tokenOf(fs, f.ID), after, head, now); err != nil {
+	if _, err := fs.connected(f, tokenOf(fs, f.ID), Requester{}, after, head, now); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// mustReport records a report of f, with its record's token if it has one.
+// mustReport records a report of f, with its record's token; a follower
+// without a record opens a stream first (only a stream makes a record).
 func mustReport(t *testing.T, fs *followers, f Follower, pos, head int64, now time.Time) {
 	t.Helper()
-	if _, err := fs.reported(f, tokenOf(fs, f.ID), pos, true, head, now); err != nil {
+	if tokenOf(fs, f.ID) == "" {
+		mustConnect(t, fs, f, pos, head, now)
+	}
+	if _, _, err := fs.reported(f, tokenOf(fs, f.ID), pos, true, now); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -190,18 +194,18 @@ func tokenOf(fs *followers, id string) string {
 // TestReportToken: once a follower's record exists, streams and reports in
 // its name must carry the token it was given.
 func TestReportToken(t *testing.T) {
-	fs := newFollowers(0)
-	tok, err := fs.connected(fol("a", time.Second), "", 0, 0, at(0))
+	fs := newFollowers(followerLimits{})
+	tok, err := fs.connected(fol("a", time.Second), "", Requester{}, 0, 0, at(0))
 	if err != nil || tok == "" {
 		t.Fatalf("connected(new) = %q, %v; want a token", tok, err)
 	}
-	if _, err := fs.reported(fol("a", time.Second), "", 9, true, 0, at(0)); !errors.Is(err, errClaimed) {
+	if _, _, err := fs.reported(fol("a", time.Second), "", 9, true, at(0)); !errors.Is(err, errClaimed) {
 		t.Errorf("report without the token = %v, want errClaimed", err)
 	}
-	if _, err := fs.connected(fol("a", time.Second), "guess", 0, 0, at(0)); !errors.Is(err, errClaimed) {
+	if _, err := fs.connected(fol("a", time.Second), "guess", Requester{}, 0, 0, at(0)); !errors.Is(err, errClaimed) {
 		t.Errorf("stream with a wrong token = %v, want errClaimed", err)
 	}
-	if got, err := fs.reported(fol("a", time.Second), tok, 9, true, 0, at(0)); err != nil || got != tok {
+	if got, _, err := fs.reported(fol("a", time.Second), tok, 9, true, at(0)); err != nil || got != tok {
 		t.Errorf("report with the token = %q, %v; want %q, nil", got, err, tok)
 	}
 	if p := fs.list(at(0)); len(p) != 1 || p[0].Position != 9 {
@@ -213,10 +217,10 @@ func TestReportToken(t *testing.T) {
 // followers costs (a node waiting for a confirmed revocation makes at most
 // one a millisecond).
 func BenchmarkSafe10k(b *testing.B) {
-	fs := newFollowers(0)
+	fs := newFollowers(followerLimits{})
 	fs.replaced(0)
 	for i := range 10_000 {
-		if _, err := fs.reported(fol(fmt.Sprint("v", i), 10*time.Second), "", int64(i%500), true, 0, at(0)); err != nil {
+		if _, err := fs.connected(fol(fmt.Sprint("v", i), 10*time.Second), "", Requester{}, int64(i%500), 0, at(0)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -226,5 +230,98 @@ func BenchmarkSafe10k(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		fs.safe(500, at(6))
+	}
+}
+
+// TestReportMakesNoRecord: only a stream makes a follower's record; a
+// report for a verifier the hub has no record of is refused, so reports
+// alone cannot fill the registry (or hold up confirmations).
+func TestReportMakesNoRecord(t *testing.T) {
+	fs := newFollowers(followerLimits{})
+	if _, _, err := fs.reported(fol("ghost", time.Hour), "", 0, true, at(0)); !errors.Is(err, errUnknown) {
+		t.Fatalf("report without a stream = %v, want errUnknown", err)
+	}
+	if n := fs.count(at(0)); n != 0 {
+		t.Errorf("followers after a refused report = %d, want 0", n)
+	}
+}
+
+// TestFollowerCaps: records made for one API key, or from one address,
+// are capped; a record dropped after its bound frees its place.
+func TestFollowerCaps(t *testing.T) {
+	fs := newFollowers(followerLimits{perKey: 3, perAddr: 2})
+	fs.replaced(0)
+	connect := func(id string, q Requester, now time.Time) error {
+		_, err := fs.connected(fol(id, time.Second), "", q, 0, 0, now)
+		return err
+	}
+	k1a, k1b, k2a := Requester{"k1", "a"}, Requester{"k1", "b"}, Requester{"k2", "a"}
+	for i, id := range []string{"v1", "v2"} {
+		if err := connect(id, k1a, at(0)); err != nil {
+			t.Fatalf("stream %d from k1 at a = %v", i, err)
+		}
+	}
+	if err := connect("v3", k2a, at(0)); !errors.Is(err, errAddrCap) {
+		t.Errorf("third record from address a = %v, want errAddrCap", err)
+	}
+	if err := connect("v3", k1b, at(0)); err != nil {
+		t.Fatalf("third record of k1, from b = %v", err)
+	}
+	if err := connect("v4", Requester{"k1", "c"}, at(0)); !errors.Is(err, errKeyCap) {
+		t.Errorf("fourth record of k1 = %v, want errKeyCap", err)
+	}
+	// A known verifier's new stream makes no record: no cap applies.
+	if _, err := fs.connected(fol("v1", time.Second), tokenOf(fs, "v1"), k2a, 0, 0, at(0)); err != nil {
+		t.Errorf("v1 reconnecting = %v, want nil", err)
+	}
+	fs.safe(0, at(1.5)) // everyone silent past 1s: dropped
+	if err := connect("v5", k1a, at(1.5)); err != nil {
+		t.Errorf("a record after the others were dropped = %v, want nil", err)
+	}
+}
+
+// TestStaleAfterCap: a follower naming a bound above the hub's cap is
+// taken at the cap: listed with it, and dropped once silent that long.
+func TestStaleAfterCap(t *testing.T) {
+	fs := newFollowers(followerLimits{staleCap: 5 * time.Second})
+	fs.replaced(0)
+	mustConnect(t, fs, fol("long", 24*time.Hour), 0, 0, at(0))
+	_, bound, err := fs.reported(fol("long", 24*time.Hour), tokenOf(fs, "long"), 0, true, at(0))
+	if err != nil || bound != 5*time.Second {
+		t.Fatalf("reported = %v, %v; want the cap 5s", bound, err)
+	}
+	if l := fs.list(at(0)); len(l) != 1 || l[0].StaleAfter != 5*time.Second {
+		t.Fatalf("list = %+v, want long at the cap", l)
+	}
+	fs.advanced(3, at(1))
+	if safe, _ := fs.safe(3, at(5.1)); safe != 3 {
+		t.Errorf("safe 5.1s after long was last heard = %d, want 3: its leases lasted at most 5s", safe)
+	}
+	if n := fs.count(at(5.1)); n != 0 {
+		t.Errorf("followers after the cap = %d, want 0", n)
+	}
+}
+
+// TestPendingCapped: pending names at most limit followers and counts all.
+func TestPendingCapped(t *testing.T) {
+	fs := newFollowers(followerLimits{})
+	fs.replaced(0)
+	for i := range 5 {
+		mustConnect(t, fs, fol(fmt.Sprint("v", i), time.Minute), 0, 0, at(0))
+	}
+	fs.advanced(1, at(0))
+	if p, n := fs.pending(1, 2, at(0)); len(p) != 2 || n != 5 {
+		t.Errorf("pending(1, limit 2) = %d named, %d in all; want 2 and 5", len(p), n)
+	}
+}
+
+// TestHeaderRoundsBoundUp: a bound that is not a whole number of
+// milliseconds reaches the hub rounded up, never down: the hub must not
+// count a verifier as refusing tokens before it does.
+func TestHeaderRoundsBoundUp(t *testing.T) {
+	f := Follower{ID: "a", StaleAfter: 1500 * time.Microsecond}
+	got, _, _, err := parseFollower(f.header(""))
+	if err != nil || got.StaleAfter != 2*time.Millisecond {
+		t.Errorf("parseFollower(header(1.5ms)) = %v, %v; want 2ms", got.StaleAfter, err)
 	}
 }

@@ -53,7 +53,22 @@ type HubConfig struct {
 	// none is granted once that has passed. Nil: leases as long as each
 	// verifier's staleness bound.
 	License func() time.Time
+	// StaleAfterCap is the longest staleness bound the hub takes a
+	// follower at: a follower that names a longer one gets leases no
+	// longer than the cap, and its record goes once it has been silent
+	// that long, so that no record, lease or wait outlives it. Zero:
+	// DefaultStaleAfterCap; negative: MaxStaleAfter.
+	StaleAfterCap time.Duration
+	// FollowersPerKey and FollowersPerAddress cap the follower records
+	// made for one API key and from one client address (see Requester).
+	// A record outlives its streams by up to its staleness bound, so a
+	// cap counts verifiers that restarted lately too. Past a cap, a stream
+	// that would make a record is refused with 429. Zero: no cap.
+	FollowersPerKey, FollowersPerAddress int
 }
+
+// DefaultStaleAfterCap is HubConfig.StaleAfterCap's default.
+const DefaultStaleAfterCap = 5 * time.Minute
 
 func (c HubConfig) withDefaults() HubConfig {
 	if c.Heartbeat <= 0 {
@@ -74,8 +89,14 @@ func (c HubConfig) withDefaults() HubConfig {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	switch {
+	case c.StaleAfterCap == 0:
+		c.StaleAfterCap = DefaultStaleAfterCap
+	case c.StaleAfterCap < 0 || c.StaleAfterCap > MaxStaleAfter:
+		c.StaleAfterCap = MaxStaleAfter
+	}
 	if c.Epoch == "" {
-		c.Epoch = randomEpoch()
+		c.Epoch = randomToken()
 	}
 	return c
 }
@@ -123,7 +144,8 @@ func NewHub(src Source, cfg HubConfig) *Hub {
 		kicked:  make(chan struct{}, 1),
 		changed: make(chan struct{}),
 	}
-	h.epoch, h.fl = cfg.Epoch, newFollowers(0)
+	h.epoch = cfg.Epoch
+	h.fl = newFollowers(followerLimits{perKey: cfg.FollowersPerKey, perAddr: cfg.FollowersPerAddress, staleCap: cfg.StaleAfterCap})
 	h.epochJSON, _ = json.Marshal(cfg.Epoch) // a string always encodes
 	return h
 }

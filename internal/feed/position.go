@@ -95,15 +95,15 @@ func (h *Hub) ServePosition(w http.ResponseWriter, r *http.Request) {
 var errNoLease = errors.New("this node cannot vouch for verifiers right now")
 
 // report records a position report and grants a lease: as long as the
-// follower's staleness bound, cut short at the hub's License.
+// follower's staleness bound (at most the hub's cap), cut short at the
+// hub's License.
 func (h *Hub) report(f Follower, token string, pos int64, ready bool) (positionAck, error) {
 	now := h.cfg.Now()
 	head := h.Head()
-	token, err := h.fl.reported(f, token, pos, ready, head, now)
+	token, lease, err := h.fl.reported(f, token, pos, ready, now)
 	if err != nil {
 		return positionAck{}, err
 	}
-	lease := f.StaleAfter
 	if h.cfg.License != nil {
 		lease = min(lease, h.cfg.License().Sub(now))
 	}
@@ -130,17 +130,14 @@ func (h *Hub) Safe() (safe, head int64, next time.Time) {
 	return safe, head, next
 }
 
-// FollowerCount returns how many followers the hub tracks (those silent
-// past their bound included until Safe drops them).
-func (h *Hub) FollowerCount() int {
-	h.fl.mu.Lock()
-	defer h.fl.mu.Unlock()
-	return len(h.fl.m)
-}
+// FollowerCount returns how many followers Followers would return.
+func (h *Hub) FollowerCount() int { return h.fl.count(h.cfg.Now()) }
 
-// Pending returns the followers for which position x is not yet in force
-// (see Safe).
-func (h *Hub) Pending(x int64) []FollowerState { return h.fl.pending(x, h.cfg.Now()) }
+// Pending returns up to limit of the followers for which position x is not
+// yet in force (see Safe), and how many there are in all.
+func (h *Hub) Pending(x int64, limit int) ([]FollowerState, int) {
+	return h.fl.pending(x, limit, h.cfg.Now())
+}
 
 // FollowersChanged returns a channel closed at the next change of a
 // follower or of the head.

@@ -1,16 +1,21 @@
 package feed_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // TestLeaseVouchesOnceHeadApplied: a report's answer makes the client
@@ -105,12 +110,24 @@ func TestLeaseCutShortByLicense(t *testing.T) {
 		t.Fatalf("Followers() = %+v, want v1 at 2", fs)
 	}
 
+	tok := namedStream(t, srv.URL, "v2")
 	expired := t0.Add(-time.Second)
 	license.Store(&expired)
-	status, body := postReport(t, srv.URL, map[string]any{"id": "v2", "stale_after_ms": 1000, "position": 2, "epoch": hub.Epoch()})
+	status, body := postReport(t, srv.URL, map[string]any{"id": "v2", "stale_after_ms": 1000, "position": 2, "epoch": hub.Epoch(), "token": tok})
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
 		t.Fatalf("report with the license expired = %d %s, want 503", status, body)
 	}
+}
+
+// namedStream opens a feed stream as verifier id (bound 1s), which makes
+// its record, and returns the record's report token.
+func namedStream(t *testing.T, base, id string) string {
+	t.Helper()
+	resp, _ := open(t, base+feed.Path, map[string]string{"Tegata-Verifier": "id=" + id + "&stale_after_ms=1000"})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Tegata-Report-Token") == "" {
+		t.Fatalf("named stream %s = %s, want 200 with a report token", id, resp.Status)
+	}
+	return resp.Header.Get("Tegata-Report-Token")
 }
 
 func postReport(t *testing.T, base string, body any) (int, string) {
@@ -128,22 +145,25 @@ func postReport(t *testing.T, base string, body any) (int, string) {
 func TestServePositionBadInput(t *testing.T) {
 	hub := startHub(t, newMemLog(), feed.HubConfig{Epoch: "e1"})
 	srv := serve(t, positionMux(hub))
-	waitFor(t, "the hub to start", func() bool {
-		s, _ := postReport(t, srv.URL, map[string]any{"id": "probe", "stale_after_ms": 1000, "epoch": "e1"})
-		return s == http.StatusOK
-	})
+	tok := namedStream(t, srv.URL, "probe") // waits for the hub to start
+	if s, body := postReport(t, srv.URL, map[string]any{"id": "probe", "stale_after_ms": 1000, "epoch": "e1", "token": tok}); s != http.StatusOK {
+		t.Fatalf("report of probe with its token = %d %s, want 200", s, body)
+	}
 	tests := []struct {
 		name   string
 		body   any
 		status int
+		code   string
 	}{
-		{"not JSON", "{", 400},
-		{"no id", map[string]any{"stale_after_ms": 1000, "epoch": "e1"}, 400},
-		{"bad id", map[string]any{"id": "a/b", "stale_after_ms": 1000, "epoch": "e1"}, 400},
-		{"no bound", map[string]any{"id": "a", "epoch": "e1"}, 400},
-		{"negative position", map[string]any{"id": "a", "stale_after_ms": 1000, "position": -1, "epoch": "e1"}, 400},
-		{"other epoch", map[string]any{"id": "a", "stale_after_ms": 1000, "epoch": "e2"}, 409},
-		{"another verifier's id", map[string]any{"id": "probe", "stale_after_ms": 1000, "position": 99, "epoch": "e1"}, 409},
+		{"not JSON", "{", 400, "invalid_request"},
+		{"no id", map[string]any{"stale_after_ms": 1000, "epoch": "e1"}, 400, "invalid_request"},
+		{"bad id", map[string]any{"id": "a/b", "stale_after_ms": 1000, "epoch": "e1"}, 400, "invalid_request"},
+		{"no bound", map[string]any{"id": "a", "epoch": "e1"}, 400, "invalid_request"},
+		{"negative position", map[string]any{"id": "a", "stale_after_ms": 1000, "position": -1, "epoch": "e1"}, 400, "invalid_request"},
+		{"bound too long", map[string]any{"id": "a", "stale_after_ms": 25 * 3600 * 1000, "epoch": "e1"}, 400, "invalid_request"},
+		{"other epoch", map[string]any{"id": "a", "stale_after_ms": 1000, "epoch": "e2"}, 409, "conflict"},
+		{"another verifier's id", map[string]any{"id": "probe", "stale_after_ms": 1000, "position": 99, "epoch": "e1"}, 409, "verifier_id_taken"},
+		{"no stream opened", map[string]any{"id": "ghost", "stale_after_ms": 1000, "position": 99, "epoch": "e1"}, 409, "unknown_verifier"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,8 +180,8 @@ func TestServePositionBadInput(t *testing.T) {
 			} else {
 				status, body = postReport(t, srv.URL, tt.body)
 			}
-			if status != tt.status || !strings.Contains(body, `"error"`) {
-				t.Errorf("report %s = %d %s, want %d with a JSON error", tt.name, status, body, tt.status)
+			if status != tt.status || !strings.Contains(body, `"error":"`+tt.code) {
+				t.Errorf("report %s = %d %s, want %d %s", tt.name, status, body, tt.status, tt.code)
 			}
 		})
 	}
@@ -227,5 +247,114 @@ func TestClientWithOlderServer(t *testing.T) {
 	}
 	if n := posts.Load(); n != 0 {
 		t.Fatalf("%d position reports sent to a server that takes none", n)
+	}
+}
+
+// stubStream answers a feed request as a server of epoch e1 that has
+// nothing: a heartbeat at 0, then silence until the client goes away.
+func stubStream(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Tegata-Epoch", "e1")
+	w.Header().Set("Tegata-Report-Token", "tok")
+	w.Header().Set("Content-Type", "text/event-stream")
+	io.WriteString(w, "id: 0\nevent: heartbeat\ndata: {\"head\":0,\"time\":1,\"epoch\":\"e1\"}\n\n")
+	w.(http.Flusher).Flush()
+	<-r.Context().Done()
+}
+
+// TestUnknownVerifierReconnects: a node that has no record of the
+// verifier (only a stream makes one) answers its report 409
+// unknown_verifier; the client opens its stream again, which makes it.
+func TestUnknownVerifierReconnects(t *testing.T) {
+	var streams, reports atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			io.Copy(io.Discard, r.Body)
+			if reports.Add(1) == 1 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusConflict)
+				io.WriteString(w, `{"error":"unknown_verifier","error_description":"open a feed stream first"}`)
+				return
+			}
+			io.WriteString(w, `{"head":0,"lease_ms":10000,"epoch":"e1","token":"tok"}`)
+			return
+		}
+		streams.Add(1)
+		stubStream(w, r)
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	startClient(t, c)
+	waitFor(t, "a second stream after 409 unknown_verifier", func() bool { return streams.Load() >= 2 })
+	waitFor(t, "a lease from a later report", func() bool { return !c.State().FreshUntil.IsZero() })
+	if id := c.State().ID; id != "v1" {
+		t.Errorf("State().ID = %q, want v1 kept (nobody else holds it)", id)
+	}
+}
+
+// TestIDTakenRenews: a node where another verifier holds the client's id
+// (the client was silent past its bound, and its id was taken) answers
+// 409 verifier_id_taken; the client names itself anew and carries on.
+func TestIDTakenRenews(t *testing.T) {
+	var ids sync.Map // ids that opened a stream
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			var rep struct{ ID string }
+			json.NewDecoder(r.Body).Decode(&rep)
+			if rep.ID == "v1" {
+				w.WriteHeader(http.StatusConflict)
+				io.WriteString(w, `{"error":"verifier_id_taken"}`)
+				return
+			}
+			io.WriteString(w, `{"head":0,"lease_ms":10000,"epoch":"e1","token":"tok"}`)
+			return
+		}
+		q, _ := url.ParseQuery(r.Header.Get("Tegata-Verifier"))
+		if q.Get("id") == "v1" {
+			w.WriteHeader(http.StatusConflict)
+			io.WriteString(w, `{"error":"verifier_id_taken","error_description":"in use"}`)
+			return
+		}
+		ids.Store(q.Get("id"), true)
+		stubStream(w, r)
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	startClient(t, c)
+	waitFor(t, "a lease under a new id", func() bool { return !c.State().FreshUntil.IsZero() })
+	id := c.State().ID
+	if _, ok := ids.Load(id); !ok || id == "v1" {
+		t.Errorf("State().ID = %q, want a new id that opened a stream", id)
+	}
+}
+
+// TestStreamBadRequestIsPermanent: a 400 on the stream (a request the
+// authority refuses, such as a staleness bound out of range) is not
+// retried away: WaitOpened reports it instead of waiting for ever.
+func TestStreamBadRequestIsPermanent(t *testing.T) {
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"invalid_request","error_description":"Tegata-Verifier header: staleness bound out of range"}`)
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock}
+	startClient(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitOpened(ctx); !errors.Is(err, feed.ErrInvalid) || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("WaitOpened(authority answering 400) = %v, want ErrInvalid with the reason", err)
+	}
+}
+
+// TestFollowerCountIsFollowers: the count a node publishes is the list it
+// publishes, whichever is asked: a follower silent past its bound is in
+// neither, even before Safe drops it.
+func TestFollowerCountIsFollowers(t *testing.T) {
+	clk := testtime.NewClock(t0)
+	hub := startHub(t, newMemLog(), feed.HubConfig{Now: clk.Now})
+	srv := serve(t, positionMux(hub))
+	namedStream(t, srv.URL, "v1") // bound 1s
+	if n, l := hub.FollowerCount(), len(hub.Followers()); n != 1 || l != 1 {
+		t.Fatalf("FollowerCount() = %d, len(Followers()) = %d; want 1 and 1", n, l)
+	}
+	clk.Add(2 * time.Second)
+	if n, l := hub.FollowerCount(), len(hub.Followers()); n != 0 || l != 0 {
+		t.Fatalf("2s after v1 was heard: FollowerCount() = %d, len(Followers()) = %d; want 0 and 0", n, l)
 	}
 }

@@ -59,7 +59,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := w.Header()
 	if named {
-		token, err := h.follow(f, r.Header.Get(headerToken), epoch, after)
+		token, err := h.follow(f, r.Header.Get(headerToken), requesterOf(r.Context()), epoch, after)
 		if err != nil {
 			followError(w, err)
 			return
@@ -96,20 +96,26 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // follow registers a named follower's stream and returns its report
 // token. A position in another log (another epoch) says nothing about this
 // one: the follower counts as having nothing until it reports again.
-func (h *Hub) follow(f Follower, token, epoch string, after int64) (string, error) {
+func (h *Hub) follow(f Follower, token string, q Requester, epoch string, after int64) (string, error) {
 	if epoch != h.epoch {
 		after = 0
 	}
-	return h.fl.connected(f, token, after, h.Head(), h.cfg.Now())
+	return h.fl.connected(f, token, q, after, h.Head(), h.cfg.Now())
 }
 
 // followError answers a stream or report the registry refused.
 func followError(w http.ResponseWriter, err error) {
-	if errors.Is(err, errClaimed) {
-		httperr.Write(w, http.StatusConflict, "conflict", err.Error())
-		return
+	switch {
+	case errors.Is(err, errClaimed):
+		httperr.Write(w, http.StatusConflict, codeIDTaken, err.Error())
+	case errors.Is(err, errUnknown):
+		httperr.Write(w, http.StatusConflict, codeUnknown, err.Error())
+	case errors.Is(err, errKeyCap), errors.Is(err, errAddrCap):
+		w.Header().Set("Retry-After", "5")
+		httperr.Write(w, http.StatusTooManyRequests, codeTooMany, err.Error())
+	default:
+		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
 	}
-	httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
 }
 
 func (h *Hub) isStopped() bool {

@@ -200,8 +200,8 @@ func appendHeartbeat(dst []byte, pos int64, now time.Time, epoch []byte) []byte 
 	return append(dst, "}\n\n"...)
 }
 
-// randomEpoch returns 128 random bits, base64url.
-func randomEpoch() string {
+// randomToken returns 128 random bits, base64url: epochs, report tokens.
+func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)

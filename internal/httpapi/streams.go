@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/store"
 )
@@ -120,6 +121,7 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 		}
 		stop := s.watchKey(ctx, secret, cancel)
 		defer stop()
+		ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
 		h.ServeHTTP(w, r.WithContext(ctx))
 		if cause := context.Cause(ctx); cause == errKeyRevoked || cause == errMaxAge {
 			s.log.Info("feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)

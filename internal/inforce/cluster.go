@@ -16,12 +16,16 @@ import (
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
-// Hub is this node's feed hub, as a Cluster uses it.
+// Hub is this node's feed hub, as a Cluster uses it. Followers,
+// FollowerCount and Pending count the same followers: those heard within
+// their staleness bound.
 type Hub interface {
 	Safe() (safe, head int64, next time.Time)
 	Followers() []feed.FollowerState
 	FollowerCount() int
-	Pending(x int64) []feed.FollowerState
+	// Pending returns up to limit of the followers for which x is not yet
+	// in force, and how many there are in all.
+	Pending(x int64, limit int) ([]feed.FollowerState, int)
 	FollowersChanged() <-chan struct{}
 }
 
@@ -121,9 +125,10 @@ type Cluster struct {
 	cfg Config
 	log *slog.Logger
 
-	version atomic.Int64 // of this node's records
-	kick    chan struct{}
-	metrics *metrics
+	version   atomic.Int64 // of this node's records
+	kick      chan struct{}
+	metrics   *metrics
+	listCache listCache // for the metrics
 
 	mu         sync.Mutex
 	own        store.NodeRecord     // this node, as last evaluated
@@ -314,15 +319,14 @@ func (c *Cluster) lagging(want int64) *lagging {
 	l := &lagging{want: want, pending: []Pending{}}
 	var sig strings.Builder
 	fmt.Fprint(&sig, want)
-	for i, f := range c.cfg.Hub.Pending(want) {
-		if i == maxLagging {
-			l.pending = nil // too many to name
-			sig.WriteString(" ...")
-			break
-		}
-		l.pending = append(l.pending, Pending{ID: f.ID, Name: f.Name, Host: f.Host, Node: c.cfg.NodeID,
-			Position: f.Position, LastHeard: f.Heard.UTC()})
+	fs, n := c.cfg.Hub.Pending(want, maxLagging)
+	for _, f := range fs {
+		l.pending = append(l.pending, c.pendingOf(f))
 		fmt.Fprintf(&sig, " %s:%d", f.ID, f.Position)
+	}
+	if n > len(fs) {
+		l.pending = nil // too many to name
+		sig.WriteString(" ...")
 	}
 	l.sig = sig.String()
 	return l

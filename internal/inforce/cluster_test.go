@@ -3,9 +3,12 @@ package inforce_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/inforce"
@@ -45,16 +48,19 @@ func (h *fakeHub) FollowerCount() int {
 	return len(h.followers)
 }
 
-func (h *fakeHub) Pending(x int64) []feed.FollowerState {
+func (h *fakeHub) Pending(x int64, limit int) ([]feed.FollowerState, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []feed.FollowerState
+	n := 0
 	for _, f := range h.followers {
 		if f.Position < x {
-			out = append(out, f)
+			if n++; len(out) < limit {
+				out = append(out, f)
+			}
 		}
 	}
-	return out
+	return out, n
 }
 
 func (h *fakeHub) FollowersChanged() <-chan struct{} {
@@ -164,6 +170,24 @@ func TestConfirmWaitsForOtherNode(t *testing.T) {
 	}
 }
 
+// TestConfirmPendingCapped: a confirmation names at most MaxPending of
+// the verifiers it waits for, and counts them all.
+func TestConfirmPendingCapped(t *testing.T) {
+	st := openStore(t)
+	now := time.Now()
+	var fs []feed.FollowerState
+	for i := range inforce.MaxPending + 50 {
+		fs = append(fs, follower(fmt.Sprint("v", i), 1, now))
+	}
+	fs = append(fs, follower("current", 2, now))
+	a, _ := node(t, "a", newFakeHub(1, 2, fs...), st, time.Now)
+	c := a.Confirm(context.Background(), 2, 10*time.Millisecond)
+	if c.InForce || len(c.Pending) != inforce.MaxPending || c.PendingCount != inforce.MaxPending+50 || c.Confirmed != 1 {
+		t.Fatalf("Confirm(2) = in force %v, %d named, %d pending, %d confirmed; want %d named of %d, 1 confirmed",
+			c.InForce, len(c.Pending), c.PendingCount, c.Confirmed, inforce.MaxPending, inforce.MaxPending+50)
+	}
+}
+
 // TestConfirmEmptyLog: confirming "the head" of an empty log is
 // immediate.
 func TestConfirmEmptyLog(t *testing.T) {
@@ -263,5 +287,60 @@ func TestOtherClustersIgnored(t *testing.T) {
 	}
 	if conf := c.Confirm(ctx, 5, 10*time.Second); !conf.InForce {
 		t.Fatalf("Confirm(5) once y says 5 = %+v, want in force: z belongs to another cluster", conf)
+	}
+}
+
+// countingStore counts the reads of verifier records.
+type countingStore struct {
+	*sqlite.Store
+	mu    sync.Mutex
+	reads int
+}
+
+func (s *countingStore) FeedVerifiers(ctx context.Context, heardAfter time.Time) ([]store.VerifierRecord, error) {
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
+	return s.Store.FeedVerifiers(ctx, heardAfter)
+}
+
+// TestMetricsShareOneListing is the review's security finding 2: every
+// scrape of the unauthenticated /metrics listed the cluster's verifiers
+// from the store. Scrapes now share one listing per few seconds.
+func TestMetricsShareOneListing(t *testing.T) {
+	st := &countingStore{Store: openStore(t)}
+	clk := &clock{t: time.Now()}
+	c := inforce.New(inforce.Config{NodeID: "a", Hub: newFakeHub(0, 0, follower("v", 0, clk.Now())), Store: st, Now: clk.Now})
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(c.Collector()); err != nil {
+		t.Fatal(err)
+	}
+	gauge := func() string {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if mf.GetName() == "tegata_verifiers" && m.GetLabel()[0].GetValue() == "current" {
+					return fmt.Sprint(m.GetGauge().GetValue())
+				}
+			}
+		}
+		return "absent"
+	}
+	for range 10 {
+		if g := gauge(); g != "1" {
+			t.Fatalf(`tegata_verifiers{state="current"} = %s, want 1`, g)
+		}
+	}
+	if st.reads != 1 {
+		t.Fatalf("10 scrapes read the verifier records %d times, want 1", st.reads)
+	}
+	clk.Add(10 * time.Second)
+	gauge()
+	if st.reads != 2 {
+		t.Errorf("a scrape after the listing aged read the records %d times in all, want 2", st.reads)
 	}
 }

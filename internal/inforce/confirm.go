@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -15,9 +16,12 @@ type Confirmation struct {
 	// Confirmed is how many verifiers the cluster knows of for which it is
 	// in force.
 	Confirmed int `json:"confirmed"`
-	// Pending are the verifiers for which it is not yet (empty when
-	// InForce).
+	// Pending names verifiers for which it is not yet (empty when
+	// InForce): at most MaxPending of them.
 	Pending []Pending `json:"pending"`
+	// PendingCount is how many verifiers it is not yet in force on, named
+	// in Pending or not.
+	PendingCount int `json:"pending_count"`
 	// WaitedMS is how long the call waited.
 	WaitedMS int64 `json:"waited_ms"`
 }
@@ -31,6 +35,10 @@ type Pending struct {
 	Position  int64     `json:"position"`
 	LastHeard time.Time `json:"last_heard"`
 }
+
+// MaxPending caps the verifiers a Confirmation names: a cluster with
+// thousands of lagging verifiers answers with a count, not megabytes.
+const MaxPending = 100
 
 // wantEvery is how often a waiting Confirm asks the other nodes again, in
 // case a message was lost.
@@ -149,7 +157,7 @@ func (c *Cluster) live(n store.NodeRecord, now time.Time) bool {
 func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirmation {
 	now := c.cfg.Now()
 	conf := Confirmation{InForce: inForce, Pending: []Pending{}}
-	conf.Confirmed = len(c.cfg.Hub.Followers())
+	conf.Confirmed = c.cfg.Hub.FollowerCount()
 	unknown := map[string]bool{} // lagging nodes that did not say who lags
 	c.mu.Lock()
 	for id, n := range c.nodes {
@@ -162,7 +170,7 @@ func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirm
 		case n.pending != nil && n.want >= seq:
 			for _, p := range n.pending {
 				if p.Position < seq {
-					conf.Pending = append(conf.Pending, p)
+					conf.addPending(p)
 				}
 			}
 		default:
@@ -173,15 +181,29 @@ func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirm
 	if inForce {
 		return conf
 	}
-	for _, f := range c.cfg.Hub.Pending(seq) {
-		conf.Pending = append(conf.Pending, Pending{ID: f.ID, Name: f.Name, Host: f.Host, Node: c.cfg.NodeID,
-			Position: f.Position, LastHeard: f.Heard.UTC()})
+	fs, n := c.cfg.Hub.Pending(seq, MaxPending)
+	for _, f := range fs {
+		conf.addPending(c.pendingOf(f))
 	}
+	conf.PendingCount += n - len(fs)
 	if len(unknown) > 0 {
 		c.pendingElsewhere(ctx, seq, unknown, now, &conf)
 	}
-	conf.Confirmed = max(0, conf.Confirmed-len(conf.Pending))
+	conf.Confirmed = max(0, conf.Confirmed-conf.PendingCount)
 	return conf
+}
+
+// addPending counts p, and names it while fewer than MaxPending are named.
+func (conf *Confirmation) addPending(p Pending) {
+	conf.PendingCount++
+	if len(conf.Pending) < MaxPending {
+		conf.Pending = append(conf.Pending, p)
+	}
+}
+
+// pendingOf is one of this node's followers as a Pending.
+func (c *Cluster) pendingOf(f feed.FollowerState) Pending {
+	return Pending{ID: f.ID, Name: f.Name, Host: f.Host, Node: c.cfg.NodeID, Position: f.Position, LastHeard: f.Heard.UTC()}
 }
 
 // pendingElsewhere adds the verifiers of lagging nodes that did not name
@@ -189,18 +211,15 @@ func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirm
 func (c *Cluster) pendingElsewhere(ctx context.Context, seq int64, lagging map[string]bool, now time.Time, conf *Confirmation) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	vs, err := c.cfg.Store.FeedVerifiers(ctx, now.Add(-maxStaleAfter))
+	vs, err := c.cfg.Store.FeedVerifiers(ctx, now.Add(-feed.MaxStaleAfter))
 	if err != nil {
 		c.log.Warn("inforce: reading verifier records failed", "err", err)
 		return
 	}
 	for _, v := range vs {
 		if lagging[v.Node] && v.Position < seq && now.Sub(v.HeardAt) <= v.StaleAfter {
-			conf.Pending = append(conf.Pending, Pending{ID: v.ID, Name: v.Name, Host: v.Host, Node: v.Node,
+			conf.addPending(Pending{ID: v.ID, Name: v.Name, Host: v.Host, Node: v.Node,
 				Position: v.Position, LastHeard: v.HeardAt.UTC()})
 		}
 	}
 }
-
-// maxStaleAfter is the longest staleness bound a verifier may report.
-const maxStaleAfter = 24 * time.Hour

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -72,7 +73,7 @@ func (c *Cluster) List(ctx context.Context) (Listing, error) {
 	if err != nil {
 		return Listing{}, fmt.Errorf("inforce: list: %w", err)
 	}
-	recs, err := c.cfg.Store.FeedVerifiers(ctx, now.Add(-maxStaleAfter))
+	recs, err := c.cfg.Store.FeedVerifiers(ctx, now.Add(-feed.MaxStaleAfter))
 	if err != nil {
 		return Listing{}, fmt.Errorf("inforce: list: %w", err)
 	}
@@ -121,7 +122,7 @@ func (c *Cluster) merged(recs []store.VerifierRecord) map[string]store.VerifierR
 
 func (c *Cluster) nodeViews(nodes []store.NodeRecord) []NodeView {
 	own := c.record()
-	out := []NodeView{{ID: own.ID, URL: own.URL, Head: own.Head, Safe: own.Safe, Followers: len(c.cfg.Hub.Followers()),
+	out := []NodeView{{ID: own.ID, URL: own.URL, Head: own.Head, Safe: own.Safe, Followers: c.cfg.Hub.FollowerCount(),
 		UpdatedAt: own.UpdatedAt.UTC()}}
 	for _, n := range nodes {
 		if n.ID != c.cfg.NodeID {

@@ -2,6 +2,7 @@ package inforce
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,9 +46,41 @@ var (
 )
 
 // Collector returns the Cluster's metrics: confirm outcomes and waits, and,
-// read from the cluster's records at each scrape, the count of verifiers
-// per state and the worst lag.
+// from a listing of the cluster's verifiers at most metricsEvery old, the
+// count of verifiers per state and the worst lag.
 func (c *Cluster) Collector() prometheus.Collector { return collector{c} }
+
+// metricsEvery is how long one listing serves the verifier gauges. Anyone
+// may scrape /metrics, as often as they like; a listing reads the store
+// (node and verifier records, the log's head, up to maxLagLookups log
+// entries), so scrapes share one listing per metricsEvery, whatever their
+// number, and concurrent scrapes wait for the one listing under way.
+const metricsEvery = 5 * time.Second
+
+// listCache is the listing the gauges last used.
+type listCache struct {
+	mu  sync.Mutex
+	at  time.Time // zero: none yet
+	l   Listing
+	err error
+}
+
+// metricsList returns a listing at most metricsEvery old, making one if
+// needed.
+func (c *Cluster) metricsList() (Listing, error) {
+	lc := &c.listCache
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	now := c.cfg.Now()
+	if !lc.at.IsZero() && !now.Before(lc.at) && now.Sub(lc.at) < metricsEvery {
+		return lc.l, lc.err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lc.l, lc.err = c.List(ctx)
+	lc.at = now
+	return lc.l, lc.err
+}
 
 type collector struct{ c *Cluster }
 
@@ -62,9 +95,7 @@ func (x collector) Describe(ch chan<- *prometheus.Desc) {
 func (x collector) Collect(ch chan<- prometheus.Metric) {
 	x.c.metrics.confirms.Collect(ch)
 	x.c.metrics.waited.Collect(ch)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	l, err := x.c.List(ctx)
+	l, err := x.c.metricsList()
 	if err != nil {
 		x.c.log.Warn("inforce: metrics: listing verifiers failed", "err", err)
 		return

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // openStream is one feed stream held open by a test.
@@ -28,6 +30,13 @@ type openStream struct {
 // the server ends it.
 func openFeed(t *testing.T, base, key string) *openStream {
 	t.Helper()
+	return openFeedAs(t, base, key, "")
+}
+
+// openFeedAs is openFeed for a verifier naming itself id (none if empty),
+// with a staleness bound of a minute.
+func openFeedAs(t *testing.T, base, key, id string) *openStream {
+	t.Helper()
 	c, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	req, err := http.NewRequestWithContext(c, "GET", base+"/v1/feed", nil)
@@ -35,6 +44,9 @@ func openFeed(t *testing.T, base, key string) *openStream {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
+	if id != "" {
+		req.Header.Set("Tegata-Verifier", "id="+id+"&stale_after_ms=60000")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET /v1/feed = %v", err)
@@ -168,14 +180,72 @@ func TestFeedStreamCaps(t *testing.T) {
 	})
 }
 
-// eventually polls cond every 20ms for up to 10s.
+// eventually waits for cond, up to 10s (testtime.EventuallyTrue).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("%s: not within 10s", what)
+	testtime.EventuallyTrue(t, 10*time.Second, what, cond)
+}
+
+// TestVerifierRegistryAbuse is the review's security finding 1: a feed key
+// could fill a node's verifier registry with reports alone, each record
+// kept for a day, and hold every confirmation at 202. A report now makes
+// no record (only a stream does: 409 unknown_verifier), the records made
+// from one address are capped, and a confirmation stays in force.
+func TestVerifierRegistryAbuse(t *testing.T) {
+	limits := httpapi.DefaultLimits()
+	limits.FeedStreamsPerAddress = 1 // at most 4 verifier records per address
+	e := start(t, func(c *server.Config) { c.Limits = &limits })
+	feedKey := createKey(t, e.admin, "feed", authority.RoleFeed)
+	for i := range 20 {
+		body := fmt.Sprintf(`{"id":"fake%d","stale_after_ms":86400000,"position":0,"epoch":%q}`, i, epochOf(t, e))
+		status, b := postAs(t, e.URL+"/v1/feed/position", feedKey.Key, "application/json", body)
+		if status != http.StatusConflict || !strings.Contains(b, `"unknown_verifier"`) {
+			t.Fatalf("report of a verifier with no stream = %d %s, want 409 unknown_verifier", status, b)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	l, err := e.admin.Verifiers(ctx(t))
+	if err != nil || len(l.Verifiers) != 0 {
+		t.Fatalf("Verifiers() after reports alone = %+v, %v; want none", l.Verifiers, err)
+	}
+	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "erin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, b := postAs(t, e.URL+"/v1/sessions/"+tok.SessionID+"/revoke?confirm=2s", e.APIKey, "application/json", "{}")
+	if status != http.StatusOK || !strings.Contains(b, `"in_force":true`) {
+		t.Fatalf("confirmed revocation after fake reports = %d %s, want 200 in force", status, b)
+	}
+
+	// Streams make records, up to 4 per address, closed or not (a record
+	// outlives its stream by the verifier's bound).
+	// One stream at a time: wait for the server to let go of the last.
+	openOne := func(id string) *openStream {
+		var s *openStream
+		eventually(t, "the previous stream to be gone", func() bool {
+			s = openFeedAs(t, e.URL, feedKey.Key, id)
+			return !strings.Contains(s.body, "too_many_streams")
+		})
+		s.cancel()
+		<-s.ended
+		return s
+	}
+	for i := range 4 {
+		if s := openOne(fmt.Sprint("v", i)); s.status != http.StatusOK {
+			t.Fatalf("named stream %d = %d %s, want 200", i, s.status, s.body)
+		}
+	}
+	if s := openOne("v4"); s.status != http.StatusTooManyRequests || !strings.Contains(s.body, `"too_many_verifiers"`) {
+		t.Fatalf("fifth verifier from one address = %d %s, want 429 too_many_verifiers", s.status, s.body)
+	}
+}
+
+// epochOf returns the cluster's epoch, as the key set answer names it.
+func epochOf(t *testing.T, e *env) string {
+	t.Helper()
+	resp, err := http.Get(e.URL + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Tegata-Epoch")
 }

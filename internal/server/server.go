@@ -61,7 +61,12 @@ type Config struct {
 	// FeedMaxAge ends feed streams after about this long (verifiers
 	// reconnect); zero means httpapi.DefaultFeedMaxAge, negative none.
 	FeedMaxAge time.Duration
-	Logger     *slog.Logger
+	// MaxStaleAfter is the longest staleness bound this node takes a
+	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
+	// no wait for a silent verifier, lasts longer. Zero means
+	// feed.DefaultStaleAfterCap.
+	MaxStaleAfter time.Duration
+	Logger        *slog.Logger
 }
 
 // Running is a started authority.
@@ -196,8 +201,13 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	// verifiers whose clock is behind, and judges expiry by the
 	// authority's clock; the verifier bookkeeping uses that clock too.
 	license := new(inforce.License)
+	limits := httpapi.DefaultLimits()
+	if cfg.Limits != nil {
+		limits = *cfg.Limits
+	}
 	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now,
-		Epoch: id.Epoch, License: license.Until})
+		Epoch: id.Epoch, License: license.Until, StaleAfterCap: cfg.MaxStaleAfter,
+		FollowersPerKey: verifierRecordsPer * limits.FeedStreamsPerKey, FollowersPerAddress: verifierRecordsPer * limits.FeedStreamsPerAddress})
 	cl := inforce.New(inforce.Config{URL: url, Epoch: id.Epoch, Hub: hub, Store: st, License: license,
 		Broadcaster: broadcaster(st), Now: a.Config().Now, Logger: log})
 	if err := cl.Register(ctx); err != nil {
@@ -209,10 +219,6 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	}
 	if err := reg.Register(cl.Collector()); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	limits := httpapi.DefaultLimits()
-	if cfg.Limits != nil {
-		limits = *cfg.Limits
 	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
@@ -249,6 +255,12 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	log.Info("listening", "url", url, "issuer", ac.Issuer, "node", cl.NodeID(), "service", "tegata authority")
 	return r, nil
 }
+
+// verifierRecordsPer is how many verifier records a node keeps per feed
+// stream it allows an API key or a client address: a record outlives its
+// streams by up to the verifier's staleness bound, so a verifier that
+// restarted (a new id) holds two for a while.
+const verifierRecordsPer = 4
 
 // feedSource is what the feed hub reads: the log plus wake-ups.
 type feedSource interface {
