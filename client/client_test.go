@@ -89,13 +89,13 @@ func TestRevokeSubjectAndToken(t *testing.T) {
 	if in, _ := c.Introspect(ctx, b.AccessToken); !in.Active || in.Generation != 1 || fmt.Sprint(in.Claims["roles"]) != "[viewer]" {
 		t.Errorf("Introspect(after the cutoff) = %+v, want active with the new roles", in)
 	}
-	if err := (&client.Client{BaseURL: authorityURL}).RevokeToken(ctx, b.RefreshToken); err != nil {
+	if _, err := (&client.Client{BaseURL: authorityURL}).RevokeToken(ctx, client.TokenRevocation{Token: b.RefreshToken}); err != nil {
 		t.Fatalf("RevokeToken = %v", err)
 	}
 	if in, _ := c.Introspect(ctx, b.AccessToken); in.Active {
 		t.Error("the access token is active after RevokeToken")
 	}
-	if err := c.RevokeToken(ctx, "not-a-token"); err != nil {
+	if _, err := c.RevokeToken(ctx, client.TokenRevocation{Token: "not-a-token"}); err != nil {
 		t.Errorf("RevokeToken(garbage) = %v, want nil (RFC 7009)", err)
 	}
 }

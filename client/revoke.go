@@ -102,36 +102,69 @@ type RevokeItem struct {
 }
 
 // ItemOutcome is what RevokeMany did with one item: Revoked with the seq of
-// its revocation log entry, or not (a session already revoked).
+// its revocation log entry, or not (a session already revoked), and the
+// live sessions the item found: for a session 1 when it ended it; for a
+// subject, the sessions it signed out (ScopeSessions) or cut the access
+// tokens of (ScopeAccess). A subject with 0 had nothing to sign out: a
+// typo, or a user already signed out everywhere.
 type ItemOutcome struct {
-	Revoked bool  `json:"revoked"`
-	Seq     int64 `json:"seq"`
+	Revoked  bool  `json:"revoked"`
+	Seq      int64 `json:"seq"`
+	Sessions int   `json:"sessions"`
 }
 
 // MaxRevokeItems is the most items one RevokeMany call may carry.
 const MaxRevokeItems = 10_000
 
+// BulkRevocation asks RevokeMany to revoke many sessions and subjects.
+type BulkRevocation struct {
+	// Items: 1 to MaxRevokeItems.
+	Items []RevokeItem
+	// Reason goes to the audit trail, on every item's record (optional).
+	Reason string
+	// Confirm is as for SessionRevocation; the wait covers every item.
+	Confirm time.Duration
+}
+
+// BulkRevoked is the answer to RevokeMany: outcome i is item i's.
+type BulkRevoked struct {
+	Items []ItemOutcome `json:"items"`
+	// Confirmation answers Confirm (nil without).
+	Confirmation *Confirmation `json:"confirmation,omitempty"`
+}
+
 // RevokeMany revokes up to MaxRevokeItems sessions and subjects in one
 // call (POST /v1/revocations, admin key), all or nothing: on an *Error
 // nothing was revoked, and the description names the first bad item
-// ("items[3]: ..."). Outcome i is item i's; reason goes to the audit
-// trail.
-func (c *Client) RevokeMany(ctx context.Context, items []RevokeItem, reason string) ([]ItemOutcome, error) {
-	var out struct {
-		Items []ItemOutcome `json:"items"`
+// ("items[3]: ...").
+func (c *Client) RevokeMany(ctx context.Context, r BulkRevocation) (BulkRevoked, error) {
+	var out BulkRevoked
+	err := c.call(ctx, "POST", "/v1/revocations"+confirmQuery(r.Confirm), map[string]any{"items": r.Items, "reason": r.Reason}, &out)
+	if err == nil && len(out.Items) != len(r.Items) {
+		err = fmt.Errorf("client: POST /v1/revocations: %d outcomes for %d items", len(out.Items), len(r.Items))
 	}
-	err := c.call(ctx, "POST", "/v1/revocations", map[string]any{"items": items, "reason": reason}, &out)
-	if err == nil && len(out.Items) != len(items) {
-		err = fmt.Errorf("client: POST /v1/revocations: %d outcomes for %d items", len(out.Items), len(items))
-	}
-	return out.Items, err
+	return out, err
+}
+
+// TokenRevocation asks RevokeToken to sign out the session of a token.
+type TokenRevocation struct {
+	// Token is an access or refresh token.
+	Token string
+	// Confirm is as for SessionRevocation. It needs an admin API key
+	// (Client.APIKey): the call holds a request open.
+	Confirm time.Duration
 }
 
 // RevokeToken signs out the session of an access or refresh token (POST
-// /v1/token/revoke, RFC 7009, no API key): what a client calls on sign-out.
-// An unknown or invalid token is not an error.
-func (c *Client) RevokeToken(ctx context.Context, token string) error {
-	return c.form(ctx, "/v1/token/revoke", token, nil)
+// /v1/token/revoke, RFC 7009): what a client calls on sign-out, with no API
+// key unless r.Confirm is set. An unknown or invalid token is not an error.
+// The Confirmation is nil without r.Confirm.
+func (c *Client) RevokeToken(ctx context.Context, r TokenRevocation) (*Confirmation, error) {
+	var out struct {
+		Confirmation *Confirmation `json:"confirmation"`
+	}
+	err := c.form(ctx, "/v1/token/revoke"+confirmQuery(r.Confirm), r.Token, &out)
+	return out.Confirmation, err
 }
 
 // Introspection is the authority's verdict on an access token (RFC 7662).

@@ -48,7 +48,7 @@ var (
 <li>
 <div>
 <div class="name">{{.Device}}{{if .Current}}<span class="this">This device</span>{{end}}</div>
-<div class="when">Signed in {{stamp .CreatedAt}}<br>Last active {{stamp .LastActiveAt}}</div>
+<div class="when">Signed in {{stamp .CreatedAt}}<br>Last active {{stamp .LastRefreshedAt}}</div>
 </div>
 <form method="post" action="/.tegata/sessions/{{.ID}}/revoke"><button type="submit">Sign out</button></form>
 </li>

@@ -74,8 +74,12 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// notFound answers a path a forward-auth gate does not serve, saying what
+// it is: someone who meant to proxy an app forgot the upstream.
 func notFound(w http.ResponseWriter) {
-	httperr.Write(w, http.StatusNotFound, "not_found", "the gate answers "+PathAuth+", "+PathHealth+" and "+PathReady)
+	httperr.Write(w, http.StatusNotFound, "not_found", "no such path: this gate is a forward-auth endpoint (no upstream is set), "+
+		"which answers "+PathAuth+" (also "+PathAuth+"/... and /), "+PathHealth+" and "+PathReady+
+		"; to proxy requests to an app, give the gate an upstream (tegata gate --upstream URL)")
 }
 
 func isAuthPath(p string) bool {

@@ -81,6 +81,15 @@ func TestForwardAuth(t *testing.T) {
 		})
 	}
 
+	t.Run("other path: the 404 says what this gate is", func(t *testing.T) {
+		d := do(t, "GET", g.URL+"/api", bearer(tok.AccessToken)).errorDescription(t)
+		for _, want := range []string{"forward-auth", "/auth", "/healthz", "/readyz", "upstream"} {
+			if !strings.Contains(d, want) {
+				t.Errorf("GET /api: error_description %q lacks %q", d, want)
+			}
+		}
+	})
+
 	t.Run("identity headers", func(t *testing.T) {
 		got := do(t, "GET", g.URL+"/auth", bearer(tok.AccessToken))
 		want := map[string]string{

@@ -168,7 +168,7 @@ func (h *handoff) act() error {
 // cookies. An anonymous request has nothing to end but its cookies.
 func (h *handoff) logout(scope string) error {
 	if scope != LogoutSession && scope != LogoutEverywhere {
-		return &handoffError{fmt.Errorf("%s: want %q or %q, got %q", HeaderLogout, LogoutSession, LogoutEverywhere, scope)}
+		return &handoffError{HeaderLogout, fmt.Errorf("want %q or %q, got %q", LogoutSession, LogoutEverywhere, scope)}
 	}
 	if h.claims != nil {
 		if err := h.web.endSessions(h.r.Context(), h.claims, scope == LogoutEverywhere); err != nil {
@@ -186,7 +186,7 @@ func (h *handoff) logout(scope string) error {
 func (h *handoff) login(raw string) error {
 	l, err := parseLogin(raw)
 	if err != nil {
-		return &handoffError{err}
+		return &handoffError{HeaderLogin, err}
 	}
 	if l.Device == "" {
 		l.Device = deviceLabel(h.r.UserAgent())
@@ -194,6 +194,12 @@ func (h *handoff) login(raw string) error {
 	ctx, cancel := context.WithTimeout(h.r.Context(), authorityTimeout)
 	defer cancel()
 	tok, err := h.web.auth.CreateSession(ctx, client.SessionRequest{Subject: l.Subject, Device: l.Device, Claims: l.Claims})
+	var ce *client.Error
+	if errors.As(err, &ce) && errors.Is(err, client.ErrInvalidRequest) {
+		// The subject or claims the app sent (reserved, too large...): the
+		// app's fault, as much as a malformed header.
+		return &handoffError{HeaderLogin, fmt.Errorf("the authority refused it: %s", ce.Description)}
+	}
 	if err != nil {
 		return err
 	}
@@ -218,34 +224,45 @@ func parseLogin(raw string) (Login, error) {
 	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil {
-		return l, fmt.Errorf("%s is not the JSON of a login: %w", HeaderLogin, err)
+		return l, fmt.Errorf("not the JSON of a login: %w", err)
 	}
 	if dec.More() {
-		return l, fmt.Errorf("%s has data after its JSON object", HeaderLogin)
+		return l, errors.New("data after its JSON object")
 	}
 	if l.Subject == "" {
-		return l, fmt.Errorf(`%s has no "subject"`, HeaderLogin)
+		return l, errors.New(`no "subject"`)
 	}
 	return l, nil
 }
 
-// handoffError: the app's header was malformed (a bug in the app).
-type handoffError struct{ err error }
+// handoffError: the app's header was malformed, or asked for what the
+// authority refuses (a bug in the app, not something a retry fixes).
+type handoffError struct {
+	header string // HeaderLogin or HeaderLogout
+	err    error
+}
 
-func (e *handoffError) Error() string { return e.err.Error() }
+func (e *handoffError) Error() string {
+	return fmt.Sprintf("the app's %s was refused: %v", e.header, e.err)
+}
 func (e *handoffError) Unwrap() error { return e.err }
 
 // fail replaces the app's answer: the browser must not believe it signed in
 // or out when it did not. Cookies already due (a refresh this request made)
-// are still set, so a spent refresh token is not left in the browser.
+// are still set, so a spent refresh token is not left in the browser. An
+// app's mistake is logged at Error with the path of the answer that carried
+// it and named in the answer (the developer trying their sign-in sees it);
+// a failure of the authority says to try again.
 func (h *handoff) fail(err error) {
 	ctx := h.r.Context()
+	desc := "the session could not be changed; try again"
 	var he *handoffError
 	switch {
 	case errors.As(err, &he):
-		h.web.log.ErrorContext(ctx, "gate: the app's sign-in/sign-out header is malformed", "err", err, "path", h.r.URL.Path)
+		h.web.log.ErrorContext(ctx, "gate: the app's "+he.header+" was refused", "why", he.err, "path", h.r.URL.Path, "method", h.r.Method)
+		desc = he.Error()
 	case errors.Is(err, errCookieTooLarge):
-		h.web.log.ErrorContext(ctx, "gate: sign-in failed", "err", err)
+		h.web.log.ErrorContext(ctx, "gate: sign-in failed", "err", err, "path", h.r.URL.Path)
 	default:
 		h.web.logAuthorityError(ctx, "sign-in/sign-out", err)
 	}
@@ -258,5 +275,5 @@ func (h *handoff) fail(err error) {
 		hdr.Add("Set-Cookie", c.String())
 	}
 	h.discard = true
-	httperr.Write(h.ResponseWriter, http.StatusBadGateway, "bad_gateway", "the session could not be changed; try again")
+	httperr.Write(h.ResponseWriter, http.StatusBadGateway, "bad_gateway", desc)
 }

@@ -24,11 +24,13 @@ const (
 
 // sessionEntry is one session in GET /.tegata/sessions.
 type sessionEntry struct {
-	ID           string    `json:"session_id"`
-	Device       string    `json:"device"`
-	CreatedAt    time.Time `json:"created_at"`
-	LastActiveAt time.Time `json:"last_active_at"`
-	Current      bool      `json:"current"`
+	ID        string    `json:"session_id"`
+	Device    string    `json:"device"`
+	CreatedAt time.Time `json:"created_at"`
+	// LastRefreshedAt: the session is used within one access token
+	// lifetime of it. Named as the authority's API names it.
+	LastRefreshedAt time.Time `json:"last_refreshed_at"`
+	Current         bool      `json:"current"`
 }
 
 // selfService answers the paths under /.tegata/.
@@ -124,10 +126,8 @@ func (w *Web) sessions(ctx context.Context, c *token.Claims) ([]sessionEntry, er
 	}
 	out := make([]sessionEntry, 0, len(list))
 	for _, s := range list {
-		// The authority knows when a session last refreshed: within one
-		// access token lifetime of its last use.
 		out = append(out, sessionEntry{ID: s.ID, Device: s.Device, CreatedAt: s.CreatedAt.UTC(),
-			LastActiveAt: s.LastRefreshedAt.UTC(), Current: s.ID == c.SessionID})
+			LastRefreshedAt: s.LastRefreshedAt.UTC(), Current: s.ID == c.SessionID})
 	}
 	slices.SortStableFunc(out, func(a, b sessionEntry) int {
 		switch {
@@ -238,10 +238,7 @@ func (w *Web) revokeQuietly(ctx context.Context, sid, reason string) {
 // apply its revocation; the feed normally brings it in milliseconds. Past
 // it the answer goes out anyway: the revocation is recorded, and reaches
 // every verifier as soon as the feed delivers it.
-const (
-	appliedWait = 2 * time.Second
-	appliedPoll = 5 * time.Millisecond
-)
+const appliedWait = 2 * time.Second
 
 func (w *Web) awaitApplied(ctx context.Context, rev client.Revocation) {
 	if rev.Entry == nil || rev.Entry.Seq == 0 {
@@ -249,14 +246,7 @@ func (w *Web) awaitApplied(ctx context.Context, rev client.Revocation) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, appliedWait)
 	defer cancel()
-	t := time.NewTicker(appliedPoll)
-	defer t.Stop()
-	for w.v.State().Position < rev.Entry.Seq {
-		select {
-		case <-ctx.Done():
-			w.log.InfoContext(ctx, "gate: revocation not applied locally yet; answering anyway", "seq", rev.Entry.Seq)
-			return
-		case <-t.C:
-		}
+	if err := w.v.WaitApplied(ctx, rev.Entry.Seq); err != nil {
+		w.log.InfoContext(ctx, "gate: revocation not applied locally yet; answering anyway", "seq", rev.Entry.Seq, "err", err)
 	}
 }

@@ -137,8 +137,8 @@ func revokeOnce(ctx context.Context, c *client.Client, w, i int, sessions []clie
 	for j := range items {
 		items[j] = client.RevokeItem{Subject: fmt.Sprintf("bulk-%d-%d-%d", w, i, j)}
 	}
-	out, err := c.RevokeMany(ctx, items, "crash test")
-	for j, o := range out {
+	out, err := c.RevokeMany(ctx, client.BulkRevocation{Items: items, Reason: "crash test"})
+	for j, o := range out.Items {
 		record(o.Seq, "subject "+items[j].Subject)
 	}
 	return err

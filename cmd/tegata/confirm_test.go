@@ -31,7 +31,7 @@ func TestVerifiersAndConfirm(t *testing.T) {
 	var code int
 	poll(t, "tegata verifiers to list edge-1 as current", func() bool {
 		out, code = run(t, ops, "verifiers")
-		return code == 0 && strings.Contains(out, "edge-1") && strings.Contains(out, "current") && strings.Contains(out, "1 verifiers")
+		return code == 0 && strings.Contains(out, "edge-1") && strings.Contains(out, "current") && strings.Contains(out, "1 verifier;")
 	})
 	key, err := os.ReadFile(filepath.Join(dir, "api-key"))
 	if err != nil {

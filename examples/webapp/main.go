@@ -4,9 +4,10 @@
 // request headers the gate sets. It writes no cookie, refresh or CSRF code:
 // the gate does all of that.
 //
+//	export TEGATA_DATA=${TMPDIR:-/tmp}/tegata-walkthrough/data  # keys outside the repository
 //	tegata serve &
-//	tegata apikeys create --name web --role gate > gate-key
-//	TEGATA_GATE_KEY=$(cat gate-key) tegata gate --authority http://127.0.0.1:8080 \
+//	(umask 077; tegata apikeys create --name web --role gate > "$TEGATA_DATA/../gate-key")
+//	TEGATA_GATE_KEY=$(cat "$TEGATA_DATA/../gate-key") tegata gate --authority http://127.0.0.1:8080 \
 //	    --listen 127.0.0.1:8081 --upstream http://127.0.0.1:3000 --web --public /assets/ &
 //	go run ./examples/webapp --listen 127.0.0.1:3000
 //	# open http://127.0.0.1:8081/ and sign in as alice / wonderland

@@ -113,12 +113,26 @@ func (a *Authority) CreateAPIKey(ctx context.Context, name, role string, actor s
 	err := a.store.AddAPIKey(ctx, k, actor)
 	if errors.Is(err, store.ErrConflict) {
 		// ID and hash are random (128 and 256 bits): the name it is.
-		return APIKeyInfo{}, "", &Error{Code: CodeConflict, Description: fmt.Sprintf("an API key named %q exists", name)}
+		return APIKeyInfo{}, "", a.nameTaken(ctx, name)
 	}
 	if err != nil {
 		return APIKeyInfo{}, "", fmt.Errorf("authority: store API key: %w", err)
 	}
 	return apiKeyInfo(k), secret, nil
+}
+
+// nameTaken is the conflict of a CreateAPIKey whose name a live key has:
+// it names that key, so the operator can revoke it or pick another name.
+func (a *Authority) nameTaken(ctx context.Context, name string) error {
+	desc := fmt.Sprintf("an API key named %q exists", name)
+	if keys, err := a.store.ListAPIKeys(ctx); err == nil {
+		for _, k := range keys {
+			if k.Name == name {
+				desc += fmt.Sprintf(" (id %s)", k.ID)
+			}
+		}
+	}
+	return &Error{Code: CodeConflict, Description: desc + "; choose another name, or revoke that key first"}
 }
 
 // APIKeys lists the live API keys, oldest first.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -27,10 +26,11 @@ type RevokeItem struct {
 // record per item, recorded in one transaction. Each item is checked as
 // RevokeSession or RevokeSubject checks it; the first bad item fails the
 // whole call with an *Error whose description names it ("items[3]: ...").
-// Entry i is item i's; it is the zero Entry for a session that was already
-// revoked (also by an earlier item). Like the single revocations, every
+// Outcome i is item i's (store.Revoked: its entry, the zero Entry for a
+// session that was already revoked, also by an earlier item, and the live
+// sessions it found). Like the single revocations, every
 // entry is in force in this process before Revoke returns.
-func (a *Authority) Revoke(ctx context.Context, items []RevokeItem, actor store.Actor) ([]revocation.Entry, error) {
+func (a *Authority) Revoke(ctx context.Context, items []RevokeItem, actor store.Actor) ([]store.Revoked, error) {
 	if len(items) == 0 || len(items) > MaxBulkItems {
 		return nil, invalidRequest("items must hold 1 to %d revocations", MaxBulkItems)
 	}
@@ -60,7 +60,7 @@ func (a *Authority) Revoke(ctx context.Context, items []RevokeItem, actor store.
 	}
 	for _, e := range es {
 		if e.Seq != 0 {
-			a.applyLocal(e)
+			a.applyLocal(e.Entry)
 		}
 	}
 	return es, nil

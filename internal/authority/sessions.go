@@ -234,6 +234,10 @@ func checkSubject(s string) error {
 		return invalidRequest("subject is longer than %d bytes", MaxSubjectLen)
 	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
 		return invalidRequest("subject must be valid UTF-8 without control characters")
+	case strings.TrimSpace(s) != s:
+		// Almost surely a slip (a pasted line, a padded column); the
+		// subject without it would be a different user.
+		return invalidRequest("subject %q has leading or trailing whitespace", s)
 	}
 	return nil
 }

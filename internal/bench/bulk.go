@@ -56,7 +56,7 @@ func (f *floodRun) runBulk(ctx context.Context) error {
 	}
 	f.cfg.logf("flood: bulk revocation of %d subjects, end to end", b.subjects)
 	start := time.Now()
-	if _, err := f.c.clients[0].RevokeMany(ctx, items, "bench bulk"); err != nil {
+	if _, err := f.c.clients[0].RevokeMany(ctx, client.BulkRevocation{Items: items, Reason: "bench bulk"}); err != nil {
 		return fmt.Errorf("bench: bulk revocation: %w", err)
 	}
 	b.answered = time.Since(start)

@@ -219,12 +219,12 @@ func (f *floodRun) revokeRange(ctx context.Context, c *client.Client, from, to i
 	for i := from; i < to; i++ {
 		items = append(items, client.RevokeItem{Subject: f.subject(i), Scope: client.ScopeSessions})
 	}
-	res, err := c.RevokeMany(ctx, items, "bench flood")
+	res, err := c.RevokeMany(ctx, client.BulkRevocation{Items: items, Reason: "bench flood"})
 	if err != nil {
 		return 0, fmt.Errorf("bench: bulk revocation of subjects %d to %d: %w", from, to-1, err)
 	}
 	var last int64
-	for _, r := range res {
+	for _, r := range res.Items {
 		if !r.Revoked {
 			return 0, errors.New("bench: a subject cutoff was not written")
 		}

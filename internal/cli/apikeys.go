@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tegata-dev/tegata/client"
@@ -17,9 +19,7 @@ func apikeys(env Env, args []string) error {
 // `tegata apikeys create --name x > file` captures just the secret, and
 // everything else on stderr.
 func apikeysCreate(env Env, args []string) error {
-	fs := newFlags(env, "apikeys create")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "apikeys create")
 	name := fs.String("name", "", "the key's name, 1-64 of A-Z a-z 0-9 . _ - (required)")
 	role := fs.String("role", "admin", "admin (every call), feed (read-only: feed, JWKS, introspection) or gate (a web gate: feed, introspection, sessions)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
@@ -32,12 +32,14 @@ func apikeysCreate(env Env, args []string) error {
 	if !authority.ValidRole(*role) {
 		return usageErr("--role must be admin, feed or gate")
 	}
-	c, ctx, cancel, err := o.connect(env)
-	if err != nil {
+	var k client.APIKey
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) (err error) {
+		k, err = c.CreateAPIKey(ctx, client.APIKeyRequest{Name: *name, Role: *role, Reason: *reason})
 		return err
+	})
+	if errors.Is(err, client.ErrConflict) {
+		return nameTaken(env, o, *name, err)
 	}
-	defer cancel()
-	k, err := c.CreateAPIKey(ctx, client.APIKeyRequest{Name: *name, Role: *role, Reason: *reason})
 	if err != nil {
 		return err
 	}
@@ -52,19 +54,36 @@ func apikeysCreate(env Env, args []string) error {
 	return err
 }
 
+// nameTaken completes the authority's refusal of a taken name with the
+// command that revokes the key holding it. (Nothing was printed on
+// standard output: a file the shell sent it to is left empty.)
+func nameTaken(env Env, o *opFlags, name string, err error) error {
+	id := ""
+	_ = o.call(env, 0, func(ctx context.Context, c *client.Client) error {
+		list, err := c.APIKeys(ctx)
+		for _, k := range list {
+			if k.Name == name {
+				id = k.ID
+			}
+		}
+		return err
+	})
+	if id == "" {
+		return fmt.Errorf("%w (another --name, or tegata apikeys list and revoke)", err)
+	}
+	return fmt.Errorf("%w (to revoke it: tegata apikeys revoke %s)", err, id)
+}
+
 func apikeysList(env Env, args []string) error {
-	fs := newFlags(env, "apikeys list")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "apikeys list")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	c, ctx, cancel, err := o.connect(env)
-	if err != nil {
+	var list []client.APIKey
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) (err error) {
+		list, err = c.APIKeys(ctx)
 		return err
-	}
-	defer cancel()
-	list, err := c.APIKeys(ctx)
+	})
 	if err != nil {
 		return err
 	}
@@ -82,9 +101,7 @@ func apikeysList(env Env, args []string) error {
 }
 
 func apikeysRevoke(env Env, args []string) error {
-	fs := newFlags(env, "apikeys revoke")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "apikeys revoke")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
 	fs.takesArgs = true
 	if err := parse(fs, args); err != nil {
@@ -94,12 +111,10 @@ func apikeysRevoke(env Env, args []string) error {
 		return usageErr("want exactly one ID (see 'tegata apikeys list'), got %d arguments%s", fs.NArg(), flagHint(fs.Args()))
 	}
 	id := fs.Arg(0)
-	c, ctx, cancel, err := o.connect(env)
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) error {
+		return c.RevokeAPIKey(ctx, client.APIKeyRevocation{ID: id, Reason: *reason})
+	})
 	if err != nil {
-		return err
-	}
-	defer cancel()
-	if err := c.RevokeAPIKey(ctx, client.APIKeyRevocation{ID: id, Reason: *reason}); err != nil {
 		return err
 	}
 	if o.jsonOut {

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,7 +39,7 @@ func TestAPIKeysUsageErrors(t *testing.T) {
 // runSplit runs the CLI keeping stdout and stderr apart.
 func runSplit(args []string, env map[string]string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
-	code = Main(Env{Args: args, Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }})
+	code = Main(testEnv(args, env, nil, &out, &errOut))
 	return code, out.String(), errOut.String()
 }
 
@@ -55,6 +57,14 @@ func TestAPIKeysCommands(t *testing.T) {
 	k, err := r.Authority.Authenticate(context.Background(), key)
 	if err != nil || k.Name != "edge-gate" || k.Role != authority.RoleFeed {
 		t.Fatalf("Authenticate(created key) = %+v, %v, want edge-gate with role feed", k, err)
+	}
+
+	// The name is taken: the refusal names the key that holds it and how
+	// to revoke it, and nothing reaches stdout (a > file stays empty).
+	code, again, msg := runSplit([]string{"apikeys", "create", "--name", "edge-gate", "--role", "feed"}, env)
+	if code != 1 || again != "" || !strings.Contains(msg, "409") || !strings.Contains(msg, "(id "+k.ID+")") ||
+		!strings.Contains(msg, "choose another name") || !strings.Contains(msg, "tegata apikeys revoke "+k.ID) {
+		t.Errorf("apikeys create (name taken) = exit %d, stdout %q, stderr %q; want 1 naming id %s and the revoke command", code, again, msg, k.ID)
 	}
 
 	code, list, _ := runSplit([]string{"apikeys", "list"}, env)
@@ -102,5 +112,49 @@ func TestGateWebChecksKeyRole(t *testing.T) {
 	code, msg = runCLI(append(gate, "--origin", "app.example.com"), map[string]string{"TEGATA_GATE_KEY": r.APIKey})
 	if code != 2 || !strings.Contains(msg, "scheme://host") {
 		t.Errorf("gate --web --origin app.example.com = exit %d\n%s\nwant 2 explaining the origin form", code, msg)
+	}
+}
+
+// TestRefusedKeyNamed: an operator command whose API key the authority
+// refuses says which key (its variable or file) and which authority, the
+// two things to check.
+func TestRefusedKeyNamed(t *testing.T) {
+	r, _ := startServer(t)
+	keyFile := filepath.Join(t.TempDir(), "api-key")
+	if err := os.WriteFile(keyFile, []byte("tgk_from_another_cluster\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		source string
+	}{
+		{"variable", map[string]string{"TEGATA_API_KEY": "tgk_wrong"}, nil, "TEGATA_API_KEY"},
+		{"file", map[string]string{}, []string{"--key-file", keyFile}, keyFile},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.env["TEGATA_AUTHORITY"] = r.URL
+			code, _, msg := runSplit(append([]string{"apikeys", "create", "--name", "web", "--role", "gate"}, tc.args...), tc.env)
+			if code != 1 || !strings.Contains(msg, "401") || !strings.Contains(msg, "the API key from "+tc.source) ||
+				!strings.Contains(msg, "authority at "+r.URL) {
+				t.Errorf("apikeys create with a refused key = exit %d\n%s\nwant 1 naming %s and %s", code, msg, tc.source, r.URL)
+			}
+		})
+	}
+}
+
+// TestGateKeySetButEmpty: TEGATA_GATE_KEY=$(cat gate-key) of an empty file
+// is named as such, not as a variable nobody set.
+func TestGateKeySetButEmpty(t *testing.T) {
+	gate := []string{"gate", "--authority", "http://127.0.0.1:1", "--upstream", "http://127.0.0.1:2", "--web"}
+	code, msg := runCLI(gate, map[string]string{"TEGATA_GATE_KEY": ""})
+	if code != 2 || !strings.Contains(msg, "TEGATA_GATE_KEY is set but empty") {
+		t.Errorf("gate --web with TEGATA_GATE_KEY empty = exit %d\n%s\nwant 2 saying it is set but empty", code, msg)
+	}
+	code, msg = runCLI(gate, map[string]string{})
+	if code != 2 || !strings.Contains(msg, "TEGATA_GATE_KEY is unset") {
+		t.Errorf("gate --web without TEGATA_GATE_KEY = exit %d\n%s\nwant 2 saying it is unset", code, msg)
 	}
 }

@@ -20,6 +20,18 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// LookupEnv tells a variable set to "" from an unset one, for
+	// messages. Nil: a variable is set when Getenv returns non-empty.
+	LookupEnv func(string) (string, bool)
+}
+
+// isSet reports whether the variable name is set, even to "".
+func (env Env) isSet(name string) bool {
+	if env.LookupEnv == nil {
+		return env.Getenv(name) != ""
+	}
+	_, ok := env.LookupEnv(name)
+	return ok
 }
 
 // errUsage marks a command-line mistake: the message is printed with a hint
@@ -143,5 +155,5 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // OS returns the real process environment.
 func OS() Env {
-	return Env{Args: os.Args[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	return Env{Args: os.Args[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, LookupEnv: os.LookupEnv}
 }

@@ -13,8 +13,16 @@ import (
 
 func runCLI(args []string, env map[string]string) (int, string) {
 	var out bytes.Buffer
-	code := Main(Env{Args: args, Stdout: &out, Stderr: &out, Getenv: func(k string) string { return env[k] }})
+	code := Main(testEnv(args, env, nil, &out, &out))
 	return code, out.String()
+}
+
+// testEnv is the environment of an in-process run: variables from vars
+// (a key present with "" is set but empty), stdin may be nil.
+func testEnv(args []string, vars map[string]string, stdin io.Reader, stdout, stderr io.Writer) Env {
+	return Env{Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr,
+		Getenv:    func(k string) string { return vars[k] },
+		LookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
 }
 
 // TestUsageErrors: every command-line mistake exits 2 with a message that

@@ -123,10 +123,7 @@ func gateKeyFrom(env Env, keyFile string) (secretValue, error) {
 		return k, err
 	}
 	msg := "no gate key: --web needs TEGATA_GATE_KEY or --key-file holding an API key with the gate role " +
-		"(tegata apikeys create --name web --role gate)"
-	if keyFile != "" {
-		msg += fmt.Sprintf(" (%v)", missing(err))
-	}
+		fmt.Sprintf("(tegata apikeys create --name web --role gate) (%v)", missing(err))
 	if env.Getenv("TEGATA_FEED_KEY") != "" {
 		msg += "; TEGATA_FEED_KEY is set, but a feed key cannot create sessions"
 	}

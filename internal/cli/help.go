@@ -126,15 +126,18 @@ until the tokens it signed have expired. One rotation may be pending at a time.`
 		about: `--session ID signs one device out. --subject S cuts a subject off: with --scope sessions
 (the default) every session ends (sign out everywhere); with --scope access only the access
 tokens issued so far are refused and sessions live on, so a role change bites at once.
---subjects-from FILE does the latter for every subject in a file, one per line. Every
-verifier following the authority refuses the tokens within moments. With --confirm D the
+--subjects-from FILE does the latter for every subject in a file (- reads standard input):
+one per line, trimmed of surrounding spaces, blank lines and lines starting with # skipped;
+it names the subjects that had no live session (a typo looks like that). Every verifier
+following the authority refuses the tokens within moments. With --confirm D the
 call waits up to D (capped by the authority) until the revocation is in force on every
 verifier of the cluster: each has applied it or refuses every token. It then says so, or
 names the verifiers still pending and exits 3 (the revocation is recorded either way).`,
 		env: opEnv,
 		example: `tegata revoke --session 3q2-7wEAAAAAAAAAAAAAAA --reason 'lost phone'
 tegata revoke --subject alice --reason 'password changed' --confirm 5s
-tegata revoke --subject alice --scope access --reason 'role changed'`,
+tegata revoke --subject alice --scope access --reason 'role changed'
+tegata revoke --subjects-from department-2.txt --reason 'department closed' --confirm 10s`,
 	},
 	"verifiers": {
 		usage:   "verifiers [flags]",
@@ -267,12 +270,26 @@ func printGeneral(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\n", name, docs[name].summary)
 	}
 	tw.Flush()
-	fmt.Fprint(w, `
-Operator commands (sessions, revoke, verifiers, token, keys, apikeys, audit) call a running
+	fmt.Fprintf(w, `
+Operator commands (%s) call a running
 authority: --authority URL (env TEGATA_AUTHORITY, default http://127.0.0.1:8080) with the
 admin API key from TEGATA_API_KEY or --key-file (default $TEGATA_DATA/api-key).
 Flags and arguments may come in any order. Run 'tegata help COMMAND' for a command's help.
-`)
+`, strings.Join(operatorCommands(), ", "))
+}
+
+// operatorCommands are the commands that call a running authority: all but
+// the ones that run something themselves or print.
+func operatorCommands() []string {
+	var out []string
+	for _, name := range order {
+		switch name {
+		case "serve", "gate", "version", "help":
+		default:
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // printHelp prints the help of the command name: usage, what it does, its

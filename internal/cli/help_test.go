@@ -47,6 +47,24 @@ func TestHelpComplete(t *testing.T) {
 	}
 }
 
+// TestGeneralHelpNamesOperatorCommands: the general help's list of the
+// commands that call an authority has every command that takes an admin
+// key (it once left out streams).
+func TestGeneralHelpNamesOperatorCommands(t *testing.T) {
+	_, general := runCLI([]string{"help"}, nil)
+	_, sentence, _ := strings.Cut(general, "Operator commands (")
+	sentence, _, _ = strings.Cut(sentence, ")")
+	listed := strings.Split(sentence, ", ")
+	for _, path := range leafCommands() {
+		_, out := runCLI(append(strings.Fields(path), "-h"), nil)
+		top := strings.Fields(path)[0]
+		if strings.Contains(flagSection(out), "--key-file") && strings.Contains(envSection(out), "TEGATA_API_KEY") &&
+			!slices.Contains(listed, top) {
+			t.Errorf("tegata help lists operator commands %q, without %q, which takes the admin key", listed, top)
+		}
+	}
+}
+
 // leafCommands lists every command that has flags of its own.
 func leafCommands() []string {
 	var out []string

@@ -29,9 +29,7 @@ type inspection struct {
 }
 
 func tokenInspect(env Env, args []string) error {
-	fs := newFlags(env, "token inspect")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "token inspect")
 	fs.takesArgs = true
 	if err := parse(fs, args); err != nil {
 		return err
@@ -50,9 +48,9 @@ func tokenInspect(env Env, args []string) error {
 		return report(env, o, out)
 	}
 	out.Header, out.Payload = header, payload
-	ctx, cancel := opContext()
+	ctx, cancel := opContext(0)
 	defer cancel()
-	if out.Verdict, out.Valid, err = judge(ctx, env, &o, raw); err != nil {
+	if out.Verdict, out.Valid, err = judge(ctx, env, o, raw); err != nil {
 		return err
 	}
 	return report(env, o, out)
@@ -60,7 +58,7 @@ func tokenInspect(env Env, args []string) error {
 
 // report prints the inspection and makes the exit status 1 for a token
 // that is not valid.
-func report(env Env, o opFlags, out inspection) error {
+func report(env Env, o *opFlags, out inspection) error {
 	if o.jsonOut {
 		if err := printJSON(env, out); err != nil {
 			return err
@@ -133,10 +131,11 @@ func tokenHint(raw string) string {
 // judge verifies the token against the authority's published keys and
 // claims, then asks the authority whether it was revoked.
 func judge(ctx context.Context, env Env, o *opFlags, raw string) (verdict string, valid bool, err error) {
-	base, err := o.base(ctx)
+	base, err := o.pick(ctx)
 	if err != nil {
 		return "", false, err
 	}
+	o.base = base
 	public := &client.Client{BaseURL: base}
 	meta, err := public.Discovery(ctx)
 	if err != nil {
@@ -161,9 +160,10 @@ func judge(ctx context.Context, env Env, o *opFlags, raw string) (verdict string
 	if err != nil {
 		return "signature and claims are valid; revocation not checked: " + err.Error(), false, nil
 	}
-	res, err := (&client.Client{BaseURL: base, APIKey: key}).Introspect(ctx, raw)
+	o.keySource = key.source
+	res, err := (&client.Client{BaseURL: base, APIKey: key.value}).Introspect(ctx, raw)
 	if err != nil {
-		return "", false, fmt.Errorf("introspect: %w", err)
+		return "", false, fmt.Errorf("introspect: %w", o.explain(err))
 	}
 	if !res.Active {
 		return "INVALID: revoked (signature and claims are valid, but its session or subject was revoked)", false, nil

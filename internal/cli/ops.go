@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -17,49 +19,81 @@ import (
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
-// opFlags are the flags every operator command shares.
+// opFlags are the flags every operator command shares, and what the
+// command used, for messages.
 type opFlags struct {
 	authority string
 	keyFile   string
 	jsonOut   bool
+
+	base      string // the authority called, once chosen
+	keySource string // where the API key came from: TEGATA_API_KEY or a file
 }
 
-func (o *opFlags) register(env Env, fs *flagSet) {
+// newOpFlags returns the flag set of an operator command with the shared
+// flags registered; the command adds its own before parsing.
+func newOpFlags(env Env, name string) (*flagSet, *opFlags) {
+	fs := newFlags(env, name)
+	o := &opFlags{}
 	fs.StringVar(&o.authority, "authority", envOr(env, "TEGATA_AUTHORITY", "http://"+server.DefaultAddr),
 		"authority URL, or several comma-separated: the first that answers is used (env TEGATA_AUTHORITY)")
 	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the admin API key, read when TEGATA_API_KEY is unset")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON (always one object)")
+	return fs, o
 }
 
-// connect returns the operator's client, on the first authority that
-// answers, and a context bounding the call.
-func (o *opFlags) connect(env Env) (*client.Client, context.Context, context.CancelFunc, error) {
+// client returns the operator's client, on the first authority that
+// answers.
+func (o *opFlags) client(env Env) (*client.Client, error) {
 	key, err := apiKeyFrom(env, o.keyFile)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	ctx, cancel := opContext()
-	base, err := o.base(ctx)
+	ctx, cancel := opContext(0)
+	defer cancel()
+	if o.base, err = o.pick(ctx); err != nil {
+		return nil, err
+	}
+	o.keySource = key.source
+	return &client.Client{BaseURL: o.base, APIKey: key.value}, nil
+}
+
+// call makes one API call: f gets the client and a context bounding the
+// call (by opTimeout, plus wait for a call that waits on purpose), and its
+// error is explained (see explain).
+func (o *opFlags) call(env Env, wait time.Duration, f func(context.Context, *client.Client) error) error {
+	c, err := o.client(env)
 	if err != nil {
-		cancel()
-		return nil, nil, nil, err
+		return err
 	}
-	return &client.Client{BaseURL: base, APIKey: key}, ctx, cancel, nil
+	ctx, cancel := opContext(wait)
+	defer cancel()
+	return o.explain(f(ctx, c))
 }
 
-// client is connect for a caller that bounds each call itself.
-func (o *opFlags) client(env Env) (*client.Client, error) {
-	c, _, cancel, err := o.connect(env)
-	if cancel != nil {
-		cancel()
+// explain adds to an authority's refusal of the API key which key it was
+// and which authority refused it: a key from the wrong data directory, or
+// another cluster's, is the usual cause.
+func (o *opFlags) explain(err error) error {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		return err
 	}
-	return c, err
+	switch ce.Status {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w; the authority at %s refused the API key from %s: give this authority's admin key "+
+			"(TEGATA_API_KEY, or --key-file; TEGATA_DATA points --key-file at a data directory's api-key)", err, o.base, o.keySource)
+	case http.StatusForbidden:
+		return fmt.Errorf("%w; the API key from %s may not do this at %s: operator commands need a key with the admin role",
+			err, o.keySource, o.base)
+	}
+	return err
 }
 
-// base picks the authority to call among --authority's: the only one, or
-// the first of several whose /healthz answers within a second, else the
+// pick chooses the authority to call among --authority's: the only one,
+// or the first of several whose /healthz answers within a second, else the
 // first (whose error the call then reports).
-func (o *opFlags) base(ctx context.Context) (string, error) {
+func (o *opFlags) pick(ctx context.Context) (string, error) {
 	urls, err := authorityList(o.authority)
 	if err != nil || len(urls) == 1 {
 		return firstOf(urls), err
@@ -107,8 +141,13 @@ func healthy(ctx context.Context, base string) bool {
 	return (&client.Client{BaseURL: base}).Healthy(ctx) == nil
 }
 
-func opContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 30*time.Second)
+// opTimeout bounds an operator command's call to the authority.
+const opTimeout = 30 * time.Second
+
+// opContext bounds a call by opTimeout plus wait, the time the call is
+// asked to wait on purpose (--confirm).
+func opContext(wait time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), opTimeout+wait)
 }
 
 // printJSON prints v as indented JSON. encoding/json escapes C0 control
@@ -161,9 +200,7 @@ func keys(env Env, args []string) error {
 }
 
 func keysRotate(env Env, args []string) error {
-	fs := newFlags(env, "keys rotate")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "keys rotate")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
 	use := fs.String("use", "access", "which key: access (access tokens, status lists) or events (Shared Signals SETs)")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -172,16 +209,15 @@ func keysRotate(env Env, args []string) error {
 	if *use != "access" && *use != "events" {
 		return usageErr("--use must be access or events")
 	}
-	c, ctx, cancel, err := o.connect(env)
-	if err != nil {
+	var k client.SigningKey
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) (err error) {
+		rotate := c.RotateKey
+		if *use == "events" {
+			rotate = c.RotateEventKey
+		}
+		k, err = rotate(ctx, *reason)
 		return err
-	}
-	defer cancel()
-	rotate := c.RotateKey
-	if *use == "events" {
-		rotate = c.RotateEventKey
-	}
-	k, err := rotate(ctx, *reason)
+	})
 	if err != nil {
 		return err
 	}
@@ -196,18 +232,15 @@ func keysRotate(env Env, args []string) error {
 }
 
 func keysList(env Env, args []string) error {
-	fs := newFlags(env, "keys list")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "keys list")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	c, ctx, cancel, err := o.connect(env)
-	if err != nil {
+	var list []client.SigningKey
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) (err error) {
+		list, err = c.Keys(ctx)
 		return err
-	}
-	defer cancel()
-	list, err := c.Keys(ctx)
+	})
 	if err != nil {
 		return err
 	}
@@ -229,9 +262,7 @@ func sessions(env Env, args []string) error {
 }
 
 func sessionsList(env Env, args []string) error {
-	fs := newFlags(env, "sessions list")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "sessions list")
 	subject := fs.String("subject", "", "the subject whose sessions to list (required)")
 	limit := fs.Int("limit", 100, "show at most this many sessions, newest first; 0 = all")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -243,12 +274,11 @@ func sessionsList(env Env, args []string) error {
 	if *limit < 0 {
 		return usageErr("--limit must not be negative")
 	}
-	c, ctx, cancel, err := o.connect(env)
-	if err != nil {
+	var list []client.Session
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) (err error) {
+		list, err = c.Sessions(ctx, *subject)
 		return err
-	}
-	defer cancel()
-	list, err := c.Sessions(ctx, *subject)
+	})
 	if err != nil {
 		return err
 	}
@@ -287,15 +317,13 @@ func nonNil[T any](s []T) []T {
 }
 
 func revoke(env Env, args []string) error {
-	fs := newFlags(env, "revoke")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "revoke")
 	sid := fs.String("session", "", "revoke one session (sign out one device)")
 	subject := fs.String("subject", "", "revoke a subject's tokens issued before now")
-	from := fs.String("subjects-from", "", "revoke every subject listed in this file, one per line (/dev/stdin for standard input), 10,000 per call")
+	from := fs.String("subjects-from", "", "revoke every subject listed in this file (- for standard input): one per line, trimmed; blank lines and # comments skipped; 10,000 per call")
 	scope := fs.String("scope", "sessions", "with --subject or --subjects-from: sessions (sign out everywhere) or access (cut off access tokens only)")
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
-	confirm := fs.Duration("confirm", 0, "with --session or --subject: wait up to this long (capped by the authority) until the revocation is in force on every verifier; exit 3 if it was not by then")
+	confirm := fs.Duration("confirm", 0, "wait up to this long (capped by the authority) until the revocation is in force on every verifier; exit 3 if it was not by then")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -312,23 +340,17 @@ func revoke(env Env, args []string) error {
 		return usageErr("give exactly one of --session, --subject or --subjects-from")
 	}
 	if *from != "" {
-		return revokeSubjectsFrom(env, o, *from, *scope, *reason)
+		return revokeSubjectsFrom(env, o, *from, *scope, *reason, *confirm)
 	}
-	if *from != "" && *confirm > 0 {
-		return usageErr("--confirm goes with --session or --subject")
-	}
-	c, err := o.client(env)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+*confirm)
-	defer cancel()
 	var r client.Revocation
-	if *sid != "" {
-		r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason, Confirm: *confirm})
-	} else {
-		r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason, Confirm: *confirm})
-	}
+	err := o.call(env, *confirm, func(ctx context.Context, c *client.Client) (err error) {
+		if *sid != "" {
+			r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason, Confirm: *confirm})
+		} else {
+			r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason, Confirm: *confirm})
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -347,9 +369,7 @@ func revoke(env Env, args []string) error {
 }
 
 func audit(env Env, args []string) error {
-	fs := newFlags(env, "audit")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "audit")
 	after := fs.Int64("after", 0, "only records with an id greater than this (the next page: the id the last page ended at)")
 	limit := fs.Int("limit", 100, "at most this many records (up to 1000)")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -358,12 +378,11 @@ func audit(env Env, args []string) error {
 	if *limit < 1 || *limit > authority.MaxAuditPage {
 		return usageErr("--limit must be from 1 to %d", authority.MaxAuditPage)
 	}
-	c, ctx, cancel, err := o.connect(env)
-	if err != nil {
+	var page client.AuditPage
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) (err error) {
+		page, err = c.Audit(ctx, client.AuditQuery{After: *after, Limit: *limit})
 		return err
-	}
-	defer cancel()
-	page, err := c.Audit(ctx, client.AuditQuery{After: *after, Limit: *limit})
+	})
 	if err != nil {
 		return err
 	}

@@ -19,10 +19,12 @@ type secretValue struct {
 // errNoSecret: neither the variable nor a file holds the key.
 var errNoSecret = errors.New("no key")
 
-// secretFrom returns the environment variable name if it is set, else the
-// content of file (when file is not ""), both cleaned by secret.Clean:
-// trimmed of surrounding whitespace and newlines, refused with "Bearer " in
-// front or whitespace inside.
+// secretFrom returns the environment variable name if it is not empty,
+// else the content of file (when file is not ""), both cleaned by
+// secret.Clean: trimmed of surrounding whitespace and newlines, refused
+// with "Bearer " in front or whitespace inside. An errNoSecret says why
+// neither held a key: the variable unset or set but empty
+// (NAME=$(cat file) of an empty file), and the file's error.
 func secretFrom(env Env, name, file string) (secretValue, error) {
 	if v := env.Getenv(name); v != "" {
 		s, err := secret.Clean(v)
@@ -34,12 +36,16 @@ func secretFrom(env Env, name, file string) (secretValue, error) {
 		}
 		return secretValue{s, name}, nil
 	}
+	why := name + " is unset"
+	if env.isSet(name) {
+		why = name + " is set but empty"
+	}
 	if file == "" {
-		return secretValue{}, errNoSecret
+		return secretValue{}, fmt.Errorf("%w: %s", errNoSecret, why)
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return secretValue{}, fmt.Errorf("%w: %s is unset and %w", errNoSecret, name, err)
+		return secretValue{}, fmt.Errorf("%w: %s and %w", errNoSecret, why, err)
 	}
 	s, err := secret.Clean(string(b))
 	if err == nil && s == "" {
@@ -53,12 +59,12 @@ func secretFrom(env Env, name, file string) (secretValue, error) {
 
 // apiKeyFrom returns the operator's admin key: TEGATA_API_KEY, else the
 // content of keyFile.
-func apiKeyFrom(env Env, keyFile string) (string, error) {
+func apiKeyFrom(env Env, keyFile string) (secretValue, error) {
 	k, err := secretFrom(env, "TEGATA_API_KEY", keyFile)
 	if errors.Is(err, errNoSecret) {
-		return "", fmt.Errorf("no API key: set TEGATA_API_KEY, or --key-file to a file holding it (%v)", missing(err))
+		return k, fmt.Errorf("no API key: set TEGATA_API_KEY, or --key-file to a file holding it (%v)", missing(err))
 	}
-	return k.value, err
+	return k, err
 }
 
 // missing is the cause of an errNoSecret error, without its sentinel text.
@@ -74,10 +80,8 @@ func feedKeyFrom(env Env, keyFile string) (secretValue, error) {
 	if !errors.Is(err, errNoSecret) {
 		return k, err
 	}
-	msg := "no feed key: set TEGATA_FEED_KEY or --key-file to an API key with the feed role (tegata apikeys create --name NAME --role feed)"
-	if keyFile != "" {
-		msg += fmt.Sprintf(" (%v)", missing(err))
-	}
+	msg := "no feed key: set TEGATA_FEED_KEY or --key-file to an API key with the feed role (tegata apikeys create --name NAME --role feed)" +
+		fmt.Sprintf(" (%v)", missing(err))
 	if env.Getenv("TEGATA_API_KEY") != "" {
 		msg += "; TEGATA_API_KEY is set, but it names the admin key, which a gate does not read"
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,18 +17,15 @@ func streams(env Env, args []string) error {
 }
 
 func streamsList(env Env, args []string) error {
-	fs := newFlags(env, "streams list")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "streams list")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	c, ctx, cancel, err := o.connect(env)
-	if err != nil {
+	var list []client.Stream
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) (err error) {
+		list, err = c.Streams(ctx)
 		return err
-	}
-	defer cancel()
-	list, err := c.Streams(ctx)
+	})
 	if err != nil {
 		return err
 	}
@@ -65,9 +63,7 @@ func method(m string) string {
 }
 
 func streamsCreate(env Env, args []string) error {
-	fs := newFlags(env, "streams create")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "streams create")
 	var s client.NewStream
 	fs.StringVar(&s.PushURL, "push", "", "push SETs to this https:// URL (RFC 8935)")
 	poll := fs.Bool("poll", false, "let the receiver poll for SETs (RFC 8936)")
@@ -84,12 +80,11 @@ func streamsCreate(env Env, args []string) error {
 	if *events != "" {
 		s.Events = strings.Split(*events, ",")
 	}
-	c, ctx, cancel, err := o.connect(env)
-	if err != nil {
+	var st client.Stream
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) (err error) {
+		st, err = c.CreateStream(ctx, s)
 		return err
-	}
-	defer cancel()
-	st, err := c.CreateStream(ctx, s)
+	})
 	if err != nil {
 		return err
 	}
@@ -104,9 +99,7 @@ func streamsCreate(env Env, args []string) error {
 }
 
 func streamsDelete(env Env, args []string) error {
-	fs := newFlags(env, "streams delete")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "streams delete")
 	fs.takesArgs = true
 	if err := parse(fs, args); err != nil {
 		return err
@@ -115,12 +108,10 @@ func streamsDelete(env Env, args []string) error {
 		return usageErr("want exactly one stream ID (see 'tegata streams list'), got %d arguments%s", fs.NArg(), flagHint(fs.Args()))
 	}
 	id := fs.Arg(0)
-	c, ctx, cancel, err := o.connect(env)
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) error {
+		return c.DeleteStream(ctx, id)
+	})
 	if err != nil {
-		return err
-	}
-	defer cancel()
-	if err := c.DeleteStream(ctx, id); err != nil {
 		return err
 	}
 	if o.jsonOut {

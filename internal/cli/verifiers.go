@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,18 +16,15 @@ var errNotConfirmed = errors.New("revoked, but not yet in force on every verifie
 
 // verifiers is 'tegata verifiers': who follows the feed, across nodes.
 func verifiers(env Env, args []string) error {
-	fs := newFlags(env, "verifiers")
-	var o opFlags
-	o.register(env, fs)
+	fs, o := newOpFlags(env, "verifiers")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	c, ctx, cancel, err := o.connect(env)
-	if err != nil {
+	var l client.Verifiers
+	err := o.call(env, 0, func(ctx context.Context, c *client.Client) (err error) {
+		l, err = c.Verifiers(ctx)
 		return err
-	}
-	defer cancel()
-	l, err := c.Verifiers(ctx)
+	})
 	if err != nil {
 		return err
 	}
@@ -40,7 +38,7 @@ func verifiers(env Env, args []string) error {
 			ts(v.LastHeard), (time.Duration(v.StaleAfterMS) * time.Millisecond).String()})
 	}
 	table(env, "NAME\tID\tHOST\tFOLLOWS\tSTATE\tPOSITION\tLAG\tLAST HEARD\tSTALE AFTER", rows)
-	fmt.Fprintf(env.Stdout, "%d verifiers; log head %d\n", len(l.Verifiers), l.Head)
+	fmt.Fprintf(env.Stdout, "%s; log head %d\n", plural(len(l.Verifiers), "verifier"), l.Head)
 	return nil
 }
 
@@ -61,7 +59,7 @@ func printConfirmation(env Env, c *client.Confirmation) error {
 		fmt.Fprintf(env.Stdout, "in force on every verifier (%d confirmed) after %d ms\n", c.Confirmed, c.WaitedMS)
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "NOT yet in force after %d ms: %d verifiers pending, %d confirmed\n", c.WaitedMS, len(c.Pending), c.Confirmed)
+	fmt.Fprintf(env.Stdout, "NOT yet in force after %d ms: %s pending, %d confirmed\n", c.WaitedMS, plural(len(c.Pending), "verifier"), c.Confirmed)
 	rows := make([][]string, 0, len(c.Pending))
 	for _, p := range c.Pending {
 		rows = append(rows, []string{orDash(p.Name), p.ID, orDash(p.Host), strconv.FormatInt(p.Position, 10), ts(p.LastHeard)})

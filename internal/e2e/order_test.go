@@ -98,15 +98,15 @@ func TestBatchedRevocationsArriveInOrder(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		bulk, err := node.RevokeMany(context.Background(), []client.RevokeItem{
+		bulk, err := node.RevokeMany(context.Background(), client.BulkRevocation{Items: []client.RevokeItem{
 			{SessionID: toks[i+2].SessionID}, {Subject: fmt.Sprint("order-", i+3), Scope: client.ScopeAccess},
 			{Subject: fmt.Sprint("nobody-", k)},
-		}, "")
+		}})
 		if err != nil {
 			return err
 		}
 		ack(seqOf(r1), seqOf(r2))
-		for _, o := range bulk {
+		for _, o := range bulk.Items {
 			ack(o.Seq)
 		}
 		return nil

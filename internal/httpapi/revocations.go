@@ -20,8 +20,9 @@ type bulkItemJSON struct {
 }
 
 type bulkOutcomeJSON struct {
-	Revoked bool  `json:"revoked"`
-	Seq     int64 `json:"seq,omitempty"`
+	Revoked  bool  `json:"revoked"`
+	Seq      int64 `json:"seq,omitempty"`
+	Sessions int   `json:"sessions"` // live sessions the item found (store.Revoked)
 }
 
 // revokeMany is POST /v1/revocations: many sessions and subjects revoked
@@ -57,8 +58,9 @@ func (s *server) revokeMany(w http.ResponseWriter, r *http.Request) error {
 	var revoked int
 	var last int64
 	for i, e := range es {
+		out[i].Sessions = e.Sessions
 		if e.Seq != 0 {
-			out[i], revoked = bulkOutcomeJSON{Revoked: true, Seq: e.Seq}, revoked+1
+			out[i].Revoked, out[i].Seq, revoked = true, e.Seq, revoked+1
 			last = max(last, e.Seq)
 		}
 	}

@@ -130,6 +130,20 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	}
 }
 
+// TestFeedKeyLogged: serve says at start whether it installed a feed key
+// and where from, never the key.
+func TestFeedKeyLogged(t *testing.T) {
+	feedKey := authority.NewAPIKey()
+	e := start(t, func(c *server.Config) { c.FeedKey = feedKey })
+	if l := e.logs.String(); !strings.Contains(l, "feed API key from TEGATA_FEED_KEY installed") || strings.Contains(l, feedKey) {
+		t.Errorf("start with TEGATA_FEED_KEY logged:\n%s\nwant the key's source, never the key", l)
+	}
+	e = start(t, nil)
+	if l := e.logs.String(); !strings.Contains(l, "no feed API key installed (TEGATA_FEED_KEY unset)") {
+		t.Errorf("start without TEGATA_FEED_KEY logged:\n%s\nwant a line saying none was installed", l)
+	}
+}
+
 // TestFeedKeyRole: a feed key reads the feed and introspects, and nothing
 // else.
 func TestFeedKeyRole(t *testing.T) {

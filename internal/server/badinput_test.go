@@ -41,6 +41,9 @@ func badInput(t *testing.T, e *env) {
 		{"empty body", "POST", "/v1/sessions", "application/json", admin, ``, 400, "invalid_request"},
 		{"empty subject", "POST", "/v1/sessions", "application/json", admin, `{"subject":""}`, 400, "invalid_request"},
 		{"control char subject", "POST", "/v1/sessions", "application/json", admin, `{"subject":"a\u0000b"}`, 400, "invalid_request"},
+		{"subject with a trailing space", "POST", "/v1/sessions", "application/json", admin, `{"subject":"dept-2 "}`, 400, "invalid_request"},
+		{"subject with a leading no-break space", "POST", "/v1/sessions", "application/json", admin, `{"subject":"\u00a0bob"}`, 400, "invalid_request"},
+		{"revoking a subject with a trailing space", "POST", "/v1/subjects/dept-2%20/revoke", "application/json", admin, `{}`, 400, "invalid_request"},
 		{"reserved claim", "POST", "/v1/sessions", "application/json", admin, `{"subject":"x","claims":{"sub":"root"}}`, 400, "invalid_request"},
 		{"claims too big", "POST", "/v1/sessions", "application/json", admin, `{"subject":"x","claims":{"a":"` + strings.Repeat("x", 5000) + `"}}`, 400, "invalid_request"},
 		{"oversized body", "POST", "/v1/sessions", "application/json", admin, `{"subject":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "invalid_request"},
@@ -251,7 +254,7 @@ func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
 	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "busy", Scope: "sessions", Reason: "incident"}); err != nil {
 		t.Errorf("RevokeSubject while creations are limited = %v, want success", err)
 	}
-	if _, err := e.admin.RevokeMany(ctx(t), []client.RevokeItem{{Subject: "busy"}}, "incident"); err != nil {
+	if _, err := e.admin.RevokeMany(ctx(t), client.BulkRevocation{Items: []client.RevokeItem{{Subject: "busy"}}, Reason: "incident"}); err != nil {
 		t.Errorf("RevokeMany while creations are limited = %v, want success", err)
 	}
 	// The public endpoints: refresh load from one address does not hold
@@ -263,7 +266,7 @@ func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
 			t.Fatal("refresh never limited")
 		}
 	}
-	if err := e.anon.RevokeToken(ctx(t), "garbage"); err != nil {
+	if _, err := e.anon.RevokeToken(ctx(t), client.TokenRevocation{Token: "garbage"}); err != nil {
 		t.Errorf("RevokeToken while refreshes are limited = %v, want success", err)
 	}
 }

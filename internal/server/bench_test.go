@@ -27,7 +27,7 @@ func BenchmarkBulkRevocation(b *testing.B) {
 				for j := range items {
 					items[j] = client.RevokeItem{Subject: fmt.Sprintf("u-%d-%d", i, j)}
 				}
-				if _, err := e.admin.RevokeMany(ctx(b), items, "bench"); err != nil {
+				if _, err := e.admin.RevokeMany(ctx(b), client.BulkRevocation{Items: items, Reason: "bench"}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -26,7 +26,7 @@ func TestBulkRevocationPostgres(t *testing.T) {
 // audit trail has one record per item.
 func bulkRevocation(t *testing.T, e *env) {
 	var toks []client.Tokens
-	for _, sub := range []string{"ann", "bea", "bea", "cid"} {
+	for _, sub := range []string{"ann", "bea b", "bea b", "cid"} { // inner spaces are fine
 		tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: sub})
 		if err != nil {
 			t.Fatal(err)
@@ -36,17 +36,19 @@ func bulkRevocation(t *testing.T, e *env) {
 	keep, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "dee"})
 	items := []client.RevokeItem{
 		{SessionID: toks[0].SessionID},
-		{Subject: "bea"},
+		{Subject: "bea b"},
 		{SessionID: toks[1].SessionID}, // ended by the item before
 		{Subject: "cid", Scope: "access", Claims: map[string]any{"roles": []string{"viewer"}}},
+		{Subject: "nobody"}, // no session: recorded, and the answer says it found none
 	}
-	got, err := e.admin.RevokeMany(ctx(t), items, "incident 42")
+	got, err := e.admin.RevokeMany(ctx(t), client.BulkRevocation{Items: items, Reason: "incident 42"})
 	if err != nil {
 		t.Fatalf("RevokeMany = %v", err)
 	}
 	head, _ := e.Store.Head(ctx(t))
-	want := []client.ItemOutcome{{Revoked: true, Seq: head - 2}, {Revoked: true, Seq: head - 1}, {}, {Revoked: true, Seq: head}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
+	want := []client.ItemOutcome{{Revoked: true, Seq: head - 3, Sessions: 1}, {Revoked: true, Seq: head - 2, Sessions: 2}, {},
+		{Revoked: true, Seq: head - 1, Sessions: 1}, {Revoked: true, Seq: head, Sessions: 0}}
+	if fmt.Sprint(got.Items) != fmt.Sprint(want) {
 		t.Fatalf("RevokeMany = %v, want %v", got, want)
 	}
 	v := e.Authority.Verifier()
@@ -72,7 +74,7 @@ func bulkRevocation(t *testing.T, e *env) {
 			recs = append(recs, r.Action+" "+r.Target)
 		}
 	}
-	wantRecs := []string{"session.revoke " + toks[0].SessionID, "subject.revoke bea", "subject.revoke cid"}
+	wantRecs := []string{"session.revoke " + toks[0].SessionID, "subject.revoke bea b", "subject.revoke cid", "subject.revoke nobody"}
 	if fmt.Sprint(recs) != fmt.Sprint(wantRecs) {
 		t.Errorf("audit records = %q, want %q", recs, wantRecs)
 	}
@@ -115,6 +117,7 @@ func bulkAllOrNothing(t *testing.T, e *env) {
 		{"unknown session", []client.RevokeItem{good, {Subject: "eve"}, {SessionID: "nope"}}, 404, "not_found", "items[2]: no such session"},
 		{"bad scope", []client.RevokeItem{good, {Subject: "eve", Scope: "all"}}, 400, "invalid_request", "items[1]: scope must be"},
 		{"empty item", []client.RevokeItem{good, {}}, 400, "invalid_request", "items[1]: subject is required"},
+		{"subject with surrounding whitespace", []client.RevokeItem{good, {Subject: " eve"}}, 400, "invalid_request", `items[1]: subject " eve" has leading or trailing whitespace`},
 		{"session and subject", []client.RevokeItem{{SessionID: tk.SessionID, Subject: "eve"}}, 400, "invalid_request", "items[0]: a session item has session_id only"},
 		{"reserved claim", []client.RevokeItem{good, {Subject: "eve", Claims: map[string]any{"sub": "root"}}}, 400, "invalid_request", `items[1]: claim "sub" is reserved`},
 		{"no items", nil, 400, "invalid_request", "items must hold 1 to 10000"},
@@ -123,7 +126,7 @@ func bulkAllOrNothing(t *testing.T, e *env) {
 	head, _ := e.Store.Head(ctx(t))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.admin.RevokeMany(ctx(t), tt.items, "")
+			_, err := e.admin.RevokeMany(ctx(t), client.BulkRevocation{Items: tt.items})
 			var ce *client.Error
 			if !errors.As(err, &ce) || ce.Status != tt.status || ce.Code != tt.code || !strings.HasPrefix(ce.Description, tt.desc) {
 				t.Fatalf("RevokeMany = %v, want %d %s %q...", err, tt.status, tt.code, tt.desc)

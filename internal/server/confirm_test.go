@@ -76,14 +76,11 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 		t.Fatalf("revoking again with confirm = %+v, %v; want revoked false, in force", r, err)
 	}
 	// The bulk endpoint confirms its last entry.
-	var bulk struct {
-		Items        []struct{ Seq int64 } `json:"items"`
-		Confirmation *client.Confirmation  `json:"confirmation"`
-	}
 	tok3, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
-	if err := e.admin.Do(ctx(t), "POST", "/v1/revocations?confirm=5s",
-		map[string]any{"items": []map[string]string{{"session_id": tok3.SessionID}}}, &bulk); err != nil {
-		t.Fatalf("POST /v1/revocations?confirm=5s: %v", err)
+	bulk, err := e.admin.RevokeMany(ctx(t), client.BulkRevocation{Items: []client.RevokeItem{{SessionID: tok3.SessionID}},
+		Confirm: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("RevokeMany(Confirm 5s): %v", err)
 	}
 	if c := bulk.Confirmation; c == nil || !c.InForce || c.Confirmed != 2 {
 		t.Fatalf("bulk revocation with confirm: confirmation %+v, want in force on 2", c)
@@ -91,6 +88,16 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 	for i, v := range vs {
 		if _, err := v.Verify(context.Background(), tok3.AccessToken); !errors.Is(err, verifier.ErrRevoked) {
 			t.Errorf("verifier %d after the confirmed bulk revocation: Verify = %v, want ErrRevoked", i, err)
+		}
+	}
+	// So does RFC 7009 revocation, with an admin key.
+	tok4, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
+	if c, err := e.admin.RevokeToken(ctx(t), client.TokenRevocation{Token: tok4.RefreshToken, Confirm: 5 * time.Second}); err != nil || c == nil || !c.InForce || c.Confirmed != 2 {
+		t.Fatalf("RevokeToken(Confirm 5s) = %+v, %v; want in force on 2", c, err)
+	}
+	for i, v := range vs {
+		if _, err := v.Verify(context.Background(), tok4.AccessToken); !errors.Is(err, verifier.ErrRevoked) {
+			t.Errorf("verifier %d after the confirmed token revocation: Verify = %v, want ErrRevoked", i, err)
 		}
 	}
 	// The metrics count the verifiers by state and the confirmed calls.
@@ -101,7 +108,7 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`tegata_verifiers{state="current"} 2`, `tegata_verifiers{state="stale"} 0`,
-		`tegata_verifiers_worst_lag_entries 0`, `tegata_confirm_total{outcome="in_force"} 3`} {
+		`tegata_verifiers_worst_lag_entries 0`, `tegata_confirm_total{outcome="in_force"} 4`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("GET /metrics lacks %q:\n%s", want, body)
 		}

@@ -233,7 +233,7 @@ func TestClientRevocation(t *testing.T) {
 			if which == "access" {
 				presented = tk.AccessToken
 			}
-			if err := e.anon.RevokeToken(ctx(t), presented); err != nil {
+			if _, err := e.anon.RevokeToken(ctx(t), client.TokenRevocation{Token: presented}); err != nil {
 				t.Fatalf("RevokeToken: %v", err)
 			}
 			if active(t, e, tk.AccessToken) {
@@ -242,7 +242,7 @@ func TestClientRevocation(t *testing.T) {
 		})
 	}
 	// RFC 7009: an unknown token is not an error.
-	if err := e.anon.RevokeToken(ctx(t), "not-a-token"); err != nil {
+	if _, err := e.anon.RevokeToken(ctx(t), client.TokenRevocation{Token: "not-a-token"}); err != nil {
 		t.Fatalf("RevokeToken(garbage) = %v, want nil", err)
 	}
 }

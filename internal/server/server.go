@@ -188,6 +188,10 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
 			return nil, err
 		}
+		log.Info("feed API key from TEGATA_FEED_KEY installed (name feed, role feed): gates and verifiers may follow with it")
+	} else {
+		log.Info("no feed API key installed (TEGATA_FEED_KEY unset): gates and verifiers need one of " +
+			"'tegata apikeys create --role feed'")
 	}
 	src, ok := st.(feedSource)
 	if !ok {

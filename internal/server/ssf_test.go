@@ -272,7 +272,7 @@ func TestSSFPushEvents(t *testing.T) {
 	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: a.SessionID, Reason: "lost laptop"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.anon.RevokeToken(ctx(t), b.RefreshToken); err != nil {
+	if _, err := e.anon.RevokeToken(ctx(t), client.TokenRevocation{Token: b.RefreshToken}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "carol", Scope: "sessions", Reason: ""}); err != nil {
@@ -553,6 +553,13 @@ func TestSSFPoll(t *testing.T) {
 	rest, more := pollSets(t, rxc, id, map[string]any{"returnImmediately": true, "ack": all, "maxEvents": 0})
 	if len(rest) != 0 || more {
 		t.Errorf("poll acking everything, maxEvents 0 = %v, more %v, want nothing", rest, more)
+	}
+	// The acknowledged events count as delivered, as a push stream's do.
+	var st struct {
+		State struct{ Delivered, Position, Head int64 } `json:"tegata_delivery"`
+	}
+	if err := e.admin.Do(ctx(t), "GET", "/ssf/streams?stream_id="+id, nil, &st); err != nil || st.State.Delivered != 3 {
+		t.Errorf("stream state after 3 acknowledged events = %+v, %v, want delivered 3", st.State, err)
 	}
 	// Long poll: waits until an event exists.
 	got := make(chan map[string]string, 1)

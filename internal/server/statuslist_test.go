@@ -219,7 +219,7 @@ func TestStatusListRevocations(t *testing.T) {
 	}
 
 	at, rt, _ := mk("bob")
-	if err := e.anon.RevokeToken(ctx(t), rt); err != nil {
+	if _, err := e.anon.RevokeToken(ctx(t), client.TokenRevocation{Token: rt}); err != nil {
 		t.Fatal(err)
 	}
 	if s := statusIn(t, e, at); s != statuslist.Invalid {

@@ -148,10 +148,11 @@ func (t *Transmitter) parseAcks(id string, jtis []string) ([]int64, int64) {
 
 // advance moves the cursor over the entries whose events are all
 // acknowledged (or that have none for this stream), up to the first event
-// still pending.
+// still pending, counting the events it passes as delivered: for a poll
+// stream, delivered means acknowledged by the receiver.
 func (t *Transmitter) advance(ctx context.Context, st *store.Stream, held []int64) error {
 	want := delivered(st.Events)
-	to := st.Cursor
+	to, acked := st.Cursor, int64(0)
 walk:
 	for {
 		es, err := t.st.DetailedEntriesAfter(ctx, to, 1000)
@@ -163,9 +164,10 @@ walk:
 		}
 		for _, e := range es {
 			if ev, ok := eventOf(e, t.cfg.Issuer); ok && slices.Contains(want, ev.typ) {
-				if _, acked := slices.BinarySearch(held, e.Seq); !acked {
+				if _, ok := slices.BinarySearch(held, e.Seq); !ok {
 					break walk
 				}
+				acked++
 			}
 			to = e.Seq
 		}
@@ -173,10 +175,10 @@ walk:
 	if to == st.Cursor {
 		return nil
 	}
-	if err := t.st.MoveCursor(ctx, st.ID, st.Cursor, to); err != nil {
+	if err := t.st.MoveCursor(ctx, st.ID, st.Cursor, to, acked); err != nil {
 		return err
 	}
-	st.Cursor = to
+	st.Cursor, st.Delivered = to, st.Delivered+acked
 	return nil
 }
 

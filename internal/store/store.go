@@ -194,6 +194,17 @@ type Revocation struct {
 	Actor     Actor
 }
 
+// Revoked is what Revoke did with one item: the log entry it appended, and
+// how many live sessions it found (not revoked, not expired): for a
+// session, 1 when it ended it; for a subject cutoff, the subject's sessions
+// it ended (EndSessions) or whose tokens it cut off. A cutoff that found
+// none still bumps the generation and is logged; the count lets a caller
+// tell a subject that had no session (a typo?) from one signed out.
+type Revoked struct {
+	revocation.Entry
+	Sessions int
+}
+
 // ItemError is the error of a bulk call (Revoke) caused by one of its
 // items; nothing of the call was written.
 type ItemError struct {
@@ -237,12 +248,12 @@ type Sessions interface {
 	// become INVALID with it, as with RevokeSession.
 	RevokeSubject(ctx context.Context, r SubjectRevocation) (revocation.Entry, error)
 	// Revoke applies every item as RevokeSession or RevokeSubject would, in
-	// order, in one transaction: all of them or none. Entry i is item i's,
-	// the zero Entry for a session already revoked (also by an earlier
-	// item); an audit record is written per item. An item naming a session
-	// that never existed fails the call with an *ItemError wrapping
-	// ErrNotFound.
-	Revoke(ctx context.Context, items []Revocation) ([]revocation.Entry, error)
+	// order, in one transaction: all of them or none. Outcome i is item
+	// i's: its Entry is the zero Entry for a session already revoked (also
+	// by an earlier item); an audit record is written per item. An item
+	// naming a session that never existed fails the call with an
+	// *ItemError wrapping ErrNotFound.
+	Revoke(ctx context.Context, items []Revocation) ([]Revoked, error)
 	// DeleteExpired removes sessions and refresh tokens that have expired at
 	// now (ExpiresAt not after now), with every refresh token of a removed
 	// session, and returns how many rows went.

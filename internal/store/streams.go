@@ -101,8 +101,10 @@ type Streams interface {
 	// stream does not exist.
 	Acknowledge(ctx context.Context, id string, acks []int64, verification int64) (Stream, []int64, error)
 	// MoveCursor moves a stream's cursor from from to to (no-op if another
-	// caller moved it first) and drops the acknowledgements up to to.
-	MoveCursor(ctx context.Context, id string, from, to int64) error
+	// caller moved it first), drops the acknowledgements up to to and adds
+	// delivered (the events acknowledged between the two) to the stream's
+	// Delivered count.
+	MoveCursor(ctx context.Context, id string, from, to, delivered int64) error
 }
 
 // ErrTooSoon: a verification was requested again within

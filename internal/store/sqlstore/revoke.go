@@ -20,7 +20,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now, expiresAt tim
 	if err != nil {
 		return revocation.Entry{}, unwrapItem(err)
 	}
-	return es[0], nil
+	return es[0].Entry, nil
 }
 
 // RevokeSubject implements store.Sessions.
@@ -30,7 +30,7 @@ func (s *Store) RevokeSubject(ctx context.Context, r store.SubjectRevocation) (r
 	if err != nil {
 		return revocation.Entry{}, err
 	}
-	return es[0], nil
+	return es[0].Entry, nil
 }
 
 // unwrapItem drops the item index from the error of a one-item Revoke.
@@ -43,7 +43,7 @@ func unwrapItem(err error) error {
 }
 
 // Revoke implements store.Sessions.
-func (s *Store) Revoke(ctx context.Context, items []store.Revocation) ([]revocation.Entry, error) {
+func (s *Store) Revoke(ctx context.Context, items []store.Revocation) ([]store.Revoked, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -76,7 +76,7 @@ type revokeBatch struct {
 // execRevoke runs a batch of Revoke calls: the subjects' generations first
 // (their rows locked, in order), then the sessions they touch (locked, in
 // order), then every item in order on what was read, then the writes.
-func (s *Store) execRevoke(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []revocation.Entry]) error {
+func (s *Store) execRevoke(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []store.Revoked]) error {
 	b := &revokeBatch{}
 	if err := b.lockSubjects(ctx, t, ops); err != nil {
 		return err
@@ -85,15 +85,16 @@ func (s *Store) execRevoke(ctx context.Context, t *tx, ops []*pending[[]store.Re
 		return err
 	}
 	outs := make([][]*revocation.Entry, len(ops))
+	found := make([][]int, len(ops))
 	for k, p := range ops {
-		outs[k] = make([]*revocation.Entry, len(p.in))
+		outs[k], found[k] = make([]*revocation.Entry, len(p.in)), make([]int, len(p.in))
 		for i, it := range p.in {
-			e, err := b.apply(it)
+			e, n, err := b.apply(it)
 			if err != nil {
 				p.err = &store.ItemError{Index: i, Err: err}
 				break
 			}
-			outs[k][i] = e
+			outs[k][i], found[k][i] = e, n
 		}
 	}
 	if anyRefused(ops) {
@@ -110,39 +111,43 @@ func (s *Store) execRevoke(ctx context.Context, t *tx, ops []*pending[[]store.Re
 		return err
 	}
 	for k, p := range ops {
-		p.out = make([]revocation.Entry, len(p.in))
+		p.out = make([]store.Revoked, len(p.in))
 		for i, e := range outs[k] {
+			p.out[i].Sessions = found[k][i]
 			if e != nil {
-				p.out[i] = *e
+				p.out[i].Entry = *e
 			}
 		}
 	}
 	return nil
 }
 
-// apply revokes one item on the batch's state and returns its entry, nil
-// for a session already revoked.
-func (b *revokeBatch) apply(it store.Revocation) (*revocation.Entry, error) {
+// apply revokes one item on the batch's state and returns its entry (nil
+// for a session already revoked) and the live sessions it found (see
+// store.Revoked).
+func (b *revokeBatch) apply(it store.Revocation) (*revocation.Entry, int, error) {
 	now := micros(it.Now)
 	if it.SessionID != "" {
 		r := b.sessions[it.SessionID]
 		if r == nil {
-			return nil, fmt.Errorf("session %q: %w", it.SessionID, store.ErrNotFound)
+			return nil, 0, fmt.Errorf("session %q: %w", it.SessionID, store.ErrNotFound)
 		}
 		if r.revoked {
-			return nil, nil
+			return nil, 0, nil
 		}
 		r.end(now)
 		b.audit = append(b.audit, store.AuditRecord{At: it.Now, Actor: it.Actor, Action: "session.revoke", Target: it.SessionID})
 		// A session entry names only the session: verifiers key it by sid.
-		return &revocation.Entry{Kind: revocation.KindSession, Session: it.SessionID, CreatedAt: it.Now, ExpiresAt: it.ExpiresAt}, nil
+		return &revocation.Entry{Kind: revocation.KindSession, Session: it.SessionID, CreatedAt: it.Now, ExpiresAt: it.ExpiresAt}, 1, nil
 	}
 	gen := b.gens[it.Subject]
 	b.gens[it.Subject]++
+	live := 0
 	for _, r := range b.bySubject[it.Subject] {
 		if r.revoked || r.expires <= now {
 			continue
 		}
+		live++
 		if it.Claims != nil {
 			c := string(it.Claims)
 			r.claims, r.claimsSet = &c, true
@@ -153,7 +158,7 @@ func (b *revokeBatch) apply(it store.Revocation) (*revocation.Entry, error) {
 	}
 	b.audit = append(b.audit, store.AuditRecord{At: it.Now, Actor: it.Actor, Action: "subject.revoke", Target: it.Subject})
 	return &revocation.Entry{Kind: revocation.KindSubject, Subject: it.Subject, Generation: gen,
-		CreatedAt: it.Now, ExpiresAt: it.ExpiresAt}, nil
+		CreatedAt: it.Now, ExpiresAt: it.ExpiresAt}, live, nil
 }
 
 func (r *sessionRow) end(now int64) { r.revoked, r.revokedAt = true, now }
@@ -218,7 +223,7 @@ func (b *revokeBatch) write(ctx context.Context, t *tx) error {
 // lockSubjects raises the generation of every subject cut off in the batch
 // by the number of its cutoffs, and notes the first generation each hands
 // out.
-func (b *revokeBatch) lockSubjects(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []revocation.Entry]) error {
+func (b *revokeBatch) lockSubjects(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []store.Revoked]) error {
 	var subjects []string
 	for _, p := range ops {
 		for _, it := range p.in {
@@ -246,7 +251,7 @@ func (b *revokeBatch) lockSubjects(ctx context.Context, t *tx, ops []*pending[[]
 // that changes none orders it after any refresh of them in flight (which
 // locks the session first), so a status list slot such a refresh gives a
 // session is one coverSlots sees.
-func (b *revokeBatch) lockSessions(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []revocation.Entry]) error {
+func (b *revokeBatch) lockSessions(ctx context.Context, t *tx, ops []*pending[[]store.Revocation, []store.Revoked]) error {
 	var ids, subjects []string
 	var since int64
 	for _, p := range ops {

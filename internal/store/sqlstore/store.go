@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -36,7 +35,7 @@ type Store struct {
 
 	creates *lane[store.NewSession, store.Created]
 	rotates *lane[store.Rotation, store.RotateResult]
-	revokes *lane[[]store.Revocation, []revocation.Entry]
+	revokes *lane[[]store.Revocation, []store.Revoked]
 	// writes and batches count the group-committed writes and the
 	// transactions that committed them.
 	writes, batches atomic.Int64

@@ -214,9 +214,10 @@ func ackedAfter(ctx context.Context, t *tx, id string, cursor int64) ([]int64, e
 }
 
 // MoveCursor implements store.Streams.
-func (s *Store) MoveCursor(ctx context.Context, id string, from, to int64) error {
+func (s *Store) MoveCursor(ctx context.Context, id string, from, to, delivered int64) error {
 	return s.inTx(ctx, "move stream cursor", func(t *tx) error {
-		n, err := rowsAffected(t.exec(ctx, `UPDATE ssf_streams SET cursor = ? WHERE id = ? AND cursor = ?`, to, id, from))
+		n, err := rowsAffected(t.exec(ctx, `UPDATE ssf_streams SET cursor = ?, delivered = delivered + ? WHERE id = ? AND cursor = ?`,
+			to, delivered, id, from))
 		if err != nil || n == 0 {
 			return err
 		}

@@ -40,30 +40,34 @@ func testRevokeBulk(t *testing.T, s store.Store) {
 		{Subject: "bob", Claims: json.RawMessage(`{"role":"viewer"}`), Now: now, ExpiresAt: exp, Actor: by},
 		{Subject: "alice", Now: now, ExpiresAt: exp, Actor: by},
 		{SessionID: "b1", Now: now, ExpiresAt: exp, Actor: by},
+		{Subject: "nobody", EndSessions: true, Now: now, ExpiresAt: exp, Actor: by},
 	}
 	got, err := s.Revoke(ctx, items)
 	if err != nil {
 		t.Fatalf("Revoke() = %v", err)
 	}
-	want := []revocation.Entry{
-		{Seq: 1, Kind: revocation.KindSession, Session: "s1", CreatedAt: now, ExpiresAt: exp},
-		{Seq: 2, Kind: revocation.KindSubject, Subject: "alice", Generation: 1, CreatedAt: now, ExpiresAt: exp},
+	// Sessions: s1 ended by item 0; alice's s2 and s3 by item 1; then
+	// nothing left of alice's; bob's b1 (live when his claims change).
+	want := []store.Revoked{
+		{Entry: revocation.Entry{Seq: 1, Kind: revocation.KindSession, Session: "s1", CreatedAt: now, ExpiresAt: exp}, Sessions: 1},
+		{Entry: revocation.Entry{Seq: 2, Kind: revocation.KindSubject, Subject: "alice", Generation: 1, CreatedAt: now, ExpiresAt: exp}, Sessions: 2},
 		{},
-		{Seq: 3, Kind: revocation.KindSubject, Subject: "bob", Generation: 1, CreatedAt: now, ExpiresAt: exp},
-		{Seq: 4, Kind: revocation.KindSubject, Subject: "alice", Generation: 2, CreatedAt: now, ExpiresAt: exp},
-		{Seq: 5, Kind: revocation.KindSession, Session: "b1", CreatedAt: now, ExpiresAt: exp},
+		{Entry: revocation.Entry{Seq: 3, Kind: revocation.KindSubject, Subject: "bob", Generation: 1, CreatedAt: now, ExpiresAt: exp}, Sessions: 1},
+		{Entry: revocation.Entry{Seq: 4, Kind: revocation.KindSubject, Subject: "alice", Generation: 2, CreatedAt: now, ExpiresAt: exp}, Sessions: 0},
+		{Entry: revocation.Entry{Seq: 5, Kind: revocation.KindSession, Session: "b1", CreatedAt: now, ExpiresAt: exp}, Sessions: 1},
+		{Entry: revocation.Entry{Seq: 6, Kind: revocation.KindSubject, Subject: "nobody", Generation: 1, CreatedAt: now, ExpiresAt: exp}, Sessions: 0},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("Revoke() = %d entries, want %d", len(got), len(want))
 	}
 	for i := range want {
-		if !entryEqual(got[i], want[i]) {
-			t.Errorf("Revoke() entry %d = %+v, want %+v", i, got[i], want[i])
+		if !entryEqual(got[i].Entry, want[i].Entry) || got[i].Sessions != want[i].Sessions {
+			t.Errorf("Revoke() outcome %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
 	logged, err := s.EntriesAfter(ctx, 0, 100)
-	if err != nil || !slices.Equal(seqs(logged), []int64{1, 2, 3, 4, 5}) {
-		t.Errorf("EntriesAfter(0) = %v, %v, want seqs 1..5", seqs(logged), err)
+	if err != nil || !slices.Equal(seqs(logged), []int64{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("EntriesAfter(0) = %v, %v, want seqs 1..6", seqs(logged), err)
 	}
 	for _, id := range []string{"s1", "s2", "s3", "b1"} {
 		if ss, _ := session(t, s, id); !ss.RevokedAt.Equal(now) {
@@ -80,7 +84,7 @@ func testRevokeBulk(t *testing.T, s store.Store) {
 		}
 		actions = append(actions, r.Action+" "+r.Target)
 	}
-	wantActions := []string{"session.revoke s1", "subject.revoke alice", "subject.revoke bob", "subject.revoke alice", "session.revoke b1"}
+	wantActions := []string{"session.revoke s1", "subject.revoke alice", "subject.revoke bob", "subject.revoke alice", "session.revoke b1", "subject.revoke nobody"}
 	if !slices.Equal(actions, wantActions) {
 		t.Errorf("audit trail = %q, want %q", actions, wantActions)
 	}

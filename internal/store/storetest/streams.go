@@ -144,15 +144,18 @@ func testStreamAcks(t *testing.T, s store.Store) {
 	if err != nil || !slices.Equal(held, []int64{3, 5}) {
 		t.Fatalf("Acknowledge(5, 3, 3) = %v, %v, want [3 5]", held, err)
 	}
-	if err := s.MoveCursor(ctx, "p", 0, 3); err != nil {
+	if err := s.MoveCursor(ctx, "p", 0, 3, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MoveCursor(ctx, "p", 0, 9); err != nil { // someone moved it first: no-op
+	if err := s.MoveCursor(ctx, "p", 0, 9, 4); err != nil { // someone moved it first: no-op
 		t.Fatal(err)
 	}
 	got, held, err := s.Acknowledge(ctx, "p", []int64{2, 6}, 0)
 	if err != nil || got.Cursor != 3 || !slices.Equal(held, []int64{5, 6}) {
 		t.Errorf("Acknowledge(2, 6) = cursor %d, %v, %v, want cursor 3, [5 6] (2 is behind the cursor)", got.Cursor, held, err)
+	}
+	if got.Delivered != 1 {
+		t.Errorf("Delivered after moving the cursor over 1 event (and a no-op move) = %d, want 1", got.Delivered)
 	}
 	_, _, err = s.Acknowledge(ctx, "zz", nil, 0)
 	wantErr(t, "Acknowledge(unknown)", err, store.ErrNotFound)
