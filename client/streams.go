@@ -26,6 +26,11 @@ type NewStream struct {
 	// push URL, or the poll endpoint).
 	Audience    string
 	Description string
+	// PollKey is the ID of the API key the receiver of a poll stream polls
+	// with (see APIKeys): no other key may poll it, since polling
+	// acknowledges, and so deletes, its events. Empty: the key that
+	// creates the stream.
+	PollKey string
 }
 
 // Stream is a stream's configuration and delivery state.
@@ -39,7 +44,9 @@ type Stream struct {
 		EndpointURL string `json:"endpoint_url"`
 	} `json:"delivery"`
 	Description string `json:"description"`
-	State       struct {
+	// PollKey is the ID of the API key that may poll a poll stream.
+	PollKey string `json:"tegata_poll_key"`
+	State   struct {
 		Status              string     `json:"status"`
 		Position            int64      `json:"position"`
 		Head                int64      `json:"head"`
@@ -72,6 +79,9 @@ func (c *Client) CreateStream(ctx context.Context, s NewStream) (Stream, error) 
 	}
 	if s.Description != "" {
 		body["description"] = s.Description
+	}
+	if s.PollKey != "" {
+		body["tegata_poll_key"] = s.PollKey
 	}
 	var out Stream
 	err := c.call(ctx, "POST", "/ssf/streams", body, &out)

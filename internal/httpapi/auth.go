@@ -80,8 +80,11 @@ func (s *server) keyWait(r *http.Request, keyID string) time.Duration {
 
 // callerOf returns the caller requireKey admitted (the zero caller on a
 // public route).
-func callerOf(r *http.Request) caller {
-	c, _ := r.Context().Value(ctxKey{}).(caller)
+func callerOf(r *http.Request) caller { return callerIn(r.Context()) }
+
+// callerIn is callerOf for a request's context.
+func callerIn(ctx context.Context) caller {
+	c, _ := ctx.Value(ctxKey{}).(caller)
 	return c
 }
 
