@@ -383,26 +383,38 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// testConfig is a verifier configuration for a, with short intervals.
+// testConfig is a verifier configuration for a.
 func testConfig(t testing.TB, a *authority) Config {
 	return Config{
-		Authorities:  []string{a.srv.URL},
-		APIKey:       testAPIKey,
-		Audience:     testAudience,
-		Now:          a.clock.Now,
-		Logger:       testLogger(t),
-		pruneEvery:   20 * time.Millisecond,
-		feedRetryMin: 10 * time.Millisecond,
-		feedRetryMax: 50 * time.Millisecond,
+		Authorities: []string{a.srv.URL},
+		APIKey:      testAPIKey,
+		Audience:    testAudience,
+		Now:         a.clock.Now,
+		Logger:      testLogger(t),
 	}
 }
 
+// testTuning shortens the background intervals of the tests' verifiers,
+// each tune changing it further.
+func testTuning(tune ...func(*tuning)) tuning {
+	t := tuning{pruneEvery: 20 * time.Millisecond, feedRetryMin: 10 * time.Millisecond, feedRetryMax: 50 * time.Millisecond}
+	for _, f := range tune {
+		f(&t)
+	}
+	return t
+}
+
+// newTest is New with testTuning.
+func newTest(ctx context.Context, cfg Config, tune ...func(*tuning)) (*Verifier, error) {
+	return newTuned(ctx, cfg, testTuning(tune...))
+}
+
 // start returns a verifier following a, closed at the end of the test.
-func start(t *testing.T, cfg Config) *Verifier {
+func start(t *testing.T, cfg Config, tune ...func(*tuning)) *Verifier {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	v, err := New(ctx, cfg)
+	v, err := newTest(ctx, cfg, tune...)
 	if err != nil {
 		t.Fatalf("New = %v", err)
 	}
@@ -411,9 +423,9 @@ func start(t *testing.T, cfg Config) *Verifier {
 }
 
 // startReady is start followed by WaitReady.
-func startReady(t *testing.T, cfg Config) *Verifier {
+func startReady(t *testing.T, cfg Config, tune ...func(*tuning)) *Verifier {
 	t.Helper()
-	v := start(t, cfg)
+	v := start(t, cfg, tune...)
 	waitReady(t, v)
 	return v
 }

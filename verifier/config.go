@@ -94,18 +94,42 @@ type Config struct {
 	// next to an instance ID made at New, the host name and the version; at
 	// most MaxNameLen bytes of printable UTF-8. Empty: none.
 	Name string
+}
 
+// settings is what a Verifier runs with: its Config with the defaults
+// filled, what was derived from it, and the intervals of its background
+// work. Kept apart from Config so that an app sees only what it sets.
+type settings struct {
+	Config
 	// leewaySet and maxLifetimeSet: the caller chose the value, rather
-	// than leaving it to the authority (set by withDefaults).
+	// than leaving it to the authority.
 	leewaySet, maxLifetimeSet bool
+	tuning
+}
 
-	// Knobs for tests in this package, so that they need not wait for
-	// production intervals. Zero: production values.
+// tuning is how often a Verifier's background work runs. Tests in this
+// package shorten it (newTuned), so that they need not wait for production
+// intervals; zero fields mean the production values.
+type tuning struct {
 	pruneEvery         time.Duration
 	watchEvery         time.Duration
 	feedRetryMin       time.Duration
 	feedRetryMax       time.Duration
 	unknownKidInterval time.Duration
+}
+
+func (t tuning) withDefaults() tuning {
+	for _, f := range []struct {
+		v *time.Duration
+		d time.Duration
+	}{{&t.pruneEvery, defaultPruneEvery}, {&t.watchEvery, defaultWatchEvery}, {&t.unknownKidInterval, defaultUnknownKidInterval},
+		{&t.feedRetryMin, defaultRetryMin}, {&t.feedRetryMax, defaultRetryMax}} {
+		if *f.v <= 0 {
+			*f.v = f.d
+		}
+	}
+	t.feedRetryMax = max(t.feedRetryMax, t.feedRetryMin)
+	return t
 }
 
 // Defaults of Config, exported so that commands built on the verifier (the
@@ -127,15 +151,19 @@ const (
 	// is picked up at once, rarely enough that garbage kids cannot turn the
 	// verifier into a load generator against the authority.
 	defaultUnknownKidInterval = 10 * time.Second
+	// The backoff of the start-up and the feed.
+	defaultRetryMin = 100 * time.Millisecond
+	defaultRetryMax = 5 * time.Second
 )
 
-// withDefaults returns c with every zero field given its default. It does
-// not fill what needs the authority (Issuer, MaxLifetime from discovery).
-func (c Config) withDefaults() Config {
+// settings returns c with every zero field given its default, and t's
+// intervals. It does not fill what needs the authority (Issuer, MaxLifetime
+// from discovery).
+func (c Config) settings(t tuning) settings {
 	if c.Algorithms == nil {
 		c.Algorithms = []string{token.EdDSA, token.ES256}
 	}
-	c.leewaySet, c.maxLifetimeSet = c.Leeway != 0, c.MaxLifetime > 0
+	s := settings{leewaySet: c.Leeway != 0, maxLifetimeSet: c.MaxLifetime > 0, tuning: t.withDefaults()}
 	switch {
 	case c.Leeway == 0:
 		c.Leeway = DefaultLeeway
@@ -160,20 +188,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.pruneEvery <= 0 {
-		c.pruneEvery = defaultPruneEvery
-	}
-	if c.watchEvery <= 0 {
-		c.watchEvery = defaultWatchEvery
-	}
-	if c.unknownKidInterval <= 0 {
-		c.unknownKidInterval = defaultUnknownKidInterval
-	}
-	return c
+	s.Config = c
+	return s
 }
 
-// expect is what token.Verify checks, from a Config with defaults filled.
-func (c Config) expect() token.Expect {
+// expect is what token.Verify checks.
+func (c settings) expect() token.Expect {
 	return token.Expect{
 		Issuer:      c.Issuer,
 		Audience:    c.Audience,

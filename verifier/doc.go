@@ -68,7 +68,7 @@
 //
 // A Verifier is safe for concurrent use by any number of goroutines. New
 // starts background goroutines (the feed, periodic key set fetches,
-// pruning) that run until Close. NewLocal builds one without any, for a
-// process (the authority itself) that keeps the key set and revocation set
-// current on its own.
+// pruning) that run until Close. A local verifier (the authority's own,
+// and verifiertest's, built through internal/verifierhook) runs none: its
+// owner keeps the key set and revocation set current.
 package verifier

@@ -12,7 +12,7 @@ import (
 	"github.com/tegata-dev/tegata/token"
 )
 
-// local is a verifier built with NewLocal over keys and a set the test
+// local is a verifier built with newLocalVerifier over keys and a set the test
 // controls, as the authority uses it.
 type local struct {
 	clock *clock
@@ -32,7 +32,7 @@ func newLocal(t testing.TB, cacheSize int) *local {
 	l.keys = ks
 	cfg := Config{Issuer: testIssuer, Audience: testAudience, CacheSize: cacheSize, Now: l.clock.Now,
 		Logger: slog.New(slog.DiscardHandler)}
-	l.v = NewLocal(cfg, func() token.KeyLookup { return l.keys }, l.set)
+	l.v = newLocalVerifier(cfg, func() token.KeyLookup { return l.keys }, l.set)
 	return l
 }
 

@@ -21,7 +21,15 @@ const startLogEvery = 30 * time.Second
 // checked validates what can be checked without the network and fills the
 // defaults. The API key gets the same treatment as every secret tegata
 // reads (internal/secret): trimmed, refused with "Bearer " in front.
-func (c Config) checked() (Config, error) {
+func (c Config) checked(t tuning) (settings, error) {
+	s, err := c.check()
+	if err != nil {
+		return settings{}, err
+	}
+	return s.settings(t), nil
+}
+
+func (c Config) check() (Config, error) {
 	urls, err := cleanAuthorities(c.Authorities)
 	if err != nil {
 		return c, err
@@ -45,7 +53,6 @@ func (c Config) checked() (Config, error) {
 			return c, fmt.Errorf("verifier: Config.StaleAfter: %w (zero: the default %v)", err, DefaultStaleAfter)
 		}
 	}
-	c = c.withDefaults()
 	c.Authorities, c.APIKey = urls, key
 	return c, nil
 }
@@ -54,8 +61,7 @@ func (c Config) checked() (Config, error) {
 // with backoff until both succeed or ctx ends. Failures are logged: the
 // first one and each new error at once, the same one again every
 // startLogEvery.
-func fetchStart(ctx context.Context, auth *authorities, keys *keySource, cfg Config) (discovery, error) {
-	lo, hi := cfg.retryBounds()
+func fetchStart(ctx context.Context, auth *authorities, keys *keySource, cfg settings) (discovery, error) {
 	var last string
 	var lastLog time.Time
 	var lastErr error
@@ -83,7 +89,7 @@ func fetchStart(ctx context.Context, auth *authorities, keys *keySource, cfg Con
 			cfg.Logger.Warn("verifier: waiting for an authority to answer", "err", err, "attempts", failures)
 			last, lastLog = err.Error(), now
 		}
-		t := time.NewTimer(feed.Backoff(failures, lo, hi))
+		t := time.NewTimer(feed.Backoff(failures, cfg.feedRetryMin, cfg.feedRetryMax))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -93,23 +99,11 @@ func fetchStart(ctx context.Context, auth *authorities, keys *keySource, cfg Con
 	}
 }
 
-// retryBounds is the backoff of the start-up and the feed: 100ms to 5s.
-func (c Config) retryBounds() (lo, hi time.Duration) {
-	lo, hi = c.feedRetryMin, c.feedRetryMax
-	if lo <= 0 {
-		lo = 100 * time.Millisecond
-	}
-	if hi <= 0 {
-		hi = 5 * time.Second
-	}
-	return lo, max(lo, hi)
-}
-
 // adopt fills the Issuer, Audience, MaxLifetime and Leeway that c leaves to
 // the authority, refuses a Leeway larger than the authority's, and warns when c sets an issuer or audience other than the
 // published one: every token that authority issues would then be refused
 // as "token invalid", which a client cannot tell from a forged token.
-func (c *Config) adopt(d discovery) error {
+func (c *settings) adopt(d discovery) error {
 	switch {
 	case c.Issuer == "" && d.Issuer == "":
 		return errors.New("verifier: openid-configuration has no issuer and Config.Issuer is empty")

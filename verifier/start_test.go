@@ -80,7 +80,7 @@ func TestNewRefusesBadConfigAtOnce(t *testing.T) {
 			// at once, not when the start-up gives up.
 			cfg := testConfig(t, a)
 			cfg.Authorities, cfg.APIKey, cfg.StaleAfter = tt.authorities, tt.key, tt.staleAfter
-			v, err := New(context.Background(), cfg)
+			v, err := newTest(context.Background(), cfg)
 			if err == nil {
 				v.Close()
 			}
@@ -115,7 +115,7 @@ func TestNewKeyRefusedIsPermanent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t, a)
 			cfg.Authorities, cfg.APIKey = tc.urls, tc.key
-			v, err := New(context.Background(), cfg)
+			v, err := newTest(context.Background(), cfg)
 			if err == nil {
 				v.Close()
 			}
@@ -151,7 +151,7 @@ func TestNewWaitsForAuthority(t *testing.T) {
 	rec := &logRecorder{}
 	cfg := testConfig(t, a)
 	cfg.Authorities, cfg.Logger = []string{late.URL}, slog.New(rec)
-	if v, err := New(short, cfg); err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "502") {
+	if v, err := newTest(short, cfg); err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "502") {
 		if v != nil {
 			v.Close()
 		}
@@ -163,7 +163,7 @@ func TestNewWaitsForAuthority(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		v, err := New(context.Background(), cfg)
+		v, err := newTest(context.Background(), cfg)
 		if err == nil {
 			t.Cleanup(func() { v.Close() })
 		}

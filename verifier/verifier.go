@@ -11,6 +11,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/verifierhook"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -20,9 +21,10 @@ import (
 // alone.
 type Claims = token.Claims
 
-// Verifier verifies access tokens. Build it with New or NewLocal.
+// Verifier verifies access tokens. Build it with New (apps' tests:
+// verifiertest).
 type Verifier struct {
-	cfg Config // defaults filled
+	cfg settings
 	// expect is what token.Verify checks; its MaxLifetime and Leeway follow
 	// what the authority publishes (published.go).
 	expect     atomic.Pointer[token.Expect]
@@ -61,7 +63,12 @@ type Verifier struct {
 // start-up (context.Background waits for as long as it takes), and only
 // the start-up; the background work runs until Close.
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
-	cfg, err := cfg.checked()
+	return newTuned(ctx, cfg, tuning{})
+}
+
+// newTuned is New with the background intervals t.
+func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
+	cfg, err := c.checked(t)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +112,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
-// NewLocal returns a Verifier over a key set and a revocation set that the
+func init() { verifierhook.Register(newLocalVerifier) }
+
+// newLocalVerifier returns a Verifier over a key set and a revocation set that the
 // caller keeps current (the authority verifying its own tokens): keys is
 // called on every Verify and must be cheap; set must be the one the caller
 // applies entries to. A local verifier is never stale, starts no goroutine
@@ -114,18 +123,18 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 // discovery to take it from, and an empty expected issuer matches no token.
 // MaxLifetime defaults to one hour.
 //
-// NewLocal is for tegata's own processes (the authority, verifiertest):
-// set is an internal type, so an app cannot build one; apps use New, and
-// their tests verifiertest.
-func NewLocal(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
-	cfg = cfg.withDefaults()
+// It is for tegata's own processes (the authority, verifiertest), which
+// reach it through internal/verifierhook: set is an internal type, so no
+// app could call it; apps use New, and their tests verifiertest.
+func newLocalVerifier(c Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
+	cfg := c.settings(tuning{})
 	if cfg.MaxLifetime <= 0 {
 		cfg.MaxLifetime = DefaultMaxLifetime
 	}
 	return newVerifier(cfg, keys, set)
 }
 
-func newVerifier(cfg Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
+func newVerifier(cfg settings, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	v := &Verifier{
 		cfg:    cfg,
 		now:    cfg.Now,

@@ -596,8 +596,7 @@ func TestFollowsPublishedLifetimeAndLeeway(t *testing.T) {
 	a := newAuthority(t, clk)
 	a.publish(15*time.Minute, 30*time.Second)
 	cfg := testConfig(t, a)
-	cfg.unknownKidInterval = time.Millisecond
-	v := startReady(t, cfg)
+	v := startReady(t, cfg, func(t *tuning) { t.unknownKidInterval = time.Millisecond })
 	c := a.claims("alice")
 	c.Expiry = clk.Now().Add(time.Hour)
 	long := a.mint(c)

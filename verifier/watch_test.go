@@ -18,8 +18,8 @@ func TestLogsStaleAndBackInSync(t *testing.T) {
 	a := newAuthority(t, clk)
 	rec := &logRecorder{}
 	cfg := testConfig(t, a)
-	cfg.StaleAfter, cfg.Logger, cfg.watchEvery = 5*time.Second, slog.New(rec), 5*time.Millisecond
-	v := startReady(t, cfg)
+	cfg.StaleAfter, cfg.Logger = 5*time.Second, slog.New(rec)
+	v := startReady(t, cfg, func(t *tuning) { t.watchEvery = 5 * time.Millisecond })
 	eventually(t, "watch to see the verifier ready", v.seenReady.Load)
 	stopFeed(t, a, v)
 	clk.Add(6 * time.Second)

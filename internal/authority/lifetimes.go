@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/verifierhook"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -201,7 +202,7 @@ func (a *Authority) keyWindow() time.Duration {
 // newLocalVerifier is this node's verifier, accepting tokens of up to
 // maxLifetime. It is rebuilt when that changes (its cache starts empty).
 func (a *Authority) newLocalVerifier(maxLifetime time.Duration) *verifier.Verifier {
-	return verifier.NewLocal(verifier.Config{
+	return verifierhook.NewLocal[verifier.Config, *verifier.Verifier](verifier.Config{
 		Issuer:      a.cfg.Issuer,
 		Audience:    a.cfg.Audience,
 		Algorithms:  []string{token.EdDSA, token.ES256},

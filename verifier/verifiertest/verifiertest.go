@@ -31,6 +31,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/verifierhook"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -101,7 +102,7 @@ func New(cfg Config) *Authority {
 	if err != nil {
 		panic(fmt.Sprintf("verifiertest: %v", err))
 	}
-	a.v = verifier.NewLocal(verifier.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.AccessTTL, Now: a.Now},
+	a.v = verifierhook.NewLocal[verifier.Config, *verifier.Verifier](verifier.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.AccessTTL, Now: a.Now},
 		func() token.KeyLookup { return keys }, a.set)
 	return a
 }
