@@ -129,11 +129,16 @@ func (h *header) checkType() error {
 	if !h.typ.present || !h.typ.isString {
 		return fmt.Errorf("%w: header has no typ string, want \"at+jwt\"", ErrType)
 	}
-	typ := h.typ.value
-	if bytes.EqualFold(typ, []byte("at+jwt")) || bytes.EqualFold(typ, []byte("application/at+jwt")) {
+	if isAccessType(h.typ.value) {
 		return nil
 	}
-	return fmt.Errorf("%w: typ %q, want \"at+jwt\"", ErrType, typ)
+	return fmt.Errorf("%w: typ %q, want \"at+jwt\"", ErrType, h.typ.value)
+}
+
+// isAccessType reports whether typ names an access token: at+jwt (RFC 9068
+// §2.1), case-insensitive, with or without the "application/" prefix.
+func isAccessType(typ []byte) bool {
+	return bytes.EqualFold(typ, []byte("at+jwt")) || bytes.EqualFold(typ, []byte("application/at+jwt"))
 }
 
 // key looks up the kid. The kid is attacker-chosen bytes and is used for

@@ -39,6 +39,29 @@ func signWith(k SigningKey, c Claims, rnd io.Reader) (string, error) {
 	return signParts(k, header, payload, rnd)
 }
 
+// SignJWT signs payload, one JSON object used as given, with k under the
+// header {"alg":…,"typ":typ,"kid":…}: for the JWTs other than access
+// tokens that an issuer signs with its access token keys, so that relying
+// parties verify them with the same key set (tegata's Status List Tokens,
+// typ statuslist+jwt). It refuses typ at+jwt: an access token is minted by
+// Sign alone, which checks its claims. Verify never accepts what SignJWT
+// signs.
+func SignJWT(k SigningKey, typ string, payload []byte) (string, error) {
+	if err := checkSigningKey(k); err != nil {
+		return "", err
+	}
+	switch {
+	case typ == "" || !utf8.ValidString(typ):
+		return "", fmt.Errorf("%w: SignJWT needs a typ", ErrType)
+	case isAccessType([]byte(typ)):
+		return "", fmt.Errorf("%w: access tokens are signed by Sign, not SignJWT", ErrType)
+	case !json.Valid(payload) || len(payload) == 0 || payload[0] != '{':
+		return "", fmt.Errorf("%w: the payload must be one JSON object", ErrClaims)
+	}
+	header := appendJSONString(append(appendJSONString([]byte(`{"alg":"`+k.Algorithm+`","typ":`), typ), `,"kid":`...), k.ID)
+	return signParts(k, append(header, '}'), payload, rand.Reader)
+}
+
 // signParts signs already-encoded header and payload JSON.
 func signParts(k SigningKey, header, payload []byte, rnd io.Reader) (string, error) {
 	input := b64.AppendEncode(nil, header)

@@ -1,11 +1,9 @@
 package token
 
 import (
-	"crypto/rand"
 	"fmt"
 	"math"
 	"strconv"
-	"time"
 )
 
 // StatusRef is the "status_list" member of the "status" claim
@@ -60,47 +58,4 @@ func (c *Claims) readStatus(d *decoder) error {
 	}
 	c.Status = &StatusRef{Index: int64(idx), URI: uri}
 	return nil
-}
-
-// StatusListClaims is the payload of a Status List Token in JWT form
-// (draft-ietf-oauth-status-list-21 §5.1).
-type StatusListClaims struct {
-	Issuer   string        // iss (optional in the draft; tegata always sets it)
-	Subject  string        // sub: the list's URI, equal to the uri of the tokens it covers
-	IssuedAt time.Time     // iat
-	Expiry   time.Time     // exp
-	TTL      time.Duration // ttl, whole seconds, positive
-	Bits     int           // status_list.bits: 1, 2, 4 or 8
-	List     string        // status_list.lst: base64url of the zlib-compressed array
-}
-
-// SignStatusList signs a Status List Token with k: header
-// {"alg":…,"typ":"statuslist+jwt","kid":…}. Verify never accepts it as an
-// access token (its typ is not at+jwt).
-func SignStatusList(k SigningKey, c StatusListClaims) (string, error) {
-	if err := checkSigningKey(k); err != nil {
-		return "", err
-	}
-	ttl := int64(c.TTL / time.Second)
-	switch {
-	case c.Subject == "" || c.List == "":
-		return "", fmt.Errorf("%w: a status list token needs sub and lst", ErrClaims)
-	case c.Bits != 1 && c.Bits != 2 && c.Bits != 4 && c.Bits != 8:
-		return "", fmt.Errorf("%w: status_list bits must be 1, 2, 4 or 8", ErrClaims)
-	case ttl <= 0 || c.IssuedAt.IsZero() || c.Expiry.IsZero():
-		return "", fmt.Errorf("%w: a status list token needs iat, exp and a positive ttl", ErrClaims)
-	}
-	b := []byte(`{`)
-	if c.Issuer != "" {
-		b = append(appendJSONString(append(b, `"iss":`...), c.Issuer), ',')
-	}
-	b = appendJSONString(append(b, `"sub":`...), c.Subject)
-	b = appendDate(b, "iat", c.IssuedAt)
-	b = appendDate(b, "exp", c.Expiry)
-	b = strconv.AppendInt(append(b, `,"ttl":`...), ttl, 10)
-	b = strconv.AppendInt(append(b, `,"status_list":{"bits":`...), int64(c.Bits), 10)
-	b = appendJSONString(append(b, `,"lst":`...), c.List)
-	b = append(b, `}}`...)
-	header := appendJSONString([]byte(`{"alg":"`+k.Algorithm+`","typ":"statuslist+jwt","kid":`), k.ID)
-	return signParts(k, append(header, '}'), b, rand.Reader)
 }

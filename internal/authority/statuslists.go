@@ -151,12 +151,13 @@ func (a *Authority) statusRef(s store.StatusSlot) *token.StatusRef {
 	return &token.StatusRef{Index: s.Index, URI: a.StatusListURI(s.List)}
 }
 
-// SignStatusList signs a Status List Token with the key that signs access
-// tokens now, so Relying Parties verify both with the same JWKS entry.
-func (a *Authority) SignStatusList(c token.StatusListClaims) (string, error) {
+// SignJWT signs a JWT other than an access token (a Status List Token)
+// with the key that signs access tokens now, so Relying Parties verify
+// both with the same JWKS entry (token.SignJWT).
+func (a *Authority) SignJWT(typ string, payload []byte) (string, error) {
 	key, ok := a.ring().current(a.cfg.Now())
 	if !ok {
 		return "", errNoSigningKey
 	}
-	return token.SignStatusList(key, c)
+	return token.SignJWT(key, typ, payload)
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/store"
-	"github.com/tegata-dev/tegata/token"
 )
 
 // Source is what a Publisher reads: the revocation log with each entry's
@@ -23,9 +22,11 @@ type Source interface {
 	StatusLists(ctx context.Context) ([]store.StatusList, error)
 }
 
-// Signer signs a Status List Token with the authority's current key.
+// Signer signs a JWT other than an access token (here typ
+// statuslist+jwt) with the key that signs access tokens now, so that
+// Relying Parties verify both with the same key set (token.SignJWT).
 type Signer interface {
-	SignStatusList(c token.StatusListClaims) (string, error)
+	SignJWT(typ string, payload []byte) (string, error)
 }
 
 // Config configures a Publisher.
@@ -120,10 +121,11 @@ func (p *Publisher) Token(ctx context.Context, id int64) (string, time.Time, err
 	if pl.lstOf != pl.version || pl.lst == "" {
 		pl.lst, pl.lstOf = p.bits(pl).Encode(), pl.version
 	}
-	tok, err := p.signer.SignStatusList(token.StatusListClaims{
-		Issuer: p.cfg.Issuer, Subject: p.URI(id), IssuedAt: iat, Expiry: iat.Add(p.cfg.TTL),
-		TTL: p.cfg.TTL, Bits: 1, List: pl.lst,
-	})
+	var tok string
+	c, err := newTokenClaims(p.cfg.Issuer, p.URI(id), 1, pl.lst, iat, p.cfg.TTL)
+	if err == nil {
+		tok, err = c.sign(p.signer)
+	}
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("statuslist: sign list %d: %w", id, err)
 	}
