@@ -16,6 +16,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // revokeAnswer is the answer to a revocation with ?confirm=.
@@ -241,8 +242,9 @@ func TestEpochChangeResetsGate(t *testing.T) {
 	proxy.block()
 	proxy.retarget(y.addrs[0])
 	proxy.unblock()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// Until the gate has caught up with y (it accepts y's valid token),
+	// and at every look, the token y revoked is refused.
+	testtime.Eventually(t, 30*time.Second, "the gate to accept y's valid token", func() error {
 		code, challenge, err := g.auth(revoked.AccessToken)
 		if err != nil {
 			t.Fatal(err)
@@ -250,14 +252,11 @@ func TestEpochChangeResetsGate(t *testing.T) {
 		if code != http.StatusUnauthorized {
 			t.Fatalf("gate accepted a token y's log revoked at seq 1 (challenge %q): it trusted its position in x's log", challenge)
 		}
-		if code, _, _ := g.auth(valid.AccessToken); code == http.StatusOK {
-			break // caught up with y
+		if code, challenge, _ := g.auth(valid.AccessToken); code != http.StatusOK {
+			return fmt.Errorf("y's valid token answered %d (%s)", code, challenge)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gate never accepted y's valid token:\n%s", g.Logs())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	g.mustRefuse(revoked.AccessToken, "token revoked")
 	if !strings.Contains(g.Logs(), "another epoch") {
 		t.Fatalf("the gate's log does not show the epoch change:\n%s", g.Logs())
