@@ -151,7 +151,7 @@ func TestConfirmBadInput(t *testing.T) {
 	// does: a role without access gets the challenge, and failed guesses
 	// count against the address.
 	feedKey := createKey(t, e.admin, "edge", authority.RoleFeed)
-	resp := postResp(t, e.URL+"/v1/token/revoke?confirm=1s", feedKey.Key, "application/x-www-form-urlencoded", "token=x")
+	resp, _ := postResp(t, e.URL+"/v1/token/revoke?confirm=1s", feedKey.Key, "application/x-www-form-urlencoded", "token=x")
 	if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusForbidden || !strings.Contains(ch, `error="insufficient_scope"`) {
 		t.Errorf("confirm with a feed key = %d, WWW-Authenticate %q; want 403 with an insufficient_scope challenge", resp.StatusCode, ch)
 	}
@@ -171,27 +171,17 @@ func TestConfirmBadInput(t *testing.T) {
 	}
 }
 
-// postResp posts body to url with key (none if empty) and returns the
-// answer, its body read and closed.
-func postResp(t *testing.T, url, key, ctype, body string) *http.Response {
-	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", ctype)
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
-}
-
 // postAs posts body to url with key (none if empty) and returns the
 // answer's status and body.
 func postAs(t *testing.T, url, key, ctype, body string) (int, string) {
+	t.Helper()
+	resp, b := postResp(t, url, key, ctype, body)
+	return resp.StatusCode, b
+}
+
+// postResp is postAs returning the answer itself (its body read and
+// closed) with the body.
+func postResp(t *testing.T, url, key, ctype, body string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", ctype)
@@ -204,5 +194,5 @@ func postAs(t *testing.T, url, key, ctype, body string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
