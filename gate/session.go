@@ -27,19 +27,20 @@ func (e bearerError) Unwrap() error { return e.err }
 // request, or an error when it can be neither (refused bearer token, stale
 // verifier, authority unavailable for a needed refresh).
 //
-// An Authorization header is used alone, as by the plain gate. Otherwise
-// the access token cookie is used while it is valid for more than
+// A present Authorization header (bt) is used alone, as by the plain gate.
+// Otherwise the access token cookie is used while it is valid for more than
 // RefreshBefore; else the refresh cookie is exchanged at the authority (one
 // exchange per refresh token at a time, see refresher) and h sets the new
 // cookies on the response. A refresh the authority refuses (session
 // revoked, token reused, expired) makes the request anonymous and h clears
 // the cookies.
-func (w *Web) identify(h *handoff, r *http.Request) (*token.Claims, error) {
+func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*token.Claims, error) {
 	ctx := r.Context()
-	if raw, err := verifier.TokenFromRequest(r); !errors.Is(err, verifier.ErrNoToken) {
+	if bt.present {
+		err := bt.err
 		if err == nil {
 			var c *token.Claims
-			if c, err = w.v.Verify(ctx, raw); err == nil {
+			if c, err = w.v.Verify(ctx, bt.raw); err == nil {
 				return c, nil
 			}
 		}

@@ -153,7 +153,8 @@ func (w *Web) Handler(next http.Handler) http.Handler {
 
 func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) {
 	stripSpoofed(r.Header)
-	if !hasAuthorization(r) {
+	bt := bearerOf(r)
+	if !bt.present {
 		// Browsers attach cookies to cross-site requests, never an
 		// Authorization header: only cookie (and anonymous) requests can be
 		// forged this way, and refusing anonymous ones too stops login CSRF.
@@ -164,7 +165,7 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) 
 	}
 	h := &handoff{ResponseWriter: rw, web: w, r: r}
 	defer h.finish()
-	claims, err := w.identify(h, r)
+	claims, err := w.identify(h, r, bt)
 	if err != nil {
 		w.refuseIdentity(h, r, err)
 		return
@@ -187,9 +188,22 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) 
 	}
 }
 
-func hasAuthorization(r *http.Request) bool {
-	_, ok := r.Header["Authorization"]
-	return ok
+// bearer is the request's Authorization header as every tegata component
+// reads it (verifier.TokenFromRequest).
+type bearer struct {
+	present bool   // a header that is not ErrNoToken: it alone authenticates the request
+	raw     string // its token, when err is nil
+	err     error  // malformed: the request is refused, never read by cookie
+}
+
+// bearerOf decides once, for the cross-origin check and for identify
+// alike, whether the request is authenticated by its Authorization header:
+// exactly when that header is not ErrNoToken. A request whose header is
+// absent or empty is authenticated by its cookies, so the cross-origin
+// check applies to it.
+func bearerOf(r *http.Request) bearer {
+	raw, err := verifier.TokenFromRequest(r)
+	return bearer{present: !errors.Is(err, verifier.ErrNoToken), raw: raw, err: err}
 }
 
 // refuseCrossOrigin answers a cross-origin unsafe request that relies on

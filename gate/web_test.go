@@ -588,13 +588,38 @@ func TestWebCrossOrigin(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bearer requests are not subject to it", func(t *testing.T) {
-		tok := e.a.signIn(t, "lee", nil)
-		got := e.browser(t).send("POST", "/notes", false, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Authorization": {"Bearer " + tok.AccessToken}})
-		if got.status != 200 || got.saw(t).Header.Get("X-Tegata-Subject") != "lee" {
-			t.Errorf("cross-site POST with a bearer token = %d %s, want 200 as lee", got.status, got.body)
-		}
-	})
+	// The exemption and the identity come from one reading of the
+	// Authorization header: a request is exempt exactly when its header,
+	// not its cookies, authenticates it. Each case carries the session
+	// cookies of lee's browser.
+	tok := e.a.signIn(t, "kim", nil)
+	for _, tc := range []struct {
+		name, authorization string
+		status              int
+		subject             string
+	}{
+		{"a valid bearer token: exempt, the request is kim's", "Bearer " + tok.AccessToken, 200, "kim"},
+		{"an empty Authorization header: the cookies authenticate, so checked", "", 403, ""},
+		{"a malformed bearer token: exempt, and refused as a bearer token", "Bearer not*a*token", 401, ""},
+		{"another scheme: exempt, and refused", "Basic a2ltOmtpbQ==", 401, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.app.hits.Load()
+			got := b.send("POST", "/notes", true, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Authorization": {tc.authorization}})
+			if got.status != tc.status {
+				t.Fatalf("cross-site POST with cookies and Authorization %q = %d %s, want %d", tc.authorization, got.status, got.body, tc.status)
+			}
+			if tc.status != 200 {
+				if n := e.app.hits.Load() - before; n != 0 {
+					t.Errorf("the app was reached %d times, want 0", n)
+				}
+				return
+			}
+			if s := got.saw(t).Header.Get("X-Tegata-Subject"); s != tc.subject {
+				t.Errorf("the app saw subject %q, want %q", s, tc.subject)
+			}
+		})
+	}
 	t.Run("anonymous cross-site post to the login form (login CSRF)", func(t *testing.T) {
 		got := e.browser(t).send("POST", "/login", true, http.Header{"Sec-Fetch-Site": {"cross-site"},
 			"Test-Login": {`{"subject":"attacker"}`}})
