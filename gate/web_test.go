@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,6 +241,54 @@ func TestWebRefreshRefused(t *testing.T) {
 	if e.app.hits.Load() != 1 { // the sign-in only
 		t.Errorf("the app was reached %d times, want once (the sign-in)", e.app.hits.Load())
 	}
+}
+
+// TestWebRefreshBudget: made-up refresh cookies cannot spend the gate's
+// budget at the authority. One not shaped like a refresh token is dropped
+// (cookies cleared, the request anonymous) without asking; well-shaped
+// guesses are refused by the authority and cost their address ten times
+// an exchange, past which refreshes from it get 429 (other addresses keep
+// theirs: TestRefreshLimitedPerAddress).
+func TestWebRefreshBudget(t *testing.T) {
+	var refreshes atomic.Int64
+	e := startWeb(t, func(c *gate.WebConfig) {
+		c.RefreshPerAddress = 0.1 // a burst of 1
+		c.Authority.HTTPClient = &http.Client{Transport: refreshCounter{&refreshes}}
+	})
+	guess := e.browser(t)
+	guess.setCookie(gate.CookieRefresh, "not-a-refresh-token")
+	got := guess.send("GET", "/reports", false, nil)
+	if got.status != http.StatusUnauthorized || refreshes.Load() != 0 {
+		t.Fatalf("GET with a malformed refresh cookie = %d, %d refreshes; want 401 (anonymous) and none", got.status, refreshes.Load())
+	}
+	if c := got.cookies[gate.CookieRefresh]; c == nil || c.MaxAge >= 0 {
+		t.Errorf("malformed refresh cookie = %v, want it cleared", c)
+	}
+
+	shaped := strings.Repeat("A", 43)
+	guess.setCookie(gate.CookieRefresh, shaped)
+	if got = guess.send("GET", "/reports", false, nil); got.status != http.StatusUnauthorized || refreshes.Load() != 1 {
+		t.Fatalf("GET with a made-up refresh cookie = %d, %d refreshes; want 401 after one refused refresh", got.status, refreshes.Load())
+	}
+	guess.setCookie(gate.CookieRefresh, shaped[:42]+"Q")
+	got = guess.send("GET", "/reports", false, nil)
+	if got.status != http.StatusTooManyRequests || got.header.Get("Retry-After") == "" || refreshes.Load() != 1 {
+		t.Fatalf("second made-up refresh from the address = %d (Retry-After %q), %d refreshes; want 429 and no call",
+			got.status, got.header.Get("Retry-After"), refreshes.Load())
+	}
+	if !strings.Contains(e.logs.String(), "level=WARN msg=\"gate: refreshes from one address over the limit") {
+		t.Errorf("the first limited refresh is not logged at warn:\n%s", e.logs.String())
+	}
+}
+
+// refreshCounter counts the refresh calls a client makes.
+type refreshCounter struct{ n *atomic.Int64 }
+
+func (c refreshCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v1/token/refresh" {
+		c.n.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // TestWebRoleChange: scope=access with new claims cuts off the access
