@@ -28,7 +28,7 @@ import (
 // exchanges; one the authority refuses costs refreshFailureCost.
 type refresher struct {
 	exchange func(context.Context, string) (client.Tokens, error) // the authority's refresh
-	limit    *httpguard.Limiter                                    // per client address; nil: none
+	limit    *httpguard.Limiter                                   // per client address; nil: none
 	now      func() time.Time
 	mu       sync.Mutex
 	calls    map[string]*refreshCall // by refresh token, while in flight

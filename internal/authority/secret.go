@@ -35,7 +35,7 @@ func newRefreshToken() string {
 	}
 	return secret.NewRefreshToken(b)
 }
-func newTokenID() string   { return randomString(16) }
+func newTokenID() string { return randomString(16) }
 
 // NewAPIKey returns a fresh API key secret.
 func NewAPIKey() string { return APIKeyPrefix + randomString(apiKeyBytes) }

@@ -97,7 +97,7 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 		return nil, usageErr("--refresh-per-address must not be negative (0: no limit)")
 	}
 	cfg := &gate.WebConfig{LoginPath: f.loginPath, Origin: f.origin, InsecureCookies: f.insecureCookies,
-		Authority: &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc},
+		Authority:         &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc},
 		RefreshPerAddress: f.refreshPerAddress}
 	if f.refreshPerAddress == 0 {
 		cfg.RefreshPerAddress = -1 // the flag's 0 is no limit, the config's is the default
