@@ -15,12 +15,18 @@ import (
 const (
 	// RoleAdmin may call every endpoint.
 	RoleAdmin = "admin"
-	// RoleFeed may only read: the revocation feed, introspection. For
-	// verifiers and gates.
+	// RoleFeed is a verifier's (a gate, the Go middleware): the revocation
+	// feed and its position reports, introspection, the key set, and
+	// polling Shared Signals streams made for it. It creates, revokes and
+	// changes nothing else.
 	RoleFeed = "feed"
 	// RoleGate is a web gate's (tegata gate --web, gate.Web): what RoleFeed
-	// may, plus create, list and revoke sessions and sign a subject out
-	// everywhere; never keys, API keys, the audit trail or claims.
+	// may, plus create sessions (for any subject, with any claims: it
+	// signs users in on the app's word), list and revoke them, refresh
+	// limited per key, list the verifiers, and sign a subject out
+	// everywhere; never signing keys, API keys, the audit trail, bulk
+	// revocations, access-only cutoffs or a subject's stored claims. Guard
+	// a gate key as you would the power to sign anyone in.
 	RoleGate = "gate"
 )
 

@@ -26,6 +26,11 @@ type NewStream struct {
 	// push URL, or the poll endpoint).
 	Audience    string
 	Description string
+	// PollKey is the ID of the API key the receiver of a poll stream polls
+	// with (see APIKeys): no other key may poll it, since polling
+	// acknowledges, and so deletes, its events. Empty: the key that
+	// creates the stream.
+	PollKey string
 }
 
 // Stream is a stream's configuration and delivery state.
@@ -36,7 +41,9 @@ type Stream struct {
 	EventsDelivered []string       `json:"events_delivered"`
 	Delivery        StreamDelivery `json:"delivery"`
 	Description     string         `json:"description"`
-	State           StreamState    `json:"tegata_delivery"`
+	// PollKey is the ID of the API key that may poll a poll stream.
+	PollKey string      `json:"tegata_poll_key"`
+	State   StreamState `json:"tegata_delivery"`
 }
 
 // StreamDelivery is how a stream's events reach the receiver.
@@ -81,6 +88,9 @@ func (c *Client) CreateStream(ctx context.Context, s NewStream) (Stream, error) 
 	}
 	if s.Description != "" {
 		body["description"] = s.Description
+	}
+	if s.PollKey != "" {
+		body["tegata_poll_key"] = s.PollKey
 	}
 	var out Stream
 	err := c.call(ctx, "POST", "/ssf/streams", body, &out)

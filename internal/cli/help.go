@@ -232,14 +232,17 @@ receiver that fails is retried with backoff). --json adds lost events (pruned pa
 		example: "tegata streams list\ntegata streams list --json",
 	},
 	"streams create": {
-		usage:   "streams create (--push URL | --poll) [flags]",
+		usage:   "streams create (--push URL | --poll [--poll-key ID]) [flags]",
 		summary: "create an event stream",
 		about: `Creates a stream whose events start with the next revocation. --push sends each event
 to an https:// endpoint on a public address (the authority checks every address it
 connects to; --ssf-insecure-push on the authority lifts this for development); --poll
-gives the receiver an endpoint to poll with an API key (a feed key is enough).`,
+gives the receiver an endpoint to poll with the API key --poll-key names (a feed key is
+enough; make one with 'tegata apikeys create --role feed'), and with no other: polling
+acknowledges, and so deletes, the receiver's events. Without --poll-key, the key running
+this command polls.`,
 		env:     opEnv,
-		example: "tegata streams create --push https://rx.example.com/caep --auth-header 'Bearer s3cret'\ntegata streams create --poll --description 'SIEM'",
+		example: "tegata streams create --push https://rx.example.com/caep --auth-header 'Bearer s3cret'\ntegata streams create --poll --poll-key 7Hq... --description 'SIEM'",
 	},
 	"streams delete": {
 		usage:   "streams delete ID [flags]",

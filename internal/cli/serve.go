@@ -63,6 +63,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.IntVar(&cp.streamsPerKey, "feed-streams-per-key", def.FeedStreamsPerKey, "with --rate-limits on: most feed streams one API key may hold open on this node; 0 = no cap")
 	fs.IntVar(&cp.streamsPerAddr, "feed-streams-per-address", def.FeedStreamsPerAddress, "with --rate-limits on: most feed streams one client address may hold open on this node; 0 = no cap")
 	fs.DurationVar(&cfg.FeedMaxAge, "feed-max-age", httpapi.DefaultFeedMaxAge, "end each feed stream after about this long (verifiers reconnect and are authenticated again); 0 = never")
+	fs.BoolVar(&cfg.NewEpoch, "new-epoch", false, "give the cluster a new epoch at start, so every verifier starts over: once, on one node, after restoring the database from a backup (every other node stopped)")
 	fs.DurationVar(&cfg.MaxStaleAfter, "max-stale-after", feed.DefaultStaleAfterCap, "the longest staleness bound this node takes a verifier at: a verifier naming a longer one gets leases no longer than this, and confirmations wait no longer for it once it is silent")
 	fs.DurationVar(&cfg.MaxConfirm, "max-confirm", httpapi.DefaultMaxConfirm, "the longest a revocation's ?confirm= may wait (longer asks are cut to this)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")

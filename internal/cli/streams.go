@@ -71,11 +71,15 @@ func streamsCreate(env Env, args []string) error {
 	events := fs.String("events", "", "comma-separated event type URIs wanted (default: every supported one)")
 	fs.StringVar(&s.Audience, "aud", "", "aud of the stream's SETs (default: the push URL, or the poll endpoint)")
 	fs.StringVar(&s.Description, "description", "", "a note for people")
+	fs.StringVar(&s.PollKey, "poll-key", "", "with --poll: the id of the API key the receiver polls with, the only one that may (default: the key running this command)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if (s.PushURL == "") == !*poll {
 		return usageErr("give exactly one of --push URL or --poll")
+	}
+	if s.PollKey != "" && !*poll {
+		return usageErr("--poll-key applies to --poll streams only")
 	}
 	if *events != "" {
 		s.Events = strings.Split(*events, ",")
@@ -93,7 +97,7 @@ func streamsCreate(env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "created stream %s (%s, aud %s)\n", printable(st.ID), method(st.Delivery.Method), printable(st.Audience))
 	if *poll {
-		fmt.Fprintf(env.Stdout, "the receiver polls %s with an API key\n", printable(st.Delivery.EndpointURL))
+		fmt.Fprintf(env.Stdout, "the receiver polls %s with the API key %s, and no other\n", printable(st.Delivery.EndpointURL), printable(st.PollKey))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ func TestStreamsUsageErrors(t *testing.T) {
 		{"bad verb", []string{"streams", "update"}, `unknown subcommand "update"`},
 		{"create: neither", []string{"streams", "create"}, "exactly one of --push URL or --poll"},
 		{"create: both", []string{"streams", "create", "--poll", "--push", "https://rx.example/"}, "exactly one of"},
+		{"create: poll key for a push stream", []string{"streams", "create", "--push", "https://rx.example/", "--poll-key", "k"}, "--poll-key applies to --poll streams only"},
 		{"delete: no ID", []string{"streams", "delete"}, "exactly one stream ID"},
 		{"delete: two IDs", []string{"streams", "delete", "a", "b"}, "exactly one stream ID"},
 	}
@@ -33,7 +34,7 @@ func TestStreamsUsageErrors(t *testing.T) {
 func TestStreamsCommands(t *testing.T) {
 	r, env := startServer(t)
 	code, out, errOut := runSplit([]string{"streams", "create", "--poll", "--description", "siem"}, env)
-	if code != 0 || !strings.Contains(out, "created stream ") || !strings.Contains(out, r.URL+"/ssf/poll/") {
+	if code != 0 || !strings.Contains(out, "created stream ") || !strings.Contains(out, r.URL+"/ssf/poll/") || !strings.Contains(out, "with the API key ") {
 		t.Fatalf("streams create --poll = exit %d\n%s%s", code, out, errOut)
 	}
 	id := strings.Fields(strings.TrimPrefix(out, "created stream "))[0]

@@ -336,7 +336,8 @@ func (h *Hub) publish(frames []frame, next int64) {
 func (h *Hub) replaced(head int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.log.Warn("feed: the log head went back; the log was replaced", "was", h.head, "now", head)
+	h.log.Error("feed: the log head went back; the log was replaced (a restored database?): stop every node and start one with "+
+		"--new-epoch, or verifiers that reconnect later may resume inside reused positions", "was", h.head, "now", head)
 	h.head = head
 	h.ring.reset(head)
 	h.gen++

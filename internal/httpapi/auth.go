@@ -16,66 +16,82 @@ import (
 
 type ctxKey struct{}
 
-// requireKey wraps h so it runs only for an API key holding one of roles.
-func (s *server) requireKey(h http.HandlerFunc, roles ...string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := bearer(r)
-		if !ok {
-			writeError(w, r, s.log, &apiError{Status: http.StatusUnauthorized, Code: httperr.InvalidRequest,
-				Description: "an API key is required: Authorization: Bearer <key>", Challenge: true, NoCredential: true})
-			return
-		}
-		key, err := s.a.Authenticate(r.Context(), secret)
-		if errors.Is(err, authority.ErrUnauthorized) {
-			// Failed guesses count against the client's address; past the
-			// limit the answer is 429 (logged at Debug, so guessing cannot
-			// flood the logs). A valid key is never refused by this, even
-			// from an address someone else is guessing from.
-			if d := s.authFailures.wait(httpguard.AddrKey(clientAddr(r, s.trusted)), s.now()); d > 0 {
-				err = tooMany(d, "after failed API key attempts from this address")
-			}
-		}
+// caller is the API key a request was authenticated with and what its role
+// may do on the route.
+type caller struct {
+	key   store.APIKey
+	grant grant
+}
+
+// requireKey wraps h so it runs only for an API key with access.
+func (s *server) requireKey(h http.Handler, who access) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.authenticate(r, who)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		if d := s.keyWait(r, key.ID); d > 0 {
-			writeError(w, r, s.log, tooMany(d, "for this API key"))
-			return
-		}
-		if !hasRole(key, roles) {
-			writeError(w, r, s.log, &apiError{Status: http.StatusForbidden, Code: httperr.InsufficientScope,
-				Description: "this API key may not call this endpoint", Challenge: true})
-			return
-		}
 		// Lets a verifier warn when it holds more than a feed key.
-		w.Header().Set(feed.KeyRoleHeader, key.Role)
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
-	}
+		w.Header().Set(feed.KeyRoleHeader, c.key.Role)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+	})
 }
 
-// keyWait applies the per-key limit, except to the routes in noKeyLimit.
+// authenticate is the one check of an API key, whichever route asks for
+// it: a bearer key, live, within the per-key limit (unless the route is
+// noKeyLimit), of a role with access. Every refusal carries the RFC 6750
+// challenge; failed guesses count against the client's address.
+func (s *server) authenticate(r *http.Request, who access) (caller, error) {
+	secret, ok := bearer(r)
+	if !ok {
+		return caller{}, &apiError{Status: http.StatusUnauthorized, Code: httperr.InvalidRequest,
+			Description: "an API key is required: Authorization: Bearer <key>", Challenge: true, NoCredential: true}
+	}
+	key, err := s.a.Authenticate(r.Context(), secret)
+	if errors.Is(err, authority.ErrUnauthorized) {
+		// Past the limit the answer is 429 (logged at Debug, so guessing
+		// cannot flood the logs). A valid key is never refused by this,
+		// even from an address someone else is guessing from.
+		if d := s.authFailures.wait(httpguard.AddrKey(clientAddr(r, s.trusted)), s.now()); d > 0 {
+			err = tooMany(d, "after failed API key attempts from this address")
+		}
+	}
+	if err != nil {
+		return caller{}, err
+	}
+	if d := s.keyWait(r, key.ID); d > 0 {
+		return caller{}, tooMany(d, "for this API key")
+	}
+	g := who[key.Role]
+	if g == 0 {
+		return caller{}, &apiError{Status: http.StatusForbidden, Code: httperr.InsufficientScope,
+			Description: "this API key may not call this endpoint", Challenge: true}
+	}
+	return caller{key: key, grant: g}, nil
+}
+
+// keyWait applies the per-key limit, except to noKeyLimit routes.
 func (s *server) keyWait(r *http.Request, keyID string) time.Duration {
-	if noKeyLimit[r.Pattern] {
+	if s.policy[r.Pattern].flags&noKeyLimit != 0 {
 		return 0
 	}
-	return s.perKey.wait(limitKey(r, keyID), s.now())
+	return s.perKey.wait(s.limitKey(r, keyID), s.now())
 }
 
-func hasRole(k store.APIKey, roles []string) bool {
-	for _, r := range roles {
-		if k.Role == r {
-			return true
-		}
-	}
-	return false
+// callerOf returns the caller requireKey admitted (the zero caller on a
+// public route).
+func callerOf(r *http.Request) caller { return callerIn(r.Context()) }
+
+// callerIn is callerOf for a request's context.
+func callerIn(ctx context.Context) caller {
+	c, _ := ctx.Value(ctxKey{}).(caller)
+	return c
 }
 
 // actor names the caller in the audit trail: the API key's name, never its
 // secret.
 func actor(r *http.Request, reason string) store.Actor {
-	k, _ := r.Context().Value(ctxKey{}).(store.APIKey)
-	return store.Actor{By: "api-key:" + k.Name, Reason: reason, Entity: "admin"}
+	return store.Actor{By: "api-key:" + callerOf(r).key.Name, Reason: reason, Entity: "admin"}
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -86,26 +102,4 @@ func bearer(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return tok, true
-}
-
-// noKeyLimit are the routes the per-key limit leaves alone: verifiers'
-// position reports come from every verifier sharing a feed key, each
-// pacing itself (at least one a second, at most one per 5 ms), and a
-// refused report would make a verifier fail closed.
-var noKeyLimit = map[string]bool{"POST /v1/feed/position": true}
-
-// The roles each group of endpoints admits.
-var (
-	adminOnly = []string{authority.RoleAdmin}
-	readers   = []string{authority.RoleAdmin, authority.RoleFeed, authority.RoleGate}
-	// sessionKeepers create, list and revoke sessions for their users.
-	sessionKeepers = []string{authority.RoleAdmin, authority.RoleGate}
-	// verifierReaders may list the verifiers: operators and web gates.
-	verifierReaders = []string{authority.RoleAdmin, authority.RoleGate}
-)
-
-// keyRole returns the role of the API key requireKey admitted.
-func keyRole(r *http.Request) string {
-	k, _ := r.Context().Value(ctxKey{}).(store.APIKey)
-	return k.Role
 }

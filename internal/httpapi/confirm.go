@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/inforce"
 )
 
@@ -65,25 +64,5 @@ func (s *server) listVerifiers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, l)
-	return nil
-}
-
-// requireAdmin checks that a request to a public endpoint carries an admin
-// API key: ?confirm= on /v1/token/revoke holds a request open, which only
-// operators may ask for.
-func (s *server) requireAdmin(r *http.Request) error {
-	secret, ok := bearer(r)
-	if !ok {
-		return &apiError{Status: http.StatusUnauthorized, Code: "invalid_request",
-			Description: "confirm needs an admin API key: Authorization: Bearer <key>",
-			Header:      [2]string{"WWW-Authenticate", `Bearer realm="tegata"`}}
-	}
-	key, err := s.a.Authenticate(r.Context(), secret)
-	if err != nil {
-		return err
-	}
-	if key.Role != authority.RoleAdmin {
-		return &apiError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "confirm needs an admin API key"}
-	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
@@ -107,9 +108,9 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	if keyRole(r) == authority.RoleGate && (req.Claims != nil || (req.Scope != "" && req.Scope != authority.ScopeSessions)) {
-		return &apiError{Status: http.StatusForbidden, Code: "insufficient_scope",
-			Description: "a gate API key may only sign a subject out everywhere (scope sessions, no claims)"}
+	if callerOf(r).grant == signOutOnly && (req.Claims != nil || (req.Scope != "" && req.Scope != authority.ScopeSessions)) {
+		return &apiError{Status: http.StatusForbidden, Code: httperr.InsufficientScope, Challenge: true,
+			Description: "this API key may only sign a subject out everywhere (scope sessions, no claims)"}
 	}
 	wait, confirm, err := s.confirmWait(r)
 	if err != nil {
@@ -194,7 +195,8 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if confirm {
-		if err := s.requireAdmin(r); err != nil {
+		// A confirmed call holds a request open: operators only.
+		if _, err := s.authenticate(r, adminOnly); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
@@ -66,6 +65,9 @@ type server struct {
 	inForce      InForce
 	maxConfirm   time.Duration
 	epoch        string
+	// policy is every route's, by pattern (routes.go); read-only once New
+	// returns.
+	policy map[string]route
 }
 
 // New returns the authority's HTTP handler.
@@ -91,50 +93,9 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		s.maxConfirm = DefaultMaxConfirm
 	}
 	mux := http.NewServeMux()
-	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.HandleFunc(pattern, s.wrap(h))
-	}
-	// App backends and operators (API key).
-	mux.HandleFunc("POST /v1/sessions", s.requireKey(s.wrap(s.createSession), sessionKeepers...))
-	mux.HandleFunc("POST /v1/sessions/{sid}/revoke", s.requireKey(s.wrap(s.revokeSession), sessionKeepers...))
-	mux.HandleFunc("POST /v1/subjects/{sub}/revoke", s.requireKey(s.wrap(s.revokeSubject), sessionKeepers...))
-	mux.HandleFunc(bulkRevocationRoute, s.requireKey(s.wrap(s.revokeMany), adminOnly...))
-	mux.HandleFunc("GET /v1/subjects/{sub}/sessions", s.requireKey(s.wrap(s.listSessions), sessionKeepers...))
-	mux.HandleFunc("POST /v1/introspect", s.requireKey(s.wrap(s.introspect), readers...))
-	mux.HandleFunc("GET /v1/keys", s.requireKey(s.wrap(s.listKeys), adminOnly...))
-	mux.HandleFunc("POST /v1/keys/rotate", s.requireKey(s.wrap(s.rotateKey), adminOnly...))
-	mux.HandleFunc("GET /v1/audit", s.requireKey(s.wrap(s.audit), adminOnly...))
-	mux.HandleFunc("POST /v1/apikeys", s.requireKey(s.wrap(s.createAPIKey), adminOnly...))
-	mux.HandleFunc("GET /v1/apikeys", s.requireKey(s.wrap(s.listAPIKeys), adminOnly...))
-	mux.HandleFunc("POST /v1/apikeys/{id}/revoke", s.requireKey(s.wrap(s.revokeAPIKey), adminOnly...))
-	mux.HandleFunc("GET /v1/verifiers", s.requireKey(s.wrap(s.listVerifiers), verifierReaders...))
-	if cfg.Feed != nil {
-		mux.HandleFunc("GET /v1/feed", s.requireKey(s.feed(cfg.Feed), readers...))
-	}
-	if cfg.Position != nil {
-		mux.HandleFunc("POST /v1/feed/position", s.requireKey(cfg.Position.ServeHTTP, readers...))
-	}
-	// Clients (no API key): the refresh token or access token is the credential.
-	// A web gate refreshes for all its browsers from one address: with its
-	// API key it is limited per key, not per address.
-	mux.HandleFunc("POST /v1/token/refresh", s.keyOrClient(s.refresh, sessionKeepers...))
-	handle("POST /v1/token/revoke", s.limitClient(s.revokeToken))
-	// Public.
-	handle("GET /.well-known/jwks.json", s.jwks)
-	handle("GET /.well-known/openid-configuration", s.discovery)
-	if cfg.StatusLists != nil {
-		handle("GET /v1/statuslists/{id}", s.statusList)
-		handle("GET /v1/statuslists", s.statusListAggregation)
-	}
-	if cfg.SSF != nil {
-		s.routeSSF(mux, cfg.SSF)
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.ready)
-	if cfg.Metrics != nil {
-		mux.Handle("GET /metrics", cfg.Metrics)
+	s.policy = map[string]route{}
+	for _, rt := range s.routes(cfg) {
+		s.handle(mux, rt)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
@@ -154,28 +115,28 @@ func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 }
 
 // limitClient applies the per-client-address limit to a public endpoint.
-func (s *server) limitClient(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if d := s.perClient.wait(limitKey(r, httpguard.AddrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
-			return tooMany(d, "from this address")
+func (s *server) limitClient(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := s.perClient.wait(s.limitKey(r, httpguard.AddrKey(clientAddr(r, s.trusted))), s.now()); d > 0 {
+			writeError(w, r, s.log, tooMany(d, "from this address"))
+			return
 		}
-		return h(w, r)
-	}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // keyOrClient serves h to a request with an Authorization header only if
-// it is an API key holding one of roles (limited per key), and to any other
+// it is an API key with access (limited per key), and to any other
 // request limited per client address.
-func (s *server) keyOrClient(h func(http.ResponseWriter, *http.Request) error, roles ...string) http.HandlerFunc {
-	keyed := s.requireKey(s.wrap(h), roles...)
-	public := s.wrap(s.limitClient(h))
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) keyOrClient(h http.Handler, who access) http.Handler {
+	keyed, public := s.requireKey(h, who), s.limitClient(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := r.Header["Authorization"]; ok {
-			keyed(w, r)
+			keyed.ServeHTTP(w, r)
 			return
 		}
-		public(w, r)
-	}
+		public.ServeHTTP(w, r)
+	})
 }
 
 // allowSubject applies the per-subject limit. A subject too long to be
@@ -185,26 +146,21 @@ func (s *server) allowSubject(r *http.Request, subject string) error {
 	if len(subject) > authority.MaxSubjectLen {
 		return nil
 	}
-	if d := s.perSubject.wait(limitKey(r, subject), s.now()); d > 0 {
+	if d := s.perSubject.wait(s.limitKey(r, subject), s.now()); d > 0 {
 		return tooMany(d, "for this subject")
 	}
 	return nil
 }
 
 // limitKey names the rate-limit bucket of id (an API key, subject or client
-// address) for r. Revocations have buckets of their own, apart from every
-// other call's: an app signing a user in dozens of times a second, or
-// refreshing from behind one address, must never make an operator's "sign
-// out everywhere" or a client's sign-out wait.
-func limitKey(r *http.Request, id string) string {
-	if isRevocation(r.Pattern) {
+// address) for r. Revocations (the routes marked revokes) have buckets of
+// their own, apart from every other call's: an app signing a user in
+// dozens of times a second, or refreshing from behind one address, must
+// never make an operator's "sign out everywhere" or a client's sign-out
+// wait.
+func (s *server) limitKey(r *http.Request, id string) string {
+	if s.policy[r.Pattern].flags&revokes != 0 {
 		return "revoke\x00" + id
 	}
 	return id
-}
-
-// isRevocation reports whether a route revokes something: the bulk route,
-// and every route whose pattern ends in /revoke.
-func isRevocation(pattern string) bool {
-	return pattern == bulkRevocationRoute || strings.HasSuffix(pattern, "/revoke")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/ssf"
 )
 
@@ -13,27 +14,31 @@ import (
 // reader key. Refusals keep tegata's error body; the status codes are the
 // ones SSF prescribes.
 
-func (s *server) routeSSF(mux *http.ServeMux, t *ssf.Transmitter) {
-	h := func(f func(http.ResponseWriter, *http.Request, *ssf.Transmitter) error) func(http.ResponseWriter, *http.Request) error {
-		return func(w http.ResponseWriter, r *http.Request) error { return ssfError(f(w, r, t)) }
+// ssfRoutes are the transmitter's routes: its configuration (public),
+// stream management (admin) and poll delivery (see ssfPoll).
+func (s *server) ssfRoutes(t *ssf.Transmitter) []route {
+	h := func(f func(http.ResponseWriter, *http.Request, *ssf.Transmitter) error) http.Handler {
+		return s.wrap(func(w http.ResponseWriter, r *http.Request) error { return ssfError(f(w, r, t)) })
 	}
-	mux.HandleFunc("GET /.well-known/ssf-configuration", s.wrap(h(ssfMetadata)))
-	admin := func(pattern string, f func(http.ResponseWriter, *http.Request, *ssf.Transmitter) error) {
-		mux.HandleFunc(pattern, s.requireKey(s.wrap(h(f)), adminOnly...))
+	update := func(replace bool) func(*ssf.Transmitter, context.Context, ssf.StreamRequest) (ssf.StreamConfig, error) {
+		return func(t *ssf.Transmitter, ctx context.Context, req ssf.StreamRequest) (ssf.StreamConfig, error) {
+			return t.Update(ctx, req, replace)
+		}
 	}
-	admin("POST /ssf/streams", ssfBody(http.StatusCreated, false, (*ssf.Transmitter).Create))
-	admin("GET /ssf/streams", ssfRead)
-	admin("PATCH /ssf/streams", ssfBody(http.StatusOK, true, func(t *ssf.Transmitter, ctx context.Context, req ssf.StreamRequest) (ssf.StreamConfig, error) {
-		return t.Update(ctx, req, false)
-	}))
-	admin("PUT /ssf/streams", ssfBody(http.StatusOK, true, func(t *ssf.Transmitter, ctx context.Context, req ssf.StreamRequest) (ssf.StreamConfig, error) {
-		return t.Update(ctx, req, true)
-	}))
-	admin("DELETE /ssf/streams", ssfDelete)
-	admin("GET /ssf/status", ssfStatus)
-	admin("POST /ssf/status", ssfBody(http.StatusOK, true, (*ssf.Transmitter).SetStatus))
-	admin("POST /ssf/verify", ssfVerify)
-	mux.HandleFunc("POST /ssf/poll/{id}", s.requireKey(s.wrap(h(ssfPoll)), readers...))
+	return []route{
+		{"GET /.well-known/ssf-configuration", h(ssfMetadata), nil, 0},
+		{"POST /ssf/streams", h(s.streamBody(http.StatusCreated, true, (*ssf.Transmitter).Create)), adminOnly, 0},
+		{"GET /ssf/streams", h(ssfRead), adminOnly, 0},
+		{"PATCH /ssf/streams", h(s.streamBody(http.StatusOK, false, update(false))), adminOnly, 0},
+		{"PUT /ssf/streams", h(s.streamBody(http.StatusOK, false, update(true))), adminOnly, 0},
+		{"DELETE /ssf/streams", h(ssfDelete), adminOnly, 0},
+		{"GET /ssf/status", h(ssfStatus), adminOnly, 0},
+		{"POST /ssf/status", h(ssfBody(http.StatusOK, true, (*ssf.Transmitter).SetStatus)), adminOnly, 0},
+		{"POST /ssf/verify", h(ssfVerify), adminOnly, 0},
+		// Any role reaches the route; Poll admits only the stream's own
+		// poll key (ssf.Poller).
+		{"POST /ssf/poll/{id}", h(ssfPoll), readers, 0},
+	}
 }
 
 // ssfError turns the transmitter's refusals into the API's error shape.
@@ -65,6 +70,38 @@ func ssfBody[Req, Resp any](status int, required bool, call func(*ssf.Transmitte
 		writeJSON(w, status, res)
 		return nil
 	}
+}
+
+// streamBody is ssfBody for a stream request: creating (a body is then
+// optional) or updating (required). It checks the poll key the request
+// names; a new stream that names none is polled with the creating key.
+func (s *server) streamBody(status int, creating bool, call func(*ssf.Transmitter, context.Context, ssf.StreamRequest) (ssf.StreamConfig, error)) func(http.ResponseWriter, *http.Request, *ssf.Transmitter) error {
+	return ssfBody(status, !creating, func(t *ssf.Transmitter, ctx context.Context, req ssf.StreamRequest) (ssf.StreamConfig, error) {
+		switch {
+		case req.TegataPollKey != nil:
+			if err := s.liveKey(ctx, *req.TegataPollKey); err != nil {
+				return ssf.StreamConfig{}, err
+			}
+		case creating:
+			id := callerIn(ctx).key.ID
+			req.TegataPollKey = &id
+		}
+		return call(t, ctx, req)
+	})
+}
+
+// liveKey refuses an API key ID that names no live key.
+func (s *server) liveKey(ctx context.Context, id string) error {
+	keys, err := s.a.APIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.ID == id {
+			return nil
+		}
+	}
+	return badRequest("tegata_poll_key must be the id of a live API key (tegata apikeys list)", nil)
 }
 
 // ssfRead returns one stream (?stream_id=) or the list of all.
@@ -119,7 +156,9 @@ func ssfPoll(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	res, err := t.Poll(r.Context(), r.PathValue("id"), req)
+	key := callerOf(r).key
+	p := ssf.Poller{KeyID: key.ID, Admin: key.Role == authority.RoleAdmin}
+	res, err := t.Poll(r.Context(), r.PathValue("id"), p, req)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpguard"
-	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // Why a feed stream was ended by this package (the context cause).
@@ -103,7 +102,7 @@ func tooManyStreams(desc string) *apiError {
 // reconnects with Last-Event-ID, authenticating again.
 func (s *server) feed(h http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key, _ := r.Context().Value(ctxKey{}).(store.APIKey)
+		key := callerOf(r).key
 		secret, _ := bearer(r)
 		ctx, cancel := context.WithCancelCause(r.Context())
 		defer cancel(nil)

@@ -328,3 +328,33 @@ func nested(depth int) any {
 	}
 	return v
 }
+
+// TestAPIKeyRevocationNotARevocationBucket: the revocation buckets were
+// chosen by a route's pattern ending in /revoke, so revoking API keys
+// (POST /v1/apikeys/{id}/revoke) drew on them, and a script retiring keys
+// could make an operator's "sign out everywhere" wait. Routes are marked
+// as revocations where they are registered.
+func TestAPIKeyRevocationNotARevocationBucket(t *testing.T) {
+	limits := httpapi.DefaultLimits()
+	limits.PerKey = httpapi.Limit{Rate: 0.001, Burst: 4}
+	e := start(t, func(c *server.Config) { c.Limits = &limits })
+	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "frank"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		status, body := postJSON(t, e, "/v1/apikeys/nope/revoke", `{}`)
+		if status == http.StatusTooManyRequests {
+			break
+		}
+		if status != http.StatusNotFound || i > 10 {
+			t.Fatalf("POST /v1/apikeys/nope/revoke #%d = %d %s, want 404 until 429", i, status, body)
+		}
+	}
+	if _, err := e.admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "incident"}); err != nil {
+		t.Errorf("RevokeSession after API key revocations used up the key's budget = %v, want success", err)
+	}
+	if _, err := e.admin.APIKeys(ctx(t)); err == nil {
+		t.Errorf("APIKeys() after the key's budget was used up = nil error, want 429: API key revocations share the other calls' bucket")
+	}
+}

@@ -18,9 +18,7 @@ import (
 // verifiers see. explicit is the issuer this node was given (--issuer),
 // fallback the one it would use on a first start without one (its URL).
 func clusterIdentity(ctx context.Context, st store.Cluster, explicit, fallback string, shared bool, log *slog.Logger) (store.ClusterInfo, error) {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	proposed := store.ClusterInfo{Issuer: explicit, Epoch: base64.RawURLEncoding.EncodeToString(b), CreatedAt: time.Now()}
+	proposed := store.ClusterInfo{Issuer: explicit, Epoch: newEpoch(), CreatedAt: time.Now()}
 	if proposed.Issuer == "" {
 		proposed.Issuer = fallback
 	}
@@ -44,6 +42,91 @@ func clusterIdentity(ctx context.Context, st store.Cluster, explicit, fallback s
 		log.Info("using the cluster's recorded issuer", "issuer", id.Issuer)
 	}
 	return id, nil
+}
+
+// newEpoch returns a random epoch: 128 bits, base64url.
+func newEpoch() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// epochStore is what checkEpoch reads and writes.
+type epochStore interface {
+	store.Cluster
+	store.Followers
+	Head(ctx context.Context) (int64, error)
+}
+
+// checkEpoch renews the cluster's epoch when asked (renew: --new-epoch)
+// or when the log is behind what nodes and verifiers recorded of it.
+//
+// Why: a verifier resumes the feed after the position it holds. If the
+// database was restored from a backup, the log's seqs after the backup are
+// handed out again, to other entries; a verifier that comes back once the
+// restored log has grown past its position would resume inside them and
+// skip entries, and nothing in the feed would tell it (the epoch is the
+// database's, restored with it). A new epoch makes every verifier start
+// over from the first live entry. The records of nodes and verifiers
+// (kept an hour) show a restore when they name positions beyond the log's
+// head, which no node writes otherwise; a restore of a database whose
+// records are all older than the backup shows nothing, hence renew.
+func checkEpoch(ctx context.Context, st epochStore, id store.ClusterInfo, renew bool, now time.Time, log *slog.Logger) (store.ClusterInfo, error) {
+	if renew {
+		live, err := st.FeedNodes(ctx, now)
+		if err != nil {
+			return id, fmt.Errorf("--new-epoch: %w", err)
+		}
+		if len(live) > 0 {
+			return id, fmt.Errorf("--new-epoch: %d other node(s) still run on this database (%s, its record live until %s): "+
+				"stop every node first, start this one with --new-epoch, then the others without it",
+				len(live), live[0].URL, live[0].ExpiresAt.UTC().Format(time.RFC3339))
+		}
+	}
+	head, seen, err := recordedHead(ctx, st)
+	if err != nil {
+		return id, fmt.Errorf("cluster epoch: %w", err)
+	}
+	restored := seen > head
+	if !renew && !restored {
+		return id, nil
+	}
+	renewed, err := st.RenewEpoch(ctx, id.Epoch, newEpoch())
+	if err != nil {
+		return id, fmt.Errorf("cluster epoch: %w", err)
+	}
+	if restored {
+		log.Warn("the revocation log is behind positions recorded by nodes and verifiers (the database was restored?): "+
+			"the cluster has a new epoch, every verifier starts over; restart the other nodes", "log_head", head, "recorded", seen,
+			"was", id.Epoch, "epoch", renewed.Epoch)
+	} else {
+		log.Warn("--new-epoch: the cluster has a new epoch; every verifier starts over from the log's first live entry",
+			"was", id.Epoch, "epoch", renewed.Epoch)
+	}
+	return renewed, nil
+}
+
+// recordedHead returns the log's head and the highest position any node
+// or verifier record names.
+func recordedHead(ctx context.Context, st epochStore) (head, seen int64, err error) {
+	if head, err = st.Head(ctx); err != nil {
+		return 0, 0, err
+	}
+	nodes, err := st.FeedNodes(ctx, time.Time{})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, n := range nodes {
+		seen = max(seen, n.Head)
+	}
+	vs, err := st.FeedVerifiers(ctx, time.Time{})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, v := range vs {
+		seen = max(seen, v.Position)
+	}
+	return head, seen, nil
 }
 
 // broadcaster returns the store's way to reach other nodes, if it is

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -146,11 +147,46 @@ func TestConfirmBadInput(t *testing.T) {
 	if !active(t, e, tok.AccessToken) {
 		t.Errorf("token inactive after refused calls, want active")
 	}
+	// confirm on a public endpoint authenticates as every keyed route
+	// does: a role without access gets the challenge, and failed guesses
+	// count against the address.
+	feedKey := createKey(t, e.admin, "edge", authority.RoleFeed)
+	resp := postResp(t, e.URL+"/v1/token/revoke?confirm=1s", feedKey.Key, "application/x-www-form-urlencoded", "token=x")
+	if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusForbidden || !strings.Contains(ch, `error="insufficient_scope"`) {
+		t.Errorf("confirm with a feed key = %d, WWW-Authenticate %q; want 403 with an insufficient_scope challenge", resp.StatusCode, ch)
+	}
+	for i := 0; ; i++ {
+		status, b := postAs(t, e.URL+"/v1/token/revoke?confirm=1s", "tgk_guess", "application/x-www-form-urlencoded", "token=x")
+		if status == http.StatusTooManyRequests {
+			break
+		}
+		if status != http.StatusUnauthorized || i > 30 {
+			t.Fatalf("confirm with a wrong key #%d = %d %s, want 401 until 429", i, status, b)
+		}
+	}
 	// With the admin key, token revocation confirms too.
 	status, b := postAs(t, e.URL+"/v1/token/revoke?confirm=2s", e.APIKey, "application/x-www-form-urlencoded", "token="+tok.AccessToken)
 	if status != 200 || !strings.Contains(b, `"in_force":true`) {
 		t.Errorf("POST /v1/token/revoke?confirm=2s with the admin key = %d %s, want 200 in force", status, b)
 	}
+}
+
+// postResp posts body to url with key (none if empty) and returns the
+// answer, its body read and closed.
+func postResp(t *testing.T, url, key, ctype, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
 }
 
 // postAs posts body to url with key (none if empty) and returns the

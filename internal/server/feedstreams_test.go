@@ -242,7 +242,13 @@ func TestVerifierRegistryAbuse(t *testing.T) {
 // epochOf returns the cluster's epoch, as the key set answer names it.
 func epochOf(t *testing.T, e *env) string {
 	t.Helper()
-	resp, err := http.Get(e.URL + "/.well-known/jwks.json")
+	return epochAt(t, e.URL)
+}
+
+// epochAt returns the epoch the authority at base names.
+func epochAt(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/.well-known/jwks.json")
 	if err != nil {
 		t.Fatal(err)
 	}

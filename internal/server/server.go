@@ -61,6 +61,11 @@ type Config struct {
 	// FeedMaxAge ends feed streams after about this long (verifiers
 	// reconnect); zero means httpapi.DefaultFeedMaxAge, negative none.
 	FeedMaxAge time.Duration
+	// NewEpoch gives the cluster a new epoch at start (tegata serve
+	// --new-epoch), so that every verifier starts over from the log's
+	// beginning: the step after restoring the database from a backup. It
+	// refuses while another node's record is live.
+	NewEpoch bool
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
@@ -173,6 +178,13 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	ac := cfg.Authority
 	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
 	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if ac.Now != nil {
+		now = ac.Now
+	}
+	if id, err = checkEpoch(ctx, st, id, cfg.NewEpoch, now(), log); err != nil {
 		return nil, err
 	}
 	ac.Issuer = id.Issuer

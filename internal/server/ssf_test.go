@@ -507,7 +507,11 @@ func pollSets(t *testing.T, c *client.Client, id string, body map[string]any) (m
 // returnImmediately and long polling.
 func TestSSFPoll(t *testing.T) {
 	e := start(t, nil)
-	cfg := createStream(t, e, `{"delivery":{"method":"urn:ietf:rfc:8936"},"events_requested":["`+caepSessionRevoked+`","urn:unknown"]}`)
+	feedKey, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "receiver", Role: "feed", Reason: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := createStream(t, e, `{"delivery":{"method":"urn:ietf:rfc:8936"},"events_requested":["`+caepSessionRevoked+`","urn:unknown"],"tegata_poll_key":"`+feedKey.ID+`"}`)
 	id := cfg["stream_id"].(string)
 	if d := cfg["delivery"].(map[string]any); d["endpoint_url"] != e.URL+"/ssf/poll/"+id {
 		t.Errorf("poll endpoint_url = %v", d["endpoint_url"])
@@ -515,11 +519,11 @@ func TestSSFPoll(t *testing.T) {
 	if m, _ := json.Marshal(cfg["events_delivered"]); string(m) != `["`+caepSessionRevoked+`"]` {
 		t.Errorf("events_delivered = %s, want session-revoked only", m)
 	}
-	feedKey, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "receiver", Role: "feed", Reason: ""})
-	if err != nil {
-		t.Fatal(err)
+	if cfg["tegata_poll_key"] != feedKey.ID {
+		t.Errorf("tegata_poll_key = %v, want the receiver's key %s", cfg["tegata_poll_key"], feedKey.ID)
 	}
 	rxc := &client.Client{BaseURL: e.URL, APIKey: feedKey.Key}
+	pollKeyRules(t, e, id)
 	if sets, _ := pollSets(t, rxc, id, map[string]any{"returnImmediately": true}); len(sets) != 0 {
 		t.Fatalf("first poll = %v, want nothing", sets)
 	}
@@ -767,4 +771,30 @@ func TestSSFRestartMidDelivery(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// pollKeyRules is the review's security finding 8: any reader key could
+// poll, and so acknowledge (delete), any poll stream's events. A poll
+// stream is polled by the key it names alone; a stream names a live key.
+func pollKeyRules(t *testing.T, e *env, id string) {
+	t.Helper()
+	other := createKey(t, e.admin, "other-verifier", "feed")
+	for name, c := range map[string]*client.Client{"another feed key": {BaseURL: e.URL, APIKey: other.Key}, "an admin key": e.admin} {
+		err := c.Do(ctx(t), "POST", "/ssf/poll/"+id, map[string]any{"returnImmediately": true, "ack": []string{"x"}}, nil)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 403 || ce.Code != "access_denied" {
+			t.Errorf("poll with %s = %v, want 403 access_denied", name, err)
+		}
+	}
+	var out map[string]any
+	err := e.admin.Do(ctx(t), "POST", "/ssf/streams", json.RawMessage(`{"tegata_poll_key":"no-such-key"}`), &out)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Description, "tegata_poll_key") {
+		t.Errorf("create with a poll key that names no live key = %v, want 400 naming tegata_poll_key", err)
+	}
+	// Without one, the creating key polls.
+	own := createStream(t, e, `{}`)
+	if _, more := pollSets(t, e.admin, own["stream_id"].(string), map[string]any{"returnImmediately": true}); more {
+		t.Errorf("poll of a new stream by its creator: more = true, want an empty answer")
+	}
 }

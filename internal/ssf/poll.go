@@ -2,6 +2,7 @@ package ssf
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,12 +41,32 @@ const (
 	longPoll = 25 * time.Second
 )
 
-// Poll answers a poll of stream id: it records the acknowledgements (and
-// the SETs reported in setErrs, which are not sent again either), then
-// returns up to maxEvents SETs not acknowledged yet, oldest first. Without
-// returnImmediately it waits up to longPoll for one. SETs returned but not
-// acknowledged are returned again by the next poll.
-func (t *Transmitter) Poll(ctx context.Context, id string, req PollRequest) (PollResponse, error) {
+// Poller is who polls: the ID of the API key the request was
+// authenticated with, and whether it is an admin key.
+type Poller struct {
+	KeyID string
+	Admin bool
+}
+
+// mayPoll reports whether p may poll st: the stream's poll key alone (its
+// receiver), or, for a stream that names none, an admin key. Polling
+// acknowledges, and so deletes, the receiver's events: no other holder of
+// an API key may do it.
+func (p Poller) mayPoll(st store.Stream) bool {
+	if st.PollKey == "" {
+		return p.Admin
+	}
+	return p.KeyID == st.PollKey
+}
+
+// Poll answers a poll of stream id by p: it records the acknowledgements
+// (and the SETs reported in setErrs, which are not sent again either),
+// then returns up to maxEvents SETs not acknowledged yet, oldest first.
+// Without returnImmediately it waits up to longPoll for one. SETs returned
+// but not acknowledged are returned again by the next poll. A poller other
+// than the stream's (see Poller) is refused with 403 access_denied (RFC
+// 8936 §2.4.4).
+func (t *Transmitter) Poll(ctx context.Context, id string, p Poller, req PollRequest) (PollResponse, error) {
 	max := defaultMaxEvents
 	if req.MaxEvents != nil {
 		if *req.MaxEvents < 0 || *req.MaxEvents > maxMaxEvents {
@@ -59,6 +80,10 @@ func (t *Transmitter) Poll(ctx context.Context, id string, req PollRequest) (Pol
 	st, err := t.stream(ctx, id)
 	if err != nil {
 		return PollResponse{}, err
+	}
+	if !p.mayPoll(st) {
+		return PollResponse{}, &Error{Status: http.StatusForbidden, Code: "access_denied",
+			Description: "this API key may not poll this stream (tegata_poll_key names the one that may)"}
 	}
 	if st.Method != MethodPoll {
 		return PollResponse{}, badRequest("stream %s is delivered by push, not poll", id)

@@ -35,6 +35,9 @@ type StreamConfig struct {
 	// TegataDelivery is tegata's own member: where delivery stands.
 	// Receivers ignore members they do not know (SSF 1.0 §4.2.3).
 	TegataDelivery *DeliveryState `json:"tegata_delivery,omitempty"`
+	// TegataPollKey, tegata's too, is the ID of the API key that may poll
+	// a poll stream (see Poll); empty: admin keys alone.
+	TegataPollKey string `json:"tegata_poll_key,omitempty"`
 }
 
 // DeliveryState says where a stream's delivery stands.
@@ -67,6 +70,11 @@ type StreamRequest struct {
 	EventsDelivered         *[]string `json:"events_delivered"`
 	MinVerificationInterval *int      `json:"min_verification_interval"`
 	TegataDelivery          any       `json:"tegata_delivery"` // shown by reads; ignored
+	// TegataPollKey names the API key (its ID) that may poll a poll
+	// stream. The caller checks that it is a live key; absent on create,
+	// the caller sets it to the creating key; absent on update, it is
+	// kept.
+	TegataPollKey *string `json:"tegata_poll_key"`
 }
 
 // Statuses of a stream (SSF 1.0 §8.1.2).
@@ -238,6 +246,12 @@ func (t *Transmitter) apply(st *store.Stream, req StreamRequest, decide bool) er
 		}
 		st.Description = *req.Description
 	}
+	if req.TegataPollKey != nil {
+		st.PollKey = *req.TegataPollKey
+	}
+	if st.Method != MethodPoll {
+		st.PollKey = ""
+	}
 	return t.checkSupplied(*st, req)
 }
 
@@ -280,6 +294,7 @@ func (t *Transmitter) config(st store.Stream, head *int64) StreamConfig {
 		EventsSupported: slices.Clone(EventsSupported), EventsRequested: st.Events,
 		EventsDelivered: delivered(st.Events), Delivery: DeliveryConfig{Method: st.Method, EndpointURL: st.EndpointURL},
 		MinVerificationInterval: int(MinVerifyEvery / time.Second), Description: st.Description,
+		TegataPollKey: st.PollKey,
 	}
 	if st.Method == MethodPoll {
 		c.Delivery.EndpointURL = t.pollEndpoint(st.ID)

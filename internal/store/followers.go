@@ -21,6 +21,13 @@ type Cluster interface {
 	// recorded already, and returns the recorded one: c itself for the
 	// first caller, whatever ran concurrently.
 	ClaimCluster(ctx context.Context, c ClusterInfo) (ClusterInfo, error)
+	// RenewEpoch replaces the recorded epoch old with epoch, unless it is
+	// no longer old (another node renewed it first), and returns the
+	// recorded identity. In the same transaction it deletes the node and
+	// verifier records whose head or position lies beyond the log's head:
+	// positions in a log that is gone (a restored database), which would
+	// otherwise make the next node to start think so again.
+	RenewEpoch(ctx context.Context, old, epoch string) (ClusterInfo, error)
 }
 
 // NodeRecord is what one authority node process publishes about the

@@ -20,10 +20,13 @@ type Stream struct {
 	// Events is events_requested as given (nil: not given).
 	Events      []string
 	Description string
-	Status      string // "enabled", "paused" or "disabled"
-	Reason      string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// PollKey is the ID of the API key that may poll the stream (poll
+	// delivery); empty: admin keys alone.
+	PollKey   string
+	Status    string // "enabled", "paused" or "disabled"
+	Reason    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 
 	// Cursor is the log position every event up to which has been
 	// delivered (push) or acknowledged (poll), or filtered out.
@@ -75,8 +78,8 @@ type Streams interface {
 	// ListStreams returns every stream, oldest first.
 	ListStreams(ctx context.Context) ([]Stream, error)
 	// UpdateStream replaces a stream's configuration and status (Audience,
-	// Method, EndpointURL, AuthHeader, Events, Description, Status, Reason,
-	// UpdatedAt) and, when moveCursor, sets Cursor too (a stream enabled
+	// Method, EndpointURL, AuthHeader, Events, Description, PollKey, Status,
+	// Reason, UpdatedAt) and, when moveCursor, sets Cursor too (a stream enabled
 	// again after being disabled starts at the head). ErrNotFound if the
 	// stream does not exist.
 	UpdateStream(ctx context.Context, s Stream, moveCursor bool) error

@@ -13,7 +13,7 @@ import (
 
 const streamColumns = `id, aud, method, endpoint_url, auth_header, events, description, status, reason,
 	created_at, updated_at, cursor, verify_seq, verify_sent, verify_state, verify_at,
-	lease_owner, lease_until, attempts, next_attempt, last_error, delivered, lost`
+	lease_owner, lease_until, attempts, next_attempt, last_error, delivered, lost, poll_key`
 
 func scanStream(row scanner) (store.Stream, error) {
 	var (
@@ -23,7 +23,7 @@ func scanStream(row scanner) (store.Stream, error) {
 	)
 	err := row.Scan(&s.ID, &s.Audience, &s.Method, &s.EndpointURL, &s.AuthHeader, &events, &s.Description,
 		&s.Status, &s.Reason, &created, &updated, &s.Cursor, &s.VerifySeq, &s.VerifySent, &s.VerifyState,
-		&verifyAt, &s.LeaseOwner, &lease, &s.Attempts, &na, &s.LastError, &s.Delivered, &s.Lost)
+		&verifyAt, &s.LeaseOwner, &lease, &s.Attempts, &na, &s.LastError, &s.Delivered, &s.Lost, &s.PollKey)
 	if err != nil {
 		return store.Stream{}, err
 	}
@@ -53,9 +53,9 @@ func (s *Store) AddStream(ctx context.Context, st store.Stream) error {
 		return err
 	}
 	_, err = s.exec(ctx, `INSERT INTO ssf_streams (id, aud, method, endpoint_url, auth_header, events, description,
-		status, reason, created_at, updated_at, cursor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		status, reason, created_at, updated_at, cursor, poll_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		st.ID, st.Audience, st.Method, st.EndpointURL, st.AuthHeader, events, st.Description, st.Status, st.Reason,
-		micros(st.CreatedAt), micros(st.UpdatedAt), st.Cursor)
+		micros(st.CreatedAt), micros(st.UpdatedAt), st.Cursor, st.PollKey)
 	if err != nil {
 		return fmt.Errorf("sqlstore: add stream: %w", s.conflict(err))
 	}
@@ -88,10 +88,10 @@ func (s *Store) UpdateStream(ctx context.Context, st store.Stream, moveCursor bo
 		return err
 	}
 	n, err := rowsAffected(s.exec(ctx, `UPDATE ssf_streams SET aud = ?, method = ?, endpoint_url = ?, auth_header = ?,
-		events = ?, description = ?, status = ?, reason = ?, updated_at = ?,
+		events = ?, description = ?, status = ?, reason = ?, updated_at = ?, poll_key = ?,
 		cursor = CASE WHEN ? THEN ? ELSE cursor END WHERE id = ?`,
 		st.Audience, st.Method, st.EndpointURL, st.AuthHeader, events, st.Description, st.Status, st.Reason,
-		micros(st.UpdatedAt), moveCursor, st.Cursor, st.ID))
+		micros(st.UpdatedAt), st.PollKey, moveCursor, st.Cursor, st.ID))
 	if err != nil {
 		return fmt.Errorf("sqlstore: update stream: %w", err)
 	}

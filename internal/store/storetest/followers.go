@@ -58,6 +58,42 @@ func testClaimClusterConcurrent(t *testing.T, s store.Store) {
 	}
 }
 
+// testRenewEpoch: a renewal replaces the epoch once (a second one from the
+// same old epoch finds it renewed already) and drops the records of
+// positions beyond the log's head.
+func testRenewEpoch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	first, err := s.ClaimCluster(ctx, store.ClusterInfo{Issuer: "https://auth.example", Epoch: "epoch-1", CreatedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		revokeSubject(t, s, fmt.Sprint("user", i), t0)
+	}
+	saveFollowers(t, s, store.NodeRecord{ID: "behind", Head: 3, Version: 1, UpdatedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+		verifierRecord("v-ok", "behind", 3, t0))
+	saveFollowers(t, s, store.NodeRecord{ID: "ahead", Head: 9, Version: 1, UpdatedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+		verifierRecord("v-ahead", "ahead", 8, t0))
+	got, err := s.RenewEpoch(ctx, "epoch-1", "epoch-2")
+	if err != nil || got.Epoch != "epoch-2" || got.Issuer != first.Issuer || !got.CreatedAt.Equal(first.CreatedAt) {
+		t.Fatalf("RenewEpoch(epoch-1, epoch-2) = %+v, %v; want epoch-2, issuer and creation kept", got, err)
+	}
+	if again, err := s.RenewEpoch(ctx, "epoch-1", "epoch-3"); err != nil || again.Epoch != "epoch-2" {
+		t.Errorf("RenewEpoch(epoch-1, epoch-3) after a renewal = %+v, %v; want epoch-2 kept", again, err)
+	}
+	if c, err := s.ClaimCluster(ctx, store.ClusterInfo{Issuer: "x", Epoch: "y"}); err != nil || c.Epoch != "epoch-2" {
+		t.Errorf("ClaimCluster after RenewEpoch = %+v, %v; want epoch-2", c, err)
+	}
+	nodes, err := s.FeedNodes(ctx, time.Time{})
+	if err != nil || len(nodes) != 1 || nodes[0].ID != "behind" {
+		t.Errorf("FeedNodes after RenewEpoch = %+v, %v; want behind only (ahead's head 9 > log head 3)", nodes, err)
+	}
+	vs, err := s.FeedVerifiers(ctx, time.Time{})
+	if err != nil || len(vs) != 1 || vs[0].ID != "v-ok" {
+		t.Errorf("FeedVerifiers after RenewEpoch = %+v, %v; want v-ok only", vs, err)
+	}
+}
+
 func verifierRecord(id, node string, pos int64, heard time.Time) store.VerifierRecord {
 	return store.VerifierRecord{ID: id, Name: "name " + id, Host: "host-" + id, Version: "v1", Node: node,
 		Position: pos, Ready: true, StaleAfter: 10 * time.Second, HeardAt: heard}

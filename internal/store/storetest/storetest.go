@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PruneLogKeepsStreams", testPruneLogKeepsStreams},
 		{"ClaimCluster", testClaimCluster},
 		{"ClaimClusterConcurrent", testClaimClusterConcurrent},
+		{"RenewEpoch", testRenewEpoch},
 		{"Followers", testFollowers},
 		{"FollowersMany", testFollowersMany},
 		{"Broadcaster", testBroadcaster},

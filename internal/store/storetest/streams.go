@@ -39,7 +39,7 @@ func testStreams(t *testing.T, s store.Store) {
 	a := newStream("a")
 	addStream(t, s, a)
 	b := newStream("b")
-	b.Events, b.AuthHeader, b.Method, b.EndpointURL = nil, nil, "urn:ietf:rfc:8936", ""
+	b.Events, b.AuthHeader, b.Method, b.EndpointURL, b.PollKey = nil, nil, "urn:ietf:rfc:8936", "", "key-1"
 	b.CreatedAt = t0.Add(time.Second)
 	addStream(t, s, b)
 	wantErr(t, "AddStream(duplicate)", s.AddStream(ctx, newStream("a")), store.ErrConflict)
@@ -49,20 +49,20 @@ func testStreams(t *testing.T, s store.Store) {
 		!got.CreatedAt.Equal(t0) || got.Status != "enabled" || got.Cursor != 0 || got.VerifyPending() {
 		t.Errorf("Stream(a) = %+v, want %+v", got, a)
 	}
-	if got := getStream(t, s, "b"); got.Events != nil || got.AuthHeader != nil {
-		t.Errorf("Stream(b) = events %v, auth %v, want none given", got.Events, got.AuthHeader)
+	if got := getStream(t, s, "b"); got.Events != nil || got.AuthHeader != nil || got.PollKey != "key-1" {
+		t.Errorf("Stream(b) = events %v, auth %v, poll key %q; want none given, key-1", got.Events, got.AuthHeader, got.PollKey)
 	}
 	if list, err := s.ListStreams(ctx); err != nil || len(list) != 2 || list[0].ID != "a" || list[1].ID != "b" {
 		t.Errorf("ListStreams() = %+v, %v, want a, b", list, err)
 	}
 
-	a.Events, a.Description, a.Status, a.Reason, a.Cursor = []string{}, "new", "paused", "maintenance", 99
+	a.Events, a.Description, a.Status, a.Reason, a.Cursor, a.PollKey = []string{}, "new", "paused", "maintenance", 99, "key-2"
 	a.UpdatedAt = t0.Add(time.Hour)
 	if err := s.UpdateStream(ctx, a, false); err != nil {
 		t.Fatal(err)
 	}
 	got = getStream(t, s, "a")
-	if got.Description != "new" || got.Status != "paused" || got.Reason != "maintenance" || got.Events == nil ||
+	if got.Description != "new" || got.Status != "paused" || got.Reason != "maintenance" || got.Events == nil || got.PollKey != "key-2" ||
 		len(got.Events) != 0 || got.Cursor != 0 || !got.UpdatedAt.Equal(a.UpdatedAt) {
 		t.Errorf("Stream(a) after UpdateStream = %+v, want the new configuration, cursor kept at 0", got)
 	}

@@ -1,0 +1,94 @@
+package server_test
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/testtime"
+)
+
+// TestRestoredLogRenewsEpoch is the review's finding 9: the epoch is the
+// database's, so a database restored from a backup kept it, and a verifier
+// that came back once the restored log had grown past its position
+// resumed inside reused seqs. A node that starts on a log behind the
+// positions nodes and verifiers recorded gives the cluster a new epoch
+// (verifiers start over), once.
+func TestRestoredLogRenewsEpoch(t *testing.T) {
+	e := start(t, nil)
+	for _, sub := range []string{"a", "b"} {
+		if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: sub, Scope: "sessions"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := epochOf(t, e)
+	// A node recorded having read the log up to 50: before the database
+	// was restored to a copy whose log ends at 2.
+	gone := store.NodeRecord{ID: "gone", URL: "http://old", Head: 50, Safe: 50, Version: 1,
+		UpdatedAt: e.clock.Now().Add(-time.Minute), ExpiresAt: e.clock.Now().Add(-50 * time.Second)}
+	if err := e.Store.SaveFollowers(ctx(t), gone, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := e.dir
+	shutdown(t, e.Running)
+	restart := func() *env {
+		t.Helper()
+		return start(t, func(c *server.Config) { c.DataDir = dir })
+	}
+	e2 := restart()
+	after := epochOf(t, e2)
+	if after == before || !strings.Contains(e2.logs.String(), "the database was restored?") {
+		t.Fatalf("epoch after a start on a restored log = %q (was %q), log:\n%s\nwant a new epoch and a warning", after, before, e2.logs.String())
+	}
+	shutdown(t, e2.Running)
+	if again := epochOf(t, restart()); again != after {
+		t.Errorf("epoch at the next start = %q, want %q kept: the stale record went with the renewal", again, after)
+	}
+}
+
+// TestNewEpochFlag: tegata serve --new-epoch renews the epoch, and refuses
+// while another node runs on the database.
+func TestNewEpochFlag(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	master, admin := base64.StdEncoding.EncodeToString(make([]byte, 32)), authority.NewAPIKey()
+	clk := testtime.NewClock(time.Now())
+	startNode := func(renew bool) (*server.Running, error) {
+		return server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DB: dsn, DataDir: t.TempDir(),
+			Issuer: "https://auth.test", MasterKey: master, APIKey: admin, NewEpoch: renew,
+			Authority: authority.Config{Now: clk.Now}, Logger: quietLog()})
+	}
+	a, err := startNode(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := epochAt(t, a.URL)
+	if _, err := startNode(true); err == nil || !strings.Contains(err.Error(), "stop every node first") {
+		t.Fatalf("Start(--new-epoch) with another node running = %v, want a refusal saying to stop every node first", err)
+	}
+	shutdown(t, a)
+	clk.Add(time.Minute) // a's record has expired
+	b, err := startNode(true)
+	if err != nil {
+		t.Fatalf("Start(--new-epoch) with every node stopped = %v", err)
+	}
+	defer shutdown(t, b)
+	renewed := epochAt(t, b.URL)
+	if renewed == first {
+		t.Fatalf("epoch after --new-epoch = %q, want a new one", renewed)
+	}
+	c, err := startNode(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, c)
+	if got := epochAt(t, c.URL); got != renewed {
+		t.Errorf("epoch of a node started after = %q, want %q", got, renewed)
+	}
+}
