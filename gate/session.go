@@ -51,7 +51,7 @@ func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*token.Claims, e
 		}
 		return nil, bearerError{err}
 	}
-	// No Authorization header here: these read the cookies alone, with the
+	// No token in an Authorization header: these read the cookies, with the
 	// one extractor every tegata component shares (duplicates refused).
 	at, atErr := verifier.TokenFromRequestOrCookie(r, w.jar.access)
 	rt, rtErr := verifier.TokenFromRequestOrCookie(r, w.jar.refresh)
@@ -75,12 +75,13 @@ func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*token.Claims, e
 		}
 		return nil, nil
 	}
-	return w.refresh(ctx, h, r, rt, claims)
+	return w.refresh(h, r, rt, claims)
 }
 
-// refresh exchanges rt and verifies the new access token. current is the
-// still-valid access token's claims (near expiry), or nil.
-func (w *Web) refresh(ctx context.Context, h *handoff, r *http.Request, rt string, current *token.Claims) (*token.Claims, error) {
+// refresh exchanges rt for r and verifies the new access token. current is
+// the still-valid access token's claims (near expiry), or nil.
+func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *token.Claims) (*token.Claims, error) {
+	ctx := r.Context()
 	tok, err := w.refresher.refresh(ctx, rt, clientKey(r))
 	var limited *refreshLimited
 	switch {
