@@ -116,7 +116,8 @@ func (c *Client) RotateKey(ctx context.Context, reason string) (SigningKey, erro
 }
 
 // RotateEventKey rotates the key that signs Shared Signals events (RS256)
-// as RotateKey rotates the access token key; neither retires the other.
+// as RotateKey rotates the access token key; neither retires the other
+// (POST /v1/keys/rotate with use "events", admin key).
 func (c *Client) RotateEventKey(ctx context.Context, reason string) (SigningKey, error) {
 	var k SigningKey
 	err := c.call(ctx, "POST", "/v1/keys/rotate", map[string]string{"reason": reason, "use": "events"}, &k)
@@ -191,7 +192,8 @@ type Discovery struct {
 	Leeway int64 `json:"tegata_leeway"`
 }
 
-// Discovery fetches the authority's metadata (public).
+// Discovery fetches the authority's metadata (GET
+// /.well-known/openid-configuration, public).
 func (c *Client) Discovery(ctx context.Context) (Discovery, error) {
 	var d Discovery
 	err := c.call(ctx, "GET", "/.well-known/openid-configuration", nil, &d)

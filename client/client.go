@@ -64,9 +64,10 @@ import (
 type Client struct {
 	// BaseURL is the authority's base URL, e.g. "http://127.0.0.1:8080".
 	BaseURL string
-	// APIKey is sent as a bearer token: an admin key for sessions,
-	// revocations, keys and API keys; a feed key suffices for
-	// introspection. Refresh and RevokeToken need none.
+	// APIKey is sent as a bearer token. Each method names the roles that
+	// may call it: an admin key may call every one; a gate key sessions,
+	// their revocation and introspection; a feed key introspection.
+	// Refresh and RevokeToken need none.
 	APIKey string
 	// HTTPClient makes the requests. Nil: http.DefaultClient.
 	HTTPClient *http.Client

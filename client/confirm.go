@@ -56,17 +56,21 @@ type Verifier struct {
 type Verifiers struct {
 	Head      int64      `json:"head"`
 	Verifiers []Verifier `json:"verifiers"`
-	Nodes     []struct {
-		ID        string    `json:"id"`
-		URL       string    `json:"url"`
-		Head      int64     `json:"head"`
-		Safe      int64     `json:"safe"`
-		Followers int       `json:"followers"`
-		UpdatedAt time.Time `json:"updated_at"`
-	} `json:"nodes"`
+	Nodes     []Node     `json:"nodes"`
 }
 
-// Verifiers lists the live verifiers of the cluster (GET /v1/verifiers).
+// Node is one authority node of the cluster, as it last recorded itself.
+type Node struct {
+	ID        string    `json:"id"`
+	URL       string    `json:"url"`
+	Head      int64     `json:"head"`
+	Safe      int64     `json:"safe"`
+	Followers int       `json:"followers"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Verifiers lists the live verifiers of the cluster (GET /v1/verifiers,
+// admin or gate key).
 func (c *Client) Verifiers(ctx context.Context) (Verifiers, error) {
 	var out Verifiers
 	err := c.call(ctx, "GET", "/v1/verifiers", nil, &out)

@@ -68,7 +68,7 @@ type LogEntry struct {
 }
 
 // RevokeSession signs one session out (POST /v1/sessions/{sid}/revoke,
-// admin key): its access tokens are refused by every verifier within
+// admin or gate key): its access tokens are refused by every verifier within
 // milliseconds and its refresh token stops working.
 func (c *Client) RevokeSession(ctx context.Context, r SessionRevocation) (Revocation, error) {
 	var out Revocation
@@ -76,8 +76,9 @@ func (c *Client) RevokeSession(ctx context.Context, r SessionRevocation) (Revoca
 	return out, err
 }
 
-// RevokeSubject cuts a subject off (POST /v1/subjects/{sub}/revoke, admin
-// key); see SubjectRevocation.
+// RevokeSubject cuts a subject off (POST /v1/subjects/{sub}/revoke; admin
+// key, or a gate key with ScopeSessions and no Claims); see
+// SubjectRevocation.
 func (c *Client) RevokeSubject(ctx context.Context, r SubjectRevocation) (Revocation, error) {
 	body := map[string]any{"reason": r.Reason}
 	if r.Scope != "" {
@@ -186,7 +187,7 @@ type Introspection struct {
 }
 
 // Introspect asks the authority whether an access token is valid and not
-// revoked (POST /v1/introspect, RFC 7662; an admin or feed key).
+// revoked (POST /v1/introspect, RFC 7662; an admin, feed or gate key).
 func (c *Client) Introspect(ctx context.Context, token string) (Introspection, error) {
 	var raw map[string]json.RawMessage
 	if err := c.form(ctx, "/v1/introspect", token, &raw); err != nil {

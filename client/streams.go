@@ -35,31 +35,40 @@ type NewStream struct {
 
 // Stream is a stream's configuration and delivery state.
 type Stream struct {
-	ID              string   `json:"stream_id"`
-	Issuer          string   `json:"iss"`
-	Audience        string   `json:"aud"`
-	EventsDelivered []string `json:"events_delivered"`
-	Delivery        struct {
-		Method      string `json:"method"`
-		EndpointURL string `json:"endpoint_url"`
-	} `json:"delivery"`
-	Description string `json:"description"`
+	ID              string         `json:"stream_id"`
+	Issuer          string         `json:"iss"`
+	Audience        string         `json:"aud"`
+	EventsDelivered []string       `json:"events_delivered"`
+	Delivery        StreamDelivery `json:"delivery"`
+	Description     string         `json:"description"`
 	// PollKey is the ID of the API key that may poll a poll stream.
-	PollKey string `json:"tegata_poll_key"`
-	State   struct {
-		Status              string     `json:"status"`
-		Position            int64      `json:"position"`
-		Head                int64      `json:"head"`
-		Delivered           int64      `json:"delivered"`
-		Lost                int64      `json:"lost"`
-		FailedAttempts      int        `json:"failed_attempts"`
-		NextAttempt         *time.Time `json:"next_attempt"`
-		LastError           string     `json:"last_error"`
-		VerificationPending bool       `json:"verification_pending"`
-	} `json:"tegata_delivery"`
+	PollKey string      `json:"tegata_poll_key"`
+	State   StreamState `json:"tegata_delivery"`
 }
 
-// CreateStream creates a push stream (PushURL set) or a poll stream.
+// StreamDelivery is how a stream's events reach the receiver.
+type StreamDelivery struct {
+	Method      string `json:"method"`       // DeliveryPush or DeliveryPoll
+	EndpointURL string `json:"endpoint_url"` // the receiver's (push) or the poll endpoint
+}
+
+// StreamState is how far a stream's delivery got.
+type StreamState struct {
+	Status   string `json:"status"`   // "enabled", "paused" or "disabled"
+	Position int64  `json:"position"` // revocation log seq delivered up to
+	Head     int64  `json:"head"`     // the log's head: Head - Position is how far behind
+	// Delivered counts the events the receiver took: accepted (push) or
+	// acknowledged (poll). Lost counts the entries pruned before delivery.
+	Delivered           int64      `json:"delivered"`
+	Lost                int64      `json:"lost"`
+	FailedAttempts      int        `json:"failed_attempts"`
+	NextAttempt         *time.Time `json:"next_attempt"`
+	LastError           string     `json:"last_error"`
+	VerificationPending bool       `json:"verification_pending"`
+}
+
+// CreateStream creates a push stream (PushURL set) or a poll stream (POST
+// /ssf/streams, admin key).
 func (c *Client) CreateStream(ctx context.Context, s NewStream) (Stream, error) {
 	body := map[string]any{}
 	if s.PushURL != "" {
@@ -88,14 +97,15 @@ func (c *Client) CreateStream(ctx context.Context, s NewStream) (Stream, error) 
 	return out, err
 }
 
-// Streams lists every stream.
+// Streams lists every stream (GET /ssf/streams, admin key).
 func (c *Client) Streams(ctx context.Context) ([]Stream, error) {
 	var out []Stream
 	err := c.call(ctx, "GET", "/ssf/streams", nil, &out)
 	return out, err
 }
 
-// DeleteStream deletes a stream.
+// DeleteStream deletes a stream (DELETE /ssf/streams?stream_id=, admin
+// key).
 func (c *Client) DeleteStream(ctx context.Context, id string) error {
 	return c.call(ctx, "DELETE", "/ssf/streams?stream_id="+url.QueryEscape(id), nil, nil)
 }

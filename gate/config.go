@@ -37,12 +37,11 @@ type Config struct {
 	// Web, with Upstream, puts web sessions (NewWeb) in front of the
 	// upstream: browsers are signed in and out by the upstream's
 	// X-Tegata-Login and X-Tegata-Logout answers and carry their session in
-	// cookies, and Cookie is not used. New panics if Web is set without
-	// Upstream. Nil: tokens come from the Authorization header or Cookie.
+	// cookies, and Cookie is not used. New refuses Web without Upstream. Nil: tokens come from the Authorization header or Cookie.
 	Web *Web
 	// Metrics, when set, receives the gate's metrics: requests by outcome,
 	// refusals by reason, upstream errors, and the verifier's state (stale,
-	// feed lag, set size, position, keys) read at each scrape. New panics if
+	// feed lag, set size, position, keys) read at each scrape. New fails if
 	// they are registered there already: give each gate its own registry.
 	Metrics prometheus.Registerer
 	// Logger receives one line per refused request (Info for revoked tokens

@@ -29,7 +29,10 @@ func ExampleNew() {
 	}
 	defer v.Close()
 	app, _ := url.Parse("http://127.0.0.1:3000")
-	h := gate.New(v, gate.Config{Upstream: app, Claims: []string{"role"}})
+	h, err := gate.New(v, gate.Config{Upstream: app, Claims: []string{"role"}})
+	if err != nil {
+		log.Fatal(err)
+	}
 	log.Fatal(http.ListenAndServe(":8081", h))
 }
 

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -39,19 +40,30 @@ type gate struct {
 // With cfg.Upstream every request except /healthz and /readyz is verified
 // and, if valid, forwarded to the upstream; with cfg.Web too, the web
 // session rules decide instead (see Web).
-func New(v *verifier.Verifier, cfg Config) http.Handler {
+//
+// New returns an error for a configuration it cannot serve: no verifier,
+// Web without Upstream, or metrics that cannot be registered with
+// cfg.Metrics (registered there already by another gate).
+func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
+	if v == nil {
+		return nil, errors.New("gate: New needs a verifier (verifier.New)")
+	}
+	if cfg.Web != nil && cfg.Upstream == nil {
+		return nil, errors.New("gate: Config.Web needs Config.Upstream: web sessions sign browsers in on the app's answers")
+	}
 	cfg = cfg.withDefaults()
-	g := &gate{v: v, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Metrics, v)}
+	m, err := newMetrics(cfg.Metrics, v)
+	if err != nil {
+		return nil, err
+	}
+	g := &gate{v: v, cfg: cfg, log: cfg.Logger, m: m}
 	if cfg.Upstream != nil {
 		g.proxy = g.newProxy()
 	}
 	if cfg.Web != nil {
-		if g.proxy == nil {
-			panic("gate: Config.Web needs Config.Upstream")
-		}
 		g.web = cfg.Web.Handler(g.proxy)
 	}
-	return g
+	return g, nil
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,8 +72,8 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.health(w, r)
 	case r.URL.Path == PathReady:
 		g.ready(w, r)
-	case g.web != nil && hasDotSegment(r.URL.Path):
-		badPath(w)
+	case g.proxy != nil && hasDotSegment(r.URL.Path):
+		badPath(w) // before anything else: see hasDotSegment
 	case g.web != nil:
 		g.web.ServeHTTP(w, r)
 	case g.proxy != nil:

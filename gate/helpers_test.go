@@ -138,7 +138,11 @@ func startGate(t *testing.T, v *verifier.Verifier, cfg gate.Config) *httptest.Se
 	if cfg.Logger == nil {
 		cfg.Logger = quiet()
 	}
-	s := httptest.NewServer(gate.New(v, cfg))
+	h, err := gate.New(v, cfg)
+	if err != nil {
+		t.Fatalf("gate.New: %v", err)
+	}
+	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
 	return s
 }

@@ -1,6 +1,8 @@
 package gate
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tegata-dev/tegata/verifier"
@@ -22,10 +24,11 @@ const (
 )
 
 // newMetrics registers the gate's metrics, and gauges of v's state read at
-// each scrape, with reg. Nil reg: no metrics.
-func newMetrics(reg prometheus.Registerer, v *verifier.Verifier) *metrics {
+// each scrape, with reg. Nil reg: no metrics. If one cannot be registered
+// (another gate's are there), none is left registered.
+func newMetrics(reg prometheus.Registerer, v *verifier.Verifier) (*metrics, error) {
 	if reg == nil {
-		return nil
+		return nil, nil
 	}
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -41,8 +44,16 @@ func newMetrics(reg prometheus.Registerer, v *verifier.Verifier) *metrics {
 	for _, o := range []string{outcomeAllowed, outcomeRefused, outcomeNotFound} {
 		m.requests.WithLabelValues(o)
 	}
-	reg.MustRegister(m.requests, m.refusals, m.upstreams, stateCollector{v})
-	return m
+	cs := []prometheus.Collector{m.requests, m.refusals, m.upstreams, stateCollector{v}}
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("gate: Config.Metrics: %w (give each gate its own registry)", err)
+		}
+	}
+	return m, nil
 }
 
 func (m *metrics) outcome(o string) {

@@ -8,7 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // TestMetrics: the gate counts requests by outcome and refusals by reason,
@@ -54,6 +56,53 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
+}
+
+// TestNewRefusesMisconfiguration: New returns an error, never panics, for
+// what it cannot serve; a second gate on the same registry leaves the
+// first one's metrics in place.
+func TestNewRefusesMisconfiguration(t *testing.T) {
+	a := startAuthority(t)
+	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
+	reg := prometheus.NewRegistry()
+	if _, err := gate.New(v, gate.Config{Metrics: reg}); err != nil {
+		t.Fatalf("New(first gate on reg) = %v", err)
+	}
+	first := countMetrics(t, reg)
+	web, err := gate.NewWeb(v, gate.WebConfig{Authority: &client.Client{BaseURL: a.URL, APIKey: a.APIKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		v    *verifier.Verifier
+		cfg  gate.Config
+		want string
+	}{
+		{"no verifier", nil, gate.Config{}, "needs a verifier"},
+		{"web without upstream", v, gate.Config{Web: web}, "Config.Web needs Config.Upstream"},
+		{"metrics registered already", v, gate.Config{Metrics: reg}, "give each gate its own registry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := gate.New(tt.v, tt.cfg)
+			if err == nil || h != nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New = %v, %v, want an error saying %q", h, err, tt.want)
+			}
+		})
+	}
+	if n := countMetrics(t, reg); n != first {
+		t.Errorf("metrics on the registry after a refused second gate = %d families, want the first gate's %d", n, first)
+	}
+}
+
+func countMetrics(t *testing.T, reg *prometheus.Registry) int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(mfs)
 }
 
 func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {

@@ -17,10 +17,6 @@ import (
 // forward verifies the request and hands it to the reverse proxy with the
 // claims in its context, where Rewrite finds them.
 func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
-	if hasDotSegment(r.URL.Path) {
-		badPath(w)
-		return
-	}
 	c, err := g.authenticate(r)
 	if err != nil {
 		g.refuse(w, r, err)

@@ -3,153 +3,184 @@ package gate
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"sync/atomic"
+	"fmt"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
-	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/secret"
 )
 
-// holdingAuthority is a real authority behind a proxy that counts refresh
-// requests and holds each one until the test releases it.
-type holdingAuthority struct {
-	admin     *client.Client
-	via       *client.Client // through the proxy
-	refreshes atomic.Int64
-	release   chan struct{}
+// fakeExchange stands in for the authority's refresh: it counts exchanges
+// and, when hold is set, holds each until release is closed. A token in
+// refused is answered invalid_grant. (The web tests exchange at a real
+// authority; this one lets synctest see every caller blocked.)
+type fakeExchange struct {
+	mu      sync.Mutex
+	calls   int
+	hold    bool
+	release chan struct{}
+	refused map[string]bool
 }
 
-func startHoldingAuthority(t *testing.T) *holdingAuthority {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	r, err := server.Start(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		_ = r.Shutdown(sctx)
-	})
-	target, _ := url.Parse(r.URL)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	h := &holdingAuthority{admin: &client.Client{BaseURL: r.URL, APIKey: r.APIKey}, release: make(chan struct{})}
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path == "/v1/token/refresh" {
-			h.refreshes.Add(1)
-			<-h.release
+func newFakeExchange(hold bool) *fakeExchange {
+	return &fakeExchange{hold: hold, release: make(chan struct{}), refused: map[string]bool{}}
+}
+
+func (x *fakeExchange) exchange(ctx context.Context, rt string) (client.Tokens, error) {
+	x.mu.Lock()
+	x.calls++
+	n := x.calls
+	x.mu.Unlock()
+	if x.hold {
+		select {
+		case <-x.release:
+		case <-ctx.Done():
+			return client.Tokens{}, ctx.Err()
 		}
-		rp.ServeHTTP(w, req)
-	}))
-	t.Cleanup(proxy.Close)
-	h.via = &client.Client{BaseURL: proxy.URL, APIKey: r.APIKey}
-	return h
+	}
+	if x.refused[rt] {
+		return client.Tokens{}, &client.Error{Status: 400, Code: "invalid_grant", Description: "unknown refresh token"}
+	}
+	return client.Tokens{RefreshToken: fmt.Sprintf("next-%d", n)}, nil
 }
 
-// waiters returns how many callers share the exchange of rt besides the
-// first, or -1 if none is in flight.
-func (f *refresher) waitersOf(rt string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if c, ok := f.calls[rt]; ok {
-		return c.waiters
-	}
-	return -1
+func (x *fakeExchange) count() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.calls
 }
 
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// refreshToken returns a well-shaped refresh token, distinct per i.
+func refreshToken(i int) string {
+	var b [secret.RefreshBytes]byte
+	b[0], b[1] = byte(i), byte(i>>8)
+	return secret.NewRefreshToken(b)
 }
+
+func fixedNow() time.Time { return time.Unix(1_800_000_000, 0) }
 
 // TestRefreshCoalesced: requests refreshing the same token at once share
-// one exchange at the authority and get the same tokens.
+// one exchange and get the same tokens; joining costs no allowance.
 func TestRefreshCoalesced(t *testing.T) {
-	h := startHoldingAuthority(t)
-	ctx := context.Background()
-	tok, err := h.admin.CreateSession(ctx, client.SessionRequest{Subject: "nia", Device: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newRefresher(h.via)
-	const n = 8
-	type result struct {
-		tok client.Tokens
-		err error
-	}
-	results := make(chan result, n)
-	for range n {
-		go func() {
-			got, err := f.refresh(ctx, tok.RefreshToken)
-			results <- result{got, err}
-		}()
-	}
-	pollUntil(t, "all requests waiting on one exchange", func() bool { return f.waitersOf(tok.RefreshToken) == n-1 })
-	close(h.release)
-	var first string
-	for range n {
-		r := <-results
-		if r.err != nil {
-			t.Fatalf("refresh = %v", r.err)
+	synctest.Test(t, func(t *testing.T) {
+		x := newFakeExchange(true)
+		f := newRefresher(x.exchange, httpguard.NewLimiter(1, 1), time.Now)
+		rt := refreshToken(1)
+		const n = 8
+		type result struct {
+			tok client.Tokens
+			err error
 		}
-		if first == "" {
-			first = r.tok.RefreshToken
+		results := make(chan result, n)
+		for range n {
+			go func() {
+				got, err := f.refresh(context.Background(), rt, "192.0.2.1")
+				results <- result{got, err}
+			}()
 		}
-		if r.tok.RefreshToken != first || first == tok.RefreshToken {
-			t.Errorf("refresh gave %q, want every caller the same new token %q", r.tok.RefreshToken, first)
+		synctest.Wait() // every request is waiting on the one exchange
+		if got := x.count(); got != 1 {
+			t.Fatalf("exchanges with %d requests waiting = %d, want 1", n, got)
 		}
-	}
-	if got := h.refreshes.Load(); got != 1 {
-		t.Errorf("the authority saw %d refreshes for %d concurrent requests, want 1", got, n)
-	}
-	if f.waitersOf(tok.RefreshToken) != -1 {
-		t.Error("the finished exchange is still listed as in flight")
-	}
+		close(x.release)
+		for range n {
+			r := <-results
+			if r.err != nil || r.tok.RefreshToken != "next-1" {
+				t.Errorf("refresh = %q, %v, want every caller the one new token next-1", r.tok.RefreshToken, r.err)
+			}
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.calls) != 0 {
+			t.Errorf("%d finished exchanges still listed as in flight", len(f.calls))
+		}
+	})
 }
 
 // TestRefreshCallerGivesUp: a request that goes away stops waiting, and
 // the exchange it started still completes for the others.
 func TestRefreshCallerGivesUp(t *testing.T) {
-	h := startHoldingAuthority(t)
-	tok, err := h.admin.CreateSession(context.Background(), client.SessionRequest{Subject: "oli", Device: "test"})
-	if err != nil {
-		t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		x := newFakeExchange(true)
+		f := newRefresher(x.exchange, nil, time.Now)
+		rt := refreshToken(2)
+		gone, cancel := context.WithCancel(context.Background())
+		first, second := make(chan error, 1), make(chan error, 1)
+		go func() { _, err := f.refresh(gone, rt, "a"); first <- err }()
+		go func() { _, err := f.refresh(context.Background(), rt, "a"); second <- err }()
+		synctest.Wait()
+		cancel()
+		if err := <-first; !errors.Is(err, context.Canceled) {
+			t.Errorf("the request that went away got %v, want context.Canceled", err)
+		}
+		close(x.release)
+		if err := <-second; err != nil {
+			t.Errorf("the request still waiting got %v, want the new tokens", err)
+		}
+		if got := x.count(); got != 1 {
+			t.Errorf("exchanges = %d, want 1", got)
+		}
+	})
+}
+
+// TestRefreshNotShapedNotExchanged: a refresh cookie that cannot be a
+// refresh token is refused as invalid_grant without asking the authority.
+func TestRefreshNotShapedNotExchanged(t *testing.T) {
+	x := newFakeExchange(false)
+	f := newRefresher(x.exchange, nil, fixedNow)
+	good := refreshToken(3)
+	for _, rt := range []string{"", "garbage", good + "A", good[:len(good)-1], good[:40] + "+/=", good + "\n"} {
+		if _, err := f.refresh(context.Background(), rt, "a"); !errors.Is(err, errNotRefreshToken) || !isRefused(err) {
+			t.Errorf("refresh(%q) = %v, want errNotRefreshToken, refused", rt, err)
+		}
 	}
-	f := newRefresher(h.via)
-	gone, cancel := context.WithCancel(context.Background())
-	firstErr := make(chan error, 1)
-	go func() {
-		_, err := f.refresh(gone, tok.RefreshToken)
-		firstErr <- err
-	}()
-	pollUntil(t, "exchange in flight", func() bool { return h.refreshes.Load() == 1 })
-	second := make(chan error, 1)
-	go func() {
-		_, err := f.refresh(context.Background(), tok.RefreshToken)
-		second <- err
-	}()
-	pollUntil(t, "second request waiting", func() bool { return f.waitersOf(tok.RefreshToken) == 1 })
-	cancel()
-	if err := <-firstErr; !errors.Is(err, context.Canceled) {
-		t.Errorf("the request that went away got %v, want context.Canceled", err)
+	if got := x.count(); got != 0 {
+		t.Errorf("exchanges for malformed cookies = %d, want 0", got)
 	}
-	close(h.release)
-	if err := <-second; err != nil {
-		t.Errorf("the request still waiting got %v, want the new tokens", err)
+}
+
+// TestRefreshLimitedPerAddress: each address may start its allowance of
+// exchanges; a refused exchange costs refreshFailureCost; other addresses
+// are not affected.
+func TestRefreshLimitedPerAddress(t *testing.T) {
+	x := newFakeExchange(false)
+	f := newRefresher(x.exchange, httpguard.NewLimiter(1, 20), fixedNow)
+	ctx := context.Background()
+	next := 0
+	exchange := func(addr string) error {
+		next++
+		_, err := f.refresh(ctx, refreshToken(next), addr)
+		return err
+	}
+	for i := range 20 {
+		if err := exchange("198.51.100.1"); err != nil {
+			t.Fatalf("exchange %d of a burst of 20 = %v, want success", i+1, err)
+		}
+	}
+	var limited *refreshLimited
+	if err := exchange("198.51.100.1"); !errors.As(err, &limited) || limited.wait <= 0 {
+		t.Fatalf("exchange 21 = %v, want refreshLimited with a wait", err)
+	}
+
+	next++
+	bad := refreshToken(next)
+	x.refused[bad] = true
+	if _, err := f.refresh(ctx, bad, "198.51.100.2"); !isRefused(err) {
+		t.Fatalf("refresh(unknown token) = %v, want refused", err)
+	}
+	for i := range 20 - refreshFailureCost {
+		if err := exchange("198.51.100.2"); err != nil {
+			t.Fatalf("exchange %d after one refused = %v, want success (%d left)", i+1, err, 20-refreshFailureCost)
+		}
+	}
+	if err := exchange("198.51.100.2"); !errors.As(err, &limited) {
+		t.Fatalf("exchange past what a refused one left = %v, want refreshLimited", err)
+	}
+	if got := x.count(); got != 20+1+20-refreshFailureCost {
+		t.Errorf("exchanges = %d, want %d (none for a limited request)", got, 20+1+20-refreshFailureCost)
 	}
 }

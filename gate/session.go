@@ -3,10 +3,15 @@ package gate
 import (
 	"context"
 	"errors"
-	"github.com/tegata-dev/tegata/internal/httperr"
+	"log/slog"
+	"math"
+	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -27,25 +32,26 @@ func (e bearerError) Unwrap() error { return e.err }
 // request, or an error when it can be neither (refused bearer token, stale
 // verifier, authority unavailable for a needed refresh).
 //
-// An Authorization header is used alone, as by the plain gate. Otherwise
-// the access token cookie is used while it is valid for more than
+// A present Authorization header (bt) is used alone, as by the plain gate.
+// Otherwise the access token cookie is used while it is valid for more than
 // RefreshBefore; else the refresh cookie is exchanged at the authority (one
 // exchange per refresh token at a time, see refresher) and h sets the new
 // cookies on the response. A refresh the authority refuses (session
 // revoked, token reused, expired) makes the request anonymous and h clears
 // the cookies.
-func (w *Web) identify(h *handoff, r *http.Request) (*token.Claims, error) {
+func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*token.Claims, error) {
 	ctx := r.Context()
-	if raw, err := verifier.TokenFromRequest(r); !errors.Is(err, verifier.ErrNoToken) {
+	if bt.present {
+		err := bt.err
 		if err == nil {
 			var c *token.Claims
-			if c, err = w.v.Verify(ctx, raw); err == nil {
+			if c, err = w.v.Verify(ctx, bt.raw); err == nil {
 				return c, nil
 			}
 		}
 		return nil, bearerError{err}
 	}
-	// No Authorization header here: these read the cookies alone, with the
+	// No token in an Authorization header: these read the cookies, with the
 	// one extractor every tegata component shares (duplicates refused).
 	at, atErr := verifier.TokenFromRequestOrCookie(r, w.jar.access)
 	rt, rtErr := verifier.TokenFromRequestOrCookie(r, w.jar.refresh)
@@ -69,19 +75,28 @@ func (w *Web) identify(h *handoff, r *http.Request) (*token.Claims, error) {
 		}
 		return nil, nil
 	}
-	return w.refresh(ctx, h, rt, claims)
+	return w.refresh(h, r, rt, claims)
 }
 
-// refresh exchanges rt and verifies the new access token. current is the
-// still-valid access token's claims (near expiry), or nil.
-func (w *Web) refresh(ctx context.Context, h *handoff, rt string, current *token.Claims) (*token.Claims, error) {
-	tok, err := w.refresher.refresh(ctx, rt)
-	if err != nil {
-		if isRefused(err) {
-			w.log.DebugContext(ctx, "gate: refresh refused; session over", "err", err)
-			h.clearSession()
-			return nil, nil
+// refresh exchanges rt for r and verifies the new access token. current is
+// the still-valid access token's claims (near expiry), or nil.
+func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *token.Claims) (*token.Claims, error) {
+	ctx := r.Context()
+	tok, err := w.refresher.refresh(ctx, rt, clientKey(r))
+	var limited *refreshLimited
+	switch {
+	case err == nil:
+	case isRefused(err):
+		w.log.DebugContext(ctx, "gate: refresh refused; session over", "err", err)
+		h.clearSession()
+		return nil, nil
+	case errors.As(err, &limited):
+		w.logLimited(r)
+		if current != nil {
+			return current, nil
 		}
+		return nil, err
+	default:
 		w.logAuthorityError(ctx, "refresh", err)
 		if current != nil {
 			return current, nil
@@ -114,6 +129,27 @@ func isStale(err error) bool {
 	return errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable)
 }
 
+// clientKey is the key of r's client address for per-address limits.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return httpguard.AddrKey(host)
+}
+
+// logLimited says, at most once a minute, that refreshes were refused for
+// their address: a gate behind a proxy sees every browser at the proxy's.
+func (w *Web) logLimited(r *http.Request) {
+	level := slog.LevelDebug
+	if w.quiet.Wait("refresh", 1, w.now()) == 0 {
+		level = slog.LevelWarn
+	}
+	w.log.Log(r.Context(), level, "gate: refreshes from one address over the limit, answered 429 "+
+		"(behind a proxy every browser has its address: raise --refresh-per-address, WebConfig.RefreshPerAddress)",
+		"remote", r.RemoteAddr, "path", r.URL.Path)
+}
+
 func hasCookie(r *http.Request, name string) bool {
 	_, err := r.Cookie(name)
 	return err == nil
@@ -134,6 +170,7 @@ func (w *Web) logAuthorityError(ctx context.Context, call string, err error) {
 // refuseIdentity answers a request whose identity could not be settled.
 func (w *Web) refuseIdentity(h *handoff, r *http.Request, err error) {
 	var be bearerError
+	var limited *refreshLimited
 	switch {
 	case errors.As(err, &be):
 		w.refuse(h, r, be.err)
@@ -143,6 +180,10 @@ func (w *Web) refuseIdentity(h *handoff, r *http.Request, err error) {
 		httperr.Write(h, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions cannot be checked right now; try again")
 	case errors.Is(err, errCookieTooLarge):
 		httperr.Write(h, http.StatusBadGateway, "bad_gateway", "session could not be stored in a cookie")
+	case errors.As(err, &limited):
+		secs := strconv.Itoa(int(math.Ceil(limited.wait.Seconds())))
+		h.Header().Set("Retry-After", secs)
+		httperr.Write(h, http.StatusTooManyRequests, "rate_limited", "too many session refreshes from this address; retry after "+secs+" s")
 	default:
 		// A freshly issued token the verifier refuses: configuration, not
 		// the browser's fault; its new cookies are set, so a retry may pass.

@@ -3,7 +3,6 @@ package gate
 import (
 	"errors"
 	"fmt"
-	"github.com/tegata-dev/tegata/internal/httperr"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -43,6 +43,14 @@ type WebConfig struct {
 	// (the zero value means Lax) or http.SameSiteStrictMode. None is
 	// refused: the session must not ride along on cross-site requests.
 	SameSite http.SameSite
+	// RefreshPerAddress is how many refresh exchanges one client address
+	// (an IPv6 client by its /64) may start per second, with a burst of 10
+	// seconds' worth; one the authority refuses counts as 10. Each costs
+	// the gate's API key budget at the authority, which an anonymous client
+	// sending made-up refresh cookies would otherwise spend for everyone.
+	// Zero: DefaultRefreshPerAddress. Negative: no limit, for a gate behind
+	// a proxy, where every browser has the proxy's address (or raise it).
+	RefreshPerAddress float64
 	// Logger receives sign-in failures, authority trouble (Warn/Error) and
 	// refused requests (Info/Debug). Nil: slog.Default().
 	Logger *slog.Logger
@@ -61,6 +69,10 @@ const (
 	SelfServicePrefix = "/.tegata/"
 	// authorityTimeout bounds each call to the authority.
 	authorityTimeout = 10 * time.Second
+	// DefaultRefreshPerAddress: a browser refreshes once per access token
+	// lifetime, and concurrent requests of one browser share an exchange,
+	// so this covers a large office behind one address.
+	DefaultRefreshPerAddress = 10
 )
 
 // Web keeps browser sessions in HttpOnly cookies in front of an app: it
@@ -82,6 +94,7 @@ type Web struct {
 	public    []string
 	loginPath string
 	refresher *refresher
+	quiet     *httpguard.Limiter // spaces out log lines an attacker could repeat
 }
 
 // NewWeb checks cfg and returns the web-session layer over v, which must be
@@ -91,13 +104,18 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 		return nil, errors.New("gate: NewWeb needs a verifier and WebConfig.Authority")
 	}
 	w := &Web{v: v, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath,
-		cop: http.NewCrossOriginProtection(), refresher: newRefresher(cfg.Authority)}
+		cop: http.NewCrossOriginProtection(), quiet: httpguard.NewLimiter(1.0/60, 1)}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
 	if w.now == nil {
 		w.now = time.Now
 	}
+	perAddr := cfg.RefreshPerAddress
+	if perAddr == 0 {
+		perAddr = DefaultRefreshPerAddress
+	}
+	w.refresher = newRefresher(cfg.Authority.Refresh, httpguard.NewLimiter(perAddr, int(10*perAddr)), w.now)
 	if w.loginPath == "" {
 		w.loginPath = DefaultLoginPath
 	}
@@ -153,7 +171,8 @@ func (w *Web) Handler(next http.Handler) http.Handler {
 
 func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) {
 	stripSpoofed(r.Header)
-	if !hasAuthorization(r) {
+	bt := bearerOf(r)
+	if !bt.present {
 		// Browsers attach cookies to cross-site requests, never an
 		// Authorization header: only cookie (and anonymous) requests can be
 		// forged this way, and refusing anonymous ones too stops login CSRF.
@@ -164,7 +183,7 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) 
 	}
 	h := &handoff{ResponseWriter: rw, web: w, r: r}
 	defer h.finish()
-	claims, err := w.identify(h, r)
+	claims, err := w.identify(h, r, bt)
 	if err != nil {
 		w.refuseIdentity(h, r, err)
 		return
@@ -187,9 +206,22 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) 
 	}
 }
 
-func hasAuthorization(r *http.Request) bool {
-	_, ok := r.Header["Authorization"]
-	return ok
+// bearer is the request's Authorization header as every tegata component
+// reads it (verifier.TokenFromRequest).
+type bearer struct {
+	present bool   // a header that is not ErrNoToken: it alone authenticates the request
+	raw     string // its token, when err is nil
+	err     error  // malformed: the request is refused, never read by cookie
+}
+
+// bearerOf decides once, for the cross-origin check and for identify
+// alike, whether the request is authenticated by its Authorization header:
+// exactly when that header is not ErrNoToken. A request whose header is
+// absent or empty is authenticated by its cookies, so the cross-origin
+// check applies to it.
+func bearerOf(r *http.Request) bearer {
+	raw, err := verifier.TokenFromRequest(r)
+	return bearer{present: !errors.Is(err, verifier.ErrNoToken), raw: raw, err: err}
 }
 
 // refuseCrossOrigin answers a cross-origin unsafe request that relies on

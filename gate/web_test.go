@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,6 +241,54 @@ func TestWebRefreshRefused(t *testing.T) {
 	if e.app.hits.Load() != 1 { // the sign-in only
 		t.Errorf("the app was reached %d times, want once (the sign-in)", e.app.hits.Load())
 	}
+}
+
+// TestWebRefreshBudget: made-up refresh cookies cannot spend the gate's
+// budget at the authority. One not shaped like a refresh token is dropped
+// (cookies cleared, the request anonymous) without asking; well-shaped
+// guesses are refused by the authority and cost their address ten times
+// an exchange, past which refreshes from it get 429 (other addresses keep
+// theirs: TestRefreshLimitedPerAddress).
+func TestWebRefreshBudget(t *testing.T) {
+	var refreshes atomic.Int64
+	e := startWeb(t, func(c *gate.WebConfig) {
+		c.RefreshPerAddress = 0.1 // a burst of 1
+		c.Authority.HTTPClient = &http.Client{Transport: refreshCounter{&refreshes}}
+	})
+	guess := e.browser(t)
+	guess.setCookie(gate.CookieRefresh, "not-a-refresh-token")
+	got := guess.send("GET", "/reports", false, nil)
+	if got.status != http.StatusUnauthorized || refreshes.Load() != 0 {
+		t.Fatalf("GET with a malformed refresh cookie = %d, %d refreshes; want 401 (anonymous) and none", got.status, refreshes.Load())
+	}
+	if c := got.cookies[gate.CookieRefresh]; c == nil || c.MaxAge >= 0 {
+		t.Errorf("malformed refresh cookie = %v, want it cleared", c)
+	}
+
+	shaped := strings.Repeat("A", 43)
+	guess.setCookie(gate.CookieRefresh, shaped)
+	if got = guess.send("GET", "/reports", false, nil); got.status != http.StatusUnauthorized || refreshes.Load() != 1 {
+		t.Fatalf("GET with a made-up refresh cookie = %d, %d refreshes; want 401 after one refused refresh", got.status, refreshes.Load())
+	}
+	guess.setCookie(gate.CookieRefresh, shaped[:42]+"Q")
+	got = guess.send("GET", "/reports", false, nil)
+	if got.status != http.StatusTooManyRequests || got.header.Get("Retry-After") == "" || refreshes.Load() != 1 {
+		t.Fatalf("second made-up refresh from the address = %d (Retry-After %q), %d refreshes; want 429 and no call",
+			got.status, got.header.Get("Retry-After"), refreshes.Load())
+	}
+	if !strings.Contains(e.logs.String(), "level=WARN msg=\"gate: refreshes from one address over the limit") {
+		t.Errorf("the first limited refresh is not logged at warn:\n%s", e.logs.String())
+	}
+}
+
+// refreshCounter counts the refresh calls a client makes.
+type refreshCounter struct{ n *atomic.Int64 }
+
+func (c refreshCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v1/token/refresh" {
+		c.n.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // TestWebRoleChange: scope=access with new claims cuts off the access
@@ -588,13 +637,38 @@ func TestWebCrossOrigin(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bearer requests are not subject to it", func(t *testing.T) {
-		tok := e.a.signIn(t, "lee", nil)
-		got := e.browser(t).send("POST", "/notes", false, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Authorization": {"Bearer " + tok.AccessToken}})
-		if got.status != 200 || got.saw(t).Header.Get("X-Tegata-Subject") != "lee" {
-			t.Errorf("cross-site POST with a bearer token = %d %s, want 200 as lee", got.status, got.body)
-		}
-	})
+	// The exemption and the identity come from one reading of the
+	// Authorization header: a request is exempt exactly when its header,
+	// not its cookies, authenticates it. Each case carries the session
+	// cookies of lee's browser.
+	tok := e.a.signIn(t, "kim", nil)
+	for _, tc := range []struct {
+		name, authorization string
+		status              int
+		subject             string
+	}{
+		{"a valid bearer token: exempt, the request is kim's", "Bearer " + tok.AccessToken, 200, "kim"},
+		{"an empty Authorization header: the cookies authenticate, so checked", "", 403, ""},
+		{"a malformed bearer token: exempt, and refused as a bearer token", "Bearer not*a*token", 401, ""},
+		{"another scheme: exempt, and refused", "Basic a2ltOmtpbQ==", 401, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.app.hits.Load()
+			got := b.send("POST", "/notes", true, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Authorization": {tc.authorization}})
+			if got.status != tc.status {
+				t.Fatalf("cross-site POST with cookies and Authorization %q = %d %s, want %d", tc.authorization, got.status, got.body, tc.status)
+			}
+			if tc.status != 200 {
+				if n := e.app.hits.Load() - before; n != 0 {
+					t.Errorf("the app was reached %d times, want 0", n)
+				}
+				return
+			}
+			if s := got.saw(t).Header.Get("X-Tegata-Subject"); s != tc.subject {
+				t.Errorf("the app saw subject %q, want %q", s, tc.subject)
+			}
+		})
+	}
 	t.Run("anonymous cross-site post to the login form (login CSRF)", func(t *testing.T) {
 		got := e.browser(t).send("POST", "/login", true, http.Header{"Sec-Fetch-Site": {"cross-site"},
 			"Test-Login": {`{"subject":"attacker"}`}})

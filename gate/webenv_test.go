@@ -76,7 +76,11 @@ func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 		t.Fatalf("NewWeb: %v", err)
 	}
 	e.app = startWebApp(t)
-	e.gate = httptest.NewServer(gate.New(e.v, gate.Config{Upstream: e.app.url(t), Web: e.web, Logger: e.logs.logger()}))
+	h, err := gate.New(e.v, gate.Config{Upstream: e.app.url(t), Web: e.web, Logger: e.logs.logger()})
+	if err != nil {
+		t.Fatalf("gate.New: %v", err)
+	}
+	e.gate = httptest.NewServer(h)
 	t.Cleanup(e.gate.Close)
 	return e
 }

@@ -5,11 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+
+	"github.com/tegata-dev/tegata/internal/secret"
 )
 
 const (
 	sessionIDBytes = 16 // 128 bits: unguessable, and compact in verifier memory
-	refreshBytes   = 32 // 256 bits
 	apiKeyBytes    = 32
 	// APIKeyPrefix marks tegata API keys so secret scanners can find leaked ones.
 	APIKeyPrefix = "tgk_"
@@ -26,7 +27,15 @@ func randomString(n int) string {
 }
 
 func newSessionID() string { return randomString(sessionIDBytes) }
-func newTokenID() string   { return randomString(16) }
+
+func newRefreshToken() string {
+	var b [secret.RefreshBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return secret.NewRefreshToken(b)
+}
+func newTokenID() string { return randomString(16) }
 
 // NewAPIKey returns a fresh API key secret.
 func NewAPIKey() string { return APIKeyPrefix + randomString(apiKeyBytes) }
@@ -41,10 +50,7 @@ var errMalformedRefresh = errors.New("malformed refresh token")
 // parseRefresh checks a presented refresh token's shape before any lookup,
 // so garbage never reaches the store.
 func parseRefresh(tok string) ([32]byte, error) {
-	if len(tok) != b64.EncodedLen(refreshBytes) {
-		return [32]byte{}, errMalformedRefresh
-	}
-	if _, err := b64.Strict().DecodeString(tok); err != nil {
+	if !secret.IsRefreshToken(tok) {
 		return [32]byte{}, errMalformedRefresh
 	}
 	return HashSecret(tok), nil

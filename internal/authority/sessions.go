@@ -63,7 +63,7 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err := a.ensureLease(ctx, now); err != nil {
 		return Tokens{}, err
 	}
-	refresh := randomString(refreshBytes)
+	refresh := newRefreshToken()
 	s := store.Session{
 		ID: newSessionID(), Subject: req.Subject, Device: req.Device, Claims: claims,
 		CreatedAt: now, RefreshedAt: now, ExpiresAt: now.Add(a.cfg.SessionTTL),
@@ -156,7 +156,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 	if err := a.ensureLease(ctx, now); err != nil {
 		return Tokens{}, err
 	}
-	next := randomString(refreshBytes)
+	next := newRefreshToken()
 	rot := store.Rotation{
 		Presented:    presented,
 		Next:         store.RefreshToken{Hash: HashSecret(next), CreatedAt: now, ExpiresAt: now.Add(a.cfg.RefreshTTL)},

@@ -209,7 +209,12 @@ func runGate(ctx context.Context, run gateRun) error {
 			return err
 		}
 	}
-	h.set(gate.New(v, run.gcfg))
+	g, err := gate.New(v, run.gcfg)
+	if err != nil {
+		shutdown(servers, log)
+		return err
+	}
+	h.set(g)
 	go logWhenReady(ctx, v, log)
 	select {
 	case err := <-done:

@@ -23,11 +23,12 @@ type webFlags struct {
 	on, insecureCookies       bool
 	public, loginPath, origin string
 	sameSite                  string
-	envErr                    error // a malformed boolean in the environment
+	refreshPerAddress         float64
+	envErr                    error // a malformed value in the environment
 }
 
 // webFlagNames are the flags that mean nothing without --web.
-var webFlagNames = []string{"public", "login-path", "origin", "insecure-cookies", "cookie-samesite"}
+var webFlagNames = []string{"public", "login-path", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address"}
 
 func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.on, "web", f.envBool(env, "TEGATA_GATE_WEB"), "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream (env TEGATA_GATE_WEB)")
@@ -36,6 +37,20 @@ func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.origin, "origin", env.Getenv("TEGATA_GATE_ORIGIN"), "with --web: the app's public origin, e.g. https://app.example.com, trusted besides the request's Host (env TEGATA_GATE_ORIGIN)")
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", f.envBool(env, "TEGATA_GATE_INSECURE_COOKIES"), "with --web: cookies without Secure and __Host-, for plain-http development off localhost only (env TEGATA_GATE_INSECURE_COOKIES)")
 	fs.StringVar(&f.sameSite, "cookie-samesite", envOr(env, "TEGATA_GATE_COOKIE_SAMESITE", "lax"), "with --web: lax or strict (env TEGATA_GATE_COOKIE_SAMESITE)")
+	fs.Float64Var(&f.refreshPerAddress, "refresh-per-address", f.envFloat(env, "TEGATA_GATE_REFRESH_PER_ADDRESS", gate.DefaultRefreshPerAddress),
+		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 = no limit (env TEGATA_GATE_REFRESH_PER_ADDRESS)")
+}
+
+func (f *webFlags) envFloat(env Env, name string, def float64) float64 {
+	v := env.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil && f.envErr == nil {
+		f.envErr = usageErr("%s=%q is not a number", name, v)
+	}
+	return n
 }
 
 func (f *webFlags) envBool(env Env, name string) bool {
@@ -78,8 +93,15 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 	if err != nil {
 		return nil, err
 	}
+	if f.refreshPerAddress < 0 {
+		return nil, usageErr("--refresh-per-address must not be negative (0: no limit)")
+	}
 	cfg := &gate.WebConfig{LoginPath: f.loginPath, Origin: f.origin, InsecureCookies: f.insecureCookies,
-		Authority: &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc}}
+		Authority:         &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc},
+		RefreshPerAddress: f.refreshPerAddress}
+	if f.refreshPerAddress == 0 {
+		cfg.RefreshPerAddress = -1 // the flag's 0 is no limit, the config's is the default
+	}
 	for _, p := range strings.Split(f.public, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			cfg.Public = append(cfg.Public, p)

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "write the devices page screenshot to docs/web-devices.png")
@@ -90,24 +91,23 @@ func startWebStack(t *testing.T) *webStack {
 // to seq (its /readyz says so).
 func (s *webStack) waitGatePosition(t *testing.T, seq int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testtime.Eventually(t, 10*time.Second, fmt.Sprintf("the gate to apply revocation %d", seq), func() error {
 		resp, err := http.Get(s.gate + "/readyz")
-		if err == nil {
-			var st struct {
-				Position int64 `json:"position"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if err == nil && st.Position >= seq {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gate did not apply revocation %d within 10s (last error %v)", seq, err)
+		defer resp.Body.Close()
+		var st struct {
+			Position int64 `json:"position"`
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			return err
+		}
+		if st.Position < seq {
+			return fmt.Errorf("position %d", st.Position)
+		}
+		return nil
+	})
 }
 
 // newBrowser starts headless Chromium with a fresh profile, as root-safe

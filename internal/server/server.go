@@ -202,8 +202,8 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		}
 		log.Info("feed API key from TEGATA_FEED_KEY installed (name feed, role feed): gates and verifiers may follow with it")
 	} else {
-		log.Info("no feed API key installed (TEGATA_FEED_KEY unset): gates and verifiers need one of " +
-			"'tegata apikeys create --role feed'")
+		log.Info("no feed API key installed (TEGATA_FEED_KEY unset): give gates and verifiers a key made with " +
+			"'tegata apikeys create --name NAME --role feed'")
 	}
 	src, ok := st.(feedSource)
 	if !ok {
