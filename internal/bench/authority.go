@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
@@ -23,6 +26,10 @@ type AuthorityConfig struct {
 	// NoStatusList serves without Token Status Lists (tegata serve
 	// --status-list=false), to measure what the status index costs.
 	NoStatusList bool
+	// PhaseProfiles, when set, is a directory to write a CPU profile of
+	// this process into for each phase of each store, named
+	// STORE-PHASE.pprof ("postgres-session-revocations.pprof").
+	PhaseProfiles string
 }
 
 // Authority targets: session creations and refreshes per second on either
@@ -65,6 +72,7 @@ func authorityStore(ctx context.Context, cfg AuthorityConfig, name string, r *Re
 	defer os.RemoveAll(dir)
 	sc := server.Config{Addr: "127.0.0.1:0", DataDir: dir, Limits: &httpapi.Limits{}, Logger: quietLogger(cfg.Progress)}
 	sc.Authority.StatusLists.Disabled = cfg.NoStatusList
+	var pgFind func() []int
 	switch name {
 	case "sqlite":
 	case "postgres":
@@ -73,7 +81,18 @@ func authorityStore(ctx context.Context, cfg AuthorityConfig, name string, r *Re
 			return err
 		}
 		defer s.drop()
-		sc.DB = s.dsn
+		// The authority's connections carry a name of their own, so that
+		// only the Postgres processes serving them count as its CPU.
+		app := "tegata-bench-" + s.name
+		if sc.DB, err = withParam(s.dsn, "application_name", app); err != nil {
+			return err
+		}
+		find, stop, err := s.backends(ctx, app, cfg.logf)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		pgFind = find
 	default:
 		return fmt.Errorf("bench: unknown store %q (want sqlite or postgres)", name)
 	}
@@ -88,7 +107,7 @@ func authorityStore(ctx context.Context, cfg AuthorityConfig, name string, r *Re
 	}()
 	c := &client.Client{BaseURL: srv.URL, APIKey: srv.APIKey, HTTPClient: newHTTPClient(cfg.Workers)}
 	ws, _ := srv.Store.(writeStats)
-	return runAuthorityPhases(ctx, cfg, name, c, ws, r)
+	return runAuthorityPhases(ctx, cfg, name, c, ws, pgFind, r)
 }
 
 // writeStats is what a store that commits in batches reports (package
@@ -115,15 +134,17 @@ func stats(ws writeStats) (writes, batches int64) {
 	return ws.WriteStats()
 }
 
-func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c *client.Client, ws writeStats, r *Report) error {
+// runAuthorityPhases runs the phases against c; pgFind, when set, lists the
+// Postgres processes serving the authority.
+func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c *client.Client, ws writeStats, pgFind func() []int, r *Report) error {
 	// Warm up connections, the store's pools and caches.
 	if _, err := createSessions(ctx, []*client.Client{c}, "warmup", 200, cfg.Workers); err != nil {
 		return err
 	}
 	cpu := newCPUGroups()
 	cpu.add(selfGroup, os.Getpid())
-	if name == "postgres" {
-		cpu.addName("postgres", "postgres")
+	if pgFind != nil {
+		cpu.addFind("postgres", pgFind)
 	}
 	// Each worker keeps the sessions it created: it refreshes them, then
 	// revokes them.
@@ -159,10 +180,17 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 			return err
 		}},
 	} {
+		stopProfile, err := cfg.profilePhase(name, p.what)
+		if err != nil {
+			return err
+		}
 		ph := phase{what: p.what, from: cpu.sample()}
 		w0, b0 := stats(ws)
 		ph.res = closedLoop(ctx, cfg.Workers, cfg.Phase, p.call)
 		ph.to = cpu.sample()
+		if err := stopProfile(); err != nil {
+			return err
+		}
 		if w1, b1 := stats(ws); b1 > b0 {
 			ph.perBatch = float64(w1-w0) / float64(b1-b0)
 		}
@@ -171,6 +199,27 @@ func runAuthorityPhases(ctx context.Context, cfg AuthorityConfig, name string, c
 	}
 	recordAuthority(r, name, cpu, phases)
 	return nil
+}
+
+// profilePhase starts a CPU profile of one phase if cfg asks for one, and
+// returns what stops it.
+func (cfg AuthorityConfig) profilePhase(store, what string) (stop func() error, err error) {
+	if cfg.PhaseProfiles == "" {
+		return func() error { return nil }, nil
+	}
+	path := filepath.Join(cfg.PhaseProfiles, store+"-"+strings.ReplaceAll(what, " ", "-")+".pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: phase profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("bench: phase profile (not with --cpuprofile): %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // recordAuthority adds one store's phases to the report.

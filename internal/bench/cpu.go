@@ -15,15 +15,22 @@ import (
 type cpuGroups struct {
 	pids  map[string][]int // group → pids
 	names map[string]string
+	finds map[string]func() []int
 	order []string
 }
 
 func newCPUGroups() *cpuGroups {
-	return &cpuGroups{pids: map[string][]int{}, names: map[string]string{}}
+	return &cpuGroups{pids: map[string][]int{}, names: map[string]string{}, finds: map[string]func() []int{}}
+}
+
+func (g *cpuGroups) known(group string) bool {
+	_, pids := g.pids[group]
+	_, find := g.finds[group]
+	return pids || find || g.names[group] != ""
 }
 
 func (g *cpuGroups) add(group string, pids ...int) {
-	if _, ok := g.pids[group]; !ok && g.names[group] == "" {
+	if !g.known(group) {
 		g.order = append(g.order, group)
 	}
 	g.pids[group] = append(g.pids[group], pids...)
@@ -31,17 +38,28 @@ func (g *cpuGroups) add(group string, pids ...int) {
 
 // addName accounts for every process whose command name is comm.
 func (g *cpuGroups) addName(group, comm string) {
-	if _, ok := g.pids[group]; !ok && g.names[group] == "" {
+	if !g.known(group) {
 		g.order = append(g.order, group)
 	}
 	g.names[group] = comm
 }
 
+// addFind accounts for the processes find lists at each sample (the
+// Postgres backends serving this run, not those of other users of the
+// server). A process that exits between two samples takes its time with it.
+func (g *cpuGroups) addFind(group string, find func() []int) {
+	if !g.known(group) {
+		g.order = append(g.order, group)
+	}
+	g.finds[group] = find
+}
+
 // cpuSample is the CPU time (user + system) of each group at one instant,
 // and of the whole machine.
 type cpuSample struct {
-	at  time.Time
-	sec map[string]float64
+	at   time.Time
+	sec  map[string]float64
+	each map[string]map[int]float64 // groups found by addFind: CPU by pid
 	machine
 }
 
@@ -56,8 +74,15 @@ type machine struct {
 // sample reads the groups' CPU times from /proc. Where /proc is missing
 // (not Linux) it reads nothing and the report says so.
 func (g *cpuGroups) sample() cpuSample {
-	s := cpuSample{at: time.Now(), sec: map[string]float64{}}
+	s := cpuSample{at: time.Now(), sec: map[string]float64{}, each: map[string]map[int]float64{}}
 	s.machine = machineCPU()
+	for group, find := range g.finds {
+		m := map[int]float64{}
+		for _, pid := range find() {
+			m[pid] = procCPU(strconv.Itoa(pid))
+		}
+		s.each[group] = m
+	}
 	for group, pids := range g.pids {
 		for _, pid := range pids {
 			s.sec[group] += procCPU(strconv.Itoa(pid))
@@ -178,6 +203,14 @@ func (g *cpuGroups) use(phase string, from, to cpuSample) CPUUse {
 	sum := 0.0
 	for _, group := range g.order {
 		d := to.sec[group] - from.sec[group]
+		if m, ok := to.each[group]; ok {
+			// By pid, so that a process found only at one end counts for
+			// what it used in between (all of its time if it started).
+			d = 0
+			for pid, sec := range m {
+				d += sec - from.each[group][pid]
+			}
+		}
 		sum += d
 		u.Groups = append(u.Groups, CPUGroup{group, d})
 	}

@@ -57,18 +57,54 @@ func (s *schema) exec(ctx context.Context, sql string) error {
 }
 
 // withSearchPath adds search_path to a postgres:// URL or a key=value DSN.
-func withSearchPath(dsn, name string) (string, error) {
+func withSearchPath(dsn, name string) (string, error) { return withParam(dsn, "search_path", name) }
+
+// withParam sets a connection parameter in a postgres:// URL or a
+// key=value DSN; value must need no quoting.
+func withParam(dsn, key, value string) (string, error) {
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + name, nil
+		return dsn + " " + key + "=" + value, nil
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return "", fmt.Errorf("bench: Postgres URL: %w", err)
 	}
 	q := u.Query()
-	q.Set("search_path", name)
+	q.Set(key, value)
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// backends follows the Postgres processes that work for connections named
+// app (application_name) and the server's own processes (WAL writer,
+// checkpointer, autovacuum), leaving out other clients of a shared server.
+// It returns the finder and a function that closes its connection; a
+// failed look-up is reported to logf and finds nothing.
+func (s *schema) backends(ctx context.Context, app string, logf func(string, ...any)) (func() []int, func(), error) {
+	conn, err := pgx.Connect(ctx, s.base)
+	if err != nil {
+		return nil, nil, err
+	}
+	find := func() []int {
+		qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rows, err := conn.Query(qctx, `SELECT pid FROM pg_stat_activity
+			WHERE application_name = $1 OR backend_type <> 'client backend'`, app)
+		var pids []int32
+		if err == nil {
+			pids, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+		}
+		if err != nil {
+			logf("bench: listing the Postgres backends of %s: %v", app, err)
+			return nil
+		}
+		out := make([]int, len(pids))
+		for i, p := range pids {
+			out[i] = int(p)
+		}
+		return out
+	}
+	return find, func() { _ = conn.Close(context.Background()) }, nil
 }
 
 // redact keeps a password out of messages.

@@ -480,3 +480,37 @@ func TestBulkBurstServedFromMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestHubReadyOnceHeadRead: a hub that has not read the log's head cannot
+// serve streams or take reports, and says so through Ready, which the
+// node's /readyz includes; once the log answers it is ready.
+func TestHubReadyOnceHeadRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const beat = 10 * time.Millisecond
+		log := newMemLog()
+		log.down.Store(true)
+		hub := feed.NewHub(log, feed.HubConfig{Heartbeat: beat, Logger: testLogger(), Epoch: testEpoch})
+		if err := hub.Ready(); !errors.Is(err, feed.ErrStarting) {
+			t.Fatalf("Ready() before Run = %v, want ErrStarting", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- hub.Run(ctx) }()
+		time.Sleep(3 * beat)
+		synctest.Wait()
+		if err := hub.Ready(); !errors.Is(err, feed.ErrStarting) {
+			t.Fatalf("Ready() while the head cannot be read = %v, want ErrStarting", err)
+		}
+		log.down.Store(false)
+		time.Sleep(beat)
+		synctest.Wait()
+		if err := hub.Ready(); err != nil {
+			t.Fatalf("Ready() once the head was read = %v, want nil", err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run() = %v", err)
+		}
+	})
+}

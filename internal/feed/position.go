@@ -74,10 +74,8 @@ func (h *Hub) ServePosition(w http.ResponseWriter, r *http.Request) {
 		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, "position must not be negative")
 		return
 	}
-	select {
-	case <-h.ready:
-	default:
-		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the feed is starting")
+	if err := h.Ready(); err != nil {
+		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
 		return
 	}
 	if rep.Epoch != h.epoch {
@@ -115,6 +113,22 @@ func (h *Hub) report(f Follower, token string, pos int64, ready bool) (positionA
 
 // Epoch returns the epoch of the log the hub serves.
 func (h *Hub) Epoch() string { return h.epoch }
+
+// ErrStarting is Ready's answer until Run has read the log's head: until
+// then the hub can neither open streams nor take position reports.
+var ErrStarting = errors.New("the feed is starting")
+
+// Ready reports nil once Run has read the log's head, ErrStarting before.
+// The node's /readyz includes it, so that a balancer sends verifiers only to
+// a node whose feed serves.
+func (h *Hub) Ready() error {
+	select {
+	case <-h.ready:
+		return nil
+	default:
+		return ErrStarting
+	}
+}
 
 // Followers returns the verifiers that follow this hub and were heard
 // within their staleness bound.

@@ -18,6 +18,9 @@ type Config struct {
 	// Position serves POST /v1/feed/position, where verifiers report the
 	// position they applied (the hub's ServePosition). Nil leaves it out.
 	Position http.Handler
+	// FeedReady reports whether the feed serves (the hub's Ready); /readyz
+	// answers 503 with its error until it does. Nil: not consulted.
+	FeedReady func() error
 	// Metrics serves GET /metrics. Nil leaves the route out.
 	Metrics http.Handler
 	// StatusLists serves the Token Status Lists. Nil leaves the routes out
@@ -65,6 +68,7 @@ type server struct {
 	inForce      InForce
 	maxConfirm   time.Duration
 	epoch        string
+	feedReady    func() error
 	// policy is every route's, by pattern (routes.go); read-only once New
 	// returns.
 	policy map[string]route
@@ -88,7 +92,8 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		streams: newStreams(cfg.Limits, cfg.FeedMaxAge),
 		perKey:  newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
-		statusLists: cfg.StatusLists, inForce: cfg.InForce, maxConfirm: cfg.MaxConfirm, epoch: cfg.Epoch}
+		statusLists: cfg.StatusLists, inForce: cfg.InForce, maxConfirm: cfg.MaxConfirm, epoch: cfg.Epoch,
+		feedReady: cfg.FeedReady}
 	if s.maxConfirm <= 0 {
 		s.maxConfirm = DefaultMaxConfirm
 	}

@@ -181,7 +181,7 @@ func TestFeedStreamCaps(t *testing.T) {
 }
 
 // eventually waits for cond, up to 10s (testtime.EventuallyTrue).
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	testtime.EventuallyTrue(t, 10*time.Second, what, cond)
 }

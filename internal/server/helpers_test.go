@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -72,6 +73,16 @@ func start(t testing.TB, tune func(*server.Config)) *env {
 		if err := r.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
+	})
+	// Tests begin once the node is ready: its feed hub has read the log's
+	// head, so streams open and position reports are taken.
+	eventually(t, "the node reports ready", func() bool {
+		res, err := http.Get(r.URL + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
 	})
 	return &env{Running: r, clock: clk, logs: logs, dir: cfg.DataDir,
 		admin: &client.Client{BaseURL: r.URL, APIKey: r.APIKey},

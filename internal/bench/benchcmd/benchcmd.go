@@ -212,6 +212,7 @@ func benchAuthority(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(contex
 	fs.IntVar(&cfg.Workers, "workers", 32, "concurrent HTTP clients")
 	fs.DurationVar(&cfg.Phase, "phase", 0, "duration of each phase (default 5s)")
 	statusList := fs.Bool("status-list", true, "serve Token Status Lists, as tegata serve does by default (false: measure without the status index)")
+	fs.StringVar(&cfg.PhaseProfiles, "phase-profiles", "", "write a CPU profile of this process per store and phase into this directory (STORE-PHASE.pprof); not with --cpuprofile")
 	return func(ctx context.Context) (*benchmark.Report, error) {
 		cfg.Setup = *setup
 		cfg.Stores = strings.Split(*stores, ",")

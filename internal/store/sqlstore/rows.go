@@ -70,6 +70,20 @@ func (d Dialect) from(r *rows) (string, []any) {
 	return r.jsonEach()
 }
 
+// in returns a condition that column is one of vals, with its arguments.
+// On Postgres it is column = ANY(array parameter), which the planner
+// answers from an index on column whatever it knows of the table; a join
+// with unnest (or IN over it) is planned as a hash join over the whole
+// table while the table has no statistics (new, or grown since autovacuum
+// last analysed it). Elsewhere it is IN over the dialect's table of vals.
+func (d Dialect) in(column string, vals []string) (string, []any) {
+	if d.ArrayParams {
+		return column + " = ANY(CAST(? AS TEXT[]))", []any{vals}
+	}
+	from, args := d.from(newRows("v", len(vals)).text("v", vals))
+	return column + " IN (SELECT v.v FROM " + from + ")", args
+}
+
 // maxSQLiteParams is SQLite's limit on the parameters of one statement.
 const maxSQLiteParams = 32766
 

@@ -133,22 +133,30 @@ type slotMatch struct {
 	pos  store.SlotPos
 }
 
-// matchSlots reads which still-held slots each item covers.
+// matchSlots reads which still-held slots each item covers. A session's
+// slots are found by session_id = ANY(ids) on Postgres (see Dialect.in):
+// joined with a table of ids instead, a new or fast growing status_slots,
+// not analysed yet, is read whole by a hash join for every batch.
 func matchSlots(ctx context.Context, t *tx, items []coverItem) ([]slotMatch, error) {
-	n := len(items)
-	num, sids, subs, gens, nows := make([]int64, n), make([]string, n), make([]string, n), make([]int64, n), make([]int64, n)
+	var sids []string
+	bySession := map[string][]int{}
+	var num, gens, nows []int64
+	var subs []string
 	for i, it := range items {
-		num[i], sids[i], subs[i], gens[i], nows[i] = int64(i), it.sessionID, it.subject, it.gen, it.now
+		if it.sessionID != "" {
+			if bySession[it.sessionID] == nil {
+				sids = append(sids, it.sessionID)
+			}
+			bySession[it.sessionID] = append(bySession[it.sessionID], i)
+			continue
+		}
+		num, subs, gens, nows = append(num, int64(i)), append(subs, it.subject), append(gens, it.gen), append(nows, it.now)
 	}
-	table := func(alias string) *rows {
-		return newRows(alias, n).ints("item", num).text("sid", sids).text("sub", subs).ints("gen", gens).ints("now", nows)
-	}
-	bySession, args := t.d.from(table("c"))
-	bySubject, args2 := t.d.from(table("d"))
-	rs, err := t.query(ctx, `SELECT c.item, s.list_id, s.idx FROM `+bySession+`
-			JOIN status_slots s ON s.session_id = c.sid WHERE c.sid <> '' AND s.free_after > c.now
-		UNION ALL SELECT d.item, s.list_id, s.idx FROM `+bySubject+`
-			JOIN status_slots s ON s.subject = d.sub AND s.generation < d.gen WHERE d.sid = '' AND s.free_after > d.now`,
+	in, args := t.d.in("s.session_id", sids)
+	bySubject, args2 := t.d.from(newRows("d", len(num)).ints("item", num).text("sub", subs).ints("gen", gens).ints("now", nows))
+	rs, err := t.query(ctx, `SELECT -1, s.session_id, s.list_id, s.idx, s.free_after FROM status_slots s WHERE `+in+`
+		UNION ALL SELECT d.item, '', s.list_id, s.idx, s.free_after FROM `+bySubject+`
+			JOIN status_slots s ON s.subject = d.sub AND s.generation < d.gen WHERE s.free_after > d.now`,
 		append(args, args2...)...)
 	if err != nil {
 		return nil, fmt.Errorf("match status slots: %w", err)
@@ -156,13 +164,23 @@ func matchSlots(ctx context.Context, t *tx, items []coverItem) ([]slotMatch, err
 	defer rs.Close()
 	var out []slotMatch
 	for rs.Next() {
-		var m slotMatch
-		var item int64
-		if err := rs.Scan(&item, &m.pos.List, &m.pos.Index); err != nil {
+		var (
+			item, freeAfter int64
+			sid             string
+			pos             store.SlotPos
+		)
+		if err := rs.Scan(&item, &sid, &pos.List, &pos.Index, &freeAfter); err != nil {
 			return nil, fmt.Errorf("match status slots: %w", err)
 		}
-		m.item = int(item)
-		out = append(out, m)
+		if item >= 0 {
+			out = append(out, slotMatch{item: int(item), pos: pos})
+			continue
+		}
+		for _, i := range bySession[sid] {
+			if freeAfter > items[i].now {
+				out = append(out, slotMatch{item: i, pos: pos})
+			}
+		}
 	}
 	return out, rs.Err()
 }
