@@ -114,6 +114,24 @@ type floodRun struct {
 
 	burstStart, lastAck time.Time
 	lastSeq             int64 // the highest seq the burst wrote
+
+	// Run-queue samples of the probes' path, idle and during the flood.
+	idleQ, floodQ [2]queueSample
+}
+
+// queueSample is the run-queue figures of the gates and of this process
+// (the prober) at one instant.
+type queueSample struct {
+	at          time.Time
+	gates, self runQueue
+}
+
+func (f *floodRun) sampleQueues() queueSample {
+	gates := make([]int, 0, len(f.c.gates))
+	for _, g := range f.c.gates {
+		gates = append(gates, g.cmd.Process.Pid)
+	}
+	return queueSample{at: time.Now(), gates: sampleRunQueue(gates), self: sampleRunQueue([]int{os.Getpid()})}
 }
 
 func (f *floodRun) subject(i int) string { return fmt.Sprintf("flood-%d", i) }
@@ -127,14 +145,17 @@ func (f *floodRun) run(ctx context.Context) error {
 	p.start(ctx)
 	defer p.stop()
 	f.cfg.logf("flood: probing idle gates for %s", f.cfg.Idle)
+	f.idleQ[0] = f.sampleQueues()
 	time.Sleep(f.cfg.Idle)
 	idle := p.phase()
+	f.idleQ[1] = f.sampleQueues()
 	if err := f.runBulk(ctx); err != nil {
 		return err
 	}
 	p.phase() // the bulk revocation's latencies are no part of the flood's
 	f.cfg.logf("flood: writing %d subject revocations in bulk calls of %d", f.cfg.Revocations, f.cfg.Batch)
 	before := cpu.sample()
+	f.floodQ[0] = f.sampleQueues()
 	f.burstStart = time.Now()
 	if err := f.burst(ctx); err != nil {
 		return err
@@ -145,6 +166,7 @@ func (f *floodRun) run(ctx context.Context) error {
 		return err
 	}
 	during := p.phase()
+	f.floodQ[1] = f.sampleQueues()
 	f.r.CPU = append(f.r.CPU, cpu.use("burst start → every gate has all", before, cpu.sample()))
 	p.stop()
 	f.checkCanaries(ctx)
@@ -365,6 +387,24 @@ func (f *floodRun) profileCatchUp(ctx context.Context) error {
 	return nil
 }
 
+// reportQueues says how long the probes' path waited for a CPU, idle and
+// during the flood: the gates' threads and this process's (the prober).
+func (f *floodRun) reportQueues() {
+	for _, ph := range []struct {
+		name string
+		q    [2]queueSample
+	}{{"idle", f.idleQ}, {"during flood", f.floodQ}} {
+		a, b := ph.q[0], ph.q[1]
+		if b.gates.runs == 0 {
+			return // no schedstat on this system
+		}
+		d := b.at.Sub(a.at)
+		f.r.result("gates: wait for a CPU per run, "+ph.name, float64(b.gates.perRun(a.gates).Microseconds()), "µs")
+		f.r.result("gates: threads ready but not running, "+ph.name, b.gates.share(a.gates, d), "")
+		f.r.result("prober: wait for a CPU per run, "+ph.name, float64(b.self.perRun(a.self).Microseconds()), "µs")
+	}
+}
+
 // liveHeap returns the bytes of live heap objects after a full collection.
 func liveHeap() uint64 {
 	runtime.GC()
@@ -390,6 +430,7 @@ func (f *floodRun) report(idle, during Summary, refused int64, d delivery, cu ca
 	r.result("last write → every gate has all", fromAck.Seconds(), "s")
 	r.latency("gate /auth idle", idle)
 	r.latency("gate /auth during flood", during)
+	f.reportQueues()
 	r.result("probes refused during the run", float64(refused), "")
 	r.result("verifier entries after the flood", float64(cu.entries), "")
 	r.result("verifier heap per entry", cu.perEntry, "B")

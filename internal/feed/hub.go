@@ -26,7 +26,12 @@ type HubConfig struct {
 	BatchSize int
 	// RingSize is how many recent entries the hub keeps in memory. A
 	// connection further behind reads the Source itself, in batches, until
-	// it is back within the ring. Default 4096.
+	// it is back within the ring. Default 32768: a bulk revocation call
+	// lands up to 10,000 entries at once, which the hub reads back to back,
+	// and connections that did not get a CPU meanwhile (a busy machine)
+	// must find them in memory, or each would read the log again on its
+	// own (a query and an encoding per follower, not per node). About 8
+	// MiB when full.
 	RingSize int
 	// WriteTimeout drops a connection whose write blocks this long (a
 	// client that stopped reading), so that it holds no goroutine and no
@@ -78,7 +83,7 @@ func (c HubConfig) withDefaults() HubConfig {
 		c.BatchSize = 1000
 	}
 	if c.RingSize <= 0 {
-		c.RingSize = 4096
+		c.RingSize = 32768
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second

@@ -246,11 +246,18 @@ func (a *activeCount) wrap(h http.Handler) http.Handler {
 // soon.
 func openSlow(t *testing.T, u string) (*http.Response, *feed.Decoder) {
 	t.Helper()
+	return openBuffered(t, u, 4096)
+}
+
+// openBuffered opens a feed request over a connection whose receive buffer
+// holds size bytes (and does not grow).
+func openBuffered(t *testing.T, u string, size int) (*http.Response, *feed.Decoder) {
+	t.Helper()
 	dialer := &net.Dialer{}
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dialer.DialContext(ctx, network, addr)
 		if err == nil {
-			err = c.(*net.TCPConn).SetReadBuffer(4096)
+			err = c.(*net.TCPConn).SetReadBuffer(size)
 		}
 		return c, err
 	}}
@@ -436,6 +443,42 @@ func TestNewConnectionNeverSyncedBelowTheLogHead(t *testing.T) {
 		t.Fatalf("late client synced at position %d with %d entries, want >= 5: it was told it is current without entries already in the log", st.Position, len(rec.applied()))
 	}
 	checkSeqs(t, "late client", rec.applied(), 5)
+}
+
+// TestBulkBurstServedFromMemory: a connection that could not keep up while
+// two bulk revocation calls' worth of entries (10,000 each, the most the API
+// takes in one call) landed at once still gets them from the hub's memory,
+// not by reading the log itself: a 100,000-entry flood then costs the log
+// one read per batch per node, not one per follower. The log is made
+// unreadable once the hub has read the burst, so a connection that went
+// back to it would end before the last entry.
+func TestBulkBurstServedFromMemory(t *testing.T) {
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
+	srv := serve(t, hub)
+	_, d := openBuffered(t, srv.URL+feed.Path+"?v=2", 64<<10)
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	const n = 20_000
+	pad := strings.Repeat("u", 500)
+	for range n / 10_000 {
+		for i := range 10_000 {
+			log.appendSubjectQuiet(fmt.Sprint(pad, i)) // more than the socket buffers hold
+		}
+		log.wake()
+	}
+	waitFor(t, "the hub to read the burst", func() bool { return hub.Head() == n })
+	log.down.Store(true)
+	var got int64
+	for got < n {
+		ev := next(t, d)
+		if ev.Type != feed.EventRevocations {
+			t.Fatalf("Next() = %s event, want %s", ev.Type, feed.EventRevocations)
+		}
+		got += int64(strings.Count(string(ev.Data), "\n") + 1)
+		if ev.ID != strconv.FormatInt(got, 10) {
+			t.Fatalf("revocations event id %q after %d entries, want %d", ev.ID, got, got)
+		}
+	}
 }
 
 // TestHubReadyOnceHeadRead: a hub that has not read the log's head cannot

@@ -59,6 +59,17 @@ func (m *memLog) appendSubject(sub string, exp time.Time) {
 	m.wake()
 }
 
+// appendSubjectQuiet appends a live subject entry and wakes nobody.
+func (m *memLog) appendSubjectQuiet(sub string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.head++
+	m.entries = append(m.entries, revocation.Entry{
+		Seq: m.head, Kind: revocation.KindSubject, Subject: sub, Generation: 1,
+		CreatedAt: live.Add(-time.Hour), ExpiresAt: live,
+	})
+}
+
 // replace swaps the log for a new one of n entries, as a restore would.
 func (m *memLog) replace(n int, exp time.Time) {
 	m.mu.Lock()
