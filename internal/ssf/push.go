@@ -33,19 +33,45 @@ func (t *Transmitter) Run(ctx context.Context, n Notifier) error {
 	defer stop()
 	tick := time.NewTicker(scanEvery)
 	defer tick.Stop()
+	var later <-chan time.Time // a scan put off after a log wake-up
 	for {
 		t.scan(ctx)
-		select {
-		case <-ctx.Done():
-			t.deliveries.Wait() // each releases its lease for the next node
-			return nil
-		case <-logWake:
-			t.wake() // long polls of this node too
-		case <-own:
-		case <-tick.C:
+		scanned := time.Now()
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				t.deliveries.Wait() // each releases its lease for the next node
+				return nil
+			case <-logWake:
+				t.wake() // long polls of this node too
+				select {
+				case <-own: // that wake-up, not a change of the streams
+				default:
+				}
+				// Under load the log grows with every batch, hundreds of
+				// times a second: a scan per logScanGap is enough for push
+				// delivery and spares the store a listing per commit.
+				if d := logScanGap - time.Since(scanned); d > 0 {
+					if later == nil {
+						later = time.After(d)
+					}
+					continue
+				}
+				waiting = false
+			case <-later:
+				waiting = false
+			case <-own:
+				waiting = false
+			case <-tick.C:
+				waiting = false
+			}
 		}
+		later = nil
 	}
 }
+
+// logScanGap is the least time between two scans started by log wake-ups.
+const logScanGap = 20 * time.Millisecond
 
 // scan starts delivering every push stream that has something to send, is
 // due, and is not leased by another node.
@@ -56,6 +82,9 @@ func (t *Transmitter) scan(ctx context.Context) {
 			t.cfg.Logger.Warn("event streams: cannot list", "err", err)
 		}
 		return
+	}
+	if !slices.ContainsFunc(streams, func(st store.Stream) bool { return st.Method == MethodPush && st.Status == StatusEnabled }) {
+		return // no push stream: the head is not needed
 	}
 	head, err := t.st.Head(ctx)
 	if err != nil {

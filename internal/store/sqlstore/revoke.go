@@ -214,10 +214,12 @@ func (b *revokeBatch) write(ctx context.Context, t *tx) error {
 	for i := range b.details {
 		b.details[i].Slots = slots[i]
 	}
-	if err := appendEntries(ctx, t, b.entries, b.details); err != nil {
+	// The audit first: log_head, once taken, holds back every other
+	// appender until this transaction commits.
+	if err := recordAll(ctx, t, b.audit); err != nil {
 		return err
 	}
-	return recordAll(ctx, t, b.audit)
+	return appendEntries(ctx, t, b.entries, b.details)
 }
 
 // lockSubjects raises the generation of every subject cut off in the batch
@@ -246,6 +248,24 @@ func (b *revokeBatch) lockSubjects(ctx context.Context, t *tx, ops []*pending[[]
 	return nil
 }
 
+// lockSessionsQuery reads the sessions named by ids and the live ones of
+// subjects at since, in id order, locking them. Without subjects (session
+// revocations alone) it is a simpler statement, cheaper to plan and run.
+func lockSessionsQuery(d Dialect, ids, subjects []string, since int64) (string, []any) {
+	const columns = `SELECT id, subject, claims, expires_at, revoked_at FROM sessions`
+	if len(subjects) == 0 {
+		in, args := d.in("id", ids)
+		return columns + ` WHERE ` + in + ` ORDER BY id` + d.lock(), args
+	}
+	idFrom, idArgs := d.from(newRows("i", len(ids)).text("id", ids))
+	subFrom, subArgs := d.from(newRows("u", len(subjects)).text("sub", subjects))
+	return columns + `
+		WHERE id IN (SELECT i.id FROM ` + idFrom + `
+			UNION SELECT l.id FROM sessions l WHERE l.subject IN (SELECT u.sub FROM ` + subFrom + `)
+				AND l.revoked_at IS NULL AND l.expires_at > ?)
+		ORDER BY id` + d.lock(), append(append(idArgs, subArgs...), since)
+}
+
 // lockSessions locks, in id order, the sessions named by the batch and the
 // live sessions of the subjects it cuts off. Locking them even for a cutoff
 // that changes none orders it after any refresh of them in flight (which
@@ -272,13 +292,8 @@ func (b *revokeBatch) lockSessions(ctx context.Context, t *tx, ops []*pending[[]
 	if len(ids) == 0 && len(subjects) == 0 {
 		return nil
 	}
-	idFrom, idArgs := t.d.from(newRows("i", len(ids)).text("id", ids))
-	subFrom, subArgs := t.d.from(newRows("u", len(subjects)).text("sub", subjects))
-	rs, err := t.query(ctx, `SELECT id, subject, claims, expires_at, revoked_at FROM sessions
-		WHERE id IN (SELECT i.id FROM `+idFrom+`
-			UNION SELECT l.id FROM sessions l WHERE l.subject IN (SELECT u.sub FROM `+subFrom+`)
-				AND l.revoked_at IS NULL AND l.expires_at > ?)
-		ORDER BY id`+t.d.lock(), append(append(idArgs, subArgs...), since)...)
+	q, args := lockSessionsQuery(t.d, ids, subjects, since)
+	rs, err := t.query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("lock sessions: %w", err)
 	}

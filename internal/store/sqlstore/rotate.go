@@ -392,10 +392,12 @@ func (b *rotateBatch) write(ctx context.Context, t *tx) error {
 	for i := range b.details {
 		b.details[i].Slots = slots[i]
 	}
-	if err := appendEntries(ctx, t, b.entries, b.details); err != nil {
+	// The audit first: log_head, once taken, holds back every other
+	// appender until this transaction commits.
+	if err := recordAll(ctx, t, b.audit); err != nil {
 		return err
 	}
-	return recordAll(ctx, t, b.audit)
+	return appendEntries(ctx, t, b.entries, b.details)
 }
 
 // writeSlots records the sessions' new slots.

@@ -153,11 +153,14 @@ func matchSlots(ctx context.Context, t *tx, items []coverItem) ([]slotMatch, err
 		num, subs, gens, nows = append(num, int64(i)), append(subs, it.subject), append(gens, it.gen), append(nows, it.now)
 	}
 	in, args := t.d.in("s.session_id", sids)
-	bySubject, args2 := t.d.from(newRows("d", len(num)).ints("item", num).text("sub", subs).ints("gen", gens).ints("now", nows))
-	rs, err := t.query(ctx, `SELECT -1, s.session_id, s.list_id, s.idx, s.free_after FROM status_slots s WHERE `+in+`
-		UNION ALL SELECT d.item, '', s.list_id, s.idx, s.free_after FROM `+bySubject+`
-			JOIN status_slots s ON s.subject = d.sub AND s.generation < d.gen WHERE s.free_after > d.now`,
-		append(args, args2...)...)
+	q := `SELECT -1, s.session_id, s.list_id, s.idx, s.free_after FROM status_slots s WHERE ` + in
+	if len(num) > 0 { // else a statement Postgres plans in a quarter of the time
+		bySubject, args2 := t.d.from(newRows("d", len(num)).ints("item", num).text("sub", subs).ints("gen", gens).ints("now", nows))
+		q += ` UNION ALL SELECT d.item, '', s.list_id, s.idx, s.free_after FROM ` + bySubject + `
+			JOIN status_slots s ON s.subject = d.sub AND s.generation < d.gen WHERE s.free_after > d.now`
+		args = append(args, args2...)
+	}
+	rs, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("match status slots: %w", err)
 	}
