@@ -15,7 +15,7 @@ import (
 )
 
 // stream encodes n subject entries as the hub sends them in a format.
-func stream(b *testing.B, n int, format2 bool) []byte {
+func stream(b testing.TB, n int, format2 bool) []byte {
 	b.Helper()
 	var out bytes.Buffer
 	hub := NewHub(nil, HubConfig{Logger: quietLog()})

@@ -1,0 +1,52 @@
+package feed
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+// TestFollowerYieldsDuringBurst: applying a burst lets other goroutines
+// run every so often, even with one thread and the whole stream already
+// buffered (no read ever blocks): a request made ready meanwhile does not
+// wait for the burst.
+func TestFollowerYieldsDuringBurst(t *testing.T) {
+	const n = 5000
+	data := stream(t, n, true)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var other atomic.Bool
+	applied, before := 0, 0 // entries applied, and before the other goroutine ran
+	s := &follower{c: &Client{Apply: func(revocation.Entry) error {
+		applied++
+		if !other.Load() {
+			before = applied
+		}
+		return nil
+	}}, now: time.Now, log: quietLog()}
+	go other.Store(true) // runnable from now on, on the same thread
+	d := NewDecoder(bytes.NewReader(data))
+	for {
+		ev, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.handle(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if applied != n {
+		t.Fatalf("applied %d entries, want %d", applied, n)
+	}
+	// Half the burst takes well over yieldEvery on any machine.
+	if before > n/2 {
+		t.Fatalf("another goroutine waited for %d of %d entries to be applied, want it to run within the first half", before, n)
+	}
+}
