@@ -120,6 +120,9 @@ type Hub struct {
 	epochJSON []byte
 	fl        *followers // the verifiers following this hub; see followers.go
 
+	// frames is the tailer's scratch for a batch: the ring keeps copies.
+	frames []frame
+
 	ran atomic.Bool
 	// format1 counts the open connections of format 1, for which frames
 	// are also encoded as revoke events.
@@ -272,6 +275,7 @@ func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
 		next = max(next, srcHead)
 	}
 	h.publish(frames, next)
+	clear(frames) // the ring holds copies; keep no lines alive from here
 	return full, nil
 }
 
@@ -281,11 +285,12 @@ func (h *Hub) live(e revocation.Entry, now time.Time) bool {
 }
 
 // encode turns the entries after pos into frames, leaving out those already
-// expired (beyond Grace), and returns the position they reach.
+// expired (beyond Grace), and returns the position they reach. The frames
+// are the tailer's scratch, valid until the next encode.
 func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 	now := h.cfg.Now()
 	withEvent := h.format1.Load() > 0
-	frames := make([]frame, 0, len(entries))
+	frames := h.frames[:0]
 	var lines arena
 	for _, e := range entries {
 		if e.Seq <= pos {
@@ -302,6 +307,7 @@ func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 		}
 		frames = append(frames, f)
 	}
+	h.frames = frames
 	return frames, pos
 }
 
