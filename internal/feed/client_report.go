@@ -197,6 +197,9 @@ func (s *follower) kickReport() {
 // reportLoop reports whenever kicked, until ctx (the stream) ends.
 func (s *follower) reportLoop(ctx context.Context, base string, kick chan struct{}) {
 	failing := false
+	// answered is when this stream's node last took a report (at first,
+	// when the stream began): see refused.
+	answered := s.now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -204,7 +207,10 @@ func (s *follower) reportLoop(ctx context.Context, base string, kick chan struct
 		case <-kick:
 		}
 		start := time.Now()
-		sent, err := s.report(ctx, base)
+		sent, err := s.report(ctx, base, answered)
+		if err == nil {
+			answered = s.now()
+		}
 		if err == nil && sent != s.ready() {
 			// The lease this report earned made the client current (or
 			// time made it stale): say so now, not at the next heartbeat.
@@ -227,7 +233,14 @@ func (s *follower) reportLoop(ctx context.Context, base string, kick chan struct
 // refused acts on a report's refusal that a new stream fixes: the node has
 // no record of this verifier (only a stream makes one), or another
 // verifier holds its id (take a new one first).
-func (s *follower) refused(status int, body []byte) {
+//
+// A node without a record is believed only once no report has been taken
+// for half the staleness bound (answered is when one last was): behind a
+// balancer that spreads requests over nodes, the stream's node takes the
+// reports that reach it while the others answer unknown_verifier, and
+// reconnecting on each of those would end a good stream again and again,
+// leaving the verifier never current.
+func (s *follower) refused(status int, body []byte, answered time.Time) {
 	if status != http.StatusConflict {
 		return
 	}
@@ -235,6 +248,9 @@ func (s *follower) refused(status int, body []byte) {
 	case codeIDTaken:
 		s.c.renewID(s.log)
 	case codeUnknown:
+		if s.now().Sub(answered) < s.c.Follower.StaleAfter/2 {
+			return
+		}
 	default:
 		return
 	}
@@ -259,8 +275,9 @@ func (s *follower) kickSelf(kick chan struct{}) {
 }
 
 // report sends the client's position and records the lease granted. It
-// returns the readiness it reported.
-func (s *follower) report(ctx context.Context, base string) (bool, error) {
+// returns the readiness it reported. answered is when this stream's node
+// last took a report (see refused).
+func (s *follower) report(ctx context.Context, base string, answered time.Time) (bool, error) {
 	f := s.c.Follower
 	ready := s.ready()
 	st := s.c.State()
@@ -288,7 +305,7 @@ func (s *follower) report(ctx context.Context, base string) (bool, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxReport))
 	if resp.StatusCode != http.StatusOK {
-		s.refused(resp.StatusCode, b)
+		s.refused(resp.StatusCode, b, answered)
 		return ready, fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, strings.TrimSpace(string(b)))
 	}
 	var ack positionAck

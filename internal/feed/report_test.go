@@ -261,15 +261,35 @@ func stubStream(w http.ResponseWriter, r *http.Request) {
 	<-r.Context().Done()
 }
 
+// beatingStream is stubStream with a heartbeat every 5ms, each of which
+// makes the client report.
+func beatingStream(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Tegata-Epoch", "e1")
+	w.Header().Set("Tegata-Report-Token", "tok")
+	w.Header().Set("Content-Type", "text/event-stream")
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		io.WriteString(w, "id: 0\nevent: heartbeat\ndata: {\"head\":0,\"time\":1,\"epoch\":\"e1\"}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // TestUnknownVerifierReconnects: a node that has no record of the
 // verifier (only a stream makes one) answers its report 409
-// unknown_verifier; the client opens its stream again, which makes it.
+// unknown_verifier; once no report has been taken for half its staleness
+// bound, the client opens its stream again, which makes it.
 func TestUnknownVerifierReconnects(t *testing.T) {
 	var streams, reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			io.Copy(io.Discard, r.Body)
-			if reports.Add(1) == 1 {
+			if reports.Add(1); streams.Load() < 2 { // no record until the stream is opened again
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusConflict)
 				io.WriteString(w, `{"error":"unknown_verifier","error_description":"open a feed stream first"}`)
@@ -279,14 +299,49 @@ func TestUnknownVerifierReconnects(t *testing.T) {
 			return
 		}
 		streams.Add(1)
-		stubStream(w, r)
+		beatingStream(w, r)
 	}))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	// A real clock: the client waits half the bound without an accepted
+	// report before it believes the node.
+	c := &feed.Client{URLs: []string{srv.URL}, Now: time.Now, Follower: &feed.Follower{ID: "v1", StaleAfter: 200 * time.Millisecond}}
 	startClient(t, c)
 	waitFor(t, "a second stream after 409 unknown_verifier", func() bool { return streams.Load() >= 2 })
 	waitFor(t, "a lease from a later report", func() bool { return !c.State().FreshUntil.IsZero() })
 	if id := c.State().ID; id != "v1" {
 		t.Errorf("State().ID = %q, want v1 kept (nobody else holds it)", id)
+	}
+}
+
+// TestBalancedNodesKeepTheStream is the review's finding: behind a
+// balancer that sends each request to another node, the stream's node
+// takes the reports that reach it and the other answers 409
+// unknown_verifier. The client must keep its stream (each reconnect ends
+// a good stream and leaves the verifier never current), and stays fresh.
+func TestBalancedNodesKeepTheStream(t *testing.T) {
+	var streams, reports atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			io.Copy(io.Discard, r.Body)
+			if reports.Add(1)%2 == 1 { // the other node
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusConflict)
+				io.WriteString(w, `{"error":"unknown_verifier","error_description":"open a feed stream first"}`)
+				return
+			}
+			io.WriteString(w, `{"head":0,"lease_ms":10000,"epoch":"e1","token":"tok"}`)
+			return
+		}
+		streams.Add(1)
+		beatingStream(w, r)
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	startClient(t, c)
+	waitFor(t, "40 reports", func() bool { return reports.Load() >= 40 })
+	if n := streams.Load(); n != 1 {
+		t.Errorf("streams opened = %d over 40 reports half answered unknown_verifier, want 1", n)
+	}
+	if st := c.State(); !st.Synced || st.FreshUntil.IsZero() {
+		t.Errorf("State() = %+v, want synced with a lease", st)
 	}
 }
 
