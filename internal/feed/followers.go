@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -292,7 +293,7 @@ func (fs *followers) replaced(head int64) {
 // there is none.
 func (fs *followers) findLocked(id, token string) (*record, error) {
 	r := fs.m[id]
-	if r != nil && token != r.token {
+	if r != nil && subtle.ConstantTimeCompare([]byte(token), []byte(r.token)) != 1 {
 		return nil, errClaimed
 	}
 	return r, nil

@@ -98,7 +98,11 @@ var errNoLease = errors.New("this node cannot vouch for verifiers right now")
 func (h *Hub) report(f Follower, token string, pos int64, ready bool) (positionAck, error) {
 	now := h.cfg.Now()
 	head := h.Head()
-	token, lease, err := h.fl.reported(f, token, pos, ready, now)
+	// A verifier cannot have applied what this node has not read: a
+	// position beyond the head is recorded as the head, so a feed key
+	// cannot write records that name positions no node reached (they would
+	// look like a restored log at the next start).
+	token, lease, err := h.fl.reported(f, token, min(pos, head), ready, now)
 	if err != nil {
 		return positionAck{}, err
 	}

@@ -100,7 +100,9 @@ func (h *Hub) follow(f Follower, token string, q Requester, epoch string, after 
 	if epoch != h.epoch {
 		after = 0
 	}
-	return h.fl.connected(f, token, q, after, h.Head(), h.cfg.Now())
+	head := h.Head()
+	// As in report: no record names a position beyond what this node read.
+	return h.fl.connected(f, token, q, min(after, head), head, h.cfg.Now())
 }
 
 // followError answers a stream or report the registry refused.

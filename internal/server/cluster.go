@@ -59,7 +59,7 @@ type epochStore interface {
 }
 
 // checkEpoch renews the cluster's epoch when asked (renew: --new-epoch)
-// or when the log is behind what nodes and verifiers recorded of it.
+// or when the log is behind what nodes recorded of it.
 //
 // Why: a verifier resumes the feed after the position it holds. If the
 // database was restored from a backup, the log's seqs after the backup are
@@ -67,9 +67,9 @@ type epochStore interface {
 // restored log has grown past its position would resume inside them and
 // skip entries, and nothing in the feed would tell it (the epoch is the
 // database's, restored with it). A new epoch makes every verifier start
-// over from the first live entry. The records of nodes and verifiers
-// (kept an hour) show a restore when they name positions beyond the log's
-// head, which no node writes otherwise; a restore of a database whose
+// over from the first live entry. The records of nodes (kept an hour) show
+// a restore when they name heads beyond the log's head, which no node
+// writes otherwise; a restore of a database whose
 // records are all older than the backup shows nothing, hence renew.
 func checkEpoch(ctx context.Context, st epochStore, id store.ClusterInfo, renew bool, now time.Time, log *slog.Logger) (store.ClusterInfo, error) {
 	if renew {
@@ -96,7 +96,7 @@ func checkEpoch(ctx context.Context, st epochStore, id store.ClusterInfo, renew 
 		return id, fmt.Errorf("cluster epoch: %w", err)
 	}
 	if restored {
-		log.Warn("the revocation log is behind positions recorded by nodes and verifiers (the database was restored?): "+
+		log.Warn("the revocation log is behind heads recorded by nodes (the database was restored?): "+
 			"the cluster has a new epoch, every verifier starts over; restart the other nodes", "log_head", head, "recorded", seen,
 			"was", id.Epoch, "epoch", renewed.Epoch)
 	} else {
@@ -106,8 +106,10 @@ func checkEpoch(ctx context.Context, st epochStore, id store.ClusterInfo, renew 
 	return renewed, nil
 }
 
-// recordedHead returns the log's head and the highest position any node
-// or verifier record names.
+// recordedHead returns the log's head and the highest head any node
+// record names. Verifier records do not count: their positions come from
+// verifiers, which any feed key holder can run, and a verifier never holds
+// more than some node read, so node records alone show a restore.
 func recordedHead(ctx context.Context, st epochStore) (head, seen int64, err error) {
 	if head, err = st.Head(ctx); err != nil {
 		return 0, 0, err
@@ -118,13 +120,6 @@ func recordedHead(ctx context.Context, st epochStore) (head, seen int64, err err
 	}
 	for _, n := range nodes {
 		seen = max(seen, n.Head)
-	}
-	vs, err := st.FeedVerifiers(ctx, time.Time{})
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, v := range vs {
-		seen = max(seen, v.Position)
 	}
 	return head, seen, nil
 }

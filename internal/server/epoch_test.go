@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +21,7 @@ import (
 // database's, so a database restored from a backup kept it, and a verifier
 // that came back once the restored log had grown past its position
 // resumed inside reused seqs. A node that starts on a log behind the
-// positions nodes and verifiers recorded gives the cluster a new epoch
+// heads nodes recorded gives the cluster a new epoch
 // (verifiers start over), once.
 func TestRestoredLogRenewsEpoch(t *testing.T) {
 	e := start(t, nil)
@@ -50,6 +52,50 @@ func TestRestoredLogRenewsEpoch(t *testing.T) {
 	shutdown(t, e2.Running)
 	if again := epochOf(t, restart()); again != after {
 		t.Errorf("epoch at the next start = %q, want %q kept: the stale record went with the renewal", again, after)
+	}
+}
+
+// TestForgedPositionKeepsEpoch is the second review's finding 2: a feed
+// key could report a position far beyond the log's head; the node
+// recorded it, and the next start took it for a restored database and gave
+// the cluster a new epoch (every verifier replaying the log). A node now
+// records no position beyond its own head, and only node records count.
+func TestForgedPositionKeepsEpoch(t *testing.T) {
+	e := start(t, nil)
+	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "a", Scope: "sessions"}); err != nil {
+		t.Fatal(err)
+	}
+	before := epochOf(t, e)
+	feedKey := createKey(t, e.admin, "feed", authority.RoleFeed)
+	s := openFeedAs(t, e.URL, feedKey.Key, "mallory")
+	if !s.open() {
+		t.Fatalf("stream: %d %s", s.status, s.body)
+	}
+	body := fmt.Sprintf(`{"id":"mallory","stale_after_ms":60000,"position":1000000000,"epoch":%q,"token":%q}`, before, s.token)
+	if status, b := postAs(t, e.URL+"/v1/feed/position", feedKey.Key, "application/json", body); status != http.StatusOK {
+		t.Fatalf("report = %d %s, want 200", status, b)
+	}
+	testtime.Eventually(t, 10*time.Second, "the verifier's record saved", func() error {
+		vs, err := e.Store.FeedVerifiers(ctx(t), time.Time{})
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if v.ID == "mallory" {
+				if v.Position > 1 {
+					t.Fatalf("record of a report of position 1000000000 on a log at 1 = %d, want at most the head", v.Position)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no record of mallory among %d", len(vs))
+	})
+	s.cancel()
+	dir := e.dir
+	shutdown(t, e.Running)
+	e2 := start(t, func(c *server.Config) { c.DataDir = dir })
+	if after := epochOf(t, e2); after != before || strings.Contains(e2.logs.String(), "restored?") {
+		t.Fatalf("epoch after a forged report and a restart = %q (was %q), log:\n%s\nwant it kept", after, before, e2.logs.String())
 	}
 }
 

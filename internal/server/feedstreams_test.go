@@ -22,6 +22,7 @@ import (
 type openStream struct {
 	status int
 	body   string        // the error body when status is not 200
+	token  string        // the report token the stream was given
 	ended  chan struct{} // closed when the server ends the stream
 	cancel context.CancelFunc
 }
@@ -51,7 +52,7 @@ func openFeedAs(t *testing.T, base, key, id string) *openStream {
 	if err != nil {
 		t.Fatalf("GET /v1/feed = %v", err)
 	}
-	s := &openStream{status: resp.StatusCode, ended: make(chan struct{}), cancel: cancel}
+	s := &openStream{status: resp.StatusCode, token: resp.Header.Get("Tegata-Report-Token"), ended: make(chan struct{}), cancel: cancel}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
