@@ -44,7 +44,7 @@ func (a *Authority) Revoke(ctx context.Context, items []RevokeItem, actor store.
 	}
 	revs := make([]store.Revocation, len(items))
 	for i, it := range items {
-		r, err := a.revocation(it, now, until, actor)
+		r, err := a.revocation(ctx, it, now, until, actor)
 		if err != nil {
 			return nil, itemError(i, err)
 		}
@@ -67,7 +67,7 @@ func (a *Authority) Revoke(ctx context.Context, items []RevokeItem, actor store.
 }
 
 // revocation checks one item and turns it into what the store records.
-func (a *Authority) revocation(it RevokeItem, now, until time.Time, actor store.Actor) (store.Revocation, error) {
+func (a *Authority) revocation(ctx context.Context, it RevokeItem, now, until time.Time, actor store.Actor) (store.Revocation, error) {
 	r := store.Revocation{Now: now, ExpiresAt: until, Actor: actor}
 	switch {
 	case it.SessionID != "" && (it.Subject != "" || it.Scope != "" || it.Claims != nil):
@@ -78,6 +78,9 @@ func (a *Authority) revocation(it RevokeItem, now, until time.Time, actor store.
 	}
 	sr, err := subjectCutoff(SubjectRevocation{Subject: it.Subject, Scope: it.Scope, Claims: it.Claims, Actor: actor})
 	if err != nil {
+		return r, err
+	}
+	if err := a.checkPadded(ctx, it.Subject, now); err != nil {
 		return r, err
 	}
 	r.Subject, r.EndSessions, r.Claims = sr.Subject, sr.EndSessions, sr.Claims

@@ -41,7 +41,7 @@ type Tokens struct {
 
 // CreateSession signs a subject in on a new device.
 func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Tokens, error) {
-	if err := checkSubject(req.Subject); err != nil {
+	if err := checkNewSubject(req.Subject); err != nil {
 		return Tokens{}, err
 	}
 	// Devices are shown to people (a "your devices" page, `tegata
@@ -234,9 +234,21 @@ func checkSubject(s string) error {
 		return invalidRequest("subject is longer than %d bytes", MaxSubjectLen)
 	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
 		return invalidRequest("subject must be valid UTF-8 without control characters")
-	case strings.TrimSpace(s) != s:
-		// Almost surely a slip (a pasted line, a padded column); the
-		// subject without it would be a different user.
+	}
+	return nil
+}
+
+// checkNewSubject is checkSubject for a session being created, which also
+// refuses surrounding whitespace: almost surely a slip (a pasted line, a
+// padded column), and the subject without it would be a different user.
+// Revocations and listings take such a subject still: sessions created
+// before this rule must remain possible to list and sign out (a bulk
+// revocation reports the sessions each subject had, so a slip shows).
+func checkNewSubject(s string) error {
+	if err := checkSubject(s); err != nil {
+		return err
+	}
+	if strings.TrimSpace(s) != s {
 		return invalidRequest("subject %q has leading or trailing whitespace", s)
 	}
 	return nil
