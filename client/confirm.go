@@ -11,10 +11,13 @@ import (
 // with Confirm set, which returns no error when the wait ran out first
 // (the authority answers 202: the revocation is recorded either way).
 type Confirmation struct {
-	InForce   bool              `json:"in_force"`
-	Confirmed int               `json:"confirmed"`
-	Pending   []PendingVerifier `json:"pending"`
-	WaitedMS  int64             `json:"waited_ms"`
+	InForce   bool `json:"in_force"`
+	Confirmed int  `json:"confirmed"`
+	// Pending names the verifiers it is not yet in force on, at most 100
+	// of them; PendingCount says how many there are in all.
+	Pending      []PendingVerifier `json:"pending"`
+	PendingCount int               `json:"pending_count"`
+	WaitedMS     int64             `json:"waited_ms"`
 }
 
 // PendingVerifier is a verifier that had not applied the revocation when

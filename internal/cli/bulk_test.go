@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,20 @@ func TestRevokeSubjectsFrom(t *testing.T) {
 	code = Main(testEnv([]string{"revoke", "--subjects-from", "-"}, env, strings.NewReader("# only\n\n"), &out, &out))
 	if code != 1 || !strings.Contains(out.String(), "no subjects in it") {
 		t.Errorf("revoke --subjects-from (comments only) = exit %d\n%s", code, out.String())
+	}
+}
+
+// TestPrintConfirmationCountsAll: the authority names at most 100 pending
+// verifiers and counts them all in pending_count; the CLI says how many
+// are pending, not how many were named.
+func TestPrintConfirmationCountsAll(t *testing.T) {
+	var out strings.Builder
+	c := &client.Confirmation{Confirmed: 2, WaitedMS: 5000, PendingCount: 5000,
+		Pending: []client.PendingVerifier{{ID: "v1", Name: "edge-1"}}}
+	if err := printConfirmation(Env{Stdout: &out}, c); !errors.Is(err, errNotConfirmed) {
+		t.Fatalf("printConfirmation = %v, want errNotConfirmed", err)
+	}
+	if !strings.Contains(out.String(), "5000 verifiers pending (the first 1 named)") {
+		t.Errorf("printConfirmation printed %q, want the whole count and how many are named", out.String())
 	}
 }

@@ -59,7 +59,12 @@ func printConfirmation(env Env, c *client.Confirmation) error {
 		fmt.Fprintf(env.Stdout, "in force on every verifier (%d confirmed) after %d ms\n", c.Confirmed, c.WaitedMS)
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "NOT yet in force after %d ms: %s pending, %d confirmed\n", c.WaitedMS, plural(len(c.Pending), "verifier"), c.Confirmed)
+	pending := max(c.PendingCount, len(c.Pending))
+	named := ""
+	if pending > len(c.Pending) {
+		named = fmt.Sprintf(" (the first %d named)", len(c.Pending))
+	}
+	fmt.Fprintf(env.Stdout, "NOT yet in force after %d ms: %s pending%s, %d confirmed\n", c.WaitedMS, plural(pending, "verifier"), named, c.Confirmed)
 	rows := make([][]string, 0, len(c.Pending))
 	for _, p := range c.Pending {
 		rows = append(rows, []string{orDash(p.Name), p.ID, orDash(p.Host), strconv.FormatInt(p.Position, 10), ts(p.LastHeard)})
