@@ -120,6 +120,9 @@ type Hub struct {
 	epochJSON []byte
 	fl        *followers // the verifiers following this hub; see followers.go
 
+	// frames is the tailer's scratch for a batch: the ring keeps copies.
+	frames []frame
+
 	ran atomic.Bool
 	// format1 counts the open connections of format 1, for which frames
 	// are also encoded as revoke events.
@@ -272,6 +275,7 @@ func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
 		next = max(next, srcHead)
 	}
 	h.publish(frames, next)
+	clear(frames) // the ring holds copies; keep no lines alive from here
 	return full, nil
 }
 
@@ -281,11 +285,13 @@ func (h *Hub) live(e revocation.Entry, now time.Time) bool {
 }
 
 // encode turns the entries after pos into frames, leaving out those already
-// expired (beyond Grace), and returns the position they reach.
+// expired (beyond Grace), and returns the position they reach. The frames
+// are the tailer's scratch, valid until the next encode.
 func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 	now := h.cfg.Now()
 	withEvent := h.format1.Load() > 0
-	frames := make([]frame, 0, len(entries))
+	frames := h.frames[:0]
+	var lines arena
 	for _, e := range entries {
 		if e.Seq <= pos {
 			continue // out of order: a Source bug; never send backwards
@@ -294,21 +300,22 @@ func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 		if !h.live(e, now) {
 			continue
 		}
-		f, err := newFrame(e, withEvent)
+		f, err := newFrame(e, withEvent, &lines)
 		if err != nil {
 			h.log.Error("feed: skipping an entry", "seq", e.Seq, "err", err)
 			continue
 		}
 		frames = append(frames, f)
 	}
+	h.frames = frames
 	return frames, pos
 }
 
-// newFrame encodes e as a line of format 2 and, when withEvent is set or no
-// line can carry it, as an event of format 1.
-func newFrame(e revocation.Entry, withEvent bool) (frame, error) {
+// newFrame encodes e as a line of format 2, taken from lines, and, when
+// withEvent is set or no line can carry it, as an event of format 1.
+func newFrame(e revocation.Entry, withEvent bool, lines *arena) (frame, error) {
 	f := frame{entry: e}
-	line, ok := appendLine(nil, e)
+	line, ok := lines.line(e)
 	if ok {
 		f.line = line
 	}
@@ -319,6 +326,34 @@ func newFrame(e revocation.Entry, withEvent bool) (frame, error) {
 		}
 	}
 	return f, nil
+}
+
+// arenaChunk is the size of the arrays an arena hands lines out of: a few
+// hundred lines each.
+const arenaChunk = 16 << 10
+
+// arena hands out the lines of a batch of entries from shared arrays, so
+// that encoding a batch costs an allocation per few hundred entries rather
+// than several per entry. A line is never written again once handed out
+// (its capacity ends with it), so frames share the arrays safely; an
+// array lives as long as any frame holding one of its lines.
+type arena struct{ buf []byte }
+
+// line encodes e's line (appendLine) and reports false if no line can
+// carry it.
+func (a *arena) line(e revocation.Entry) ([]byte, bool) {
+	// data: + 4 numbers of up to 20 characters + kind + 5 separators + key
+	need := 6 + 4*20 + len(e.Kind) + 5 + len(e.Session) + len(e.Subject)
+	if cap(a.buf)-len(a.buf) < need {
+		a.buf = make([]byte, 0, max(arenaChunk, need))
+	}
+	start := len(a.buf)
+	var ok bool
+	if a.buf, ok = appendLine(a.buf, e); !ok {
+		a.buf = a.buf[:start]
+		return nil, false
+	}
+	return a.buf[start:len(a.buf):len(a.buf)], true
 }
 
 func (h *Hub) publish(frames []frame, next int64) {

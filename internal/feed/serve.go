@@ -235,8 +235,9 @@ func (c *conn) catchUp(ctx context.Context) error {
 		}
 		c.startWrite()
 		c.frames = c.frames[:0]
+		var lines arena
 		for _, e := range entries {
-			f, err := newFrame(e, !c.batch)
+			f, err := newFrame(e, !c.batch, &lines)
 			if err != nil {
 				return err
 			}

@@ -103,3 +103,36 @@ func FuzzParseLines(f *testing.F) {
 		}
 	})
 }
+
+// TestArenaLines: lines handed out by an arena are each entry's own line,
+// whatever the chunk they fall in, and none can be appended to in place
+// (which would write over the next entry's line); an entry no line can
+// carry takes no room.
+func TestArenaLines(t *testing.T) {
+	var a arena
+	var es []revocation.Entry
+	var lines [][]byte
+	for i := range 2000 { // several chunks
+		e := revocation.Entry{Seq: int64(i + 1), Kind: revocation.KindSubject, Subject: strings.Repeat("s", i%300+1),
+			Generation: int64(i), CreatedAt: lineT0, ExpiresAt: lineT0.Add(time.Hour)}
+		if i%7 == 0 {
+			e.Subject = "bad\nkey"
+		}
+		line, ok := a.line(e)
+		if want := i%7 != 0; ok != want {
+			t.Fatalf("line(seq %d) ok = %v, want %v", e.Seq, ok, want)
+		}
+		if ok {
+			es, lines = append(es, e), append(lines, line)
+		}
+	}
+	for i, line := range lines {
+		want, _ := appendLine(nil, es[i])
+		if string(line) != string(want) {
+			t.Fatalf("line of seq %d = %q, want %q", es[i].Seq, line, want)
+		}
+		if cap(line) != len(line) {
+			t.Fatalf("line of seq %d has capacity %d past its %d bytes", es[i].Seq, cap(line), len(line))
+		}
+	}
+}
