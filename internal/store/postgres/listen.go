@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,8 @@ const (
 type listener struct {
 	dsn  string
 	wake func()
+	// notified receives the head each log notification names.
+	notified func(head int64)
 	// deliver receives broadcast messages, and "" after a reconnect.
 	deliver func(string)
 	idle    time.Duration // idleTimeout when the listener started
@@ -47,8 +50,8 @@ type listener struct {
 // listen connects and LISTENs before returning, so an append committed
 // after Open returns is never missed, then follows notifications until
 // close.
-func listen(ctx context.Context, dsn string, wake func(), deliver func(string)) (*listener, error) {
-	l := &listener{dsn: dsn, wake: wake, deliver: deliver, idle: idleTimeout, done: make(chan struct{})}
+func listen(ctx context.Context, dsn string, wake func(), notified func(int64), deliver func(string)) (*listener, error) {
+	l := &listener{dsn: dsn, wake: wake, notified: notified, deliver: deliver, idle: idleTimeout, done: make(chan struct{})}
 	conn, err := l.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -113,7 +116,7 @@ func (l *listener) follow(ctx context.Context, conn *pgx.Conn) error {
 			l.deliver(n.Payload)
 			continue
 		case err == nil:
-			l.wake()
+			l.notice(n.Payload)
 			continue
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -128,6 +131,16 @@ func (l *listener) follow(ctx context.Context, conn *pgx.Conn) error {
 		}
 		l.pings.Add(1)
 	}
+}
+
+// notice hands on a log notification, whose payload is the head.
+func (l *listener) notice(payload string) {
+	head, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil {
+		l.wake() // not a head after all: wake, which is always safe
+		return
+	}
+	l.notified(head)
 }
 
 // reconnect tries to connect with exponential backoff until it succeeds or

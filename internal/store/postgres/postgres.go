@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -86,7 +85,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	l, err := listen(ctx, dsn, s.Wake, s.Deliver)
+	l, err := listen(ctx, dsn, s.Wake, s.Notified, s.Deliver)
 	if err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -110,13 +109,14 @@ func dialect() sqlstore.Dialect {
 		DollarPlaceholders: true,
 		ArrayParams:        true,
 		ForUpdate:          "FOR UPDATE",
+		WritableCTE:        true,
 		// A transaction-level advisory lock, released at commit, keyed by
 		// schema so that separate schemas migrate independently.
 		MigrationLock: `SELECT pg_advisory_xact_lock(hashtext('tegata.migrate.' || COALESCE(current_schema(), '')))`,
 		KeyLock:       `SELECT pg_advisory_xact_lock(hashtext('tegata.first-key.' || COALESCE(current_schema(), '')))`,
 		Schema:        sub,
 		IsUnique:      isUnique,
-		AfterAppend:   notify,
+		NotifyAppend:  "pg_notify('" + channel + "', CAST(seq AS TEXT))",
 	}
 }
 
@@ -131,13 +131,6 @@ func (s *Store) Broadcast(ctx context.Context, msg string) error {
 		return fmt.Errorf("postgres: broadcast: %w", err)
 	}
 	return nil
-}
-
-// notify queues a notification that Postgres delivers when, and only if,
-// the appending transaction commits.
-func notify(ctx context.Context, tx *sql.Tx, seq int64) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, channel, strconv.FormatInt(seq, 10))
-	return err
 }
 
 // uniqueViolation is the SQLSTATE of a unique or primary key violation.

@@ -145,3 +145,46 @@ func TestMigrationMarksInstalledKeys(t *testing.T) {
 		}
 	}
 }
+
+// A notice of a head this process appended itself wakes nobody again (its
+// own commit woke them); a notice beyond it does.
+func TestNotifiedSkipsOwnAppends(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "t.db"))
+	defer s.Close()
+	wake, stop := s.Subscribe()
+	defer stop()
+	now := time.Now()
+	if _, err := s.RevokeSubject(ctx, store.SubjectRevocation{Subject: "alice", Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatalf("RevokeSubject() = %v", err)
+	}
+	select {
+	case <-wake:
+	default:
+		t.Fatal("no wake-up after an append")
+	}
+	head, err := s.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		notice int64
+		want   bool
+	}{
+		{"older head", head - 1, false},
+		{"own head", head, false},
+		{"another node's", head + 1, true},
+	} {
+		s.Notified(tt.notice)
+		got := false
+		select {
+		case <-wake:
+			got = true
+		default:
+		}
+		if got != tt.want {
+			t.Errorf("%s: Notified(%d) after own head %d woke = %v, want %v", tt.name, tt.notice, head, got, tt.want)
+		}
+	}
+}

@@ -19,6 +19,18 @@ func record(ctx context.Context, t *tx, r store.AuditRecord) error {
 
 // recordAll writes audit records in t with one statement.
 func recordAll(ctx context.Context, t *tx, rs []store.AuditRecord) error {
+	return writeAudit(ctx, t, rs, func(ctx context.Context, q string, args ...any) error {
+		_, err := t.exec(ctx, q, args...)
+		return err
+	})
+}
+
+// recordLater is recordAll put off until t's next statement (see tx.later).
+func recordLater(ctx context.Context, t *tx, rs []store.AuditRecord) error {
+	return writeAudit(ctx, t, rs, t.later)
+}
+
+func writeAudit(ctx context.Context, t *tx, rs []store.AuditRecord, run func(context.Context, string, ...any) error) error {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -29,7 +41,7 @@ func recordAll(ctx context.Context, t *tx, rs []store.AuditRecord) error {
 	}
 	from, args := t.d.from(newRows("a", n).ints("at", at).text("actor", by).text("reason", reason).
 		text("action", action).text("target", target))
-	if _, err := t.exec(ctx, `INSERT INTO audit (at, actor, reason, action, target)
+	if err := run(ctx, `INSERT INTO audit (at, actor, reason, action, target)
 		SELECT at, actor, reason, action, target FROM `+from, args...); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}

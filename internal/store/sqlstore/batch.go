@@ -227,6 +227,9 @@ func (l *lane[In, Out]) try(ops []*pending[In, Out]) (committed bool, err error)
 	if err == nil && anyRefused(ops) {
 		err = errRefused
 	}
+	if err == nil {
+		err = t.flush(ctx)
+	}
 	if err != nil {
 		_ = sqlTx.Rollback()
 		if !errors.Is(err, errRefused) {
@@ -240,7 +243,7 @@ func (l *lane[In, Out]) try(ops []*pending[In, Out]) (committed bool, err error)
 	l.s.writes.Add(int64(len(ops)))
 	l.s.batches.Add(1)
 	if t.appended {
-		l.s.hub.wake()
+		l.s.wakeAt(t.head)
 	}
 	return true, nil
 }

@@ -1,8 +1,6 @@
 package sqlstore
 
 import (
-	"context"
-	"database/sql"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -38,10 +36,16 @@ type Dialect struct {
 	Schema fs.FS
 	// IsUnique reports whether err is a unique or primary key violation.
 	IsUnique func(err error) bool
-	// AfterAppend, when set, runs in every transaction that appended to the
-	// log, after the append, so the notice commits with the entry (Postgres
-	// NOTIFY is delivered at commit, never for a rolled back transaction).
-	AfterAppend func(ctx context.Context, tx *sql.Tx, seq int64) error
+	// WritableCTE allows INSERT, UPDATE and DELETE as WITH items of another
+	// statement (Postgres), so that writes ride on the next statement's
+	// round trip (see tx.later).
+	WritableCTE bool
+	// NotifyAppend, when set, is an SQL expression of seq (the new head)
+	// evaluated, its value ignored, by the statement that advances the log
+	// head, so the notice goes with the append in the same round trip and
+	// commits with it (Postgres: pg_notify, delivered at commit, never for a
+	// rolled back transaction).
+	NotifyAppend string
 }
 
 // rebind turns the ? placeholders of q into the dialect's own.

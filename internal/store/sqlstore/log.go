@@ -27,7 +27,12 @@ func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry, ds []stor
 		return nil
 	}
 	var head int64
-	if err := t.queryRow(ctx, `UPDATE log_head SET seq = seq + ? WHERE id = 1 RETURNING seq`, len(es)).Scan(&head); err != nil {
+	q, dest := `UPDATE log_head SET seq = seq + ? WHERE id = 1 RETURNING seq`, []any{&head}
+	if t.d.NotifyAppend != "" {
+		var ignored bool
+		q, dest = q+`, (`+t.d.NotifyAppend+`) IS NULL`, append(dest, &ignored)
+	}
+	if err := t.queryRow(ctx, q, len(es)).Scan(dest...); err != nil {
 		return fmt.Errorf("log head: %w", err)
 	}
 	n := len(es)
@@ -56,12 +61,7 @@ func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry, ds []stor
 		SELECT seq, kind, sid, sub, gen, created, expires, detail, slots FROM `+from, args...); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
-	if t.d.AfterAppend != nil {
-		if err := t.d.AfterAppend(ctx, t.Tx, head); err != nil {
-			return fmt.Errorf("notify: %w", err)
-		}
-	}
-	t.appended = true
+	t.appended, t.head = true, head
 	return nil
 }
 

@@ -46,6 +46,27 @@ func (s *Store) Subscribe() (wake <-chan struct{}, stop func()) {
 	return s.hub.subscribe()
 }
 
+// wakeAt wakes every subscriber after this process committed an append
+// that took the log's head to head.
+func (s *Store) wakeAt(head int64) {
+	for cur := s.woken.Load(); head > cur && !s.woken.CompareAndSwap(cur, head); cur = s.woken.Load() {
+	}
+	s.hub.wake()
+}
+
+// Notified wakes every subscriber for a notice that the log's head reached
+// head, unless this process woke them for head or beyond already after an
+// append of its own: they then read the log past head anyway, since
+// appends commit in seq order. On Postgres each append is notified to
+// every node, the appending one too, and without this its subscribers
+// would read the log twice for each of its own commits.
+func (s *Store) Notified(head int64) {
+	if head <= s.woken.Load() {
+		return
+	}
+	s.hub.wake()
+}
+
 // Wake wakes every subscriber. The Store calls it after each commit that
 // appended to the log; backends call it when they learn that another
 // process may have appended (a Postgres notification, a reconnect).

@@ -198,8 +198,17 @@ func (b *revokeBatch) write(ctx context.Context, t *tx) error {
 			changed, claims = append(changed, id), append(claims, r.claims)
 		}
 	}
-	if err := setSessionTimes(ctx, t, "revoked_at", ended, at); err != nil {
-		return err
+	if len(changed) > 0 {
+		if err := setSessionTimes(ctx, t, "revoked_at", ended, at); err != nil {
+			return err
+		}
+	} else if len(ended) > 0 {
+		// Rides on the slots' read, which reads no session; the rows are
+		// locked already.
+		q, args := sessionTimes(t.d, "revoked_at", ended, at)
+		if err := t.later(ctx, q, args...); err != nil {
+			return fmt.Errorf("sessions revoked_at: %w", err)
+		}
 	}
 	if len(changed) > 0 {
 		from, args := t.d.from(newRows("r", len(changed)).text("id", changed).nullText("claims", claims))
@@ -214,9 +223,9 @@ func (b *revokeBatch) write(ctx context.Context, t *tx) error {
 	for i := range b.details {
 		b.details[i].Slots = slots[i]
 	}
-	// The audit first: log_head, once taken, holds back every other
-	// appender until this transaction commits.
-	if err := recordAll(ctx, t, b.audit); err != nil {
+	// The audit rides on the log head's update (an INSERT locks no row
+	// anyone waits for).
+	if err := recordLater(ctx, t, b.audit); err != nil {
 		return err
 	}
 	return appendEntries(ctx, t, b.entries, b.details)

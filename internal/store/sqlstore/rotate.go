@@ -456,9 +456,15 @@ func setSessionTimes(ctx context.Context, t *tx, column string, ids []string, at
 	if len(ids) == 0 {
 		return nil
 	}
-	from, args := t.d.from(newRows("r", len(ids)).text("id", ids).ints("at", at))
-	if _, err := t.exec(ctx, `UPDATE sessions SET `+column+` = r.at FROM `+from+` WHERE sessions.id = r.id`, args...); err != nil {
+	q, args := sessionTimes(t.d, column, ids, at)
+	if _, err := t.exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("sessions %s: %w", column, err)
 	}
 	return nil
+}
+
+// sessionTimes is the statement that sets column of sessions ids[i] to at[i].
+func sessionTimes(d Dialect, column string, ids []string, at []int64) (string, []any) {
+	from, args := d.from(newRows("r", len(ids)).text("id", ids).ints("at", at))
+	return `UPDATE sessions SET ` + column + ` = r.at FROM ` + from + ` WHERE sessions.id = r.id`, args
 }

@@ -155,3 +155,33 @@ func TestMigrateRollsBack(t *testing.T) {
 		t.Errorf("tables left after a failed migration = %d, %v, want 0", n, err)
 	}
 }
+
+func TestCarry(t *testing.T) {
+	tests := []struct {
+		name     string
+		deferred []deferredWrite
+		q        string
+		args     []any
+		wantQ    string
+		wantArgs []any
+	}{
+		{"nothing put off", nil, "SELECT ?", []any{1}, "SELECT ?", []any{1}},
+		{"one write", []deferredWrite{{"UPDATE a SET x = ?", []any{"x"}}}, "SELECT ?", []any{1},
+			"WITH deferred0 AS (UPDATE a SET x = ?) SELECT ?", []any{"x", 1}},
+		{"two writes onto a WITH", []deferredWrite{{"INSERT INTO a VALUES (?)", []any{1}}, {"DELETE FROM b WHERE y = ?", []any{2}}},
+			"WITH c AS (SELECT ?) SELECT * FROM c", []any{3},
+			"WITH deferred0 AS (INSERT INTO a VALUES (?)), deferred1 AS (DELETE FROM b WHERE y = ?), c AS (SELECT ?) SELECT * FROM c", []any{1, 2, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tx := &tx{deferred: tt.deferred}
+			q, args := tx.carry(tt.q, tt.args)
+			if q != tt.wantQ || !slices.Equal(args, tt.wantArgs) {
+				t.Errorf("carry(%q, %v) = %q, %v, want %q, %v", tt.q, tt.args, q, args, tt.wantQ, tt.wantArgs)
+			}
+			if len(tx.deferred) != 0 {
+				t.Errorf("carry left %d writes put off", len(tx.deferred))
+			}
+		})
+	}
+}

@@ -3,19 +3,86 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strconv"
+	"strings"
 )
 
 // The statements of write transactions. Each is rebound to the dialect's
-// placeholders.
+// placeholders, and carries the writes put off by later (Postgres).
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	q, args = t.carry(q, args)
 	return t.ExecContext(ctx, t.d.rebind(q), args...)
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	q, args = t.carry(q, args)
 	return t.QueryContext(ctx, t.d.rebind(q), args...)
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	q, args = t.carry(q, args)
 	return t.QueryRowContext(ctx, t.d.rebind(q), args...)
+}
+
+// later puts off a write (an INSERT, UPDATE or DELETE without RETURNING)
+// until the transaction's next statement, which carries it as a WITH item,
+// where the dialect allows (Dialect.WritableCTE); elsewhere it runs it now.
+// A batch's statements each cost a round trip, which costs both processes
+// far more CPU than most of them do; this saves the round trips of writes
+// whose outcome the transaction never reads.
+//
+// The write and the statement that carries it run on one snapshot and do
+// not see each other's changes, so the caller must make sure that the next
+// statement neither reads nor writes the rows the write changes, and that
+// the write takes no row lock that the transaction could be made to wait
+// for (rows it locked before are fine) after the carrying statement has
+// taken locks of its own: later must keep the global lock order of batch.go.
+func (t *tx) later(ctx context.Context, q string, args ...any) error {
+	if !t.d.WritableCTE {
+		_, err := t.exec(ctx, q, args...)
+		return err
+	}
+	t.deferred = append(t.deferred, deferredWrite{q, args})
+	return nil
+}
+
+// deferredWrite is a write put off by later.
+type deferredWrite struct {
+	q    string
+	args []any
+}
+
+// carry prefixes q with the writes put off, as WITH items, and their
+// arguments to args.
+func (t *tx) carry(q string, args []any) (string, []any) {
+	if len(t.deferred) == 0 {
+		return q, args
+	}
+	var b strings.Builder
+	var all []any
+	b.WriteString("WITH ")
+	for i, w := range t.deferred {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("deferred" + strconv.Itoa(i) + " AS (" + w.q + ")")
+		all = append(all, w.args...)
+	}
+	t.deferred = nil
+	if rest, ok := strings.CutPrefix(q, "WITH "); ok {
+		b.WriteString(", " + rest)
+	} else {
+		b.WriteString(" " + q)
+	}
+	return b.String(), append(all, args...)
+}
+
+// flush runs the writes still put off, if any, before a commit.
+func (t *tx) flush(ctx context.Context) error {
+	if len(t.deferred) == 0 {
+		return nil
+	}
+	_, err := t.exec(ctx, `SELECT 1`)
+	return err
 }

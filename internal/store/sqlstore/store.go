@@ -32,6 +32,9 @@ type Store struct {
 	w, r *sql.DB
 	d    Dialect
 	hub  hub
+	// woken is the highest log head this process woke its subscribers for
+	// after appending it itself (see Notified).
+	woken atomic.Int64
 
 	creates *lane[store.NewSession, store.Created]
 	rotates *lane[store.Rotation, store.RotateResult]
@@ -94,6 +97,8 @@ type tx struct {
 	*sql.Tx
 	d        Dialect
 	appended bool
+	head     int64           // the log head after the append, if appended
+	deferred []deferredWrite // see later
 }
 
 // inTx runs fn in a write transaction and commits it unless fn fails. Errors
@@ -104,7 +109,11 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(*tx) error) error {
 		return fmt.Errorf("sqlstore: %s: begin: %w", op, err)
 	}
 	t := &tx{Tx: sqlTx, d: s.d}
-	if err := fn(t); err != nil {
+	err = fn(t)
+	if err == nil {
+		err = t.flush(ctx)
+	}
+	if err != nil {
 		_ = sqlTx.Rollback()
 		return fmt.Errorf("sqlstore: %s: %w", op, err)
 	}
@@ -112,7 +121,7 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(*tx) error) error {
 		return fmt.Errorf("sqlstore: %s: commit: %w", op, err)
 	}
 	if t.appended {
-		s.hub.wake()
+		s.wakeAt(t.head)
 	}
 	return nil
 }
