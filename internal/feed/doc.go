@@ -150,9 +150,9 @@
 // from any goroutine; a
 // Client with a Follower runs one more goroutine per stream, which sends
 // the reports. The hub answers reports from any goroutine. The Client applies
-// a revocations event's entries one by one and records its position once
-// per event; in a burst it yields its thread after an event once it has
-// held it for 100 µs, so that a burst never holds a thread much longer
-// than that. Apply should do little (a revocation.Set insert takes no lock
-// a reader waits on).
+// a revocations event's entries one by one, records its position once
+// per event, and then yields its thread if another goroutine is waiting for
+// one, so that a burst holds a thread for one event at a time (at most 256
+// entries in about 2 KiB). Apply should do little (a revocation.Set insert
+// takes no lock a reader waits on).
 package feed

@@ -145,7 +145,7 @@ func floodGateP99(r *run) string {
 	fmt.Fprintf(&b, "Each authority node reads every entry from the log once and encodes it once, whatever the number of gates (the hub keeps the last 32,768 entries encoded; each stream copies the bytes), and every gate decodes and applies every entry: %s deliveries in all. ",
 		bench.FormatValue(entries*float64(gateCount(r))))
 	if perEntry > 0 {
-		fmt.Fprintf(&b, "A gate's share is small: the same work in a verifier running alone after the flood costs %s µs of CPU per entry (the profile below is of that process), applied in events of at most 256 entries that no lookup waits for, yielding the thread every 100 µs. ", bench.FormatValue(perEntry))
+		fmt.Fprintf(&b, "A gate's share is small: the same work in a verifier running alone after the flood costs %s µs of CPU per entry (the profile below is of that process), applied in events of at most 256 entries that no lookup waits for, the thread yielded after each event whenever a request waits for one. ", bench.FormatValue(perEntry))
 	}
 	fmt.Fprintf(&b, "The check itself stays cheap (idle p50 %s ms). ", bench.FormatValue(idle))
 	b.WriteString(floodRunQueue(r))
