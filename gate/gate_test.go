@@ -296,7 +296,8 @@ func TestProxy(t *testing.T) {
 
 // TestUpstreamPrefixDotSegments is issue 14, finding 10: /../x and
 // /%2e%2e/x reached the app as /prefix/../x, which the app resolves to /x,
-// outside the prefix the gate was told to expose.
+// outside the prefix the gate was told to expose. The second web review
+// added /x/..;/y, which servlet containers resolve the same way.
 func TestUpstreamPrefixDotSegments(t *testing.T) {
 	a := startAuthority(t)
 	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
@@ -308,6 +309,7 @@ func TestUpstreamPrefixDotSegments(t *testing.T) {
 	auth := bearer(a.signIn(t, "heidi", nil).AccessToken)
 	for _, target := range []string{
 		"/../admin", "/%2e%2e/admin", "/%2E%2e/admin", "/.%2e/admin", "/x/../../admin",
+		"/login/..;/admin", "/x/..;jsessionid=1/admin", "/.;/admin", "/x/%2e%2e;/admin",
 		"/x/..%2F..%2Fadmin", "/x/..%5C..%5Cadmin", "/./admin", "/%2e/admin", "/..",
 	} {
 		before := app.hits.Load()
@@ -319,7 +321,7 @@ func TestUpstreamPrefixDotSegments(t *testing.T) {
 			t.Errorf("GET %s reached the upstream", target)
 		}
 	}
-	for target, want := range map[string]string{"/a..b/c": "/app/a..b/c", "/.well-known/x": "/app/.well-known/x", "/x/...": "/app/x/..."} {
+	for target, want := range map[string]string{"/a..b/c": "/app/a..b/c", "/.well-known/x": "/app/.well-known/x", "/x/...": "/app/x/...", "/x;v=1/y": "/app/x;v=1/y"} {
 		got := doRaw(t, g.URL, target, auth)
 		var e echoed
 		if err := json.Unmarshal(got.body, &e); got.status != http.StatusOK || err != nil || e.URI != want {

@@ -99,10 +99,13 @@ func badPath(w http.ResponseWriter) {
 // which the upstream would resolve after the gate joined the path to the
 // upstream's prefix: /../admin would leave /app for /admin. The path is the
 // decoded one, so %2e%2e counts as well, and so does a segment ending at
-// '\', which some servers read as a separator. Browsers resolve dot
-// segments before sending, so no honest client is refused.
+// '\', which some servers read as a separator, or at ';', where servlet
+// containers (Tomcat, Jetty) end a segment's path parameters: they read
+// /login/..;/admin as /admin. Browsers resolve dot segments before
+// sending, so no honest client is refused.
 func hasDotSegment(p string) bool {
 	for seg := range strings.FieldsFuncSeq(p, func(r rune) bool { return r == '/' || r == '\\' }) {
+		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "." || seg == ".." {
 			return true
 		}

@@ -365,6 +365,7 @@ func TestWebAnonymous(t *testing.T) {
 		{"below a public path", "GET", "/about/team", true, 200, ""},
 		{"a path that only starts like a public one", "GET", "/aboutus", true, 303, "/login?next=%2Faboutus"},
 		{"dot segments (refused before any rule, like the plain proxy)", "GET", "/assets/../admin", true, 400, ""},
+		{"a dot segment with path parameters under a public prefix", "GET", "/login/..;/admin", true, 400, ""},
 		{"page request", "GET", "/dash?tab=2", true, 303, "/login?next=%2Fdash%3Ftab%3D2"},
 		{"HEAD page request", "HEAD", "/dash", true, 303, "/login?next=%2Fdash"},
 		{"script fetch", "GET", "/api/items", false, 401, ""},

@@ -26,10 +26,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // user is a demo account.
@@ -166,8 +168,15 @@ func (a *app) addNote(w http.ResponseWriter, r *http.Request) {
 }
 
 // safeNext keeps a redirect target on this site: a path, never "//host".
+// Browsers drop tabs and newlines from a Location and read '\' as '/', so
+// "/\t/evil.example" would become "//evil.example": any control character
+// or backslash sends the user home instead.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsRune(next, '\\') || strings.ContainsFunc(next, unicode.IsControl) {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/"
 	}
 	return next

@@ -183,8 +183,12 @@ func (s *Store) Acknowledge(ctx context.Context, id string, acks []int64, verifi
 		}
 		if len(acks) > 0 {
 			from, args := t.d.from(newRows("a", len(acks)).ints("seq", acks))
+			// Only events that exist: an acknowledgement beyond the log's
+			// head would skip an event not yet recorded (RFC 8936 keeps
+			// every unacknowledged one) and pile up, never pruned.
 			if _, err := t.exec(ctx, `INSERT INTO ssf_acks (stream_id, seq) SELECT ?, a.seq FROM `+from+`
-				WHERE a.seq > ? ON CONFLICT (stream_id, seq) DO NOTHING`, append([]any{id}, append(args, st.Cursor)...)...); err != nil {
+				WHERE a.seq > ? AND a.seq <= (SELECT seq FROM log_head WHERE id = 1)
+				ON CONFLICT (stream_id, seq) DO NOTHING`, append([]any{id}, append(args, st.Cursor)...)...); err != nil {
 				return err
 			}
 		}

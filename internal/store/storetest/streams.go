@@ -140,7 +140,17 @@ func testStreamAcks(t *testing.T, s store.Store) {
 	st := newStream("p")
 	st.Method, st.EndpointURL = "urn:ietf:rfc:8936", ""
 	addStream(t, s, st)
+	// Acknowledgements of events not yet recorded are not kept: they would
+	// skip those events once recorded (RFC 8936 keeps every
+	// unacknowledged one) and pile up.
 	_, held, err := s.Acknowledge(ctx, "p", []int64{5, 3, 3}, 0)
+	if err != nil || len(held) != 0 {
+		t.Fatalf("Acknowledge(5, 3, 3) on an empty log = %v, %v, want none kept", held, err)
+	}
+	for i := range 6 {
+		revokeSubject(t, s, fmt.Sprintf("acked%d", i), t0)
+	}
+	_, held, err = s.Acknowledge(ctx, "p", []int64{5, 3, 3}, 0)
 	if err != nil || !slices.Equal(held, []int64{3, 5}) {
 		t.Fatalf("Acknowledge(5, 3, 3) = %v, %v, want [3 5]", held, err)
 	}
@@ -156,6 +166,9 @@ func testStreamAcks(t *testing.T, s store.Store) {
 	}
 	if got.Delivered != 1 {
 		t.Errorf("Delivered after moving the cursor over 1 event (and a no-op move) = %d, want 1", got.Delivered)
+	}
+	if _, held, err := s.Acknowledge(ctx, "p", []int64{7, 1000000}, 0); err != nil || !slices.Equal(held, []int64{5, 6}) {
+		t.Errorf("Acknowledge(7, 1000000) with the log at 6 = %v, %v, want [5 6]: nothing beyond the head", held, err)
 	}
 	_, _, err = s.Acknowledge(ctx, "zz", nil, 0)
 	wantErr(t, "Acknowledge(unknown)", err, store.ErrNotFound)
