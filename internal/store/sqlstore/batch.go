@@ -237,14 +237,11 @@ func (l *lane[In, Out]) try(ops []*pending[In, Out]) (committed bool, err error)
 		}
 		return false, err
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := l.s.commit(t); err != nil {
 		return true, fmt.Errorf("sqlstore: %s: commit: %w", l.op, err)
 	}
 	l.s.writes.Add(int64(len(ops)))
 	l.s.batches.Add(1)
-	if t.appended {
-		l.s.wakeAt(t.head)
-	}
 	return true, nil
 }
 

@@ -26,17 +26,8 @@ func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry, ds []stor
 	if len(es) == 0 {
 		return nil
 	}
-	var head int64
-	q, dest := `UPDATE log_head SET seq = seq + ? WHERE id = 1 RETURNING seq`, []any{&head}
-	if t.d.NotifyAppend != "" {
-		var ignored bool
-		q, dest = q+`, (`+t.d.NotifyAppend+`) IS NULL`, append(dest, &ignored)
-	}
-	if err := t.queryRow(ctx, q, len(es)).Scan(dest...); err != nil {
-		return fmt.Errorf("log head: %w", err)
-	}
 	n := len(es)
-	seq, kind, sid, sub := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	off, kind, sid, sub := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
 	gen, created, expires := make([]int64, n), make([]int64, n), make([]int64, n)
 	detail, slots := make([]*string, n), make([]*string, n)
 	for i, d := range ds {
@@ -48,18 +39,42 @@ func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry, ds []stor
 		detail[i], slots[i] = &text, encodeSlots(d.Slots)
 	}
 	for i, e := range es {
-		e.Seq = head - int64(n) + int64(i) + 1
 		e.CreatedAt, e.ExpiresAt = stored(e.CreatedAt), stored(e.ExpiresAt)
-		seq[i], kind[i], sid[i], sub[i] = e.Seq, string(e.Kind), e.Session, e.Subject
+		off[i], kind[i], sid[i], sub[i] = int64(i)+1, string(e.Kind), e.Session, e.Subject
 		gen[i], created[i], expires[i] = e.Generation, micros(e.CreatedAt), micros(e.ExpiresAt)
 	}
-	r := newRows("e", n).ints("seq", seq).text("kind", kind).text("sid", sid).text("sub", sub).
+	// Entry i gets seq head - n + off.
+	from, args := t.d.from(newRows("e", n).ints("off", off).text("kind", kind).text("sid", sid).text("sub", sub).
 		ints("gen", gen).ints("created", created).ints("expires", expires).
-		nullText("detail", detail).nullText("slots", slots)
-	from, args := t.d.from(r)
-	if _, err := t.exec(ctx, `INSERT INTO revocations (`+entryColumns+`, detail, slots)
-		SELECT seq, kind, sid, sub, gen, created, expires, detail, slots FROM `+from, args...); err != nil {
-		return fmt.Errorf("append: %w", err)
+		nullText("detail", detail).nullText("slots", slots))
+	insert := `INSERT INTO revocations (` + entryColumns + `, detail, slots)
+		SELECT h.seq - ? + e.off, e.kind, e.sid, e.sub, e.gen, e.created, e.expires, e.detail, e.slots FROM `
+	var head int64
+	dest := []any{&head}
+	returning := `seq`
+	if t.d.NotifyAppend != "" {
+		var ignored bool
+		returning, dest = returning+`, (`+t.d.NotifyAppend+`) IS NULL`, append(dest, &ignored)
+	}
+	if t.d.WritableCTE {
+		// One round trip, which also holds log_head, and so every other
+		// appender, for the shortest time.
+		q := `WITH h AS (UPDATE log_head SET seq = seq + ? WHERE id = 1 RETURNING seq),
+			appended AS (` + insert + `h, ` + from + `)
+			SELECT ` + returning + ` FROM h`
+		if err := t.queryRow(ctx, q, append([]any{n, n}, args...)...).Scan(dest...); err != nil {
+			return fmt.Errorf("append: %w", err)
+		}
+	} else {
+		if err := t.queryRow(ctx, `UPDATE log_head SET seq = seq + ? WHERE id = 1 RETURNING `+returning, n).Scan(dest...); err != nil {
+			return fmt.Errorf("log head: %w", err)
+		}
+		if _, err := t.exec(ctx, insert+`(SELECT ? AS seq) AS h, `+from, append([]any{n, head}, args...)...); err != nil {
+			return fmt.Errorf("append: %w", err)
+		}
+	}
+	for i, e := range es {
+		e.Seq = head - int64(n) + int64(i) + 1
 	}
 	t.appended, t.head = true, head
 	return nil

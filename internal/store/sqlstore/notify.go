@@ -46,17 +46,25 @@ func (s *Store) Subscribe() (wake <-chan struct{}, stop func()) {
 	return s.hub.subscribe()
 }
 
-// wakeAt wakes every subscriber after this process committed an append
-// that took the log's head to head.
-func (s *Store) wakeAt(head int64) {
-	for cur := s.woken.Load(); head > cur && !s.woken.CompareAndSwap(cur, head); cur = s.woken.Load() {
+// commit commits t and, if it appended, wakes every subscriber. Before
+// the COMMIT it notes the head t appended up to, so that the notice of that
+// append, which may reach this process before COMMIT returns here, wakes
+// nobody (see Notified). They are woken even if COMMIT fails: its outcome
+// is then unknown, and a wake-up costs only a read.
+func (s *Store) commit(t *tx) error {
+	if !t.appended {
+		return t.Commit()
 	}
+	for cur := s.woken.Load(); t.head > cur && !s.woken.CompareAndSwap(cur, t.head); cur = s.woken.Load() {
+	}
+	err := t.Commit()
 	s.hub.wake()
+	return err
 }
 
 // Notified wakes every subscriber for a notice that the log's head reached
-// head, unless this process woke them for head or beyond already after an
-// append of its own: they then read the log past head anyway, since
+// head, unless this process wakes them after committing an append of its
+// own up to head or beyond: they then read the log past head anyway, since
 // appends commit in seq order. On Postgres each append is notified to
 // every node, the appending one too, and without this its subscribers
 // would read the log twice for each of its own commits.

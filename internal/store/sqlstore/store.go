@@ -32,8 +32,8 @@ type Store struct {
 	w, r *sql.DB
 	d    Dialect
 	hub  hub
-	// woken is the highest log head this process woke its subscribers for
-	// after appending it itself (see Notified).
+	// woken is the highest log head this process wakes its subscribers for
+	// once it has committed its own append (see commit and Notified).
 	woken atomic.Int64
 
 	creates *lane[store.NewSession, store.Created]
@@ -117,11 +117,8 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(*tx) error) error {
 		_ = sqlTx.Rollback()
 		return fmt.Errorf("sqlstore: %s: %w", op, err)
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := s.commit(t); err != nil {
 		return fmt.Errorf("sqlstore: %s: commit: %w", op, err)
-	}
-	if t.appended {
-		s.wakeAt(t.head)
 	}
 	return nil
 }
