@@ -163,13 +163,23 @@ func (w *Web) CookieNames() (access, refresh string) { return w.jar.access, w.ja
 // context (verifier.FromContext; none on an anonymous public request),
 // without any client-sent X-Tegata-* header and without the gate's
 // cookies. Paths under /.tegata/ are answered by the gate.
-func (w *Web) Handler(next http.Handler) http.Handler {
+//
+// An upgrade request (a WebSocket) whose access token must be refreshed
+// is answered 401 instead: a WebSocket library may write its 101 on the
+// raw connection (gorilla/websocket does), where the new cookies would be
+// lost. The page refreshes with a normal request and connects again.
+func (w *Web) Handler(next http.Handler) http.Handler { return w.handler(next, false) }
+
+// handler is Handler; proxied says next is the gate's
+// httputil.ReverseProxy, which writes an upstream's 101 from the header
+// map, so the cookies of a refresh reach the browser with it.
+func (w *Web) handler(next http.Handler, proxied bool) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w.serve(rw, r, next)
+		w.serve(rw, r, next, proxied)
 	})
 }
 
-func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) {
+func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler, proxied bool) {
 	stripSpoofed(r.Header)
 	bt := bearerOf(r)
 	if !bt.present {
@@ -181,7 +191,7 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) 
 			return
 		}
 	}
-	h := &handoff{ResponseWriter: rw, web: w, r: r}
+	h := &handoff{ResponseWriter: rw, web: w, r: r, proxied: proxied}
 	defer h.finish()
 	claims, err := w.identify(h, r, bt)
 	if err != nil {
@@ -230,4 +240,12 @@ func (w *Web) refuseCrossOrigin(rw http.ResponseWriter, r *http.Request) {
 	w.log.InfoContext(r.Context(), "gate: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 		"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "origin", r.Header.Get("Origin"), "host", r.Host)
 	httperr.Write(rw, http.StatusForbidden, "forbidden", "cross-origin request refused")
+}
+
+// logSwitchHandoff: the app sent X-Tegata-Login or -Logout with a 101. A
+// protocol switch never signs anyone in or out; the app's developer must
+// hear that it was ignored.
+func (w *Web) logSwitchHandoff(r *http.Request) {
+	w.log.ErrorContext(r.Context(), "gate: the app's "+HeaderLogin+"/"+HeaderLogout+" on a protocol switch (101) is ignored; "+
+		"sign in or out on a normal answer", "path", r.URL.Path, "method", r.Method)
 }
