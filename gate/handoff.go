@@ -266,6 +266,11 @@ func (h *handoff) act() error {
 	login, logout := hdr.Get(HeaderLogin), hdr.Get(HeaderLogout)
 	hdr.Del(HeaderLogin)
 	hdr.Del(HeaderLogout)
+	if login != "" && !h.web.mayLogin(h.r.URL.Path) {
+		// Before any logout: the answer is refused as a whole.
+		return &handoffError{HeaderLogin, fmt.Errorf("not accepted on the answer to %s: only on the login handoff paths %q "+
+			"(--login-handoff-paths, WebConfig.LoginHandoffPaths)", h.r.URL.Path, h.web.handoff)}
+	}
 	if logout != "" {
 		if err := h.logout(logout); err != nil {
 			return err

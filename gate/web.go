@@ -27,6 +27,14 @@ type WebConfig struct {
 	// matches "/login" and "/login/totp", not "/login2". "/" makes every
 	// path public (the app decides). LoginPath is always public.
 	Public []string
+	// LoginHandoffPaths, when set, are the only paths whose answers may sign
+	// a browser in (prefixes matched as Public's): an X-Tegata-Login on the
+	// answer to any other request is refused with 502 and logged, never
+	// carried out. Set it when any route of the app passes through the
+	// response headers of a server it does not control (an image or API
+	// proxy): that server could otherwise sign anyone in, as any subject.
+	// Nil: answers to any path may sign in.
+	LoginHandoffPaths []string
 	// LoginPath is where an anonymous browser navigation is sent, with 303
 	// and ?next=<the path and query it asked for>. Empty: "/login".
 	LoginPath string
@@ -92,6 +100,7 @@ type Web struct {
 	jar       cookieJar
 	cop       *http.CrossOriginProtection
 	public    []string
+	handoff   []string // LoginHandoffPaths; nil: any path
 	loginPath string
 	refresher *refresher
 	quiet     *httpguard.Limiter // spaces out log lines an attacker could repeat
@@ -140,6 +149,12 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 			return nil, fmt.Errorf("gate: public prefix %q must begin with /", p)
 		}
 		w.public = append(w.public, p)
+	}
+	for _, p := range cfg.LoginHandoffPaths {
+		if !strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("gate: login handoff path %q must begin with /", p)
+		}
+		w.handoff = append(w.handoff, p)
 	}
 	return w, nil
 }
