@@ -13,12 +13,20 @@ import (
 // cleaned form must match a public prefix, so "/assets/../admin" is not
 // public even though it begins with "/assets/": the app may resolve the dot
 // segments.
-func (w *Web) isPublic(p string) bool {
-	return w.matchesPublic(p) && w.matchesPublic(cleanPath(p))
+func (w *Web) isPublic(p string) bool { return underAny(p, w.public) }
+
+// mayLogin reports whether the answer to a request for path p may sign a
+// browser in (WebConfig.LoginHandoffPaths), with isPublic's matching.
+func (w *Web) mayLogin(p string) bool { return w.handoff == nil || underAny(p, w.handoff) }
+
+// underAny reports whether p and its cleaned form are each under one of
+// prefixes.
+func underAny(p string, prefixes []string) bool {
+	return matchesAny(p, prefixes) && matchesAny(cleanPath(p), prefixes)
 }
 
-func (w *Web) matchesPublic(p string) bool {
-	for _, prefix := range w.public {
+func matchesAny(p string, prefixes []string) bool {
+	for _, prefix := range prefixes {
 		if underPrefix(p, prefix) {
 			return true
 		}

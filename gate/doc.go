@@ -28,8 +28,10 @@
 // background and must outlive them. Without Web the handler keeps no state
 // of its own besides its configuration and its metrics. A Web keeps, in
 // memory, the refresh exchanges in flight (so that requests of one browser
-// share one) and a token bucket per client address that started a refresh
-// (bounded, forgotten when idle); sessions themselves live at the authority
-// and in the browser's cookies, so any number of gates may serve the same
-// browsers.
+// share one), the answers of completed ones until their access tokens
+// expire (bounded; a browser that missed an answer gets it again rather
+// than being taken for a thief) and a token bucket per client address that
+// started a refresh (bounded, forgotten when idle); sessions themselves
+// live at the authority and in the browser's cookies, so any number of
+// gates may serve the same browsers.
 package gate

@@ -61,7 +61,7 @@ func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
 		g.proxy = g.newProxy()
 	}
 	if cfg.Web != nil {
-		g.web = cfg.Web.Handler(g.proxy)
+		g.web = cfg.Web.handler(g.proxy, true)
 	}
 	return g, nil
 }

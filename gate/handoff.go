@@ -1,12 +1,16 @@
 package gate
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httperr"
@@ -66,6 +70,7 @@ type handoff struct {
 	http.ResponseWriter
 	web     *Web
 	r       *http.Request
+	proxied bool           // the app is the gate's ReverseProxy (see Web.handler)
 	claims  *token.Claims  // the request's identity, nil if anonymous
 	cookies []*http.Cookie // to set with the header
 	clear   bool           // cookies are the clearing ones (sign-out)
@@ -92,8 +97,16 @@ func (h *handoff) WriteHeader(code int) {
 	if h.wrote {
 		return
 	}
-	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
-		h.ResponseWriter.WriteHeader(code) // informational: the final answer follows
+	switch {
+	case code == http.StatusSwitchingProtocols:
+		// A WebSocket library that writes its 101 through the header
+		// (coder/websocket) and then hijacks the connection.
+		h.wrote = true
+		h.switching()
+		h.ResponseWriter.WriteHeader(code)
+		return
+	case code >= 100 && code < 200:
+		h.informational(code)
 		return
 	}
 	h.wrote = true
@@ -101,6 +114,34 @@ func (h *handoff) WriteHeader(code int) {
 		h.fail(err)
 		return
 	}
+	h.addCookies()
+	unannounce(h.Header())
+	h.ResponseWriter.WriteHeader(code)
+}
+
+// unannounce removes X-Tegata-* names from the Trailer header: finish
+// drops their values, so the browser is not promised them.
+func unannounce(hdr http.Header) {
+	vals := hdr.Values("Trailer")
+	if len(vals) == 0 {
+		return
+	}
+	var kept []string
+	for _, v := range vals {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" && !isTegataHeader(name) {
+				kept = append(kept, name)
+			}
+		}
+	}
+	hdr.Del("Trailer")
+	if len(kept) > 0 {
+		hdr.Set("Trailer", strings.Join(kept, ", "))
+	}
+}
+
+// addCookies puts the queued cookies in the header about to be sent.
+func (h *handoff) addCookies() {
 	hdr := h.Header()
 	for _, c := range h.cookies {
 		hdr.Add("Set-Cookie", c.String())
@@ -109,7 +150,42 @@ func (h *handoff) WriteHeader(code int) {
 		// Never store an answer that hands out or takes back a session.
 		hdr.Set("Cache-Control", "no-store")
 	}
+}
+
+// informational sends a 1xx (103 Early Hints) without the app's
+// X-Tegata-Login and -Logout: they are for the gate, and only the final
+// answer carries them out. They are put back for it (an in-process app's
+// header map outlives a 1xx).
+func (h *handoff) informational(code int) {
+	hdr := h.Header()
+	taken := takeHandoff(hdr)
 	h.ResponseWriter.WriteHeader(code)
+	maps.Copy(hdr, taken)
+}
+
+// switching prepares the header of a protocol switch (101, a WebSocket):
+// the cookies of a refresh made for this request go with it, or the
+// browser would keep a spent refresh token and later lose its session as
+// theft. A 101 never signs anyone in or out: its handoff headers are
+// dropped (and logged: the app meant something it did not get).
+func (h *handoff) switching() {
+	if taken := takeHandoff(h.Header()); len(taken) > 0 {
+		h.web.logSwitchHandoff(h.r)
+	}
+	h.addCookies()
+}
+
+// Hijack hands the connection to a protocol switch. httputil.ReverseProxy
+// then writes the upstream's 101 itself from this header map, without
+// WriteHeader: the switch's cookies go into the map here, and the
+// handoff is over (nothing is acted on when the handler returns).
+func (h *handoff) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err == nil && !h.wrote {
+		h.wrote = true
+		h.switching()
+	}
+	return conn, brw, err
 }
 
 func (h *handoff) Write(b []byte) (int, error) {
@@ -131,11 +207,55 @@ func (h *handoff) Flush() {
 	_ = http.NewResponseController(h.ResponseWriter).Flush()
 }
 
-// finish writes the header if the handler returned without writing any.
+// finish writes the header if the handler returned without writing any,
+// then drops every X-Tegata-* header left in the map: set after the
+// header went out (by the app, or by httputil.ReverseProxy copying the
+// upstream's trailers), it would be sent as a trailer, and a trailer
+// never signs anyone in or out.
 func (h *handoff) finish() {
 	if !h.wrote {
 		h.WriteHeader(http.StatusOK)
 	}
+	hdr := h.Header()
+	for k := range hdr {
+		if isTegataHeader(strings.TrimPrefix(k, http.TrailerPrefix)) {
+			delete(hdr, k)
+		}
+	}
+}
+
+// upstreamResponse is the gate's ReverseProxy's ModifyResponse in front
+// of an upstream. It keeps the app's handoff headers from the browser
+// where handoff does not see them: the proxy writes a 101 itself after
+// hijacking the connection, from the upstream's header, and announces the
+// upstream's trailers (finish drops their values). Neither signs anyone in
+// or out.
+func (w *Web) upstreamResponse(res *http.Response) error {
+	if res.StatusCode == http.StatusSwitchingProtocols && len(takeHandoff(res.Header)) > 0 {
+		w.logSwitchHandoff(res.Request)
+	}
+	for k := range res.Trailer {
+		if isTegataHeader(k) {
+			delete(res.Trailer, k)
+		}
+	}
+	return nil
+}
+
+// takeHandoff removes X-Tegata-Login and -Logout (in any case) from hdr
+// and returns them.
+func takeHandoff(hdr http.Header) http.Header {
+	var taken http.Header
+	for k, v := range hdr {
+		if strings.EqualFold(k, HeaderLogin) || strings.EqualFold(k, HeaderLogout) {
+			if taken == nil {
+				taken = http.Header{}
+			}
+			taken[k] = v
+			delete(hdr, k)
+		}
+	}
+	return taken
 }
 
 // act carries out the app's X-Tegata-Logout, then its X-Tegata-Login (so
@@ -146,6 +266,11 @@ func (h *handoff) act() error {
 	login, logout := hdr.Get(HeaderLogin), hdr.Get(HeaderLogout)
 	hdr.Del(HeaderLogin)
 	hdr.Del(HeaderLogout)
+	if login != "" && !h.web.mayLogin(h.r.URL.Path) {
+		// Before any logout: the answer is refused as a whole.
+		return &handoffError{HeaderLogin, fmt.Errorf("not accepted on the answer to %s: only on the login handoff paths %q "+
+			"(--login-handoff-paths, WebConfig.LoginHandoffPaths)", h.r.URL.Path, h.web.handoff)}
+	}
 	if logout != "" {
 		if err := h.logout(logout); err != nil {
 			return err

@@ -56,7 +56,7 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
 		tr = t
 	}
-	return &httputil.ReverseProxy{
+	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.SetXForwarded()
@@ -69,6 +69,10 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: g.upstreamError,
 	}
+	if g.cfg.Web != nil {
+		p.ModifyResponse = g.cfg.Web.upstreamResponse
+	}
+	return p
 }
 
 // upstreamError answers 502 when the upstream could not be reached or

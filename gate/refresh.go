@@ -15,11 +15,13 @@ import (
 // refresh token at a time: a page that loads ten resources with an expired
 // access token makes ten requests carrying the same refresh token, and the
 // second to tenth wait for the first exchange and share its answer, so the
-// authority sees one refresh and no reuse. Gates do not coordinate with each
-// other: two gates exchanging the same token at once are told the same
-// successor by the authority's grace window (--refresh-grace), and a request
-// that arrives after the exchange with the old cookie (sent before the
-// browser stored the new one) is answered the same way.
+// authority sees one refresh and no reuse. A request that arrives after the
+// exchange with the old cookie (sent before the browser stored the new one,
+// or from a browser that went away before the answer reached it) gets the
+// same answer from memory (spentTokens), not from the authority, which
+// would take it for reuse past its grace window. Gates do not coordinate
+// with each other: two gates exchanging the same token at once are told the
+// same successor by the authority's grace window (--refresh-grace).
 //
 // Every exchange is paid from the gate's budget at the authority (its API
 // key's rate limit), so a client making up refresh cookies could spend it
@@ -31,7 +33,8 @@ type refresher struct {
 	limit    *httpguard.Limiter                                   // per client address; nil: none
 	now      func() time.Time
 	mu       sync.Mutex
-	calls    map[string]*refreshCall // by refresh token, while in flight
+	calls    map[tokenKey]*refreshCall // by refresh token, while in flight
+	spent    *spentTokens              // by refresh token, once exchanged
 }
 
 // refreshCall is one exchange in flight. tok and err are written before
@@ -59,28 +62,35 @@ func (e *refreshLimited) Error() string {
 }
 
 func newRefresher(exchange func(context.Context, string) (client.Tokens, error), limit *httpguard.Limiter, now func() time.Time) *refresher {
-	return &refresher{exchange: exchange, limit: limit, now: now, calls: make(map[string]*refreshCall)}
+	return &refresher{exchange: exchange, limit: limit, now: now, calls: make(map[tokenKey]*refreshCall),
+		spent: newSpentTokens(spentMemory)}
 }
 
 // refresh returns the tokens that replace rt, for a request from the client
 // address addr (httpguard.AddrKey). The exchange runs on its own context,
 // bounded by authorityTimeout, so a browser that goes away does not fail
 // the exchange for the requests waiting on it; ctx bounds only this
-// caller's wait. Joining an exchange in flight costs nothing.
+// caller's wait. Joining an exchange in flight costs nothing, and neither
+// does an answer from memory (see remembered).
 func (f *refresher) refresh(ctx context.Context, rt, addr string) (client.Tokens, error) {
 	if !secret.IsRefreshToken(rt) {
 		return client.Tokens{}, errNotRefreshToken
 	}
+	k := keyOf(rt)
 	f.mu.Lock()
-	c, ok := f.calls[rt]
+	if tok, ok := f.remembered(k, addr); ok {
+		f.mu.Unlock()
+		return tok, nil
+	}
+	c, ok := f.calls[k]
 	if !ok {
 		if d := f.limit.Wait(addr, 1, f.now()); d > 0 {
 			f.mu.Unlock()
 			return client.Tokens{}, &refreshLimited{d}
 		}
 		c = &refreshCall{done: make(chan struct{})}
-		f.calls[rt] = c
-		go f.run(rt, addr, c)
+		f.calls[k] = c
+		go f.run(k, rt, addr, c)
 	}
 	f.mu.Unlock()
 	select {
@@ -91,7 +101,23 @@ func (f *refresher) refresh(ctx context.Context, rt, addr string) (client.Tokens
 	}
 }
 
-func (f *refresher) run(rt, addr string, c *refreshCall) {
+// remembered returns the answer of an earlier exchange of the token with
+// key k for a client at addr (spentTokens), unless its successor has been
+// exchanged or is being exchanged since: whoever presents k then is a
+// rotation behind the session, and the authority must see it. f.mu is held.
+func (f *refresher) remembered(k tokenKey, addr string) (client.Tokens, bool) {
+	tok, ok := f.spent.get(k, addr, f.now())
+	if !ok {
+		return client.Tokens{}, false
+	}
+	next := keyOf(tok.RefreshToken)
+	if _, exchanging := f.calls[next]; exchanging || f.spent.has(next) {
+		return client.Tokens{}, false
+	}
+	return tok, true
+}
+
+func (f *refresher) run(k tokenKey, rt, addr string, c *refreshCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), authorityTimeout)
 	defer cancel()
 	c.tok, c.err = f.exchange(ctx, rt)
@@ -99,7 +125,10 @@ func (f *refresher) run(rt, addr string, c *refreshCall) {
 		f.limit.Charge(addr, refreshFailureCost-1, f.now())
 	}
 	f.mu.Lock()
-	delete(f.calls, rt)
+	if c.err == nil {
+		f.spent.put(k, addr, c.tok, f.now())
+	}
+	delete(f.calls, k)
 	f.mu.Unlock()
 	close(c.done)
 }

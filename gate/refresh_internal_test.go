@@ -12,6 +12,7 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/secret"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // fakeExchange stands in for the authority's refresh: it counts exchanges
@@ -45,8 +46,11 @@ func (x *fakeExchange) exchange(ctx context.Context, rt string) (client.Tokens, 
 	if x.refused[rt] {
 		return client.Tokens{}, &client.Error{Status: 400, Code: "invalid_grant", Description: "unknown refresh token"}
 	}
-	return client.Tokens{RefreshToken: fmt.Sprintf("next-%d", n)}, nil
+	return client.Tokens{AccessToken: fmt.Sprintf("access-%d", n), ExpiresIn: 900, RefreshToken: successor(n)}, nil
 }
+
+// successor is the refresh token fakeExchange answers its nth exchange with.
+func successor(n int) string { return refreshToken(1000 + n) }
 
 func (x *fakeExchange) count() int {
 	x.mu.Lock()
@@ -89,8 +93,8 @@ func TestRefreshCoalesced(t *testing.T) {
 		close(x.release)
 		for range n {
 			r := <-results
-			if r.err != nil || r.tok.RefreshToken != "next-1" {
-				t.Errorf("refresh = %q, %v, want every caller the one new token next-1", r.tok.RefreshToken, r.err)
+			if r.err != nil || r.tok.RefreshToken != successor(1) {
+				t.Errorf("refresh = %q, %v, want every caller the one new token %q", r.tok.RefreshToken, r.err, successor(1))
 			}
 		}
 		f.mu.Lock()
@@ -182,5 +186,83 @@ func TestRefreshLimitedPerAddress(t *testing.T) {
 	}
 	if got := x.count(); got != 20+1+20-refreshFailureCost {
 		t.Errorf("exchanges = %d, want %d (none for a limited request)", got, 20+1+20-refreshFailureCost)
+	}
+}
+
+// TestRefreshRemembersSpentToken: a token presented again after its
+// exchange (by a browser that never received the answer) gets the same
+// answer from memory, without a second exchange, the authority would take
+// for reuse; only for the address that made the exchange, until the new
+// access token expires, and not once the successor was exchanged in turn.
+func TestRefreshRemembersSpentToken(t *testing.T) {
+	clock := testtime.NewClock(fixedNow())
+	x := newFakeExchange(false)
+	f := newRefresher(x.exchange, nil, clock.Now)
+	ctx := context.Background()
+	const home, elsewhere = "192.0.2.7", "198.51.100.9"
+	rt := refreshToken(10)
+	first, err := f.refresh(ctx, rt, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clock.Add(time.Minute)
+	again, err := f.refresh(ctx, rt, home)
+	if err != nil || again.RefreshToken != first.RefreshToken || again.AccessToken != first.AccessToken || x.count() != 1 {
+		t.Fatalf("the spent token again = %q, %v after %d exchanges; want the same successor %q from memory, 1 exchange",
+			again.RefreshToken, err, x.count(), first.RefreshToken)
+	}
+	if again.ExpiresIn != first.ExpiresIn-60 {
+		t.Errorf("remembered ExpiresIn = %d, want what is left of %d after a minute", again.ExpiresIn, first.ExpiresIn)
+	}
+
+	if other, err := f.refresh(ctx, refreshToken(11), home); err != nil || other.RefreshToken == first.RefreshToken || x.count() != 2 {
+		t.Errorf("another token = %q, %v after %d exchanges; want its own exchange and successor", other.RefreshToken, err, x.count())
+	}
+	if _, err := f.refresh(ctx, rt, elsewhere); err != nil || x.count() != 3 {
+		t.Errorf("the spent token from another address: %v after %d exchanges, want it asked of the authority (3)", err, x.count())
+	}
+
+	// The owner moves on: the successor is exchanged in turn; the spent
+	// token is now a rotation behind and goes to the authority.
+	rt2 := refreshToken(12)
+	second, err := f.refresh(ctx, rt2, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.refresh(ctx, second.RefreshToken, home); err != nil {
+		t.Fatal(err)
+	}
+	n := x.count()
+	if _, err := f.refresh(ctx, rt2, home); err != nil || x.count() != n+1 {
+		t.Errorf("a spent token whose successor was exchanged: %v after %d exchanges, want it asked of the authority (%d)", err, x.count(), n+1)
+	}
+
+	clock.Add(15 * time.Minute) // past the remembered access token's expiry
+	n = x.count()
+	if _, err := f.refresh(ctx, rt, home); err != nil || x.count() != n+1 {
+		t.Errorf("the spent token after the new access token expired: %v after %d exchanges, want it asked of the authority (%d)", err, x.count(), n+1)
+	}
+}
+
+// TestRefreshSpentMemoryBounded: past its bound the memory forgets the
+// oldest exchange first.
+func TestRefreshSpentMemoryBounded(t *testing.T) {
+	x := newFakeExchange(false)
+	f := newRefresher(x.exchange, nil, fixedNow)
+	f.spent = newSpentTokens(2)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := f.refresh(ctx, refreshToken(20+i), "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.spent.order.Len(); got != 2 {
+		t.Errorf("remembered exchanges = %d, want the bound 2", got)
+	}
+	for i, want := range []int{3, 3, 4} { // 22 and 21 remembered; 20, the oldest, exchanged again
+		if _, err := f.refresh(ctx, refreshToken(22-i), "a"); err != nil || x.count() != want {
+			t.Errorf("token %d again: %v after %d exchanges, want %d", 22-i, err, x.count(), want)
+		}
 	}
 }

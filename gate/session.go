@@ -3,11 +3,13 @@ package gate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httperr"
@@ -75,7 +77,39 @@ func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*token.Claims, e
 		}
 		return nil, nil
 	}
+	if !h.proxied && isUpgrade(r) {
+		// An in-process WebSocket library may write its 101 on the raw
+		// connection (gorilla/websocket does), where the new cookies would
+		// be lost and the browser left with a spent refresh token: the page
+		// refreshes with a normal request first.
+		if err == nil {
+			return claims, nil // near expiry: use it while it lasts
+		}
+		return nil, errUpgradeRefresh
+	}
 	return w.refresh(h, r, rt, claims)
+}
+
+// errUpgradeRefresh: an upgrade request to an in-process app needs a
+// refresh, which only a normal request can deliver. It is answered 401.
+var errUpgradeRefresh = fmt.Errorf("gate: a protocol switch (WebSocket) needs a session refresh; "+
+	"the page must make a normal request first: %w", verifier.ErrExpired)
+
+// isUpgrade reports whether r asks to switch protocols (HTTP/1.1 Upgrade,
+// a WebSocket handshake): its answer may be a 101 written on the raw
+// connection.
+func isUpgrade(r *http.Request) bool {
+	if r.Header.Get("Upgrade") == "" {
+		return false
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // refresh exchanges rt for r and verifies the new access token. current is

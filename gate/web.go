@@ -27,6 +27,14 @@ type WebConfig struct {
 	// matches "/login" and "/login/totp", not "/login2". "/" makes every
 	// path public (the app decides). LoginPath is always public.
 	Public []string
+	// LoginHandoffPaths, when set, are the only paths whose answers may sign
+	// a browser in (prefixes matched as Public's): an X-Tegata-Login on the
+	// answer to any other request is refused with 502 and logged, never
+	// carried out. Set it when any route of the app passes through the
+	// response headers of a server it does not control (an image or API
+	// proxy): that server could otherwise sign anyone in, as any subject.
+	// Nil: answers to any path may sign in.
+	LoginHandoffPaths []string
 	// LoginPath is where an anonymous browser navigation is sent, with 303
 	// and ?next=<the path and query it asked for>. Empty: "/login".
 	LoginPath string
@@ -92,6 +100,7 @@ type Web struct {
 	jar       cookieJar
 	cop       *http.CrossOriginProtection
 	public    []string
+	handoff   []string // LoginHandoffPaths; nil: any path
 	loginPath string
 	refresher *refresher
 	quiet     *httpguard.Limiter // spaces out log lines an attacker could repeat
@@ -141,6 +150,12 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 		}
 		w.public = append(w.public, p)
 	}
+	for _, p := range cfg.LoginHandoffPaths {
+		if !strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("gate: login handoff path %q must begin with /", p)
+		}
+		w.handoff = append(w.handoff, p)
+	}
 	return w, nil
 }
 
@@ -163,13 +178,23 @@ func (w *Web) CookieNames() (access, refresh string) { return w.jar.access, w.ja
 // context (verifier.FromContext; none on an anonymous public request),
 // without any client-sent X-Tegata-* header and without the gate's
 // cookies. Paths under /.tegata/ are answered by the gate.
-func (w *Web) Handler(next http.Handler) http.Handler {
+//
+// An upgrade request (a WebSocket) whose access token must be refreshed
+// is answered 401 instead: a WebSocket library may write its 101 on the
+// raw connection (gorilla/websocket does), where the new cookies would be
+// lost. The page refreshes with a normal request and connects again.
+func (w *Web) Handler(next http.Handler) http.Handler { return w.handler(next, false) }
+
+// handler is Handler; proxied says next is the gate's
+// httputil.ReverseProxy, which writes an upstream's 101 from the header
+// map, so the cookies of a refresh reach the browser with it.
+func (w *Web) handler(next http.Handler, proxied bool) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w.serve(rw, r, next)
+		w.serve(rw, r, next, proxied)
 	})
 }
 
-func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) {
+func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler, proxied bool) {
 	stripSpoofed(r.Header)
 	bt := bearerOf(r)
 	if !bt.present {
@@ -181,7 +206,7 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler) 
 			return
 		}
 	}
-	h := &handoff{ResponseWriter: rw, web: w, r: r}
+	h := &handoff{ResponseWriter: rw, web: w, r: r, proxied: proxied}
 	defer h.finish()
 	claims, err := w.identify(h, r, bt)
 	if err != nil {
@@ -230,4 +255,12 @@ func (w *Web) refuseCrossOrigin(rw http.ResponseWriter, r *http.Request) {
 	w.log.InfoContext(r.Context(), "gate: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 		"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "origin", r.Header.Get("Origin"), "host", r.Host)
 	httperr.Write(rw, http.StatusForbidden, "forbidden", "cross-origin request refused")
+}
+
+// logSwitchHandoff: the app sent X-Tegata-Login or -Logout with a 101. A
+// protocol switch never signs anyone in or out; the app's developer must
+// hear that it was ignored.
+func (w *Web) logSwitchHandoff(r *http.Request) {
+	w.log.ErrorContext(r.Context(), "gate: the app's "+HeaderLogin+"/"+HeaderLogout+" on a protocol switch (101) is ignored; "+
+		"sign in or out on a normal answer", "path", r.URL.Path, "method", r.Method)
 }

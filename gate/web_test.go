@@ -716,6 +716,7 @@ func TestNewWebRefusesMisconfiguration(t *testing.T) {
 		{"relative login path", gate.WebConfig{Authority: auth, LoginPath: "login"}, "login path"},
 		{"login path with a query", gate.WebConfig{Authority: auth, LoginPath: "/login?x=1"}, "login path"},
 		{"relative public prefix", gate.WebConfig{Authority: auth, Public: []string{"assets/"}}, "public prefix"},
+		{"relative login handoff path", gate.WebConfig{Authority: auth, LoginHandoffPaths: []string{"login"}}, "login handoff path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -723,5 +724,37 @@ func TestNewWebRefusesMisconfiguration(t *testing.T) {
 				t.Errorf("NewWeb(%+v) = %v, want an error mentioning %q", tt.cfg, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestWebLoginHandoffPaths: with LoginHandoffPaths, only answers to those
+// paths sign in; an X-Tegata-Login on any other answer (say, another
+// server's headers passed through by an image proxy route) is refused with
+// 502 before anything is carried out, and the browser's session is kept.
+func TestWebLoginHandoffPaths(t *testing.T) {
+	e := startWeb(t, func(c *gate.WebConfig) {
+		c.LoginHandoffPaths = []string{"/login", "/sso/"}
+		c.Public = append(c.Public, "/sso/")
+	})
+	b := e.browser(t)
+	b.login("zed", nil) // POST /login
+	if got := e.browser(t).send("GET", "/sso/callback", true, http.Header{"Test-Login": {`{"subject":"zoe"}`}, "Test-Status": {"303"}}); got.status != http.StatusSeeOther || got.cookies[gate.CookieAccess] == nil {
+		t.Fatalf("sign-in on /sso/callback = %d cookies %v, want 303 with the session cookies", got.status, got.cookies)
+	}
+	for _, path := range []string{"/img/proxy", "/login2", "/sso"} {
+		got := b.send("GET", path, false, http.Header{"Test-Login": {`{"subject":"mallory"}`}, "Test-Logout": {gate.LogoutEverywhere}})
+		if got.status != http.StatusBadGateway || len(got.cookies) != 0 || !strings.Contains(got.errorDescription(t), "login handoff paths") {
+			t.Errorf("X-Tegata-Login on the answer to %s = %d %s cookies %v, want 502 naming the login handoff paths, cookies kept",
+				path, got.status, got.body, got.cookies)
+		}
+	}
+	if ids := e.sessionIDs(t, "mallory"); len(ids) != 0 {
+		t.Errorf("mallory's sessions = %v, want none", ids)
+	}
+	if ids := e.sessionIDs(t, "zed"); len(ids) != 1 {
+		t.Errorf("zed's sessions = %v, want the session kept (the refused answer's logout not carried out)", ids)
+	}
+	if !strings.Contains(e.logs.String(), "not accepted on the answer to /img/proxy") {
+		t.Errorf("the refused handoff is not logged with its path:\n%s", e.logs.String())
 	}
 }

@@ -8,7 +8,8 @@
 //	tegata serve &
 //	(umask 077; tegata apikeys create --name web --role gate > "$TEGATA_DATA/../gate-key")
 //	TEGATA_GATE_KEY=$(cat "$TEGATA_DATA/../gate-key") tegata gate --authority http://127.0.0.1:8080 \
-//	    --listen 127.0.0.1:8081 --upstream http://127.0.0.1:3000 --web --public /assets/ &
+//	    --listen 127.0.0.1:8081 --upstream http://127.0.0.1:3000 --web --public /assets/ \
+//	    --login-handoff-paths /login &
 //	go run ./examples/webapp --listen 127.0.0.1:3000
 //	# open http://127.0.0.1:8081/ and sign in as alice / wonderland
 //

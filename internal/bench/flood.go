@@ -405,6 +405,19 @@ func (f *floodRun) reportQueues() {
 	}
 }
 
+// reportCPUPerEntry divides the burst's CPU by its entries: what an entry
+// costs Postgres, the authority nodes, and each gate, which other load
+// disturbs less than rates and latencies.
+func (f *floodRun) reportCPUPerEntry() {
+	if len(f.r.CPU) == 0 || len(f.r.CPU[0].Groups) == 0 || f.cfg.Revocations == 0 {
+		return
+	}
+	u, n := f.r.CPU[0], float64(f.cfg.Revocations)
+	f.r.result("burst CPU per entry: postgres", u.Get("postgres")/n*1e6, "µs")
+	f.r.result("burst CPU per entry: authority nodes", u.Get("authority nodes")/n*1e6, "µs")
+	f.r.result("burst CPU per entry: each gate", u.Get("gates")/n/float64(len(f.c.gates))*1e6, "µs")
+}
+
 // liveHeap returns the bytes of live heap objects after a full collection.
 func liveHeap() uint64 {
 	runtime.GC()
@@ -431,6 +444,7 @@ func (f *floodRun) report(idle, during Summary, refused int64, d delivery, cu ca
 	r.latency("gate /auth idle", idle)
 	r.latency("gate /auth during flood", during)
 	f.reportQueues()
+	f.reportCPUPerEntry()
 	r.result("probes refused during the run", float64(refused), "")
 	r.result("verifier entries after the flood", float64(cu.entries), "")
 	r.result("verifier heap per entry", cu.perEntry, "B")

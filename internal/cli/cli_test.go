@@ -56,6 +56,8 @@ func TestUsageErrors(t *testing.T) {
 		{"gate: web reads the gate key, not the feed key", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "TEGATA_GATE_KEY"},
 		{"gate: web without upstream", []string{"gate", "--authority", "http://a", "--web"}, map[string]string{"TEGATA_GATE_KEY": "k"}, "--web needs --upstream"},
 		{"gate: web flag without web", []string{"gate", "--authority", "http://a", "--public", "/login"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--public only applies with --web"},
+		{"gate: handoff paths without web", []string{"gate", "--authority", "http://a", "--login-handoff-paths", "/login"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--login-handoff-paths only applies with --web"},
+		{"gate: relative handoff path", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web", "--login-handoff-paths", "/login,sso"}, map[string]string{"TEGATA_GATE_KEY": "k"}, `--login-handoff-paths: "sso" must begin with /`},
 		{"gate: negative refresh limit", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web", "--refresh-per-address", "-1"}, map[string]string{"TEGATA_GATE_KEY": "k"}, "--refresh-per-address must not be negative"},
 		{"gate: refresh limit not a number", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web"}, map[string]string{"TEGATA_GATE_KEY": "k", "TEGATA_GATE_REFRESH_PER_ADDRESS": "lots"}, "TEGATA_GATE_REFRESH_PER_ADDRESS=\"lots\" is not a number"},
 		{"gate: bad samesite", []string{"gate", "--authority", "http://a", "--upstream", "http://b", "--web", "--cookie-samesite", "none"}, map[string]string{"TEGATA_GATE_KEY": "k"}, "--cookie-samesite must be lax or strict"},

@@ -22,18 +22,21 @@ import (
 type webFlags struct {
 	on, insecureCookies       bool
 	public, loginPath, origin string
+	loginHandoffPaths         string
 	sameSite                  string
 	refreshPerAddress         float64
 	envErr                    error // a malformed value in the environment
 }
 
 // webFlagNames are the flags that mean nothing without --web.
-var webFlagNames = []string{"public", "login-path", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address"}
+var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address"}
 
 func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.on, "web", f.envBool(env, "TEGATA_GATE_WEB"), "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream (env TEGATA_GATE_WEB)")
 	fs.StringVar(&f.public, "public", env.Getenv("TEGATA_GATE_PUBLIC"), "with --web: comma-separated path prefixes anonymous requests may reach, e.g. /login,/assets/ (env TEGATA_GATE_PUBLIC)")
 	fs.StringVar(&f.loginPath, "login-path", envOr(env, "TEGATA_GATE_LOGIN_PATH", gate.DefaultLoginPath), "with --web: where anonymous page requests are sent, with ?next= (env TEGATA_GATE_LOGIN_PATH)")
+	fs.StringVar(&f.loginHandoffPaths, "login-handoff-paths", env.Getenv("TEGATA_GATE_LOGIN_HANDOFF_PATHS"),
+		"with --web: comma-separated path prefixes whose answers alone may sign in with X-Tegata-Login, e.g. /login,/sso/; default any path (env TEGATA_GATE_LOGIN_HANDOFF_PATHS)")
 	fs.StringVar(&f.origin, "origin", env.Getenv("TEGATA_GATE_ORIGIN"), "with --web: the app's public origin, e.g. https://app.example.com, trusted besides the request's Host (env TEGATA_GATE_ORIGIN)")
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", f.envBool(env, "TEGATA_GATE_INSECURE_COOKIES"), "with --web: cookies without Secure and __Host-, for plain-http development off localhost only (env TEGATA_GATE_INSECURE_COOKIES)")
 	fs.StringVar(&f.sameSite, "cookie-samesite", envOr(env, "TEGATA_GATE_COOKIE_SAMESITE", "lax"), "with --web: lax or strict (env TEGATA_GATE_COOKIE_SAMESITE)")
@@ -102,9 +105,11 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 	if f.refreshPerAddress == 0 {
 		cfg.RefreshPerAddress = -1 // the flag's 0 is no limit, the config's is the default
 	}
-	for _, p := range strings.Split(f.public, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			cfg.Public = append(cfg.Public, p)
+	cfg.Public = splitList(f.public)
+	cfg.LoginHandoffPaths = splitList(f.loginHandoffPaths)
+	for _, p := range cfg.LoginHandoffPaths {
+		if !strings.HasPrefix(p, "/") {
+			return nil, usageErr("--login-handoff-paths: %q must begin with /", p)
 		}
 	}
 	switch strings.ToLower(f.sameSite) {
@@ -219,4 +224,16 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return nil, err
+}
+
+// splitList splits a comma-separated flag value, dropping empty items; nil
+// when there are none.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -81,7 +81,7 @@ func startWebStack(t *testing.T) *webStack {
 	appURL := app.wait(t, regexp.MustCompile(`webapp listening" url=(\S+)`), 30*time.Second)[1]
 	s.gateLog = startProc(t, "tegata gate", bins["tegata"], []string{"TEGATA_GATE_KEY=" + gateKey, "TEGATA_FEED_KEY="},
 		"gate", "--authority", s.authority, "--listen", "127.0.0.1:0", "--upstream", appURL,
-		"--web", "--public", "/assets/")
+		"--web", "--public", "/assets/", "--login-handoff-paths", "/login")
 	s.gate = "http://" + s.gateLog.wait(t, regexp.MustCompile(`tegata gate listening" addr=(\S+)`), 60*time.Second)[1]
 	s.gateLog.wait(t, regexp.MustCompile(`tegata gate ready`), 30*time.Second)
 	return s

@@ -142,10 +142,12 @@ func floodGateP99(r *run) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Where the time goes.** From the start of the burst until every gate had it all (%s s), the CPU went as follows: %s. %s",
 		bench.FormatValue(window), u, disturbed(u))
-	if n := float64(revocations(r)); n > 0 && len(u.Groups) > 0 {
+	pg, ok1 := r.result("flood", "burst CPU per entry: postgres")
+	nodes, ok2 := r.result("flood", "burst CPU per entry: authority nodes")
+	gate, ok3 := r.result("flood", "burst CPU per entry: each gate")
+	if ok1 && ok2 && ok3 {
 		fmt.Fprintf(&b, "Per entry of the burst that is %s µs of CPU in Postgres, %s µs in the authority nodes and %s µs in each gate. ",
-			bench.FormatValue(u.Get("postgres")/n*1e6), bench.FormatValue(u.Get("authority nodes")/n*1e6),
-			bench.FormatValue(u.Get("gates")/n/float64(max(1, gateCount(r)))*1e6))
+			bench.FormatValue(pg), bench.FormatValue(nodes), bench.FormatValue(gate))
 	}
 	fmt.Fprintf(&b, "Each authority node reads every entry from the log once for its feed and encodes it once, whatever the number of gates (the hub keeps the last 32,768 entries encoded; each stream copies the bytes), and once more for its own revocation set (introspection); every gate decodes and applies every entry: %s deliveries in all. ",
 		bench.FormatValue(entries*float64(gateCount(r))))
@@ -176,13 +178,6 @@ func floodRunQueue(r *run) string {
 		"on average %s of the gates' threads stood ready without a CPU (%s idle). The kernel shares the cores fairly, so a woken gate thread often waits for a busy one's slice to end; "+
 		"a few such waits make the milliseconds of the p99.",
 		bench.FormatValue(gf), bench.FormatValue(gi), bench.FormatValue(pf), bench.FormatValue(pi), bench.FormatValue(rf), bench.FormatValue(ri))
-}
-
-// revocations is the size of the flood's burst.
-func revocations(r *run) int {
-	var n int
-	fmt.Sscan(r.param("flood", "burst"), &n)
-	return n
 }
 
 func gateCount(r *run) int {
