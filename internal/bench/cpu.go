@@ -16,11 +16,13 @@ type cpuGroups struct {
 	pids  map[string][]int // group → pids
 	names map[string]string
 	finds map[string]func() []int
+	seen  map[string]map[int]bool // pids a find listed at some sample
 	order []string
 }
 
 func newCPUGroups() *cpuGroups {
-	return &cpuGroups{pids: map[string][]int{}, names: map[string]string{}, finds: map[string]func() []int{}}
+	return &cpuGroups{pids: map[string][]int{}, names: map[string]string{}, finds: map[string]func() []int{},
+		seen: map[string]map[int]bool{}}
 }
 
 func (g *cpuGroups) known(group string) bool {
@@ -77,8 +79,16 @@ func (g *cpuGroups) sample() cpuSample {
 	s := cpuSample{at: time.Now(), sec: map[string]float64{}, each: map[string]map[int]float64{}}
 	s.machine = machineCPU()
 	for group, find := range g.finds {
-		m := map[int]float64{}
+		// Processes listed before count as long as they run, so that a
+		// listing that misses some (or fails) loses none of their time.
+		if g.seen[group] == nil {
+			g.seen[group] = map[int]bool{}
+		}
 		for _, pid := range find() {
+			g.seen[group][pid] = true
+		}
+		m := map[int]float64{}
+		for pid := range g.seen[group] {
 			m[pid] = procCPU(strconv.Itoa(pid))
 		}
 		s.each[group] = m
@@ -208,7 +218,9 @@ func (g *cpuGroups) use(phase string, from, to cpuSample) CPUUse {
 			// what it used in between (all of its time if it started).
 			d = 0
 			for pid, sec := range m {
-				d += sec - from.each[group][pid]
+				if prev := from.each[group][pid]; sec >= prev { // else it exited: reads 0
+					d += sec - prev
+				}
 			}
 		}
 		sum += d
