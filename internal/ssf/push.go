@@ -128,7 +128,12 @@ func (t *Transmitter) deliver(ctx context.Context, id string) {
 		return
 	}
 	p.Attempts, p.LeaseUntil = 0, time.Time{}
-	if err := t.st.SaveProgress(ctx, id, t.node, p); err != nil && ctx.Err() == nil {
+	// Released even when the node is stopping as the push ends: a save on
+	// the cancelled context would fail and leave the lease held for its
+	// whole term, so no other node could deliver meanwhile.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := t.st.SaveProgress(sctx, id, t.node, p); err != nil {
 		t.cfg.Logger.Warn("event stream: cannot save progress", "stream", id, "err", err)
 	}
 }
@@ -207,7 +212,7 @@ func (t *Transmitter) fail(ctx context.Context, st store.Stream, p store.Progres
 	if ctx.Err() != nil {
 		// Stopping: keep what was delivered and hand the stream over at
 		// once (the SET in flight, if any, is sent again by the next node).
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		p.Attempts, p.NextAttempt, p.LastError, p.LeaseUntil = st.Attempts, st.NextAttempt, st.LastError, time.Time{}
 		_ = t.st.SaveProgress(sctx, st.ID, t.node, p)
