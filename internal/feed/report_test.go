@@ -280,6 +280,19 @@ func beatingStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// answerReport answers a position report as a node with no record of the
+// verifier (409 unknown_verifier) or with a lease.
+func answerReport(w http.ResponseWriter, r *http.Request, unknown bool) {
+	io.Copy(io.Discard, r.Body)
+	if unknown {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"error":"unknown_verifier","error_description":"open a feed stream first"}`)
+		return
+	}
+	io.WriteString(w, `{"head":0,"lease_ms":10000,"epoch":"e1","token":"tok"}`)
+}
+
 // TestUnknownVerifierReconnects: a node that has no record of the
 // verifier (only a stream makes one) answers its report 409
 // unknown_verifier; once no report has been taken for half its staleness
@@ -288,14 +301,8 @@ func TestUnknownVerifierReconnects(t *testing.T) {
 	var streams, reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			io.Copy(io.Discard, r.Body)
-			if reports.Add(1); streams.Load() < 2 { // no record until the stream is opened again
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusConflict)
-				io.WriteString(w, `{"error":"unknown_verifier","error_description":"open a feed stream first"}`)
-				return
-			}
-			io.WriteString(w, `{"head":0,"lease_ms":10000,"epoch":"e1","token":"tok"}`)
+			reports.Add(1)
+			answerReport(w, r, streams.Load() < 2) // no record until the stream is opened again
 			return
 		}
 		streams.Add(1)
@@ -321,14 +328,7 @@ func TestBalancedNodesKeepTheStream(t *testing.T) {
 	var streams, reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			io.Copy(io.Discard, r.Body)
-			if reports.Add(1)%2 == 1 { // the other node
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusConflict)
-				io.WriteString(w, `{"error":"unknown_verifier","error_description":"open a feed stream first"}`)
-				return
-			}
-			io.WriteString(w, `{"head":0,"lease_ms":10000,"epoch":"e1","token":"tok"}`)
+			answerReport(w, r, reports.Add(1)%2 == 1) // every other report reaches the other node
 			return
 		}
 		streams.Add(1)
