@@ -90,6 +90,14 @@ func (g *cpuGroups) sample() cpuSample {
 		m := map[int]float64{}
 		for pid := range g.seen[group] {
 			m[pid] = procCPU(strconv.Itoa(pid))
+			// A process that exits takes its time out of /proc, into its
+			// parent's count of reaped children: for Postgres backends,
+			// the postmaster's. Keyed by the parent's negated pid, that
+			// count keeps a backend that ended during a phase (a pool
+			// replacing a connection) from leaving the group's time.
+			if ppid := procParent(strconv.Itoa(pid)); ppid > 1 && !g.seen[group][ppid] {
+				m[-ppid] = procChildrenCPU(strconv.Itoa(ppid))
+			}
 		}
 		s.each[group] = m
 	}
@@ -115,22 +123,49 @@ const clockTicks = 100
 
 // procCPU returns utime + stime of a process in seconds, 0 if unknown.
 func procCPU(pid string) float64 {
+	return statSeconds(pid, 11, 12)
+}
+
+// procChildrenCPU returns cutime + cstime of a process in seconds: the
+// time of the children it has reaped, 0 if unknown.
+func procChildrenCPU(pid string) float64 {
+	return statSeconds(pid, 13, 14)
+}
+
+// procParent returns a process's parent pid, 0 if unknown.
+func procParent(pid string) int {
+	f := statFields(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// statSeconds sums two clock-tick fields of /proc/<pid>/stat (numbered
+// from the state field, after the command name), in seconds.
+func statSeconds(pid string, a, b int) float64 {
+	f := statFields(pid)
+	if len(f) <= max(a, b) {
+		return 0
+	}
+	x, _ := strconv.ParseFloat(f[a], 64)
+	y, _ := strconv.ParseFloat(f[b], 64)
+	return (x + y) / clockTicks
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command
+// name (which may hold spaces), nil if unknown.
+func statFields(pid string) []string {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return 0
+		return nil
 	}
-	// The command name (field 2) may hold spaces; fields after it are fixed.
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	s, _ := strconv.ParseFloat(f[12], 64)
-	return (u + s) / clockTicks
+	return strings.Fields(string(b[i+1:]))
 }
 
 // machineCPU reads the first line of /proc/stat. Interrupt time is
