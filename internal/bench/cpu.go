@@ -251,11 +251,26 @@ func (g *cpuGroups) use(phase string, from, to cpuSample) CPUUse {
 		if m, ok := to.each[group]; ok {
 			// By pid, so that a process found only at one end counts for
 			// what it used in between (all of its time if it started).
+			// A process that exited (reads 0) is counted through its
+			// parent's reaped-children time (the negated pid), which holds
+			// its whole life: what it had used by the first sample, counted
+			// in earlier phases, comes off.
 			d = 0
+			reaped, parent := 0.0, false
 			for pid, sec := range m {
-				if prev := from.each[group][pid]; sec >= prev { // else it exited: reads 0
+				prev := from.each[group][pid]
+				switch {
+				case pid < 0:
+					parent = true
+					d += max(0, sec-prev)
+				case sec >= prev:
 					d += sec - prev
+				default:
+					reaped += prev
 				}
+			}
+			if parent {
+				d = max(0, d-reaped)
 			}
 		}
 		sum += d
