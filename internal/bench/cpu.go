@@ -89,14 +89,20 @@ func (g *cpuGroups) sample() cpuSample {
 		}
 		m := map[int]float64{}
 		for pid := range g.seen[group] {
-			m[pid] = procCPU(strconv.Itoa(pid))
+			f := statFields(strconv.Itoa(pid))
+			m[pid] = statSeconds(f, 11, 12)
 			// A process that exits takes its time out of /proc, into its
 			// parent's count of reaped children: for Postgres backends,
 			// the postmaster's. Keyed by the parent's negated pid, that
 			// count keeps a backend that ended during a phase (a pool
 			// replacing a connection) from leaving the group's time.
-			if ppid := procParent(strconv.Itoa(pid)); ppid > 1 && !g.seen[group][ppid] {
-				m[-ppid] = procChildrenCPU(strconv.Itoa(ppid))
+			if len(f) < 2 {
+				continue
+			}
+			if ppid, _ := strconv.Atoi(f[1]); ppid > 1 && !g.seen[group][ppid] {
+				if _, done := m[-ppid]; !done {
+					m[-ppid] = statSeconds(statFields(f[1]), 13, 14)
+				}
 			}
 		}
 		s.each[group] = m
@@ -123,29 +129,13 @@ const clockTicks = 100
 
 // procCPU returns utime + stime of a process in seconds, 0 if unknown.
 func procCPU(pid string) float64 {
-	return statSeconds(pid, 11, 12)
+	return statSeconds(statFields(pid), 11, 12)
 }
 
-// procChildrenCPU returns cutime + cstime of a process in seconds: the
-// time of the children it has reaped, 0 if unknown.
-func procChildrenCPU(pid string) float64 {
-	return statSeconds(pid, 13, 14)
-}
-
-// procParent returns a process's parent pid, 0 if unknown.
-func procParent(pid string) int {
-	f := statFields(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
-// statSeconds sums two clock-tick fields of /proc/<pid>/stat (numbered
-// from the state field, after the command name), in seconds.
-func statSeconds(pid string, a, b int) float64 {
-	f := statFields(pid)
+// statSeconds sums two clock-tick fields of /proc/<pid>/stat, as
+// statFields returns them (numbered from the state field), in seconds; 0
+// if they are missing.
+func statSeconds(f []string, a, b int) float64 {
 	if len(f) <= max(a, b) {
 		return 0
 	}
