@@ -128,14 +128,20 @@ func (t *Transmitter) deliver(ctx context.Context, id string) {
 		return
 	}
 	p.Attempts, p.LeaseUntil = 0, time.Time{}
-	// Released even when the node is stopping as the push ends: a save on
-	// the cancelled context would fail and leave the lease held for its
-	// whole term, so no other node could deliver meanwhile.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if err := t.st.SaveProgress(sctx, id, t.node, p); err != nil {
+	if err := t.release(ctx, id, p); err != nil {
 		t.cfg.Logger.Warn("event stream: cannot save progress", "stream", id, "err", err)
 	}
+}
+
+// release saves progress with the lease given up, even when ctx ended as
+// the push did (the node stopping): a save on the cancelled context would
+// fail and leave the lease held for its whole term, so no other node could
+// deliver meanwhile.
+func (t *Transmitter) release(ctx context.Context, id string, p store.Progress) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	p.LeaseUntil = time.Time{}
+	return t.st.SaveProgress(ctx, id, t.node, p)
 }
 
 // push sends the pending verification, then the events after the cursor,
@@ -212,19 +218,16 @@ func (t *Transmitter) fail(ctx context.Context, st store.Stream, p store.Progres
 	if ctx.Err() != nil {
 		// Stopping: keep what was delivered and hand the stream over at
 		// once (the SET in flight, if any, is sent again by the next node).
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		p.Attempts, p.NextAttempt, p.LastError, p.LeaseUntil = st.Attempts, st.NextAttempt, st.LastError, time.Time{}
-		_ = t.st.SaveProgress(sctx, st.ID, t.node, p)
+		p.Attempts, p.NextAttempt, p.LastError = st.Attempts, st.NextAttempt, st.LastError
+		_ = t.release(ctx, st.ID, p)
 		return
 	}
 	p.Attempts = st.Attempts + 1
 	p.NextAttempt = t.cfg.Now().Add(backoff(p.Attempts))
 	p.LastError = truncate(cause.Error(), 500)
-	p.LeaseUntil = time.Time{}
 	t.cfg.Logger.Warn("event stream: delivery failed; will retry", "stream", st.ID,
 		"attempt", p.Attempts, "retry_at", p.NextAttempt.UTC(), "err", cause)
-	if err := t.st.SaveProgress(ctx, st.ID, t.node, p); err != nil && ctx.Err() == nil {
+	if err := t.release(ctx, st.ID, p); err != nil {
 		t.cfg.Logger.Warn("event stream: cannot save progress", "stream", st.ID, "err", err)
 	}
 }
