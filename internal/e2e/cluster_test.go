@@ -260,6 +260,29 @@ func (p *cutProxy) unblock() {
 	p.mu.Unlock()
 }
 
+// cutRepeatedly cuts the proxy's connections every interval until the
+// returned stop is called, which returns how many streams were cut.
+func (p *cutProxy) cutRepeatedly(every time.Duration) (stop func() int) {
+	done := make(chan struct{})
+	cuts := make(chan int, 1)
+	go func() {
+		total := 0
+		for {
+			select {
+			case <-done:
+				cuts <- total
+				return
+			case <-time.After(every):
+				total += p.cut()
+			}
+		}
+	}()
+	return func() int {
+		close(done)
+		return <-cuts
+	}
+}
+
 // cut closes every connection through the proxy; new ones still work.
 func (p *cutProxy) cut() int {
 	p.mu.Lock()

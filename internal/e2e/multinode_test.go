@@ -35,26 +35,13 @@ func TestRevocationsReachEveryVerifier(t *testing.T) {
 	toks := c.sessions(n, "user-")
 	keep := c.sessions(5, "keeper-")
 
-	stop := make(chan struct{})
-	cuts := make(chan int, 1)
-	go func() { // cut the proxied streams over and over while revoking
-		total := 0
-		for {
-			select {
-			case <-stop:
-				cuts <- total
-				return
-			case <-time.After(20 * time.Millisecond):
-				total += cut.cut()
-			}
-		}
-	}()
+	stopCutting := cut.cutRepeatedly(20 * time.Millisecond) // cut the proxied streams over and over while revoking
 	parallel(t, n, 32, func(i int) error {
 		_, err := c.client(i%2).RevokeSession(context.Background(), client.SessionRevocation{SessionID: toks[i].SessionID, Reason: "test"})
 		return err
 	})
-	close(stop)
-	if got := <-cuts; got == 0 {
+	cuts := stopCutting()
+	if cuts == 0 {
 		t.Fatal("no stream was cut during the revocations: the test did not test resumption")
 	}
 	for name, v := range followers {
