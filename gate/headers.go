@@ -8,6 +8,8 @@ import (
 	"net/textproto"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tegata-dev/tegata/token"
@@ -212,6 +214,37 @@ func stripSpoofed(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// stripForwarding deletes every forwarding header the client sent, in any
+// spelling: Forwarded, X-Real-Ip and X-Forwarded-* in any case, with '_'
+// counted as '-'. The gate sets X-Forwarded-For, -Host and -Proto itself;
+// a client's X_Forwarded_Host would otherwise reach servers that merge '_'
+// and '-' (CGI, WSGI, Rack, PHP) and build links for another host, and its
+// X-Forwarded-Port, -Ssl or -Scheme would change the scheme or port they
+// believe.
+func stripForwarding(h http.Header) {
+	for name := range h {
+		if isForwardingHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+func isForwardingHeader(name string) bool {
+	n := foldHeader(name)
+	return n == "forwarded" || n == "x-real-ip" || strings.HasPrefix(n, "x-forwarded-")
+}
+
+// foldHeader lower-cases name and turns '_' into '-', as the frameworks
+// that merge the two spellings do.
+func foldHeader(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' {
+			return '-'
+		}
+		return unicode.ToLower(r)
+	}, name)
 }
 
 // lowerPrefix is the prefix stripSpoofed matches, lower-cased.

@@ -45,7 +45,8 @@ const BodyTimeout = 10 * time.Second
 // the claims in the request's context; none for an anonymous request that
 // web sessions let through), so the upstream can trust them. The Authorization header and cookies pass
 // through: the upstream may want the token itself. X-Forwarded-For/-Host/
-// -Proto are set from this connection; ones the client sent are dropped.
+// -Proto are set from this connection; every forwarding header the client
+// sent is dropped, in any spelling (stripForwarding).
 func (g *gate) newProxy() *httputil.ReverseProxy {
 	target := g.cfg.Upstream
 	tr := g.cfg.Transport
@@ -59,6 +60,7 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
+			stripForwarding(pr.Out.Header)
 			pr.SetXForwarded()
 			stripSpoofed(pr.Out.Header)
 			if c, ok := verifier.FromContext(pr.In.Context()); ok {
