@@ -139,7 +139,7 @@ names the verifiers still pending and exits 3 (the revocation is recorded either
 		env: opEnv,
 		example: `tegata revoke --session 3q2-7wEAAAAAAAAAAAAAAA --reason 'lost phone'
 tegata revoke --subject alice --reason 'password changed' --confirm 5s
-tegata revoke --subject alice --scope access --reason 'role changed'
+tegata revoke --subject alice --scope access --claims '{"roles":["viewer"]}' --reason 'role changed'
 tegata revoke --subjects-from department-2.txt --reason 'department closed' --confirm 10s`,
 	},
 	"verifiers": {
