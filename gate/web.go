@@ -224,7 +224,7 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler, 
 		w.anonymous(h, r)
 	default:
 		if claims != nil {
-			httpguard.Relax(r, ForwardBodyIdle) // as the plain proxy does for a verified request
+			httpguard.Relax(r, httpguard.ForwardBodyIdle) // as the plain proxy does for a verified request
 		}
 		w.jar.strip(r.Header)
 		next.ServeHTTP(h, r)

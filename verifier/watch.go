@@ -6,8 +6,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/tegata-dev/tegata/token"
 )
 
 // This file makes the verifier's troubles visible at the default log level:
@@ -95,7 +93,7 @@ func (w *configWarner) allow(code string, now time.Time) (bool, int) {
 // that points at a misconfiguration is a rate-limited Warn with a hint;
 // any other is a Debug line with the reason and, when the token got that
 // far, its jti and sid.
-func (v *Verifier) logRejection(ctx context.Context, c *token.Claims, err error) {
+func (v *Verifier) logRejection(ctx context.Context, c *Claims, err error) {
 	code := Code(err)
 	level, msg := slog.LevelDebug, "verifier: token rejected"
 	if hint, ok := configHints[code]; ok {
@@ -114,7 +112,7 @@ func (v *Verifier) logRejection(ctx context.Context, c *token.Claims, err error)
 	}
 	attrs := []any{"reason", code, "err", err}
 	if c != nil {
-		attrs = append(attrs, "jti", c.ID, "sid", c.SessionID)
+		attrs = append(attrs, "jti", c.ID(), "sid", c.SessionID())
 	}
 	v.log.Log(ctx, level, msg, attrs...)
 }
