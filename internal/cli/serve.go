@@ -64,6 +64,8 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.IntVar(&cp.streamsPerAddr, "feed-streams-per-address", def.FeedStreamsPerAddress, "with --rate-limits on: most feed streams one client address may hold open on this node; 0 = no cap")
 	fs.DurationVar(&cfg.FeedMaxAge, "feed-max-age", httpapi.DefaultFeedMaxAge, "end each feed stream after about this long (verifiers reconnect and are authenticated again); 0 = never")
 	fs.BoolVar(&cfg.NewEpoch, "new-epoch", false, "give the cluster a new epoch at start, so every verifier starts over: once, on one node, after restoring the database from a backup (every other node stopped)")
+	fs.StringVar(&cfg.AfterRestore, "after-restore", envOr(env, "TEGATA_AFTER_RESTORE", server.AfterRestoreCutoff), "when a node finds the database restored from a backup: cutoff ends every session, access token and API key issued before (nothing revoked after the backup comes back); keep only makes verifiers start over, for a restore known to have lost nothing (env TEGATA_AFTER_RESTORE)")
+	fs.BoolVar(&cfg.Restored, "restored", false, "the database was restored from an older copy: apply the --after-restore policy at start even if nothing shows the restore (once, on one node, every other node stopped)")
 	fs.DurationVar(&cfg.MaxStaleAfter, "max-stale-after", feed.DefaultStaleAfterCap, "the longest staleness bound this node takes a verifier at: a verifier naming a longer one gets leases no longer than this, and confirmations wait no longer for it once it is silent")
 	fs.DurationVar(&cfg.MaxConfirm, "max-confirm", httpapi.DefaultMaxConfirm, "the longest a revocation's ?confirm= may wait (longer asks are cut to this)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")

@@ -66,6 +66,15 @@ type Config struct {
 	// beginning: the step after restoring the database from a backup. It
 	// refuses while another node's record is live.
 	NewEpoch bool
+	// AfterRestore is what a node does when it finds at start that the
+	// database was restored from a backup: AfterRestoreCutoff (the
+	// default, "") or AfterRestoreKeep.
+	AfterRestore string
+	// Restored says the database was restored from an older copy: the
+	// AfterRestore policy applies even when nothing at start shows it
+	// (tegata serve --restored). It refuses while another node's record is
+	// live, as NewEpoch does.
+	Restored bool
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
@@ -95,6 +104,8 @@ type Running struct {
 	wg             sync.WaitGroup
 	log            *slog.Logger
 	data           *dataDir // nil when the data directory is not used
+	// witness notes the log's head in the data directory (restore.go).
+	witness func()
 }
 
 // Start prepares everything and begins serving; Shutdown stops it.
@@ -165,7 +176,8 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 		return nil, err
 	}
 	cfg.FeedKey = env.feed
-	if r, err = start(ctx, cfg, st, master, adminKey, url, ln); err != nil {
+	wit := newWitness(dd)
+	if r, err = start(ctx, cfg, st, master, adminKey, url, ln, wit); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -173,7 +185,7 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 	return r, nil
 }
 
-func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener) (*Running, error) {
+func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener, wit *witness) (*Running, error) {
 	log := cfg.Logger
 	ac := cfg.Authority
 	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
@@ -184,7 +196,8 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if ac.Now != nil {
 		now = ac.Now
 	}
-	if id, err = checkEpoch(ctx, st, id, cfg.NewEpoch, now(), log); err != nil {
+	rc := restoreCheck{renew: cfg.NewEpoch, restored: cfg.Restored, policy: cfg.AfterRestore, keep: configuredKeys(adminKey, cfg.FeedKey), witness: wit}
+	if id, err = checkEpoch(ctx, st, id, rc, now(), log); err != nil {
 		return nil, err
 	}
 	ac.Issuer = id.Issuer
@@ -257,6 +270,9 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.goRun(func() { _ = hub.Run(feedCtx) })
 	r.goRun(func() { _ = cl.Run(bg) })
 	r.goRun(func() { _ = tx.Run(bg, src) })
+	wit.note(ctx, st, id.Epoch, log)
+	r.witness = func() { wit.note(context.Background(), st, id.Epoch, log) }
+	r.goRun(func() { wit.run(bg, st, id.Epoch, witnessEvery, log) })
 	r.goRun(func() {
 		// Proxies that carry many clients' connections are not capped.
 		capped := httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log)
@@ -298,6 +314,7 @@ func (r *Running) Shutdown(ctx context.Context) error {
 	r.stopBackground()
 	r.wg.Wait()
 	r.cancelRequests()
+	r.witness()
 	if cerr := r.Store.Close(); err == nil {
 		err = cerr
 	}

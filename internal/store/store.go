@@ -46,6 +46,7 @@ type Store interface {
 	Lifetimes
 	Audit
 	Cluster
+	ClusterRecord
 	Followers
 	// Close releases connections. The Store must not be used afterwards.
 	Close() error
