@@ -114,8 +114,7 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 // header or the cookie under verifier.TokenFromRequestOrCookie's rules: a
 // request whose header and cookie disagree, or with two token cookies, is
 // refused, so the upstream never receives a token the gate did not check.
-// The claims are shared with the verifier's cache (VerifyShared, which
-// spares a copy per request): the gate only reads them into headers.
+// The claims are the verifier's cached, immutable ones: no copy per request.
 func (g *gate) authenticate(r *http.Request) (*verifier.Claims, error) {
 	raw, err := verifier.TokenFromRequestOrCookie(r, g.cfg.Cookie)
 	if err != nil {

@@ -170,9 +170,6 @@ func checkOrigin(o string) error {
 	return nil
 }
 
-// CookieNames returns the names of the access and refresh token cookies.
-func (w *Web) CookieNames() (access, refresh string) { return w.jar.access, w.jar.refresh }
-
 // Handler returns next behind web sessions. next sees only requests that
 // are signed in or go to a public path, with the verified claims in the
 // context (verifier.FromContext; none on an anonymous public request),
