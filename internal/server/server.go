@@ -75,6 +75,17 @@ type Config struct {
 	// (tegata serve --restored). It refuses while another node's record is
 	// live, as NewEpoch does.
 	Restored bool
+	// ReplaceKeys installs APIKey and FeedKey even when they differ from
+	// the keys the cluster was given, and revokes those (tegata serve
+	// --replace-keys): after a leak. Without it a node whose key differs
+	// refuses to start, and no node ever retires a key on its own.
+	ReplaceKeys bool
+	// UpdateSettings makes this node's settings the cluster's (tegata
+	// serve --update-settings). Without it a node whose settings differ
+	// from the ones recorded for the cluster (audience, algorithm,
+	// lifetimes, status lists: authority.Config.SharedSettings) refuses to
+	// start, naming them.
+	UpdateSettings bool
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
@@ -202,15 +213,22 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	}
 	ac.Issuer = id.Issuer
 	ac.Logger = log
+	mine, err := nodeSettings(ac, master)
+	if err != nil {
+		return nil, err
+	}
+	if id, err = checkSettings(ctx, st, id, mine, cfg.UpdateSettings, log); err != nil {
+		return nil, err
+	}
 	a, err := authority.New(ctx, st, master, ac)
 	if err != nil {
 		return nil, err
 	}
-	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
+	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin, cfg.ReplaceKeys); err != nil {
 		return nil, err
 	}
 	if cfg.FeedKey != "" {
-		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
+		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed, cfg.ReplaceKeys); err != nil {
 			return nil, err
 		}
 		log.Info("feed API key from TEGATA_FEED_KEY installed (name feed, role feed): gates and verifiers may follow with it")
