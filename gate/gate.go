@@ -105,7 +105,7 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.m.outcome(outcomeAllowed)
-	g.identify(r.Context(), c).apply(w.Header())
+	g.identityHeaders(r.Context(), c).apply(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }
@@ -123,9 +123,9 @@ func (g *gate) authenticate(r *http.Request) (*verifier.Claims, error) {
 	return g.v.Verify(r.Context(), raw)
 }
 
-// identify builds the identity headers for verified claims, logging claims
+// identityHeaders builds the identity headers for verified claims, logging claims
 // left out for lack of room.
-func (g *gate) identify(ctx context.Context, c *verifier.Claims) *identity {
+func (g *gate) identityHeaders(ctx context.Context, c *verifier.Claims) *identity {
 	id := newIdentity(c, g.cfg)
 	if len(id.omitted) > 0 {
 		g.log.DebugContext(ctx, "gate: claims left out of headers (over MaxClaimBytes)",

@@ -52,7 +52,7 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 			pr.SetXForwarded()
 			stripSpoofed(pr.Out.Header)
 			if c, ok := verifier.FromContext(pr.In.Context()); ok {
-				g.identify(pr.In.Context(), c).apply(pr.Out.Header)
+				g.identityHeaders(pr.In.Context(), c).apply(pr.Out.Header)
 			}
 		},
 		Transport:    tr,

@@ -2,8 +2,9 @@ package verifier
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 )
@@ -44,10 +45,25 @@ func (v *Verifier) watch(ctx context.Context) {
 	}
 }
 
-// staleReason is the part of a staleness error after "stale: ": why, in
-// words that name no host (it is shown on the gate's /readyz).
+// staleError is ErrStale with the reason: why, in words that name no host
+// (it is shown on the gate's /readyz).
+type staleError struct{ reason string }
+
+func stale(format string, args ...any) error {
+	return &staleError{reason: fmt.Sprintf(format, args...)}
+}
+
+func (e *staleError) Error() string { return ErrStale.Error() + ": " + e.reason }
+func (e *staleError) Unwrap() error { return ErrStale }
+
+// staleReason is the reason of a staleness error, or the whole error if it
+// has none.
 func staleReason(err error) string {
-	return strings.TrimPrefix(err.Error(), ErrStale.Error()+": ")
+	var s *staleError
+	if errors.As(err, &s) {
+		return s.reason
+	}
+	return err.Error()
 }
 
 // configWarnEvery bounds how often one kind of configuration refusal is

@@ -236,10 +236,6 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		log.Info("no feed API key installed (TEGATA_FEED_KEY unset): give gates and verifiers a key made with " +
 			"'tegata apikeys create --name NAME --role feed'")
 	}
-	src, ok := st.(feedSource)
-	if !ok {
-		return nil, errors.New("server: store cannot notify of revocations")
-	}
 	// The hub goes on sending an entry for the leeway past its expiry, to
 	// verifiers whose clock is behind, and judges expiry by the
 	// authority's clock; the verifier bookkeeping uses that clock too.
@@ -248,7 +244,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
-	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now,
+	hub := feed.NewHub(st, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now,
 		Epoch: id.Epoch, License: license.Until, StaleAfterCap: cfg.MaxStaleAfter,
 		FollowersPerKey: verifierRecordsPer * limits.FeedStreamsPerKey, FollowersPerAddress: verifierRecordsPer * limits.FeedStreamsPerAddress})
 	cl := inforce.New(inforce.Config{URL: url, Epoch: id.Epoch, Hub: hub, Store: st, License: license,
@@ -287,7 +283,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.goRun(func() { _ = a.Run(bg) })
 	r.goRun(func() { _ = hub.Run(feedCtx) })
 	r.goRun(func() { _ = cl.Run(bg) })
-	r.goRun(func() { _ = tx.Run(bg, src) })
+	r.goRun(func() { _ = tx.Run(bg, st) })
 	wit.note(ctx, st, id.Epoch, log)
 	r.witness = func() { wit.note(context.Background(), st, id.Epoch, log) }
 	r.goRun(func() { wit.run(bg, st, id.Epoch, witnessEvery, log) })
@@ -307,12 +303,6 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 // streams by up to the verifier's staleness bound, so a verifier that
 // restarted (a new id) holds two for a while.
 const verifierRecordsPer = 4
-
-// feedSource is what the feed hub reads: the log plus wake-ups.
-type feedSource interface {
-	store.Log
-	store.Notifier
-}
 
 func (r *Running) goRun(f func()) {
 	r.wg.Add(1)
