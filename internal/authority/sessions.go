@@ -163,7 +163,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		Next:         store.RefreshToken{Hash: HashSecret(next), CreatedAt: now, ExpiresAt: now.Add(a.cfg.RefreshTTL)},
 		NextSealed:   a.tokSealer.seal([]byte(next), presented[:]),
 		Now:          now,
-		Grace:        a.cfg.RefreshGrace,
+		Grace:        max(a.cfg.RefreshGrace, 0), // negative: off
 		RevokedUntil: until,
 		// The refresh token is spent only if its access token can be
 		// minted: otherwise the client's retry would look like theft.
