@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/strictjson"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -41,7 +42,7 @@ type Tokens struct {
 
 // CreateSession signs a subject in on a new device.
 func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Tokens, error) {
-	if err := checkNewSubject(req.Subject); err != nil {
+	if err := checkSubject(req.Subject); err != nil {
 		return Tokens{}, err
 	}
 	// Devices are shown to people (a "your devices" page, `tegata
@@ -107,7 +108,7 @@ func (a *Authority) mintable(s store.Session, now time.Time) error {
 		return errNoLease
 	}
 	if len(s.Claims) > 0 {
-		if err := token.CheckExtra(s.Claims); err != nil {
+		if err := signableClaims(s.Claims); err != nil {
 			return fmt.Errorf("authority: session %s: stored claims cannot be signed: %w", s.ID, err)
 		}
 	}
@@ -162,7 +163,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		Next:         store.RefreshToken{Hash: HashSecret(next), CreatedAt: now, ExpiresAt: now.Add(a.cfg.RefreshTTL)},
 		NextSealed:   a.tokSealer.seal([]byte(next), presented[:]),
 		Now:          now,
-		Grace:        a.cfg.RefreshGrace,
+		Grace:        max(a.cfg.RefreshGrace, 0), // negative: off
 		RevokedUntil: until,
 		// The refresh token is spent only if its access token can be
 		// minted: otherwise the client's retry would look like theft.
@@ -226,6 +227,12 @@ func (a *Authority) Sessions(ctx context.Context, subject string) ([]store.Sessi
 	return live, nil
 }
 
+// checkSubject is the rule for every subject the authority takes (a
+// session's, a revocation's, a listing's): present, at most MaxSubjectLen
+// bytes of UTF-8 without control characters, and without surrounding
+// whitespace, almost surely a slip (a pasted line, a padded column) that
+// names a different user than meant. No session has such a subject, so a
+// revocation or a listing that names one would reach nobody.
 func checkSubject(s string) error {
 	switch {
 	case s == "":
@@ -234,21 +241,7 @@ func checkSubject(s string) error {
 		return invalidRequest("subject is longer than %d bytes", MaxSubjectLen)
 	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
 		return invalidRequest("subject must be valid UTF-8 without control characters")
-	}
-	return nil
-}
-
-// checkNewSubject is checkSubject for a session being created, which also
-// refuses surrounding whitespace: almost surely a slip (a pasted line, a
-// padded column), and the subject without it would be a different user.
-// Revocations and listings take such a subject still: sessions created
-// before this rule must remain possible to list and sign out (a bulk
-// revocation reports the sessions each subject had, so a slip shows).
-func checkNewSubject(s string) error {
-	if err := checkSubject(s); err != nil {
-		return err
-	}
-	if strings.TrimSpace(s) != s {
+	case strings.TrimSpace(s) != s:
 		return invalidRequest("subject %q has leading or trailing whitespace", s)
 	}
 	return nil
@@ -281,7 +274,7 @@ func encodeClaims(c map[string]any) ([]byte, error) {
 	// The rules every token must meet (nesting depth above all), checked
 	// now: claims that are stored but cannot be signed would fail every
 	// sign-in and refresh of the session later.
-	if err := token.CheckExtra(b); err != nil {
+	if err := signableClaims(b); err != nil {
 		return nil, invalidRequest("claims cannot go into a token: %v", err)
 	}
 	return b, nil
@@ -292,4 +285,23 @@ func minTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// signableClaims reports whether data, a JSON object of application claims,
+// can travel in a token that token.Sign mints and token.Verify accepts: the
+// strict JSON Verify reads (valid UTF-8, no name twice at any depth,
+// nesting within the limit as counted inside the payload, where the claims
+// object sits as the payload does) and no reserved name. Errors wrap
+// token.ErrClaims.
+func signableClaims(data []byte) error {
+	m, err := strictjson.DecodeObjectValue(data, "claims", token.ErrClaims)
+	if err != nil {
+		return err
+	}
+	for name := range m {
+		if token.IsReserved(name) {
+			return fmt.Errorf("%w: claim %q is reserved", token.ErrClaims, name)
+		}
+	}
+	return nil
 }

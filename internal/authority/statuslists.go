@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/jws"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/token"
 )
@@ -43,7 +44,7 @@ func (l *listLayout) position(n int64) store.SlotPos {
 	panic("authority: position beyond the status lists")
 }
 
-func (a *Authority) statusListsOn() bool { return !a.cfg.StatusLists.Disabled }
+func (a *Authority) statusListsOn() bool { return !a.cfg.StatusLists.Off() }
 
 // loadStatusLists reads the lists, adding the first one on a fresh store.
 func (a *Authority) loadStatusLists(ctx context.Context) error {
@@ -153,11 +154,11 @@ func (a *Authority) statusRef(s store.StatusSlot) *token.StatusRef {
 
 // SignJWT signs a JWT other than an access token (a Status List Token)
 // with the key that signs access tokens now, so Relying Parties verify
-// both with the same JWKS entry (token.SignJWT).
+// both with the same JWKS entry (jws.SignJWT).
 func (a *Authority) SignJWT(typ string, payload []byte) (string, error) {
 	key, ok := a.ring().current(a.cfg.Now())
 	if !ok {
 		return "", errNoSigningKey
 	}
-	return token.SignJWT(key, typ, payload)
+	return jws.SignJWT(jws.Key{ID: key.ID, Algorithm: key.Algorithm, Private: key.Private}, typ, payload)
 }

@@ -17,12 +17,11 @@ import (
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
-// TestRestoredLogRenewsEpoch is the review's finding 9: the epoch is the
-// database's, so a database restored from a backup kept it, and a verifier
-// that came back once the restored log had grown past its position
-// resumed inside reused seqs. A node that starts on a log behind the
-// heads nodes recorded gives the cluster a new epoch
-// (verifiers start over), once.
+// TestRestoredLogRenewsEpoch: a node that starts on a log behind the heads
+// nodes recorded (a database restored from a backup, whose epoch is the
+// one it had) gives the cluster a new epoch, once, so verifiers start over
+// instead of resuming at positions the restored log reuses for other
+// entries.
 func TestRestoredLogRenewsEpoch(t *testing.T) {
 	e := start(t, nil)
 	for _, sub := range []string{"a", "b"} {
@@ -46,7 +45,7 @@ func TestRestoredLogRenewsEpoch(t *testing.T) {
 	}
 	e2 := restart()
 	after := epochOf(t, e2)
-	if after == before || !strings.Contains(e2.logs.String(), "the database was restored?") {
+	if after == before || !strings.Contains(e2.logs.String(), "the database was restored from a backup") {
 		t.Fatalf("epoch after a start on a restored log = %q (was %q), log:\n%s\nwant a new epoch and a warning", after, before, e2.logs.String())
 	}
 	shutdown(t, e2.Running)
@@ -55,11 +54,11 @@ func TestRestoredLogRenewsEpoch(t *testing.T) {
 	}
 }
 
-// TestForgedPositionKeepsEpoch is the second review's finding 2: a feed
-// key could report a position far beyond the log's head; the node
-// recorded it, and the next start took it for a restored database and gave
-// the cluster a new epoch (every verifier replaying the log). A node now
-// records no position beyond its own head, and only node records count.
+// TestForgedPositionKeepsEpoch: a position a feed key reports far beyond
+// the log's head is not recorded beyond the node's own head, and only
+// nodes' records count when a node starts, so a forged report cannot make
+// a start look like a restored database and renew the epoch (every
+// verifier replaying the log).
 func TestForgedPositionKeepsEpoch(t *testing.T) {
 	e := start(t, nil)
 	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "a", Scope: "sessions"}); err != nil {
@@ -94,7 +93,7 @@ func TestForgedPositionKeepsEpoch(t *testing.T) {
 	dir := e.dir
 	shutdown(t, e.Running)
 	e2 := start(t, func(c *server.Config) { c.DataDir = dir })
-	if after := epochOf(t, e2); after != before || strings.Contains(e2.logs.String(), "restored?") {
+	if after := epochOf(t, e2); after != before || strings.Contains(e2.logs.String(), "restored from a backup") {
 		t.Fatalf("epoch after a forged report and a restart = %q (was %q), log:\n%s\nwant it kept", after, before, e2.logs.String())
 	}
 }
