@@ -288,9 +288,9 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 		err  error
 	)
 	if !r.single {
-		sent, a, err = r.viaChannel(ctx, st.Position, ready)
+		sent, a, err = r.viaChannel(ctx, st, ready)
 		if errors.Is(err, errNoChannel) {
-			r.s.log.Info("feed: the report stream is not answered (a proxy holding request bodies?); reporting with one request each", "url", r.base, "err", err)
+			r.s.log.Info("feed: the report stream failed; reporting with one request each on this stream", "url", r.base, "err", err)
 			r.single = true
 		}
 	}
@@ -312,20 +312,28 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 }
 
 // viaChannel reports on the stream's report stream, opening it first.
-func (r *reporter) viaChannel(ctx context.Context, pos int64, ready bool) (time.Time, answer, error) {
-	first := r.ch == nil
-	if first {
+// Until the node has answered it (200), the report goes as a request of
+// its own; if the report stream fails other than by a refusal, the client
+// reports that way for the rest of the feed stream.
+func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.Time, answer, error) {
+	if r.ch == nil {
 		r.ch = r.s.openReportChannel(ctx, r.base)
 	}
-	wait := reportTimeout
-	if first {
-		wait = channelAnswerWait
+	if !r.ch.isOpen() {
+		if err := r.ch.failed(); err != nil {
+			r.closeChannel()
+			if isRefusal(err) {
+				return r.s.now(), answer{}, err
+			}
+			return r.s.now(), answer{}, fmt.Errorf("%w: %w", errNoChannel, err)
+		}
+		return r.viaPOST(ctx, st, ready)
 	}
 	sent := r.s.now() // no later than the server's answer: the lease starts here
-	a, err := r.ch.roundTrip(pos, ready, wait)
+	a, err := r.ch.roundTrip(st.Position, ready, reportTimeout)
 	if err != nil {
 		r.closeChannel()
-		if first && !isRefusal(err) {
+		if !isRefusal(err) {
 			err = fmt.Errorf("%w: %w", errNoChannel, err)
 		}
 	}

@@ -24,12 +24,6 @@ import (
 // A report costs the node one line read and one written, against an HTTP
 // request each for a single report (ServePosition).
 
-// channelAnswerWait is how long the first report on a new report stream
-// may wait for its answer before the client reports with one request each
-// for the rest of the feed stream: a reverse proxy that holds request
-// bodies until they end (nginx's default) never lets it through.
-const channelAnswerWait = time.Second
-
 // maxReportLine caps a report or answer line.
 const maxReportLine = 256
 
@@ -74,6 +68,35 @@ type reportChannel struct {
 	answers chan answerResult // from the reader goroutine
 	cancel  context.CancelFunc
 	n       int64 // the last report's number
+	// opened is closed once the node has answered 200: until then the
+	// client reports with one request each. A reverse proxy that holds
+	// request bodies until they end (nginx's default) never lets the
+	// answer through, and the client goes on that way.
+	opened chan struct{}
+}
+
+// isOpen reports whether the node has answered the report stream with 200.
+func (ch *reportChannel) isOpen() bool {
+	select {
+	case <-ch.opened:
+		return true
+	default:
+		return false
+	}
+}
+
+// failed returns the error that ended the report stream before it opened,
+// if one did.
+func (ch *reportChannel) failed() error {
+	select {
+	case r := <-ch.answers:
+		if r.err == nil {
+			r.err = errors.New("feed: report answer before any report")
+		}
+		return r.err
+	default:
+		return nil
+	}
 }
 
 type answerResult struct {
@@ -86,7 +109,8 @@ type answerResult struct {
 // not wait for the answer: the first round trip does.
 func (s *follower) openReportChannel(ctx context.Context, base string) *reportChannel {
 	ctx, cancel := context.WithCancel(ctx)
-	ch := &reportChannel{lines: make(chan []byte, 1), answers: make(chan answerResult, 1), cancel: cancel}
+	ch := &reportChannel{lines: make(chan []byte, 1), answers: make(chan answerResult, 1), cancel: cancel,
+		opened: make(chan struct{})}
 	pr, pw := io.Pipe()
 	context.AfterFunc(ctx, func() { pw.CloseWithError(errChannelClosed) })
 	go func() {
@@ -138,6 +162,7 @@ func (ch *reportChannel) read(ctx context.Context, hc *http.Client, req *http.Re
 		send(answerResult{err: statusError(resp.Status, resp.StatusCode, b)})
 		return
 	}
+	close(ch.opened)
 	br := bufio.NewReaderSize(resp.Body, maxReportLine)
 	for {
 		line, err := br.ReadSlice('\n')

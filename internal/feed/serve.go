@@ -158,11 +158,13 @@ type conn struct {
 	// highest position asked of it so far.
 	named bool
 	asked int64
-	// armed: the write deadline is set for the writes up to the next flush.
-	armed  bool
-	err    error   // the first write error: the stream is over
-	buf    []byte  // this connection's own encoding (catch-up, heartbeats)
-	frames []frame // catch-up scratch
+	// deadline is the write deadline set last: it is moved on only once
+	// half of WriteTimeout has passed, not at every write (a timer update
+	// per write per stream).
+	deadline time.Time
+	err      error   // the first write error: the stream is over
+	buf      []byte  // this connection's own encoding (catch-up, heartbeats)
+	frames   []frame // catch-up scratch
 }
 
 func (c *conn) serve(ctx context.Context, after int64) error {
@@ -376,17 +378,18 @@ func (c *conn) writeHeartbeat(v *view) {
 	c.write(c.buf)
 }
 
-// begin arms the write deadline for the writes up to the next flush, so
-// that a client that stopped reading cannot hold the connection forever.
-// The deadline is I/O, not logic: it uses the wall clock.
+// begin keeps a write deadline between half of WriteTimeout and all of it
+// ahead, so that a client that stopped reading cannot hold the connection
+// for longer. The deadline is I/O, not logic: it uses the wall clock.
 func (c *conn) begin() {
-	if c.armed {
+	now := time.Now()
+	if c.deadline.Sub(now) > c.hub.cfg.WriteTimeout/2 {
 		return
 	}
-	c.armed = true
+	c.deadline = now.Add(c.hub.cfg.WriteTimeout)
 	// Writers that cannot set deadlines (ErrNotSupported) still work; they
 	// lose only the stall protection.
-	_ = c.rc.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
+	_ = c.rc.SetWriteDeadline(c.deadline)
 }
 
 // write writes b; an error shows at flush.
@@ -405,7 +408,6 @@ func (c *conn) flush() error {
 		return c.err
 	}
 	c.begin()
-	c.armed = false
 	if err := c.rc.Flush(); err != nil {
 		return fmt.Errorf("feed: flush: %w", err)
 	}

@@ -457,7 +457,7 @@ const (
 )
 
 // changedRecords returns the followers whose stored record is out of date:
-// new, moved, changed, or heard since more than a quarter of their
+// new, moved, changed, or heard since more than half of their
 // staleness bound ago (so a listing never shows a live verifier as
 // silent). It forgets those no longer following.
 func (c *Cluster) changedRecords(fs []feed.FollowerState) []store.VerifierRecord {
@@ -470,7 +470,7 @@ func (c *Cluster) changedRecords(fs []feed.FollowerState) []store.VerifierRecord
 		old, ok := c.written[f.ID]
 		heard := old.HeardAt
 		old.HeardAt = v.HeardAt
-		if ok && old == v && v.HeardAt.Sub(heard) < v.StaleAfter/4 {
+		if ok && old == v && v.HeardAt.Sub(heard) < v.StaleAfter/2 {
 			continue
 		}
 		out = append(out, v)

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -41,6 +42,11 @@ Usage: tegata-bench NAME [flags]
                              HTTP API on SQLite and on Postgres (in-process authority, loopback)
   tegata-bench gate          requests per second and latency through the gate, next to a
                              trivial upstream hit directly
+  tegata-bench fanout        10 to 2,000 verifiers (real feed clients in this process, and a few
+                             gates) on one SQLite node and on three Postgres nodes: propagation,
+                             node CPU per revocation per verifier, idle and connect cost, memory
+                             per stream, ?confirm= latency, a bulk revocation; --doc FILE writes
+                             the table and a plot (--png) into FILE's fan-out section
 
 Every benchmark takes --tegata (the tegata binary it starts nodes and gates from; env
 TEGATA_BIN, default 'tegata' next to tegata-bench, then on PATH), --db (Postgres URL; env
@@ -59,6 +65,7 @@ var benchCommands = map[string]func(Env, *flag.FlagSet, *benchmark.Setup) func(c
 	"flood":       benchFlood,
 	"authority":   benchAuthority,
 	"gate":        benchGate,
+	"fanout":      benchFanout,
 }
 
 // Env is the process environment as the command sees it.
@@ -319,4 +326,39 @@ func printJSON(env Env, v any) error {
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+func benchFanout(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Context) (*benchmark.Report, error) {
+	var cfg benchmark.FanoutConfig
+	counts := fs.String("counts", "10,100,1000,2000", "verifier counts, increasing (gates included)")
+	backends := fs.String("backends", "sqlite,postgres", "sqlite (one node) and/or postgres (--nodes nodes)")
+	fs.IntVar(&cfg.PostgresNodes, "nodes", 3, "authority nodes on Postgres")
+	fs.IntVar(&cfg.Gates, "gates", 3, "gate processes among the verifiers")
+	fs.Float64Var(&cfg.Rate, "rate", 10, "revocations per second in each phase")
+	fs.IntVar(&cfg.Revocations, "revocations", 30, "revocations per phase (plain, then with ?confirm=5s)")
+	fs.DurationVar(&cfg.Idle, "idle", 0, "how long idle CPU is measured at each count (default 5s)")
+	fs.IntVar(&cfg.Bulk, "bulk", 10_000, "subjects of the bulk revocation at the largest count; -1 skips it")
+	doc := fs.String("doc", "", "replace the fan-out section of this Markdown file (docs/benchmarks.md) with the results")
+	pngPath := fs.String("png", "docs/fanout.png", "with --doc: where the plot goes")
+	return func(ctx context.Context) (*benchmark.Report, error) {
+		cfg.Setup = *setup
+		for _, c := range strings.Split(*counts, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(c))
+			if err != nil || n < 1 {
+				return nil, usageErr("--counts: %q is not a positive number", c)
+			}
+			cfg.Counts = append(cfg.Counts, n)
+		}
+		cfg.Backends = strings.Split(*backends, ",")
+		r, points, err := benchmark.Fanout(ctx, cfg)
+		if err != nil || *doc == "" {
+			return r, err
+		}
+		rel, relErr := filepath.Rel(filepath.Dir(*doc), *pngPath)
+		if relErr != nil {
+			rel = *pngPath
+		}
+		cmd := "tegata-bench fanout " + strings.Join(os.Args[2:], " ")
+		return r, benchmark.WriteFanoutDoc(*doc, *pngPath, rel, cmd, r, points)
+	}
 }

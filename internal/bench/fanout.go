@@ -1,0 +1,523 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+// FanoutConfig tunes Fanout. Zero fields take the defaults.
+type FanoutConfig struct {
+	Setup
+	// Counts are the numbers of verifiers measured, in increasing order:
+	// verifiers are added to reach each. Default 10, 100, 1000, 2000.
+	Counts []int
+	// Gates are real `tegata gate` processes among the verifiers.
+	// Default 3.
+	Gates int
+	// Backends: "sqlite" (one node) and "postgres" (PostgresNodes nodes
+	// on one Postgres). Default both.
+	Backends      []string
+	PostgresNodes int
+	// Rate is the revocations per second of each phase; Revocations how
+	// many each phase makes. Defaults 10/s and 30.
+	Rate        float64
+	Revocations int
+	// Idle is how long the idle CPU is measured at each count. Default 5s.
+	Idle time.Duration
+	// Bulk is the size of the bulk revocation sent at the largest count;
+	// -1 skips it. Default 10,000.
+	Bulk int
+}
+
+func (c *FanoutConfig) defaults() {
+	if len(c.Counts) == 0 {
+		c.Counts = []int{10, 100, 1000, 2000}
+	}
+	c.Gates = cmp0(c.Gates, 3)
+	if len(c.Backends) == 0 {
+		c.Backends = []string{"sqlite", "postgres"}
+	}
+	c.PostgresNodes = cmp0(c.PostgresNodes, 3)
+	if c.Rate <= 0 {
+		c.Rate = 10
+	}
+	c.Revocations = cmp0(c.Revocations, 30)
+	c.Idle = cmp0(c.Idle, 5*time.Second)
+	if c.Bulk == 0 {
+		c.Bulk = 10_000
+	}
+}
+
+// FanoutPoint is one backend at one verifier count.
+type FanoutPoint struct {
+	Backend   string `json:"backend"`
+	Verifiers int    `json:"verifiers"`
+	// Propagation: revoke call's answer → the entry applied by every
+	// verifier (from then on each rejects the token).
+	Propagation Summary `json:"propagation"`
+	// CPU of the authority nodes: per revocation per verifier (plain and
+	// with ?confirm=), idle per 1,000 verifiers (share of a core), to
+	// connect one verifier.
+	CPUPerRevVerifierUS     float64 `json:"cpu_per_rev_verifier_us"`
+	CPUPerRevVerifierConfUS float64 `json:"cpu_per_rev_verifier_confirm_us"`
+	IdlePer1000             float64 `json:"idle_core_share_per_1000"`
+	ConnectMS               float64 `json:"connect_cpu_ms_per_verifier"`
+	MemPerStreamKiB         float64 `json:"node_kib_per_verifier"`
+	Confirm                 Summary `json:"confirm"`
+	BulkMS                  float64 `json:"bulk_ms,omitempty"`
+	Listed                  int     `json:"listed"`
+}
+
+// Fanout measures what a revocation costs an authority per connected
+// verifier, and how fast it reaches all of them, as the count grows.
+func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, []FanoutPoint, error) {
+	cfg.defaults()
+	began := time.Now()
+	r := &Report{Benchmark: "fanout"}
+	r.param("verifier counts", fmt.Sprint(cfg.Counts))
+	r.param("gate processes among them", cfg.Gates)
+	r.param("revocations per phase", fmt.Sprintf("%d at %g/s", cfg.Revocations, cfg.Rate))
+	r.param("cores", numCPU())
+	r.param("load average at start", loadAverage())
+	var points []FanoutPoint
+	for _, backend := range cfg.Backends {
+		ps, err := fanoutBackend(ctx, cfg, backend, r)
+		points = append(points, ps...)
+		if err != nil {
+			return r, points, err
+		}
+	}
+	r.param("load average at end", loadAverage())
+	fanoutTargets(r, points, cfg)
+	r.Seconds = time.Since(began).Seconds()
+	return r, points, nil
+}
+
+// loadAverage is /proc/loadavg's first three fields.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// fanoutRun is one backend's cluster and its in-process verifiers.
+type fanoutRun struct {
+	cfg     FanoutConfig
+	c       *cluster
+	backend string
+	vs      []*fanVerifier
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	tr      tracker
+}
+
+func fanoutBackend(ctx context.Context, cfg FanoutConfig, backend string, r *Report) ([]FanoutPoint, error) {
+	var c *cluster
+	var err error
+	switch backend {
+	case "sqlite":
+		c, err = startSQLiteCluster(ctx, cfg.Setup, cfg.Gates)
+	case "postgres":
+		c, err = startCluster(ctx, cfg.Setup, cfg.PostgresNodes, cfg.Gates)
+	default:
+		return nil, fmt.Errorf("bench: unknown backend %q (sqlite or postgres)", backend)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	vctx, cancel := context.WithCancel(ctx)
+	f := &fanoutRun{cfg: cfg, c: c, backend: backend, cancel: cancel}
+	defer f.stop()
+	var points []FanoutPoint
+	for _, n := range cfg.Counts {
+		p, err := f.point(vctx, n, n == cfg.Counts[len(cfg.Counts)-1])
+		if err != nil {
+			return points, err
+		}
+		points = append(points, p)
+		f.report(r, p)
+		if err := c.alive(); err != nil {
+			return points, err
+		}
+	}
+	return points, nil
+}
+
+func (f *fanoutRun) stop() {
+	f.cancel()
+	f.wg.Wait()
+}
+
+// startSQLiteCluster starts one authority node on its embedded SQLite and
+// the gates.
+func startSQLiteCluster(ctx context.Context, setup Setup, gates int) (c *cluster, err error) {
+	if setup.Binary == "" {
+		return nil, errNoBinary
+	}
+	c = &cluster{setup: setup, apiKey: "tgk_bench_" + randomString(24), feedKey: "tgk_benchfeed_" + randomString(24), hc: newHTTPClient(256)}
+	defer func() {
+		if err != nil {
+			c.close()
+			c = nil
+		}
+	}()
+	if c.dir, err = os.MkdirTemp("", "tegata-bench-"); err != nil {
+		return c, err
+	}
+	master := make([]byte, 32)
+	_, _ = rand.Read(master)
+	env := []string{"TEGATA_API_KEY=" + c.apiKey, "TEGATA_FEED_KEY=" + c.feedKey,
+		"TEGATA_MASTER_KEY=" + base64.StdEncoding.EncodeToString(master)}
+	p, err := startProcess(setup, "authority node (SQLite)", env, "serve", "--addr", "127.0.0.1:0", "--data", c.dir,
+		"--issuer", benchIssuer, "--rate-limits", "off", "--log-level", "info")
+	if err != nil {
+		return c, err
+	}
+	c.nodes = append(c.nodes, p)
+	url, err := p.waitListening(ctx)
+	if err != nil {
+		return c, err
+	}
+	c.urls = append(c.urls, url)
+	c.clients = append(c.clients, &client.Client{BaseURL: url, APIKey: c.apiKey, HTTPClient: c.hc})
+	setup.logf("authority node (SQLite) listening at %s", url)
+	return c, c.startGates(ctx, gates)
+}
+
+// fanVerifier is one in-process verifier: a real feed client, following
+// one node first, naming itself and reporting, applying to a real set.
+type fanVerifier struct {
+	c   *feed.Client
+	set *revocation.Set
+}
+
+// tracker counts, per watched session, the verifiers that have applied
+// its revocation, and per bulk, the verifiers that have all of it.
+type tracker struct {
+	sessions sync.Map // sid → *watch
+	bulkLeft atomic.Int64
+	bulkDone atomic.Int64 // unix nanos when the last verifier completed the bulk
+}
+
+type watch struct {
+	left atomic.Int64
+	last atomic.Int64 // unix nanos of the last apply
+	done chan struct{}
+}
+
+const bulkPrefix = "fanout-bulk-"
+
+// apply is every in-process verifier's Apply: the set's, and the
+// tracker's count. bulk counts this verifier's bulk entries.
+func (t *tracker) apply(set *revocation.Set, bulk *atomic.Int64, bulkN int) func(revocation.Entry) error {
+	return func(e revocation.Entry) error {
+		if err := set.Apply(e); err != nil {
+			return err
+		}
+		switch {
+		case e.Kind == revocation.KindSession:
+			if w, ok := t.sessions.Load(e.Session); ok {
+				w := w.(*watch)
+				w.last.Store(time.Now().UnixNano())
+				if w.left.Add(-1) == 0 {
+					close(w.done)
+				}
+			}
+		case strings.HasPrefix(e.Subject, bulkPrefix):
+			if bulk.Add(1) == int64(bulkN) {
+				t.bulkDone.Store(time.Now().UnixNano())
+				t.bulkLeft.Add(-1)
+			}
+		}
+		return nil
+	}
+}
+
+// grow starts verifiers until n are connected in all (the gates
+// included), each following node i mod nodes first.
+func (f *fanoutRun) grow(ctx context.Context, n int) {
+	quiet := slog.New(slog.DiscardHandler)
+	for i := len(f.vs) + f.cfg.Gates; i < n; i++ {
+		set := revocation.NewSet(0)
+		v := &fanVerifier{set: set}
+		var bulk atomic.Int64
+		v.c = &feed.Client{URLs: rotate(f.c.urls, i), APIKey: f.c.feedKey, Logger: quiet,
+			Apply: f.tr.apply(set, &bulk, f.cfg.Bulk), Reset: func() {},
+			Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: fmt.Sprintf("fanout-%d", i), StaleAfter: 10 * time.Second}}
+		f.vs = append(f.vs, v)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			_ = v.c.Run(ctx)
+		}()
+	}
+}
+
+// current reports whether every in-process verifier is synced and holds a
+// lease.
+func (f *fanoutRun) current() bool {
+	now := time.Now()
+	for _, v := range f.vs {
+		st := v.c.State()
+		if !st.Synced || !now.Before(st.FreshUntil) {
+			return false
+		}
+	}
+	return true
+}
+
+// nodeCPU returns the authority nodes' CPU seconds so far, and their
+// resident memory in KiB.
+func (f *fanoutRun) nodeCPU() (float64, float64) {
+	var cpu, rss float64
+	for _, p := range f.c.nodes {
+		pid := strconv.Itoa(p.cmd.Process.Pid)
+		cpu += procCPU(pid)
+		rss += procRSS(pid)
+	}
+	return cpu, rss
+}
+
+// procRSS is a process's resident memory in KiB (VmRSS).
+func procRSS(pid string) float64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// point grows the verifiers to n and measures.
+func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, error) {
+	p := FanoutPoint{Backend: f.backend, Verifiers: n}
+	setup := f.cfg.Setup
+	added := n - len(f.vs) - f.cfg.Gates
+	cpu0, rss0 := f.nodeCPU()
+	f.grow(ctx, n)
+	deadline := time.Now().Add(time.Duration(60+n/20) * time.Second)
+	for !f.current() {
+		if time.Now().After(deadline) {
+			return p, fmt.Errorf("bench: %s: %d verifiers not all current after a minute", f.backend, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Let the connection burst settle (first reports, the records written).
+	time.Sleep(2 * time.Second)
+	cpu1, rss1 := f.nodeCPU()
+	if added > 0 {
+		p.ConnectMS = (cpu1 - cpu0) * 1000 / float64(added)
+		p.MemPerStreamKiB = (rss1 - rss0) / float64(added)
+	}
+	setup.logf("fanout %s: %d verifiers current (connect %.2f ms CPU each)", f.backend, n, p.ConnectMS)
+
+	if l, err := f.c.clients[0].Verifiers(ctx); err == nil {
+		p.Listed = len(l.Verifiers)
+	}
+	time.Sleep(time.Second) // the listing's asks answered
+	c0, _ := f.nodeCPU()
+	t0 := time.Now()
+	time.Sleep(f.cfg.Idle)
+	c1, _ := f.nodeCPU()
+	idleRate := (c1 - c0) / time.Since(t0).Seconds()
+	p.IdlePer1000 = idleRate * 1000 / float64(n)
+	setup.logf("fanout %s: idle %.2f%% of a core (%.2f%% per 1,000)", f.backend, idleRate*100, p.IdlePer1000*100)
+
+	prop, cpuRev, _, err := f.revocations(ctx, n, 0, idleRate)
+	if err != nil {
+		return p, err
+	}
+	p.Propagation, p.CPUPerRevVerifierUS = prop, cpuRev/float64(n)*1e6
+	setup.logf("fanout %s: propagation p50 %.1f p99 %.1f max %.1f ms; %.2f µs per revocation per verifier",
+		f.backend, prop.P50, prop.P99, prop.Max, p.CPUPerRevVerifierUS)
+	_, cpuConf, conf, err := f.revocations(ctx, n, 5*time.Second, idleRate)
+	if err != nil {
+		return p, err
+	}
+	p.Confirm, p.CPUPerRevVerifierConfUS = conf, cpuConf/float64(n)*1e6
+	setup.logf("fanout %s: confirm p50 %.1f p99 %.1f ms; %.2f µs per revocation per verifier",
+		f.backend, conf.P50, conf.P99, p.CPUPerRevVerifierConfUS)
+	if last && f.cfg.Bulk > 0 {
+		if p.BulkMS, err = f.bulk(ctx); err != nil {
+			return p, err
+		}
+		setup.logf("fanout %s: bulk of %d reached all %d in %.0f ms", f.backend, f.cfg.Bulk, n, p.BulkMS)
+	}
+	return p, nil
+}
+
+// revocations revokes Revocations sessions at Rate (with ?confirm=confirm
+// when set), and returns the propagation to every in-process verifier,
+// the node CPU per revocation beyond idle, and the calls' latency.
+func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duration, idleRate float64) (Summary, float64, Summary, error) {
+	k := f.cfg.Revocations
+	sessions := make([]client.Tokens, k)
+	for i := range sessions {
+		t, err := f.c.clients[i%len(f.c.clients)].CreateSession(ctx, client.SessionRequest{Subject: fmt.Sprintf("fanout-%d-%d", n, i), Device: "fanout"})
+		if err != nil {
+			return Summary{}, 0, Summary{}, fmt.Errorf("bench: session: %w", err)
+		}
+		sessions[i] = t
+	}
+	watches := make([]*watch, k)
+	for i, s := range sessions {
+		w := &watch{done: make(chan struct{})}
+		w.left.Store(int64(len(f.vs)))
+		watches[i] = w
+		f.tr.sessions.Store(s.SessionID, w)
+	}
+	var prop, calls []time.Duration
+	var failed error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	cpu0, _ := f.nodeCPU()
+	start := time.Now()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / f.cfg.Rate))
+	for i := range k {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			res, err := f.c.clients[i%len(f.c.clients)].RevokeSession(ctx, client.SessionRevocation{SessionID: sessions[i].SessionID, Confirm: confirm})
+			acked := time.Now()
+			if err == nil && confirm > 0 && (res.Confirmation == nil || !res.Confirmation.InForce) {
+				err = fmt.Errorf("bench: revocation with ?confirm= not in force: %+v", res.Confirmation)
+			}
+			if err == nil {
+				select {
+				case <-watches[i].done:
+				case <-time.After(10 * time.Second):
+					err = fmt.Errorf("bench: revocation %d not applied by %d verifiers within 10s", i, watches[i].left.Load())
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = err
+				return
+			}
+			calls = append(calls, acked.Sub(t0))
+			prop = append(prop, max(0, time.Duration(watches[i].last.Load()-acked.UnixNano())))
+		}()
+	}
+	tick.Stop()
+	wg.Wait()
+	cpu1, _ := f.nodeCPU()
+	wall := time.Since(start).Seconds()
+	for _, s := range sessions {
+		f.tr.sessions.Delete(s.SessionID)
+	}
+	if failed != nil {
+		return Summary{}, 0, Summary{}, failed
+	}
+	if err := f.gatesReject(ctx, sessions); err != nil {
+		return Summary{}, 0, Summary{}, err
+	}
+	perRev := (cpu1 - cpu0 - idleRate*wall) / float64(k)
+	return summarize(prop), perRev, summarize(calls), nil
+}
+
+// gatesReject checks that every gate process refuses every revoked token.
+func (f *fanoutRun) gatesReject(ctx context.Context, sessions []client.Tokens) error {
+	for _, g := range f.c.gateURL {
+		for _, s := range sessions {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				revoked, err := revokedAt(ctx, f.c.hc, g, s.AccessToken)
+				if revoked {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("bench: gate %s still accepts a revoked token after 10s (%v)", g, err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	return nil
+}
+
+// bulk revokes Bulk subjects in one call and returns the time until every
+// in-process verifier holds all of them.
+func (f *fanoutRun) bulk(ctx context.Context) (float64, error) {
+	items := make([]client.RevokeItem, f.cfg.Bulk)
+	for i := range items {
+		items[i] = client.RevokeItem{Subject: fmt.Sprintf("%s%d", bulkPrefix, i), Scope: client.ScopeSessions}
+	}
+	f.tr.bulkLeft.Store(int64(len(f.vs)))
+	start := time.Now()
+	if _, err := f.c.clients[0].RevokeMany(ctx, client.BulkRevocation{Items: items, Reason: "bench fanout bulk"}); err != nil {
+		return 0, fmt.Errorf("bench: bulk revocation: %w", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for f.tr.bulkLeft.Load() > 0 {
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("bench: bulk revocation: %d verifiers lack it after 60s", f.tr.bulkLeft.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return ms(time.Duration(f.tr.bulkDone.Load() - start.UnixNano())), nil
+}
+
+func (f *fanoutRun) report(r *Report, p FanoutPoint) {
+	pre := fmt.Sprintf("%s %d verifiers: ", p.Backend, p.Verifiers)
+	r.latency(pre+"propagation", p.Propagation)
+	r.result(pre+"node CPU per revocation per verifier", p.CPUPerRevVerifierUS, "µs")
+	r.result(pre+"node CPU per confirmed revocation per verifier", p.CPUPerRevVerifierConfUS, "µs")
+	r.result(pre+"idle node CPU per 1,000 verifiers", p.IdlePer1000*100, "% of a core")
+	r.result(pre+"node CPU to connect a verifier", p.ConnectMS, "ms")
+	r.result(pre+"node memory per verifier", p.MemPerStreamKiB, "KiB")
+	r.latency(pre+"confirm call", p.Confirm)
+	if p.BulkMS > 0 {
+		r.result(pre+"bulk revocation to every verifier", p.BulkMS, "ms")
+	}
+	r.result(pre+"verifiers listed", float64(p.Listed), "")
+	if p.Listed != p.Verifiers {
+		r.fail("%s: tegata verifiers listed %d of %d verifiers", pre, p.Listed, p.Verifiers)
+	}
+}
+
+// fanoutTargets checks the goals of the fan-out issue against the points.
+func fanoutTargets(r *Report, points []FanoutPoint, cfg FanoutConfig) {
+	for _, p := range points {
+		pre := fmt.Sprintf("%s, %d verifiers: ", p.Backend, p.Verifiers)
+		if p.Verifiers >= 1000 {
+			r.target("cost", pre+"node CPU per revocation per verifier", p.CPUPerRevVerifierUS, "<=", 5, "µs", "")
+			r.target("cost-confirm", pre+"node CPU per confirmed revocation per verifier", p.CPUPerRevVerifierConfUS, "<=", 5, "µs", "")
+			r.target("idle", pre+"idle node CPU per 1,000 verifiers", p.IdlePer1000*100, "<=", 2, "% of a core", "")
+		}
+		switch p.Verifiers {
+		case 1000:
+			r.target("p99", pre+"propagation p99", p.Propagation.P99, "<=", 30, "ms", "")
+		case 2000:
+			r.target("p99", pre+"propagation p99", p.Propagation.P99, "<=", 60, "ms", "")
+			r.target("confirm", pre+"?confirm= call p99", p.Confirm.P99, "<=", 100, "ms", "")
+			r.target("connect", pre+"node CPU to connect all", p.ConnectMS*2000/1000, "<=", 1, "s", "")
+			if p.BulkMS > 0 {
+				r.target("bulk", pre+fmt.Sprintf("bulk of %d to every verifier", cfg.Bulk), p.BulkMS, "<=", 2000, "ms", "")
+			}
+		}
+	}
+}

@@ -1,0 +1,256 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"strings"
+)
+
+// Markers of the fan-out section in docs/benchmarks.md, which
+// WriteFanoutDoc replaces.
+const (
+	fanoutBegin = "<!-- fanout:begin (tegata-bench fanout --doc) -->"
+	fanoutEnd   = "<!-- fanout:end -->"
+)
+
+// WriteFanoutDoc writes the curve as a PNG to pngPath and replaces the
+// fan-out section of the Markdown file docPath (between its markers, or
+// at its end) with the table, the targets and the command that made them.
+func WriteFanoutDoc(docPath, pngPath, pngRef, command string, r *Report, points []FanoutPoint) error {
+	if err := os.WriteFile(pngPath, fanoutPNG(points), 0o644); err != nil {
+		return err
+	}
+	old, err := os.ReadFile(docPath)
+	if err != nil {
+		return err
+	}
+	section := fanoutSection(pngRef, command, r, points)
+	doc := string(old)
+	i, j := strings.Index(doc, fanoutBegin), strings.Index(doc, fanoutEnd)
+	if i >= 0 && j > i {
+		doc = doc[:i] + section + doc[j+len(fanoutEnd):]
+	} else {
+		doc = strings.TrimRight(doc, "\n") + "\n\n" + section + "\n"
+	}
+	return os.WriteFile(docPath, []byte(doc), 0o644)
+}
+
+func fanoutSection(pngRef, command string, r *Report, points []FanoutPoint) string {
+	var b strings.Builder
+	b.WriteString(fanoutBegin + "\n")
+	b.WriteString("### Fan-out: one revocation to thousands of verifiers\n\n")
+	fmt.Fprintf(&b, "`%s` (%.0f s). ", command, r.Seconds)
+	for _, p := range r.Params {
+		fmt.Fprintf(&b, "%s: %s; ", p.Name, p.Value)
+	}
+	b.WriteString("\nIn-process verifiers are real feed clients (`internal/feed`) over loopback, each naming itself and " +
+		"reporting, plus real `tegata gate` processes; all share the machine with the nodes. Propagation: the revoke call's " +
+		"answer → the entry applied by every in-process verifier (each rejects the token from then on; every gate is then " +
+		"checked to reject it too). Node CPU is that of the authority processes (all three on Postgres; Postgres itself " +
+		"not counted), beyond their idle rate, divided by revocations and verifiers.\n\n")
+	b.WriteString("| backend | verifiers | propagation p50 / p99 / max (ms) | node CPU per revocation per verifier (µs) | same, with `?confirm=5s` (µs) | idle node CPU per 1,000 (% of a core) | connect (ms CPU per verifier) | node memory per verifier (KiB) | confirm call p50 / p99 (ms) | bulk 10,000 → all (ms) | listed |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, p := range points {
+		bulk := "–"
+		if p.BulkMS > 0 {
+			bulk = fmt.Sprintf("%.0f", p.BulkMS)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.1f / %.1f / %.1f | %.2f | %.2f | %.2f | %.2f | %.0f | %.1f / %.1f | %s | %d |\n",
+			p.Backend, p.Verifiers, p.Propagation.P50, p.Propagation.P99, p.Propagation.Max, p.CPUPerRevVerifierUS,
+			p.CPUPerRevVerifierConfUS, p.IdlePer1000*100, p.ConnectMS, p.MemPerStreamKiB, p.Confirm.P50, p.Confirm.P99, bulk, p.Listed)
+	}
+	if len(r.Targets) > 0 {
+		b.WriteString("\n| goal | target | measured | met |\n|---|---|---|---|\n")
+		for _, t := range r.Targets {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Measured, map[bool]string{true: "yes", false: "**no**"}[t.Pass])
+		}
+	}
+	fmt.Fprintf(&b, "\n![node CPU per revocation per verifier (top, µs) and propagation p99 (bottom, ms) against the "+
+		"number of verifiers (log scale); SQLite blue, Postgres orange, goals grey](%s)\n", pngRef)
+	b.WriteString(fanoutEnd)
+	return b.String()
+}
+
+// fanoutPNG draws two panels against the verifier count (log scale): node
+// CPU per revocation per verifier, and propagation p99; one line per
+// backend, the goals in grey.
+func fanoutPNG(points []FanoutPoint) []byte {
+	const w, h = 720, 560
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	fill(img, img.Bounds(), color.White)
+	byBackend := map[string][]FanoutPoint{}
+	var order []string
+	for _, p := range points {
+		if _, ok := byBackend[p.Backend]; !ok {
+			order = append(order, p.Backend)
+		}
+		byBackend[p.Backend] = append(byBackend[p.Backend], p)
+	}
+	colors := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}}
+	panels := []struct {
+		label string
+		y     func(FanoutPoint) float64
+		goals [][2]float64 // (n, value) marks
+	}{
+		{"cpu us", func(p FanoutPoint) float64 { return p.CPUPerRevVerifierUS }, [][2]float64{{1000, 5}, {2000, 5}}},
+		{"p99 ms", func(p FanoutPoint) float64 { return p.Propagation.P99 }, [][2]float64{{1000, 30}, {2000, 60}}},
+	}
+	for i, pn := range panels {
+		r := image.Rect(70, 20+i*270, w-20, 20+i*270+220)
+		ymax := 0.0
+		for _, p := range points {
+			ymax = max(ymax, pn.y(p))
+		}
+		for _, g := range pn.goals {
+			ymax = max(ymax, g[1])
+		}
+		ymax = niceCeil(ymax * 1.1)
+		nmin, nmax := 10.0, 2000.0
+		for _, p := range points {
+			nmin, nmax = min(nmin, float64(p.Verifiers)), max(nmax, float64(p.Verifiers))
+		}
+		xAt := func(n float64) int {
+			return r.Min.X + int(float64(r.Dx())*(math.Log10(n)-math.Log10(nmin))/(math.Log10(nmax)-math.Log10(nmin)))
+		}
+		yAt := func(v float64) int { return r.Max.Y - int(float64(r.Dy())*v/ymax) }
+		grey := color.RGBA{200, 200, 200, 255}
+		for k := 0; k <= 4; k++ {
+			v := ymax * float64(k) / 4
+			line(img, r.Min.X, yAt(v), r.Max.X, yAt(v), grey)
+			text(img, 4, yAt(v)-3, trimFloat(v), color.Black)
+		}
+		for _, n := range []float64{10, 100, 1000, 2000} {
+			if n >= nmin && n <= nmax {
+				line(img, xAt(n), r.Min.Y, xAt(n), r.Max.Y, grey)
+				text(img, xAt(n)-8, r.Max.Y+6, trimFloat(n), color.Black)
+			}
+		}
+		for _, g := range pn.goals {
+			gx, gy := xAt(g[0]), yAt(g[1])
+			line(img, gx-12, gy, gx+12, gy, color.RGBA{120, 120, 120, 255})
+		}
+		line(img, r.Min.X, r.Max.Y, r.Max.X, r.Max.Y, color.Black)
+		line(img, r.Min.X, r.Min.Y, r.Min.X, r.Max.Y, color.Black)
+		text(img, r.Min.X+6, r.Min.Y+2, pn.label, color.Black)
+		for bi, name := range order {
+			c := colors[bi%len(colors)]
+			ps := byBackend[name]
+			for j := range ps {
+				x, y := xAt(float64(ps[j].Verifiers)), yAt(pn.y(ps[j]))
+				fill(img, image.Rect(x-3, y-3, x+4, y+4), c)
+				if j > 0 {
+					thick(img, xAt(float64(ps[j-1].Verifiers)), yAt(pn.y(ps[j-1])), x, y, c)
+				}
+			}
+			text(img, r.Max.X-120, r.Min.Y+4+bi*12, name, c)
+		}
+	}
+	text(img, w/2-40, h-14, "verifiers", color.Black)
+	var buf bytes.Buffer
+	_ = png.Encode(&buf, img) // an in-memory RGBA always encodes
+	return buf.Bytes()
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if v <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func trimFloat(v float64) string {
+	s := fmt.Sprintf("%.2f", v)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s
+}
+
+func fill(img *image.RGBA, r image.Rectangle, c color.Color) {
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			img.Set(x, y, c)
+		}
+	}
+}
+
+// line draws a one-pixel line (Bresenham).
+func line(img *image.RGBA, x0, y0, x1, y1 int, c color.Color) {
+	dx, dy := abs(x1-x0), -abs(y1-y0)
+	sx, sy := sign(x1-x0), sign(y1-y0)
+	e := dx + dy
+	for {
+		img.Set(x0, y0, c)
+		if x0 == x1 && y0 == y1 {
+			return
+		}
+		if 2*e >= dy {
+			e += dy
+			x0 += sx
+		}
+		if 2*e <= dx {
+			e += dx
+			y0 += sy
+		}
+	}
+}
+
+func thick(img *image.RGBA, x0, y0, x1, y1 int, c color.Color) {
+	for d := -1; d <= 1; d++ {
+		line(img, x0, y0+d, x1, y1+d, c)
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func sign(v int) int {
+	switch {
+	case v < 0:
+		return -1
+	case v > 0:
+		return 1
+	}
+	return 0
+}
+
+// glyphs is a 3×5 pixel font for what the plot writes: each row of a
+// glyph is three bits, the top row first.
+var glyphs = map[rune][5]uint8{
+	'0': {7, 5, 5, 5, 7}, '1': {2, 6, 2, 2, 7}, '2': {7, 1, 7, 4, 7}, '3': {7, 1, 7, 1, 7}, '4': {5, 5, 7, 1, 1},
+	'5': {7, 4, 7, 1, 7}, '6': {7, 4, 7, 5, 7}, '7': {7, 1, 1, 1, 1}, '8': {7, 5, 7, 5, 7}, '9': {7, 5, 7, 1, 7},
+	'.': {0, 0, 0, 0, 2}, ' ': {}, 'c': {0, 7, 4, 4, 7}, 'e': {7, 5, 7, 4, 7}, 'f': {3, 4, 6, 4, 4},
+	'g': {7, 5, 7, 1, 7}, 'i': {2, 0, 2, 2, 2}, 'l': {2, 2, 2, 2, 3}, 'm': {0, 7, 7, 5, 5}, 'o': {0, 7, 5, 5, 7},
+	'p': {7, 5, 7, 4, 4}, 'q': {7, 5, 7, 1, 1}, 'r': {0, 7, 4, 4, 4}, 's': {7, 4, 7, 1, 7}, 't': {4, 7, 4, 4, 3},
+	'u': {0, 5, 5, 5, 7}, 'v': {0, 5, 5, 5, 2},
+}
+
+// text writes s at (x, y) in the 3×5 font scaled by two.
+func text(img *image.RGBA, x, y int, s string, c color.Color) {
+	for _, ch := range s {
+		g := glyphs[ch]
+		for row, bits := range g {
+			for col := 0; col < 3; col++ {
+				if bits&(4>>col) != 0 {
+					fill(img, image.Rect(x+col*2, y+row*2, x+col*2+2, y+row*2+2), c)
+				}
+			}
+		}
+		x += 8
+	}
+}
