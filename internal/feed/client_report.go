@@ -282,6 +282,12 @@ func (r *reporter) run(ctx context.Context) {
 func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 	st := r.s.c.State()
 	ready := r.s.readyOf(st)
+	// What the report says counts as said from now on (due compares with
+	// it while the report is in flight); a failed report restores it, and
+	// the retry says it again.
+	prevReported, prevReady := r.reported.Load(), r.ready.Load()
+	r.reported.Store(max(prevReported, st.Position))
+	r.ready.Store(ready)
 	var (
 		a    answer
 		sent time.Time
@@ -298,14 +304,14 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 		sent, a, err = r.viaPOST(ctx, st, ready)
 	}
 	if err != nil {
+		r.reported.Store(prevReported)
+		r.ready.Store(prevReady)
 		var ref *refusal
 		if errors.As(err, &ref) {
 			r.s.refused(ref.code, r.answered)
 		}
 		return 0, err
 	}
-	r.reported.Store(max(r.reported.Load(), st.Position))
-	r.ready.Store(ready)
 	d := min(r.s.c.Follower.StaleAfter, time.Duration(a.leaseMS)*time.Millisecond)
 	r.s.c.addLease(lease{head: a.head, until: sent.Add(d), epoch: st.Epoch})
 	return d, nil

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -234,6 +235,10 @@ type record struct {
 	owner Requester
 	// reports counts its open report streams.
 	reports int
+	// mu guards FollowerState's fields for a report taken under the
+	// registry's read lock (followers.reportedFast); whoever holds the
+	// registry's write lock needs it not.
+	mu sync.Mutex
 }
 
 // live reports whether r was heard within its staleness bound at now. A
@@ -250,25 +255,36 @@ type followerLimits struct {
 
 // followers is a Hub's registry of the verifiers following it and the
 // history of its head, from which it works out how far all of them are
-// safe (see safe). Guarded by its own mutex, never held with the hub's.
+// safe (see safe). Guarded by its own lock, never held with the hub's.
+//
+// A position report, the frequent change (every follower reports within
+// milliseconds of an ask), takes the read lock and its record's own mutex
+// (reportedFast), so that thousands of reports arriving at once neither
+// queue behind one another nor behind a scan (safe, pending, list, which
+// take the read lock too). What adds, drops or renames records takes the
+// write lock.
 type followers struct {
 	lim     followerLimits
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	m       map[string]*record
 	perKey  map[string]int // records by owner's API key
 	perAddr map[string]int // records by owner's address
 	hist    history
-	changed chan struct{} // closed (and replaced) on every change
+	changed atomic.Pointer[chan struct{}] // closed (and replaced) on every change
 }
 
 func newFollowers(lim followerLimits) *followers {
-	return &followers{lim: lim, m: map[string]*record{}, perKey: map[string]int{}, perAddr: map[string]int{},
-		changed: make(chan struct{})}
+	fs := &followers{lim: lim, m: map[string]*record{}, perKey: map[string]int{}, perAddr: map[string]int{}}
+	ch := make(chan struct{})
+	fs.changed.Store(&ch)
+	return fs
 }
 
+// wakeLocked closes the changed channel, replacing it; it needs no lock
+// (the name says where it is called from).
 func (fs *followers) wakeLocked() {
-	close(fs.changed)
-	fs.changed = make(chan struct{})
+	ch := make(chan struct{})
+	close(*fs.changed.Swap(&ch))
 }
 
 // advanced records that the hub's head reached head at now.
@@ -411,6 +427,9 @@ func (fs *followers) openReports(id, token string) (func(), error) {
 // and returns that record's report token and the staleness bound the hub
 // takes f at (its own, or the hub's cap).
 func (fs *followers) reported(f Follower, token string, pos int64, ready bool, now time.Time) (string, time.Duration, error) {
+	if tok, d, ok, err := fs.reportedFast(f, token, pos, ready, now); ok || err != nil {
+		return tok, d, err
+	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	r, err := fs.findLocked(f.ID, token)
@@ -424,6 +443,33 @@ func (fs *followers) reported(f Follower, token string, pos int64, ready bool, n
 	r.Position, r.Ready = pos, ready
 	fs.wakeLocked()
 	return r.token, r.StaleAfter, nil
+}
+
+// reportedFast records a report under the read lock when it changes only
+// the follower's position, readiness and the time it was heard; ok is
+// false when it says something else of itself (reported then takes the
+// write lock).
+func (fs *followers) reportedFast(f Follower, token string, pos int64, ready bool, now time.Time) (string, time.Duration, bool, error) {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	r, err := fs.findLocked(f.ID, token)
+	if err == nil && r == nil {
+		err = errUnknown
+	}
+	if err != nil {
+		return "", 0, false, err
+	}
+	if fs.lim.staleCap > 0 {
+		f.StaleAfter = min(f.StaleAfter, fs.lim.staleCap)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Follower != f {
+		return "", 0, false, nil
+	}
+	r.Heard, r.Position, r.Ready = now, pos, ready
+	fs.wakeLocked()
+	return r.token, r.StaleAfter, true, nil
 }
 
 // safe returns the highest position X such that every verifier that
@@ -444,47 +490,73 @@ func (fs *followers) reported(f Follower, token string, pos int64, ready bool, n
 //
 // Followers silent past their bound are dropped.
 func (fs *followers) safe(head int64, now time.Time) (int64, time.Time) {
+	safe, next, dead := fs.scanSafe(head, now)
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	safe := head
-	var next time.Time
-	soonest := func(t time.Time) {
-		if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	for id, r := range fs.m {
-		if !r.live(now) {
+	for _, id := range dead {
+		if r := fs.m[id]; r != nil && !r.live(now) {
 			fs.deleteLocked(id)
-			continue
-		}
-		x := max(r.Position, r.floor, fs.hist.at(now.Add(-r.StaleAfter)))
-		if x >= head {
-			continue
-		}
-		safe = min(safe, x)
-		soonest(r.Heard.Add(r.StaleAfter + time.Nanosecond))
-		if t, ok := fs.hist.passed(x); ok {
-			soonest(t.Add(r.StaleAfter + time.Nanosecond))
 		}
 	}
 	fs.hist.prune(now)
 	return safe, next
 }
 
+// scanSafe is safe's look at every record, under the read lock: reports
+// go on meanwhile. It returns the records silent past their bound, which
+// safe drops.
+func (fs *followers) scanSafe(head int64, now time.Time) (safe int64, next time.Time, dead []string) {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	safe = head
+	soonest := func(t time.Time) {
+		if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for id, r := range fs.m {
+		r.mu.Lock()
+		live, pos, heard, stale := r.live(now), r.Position, r.Heard, r.StaleAfter
+		r.mu.Unlock()
+		if !live {
+			dead = append(dead, id)
+			continue
+		}
+		x := max(pos, r.floor, fs.hist.at(now.Add(-stale)))
+		if x >= head {
+			continue
+		}
+		safe = min(safe, x)
+		soonest(heard.Add(stale + time.Nanosecond))
+		if t, ok := fs.hist.passed(x); ok {
+			soonest(t.Add(stale + time.Nanosecond))
+		}
+	}
+	return safe, next, dead
+}
+
+// state returns r's state, taken under its mutex; the registry's read
+// lock is held.
+func (r *record) state() FollowerState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.FollowerState
+}
+
 // pending returns up to limit of the followers not yet safe up to x (see
 // safe), and how many there are in all.
 func (fs *followers) pending(x int64, limit int, now time.Time) ([]FollowerState, int) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
 	var out []FollowerState
 	n := 0
 	for _, r := range fs.m {
-		if !r.live(now) || max(r.Position, r.floor, fs.hist.at(now.Add(-r.StaleAfter))) >= x {
+		st := r.state()
+		if now.Sub(st.Heard) > st.StaleAfter || max(st.Position, r.floor, fs.hist.at(now.Add(-st.StaleAfter))) >= x {
 			continue
 		}
 		if n++; len(out) < limit {
-			out = append(out, r.FollowerState)
+			out = append(out, st)
 		}
 	}
 	return out, n
@@ -492,12 +564,12 @@ func (fs *followers) pending(x int64, limit int, now time.Time) ([]FollowerState
 
 // list returns the followers heard within their staleness bound.
 func (fs *followers) list(now time.Time) []FollowerState {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
 	out := make([]FollowerState, 0, len(fs.m))
 	for _, r := range fs.m {
-		if r.live(now) {
-			out = append(out, r.FollowerState)
+		if st := r.state(); now.Sub(st.Heard) <= st.StaleAfter {
+			out = append(out, st)
 		}
 	}
 	return out
@@ -505,13 +577,15 @@ func (fs *followers) list(now time.Time) []FollowerState {
 
 // count returns how many followers list would return.
 func (fs *followers) count(now time.Time) int {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
 	n := 0
 	for _, r := range fs.m {
+		r.mu.Lock()
 		if r.live(now) {
 			n++
 		}
+		r.mu.Unlock()
 	}
 	return n
 }

@@ -267,7 +267,5 @@ func (h *Hub) Pending(x int64, limit int) ([]FollowerState, int) {
 // FollowersChanged returns a channel closed at the next change of a
 // follower or of the head.
 func (h *Hub) FollowersChanged() <-chan struct{} {
-	h.fl.mu.Lock()
-	defer h.fl.mu.Unlock()
-	return h.fl.changed
+	return *h.fl.changed.Load()
 }

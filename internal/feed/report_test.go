@@ -95,11 +95,12 @@ func TestLeaseCutShortByLicense(t *testing.T) {
 	if got := c.State().FreshUntil; !got.Equal(until) {
 		t.Fatalf("FreshUntil = %v, want the license's end %v", got, until)
 	}
-	// The follower is known, with what it reported.
-	fs := hub.Followers()
-	if len(fs) != 1 || fs[0].ID != "v1" || fs[0].Position != 2 || fs[0].StaleAfter != 10*time.Second {
-		t.Fatalf("Followers() = %+v, want v1 at 2", fs)
-	}
+	// The follower is known, with what it reported (once the lease made it
+	// current, it reports again: its readiness changed).
+	waitFor(t, "v1 at 2, ready", func() bool {
+		fs := hub.Followers()
+		return len(fs) == 1 && fs[0].ID == "v1" && fs[0].Position == 2 && fs[0].Ready && fs[0].StaleAfter == 10*time.Second
+	})
 
 	tok := namedStream(t, srv.URL, "v2")
 	expired := t0.Add(-time.Second)
