@@ -71,14 +71,14 @@ func fanoutSection(pngRef, command string, r *Report, points []FanoutPoint) stri
 		}
 	}
 	fmt.Fprintf(&b, "\n![node CPU per revocation per verifier (top, µs) and propagation p99 (bottom, ms) against the "+
-		"number of verifiers (log scale); SQLite blue, Postgres orange, goals grey](%s)\n", pngRef)
+		"number of verifiers, both axes logarithmic; SQLite blue, Postgres orange, goals as grey marks](%s)\n", pngRef)
 	b.WriteString(fanoutEnd)
 	return b.String()
 }
 
-// fanoutPNG draws two panels against the verifier count (log scale): node
-// CPU per revocation per verifier, and propagation p99; one line per
-// backend, the goals in grey.
+// fanoutPNG draws two panels against the verifier count, both axes
+// logarithmic: node CPU per revocation per verifier, and propagation p99;
+// one line per backend, the goals as grey marks.
 func fanoutPNG(points []FanoutPoint) []byte {
 	const w, h = 720, 560
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -102,14 +102,21 @@ func fanoutPNG(points []FanoutPoint) []byte {
 	}
 	for i, pn := range panels {
 		r := image.Rect(70, 20+i*270, w-20, 20+i*270+220)
-		ymax := 0.0
+		// Both axes are logarithmic: the costs span from hundreds of µs
+		// (a revocation's fixed cost shared by ten verifiers) to a few.
+		lo, hi := math.Inf(1), 0.0
 		for _, p := range points {
-			ymax = max(ymax, pn.y(p))
+			if v := pn.y(p); v > 0 {
+				lo, hi = min(lo, v), max(hi, v)
+			}
 		}
 		for _, g := range pn.goals {
-			ymax = max(ymax, g[1])
+			lo, hi = min(lo, g[1]), max(hi, g[1])
 		}
-		ymax = niceCeil(ymax * 1.1)
+		ylo, yhi := math.Pow(10, math.Floor(math.Log10(lo))), math.Pow(10, math.Ceil(math.Log10(hi)))
+		if yhi <= ylo {
+			yhi = ylo * 10
+		}
 		nmin, nmax := 10.0, 2000.0
 		for _, p := range points {
 			nmin, nmax = min(nmin, float64(p.Verifiers)), max(nmax, float64(p.Verifiers))
@@ -117,10 +124,12 @@ func fanoutPNG(points []FanoutPoint) []byte {
 		xAt := func(n float64) int {
 			return r.Min.X + int(float64(r.Dx())*(math.Log10(n)-math.Log10(nmin))/(math.Log10(nmax)-math.Log10(nmin)))
 		}
-		yAt := func(v float64) int { return r.Max.Y - int(float64(r.Dy())*v/ymax) }
+		yAt := func(v float64) int {
+			v = max(v, ylo)
+			return r.Max.Y - int(float64(r.Dy())*(math.Log10(v)-math.Log10(ylo))/(math.Log10(yhi)-math.Log10(ylo)))
+		}
 		grey := color.RGBA{200, 200, 200, 255}
-		for k := 0; k <= 4; k++ {
-			v := ymax * float64(k) / 4
+		for v := ylo; v <= yhi*1.001; v *= 10 {
 			line(img, r.Min.X, yAt(v), r.Max.X, yAt(v), grey)
 			text(img, 4, yAt(v)-3, trimFloat(v), color.Black)
 		}
@@ -156,20 +165,6 @@ func fanoutPNG(points []FanoutPoint) []byte {
 	return buf.Bytes()
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
-func niceCeil(v float64) float64 {
-	if v <= 0 {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if v <= m*p {
-			return m * p
-		}
-	}
-	return 10 * p
-}
-
 func trimFloat(v float64) string {
 	s := fmt.Sprintf("%.2f", v)
 	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
@@ -195,11 +190,12 @@ func line(img *image.RGBA, x0, y0, x1, y1 int, c color.Color) {
 		if x0 == x1 && y0 == y1 {
 			return
 		}
-		if 2*e >= dy {
+		e2 := 2 * e
+		if e2 >= dy {
 			e += dy
 			x0 += sx
 		}
-		if 2*e <= dx {
+		if e2 <= dx {
 			e += dx
 			y0 += sy
 		}
