@@ -92,9 +92,9 @@ type Config struct {
 	// no wait for a silent verifier, lasts longer. Zero means
 	// feed.DefaultStaleAfterCap.
 	MaxStaleAfter time.Duration
-	// Clock is the node's one clock: the authority's decisions
-	// (Authority.Now is set from it) and the API's timers (feed streams'
-	// key checks and maximum age). Nil: the wall clock.
+	// Clock is the node's one clock: the authority's decisions and the
+	// API's timers (feed streams' key checks and maximum age). Nil: the
+	// wall clock. Authority.Now must be nil (Start refuses another clock).
 	Clock clock.Clock
 	// BodyTimeout bounds how long a request body may take to arrive (a
 	// connection deadline, on the wall clock). Zero:
@@ -209,7 +209,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	log := cfg.Logger
 	ac := cfg.Authority
 	clk := clock.Or(cfg.Clock)
-	ac.Now = clk.Now
+	ac.Now = clk.Now // checkConfig refused another
 	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
 	if err != nil {
 		return nil, err
