@@ -22,6 +22,7 @@ const (
 	DefaultAlgorithm       = token.EdDSA
 	DefaultStatusListSize  = 1 << 20
 	DefaultStatusListTTL   = time.Minute
+	DefaultStatusListHold  = 5 * time.Minute
 	DefaultEventRetention  = 24 * time.Hour
 )
 
@@ -87,6 +88,12 @@ type StatusListConfig struct {
 	// TTL is the ttl (and exp - iat) of Status List Tokens: how long a
 	// Relying Party may rely on a copy. Default DefaultStatusListTTL.
 	TTL time.Duration
+	// Hold is how long a revoked entry stays INVALID after its revocation
+	// has expired (the Leeway past the exp of every token it covers), for
+	// Relying Parties that accept a token past its exp within their own
+	// clock skew (Spring 60 s, ASP.NET 5 min by default). Entries are given
+	// to new sessions only after it too. Default DefaultStatusListHold.
+	Hold time.Duration
 }
 
 // Limits of StatusListConfig.Size.
@@ -110,6 +117,7 @@ func (c *Config) setDefaults() {
 	def(&c.KeyPublishDelay, DefaultKeyPublishDelay)
 	def(&c.Leeway, DefaultLeeway)
 	def(&c.StatusLists.TTL, DefaultStatusListTTL)
+	def(&c.StatusLists.Hold, DefaultStatusListHold)
 	def(&c.EventRetention, DefaultEventRetention)
 	if c.StatusLists.Size == 0 {
 		c.StatusLists.Size = DefaultStatusListSize
@@ -143,7 +151,8 @@ func (c *Config) validate() error {
 		name string
 		v    time.Duration
 	}{{"AccessTTL", c.AccessTTL}, {"RefreshTTL", c.RefreshTTL}, {"SessionTTL", c.SessionTTL},
-		{"RefreshGrace", c.RefreshGrace}, {"KeyPublishDelay", c.KeyPublishDelay}, {"Leeway", c.Leeway}, {"EventRetention", c.EventRetention}} {
+		{"RefreshGrace", c.RefreshGrace}, {"KeyPublishDelay", c.KeyPublishDelay}, {"Leeway", c.Leeway}, {"EventRetention", c.EventRetention},
+		{"StatusLists.Hold", c.StatusLists.Hold}} {
 		if d.v < 0 {
 			return fmt.Errorf("authority: Config.%s is negative (%v)", d.name, d.v)
 		}
@@ -168,8 +177,10 @@ func (c *Config) validate() error {
 }
 
 // slotReuseDelay is how long after a status list entry is no longer held
-// it stays unallocated: a Relying Party may hold a list that shows it
-// INVALID for up to a TTL, and node clocks may differ by up to the leeway.
-// Without the delay, a new session's token could read INVALID from such a
-// copy.
-func (c *Config) slotReuseDelay() time.Duration { return c.StatusLists.TTL + c.Leeway }
+// it stays unallocated: lists show it INVALID for the Hold past its
+// revocation's expiry, a Relying Party may hold such a list for up to a
+// TTL, and node clocks may differ by up to the leeway. Without the delay, a
+// new session's token could read INVALID from such a copy.
+func (c *Config) slotReuseDelay() time.Duration {
+	return c.StatusLists.Hold + c.StatusLists.TTL + c.Leeway
+}
