@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
-	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
@@ -25,20 +24,9 @@ func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
 	g.m.outcome(outcomeAllowed)
 	// An authenticated upload may take as long as it needs, as long as it
 	// keeps moving (when the server bounds bodies with httpguard).
-	httpguard.Relax(r, ForwardBodyIdle)
+	httpguard.Relax(r, httpguard.ForwardBodyIdle)
 	g.proxy.ServeHTTP(w, r.WithContext(verifier.NewContext(r.Context(), c)))
 }
-
-// ForwardBodyIdle is how long the body of a verified request forwarded to
-// the upstream may stall between two reads when tegata gate serves it (the
-// default of nginx's client_body_timeout). Bodies of requests not yet
-// verified must arrive whole within BodyTimeout.
-const ForwardBodyIdle = time.Minute
-
-// BodyTimeout bounds how long the body of a request not yet verified may
-// take to arrive when tegata gate serves it: a client trickling a body to
-// /auth, /healthz or a refused request loses the connection then.
-const BodyTimeout = 10 * time.Second
 
 // newProxy returns the reverse proxy to cfg.Upstream. Rewrite removes every
 // X-Tegata-* header the client sent before it sets the verified ones (from
@@ -64,7 +52,7 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 			pr.SetXForwarded()
 			stripSpoofed(pr.Out.Header)
 			if c, ok := verifier.FromContext(pr.In.Context()); ok {
-				g.identify(pr.In.Context(), c).apply(pr.Out.Header)
+				g.identityHeaders(pr.In.Context(), c).apply(pr.Out.Header)
 			}
 		},
 		Transport:    tr,

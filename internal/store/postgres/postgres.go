@@ -117,6 +117,7 @@ func dialect() sqlstore.Dialect {
 		Schema:        sub,
 		IsUnique:      isUnique,
 		NotifyAppend:  "pg_notify('" + channel + "', CAST(seq AS TEXT))",
+		HomeQuery:     `SELECT CAST(tableoid AS TEXT) || ':' || CAST(xmin AS TEXT) FROM cluster_home WHERE id = 1`,
 	}
 }
 
