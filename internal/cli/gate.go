@@ -97,11 +97,13 @@ func (f *gateFlags) gateConfig() (gate.Config, error) {
 		return cfg, usageErr("--websocket-origins only applies with --upstream: in forward-auth mode the proxy in front sees the WebSockets")
 	}
 	if f.claims != "*" {
-		cfg.Claims = []string{}
 		for _, c := range strings.Split(f.claims, ",") {
 			if c = strings.TrimSpace(c); c != "" {
 				cfg.Claims = append(cfg.Claims, c)
 			}
+		}
+		if len(cfg.Claims) == 0 {
+			cfg.MaxClaimBytes = -1 // --claim-headers "": no claim headers
 		}
 	}
 	return cfg, nil
