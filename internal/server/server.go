@@ -261,7 +261,8 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
-	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition),
+		Reports: http.HandlerFunc(hub.ServeReports), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
 		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
 	if sl := a.Config().StatusLists; !sl.Off() {
