@@ -111,6 +111,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.MasterKey, cfg.APIKey, cfg.FeedKey = env.Getenv("TEGATA_MASTER_KEY"), env.Getenv("TEGATA_API_KEY"), env.Getenv("TEGATA_FEED_KEY")
+	cfg.MasterKeyOther = env.Getenv("TEGATA_MASTER_KEY_OTHER")
 	return cfg, nil
 }
 
