@@ -42,7 +42,7 @@ type Tokens struct {
 
 // CreateSession signs a subject in on a new device.
 func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Tokens, error) {
-	if err := checkNewSubject(req.Subject); err != nil {
+	if err := checkSubject(req.Subject); err != nil {
 		return Tokens{}, err
 	}
 	// Devices are shown to people (a "your devices" page, `tegata
@@ -163,7 +163,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		Next:         store.RefreshToken{Hash: HashSecret(next), CreatedAt: now, ExpiresAt: now.Add(a.cfg.RefreshTTL)},
 		NextSealed:   a.tokSealer.seal([]byte(next), presented[:]),
 		Now:          now,
-		Grace:        a.cfg.RefreshGrace,
+		Grace:        max(a.cfg.RefreshGrace, 0), // negative: off
 		RevokedUntil: until,
 		// The refresh token is spent only if its access token can be
 		// minted: otherwise the client's retry would look like theft.
@@ -227,6 +227,12 @@ func (a *Authority) Sessions(ctx context.Context, subject string) ([]store.Sessi
 	return live, nil
 }
 
+// checkSubject is the rule for every subject the authority takes (a
+// session's, a revocation's, a listing's): present, at most MaxSubjectLen
+// bytes of UTF-8 without control characters, and without surrounding
+// whitespace, almost surely a slip (a pasted line, a padded column) that
+// names a different user than meant. No session has such a subject, so a
+// revocation or a listing that names one would reach nobody.
 func checkSubject(s string) error {
 	switch {
 	case s == "":
@@ -235,21 +241,7 @@ func checkSubject(s string) error {
 		return invalidRequest("subject is longer than %d bytes", MaxSubjectLen)
 	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
 		return invalidRequest("subject must be valid UTF-8 without control characters")
-	}
-	return nil
-}
-
-// checkNewSubject is checkSubject for a session being created, which also
-// refuses surrounding whitespace: almost surely a slip (a pasted line, a
-// padded column), and the subject without it would be a different user.
-// Revocations and listings take such a subject still: sessions created
-// before this rule must remain possible to list and sign out (a bulk
-// revocation reports the sessions each subject had, so a slip shows).
-func checkNewSubject(s string) error {
-	if err := checkSubject(s); err != nil {
-		return err
-	}
-	if strings.TrimSpace(s) != s {
+	case strings.TrimSpace(s) != s:
 		return invalidRequest("subject %q has leading or trailing whitespace", s)
 	}
 	return nil
