@@ -85,6 +85,9 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.Limits = &lim
+	if cfg.AfterRestore != server.AfterRestoreCutoff && cfg.AfterRestore != server.AfterRestoreKeep {
+		return cfg, usageErr("--after-restore must be %s or %s", server.AfterRestoreCutoff, server.AfterRestoreKeep)
+	}
 	if cfg.MaxConfirm <= 0 {
 		return cfg, usageErr("--max-confirm must be positive")
 	}
