@@ -97,9 +97,10 @@ func (a *Authority) tokens(s store.Session, gen int64, refresh string, refreshEx
 }
 
 // mintable reports whether mint can sign a token for s at now: a key
-// signs then and the stored claims are ones the token rules accept (claims
-// stored before they were checked on input may not be). Everything else
-// mint does cannot fail but for the system's random source.
+// signs then and the stored claims are ones the token rules accept (every
+// API checks them on input, but a store written to directly may hold
+// others). Everything else mint does cannot fail but for the system's
+// random source.
 func (a *Authority) mintable(s store.Session, now time.Time) error {
 	if _, ok := a.ring().current(now); !ok {
 		return errNoSigningKey

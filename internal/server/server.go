@@ -270,12 +270,13 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
-	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition),
+		Reports: http.HandlerFunc(hub.ServeReports), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
 		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
 	if sl := a.Config().StatusLists; !sl.Off() {
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
-			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
+			Issuer: ac.Issuer, TTL: sl.TTL, Hold: sl.HoldPastExpiry(), Now: a.Config().Now, Logger: log})
 	}
 	tx := ssf.New(st, a, ssf.Config{Issuer: ac.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: a.Config().Now, Logger: log})
 	hc.SSF = tx
