@@ -162,11 +162,11 @@ func headerString(s string) string {
 }
 
 // isPlain reports whether s can be a header value as it is and cannot be
-// mistaken for JSON: it does not begin as a JSON string, array, object or
-// number does, and is not true, false or null.
+// mistaken for JSON: it does not begin as a JSON string, array or object
+// does, and does not parse as JSON (7, -1.5, true, null do; a session id
+// that begins with a digit does not).
 func isPlain(s string) bool {
-	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || strings.IndexByte(`"[{-0123456789`, s[0]) >= 0 ||
-		s == "true" || s == "false" || s == "null" {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || strings.IndexByte(`"[{`, s[0]) >= 0 || json.Valid([]byte(s)) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
