@@ -149,9 +149,11 @@ func claimHeaderValue(c *verifier.Claims, name string) (string, bool) {
 }
 
 // headerString sends a string as it is when it is non-empty printable
-// ASCII without surrounding spaces and does not begin with '"'; any other
-// string is sent as a JSON string literal, so a value beginning with '"' is
-// always JSON.
+// ASCII without surrounding spaces that could not be read as JSON; any
+// other string is sent as a JSON string literal. So every value of every
+// identity header decodes one way: a value that parses as JSON is that
+// JSON, any other is the string itself ("admin", but "\"7\"" for the
+// string 7, which would otherwise read as a number).
 func headerString(s string) string {
 	if isPlain(s) {
 		return s
@@ -160,9 +162,11 @@ func headerString(s string) string {
 }
 
 // isPlain reports whether s can be a header value as it is and cannot be
-// mistaken for a JSON string.
+// mistaken for JSON: it does not begin as a JSON string, array, object or
+// number does, and is not true, false or null.
 func isPlain(s string) bool {
-	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || s[0] == '"' {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || strings.IndexByte(`"[{-0123456789`, s[0]) >= 0 ||
+		s == "true" || s == "false" || s == "null" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

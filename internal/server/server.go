@@ -49,7 +49,12 @@ type Config struct {
 	// TEGATA_API_KEY; empty means the files under DataDir. FeedKey
 	// (TEGATA_FEED_KEY) optionally installs a read-only feed key.
 	MasterKey, APIKey, FeedKey string
-	Authority                  authority.Config
+	// MasterKeyOther (TEGATA_MASTER_KEY_OTHER) is a second master key that
+	// opens what is sealed at rest but never seals, during a master key
+	// rotation (docs/operations.md); given it, the node re-seals under
+	// MasterKey what it sealed.
+	MasterKeyOther string
+	Authority      authority.Config
 	// Limits caps request rates; nil means httpapi.DefaultLimits().
 	Limits *httpapi.Limits
 	// MaxConfirm caps ?confirm= on revocations. Default 30s.
@@ -188,7 +193,7 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 	}
 	cfg.FeedKey = env.feed
 	wit := newWitness(dd)
-	if r, err = start(ctx, cfg, st, master, adminKey, url, ln, wit); err != nil {
+	if r, err = start(ctx, cfg, st, master, env.otherMaster, adminKey, url, ln, wit); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -196,7 +201,7 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 	return r, nil
 }
 
-func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener, wit *witness) (*Running, error) {
+func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster []byte, adminKey, url string, ln net.Listener, wit *witness) (*Running, error) {
 	log := cfg.Logger
 	ac := cfg.Authority
 	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
@@ -213,11 +218,15 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	}
 	ac.Issuer = id.Issuer
 	ac.Logger = log
-	mine, err := nodeSettings(ac, master)
+	if otherMaster != nil {
+		ac.OtherMasterKeys = [][]byte{otherMaster}
+		log.Info("master key rotation: TEGATA_MASTER_KEY_OTHER opens what it sealed; this node seals with TEGATA_MASTER_KEY and re-seals under it at start")
+	}
+	mine, alt, err := nodeSettings(ac, master)
 	if err != nil {
 		return nil, err
 	}
-	if id, err = checkSettings(ctx, st, id, mine, cfg.UpdateSettings, log); err != nil {
+	if id, err = checkSettings(ctx, st, id, mine, alt, cfg.UpdateSettings, log); err != nil {
 		return nil, err
 	}
 	a, err := authority.New(ctx, st, master, ac)
