@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/httpguard"
@@ -96,7 +97,15 @@ type Config struct {
 	// no wait for a silent verifier, lasts longer. Zero means
 	// feed.DefaultStaleAfterCap.
 	MaxStaleAfter time.Duration
-	Logger        *slog.Logger
+	// Clock is the node's one clock: the authority's decisions and the
+	// API's timers (feed streams' key checks and maximum age). Nil: the
+	// wall clock. Authority.Now must be nil (Start refuses another clock).
+	Clock clock.Clock
+	// BodyTimeout bounds how long a request body may take to arrive (a
+	// connection deadline, on the wall clock). Zero:
+	// httpguard.BodyTimeout.
+	BodyTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Running is a started authority.
@@ -204,14 +213,13 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster []byte, adminKey, url string, ln net.Listener, wit *witness) (*Running, error) {
 	log := cfg.Logger
 	ac := cfg.Authority
+	clk := clock.Or(cfg.Clock)
+	ac.Now = clk.Now // checkConfig refused another
 	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if ac.Now != nil {
-		now = ac.Now
-	}
+	now := clk.Now
 	rc := restoreCheck{renew: cfg.NewEpoch, restored: cfg.Restored, policy: cfg.AfterRestore, keep: configuredKeys(adminKey, cfg.FeedKey), witness: wit}
 	if id, err = checkEpoch(ctx, st, id, rc, now(), log); err != nil {
 		return nil, err
@@ -272,7 +280,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition),
 		Reports: http.HandlerFunc(hub.ServeReports), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
+		Instruments: instruments, Logger: log, Limits: limits, Clock: clk, BodyTimeout: cfg.BodyTimeout, FeedMaxAge: cfg.FeedMaxAge,
 		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
 	if sl := a.Config().StatusLists; !sl.Off() {
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
