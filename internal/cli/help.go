@@ -51,6 +51,7 @@ Nothing is created until the settings have been checked and the address is liste
 			"TEGATA_RATE_LIMITS\t--rate-limits",
 			"TEGATA_TRUSTED_PROXIES\t--trusted-proxies",
 			"TEGATA_AFTER_RESTORE\t--after-restore",
+			"TEGATA_MASTER_KEY_OTHER\tduring a master key rotation: a second master key that opens sealed data, never seals",
 		},
 		example: `tegata serve
 TEGATA_DB=postgres://tegata@db/tegata TEGATA_ISSUER=https://auth.example.com tegata serve --addr 0.0.0.0:8080`,

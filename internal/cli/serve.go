@@ -86,6 +86,9 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.Limits = &lim
+	if cfg.AfterRestore != server.AfterRestoreCutoff && cfg.AfterRestore != server.AfterRestoreKeep {
+		return cfg, usageErr("--after-restore must be %s or %s", server.AfterRestoreCutoff, server.AfterRestoreKeep)
+	}
 	if cfg.MaxConfirm <= 0 {
 		return cfg, usageErr("--max-confirm must be positive")
 	}
@@ -99,6 +102,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.MasterKey, cfg.APIKey, cfg.FeedKey = env.Getenv("TEGATA_MASTER_KEY"), env.Getenv("TEGATA_API_KEY"), env.Getenv("TEGATA_FEED_KEY")
+	cfg.MasterKeyOther = env.Getenv("TEGATA_MASTER_KEY_OTHER")
 	return cfg, nil
 }
 
