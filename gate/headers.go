@@ -130,7 +130,8 @@ func isAlnum(c byte) bool {
 }
 
 // claimHeaderValue encodes claim name for a header; false when the token
-// lacks it or it is null. A string is sent as headerString sends it;
+// lacks it or it is null. A string is sent as it is when isPlainClaim;
+// else as a JSON string;
 // numbers and booleans as JSON, arrays and objects as compact JSON, encoded
 // from the claims as they are (ClaimJSON), not from a copy. Every JSON value
 // is printable ASCII (control characters, DEL and non-ASCII ones are \u
@@ -143,17 +144,18 @@ func claimHeaderValue(c *verifier.Claims, name string) (string, bool) {
 	if raw[0] == '"' {
 		v, _ := c.Claim(name) // a string: no copy
 		s, _ := v.(string)
-		return headerString(s), true
+		if !isPlainClaim(s) {
+			return asciiJSON(s), true
+		}
+		return s, true
 	}
 	return escapeJSON(raw), true
 }
 
-// headerString sends a string as it is when it is non-empty printable
-// ASCII without surrounding spaces that could not be read as JSON; any
-// other string is sent as a JSON string literal. So every value of every
-// identity header decodes one way: a value that parses as JSON is that
-// JSON, any other is the string itself ("admin", but "\"7\"" for the
-// string 7, which would otherwise read as a number).
+// headerString sends a string (the subject, the session id) as it is when
+// it is non-empty printable ASCII without surrounding spaces and does not
+// begin with '"'; any other string is sent as a JSON string literal, so a
+// value beginning with '"' is always JSON.
 func headerString(s string) string {
 	if isPlain(s) {
 		return s
@@ -162,11 +164,9 @@ func headerString(s string) string {
 }
 
 // isPlain reports whether s can be a header value as it is and cannot be
-// mistaken for JSON: it does not begin as a JSON string, array, object or
-// number does, and is not true, false or null.
+// mistaken for a JSON string.
 func isPlain(s string) bool {
-	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || strings.IndexByte(`"[{-0123456789`, s[0]) >= 0 ||
-		s == "true" || s == "false" || s == "null" {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' || s[0] == '"' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -175,6 +175,15 @@ func isPlain(s string) bool {
 		}
 	}
 	return true
+}
+
+// isPlainClaim is isPlain for a claim's string, whose header also carries
+// numbers, booleans, arrays and objects as JSON: a string that could be read
+// as JSON (it begins as a number, array or object does, or is true, false or
+// null) is sent as a JSON string, so that a claim header's value is JSON
+// exactly when it parses as JSON, and the string 7 is "7", never 7.
+func isPlainClaim(s string) bool {
+	return isPlain(s) && strings.IndexByte("[{-0123456789", s[0]) < 0 && s != "true" && s != "false" && s != "null"
 }
 
 // asciiJSON returns v as compact JSON with every non-ASCII character

@@ -190,3 +190,15 @@ func TestNewIdentity(t *testing.T) {
 		})
 	}
 }
+
+func TestHeaderString(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"alice", "alice"}, {"12345", "12345"}, {"-x", "-x"}, {"true", "true"},
+		{"zoé", `"zo\u00e9"`}, {"", `""`}, {`"q"`, `"\"q\""`}, {" padded", `" padded"`},
+	}
+	for _, tt := range tests {
+		if got := headerString(tt.in); got != tt.want {
+			t.Errorf("headerString(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
