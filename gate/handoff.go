@@ -79,9 +79,10 @@ type handoff struct {
 	discard bool
 }
 
-// setSession queues cookies holding tok.
-func (h *handoff) setSession(tok client.Tokens) error {
-	c, err := h.web.jar.session(tok)
+// setSession queues cookies holding tok, and the browser's binding value
+// bind (see cookieJar.session).
+func (h *handoff) setSession(tok client.Tokens, bind string) error {
+	c, err := h.web.jar.session(tok, bind)
 	if err != nil {
 		return err
 	}
@@ -329,7 +330,7 @@ func (h *handoff) login(raw string) error {
 	if err != nil {
 		return err
 	}
-	if err := h.setSession(tok); err != nil {
+	if err := h.setSession(tok, newBind()); err != nil {
 		h.web.revokeQuietly(ctx, tok.SessionID, "session too large for a cookie")
 		return err
 	}
