@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/store"
 )
@@ -17,44 +18,16 @@ const (
 	StateStale   = "stale"   // says it is not current, or has been silent a while (silentAfter)
 )
 
-// VerifierView is one verifier in a Listing.
-type VerifierView struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Host    string `json:"host"`
-	Version string `json:"version"`
-	// Node is the node that last heard from it, NodeURL where that node
-	// listens.
-	Node    string `json:"node"`
-	NodeURL string `json:"node_url"`
-	// Position is the log position it has applied; LagEntries how far
-	// that is behind the log's head now.
-	Position   int64 `json:"position"`
-	LagEntries int64 `json:"lag_entries"`
-	// LagMS is how long before it was last heard the oldest entry it
-	// lacked had been recorded (0: it had every entry recorded by then).
-	LagMS        int64     `json:"lag_ms"`
-	LastHeard    time.Time `json:"last_heard"`
-	StaleAfterMS int64     `json:"stale_after_ms"`
-	State        string    `json:"state"`
-}
+// VerifierView is one verifier in a Listing (the wire type, defined once
+// by the client that reads GET /v1/verifiers).
+type VerifierView = client.Verifier
 
 // NodeView is one authority node in a Listing.
-type NodeView struct {
-	ID        string    `json:"id"`
-	URL       string    `json:"url"`
-	Head      int64     `json:"head"`
-	Safe      int64     `json:"safe"`
-	Followers int       `json:"followers"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
+type NodeView = client.Node
 
-// Listing is every live verifier of the cluster.
-type Listing struct {
-	Head      int64          `json:"head"`
-	Verifiers []VerifierView `json:"verifiers"`
-	Nodes     []NodeView     `json:"nodes"`
-}
+// Listing is every live verifier of the cluster: the answer of GET
+// /v1/verifiers.
+type Listing = client.Verifiers
 
 // maxLagLookups bounds the log reads one listing makes to date the
 // oldest entry each distinct position lacks.
