@@ -131,3 +131,37 @@ func TestWebSessionEndedSaysWhy(t *testing.T) {
 		t.Errorf("next request without cookies = %q, want no token", got.errorDescription(t))
 	}
 }
+
+// TestWebUnavailableBrowsersGetHTML: while sessions cannot be checked (the
+// authority is down past the staleness bound), a browser's page request
+// gets an HTML page (the app's own when set) with 503 and Retry-After that
+// retries by itself; a script's request keeps the JSON error.
+func TestWebUnavailableBrowsersGetHTML(t *testing.T) {
+	tests := []struct {
+		name string
+		page []byte
+		want string
+	}{
+		{"default page", nil, `http-equiv="refresh"`},
+		{"the app's page", []byte("<p>maintenance</p>"), "<p>maintenance</p>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startWeb(t, func(c *gate.WebConfig) { c.UnavailablePage = tt.page })
+			b := e.browser(t)
+			b.login("una", nil)
+			e.a.stop(t)
+			e.clock.Add(time.Minute) // nothing heard from the authority since: stale
+			page := b.send("GET", "/home", true, nil)
+			if page.status != http.StatusServiceUnavailable || page.header.Get("Retry-After") == "" ||
+				!strings.HasPrefix(page.header.Get("Content-Type"), "text/html") || !strings.Contains(string(page.body), tt.want) {
+				t.Errorf("page request while stale = %d %q %q, want 503 HTML with Retry-After containing %q",
+					page.status, page.header.Get("Content-Type"), page.body, tt.want)
+			}
+			api := b.send("GET", "/api/items", false, nil)
+			if api.status != http.StatusServiceUnavailable || api.errorDescription(t) == "" {
+				t.Errorf("script request while stale = %d %s, want the JSON 503", api.status, api.body)
+			}
+		})
+	}
+}

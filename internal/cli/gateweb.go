@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,13 +24,13 @@ type webFlags struct {
 	on, insecureCookies       bool
 	public, loginPath, origin string
 	loginHandoffPaths         string
-	sameSite                  string
+	sameSite, unavailablePage string
 	refreshPerAddress         float64
 	envErr                    error // a malformed value in the environment
 }
 
 // webFlagNames are the flags that mean nothing without --web.
-var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address"}
+var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address", "unavailable-page"}
 
 func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.on, "web", f.envBool(env, "TEGATA_GATE_WEB"), "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream (env TEGATA_GATE_WEB)")
@@ -40,6 +41,7 @@ func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.origin, "origin", env.Getenv("TEGATA_GATE_ORIGIN"), "with --web: the app's public origin, e.g. https://app.example.com, trusted besides the request's Host (env TEGATA_GATE_ORIGIN)")
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", f.envBool(env, "TEGATA_GATE_INSECURE_COOKIES"), "with --web: cookies without Secure and __Host-, for plain-http development off localhost only (env TEGATA_GATE_INSECURE_COOKIES)")
 	fs.StringVar(&f.sameSite, "cookie-samesite", envOr(env, "TEGATA_GATE_COOKIE_SAMESITE", "lax"), "with --web: lax or strict (env TEGATA_GATE_COOKIE_SAMESITE)")
+	fs.StringVar(&f.unavailablePage, "unavailable-page", env.Getenv("TEGATA_GATE_UNAVAILABLE_PAGE"), "with --web: HTML file sent (503) to browser page requests while sessions cannot be checked; default a page that retries every 5 s (env TEGATA_GATE_UNAVAILABLE_PAGE)")
 	fs.Float64Var(&f.refreshPerAddress, "refresh-per-address", f.envFloat(env, "TEGATA_GATE_REFRESH_PER_ADDRESS", gate.DefaultRefreshPerAddress),
 		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 = no limit (env TEGATA_GATE_REFRESH_PER_ADDRESS)")
 }
@@ -104,6 +106,11 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 		RefreshPerAddress: f.refreshPerAddress}
 	if f.refreshPerAddress == 0 {
 		cfg.RefreshPerAddress = -1 // the flag's 0 is no limit, the config's is the default
+	}
+	if f.unavailablePage != "" {
+		if cfg.UnavailablePage, err = os.ReadFile(f.unavailablePage); err != nil {
+			return nil, usageErr("--unavailable-page: %v", err)
+		}
 	}
 	cfg.Public = splitList(f.public)
 	cfg.LoginHandoffPaths = splitList(f.loginHandoffPaths)
