@@ -165,3 +165,42 @@ func TestWebUnavailableBrowsersGetHTML(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSignInOnPlainHTTPExplained: a sign-in from a plain-http page of a
+// host other than localhost, where browsers drop Secure cookies, is
+// refused before any session is made, with a message naming the fixes;
+// localhost, https (as behind a TLS proxy) and --insecure-cookies sign in.
+func TestWebSignInOnPlainHTTPExplained(t *testing.T) {
+	tests := []struct {
+		name     string
+		origin   string
+		insecure bool
+		ok       bool
+	}{
+		{"plain http elsewhere", "http://app.example.test:8081", false, false},
+		{"localhost", "http://localhost:8081", false, true},
+		{"loopback address", "http://127.0.0.1:8081", false, true},
+		{"https behind a TLS proxy", "https://app.example.test", false, true},
+		{"insecure cookies for development", "http://app.example.test:8081", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startWeb(t, func(c *gate.WebConfig) { c.InsecureCookies = tt.insecure })
+			b := e.browser(t)
+			got := b.send("POST", "/login", true, http.Header{"Test-Login": {`{"subject":"pia"}`}, "Test-Status": {"303"}, "Origin": {tt.origin}})
+			sessions := e.sessionIDs(t, "pia")
+			if tt.ok {
+				if got.status != http.StatusSeeOther || len(sessions) != 1 {
+					t.Errorf("sign-in from %s = %d, sessions %v; want 303 and one session", tt.origin, got.status, sessions)
+				}
+				return
+			}
+			if d := got.errorDescription(t); got.status != http.StatusBadGateway || !strings.Contains(d, "https") || !strings.Contains(d, "--insecure-cookies") {
+				t.Errorf("sign-in from %s = %d %q, want 502 naming https and --insecure-cookies", tt.origin, got.status, d)
+			}
+			if len(sessions) != 0 || len(got.cookies) != 0 {
+				t.Errorf("sessions %v, cookies %v after the refused sign-in, want none", sessions, got.cookies)
+			}
+		})
+	}
+}
