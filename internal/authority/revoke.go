@@ -51,6 +51,7 @@ func (a *Authority) RevokeSession(ctx context.Context, sid string, actor store.A
 	if e.Seq != 0 {
 		a.applyLocal(e)
 	}
+	a.count.entry(e)
 	return e, nil
 }
 
@@ -92,6 +93,7 @@ func (a *Authority) RevokeSubject(ctx context.Context, r SubjectRevocation) (rev
 		return revocation.Entry{}, fmt.Errorf("authority: revoke subject: %w", err)
 	}
 	a.applyLocal(e)
+	a.count.entry(e)
 	return e, nil
 }
 

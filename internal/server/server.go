@@ -41,6 +41,10 @@ type Config struct {
 	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
 	// <DataDir>/tegata.db.
 	DB string
+	// SQLiteMaxSize caps the embedded database file, in bytes: past it
+	// writes are refused and the node answers not ready, as on a full
+	// disk, leaving the rest of the disk to others. Zero: no cap.
+	SQLiteMaxSize int64
 	// Issuer is the iss of every token. The first node to start on a
 	// database records it (default http://<Addr>); a node started without
 	// one uses the recorded one, a node given another refuses to start.
@@ -340,7 +344,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, 
 		return st, nil
 	}
 	path := filepath.Join(cfg.DataDir, sqliteFile)
-	st, err := sqlite.Open(ctx, path)
+	st, err := sqlite.OpenWith(ctx, path, sqlite.Options{MaxSize: cfg.SQLiteMaxSize})
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
 	}
