@@ -94,12 +94,34 @@ func (c *Client) RevokeSubject(ctx context.Context, r SubjectRevocation) (Revoca
 
 // RevokeItem is one item of RevokeMany: a session (SessionID), or else a
 // subject (Subject, with Scope ScopeSessions or ScopeAccess, and Claims
-// that, when non-nil, replace the claims of future tokens).
+// that, when non-nil, replace the claims of future tokens; an empty map
+// clears them).
 type RevokeItem struct {
-	SessionID string         `json:"session_id,omitempty"`
-	Subject   string         `json:"subject,omitempty"`
-	Scope     string         `json:"scope,omitempty"`
-	Claims    map[string]any `json:"claims,omitempty"`
+	SessionID string
+	Subject   string
+	Scope     string
+	Claims    map[string]any
+}
+
+// revokeItemJSON is a RevokeItem on the wire: claims are sent whenever
+// they are non-nil, so an empty map reaches the authority and clears them
+// (omitempty on a map would drop it).
+type revokeItemJSON struct {
+	SessionID string          `json:"session_id,omitempty"`
+	Subject   string          `json:"subject,omitempty"`
+	Scope     string          `json:"scope,omitempty"`
+	Claims    *map[string]any `json:"claims,omitempty"`
+}
+
+func wireItems(items []RevokeItem) []revokeItemJSON {
+	out := make([]revokeItemJSON, len(items))
+	for i, it := range items {
+		out[i] = revokeItemJSON{SessionID: it.SessionID, Subject: it.Subject, Scope: it.Scope}
+		if it.Claims != nil {
+			out[i].Claims = &items[i].Claims
+		}
+	}
+	return out
 }
 
 // ItemOutcome is what RevokeMany did with one item: Revoked with the seq of
@@ -140,7 +162,7 @@ type BulkRevoked struct {
 // ("items[3]: ...").
 func (c *Client) RevokeMany(ctx context.Context, r BulkRevocation) (BulkRevoked, error) {
 	var out BulkRevoked
-	err := c.call(ctx, "POST", "/v1/revocations"+confirmQuery(r.Confirm), map[string]any{"items": r.Items, "reason": r.Reason}, &out)
+	err := c.call(ctx, "POST", "/v1/revocations"+confirmQuery(r.Confirm), map[string]any{"items": wireItems(r.Items), "reason": r.Reason}, &out)
 	if err == nil && len(out.Items) != len(r.Items) {
 		err = fmt.Errorf("client: POST /v1/revocations: %d outcomes for %d items", len(out.Items), len(r.Items))
 	}

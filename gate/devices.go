@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"github.com/tegata-dev/tegata/internal/httperr"
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/httperr"
 )
 
 // devicesStyle is the page's only style. The Content-Security-Policy admits
@@ -84,7 +85,7 @@ func (w *Web) devicesPage(h *handoff, r *http.Request) {
 		Style    template.CSS
 		Subject  string
 		Sessions []sessionEntry
-	}{template.CSS(devicesStyle), h.claims.Subject, list})
+	}{template.CSS(devicesStyle), h.claims.Subject(), list})
 	if err != nil {
 		w.log.ErrorContext(r.Context(), "gate: devices page", "err", err)
 		httperr.Write(h, http.StatusInternalServerError, "server_error", "internal error")

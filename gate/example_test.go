@@ -73,7 +73,8 @@ func ExampleWeb_Handler() {
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		c, _ := verifier.FromContext(r.Context()) // always set here: "/" is not public
-		fmt.Fprintf(w, "hello %s, roles %v", c.Subject, c.Extra["roles"])
+		roles, _ := c.Claim("roles")
+		fmt.Fprintf(w, "hello %s, roles %v", c.Subject(), roles)
 	})
 	log.Fatal(http.ListenAndServeTLS(":8443", "cert.pem", "key.pem", web.Handler(mux)))
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
-	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -106,7 +105,7 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.m.outcome(outcomeAllowed)
-	g.identify(r.Context(), c).apply(w.Header())
+	g.identityHeaders(r.Context(), c).apply(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }
@@ -115,19 +114,18 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 // header or the cookie under verifier.TokenFromRequestOrCookie's rules: a
 // request whose header and cookie disagree, or with two token cookies, is
 // refused, so the upstream never receives a token the gate did not check.
-// The claims are shared with the verifier's cache (VerifyShared, which
-// spares a copy per request): the gate only reads them into headers.
-func (g *gate) authenticate(r *http.Request) (*token.Claims, error) {
+// The claims are the verifier's cached, immutable ones: no copy per request.
+func (g *gate) authenticate(r *http.Request) (*verifier.Claims, error) {
 	raw, err := verifier.TokenFromRequestOrCookie(r, g.cfg.Cookie)
 	if err != nil {
 		return nil, err
 	}
-	return g.v.VerifyShared(r.Context(), raw)
+	return g.v.Verify(r.Context(), raw)
 }
 
-// identify builds the identity headers for verified claims, logging claims
+// identityHeaders builds the identity headers for verified claims, logging claims
 // left out for lack of room.
-func (g *gate) identify(ctx context.Context, c *token.Claims) *identity {
+func (g *gate) identityHeaders(ctx context.Context, c *verifier.Claims) *identity {
 	id := newIdentity(c, g.cfg)
 	if len(id.omitted) > 0 {
 		g.log.DebugContext(ctx, "gate: claims left out of headers (over MaxClaimBytes)",

@@ -14,7 +14,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httperr"
-	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // Response headers by which an app signs a browser in or out. The gate
@@ -70,10 +70,10 @@ type handoff struct {
 	http.ResponseWriter
 	web     *Web
 	r       *http.Request
-	proxied bool           // the app is the gate's ReverseProxy (see Web.handler)
-	claims  *token.Claims  // the request's identity, nil if anonymous
-	cookies []*http.Cookie // to set with the header
-	clear   bool           // cookies are the clearing ones (sign-out)
+	proxied bool             // the app is the gate's ReverseProxy (see Web.handler)
+	claims  *verifier.Claims // the request's identity, nil if anonymous
+	cookies []*http.Cookie   // to set with the header
+	clear   bool             // cookies are the clearing ones (sign-out)
 	wrote   bool
 	discard bool
 }
@@ -332,7 +332,7 @@ func (h *handoff) login(raw string) error {
 		h.web.revokeQuietly(ctx, tok.SessionID, "session too large for a cookie")
 		return err
 	}
-	if old := h.claims; old != nil && old.SessionID != tok.SessionID {
+	if old := h.claims; old != nil && old.SessionID() != tok.SessionID {
 		if err := h.web.endSessions(h.r.Context(), old, false); err != nil {
 			h.web.log.WarnContext(ctx, "gate: sign-in: the browser's previous session could not be revoked",
 				"sid", old.SessionID, "err", err)

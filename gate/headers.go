@@ -8,9 +8,11 @@ import (
 	"net/textproto"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
-	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // Headers the gate sets. Every one starts with "X-Tegata-", which is what
@@ -47,24 +49,24 @@ func (id *identity) apply(h http.Header) {
 // cfg.Claims names it: then its header is sent empty, so that a forward-auth
 // proxy that copies the gate's headers over the request's (Envoy, Traefik)
 // also overwrites a copy the client sent.
-func newIdentity(c *token.Claims, cfg Config) *identity {
+func newIdentity(c *verifier.Claims, cfg Config) *identity {
 	id := &identity{fields: []field{
-		{HeaderSubject, headerValue(c.Subject)},
-		{HeaderSession, headerValue(c.SessionID)},
+		{HeaderSubject, headerString(c.Subject())},
+		{HeaderSession, headerString(c.SessionID())},
 	}}
 	if cfg.MaxClaimBytes < 0 {
 		return id
 	}
 	budget := cfg.MaxClaimBytes
 	taken := map[string]bool{}
-	for _, name := range claimNames(c.Extra, cfg.Claims) {
+	for _, name := range claimNames(c, cfg.Claims) {
 		hn := claimHeaderName(name)
 		if hn == "" || taken[hn] {
 			continue
 		}
 		f := field{name: hn}
-		if v := c.Extra[name]; v != nil {
-			f.value = headerValue(v)
+		if v, ok := claimHeaderValue(c, name); ok {
+			f.value = v
 		} else if cfg.Claims == nil {
 			continue
 		}
@@ -86,15 +88,11 @@ func newIdentity(c *token.Claims, cfg Config) *identity {
 // claimNames returns the claim names to send, sorted so that the headers
 // (and which claims win a name collision or the size budget) do not depend
 // on map order.
-func claimNames(extra map[string]any, want []string) []string {
-	var names []string
+func claimNames(c *verifier.Claims, want []string) []string {
 	if want == nil {
-		for n := range extra {
-			names = append(names, n)
-		}
-	} else {
-		names = slices.Clone(want)
+		return c.ClaimNames()
 	}
+	names := slices.Clone(want)
 	slices.Sort(names)
 	return slices.Compact(names)
 }
@@ -131,23 +129,34 @@ func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// headerValue encodes a claim value for a header. A string is sent as it is
-// when it is non-empty printable ASCII without surrounding spaces and does
-// not begin with '"'; any other string is sent as a JSON string literal, so
-// a value beginning with '"' is always JSON. Numbers and booleans are sent
-// as JSON, arrays and objects as compact JSON. Every JSON value is
-// printable ASCII (control characters, DEL and non-ASCII ones are \u
+// claimHeaderValue encodes claim name for a header; false when the token
+// lacks it or it is null. A string is sent as headerString sends it;
+// numbers and booleans as JSON, arrays and objects as compact JSON, encoded
+// from the claims as they are (ClaimJSON), not from a copy. Every JSON value
+// is printable ASCII (control characters, DEL and non-ASCII ones are \u
 // escaped), so no header ever carries a control or non-ASCII byte.
-func headerValue(v any) string {
-	switch v := v.(type) {
-	case string:
-		if isPlain(v) {
-			return v
-		}
-	case bool:
-		return strconv.FormatBool(v)
+func claimHeaderValue(c *verifier.Claims, name string) (string, bool) {
+	raw, ok := c.ClaimJSON(name)
+	if !ok || string(raw) == "null" {
+		return "", false
 	}
-	return asciiJSON(v)
+	if raw[0] == '"' {
+		v, _ := c.Claim(name) // a string: no copy
+		s, _ := v.(string)
+		return headerString(s), true
+	}
+	return escapeJSON(raw), true
+}
+
+// headerString sends a string as it is when it is non-empty printable
+// ASCII without surrounding spaces and does not begin with '"'; any other
+// string is sent as a JSON string literal, so a value beginning with '"' is
+// always JSON.
+func headerString(s string) string {
+	if isPlain(s) {
+		return s
+	}
+	return asciiJSON(s)
 }
 
 // isPlain reports whether s can be a header value as it is and cannot be
@@ -165,9 +174,8 @@ func isPlain(s string) bool {
 }
 
 // asciiJSON returns v as compact JSON with every non-ASCII character
-// escaped. The claims come from a token that was parsed as JSON, so
-// encoding them cannot fail; if it somehow does, the value says so rather
-// than being dropped silently.
+// escaped. v is a string or a Login, which always encode; if one somehow
+// does not, the value says so rather than being dropped silently.
 func asciiJSON(v any) string {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -175,7 +183,11 @@ func asciiJSON(v any) string {
 	if err := enc.Encode(v); err != nil {
 		return strconv.Quote(fmt.Sprintf("unencodable %T", v))
 	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return escapeJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+// escapeJSON returns compact JSON b with every non-ASCII character escaped.
+func escapeJSON(b []byte) string {
 	out := make([]byte, 0, len(b))
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
@@ -212,6 +224,37 @@ func stripSpoofed(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// stripForwarding deletes every forwarding header the client sent, in any
+// spelling: Forwarded, X-Real-Ip and X-Forwarded-* in any case, with '_'
+// counted as '-'. The gate sets X-Forwarded-For, -Host and -Proto itself;
+// a client's X_Forwarded_Host would otherwise reach servers that merge '_'
+// and '-' (CGI, WSGI, Rack, PHP) and build links for another host, and its
+// X-Forwarded-Port, -Ssl or -Scheme would change the scheme or port they
+// believe.
+func stripForwarding(h http.Header) {
+	for name := range h {
+		if isForwardingHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+func isForwardingHeader(name string) bool {
+	n := foldHeader(name)
+	return n == "forwarded" || n == "x-real-ip" || strings.HasPrefix(n, "x-forwarded-")
+}
+
+// foldHeader lower-cases name and turns '_' into '-', as the frameworks
+// that merge the two spellings do.
+func foldHeader(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' {
+			return '-'
+		}
+		return unicode.ToLower(r)
+	}, name)
 }
 
 // lowerPrefix is the prefix stripSpoofed matches, lower-cased.

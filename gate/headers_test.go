@@ -1,12 +1,15 @@
 package gate
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
+	"github.com/tegata-dev/tegata/verifier/verifiertest"
 )
 
 func TestClaimHeaderName(t *testing.T) {
@@ -56,11 +59,29 @@ func TestHeaderValue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := headerValue(tt.v); got != tt.want {
-				t.Errorf("headerValue(%#v) = %q, want %q", tt.v, got, tt.want)
+			c := claimsWith(t, map[string]any{"v": tt.v})
+			if got, ok := claimHeaderValue(c, "v"); !ok || got != tt.want {
+				t.Errorf("claimHeaderValue(%#v) = %q, %v, want %q, true", tt.v, got, ok, tt.want)
 			}
 		})
 	}
+}
+
+// claimsWith returns verified claims carrying the application claims extra.
+func claimsWith(t *testing.T, extra map[string]any) *verifier.Claims {
+	t.Helper()
+	return verified(t, token.Claims{Subject: "alice", Extra: extra})
+}
+
+// verified returns c, minted and verified by an in-process authority.
+func verified(t *testing.T, c token.Claims) *verifier.Claims {
+	t.Helper()
+	auth := verifiertest.New(verifiertest.Config{})
+	v, err := auth.Verifier().Verify(context.Background(), auth.Mint(c))
+	if err != nil {
+		t.Fatalf("Verify(minted) = %v", err)
+	}
+	return v
 }
 
 func TestStripSpoofed(t *testing.T) {
@@ -87,14 +108,14 @@ func TestStripSpoofed(t *testing.T) {
 }
 
 func TestNewIdentity(t *testing.T) {
-	claims := &token.Claims{Subject: "alice", SessionID: "s1", Extra: map[string]any{
+	claims := verified(t, token.Claims{Subject: "alice", SessionID: "s1", Extra: map[string]any{
 		"role":      "admin",
 		"tenant_id": float64(7),
 		"groups":    []any{"a", "b"},
 		"nothing":   nil,
 		"tenant-id": "collides with tenant_id and sorts first",
 		"big":       strings.Repeat("x", 100),
-	}}
+	}})
 	tests := []struct {
 		name   string
 		cfg    Config

@@ -36,7 +36,7 @@ func TestWebInProcess(t *testing.T) {
 			t.Error("FromContext on a signed-in request = false")
 			return
 		}
-		fmt.Fprintf(w, "%s %v", c.Subject, c.Extra["plan"])
+		fmt.Fprintf(w, "%s %v", c.Subject(), c.Copy().Extra["plan"])
 	})
 	app := httptest.NewServer(e.web.Handler(mux))
 	t.Cleanup(app.Close)

@@ -1,8 +1,6 @@
 package gate_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -139,30 +137,4 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no gauge %s", name)
 	return 0
-}
-
-// TestStarting: before its verifier exists, a gate is alive, not ready
-// (saying why), and refuses what it would check as not in sync.
-func TestStarting(t *testing.T) {
-	for _, mode := range []string{"forward-auth", "proxy"} {
-		t.Run(mode, func(t *testing.T) {
-			cfg := gate.Config{Logger: quiet()}
-			if mode == "proxy" {
-				cfg.Upstream = startEcho(t).url(t)
-			}
-			s := httptest.NewServer(gate.Starting(cfg))
-			t.Cleanup(s.Close)
-			if got := do(t, "GET", s.URL+"/healthz", nil); got.status != http.StatusOK {
-				t.Errorf("GET /healthz while starting = %d, want 200", got.status)
-			}
-			status, body := readyz(t, s.URL)
-			if status != http.StatusServiceUnavailable || body["status"] != "starting" || !strings.Contains(body["reason"].(string), "waiting for an authority") {
-				t.Errorf("GET /readyz while starting = %d %v, want 503 starting, waiting for an authority", status, body)
-			}
-			got := do(t, "GET", s.URL+"/auth", bearer("eyJhbGciOi.x.y"))
-			if got.status != http.StatusUnauthorized || got.errorDescription(t) != "verifier not in sync with authority" {
-				t.Errorf("GET /auth while starting = %d %s, want 401 not in sync", got.status, got.body)
-			}
-		})
-	}
 }

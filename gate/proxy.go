@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
-	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
@@ -25,27 +24,17 @@ func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
 	g.m.outcome(outcomeAllowed)
 	// An authenticated upload may take as long as it needs, as long as it
 	// keeps moving (when the server bounds bodies with httpguard).
-	httpguard.Relax(r, ForwardBodyIdle)
+	httpguard.Relax(r, httpguard.ForwardBodyIdle)
 	g.proxy.ServeHTTP(w, r.WithContext(verifier.NewContext(r.Context(), c)))
 }
-
-// ForwardBodyIdle is how long the body of a verified request forwarded to
-// the upstream may stall between two reads when tegata gate serves it (the
-// default of nginx's client_body_timeout). Bodies of requests not yet
-// verified must arrive whole within BodyTimeout.
-const ForwardBodyIdle = time.Minute
-
-// BodyTimeout bounds how long the body of a request not yet verified may
-// take to arrive when tegata gate serves it: a client trickling a body to
-// /auth, /healthz or a refused request loses the connection then.
-const BodyTimeout = 10 * time.Second
 
 // newProxy returns the reverse proxy to cfg.Upstream. Rewrite removes every
 // X-Tegata-* header the client sent before it sets the verified ones (from
 // the claims in the request's context; none for an anonymous request that
 // web sessions let through), so the upstream can trust them. The Authorization header and cookies pass
 // through: the upstream may want the token itself. X-Forwarded-For/-Host/
-// -Proto are set from this connection; ones the client sent are dropped.
+// -Proto are set from this connection; every forwarding header the client
+// sent is dropped, in any spelling (stripForwarding).
 func (g *gate) newProxy() *httputil.ReverseProxy {
 	target := g.cfg.Upstream
 	tr := g.cfg.Transport
@@ -59,10 +48,11 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
+			stripForwarding(pr.Out.Header)
 			pr.SetXForwarded()
 			stripSpoofed(pr.Out.Header)
 			if c, ok := verifier.FromContext(pr.In.Context()); ok {
-				g.identify(pr.In.Context(), c).apply(pr.Out.Header)
+				g.identityHeaders(pr.In.Context(), c).apply(pr.Out.Header)
 			}
 		},
 		Transport:    tr,

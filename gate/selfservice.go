@@ -2,14 +2,14 @@ package gate
 
 import (
 	"context"
-	"github.com/tegata-dev/tegata/internal/httperr"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
-	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // The gate's own endpoints, under SelfServicePrefix, for the signed-in user
@@ -93,7 +93,7 @@ func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 // sessionInfo answers GET /.tegata/session: who is signed in.
 func (w *Web) sessionInfo(h *handoff, r *http.Request) {
 	c := h.claims
-	claims := c.Extra
+	claims := c.Copy().Extra
 	if claims == nil {
 		claims = map[string]any{}
 	}
@@ -102,7 +102,7 @@ func (w *Web) sessionInfo(h *handoff, r *http.Request) {
 		SessionID       string         `json:"session_id"`
 		Claims          map[string]any `json:"claims"`
 		AccessExpiresAt time.Time      `json:"access_expires_at"`
-	}{c.Subject, c.SessionID, claims, c.Expiry.UTC()})
+	}{c.Subject(), c.SessionID(), claims, c.Expiry().UTC()})
 }
 
 // sessionList answers GET /.tegata/sessions: the user's live sessions.
@@ -117,17 +117,17 @@ func (w *Web) sessionList(h *handoff, r *http.Request) {
 
 // sessions lists the subject's live sessions, marking the one c belongs
 // to: that one first, then the others newest first.
-func (w *Web) sessions(ctx context.Context, c *token.Claims) ([]sessionEntry, error) {
+func (w *Web) sessions(ctx context.Context, c *verifier.Claims) ([]sessionEntry, error) {
 	ctx, cancel := context.WithTimeout(ctx, authorityTimeout)
 	defer cancel()
-	list, err := w.auth.Sessions(ctx, c.Subject)
+	list, err := w.auth.Sessions(ctx, c.Subject())
 	if err != nil {
 		return nil, err
 	}
 	out := make([]sessionEntry, 0, len(list))
 	for _, s := range list {
 		out = append(out, sessionEntry{ID: s.ID, Device: s.Device, CreatedAt: s.CreatedAt.UTC(),
-			LastRefreshedAt: s.LastRefreshedAt.UTC(), Current: s.ID == c.SessionID})
+			LastRefreshedAt: s.LastRefreshedAt.UTC(), Current: s.ID == c.SessionID()})
 	}
 	slices.SortStableFunc(out, func(a, b sessionEntry) int {
 		switch {
@@ -158,7 +158,7 @@ func (w *Web) revokeOwn(h *handoff, r *http.Request, sid string) {
 		httperr.Write(h, http.StatusNotFound, "not_found", "no such session")
 		return
 	}
-	if sid == h.claims.SessionID {
+	if sid == h.claims.SessionID() {
 		w.signOut(h, r, false)
 		return
 	}
@@ -201,13 +201,13 @@ func (w *Web) unavailable(h *handoff, r *http.Request, call string, err error) {
 // endSessions revokes c's session, or every session of its subject, and
 // waits (briefly) until this gate's verifier has applied the revocation,
 // so the next request through this gate already sees it.
-func (w *Web) endSessions(ctx context.Context, c *token.Claims, everywhere bool) error {
+func (w *Web) endSessions(ctx context.Context, c *verifier.Claims, everywhere bool) error {
 	if !everywhere {
-		return w.revokeSession(ctx, c.SessionID, "signed out")
+		return w.revokeSession(ctx, c.SessionID(), "signed out")
 	}
 	ctx, cancel := context.WithTimeout(ctx, authorityTimeout)
 	defer cancel()
-	rev, err := w.auth.RevokeSubject(ctx, client.SubjectRevocation{Subject: c.Subject, Scope: client.ScopeSessions,
+	rev, err := w.auth.RevokeSubject(ctx, client.SubjectRevocation{Subject: c.Subject(), Scope: client.ScopeSessions,
 		Reason: "signed out everywhere (web)"})
 	if err != nil {
 		return err

@@ -14,7 +14,6 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
-	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -41,12 +40,12 @@ func (e bearerError) Unwrap() error { return e.err }
 // cookies on the response. A refresh the authority refuses (session
 // revoked, token reused, expired) makes the request anonymous and h clears
 // the cookies.
-func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*token.Claims, error) {
+func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*verifier.Claims, error) {
 	ctx := r.Context()
 	if bt.present {
 		err := bt.err
 		if err == nil {
-			var c *token.Claims
+			var c *verifier.Claims
 			if c, err = w.v.Verify(ctx, bt.raw); err == nil {
 				return c, nil
 			}
@@ -57,12 +56,12 @@ func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*token.Claims, e
 	// one extractor every tegata component shares (duplicates refused).
 	at, atErr := verifier.TokenFromRequestOrCookie(r, w.jar.access)
 	rt, rtErr := verifier.TokenFromRequestOrCookie(r, w.jar.refresh)
-	var claims *token.Claims
+	var claims *verifier.Claims
 	err := atErr
 	if err == nil {
 		claims, err = w.v.Verify(ctx, at)
 	}
-	if err == nil && claims.Expiry.Sub(w.now()) > RefreshBefore {
+	if err == nil && claims.Expiry().Sub(w.now()) > RefreshBefore {
 		return claims, nil
 	}
 	if isStale(err) {
@@ -114,7 +113,7 @@ func isUpgrade(r *http.Request) bool {
 
 // refresh exchanges rt for r and verifies the new access token. current is
 // the still-valid access token's claims (near expiry), or nil.
-func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *token.Claims) (*token.Claims, error) {
+func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.Claims) (*verifier.Claims, error) {
 	ctx := r.Context()
 	tok, err := w.refresher.refresh(ctx, rt, clientKey(r))
 	var limited *refreshLimited

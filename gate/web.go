@@ -170,9 +170,6 @@ func checkOrigin(o string) error {
 	return nil
 }
 
-// CookieNames returns the names of the access and refresh token cookies.
-func (w *Web) CookieNames() (access, refresh string) { return w.jar.access, w.jar.refresh }
-
 // Handler returns next behind web sessions. next sees only requests that
 // are signed in or go to a public path, with the verified claims in the
 // context (verifier.FromContext; none on an anonymous public request),
@@ -224,7 +221,7 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler, 
 		w.anonymous(h, r)
 	default:
 		if claims != nil {
-			httpguard.Relax(r, ForwardBodyIdle) // as the plain proxy does for a verified request
+			httpguard.Relax(r, httpguard.ForwardBodyIdle) // as the plain proxy does for a verified request
 		}
 		w.jar.strip(r.Header)
 		next.ServeHTTP(h, r)

@@ -263,8 +263,8 @@ func (e *webEnv) claimsOf(t *testing.T, at string) map[string]any {
 	if err != nil {
 		t.Fatalf("Verify(access cookie): %v", err)
 	}
-	out := map[string]any{"sub": c.Subject, "sid": c.SessionID}
-	for k, v := range c.Extra {
+	out := map[string]any{"sub": c.Subject(), "sid": c.SessionID()}
+	for k, v := range c.Copy().Extra {
 		out[k] = v
 	}
 	return out

@@ -43,7 +43,7 @@ say "results in $out"
 cut -d' ' -f1-3 /proc/loadavg >"$out/loadavg.txt" 2>/dev/null
 date -u '+%Y-%m-%d %H:%M UTC' >"$out/date.txt"
 record "OUT=\$(mktemp -d)"
-run "go build -o $out/tegata ./cmd/tegata && go build -o $bin ./cmd/tegata-bench" || { say "build failed"; exit 1; }
+run "go build -o $out/tegata ./cmd/tegata && go build -o $bin ./internal/bench/cmd/tegata-bench" || { say "build failed"; exit 1; }
 
 command -v psql >/dev/null && psql "$pg" -tAc 'SHOW server_version' >"$out/postgres-version.txt" 2>/dev/null
 command -v redis-cli >/dev/null &&

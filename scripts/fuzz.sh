@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 t=${1:-50000x}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for pkg in $(go list ./...); do
+for pkg in $(go list github.com/tegata-dev/tegata/...); do # every module of go.work
   for f in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
     echo "fuzz $pkg $f ($t)"
     if ! go test "$pkg" -run '^$' -fuzz "^$f\$" -fuzztime "$t" >"$log" 2>&1; then

@@ -173,22 +173,3 @@ func IsReserved(name string) bool {
 	}
 	return false
 }
-
-// CheckExtra reports whether data, a JSON object of application claims, can
-// travel as Claims.Extra in a token that Sign mints and Verify accepts: the
-// strict JSON Verify reads (valid UTF-8, no name twice at any depth, nesting
-// within the parser's limit as counted inside the payload) and no reserved
-// name. An issuer checks claims with it when they come in, so that claims it
-// stores can always be signed later. Errors wrap ErrClaims.
-func CheckExtra(data []byte) error {
-	m, err := decodeObjectValue(data, "claims")
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrClaims, err)
-	}
-	for name := range m {
-		if IsReserved(name) {
-			return fmt.Errorf("%w: claim %q is reserved", ErrClaims, name)
-		}
-	}
-	return nil
-}

@@ -1,10 +1,6 @@
 // Package token mints and strictly verifies tegata access tokens: JWTs per
 // RFC 9068 (typ "at+jwt") in JWS compact serialization, signed with EdDSA
-// (Ed25519) or ES256. It also holds the verifier's key set and its JWKS form,
-// and SignJWT, which signs another kind of JWT (such as a Status List
-// Token, typ statuslist+jwt) with an access token key, never an access
-// token: what such a JWT holds is its issuer's business (tegata's status
-// lists: internal/statuslist).
+// (Ed25519) or ES256. It also holds the verifier's key set and its JWKS form.
 //
 // Verification is deliberately narrow. The caller names the algorithms it
 // accepts (EdDSA alone by default); "none", HMAC and RSA are never accepted; the

@@ -3,6 +3,8 @@ package token
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/tegata-dev/tegata/internal/strictjson"
 )
 
 // headerParam is one header parameter as read: present, and whether its
@@ -40,7 +42,7 @@ var refusedParams = map[string]string{
 func parseHeader(data []byte) (header, error) {
 	var h header
 	var others map[string]any // other parameters, kept only to refuse duplicates
-	err := decodeObject(data, "header", func(d *decoder, name []byte) error {
+	err := strictjson.DecodeObject(data, "header", ErrMalformed, func(d *strictjson.Decoder, name []byte) error {
 		var p *headerParam
 		switch string(name) {
 		case "alg":
@@ -56,13 +58,13 @@ func parseHeader(data []byte) (header, error) {
 			if others == nil {
 				others = map[string]any{}
 			}
-			return d.member(others, name)
+			return d.Member(others, name)
 		}
 		if p.present {
-			return d.errorf("duplicate member %q", name)
+			return d.Errorf("duplicate member %q", name)
 		}
 		var err error
-		p.value, p.isString, err = d.stringValue()
+		p.value, p.isString, err = d.StringValue()
 		p.present = true
 		return err
 	})

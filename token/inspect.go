@@ -1,6 +1,10 @@
 package token
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tegata-dev/tegata/internal/strictjson"
+)
 
 // Inspect decodes the header and payload of raw WITHOUT verifying anything
 // else: for display (`tegata token inspect`), never for trust. It still
@@ -14,10 +18,10 @@ func Inspect(raw string) (header, payload map[string]any, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if header, err = decodeObjectValue(t.header, "header"); err != nil {
+	if header, err = strictjson.DecodeObjectValue(t.header, "header", ErrMalformed); err != nil {
 		return nil, nil, err
 	}
-	if payload, err = decodeObjectValue(t.payload, "payload"); err != nil {
+	if payload, err = strictjson.DecodeObjectValue(t.payload, "payload", ErrMalformed); err != nil {
 		return nil, nil, err
 	}
 	return header, payload, nil

@@ -7,7 +7,9 @@ import (
 
 // KeyLookup finds a verification key by kid. Lookup must be safe for
 // concurrent use; Verify uses the kid only as a lookup key, so it may hold any
-// bytes an attacker chose.
+// bytes an attacker chose. Verify calls Lookup at most once, and a token it
+// accepts was verified with the key that call returned: a cache of verified
+// tokens can tie each one to that key.
 type KeyLookup interface {
 	Lookup(kid string) (PublicKey, bool)
 }

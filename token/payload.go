@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/strictjson"
 )
 
 // Bits recording which registered claims a payload carried.
@@ -58,13 +60,13 @@ const maxNumericDate = 253402300799
 func parsePayload(data []byte) (*Claims, uint16, error) {
 	c := &Claims{}
 	var seen uint16
-	err := decodeObject(data, "payload", func(d *decoder, name []byte) error {
+	err := strictjson.DecodeObject(data, "payload", ErrMalformed, func(d *strictjson.Decoder, name []byte) error {
 		bit := claimBit(name)
 		if bit == 0 {
 			return c.extra(d, name)
 		}
 		if seen&bit != 0 {
-			return d.errorf("duplicate member %q", name)
+			return d.Errorf("duplicate member %q", name)
 		}
 		seen |= bit
 		return c.registered(d, bit)
@@ -76,18 +78,18 @@ func parsePayload(data []byte) (*Claims, uint16, error) {
 }
 
 // extra reads an application claim into c.Extra.
-func (c *Claims) extra(d *decoder, name []byte) error {
+func (c *Claims) extra(d *strictjson.Decoder, name []byte) error {
 	if string(name) == "cnf" {
 		return fmt.Errorf("%w: cnf (proof of possession) is not supported", ErrClaims)
 	}
 	if c.Extra == nil {
 		c.Extra = map[string]any{}
 	}
-	return d.member(c.Extra, name)
+	return d.Member(c.Extra, name)
 }
 
 // registered reads the registered claim marked by bit into c.
-func (c *Claims) registered(d *decoder, bit uint16) error {
+func (c *Claims) registered(d *strictjson.Decoder, bit uint16) error {
 	switch bit {
 	case hasIss:
 		return readString(d, "iss", &c.Issuer)
@@ -112,8 +114,8 @@ func (c *Claims) registered(d *decoder, bit uint16) error {
 	}
 }
 
-func readString(d *decoder, name string, dst *string) error {
-	s, ok, err := d.stringValue()
+func readString(d *strictjson.Decoder, name string, dst *string) error {
+	s, ok, err := d.StringValue()
 	if err != nil {
 		return err
 	}
@@ -125,13 +127,13 @@ func readString(d *decoder, name string, dst *string) error {
 }
 
 // readAudience accepts a string or an array of strings (RFC 7519 4.1.3).
-func (c *Claims) readAudience(d *decoder) error {
-	d.skipSpace()
-	if d.peek() == '"' {
+func (c *Claims) readAudience(d *strictjson.Decoder) error {
+	d.SkipSpace()
+	if d.Peek() == '"' {
 		c.Audience = make([]string, 1)
 		return readString(d, "aud", &c.Audience[0])
 	}
-	v, err := d.value()
+	v, err := d.Value()
 	if err != nil {
 		return err
 	}
@@ -150,8 +152,8 @@ func (c *Claims) readAudience(d *decoder) error {
 
 // readNumericDate accepts a JSON number of seconds since the epoch, whole or
 // fractional (RFC 7519 2), within [0, maxNumericDate].
-func readNumericDate(d *decoder, name string, dst *time.Time) error {
-	raw, ok, err := d.numberValue()
+func readNumericDate(d *strictjson.Decoder, name string, dst *time.Time) error {
+	raw, ok, err := d.NumberValue()
 	if err != nil {
 		return err
 	}
@@ -174,8 +176,8 @@ func readNumericDate(d *decoder, name string, dst *time.Time) error {
 // readGeneration accepts sgen only as a non-negative JSON integer that fits
 // an int64: it is compared exactly against revocation cutoffs, so 1.5 or
 // 1e3 are refused rather than rounded.
-func (c *Claims) readGeneration(d *decoder) error {
-	raw, ok, err := d.numberValue()
+func (c *Claims) readGeneration(d *strictjson.Decoder) error {
+	raw, ok, err := d.NumberValue()
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tegata-dev/tegata/internal/jws"
 )
 
 // Sign mints an access token for c with k. The header is exactly
@@ -39,40 +41,13 @@ func signWith(k SigningKey, c Claims, rnd io.Reader) (string, error) {
 	return signParts(k, header, payload, rnd)
 }
 
-// SignJWT signs payload, one JSON object used as given, with k under the
-// header {"alg":…,"typ":typ,"kid":…}: for the JWTs other than access
-// tokens that an issuer signs with its access token keys, so that relying
-// parties verify them with the same key set (tegata's Status List Tokens,
-// typ statuslist+jwt). It refuses typ at+jwt: an access token is minted by
-// Sign alone, which checks its claims. Verify never accepts what SignJWT
-// signs.
-func SignJWT(k SigningKey, typ string, payload []byte) (string, error) {
-	if err := checkSigningKey(k); err != nil {
-		return "", err
-	}
-	switch {
-	case typ == "" || !utf8.ValidString(typ):
-		return "", fmt.Errorf("%w: SignJWT needs a typ", ErrType)
-	case isAccessType([]byte(typ)):
-		return "", fmt.Errorf("%w: access tokens are signed by Sign, not SignJWT", ErrType)
-	case !json.Valid(payload) || len(payload) == 0 || payload[0] != '{':
-		return "", fmt.Errorf("%w: the payload must be one JSON object", ErrClaims)
-	}
-	header := appendJSONString(append(appendJSONString([]byte(`{"alg":"`+k.Algorithm+`","typ":`), typ), `,"kid":`...), k.ID)
-	return signParts(k, append(header, '}'), payload, rand.Reader)
-}
-
 // signParts signs already-encoded header and payload JSON.
 func signParts(k SigningKey, header, payload []byte, rnd io.Reader) (string, error) {
-	input := b64.AppendEncode(nil, header)
-	input = append(input, '.')
-	input = b64.AppendEncode(input, payload)
-	sig, err := sign(k, input, rnd)
+	raw, err := jws.Sign(jws.Key{ID: k.ID, Algorithm: k.Algorithm, Private: k.Private}, header, payload, rnd)
 	if err != nil {
 		return "", fmt.Errorf("token: sign: %w", err)
 	}
-	input = append(input, '.')
-	return string(b64.AppendEncode(input, sig)), nil
+	return raw, nil
 }
 
 // checkSigningKey checks that k's private key is of the type its alg needs.
@@ -199,18 +174,4 @@ func appendExtra(b []byte, extra map[string]any) ([]byte, error) {
 }
 
 // appendJSONString appends s, which must be valid UTF-8, as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
+func appendJSONString(b []byte, s string) []byte { return jws.AppendString(b, s) }

@@ -2,15 +2,11 @@ package token
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/sha256"
-	"encoding/asn1"
-	"errors"
 	"fmt"
-	"io"
 	"math/big"
 )
 
@@ -103,45 +99,4 @@ func appendDERInt(dst, v []byte) []byte {
 		return append(append(dst, 0x02, byte(len(v)+1), 0), v...)
 	}
 	return append(append(dst, 0x02, byte(len(v))), v...)
-}
-
-// sign signs input with k. rnd is the randomness for ECDSA; nil selects
-// deterministic RFC 6979 signatures, which only the test corpus uses.
-func sign(k SigningKey, input []byte, rnd io.Reader) ([]byte, error) {
-	switch k.Algorithm {
-	case EdDSA:
-		sig, err := k.Private.Sign(rnd, input, crypto.Hash(0))
-		if err == nil && len(sig) != ed25519.SignatureSize {
-			err = fmt.Errorf("signer returned %d bytes", len(sig))
-		}
-		return sig, err
-	case ES256:
-		digest := sha256.Sum256(input)
-		der, err := k.Private.Sign(rnd, digest[:], crypto.SHA256)
-		if err != nil {
-			return nil, err
-		}
-		return lowSFixed(der)
-	}
-	return nil, fmt.Errorf("%w: unsupported algorithm %q", ErrAlgorithm, k.Algorithm)
-}
-
-// lowSFixed turns an ASN.1 ECDSA signature into the JWS form r||s (32 bytes
-// each), replacing s with N-s when s is high, since Verify accepts only low-S.
-func lowSFixed(der []byte) ([]byte, error) {
-	var sig struct{ R, S *big.Int }
-	rest, err := asn1.Unmarshal(der, &sig)
-	if err != nil || len(rest) != 0 {
-		return nil, errors.New("signer returned a malformed ECDSA signature")
-	}
-	if sig.R.Sign() <= 0 || sig.S.Sign() <= 0 || sig.R.Cmp(p256N) >= 0 || sig.S.Cmp(p256N) >= 0 {
-		return nil, errors.New("signer returned an out-of-range ECDSA signature")
-	}
-	if sig.S.Cmp(p256HalfN) > 0 {
-		sig.S.Sub(p256N, sig.S)
-	}
-	out := make([]byte, 64)
-	sig.R.FillBytes(out[:32])
-	sig.S.FillBytes(out[32:])
-	return out, nil
 }

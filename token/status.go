@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/tegata-dev/tegata/internal/strictjson"
 )
 
 // StatusRef is the "status_list" member of the "status" claim
@@ -37,8 +39,8 @@ func checkStatus(s *StatusRef) error {
 // readStatus reads the "status" claim. Mechanisms other than status_list
 // are skipped; a status_list without a non-negative integer idx or a
 // string uri is refused.
-func (c *Claims) readStatus(d *decoder) error {
-	v, err := d.value()
+func (c *Claims) readStatus(d *strictjson.Decoder) error {
+	v, err := d.Value()
 	if err != nil {
 		return err
 	}

@@ -35,41 +35,32 @@ type Expect struct {
 // when now is after exp+Leeway. Every error wraps one of the package's
 // sentinels with the reason.
 func Verify(raw string, keys KeyLookup, e Expect, now time.Time) (*Claims, error) {
-	c, _, err := VerifyKey(raw, keys, e, now)
-	return c, err
-}
-
-// VerifyKey is Verify that also returns the key that verified the
-// signature, as keys returned it. A caller that remembers verified tokens
-// must tie them to this key, never to a kid it reads from the header
-// itself: only this parse decides which key the token names.
-func VerifyKey(raw string, keys KeyLookup, e Expect, now time.Time) (*Claims, PublicKey, error) {
 	if limit := e.maxSize(); len(raw) > limit {
-		return nil, PublicKey{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), limit)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), limit)
 	}
 	t, err := splitCompact(raw)
 	if err != nil {
-		return nil, PublicKey{}, err
+		return nil, err
 	}
 	h, err := parseHeader(t.header)
 	if err != nil {
-		return nil, PublicKey{}, err
+		return nil, err
 	}
 	key, err := h.check(e.Algorithms, keys)
 	if err != nil {
-		return nil, PublicKey{}, err
+		return nil, err
 	}
 	if err := verifySignature(key, t.signingInput, t.signature); err != nil {
-		return nil, PublicKey{}, err
+		return nil, err
 	}
 	c, seen, err := parsePayload(t.payload)
 	if err != nil {
-		return nil, PublicKey{}, err
+		return nil, err
 	}
 	if err := e.check(c, seen, now); err != nil {
-		return nil, PublicKey{}, err
+		return nil, err
 	}
-	return c, key, nil
+	return c, nil
 }
 
 func (e *Expect) maxSize() int {
@@ -93,7 +84,7 @@ func (e *Expect) check(c *Claims, seen uint16, now time.Time) error {
 	if e.Audience != "" && !slices.Contains(c.Audience, e.Audience) {
 		return fmt.Errorf("%w: aud %q does not contain %q", ErrAudience, c.Audience, e.Audience)
 	}
-	return e.CheckTimes(c, now)
+	return e.checkTimes(c, now)
 }
 
 // checkRequired insists on the claims every tegata token carries.
@@ -115,11 +106,11 @@ func checkRequired(c *Claims, seen uint16) error {
 	return nil
 }
 
-// CheckTimes applies Verify's time rules to claims at now: exp (expired when
+// checkTimes applies Verify's time rules to claims at now: exp (expired when
 // now is after exp+Leeway), nbf and iat (not after now+Leeway) and
-// MaxLifetime. A cache of verified tokens calls it on every hit, so that a
-// hit never accepts what Verify would refuse at that moment.
-func (e *Expect) CheckTimes(c *Claims, now time.Time) error {
+// MaxLifetime. It accepts exactly the instants of validity.Window, which
+// the verifier's cache keeps per token (window_test.go pins that).
+func (e *Expect) checkTimes(c *Claims, now time.Time) error {
 	if now.After(c.Expiry.Add(e.Leeway)) {
 		return fmt.Errorf("%w: exp %s is before %s", ErrExpired, stamp(c.Expiry), stamp(now))
 	}
@@ -134,23 +125,6 @@ func (e *Expect) CheckTimes(c *Claims, now time.Time) error {
 		return fmt.Errorf("%w: exp %s is more than %s after %s", ErrClaims, stamp(c.Expiry), e.MaxLifetime, stamp(now))
 	}
 	return nil
-}
-
-// Window returns the interval of instants at which CheckTimes accepts c,
-// both ends included: CheckTimes(c, now) is nil exactly when from <= now
-// <= until. A cache can then test a hit with two comparisons and call
-// CheckTimes only for the error of one outside it.
-func (e *Expect) Window(c *Claims) (from, until time.Time) {
-	from = c.IssuedAt
-	if c.NotBefore.After(from) {
-		from = c.NotBefore
-	}
-	if e.MaxLifetime > 0 {
-		if earliest := c.Expiry.Add(-e.MaxLifetime); earliest.After(from) {
-			from = earliest
-		}
-	}
-	return from.Add(-e.Leeway), c.Expiry.Add(e.Leeway)
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -3,10 +3,13 @@ package token
 import (
 	"testing"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/validity"
 )
 
-// TestWindowMatchesCheckTimes: CheckTimes accepts exactly the instants of
-// Window, at and around both ends, whichever rule sets them.
+// TestWindowMatchesCheckTimes: Verify's time rules (checkTimes) accept
+// exactly the instants of validity.Window, which the verifier's cache
+// relies on, at and around both ends, whichever rule sets them.
 func TestWindowMatchesCheckTimes(t *testing.T) {
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {
@@ -23,7 +26,7 @@ func TestWindowMatchesCheckTimes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			from, until := tt.e.Window(&tt.c)
+			from, until := validity.Window(tt.c.IssuedAt, tt.c.NotBefore, tt.c.Expiry, tt.e.Leeway, tt.e.MaxLifetime)
 			for _, at := range []struct {
 				now  time.Time
 				want bool
@@ -31,8 +34,8 @@ func TestWindowMatchesCheckTimes(t *testing.T) {
 				{from.Add(-time.Nanosecond), false}, {from, true}, {from.Add(time.Nanosecond), true},
 				{until.Add(-time.Nanosecond), true}, {until, true}, {until.Add(time.Nanosecond), false},
 			} {
-				if got := tt.e.CheckTimes(&tt.c, at.now) == nil; got != at.want {
-					t.Errorf("CheckTimes(at %v, window [%v, %v]) accepts = %v, want %v", at.now, from, until, got, at.want)
+				if got := tt.e.checkTimes(&tt.c, at.now) == nil; got != at.want {
+					t.Errorf("checkTimes(at %v, window [%v, %v]) accepts = %v, want %v", at.now, from, until, got, at.want)
 				}
 			}
 		})

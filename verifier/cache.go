@@ -45,7 +45,7 @@ type cacheShard struct {
 // cached is one verified token. Immutable once stored.
 type cached struct {
 	raw    string
-	claims *token.Claims
+	claims *Claims
 	key    token.PublicKey // the key that verified it
 	// keys is the key set it was verified with, when the verifier's key
 	// sets are *token.KeySet, which never change once built: while keys is
@@ -53,7 +53,7 @@ type cached struct {
 	keys *token.KeySet
 	rev  revocation.Key // the token's sid and sub, prepared for the set
 	// from and until (Unix nanoseconds) bound the instants at which the
-	// time rules of expect accept the token (token.Expect.Window); when the
+	// time rules of expect accept the token (validity.Window); when the
 	// verifier's rules have changed since, a hit checks the token afresh.
 	expect      *token.Expect
 	from, until int64
@@ -142,7 +142,7 @@ func (s *cacheShard) evictOne(now time.Time) {
 		if seen == 0 {
 			victim = h
 		}
-		if !now.Before(e.claims.Expiry) {
+		if !now.Before(e.claims.t.Expiry) {
 			victim = h
 			break
 		}
@@ -180,7 +180,7 @@ func (c *cache) sweep(now time.Time) int {
 		s := &c.shards[i]
 		s.mu.Lock()
 		for h, e := range s.m {
-			if !now.Before(e.claims.Expiry) {
+			if !now.Before(e.claims.t.Expiry) {
 				delete(s.m, h)
 				n++
 			}

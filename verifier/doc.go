@@ -44,12 +44,13 @@
 //
 // # Claims
 //
-// Claims (the same type as token.Claims) carry the registered claims as
-// fields and the application's in Extra. Has and HasScope answer "does
-// roles hold admin"; Decode reads them into a struct of the app's own. The
-// claims Verify returns are the caller's copy: a handler may change them
-// without affecting any other request, although verified tokens are
-// cached.
+// Claims are immutable: the registered claims are methods (Subject,
+// SessionID, Expiry, ...), the application's are read with Claim, Has,
+// HasScope, ClaimJSON or Decode (into a struct of the app's own), and
+// whatever a method returns is the caller's. So Verify hands every request
+// for a token the claims it cached, without a copy or an allocation, and no
+// handler can change what another request sees. Copy returns a
+// token.Claims to change.
 //
 // # Errors
 //

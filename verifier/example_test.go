@@ -38,7 +38,7 @@ func Example() {
 
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		claims, _ := verifier.FromContext(r.Context())
-		fmt.Fprintf(w, "orders of %s\n", claims.Subject)
+		fmt.Fprintf(w, "orders of %s\n", claims.Subject())
 	})
 	http.Handle("/orders", v.Middleware(api))
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +58,7 @@ func ExampleVerifier_Middleware() {
 
 	orders := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		claims, _ := verifier.FromContext(r.Context())
-		fmt.Fprintf(w, "orders of %s", claims.Subject)
+		fmt.Fprintf(w, "orders of %s", claims.Subject())
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/orders", v.Middleware(orders))
@@ -90,7 +90,7 @@ func ExampleTokenCookie() {
 	auth := verifiertest.New(verifiertest.Config{})
 	home := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if claims, ok := verifier.FromContext(r.Context()); ok {
-			fmt.Fprintf(w, "hello %s", claims.Subject)
+			fmt.Fprintf(w, "hello %s", claims.Subject())
 			return
 		}
 		fmt.Fprint(w, "hello stranger")

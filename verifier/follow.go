@@ -3,7 +3,6 @@ package verifier
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
@@ -129,16 +128,16 @@ func (v *Verifier) staleness(now time.Time) error {
 	h = v.refreshHeard()
 	switch {
 	case !h.synced:
-		return fmt.Errorf("%w: not caught up with the authority's feed", ErrStale)
+		return stale("not caught up with the authority's feed")
 	case !h.fresh(now) && now.Sub(h.lastHeard) > v.cfg.StaleAfter:
-		return fmt.Errorf("%w: nothing heard from the authority for %s", ErrStale, now.Sub(h.lastHeard).Round(time.Millisecond))
+		return stale("nothing heard from the authority for %s", now.Sub(h.lastHeard).Round(time.Millisecond))
 	case h.until.IsZero():
-		return fmt.Errorf("%w: the authority has not yet acknowledged this verifier's position", ErrStale)
+		return stale("the authority has not yet acknowledged this verifier's position")
 	case !h.fresh(now):
-		return fmt.Errorf("%w: the authority has not acknowledged this verifier's position for over %s (position reports failing)",
-			ErrStale, v.cfg.StaleAfter)
+		return stale("the authority has not acknowledged this verifier's position for over %s (position reports failing)",
+			v.cfg.StaleAfter)
 	case v.overflow.Load():
-		return fmt.Errorf("%w: revocation set full (%d entries); feed paused", ErrStale, v.cfg.MaxEntries)
+		return stale("revocation set full (%d entries); feed paused", v.cfg.MaxEntries)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,7 +172,7 @@ func TestCacheBounded(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCache(tt.size)
 			now := time.Unix(1000, 0)
-			claims := &token.Claims{Expiry: now.Add(time.Hour)}
+			claims := &Claims{t: token.Claims{Expiry: now.Add(time.Hour)}}
 			for i := 0; i < 2*tt.size; i++ {
 				c.put(randomID(), &cached{claims: claims, key: token.PublicKey{ID: "k1"}}, now)
 			}
@@ -222,36 +223,46 @@ func TestReason(t *testing.T) {
 	}
 }
 
-// TestVerifyShared: VerifyShared answers like Verify, with the claims the
-// cache holds (no copy), while Verify's are the caller's own.
-func TestVerifyShared(t *testing.T) {
+// TestVerifySharesImmutableClaims: Verify hands every call for a token the
+// claims it cached, and nothing a caller gets from them changes what the
+// next call sees.
+func TestVerifySharesImmutableClaims(t *testing.T) {
 	l := newLocal(t, 0)
 	c := l.claims("alice")
-	c.Extra = map[string]any{"roles": []any{"reader"}}
+	c.Extra = map[string]any{"roles": []any{"reader"}, "tenant": "t1"}
 	raw := sign(t, l.key, c)
 	ctx := context.Background()
-	first, err := l.v.VerifyShared(ctx, raw)
+	first, err := l.v.Verify(ctx, raw)
 	if err != nil {
-		t.Fatalf("VerifyShared(valid) = %v, want nil", err)
+		t.Fatalf("Verify(valid) = %v, want nil", err)
 	}
-	again, _ := l.v.VerifyShared(ctx, raw)
+	again, _ := l.v.Verify(ctx, raw)
 	if again != first {
-		t.Error("VerifyShared(same token) = other claims, want the cached ones")
+		t.Error("Verify(same token) = other claims, want the cached ones")
 	}
-	own, err := l.v.Verify(ctx, raw)
-	if err != nil || own == first {
-		t.Fatalf("Verify(valid) = %p, %v, want a copy of %p", own, err, first)
+	roles, _ := first.Claim("roles")
+	roles.([]any)[0] = "admin"
+	first.Copy().Extra["roles"] = []any{"admin"}
+	first.Audience()[0] = "elsewhere"
+	if !again.Has("roles", "reader") || again.Has("roles", "admin") {
+		t.Errorf("cached roles after callers changed what they got: Has(reader) = %v, Has(admin) = %v, want true, false",
+			again.Has("roles", "reader"), again.Has("roles", "admin"))
 	}
-	own.Extra["roles"].([]any)[0] = "admin"
-	if got := first.Extra["roles"].([]any)[0]; got != "reader" {
-		t.Errorf("cached roles = %v after the caller changed its copy, want reader", got)
+	if aud := again.Audience(); len(aud) != 1 || aud[0] != c.Audience[0] {
+		t.Errorf("cached Audience() = %v, want %v", aud, c.Audience)
+	}
+	if v, ok := again.Claim("tenant"); !ok || v != "t1" {
+		t.Errorf("Claim(tenant) = %v, %v, want t1, true", v, ok)
+	}
+	if names := again.ClaimNames(); !slices.Equal(names, []string{"roles", "tenant"}) {
+		t.Errorf("ClaimNames() = %v, want [roles tenant]", names)
 	}
 	if err := l.set.Apply(revocation.Entry{Seq: 1, Kind: revocation.KindSubject, Subject: "alice", Generation: 1,
 		ExpiresAt: l.clock.In(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.v.VerifyShared(ctx, raw); !errors.Is(err, ErrRevoked) {
-		t.Errorf("VerifyShared(cut off subject) = %v, want ErrRevoked", err)
+	if _, err := l.v.Verify(ctx, raw); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Verify(cut off subject) = %v, want ErrRevoked", err)
 	}
 }
 
@@ -263,18 +274,18 @@ func TestCacheKeyIsNotTrusted(t *testing.T) {
 	c := l.claims("alice")
 	raw := sign(t, l.key, c)
 	ctx := context.Background()
-	if _, err := l.v.VerifyShared(ctx, raw); err != nil {
-		t.Fatalf("VerifyShared(valid) = %v", err)
+	if _, err := l.v.Verify(ctx, raw); err != nil {
+		t.Fatalf("Verify(valid) = %v", err)
 	}
 	forged := l.claims("mallory")
 	head, payload, _ := cutToken(t, sign(t, l.key, forged))
 	_, _, sig := cutToken(t, raw)
 	fake := head + "." + payload + "." + sig // mallory's claims, alice's signature
-	if _, err := l.v.VerifyShared(ctx, fake); !errors.Is(err, token.ErrSignature) {
-		t.Fatalf("VerifyShared(token ending like a cached one) = %v, want token.ErrSignature", err)
+	if _, err := l.v.Verify(ctx, fake); !errors.Is(err, token.ErrSignature) {
+		t.Fatalf("Verify(token ending like a cached one) = %v, want token.ErrSignature", err)
 	}
-	if _, err := l.v.VerifyShared(ctx, raw); err != nil {
-		t.Errorf("VerifyShared(valid) after the forgery = %v, want nil", err)
+	if _, err := l.v.Verify(ctx, raw); err != nil {
+		t.Errorf("Verify(valid) after the forgery = %v, want nil", err)
 	}
 }
 

@@ -27,7 +27,7 @@ func TestMiddleware(t *testing.T) {
 			t.Errorf("FromContext in next = false, want claims")
 			return
 		}
-		w.Write([]byte(c.Subject))
+		w.Write([]byte(c.Subject()))
 	})
 	h := l.v.Middleware(next)
 	tests := []struct {
@@ -187,7 +187,7 @@ func serve(h http.Handler, header http.Header) *httptest.ResponseRecorder {
 // whoami answers with the subject of the request's claims, or "anonymous".
 var whoami = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	if c, ok := FromContext(r.Context()); ok {
-		w.Write([]byte(c.Subject))
+		w.Write([]byte(c.Subject()))
 		return
 	}
 	w.Write([]byte("anonymous"))
@@ -266,8 +266,8 @@ func TestRequire(t *testing.T) {
 		{"claim missing", RequireClaim("roles", "admin"), plain, 403},
 		{"all scopes held", RequireScope("orders:read", "orders:write"), admin, 200},
 		{"a scope missing", RequireScope("orders:read", "orders:write"), editor, 403},
-		{"custom check", Require(func(c *Claims) bool { return c.Subject == "pat" }), plain, 200},
-		{"custom check refuses", Require(func(c *Claims) bool { return c.Subject == "pat" }), admin, 403},
+		{"custom check", Require(func(c *Claims) bool { return c.Subject() == "pat" }), plain, 200},
+		{"custom check refuses", Require(func(c *Claims) bool { return c.Subject() == "pat" }), admin, 403},
 		{"anonymous request behind AllowAnonymous", RequireClaim("roles", "admin"), "", 401},
 	}
 	for _, tt := range tests {

@@ -2,7 +2,6 @@ package verifier
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,15 +11,10 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/validity"
 	"github.com/tegata-dev/tegata/internal/verifierhook"
 	"github.com/tegata-dev/tegata/token"
 )
-
-// Claims are the claims of a verified access token: the registered ones
-// as fields, the application's in Extra (read them with Has, HasScope or
-// Decode). The same type as token.Claims, so an app imports this package
-// alone.
-type Claims = token.Claims
 
 // Verifier verifies access tokens. Build it with New (apps' tests:
 // verifiertest).
@@ -200,26 +194,11 @@ func (v *Verifier) Close() error {
 // then whether that set can be trusted: if the feed is stale or the set is
 // full, the authority is asked (Config.Introspect) or ErrStale returned.
 //
-// The claims are the caller's own copy. ctx bounds
-// the network calls Verify may make (a key set fetch for an unknown kid,
-// introspection); with a current state and a known key it makes none.
+// The claims are immutable and shared with the cache: a token verified
+// before costs no allocation. ctx bounds the network calls Verify may make
+// (a key set fetch for an unknown kid, introspection); with a current state
+// and a known key it makes none.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	c, err := v.verify(ctx, raw, v.now())
-	if err != nil {
-		v.logRejection(ctx, c, err)
-		return nil, err
-	}
-	// The cache keeps c for the next request with this token: hand out a
-	// copy, so that a handler changing its claims changes no one else's.
-	return c.Clone(), nil
-}
-
-// VerifyShared is Verify without the copy, for code on the request path
-// that only reads the claims (the gate builds its headers with it): the
-// claims it returns are shared with the verifier's cache and with every
-// other call for the same token, so they must not be modified, nor kept
-// after the request. For a token verified before it allocates nothing.
-func (v *Verifier) VerifyShared(ctx context.Context, raw string) (*Claims, error) {
 	c, err := v.verify(ctx, raw, v.now())
 	if err != nil {
 		v.logRejection(ctx, c, err)
@@ -230,54 +209,40 @@ func (v *Verifier) VerifyShared(ctx context.Context, raw string) (*Claims, error
 
 // verify runs the pipeline. On error it still returns the claims if the
 // token got far enough to have them, for the log.
-func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*token.Claims, error) {
+func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Claims, error) {
 	if len(raw) > v.expect.Load().MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
 	}
-	e, err := v.cached(raw, now)
-	if e == nil && err == nil {
-		e, err = v.verifyToken(ctx, raw, now)
-	}
+	e := v.cached(raw, now)
 	if e == nil {
-		return nil, err
-	}
-	if err != nil {
-		return e.claims, err
+		var err error
+		if e, err = v.verifyToken(ctx, raw, now); err != nil {
+			return nil, err
+		}
 	}
 	return e.claims, v.checkRevocation(ctx, raw, e, now)
 }
 
-// cached returns the entry of raw if it was verified before and is still
-// within its validity period, and its key is still published. It returns nil
-// and nil error on a miss. It does not allocate unless it fails.
-func (v *Verifier) cached(raw string, now time.Time) (*cached, error) {
+// cached returns the entry of raw if it was verified before, is still
+// within its validity period under the current rules, and its key is still
+// published. It returns nil on a miss, and a token outside its window is
+// one: token.Verify then gives the precise error. It does not allocate.
+func (v *Verifier) cached(raw string, now time.Time) *cached {
 	if v.cache == nil {
-		return nil, nil
+		return nil
 	}
 	e := v.cache.get(raw)
 	if e == nil {
-		return nil, nil
+		return nil
 	}
-	if !v.stillPublished(e) {
-		// The key that verified the token was withdrawn (or its kid now
-		// names other key material): verify afresh, which fails (or
-		// refetches).
-		v.cache.remove(raw)
-		return nil, nil
+	if n := now.UnixNano(); v.expect.Load() == e.expect && n >= e.from && n <= e.until && v.stillPublished(e) {
+		return e
 	}
-	expect := v.expect.Load()
-	if n := now.UnixNano(); expect == e.expect && n >= e.from && n <= e.until {
-		return e, nil
-	}
-	// Outside the window, or the rules changed since: CheckTimes decides.
-	err := expect.CheckTimes(e.claims, now)
-	if err == nil {
-		return e, nil
-	}
-	if errors.Is(err, ErrExpired) {
-		v.cache.remove(raw)
-	}
-	return e, err
+	// Withdrawn key, other rules, or outside the window: verify afresh,
+	// which fails (or refetches the key set), or caches the token again
+	// under the current rules.
+	v.cache.remove(raw)
+	return nil
 }
 
 // stillPublished reports whether the key that verified a cached token is
@@ -298,17 +263,19 @@ func (v *Verifier) stillPublished(e *cached) bool {
 // is also cached, when the verifier has a cache.
 func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (*cached, error) {
 	keys, expect := v.lookup(), v.expect.Load()
-	c, key, err := token.VerifyKey(raw, keys, *expect, now)
+	used := &usedKey{keys: keys}
+	c, err := token.Verify(raw, used, *expect, now)
 	if v.refetchable(err) && v.keys.refetch(ctx) {
 		keys, expect = v.lookup(), v.expect.Load()
-		c, key, err = token.VerifyKey(raw, keys, *expect, now)
+		used = &usedKey{keys: keys}
+		c, err = token.Verify(raw, used, *expect, now)
 	}
 	if err != nil {
 		return nil, err
 	}
-	e := &cached{claims: c, key: key, rev: v.set.Key(c.SessionID, c.Subject)}
+	e := &cached{claims: newClaims(c), key: used.key, rev: v.set.Key(c.SessionID, c.Subject)}
 	e.keys, _ = keys.(*token.KeySet)
-	from, until := expect.Window(c)
+	from, until := validity.Window(c.IssuedAt, c.NotBefore, c.Expiry, expect.Leeway, expect.MaxLifetime)
 	e.expect, e.from, e.until = expect, from.UnixNano(), until.UnixNano()
 	if v.cache != nil {
 		// Cached under the key the verification used: a cache hit is
@@ -318,6 +285,23 @@ func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (
 	return e, nil
 }
 
+// usedKey is a KeyLookup that remembers the key it returned: the one that
+// verified the token, since token.Verify looks up at most once (see
+// token.KeyLookup). A cached token is tied to that key, never to a kid read
+// from its header apart from the verification.
+type usedKey struct {
+	keys token.KeyLookup
+	key  token.PublicKey
+}
+
+func (u *usedKey) Lookup(kid string) (token.PublicKey, bool) {
+	k, ok := u.keys.Lookup(kid)
+	if ok {
+		u.key = k
+	}
+	return k, ok
+}
+
 // checkRevocation rejects a revoked token, then makes sure the revocation
 // set could be trusted to know: if the state is stale or the set is full, it
 // asks the authority (Introspect) or fails closed. A revocation found locally
@@ -325,7 +309,7 @@ func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (
 // revocations but never invents them; so the set is consulted first and
 // spares the authority a request.
 func (v *Verifier) checkRevocation(ctx context.Context, raw string, e *cached, now time.Time) error {
-	if kind, ok := v.set.RevokedKey(&e.rev, e.claims.Generation); ok {
+	if kind, ok := v.set.RevokedKey(&e.rev, e.claims.t.Generation); ok {
 		return fmt.Errorf("%w: %s", ErrRevoked, kind)
 	}
 	err := v.staleness(now)

@@ -2,12 +2,11 @@ package verifier
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/tegata-dev/tegata/token"
 )
 
 // This file makes the verifier's troubles visible at the default log level:
@@ -46,10 +45,25 @@ func (v *Verifier) watch(ctx context.Context) {
 	}
 }
 
-// staleReason is the part of a staleness error after "stale: ": why, in
-// words that name no host (it is shown on the gate's /readyz).
+// staleError is ErrStale with the reason: why, in words that name no host
+// (it is shown on the gate's /readyz).
+type staleError struct{ reason string }
+
+func stale(format string, args ...any) error {
+	return &staleError{reason: fmt.Sprintf(format, args...)}
+}
+
+func (e *staleError) Error() string { return ErrStale.Error() + ": " + e.reason }
+func (e *staleError) Unwrap() error { return ErrStale }
+
+// staleReason is the reason of a staleness error, or the whole error if it
+// has none.
 func staleReason(err error) string {
-	return strings.TrimPrefix(err.Error(), ErrStale.Error()+": ")
+	var s *staleError
+	if errors.As(err, &s) {
+		return s.reason
+	}
+	return err.Error()
 }
 
 // configWarnEvery bounds how often one kind of configuration refusal is
@@ -95,7 +109,7 @@ func (w *configWarner) allow(code string, now time.Time) (bool, int) {
 // that points at a misconfiguration is a rate-limited Warn with a hint;
 // any other is a Debug line with the reason and, when the token got that
 // far, its jti and sid.
-func (v *Verifier) logRejection(ctx context.Context, c *token.Claims, err error) {
+func (v *Verifier) logRejection(ctx context.Context, c *Claims, err error) {
 	code := Code(err)
 	level, msg := slog.LevelDebug, "verifier: token rejected"
 	if hint, ok := configHints[code]; ok {
@@ -114,7 +128,7 @@ func (v *Verifier) logRejection(ctx context.Context, c *token.Claims, err error)
 	}
 	attrs := []any{"reason", code, "err", err}
 	if c != nil {
-		attrs = append(attrs, "jti", c.ID, "sid", c.SessionID)
+		attrs = append(attrs, "jti", c.ID(), "sid", c.SessionID())
 	}
 	v.log.Log(ctx, level, msg, attrs...)
 }

@@ -44,7 +44,7 @@ func TestServeES256(t *testing.T) {
 	if err := v.WaitReady(ctx); err != nil {
 		t.Fatalf("WaitReady: %v", err)
 	}
-	if claims, err := v.Verify(ctx, tok.AccessToken); err != nil || claims.Subject != "erin" {
+	if claims, err := v.Verify(ctx, tok.AccessToken); err != nil || claims.Subject() != "erin" {
 		t.Fatalf("Verify(ES256 token) = %v, %v, want erin's claims", claims, err)
 	}
 	ops := []string{"TEGATA_AUTHORITY=" + p.URL(), "TEGATA_DATA=" + dir, "TEGATA_API_KEY="}

@@ -222,23 +222,67 @@ func (c *apiKeyCache) evict(id string) {
 	}
 }
 
+// ErrAPIKeyDiffers: EnsureAPIKey was given a secret that is not a live key
+// while live keys were installed under the same name: the node's setting
+// differs from the cluster's.
+var ErrAPIKeyDiffers = errors.New("authority: API key differs from the cluster's")
+
 // EnsureAPIKey stores secret (hashed) with the role unless it is already
 // known: how a server installs the keys it is configured with on every
-// start (named, e.g., "bootstrap" and "feed"). A
-// known secret with another role is an error, and so is a revoked one
-// (ErrAPIKeyRevoked): a restart must not bring a revoked key back.
+// start (named, e.g., "bootstrap" and "feed"). A known secret with another
+// role is an error, and so is a revoked one (ErrAPIKeyRevoked): a restart
+// must not bring a revoked key back.
 //
-// Every other live key installed under the same name is then retired
-// (revoked, with an audit record and a Warn log line): a new secret in a
-// setting replaces the old one, which is what an operator means by changing
-// it after a leak. Changing a setting on one node of a cluster retires the
-// key for all of them; nodes still configured with the old secret then
-// refuse to start (ErrAPIKeyRevoked) until they are given the new one.
-func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string) error {
+// A node never retires the cluster's keys on its own: a secret that is not
+// a live key, given while live keys were installed under the same name, is
+// refused (ErrAPIKeyDiffers, naming them), since one node with a stale or
+// mistyped setting would otherwise revoke the key every other node, app and
+// gate uses. With replace (an operator's explicit choice, after a leak)
+// the secret is installed and every other live key installed under the
+// name is retired: revoked, with an audit record and a Warn log line. A
+// secret that is a live key made through the API is accepted as it is:
+// that is how a key rotates without downtime (create, deploy, revoke).
+func (a *Authority) EnsureAPIKey(ctx context.Context, name, secret, role string, replace bool) error {
+	hash := HashSecret(secret)
+	if !replace {
+		if err := a.sameAsInstalled(ctx, name, hash); err != nil {
+			return err
+		}
+	}
 	if err := a.ensureAPIKey(ctx, name, secret, role); err != nil {
 		return err
 	}
-	return a.retireReplaced(ctx, name, HashSecret(secret))
+	if !replace {
+		return nil
+	}
+	return a.retireReplaced(ctx, name, hash)
+}
+
+// sameAsInstalled refuses hash when it is neither a live key nor a revoked
+// one (ensureAPIKey says so) while live keys are installed as name.
+func (a *Authority) sameAsInstalled(ctx context.Context, name string, hash [32]byte) error {
+	_, err := a.store.APIKeyByHash(ctx, hash)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if revoked, err := a.store.APIKeyRevoked(ctx, hash); err != nil || revoked {
+		return err
+	}
+	keys, err := a.store.ListAPIKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("authority: list API keys: %w", err)
+	}
+	var cur []string
+	for _, k := range keys {
+		if k.InstalledAs == name {
+			cur = append(cur, fmt.Sprintf("%s (id %s, installed %s)", k.Name, k.ID, k.CreatedAt.UTC().Format(time.RFC3339)))
+		}
+	}
+	if len(cur) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the %s API key this node was given is not one of the cluster's live keys; the cluster's %s key is %s",
+		ErrAPIKeyDiffers, name, name, strings.Join(cur, ", "))
 }
 
 // retireReplaced revokes the keys installed as name other than keep.

@@ -173,7 +173,7 @@ func TestEnsureAPIKeyRevoked(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			secret := NewAPIKey()
-			if err := a.EnsureAPIKey(ctx, tc.name, secret, tc.role); err != nil {
+			if err := a.EnsureAPIKey(ctx, tc.name, secret, tc.role, false); err != nil {
 				t.Fatal(err)
 			}
 			k, err := a.Authenticate(ctx, secret)
@@ -183,7 +183,7 @@ func TestEnsureAPIKeyRevoked(t *testing.T) {
 			if err := a.RevokeAPIKey(ctx, k.ID, ops); err != nil {
 				t.Fatal(err)
 			}
-			err = a.EnsureAPIKey(ctx, tc.name, secret, tc.role)
+			err = a.EnsureAPIKey(ctx, tc.name, secret, tc.role, false)
 			if !errors.Is(err, ErrAPIKeyRevoked) || !strings.Contains(err.Error(), tc.setting) {
 				t.Fatalf("EnsureAPIKey(revoked %s key) = %v, want ErrAPIKeyRevoked naming %s", tc.name, err, tc.setting)
 			}

@@ -90,12 +90,8 @@ func (a *Authority) Verifier() *verifier.Verifier { return a.local.Load() }
 // log written by other nodes, reloads keys (rotation is a function of time
 // and of other nodes' writes) and deletes what has expired.
 func (a *Authority) Run(ctx context.Context) error {
-	var wake <-chan struct{}
-	if n, ok := a.store.(store.Notifier); ok {
-		w, stop := n.Subscribe()
-		defer stop()
-		wake = w
-	}
+	wake, stop := a.store.Subscribe()
+	defer stop()
 	follow := time.NewTicker(time.Second) // a lost wake-up costs at most this
 	defer follow.Stop()
 	reload := time.NewTicker(5 * time.Second)

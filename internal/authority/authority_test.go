@@ -238,18 +238,18 @@ func TestEnsureAPIKeyKeepsRoles(t *testing.T) {
 	a, _ := newTestAuthority(t)
 	ctx := context.Background()
 	secret := NewAPIKey()
-	if err := a.EnsureAPIKey(ctx, "bootstrap", secret, RoleAdmin); err != nil {
+	if err := a.EnsureAPIKey(ctx, "bootstrap", secret, RoleAdmin, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.EnsureAPIKey(ctx, "bootstrap", secret, RoleAdmin); err != nil {
+	if err := a.EnsureAPIKey(ctx, "bootstrap", secret, RoleAdmin, false); err != nil {
 		t.Fatalf("EnsureAPIKey(same key, same role) = %v, want nil", err)
 	}
 	// The admin secret reused as the read-only feed key must not pass
 	// silently: it would still hold admin rights.
-	if err := a.EnsureAPIKey(ctx, "feed", secret, RoleFeed); err == nil {
+	if err := a.EnsureAPIKey(ctx, "feed", secret, RoleFeed, false); err == nil {
 		t.Fatal("EnsureAPIKey(admin secret as feed key) = nil, want an error")
 	}
-	if err := a.EnsureAPIKey(ctx, "bootstrap", "", RoleAdmin); err == nil {
+	if err := a.EnsureAPIKey(ctx, "bootstrap", "", RoleAdmin, false); err == nil {
 		t.Fatal(`EnsureAPIKey("") = nil, want an error`)
 	}
 }

@@ -176,7 +176,7 @@ func (a *Authority) sessionOf(ctx context.Context, tok string) (string, error) {
 		a.log.Debug("token revocation: token not accepted", "reason", err)
 		return "", nil
 	}
-	return c.SessionID, nil
+	return c.SessionID(), nil
 }
 
 // Introspect answers RFC 7662 for access tokens with the same verifier apps
@@ -197,7 +197,7 @@ func (a *Authority) Introspect(ctx context.Context, tok string) (*token.Claims, 
 		a.log.Debug("introspection: token not active", "reason", err)
 		return nil, nil
 	}
-	return c, nil
+	return c.Copy(), nil
 }
 
 func checkActor(a store.Actor) error {

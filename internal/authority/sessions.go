@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/strictjson"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -107,7 +108,7 @@ func (a *Authority) mintable(s store.Session, now time.Time) error {
 		return errNoLease
 	}
 	if len(s.Claims) > 0 {
-		if err := token.CheckExtra(s.Claims); err != nil {
+		if err := signableClaims(s.Claims); err != nil {
 			return fmt.Errorf("authority: session %s: stored claims cannot be signed: %w", s.ID, err)
 		}
 	}
@@ -282,7 +283,7 @@ func encodeClaims(c map[string]any) ([]byte, error) {
 	// The rules every token must meet (nesting depth above all), checked
 	// now: claims that are stored but cannot be signed would fail every
 	// sign-in and refresh of the session later.
-	if err := token.CheckExtra(b); err != nil {
+	if err := signableClaims(b); err != nil {
 		return nil, invalidRequest("claims cannot go into a token: %v", err)
 	}
 	return b, nil
@@ -293,4 +294,23 @@ func minTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// signableClaims reports whether data, a JSON object of application claims,
+// can travel in a token that token.Sign mints and token.Verify accepts: the
+// strict JSON Verify reads (valid UTF-8, no name twice at any depth,
+// nesting within the limit as counted inside the payload, where the claims
+// object sits as the payload does) and no reserved name. Errors wrap
+// token.ErrClaims.
+func signableClaims(data []byte) error {
+	m, err := strictjson.DecodeObjectValue(data, "claims", token.ErrClaims)
+	if err != nil {
+		return err
+	}
+	for name := range m {
+		if token.IsReserved(name) {
+			return fmt.Errorf("%w: claim %q is reserved", token.ErrClaims, name)
+		}
+	}
+	return nil
 }

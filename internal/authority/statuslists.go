@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/jws"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/token"
 )
@@ -153,11 +154,11 @@ func (a *Authority) statusRef(s store.StatusSlot) *token.StatusRef {
 
 // SignJWT signs a JWT other than an access token (a Status List Token)
 // with the key that signs access tokens now, so Relying Parties verify
-// both with the same JWKS entry (token.SignJWT).
+// both with the same JWKS entry (jws.SignJWT).
 func (a *Authority) SignJWT(typ string, payload []byte) (string, error) {
 	key, ok := a.ring().current(a.cfg.Now())
 	if !ok {
 		return "", errNoSigningKey
 	}
-	return token.SignJWT(key, typ, payload)
+	return jws.SignJWT(jws.Key{ID: key.ID, Algorithm: key.Algorithm, Private: key.Private}, typ, payload)
 }

@@ -16,7 +16,7 @@ import (
 // childEnv makes the test binary run as the tegata command (or, for
 // "upstream", as tegata-bench), so the system benchmarks under test can
 // start authority nodes, gates and the upstream from it without building
-// cmd/tegata and cmd/tegata-bench first.
+// cmd/tegata and tegata-bench first.
 const childEnv = "TEGATA_BENCH_TEST_CHILD"
 
 func TestMain(m *testing.M) {

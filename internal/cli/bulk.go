@@ -70,7 +70,8 @@ type subjectOutcome struct {
 // failed one stops the command, naming the line at fault and how far the
 // calls before it got. With confirm, the last call waits: the log is one
 // sequence, so its last entry in force means every earlier one is too.
-func revokeSubjectsFrom(env Env, o *opFlags, path, scope, reason string, confirm time.Duration) error {
+// Every subject is revoked with each's Scope and Claims.
+func revokeSubjectsFrom(env Env, o *opFlags, path string, each client.RevokeItem, reason string, confirm time.Duration) error {
 	subs, err := readSubjects(env, path)
 	if err != nil {
 		return err
@@ -85,7 +86,7 @@ func revokeSubjectsFrom(env Env, o *opFlags, path, scope, reason string, confirm
 		chunk := subs[start:min(start+client.MaxRevokeItems, len(subs))]
 		req := client.BulkRevocation{Items: make([]client.RevokeItem, len(chunk)), Reason: reason}
 		for i, s := range chunk {
-			req.Items[i] = client.RevokeItem{Subject: s.subject, Scope: scope}
+			req.Items[i] = client.RevokeItem{Subject: s.subject, Scope: each.Scope, Claims: each.Claims}
 		}
 		if start+len(chunk) == len(subs) {
 			req.Confirm = confirm

@@ -174,7 +174,7 @@ func runGate(ctx context.Context, run gateRun) error {
 	run.gcfg.Metrics = reg
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	h := &swapHandler{}
-	h.set(gate.Starting(run.gcfg))
+	h.set(&startingGate{proxy: run.gcfg.Upstream != nil, log: log})
 	var root http.Handler = h
 	if run.gcfg.Upstream == nil {
 		// Forward-auth mode answers only its own paths: /metrics is one.
@@ -252,10 +252,10 @@ func startVerifier(ctx context.Context, run gateRun) (*verifier.Verifier, error)
 }
 
 // newGateServer serves h. Bodies of requests the gate has not verified
-// must arrive within gate.BodyTimeout; verified uploads only have to keep
-// moving (gate.ForwardBodyIdle).
+// must arrive within httpguard.BodyTimeout; verified uploads only have to keep
+// moving (httpguard.ForwardBodyIdle).
 func newGateServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{Handler: httpguard.BodyDeadline(h, gate.BodyTimeout), ReadHeaderTimeout: 10 * time.Second,
+	return &http.Server{Handler: httpguard.BodyDeadline(h, httpguard.BodyTimeout), ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
@@ -272,7 +272,7 @@ func shutdown(servers []*http.Server, log *slog.Logger) error {
 	return first
 }
 
-// swapHandler serves the handler set last: gate.Starting until the
+// swapHandler serves the handler set last: startingGate until the
 // verifier exists, then the gate.
 type swapHandler struct{ h atomic.Pointer[http.Handler] }
 

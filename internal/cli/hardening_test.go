@@ -14,6 +14,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -127,7 +128,7 @@ func TestPrintable(t *testing.T) {
 
 // TestGateSlowBodiesAndConnectionsCut is issue 14, finding 4 at the gate:
 // a slow body to /auth or /healthz held the connection forever; now it is
-// cut after gate.BodyTimeout, and one address may hold only
+// cut after httpguard.BodyTimeout, and one address may hold only
 // --max-conns-per-address connections.
 func TestGateSlowBodiesAndConnectionsCut(t *testing.T) {
 	t.Parallel() // waits out one body deadline
@@ -177,7 +178,7 @@ func TestGateSlowBodiesAndConnectionsCut(t *testing.T) {
 	if _, err := io.Copy(io.Discard, fifth); err != nil {
 		t.Errorf("connection over --max-conns-per-address: %v; want it closed at once", err)
 	}
-	limit := gate.BodyTimeout + 5*time.Second
+	limit := httpguard.BodyTimeout + 5*time.Second
 	for i, c := range slow {
 		_ = c.SetReadDeadline(time.Now().Add(limit))
 		if _, err := io.Copy(io.Discard, c); err != nil {

@@ -50,6 +50,7 @@ Nothing is created until the settings have been checked and the address is liste
 			"TEGATA_FEED_KEY\ta feed API key to install (for gates and verifiers)",
 			"TEGATA_RATE_LIMITS\t--rate-limits",
 			"TEGATA_TRUSTED_PROXIES\t--trusted-proxies",
+			"TEGATA_AFTER_RESTORE\t--after-restore",
 		},
 		example: `tegata serve
 TEGATA_DB=postgres://tegata@db/tegata TEGATA_ISSUER=https://auth.example.com tegata serve --addr 0.0.0.0:8080`,
@@ -138,7 +139,7 @@ names the verifiers still pending and exits 3 (the revocation is recorded either
 		env: opEnv,
 		example: `tegata revoke --session 3q2-7wEAAAAAAAAAAAAAAA --reason 'lost phone'
 tegata revoke --subject alice --reason 'password changed' --confirm 5s
-tegata revoke --subject alice --scope access --reason 'role changed'
+tegata revoke --subject alice --scope access --claims '{"roles":["viewer"]}' --reason 'role changed'
 tegata revoke --subjects-from department-2.txt --reason 'department closed' --confirm 10s`,
 	},
 	"verifiers": {

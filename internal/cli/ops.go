@@ -308,6 +308,26 @@ func sessionsList(env Env, args []string) error {
 	return nil
 }
 
+// parseClaimsFlag reads revoke's --claims: "" (not given) is nil, which
+// keeps the subjects' claims; a JSON object replaces them, and {} or null
+// clears them. A session revocation has no claims to change.
+func parseClaimsFlag(raw string, session bool) (map[string]any, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	if session {
+		return nil, usageErr("--claims applies to --subject and --subjects-from, not --session")
+	}
+	var claims map[string]any
+	if err := json.Unmarshal([]byte(raw), &claims); err != nil {
+		return nil, usageErr(`--claims must be a JSON object, e.g. '{"roles":["viewer"]}' ('{}' clears the claims): %v`, err)
+	}
+	if claims == nil {
+		claims = map[string]any{}
+	}
+	return claims, nil
+}
+
 // nonNil makes an empty list print as [] rather than null.
 func nonNil[T any](s []T) []T {
 	if s == nil {
@@ -322,6 +342,7 @@ func revoke(env Env, args []string) error {
 	subject := fs.String("subject", "", "revoke a subject's tokens issued before now")
 	from := fs.String("subjects-from", "", "revoke every subject listed in this file (- for standard input): one per line, trimmed; blank lines and # comments skipped; 10,000 per call")
 	scope := fs.String("scope", "sessions", "with --subject or --subjects-from: sessions (sign out everywhere) or access (cut off access tokens only)")
+	claimsJSON := fs.String("claims", "", `with --subject or --subjects-from: a JSON object that replaces the claims of the subjects' sessions for the tokens they mint from now on, e.g. '{"roles":["viewer"]}'; '{}' clears them (use with --scope access for a role change)`)
 	reason := fs.String("reason", "", "why (recorded in the audit trail)")
 	confirm := fs.Duration("confirm", 0, "wait up to this long (capped by the authority) until the revocation is in force on every verifier; exit 3 if it was not by then")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -329,6 +350,10 @@ func revoke(env Env, args []string) error {
 	}
 	if *confirm < 0 {
 		return usageErr("--confirm must not be negative")
+	}
+	claims, err := parseClaimsFlag(*claimsJSON, *sid != "")
+	if err != nil {
+		return err
 	}
 	given := 0
 	for _, v := range []string{*sid, *subject, *from} {
@@ -340,14 +365,14 @@ func revoke(env Env, args []string) error {
 		return usageErr("give exactly one of --session, --subject or --subjects-from")
 	}
 	if *from != "" {
-		return revokeSubjectsFrom(env, o, *from, *scope, *reason, *confirm)
+		return revokeSubjectsFrom(env, o, *from, client.RevokeItem{Scope: *scope, Claims: claims}, *reason, *confirm)
 	}
 	var r client.Revocation
-	err := o.call(env, *confirm, func(ctx context.Context, c *client.Client) (err error) {
+	err = o.call(env, *confirm, func(ctx context.Context, c *client.Client) (err error) {
 		if *sid != "" {
 			r, err = c.RevokeSession(ctx, client.SessionRevocation{SessionID: *sid, Reason: *reason, Confirm: *confirm})
 		} else {
-			r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Reason: *reason, Confirm: *confirm})
+			r, err = c.RevokeSubject(ctx, client.SubjectRevocation{Subject: *subject, Scope: *scope, Claims: claims, Reason: *reason, Confirm: *confirm})
 		}
 		return err
 	})

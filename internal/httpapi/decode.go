@@ -11,16 +11,11 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"time"
 )
 
 // maxBody caps every request body; the largest legitimate one (claims of
 // MaxClaimsLen plus a subject) is far smaller.
 const maxBody = 64 << 10
-
-// BodyTimeout bounds how long the body of a request may take to arrive
-// (see httpguard.BodyDeadline, which New applies to every route).
-const BodyTimeout = 10 * time.Second
 
 // readBody reads a body capped at maxBody, requiring the given media type
 // when the body is not empty (an empty body is allowed where every field is

@@ -29,7 +29,7 @@ func fuzzServer(f *testing.F) (http.Handler, string) {
 		f.Fatal(err)
 	}
 	key := authority.NewAPIKey()
-	if err := a.EnsureAPIKey(ctx, "fuzz", key, authority.RoleAdmin); err != nil {
+	if err := a.EnsureAPIKey(ctx, "fuzz", key, authority.RoleAdmin, false); err != nil {
 		f.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

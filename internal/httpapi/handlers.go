@@ -101,9 +101,9 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Scope  string          `json:"scope"`
-		Claims *map[string]any `json:"claims"`
-		Reason string          `json:"reason"`
+		Scope  string      `json:"scope"`
+		Claims claimsField `json:"claims"`
+		Reason string      `json:"reason"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
@@ -116,15 +116,9 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sr := authority.SubjectRevocation{Subject: r.PathValue("sub"), Scope: req.Scope, Actor: actor(r, req.Reason)}
+	sr := authority.SubjectRevocation{Subject: r.PathValue("sub"), Scope: req.Scope, Claims: req.Claims, Actor: actor(r, req.Reason)}
 	if err := s.allowSubject(r, sr.Subject); err != nil {
 		return err
-	}
-	if req.Claims != nil {
-		sr.Claims = *req.Claims
-		if sr.Claims == nil {
-			sr.Claims = map[string]any{} // "claims": null clears them too
-		}
 	}
 	e, err := s.a.RevokeSubject(r.Context(), sr)
 	if err != nil {

@@ -13,10 +13,10 @@ const bulkRevocationRoute = "POST /v1/revocations"
 const maxBulkBody = 8 << 20
 
 type bulkItemJSON struct {
-	SessionID string          `json:"session_id"`
-	Subject   string          `json:"subject"`
-	Scope     string          `json:"scope"`
-	Claims    *map[string]any `json:"claims"`
+	SessionID string      `json:"session_id"`
+	Subject   string      `json:"subject"`
+	Scope     string      `json:"scope"`
+	Claims    claimsField `json:"claims"`
 }
 
 type bulkOutcomeJSON struct {
@@ -41,13 +41,7 @@ func (s *server) revokeMany(w http.ResponseWriter, r *http.Request) error {
 	}
 	items := make([]authority.RevokeItem, len(req.Items))
 	for i, it := range req.Items {
-		items[i] = authority.RevokeItem{SessionID: it.SessionID, Subject: it.Subject, Scope: it.Scope}
-		if it.Claims != nil {
-			items[i].Claims = *it.Claims
-			if items[i].Claims == nil {
-				items[i].Claims = map[string]any{} // "claims": null clears them too
-			}
-		}
+		items[i] = authority.RevokeItem{SessionID: it.SessionID, Subject: it.Subject, Scope: it.Scope, Claims: it.Claims}
 	}
 	a := actor(r, req.Reason)
 	es, err := s.a.Revoke(r.Context(), items, a)

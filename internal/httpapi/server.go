@@ -106,8 +106,8 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
 	// A client trickling the body of a request, to a route that reads it
-	// or not, loses the connection after BodyTimeout.
-	return httpguard.BodyDeadline(cfg.Instruments.instrument(mux), BodyTimeout)
+	// or not, loses the connection after httpguard.BodyTimeout.
+	return httpguard.BodyDeadline(cfg.Instruments.instrument(mux), httpguard.BodyTimeout)
 }
 
 // wrap adapts a handler that returns an error to the single error path.

@@ -6,6 +6,17 @@ import (
 	"time"
 )
 
+// BodyTimeout bounds how long the body of a request may take to arrive at
+// a tegata server (the authority's API, tegata gate): a client trickling a
+// body loses the connection then. The gate relaxes it for a request it has
+// verified (ForwardBodyIdle).
+const BodyTimeout = 10 * time.Second
+
+// ForwardBodyIdle is how long the body of a verified request that tegata
+// gate forwards to its upstream may stall between two reads (the default of
+// nginx's client_body_timeout), however long the whole body takes.
+const ForwardBodyIdle = time.Minute
+
 // BodyDeadline wraps h so that the body of every request that has one must
 // arrive within d of the request's start: the connection's read deadline
 // is set when the request begins and cleared once the body has been read

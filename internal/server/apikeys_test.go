@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
@@ -318,12 +320,10 @@ func stop(t *testing.T, r *server.Running) {
 	}
 }
 
-// TestReplacedBootstrapKeyRetired is issue 14, finding 1: setting a new
-// TEGATA_API_KEY (or deleting the api-key file) and restarting added a
-// second live admin key and left the old one working, silently; the same
-// for TEGATA_FEED_KEY. That is exactly what an operator does after a leak.
-// The old key of the same setting is now retired on start, with an audit
-// record and a log line; keys made through the API are not touched.
+// TestReplacedBootstrapKeyRetired: after a leak, a node started with
+// --replace-keys and a new TEGATA_API_KEY (or a deleted api-key file) and
+// TEGATA_FEED_KEY installs them and revokes the keys they replace, with an
+// audit record and a log line; keys made through the API are not touched.
 func TestReplacedBootstrapKeyRetired(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -352,6 +352,7 @@ func TestReplacedBootstrapKeyRetired(t *testing.T) {
 
 			tc.change(t, &cfg)
 			cfg.FeedKey = authority.NewAPIKey()
+			cfg.ReplaceKeys = true
 			r = mustStart(t, cfg)
 			defer stop(t, r)
 			admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
@@ -396,6 +397,44 @@ func TestReplacedBootstrapKeyRetired(t *testing.T) {
 			}
 			if l := logs.String(); strings.Contains(l, oldAdmin) || strings.Contains(l, oldFeed) || strings.Contains(l, cfg.FeedKey) {
 				t.Error("the logs hold an API key")
+			}
+		})
+	}
+}
+
+// TestDifferentKeyRefusesStart: a node given another bootstrap or feed
+// key than the cluster's (stale, mistyped) refuses to start and says why,
+// and the cluster's keys go on working.
+func TestDifferentKeyRefusesStart(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(cfg *server.Config)
+		setting string
+	}{
+		{"TEGATA_API_KEY", func(cfg *server.Config) { cfg.APIKey = authority.NewAPIKey() }, "TEGATA_API_KEY"},
+		{"TEGATA_FEED_KEY", func(cfg *server.Config) { cfg.FeedKey = authority.NewAPIKey() }, "TEGATA_FEED_KEY"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),
+				MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)), APIKey: authority.NewAPIKey(), FeedKey: authority.NewAPIKey(),
+				Logger: quietLog()}
+			first := mustStart(t, cfg)
+			defer stop(t, first)
+			other := cfg
+			tc.change(&other)
+			_, err := server.Start(ctx(t), other)
+			if !errors.Is(err, authority.ErrAPIKeyDiffers) || !strings.Contains(err.Error(), tc.setting) || !strings.Contains(err.Error(), "--replace-keys") {
+				t.Fatalf("Start with another %s = %v, want a refusal naming %s and --replace-keys", tc.setting, err, tc.setting)
+			}
+			if strings.Contains(err.Error(), other.APIKey) || strings.Contains(err.Error(), other.FeedKey) {
+				t.Error("the refusal holds an API key")
+			}
+			if _, err := (&client.Client{BaseURL: first.URL, APIKey: cfg.APIKey}).APIKeys(ctx(t)); err != nil {
+				t.Errorf("the cluster's bootstrap key after the refused start: %v, want it working", err)
+			}
+			if s := feedStatus(t, first.URL, cfg.FeedKey); s != http.StatusOK {
+				t.Errorf("the cluster's feed key after the refused start: GET /v1/feed = %d, want 200", s)
 			}
 		})
 	}

@@ -15,6 +15,9 @@ func checkConfig(cfg Config) (envSecrets, error) {
 		// where no URL syntax marks it.
 		return envSecrets{}, errors.New("--db must be a postgres:// URL (or empty for embedded SQLite)")
 	}
+	if err := checkAfterRestore(cfg.AfterRestore); err != nil {
+		return envSecrets{}, err
+	}
 	ac := cfg.Authority
 	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, "http://"+cfg.Addr)
 	if err := ac.Validate(); err != nil {

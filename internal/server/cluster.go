@@ -58,8 +58,10 @@ type epochStore interface {
 	Head(ctx context.Context) (int64, error)
 }
 
-// checkEpoch renews the cluster's epoch when asked (renew: --new-epoch)
-// or when the log is behind what nodes recorded of it.
+// checkEpoch renews the cluster's epoch when asked (rc.renew:
+// --new-epoch) and applies the restore policy when the database looks
+// restored from a backup (restoreEvidence), and records the database's
+// identity on the first start that knows it.
 //
 // Why: a verifier resumes the feed after the position it holds. If the
 // database was restored from a backup, the log's seqs after the backup are
@@ -67,43 +69,66 @@ type epochStore interface {
 // restored log has grown past its position would resume inside them and
 // skip entries, and nothing in the feed would tell it (the epoch is the
 // database's, restored with it). A new epoch makes every verifier start
-// over from the first live entry. The records of nodes (kept an hour) show
-// a restore when they name heads beyond the log's head, which no node
-// writes otherwise; a restore of a database whose
-// records are all older than the backup shows nothing, hence renew.
-func checkEpoch(ctx context.Context, st epochStore, id store.ClusterInfo, renew bool, now time.Time, log *slog.Logger) (store.ClusterInfo, error) {
-	if renew {
-		live, err := st.FeedNodes(ctx, now)
-		if err != nil {
-			return id, fmt.Errorf("--new-epoch: %w", err)
-		}
-		if len(live) > 0 {
-			return id, fmt.Errorf("--new-epoch: %d other node(s) still run on this database (%s, its record live until %s): "+
-				"stop every node first, start this one with --new-epoch, then the others without it",
-				len(live), live[0].URL, live[0].ExpiresAt.UTC().Format(time.RFC3339))
+// over from the first live entry. And the revocations made after the
+// backup are gone: the restore policy (restore.go) makes sure that what
+// they revoked stays refused.
+func checkEpoch(ctx context.Context, st restoreStore, id store.ClusterInfo, rc restoreCheck, now time.Time, log *slog.Logger) (store.ClusterInfo, error) {
+	var flag string
+	switch {
+	case rc.renew:
+		flag = "--new-epoch"
+	case rc.restored:
+		flag = "--restored"
+	}
+	if flag != "" {
+		if err := aloneOn(ctx, st, flag, now); err != nil {
+			return id, err
 		}
 	}
-	head, seen, err := recordedHead(ctx, st)
+	home, err := st.Home(ctx)
 	if err != nil {
 		return id, fmt.Errorf("cluster epoch: %w", err)
 	}
-	restored := seen > head
-	if !renew && !restored {
+	why, err := restoreEvidence(ctx, st, id, home, rc.witness)
+	if err != nil {
+		return id, fmt.Errorf("cluster epoch: %w", err)
+	}
+	if why == "" && rc.restored {
+		why = "--restored was given"
+	}
+	if why != "" {
+		return resetAfterRestore(ctx, st, id, home, why, rc, now, log)
+	}
+	if id.Home == "" && home != "" {
+		if id, err = st.RecordCluster(ctx, id.Epoch, home, nil); err != nil {
+			return id, fmt.Errorf("cluster record: %w", err)
+		}
+	}
+	if !rc.renew {
 		return id, nil
 	}
 	renewed, err := st.RenewEpoch(ctx, id.Epoch, newEpoch())
 	if err != nil {
 		return id, fmt.Errorf("cluster epoch: %w", err)
 	}
-	if restored {
-		log.Warn("the revocation log is behind heads recorded by nodes (the database was restored?): "+
-			"the cluster has a new epoch, every verifier starts over; restart the other nodes", "log_head", head, "recorded", seen,
-			"was", id.Epoch, "epoch", renewed.Epoch)
-	} else {
-		log.Warn("--new-epoch: the cluster has a new epoch; every verifier starts over from the log's first live entry",
-			"was", id.Epoch, "epoch", renewed.Epoch)
-	}
+	log.Warn("--new-epoch: the cluster has a new epoch; every verifier starts over from the log's first live entry",
+		"was", id.Epoch, "epoch", renewed.Epoch)
 	return renewed, nil
+}
+
+// aloneOn refuses a flag that resets the cluster while another node's
+// record is live.
+func aloneOn(ctx context.Context, st store.Followers, flag string, now time.Time) error {
+	live, err := st.FeedNodes(ctx, now)
+	if err != nil {
+		return fmt.Errorf("%s: %w", flag, err)
+	}
+	if len(live) > 0 {
+		return fmt.Errorf("%s: %d other node(s) still run on this database (%s, its record live until %s): "+
+			"stop every node first, start this one with %s, then the others without it",
+			flag, len(live), live[0].URL, live[0].ExpiresAt.UTC().Format(time.RFC3339), flag)
+	}
+	return nil
 }
 
 // recordedHead returns the log's head and the highest head any node

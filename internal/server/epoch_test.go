@@ -46,7 +46,7 @@ func TestRestoredLogRenewsEpoch(t *testing.T) {
 	}
 	e2 := restart()
 	after := epochOf(t, e2)
-	if after == before || !strings.Contains(e2.logs.String(), "the database was restored?") {
+	if after == before || !strings.Contains(e2.logs.String(), "the database was restored from a backup") {
 		t.Fatalf("epoch after a start on a restored log = %q (was %q), log:\n%s\nwant a new epoch and a warning", after, before, e2.logs.String())
 	}
 	shutdown(t, e2.Running)
@@ -94,7 +94,7 @@ func TestForgedPositionKeepsEpoch(t *testing.T) {
 	dir := e.dir
 	shutdown(t, e.Running)
 	e2 := start(t, func(c *server.Config) { c.DataDir = dir })
-	if after := epochOf(t, e2); after != before || strings.Contains(e2.logs.String(), "restored?") {
+	if after := epochOf(t, e2); after != before || strings.Contains(e2.logs.String(), "restored from a backup") {
 		t.Fatalf("epoch after a forged report and a restart = %q (was %q), log:\n%s\nwant it kept", after, before, e2.logs.String())
 	}
 }

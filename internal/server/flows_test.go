@@ -46,7 +46,7 @@ func TestCreateVerifyRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify(new token) = %v, want nil", err)
 	}
-	if c.Subject != "alice" || c.SessionID != tok.SessionID || c.Extra["roles"] == nil {
+	if c.Subject() != "alice" || c.SessionID() != tok.SessionID || c.Copy().Extra["roles"] == nil {
 		t.Fatalf("claims = %+v, want sub alice, sid %s and roles", c, tok.SessionID)
 	}
 	header, _, err := token.Inspect(tok.AccessToken)
@@ -186,7 +186,7 @@ func TestSubjectCutoffIsExact(t *testing.T) {
 		t.Fatalf("Refresh after scope=access cutoff: %v", err)
 	}
 	c, err := v.Verify(ctx(t), fresh.AccessToken)
-	if err != nil || c.Extra["role"] != "viewer" {
+	if err != nil || c.Copy().Extra["role"] != "viewer" {
 		t.Fatalf("refreshed claims = %v (%v), want role viewer", c, err)
 	}
 }

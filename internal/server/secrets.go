@@ -113,18 +113,23 @@ func apiKey(e envSecrets, d *dataDir, log *slog.Logger) (string, error) {
 	return k, nil
 }
 
-// installKey installs a configured API key; when its secret was revoked, it
-// says which setting to change.
-func installKey(ctx context.Context, a *authority.Authority, name, secret, role string) error {
-	err := a.EnsureAPIKey(ctx, name, secret, role)
-	if !errors.Is(err, authority.ErrAPIKeyRevoked) {
-		return err
-	}
+// installKey installs a configured API key; when its secret was revoked,
+// or differs from the cluster's, it says which setting to change.
+func installKey(ctx context.Context, a *authority.Authority, name, secret, role string, replace bool) error {
+	err := a.EnsureAPIKey(ctx, name, secret, role, replace)
 	where := map[string]string{
-		"bootstrap": "TEGATA_API_KEY (or, when that is unset, in the data directory's api-key file: delete it to have a new key generated)",
+		"bootstrap": "TEGATA_API_KEY (or, when that is unset, in the data directory's api-key file)",
 		"feed":      "TEGATA_FEED_KEY",
 	}[name]
-	return fmt.Errorf("%w; set a new one in %s", err, where)
+	switch {
+	case errors.Is(err, authority.ErrAPIKeyRevoked):
+		return fmt.Errorf("%w; set a new one in %s", err, where)
+	case errors.Is(err, authority.ErrAPIKeyDiffers):
+		return fmt.Errorf("%w. Give this node the cluster's key in %s. To rotate the key without downtime: "+
+			"'tegata apikeys create' a new one, give it to every node and client, then 'tegata apikeys revoke' the old one. "+
+			"After a leak, start one node with --replace-keys: it installs this secret and revokes the old key at once", err, where)
+	}
+	return err
 }
 
 // readOrCreateSecret reads a secret file, refusing one others can read, or

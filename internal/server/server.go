@@ -70,6 +70,26 @@ type Config struct {
 	// beginning: the step after restoring the database from a backup. It
 	// refuses while another node's record is live.
 	NewEpoch bool
+	// AfterRestore is what a node does when it finds at start that the
+	// database was restored from a backup: AfterRestoreCutoff (the
+	// default, "") or AfterRestoreKeep.
+	AfterRestore string
+	// Restored says the database was restored from an older copy: the
+	// AfterRestore policy applies even when nothing at start shows it
+	// (tegata serve --restored). It refuses while another node's record is
+	// live, as NewEpoch does.
+	Restored bool
+	// ReplaceKeys installs APIKey and FeedKey even when they differ from
+	// the keys the cluster was given, and revokes those (tegata serve
+	// --replace-keys): after a leak. Without it a node whose key differs
+	// refuses to start, and no node ever retires a key on its own.
+	ReplaceKeys bool
+	// UpdateSettings makes this node's settings the cluster's (tegata
+	// serve --update-settings). Without it a node whose settings differ
+	// from the ones recorded for the cluster (audience, algorithm,
+	// lifetimes, status lists: authority.Config.SharedSettings) refuses to
+	// start, naming them.
+	UpdateSettings bool
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
@@ -99,6 +119,8 @@ type Running struct {
 	wg             sync.WaitGroup
 	log            *slog.Logger
 	data           *dataDir // nil when the data directory is not used
+	// witness notes the log's head in the data directory (restore.go).
+	witness func()
 }
 
 // Start prepares everything and begins serving; Shutdown stops it.
@@ -169,7 +191,8 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 		return nil, err
 	}
 	cfg.FeedKey = env.feed
-	if r, err = start(ctx, cfg, st, master, adminKey, url, ln); err != nil {
+	wit := newWitness(dd)
+	if r, err = start(ctx, cfg, st, master, adminKey, url, ln, wit); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -177,7 +200,7 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 	return r, nil
 }
 
-func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener) (*Running, error) {
+func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener, wit *witness) (*Running, error) {
 	log := cfg.Logger
 	ac := cfg.Authority
 	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
@@ -188,30 +211,34 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if ac.Now != nil {
 		now = ac.Now
 	}
-	if id, err = checkEpoch(ctx, st, id, cfg.NewEpoch, now(), log); err != nil {
+	rc := restoreCheck{renew: cfg.NewEpoch, restored: cfg.Restored, policy: cfg.AfterRestore, keep: configuredKeys(adminKey, cfg.FeedKey), witness: wit}
+	if id, err = checkEpoch(ctx, st, id, rc, now(), log); err != nil {
 		return nil, err
 	}
 	ac.Issuer = id.Issuer
 	ac.Logger = log
+	mine, err := nodeSettings(ac, master)
+	if err != nil {
+		return nil, err
+	}
+	if id, err = checkSettings(ctx, st, id, mine, cfg.UpdateSettings, log); err != nil {
+		return nil, err
+	}
 	a, err := authority.New(ctx, st, master, ac)
 	if err != nil {
 		return nil, err
 	}
-	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin); err != nil {
+	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin, cfg.ReplaceKeys); err != nil {
 		return nil, err
 	}
 	if cfg.FeedKey != "" {
-		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed); err != nil {
+		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed, cfg.ReplaceKeys); err != nil {
 			return nil, err
 		}
 		log.Info("feed API key from TEGATA_FEED_KEY installed (name feed, role feed): gates and verifiers may follow with it")
 	} else {
 		log.Info("no feed API key installed (TEGATA_FEED_KEY unset): give gates and verifiers a key made with " +
 			"'tegata apikeys create --name NAME --role feed'")
-	}
-	src, ok := st.(feedSource)
-	if !ok {
-		return nil, errors.New("server: store cannot notify of revocations")
 	}
 	// The hub goes on sending an entry for the leeway past its expiry, to
 	// verifiers whose clock is behind, and judges expiry by the
@@ -221,7 +248,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
-	hub := feed.NewHub(src, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now,
+	hub := feed.NewHub(st, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now,
 		Epoch: id.Epoch, License: license.Until, StaleAfterCap: cfg.MaxStaleAfter,
 		FollowersPerKey: verifierRecordsPer * limits.FeedStreamsPerKey, FollowersPerAddress: verifierRecordsPer * limits.FeedStreamsPerAddress})
 	cl := inforce.New(inforce.Config{URL: url, Epoch: id.Epoch, Hub: hub, Store: st, License: license,
@@ -260,7 +287,10 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	r.goRun(func() { _ = a.Run(bg) })
 	r.goRun(func() { _ = hub.Run(feedCtx) })
 	r.goRun(func() { _ = cl.Run(bg) })
-	r.goRun(func() { _ = tx.Run(bg, src) })
+	r.goRun(func() { _ = tx.Run(bg, st) })
+	wit.note(ctx, st, id.Epoch, log)
+	r.witness = func() { wit.note(context.Background(), st, id.Epoch, log) }
+	r.goRun(func() { wit.run(bg, st, id.Epoch, witnessEvery, log) })
 	r.goRun(func() {
 		// Proxies that carry many clients' connections are not capped.
 		capped := httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log)
@@ -277,12 +307,6 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 // streams by up to the verifier's staleness bound, so a verifier that
 // restarted (a new id) holds two for a while.
 const verifierRecordsPer = 4
-
-// feedSource is what the feed hub reads: the log plus wake-ups.
-type feedSource interface {
-	store.Log
-	store.Notifier
-}
 
 func (r *Running) goRun(f func()) {
 	r.wg.Add(1)
@@ -302,6 +326,7 @@ func (r *Running) Shutdown(ctx context.Context) error {
 	r.stopBackground()
 	r.wg.Wait()
 	r.cancelRequests()
+	r.witness()
 	if cerr := r.Store.Close(); err == nil {
 		err = cerr
 	}

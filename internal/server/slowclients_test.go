@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
@@ -17,7 +18,7 @@ import (
 // that declared a body to a route that never reads it (a refused admin
 // route, /healthz) and then trickled bytes was never cut, so enough of them
 // exhausted file descriptors. Every request body now has a deadline
-// (httpapi.BodyTimeout; the feed stream has no body and none), and one
+// (httpguard.BodyTimeout; the feed stream has no body and none), and one
 // address may hold only so many connections.
 func TestSlowBodiesAndIdleConnectionsCut(t *testing.T) {
 	t.Parallel() // waits out one body deadline
@@ -39,7 +40,7 @@ func TestSlowBodiesAndIdleConnectionsCut(t *testing.T) {
 		}
 		// A feed stream started at the same time is not cut.
 		feed := openFeed(t, e.URL, e.APIKey)
-		limit := httpapi.BodyTimeout + 5*time.Second
+		limit := httpguard.BodyTimeout + 5*time.Second
 		for i, c := range conns {
 			_ = c.SetReadDeadline(time.Now().Add(limit))
 			if _, err := io.Copy(io.Discard, c); err != nil {

@@ -656,13 +656,19 @@ func TestSSFStreamManagement(t *testing.T) {
 	if got := rx.received(); len(got) != 0 {
 		t.Fatalf("a paused stream delivered %d SETs", len(got))
 	}
+	// The receiver takes the held SET but does not answer yet: the
+	// delivery is still running through the disable, the revocation made
+	// while disabled and the enable below.
+	rx.mu.Lock()
+	rx.hold = make(chan struct{})
+	rx.mu.Unlock()
 	if err := e.admin.Do(ctx(t), "POST", "/ssf/status", map[string]string{"stream_id": id, "status": "enabled"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if s := verifySET(t, e.URL, rx.waitSets(t, 1)[0]); s.typ != caepClaimsChange {
 		t.Errorf("after enabling: %s, want the held token-claims-change", s.typ)
 	}
-	// Disabled: events are dropped.
+	// Disabled: events are dropped, even by a delivery that started before.
 	if err := e.admin.Do(ctx(t), "POST", "/ssf/status", map[string]string{"stream_id": id, "status": "disabled"}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -672,6 +678,10 @@ func TestSSFStreamManagement(t *testing.T) {
 	if err := e.admin.Do(ctx(t), "POST", "/ssf/status", map[string]string{"stream_id": id, "status": "enabled"}, nil); err != nil {
 		t.Fatal(err)
 	}
+	rx.mu.Lock()
+	close(rx.hold)
+	rx.hold = nil
+	rx.mu.Unlock()
 	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "alice", Scope: "access", Reason: "", Claims: map[string]any{"role": "z"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -112,10 +112,16 @@ func (t *Transmitter) scan(ctx context.Context) {
 // crash re-sends at most the SET in flight; a failure is retried with
 // backoff, by whichever node next takes the lease.
 func (t *Transmitter) deliver(ctx context.Context, id string) {
+	var changed bool
 	defer func() {
 		t.mu.Lock()
 		delete(t.running, id)
 		t.mu.Unlock()
+		if changed {
+			// The scan that the change woke skipped the stream while this
+			// delivery ran: scan again, to deliver under the new settings.
+			t.wake()
+		}
 		t.deliveries.Done()
 	}()
 	st, err := t.st.LeaseStream(ctx, id, t.node, t.cfg.Now(), t.cfg.Now().Add(leaseTTL))
@@ -124,11 +130,14 @@ func (t *Transmitter) deliver(ctx context.Context, id string) {
 	}
 	p := store.Progress{Cursor: st.Cursor, VerifySent: st.VerifySent}
 	if err := t.push(ctx, st, &p); err != nil {
+		changed = errors.Is(err, store.ErrLeaseLost)
 		t.fail(ctx, st, p, err)
 		return
 	}
 	p.Attempts, p.LeaseUntil = 0, time.Time{}
-	if err := t.release(ctx, id, p); err != nil {
+	err = t.release(ctx, id, p)
+	changed = errors.Is(err, store.ErrLeaseLost)
+	if err != nil && !changed {
 		t.cfg.Logger.Warn("event stream: cannot save progress", "stream", id, "err", err)
 	}
 }
@@ -146,6 +155,13 @@ func (t *Transmitter) release(ctx context.Context, id string, p store.Progress) 
 
 // push sends the pending verification, then the events after the cursor,
 // saving p after each accepted SET.
+//
+// p is also saved after each read of the log, before anything read is
+// sent: a change of the stream (disabled, paused, other events requested,
+// enabled again at the head) ends the lease (store.Streams.UpdateStream),
+// so that save fails with store.ErrLeaseLost for entries logged after the
+// change, and st, read when the lease was taken, never sends them. An entry
+// logged before a change may still be sent after it: it was read before.
 func (t *Transmitter) push(ctx context.Context, st store.Stream, p *store.Progress) error {
 	auth, err := t.authHeader(st)
 	if err != nil {
@@ -168,6 +184,9 @@ func (t *Transmitter) push(ctx context.Context, st store.Stream, p *store.Progre
 	for {
 		es, err := t.st.DetailedEntriesAfter(ctx, p.Cursor, 100)
 		if err != nil || len(es) == 0 {
+			return err
+		}
+		if err := t.save(ctx, st.ID, p); err != nil {
 			return err
 		}
 		for _, e := range es {

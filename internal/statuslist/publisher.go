@@ -24,7 +24,7 @@ type Source interface {
 
 // Signer signs a JWT other than an access token (here typ
 // statuslist+jwt) with the key that signs access tokens now, so that
-// Relying Parties verify both with the same key set (token.SignJWT).
+// Relying Parties verify both with the same key set (jws.SignJWT).
 type Signer interface {
 	SignJWT(typ string, payload []byte) (string, error)
 }

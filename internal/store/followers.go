@@ -13,6 +13,16 @@ type ClusterInfo struct {
 	// that sees it change is following another log.
 	Epoch     string
 	CreatedAt time.Time
+	// Home is the identity of the database the record was last confirmed
+	// in (see ClusterRecord.Home); empty until a node has recorded one.
+	Home string
+	// Settings are the settings every node must share, as recorded by the
+	// first node to start (see ClusterRecord.RecordCluster); nil until
+	// recorded.
+	Settings map[string]string
+	// RestoredAt is when a node last found the database restored and reset
+	// the cluster (zero if never).
+	RestoredAt time.Time
 }
 
 // Cluster records the cluster's identity.

@@ -46,7 +46,9 @@ type Store interface {
 	Lifetimes
 	Audit
 	Cluster
+	ClusterRecord
 	Followers
+	Notifier
 	// Close releases connections. The Store must not be used afterwards.
 	Close() error
 }
@@ -277,8 +279,9 @@ type Log interface {
 	PruneLog(ctx context.Context, now, keepSince time.Time) (int64, error)
 }
 
-// Notifier is an optional capability of a Store: it wakes the caller when
-// entries may have been appended, by any process. A wake-up carries no data;
+// Notifier wakes the caller when entries may have been appended, by any
+// process: part of every Store, since the feed and the authority's
+// follower of other nodes' writes both need it. A wake-up carries no data;
 // the reader re-reads the log after its last seq. Implementations also wake
 // after reconnecting, since notifications sent meanwhile are lost.
 type Notifier interface {

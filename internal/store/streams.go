@@ -80,8 +80,11 @@ type Streams interface {
 	// UpdateStream replaces a stream's configuration and status (Audience,
 	// Method, EndpointURL, AuthHeader, Events, Description, PollKey, Status,
 	// Reason, UpdatedAt) and, when moveCursor, sets Cursor too (a stream enabled
-	// again after being disabled starts at the head). ErrNotFound if the
-	// stream does not exist.
+	// again after being disabled starts at the head). It ends the delivery
+	// lease, whoever holds it: a delivery started under the old
+	// configuration gets ErrLeaseLost at its next SaveProgress, so it can
+	// neither send what was logged after the change nor move the cursor
+	// back. ErrNotFound if the stream does not exist.
 	UpdateStream(ctx context.Context, s Stream, moveCursor bool) error
 	// DeleteStream deletes a stream and its acknowledgements; ErrNotFound
 	// if there is none.

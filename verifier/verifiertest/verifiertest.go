@@ -244,8 +244,8 @@ func (a *Authority) tokens(id string) client.Tokens {
 		ExpiresIn: int64(a.cfg.AccessTTL / time.Second), AccessExpiresAt: c.Expiry, RefreshToken: rt}
 }
 
-func (a *Authority) claims(subject, sid string, extra map[string]any) verifier.Claims {
-	return verifier.Claims{Issuer: a.cfg.Issuer, Subject: subject, Audience: []string{a.cfg.Audience},
+func (a *Authority) claims(subject, sid string, extra map[string]any) token.Claims {
+	return token.Claims{Issuer: a.cfg.Issuer, Subject: subject, Audience: []string{a.cfg.Audience},
 		IssuedAt: a.now, Expiry: a.now.Add(a.cfg.AccessTTL), ID: randomID(), SessionID: sid,
 		Generation: a.gens[subject], Extra: maps.Clone(extra)}
 }
@@ -256,7 +256,7 @@ func (a *Authority) claims(subject, sid string, extra map[string]any) verifier.C
 // ids, the subject's current generation); set them to mint expired or
 // foreign tokens. The token belongs to no session unless c.SessionID names
 // one.
-func (a *Authority) Mint(c verifier.Claims) string {
+func (a *Authority) Mint(c token.Claims) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	def := a.claims(c.Subject, randomID(), nil)
@@ -284,7 +284,7 @@ func (a *Authority) Mint(c verifier.Claims) string {
 	return a.sign(c)
 }
 
-func (a *Authority) sign(c verifier.Claims) string {
+func (a *Authority) sign(c token.Claims) string {
 	raw, err := token.Sign(a.key, c)
 	if err != nil {
 		panic(fmt.Sprintf("verifiertest: sign: %v", err))

@@ -23,7 +23,7 @@ func TestSessionLifecycle(t *testing.T) {
 	a := verifiertest.New(verifiertest.Config{})
 	s := a.CreateSession("alice", map[string]any{"roles": []string{"editor"}})
 	c, err := verify(t, a, s.AccessToken)
-	if err != nil || c.Subject != "alice" || c.SessionID != s.SessionID || !c.Has("roles", "editor") {
+	if err != nil || c.Subject() != "alice" || c.SessionID() != s.SessionID || !c.Has("roles", "editor") {
 		t.Fatalf("Verify(new session) = %+v, %v, want alice's claims", c, err)
 	}
 	next, err := a.Refresh(s.RefreshToken)
@@ -107,15 +107,15 @@ func TestClockAndMint(t *testing.T) {
 	if _, err := verify(t, a, s.AccessToken); !errors.Is(err, verifier.ErrExpired) {
 		t.Errorf("Verify after the lifetime = %v, want ErrExpired", err)
 	}
-	raw := a.Mint(verifier.Claims{Subject: "frank", Extra: map[string]any{"scope": "orders:read"}})
-	if c, err := verify(t, a, raw); err != nil || c.Subject != "frank" || !c.HasScope("orders:read") {
+	raw := a.Mint(token.Claims{Subject: "frank", Extra: map[string]any{"scope": "orders:read"}})
+	if c, err := verify(t, a, raw); err != nil || c.Subject() != "frank" || !c.HasScope("orders:read") {
 		t.Errorf("Verify(minted) = %+v, %v, want frank with his scope", c, err)
 	}
-	expired := a.Mint(verifier.Claims{Subject: "gus", IssuedAt: a.Now().Add(-time.Hour)})
+	expired := a.Mint(token.Claims{Subject: "gus", IssuedAt: a.Now().Add(-time.Hour)})
 	if _, err := verify(t, a, expired); !errors.Is(err, verifier.ErrExpired) {
 		t.Errorf("Verify(minted an hour ago) = %v, want ErrExpired", err)
 	}
-	foreign := a.Mint(verifier.Claims{Subject: "hal", Issuer: "https://elsewhere"})
+	foreign := a.Mint(token.Claims{Subject: "hal", Issuer: "https://elsewhere"})
 	if _, err := verify(t, a, foreign); !errors.Is(err, verifier.ErrIssuer) {
 		t.Errorf("Verify(another issuer) = %v, want ErrIssuer", err)
 	}
@@ -130,7 +130,7 @@ func TestMiddleware(t *testing.T) {
 	a := verifiertest.New(verifiertest.Config{})
 	h := a.Verifier().Middleware(verifier.RequireClaim("roles", "admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := verifier.FromContext(r.Context())
-		w.Write([]byte(c.Subject))
+		w.Write([]byte(c.Subject()))
 	})))
 	get := func(tok string) int {
 		r := httptest.NewRequest("GET", "/", nil)

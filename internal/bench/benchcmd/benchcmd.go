@@ -48,7 +48,7 @@ TEGATA_BENCH_POSTGRES), --json and --cpuprofile FILE. Run 'tegata-bench NAME -h'
 flags; scripts/bench.sh builds both binaries, runs them all and writes docs/benchmarks.md.
 
 Example:
-  go build -o /tmp/tegata ./cmd/tegata && go build -o /tmp/tegata-bench ./cmd/tegata-bench
+  go build -o /tmp/tegata ./cmd/tegata && go build -o /tmp/tegata-bench ./internal/bench/cmd/tegata-bench
   /tmp/tegata-bench propagation --duration 10s
 `
 

@@ -118,6 +118,7 @@ func dialect() sqlstore.Dialect {
 		IsUnique:      isUnique,
 		Unwritable:    unwritable,
 		NotifyAppend:  "pg_notify('" + channel + "', CAST(seq AS TEXT))",
+		HomeQuery:     `SELECT CAST(tableoid AS TEXT) || ':' || CAST(xmin AS TEXT) FROM cluster_home WHERE id = 1`,
 	}
 }
 

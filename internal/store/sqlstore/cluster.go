@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 
 	"github.com/tegata-dev/tegata/internal/store"
@@ -16,11 +18,14 @@ func (s *Store) ClaimCluster(ctx context.Context, c store.ClusterInfo) (store.Cl
 	}
 	var out store.ClusterInfo
 	err := s.inTx(ctx, "claim cluster", func(t *tx) error {
-		if _, err := t.exec(ctx, `INSERT INTO cluster (id, issuer, epoch, created_at) VALUES (1, ?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`, c.Issuer, c.Epoch, micros(c.CreatedAt)); err != nil {
+		settings, err := settingsText(c.Settings)
+		if err != nil {
 			return err
 		}
-		var err error
+		if _, err := t.exec(ctx, `INSERT INTO cluster (id, issuer, epoch, created_at, home, settings) VALUES (1, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`, c.Issuer, c.Epoch, micros(c.CreatedAt), c.Home, settings); err != nil {
+			return err
+		}
 		out, err = readCluster(ctx, t)
 		return err
 	})
@@ -34,13 +39,7 @@ func (s *Store) RenewEpoch(ctx context.Context, old, epoch string) (store.Cluste
 	}
 	var out store.ClusterInfo
 	err := s.inTx(ctx, "renew epoch", func(t *tx) error {
-		if _, err := t.exec(ctx, `UPDATE cluster SET epoch = ? WHERE id = 1 AND epoch = ?`, epoch, old); err != nil {
-			return err
-		}
-		if _, err := t.exec(ctx, `DELETE FROM feed_nodes WHERE head > (SELECT seq FROM log_head WHERE id = 1)`); err != nil {
-			return err
-		}
-		if _, err := t.exec(ctx, `DELETE FROM feed_verifiers WHERE position > (SELECT seq FROM log_head WHERE id = 1)`); err != nil {
+		if _, err := renewEpoch(ctx, t, old, epoch); err != nil {
 			return err
 		}
 		var err error
@@ -50,13 +49,38 @@ func (s *Store) RenewEpoch(ctx context.Context, old, epoch string) (store.Cluste
 	return out, err
 }
 
+// renewEpoch replaces the epoch old with epoch and forgets the node and
+// verifier records beyond the log's head. It reports whether the epoch was
+// still old.
+func renewEpoch(ctx context.Context, t *tx, old, epoch string) (bool, error) {
+	n, err := rowsAffected(t.exec(ctx, `UPDATE cluster SET epoch = ? WHERE id = 1 AND epoch = ?`, epoch, old))
+	if err != nil || n == 0 {
+		return false, err
+	}
+	if _, err := t.exec(ctx, `DELETE FROM feed_nodes WHERE head > (SELECT seq FROM log_head WHERE id = 1)`); err != nil {
+		return false, err
+	}
+	if _, err := t.exec(ctx, `DELETE FROM feed_verifiers WHERE position > (SELECT seq FROM log_head WHERE id = 1)`); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 func readCluster(ctx context.Context, t *tx) (store.ClusterInfo, error) {
 	var out store.ClusterInfo
 	var created int64
-	if err := t.queryRow(ctx, `SELECT issuer, epoch, created_at FROM cluster WHERE id = 1`).
-		Scan(&out.Issuer, &out.Epoch, &created); err != nil {
+	var settings string
+	var restored sql.NullInt64
+	if err := t.queryRow(ctx, `SELECT issuer, epoch, created_at, home, settings, restored_at FROM cluster WHERE id = 1`).
+		Scan(&out.Issuer, &out.Epoch, &created, &out.Home, &settings, &restored); err != nil {
 		return out, err
 	}
 	out.CreatedAt = fromMicros(created)
+	out.RestoredAt = fromNullMicros(restored)
+	if settings != "" {
+		if err := json.Unmarshal([]byte(settings), &out.Settings); err != nil {
+			return out, fmt.Errorf("cluster settings: %w", err)
+		}
+	}
 	return out, nil
 }

@@ -49,6 +49,9 @@ type Dialect struct {
 	// commits with it (Postgres: pg_notify, delivered at commit, never for a
 	// rolled back transaction).
 	NotifyAppend string
+	// HomeQuery, when set, selects one text value identifying the database
+	// (store.ClusterRecord's Home); empty on SQLite, which has none.
+	HomeQuery string
 }
 
 // rebind turns the ? placeholders of q into the dialect's own.

@@ -89,7 +89,7 @@ func (s *Store) UpdateStream(ctx context.Context, st store.Stream, moveCursor bo
 	}
 	n, err := rowsAffected(s.exec(ctx, `UPDATE ssf_streams SET aud = ?, method = ?, endpoint_url = ?, auth_header = ?,
 		events = ?, description = ?, status = ?, reason = ?, updated_at = ?, poll_key = ?,
-		cursor = CASE WHEN ? THEN ? ELSE cursor END WHERE id = ?`,
+		cursor = CASE WHEN ? THEN ? ELSE cursor END, lease_owner = '', lease_until = 0 WHERE id = ?`,
 		st.Audience, st.Method, st.EndpointURL, st.AuthHeader, events, st.Description, st.Status, st.Reason,
 		micros(st.UpdatedAt), st.PollKey, moveCursor, st.Cursor, st.ID))
 	if err != nil {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func testClaimCluster(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("ClaimCluster(second) = %v", err)
 	}
-	if again != got {
+	if !reflect.DeepEqual(again, got) {
 		t.Errorf("ClaimCluster(second) = %+v, want the first claim %+v", again, got)
 	}
 	if _, err := s.ClaimCluster(ctx, store.ClusterInfo{Issuer: "x"}); err == nil {
@@ -52,7 +53,7 @@ func testClaimClusterConcurrent(t *testing.T, s store.Store) {
 		if errs[i] != nil {
 			t.Fatalf("ClaimCluster #%d = %v", i, errs[i])
 		}
-		if got[i] != got[0] {
+		if !reflect.DeepEqual(got[i], got[0]) {
 			t.Errorf("ClaimCluster #%d = %+v, #0 = %+v: nodes disagree", i, got[i], got[0])
 		}
 	}

@@ -30,14 +30,8 @@ func Drain(ch <-chan struct{}) {
 }
 
 func testNotifier(t *testing.T, s store.Store) {
-	// Notifier is optional in the interface, but the feed needs it: tegata
-	// serve refuses a store without it, so the conformance suite does too.
-	n, ok := s.(store.Notifier)
-	if !ok {
-		t.Fatalf("%T does not implement store.Notifier, which serving the feed needs", s)
-	}
-	wake, stop := n.Subscribe()
-	other, stopOther := n.Subscribe()
+	wake, stop := s.Subscribe()
+	other, stopOther := s.Subscribe()
 	defer stopOther()
 	Drain(wake)
 	Drain(other)

@@ -133,6 +133,21 @@ func testStreamLease(t *testing.T, s store.Store) {
 	if _, err := s.LeaseStream(ctx, "a", "node3", t0.Add(time.Second), t0.Add(time.Minute)); err != nil {
 		t.Fatalf("LeaseStream(node3, after expiry) = %v", err)
 	}
+	// A configuration change ends the lease: the holder saves nothing more,
+	// and the cursor the change moved stays where it was moved.
+	st = getStream(t, s, "a")
+	st.Status, st.Cursor = "enabled", 42
+	if err := s.UpdateStream(ctx, st, true); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "SaveProgress(node3, after UpdateStream)", s.SaveProgress(ctx, "a", "node3",
+		store.Progress{Cursor: 8, LeaseUntil: t0.Add(time.Minute)}), store.ErrLeaseLost)
+	if st := getStream(t, s, "a"); st.Cursor != 42 || st.LeaseOwner != "" {
+		t.Errorf("after UpdateStream under node3's lease: cursor %d, lease owner %q, want 42 and none", st.Cursor, st.LeaseOwner)
+	}
+	if _, err := s.LeaseStream(ctx, "a", "node4", t0.Add(2*time.Second), t0.Add(time.Minute)); err != nil {
+		t.Fatalf("LeaseStream(node4, after UpdateStream) = %v", err)
+	}
 }
 
 func testStreamAcks(t *testing.T, s store.Store) {

@@ -1,4 +1,4 @@
-package token
+package strictjson
 
 import (
 	"encoding/json"
@@ -53,12 +53,12 @@ func TestDecodeObjectValue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeObjectValue([]byte(tt.input), "payload")
+			got, err := DecodeObjectValue([]byte(tt.input), "payload", errMalformed)
 			if (err == nil) != tt.ok {
-				t.Fatalf("decodeObjectValue(%q) = %v, want ok %v", tt.input, err, tt.ok)
+				t.Fatalf("DecodeObjectValue(%q) = %v, want ok %v", tt.input, err, tt.ok)
 			}
-			if err != nil && !errors.Is(err, ErrMalformed) {
-				t.Errorf("decodeObjectValue(%q) = %v, want %v", tt.input, err, ErrMalformed)
+			if err != nil && !errors.Is(err, errMalformed) {
+				t.Errorf("DecodeObjectValue(%q) = %v, want %v", tt.input, err, errMalformed)
 			}
 			if err == nil {
 				assertMatchesEncodingJSON(t, tt.input, got)
@@ -76,7 +76,7 @@ func assertMatchesEncodingJSON(t *testing.T, input string, got map[string]any) {
 		t.Fatalf("decoder accepted %q, which encoding/json rejects: %v", input, err)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("decodeObjectValue(%q) = %#v, encoding/json gives %#v", input, got, want)
+		t.Errorf("DecodeObjectValue(%q) = %#v, encoding/json gives %#v", input, got, want)
 	}
 }
 
@@ -87,13 +87,21 @@ func FuzzDecodeJSON(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, input string) {
-		got, err := decodeObjectValue([]byte(input), "payload")
+		got, err := DecodeObjectValue([]byte(input), "payload", errMalformed)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) || !strings.HasPrefix(err.Error(), "token: malformed: ") {
-				t.Fatalf("decodeObjectValue(%q) = %v, want %v", input, err, ErrMalformed)
+			if !errors.Is(err, errMalformed) || !strings.HasPrefix(err.Error(), "malformed: payload: ") {
+				t.Fatalf("DecodeObjectValue(%q) = %v, want %v", input, err, errMalformed)
 			}
 			return
 		}
 		assertMatchesEncodingJSON(t, input, got)
 	})
+}
+
+// errMalformed is the sentinel these tests have syntax errors wrap.
+var errMalformed = errors.New("malformed")
+
+// nested returns depth arrays nested in one another.
+func nested(depth int) string {
+	return strings.Repeat("[", depth) + strings.Repeat("]", depth)
 }

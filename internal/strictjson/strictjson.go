@@ -1,4 +1,10 @@
-package token
+// Package strictjson reads JSON strictly: valid UTF-8 only, no lone
+// surrogates, no member name twice in one object at any depth, nesting at
+// most MaxDepth, nothing after the value. Package token reads access token
+// headers and payloads with it, and the authority checks application
+// claims with it before it stores them, so that one set of claims has one
+// accepted encoding everywhere. Stateless, safe for concurrent use.
+package strictjson
 
 import (
 	"fmt"
@@ -7,55 +13,60 @@ import (
 	"unicode/utf8"
 )
 
-// maxDepth bounds the nesting of objects and arrays. Real claims nest two or
+// MaxDepth bounds the nesting of objects and arrays. Real claims nest two or
 // three levels; the cap keeps a hostile document from exhausting the stack.
-const maxDepth = 32
+const MaxDepth = 32
 
-// decoder reads one JSON text (RFC 8259) strictly: valid UTF-8 only, no lone
+// Decoder reads one JSON text (RFC 8259) strictly: valid UTF-8 only, no lone
 // surrogates, no duplicate member names at any depth, nesting at most
-// maxDepth. It exists so the verify path can read the header and the
+// MaxDepth. It exists so the verify path can read the header and the
 // registered claims without reflection and without the silent last-wins
 // handling of duplicates in encoding/json. Values it builds have the types
 // encoding/json gives an any: map[string]any, []any, string, float64, bool, nil.
-type decoder struct {
+type Decoder struct {
 	data  []byte
 	pos   int
 	depth int
 	part  string // "header" or "payload", for error messages
+	err   error  // the sentinel every syntax error wraps
 }
 
-// decodeObject reads data as a single JSON object, calling member for each
+// DecodeObject reads data as a single JSON object, calling member for each
 // member with its decoded name; member must consume the value exactly once.
-func decodeObject(data []byte, part string, member func(d *decoder, name []byte) error) error {
-	d := &decoder{data: data, part: part}
-	d.skipSpace()
-	if d.peek() != '{' {
-		return fmt.Errorf("%w: %s is not a JSON object", ErrMalformed, part)
+// Syntax errors wrap malformed (token.ErrMalformed for package token) and
+// name part ("header", "payload", "claims").
+func DecodeObject(data []byte, part string, malformed error, member func(d *Decoder, name []byte) error) error {
+	d := &Decoder{data: data, part: part, err: malformed}
+	d.SkipSpace()
+	if d.Peek() != '{' {
+		return fmt.Errorf("%w: %s is not a JSON object", d.err, part)
 	}
 	if err := d.object(func(name []byte) error { return member(d, name) }); err != nil {
 		return err
 	}
-	d.skipSpace()
+	d.SkipSpace()
 	if d.pos != len(d.data) {
-		return d.errorf("data after the JSON object")
+		return d.Errorf("data after the JSON object")
 	}
 	return nil
 }
 
-// decodeObjectValue reads data as a single JSON object into a map.
-func decodeObjectValue(data []byte, part string) (map[string]any, error) {
+// DecodeObjectValue reads data as a single JSON object into a map.
+func DecodeObjectValue(data []byte, part string, malformed error) (map[string]any, error) {
 	m := map[string]any{}
-	err := decodeObject(data, part, func(d *decoder, name []byte) error {
-		return d.member(m, name)
+	err := DecodeObject(data, part, malformed, func(d *Decoder, name []byte) error {
+		return d.Member(m, name)
 	})
 	return m, err
 }
 
-func (d *decoder) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s at offset %d", ErrMalformed, d.part, fmt.Sprintf(format, args...), d.pos)
+// Errorf returns a syntax error at the current offset.
+func (d *Decoder) Errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s at offset %d", d.err, d.part, fmt.Sprintf(format, args...), d.pos)
 }
 
-func (d *decoder) skipSpace() {
+// SkipSpace skips JSON whitespace.
+func (d *Decoder) SkipSpace() {
 	for d.pos < len(d.data) {
 		switch d.data[d.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -66,34 +77,34 @@ func (d *decoder) skipSpace() {
 	}
 }
 
-// peek returns the next byte, or 0 at the end of the input.
-func (d *decoder) peek() byte {
+// Peek returns the next byte, or 0 at the end of the input.
+func (d *Decoder) Peek() byte {
 	if d.pos < len(d.data) {
 		return d.data[d.pos]
 	}
 	return 0
 }
 
-func (d *decoder) consume(c byte) bool {
-	d.skipSpace()
-	if d.peek() == c {
+func (d *Decoder) consume(c byte) bool {
+	d.SkipSpace()
+	if d.Peek() == c {
 		d.pos++
 		return true
 	}
 	return false
 }
 
-func (d *decoder) enter() error {
-	if d.depth++; d.depth > maxDepth {
-		return d.errorf("nesting deeper than %d", maxDepth)
+func (d *Decoder) enter() error {
+	if d.depth++; d.depth > MaxDepth {
+		return d.Errorf("nesting deeper than %d", MaxDepth)
 	}
 	return nil
 }
 
 // object reads an object, calling member after each name and its colon.
-func (d *decoder) object(member func(name []byte) error) error {
+func (d *Decoder) object(member func(name []byte) error) error {
 	if !d.consume('{') {
-		return d.errorf("expected an object")
+		return d.Errorf("expected an object")
 	}
 	if err := d.enter(); err != nil {
 		return err
@@ -103,13 +114,13 @@ func (d *decoder) object(member func(name []byte) error) error {
 		return nil
 	}
 	for {
-		d.skipSpace()
+		d.SkipSpace()
 		name, err := d.str()
 		if err != nil {
 			return err
 		}
 		if !d.consume(':') {
-			return d.errorf("expected ':' after member name")
+			return d.Errorf("expected ':' after member name")
 		}
 		if err := member(name); err != nil {
 			return err
@@ -121,16 +132,16 @@ func (d *decoder) object(member func(name []byte) error) error {
 			d.depth--
 			return nil
 		}
-		return d.errorf("expected ',' or '}' in object")
+		return d.Errorf("expected ',' or '}' in object")
 	}
 }
 
-// member reads the value of member name into m, refusing a repeated name.
-func (d *decoder) member(m map[string]any, name []byte) error {
+// Member reads the value of member name into m, refusing a repeated name.
+func (d *Decoder) Member(m map[string]any, name []byte) error {
 	if _, dup := m[string(name)]; dup {
-		return d.errorf("duplicate member %q", name)
+		return d.Errorf("duplicate member %q", name)
 	}
-	v, err := d.value()
+	v, err := d.Value()
 	if err != nil {
 		return err
 	}
@@ -138,13 +149,13 @@ func (d *decoder) member(m map[string]any, name []byte) error {
 	return nil
 }
 
-// value reads any JSON value.
-func (d *decoder) value() (any, error) {
-	d.skipSpace()
-	switch c := d.peek(); c {
+// Value reads any JSON value.
+func (d *Decoder) Value() (any, error) {
+	d.SkipSpace()
+	switch c := d.Peek(); c {
 	case '{':
 		m := map[string]any{}
-		err := d.object(func(name []byte) error { return d.member(m, name) })
+		err := d.object(func(name []byte) error { return d.Member(m, name) })
 		return m, err
 	case '[':
 		return d.array()
@@ -162,7 +173,7 @@ func (d *decoder) value() (any, error) {
 	}
 }
 
-func (d *decoder) array() ([]any, error) {
+func (d *Decoder) array() ([]any, error) {
 	d.pos++ // '['
 	if err := d.enter(); err != nil {
 		return nil, err
@@ -173,7 +184,7 @@ func (d *decoder) array() ([]any, error) {
 		return a, nil
 	}
 	for {
-		v, err := d.value()
+		v, err := d.Value()
 		if err != nil {
 			return nil, err
 		}
@@ -185,67 +196,67 @@ func (d *decoder) array() ([]any, error) {
 			d.depth--
 			return a, nil
 		}
-		return nil, d.errorf("expected ',' or ']' in array")
+		return nil, d.Errorf("expected ',' or ']' in array")
 	}
 }
 
-func (d *decoder) literal(word string) error {
+func (d *Decoder) literal(word string) error {
 	if len(d.data)-d.pos < len(word) || string(d.data[d.pos:d.pos+len(word)]) != word {
-		return d.errorf("invalid literal")
+		return d.Errorf("invalid literal")
 	}
 	d.pos += len(word)
 	return nil
 }
 
-func (d *decoder) float() (float64, error) {
+func (d *Decoder) float() (float64, error) {
 	raw, err := d.number()
 	if err != nil {
 		return 0, err
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil {
-		return 0, d.errorf("number %s out of range", raw)
+		return 0, d.Errorf("number %s out of range", raw)
 	}
 	return f, nil
 }
 
 // number reads a number and returns its text, checked against the grammar
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (d *decoder) number() ([]byte, error) {
-	d.skipSpace()
+func (d *Decoder) number() ([]byte, error) {
+	d.SkipSpace()
 	start := d.pos
-	if d.peek() == '-' {
+	if d.Peek() == '-' {
 		d.pos++
 	}
-	switch c := d.peek(); {
+	switch c := d.Peek(); {
 	case c == '0':
 		d.pos++
 	case c >= '1' && c <= '9':
 		d.digits()
 	default:
-		return nil, d.errorf("invalid value")
+		return nil, d.Errorf("invalid value")
 	}
-	if d.peek() == '.' {
+	if d.Peek() == '.' {
 		d.pos++
 		if d.digits() == 0 {
-			return nil, d.errorf("invalid number")
+			return nil, d.Errorf("invalid number")
 		}
 	}
-	if c := d.peek(); c == 'e' || c == 'E' {
+	if c := d.Peek(); c == 'e' || c == 'E' {
 		d.pos++
-		if c := d.peek(); c == '+' || c == '-' {
+		if c := d.Peek(); c == '+' || c == '-' {
 			d.pos++
 		}
 		if d.digits() == 0 {
-			return nil, d.errorf("invalid number")
+			return nil, d.Errorf("invalid number")
 		}
 	}
 	return d.data[start:d.pos], nil
 }
 
-func (d *decoder) digits() int {
+func (d *Decoder) digits() int {
 	start := d.pos
-	for c := d.peek(); c >= '0' && c <= '9'; c = d.peek() {
+	for c := d.Peek(); c >= '0' && c <= '9'; c = d.Peek() {
 		d.pos++
 	}
 	return d.pos - start
@@ -253,9 +264,9 @@ func (d *decoder) digits() int {
 
 // str reads a string and returns its decoded bytes. Without escapes the
 // result aliases the input, which keeps the common case free of copies.
-func (d *decoder) str() ([]byte, error) {
-	if d.peek() != '"' {
-		return nil, d.errorf("expected a string")
+func (d *Decoder) str() ([]byte, error) {
+	if d.Peek() != '"' {
+		return nil, d.Errorf("expected a string")
 	}
 	d.pos++
 	start := d.pos
@@ -265,26 +276,26 @@ func (d *decoder) str() ([]byte, error) {
 		case c == '"':
 			s := d.data[start:d.pos]
 			if !ascii && !utf8.Valid(s) {
-				return nil, d.errorf("string is not valid UTF-8")
+				return nil, d.Errorf("string is not valid UTF-8")
 			}
 			d.pos++
 			return s, nil
 		case c == '\\':
 			return d.escaped(start)
 		case c < 0x20:
-			return nil, d.errorf("control character in string")
+			return nil, d.Errorf("control character in string")
 		case c >= 0x80:
 			ascii = false
 		}
 		d.pos++
 	}
-	return nil, d.errorf("unterminated string")
+	return nil, d.Errorf("unterminated string")
 }
 
 // escaped finishes reading a string that contains a backslash, decoding into
 // a new buffer. Escapes only ever produce whole UTF-8 sequences, so checking
 // the decoded result once also checks every raw byte.
-func (d *decoder) escaped(start int) ([]byte, error) {
+func (d *Decoder) escaped(start int) ([]byte, error) {
 	out := append([]byte(nil), d.data[start:d.pos]...)
 	for d.pos < len(d.data) {
 		c := d.data[d.pos]
@@ -292,7 +303,7 @@ func (d *decoder) escaped(start int) ([]byte, error) {
 		case c == '"':
 			d.pos++
 			if !utf8.Valid(out) {
-				return nil, d.errorf("string is not valid UTF-8")
+				return nil, d.Errorf("string is not valid UTF-8")
 			}
 			return out, nil
 		case c == '\\':
@@ -301,19 +312,19 @@ func (d *decoder) escaped(start int) ([]byte, error) {
 				return nil, err
 			}
 		case c < 0x20:
-			return nil, d.errorf("control character in string")
+			return nil, d.Errorf("control character in string")
 		default:
 			out = append(out, c)
 			d.pos++
 		}
 	}
-	return nil, d.errorf("unterminated string")
+	return nil, d.Errorf("unterminated string")
 }
 
 // escape decodes one backslash escape at d.pos and appends it to out.
-func (d *decoder) escape(out []byte) ([]byte, error) {
+func (d *Decoder) escape(out []byte) ([]byte, error) {
 	if d.pos+1 >= len(d.data) {
-		return nil, d.errorf("unterminated string")
+		return nil, d.Errorf("unterminated string")
 	}
 	c := d.data[d.pos+1]
 	d.pos += 2
@@ -334,16 +345,16 @@ func (d *decoder) escape(out []byte) ([]byte, error) {
 		r, err := d.unicodeEscape()
 		return utf8.AppendRune(out, r), err
 	}
-	return nil, d.errorf("invalid escape")
+	return nil, d.Errorf("invalid escape")
 }
 
 // unicodeEscape decodes the hex digits after \u, joining a surrogate pair.
 // A lone surrogate is refused rather than replaced with U+FFFD, so two
 // different encodings never decode to the same claim.
-func (d *decoder) unicodeEscape() (rune, error) {
+func (d *Decoder) unicodeEscape() (rune, error) {
 	r, ok := d.hex4()
 	if !ok {
-		return 0, d.errorf("invalid \\u escape")
+		return 0, d.Errorf("invalid \\u escape")
 	}
 	if !utf16.IsSurrogate(r) {
 		return r, nil
@@ -355,10 +366,10 @@ func (d *decoder) unicodeEscape() (rune, error) {
 			return pair, nil
 		}
 	}
-	return 0, d.errorf("unpaired surrogate in \\u escape")
+	return 0, d.Errorf("unpaired surrogate in \\u escape")
 }
 
-func (d *decoder) hex4() (rune, bool) {
+func (d *Decoder) hex4() (rune, bool) {
 	if len(d.data)-d.pos < 4 {
 		return 0, false
 	}
@@ -380,23 +391,23 @@ func (d *decoder) hex4() (rune, bool) {
 	return r, true
 }
 
-// stringValue reads a value that should be a string. If it is some other
+// StringValue reads a value that should be a string. If it is some other
 // value it is still consumed, and ok is false.
-func (d *decoder) stringValue() (s []byte, ok bool, err error) {
-	d.skipSpace()
-	if d.peek() != '"' {
-		_, err = d.value()
+func (d *Decoder) StringValue() (s []byte, ok bool, err error) {
+	d.SkipSpace()
+	if d.Peek() != '"' {
+		_, err = d.Value()
 		return nil, false, err
 	}
 	s, err = d.str()
 	return s, err == nil, err
 }
 
-// numberValue reads a value that should be a number, like stringValue.
-func (d *decoder) numberValue() (raw []byte, ok bool, err error) {
-	d.skipSpace()
-	if c := d.peek(); c != '-' && (c < '0' || c > '9') {
-		_, err = d.value()
+// NumberValue reads a value that should be a number, like StringValue.
+func (d *Decoder) NumberValue() (raw []byte, ok bool, err error) {
+	d.SkipSpace()
+	if c := d.Peek(); c != '-' && (c < '0' || c > '9') {
+		_, err = d.Value()
 		return nil, false, err
 	}
 	raw, err = d.number()
