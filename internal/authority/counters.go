@@ -2,6 +2,7 @@ package authority
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
@@ -43,3 +44,7 @@ func (a *Authority) Counters() map[string]uint64 {
 		RevokedAPIKey:  a.count.apiKey.Load(),
 	}
 }
+
+// LogReadAt is when this node last read the revocation log to its end: a
+// node whose store does not answer falls behind the clock.
+func (a *Authority) LogReadAt() time.Time { return time.Unix(0, a.caughtUp.Load()) }

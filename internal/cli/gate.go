@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/buildinfo"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
@@ -170,7 +171,7 @@ func runGate(ctx context.Context, run gateRun) error {
 	}
 	ln = httpguard.Listener(ln, f.maxConns, nil, log)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), buildinfo.Collector())
 	run.gcfg.Metrics = reg
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	h := &swapHandler{}

@@ -50,6 +50,7 @@ Nothing is created until the settings have been checked and the address is liste
 			"TEGATA_FEED_KEY\ta feed API key to install (for gates and verifiers)",
 			"TEGATA_RATE_LIMITS\t--rate-limits",
 			"TEGATA_TRUSTED_PROXIES\t--trusted-proxies",
+			"TEGATA_METRICS_ADDR\t--metrics-addr",
 			"TEGATA_AFTER_RESTORE\t--after-restore",
 		},
 		example: `tegata serve

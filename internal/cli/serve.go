@@ -41,6 +41,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.StringVar(&cfg.Addr, "addr", envOr(env, "TEGATA_ADDR", server.DefaultAddr), "listen address (env TEGATA_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data", envOr(env, "TEGATA_DATA", server.DefaultDataDir), "data directory: SQLite database, key files (env TEGATA_DATA)")
 	fs.StringVar(&cfg.DB, "db", env.Getenv("TEGATA_DB"), "Postgres URL for many nodes; empty = embedded SQLite (env TEGATA_DB)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", env.Getenv("TEGATA_METRICS_ADDR"), "serve /metrics on this address instead of --addr (keep it off the public balancer) (env TEGATA_METRICS_ADDR)")
 	fs.Int64Var(&cfg.SQLiteMaxSize, "sqlite-max-size", 0, "cap of the embedded SQLite database in bytes: past it writes are refused and /readyz answers 503, as on a full disk; 0 = no cap")
 	fs.StringVar(&cfg.Issuer, "issuer", env.Getenv("TEGATA_ISSUER"), "issuer URL put in tokens; default http://<addr> (env TEGATA_ISSUER)")
 	a := &cfg.Authority

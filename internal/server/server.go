@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/buildinfo"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/httpguard"
@@ -90,6 +91,9 @@ type Config struct {
 	// lifetimes, status lists: authority.Config.SharedSettings) refuses to
 	// start, naming them.
 	UpdateSettings bool
+	// MetricsAddr, when set, serves /metrics there and not on Addr, so
+	// that a balancer exposing Addr does not expose the metrics.
+	MetricsAddr string
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
@@ -100,10 +104,13 @@ type Config struct {
 
 // Running is a started authority.
 type Running struct {
-	URL       string // http://host:port actually listened on
-	APIKey    string // the bootstrap admin key (for tests and the CLI)
-	Authority *authority.Authority
-	Store     store.Store
+	URL string // http://host:port actually listened on
+	// MetricsURL is where /metrics is served when Config.MetricsAddr is
+	// set, else empty (it is under URL).
+	MetricsURL string
+	APIKey     string // the bootstrap admin key (for tests and the CLI)
+	Authority  *authority.Authority
+	Store      store.Store
 
 	srv *http.Server
 	// stopFeed ends the feed hub and with it every feed stream; the HTTP
@@ -119,6 +126,7 @@ type Running struct {
 	wg             sync.WaitGroup
 	log            *slog.Logger
 	data           *dataDir // nil when the data directory is not used
+	metrics        *metricsListener
 	// witness notes the log's head in the data directory (restore.go).
 	witness func()
 }
@@ -260,12 +268,28 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if err != nil {
 		return nil, err
 	}
+	if err := reg.Register(opsCollector{a: a, st: st, now: a.Config().Now}); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if err := reg.Register(buildinfo.Collector()); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	if err := reg.Register(cl.Collector()); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
-	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	ml, err := listenMetrics(cfg.MetricsAddr, metrics)
+	if err != nil {
+		stopBackground()
+		stopFeed()
+		return nil, err
+	}
+	if ml != nil {
+		metrics = nil // on its own address only
+	}
+	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition), Metrics: metrics,
 		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
 		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
 	if sl := a.Config().StatusLists; !sl.Disabled {
@@ -284,6 +308,10 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			BaseContext: func(net.Listener) context.Context { return reqs }}}
 	r.srv.RegisterOnShutdown(stopFeed)
+	if ml != nil {
+		r.metrics, r.MetricsURL = ml, ml.url
+		r.goRun(func() { ml.serve(log) })
+	}
 	r.goRun(func() { _ = a.Run(bg) })
 	r.goRun(func() { _ = hub.Run(feedCtx) })
 	r.goRun(func() { _ = cl.Run(bg) })
@@ -317,6 +345,7 @@ func (r *Running) goRun(f func()) {
 // elsewhere by Last-Event-ID), waits for in-flight requests up to ctx's
 // deadline (cancelling those left then), then closes the store.
 func (r *Running) Shutdown(ctx context.Context) error {
+	r.metrics.close()
 	err := r.srv.Shutdown(ctx)
 	if err != nil {
 		r.cancelRequests()
