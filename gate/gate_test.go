@@ -129,11 +129,10 @@ func reasonOf(challenge string) string {
 	return strings.TrimSuffix(r, `"`)
 }
 
-// TestDuplicateTokenCookiesRefused is issue 14, finding 9: the gate
-// verified the first token cookie and forwarded all of them, so an app that
-// reads the cookie itself could get an unchecked second one; and it
-// forwarded a token cookie unchecked alongside the Authorization header it
-// verified. Every such request is now refused before the upstream sees it.
+// TestDuplicateTokenCookiesRefused: a request with two token cookies, or a
+// token cookie beside the Authorization header the gate verifies, is
+// refused before the upstream sees it, so an app that reads the cookie
+// itself can never get one the gate did not check.
 func TestDuplicateTokenCookiesRefused(t *testing.T) {
 	a := startAuthority(t)
 	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
@@ -294,10 +293,10 @@ func TestProxy(t *testing.T) {
 	})
 }
 
-// TestUpstreamPrefixDotSegments is issue 14, finding 10: /../x and
-// /%2e%2e/x reached the app as /prefix/../x, which the app resolves to /x,
-// outside the prefix the gate was told to expose. The second web review
-// added /x/..;/y, which servlet containers resolve the same way.
+// TestUpstreamPrefixDotSegments: no path reaches the app outside the
+// prefix the gate exposes, in any spelling the app could resolve there:
+// /../x and /%2e%2e/x (which would become /prefix/../x, that is /x), and
+// /x/..;/y, which servlet containers resolve the same way.
 func TestUpstreamPrefixDotSegments(t *testing.T) {
 	a := startAuthority(t)
 	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
@@ -330,9 +329,10 @@ func TestUpstreamPrefixDotSegments(t *testing.T) {
 	}
 }
 
-// TestDELInClaimEscaped is issue 14, finding 11: DEL (0x7f) in a claim
-// reached the proxied request's header raw, which Go's transport refuses,
-// so the gate answered 502; docs/gate.md promises printable ASCII.
+// TestDELInClaimEscaped: DEL (0x7f) in a claim is escaped in the forwarded
+// header like any control character (docs/gate.md promises printable
+// ASCII), so the request is proxied instead of refused by Go's transport
+// with a 502.
 func TestDELInClaimEscaped(t *testing.T) {
 	a := startAuthority(t)
 	v := newVerifier(t, a.URL, a.APIKey, nil, nil)

@@ -109,11 +109,10 @@ func TestCacheHitRechecksKey(t *testing.T) {
 	}
 }
 
-// TestCacheKeyedByTheKidVerificationUsed is issue 14, finding 14: a header
-// whose kid the cache read differently from token.Verify (a case variant
-// after the exact name, which encoding/json lets win) kept the token cached
-// under a key that was not the one that verified it, so it outlived the
-// withdrawal of its real key.
+// TestCacheKeyedByTheKidVerificationUsed: a token is cached under the key
+// that verified it, even when its header spells kid twice (a case variant
+// after the exact name, which encoding/json lets win), so it never
+// outlives the withdrawal of its real key.
 func TestCacheKeyedByTheKidVerificationUsed(t *testing.T) {
 	l := newLocal(t, 0)
 	other := newSigningKey(t, "k2", token.EdDSA)

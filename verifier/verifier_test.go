@@ -564,11 +564,10 @@ func TestNewRefusesClientTimeout(t *testing.T) {
 	}
 }
 
-// TestLeewayNotLargerThanTheAuthoritys is issue 14, finding 8 on the
-// verifier's side: the authority sends a revocation only for its leeway
-// past the entry's expiry, so a verifier with a larger leeway could accept
-// tokens whose revocation it never received. New refuses such a Config; a
-// Leeway left zero takes the authority's.
+// TestLeewayNotLargerThanTheAuthoritys: the authority sends a revocation
+// only for its leeway past the entry's expiry, so a verifier with a larger
+// leeway could accept tokens whose revocation it never received: New
+// refuses such a Config, and a Leeway left zero takes the authority's.
 func TestLeewayNotLargerThanTheAuthoritys(t *testing.T) {
 	a := newAuthority(t, newClock())
 	a.publish(0, 20*time.Second)
@@ -591,11 +590,10 @@ func TestLeewayNotLargerThanTheAuthoritys(t *testing.T) {
 	}
 }
 
-// TestFollowsPublishedLifetimeAndLeeway is issue 14, finding 2 on the
-// verifier's side: verifiers learned the longest token lifetime once, at
-// start. They now follow what the authority publishes: on the periodic key
-// set fetch, and at once when a token is longer-lived than they know (a
-// raised lifetime).
+// TestFollowsPublishedLifetimeAndLeeway: a verifier follows the longest
+// token lifetime and the leeway the authority publishes, not only what it
+// learned at start: on the periodic key set fetch, and at once when a
+// token is longer-lived than it knows (a raised lifetime).
 func TestFollowsPublishedLifetimeAndLeeway(t *testing.T) {
 	clk := newClock()
 	a := newAuthority(t, clk)

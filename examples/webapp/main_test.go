@@ -3,8 +3,8 @@ package main
 import "testing"
 
 // TestSafeNext: the login form's next parameter stays a path on this site.
-// "/\t/evil" is the second web review's open redirect: browsers drop the
-// tab from the Location and land on //evil.
+// "/\t/evil" would be an open redirect: browsers drop the tab from the
+// Location and land on //evil.
 func TestSafeNext(t *testing.T) {
 	for next, want := range map[string]string{
 		"/dash?tab=2":                  "/dash?tab=2",

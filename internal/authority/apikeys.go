@@ -274,7 +274,9 @@ func (a *Authority) sameAsInstalled(ctx context.Context, name string, hash [32]b
 	}
 	var cur []string
 	for _, k := range keys {
-		if k.InstalledAs == name {
+		// The secret itself may be listed: another node installed it
+		// since the lookup above.
+		if k.InstalledAs == name && k.Hash != hash {
 			cur = append(cur, fmt.Sprintf("%s (id %s, installed %s)", k.Name, k.ID, k.CreatedAt.UTC().Format(time.RFC3339)))
 		}
 	}

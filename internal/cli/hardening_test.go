@@ -36,11 +36,10 @@ func startServer(t *testing.T) (*server.Running, map[string]string) {
 	return r, map[string]string{"TEGATA_API_KEY": r.APIKey, "TEGATA_AUTHORITY": r.URL}
 }
 
-// TestTerminalEscapesInOutput is issue 14, finding 12: audit reasons and
-// device labels were printed raw by `tegata audit` and `sessions list`, so
-// ESC sequences, BEL and newlines chosen by an API caller reached the
-// operator's terminal. Devices with control characters are now refused,
-// and every human-readable output escapes them.
+// TestTerminalEscapesInOutput: ESC sequences, BEL and newlines chosen by
+// an API caller never reach the operator's terminal: devices with control
+// characters are refused, and every human-readable output (`tegata audit`,
+// `sessions list`) escapes them in audit reasons and device labels.
 func TestTerminalEscapesInOutput(t *testing.T) {
 	r, env := startServer(t)
 	c := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
@@ -73,9 +72,9 @@ func TestTerminalEscapesInOutput(t *testing.T) {
 	}
 }
 
-// TestDotSubjects is issue 14, finding 13: subjects "." and ".." got
-// tokens, but the client (and so the CLI) could not list or revoke them,
-// because a router resolves /v1/subjects/../sessions to /v1/sessions.
+// TestDotSubjects: subjects "." and ".." can be listed and revoked through
+// the client (and so the CLI) like any other, although a router would
+// resolve /v1/subjects/../sessions to /v1/sessions.
 func TestDotSubjects(t *testing.T) {
 	r, env := startServer(t)
 	c := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
@@ -126,10 +125,9 @@ func TestPrintable(t *testing.T) {
 	}
 }
 
-// TestGateSlowBodiesAndConnectionsCut is issue 14, finding 4 at the gate:
-// a slow body to /auth or /healthz held the connection forever; now it is
-// cut after httpguard.BodyTimeout, and one address may hold only
-// --max-conns-per-address connections.
+// TestGateSlowBodiesAndConnectionsCut: at the gate, a slow body to /auth or
+// /healthz is cut after httpguard.BodyTimeout, and one address may hold
+// only --max-conns-per-address connections.
 func TestGateSlowBodiesAndConnectionsCut(t *testing.T) {
 	t.Parallel() // waits out one body deadline
 	r, _ := startServer(t)

@@ -226,8 +226,8 @@ func (d *device) devices() []string {
 	return rows
 }
 
-// TestWebBrowser is issue 8's "done means": the real authority, gate and
-// demo app, driven by headless Chromium as two devices.
+// TestWebBrowser: web sessions end to end, with the real authority, gate
+// and demo app driven by headless Chromium as two devices.
 func TestWebBrowser(t *testing.T) {
 	exe := chromium(t)
 	s := startWebStack(t)

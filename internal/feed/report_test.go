@@ -319,11 +319,11 @@ func TestUnknownVerifierReconnects(t *testing.T) {
 	}
 }
 
-// TestBalancedNodesKeepTheStream is the review's finding: behind a
-// balancer that sends each request to another node, the stream's node
-// takes the reports that reach it and the other answers 409
-// unknown_verifier. The client must keep its stream (each reconnect ends
-// a good stream and leaves the verifier never current), and stays fresh.
+// TestBalancedNodesKeepTheStream: behind a balancer that sends each
+// request to another node, the stream's node takes the reports that reach
+// it and the other answers 409 unknown_verifier. The client keeps its
+// stream (reconnecting would end a good stream and leave the verifier
+// never current), and stays fresh.
 func TestBalancedNodesKeepTheStream(t *testing.T) {
 	var streams, reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

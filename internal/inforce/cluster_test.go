@@ -304,9 +304,9 @@ func (s *countingStore) FeedVerifiers(ctx context.Context, heardAfter time.Time)
 	return s.Store.FeedVerifiers(ctx, heardAfter)
 }
 
-// TestMetricsShareOneListing is the review's security finding 2: every
-// scrape of the unauthenticated /metrics listed the cluster's verifiers
-// from the store. Scrapes now share one listing per few seconds.
+// TestMetricsShareOneListing: scrapes of the unauthenticated /metrics share
+// one listing of the cluster's verifiers per few seconds, so scraping
+// cannot make the store list them at will.
 func TestMetricsShareOneListing(t *testing.T) {
 	st := &countingStore{Store: openStore(t)}
 	clk := &clock{t: time.Now()}

@@ -175,10 +175,11 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
-// TestRequestJSONDuplicatesAndCaseVariants is issue 14, finding 15:
-// encoding/json matched field names case-insensitively and let a duplicate
-// win, so {"subject":"alice","SUBJECT":"root"} created a session for root
-// although docs/security.md calls request decoding strict.
+// TestRequestJSONDuplicatesAndCaseVariants: request decoding is strict
+// (docs/security.md): a duplicate member or a case variant of a field name
+// is refused, where encoding/json alone would match names
+// case-insensitively and let the last win, so that
+// {"subject":"alice","SUBJECT":"root"} would create a session for root.
 func TestRequestJSONDuplicatesAndCaseVariants(t *testing.T) {
 	e := start(t, nil)
 	refused := []struct{ name, path, body string }{
@@ -224,11 +225,10 @@ func postJSON(t *testing.T, e *env, path, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestRevocationsNotStarvedBySessionCreation is issue 14, finding 6:
-// session creation and subject revocation shared one per-subject bucket
-// (and every call of a key one per-key bucket), so an app signing a user
-// in a few dozen times a second made an operator's "sign out everywhere"
-// fail with 429. Revocations now have buckets of their own.
+// TestRevocationsNotStarvedBySessionCreation: revocations have rate limit
+// buckets of their own, per subject and per key, so an app signing a user
+// in a few dozen times a second cannot make an operator's "sign out
+// everywhere" fail with 429.
 func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
 	limits := httpapi.DefaultLimits()
 	limits.PerKey = httpapi.Limit{Rate: 1, Burst: 8}
@@ -276,11 +276,12 @@ func nestedClaim(depth int) string {
 	return `{"deep":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
 }
 
-// TestUnsignableClaimsRefusedAtInput is issue 14, finding 7: claims nested
-// deeper than the token parser accepts made POST /v1/sessions answer 500
-// after storing the session, and, set through a scope=access revocation,
-// made every refresh answer 500 after spending the refresh token, so that
-// the client's retry was then treated as theft.
+// TestUnsignableClaimsRefusedAtInput: claims nested deeper than the token
+// parser accepts are refused with 400 where they come in (POST
+// /v1/sessions, a scope=access revocation), before anything is stored.
+// Should such claims be in the store anyway, a refresh fails without
+// spending the refresh token, so the client's retry is not taken for theft
+// and works once the claims are fixed.
 func TestUnsignableClaimsRefusedAtInput(t *testing.T) {
 	e := start(t, nil)
 	if status, body := postJSON(t, e, "/v1/sessions", `{"subject":"judy","claims":`+nestedClaim(40)+`}`); status != http.StatusBadRequest {
@@ -302,7 +303,7 @@ func TestUnsignableClaimsRefusedAtInput(t *testing.T) {
 		t.Fatalf("Refresh after the refused revocation = %v, want success", err)
 	}
 
-	// Claims stored before they were checked on input: the refresh fails
+	// Unsignable claims written to the store directly: the refresh fails
 	// without spending the token, and works once the claims are fixed.
 	bad := json.RawMessage(nestedClaim(40))
 	if _, err := e.Store.RevokeSubject(ctx(t), store.SubjectRevocation{Subject: "judy", Claims: bad,

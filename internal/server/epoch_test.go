@@ -17,12 +17,11 @@ import (
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
-// TestRestoredLogRenewsEpoch is the review's finding 9: the epoch is the
-// database's, so a database restored from a backup kept it, and a verifier
-// that came back once the restored log had grown past its position
-// resumed inside reused seqs. A node that starts on a log behind the
-// heads nodes recorded gives the cluster a new epoch
-// (verifiers start over), once.
+// TestRestoredLogRenewsEpoch: a node that starts on a log behind the heads
+// nodes recorded (a database restored from a backup, whose epoch is the
+// one it had) gives the cluster a new epoch, once, so verifiers start over
+// instead of resuming at positions the restored log reuses for other
+// entries.
 func TestRestoredLogRenewsEpoch(t *testing.T) {
 	e := start(t, nil)
 	for _, sub := range []string{"a", "b"} {
@@ -55,11 +54,11 @@ func TestRestoredLogRenewsEpoch(t *testing.T) {
 	}
 }
 
-// TestForgedPositionKeepsEpoch is the second review's finding 2: a feed
-// key could report a position far beyond the log's head; the node
-// recorded it, and the next start took it for a restored database and gave
-// the cluster a new epoch (every verifier replaying the log). A node now
-// records no position beyond its own head, and only node records count.
+// TestForgedPositionKeepsEpoch: a position a feed key reports far beyond
+// the log's head is not recorded beyond the node's own head, and only
+// nodes' records count when a node starts, so a forged report cannot make
+// a start look like a restored database and renew the epoch (every
+// verifier replaying the log).
 func TestForgedPositionKeepsEpoch(t *testing.T) {
 	e := start(t, nil)
 	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "a", Scope: "sessions"}); err != nil {

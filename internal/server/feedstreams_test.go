@@ -87,12 +87,12 @@ func (s *openStream) open() bool {
 	}
 }
 
-// TestRevokedAPIKeyClosesFeedStreams is issue 14, finding 3: revoking an
-// API key did not close the feed streams it had opened, which kept
-// receiving every revocation. The revoking node closes them at once; every
-// node checks the keys of its streams again periodically (here: a key
-// revoked behind this node's back, as another node would); and a stream
-// ends after a maximum age, so its key is checked again on reconnection.
+// TestRevokedAPIKeyClosesFeedStreams: the feed streams a revoked API key
+// opened stop receiving revocations. The revoking node closes them at once;
+// every node checks the keys of its streams again periodically (here: a
+// key revoked behind this node's back, as another node would); and a
+// stream ends after a maximum age, so its key is checked again on
+// reconnection.
 func TestRevokedAPIKeyClosesFeedStreams(t *testing.T) {
 	e := start(t, nil)
 	gate := createKey(t, e.admin, "gate", authority.RoleFeed)
@@ -143,9 +143,9 @@ func TestFeedStreamMaxAge(t *testing.T) {
 	}
 }
 
-// TestFeedStreamCaps is issue 14, finding 5: one feed key could open any
-// number of streams (tens of KiB each). Streams are capped per key and per
-// address on each node, with a clear error; a closed stream frees its place.
+// TestFeedStreamCaps: streams (tens of KiB each) are capped per key and per
+// address on each node, with a clear error past the cap; a closed stream
+// frees its place.
 func TestFeedStreamCaps(t *testing.T) {
 	limits := httpapi.DefaultLimits()
 	limits.FeedStreamsPerKey, limits.FeedStreamsPerAddress = 2, 3
@@ -187,11 +187,11 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	testtime.EventuallyTrue(t, 10*time.Second, what, cond)
 }
 
-// TestVerifierRegistryAbuse is the review's security finding 1: a feed key
-// could fill a node's verifier registry with reports alone, each record
-// kept for a day, and hold every confirmation at 202. A report now makes
-// no record (only a stream does: 409 unknown_verifier), the records made
-// from one address are capped, and a confirmation stays in force.
+// TestVerifierRegistryAbuse: a feed key cannot fill a node's verifier
+// registry (each record kept for a day) and so hold every confirmation at
+// 202: a report makes no record (only a stream does; a report without one
+// gets 409 unknown_verifier), the records made from one address are
+// capped, and a confirmation stays in force.
 func TestVerifierRegistryAbuse(t *testing.T) {
 	limits := httpapi.DefaultLimits()
 	limits.FeedStreamsPerAddress = 1 // at most 4 verifier records per address

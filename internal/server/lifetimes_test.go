@@ -28,14 +28,12 @@ func newVerifier(t *testing.T, url, key string, now func() time.Time) *verifier.
 	return v
 }
 
-// TestLoweredAccessTTLKeepsRevocations is issue 14, finding 2: a
-// revocation entry lived for "now + the current TTL + leeway", and
-// verifiers learned the longest token lifetime once, at start. After an
-// operator lowered --access-ttl (a natural step during an incident),
-// tokens minted under the old TTL outlived their revocation entries and
-// were accepted again, by gates and by introspection. Entries are now sized
-// from every lifetime recorded in the store, and what the authority
-// publishes keeps the old lifetime for as long as its tokens can be valid.
+// TestLoweredAccessTTLKeepsRevocations: after an operator lowers
+// --access-ttl (a natural step during an incident), tokens minted under the
+// old TTL stay refused, by gates and by introspection, until they expire:
+// revocation entries are sized from every lifetime recorded in the store,
+// not the current TTL, and what the authority publishes keeps the old
+// lifetime for as long as its tokens can be valid.
 func TestLoweredAccessTTLKeepsRevocations(t *testing.T) {
 	clk := newClock()
 	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Issuer: "https://auth.test",
@@ -133,13 +131,11 @@ func TestRaisedAccessTTLWaitsForEveryNode(t *testing.T) {
 	}
 }
 
-// TestLateVerifierBehindWithinLeewayGetsEntries is issue 14, finding 8: the
-// feed skipped entries that had expired by the authority's clock, but a
-// verifier whose clock is behind (within the tolerated skew) still accepts
-// their tokens, so one that connected then missed revocations it still
-// needed. The feed now sends entries for the leeway past their expiry, the
-// authority publishes its leeway, and verifiers take it (and refuse a
-// larger one).
+// TestLateVerifierBehindWithinLeewayGetsEntries: a verifier whose clock is
+// behind the authority's (within the tolerated skew) still accepts tokens
+// whose entries have expired by the authority's clock, so the feed sends
+// entries for the leeway past their expiry; the authority publishes its
+// leeway, and verifiers take it (and refuse a larger one).
 func TestLateVerifierBehindWithinLeewayGetsEntries(t *testing.T) {
 	e := start(t, nil)
 	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "olivia"})

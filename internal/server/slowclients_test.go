@@ -14,12 +14,12 @@ import (
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
-// TestSlowBodiesAndIdleConnectionsCut is issue 14, finding 4: a request
-// that declared a body to a route that never reads it (a refused admin
-// route, /healthz) and then trickled bytes was never cut, so enough of them
-// exhausted file descriptors. Every request body now has a deadline
-// (httpguard.BodyTimeout; the feed stream has no body and none), and one
-// address may hold only so many connections.
+// TestSlowBodiesAndIdleConnectionsCut: a request that declares a body to a
+// route that never reads it (a refused admin route, /healthz) and then
+// trickles bytes is cut, so such requests cannot exhaust file descriptors:
+// every request body has a deadline (httpguard.BodyTimeout; the feed
+// stream has no body and none), and one address may hold only so many
+// connections.
 func TestSlowBodiesAndIdleConnectionsCut(t *testing.T) {
 	t.Parallel() // waits out one body deadline
 	limits := httpapi.DefaultLimits()

@@ -783,9 +783,9 @@ func TestSSFRestartMidDelivery(t *testing.T) {
 	})
 }
 
-// pollKeyRules is the review's security finding 8: any reader key could
-// poll, and so acknowledge (delete), any poll stream's events. A poll
-// stream is polled by the key it names alone; a stream names a live key.
+// pollKeyRules: a poll stream is polled (and so its events acknowledged,
+// that is deleted) by the key it names alone, not by any other reader or
+// admin key, and a stream can only name a live key.
 func pollKeyRules(t *testing.T, e *env, id string) {
 	t.Helper()
 	other := createKey(t, e.admin, "other-verifier", "feed")

@@ -183,7 +183,7 @@ func TestNodesStartingTogetherAddOneKey(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	master := base64.StdEncoding.EncodeToString(make([]byte, 32))
 	// Every node gets the same settings (docs/operations.md): a node
-	// started with another bootstrap key would retire the others'.
+	// started with another bootstrap key is refused.
 	admin := authority.NewAPIKey()
 	const n = 4
 	var wg sync.WaitGroup

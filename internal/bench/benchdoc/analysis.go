@@ -1,6 +1,7 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
 	"strings"
@@ -8,27 +9,58 @@ import (
 	"github.com/tegata-dev/tegata/internal/bench"
 )
 
-// analysis explains a missed target: where the time (or memory) goes and
-// what would close the gap. An entry is printed only when its target is
-// missed in the run the document is generated from; every figure in it
-// comes from that run, and the profile taken for the miss follows it.
-var analysis = map[string]func(r *run) string{
+// figures lists, for a missed target, the figures of the run that bear on
+// it: generated, every one from the run the document is made from. The
+// explanation that follows them in the document is written by hand in
+// analysis.md (see explanations), apart from any figure.
+var figures = map[string]func(r *run) []string{
 	"revocation-lookup":    revocationLookup,
 	"flood-gate-p99":       floodGateP99,
 	"flood-heap":           floodHeap,
-	"set-memory":           setMemory,
-	"verify-new":           verifyNew,
 	"verify-cached":        verifyCached,
 	"flood-delivery":       floodDelivery,
-	"authority-create-pg":  func(r *run) string { return authorityPhase(r, "postgres", "session creations", AuthorityTarget) },
-	"authority-refresh-pg": func(r *run) string { return authorityPhase(r, "postgres", "refreshes", AuthorityTarget) },
-	"authority-revoke-pg": func(r *run) string {
+	"authority-create-pg":  func(r *run) []string { return authorityPhase(r, "postgres", "session creations", AuthorityTarget) },
+	"authority-refresh-pg": func(r *run) []string { return authorityPhase(r, "postgres", "refreshes", AuthorityTarget) },
+	"authority-revoke-pg": func(r *run) []string {
 		return authorityPhase(r, "postgres", "session revocations", AuthorityRevokeTarget)
 	},
-	"authority-create-sl":  func(r *run) string { return authorityPhase(r, "sqlite", "session creations", AuthorityTarget) },
-	"authority-refresh-sl": func(r *run) string { return authorityPhase(r, "sqlite", "refreshes", AuthorityTarget) },
+	"authority-create-sl":  func(r *run) []string { return authorityPhase(r, "sqlite", "session creations", AuthorityTarget) },
+	"authority-refresh-sl": func(r *run) []string { return authorityPhase(r, "sqlite", "refreshes", AuthorityTarget) },
 	"confirm-p99":          confirmP99,
 	"propagation-p99":      propagationP99,
+}
+
+//go:embed analysis.md
+var analysisText string
+
+// explanations are the sections of analysis.md by target id.
+var explanations = parseExplanations(analysisText)
+
+// parseExplanations splits analysis.md into its sections: a line "## id
+// id ..." begins the section of those ids; what comes before the first is
+// the file's own preface.
+func parseExplanations(text string) map[string]string {
+	out := map[string]string{}
+	var ids []string
+	var body strings.Builder
+	flush := func() {
+		for _, id := range ids {
+			out[id] = strings.TrimSpace(body.String())
+		}
+		body.Reset()
+	}
+	for line := range strings.Lines(text) {
+		if rest, ok := strings.CutPrefix(line, "## "); ok {
+			flush()
+			ids = strings.Fields(rest)
+			continue
+		}
+		if ids != nil {
+			body.WriteString(line)
+		}
+	}
+	flush()
+	return out
 }
 
 // The authority targets, from package bench.
@@ -36,35 +68,6 @@ const (
 	AuthorityTarget       = bench.AuthorityTarget
 	AuthorityRevokeTarget = bench.AuthorityRevokeTarget
 )
-
-func revocationLookup(r *run) string {
-	lookup, _ := r.micro.get("internal/revocation", "RevocationLookup", "ns/op")
-	par, _ := r.micro.get("internal/revocation", "RevocationLookupParallel", "ns/op")
-	floor, ok := r.micro.get("internal/bench", "RandomRead32MiB", "ns/op")
-	var b strings.Builder
-	b.WriteString("**Where the time goes.** ")
-	if name, pct, ok := r.topOfProfile("revocation-lookup"); ok {
-		fmt.Fprintf(&b, "The top of the profile below is `%s` with %s of the samples. ", name, pct)
-	}
-	if per, ok := r.micro.get("internal/revocation", "SetMemory", "B/entry"); ok {
-		fmt.Fprintf(&b, "With 1,000,000 live entries the set takes about %.0f MiB (%s B per entry, `BenchmarkSetMemory`), far beyond this CPU's caches, ", per*1e6/(1<<20), bench.FormatValue(per))
-	} else {
-		b.WriteString("With 1,000,000 live entries the set's tables are far beyond this CPU's caches, ")
-	}
-	b.WriteString("and the benchmark looks up random ids, so nearly every lookup misses the cache (and often the TLB). ")
-	if ok {
-		fmt.Fprintf(&b, "On this machine one dependent random read in a 32 MiB array alone costs %s ns (`BenchmarkRandomRead32MiB`), which leaves about %s ns of the lookup's %s ns for decoding the id, hashing and the subject check. ",
-			bench.FormatValue(floor), bench.FormatValue(max(0, lookup-floor)), bench.FormatValue(lookup))
-	}
-	if par > 0 {
-		fmt.Fprintf(&b, "Lookups from both cores at once take %s ns of wall time each (`RevocationLookupParallel`): they scale across cores, so the cost is memory latency, not contention. ", bench.FormatValue(par))
-	}
-	fmt.Fprintf(&b, "Transparent huge pages on this machine: `%s`.\n\n", thp())
-	b.WriteString("**What would close the gap.** No code on the path can avoid the one miss a random id costs, so the target is below this machine's memory latency plus the work of a lookup. ")
-	b.WriteString("What would bring it under 100 ns here: fewer misses per lookup (a smaller footprint per entry so more of the table stays cached, or huge pages for the tables so a lookup does not also miss the TLB), ")
-	b.WriteString("or a machine with lower memory latency. A verifier whose set is small (revocations are rare next to live tokens, and entries die with the tokens they cover) keeps the set in cache and is far under the target; this benchmark is the worst case of a million live entries.")
-	return b.String()
-}
 
 // thp reads the transparent huge page mode, which decides whether the Go
 // heap's large tables are backed by 2 MiB pages.
@@ -133,53 +136,6 @@ func disturbed(u bench.CPUUse) string {
 		other, u.Available(), 100*other/u.Available())
 }
 
-func floodGateP99(r *run) string {
-	window, _ := r.result("flood", "burst start → every gate has all")
-	idle, _ := r.result("flood", "gate /auth idle p50")
-	perEntry, _ := r.result("flood", "verifier catch-up CPU per entry (feed decode + apply)")
-	entries, _ := r.result("flood", "verifier entries after the flood")
-	u, _ := r.cpu("flood", "burst start → every gate has all")
-	var b strings.Builder
-	fmt.Fprintf(&b, "**Where the time goes.** From the start of the burst until every gate had it all (%s s), the CPU went as follows: %s. %s",
-		bench.FormatValue(window), u, disturbed(u))
-	pg, ok1 := r.result("flood", "burst CPU per entry: postgres")
-	nodes, ok2 := r.result("flood", "burst CPU per entry: authority nodes")
-	gate, ok3 := r.result("flood", "burst CPU per entry: each gate")
-	if ok1 && ok2 && ok3 {
-		fmt.Fprintf(&b, "Per entry of the burst that is %s µs of CPU in Postgres, %s µs in the authority nodes and %s µs in each gate. ",
-			bench.FormatValue(pg), bench.FormatValue(nodes), bench.FormatValue(gate))
-	}
-	fmt.Fprintf(&b, "Each authority node reads every entry from the log once for its feed and encodes it once, whatever the number of gates (the hub keeps the last 32,768 entries encoded; each stream copies the bytes), and once more for its own revocation set (introspection); every gate decodes and applies every entry: %s deliveries in all. ",
-		bench.FormatValue(entries*float64(gateCount(r))))
-	if perEntry > 0 {
-		fmt.Fprintf(&b, "A gate's share is small: the same work in a verifier running alone after the flood costs %s µs of CPU per entry (the profile below is of that process), applied in events of at most 256 entries that no lookup waits for, the thread yielded after each event whenever a request waits for one. ", bench.FormatValue(perEntry))
-	}
-	fmt.Fprintf(&b, "The check itself stays cheap (idle p50 %s ms). ", bench.FormatValue(idle))
-	b.WriteString(floodRunQueue(r))
-	b.WriteString("\n\n**What would close the gap.** Less CPU per entry on the write path, which takes most of the burst's CPU (Postgres and the authority nodes), so that the burst no longer fills every core; or cores of their own for the gates. ")
-	fmt.Fprintf(&b, "The target is judged on this run, where the gates share %s cores with Postgres, the authority nodes and the load generator: that is the figure in the table. In most deployments gates run beside the applications they protect, not beside Postgres and the authority, and do not wait for the burst's cores.", cores())
-	return b.String()
-}
-
-// floodRunQueue says, from the flood's run-queue figures, how long the
-// probes' path waited for a CPU, idle and during the flood.
-func floodRunQueue(r *run) string {
-	gi, ok1 := r.result("flood", "gates: wait for a CPU per run, idle")
-	gf, ok2 := r.result("flood", "gates: wait for a CPU per run, during flood")
-	ri, _ := r.result("flood", "gates: threads ready but not running, idle")
-	rf, _ := r.result("flood", "gates: threads ready but not running, during flood")
-	pi, _ := r.result("flood", "prober: wait for a CPU per run, idle")
-	pf, _ := r.result("flood", "prober: wait for a CPU per run, during flood")
-	if !ok1 || !ok2 {
-		return "The p99 during the flood is a request waiting for a core on a machine the burst saturates."
-	}
-	return fmt.Sprintf("The p99 during the flood is a request waiting for a core: a probe waits at least twice (the gate's thread woken by the request, the prober's by the answer), "+
-		"and each time a gate's thread was put on a CPU during the flood it had waited %s µs on average (%s µs idle), the prober's %s µs (%s µs idle); "+
-		"on average %s of the gates' threads stood ready without a CPU (%s idle). The kernel shares the cores fairly, so a woken gate thread often waits for a busy one's slice to end; "+
-		"a few such waits make the milliseconds of the p99.",
-		bench.FormatValue(gf), bench.FormatValue(gi), bench.FormatValue(pf), bench.FormatValue(pi), bench.FormatValue(rf), bench.FormatValue(ri))
-}
-
 func gateCount(r *run) int {
 	var n int
 	fmt.Sscan(r.param("flood", "gates (processes)"), &n)
@@ -188,117 +144,6 @@ func gateCount(r *run) int {
 
 func cores() string {
 	return fmt.Sprint(numCPU())
-}
-
-func floodHeap(r *run) string {
-	session, ok := r.micro.get("internal/revocation", "SetMemory", "B/entry")
-	var b strings.Builder
-	b.WriteString("**Where the memory goes.** The flood's entries are subject cutoffs, which the set keeps by subject string: each costs the string's bytes and its own record and table slot, where a session entry is a fixed 16-byte key. ")
-	if ok {
-		fmt.Fprintf(&b, "Session entries take %s B each in this run (`BenchmarkSetMemory`, 1,000,000 entries). ", bench.FormatValue(session))
-	}
-	b.WriteString("The heap profile below was taken while the verifier held the flood (in-use space by allocation site).\n\n")
-	b.WriteString("**What would close the gap.** Key subject cutoffs by a fixed-size digest of the subject (16 bytes of a keyed hash, as sessions are keyed by 16 bytes) stored inline in the table instead of a string and a record per entry; ")
-	b.WriteString("a collision could only make a token of another subject look cut off, never let a revoked one through, and at 128 bits it does not happen in practice.")
-	return b.String()
-}
-
-func setMemory(r *run) string {
-	return "**Where the memory goes.** See the revocation set's tables: each session entry is a table slot plus its expiry, and tables are sized in powers of two, so the cost per entry depends on where the entry count falls between two sizes."
-}
-
-func verifyNew(r *run) string {
-	return "**Where the time goes.** The profile below: signature verification (Ed25519, with its SHA-512 of the signing input) is the floor `Ed25519Verify` measures; what lies above it is splitting and decoding the token, parsing the claims, the revocation lookup and the entry a verified token leaves in the cache. The benchmark verifies 1,024 distinct tokens in turn, so each call also reads a token that is no longer in the CPU's caches, which `Ed25519Verify`, one input over and over, does not."
-}
-
-func propagationP99(r *run) string {
-	p50, _ := r.result("propagation", "ack → rejected at every gate p50")
-	one, _ := r.result("propagation", "ack → rejected at one gate p99")
-	u, ok := r.cpu("propagation", "revocations")
-	var b strings.Builder
-	fmt.Fprintf(&b, "**Where the time goes.** A revocation travels: commit and NOTIFY, each node's hub woken to read the log, the entry streamed to the gates following it, applied there; the median is %s ms. The p99 at a single gate is already %s ms, so the tail is not one slow gate but every path waiting, now and then, for a core. ",
-		bench.FormatValue(p50), bench.FormatValue(one))
-	if ok {
-		fmt.Fprintf(&b, "The CPU during the phase: %s. %s", u, disturbed(u))
-	}
-	b.WriteString("\n\n**What would close the gap.** A quiet machine: the work per revocation is small (one batched commit, one read per node, one line per gate), and the tail is scheduling delay among the processes that share the cores.")
-	return b.String()
-}
-
-func verifyCached(r *run) string {
-	cached, _ := r.micro.get("verifier", "VerifyCached", "ns/op")
-	lookup, ok := r.micro.get("internal/revocation", "RevocationLookup", "ns/op")
-	var b strings.Builder
-	b.WriteString("**Where the time goes.** A cache hit compares the token with the one cached (it is found by its last bytes, then compared whole), checks that the key that verified it is still published (by identity while the key set is unchanged), tests the clock against the token's precomputed validity window, looks the token's session and subject up in the revocation set (keys prepared when the token was first verified), and reads whether the feed is current. ")
-	if ok {
-		fmt.Fprintf(&b, "The revocation lookups grow with the set: here it holds 10,000 entries and a hit takes %s ns in all; against a million, one lookup alone takes %s ns (`RevocationLookup`), mostly waiting on memory. ", bench.FormatValue(cached), bench.FormatValue(lookup))
-	}
-	b.WriteString("The profile below shows where the time of a hit goes.")
-	return b.String()
-}
-
-func floodDelivery(r *run) string {
-	write, _ := r.result("flood", "burst written in")
-	after, _ := r.result("flood", "last write → every gate has all")
-	entries, _ := r.result("flood", "verifier entries after the flood")
-	u, ok := r.cpu("flood", "burst start → every gate has all")
-	var b strings.Builder
-	fmt.Fprintf(&b, "**Where the time goes.** Writing the burst through the bulk API (%s) took %s s; the gates had everything %s s after the last write. ",
-		r.param("flood", "written via"), bench.FormatValue(write), bench.FormatValue(after))
-	if ok && entries > 0 {
-		fmt.Fprintf(&b, "Meanwhile the CPU went as follows: %s. %s", u, disturbed(u))
-		fmt.Fprintf(&b, "Per entry of the burst that is %s µs of Postgres and %s µs of the authority nodes (decoding the requests, checking every item, one bulk write per call, reading the entries back and streaming them to every gate). ",
-			bench.FormatValue(u.Get("postgres")/entries*1e6), bench.FormatValue(u.Get("authority nodes")/entries*1e6))
-	}
-	b.WriteString("\n\n**What would close the gap.** The write is bound by CPU: Postgres's per row work (the subject's generation, the log row and its indexes, the audit row) and the authority's per item work, on the cores the gates and the load generator also use. More cores, or Postgres on a machine of its own, shorten it directly.")
-	return b.String()
-}
-
-// authorityPhase explains a missed authority target on one store from the
-// phase's CPU cost per call, set against what the machine's cores allow.
-func authorityPhase(r *run, store, what string, target float64) string {
-	rate, _ := r.result("authority", store+": "+what)
-	self, okSelf := r.result("authority", store+": "+what+", CPU per call of this process (authority + load generator)")
-	pg, _ := r.result("authority", store+": "+what+", CPU per call of Postgres")
-	perBatch, okBatch := r.result("authority", store+": "+what+", writes per transaction (group commit)")
-	u, ok := r.cpu("authority", store+" "+what)
-	var b strings.Builder
-	b.WriteString("**Where the time goes.** ")
-	if ok {
-		fmt.Fprintf(&b, "During the phase the CPU went as follows: %s. %s", u, disturbed(u))
-	}
-	if okSelf {
-		total := self + pg
-		if ok && rate > 0 {
-			total += u.Get(bench.CPUInterrupts) / (rate * u.Wall) * 1e6
-		}
-		fmt.Fprintf(&b, "A call cost %s µs of CPU in this process, which holds both the authority and the load generator", bench.FormatValue(self))
-		if pg > 0 {
-			fmt.Fprintf(&b, ", and %s µs in Postgres", bench.FormatValue(pg))
-		}
-		budget := float64(numCPU()) * 1e6 / target
-		ceiling := float64(numCPU()) * 1e6 / total
-		fmt.Fprintf(&b, ": about %s µs in all with the network stack, where %d cores serving %s calls/s leave %s µs per call. At this cost the machine tops out near %s calls/s. ",
-			bench.FormatValue(total), numCPU(), bench.FormatValue(target), bench.FormatValue(budget), bench.FormatValue(ceiling))
-		if ok && rate > 0 && ceiling > 1.15*rate && u.Get(bench.CPUIdle) > 0.15*u.Available() {
-			clients := r.param("authority", "concurrent clients")
-			fmt.Fprintf(&b, "Yet the cores were idle for %.0f%% of the phase: the rate is held by how long a batch takes, not by CPU. A lane commits one batch at a time, so the %s clients split into two halves, one in the batch being committed while the other forms the next, and every call waits for about two batches, each a chain of round trips between the authority and Postgres (BEGIN, locking the rows, reads, the writes riding on them, the log append, COMMIT) during which the cores have little else to do. ",
-				100*u.Get(bench.CPUIdle)/u.Available(), clients)
-		}
-	}
-	if okBatch {
-		fmt.Fprintf(&b, "Writes are committed together (%s per transaction on average), so the store's statements and commits are a small share; the rest is per request: HTTP and JSON on both ends, the API key check, ", bench.FormatValue(perBatch))
-		if what != "session revocations" {
-			b.WriteString("signing an access token (Ed25519), ")
-		}
-		b.WriteString("and the load generator's own work. ")
-	}
-	b.WriteString("The profile below is of this process in a second run on the same store.\n\n")
-	b.WriteString("**What would close the gap.** Less CPU per call, or more of it: the load generator on another machine (here it shares the cores with the authority and the database), more cores, or several authority nodes each on its own machine, which share one Postgres as they are designed to. ")
-	if what == "session revocations" {
-		b.WriteString("Where idle time is left, more concurrent clients fill larger batches at the same cost per batch; overlapping two batches of a lane was tried and filled the idle time with smaller batches, at about a third more Postgres CPU per revocation.")
-	}
-	return b.String()
 }
 
 // topOfProfile returns the function with the most flat samples in the
@@ -318,27 +163,151 @@ func (r *run) topOfProfile(id string) (name, share string, ok bool) {
 	return "", "", false
 }
 
-// confirmP99 explains a missed confirmed-revocation target: the call is the
-// plain revoke call, then the slowest gate's delivery, then that gate's
-// position report and its node's NOTIFY back.
-func confirmP99(r *run) string {
-	const pre = "confirmed revoke call (request → in force) "
-	p50, _ := r.result("propagation", pre+"p50")
-	p99, _ := r.result("propagation", pre+"p99")
-	call, _ := r.result("propagation", "plain revoke call of the same phase (request → 200) p99")
-	every, _ := r.result("propagation", "ack → rejected at every gate p99")
-	u, ok := r.cpu("propagation", "confirmed revocations")
-	var b strings.Builder
-	fmt.Fprintf(&b, "**Where the time goes.** A confirmed call (p50 %s ms, p99 %s ms) is the plain revoke call (p99 %s ms in the same phase), "+
-		"then the time until the slowest of %s gates has the entry (the first phase measured p99 %s ms from the answer to a 401 at every gate), "+
-		"then that gate's position report to its node and, for a gate of another node, the node's NOTIFY back to the one that answers. ",
-		bench.FormatValue(p50), bench.FormatValue(p99), bench.FormatValue(call), r.param("propagation", "gates (processes)"), bench.FormatValue(every))
-	if ok {
-		fmt.Fprintf(&b, "During the phase the CPU went as follows: %s. %s", u, disturbed(u))
+// list collects the figures of a missed target, one line each.
+type list []string
+
+func (l *list) add(format string, args ...any) { *l = append(*l, fmt.Sprintf(format, args...)) }
+
+// cpuUse adds a phase's CPU use and, when processes outside the benchmark
+// took a notable share of it, says that the run was disturbed.
+func (l *list) cpuUse(r *run, benchmark, phase string) {
+	if u, ok := r.cpu(benchmark, phase); ok {
+		l.add("CPU during %q: %s", phase, u)
+		if d := disturbed(u); d != "" {
+			l.add("%s", strings.TrimSpace(d))
+		}
 	}
-	b.WriteString("Its p99 is the slowest of every gate at its slowest moment: on a machine where %s cores carry Postgres, the nodes, every gate and the load generator, ")
-	b.WriteString("a gate waiting for a core delays the whole call.\n\n")
-	b.WriteString("**What would close the gap.** Less scheduling delay for the gates (fewer processes per core, as in deployments where gates run beside their apps), ")
-	b.WriteString("and a shorter chain: a gate reporting to every node it can reach instead of only the one it follows would spare the NOTIFY hop.")
-	return strings.Replace(b.String(), "%s cores", cores()+" cores", 1)
+}
+
+// result adds a system benchmark's result, if the run has it.
+func (l *list) result(r *run, benchmark, name, unit string) {
+	if v, ok := r.result(benchmark, name); ok {
+		l.add("%s: %s%s", name, bench.FormatValue(v), unit)
+	}
+}
+
+// micro adds a micro benchmark's median, if the run has it.
+func (l *list) micro(r *run, pkg, name, unit string) {
+	if v, ok := r.micro.get(pkg, name, unit); ok {
+		l.add("`%s`: %s %s", name, bench.FormatValue(v), unit)
+	}
+}
+
+func revocationLookup(r *run) []string {
+	var l list
+	if name, pct, ok := r.topOfProfile("revocation-lookup"); ok {
+		l.add("top of the profile below: `%s`, %s of the samples", name, pct)
+	}
+	if per, ok := r.micro.get("internal/revocation", "SetMemory", "B/entry"); ok {
+		l.add("the set with 1,000,000 live entries: about %.0f MiB (%s B per entry, `BenchmarkSetMemory`)", per*1e6/(1<<20), bench.FormatValue(per))
+	}
+	lookup, _ := r.micro.get("internal/revocation", "RevocationLookup", "ns/op")
+	if floor, ok := r.micro.get("internal/bench", "RandomRead32MiB", "ns/op"); ok {
+		l.add("one dependent random read in a 32 MiB array (`RandomRead32MiB`): %s ns, leaving %s ns of the lookup's %s ns",
+			bench.FormatValue(floor), bench.FormatValue(max(0, lookup-floor)), bench.FormatValue(lookup))
+	}
+	l.micro(r, "internal/revocation", "RevocationLookupParallel", "ns/op")
+	l.add("transparent huge pages: `%s`", thp())
+	return l
+}
+
+func floodGateP99(r *run) []string {
+	var l list
+	l.result(r, "flood", "burst start → every gate has all", " s")
+	l.cpuUse(r, "flood", "burst start → every gate has all")
+	for _, who := range []string{"postgres", "authority nodes", "each gate"} {
+		l.result(r, "flood", "burst CPU per entry: "+who, " µs")
+	}
+	if entries, ok := r.result("flood", "verifier entries after the flood"); ok {
+		l.add("deliveries to the gates: %s (%s entries × %d gates)", bench.FormatValue(entries*float64(gateCount(r))), bench.FormatValue(entries), gateCount(r))
+	}
+	l.result(r, "flood", "verifier catch-up CPU per entry (feed decode + apply)", " µs")
+	l.result(r, "flood", "gate /auth idle p50", " ms")
+	for _, name := range []string{"gates: wait for a CPU per run", "prober: wait for a CPU per run", "gates: threads ready but not running"} {
+		idle, ok1 := r.result("flood", name+", idle")
+		during, ok2 := r.result("flood", name+", during flood")
+		if ok1 && ok2 {
+			l.add("%s: %s during the flood, %s idle", name, bench.FormatValue(during), bench.FormatValue(idle))
+		}
+	}
+	l.add("cores shared by Postgres, the nodes, the gates and the load generator: %s", cores())
+	return l
+}
+
+func floodHeap(r *run) []string {
+	var l list
+	l.micro(r, "internal/revocation", "SetMemory", "B/entry")
+	return l
+}
+
+func propagationP99(r *run) []string {
+	var l list
+	l.result(r, "propagation", "ack → rejected at every gate p50", " ms")
+	l.result(r, "propagation", "ack → rejected at every gate p99", " ms")
+	l.result(r, "propagation", "ack → rejected at one gate p99", " ms")
+	l.cpuUse(r, "propagation", "revocations")
+	return l
+}
+
+func verifyCached(r *run) []string {
+	var l list
+	l.micro(r, "verifier", "VerifyCached", "ns/op")
+	l.micro(r, "internal/revocation", "RevocationLookup", "ns/op")
+	return l
+}
+
+func floodDelivery(r *run) []string {
+	var l list
+	l.add("written via: %s", r.param("flood", "written via"))
+	l.result(r, "flood", "burst written in", " s")
+	l.result(r, "flood", "last write → every gate has all", " s")
+	l.cpuUse(r, "flood", "burst start → every gate has all")
+	u, ok := r.cpu("flood", "burst start → every gate has all")
+	if entries, _ := r.result("flood", "verifier entries after the flood"); ok && entries > 0 {
+		l.add("CPU per entry of the burst: %s µs of Postgres, %s µs of the authority nodes",
+			bench.FormatValue(u.Get("postgres")/entries*1e6), bench.FormatValue(u.Get("authority nodes")/entries*1e6))
+	}
+	return l
+}
+
+// authorityPhase lists a phase's cost per call on one store, set against
+// what the machine's cores allow at the target rate.
+func authorityPhase(r *run, store, what string, target float64) []string {
+	var l list
+	rate, _ := r.result("authority", store+": "+what)
+	l.add("rate: %s calls/s, target %s", bench.FormatValue(rate), bench.FormatValue(target))
+	l.cpuUse(r, "authority", store+" "+what)
+	u, ok := r.cpu("authority", store+" "+what)
+	self, okSelf := r.result("authority", store+": "+what+", CPU per call of this process (authority + load generator)")
+	pg, _ := r.result("authority", store+": "+what+", CPU per call of Postgres")
+	if okSelf {
+		total := self + pg
+		if ok && rate > 0 {
+			total += u.Get(bench.CPUInterrupts) / (rate * u.Wall) * 1e6
+		}
+		l.add("CPU per call: %s µs in this process (authority + load generator), %s µs in Postgres, about %s µs in all with the network stack",
+			bench.FormatValue(self), bench.FormatValue(pg), bench.FormatValue(total))
+		l.add("budget per call at the target on %d cores: %s µs; ceiling at the measured cost: %s calls/s",
+			numCPU(), bench.FormatValue(float64(numCPU())*1e6/target), bench.FormatValue(float64(numCPU())*1e6/total))
+	}
+	if ok && u.Available() > 0 {
+		l.add("cores idle for %.0f%% of the phase", 100*u.Get(bench.CPUIdle)/u.Available())
+	}
+	if c := r.param("authority", "concurrent clients"); c != "" {
+		l.add("concurrent clients: %s", c)
+	}
+	l.result(r, "authority", store+": "+what+", writes per transaction (group commit)", "")
+	return l
+}
+
+func confirmP99(r *run) []string {
+	var l list
+	const pre = "confirmed revoke call (request → in force) "
+	l.result(r, "propagation", pre+"p50", " ms")
+	l.result(r, "propagation", pre+"p99", " ms")
+	l.result(r, "propagation", "plain revoke call of the same phase (request → 200) p99", " ms")
+	l.result(r, "propagation", "ack → rejected at every gate p99", " ms")
+	l.add("gates: %s, on %s cores", r.param("propagation", "gates (processes)"), cores())
+	l.cpuUse(r, "propagation", "confirmed revocations")
+	return l
 }

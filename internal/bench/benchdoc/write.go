@@ -230,6 +230,9 @@ func (r *run) writeSystem(p printer, name string) {
 func (r *run) writeMisses(p printer) {
 	p("## Missed targets")
 	p("")
+	p("Under each missed target: the figures of this run that bear on it, then an explanation")
+	p("written by hand in `internal/bench/benchdoc/analysis.md`, which quotes no figure of its own.")
+	p("")
 	missed := 0
 	for _, t := range r.targets() {
 		if t.Pass || !t.measured {
@@ -240,8 +243,16 @@ func (r *run) writeMisses(p printer) {
 		p("")
 		p("Goal %s, measured %s: %s.", t.Goal, t.Measured, t.Gap())
 		p("")
-		if a, ok := analysis[t.ID]; ok {
-			p("%s", a(r))
+		if f, ok := figures[t.ID]; ok {
+			p("Figures from this run:")
+			p("")
+			for _, line := range f(r) {
+				p("- %s", line)
+			}
+			p("")
+		}
+		if e, ok := explanations[t.ID]; ok {
+			p("%s", e)
 			p("")
 		}
 		if prof := r.text("profile-" + t.ID + ".txt"); prof != "" {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -44,9 +45,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
+// ErrSchemaNewer: the database's schema is newer than this build knows, so
+// a newer tegata migrated it; this one refuses to run on it rather than
+// misread what it does not know.
+var ErrSchemaNewer = errors.New("the database's schema is newer than this tegata")
+
 func applyMigrations(ctx context.Context, t *tx, ms []migration, current int64) error {
 	if n := len(ms); n > 0 && current > ms[n-1].version {
-		return fmt.Errorf("database schema version %d is newer than this build knows (%d)", current, ms[n-1].version)
+		return schemaNewer(ctx, t, current, ms[n-1].version)
 	}
 	for _, m := range ms {
 		if m.version <= current {
@@ -65,6 +71,19 @@ func applyMigrations(ctx context.Context, t *tx, ms []migration, current int64) 
 		}
 	}
 	return nil
+}
+
+// schemaNewer is the refusal of a schema newer than known: when the newer
+// version was applied, and what the operator can do.
+func schemaNewer(ctx context.Context, t *tx, current, known int64) error {
+	var at int64
+	when := ""
+	if err := t.queryRow(ctx, `SELECT applied_at FROM schema_version WHERE version = ?`, current).Scan(&at); err == nil {
+		when = " on " + time.UnixMicro(at).UTC().Format(time.RFC3339)
+	}
+	return fmt.Errorf("%w: it is at version %d (applied%s by a newer tegata), this tegata knows versions up to %d. "+
+		"Run the tegata that upgraded the database, or a newer one; to go back to this version, restore the backup "+
+		"taken before the upgrade (docs/operations.md, \"Upgrades and rollback\")", ErrSchemaNewer, current, when, known)
 }
 
 // loadMigrations reads NNNN_description.sql files in version order.
