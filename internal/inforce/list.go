@@ -54,6 +54,9 @@ type Listing struct {
 	Head      int64          `json:"head"`
 	Verifiers []VerifierView `json:"verifiers"`
 	Nodes     []NodeView     `json:"nodes"`
+	// Silent counts the verifiers that went silent past their bound
+	// within SilentHold, and are not listed (see silent).
+	Silent int `json:"silent"`
 }
 
 // maxLagLookups bounds the log reads one listing makes to date the
@@ -84,6 +87,7 @@ func (c *Cluster) List(ctx context.Context) (Listing, error) {
 	}
 	vs := c.merged(recs)
 	created := c.lagDates(ctx, head, vs)
+	l.Silent = silent(vs, now)
 	for _, v := range vs {
 		if now.Sub(v.HeardAt) > v.StaleAfter {
 			continue

@@ -38,7 +38,7 @@ func (m *metrics) observe(c Confirmation) {
 
 var (
 	descVerifiers = prometheus.NewDesc("tegata_verifiers",
-		"Live verifiers of the cluster by state (current, behind, stale).", []string{"state"}, nil)
+		"Verifiers of the cluster by state (current, behind, stale; stale also counts, for 5 minutes, one silent past its staleness bound that did not restart).", []string{"state"}, nil)
 	descLagEntries = prometheus.NewDesc("tegata_verifiers_worst_lag_entries",
 		"The largest number of log entries a live verifier lacks.", nil, nil)
 	descLagSeconds = prometheus.NewDesc("tegata_verifiers_worst_lag_seconds",
@@ -106,6 +106,9 @@ func (x collector) Collect(ch chan<- prometheus.Metric) {
 		count[v.State]++
 		lagEntries, lagMS = max(lagEntries, v.LagEntries), max(lagMS, v.LagMS)
 	}
+	// A verifier gone silent past its bound is stale until SilentHold has
+	// passed or it restarted.
+	count[StateStale] += l.Silent
 	for state, n := range count {
 		ch <- prometheus.MustNewConstMetric(descVerifiers, prometheus.GaugeValue, float64(n), state)
 	}
