@@ -10,7 +10,9 @@ import (
 
 // Config configures the gate. The zero value is a forward-auth endpoint that
 // reads the token from the Authorization header or the "tegata_at" cookie
-// and sends every application claim as a header.
+// and sends every application claim as a header. Its fields follow tegata's
+// one configuration rule (docs/packages.md): zero or empty means the
+// default, a negative number turns off what the field bounds.
 type Config struct {
 	// Upstream is where verified requests are forwarded, e.g.
 	// http://127.0.0.1:3000; its path is prefixed to the request's. Nil: no
@@ -21,11 +23,11 @@ type Config struct {
 	// Cookie is the name of the cookie the token is read from when the
 	// request has no Authorization header. Empty: "tegata_at".
 	Cookie string
-	// Claims names the application claims (token.Claims.Extra) that are sent
-	// as X-Tegata-Claim-* headers. Nil: every claim the token carries. A list:
-	// each listed claim, always, with an empty value when the token lacks it,
-	// so that a forward-auth proxy copying the gate's headers overwrites any
-	// copy the client sent. Empty but not nil: none.
+	// Claims names the application claims that are sent as
+	// X-Tegata-Claim-* headers: each listed claim, always, with an empty
+	// value when the token lacks it, so that a forward-auth proxy copying the
+	// gate's headers overwrites any copy the client sent. Empty: every claim
+	// the token carries. (No claim headers at all: MaxClaimBytes negative.)
 	Claims []string
 	// MaxClaimBytes bounds the total size of the claim headers (names,
 	// values and framing) so that a token with large claims cannot make the

@@ -42,7 +42,7 @@ func (id *identity) apply(h http.Header) {
 }
 
 // newIdentity builds the headers for verified claims: subject, session and
-// the application claims in cfg.Claims (all when nil) in name order, as long
+// the application claims in cfg.Claims (all when empty) in name order, as long
 // as they fit in cfg.MaxClaimBytes. A claim whose name has no letter or
 // digit, or whose header name another claim took first, is not sent. A
 // claim the token lacks (or that is null) is not sent either, except when
@@ -67,7 +67,7 @@ func newIdentity(c *verifier.Claims, cfg Config) *identity {
 		f := field{name: hn}
 		if v, ok := claimHeaderValue(c, name); ok {
 			f.value = v
-		} else if cfg.Claims == nil {
+		} else if len(cfg.Claims) == 0 {
 			continue
 		}
 		// ": " and CRLF frame each header line.
@@ -89,7 +89,7 @@ func newIdentity(c *verifier.Claims, cfg Config) *identity {
 // (and which claims win a name collision or the size budget) do not depend
 // on map order.
 func claimNames(c *verifier.Claims, want []string) []string {
-	if want == nil {
+	if len(want) == 0 {
 		return c.ClaimNames()
 	}
 	names := slices.Clone(want)

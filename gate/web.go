@@ -33,7 +33,7 @@ type WebConfig struct {
 	// carried out. Set it when any route of the app passes through the
 	// response headers of a server it does not control (an image or API
 	// proxy): that server could otherwise sign anyone in, as any subject.
-	// Nil: answers to any path may sign in.
+	// Empty: answers to any path may sign in.
 	LoginHandoffPaths []string
 	// LoginPath is where an anonymous browser navigation is sent, with 303
 	// and ?next=<the path and query it asked for>. Empty: "/login".

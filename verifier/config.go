@@ -11,8 +11,11 @@ import (
 	"github.com/tegata-dev/tegata/token"
 )
 
-// Config configures a Verifier. The zero value of every field means
-// something useful (see each field); New fills the defaults.
+// Config configures a Verifier. It follows tegata's one rule for
+// configuration (docs/packages.md): zero means the documented default, a
+// negative number turns off what the field sizes or times where off makes
+// sense (Leeway, CacheSize), and New refuses a negative value for a field
+// that cannot be off.
 type Config struct {
 	// Authorities are the base URLs of the authority nodes, e.g.
 	// "https://auth.internal:8443". Discovery, JWKS, the feed and
@@ -50,15 +53,16 @@ type Config struct {
 	// MaxLifetime is the longest exp - iat accepted. Zero: the authority's
 	// tegata_access_token_max_lifetime from its openid-configuration,
 	// followed when it changes (an operator raising or lowering the access
-	// token lifetime), else DefaultMaxLifetime.
+	// token lifetime), else DefaultMaxLifetime. It cannot be off: New
+	// refuses a negative one.
 	MaxLifetime time.Duration
 	// StaleAfter is how long the verifier may go without hearing from the
 	// authority (the feed heartbeats every second) before it stops trusting
 	// its revocation set: then Verify fails closed with ErrStale, or asks the
-	// authority when Introspect is set. Zero or negative:
-	// DefaultStaleAfter. Otherwise at least a millisecond and at most 24
-	// hours (New refuses anything else: the authority would refuse the
-	// feed). An authority grants leases no longer than its own cap
+	// authority when Introspect is set. Zero: DefaultStaleAfter.
+	// Otherwise at least a millisecond and at most 24 hours (New refuses
+	// anything else, a negative one too: the authority would refuse the
+	// feed, and staleness cannot be off). An authority grants leases no longer than its own cap
 	// (tegata serve --max-stale-after, default 5 minutes), so with a
 	// longer bound the verifier goes stale after that cap without news.
 	StaleAfter time.Duration
@@ -69,14 +73,16 @@ type Config struct {
 	Introspect bool
 	// MaxEntries caps the revocation set. When it is full the feed pauses
 	// (nothing is dropped) until pruning makes room, and meanwhile the set
-	// counts as stale. Zero or negative: DefaultMaxEntries.
+	// counts as stale. Zero: DefaultMaxEntries. It cannot be off: New
+	// refuses a negative one.
 	MaxEntries int
 	// CacheSize is how many verified tokens are remembered so that a token
 	// seen again skips the signature check. Zero: DefaultCacheSize;
 	// negative: no cache.
 	CacheSize int
-	// JWKSRefresh is how often the key set is fetched again. Zero or
-	// negative: DefaultJWKSRefresh. A token with an unknown kid also
+	// JWKSRefresh is how often the key set is fetched again. Zero:
+	// DefaultJWKSRefresh. It cannot be off (a withdrawn key would stay
+	// trusted): New refuses a negative one. A token with an unknown kid also
 	// triggers a fetch, at most once every 10 seconds.
 	JWKSRefresh time.Duration
 	// HTTPClient makes every request to the authorities. It must not have a
@@ -170,16 +176,16 @@ func (c Config) settings(t tuning) settings {
 	case c.Leeway < 0:
 		c.Leeway = 0
 	}
-	if c.StaleAfter <= 0 {
+	if c.StaleAfter == 0 {
 		c.StaleAfter = DefaultStaleAfter
 	}
-	if c.MaxEntries <= 0 {
+	if c.MaxEntries == 0 {
 		c.MaxEntries = DefaultMaxEntries
 	}
 	if c.CacheSize == 0 {
 		c.CacheSize = DefaultCacheSize
 	}
-	if c.JWKSRefresh <= 0 {
+	if c.JWKSRefresh == 0 {
 		c.JWKSRefresh = DefaultJWKSRefresh
 	}
 	if c.Now == nil {

@@ -48,13 +48,30 @@ func (c Config) check() (Config, error) {
 	if err := checkName(c.Name); err != nil {
 		return c, err
 	}
-	if c.StaleAfter > 0 {
+	if c.StaleAfter != 0 {
 		if err := feed.CheckStaleAfter(c.StaleAfter); err != nil {
 			return c, fmt.Errorf("verifier: Config.StaleAfter: %w (zero: the default %v)", err, DefaultStaleAfter)
 		}
 	}
+	if err := checkCannotBeOff(c); err != nil {
+		return c, err
+	}
 	c.Authorities, c.APIKey = urls, key
 	return c, nil
+}
+
+// checkCannotBeOff refuses a negative value (off, under the configuration
+// rule) for the fields that cannot be off.
+func checkCannotBeOff(c Config) error {
+	for _, f := range []struct {
+		name string
+		neg  bool
+	}{{"MaxLifetime", c.MaxLifetime < 0}, {"MaxEntries", c.MaxEntries < 0}, {"JWKSRefresh", c.JWKSRefresh < 0}} {
+		if f.neg {
+			return fmt.Errorf("verifier: Config.%s is negative, but it cannot be off (zero: the default)", f.name)
+		}
+	}
+	return nil
 }
 
 // fetchStart fetches the openid-configuration and the key set, retrying

@@ -268,8 +268,7 @@ func TestConfigValidation(t *testing.T) {
 		{"negative access TTL", Config{Issuer: "i", AccessTTL: -time.Minute}},
 		{"negative leeway: entries would die before their tokens", Config{Issuer: "i", Leeway: -time.Second}},
 		{"negative publish delay: signing before publishing", Config{Issuer: "i", KeyPublishDelay: -time.Second}},
-		{"negative refresh grace", Config{Issuer: "i", RefreshGrace: -time.Second}},
-		{"no grace and a grace", Config{Issuer: "i", NoRefreshGrace: true, RefreshGrace: time.Second}},
+		{"negative status list TTL", Config{Issuer: "i", StatusLists: StatusListConfig{TTL: -time.Second}}},
 		{"unknown algorithm", Config{Issuer: "i", Algorithm: "HS256"}},
 	}
 	for _, tc := range tests {
@@ -309,8 +308,8 @@ func TestIntrospectRefusesWhenTheLogIsUnreadable(t *testing.T) {
 	}
 }
 
-// TestNoRefreshGrace: with NoRefreshGrace the grace window is zero, so a
-// second use of a rotated token at the same instant is theft.
+// TestNoRefreshGrace: with a negative RefreshGrace there is no grace
+// window, so a second use of a rotated token at the same instant is theft.
 func TestNoRefreshGrace(t *testing.T) {
 	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
 	if err != nil {
@@ -319,12 +318,12 @@ func TestNoRefreshGrace(t *testing.T) {
 	defer st.Close()
 	clk := testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	a, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize),
-		Config{Issuer: "https://auth.test", Now: clk.Now, NoRefreshGrace: true})
+		Config{Issuer: "https://auth.test", Now: clk.Now, RefreshGrace: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := a.Config().RefreshGrace; g != 0 {
-		t.Fatalf("RefreshGrace with NoRefreshGrace = %v, want 0", g)
+	if g := a.Config().RefreshGrace; g >= 0 {
+		t.Fatalf("effective RefreshGrace after -1 = %v, want negative (off)", g)
 	}
 	ctx := context.Background()
 	tok, err := a.CreateSession(ctx, SessionRequest{Subject: "ann"})

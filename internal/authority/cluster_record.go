@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // SharedSettings returns the settings every node of a cluster must share,
@@ -25,13 +26,13 @@ func (c Config) SharedSettings() map[string]string {
 		"alg":               c.Algorithm,
 		"refresh-ttl":       c.RefreshTTL.String(),
 		"session-ttl":       c.SessionTTL.String(),
-		"refresh-grace":     c.RefreshGrace.String(),
+		"refresh-grace":     offOr(c.RefreshGrace),
 		"key-publish-delay": c.KeyPublishDelay.String(),
 		"leeway":            c.Leeway.String(),
 		"event-retention":   c.EventRetention.String(),
-		"status-list":       strconv.FormatBool(!sl.Disabled),
+		"status-list":       strconv.FormatBool(!sl.Off()),
 	}
-	if !sl.Disabled {
+	if !sl.Off() {
 		m["status-list-size"] = strconv.Itoa(sl.Size)
 		m["status-list-ttl"] = sl.TTL.String()
 	}
@@ -52,4 +53,13 @@ func MasterKeyFingerprint(master []byte) (string, error) {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("tegata"))
 	return hex.EncodeToString(mac.Sum(nil)[:8]), nil
+}
+
+// offOr is a duration setting as the cluster record keeps it: "off" for a
+// negative one, whatever its value.
+func offOr(d time.Duration) string {
+	if d < 0 {
+		return "off"
+	}
+	return d.String()
 }

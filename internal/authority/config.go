@@ -25,8 +25,11 @@ const (
 	DefaultEventRetention  = 24 * time.Hour
 )
 
-// Config tunes an Authority. Zero values mean the documented defaults;
-// negative durations are refused by New.
+// Config tunes an Authority. It follows tegata's one configuration rule
+// (docs/packages.md): zero means the documented default; a negative value
+// turns off what the field times or sizes where off makes sense
+// (RefreshGrace, StatusLists.Size); New refuses a negative value for every
+// other field, since those cannot be off.
 type Config struct {
 	// Issuer is the iss claim and the base of the discovery document,
 	// normally the authority's public URL. Required.
@@ -43,11 +46,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// RefreshGrace is how long after a rotation the same refresh token is
 	// answered with the same successor (two tabs refreshing at once) rather
-	// than treated as theft. Default DefaultRefreshGrace; see NoRefreshGrace.
+	// than treated as theft. Default DefaultRefreshGrace; negative: no
+	// grace window, any second use of a rotated refresh token is theft.
 	RefreshGrace time.Duration
-	// NoRefreshGrace turns the grace window off: any second use of a
-	// rotated refresh token is theft. RefreshGrace must then be zero.
-	NoRefreshGrace bool
 	// KeyPublishDelay is how long a new signing key is published in JWKS
 	// before tokens are signed with it, so verifiers learn it first.
 	// Default DefaultKeyPublishDelay.
@@ -78,16 +79,18 @@ type Config struct {
 // (draft-ietf-oauth-status-list): every access token carries its session
 // generation's entry ("status" claim) and revocations mark entries INVALID.
 type StatusListConfig struct {
-	// Disabled leaves the status claim out of access tokens and allocates
-	// no entries.
-	Disabled bool
 	// Size is the number of entries of each new list; a multiple of 8
 	// between 1024 and 2^24. Default 2^20 (128 KiB per list in memory).
+	// Negative: no status lists; access tokens carry no status claim and no
+	// entries are allocated.
 	Size int
 	// TTL is the ttl (and exp - iat) of Status List Tokens: how long a
 	// Relying Party may rely on a copy. Default DefaultStatusListTTL.
 	TTL time.Duration
 }
+
+// Off reports whether status lists are off (a negative Size).
+func (s StatusListConfig) Off() bool { return s.Size < 0 }
 
 // Limits of StatusListConfig.Size.
 const (
@@ -104,9 +107,7 @@ func (c *Config) setDefaults() {
 	def(&c.AccessTTL, DefaultAccessTTL)
 	def(&c.RefreshTTL, DefaultRefreshTTL)
 	def(&c.SessionTTL, DefaultSessionTTL)
-	if !c.NoRefreshGrace {
-		def(&c.RefreshGrace, DefaultRefreshGrace)
-	}
+	def(&c.RefreshGrace, DefaultRefreshGrace)
 	def(&c.KeyPublishDelay, DefaultKeyPublishDelay)
 	def(&c.Leeway, DefaultLeeway)
 	def(&c.StatusLists.TTL, DefaultStatusListTTL)
@@ -143,13 +144,11 @@ func (c *Config) validate() error {
 		name string
 		v    time.Duration
 	}{{"AccessTTL", c.AccessTTL}, {"RefreshTTL", c.RefreshTTL}, {"SessionTTL", c.SessionTTL},
-		{"RefreshGrace", c.RefreshGrace}, {"KeyPublishDelay", c.KeyPublishDelay}, {"Leeway", c.Leeway}, {"EventRetention", c.EventRetention}} {
+		{"KeyPublishDelay", c.KeyPublishDelay}, {"Leeway", c.Leeway}, {"EventRetention", c.EventRetention},
+		{"StatusLists.TTL", c.StatusLists.TTL}} {
 		if d.v < 0 {
-			return fmt.Errorf("authority: Config.%s is negative (%v)", d.name, d.v)
+			return fmt.Errorf("authority: Config.%s is negative (%v), but it cannot be off (zero: the default)", d.name, d.v)
 		}
-	}
-	if c.NoRefreshGrace && c.RefreshGrace != 0 {
-		return fmt.Errorf("authority: Config.NoRefreshGrace is set with a RefreshGrace of %v", c.RefreshGrace)
 	}
 	if c.Algorithm != token.EdDSA && c.Algorithm != token.ES256 {
 		return fmt.Errorf("authority: Config.Algorithm %q is neither %s nor %s", c.Algorithm, token.EdDSA, token.ES256)
@@ -157,7 +156,7 @@ func (c *Config) validate() error {
 	if c.Issuer == "" {
 		return errors.New("authority: Config.Issuer is required")
 	}
-	if n := c.StatusLists.Size; n < MinStatusListSize || n > MaxStatusListSize || n%8 != 0 {
+	if n := c.StatusLists.Size; !c.StatusLists.Off() && (n < MinStatusListSize || n > MaxStatusListSize || n%8 != 0) {
 		return fmt.Errorf("authority: Config.StatusLists.Size %d is not a multiple of 8 in [%d, %d]",
 			n, MinStatusListSize, MaxStatusListSize)
 	}

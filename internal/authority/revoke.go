@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
@@ -78,9 +77,6 @@ func (a *Authority) RevokeSubject(ctx context.Context, r SubjectRevocation) (rev
 	if err != nil {
 		return revocation.Entry{}, err
 	}
-	if err := a.checkPadded(ctx, r.Subject, a.cfg.Now()); err != nil {
-		return revocation.Entry{}, err
-	}
 	if err := checkActor(r.Actor); err != nil {
 		return revocation.Entry{}, err
 	}
@@ -95,24 +91,6 @@ func (a *Authority) RevokeSubject(ctx context.Context, r SubjectRevocation) (rev
 	a.applyLocal(e)
 	a.count.entry(e)
 	return e, nil
-}
-
-// checkPadded refuses to revoke a subject with leading or trailing
-// whitespace that has no sessions: almost surely a slip (a pasted line, a
-// padded column) that would sign nobody out. One that has sessions (made
-// before sessions refused such subjects) can always be signed out.
-func (a *Authority) checkPadded(ctx context.Context, subject string, now time.Time) error {
-	if strings.TrimSpace(subject) == subject {
-		return nil
-	}
-	ss, err := a.store.ListSessions(ctx, subject, now)
-	if err != nil {
-		return fmt.Errorf("authority: revoke subject: %w", err)
-	}
-	if len(ss) == 0 {
-		return invalidRequest("subject %q has leading or trailing whitespace (and no sessions)", subject)
-	}
-	return nil
 }
 
 // subjectCutoff checks a subject revocation and returns what the store

@@ -42,7 +42,7 @@ type Tokens struct {
 
 // CreateSession signs a subject in on a new device.
 func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Tokens, error) {
-	if err := checkNewSubject(req.Subject); err != nil {
+	if err := checkSubject(req.Subject); err != nil {
 		return Tokens{}, err
 	}
 	// Devices are shown to people (a "your devices" page, `tegata
@@ -97,9 +97,10 @@ func (a *Authority) tokens(s store.Session, gen int64, refresh string, refreshEx
 }
 
 // mintable reports whether mint can sign a token for s at now: a key
-// signs then and the stored claims are ones the token rules accept (claims
-// stored before they were checked on input may not be). Everything else
-// mint does cannot fail but for the system's random source.
+// signs then and the stored claims are ones the token rules accept (every
+// API checks them on input, but a store written to directly may hold
+// others). Everything else mint does cannot fail but for the system's
+// random source.
 func (a *Authority) mintable(s store.Session, now time.Time) error {
 	if _, ok := a.ring().current(now); !ok {
 		return errNoSigningKey
@@ -163,7 +164,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		Next:         store.RefreshToken{Hash: HashSecret(next), CreatedAt: now, ExpiresAt: now.Add(a.cfg.RefreshTTL)},
 		NextSealed:   a.tokSealer.seal([]byte(next), presented[:]),
 		Now:          now,
-		Grace:        a.cfg.RefreshGrace,
+		Grace:        max(a.cfg.RefreshGrace, 0), // negative: off
 		RevokedUntil: until,
 		// The refresh token is spent only if its access token can be
 		// minted: otherwise the client's retry would look like theft.
@@ -228,6 +229,12 @@ func (a *Authority) Sessions(ctx context.Context, subject string) ([]store.Sessi
 	return live, nil
 }
 
+// checkSubject is the rule for every subject the authority takes (a
+// session's, a revocation's, a listing's): present, at most MaxSubjectLen
+// bytes of UTF-8 without control characters, and without surrounding
+// whitespace, almost surely a slip (a pasted line, a padded column) that
+// names a different user than meant. No session has such a subject, so a
+// revocation or a listing that names one would reach nobody.
 func checkSubject(s string) error {
 	switch {
 	case s == "":
@@ -236,21 +243,7 @@ func checkSubject(s string) error {
 		return invalidRequest("subject is longer than %d bytes", MaxSubjectLen)
 	case !utf8.ValidString(s) || strings.ContainsFunc(s, isControl):
 		return invalidRequest("subject must be valid UTF-8 without control characters")
-	}
-	return nil
-}
-
-// checkNewSubject is checkSubject for a session being created, which also
-// refuses surrounding whitespace: almost surely a slip (a pasted line, a
-// padded column), and the subject without it would be a different user.
-// Revocations and listings take such a subject still: sessions created
-// before this rule must remain possible to list and sign out (a bulk
-// revocation reports the sessions each subject had, so a slip shows).
-func checkNewSubject(s string) error {
-	if err := checkSubject(s); err != nil {
-		return err
-	}
-	if strings.TrimSpace(s) != s {
+	case strings.TrimSpace(s) != s:
 		return invalidRequest("subject %q has leading or trailing whitespace", s)
 	}
 	return nil

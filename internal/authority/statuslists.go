@@ -44,7 +44,7 @@ func (l *listLayout) position(n int64) store.SlotPos {
 	panic("authority: position beyond the status lists")
 }
 
-func (a *Authority) statusListsOn() bool { return !a.cfg.StatusLists.Disabled }
+func (a *Authority) statusListsOn() bool { return !a.cfg.StatusLists.Off() }
 
 // loadStatusLists reads the lists, adding the first one on a fresh store.
 func (a *Authority) loadStatusLists(ctx context.Context) error {

@@ -71,7 +71,9 @@ func authorityStore(ctx context.Context, cfg AuthorityConfig, name string, r *Re
 	}
 	defer os.RemoveAll(dir)
 	sc := server.Config{Addr: "127.0.0.1:0", DataDir: dir, Limits: &httpapi.Limits{}, Logger: quietLogger(cfg.Progress)}
-	sc.Authority.StatusLists.Disabled = cfg.NoStatusList
+	if cfg.NoStatusList {
+		sc.Authority.StatusLists.Size = -1 // no status lists
+	}
 	var pgFind func() []int
 	switch name {
 	case "sqlite":

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tegata-dev/tegata/internal/authority"
 )
 
 func runCLI(args []string, env map[string]string) (int, string) {
@@ -40,10 +38,10 @@ func TestUsageErrors(t *testing.T) {
 		{"serve: bad duration", []string{"serve", "--access-ttl", "soon"}, nil, "invalid value"},
 		{"serve: bad rate limits", []string{"serve", "--rate-limits", "maybe"}, nil, "--rate-limits must be on or off"},
 		{"serve: bad proxy CIDR", []string{"serve", "--trusted-proxies", "10.0.0.1"}, nil, "is not a CIDR"},
-		{"serve: bad algorithm", []string{"serve", "--alg", "HS256"}, nil, "--alg must be EdDSA or ES256"},
+		{"serve: bad algorithm", []string{"serve", "--alg", "HS256"}, nil, `Algorithm "HS256" is neither EdDSA nor ES256`},
 		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
 		{"serve: negative connection cap", []string{"serve", "--max-conns-per-address", "-1"}, nil, "must not be negative"},
-		{"serve: negative feed max age", []string{"serve", "--feed-max-age", "-1s"}, nil, "--feed-max-age must not be negative"},
+		{"serve: negative feed max age", []string{"serve", "--feed-max-age", "-1s"}, nil, "must not be negative (0 or off turns it off)"},
 		{"serve: zero max confirm", []string{"serve", "--max-confirm", "0s"}, nil, "--max-confirm must be positive"},
 		{"revoke: negative confirm", []string{"revoke", "--session", "s", "--confirm", "-1s"}, nil, "--confirm must not be negative"},
 		{"gate: negative connection cap", []string{"gate", "--authority", "http://a", "--max-conns-per-address", "-1"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--max-conns-per-address must not be negative"},
@@ -94,20 +92,20 @@ func TestInspectGarbage(t *testing.T) {
 
 func TestServeRefreshGraceZeroDisables(t *testing.T) {
 	tests := []struct {
-		name   string
-		args   []string
-		want   time.Duration
-		wantNo bool
+		name string
+		args []string
+		want time.Duration
 	}{
-		{"default", nil, authority.DefaultRefreshGrace, false},
-		{"zero means none, not the default", []string{"--refresh-grace", "0"}, 0, true},
-		{"explicit", []string{"--refresh-grace", "3s"}, 3 * time.Second, false},
+		{"default", nil, 0},
+		{"zero means none, not the default", []string{"--refresh-grace", "0"}, -1},
+		{"off", []string{"--refresh-grace", "off"}, -1},
+		{"explicit", []string{"--refresh-grace", "3s"}, 3 * time.Second},
 	}
 	for _, tc := range tests {
 		cfg, err := serveConfig(Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}, tc.args)
-		if got := cfg.Authority; err != nil || got.RefreshGrace != tc.want || got.NoRefreshGrace != tc.wantNo {
-			t.Errorf("%s: serveConfig(%q) = RefreshGrace %v, NoRefreshGrace %v (%v), want %v, %v",
-				tc.name, tc.args, got.RefreshGrace, got.NoRefreshGrace, err, tc.want, tc.wantNo)
+		if got := cfg.Authority.RefreshGrace; err != nil || got != tc.want {
+			t.Errorf("%s: serveConfig(%q) = RefreshGrace %v (%v), want %v (zero: the default, negative: off)",
+				tc.name, tc.args, got, err, tc.want)
 		}
 	}
 }
@@ -115,12 +113,16 @@ func TestServeRefreshGraceZeroDisables(t *testing.T) {
 func TestServeStatusListFlags(t *testing.T) {
 	env := Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}
 	cfg, err := serveConfig(env, nil)
-	if sl := cfg.Authority.StatusLists; err != nil || sl.Disabled || sl.Size != 1<<20 || sl.TTL != time.Minute {
+	if sl := cfg.Authority.StatusLists; err != nil || sl.Off() || sl.Size != 1<<20 || sl.TTL != time.Minute {
 		t.Errorf("serveConfig() status lists = %+v (%v), want on, 2^20 entries, ttl 1m", sl, err)
 	}
-	cfg, err = serveConfig(env, []string{"--status-list=false", "--status-list-size", "4096", "--status-list-ttl", "5m"})
-	if sl := cfg.Authority.StatusLists; err != nil || !sl.Disabled || sl.Size != 4096 || sl.TTL != 5*time.Minute {
-		t.Errorf("serveConfig(off, 4096, 5m) status lists = %+v (%v)", sl, err)
+	cfg, err = serveConfig(env, []string{"--status-list-size", "4096", "--status-list-ttl", "5m"})
+	if sl := cfg.Authority.StatusLists; err != nil || sl.Off() || sl.Size != 4096 || sl.TTL != 5*time.Minute {
+		t.Errorf("serveConfig(4096, 5m) status lists = %+v (%v)", sl, err)
+	}
+	cfg, err = serveConfig(env, []string{"--status-list=false"})
+	if sl := cfg.Authority.StatusLists; err != nil || !sl.Off() {
+		t.Errorf("serveConfig(--status-list=false) status lists = %+v (%v), want off", sl, err)
 	}
 	for _, args := range [][]string{{"--status-list-size", "1000"}, {"--status-list-size", "1028"},
 		{"--status-list-size", "33554432"}, {"--status-list-ttl", "500ms"}} {

@@ -88,11 +88,13 @@ func (f *gateFlags) gateConfig() (gate.Config, error) {
 		cfg.Upstream = u
 	}
 	if f.claims != "*" {
-		cfg.Claims = []string{}
 		for _, c := range strings.Split(f.claims, ",") {
 			if c = strings.TrimSpace(c); c != "" {
 				cfg.Claims = append(cfg.Claims, c)
 			}
+		}
+		if len(cfg.Claims) == 0 {
+			cfg.MaxClaimBytes = -1 // --claim-headers "": no claim headers
 		}
 	}
 	return cfg, nil

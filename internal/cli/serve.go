@@ -12,7 +12,6 @@ import (
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/server"
-	"github.com/tegata-dev/tegata/token"
 )
 
 func serve(env Env, args []string) error {
@@ -50,7 +49,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.DurationVar(&a.AccessTTL, "access-ttl", authority.DefaultAccessTTL, "access token lifetime")
 	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", authority.DefaultRefreshTTL, "refresh token idle lifetime")
 	fs.DurationVar(&a.SessionTTL, "session-ttl", authority.DefaultSessionTTL, "absolute session lifetime")
-	fs.DurationVar(&a.RefreshGrace, "refresh-grace", authority.DefaultRefreshGrace, "window in which a concurrent refresh with the same token is not theft; 0 disables it")
+	fs.Var(offDuration{&a.RefreshGrace, authority.DefaultRefreshGrace}, "refresh-grace", "window in which a concurrent refresh with the same token is not theft; 0 or off: none")
 	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", authority.DefaultKeyPublishDelay, "how long a rotated key is published before it signs")
 	statusList := fs.Bool("status-list", true, "publish Token Status Lists: every access token carries a status claim (draft-ietf-oauth-status-list)")
 	fs.IntVar(&a.StatusLists.Size, "status-list-size", authority.DefaultStatusListSize, "entries per status list (a multiple of 8); a new list starts when half are in use")
@@ -64,7 +63,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.IntVar(&cp.conns, "max-conns-per-address", def.ConnsPerAddress, "with --rate-limits on: most connections open at once from one client address (an IPv6 /64); 0 = no cap")
 	fs.IntVar(&cp.streamsPerKey, "feed-streams-per-key", def.FeedStreamsPerKey, "with --rate-limits on: most feed streams one API key may hold open on this node; 0 = no cap")
 	fs.IntVar(&cp.streamsPerAddr, "feed-streams-per-address", def.FeedStreamsPerAddress, "with --rate-limits on: most feed streams one client address may hold open on this node; 0 = no cap")
-	fs.DurationVar(&cfg.FeedMaxAge, "feed-max-age", httpapi.DefaultFeedMaxAge, "end each feed stream after about this long (verifiers reconnect and are authenticated again); 0 = never")
+	fs.Var(offDuration{&cfg.FeedMaxAge, httpapi.DefaultFeedMaxAge}, "feed-max-age", "end each feed stream after about this long (verifiers reconnect and are authenticated again); 0 or off: never")
 	fs.BoolVar(&cfg.NewEpoch, "new-epoch", false, "give the cluster a new epoch at start, so every verifier starts over: once, on one node, after restoring the database from a backup (every other node stopped)")
 	fs.StringVar(&cfg.AfterRestore, "after-restore", envOr(env, "TEGATA_AFTER_RESTORE", server.AfterRestoreCutoff), "when a node finds the database restored from a backup: cutoff ends every session, access token and API key issued before (nothing revoked after the backup comes back); keep only makes verifiers start over, for a restore known to have lost nothing (env TEGATA_AFTER_RESTORE)")
 	fs.BoolVar(&cfg.ReplaceKeys, "replace-keys", false, "install TEGATA_API_KEY and TEGATA_FEED_KEY even though they differ from the cluster's, and revoke the keys they replace at once (after a leak; without it such a node refuses to start)")
@@ -80,37 +79,22 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	if fs.NArg() > 0 {
 		return cfg, usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	if cfg.SQLiteMaxSize < 0 {
-		return cfg, usageErr("--sqlite-max-size must not be negative")
+	if !*statusList {
+		a.StatusLists.Size = -1 // no status lists
 	}
-	if a.Algorithm != token.EdDSA && a.Algorithm != token.ES256 {
-		return cfg, usageErr("--alg must be EdDSA or ES256")
-	}
-	a.StatusLists.Disabled = !*statusList
-	if n := a.StatusLists.Size; n < authority.MinStatusListSize || n > authority.MaxStatusListSize || n%8 != 0 {
-		return cfg, usageErr("--status-list-size must be a multiple of 8 from %d to %d", authority.MinStatusListSize, authority.MaxStatusListSize)
-	}
-	if a.StatusLists.TTL < time.Second {
-		return cfg, usageErr("--status-list-ttl must be at least 1s")
-	}
-	// On the command line 0 means no grace window.
-	a.NoRefreshGrace = a.RefreshGrace == 0
 	lim, err := parseLimits(*limits, *proxies, cp)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Limits = &lim
-	switch {
-	case cfg.FeedMaxAge < 0:
-		return cfg, usageErr("--feed-max-age must not be negative")
-	case cfg.FeedMaxAge == 0:
-		cfg.FeedMaxAge = -1 // server.Config reads 0 as the default
-	}
 	if cfg.MaxConfirm <= 0 {
 		return cfg, usageErr("--max-confirm must be positive")
 	}
 	if err := feed.CheckStaleAfter(cfg.MaxStaleAfter); err != nil {
 		return cfg, usageErr("--max-stale-after: %v", err)
+	}
+	if err := server.CheckSettings(cfg); err != nil {
+		return cfg, usageErr("%v", err)
 	}
 	if cfg.Logger, err = newLogger(env.Stderr, *level, *format); err != nil {
 		return cfg, err

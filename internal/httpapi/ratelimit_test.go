@@ -23,12 +23,18 @@ func TestClientAddr(t *testing.T) {
 		{"spoofed left-most hop ignored", "10.1.1.1:5000", "6.6.6.6, 198.51.100.7", trusted, "198.51.100.7"},
 		{"garbage hop stops the walk", "10.1.1.1:5000", "198.51.100.7, junk", trusted, "10.1.1.1"},
 		{"trusted peer without XFF", "10.1.1.1:5000", "", trusted, "10.1.1.1"},
+		{"trusted peer as an IPv4-mapped IPv6 address", "[::ffff:10.1.1.1]:5000", "198.51.100.7", trusted, "198.51.100.7"},
+		{"IPv6 peer", "[2001:db8::1]:5000", "1.2.3.4", trusted, "2001:db8::1"},
+		{"peer without a port", "203.0.113.9", "1.2.3.4", trusted, "203.0.113.9"},
+		{"XFF in several headers", "10.1.1.1:5000", "6.6.6.6\x00198.51.100.7", trusted, "198.51.100.7"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &http.Request{RemoteAddr: tc.peer, Header: http.Header{}}
-			if tc.xff != "" {
-				r.Header.Set("X-Forwarded-For", tc.xff)
+			for _, v := range strings.Split(tc.xff, "\x00") { // \x00 separates header lines
+				if v != "" {
+					r.Header.Add("X-Forwarded-For", v)
+				}
 			}
 			if got := clientAddr(r, tc.trusted); got != tc.want {
 				t.Fatalf("clientAddr(%s, XFF %q) = %q, want %q", tc.peer, tc.xff, got, tc.want)

@@ -6,24 +6,34 @@ import (
 )
 
 // checkConfig refuses what would make Start fail later, before Start
-// listens or touches the disk: a --db that is not a Postgres URL, authority
-// settings authority.New would refuse, malformed secrets in the
-// environment.
+// listens or touches the disk: the settings (CheckSettings) and malformed
+// secrets in the environment.
 func checkConfig(cfg Config) (envSecrets, error) {
-	if cfg.DB != "" && !isPostgres(cfg.DB) {
-		// The value is not echoed: a key=value DSN carries its password
-		// where no URL syntax marks it.
-		return envSecrets{}, errors.New("--db must be a postgres:// URL (or empty for embedded SQLite)")
-	}
-	if err := checkAfterRestore(cfg.AfterRestore); err != nil {
-		return envSecrets{}, err
-	}
-	ac := cfg.Authority
-	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, "http://"+cfg.Addr)
-	if err := ac.Validate(); err != nil {
+	if err := CheckSettings(cfg); err != nil {
 		return envSecrets{}, err
 	}
 	return checkEnvSecrets(cfg)
+}
+
+// CheckSettings refuses the settings in cfg that Start would refuse, before
+// anything is opened: a --db that is not a Postgres URL, an unknown
+// after-restore policy, authority settings authority.New would refuse. The
+// CLI calls it to answer with a usage error.
+func CheckSettings(cfg Config) error {
+	if cfg.DB != "" && !isPostgres(cfg.DB) {
+		// The value is not echoed: a key=value DSN carries its password
+		// where no URL syntax marks it.
+		return errors.New("--db must be a postgres:// URL (or empty for embedded SQLite)")
+	}
+	if cfg.SQLiteMaxSize < 0 {
+		return errors.New("--sqlite-max-size must not be negative")
+	}
+	if err := checkAfterRestore(cfg.AfterRestore); err != nil {
+		return err
+	}
+	ac := cfg.Authority
+	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, "http://"+cfg.Addr)
+	return ac.Validate()
 }
 
 // warnUnreachableIssuer warns when the authority listens on every

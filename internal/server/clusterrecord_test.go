@@ -33,7 +33,7 @@ func TestSettingsMustMatch(t *testing.T) {
 		{"audience", func(c *server.Config) { c.Authority.Audience = "other" }, []string{`--audience is "other" on this node but "app"`}},
 		{"two settings", func(c *server.Config) { c.Authority.SessionTTL = time.Hour; c.Authority.Algorithm = "ES256" },
 			[]string{`--alg is "ES256" on this node but "EdDSA"`, `--session-ttl is "1h0m0s" on this node but "2160h0m0s"`}},
-		{"status lists off", func(c *server.Config) { c.Authority.StatusLists.Disabled = true }, []string{`--status-list is "false" on this node but "true"`}},
+		{"status lists off", func(c *server.Config) { c.Authority.StatusLists.Size = -1 }, []string{`--status-list is "false" on this node but "true"`}},
 		{"master key", func(c *server.Config) { c.MasterKey = base64.StdEncoding.EncodeToString(otherMaster) }, []string{"the master key", "differs from the cluster's"}},
 		{"access token lifetime", func(c *server.Config) { c.Authority.AccessTTL = 5 * time.Minute }, nil},
 	}

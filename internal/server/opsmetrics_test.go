@@ -25,7 +25,7 @@ func metric(exposition, series string) string {
 // kind, carry the build and say the store writes. Every answer carries an
 // X-Request-Id, which the log lines of the request carry too.
 func TestOperatorMetrics(t *testing.T) {
-	e := start(t, func(c *server.Config) { c.MetricsAddr = "127.0.0.1:0"; c.Authority.NoRefreshGrace = true })
+	e := start(t, func(c *server.Config) { c.MetricsAddr = "127.0.0.1:0"; c.Authority.RefreshGrace = -1 })
 	if e.MetricsURL == "" {
 		t.Fatal("Running.MetricsURL is empty with MetricsAddr set")
 	}

@@ -292,7 +292,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition), Metrics: metrics,
 		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
 		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
-	if sl := a.Config().StatusLists; !sl.Disabled {
+	if sl := a.Config().StatusLists; !sl.Off() {
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
 			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
 	}

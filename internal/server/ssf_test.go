@@ -712,7 +712,7 @@ func TestSSFRestartMidDelivery(t *testing.T) {
 	run := func() (*server.Running, *client.Client) {
 		r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: dir,
 			Issuer: "http://tegata.test", SSFInsecurePush: true, Logger: logger,
-			Authority: authority.Config{StatusLists: authority.StatusListConfig{Disabled: true}}})
+			Authority: authority.Config{StatusLists: authority.StatusListConfig{Size: -1}}})
 		if err != nil {
 			t.Fatal(err)
 		}

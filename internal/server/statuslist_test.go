@@ -292,7 +292,7 @@ func TestStatusListRevocations(t *testing.T) {
 }
 
 func TestStatusListDisabled(t *testing.T) {
-	e := start(t, func(c *server.Config) { c.Authority.StatusLists.Disabled = true })
+	e := start(t, func(c *server.Config) { c.Authority.StatusLists.Size = -1 })
 	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"})
 	if err != nil {
 		t.Fatal(err)

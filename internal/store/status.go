@@ -91,8 +91,8 @@ type EntryDetail struct {
 	Slots []SlotPos `json:"-"`
 }
 
-// DetailedEntry is a log entry with its detail. Entries appended before the
-// detail was recorded, or by a writer that records none, have a zero Detail.
+// DetailedEntry is a log entry with the detail its revoking method wrote in
+// the same row (every method that appends an entry writes one).
 type DetailedEntry struct {
 	revocation.Entry
 	Detail EntryDetail

@@ -1,0 +1,376 @@
+// The feed follower: one Server-Sent Events stream at a time to one of the
+// authorities (round robin on any error), resuming after the last position
+// applied, with position reports that earn leases on the follower's
+// freshness. The wire format is the feed protocol's format 2 (format 1
+// revoke events are read too); see docs/node.md for why fetch streaming
+// rather than an EventSource client.
+import { randomBytes } from 'node:crypto'
+import { SSEDecoder, parseLines, entryFromJSON } from './sse.js'
+import { sleep, backoff, HOST, VERSION } from './http.js'
+
+const REPORT_SPACING = 5 // ms between the starts of two reports of a stream
+const REPORT_TIMEOUT = 5000
+const MAX_LEASES = 16
+
+export function newFollowerID() {
+  return randomBytes(12).toString('base64url')
+}
+
+class StreamEnd extends Error {}
+
+/** The errors that retrying does not fix: the API key refused (401/403) or the request refused as invalid (400). */
+export class RefusedError extends Error {
+  constructor(status, body) {
+    super(status === 400
+      ? `feed: the authority refused the feed request as invalid (${status}): ${body}`
+      : `feed: the authority refused the API key (${status}); it needs a live key with the feed role: ${body}`)
+    this.name = 'RefusedError'
+    this.status = status
+  }
+}
+
+export class Follower {
+  /**
+   * @param {object} o
+   * @param {string[]} o.urls authorities' base URLs
+   * @param {string} o.apiKey
+   * @param {(e: object) => void} o.apply records an entry; a throw pauses the feed
+   * @param {() => void} o.reset clears everything applied
+   * @param {() => number} o.now clock, unix ms
+   * @param {object} o.logger
+   * @param {number} o.staleAfter ms
+   * @param {string} o.name
+   * @param {() => boolean} o.ready the verifier's own view of whether it is current
+   * @param {number} o.idle ms without any event before a stream is dropped
+   */
+  constructor(o) {
+    Object.assign(this, o)
+    this.retryMin ??= 100
+    this.retryMax ??= 5000
+    this.st = {
+      position: 0, head: 0, lastHeard: 0, synced: false, source: '', connected: false, err: '',
+      epoch: '', id: newFollowerID(), freshUntil: 0, keyRole: '', opened: false, refusals: 0, refusedErr: null,
+    }
+    this.leases = []
+    this.tokens = new Map()
+    this.waiters = new Set()
+    this.stop = new AbortController()
+    this.streamAbort = null
+    this.done = null
+  }
+
+  state() {
+    return { ...this.st }
+  }
+
+  /** update changes the state, turns applied leases into freshness and wakes waiters. */
+  update(f) {
+    f(this.st)
+    const kept = []
+    for (const l of this.leases) {
+      if (this.st.position >= l.head) this.st.freshUntil = Math.max(this.st.freshUntil, l.until)
+      else kept.push(l)
+    }
+    this.leases = kept
+    for (const w of this.waiters) w()
+  }
+
+  /** wait resolves with the state once ok(state) holds, or rejects when signal aborts. */
+  wait(ok, signal) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (ok(this.st)) { cleanup(); resolve(this.state()); return true }
+        return false
+      }
+      const onAbort = () => { cleanup(); reject(signal.reason ?? new Error('aborted')) }
+      const cleanup = () => { this.waiters.delete(check); signal?.removeEventListener('abort', onAbort) }
+      if (check()) return
+      if (signal?.aborted) return onAbort()
+      this.waiters.add(check)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  start() {
+    this.done = this.run()
+  }
+
+  async close() {
+    this.stop.abort()
+    this.streamAbort?.abort(new StreamEnd('closed'))
+    await this.done
+    for (const w of this.waiters) w()
+  }
+
+  /** reconnect ends the current stream; the run loop opens another. */
+  reconnect() {
+    this.streamAbort?.abort(new StreamEnd('reconnect requested'))
+  }
+
+  async run() {
+    let failures = 0
+    for (let i = 0; !this.stop.signal.aborted; i++) {
+      const base = this.urls[i % this.urls.length]
+      let healthy = false
+      let err = null
+      try {
+        healthy = await this.stream(base)
+      } catch (e) {
+        healthy = e.healthy ?? false
+        err = e
+      }
+      const refused = err instanceof RefusedError
+      this.update((st) => {
+        st.connected = false
+        if (err && !this.stop.signal.aborted) st.err = String(err.message ?? err)
+        if (refused) { st.refusals++; st.refusedErr = err }
+      })
+      if (this.stop.signal.aborted) return
+      failures = healthy ? 0 : failures + 1
+      if (refused) {
+        this.logger.error(err.message, { url: base })
+        if (this.st.refusals >= this.urls.length) failures = Math.max(failures, 64)
+      } else if (!(err instanceof StreamEnd)) {
+        this.logger.warn('tegata: feed stream ended', { url: base, err: err?.message, failures })
+      }
+      if (!(await sleep(backoff(failures, this.retryMin, this.retryMax), this.stop.signal))) return
+    }
+  }
+
+  /** stream runs one connection; it returns or throws when the stream ends, err.healthy saying whether a heartbeat came. */
+  async stream(base) {
+    const ctl = new AbortController()
+    this.streamAbort = ctl
+    let idle = setTimeout(() => ctl.abort(new Error('feed: stream idle')), this.idle)
+    const resetIdle = () => { clearTimeout(idle); idle = setTimeout(() => ctl.abort(new Error('feed: stream idle')), this.idle) }
+    const reporter = { kick: null }
+    let healthy = false
+    try {
+      const res = await this.open(base, ctl.signal)
+      this.update((st) => {
+        Object.assign(st, { connected: true, source: base, opened: true, refusals: 0, refusedErr: null,
+          keyRole: res.headers.get('tegata-key-role') ?? '' })
+      })
+      const tok = res.headers.get('tegata-report-token')
+      if (tok) this.tokens.set(base, tok)
+      const epoch = res.headers.get('tegata-epoch') ?? ''
+      this.legacy = epoch === ''
+      if (!this.legacy) {
+        this.checkEpoch(epoch)
+        reporter.kick = this.reportLoop(base, ctl.signal)
+      }
+      const dec = new SSEDecoder()
+      for await (const chunk of res.body) {
+        for (const ev of dec.push(chunk)) {
+          resetIdle()
+          if (this.handle(ev, reporter)) healthy = true
+        }
+      }
+      throw new Error('feed: stream ended by the authority')
+    } catch (e) {
+      const cause = ctl.signal.aborted ? ctl.signal.reason : e
+      const err = cause instanceof Error ? cause : new Error(String(cause))
+      err.healthy = healthy
+      throw err
+    } finally {
+      clearTimeout(idle)
+      ctl.abort(new StreamEnd('stream over'))
+      if (this.streamAbort === ctl) this.streamAbort = null
+    }
+  }
+
+  async open(base, signal) {
+    const pos = String(this.st.position)
+    const headers = {
+      Accept: 'text/event-stream', 'Last-Event-ID': pos, Authorization: `Bearer ${this.apiKey}`,
+      'Tegata-Verifier': this.followerHeader(),
+    }
+    const tok = this.tokens.get(base)
+    if (tok) headers['Tegata-Report-Token'] = tok
+    const res = await fetch(`${base}/v1/feed?after=${pos}&v=2`, { headers, signal })
+    if (res.status !== 200) {
+      const body = (await res.text()).slice(0, 512).trim()
+      if (res.status === 401 || res.status === 403 || res.status === 400) throw new RefusedError(res.status, body)
+      if (res.status === 409 && errorCode(body) === 'verifier_id_taken') this.renewID()
+      throw new Error(`feed: unexpected response ${res.status}: ${body}`)
+    }
+    const ct = (res.headers.get('content-type') ?? '').split(';')[0].trim()
+    if (ct !== 'text/event-stream') {
+      await res.body?.cancel()
+      throw new Error(`feed: unexpected content type ${JSON.stringify(ct)}`)
+    }
+    return res
+  }
+
+  followerHeader() {
+    const q = new URLSearchParams({ id: this.st.id, stale_after_ms: String(Math.ceil(this.staleAfter)) })
+    for (const [k, v] of [['name', this.name], ['host', HOST], ['version', VERSION], ['epoch', this.st.epoch]]) {
+      if (v) q.set(k, v)
+    }
+    return q.toString()
+  }
+
+  renewID() {
+    const was = this.st.id
+    this.st.id = newFollowerID()
+    this.tokens.clear()
+    this.logger.warn('tegata: another verifier holds this verifier\'s id; naming this one anew', { was, now: this.st.id })
+  }
+
+  /** handle acts on one event; it returns true for a heartbeat. */
+  handle(ev, reporter) {
+    const now = this.now()
+    switch (ev.type) {
+      case 'revocations':
+        this.applyAll(parseLines(ev.data), now, reporter)
+        return false
+      case 'revoke':
+        this.applyAll([entryFromJSON(ev.data)], now, reporter)
+        return false
+      case 'heartbeat':
+        this.heartbeat(JSON.parse(ev.data), now, reporter)
+        return true
+      case 'reset':
+        this.resetTo(JSON.parse(ev.data).head ?? 0, now)
+        return false
+    }
+    this.update((st) => { st.lastHeard = now })
+    return false
+  }
+
+  applyAll(entries, now, reporter) {
+    const from = this.st.position
+    let applied = from
+    let err = null
+    for (const e of entries) {
+      if (e.seq <= applied) continue // a resumed stream may repeat
+      try {
+        this.apply(e)
+      } catch (cause) {
+        err = new Error(`feed: apply seq ${e.seq}: ${cause.message}`, { cause })
+        break
+      }
+      applied = e.seq
+    }
+    this.update((st) => {
+      st.position = applied
+      st.lastHeard = now
+      st.head = Math.max(st.head, applied)
+    })
+    if (applied > from) reporter.kick?.()
+    if (err) throw err
+  }
+
+  heartbeat(hb, now, reporter) {
+    this.checkEpoch(hb.epoch ?? '')
+    this.update((st) => {
+      st.position = Math.max(st.position, hb.head)
+      Object.assign(st, { head: hb.head, lastHeard: now, synced: true, err: '' })
+      if (this.legacy) st.freshUntil = Math.max(st.freshUntil, now + this.staleAfter)
+    })
+    reporter.kick?.()
+  }
+
+  resetTo(head, now) {
+    this.logger.warn('tegata: the authority follows another log; starting over', { head, position: this.st.position })
+    this.update((st) => {
+      Object.assign(st, { position: 0, head, lastHeard: now, synced: false, freshUntil: 0 })
+      this.leases = []
+    })
+    this.reset()
+  }
+
+  /** checkEpoch starts over (and ends the stream) when the authority names another epoch than the one followed. */
+  checkEpoch(epoch) {
+    if (epoch === '' || epoch === this.st.epoch) return
+    if (this.st.epoch === '') {
+      this.update((st) => { st.epoch = epoch })
+      return
+    }
+    this.logger.warn('tegata: the authority follows a log with another epoch; starting over', { was: this.st.epoch, now: epoch })
+    this.update((st) => {
+      Object.assign(st, { position: 0, head: 0, synced: false, epoch, freshUntil: 0 })
+      this.leases = []
+    })
+    this.reset()
+    throw new StreamEnd('feed: the authority\'s log has another epoch; starting over')
+  }
+
+  /** reportLoop returns the kick function of the stream's reporter: reports paced REPORT_SPACING apart, coalesced. */
+  reportLoop(base, signal) {
+    let pending = false
+    let running = false
+    let answered = this.now()
+    let failing = false
+    const loop = async () => {
+      running = true
+      while (pending && !signal.aborted) {
+        pending = false
+        const start = performance.now()
+        try {
+          const sent = await this.report(base, signal, answered)
+          answered = this.now()
+          if (sent !== this.ready()) pending = true // the lease made it current: say so now
+          if (failing) this.logger.info('tegata: position reports accepted again', { url: base })
+          failing = false
+        } catch (err) {
+          if (!signal.aborted && !failing) {
+            this.logger.warn('tegata: position report failed; the authority grants no lease meanwhile', { url: base, err: err.message })
+            failing = true
+          }
+        }
+        const wait = REPORT_SPACING - (performance.now() - start)
+        if (wait > 0 && !(await sleep(wait, signal))) break
+      }
+      running = false
+    }
+    return () => {
+      pending = true
+      if (!running) loop()
+    }
+  }
+
+  async report(base, signal, answered) {
+    const ready = this.ready()
+    const st = this.st
+    const body = JSON.stringify({ id: st.id, name: this.name || undefined, host: HOST, version: VERSION,
+      stale_after_ms: Math.ceil(this.staleAfter), position: st.position, ready, epoch: st.epoch,
+      token: this.tokens.get(base) })
+    const sent = this.now()
+    const res = await fetch(`${base}/v1/feed/position`, {
+      method: 'POST', body, signal: AbortSignal.any([signal, AbortSignal.timeout(REPORT_TIMEOUT)]),
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.apiKey}` },
+    })
+    const text = await res.text()
+    if (res.status !== 200) {
+      this.refused(res.status, text, answered)
+      throw new Error(`feed: position report answered ${res.status}: ${text.trim()}`)
+    }
+    const ack = JSON.parse(text)
+    if (ack.token) this.tokens.set(base, ack.token)
+    const until = sent + Math.min(this.staleAfter, ack.lease_ms)
+    this.update((s) => {
+      if (s.epoch !== ack.epoch) return
+      if (this.leases.length === MAX_LEASES) this.leases.shift()
+      this.leases.push({ head: ack.head, until })
+    })
+    return ready
+  }
+
+  /** refused acts on a refusal that a new stream fixes (see Go's internal/feed). */
+  refused(status, body, answered) {
+    if (status !== 409) return
+    const code = errorCode(body)
+    if (code === 'verifier_id_taken') this.renewID()
+    else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / 2) return
+    this.reconnect()
+  }
+}
+
+function errorCode(body) {
+  try {
+    return JSON.parse(body).error ?? ''
+  } catch {
+    return ''
+  }
+}
