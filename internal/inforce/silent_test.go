@@ -18,9 +18,9 @@ func TestSilent(t *testing.T) {
 		vs   []store.VerifierRecord
 		want int
 	}{
-		{"heard within its bound", []store.VerifierRecord{rec("a", "gate", "h1", 9 * time.Second)}, 0},
-		{"frozen past its bound", []store.VerifierRecord{rec("a", "gate", "h1", 14 * time.Second)}, 1},
-		{"silent longer than the hold", []store.VerifierRecord{rec("a", "gate", "h1", bound + SilentHold + time.Second)}, 0},
+		{"heard within its bound", []store.VerifierRecord{rec("a", "gate", "h1", 9*time.Second)}, 0},
+		{"frozen past its bound", []store.VerifierRecord{rec("a", "gate", "h1", 14*time.Second)}, 1},
+		{"silent longer than the hold", []store.VerifierRecord{rec("a", "gate", "h1", bound+SilentHold+time.Second)}, 0},
 		{"restarted: same name and host heard since", []store.VerifierRecord{rec("a", "gate", "h1", time.Minute), rec("b", "gate", "h1", time.Second)}, 0},
 		{"another gate heard since", []store.VerifierRecord{rec("a", "gate", "h1", time.Minute), rec("b", "gate", "h2", time.Second)}, 1},
 	} {
