@@ -36,6 +36,14 @@ type Config struct {
 	// that do not fit are left out and X-Tegata-Claims-Truncated is set.
 	// Zero: 2048; negative: no claim headers at all.
 	MaxClaimBytes int
+	// WebSocketOrigins are the origins (scheme://host[:port]) besides the
+	// request's own host whose pages may open a WebSocket (any protocol
+	// switch) through the proxy. A handshake is a GET, which browsers send
+	// with the cookies from any page of the same site, so the gate refuses
+	// one whose Origin header names another origin with 403. A handshake
+	// without Origin (not from a browser) passes. With Web, its Origin is
+	// accepted too. Nil: the request's own host only.
+	WebSocketOrigins []string
 	// Web, with Upstream, puts web sessions (NewWeb) in front of the
 	// upstream: browsers are signed in and out by the upstream's
 	// X-Tegata-Login and X-Tegata-Logout answers and carry their session in

@@ -72,6 +72,7 @@ type handoff struct {
 	r       *http.Request
 	proxied bool             // the app is the gate's ReverseProxy (see Web.handler)
 	claims  *verifier.Claims // the request's identity, nil if anonymous
+	raw     string           // the access token claims were verified from
 	cookies []*http.Cookie   // to set with the header
 	clear   bool             // cookies are the clearing ones (sign-out)
 	wrote   bool

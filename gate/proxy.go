@@ -16,12 +16,17 @@ import (
 // forward verifies the request and hands it to the reverse proxy with the
 // claims in its context, where Rewrite finds them.
 func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
-	c, err := g.authenticate(r)
+	c, raw, err := g.authenticate(r)
 	if err != nil {
 		g.refuse(w, r, err)
 		return
 	}
 	g.m.outcome(outcomeAllowed)
+	if isUpgrade(r) {
+		var done func()
+		r, done = g.tunnels.hold(r, raw, c)
+		defer done()
+	}
 	// An authenticated upload may take as long as it needs, as long as it
 	// keeps moving (when the server bounds bodies with httpguard).
 	httpguard.Relax(r, httpguard.ForwardBodyIdle)

@@ -47,6 +47,7 @@ func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*verifier.Claims
 		if err == nil {
 			var c *verifier.Claims
 			if c, err = w.v.Verify(ctx, bt.raw); err == nil {
+				h.raw = bt.raw
 				return c, nil
 			}
 		}
@@ -60,6 +61,7 @@ func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*verifier.Claims
 	err := atErr
 	if err == nil {
 		claims, err = w.v.Verify(ctx, at)
+		h.raw = at
 	}
 	if err == nil && claims.Expiry().Sub(w.now()) > RefreshBefore {
 		return claims, nil
@@ -142,6 +144,7 @@ func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.
 		return nil, err
 	}
 	c, err := w.v.Verify(ctx, tok.AccessToken)
+	h.raw = tok.AccessToken
 	if err != nil {
 		if !isStale(err) {
 			w.log.WarnContext(ctx, "gate: the authority issued an access token this gate refuses (audience or issuer mismatch?)",
@@ -149,6 +152,7 @@ func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.
 		}
 		return nil, err
 	}
+	w.tunnels.renew(c.SessionID(), tok.AccessToken, c.Expiry())
 	return c, nil
 }
 

@@ -103,6 +103,9 @@ type Web struct {
 	handoff   []string // LoginHandoffPaths; nil: any path
 	loginPath string
 	refresher *refresher
+	origin    string             // WebConfig.Origin, trimmed
+	origins   originCheck        // for protocol switches in-process (Handler)
+	tunnels   *tunnels           // upgraded connections, closed when their token is refused
 	quiet     *httpguard.Limiter // spaces out log lines an attacker could repeat
 }
 
@@ -131,6 +134,7 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if !strings.HasPrefix(w.loginPath, "/") || strings.HasPrefix(w.loginPath, "//") || strings.ContainsAny(w.loginPath, "?#") {
 		return nil, fmt.Errorf("gate: login path %q must be a path beginning with one /", w.loginPath)
 	}
+	w.tunnels = newTunnels(v, w.now, w.log)
 	jar, err := newCookieJar(cfg.InsecureCookies, cfg.SameSite)
 	if err != nil {
 		return nil, err
@@ -143,6 +147,10 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 		if err := w.cop.AddTrustedOrigin(origin); err != nil {
 			return nil, fmt.Errorf("gate: origin %q: %w", cfg.Origin, err)
 		}
+		w.origin = origin
+	}
+	if w.origins, err = newOriginCheck(w.origin); err != nil {
+		return nil, err
 	}
 	for _, p := range append([]string{w.loginPath}, cfg.Public...) {
 		if !strings.HasPrefix(p, "/") {
@@ -193,6 +201,10 @@ func (w *Web) handler(next http.Handler, proxied bool) http.Handler {
 
 func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler, proxied bool) {
 	stripSpoofed(r.Header)
+	if !proxied && !w.origins.allowed(r) { // the gate checked proxied ones, with its own list
+		refuseUpgradeOrigin(w.log, rw, r)
+		return
+	}
 	bt := bearerOf(r)
 	if !bt.present {
 		// Browsers attach cookies to cross-site requests, never an
@@ -224,6 +236,11 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler, 
 			httpguard.Relax(r, httpguard.ForwardBodyIdle) // as the plain proxy does for a verified request
 		}
 		w.jar.strip(r.Header)
+		if claims != nil && isUpgrade(r) {
+			var done func()
+			r, done = w.tunnels.hold(r, h.raw, claims)
+			defer done()
+		}
 		next.ServeHTTP(h, r)
 	}
 }

@@ -30,6 +30,7 @@ type gateFlags struct {
 	audience, issuer, cookie    string
 	name                        string
 	claims, keyFile             string
+	wsOrigins                   string
 	metricsListen               string
 	staleAfter, startTimeout    time.Duration
 	introspect                  bool
@@ -46,6 +47,7 @@ func (f *gateFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
+	fs.StringVar(&f.wsOrigins, "websocket-origins", env.Getenv("TEGATA_GATE_WEBSOCKET_ORIGINS"), "with --upstream: comma-separated origins (https://host[:port]) besides the gate's own host whose pages may open WebSockets through it; others are refused 403 (env TEGATA_GATE_WEBSOCKET_ORIGINS)")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
 	fs.StringVar(&f.name, "name", "", "how this gate appears in 'tegata verifiers' (default none: the host name and an instance id always show)")
@@ -86,6 +88,14 @@ func (f *gateFlags) gateConfig() (gate.Config, error) {
 			return cfg, usageErr("--upstream %q is not an http(s) URL", f.upstream)
 		}
 		cfg.Upstream = u
+	}
+	for o := range strings.SplitSeq(f.wsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.WebSocketOrigins = append(cfg.WebSocketOrigins, o)
+		}
+	}
+	if len(cfg.WebSocketOrigins) > 0 && cfg.Upstream == nil {
+		return cfg, usageErr("--websocket-origins only applies with --upstream: in forward-auth mode the proxy in front sees the WebSockets")
 	}
 	if f.claims != "*" {
 		for _, c := range strings.Split(f.claims, ",") {

@@ -54,6 +54,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	statusList := fs.Bool("status-list", true, "publish Token Status Lists: every access token carries a status claim (draft-ietf-oauth-status-list)")
 	fs.IntVar(&a.StatusLists.Size, "status-list-size", authority.DefaultStatusListSize, "entries per status list (a multiple of 8); a new list starts when half are in use")
 	fs.DurationVar(&a.StatusLists.TTL, "status-list-ttl", authority.DefaultStatusListTTL, "how long relying parties may cache a status list (its ttl; exp = iat + ttl)")
+	fs.Var(offDuration{&a.StatusLists.Hold, authority.DefaultStatusListHold}, "status-list-hold", "how long a revoked token's status list entry stays INVALID after its revocation expired (the leeway past the token's exp): cover the clock skew your relying parties allow (ASP.NET 5m, Spring 1m); 0 or off: none")
 	fs.BoolVar(&cfg.SSFInsecurePush, "ssf-insecure-push", false, "let event streams push to http:// and loopback/private addresses (development and tests only)")
 	fs.DurationVar(&a.EventRetention, "event-retention", authority.DefaultEventRetention, "how long the log keeps revocations an event stream has not received yet (a receiver down, a paused stream)")
 	limits := fs.String("rate-limits", "on", "on: per API key, per subject and per client address limits; off: none, for benchmarks")

@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -14,61 +13,53 @@ import (
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
-// stream encodes n subject entries as the hub sends them in a format.
-func stream(b testing.TB, n int, format2 bool) []byte {
+// stream encodes n subject entries as the hub sends them.
+func stream(b testing.TB, n int) []byte {
 	b.Helper()
-	var out bytes.Buffer
+	rec := httptest.NewRecorder()
 	hub := NewHub(nil, HubConfig{Logger: quietLog()})
-	c := &conn{hub: hub, batch: format2, bw: bufio.NewWriter(&out),
-		rc: http.NewResponseController(httptest.NewRecorder())}
+	c := &conn{hub: hub, w: rec, rc: http.NewResponseController(rec)}
 	now := time.Now().Truncate(time.Microsecond)
 	var lines arena
 	for i := range n {
 		e := revocation.Entry{Seq: int64(i + 1), Kind: revocation.KindSubject, Subject: fmt.Sprint("flood-", i),
 			Generation: 1, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		f, err := newFrame(e, !format2, &lines)
-		if err != nil {
-			b.Fatal(err)
+		f, ok := newFrame(e, &lines)
+		if !ok {
+			b.Fatalf("newFrame(%+v) found no line", e)
 		}
 		c.frames = append(c.frames, f)
 	}
 	c.writeFrames(c.frames)
-	if err := c.bw.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	return out.Bytes()
+	return rec.Body.Bytes()
 }
 
 // BenchmarkFollow measures what a verifier spends per entry of a burst:
 // reading the stream, decoding, applying to a revocation set.
 func BenchmarkFollow(b *testing.B) {
 	const n = 10_000
-	for _, format2 := range []bool{false, true} {
-		b.Run(fmt.Sprintf("format%d", 1+btoi(format2)), func(b *testing.B) {
-			data := stream(b, n, format2)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				set := revocation.NewSet(0)
-				s := &follower{c: &Client{Apply: set.Apply}, now: time.Now, log: quietLog()}
-				d := NewDecoder(bytes.NewReader(data))
-				for {
-					ev, err := d.Next()
-					if err != nil {
-						break
-					}
-					if _, err := s.handle(ev); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if set.Len() != n {
-					b.Fatalf("set holds %d entries, want %d", set.Len(), n)
-				}
+	data := stream(b, n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		set := revocation.NewSet(0)
+		s := &follower{c: &Client{Apply: set.Apply}, now: time.Now, log: quietLog()}
+		d := NewDecoder(bytes.NewReader(data))
+		for {
+			ev, err := d.Next()
+			if err != nil {
+				break
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
-			b.ReportMetric(float64(len(data))/n, "B/entry")
-		})
+			if _, err := s.handle(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if set.Len() != n {
+			b.Fatalf("set holds %d entries, want %d", set.Len(), n)
+		}
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
+	b.ReportMetric(float64(len(data))/n, "B/entry")
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -312,10 +312,9 @@ type follower struct {
 	idle               time.Duration
 	entries            []revocation.Entry // of the last revocations event
 	runnable           [1]metrics.Sample  // goroutines waiting to run (yield)
-	// Per stream: whether the server takes no reports, and the reporter's
-	// wake-up (nil when it does not run). Only Run's goroutine uses them.
-	legacy bool
-	kick   chan struct{}
+	// rep is the stream's reporter, nil when the client does not report.
+	// Only Run's goroutine sets it.
+	rep *reporter
 }
 
 func (c *Client) follower() *follower {
@@ -438,7 +437,7 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 // open sends the request, resuming after the client's position.
 func (s *follower) open(ctx context.Context, base string) (*http.Response, error) {
 	pos := strconv.FormatInt(s.c.State().Position, 10)
-	u := strings.TrimRight(base, "/") + Path + "?after=" + pos + "&" + formatParam + "=" + format2
+	u := strings.TrimRight(base, "/") + Path + "?after=" + pos + "&" + versionParam + "=" + version
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("feed: %w", err)
@@ -511,9 +510,8 @@ func (s *follower) handle(ev Event) (beat bool, err error) {
 	case EventRevocations:
 		defer s.yield()
 		return false, s.revocations(ev.Data, now)
-	case EventRevoke:
-		defer s.yield()
-		return false, s.revoke(ev.Data, now)
+	case EventAsk:
+		return false, s.ask(ev.Data, now)
 	case EventHeartbeat:
 		return true, s.heartbeat(ev.Data, now)
 	case EventReset:
@@ -543,27 +541,7 @@ func (s *follower) yield() {
 	}
 }
 
-func (s *follower) revoke(data []byte, now time.Time) error {
-	var e revocation.Entry
-	if err := json.Unmarshal(data, &e); err != nil {
-		return fmt.Errorf("feed: malformed revoke event: %w", err)
-	}
-	if e.Seq <= s.c.State().Position {
-		s.c.update(func(st *State) { st.LastHeard = now })
-		return nil // already applied: a resumed stream may repeat
-	}
-	if err := s.c.Apply(e); err != nil {
-		return fmt.Errorf("feed: apply seq %d: %w", e.Seq, err)
-	}
-	s.c.update(func(st *State) {
-		st.Position, st.LastHeard = e.Seq, now
-		st.Head = max(st.Head, e.Seq)
-	})
-	s.kickReport()
-	return nil
-}
-
-// revocations applies the entries of a format 2 event, in order, and
+// revocations applies the entries of a revocations event, in order, and
 // records the position once for all of them.
 func (s *follower) revocations(data []byte, now time.Time) error {
 	prev := len(s.entries)
@@ -592,7 +570,7 @@ func (s *follower) revocations(data []byte, now time.Time) error {
 		st.Head = max(st.Head, applied)
 	})
 	if applied > pos {
-		s.kickReport()
+		s.reportIfDue()
 	}
 	return err
 }
@@ -610,11 +588,23 @@ func (s *follower) heartbeat(data []byte, now time.Time) error {
 	s.c.update(func(st *State) {
 		st.Position = max(st.Position, hb.Head)
 		st.Head, st.LastHeard, st.Synced, st.Err = hb.Head, now, true, ""
-		if s.legacy && s.c.Follower != nil {
-			st.FreshUntil = later(st.FreshUntil, now.Add(s.c.Follower.StaleAfter))
-		}
 	})
-	s.kickReport()
+	s.reportIfDue()
+	return nil
+}
+
+// ask notes that a confirmation waits for a position: the client reports
+// once it has applied it.
+func (s *follower) ask(data []byte, now time.Time) error {
+	var a askData
+	if err := json.Unmarshal(data, &a); err != nil {
+		return fmt.Errorf("feed: malformed ask: %w", err)
+	}
+	s.c.update(func(st *State) { st.LastHeard = now })
+	if r := s.rep; r != nil && a.Position > r.asked.Load() {
+		r.asked.Store(a.Position)
+		s.reportIfDue()
+	}
 	return nil
 }
 

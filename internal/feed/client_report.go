@@ -10,14 +10,18 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
-// This file is the client's side of position reports and leases (see the
-// package documentation): with a Follower set, every stream to a server
-// that names its epoch gets a reporter goroutine, which POSTs the client's
-// position after entries are applied and after each heartbeat, and turns
-// each acknowledgement into a lease on the client's freshness.
+// This file is the client's side of position reports and leases (see
+// docs/feed-protocol.md): with a Follower set, every stream gets a
+// reporter goroutine, which reports the client's position at the start of
+// the stream, when the server asks for a position the client has applied,
+// when a third of its lease has passed, and when its readiness changes,
+// and turns each answer into a lease on the client's freshness. Reports go
+// on one long request per stream (reportchan.go), or one POST each where
+// that request is not answered.
 //
 // Why a lease and not the arrival of heartbeats: a heartbeat can sit in a
 // socket buffer. A verifier frozen for a while (SIGSTOP, a long GC pause, a
@@ -36,8 +40,13 @@ const reportTimeout = 5 * time.Second
 
 // reportSpacing is the least time between the starts of two reports of one
 // stream: the first report after a quiet spell goes at once, a flood of
-// entries costs the authority at most one report per spacing.
+// asks costs the authority at most one report per spacing.
 const reportSpacing = 5 * time.Millisecond
+
+// renewShare: a lease is renewed once 1/renewShare of it has passed since
+// the report that earned it was sent, so that two renewals in a row may
+// fail before the client goes stale.
+const renewShare = 3
 
 // maxLeases caps the acknowledged reports kept until their head is applied.
 const maxLeases = 16
@@ -124,21 +133,17 @@ func (c *Client) setToken(base, tok string) {
 }
 
 // startReports looks at the epoch the server named for a new stream and,
-// if the server takes reports, starts the stream's reporter.
+// when the client names itself, starts the stream's reporter.
 func (s *follower) startReports(ctx context.Context, base, epoch string) error {
-	s.legacy, s.kick = epoch == "", nil
-	if s.legacy {
-		return nil
-	}
+	s.rep = nil
 	if err := s.checkEpoch(epoch); err != nil {
 		return err
 	}
 	if s.c.Follower == nil {
 		return nil
 	}
-	kick := make(chan struct{}, 1)
-	s.kick = kick
-	go s.reportLoop(ctx, base, kick)
+	s.rep = newReporter(s, base)
+	go s.rep.run(ctx)
 	return nil
 }
 
@@ -183,51 +188,192 @@ func (c *Client) Reconnect() {
 	}
 }
 
-// kickReport asks the stream's reporter for a report (coalesced).
-func (s *follower) kickReport() {
-	if s.kick == nil {
-		return
+// reporter sends the reports of one stream.
+type reporter struct {
+	s    *follower
+	base string
+	kick chan struct{}
+	// asked is the highest position the stream asked for; reported the
+	// highest position reported on the stream (-1 before the first); ready
+	// the readiness last reported. The stream's goroutine reads them to
+	// tell whether a report is due (due) without waking the reporter.
+	asked    atomic.Int64
+	reported atomic.Int64
+	ready    atomic.Bool
+	// Used by the reporter's goroutine only.
+	ch       *reportChannel // the report stream; nil before it opens
+	single   bool           // the report stream did not answer: one POST per report
+	answered time.Time      // when the node last took a report (see refused)
+}
+
+func newReporter(s *follower, base string) *reporter {
+	r := &reporter{s: s, base: base, kick: make(chan struct{}, 1), answered: s.now()}
+	r.reported.Store(-1)
+	return r
+}
+
+// reportIfDue wakes the stream's reporter when a report is due.
+func (s *follower) reportIfDue() {
+	if r := s.rep; r != nil && r.due() {
+		r.wake()
 	}
+}
+
+// due reports whether the client owes a report: it has applied the
+// position last asked for and not reported it yet, or its readiness
+// changed since it last reported.
+func (r *reporter) due() bool {
+	st := r.s.c.State()
+	if a := r.asked.Load(); a > r.reported.Load() && st.Position >= a {
+		return true
+	}
+	return r.s.readyOf(st) != r.ready.Load()
+}
+
+func (r *reporter) wake() {
 	select {
-	case s.kick <- struct{}{}:
+	case r.kick <- struct{}{}:
 	default:
 	}
 }
 
-// reportLoop reports whenever kicked, until ctx (the stream) ends.
-func (s *follower) reportLoop(ctx context.Context, base string, kick chan struct{}) {
-	failing := false
-	// answered is when this stream's node last took a report (at first,
-	// when the stream began): see refused.
-	answered := s.now()
+// run reports at once, then whenever due or a lease needs renewing, until
+// ctx (the stream) ends.
+func (r *reporter) run(ctx context.Context) {
+	defer r.closeChannel()
+	renew := time.NewTimer(0)
+	defer renew.Stop()
+	failing, failures := false, 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-kick:
+		case <-r.kick:
+		case <-renew.C:
 		}
 		start := time.Now()
-		sent, err := s.report(ctx, base, answered)
+		d, err := r.report(ctx)
 		if err == nil {
-			answered = s.now()
-		}
-		if err == nil && sent != s.ready() {
-			// The lease this report earned made the client current (or
-			// time made it stale): say so now, not at the next heartbeat.
-			s.kickSelf(kick)
+			r.answered, failures = r.s.now(), 0
+			renew.Reset(d / renewShare)
+			if r.due() {
+				r.wake() // an ask, or a lease that made the client current
+			}
+		} else {
+			failures++
+			renew.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
-			s.log.Warn("feed: position report failed; the authority grants no lease meanwhile", "url", base, "err", err)
+			r.s.log.Warn("feed: position report failed; the authority grants no lease meanwhile", "url", r.base, "err", err)
 			failing = true
 		case err == nil && failing:
-			s.log.Info("feed: position reports accepted again", "url", base)
+			r.s.log.Info("feed: position reports accepted again", "url", r.base)
 			failing = false
 		}
 		if !sleep(ctx, reportSpacing-time.Since(start)) {
 			return
 		}
 	}
+}
+
+// report sends the client's position, records the lease granted and
+// returns its length.
+func (r *reporter) report(ctx context.Context) (time.Duration, error) {
+	st := r.s.c.State()
+	ready := r.s.readyOf(st)
+	var (
+		a    answer
+		sent time.Time
+		err  error
+	)
+	if !r.single {
+		sent, a, err = r.viaChannel(ctx, st.Position, ready)
+		if errors.Is(err, errNoChannel) {
+			r.s.log.Info("feed: the report stream is not answered (a proxy holding request bodies?); reporting with one request each", "url", r.base, "err", err)
+			r.single = true
+		}
+	}
+	if r.single {
+		sent, a, err = r.viaPOST(ctx, st, ready)
+	}
+	if err != nil {
+		var ref *refusal
+		if errors.As(err, &ref) {
+			r.s.refused(ref.code, r.answered)
+		}
+		return 0, err
+	}
+	r.reported.Store(max(r.reported.Load(), st.Position))
+	r.ready.Store(ready)
+	d := min(r.s.c.Follower.StaleAfter, time.Duration(a.leaseMS)*time.Millisecond)
+	r.s.c.addLease(lease{head: a.head, until: sent.Add(d), epoch: st.Epoch})
+	return d, nil
+}
+
+// viaChannel reports on the stream's report stream, opening it first.
+func (r *reporter) viaChannel(ctx context.Context, pos int64, ready bool) (time.Time, answer, error) {
+	first := r.ch == nil
+	if first {
+		r.ch = r.s.openReportChannel(ctx, r.base)
+	}
+	wait := reportTimeout
+	if first {
+		wait = channelAnswerWait
+	}
+	sent := r.s.now() // no later than the server's answer: the lease starts here
+	a, err := r.ch.roundTrip(pos, ready, wait)
+	if err != nil {
+		r.closeChannel()
+		if first && !isRefusal(err) {
+			err = fmt.Errorf("%w: %w", errNoChannel, err)
+		}
+	}
+	return sent, a, err
+}
+
+func (r *reporter) closeChannel() {
+	if r.ch != nil {
+		r.ch.close()
+		r.ch = nil
+	}
+}
+
+// viaPOST sends one report as a request of its own.
+func (r *reporter) viaPOST(ctx context.Context, st State, ready bool) (time.Time, answer, error) {
+	f := r.s.c.Follower
+	body, err := json.Marshal(positionReport{ID: st.ID, Name: f.Name, Host: f.Host, Version: f.Version,
+		StaleAfterMS: ceilMS(f.StaleAfter), Position: st.Position, Ready: ready, Epoch: st.Epoch,
+		Token: r.s.c.token(r.base)})
+	if err != nil {
+		return time.Time{}, answer{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(r.base, "/")+PositionPath, bytes.NewReader(body))
+	if err != nil {
+		return time.Time{}, answer{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if r.s.c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+r.s.c.APIKey)
+	}
+	sent := r.s.now()
+	resp, err := r.s.http.Do(req)
+	if err != nil {
+		return sent, answer{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxReport))
+	if resp.StatusCode != http.StatusOK {
+		return sent, answer{}, statusError(resp.Status, resp.StatusCode, b)
+	}
+	var ack positionAck
+	if err := json.Unmarshal(b, &ack); err != nil {
+		return sent, answer{}, fmt.Errorf("feed: malformed position answer: %w", err)
+	}
+	r.s.c.setToken(r.base, ack.Token)
+	return sent, answer{head: ack.Head, leaseMS: ack.LeaseMS}, nil
 }
 
 // refused acts on a report's refusal that a new stream fixes: the node has
@@ -240,11 +386,8 @@ func (s *follower) reportLoop(ctx context.Context, base string, kick chan struct
 // reports that reach it while the others answer unknown_verifier, and
 // reconnecting on each of those would end a good stream again and again,
 // leaving the verifier never current.
-func (s *follower) refused(status int, body []byte, answered time.Time) {
-	if status != http.StatusConflict {
-		return
-	}
-	switch errorCode(body) {
+func (s *follower) refused(code string, answered time.Time) {
+	switch code {
 	case codeIDTaken:
 		s.c.renewID(s.log)
 	case codeUnknown:
@@ -258,62 +401,9 @@ func (s *follower) refused(status int, body []byte, answered time.Time) {
 }
 
 // ready is the client's own view of whether it is current, as reported.
-func (s *follower) ready() bool {
+func (s *follower) readyOf(st State) bool {
 	if s.c.Ready != nil {
 		return s.c.Ready()
 	}
-	st := s.c.State()
 	return st.Synced && !s.now().After(st.FreshUntil)
-}
-
-// kickSelf queues one more report on the reporter's own channel.
-func (s *follower) kickSelf(kick chan struct{}) {
-	select {
-	case kick <- struct{}{}:
-	default:
-	}
-}
-
-// report sends the client's position and records the lease granted. It
-// returns the readiness it reported. answered is when this stream's node
-// last took a report (see refused).
-func (s *follower) report(ctx context.Context, base string, answered time.Time) (bool, error) {
-	f := s.c.Follower
-	ready := s.ready()
-	st := s.c.State()
-	body, err := json.Marshal(positionReport{ID: st.ID, Name: f.Name, Host: f.Host, Version: f.Version,
-		StaleAfterMS: f.StaleAfter.Milliseconds(), Position: st.Position, Ready: ready, Epoch: st.Epoch,
-		Token: s.c.token(base)})
-	if err != nil {
-		return ready, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+PositionPath, bytes.NewReader(body))
-	if err != nil {
-		return ready, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if s.c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+s.c.APIKey)
-	}
-	sent := s.now() // no later than the server's answer: the lease starts here
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return ready, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxReport))
-	if resp.StatusCode != http.StatusOK {
-		s.refused(resp.StatusCode, b, answered)
-		return ready, fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, strings.TrimSpace(string(b)))
-	}
-	var ack positionAck
-	if err := json.Unmarshal(b, &ack); err != nil {
-		return ready, fmt.Errorf("feed: malformed position answer: %w", err)
-	}
-	s.c.setToken(base, ack.Token)
-	d := min(f.StaleAfter, time.Duration(ack.LeaseMS)*time.Millisecond)
-	s.c.addLease(lease{head: ack.Head, until: sent.Add(d), epoch: ack.Epoch})
-	return ready, nil
 }

@@ -136,8 +136,8 @@ func (d *Decoder) field(line []byte) error {
 // internType avoids an allocation per event for the feed's own types.
 func internType(b []byte) string {
 	switch string(b) {
-	case EventRevoke:
-		return EventRevoke
+	case EventAsk:
+		return EventAsk
 	case EventRevocations:
 		return EventRevocations
 	case EventHeartbeat:

@@ -232,6 +232,8 @@ type record struct {
 	// owner made the record (its first stream): what counts against the
 	// caps per API key and per address.
 	owner Requester
+	// reports counts its open report streams.
+	reports int
 }
 
 // live reports whether r was heard within its staleness bound at now. A
@@ -373,6 +375,36 @@ func (fs *followers) disconnected(id string) {
 		r.Streams--
 		fs.wakeLocked()
 	}
+}
+
+// maxReportStreams caps the report streams open for one record: one per
+// feed stream, and the one of a stream just replaced that its client has
+// not closed yet.
+const maxReportStreams = 2
+
+// errReportStreams: a record has its maximum of report streams open.
+var errReportStreams = errors.New("feed: this verifier has report streams open on this node already")
+
+// openReports registers a report stream for id's record, which must exist
+// and carry token, and returns the func that unregisters it.
+func (fs *followers) openReports(id, token string) (func(), error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	r, err := fs.findLocked(id, token)
+	switch {
+	case err != nil:
+		return nil, err
+	case r == nil:
+		return nil, errUnknown
+	case r.reports >= maxReportStreams:
+		return nil, errReportStreams
+	}
+	r.reports++
+	return func() {
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		r.reports--
+	}, nil
 }
 
 // reported records a position report of f, whose record a stream made,

@@ -123,21 +123,32 @@ type Hub struct {
 	// frames is the tailer's scratch for a batch: the ring keeps copies.
 	frames []frame
 
-	ran atomic.Bool
-	// format1 counts the open connections of format 1, for which frames
-	// are also encoded as revoke events.
-	format1 atomic.Int64
-	ready   chan struct{} // closed once Run has read the head
-	done    chan struct{} // closed when Run returns
-	kicked  chan struct{} // a connection saw a newer head than the hub's
+	ran   atomic.Bool
+	ready chan struct{} // closed once Run has read the head
+	// stopCtx ends when the hub stops: report streams end with it.
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+	done       chan struct{} // closed when Run returns
+	kicked     chan struct{} // a connection saw a newer head than the hub's
 
-	mu      sync.RWMutex
-	ring    ring
-	head    int64
-	beat    uint64        // heartbeat ticks so far
-	gen     uint64        // changes when the log was replaced
-	changed chan struct{} // closed (and replaced) on every change above
-	stopped bool
+	mu   sync.RWMutex
+	ring ring
+	// segs are the events of the latest batches, encoded once for every
+	// connection that is at the batch's start (nearly all of them).
+	segs segments
+	head int64
+	beat uint64 // heartbeat ticks so far
+	// beatFrame is the heartbeat of the latest tick, for the connections
+	// at beatHead.
+	beatFrame []byte
+	beatHead  int64
+	// want is the highest position a confirmation asked for, askFrame its
+	// ask event.
+	want     int64
+	askFrame []byte
+	gen      uint64        // changes when the log was replaced
+	changed  chan struct{} // closed (and replaced) on every change above
+	stopped  bool
 }
 
 // NewHub returns a Hub serving src. Call Run to start it.
@@ -153,6 +164,7 @@ func NewHub(src Source, cfg HubConfig) *Hub {
 		changed: make(chan struct{}),
 	}
 	h.epoch = cfg.Epoch
+	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
 	h.fl = newFollowers(followerLimits{perKey: cfg.FollowersPerKey, perAddr: cfg.FollowersPerAddress, staleCap: cfg.StaleAfterCap})
 	h.epochJSON, _ = json.Marshal(cfg.Epoch) // a string always encodes
 	return h
@@ -289,7 +301,6 @@ func (h *Hub) live(e revocation.Entry, now time.Time) bool {
 // are the tailer's scratch, valid until the next encode.
 func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 	now := h.cfg.Now()
-	withEvent := h.format1.Load() > 0
 	frames := h.frames[:0]
 	var lines arena
 	for _, e := range entries {
@@ -300,9 +311,9 @@ func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 		if !h.live(e, now) {
 			continue
 		}
-		f, err := newFrame(e, withEvent, &lines)
-		if err != nil {
-			h.log.Error("feed: skipping an entry", "seq", e.Seq, "err", err)
+		f, ok := newFrame(e, &lines)
+		if !ok {
+			h.log.Error("feed: skipping an entry no line can carry", "seq", e.Seq, "kind", e.Kind)
 			continue
 		}
 		frames = append(frames, f)
@@ -311,21 +322,11 @@ func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 	return frames, pos
 }
 
-// newFrame encodes e as a line of format 2, taken from lines, and, when
-// withEvent is set or no line can carry it, as an event of format 1.
-func newFrame(e revocation.Entry, withEvent bool, lines *arena) (frame, error) {
-	f := frame{entry: e}
+// newFrame encodes e's line, taken from lines; ok is false if no line can
+// carry e (see appendLine).
+func newFrame(e revocation.Entry, lines *arena) (frame, bool) {
 	line, ok := lines.line(e)
-	if ok {
-		f.line = line
-	}
-	if withEvent || !ok {
-		var err error
-		if f.event, err = appendRevoke(nil, e); err != nil {
-			return frame{}, err
-		}
-	}
-	return f, nil
+	return frame{entry: e, line: line}, ok
 }
 
 // arenaChunk is the size of the arrays an arena hands lines out of: a few
@@ -365,6 +366,7 @@ func (h *Hub) publish(frames []frame, next int64) {
 	for _, f := range frames {
 		h.ring.push(f)
 	}
+	h.segs.push(newSegment(h.head, next, frames))
 	h.head = next
 	h.wakeLocked()
 	h.fl.advanced(next, h.cfg.Now())
@@ -380,19 +382,39 @@ func (h *Hub) replaced(head int64) {
 		"--new-epoch, or verifiers that reconnect later may resume inside reused positions", "was", h.head, "now", head)
 	h.head = head
 	h.ring.reset(head)
+	h.segs.reset()
 	h.gen++
 	h.wakeLocked()
 	h.fl.replaced(head)
 }
 
+// heartbeat encodes the tick's heartbeat once and wakes every connection
+// to send it.
 func (h *Hub) heartbeat() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.beat++
+	h.beatHead = h.head
+	h.beatFrame = appendHeartbeat(nil, h.head, h.cfg.Now(), h.epochJSON)
+	h.wakeLocked()
+}
+
+// Ask has every named follower report its position once it has applied
+// pos: a confirmation waits for it. Followers report only when asked, to
+// renew their lease, or when their readiness changes, so without an ask
+// the hub's record of their positions may be seconds old.
+func (h *Hub) Ask(pos int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pos <= h.want {
+		return
+	}
+	h.want, h.askFrame = pos, appendAsk(nil, pos)
 	h.wakeLocked()
 }
 
 func (h *Hub) stop() {
+	h.stopCancel()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.stopped = true
@@ -406,23 +428,33 @@ func (h *Hub) wakeLocked() {
 
 // view is what a connection sees of the hub at one instant.
 type view struct {
-	frames  []frame
+	frames []frame
+	// segs, when set, are the encoded batches from the connection's
+	// position on (frames is then empty).
+	segs    []segment
 	head    int64
 	base    int64
 	beat    uint64
 	gen     uint64
 	changed <-chan struct{}
 	stopped bool
+	// The latest heartbeat, and the latest ask.
+	beatFrame []byte
+	beatHead  int64
+	want      int64
+	askFrame  []byte
 }
 
-// look copies up to limit frames after pos into v.frames.
+// look fills v: the encoded batches from pos on when pos is where one
+// starts (segs), else up to limit frames after pos (frames).
 func (h *Hub) look(pos int64, v *view, limit int) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	v.frames = v.frames[:0]
-	if pos >= h.ring.base {
+	v.frames, v.segs = v.frames[:0], h.segs.from(pos, v.segs[:0])
+	if len(v.segs) == 0 && pos >= h.ring.base {
 		v.frames = h.ring.after(pos, v.frames, limit)
 	}
 	v.head, v.base, v.beat, v.gen = h.head, h.ring.base, h.beat, h.gen
 	v.changed, v.stopped = h.changed, h.stopped
+	v.beatFrame, v.beatHead, v.want, v.askFrame = h.beatFrame, h.beatHead, h.want, h.askFrame
 }

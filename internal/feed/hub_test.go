@@ -42,6 +42,7 @@ func TestServeRejects(t *testing.T) {
 		{"after negative", "GET", "after=-1", "", http.StatusBadRequest},
 		{"after overflows", "GET", "after=99999999999999999999", "", http.StatusBadRequest},
 		{"Last-Event-ID not a number", "GET", "after=0", "x", http.StatusBadRequest},
+		{"unknown version", "GET", "v=3", "", http.StatusBadRequest},
 		{"POST", "POST", "", "", http.StatusMethodNotAllowed},
 	}
 	for _, tt := range tests {
@@ -81,31 +82,41 @@ func TestStreamCatchUpThenLive(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
 	}
-	for seq := 1; seq <= 3; seq++ {
-		checkEntry(t, wantEvent(t, d, feed.EventRevoke, strconv.Itoa(seq)), int64(seq))
-	}
+	wantEntries(t, d, 1, 2, 3)
 	checkHeartbeat(t, wantEvent(t, d, feed.EventHeartbeat, "3"), 3)
 	log.appendN(2, live)
-	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "4"), 4)
-	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "5"), 5)
+	wantEntries(t, d, 4, 5)
 	waitFor(t, "hub head 5", func() bool { return hub.Head() == 5 })
 }
 
-func decodeEntry(t *testing.T, ev feed.Event) revocation.Entry {
+// wantEntries reads revocations events until it has the session entries
+// seqs (as memLog.appendN makes them), in order, and fails on anything
+// else.
+func wantEntries(t *testing.T, d *feed.Decoder, seqs ...int64) {
 	t.Helper()
-	var e revocation.Entry
-	if err := json.Unmarshal(ev.Data, &e); err != nil {
-		t.Fatalf("revoke data %s: %v", ev.Data, err)
-	}
-	return e
-}
-
-func checkEntry(t *testing.T, ev feed.Event, seq int64) {
-	t.Helper()
-	e := decodeEntry(t, ev)
-	want := revocation.Entry{Seq: seq, Kind: revocation.KindSession, Session: sidOf(seq), CreatedAt: live.Add(-time.Hour), ExpiresAt: live}
-	if e != want {
-		t.Errorf("revoke data = %+v, want %+v", e, want)
+	for len(seqs) > 0 {
+		ev := next(t, d)
+		if ev.Type != feed.EventRevocations {
+			t.Fatalf("Next() = %s id %q data %s, want revocations with seqs %v", ev.Type, ev.ID, ev.Data, seqs)
+		}
+		es, err := feed.ParseLines(ev.Data)
+		if err != nil {
+			t.Fatalf("revocations data %q: %v", ev.Data, err)
+		}
+		for _, e := range es {
+			if len(seqs) == 0 {
+				t.Fatalf("revocations event holds seq %d, want no more entries", e.Seq)
+			}
+			want := revocation.Entry{Seq: seqs[0], Kind: revocation.KindSession, Session: sidOf(seqs[0]),
+				CreatedAt: live.Add(-time.Hour).UTC(), ExpiresAt: live.UTC()}
+			if e != want {
+				t.Fatalf("entry = %+v, want %+v", e, want)
+			}
+			seqs = seqs[1:]
+		}
+		if last := es[len(es)-1].Seq; ev.ID != strconv.FormatInt(last, 10) {
+			t.Fatalf("revocations event id %q, want its last seq %d", ev.ID, last)
+		}
 	}
 }
 
@@ -129,12 +140,11 @@ func TestStreamSkipsExpired(t *testing.T) {
 	log.skip(2)             // 5, 6 pruned
 	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
 	_, d := open(t, srv.URL+feed.Path+"?after=0", nil)
-	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "1"), 1)
-	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "3"), 3)
+	wantEntries(t, d, 1, 3)
 	checkHeartbeat(t, wantEvent(t, d, feed.EventHeartbeat, "6"), 6)
 	log.appendN(1, expired) // 7
 	log.appendN(1, live)    // 8
-	checkEntry(t, wantEvent(t, d, feed.EventRevoke, "8"), 8)
+	wantEntries(t, d, 8)
 }
 
 func TestHeartbeatCadence(t *testing.T) {
@@ -168,9 +178,7 @@ func TestResetWhenAheadOfLog(t *testing.T) {
 	if string(ev.Data) != `{"head":3}` {
 		t.Errorf("reset data = %s, want {\"head\":3}", ev.Data)
 	}
-	for seq := 1; seq <= 3; seq++ {
-		wantEvent(t, d, feed.EventRevoke, strconv.Itoa(seq))
-	}
+	wantEntries(t, d, 1, 2, 3)
 	wantEvent(t, d, feed.EventHeartbeat, "3")
 }
 
@@ -180,7 +188,7 @@ func TestLastEventIDTakesPrecedence(t *testing.T) {
 	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
 	q := url.Values{"after": {"0"}}
 	_, d := open(t, srv.URL+feed.Path+"?"+q.Encode(), map[string]string{"Last-Event-ID": "2"})
-	wantEvent(t, d, feed.EventRevoke, "3")
+	wantEntries(t, d, 3)
 	wantEvent(t, d, feed.EventHeartbeat, "3")
 }
 
@@ -219,15 +227,21 @@ func TestBurstLargerThanRing(t *testing.T) {
 	wantEvent(t, d, feed.EventHeartbeat, "0")
 	const n = 5000
 	log.appendN(n, live)
-	for seq := 1; seq <= n; {
+	for seq := int64(1); seq <= n; {
 		ev := next(t, d)
 		if ev.Type == feed.EventHeartbeat {
 			continue
 		}
-		if ev.Type != feed.EventRevoke || ev.ID != strconv.Itoa(seq) {
-			t.Fatalf("Next() = %s id %q, want revoke %d", ev.Type, ev.ID, seq)
+		es, err := feed.ParseLines(ev.Data)
+		if ev.Type != feed.EventRevocations || err != nil {
+			t.Fatalf("Next() = %s id %q (%v), want revocations from %d", ev.Type, ev.ID, err, seq)
 		}
-		seq++
+		for _, e := range es {
+			if e.Seq != seq {
+				t.Fatalf("entry seq %d, want %d", e.Seq, seq)
+			}
+			seq++
+		}
 	}
 }
 
@@ -338,15 +352,15 @@ func TestNoHeartbeatWhileTheLogIsUnreadable(t *testing.T) {
 		go hub.ServeHTTP(w, httptest.NewRequestWithContext(ctx, "GET", "/v1/feed", nil))
 		synctest.Wait()
 		evs := w.events(t)
-		if len(evs) != 4 || evs[3].Type != feed.EventHeartbeat || string(evs[3].Data) != heartbeatAt(3) {
-			t.Fatalf("events once caught up = %s, want 3 revocations and a heartbeat at 3", describe(evs))
+		if len(evs) != 2 || evs[1].Type != feed.EventHeartbeat || string(evs[1].Data) != heartbeatAt(3) {
+			t.Fatalf("events once caught up = %s, want the revocations and a heartbeat at 3", describe(evs))
 		}
 
 		log.down.Store(true)
 		time.Sleep(20 * beat) // twenty ticks, each reading the log and failing
 		synctest.Wait()
-		if evs := w.events(t); len(evs) != 4 {
-			t.Fatalf("events while the log was unreadable = %s, want none: heartbeats must stop", describe(evs[4:]))
+		if evs := w.events(t); len(evs) != 2 {
+			t.Fatalf("events while the log was unreadable = %s, want none: heartbeats must stop", describe(evs[2:]))
 		}
 		if n := log.heads.Load(); n < 20 {
 			t.Fatalf("Head calls = %d, want at least 20: the hub did not try the log on every tick", n)
@@ -355,8 +369,8 @@ func TestNoHeartbeatWhileTheLogIsUnreadable(t *testing.T) {
 		log.down.Store(false)
 		time.Sleep(beat)
 		synctest.Wait()
-		if evs := w.events(t); len(evs) != 5 || evs[4].Type != feed.EventHeartbeat {
-			t.Fatalf("events after the log came back = %s, want one more heartbeat", describe(evs[4:]))
+		if evs := w.events(t); len(evs) != 3 || evs[2].Type != feed.EventHeartbeat {
+			t.Fatalf("events after the log came back = %s, want one more heartbeat", describe(evs[2:]))
 		}
 	})
 }
@@ -413,6 +427,7 @@ func (s *stream) events(t *testing.T) []feed.Event {
 		if err != nil {
 			t.Fatalf("decoding the stream: %v", err)
 		}
+		ev.Data = bytes.Clone(ev.Data) // Next reuses it
 		evs = append(evs, ev)
 	}
 }
@@ -456,7 +471,7 @@ func TestBulkBurstServedFromMemory(t *testing.T) {
 	log := newMemLog()
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
 	srv := serve(t, hub)
-	_, d := openBuffered(t, srv.URL+feed.Path+"?v=2", 64<<10)
+	_, d := openBuffered(t, srv.URL+feed.Path, 64<<10)
 	wantEvent(t, d, feed.EventHeartbeat, "0")
 	const n = 20_000
 	pad := strings.Repeat("u", 500)

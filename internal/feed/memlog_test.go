@@ -33,13 +33,14 @@ func (m *memLog) appendN(n int, exp time.Time) {
 	m.appendPadded(n, exp, "")
 }
 
-// appendPadded appends entries carrying pad, to make them large.
+// appendPadded appends entries whose session ids end with pad, to make
+// them large.
 func (m *memLog) appendPadded(n int, exp time.Time, pad string) {
 	m.mu.Lock()
 	for range n {
 		m.head++
 		m.entries = append(m.entries, revocation.Entry{
-			Seq: m.head, Kind: revocation.KindSession, Session: sidOf(m.head), Subject: pad,
+			Seq: m.head, Kind: revocation.KindSession, Session: sidOf(m.head) + pad,
 			CreatedAt: exp.Add(-time.Hour), ExpiresAt: exp,
 		})
 	}

@@ -1,9 +1,12 @@
 package feed
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
@@ -91,6 +94,110 @@ func (h *Hub) ServePosition(w http.ResponseWriter, r *http.Request) {
 }
 
 var errNoLease = errors.New("this node cannot vouch for verifiers right now")
+
+// ServeReports serves POST ReportsPath: a named follower's report stream,
+// full duplex, one report line in and one answer line out at a time (see
+// reportchan.go and docs/feed-protocol.md). Like ServeHTTP it checks no
+// credentials. The stream ends when the client ends its body, on a
+// refused report, and when the hub stops.
+func (h *Hub) ServeReports(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httperr.Write(w, http.StatusMethodNotAllowed, httperr.InvalidRequest, "reports are streamed with POST")
+		return
+	}
+	// The body is a stream that ends only when the client ends it: a
+	// refusal must not wait for it (the server would read the body to its
+	// end before answering), and the connection is not reused after one.
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex() // HTTP/2 is full duplex already
+	w.Header().Set("Connection", "close")
+	f, epoch, named, err := parseFollower(r.Header.Get(headerFollower))
+	if err == nil && !named {
+		err = errors.New("a report stream needs the " + headerFollower + " header")
+	}
+	if err != nil {
+		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, err.Error())
+		return
+	}
+	if err := h.Ready(); err != nil {
+		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
+		return
+	}
+	if epoch != h.epoch {
+		httperr.Write(w, http.StatusConflict, "conflict", "the verifier follows another log (epoch "+epoch+"; this one is "+h.epoch+")")
+		return
+	}
+	token := r.Header.Get(headerToken)
+	done, err := h.fl.openReports(f.ID, token)
+	if err != nil {
+		followError(w, err)
+		return
+	}
+	defer done()
+	w.Header().Del("Connection")
+	_ = rc.SetReadDeadline(time.Time{})
+	// A read blocked on a quiet stream ends when the request's context
+	// does (the key was revoked, the stream reached its age) or the hub
+	// stops.
+	unblock := func() { _ = rc.SetReadDeadline(time.Now()) }
+	defer context.AfterFunc(r.Context(), unblock)()
+	defer context.AfterFunc(h.stopCtx, unblock)()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if rc.Flush() != nil {
+		return
+	}
+	h.answerReports(w, rc, bufio.NewReaderSize(r.Body, maxReportLine), f, token)
+}
+
+// answerReports reads report lines and writes their answers until the
+// body ends or a report is refused.
+func (h *Hub) answerReports(w http.ResponseWriter, rc *http.ResponseController, br *bufio.Reader, f Follower, token string) {
+	var out []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return // the client ended the stream, or the connection broke
+		}
+		n, pos, ready, err := parseReportLine(line[:len(line)-1])
+		var ack positionAck
+		if err == nil {
+			ack, err = h.report(f, token, pos, ready)
+		}
+		if err != nil {
+			out = appendRefusal(out[:0], err)
+		} else {
+			out = appendAnswer(out[:0], n, ack)
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+		if _, werr := w.Write(out); werr != nil || err != nil {
+			_ = rc.Flush()
+			return
+		}
+		if br.Buffered() == 0 {
+			if rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+// appendRefusal appends the refusal line of a report refused with err.
+func appendRefusal(dst []byte, err error) []byte {
+	code := "temporarily_unavailable"
+	switch {
+	case errors.Is(err, errClaimed):
+		code = codeIDTaken
+	case errors.Is(err, errUnknown):
+		code = codeUnknown
+	case errors.Is(err, errReportLine):
+		code = httperr.InvalidRequest
+	}
+	dst = append(dst, "! "+code+" "...)
+	return append(dst, strings.ReplaceAll(err.Error(), "\n", " ")+"\n"...)
+}
 
 // report records a position report and grants a lease: as long as the
 // follower's staleness bound (at most the hub's cap), cut short at the

@@ -23,17 +23,15 @@ import (
 // heartbeats (old ones from a socket buffer, say) it reads meanwhile.
 func TestLeaseVouchesOnceHeadApplied(t *testing.T) {
 	step := make(chan struct{})
-	seen := make(chan time.Time, 3) // FreshUntil as each report arrived
-	var c *feed.Client
 	var reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.ReportsPath {
+			http.NotFound(w, r)
+			return
+		}
 		if r.Method == http.MethodPost {
 			io.Copy(io.Discard, r.Body)
-			if reports.Add(1) > 1 {
-				seen <- c.State().FreshUntil
-			} else {
-				seen <- time.Time{}
-			}
+			reports.Add(1)
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"head":3,"lease_ms":10000,"epoch":"e1"}`)
 			return
@@ -42,42 +40,34 @@ func TestLeaseVouchesOnceHeadApplied(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		send := func(s string) { io.WriteString(w, s); w.(http.Flusher).Flush() }
 		send("id: 0\nevent: heartbeat\ndata: {\"head\":0,\"time\":1,\"epoch\":\"e1\"}\n\n")
-		for _, ev := range []string{
-			"id: 0\nevent: heartbeat\ndata: {\"head\":0,\"time\":2,\"epoch\":\"e1\"}\n\n",
-			revokeEvent(1) + revokeEvent(2) + revokeEvent(3) + "id: 3\nevent: heartbeat\ndata: {\"head\":3,\"time\":3,\"epoch\":\"e1\"}\n\n",
-		} {
-			select {
-			case <-step:
-			case <-r.Context().Done():
-				return
-			}
-			send(ev)
+		select {
+		case <-step:
+		case <-r.Context().Done():
+			return
 		}
+		send("id: 0\nevent: heartbeat\ndata: {\"head\":0,\"time\":2,\"epoch\":\"e1\"}\n\n" +
+			revocationsEvent(1, 2, 3) + "id: 3\nevent: heartbeat\ndata: {\"head\":3,\"time\":3,\"epoch\":\"e1\"}\n\n")
 		<-r.Context().Done()
 	}))
-	c = &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	startClient(t, c)
-	wantFresh := func(what string, want time.Time) {
-		t.Helper()
-		select {
-		case got := <-seen:
-			if !got.Equal(want) {
-				t.Fatalf("%s: FreshUntil = %v, want %v", what, got, want)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s: no report", what)
-		}
+	waitFor(t, "the first report", func() bool { return reports.Load() >= 1 })
+	if st := c.State(); !st.FreshUntil.IsZero() {
+		t.Fatalf("at position 0 with a lease naming head 3: FreshUntil = %v, want zero", st.FreshUntil)
 	}
-	wantFresh("first report", time.Time{})
 	step <- struct{}{}
-	wantFresh("report after a second heartbeat at position 0", time.Time{})
-	step <- struct{}{}
-	wantFresh("report after applying 1..3", t0.Add(10*time.Second))
+	waitFor(t, "FreshUntil once 1..3 are applied", func() bool { return c.State().FreshUntil.Equal(t0.Add(10 * time.Second)) })
 }
 
-func revokeEvent(seq int64) string {
-	return fmt.Sprintf("id: %d\nevent: revoke\ndata: {\"seq\":%d,\"kind\":\"session\",\"sid\":%q,\"created_at\":\"2030-01-02T02:00:00Z\",\"expires_at\":\"2030-01-02T04:00:00Z\"}\n\n",
-		seq, seq, sidOf(seq))
+// revocationsEvent is a revocations event of the session entries seqs, as
+// memLog.appendN makes them.
+func revocationsEvent(seqs ...int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "id: %d\nevent: revocations\n", seqs[len(seqs)-1])
+	for _, seq := range seqs {
+		fmt.Fprintf(&b, "data: %d session %d %d 0 %s\n", seq, live.Add(-time.Hour).UnixMicro(), live.UnixMicro(), sidOf(seq))
+	}
+	return b.String() + "\n"
 }
 
 // positionMux serves a hub's feed and position report routes.
@@ -85,6 +75,7 @@ func positionMux(hub *feed.Hub) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+feed.Path, hub)
 	mux.HandleFunc("POST "+feed.PositionPath, hub.ServePosition)
+	mux.HandleFunc("POST "+feed.ReportsPath, hub.ServeReports)
 	return mux
 }
 
@@ -223,33 +214,6 @@ func TestEpochChangeResetsClient(t *testing.T) {
 	}
 }
 
-// TestClientWithOlderServer: a server that names no epoch takes no
-// reports; a client with a Follower sends none and counts itself current
-// from the arrival of heartbeats, as clients always did.
-func TestClientWithOlderServer(t *testing.T) {
-	var posts atomic.Int32
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			posts.Add(1)
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, revokeEvent(1)+"id: 1\nevent: heartbeat\ndata: {\"head\":1,\"time\":1}\n\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	}))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
-	startClient(t, c)
-	waitPosition(t, c, 1)
-	if st := c.State(); !st.FreshUntil.Equal(t0.Add(10*time.Second)) || st.Epoch != "" {
-		t.Fatalf("State() = %+v, want FreshUntil = heartbeat + 10s and no epoch", st)
-	}
-	if n := posts.Load(); n != 0 {
-		t.Fatalf("%d position reports sent to a server that takes none", n)
-	}
-}
-
 // stubStream answers a feed request as a server of epoch e1 that has
 // nothing: a heartbeat at 0, then silence until the client goes away.
 func stubStream(w http.ResponseWriter, r *http.Request) {
@@ -261,8 +225,7 @@ func stubStream(w http.ResponseWriter, r *http.Request) {
 	<-r.Context().Done()
 }
 
-// beatingStream is stubStream with a heartbeat every 5ms, each of which
-// makes the client report.
+// beatingStream is stubStream with a heartbeat every 5ms.
 func beatingStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Tegata-Epoch", "e1")
 	w.Header().Set("Tegata-Report-Token", "tok")
@@ -281,8 +244,8 @@ func beatingStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // answerReport answers a position report as a node with no record of the
-// verifier (409 unknown_verifier) or with a lease.
-func answerReport(w http.ResponseWriter, r *http.Request, unknown bool) {
+// verifier (409 unknown_verifier) or with a lease of leaseMS.
+func answerReport(w http.ResponseWriter, r *http.Request, unknown bool, leaseMS int) {
 	io.Copy(io.Discard, r.Body)
 	if unknown {
 		w.Header().Set("Content-Type", "application/json")
@@ -290,7 +253,7 @@ func answerReport(w http.ResponseWriter, r *http.Request, unknown bool) {
 		io.WriteString(w, `{"error":"unknown_verifier","error_description":"open a feed stream first"}`)
 		return
 	}
-	io.WriteString(w, `{"head":0,"lease_ms":10000,"epoch":"e1","token":"tok"}`)
+	fmt.Fprintf(w, `{"head":0,"lease_ms":%d,"epoch":"e1","token":"tok"}`, leaseMS)
 }
 
 // TestUnknownVerifierReconnects: a node that has no record of the
@@ -300,9 +263,13 @@ func answerReport(w http.ResponseWriter, r *http.Request, unknown bool) {
 func TestUnknownVerifierReconnects(t *testing.T) {
 	var streams, reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.ReportsPath {
+			http.NotFound(w, r) // no report stream: one request per report
+			return
+		}
 		if r.Method == http.MethodPost {
 			reports.Add(1)
-			answerReport(w, r, streams.Load() < 2) // no record until the stream is opened again
+			answerReport(w, r, streams.Load() < 2, 10000) // no record until the stream is opened again
 			return
 		}
 		streams.Add(1)
@@ -327,14 +294,20 @@ func TestUnknownVerifierReconnects(t *testing.T) {
 func TestBalancedNodesKeepTheStream(t *testing.T) {
 	var streams, reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.ReportsPath {
+			http.NotFound(w, r) // no report stream: one request per report
+			return
+		}
 		if r.Method == http.MethodPost {
-			answerReport(w, r, reports.Add(1)%2 == 1) // every other report reaches the other node
+			// Every other report reaches the other node; leases of 30ms make
+			// the client renew every 10ms.
+			answerReport(w, r, reports.Add(1)%2 == 1, 30)
 			return
 		}
 		streams.Add(1)
 		beatingStream(w, r)
 	}))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Now: time.Now, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	startClient(t, c)
 	waitFor(t, "40 reports", func() bool { return reports.Load() >= 40 })
 	if n := streams.Load(); n != 1 {
@@ -351,6 +324,10 @@ func TestBalancedNodesKeepTheStream(t *testing.T) {
 func TestIDTakenRenews(t *testing.T) {
 	var ids sync.Map // ids that opened a stream
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.ReportsPath {
+			http.NotFound(w, r) // no report stream: one request per report
+			return
+		}
 		if r.Method == http.MethodPost {
 			var rep struct{ ID string }
 			json.NewDecoder(r.Body).Decode(&rep)

@@ -10,13 +10,8 @@ import (
 // modified after creation, so connections share them without copying.
 type frame struct {
 	entry revocation.Entry
-	// line is the entry's data line in a revocations event (format 2), nil
-	// if no line can carry it.
+	// line is the entry's data line in a revocations event.
 	line []byte
-	// event is its revoke event (format 1), nil unless a connection of
-	// format 1 was open when it was encoded (or the entry has no line):
-	// such a connection encodes what it misses itself.
-	event []byte
 }
 
 // ring keeps the most recent frames. It holds every live entry with seq in

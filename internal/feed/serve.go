@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +37,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	after, err := parsePosition(r)
+	if v := r.URL.Query().Get(versionParam); err == nil && v != "" && v != version {
+		err = fmt.Errorf("this node speaks version %s of the feed protocol, not %q", version, v)
+	}
 	if err != nil {
 		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, err.Error())
 		return
@@ -72,13 +74,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	c := &conn{hub: h, rc: http.NewResponseController(w), bw: bufio.NewWriterSize(w, 32<<10),
-		batch: r.URL.Query().Get(formatParam) == format2}
-	if !c.batch {
-		h.format1.Add(1)
-		defer h.format1.Add(-1)
-	}
-	c.startWrite()
+	c := &conn{hub: h, w: w, rc: http.NewResponseController(w), named: named}
+	c.begin()
 	if err := c.rc.Flush(); err != nil {
 		return
 	}
@@ -115,6 +112,9 @@ func followError(w http.ResponseWriter, err error) {
 	case errors.Is(err, errKeyCap), errors.Is(err, errAddrCap):
 		w.Header().Set("Retry-After", "5")
 		httperr.Write(w, http.StatusTooManyRequests, codeTooMany, err.Error())
+	case errors.Is(err, errReportStreams):
+		w.Header().Set("Retry-After", "1")
+		httperr.Write(w, http.StatusTooManyRequests, "too_many_streams", err.Error())
 	default:
 		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
 	}
@@ -145,8 +145,8 @@ func parsePosition(r *http.Request) (int64, error) {
 // conn streams the feed to one client.
 type conn struct {
 	hub *Hub
+	w   http.ResponseWriter
 	rc  *http.ResponseController
-	bw  *bufio.Writer
 	pos int64  // every live entry <= pos has been written
 	gen uint64 // the hub's log generation when the connection began
 	// floor is the Source's head when the connection opened. No heartbeat
@@ -154,14 +154,15 @@ type conn struct {
 	// by one wake-up, and a client told "you are current" at the hub's
 	// head would report ready without entries already acknowledged.
 	floor int64
-	// batch: the client reads format 2, several entries per event.
-	batch  bool
-	buf    []byte
+	// named: the client named itself, so it is sent asks; asked is the
+	// highest position asked of it so far.
+	named bool
+	asked int64
+	// armed: the write deadline is set for the writes up to the next flush.
+	armed  bool
+	err    error   // the first write error: the stream is over
+	buf    []byte  // this connection's own encoding (catch-up, heartbeats)
 	frames []frame // catch-up scratch
-	// run holds the entries of the revocations event being written, whose
-	// lines take runBytes.
-	run      []frame
-	runBytes int
 }
 
 func (c *conn) serve(ctx context.Context, after int64) error {
@@ -207,8 +208,8 @@ func (c *conn) resetIfAhead(head int64) error {
 		return nil
 	}
 	c.pos = 0
-	c.startWrite()
-	c.write(appendReset(c.buf[:0], head))
+	c.buf = appendReset(c.buf[:0], head)
+	c.write(c.buf)
 	return c.flush()
 }
 
@@ -217,6 +218,7 @@ func (c *conn) resetIfAhead(head int64) error {
 func (c *conn) catchUp(ctx context.Context) error {
 	var v view
 	batch := c.hub.cfg.BatchSize
+	defer c.shrink()
 	for {
 		c.hub.look(c.pos, &v, 0)
 		if err := c.check(&v); err != nil {
@@ -233,17 +235,18 @@ func (c *conn) catchUp(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", errSource, err)
 		}
-		c.startWrite()
 		c.frames = c.frames[:0]
 		var lines arena
 		for _, e := range entries {
-			f, err := newFrame(e, !c.batch, &lines)
-			if err != nil {
-				return err
+			f, ok := newFrame(e, &lines)
+			if !ok {
+				c.hub.log.Error("feed: skipping an entry no line can carry", "seq", e.Seq, "kind", e.Kind)
+				continue
 			}
 			c.frames = append(c.frames, f)
 		}
 		c.writeFrames(c.frames)
+		clear(c.frames)
 		if len(entries) < batch {
 			c.pos = max(c.pos, srcHead)
 		}
@@ -253,9 +256,21 @@ func (c *conn) catchUp(ctx context.Context) error {
 	}
 }
 
-// live follows the hub's ring, with a heartbeat right after joining and on
-// every hub tick. It returns errBehind when the ring has moved past the
-// connection's position.
+// shrink lets go of a catch-up's large buffers: a connection that is live
+// writes shared segments and keeps only small buffers of its own.
+func (c *conn) shrink() {
+	if cap(c.buf) > 4<<10 {
+		c.buf = nil
+	}
+	if cap(c.frames) > 64 {
+		c.frames = nil
+	}
+}
+
+// live follows the hub, with a heartbeat right after joining and on every
+// hub tick, and an ask whenever a confirmation asks for a higher position.
+// It returns errBehind when the ring has moved past the connection's
+// position.
 func (c *conn) live(ctx context.Context) error {
 	var v view
 	var sentBeat uint64
@@ -265,16 +280,25 @@ func (c *conn) live(ctx context.Context) error {
 		if err := c.check(&v); err != nil {
 			return err
 		}
-		if c.pos < v.base {
-			return errBehind
+		wrote, caughtUp := false, true
+		if len(v.segs) > 0 {
+			wrote = c.writeSegments(v.segs)
+		} else {
+			if c.pos < v.base {
+				return errBehind
+			}
+			wrote = c.writeFrames(v.frames)
+			caughtUp = len(v.frames) < liveBatch
 		}
-		wrote := c.writeFrames(v.frames)
-		caughtUp := len(v.frames) < liveBatch
 		if caughtUp {
 			c.pos = max(c.pos, v.head)
 			if c.pos >= c.floor && (first || v.beat != sentBeat) {
-				c.writeHeartbeat(wrote)
+				c.writeHeartbeat(&v)
 				first, sentBeat, wrote = false, v.beat, true
+			}
+			if c.named && v.want > c.asked {
+				c.write(v.askFrame)
+				c.asked, wrote = v.want, true
 			}
 		}
 		if wrote {
@@ -293,101 +317,95 @@ func (c *conn) live(ctx context.Context) error {
 	}
 }
 
-// writeFrames writes the frames after the connection's position, leaving
-// out those expired, and reports whether it wrote anything. In format 2,
-// consecutive entries share revocations events.
-func (c *conn) writeFrames(frames []frame) bool {
-	if len(frames) == 0 {
-		return false
-	}
+// writeSegments writes the hub's encoded batches from the connection's
+// position on, and reports whether it wrote anything. A batch holding an
+// entry that has expired since is written from its frames, leaving that
+// entry out.
+func (c *conn) writeSegments(segs []segment) bool {
 	now := c.hub.cfg.Now()
 	wrote := false
+	for _, s := range segs {
+		if s.from != c.pos {
+			break
+		}
+		switch {
+		case len(s.frames) == 0:
+		case !s.expires.Add(c.hub.cfg.Grace).After(now):
+			wrote = c.writeFrames(s.frames) || wrote
+		default:
+			c.write(s.data)
+			wrote = true
+		}
+		c.pos = s.to
+	}
+	return wrote
+}
+
+// writeFrames writes the frames after the connection's position, leaving
+// out those expired, consecutive entries sharing revocations events, and
+// reports whether it wrote anything.
+func (c *conn) writeFrames(frames []frame) bool {
+	now := c.hub.cfg.Now()
+	buf := c.buf[:0]
+	var b batcher
 	for _, f := range frames {
 		if f.entry.Seq <= c.pos {
 			continue
 		}
 		if c.hub.live(f.entry, now) {
-			if !wrote {
-				c.startWrite()
-				wrote = true
-			}
-			c.writeFrame(f)
+			buf = b.add(buf, f)
 		}
 		c.pos = f.entry.Seq
 	}
-	c.endBatch()
-	return wrote
-}
-
-// writeFrame writes one entry: into the pending revocations event (format
-// 2), or as a revoke event of its own.
-func (c *conn) writeFrame(f frame) {
-	if c.batch && f.line != nil {
-		if len(c.run) == maxBatchEntries || c.runBytes+len(f.line) > maxBatchBytes {
-			c.endBatch()
-		}
-		c.run, c.runBytes = append(c.run, f), c.runBytes+len(f.line)
-		return
+	c.buf = b.end(buf)
+	if len(c.buf) == 0 {
+		return false
 	}
-	c.endBatch()
-	if f.event == nil {
-		// Encoded for format 2 only (no format 1 connection was open).
-		ev, err := appendRevoke(c.buf[:0], f.entry)
-		if err != nil {
-			c.hub.log.Error("feed: skipping an entry", "seq", f.entry.Seq, "err", err)
-			return
-		}
-		c.buf, f.event = ev, ev
-	}
-	c.write(f.event)
-}
-
-// endBatch writes the pending revocations event, if any: its id is the
-// seq of its last entry.
-func (c *conn) endBatch() {
-	if len(c.run) == 0 {
-		return
-	}
-	c.buf = append(c.buf[:0], "id: "...)
-	c.buf = strconv.AppendInt(c.buf, c.run[len(c.run)-1].entry.Seq, 10)
-	c.buf = append(c.buf, "\nevent: "+EventRevocations+"\n"...)
 	c.write(c.buf)
-	for _, f := range c.run {
-		c.write(f.line)
-	}
-	c.write(blankLine)
-	clear(c.run)
-	c.run, c.runBytes = c.run[:0], 0
+	return true
 }
 
-var blankLine = []byte("\n")
-
-func (c *conn) writeHeartbeat(started bool) {
-	if !started {
-		c.startWrite()
+// writeHeartbeat writes the tick's shared heartbeat when the connection is
+// at its head, else one of its own.
+func (c *conn) writeHeartbeat(v *view) {
+	if v.beatFrame != nil && v.beatHead == c.pos {
+		c.write(v.beatFrame)
+		return
 	}
 	c.buf = appendHeartbeat(c.buf[:0], c.pos, c.hub.cfg.Now(), c.hub.epochJSON)
 	c.write(c.buf)
 }
 
-// startWrite arms the write deadline for the writes up to the next flush,
-// so that a client that stopped reading cannot hold the connection forever.
+// begin arms the write deadline for the writes up to the next flush, so
+// that a client that stopped reading cannot hold the connection forever.
 // The deadline is I/O, not logic: it uses the wall clock.
-func (c *conn) startWrite() {
+func (c *conn) begin() {
+	if c.armed {
+		return
+	}
+	c.armed = true
 	// Writers that cannot set deadlines (ErrNotSupported) still work; they
 	// lose only the stall protection.
 	_ = c.rc.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
 }
 
-// write buffers b; an error surfaces at flush, where bufio keeps it.
+// write writes b; an error shows at flush.
 func (c *conn) write(b []byte) {
-	_, _ = c.bw.Write(b)
+	if c.err != nil {
+		return
+	}
+	c.begin()
+	if _, err := c.w.Write(b); err != nil {
+		c.err = fmt.Errorf("feed: write: %w", err)
+	}
 }
 
 func (c *conn) flush() error {
-	if err := c.bw.Flush(); err != nil {
-		return fmt.Errorf("feed: write: %w", err)
+	if c.err != nil {
+		return c.err
 	}
+	c.begin()
+	c.armed = false
 	if err := c.rc.Flush(); err != nil {
 		return fmt.Errorf("feed: flush: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,18 +16,22 @@ import (
 // Path is where the feed is served, relative to an authority's base URL.
 const Path = "/v1/feed"
 
+// ReportsPath is where a named follower streams its position reports,
+// relative to an authority's base URL.
+const ReportsPath = "/v1/feed/reports"
+
 // Event types of the feed.
 const (
-	EventRevoke      = "revoke"
-	EventRevocations = "revocations" // format 2: several entries, one per data line
+	EventRevocations = "revocations" // entries, one per data line
 	EventHeartbeat   = "heartbeat"
 	EventReset       = "reset"
+	EventAsk         = "ask" // a confirmation waits: report once the position is applied
 )
 
-// Format 2 of the feed batches entries: a client asks for it with v=2.
+// The protocol's version, asked for with v=2 (or nothing).
 const (
-	formatParam = "v"
-	format2     = "2"
+	versionParam = "v"
+	version      = "2"
 )
 
 // Bounds of one revocations event. Small events cost little more per
@@ -49,29 +52,21 @@ type resetData struct {
 	Head int64 `json:"head"`
 }
 
-// appendRevoke appends the revoke event of e. The JSON encoding of an Entry
-// never contains a newline, so it fits on one data line.
-func appendRevoke(dst []byte, e revocation.Entry) ([]byte, error) {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return dst, fmt.Errorf("feed: encode entry %d: %w", e.Seq, err)
-	}
-	dst = append(dst, "id: "...)
-	dst = strconv.AppendInt(dst, e.Seq, 10)
-	dst = append(dst, "\nevent: revoke\ndata: "...)
-	dst = append(dst, data...)
-	return append(dst, "\n\n"...), nil
+type askData struct {
+	Position int64 `json:"position"`
 }
 
 // appendLine appends the data line that carries e in a revocations event:
 //
 //	data: <seq> <kind> <created_at> <expires_at> <sgen> <sid or sub>\n
 //
-// instants in Unix microseconds. A line carries an entry exactly; ok is
-// false for one it cannot: a kind other than session and subject, a
-// session entry with a subject or a subject entry with a session, a key
-// that is empty or holds a line end, an instant finer than a microsecond.
-// Such an entry goes in a revoke event of its own.
+// instants in Unix microseconds, created_at rounded down and expires_at up
+// (the store keeps microseconds: nothing is rounded in practice, and an
+// entry never covers less than it did). ok is false for an entry no line
+// can carry: a kind other than session and subject, a session entry with a
+// subject or a subject entry with a session, a key that is empty or holds
+// a line end. The authority makes no such entry (subjects hold no control
+// characters, session ids are its own).
 func appendLine(dst []byte, e revocation.Entry) (out []byte, ok bool) {
 	key, other := e.Session, e.Subject
 	switch e.Kind {
@@ -81,9 +76,12 @@ func appendLine(dst []byte, e revocation.Entry) (out []byte, ok bool) {
 	default:
 		return dst, false
 	}
-	if key == "" || other != "" || strings.ContainsAny(key, "\r\n") ||
-		e.CreatedAt.Nanosecond()%1000 != 0 || e.ExpiresAt.Nanosecond()%1000 != 0 {
+	if key == "" || other != "" || strings.ContainsAny(key, "\r\n") {
 		return dst, false
+	}
+	expires := e.ExpiresAt.UnixMicro()
+	if e.ExpiresAt.After(time.UnixMicro(expires)) {
+		expires++
 	}
 	dst = append(dst, "data: "...)
 	dst = strconv.AppendInt(dst, e.Seq, 10)
@@ -92,7 +90,7 @@ func appendLine(dst []byte, e revocation.Entry) (out []byte, ok bool) {
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, e.CreatedAt.UnixMicro(), 10)
 	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, e.ExpiresAt.UnixMicro(), 10)
+	dst = strconv.AppendInt(dst, expires, 10)
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, e.Generation, 10)
 	dst = append(dst, ' ')
@@ -210,5 +208,12 @@ func randomToken() string {
 func appendReset(dst []byte, head int64) []byte {
 	dst = append(dst, "event: reset\ndata: {\"head\":"...)
 	dst = strconv.AppendInt(dst, head, 10)
+	return append(dst, "}\n\n"...)
+}
+
+// appendAsk appends an ask for position pos.
+func appendAsk(dst []byte, pos int64) []byte {
+	dst = append(dst, "event: ask\ndata: {\"position\":"...)
+	dst = strconv.AppendInt(dst, pos, 10)
 	return append(dst, "}\n\n"...)
 }

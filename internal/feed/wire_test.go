@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func TestLineRoundTrip(t *testing.T) {
 	}
 }
 
-// TestLineRefuses: what a line cannot carry exactly goes as a revoke event.
+// TestLineRefuses: entries no line can carry (the authority makes none).
 func TestLineRefuses(t *testing.T) {
 	tests := []struct {
 		name string
@@ -47,7 +48,6 @@ func TestLineRefuses(t *testing.T) {
 		{"newline in key", revocation.Entry{Seq: 1, Kind: revocation.KindSubject, Subject: "a\nb", CreatedAt: lineT0, ExpiresAt: lineT0}},
 		{"carriage return in key", revocation.Entry{Seq: 1, Kind: revocation.KindSession, Session: "a\rb", CreatedAt: lineT0, ExpiresAt: lineT0}},
 		{"session with a subject", revocation.Entry{Seq: 1, Kind: revocation.KindSession, Session: "s", Subject: "u", CreatedAt: lineT0, ExpiresAt: lineT0}},
-		{"nanoseconds", revocation.Entry{Seq: 1, Kind: revocation.KindSession, Session: "s", CreatedAt: lineT0, ExpiresAt: lineT0.Add(1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,5 +134,17 @@ func TestArenaLines(t *testing.T) {
 		if cap(line) != len(line) {
 			t.Fatalf("line of seq %d has capacity %d past its %d bytes", es[i].Seq, cap(line), len(line))
 		}
+	}
+}
+
+// TestLineRoundsOutward: an instant finer than a microsecond (the store
+// keeps none) is rounded so that the entry covers no less: created_at
+// down, expires_at up.
+func TestLineRoundsOutward(t *testing.T) {
+	e := revocation.Entry{Seq: 1, Kind: revocation.KindSession, Session: "s", CreatedAt: lineT0.Add(999), ExpiresAt: lineT0.Add(1)}
+	line, ok := appendLine(nil, e)
+	want := fmt.Sprintf("data: 1 session %d %d 0 s\n", lineT0.UnixMicro(), lineT0.UnixMicro()+1)
+	if !ok || string(line) != want {
+		t.Fatalf("appendLine(%+v) = %q, %v, want %q", e, line, ok, want)
 	}
 }

@@ -17,7 +17,7 @@ import (
 // meanwhile does not wait for the burst.
 func TestFollowerYieldsDuringBurst(t *testing.T) {
 	const n = 5000
-	data := stream(t, n, true)
+	data := stream(t, n)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var other atomic.Bool
 	applied, before := 0, 0 // entries applied, and before the other goroutine ran

@@ -114,6 +114,9 @@ func (s *server) routes(cfg Config) []route {
 	if cfg.Position != nil {
 		rs = append(rs, route{"POST /v1/feed/position", cfg.Position, readers, noKeyLimit})
 	}
+	if cfg.Reports != nil {
+		rs = append(rs, route{"POST /v1/feed/reports", s.reports(cfg.Reports), readers, noKeyLimit})
+	}
 	if cfg.StatusLists != nil {
 		rs = append(rs, route{"GET /v1/statuslists/{id}", h(s.statusList), nil, 0},
 			route{"GET /v1/statuslists", h(s.statusListAggregation), nil, 0})

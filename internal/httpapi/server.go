@@ -19,6 +19,9 @@ type Config struct {
 	// Position serves POST /v1/feed/position, where verifiers report the
 	// position they applied (the hub's ServePosition). Nil leaves it out.
 	Position http.Handler
+	// Reports serves POST /v1/feed/reports, a verifier's stream of
+	// position reports (the hub's ServeReports). Nil leaves it out.
+	Reports http.Handler
 	// FeedReady reports whether the feed serves (the hub's Ready); /readyz
 	// answers 503 with its error until it does. Nil: not consulted.
 	FeedReady func() error

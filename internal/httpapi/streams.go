@@ -128,6 +128,24 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 	}
 }
 
+// reports wraps the report stream handler, which requireKey guards: like
+// a feed stream it ends when its key is revoked and after the maximum age.
+// It is not counted against the stream caps: the hub holds at most two per
+// verifier record, and the records are capped per key and address.
+func (s *server) reports(h http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		secret, _ := bearer(r)
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		if age := s.streams.maxAge; age > 0 {
+			defer time.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
+		}
+		stop := s.watchKey(ctx, secret, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}
+}
+
 // watchKey checks the stream's key again every recheck until ctx ends,
 // cancelling the stream once the key is refused. A failed check for any
 // other reason (the store unreachable) keeps the stream: the feed itself

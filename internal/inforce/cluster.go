@@ -27,6 +27,10 @@ type Hub interface {
 	// in force, and how many there are in all.
 	Pending(x int64, limit int) ([]feed.FollowerState, int)
 	FollowersChanged() <-chan struct{}
+	// Ask has the followers report their positions once they have applied
+	// x: they report only when asked (or to renew their leases), so a wait
+	// for x must ask.
+	Ask(x int64)
 }
 
 // Store is what a Cluster reads and writes.
@@ -364,6 +368,7 @@ func (c *Cluster) handle(ctx context.Context, s string) {
 		c.mergeMessage(m.Node)
 	}
 	if m.Want > 0 {
+		c.cfg.Hub.Ask(m.Want)
 		c.mu.Lock()
 		c.remoteWant = max(c.remoteWant, m.Want)
 		// Answer every want, even one already announced: the asker may

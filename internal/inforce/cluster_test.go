@@ -24,6 +24,7 @@ type fakeHub struct {
 	head      int64
 	followers []feed.FollowerState
 	changed   chan struct{}
+	asked     int64 // the highest position asked for
 }
 
 func newFakeHub(safe, head int64, fs ...feed.FollowerState) *fakeHub {
@@ -61,6 +62,12 @@ func (h *fakeHub) Pending(x int64, limit int) ([]feed.FollowerState, int) {
 		}
 	}
 	return out, n
+}
+
+func (h *fakeHub) Ask(x int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.asked = max(h.asked, x)
 }
 
 func (h *fakeHub) FollowersChanged() <-chan struct{} {

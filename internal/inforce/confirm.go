@@ -49,6 +49,13 @@ const wantEvery = 200 * time.Millisecond
 // of the store only delay the answer: a wait that could not read the other
 // nodes' records ends not in force.
 func (c *Cluster) Confirm(ctx context.Context, seq int64, wait time.Duration) Confirmation {
+	conf := c.confirm(ctx, seq, wait)
+	c.metrics.observe(conf)
+	return conf
+}
+
+// confirm is Confirm without the metrics.
+func (c *Cluster) confirm(ctx context.Context, seq int64, wait time.Duration) Confirmation {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -60,6 +67,7 @@ func (c *Cluster) Confirm(ctx context.Context, seq int64, wait time.Duration) Co
 		}
 		seq = head // 0 for an empty log: nothing to wait for
 	}
+	c.cfg.Hub.Ask(seq)
 	c.mu.Lock()
 	c.localWant = max(c.localWant, seq)
 	c.mu.Unlock()
@@ -96,7 +104,6 @@ func (c *Cluster) Confirm(ctx context.Context, seq int64, wait time.Duration) Co
 	}
 	conf := c.describe(context.WithoutCancel(ctx), seq, inForce && known)
 	conf.WaitedMS = time.Since(start).Milliseconds()
-	c.metrics.observe(conf)
 	return conf
 }
 

@@ -63,10 +63,26 @@ type Listing struct {
 // oldest entry each distinct position lacks.
 const maxLagLookups = 64
 
+// listWait bounds how long List waits for the verifiers to report the
+// log's head.
+const listWait = time.Second
+
 // List returns the verifiers heard within their staleness bound, on any
 // node: this node's from its hub, the others' as last written (at most a
-// second or two old).
+// second or two old). Verifiers report their positions only when asked, so
+// it first asks every node's verifiers for the log's head and waits up to
+// listWait for them (as a confirmation does, without counting as one):
+// the positions listed are then fresh, and those still behind are the
+// verifiers that lag.
 func (c *Cluster) List(ctx context.Context) (Listing, error) {
+	if head, err := c.cfg.Store.Head(ctx); err == nil && head > 0 {
+		c.confirm(ctx, head, listWait)
+	}
+	return c.list(ctx)
+}
+
+// list is List without asking first.
+func (c *Cluster) list(ctx context.Context) (Listing, error) {
 	now := c.cfg.Now()
 	head, err := c.cfg.Store.Head(ctx)
 	if err != nil {

@@ -77,7 +77,7 @@ func (c *Cluster) metricsList() (Listing, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	lc.l, lc.err = c.List(ctx)
+	lc.l, lc.err = c.list(ctx)
 	lc.at = now
 	return lc.l, lc.err
 }

@@ -289,12 +289,13 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	if ml != nil {
 		metrics = nil // on its own address only
 	}
-	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition), Metrics: metrics,
+	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition),
+		Reports: http.HandlerFunc(hub.ServeReports), Metrics: metrics,
 		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
 		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
 	if sl := a.Config().StatusLists; !sl.Off() {
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
-			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
+			Issuer: ac.Issuer, TTL: sl.TTL, Hold: sl.HoldPastExpiry(), Now: a.Config().Now, Logger: log})
 	}
 	tx := ssf.New(st, a, ssf.Config{Issuer: ac.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: a.Config().Now, Logger: log})
 	hc.SSF = tx

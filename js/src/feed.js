@@ -133,7 +133,8 @@ export class Follower {
       } else if (!(err instanceof StreamEnd)) {
         this.logger.warn('tegata: feed stream ended', { url: base, err: err?.message, failures })
       }
-      if (!(await sleep(backoff(failures, this.retryMin, this.retryMax), this.stop.signal))) return
+      const wait = Math.max(backoff(failures, this.retryMin, this.retryMax), err?.retryAfter ?? 0)
+      if (!(await sleep(wait, this.stop.signal))) return
     }
   }
 
@@ -143,7 +144,7 @@ export class Follower {
     this.streamAbort = ctl
     let idle = setTimeout(() => ctl.abort(new Error('feed: stream idle')), this.idle)
     const resetIdle = () => { clearTimeout(idle); idle = setTimeout(() => ctl.abort(new Error('feed: stream idle')), this.idle) }
-    const reporter = { kick: null }
+    let reporter = { kick() {}, ask() {}, moved() {} }
     let healthy = false
     try {
       const res = await this.open(base, ctl.signal)
@@ -157,7 +158,8 @@ export class Follower {
       this.legacy = epoch === ''
       if (!this.legacy) {
         this.checkEpoch(epoch)
-        reporter.kick = this.reportLoop(base, ctl.signal)
+        reporter = this.reporter(base, ctl.signal)
+        reporter.kick()
       }
       const dec = new SSEDecoder()
       for await (const chunk of res.body) {
@@ -192,7 +194,9 @@ export class Follower {
       const body = (await res.text()).slice(0, 512).trim()
       if (res.status === 401 || res.status === 403 || res.status === 400) throw new RefusedError(res.status, body)
       if (res.status === 409 && errorCode(body) === 'verifier_id_taken') this.renewID()
-      throw new Error(`feed: unexpected response ${res.status}: ${body}`)
+      const err = new Error(`feed: unexpected response ${res.status}: ${body}`)
+      if (res.status === 429) err.retryAfter = 1000 * (Number(res.headers.get('retry-after')) || 1)
+      throw err
     }
     const ct = (res.headers.get('content-type') ?? '').split(';')[0].trim()
     if (ct !== 'text/event-stream') {
@@ -233,6 +237,9 @@ export class Follower {
       case 'reset':
         this.resetTo(JSON.parse(ev.data).head ?? 0, now)
         return false
+      case 'ask':
+        reporter.ask(JSON.parse(ev.data).position ?? 0)
+        return false
     }
     this.update((st) => { st.lastHeard = now })
     return false
@@ -257,7 +264,7 @@ export class Follower {
       st.lastHeard = now
       st.head = Math.max(st.head, applied)
     })
-    if (applied > from) reporter.kick?.()
+    if (applied > from) reporter.moved()
     if (err) throw err
   }
 
@@ -268,7 +275,7 @@ export class Follower {
       Object.assign(st, { head: hb.head, lastHeard: now, synced: true, err: '' })
       if (this.legacy) st.freshUntil = Math.max(st.freshUntil, now + this.staleAfter)
     })
-    reporter.kick?.()
+    reporter.moved()
   }
 
   resetTo(head, now) {
@@ -296,21 +303,35 @@ export class Follower {
     throw new StreamEnd('feed: the authority\'s log has another epoch; starting over')
   }
 
-  /** reportLoop returns the kick function of the stream's reporter: reports paced REPORT_SPACING apart, coalesced. */
-  reportLoop(base, signal) {
+  /**
+   * reporter returns the stream's reporter. It reports, as the feed
+   * protocol says: when the stream opens (to earn a first lease), when the
+   * node asks for a position the follower has applied, when a third of the
+   * last lease has passed, and when the follower's readiness changes; never
+   * merely because entries or heartbeats came. Reports go at most one per
+   * 5 ms, coalesced, each a POST /v1/feed/position on a kept-alive
+   * connection (see docs/node.md for why not the report stream).
+   */
+  reporter(base, signal) {
     let pending = false
     let running = false
     let answered = this.now()
     let failing = false
+    let renew = null
+    const r = { reported: -1, asked: 0, ready: undefined }
     const loop = async () => {
       running = true
       while (pending && !signal.aborted) {
         pending = false
         const start = performance.now()
         try {
-          const sent = await this.report(base, signal, answered)
+          const { ready, position, lease } = await this.report(base, signal, answered)
           answered = this.now()
-          if (sent !== this.ready()) pending = true // the lease made it current: say so now
+          r.reported = Math.max(r.reported, position)
+          r.ready = ready
+          clearTimeout(renew)
+          renew = setTimeout(kick, Math.max(lease / 3, REPORT_SPACING))
+          if (ready !== this.ready()) pending = true // the lease made it current: say so now
           if (failing) this.logger.info('tegata: position reports accepted again', { url: base })
           failing = false
         } catch (err) {
@@ -318,23 +339,43 @@ export class Follower {
             this.logger.warn('tegata: position report failed; the authority grants no lease meanwhile', { url: base, err: err.message })
             failing = true
           }
+          clearTimeout(renew)
+          if (!signal.aborted) renew = setTimeout(kick, 1000)
         }
         const wait = REPORT_SPACING - (performance.now() - start)
         if (wait > 0 && !(await sleep(wait, signal))) break
       }
       running = false
     }
-    return () => {
+    const kick = () => {
+      if (signal.aborted) return
       pending = true
       if (!running) loop()
     }
+    signal.addEventListener('abort', () => clearTimeout(renew), { once: true })
+    r.kick = kick
+    /** ask records a node's ask for position s. */
+    r.ask = (s) => {
+      if (r.reported >= s) return
+      r.asked = Math.max(r.asked, s)
+      r.moved()
+    }
+    /** moved reports what the node waits for once the position reaches it, and a change of readiness. */
+    r.moved = () => {
+      if (r.asked > 0 && this.st.position >= r.asked) {
+        r.asked = 0
+        kick()
+      } else if (r.ready !== undefined && r.ready !== this.ready()) kick()
+    }
+    return r
   }
 
   async report(base, signal, answered) {
     const ready = this.ready()
     const st = this.st
+    const position = st.position
     const body = JSON.stringify({ id: st.id, name: this.name || undefined, host: HOST, version: VERSION,
-      stale_after_ms: Math.ceil(this.staleAfter), position: st.position, ready, epoch: st.epoch,
+      stale_after_ms: Math.ceil(this.staleAfter), position, ready, epoch: st.epoch,
       token: this.tokens.get(base) })
     const sent = this.now()
     const res = await fetch(`${base}/v1/feed/position`, {
@@ -348,13 +389,13 @@ export class Follower {
     }
     const ack = JSON.parse(text)
     if (ack.token) this.tokens.set(base, ack.token)
-    const until = sent + Math.min(this.staleAfter, ack.lease_ms)
+    const lease = Math.min(this.staleAfter, ack.lease_ms)
     this.update((s) => {
       if (s.epoch !== ack.epoch) return
       if (this.leases.length === MAX_LEASES) this.leases.shift()
-      this.leases.push({ head: ack.head, until })
+      this.leases.push({ head: ack.head, until: sent + lease })
     })
-    return ready
+    return { ready, position, lease }
   }
 
   /** refused acts on a refusal that a new stream fixes (see Go's internal/feed). */
@@ -362,6 +403,7 @@ export class Follower {
     if (status !== 409) return
     const code = errorCode(body)
     if (code === 'verifier_id_taken') this.renewID()
+    else if (code === 'conflict') { /* another epoch: the new stream sees it and starts over */ }
     else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / 2) return
     this.reconnect()
   }

@@ -1,0 +1,238 @@
+package feed
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The report stream (POST ReportsPath): one long request per feed stream,
+// full duplex. The client writes one line per report and the node answers
+// each, in order, on the same request's response:
+//
+//	report: <n> <position> <ready: 1 or 0>\n
+//	answer: <n> <head> <lease_ms>\n
+//	refusal: ! <code> <description>\n   (the node then ends the response)
+//
+// A report costs the node one line read and one written, against an HTTP
+// request each for a single report (ServePosition).
+
+// channelAnswerWait is how long the first report on a new report stream
+// may wait for its answer before the client reports with one request each
+// for the rest of the feed stream: a reverse proxy that holds request
+// bodies until they end (nginx's default) never lets it through.
+const channelAnswerWait = time.Second
+
+// maxReportLine caps a report or answer line.
+const maxReportLine = 256
+
+var (
+	// errNoChannel: the report stream could not be used on this feed
+	// stream; the client reports with one request each.
+	errNoChannel = errors.New("feed: report stream unusable")
+	// errChannelClosed: the report stream ended.
+	errChannelClosed = errors.New("feed: report stream closed")
+	// errReportLine: a report line the node cannot read.
+	errReportLine = errors.New("feed: malformed report line")
+)
+
+// answer is a report's answer: the node's head and the lease.
+type answer struct {
+	head, leaseMS int64
+}
+
+// refusal is a report refused for a reason the client acts on (409).
+type refusal struct {
+	code, desc string
+}
+
+func (r *refusal) Error() string { return "feed: report refused: " + r.code + ": " + r.desc }
+
+func isRefusal(err error) bool {
+	var r *refusal
+	return errors.As(err, &r)
+}
+
+// statusError is the error of a refused report request or report stream.
+func statusError(status string, code int, body []byte) error {
+	if c := errorCode(body); code == http.StatusConflict && c != "" {
+		return &refusal{code: c, desc: strings.TrimSpace(string(body))}
+	}
+	return fmt.Errorf("%w: %s: %s", ErrStatus, status, strings.TrimSpace(string(body)))
+}
+
+// reportChannel is the client's end of a report stream.
+type reportChannel struct {
+	lines   chan []byte       // to the writer goroutine
+	answers chan answerResult // from the reader goroutine
+	cancel  context.CancelFunc
+	n       int64 // the last report's number
+}
+
+type answerResult struct {
+	n   int64
+	a   answer
+	err error
+}
+
+// openReportChannel starts the report stream's request to base. It does
+// not wait for the answer: the first round trip does.
+func (s *follower) openReportChannel(ctx context.Context, base string) *reportChannel {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := &reportChannel{lines: make(chan []byte, 1), answers: make(chan answerResult, 1), cancel: cancel}
+	pr, pw := io.Pipe()
+	context.AfterFunc(ctx, func() { pw.CloseWithError(errChannelClosed) })
+	go func() {
+		for l := range ch.lines {
+			if _, err := pw.Write(l); err != nil {
+				return
+			}
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+ReportsPath, pr)
+	if err != nil {
+		ch.answers <- answerResult{err: err}
+		return ch
+	}
+	st := s.c.State()
+	named := *s.c.Follower
+	named.ID = st.ID
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set(headerFollower, named.header(st.Epoch))
+	if tok := s.c.token(base); tok != "" {
+		req.Header.Set(headerToken, tok)
+	}
+	if s.c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+s.c.APIKey)
+	}
+	go ch.read(ctx, s.http, req)
+	return ch
+}
+
+// read sends the request and passes on the answers until the response
+// ends or ctx does.
+func (ch *reportChannel) read(ctx context.Context, hc *http.Client, req *http.Request) {
+	send := func(r answerResult) bool {
+		select {
+		case ch.answers <- r:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		send(answerResult{err: err})
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		send(answerResult{err: statusError(resp.Status, resp.StatusCode, b)})
+		return
+	}
+	br := bufio.NewReaderSize(resp.Body, maxReportLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			send(answerResult{err: fmt.Errorf("%w: %w", errChannelClosed, err)})
+			return
+		}
+		r := parseAnswer(line)
+		if !send(r) || r.err != nil {
+			return
+		}
+	}
+}
+
+// parseAnswer reads an answer or refusal line.
+func parseAnswer(line []byte) answerResult {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	if rest, ok := bytes.CutPrefix(line, []byte("! ")); ok {
+		code, desc, _ := strings.Cut(string(rest), " ")
+		return answerResult{err: &refusal{code: code, desc: desc}}
+	}
+	f := bytes.Fields(line)
+	var r answerResult
+	var ok [3]bool
+	if len(f) == 3 {
+		r.n, ok[0] = atoi(f[0])
+		r.a.head, ok[1] = atoi(f[1])
+		r.a.leaseMS, ok[2] = atoi(f[2])
+	}
+	if ok != [3]bool{true, true, true} {
+		r.err = fmt.Errorf("feed: malformed report answer %q", line)
+	}
+	return r
+}
+
+// roundTrip sends one report and waits up to wait for its answer.
+func (ch *reportChannel) roundTrip(pos int64, ready bool, wait time.Duration) (answer, error) {
+	ch.n++
+	line := appendReportLine(nil, ch.n, pos, ready)
+	select {
+	case ch.lines <- line:
+	default:
+		return answer{}, fmt.Errorf("%w: a report is still being sent", errChannelClosed)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case r := <-ch.answers:
+		switch {
+		case r.err != nil:
+			return answer{}, r.err
+		case r.n != ch.n:
+			return answer{}, fmt.Errorf("feed: report answer %d, want %d", r.n, ch.n)
+		}
+		return r.a, nil
+	case <-t.C:
+		return answer{}, fmt.Errorf("%w: no answer within %v", errChannelClosed, wait)
+	}
+}
+
+func (ch *reportChannel) close() {
+	ch.cancel()
+	close(ch.lines)
+}
+
+func appendReportLine(dst []byte, n, pos int64, ready bool) []byte {
+	dst = strconv.AppendInt(dst, n, 10)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, pos, 10)
+	if ready {
+		return append(dst, " 1\n"...)
+	}
+	return append(dst, " 0\n"...)
+}
+
+// parseReportLine reads a report line (without its end).
+func parseReportLine(line []byte) (n, pos int64, ready bool, err error) {
+	f := bytes.Fields(line)
+	var ok [3]bool
+	if len(f) == 3 {
+		n, ok[0] = atoi(f[0])
+		pos, ok[1] = atoi(f[1])
+		ok[2] = len(f[2]) == 1 && (f[2][0] == '0' || f[2][0] == '1')
+	}
+	if ok != [3]bool{true, true, true} || n < 1 || pos < 0 {
+		return 0, 0, false, fmt.Errorf("%w: a report line is <n> <position> <ready: 0 or 1>, got %q", errReportLine, line)
+	}
+	return n, pos, f[2][0] == '1', nil
+}
+
+func appendAnswer(dst []byte, n int64, a positionAck) []byte {
+	dst = strconv.AppendInt(dst, n, 10)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, a.Head, 10)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, a.LeaseMS, 10)
+	return append(dst, '\n')
+}

@@ -1,0 +1,167 @@
+package feed_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/feed"
+)
+
+// countPosts wraps h, counting the single reports (POST PositionPath).
+func countPosts(h http.Handler, n *atomic.Int32) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.PositionPath {
+			n.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// followerAt returns the hub's record of id, if it has one.
+func followerAt(hub *feed.Hub, id string) (feed.FollowerState, bool) {
+	for _, f := range hub.Followers() {
+		if f.ID == id {
+			return f, true
+		}
+	}
+	return feed.FollowerState{}, false
+}
+
+// TestReportsOnlyWhenAsked: a client reports on its report stream (no
+// request per report), once at the start of its stream and then not for
+// the entries it applies, until the hub asks for a position; then it
+// reports as soon as it has applied it.
+func TestReportsOnlyWhenAsked(t *testing.T) {
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	var posts atomic.Int32
+	srv := serve(t, countPosts(positionMux(hub), &posts))
+	// A bound of a minute: the lease is renewed only after 20s.
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	startClient(t, c)
+	waitFor(t, "v1 current, as the hub says", func() bool {
+		f, ok := followerAt(hub, "v1")
+		return ok && f.Ready && f.Position == 2
+	})
+	log.appendN(8, live)
+	waitPosition(t, c, 10)
+	if f, _ := followerAt(hub, "v1"); f.Position != 2 {
+		t.Fatalf("the hub's record of v1 after 8 entries and no ask: position %d, want 2 (no report per entry)", f.Position)
+	}
+	hub.Ask(12)
+	log.appendN(2, live)
+	waitFor(t, "v1's report of 12 after the ask", func() bool {
+		f, _ := followerAt(hub, "v1")
+		return f.Position == 12
+	})
+	if n := posts.Load(); n != 0 {
+		t.Errorf("%d single reports, want none: the report stream carries them", n)
+	}
+	if st := c.State(); st.FreshUntil.IsZero() {
+		t.Errorf("State() = %+v, want a lease", st)
+	}
+}
+
+// TestReportStreamHeldFallsBack: behind a proxy that holds request bodies
+// until they end, the report stream never answers; the client reports
+// with one request each instead, and gets its lease.
+func TestReportStreamHeldFallsBack(t *testing.T) {
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{})
+	var posts atomic.Int32
+	mux := positionMux(hub)
+	srv := serve(t, countPosts(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.ReportsPath {
+			io.Copy(io.Discard, r.Body) // ends when the client gives up
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}), &posts))
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	startClient(t, c)
+	waitFor(t, "a lease", func() bool { return !c.State().FreshUntil.IsZero() })
+	if n := posts.Load(); n == 0 {
+		t.Fatalf("a lease with no single report: the held report stream answered?")
+	}
+}
+
+// reportStream opens a report stream as id with token (if any) and
+// returns its status, a writer of report lines and a reader of answers.
+func reportStream(t *testing.T, base, header, token string) (int, io.Writer, *bufio.Reader) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close(); cancel() })
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+feed.ReportsPath, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if header != "" {
+		req.Header.Set("Tegata-Verifier", header)
+	}
+	if token != "" {
+		req.Header.Set("Tegata-Report-Token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", feed.ReportsPath, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp.StatusCode, pw, bufio.NewReader(resp.Body)
+}
+
+func TestServeReports(t *testing.T) {
+	log := newMemLog()
+	log.appendN(3, live)
+	hub := startHub(t, log, feed.HubConfig{Epoch: "e1"})
+	srv := serve(t, positionMux(hub))
+	tok := namedStream(t, srv.URL, "v1") // bound 1s
+	header := "id=v1&stale_after_ms=1000&epoch=e1"
+	refusals := []struct {
+		name, header, token string
+		status              int
+	}{
+		{"no header", "", tok, http.StatusBadRequest},
+		{"bad bound", "id=v1&stale_after_ms=0&epoch=e1", tok, http.StatusBadRequest},
+		{"other epoch", "id=v1&stale_after_ms=1000&epoch=e2", tok, http.StatusConflict},
+		{"wrong token", header, "nope", http.StatusConflict},
+		{"no record", "id=v9&stale_after_ms=1000&epoch=e1", "", http.StatusConflict},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			if status, _, _ := reportStream(t, srv.URL, tt.header, tt.token); status != tt.status {
+				t.Errorf("report stream with %s = %d, want %d", tt.name, status, tt.status)
+			}
+		})
+	}
+	status, w, r := reportStream(t, srv.URL, header, tok)
+	if status != http.StatusOK {
+		t.Fatalf("report stream = %d, want 200", status)
+	}
+	exchange := func(line, want string) {
+		t.Helper()
+		if _, err := io.WriteString(w, line); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(got, want) {
+			t.Fatalf("answer to %q = %q, %v, want it to start %q", line, got, err, want)
+		}
+	}
+	exchange("1 2 1\n", "1 3 1000\n")
+	exchange("2 99 1\n", "2 3 1000\n") // a position beyond the head is taken as the head
+	if f, _ := followerAt(hub, "v1"); f.Position != 3 || !f.Ready {
+		t.Errorf("record after reporting 99 = %+v, want position 3 (the head), ready", f)
+	}
+	exchange("3 x 1\n", "! invalid_request ")
+	if _, err := r.ReadString('\n'); err != io.EOF {
+		t.Errorf("after a refusal: read %v, want the stream ended (EOF)", err)
+	}
+}

@@ -1,0 +1,117 @@
+package feed
+
+import (
+	"strconv"
+	"time"
+)
+
+// segment is one batch the tailer published, (from, to], encoded once as
+// the revocations events every connection at from writes as they are: a
+// revocation costs the hub one encoding, and each connection one write of
+// shared bytes. A connection elsewhere (catching up, or resuming inside a
+// batch) encodes its own events from the ring's frames.
+type segment struct {
+	from, to int64
+	data     []byte
+	frames   []frame
+	// expires is the earliest expiry among the frames: past it (and the
+	// hub's grace) the segment holds an entry no longer sent, and
+	// connections write its frames one by one instead.
+	expires time.Time
+}
+
+// newSegment encodes frames, the live entries in (from, to].
+func newSegment(from, to int64, frames []frame) segment {
+	s := segment{from: from, to: to, frames: append([]frame(nil), frames...)}
+	var b batcher
+	for _, f := range frames {
+		s.data = b.add(s.data, f)
+		if s.expires.IsZero() || f.entry.ExpiresAt.Before(s.expires) {
+			s.expires = f.entry.ExpiresAt
+		}
+	}
+	s.data = b.end(s.data)
+	return s
+}
+
+// Bounds of the segments kept: the last few batches are all a connection
+// that was woken late needs; one further behind reads the ring.
+const (
+	maxSegments     = 64
+	maxSegmentBytes = 4 << 20
+)
+
+// segments is the latest segments, oldest first, each starting where the
+// one before it ends. The hub guards it.
+type segments struct {
+	s     []segment
+	bytes int
+}
+
+func (ss *segments) push(s segment) {
+	ss.s = append(ss.s, s)
+	ss.bytes += len(s.data)
+	for len(ss.s) > maxSegments || ss.bytes > maxSegmentBytes && len(ss.s) > 1 {
+		ss.bytes -= len(ss.s[0].data)
+		ss.s[0] = segment{}
+		ss.s = ss.s[1:]
+	}
+}
+
+func (ss *segments) reset() {
+	clear(ss.s)
+	ss.s, ss.bytes = nil, 0
+}
+
+// from appends to dst the segments from the one that starts at pos on, if
+// one does.
+func (ss *segments) from(pos int64, dst []segment) []segment {
+	for i := len(ss.s) - 1; i >= 0; i-- {
+		if ss.s[i].from == pos {
+			return append(dst, ss.s[i:]...)
+		}
+		if ss.s[i].from < pos {
+			break
+		}
+	}
+	return dst
+}
+
+// batcher groups consecutive lines into revocations events of at most
+// maxBatchEntries lines and about maxBatchBytes.
+type batcher struct {
+	n, bytes int
+	last     int64
+	start    int // where the pending event begins in the output
+}
+
+// add appends f's line to the pending event, starting a new one when full.
+// The event's header goes in front of its lines when it ends (end), once
+// its last seq is known.
+func (b *batcher) add(dst []byte, f frame) []byte {
+	if b.n == maxBatchEntries || b.n > 0 && b.bytes+len(f.line) > maxBatchBytes {
+		dst = b.end(dst)
+	}
+	if b.n == 0 {
+		b.start = len(dst)
+	}
+	b.n, b.bytes, b.last = b.n+1, b.bytes+len(f.line), f.entry.Seq
+	return append(dst, f.line...)
+}
+
+// end closes the pending event, if any: it inserts the id and event lines
+// before its data lines and appends the blank line.
+func (b *batcher) end(dst []byte) []byte {
+	if b.n == 0 {
+		return dst
+	}
+	var hdr [64]byte
+	h := append(hdr[:0], "id: "...)
+	h = strconv.AppendInt(h, b.last, 10)
+	h = append(h, "\nevent: "+EventRevocations+"\n"...)
+	dst = append(dst, h...) // grow by len(h), then shift the lines
+	copy(dst[b.start+len(h):], dst[b.start:len(dst)-len(h)])
+	copy(dst[b.start:], h)
+	*b = batcher{}
+	return append(dst, '\n')
+}
