@@ -72,7 +72,7 @@ func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
 		g.tunnels = cfg.Web.tunnels
 		origins = append(slices.Clip(origins), cfg.Web.origin)
 	}
-	if g.origins, err = newOriginCheck(origins...); err != nil {
+	if g.origins, err = newOriginCheck(cfg.TrustedProxies, origins...); err != nil {
 		return nil, fmt.Errorf("%w (Config.WebSocketOrigins)", err)
 	}
 	return g, nil

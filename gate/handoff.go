@@ -79,9 +79,10 @@ type handoff struct {
 	discard bool
 }
 
-// setSession queues cookies holding tok.
-func (h *handoff) setSession(tok client.Tokens) error {
-	c, err := h.web.jar.session(tok)
+// setSession queues cookies holding tok, and the browser's binding value
+// bind (see cookieJar.session).
+func (h *handoff) setSession(tok client.Tokens, bind string) error {
+	c, err := h.web.jar.session(tok, bind)
 	if err != nil {
 		return err
 	}
@@ -329,7 +330,7 @@ func (h *handoff) login(raw string) error {
 	if err != nil {
 		return err
 	}
-	if err := h.setSession(tok); err != nil {
+	if err := h.setSession(tok, newBind()); err != nil {
 		h.web.revokeQuietly(ctx, tok.SessionID, "session too large for a cookie")
 		return err
 	}
@@ -345,8 +346,16 @@ func (h *handoff) login(raw string) error {
 
 // parseLogin decodes X-Tegata-Login strictly: an unknown field is a typo
 // in the app (a "subjcet" would otherwise sign nobody in), so it fails.
+// The header is JSON in printable ASCII, every other character escaped as
+// \uXXXX (what SetLogin sends): a non-ASCII byte is refused rather than
+// decoded, since Node and Python put a string's characters on the wire as
+// Latin-1 bytes, which JSON would read as U+FFFD, making "zoé" and "zoë"
+// one subject.
 func parseLogin(raw string) (Login, error) {
 	var l Login
+	if err := checkLoginASCII(raw); err != nil {
+		return l, err
+	}
 	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil {
@@ -359,6 +368,21 @@ func parseLogin(raw string) (Login, error) {
 		return l, errors.New(`no "subject"`)
 	}
 	return l, nil
+}
+
+// errLoginEncoding is wrapped by the error of an X-Tegata-Login that is
+// not printable ASCII.
+var errLoginEncoding = errors.New("not in the header's encoding: JSON in printable ASCII, every other character " +
+	`escaped as \uXXXX (gate.SetLogin and @tegata/node's signIn send it so; in JavaScript, ` +
+	`JSON.stringify(login).replace(/[\u007f-\uffff]/g, c => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')))`)
+
+func checkLoginASCII(raw string) error {
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return fmt.Errorf("byte %#02x at offset %d is %w", c, i, errLoginEncoding)
+		}
+	}
+	return nil
 }
 
 // handoffError: the app's header was malformed, or asked for what the

@@ -2,11 +2,12 @@ package gate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -117,7 +118,8 @@ func isUpgrade(r *http.Request) bool {
 // the still-valid access token's claims (near expiry), or nil.
 func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.Claims) (*verifier.Claims, error) {
 	ctx := r.Context()
-	tok, err := w.refresher.refresh(ctx, rt, clientKey(r))
+	addr, bind := w.clientKey(r), w.jar.bindOf(r)
+	tok, err := w.refresher.refresh(ctx, rt, addr, holderOf(addr, bind))
 	var limited *refreshLimited
 	switch {
 	case err == nil:
@@ -140,7 +142,10 @@ func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.
 	}
 	// The old refresh token is spent: the browser must get the new ones
 	// whatever happens next, or it loses its session.
-	if err := h.setSession(tok); err != nil {
+	if bind == "" {
+		bind = newBind()
+	}
+	if err := h.setSession(tok, bind); err != nil {
 		return nil, err
 	}
 	c, err := w.v.Verify(ctx, tok.AccessToken)
@@ -166,13 +171,21 @@ func isStale(err error) bool {
 	return errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable)
 }
 
-// clientKey is the key of r's client address for per-address limits.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+// clientKey is the key of r's client address (behind the trusted
+// proxies) for per-address limits.
+func (w *Web) clientKey(r *http.Request) string {
+	return httpguard.AddrKey(httpguard.ClientAddr(r, w.trusted))
+}
+
+// holderOf is who may be handed a remembered exchange (spentTokens): the
+// browser holding binding value bind, at client address key addr. Without
+// a binding value nobody is.
+func holderOf(addr, bind string) string {
+	if bind == "" {
+		return ""
 	}
-	return httpguard.AddrKey(host)
+	h := sha256.Sum256([]byte(bind))
+	return addr + " " + hex.EncodeToString(h[:])
 }
 
 // logLimited says, at most once a minute, that refreshes were refused for
@@ -183,7 +196,7 @@ func (w *Web) logLimited(r *http.Request) {
 		level = slog.LevelWarn
 	}
 	w.log.Log(r.Context(), level, "gate: refreshes from one address over the limit, answered 429 "+
-		"(behind a proxy every browser has its address: raise --refresh-per-address, WebConfig.RefreshPerAddress)",
+		"(behind a proxy, list it in --trusted-proxies, WebConfig.TrustedProxies, so that each browser is counted by its own address; or raise --refresh-per-address)",
 		"remote", r.RemoteAddr, "path", r.URL.Path)
 }
 

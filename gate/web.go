@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,9 +58,15 @@ type WebConfig struct {
 	// seconds' worth; one the authority refuses counts as 10. Each costs
 	// the gate's API key budget at the authority, which an anonymous client
 	// sending made-up refresh cookies would otherwise spend for everyone.
-	// Zero: DefaultRefreshPerAddress. Negative: no limit, for a gate behind
-	// a proxy, where every browser has the proxy's address (or raise it).
+	// The address is the client's behind TrustedProxies. Zero:
+	// DefaultRefreshPerAddress. Negative: no limit.
 	RefreshPerAddress float64
+	// TrustedProxies are the networks of the proxies in front of the gate
+	// (a TLS terminator, a load balancer) whose X-Forwarded-For is believed
+	// for the client's address, which keys the per-address refresh limit
+	// and, with the browser's binding cookie, the gate's memory of spent
+	// refresh tokens. Nil: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 	// Logger receives sign-in failures, authority trouble (Warn/Error) and
 	// refused requests (Info/Debug). Nil: slog.Default().
 	Logger *slog.Logger
@@ -103,6 +111,7 @@ type Web struct {
 	handoff   []string // LoginHandoffPaths; nil: any path
 	loginPath string
 	refresher *refresher
+	trusted   []netip.Prefix     // WebConfig.TrustedProxies
 	origin    string             // WebConfig.Origin, trimmed
 	origins   originCheck        // for protocol switches in-process (Handler)
 	tunnels   *tunnels           // upgraded connections, closed when their token is refused
@@ -115,7 +124,7 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if v == nil || cfg.Authority == nil {
 		return nil, errors.New("gate: NewWeb needs a verifier and WebConfig.Authority")
 	}
-	w := &Web{v: v, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath,
+	w := &Web{v: v, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath, trusted: slices.Clone(cfg.TrustedProxies),
 		cop: http.NewCrossOriginProtection(), quiet: httpguard.NewLimiter(1.0/60, 1)}
 	if w.log == nil {
 		w.log = slog.Default()
@@ -149,7 +158,7 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 		}
 		w.origin = origin
 	}
-	if w.origins, err = newOriginCheck(w.origin); err != nil {
+	if w.origins, err = newOriginCheck(w.trusted, w.origin); err != nil {
 		return nil, err
 	}
 	for _, p := range append([]string{w.loginPath}, cfg.Public...) {

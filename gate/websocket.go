@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -28,10 +30,11 @@ import (
 // its Origin.
 type originCheck struct {
 	trusted map[string]bool // scheme://host[:port], lower case
+	proxies []netip.Prefix  // whose X-Forwarded-Host names the request's host
 }
 
-func newOriginCheck(origins ...string) (originCheck, error) {
-	o := originCheck{trusted: map[string]bool{}}
+func newOriginCheck(proxies []netip.Prefix, origins ...string) (originCheck, error) {
+	o := originCheck{trusted: map[string]bool{}, proxies: proxies}
 	for _, origin := range origins {
 		origin = strings.TrimSuffix(origin, "/")
 		if origin == "" {
@@ -48,7 +51,8 @@ func newOriginCheck(origins ...string) (originCheck, error) {
 // allowed reports whether r may switch protocols: when it is no upgrade,
 // carries no Origin (no browser page sent it: browsers always send one on a
 // WebSocket handshake), names a trusted origin, or names the host the
-// request was sent to. The scheme is not compared: behind a TLS terminator
+// request was sent to (by a trusted proxy's X-Forwarded-Host, when it came
+// through one). The scheme is not compared: behind a TLS terminator
 // the gate cannot know it, and one host and port serve one scheme.
 func (o originCheck) allowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
@@ -59,7 +63,14 @@ func (o originCheck) allowed(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	host := r.Host
+	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" && httpguard.FromTrustedProxy(r, o.proxies) {
+		host = fh
+	}
+	return strings.EqualFold(u.Host, host)
 }
 
 // refuseUpgradeOrigin answers a cross-origin protocol switch.

@@ -50,14 +50,20 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	}
 	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0)}
 	var err error
-	if a.keySealer, err = newSealer(masterKey, "signing keys"); err != nil {
+	others := cfg.OtherMasterKeys
+	if a.keySealer, err = newSealer(masterKey, "signing keys", others...); err != nil {
 		return nil, err
 	}
-	if a.tokSealer, err = newSealer(masterKey, "refresh successors"); err != nil {
+	if a.tokSealer, err = newSealer(masterKey, "refresh successors", others...); err != nil {
 		return nil, err
 	}
-	if a.rxSealer, err = newSealer(masterKey, "event receiver credentials"); err != nil {
+	if a.rxSealer, err = newSealer(masterKey, "event receiver credentials", others...); err != nil {
 		return nil, err
+	}
+	if len(others) > 0 {
+		if err := a.reseal(ctx); err != nil {
+			return nil, err
+		}
 	}
 	// The lifetimes first: how long retired keys stay published depends
 	// on them.

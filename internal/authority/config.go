@@ -70,6 +70,11 @@ type Config struct {
 	// a paused stream). Older entries are pruned once expired, and such a
 	// stream skips them. Default DefaultEventRetention.
 	EventRetention time.Duration
+	// OtherMasterKeys open what is sealed at rest (signing keys, event
+	// receiver credentials, refresh successors) but never seal: during a
+	// master key rotation. Given them, New re-seals everything one of them
+	// sealed under the master key it was given (reseal.go).
+	OtherMasterKeys [][]byte
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Default slog.Default().

@@ -30,7 +30,7 @@ type gateFlags struct {
 	audience, issuer, cookie    string
 	name                        string
 	claims, keyFile             string
-	wsOrigins                   string
+	wsOrigins, proxies          string
 	metricsListen               string
 	staleAfter, startTimeout    time.Duration
 	introspect                  bool
@@ -47,6 +47,7 @@ func (f *gateFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
+	fs.StringVar(&f.proxies, "trusted-proxies", env.Getenv("TEGATA_GATE_TRUSTED_PROXIES"), "comma-separated CIDRs of the proxies in front of the gate (TLS terminator, load balancer): their X-Forwarded-For gives the client's address (per-address limits, refresh rescue), their X-Forwarded-Proto/-Host reach the upstream, and their connections are not capped (env TEGATA_GATE_TRUSTED_PROXIES)")
 	fs.StringVar(&f.wsOrigins, "websocket-origins", env.Getenv("TEGATA_GATE_WEBSOCKET_ORIGINS"), "with --upstream: comma-separated origins (https://host[:port]) besides the gate's own host whose pages may open WebSockets through it; others are refused 403 (env TEGATA_GATE_WEBSOCKET_ORIGINS)")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
@@ -89,6 +90,11 @@ func (f *gateFlags) gateConfig() (gate.Config, error) {
 		}
 		cfg.Upstream = u
 	}
+	proxies, err := parseProxies(f.proxies)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.TrustedProxies = proxies
 	for o := range strings.SplitSeq(f.wsOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.WebSocketOrigins = append(cfg.WebSocketOrigins, o)
@@ -147,7 +153,7 @@ func gateCmd(env Env, args []string) error {
 	}
 	vcfg.Logger, gcfg.Logger = log, log
 	if wcfg != nil {
-		wcfg.Logger = log
+		wcfg.Logger, wcfg.TrustedProxies = log, gcfg.TrustedProxies
 		f.web.warn(log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -181,7 +187,7 @@ func runGate(ctx context.Context, run gateRun) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ln = httpguard.Listener(ln, f.maxConns, nil, log)
+	ln = httpguard.Listener(ln, f.maxConns, run.gcfg.TrustedProxies, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), buildinfo.Collector())
 	run.gcfg.Metrics = reg

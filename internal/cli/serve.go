@@ -88,6 +88,9 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.Limits = &lim
+	if cfg.AfterRestore != server.AfterRestoreCutoff && cfg.AfterRestore != server.AfterRestoreKeep {
+		return cfg, usageErr("--after-restore must be %s or %s", server.AfterRestoreCutoff, server.AfterRestoreKeep)
+	}
 	if cfg.MaxConfirm <= 0 {
 		return cfg, usageErr("--max-confirm must be positive")
 	}
@@ -101,6 +104,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.MasterKey, cfg.APIKey, cfg.FeedKey = env.Getenv("TEGATA_MASTER_KEY"), env.Getenv("TEGATA_API_KEY"), env.Getenv("TEGATA_FEED_KEY")
+	cfg.MasterKeyOther = env.Getenv("TEGATA_MASTER_KEY_OTHER")
 	return cfg, nil
 }
 
@@ -120,15 +124,23 @@ func parseLimits(mode, proxies string, c caps) (httpapi.Limits, error) {
 	default:
 		return l, usageErr("--rate-limits must be on or off")
 	}
-	for _, p := range strings.Split(proxies, ",") {
+	var err error
+	l.TrustedProxies, err = parseProxies(proxies)
+	return l, err
+}
+
+// parseProxies reads --trusted-proxies: comma-separated CIDRs.
+func parseProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(list, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {
-			return l, usageErr("--trusted-proxies: %q is not a CIDR (e.g. 10.0.0.0/8)", p)
+			return nil, usageErr("--trusted-proxies: %q is not a CIDR (e.g. 10.0.0.0/8)", p)
 		}
-		l.TrustedProxies = append(l.TrustedProxies, pfx)
+		out = append(out, pfx)
 	}
-	return l, nil
+	return out, nil
 }

@@ -31,6 +31,9 @@ func CheckSettings(cfg Config) error {
 	if err := checkAfterRestore(cfg.AfterRestore); err != nil {
 		return err
 	}
+	if cfg.Authority.Now != nil {
+		return errors.New("server: Config.Authority.Now is set: give the node its clock as Config.Clock, which times its timers too")
+	}
 	ac := cfg.Authority
 	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, "http://"+cfg.Addr)
 	return ac.Validate()

@@ -329,7 +329,7 @@ func TestVerifierResyncsAfterRestore(t *testing.T) {
 func TestRestoredFlag(t *testing.T) {
 	cfg := postgresBacking().config(t)
 	clk := newClock()
-	cfg.Logger, cfg.Authority.Now = quietLog(), clk.Now
+	cfg.Logger, cfg.Clock = quietLog(), clk
 	r := mustStart(t, cfg)
 	admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
 	tok, err := admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice", Device: "laptop"})

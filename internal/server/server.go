@@ -17,6 +17,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/buildinfo"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/httpguard"
@@ -54,7 +55,12 @@ type Config struct {
 	// TEGATA_API_KEY; empty means the files under DataDir. FeedKey
 	// (TEGATA_FEED_KEY) optionally installs a read-only feed key.
 	MasterKey, APIKey, FeedKey string
-	Authority                  authority.Config
+	// MasterKeyOther (TEGATA_MASTER_KEY_OTHER) is a second master key that
+	// opens what is sealed at rest but never seals, during a master key
+	// rotation (docs/operations.md); given it, the node re-seals under
+	// MasterKey what it sealed.
+	MasterKeyOther string
+	Authority      authority.Config
 	// Limits caps request rates; nil means httpapi.DefaultLimits().
 	Limits *httpapi.Limits
 	// MaxConfirm caps ?confirm= on revocations. Default 30s.
@@ -99,7 +105,15 @@ type Config struct {
 	// no wait for a silent verifier, lasts longer. Zero means
 	// feed.DefaultStaleAfterCap.
 	MaxStaleAfter time.Duration
-	Logger        *slog.Logger
+	// Clock is the node's one clock: the authority's decisions and the
+	// API's timers (feed streams' key checks and maximum age). Nil: the
+	// wall clock. Authority.Now must be nil (Start refuses another clock).
+	Clock clock.Clock
+	// BodyTimeout bounds how long a request body may take to arrive (a
+	// connection deadline, on the wall clock). Zero:
+	// httpguard.BodyTimeout.
+	BodyTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Running is a started authority.
@@ -200,7 +214,7 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 	}
 	cfg.FeedKey = env.feed
 	wit := newWitness(dd)
-	if r, err = start(ctx, cfg, st, master, adminKey, url, ln, wit); err != nil {
+	if r, err = start(ctx, cfg, st, master, env.otherMaster, adminKey, url, ln, wit); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -208,28 +222,31 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 	return r, nil
 }
 
-func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener, wit *witness) (*Running, error) {
+func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster []byte, adminKey, url string, ln net.Listener, wit *witness) (*Running, error) {
 	log := cfg.Logger
 	ac := cfg.Authority
+	clk := clock.Or(cfg.Clock)
+	ac.Now = clk.Now // checkConfig refused another
 	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if ac.Now != nil {
-		now = ac.Now
-	}
+	now := clk.Now
 	rc := restoreCheck{renew: cfg.NewEpoch, restored: cfg.Restored, policy: cfg.AfterRestore, keep: configuredKeys(adminKey, cfg.FeedKey), witness: wit}
 	if id, err = checkEpoch(ctx, st, id, rc, now(), log); err != nil {
 		return nil, err
 	}
 	ac.Issuer = id.Issuer
 	ac.Logger = log
-	mine, err := nodeSettings(ac, master)
+	if otherMaster != nil {
+		ac.OtherMasterKeys = [][]byte{otherMaster}
+		log.Info("master key rotation: TEGATA_MASTER_KEY_OTHER opens what it sealed; this node seals with TEGATA_MASTER_KEY and re-seals under it at start")
+	}
+	mine, alt, err := nodeSettings(ac, master)
 	if err != nil {
 		return nil, err
 	}
-	if id, err = checkSettings(ctx, st, id, mine, cfg.UpdateSettings, log); err != nil {
+	if id, err = checkSettings(ctx, st, id, mine, alt, cfg.UpdateSettings, log); err != nil {
 		return nil, err
 	}
 	a, err := authority.New(ctx, st, master, ac)
@@ -291,7 +308,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master []byte, admin
 	}
 	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition),
 		Reports: http.HandlerFunc(hub.ServeReports), Metrics: metrics,
-		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
+		Instruments: instruments, Logger: log, Limits: limits, Clock: clk, BodyTimeout: cfg.BodyTimeout, FeedMaxAge: cfg.FeedMaxAge,
 		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
 	if sl := a.Config().StatusLists; !sl.Off() {
 		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{

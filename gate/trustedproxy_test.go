@@ -1,0 +1,107 @@
+package gate_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/gate"
+)
+
+// TestRefreshRescueNotHandedToThiefBehindProxy: every browser reaches the
+// gate from one address (as behind a TLS terminator). A thief presenting
+// the victim's spent refresh token after the grace window, without the
+// victim browser's binding cookie, is not handed the successor from the
+// gate's memory: the authority sees the reuse and revokes the session, as
+// it would without a proxy. The victim's own browser, coming back with the
+// spent token and its binding cookie, is rescued.
+func TestRefreshRescueNotHandedToThiefBehindProxy(t *testing.T) {
+	t.Run("thief", func(t *testing.T) {
+		e := startWeb(t, nil)
+		victim := e.browser(t)
+		victim.login("vic", nil)
+		stolen := victim.cookie(gate.CookieRefresh)
+		e.advance(t, accessTTL)
+		if got := victim.send("GET", "/page", true, nil); got.status != http.StatusOK || victim.cookie(gate.CookieRefresh) == stolen {
+			t.Fatalf("victim's refresh = %d, want 200 with new cookies", got.status)
+		}
+		e.advance(t, time.Minute) // past the authority's grace window
+		thief := e.browser(t)
+		thief.setCookie(gate.CookieRefresh, stolen)
+		got := thief.send("GET", "/page", true, nil)
+		if c := got.cookies[gate.CookieRefresh]; got.status == http.StatusOK || (c != nil && c.Value != "") {
+			t.Fatalf("thief with the spent token = %d, cookies %v; want no session", got.status, got.cookies)
+		}
+		if ids := e.sessionIDs(t, "vic"); len(ids) != 0 {
+			t.Errorf("victim's sessions after the reuse = %v, want the session revoked as theft", ids)
+		}
+	})
+	t.Run("same browser rescued", func(t *testing.T) {
+		e := startWeb(t, nil)
+		b := e.browser(t)
+		b.login("ann", nil)
+		before := map[string]string{}
+		for _, n := range []string{gate.CookieAccess, gate.CookieRefresh, "__Host-tegata-bind"} {
+			before[n] = b.cookie(n)
+		}
+		e.advance(t, accessTTL)
+		if got := b.send("GET", "/page", true, nil); got.status != http.StatusOK {
+			t.Fatalf("refresh = %d, want 200", got.status)
+		}
+		e.advance(t, time.Minute)
+		for n, v := range before { // a tab that never saw the new cookies
+			b.setCookie(n, v)
+		}
+		if got := b.send("GET", "/page", true, nil); got.status != http.StatusOK || got.saw(t).Header.Get(gate.HeaderSubject) != "ann" {
+			t.Fatalf("same browser with the spent token = %d, want 200 as ann (rescued)", got.status)
+		}
+		if ids := e.sessionIDs(t, "ann"); len(ids) != 1 {
+			t.Errorf("ann's sessions = %v, want one (not taken for theft)", ids)
+		}
+	})
+}
+
+// TestGateTrustedProxies: a request from a trusted proxy keeps its
+// X-Forwarded-For (the gate appends the proxy), -Proto and -Host on the
+// way upstream; the same headers from a peer that is not trusted are
+// dropped.
+func TestGateTrustedProxies(t *testing.T) {
+	a := startAuthority(t)
+	v := newVerifier(t, a.URL, a.APIKey, nil, nil)
+	waitReady(t, v)
+	app := startEcho(t)
+	tok := a.signIn(t, "carol", nil)
+	hdr := bearer(tok.AccessToken)
+	hdr.Set("X-Forwarded-For", "203.0.113.7")
+	hdr.Set("X-Forwarded-Proto", "https")
+	hdr.Set("X-Forwarded-Host", "app.example.com")
+	tests := []struct {
+		name             string
+		trusted          []netip.Prefix
+		xff, proto, host string
+	}{
+		{"trusted", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "203.0.113.7, 127.0.0.1", "https", "app.example.com"},
+		{"not trusted", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, "127.0.0.1", "http", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := startGate(t, v, gate.Config{Upstream: app.url(t), TrustedProxies: tt.trusted})
+			host := tt.host
+			if host == "" {
+				host = parseURL(t, g.URL).Host
+			}
+			got := do(t, "GET", g.URL+"/x", hdr)
+			var e echoed
+			if err := json.Unmarshal(got.body, &e); err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range map[string]string{"X-Forwarded-For": tt.xff, "X-Forwarded-Proto": tt.proto, "X-Forwarded-Host": host} {
+				if g := e.Header.Get(name); g != want {
+					t.Errorf("upstream saw %s = %q, want %q", name, g, want)
+				}
+			}
+		})
+	}
+}
