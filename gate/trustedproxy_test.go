@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
 )
 
@@ -103,5 +105,29 @@ func TestGateTrustedProxies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWebSessionEndedSaysWhy: a script's request after the session was
+// revoked is answered 401 saying the session has ended, not "no token";
+// the browser's cookies are cleared.
+func TestWebSessionEndedSaysWhy(t *testing.T) {
+	e := startWeb(t, nil)
+	b := e.browser(t)
+	b.login("sam", nil)
+	for _, sid := range e.sessionIDs(t, "sam") {
+		if _, err := e.a.admin.RevokeSession(testContext(t), client.SessionRevocation{SessionID: sid, Confirm: 5 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := b.send("GET", "/api/items", false, nil)
+	if d := got.errorDescription(t); got.status != http.StatusUnauthorized || !strings.Contains(d, "session has ended") {
+		t.Errorf("request after revocation = %d %q, want 401 saying the session has ended", got.status, d)
+	}
+	if c := got.cookies[gate.CookieRefresh]; c == nil || c.MaxAge >= 0 {
+		t.Errorf("refresh cookie = %v, want it cleared", c)
+	}
+	if got := b.send("GET", "/api/items", false, nil); got.errorDescription(t) != "no token" {
+		t.Errorf("next request without cookies = %q, want no token", got.errorDescription(t))
 	}
 }

@@ -103,6 +103,10 @@ done <"$out/plan.txt"
 
 elapsed=$(($(date +%s) - start))
 if go run ./internal/bench/benchdoc -dir "$out" -elapsed "${elapsed}s" >"$out/benchmarks.md"; then
+  # The @tegata/node section is written by `npm run bench -- --write` in js/
+  # (Node, not Go): carry it over as it was.
+  sed -n '/^<!-- @tegata\/node bench: begin -->$/,/^<!-- @tegata\/node bench: end -->$/p' docs/benchmarks.md >"$out/node-section.md"
+  [ -s "$out/node-section.md" ] && { echo; cat "$out/node-section.md"; } >>"$out/benchmarks.md"
   cp "$out/benchmarks.md" docs/benchmarks.md
   say "wrote docs/benchmarks.md in ${elapsed}s (raw outputs in $out)"
 else
