@@ -7,7 +7,7 @@ import (
 )
 
 // SilentHold is how long a verifier that went silent past its staleness
-// bound is still counted, as Listing.Silent, unless a verifier of the same
+// bound is still counted as stale in the metrics, unless a verifier of the same
 // name and host was heard since (it restarted). A frozen gate is listed as
 // stale for only half its bound before it drops out of the listing, too
 // briefly for an alert that samples every 15 s; counted this long, it is
