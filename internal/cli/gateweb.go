@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -22,12 +23,12 @@ type webFlags struct {
 	on, insecureCookies       bool
 	public, loginPath, origin string
 	loginHandoffPaths         string
-	sameSite                  string
+	sameSite, unavailablePage string
 	refreshPerAddress         float64
 }
 
 // webFlagNames are the flags that mean nothing without --web.
-var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address"}
+var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address", "unavailable-page"}
 
 func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.on, "web", false, "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream")
@@ -38,6 +39,7 @@ func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.origin, "origin", "", "with --web: the app's public origin, e.g. https://app.example.com, trusted besides the request's Host")
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", false, "with --web: cookies without Secure and __Host-, for plain-http development off localhost only")
 	fs.StringVar(&f.sameSite, "cookie-samesite", "lax", "with --web: lax or strict")
+	fs.StringVar(&f.unavailablePage, "unavailable-page", "", "with --web: HTML file sent (503) to browser page requests while sessions cannot be checked; default a page that retries every 5 s")
 	fs.Float64Var(&f.refreshPerAddress, "refresh-per-address", gate.DefaultRefreshPerAddress,
 		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 = no limit")
 }
@@ -75,6 +77,11 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 		RefreshPerAddress: f.refreshPerAddress}
 	if f.refreshPerAddress == 0 {
 		cfg.RefreshPerAddress = -1 // the flag's 0 is no limit, the config's is the default
+	}
+	if f.unavailablePage != "" {
+		if cfg.UnavailablePage, err = os.ReadFile(f.unavailablePage); err != nil {
+			return nil, usageErr("--unavailable-page: %v", err)
+		}
 	}
 	cfg.Public = splitList(f.public)
 	cfg.LoginHandoffPaths = splitList(f.loginHandoffPaths)
