@@ -1,6 +1,7 @@
 package ssf
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -61,10 +62,12 @@ func (r *deliveryRig) serve(w http.ResponseWriter, req *http.Request) {
 			Claims map[string]string `json:"claims"`
 		} `json:"events"`
 	}
-	b := make([]byte, 4096)
-	n, _ := req.Body.Read(b)
-	if err := json.Unmarshal(b[len("signed."):n], &set); err != nil {
-		r.t.Errorf("receiver: %q: %v", b[:n], err)
+	b, err := io.ReadAll(req.Body)
+	if err != nil {
+		r.t.Errorf("receiver: %v", err)
+	}
+	if err := json.Unmarshal(bytes.TrimPrefix(b, []byte("signed.")), &set); err != nil {
+		r.t.Errorf("receiver: %q: %v", b, err)
 	}
 	r.mu.Lock()
 	r.received = append(r.received, set.Events[EventTokenClaimsChange].Claims["role"])
