@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/buildinfo"
 	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
@@ -42,6 +43,10 @@ type Config struct {
 	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
 	// <DataDir>/tegata.db.
 	DB string
+	// SQLiteMaxSize caps the embedded database file, in bytes: past it
+	// writes are refused and the node answers not ready, as on a full
+	// disk, leaving the rest of the disk to others. Zero: no cap.
+	SQLiteMaxSize int64
 	// Issuer is the iss of every token. The first node to start on a
 	// database records it (default http://<Addr>); a node started without
 	// one uses the recorded one, a node given another refuses to start.
@@ -92,6 +97,9 @@ type Config struct {
 	// lifetimes, status lists: authority.Config.SharedSettings) refuses to
 	// start, naming them.
 	UpdateSettings bool
+	// MetricsAddr, when set, serves /metrics there and not on Addr, so
+	// that a balancer exposing Addr does not expose the metrics.
+	MetricsAddr string
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
@@ -110,10 +118,13 @@ type Config struct {
 
 // Running is a started authority.
 type Running struct {
-	URL       string // http://host:port actually listened on
-	APIKey    string // the bootstrap admin key (for tests and the CLI)
-	Authority *authority.Authority
-	Store     store.Store
+	URL string // http://host:port actually listened on
+	// MetricsURL is where /metrics is served when Config.MetricsAddr is
+	// set, else empty (it is under URL).
+	MetricsURL string
+	APIKey     string // the bootstrap admin key (for tests and the CLI)
+	Authority  *authority.Authority
+	Store      store.Store
 
 	srv *http.Server
 	// stopFeed ends the feed hub and with it every feed stream; the HTTP
@@ -129,6 +140,7 @@ type Running struct {
 	wg             sync.WaitGroup
 	log            *slog.Logger
 	data           *dataDir // nil when the data directory is not used
+	metrics        *metricsListener
 	// witness notes the log's head in the data directory (restore.go).
 	witness func()
 }
@@ -231,7 +243,11 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	tx := ssf.New(st, a, ssf.Config{Issuer: id.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: clk.Now, Logger: log})
-	h, err := newAPI(cfg, clk, a, st, id, hub, cl, tx, limits, feedCtx)
+	h, metrics, err := newAPI(cfg, clk, a, st, id, hub, cl, tx, limits, feedCtx)
+	var ml *metricsListener
+	if err == nil {
+		ml, err = listenMetrics(cfg.MetricsAddr, metrics)
+	}
 	if err != nil {
 		stopBackground()
 		stopFeed()
@@ -243,6 +259,10 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			BaseContext: func(net.Listener) context.Context { return reqs }}}
 	r.srv.RegisterOnShutdown(stopFeed)
+	if ml != nil {
+		r.metrics, r.MetricsURL = ml, ml.url
+		r.goRun(func() { ml.serve(log) })
+	}
 	r.goRunLogged(bg, "authority background work", a.Run)
 	r.goRunLogged(feedCtx, "feed hub", hub.Run)
 	r.goRunLogged(bg, "cluster membership", cl.Run)
@@ -332,21 +352,27 @@ func newHub(cfg Config, a *authority.Authority, st store.Store, id store.Cluster
 // newAPI is the HTTP API over the authority, the feed hub, the cluster's
 // confirmations, status lists and the Shared Signals transmitter, with its
 // metrics.
+//
+// With cfg.MetricsAddr set, /metrics is left out of the API and returned as
+// metrics, for a listener of its own.
 func newAPI(cfg Config, clk clock.Clock, a *authority.Authority, st store.Store, id store.ClusterInfo, hub *feed.Hub,
-	cl *inforce.Cluster, tx *ssf.Transmitter, limits httpapi.Limits, feedCtx context.Context) (http.Handler, error) {
+	cl *inforce.Cluster, tx *ssf.Transmitter, limits httpapi.Limits, feedCtx context.Context) (api, metrics http.Handler, err error) {
 	reg, instruments, err := newMetrics()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := reg.Register(cl.Collector()); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+	for _, c := range []prometheus.Collector{cl.Collector(), opsCollector{a: a, st: st, now: clk.Now}, buildinfo.Collector()} {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
+	metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	hc := httpapi.Config{
 		Feed:        hub,
 		FeedReady:   hub.Ready,
 		Position:    http.HandlerFunc(hub.ServePosition),
 		Reports:     http.HandlerFunc(hub.ServeReports),
-		Metrics:     promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Metrics:     metrics,
 		Instruments: instruments,
 		Logger:      cfg.Logger,
 		Limits:      limits,
@@ -365,7 +391,11 @@ func newAPI(cfg Config, clk clock.Clock, a *authority.Authority, st store.Store,
 	if cfg.SSFInsecurePush {
 		cfg.Logger.Warn("--ssf-insecure-push: event streams may push to http:// and to loopback and private addresses; never in production")
 	}
-	return httpapi.New(a, hc), nil
+	if cfg.MetricsAddr != "" {
+		hc.Metrics = nil
+		return httpapi.New(a, hc), metrics, nil
+	}
+	return httpapi.New(a, hc), nil, nil
 }
 
 // verifierRecordsPer is how many verifier records a node keeps per feed
@@ -393,6 +423,7 @@ func (r *Running) goRunLogged(ctx context.Context, what string, work func(contex
 // elsewhere by Last-Event-ID), waits for in-flight requests up to ctx's
 // deadline (cancelling those left then), then closes the store.
 func (r *Running) Shutdown(ctx context.Context) error {
+	r.metrics.close()
 	err := r.srv.Shutdown(ctx)
 	if err != nil {
 		r.cancelRequests()
@@ -445,7 +476,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, 
 		return st, nil
 	}
 	path := filepath.Join(cfg.DataDir, sqliteFile)
-	st, err := sqlite.Open(ctx, path)
+	st, err := sqlite.OpenWith(ctx, path, sqlite.Options{MaxSize: cfg.SQLiteMaxSize})
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
 	}
