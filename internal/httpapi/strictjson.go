@@ -25,7 +25,9 @@ var errNotStrict = errors.New("not strict JSON")
 // maps (app claims) may differ only in case, as claim names are
 // case-sensitive.
 func checkNames(body []byte, t reflect.Type) error {
-	m, err := strictjson.DecodeObjectValue(body, "body", errNotStrict)
+	// App claims travel one level down in a body; their own depth is
+	// checked against a token's when they are stored.
+	m, err := strictjson.DecodeObjectValueWithin(body, "body", errNotStrict, strictjson.MaxDepth+1)
 	if err != nil {
 		return err
 	}
