@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -145,4 +147,38 @@ func secureRandom(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
+}
+
+// errSecureOnPlainHTTP: the browser is on a plain-http page of a host other
+// than localhost, where it drops Secure cookies: a sign-in would set
+// cookies it never stores and send the user back to the login page with a
+// session nobody can use.
+var errSecureOnPlainHTTP = errors.New("gate: the browser is on plain http at a host other than localhost, " +
+	"where browsers drop the session's Secure cookies, so it cannot sign in: serve the app over https " +
+	"(a TLS proxy in front of the gate), or for development only run the gate with --insecure-cookies " +
+	"(WebConfig.InsecureCookies)")
+
+// checkCookieScheme refuses a sign-in from a page whose origin, as the
+// browser states it, is plain http on a host other than localhost, while
+// the cookies are Secure. Behind a TLS terminator the gate itself is
+// reached over http, but the browser's Origin says https.
+func (w *Web) checkCookieScheme(r *http.Request) error {
+	if !w.jar.secure {
+		return nil
+	}
+	u, err := url.Parse(r.Header.Get("Origin"))
+	if err != nil || u.Scheme != "http" || isLoopback(u.Hostname()) {
+		return nil
+	}
+	return errSecureOnPlainHTTP
+}
+
+// isLoopback reports whether browsers treat host as a secure context over
+// plain http (and keep Secure cookies there).
+func isLoopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }

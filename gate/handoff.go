@@ -318,6 +318,9 @@ func (h *handoff) login(raw string) error {
 	if l.Device == "" {
 		l.Device = deviceLabel(h.r.UserAgent())
 	}
+	if err := h.web.checkCookieScheme(h.r); err != nil {
+		return err // before a session exists: no orphan session is left behind
+	}
 	ctx, cancel := context.WithTimeout(h.r.Context(), authorityTimeout)
 	defer cancel()
 	tok, err := h.web.auth.CreateSession(ctx, client.SessionRequest{Subject: l.Subject, Device: l.Device, Claims: l.Claims})
@@ -413,6 +416,9 @@ func (h *handoff) fail(err error) {
 		desc = he.Error()
 	case errors.Is(err, errCookieTooLarge):
 		h.web.log.ErrorContext(ctx, "gate: sign-in failed", "err", err, "path", h.r.URL.Path)
+	case errors.Is(err, errSecureOnPlainHTTP):
+		h.web.log.ErrorContext(ctx, "gate: sign-in refused", "err", err, "origin", h.r.Header.Get("Origin"))
+		desc = err.Error()
 	default:
 		h.web.logAuthorityError(ctx, "sign-in/sign-out", err)
 	}

@@ -227,6 +227,10 @@ func (w *Web) refuseIdentity(h *handoff, r *http.Request, err error) {
 	case isStale(err), errors.Is(err, errAuthority):
 		w.log.InfoContext(r.Context(), "gate: session cannot be checked now", "err", err, "path", r.URL.Path)
 		h.Header().Set("Retry-After", "1")
+		if r.Method == http.MethodGet && acceptsHTML(r) {
+			w.unavailablePage(h)
+			return
+		}
 		httperr.Write(h, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions cannot be checked right now; try again")
 	case errors.Is(err, errCookieTooLarge):
 		httperr.Write(h, http.StatusBadGateway, "bad_gateway", "session could not be stored in a cookie")
@@ -239,6 +243,16 @@ func (w *Web) refuseIdentity(h *handoff, r *http.Request, err error) {
 		// the browser's fault; its new cookies are set, so a retry may pass.
 		w.refuse(h, r, err)
 	}
+}
+
+// unavailablePage answers a browser's page request with the HTML page that
+// says sessions cannot be checked now (WebConfig.UnavailablePage).
+func (w *Web) unavailablePage(h *handoff) {
+	hd := h.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	h.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = h.Write(w.down)
 }
 
 // refuse answers 401 like the plain gate.

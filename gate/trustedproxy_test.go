@@ -131,3 +131,76 @@ func TestWebSessionEndedSaysWhy(t *testing.T) {
 		t.Errorf("next request without cookies = %q, want no token", got.errorDescription(t))
 	}
 }
+
+// TestWebUnavailableBrowsersGetHTML: while sessions cannot be checked (the
+// authority is down past the staleness bound), a browser's page request
+// gets an HTML page (the app's own when set) with 503 and Retry-After that
+// retries by itself; a script's request keeps the JSON error.
+func TestWebUnavailableBrowsersGetHTML(t *testing.T) {
+	tests := []struct {
+		name string
+		page []byte
+		want string
+	}{
+		{"default page", nil, `http-equiv="refresh"`},
+		{"the app's page", []byte("<p>maintenance</p>"), "<p>maintenance</p>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startWeb(t, func(c *gate.WebConfig) { c.UnavailablePage = tt.page })
+			b := e.browser(t)
+			b.login("una", nil)
+			e.a.stop(t)
+			e.clock.Add(time.Minute) // nothing heard from the authority since: stale
+			page := b.send("GET", "/home", true, nil)
+			if page.status != http.StatusServiceUnavailable || page.header.Get("Retry-After") == "" ||
+				!strings.HasPrefix(page.header.Get("Content-Type"), "text/html") || !strings.Contains(string(page.body), tt.want) {
+				t.Errorf("page request while stale = %d %q %q, want 503 HTML with Retry-After containing %q",
+					page.status, page.header.Get("Content-Type"), page.body, tt.want)
+			}
+			api := b.send("GET", "/api/items", false, nil)
+			if api.status != http.StatusServiceUnavailable || api.errorDescription(t) == "" {
+				t.Errorf("script request while stale = %d %s, want the JSON 503", api.status, api.body)
+			}
+		})
+	}
+}
+
+// TestWebSignInOnPlainHTTPExplained: a sign-in from a plain-http page of a
+// host other than localhost, where browsers drop Secure cookies, is
+// refused before any session is made, with a message naming the fixes;
+// localhost, https (as behind a TLS proxy) and --insecure-cookies sign in.
+func TestWebSignInOnPlainHTTPExplained(t *testing.T) {
+	tests := []struct {
+		name     string
+		origin   string
+		insecure bool
+		ok       bool
+	}{
+		{"plain http elsewhere", "http://app.example.test:8081", false, false},
+		{"localhost", "http://localhost:8081", false, true},
+		{"loopback address", "http://127.0.0.1:8081", false, true},
+		{"https behind a TLS proxy", "https://app.example.test", false, true},
+		{"insecure cookies for development", "http://app.example.test:8081", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startWeb(t, func(c *gate.WebConfig) { c.InsecureCookies = tt.insecure })
+			b := e.browser(t)
+			got := b.send("POST", "/login", true, http.Header{"Test-Login": {`{"subject":"pia"}`}, "Test-Status": {"303"}, "Origin": {tt.origin}})
+			sessions := e.sessionIDs(t, "pia")
+			if tt.ok {
+				if got.status != http.StatusSeeOther || len(sessions) != 1 {
+					t.Errorf("sign-in from %s = %d, sessions %v; want 303 and one session", tt.origin, got.status, sessions)
+				}
+				return
+			}
+			if d := got.errorDescription(t); got.status != http.StatusBadGateway || !strings.Contains(d, "https") || !strings.Contains(d, "--insecure-cookies") {
+				t.Errorf("sign-in from %s = %d %q, want 502 naming https and --insecure-cookies", tt.origin, got.status, d)
+			}
+			if len(sessions) != 0 || len(got.cookies) != 0 {
+				t.Errorf("sessions %v, cookies %v after the refused sign-in, want none", sessions, got.cookies)
+			}
+		})
+	}
+}

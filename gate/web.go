@@ -61,6 +61,13 @@ type WebConfig struct {
 	// The address is the client's behind TrustedProxies. Zero:
 	// DefaultRefreshPerAddress. Negative: no limit.
 	RefreshPerAddress float64
+	// UnavailablePage is the HTML sent, with 503 and Retry-After, to a
+	// browser's page request when sessions cannot be checked (the verifier
+	// is stale, or the authority cannot answer a needed refresh). It should
+	// retry by itself (the default page reloads every 5 s). Scripts' and
+	// API requests get the JSON error. Nil: a page that says so and reloads
+	// every 5 s.
+	UnavailablePage []byte
 	// TrustedProxies are the networks of the proxies in front of the gate
 	// (a TLS terminator, a load balancer) whose X-Forwarded-For is believed
 	// for the client's address, which keys the per-address refresh limit
@@ -73,6 +80,17 @@ type WebConfig struct {
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 }
+
+// defaultUnavailablePage is what a browser's page request gets while
+// sessions cannot be checked: it says so and reloads every 5 seconds.
+const defaultUnavailablePage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Back in a moment</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32em; margin: 4em auto; padding: 0 1em">
+<h1>Back in a moment</h1>
+<p>Your session cannot be checked right now. This page tries again every few seconds; you stay signed in.</p>
+</body></html>
+`
 
 // Defaults and fixed rules of web sessions.
 const (
@@ -112,6 +130,7 @@ type Web struct {
 	loginPath string
 	refresher *refresher
 	trusted   []netip.Prefix     // WebConfig.TrustedProxies
+	down      []byte             // WebConfig.UnavailablePage
 	origin    string             // WebConfig.Origin, trimmed
 	origins   originCheck        // for protocol switches in-process (Handler)
 	tunnels   *tunnels           // upgraded connections, closed when their token is refused
@@ -131,6 +150,9 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	}
 	if w.now == nil {
 		w.now = time.Now
+	}
+	if w.down = cfg.UnavailablePage; w.down == nil {
+		w.down = []byte(defaultUnavailablePage)
 	}
 	perAddr := cfg.RefreshPerAddress
 	if perAddr == 0 {

@@ -36,6 +36,8 @@ type Authority struct {
 	applied atomic.Int64
 	// caughtUp is when the log was last read to its end (Unix nanoseconds).
 	caughtUp atomic.Int64
+	// count counts the revocations recorded here, for metrics.
+	count counters
 }
 
 // New opens an authority over st. masterKey (MasterKeySize bytes) encrypts
@@ -127,6 +129,7 @@ func (a *Authority) Run(ctx context.Context) error {
 			err = a.catchUp(ctx)
 		case <-reload.C:
 			err = a.reload(ctx)
+			a.probeWrites(ctx)
 		case <-sweep.C:
 			a.Sweep(ctx)
 		}
@@ -199,8 +202,10 @@ func (a *Authority) fresh() error {
 }
 
 // Ready reports whether this node can do its job: it has read the
-// revocation log to its end within StaleAfter (so its store answers) and a
-// signing key is active. The error says which is wrong, naming no host.
+// revocation log to its end within StaleAfter (so its store answers), a
+// signing key is active, and its store accepts writes (no refusal since
+// the last write probe succeeded). The error says which is wrong, naming
+// no host.
 func (a *Authority) Ready() error {
 	if err := a.fresh(); err != nil {
 		return fmt.Errorf("%w for more than %v", err, StaleAfter)
@@ -208,7 +213,7 @@ func (a *Authority) Ready() error {
 	if _, ok := a.ring().current(a.cfg.Now()); !ok {
 		return errNoSigningKey
 	}
-	return nil
+	return a.unwritable()
 }
 
 func (a *Authority) applyLocal(e revocation.Entry) {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/buildinfo"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
@@ -39,8 +40,8 @@ type gateFlags struct {
 }
 
 func (f *gateFlags) register(env Env, fs *flagSet) {
-	fs.StringVar(&f.authority, "authority", env.Getenv("TEGATA_AUTHORITY"), "authority base URL, or several comma-separated for failover (env TEGATA_AUTHORITY; required)")
-	fs.StringVar(&f.listen, "listen", envOr(env, "TEGATA_GATE_LISTEN", "127.0.0.1:8081"), "listen address (env TEGATA_GATE_LISTEN)")
+	fs.StringVar(&f.authority, "authority", "", "authority base URL, or several comma-separated for failover (required)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8081", "listen address")
 	fs.StringVar(&f.upstream, "upstream", "", "reverse-proxy verified requests to this URL; empty = forward-auth endpoint only")
 	fs.StringVar(&f.audience, "audience", "", "required aud claim; empty = the audience the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
@@ -50,7 +51,7 @@ func (f *gateFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.wsOrigins, "websocket-origins", env.Getenv("TEGATA_GATE_WEBSOCKET_ORIGINS"), "with --upstream: comma-separated origins (https://host[:port]) besides the gate's own host whose pages may open WebSockets through it; others are refused 403 (env TEGATA_GATE_WEBSOCKET_ORIGINS)")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
-	fs.StringVar(&f.name, "name", env.Getenv("TEGATA_GATE_NAME"), "how this gate appears in 'tegata verifiers' (env TEGATA_GATE_NAME; default none: the host name and an instance id always show)")
+	fs.StringVar(&f.name, "name", "", "how this gate appears in 'tegata verifiers' (default none: the host name and an instance id always show)")
 	fs.IntVar(&f.maxConns, "max-conns-per-address", DefaultGateConnsPerAddress, "most connections open at once from one client address (an IPv6 /64); behind a proxy that opens more, raise it; 0 = no cap")
 	fs.StringVar(&f.keyFile, "key-file", "", "file holding the gate's API key (feed role; gate role with --web), read when TEGATA_FEED_KEY (TEGATA_GATE_KEY with --web) is unset")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 0, "give up when no authority has accepted the gate within this long; 0 = wait for as long as it takes")
@@ -188,7 +189,7 @@ func runGate(ctx context.Context, run gateRun) error {
 	}
 	ln = httpguard.Listener(ln, f.maxConns, run.gcfg.TrustedProxies, log)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), buildinfo.Collector())
 	run.gcfg.Metrics = reg
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	h := &swapHandler{}

@@ -38,7 +38,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("session created", "sid", t.SessionID, "sub", req.Subject)
+	s.log.InfoContext(r.Context(), "session created", "sid", t.SessionID, "sub", req.Subject)
 	writeJSON(w, http.StatusCreated, s.tokensJSON(t))
 	return nil
 }
@@ -87,7 +87,7 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("session revoked", "sid", r.PathValue("sid"), "seq", e.Seq, "by", actor(r, "").By)
+	s.log.InfoContext(r.Context(), "session revoked", "sid", r.PathValue("sid"), "seq", e.Seq, "by", actor(r, "").By)
 	s.confirmed(w, r, entryJSON(e), e.Seq, wait, confirm)
 	return nil
 }
@@ -117,7 +117,7 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("subject revoked", "sub", sr.Subject, "scope", req.Scope, "seq", e.Seq, "by", sr.Actor.By)
+	s.log.InfoContext(r.Context(), "subject revoked", "sub", sr.Subject, "scope", req.Scope, "seq", e.Seq, "by", sr.Actor.By)
 	s.confirmed(w, r, entryJSON(e), e.Seq, wait, confirm)
 	return nil
 }

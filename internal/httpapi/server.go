@@ -9,6 +9,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/requestid"
 	"github.com/tegata-dev/tegata/internal/ssf"
 )
 
@@ -98,7 +99,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	case cfg.FeedMaxAge < 0:
 		cfg.FeedMaxAge = 0
 	}
-	s := &server{a: a, log: cfg.Logger, now: cfg.Clock.Now, clock: cfg.Clock, trusted: cfg.Limits.TrustedProxies,
+	s := &server{a: a, log: slog.New(requestid.LogHandler(cfg.Logger.Handler())), now: cfg.Clock.Now, clock: cfg.Clock, trusted: cfg.Limits.TrustedProxies,
 		streams: newStreams(cfg.Limits, cfg.FeedMaxAge),
 		perKey:  newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
@@ -116,8 +117,10 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
 	// A client trickling the body of a request, to a route that reads it
-	// or not, loses the connection after BodyTimeout.
-	return httpguard.BodyDeadline(cfg.Instruments.instrument(mux), cfg.BodyTimeout)
+	// or not, loses the connection after BodyTimeout. Every answer
+	// carries X-Request-Id, and every log line about the request its
+	// request_id.
+	return requestid.Middleware(httpguard.BodyDeadline(cfg.Instruments.instrument(mux), cfg.BodyTimeout))
 }
 
 // wrap adapts a handler that returns an error to the single error path.

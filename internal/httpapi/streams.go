@@ -124,7 +124,7 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 		ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
 		h.ServeHTTP(w, r.WithContext(ctx))
 		if cause := context.Cause(ctx); cause == errKeyRevoked || cause == errMaxAge {
-			s.log.Info("feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)
+			s.log.InfoContext(r.Context(), "feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)
 		}
 	}
 }

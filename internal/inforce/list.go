@@ -48,23 +48,26 @@ func (c *Cluster) List(ctx context.Context) (Listing, error) {
 	if head, err := c.cfg.Store.Head(ctx); err == nil && head > 0 {
 		c.confirm(ctx, head, listWait)
 	}
-	return c.list(ctx)
+	l, _, err := c.list(ctx)
+	return l, err
 }
 
-// list is List without asking first.
-func (c *Cluster) list(ctx context.Context) (Listing, error) {
+// list is List without asking first; it also returns how many verifiers
+// went silent past their bound within SilentHold (see silent), which the
+// listing leaves out.
+func (c *Cluster) list(ctx context.Context) (Listing, int, error) {
 	now := c.cfg.Now()
 	head, err := c.cfg.Store.Head(ctx)
 	if err != nil {
-		return Listing{}, fmt.Errorf("inforce: list: %w", err)
+		return Listing{}, 0, fmt.Errorf("inforce: list: %w", err)
 	}
 	nodes, err := c.cfg.Store.FeedNodes(ctx, now)
 	if err != nil {
-		return Listing{}, fmt.Errorf("inforce: list: %w", err)
+		return Listing{}, 0, fmt.Errorf("inforce: list: %w", err)
 	}
 	recs, err := c.cfg.Store.FeedVerifiers(ctx, now.Add(-feed.MaxStaleAfter))
 	if err != nil {
-		return Listing{}, fmt.Errorf("inforce: list: %w", err)
+		return Listing{}, 0, fmt.Errorf("inforce: list: %w", err)
 	}
 	l := Listing{Head: head, Verifiers: []VerifierView{}, Nodes: c.nodeViews(nodes)}
 	urls := map[string]string{c.cfg.NodeID: c.cfg.URL}
@@ -89,7 +92,7 @@ func (c *Cluster) list(ctx context.Context) (Listing, error) {
 		}
 		return a.ID < b.ID
 	})
-	return l, nil
+	return l, silent(vs, now), nil
 }
 
 // merged returns the stored records with this node's followers (fresher)
