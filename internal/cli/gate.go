@@ -185,7 +185,7 @@ type gateRun struct {
 	gcfg      gate.Config
 	web       *gate.WebConfig // nil without --web
 	log       *slog.Logger
-	keySource string // where the feed key came from, for error messages
+	keySource string      // where the feed key came from, for error messages
 	tls       *tls.Config // nil: plain HTTP
 }
 
