@@ -216,6 +216,19 @@ func (c *wsConn) waitClosed(t *testing.T, what string) {
 	}
 }
 
+// startWebSocketWeb is a web environment whose gate (the second result)
+// is in front of wsApp.
+func startWebSocketWeb(t *testing.T) (*webEnv, *httptest.Server) {
+	e := startWeb(t, nil)
+	h, err := gate.New(e.v, gate.Config{Upstream: parseURL(t, wsApp(t).URL), Web: e.web})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg := httptest.NewServer(h)
+	t.Cleanup(wg.Close)
+	return e, wg
+}
+
 // TestWebSocketCrossOriginHandshakeRefused: a handshake from a page of
 // another origin (a sibling port, another host of the same site) is
 // refused before it reaches the app, in plain proxy mode (cookie token)
@@ -266,14 +279,7 @@ func TestWebSocketCrossOriginHandshakeRefused(t *testing.T) {
 	}
 
 	t.Run("web sessions", func(t *testing.T) {
-		e := startWeb(t, nil)
-		up := wsApp(t)
-		h, err := gate.New(e.v, gate.Config{Upstream: parseURL(t, up.URL), Web: e.web})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg := httptest.NewServer(h)
-		t.Cleanup(wg.Close)
+		e, wg := startWebSocketWeb(t)
 		b := e.browser(t)
 		b.login("dana", nil)
 		jar := http.Header{"Cookie": {gate.CookieAccess + "=" + b.cookie(gate.CookieAccess) + "; " + gate.CookieRefresh + "=" + b.cookie(gate.CookieRefresh)}}
@@ -314,13 +320,7 @@ func TestWebSocketClosedWhenSessionRevoked(t *testing.T) {
 	})
 
 	t.Run("web: signed out everywhere", func(t *testing.T) {
-		e := startWeb(t, nil)
-		h, err := gate.New(e.v, gate.Config{Upstream: parseURL(t, wsApp(t).URL), Web: e.web})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg := httptest.NewServer(h)
-		t.Cleanup(wg.Close)
+		e, wg := startWebSocketWeb(t)
 		b := e.browser(t)
 		b.login("dana", nil)
 		jar := http.Header{"Cookie": {gate.CookieAccess + "=" + b.cookie(gate.CookieAccess)}}
@@ -340,13 +340,7 @@ func TestWebSocketClosedWhenSessionRevoked(t *testing.T) {
 // session refreshed here (a page that keeps making requests) stays open
 // on the new token.
 func TestWebSocketClosedWhenTokenExpires(t *testing.T) {
-	e := startWeb(t, nil)
-	h, err := gate.New(e.v, gate.Config{Upstream: parseURL(t, wsApp(t).URL), Web: e.web})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg := httptest.NewServer(h)
-	t.Cleanup(wg.Close)
+	e, wg := startWebSocketWeb(t)
 	idle, busy := e.browser(t), e.browser(t)
 	idle.login("ivan", nil)
 	busy.login("bea", nil)
