@@ -137,7 +137,7 @@ type AuditRecord struct {
 	ID     int64     `json:"id"`
 	At     time.Time `json:"at"`
 	By     string    `json:"by"`
-	Reason string    `json:"reason"`
+	Reason string    `json:"reason,omitempty"`
 	Action string    `json:"action"` // "session.revoke", "subject.revoke", "key.add", ...
 	Target string    `json:"target"`
 }

@@ -25,7 +25,7 @@ type Confirmation struct {
 type PendingVerifier struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
-	Host      string    `json:"host"`
+	Host      string    `json:"host,omitempty"`
 	Node      string    `json:"node"`
 	Position  int64     `json:"position"`
 	LastHeard time.Time `json:"last_heard"`

@@ -1,11 +1,13 @@
 package gate
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
 
+	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -54,7 +56,8 @@ func cleanPath(p string) string {
 
 // anonymous answers a request that is not signed in and may not reach the
 // app: a browser navigation goes to the login page, with the way back in
-// ?next=; anything else (a script's fetch, an API call) gets 401.
+// ?next=; anything else (a script's fetch, an API call) gets 401, saying
+// "the session has ended" when the browser sent a session that did.
 func (w *Web) anonymous(h *handoff, r *http.Request) {
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && acceptsHTML(r) {
 		h.Header().Set("Location", w.loginPath+"?next="+url.QueryEscape(r.URL.RequestURI()))
@@ -62,8 +65,20 @@ func (w *Web) anonymous(h *handoff, r *http.Request) {
 		h.WriteHeader(http.StatusSeeOther)
 		return
 	}
+	if h.clear {
+		// The browser sent session cookies the gate could not use (the
+		// session was signed out, revoked or has expired): say so, rather
+		// than "no token", which reads like a bug in the page.
+		logRefusal(w.log, r, errSessionEnded, "session ended")
+		h.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="session ended"`)
+		httperr.Write(h, http.StatusUnauthorized, "invalid_token", errSessionEnded.Error())
+		return
+	}
 	w.refuse(h, r, verifier.ErrNoToken)
 }
+
+// errSessionEnded answers a request whose session cookies were refused.
+var errSessionEnded = errors.New("the session has ended (signed out, revoked or expired): sign in again")
 
 // acceptsHTML reports whether the request's Accept header names text/html,
 // as a browser's navigations and form submissions do and its scripts'

@@ -3,6 +3,7 @@ package gate
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,22 @@ type Config struct {
 	// that do not fit are left out and X-Tegata-Claims-Truncated is set.
 	// Zero: 2048; negative: no claim headers at all.
 	MaxClaimBytes int
+	// WebSocketOrigins are the origins (scheme://host[:port]) besides the
+	// request's own host whose pages may open a WebSocket (any protocol
+	// switch) through the proxy. A handshake is a GET, which browsers send
+	// with the cookies from any page of the same site, so the gate refuses
+	// one whose Origin header names another origin with 403. A handshake
+	// without Origin (not from a browser) passes. With Web, its Origin is
+	// accepted too. Nil: the request's own host only.
+	WebSocketOrigins []string
+	// TrustedProxies are the networks of the proxies in front of the gate
+	// (a TLS terminator, a load balancer). A request whose TCP peer is in
+	// one keeps that proxy's X-Forwarded-For (the gate appends the peer),
+	// X-Forwarded-Proto and X-Forwarded-Host on its way upstream, and its
+	// X-Forwarded-Host counts as its own host for the WebSocket origin
+	// check. Any other request's forwarding headers are dropped. Give Web
+	// the same list (WebConfig.TrustedProxies). Nil: none.
+	TrustedProxies []netip.Prefix
 	// Web, with Upstream, puts web sessions (NewWeb) in front of the
 	// upstream: browsers are signed in and out by the upstream's
 	// X-Tegata-Login and X-Tegata-Logout answers and carry their session in

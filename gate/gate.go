@@ -3,10 +3,13 @@ package gate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/verifier"
@@ -27,6 +30,10 @@ type gate struct {
 	proxy *httputil.ReverseProxy // nil in forward-auth mode
 	web   http.Handler           // cfg.Web around the proxy, or nil
 	m     *metrics               // nil without Config.Metrics
+	// origins and tunnels guard protocol switches (WebSockets) when
+	// proxying: see websocket.go. tunnels is cfg.Web's when it is set.
+	origins originCheck
+	tunnels *tunnels
 }
 
 // New returns the gate's handler over v, which must be running (see
@@ -55,12 +62,18 @@ func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gate{v: v, cfg: cfg, log: cfg.Logger, m: m}
+	g := &gate{v: v, cfg: cfg, log: cfg.Logger, m: m, tunnels: newTunnels(v, time.Now, cfg.Logger)}
+	origins := cfg.WebSocketOrigins
 	if cfg.Upstream != nil {
 		g.proxy = g.newProxy()
 	}
 	if cfg.Web != nil {
 		g.web = cfg.Web.handler(g.proxy, true)
+		g.tunnels = cfg.Web.tunnels
+		origins = append(slices.Clip(origins), cfg.Web.origin)
+	}
+	if g.origins, err = newOriginCheck(cfg.TrustedProxies, origins...); err != nil {
+		return nil, fmt.Errorf("%w (Config.WebSocketOrigins)", err)
 	}
 	return g, nil
 }
@@ -73,6 +86,8 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.ready(w, r)
 	case g.proxy != nil && hasDotSegment(r.URL.Path):
 		badPath(w) // before anything else: see hasDotSegment
+	case g.proxy != nil && !g.origins.allowed(r):
+		refuseUpgradeOrigin(g.log, w, r)
 	case g.web != nil:
 		g.web.ServeHTTP(w, r)
 	case g.proxy != nil:
@@ -99,7 +114,7 @@ func isAuthPath(p string) bool {
 
 // check is the forward-auth answer.
 func (g *gate) check(w http.ResponseWriter, r *http.Request) {
-	c, err := g.authenticate(r)
+	c, _, err := g.authenticate(r)
 	if err != nil {
 		g.refuse(w, r, err)
 		return
@@ -115,12 +130,13 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 // request whose header and cookie disagree, or with two token cookies, is
 // refused, so the upstream never receives a token the gate did not check.
 // The claims are the verifier's cached, immutable ones: no copy per request.
-func (g *gate) authenticate(r *http.Request) (*verifier.Claims, error) {
+func (g *gate) authenticate(r *http.Request) (*verifier.Claims, string, error) {
 	raw, err := verifier.TokenFromRequestOrCookie(r, g.cfg.Cookie)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return g.v.Verify(r.Context(), raw)
+	c, err := g.v.Verify(r.Context(), raw)
+	return c, raw, err
 }
 
 // identityHeaders builds the identity headers for verified claims, logging claims

@@ -72,15 +72,17 @@ type handoff struct {
 	r       *http.Request
 	proxied bool             // the app is the gate's ReverseProxy (see Web.handler)
 	claims  *verifier.Claims // the request's identity, nil if anonymous
+	raw     string           // the access token claims were verified from
 	cookies []*http.Cookie   // to set with the header
 	clear   bool             // cookies are the clearing ones (sign-out)
 	wrote   bool
 	discard bool
 }
 
-// setSession queues cookies holding tok.
-func (h *handoff) setSession(tok client.Tokens) error {
-	c, err := h.web.jar.session(tok)
+// setSession queues cookies holding tok, and the browser's binding value
+// bind (see cookieJar.session).
+func (h *handoff) setSession(tok client.Tokens, bind string) error {
+	c, err := h.web.jar.session(tok, bind)
 	if err != nil {
 		return err
 	}
@@ -316,6 +318,9 @@ func (h *handoff) login(raw string) error {
 	if l.Device == "" {
 		l.Device = deviceLabel(h.r.UserAgent())
 	}
+	if err := h.web.checkCookieScheme(h.r); err != nil {
+		return err // before a session exists: no orphan session is left behind
+	}
 	ctx, cancel := context.WithTimeout(h.r.Context(), authorityTimeout)
 	defer cancel()
 	tok, err := h.web.auth.CreateSession(ctx, client.SessionRequest{Subject: l.Subject, Device: l.Device, Claims: l.Claims})
@@ -328,7 +333,7 @@ func (h *handoff) login(raw string) error {
 	if err != nil {
 		return err
 	}
-	if err := h.setSession(tok); err != nil {
+	if err := h.setSession(tok, newBind()); err != nil {
 		h.web.revokeQuietly(ctx, tok.SessionID, "session too large for a cookie")
 		return err
 	}
@@ -344,8 +349,16 @@ func (h *handoff) login(raw string) error {
 
 // parseLogin decodes X-Tegata-Login strictly: an unknown field is a typo
 // in the app (a "subjcet" would otherwise sign nobody in), so it fails.
+// The header is JSON in printable ASCII, every other character escaped as
+// \uXXXX (what SetLogin sends): a non-ASCII byte is refused rather than
+// decoded, since Node and Python put a string's characters on the wire as
+// Latin-1 bytes, which JSON would read as U+FFFD, making "zoé" and "zoë"
+// one subject.
 func parseLogin(raw string) (Login, error) {
 	var l Login
+	if err := checkLoginASCII(raw); err != nil {
+		return l, err
+	}
 	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil {
@@ -358,6 +371,21 @@ func parseLogin(raw string) (Login, error) {
 		return l, errors.New(`no "subject"`)
 	}
 	return l, nil
+}
+
+// errLoginEncoding is wrapped by the error of an X-Tegata-Login that is
+// not printable ASCII.
+var errLoginEncoding = errors.New("not in the header's encoding: JSON in printable ASCII, every other character " +
+	`escaped as \uXXXX (gate.SetLogin and @tegata/node's signIn send it so; in JavaScript, ` +
+	`JSON.stringify(login).replace(/[\u007f-\uffff]/g, c => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')))`)
+
+func checkLoginASCII(raw string) error {
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return fmt.Errorf("byte %#02x at offset %d is %w", c, i, errLoginEncoding)
+		}
+	}
+	return nil
 }
 
 // handoffError: the app's header was malformed, or asked for what the
@@ -388,6 +416,9 @@ func (h *handoff) fail(err error) {
 		desc = he.Error()
 	case errors.Is(err, errCookieTooLarge):
 		h.web.log.ErrorContext(ctx, "gate: sign-in failed", "err", err, "path", h.r.URL.Path)
+	case errors.Is(err, errSecureOnPlainHTTP):
+		h.web.log.ErrorContext(ctx, "gate: sign-in refused", "err", err, "origin", h.r.Header.Get("Origin"))
+		desc = err.Error()
 	default:
 		h.web.logAuthorityError(ctx, "sign-in/sign-out", err)
 	}

@@ -130,7 +130,8 @@ func isAlnum(c byte) bool {
 }
 
 // claimHeaderValue encodes claim name for a header; false when the token
-// lacks it or it is null. A string is sent as headerString sends it;
+// lacks it or it is null. A string is sent as it is when isPlainClaim;
+// else as a JSON string;
 // numbers and booleans as JSON, arrays and objects as compact JSON, encoded
 // from the claims as they are (ClaimJSON), not from a copy. Every JSON value
 // is printable ASCII (control characters, DEL and non-ASCII ones are \u
@@ -143,15 +144,18 @@ func claimHeaderValue(c *verifier.Claims, name string) (string, bool) {
 	if raw[0] == '"' {
 		v, _ := c.Claim(name) // a string: no copy
 		s, _ := v.(string)
-		return headerString(s), true
+		if !isPlainClaim(s) {
+			return asciiJSON(s), true
+		}
+		return s, true
 	}
 	return escapeJSON(raw), true
 }
 
-// headerString sends a string as it is when it is non-empty printable
-// ASCII without surrounding spaces and does not begin with '"'; any other
-// string is sent as a JSON string literal, so a value beginning with '"' is
-// always JSON.
+// headerString sends a string (the subject, the session id) as it is when
+// it is non-empty printable ASCII without surrounding spaces and does not
+// begin with '"'; any other string is sent as a JSON string literal, so a
+// value beginning with '"' is always JSON.
 func headerString(s string) string {
 	if isPlain(s) {
 		return s
@@ -171,6 +175,15 @@ func isPlain(s string) bool {
 		}
 	}
 	return true
+}
+
+// isPlainClaim is isPlain for a claim's string, whose header also carries
+// numbers, booleans, arrays and objects as JSON: a string that could be read
+// as JSON (it begins as a number, array or object does, or is true, false or
+// null) is sent as a JSON string, so that a claim header's value is JSON
+// exactly when it parses as JSON, and the string 7 is "7", never 7.
+func isPlainClaim(s string) bool {
+	return isPlain(s) && strings.IndexByte("[{-0123456789", s[0]) < 0 && s != "true" && s != "false" && s != "null"
 }
 
 // asciiJSON returns v as compact JSON with every non-ASCII character

@@ -49,6 +49,13 @@ func TestHeaderValue(t *testing.T) {
 		{"DEL", "a\x7fb", `"a\u007fb"`},
 		{"DEL in an array", []any{"\x7f"}, `["\u007f"]`},
 		{"non-ASCII", "café", `"caf\u00e9"`},
+		{"string that reads as a number", "7", `"7"`},
+		{"string that reads as a negative number", "-1", `"-1"`},
+		{"string that reads as a boolean", "true", `"true"`},
+		{"string that reads as null", "null", `"null"`},
+		{"string that reads as an array", "[a]", `"[a]"`},
+		{"string that reads as an object", "{a}", `"{a}"`},
+		{"string that only begins with a letter of true", "trueish", "trueish"},
 		{"beyond the BMP", "a😀", `"a\ud83d\ude00"`},
 		{"integer", float64(42), "42"},
 		{"fraction", 1.5, "1.5"},
@@ -181,5 +188,17 @@ func TestNewIdentity(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHeaderString(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"alice", "alice"}, {"12345", "12345"}, {"-x", "-x"}, {"true", "true"},
+		{"zoé", `"zo\u00e9"`}, {"", `""`}, {`"q"`, `"\"q\""`}, {" padded", `" padded"`},
+	}
+	for _, tt := range tests {
+		if got := headerString(tt.in); got != tt.want {
+			t.Errorf("headerString(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

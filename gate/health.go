@@ -29,23 +29,31 @@ type readiness struct {
 	Entries    int        `json:"entries"`
 	Overflow   bool       `json:"overflow"`
 	Keys       int        `json:"keys"`
+	// ClockSkewSeconds is the authority's clock minus the gate's.
+	ClockSkewSeconds float64 `json:"clock_skew_seconds"`
 }
 
 // ready answers /readyz: 200 when the verifier's revocation state is
-// current (tokens are checked locally), else 503, with the state either way.
+// current (tokens are checked locally) and its clock agrees with the
+// authority's within the leeway, else 503, with the state either way.
 func (g *gate) ready(w http.ResponseWriter, r *http.Request) {
 	if !allowRead(w, r) {
 		return
 	}
 	st := g.v.State()
 	body := readiness{Status: "ready", Ready: st.Ready, Reason: st.Reason, Position: st.Position, Head: st.Head,
-		LagSeconds: st.Lag.Seconds(), Entries: st.Entries, Overflow: st.Overflow, Keys: st.Keys}
+		LagSeconds: st.Lag.Seconds(), Entries: st.Entries, Overflow: st.Overflow, Keys: st.Keys,
+		ClockSkewSeconds: st.ClockSkew.Seconds()}
 	if !st.LastHeard.IsZero() {
 		t := st.LastHeard.UTC()
 		body.LastHeard = &t
 	}
+	if st.Ready && st.ClockOff != "" {
+		// Every token would be refused as expired or not yet valid.
+		body.Ready, body.Reason = false, st.ClockOff
+	}
 	status := http.StatusOK
-	if !st.Ready {
+	if !body.Ready {
 		body.Status, status = "not_ready", http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, body)

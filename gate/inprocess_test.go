@@ -96,6 +96,7 @@ func TestWebRefreshSurvivesAbandonedRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.AddCookie(&http.Cookie{Name: gate.CookieRefresh, Value: spent})
+	req.AddCookie(&http.Cookie{Name: "__Host-tegata-bind", Value: b.cookie("__Host-tegata-bind")}) // the browser's binding cookie
 	gone := make(chan error, 1)
 	go func() {
 		resp, err := http.DefaultClient.Do(req)

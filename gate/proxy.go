@@ -16,12 +16,17 @@ import (
 // forward verifies the request and hands it to the reverse proxy with the
 // claims in its context, where Rewrite finds them.
 func (g *gate) forward(w http.ResponseWriter, r *http.Request) {
-	c, err := g.authenticate(r)
+	c, raw, err := g.authenticate(r)
 	if err != nil {
 		g.refuse(w, r, err)
 		return
 	}
 	g.m.outcome(outcomeAllowed)
+	if isUpgrade(r) {
+		var done func()
+		r, done = g.tunnels.hold(r, raw, c)
+		defer done()
+	}
 	// An authenticated upload may take as long as it needs, as long as it
 	// keeps moving (when the server bounds bodies with httpguard).
 	httpguard.Relax(r, httpguard.ForwardBodyIdle)
@@ -49,7 +54,7 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			stripForwarding(pr.Out.Header)
-			pr.SetXForwarded()
+			g.setForwarded(pr)
 			stripSpoofed(pr.Out.Header)
 			if c, ok := verifier.FromContext(pr.In.Context()); ok {
 				g.identityHeaders(pr.In.Context(), c).apply(pr.Out.Header)
@@ -63,6 +68,30 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 		p.ModifyResponse = g.cfg.Web.upstreamResponse
 	}
 	return p
+}
+
+// setForwarded sets X-Forwarded-For, -Host and -Proto from this
+// connection. When it comes from a trusted proxy (Config.TrustedProxies),
+// the proxy's X-Forwarded-For is kept and this hop appended, and its
+// X-Forwarded-Host and -Proto are passed on: behind a TLS terminator the
+// app then sees https and the host the browser asked for.
+func (g *gate) setForwarded(pr *httputil.ProxyRequest) {
+	trusted := httpguard.FromTrustedProxy(pr.In, g.cfg.TrustedProxies)
+	if trusted {
+		if xff := pr.In.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			pr.Out.Header.Set("X-Forwarded-For", strings.Join(xff, ", "))
+		}
+	}
+	pr.SetXForwarded()
+	if !trusted {
+		return
+	}
+	if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		pr.Out.Header.Set("X-Forwarded-Proto", p)
+	}
+	if h := pr.In.Header.Get("X-Forwarded-Host"); h != "" {
+		pr.Out.Header.Set("X-Forwarded-Host", h)
+	}
 }
 
 // upstreamError answers 502 when the upstream could not be reached or

@@ -67,18 +67,19 @@ func newRefresher(exchange func(context.Context, string) (client.Tokens, error),
 }
 
 // refresh returns the tokens that replace rt, for a request from the client
-// address addr (httpguard.AddrKey). The exchange runs on its own context,
+// address addr (httpguard.AddrKey), whose limit it is charged to, by holder
+// (holderOf), to whom alone a remembered answer is handed; "" for none. The exchange runs on its own context,
 // bounded by authorityTimeout, so a browser that goes away does not fail
 // the exchange for the requests waiting on it; ctx bounds only this
 // caller's wait. Joining an exchange in flight costs nothing, and neither
 // does an answer from memory (see remembered).
-func (f *refresher) refresh(ctx context.Context, rt, addr string) (client.Tokens, error) {
+func (f *refresher) refresh(ctx context.Context, rt, addr, holder string) (client.Tokens, error) {
 	if !secret.IsRefreshToken(rt) {
 		return client.Tokens{}, errNotRefreshToken
 	}
 	k := keyOf(rt)
 	f.mu.Lock()
-	if tok, ok := f.remembered(k, addr); ok {
+	if tok, ok := f.remembered(k, holder); ok {
 		f.mu.Unlock()
 		return tok, nil
 	}
@@ -90,7 +91,7 @@ func (f *refresher) refresh(ctx context.Context, rt, addr string) (client.Tokens
 		}
 		c = &refreshCall{done: make(chan struct{})}
 		f.calls[k] = c
-		go f.run(k, rt, addr, c)
+		go f.run(k, rt, addr, holder, c)
 	}
 	f.mu.Unlock()
 	select {
@@ -102,11 +103,11 @@ func (f *refresher) refresh(ctx context.Context, rt, addr string) (client.Tokens
 }
 
 // remembered returns the answer of an earlier exchange of the token with
-// key k for a client at addr (spentTokens), unless its successor has been
+// key k made for holder (spentTokens), unless its successor has been
 // exchanged or is being exchanged since: whoever presents k then is a
 // rotation behind the session, and the authority must see it. f.mu is held.
-func (f *refresher) remembered(k tokenKey, addr string) (client.Tokens, bool) {
-	tok, ok := f.spent.get(k, addr, f.now())
+func (f *refresher) remembered(k tokenKey, holder string) (client.Tokens, bool) {
+	tok, ok := f.spent.get(k, holder, f.now())
 	if !ok {
 		return client.Tokens{}, false
 	}
@@ -117,7 +118,7 @@ func (f *refresher) remembered(k tokenKey, addr string) (client.Tokens, bool) {
 	return tok, true
 }
 
-func (f *refresher) run(k tokenKey, rt, addr string, c *refreshCall) {
+func (f *refresher) run(k tokenKey, rt, addr, holder string, c *refreshCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), authorityTimeout)
 	defer cancel()
 	c.tok, c.err = f.exchange(ctx, rt)
@@ -126,7 +127,7 @@ func (f *refresher) run(k tokenKey, rt, addr string, c *refreshCall) {
 	}
 	f.mu.Lock()
 	if c.err == nil {
-		f.spent.put(k, addr, c.tok, f.now())
+		f.spent.put(k, holder, c.tok, f.now())
 	}
 	delete(f.calls, k)
 	f.mu.Unlock()

@@ -82,7 +82,7 @@ func TestRefreshCoalesced(t *testing.T) {
 		results := make(chan result, n)
 		for range n {
 			go func() {
-				got, err := f.refresh(context.Background(), rt, "192.0.2.1")
+				got, err := f.refresh(context.Background(), rt, "192.0.2.1", "192.0.2.1")
 				results <- result{got, err}
 			}()
 		}
@@ -114,8 +114,8 @@ func TestRefreshCallerGivesUp(t *testing.T) {
 		rt := refreshToken(2)
 		gone, cancel := context.WithCancel(context.Background())
 		first, second := make(chan error, 1), make(chan error, 1)
-		go func() { _, err := f.refresh(gone, rt, "a"); first <- err }()
-		go func() { _, err := f.refresh(context.Background(), rt, "a"); second <- err }()
+		go func() { _, err := f.refresh(gone, rt, "a", "a"); first <- err }()
+		go func() { _, err := f.refresh(context.Background(), rt, "a", "a"); second <- err }()
 		synctest.Wait()
 		cancel()
 		if err := <-first; !errors.Is(err, context.Canceled) {
@@ -138,7 +138,7 @@ func TestRefreshNotShapedNotExchanged(t *testing.T) {
 	f := newRefresher(x.exchange, nil, fixedNow)
 	good := refreshToken(3)
 	for _, rt := range []string{"", "garbage", good + "A", good[:len(good)-1], good[:40] + "+/=", good + "\n"} {
-		if _, err := f.refresh(context.Background(), rt, "a"); !errors.Is(err, errNotRefreshToken) || !isRefused(err) {
+		if _, err := f.refresh(context.Background(), rt, "a", "a"); !errors.Is(err, errNotRefreshToken) || !isRefused(err) {
 			t.Errorf("refresh(%q) = %v, want errNotRefreshToken, refused", rt, err)
 		}
 	}
@@ -157,7 +157,7 @@ func TestRefreshLimitedPerAddress(t *testing.T) {
 	next := 0
 	exchange := func(addr string) error {
 		next++
-		_, err := f.refresh(ctx, refreshToken(next), addr)
+		_, err := f.refresh(ctx, refreshToken(next), addr, addr)
 		return err
 	}
 	for i := range 20 {
@@ -173,7 +173,7 @@ func TestRefreshLimitedPerAddress(t *testing.T) {
 	next++
 	bad := refreshToken(next)
 	x.refused[bad] = true
-	if _, err := f.refresh(ctx, bad, "198.51.100.2"); !isRefused(err) {
+	if _, err := f.refresh(ctx, bad, "198.51.100.2", "198.51.100.2"); !isRefused(err) {
 		t.Fatalf("refresh(unknown token) = %v, want refused", err)
 	}
 	for i := range 20 - refreshFailureCost {
@@ -201,13 +201,13 @@ func TestRefreshRemembersSpentToken(t *testing.T) {
 	ctx := context.Background()
 	const home, elsewhere = "192.0.2.7", "198.51.100.9"
 	rt := refreshToken(10)
-	first, err := f.refresh(ctx, rt, home)
+	first, err := f.refresh(ctx, rt, home, home)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	clock.Add(time.Minute)
-	again, err := f.refresh(ctx, rt, home)
+	again, err := f.refresh(ctx, rt, home, home)
 	if err != nil || again.RefreshToken != first.RefreshToken || again.AccessToken != first.AccessToken || x.count() != 1 {
 		t.Fatalf("the spent token again = %q, %v after %d exchanges; want the same successor %q from memory, 1 exchange",
 			again.RefreshToken, err, x.count(), first.RefreshToken)
@@ -216,31 +216,31 @@ func TestRefreshRemembersSpentToken(t *testing.T) {
 		t.Errorf("remembered ExpiresIn = %d, want what is left of %d after a minute", again.ExpiresIn, first.ExpiresIn)
 	}
 
-	if other, err := f.refresh(ctx, refreshToken(11), home); err != nil || other.RefreshToken == first.RefreshToken || x.count() != 2 {
+	if other, err := f.refresh(ctx, refreshToken(11), home, home); err != nil || other.RefreshToken == first.RefreshToken || x.count() != 2 {
 		t.Errorf("another token = %q, %v after %d exchanges; want its own exchange and successor", other.RefreshToken, err, x.count())
 	}
-	if _, err := f.refresh(ctx, rt, elsewhere); err != nil || x.count() != 3 {
+	if _, err := f.refresh(ctx, rt, elsewhere, elsewhere); err != nil || x.count() != 3 {
 		t.Errorf("the spent token from another address: %v after %d exchanges, want it asked of the authority (3)", err, x.count())
 	}
 
 	// The owner moves on: the successor is exchanged in turn; the spent
 	// token is now a rotation behind and goes to the authority.
 	rt2 := refreshToken(12)
-	second, err := f.refresh(ctx, rt2, home)
+	second, err := f.refresh(ctx, rt2, home, home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.refresh(ctx, second.RefreshToken, home); err != nil {
+	if _, err := f.refresh(ctx, second.RefreshToken, home, home); err != nil {
 		t.Fatal(err)
 	}
 	n := x.count()
-	if _, err := f.refresh(ctx, rt2, home); err != nil || x.count() != n+1 {
+	if _, err := f.refresh(ctx, rt2, home, home); err != nil || x.count() != n+1 {
 		t.Errorf("a spent token whose successor was exchanged: %v after %d exchanges, want it asked of the authority (%d)", err, x.count(), n+1)
 	}
 
 	clock.Add(15 * time.Minute) // past the remembered access token's expiry
 	n = x.count()
-	if _, err := f.refresh(ctx, rt, home); err != nil || x.count() != n+1 {
+	if _, err := f.refresh(ctx, rt, home, home); err != nil || x.count() != n+1 {
 		t.Errorf("the spent token after the new access token expired: %v after %d exchanges, want it asked of the authority (%d)", err, x.count(), n+1)
 	}
 }
@@ -253,7 +253,7 @@ func TestRefreshSpentMemoryBounded(t *testing.T) {
 	f.spent = newSpentTokens(2)
 	ctx := context.Background()
 	for i := range 3 {
-		if _, err := f.refresh(ctx, refreshToken(20+i), "a"); err != nil {
+		if _, err := f.refresh(ctx, refreshToken(20+i), "a", "a"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -261,7 +261,7 @@ func TestRefreshSpentMemoryBounded(t *testing.T) {
 		t.Errorf("remembered exchanges = %d, want the bound 2", got)
 	}
 	for i, want := range []int{3, 3, 4} { // 22 and 21 remembered; 20, the oldest, exchanged again
-		if _, err := f.refresh(ctx, refreshToken(22-i), "a"); err != nil || x.count() != want {
+		if _, err := f.refresh(ctx, refreshToken(22-i), "a", "a"); err != nil || x.count() != want {
 			t.Errorf("token %d again: %v after %d exchanges, want %d", 22-i, err, x.count(), want)
 		}
 	}

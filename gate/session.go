@@ -2,11 +2,12 @@ package gate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*verifier.Claims
 		if err == nil {
 			var c *verifier.Claims
 			if c, err = w.v.Verify(ctx, bt.raw); err == nil {
+				h.raw = bt.raw
 				return c, nil
 			}
 		}
@@ -60,6 +62,7 @@ func (w *Web) identify(h *handoff, r *http.Request, bt bearer) (*verifier.Claims
 	err := atErr
 	if err == nil {
 		claims, err = w.v.Verify(ctx, at)
+		h.raw = at
 	}
 	if err == nil && claims.Expiry().Sub(w.now()) > RefreshBefore {
 		return claims, nil
@@ -115,7 +118,8 @@ func isUpgrade(r *http.Request) bool {
 // the still-valid access token's claims (near expiry), or nil.
 func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.Claims) (*verifier.Claims, error) {
 	ctx := r.Context()
-	tok, err := w.refresher.refresh(ctx, rt, clientKey(r))
+	addr, bind := w.clientKey(r), w.jar.bindOf(r)
+	tok, err := w.refresher.refresh(ctx, rt, addr, holderOf(addr, bind))
 	var limited *refreshLimited
 	switch {
 	case err == nil:
@@ -138,10 +142,14 @@ func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.
 	}
 	// The old refresh token is spent: the browser must get the new ones
 	// whatever happens next, or it loses its session.
-	if err := h.setSession(tok); err != nil {
+	if bind == "" {
+		bind = newBind()
+	}
+	if err := h.setSession(tok, bind); err != nil {
 		return nil, err
 	}
 	c, err := w.v.Verify(ctx, tok.AccessToken)
+	h.raw = tok.AccessToken
 	if err != nil {
 		if !isStale(err) {
 			w.log.WarnContext(ctx, "gate: the authority issued an access token this gate refuses (audience or issuer mismatch?)",
@@ -149,6 +157,7 @@ func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.
 		}
 		return nil, err
 	}
+	w.tunnels.renew(c.SessionID(), tok.AccessToken, c.Expiry())
 	return c, nil
 }
 
@@ -162,13 +171,21 @@ func isStale(err error) bool {
 	return errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable)
 }
 
-// clientKey is the key of r's client address for per-address limits.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+// clientKey is the key of r's client address (behind the trusted
+// proxies) for per-address limits.
+func (w *Web) clientKey(r *http.Request) string {
+	return httpguard.AddrKey(httpguard.ClientAddr(r, w.trusted))
+}
+
+// holderOf is who may be handed a remembered exchange (spentTokens): the
+// browser holding binding value bind, at client address key addr. Without
+// a binding value nobody is.
+func holderOf(addr, bind string) string {
+	if bind == "" {
+		return ""
 	}
-	return httpguard.AddrKey(host)
+	h := sha256.Sum256([]byte(bind))
+	return addr + " " + hex.EncodeToString(h[:])
 }
 
 // logLimited says, at most once a minute, that refreshes were refused for
@@ -179,7 +196,7 @@ func (w *Web) logLimited(r *http.Request) {
 		level = slog.LevelWarn
 	}
 	w.log.Log(r.Context(), level, "gate: refreshes from one address over the limit, answered 429 "+
-		"(behind a proxy every browser has its address: raise --refresh-per-address, WebConfig.RefreshPerAddress)",
+		"(behind a proxy, list it in --trusted-proxies, WebConfig.TrustedProxies, so that each browser is counted by its own address; or raise --refresh-per-address)",
 		"remote", r.RemoteAddr, "path", r.URL.Path)
 }
 
@@ -210,6 +227,10 @@ func (w *Web) refuseIdentity(h *handoff, r *http.Request, err error) {
 	case isStale(err), errors.Is(err, errAuthority):
 		w.log.InfoContext(r.Context(), "gate: session cannot be checked now", "err", err, "path", r.URL.Path)
 		h.Header().Set("Retry-After", "1")
+		if r.Method == http.MethodGet && acceptsHTML(r) {
+			w.unavailablePage(h)
+			return
+		}
 		httperr.Write(h, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions cannot be checked right now; try again")
 	case errors.Is(err, errCookieTooLarge):
 		httperr.Write(h, http.StatusBadGateway, "bad_gateway", "session could not be stored in a cookie")
@@ -222,6 +243,16 @@ func (w *Web) refuseIdentity(h *handoff, r *http.Request, err error) {
 		// the browser's fault; its new cookies are set, so a retry may pass.
 		w.refuse(h, r, err)
 	}
+}
+
+// unavailablePage answers a browser's page request with the HTML page that
+// says sessions cannot be checked now (WebConfig.UnavailablePage).
+func (w *Web) unavailablePage(h *handoff) {
+	hd := h.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	h.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = h.Write(w.down)
 }
 
 // refuse answers 401 like the plain gate.

@@ -28,11 +28,13 @@ const spentMemory = 10_000
 // again past its grace window would revoke the session as theft; the gate
 // hands out the same successor instead.
 //
-// An answer is given only to the client address (httpguard.AddrKey) that
-// made the exchange, and only while its successor has not been exchanged
-// in turn: a thief presenting a copied, spent token from elsewhere, or
-// after the owner moved on, still reaches the authority and is caught as
-// reuse. spentTokens is not safe for concurrent use: the refresher holds
+// An answer is given only to the holder that made the exchange (holderOf:
+// the browser's binding cookie and its client address), and only while
+// its successor has not been exchanged in turn: a thief presenting a
+// copied, spent token without the browser's binding value, from elsewhere,
+// or after the owner moved on, still reaches the authority and is caught
+// as reuse. Behind a proxy every browser may share one address; the
+// binding value still tells them apart. spentTokens is not safe for concurrent use: the refresher holds
 // its lock around every call.
 type spentTokens struct {
 	max   int
@@ -42,7 +44,7 @@ type spentTokens struct {
 
 type spentEntry struct {
 	key   tokenKey
-	addr  string
+	who   string // holderOf
 	tok   client.Tokens
 	until time.Time // when tok's access token expires, by the gate's clock
 }
@@ -52,9 +54,9 @@ func newSpentTokens(max int) *spentTokens {
 }
 
 // get returns what the token with key k was exchanged for, if it was
-// exchanged for a client at addr and the new access token has not expired.
+// exchanged for holder (never "") and the new access token has not expired.
 // ExpiresIn is what is left of its lifetime at now.
-func (s *spentTokens) get(k tokenKey, addr string, now time.Time) (client.Tokens, bool) {
+func (s *spentTokens) get(k tokenKey, holder string, now time.Time) (client.Tokens, bool) {
 	el, ok := s.byKey[k]
 	if !ok {
 		return client.Tokens{}, false
@@ -64,7 +66,7 @@ func (s *spentTokens) get(k tokenKey, addr string, now time.Time) (client.Tokens
 		s.remove(el)
 		return client.Tokens{}, false
 	}
-	if e.addr != addr {
+	if holder == "" || e.who != holder {
 		return client.Tokens{}, false
 	}
 	tok := e.tok
@@ -79,10 +81,10 @@ func (s *spentTokens) has(k tokenKey) bool {
 	return ok
 }
 
-// put remembers that the token with key k was exchanged for tok by a
-// client at addr, forgetting expired entries and, past max, the oldest.
-func (s *spentTokens) put(k tokenKey, addr string, tok client.Tokens, now time.Time) {
-	if tok.ExpiresIn <= 0 || s.max <= 0 {
+// put remembers that the token with key k was exchanged for tok by
+// holder, forgetting expired entries and, past max, the oldest.
+func (s *spentTokens) put(k tokenKey, holder string, tok client.Tokens, now time.Time) {
+	if tok.ExpiresIn <= 0 || s.max <= 0 || holder == "" {
 		return
 	}
 	if el, ok := s.byKey[k]; ok {
@@ -92,7 +94,7 @@ func (s *spentTokens) put(k tokenKey, addr string, tok client.Tokens, now time.T
 		s.remove(el)
 	}
 	until := now.Add(time.Duration(tok.ExpiresIn) * time.Second)
-	s.byKey[k] = s.order.PushBack(&spentEntry{key: k, addr: addr, tok: tok, until: until})
+	s.byKey[k] = s.order.PushBack(&spentEntry{key: k, who: holder, tok: tok, until: until})
 }
 
 func (s *spentTokens) remove(el *list.Element) {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,15 +58,39 @@ type WebConfig struct {
 	// seconds' worth; one the authority refuses counts as 10. Each costs
 	// the gate's API key budget at the authority, which an anonymous client
 	// sending made-up refresh cookies would otherwise spend for everyone.
-	// Zero: DefaultRefreshPerAddress. Negative: no limit, for a gate behind
-	// a proxy, where every browser has the proxy's address (or raise it).
+	// The address is the client's behind TrustedProxies. Zero:
+	// DefaultRefreshPerAddress. Negative: no limit.
 	RefreshPerAddress float64
+	// UnavailablePage is the HTML sent, with 503 and Retry-After, to a
+	// browser's page request when sessions cannot be checked (the verifier
+	// is stale, or the authority cannot answer a needed refresh). It should
+	// retry by itself (the default page reloads every 5 s). Scripts' and
+	// API requests get the JSON error. Nil: a page that says so and reloads
+	// every 5 s.
+	UnavailablePage []byte
+	// TrustedProxies are the networks of the proxies in front of the gate
+	// (a TLS terminator, a load balancer) whose X-Forwarded-For is believed
+	// for the client's address, which keys the per-address refresh limit
+	// and, with the browser's binding cookie, the gate's memory of spent
+	// refresh tokens. Nil: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 	// Logger receives sign-in failures, authority trouble (Warn/Error) and
 	// refused requests (Info/Debug). Nil: slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 }
+
+// defaultUnavailablePage is what a browser's page request gets while
+// sessions cannot be checked: it says so and reloads every 5 seconds.
+const defaultUnavailablePage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Back in a moment</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32em; margin: 4em auto; padding: 0 1em">
+<h1>Back in a moment</h1>
+<p>Your session cannot be checked right now. This page tries again every few seconds; you stay signed in.</p>
+</body></html>
+`
 
 // Defaults and fixed rules of web sessions.
 const (
@@ -103,6 +129,11 @@ type Web struct {
 	handoff   []string // LoginHandoffPaths; nil: any path
 	loginPath string
 	refresher *refresher
+	trusted   []netip.Prefix     // WebConfig.TrustedProxies
+	down      []byte             // WebConfig.UnavailablePage
+	origin    string             // WebConfig.Origin, trimmed
+	origins   originCheck        // for protocol switches in-process (Handler)
+	tunnels   *tunnels           // upgraded connections, closed when their token is refused
 	quiet     *httpguard.Limiter // spaces out log lines an attacker could repeat
 }
 
@@ -112,13 +143,16 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if v == nil || cfg.Authority == nil {
 		return nil, errors.New("gate: NewWeb needs a verifier and WebConfig.Authority")
 	}
-	w := &Web{v: v, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath,
+	w := &Web{v: v, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath, trusted: slices.Clone(cfg.TrustedProxies),
 		cop: http.NewCrossOriginProtection(), quiet: httpguard.NewLimiter(1.0/60, 1)}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
 	if w.now == nil {
 		w.now = time.Now
+	}
+	if w.down = cfg.UnavailablePage; w.down == nil {
+		w.down = []byte(defaultUnavailablePage)
 	}
 	perAddr := cfg.RefreshPerAddress
 	if perAddr == 0 {
@@ -131,6 +165,7 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if !strings.HasPrefix(w.loginPath, "/") || strings.HasPrefix(w.loginPath, "//") || strings.ContainsAny(w.loginPath, "?#") {
 		return nil, fmt.Errorf("gate: login path %q must be a path beginning with one /", w.loginPath)
 	}
+	w.tunnels = newTunnels(v, w.now, w.log)
 	jar, err := newCookieJar(cfg.InsecureCookies, cfg.SameSite)
 	if err != nil {
 		return nil, err
@@ -143,6 +178,10 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 		if err := w.cop.AddTrustedOrigin(origin); err != nil {
 			return nil, fmt.Errorf("gate: origin %q: %w", cfg.Origin, err)
 		}
+		w.origin = origin
+	}
+	if w.origins, err = newOriginCheck(w.trusted, w.origin); err != nil {
+		return nil, err
 	}
 	for _, p := range append([]string{w.loginPath}, cfg.Public...) {
 		if !strings.HasPrefix(p, "/") {
@@ -193,6 +232,10 @@ func (w *Web) handler(next http.Handler, proxied bool) http.Handler {
 
 func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler, proxied bool) {
 	stripSpoofed(r.Header)
+	if !proxied && !w.origins.allowed(r) { // the gate checked proxied ones, with its own list
+		refuseUpgradeOrigin(w.log, rw, r)
+		return
+	}
 	bt := bearerOf(r)
 	if !bt.present {
 		// Browsers attach cookies to cross-site requests, never an
@@ -224,6 +267,11 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler, 
 			httpguard.Relax(r, httpguard.ForwardBodyIdle) // as the plain proxy does for a verified request
 		}
 		w.jar.strip(r.Header)
+		if claims != nil && isUpgrade(r) {
+			var done func()
+			r, done = w.tunnels.hold(r, h.raw, claims)
+			defer done()
+		}
 		next.ServeHTTP(h, r)
 	}
 }

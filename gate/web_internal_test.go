@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 )
@@ -71,6 +72,28 @@ func TestLoginHeaderRoundTrip(t *testing.T) {
 	for _, bad := range []string{`{"subject":"a"} {"subject":"b"}`, `{"subject":"a","extra":1}`, `{"subject":""}`, `[]`} {
 		if _, err := parseLogin(bad); err == nil {
 			t.Errorf("parseLogin(%q) = nil error, want one", bad)
+		}
+	}
+}
+
+func TestLoginHeaderEncoding(t *testing.T) {
+	tests := []struct {
+		name, raw string
+		want      string // the subject, or "" for a refusal naming the encoding
+	}{
+		{"escaped", `{"subject":"zo\u00e9"}`, "zoé"},
+		{"escaped beyond the BMP", `{"subject":"\ud83e\udd8a"}`, "🦊"},
+		{"Latin-1 bytes, as Node sends JSON.stringify", "{\"subject\":\"zo\xe9\"}", ""},
+		{"UTF-8 bytes", `{"subject":"zoé"}`, ""},
+		{"a control character", "{\"subject\":\"a\x01\"}", ""},
+	}
+	for _, tt := range tests {
+		l, err := parseLogin(tt.raw)
+		switch {
+		case tt.want == "" && !errors.Is(err, errLoginEncoding):
+			t.Errorf("%s: parseLogin(%q) = %+v, %v, want an error naming the encoding", tt.name, tt.raw, l, err)
+		case tt.want != "" && (err != nil || l.Subject != tt.want):
+			t.Errorf("%s: parseLogin(%q) = %+v, %v, want subject %q", tt.name, tt.raw, l, err, tt.want)
 		}
 	}
 }

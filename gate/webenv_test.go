@@ -15,6 +15,7 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
 	authn "github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -26,6 +27,9 @@ type offsetClock struct{ off atomic.Int64 }
 
 func (c *offsetClock) Now() time.Time      { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *offsetClock) Add(d time.Duration) { c.off.Add(int64(d)) }
+
+// AfterFunc runs on the wall clock: the offset clock runs at its pace.
+func (c *offsetClock) AfterFunc(d time.Duration, f func()) clock.Timer { return time.AfterFunc(d, f) }
 
 // webEnv is an authority, a verifier following it with a gate API key, an
 // app that does what each request's Test-* headers ask, and the gate in
@@ -48,7 +52,7 @@ func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 	e := &webEnv{clock: &offsetClock{}, logs: &logBuffer{}}
 	r, err := server.Start(testContext(t), server.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet(),
-		Authority: authn.Config{Now: e.clock.Now, AccessTTL: accessTTL},
+		Clock: e.clock, Authority: authn.Config{AccessTTL: accessTTL},
 	})
 	if err != nil {
 		t.Fatalf("server.Start: %v", err)

@@ -128,6 +128,7 @@ type authority struct {
 	feedDown       atomic.Bool // the feed answers 503
 	feedMute       atomic.Bool // the feed opens (200) and says nothing
 	introspectDown atomic.Bool // introspection answers 503
+	jwksDown       atomic.Bool // the key set answers 503
 }
 
 func newAuthority(t *testing.T, c *clock) *authority {
@@ -251,6 +252,10 @@ func (a *authority) publish(lifetime, leeway time.Duration) {
 
 func (a *authority) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	a.jwksHits.Add(1)
+	if a.jwksDown.Load() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	b, err := a.keySet().MarshalJWKS()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

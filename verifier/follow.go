@@ -92,8 +92,12 @@ func (v *Verifier) reset() {
 	v.set.Reset()
 	v.overflow.Store(false)
 	v.log.Warn("verifier: the authority follows another log; replaying it")
-	// The new log may come with other keys (another cluster's): fetch
-	// them now rather than at the next unknown kid or period.
+	// The new log may come with other keys (another cluster's, or the
+	// replaced keys of a database restored from a backup, whose tokens
+	// must not pass): drop the old ones and fetch the new now rather than
+	// at the next unknown kid or period. Until the fetch lands every token
+	// names an unknown kid, which waits for it.
+	v.keys.forget()
 	v.keys.fetchSoon()
 }
 

@@ -159,6 +159,13 @@ func (k *keySource) run(ctx context.Context, period time.Duration) {
 	}
 }
 
+// forget drops the key set, so that no token verifies until the next fetch
+// installs one: the keys of a log the verifier no longer follows must not
+// outlive it (see Verifier.reset).
+func (k *keySource) forget() {
+	k.cur.Store(&keySnapshot{})
+}
+
 // fetchSoon fetches the key set in the background, at once and whatever
 // the on-demand interval, unless closed.
 func (k *keySource) fetchSoon() {

@@ -174,8 +174,10 @@ func (v *Verifier) waitOpened(ctx context.Context) error {
 		return fmt.Errorf("verifier: the revocation feed did not open before the start-up ended: %w", err)
 	}
 	if role := v.feed.State().KeyRole; role == "admin" {
-		v.log.Warn("verifier: the API key has the admin role; a verifier needs only a key with the feed role " +
-			"(tegata apikeys create --name NAME --role feed), and an admin key on its host can create sessions and revoke")
+		v.log.Warn("verifier: the API key has the admin role, and an admin key on this host can create sessions and revoke: " +
+			"give it the least role that does the job: feed for a verifier or a gate without --web " +
+			"(tegata apikeys create --name NAME --role feed), gate for a gate with --web, which also signs browsers in " +
+			"(tegata apikeys create --name NAME --role gate)")
 	}
 	return nil
 }

@@ -38,6 +38,14 @@ type State struct {
 	// ID is the instance ID the verifier reports to the authorities (empty
 	// for a local verifier); Epoch the epoch of the log it follows.
 	ID, Epoch string
+	// ClockSkew is the authority's clock minus this process's, as the Date
+	// headers of its answers show it (to about a second; zero when closer
+	// or not yet measured). ClockOff says, in words that name no host, that
+	// it is beyond the leeway, so that every token looks expired or not yet
+	// valid; empty when within. It leaves Ready alone: the revocation state
+	// may be current all the same.
+	ClockSkew time.Duration
+	ClockOff  string
 }
 
 // State returns a snapshot of the verifier's state.
@@ -58,6 +66,9 @@ func (v *Verifier) State() State {
 		s.Reason = staleReason(err)
 	}
 	s.Ready = s.Reason == ""
+	if v.skew != nil {
+		s.ClockSkew, s.ClockOff = v.skew.Skew(), v.skew.reason()
+	}
 	return s
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ type Verifier struct {
 	auth      *authorities
 	keys      *keySource
 	feed      *feed.Client
+	skew      *skewWatch
 	bg        context.Context // ends at Close
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -66,7 +68,8 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth := newAuthorities(cfg.Authorities, cfg.HTTPClient)
+	skew := &skewWatch{now: cfg.Now, log: cfg.Logger}
+	auth := newAuthorities(cfg.Authorities, skew.client(cfg.HTTPClient, http.DefaultTransport))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	keys := &keySource{base: bg, auth: auth, now: cfg.Now, log: cfg.Logger, interval: cfg.unknownKidInterval}
 	d, err := fetchStart(ctx, auth, keys, cfg)
@@ -78,12 +81,15 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		return nil, err
 	}
 	v := newVerifier(cfg, keys.lookup, revocation.NewSet(cfg.MaxEntries))
-	v.auth, v.keys, v.bg, v.cancel = auth, keys, bg, cancel
+	v.auth, v.keys, v.bg, v.cancel, v.skew = auth, keys, bg, cancel, skew
+	leeway := func() time.Duration { return v.expect.Load().Leeway }
+	skew.leeway.Store(&leeway)
+	skew.check()
 	keys.published = v.follow
 	v.feed = &feed.Client{
 		URLs:       cfg.Authorities,
 		APIKey:     cfg.APIKey,
-		HTTPClient: cfg.HTTPClient,
+		HTTPClient: skew.client(cfg.HTTPClient, feed.DefaultTransport()),
 		Apply:      v.apply,
 		Reset:      v.reset,
 		Now:        cfg.Now,

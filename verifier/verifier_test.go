@@ -493,6 +493,31 @@ func TestFeedResetReplacesSet(t *testing.T) {
 	}
 }
 
+// TestResetForgetsKeys: once the feed says the authority follows another
+// log (another epoch: a database restored from a backup, whose signing
+// keys were replaced), the old key set verifies nothing, also after the
+// verifier is current again, until a fetch of the new one has landed.
+func TestResetForgetsKeys(t *testing.T) {
+	a := newAuthority(t, newClock())
+	v := startReady(t, testConfig(t, a))
+	raw := a.mint(a.claims("alice"))
+	if _, err := v.Verify(context.Background(), raw); err != nil {
+		t.Fatalf("Verify(valid) = %v, want nil", err)
+	}
+	a.jwksDown.Store(true)
+	v.reset()
+	eventually(t, "the verifier current again", func() bool { return v.State().Ready })
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Verify(token of the old log's key) after a reset, the new key set not fetched = %v, want %v", err, ErrUnknownKey)
+	}
+	a.jwksDown.Store(false)
+	v.keys.fetchSoon()
+	eventually(t, "the key set fetched again", func() bool {
+		_, err := v.Verify(context.Background(), raw)
+		return err == nil
+	})
+}
+
 // TestCachedRemoteVerifyAllocatesOnlyTheCopy: a cache hit allocates
 // nothing but the copy of the claims it hands out (see
 // BenchmarkVerifyCached for what that copy costs).

@@ -168,7 +168,9 @@ func TestGateKeyErrors(t *testing.T) {
 		})
 	}
 
-	// An admin key works, with a warning.
+	// An admin key works, with a warning that names the role each mode
+	// needs: following it must not break --web, which needs the gate role.
 	g, _ := startGate(t, []string{"TEGATA_FEED_KEY=" + c.APIKey}, auth...)
 	g.waitLog(t, "the API key has the admin role")
+	g.waitLog(t, "gate for a gate with --web")
 }

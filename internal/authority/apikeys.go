@@ -170,6 +170,7 @@ func (a *Authority) RevokeAPIKey(ctx context.Context, id string, actor store.Act
 	case err != nil:
 		return fmt.Errorf("authority: revoke API key: %w", err)
 	}
+	a.count.apiKey.Add(1)
 	return nil
 }
 

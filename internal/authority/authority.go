@@ -36,6 +36,8 @@ type Authority struct {
 	applied atomic.Int64
 	// caughtUp is when the log was last read to its end (Unix nanoseconds).
 	caughtUp atomic.Int64
+	// count counts the revocations recorded here, for metrics.
+	count counters
 }
 
 // New opens an authority over st. masterKey (MasterKeySize bytes) encrypts
@@ -48,14 +50,20 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	}
 	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0)}
 	var err error
-	if a.keySealer, err = newSealer(masterKey, "signing keys"); err != nil {
+	others := cfg.OtherMasterKeys
+	if a.keySealer, err = newSealer(masterKey, "signing keys", others...); err != nil {
 		return nil, err
 	}
-	if a.tokSealer, err = newSealer(masterKey, "refresh successors"); err != nil {
+	if a.tokSealer, err = newSealer(masterKey, "refresh successors", others...); err != nil {
 		return nil, err
 	}
-	if a.rxSealer, err = newSealer(masterKey, "event receiver credentials"); err != nil {
+	if a.rxSealer, err = newSealer(masterKey, "event receiver credentials", others...); err != nil {
 		return nil, err
+	}
+	if len(others) > 0 {
+		if err := a.reseal(ctx); err != nil {
+			return nil, err
+		}
 	}
 	// The lifetimes first: how long retired keys stay published depends
 	// on them.
@@ -121,6 +129,7 @@ func (a *Authority) Run(ctx context.Context) error {
 			err = a.catchUp(ctx)
 		case <-reload.C:
 			err = a.reload(ctx)
+			a.probeWrites(ctx)
 		case <-sweep.C:
 			a.Sweep(ctx)
 		}
@@ -193,8 +202,10 @@ func (a *Authority) fresh() error {
 }
 
 // Ready reports whether this node can do its job: it has read the
-// revocation log to its end within StaleAfter (so its store answers) and a
-// signing key is active. The error says which is wrong, naming no host.
+// revocation log to its end within StaleAfter (so its store answers), a
+// signing key is active, and its store accepts writes (no refusal since
+// the last write probe succeeded). The error says which is wrong, naming
+// no host.
 func (a *Authority) Ready() error {
 	if err := a.fresh(); err != nil {
 		return fmt.Errorf("%w for more than %v", err, StaleAfter)
@@ -202,7 +213,7 @@ func (a *Authority) Ready() error {
 	if _, ok := a.ring().current(a.cfg.Now()); !ok {
 		return errNoSigningKey
 	}
-	return nil
+	return a.unwritable()
 }
 
 func (a *Authority) applyLocal(e revocation.Entry) {

@@ -62,6 +62,7 @@ func (a *Authority) Revoke(ctx context.Context, items []RevokeItem, actor store.
 		if e.Seq != 0 {
 			a.applyLocal(e.Entry)
 		}
+		a.count.entry(e.Entry)
 	}
 	return es, nil
 }

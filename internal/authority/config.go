@@ -22,6 +22,7 @@ const (
 	DefaultAlgorithm       = token.EdDSA
 	DefaultStatusListSize  = 1 << 20
 	DefaultStatusListTTL   = time.Minute
+	DefaultStatusListHold  = 5 * time.Minute
 	DefaultEventRetention  = 24 * time.Hour
 )
 
@@ -69,6 +70,11 @@ type Config struct {
 	// a paused stream). Older entries are pruned once expired, and such a
 	// stream skips them. Default DefaultEventRetention.
 	EventRetention time.Duration
+	// OtherMasterKeys open what is sealed at rest (signing keys, event
+	// receiver credentials, refresh successors) but never seal: during a
+	// master key rotation. Given them, New re-seals everything one of them
+	// sealed under the master key it was given (reseal.go).
+	OtherMasterKeys [][]byte
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Default slog.Default().
@@ -87,10 +93,21 @@ type StatusListConfig struct {
 	// TTL is the ttl (and exp - iat) of Status List Tokens: how long a
 	// Relying Party may rely on a copy. Default DefaultStatusListTTL.
 	TTL time.Duration
+	// Hold is how long a revoked entry stays INVALID after its revocation
+	// has expired (the Leeway past the exp of every token it covers), for
+	// Relying Parties that accept a token past its exp within their own
+	// clock skew (Spring 60 s, ASP.NET 5 min by default). Entries are given
+	// to new sessions only after it too. Default DefaultStatusListHold;
+	// negative: none (INVALID until the revocation expires).
+	Hold time.Duration
 }
 
 // Off reports whether status lists are off (a negative Size).
 func (s StatusListConfig) Off() bool { return s.Size < 0 }
+
+// HoldPastExpiry is how long past its revocation's expiry a revoked entry
+// stays INVALID: Hold, or none when it is negative.
+func (s StatusListConfig) HoldPastExpiry() time.Duration { return max(s.Hold, 0) }
 
 // Limits of StatusListConfig.Size.
 const (
@@ -111,6 +128,7 @@ func (c *Config) setDefaults() {
 	def(&c.KeyPublishDelay, DefaultKeyPublishDelay)
 	def(&c.Leeway, DefaultLeeway)
 	def(&c.StatusLists.TTL, DefaultStatusListTTL)
+	def(&c.StatusLists.Hold, DefaultStatusListHold)
 	def(&c.EventRetention, DefaultEventRetention)
 	if c.StatusLists.Size == 0 {
 		c.StatusLists.Size = DefaultStatusListSize
@@ -167,8 +185,10 @@ func (c *Config) validate() error {
 }
 
 // slotReuseDelay is how long after a status list entry is no longer held
-// it stays unallocated: a Relying Party may hold a list that shows it
-// INVALID for up to a TTL, and node clocks may differ by up to the leeway.
-// Without the delay, a new session's token could read INVALID from such a
-// copy.
-func (c *Config) slotReuseDelay() time.Duration { return c.StatusLists.TTL + c.Leeway }
+// it stays unallocated: lists show it INVALID for the Hold past its
+// revocation's expiry, a Relying Party may hold such a list for up to a
+// TTL, and node clocks may differ by up to the leeway. Without the delay, a
+// new session's token could read INVALID from such a copy.
+func (c *Config) slotReuseDelay() time.Duration {
+	return c.StatusLists.HoldPastExpiry() + c.StatusLists.TTL + c.Leeway
+}

@@ -50,6 +50,7 @@ func (a *Authority) RevokeSession(ctx context.Context, sid string, actor store.A
 	if e.Seq != 0 {
 		a.applyLocal(e)
 	}
+	a.count.entry(e)
 	return e, nil
 }
 
@@ -88,6 +89,7 @@ func (a *Authority) RevokeSubject(ctx context.Context, r SubjectRevocation) (rev
 		return revocation.Entry{}, fmt.Errorf("authority: revoke subject: %w", err)
 	}
 	a.applyLocal(e)
+	a.count.entry(e)
 	return e, nil
 }
 

@@ -190,6 +190,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		next = string(pt)
 	case store.Reused:
 		a.applyLocal(res.Entry)
+		a.count.theft.Add(1)
 		a.log.Warn("refresh token reuse detected: session revoked",
 			"sid", res.Session.ID, "sub", res.Session.Subject, "seq", res.Entry.Seq)
 		return Tokens{}, &Error{Code: CodeInvalidGrant, kind: ErrReuse,

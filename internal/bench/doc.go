@@ -8,4 +8,8 @@
 // loopback and a fresh Postgres schema per run, and stop and drop them before
 // returning. A benchmark is one sequential run: its functions are not meant
 // to be called concurrently with each other.
+//
+// The benchmarks (with benchdoc, benchcmd and cmd/tegata-bench) are a Go
+// module of their own, tied to the root by go.work, so that what only they
+// use (golang.org/x/perf) stays out of the library's go.mod.
 package bench

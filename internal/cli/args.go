@@ -28,11 +28,15 @@ func newFlags(env Env, name string) *flagSet {
 	return &flagSet{FlagSet: fs, env: env, name: name}
 }
 
-// parse parses flags and positional arguments in any order (`revoke ID
+// parse sets the flags from the environment (applyEnv), then parses flags
+// and positional arguments in any order (`revoke ID
 // --reason R` and `revoke --reason R ID` alike); "--" ends the flags.
 // Positional arguments are then fs.Args(). -h prints the command's help to
 // standard output and returns flag.ErrHelp; flag errors become usage errors.
 func parse(fs *flagSet, args []string) error {
+	if err := fs.applyEnv(); err != nil {
+		return err
+	}
 	if err := fs.Parse(fs.reorder(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printHelp(fs.env.Stdout, fs.name, fs.FlagSet)

@@ -50,6 +50,10 @@ func Main(env Env) int {
 		printGeneral(env.Stderr)
 		return 2
 	}
+	env, err := withSecretFiles(env)
+	if err != nil {
+		return exit(env, env.Args[0], err)
+	}
 	cmd, args := env.Args[0], env.Args[1:]
 	switch cmd {
 	case "-h", "-help", "--help":

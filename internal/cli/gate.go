@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/buildinfo"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
@@ -29,7 +31,9 @@ type gateFlags struct {
 	audience, issuer, cookie    string
 	name                        string
 	claims, keyFile             string
+	wsOrigins, proxies          string
 	metricsListen               string
+	tlsCert, tlsKey, caFile     string
 	staleAfter, startTimeout    time.Duration
 	introspect                  bool
 	maxConns                    int
@@ -38,19 +42,24 @@ type gateFlags struct {
 }
 
 func (f *gateFlags) register(env Env, fs *flagSet) {
-	fs.StringVar(&f.authority, "authority", env.Getenv("TEGATA_AUTHORITY"), "authority base URL, or several comma-separated for failover (env TEGATA_AUTHORITY; required)")
-	fs.StringVar(&f.listen, "listen", envOr(env, "TEGATA_GATE_LISTEN", "127.0.0.1:8081"), "listen address (env TEGATA_GATE_LISTEN)")
+	fs.StringVar(&f.authority, "authority", "", "authority base URL, or several comma-separated for failover (required)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8081", "listen address")
 	fs.StringVar(&f.upstream, "upstream", "", "reverse-proxy verified requests to this URL; empty = forward-auth endpoint only")
 	fs.StringVar(&f.audience, "audience", "", "required aud claim; empty = the audience the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
+	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated CIDRs of the proxies in front of the gate (TLS terminator, load balancer): their X-Forwarded-For gives the client's address (per-address limits, refresh rescue), their X-Forwarded-Proto/-Host reach the upstream, and their connections are not capped")
+	fs.StringVar(&f.wsOrigins, "websocket-origins", "", "with --upstream: comma-separated origins (https://host[:port]) besides the gate's own host whose pages may open WebSockets through it; others are refused 403")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
-	fs.StringVar(&f.name, "name", env.Getenv("TEGATA_GATE_NAME"), "how this gate appears in 'tegata verifiers' (env TEGATA_GATE_NAME; default none: the host name and an instance id always show)")
+	fs.StringVar(&f.name, "name", "", "how this gate appears in 'tegata verifiers' (default none: the host name and an instance id always show)")
 	fs.IntVar(&f.maxConns, "max-conns-per-address", DefaultGateConnsPerAddress, "most connections open at once from one client address (an IPv6 /64); behind a proxy that opens more, raise it; 0 = no cap")
 	fs.StringVar(&f.keyFile, "key-file", "", "file holding the gate's API key (feed role; gate role with --web), read when TEGATA_FEED_KEY (TEGATA_GATE_KEY with --web) is unset")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 0, "give up when no authority has accepted the gate within this long; 0 = wait for as long as it takes")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of CA certificates trusted, besides the system's, for an https:// authority (a private or self-signed CA)")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve /metrics on this address too; forward-auth mode also serves it on --listen")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.format, "log-format", "text", "text or json")
@@ -86,6 +95,19 @@ func (f *gateFlags) gateConfig() (gate.Config, error) {
 		}
 		cfg.Upstream = u
 	}
+	proxies, err := parseProxies(f.proxies)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.TrustedProxies = proxies
+	for o := range strings.SplitSeq(f.wsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.WebSocketOrigins = append(cfg.WebSocketOrigins, o)
+		}
+	}
+	if len(cfg.WebSocketOrigins) > 0 && cfg.Upstream == nil {
+		return cfg, usageErr("--websocket-origins only applies with --upstream: in forward-auth mode the proxy in front sees the WebSockets")
+	}
 	if f.claims != "*" {
 		for _, c := range strings.Split(f.claims, ",") {
 			if c = strings.TrimSpace(c); c != "" {
@@ -107,6 +129,13 @@ func gateCmd(env Env, args []string) error {
 		return err
 	}
 	vcfg, err := f.verifierConfig()
+	if err != nil {
+		return err
+	}
+	if vcfg.HTTPClient, err = trustCA(f.caFile); err != nil {
+		return err
+	}
+	tc, err := serverTLS(f.tlsCert, f.tlsKey)
 	if err != nil {
 		return err
 	}
@@ -136,12 +165,12 @@ func gateCmd(env Env, args []string) error {
 	}
 	vcfg.Logger, gcfg.Logger = log, log
 	if wcfg != nil {
-		wcfg.Logger = log
+		wcfg.Logger, wcfg.TrustedProxies = log, gcfg.TrustedProxies
 		f.web.warn(log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, web: wcfg, log: log, keySource: key.source})
+	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, web: wcfg, log: log, keySource: key.source, tls: tc})
 }
 
 // DefaultGateConnsPerAddress is the default of tegata gate's
@@ -156,7 +185,8 @@ type gateRun struct {
 	gcfg      gate.Config
 	web       *gate.WebConfig // nil without --web
 	log       *slog.Logger
-	keySource string // where the feed key came from, for error messages
+	keySource string      // where the feed key came from, for error messages
+	tls       *tls.Config // nil: plain HTTP
 }
 
 // runGate listens at once, answering /healthz and a not-ready /readyz while
@@ -170,9 +200,12 @@ func runGate(ctx context.Context, run gateRun) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ln = httpguard.Listener(ln, f.maxConns, nil, log)
+	ln = httpguard.Listener(ln, f.maxConns, run.gcfg.TrustedProxies, log)
+	if run.tls != nil {
+		ln = tls.NewListener(ln, run.tls)
+	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), buildinfo.Collector())
 	run.gcfg.Metrics = reg
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	h := &swapHandler{}

@@ -9,7 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
+	"os"
 	"strings"
 	"time"
 
@@ -23,58 +23,31 @@ type webFlags struct {
 	on, insecureCookies       bool
 	public, loginPath, origin string
 	loginHandoffPaths         string
-	sameSite                  string
+	sameSite, unavailablePage string
 	refreshPerAddress         float64
-	envErr                    error // a malformed value in the environment
 }
 
 // webFlagNames are the flags that mean nothing without --web.
-var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address"}
+var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address", "unavailable-page"}
 
 func (f *webFlags) register(env Env, fs *flagSet) {
-	fs.BoolVar(&f.on, "web", f.envBool(env, "TEGATA_GATE_WEB"), "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream (env TEGATA_GATE_WEB)")
-	fs.StringVar(&f.public, "public", env.Getenv("TEGATA_GATE_PUBLIC"), "with --web: comma-separated path prefixes anonymous requests may reach, e.g. /login,/assets/ (env TEGATA_GATE_PUBLIC)")
-	fs.StringVar(&f.loginPath, "login-path", envOr(env, "TEGATA_GATE_LOGIN_PATH", gate.DefaultLoginPath), "with --web: where anonymous page requests are sent, with ?next= (env TEGATA_GATE_LOGIN_PATH)")
-	fs.StringVar(&f.loginHandoffPaths, "login-handoff-paths", env.Getenv("TEGATA_GATE_LOGIN_HANDOFF_PATHS"),
-		"with --web: comma-separated path prefixes whose answers alone may sign in with X-Tegata-Login, e.g. /login,/sso/; default any path (env TEGATA_GATE_LOGIN_HANDOFF_PATHS)")
-	fs.StringVar(&f.origin, "origin", env.Getenv("TEGATA_GATE_ORIGIN"), "with --web: the app's public origin, e.g. https://app.example.com, trusted besides the request's Host (env TEGATA_GATE_ORIGIN)")
-	fs.BoolVar(&f.insecureCookies, "insecure-cookies", f.envBool(env, "TEGATA_GATE_INSECURE_COOKIES"), "with --web: cookies without Secure and __Host-, for plain-http development off localhost only (env TEGATA_GATE_INSECURE_COOKIES)")
-	fs.StringVar(&f.sameSite, "cookie-samesite", envOr(env, "TEGATA_GATE_COOKIE_SAMESITE", "lax"), "with --web: lax or strict (env TEGATA_GATE_COOKIE_SAMESITE)")
-	fs.Float64Var(&f.refreshPerAddress, "refresh-per-address", f.envFloat(env, "TEGATA_GATE_REFRESH_PER_ADDRESS", gate.DefaultRefreshPerAddress),
-		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 = no limit (env TEGATA_GATE_REFRESH_PER_ADDRESS)")
-}
-
-func (f *webFlags) envFloat(env Env, name string, def float64) float64 {
-	v := env.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.ParseFloat(v, 64)
-	if err != nil && f.envErr == nil {
-		f.envErr = usageErr("%s=%q is not a number", name, v)
-	}
-	return n
-}
-
-func (f *webFlags) envBool(env Env, name string) bool {
-	v := env.Getenv(name)
-	if v == "" {
-		return false
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil && f.envErr == nil {
-		f.envErr = usageErr("%s=%q is not a boolean (true or false)", name, v)
-	}
-	return b
+	fs.BoolVar(&f.on, "web", false, "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream")
+	fs.StringVar(&f.public, "public", "", "with --web: comma-separated path prefixes anonymous requests may reach, e.g. /login,/assets/")
+	fs.StringVar(&f.loginPath, "login-path", gate.DefaultLoginPath, "with --web: where anonymous page requests are sent, with ?next=")
+	fs.StringVar(&f.loginHandoffPaths, "login-handoff-paths", "",
+		"with --web: comma-separated path prefixes whose answers alone may sign in with X-Tegata-Login, e.g. /login,/sso/; default any path")
+	fs.StringVar(&f.origin, "origin", "", "with --web: the app's public origin, e.g. https://app.example.com, trusted besides the request's Host")
+	fs.BoolVar(&f.insecureCookies, "insecure-cookies", false, "with --web: cookies without Secure and __Host-, for plain-http development off localhost only")
+	fs.StringVar(&f.sameSite, "cookie-samesite", "lax", "with --web: lax or strict")
+	fs.StringVar(&f.unavailablePage, "unavailable-page", "", "with --web: HTML file sent (503) to browser page requests while sessions cannot be checked; default a page that retries every 5 s")
+	fs.Float64Var(&f.refreshPerAddress, "refresh-per-address", gate.DefaultRefreshPerAddress,
+		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 = no limit")
 }
 
 // config checks the web flags and returns the web session configuration,
 // nil without --web. The session calls fail over between the authorities
 // like the verifier's (see failover).
 func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config) (*gate.WebConfig, error) {
-	if f.envErr != nil {
-		return nil, f.envErr
-	}
 	if !f.on {
 		var stray string
 		fs.Visit(func(fl *flag.Flag) {
@@ -104,6 +77,11 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 		RefreshPerAddress: f.refreshPerAddress}
 	if f.refreshPerAddress == 0 {
 		cfg.RefreshPerAddress = -1 // the flag's 0 is no limit, the config's is the default
+	}
+	if f.unavailablePage != "" {
+		if cfg.UnavailablePage, err = os.ReadFile(f.unavailablePage); err != nil {
+			return nil, usageErr("--unavailable-page: %v", err)
+		}
 	}
 	cfg.Public = splitList(f.public)
 	cfg.LoginHandoffPaths = splitList(f.loginHandoffPaths)

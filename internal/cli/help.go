@@ -25,6 +25,7 @@ var opEnv = []string{
 	"TEGATA_AUTHORITY\tauthority URL, or several comma-separated: the first that answers is used (default http://127.0.0.1:8080)",
 	"TEGATA_API_KEY\tadmin API key; when unset, --key-file is read",
 	"TEGATA_DATA\tdata directory whose api-key file is the default --key-file (default ./tegata-data)",
+	"TEGATA_CA_FILE\t--ca-file: CA certificates trusted for an https:// authority",
 }
 
 // order lists the top-level commands as the general help shows them.
@@ -50,7 +51,9 @@ Nothing is created until the settings have been checked and the address is liste
 			"TEGATA_FEED_KEY\ta feed API key to install (for gates and verifiers)",
 			"TEGATA_RATE_LIMITS\t--rate-limits",
 			"TEGATA_TRUSTED_PROXIES\t--trusted-proxies",
+			"TEGATA_METRICS_ADDR\t--metrics-addr",
 			"TEGATA_AFTER_RESTORE\t--after-restore",
+			"TEGATA_MASTER_KEY_OTHER\tduring a master key rotation: a second master key that opens sealed data, never seals",
 		},
 		example: `tegata serve
 TEGATA_DB=postgres://tegata@db/tegata TEGATA_ISSUER=https://auth.example.com tegata serve --addr 0.0.0.0:8080`,
@@ -71,6 +74,9 @@ role from TEGATA_GATE_KEY. See docs/gate.md.`,
 			"TEGATA_GATE_KEY\twith --web: API key with the gate role; else --key-file",
 			"TEGATA_GATE_LISTEN\t--listen",
 			"TEGATA_GATE_NAME\t--name",
+			"TEGATA_GATE_WEBSOCKET_ORIGINS\t--websocket-origins",
+			"TEGATA_GATE_TRUSTED_PROXIES\t--trusted-proxies",
+			"TEGATA_GATE_UNAVAILABLE_PAGE\t--unavailable-page",
 			"TEGATA_GATE_WEB\t--web",
 			"TEGATA_GATE_PUBLIC\t--public",
 			"TEGATA_GATE_LOGIN_PATH\t--login-path",
@@ -314,15 +320,19 @@ func printHelp(w io.Writer, name string, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "\nRun 'tegata %s SUBCOMMAND -h' for a subcommand's flags.\n", name)
 	}
 	if fs != nil {
-		printFlags(w, fs)
+		printFlags(w, name, fs)
 	}
-	if len(d.env) > 0 {
+	if env := envLines(name, d.env, fs); len(env) > 0 {
 		fmt.Fprint(w, "\nEnvironment:\n")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, e := range d.env {
+		for _, e := range env {
 			fmt.Fprintf(tw, "  %s\n", e)
 		}
 		tw.Flush()
+		if _, ok := envNames[name]; ok {
+			fmt.Fprint(w, "  A flag given on the command line wins over its variable. A key or the --db URL may instead\n"+
+				"  be read from a file: NAME_FILE names it, for the key or URL variable NAME.\n")
+		}
 	}
 	if d.example != "" {
 		fmt.Fprint(w, "\nExample:\n")
@@ -332,8 +342,31 @@ func printHelp(w io.Writer, name string, fs *flag.FlagSet) {
 	}
 }
 
-// printFlags lists fs's flags as --name TYPE, then the usage and default.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
+// envLines is the Environment section of command name: the documented
+// variables, then the one of every flag (envFor) not among them.
+func envLines(name string, documented []string, fs *flag.FlagSet) []string {
+	out := append([]string(nil), documented...)
+	if fs == nil {
+		return out
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		v := envFor(name, f.Name)
+		if v == "" {
+			return
+		}
+		for _, e := range documented {
+			if strings.HasPrefix(e, v+"\t") {
+				return
+			}
+		}
+		out = append(out, v+"\t--"+f.Name)
+	})
+	return out
+}
+
+// printFlags lists fs's flags as --name TYPE, then the usage, the default
+// and the variable that sets it.
+func printFlags(w io.Writer, name string, fs *flag.FlagSet) {
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	if n == 0 {
@@ -349,6 +382,9 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "%s\n        %s", line, usage)
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		if v := envFor(name, f.Name); v != "" {
+			fmt.Fprintf(w, " (env %s)", v)
 		}
 		fmt.Fprintln(w)
 	})

@@ -37,12 +37,16 @@ func serve(env Env, args []string) error {
 func serveConfig(env Env, args []string) (server.Config, error) {
 	fs := newFlags(env, "serve")
 	var cfg server.Config
-	fs.StringVar(&cfg.Addr, "addr", envOr(env, "TEGATA_ADDR", server.DefaultAddr), "listen address (env TEGATA_ADDR)")
-	fs.StringVar(&cfg.DataDir, "data", envOr(env, "TEGATA_DATA", server.DefaultDataDir), "data directory: SQLite database, key files (env TEGATA_DATA)")
-	fs.StringVar(&cfg.DB, "db", env.Getenv("TEGATA_DB"), "Postgres URL for many nodes; empty = embedded SQLite (env TEGATA_DB)")
-	fs.StringVar(&cfg.Issuer, "issuer", env.Getenv("TEGATA_ISSUER"), "issuer URL put in tokens; default http://<addr> (env TEGATA_ISSUER)")
+	fs.StringVar(&cfg.Addr, "addr", server.DefaultAddr, "listen address")
+	fs.StringVar(&cfg.DataDir, "data", server.DefaultDataDir, "data directory: SQLite database, key files")
+	fs.StringVar(&cfg.DB, "db", "", "Postgres URL for many nodes; empty = embedded SQLite")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of --addr (keep it off the public balancer)")
+	fs.Int64Var(&cfg.SQLiteMaxSize, "sqlite-max-size", 0, "cap of the embedded SQLite database in bytes: past it writes are refused and /readyz answers 503, as on a full disk; 0 = no cap")
+	fs.StringVar(&cfg.Issuer, "issuer", "", "issuer URL put in tokens; default http://<addr>")
 	a := &cfg.Authority
-	fs.StringVar(&a.Audience, "audience", envOr(env, "TEGATA_AUDIENCE", authority.DefaultAudience), "aud claim of access tokens (env TEGATA_AUDIENCE)")
+	fs.StringVar(&a.Audience, "audience", authority.DefaultAudience, "aud claim of access tokens")
 	fs.StringVar(&a.Algorithm, "alg", authority.DefaultAlgorithm, "signing algorithm of new keys: EdDSA or ES256 (existing keys keep theirs until 'tegata keys rotate')")
 	fs.DurationVar(&a.AccessTTL, "access-ttl", authority.DefaultAccessTTL, "access token lifetime")
 	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", authority.DefaultRefreshTTL, "refresh token idle lifetime")
@@ -52,10 +56,11 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	statusList := fs.Bool("status-list", true, "publish Token Status Lists: every access token carries a status claim (draft-ietf-oauth-status-list)")
 	fs.IntVar(&a.StatusLists.Size, "status-list-size", authority.DefaultStatusListSize, "entries per status list (a multiple of 8); a new list starts when half are in use")
 	fs.DurationVar(&a.StatusLists.TTL, "status-list-ttl", authority.DefaultStatusListTTL, "how long relying parties may cache a status list (its ttl; exp = iat + ttl)")
+	fs.Var(offDuration{&a.StatusLists.Hold, authority.DefaultStatusListHold}, "status-list-hold", "how long a revoked token's status list entry stays INVALID after its revocation expired (the leeway past the token's exp): cover the clock skew your relying parties allow (ASP.NET 5m, Spring 1m); 0 or off: none")
 	fs.BoolVar(&cfg.SSFInsecurePush, "ssf-insecure-push", false, "let event streams push to http:// and loopback/private addresses (development and tests only)")
 	fs.DurationVar(&a.EventRetention, "event-retention", authority.DefaultEventRetention, "how long the log keeps revocations an event stream has not received yet (a receiver down, a paused stream)")
-	limits := fs.String("rate-limits", envOr(env, "TEGATA_RATE_LIMITS", "on"), "on: per API key, per subject and per client address limits; off: none, for benchmarks (env TEGATA_RATE_LIMITS)")
-	proxies := fs.String("trusted-proxies", env.Getenv("TEGATA_TRUSTED_PROXIES"), "comma-separated CIDRs whose X-Forwarded-For is trusted, and whose connections are not capped (env TEGATA_TRUSTED_PROXIES)")
+	limits := fs.String("rate-limits", "on", "on: per API key, per subject and per client address limits; off: none, for benchmarks")
+	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is trusted, and whose connections are not capped")
 	def := httpapi.DefaultLimits()
 	var cp caps
 	fs.IntVar(&cp.conns, "max-conns-per-address", def.ConnsPerAddress, "with --rate-limits on: most connections open at once from one client address (an IPv6 /64); 0 = no cap")
@@ -63,7 +68,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.IntVar(&cp.streamsPerAddr, "feed-streams-per-address", def.FeedStreamsPerAddress, "with --rate-limits on: most feed streams one client address may hold open on this node; 0 = no cap")
 	fs.Var(offDuration{&cfg.FeedMaxAge, httpapi.DefaultFeedMaxAge}, "feed-max-age", "end each feed stream after about this long (verifiers reconnect and are authenticated again); 0 or off: never")
 	fs.BoolVar(&cfg.NewEpoch, "new-epoch", false, "give the cluster a new epoch at start, so every verifier starts over: once, on one node, after restoring the database from a backup (every other node stopped)")
-	fs.StringVar(&cfg.AfterRestore, "after-restore", envOr(env, "TEGATA_AFTER_RESTORE", server.AfterRestoreCutoff), "when a node finds the database restored from a backup: cutoff ends every session, access token and API key issued before (nothing revoked after the backup comes back); keep only makes verifiers start over, for a restore known to have lost nothing (env TEGATA_AFTER_RESTORE)")
+	fs.StringVar(&cfg.AfterRestore, "after-restore", server.AfterRestoreCutoff, "when a node finds the database restored from a backup: cutoff ends every session, access token and API key issued before (nothing revoked after the backup comes back); keep only makes verifiers start over, for a restore known to have lost nothing")
 	fs.BoolVar(&cfg.ReplaceKeys, "replace-keys", false, "install TEGATA_API_KEY and TEGATA_FEED_KEY even though they differ from the cluster's, and revoke the keys they replace at once (after a leak; without it such a node refuses to start)")
 	fs.BoolVar(&cfg.UpdateSettings, "update-settings", false, "make this node's settings (audience, alg, lifetimes, status lists) the cluster's; without it a node whose settings differ from the ones the cluster recorded refuses to start")
 	fs.BoolVar(&cfg.Restored, "restored", false, "the database was restored from an older copy: apply the --after-restore policy at start even if nothing shows the restore (once, on one node, every other node stopped)")
@@ -85,6 +90,9 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.Limits = &lim
+	if cfg.AfterRestore != server.AfterRestoreCutoff && cfg.AfterRestore != server.AfterRestoreKeep {
+		return cfg, usageErr("--after-restore must be %s or %s", server.AfterRestoreCutoff, server.AfterRestoreKeep)
+	}
 	if cfg.MaxConfirm <= 0 {
 		return cfg, usageErr("--max-confirm must be positive")
 	}
@@ -98,6 +106,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 		return cfg, err
 	}
 	cfg.MasterKey, cfg.APIKey, cfg.FeedKey = env.Getenv("TEGATA_MASTER_KEY"), env.Getenv("TEGATA_API_KEY"), env.Getenv("TEGATA_FEED_KEY")
+	cfg.MasterKeyOther = env.Getenv("TEGATA_MASTER_KEY_OTHER")
 	return cfg, nil
 }
 
@@ -117,15 +126,23 @@ func parseLimits(mode, proxies string, c caps) (httpapi.Limits, error) {
 	default:
 		return l, usageErr("--rate-limits must be on or off")
 	}
-	for _, p := range strings.Split(proxies, ",") {
+	var err error
+	l.TrustedProxies, err = parseProxies(proxies)
+	return l, err
+}
+
+// parseProxies reads --trusted-proxies: comma-separated CIDRs.
+func parseProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(list, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil {
-			return l, usageErr("--trusted-proxies: %q is not a CIDR (e.g. 10.0.0.0/8)", p)
+			return nil, usageErr("--trusted-proxies: %q is not a CIDR (e.g. 10.0.0.0/8)", p)
 		}
-		l.TrustedProxies = append(l.TrustedProxies, pfx)
+		out = append(out, pfx)
 	}
-	return l, nil
+	return out, nil
 }

@@ -2,18 +2,20 @@ package cli
 
 import (
 	"fmt"
-	"runtime/debug"
+
+	"github.com/tegata-dev/tegata/internal/buildinfo"
 )
 
 // version prints the module version and the VCS revision the binary was
-// built from, as debug.ReadBuildInfo reports them.
+// built from, as debug.ReadBuildInfo reports them. A build that recorded no
+// revision says how to get one.
 func version(env Env, args []string) error {
 	fs := newFlags(env, "version")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	v := buildVersion()
+	v := buildinfo.Read()
 	if *jsonOut {
 		return printJSON(env, v)
 	}
@@ -27,39 +29,9 @@ func version(env Env, args []string) error {
 			line += ", modified"
 		}
 		line += ")"
+	} else {
+		line += " (no VCS revision recorded: build from a git clone without -buildvcs=false)"
 	}
 	_, err := fmt.Fprintln(env.Stdout, printable(line+" "+v.Go))
 	return err
-}
-
-// versionInfo is what 'tegata version' reports.
-type versionInfo struct {
-	Version  string `json:"version"`            // module version, "(devel)" for a local build
-	Revision string `json:"revision,omitempty"` // VCS revision
-	Time     string `json:"time,omitempty"`     // commit time
-	Modified bool   `json:"modified,omitempty"` // built from a tree with uncommitted changes
-	Go       string `json:"go"`
-}
-
-func buildVersion() versionInfo {
-	v := versionInfo{Version: "unknown", Go: "unknown"}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return v
-	}
-	v.Version, v.Go = bi.Main.Version, bi.GoVersion
-	if v.Version == "" {
-		v.Version = "(devel)"
-	}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			v.Revision = s.Value
-		case "vcs.time":
-			v.Time = s.Value
-		case "vcs.modified":
-			v.Modified = s.Value == "true"
-		}
-	}
-	return v
 }

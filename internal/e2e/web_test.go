@@ -254,8 +254,8 @@ func TestWebBrowser(t *testing.T) {
 			}
 		}
 	}
-	if found != 2 {
-		t.Errorf("the browser holds %d __Host-tegata-* cookies, want 2", found)
+	if found != 3 {
+		t.Errorf("the browser holds %d __Host-tegata-* cookies, want 3 (access, refresh, binding)", found)
 	}
 	if js := laptop.eval("document.cookie"); strings.Contains(js, "tegata") {
 		t.Errorf("page JavaScript reads document.cookie = %q, want no session cookie in it", js)

@@ -133,11 +133,9 @@ type State struct {
 	// one. Empty without a Follower.
 	ID string
 	// FreshUntil is the instant until which the client's entries are
-	// vouched for; zero without a Follower. With a server that takes
-	// position reports it is the latest lease earned: a report's send time
-	// plus the lease the server granted, counted only once the client has
-	// applied the head the server named. With an older server it is the
-	// last heartbeat's arrival plus Follower.StaleAfter.
+	// vouched for; zero without a Follower. It is the latest lease earned:
+	// a report's send time plus the lease the server granted, counted only
+	// once the client has applied the head the server named.
 	FreshUntil time.Time
 	// KeyRole is the role the authority gave the API key on the last
 	// connection (KeyRoleHeader), if it said.

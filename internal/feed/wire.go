@@ -45,7 +45,7 @@ const (
 type heartbeatData struct {
 	Head  int64  `json:"head"`
 	Time  int64  `json:"time"`            // unix milliseconds
-	Epoch string `json:"epoch,omitempty"` // the log's epoch; absent from older servers
+	Epoch string `json:"epoch,omitempty"` // the log's epoch
 }
 
 type resetData struct {

@@ -27,7 +27,7 @@ func (s *server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("API key created", "id", k.ID, "name", k.Name, "role", k.Role, "by", by.By)
+	s.log.InfoContext(r.Context(), "API key created", "id", k.ID, "name", k.Name, "role", k.Role, "by", by.By)
 	writeJSON(w, http.StatusCreated, createdAPIKey{APIKeyInfo: k, Key: secret})
 	return nil
 }
@@ -51,7 +51,7 @@ func (s *server) revokeAPIKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.streams.closeKey(r.PathValue("id")) // other nodes: within their next check of the key
-	s.log.Info("API key revoked", "id", r.PathValue("id"), "by", by.By)
+	s.log.InfoContext(r.Context(), "API key revoked", "id", r.PathValue("id"), "by", by.By)
 	writeJSON(w, http.StatusOK, map[string]bool{"revoked": true})
 	return nil
 }

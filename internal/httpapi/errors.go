@@ -7,6 +7,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // apiError keeps what the client is told apart from the cause that is
@@ -49,6 +50,13 @@ func toAPIError(err error) *apiError {
 	if errors.Is(err, authority.ErrStale) {
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 			Description: "this node cannot read the revocation log right now; try another node", Cause: err,
+			Header: [2]string{"Retry-After", "1"}}
+	}
+	if errors.Is(err, store.ErrUnwritable) {
+		// Nothing was changed: a sign-out or revocation answered so is not
+		// in force, and the client must know to try again.
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "this node cannot write to its store right now: nothing was changed (a sign-out or revocation is NOT in force); try again or another node", Cause: err,
 			Header: [2]string{"Retry-After", "1"}}
 	}
 	if errors.Is(err, authority.ErrUnauthorized) {

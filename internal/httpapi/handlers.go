@@ -5,23 +5,16 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
-type tokensResponse struct {
-	SessionID        string    `json:"session_id"`
-	AccessToken      string    `json:"access_token"`
-	TokenType        string    `json:"token_type"`
-	ExpiresIn        int64     `json:"expires_in"`
-	AccessExpiresAt  time.Time `json:"access_expires_at"`
-	RefreshToken     string    `json:"refresh_token"`
-	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
-}
-
-func (s *server) tokensJSON(t authority.Tokens) tokensResponse {
-	return tokensResponse{
+// tokensJSON is the answer to sign-in and refresh, in the wire type the
+// client defines.
+func (s *server) tokensJSON(t authority.Tokens) client.Tokens {
+	return client.Tokens{
 		SessionID: t.SessionID, AccessToken: t.AccessToken, TokenType: "Bearer",
 		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Now()).Round(time.Second) / time.Second),
 		AccessExpiresAt: t.AccessExpiresAt.UTC(), RefreshToken: t.RefreshToken,
@@ -45,7 +38,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("session created", "sid", t.SessionID, "sub", req.Subject)
+	s.log.InfoContext(r.Context(), "session created", "sid", t.SessionID, "sub", req.Subject)
 	writeJSON(w, http.StatusCreated, s.tokensJSON(t))
 	return nil
 }
@@ -94,7 +87,7 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("session revoked", "sid", r.PathValue("sid"), "seq", e.Seq, "by", actor(r, "").By)
+	s.log.InfoContext(r.Context(), "session revoked", "sid", r.PathValue("sid"), "seq", e.Seq, "by", actor(r, "").By)
 	s.confirmed(w, r, entryJSON(e), e.Seq, wait, confirm)
 	return nil
 }
@@ -124,7 +117,7 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("subject revoked", "sub", sr.Subject, "scope", req.Scope, "seq", e.Seq, "by", sr.Actor.By)
+	s.log.InfoContext(r.Context(), "subject revoked", "sub", sr.Subject, "scope", req.Scope, "seq", e.Seq, "by", sr.Actor.By)
 	s.confirmed(w, r, entryJSON(e), e.Seq, wait, confirm)
 	return nil
 }
@@ -226,23 +219,6 @@ func (s *server) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type auditJSON struct {
-	ID     int64     `json:"id"`
-	At     time.Time `json:"at"`
-	By     string    `json:"by"`
-	Reason string    `json:"reason,omitempty"`
-	Action string    `json:"action"`
-	Target string    `json:"target"`
-}
-
-// auditPage is the answer of GET /v1/audit. NextAfter, the id of the last
-// record, is there only when more records follow: ask again with
-// after=NextAfter.
-type auditPage struct {
-	Records   []auditJSON `json:"records"`
-	NextAfter int64       `json:"next_after,omitempty"`
-}
-
 func (s *server) audit(w http.ResponseWriter, r *http.Request) error {
 	after, err := queryInt(r, "after")
 	if err != nil {
@@ -256,9 +232,11 @@ func (s *server) audit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page := auditPage{Records: make([]auditJSON, 0, len(recs))}
+	// The page in the wire types the client defines. NextAfter, the id of
+	// the last record, is there only when more records follow.
+	page := client.AuditPage{Records: make([]client.AuditRecord, 0, len(recs))}
 	for _, x := range recs {
-		page.Records = append(page.Records, auditJSON{ID: x.ID, At: x.At.UTC(), By: x.Actor.By, Reason: x.Actor.Reason, Action: x.Action, Target: x.Target})
+		page.Records = append(page.Records, client.AuditRecord{ID: x.ID, At: x.At.UTC(), By: x.Actor.By, Reason: x.Actor.Reason, Action: x.Action, Target: x.Target})
 	}
 	if more {
 		page.NextAfter = recs[len(recs)-1].ID

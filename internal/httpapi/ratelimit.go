@@ -2,11 +2,9 @@ package httpapi
 
 import (
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httpguard"
@@ -88,37 +86,8 @@ func tooMany(d time.Duration, what string) *apiError {
 		Header:      [2]string{"Retry-After", strconv.Itoa(secs)}}
 }
 
-// clientAddr is the TCP peer, or the right-most X-Forwarded-For address not
-// belonging to a trusted proxy when the peer is one.
+// clientAddr is the client's address under the trusted proxies
+// (httpguard.ClientAddr).
 func clientAddr(r *http.Request, trusted []netip.Prefix) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil || !inPrefixes(peer, trusted) {
-		return host
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break // a garbled hop: stop at the last address we can trust
-		}
-		if !inPrefixes(a, trusted) {
-			return a.String()
-		}
-		peer = a
-	}
-	return peer.String()
-}
-
-func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
-	a = a.Unmap()
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return httpguard.ClientAddr(r, trusted)
 }

@@ -58,7 +58,7 @@ func (s *server) revokeMany(w http.ResponseWriter, r *http.Request) error {
 			last = max(last, e.Seq)
 		}
 	}
-	s.log.Info("bulk revocation", "items", len(es), "revoked", revoked, "by", a.By)
+	s.log.InfoContext(r.Context(), "bulk revocation", "items", len(es), "revoked", revoked, "by", a.By)
 	s.confirmed(w, r, map[string]any{"items": out}, last, wait, confirm)
 	return nil
 }

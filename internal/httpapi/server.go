@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/requestid"
 	"github.com/tegata-dev/tegata/internal/ssf"
 )
 
@@ -38,8 +40,12 @@ type Config struct {
 	// Limits caps request rates; the zero value disables every limit.
 	// tegata serve uses DefaultLimits.
 	Limits Limits
-	// Now is the clock for rate limiting. Default time.Now.
-	Now func() time.Time
+	// Clock times rate limits and feed streams (their key checks and
+	// maximum age). Nil: the wall clock.
+	Clock clock.Clock
+	// BodyTimeout bounds how long a request body may take to arrive (see
+	// httpguard.BodyDeadline). Zero: httpguard.BodyTimeout.
+	BodyTimeout time.Duration
 	// FeedMaxAge ends every feed stream after about this long (jittered
 	// down by up to a quarter); the verifier reconnects where it was, and
 	// its API key is checked again. Zero: DefaultFeedMaxAge; negative: no
@@ -59,6 +65,7 @@ type server struct {
 	a          *authority.Authority
 	log        *slog.Logger
 	now        func() time.Time
+	clock      clock.Clock // now's clock, with timers
 	trusted    []netip.Prefix
 	perKey     *limiter
 	perSubject *limiter
@@ -82,8 +89,9 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = httpguard.BodyTimeout
 	}
 	switch {
 	case cfg.FeedMaxAge == 0:
@@ -91,7 +99,7 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 	case cfg.FeedMaxAge < 0:
 		cfg.FeedMaxAge = 0
 	}
-	s := &server{a: a, log: cfg.Logger, now: cfg.Now, trusted: cfg.Limits.TrustedProxies,
+	s := &server{a: a, log: slog.New(requestid.LogHandler(cfg.Logger.Handler())), now: cfg.Clock.Now, clock: cfg.Clock, trusted: cfg.Limits.TrustedProxies,
 		streams: newStreams(cfg.Limits, cfg.FeedMaxAge),
 		perKey:  newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
@@ -109,8 +117,10 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		writeError(w, r, s.log, &apiError{Status: http.StatusNotFound, Code: "not_found", Description: "no such endpoint for this method"})
 	})
 	// A client trickling the body of a request, to a route that reads it
-	// or not, loses the connection after httpguard.BodyTimeout.
-	return httpguard.BodyDeadline(cfg.Instruments.instrument(mux), httpguard.BodyTimeout)
+	// or not, loses the connection after BodyTimeout. Every answer
+	// carries X-Request-Id, and every log line about the request its
+	// request_id.
+	return requestid.Middleware(httpguard.BodyDeadline(cfg.Instruments.instrument(mux), cfg.BodyTimeout))
 }
 
 // wrap adapts a handler that returns an error to the single error path.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/ssf"
 )
 
@@ -156,8 +155,7 @@ func ssfPoll(w http.ResponseWriter, r *http.Request, t *ssf.Transmitter) error {
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		return err
 	}
-	key := callerOf(r).key
-	p := ssf.Poller{KeyID: key.ID, Admin: key.Role == authority.RoleAdmin}
+	p := ssf.Poller{KeyID: callerOf(r).key.ID}
 	res, err := t.Poll(r.Context(), r.PathValue("id"), p, req)
 	if err != nil {
 		return err

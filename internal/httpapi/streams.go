@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 )
@@ -116,14 +117,14 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 			if age >= 4 {
 				age -= rand.N(age / 4)
 			}
-			defer time.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
+			defer s.clock.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
 		}
 		stop := s.watchKey(ctx, secret, cancel)
 		defer stop()
 		ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
 		h.ServeHTTP(w, r.WithContext(ctx))
 		if cause := context.Cause(ctx); cause == errKeyRevoked || cause == errMaxAge {
-			s.log.Info("feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)
+			s.log.InfoContext(r.Context(), "feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)
 		}
 	}
 }
@@ -153,7 +154,7 @@ func (s *server) reports(h http.Handler) http.HandlerFunc {
 func (s *server) watchKey(ctx context.Context, secret string, cancel context.CancelCauseFunc) (stop func()) {
 	var (
 		mu      sync.Mutex
-		t       *time.Timer
+		t       clock.Timer
 		stopped bool
 	)
 	check := func() {
@@ -169,7 +170,7 @@ func (s *server) watchKey(ctx context.Context, secret string, cancel context.Can
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	t = time.AfterFunc(s.streams.recheck, check)
+	t = s.clock.AfterFunc(s.streams.recheck, check)
 	return func() {
 		mu.Lock()
 		defer mu.Unlock()

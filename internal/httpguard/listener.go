@@ -86,6 +86,7 @@ func (c *conn) Close() error {
 }
 
 func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	a = a.Unmap() // an IPv4 peer of a dual-stack listener is in IPv4 prefixes
 	for _, p := range ps {
 		if p.Contains(a) {
 			return true

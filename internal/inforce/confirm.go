@@ -4,37 +4,18 @@ import (
 	"context"
 	"time"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
-// Confirmation says whether a log position is in force on every verifier.
-type Confirmation struct {
-	// InForce: every verifier of the cluster holds every entry up to the
-	// position, or refuses every token.
-	InForce bool `json:"in_force"`
-	// Confirmed is how many verifiers the cluster knows of for which it is
-	// in force.
-	Confirmed int `json:"confirmed"`
-	// Pending names verifiers for which it is not yet (empty when
-	// InForce): at most MaxPending of them.
-	Pending []Pending `json:"pending"`
-	// PendingCount is how many verifiers it is not yet in force on, named
-	// in Pending or not.
-	PendingCount int `json:"pending_count"`
-	// WaitedMS is how long the call waited.
-	WaitedMS int64 `json:"waited_ms"`
-}
+// Confirmation says whether a log position is in force on every verifier:
+// the answer of a revocation's ?confirm=, defined once, by the client that
+// reads it.
+type Confirmation = client.Confirmation
 
 // Pending is a verifier that had not yet applied the position.
-type Pending struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Host      string    `json:"host,omitempty"`
-	Node      string    `json:"node"`
-	Position  int64     `json:"position"`
-	LastHeard time.Time `json:"last_heard"`
-}
+type Pending = client.PendingVerifier
 
 // MaxPending caps the verifiers a Confirmation names: a cluster with
 // thousands of lagging verifiers answers with a count, not megabytes.
@@ -177,7 +158,7 @@ func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirm
 		case n.pending != nil && n.want >= seq:
 			for _, p := range n.pending {
 				if p.Position < seq {
-					conf.addPending(p)
+					addPending(&conf, p)
 				}
 			}
 		default:
@@ -190,7 +171,7 @@ func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirm
 	}
 	fs, n := c.cfg.Hub.Pending(seq, MaxPending)
 	for _, f := range fs {
-		conf.addPending(c.pendingOf(f))
+		addPending(&conf, c.pendingOf(f))
 	}
 	conf.PendingCount += n - len(fs)
 	if len(unknown) > 0 {
@@ -201,7 +182,7 @@ func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirm
 }
 
 // addPending counts p, and names it while fewer than MaxPending are named.
-func (conf *Confirmation) addPending(p Pending) {
+func addPending(conf *Confirmation, p Pending) {
 	conf.PendingCount++
 	if len(conf.Pending) < MaxPending {
 		conf.Pending = append(conf.Pending, p)
@@ -225,7 +206,7 @@ func (c *Cluster) pendingElsewhere(ctx context.Context, seq int64, lagging map[s
 	}
 	for _, v := range vs {
 		if lagging[v.Node] && v.Position < seq && now.Sub(v.HeardAt) <= v.StaleAfter {
-			conf.addPending(Pending{ID: v.ID, Name: v.Name, Host: v.Host, Node: v.Node,
+			addPending(conf, Pending{ID: v.ID, Name: v.Name, Host: v.Host, Node: v.Node,
 				Position: v.Position, LastHeard: v.HeardAt.UTC()})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/store"
 )
@@ -17,44 +18,16 @@ const (
 	StateStale   = "stale"   // says it is not current, or has been silent a while (silentAfter)
 )
 
-// VerifierView is one verifier in a Listing.
-type VerifierView struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Host    string `json:"host"`
-	Version string `json:"version"`
-	// Node is the node that last heard from it, NodeURL where that node
-	// listens.
-	Node    string `json:"node"`
-	NodeURL string `json:"node_url"`
-	// Position is the log position it has applied; LagEntries how far
-	// that is behind the log's head now.
-	Position   int64 `json:"position"`
-	LagEntries int64 `json:"lag_entries"`
-	// LagMS is how long before it was last heard the oldest entry it
-	// lacked had been recorded (0: it had every entry recorded by then).
-	LagMS        int64     `json:"lag_ms"`
-	LastHeard    time.Time `json:"last_heard"`
-	StaleAfterMS int64     `json:"stale_after_ms"`
-	State        string    `json:"state"`
-}
+// VerifierView is one verifier in a Listing (the wire type, defined once
+// by the client that reads GET /v1/verifiers).
+type VerifierView = client.Verifier
 
 // NodeView is one authority node in a Listing.
-type NodeView struct {
-	ID        string    `json:"id"`
-	URL       string    `json:"url"`
-	Head      int64     `json:"head"`
-	Safe      int64     `json:"safe"`
-	Followers int       `json:"followers"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
+type NodeView = client.Node
 
-// Listing is every live verifier of the cluster.
-type Listing struct {
-	Head      int64          `json:"head"`
-	Verifiers []VerifierView `json:"verifiers"`
-	Nodes     []NodeView     `json:"nodes"`
-}
+// Listing is every live verifier of the cluster: the answer of GET
+// /v1/verifiers.
+type Listing = client.Verifiers
 
 // maxLagLookups bounds the log reads one listing makes to date the
 // oldest entry each distinct position lacks.
@@ -75,23 +48,26 @@ func (c *Cluster) List(ctx context.Context) (Listing, error) {
 	if head, err := c.cfg.Store.Head(ctx); err == nil && head > 0 {
 		c.confirm(ctx, head, listWait)
 	}
-	return c.list(ctx)
+	l, _, err := c.list(ctx)
+	return l, err
 }
 
-// list is List without asking first.
-func (c *Cluster) list(ctx context.Context) (Listing, error) {
+// list is List without asking first; it also returns how many verifiers
+// went silent past their bound within SilentHold (see silent), which the
+// listing leaves out.
+func (c *Cluster) list(ctx context.Context) (Listing, int, error) {
 	now := c.cfg.Now()
 	head, err := c.cfg.Store.Head(ctx)
 	if err != nil {
-		return Listing{}, fmt.Errorf("inforce: list: %w", err)
+		return Listing{}, 0, fmt.Errorf("inforce: list: %w", err)
 	}
 	nodes, err := c.cfg.Store.FeedNodes(ctx, now)
 	if err != nil {
-		return Listing{}, fmt.Errorf("inforce: list: %w", err)
+		return Listing{}, 0, fmt.Errorf("inforce: list: %w", err)
 	}
 	recs, err := c.cfg.Store.FeedVerifiers(ctx, now.Add(-feed.MaxStaleAfter))
 	if err != nil {
-		return Listing{}, fmt.Errorf("inforce: list: %w", err)
+		return Listing{}, 0, fmt.Errorf("inforce: list: %w", err)
 	}
 	l := Listing{Head: head, Verifiers: []VerifierView{}, Nodes: c.nodeViews(nodes)}
 	urls := map[string]string{c.cfg.NodeID: c.cfg.URL}
@@ -116,7 +92,7 @@ func (c *Cluster) list(ctx context.Context) (Listing, error) {
 		}
 		return a.ID < b.ID
 	})
-	return l, nil
+	return l, silent(vs, now), nil
 }
 
 // merged returns the stored records with this node's followers (fresher)

@@ -38,7 +38,7 @@ func (m *metrics) observe(c Confirmation) {
 
 var (
 	descVerifiers = prometheus.NewDesc("tegata_verifiers",
-		"Live verifiers of the cluster by state (current, behind, stale).", []string{"state"}, nil)
+		"Verifiers of the cluster by state (current, behind, stale; stale also counts, for 5 minutes, one silent past its staleness bound that did not restart).", []string{"state"}, nil)
 	descLagEntries = prometheus.NewDesc("tegata_verifiers_worst_lag_entries",
 		"The largest number of log entries a live verifier lacks.", nil, nil)
 	descLagSeconds = prometheus.NewDesc("tegata_verifiers_worst_lag_seconds",
@@ -59,27 +59,30 @@ const metricsEvery = 5 * time.Second
 
 // listCache is the listing the gauges last used.
 type listCache struct {
-	mu  sync.Mutex
-	at  time.Time // zero: none yet
-	l   Listing
-	err error
+	mu sync.Mutex
+	at time.Time // zero: none yet
+	l  Listing
+	// silent: verifiers silent past their bound, left out of l (see
+	// silent).
+	silent int
+	err    error
 }
 
 // metricsList returns a listing at most metricsEvery old, making one if
 // needed.
-func (c *Cluster) metricsList() (Listing, error) {
+func (c *Cluster) metricsList() (Listing, int, error) {
 	lc := &c.listCache
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	now := c.cfg.Now()
 	if !lc.at.IsZero() && !now.Before(lc.at) && now.Sub(lc.at) < metricsEvery {
-		return lc.l, lc.err
+		return lc.l, lc.silent, lc.err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	lc.l, lc.err = c.list(ctx)
+	lc.l, lc.silent, lc.err = c.list(ctx)
 	lc.at = now
-	return lc.l, lc.err
+	return lc.l, lc.silent, lc.err
 }
 
 type collector struct{ c *Cluster }
@@ -95,7 +98,7 @@ func (x collector) Describe(ch chan<- *prometheus.Desc) {
 func (x collector) Collect(ch chan<- prometheus.Metric) {
 	x.c.metrics.confirms.Collect(ch)
 	x.c.metrics.waited.Collect(ch)
-	l, err := x.c.metricsList()
+	l, silent, err := x.c.metricsList()
 	if err != nil {
 		x.c.log.Warn("inforce: metrics: listing verifiers failed", "err", err)
 		return
@@ -106,6 +109,9 @@ func (x collector) Collect(ch chan<- prometheus.Metric) {
 		count[v.State]++
 		lagEntries, lagMS = max(lagEntries, v.LagEntries), max(lagMS, v.LagMS)
 	}
+	// A verifier gone silent past its bound is stale until SilentHold has
+	// passed or it restarted.
+	count[StateStale] += silent
 	for state, n := range count {
 		ch <- prometheus.MustNewConstMetric(descVerifiers, prometheus.GaugeValue, float64(n), state)
 	}

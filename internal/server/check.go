@@ -25,8 +25,14 @@ func CheckSettings(cfg Config) error {
 		// where no URL syntax marks it.
 		return errors.New("--db must be a postgres:// URL (or empty for embedded SQLite)")
 	}
+	if cfg.SQLiteMaxSize < 0 {
+		return errors.New("--sqlite-max-size must not be negative")
+	}
 	if err := checkAfterRestore(cfg.AfterRestore); err != nil {
 		return err
+	}
+	if cfg.Authority.Now != nil {
+		return errors.New("server: Config.Authority.Now is set: give the node its clock as Config.Clock, which times its timers too")
 	}
 	ac := cfg.Authority
 	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, "http://"+cfg.Addr)

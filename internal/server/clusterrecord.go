@@ -17,15 +17,21 @@ import (
 const masterKeySetting = "master-key"
 
 // nodeSettings returns what this node must share with every other node:
-// the authority's shared settings and the master key's fingerprint.
-func nodeSettings(ac authority.Config, master []byte) (map[string]string, error) {
-	m := ac.SharedSettings()
-	fp, err := authority.MasterKeyFingerprint(master)
-	if err != nil {
-		return nil, err
+// the authority's shared settings and the master key's fingerprint; and,
+// during a master key rotation, the other master key's fingerprint, which
+// the record may still name.
+func nodeSettings(ac authority.Config, master []byte) (mine, alt map[string]string, err error) {
+	mine = ac.SharedSettings()
+	if mine[masterKeySetting], err = authority.MasterKeyFingerprint(master); err != nil {
+		return nil, nil, err
 	}
-	m[masterKeySetting] = fp
-	return m, nil
+	alt = map[string]string{}
+	for _, other := range ac.OtherMasterKeys {
+		if alt[masterKeySetting], err = authority.MasterKeyFingerprint(other); err != nil {
+			return nil, nil, err
+		}
+	}
+	return mine, alt, nil
 }
 
 // checkSettings compares this node's settings with the cluster's record
@@ -34,8 +40,10 @@ func nodeSettings(ac authority.Config, master []byte) (map[string]string, error)
 // cluster's. The first node to start records its settings; a setting the
 // record does not hold yet (a newer version's) is added. The master key
 // can never be changed this way: a node with another one could not open
-// the cluster's signing keys.
-func checkSettings(ctx context.Context, st store.ClusterRecord, id store.ClusterInfo, mine map[string]string, update bool, log *slog.Logger) (store.ClusterInfo, error) {
+// the cluster's signing keys. It changes in a master key rotation: a node
+// given the recorded key as the other master key (alt) records its own,
+// under which it re-seals everything.
+func checkSettings(ctx context.Context, st store.ClusterRecord, id store.ClusterInfo, mine, alt map[string]string, update bool, log *slog.Logger) (store.ClusterInfo, error) {
 	if id.Settings == nil {
 		rec, err := st.RecordCluster(ctx, id.Epoch, "", mine)
 		if err != nil {
@@ -48,10 +56,14 @@ func checkSettings(ctx context.Context, st store.ClusterRecord, id store.Cluster
 	var diffs []string
 	for _, k := range slices.Sorted(maps.Keys(mine)) {
 		rec, ok := id.Settings[k]
-		if ok && rec != mine[k] {
+		if ok && rec != mine[k] && rec == alt[k] {
+			log.Warn("master key rotation: the cluster's sealed data moves to this node's master key; nodes given only the other one can no longer start",
+				"was", rec, "now", mine[k])
+		} else if ok && rec != mine[k] {
 			if k == masterKeySetting {
 				return id, fmt.Errorf("the master key (TEGATA_MASTER_KEY, or master.key in the data directory) differs from the cluster's "+
-					"(fingerprint %s, the cluster's %s): every node needs the cluster's master key, without which it cannot open the signing keys", mine[k], rec)
+					"(fingerprint %s, the cluster's %s): every node needs the cluster's master key, without which it cannot open the signing keys; "+
+					"to rotate it, see docs/operations.md, \"Master key rotation\"", mine[k], rec)
 			}
 			diffs = append(diffs, fmt.Sprintf("--%s is %q on this node but %q in the cluster's record", k, mine[k], rec))
 		}

@@ -107,7 +107,7 @@ func TestNewEpochFlag(t *testing.T) {
 	startNode := func(renew bool) (*server.Running, error) {
 		return server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DB: dsn, DataDir: t.TempDir(),
 			Issuer: "https://auth.test", MasterKey: master, APIKey: admin, NewEpoch: renew,
-			Authority: authority.Config{Now: clk.Now}, Logger: quietLog()})
+			Clock: clk, Logger: quietLog()})
 	}
 	a, err := startNode(false)
 	if err != nil {

@@ -122,8 +122,10 @@ func TestRevokedAPIKeyClosesFeedStreams(t *testing.T) {
 	if err := e.Store.RevokeAPIKey(ctx(t), other.ID, e.clock.Now(), store.Actor{By: "another node"}); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(authority.APIKeyCacheTTL + time.Second) // this node's cached copy of the key expires
-	unrelated.waitEnded(t, "revoked on another node", 3*authority.APIKeyCacheTTL)
+	// Moving the node's clock past the key cache's life expires this
+	// node's cached copy of the key and fires the stream's next check.
+	e.clock.Add(authority.APIKeyCacheTTL + time.Second)
+	unrelated.waitEnded(t, "revoked on another node", 5*time.Second)
 	if l := e.logs.String(); !strings.Contains(l, `msg="feed stream ended" reason="the stream's API key was revoked"`) {
 		t.Errorf("the server did not log why it ended the streams:\n%s", l)
 	}
@@ -132,12 +134,17 @@ func TestRevokedAPIKeyClosesFeedStreams(t *testing.T) {
 // TestFeedStreamMaxAge: every stream ends after its maximum age; the
 // verifier reconnects where it was.
 func TestFeedStreamMaxAge(t *testing.T) {
-	e := start(t, func(c *server.Config) { c.FeedMaxAge = 200 * time.Millisecond })
+	e := start(t, func(c *server.Config) { c.FeedMaxAge = time.Minute })
 	s := openFeed(t, e.URL, e.APIKey)
 	if s.status != http.StatusOK {
 		t.Fatalf("GET /v1/feed = %d %s, want 200", s.status, s.body)
 	}
-	s.waitEnded(t, "maximum age 200ms", 10*time.Second)
+	e.clock.Add(45 * time.Second) // the jitter takes up to a quarter off
+	if !s.open() {
+		t.Fatal("stream ended before its maximum age (at most 1m, at least 45s, less a quarter) had passed on the node's clock")
+	}
+	e.clock.Add(15 * time.Second)
+	s.waitEnded(t, "maximum age 1m on the node's clock", 5*time.Second)
 	if l := e.logs.String(); !strings.Contains(l, `reason="the stream reached its maximum age"`) {
 		t.Errorf("the server did not log why it ended the stream:\n%s", l)
 	}

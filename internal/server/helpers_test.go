@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
-	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
@@ -57,8 +56,8 @@ func start(t testing.TB, tune func(*server.Config)) *env {
 	clk := newClock()
 	cfg := server.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(),
-		Logger:    slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Authority: authority.Config{Now: clk.Now},
+		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Clock:  clk,
 	}
 	if tune != nil {
 		tune(&cfg)

@@ -37,8 +37,8 @@ func newVerifier(t *testing.T, url, key string, now func() time.Time) *verifier.
 func TestLoweredAccessTTLKeepsRevocations(t *testing.T) {
 	clk := newClock()
 	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Issuer: "https://auth.test",
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Authority: authority.Config{Now: clk.Now, AccessTTL: time.Hour}}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clock:  clk, Authority: authority.Config{AccessTTL: time.Hour}}
 	r := mustStart(t, cfg)
 	admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
 	tok, err := admin.CreateSession(ctx(t), client.SessionRequest{Subject: "mallory"})
@@ -107,8 +107,8 @@ func TestLoweredAccessTTLKeepsRevocations(t *testing.T) {
 func TestRaisedAccessTTLWaitsForEveryNode(t *testing.T) {
 	clk := newClock()
 	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Issuer: "https://auth.test",
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Authority: authority.Config{Now: clk.Now, AccessTTL: 5 * time.Minute}}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clock:  clk, Authority: authority.Config{AccessTTL: 5 * time.Minute}}
 	r := mustStart(t, cfg)
 	stop(t, r)
 	cfg.Authority.AccessTTL = time.Hour

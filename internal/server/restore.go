@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -171,7 +169,7 @@ func (w *witness) note(ctx context.Context, st store.Log, epoch string, log *slo
 	if m == w.last {
 		return
 	}
-	if err := writeFileAtomic(w.path, m); err != nil {
+	if err := writeMark(w.path, m); err != nil {
 		log.Warn("cannot record the log head in the data directory (it helps notice a restored database)", "err", err)
 		return
 	}
@@ -195,9 +193,9 @@ func (w *witness) run(ctx context.Context, st store.Log, epoch string, every tim
 	}
 }
 
-// writeFileAtomic replaces path with m as JSON, never leaving a partly
+// writeMark replaces path with m as JSON, never leaving a partly
 // written file.
-func writeFileAtomic(path string, m mark) error {
+func writeMark(path string, m mark) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -218,10 +216,7 @@ func writeFileAtomic(path string, m mark) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
+	return os.Rename(tmp.Name(), path)
 }
 
 // witnessEvery is how often a running node notes the log's head.

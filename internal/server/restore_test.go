@@ -309,12 +309,17 @@ func TestVerifierResyncsAfterRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the verifier follows the new epoch and accepts a new token", func() bool {
-		_, err := v.Verify(ctx(t), live.AccessToken)
-		return err == nil && v.State().Epoch != epoch
+	// From the moment it is ready on the new epoch, without having met a
+	// token of the new key yet, it refuses the tokens issued before.
+	eventually(t, "the verifier is ready on the new epoch", func() bool {
+		st := v.State()
+		return st.Epoch != epoch && st.Ready
 	})
-	if _, err := v.Verify(ctx(t), old.AccessToken); err == nil {
-		t.Errorf("Verify(token issued before the restore) = nil, want refused")
+	if _, err := v.Verify(ctx(t), old.AccessToken); !errors.Is(err, verifier.ErrUnknownKey) {
+		t.Errorf("Verify(token issued before the restore) = %v, want ErrUnknownKey (its signing key is gone)", err)
+	}
+	if _, err := v.Verify(ctx(t), live.AccessToken); err != nil {
+		t.Errorf("Verify(token issued after the restore) = %v, want nil", err)
 	}
 	for i, tok := range revoked {
 		if _, err := v.Verify(ctx(t), tok.AccessToken); !errors.Is(err, verifier.ErrRevoked) {
@@ -329,7 +334,7 @@ func TestVerifierResyncsAfterRestore(t *testing.T) {
 func TestRestoredFlag(t *testing.T) {
 	cfg := postgresBacking().config(t)
 	clk := newClock()
-	cfg.Logger, cfg.Authority.Now = quietLog(), clk.Now
+	cfg.Logger, cfg.Clock = quietLog(), clk
 	r := mustStart(t, cfg)
 	admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
 	tok, err := admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice", Device: "laptop"})

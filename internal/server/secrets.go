@@ -21,6 +21,7 @@ import (
 // Start touches the disk. Empty (nil) means: from the data directory.
 type envSecrets struct {
 	master      []byte // TEGATA_MASTER_KEY, decoded
+	otherMaster []byte // TEGATA_MASTER_KEY_OTHER, decoded
 	admin, feed string // TEGATA_API_KEY, TEGATA_FEED_KEY
 }
 
@@ -44,6 +45,9 @@ func checkEnvSecrets(cfg Config) (envSecrets, error) {
 			return e, fmt.Errorf("TEGATA_MASTER_KEY: %w", err)
 		}
 	}
+	if e.otherMaster, err = otherMasterKey(cfg.MasterKeyOther); err != nil {
+		return e, err
+	}
 	for _, k := range []struct {
 		name  string
 		value string
@@ -59,6 +63,22 @@ func checkEnvSecrets(cfg Config) (envSecrets, error) {
 		*k.dst = v
 	}
 	return e, nil
+}
+
+// otherMasterKey decodes TEGATA_MASTER_KEY_OTHER; nil when unset.
+func otherMasterKey(v string) ([]byte, error) {
+	s, err := secret.Clean(v)
+	if err != nil || s == "" {
+		if err != nil {
+			err = fmt.Errorf("TEGATA_MASTER_KEY_OTHER: %w", err)
+		}
+		return nil, err
+	}
+	k, err := decodeKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("TEGATA_MASTER_KEY_OTHER: %w", err)
+	}
+	return k, nil
 }
 
 // masterKey returns the master key from the environment, else from

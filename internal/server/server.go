@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/buildinfo"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/httpguard"
@@ -41,6 +44,10 @@ type Config struct {
 	// DB is a Postgres URL (postgres://...); empty means embedded SQLite at
 	// <DataDir>/tegata.db.
 	DB string
+	// SQLiteMaxSize caps the embedded database file, in bytes: past it
+	// writes are refused and the node answers not ready, as on a full
+	// disk, leaving the rest of the disk to others. Zero: no cap.
+	SQLiteMaxSize int64
 	// Issuer is the iss of every token. The first node to start on a
 	// database records it (default http://<Addr>); a node started without
 	// one uses the recorded one, a node given another refuses to start.
@@ -49,7 +56,12 @@ type Config struct {
 	// TEGATA_API_KEY; empty means the files under DataDir. FeedKey
 	// (TEGATA_FEED_KEY) optionally installs a read-only feed key.
 	MasterKey, APIKey, FeedKey string
-	Authority                  authority.Config
+	// MasterKeyOther (TEGATA_MASTER_KEY_OTHER) is a second master key that
+	// opens what is sealed at rest but never seals, during a master key
+	// rotation (docs/operations.md); given it, the node re-seals under
+	// MasterKey what it sealed.
+	MasterKeyOther string
+	Authority      authority.Config
 	// Limits caps request rates; nil means httpapi.DefaultLimits().
 	Limits *httpapi.Limits
 	// MaxConfirm caps ?confirm= on revocations. Default 30s.
@@ -86,20 +98,39 @@ type Config struct {
 	// lifetimes, status lists: authority.Config.SharedSettings) refuses to
 	// start, naming them.
 	UpdateSettings bool
+	// TLSCert and TLSKey, PEM files, make the API listener serve HTTPS
+	// (the metrics listener stays plain HTTP). Both or neither.
+	TLSCert, TLSKey string
+	// tls is what Start made of them.
+	tls *tls.Config
+	// MetricsAddr, when set, serves /metrics there and not on Addr, so
+	// that a balancer exposing Addr does not expose the metrics.
+	MetricsAddr string
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
 	// feed.DefaultStaleAfterCap.
 	MaxStaleAfter time.Duration
-	Logger        *slog.Logger
+	// Clock is the node's one clock: the authority's decisions and the
+	// API's timers (feed streams' key checks and maximum age). Nil: the
+	// wall clock. Authority.Now must be nil (Start refuses another clock).
+	Clock clock.Clock
+	// BodyTimeout bounds how long a request body may take to arrive (a
+	// connection deadline, on the wall clock). Zero:
+	// httpguard.BodyTimeout.
+	BodyTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Running is a started authority.
 type Running struct {
-	URL       string // http://host:port actually listened on
-	APIKey    string // the bootstrap admin key (for tests and the CLI)
-	Authority *authority.Authority
-	Store     store.Store
+	URL string // http://host:port actually listened on
+	// MetricsURL is where /metrics is served when Config.MetricsAddr is
+	// set, else empty (it is under URL).
+	MetricsURL string
+	APIKey     string // the bootstrap admin key (for tests and the CLI)
+	Authority  *authority.Authority
+	Store      store.Store
 
 	srv *http.Server
 	// stopFeed ends the feed hub and with it every feed stream; the HTTP
@@ -115,6 +146,7 @@ type Running struct {
 	wg             sync.WaitGroup
 	log            *slog.Logger
 	data           *dataDir // nil when the data directory is not used
+	metrics        *metricsListener
 	// witness notes the log's head in the data directory (restore.go).
 	witness func()
 }
@@ -140,11 +172,17 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.tls, err = loadTLS(cfg); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
+	if cfg.tls != nil {
+		url = "https://" + ln.Addr().String()
+	}
 	warnUnreachableIssuer(cfg, ln.Addr(), url)
 	r, err := startOn(ctx, cfg, env, url, ln)
 	if err != nil {
@@ -188,7 +226,7 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 	}
 	cfg.FeedKey = env.feed
 	wit := newWitness(dd)
-	if r, err = start(ctx, cfg, st, master, adminKey, url, ln, wit); err != nil {
+	if r, err = start(ctx, cfg, st, master, env.otherMaster, adminKey, url, ln, wit); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -196,107 +234,180 @@ func startOn(ctx context.Context, cfg Config, env envSecrets, url string, ln net
 	return r, nil
 }
 
-func start(ctx context.Context, cfg Config, st store.Store, master []byte, adminKey, url string, ln net.Listener, wit *witness) (*Running, error) {
+func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster []byte, adminKey, url string, ln net.Listener, wit *witness) (*Running, error) {
 	log := cfg.Logger
-	ac := cfg.Authority
-	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
+	clk := clock.Or(cfg.Clock)
+	a, id, err := startAuthority(ctx, cfg, clk, st, master, otherMaster, adminKey, url, wit)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if ac.Now != nil {
-		now = ac.Now
-	}
-	rc := restoreCheck{renew: cfg.NewEpoch, restored: cfg.Restored, policy: cfg.AfterRestore, keep: configuredKeys(adminKey, cfg.FeedKey), witness: wit}
-	if id, err = checkEpoch(ctx, st, id, rc, now(), log); err != nil {
-		return nil, err
-	}
-	ac.Issuer = id.Issuer
-	ac.Logger = log
-	mine, err := nodeSettings(ac, master)
-	if err != nil {
-		return nil, err
-	}
-	if id, err = checkSettings(ctx, st, id, mine, cfg.UpdateSettings, log); err != nil {
-		return nil, err
-	}
-	a, err := authority.New(ctx, st, master, ac)
-	if err != nil {
-		return nil, err
-	}
-	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin, cfg.ReplaceKeys); err != nil {
-		return nil, err
-	}
-	if cfg.FeedKey != "" {
-		if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed, cfg.ReplaceKeys); err != nil {
-			return nil, err
-		}
-		log.Info("feed API key from TEGATA_FEED_KEY installed (name feed, role feed): gates and verifiers may follow with it")
-	} else {
-		log.Info("no feed API key installed (TEGATA_FEED_KEY unset): give gates and verifiers a key made with " +
-			"'tegata apikeys create --name NAME --role feed'")
-	}
-	// The hub goes on sending an entry for the leeway past its expiry, to
-	// verifiers whose clock is behind, and judges expiry by the
-	// authority's clock; the verifier bookkeeping uses that clock too.
-	license := new(inforce.License)
 	limits := httpapi.DefaultLimits()
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
-	hub := feed.NewHub(st, feed.HubConfig{Logger: log, Grace: a.Config().Leeway, Now: a.Config().Now,
-		Epoch: id.Epoch, License: license.Until, StaleAfterCap: cfg.MaxStaleAfter,
-		FollowersPerKey: verifierRecordsPer * limits.FeedStreamsPerKey, FollowersPerAddress: verifierRecordsPer * limits.FeedStreamsPerAddress})
+	license := new(inforce.License)
+	hub := newHub(cfg, a, st, id, limits, license)
 	cl := inforce.New(inforce.Config{URL: url, Epoch: id.Epoch, Hub: hub, Store: st, License: license,
-		Broadcaster: broadcaster(st), Now: a.Config().Now, Logger: log})
+		Broadcaster: broadcaster(st), Now: clk.Now, Logger: log})
 	if err := cl.Register(ctx); err != nil {
 		return nil, fmt.Errorf("register this node: %w", err)
 	}
-	reg, instruments, err := newMetrics()
-	if err != nil {
-		return nil, err
-	}
-	if err := reg.Register(cl.Collector()); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
-	hc := httpapi.Config{Feed: hub, FeedReady: hub.Ready, Position: http.HandlerFunc(hub.ServePosition),
-		Reports: http.HandlerFunc(hub.ServeReports), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Instruments: instruments, Logger: log, Limits: limits, Now: a.Config().Now, FeedMaxAge: cfg.FeedMaxAge,
-		InForce: drainingConfirm{cl, feedCtx}, MaxConfirm: cfg.MaxConfirm, Epoch: id.Epoch}
-	if sl := a.Config().StatusLists; !sl.Off() {
-		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
-			Issuer: ac.Issuer, TTL: sl.TTL, Now: a.Config().Now, Logger: log})
+	tx := ssf.New(st, a, ssf.Config{Issuer: id.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: clk.Now, Logger: log})
+	h, metrics, err := newAPI(cfg, clk, a, st, id, hub, cl, tx, limits, feedCtx)
+	var ml *metricsListener
+	if err == nil {
+		ml, err = listenMetrics(cfg.MetricsAddr, metrics)
 	}
-	tx := ssf.New(st, a, ssf.Config{Issuer: ac.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: a.Config().Now, Logger: log})
-	hc.SSF = tx
-	if cfg.SSFInsecurePush {
-		log.Warn("--ssf-insecure-push: event streams may push to http:// and to loopback and private addresses; never in production")
+	if err != nil {
+		stopBackground()
+		stopFeed()
+		return nil, err
 	}
-	h := httpapi.New(a, hc)
 	reqs, cancelRequests := context.WithCancel(context.Background())
 	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, log: log,
 		stopFeed: stopFeed, stopBackground: stopBackground, cancelRequests: cancelRequests,
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			BaseContext: func(net.Listener) context.Context { return reqs }}}
 	r.srv.RegisterOnShutdown(stopFeed)
-	r.goRun(func() { _ = a.Run(bg) })
-	r.goRun(func() { _ = hub.Run(feedCtx) })
-	r.goRun(func() { _ = cl.Run(bg) })
-	r.goRun(func() { _ = tx.Run(bg, st) })
+	if ml != nil {
+		r.metrics, r.MetricsURL = ml, ml.url
+		r.goRun(func() { ml.serve(log) })
+	}
+	r.goRunLogged(bg, "authority background work", a.Run)
+	r.goRunLogged(feedCtx, "feed hub", hub.Run)
+	r.goRunLogged(bg, "cluster membership", cl.Run)
+	r.goRunLogged(bg, "shared signals transmitter", func(ctx context.Context) error { return tx.Run(ctx, st) })
 	wit.note(ctx, st, id.Epoch, log)
 	r.witness = func() { wit.note(context.Background(), st, id.Epoch, log) }
 	r.goRun(func() { wit.run(bg, st, id.Epoch, witnessEvery, log) })
 	r.goRun(func() {
 		// Proxies that carry many clients' connections are not capped.
-		capped := httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log)
+		capped := tlsListener(httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log), cfg.tls)
 		if err := r.srv.Serve(capped); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}
 	})
-	log.Info("listening", "url", url, "issuer", ac.Issuer, "node", cl.NodeID(), "service", "tegata authority")
+	log.Info("listening", "url", url, "issuer", id.Issuer, "node", cl.NodeID(), "service", "tegata authority")
 	return r, nil
+}
+
+// startAuthority settles the cluster's identity (issuer, epoch, a restore,
+// the shared settings), builds the authority on clk and installs the keys
+// this node was given.
+func startAuthority(ctx context.Context, cfg Config, clk clock.Clock, st store.Store, master, otherMaster []byte,
+	adminKey, url string, wit *witness) (*authority.Authority, store.ClusterInfo, error) {
+	log := cfg.Logger
+	ac := cfg.Authority
+	ac.Now, ac.Logger = clk.Now, log // checkConfig refused another clock
+	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
+	if err != nil {
+		return nil, id, err
+	}
+	rc := restoreCheck{renew: cfg.NewEpoch, restored: cfg.Restored, policy: cfg.AfterRestore, keep: configuredKeys(adminKey, cfg.FeedKey), witness: wit}
+	if id, err = checkEpoch(ctx, st, id, rc, clk.Now(), log); err != nil {
+		return nil, id, err
+	}
+	ac.Issuer = id.Issuer
+	if otherMaster != nil {
+		ac.OtherMasterKeys = [][]byte{otherMaster}
+		log.Info("master key rotation: TEGATA_MASTER_KEY_OTHER opens what it sealed; this node seals with TEGATA_MASTER_KEY and re-seals under it at start")
+	}
+	mine, alt, err := nodeSettings(ac, master)
+	if err != nil {
+		return nil, id, err
+	}
+	if id, err = checkSettings(ctx, st, id, mine, alt, cfg.UpdateSettings, log); err != nil {
+		return nil, id, err
+	}
+	a, err := authority.New(ctx, st, master, ac)
+	if err != nil {
+		return nil, id, err
+	}
+	return a, id, installKeys(ctx, cfg, a, adminKey)
+}
+
+// installKeys installs the bootstrap admin key and, when given, the feed key.
+func installKeys(ctx context.Context, cfg Config, a *authority.Authority, adminKey string) error {
+	if err := installKey(ctx, a, "bootstrap", adminKey, authority.RoleAdmin, cfg.ReplaceKeys); err != nil {
+		return err
+	}
+	if cfg.FeedKey == "" {
+		cfg.Logger.Info("no feed API key installed (TEGATA_FEED_KEY unset): give gates and verifiers a key made with " +
+			"'tegata apikeys create --name NAME --role feed'")
+		return nil
+	}
+	if err := installKey(ctx, a, "feed", cfg.FeedKey, authority.RoleFeed, cfg.ReplaceKeys); err != nil {
+		return err
+	}
+	cfg.Logger.Info("feed API key from TEGATA_FEED_KEY installed (name feed, role feed): gates and verifiers may follow with it")
+	return nil
+}
+
+// newHub is the feed hub. It goes on sending an entry for the leeway past
+// its expiry, to verifiers whose clock is behind, and judges expiry by the
+// authority's clock; the verifier bookkeeping uses that clock too.
+func newHub(cfg Config, a *authority.Authority, st store.Store, id store.ClusterInfo, limits httpapi.Limits, license *inforce.License) *feed.Hub {
+	return feed.NewHub(st, feed.HubConfig{
+		Logger:              cfg.Logger,
+		Grace:               a.Config().Leeway,
+		Now:                 a.Config().Now,
+		Epoch:               id.Epoch,
+		License:             license.Until,
+		StaleAfterCap:       cfg.MaxStaleAfter,
+		FollowersPerKey:     verifierRecordsPer * limits.FeedStreamsPerKey,
+		FollowersPerAddress: verifierRecordsPer * limits.FeedStreamsPerAddress,
+	})
+}
+
+// newAPI is the HTTP API over the authority, the feed hub, the cluster's
+// confirmations, status lists and the Shared Signals transmitter, with its
+// metrics.
+//
+// With cfg.MetricsAddr set, /metrics is left out of the API and returned as
+// metrics, for a listener of its own.
+func newAPI(cfg Config, clk clock.Clock, a *authority.Authority, st store.Store, id store.ClusterInfo, hub *feed.Hub,
+	cl *inforce.Cluster, tx *ssf.Transmitter, limits httpapi.Limits, feedCtx context.Context) (api, metrics http.Handler, err error) {
+	reg, instruments, err := newMetrics()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range []prometheus.Collector{cl.Collector(), opsCollector{a: a, st: st, now: clk.Now}, buildinfo.Collector()} {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	hc := httpapi.Config{
+		Feed:        hub,
+		FeedReady:   hub.Ready,
+		Position:    http.HandlerFunc(hub.ServePosition),
+		Reports:     http.HandlerFunc(hub.ServeReports),
+		Metrics:     metrics,
+		Instruments: instruments,
+		Logger:      cfg.Logger,
+		Limits:      limits,
+		Clock:       clk,
+		BodyTimeout: cfg.BodyTimeout,
+		FeedMaxAge:  cfg.FeedMaxAge,
+		InForce:     drainingConfirm{cl, feedCtx},
+		MaxConfirm:  cfg.MaxConfirm,
+		Epoch:       id.Epoch,
+		SSF:         tx,
+	}
+	if sl := a.Config().StatusLists; !sl.Off() {
+		hc.StatusLists = statuslist.NewPublisher(st, a, statuslist.Config{
+			Issuer: id.Issuer, TTL: sl.TTL, Hold: sl.HoldPastExpiry(), Now: clk.Now, Logger: cfg.Logger})
+	}
+	if cfg.SSFInsecurePush {
+		cfg.Logger.Warn("--ssf-insecure-push: event streams may push to http:// and to loopback and private addresses; never in production")
+	}
+	if cfg.MetricsAddr != "" {
+		hc.Metrics = nil
+		return httpapi.New(a, hc), metrics, nil
+	}
+	return httpapi.New(a, hc), nil, nil
 }
 
 // verifierRecordsPer is how many verifier records a node keeps per feed
@@ -310,10 +421,21 @@ func (r *Running) goRun(f func()) {
 	go func() { defer r.wg.Done(); f() }()
 }
 
+// goRunLogged runs work until ctx ends, logging an error it stops with
+// while ctx is still live: background work that fails is never silent.
+func (r *Running) goRunLogged(ctx context.Context, what string, work func(context.Context) error) {
+	r.goRun(func() {
+		if err := work(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error(what+" stopped", "err", err)
+		}
+	})
+}
+
 // Shutdown stops accepting requests, ends feed streams (verifiers resume
 // elsewhere by Last-Event-ID), waits for in-flight requests up to ctx's
 // deadline (cancelling those left then), then closes the store.
 func (r *Running) Shutdown(ctx context.Context) error {
+	r.metrics.close()
 	err := r.srv.Shutdown(ctx)
 	if err != nil {
 		r.cancelRequests()
@@ -366,7 +488,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, 
 		return st, nil
 	}
 	path := filepath.Join(cfg.DataDir, sqliteFile)
-	st, err := sqlite.Open(ctx, path)
+	st, err := sqlite.OpenWith(ctx, path, sqlite.Options{MaxSize: cfg.SQLiteMaxSize})
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
 	}

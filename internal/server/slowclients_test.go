@@ -10,21 +10,21 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httpapi"
-	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
 // TestSlowBodiesAndIdleConnectionsCut: a request that declares a body to a
 // route that never reads it (a refused admin route, /healthz) and then
 // trickles bytes is cut, so such requests cannot exhaust file descriptors:
-// every request body has a deadline (httpguard.BodyTimeout; the feed
-// stream has no body and none), and one address may hold only so many
-// connections.
+// every request body has a deadline (Config.BodyTimeout, a connection
+// deadline on the wall clock, short here; the feed stream has no body and
+// none), and one address may hold only so many connections.
 func TestSlowBodiesAndIdleConnectionsCut(t *testing.T) {
 	t.Parallel() // waits out one body deadline
 	limits := httpapi.DefaultLimits()
 	limits.ConnsPerAddress = 8
-	e := start(t, func(c *server.Config) { c.Limits = &limits })
+	const bodyTimeout = 300 * time.Millisecond
+	e := start(t, func(c *server.Config) { c.Limits, c.BodyTimeout = &limits, bodyTimeout })
 	addr := strings.TrimPrefix(e.URL, "http://")
 
 	t.Run("slow bodies", func(t *testing.T) {
@@ -40,7 +40,7 @@ func TestSlowBodiesAndIdleConnectionsCut(t *testing.T) {
 		}
 		// A feed stream started at the same time is not cut.
 		feed := openFeed(t, e.URL, e.APIKey)
-		limit := httpguard.BodyTimeout + 5*time.Second
+		limit := bodyTimeout + 5*time.Second
 		for i, c := range conns {
 			_ = c.SetReadDeadline(time.Now().Add(limit))
 			if _, err := io.Copy(io.Discard, c); err != nil {

@@ -807,4 +807,19 @@ func pollKeyRules(t *testing.T, e *env, id string) {
 	if _, more := pollSets(t, e.admin, own["stream_id"].(string), map[string]any{"returnImmediately": true}); more {
 		t.Errorf("poll of a new stream by its creator: more = true, want an empty answer")
 	}
+	// A push stream made a poll stream names the key that polls it.
+	push := createStream(t, e, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://receiver.example/events"}}`)["stream_id"].(string)
+	err = e.admin.Do(ctx(t), "PATCH", "/ssf/streams", map[string]any{"stream_id": push,
+		"delivery": map[string]string{"method": "urn:ietf:rfc:8936"}}, nil)
+	if !errors.As(err, &ce) || ce.Status != 400 || !strings.Contains(ce.Description, "tegata_poll_key") {
+		t.Errorf("PATCH a push stream to poll without a poll key = %v, want 400 naming tegata_poll_key", err)
+	}
+	if err := e.admin.Do(ctx(t), "PATCH", "/ssf/streams", map[string]any{"stream_id": push,
+		"delivery": map[string]string{"method": "urn:ietf:rfc:8936"}, "tegata_poll_key": other.ID}, nil); err != nil {
+		t.Errorf("PATCH a push stream to poll with a poll key = %v, want nil", err)
+	}
+	oc := &client.Client{BaseURL: e.URL, APIKey: other.Key}
+	if _, more := pollSets(t, oc, push, map[string]any{"returnImmediately": true}); more {
+		t.Errorf("poll by the key the PATCH named: more = true, want an empty answer")
+	}
 }

@@ -283,9 +283,10 @@ func TestStatusListRevocations(t *testing.T) {
 		t.Errorf("bystander: status = %d, want VALID", s)
 	}
 
-	// Once the revocation has expired (every token it covers has), the
-	// entry reads VALID again: the list stays a function of the live log.
-	e.clock.Add(15*time.Minute + 31*time.Second)
+	// Once the revocation has expired (every token it covers has) and the
+	// hold past it is over, the entry reads VALID again: the list stays a
+	// function of the log.
+	e.clock.Add(15*time.Minute + 31*time.Second + authority.DefaultStatusListHold)
 	if s := statusIn(t, e, at1); s != statuslist.Valid {
 		t.Errorf("after the revocation expired: status = %d, want VALID", s)
 	}

@@ -42,21 +42,17 @@ const (
 )
 
 // Poller is who polls: the ID of the API key the request was
-// authenticated with, and whether it is an admin key.
+// authenticated with.
 type Poller struct {
 	KeyID string
-	Admin bool
 }
 
 // mayPoll reports whether p may poll st: the stream's poll key alone (its
-// receiver), or, for a stream that names none, an admin key. Polling
-// acknowledges, and so deletes, the receiver's events: no other holder of
-// an API key may do it.
+// receiver; every poll stream names one, see apply). Polling acknowledges,
+// and so deletes, the receiver's events: no other holder of an API key may
+// do it.
 func (p Poller) mayPoll(st store.Stream) bool {
-	if st.PollKey == "" {
-		return p.Admin
-	}
-	return p.KeyID == st.PollKey
+	return st.PollKey != "" && p.KeyID == st.PollKey
 }
 
 // Poll answers a poll of stream id by p: it records the acknowledgements

@@ -129,6 +129,14 @@ func (t *Transmitter) deliver(ctx context.Context, id string) {
 		return // another node delivers it, or it is gone
 	}
 	p := store.Progress{Cursor: st.Cursor, VerifySent: st.VerifySent}
+	if st.Status != StatusEnabled || st.Method != MethodPush {
+		// Paused, disabled or made a poll stream between the scan's listing
+		// and the lease: nothing to send. A change back goes through
+		// UpdateStream, which ends the lease anyway.
+		p.Attempts, p.NextAttempt, p.LastError = st.Attempts, st.NextAttempt, st.LastError
+		_ = t.release(ctx, id, p)
+		return
+	}
 	if err := t.push(ctx, st, &p); err != nil {
 		changed = errors.Is(err, store.ErrLeaseLost)
 		t.fail(ctx, st, p, err)

@@ -36,7 +36,7 @@ type StreamConfig struct {
 	// Receivers ignore members they do not know (SSF 1.0 §4.2.3).
 	TegataDelivery *DeliveryState `json:"tegata_delivery,omitempty"`
 	// TegataPollKey, tegata's too, is the ID of the API key that may poll
-	// a poll stream (see Poll); empty: admin keys alone.
+	// a poll stream (see Poll).
 	TegataPollKey string `json:"tegata_poll_key,omitempty"`
 }
 
@@ -71,9 +71,10 @@ type StreamRequest struct {
 	MinVerificationInterval *int      `json:"min_verification_interval"`
 	TegataDelivery          any       `json:"tegata_delivery"` // shown by reads; ignored
 	// TegataPollKey names the API key (its ID) that may poll a poll
-	// stream. The caller checks that it is a live key; absent on create,
-	// the caller sets it to the creating key; absent on update, it is
-	// kept.
+	// stream, which must name one. The caller checks that it is a live
+	// key; absent on create, the caller sets it to the creating key;
+	// absent on update, it is kept (a push stream made a poll stream has
+	// none to keep, so the update must name one).
 	TegataPollKey *string `json:"tegata_poll_key"`
 }
 
@@ -251,6 +252,10 @@ func (t *Transmitter) apply(st *store.Stream, req StreamRequest, decide bool) er
 	}
 	if st.Method != MethodPoll {
 		st.PollKey = ""
+	}
+	if st.Method == MethodPoll && st.PollKey == "" {
+		// Polling deletes the receiver's events: exactly one key may.
+		return badRequest("tegata_poll_key is required for a poll stream: the id of the API key its receiver polls with")
 	}
 	return t.checkSupplied(*st, req)
 }

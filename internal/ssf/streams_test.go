@@ -63,6 +63,8 @@ func TestApplyRefuses(t *testing.T) {
 		{"other events delivered", StreamRequest{Delivery: push, EventsRequested: ptr([]string{EventSessionRevoked}),
 			EventsDelivered: ptr([]string{EventTokenClaimsChange})}, "events_delivered does not match"},
 		{"other verification interval", StreamRequest{Delivery: push, MinVerificationInterval: ptr(1)}, "min_verification_interval does not match"},
+		{"poll stream without a poll key", StreamRequest{Delivery: &DeliveryConfig{Method: MethodPoll}}, "tegata_poll_key is required"},
+		{"no delivery (poll) without a poll key", StreamRequest{}, "tegata_poll_key is required"},
 	}
 	tr := newTestTransmitter(false)
 	for _, tt := range tests {
@@ -78,28 +80,30 @@ func TestApplyRefuses(t *testing.T) {
 func TestApplyAccepts(t *testing.T) {
 	tests := []struct {
 		name   string
+		start  store.Stream // the stream before the request
 		req    StreamRequest
 		decide bool
 		want   store.Stream
 	}{
-		{"no delivery means poll", StreamRequest{}, true, store.Stream{Method: MethodPoll}},
-		{"push", StreamRequest{Delivery: &DeliveryConfig{Method: MethodPush, EndpointURL: "https://rx.example.com/e"}}, true,
+		{"no delivery means poll", store.Stream{}, StreamRequest{TegataPollKey: ptr("key-1")}, true, store.Stream{Method: MethodPoll, PollKey: "key-1"}},
+		{"push", store.Stream{}, StreamRequest{Delivery: &DeliveryConfig{Method: MethodPush, EndpointURL: "https://rx.example.com/e"}}, true,
 			store.Stream{Method: MethodPush, EndpointURL: "https://rx.example.com/e"}},
-		{"supplied members sent back", StreamRequest{Iss: ptr(testIssuer), EventsSupported: ptr(slices.Clone(EventsSupported)),
+		{"supplied members sent back", store.Stream{}, StreamRequest{TegataPollKey: ptr("key-1"), Iss: ptr(testIssuer), EventsSupported: ptr(slices.Clone(EventsSupported)),
 			EventsDelivered: ptr(slices.Clone(EventsSupported)), MinVerificationInterval: ptr(int(MinVerifyEvery.Seconds()))}, true,
-			store.Stream{Method: MethodPoll}},
-		{"events and description", StreamRequest{EventsRequested: ptr([]string{EventTokenClaimsChange, "urn:example:unknown"}),
+			store.Stream{Method: MethodPoll, PollKey: "key-1"}},
+		{"events and description", store.Stream{}, StreamRequest{TegataPollKey: ptr("key-1"), EventsRequested: ptr([]string{EventTokenClaimsChange, "urn:example:unknown"}),
 			Description: ptr("billing's receiver")}, true,
-			store.Stream{Method: MethodPoll, Events: []string{EventTokenClaimsChange, "urn:example:unknown"}, Description: "billing's receiver"}},
-		{"poll key of a poll stream", StreamRequest{TegataPollKey: ptr("key-1")}, true, store.Stream{Method: MethodPoll, PollKey: "key-1"}},
-		{"poll key dropped for push", StreamRequest{Delivery: &DeliveryConfig{Method: MethodPush, EndpointURL: "https://rx.example.com/"},
+			store.Stream{Method: MethodPoll, PollKey: "key-1", Events: []string{EventTokenClaimsChange, "urn:example:unknown"}, Description: "billing's receiver"}},
+		{"poll key of a poll stream", store.Stream{}, StreamRequest{TegataPollKey: ptr("key-1")}, true, store.Stream{Method: MethodPoll, PollKey: "key-1"}},
+		{"poll key dropped for push", store.Stream{}, StreamRequest{Delivery: &DeliveryConfig{Method: MethodPush, EndpointURL: "https://rx.example.com/"},
 			TegataPollKey: ptr("key-1")}, true, store.Stream{Method: MethodPush, EndpointURL: "https://rx.example.com/"}},
-		{"update without delivery keeps it", StreamRequest{Description: ptr("new")}, false, store.Stream{Description: "new"}},
+		{"update without delivery keeps it", store.Stream{}, StreamRequest{Description: ptr("new")}, false, store.Stream{Description: "new"}},
+		{"poll stream keeps its key", store.Stream{Method: MethodPoll, PollKey: "kept"}, StreamRequest{Delivery: &DeliveryConfig{Method: MethodPoll}}, false, store.Stream{Method: MethodPoll, PollKey: "kept"}},
 	}
 	tr := newTestTransmitter(false)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var st store.Stream
+			st := tt.start
 			if err := tr.apply(&st, tt.req, tt.decide); err != nil {
 				t.Fatalf("apply = %v, want nil", err)
 			}
@@ -218,5 +222,24 @@ func TestDelivered(t *testing.T) {
 				t.Errorf("delivered(%q) = %q, want %q", tt.requested, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestMayPoll(t *testing.T) {
+	tests := []struct {
+		name    string
+		pollKey string
+		caller  string
+		want    bool
+	}{
+		{"the stream's key", "key-1", "key-1", true},
+		{"another key", "key-1", "key-2", false},
+		{"a stream naming no key", "", "key-1", false},
+		{"no key at all", "", "", false},
+	}
+	for _, tt := range tests {
+		if got := (Poller{KeyID: tt.caller}).mayPoll(store.Stream{PollKey: tt.pollKey}); got != tt.want {
+			t.Errorf("%s: mayPoll(key %q, stream key %q) = %v, want %v", tt.name, tt.caller, tt.pollKey, got, tt.want)
+		}
 	}
 }

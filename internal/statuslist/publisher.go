@@ -35,6 +35,11 @@ type Config struct {
 	Issuer string
 	// TTL is the ttl claim, and exp - iat. Required.
 	TTL time.Duration
+	// Hold is how long an entry's slots stay INVALID past the entry's
+	// ExpiresAt, for Relying Parties that accept tokens a little past their
+	// exp (their clock skew). The authority must not give such a slot to a
+	// new session before then (authority.StatusListConfig.Hold).
+	Hold time.Duration
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -45,7 +50,9 @@ var ErrNoList = errors.New("statuslist: no such list")
 
 // Publisher serves Status List Tokens built from the revocation log alone:
 // an entry's recorded slots are INVALID from the entry's append until its
-// ExpiresAt, after which no token carrying them can still be valid.
+// ExpiresAt (after which no token carrying them can still be valid) plus
+// Config.Hold (after which no Relying Party within that clock skew of the
+// tokens' exp accepts one either).
 //
 // Every Token call first catches up with the log to a head read after the
 // call began, so a list fetched after a revocation committed shows it, on
@@ -212,17 +219,19 @@ func (p *Publisher) catchUp(ctx context.Context) error {
 	}
 }
 
-// apply marks the slots of live entries INVALID. p.mu is held.
+// apply marks the slots of entries live or within their hold INVALID. p.mu
+// is held.
 func (p *Publisher) apply(ctx context.Context, es []store.DetailedEntry) {
 	now := p.cfg.Now()
 	for _, e := range es {
 		p.applied = e.Seq
-		if !e.ExpiresAt.After(now) {
+		until := e.ExpiresAt.Add(p.cfg.Hold)
+		if !until.After(now) {
 			continue
 		}
 		for _, pos := range e.Detail.Slots {
 			p.invalid[pos]++
-			heap.Push(&p.expiring, expiry{at: e.ExpiresAt, pos: pos})
+			heap.Push(&p.expiring, expiry{at: until, pos: pos})
 			p.mark(ctx, pos, Invalid)
 		}
 	}

@@ -31,6 +31,28 @@ type ClusterRecord interface {
 	// epoch is no longer r.OldEpoch (another node reset first):
 	// RestoreOutcome.Applied is then false.
 	ResetAfterRestore(ctx context.Context, r RestoreReset) (ClusterInfo, RestoreOutcome, error)
+	// SealedValues returns every value kept sealed with the master key:
+	// the private keys of signing keys and the push credentials of event
+	// streams (refresh successors live seconds and are left out).
+	SealedValues(ctx context.Context) ([]SealedValue, error)
+	// Reseal stores each value's New in place of its Sealed, for the values
+	// whose stored bytes are still Sealed (another node may have re-sealed
+	// one meanwhile), in one transaction, and returns how many it replaced.
+	Reseal(ctx context.Context, vs []SealedValue) (int64, error)
+}
+
+// Kinds of SealedValue.
+const (
+	SealedSigningKey = "signing_key" // ID: the kid; sealed: SigningKey.PrivateEnc
+	SealedStreamAuth = "stream_auth" // ID: the stream id; sealed: Stream.AuthHeader
+)
+
+// SealedValue is one value sealed with the master key.
+type SealedValue struct {
+	Kind   string
+	ID     string
+	Sealed []byte
+	New    []byte // for Reseal
 }
 
 // RestoreReset is the input of ResetAfterRestore.

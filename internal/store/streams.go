@@ -21,7 +21,7 @@ type Stream struct {
 	Events      []string
 	Description string
 	// PollKey is the ID of the API key that may poll the stream (poll
-	// delivery); empty: admin keys alone.
+	// delivery, which always names one); empty for push.
 	PollKey   string
 	Status    string // "enabled", "paused" or "disabled"
 	Reason    string

@@ -12,15 +12,27 @@
 package testtime
 
 import (
+	"cmp"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/clock"
 )
 
 // Clock is a settable clock, safe for concurrent use and cheap enough for
-// benchmarks of hot paths (one atomic load). Times are in UTC. Pass its Now
-// where a component takes a clock.
-type Clock struct{ ns atomic.Int64 }
+// benchmarks of hot paths (one atomic load). Times are in UTC. It is a
+// clock.Clock: its timers fire when Add or Set moves it to or past their
+// time, each in its own goroutine as time.AfterFunc's do. Pass it (or its Now) where a
+// component takes a clock.
+type Clock struct {
+	ns atomic.Int64
+
+	mu     sync.Mutex
+	timers []*timer // armed, in no order
+}
 
 // NewClock returns a Clock set to t.
 func NewClock(t time.Time) *Clock {
@@ -32,11 +44,77 @@ func NewClock(t time.Time) *Clock {
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 
-// Add moves the clock by d.
-func (c *Clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+// Add moves the clock by d and fires the timers that are then due.
+func (c *Clock) Add(d time.Duration) {
+	c.ns.Add(int64(d))
+	c.fire()
+}
 
-// Set sets the clock to t.
-func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
+// Set sets the clock to t and fires the timers that are then due.
+func (c *Clock) Set(t time.Time) {
+	c.ns.Store(t.UnixNano())
+	c.fire()
+}
+
+// AfterFunc calls f in its own goroutine once the clock has been moved d
+// past now (at once when d is not positive).
+func (c *Clock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	t := &timer{c: c, f: f}
+	t.Reset(d)
+	return t
+}
+
+// fire starts the due timers, earliest first.
+func (c *Clock) fire() {
+	now := c.ns.Load()
+	c.mu.Lock()
+	var due []*timer
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		if t.at <= now {
+			due = append(due, t)
+		} else {
+			kept = append(kept, t)
+		}
+	}
+	c.timers = kept
+	c.mu.Unlock()
+	slices.SortFunc(due, func(a, b *timer) int { return cmp.Compare(a.at, b.at) })
+	for _, t := range due {
+		go t.f()
+	}
+}
+
+// timer is one AfterFunc of a Clock.
+type timer struct {
+	c  *Clock
+	f  func()
+	at int64 // Unix nanoseconds; guarded by c.mu
+}
+
+func (t *timer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	for i, o := range t.c.timers {
+		if o == t {
+			t.c.timers = slices.Delete(t.c.timers, i, i+1)
+			return true
+		}
+	}
+	return false
+}
+
+func (t *timer) Reset(d time.Duration) bool {
+	active := t.Stop()
+	t.c.mu.Lock()
+	t.at = t.c.ns.Load() + int64(d)
+	t.c.timers = append(t.c.timers, t)
+	t.c.mu.Unlock()
+	if d <= 0 {
+		t.c.fire()
+	}
+	return active
+}
 
 // In returns the clock's time plus d.
 func (c *Clock) In(d time.Duration) time.Time { return c.Now().Add(d) }

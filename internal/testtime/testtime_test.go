@@ -25,6 +25,42 @@ func TestClock(t *testing.T) {
 	}
 }
 
+// TestClockTimers: an AfterFunc fires when the clock is moved to its time,
+// not before, and not at all once stopped; Reset arms it again from the
+// clock's time.
+func TestClockTimers(t *testing.T) {
+	c := NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	fired := make(chan string, 4)
+	a := c.AfterFunc(time.Minute, func() { fired <- "a" })
+	b := c.AfterFunc(time.Minute, func() { fired <- "b" })
+	c.Add(59 * time.Second)
+	select {
+	case name := <-fired:
+		t.Fatalf("timer %s fired at 59s, want at 1m", name)
+	default:
+	}
+	if !b.Stop() {
+		t.Error("Stop(armed timer) = false, want true")
+	}
+	c.Add(time.Second)
+	if got := <-fired; got != "a" {
+		t.Fatalf("fired %s at 1m, want a", got)
+	}
+	if a.Stop() {
+		t.Error("Stop(fired timer) = true, want false")
+	}
+	a.Reset(time.Second)
+	c.Add(time.Second)
+	if got := <-fired; got != "a" {
+		t.Fatalf("fired %s after Reset(1s) and 1s, want a", got)
+	}
+	select {
+	case name := <-fired:
+		t.Errorf("timer %s fired, want b stopped and a once per arming", name)
+	default:
+	}
+}
+
 func TestEventually(t *testing.T) {
 	var n atomic.Int32
 	Eventually(t, time.Minute, "the third call", func() error {

@@ -157,15 +157,19 @@ describe('verifier pinning', () => {
   })
 
   it('introspects while stale, when told to, and fails unavailable without an authority', async () => {
-    let offset = 0
-    const v = await createVerifier({ authorities: [es.url], feedKey: es.feedKey, introspect: true, now: () => Date.now() + offset })
+    // A 1 ms bound: no lease ever outlives the report that earned it, so
+    // every verify finds the state stale and asks the authority.
+    const v = await createVerifier({ authorities: [es.url], feedKey: es.feedKey, introspect: true, staleAfterMs: 1 })
     try {
-      await v.ready()
+      await v.feed.wait((st) => st.synced)
       const s = await es.session('hana')
-      offset = 60_000
       assert.equal((await v.verify(s.access_token)).sub, 'hana', 'the authority vouches for a live token')
+      assert.equal(v.state().ready, false)
+      await es.api('POST', `/v1/sessions/${s.session_id}/revoke`)
+      await rejects(v.verify(s.access_token), 'inactive').catch(async () => rejects(v.verify(s.access_token), 'revoked'))
+      const t = await es.session('hana')
       await es.stop()
-      await rejects(v.verify(s.access_token), 'unavailable')
+      await rejects(v.verify(t.access_token), 'unavailable')
     } finally {
       await v.close()
     }

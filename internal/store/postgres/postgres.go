@@ -116,6 +116,7 @@ func dialect() sqlstore.Dialect {
 		KeyLock:       `SELECT pg_advisory_xact_lock(hashtext('tegata.first-key.' || COALESCE(current_schema(), '')))`,
 		Schema:        sub,
 		IsUnique:      isUnique,
+		Unwritable:    unwritable,
 		NotifyAppend:  "pg_notify('" + channel + "', CAST(seq AS TEXT))",
 		HomeQuery:     `SELECT CAST(tableoid AS TEXT) || ':' || CAST(xmin AS TEXT) FROM cluster_home WHERE id = 1`,
 	}
@@ -136,6 +137,21 @@ func (s *Store) Broadcast(ctx context.Context, msg string) error {
 
 // uniqueViolation is the SQLSTATE of a unique or primary key violation.
 const uniqueViolation = "23505"
+
+// unwritable: the server is out of disk (53100), writes go to a read-only
+// transaction or server (25006: a standby, default_transaction_read_only),
+// or a file could not be written (58030).
+func unwritable(err error) bool {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case "53100", "25006", "58030":
+		return true
+	}
+	return false
+}
 
 func isUnique(err error) bool {
 	var e *pgconn.PgError

@@ -54,13 +54,38 @@ const (
 	reader = common + "&_pragma=query_only(1)"
 )
 
+// Options are settings of an embedded database; the zero value is the
+// default.
+type Options struct {
+	// MaxSize caps the database file, in bytes (SQLite's max_page_count):
+	// past it writes are refused with store.ErrUnwritable, as on a full
+	// disk, and the rest of the disk stays free. Zero: no cap but the
+	// disk's.
+	MaxSize int64
+}
+
 // Open opens (creating if needed) the database at path, with its parent
 // directory, and migrates it. A new file is readable by its owner only.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// pageSize is SQLite's default page size, which tegata's databases keep.
+const pageSize = 4096
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
+	if o.MaxSize < 0 {
+		return nil, fmt.Errorf("sqlite: negative maximum size %d", o.MaxSize)
+	}
 	if err := createFile(path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", dsn(path, writer))
+	wparams := writer
+	if o.MaxSize > 0 {
+		wparams += fmt.Sprintf("&_pragma=max_page_count(%d)", max(1, o.MaxSize/pageSize))
+	}
+	w, err := sql.Open("sqlite", dsn(path, wparams))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -107,10 +132,27 @@ func dialect() sqlstore.Dialect {
 		panic(err) // the embedded directory is known to exist
 	}
 	return sqlstore.Dialect{
-		Name:     "sqlite",
-		Schema:   sub,
-		IsUnique: isUnique,
+		Name:       "sqlite",
+		Schema:     sub,
+		IsUnique:   isUnique,
+		Unwritable: unwritable,
 	}
+}
+
+// unwritable: the database or its disk is full (SQLITE_FULL, also what
+// max_page_count gives), the file or directory is read-only
+// (SQLITE_READONLY), or the disk failed a write or cannot hold the journal
+// (SQLITE_IOERR, SQLITE_CANTOPEN).
+func unwritable(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		return true
+	}
+	return false
 }
 
 func isUnique(err error) bool {

@@ -217,7 +217,7 @@ func (l *lane[In, Out]) try(ops []*pending[In, Out]) (committed bool, err error)
 	defer cancel()
 	sqlTx, err := l.s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("sqlstore: %s: begin: %w", l.op, err)
+		return false, fmt.Errorf("sqlstore: %s: begin: %w", l.op, l.s.failed(err))
 	}
 	t := &tx{Tx: sqlTx, d: l.s.d}
 	for _, p := range ops {
@@ -233,12 +233,12 @@ func (l *lane[In, Out]) try(ops []*pending[In, Out]) (committed bool, err error)
 	if err != nil {
 		_ = sqlTx.Rollback()
 		if !errors.Is(err, errRefused) {
-			err = fmt.Errorf("sqlstore: %s: %w", l.op, err)
+			err = fmt.Errorf("sqlstore: %s: %w", l.op, l.s.failed(err))
 		}
 		return false, err
 	}
 	if err := l.s.commit(t); err != nil {
-		return true, fmt.Errorf("sqlstore: %s: commit: %w", l.op, err)
+		return true, fmt.Errorf("sqlstore: %s: commit: %w", l.op, l.s.failed(err))
 	}
 	l.s.writes.Add(int64(len(ops)))
 	l.s.batches.Add(1)

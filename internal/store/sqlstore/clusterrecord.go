@@ -132,3 +132,57 @@ func settingsText(settings map[string]string) (string, error) {
 	b, err := json.Marshal(settings)
 	return string(b), err
 }
+
+// sealedTables says where each kind of sealed value lives.
+var sealedTables = map[string]struct{ table, column string }{
+	store.SealedSigningKey: {"signing_keys", "private_enc"},
+	store.SealedStreamAuth: {"ssf_streams", "auth_header"},
+}
+
+// SealedValues implements store.ClusterRecord.
+func (s *Store) SealedValues(ctx context.Context) ([]store.SealedValue, error) {
+	var out []store.SealedValue
+	for _, kind := range []string{store.SealedSigningKey, store.SealedStreamAuth} {
+		w := sealedTables[kind]
+		rows, err := s.query(ctx, `SELECT id, `+w.column+` FROM `+w.table+` WHERE `+w.column+` IS NOT NULL ORDER BY id`)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: sealed values: %w", err)
+		}
+		for rows.Next() {
+			v := store.SealedValue{Kind: kind}
+			if err := rows.Scan(&v.ID, &v.Sealed); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlstore: sealed values: %w", err)
+			}
+			if len(v.Sealed) > 0 {
+				out = append(out, v)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlstore: sealed values: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Reseal implements store.ClusterRecord.
+func (s *Store) Reseal(ctx context.Context, vs []store.SealedValue) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, "reseal", func(t *tx) error {
+		n = 0
+		for _, v := range vs {
+			w, ok := sealedTables[v.Kind]
+			if !ok {
+				return fmt.Errorf("unknown sealed value kind %q", v.Kind)
+			}
+			c, err := rowsAffected(t.exec(ctx, `UPDATE `+w.table+` SET `+w.column+` = ? WHERE id = ? AND `+w.column+` = ?`, v.New, v.ID, v.Sealed))
+			if err != nil {
+				return err
+			}
+			n += c
+		}
+		return nil
+	})
+	return n, err
+}

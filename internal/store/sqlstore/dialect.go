@@ -36,6 +36,9 @@ type Dialect struct {
 	Schema fs.FS
 	// IsUnique reports whether err is a unique or primary key violation.
 	IsUnique func(err error) bool
+	// Unwritable reports whether err is the database refusing a write for
+	// want of room or of permission (store.ErrUnwritable). Nil: never.
+	Unwritable func(err error) bool
 	// WritableCTE allows INSERT, UPDATE and DELETE as WITH items of another
 	// statement (Postgres), so that writes ride on the next statement's
 	// round trip (see tx.later).

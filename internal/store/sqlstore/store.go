@@ -44,6 +44,8 @@ type Store struct {
 	writes, batches atomic.Int64
 	// listeners receive Broadcast messages (see broadcast.go).
 	listeners listeners
+	// health remembers refused writes (see health.go).
+	health writeHealth
 }
 
 var (
@@ -106,7 +108,7 @@ type tx struct {
 func (s *Store) inTx(ctx context.Context, op string, fn func(*tx) error) error {
 	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlstore: %s: begin: %w", op, err)
+		return fmt.Errorf("sqlstore: %s: begin: %w", op, s.failed(err))
 	}
 	t := &tx{Tx: sqlTx, d: s.d}
 	err = fn(t)
@@ -115,17 +117,18 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(*tx) error) error {
 	}
 	if err != nil {
 		_ = sqlTx.Rollback()
-		return fmt.Errorf("sqlstore: %s: %w", op, err)
+		return fmt.Errorf("sqlstore: %s: %w", op, s.failed(err))
 	}
 	if err := s.commit(t); err != nil {
-		return fmt.Errorf("sqlstore: %s: commit: %w", op, err)
+		return fmt.Errorf("sqlstore: %s: commit: %w", op, s.failed(err))
 	}
 	return nil
 }
 
 // exec runs a single statement on the writer, outside a transaction.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.w.ExecContext(ctx, s.d.rebind(q), args...)
+	res, err := s.w.ExecContext(ctx, s.d.rebind(q), args...)
+	return res, s.failed(err)
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {

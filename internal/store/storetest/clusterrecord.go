@@ -117,3 +117,35 @@ func testResetAfterRestoreKeep(t *testing.T, s store.Store) {
 		t.Errorf("live API keys = %v, want [app]", got)
 	}
 }
+
+// testReseal: SealedValues lists the signing keys' private keys and the
+// streams' push credentials; Reseal replaces those still holding the bytes
+// read, and leaves one changed meanwhile alone.
+func testReseal(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.AddKey(ctx, signingKey("k1", t0, t0), operator); err != nil {
+		t.Fatalf("AddKey = %v", err)
+	}
+	addStream(t, s, newStream("st1"))
+	vs, err := s.SealedValues(ctx)
+	if err != nil {
+		t.Fatalf("SealedValues() = %v", err)
+	}
+	want := []store.SealedValue{{Kind: store.SealedSigningKey, ID: "k1", Sealed: []byte("sealed private k1")},
+		{Kind: store.SealedStreamAuth, ID: "st1", Sealed: []byte("sealed")}}
+	if !reflect.DeepEqual(vs, want) {
+		t.Fatalf("SealedValues() = %+v, want %+v", vs, want)
+	}
+	vs[0].New, vs[1].New = []byte("resealed k1"), []byte("resealed st1")
+	stale := store.SealedValue{Kind: store.SealedSigningKey, ID: "k1", Sealed: []byte("not what is stored"), New: []byte("lost")}
+	if n, err := s.Reseal(ctx, append(vs, stale)); err != nil || n != 2 {
+		t.Fatalf("Reseal() = %d, %v; want 2 replaced", n, err)
+	}
+	keys, err := s.ListKeys(ctx)
+	if err != nil || len(keys) != 1 || string(keys[0].PrivateEnc) != "resealed k1" {
+		t.Errorf("ListKeys() after Reseal = %+v, %v; want k1 resealed", keys, err)
+	}
+	if got := getStream(t, s, "st1"); string(got.AuthHeader) != "resealed st1" {
+		t.Errorf("Stream(st1).AuthHeader after Reseal = %q, want resealed st1", got.AuthHeader)
+	}
+}

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RecordCluster", testRecordCluster},
 		{"ResetAfterRestore", testResetAfterRestore},
 		{"ResetAfterRestoreKeep", testResetAfterRestoreKeep},
+		{"Reseal", testReseal},
 		{"FirstKeyOnce", testFirstKeyOnce},
 		{"APIKeys", testAPIKeys},
 		{"APIKeyConflicts", testAPIKeyConflicts},
