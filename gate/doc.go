@@ -26,12 +26,16 @@
 // The handler New returns and a Web are safe for concurrent use. The
 // Verifier they wrap keeps the key set and revocation set current in the
 // background and must outlive them. Without Web the handler keeps no state
-// of its own besides its configuration and its metrics. A Web keeps, in
+// of its own besides its configuration, its metrics and the upgraded
+// connections (WebSockets) open through it, each tied to the token that
+// opened it and closed when that token is revoked or expires (one
+// goroutine watches them while any is open). A Web keeps, in
 // memory, the refresh exchanges in flight (so that requests of one browser
 // share one), the answers of completed ones until their access tokens
-// expire (bounded; a browser that missed an answer gets it again rather
-// than being taken for a thief) and a token bucket per client address that
-// started a refresh (bounded, forgotten when idle); sessions themselves
+// expire (bounded; a browser that missed an answer and still holds its
+// binding cookie gets it again rather than being taken for a thief) and a
+// token bucket per client address that started a refresh (bounded,
+// forgotten when idle); sessions themselves
 // live at the authority and in the browser's cookies, so any number of
 // gates may serve the same browsers.
 package gate

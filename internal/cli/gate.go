@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ type gateFlags struct {
 	claims, keyFile             string
 	wsOrigins, proxies          string
 	metricsListen               string
+	tlsCert, tlsKey, caFile     string
 	staleAfter, startTimeout    time.Duration
 	introspect                  bool
 	maxConns                    int
@@ -47,14 +49,17 @@ func (f *gateFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
-	fs.StringVar(&f.proxies, "trusted-proxies", env.Getenv("TEGATA_GATE_TRUSTED_PROXIES"), "comma-separated CIDRs of the proxies in front of the gate (TLS terminator, load balancer): their X-Forwarded-For gives the client's address (per-address limits, refresh rescue), their X-Forwarded-Proto/-Host reach the upstream, and their connections are not capped (env TEGATA_GATE_TRUSTED_PROXIES)")
-	fs.StringVar(&f.wsOrigins, "websocket-origins", env.Getenv("TEGATA_GATE_WEBSOCKET_ORIGINS"), "with --upstream: comma-separated origins (https://host[:port]) besides the gate's own host whose pages may open WebSockets through it; others are refused 403 (env TEGATA_GATE_WEBSOCKET_ORIGINS)")
+	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated CIDRs of the proxies in front of the gate (TLS terminator, load balancer): their X-Forwarded-For gives the client's address (per-address limits, refresh rescue), their X-Forwarded-Proto/-Host reach the upstream, and their connections are not capped")
+	fs.StringVar(&f.wsOrigins, "websocket-origins", "", "with --upstream: comma-separated origins (https://host[:port]) besides the gate's own host whose pages may open WebSockets through it; others are refused 403")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
 	fs.StringVar(&f.name, "name", "", "how this gate appears in 'tegata verifiers' (default none: the host name and an instance id always show)")
 	fs.IntVar(&f.maxConns, "max-conns-per-address", DefaultGateConnsPerAddress, "most connections open at once from one client address (an IPv6 /64); behind a proxy that opens more, raise it; 0 = no cap")
 	fs.StringVar(&f.keyFile, "key-file", "", "file holding the gate's API key (feed role; gate role with --web), read when TEGATA_FEED_KEY (TEGATA_GATE_KEY with --web) is unset")
 	fs.DurationVar(&f.startTimeout, "start-timeout", 0, "give up when no authority has accepted the gate within this long; 0 = wait for as long as it takes")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of CA certificates trusted, besides the system's, for an https:// authority (a private or self-signed CA)")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve /metrics on this address too; forward-auth mode also serves it on --listen")
 	fs.StringVar(&f.level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.format, "log-format", "text", "text or json")
@@ -127,6 +132,13 @@ func gateCmd(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if vcfg.HTTPClient, err = trustCA(f.caFile); err != nil {
+		return err
+	}
+	tc, err := serverTLS(f.tlsCert, f.tlsKey)
+	if err != nil {
+		return err
+	}
 	gcfg, err := f.gateConfig()
 	if err != nil {
 		return err
@@ -158,7 +170,7 @@ func gateCmd(env Env, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, web: wcfg, log: log, keySource: key.source})
+	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, web: wcfg, log: log, keySource: key.source, tls: tc})
 }
 
 // DefaultGateConnsPerAddress is the default of tegata gate's
@@ -173,7 +185,8 @@ type gateRun struct {
 	gcfg      gate.Config
 	web       *gate.WebConfig // nil without --web
 	log       *slog.Logger
-	keySource string // where the feed key came from, for error messages
+	keySource string      // where the feed key came from, for error messages
+	tls       *tls.Config // nil: plain HTTP
 }
 
 // runGate listens at once, answering /healthz and a not-ready /readyz while
@@ -188,6 +201,9 @@ func runGate(ctx context.Context, run gateRun) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	ln = httpguard.Listener(ln, f.maxConns, run.gcfg.TrustedProxies, log)
+	if run.tls != nil {
+		ln = tls.NewListener(ln, run.tls)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), buildinfo.Collector())
 	run.gcfg.Metrics = reg

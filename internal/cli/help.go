@@ -25,6 +25,7 @@ var opEnv = []string{
 	"TEGATA_AUTHORITY\tauthority URL, or several comma-separated: the first that answers is used (default http://127.0.0.1:8080)",
 	"TEGATA_API_KEY\tadmin API key; when unset, --key-file is read",
 	"TEGATA_DATA\tdata directory whose api-key file is the default --key-file (default ./tegata-data)",
+	"TEGATA_CA_FILE\t--ca-file: CA certificates trusted for an https:// authority",
 }
 
 // order lists the top-level commands as the general help shows them.

@@ -25,6 +25,7 @@ type opFlags struct {
 	authority string
 	keyFile   string
 	jsonOut   bool
+	caFile    string
 
 	base      string // the authority called, once chosen
 	keySource string // where the API key came from: TEGATA_API_KEY or a file
@@ -39,6 +40,7 @@ func newOpFlags(env Env, name string) (*flagSet, *opFlags) {
 		"authority URL, or several comma-separated: the first that answers is used (env TEGATA_AUTHORITY)")
 	fs.StringVar(&o.keyFile, "key-file", filepath.Join(envOr(env, "TEGATA_DATA", server.DefaultDataDir), "api-key"), "file holding the admin API key, read when TEGATA_API_KEY is unset")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON (always one object)")
+	fs.StringVar(&o.caFile, "ca-file", env.Getenv("TEGATA_CA_FILE"), "PEM file of CA certificates trusted, besides the system's, for an https:// authority (env TEGATA_CA_FILE)")
 	return fs, o
 }
 
@@ -47,6 +49,9 @@ func newOpFlags(env Env, name string) (*flagSet, *opFlags) {
 func (o *opFlags) client(env Env) (*client.Client, error) {
 	key, err := apiKeyFrom(env, o.keyFile)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := trustCA(o.caFile); err != nil {
 		return nil, err
 	}
 	ctx, cancel := opContext(0)

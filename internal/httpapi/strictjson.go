@@ -1,55 +1,62 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"sync"
+
+	"github.com/tegata-dev/tegata/internal/strictjson"
 )
+
+// errNotStrict is what the strict reader's errors about a request body
+// wrap (a name given twice, invalid UTF-8, nesting too deep).
+var errNotStrict = errors.New("not strict JSON")
 
 // checkNames refuses what encoding/json lets through although
 // docs/security.md calls request decoding strict: a member name given
 // twice in one object at any depth (encoding/json keeps the last), and a
 // name that matches a field only case-insensitively (encoding/json fills
 // the field: {"subject":"alice","SUBJECT":"root"} would create a session
-// for root). t is the type the body decodes into; names inside maps (app
-// claims) may differ only in case, as claim names are case-sensitive. The
-// body has already been decoded once, so it is valid JSON of bounded depth.
+// for root). The body is read by internal/strictjson, the one strict JSON
+// reader tegata has (access tokens are read by it too), and its members
+// are then held against t, the type the body decodes into; names inside
+// maps (app claims) may differ only in case, as claim names are
+// case-sensitive.
 func checkNames(body []byte, t reflect.Type) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	return checkValue(dec, t)
-}
-
-func checkValue(dec *json.Decoder, t reflect.Type) error {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	tok, err := dec.Token()
+	// App claims travel one level down in a body; their own depth is
+	// checked against a token's when they are stored.
+	m, err := strictjson.DecodeObjectValueWithin(body, "body", errNotStrict, strictjson.MaxDepth+1)
 	if err != nil {
 		return err
 	}
-	switch tok {
-	case json.Delim('{'):
-		return checkObject(dec, t)
-	case json.Delim('['):
+	return checkValue(m, t)
+}
+
+// checkValue holds a decoded JSON value against the type it decodes into.
+func checkValue(v any, t reflect.Type) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		return checkObject(v, t)
+	case []any:
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
-		for dec.More() {
-			if err := checkValue(dec, elem); err != nil {
+		for _, e := range v {
+			if err := checkValue(e, elem); err != nil {
 				return err
 			}
 		}
-		_, err = dec.Token()
-		return err
 	}
 	return nil
 }
 
-func checkObject(dec *json.Decoder, t reflect.Type) error {
+func checkObject(m map[string]any, t reflect.Type) error {
 	var fields map[string]reflect.Type
 	var elem reflect.Type
 	switch {
@@ -58,17 +65,7 @@ func checkObject(dec *json.Decoder, t reflect.Type) error {
 	case t != nil && t.Kind() == reflect.Map:
 		elem = t.Elem()
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		name, _ := tok.(string)
-		if seen[name] {
-			return fmt.Errorf("duplicate field %q", name)
-		}
-		seen[name] = true
+	for name, v := range m {
 		vt := elem
 		if fields != nil {
 			ft, ok := fields[name]
@@ -77,12 +74,11 @@ func checkObject(dec *json.Decoder, t reflect.Type) error {
 			}
 			vt = ft
 		}
-		if err := checkValue(dec, vt); err != nil {
+		if err := checkValue(v, vt); err != nil {
 			return err
 		}
 	}
-	_, err := dec.Token()
-	return err
+	return nil
 }
 
 var fieldCache sync.Map // reflect.Type → map[string]reflect.Type

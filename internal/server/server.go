@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,6 +98,11 @@ type Config struct {
 	// lifetimes, status lists: authority.Config.SharedSettings) refuses to
 	// start, naming them.
 	UpdateSettings bool
+	// TLSCert and TLSKey, PEM files, make the API listener serve HTTPS
+	// (the metrics listener stays plain HTTP). Both or neither.
+	TLSCert, TLSKey string
+	// tls is what Start made of them.
+	tls *tls.Config
 	// MetricsAddr, when set, serves /metrics there and not on Addr, so
 	// that a balancer exposing Addr does not expose the metrics.
 	MetricsAddr string
@@ -166,11 +172,17 @@ func Start(ctx context.Context, cfg Config) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.tls, err = loadTLS(cfg); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	url := "http://" + ln.Addr().String()
+	if cfg.tls != nil {
+		url = "https://" + ln.Addr().String()
+	}
 	warnUnreachableIssuer(cfg, ln.Addr(), url)
 	r, err := startOn(ctx, cfg, env, url, ln)
 	if err != nil {
@@ -272,7 +284,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	r.goRun(func() { wit.run(bg, st, id.Epoch, witnessEvery, log) })
 	r.goRun(func() {
 		// Proxies that carry many clients' connections are not capped.
-		capped := httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log)
+		capped := tlsListener(httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log), cfg.tls)
 		if err := r.srv.Serve(capped); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}

@@ -27,6 +27,7 @@ type Decoder struct {
 	data  []byte
 	pos   int
 	depth int
+	max   int    // MaxDepth, or more for a document that nests one (DecodeObjectValueWithin)
 	part  string // "header" or "payload", for error messages
 	err   error  // the sentinel every syntax error wraps
 }
@@ -36,7 +37,11 @@ type Decoder struct {
 // Syntax errors wrap malformed (token.ErrMalformed for package token) and
 // name part ("header", "payload", "claims").
 func DecodeObject(data []byte, part string, malformed error, member func(d *Decoder, name []byte) error) error {
-	d := &Decoder{data: data, part: part, err: malformed}
+	return decodeObject(data, part, malformed, MaxDepth, member)
+}
+
+func decodeObject(data []byte, part string, malformed error, maxDepth int, member func(d *Decoder, name []byte) error) error {
+	d := &Decoder{data: data, part: part, err: malformed, max: maxDepth}
 	d.SkipSpace()
 	if d.Peek() != '{' {
 		return fmt.Errorf("%w: %s is not a JSON object", d.err, part)
@@ -53,8 +58,15 @@ func DecodeObject(data []byte, part string, malformed error, member func(d *Deco
 
 // DecodeObjectValue reads data as a single JSON object into a map.
 func DecodeObjectValue(data []byte, part string, malformed error) (map[string]any, error) {
+	return DecodeObjectValueWithin(data, part, malformed, MaxDepth)
+}
+
+// DecodeObjectValueWithin is DecodeObjectValue with nesting up to maxDepth:
+// for a document that carries a token's claims one level down (a request
+// body), whose claims are then checked against MaxDepth on their own.
+func DecodeObjectValueWithin(data []byte, part string, malformed error, maxDepth int) (map[string]any, error) {
 	m := map[string]any{}
-	err := DecodeObject(data, part, malformed, func(d *Decoder, name []byte) error {
+	err := decodeObject(data, part, malformed, maxDepth, func(d *Decoder, name []byte) error {
 		return d.Member(m, name)
 	})
 	return m, err
@@ -95,8 +107,8 @@ func (d *Decoder) consume(c byte) bool {
 }
 
 func (d *Decoder) enter() error {
-	if d.depth++; d.depth > MaxDepth {
-		return d.Errorf("nesting deeper than %d", MaxDepth)
+	if d.depth++; d.depth > d.max {
+		return d.Errorf("nesting deeper than %d", d.max)
 	}
 	return nil
 }

@@ -152,6 +152,11 @@ export class Follower {
         Object.assign(st, { connected: true, source: base, opened: true, refusals: 0, refusedErr: null,
           keyRole: res.headers.get('tegata-key-role') ?? '' })
       })
+      const role = res.headers.get('tegata-key-role')
+      if (role && role !== 'feed' && !this.warnedRole) {
+        this.warnedRole = true
+        this.logger.warn(`tegata: the feed key has the ${role} role; a verifier needs only feed, and any key it holds can be read where it runs`)
+      }
       const tok = res.headers.get('tegata-report-token')
       if (tok) this.tokens.set(base, tok)
       const epoch = res.headers.get('tegata-epoch') ?? ''
@@ -403,8 +408,9 @@ export class Follower {
     if (status !== 409) return
     const code = errorCode(body)
     if (code === 'verifier_id_taken') this.renewID()
-    else if (code === 'conflict') { /* another epoch: the new stream sees it and starts over */ }
-    else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / 2) return
+    else if (code === 'conflict') {
+      // The node follows another epoch: a new stream names it, and the follower starts over.
+    } else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / 2) return
     this.reconnect()
   }
 }

@@ -103,8 +103,7 @@ func (r *run) writeTargets(p printer) {
 
 // sideBySide are the per-request checks compared in one table.
 var sideBySide = []struct{ pkg, name, what string }{
-	{"verifier", "VerifyCached", "tegata, token seen before (cache hit; revocation set still checked; claims shared, as the gate reads them)"},
-	{"verifier", "VerifyCachedCopy", "the same through Verify, which also copies the claims for the caller (the middleware)"},
+	{"verifier", "VerifyCached", "tegata, token seen before: Verify, as the middleware and the gate call it (cache hit; revocation set still checked; the immutable claims shared)"},
 	{"verifier", "VerifyParallel", "tegata, cache hits from all cores (per call, wall time)"},
 	{"internal/revocation", "RevocationLookup", "tegata revocation check alone (1,000,000 live entries)"},
 	{"verifier", "VerifyNew", "tegata, token never seen (parse, Ed25519, claims, revocation)"},
