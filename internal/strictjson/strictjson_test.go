@@ -89,7 +89,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input string) {
 		got, err := DecodeObjectValue([]byte(input), "payload", errMalformed)
 		if err != nil {
-			if !errors.Is(err, errMalformed) || !strings.HasPrefix(err.Error(), "malformed: payload: ") {
+			if !errors.Is(err, errMalformed) || !strings.HasPrefix(err.Error(), "malformed: payload") {
 				t.Fatalf("DecodeObjectValue(%q) = %v, want %v", input, err, errMalformed)
 			}
 			return
