@@ -48,9 +48,15 @@ func (g *gate) ready(w http.ResponseWriter, r *http.Request) {
 		t := st.LastHeard.UTC()
 		body.LastHeard = &t
 	}
-	if st.Ready && st.ClockOff != "" {
-		// Every token would be refused as expired or not yet valid.
-		body.Ready, body.Reason = false, st.ClockOff
+	if st.ClockOff != "" {
+		// Every token would be refused as expired or not yet valid: the
+		// clock is named first whatever else is pending, since it does not
+		// heal on its own.
+		reason := st.ClockOff
+		if !st.Ready && st.Reason != "" {
+			reason += "; " + st.Reason
+		}
+		body.Ready, body.Reason = false, reason
 	}
 	status := http.StatusOK
 	if !body.Ready {
