@@ -39,24 +39,34 @@ func newHTTPClient(conns int) *http.Client {
 	return &http.Client{Transport: t, Timeout: 30 * time.Second}
 }
 
+// newCluster makes a cluster's keys, HTTP client and scratch directory,
+// before any process starts.
+func newCluster(setup Setup) (*cluster, error) {
+	if setup.Binary == "" {
+		return nil, errNoBinary
+	}
+	dir, err := os.MkdirTemp("", "tegata-bench-")
+	if err != nil {
+		return nil, err
+	}
+	return &cluster{setup: setup, dir: dir, apiKey: "tgk_bench_" + randomString(24),
+		feedKey: "tgk_benchfeed_" + randomString(24), hc: newHTTPClient(256)}, nil
+}
+
 // startCluster starts nodes authority nodes on a fresh schema, then gates
 // gates, gate i following node i mod nodes first and the others as
 // fallback, and waits until every gate is ready. close undoes everything,
 // also after an error.
 func startCluster(ctx context.Context, setup Setup, nodes, gates int) (c *cluster, err error) {
-	if setup.Binary == "" {
-		return nil, errNoBinary
+	if c, err = newCluster(setup); err != nil {
+		return nil, err
 	}
-	c = &cluster{setup: setup, apiKey: "tgk_bench_" + randomString(24), feedKey: "tgk_benchfeed_" + randomString(24), hc: newHTTPClient(256)}
 	defer func() {
 		if err != nil {
 			c.close()
 			c = nil
 		}
 	}()
-	if c.dir, err = os.MkdirTemp("", "tegata-bench-"); err != nil {
-		return c, err
-	}
 	if c.schema, err = newSchema(ctx, setup.postgres()); err != nil {
 		return c, err
 	}

@@ -172,19 +172,15 @@ func (f *fanoutRun) stop() {
 // startSQLiteCluster starts one authority node on its embedded SQLite and
 // the gates.
 func startSQLiteCluster(ctx context.Context, setup Setup, gates int) (c *cluster, err error) {
-	if setup.Binary == "" {
-		return nil, errNoBinary
+	if c, err = newCluster(setup); err != nil {
+		return nil, err
 	}
-	c = &cluster{setup: setup, apiKey: "tgk_bench_" + randomString(24), feedKey: "tgk_benchfeed_" + randomString(24), hc: newHTTPClient(256)}
 	defer func() {
 		if err != nil {
 			c.close()
 			c = nil
 		}
 	}()
-	if c.dir, err = os.MkdirTemp("", "tegata-bench-"); err != nil {
-		return c, err
-	}
 	master := make([]byte, 32)
 	_, _ = rand.Read(master)
 	env := []string{"TEGATA_API_KEY=" + c.apiKey, "TEGATA_FEED_KEY=" + c.feedKey,
