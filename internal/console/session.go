@@ -28,7 +28,7 @@ const (
 
 // SubjectPrefix begins the subject of every console session, followed by
 // the API key's id: revoking the subject ends the key's console sessions.
-const SubjectPrefix = "tegata-console:"
+const SubjectPrefix = authority.ConsoleSubjectPrefix
 
 // Claims of a console session's tokens.
 const (
@@ -229,6 +229,7 @@ func (c *Console) signIn(ctx context.Context, secret string) (authority.Tokens, 
 	tok, err := c.a.CreateSession(ctx, authority.SessionRequest{
 		Subject: SubjectPrefix + key.ID,
 		Device:  "operator console",
+		Console: true,
 		Claims:  map[string]any{claimKey: key.ID, claimName: key.Name, claimSince: c.now().Unix()},
 	})
 	return tok, key, err
