@@ -104,7 +104,9 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		IdleTimeout: max(cfg.StaleAfter/2, 2*time.Second),
 		Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: cfg.Name, Host: hostname(),
 			Version: moduleVersion(), StaleAfter: cfg.StaleAfter},
-		Ready: func() bool { return v.staleness(v.now()) == nil },
+		Ready:   func() bool { return v.staleness(v.now()) == nil },
+		Issuer:  cfg.Issuer,
+		OnNodes: auth.set,
 	}
 	keys.accept = v.acceptKeys
 	v.start(bg)
