@@ -106,6 +106,10 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics there and not on Addr, so
 	// that a balancer exposing Addr does not expose the metrics.
 	MetricsAddr string
+	// Pprof serves Go's profiles (net/http/pprof, under /debug/pprof/) on
+	// MetricsAddr, which it requires: they show the node's internals and
+	// cost CPU while taken, so they never go on the public listener.
+	Pprof bool
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
@@ -258,7 +262,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	h, metrics, err := newAPI(cfg, clk, a, st, id, hub, cl, tx, limits, feedCtx)
 	var ml *metricsListener
 	if err == nil {
-		ml, err = listenMetrics(cfg.MetricsAddr, metrics)
+		ml, err = listenMetrics(cfg.MetricsAddr, metrics, cfg.Pprof)
 	}
 	if err != nil {
 		stopBackground()
