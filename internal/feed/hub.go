@@ -399,6 +399,22 @@ func (h *Hub) heartbeat() {
 	h.wakeLocked()
 }
 
+// maxNamedBeat is the longest a named follower's stream goes without a
+// heartbeat. Followers drop a stream silent for half their staleness bound
+// (at least 2s; tegata's Go and Node followers do), so a named stream gets
+// one every quarter of its follower's bound, between one tick and this.
+const maxNamedBeat = 5 * time.Second
+
+// beatTicks is how many heartbeat ticks pass between two heartbeats on
+// the stream of a follower whose staleness bound is staleAfter. A named
+// follower's freshness rests on leases, not heartbeats: a heartbeat only
+// shows the stream is alive, so most streams need one far less often
+// than every tick, and each costs the hub a write per stream.
+func (h *Hub) beatTicks(staleAfter time.Duration) uint64 {
+	every := min(staleAfter/4, maxNamedBeat)
+	return uint64(max(1, every/h.cfg.Heartbeat))
+}
+
 // Ask has every named follower report its position once it has applied
 // pos: a confirmation waits for it. Followers report only when asked, to
 // renew their lease, or when their readiness changes, so without an ask
