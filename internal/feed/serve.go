@@ -322,8 +322,16 @@ func (c *conn) live(ctx context.Context) error {
 		if !caughtUp {
 			continue
 		}
+		// The next heartbeat falls due beatTicks after the last; one due
+		// but not sent (the hub's head is still below the floor) waits
+		// for the next tick.
+		due := max(sentBeat+c.beatTicks, v.beat+1)
+		if first {
+			due = v.beat + 1
+		}
 		select {
 		case <-v.changed:
+		case <-c.hub.beatAt(due):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
