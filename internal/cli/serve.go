@@ -42,6 +42,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.StringVar(&cfg.DB, "db", "", "Postgres URL for many nodes; empty = embedded SQLite")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "the URL gates and verifiers can reach this node at (through NAT or a balancer, as they see it): published on the feed with the other nodes', so that they follow nodes started after them; empty: not advertised")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of --addr (keep it off the public balancer)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "with --metrics-addr: serve Go's CPU, heap and goroutine profiles under /debug/pprof/ there (never on --addr)")
 	fs.Int64Var(&cfg.SQLiteMaxSize, "sqlite-max-size", 0, "cap of the embedded SQLite database in bytes: past it writes are refused and /readyz answers 503, as on a full disk; 0 = no cap")

@@ -169,6 +169,8 @@ type conn struct {
 	// beatTicks is how many of the hub's heartbeat ticks pass between
 	// two heartbeats on this stream (see Hub.beatTicks).
 	beatTicks uint64
+	// nodesSent is the hub's nodesGen last written.
+	nodesSent uint64
 	// deadline is the write deadline set last: it is moved on only once
 	// half of WriteTimeout has passed, not at every write (a timer update
 	// per write per stream).
@@ -312,6 +314,10 @@ func (c *conn) live(ctx context.Context) error {
 			if c.named && v.want > c.asked {
 				c.write(v.askFrame)
 				c.asked, wrote = v.want, true
+			}
+			if !first && v.nodesGen != c.nodesSent && v.nodesFrame != nil {
+				c.write(v.nodesFrame)
+				c.nodesSent, wrote = v.nodesGen, true
 			}
 		}
 		if wrote {

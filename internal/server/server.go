@@ -103,6 +103,12 @@ type Config struct {
 	TLSCert, TLSKey string
 	// tls is what Start made of them.
 	tls *tls.Config
+	// AdvertiseURL is the URL verifiers may follow this node at (tegata
+	// serve --advertise-url): published on the feed with the other nodes'
+	// as the cluster's membership, so that verifiers follow nodes started
+	// after them. Empty: this node is not advertised (verifiers reach it
+	// only if configured with it).
+	AdvertiseURL string
 	// MetricsAddr, when set, serves /metrics there and not on Addr, so
 	// that a balancer exposing Addr does not expose the metrics.
 	MetricsAddr string
@@ -153,6 +159,9 @@ type Running struct {
 	metrics        *metricsListener
 	// witness notes the log's head in the data directory (restore.go).
 	witness func()
+	// markStopped writes this node's record marked stopped, once it serves
+	// nobody.
+	markStopped func()
 }
 
 // Start prepares everything and begins serving; Shutdown stops it.
@@ -251,7 +260,8 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	}
 	license := new(inforce.License)
 	hub := newHub(cfg, a, st, id, limits, license)
-	cl := inforce.New(inforce.Config{URL: url, Epoch: id.Epoch, Hub: hub, Store: st, License: license,
+	cl := inforce.New(inforce.Config{URL: url, Advertise: strings.TrimRight(cfg.AdvertiseURL, "/"), Members: hub.SetNodes,
+		Epoch: id.Epoch, Hub: hub, Store: st, License: license,
 		Broadcaster: broadcaster(st), Now: clk.Now, Logger: log})
 	if err := cl.Register(ctx); err != nil {
 		return nil, fmt.Errorf("register this node: %w", err)
@@ -285,6 +295,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	r.goRunLogged(bg, "shared signals transmitter", func(ctx context.Context) error { return tx.Run(ctx, st) })
 	wit.note(ctx, st, id.Epoch, log)
 	r.witness = func() { wit.note(context.Background(), st, id.Epoch, log) }
+	r.markStopped = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := cl.MarkStopped(ctx); err != nil {
+			log.Warn("could not mark this node's record stopped: a node started with --new-epoch or --restored waits for it to lapse",
+				"err", err)
+		}
+	}
 	r.goRun(func() { wit.run(bg, st, id.Epoch, witnessEvery, log) })
 	r.goRun(func() {
 		// Proxies that carry many clients' connections are not capped.
@@ -358,6 +376,7 @@ func newHub(cfg Config, a *authority.Authority, st store.Store, id store.Cluster
 		Grace:               a.Config().Leeway,
 		Now:                 a.Config().Now,
 		Epoch:               id.Epoch,
+		Issuer:              id.Issuer,
 		License:             license.Until,
 		StaleAfterCap:       cfg.MaxStaleAfter,
 		FollowersPerKey:     verifierRecordsPer * limits.FeedStreamsPerKey,
@@ -450,6 +469,7 @@ func (r *Running) Shutdown(ctx context.Context) error {
 	r.wg.Wait()
 	r.cancelRequests()
 	r.witness()
+	r.markStopped()
 	if cerr := r.Store.Close(); err == nil {
 		err = cerr
 	}
