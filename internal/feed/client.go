@@ -83,7 +83,9 @@ type Client struct {
 	// connections. Defaults 100ms and 5s.
 	RetryMin, RetryMax time.Duration
 	// IdleTimeout drops a stream on which nothing was heard for this long
-	// (a half-open connection). Heartbeats come every second. Default 15s.
+	// (a half-open connection). Heartbeats come every second, or every
+	// quarter of Follower.StaleAfter (at most 5s) on a named stream: with
+	// a Follower, keep it at least StaleAfter/2. Default 15s.
 	IdleTimeout time.Duration
 	// Follower, when set, names the client to the authorities it follows
 	// and turns on position reports, which the client's freshness then
