@@ -103,6 +103,16 @@ type Config struct {
 	TLSCert, TLSKey string
 	// tls is what Start made of them.
 	tls *tls.Config
+	// NoConsole turns the operator console off (tegata serve
+	// --console=false); by default it is served at /console/.
+	NoConsole bool
+	// ConsoleAddr, when set, serves the console there and not on Addr, so
+	// that operators can keep it off the public listener. It is served
+	// with the same TLS as Addr.
+	ConsoleAddr string
+	// ConsoleIdleTimeout ends a console session after this long without a
+	// request. Zero: console.DefaultIdleTimeout.
+	ConsoleIdleTimeout time.Duration
 	// AdvertiseURL is the URL verifiers may follow this node at (tegata
 	// serve --advertise-url): published on the feed with the other nodes'
 	// as the cluster's membership, so that verifiers follow nodes started
@@ -112,6 +122,10 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics there and not on Addr, so
 	// that a balancer exposing Addr does not expose the metrics.
 	MetricsAddr string
+	// Pprof serves Go's profiles (net/http/pprof, under /debug/pprof/) on
+	// MetricsAddr, which it requires: they show the node's internals and
+	// cost CPU while taken, so they never go on the public listener.
+	Pprof bool
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
@@ -131,6 +145,9 @@ type Config struct {
 // Running is a started authority.
 type Running struct {
 	URL string // http://host:port actually listened on
+	// ConsoleURL is where the console is served (…/console/), empty when
+	// it is off.
+	ConsoleURL string
 	// MetricsURL is where /metrics is served when Config.MetricsAddr is
 	// set, else empty (it is under URL).
 	MetricsURL string
@@ -153,6 +170,7 @@ type Running struct {
 	log            *slog.Logger
 	data           *dataDir // nil when the data directory is not used
 	metrics        *metricsListener
+	console        *http.Server // the console's own listener, if any
 	// witness notes the log's head in the data directory (restore.go).
 	witness func()
 	// markStopped writes this node's record marked stopped, once it serves
@@ -267,8 +285,15 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	tx := ssf.New(st, a, ssf.Config{Issuer: id.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: clk.Now, Logger: log})
 	h, metrics, err := newAPI(cfg, clk, a, st, id, hub, cl, tx, limits, feedCtx)
 	var ml *metricsListener
+	var cs *consoleServer
 	if err == nil {
-		ml, err = listenMetrics(cfg.MetricsAddr, metrics)
+		cs, err = newConsole(cfg, clk, a, st, id, cl, tx, limits, url)
+	}
+	if err == nil {
+		ml, err = listenMetrics(cfg.MetricsAddr, metrics, cfg.Pprof)
+	}
+	if err != nil && cs != nil {
+		cs.close()
 	}
 	if err != nil {
 		stopBackground()
@@ -278,9 +303,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	reqs, cancelRequests := context.WithCancel(context.Background())
 	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, log: log,
 		stopFeed: stopFeed, stopBackground: stopBackground, cancelRequests: cancelRequests,
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		srv: &http.Server{Handler: cs.mount(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			BaseContext: func(net.Listener) context.Context { return reqs }}}
 	r.srv.RegisterOnShutdown(stopFeed)
+	r.ConsoleURL = cs.url
+	if cs.srv != nil {
+		r.console = cs.srv
+		r.goRun(func() { cs.serve(log) })
+	}
 	if ml != nil {
 		r.metrics, r.MetricsURL = ml, ml.url
 		r.goRun(func() { ml.serve(log) })
@@ -455,6 +485,9 @@ func (r *Running) goRunLogged(ctx context.Context, what string, work func(contex
 // deadline (cancelling those left then), then closes the store.
 func (r *Running) Shutdown(ctx context.Context) error {
 	r.metrics.close()
+	if r.console != nil {
+		_ = r.console.Close()
+	}
 	err := r.srv.Shutdown(ctx)
 	if err != nil {
 		r.cancelRequests()
