@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/internal/store"
-	"github.com/tegata-dev/tegata/internal/verifierhook"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -66,7 +66,7 @@ type leaseView struct {
 // startLifetimes reads the leases, decides whether the configured lifetime
 // is a raise, and takes this node's lease.
 func (a *Authority) startLifetimes(ctx context.Context) error {
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	v, err := a.readLeases(ctx, now)
 	if err != nil {
 		return err
@@ -141,7 +141,11 @@ func (a *Authority) readLeases(ctx context.Context, now time.Time) (*leaseView, 
 	v := &leaseView{leases: ls, readAt: now}
 	old := a.life.view.Swap(v)
 	if old == nil || old.longest(now, a.cfg.Leeway) != v.longest(now, a.cfg.Leeway) || a.local.Load() == nil {
-		a.local.Store(a.newLocalVerifier(max(a.cfg.AccessTTL, v.longest(now, a.cfg.Leeway))))
+		lv, err := a.newLocalVerifier(max(a.cfg.AccessTTL, v.longest(now, a.cfg.Leeway)))
+		if err != nil {
+			return nil, err
+		}
+		a.local.Store(lv)
 	}
 	return v, nil
 }
@@ -182,7 +186,7 @@ func (a *Authority) coverUntil(ctx context.Context, now time.Time) (time.Time, e
 func (a *Authority) MaxLifetime() time.Duration {
 	l := a.cfg.AccessTTL
 	if v := a.life.view.Load(); v != nil {
-		l = max(l, v.longest(a.cfg.Now(), a.cfg.Leeway))
+		l = max(l, v.longest(a.cfg.Clock.Now(), a.cfg.Leeway))
 	}
 	return l
 }
@@ -201,16 +205,22 @@ func (a *Authority) keyWindow() time.Duration {
 
 // newLocalVerifier is this node's verifier, accepting tokens of up to
 // maxLifetime. It is rebuilt when that changes (its cache starts empty).
-func (a *Authority) newLocalVerifier(maxLifetime time.Duration) *verifier.Verifier {
-	return verifierhook.NewLocal[verifier.Config, *verifier.Verifier](verifier.Config{
+func (a *Authority) newLocalVerifier(maxLifetime time.Duration) (*verifier.Verifier, error) {
+	cfg := verifier.Config{
 		Issuer:      a.cfg.Issuer,
 		Audience:    a.cfg.Audience,
 		Algorithms:  []string{token.EdDSA, token.ES256},
 		Leeway:      a.cfg.Leeway,
 		MaxLifetime: maxLifetime,
-		Now:         a.cfg.Now,
+		Now:         a.cfg.Clock.Now,
 		Logger:      a.cfg.Logger,
-	}, func() token.KeyLookup { return a.ring() }, a.set)
+	}
+	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return a.ring() }, Set: a.set}
+	v, err := verifier.New(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("authority: build the local verifier: %w", err)
+	}
+	return v, nil
 }
 
 func maxTime(a, b time.Time) time.Time {

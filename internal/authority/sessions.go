@@ -29,7 +29,16 @@ type SessionRequest struct {
 	// Reserved names (iss, sub, aud, exp, sid...) are refused.
 	Claims map[string]any
 	Device string // a label for the "your devices" list
+	// Console says the operator console opens this session for an API
+	// key: only such a session may have a subject beginning with
+	// ConsoleSubjectPrefix. The HTTP API never sets it, so no app can
+	// sign a user in as an operator, whatever subject it is given.
+	Console bool
 }
+
+// ConsoleSubjectPrefix begins the subject of the operator console's own
+// sessions (followed by the API key's id), and no other session's.
+const ConsoleSubjectPrefix = "tegata-console:"
 
 // Tokens is what a client receives on sign-in and refresh.
 type Tokens struct {
@@ -45,6 +54,9 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err := checkSubject(req.Subject); err != nil {
 		return Tokens{}, err
 	}
+	if strings.HasPrefix(req.Subject, ConsoleSubjectPrefix) != req.Console {
+		return Tokens{}, invalidRequest("subjects beginning with %q are the operator console's own", ConsoleSubjectPrefix)
+	}
 	// Devices are shown to people (a "your devices" page, `tegata
 	// sessions list`) and are often a User-Agent the client chose: no
 	// control characters, which a terminal or a log viewer would act on.
@@ -55,7 +67,7 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err != nil {
 		return Tokens{}, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	// Before anything is stored: a session whose first token cannot be
 	// minted would be half made.
 	if _, ok := a.ring().current(now); !ok {
@@ -150,7 +162,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 	if err != nil {
 		return Tokens{}, grantError(err.Error())
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	until, err := a.coverUntil(ctx, now)
 	if err != nil {
 		return Tokens{}, err
@@ -212,7 +224,7 @@ func (a *Authority) Sessions(ctx context.Context, subject string) ([]store.Sessi
 	if err := checkSubject(subject); err != nil {
 		return nil, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	all, err := a.store.ListSessions(ctx, subject, now)
 	if err != nil {
 		return nil, err

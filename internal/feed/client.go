@@ -59,7 +59,7 @@ type Client struct {
 	// URLs are the authorities' base URLs; on any error the client moves to
 	// the next one, round robin.
 	URLs []string
-	// APIKey is sent as a bearer token.
+	// APIKey is sent as a bearer token, until SetAPIKey replaces it.
 	APIKey string
 	// HTTPClient defaults to a client with timeouts for dialing, TLS and
 	// response headers but none overall, since a stream is long.
@@ -83,7 +83,9 @@ type Client struct {
 	// connections. Defaults 100ms and 5s.
 	RetryMin, RetryMax time.Duration
 	// IdleTimeout drops a stream on which nothing was heard for this long
-	// (a half-open connection). Heartbeats come every second. Default 15s.
+	// (a half-open connection). Heartbeats come every second, or every
+	// quarter of Follower.StaleAfter (at most 5s) on a named stream: with
+	// a Follower, keep it at least StaleAfter/2. Default 15s.
 	IdleTimeout time.Duration
 	// Follower, when set, names the client to the authorities it follows
 	// and turns on position reports, which the client's freshness then
@@ -93,13 +95,23 @@ type Client struct {
 	// Ready, when set, is reported as the client's own view of whether it
 	// is current. Nil: Synced and within FreshUntil.
 	Ready func() bool
+	// Issuer, when set, is the issuer a `nodes` event must name to be
+	// followed (see nodes.go).
+	Issuer string
+	// OnNodes, when set, is called from Run's goroutine with the URLs the
+	// client follows (URLs, then the nodes the cluster advertises) each
+	// time they change.
+	OnNodes func(urls []string)
 
 	running atomic.Bool
+	key     atomic.Pointer[string] // set by SetAPIKey
 	mu      sync.Mutex
 	st      State
 	leases  []lease           // acknowledged reports whose head is not yet applied
 	tokens  map[string]string // report token per authority base URL
-	changed chan struct{}     // closed on state changes; nil until a waiter needs it
+	// nodes are the URLs the cluster advertises beyond URLs (nodes.go).
+	nodes   []string
+	changed chan struct{} // closed on state changes; nil until a waiter needs it
 	// endStream ends the current stream (Reconnect); nil between streams.
 	endStream context.CancelCauseFunc
 }
@@ -244,9 +256,13 @@ func (c *Client) Run(ctx context.Context) error {
 	s := c.follower()
 	failures := 0
 	for i := 0; ; i++ {
-		base := c.URLs[i%len(c.URLs)]
+		urls := c.urls()
+		base := urls[i%len(urls)]
 		healthy, err := s.stream(ctx, base)
 		refused, refusals := errors.Is(err, ErrRefused) || errors.Is(err, ErrInvalid), 0
+		if (refused || errors.Is(err, errForeignNode)) && c.dropNode(base, err, s.log) {
+			refused = false // an advertised node is not one of the verifier's own authorities
+		}
 		c.update(func(st *State) {
 			st.Connected = false
 			if err != nil && ctx.Err() == nil {
@@ -292,9 +308,10 @@ func refusedMessage(err error) string {
 
 // endedLevel is how loud the end of a stream is logged: Info when the
 // authority ended a healthy stream cleanly (it does after a maximum age,
-// and at shutdown; the client resumes at once), Warn otherwise.
+// and at shutdown; the client resumes at once) or the client was asked to
+// reconnect (Reconnect, SetAPIKey), Warn otherwise.
 func endedLevel(healthy bool, err error) slog.Level {
-	if healthy && errors.Is(err, io.EOF) {
+	if healthy && errors.Is(err, io.EOF) || errors.Is(err, errReconnect) {
 		return slog.LevelInfo
 	}
 	return slog.LevelWarn
@@ -411,6 +428,9 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 		st.Connected, st.Source, st.Opened, st.Refusals, st.RefusedErr, st.KeyRole = true, base, true, 0, nil, role
 	})
 	s.c.setToken(base, resp.Header.Get(headerToken))
+	if err := s.c.vetNode(base, resp.Header.Get(headerEpoch)); err != nil {
+		return false, err
+	}
 	if err := s.startReports(ctx, base, resp.Header.Get(headerEpoch)); err != nil {
 		return true, err
 	}
@@ -451,8 +471,8 @@ func (s *follower) open(ctx context.Context, base string) (*http.Response, error
 			req.Header.Set(headerToken, tok)
 		}
 	}
-	if s.c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+s.c.APIKey)
+	if key := s.c.apiKey(); key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
@@ -514,6 +534,8 @@ func (s *follower) handle(ev Event) (beat bool, err error) {
 		return true, s.heartbeat(ev.Data, now)
 	case EventReset:
 		return false, s.reset(ev.Data, now)
+	case EventNodes:
+		return false, s.nodes(ev.Data, now)
 	}
 	// Unknown events are for newer clients; still, the server is alive.
 	s.c.update(func(st *State) { st.LastHeard = now })
@@ -623,4 +645,19 @@ func (s *follower) reset(data []byte, now time.Time) error {
 		s.c.Reset()
 	}
 	return nil
+}
+
+// SetAPIKey replaces the API key sent from now on and ends the current
+// stream, which Run opens again with it.
+func (c *Client) SetAPIKey(key string) {
+	c.key.Store(&key)
+	c.Reconnect()
+}
+
+// apiKey is the key to send: the last one set, else APIKey.
+func (c *Client) apiKey() string {
+	if k := c.key.Load(); k != nil {
+		return *k
+	}
+	return c.APIKey
 }

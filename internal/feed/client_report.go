@@ -167,6 +167,7 @@ func (s *follower) checkEpoch(epoch string) error {
 		st.FreshUntil = time.Time{}
 		s.c.leases = nil
 	})
+	s.c.setNodes(nil, s.log) // vetted for the old log
 	if s.c.Reset != nil {
 		s.c.Reset()
 	}
@@ -369,8 +370,8 @@ func (r *reporter) viaPOST(ctx context.Context, st State, ready bool) (time.Time
 		return time.Time{}, answer{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if r.s.c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+r.s.c.APIKey)
+	if key := r.s.c.apiKey(); key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	sent := r.s.now()
 	resp, err := r.s.http.Do(req)

@@ -2,7 +2,10 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net"
+
+	"github.com/tegata-dev/tegata/internal/feed"
 )
 
 // checkConfig refuses what would make Start fail later, before Start
@@ -25,14 +28,22 @@ func CheckSettings(cfg Config) error {
 		// where no URL syntax marks it.
 		return errors.New("--db must be a postgres:// URL (or empty for embedded SQLite)")
 	}
+	if cfg.Pprof && cfg.MetricsAddr == "" {
+		return errors.New("--pprof needs --metrics-addr: profiles are served on the metrics listener only, never on --addr")
+	}
 	if cfg.SQLiteMaxSize < 0 {
 		return errors.New("--sqlite-max-size must not be negative")
 	}
 	if err := checkAfterRestore(cfg.AfterRestore); err != nil {
 		return err
 	}
-	if cfg.Authority.Now != nil {
-		return errors.New("server: Config.Authority.Now is set: give the node its clock as Config.Clock, which times its timers too")
+	if cfg.AdvertiseURL != "" {
+		if _, err := feed.CleanNodeURL(cfg.AdvertiseURL); err != nil {
+			return fmt.Errorf("--advertise-url: %w", err)
+		}
+	}
+	if cfg.Authority.Clock != nil {
+		return errors.New("server: Config.Authority.Clock is set: give the node its clock as Config.Clock, which times the timers of its other parts too")
 	}
 	ac := cfg.Authority
 	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, "http://"+cfg.Addr)
