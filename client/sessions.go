@@ -34,6 +34,9 @@ type Session struct {
 	CreatedAt       time.Time `json:"created_at"`
 	LastRefreshedAt time.Time `json:"last_refreshed_at"`
 	ExpiresAt       time.Time `json:"expires_at"`
+	// Binding is the device key the session is bound to; nil: unbound
+	// (its tokens work from anywhere until they expire or are revoked).
+	Binding *Binding `json:"binding,omitempty"`
 }
 
 // CreateSession signs a subject in (POST /v1/sessions, admin or gate key) and

@@ -23,9 +23,10 @@ const maxBody = 1 << 20
 
 // authorities sends requests to the authority nodes with failover: each
 // request goes first to the node that answered last, then to the others in
-// configuration order. Safe for concurrent use.
+// order: the configured ones, then those the cluster advertises on the
+// feed (set). Safe for concurrent use.
 type authorities struct {
-	urls      []string
+	urls      atomic.Pointer[[]string]
 	client    *http.Client
 	preferred atomic.Int32
 }
@@ -34,24 +35,30 @@ func newAuthorities(urls []string, client *http.Client) *authorities {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return &authorities{urls: urls, client: client}
+	a := &authorities{client: client}
+	a.set(urls)
+	return a
 }
+
+// set replaces the nodes requests go to.
+func (a *authorities) set(urls []string) { a.urls.Store(&urls) }
 
 // each calls try with each base URL in failover order until one returns nil.
 // It returns the joined errors of every attempt if none did.
 func (a *authorities) each(ctx context.Context, try func(ctx context.Context, base string) error) error {
+	urls := *a.urls.Load()
 	start := int(a.preferred.Load())
 	var errs []error
-	for i := range a.urls {
-		j := (start + i) % len(a.urls)
+	for i := range urls {
+		j := (start + i) % len(urls)
 		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		err := try(rctx, a.urls[j])
+		err := try(rctx, urls[j])
 		cancel()
 		if err == nil {
 			a.preferred.Store(int32(j))
 			return nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", a.urls[j], err))
+		errs = append(errs, fmt.Errorf("%s: %w", urls[j], err))
 		if ctx.Err() != nil {
 			break
 		}

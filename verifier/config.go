@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -100,6 +101,17 @@ type Config struct {
 	// next to an instance ID made at New, the host name and the version; at
 	// most MaxNameLen bytes of printable UTF-8. Empty: none.
 	Name string
+
+	internalConfig
+}
+
+// internalConfig carries what only tegata's own processes set (the authority and
+// verifiertest, through internal/localverifier): embedded unexported, its
+// field is hidden from go doc, and no app can build its value.
+type internalConfig struct {
+	// Local, when set, makes New build a verifier over this key set and
+	// revocation set (newLocalVerifier).
+	Local *localverifier.Source
 }
 
 // settings is what a Verifier runs with: its Config with the defaults

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/token"
 )
@@ -103,7 +104,10 @@ func runVector(t *testing.T, vec vector) {
 		steps: make(chan string), requests: make(chan struct{})}
 	cfg := Config{Issuer: vec.Issuer, Audience: vec.Audience, Leeway: time.Duration(vec.LeewayS) * time.Second,
 		MaxLifetime: time.Duration(vec.MaxLifetimeS) * time.Second, Now: r.clock.Now, Logger: slog.New(slog.DiscardHandler)}
-	r.v = newLocalVerifier(cfg, func() token.KeyLookup { return ks }, r.set)
+	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return ks }, Set: r.set}
+	if r.v, err = New(context.Background(), cfg); err != nil {
+		t.Fatalf("New(local) = %v", err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(r.serveFeed))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -70,6 +70,6 @@
 // A Verifier is safe for concurrent use by any number of goroutines. New
 // starts background goroutines (the feed, periodic key set fetches,
 // pruning) that run until Close. A local verifier (the authority's own,
-// and verifiertest's, built through internal/verifierhook) runs none: its
+// and verifiertest's, built over internal/localverifier) runs none: its
 // owner keeps the key set and revocation set current.
 package verifier

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/token"
 )
 
-// local is a verifier built with newLocalVerifier over keys and a set the test
+// local is a local verifier (Config.Local) over keys and a set the test
 // controls, as the authority uses it.
 type local struct {
 	clock *clock
@@ -33,7 +34,10 @@ func newLocal(t testing.TB, cacheSize int) *local {
 	l.keys = ks
 	cfg := Config{Issuer: testIssuer, Audience: testAudience, CacheSize: cacheSize, Now: l.clock.Now,
 		Logger: slog.New(slog.DiscardHandler)}
-	l.v = newLocalVerifier(cfg, func() token.KeyLookup { return l.keys }, l.set)
+	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return l.keys }, Set: l.set}
+	if l.v, err = New(context.Background(), cfg); err != nil {
+		t.Fatalf("New(local) = %v", err)
+	}
 	return l
 }
 
@@ -295,4 +299,24 @@ func cutToken(t *testing.T, raw string) (head, payload, sig string) {
 		t.Fatalf("token %q has %d parts", raw, len(parts))
 	}
 	return parts[0], parts[1], parts[2]
+}
+
+// TestLocalConfigRefused: a local verifier has no discovery to take the
+// issuer from, and MaxLifetime cannot be off for it either.
+func TestLocalConfigRefused(t *testing.T) {
+	src := &localverifier.Source{Keys: func() token.KeyLookup { return &token.KeySet{} }, Set: revocation.NewSet(0)}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"no issuer", Config{}},
+		{"negative MaxLifetime", Config{Issuer: testIssuer, MaxLifetime: -time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Local = src
+			if v, err := New(context.Background(), tc.cfg); err == nil {
+				t.Errorf("New(%+v) = %v, nil; want an error", tc.cfg, v)
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/validity"
-	"github.com/tegata-dev/tegata/internal/verifierhook"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -59,6 +59,9 @@ type Verifier struct {
 // start-up (context.Background waits for as long as it takes), and only
 // the start-up; the background work runs until Close.
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
+	if cfg.Local != nil {
+		return newLocalVerifier(cfg)
+	}
 	return newTuned(ctx, cfg, tuning{})
 }
 
@@ -101,7 +104,9 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		IdleTimeout: max(cfg.StaleAfter/2, 2*time.Second),
 		Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: cfg.Name, Host: hostname(),
 			Version: moduleVersion(), StaleAfter: cfg.StaleAfter},
-		Ready: func() bool { return v.staleness(v.now()) == nil },
+		Ready:   func() bool { return v.staleness(v.now()) == nil },
+		Issuer:  cfg.Issuer,
+		OnNodes: auth.set,
 	}
 	keys.accept = v.acceptKeys
 	v.start(bg)
@@ -112,26 +117,25 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	return v, nil
 }
 
-func init() { verifierhook.Register(newLocalVerifier) }
-
-// newLocalVerifier returns a Verifier over a key set and a revocation set that the
-// caller keeps current (the authority verifying its own tokens): keys is
-// called on every Verify and must be cheap; set must be the one the caller
-// applies entries to. A local verifier is never stale, starts no goroutine
-// and ignores Authorities, APIKey, StaleAfter, Introspect, MaxEntries,
+// newLocalVerifier returns a Verifier over c.Local: a key set and a revocation set
+// that the caller keeps current (the authority verifying its own tokens,
+// verifiertest). A local verifier is never stale, starts no goroutine and
+// ignores Authorities, APIKey, StaleAfter, Introspect, MaxEntries,
 // JWKSRefresh and HTTPClient. Config.Issuer must be set: there is no
 // discovery to take it from, and an empty expected issuer matches no token.
 // MaxLifetime defaults to one hour.
-//
-// It is for tegata's own processes (the authority, verifiertest), which
-// reach it through internal/verifierhook: set is an internal type, so no
-// app could call it; apps use New, and their tests verifiertest.
-func newLocalVerifier(c Config, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
+func newLocalVerifier(c Config) (*Verifier, error) {
+	if c.Issuer == "" {
+		return nil, errors.New("verifier: a local verifier needs Config.Issuer (there is no discovery to take it from)")
+	}
+	if err := checkCannotBeOff(c); err != nil {
+		return nil, err
+	}
 	cfg := c.settings(tuning{})
-	if cfg.MaxLifetime <= 0 {
+	if cfg.MaxLifetime == 0 {
 		cfg.MaxLifetime = DefaultMaxLifetime
 	}
-	return newVerifier(cfg, keys, set)
+	return newVerifier(cfg, c.Local.Keys, c.Local.Set), nil
 }
 
 func newVerifier(cfg settings, keys func() token.KeyLookup, set *revocation.Set) *Verifier {

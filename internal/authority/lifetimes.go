@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/internal/store"
-	"github.com/tegata-dev/tegata/internal/verifierhook"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -141,7 +141,11 @@ func (a *Authority) readLeases(ctx context.Context, now time.Time) (*leaseView, 
 	v := &leaseView{leases: ls, readAt: now}
 	old := a.life.view.Swap(v)
 	if old == nil || old.longest(now, a.cfg.Leeway) != v.longest(now, a.cfg.Leeway) || a.local.Load() == nil {
-		a.local.Store(a.newLocalVerifier(max(a.cfg.AccessTTL, v.longest(now, a.cfg.Leeway))))
+		lv, err := a.newLocalVerifier(max(a.cfg.AccessTTL, v.longest(now, a.cfg.Leeway)))
+		if err != nil {
+			return nil, err
+		}
+		a.local.Store(lv)
 	}
 	return v, nil
 }
@@ -201,8 +205,8 @@ func (a *Authority) keyWindow() time.Duration {
 
 // newLocalVerifier is this node's verifier, accepting tokens of up to
 // maxLifetime. It is rebuilt when that changes (its cache starts empty).
-func (a *Authority) newLocalVerifier(maxLifetime time.Duration) *verifier.Verifier {
-	return verifierhook.NewLocal[verifier.Config, *verifier.Verifier](verifier.Config{
+func (a *Authority) newLocalVerifier(maxLifetime time.Duration) (*verifier.Verifier, error) {
+	cfg := verifier.Config{
 		Issuer:      a.cfg.Issuer,
 		Audience:    a.cfg.Audience,
 		Algorithms:  []string{token.EdDSA, token.ES256},
@@ -210,7 +214,13 @@ func (a *Authority) newLocalVerifier(maxLifetime time.Duration) *verifier.Verifi
 		MaxLifetime: maxLifetime,
 		Now:         a.cfg.Now,
 		Logger:      a.cfg.Logger,
-	}, func() token.KeyLookup { return a.ring() }, a.set)
+	}
+	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return a.ring() }, Set: a.set}
+	v, err := verifier.New(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("authority: build the local verifier: %w", err)
+	}
+	return v, nil
 }
 
 func maxTime(a, b time.Time) time.Time {

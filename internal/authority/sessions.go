@@ -30,7 +30,16 @@ type SessionRequest struct {
 	// Reserved names (iss, sub, aud, exp, sid...) are refused.
 	Claims map[string]any
 	Device string // a label for the "your devices" list
+	// Console says the operator console opens this session for an API
+	// key: only such a session may have a subject beginning with
+	// ConsoleSubjectPrefix. The HTTP API never sets it, so no app can
+	// sign a user in as an operator, whatever subject it is given.
+	Console bool
 }
+
+// ConsoleSubjectPrefix begins the subject of the operator console's own
+// sessions (followed by the API key's id), and no other session's.
+const ConsoleSubjectPrefix = "tegata-console:"
 
 // Tokens is what a client receives on sign-in and refresh.
 type Tokens struct {
@@ -45,6 +54,9 @@ type Tokens struct {
 func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Tokens, error) {
 	if err := checkSubject(req.Subject); err != nil {
 		return Tokens{}, err
+	}
+	if strings.HasPrefix(req.Subject, ConsoleSubjectPrefix) != req.Console {
+		return Tokens{}, invalidRequest("subjects beginning with %q are the operator console's own", ConsoleSubjectPrefix)
 	}
 	// Devices are shown to people (a "your devices" page, `tegata
 	// sessions list`) and are often a User-Agent the client chose: no

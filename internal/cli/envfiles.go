@@ -10,7 +10,7 @@ import (
 // file holding it, as NAME_FILE (a mounted Kubernetes or Docker secret,
 // systemd's LoadCredential), so the secret stays out of the process
 // environment and of `ps e`.
-var secretVars = []string{"TEGATA_MASTER_KEY", "TEGATA_API_KEY", "TEGATA_FEED_KEY", "TEGATA_GATE_KEY", "TEGATA_DB"}
+var secretVars = []string{"TEGATA_MASTER_KEY", "TEGATA_MASTER_KEY_OTHER", "TEGATA_API_KEY", "TEGATA_FEED_KEY", "TEGATA_GATE_KEY", "TEGATA_DB"}
 
 // withSecretFiles returns env with every NAME_FILE of secretVars read into
 // NAME: one trailing newline is dropped, as files are written with one.

@@ -96,3 +96,54 @@ func TestSecretFiles(t *testing.T) {
 		})
 	}
 }
+
+// secretName is a variable that holds a secret by its name: a key (not
+// TLS_KEY, which names a file) or the database URL, which carries its
+// password.
+var secretName = regexp.MustCompile(`^TEGATA_([A-Z]+_)*KEY(_OTHER)?$|^TEGATA_DB$`)
+
+// TestEverySecretHasFile: every variable this package reads that holds a
+// secret can be given as NAME_FILE instead, and docs/operations.md says so.
+func TestEverySecretHasFile(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`"(TEGATA_[A-Z_]+)"`).FindAllStringSubmatch(string(b), -1) {
+			if secretName.MatchString(m[1]) && m[1] != "TEGATA_TLS_KEY" {
+				read[m[1]] = true
+			}
+		}
+	}
+	if !read["TEGATA_MASTER_KEY_OTHER"] || !read["TEGATA_FEED_KEY"] {
+		t.Fatalf("secrets found in the source = %v: the scan is broken", read)
+	}
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile("(?m)^\\| `NAME_FILE` for .*$").Find(doc)
+	dir := t.TempDir()
+	for name := range read {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("secret-of-"+name+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env, err := withSecretFiles(testEnv(nil, map[string]string{name + "_FILE": path}, nil, nil, nil))
+		if got := env.Getenv(name); err != nil || got != "secret-of-"+name {
+			t.Errorf("%s from %s_FILE = %q, %v; want the file's content", name, name, got, err)
+		}
+		if !strings.Contains(string(line), "`"+name+"`") {
+			t.Errorf("docs/operations.md's NAME_FILE row does not name %s: %q", name, line)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/console"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/server"
@@ -42,6 +43,10 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.StringVar(&cfg.DB, "db", "", "Postgres URL for many nodes; empty = embedded SQLite")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; with --tls-key")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	consoleOn := fs.Bool("console", true, "serve the operator console at /console/ (sign in with an admin API key)")
+	fs.StringVar(&cfg.ConsoleAddr, "console-addr", "", "serve the console on this address instead of --addr (keep it off the public balancer)")
+	fs.DurationVar(&cfg.ConsoleIdleTimeout, "console-idle-timeout", console.DefaultIdleTimeout, "end a console session after this long without a request")
+	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "the URL gates and verifiers can reach this node at (through NAT or a balancer, as they see it): published on the feed with the other nodes', so that they follow nodes started after them; empty: not advertised")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of --addr (keep it off the public balancer)")
 	fs.Int64Var(&cfg.SQLiteMaxSize, "sqlite-max-size", 0, "cap of the embedded SQLite database in bytes: past it writes are refused and /readyz answers 503, as on a full disk; 0 = no cap")
 	fs.StringVar(&cfg.Issuer, "issuer", "", "issuer URL put in tokens; default http://<addr>")
@@ -81,6 +86,13 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return cfg, usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	cfg.NoConsole = !*consoleOn
+	if cfg.ConsoleIdleTimeout <= 0 {
+		return cfg, usageErr("--console-idle-timeout must be positive")
+	}
+	if cfg.NoConsole && cfg.ConsoleAddr != "" {
+		return cfg, usageErr("--console-addr needs the console on (drop --console=false)")
 	}
 	if !*statusList {
 		a.StatusLists.Size = -1 // no status lists

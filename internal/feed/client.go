@@ -93,13 +93,22 @@ type Client struct {
 	// Ready, when set, is reported as the client's own view of whether it
 	// is current. Nil: Synced and within FreshUntil.
 	Ready func() bool
+	// Issuer, when set, is the issuer a `nodes` event must name to be
+	// followed (see nodes.go).
+	Issuer string
+	// OnNodes, when set, is called from Run's goroutine with the URLs the
+	// client follows (URLs, then the nodes the cluster advertises) each
+	// time they change.
+	OnNodes func(urls []string)
 
 	running atomic.Bool
 	mu      sync.Mutex
 	st      State
 	leases  []lease           // acknowledged reports whose head is not yet applied
 	tokens  map[string]string // report token per authority base URL
-	changed chan struct{}     // closed on state changes; nil until a waiter needs it
+	// nodes are the URLs the cluster advertises beyond URLs (nodes.go).
+	nodes   []string
+	changed chan struct{} // closed on state changes; nil until a waiter needs it
 	// endStream ends the current stream (Reconnect); nil between streams.
 	endStream context.CancelCauseFunc
 }
@@ -244,9 +253,13 @@ func (c *Client) Run(ctx context.Context) error {
 	s := c.follower()
 	failures := 0
 	for i := 0; ; i++ {
-		base := c.URLs[i%len(c.URLs)]
+		urls := c.urls()
+		base := urls[i%len(urls)]
 		healthy, err := s.stream(ctx, base)
 		refused, refusals := errors.Is(err, ErrRefused) || errors.Is(err, ErrInvalid), 0
+		if (refused || errors.Is(err, errForeignNode)) && c.dropNode(base, err, s.log) {
+			refused = false // an advertised node is not one of the verifier's own authorities
+		}
 		c.update(func(st *State) {
 			st.Connected = false
 			if err != nil && ctx.Err() == nil {
@@ -411,6 +424,9 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 		st.Connected, st.Source, st.Opened, st.Refusals, st.RefusedErr, st.KeyRole = true, base, true, 0, nil, role
 	})
 	s.c.setToken(base, resp.Header.Get(headerToken))
+	if err := s.c.vetNode(base, resp.Header.Get(headerEpoch)); err != nil {
+		return false, err
+	}
 	if err := s.startReports(ctx, base, resp.Header.Get(headerEpoch)); err != nil {
 		return true, err
 	}
@@ -514,6 +530,8 @@ func (s *follower) handle(ev Event) (beat bool, err error) {
 		return true, s.heartbeat(ev.Data, now)
 	case EventReset:
 		return false, s.reset(ev.Data, now)
+	case EventNodes:
+		return false, s.nodes(ev.Data, now)
 	}
 	// Unknown events are for newer clients; still, the server is alive.
 	s.c.update(func(st *State) { st.LastHeard = now })

@@ -167,6 +167,7 @@ func (s *follower) checkEpoch(epoch string) error {
 		st.FreshUntil = time.Time{}
 		s.c.leases = nil
 	})
+	s.c.setNodes(nil, s.log) // vetted for the old log
 	if s.c.Reset != nil {
 		s.c.Reset()
 	}

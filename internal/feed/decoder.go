@@ -144,6 +144,8 @@ func internType(b []byte) string {
 		return EventHeartbeat
 	case EventReset:
 		return EventReset
+	case EventNodes:
+		return EventNodes
 	}
 	return string(b)
 }

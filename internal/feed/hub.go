@@ -53,6 +53,8 @@ type HubConfig struct {
 	// heartbeat carries it, and a verifier that sees it change starts over.
 	// Empty: random, for this hub only.
 	Epoch string
+	// Issuer is the cluster's issuer, named in `nodes` events (SetNodes).
+	Issuer string
 	// License, when set, bounds the leases the hub grants verifiers (see
 	// ServePosition): no lease lasts beyond the instant it returns, and
 	// none is granted once that has passed. Nil: leases as long as each
@@ -146,9 +148,14 @@ type Hub struct {
 	// ask event.
 	want     int64
 	askFrame []byte
-	gen      uint64        // changes when the log was replaced
-	changed  chan struct{} // closed (and replaced) on every change above
-	stopped  bool
+	// nodes are the advertised URLs (SetNodes), nodesFrame their event,
+	// nodesGen the number of changes.
+	nodes      []string
+	nodesFrame []byte
+	nodesGen   uint64
+	gen        uint64        // changes when the log was replaced
+	changed    chan struct{} // closed (and replaced) on every change above
+	stopped    bool
 }
 
 // NewHub returns a Hub serving src. Call Run to start it.
@@ -443,6 +450,9 @@ type view struct {
 	beatHead  int64
 	want      int64
 	askFrame  []byte
+	// The latest nodes event, and how many there were.
+	nodesFrame []byte
+	nodesGen   uint64
 }
 
 // look fills v: the encoded batches from pos on when pos is where one
@@ -457,4 +467,5 @@ func (h *Hub) look(pos int64, v *view, limit int) {
 	v.head, v.base, v.beat, v.gen = h.head, h.ring.base, h.beat, h.gen
 	v.changed, v.stopped = h.changed, h.stopped
 	v.beatFrame, v.beatHead, v.want, v.askFrame = h.beatFrame, h.beatHead, h.want, h.askFrame
+	v.nodesFrame, v.nodesGen = h.nodesFrame, h.nodesGen
 }

@@ -36,7 +36,7 @@ func docExamples(t *testing.T) map[string]string {
 // wire.
 func TestProtocolDocExamples(t *testing.T) {
 	ex := docExamples(t)
-	for _, name := range []string{"stream", "reports", "ask", "reports-after-ask"} {
+	for _, name := range []string{"stream", "reports", "ask", "reports-after-ask", "nodes"} {
 		if ex[name] == "" {
 			t.Fatalf("docs/feed-protocol.md has no example %q", name)
 		}
@@ -51,7 +51,7 @@ func TestProtocolDocExamples(t *testing.T) {
 		log.entries, log.head = append(log.entries, e), e.Seq
 	}
 	now := time.UnixMilli(1798761603000)
-	hub := startHub(t, log, feed.HubConfig{Epoch: "AAAAAAAAAAAAAAAAAAAAAA", Now: func() time.Time { return now }, Heartbeat: time.Hour})
+	hub := startHub(t, log, feed.HubConfig{Epoch: "AAAAAAAAAAAAAAAAAAAAAA", Issuer: "https://auth.example.com", Now: func() time.Time { return now }, Heartbeat: time.Hour})
 	srv := serve(t, positionMux(hub))
 
 	resp, _ := open(t, srv.URL+feed.Path+"?after=0&v=2", map[string]string{
@@ -79,6 +79,9 @@ func TestProtocolDocExamples(t *testing.T) {
 	hub.Ask(4)
 	readExact(t, "ask", body, ex["ask"])
 	exchangeExample(t, "reports-after-ask", ex["reports-after-ask"], w, answers)
+
+	hub.SetNodes([]string{"https://b.auth.example.com", "https://a.auth.example.com"})
+	readExact(t, "nodes", body, ex["nodes"])
 }
 
 // readExact reads len(want) bytes and compares them with want.

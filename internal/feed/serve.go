@@ -158,6 +158,8 @@ type conn struct {
 	// highest position asked of it so far.
 	named bool
 	asked int64
+	// nodesSent is the hub's nodesGen last written.
+	nodesSent uint64
 	// deadline is the write deadline set last: it is moved on only once
 	// half of WriteTimeout has passed, not at every write (a timer update
 	// per write per stream).
@@ -301,6 +303,10 @@ func (c *conn) live(ctx context.Context) error {
 			if c.named && v.want > c.asked {
 				c.write(v.askFrame)
 				c.asked, wrote = v.want, true
+			}
+			if !first && v.nodesGen != c.nodesSent && v.nodesFrame != nil {
+				c.write(v.nodesFrame)
+				c.nodesSent, wrote = v.nodesGen, true
 			}
 		}
 		if wrote {

@@ -25,7 +25,8 @@ const (
 	EventRevocations = "revocations" // entries, one per data line
 	EventHeartbeat   = "heartbeat"
 	EventReset       = "reset"
-	EventAsk         = "ask" // a confirmation waits: report once the position is applied
+	EventAsk         = "ask"   // a confirmation waits: report once the position is applied
+	EventNodes       = "nodes" // the URLs the cluster's nodes advertise
 )
 
 // The protocol's version, asked for with v=2 (or nothing).

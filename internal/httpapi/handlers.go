@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // tokensJSON is the answer to sign-in and refresh, in the wire type the
@@ -126,11 +128,34 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 }
 
 type sessionJSON struct {
-	ID          string    `json:"session_id"`
-	Device      string    `json:"device"`
-	CreatedAt   time.Time `json:"created_at"`
-	RefreshedAt time.Time `json:"last_refreshed_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	ID          string       `json:"session_id"`
+	Device      string       `json:"device"`
+	CreatedAt   time.Time    `json:"created_at"`
+	RefreshedAt time.Time    `json:"last_refreshed_at"`
+	ExpiresAt   time.Time    `json:"expires_at"`
+	Binding     *bindingJSON `json:"binding,omitempty"`
+}
+
+// bindingJSON is a session's device binding; the key itself only in the
+// answer about one session (GET /v1/sessions/{sid}), where a gate reads it
+// to check proofs.
+type bindingJSON struct {
+	Kind    string          `json:"kind"`
+	JKT     string          `json:"jkt"`
+	BoundAt time.Time       `json:"bound_at"`
+	JWK     json.RawMessage `json:"jwk,omitempty"`
+}
+
+func sessionOut(x store.Session, withKey bool) sessionJSON {
+	out := sessionJSON{ID: x.ID, Device: x.Device, CreatedAt: x.CreatedAt.UTC(),
+		RefreshedAt: x.RefreshedAt.UTC(), ExpiresAt: x.ExpiresAt.UTC()}
+	if b := x.Binding; b.Bound() {
+		out.Binding = &bindingJSON{Kind: b.Kind, JKT: b.Thumbprint, BoundAt: b.BoundAt.UTC()}
+		if withKey {
+			out.Binding.JWK = b.Key
+		}
+	}
+	return out
 }
 
 func (s *server) listSessions(w http.ResponseWriter, r *http.Request) error {
@@ -140,8 +165,7 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]sessionJSON, 0, len(list))
 	for _, x := range list {
-		out = append(out, sessionJSON{ID: x.ID, Device: x.Device, CreatedAt: x.CreatedAt.UTC(),
-			RefreshedAt: x.RefreshedAt.UTC(), ExpiresAt: x.ExpiresAt.UTC()})
+		out = append(out, sessionOut(x, false))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"subject": r.PathValue("sub"), "sessions": out})
 	return nil

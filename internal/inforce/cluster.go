@@ -63,6 +63,12 @@ type Config struct {
 	NodeID string
 	// URL is where this node listens, for people reading the list.
 	URL string
+	// Advertise is the URL verifiers may follow this node at; empty: not
+	// advertised.
+	Advertise string
+	// Members, when set, is called after each write of this node's record
+	// with the URLs the live nodes advertise (this one's included), sorted.
+	Members func(urls []string)
 	// Epoch is the cluster's: messages of other clusters sharing the
 	// database are ignored.
 	Epoch string
@@ -291,7 +297,7 @@ func (c *Cluster) record() store.NodeRecord {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.own
-	r.ID, r.URL = c.cfg.NodeID, c.cfg.URL
+	r.ID, r.URL, r.Advertise = c.cfg.NodeID, c.cfg.URL, c.cfg.Advertise
 	r.ExpiresAt = c.license()
 	return r
 }
@@ -430,7 +436,7 @@ func (c *Cluster) flush(ctx context.Context) error {
 	for _, f := range fs {
 		longest = max(longest, f.StaleAfter)
 	}
-	rec := store.NodeRecord{ID: c.cfg.NodeID, URL: c.cfg.URL, Safe: safe, Head: head, Followers: len(fs),
+	rec := store.NodeRecord{ID: c.cfg.NodeID, URL: c.cfg.URL, Advertise: c.cfg.Advertise, Safe: safe, Head: head, Followers: len(fs),
 		Version: c.version.Add(1), UpdatedAt: now, ExpiresAt: now.Add(2*c.cfg.FlushEvery + longest)}
 	vs := c.changedRecords(fs)
 	if err := c.cfg.Store.SaveFollowers(ctx, rec, vs); err != nil {
@@ -446,6 +452,9 @@ func (c *Cluster) flush(ctx context.Context) error {
 	c.mu.Unlock()
 	if nodes, err := c.cfg.Store.FeedNodes(ctx, now); err == nil {
 		c.merge(nodes)
+	}
+	if c.cfg.Members != nil {
+		c.cfg.Members(c.members(now))
 	}
 	if c.flushes++; c.flushes%pruneEvery == 0 {
 		if _, err := c.cfg.Store.PruneFollowers(ctx, now.Add(-keepGone)); err != nil {

@@ -52,6 +52,13 @@ func (c *Cluster) List(ctx context.Context) (Listing, error) {
 	return l, err
 }
 
+// Current is List without asking the verifiers first: their positions
+// as last reported, at once (the operator console's overview).
+func (c *Cluster) Current(ctx context.Context) (Listing, error) {
+	l, _, err := c.list(ctx)
+	return l, err
+}
+
 // list is List without asking first; it also returns how many verifiers
 // went silent past their bound within SilentHold (see silent), which the
 // listing leaves out.

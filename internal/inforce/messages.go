@@ -25,6 +25,8 @@ type message struct {
 type nodeMessage struct {
 	ID        string `json:"id"`
 	URL       string `json:"url"`
+	Advertise string `json:"advertise,omitempty"`
+	Stopped   bool   `json:"stopped,omitempty"`
 	Safe      int64  `json:"safe"`
 	Head      int64  `json:"head"`
 	Followers int    `json:"followers"`
@@ -40,12 +42,12 @@ type nodeMessage struct {
 }
 
 func toMessage(n store.NodeRecord) *nodeMessage {
-	return &nodeMessage{ID: n.ID, URL: n.URL, Safe: n.Safe, Head: n.Head, Followers: n.Followers,
+	return &nodeMessage{ID: n.ID, URL: n.URL, Advertise: n.Advertise, Stopped: n.Stopped, Safe: n.Safe, Head: n.Head, Followers: n.Followers,
 		Version: n.Version, Updated: n.UpdatedAt.UnixMicro(), Expires: n.ExpiresAt.UnixMicro()}
 }
 
 func (m *nodeMessage) record() store.NodeRecord {
-	return store.NodeRecord{ID: m.ID, URL: m.URL, Safe: m.Safe, Head: m.Head, Followers: m.Followers,
+	return store.NodeRecord{ID: m.ID, URL: m.URL, Advertise: m.Advertise, Stopped: m.Stopped, Safe: m.Safe, Head: m.Head, Followers: m.Followers,
 		Version: m.Version, UpdatedAt: time.UnixMicro(m.Updated).UTC(), ExpiresAt: time.UnixMicro(m.Expires).UTC()}
 }
 

@@ -2,7 +2,10 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net"
+
+	"github.com/tegata-dev/tegata/internal/feed"
 )
 
 // checkConfig refuses what would make Start fail later, before Start
@@ -30,6 +33,11 @@ func CheckSettings(cfg Config) error {
 	}
 	if err := checkAfterRestore(cfg.AfterRestore); err != nil {
 		return err
+	}
+	if cfg.AdvertiseURL != "" {
+		if _, err := feed.CleanNodeURL(cfg.AdvertiseURL); err != nil {
+			return fmt.Errorf("--advertise-url: %w", err)
+		}
 	}
 	if cfg.Authority.Now != nil {
 		return errors.New("server: Config.Authority.Now is set: give the node its clock as Config.Clock, which times its timers too")

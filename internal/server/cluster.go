@@ -117,11 +117,20 @@ func checkEpoch(ctx context.Context, st restoreStore, id store.ClusterInfo, rc r
 }
 
 // aloneOn refuses a flag that resets the cluster while another node's
-// record is live.
+// record is live. A record its node marked stopped as it shut down does
+// not count: that node serves nobody any more. A node killed, or cut off
+// from the store as it stopped, left no mark: its record counts until it
+// lapses (a few seconds past its verifiers' staleness bound).
 func aloneOn(ctx context.Context, st store.Followers, flag string, now time.Time) error {
-	live, err := st.FeedNodes(ctx, now)
+	nodes, err := st.FeedNodes(ctx, now)
 	if err != nil {
 		return fmt.Errorf("%s: %w", flag, err)
+	}
+	var live []store.NodeRecord
+	for _, n := range nodes {
+		if !n.Stopped {
+			live = append(live, n)
+		}
 	}
 	if len(live) > 0 {
 		return fmt.Errorf("%s: %d other node(s) still run on this database (%s, its record live until %s): "+

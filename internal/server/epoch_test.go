@@ -14,6 +14,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/store/postgres"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
@@ -99,7 +100,9 @@ func TestForgedPositionKeepsEpoch(t *testing.T) {
 }
 
 // TestNewEpochFlag: tegata serve --new-epoch renews the epoch, and refuses
-// while another node runs on the database.
+// while another node runs on the database: one whose record is live and
+// was not marked stopped at a clean shutdown (a node killed), until that
+// record lapses. A node shut down cleanly holds nothing up.
 func TestNewEpochFlag(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	master, admin := base64.StdEncoding.EncodeToString(make([]byte, 32)), authority.NewAPIKey()
@@ -117,23 +120,43 @@ func TestNewEpochFlag(t *testing.T) {
 	if _, err := startNode(true); err == nil || !strings.Contains(err.Error(), "stop every node first") {
 		t.Fatalf("Start(--new-epoch) with another node running = %v, want a refusal saying to stop every node first", err)
 	}
-	shutdown(t, a)
-	clk.Add(time.Minute) // a's record has expired
+	shutdown(t, a) // its record stays live for seconds, marked stopped
 	b, err := startNode(true)
 	if err != nil {
-		t.Fatalf("Start(--new-epoch) with every node stopped = %v", err)
+		t.Fatalf("Start(--new-epoch) right after the other node shut down cleanly = %v", err)
 	}
-	defer shutdown(t, b)
 	renewed := epochAt(t, b.URL)
 	if renewed == first {
 		t.Fatalf("epoch after --new-epoch = %q, want a new one", renewed)
 	}
-	c, err := startNode(false)
+	shutdown(t, b)
+
+	// A node killed leaves its record live and unmarked.
+	st, err := postgres.Open(ctx(t), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer st.Close()
+	killed := store.NodeRecord{ID: "killed", URL: "http://killed.test", Version: 1, UpdatedAt: clk.Now(), ExpiresAt: clk.Now().Add(12 * time.Second)}
+	if err := st.SaveFollowers(ctx(t), killed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startNode(true); err == nil || !strings.Contains(err.Error(), "http://killed.test") {
+		t.Fatalf("Start(--new-epoch) with a killed node's record live = %v, want a refusal naming it", err)
+	}
+	clk.Add(13 * time.Second) // the killed node's record lapses
+	c, err := startNode(true)
+	if err != nil {
+		t.Fatalf("Start(--new-epoch) once the killed node's record lapsed = %v", err)
+	}
 	defer shutdown(t, c)
-	if got := epochAt(t, c.URL); got != renewed {
-		t.Errorf("epoch of a node started after = %q, want %q", got, renewed)
+	again := epochAt(t, c.URL)
+	d, err := startNode(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, d)
+	if got := epochAt(t, d.URL); got != again || again == renewed {
+		t.Errorf("epoch of a node started after = %q, want %q (and not %q)", got, again, renewed)
 	}
 }

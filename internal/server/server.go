@@ -103,6 +103,22 @@ type Config struct {
 	TLSCert, TLSKey string
 	// tls is what Start made of them.
 	tls *tls.Config
+	// NoConsole turns the operator console off (tegata serve
+	// --console=false); by default it is served at /console/.
+	NoConsole bool
+	// ConsoleAddr, when set, serves the console there and not on Addr, so
+	// that operators can keep it off the public listener. It is served
+	// with the same TLS as Addr.
+	ConsoleAddr string
+	// ConsoleIdleTimeout ends a console session after this long without a
+	// request. Zero: console.DefaultIdleTimeout.
+	ConsoleIdleTimeout time.Duration
+	// AdvertiseURL is the URL verifiers may follow this node at (tegata
+	// serve --advertise-url): published on the feed with the other nodes'
+	// as the cluster's membership, so that verifiers follow nodes started
+	// after them. Empty: this node is not advertised (verifiers reach it
+	// only if configured with it).
+	AdvertiseURL string
 	// MetricsAddr, when set, serves /metrics there and not on Addr, so
 	// that a balancer exposing Addr does not expose the metrics.
 	MetricsAddr string
@@ -125,6 +141,9 @@ type Config struct {
 // Running is a started authority.
 type Running struct {
 	URL string // http://host:port actually listened on
+	// ConsoleURL is where the console is served (…/console/), empty when
+	// it is off.
+	ConsoleURL string
 	// MetricsURL is where /metrics is served when Config.MetricsAddr is
 	// set, else empty (it is under URL).
 	MetricsURL string
@@ -147,8 +166,12 @@ type Running struct {
 	log            *slog.Logger
 	data           *dataDir // nil when the data directory is not used
 	metrics        *metricsListener
+	console        *http.Server // the console's own listener, if any
 	// witness notes the log's head in the data directory (restore.go).
 	witness func()
+	// markStopped writes this node's record marked stopped, once it serves
+	// nobody.
+	markStopped func()
 }
 
 // Start prepares everything and begins serving; Shutdown stops it.
@@ -247,7 +270,8 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	}
 	license := new(inforce.License)
 	hub := newHub(cfg, a, st, id, limits, license)
-	cl := inforce.New(inforce.Config{URL: url, Epoch: id.Epoch, Hub: hub, Store: st, License: license,
+	cl := inforce.New(inforce.Config{URL: url, Advertise: strings.TrimRight(cfg.AdvertiseURL, "/"), Members: hub.SetNodes,
+		Epoch: id.Epoch, Hub: hub, Store: st, License: license,
 		Broadcaster: broadcaster(st), Now: clk.Now, Logger: log})
 	if err := cl.Register(ctx); err != nil {
 		return nil, fmt.Errorf("register this node: %w", err)
@@ -257,8 +281,15 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	tx := ssf.New(st, a, ssf.Config{Issuer: id.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: clk.Now, Logger: log})
 	h, metrics, err := newAPI(cfg, clk, a, st, id, hub, cl, tx, limits, feedCtx)
 	var ml *metricsListener
+	var cs *consoleServer
+	if err == nil {
+		cs, err = newConsole(cfg, clk, a, st, id, cl, tx, limits, url)
+	}
 	if err == nil {
 		ml, err = listenMetrics(cfg.MetricsAddr, metrics)
+	}
+	if err != nil && cs != nil {
+		cs.close()
 	}
 	if err != nil {
 		stopBackground()
@@ -268,9 +299,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	reqs, cancelRequests := context.WithCancel(context.Background())
 	r := &Running{URL: url, APIKey: adminKey, Authority: a, Store: st, log: log,
 		stopFeed: stopFeed, stopBackground: stopBackground, cancelRequests: cancelRequests,
-		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		srv: &http.Server{Handler: cs.mount(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			BaseContext: func(net.Listener) context.Context { return reqs }}}
 	r.srv.RegisterOnShutdown(stopFeed)
+	r.ConsoleURL = cs.url
+	if cs.srv != nil {
+		r.console = cs.srv
+		r.goRun(func() { cs.serve(log) })
+	}
 	if ml != nil {
 		r.metrics, r.MetricsURL = ml, ml.url
 		r.goRun(func() { ml.serve(log) })
@@ -281,6 +317,14 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	r.goRunLogged(bg, "shared signals transmitter", func(ctx context.Context) error { return tx.Run(ctx, st) })
 	wit.note(ctx, st, id.Epoch, log)
 	r.witness = func() { wit.note(context.Background(), st, id.Epoch, log) }
+	r.markStopped = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := cl.MarkStopped(ctx); err != nil {
+			log.Warn("could not mark this node's record stopped: a node started with --new-epoch or --restored waits for it to lapse",
+				"err", err)
+		}
+	}
 	r.goRun(func() { wit.run(bg, st, id.Epoch, witnessEvery, log) })
 	r.goRun(func() {
 		// Proxies that carry many clients' connections are not capped.
@@ -354,6 +398,7 @@ func newHub(cfg Config, a *authority.Authority, st store.Store, id store.Cluster
 		Grace:               a.Config().Leeway,
 		Now:                 a.Config().Now,
 		Epoch:               id.Epoch,
+		Issuer:              id.Issuer,
 		License:             license.Until,
 		StaleAfterCap:       cfg.MaxStaleAfter,
 		FollowersPerKey:     verifierRecordsPer * limits.FeedStreamsPerKey,
@@ -436,6 +481,9 @@ func (r *Running) goRunLogged(ctx context.Context, what string, work func(contex
 // deadline (cancelling those left then), then closes the store.
 func (r *Running) Shutdown(ctx context.Context) error {
 	r.metrics.close()
+	if r.console != nil {
+		_ = r.console.Close()
+	}
 	err := r.srv.Shutdown(ctx)
 	if err != nil {
 		r.cancelRequests()
@@ -446,6 +494,7 @@ func (r *Running) Shutdown(ctx context.Context) error {
 	r.wg.Wait()
 	r.cancelRequests()
 	r.witness()
+	r.markStopped()
 	if cerr := r.Store.Close(); err == nil {
 		err = cerr
 	}

@@ -45,6 +45,14 @@ type Cluster interface {
 type NodeRecord struct {
 	ID  string // random per process
 	URL string // where the node listens, for people
+	// Advertise is the URL verifiers may follow this node at (tegata serve
+	// --advertise-url), published to them as the cluster's membership;
+	// empty: not advertised.
+	Advertise string
+	// Stopped: the node wrote this record as it shut down, after its feed
+	// and API had stopped serving. ExpiresAt still bounds the leases it
+	// granted; only a check for running nodes may pass over it.
+	Stopped bool
 	// Safe: every verifier following the node holds every log entry up to
 	// Safe, or refuses every token it has not checked against them.
 	Safe int64

@@ -53,6 +53,7 @@ type Store interface {
 	ClusterRecord
 	Followers
 	Notifier
+	Console
 	// Close releases connections. The Store must not be used afterwards.
 	Close() error
 }
@@ -461,4 +462,50 @@ type AuditRecord struct {
 type Audit interface {
 	// AuditLog returns records with ID > after, oldest first, up to limit.
 	AuditLog(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
+}
+
+// SubjectQuery asks Console.Subjects for one page of subjects.
+type SubjectQuery struct {
+	Prefix string // subjects that begin with it (byte-wise); "" for all
+	After  string // subjects that sort after it (byte order): the last of the previous page
+	Limit  int    // at most this many; below 1 returns nothing
+	// Now decides which sessions count as live.
+	Now time.Time
+}
+
+// SubjectSummary is one subject found by Console.Subjects.
+type SubjectSummary struct {
+	Subject string
+	// LiveSessions counts the sessions neither revoked nor expired.
+	LiveSessions int
+}
+
+// AuditQuery filters the audit trail for Console.SearchAudit. Empty fields
+// do not filter.
+type AuditQuery struct {
+	Actor   string   // Actor.By, exactly
+	Actions []string // any of these actions
+	Target  string   // exactly (a subject, a session id, a kid)
+	From    time.Time
+	To      time.Time // records before it
+	Before  int64     // records with a lower ID: the last of the previous page
+	Limit   int       // at most this many; below 1 returns nothing
+}
+
+// Console is what the operator console reads besides the rest of the
+// store: subjects by prefix and the audit trail by filter. Each reads an
+// index, never the whole table: the console stays fast over millions of
+// sessions.
+type Console interface {
+	// Subjects returns the subjects that ever had a session, beginning with
+	// q.Prefix and sorting after q.After, in byte order (UTF-8 byte order
+	// is code point order, whatever the database's collation), with their
+	// live sessions at q.Now.
+	Subjects(ctx context.Context, q SubjectQuery) ([]SubjectSummary, error)
+	// SearchAudit returns the records matching every filter of q, newest
+	// (highest ID) first.
+	SearchAudit(ctx context.Context, q AuditQuery) ([]AuditRecord, error)
+	// AuditCounts returns how many records of each action were written at
+	// or after since.
+	AuditCounts(ctx context.Context, since time.Time) (map[string]int64, error)
 }

@@ -22,6 +22,7 @@
 package verifiertest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -30,8 +31,8 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/internal/revocation"
-	"github.com/tegata-dev/tegata/internal/verifierhook"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -102,8 +103,11 @@ func New(cfg Config) *Authority {
 	if err != nil {
 		panic(fmt.Sprintf("verifiertest: %v", err))
 	}
-	a.v = verifierhook.NewLocal[verifier.Config, *verifier.Verifier](verifier.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.AccessTTL, Now: a.Now},
-		func() token.KeyLookup { return keys }, a.set)
+	vcfg := verifier.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.AccessTTL, Now: a.Now}
+	vcfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return keys }, Set: a.set}
+	if a.v, err = verifier.New(context.Background(), vcfg); err != nil {
+		panic(fmt.Sprintf("verifiertest: %v", err))
+	}
 	return a
 }
 

@@ -110,6 +110,7 @@ func dialect() sqlstore.Dialect {
 		ArrayParams:        true,
 		ForUpdate:          "FOR UPDATE",
 		WritableCTE:        true,
+		ByteOrder:          ` COLLATE "C"`,
 		// A transaction-level advisory lock, released at commit, keyed by
 		// schema so that separate schemas migrate independently.
 		MigrationLock: `SELECT pg_advisory_xact_lock(hashtext('tegata.migrate.' || COALESCE(current_schema(), '')))`,

@@ -49,6 +49,11 @@ type Dialect struct {
 	// commits with it (Postgres: pg_notify, delivered at commit, never for a
 	// rolled back transaction).
 	NotifyAppend string
+	// ByteOrder, when set, is the COLLATE clause (with a leading space)
+	// that makes text compare byte-wise, so a prefix is a range an index
+	// can read (Postgres: ` COLLATE "C"`); empty on SQLite, whose BINARY
+	// collation already does.
+	ByteOrder string
 	// HomeQuery, when set, selects one text value identifying the database
 	// (store.ClusterRecord's Home); empty on SQLite, which has none.
 	HomeQuery string

@@ -18,13 +18,14 @@ const verifierBatch = 500
 // thousands of verifiers costs the database a few statements a second.
 func (s *Store) SaveFollowers(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) error {
 	return s.inTx(ctx, "save followers", func(t *tx) error {
-		if _, err := t.exec(ctx, `INSERT INTO feed_nodes (id, url, safe, head, followers, version, updated_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := t.exec(ctx, `INSERT INTO feed_nodes (id, url, safe, head, followers, version, updated_at, expires_at, advertise, stopped)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET url = excluded.url, safe = excluded.safe, head = excluded.head,
 				followers = excluded.followers, version = excluded.version, updated_at = excluded.updated_at,
-				expires_at = excluded.expires_at
+				expires_at = excluded.expires_at, advertise = excluded.advertise, stopped = excluded.stopped
 			WHERE feed_nodes.version <= excluded.version`,
-			n.ID, n.URL, n.Safe, n.Head, n.Followers, n.Version, micros(n.UpdatedAt), micros(n.ExpiresAt)); err != nil {
+			n.ID, n.URL, n.Safe, n.Head, n.Followers, n.Version, micros(n.UpdatedAt), micros(n.ExpiresAt),
+			n.Advertise, boolInt(n.Stopped)); err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
 		for len(vs) > 0 {
@@ -47,11 +48,7 @@ func saveVerifiers(ctx context.Context, t *tx, vs []store.VerifierRecord) error 
 			q.WriteString(", ")
 		}
 		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		ready := 0
-		if v.Ready {
-			ready = 1
-		}
-		args = append(args, v.ID, v.Name, v.Host, v.Version, v.Node, v.Position, ready,
+		args = append(args, v.ID, v.Name, v.Host, v.Version, v.Node, v.Position, boolInt(v.Ready),
 			v.StaleAfter.Microseconds(), micros(v.HeardAt))
 	}
 	q.WriteString(` ON CONFLICT (id) DO UPDATE SET name = excluded.name, host = excluded.host,
@@ -74,7 +71,7 @@ func (s *Store) FeedNodes(ctx context.Context, now time.Time) ([]store.NodeRecor
 }
 
 func (s *Store) feedNodes(ctx context.Context, now time.Time) ([]store.NodeRecord, error) {
-	rows, err := s.query(ctx, `SELECT id, url, safe, head, followers, version, updated_at, expires_at
+	rows, err := s.query(ctx, `SELECT id, url, safe, head, followers, version, updated_at, expires_at, advertise, stopped
 		FROM feed_nodes WHERE expires_at > ? ORDER BY id`, micros(now))
 	if err != nil {
 		return nil, err
@@ -83,13 +80,14 @@ func (s *Store) feedNodes(ctx context.Context, now time.Time) ([]store.NodeRecor
 	var out []store.NodeRecord
 	for rows.Next() {
 		var (
-			n                store.NodeRecord
-			updated, expires int64
+			n                         store.NodeRecord
+			updated, expires, stopped int64
 		)
-		if err := rows.Scan(&n.ID, &n.URL, &n.Safe, &n.Head, &n.Followers, &n.Version, &updated, &expires); err != nil {
+		if err := rows.Scan(&n.ID, &n.URL, &n.Safe, &n.Head, &n.Followers, &n.Version, &updated, &expires,
+			&n.Advertise, &stopped); err != nil {
 			return nil, err
 		}
-		n.UpdatedAt, n.ExpiresAt = fromMicros(updated), fromMicros(expires)
+		n.UpdatedAt, n.ExpiresAt, n.Stopped = fromMicros(updated), fromMicros(expires), stopped != 0
 		out = append(out, n)
 	}
 	return out, rows.Err()
@@ -143,4 +141,12 @@ func (s *Store) PruneFollowers(ctx context.Context, t time.Time) (int64, error) 
 		return nil
 	})
 	return total, err
+}
+
+// boolInt is b as both databases' integer columns hold it.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

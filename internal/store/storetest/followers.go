@@ -125,7 +125,7 @@ func followers(t *testing.T, s store.Store, now, heardAfter time.Time) ([]store.
 }
 
 func testFollowers(t *testing.T, s store.Store) {
-	a := store.NodeRecord{ID: "node-a", URL: "http://a", Safe: 5, Head: 7, Followers: 2, Version: 1, UpdatedAt: t0, ExpiresAt: t0.Add(15 * time.Second)}
+	a := store.NodeRecord{ID: "node-a", URL: "http://a", Advertise: "https://a.example", Safe: 5, Head: 7, Followers: 2, Version: 1, UpdatedAt: t0, ExpiresAt: t0.Add(15 * time.Second)}
 	saveFollowers(t, s, a, verifierRecord("v1", "node-a", 5, t0), verifierRecord("v2", "node-a", 7, t0))
 	ns, vs := followers(t, s, t0, t0.Add(-time.Minute))
 	if len(ns) != 1 || ns[0] != a {
@@ -137,7 +137,7 @@ func testFollowers(t *testing.T, s store.Store) {
 
 	// A newer version of the node replaces it; an older one does not.
 	a2 := a
-	a2.Safe, a2.Version, a2.UpdatedAt = 7, 2, t0.Add(time.Second)
+	a2.Safe, a2.Version, a2.UpdatedAt, a2.Stopped = 7, 2, t0.Add(time.Second), true
 	saveFollowers(t, s, a2)
 	saveFollowers(t, s, a)
 	if ns, _ := followers(t, s, t0, t0); len(ns) != 1 || ns[0] != a2 {

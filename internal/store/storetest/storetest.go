@@ -93,6 +93,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Followers", testFollowers},
 		{"FollowersMany", testFollowersMany},
 		{"Broadcaster", testBroadcaster},
+		{"Subjects", testSubjects},
+		{"SearchAudit", testSearchAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

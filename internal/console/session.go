@@ -1,0 +1,276 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// Cookies of a console session. The __Host- prefix makes browsers keep them
+// only when Secure, on Path=/ and without Domain: no other host, subdomain
+// or plain-http page can set or overwrite them.
+const (
+	accessCookie  = "__Host-tegata-console"
+	refreshCookie = "__Host-tegata-console-refresh"
+	csrfCookie    = "__Host-tegata-console-csrf"
+	csrfField     = "csrf"
+)
+
+// SubjectPrefix begins the subject of every console session, followed by
+// the API key's id: revoking the subject ends the key's console sessions.
+const SubjectPrefix = authority.ConsoleSubjectPrefix
+
+// Claims of a console session's tokens.
+const (
+	claimKey   = "console_key"      // the API key's id
+	claimName  = "console_key_name" // its name, for the audit trail
+	claimSince = "console_since"    // sign-in, Unix seconds
+)
+
+// Session rules.
+const (
+	// refreshEvery: a session in use is refreshed at most this often, so
+	// its access token's iat tells when it was last used, to this much.
+	refreshEvery = time.Minute
+	// maxSession ends a session this long after sign-in however busy.
+	maxSession = 12 * time.Hour
+)
+
+// operator is the signed-in operator of a request.
+type operator struct {
+	keyID, keyName string
+	sessionID      string
+	csrf           string
+}
+
+// actor is the operator in the audit trail: the API key's name, as the API
+// records it.
+func (op *operator) actor(reason string) store.Actor {
+	if reason == "" {
+		reason = "console"
+	}
+	return store.Actor{By: "api-key:" + op.keyName, Reason: reason, Entity: "admin"}
+}
+
+// refreshed is a refresh done lately, kept so that concurrent requests
+// presenting the same refresh token share its result.
+type refreshed struct {
+	tok authority.Tokens
+	at  time.Time
+}
+
+// signedIn returns the request's operator, refreshing the session when it
+// is due. Without a live session it answers (a redirect to sign in, or 401
+// for api routes) and returns false.
+func (c *Console) signedIn(w http.ResponseWriter, r *http.Request, api bool) (*operator, bool) {
+	op, why := c.session(w, r)
+	if op != nil {
+		return op, true
+	}
+	if api || unsafe(r) {
+		c.fail(w, r, nil, &pageError{status: http.StatusUnauthorized, msg: "Sign in again: " + why})
+		return nil, false
+	}
+	next := r.URL.Path
+	if r.URL.RawQuery != "" {
+		next += "?" + r.URL.RawQuery
+	}
+	q := url.Values{"next": {next}}
+	if why != "" && hasCookie(r, accessCookie) {
+		q.Set("why", why)
+	}
+	http.Redirect(w, r, Prefix+"login?"+q.Encode(), http.StatusSeeOther)
+	return nil, false
+}
+
+func hasCookie(r *http.Request, name string) bool {
+	_, err := r.Cookie(name)
+	return err == nil
+}
+
+// session verifies the access token cookie with the authority's own
+// verifier (so a revoked session or key ends at once), ends a session idle
+// too long or past maxSession, and refreshes a token older than
+// refreshEvery. why says why there is no operator.
+func (c *Console) session(w http.ResponseWriter, r *http.Request) (*operator, string) {
+	at, err := r.Cookie(accessCookie)
+	if err != nil {
+		return nil, "not signed in"
+	}
+	cl, err := c.a.Verifier().Verify(r.Context(), at.Value)
+	if err != nil {
+		c.clearCookies(w)
+		return nil, "the session has ended (idle too long, signed out or revoked)"
+	}
+	op, since, ok := operatorOf(cl)
+	if !ok {
+		c.clearCookies(w)
+		return nil, "not a console session"
+	}
+	now := c.now()
+	if now.Sub(cl.IssuedAt()) > c.cfg.IdleTimeout || now.Sub(since) > maxSession {
+		c.end(r.Context(), op, w)
+		return nil, "the session has ended (idle too long)"
+	}
+	if csrf, err := r.Cookie(csrfCookie); err == nil {
+		op.csrf = csrf.Value
+	}
+	if now.Sub(cl.IssuedAt()) >= refreshEvery {
+		if err := c.refresh(w, r, op); err != nil {
+			c.log.Info("console: session refresh refused", "key", op.keyName, "err", err)
+			c.clearCookies(w)
+			return nil, "the session has ended"
+		}
+	}
+	return op, ""
+}
+
+// operatorOf reads a console session's claims.
+func operatorOf(cl *verifier.Claims) (*operator, time.Time, bool) {
+	if !strings.HasPrefix(cl.Subject(), SubjectPrefix) {
+		return nil, time.Time{}, false
+	}
+	key, _ := cl.Claim(claimKey)
+	name, _ := cl.Claim(claimName)
+	since, _ := cl.Claim(claimSince)
+	k, ok1 := key.(string)
+	n, ok2 := name.(string)
+	s, ok3 := since.(float64)
+	if !ok1 || !ok2 || !ok3 || cl.Subject() != SubjectPrefix+k {
+		return nil, time.Time{}, false
+	}
+	return &operator{keyID: k, keyName: n, sessionID: cl.SessionID()}, time.Unix(int64(s), 0), true
+}
+
+// refresh exchanges the refresh cookie, after checking that the API key is
+// still a live admin key, and sets the new cookies.
+func (c *Console) refresh(w http.ResponseWriter, r *http.Request, op *operator) error {
+	if err := c.keyLive(r.Context(), op.keyID); err != nil {
+		c.end(r.Context(), op, w)
+		return err
+	}
+	rt, err := r.Cookie(refreshCookie)
+	if err != nil {
+		return errors.New("no refresh cookie")
+	}
+	tok, err := c.exchange(r.Context(), rt.Value)
+	if err != nil {
+		return err
+	}
+	c.setCookies(w, tok, op.csrf)
+	return nil
+}
+
+// exchange refreshes once per refresh token: a page and its polls arriving
+// together get the same new tokens, never a reuse that would look like
+// theft.
+func (c *Console) exchange(ctx context.Context, rt string) (authority.Tokens, error) {
+	c.refreshMu.Lock()
+	defer c.refreshMu.Unlock()
+	now := c.now()
+	for k, v := range c.refreshes {
+		if now.Sub(v.at) > refreshEvery {
+			delete(c.refreshes, k)
+		}
+	}
+	if v, ok := c.refreshes[rt]; ok {
+		return v.tok, nil
+	}
+	tok, err := c.a.Refresh(ctx, rt)
+	if err != nil {
+		return tok, err
+	}
+	c.refreshes[rt] = refreshed{tok: tok, at: now}
+	return tok, nil
+}
+
+// keyLive reports whether the API key is still live with the admin role.
+func (c *Console) keyLive(ctx context.Context, id string) error {
+	keys, err := c.a.APIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.ID == id && k.Role == authority.RoleAdmin {
+			return nil
+		}
+	}
+	return errors.New("the API key was revoked")
+}
+
+// end revokes the operator's session and clears its cookies.
+func (c *Console) end(ctx context.Context, op *operator, w http.ResponseWriter) {
+	if _, err := c.a.RevokeSession(ctx, op.sessionID, op.actor("console sign-out")); err != nil {
+		c.log.Warn("console: ending a session failed", "sid", op.sessionID, "err", err)
+	}
+	c.clearCookies(w)
+}
+
+// signIn checks an API key and opens a console session for it. Only an
+// admin key may; feed and gate keys are refused by name.
+func (c *Console) signIn(ctx context.Context, secret string) (authority.Tokens, store.APIKey, error) {
+	key, err := c.a.Authenticate(ctx, secret)
+	if err != nil {
+		return authority.Tokens{}, key, err
+	}
+	if key.Role != authority.RoleAdmin {
+		return authority.Tokens{}, key, errNotAdmin
+	}
+	tok, err := c.a.CreateSession(ctx, authority.SessionRequest{
+		Subject: SubjectPrefix + key.ID,
+		Device:  "operator console",
+		Console: true,
+		Claims:  map[string]any{claimKey: key.ID, claimName: key.Name, claimSince: c.now().Unix()},
+	})
+	return tok, key, err
+}
+
+var errNotAdmin = errors.New("console: only an admin API key may sign in")
+
+// loginFailed counts a failed sign-in against the client's address and
+// reports how long it must wait before the next try.
+func (c *Console) loginWait(r *http.Request, charge bool) time.Duration {
+	addr := httpguard.AddrKey(httpguard.ClientAddr(r, c.cfg.TrustedProxies))
+	if charge {
+		c.failures.Charge(addr, 1, c.now())
+		return 0
+	}
+	return c.failures.Wait(addr, 0, c.now())
+}
+
+func (c *Console) setCookies(w http.ResponseWriter, tok authority.Tokens, csrf string) {
+	http.SetCookie(w, cookie(accessCookie, tok.AccessToken))
+	http.SetCookie(w, cookie(refreshCookie, tok.RefreshToken))
+	http.SetCookie(w, cookie(csrfCookie, csrf))
+}
+
+func (c *Console) clearCookies(w http.ResponseWriter) {
+	for _, n := range []string{accessCookie, refreshCookie, csrfCookie} {
+		k := cookie(n, "")
+		k.MaxAge = -1
+		http.SetCookie(w, k)
+	}
+}
+
+// cookie is a session cookie of the console: for this host only, never
+// sent cross-site, never read by script.
+func cookie(name, value string) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}
+}
+
+// newCSRF is a fresh double-submit token.
+func newCSRF() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,101 @@
+package server_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/verifier"
+)
+
+// freeAddr returns a loopback address nobody listens on, for a node that
+// must know its URL before it starts (--advertise-url).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestVerifierFollowsNewNodes: a verifier given one seed node follows the
+// nodes started after it that advertise a URL, drops a node as it stops
+// cleanly, and keeps verifying, revocations included, once the seed is
+// gone.
+func TestVerifierFollowsNewNodes(t *testing.T) {
+	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test",
+		MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)), APIKey: authority.NewAPIKey(),
+		FeedKey: authority.NewAPIKey(), Logger: quietLog()}
+	node := func(advertise bool) *server.Running {
+		t.Helper()
+		cfg := base
+		cfg.DataDir = filepath.Join(t.TempDir(), "d")
+		if advertise {
+			cfg.Addr = freeAddr(t)
+			cfg.AdvertiseURL = "http://" + cfg.Addr
+		}
+		return mustStart(t, cfg)
+	}
+	seed := node(false)
+	logs := &logBuffer{}
+	v, err := verifier.New(ctx(t), verifier.Config{Authorities: []string{seed.URL}, APIKey: base.FeedKey,
+		Logger: slog.New(slog.NewJSONHandler(io.MultiWriter(logs), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if err := v.WaitReady(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	b, c := node(true), node(true)
+	defer stop(t, c)
+	following := func(url string) bool { // as the verifier's last word on it says
+		lines := strings.Split(logs.String(), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			var l struct {
+				Msg   string
+				Nodes []string
+			}
+			if json.Unmarshal([]byte(lines[i]), &l) == nil && strings.Contains(l.Msg, "following the cluster's advertised nodes") {
+				return slices.Contains(l.Nodes, url)
+			}
+		}
+		return false
+	}
+	eventually(t, "the verifier follows both nodes started after it", func() bool { return following(b.URL) && following(c.URL) })
+	stop(t, b)
+	eventually(t, "the verifier drops the node that stopped", func() bool { return !following(b.URL) && following(c.URL) })
+
+	stop(t, seed)
+	admin := &client.Client{BaseURL: c.URL, APIKey: base.APIKey}
+	tok, err := admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice", Device: "laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "with the seed stopped, the verifier accepts a token of the node it learned of", func() bool {
+		_, err := v.Verify(ctx(t), tok.AccessToken)
+		return err == nil
+	})
+	if _, err := admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the revocation made on that node reaches the verifier", func() bool {
+		_, err := v.Verify(ctx(t), tok.AccessToken)
+		return errors.Is(err, verifier.ErrRevoked)
+	})
+}

@@ -1,0 +1,137 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tegata-dev/tegata/internal/store"
+)
+
+// Subjects implements store.Console. The prefix becomes a range of the
+// subjects' primary key read in byte order (the index of migration 0012 on
+// Postgres), so a search reads the page it returns and no more.
+func (s *Store) Subjects(ctx context.Context, q store.SubjectQuery) ([]store.SubjectSummary, error) {
+	if q.Limit < 1 {
+		return nil, nil
+	}
+	col := "s.subject" + s.d.ByteOrder
+	where := []string{col + " >= ?", col + " > ?"}
+	args := []any{micros(q.Now), q.Prefix, q.After}
+	if end, ok := prefixEnd(q.Prefix); ok {
+		where = append(where, col+" < ?")
+		args = append(args, end)
+	}
+	args = append(args, q.Limit)
+	rows, err := s.query(ctx, `SELECT s.subject, (SELECT count(*) FROM sessions x
+		WHERE x.subject = s.subject AND x.revoked_at IS NULL AND x.expires_at > ?)
+		FROM subjects s WHERE `+strings.Join(where, " AND ")+` ORDER BY `+col+` LIMIT ?`, args...)
+	out, err := collect(rows, err, func(r scanner) (store.SubjectSummary, error) {
+		var v store.SubjectSummary
+		err := r.Scan(&v.Subject, &v.LiveSessions)
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: subjects: %w", err)
+	}
+	return out, nil
+}
+
+// prefixEnd is the least string above every string that begins with p:
+// p with its last code point incremented (dropped when it is the last
+// one). ok is false when no string is (p empty, or only U+10FFFF).
+func prefixEnd(p string) (string, bool) {
+	for p != "" {
+		r, n := utf8.DecodeLastRuneInString(p)
+		p = p[:len(p)-n]
+		if r == utf8.MaxRune || r == utf8.RuneError {
+			continue
+		}
+		r++
+		if r == 0xD800 { // surrogates are not characters
+			r = 0xE000
+		}
+		return p + string(r), true
+	}
+	return "", false
+}
+
+// SearchAudit implements store.Console. Each filter is a column of one of
+// migration 0012's indexes; the records come newest first.
+func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error) {
+	if q.Limit < 1 {
+		return nil, nil
+	}
+	var where []string
+	var args []any
+	add := func(cond string, vals ...any) { where, args = append(where, cond), append(args, vals...) }
+	if q.Actor != "" {
+		add("actor = ?", q.Actor)
+	}
+	if len(q.Actions) > 0 {
+		ph := strings.TrimSuffix(strings.Repeat("?, ", len(q.Actions)), ", ")
+		vals := make([]any, len(q.Actions))
+		for i, a := range q.Actions {
+			vals[i] = a
+		}
+		add("action IN ("+ph+")", vals...)
+	}
+	if q.Target != "" {
+		add("target = ?", q.Target)
+	}
+	if !q.From.IsZero() {
+		add("at >= ?", micros(q.From))
+	}
+	if !q.To.IsZero() {
+		add("at < ?", micros(q.To))
+	}
+	if q.Before > 0 {
+		add("id < ?", q.Before)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.query(ctx, `SELECT id, at, actor, reason, action, target FROM audit`+cond+
+		` ORDER BY id DESC LIMIT ?`, append(args, q.Limit)...)
+	out, err := collect(rows, err, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: search audit: %w", err)
+	}
+	return out, nil
+}
+
+func scanAudit(r scanner) (store.AuditRecord, error) {
+	var (
+		a  store.AuditRecord
+		at int64
+	)
+	err := r.Scan(&a.ID, &at, &a.Actor.By, &a.Actor.Reason, &a.Action, &a.Target)
+	a.At = fromMicros(at)
+	return a, err
+}
+
+// AuditCounts implements store.Console, reading the index on the records'
+// time.
+func (s *Store) AuditCounts(ctx context.Context, since time.Time) (map[string]int64, error) {
+	rows, err := s.query(ctx, `SELECT action, count(*) FROM audit WHERE at >= ? GROUP BY action`, micros(since))
+	type count struct {
+		action string
+		n      int64
+	}
+	cs, err := collect(rows, err, func(r scanner) (count, error) {
+		var c count
+		err := r.Scan(&c.action, &c.n)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: audit counts: %w", err)
+	}
+	out := make(map[string]int64, len(cs))
+	for _, c := range cs {
+		out[c.action] = c.n
+	}
+	return out, nil
+}
