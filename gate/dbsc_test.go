@@ -203,6 +203,11 @@ func TestDBSCProofByAnotherKey(t *testing.T) {
 	if _, live := e.bindingOf(t, sid); live {
 		t.Fatal("the session is live after a proof by another key, want it revoked")
 	}
+	at := victim.Cookies()[gate.CookieAccess]
+	eventually(t, revocationDeadline, "the revocation to reach the gate", func() bool {
+		_, err := e.v.Verify(testContext(t), at)
+		return err != nil
+	})
 	if st, _ := dbscGet(t, victim); st != http.StatusSeeOther {
 		t.Errorf("the real browser after the theft: %d, want signed out (303)", st)
 	}
