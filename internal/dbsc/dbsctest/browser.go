@@ -171,6 +171,13 @@ func (b *Browser) SetCookies(cs map[string]string) {
 	}
 }
 
+// Expire drops the cookie name, as its Max-Age running out would.
+func (b *Browser) Expire(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.cookies, name)
+}
+
 // Events returns what the browser did about DBSC, oldest first.
 func (b *Browser) Events() []Event {
 	b.mu.Lock()
