@@ -15,6 +15,7 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/requestid"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -152,11 +153,12 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if v == nil || cfg.Authority == nil {
 		return nil, errors.New("gate: NewWeb needs a verifier and WebConfig.Authority")
 	}
-	w := &Web{v: v, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath, trusted: slices.Clone(cfg.TrustedProxies),
+	w := &Web{v: v, auth: withRequestIDs(cfg.Authority), log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath, trusted: slices.Clone(cfg.TrustedProxies),
 		cop: http.NewCrossOriginProtection(), quiet: httpguard.NewLimiter(1.0/60, 1), noDBSC: cfg.NoDBSC}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
+	w.log = slog.New(requestid.LogHandler(w.log.Handler()))
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -167,7 +169,7 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if perAddr == 0 {
 		perAddr = DefaultRefreshPerAddress
 	}
-	w.refresher = newRefresher(cfg.Authority.Refresh, httpguard.NewLimiter(perAddr, int(10*perAddr)), w.now)
+	w.refresher = newRefresher(w.auth.Refresh, httpguard.NewLimiter(perAddr, int(10*perAddr)), w.now)
 	if w.loginPath == "" {
 		w.loginPath = DefaultLoginPath
 	}

@@ -23,6 +23,8 @@ type cluster struct {
 	feedKey string // what gates and verifiers follow the feed with
 	nodes   []*process
 	urls    []string
+	// profile is each node's CPU profile URL, with Setup.NodeProfiles.
+	profile []string
 	clients []*client.Client // one per node
 	gates   []*process
 	gateURL []string // http://addr of each gate
@@ -95,7 +97,7 @@ func (c *cluster) startNodes(ctx context.Context, n int) error {
 		if err != nil {
 			return err
 		}
-		p, err := startProcess(c.setup, fmt.Sprintf("authority node %d", i), env, "serve",
+		p, err := c.startNode(fmt.Sprintf("authority node %d", i), env,
 			"--addr", "127.0.0.1:0", "--data", dir, "--db", c.schema.dsn,
 			"--issuer", benchIssuer, "--rate-limits", "off", "--log-level", "info")
 		if err != nil {
@@ -111,6 +113,23 @@ func (c *cluster) startNodes(ctx context.Context, n int) error {
 		c.setup.logf("authority node %d listening at %s", i, url)
 	}
 	return nil
+}
+
+// startNode starts `tegata serve args...` with the flags every node gets
+// (Setup.nodeFlags), noting where its profiles are served.
+func (c *cluster) startNode(name string, env []string, args ...string) (*process, error) {
+	extra, err := c.setup.nodeFlags()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProcess(c.setup, name, env, append(append([]string{"serve"}, args...), extra...)...)
+	if err != nil {
+		return nil, err
+	}
+	if len(extra) > 0 {
+		c.profile = append(c.profile, "http://"+extra[1]+"/debug/pprof/profile")
+	}
+	return p, nil
 }
 
 // startGates starts the gates and waits for each to be ready.

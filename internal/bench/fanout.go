@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -185,7 +188,7 @@ func startSQLiteCluster(ctx context.Context, setup Setup, gates int) (c *cluster
 	_, _ = rand.Read(master)
 	env := []string{"TEGATA_API_KEY=" + c.apiKey, "TEGATA_FEED_KEY=" + c.feedKey,
 		"TEGATA_MASTER_KEY=" + base64.StdEncoding.EncodeToString(master)}
-	p, err := startProcess(setup, "authority node (SQLite)", env, "serve", "--addr", "127.0.0.1:0", "--data", c.dir,
+	p, err := c.startNode("authority node (SQLite)", env, "--addr", "127.0.0.1:0", "--data", c.dir,
 		"--issuer", benchIssuer, "--rate-limits", "off", "--log-level", "info")
 	if err != nil {
 		return c, err
@@ -316,6 +319,7 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	setup := f.cfg.Setup
 	added := n - len(f.vs) - f.cfg.Gates
 	cpu0, rss0 := f.nodeCPU()
+	wait := f.profile(ctx, n, "connect", time.Duration(3+n/500)*time.Second)
 	f.grow(ctx, n)
 	deadline := time.Now().Add(time.Duration(60+n/20) * time.Second)
 	for !f.current() {
@@ -327,6 +331,7 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	// Let the connection burst settle (first reports, the records written).
 	time.Sleep(2 * time.Second)
 	cpu1, rss1 := f.nodeCPU()
+	wait()
 	if added > 0 {
 		p.ConnectMS = (cpu1 - cpu0) * 1000 / float64(added)
 		p.MemPerStreamKiB = (rss1 - rss0) / float64(added)
@@ -337,22 +342,29 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 		p.Listed = len(l.Verifiers)
 	}
 	time.Sleep(time.Second) // the listing's asks answered
+	wait = f.profile(ctx, n, "idle", f.cfg.Idle)
 	c0, _ := f.nodeCPU()
 	t0 := time.Now()
 	time.Sleep(f.cfg.Idle)
 	c1, _ := f.nodeCPU()
+	wait()
 	idleRate := (c1 - c0) / time.Since(t0).Seconds()
 	p.IdlePer1000 = idleRate * 1000 / float64(n)
 	setup.logf("fanout %s: idle %.2f%% of a core (%.2f%% per 1,000)", f.backend, idleRate*100, p.IdlePer1000*100)
 
+	phase := time.Duration(float64(f.cfg.Revocations) / f.cfg.Rate * float64(time.Second))
+	wait = f.profile(ctx, n, "revocations", phase)
 	prop, cpuRev, _, err := f.revocations(ctx, n, 0, idleRate)
+	wait()
 	if err != nil {
 		return p, err
 	}
 	p.Propagation, p.CPUPerRevVerifierUS = prop, cpuRev/float64(n)*1e6
 	setup.logf("fanout %s: propagation p50 %.1f p99 %.1f max %.1f ms; %.2f µs per revocation per verifier",
 		f.backend, prop.P50, prop.P99, prop.Max, p.CPUPerRevVerifierUS)
+	wait = f.profile(ctx, n, "confirm", phase)
 	_, cpuConf, conf, err := f.revocations(ctx, n, 5*time.Second, idleRate)
+	wait()
 	if err != nil {
 		return p, err
 	}
@@ -361,7 +373,10 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	setup.logf("fanout %s: confirm p50 %.1f p99 %.1f ms; %.2f µs per revocation per verifier",
 		f.backend, conf.P50, conf.P99, p.CPUPerRevVerifierConfUS)
 	if last && f.cfg.Bulk > 0 {
-		if p.BulkMS, err = f.bulk(ctx); err != nil {
+		wait = f.profile(ctx, n, "bulk", 10*time.Second)
+		p.BulkMS, err = f.bulk(ctx)
+		wait()
+		if err != nil {
 			p.BulkErr = err.Error()
 		}
 		setup.logf("fanout %s: bulk of %d reached all %d in %.0f ms (%v)", f.backend, f.cfg.Bulk, n, p.BulkMS, err)
@@ -535,4 +550,44 @@ func fanoutTargets(r *Report, points []FanoutPoint, cfg FanoutConfig) {
 			}
 		}
 	}
+}
+
+// profile takes a CPU profile of the first node for about d, from now, into
+// Setup.NodeProfiles as <backend>-<n>-<phase>.pprof; the func it returns
+// waits for it. Without NodeProfiles it does nothing.
+func (f *fanoutRun) profile(ctx context.Context, n int, phase string, d time.Duration) func() {
+	if f.cfg.NodeProfiles == "" || len(f.c.profile) == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		path := filepath.Join(f.cfg.NodeProfiles, fmt.Sprintf("%s-%d-%s.pprof", f.backend, n, phase))
+		if err := fetchProfile(ctx, f.c.profile[0], d, path); err != nil {
+			f.cfg.logf("fanout %s: profile %s: %v", f.backend, phase, err)
+		}
+	}()
+	return func() { <-done }
+}
+
+// fetchProfile gets url?seconds=<d rounded up> into path.
+func fetchProfile(ctx context.Context, url string, d time.Duration, path string) error {
+	secs := max(1, int((d+time.Second-1)/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s?seconds=%d", url, secs), nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }

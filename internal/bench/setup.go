@@ -28,6 +28,24 @@ type Setup struct {
 	// Progress receives one line per phase, so a long run shows signs of
 	// life. Nil: nothing.
 	Progress io.Writer
+	// NodeProfiles, when set, starts authority nodes with their profiles
+	// on a metrics listener (serve --metrics-addr --pprof), and the
+	// benchmarks that support it write CPU profiles of the first node
+	// per phase into this directory.
+	NodeProfiles string
+}
+
+// nodeFlags are the serve flags every authority node gets beyond its own:
+// with NodeProfiles, a metrics listener serving profiles.
+func (s Setup) nodeFlags() ([]string, error) {
+	if s.NodeProfiles == "" {
+		return nil, nil
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return []string{"--metrics-addr", addr, "--pprof"}, nil
 }
 
 func (s Setup) postgres() string {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
@@ -74,6 +75,7 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 	if f.refreshPerAddress < 0 {
 		return nil, usageErr("--refresh-per-address must not be negative (0: no limit)")
 	}
+	hc.Transport.(*failover).initialKey = vcfg.APIKey
 	cfg := &gate.WebConfig{LoginPath: f.loginPath, Origin: f.origin, InsecureCookies: f.insecureCookies,
 		Authority:         &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc},
 		RefreshPerAddress: f.refreshPerAddress, NoDBSC: !f.dbsc}
@@ -170,6 +172,20 @@ func startWeb(ctx context.Context, v *verifier.Verifier, cfg gate.WebConfig) (*g
 type failover struct {
 	next  http.RoundTripper
 	bases []*url.URL // each authority's base URL; requests are made to the first's
+	// initialKey is the key the client was made with; a request carrying
+	// it carries key instead once set (the key file changed: keyWatch).
+	initialKey string
+	key        atomic.Pointer[string]
+}
+
+// webKeySetter returns how a new gate key reaches the web gate's session
+// calls.
+func webKeySetter(cfg *gate.WebConfig) func(string) {
+	f, ok := cfg.Authority.HTTPClient.Transport.(*failover)
+	if !ok {
+		return nil
+	}
+	return func(key string) { f.key.Store(&key) }
 }
 
 func newFailover(authorities []string) (*http.Client, error) {
@@ -186,8 +202,12 @@ func newFailover(authorities []string) (*http.Client, error) {
 
 func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 	var err error
+	key := f.key.Load()
 	for i, base := range f.bases {
 		r := req.Clone(req.Context())
+		if key != nil && f.initialKey != "" && r.Header.Get("Authorization") == "Bearer "+f.initialKey {
+			r.Header.Set("Authorization", "Bearer "+*key)
+		}
 		r.URL.Scheme, r.URL.Host, r.Host = base.Scheme, base.Host, ""
 		r.URL.Path = strings.TrimSuffix(base.Path, "/") + strings.TrimPrefix(req.URL.Path, strings.TrimSuffix(f.bases[0].Path, "/"))
 		r.URL.RawPath = ""

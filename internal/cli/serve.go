@@ -48,6 +48,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.DurationVar(&cfg.ConsoleIdleTimeout, "console-idle-timeout", console.DefaultIdleTimeout, "end a console session after this long without a request")
 	fs.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "the URL gates and verifiers can reach this node at (through NAT or a balancer, as they see it): published on the feed with the other nodes', so that they follow nodes started after them; empty: not advertised")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of --addr (keep it off the public balancer)")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "with --metrics-addr: serve Go's CPU, heap and goroutine profiles under /debug/pprof/ there (never on --addr)")
 	fs.Int64Var(&cfg.SQLiteMaxSize, "sqlite-max-size", 0, "cap of the embedded SQLite database in bytes: past it writes are refused and /readyz answers 503, as on a full disk; 0 = no cap")
 	fs.StringVar(&cfg.Issuer, "issuer", "", "issuer URL put in tokens; default http://<addr>")
 	a := &cfg.Authority

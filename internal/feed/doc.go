@@ -36,8 +36,10 @@
 // Entries come in seq order, up to 256 lines and about 2 KiB per event.
 // Entries that had expired more than the server's grace (the authority's
 // leeway) before they would be sent are skipped. A heartbeat comes right
-// after the client has caught up and then about every second; pos is the
-// position the server has streamed up to. A reset comes first when N is
+// after the client has caught up, whenever its position moves without an
+// entry, and then every tick (about a second), or on a named follower's
+// stream every quarter of its staleness bound (one tick to 5s); pos is
+// the position the server has streamed up to. A reset comes first when N is
 // beyond the head of the log: the client clears its set and continues from
 // 0. The response's Tegata-Epoch header and every heartbeat carry the
 // log's epoch; a client that sees it change starts over from 0.
@@ -45,7 +47,8 @@
 // # Costs
 //
 // A revocation costs the hub one encoding (segment.go) and each stream one
-// write of the shared bytes; a heartbeat tick likewise. A follower reports
+// write of the shared bytes; a heartbeat tick likewise, on the streams
+// whose heartbeat is due. A follower reports
 // its position only when asked (an ask event: a confirmation waits, see
 // Hub.Ask), when a third of its lease has passed, and when its readiness
 // changes; a report on the report stream costs the hub one line read and

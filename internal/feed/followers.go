@@ -467,8 +467,14 @@ func (fs *followers) reportedFast(f Follower, token string, pos int64, ready boo
 	if r.Follower != f {
 		return "", 0, false, nil
 	}
+	moved := r.Position != pos || r.Ready != ready
 	r.Heard, r.Position, r.Ready = now, pos, ready
-	fs.wakeLocked()
+	if moved {
+		// A renewal that says nothing new wakes nobody: a waiter needs a
+		// follower's position to move (time alone is what Safe's next
+		// instant covers), and renewals are most reports.
+		fs.wakeLocked()
+	}
 	return r.token, r.StaleAfter, true, nil
 }
 

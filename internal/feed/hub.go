@@ -144,6 +144,12 @@ type Hub struct {
 	// at beatHead.
 	beatFrame []byte
 	beatHead  int64
+	// beats wakes the connections whose heartbeat falls due at a tick:
+	// beats[t%len(beats)] is closed when tick t comes, for the ticks after
+	// beat up to beat+len(beats)-1. A tick wakes only the streams due
+	// then, not every stream: on a named follower's stream a heartbeat
+	// falls due every few ticks (beatTicks).
+	beats []chan struct{}
 	// want is the highest position a confirmation asked for, askFrame its
 	// ask event.
 	want     int64
@@ -171,6 +177,10 @@ func NewHub(src Source, cfg HubConfig) *Hub {
 		changed: make(chan struct{}),
 	}
 	h.epoch = cfg.Epoch
+	h.beats = make([]chan struct{}, h.maxBeatTicks()+1)
+	for i := range h.beats {
+		h.beats[i] = make(chan struct{})
+	}
 	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
 	h.fl = newFollowers(followerLimits{perKey: cfg.FollowersPerKey, perAddr: cfg.FollowersPerAddress, staleCap: cfg.StaleAfterCap})
 	h.epochJSON, _ = json.Marshal(cfg.Epoch) // a string always encodes
@@ -395,15 +405,61 @@ func (h *Hub) replaced(head int64) {
 	h.fl.replaced(head)
 }
 
-// heartbeat encodes the tick's heartbeat once and wakes every connection
-// to send it.
+// heartbeat encodes the tick's heartbeat once and wakes the connections
+// whose heartbeat is due.
 func (h *Hub) heartbeat() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.beat++
 	h.beatHead = h.head
 	h.beatFrame = appendHeartbeat(nil, h.head, h.cfg.Now(), h.epochJSON)
-	h.wakeLocked()
+	i := h.beat % uint64(len(h.beats))
+	close(h.beats[i])
+	h.beats[i] = make(chan struct{}) // for tick beat+len(beats)
+}
+
+// closedChan is a channel that is always ready.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// beatAt returns a channel closed at heartbeat tick n, which must be at
+// most the current tick plus maxBeatTicks.
+func (h *Hub) beatAt(n uint64) <-chan struct{} {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if n <= h.beat {
+		return closedChan
+	}
+	return h.beats[n%uint64(len(h.beats))]
+}
+
+// maxBeatTicks is the most ticks between two heartbeats on a stream:
+// maxNamedBeat's worth, and at most maxBeatRing.
+func (h *Hub) maxBeatTicks() uint64 {
+	return uint64(min(max(1, maxNamedBeat/h.cfg.Heartbeat), maxBeatRing))
+}
+
+// maxBeatRing bounds Hub.beats (a hub ticking every millisecond would
+// otherwise keep 5,000 channels).
+const maxBeatRing = 1024
+
+// maxNamedBeat is the longest a named follower's stream goes without a
+// heartbeat. Followers drop a stream silent for half their staleness bound
+// (at least 2s; tegata's Go and Node followers do), so a named stream gets
+// one every quarter of its follower's bound, between one tick and this.
+const maxNamedBeat = 5 * time.Second
+
+// beatTicks is how many heartbeat ticks pass between two heartbeats on
+// the stream of a follower whose staleness bound is staleAfter. A named
+// follower's freshness rests on leases, not heartbeats: a heartbeat only
+// shows the stream is alive, so most streams need one far less often
+// than every tick, and each costs the hub a write per stream.
+func (h *Hub) beatTicks(staleAfter time.Duration) uint64 {
+	every := min(staleAfter/4, maxNamedBeat)
+	return min(uint64(max(1, every/h.cfg.Heartbeat)), h.maxBeatTicks())
 }
 
 // Ask has every named follower report its position once it has applied

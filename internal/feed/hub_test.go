@@ -529,3 +529,39 @@ func TestHubReadyOnceHeadRead(t *testing.T) {
 		}
 	})
 }
+
+// TestNamedStreamHeartbeatsSparse: a named follower's stream gets a
+// heartbeat every quarter of its staleness bound, not every tick: its
+// freshness rests on leases, and every heartbeat costs the hub a write per
+// stream.
+func TestNamedStreamHeartbeatsSparse(t *testing.T) {
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	srv := serve(t, hub)
+	// A bound of 400ms: a heartbeat every 100ms, every 10th tick.
+	_, d := open(t, srv.URL+feed.Path+"?after=2", map[string]string{"Tegata-Verifier": "id=sparse&stale_after_ms=400"})
+	wantEvent(t, d, feed.EventHeartbeat, "2") // at once, caught up
+	const more = 3
+	for range more {
+		wantEvent(t, d, feed.EventHeartbeat, "2")
+	}
+	if beats := hub.Beats(); beats < more*10 {
+		t.Errorf("%d heartbeats after the first within %d ticks, want at most one per 10 ticks", more, beats)
+	}
+}
+
+// TestHeartbeatWhenThePositionMovesSilently: when the head moves past
+// entries a stream does not send (pruned or expired), the stream says so
+// with a heartbeat at once, not at the next tick: a follower's lease
+// vouches only once its position reaches the head the lease names.
+func TestHeartbeatWhenThePositionMovesSilently(t *testing.T) {
+	log := newMemLog()
+	log.appendN(2, live)
+	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
+	_, d := open(t, srv.URL+feed.Path+"?after=0", map[string]string{"Tegata-Verifier": "id=silent&stale_after_ms=10000"})
+	wantEntries(t, d, 1, 2)
+	wantEvent(t, d, feed.EventHeartbeat, "2")
+	log.skip(3)
+	checkHeartbeat(t, wantEvent(t, d, feed.EventHeartbeat, "5"), 5)
+}

@@ -156,6 +156,7 @@ func (h *Hub) ServeReports(w http.ResponseWriter, r *http.Request) {
 // body ends or a report is refused.
 func (h *Hub) answerReports(w http.ResponseWriter, rc *http.ResponseController, br *bufio.Reader, f Follower, token string) {
 	var out []byte
+	var deadline time.Time
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -171,7 +172,12 @@ func (h *Hub) answerReports(w http.ResponseWriter, rc *http.ResponseController, 
 		} else {
 			out = appendAnswer(out[:0], n, ack)
 		}
-		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+		// As on the stream (conn.begin): the deadline moves once half of
+		// it has passed, not at every answer. I/O, not logic: wall clock.
+		if now := time.Now(); deadline.Sub(now) < h.cfg.WriteTimeout/2 {
+			deadline = now.Add(h.cfg.WriteTimeout)
+			_ = rc.SetWriteDeadline(deadline)
+		}
 		if _, werr := w.Write(out); werr != nil || err != nil {
 			_ = rc.Flush()
 			return
@@ -264,8 +270,10 @@ func (h *Hub) Pending(x int64, limit int) ([]FollowerState, int) {
 	return h.fl.pending(x, limit, h.cfg.Now())
 }
 
-// FollowersChanged returns a channel closed at the next change of a
-// follower or of the head.
+// FollowersChanged returns a channel closed at the next change of the
+// head or of a follower's record: made, dropped, its position, readiness
+// or identity changed, a stream opened or closed. A report that only
+// renews a lease changes none of these.
 func (h *Hub) FollowersChanged() <-chan struct{} {
 	return *h.fl.changed.Load()
 }

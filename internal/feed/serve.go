@@ -74,7 +74,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	c := &conn{hub: h, w: w, rc: http.NewResponseController(w), named: named}
+	c := &conn{hub: h, w: w, rc: http.NewResponseController(w), named: named, beatTicks: 1}
+	if named {
+		c.beatTicks = h.beatTicks(f.StaleAfter)
+	}
 	c.begin()
 	if err := c.rc.Flush(); err != nil {
 		return
@@ -158,6 +161,14 @@ type conn struct {
 	// highest position asked of it so far.
 	named bool
 	asked int64
+	// told is the position the client has heard: the id of the last
+	// revocations event or heartbeat written. When the connection's
+	// position moves past it without an entry (entries skipped as
+	// expired), a heartbeat says so at once.
+	told int64
+	// beatTicks is how many of the hub's heartbeat ticks pass between
+	// two heartbeats on this stream (see Hub.beatTicks).
+	beatTicks uint64
 	// nodesSent is the hub's nodesGen last written.
 	nodesSent uint64
 	// deadline is the write deadline set last: it is moved on only once
@@ -211,7 +222,7 @@ func (c *conn) resetIfAhead(head int64) error {
 	if c.pos <= head {
 		return nil
 	}
-	c.pos = 0
+	c.pos, c.told = 0, 0
 	c.buf = appendReset(c.buf[:0], head)
 	c.write(c.buf)
 	return c.flush()
@@ -296,7 +307,7 @@ func (c *conn) live(ctx context.Context) error {
 		}
 		if caughtUp {
 			c.pos = max(c.pos, v.head)
-			if c.pos >= c.floor && (first || v.beat != sentBeat) {
+			if c.pos >= c.floor && (first || c.pos > c.told || v.beat-sentBeat >= c.beatTicks) {
 				c.writeHeartbeat(&v)
 				first, sentBeat, wrote = false, v.beat, true
 			}
@@ -317,8 +328,16 @@ func (c *conn) live(ctx context.Context) error {
 		if !caughtUp {
 			continue
 		}
+		// The next heartbeat falls due beatTicks after the last; one due
+		// but not sent (the hub's head is still below the floor) waits
+		// for the next tick.
+		due := max(sentBeat+c.beatTicks, v.beat+1)
+		if first {
+			due = v.beat + 1
+		}
 		select {
 		case <-v.changed:
+		case <-c.hub.beatAt(due):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -342,7 +361,7 @@ func (c *conn) writeSegments(segs []segment) bool {
 			wrote = c.writeFrames(s.frames) || wrote
 		default:
 			c.write(s.data)
-			wrote = true
+			c.told, wrote = s.frames[len(s.frames)-1].entry.Seq, true
 		}
 		c.pos = s.to
 	}
@@ -365,6 +384,9 @@ func (c *conn) writeFrames(frames []frame) bool {
 		}
 		c.pos = f.entry.Seq
 	}
+	if b.n > 0 {
+		c.told = b.last
+	}
 	c.buf = b.end(buf)
 	if len(c.buf) == 0 {
 		return false
@@ -376,6 +398,7 @@ func (c *conn) writeFrames(frames []frame) bool {
 // writeHeartbeat writes the tick's shared heartbeat when the connection is
 // at its head, else one of its own.
 func (c *conn) writeHeartbeat(v *view) {
+	c.told = c.pos
 	if v.beatFrame != nil && v.beatHead == c.pos {
 		c.write(v.beatFrame)
 		return

@@ -28,6 +28,9 @@ func CheckSettings(cfg Config) error {
 		// where no URL syntax marks it.
 		return errors.New("--db must be a postgres:// URL (or empty for embedded SQLite)")
 	}
+	if cfg.Pprof && cfg.MetricsAddr == "" {
+		return errors.New("--pprof needs --metrics-addr: profiles are served on the metrics listener only, never on --addr")
+	}
 	if cfg.SQLiteMaxSize < 0 {
 		return errors.New("--sqlite-max-size must not be negative")
 	}

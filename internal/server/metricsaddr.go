@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -19,8 +20,8 @@ type metricsListener struct {
 }
 
 // listenMetrics listens on addr; empty addr: nil, metrics stay on the API
-// listener.
-func listenMetrics(addr string, metrics http.Handler) (*metricsListener, error) {
+// listener. With pprof it also serves Go's profiles under /debug/pprof/.
+func listenMetrics(addr string, metrics http.Handler, pprof bool) (*metricsListener, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -34,6 +35,9 @@ func listenMetrics(addr string, metrics http.Handler) (*metricsListener, error) 
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
+	if pprof {
+		servePprof(mux)
+	}
 	return &metricsListener{ln: ln, url: "http://" + ln.Addr().String(),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}, nil
 }
@@ -49,4 +53,14 @@ func (m *metricsListener) close() {
 	if m != nil {
 		_ = m.srv.Close()
 	}
+}
+
+// servePprof adds Go's profiles to mux. Each is a GET; a CPU profile or
+// trace takes ?seconds=N and runs that long.
+func servePprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }

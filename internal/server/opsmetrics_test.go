@@ -95,3 +95,23 @@ func TestOperatorMetrics(t *testing.T) {
 		t.Error("the request's log lines carry no request_id=trace-0123")
 	}
 }
+
+// TestPprofOnMetricsListenerOnly: --pprof serves profiles on the metrics
+// listener and nowhere else, and is refused without one.
+func TestPprofOnMetricsListenerOnly(t *testing.T) {
+	if err := server.CheckSettings(server.Config{Pprof: true}); err == nil || !strings.Contains(err.Error(), "--metrics-addr") {
+		t.Errorf("CheckSettings(Pprof without MetricsAddr) = %v, want an error naming --metrics-addr", err)
+	}
+	e := start(t, func(c *server.Config) { c.MetricsAddr = "127.0.0.1:0"; c.Pprof = true })
+	if body := get(t, e.MetricsURL+"/debug/pprof/goroutine?debug=1"); !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("GET /debug/pprof/goroutine on the metrics address = %.80q, want a goroutine profile", body)
+	}
+	res, err := http.Get(e.URL + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/goroutine on the API address = %d, want 404", res.StatusCode)
+	}
+}

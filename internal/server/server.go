@@ -122,6 +122,10 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics there and not on Addr, so
 	// that a balancer exposing Addr does not expose the metrics.
 	MetricsAddr string
+	// Pprof serves Go's profiles (net/http/pprof, under /debug/pprof/) on
+	// MetricsAddr, which it requires: they show the node's internals and
+	// cost CPU while taken, so they never go on the public listener.
+	Pprof bool
 	// MaxStaleAfter is the longest staleness bound this node takes a
 	// verifier at (feed.HubConfig.StaleAfterCap): no lease it grants, and
 	// no wait for a silent verifier, lasts longer. Zero means
@@ -286,7 +290,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 		cs, err = newConsole(cfg, clk, a, st, id, cl, tx, limits, url)
 	}
 	if err == nil {
-		ml, err = listenMetrics(cfg.MetricsAddr, metrics)
+		ml, err = listenMetrics(cfg.MetricsAddr, metrics, cfg.Pprof)
 	}
 	if err != nil && cs != nil {
 		cs.close()

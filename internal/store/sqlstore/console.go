@@ -17,17 +17,8 @@ func (s *Store) Subjects(ctx context.Context, q store.SubjectQuery) ([]store.Sub
 	if q.Limit < 1 {
 		return nil, nil
 	}
-	col := "s.subject" + s.d.ByteOrder
-	where := []string{col + " >= ?", col + " > ?"}
-	args := []any{micros(q.Now), q.Prefix, q.After}
-	if end, ok := prefixEnd(q.Prefix); ok {
-		where = append(where, col+" < ?")
-		args = append(args, end)
-	}
-	args = append(args, q.Limit)
-	rows, err := s.query(ctx, `SELECT s.subject, (SELECT count(*) FROM sessions x
-		WHERE x.subject = s.subject AND x.revoked_at IS NULL AND x.expires_at > ?)
-		FROM subjects s WHERE `+strings.Join(where, " AND ")+` ORDER BY `+col+` LIMIT ?`, args...)
+	sql, args := s.subjectsQuery(q)
+	rows, err := s.query(ctx, sql, args...)
 	out, err := collect(rows, err, func(r scanner) (store.SubjectSummary, error) {
 		var v store.SubjectSummary
 		err := r.Scan(&v.Subject, &v.LiveSessions)
@@ -37,6 +28,52 @@ func (s *Store) Subjects(ctx context.Context, q store.SubjectQuery) ([]store.Sub
 		return nil, fmt.Errorf("sqlstore: subjects: %w", err)
 	}
 	return out, nil
+}
+
+func (s *Store) subjectsQuery(q store.SubjectQuery) (string, []any) {
+	col := "s.subject" + s.d.ByteOrder
+	where := []string{col + " >= ?", col + " > ?"}
+	args := []any{micros(q.Now), q.Prefix, q.After}
+	if end, ok := prefixEnd(q.Prefix); ok {
+		where = append(where, col+" < ?")
+		args = append(args, end)
+	}
+	return `SELECT s.subject, (SELECT count(*) FROM sessions x
+		WHERE x.subject = s.subject AND x.revoked_at IS NULL AND x.expires_at > ?)
+		FROM subjects s WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + col + ` LIMIT ?`, append(args, q.Limit)
+}
+
+// ExplainSubjects returns the database's plan of the query Subjects runs
+// for q (EXPLAIN on Postgres, EXPLAIN QUERY PLAN on SQLite), one line per
+// row: the proof, for tests and benchmarks, that a search reads an index.
+func (s *Store) ExplainSubjects(ctx context.Context, q store.SubjectQuery) (string, error) {
+	sql, args := s.subjectsQuery(q)
+	explain := "EXPLAIN "
+	if !s.d.DollarPlaceholders {
+		explain = "EXPLAIN QUERY PLAN "
+	}
+	rows, err := s.query(ctx, explain+sql, args...)
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: explain subjects: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		fmt.Fprintln(&b, vals[len(vals)-1]) // the plan line: the last column on both
+	}
+	return b.String(), rows.Err()
 }
 
 // prefixEnd is the least string above every string that begins with p:
