@@ -13,6 +13,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/console"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // adminName is the bootstrap admin key's name, as the audit trail shows it.
@@ -61,9 +62,16 @@ func TestRevokeFlow(t *testing.T) {
 	if err != nil || len(ss) != 3 {
 		t.Fatalf("Sessions(alice) = %d, %v, want 3", len(ss), err)
 	}
+	if _, err := e.Store.BindSession(ctx(t), ss[1].ID, store.Binding{Kind: store.BindingDPoP, Thumbprint: "jkt",
+		Key: []byte(`{"kty":"OKP"}`), BoundAt: e.clock.Now()}, e.clock.Now(), store.Actor{By: "system"}); err != nil {
+		t.Fatal(err)
+	}
 	res = b.get("/console/user?sub=alice%40example.com")
 	if n := strings.Count(res.body, "Sign out this device"); n != 3 {
 		t.Errorf("alice's page offers %d device sign-outs, want 3", n)
+	}
+	if bound, unbound := strings.Count(res.body, `<td class="bound">dpop, since`), strings.Count(res.body, `<td class="bound">no</td>`); bound != 1 || unbound != 2 {
+		t.Errorf("alice's page shows %d bound and %d unbound devices, want 1 and 2", bound, unbound)
 	}
 	form := url.Values{"op": {"device"}, "sub": {"alice@example.com"}, "sid": {ss[0].ID}}
 	res = b.post("/console/user/revoke", form)
