@@ -219,3 +219,44 @@ func checkText(t *testing.T, what, body string) {
 		}
 	}
 }
+
+// TestKeys: rotating the signing key goes through a confirmation and is
+// audited under the operator; a new API key's secret is shown once, works,
+// and is never shown again.
+func TestKeys(t *testing.T) {
+	e := start(t, nil)
+	b := e.signedIn(t)
+	before, err := e.admin.Keys(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.get("/console/keys")
+	res := b.post("/console/keys/rotate", nil)
+	if !strings.Contains(res.body, "Rotate the signing key?") {
+		t.Errorf("rotate without confirming: want the confirmation\n%s", res.body)
+	}
+	if now, _ := e.admin.Keys(ctx(t)); len(now) != len(before) {
+		t.Fatalf("unconfirmed rotation made a key: %d keys, want %d", len(now), len(before))
+	}
+	wantStatus(t, "rotate, confirmed", b.post("/console/keys/rotate", url.Values{"confirmed": {"yes"}, "reason": {"yearly"}}), http.StatusSeeOther)
+	if now, _ := e.admin.Keys(ctx(t)); len(now) != len(before)+1 {
+		t.Errorf("after the rotation %d keys, want %d", len(now), len(before)+1)
+	}
+	res = b.get("/console/audit?action=key.add&actor=" + url.QueryEscape("api-key:"+adminName(t, e)))
+	if !strings.Contains(res.body, "yearly") {
+		t.Errorf("the rotation is not audited under the operator\n%s", res.body)
+	}
+
+	res = b.post("/console/apikeys", url.Values{"name": {"billing"}, "role": {"gate"}})
+	m := regexp.MustCompile(`<pre id="new-secret">([^<]+)</pre>`).FindStringSubmatch(res.body)
+	if m == nil {
+		t.Fatalf("the new key's secret is not shown\n%s", res.body)
+	}
+	c := &client.Client{BaseURL: e.URL, APIKey: m[1]}
+	if _, err := c.CreateSession(ctx(t), client.SessionRequest{Subject: "via-billing"}); err != nil {
+		t.Errorf("the new gate key does not work: %v", err)
+	}
+	if res := b.get("/console/keys"); strings.Contains(res.body, m[1]) {
+		t.Error("the keys page shows the secret again")
+	}
+}
