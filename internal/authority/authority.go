@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tegata-dev/tegata/internal/dpop"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,8 @@ type Authority struct {
 	caughtUp atomic.Int64
 	// count counts the revocations recorded here, for metrics.
 	count counters
+	// proofs checks the DPoP proofs sent to sign-in and refresh.
+	proofs *dpop.Checker
 }
 
 // New opens an authority over st. masterKey (MasterKeySize bytes) encrypts
@@ -48,7 +51,7 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0)}
+	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0), proofs: dpop.NewChecker(dpop.Config{})}
 	var err error
 	others := cfg.OtherMasterKeys
 	if a.keySealer, err = newSealer(masterKey, "signing keys", others...); err != nil {
