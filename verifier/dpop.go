@@ -94,26 +94,6 @@ func dpopToken(r *http.Request) (raw, proof string, ok bool, err error) {
 	return raw, proofs[0], true, nil
 }
 
-// VerifyRequest verifies the token of a request as the middleware does:
-// a DPoP-bound token from "Authorization: DPoP <token>" with the DPoP
-// header (VerifyDPoP, with the URL from Config.PublicURL or the request),
-// else a Bearer token (TokenFromRequest, then Verify).
-func (v *Verifier) VerifyRequest(r *http.Request) (*Claims, error) {
-	raw, proof, isDPoP, err := dpopToken(r)
-	switch {
-	case err != nil:
-		v.logRejection(r.Context(), nil, err)
-		return nil, err
-	case isDPoP:
-		return v.VerifyDPoP(r.Context(), raw, proof, r.Method, v.requestURL(r))
-	}
-	if raw, err = TokenFromRequest(r); err != nil {
-		v.logRejection(r.Context(), nil, err)
-		return nil, err
-	}
-	return v.Verify(r.Context(), raw)
-}
-
 // dpopChallenge is the WWW-Authenticate value of a refused DPoP request
 // (RFC 9449 §7.1), and the DPoP-Nonce to send with it.
 func dpopChallenge(err error) (challenge, code, nonce string, ok bool) {
