@@ -43,6 +43,7 @@ type Verifier struct {
 	acceptBound bool
 
 	// Set by New only; nil for a local verifier.
+	key       atomic.Pointer[string] // the API key (SetAPIKey)
 	auth      *authorities
 	keys      *keySource
 	feed      *feed.Client
@@ -93,6 +94,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	}
 	v := newVerifier(cfg, keys.lookup, revocation.NewSet(cfg.MaxEntries))
 	v.auth, v.keys, v.bg, v.cancel, v.skew = auth, keys, bg, cancel, skew
+	v.key.Store(&cfg.APIKey)
 	leeway := func() time.Duration { return v.expect.Load().Leeway }
 	skew.leeway.Store(&leeway)
 	skew.check()
@@ -340,5 +342,5 @@ func (v *Verifier) checkRevocation(ctx context.Context, raw string, e *cached, n
 	if !v.cfg.Introspect {
 		return err
 	}
-	return v.auth.introspect(ctx, v.cfg.APIKey, raw)
+	return v.auth.introspect(ctx, v.apiKey(), raw)
 }

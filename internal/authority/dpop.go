@@ -1,10 +1,9 @@
 package authority
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tegata-dev/tegata/internal/dpop"
 	"github.com/tegata-dev/tegata/internal/store"
@@ -26,7 +25,7 @@ const (
 // *Error with CodeInvalidDPoPProof.
 func (a *Authority) CheckProof(proof, path string) (string, error) {
 	url := strings.TrimSuffix(a.cfg.Issuer, "/") + path
-	p, err := a.proofs.Check(proof, dpop.Request{Method: "POST", URL: url}, a.cfg.Now())
+	p, err := a.proofs.Check(proof, dpop.Request{Method: "POST", URL: url}, a.cfg.Clock.Now())
 	if err != nil {
 		return "", proofError(err.Error())
 	}
@@ -54,59 +53,35 @@ type RefreshRequest struct {
 	// DPoPJKT is the key of a DPoP proof checked with CheckProof
 	// (RefreshPath); "" when none came.
 	DPoPJKT string
-	// ProvenJKT is the key a trusted caller (a web gate's API key) checked
-	// a proof of possession of: a DBSC refresh proof.
-	ProvenJKT string
+	// DBSCProof is a browser's DBSC proof relayed by a web gate
+	// (RefreshDBSC).
+	DBSCProof string
 }
 
-// theftError is a proof of another key than the session's: whoever
-// refreshes holds the session's refresh token but not its device key.
-type theftError struct {
-	session store.Session
-	why     string
-}
-
-func (e *theftError) Error() string { return e.why }
-
-// bindingRefusal applies a session's binding to a refresh: nil when the
-// refresh may go on; a *theftError when a proof of another key came; an
-// *Error otherwise (nothing proven: a client mistake or a missing proof
-// is refused, not taken for theft).
-func bindingRefusal(s store.Session, r RefreshRequest) error {
-	b := s.Binding
-	switch {
-	case b.Kind == store.BindingDPoP && r.DPoPJKT == "":
-		return proofError("the session is DPoP-bound and no proof came")
-	case b.Kind == store.BindingDPoP && r.DPoPJKT != b.Thumbprint:
-		return &theftError{session: s, why: "refresh with a DPoP proof signed by another key"}
-	case b.Kind == store.BindingDBSC && r.ProvenJKT == "":
-		return &Error{Code: CodeInvalidGrant, Description: "refresh token is invalid, expired or revoked",
-			Detail: "the session is DBSC-bound: it refreshes only through the web gate, with a proof"}
-	case b.Kind == store.BindingDBSC && r.ProvenJKT != b.Thumbprint:
-		return &theftError{session: s, why: "refresh with a DBSC proof signed by another key"}
-	case b.Kind == "" && r.DPoPJKT != "":
-		return proofError("the session is not DPoP-bound; bind it at sign-in")
-	case b.Kind == "" && r.ProvenJKT != "", b.Kind == store.BindingDPoP && r.ProvenJKT != "":
-		return invalidRequest("binding_jkt names the key of a DBSC-bound session, and this session is not one")
-	}
-	return nil
-}
-
-// refusedForBinding turns a binding refusal into the answer, revoking the
-// session first when it was theft.
-func (a *Authority) refusedForBinding(ctx context.Context, err error) error {
-	var theft *theftError
-	if !errors.As(err, &theft) {
+// checkBinding applies a session's binding to a refresh (checkDPoP,
+// checkDBSC).
+func checkBinding(s store.Session, req RefreshRequest, now time.Time) error {
+	if err := checkDPoP(s, req.DPoPJKT); err != nil {
 		return err
 	}
-	actor := store.Actor{By: "system", Reason: theft.why}
-	if _, rerr := a.revokeForBinding(ctx, theft.session, actor); rerr != nil {
-		return fmt.Errorf("authority: revoke session %s after a proof of another key: %w", theft.session.ID, rerr)
+	return checkDBSC(s, req.RefreshToken, req.DBSCProof, now)
+}
+
+// checkDPoP is the refresh rule of a DPoP-bound session: a proof of its
+// key must come. None is refused and spends nothing (a client that lost
+// its header is not a thief); a proof of another key is an
+// *errBindingFailed: whoever refreshes holds the refresh token but not the
+// device's key. A proof sent for a session bound to no DPoP key is
+// refused: refresh never binds.
+func checkDPoP(s store.Session, jkt string) error {
+	b := s.Binding
+	switch {
+	case b.Kind == store.BindingDPoP && jkt == "":
+		return proofError("the session is DPoP-bound and no proof came")
+	case b.Kind == store.BindingDPoP && jkt != b.Thumbprint:
+		return &errBindingFailed{session: s, err: errors.New("refresh with a DPoP proof signed by another key")}
+	case b.Kind != store.BindingDPoP && jkt != "":
+		return proofError("the session is not bound to a DPoP key; bind it at sign-in")
 	}
-	if theft.session.Binding.Kind == store.BindingDPoP {
-		return &Error{Code: CodeInvalidDPoPProof, kind: ErrReuse,
-			Description: "DPoP proof is signed by another key than the session's; the session has been revoked"}
-	}
-	return &Error{Code: CodeInvalidGrant, kind: ErrReuse,
-		Description: "proof is signed by another key than the session's; the session has been revoked"}
+	return nil
 }

@@ -2,8 +2,8 @@ package authority
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -81,7 +81,7 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err != nil {
 		return Tokens{}, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	// Before anything is stored: a session whose first token cannot be
 	// minted would be half made.
 	if _, ok := a.ring().current(now); !ok {
@@ -183,24 +183,23 @@ func tokenJKT(b store.Binding) string {
 // refresh token. Every refusal is an *Error with CodeInvalidGrant; a
 // refusal because the token was already rotated also matches ErrReuse, and
 // the session has then been revoked. A device-bound session needs
-// RefreshWith.
+// RefreshWith (or RefreshDBSC).
 func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 	return a.RefreshWith(ctx, RefreshRequest{RefreshToken: refresh})
 }
 
-// RefreshWith is Refresh with the proofs a device-bound session needs
-// (bindingRefusal): a DPoP-bound session refreshes only with a proof of
-// its key (CodeInvalidDPoPProof otherwise), a DBSC-bound one only with
-// the key proven to a web gate. A proof signed by another key is taken
-// for theft, as a reused refresh token is: the session is revoked and the
-// error matches ErrReuse.
+// RefreshWith is Refresh with the proofs a device-bound session needs: a
+// DPoP-bound session refreshes only with a proof of its key
+// (CodeInvalidDPoPProof otherwise, nothing spent), a DBSC-bound one only
+// with a DBSC proof (checkDBSC). A proof signed by another key is taken for
+// theft, as a reused refresh token is: the session is revoked.
 func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens, error) {
 	refresh := req.RefreshToken
 	presented, err := parseRefresh(refresh)
 	if err != nil {
 		return Tokens{}, grantError(err.Error())
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	until, err := a.coverUntil(ctx, now)
 	if err != nil {
 		return Tokens{}, err
@@ -219,7 +218,7 @@ func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens
 		// The refresh token is spent only if its access token can be
 		// minted: otherwise the client's retry would look like theft.
 		Check: func(s store.Session, _ int64) error {
-			if err := bindingRefusal(s, req); err != nil {
+			if err := checkBinding(s, req, now); err != nil {
 				return err
 			}
 			return a.mintable(s, now)
@@ -232,19 +231,27 @@ func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens
 		res, err = a.store.RotateRefresh(ctx, rot)
 		return err
 	})
-	if err != nil {
-		if bindingErr := a.refusedForBinding(ctx, err); bindingErr != err || isRefusal(err) {
-			return Tokens{}, bindingErr
-		}
+	var bf *errBindingFailed
+	var refused *Error
+	switch {
+	case errors.As(err, &bf):
+		return Tokens{}, a.refusedForBinding(ctx, bf)
+	case errors.As(err, &refused):
+		return Tokens{}, err
+	case err != nil:
 		return Tokens{}, fmt.Errorf("authority: rotate refresh token: %w", err)
 	}
 	switch res.Outcome {
 	case store.Rotated:
 	case store.Replayed:
-		// The rotation this replays checked the binding; this call's
-		// proofs are checked again, as a second tab's are its own.
-		if err := bindingRefusal(res.Session, req); err != nil {
-			return Tokens{}, a.refusedForBinding(ctx, err)
+		// Check ran for the rotation this one repeats, not for this
+		// caller: a copied refresh token within the grace window must not
+		// get the successor without the browser's key.
+		if err := checkBinding(res.Session, req, now); err != nil {
+			if errors.As(err, &bf) {
+				return Tokens{}, a.refusedForBinding(ctx, bf)
+			}
+			return Tokens{}, err
 		}
 		pt, err := a.tokSealer.open(res.Sealed, presented[:])
 		if err != nil {
@@ -264,13 +271,6 @@ func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens
 	return a.tokens(res.Session, res.Generation, next, a.refreshExpiry(res.Session, res.Session.RefreshedAt), now)
 }
 
-// isRefusal reports whether err is a refusal of the caller's (an *Error),
-// as a Check callback returns them.
-func isRefusal(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
-}
-
 // grantError is the one answer to every refused refresh (RFC 6749 §5.2):
 // the client learns nothing about why; the log does.
 func grantError(detail string) error {
@@ -282,7 +282,7 @@ func (a *Authority) Sessions(ctx context.Context, subject string) ([]store.Sessi
 	if err := checkSubject(subject); err != nil {
 		return nil, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	all, err := a.store.ListSessions(ctx, subject, now)
 	if err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ func (s *server) tokensJSON(t authority.Tokens) client.Tokens {
 	}
 	return client.Tokens{
 		SessionID: t.SessionID, AccessToken: t.AccessToken, TokenType: typ,
-		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Now()).Round(time.Second) / time.Second),
+		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Clock.Now()).Round(time.Second) / time.Second),
 		AccessExpiresAt: t.AccessExpiresAt.UTC(), RefreshToken: t.RefreshToken,
 		RefreshExpiresAt: t.RefreshExpiresAt.UTC().Truncate(time.Second), // whole seconds, like exp
 	}
@@ -64,7 +64,9 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		RefreshToken string `json:"refresh_token"`
-		BindingJKT   string `json:"binding_jkt"`
+		// DBSCProof: a browser's signed answer to a DBSC challenge, relayed
+		// by the web gate; a session bound to a browser key needs it.
+		DBSCProof string `json:"dbsc_proof"`
 	}
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
@@ -72,15 +74,11 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if req.RefreshToken == "" {
 		return badRequest(`"refresh_token" is required`, nil)
 	}
-	if req.BindingJKT != "" && callerOf(r).key.Name == "" {
-		// Only a web gate (or an operator) vouches for a DBSC proof.
-		return badRequest(`"binding_jkt" needs an API key with the sessions role`, nil)
-	}
 	jkt, err := s.proofKey(r, authority.RefreshPath)
 	if err != nil {
 		return err
 	}
-	t, err := s.a.RefreshWith(r.Context(), authority.RefreshRequest{RefreshToken: req.RefreshToken, DPoPJKT: jkt, ProvenJKT: req.BindingJKT})
+	t, err := s.a.RefreshWith(r.Context(), authority.RefreshRequest{RefreshToken: req.RefreshToken, DPoPJKT: jkt, DBSCProof: req.DBSCProof})
 	if err != nil {
 		return err
 	}
