@@ -47,7 +47,7 @@ func (a *Authority) BindSession(ctx context.Context, sid string, req BindRequest
 	if err != nil {
 		return store.Session{}, err
 	}
-	s, err := a.store.BindSession(ctx, sid, b, a.cfg.Now(), actor)
+	s, err := a.store.BindSession(ctx, sid, b, a.cfg.Clock.Now(), actor)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return store.Session{}, &Error{Code: CodeNotFound, Description: "no such live session"}
@@ -87,7 +87,7 @@ func (a *Authority) BindingFailed(ctx context.Context, sid string, actor store.A
 
 // revokeForBinding revokes a bound session whose device failed a proof.
 func (a *Authority) revokeForBinding(ctx context.Context, s store.Session, actor store.Actor) (revocation.Entry, error) {
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	until, err := a.coverUntil(ctx, now)
 	if err != nil {
 		return revocation.Entry{}, err
@@ -121,7 +121,7 @@ func (a *Authority) Session(ctx context.Context, sid string) (store.Session, err
 	if err != nil {
 		return store.Session{}, fmt.Errorf("authority: session: %w", err)
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	s.ExpiresAt = a.refreshExpiry(s, s.RefreshedAt)
 	if !s.RevokedAt.IsZero() || !s.ExpiresAt.After(now) {
 		return store.Session{}, &Error{Code: CodeNotFound, Description: "no such live session"}

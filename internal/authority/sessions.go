@@ -67,7 +67,7 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err != nil {
 		return Tokens{}, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	// Before anything is stored: a session whose first token cannot be
 	// minted would be half made.
 	if _, ok := a.ring().current(now); !ok {
@@ -162,7 +162,7 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 	if err != nil {
 		return Tokens{}, grantError(err.Error())
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	until, err := a.coverUntil(ctx, now)
 	if err != nil {
 		return Tokens{}, err
@@ -224,7 +224,7 @@ func (a *Authority) Sessions(ctx context.Context, subject string) ([]store.Sessi
 	if err := checkSubject(subject); err != nil {
 		return nil, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	all, err := a.store.ListSessions(ctx, subject, now)
 	if err != nil {
 		return nil, err

@@ -41,8 +41,8 @@ func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", false, "with --web: cookies without Secure and __Host-, for plain-http development off localhost only")
 	fs.StringVar(&f.sameSite, "cookie-samesite", "lax", "with --web: lax or strict")
 	fs.StringVar(&f.unavailablePage, "unavailable-page", "", "with --web: HTML file sent (503) to browser page requests while sessions cannot be checked; default a page that retries every 5 s")
-	fs.Float64Var(&f.refreshPerAddress, "refresh-per-address", gate.DefaultRefreshPerAddress,
-		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 = no limit")
+	fs.Var(offFloat{&f.refreshPerAddress, gate.DefaultRefreshPerAddress}, "refresh-per-address",
+		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 or off: no limit")
 }
 
 // config checks the web flags and returns the web session configuration,
@@ -70,16 +70,10 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 	if err != nil {
 		return nil, err
 	}
-	if f.refreshPerAddress < 0 {
-		return nil, usageErr("--refresh-per-address must not be negative (0: no limit)")
-	}
 	hc.Transport.(*failover).initialKey = vcfg.APIKey
 	cfg := &gate.WebConfig{LoginPath: f.loginPath, Origin: f.origin, InsecureCookies: f.insecureCookies,
 		Authority:         &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc},
 		RefreshPerAddress: f.refreshPerAddress}
-	if f.refreshPerAddress == 0 {
-		cfg.RefreshPerAddress = -1 // the flag's 0 is no limit, the config's is the default
-	}
 	if f.unavailablePage != "" {
 		if cfg.UnavailablePage, err = os.ReadFile(f.unavailablePage); err != nil {
 			return nil, usageErr("--unavailable-page: %v", err)

@@ -18,7 +18,7 @@ import (
 func (s *server) tokensJSON(t authority.Tokens) client.Tokens {
 	return client.Tokens{
 		SessionID: t.SessionID, AccessToken: t.AccessToken, TokenType: "Bearer",
-		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Now()).Round(time.Second) / time.Second),
+		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Clock.Now()).Round(time.Second) / time.Second),
 		AccessExpiresAt: t.AccessExpiresAt.UTC(), RefreshToken: t.RefreshToken,
 		RefreshExpiresAt: t.RefreshExpiresAt.UTC().Truncate(time.Second), // whole seconds, like exp
 	}
