@@ -58,6 +58,17 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (Tokens, erro
 	return t, err
 }
 
+// RefreshDBSC is Refresh for a session bound to a browser's DBSC key, with
+// the browser's proof (its Secure-Session-Response JWT over a challenge
+// issued for refreshToken). ErrUseDBSCChallenge asks for a proof over a
+// fresh challenge; ErrInvalidGrant after a proof signed by another key
+// means the session was revoked as stolen.
+func (c *Client) RefreshDBSC(ctx context.Context, refreshToken, proof string) (Tokens, error) {
+	var t Tokens
+	err := c.call(ctx, "POST", "/v1/token/refresh", map[string]string{"refresh_token": refreshToken, "dbsc_proof": proof}, &t)
+	return t, err
+}
+
 // Sessions lists a subject's live sessions, newest first (GET
 // /v1/subjects/{sub}/sessions, admin or gate key).
 func (c *Client) Sessions(ctx context.Context, subject string) ([]Session, error) {

@@ -73,6 +73,9 @@ func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
 	if cfg.Web != nil {
 		g.web = cfg.Web.handler(g.proxy, true)
 		g.tunnels = cfg.Web.tunnels
+		if m != nil {
+			cfg.Web.metrics.Store(m)
+		}
 		origins = append(slices.Clip(origins), cfg.Web.origin)
 	}
 	if g.origins, err = newOriginCheck(cfg.TrustedProxies, origins...); err != nil {

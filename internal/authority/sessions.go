@@ -3,6 +3,7 @@ package authority
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -158,6 +159,11 @@ func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, tim
 // refusal because the token was already rotated also matches ErrReuse, and
 // the session has then been revoked.
 func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error) {
+	return a.refresh(ctx, refresh, "")
+}
+
+// refresh is Refresh, with the DBSC proof of RefreshDBSC ("" for none).
+func (a *Authority) refresh(ctx context.Context, refresh, dbscProof string) (Tokens, error) {
 	presented, err := parseRefresh(refresh)
 	if err != nil {
 		return Tokens{}, grantError(err.Error())
@@ -180,7 +186,12 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		RevokedUntil: until,
 		// The refresh token is spent only if its access token can be
 		// minted: otherwise the client's retry would look like theft.
-		Check: func(s store.Session, _ int64) error { return a.mintable(s, now) },
+		Check: func(s store.Session, _ int64) error {
+			if err := checkDBSC(s, refresh, dbscProof, now); err != nil {
+				return err
+			}
+			return a.mintable(s, now)
+		},
 	}
 	var res store.RotateResult
 	err = a.withSlot(ctx, func(slot *store.SlotRequest) error {
@@ -189,12 +200,28 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		res, err = a.store.RotateRefresh(ctx, rot)
 		return err
 	})
-	if err != nil {
+	var bf *errBindingFailed
+	var refused *Error
+	switch {
+	case errors.As(err, &bf):
+		return Tokens{}, a.refusedForBinding(ctx, bf)
+	case errors.As(err, &refused):
+		return Tokens{}, err
+	case err != nil:
 		return Tokens{}, fmt.Errorf("authority: rotate refresh token: %w", err)
 	}
 	switch res.Outcome {
 	case store.Rotated:
 	case store.Replayed:
+		// Check ran for the rotation this one repeats, not for this
+		// caller: a copied refresh token within the grace window must not
+		// get the successor without the browser's key.
+		if err := checkDBSC(res.Session, refresh, dbscProof, now); err != nil {
+			if errors.As(err, &bf) {
+				return Tokens{}, a.refusedForBinding(ctx, bf)
+			}
+			return Tokens{}, err
+		}
 		pt, err := a.tokSealer.open(res.Sealed, presented[:])
 		if err != nil {
 			return Tokens{}, fmt.Errorf("authority: session %s: open successor: %w", res.Session.ID, err)

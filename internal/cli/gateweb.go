@@ -26,10 +26,11 @@ type webFlags struct {
 	loginHandoffPaths         string
 	sameSite, unavailablePage string
 	refreshPerAddress         float64
+	dbsc                      bool
 }
 
 // webFlagNames are the flags that mean nothing without --web.
-var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address", "unavailable-page"}
+var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address", "unavailable-page", "dbsc"}
 
 func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.on, "web", false, "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream")
@@ -41,6 +42,7 @@ func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", false, "with --web: cookies without Secure and __Host-, for plain-http development off localhost only")
 	fs.StringVar(&f.sameSite, "cookie-samesite", "lax", "with --web: lax or strict")
 	fs.StringVar(&f.unavailablePage, "unavailable-page", "", "with --web: HTML file sent (503) to browser page requests while sessions cannot be checked; default a page that retries every 5 s")
+	fs.BoolVar(&f.dbsc, "dbsc", true, "with --web: offer Device Bound Session Credentials at sign-in (browsers that support it bind the session to a key they cannot export); --dbsc=false: offer none (sessions bound already still refresh)")
 	fs.Var(offFloat{&f.refreshPerAddress, gate.DefaultRefreshPerAddress}, "refresh-per-address",
 		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 or off: no limit")
 }
@@ -73,7 +75,7 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 	hc.Transport.(*failover).initialKey = vcfg.APIKey
 	cfg := &gate.WebConfig{LoginPath: f.loginPath, Origin: f.origin, InsecureCookies: f.insecureCookies,
 		Authority:         &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc},
-		RefreshPerAddress: f.refreshPerAddress}
+		RefreshPerAddress: f.refreshPerAddress, NoDBSC: !f.dbsc}
 	if f.unavailablePage != "" {
 		if cfg.UnavailablePage, err = os.ReadFile(f.unavailablePage); err != nil {
 			return nil, usageErr("--unavailable-page: %v", err)

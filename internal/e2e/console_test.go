@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func startConsoleStack(t *testing.T) *consoleStack {
 	}
 	for _, name := range []string{"gate-eu", "gate-us"} {
 		g := startProc(t, name, bins["tegata"], []string{"TEGATA_FEED_KEY=" + feed.Key, "TEGATA_API_KEY="},
-			"gate", "--authority", s.authority, "--listen", "127.0.0.1:0", "--name", name)
+			"gate", "--authority", s.authority, "--listen", "127.0.0.1:0", "--name", name, "--stale-after", "2m")
 		g.wait(t, regexp.MustCompile(`tegata gate ready`), 60*time.Second)
 		s.gates = append(s.gates, g)
 	}
@@ -132,13 +133,31 @@ func TestConsoleBrowser(t *testing.T) {
 	sid := d.eval(`document.querySelector("#devices tbody tr td.mono").textContent`)
 
 	// Sign one device out: the confirmation step, then the live
-	// confirmation until both gates hold it.
+	// confirmation, naming the gate that does not hold it yet (frozen
+	// with SIGSTOP, well within its staleness bound), until both do.
 	d.click(`#devices tbody tr button.danger`)
 	if err := chromedp.Do(d.ctx, chromedp.SendKeys(chromedp.ID("reason"), "phone lost")); err != nil {
 		t.Fatal(err)
 	}
+	frozen := s.gates[1]
+	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	d.click(`#confirm`)
+	ctx, cancel := context.WithTimeout(d.ctx, 60*time.Second)
+	err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.getElementById("pending").textContent.includes("gate-us")`))
+	cancel()
+	if err != nil {
+		t.Errorf("the confirmation never named the frozen gate pending: %v (status %q, pending %q)", err, d.text("#status"), d.text("#pending"))
+	}
+	consoleShot(t, d, "confirm-pending")
+	if err := frozen.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 	waitInForce(t, d, 2)
+	if got := d.text("#pending"); got != "" {
+		t.Errorf("once in force the page still names %q pending", got)
+	}
 	consoleShot(t, d, "confirm")
 
 	// Change the roles.

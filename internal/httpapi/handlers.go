@@ -48,6 +48,9 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		RefreshToken string `json:"refresh_token"`
+		// DBSCProof: a browser's signed answer to a DBSC challenge, relayed
+		// by the web gate; a session bound to a browser key needs it.
+		DBSCProof string `json:"dbsc_proof"`
 	}
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
@@ -55,7 +58,7 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if req.RefreshToken == "" {
 		return badRequest(`"refresh_token" is required`, nil)
 	}
-	t, err := s.a.Refresh(r.Context(), req.RefreshToken)
+	t, err := s.a.RefreshDBSC(r.Context(), req.RefreshToken, req.DBSCProof)
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,10 @@ func TestCheckViolations(t *testing.T) {
 			RuleApplied, n + 1, "includes seq 5"},
 		{"subject cutoff applied", add(Event{Start: sec(55), T: sec(55.01), P: "v3", Kind: KindVerify, Verdict: Accept, Tok: "b1", SID: "s2", Sub: "bob", SGen: 1, Pos: 6, PosAfter: 6}),
 			RuleApplied, n + 1, "seq 6"},
+		{"bulk subject cutoff, its generation read from the log", func(h []Event) []Event {
+			h[17].SGen = 0 // the revocation of bob, as a bulk call answers it
+			return append(h, Event{Start: sec(55), T: sec(55.01), P: "v3", Kind: KindVerify, Verdict: Accept, Tok: "b1", SID: "s2", Sub: "bob", SGen: 1, Pos: 6, PosAfter: 6})
+		}, RuleApplied, n + 1, "seq 6"},
 		{"current without an entry older than the lease", add(Event{T: sec(80), P: "v3", Kind: KindState, Ready: true, PosAfter: 5}),
 			RuleLease, n + 1, "without seq 6"},
 		{"accepting without an entry older than the lease", add(Event{Start: sec(80), T: sec(80.01), P: "v3", Kind: KindVerify, Verdict: Accept, Tok: "x", SID: "s9", Sub: "carol", SGen: 1, Pos: 4, PosAfter: 4}),

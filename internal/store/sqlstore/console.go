@@ -96,24 +96,49 @@ func prefixEnd(p string) (string, bool) {
 }
 
 // SearchAudit implements store.Console. Each filter is a column of one of
-// migration 0012's indexes; the records come newest first.
+// migration 0012's indexes; the records come newest first. Several
+// actions are one index range each, newest first, merged: an IN list
+// would read every record of every action and sort them.
 func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditRecord, error) {
 	if q.Limit < 1 {
 		return nil, nil
 	}
+	actions := q.Actions
+	if len(actions) == 0 {
+		actions = []string{""}
+	}
+	var parts []string
+	var args []any
+	for i, a := range actions {
+		cond, cargs := auditWhere(q, a)
+		parts = append(parts, fmt.Sprintf(`SELECT * FROM (SELECT id, at, actor, reason, action, target FROM audit%s
+			ORDER BY id DESC LIMIT ?) a%d`, cond, i))
+		args = append(append(args, cargs...), q.Limit)
+	}
+	query := parts[0]
+	if len(parts) > 1 {
+		query = `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) u ORDER BY id DESC LIMIT ?`
+		args = append(args, q.Limit)
+	}
+	rows, err := s.query(ctx, query, args...)
+	out, err := collect(rows, err, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: search audit: %w", err)
+	}
+	return out, nil
+}
+
+// auditWhere is the WHERE clause of q's filters, with action (if not
+// empty) for its actions.
+func auditWhere(q store.AuditQuery, action string) (string, []any) {
 	var where []string
 	var args []any
-	add := func(cond string, vals ...any) { where, args = append(where, cond), append(args, vals...) }
+	add := func(cond string, v any) { where, args = append(where, cond), append(args, v) }
 	if q.Actor != "" {
 		add("actor = ?", q.Actor)
 	}
-	if len(q.Actions) > 0 {
-		ph := strings.TrimSuffix(strings.Repeat("?, ", len(q.Actions)), ", ")
-		vals := make([]any, len(q.Actions))
-		for i, a := range q.Actions {
-			vals[i] = a
-		}
-		add("action IN ("+ph+")", vals...)
+	if action != "" {
+		add("action = ?", action)
 	}
 	if q.Target != "" {
 		add("target = ?", q.Target)
@@ -127,17 +152,10 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]store.Au
 	if q.Before > 0 {
 		add("id < ?", q.Before)
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
+	if len(where) == 0 {
+		return "", nil
 	}
-	rows, err := s.query(ctx, `SELECT id, at, actor, reason, action, target FROM audit`+cond+
-		` ORDER BY id DESC LIMIT ?`, append(args, q.Limit)...)
-	out, err := collect(rows, err, scanAudit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: search audit: %w", err)
-	}
-	return out, nil
+	return " WHERE " + strings.Join(where, " AND "), args
 }
 
 func scanAudit(r scanner) (store.AuditRecord, error) {
