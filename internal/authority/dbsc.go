@@ -57,7 +57,7 @@ func checkDBSC(s store.Session, refresh, proof string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("authority: session %s: stored DBSC key: %w", s.ID, err)
 	}
-	err = dbsc.CheckRefresh(proof, key, refresh, s.ID, now)
+	err = dbsc.CheckRefresh(proof, key, refresh, now)
 	switch {
 	case err == nil:
 		return nil
