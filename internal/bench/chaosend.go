@@ -75,7 +75,7 @@ func (cr *chaosRun) finals(ctx context.Context) {
 		if v := s.v.Load(); v != nil {
 			cr.h.Add(history.Event{P: s.name, Kind: history.KindFinal, Pos: v.State().Position})
 			for _, t := range toks {
-				cr.verify(ctx, s, t, true)
+				cr.verify(ctx, s, t, true, "")
 			}
 		}
 	}
@@ -84,7 +84,7 @@ func (cr *chaosRun) finals(ctx context.Context) {
 			cr.h.Add(history.Event{P: cr.cc.gates[g].name, Kind: history.KindFinal, Pos: pos})
 		}
 		for _, t := range toks {
-			cr.gateVerify(ctx, g, t, true)
+			cr.gateVerify(ctx, g, t, true, "")
 		}
 	}
 }
