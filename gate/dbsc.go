@@ -2,6 +2,9 @@ package gate
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"math"
 	"net/http"
@@ -93,7 +96,7 @@ func (w *Web) offerRegistration(hdr http.Header, tok client.Tokens) {
 	if w.noDBSC {
 		return
 	}
-	c := dbsc.Challenge(tok.RefreshToken, tok.SessionID, w.now())
+	c := dbsc.Challenge(tok.RefreshToken, w.now())
 	hdr.Set(headerRegistration, "(ES256 RS256);path="+dbsc.Quote(SelfServicePrefix+pathDBSCRegister)+";challenge="+dbsc.Quote(c))
 }
 
@@ -111,7 +114,18 @@ func (w *Web) dbscRegister(h *handoff, r *http.Request) {
 		return
 	}
 	w.dbscCount(dbscRegistered)
-	writeJSON(h, http.StatusOK, w.instructions(h.claims.SessionID()))
+	writeJSON(h, http.StatusOK, w.instructions(dbscSessionID(w.jar.bindOf(r))))
+}
+
+// dbscSessionID is the identifier of the browser's DBSC session: derived
+// from its binding cookie, which a sign-in sets anew and refreshes keep.
+// So a refresh for a DBSC session of an earlier sign-in in this browser
+// (the browser keeps it until told otherwise) is recognised and ended,
+// not relayed with the new session's refresh cookie, where its key would
+// look like a thief's.
+func dbscSessionID(bind string) string {
+	sum := sha256.Sum256([]byte("tegata dbsc session\x00" + bind))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // register checks a registration and binds the session. On failure it
@@ -127,8 +141,8 @@ func (w *Web) register(h *handoff, r *http.Request) (int, string, error) {
 	}
 	at, atErr := w.jarToken(r, w.jar.access)
 	rt, rtErr := w.jarToken(r, w.jar.refresh)
-	if atErr != nil || rtErr != nil {
-		return http.StatusUnauthorized, "not signed in", errors.Join(atErr, rtErr)
+	if atErr != nil || rtErr != nil || w.jar.bindOf(r) == "" {
+		return http.StatusUnauthorized, "not signed in", errors.Join(atErr, rtErr, errors.New("gate: no binding cookie"))
 	}
 	claims, err := w.v.Verify(ctx, at)
 	if err != nil {
@@ -136,7 +150,7 @@ func (w *Web) register(h *handoff, r *http.Request) (int, string, error) {
 	}
 	h.claims = claims
 	sid := claims.SessionID()
-	key, err := dbsc.CheckRegistration(proof, rt, sid, w.now())
+	key, err := dbsc.CheckRegistration(proof, rt, w.now())
 	if err != nil {
 		return http.StatusBadRequest, "the registration proof is not valid", err
 	}
@@ -205,9 +219,8 @@ type dbscCredential struct {
 	Attributes string `json:"attributes"`
 }
 
-// instructions: the session is the tegata session (its id is no secret:
-// every access token carries it), scoped to this origin, refreshed here,
-// with the access cookie as its one credential.
+// instructions: the session, id as dbscSessionID says, is scoped to this
+// origin, refreshed here, with the access cookie as its one credential.
 func (w *Web) instructions(sid string) sessionInstructions {
 	attrs := "Path=/; HttpOnly; SameSite=" + sameSiteName(w.jar.sameSite)
 	if w.jar.secure {
@@ -246,6 +259,14 @@ func (w *Web) dbscRefresh(h *handoff, r *http.Request) {
 	rt, err := w.jarToken(r, w.jar.refresh)
 	if err != nil || !secret.IsRefreshToken(rt) {
 		w.dbscEnd(h, r, "no refresh cookie")
+		return
+	}
+	if bind := w.jar.bindOf(r); bind == "" || subtle.ConstantTimeCompare([]byte(dbscSessionID(bind)), []byte(sid)) != 1 {
+		// A DBSC session of an earlier sign-in (or none of this browser's):
+		// ended, and the cookies, which belong to the current one, kept.
+		w.dbscCount(dbscRefreshRefused)
+		w.log.InfoContext(ctx, "gate: DBSC refresh for a session this browser no longer holds; ended")
+		httperr.Write(h, http.StatusUnauthorized, "invalid_request", "not the browser's current session")
 		return
 	}
 	raw := r.Header.Get(headerResponse)
@@ -299,7 +320,7 @@ func (w *Web) dbscRefresh(h *handoff, r *http.Request) {
 // browser holds, which it signs and sends back.
 func (w *Web) challenge(h *handoff, rt, sid string) {
 	w.dbscCount(dbscChallenged)
-	h.Header().Set(headerChallenge, dbsc.Quote(dbsc.Challenge(rt, sid, w.now()))+";id="+dbsc.Quote(sid))
+	h.Header().Set(headerChallenge, dbsc.Quote(dbsc.Challenge(rt, w.now()))+";id="+dbsc.Quote(sid))
 	httperr.Write(h, http.StatusForbidden, "use_dbsc_challenge", "sign the challenge with the session's key")
 }
 

@@ -109,7 +109,7 @@ func TestDBSCBindAndRefresh(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("the browser holds DBSC sessions %v (events %s), want one", ids, dbsctest.Describe(b.Events()))
 	}
-	sid := ids[0]
+	_, sid := dbscGet(t, b)
 	if kind, live := e.bindingOf(t, sid); kind != client.BindingDBSC || !live {
 		t.Fatalf("session %s at the authority: binding %q, live %v; want dbsc", sid, kind, live)
 	}
@@ -151,7 +151,7 @@ func TestDBSCCopiedCookies(t *testing.T) {
 	e := startWebMetrics(t, reg)
 	victim := e.dbscBrowser(false)
 	dbscLogin(t, victim, "erin")
-	sid := victim.Sessions()[0]
+	_, sid := dbscGet(t, victim)
 
 	thief := e.dbscBrowser(true)
 	thief.SetCookies(victim.Cookies())
@@ -187,13 +187,13 @@ func TestDBSCProofByAnotherKey(t *testing.T) {
 	e := startWeb(t, nil)
 	victim := e.dbscBrowser(false)
 	dbscLogin(t, victim, "frank")
-	sid := victim.Sessions()[0]
+	_, sid := dbscGet(t, victim)
 
 	thief := e.dbscBrowser(false)
 	copied := victim.Cookies()
 	delete(copied, gate.CookieAccess) // its DBSC state says: refresh first
 	thief.SetCookies(copied)
-	thief.CopySessionWithOwnKey(victim, sid)
+	thief.CopySessionWithOwnKey(victim, victim.Sessions()[0])
 	if st, _ := dbscGet(t, thief); st != http.StatusSeeOther {
 		t.Fatalf("thief with its own key: %d, want 303 to the login page (events %s)", st, dbsctest.Describe(thief.Events()))
 	}
@@ -216,13 +216,41 @@ func TestDBSCProofByAnotherKey(t *testing.T) {
 	}
 }
 
+// TestDBSCSignInAgain: a browser that signs in again holds the DBSC
+// session of its first sign-in as well as the new one; refreshing the old
+// one must end it, not revoke the new session as if its key were a
+// thief's.
+func TestDBSCSignInAgain(t *testing.T) {
+	e := startWeb(t, nil)
+	b := e.dbscBrowser(false)
+	dbscLogin(t, b, "lea")
+	dbscLogin(t, b, "lea")
+	_, sid := dbscGet(t, b)
+	if ids := b.Sessions(); len(ids) != 2 {
+		t.Fatalf("DBSC sessions after two sign-ins: %v, want two (the browser keeps the first)", ids)
+	}
+	e.advance(t, accessTTL)
+	if st, saw := dbscGet(t, b); st != http.StatusOK || saw != sid {
+		t.Fatalf("after the cookie lapsed: %d in %q, want 200 in %s (events %s)", st, saw, sid, dbsctest.Describe(b.Events()))
+	}
+	// The scripted browser refreshes the older session first (a real one
+	// may pick either; the other order leaves the first alone, since the
+	// cookie they share is back).
+	if n := kinds(b.Events()); n["terminated"] != 1 || n["refreshed"] != 1 {
+		t.Errorf("DBSC events %s, want the first session ended and the second refreshed", dbsctest.Describe(b.Events()))
+	}
+	if kind, live := e.bindingOf(t, sid); kind != client.BindingDBSC || !live {
+		t.Errorf("the current session is bound %q, live %v; want dbsc and live", kind, live)
+	}
+}
+
 // TestDBSCConcurrentRequests: many requests of one bound browser at once,
 // after its cookie lapsed, make one DBSC refresh and no theft.
 func TestDBSCConcurrentRequests(t *testing.T) {
 	e := startWeb(t, nil)
 	b := e.dbscBrowser(false)
 	dbscLogin(t, b, "gina")
-	sid := b.Sessions()[0]
+	_, sid := dbscGet(t, b)
 	e.advance(t, accessTTL)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -256,7 +284,7 @@ func TestDBSCAuthorityRefusesCookieRefresh(t *testing.T) {
 	e := startWeb(t, nil)
 	b := e.dbscBrowser(false)
 	dbscLogin(t, b, "hugo")
-	sid := b.Sessions()[0]
+	_, sid := dbscGet(t, b)
 	rt := b.Cookies()[gate.CookieRefresh]
 	direct := &client.Client{BaseURL: e.a.URL, APIKey: e.gateKey}
 	if _, err := direct.Refresh(testContext(t), rt); !errors.Is(err, client.ErrUseDBSCChallenge) {
@@ -350,7 +378,7 @@ func TestDBSCRegistrationRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := dbsc.Challenge(b.Cookies()[gate.CookieRefresh], sid, e.clock.Now())
+		c := dbsc.Challenge(b.Cookies()[gate.CookieRefresh], e.clock.Now())
 		proof, err := keyproof.Sign(k, dbsc.ProofType, []byte(`{"jti":"`+c+`"}`))
 		if err != nil {
 			t.Fatal(err)

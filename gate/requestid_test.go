@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tegata-dev/tegata/gate"
@@ -60,5 +61,34 @@ func TestRequestIDs(t *testing.T) {
 				t.Errorf("the gate's log does not carry request_id=%s:\n%s", id, logs.String())
 			}
 		})
+	}
+}
+
+// roundTripFunc is an http.RoundTripper made of a func.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestWebRequestIDReachesAuthority: the sign-in a web gate makes with the
+// authority for a request carries that request's id.
+func TestWebRequestIDReachesAuthority(t *testing.T) {
+	var mu sync.Mutex
+	var sent []string
+	e := startWeb(t, func(c *gate.WebConfig) {
+		c.Authority.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == "/v1/sessions" && r.Method == http.MethodPost {
+				mu.Lock()
+				sent = append(sent, r.Header.Get("X-Request-Id"))
+				mu.Unlock()
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+	})
+	got := e.browser(t).login("ann", nil)
+	id := got.header.Get("X-Request-Id")
+	mu.Lock()
+	defer mu.Unlock()
+	if id == "" || len(sent) != 1 || sent[0] != id {
+		t.Errorf("the sign-in's answer has X-Request-Id %q; the session creation sent to the authority carried %q, want the same", id, sent)
 	}
 }

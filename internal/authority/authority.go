@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/dpop"
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/verifier"
@@ -39,6 +40,8 @@ type Authority struct {
 	caughtUp atomic.Int64
 	// count counts the revocations recorded here, for metrics.
 	count counters
+	// proofs checks the DPoP proofs sent to sign-in and refresh.
+	proofs *dpop.Checker
 }
 
 // New opens an authority over st. masterKey (MasterKeySize bytes) encrypts
@@ -49,7 +52,7 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0)}
+	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0), proofs: dpop.NewChecker(dpop.Config{})}
 	var err error
 	others := cfg.OtherMasterKeys
 	if a.keySealer, err = newSealer(masterKey, "signing keys", others...); err != nil {

@@ -27,7 +27,7 @@ const CodeUseDBSCChallenge = "use_dbsc_challenge"
 // as stolen (session.binding_failed). For a session not bound to a DBSC
 // key the proof is ignored.
 func (a *Authority) RefreshDBSC(ctx context.Context, refresh, proof string) (Tokens, error) {
-	return a.refresh(ctx, refresh, proof)
+	return a.RefreshWith(ctx, RefreshRequest{RefreshToken: refresh, DBSCProof: proof})
 }
 
 // errBindingFailed: a DBSC proof for a bound session is signed by another
@@ -57,7 +57,7 @@ func checkDBSC(s store.Session, refresh, proof string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("authority: session %s: stored DBSC key: %w", s.ID, err)
 	}
-	err = dbsc.CheckRefresh(proof, key, refresh, s.ID, now)
+	err = dbsc.CheckRefresh(proof, key, refresh, now)
 	switch {
 	case err == nil:
 		return nil
@@ -71,10 +71,15 @@ func checkDBSC(s store.Session, refresh, proof string, now time.Time) error {
 // refusedForBinding revokes the session of a failed proof and returns the
 // refusal its client gets, the one a reused refresh token gets.
 func (a *Authority) refusedForBinding(ctx context.Context, bf *errBindingFailed) error {
-	actor := store.Actor{By: "system", Reason: "DBSC proof not signed by the session's key: " + bf.err.Error()}
+	kind := bf.session.Binding.Kind
+	actor := store.Actor{By: "system", Reason: kind + " proof not signed by the session's key: " + bf.err.Error()}
 	if _, err := a.revokeForBinding(ctx, bf.session, actor); err != nil {
-		return fmt.Errorf("authority: revoke session %s after a failed DBSC proof: %w", bf.session.ID, err)
+		return fmt.Errorf("authority: revoke session %s after a failed %s proof: %w", bf.session.ID, kind, err)
 	}
-	return &Error{Code: CodeInvalidGrant, Description: "the device-binding proof failed; the session has been revoked",
+	code := CodeInvalidGrant
+	if kind == store.BindingDPoP {
+		code = CodeInvalidDPoPProof
+	}
+	return &Error{Code: code, kind: ErrReuse, Description: "the device-binding proof failed; the session has been revoked",
 		Detail: bf.err.Error()}
 }

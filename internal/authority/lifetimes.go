@@ -215,7 +215,7 @@ func (a *Authority) newLocalVerifier(maxLifetime time.Duration) (*verifier.Verif
 		Now:         a.cfg.Clock.Now,
 		Logger:      a.cfg.Logger,
 	}
-	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return a.ring() }, Set: a.set}
+	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return a.ring() }, Set: a.set, AcceptBound: true}
 	v, err := verifier.New(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("authority: build the local verifier: %w", err)

@@ -113,7 +113,7 @@ func (lc *linkConn) close() {
 // and for the delay. It reports whether src ended cleanly (EOF), which it
 // passes on to dst as a half close.
 func (l *link) pump(dst, src net.Conn, dir int) bool {
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, 8<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {

@@ -185,13 +185,13 @@ func (l *chaosLoad) follow(t tokenInfo) {
 	defer tick.Stop()
 	for n := 0; len(pending)+len(gates) > 0; n++ {
 		for i := range pending {
-			if v, ok := l.cr.verify(ctx, vs[i], t, false); ok && v != history.Accept {
+			if v, ok := l.cr.verify(ctx, vs[i], t, false, history.Follow); ok && v != history.Accept {
 				delete(pending, i)
 			}
 		}
 		for g := range gates {
 			if n%5 == 0 {
-				if v := l.cr.gateVerify(ctx, g, t, false); v != history.Accept && v != history.Indefinite {
+				if v := l.cr.gateVerify(ctx, g, t, false, history.Follow); v != history.Accept && v != history.Indefinite {
 					delete(gates, g)
 				}
 			}
@@ -211,7 +211,7 @@ func (l *chaosLoad) probe(ctx context.Context, rng *rand.Rand) {
 	if !ok {
 		return
 	}
-	l.cr.verify(ctx, l.cr.vs[rng.IntN(len(l.cr.vs))], t, false)
+	l.cr.verify(ctx, l.cr.vs[rng.IntN(len(l.cr.vs))], t, false, "")
 }
 
 func (l *chaosLoad) probeGate(ctx context.Context, rng *rand.Rand) {
@@ -219,7 +219,7 @@ func (l *chaosLoad) probeGate(ctx context.Context, rng *rand.Rand) {
 	if !ok {
 		return
 	}
-	l.cr.gateVerify(ctx, rng.IntN(len(l.cr.cc.gates)), t, false)
+	l.cr.gateVerify(ctx, rng.IntN(len(l.cr.cc.gates)), t, false, "")
 }
 
 func (l *chaosLoad) randomToken(rng *rand.Rand) (tokenInfo, bool) {

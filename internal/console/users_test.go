@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/console"
@@ -189,6 +190,15 @@ func TestHostileValues(t *testing.T) {
 		wantStatus(t, p, res, http.StatusOK)
 		checkText(t, p, res.body)
 	}
+	for _, p := range []string{"/console/users?q=%FF", "/console/users?q=a%00", "/console/users?q=a&after=%FE",
+		"/console/audit?target=%FF", "/console/audit/export?format=csv&actor=%00", "/console/user?sub=%FF"} {
+		if res := b.get(p); res.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s = %d, want 400", p, res.StatusCode)
+		}
+	}
+	if res := b.post("/console/user/revoke", url.Values{"op": {"device"}, "sub": {"a"}, "sid": {"\xff"}, "confirmed": {"yes"}}); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("revoke session \\xff = %d, want 400", res.StatusCode)
+	}
 	res := b.get("/console/user?sub=" + url.QueryEscape(hostile[0]))
 	if !strings.Contains(res.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Errorf("the user page does not show the subject as text\n%s", res.body)
@@ -258,5 +268,36 @@ func TestKeys(t *testing.T) {
 	}
 	if res := b.get("/console/keys"); strings.Contains(res.body, m[1]) {
 		t.Error("the keys page shows the secret again")
+	}
+}
+
+// TestAlerts: a refresh token used twice (theft) shows on the alerts page,
+// linked to its user, and counts on the overview; signing the user out
+// everywhere through the console ends every session.
+func TestAlerts(t *testing.T) {
+	e := start(t, nil)
+	tok := newSession(t, e, "mallory-victim", "laptop", nil)
+	newSession(t, e, "mallory-victim", "phone", nil)
+	anon := &client.Client{BaseURL: e.URL}
+	if _, err := anon.Refresh(ctx(t), tok.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute) // past the grace window: the second use is theft
+	if _, err := anon.Refresh(ctx(t), tok.RefreshToken); err == nil {
+		t.Fatal("reusing a spent refresh token worked")
+	}
+	b := e.signedIn(t)
+	res := b.get("/console/alerts")
+	if !strings.Contains(res.body, "Refresh token reuse") || !strings.Contains(res.body, `href="/console/user?sub=mallory-victim"`) ||
+		!strings.Contains(res.body, tok.SessionID) {
+		t.Errorf("alerts: want the reuse of %s linked to its user\n%s", tok.SessionID, res.body)
+	}
+	if res := b.get("/console/"); !strings.Contains(res.body, `<a href="/console/alerts">1</a>`) {
+		t.Errorf("overview: want one theft detection in the last hour\n%s", res.body)
+	}
+	res = b.post("/console/user/revoke", url.Values{"op": {"everywhere"}, "sub": {"mallory-victim"}, "confirmed": {"yes"}})
+	wantStatus(t, "sign out everywhere", res, http.StatusSeeOther)
+	if ss, err := e.admin.Sessions(ctx(t), "mallory-victim"); err != nil || len(ss) != 0 {
+		t.Errorf("after signing out everywhere: %d sessions (%v), want 0", len(ss), err)
 	}
 }

@@ -33,25 +33,25 @@ const (
 	challengeLen   = 8 + macLen
 )
 
-// Challenge returns the challenge for the session sid whose current
-// refresh token is refresh, at now.
-func Challenge(refresh, sid string, now time.Time) string {
+// Challenge returns the challenge for the session whose current refresh
+// token is refresh, at now.
+func Challenge(refresh string, now time.Time) string {
 	b := make([]byte, 8, challengeLen)
 	binary.BigEndian.PutUint64(b, uint64(now.Unix()))
-	b = append(b, challengeMAC(refresh, sid, b[:8])...)
+	b = append(b, challengeMAC(refresh, b[:8])...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// CheckChallenge reports whether c is a challenge Challenge(refresh, sid,
-// t) for a t within ChallengeMaxAge before now (or a minute after, for
-// clock skew); an error wrapping ErrChallenge otherwise.
-func CheckChallenge(c, refresh, sid string, now time.Time) error {
+// CheckChallenge reports whether c is a challenge Challenge(refresh, t)
+// for a t within ChallengeMaxAge before now (or a minute after, for clock
+// skew); an error wrapping ErrChallenge otherwise.
+func CheckChallenge(c, refresh string, now time.Time) error {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) != challengeLen {
 		return fmt.Errorf("%w: not shaped like one", ErrChallenge)
 	}
-	if !hmac.Equal(b[8:], challengeMAC(refresh, sid, b[:8])) {
-		return fmt.Errorf("%w: issued for another refresh token or session", ErrChallenge)
+	if !hmac.Equal(b[8:], challengeMAC(refresh, b[:8])) {
+		return fmt.Errorf("%w: issued for another refresh token", ErrChallenge)
 	}
 	at := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
 	if age := now.Sub(at); age > ChallengeMaxAge || age < -challengeSkew {
@@ -60,11 +60,9 @@ func CheckChallenge(c, refresh, sid string, now time.Time) error {
 	return nil
 }
 
-func challengeMAC(refresh, sid string, stamp []byte) []byte {
+func challengeMAC(refresh string, stamp []byte) []byte {
 	m := hmac.New(sha256.New, []byte(refresh))
 	m.Write([]byte(challengeLabel))
-	m.Write([]byte(sid))
-	m.Write([]byte{0})
 	m.Write(stamp)
 	return m.Sum(nil)[:macLen]
 }

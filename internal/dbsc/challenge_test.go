@@ -6,35 +6,31 @@ import (
 	"time"
 )
 
-const (
-	testRT  = "rt_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
-	testSID = "ses_abc"
-)
+const testRT = "rt_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 
 func TestChallengeBoundaries(t *testing.T) {
 	issued := time.Unix(1_800_000_000, 0)
-	c := Challenge(testRT, testSID, issued)
+	c := Challenge(testRT, issued)
 	tests := []struct {
 		name     string
 		c        string
-		rt, sid  string
+		rt       string
 		now      time.Time
 		accepted bool
 	}{
-		{"at once", c, testRT, testSID, issued, true},
-		{"at the max age", c, testRT, testSID, issued.Add(ChallengeMaxAge), true},
-		{"a second past the max age", c, testRT, testSID, issued.Add(ChallengeMaxAge + time.Second), false},
-		{"a minute ahead (clock skew)", c, testRT, testSID, issued.Add(-challengeSkew), true},
-		{"more than a minute ahead", c, testRT, testSID, issued.Add(-challengeSkew - time.Second), false},
-		{"another refresh token", c, testRT + "x", testSID, issued, false},
-		{"another session", c, testRT, "ses_abd", issued, false},
-		{"empty", "", testRT, testSID, issued, false},
-		{"not base64url", "!!!!", testRT, testSID, issued, false},
-		{"truncated", c[:len(c)-2], testRT, testSID, issued, false},
-		{"one bit of the MAC flipped", flip(c), testRT, testSID, issued, false},
+		{"at once", c, testRT, issued, true},
+		{"at the max age", c, testRT, issued.Add(ChallengeMaxAge), true},
+		{"a second past the max age", c, testRT, issued.Add(ChallengeMaxAge + time.Second), false},
+		{"a minute ahead (clock skew)", c, testRT, issued.Add(-challengeSkew), true},
+		{"more than a minute ahead", c, testRT, issued.Add(-challengeSkew - time.Second), false},
+		{"another refresh token", c, testRT + "x", issued, false},
+		{"empty", "", testRT, issued, false},
+		{"not base64url", "!!!!", testRT, issued, false},
+		{"truncated", c[:len(c)-2], testRT, issued, false},
+		{"one bit of the MAC flipped", flip(c), testRT, issued, false},
 	}
 	for _, tt := range tests {
-		err := CheckChallenge(tt.c, tt.rt, tt.sid, tt.now)
+		err := CheckChallenge(tt.c, tt.rt, tt.now)
 		if (err == nil) != tt.accepted {
 			t.Errorf("%s: CheckChallenge = %v, want accepted %v", tt.name, err, tt.accepted)
 		}
@@ -57,10 +53,10 @@ func flip(s string) string {
 
 func TestChallengeChangesWithTime(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
-	if Challenge(testRT, testSID, t0) == Challenge(testRT, testSID, t0.Add(time.Second)) {
+	if Challenge(testRT, t0) == Challenge(testRT, t0.Add(time.Second)) {
 		t.Error("Challenge is the same one second later, want a new one")
 	}
-	if Challenge(testRT, testSID, t0) != Challenge(testRT, testSID, t0.Add(999*time.Millisecond)) {
+	if Challenge(testRT, t0) != Challenge(testRT, t0.Add(999*time.Millisecond)) {
 		t.Error("Challenge differs within one second, want whole seconds")
 	}
 }

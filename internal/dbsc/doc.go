@@ -4,8 +4,8 @@
 // wire forms of the headers (RFC 9651 strings).
 //
 // A challenge is derived from the refresh token the browser holds when it
-// is issued: a timestamp and an HMAC keyed by that token over the session
-// id and the timestamp. So a challenge is
+// is issued: a timestamp and an HMAC keyed by that token over the
+// timestamp. So a challenge is
 //
 //   - unguessable without the refresh token (256 random bits);
 //   - single use in effect: the refresh it is signed for rotates the token,

@@ -37,9 +37,9 @@ func sign(t *testing.T, k *ecdsa.PrivateKey, typ string, claims map[string]any) 
 func TestCheckRegistrationAndRefresh(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	device, thief := newKey(t), newKey(t)
-	c := Challenge(testRT, testSID, now)
+	c := Challenge(testRT, now)
 	reg := sign(t, device, ProofType, map[string]any{"jti": c, "authorization": "x"})
-	key, err := CheckRegistration(reg, testRT, testSID, now)
+	key, err := CheckRegistration(reg, testRT, now)
 	if err != nil {
 		t.Fatalf("CheckRegistration(device's proof) = %v", err)
 	}
@@ -57,11 +57,11 @@ func TestCheckRegistrationAndRefresh(t *testing.T) {
 		{"another typ", sign(t, device, "dpop+jwt", map[string]any{"jti": c}), ErrProof},
 		{"not a JWS", "garbage", ErrProof},
 		{"no jti", sign(t, device, ProofType, map[string]any{"sub": "x"}), ErrChallenge},
-		{"a challenge of another token", sign(t, device, ProofType, map[string]any{"jti": Challenge(testRT+"2", testSID, now)}), ErrChallenge},
-		{"a stale challenge", sign(t, device, ProofType, map[string]any{"jti": Challenge(testRT, testSID, now.Add(-ChallengeMaxAge-time.Second))}), ErrChallenge},
+		{"a challenge of another token", sign(t, device, ProofType, map[string]any{"jti": Challenge(testRT+"2", now)}), ErrChallenge},
+		{"a stale challenge", sign(t, device, ProofType, map[string]any{"jti": Challenge(testRT, now.Add(-ChallengeMaxAge-time.Second))}), ErrChallenge},
 	}
 	for _, tt := range tests {
-		err := CheckRefresh(tt.proof, key, testRT, testSID, now)
+		err := CheckRefresh(tt.proof, key, testRT, now)
 		if (tt.want == nil) != (err == nil) || (tt.want != nil && !errors.Is(err, tt.want)) {
 			t.Errorf("%s: CheckRefresh = %v, want %v", tt.name, err, tt.want)
 		}
@@ -72,7 +72,7 @@ func TestRegistrationRefusesUnsigned(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	// alg none, with a key in the header: the specification allows it, tegata does not.
 	raw := "eyJhbGciOiJub25lIiwidHlwIjoiZGJzYytqd3QifQ.eyJqdGkiOiJ4In0."
-	if _, err := CheckRegistration(raw, testRT, testSID, now); !errors.Is(err, ErrProof) {
+	if _, err := CheckRegistration(raw, testRT, now); !errors.Is(err, ErrProof) {
 		t.Errorf("CheckRegistration(alg none) = %v, want ErrProof", err)
 	}
 }

@@ -130,6 +130,17 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("Grace's page shows %s devices, want 2", got)
 	}
 	consoleShot(t, d, "user")
+	// On a phone's width the page fits: only the tables are wider, and
+	// they scroll within their box.
+	if err := chromedp.Do(d.ctx, chromedp.EmulateViewport(390, 800)); err != nil {
+		t.Fatal(err)
+	}
+	if w := d.eval(`String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("Grace's page on a 390 px wide screen is %s px wide", w)
+	}
+	if err := chromedp.Do(d.ctx, chromedp.EmulateViewport(1100, 760)); err != nil {
+		t.Fatal(err)
+	}
 	sid := d.eval(`document.querySelector("#devices tbody tr td.mono").textContent`)
 
 	// Sign one device out: the confirmation step, then the live

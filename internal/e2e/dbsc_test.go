@@ -68,7 +68,15 @@ func TestDBSCScripted(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("the browser holds DBSC sessions %v after sign-in (%s), want one", ids, dbsctest.Describe(owner.Events()))
 	}
-	sid := owner.Sessions()[0]
+	_, page := home(t, owner)
+	if !strings.Contains(page, "alice") {
+		t.Fatalf("after sign-in / shows %q, want alice's page", page)
+	}
+	list, err := s.admin.Sessions(context.Background(), "alice")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("alice's sessions = %+v, %v; want one", list, err)
+	}
+	sid := list[0].ID
 	sess, err := s.admin.Session(context.Background(), sid)
 	if err != nil || sess.Binding == nil || sess.Binding.Kind != client.BindingDBSC {
 		t.Fatalf("session %s at the authority = %+v, %v; want bound by dbsc", sid, sess, err)
@@ -102,19 +110,19 @@ func TestDBSCScripted(t *testing.T) {
 	copied := owner.Cookies()
 	delete(copied, gate.CookieAccess)
 	forger.SetCookies(copied)
-	forger.CopySessionWithOwnKey(owner, sid)
+	forger.CopySessionWithOwnKey(owner, ids[0])
 	if st, _ := home(t, forger); st != http.StatusSeeOther {
 		t.Fatalf("a proof by another key: %d, want 303 to the login page (%s)", st, dbsctest.Describe(forger.Events()))
 	}
 	if _, err := s.admin.Session(context.Background(), sid); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("session after a proof by another key: %v, want revoked (not found)", err)
 	}
-	page, err := s.admin.Audit(context.Background(), client.AuditQuery{Limit: 1000})
+	audit, err := s.admin.Audit(context.Background(), client.AuditQuery{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var actions []string
-	for _, r := range page.Records {
+	for _, r := range audit.Records {
 		if r.Target == sid || strings.Contains(r.Target, sid) {
 			actions = append(actions, r.Action)
 		}

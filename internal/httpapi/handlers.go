@@ -16,8 +16,12 @@ import (
 // tokensJSON is the answer to sign-in and refresh, in the wire type the
 // client defines.
 func (s *server) tokensJSON(t authority.Tokens) client.Tokens {
+	typ := "Bearer"
+	if t.DPoP {
+		typ = "DPoP"
+	}
 	return client.Tokens{
-		SessionID: t.SessionID, AccessToken: t.AccessToken, TokenType: "Bearer",
+		SessionID: t.SessionID, AccessToken: t.AccessToken, TokenType: typ,
 		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Clock.Now()).Round(time.Second) / time.Second),
 		AccessExpiresAt: t.AccessExpiresAt.UTC(), RefreshToken: t.RefreshToken,
 		RefreshExpiresAt: t.RefreshExpiresAt.UTC().Truncate(time.Second), // whole seconds, like exp
@@ -29,6 +33,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 		Subject string         `json:"subject"`
 		Claims  map[string]any `json:"claims"`
 		Device  string         `json:"device"`
+		DPoPJKT string         `json:"dpop_jkt"`
 	}
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
@@ -36,7 +41,18 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err := s.allowSubject(r, req.Subject); err != nil {
 		return err
 	}
-	t, err := s.a.CreateSession(r.Context(), authority.SessionRequest{Subject: req.Subject, Claims: req.Claims, Device: req.Device})
+	jkt, err := s.proofKey(r, authority.SessionsPath)
+	if err != nil {
+		return err
+	}
+	if jkt != "" && req.DPoPJKT != "" && jkt != req.DPoPJKT {
+		return badRequest(`"dpop_jkt" and the DPoP proof name different keys`, nil)
+	}
+	if jkt == "" {
+		jkt = req.DPoPJKT
+	}
+	t, err := s.a.CreateSession(r.Context(), authority.SessionRequest{Subject: req.Subject, Claims: req.Claims, Device: req.Device,
+		DPoPJKT: jkt, By: actor(r, "").By})
 	if err != nil {
 		return err
 	}
@@ -58,7 +74,11 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if req.RefreshToken == "" {
 		return badRequest(`"refresh_token" is required`, nil)
 	}
-	t, err := s.a.RefreshDBSC(r.Context(), req.RefreshToken, req.DBSCProof)
+	jkt, err := s.proofKey(r, authority.RefreshPath)
+	if err != nil {
+		return err
+	}
+	t, err := s.a.RefreshWith(r.Context(), authority.RefreshRequest{RefreshToken: req.RefreshToken, DPoPJKT: jkt, DBSCProof: req.DBSCProof})
 	if err != nil {
 		return err
 	}
@@ -282,4 +302,17 @@ func queryInt(r *http.Request, name string) (int64, error) {
 		return 0, badRequest("query parameter "+name+" must be a non-negative integer", nil)
 	}
 	return n, nil
+}
+
+// proofKey checks the request's DPoP proof, if it carries one, for a POST
+// to path and returns its key's thumbprint ("" without a proof).
+func (s *server) proofKey(r *http.Request, path string) (string, error) {
+	proofs := r.Header.Values("DPoP")
+	switch len(proofs) {
+	case 0:
+		return "", nil
+	case 1:
+		return s.a.CheckProof(proofs[0], path)
+	}
+	return "", &authority.Error{Code: authority.CodeInvalidDPoPProof, Description: "more than one DPoP header"}
 }

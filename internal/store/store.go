@@ -89,7 +89,8 @@ type Binding struct {
 	// jkt of DPoP).
 	Thumbprint string
 	// Key is the public key as a canonical JWK (keyproof.Key.JSON), to
-	// check later proofs signed by it.
+	// check later proofs signed by it; nil when only the thumbprint is
+	// known (a DPoP session bound by dpop_jkt).
 	Key     json.RawMessage
 	BoundAt time.Time
 }

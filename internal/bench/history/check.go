@@ -74,9 +74,9 @@ type Result struct {
 	Violations []Violation `json:"violations"`
 	// Checks counts, per rule, the events the rule was applied to.
 	Checks map[string]int `json:"checks"`
-	// Enforced is, per revocation and verifier probed for it, the time
-	// from the revocation's answer to the verifier's first refusal of a
-	// token it covers (a verifier already refusing counts as zero).
+	// Enforced is, per revocation and process that followed a token it
+	// covers (Follow), the time from the revocation's answer to the
+	// process's first refusal of it.
 	Enforced []time.Duration `json:"-"`
 	// Revocations counts acknowledged revocations by scope; Confirmed
 	// those answered in force; Verdicts the verdicts by kind; Faults the

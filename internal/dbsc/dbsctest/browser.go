@@ -23,6 +23,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,7 @@ type Browser struct {
 	cookies  map[string]cookie
 	sessions map[string]*session
 	events   []Event
+	seq      int
 }
 
 type cookie struct {
@@ -58,6 +60,7 @@ type session struct {
 	credential string // the bound cookie's name
 	challenge  string // cached, "" for none
 	key        *ecdsa.PrivateKey
+	seq        int        // registration order: older sessions refresh first
 	refreshing sync.Mutex // one refresh at a time
 }
 
@@ -217,7 +220,8 @@ func (b *Browser) CopySessionWithOwnKey(from *Browser, sid string) {
 	if b.sessions == nil {
 		b.sessions = map[string]*session{}
 	}
-	b.sessions[sid] = &session{id: s.id, refreshURL: s.refreshURL, credential: s.credential, key: newKey()}
+	b.seq++
+	b.sessions[sid] = &session{id: s.id, refreshURL: s.refreshURL, credential: s.credential, key: newKey(), seq: b.seq}
 }
 
 func newKey() *ecdsa.PrivateKey {
@@ -239,6 +243,7 @@ func (b *Browser) refreshMissing(ctx context.Context) []string {
 		due = append(due, s)
 	}
 	b.mu.Unlock()
+	sort.Slice(due, func(i, j int) bool { return due[i].seq < due[j].seq })
 	var skipped []string
 	for _, s := range due {
 		if token := b.refreshIfMissing(ctx, s); token != "" {
@@ -408,8 +413,9 @@ func (b *Browser) register(ctx context.Context, endpoint *url.URL, challenge, au
 	if b.sessions == nil {
 		b.sessions = map[string]*session{}
 	}
+	b.seq++
 	b.sessions[in.SessionIdentifier] = &session{id: in.SessionIdentifier, refreshURL: refresh.String(),
-		credential: in.Credentials[0].Name, key: key}
+		credential: in.Credentials[0].Name, key: key, seq: b.seq}
 	b.mu.Unlock()
 	b.event("registered", in.SessionIdentifier, resp.StatusCode)
 	b.cacheChallenges(resp)

@@ -29,7 +29,7 @@ func (s *Store) BindSession(ctx context.Context, id string, b store.Binding, now
 			return fmt.Errorf("session %q: %w", id, store.ErrBound)
 		}
 		if _, err := t.exec(ctx, `UPDATE sessions SET binding_kind = ?, binding_jkt = ?, binding_key = ?, bound_at = ?
-			WHERE id = ?`, b.Kind, b.Thumbprint, string(b.Key), micros(now), id); err != nil {
+			WHERE id = ?`, b.Kind, b.Thumbprint, claimsText(b.Key), micros(now), id); err != nil {
 			return err
 		}
 		ss.Binding = store.Binding{Kind: b.Kind, Thumbprint: b.Thumbprint, Key: b.Key, BoundAt: stored(now)}

@@ -54,8 +54,10 @@ func scanSession(row scanner) (store.Session, error) {
 		return store.Session{}, err
 	}
 	if kind.Valid {
-		s.Binding = store.Binding{Kind: kind.String, Thumbprint: jkt.String, Key: json.RawMessage(key.String),
-			BoundAt: fromNullMicros(boundAt)}
+		s.Binding = store.Binding{Kind: kind.String, Thumbprint: jkt.String, BoundAt: fromNullMicros(boundAt)}
+		if key.Valid {
+			s.Binding.Key = json.RawMessage(key.String)
+		}
 	}
 	if slotList.Valid {
 		s.Status = store.StatusSlot{SlotPos: store.SlotPos{List: slotList.Int64, Index: slotIdx.Int64}, Generation: slotGen.Int64}
@@ -161,8 +163,8 @@ func insertSessions(ctx context.Context, t *tx, ops []*pending[store.NewSession,
 	kind, jkt, key, boundAt := make([]*string, n), make([]*string, n), make([]*string, n), make([]*int64, n)
 	for i, p := range ops {
 		if b := p.in.Session.Binding; b.Bound() {
-			k, j, pk, at := b.Kind, b.Thumbprint, string(b.Key), micros(p.in.Session.CreatedAt)
-			kind[i], jkt[i], key[i], boundAt[i] = &k, &j, &pk, &at
+			k, j, at := b.Kind, b.Thumbprint, micros(p.in.Session.CreatedAt)
+			kind[i], jkt[i], key[i], boundAt[i] = &k, &j, claimsText(b.Key), &at
 		}
 		if sl := p.out.Status; sl.List != 0 {
 			slotList[i], slotIdx[i], slotGen[i] = &sl.List, &sl.Index, &sl.Generation
@@ -212,7 +214,8 @@ func insertRefreshTokens(ctx context.Context, t *tx, toks []store.RefreshToken) 
 	return err
 }
 
-// claimsText stores nil claims as NULL and anything else as text.
+// claimsText stores nil claims (or a binding's absent key) as NULL and
+// anything else as text.
 func claimsText(c json.RawMessage) *string {
 	if c == nil {
 		return nil

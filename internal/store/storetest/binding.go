@@ -35,7 +35,7 @@ func testCreateBound(t *testing.T, s store.Store) {
 			if err != nil || len(l) != 1 {
 				return store.Session{}, fmt.Errorf("%d sessions, %v", len(l), err)
 			}
-			return l[0], nil
+			return l[0], nil // before s2 and s3 exist
 		}},
 	} {
 		got, err := read.get()
@@ -48,6 +48,12 @@ func testCreateBound(t *testing.T, s store.Store) {
 	}
 	if a, ok := findAudit(t, s, "session.bind", "s1"); !ok || a.Actor.By != "app" || a.Actor.Reason != "dpop" || !a.At.Equal(t0) {
 		t.Errorf("audit session.bind s1 = %+v, %v; want by app, reason dpop, at %v", a, ok, t0)
+	}
+	thumbOnly := newSession("s3", "alice", t0)
+	thumbOnly.Session.Binding = store.Binding{Kind: store.BindingDPoP, Thumbprint: "jkt-only"}
+	create(t, s, thumbOnly)
+	if got, _ := session(t, s, "s3"); got.Binding.Thumbprint != "jkt-only" || got.Binding.Key != nil {
+		t.Errorf("Session(s3).Binding = %+v, want thumbprint jkt-only and no key", got.Binding)
 	}
 	create(t, s, newSession("s2", "alice", t0))
 	if _, ok := findAudit(t, s, "session.bind", "s2"); ok {
