@@ -152,24 +152,80 @@ type usage struct {
 }
 
 // resources measures every process of the run: the nodes, the gates and
-// this one (which holds the verifiers).
+// this one (which holds the verifiers). The goroutines of the nodes and
+// gates are counted without the harness's idle connections to them
+// (processGoroutines); the count with them is logged beside it.
 func (cr *chaosRun) resources(ctx context.Context) map[string]usage {
 	out := map[string]usage{}
+	var ms []*member
+	var ps []*process
+	var urls []string
 	for _, m := range append(append([]*member(nil), cr.cc.members...), cr.cc.gates...) {
-		p := m.proc()
-		if p == nil || p.exited() {
-			continue
+		if p := m.proc(); p != nil && !p.exited() {
+			ms, ps, urls = append(ms, m), append(ps, p), append(urls, m.url)
 		}
-		out[m.name] = usage{rssKiB: procRSS(strconv.Itoa(p.cmd.Process.Pid)), goroutines: cr.goroutines(ctx, m.url)}
 	}
+	settled, raw := processGoroutines(ctx, cr.cc.hc, urls)
+	var line []string
+	for i, m := range ms {
+		out[m.name] = usage{rssKiB: procRSS(strconv.Itoa(ps[i].cmd.Process.Pid)), goroutines: settled[i]}
+		line = append(line, fmt.Sprintf("%s %.0f (%.0f)", m.name, settled[i], raw[i]))
+	}
+	cr.cfg.logf("chaos: goroutines without (with) the harness's idle connections: %s", strings.Join(line, ", "))
 	debug.FreeOSMemory()
 	out["harness (verifiers)"] = usage{rssKiB: procRSS(strconv.Itoa(os.Getpid())), goroutines: float64(runtime.NumGoroutine())}
 	return out
 }
 
-// goroutines reads go_goroutines from a process's /metrics.
-func (cr *chaosRun) goroutines(ctx context.Context, base string) float64 {
-	body, err := getBody(ctx, cr.cc.hc, base+"/metrics")
+// processGoroutines reads go_goroutines from each base URL's /metrics,
+// once as it is (raw) and once without hc's idle connections (settled).
+//
+// hc keeps up to 256 idle keep-alive connections to each process, and a Go
+// server holds a goroutine for each until its idle timeout (2 minutes for
+// tegata's). After a burst of probes (a gate restarted while hundreds of
+// revoked tokens were being followed to it) that is hundreds of goroutines
+// for 2 minutes that are the harness's, not the process's. So hc's idle
+// connections are closed, and each process is read again until its count
+// has stopped falling (the server ends a connection's goroutine once it
+// reads the close): 3 reads 100 ms apart without a fall, at most 30 reads.
+// -1 is a process that did not answer.
+func processGoroutines(ctx context.Context, hc *http.Client, urls []string) (settled, raw []float64) {
+	raw = make([]float64, len(urls))
+	for i, u := range urls {
+		raw[i] = readGoroutines(ctx, hc, u)
+	}
+	hc.CloseIdleConnections()
+	settled = make([]float64, len(urls))
+	for i := range settled {
+		settled[i] = -1
+	}
+	for i, u := range urls {
+		n := readGoroutines(ctx, hc, u)
+		for reads, flat := 1, 0; n >= 0 && flat < 3 && reads < 30; reads++ {
+			select {
+			case <-ctx.Done():
+				settled[i] = n
+				return settled, raw
+			case <-time.After(100 * time.Millisecond):
+			}
+			m := readGoroutines(ctx, hc, u)
+			switch {
+			case m < 0:
+				flat = 3
+			case m < n:
+				n, flat = m, 0
+			default:
+				flat++
+			}
+		}
+		settled[i] = n
+	}
+	return settled, raw
+}
+
+// readGoroutines reads go_goroutines from a process's /metrics.
+func readGoroutines(ctx context.Context, hc *http.Client, base string) float64 {
+	body, err := getBody(ctx, hc, base+"/metrics")
 	if err != nil {
 		return -1
 	}
@@ -199,8 +255,8 @@ func (cr *chaosRun) reportResources(r *Report, before, warm, after map[string]us
 		rssGrowthFactor, rssGrowthKiB>>10, goroutineFactor, goroutineGrowth)
 	for _, name := range sortedUsage(before) {
 		b, w, a := before[name], warm[name], after[name]
-		r.result(name+": RSS at start, quarter, end", a.rssKiB/1024, fmt.Sprintf("MiB (%.1f, %.1f)", b.rssKiB/1024, w.rssKiB/1024))
-		r.result(name+": goroutines at start, quarter, end", a.goroutines, fmt.Sprintf("(%.0f, %.0f)", b.goroutines, w.goroutines))
+		r.result(name+": RSS at end", a.rssKiB/1024, fmt.Sprintf("MiB (start %.1f, quarter %.1f)", b.rssKiB/1024, w.rssKiB/1024))
+		r.result(name+": goroutines at end", a.goroutines, fmt.Sprintf("(start %.0f, quarter %.0f)", b.goroutines, w.goroutines))
 	}
 	if warm == nil || cr.cfg.Duration < minBoundedRun {
 		r.note("resource bound not checked: runs shorter than %s are mostly warm-up", minBoundedRun)
