@@ -165,3 +165,28 @@ func TestProxyDPoPCookie(t *testing.T) {
 		t.Fatalf("DPoP request with unrelated cookies = %d %s, want 200", got.status, got.body)
 	}
 }
+
+// TestWebSocketDPoP: a WebSocket opened with a DPoP-bound token stays open
+// while its token is good (the tunnel's re-checks do not take it for a
+// bound token presented as Bearer) and closes once it is revoked.
+func TestWebSocketDPoP(t *testing.T) {
+	a := verifiertest.New(verifiertest.Config{})
+	g := startGate(t, a.Verifier(), gate.Config{Upstream: parseURL(t, wsApp(t).URL), PublicURL: "https://app.example"})
+	c := newDPoPClient(t)
+	tok := boundToken(a, c.jkt)
+	hdr := http.Header{"Authorization": {"DPoP " + tok}, "Dpop": {c.proof(t, "GET", "https://app.example/chat", tok, a.Now())}}
+	ws, status := wsDial(t, g.URL, "/chat", hdr)
+	if ws == nil {
+		t.Fatalf("DPoP WebSocket handshake = %d, want 101", status)
+	}
+	// Another subject's revocation makes the gate re-check every tunnel.
+	a.Advance(time.Second)
+	a.RevokeSubject("bob")
+	for i := range 3 {
+		if got := ws.echo(t, "hi"); got != "alice: hi" {
+			t.Fatalf("echo %d = %q, want the DPoP WebSocket open", i, got)
+		}
+	}
+	a.RevokeSubject("alice")
+	ws.waitClosed(t, "alice was signed out everywhere")
+}
