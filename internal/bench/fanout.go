@@ -82,8 +82,14 @@ type FanoutPoint struct {
 	Confirm                 Summary `json:"confirm"`
 	BulkMS                  float64 `json:"bulk_ms,omitempty"`
 	BulkErr                 string  `json:"bulk_error,omitempty"`
-	NotInForce              int64   `json:"confirm_not_in_force"`
-	Listed                  int     `json:"listed"`
+	// BulkNodeCPU and BulkFollowerCPU are the CPU seconds the nodes and
+	// this process (the in-process verifiers) spent from the bulk call
+	// until every verifier held it (or the wait gave up): who the bulk's
+	// time went to.
+	BulkNodeCPU     float64 `json:"bulk_node_cpu_s,omitempty"`
+	BulkFollowerCPU float64 `json:"bulk_follower_cpu_s,omitempty"`
+	NotInForce      int64   `json:"confirm_not_in_force"`
+	Listed          int     `json:"listed"`
 }
 
 // Fanout measures what a revocation costs an authority per connected
@@ -374,12 +380,17 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 		f.backend, conf.P50, conf.P99, p.CPUPerRevVerifierConfUS)
 	if last && f.cfg.Bulk > 0 {
 		wait = f.profile(ctx, n, "bulk", 10*time.Second)
+		node0, _ := f.nodeCPU()
+		self0 := procCPU(strconv.Itoa(os.Getpid()))
 		p.BulkMS, err = f.bulk(ctx)
+		node1, _ := f.nodeCPU()
+		p.BulkNodeCPU, p.BulkFollowerCPU = node1-node0, procCPU(strconv.Itoa(os.Getpid()))-self0
 		wait()
 		if err != nil {
 			p.BulkErr = err.Error()
 		}
-		setup.logf("fanout %s: bulk of %d reached all %d in %.0f ms (%v)", f.backend, f.cfg.Bulk, n, p.BulkMS, err)
+		setup.logf("fanout %s: bulk of %d reached all %d in %.0f ms (%v); CPU: nodes %.1f s, in-process verifiers %.1f s",
+			f.backend, f.cfg.Bulk, n, p.BulkMS, err, p.BulkNodeCPU, p.BulkFollowerCPU)
 	}
 	return p, nil
 }
@@ -516,6 +527,10 @@ func (f *fanoutRun) report(r *Report, p FanoutPoint) {
 	r.latency(pre+"confirm call", p.Confirm)
 	if p.BulkMS > 0 {
 		r.result(pre+"bulk revocation to every verifier", p.BulkMS, "ms")
+	}
+	if p.BulkNodeCPU > 0 {
+		r.result(pre+"bulk revocation: node CPU", p.BulkNodeCPU, "s")
+		r.result(pre+"bulk revocation: in-process verifiers' CPU", p.BulkFollowerCPU, "s")
 	}
 	if p.NotInForce > 0 {
 		r.fail("%s%d ?confirm=5s calls answered not in force", pre, p.NotInForce)
