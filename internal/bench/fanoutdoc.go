@@ -52,7 +52,9 @@ func fanoutSection(pngRef, command string, r *Report, points []FanoutPoint) stri
 		"reporting, plus real `tegata gate` processes; all share the machine with the nodes. Propagation: the revoke call's " +
 		"answer → the entry applied by every in-process verifier (each rejects the token from then on; every gate is then " +
 		"checked to reject it too). Node CPU is that of the authority processes (all three on Postgres; Postgres itself " +
-		"not counted), beyond their idle rate, divided by revocations and verifiers. The bulk column adds the CPU " +
+		"not counted), beyond their idle rate, divided by revocations and verifiers. Connect: the node CPU from the first " +
+		"new connection until every verifier is current and 2 s more, beyond the idle rate of the streams open meanwhile, " +
+		"per new verifier. The bulk column adds the CPU " +
 		"seconds the nodes and the in-process verifiers (this one process, decoding and applying every entry for every " +
 		"verifier) spent until every verifier held the bulk.\n\n")
 	b.WriteString("| backend | verifiers | propagation p50 / p99 / max (ms) | node CPU per revocation per verifier (µs) | same, with `?confirm=5s` (µs) | idle node CPU per 1,000 (% of a core) | connect (ms CPU per verifier) | node memory per verifier (KiB) | confirm call p50 / p99 (ms) | bulk 10,000 → all (ms) | listed |\n")
