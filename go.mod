@@ -2,6 +2,10 @@ module github.com/tegata-dev/tegata
 
 go 1.26.8
 
+// npm's node_modules (the JS package's, the Next.js example's) hold
+// symlinks and, at times, stray .go files: no part of this module.
+ignore node_modules
+
 require (
 	github.com/go-jose/go-jose/v4 v4.1.8
 	github.com/jackc/pgx/v5 v5.12.0

@@ -57,6 +57,11 @@ var (
 	// (temporarily_unavailable), e.g. it cannot read its store; another
 	// node may. See Error.RetryAfter.
 	ErrUnavailable = errors.New("client: temporarily_unavailable")
+	// ErrUseDBSCChallenge: the session is bound to a browser's DBSC key
+	// and the refresh brought no proof, or one over no current challenge
+	// (use_dbsc_challenge): nothing was spent; ask the browser to sign a
+	// fresh challenge.
+	ErrUseDBSCChallenge = errors.New("client: use_dbsc_challenge")
 	// ErrServer: the authority failed (server_error, or an answer that was
 	// not the API's JSON error).
 	ErrServer = errors.New("client: server_error")
@@ -72,6 +77,7 @@ var sentinels = map[string]error{
 	"rate_limited":            ErrRateLimited,
 	"temporarily_unavailable": ErrUnavailable,
 	"server_error":            ErrServer,
+	"use_dbsc_challenge":      ErrUseDBSCChallenge,
 }
 
 // errorFrom builds the *Error of a non-2xx answer. An answer that is not

@@ -1,8 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"encoding/json"
+	"fmt"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/dpop"
 )
 
 // SessionRequest asks CreateSession to sign a subject in.
@@ -14,13 +20,17 @@ type SessionRequest struct {
 	// Claims are copied into every access token of the session (roles,
 	// scope, tenant...); reserved names (iss, sub, exp...) are refused.
 	Claims map[string]any `json:"claims,omitempty"`
+	// DPoPJKT binds the session to the device's DPoP key (RFC 9449), given
+	// by its RFC 7638 thumbprint (Thumbprint): the session's access tokens
+	// are good only with a proof signed by that key, and so is its refresh.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // Tokens is the answer to sign-in and refresh.
 type Tokens struct {
 	SessionID        string    `json:"session_id"`
 	AccessToken      string    `json:"access_token"`
-	TokenType        string    `json:"token_type"` // "Bearer"
+	TokenType        string    `json:"token_type"` // "Bearer", or "DPoP" for a DPoP-bound session
 	ExpiresIn        int64     `json:"expires_in"` // seconds, as of the answer
 	AccessExpiresAt  time.Time `json:"access_expires_at"`
 	RefreshToken     string    `json:"refresh_token"`
@@ -34,6 +44,9 @@ type Session struct {
 	CreatedAt       time.Time `json:"created_at"`
 	LastRefreshedAt time.Time `json:"last_refreshed_at"`
 	ExpiresAt       time.Time `json:"expires_at"`
+	// Binding is the device key the session is bound to; nil: unbound
+	// (its tokens work from anywhere until they expire or are revoked).
+	Binding *Binding `json:"binding,omitempty"`
 }
 
 // CreateSession signs a subject in (POST /v1/sessions, admin or gate key) and
@@ -50,8 +63,39 @@ func (c *Client) CreateSession(ctx context.Context, r SessionRequest) (Tokens, e
 // needs). The presented token is spent; presenting it again later is
 // treated as theft and ends the session. ErrInvalidGrant: sign in again.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
+	return c.refresh(ctx, refreshToken, nil)
+}
+
+// refresh is Refresh with a DPoP proof signed by key, when set.
+func (c *Client) refresh(ctx context.Context, refreshToken string, key crypto.Signer) (Tokens, error) {
 	var t Tokens
-	err := c.call(ctx, "POST", "/v1/token/refresh", map[string]string{"refresh_token": refreshToken}, &t)
+	body, err := json.Marshal(map[string]string{"refresh_token": refreshToken})
+	if err != nil {
+		return t, err
+	}
+	req, err := c.request(ctx, "POST", "/v1/token/refresh", bytes.NewReader(body))
+	if err != nil {
+		return t, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != nil {
+		proof, err := dpop.NewProof(key, "POST", req.URL.String(), "", "", time.Now())
+		if err != nil {
+			return t, fmt.Errorf("client: DPoP proof: %w", err)
+		}
+		req.Header.Set("DPoP", proof)
+	}
+	return t, c.send(req, &t)
+}
+
+// RefreshDBSC is Refresh for a session bound to a browser's DBSC key, with
+// the browser's proof (its Secure-Session-Response JWT over a challenge
+// issued for refreshToken). ErrUseDBSCChallenge asks for a proof over a
+// fresh challenge; ErrInvalidGrant after a proof signed by another key
+// means the session was revoked as stolen.
+func (c *Client) RefreshDBSC(ctx context.Context, refreshToken, proof string) (Tokens, error) {
+	var t Tokens
+	err := c.call(ctx, "POST", "/v1/token/refresh", map[string]string{"refresh_token": refreshToken, "dbsc_proof": proof}, &t)
 	return t, err
 }
 

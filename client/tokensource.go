@@ -2,8 +2,14 @@ package client
 
 import (
 	"context"
+	"crypto"
+	"fmt"
+	"net/http"
 	"sync"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/dpop"
+	"github.com/tegata-dev/tegata/internal/keyproof"
 )
 
 // DefaultEarly is how long before its expiry a TokenSource replaces an
@@ -21,6 +27,10 @@ type TokenSourceOptions struct {
 	// keeps its session across restarts stores the new refresh token here,
 	// since the one it started with is spent.
 	OnRefresh func(Tokens)
+	// DPoP is the device's key for a DPoP-bound session (SessionRequest
+	// DPoPJKT is its Thumbprint): refreshes carry a proof signed by it, and
+	// Authorize signs one for every request.
+	DPoP crypto.Signer
 }
 
 // TokenSource hands out a current access token for a session a Go program
@@ -57,7 +67,7 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	if s.t.AccessToken != "" && time.Until(s.t.AccessExpiresAt) > s.opts.Early {
 		return s.t.AccessToken, nil
 	}
-	t, err := s.c.Refresh(ctx, s.t.RefreshToken)
+	t, err := s.c.refresh(ctx, s.t.RefreshToken, s.opts.DPoP)
 	if err != nil {
 		return "", err
 	}
@@ -74,4 +84,36 @@ func (s *TokenSource) Tokens() Tokens {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.t
+}
+
+// Authorize sets req's Authorization to a current access token: "Bearer
+// <token>", or with a DPoP key "DPoP <token>" and a DPoP header holding a
+// fresh proof for req's method and URL (RFC 9449 §7.1).
+func (s *TokenSource) Authorize(req *http.Request) error {
+	tok, err := s.Token(req.Context())
+	if err != nil {
+		return err
+	}
+	if s.opts.DPoP == nil {
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return nil
+	}
+	proof, err := dpop.NewProof(s.opts.DPoP, req.Method, req.URL.String(), tok, "", time.Now())
+	if err != nil {
+		return fmt.Errorf("client: DPoP proof: %w", err)
+	}
+	req.Header.Set("Authorization", "DPoP "+tok)
+	req.Header.Set("DPoP", proof)
+	return nil
+}
+
+// Thumbprint returns the RFC 7638 SHA-256 thumbprint of a DPoP public key
+// (Ed25519, P-256 or RSA): the SessionRequest.DPoPJKT that binds a session
+// to it.
+func Thumbprint(pub crypto.PublicKey) (string, error) {
+	k, err := keyproof.PublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("client: %w", err)
+	}
+	return k.Thumbprint, nil
 }

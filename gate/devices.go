@@ -23,6 +23,7 @@ li{background:#fff;border-radius:.75rem;padding:1rem;margin-bottom:.75rem;displa
 .name{font-weight:600;overflow-wrap:anywhere}
 .this{display:inline-block;font-size:.75rem;font-weight:600;background:#e3f1e6;color:#1e6b34;border-radius:1rem;padding:.1rem .55rem;margin-left:.35rem}
 .when{font-size:.85rem;color:#666}
+.bound{color:#1e6b34}
 form{margin:0}
 button{font:inherit;font-size:.95rem;padding:.55rem .9rem;border-radius:.5rem;border:1px solid #c7c7cc;background:#fff;cursor:pointer;min-height:2.75rem;white-space:nowrap}
 button.all{width:100%;border-color:#c9302c;color:#c9302c}
@@ -49,7 +50,7 @@ var (
 <li>
 <div>
 <div class="name">{{.Device}}{{if .Current}}<span class="this">This device</span>{{end}}</div>
-<div class="when">Signed in {{stamp .CreatedAt}}<br>Last active {{stamp .LastRefreshedAt}}</div>
+<div class="when">Signed in {{stamp .CreatedAt}}<br>Last active {{stamp .LastRefreshedAt}}{{if .Binding}}<br><span class="bound">Device-bound ({{.Binding}})</span>{{end}}</div>
 </div>
 <form method="post" action="/.tegata/sessions/{{.ID}}/revoke"><button type="submit">Sign out</button></form>
 </li>

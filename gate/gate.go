@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/requestid"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -62,7 +64,8 @@ func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gate{v: v, cfg: cfg, log: cfg.Logger, m: m, tunnels: newTunnels(v, time.Now, cfg.Logger)}
+	log := slog.New(requestid.LogHandler(cfg.Logger.Handler()))
+	g := &gate{v: v, cfg: cfg, log: log, m: m, tunnels: newTunnels(v, time.Now, log)}
 	origins := cfg.WebSocketOrigins
 	if cfg.Upstream != nil {
 		g.proxy = g.newProxy()
@@ -70,12 +73,16 @@ func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
 	if cfg.Web != nil {
 		g.web = cfg.Web.handler(g.proxy, true)
 		g.tunnels = cfg.Web.tunnels
+		if m != nil {
+			cfg.Web.metrics.Store(m)
+		}
 		origins = append(slices.Clip(origins), cfg.Web.origin)
 	}
 	if g.origins, err = newOriginCheck(cfg.TrustedProxies, origins...); err != nil {
 		return nil, fmt.Errorf("%w (Config.WebSocketOrigins)", err)
 	}
-	return g, nil
+	fromProxy := func(r *http.Request) bool { return httpguard.FromTrustedProxy(r, cfg.TrustedProxies) }
+	return requestid.Trusting(fromProxy, g), nil
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -337,6 +337,7 @@ func (h *handoff) login(raw string) error {
 		h.web.revokeQuietly(ctx, tok.SessionID, "session too large for a cookie")
 		return err
 	}
+	h.web.offerRegistration(h.Header(), tok)
 	if old := h.claims; old != nil && old.SessionID() != tok.SessionID {
 		if err := h.web.endSessions(h.r.Context(), old, false); err != nil {
 			h.web.log.WarnContext(ctx, "gate: sign-in: the browser's previous session could not be revoked",

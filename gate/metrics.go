@@ -14,6 +14,7 @@ type metrics struct {
 	requests  *prometheus.CounterVec // by outcome
 	refusals  *prometheus.CounterVec // by verifier.Code
 	upstreams prometheus.Counter
+	dbsc      *prometheus.CounterVec // Device Bound Session Credentials, by event
 }
 
 // Outcomes of a request the gate checks.
@@ -40,11 +41,17 @@ func newMetrics(reg prometheus.Registerer, v *verifier.Verifier) (*metrics, erro
 		upstreams: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tegata_gate_upstream_errors_total", Help: "Verified requests the upstream did not answer (502).",
 		}),
+		dbsc: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tegata_gate_dbsc_total", Help: "Device Bound Session Credentials at the web gate, by event: registered, registration_refused, challenged, refreshed, refresh_refused (the session is over, or a proof was signed by another key and it was revoked), cookie_refresh_refused (a bound session refreshed by cookie alone: copied cookies, or a browser whose DBSC refresh was skipped).",
+		}, []string{"event"}),
+	}
+	for _, e := range dbscEvents {
+		m.dbsc.WithLabelValues(e)
 	}
 	for _, o := range []string{outcomeAllowed, outcomeRefused, outcomeNotFound} {
 		m.requests.WithLabelValues(o)
 	}
-	cs := []prometheus.Collector{m.requests, m.refusals, m.upstreams, stateCollector{v}}
+	cs := []prometheus.Collector{m.requests, m.refusals, m.upstreams, m.dbsc, stateCollector{v}}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {

@@ -64,8 +64,12 @@ func (g *gate) newProxy() *httputil.ReverseProxy {
 		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: g.upstreamError,
 	}
-	if g.cfg.Web != nil {
-		p.ModifyResponse = g.cfg.Web.upstreamResponse
+	p.ModifyResponse = func(resp *http.Response) error {
+		dropEchoedID(resp)
+		if g.cfg.Web != nil {
+			return g.cfg.Web.upstreamResponse(resp)
+		}
+		return nil
 	}
 	return p
 }

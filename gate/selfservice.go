@@ -31,6 +31,9 @@ type sessionEntry struct {
 	// lifetime of it. Named as the authority's API names it.
 	LastRefreshedAt time.Time `json:"last_refreshed_at"`
 	Current         bool      `json:"current"`
+	// Binding is the kind of device key the session is bound to ("dbsc",
+	// "dpop"); empty: unbound, its cookies or tokens work anywhere.
+	Binding string `json:"binding,omitempty"`
 }
 
 // selfService answers the paths under /.tegata/.
@@ -126,8 +129,12 @@ func (w *Web) sessions(ctx context.Context, c *verifier.Claims) ([]sessionEntry,
 	}
 	out := make([]sessionEntry, 0, len(list))
 	for _, s := range list {
-		out = append(out, sessionEntry{ID: s.ID, Device: s.Device, CreatedAt: s.CreatedAt.UTC(),
-			LastRefreshedAt: s.LastRefreshedAt.UTC(), Current: s.ID == c.SessionID()})
+		e := sessionEntry{ID: s.ID, Device: s.Device, CreatedAt: s.CreatedAt.UTC(),
+			LastRefreshedAt: s.LastRefreshedAt.UTC(), Current: s.ID == c.SessionID()}
+		if s.Binding != nil {
+			e.Binding = s.Binding.Kind
+		}
+		out = append(out, e)
 	}
 	slices.SortStableFunc(out, func(a, b sessionEntry) int {
 		switch {

@@ -123,6 +123,11 @@ func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.
 	var limited *refreshLimited
 	switch {
 	case err == nil:
+	case errors.Is(err, client.ErrUseDBSCChallenge):
+		if current != nil {
+			return current, nil // still valid: the browser's DBSC refresh comes before it lapses
+		}
+		return nil, w.cookieRefreshRefused(h, r, err)
 	case isRefused(err):
 		w.log.DebugContext(ctx, "gate: refresh refused; session over", "err", err)
 		h.clearSession()
@@ -164,7 +169,7 @@ func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.
 // isRefused reports whether the authority refused a refresh token for good
 // (RFC 6749 invalid_grant), as opposed to failing to answer.
 func isRefused(err error) bool {
-	return errors.Is(err, client.ErrInvalidGrant)
+	return errors.Is(err, client.ErrInvalidGrant) || errors.Is(err, client.ErrUseDBSCChallenge)
 }
 
 func isStale(err error) bool {

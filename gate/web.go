@@ -9,11 +9,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
+	"github.com/tegata-dev/tegata/internal/requestid"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -74,6 +76,12 @@ type WebConfig struct {
 	// and, with the browser's binding cookie, the gate's memory of spent
 	// refresh tokens. Nil: the TCP peer is the client.
 	TrustedProxies []netip.Prefix
+	// NoDBSC stops offering Device Bound Session Credentials at sign-in
+	// (docs/web.md): browsers that support it are then not asked to bind
+	// their sessions to a key of their own. Sessions bound already keep
+	// refreshing through DBSC. Give every gate in front of one app the
+	// same setting. False (the zero value): offered.
+	NoDBSC bool
 	// Logger receives sign-in failures, authority trouble (Warn/Error) and
 	// refused requests (Info/Debug). Nil: slog.Default().
 	Logger *slog.Logger
@@ -129,12 +137,14 @@ type Web struct {
 	handoff   []string // LoginHandoffPaths; nil: any path
 	loginPath string
 	refresher *refresher
-	trusted   []netip.Prefix     // WebConfig.TrustedProxies
-	down      []byte             // WebConfig.UnavailablePage
-	origin    string             // WebConfig.Origin, trimmed
-	origins   originCheck        // for protocol switches in-process (Handler)
-	tunnels   *tunnels           // upgraded connections, closed when their token is refused
-	quiet     *httpguard.Limiter // spaces out log lines an attacker could repeat
+	trusted   []netip.Prefix          // WebConfig.TrustedProxies
+	down      []byte                  // WebConfig.UnavailablePage
+	origin    string                  // WebConfig.Origin, trimmed
+	origins   originCheck             // for protocol switches in-process (Handler)
+	tunnels   *tunnels                // upgraded connections, closed when their token is refused
+	quiet     *httpguard.Limiter      // spaces out log lines an attacker could repeat
+	noDBSC    bool                    // WebConfig.NoDBSC
+	metrics   atomic.Pointer[metrics] // the gate's (New), for the DBSC counts; nil: none
 }
 
 // NewWeb checks cfg and returns the web-session layer over v, which must be
@@ -143,11 +153,12 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if v == nil || cfg.Authority == nil {
 		return nil, errors.New("gate: NewWeb needs a verifier and WebConfig.Authority")
 	}
-	w := &Web{v: v, auth: cfg.Authority, log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath, trusted: slices.Clone(cfg.TrustedProxies),
-		cop: http.NewCrossOriginProtection(), quiet: httpguard.NewLimiter(1.0/60, 1)}
+	w := &Web{v: v, auth: withRequestIDs(cfg.Authority), log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath, trusted: slices.Clone(cfg.TrustedProxies),
+		cop: http.NewCrossOriginProtection(), quiet: httpguard.NewLimiter(1.0/60, 1), noDBSC: cfg.NoDBSC}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
+	w.log = slog.New(requestid.LogHandler(w.log.Handler()))
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -158,7 +169,7 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if perAddr == 0 {
 		perAddr = DefaultRefreshPerAddress
 	}
-	w.refresher = newRefresher(cfg.Authority.Refresh, httpguard.NewLimiter(perAddr, int(10*perAddr)), w.now)
+	w.refresher = newRefresher(w.auth.Refresh, httpguard.NewLimiter(perAddr, int(10*perAddr)), w.now)
 	if w.loginPath == "" {
 		w.loginPath = DefaultLoginPath
 	}
@@ -248,6 +259,10 @@ func (w *Web) serve(rw http.ResponseWriter, r *http.Request, next http.Handler, 
 	}
 	h := &handoff{ResponseWriter: rw, web: w, r: r, proxied: proxied}
 	defer h.finish()
+	if isDBSCPath(r.URL.Path) {
+		w.dbsc(h, r)
+		return
+	}
 	claims, err := w.identify(h, r, bt)
 	if err != nil {
 		w.refuseIdentity(h, r, err)

@@ -107,6 +107,10 @@ if go run ./internal/bench/benchdoc -dir "$out" -elapsed "${elapsed}s" >"$out/be
   # (Node, not Go): carry it over as it was.
   sed -n '/^<!-- @tegata\/node bench: begin -->$/,/^<!-- @tegata\/node bench: end -->$/p' docs/benchmarks.md >"$out/node-section.md"
   [ -s "$out/node-section.md" ] && { echo; cat "$out/node-section.md"; } >>"$out/benchmarks.md"
+  # So is the operator console's (go test -bench Pages ./internal/console/,
+  # which loads a million sessions into Postgres).
+  sed -n '/^<!-- console bench: begin -->$/,/^<!-- console bench: end -->$/p' docs/benchmarks.md >"$out/console-section.md"
+  [ -s "$out/console-section.md" ] && { echo; cat "$out/console-section.md"; } >>"$out/benchmarks.md"
   cp "$out/benchmarks.md" docs/benchmarks.md
   say "wrote docs/benchmarks.md in ${elapsed}s (raw outputs in $out)"
 else

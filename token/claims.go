@@ -32,6 +32,12 @@ type Claims struct {
 	// when the authority publishes no status lists.
 	Status *StatusRef
 
+	// JKT is cnf.jkt (RFC 9449 §6.1): the RFC 7638 SHA-256 thumbprint,
+	// base64url, of the DPoP key the token is bound to; empty for a bearer
+	// token. A bound token is good only with a DPoP proof signed by that
+	// key, which Verify does not check (see Expect.Bound).
+	JKT string
+
 	// Extra holds every other (application) claim, such as roles or scope,
 	// with the types encoding/json gives an any. It is nil if there are none.
 	Extra map[string]any
@@ -68,6 +74,9 @@ func (c *Claims) asMap() map[string]any {
 		m = map[string]any{}
 	}
 	m["iss"], m["sub"], m["jti"], m["sid"], m["sgen"] = c.Issuer, c.Subject, c.ID, c.SessionID, c.Generation
+	if c.JKT != "" {
+		m["cnf"] = map[string]any{"jkt": c.JKT}
+	}
 	switch len(c.Audience) {
 	case 0:
 	case 1:
@@ -160,10 +169,7 @@ func cloneValue(v any) any {
 
 // IsReserved reports whether name is a claim this package sets or reads
 // itself, which Extra must not carry: iss sub aud exp nbf iat jti sid sgen
-// status, and cnf. cnf binds a token to a proof-of-possession key (RFC 7800, DPoP);
-// this package does not check such proofs, so Sign refuses to mint cnf and
-// Verify rejects a token carrying it rather than silently treating a
-// sender-constrained token as a bearer token. The other claims RFC 9068
+// status, and cnf, which binds a token to a DPoP key (Claims.JKT). The other claims RFC 9068
 // describes (scope, client_id, roles, groups, entitlements, auth_time, acr,
 // amr) belong to the application and travel in Extra.
 func IsReserved(name string) bool {

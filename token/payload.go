@@ -21,6 +21,7 @@ const (
 	hasSid
 	hasSgen
 	hasStatus
+	hasCnf
 )
 
 // claimBit returns the bit of a registered claim Verify reads, or 0.
@@ -46,6 +47,8 @@ func claimBit(name []byte) uint16 {
 		return hasSgen
 	case "status":
 		return hasStatus
+	case "cnf":
+		return hasCnf
 	}
 	return 0
 }
@@ -79,9 +82,6 @@ func parsePayload(data []byte) (*Claims, uint16, error) {
 
 // extra reads an application claim into c.Extra.
 func (c *Claims) extra(d *strictjson.Decoder, name []byte) error {
-	if string(name) == "cnf" {
-		return fmt.Errorf("%w: cnf (proof of possession) is not supported", ErrClaims)
-	}
 	if c.Extra == nil {
 		c.Extra = map[string]any{}
 	}
@@ -109,6 +109,8 @@ func (c *Claims) registered(d *strictjson.Decoder, bit uint16) error {
 		return readNumericDate(d, "iat", &c.IssuedAt)
 	case hasStatus:
 		return c.readStatus(d)
+	case hasCnf:
+		return c.readConfirmation(d)
 	default:
 		return c.readGeneration(d)
 	}
@@ -203,4 +205,40 @@ func parseUint(raw []byte) (uint64, bool) {
 		n = n*10 + uint64(c-'0')
 	}
 	return n, true
+}
+
+// readConfirmation reads cnf (RFC 7800), which must hold jkt alone (RFC
+// 9449 §6.1): a thumbprint of 43 base64url characters. Other confirmation
+// methods (jwk, x5t#S256) would bind the token to a key nothing here
+// checks, so they are refused rather than ignored.
+func (c *Claims) readConfirmation(d *strictjson.Decoder) error {
+	v, err := d.Value()
+	if err != nil {
+		return err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%w: cnf is not an object", ErrClaims)
+	}
+	for name := range obj {
+		if name != "jkt" {
+			return fmt.Errorf("%w: cnf member %q is not supported (only jkt)", ErrClaims, name)
+		}
+	}
+	jkt, _ := obj["jkt"].(string)
+	if !validJKT(jkt) {
+		return fmt.Errorf("%w: cnf.jkt is not a SHA-256 thumbprint in base64url", ErrClaims)
+	}
+	c.JKT = jkt
+	return nil
+}
+
+// validJKT reports whether s is a SHA-256 thumbprint as base64url without
+// padding: 43 characters of the alphabet, the last one encoding 2 bits.
+func validJKT(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	b, err := b64.DecodeString(s)
+	return err == nil && len(b) == 32
 }

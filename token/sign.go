@@ -93,6 +93,9 @@ func encodeClaims(c Claims) ([]byte, error) {
 	b = appendJSONString(append(b, `,"sid":`...), c.SessionID)
 	b = strconv.AppendInt(append(b, `,"sgen":`...), c.Generation, 10)
 	b = appendStatus(b, c.Status)
+	if c.JKT != "" {
+		b = append(append(append(b, `,"cnf":{"jkt":"`...), c.JKT...), `"}`...)
+	}
 	b, err := appendExtra(b, c.Extra)
 	if err != nil {
 		return nil, err
@@ -125,6 +128,9 @@ func checkClaims(c Claims) error {
 	}
 	if err := checkStatus(c.Status); err != nil {
 		return err
+	}
+	if c.JKT != "" && !validJKT(c.JKT) {
+		return fmt.Errorf("%w: JKT must be a SHA-256 thumbprint in base64url", ErrClaims)
 	}
 	for name := range c.Extra {
 		if IsReserved(name) {

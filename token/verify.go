@@ -26,6 +26,11 @@ type Expect struct {
 	// MaxSize caps the token length in bytes, checked before any parsing;
 	// zero means DefaultMaxSize.
 	MaxSize int
+	// Bound accepts tokens bound to a DPoP key (cnf.jkt, Claims.JKT); the
+	// caller must then require a proof signed by that key. Without it such
+	// a token is refused (ErrClaims), so that a caller checking no proofs
+	// never takes a sender-constrained token for a bearer token.
+	Bound bool
 }
 
 // Verify checks raw completely and returns its claims: size, compact form and
@@ -74,6 +79,9 @@ func (e *Expect) maxSize() int {
 func (e *Expect) check(c *Claims, seen uint16, now time.Time) error {
 	if err := checkRequired(c, seen); err != nil {
 		return err
+	}
+	if c.JKT != "" && !e.Bound {
+		return fmt.Errorf("%w: cnf: the token is bound to a DPoP key, and this caller checks no proofs", ErrClaims)
 	}
 	if c.Issuer != e.Issuer {
 		return fmt.Errorf("%w: iss %q, want %q", ErrIssuer, c.Issuer, e.Issuer)

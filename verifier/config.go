@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/dpop"
 	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/token"
 )
@@ -97,6 +98,32 @@ type Config struct {
 	// Logger receives operational logs (Warn/Info) and one Debug line per
 	// rejected token. Nil: slog.Default().
 	Logger *slog.Logger
+	// PublicURL is the app's base URL as its clients address it
+	// ("https://api.example.com"), against which the middleware checks a
+	// DPoP proof's htu: PublicURL followed by the request's path. Set it
+	// behind a proxy or TLS terminator, where the request's own Host and
+	// scheme are not what the client used. Empty: the request's Host, with
+	// https when the request came over TLS.
+	PublicURL string
+	// DPoPWindow is how far a DPoP proof's iat may lie from now, either
+	// way; a proof's jti is remembered for twice as long, so a proof is
+	// accepted once per verifier (verifiers do not share what they saw).
+	// Zero: DefaultDPoPWindow. It cannot be off: New refuses a negative one.
+	DPoPWindow time.Duration
+	// DPoPMaxProofs bounds the memory of DPoP proofs seen (about 100 bytes
+	// each): it must hold every proof accepted within 2×DPoPWindow. When it
+	// is full, new proofs are refused until old ones age out, never
+	// forgotten early (that would let a replay through). Zero:
+	// DefaultDPoPMaxProofs. It cannot be off: New refuses a negative one.
+	DPoPMaxProofs int
+	// DPoPNonce, when positive, requires every DPoP proof to carry a nonce
+	// this verifier issued (RFC 9449 §8), changing every DPoPNonce; a
+	// proof without it is answered use_dpop_nonce with the nonce in
+	// DPoP-Nonce. Nonces are this verifier's own: behind several, a client
+	// may be asked once per verifier. Zero (the default) or negative: no
+	// nonces.
+	DPoPNonce time.Duration
+
 	// Name is how the verifier appears to operators (GET /v1/verifiers),
 	// next to an instance ID made at New, the host name and the version; at
 	// most MaxNameLen bytes of printable UTF-8. Empty: none.
@@ -159,6 +186,11 @@ const (
 	DefaultMaxEntries  = 2_000_000
 	DefaultCacheSize   = 10_000
 	DefaultJWKSRefresh = 5 * time.Minute
+	// DefaultDPoPWindow and DefaultDPoPMaxProofs: at most 100,000 proofs
+	// within 2 minutes, about 830 DPoP requests a second per verifier, in
+	// about 10 MB.
+	DefaultDPoPWindow    = dpop.DefaultWindow
+	DefaultDPoPMaxProofs = dpop.DefaultMaxProofs
 )
 
 const (
@@ -219,6 +251,9 @@ func (c settings) expect() token.Expect {
 		Leeway:      c.Leeway,
 		MaxLifetime: c.MaxLifetime,
 		MaxSize:     token.DefaultMaxSize,
+		// Bound tokens pass token.Verify; Verify refuses them without a
+		// proof, VerifyDPoP checks it.
+		Bound: true,
 	}
 }
 

@@ -36,6 +36,16 @@ var (
 	// feed request with 401 or 403: Config.APIKey is wrong, revoked, or
 	// lacks the feed role. Waiting does not fix it.
 	ErrKeyRefused = errors.New("verifier: the authority refused the API key")
+	// ErrDPoP: the token is bound to a DPoP key (RFC 9449) and came
+	// without a valid proof of that key: as a Bearer token, with a proof
+	// that fails a check (htm, htu, iat, ath, replayed jti, signature), or
+	// signed by another key; or a token that is not DPoP-bound came with
+	// the DPoP scheme. Answered with invalid_dpop_proof.
+	ErrDPoP = errors.New("verifier: DPoP proof missing or invalid")
+	// ErrUseDPoPNonce: Config.DPoPNonce requires a server nonce and the
+	// proof lacks the current one; WriteError sends it in DPoP-Nonce for
+	// the client to sign a new proof with (use_dpop_nonce).
+	ErrUseDPoPNonce = errors.New("verifier: DPoP proof needs the server's nonce")
 
 	ErrTooLarge    = token.ErrTooLarge
 	ErrMalformed   = token.ErrMalformed
@@ -61,12 +71,15 @@ const (
 	reasonInvalid = "token invalid"
 	reasonStale   = "verifier not in sync with authority"
 	reasonDenied  = "insufficient claims"
+	reasonDPoP    = "DPoP proof missing or invalid"
+	reasonNonce   = "DPoP nonce required"
 )
 
 // Reason maps an error from Verify, TokenFromRequest or a Require helper
 // to a short reason that is safe to show a client: "no token", "token
 // expired", "token revoked", "verifier not in sync with authority",
-// "insufficient claims" (ErrForbidden) or, for anything else, "token
+// "insufficient claims" (ErrForbidden), "DPoP proof missing or invalid"
+// (ErrDPoP), "DPoP nonce required" (ErrUseDPoPNonce) or, for anything else, "token
 // invalid". It returns "" for a nil error.
 func Reason(err error) string {
 	switch {
@@ -84,6 +97,10 @@ func Reason(err error) string {
 		return reasonStale
 	case errors.Is(err, ErrForbidden):
 		return reasonDenied
+	case errors.Is(err, ErrDPoP):
+		return reasonDPoP
+	case errors.Is(err, ErrUseDPoPNonce):
+		return reasonNonce
 	default:
 		return reasonInvalid
 	}
@@ -112,6 +129,8 @@ var codes = []struct {
 	{ErrAudience, "audience"},
 	{ErrClaims, "claims"},
 	{ErrForbidden, "forbidden"},
+	{ErrDPoP, "dpop"},
+	{ErrUseDPoPNonce, "use_dpop_nonce"},
 }
 
 // Code maps an error from Verify, TokenFromRequest or a Require helper to
@@ -119,7 +138,8 @@ var codes = []struct {
 // and operator logs: "no_token", "revoked", "inactive", "stale",
 // "unavailable", "too_large", "malformed", "header", "algorithm",
 // "unknown_key", "signature", "type", "expired", "not_yet_valid",
-// "issuer", "audience", "claims", "forbidden", else "other"; "" for nil.
+// "issuer", "audience", "claims", "forbidden", "dpop", "use_dpop_nonce",
+// else "other"; "" for nil.
 // Unlike Reason it says which check failed, so do not send it to clients.
 func Code(err error) string {
 	if err == nil {

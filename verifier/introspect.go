@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/tegata-dev/tegata/internal/requestid"
 )
 
 const introspectPath = "/v1/introspect"
@@ -27,6 +29,9 @@ func (a *authorities) introspect(ctx context.Context, apiKey, raw string) error 
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
 		req.Header.Set("Authorization", "Bearer "+apiKey)
+		if id := requestid.From(ctx); id != "" {
+			req.Header.Set(requestid.Header, id) // the authority logs it with its answer
+		}
 		// Introspection only reads, so it is safe to replay; saying so lets
 		// the transport retry a POST that hit a pooled connection the server
 		// had just closed. An empty value is not sent on the wire.

@@ -19,8 +19,9 @@ type (
 
 // Middleware returns a handler that verifies the token of every request
 // and calls next with the claims in the request context (see FromContext).
-// The token comes from the Authorization header ("Bearer <token>") or,
-// with TokenCookie, a cookie. A request without a valid token is answered
+// The token comes from the Authorization header ("Bearer <token>", or
+// "DPoP <token>" with a DPoP proof header: VerifyDPoP, the URL from
+// Config.PublicURL or the request) or, with TokenCookie, a cookie. A request without a valid token is answered
 // by the error handler (WriteError unless OnError says otherwise: 401 with
 // an RFC 6750 challenge and a JSON body) and next is not called; with
 // AllowAnonymous a request that carries no token at all reaches next
@@ -39,16 +40,24 @@ func (v *Verifier) Middleware(next http.Handler, opts ...MiddlewareOption) http.
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		raw, err := TokenFromRequestOrCookie(r, o.cookie)
-		if errors.Is(err, ErrNoToken) && o.anonymous {
-			next.ServeHTTP(w, r.WithContext(o.withHandler(ctx)))
-			return
-		}
 		var c *Claims
-		if err == nil {
-			c, err = v.Verify(ctx, raw)
-		} else {
+		raw, proof, isDPoP, err := dpopToken(r)
+		switch {
+		case isDPoP && err == nil:
+			c, err = v.VerifyDPoP(ctx, raw, proof, r.Method, v.requestURL(r))
+		case isDPoP:
 			v.logRejection(ctx, nil, err)
+		default:
+			raw, err = TokenFromRequestOrCookie(r, o.cookie)
+			if errors.Is(err, ErrNoToken) && o.anonymous {
+				next.ServeHTTP(w, r.WithContext(o.withHandler(ctx)))
+				return
+			}
+			if err == nil {
+				c, err = v.Verify(ctx, raw)
+			} else {
+				v.logRejection(ctx, nil, err)
+			}
 		}
 		if err != nil {
 			onError(w, r, err)
@@ -83,9 +92,20 @@ func NewContext(ctx context.Context, c *Claims) context.Context {
 // §3.1 says a challenge then names no error) and the JSON body
 // {"error":"invalid_token","error_description":"<Reason(err)>"}. A valid
 // token that lacks a claim a route requires (ErrForbidden) gets 403 with
-// error="insufficient_scope" in both. Never cached; the cause is never
+// error="insufficient_scope" in both. A DPoP refusal (ErrDPoP,
+// ErrUseDPoPNonce) gets 401 with RFC 9449's challenge, WWW-Authenticate:
+// DPoP algs="ES256 EdDSA", error="invalid_dpop_proof" (or
+// "use_dpop_nonce", with the nonce in a DPoP-Nonce header). Never cached; the cause is never
 // sent. The gate answers with the same writer.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if challenge, code, nonce, ok := dpopChallenge(err); ok {
+		if nonce != "" {
+			w.Header().Set("DPoP-Nonce", nonce)
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+		httperr.Write(w, http.StatusUnauthorized, code, Reason(err))
+		return
+	}
 	if errors.Is(err, ErrForbidden) {
 		httperr.Refuse(w, http.StatusForbidden, httperr.InsufficientScope, Reason(err), false)
 		return

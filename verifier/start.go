@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tegata-dev/tegata/internal/dpop"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/feed"
@@ -66,9 +67,15 @@ func checkCannotBeOff(c Config) error {
 	for _, f := range []struct {
 		name string
 		neg  bool
-	}{{"MaxLifetime", c.MaxLifetime < 0}, {"MaxEntries", c.MaxEntries < 0}, {"JWKSRefresh", c.JWKSRefresh < 0}} {
+	}{{"MaxLifetime", c.MaxLifetime < 0}, {"MaxEntries", c.MaxEntries < 0}, {"JWKSRefresh", c.JWKSRefresh < 0},
+		{"DPoPWindow", c.DPoPWindow < 0}, {"DPoPMaxProofs", c.DPoPMaxProofs < 0}} {
 		if f.neg {
 			return fmt.Errorf("verifier: Config.%s is negative, but it cannot be off (zero: the default)", f.name)
+		}
+	}
+	if c.PublicURL != "" {
+		if _, err := dpop.NormalizeURL(c.PublicURL); err != nil {
+			return fmt.Errorf("verifier: Config.PublicURL %q: %v", c.PublicURL, err)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tegata-dev/tegata/internal/dpop"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -34,7 +35,15 @@ type Verifier struct {
 	// seenReady: the state was current at some look of watch.
 	seenReady atomic.Bool
 
+	// proofs checks DPoP proofs; nonces is set with Config.DPoPNonce.
+	proofs *dpop.Checker
+	nonces *dpop.Nonces
+	// acceptBound: Verify accepts DPoP-bound tokens without a proof (the
+	// authority's own introspection, localverifier.Source.AcceptBound).
+	acceptBound bool
+
 	// Set by New only; nil for a local verifier.
+	key       atomic.Pointer[string] // the API key (SetAPIKey)
 	auth      *authorities
 	keys      *keySource
 	feed      *feed.Client
@@ -85,6 +94,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	}
 	v := newVerifier(cfg, keys.lookup, revocation.NewSet(cfg.MaxEntries))
 	v.auth, v.keys, v.bg, v.cancel, v.skew = auth, keys, bg, cancel, skew
+	v.key.Store(&cfg.APIKey)
 	leeway := func() time.Duration { return v.expect.Load().Leeway }
 	skew.leeway.Store(&leeway)
 	skew.check()
@@ -135,7 +145,9 @@ func newLocalVerifier(c Config) (*Verifier, error) {
 	if cfg.MaxLifetime == 0 {
 		cfg.MaxLifetime = DefaultMaxLifetime
 	}
-	return newVerifier(cfg, c.Local.Keys, c.Local.Set), nil
+	v := newVerifier(cfg, c.Local.Keys, c.Local.Set)
+	v.acceptBound = c.Local.AcceptBound
+	return v, nil
 }
 
 func newVerifier(cfg settings, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
@@ -147,6 +159,10 @@ func newVerifier(cfg settings, keys func() token.KeyLookup, set *revocation.Set)
 		set:    set,
 		cache:  newCache(cfg.CacheSize),
 	}
+	if cfg.DPoPNonce > 0 {
+		v.nonces = dpop.NewNonces(cfg.DPoPNonce)
+	}
+	v.proofs = dpop.NewChecker(dpop.Config{Window: cfg.DPoPWindow, MaxProofs: cfg.DPoPMaxProofs, Nonces: v.nonces})
 	e := cfg.expect()
 	v.expect.Store(&e)
 	v.heard.Store(&heard{})
@@ -204,6 +220,9 @@ func (v *Verifier) Close() error {
 // and a known key it makes none.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	c, err := v.verify(ctx, raw, v.now())
+	if err == nil && c.t.JKT != "" && !v.acceptBound {
+		err = errBoundAsBearer
+	}
 	if err != nil {
 		v.logRejection(ctx, c, err)
 		return nil, err
@@ -323,5 +342,5 @@ func (v *Verifier) checkRevocation(ctx context.Context, raw string, e *cached, n
 	if !v.cfg.Introspect {
 		return err
 	}
-	return v.auth.introspect(ctx, v.cfg.APIKey, raw)
+	return v.auth.introspect(ctx, v.apiKey(), raw)
 }

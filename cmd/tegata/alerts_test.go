@@ -167,8 +167,9 @@ func TestAlertRules(t *testing.T) {
 	aFull, _ := scrape(t, am)
 	add("TegataStoreRefusesWrites", "tegata_store_writable", aBefore, aFull, auth("critical"))
 
-	// A frozen gate: its scrape fails, and the authority counts it stale
-	// well past the moment it used to drop out of the listing (+14 s).
+	// A frozen gate: its scrape fails, and the authority keeps counting it
+	// stale past the 14 s after which a silent verifier could drop out of
+	// the listing.
 	if err := testproc.Freeze(g1.cmd.Process); err != nil {
 		t.Fatal(err)
 	}

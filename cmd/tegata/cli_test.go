@@ -98,8 +98,8 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestOperatorCommands runs the operator commands the way the issue found
-// them lacking: arguments in any order and ids that start with '-', JSON
+// TestOperatorCommands runs the operator commands as operators type them:
+// arguments in any order and ids that start with '-', JSON
 // that is always one object, pagination that says when more exist, a
 // sentence for an empty list, a token pasted with "Bearer " or read from
 // standard input, and TEGATA_AUTHORITY holding the same list as for a gate.

@@ -75,7 +75,7 @@ func (a *Authority) Authenticate(ctx context.Context, secret string) (store.APIK
 		return store.APIKey{}, ErrUnauthorized
 	}
 	hash := HashSecret(secret)
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	k, gen, ok := a.apiKeys.get(hash, now)
 	if ok {
 		return k, nil
@@ -109,7 +109,7 @@ func (a *Authority) CreateAPIKey(ctx context.Context, name, role string, actor s
 		return APIKeyInfo{}, "", err
 	}
 	secret := NewAPIKey()
-	k := store.APIKey{ID: newTokenID(), Name: name, Hash: HashSecret(secret), Role: role, CreatedAt: a.cfg.Now()}
+	k := store.APIKey{ID: newTokenID(), Name: name, Hash: HashSecret(secret), Role: role, CreatedAt: a.cfg.Clock.Now()}
 	err := a.store.AddAPIKey(ctx, k, actor)
 	if errors.Is(err, store.ErrConflict) {
 		// ID and hash are random (128 and 256 bits): the name it is.
@@ -158,7 +158,7 @@ func (a *Authority) RevokeAPIKey(ctx context.Context, id string, actor store.Act
 	if err := checkActor(actor); err != nil {
 		return err
 	}
-	err := a.store.RevokeAPIKey(ctx, id, a.cfg.Now(), actor)
+	err := a.store.RevokeAPIKey(ctx, id, a.cfg.Clock.Now(), actor)
 	// Evicted whatever the outcome: a failed commit may still have landed,
 	// and a needless eviction costs one store read.
 	a.apiKeys.evict(id)
@@ -290,7 +290,7 @@ func (a *Authority) sameAsInstalled(ctx context.Context, name string, hash [32]b
 // retireReplaced revokes the keys installed as name other than keep.
 func (a *Authority) retireReplaced(ctx context.Context, name string, keep [32]byte) error {
 	actor := store.Actor{By: "system", Reason: "replaced at start by a new " + name + " key"}
-	retired, err := a.store.RetireInstalledAPIKeys(ctx, name, keep, a.cfg.Now(), actor)
+	retired, err := a.store.RetireInstalledAPIKeys(ctx, name, keep, a.cfg.Clock.Now(), actor)
 	if errors.Is(err, store.ErrNotFound) {
 		// Revoked since it was installed: another node started with a
 		// newer secret for the same setting and retired this one.
@@ -316,7 +316,7 @@ func (a *Authority) ensureAPIKey(ctx context.Context, name, secret, role string)
 	}
 	hash := HashSecret(secret)
 	k := store.APIKey{ID: newTokenID(), Name: fmt.Sprintf("%s-%x", name, hash[:4]), Hash: hash, Role: role,
-		CreatedAt: a.cfg.Now(), InstalledAs: name}
+		CreatedAt: a.cfg.Clock.Now(), InstalledAs: name}
 	actor := store.Actor{By: "system", Reason: "installed at start (" + name + " key)"}
 	for conflicted := false; ; conflicted = true {
 		done, err := a.installed(ctx, name, hash, role)

@@ -17,7 +17,7 @@ var ops = store.Actor{By: "api-key:ops", Reason: "test"}
 
 // twoNodes returns two authorities sharing one store and one clock, as
 // two nodes on one Postgres would.
-func twoNodes(t *testing.T) (*Authority, *Authority, *clock) {
+func twoNodes(t *testing.T) (*Authority, *Authority, *testtime.Clock) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/t.db")
@@ -28,7 +28,7 @@ func twoNodes(t *testing.T) (*Authority, *Authority, *clock) {
 	clk := testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	var nodes [2]*Authority
 	for i := range nodes {
-		nodes[i], err = New(ctx, st, bytes.Repeat([]byte{7}, MasterKeySize), Config{Issuer: "https://auth.test", Now: clk.Now})
+		nodes[i], err = New(ctx, st, bytes.Repeat([]byte{7}, MasterKeySize), Config{Issuer: "https://auth.test", Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}

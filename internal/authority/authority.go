@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/dpop"
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/verifier"
@@ -38,6 +40,8 @@ type Authority struct {
 	caughtUp atomic.Int64
 	// count counts the revocations recorded here, for metrics.
 	count counters
+	// proofs checks the DPoP proofs sent to sign-in and refresh.
+	proofs *dpop.Checker
 }
 
 // New opens an authority over st. masterKey (MasterKeySize bytes) encrypts
@@ -48,7 +52,7 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0)}
+	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0), proofs: dpop.NewChecker(dpop.Config{})}
 	var err error
 	others := cfg.OtherMasterKeys
 	if a.keySealer, err = newSealer(masterKey, "signing keys", others...); err != nil {
@@ -98,13 +102,17 @@ func (a *Authority) Verifier() *verifier.Verifier { return a.local.Load() }
 func (a *Authority) Run(ctx context.Context) error {
 	wake, stop := a.store.Subscribe()
 	defer stop()
-	follow := time.NewTicker(time.Second) // a lost wake-up costs at most this
+	follow := clock.NewTicker(a.cfg.Clock, followEvery)
 	defer follow.Stop()
-	reload := time.NewTicker(5 * time.Second)
+	reload := clock.NewTicker(a.cfg.Clock, reloadEvery)
 	defer reload.Stop()
-	sweep := time.NewTicker(time.Minute)
+	sweep := clock.NewTicker(a.cfg.Clock, sweepEvery)
 	defer sweep.Stop()
-	var read time.Time         // when catchUp last ran for a wake-up
+	// Wake-ups are paced on the wall clock, as network deadlines are (see
+	// package clock): catchUpGap bounds this machine's reads of the log,
+	// it decides nothing about tokens, and a test's stopped clock must
+	// not hold back a read another node's revocation asked for.
+	var read time.Time         // when catchUp last ran for a wake-up (wall clock)
 	var later <-chan time.Time // a catchUp put off after a wake-up
 	for {
 		var err error
@@ -142,7 +150,7 @@ func (a *Authority) Run(ctx context.Context) error {
 // reload renews this node's lifetime lease, reads every node's, and
 // reloads the keys.
 func (a *Authority) reload(ctx context.Context) error {
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	if err := a.ensureLease(ctx, now); err != nil {
 		return err
 	}
@@ -151,6 +159,15 @@ func (a *Authority) reload(ctx context.Context) error {
 	}
 	return a.reloadKeys(ctx)
 }
+
+// The periodic work of Run, on the authority's clock: reading the log in
+// case a wake-up was lost; renewing this node's lease, reading the others'
+// and reloading the keys; sweeping what has expired.
+const (
+	followEvery = time.Second
+	reloadEvery = 5 * time.Second
+	sweepEvery  = time.Minute
+)
 
 // catchUpGap is the least time between two reads of the log started by
 // wake-ups: how much later than the feed this node's own revocation set
@@ -167,7 +184,7 @@ func (a *Authority) catchUp(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("authority: read revocation log: %w", err)
 		}
-		now := a.cfg.Now()
+		now := a.cfg.Clock.Now()
 		for _, e := range entries {
 			if e.ExpiresAt.After(now) {
 				a.applyLocal(e)
@@ -195,7 +212,7 @@ var ErrStale = errors.New("authority: revocation state is stale (cannot read the
 
 // fresh reports whether the revocation set is known to be current.
 func (a *Authority) fresh() error {
-	if a.cfg.Now().Sub(time.Unix(0, a.caughtUp.Load())) > StaleAfter {
+	if a.cfg.Clock.Now().Sub(time.Unix(0, a.caughtUp.Load())) > StaleAfter {
 		return ErrStale
 	}
 	return nil
@@ -210,7 +227,7 @@ func (a *Authority) Ready() error {
 	if err := a.fresh(); err != nil {
 		return fmt.Errorf("%w for more than %v", err, StaleAfter)
 	}
-	if _, ok := a.ring().current(a.cfg.Now()); !ok {
+	if _, ok := a.ring().current(a.cfg.Clock.Now()); !ok {
 		return errNoSigningKey
 	}
 	return a.unwritable()
@@ -226,7 +243,7 @@ func (a *Authority) applyLocal(e revocation.Entry) {
 // Sweep forgets what has expired: revocations no token can need any more,
 // sessions, refresh tokens and keys. Run calls it every minute.
 func (a *Authority) Sweep(ctx context.Context) {
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	a.set.Prune(now)
 	steps := []struct {
 		what string

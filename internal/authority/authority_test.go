@@ -16,9 +16,8 @@ import (
 	"github.com/tegata-dev/tegata/verifier"
 )
 
-type clock = testtime.Clock
 
-func newTestAuthority(t *testing.T) (*Authority, *clock) {
+func newTestAuthority(t *testing.T) (*Authority, *testtime.Clock) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
 	if err != nil {
@@ -26,7 +25,7 @@ func newTestAuthority(t *testing.T) (*Authority, *clock) {
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	a, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize), Config{Issuer: "https://auth.test", Now: clk.Now})
+	a, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize), Config{Issuer: "https://auth.test", Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +317,7 @@ func TestNoRefreshGrace(t *testing.T) {
 	defer st.Close()
 	clk := testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	a, err := New(context.Background(), st, bytes.Repeat([]byte{7}, MasterKeySize),
-		Config{Issuer: "https://auth.test", Now: clk.Now, RefreshGrace: -1})
+		Config{Issuer: "https://auth.test", Clock: clk, RefreshGrace: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,11 +349,11 @@ func TestAlgorithmChangeAppliesAtRotation(t *testing.T) {
 	ctx := context.Background()
 	clk := testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	master := bytes.Repeat([]byte{7}, MasterKeySize)
-	if _, err := New(ctx, st, master, Config{Issuer: "https://auth.test", Now: clk.Now}); err != nil {
+	if _, err := New(ctx, st, master, Config{Issuer: "https://auth.test", Clock: clk}); err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	a, err := New(ctx, st, master, Config{Issuer: "https://auth.test", Now: clk.Now, Algorithm: token.ES256,
+	a, err := New(ctx, st, master, Config{Issuer: "https://auth.test", Clock: clk, Algorithm: token.ES256,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func (a *Authority) Revoke(ctx context.Context, items []RevokeItem, actor store.
 	if err := checkActor(actor); err != nil {
 		return nil, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	until, err := a.coverUntil(ctx, now)
 	if err != nil {
 		return nil, err

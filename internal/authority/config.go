@@ -3,6 +3,7 @@ package authority
 import (
 	"errors"
 	"fmt"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"log/slog"
 	"time"
 
@@ -75,8 +76,9 @@ type Config struct {
 	// master key rotation. Given them, New re-seals everything one of them
 	// sealed under the master key it was given (reseal.go).
 	OtherMasterKeys [][]byte
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	// Clock tells the time and runs the timers of Run, so that a test
+	// moving it moves both. Nil: the wall clock (clock.Real).
+	Clock clock.Clock
 	// Logger receives operational logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -139,9 +141,7 @@ func (c *Config) setDefaults() {
 	if c.Algorithm == "" {
 		c.Algorithm = DefaultAlgorithm
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -13,12 +13,15 @@ const (
 	RevokedSubject = "subject" // a subject signed out everywhere or cut off
 	RevokedTheft   = "theft"   // a session ended because its refresh token was reused
 	RevokedAPIKey  = "api_key" // an API key revoked
+	// RevokedBindingFailed: a bound session ended because its device
+	// failed a proof of its key.
+	RevokedBindingFailed = "binding_failed"
 )
 
 // counters count what this node recorded since it started; they are read
 // by metrics and never labelled by user, session or token.
 type counters struct {
-	session, subject, theft, apiKey atomic.Uint64
+	session, subject, theft, apiKey, bindingFailed atomic.Uint64
 }
 
 func (c *counters) entry(e revocation.Entry) {
@@ -35,13 +38,16 @@ func (c *counters) entry(e revocation.Entry) {
 
 // Counters returns how many revocations this node has recorded since it
 // started, by kind (RevokedSession, RevokedSubject, RevokedTheft,
-// RevokedAPIKey). A theft detection is counted as theft, not as session.
+// RevokedAPIKey, RevokedBindingFailed). A theft detection or a failed
+// binding proof is counted as such, not as session.
 func (a *Authority) Counters() map[string]uint64 {
 	return map[string]uint64{
 		RevokedSession: a.count.session.Load(),
 		RevokedSubject: a.count.subject.Load(),
 		RevokedTheft:   a.count.theft.Load(),
 		RevokedAPIKey:  a.count.apiKey.Load(),
+
+		RevokedBindingFailed: a.count.bindingFailed.Load(),
 	}
 }
 

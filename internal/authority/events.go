@@ -28,12 +28,12 @@ const (
 // store without an event key makes one, signing at once (no receiver can
 // know an older one).
 func (a *Authority) SignEvent(ctx context.Context, payload []byte) (string, error) {
-	key, ok := currentOf(a.ring().events, a.cfg.Now())
+	key, ok := currentOf(a.ring().events, a.cfg.Clock.Now())
 	if !ok {
 		if err := a.ensureEventKey(ctx); err != nil {
 			return "", err
 		}
-		if key, ok = currentOf(a.ring().events, a.cfg.Now()); !ok {
+		if key, ok = currentOf(a.ring().events, a.cfg.Clock.Now()); !ok {
 			return "", fmt.Errorf("authority: no event signing key is active")
 		}
 	}
@@ -66,7 +66,7 @@ func (a *Authority) ensureEventKey(ctx context.Context) error {
 		return nil
 	}
 	// Nodes creating their first streams at once each try; one adds.
-	k, err := a.newKey(store.PurposeEvents, a.cfg.Now())
+	k, err := a.newKey(store.PurposeEvents, a.cfg.Clock.Now())
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,7 @@ func (a *Authority) openPrivateKey(k store.SigningKey) (crypto.Signer, error) {
 // than the configured one: keys keep the algorithm they were made with, so
 // the configured one takes effect at the next rotation.
 func (a *Authority) noteAlgorithm() {
-	k, ok := a.ring().current(a.cfg.Now())
+	k, ok := a.ring().current(a.cfg.Clock.Now())
 	if ok && k.Algorithm != a.cfg.Algorithm {
 		a.log.Warn("the signing key uses another algorithm than configured; the configured one applies from the next key rotation",
 			"kid", k.ID, "key_alg", k.Algorithm, "configured_alg", a.cfg.Algorithm)
@@ -168,7 +168,7 @@ func (a *Authority) reloadKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("authority: list keys: %w", err)
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	if !slices.ContainsFunc(keys, func(k store.SigningKey) bool { return k.Purpose == "" }) {
 		// No verifier can know any key yet, so the first one signs at once.
 		// Nodes starting together on an empty store each try; one adds.
@@ -229,7 +229,7 @@ func (a *Authority) newKey(purpose string, signFrom time.Time) (store.SigningKey
 	if err != nil {
 		return store.SigningKey{}, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	kid := now.UTC().Format("20060102") + "-" + randomString(6)
 	return store.SigningKey{
 		ID: kid, Algorithm: alg, Public: pub,
@@ -273,7 +273,7 @@ func (a *Authority) RotateKey(ctx context.Context, use string, actor store.Actor
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("authority: list keys: %w", err)
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	for _, k := range keys {
 		if k.Purpose == purpose && k.SignFrom.After(now) {
 			return store.SigningKey{}, &Error{Code: CodeConflict,
@@ -309,7 +309,7 @@ func (a *Authority) Keys(ctx context.Context) ([]KeyInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	active, _ := a.ring().current(now)
 	activeEvents, _ := currentOf(a.ring().events, now)
 	out := make([]KeyInfo, 0, len(keys))

@@ -66,7 +66,7 @@ type leaseView struct {
 // startLifetimes reads the leases, decides whether the configured lifetime
 // is a raise, and takes this node's lease.
 func (a *Authority) startLifetimes(ctx context.Context) error {
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	v, err := a.readLeases(ctx, now)
 	if err != nil {
 		return err
@@ -186,7 +186,7 @@ func (a *Authority) coverUntil(ctx context.Context, now time.Time) (time.Time, e
 func (a *Authority) MaxLifetime() time.Duration {
 	l := a.cfg.AccessTTL
 	if v := a.life.view.Load(); v != nil {
-		l = max(l, v.longest(a.cfg.Now(), a.cfg.Leeway))
+		l = max(l, v.longest(a.cfg.Clock.Now(), a.cfg.Leeway))
 	}
 	return l
 }
@@ -212,10 +212,10 @@ func (a *Authority) newLocalVerifier(maxLifetime time.Duration) (*verifier.Verif
 		Algorithms:  []string{token.EdDSA, token.ES256},
 		Leeway:      a.cfg.Leeway,
 		MaxLifetime: maxLifetime,
-		Now:         a.cfg.Now,
+		Now:         a.cfg.Clock.Now,
 		Logger:      a.cfg.Logger,
 	}
-	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return a.ring() }, Set: a.set}
+	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return a.ring() }, Set: a.set, AcceptBound: true}
 	v, err := verifier.New(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("authority: build the local verifier: %w", err)

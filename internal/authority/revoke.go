@@ -35,7 +35,7 @@ func (a *Authority) RevokeSession(ctx context.Context, sid string, actor store.A
 	if err := checkActor(actor); err != nil {
 		return revocation.Entry{}, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	until, err := a.coverUntil(ctx, now)
 	if err != nil {
 		return revocation.Entry{}, err
@@ -80,7 +80,7 @@ func (a *Authority) RevokeSubject(ctx context.Context, r SubjectRevocation) (rev
 	if err := checkActor(r.Actor); err != nil {
 		return revocation.Entry{}, err
 	}
-	sr.Now = a.cfg.Now()
+	sr.Now = a.cfg.Clock.Now()
 	if sr.ExpiresAt, err = a.coverUntil(ctx, sr.Now); err != nil {
 		return revocation.Entry{}, err
 	}

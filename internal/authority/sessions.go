@@ -3,6 +3,7 @@ package authority
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,6 +30,12 @@ type SessionRequest struct {
 	// Reserved names (iss, sub, aud, exp, sid...) are refused.
 	Claims map[string]any
 	Device string // a label for the "your devices" list
+	// DPoPJKT, when set, binds the session to the DPoP key with this RFC
+	// 7638 thumbprint from the start: its access tokens carry cnf.jkt and
+	// its refresh needs a proof signed by that key.
+	DPoPJKT string
+	// By names the caller, for the session.bind audit record.
+	By string
 	// Console says the operator console opens this session for an API
 	// key: only such a session may have a subject beginning with
 	// ConsoleSubjectPrefix. The HTTP API never sets it, so no app can
@@ -47,6 +54,9 @@ type Tokens struct {
 	AccessExpiresAt  time.Time
 	RefreshToken     string
 	RefreshExpiresAt time.Time
+	// DPoP: the access token is bound to the session's DPoP key (token
+	// type DPoP, RFC 9449 §5).
+	DPoP bool
 }
 
 // CreateSession signs a subject in on a new device.
@@ -67,7 +77,11 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err != nil {
 		return Tokens{}, err
 	}
-	now := a.cfg.Now()
+	binding, err := dpopBinding(req.DPoPJKT)
+	if err != nil {
+		return Tokens{}, err
+	}
+	now := a.cfg.Clock.Now()
 	// Before anything is stored: a session whose first token cannot be
 	// minted would be half made.
 	if _, ok := a.ring().current(now); !ok {
@@ -79,13 +93,14 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	refresh := newRefreshToken()
 	s := store.Session{
 		ID: newSessionID(), Subject: req.Subject, Device: req.Device, Claims: claims,
-		CreatedAt: now, RefreshedAt: now, ExpiresAt: now.Add(a.cfg.SessionTTL),
+		CreatedAt: now, RefreshedAt: now, ExpiresAt: now.Add(a.cfg.SessionTTL), Binding: binding,
 	}
 	rt := store.RefreshToken{Hash: HashSecret(refresh), SessionID: s.ID, CreatedAt: now, ExpiresAt: a.refreshExpiry(s, now)}
 	var created store.Created
 	err = a.withSlot(ctx, func(slot *store.SlotRequest) error {
 		var err error
-		created, err = a.store.CreateSession(ctx, store.NewSession{Session: s, Refresh: rt, Slot: slot})
+		created, err = a.store.CreateSession(ctx, store.NewSession{Session: s, Refresh: rt, Slot: slot,
+			Actor: store.Actor{By: req.By, Reason: "sign-in"}})
 		return err
 	})
 	if err != nil {
@@ -105,7 +120,8 @@ func (a *Authority) tokens(s store.Session, gen int64, refresh string, refreshEx
 	if err != nil {
 		return Tokens{}, err
 	}
-	return Tokens{SessionID: s.ID, AccessToken: at, AccessExpiresAt: exp, RefreshToken: refresh, RefreshExpiresAt: refreshExp}, nil
+	return Tokens{SessionID: s.ID, AccessToken: at, AccessExpiresAt: exp, RefreshToken: refresh, RefreshExpiresAt: refreshExp,
+		DPoP: tokenJKT(s.Binding) != ""}, nil
 }
 
 // mintable reports whether mint can sign a token for s at now: a key
@@ -145,7 +161,7 @@ func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, tim
 	at, err := token.Sign(key, token.Claims{
 		Issuer: a.cfg.Issuer, Subject: s.Subject, Audience: []string{a.cfg.Audience},
 		IssuedAt: now, Expiry: exp, ID: newTokenID(), SessionID: s.ID, Generation: gen,
-		Status: a.statusRef(s.Status), Extra: extra,
+		Status: a.statusRef(s.Status), Extra: extra, JKT: tokenJKT(s.Binding),
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("authority: sign: %w", err)
@@ -153,16 +169,37 @@ func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, tim
 	return at, exp, nil
 }
 
+// tokenJKT is the cnf.jkt of a session's access tokens: the DPoP key's.
+// A DBSC-bound session's tokens live in the web gate's cookies and are
+// checked there, so they carry none.
+func tokenJKT(b store.Binding) string {
+	if b.Kind == store.BindingDPoP {
+		return b.Thumbprint
+	}
+	return ""
+}
+
 // Refresh exchanges a refresh token for a new access token and a new
 // refresh token. Every refusal is an *Error with CodeInvalidGrant; a
 // refusal because the token was already rotated also matches ErrReuse, and
-// the session has then been revoked.
+// the session has then been revoked. A device-bound session needs
+// RefreshWith (or RefreshDBSC).
 func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error) {
+	return a.RefreshWith(ctx, RefreshRequest{RefreshToken: refresh})
+}
+
+// RefreshWith is Refresh with the proofs a device-bound session needs: a
+// DPoP-bound session refreshes only with a proof of its key
+// (CodeInvalidDPoPProof otherwise, nothing spent), a DBSC-bound one only
+// with a DBSC proof (checkDBSC). A proof signed by another key is taken for
+// theft, as a reused refresh token is: the session is revoked.
+func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens, error) {
+	refresh := req.RefreshToken
 	presented, err := parseRefresh(refresh)
 	if err != nil {
 		return Tokens{}, grantError(err.Error())
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	until, err := a.coverUntil(ctx, now)
 	if err != nil {
 		return Tokens{}, err
@@ -180,7 +217,12 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		RevokedUntil: until,
 		// The refresh token is spent only if its access token can be
 		// minted: otherwise the client's retry would look like theft.
-		Check: func(s store.Session, _ int64) error { return a.mintable(s, now) },
+		Check: func(s store.Session, _ int64) error {
+			if err := checkBinding(s, req, now); err != nil {
+				return err
+			}
+			return a.mintable(s, now)
+		},
 	}
 	var res store.RotateResult
 	err = a.withSlot(ctx, func(slot *store.SlotRequest) error {
@@ -189,12 +231,28 @@ func (a *Authority) Refresh(ctx context.Context, refresh string) (Tokens, error)
 		res, err = a.store.RotateRefresh(ctx, rot)
 		return err
 	})
-	if err != nil {
+	var bf *errBindingFailed
+	var refused *Error
+	switch {
+	case errors.As(err, &bf):
+		return Tokens{}, a.refusedForBinding(ctx, bf)
+	case errors.As(err, &refused):
+		return Tokens{}, err
+	case err != nil:
 		return Tokens{}, fmt.Errorf("authority: rotate refresh token: %w", err)
 	}
 	switch res.Outcome {
 	case store.Rotated:
 	case store.Replayed:
+		// Check ran for the rotation this one repeats, not for this
+		// caller: a copied refresh token within the grace window must not
+		// get the successor without the browser's key.
+		if err := checkBinding(res.Session, req, now); err != nil {
+			if errors.As(err, &bf) {
+				return Tokens{}, a.refusedForBinding(ctx, bf)
+			}
+			return Tokens{}, err
+		}
 		pt, err := a.tokSealer.open(res.Sealed, presented[:])
 		if err != nil {
 			return Tokens{}, fmt.Errorf("authority: session %s: open successor: %w", res.Session.ID, err)
@@ -224,7 +282,7 @@ func (a *Authority) Sessions(ctx context.Context, subject string) ([]store.Sessi
 	if err := checkSubject(subject); err != nil {
 		return nil, err
 	}
-	now := a.cfg.Now()
+	now := a.cfg.Clock.Now()
 	all, err := a.store.ListSessions(ctx, subject, now)
 	if err != nil {
 		return nil, err

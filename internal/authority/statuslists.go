@@ -69,7 +69,7 @@ func (a *Authority) loadStatusLists(ctx context.Context) error {
 // addStatusList adds the list after the one with id after. Another node
 // adding it first is not an error: either way the list exists.
 func (a *Authority) addStatusList(ctx context.Context, after int64) (store.StatusList, error) {
-	sl := store.StatusList{ID: after + 1, Size: int64(a.cfg.StatusLists.Size), CreatedAt: a.cfg.Now()}
+	sl := store.StatusList{ID: after + 1, Size: int64(a.cfg.StatusLists.Size), CreatedAt: a.cfg.Clock.Now()}
 	err := a.store.AddStatusList(ctx, sl)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return store.StatusList{}, fmt.Errorf("authority: add status list: %w", err)
@@ -156,7 +156,7 @@ func (a *Authority) statusRef(s store.StatusSlot) *token.StatusRef {
 // with the key that signs access tokens now, so Relying Parties verify
 // both with the same JWKS entry (jws.SignJWT).
 func (a *Authority) SignJWT(typ string, payload []byte) (string, error) {
-	key, ok := a.ring().current(a.cfg.Now())
+	key, ok := a.ring().current(a.cfg.Clock.Now())
 	if !ok {
 		return "", errNoSigningKey
 	}

@@ -89,12 +89,16 @@ func (l *link) serve(client net.Conn) {
 	}
 	l.conns[lc] = struct{}{}
 	l.mu.Unlock()
-	done := make(chan struct{}, 2)
-	go func() { l.pump(server, client, up); done <- struct{}{} }()
-	go func() { l.pump(client, server, down); done <- struct{}{} }()
+	done := make(chan bool, 2)
+	go func() { done <- l.pump(server, client, up) }()
+	go func() { done <- l.pump(client, server, down) }()
+	// A clean end of one direction (EOF, passed on as a half close) lets
+	// the other finish; anything else ends both.
+	if clean := <-done; !clean {
+		lc.close()
+	}
 	<-done
 	lc.close()
-	<-done
 	l.mu.Lock()
 	delete(l.conns, lc)
 	l.mu.Unlock()
@@ -106,27 +110,28 @@ func (lc *linkConn) close() {
 }
 
 // pump copies src to dst, holding bytes while the direction is stalled
-// and for the delay.
-func (l *link) pump(dst, src net.Conn, dir int) {
-	buf := make([]byte, 32<<10)
+// and for the delay. It reports whether src ended cleanly (EOF), which it
+// passes on to dst as a half close.
+func (l *link) pump(dst, src net.Conn, dir int) bool {
+	buf := make([]byte, 8<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			if !l.hold(dir) {
-				return
+				return false
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
+				return false
 			}
 		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				if tc, ok := dst.(*net.TCPConn); ok {
-					_ = tc.CloseWrite()
-					continue
-				}
+		if errors.Is(err, io.EOF) {
+			if tc, ok := dst.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+				return true
 			}
-			return
+			return false
+		}
+		if err != nil {
+			return false
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/signal"
 	"strings"
 	"sync/atomic"
@@ -170,7 +171,8 @@ func gateCmd(env Env, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, web: wcfg, log: log, keySource: key.source, tls: tc})
+	return runGate(ctx, gateRun{f: f, vcfg: vcfg, gcfg: gcfg, web: wcfg, log: log, keySource: key.source, tls: tc,
+		keyFile: keyFilePath(env, key, f.keyFile)})
 }
 
 // DefaultGateConnsPerAddress is the default of tegata gate's
@@ -186,6 +188,7 @@ type gateRun struct {
 	web       *gate.WebConfig // nil without --web
 	log       *slog.Logger
 	keySource string      // where the feed key came from, for error messages
+	keyFile   string      // the file the key came from, watched for a new key; "" if none
 	tls       *tls.Config // nil: plain HTTP
 }
 
@@ -251,6 +254,16 @@ func runGate(ctx context.Context, run gateRun) error {
 	}
 	h.set(g)
 	go logWhenReady(ctx, v, log)
+	if run.keyFile != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		w := &keyWatch{path: run.keyFile, v: v, log: log, current: run.vcfg.APIKey}
+		if run.web != nil {
+			w.web = webKeySetter(run.web)
+		}
+		go w.run(ctx, hup)
+	}
 	select {
 	case err := <-done:
 		shutdown(servers, log)

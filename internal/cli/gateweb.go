@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
@@ -25,10 +26,11 @@ type webFlags struct {
 	loginHandoffPaths         string
 	sameSite, unavailablePage string
 	refreshPerAddress         float64
+	dbsc                      bool
 }
 
 // webFlagNames are the flags that mean nothing without --web.
-var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address", "unavailable-page"}
+var webFlagNames = []string{"public", "login-path", "login-handoff-paths", "origin", "insecure-cookies", "cookie-samesite", "refresh-per-address", "unavailable-page", "dbsc"}
 
 func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.on, "web", false, "web sessions for browser apps: HttpOnly cookies, refresh, CSRF defence, /.tegata/ pages; needs --upstream")
@@ -40,8 +42,9 @@ func (f *webFlags) register(env Env, fs *flagSet) {
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", false, "with --web: cookies without Secure and __Host-, for plain-http development off localhost only")
 	fs.StringVar(&f.sameSite, "cookie-samesite", "lax", "with --web: lax or strict")
 	fs.StringVar(&f.unavailablePage, "unavailable-page", "", "with --web: HTML file sent (503) to browser page requests while sessions cannot be checked; default a page that retries every 5 s")
-	fs.Float64Var(&f.refreshPerAddress, "refresh-per-address", gate.DefaultRefreshPerAddress,
-		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 = no limit")
+	fs.BoolVar(&f.dbsc, "dbsc", true, "with --web: offer Device Bound Session Credentials at sign-in (browsers that support it bind the session to a key they cannot export); --dbsc=false: offer none (sessions bound already still refresh)")
+	fs.Var(offFloat{&f.refreshPerAddress, gate.DefaultRefreshPerAddress}, "refresh-per-address",
+		"with --web: session refreshes one client address may start per second (burst: 10 s worth; a refused one counts 10); behind a proxy, raise it; 0 or off: no limit")
 }
 
 // config checks the web flags and returns the web session configuration,
@@ -69,15 +72,10 @@ func (f *webFlags) config(fs *flag.FlagSet, upstream bool, vcfg verifier.Config)
 	if err != nil {
 		return nil, err
 	}
-	if f.refreshPerAddress < 0 {
-		return nil, usageErr("--refresh-per-address must not be negative (0: no limit)")
-	}
+	hc.Transport.(*failover).initialKey = vcfg.APIKey
 	cfg := &gate.WebConfig{LoginPath: f.loginPath, Origin: f.origin, InsecureCookies: f.insecureCookies,
 		Authority:         &client.Client{BaseURL: vcfg.Authorities[0], APIKey: vcfg.APIKey, HTTPClient: hc},
-		RefreshPerAddress: f.refreshPerAddress}
-	if f.refreshPerAddress == 0 {
-		cfg.RefreshPerAddress = -1 // the flag's 0 is no limit, the config's is the default
-	}
+		RefreshPerAddress: f.refreshPerAddress, NoDBSC: !f.dbsc}
 	if f.unavailablePage != "" {
 		if cfg.UnavailablePage, err = os.ReadFile(f.unavailablePage); err != nil {
 			return nil, usageErr("--unavailable-page: %v", err)
@@ -168,6 +166,20 @@ func startWeb(ctx context.Context, v *verifier.Verifier, cfg gate.WebConfig) (*g
 type failover struct {
 	next  http.RoundTripper
 	bases []*url.URL // each authority's base URL; requests are made to the first's
+	// initialKey is the key the client was made with; a request carrying
+	// it carries key instead once set (the key file changed: keyWatch).
+	initialKey string
+	key        atomic.Pointer[string]
+}
+
+// webKeySetter returns how a new gate key reaches the web gate's session
+// calls.
+func webKeySetter(cfg *gate.WebConfig) func(string) {
+	f, ok := cfg.Authority.HTTPClient.Transport.(*failover)
+	if !ok {
+		return nil
+	}
+	return func(key string) { f.key.Store(&key) }
 }
 
 func newFailover(authorities []string) (*http.Client, error) {
@@ -184,8 +196,12 @@ func newFailover(authorities []string) (*http.Client, error) {
 
 func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 	var err error
+	key := f.key.Load()
 	for i, base := range f.bases {
 		r := req.Clone(req.Context())
+		if key != nil && f.initialKey != "" && r.Header.Get("Authorization") == "Bearer "+f.initialKey {
+			r.Header.Set("Authorization", "Bearer "+*key)
+		}
 		r.URL.Scheme, r.URL.Host, r.Host = base.Scheme, base.Host, ""
 		r.URL.Path = strings.TrimSuffix(base.Path, "/") + strings.TrimPrefix(req.URL.Path, strings.TrimSuffix(f.bases[0].Path, "/"))
 		r.URL.RawPath = ""

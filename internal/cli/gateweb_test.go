@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"flag"
+	"github.com/tegata-dev/tegata/verifier"
 	"io"
 	"net"
 	"net/http"
@@ -45,5 +47,45 @@ func TestFailover(t *testing.T) {
 	hc, _ = newFailover([]string{dead})
 	if _, err := hc.Get(dead + "/v1/x"); err == nil {
 		t.Error("failover with every authority down = nil error, want the dial error")
+	}
+}
+
+// TestWebKeyReplaced: once the key file holds a new gate key, the web
+// gate's session calls carry it instead of the key it started with; a
+// request without that key (a refresh, which needs none) is left alone.
+func TestWebKeyReplaced(t *testing.T) {
+	var got atomic.Pointer[string]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		got.Store(&h)
+	}))
+	defer srv.Close()
+	cfg, err := (&webFlags{on: true, sameSite: "lax"}).config(flag.NewFlagSet("gate", flag.ContinueOnError), true,
+		verifier.Config{Authorities: []string{srv.URL}, APIKey: "tgk_old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(auth string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/sessions", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := cfg.Authority.HTTPClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return *got.Load()
+	}
+	if h := call("Bearer tgk_old"); h != "Bearer tgk_old" {
+		t.Errorf("before the new key: Authorization = %q, want the old key", h)
+	}
+	webKeySetter(cfg)("tgk_new")
+	if h := call("Bearer tgk_old"); h != "Bearer tgk_new" {
+		t.Errorf("after the new key: Authorization = %q, want the new key", h)
+	}
+	if h := call(""); h != "" {
+		t.Errorf("a request without a key: Authorization = %q, want none", h)
 	}
 }

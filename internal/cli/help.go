@@ -85,6 +85,7 @@ role from TEGATA_GATE_KEY. See docs/gate.md.`,
 			"TEGATA_GATE_INSECURE_COOKIES\t--insecure-cookies",
 			"TEGATA_GATE_COOKIE_SAMESITE\t--cookie-samesite",
 			"TEGATA_GATE_REFRESH_PER_ADDRESS\t--refresh-per-address",
+			"TEGATA_GATE_DBSC\t--dbsc",
 		},
 		example: `TEGATA_FEED_KEY=$(cat /run/secrets/feed-key) tegata gate --authority http://auth-1:8080,http://auth-2:8080
 tegata gate --authority http://auth:8080 --upstream http://127.0.0.1:3000 --listen 0.0.0.0:8081`,

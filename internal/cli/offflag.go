@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"time"
 )
@@ -71,5 +72,40 @@ func (f offInt) Set(s string) error {
 		return errors.New("must not be negative (0 or off turns it off)")
 	}
 	*f.n = n
+	return nil
+}
+
+// offFloat is offDuration for a rate.
+type offFloat struct {
+	x   *float64
+	def float64
+}
+
+func (f offFloat) String() string {
+	switch {
+	case f.x == nil || *f.x == 0:
+		return strconv.FormatFloat(f.def, 'g', -1, 64)
+	case *f.x < 0:
+		return "off"
+	}
+	return strconv.FormatFloat(*f.x, 'g', -1, 64)
+}
+
+func (f offFloat) Set(s string) error {
+	if s == "off" {
+		*f.x = -1
+		return nil
+	}
+	x, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err != nil || math.IsNaN(x) || math.IsInf(x, 0):
+		return errors.New("not a number")
+	case x < 0:
+		return errors.New("must not be negative (0 or off turns it off)")
+	case x == 0:
+		*f.x = -1
+	default:
+		*f.x = x
+	}
 	return nil
 }

@@ -7,7 +7,10 @@
 // kernel's and stay on the wall clock.
 package clock
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // Clock tells the time and runs functions after a duration of its time.
 // Implementations are safe for concurrent use.
@@ -42,4 +45,46 @@ func Or(c Clock) Clock {
 		return Real
 	}
 	return c
+}
+
+// Ticker delivers the time of its clock on C every period, as
+// *time.Ticker does: a receiver that falls behind misses ticks rather than
+// receiving a backlog.
+type Ticker struct {
+	C <-chan time.Time
+
+	mu      sync.Mutex
+	timer   Timer
+	stopped bool
+}
+
+// NewTicker returns a Ticker of c with the given period, which must be
+// positive.
+func NewTicker(c Clock, period time.Duration) *Ticker {
+	ch := make(chan time.Time, 1)
+	t := &Ticker{C: ch}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.timer = c.AfterFunc(period, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.stopped {
+			return
+		}
+		select {
+		case ch <- c.Now():
+		default:
+		}
+		t.timer.Reset(period)
+	})
+	return t
+}
+
+// Stop turns the ticker off; no tick is sent after it returns, though one
+// sent before may still be in C.
+func (t *Ticker) Stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	t.timer.Stop()
 }

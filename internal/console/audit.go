@@ -27,6 +27,9 @@ type auditData struct {
 func auditFilter(r *http.Request) (store.AuditQuery, auditData, error) {
 	d := auditData{Actor: r.FormValue("actor"), Action: r.FormValue("action"), Target: r.FormValue("target"),
 		From: r.FormValue("from"), To: r.FormValue("to")}
+	if err := plainText(map[string]string{"actor": d.Actor, "action": d.Action, "target": d.Target}); err != nil {
+		return store.AuditQuery{}, d, err
+	}
 	q := store.AuditQuery{Actor: d.Actor, Target: d.Target}
 	if d.Action != "" {
 		q.Actions = []string{d.Action}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tegata-dev/tegata/internal/authority"
 )
@@ -137,6 +138,17 @@ func (c *Console) describe(r *http.Request, err error) *pageError {
 	}
 	c.log.Error("console: request failed", "path", r.URL.Path, "err", err)
 	return &pageError{status: http.StatusInternalServerError, msg: "Something went wrong on the server; the log says what."}
+}
+
+// plainText refuses values no store can hold as text (invalid UTF-8,
+// NUL): a 400 naming the field, never the database's 500.
+func plainText(fields map[string]string) error {
+	for name, v := range fields {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return &pageError{status: http.StatusBadRequest, msg: name + " must be valid UTF-8 without NUL."}
+		}
+	}
+	return nil
 }
 
 // writeJSON answers the console's scripts.

@@ -62,6 +62,9 @@ func (c *Console) revoke(w http.ResponseWriter, r *http.Request, op *operator) e
 // checkForm checks a revocation form and decodes its claims.
 func checkForm(f revocationForm) (map[string]any, error) {
 	bad := func(msg string) error { return &pageError{status: http.StatusBadRequest, msg: msg} }
+	if err := plainText(map[string]string{"sub": f.Subject, "sid": f.Session, "reason": f.Reason}); err != nil {
+		return nil, err
+	}
 	switch f.Op {
 	case opDevice:
 		if f.Session == "" {

@@ -77,6 +77,11 @@ func (c *Console) signedIn(w http.ResponseWriter, r *http.Request, api bool) (*o
 	if op != nil {
 		return op, true
 	}
+	if why == whyUnavailable {
+		w.Header().Set("Retry-After", "5")
+		c.fail(w, r, nil, &pageError{status: http.StatusServiceUnavailable, msg: why})
+		return nil, false
+	}
 	if api || unsafe(r) {
 		c.fail(w, r, nil, &pageError{status: http.StatusUnauthorized, msg: "Sign in again: " + why})
 		return nil, false
@@ -108,6 +113,11 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*operator, st
 		return nil, "not signed in"
 	}
 	cl, err := c.a.Verifier().Verify(r.Context(), at.Value)
+	if errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable) {
+		// This node cannot tell revoked sessions now: no answer, but the
+		// session stays (a transient fault must not sign operators out).
+		return nil, whyUnavailable
+	}
 	if err != nil {
 		c.clearCookies(w)
 		return nil, "the session has ended (idle too long, signed out or revoked)"
@@ -134,6 +144,10 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*operator, st
 	}
 	return op, ""
 }
+
+// whyUnavailable: the node's verifier is stale or cannot reach the
+// authority's state, so no session can be checked.
+const whyUnavailable = "This node cannot check sessions right now (its revocation state is stale); try again in a moment."
 
 // operatorOf reads a console session's claims.
 func operatorOf(cl *verifier.Claims) (*operator, time.Time, bool) {

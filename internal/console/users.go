@@ -27,6 +27,9 @@ type usersData struct {
 // byte order, a page at a time), and the session whose id q is.
 func (c *Console) users(w http.ResponseWriter, r *http.Request, op *operator) error {
 	q := r.FormValue("q")
+	if err := plainText(map[string]string{"The search": q, "after": r.FormValue("after")}); err != nil {
+		return err
+	}
 	if len(q) > authority.MaxSubjectLen {
 		return &pageError{status: http.StatusBadRequest, msg: "The search is longer than any subject."}
 	}

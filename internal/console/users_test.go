@@ -10,9 +10,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/console"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // adminName is the bootstrap admin key's name, as the audit trail shows it.
@@ -61,9 +63,16 @@ func TestRevokeFlow(t *testing.T) {
 	if err != nil || len(ss) != 3 {
 		t.Fatalf("Sessions(alice) = %d, %v, want 3", len(ss), err)
 	}
+	if _, err := e.Store.BindSession(ctx(t), ss[1].ID, store.Binding{Kind: store.BindingDPoP, Thumbprint: "jkt",
+		Key: []byte(`{"kty":"OKP"}`), BoundAt: e.clock.Now()}, e.clock.Now(), store.Actor{By: "system"}); err != nil {
+		t.Fatal(err)
+	}
 	res = b.get("/console/user?sub=alice%40example.com")
 	if n := strings.Count(res.body, "Sign out this device"); n != 3 {
 		t.Errorf("alice's page offers %d device sign-outs, want 3", n)
+	}
+	if bound, unbound := strings.Count(res.body, `<td class="bound">dpop, since`), strings.Count(res.body, `<td class="bound">no</td>`); bound != 1 || unbound != 2 {
+		t.Errorf("alice's page shows %d bound and %d unbound devices, want 1 and 2", bound, unbound)
 	}
 	form := url.Values{"op": {"device"}, "sub": {"alice@example.com"}, "sid": {ss[0].ID}}
 	res = b.post("/console/user/revoke", form)
@@ -181,6 +190,15 @@ func TestHostileValues(t *testing.T) {
 		wantStatus(t, p, res, http.StatusOK)
 		checkText(t, p, res.body)
 	}
+	for _, p := range []string{"/console/users?q=%FF", "/console/users?q=a%00", "/console/users?q=a&after=%FE",
+		"/console/audit?target=%FF", "/console/audit/export?format=csv&actor=%00", "/console/user?sub=%FF"} {
+		if res := b.get(p); res.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s = %d, want 400", p, res.StatusCode)
+		}
+	}
+	if res := b.post("/console/user/revoke", url.Values{"op": {"device"}, "sub": {"a"}, "sid": {"\xff"}, "confirmed": {"yes"}}); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("revoke session \\xff = %d, want 400", res.StatusCode)
+	}
 	res := b.get("/console/user?sub=" + url.QueryEscape(hostile[0]))
 	if !strings.Contains(res.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Errorf("the user page does not show the subject as text\n%s", res.body)
@@ -209,5 +227,77 @@ func checkText(t *testing.T, what, body string) {
 		if !strings.HasPrefix(m[2], "/console/") && m[2] != "" {
 			t.Errorf("%s: %s=%q leaves the console", what, m[1], m[2])
 		}
+	}
+}
+
+// TestKeys: rotating the signing key goes through a confirmation and is
+// audited under the operator; a new API key's secret is shown once, works,
+// and is never shown again.
+func TestKeys(t *testing.T) {
+	e := start(t, nil)
+	b := e.signedIn(t)
+	before, err := e.admin.Keys(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.get("/console/keys")
+	res := b.post("/console/keys/rotate", nil)
+	if !strings.Contains(res.body, "Rotate the signing key?") {
+		t.Errorf("rotate without confirming: want the confirmation\n%s", res.body)
+	}
+	if now, _ := e.admin.Keys(ctx(t)); len(now) != len(before) {
+		t.Fatalf("unconfirmed rotation made a key: %d keys, want %d", len(now), len(before))
+	}
+	wantStatus(t, "rotate, confirmed", b.post("/console/keys/rotate", url.Values{"confirmed": {"yes"}, "reason": {"yearly"}}), http.StatusSeeOther)
+	if now, _ := e.admin.Keys(ctx(t)); len(now) != len(before)+1 {
+		t.Errorf("after the rotation %d keys, want %d", len(now), len(before)+1)
+	}
+	res = b.get("/console/audit?action=key.add&actor=" + url.QueryEscape("api-key:"+adminName(t, e)))
+	if !strings.Contains(res.body, "yearly") {
+		t.Errorf("the rotation is not audited under the operator\n%s", res.body)
+	}
+
+	res = b.post("/console/apikeys", url.Values{"name": {"billing"}, "role": {"gate"}})
+	m := regexp.MustCompile(`<pre id="new-secret">([^<]+)</pre>`).FindStringSubmatch(res.body)
+	if m == nil {
+		t.Fatalf("the new key's secret is not shown\n%s", res.body)
+	}
+	c := &client.Client{BaseURL: e.URL, APIKey: m[1]}
+	if _, err := c.CreateSession(ctx(t), client.SessionRequest{Subject: "via-billing"}); err != nil {
+		t.Errorf("the new gate key does not work: %v", err)
+	}
+	if res := b.get("/console/keys"); strings.Contains(res.body, m[1]) {
+		t.Error("the keys page shows the secret again")
+	}
+}
+
+// TestAlerts: a refresh token used twice (theft) shows on the alerts page,
+// linked to its user, and counts on the overview; signing the user out
+// everywhere through the console ends every session.
+func TestAlerts(t *testing.T) {
+	e := start(t, nil)
+	tok := newSession(t, e, "mallory-victim", "laptop", nil)
+	newSession(t, e, "mallory-victim", "phone", nil)
+	anon := &client.Client{BaseURL: e.URL}
+	if _, err := anon.Refresh(ctx(t), tok.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute) // past the grace window: the second use is theft
+	if _, err := anon.Refresh(ctx(t), tok.RefreshToken); err == nil {
+		t.Fatal("reusing a spent refresh token worked")
+	}
+	b := e.signedIn(t)
+	res := b.get("/console/alerts")
+	if !strings.Contains(res.body, "Refresh token reuse") || !strings.Contains(res.body, `href="/console/user?sub=mallory-victim"`) ||
+		!strings.Contains(res.body, tok.SessionID) {
+		t.Errorf("alerts: want the reuse of %s linked to its user\n%s", tok.SessionID, res.body)
+	}
+	if res := b.get("/console/"); !strings.Contains(res.body, `<a href="/console/alerts">1</a>`) {
+		t.Errorf("overview: want one theft detection in the last hour\n%s", res.body)
+	}
+	res = b.post("/console/user/revoke", url.Values{"op": {"everywhere"}, "sub": {"mallory-victim"}, "confirmed": {"yes"}})
+	wantStatus(t, "sign out everywhere", res, http.StatusSeeOther)
+	if ss, err := e.admin.Sessions(ctx(t), "mallory-victim"); err != nil || len(ss) != 0 {
+		t.Errorf("after signing out everywhere: %d sessions (%v), want 0", len(ss), err)
 	}
 }

@@ -112,14 +112,15 @@ func (s *webStack) waitGatePosition(t *testing.T, seq int64) {
 
 // newBrowser starts headless Chromium with a fresh profile, as root-safe
 // and quiet as the machine needs (no sandbox, no GPU, no network of its
-// own), and returns the context of its first tab.
-func newBrowser(t *testing.T, exe string) context.Context {
+// own), with extra options, and returns the context of its first tab.
+func newBrowser(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.UserDataDir(t.TempDir()), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-sync", true))
+	opts = append(opts, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)

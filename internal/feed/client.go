@@ -59,7 +59,7 @@ type Client struct {
 	// URLs are the authorities' base URLs; on any error the client moves to
 	// the next one, round robin.
 	URLs []string
-	// APIKey is sent as a bearer token.
+	// APIKey is sent as a bearer token, until SetAPIKey replaces it.
 	APIKey string
 	// HTTPClient defaults to a client with timeouts for dialing, TLS and
 	// response headers but none overall, since a stream is long.
@@ -104,6 +104,7 @@ type Client struct {
 	OnNodes func(urls []string)
 
 	running atomic.Bool
+	key     atomic.Pointer[string] // set by SetAPIKey
 	mu      sync.Mutex
 	st      State
 	leases  []lease           // acknowledged reports whose head is not yet applied
@@ -307,9 +308,10 @@ func refusedMessage(err error) string {
 
 // endedLevel is how loud the end of a stream is logged: Info when the
 // authority ended a healthy stream cleanly (it does after a maximum age,
-// and at shutdown; the client resumes at once), Warn otherwise.
+// and at shutdown; the client resumes at once) or the client was asked to
+// reconnect (Reconnect, SetAPIKey), Warn otherwise.
 func endedLevel(healthy bool, err error) slog.Level {
-	if healthy && errors.Is(err, io.EOF) {
+	if healthy && errors.Is(err, io.EOF) || errors.Is(err, errReconnect) {
 		return slog.LevelInfo
 	}
 	return slog.LevelWarn
@@ -469,8 +471,8 @@ func (s *follower) open(ctx context.Context, base string) (*http.Response, error
 			req.Header.Set(headerToken, tok)
 		}
 	}
-	if s.c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+s.c.APIKey)
+	if key := s.c.apiKey(); key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
@@ -643,4 +645,19 @@ func (s *follower) reset(data []byte, now time.Time) error {
 		s.c.Reset()
 	}
 	return nil
+}
+
+// SetAPIKey replaces the API key sent from now on and ends the current
+// stream, which Run opens again with it.
+func (c *Client) SetAPIKey(key string) {
+	c.key.Store(&key)
+	c.Reconnect()
+}
+
+// apiKey is the key to send: the last one set, else APIKey.
+func (c *Client) apiKey() string {
+	if k := c.key.Load(); k != nil {
+		return *k
+	}
+	return c.APIKey
 }

@@ -377,8 +377,8 @@ func (r *reporter) viaPOST(ctx context.Context, st State, ready bool) (time.Time
 		return time.Time{}, answer{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if r.s.c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+r.s.c.APIKey)
+	if key := r.s.c.apiKey(); key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	sent := r.s.now()
 	resp, err := r.s.http.Do(req)

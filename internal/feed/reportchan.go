@@ -156,8 +156,8 @@ func (s *follower) openReportChannel(ctx context.Context, base string) *reportCh
 	if tok := s.c.token(base); tok != "" {
 		req.Header.Set(headerToken, tok)
 	}
-	if s.c.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+s.c.APIKey)
+	if key := s.c.apiKey(); key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	go ch.read(ctx, s.http, req)
 	return ch

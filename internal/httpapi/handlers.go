@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,14 +10,19 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // tokensJSON is the answer to sign-in and refresh, in the wire type the
 // client defines.
 func (s *server) tokensJSON(t authority.Tokens) client.Tokens {
+	typ := "Bearer"
+	if t.DPoP {
+		typ = "DPoP"
+	}
 	return client.Tokens{
-		SessionID: t.SessionID, AccessToken: t.AccessToken, TokenType: "Bearer",
-		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Now()).Round(time.Second) / time.Second),
+		SessionID: t.SessionID, AccessToken: t.AccessToken, TokenType: typ,
+		ExpiresIn:       int64(t.AccessExpiresAt.Sub(s.a.Config().Clock.Now()).Round(time.Second) / time.Second),
 		AccessExpiresAt: t.AccessExpiresAt.UTC(), RefreshToken: t.RefreshToken,
 		RefreshExpiresAt: t.RefreshExpiresAt.UTC().Truncate(time.Second), // whole seconds, like exp
 	}
@@ -27,6 +33,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 		Subject string         `json:"subject"`
 		Claims  map[string]any `json:"claims"`
 		Device  string         `json:"device"`
+		DPoPJKT string         `json:"dpop_jkt"`
 	}
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
@@ -34,7 +41,18 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err := s.allowSubject(r, req.Subject); err != nil {
 		return err
 	}
-	t, err := s.a.CreateSession(r.Context(), authority.SessionRequest{Subject: req.Subject, Claims: req.Claims, Device: req.Device})
+	jkt, err := s.proofKey(r, authority.SessionsPath)
+	if err != nil {
+		return err
+	}
+	if jkt != "" && req.DPoPJKT != "" && jkt != req.DPoPJKT {
+		return badRequest(`"dpop_jkt" and the DPoP proof name different keys`, nil)
+	}
+	if jkt == "" {
+		jkt = req.DPoPJKT
+	}
+	t, err := s.a.CreateSession(r.Context(), authority.SessionRequest{Subject: req.Subject, Claims: req.Claims, Device: req.Device,
+		DPoPJKT: jkt, By: actor(r, "").By})
 	if err != nil {
 		return err
 	}
@@ -46,6 +64,9 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		RefreshToken string `json:"refresh_token"`
+		// DBSCProof: a browser's signed answer to a DBSC challenge, relayed
+		// by the web gate; a session bound to a browser key needs it.
+		DBSCProof string `json:"dbsc_proof"`
 	}
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
@@ -53,7 +74,11 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if req.RefreshToken == "" {
 		return badRequest(`"refresh_token" is required`, nil)
 	}
-	t, err := s.a.Refresh(r.Context(), req.RefreshToken)
+	jkt, err := s.proofKey(r, authority.RefreshPath)
+	if err != nil {
+		return err
+	}
+	t, err := s.a.RefreshWith(r.Context(), authority.RefreshRequest{RefreshToken: req.RefreshToken, DPoPJKT: jkt, DBSCProof: req.DBSCProof})
 	if err != nil {
 		return err
 	}
@@ -123,11 +148,34 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 }
 
 type sessionJSON struct {
-	ID          string    `json:"session_id"`
-	Device      string    `json:"device"`
-	CreatedAt   time.Time `json:"created_at"`
-	RefreshedAt time.Time `json:"last_refreshed_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	ID          string       `json:"session_id"`
+	Device      string       `json:"device"`
+	CreatedAt   time.Time    `json:"created_at"`
+	RefreshedAt time.Time    `json:"last_refreshed_at"`
+	ExpiresAt   time.Time    `json:"expires_at"`
+	Binding     *bindingJSON `json:"binding,omitempty"`
+}
+
+// bindingJSON is a session's device binding; the key itself only in the
+// answer about one session (GET /v1/sessions/{sid}), where a gate reads it
+// to check proofs.
+type bindingJSON struct {
+	Kind    string          `json:"kind"`
+	JKT     string          `json:"jkt"`
+	BoundAt time.Time       `json:"bound_at"`
+	JWK     json.RawMessage `json:"jwk,omitempty"`
+}
+
+func sessionOut(x store.Session, withKey bool) sessionJSON {
+	out := sessionJSON{ID: x.ID, Device: x.Device, CreatedAt: x.CreatedAt.UTC(),
+		RefreshedAt: x.RefreshedAt.UTC(), ExpiresAt: x.ExpiresAt.UTC()}
+	if b := x.Binding; b.Bound() {
+		out.Binding = &bindingJSON{Kind: b.Kind, JKT: b.Thumbprint, BoundAt: b.BoundAt.UTC()}
+		if withKey {
+			out.Binding.JWK = b.Key
+		}
+	}
+	return out
 }
 
 func (s *server) listSessions(w http.ResponseWriter, r *http.Request) error {
@@ -137,8 +185,7 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]sessionJSON, 0, len(list))
 	for _, x := range list {
-		out = append(out, sessionJSON{ID: x.ID, Device: x.Device, CreatedAt: x.CreatedAt.UTC(),
-			RefreshedAt: x.RefreshedAt.UTC(), ExpiresAt: x.ExpiresAt.UTC()})
+		out = append(out, sessionOut(x, false))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"subject": r.PathValue("sub"), "sessions": out})
 	return nil
@@ -255,4 +302,17 @@ func queryInt(r *http.Request, name string) (int64, error) {
 		return 0, badRequest("query parameter "+name+" must be a non-negative integer", nil)
 	}
 	return n, nil
+}
+
+// proofKey checks the request's DPoP proof, if it carries one, for a POST
+// to path and returns its key's thumbprint ("" without a proof).
+func (s *server) proofKey(r *http.Request, path string) (string, error) {
+	proofs := r.Header.Values("DPoP")
+	switch len(proofs) {
+	case 0:
+		return "", nil
+	case 1:
+		return s.a.CheckProof(proofs[0], path)
+	}
+	return "", &authority.Error{Code: authority.CodeInvalidDPoPProof, Description: "more than one DPoP header"}
 }

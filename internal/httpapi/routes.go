@@ -83,6 +83,11 @@ func (s *server) routes(cfg Config) []route {
 		// App backends, web gates and operators (API key).
 		{"POST /v1/sessions", h(s.createSession), sessionKeepers, 0},
 		{"POST /v1/sessions/{sid}/revoke", h(s.revokeSession), sessionKeepers, revokes},
+		// Device binding: a web gate binds at DBSC registration and reads
+		// the key back to check refresh proofs; a failed proof revokes.
+		{"GET /v1/sessions/{sid}", h(s.getSession), sessionKeepers, 0},
+		{"POST /v1/sessions/{sid}/bind", h(s.bindSession), sessionKeepers, 0},
+		{"POST /v1/sessions/{sid}/binding-failed", h(s.bindingFailed), sessionKeepers, revokes},
 		{"POST /v1/subjects/{sub}/revoke", h(s.revokeSubject), subjectRevokers, revokes},
 		{bulkRevocationRoute, h(s.revokeMany), adminOnly, revokes},
 		{"GET /v1/subjects/{sub}/sessions", h(s.listSessions), sessionKeepers, 0},

@@ -22,4 +22,9 @@ type Source struct {
 	Keys func() token.KeyLookup
 	// Set is the revocation set the owner applies entries to.
 	Set *revocation.Set
+	// AcceptBound makes Verify accept DPoP-bound tokens without a proof:
+	// for the authority's introspection and RFC 7009 revocation, whose
+	// callers are not the token's presenter (a resource server checks the
+	// proof itself, then asks).
+	AcceptBound bool
 }

@@ -28,15 +28,47 @@ func From(ctx context.Context) string {
 }
 
 // Middleware sets the id on the response and in the request's context.
-func Middleware(h http.Handler) http.Handler {
+func Middleware(h http.Handler) http.Handler { return Trusting(nil, h) }
+
+// Trusting is Middleware for a server that passes requests on (a gate): an
+// incoming id is kept only when trusted (nil: any) says the request came
+// from a proxy of its own, since anyone else could pick ids to muddle the
+// logs; otherwise, or when it is not sane, a new one is made. The id is
+// also set on the request's header, so that whatever passes the request on
+// passes it too.
+func Trusting(trusted func(*http.Request) bool, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(Header)
-		if !sane(id) {
+		if !sane(id) || trusted != nil && !trusted(r) {
 			id = newID()
 		}
 		w.Header().Set(Header, id)
+		if trusted != nil {
+			r.Header.Set(Header, id)
+		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
 	})
+}
+
+// Transport sets the id of the request's context, if any, on every
+// request it sends that has none: the calls a server makes on behalf of a
+// request carry its id to the next server's logs. Nil next:
+// http.DefaultTransport.
+func Transport(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return transport{next}
+}
+
+type transport struct{ next http.RoundTripper }
+
+func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if id := From(r.Context()); id != "" && r.Header.Get(Header) == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set(Header, id)
+	}
+	return t.next.RoundTrip(r)
 }
 
 // sane: 1 to MaxLen letters, digits and -._: (UUIDs, trace ids, what

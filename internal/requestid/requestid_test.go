@@ -49,3 +49,42 @@ func TestMiddleware(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustingAndTransport: behind Trusting, an incoming id is kept only
+// from a trusted peer and set on the request, and Transport carries the
+// request's id to the calls made for it, leaving one already set alone.
+func TestTrustingAndTransport(t *testing.T) {
+	var upstream []string
+	next := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstream = append(upstream, r.Header.Get(requestid.Header))
+	}))
+	defer next.Close()
+	hc := &http.Client{Transport: requestid.Transport(nil)}
+	for _, trusted := range []bool{true, false} {
+		var seen string
+		h := requestid.Trusting(func(*http.Request) bool { return trusted }, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			seen = r.Header.Get(requestid.Header)
+			req, _ := http.NewRequestWithContext(r.Context(), "GET", next.URL, nil)
+			if res, err := hc.Do(req); err == nil {
+				res.Body.Close()
+			}
+			req, _ = http.NewRequestWithContext(r.Context(), "GET", next.URL, nil)
+			req.Header.Set(requestid.Header, "own")
+			if res, err := hc.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}))
+		upstream = nil
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set(requestid.Header, "proxy-1")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		id := rec.Header().Get(requestid.Header)
+		if (id == "proxy-1") != trusted || seen != id {
+			t.Errorf("trusted %v: answer id %q, request header %q; want proxy-1 kept only when trusted, on both", trusted, id, seen)
+		}
+		if len(upstream) != 2 || upstream[0] != id || upstream[1] != "own" {
+			t.Errorf("trusted %v: calls made for the request carried %q, want [%q own]", trusted, upstream, id)
+		}
+	}
+}

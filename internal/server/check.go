@@ -42,8 +42,8 @@ func CheckSettings(cfg Config) error {
 			return fmt.Errorf("--advertise-url: %w", err)
 		}
 	}
-	if cfg.Authority.Now != nil {
-		return errors.New("server: Config.Authority.Now is set: give the node its clock as Config.Clock, which times its timers too")
+	if cfg.Authority.Clock != nil {
+		return errors.New("server: Config.Authority.Clock is set: give the node its clock as Config.Clock, which times the timers of its other parts too")
 	}
 	ac := cfg.Authority
 	ac.Issuer = firstNonEmpty(cfg.Issuer, ac.Issuer, "http://"+cfg.Addr)

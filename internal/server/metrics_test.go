@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// TestMetricsPerServer: each server counts its own requests. Two servers in
-// one process used to share package-global collectors.
+// TestMetricsPerServer: each server counts its own requests, also when two
+// run in one process (no package-global collectors).
 func TestMetricsPerServer(t *testing.T) {
 	a, b := start(t, nil), start(t, nil)
 	for range 3 {

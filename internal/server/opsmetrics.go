@@ -22,7 +22,7 @@ type opsCollector struct {
 
 var (
 	descRevocations = prometheus.NewDesc("tegata_revocations_total",
-		"Revocations this node recorded since it started, by kind (session, subject, theft: a reused refresh token ended its session, api_key).", []string{"kind"}, nil)
+		"Revocations this node recorded since it started, by kind (session, subject, theft: a reused refresh token ended its session, binding_failed: a bound session's device failed a proof of its key, api_key).", []string{"kind"}, nil)
 	descTheft = prometheus.NewDesc("tegata_refresh_reuse_total",
 		"Refresh tokens presented again after rotation, outside the grace window (theft detections): each revoked its session.", nil, nil)
 	descStoreErrors = prometheus.NewDesc("tegata_store_write_errors_total",

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,17 +36,18 @@ type backing struct {
 }
 
 // sqliteBacking backs the embedded database up with VACUUM INTO (an online
-// copy, as `sqlite3 tegata.db ".backup ..."` makes) and restores it by
-// copying the file back over tegata.db with the node stopped.
+// copy, as `sqlite3 tegata.db ".backup ..."` makes) and restores it as an
+// operator moving to a new machine would: a new data directory with the
+// node's key files and the copy as tegata.db. Each restore is a directory
+// of its own, so that one backup can be restored more than once.
 func sqliteBacking() backing {
 	return backing{
 		config: func(t *testing.T) server.Config {
 			return server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir()}
 		},
 		backup: func(t *testing.T, cfg server.Config) func(t *testing.T) server.Config {
-			db := filepath.Join(cfg.DataDir, "tegata.db")
 			copyPath := filepath.Join(t.TempDir(), "backup.db")
-			sqlDB, err := sql.Open("sqlite", db)
+			sqlDB, err := sql.Open("sqlite", filepath.Join(cfg.DataDir, "tegata.db"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,21 +56,39 @@ func sqliteBacking() backing {
 				t.Fatalf("VACUUM INTO: %v", err)
 			}
 			return func(t *testing.T) server.Config {
-				b, err := os.ReadFile(copyPath)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, f := range []string{db + "-wal", db + "-shm"} {
-					if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-						t.Fatal(err)
-					}
-				}
-				if err := os.WriteFile(db, b, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				return cfg
+				restored := cfg
+				restored.DataDir = t.TempDir()
+				copyFiles(t, cfg.DataDir, restored.DataDir, "tegata.db", "tegata.db-wal", "tegata.db-shm")
+				copyFile(t, copyPath, filepath.Join(restored.DataDir, "tegata.db"))
+				return restored
 			}
 		},
+	}
+}
+
+// copyFiles copies the regular files of dir into to, but the ones named in
+// skip.
+func copyFiles(t *testing.T, dir, to string, skip ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && !slices.Contains(skip, e.Name()) {
+			copyFile(t, filepath.Join(dir, e.Name()), filepath.Join(to, e.Name()))
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -105,58 +125,74 @@ func postgresBacking() backing {
 // a backup, restore the backup, start a node on it: the session's access
 // token and refresh token and the API key are refused, with no flag given.
 // With --after-restore=keep the same steps bring them back: the hazard the
-// default guards against is real in this test.
+// default guards against is real in this test. Both policies restore the
+// same backup, each into a database of its own.
 func TestRestoreBringsNoRevocationBack(t *testing.T) {
 	for _, b := range []struct {
 		name string
 		backing
 	}{{"sqlite", sqliteBacking()}, {"postgres", postgresBacking()}} {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			bk := backUpThenRevoke(t, b.backing)
 			for _, policy := range []string{"", server.AfterRestoreKeep} {
-				t.Run("policy="+policy, func(t *testing.T) { testRestore(t, b.backing, policy) })
+				t.Run("policy="+policy, func(t *testing.T) {
+					t.Parallel()
+					testRestore(t, bk, policy)
+				})
 			}
 		})
 	}
 }
 
-func testRestore(t *testing.T, b backing, policy string) {
+// backedUp is a backup taken before a session and an API key were revoked.
+type backedUp struct {
+	restore func(t *testing.T) server.Config
+	revoked client.Tokens // the session revoked after the backup
+	appKey  client.APIKey // the API key revoked after the backup
+	epoch   string        // the cluster's epoch before the restore
+}
+
+// backUpThenRevoke starts a node, signs a session in and makes an API key,
+// backs the database up, revokes both and stops the node.
+func backUpThenRevoke(t *testing.T, b backing) backedUp {
 	cfg := b.config(t)
-	logs := &logBuffer{}
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	cfg.Logger = quietLog()
 	r := mustStart(t, cfg)
 	admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
 	revoked, err := admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice", Device: "laptop"})
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
-	appKey := createKey(t, admin, "app", authority.RoleAdmin)
-	before := epochAt(t, r.URL)
-	restore := b.backup(t, cfg)
-
+	bk := backedUp{revoked: revoked, appKey: createKey(t, admin, "app", authority.RoleAdmin), epoch: epochAt(t, r.URL)}
+	bk.restore = b.backup(t, cfg)
 	if _, err := admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: revoked.SessionID}); err != nil {
 		t.Fatalf("RevokeSession: %v", err)
 	}
-	if err := admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: appKey.ID}); err != nil {
+	if err := admin.RevokeAPIKey(ctx(t), client.APIKeyRevocation{ID: bk.appKey.ID}); err != nil {
 		t.Fatalf("RevokeAPIKey: %v", err)
 	}
 	stop(t, r)
+	return bk
+}
 
-	cfg = restore(t)
+func testRestore(t *testing.T, bk backedUp, policy string) {
+	cfg := bk.restore(t)
 	cfg.AfterRestore = policy
-	logs2 := &logBuffer{}
-	cfg.Logger = slog.New(slog.NewTextHandler(logs2, nil))
-	r2 := mustStart(t, cfg)
-	defer stop(t, r2)
-	admin2 := &client.Client{BaseURL: r2.URL, APIKey: r2.APIKey}
-	if after := epochAt(t, r2.URL); after == before {
+	logs := &logBuffer{}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	r := mustStart(t, cfg)
+	defer stop(t, r)
+	admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}
+	if after := epochAt(t, r.URL); after == bk.epoch {
 		t.Errorf("epoch after the restore = %q, the same as before: verifiers would resume inside reused positions", after)
 	}
-	intro, err := admin2.Introspect(ctx(t), revoked.AccessToken)
+	intro, err := admin.Introspect(ctx(t), bk.revoked.AccessToken)
 	if err != nil {
 		t.Fatalf("Introspect: %v", err)
 	}
-	_, refreshErr := (&client.Client{BaseURL: r2.URL}).Refresh(ctx(t), revoked.RefreshToken)
-	_, keyErr := (&client.Client{BaseURL: r2.URL, APIKey: appKey.Key}).APIKeys(ctx(t))
+	_, refreshErr := (&client.Client{BaseURL: r.URL}).Refresh(ctx(t), bk.revoked.RefreshToken)
+	_, keyErr := (&client.Client{BaseURL: r.URL, APIKey: bk.appKey.Key}).APIKeys(ctx(t))
 
 	if policy == server.AfterRestoreKeep {
 		if !intro.Active || refreshErr != nil || keyErr != nil {
@@ -170,23 +206,23 @@ func testRestore(t *testing.T, b backing, policy string) {
 	}
 	grantErr(t, refreshErr)
 	wantStatus(t, "the API key revoked after the backup", keyErr, 401)
-	if !strings.Contains(logs2.String(), "the database was restored from a backup") {
-		t.Errorf("log of the start on the restored database:\n%s\nwant it to say the database was restored", logs2.String())
+	if !strings.Contains(logs.String(), "the database was restored from a backup") {
+		t.Errorf("log of the start on the restored database:\n%s\nwant it to say the database was restored", logs.String())
 	}
-	if _, err := admin2.APIKeys(ctx(t)); err != nil {
+	if _, err := admin.APIKeys(ctx(t)); err != nil {
 		t.Errorf("bootstrap key after the restore: %v, want it kept (the node is configured with it)", err)
 	}
 
 	// The next start on the same database finds nothing to reset: what
 	// was created after the reset lives on.
-	fresh, err := admin2.CreateSession(ctx(t), client.SessionRequest{Subject: "alice", Device: "laptop"})
+	fresh, err := admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice", Device: "laptop"})
 	if err != nil {
 		t.Fatalf("CreateSession after the reset: %v", err)
 	}
-	stop(t, r2)
-	r3 := mustStart(t, cfg)
-	defer stop(t, r3)
-	if _, err := (&client.Client{BaseURL: r3.URL}).Refresh(ctx(t), fresh.RefreshToken); err != nil {
+	stop(t, r)
+	r2 := mustStart(t, cfg)
+	defer stop(t, r2)
+	if _, err := (&client.Client{BaseURL: r2.URL}).Refresh(ctx(t), fresh.RefreshToken); err != nil {
 		t.Errorf("Refresh(session created after the reset) at the next start = %v, want it to work", err)
 	}
 }

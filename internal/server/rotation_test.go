@@ -62,7 +62,7 @@ func TestBootstrapKeyRotationRunbook(t *testing.T) {
 		}
 		return v
 	}
-	oldGate := follower(oldFeed)
+	oldGate, movedGate := follower(oldFeed), follower(oldFeed)
 
 	// 1. tegata apikeys create: the new secrets; the old keys stay live.
 	admin := &client.Client{BaseURL: a.URL, APIKey: oldAdmin}
@@ -84,8 +84,16 @@ func TestBootstrapKeyRotationRunbook(t *testing.T) {
 	b = restart(b, next)
 
 	// 3. clients and gates move to the new secrets; the gate on the old
-	// feed key has followed the restarted nodes meanwhile.
+	// feed key has followed the restarted nodes meanwhile. One gate is
+	// restarted with the new key, another takes it from its key file
+	// without a restart (Verifier.SetAPIKey), after refusing a mistyped one.
 	newGate := follower(newFeed.Key)
+	if err := movedGate.SetAPIKey(ctx(t), newFeed.Key+"x"); !errors.Is(err, verifier.ErrKeyRefused) {
+		t.Errorf("SetAPIKey(a mistyped key) = %v, want ErrKeyRefused", err)
+	}
+	if err := movedGate.SetAPIKey(ctx(t), newFeed.Key); err != nil {
+		t.Fatalf("SetAPIKey(the new feed key) = %v", err)
+	}
 	fresh, err := (&client.Client{BaseURL: b.URL, APIKey: newAdmin.Key}).CreateSession(ctx(t), client.SessionRequest{Subject: "bob", Device: "phone"})
 	if err != nil {
 		t.Fatal(err)
@@ -124,10 +132,17 @@ func TestBootstrapKeyRotationRunbook(t *testing.T) {
 		_, err := newGate.Verify(ctx(t), tok.AccessToken)
 		return errors.Is(err, verifier.ErrRevoked)
 	})
+	eventually(t, "the gate that took the new key from its file has the revocation", func() bool {
+		_, err := movedGate.Verify(ctx(t), tok.AccessToken)
+		return errors.Is(err, verifier.ErrRevoked)
+	})
 	eventually(t, "the gate still on the revoked feed key refuses tokens", func() bool {
 		_, err := oldGate.Verify(ctx(t), fresh.AccessToken)
 		return errors.Is(err, verifier.ErrStale)
 	})
+	if _, err := movedGate.Verify(ctx(t), fresh.AccessToken); err != nil {
+		t.Errorf("the gate that took the new key, once the old one is revoked and its holders stale: Verify = %v, want accepted", err)
+	}
 	stop(t, a)
 }
 

@@ -133,7 +133,7 @@ type Config struct {
 	MaxStaleAfter time.Duration
 	// Clock is the node's one clock: the authority's decisions and the
 	// API's timers (feed streams' key checks and maximum age). Nil: the
-	// wall clock. Authority.Now must be nil (Start refuses another clock).
+	// wall clock. Authority.Clock must be nil (Start refuses another clock).
 	Clock clock.Clock
 	// BodyTimeout bounds how long a request body may take to arrive (a
 	// connection deadline, on the wall clock). Zero:
@@ -348,7 +348,7 @@ func startAuthority(ctx context.Context, cfg Config, clk clock.Clock, st store.S
 	adminKey, url string, wit *witness) (*authority.Authority, store.ClusterInfo, error) {
 	log := cfg.Logger
 	ac := cfg.Authority
-	ac.Now, ac.Logger = clk.Now, log // checkConfig refused another clock
+	ac.Clock, ac.Logger = clk, log // checkConfig refused another clock
 	id, err := clusterIdentity(ctx, st, firstNonEmpty(cfg.Issuer, ac.Issuer), url, cfg.DB != "", log)
 	if err != nil {
 		return nil, id, err
@@ -400,7 +400,7 @@ func newHub(cfg Config, a *authority.Authority, st store.Store, id store.Cluster
 	return feed.NewHub(st, feed.HubConfig{
 		Logger:              cfg.Logger,
 		Grace:               a.Config().Leeway,
-		Now:                 a.Config().Now,
+		Now:                 a.Config().Clock.Now,
 		Epoch:               id.Epoch,
 		Issuer:              id.Issuer,
 		License:             license.Until,

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httpapi"
@@ -140,6 +141,8 @@ func TestPostgresReadOnlyIsNotReady(t *testing.T) {
 	exec("ALTER ROLE " + role + " RESET default_transaction_read_only")
 	kick()
 	eventually(t, "/readyz answers 200 once the role may write", func() bool {
+		// The node probes its store every few seconds of its clock.
+		e.clock.Add(5 * time.Second)
 		status, _ := readyz(t, e.URL)
 		return status == http.StatusOK
 	})

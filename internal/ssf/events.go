@@ -34,7 +34,8 @@ type event struct {
 
 // eventOf derives the event of a log entry, if it has one:
 //   - a session revoked (by an operator, by the client's RFC 7009 sign-out,
-//     or because its refresh token was reused): session-revoked about the
+//     because its refresh token was reused or its device failed a binding
+//     proof): session-revoked about the
 //     session and its user;
 //   - a subject signed out everywhere: one session-revoked about the user;
 //   - an access cutoff that carries new claims: token-claims-change with
@@ -73,7 +74,7 @@ func entity(d store.EntryDetail) string {
 	switch {
 	case d.Entity != "":
 		return d.Entity
-	case d.Cause == store.CauseSessionReuse:
+	case d.Cause == store.CauseSessionReuse, d.Cause == store.CauseBindingFailed:
 		return "system"
 	}
 	return "admin"
@@ -88,6 +89,8 @@ func reasonAdmin(e store.DetailedEntry) string {
 		return d.Reason
 	case d.Cause == store.CauseSessionReuse:
 		return "Refresh token reuse detected: session revoked"
+	case d.Cause == store.CauseBindingFailed:
+		return "Device binding proof failed: session revoked"
 	case e.Kind == revocation.KindSession:
 		return "Session revoked"
 	case d.EndSessions:

@@ -68,6 +68,9 @@ const (
 	CauseSessionRevoke = "session.revoke" // RevokeSession
 	CauseSessionReuse  = "session.reuse"  // RotateRefresh detected a reused (stolen) refresh token
 	CauseSubjectRevoke = "subject.revoke" // RevokeSubject
+	// CauseBindingFailed: a bound session's device failed a proof of its
+	// key (a copied cookie or token used elsewhere); Revoke with this Cause.
+	CauseBindingFailed = "session.binding_failed"
 )
 
 // EntryDetail is what the standards outputs need to know about a

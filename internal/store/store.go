@@ -32,6 +32,10 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict: a row with the same unique identifier already exists.
 	ErrConflict = errors.New("store: already exists")
+	// ErrBound: BindSession found the session bound to another key (or by
+	// another kind of binding). A binding is never replaced: a device key
+	// that could be swapped would bind nothing.
+	ErrBound = errors.New("store: session is bound to another key")
 )
 
 // Store is everything the authority persists.
@@ -67,7 +71,32 @@ type Session struct {
 	// Status is the status list entry of the session's current generation
 	// (zero when the authority publishes no status lists).
 	Status StatusSlot
+	// Binding is the device key the session is bound to; zero: unbound.
+	Binding Binding
 }
+
+// Kinds of Binding.
+const (
+	BindingDPoP = "dpop" // an API client proving its key per request (RFC 9449)
+	BindingDBSC = "dbsc" // a browser's Device Bound Session Credentials key
+)
+
+// Binding ties a session to a key its device holds: its tokens are good
+// only with a proof signed by that key.
+type Binding struct {
+	Kind string // BindingDPoP or BindingDBSC; "" while unbound
+	// Thumbprint is the key's RFC 7638 SHA-256 thumbprint, base64url (the
+	// jkt of DPoP).
+	Thumbprint string
+	// Key is the public key as a canonical JWK (keyproof.Key.JSON), to
+	// check later proofs signed by it; nil when only the thumbprint is
+	// known (a DPoP session bound by dpop_jkt).
+	Key     json.RawMessage
+	BoundAt time.Time
+}
+
+// Bound reports whether the session is bound to a device key.
+func (b Binding) Bound() bool { return b.Kind != "" }
 
 // NewSession is the input of CreateSession.
 type NewSession struct {
@@ -78,6 +107,9 @@ type NewSession struct {
 	// transaction (Session.Status is ignored); ErrNoSlot if every candidate
 	// is held.
 	Slot *SlotRequest
+	// Actor is who signs the device in; with Session.Binding set, the
+	// "session.bind" record names it.
+	Actor Actor
 }
 
 // Created is the outcome of CreateSession.
@@ -195,6 +227,10 @@ type Revocation struct {
 	// ExpiresAt of the log entry: Now + the longest access token lifetime.
 	ExpiresAt time.Time
 	Actor     Actor
+	// Cause of a session revocation: "" is CauseSessionRevoke;
+	// CauseBindingFailed for a bound session whose device failed a proof
+	// (treated as theft). It is the entry's cause and the audit action.
+	Cause string
 }
 
 // Revoked is what Revoke did with one item: the log entry it appended, and
@@ -223,8 +259,17 @@ type Sessions interface {
 	// CreateSession stores a session and its first refresh token and returns
 	// the subject's current generation (0 for a subject never cut off) and
 	// the status list entry allocated, if one was requested. ErrConflict if
-	// the session ID or token hash exists.
+	// the session ID or token hash exists. A session created with a Binding
+	// is bound from the start (its BoundAt is the session's CreatedAt) and
+	// "session.bind" is recorded by s.Actor in the same transaction.
 	CreateSession(ctx context.Context, s NewSession) (Created, error)
+	// BindSession binds a live session (neither revoked nor expired at now)
+	// to b's Kind, Thumbprint and Key at now and records "session.bind" by
+	// a, in one transaction, returning the session as bound. A session
+	// already bound with the same Kind and Thumbprint is returned as it is
+	// (nothing recorded); ErrBound if it is bound otherwise; ErrNotFound if
+	// no live session has the id.
+	BindSession(ctx context.Context, id string, b Binding, now time.Time, a Actor) (Session, error)
 	// RotateRefresh exchanges a refresh token atomically: at most one
 	// successor is ever current for a token, whatever runs concurrently.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
@@ -250,7 +295,8 @@ type Sessions interface {
 	// list entries of the subject's older generations that are still held
 	// become INVALID with it, as with RevokeSession.
 	RevokeSubject(ctx context.Context, r SubjectRevocation) (revocation.Entry, error)
-	// Revoke applies every item as RevokeSession or RevokeSubject would, in
+	// Revoke applies every item as RevokeSession or RevokeSubject would (a
+	// session item with its Cause), in
 	// order, in one transaction: all of them or none. Outcome i is item
 	// i's: its Entry is the zero Entry for a session already revoked (also
 	// by an earlier item); an audit record is written per item. An item
@@ -407,7 +453,7 @@ type AuditRecord struct {
 	ID     int64
 	At     time.Time
 	Actor  Actor
-	Action string // "session.revoke", "subject.revoke", "session.reuse", "key.add", ...
+	Action string // "session.revoke", "subject.revoke", "session.reuse", "session.bind", "key.add", ...
 	Target string // session id, subject, or kid
 }
 

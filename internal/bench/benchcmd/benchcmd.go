@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	benchmark "github.com/tegata-dev/tegata/internal/bench"
 )
@@ -48,6 +49,13 @@ Usage: tegata-bench NAME [flags]
                              per stream, ?confirm= latency, a bulk revocation; --doc FILE writes
                              the table and a plot (--png) into FILE's fan-out section
 
+  tegata-bench chaos         3 authority nodes on Postgres, 4 gates and 200 in-process verifiers,
+                             each behind a cutting proxy, under load (sessions, refreshes, revocations,
+                             role changes, probes) while a nemesis drawn from --seed kills, pauses,
+                             cuts, stalls, skews, rotates keys and slows Postgres; then a checker reads
+                             the whole history and fails the run naming any broken promise
+                             (docs/reliability.md)
+
 Every benchmark takes --tegata (the tegata binary it starts nodes and gates from; env
 TEGATA_BIN, default 'tegata' next to tegata-bench, then on PATH), --db (Postgres URL; env
 TEGATA_BENCH_POSTGRES), --json and --cpuprofile FILE. Run 'tegata-bench NAME -h' for its
@@ -66,6 +74,7 @@ var benchCommands = map[string]func(Env, *flag.FlagSet, *benchmark.Setup) func(c
 	"authority":   benchAuthority,
 	"gate":        benchGate,
 	"fanout":      benchFanout,
+	"chaos":       benchChaos,
 }
 
 // Env is the process environment as the command sees it.
@@ -361,5 +370,22 @@ func benchFanout(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.C
 		}
 		cmd := "tegata-bench fanout " + strings.Join(os.Args[2:], " ")
 		return r, benchmark.WriteFanoutDoc(*doc, *pngPath, rel, cmd, r, points)
+	}
+}
+
+func benchChaos(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.Context) (*benchmark.Report, error) {
+	var cfg benchmark.ChaosConfig
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Minute, "how long faults are injected (then the run settles and is checked)")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "draws the fault schedule: one seed, one schedule")
+	fs.IntVar(&cfg.Nodes, "nodes", 3, "authority nodes on Postgres")
+	fs.IntVar(&cfg.Gates, "gates", 4, "gate processes")
+	fs.IntVar(&cfg.Verifiers, "verifiers", 200, "in-process verifiers")
+	fs.DurationVar(&cfg.Interval, "interval", 3*time.Second, "mean time between two faults")
+	fs.DurationVar(&cfg.StaleAfter, "stale-after", 5*time.Second, "staleness bound of every verifier and gate")
+	fs.BoolVar(&cfg.PGRestart, "pg-restart", false, "let the nemesis restart the Postgres server (pg_ctlcluster 15 main restart): breaks every other user of the server")
+	fs.StringVar(&cfg.History, "history", "", "write the history (JSON lines) to this file and keep it (default: a temporary file, kept only when the run fails)")
+	return func(ctx context.Context) (*benchmark.Report, error) {
+		cfg.Setup = *setup
+		return benchmark.Chaos(ctx, cfg)
 	}
 }

@@ -74,9 +74,9 @@ type Result struct {
 	Violations []Violation `json:"violations"`
 	// Checks counts, per rule, the events the rule was applied to.
 	Checks map[string]int `json:"checks"`
-	// Enforced is, per revocation and verifier probed for it, the time
-	// from the revocation's answer to the verifier's first refusal of a
-	// token it covers (a verifier already refusing counts as zero).
+	// Enforced is, per revocation and process that followed a token it
+	// covers (Follow), the time from the revocation's answer to the
+	// process's first refusal of it.
 	Enforced []time.Duration `json:"-"`
 	// Revocations counts acknowledged revocations by scope; Confirmed
 	// those answered in force; Verdicts the verdicts by kind; Faults the
@@ -108,7 +108,8 @@ type checker struct {
 	starts     map[string][]line // start events by process
 }
 
-// Check reads a history and returns every violation it finds.
+// Check reads a history and returns every violation it finds. It may fill
+// in fields of evs that the log read at the end tells.
 func Check(evs []Event, p Params) *Result {
 	c := &checker{p: p, evs: evs, bySID: map[string][]line{}, bySub: map[string][]line{},
 		links: map[string][]line{}, starts: map[string][]line{},
@@ -134,6 +135,7 @@ func Check(evs []Event, p Params) *Result {
 }
 
 func (c *checker) index() {
+	c.generationsFromLog()
 	for i := range c.evs {
 		l := line{i + 1, &c.evs[i]}
 		switch e := l.e; e.Kind {
@@ -167,6 +169,23 @@ func (c *checker) index() {
 	for _, l := range c.byAck {
 		m = max(m, l.e.Seq)
 		c.maxSeqUpTo = append(c.maxSeqUpTo, m)
+	}
+}
+
+// generationsFromLog fills in the generation of subject revocations
+// answered without one (a bulk call answers only seqs) from the log as
+// read at the end.
+func (c *checker) generationsFromLog() {
+	sgen := map[int64]int64{}
+	for _, e := range c.evs {
+		if e.Kind == KindLogged && e.Sub != "" {
+			sgen[e.Seq] = e.SGen
+		}
+	}
+	for i := range c.evs {
+		if e := &c.evs[i]; e.Kind == KindRevoke && e.Sub != "" && e.SGen == 0 {
+			e.SGen = sgen[e.Seq]
+		}
 	}
 }
 

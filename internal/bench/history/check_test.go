@@ -2,6 +2,7 @@ package history
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +28,8 @@ func cleanHistory() []Event {
 		{Start: sec(4), T: sec(4.2), P: "load", Kind: KindRevoke, OK: true, Scope: ScopeSession, SID: "s1", Seq: 5, Confirm: true, InForce: true},
 		// Sent before the answer, so it may still be accepted.
 		{Start: sec(4.1), T: sec(4.3), P: "v2", Kind: KindVerify, Verdict: Accept, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 4, PosAfter: 4},
-		{Start: sec(4.3), T: sec(4.31), P: "v1", Kind: KindVerify, Verdict: Revoked, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 5, PosAfter: 5},
-		{Start: sec(4.4), T: sec(4.41), P: "v2", Kind: KindVerify, Verdict: Stale, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 4, PosAfter: 4},
+		{Start: sec(4.3), T: sec(4.31), P: "v1", Kind: KindVerify, Detail: Follow, Verdict: Revoked, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 5, PosAfter: 5},
+		{Start: sec(4.4), T: sec(4.41), P: "v2", Kind: KindVerify, Detail: Follow, Verdict: Stale, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 4, PosAfter: 4},
 		// A reuse outside the window, refused; the session was revoked anyway.
 		{Start: sec(20), T: sec(20.1), P: "load", Kind: KindRefresh, Verdict: InvalidGrant, SID: "s1", RT: "r1"},
 		{T: sec(30), P: "v2", Kind: KindLink, Detail: "isolated"},
@@ -40,7 +41,7 @@ func cleanHistory() []Event {
 		{Start: sec(53), T: sec(53.1), P: "load", Kind: KindRefresh, OK: true, SID: "s2", RT: "q1", NewRT: "q2", Tok: "b2", SGen: 2},
 		// A token of the new generation is not covered by the cutoff.
 		{Start: sec(54), T: sec(54.01), P: "v1", Kind: KindVerify, Verdict: Accept, Tok: "b2", SID: "s2", Sub: "bob", SGen: 2, Pos: 6, PosAfter: 6},
-		{Start: sec(54), T: sec(54.01), P: "v1", Kind: KindVerify, Verdict: Revoked, Tok: "b1", SID: "s2", Sub: "bob", SGen: 1, Pos: 6, PosAfter: 6},
+		{Start: sec(54), T: sec(54.01), P: "v1", Kind: KindVerify, Detail: Follow, Verdict: Revoked, Tok: "b1", SID: "s2", Sub: "bob", SGen: 1, Pos: 6, PosAfter: 6},
 		{T: sec(90), P: "v1", Kind: KindFinal, Pos: 6},
 		{T: sec(90), P: "v2", Kind: KindFinal, Pos: 7},
 		{T: sec(91), P: "audit", Kind: KindLogged, Seq: 5, SID: "s1"},
@@ -63,6 +64,11 @@ func TestCheckClean(t *testing.T) {
 	}
 	if got := len(res.Enforced); got != 3 {
 		t.Errorf("len(Enforced) = %d, want 3 (v1 and v2 for seq 5, v1 for seq 6)", got)
+	}
+	want := []time.Duration{110 * time.Millisecond, 210 * time.Millisecond, 1910 * time.Millisecond}
+	slices.Sort(res.Enforced)
+	if !slices.EqualFunc(res.Enforced, want, func(a, b time.Duration) bool { return (a - b).Abs() < time.Millisecond }) {
+		t.Errorf("Enforced = %v, want %v", res.Enforced, want)
 	}
 }
 
@@ -87,6 +93,10 @@ func TestCheckViolations(t *testing.T) {
 			RuleApplied, n + 1, "includes seq 5"},
 		{"subject cutoff applied", add(Event{Start: sec(55), T: sec(55.01), P: "v3", Kind: KindVerify, Verdict: Accept, Tok: "b1", SID: "s2", Sub: "bob", SGen: 1, Pos: 6, PosAfter: 6}),
 			RuleApplied, n + 1, "seq 6"},
+		{"bulk subject cutoff, its generation read from the log", func(h []Event) []Event {
+			h[17].SGen = 0 // the revocation of bob, as a bulk call answers it
+			return append(h, Event{Start: sec(55), T: sec(55.01), P: "v3", Kind: KindVerify, Verdict: Accept, Tok: "b1", SID: "s2", Sub: "bob", SGen: 1, Pos: 6, PosAfter: 6})
+		}, RuleApplied, n + 1, "seq 6"},
 		{"current without an entry older than the lease", add(Event{T: sec(80), P: "v3", Kind: KindState, Ready: true, PosAfter: 5}),
 			RuleLease, n + 1, "without seq 6"},
 		{"accepting without an entry older than the lease", add(Event{Start: sec(80), T: sec(80.01), P: "v3", Kind: KindVerify, Verdict: Accept, Tok: "x", SID: "s9", Sub: "carol", SGen: 1, Pos: 4, PosAfter: 4}),

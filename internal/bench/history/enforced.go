@@ -3,8 +3,8 @@ package history
 import "time"
 
 // enforced works out, for each acknowledged revocation and each process
-// that gave a verdict on a token it covers after its answer, the time
-// from the answer to that process's first refusal.
+// that followed a token it covers (verdicts marked Follow), the time from
+// the answer to that process's first refusal.
 func (c *checker) enforced() {
 	type key struct {
 		rev int
@@ -13,7 +13,7 @@ func (c *checker) enforced() {
 	first := map[key]int64{}
 	for i := range c.evs {
 		e := &c.evs[i]
-		if e.Kind != KindVerify || e.Verdict == Accept || e.Verdict == Indefinite {
+		if e.Kind != KindVerify || e.Detail != Follow || e.Verdict == Accept || e.Verdict == Indefinite {
 			continue
 		}
 		for _, r := range c.covering(e) {

@@ -72,6 +72,11 @@ const (
 	Indefinite   = "error" // no answer, or one that settles nothing
 )
 
+// Follow is the Detail of the verdicts of a process asked about a revoked
+// token again and again from the revocation's answer on, until it
+// refuses it: the ones Result.Enforced is measured from.
+const Follow = "follow"
+
 // Revocation scopes of KindRevoke.
 const (
 	ScopeSession = "session" // one session: a session entry

@@ -127,6 +127,9 @@ func (s *Store) execRevoke(ctx context.Context, t *tx, ops []*pending[[]store.Re
 // store.Revoked).
 func (b *revokeBatch) apply(it store.Revocation) (*revocation.Entry, int, error) {
 	now := micros(it.Now)
+	if c := it.Cause; c != "" && (it.SessionID == "" || (c != store.CauseSessionRevoke && c != store.CauseBindingFailed)) {
+		return nil, 0, fmt.Errorf("cause %q is not one of a session revocation", c)
+	}
 	if it.SessionID != "" {
 		r := b.sessions[it.SessionID]
 		if r == nil {
@@ -136,7 +139,7 @@ func (b *revokeBatch) apply(it store.Revocation) (*revocation.Entry, int, error)
 			return nil, 0, nil
 		}
 		r.end(now)
-		b.audit = append(b.audit, store.AuditRecord{At: it.Now, Actor: it.Actor, Action: "session.revoke", Target: it.SessionID})
+		b.audit = append(b.audit, store.AuditRecord{At: it.Now, Actor: it.Actor, Action: sessionCause(it), Target: it.SessionID})
 		// A session entry names only the session: verifiers key it by sid.
 		return &revocation.Entry{Kind: revocation.KindSession, Session: it.SessionID, CreatedAt: it.Now, ExpiresAt: it.ExpiresAt}, 1, nil
 	}
@@ -161,6 +164,15 @@ func (b *revokeBatch) apply(it store.Revocation) (*revocation.Entry, int, error)
 		CreatedAt: it.Now, ExpiresAt: it.ExpiresAt}, live, nil
 }
 
+// sessionCause is a session item's cause: its own, else an ordinary
+// revocation.
+func sessionCause(it store.Revocation) string {
+	if it.Cause != "" {
+		return it.Cause
+	}
+	return store.CauseSessionRevoke
+}
+
 func (r *sessionRow) end(now int64) { r.revoked, r.revokedAt = true, now }
 
 // add queues an item's entry with its detail and the status list slots it
@@ -169,7 +181,7 @@ func (b *revokeBatch) add(e *revocation.Entry, it store.Revocation) {
 	c := coverItem{entry: len(b.entries), now: micros(it.Now), until: micros(it.ExpiresAt)}
 	var d store.EntryDetail
 	if it.SessionID != "" {
-		d = detail(store.CauseSessionRevoke, it.Actor)
+		d = detail(sessionCause(it), it.Actor)
 		d.Subject = b.sessions[it.SessionID].subject
 		c.sessionID = it.SessionID
 	} else {

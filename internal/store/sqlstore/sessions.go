@@ -11,7 +11,12 @@ import (
 )
 
 const sessionColumns = `id, subject, device, claims, created_at, refreshed_at, expires_at, revoked_at,
-	status_list, status_idx, status_gen`
+	status_list, status_idx, status_gen, binding_kind, binding_jkt, binding_key, bound_at`
+
+// sessionColumnsOfS is sessionColumns qualified by the alias s.
+const sessionColumnsOfS = `s.id, s.subject, s.device, s.claims, s.created_at, s.refreshed_at,
+	s.expires_at, s.revoked_at, s.status_list, s.status_idx, s.status_gen,
+	s.binding_kind, s.binding_jkt, s.binding_key, s.bound_at`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -41,10 +46,18 @@ func scanSession(row scanner) (store.Session, error) {
 		created, refreshed, expires int64
 		revoked                     sql.NullInt64
 		slotList, slotIdx, slotGen  sql.NullInt64
+		kind, jkt, key              sql.NullString
+		boundAt                     sql.NullInt64
 	)
 	if err := row.Scan(&s.ID, &s.Subject, &s.Device, &claims, &created, &refreshed, &expires, &revoked,
-		&slotList, &slotIdx, &slotGen); err != nil {
+		&slotList, &slotIdx, &slotGen, &kind, &jkt, &key, &boundAt); err != nil {
 		return store.Session{}, err
+	}
+	if kind.Valid {
+		s.Binding = store.Binding{Kind: kind.String, Thumbprint: jkt.String, BoundAt: fromNullMicros(boundAt)}
+		if key.Valid {
+			s.Binding.Key = json.RawMessage(key.String)
+		}
 	}
 	if slotList.Valid {
 		s.Status = store.StatusSlot{SlotPos: store.SlotPos{List: slotList.Int64, Index: slotIdx.Int64}, Generation: slotGen.Int64}
@@ -113,7 +126,29 @@ func (s *Store) execCreate(ctx context.Context, t *tx, ops []*pending[store.NewS
 	if err := insertRefreshTokens(ctx, t, newSessionTokens(ops)); err != nil {
 		return s.conflict(err)
 	}
-	return nil
+	return recordAll(ctx, t, bindRecords(ops))
+}
+
+// bindRecords are the "session.bind" records of the batch's sessions
+// created bound.
+func bindRecords(ops []*pending[store.NewSession, store.Created]) []store.AuditRecord {
+	var out []store.AuditRecord
+	for _, p := range ops {
+		if ss := p.in.Session; ss.Binding.Bound() {
+			out = append(out, bindRecord(ss.ID, ss.Binding.Kind, ss.CreatedAt, p.in.Actor))
+		}
+	}
+	return out
+}
+
+// bindRecord is the audit record of a binding; the reason names the
+// kind, so the trail says how a session was bound.
+func bindRecord(id, kind string, at time.Time, a store.Actor) store.AuditRecord {
+	reason := kind
+	if a.Reason != "" {
+		reason = kind + ": " + a.Reason
+	}
+	return store.AuditRecord{At: at, Actor: store.Actor{By: a.By, Reason: reason}, Action: "session.bind", Target: id}
 }
 
 // insertSessions stores the batch's sessions, each with the slot in its
@@ -125,7 +160,12 @@ func insertSessions(ctx context.Context, t *tx, ops []*pending[store.NewSession,
 	created, refreshed, expires := make([]int64, n), make([]int64, n), make([]int64, n)
 	revoked := make([]*int64, n)
 	slotList, slotIdx, slotGen := make([]*int64, n), make([]*int64, n), make([]*int64, n)
+	kind, jkt, key, boundAt := make([]*string, n), make([]*string, n), make([]*string, n), make([]*int64, n)
 	for i, p := range ops {
+		if b := p.in.Session.Binding; b.Bound() {
+			k, j, at := b.Kind, b.Thumbprint, micros(p.in.Session.CreatedAt)
+			kind[i], jkt[i], key[i], boundAt[i] = &k, &j, claimsText(b.Key), &at
+		}
 		if sl := p.out.Status; sl.List != 0 {
 			slotList[i], slotIdx[i], slotGen[i] = &sl.List, &sl.Index, &sl.Generation
 		}
@@ -143,7 +183,8 @@ func insertSessions(ctx context.Context, t *tx, ops []*pending[store.NewSession,
 	from, args := t.d.from(newRows("s", n).text("id", id).text("subject", sub).text("device", device).
 		nullText("claims", claims).ints("created_at", created).ints("refreshed_at", refreshed).
 		ints("expires_at", expires).nullInts("revoked_at", revoked).
-		nullInts("status_list", slotList).nullInts("status_idx", slotIdx).nullInts("status_gen", slotGen))
+		nullInts("status_list", slotList).nullInts("status_idx", slotIdx).nullInts("status_gen", slotGen).
+		nullText("binding_kind", kind).nullText("binding_jkt", jkt).nullText("binding_key", key).nullInts("bound_at", boundAt))
 	_, err := t.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) SELECT `+sessionColumns+` FROM `+from, args...)
 	return err
 }
@@ -173,7 +214,8 @@ func insertRefreshTokens(ctx context.Context, t *tx, toks []store.RefreshToken) 
 	return err
 }
 
-// claimsText stores nil claims as NULL and anything else as text.
+// claimsText stores nil claims (or a binding's absent key) as NULL and
+// anything else as text.
 func claimsText(c json.RawMessage) *string {
 	if c == nil {
 		return nil
@@ -231,8 +273,7 @@ func bumpSubjects(ctx context.Context, t *tx, subjects []string, cut bool) (map[
 // Session implements store.Sessions. The session and the generation are read
 // in one statement so they come from one snapshot.
 func (s *Store) Session(ctx context.Context, id string) (store.Session, int64, error) {
-	row := s.queryRow(ctx, `SELECT s.id, s.subject, s.device, s.claims, s.created_at, s.refreshed_at,
-		s.expires_at, s.revoked_at, s.status_list, s.status_idx, s.status_gen, COALESCE(g.generation, 0)
+	row := s.queryRow(ctx, `SELECT `+sessionColumnsOfS+`, COALESCE(g.generation, 0)
 		FROM sessions s LEFT JOIN subjects g ON g.subject = s.subject WHERE s.id = ?`, id)
 	var gen int64
 	ss, err := scanSession(scanFunc(func(dest ...any) error { return row.Scan(append(dest, &gen)...) }))
@@ -250,8 +291,7 @@ func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // SessionByRefresh implements store.Sessions.
 func (s *Store) SessionByRefresh(ctx context.Context, hash [32]byte) (store.Session, error) {
-	row := s.queryRow(ctx, `SELECT s.id, s.subject, s.device, s.claims, s.created_at, s.refreshed_at,
-		s.expires_at, s.revoked_at, s.status_list, s.status_idx, s.status_gen
+	row := s.queryRow(ctx, `SELECT `+sessionColumnsOfS+`
 		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash[:])
 	ss, err := scanSession(row)
 	if err != nil {

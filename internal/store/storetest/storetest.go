@@ -40,6 +40,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeSubjectClaims", testRevokeSubjectClaims},
 		{"Generation", testGeneration},
 		{"CreateDuringCutoff", oneNode(testCreateDuringCutoff)},
+		{"CreateBound", testCreateBound},
+		{"BindSession", testBindSession},
+		{"BindSessionConcurrent", oneNode(testBindSessionConcurrent)},
+		{"RevokeBindingFailed", testRevokeBindingFailed},
 		{"RotateRotated", testRotateRotated},
 		{"RotateCheck", testRotateCheck},
 		{"RotateGraceWindow", testRotateGraceWindow},
@@ -117,6 +121,7 @@ var nodeTests = []struct {
 	{"RotateConcurrent", testRotateConcurrent},
 	{"LogConcurrentAppends", testLogConcurrentAppends},
 	{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
+	{"BindSessionConcurrent", testBindSessionConcurrent},
 }
 
 // oneNode runs a node test with a single store.
@@ -282,6 +287,9 @@ func diffSession(got, want store.Session) string {
 	field("RefreshedAt", got.RefreshedAt.Equal(want.RefreshedAt), got.RefreshedAt, want.RefreshedAt)
 	field("ExpiresAt", got.ExpiresAt.Equal(want.ExpiresAt), got.ExpiresAt, want.ExpiresAt)
 	field("RevokedAt", got.RevokedAt.Equal(want.RevokedAt), got.RevokedAt, want.RevokedAt)
+	gb, wb := got.Binding, want.Binding
+	field("Binding", gb.Kind == wb.Kind && gb.Thumbprint == wb.Thumbprint && bytes.Equal(gb.Key, wb.Key) &&
+		gb.BoundAt.Equal(wb.BoundAt), gb, wb)
 	if len(d) == 0 {
 		return ""
 	}

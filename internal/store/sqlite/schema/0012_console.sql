@@ -5,4 +5,4 @@
 CREATE INDEX audit_actor ON audit (actor, id);
 CREATE INDEX audit_action ON audit (action, id);
 CREATE INDEX audit_target ON audit (target, id);
-CREATE INDEX audit_at ON audit (at);
+CREATE INDEX audit_at ON audit (at, action);

@@ -1,0 +1,84 @@
+package dpop
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// replayCache remembers the proofs a Checker accepted, by a hash of key
+// and jti, until they could no longer be accepted (iat window passed), so
+// that each proof is good once. Its size is bounded: when it holds max
+// proofs that could still be replayed, new proofs are refused rather than
+// old ones forgotten (forgetting would let a replay through).
+//
+// Entries expire in the order they were added (each lives for the same
+// span from when it was seen), so a FIFO queue finds the expired ones in
+// O(1) each.
+type replayCache struct {
+	mu    sync.Mutex
+	keep  time.Duration
+	max   int
+	seen  map[[16]byte]struct{}
+	queue []replayEntry // oldest first, from head
+	head  int
+}
+
+type replayEntry struct {
+	key     [16]byte
+	expires time.Time
+}
+
+func newReplayCache(keep time.Duration, max int) *replayCache {
+	return &replayCache{keep: keep, max: max, seen: make(map[[16]byte]struct{})}
+}
+
+// replayKey is the first 16 bytes of SHA-256(jkt NUL jti): 128 bits leave
+// no room for a collision by chance or on purpose (the attacker would need
+// a second preimage of a proof the victim sent).
+func replayKey(jkt, jti string) [16]byte {
+	h := sha256.New()
+	h.Write([]byte(jkt))
+	h.Write([]byte{0})
+	h.Write([]byte(jti))
+	var sum [32]byte
+	var k [16]byte
+	copy(k[:], h.Sum(sum[:0]))
+	return k
+}
+
+// add records a proof seen at now; it reports false for a replay, and
+// errFull when the cache is full of proofs that could still be replayed.
+func (c *replayCache) add(key [16]byte, now time.Time) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expire(now)
+	if _, ok := c.seen[key]; ok {
+		return false, nil
+	}
+	if len(c.seen) >= c.max {
+		return false, errFull
+	}
+	c.seen[key] = struct{}{}
+	c.queue = append(c.queue, replayEntry{key: key, expires: now.Add(c.keep)})
+	return true, nil
+}
+
+// expire drops the entries expired at now and compacts the queue once
+// half of it is spent.
+func (c *replayCache) expire(now time.Time) {
+	for c.head < len(c.queue) && !c.queue[c.head].expires.After(now) {
+		delete(c.seen, c.queue[c.head].key)
+		c.head++
+	}
+	if c.head > 1024 && c.head*2 > len(c.queue) {
+		c.queue = append(c.queue[:0], c.queue[c.head:]...)
+		c.head = 0
+	}
+}
+
+func (c *replayCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
+}
