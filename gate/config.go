@@ -53,6 +53,14 @@ type Config struct {
 	// check. Any other request's forwarding headers are dropped. Give Web
 	// the same list (WebConfig.TrustedProxies). Nil: none.
 	TrustedProxies []netip.Prefix
+	// PublicURL is the base URL clients address the protected app at
+	// ("https://app.example.com"), against which DPoP proofs' htu is
+	// checked: PublicURL and the original request's path. Empty: the
+	// X-Forwarded-Proto and X-Forwarded-Host of the proxy in front (in
+	// forward-auth mode; with Upstream only from TrustedProxies), else the
+	// request's Host, with https over TLS. A forward-auth gate serving
+	// several hosts leaves it empty.
+	PublicURL string
 	// Web, with Upstream, puts web sessions (NewWeb) in front of the
 	// upstream: browsers are signed in and out by the upstream's
 	// X-Tegata-Login and X-Tegata-Logout answers and carry their session in

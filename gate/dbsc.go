@@ -336,12 +336,15 @@ func (w *Web) dbscEnd(h *handoff, r *http.Request, why string) {
 
 // cookieRefreshRefused handles a refresh by cookie that the authority
 // refused because the session is bound (ErrUseDBSCChallenge): the request
-// came from a browser without the session's key, a thief's with copied
-// cookies, or from the bound browser itself when its DBSC refresh was
-// skipped (it says so in Secure-Session-Skipped). The first is signed out
-// here (nothing is revoked: the session goes on in the bound browser); the
-// second is told to try again, keeping its cookies.
-func (w *Web) cookieRefreshRefused(h *handoff, r *http.Request, err error) error {
+// came from a browser without the session's key (a thief's, with copied
+// cookies), or from the bound browser itself when it did not refresh
+// through DBSC first: it skipped (and says so in Secure-Session-Skipped),
+// or the request was one a browser does not hold back (one started from
+// elsewhere than the app's own pages). The first two are answered as
+// anonymous, the skipped one is told to try again; nothing is revoked and
+// no cookie is cleared, so the bound browser refreshes through DBSC at its
+// next request from the app's pages. A thief keeps cookies it cannot use.
+func (w *Web) cookieRefreshRefused(r *http.Request, err error) error {
 	w.dbscCount(dbscCookieRefused)
 	if r.Header.Get(headerSkipped) != "" {
 		w.log.InfoContext(r.Context(), "gate: the browser skipped its DBSC refresh", "skipped", r.Header.Get(headerSkipped))
@@ -349,7 +352,6 @@ func (w *Web) cookieRefreshRefused(h *handoff, r *http.Request, err error) error
 	}
 	w.log.InfoContext(r.Context(), "gate: refresh by cookie refused: the session is bound to a browser's key", "err", err,
 		"remote", r.RemoteAddr, "path", r.URL.Path)
-	h.clearSession()
 	return nil
 }
 

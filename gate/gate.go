@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tegata-dev/tegata/internal/dpop"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -55,6 +56,11 @@ type gate struct {
 func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
 	if v == nil {
 		return nil, errors.New("gate: New needs a verifier (verifier.New)")
+	}
+	if cfg.PublicURL != "" {
+		if _, err := dpop.NormalizeURL(cfg.PublicURL); err != nil {
+			return nil, fmt.Errorf("gate: Config.PublicURL %q: %v", cfg.PublicURL, err)
+		}
 	}
 	if cfg.Web != nil && cfg.Upstream == nil {
 		return nil, errors.New("gate: Config.Web needs Config.Upstream: web sessions sign browsers in on the app's answers")
@@ -132,12 +138,16 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// authenticate verifies the request's token, from the Authorization
-// header or the cookie under verifier.TokenFromRequestOrCookie's rules: a
+// authenticate verifies the request's token: a DPoP-bound one with its
+// proof for the original request (authenticateDPoP), else from the
+// Authorization header or the cookie under verifier.TokenFromRequestOrCookie's rules: a
 // request whose header and cookie disagree, or with two token cookies, is
 // refused, so the upstream never receives a token the gate did not check.
 // The claims are the verifier's cached, immutable ones: no copy per request.
 func (g *gate) authenticate(r *http.Request) (*verifier.Claims, string, error) {
+	if c, raw, isDPoP, err := g.authenticateDPoP(r); isDPoP {
+		return c, raw, err
+	}
 	raw, err := verifier.TokenFromRequestOrCookie(r, g.cfg.Cookie)
 	if err != nil {
 		return nil, "", err

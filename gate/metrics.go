@@ -98,12 +98,14 @@ var (
 		"Highest revocation log seq the authority announced.", nil, nil)
 	descKeys = prometheus.NewDesc("tegata_gate_keys",
 		"Keys in the authority's key set as last fetched.", nil, nil)
+	descAuthorities = prometheus.NewDesc("tegata_gate_authorities",
+		"Authority nodes the gate fails over between: those it was given and those the cluster advertises.", nil, nil)
 	descSkew = prometheus.NewDesc("tegata_gate_clock_skew_seconds",
 		"The authority's clock minus this gate's, from the Date of its answers (0 within about a second); beyond the leeway every token is refused.", nil, nil)
 )
 
 func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStale, descLag, descEntries, descPosition, descHead, descKeys, descSkew} {
+	for _, d := range []*prometheus.Desc{descStale, descLag, descEntries, descPosition, descHead, descKeys, descSkew, descAuthorities} {
 		ch <- d
 	}
 }
@@ -120,7 +122,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}{
 		{descStale, stale}, {descLag, st.Lag.Seconds()}, {descEntries, float64(st.Entries)},
 		{descPosition, float64(st.Position)}, {descHead, float64(st.Head)}, {descKeys, float64(st.Keys)},
-		{descSkew, st.ClockSkew.Seconds()},
+		{descSkew, st.ClockSkew.Seconds()}, {descAuthorities, float64(st.Authorities)},
 	} {
 		ch <- prometheus.MustNewConstMetric(m.d, prometheus.GaugeValue, m.v)
 	}

@@ -127,7 +127,7 @@ func (w *Web) refresh(h *handoff, r *http.Request, rt string, current *verifier.
 		if current != nil {
 			return current, nil // still valid: the browser's DBSC refresh comes before it lapses
 		}
-		return nil, w.cookieRefreshRefused(h, r, err)
+		return nil, w.cookieRefreshRefused(r, err)
 	case isRefused(err):
 		w.log.DebugContext(ctx, "gate: refresh refused; session over", "err", err)
 		h.clearSession()

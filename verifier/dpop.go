@@ -74,10 +74,12 @@ func (v *Verifier) requestURL(r *http.Request) string {
 	return scheme + "://" + r.Host + r.URL.EscapedPath()
 }
 
-// dpopToken returns the token of an "Authorization: DPoP <token>" header
-// and the request's one DPoP header; ok is false when the scheme is not
-// DPoP.
-func dpopToken(r *http.Request) (raw, proof string, ok bool, err error) {
+// DPoPTokenFromRequest returns the token of an "Authorization: DPoP
+// <token>" header (scheme case-insensitive) and the request's DPoP proof
+// header, for VerifyDPoP. isDPoP is false, with no error, when the request
+// does not use the DPoP scheme; the error wraps ErrMalformed for a token
+// outside b64token and ErrDPoP unless there is exactly one DPoP header.
+func DPoPTokenFromRequest(r *http.Request) (raw, proof string, isDPoP bool, err error) {
 	vals := r.Header.Values("Authorization")
 	const scheme = "dpop "
 	if len(vals) != 1 || len(vals[0]) <= len(scheme) || !asciiEqualFold(vals[0][:len(scheme)], scheme) {

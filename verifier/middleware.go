@@ -41,7 +41,7 @@ func (v *Verifier) Middleware(next http.Handler, opts ...MiddlewareOption) http.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		var c *Claims
-		raw, proof, isDPoP, err := dpopToken(r)
+		raw, proof, isDPoP, err := DPoPTokenFromRequest(r)
 		switch {
 		case isDPoP && err == nil:
 			c, err = v.VerifyDPoP(ctx, raw, proof, r.Method, v.requestURL(r))

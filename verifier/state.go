@@ -28,6 +28,10 @@ type State struct {
 	Overflow bool
 	// Source is the authority the feed follows now.
 	Source string
+	// Authorities is how many authority nodes the verifier fails over
+	// between: those in Config.Authorities and those the cluster
+	// advertises (tegata serve --advertise-url). Zero for a local verifier.
+	Authorities int
 	// Keys is the number of keys in the current key set (0 when unknown).
 	Keys int
 	// Err is the feed's last error, if any. It may name hosts.
@@ -59,6 +63,7 @@ func (v *Verifier) State() State {
 	fs := v.feed.State()
 	s.Position, s.Head, s.LastHeard = fs.Position, fs.Head, fs.LastHeard
 	s.Source, s.Err, s.Epoch, s.ID = fs.Source, fs.Err, fs.Epoch, fs.ID
+	s.Authorities = len(*v.auth.urls.Load())
 	if !fs.LastHeard.IsZero() {
 		s.Lag = now.Sub(fs.LastHeard)
 	}

@@ -29,6 +29,9 @@ func TestGateFollowsNewNodes(t *testing.T) {
 	if logs := g.Logs(); !strings.Contains(logs, "http://"+addr) {
 		t.Fatalf("the gate's log does not name the node it follows now, http://%s:\n%s", addr, logs)
 	}
+	if code, body := get(t, gurl+"/metrics"); code != 200 || !strings.Contains(body, "tegata_gate_authorities 2") {
+		t.Errorf("GET /metrics = %d, want tegata_gate_authorities 2 (its seed and the advertised node)", code)
+	}
 
 	stop(t, seed)
 	c := &client.Client{BaseURL: third.URL(), APIKey: admin}

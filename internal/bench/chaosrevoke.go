@@ -113,7 +113,7 @@ func (l *chaosLoad) answered(ctx context.Context, e history.Event, res client.Re
 	}
 	l.cr.h.Add(e)
 	if e.Seq > 0 {
-		l.covered(covered)
+		l.covered(covered, e.Op)
 	}
 }
 
@@ -150,26 +150,26 @@ func (l *chaosLoad) revokeBulk(ctx context.Context, rng *rand.Rand, confirm time
 			e.OK, e.Seq = true, o.Seq
 			e.InForce = res.Confirmation != nil && res.Confirmation.InForce
 			l.cr.h.Add(e)
-			l.covered(covered[i])
+			l.covered(covered[i], e.Op)
 		}
 	}
 }
 
 // covered keeps revoked tokens for the probes and follows each to a
 // sample of verifiers and every gate until they refuse it.
-func (l *chaosLoad) covered(toks []tokenInfo) {
+func (l *chaosLoad) covered(toks []tokenInfo, op int64) {
 	for _, t := range toks {
 		if t.raw == "" {
 			continue
 		}
 		l.addRevoked(t)
-		go l.follow(t)
+		go l.follow(t, op)
 	}
 }
 
 // follow probes t at 16 random verifiers and every gate until each has
 // refused it once (or 30 seconds).
-func (l *chaosLoad) follow(t tokenInfo) {
+func (l *chaosLoad) follow(t tokenInfo, op int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	vs := l.cr.vs
@@ -185,13 +185,13 @@ func (l *chaosLoad) follow(t tokenInfo) {
 	defer tick.Stop()
 	for n := 0; len(pending)+len(gates) > 0; n++ {
 		for i := range pending {
-			if v, ok := l.cr.verify(ctx, vs[i], t, false, history.Follow); ok && v != history.Accept {
+			if v, ok := l.cr.verify(ctx, vs[i], t, false, history.Follow, op); ok && v != history.Accept {
 				delete(pending, i)
 			}
 		}
 		for g := range gates {
 			if n%5 == 0 {
-				if v := l.cr.gateVerify(ctx, g, t, false, history.Follow); v != history.Accept && v != history.Indefinite {
+				if v := l.cr.gateVerify(ctx, g, t, false, history.Follow, op); v != history.Accept && v != history.Indefinite {
 					delete(gates, g)
 				}
 			}
@@ -211,7 +211,7 @@ func (l *chaosLoad) probe(ctx context.Context, rng *rand.Rand) {
 	if !ok {
 		return
 	}
-	l.cr.verify(ctx, l.cr.vs[rng.IntN(len(l.cr.vs))], t, false, "")
+	l.cr.verify(ctx, l.cr.vs[rng.IntN(len(l.cr.vs))], t, false, "", 0)
 }
 
 func (l *chaosLoad) probeGate(ctx context.Context, rng *rand.Rand) {
@@ -219,7 +219,7 @@ func (l *chaosLoad) probeGate(ctx context.Context, rng *rand.Rand) {
 	if !ok {
 		return
 	}
-	l.cr.gateVerify(ctx, rng.IntN(len(l.cr.cc.gates)), t, false, "")
+	l.cr.gateVerify(ctx, rng.IntN(len(l.cr.cc.gates)), t, false, "", 0)
 }
 
 func (l *chaosLoad) randomToken(rng *rand.Rand) (tokenInfo, bool) {

@@ -144,12 +144,12 @@ func (cr *chaosRun) stopVerifiers() {
 
 // verify asks slot s about t and records the verdict; false when no
 // verifier runs in the slot now.
-func (cr *chaosRun) verify(ctx context.Context, s *vslot, t tokenInfo, final bool, detail string) (string, bool) {
+func (cr *chaosRun) verify(ctx context.Context, s *vslot, t tokenInfo, final bool, detail string, op int64) (string, bool) {
 	v := s.v.Load()
 	if v == nil {
 		return "", false
 	}
-	e := history.Event{P: s.name, Kind: history.KindVerify, Tok: t.jti, SID: t.sid, Sub: t.sub, SGen: t.sgen, Final: final, Detail: detail}
+	e := history.Event{P: s.name, Kind: history.KindVerify, Tok: t.jti, SID: t.sid, Sub: t.sub, SGen: t.sgen, Final: final, Detail: detail, Op: op}
 	e.Pos = v.State().Position
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -185,8 +185,8 @@ func verdictOf(err error) string {
 
 // gateVerify asks gate g about t through its forward-auth endpoint and
 // records the verdict.
-func (cr *chaosRun) gateVerify(ctx context.Context, g int, t tokenInfo, final bool, detail string) string {
-	e := history.Event{P: cr.cc.gates[g].name, Kind: history.KindVerify, Tok: t.jti, SID: t.sid, Sub: t.sub, SGen: t.sgen, Final: final, Detail: detail}
+func (cr *chaosRun) gateVerify(ctx context.Context, g int, t tokenInfo, final bool, detail string, op int64) string {
+	e := history.Event{P: cr.cc.gates[g].name, Kind: history.KindVerify, Tok: t.jti, SID: t.sid, Sub: t.sub, SGen: t.sgen, Final: final, Detail: detail, Op: op}
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	e.Start = cr.h.Now()

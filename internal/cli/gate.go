@@ -30,6 +30,7 @@ import (
 type gateFlags struct {
 	authority, listen, upstream string
 	audience, issuer, cookie    string
+	publicURL                   string
 	name                        string
 	claims, keyFile             string
 	wsOrigins, proxies          string
@@ -49,6 +50,7 @@ func (f *gateFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.audience, "audience", "", "required aud claim; empty = the audience the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
+	fs.StringVar(&f.publicURL, "public-url", "", "the base URL clients address the app at (https://app.example.com), which DPoP proofs name; empty = the proxy's X-Forwarded-Proto/-Host, else the request's Host")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
 	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated CIDRs of the proxies in front of the gate (TLS terminator, load balancer): their X-Forwarded-For gives the client's address (per-address limits, refresh rescue), their X-Forwarded-Proto/-Host reach the upstream, and their connections are not capped")
 	fs.StringVar(&f.wsOrigins, "websocket-origins", "", "with --upstream: comma-separated origins (https://host[:port]) besides the gate's own host whose pages may open WebSockets through it; others are refused 403")
@@ -88,7 +90,7 @@ func (f *gateFlags) verifierConfig() (verifier.Config, error) {
 
 // gateConfig checks the flags that concern the gate itself.
 func (f *gateFlags) gateConfig() (gate.Config, error) {
-	cfg := gate.Config{Cookie: f.cookie}
+	cfg := gate.Config{Cookie: f.cookie, PublicURL: f.publicURL}
 	if f.upstream != "" {
 		u, err := url.Parse(f.upstream)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 type keysData struct {
@@ -94,10 +95,22 @@ func (c *Console) revokeAPIKey(w http.ResponseWriter, r *http.Request, op *opera
 	if err := c.a.RevokeAPIKey(r.Context(), id, actor); err != nil {
 		return err
 	}
-	if _, err := c.a.RevokeSubject(r.Context(), authority.SubjectRevocation{Subject: SubjectPrefix + id, Actor: actor}); err != nil {
+	if err := c.endConsoleSessions(r, id, actor); err != nil {
 		c.log.Warn("console: ending the revoked key's console sessions failed", "id", id, "err", err)
 	}
 	c.log.Info("console: API key revoked", "by", op.keyName, "id", id)
 	http.Redirect(w, r, Prefix+"keys", http.StatusSeeOther)
 	return nil
+}
+
+// endConsoleSessions signs the key's console sessions out everywhere, if
+// it has any (the verifiers refuse them at once; a refresh would find the
+// key revoked anyway).
+func (c *Console) endConsoleSessions(r *http.Request, keyID string, actor store.Actor) error {
+	ss, err := c.a.Sessions(r.Context(), SubjectPrefix+keyID)
+	if err != nil || len(ss) == 0 {
+		return err
+	}
+	_, err = c.a.RevokeSubject(r.Context(), authority.SubjectRevocation{Subject: SubjectPrefix + keyID, Actor: actor})
+	return err
 }

@@ -16,7 +16,12 @@ type loginData struct {
 
 // loginPage is GET /console/login.
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request, _ *operator) error {
-	return c.render(w, nil, "login", "Sign in", loginData{Next: safeNext(r.FormValue("next")), Why: r.FormValue("why")})
+	d := loginData{Next: safeNext(r.FormValue("next"))}
+	if r.FormValue("ended") != "" {
+		// A fixed message: the query string is anyone's to write.
+		d.Why = "Your console session has ended (idle too long, signed out or revoked): sign in again."
+	}
+	return c.render(w, nil, "login", "Sign in", d)
 }
 
 // login is POST /console/login: an admin API key opens a console session.

@@ -91,8 +91,8 @@ func (c *Console) signedIn(w http.ResponseWriter, r *http.Request, api bool) (*o
 		next += "?" + r.URL.RawQuery
 	}
 	q := url.Values{"next": {next}}
-	if why != "" && hasCookie(r, accessCookie) {
-		q.Set("why", why)
+	if hasCookie(r, accessCookie) {
+		q.Set("ended", "1")
 	}
 	http.Redirect(w, r, Prefix+"login?"+q.Encode(), http.StatusSeeOther)
 	return nil, false

@@ -12,7 +12,9 @@ import (
 	"github.com/tegata-dev/tegata/internal/keyproof"
 )
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+func newKey(t *testing.T) *ecdsa.PrivateKey { return newBenchKey(t) }
+
+func newBenchKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -3,13 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,13 +17,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/pgtest"
 )
 
 // consoleUsers is how many users the console's search finds one among.
 const consoleUsers = 10000
 
-// consoleStack is tegata serve with 10,000 users, and two gates following
-// its feed.
+// consoleStack is tegata serve on Postgres with 10,000 users, and two
+// gates following its feed.
 type consoleStack struct {
 	authority string
 	admin     *client.Client
@@ -33,9 +34,9 @@ type consoleStack struct {
 func startConsoleStack(t *testing.T) *consoleStack {
 	t.Helper()
 	bins := buildCommands(t, "cmd/tegata")
-	dir := t.TempDir()
+	dir, dsn := t.TempDir(), pgtest.Schema(t)
 	serve := startProc(t, "tegata serve", bins["tegata"], []string{"TEGATA_API_KEY=", "TEGATA_MASTER_KEY=", "TEGATA_FEED_KEY="},
-		"serve", "--addr", "127.0.0.1:0", "--data", dir, "--rate-limits", "off")
+		"serve", "--addr", "127.0.0.1:0", "--data", dir, "--db", dsn)
 	s := &consoleStack{authority: serve.wait(t, regexp.MustCompile(`listening url=(\S+)`), 60*time.Second)[1]}
 	adminKey, err := os.ReadFile(filepath.Join(dir, "api-key"))
 	if err != nil {
@@ -52,37 +53,31 @@ func startConsoleStack(t *testing.T) *consoleStack {
 		g.wait(t, regexp.MustCompile(`tegata gate ready`), 60*time.Second)
 		s.gates = append(s.gates, g)
 	}
-	s.createUsers(t)
+	s.createUsers(t, dsn)
 	return s
 }
 
-// createUsers signs in consoleUsers users, one device each, and Grace
-// Hopper on two.
-func (s *consoleStack) createUsers(t *testing.T) {
+// createUsers puts consoleUsers-1 users with one device each straight into
+// the database (10,000 API calls would take most of the test's time), then
+// signs Grace Hopper in on two devices through the API.
+func (s *consoleStack) createUsers(t *testing.T, dsn string) {
 	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	next := make(chan int)
-	for range 16 {
-		wg.Go(func() {
-			for i := range next {
-				req := client.SessionRequest{Subject: fmt.Sprintf("user%05d@example.com", i), Device: "Firefox on Linux",
-					Claims: map[string]any{"roles": []string{"viewer"}}}
-				if _, err := s.admin.CreateSession(context.Background(), req); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range consoleUsers - 1 {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatalf("creating users: %v", err)
+	defer db.Close()
+	now := `CAST(extract(epoch FROM now()) * 1000000 AS BIGINT)`
+	user := `'user' || lpad(CAST(g AS TEXT), 5, '0') || '@example.com'`
+	for _, q := range []string{
+		`INSERT INTO subjects (subject, generation) SELECT ` + user + `, 0 FROM generate_series(0, ` + fmt.Sprint(consoleUsers-2) + `) g`,
+		`INSERT INTO sessions (id, subject, device, claims, created_at, refreshed_at, expires_at)
+			SELECT 'seed-' || CAST(g AS TEXT), ` + user + `, 'Firefox on Linux', '{"roles":["viewer"]}', ` + now + `, ` + now + `,
+				` + now + ` + 86400000000 FROM generate_series(0, ` + fmt.Sprint(consoleUsers-2) + `) g`,
+	} {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("seeding users: %v", err)
+		}
 	}
 	for _, dev := range []string{"Safari on iPhone", "Chrome on macOS"} {
 		if _, err := s.admin.CreateSession(context.Background(), client.SessionRequest{Subject: "grace.hopper@example.com",

@@ -184,7 +184,8 @@ func TestDBSCChromium(t *testing.T) {
 	}
 	sid := list[0].ID
 	// A registration is made at once after the sign-in answer, in the
-	// background: give it time to land before deciding it did not.
+	// background: an observation window (not a synchronisation) of 3 s
+	// before deciding that none was made.
 	bound := false
 	for deadline := time.Now().Add(3 * time.Second); !bound && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		x, err := s.admin.Session(context.Background(), sid)

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
@@ -366,7 +365,8 @@ func TestVerifierResyncsAfterRestore(t *testing.T) {
 
 // TestRestoredFlag: --restored applies the restore policy when nothing at
 // start shows a restore (here: none happened), and refuses while another
-// node runs on the database.
+// node runs on the database, but not once it has stopped cleanly (its
+// record, live for seconds more, is marked stopped).
 func TestRestoredFlag(t *testing.T) {
 	cfg := postgresBacking().config(t)
 	clk := newClock()
@@ -385,8 +385,7 @@ func TestRestoredFlag(t *testing.T) {
 		}
 		t.Fatalf("Start(--restored) beside a running node = %v, want a refusal naming it", err)
 	}
-	stop(t, r)
-	clk.Add(time.Minute) // the stopped node's record lapses
+	stop(t, r) // a clean stop: its record, still live, is marked stopped
 	r2, err := server.Start(ctx(t), flagged)
 	if err != nil {
 		t.Fatalf("Start(--restored) alone = %v", err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
@@ -50,9 +51,9 @@ func TestBootstrapKeyRotationRunbook(t *testing.T) {
 		return mustStart(t, cfg)
 	}
 	oldAdmin, oldFeed := base.APIKey, base.FeedKey
-	follower := func(key string) *verifier.Verifier {
+	follower := func(key string, staleAfter time.Duration) *verifier.Verifier {
 		t.Helper()
-		v, err := verifier.New(ctx(t), verifier.Config{Authorities: []string{a.URL, b.URL}, APIKey: key, Logger: quietLog()})
+		v, err := verifier.New(ctx(t), verifier.Config{Authorities: []string{a.URL, b.URL}, APIKey: key, StaleAfter: staleAfter, Logger: quietLog()})
 		if err != nil {
 			t.Fatalf("verifier.New: %v", err)
 		}
@@ -62,7 +63,9 @@ func TestBootstrapKeyRotationRunbook(t *testing.T) {
 		}
 		return v
 	}
-	oldGate, movedGate := follower(oldFeed), follower(oldFeed)
+	// The gate left on the old key must go stale once that key is
+	// revoked: it does within 3 s instead of the default 10.
+	oldGate, movedGate := follower(oldFeed, 3*time.Second), follower(oldFeed, 0)
 
 	// 1. tegata apikeys create: the new secrets; the old keys stay live.
 	admin := &client.Client{BaseURL: a.URL, APIKey: oldAdmin}
@@ -87,7 +90,7 @@ func TestBootstrapKeyRotationRunbook(t *testing.T) {
 	// feed key has followed the restarted nodes meanwhile. One gate is
 	// restarted with the new key, another takes it from its key file
 	// without a restart (Verifier.SetAPIKey), after refusing a mistyped one.
-	newGate := follower(newFeed.Key)
+	newGate := follower(newFeed.Key, 0)
 	if err := movedGate.SetAPIKey(ctx(t), newFeed.Key+"x"); !errors.Is(err, verifier.ErrKeyRefused) {
 		t.Errorf("SetAPIKey(a mistyped key) = %v, want ErrKeyRefused", err)
 	}

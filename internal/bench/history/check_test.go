@@ -25,11 +25,11 @@ func cleanHistory() []Event {
 		{Start: sec(2), T: sec(2.2), P: "load", Kind: KindRefresh, OK: true, SID: "s1", RT: "r1", NewRT: "r2", Tok: "a2", SGen: 1},
 		{Start: sec(3), T: sec(3.1), P: "load", Kind: KindRefresh, OK: true, SID: "s1", RT: "r2", NewRT: "r3", Tok: "a3", SGen: 1},
 		{Start: sec(3), T: sec(3.01), P: "v1", Kind: KindVerify, Verdict: Accept, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 4, PosAfter: 4},
-		{Start: sec(4), T: sec(4.2), P: "load", Kind: KindRevoke, OK: true, Scope: ScopeSession, SID: "s1", Seq: 5, Confirm: true, InForce: true},
+		{Start: sec(4), T: sec(4.2), P: "load", Kind: KindRevoke, Op: 1, OK: true, Scope: ScopeSession, SID: "s1", Seq: 5, Confirm: true, InForce: true},
 		// Sent before the answer, so it may still be accepted.
 		{Start: sec(4.1), T: sec(4.3), P: "v2", Kind: KindVerify, Verdict: Accept, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 4, PosAfter: 4},
-		{Start: sec(4.3), T: sec(4.31), P: "v1", Kind: KindVerify, Detail: Follow, Verdict: Revoked, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 5, PosAfter: 5},
-		{Start: sec(4.4), T: sec(4.41), P: "v2", Kind: KindVerify, Detail: Follow, Verdict: Stale, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 4, PosAfter: 4},
+		{Start: sec(4.3), T: sec(4.31), P: "v1", Kind: KindVerify, Detail: Follow, Op: 1, Verdict: Revoked, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 5, PosAfter: 5},
+		{Start: sec(4.4), T: sec(4.41), P: "v2", Kind: KindVerify, Detail: Follow, Op: 1, Verdict: Stale, Tok: "a3", SID: "s1", Sub: "alice", SGen: 1, Pos: 4, PosAfter: 4},
 		// A reuse outside the window, refused; the session was revoked anyway.
 		{Start: sec(20), T: sec(20.1), P: "load", Kind: KindRefresh, Verdict: InvalidGrant, SID: "s1", RT: "r1"},
 		{T: sec(30), P: "v2", Kind: KindLink, Detail: "isolated"},
@@ -37,11 +37,11 @@ func cleanHistory() []Event {
 		{T: sec(41), P: "v2", Kind: KindState, Ready: false, PosAfter: 5},
 		{T: sec(50), P: "v2", Kind: KindLink, Detail: "healed"},
 		{Start: sec(51), T: sec(51.1), P: "load", Kind: KindSession, OK: true, SID: "s2", Sub: "bob", Tok: "b1", SGen: 1, NewRT: "q1"},
-		{Start: sec(52), T: sec(52.1), P: "load", Kind: KindRevoke, OK: true, Scope: ScopeAccess, Sub: "bob", Seq: 6, SGen: 2},
+		{Start: sec(52), T: sec(52.1), P: "load", Kind: KindRevoke, Op: 2, OK: true, Scope: ScopeAccess, Sub: "bob", Seq: 6, SGen: 2},
 		{Start: sec(53), T: sec(53.1), P: "load", Kind: KindRefresh, OK: true, SID: "s2", RT: "q1", NewRT: "q2", Tok: "b2", SGen: 2},
 		// A token of the new generation is not covered by the cutoff.
 		{Start: sec(54), T: sec(54.01), P: "v1", Kind: KindVerify, Verdict: Accept, Tok: "b2", SID: "s2", Sub: "bob", SGen: 2, Pos: 6, PosAfter: 6},
-		{Start: sec(54), T: sec(54.01), P: "v1", Kind: KindVerify, Detail: Follow, Verdict: Revoked, Tok: "b1", SID: "s2", Sub: "bob", SGen: 1, Pos: 6, PosAfter: 6},
+		{Start: sec(54), T: sec(54.01), P: "v1", Kind: KindVerify, Detail: Follow, Op: 2, Verdict: Revoked, Tok: "b1", SID: "s2", Sub: "bob", SGen: 1, Pos: 6, PosAfter: 6},
 		{T: sec(90), P: "v1", Kind: KindFinal, Pos: 6},
 		{T: sec(90), P: "v2", Kind: KindFinal, Pos: 7},
 		{T: sec(91), P: "audit", Kind: KindLogged, Seq: 5, SID: "s1"},

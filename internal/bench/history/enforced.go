@@ -3,8 +3,9 @@ package history
 import "time"
 
 // enforced works out, for each acknowledged revocation and each process
-// that followed a token it covers (verdicts marked Follow), the time from
-// the answer to that process's first refusal.
+// that followed a token it covers for it (verdicts marked Follow, with the
+// revocation's Op), the time from the answer to that process's first
+// refusal.
 func (c *checker) enforced() {
 	type key struct {
 		rev int
@@ -17,7 +18,7 @@ func (c *checker) enforced() {
 			continue
 		}
 		for _, r := range c.covering(e) {
-			if e.T < r.e.T {
+			if e.T < r.e.T || e.Op != r.e.Op {
 				continue
 			}
 			k := key{r.n, e.P}

@@ -74,7 +74,8 @@ const (
 
 // Follow is the Detail of the verdicts of a process asked about a revoked
 // token again and again from the revocation's answer on, until it
-// refuses it: the ones Result.Enforced is measured from.
+// refuses it: the ones Result.Enforced is measured from. They carry the
+// revocation's Op.
 const Follow = "follow"
 
 // Revocation scopes of KindRevoke.

@@ -1,0 +1,137 @@
+package gate_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/dpop"
+	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier/verifiertest"
+)
+
+type dpopClient struct {
+	key *ecdsa.PrivateKey
+	jkt string
+}
+
+func newDPoPClient(t *testing.T) dpopClient {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jkt, err := client.Thumbprint(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dpopClient{key: k, jkt: jkt}
+}
+
+func (c dpopClient) proof(t *testing.T, method, url, tok string, now time.Time) string {
+	t.Helper()
+	p, err := dpop.NewProof(c.key, method, url, tok, "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func boundToken(a *verifiertest.Authority, jkt string) string {
+	now := a.Now()
+	return a.Mint(token.Claims{Issuer: "https://tegata.test", Subject: "alice", Audience: []string{"tegata"},
+		IssuedAt: now, Expiry: now.Add(10 * time.Minute), ID: "j-" + jkt[:8], SessionID: "s-" + jkt[:8], JKT: jkt})
+}
+
+// TestForwardAuthDPoP checks proofs against the original request as
+// nginx, Traefik and Envoy describe it to a forward-auth gate.
+func TestForwardAuthDPoP(t *testing.T) {
+	a := verifiertest.New(verifiertest.Config{})
+	g := startGate(t, a.Verifier(), gate.Config{})
+	c := newDPoPClient(t)
+	tok := boundToken(a, c.jkt)
+	const app = "https://app.example/orders/7"
+	headers := map[string]http.Header{
+		"nginx": {"X-Original-Method": {"DELETE"}, "X-Original-Uri": {"/orders/7?x=1"},
+			"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"app.example"}},
+		"Traefik": {"X-Forwarded-Method": {"DELETE"}, "X-Forwarded-Uri": {"/orders/7"},
+			"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"app.example"}},
+	}
+	for proxy, h := range headers {
+		t.Run(proxy, func(t *testing.T) {
+			send := func(proof string) answer {
+				hdr := h.Clone()
+				hdr.Set("Authorization", "DPoP "+tok)
+				if proof != "" {
+					hdr.Set("DPoP", proof)
+				}
+				return do(t, "GET", g.URL+gate.PathAuth, hdr)
+			}
+			good := c.proof(t, "DELETE", app, tok, a.Now())
+			if got := send(good); got.status != 200 {
+				t.Fatalf("forward-auth with a proof for %s = %d %s, want 200", app, got.status, got.body)
+			}
+			for name, proof := range map[string]string{
+				"replayed proof":       good,
+				"no proof":             "",
+				"proof for GET":        c.proof(t, "GET", app, tok, a.Now()),
+				"proof for another":    c.proof(t, "DELETE", "https://app.example/orders/8", tok, a.Now()),
+				"proof of another key": newDPoPClient(t).proof(t, "DELETE", app, tok, a.Now()),
+			} {
+				got := send(proof)
+				if got.status != 401 || !strings.Contains(got.header.Get("WWW-Authenticate"), `error="invalid_dpop_proof"`) {
+					t.Errorf("forward-auth, %s = %d %q, want 401 invalid_dpop_proof", name, got.status, got.header.Get("WWW-Authenticate"))
+				}
+			}
+		})
+	}
+	t.Run("Envoy", func(t *testing.T) {
+		// ext_authz (HTTP service, path_prefix /auth) sends the original
+		// method, path and Host.
+		req, _ := http.NewRequest("DELETE", g.URL+gate.PathAuth+"/orders/7", nil)
+		req.Host = "app.example"
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.Set("Authorization", "DPoP "+tok)
+		req.Header.Set("DPoP", c.proof(t, "DELETE", app, tok, a.Now()))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("Envoy-style check = %d, want 200", resp.StatusCode)
+		}
+	})
+	t.Run("bound token as Bearer", func(t *testing.T) {
+		if got := do(t, "GET", g.URL+gate.PathAuth, bearer(tok)); got.status != 401 ||
+			!strings.HasPrefix(got.header.Get("WWW-Authenticate"), "DPoP ") {
+			t.Errorf("bound token as Bearer = %d %q, want 401 with a DPoP challenge", got.status, got.header.Get("WWW-Authenticate"))
+		}
+	})
+}
+
+// TestProxyDPoP checks proofs in proxy mode against PublicURL.
+func TestProxyDPoP(t *testing.T) {
+	a := verifiertest.New(verifiertest.Config{})
+	e := startEcho(t)
+	g := startGate(t, a.Verifier(), gate.Config{Upstream: e.url(t), PublicURL: "https://app.example"})
+	c := newDPoPClient(t)
+	tok := boundToken(a, c.jkt)
+	hdr := http.Header{"Authorization": {"DPoP " + tok}, "Dpop": {c.proof(t, "GET", "https://app.example/orders", tok, a.Now())}}
+	if got := do(t, "GET", g.URL+"/orders?page=2", hdr); got.status != 200 || e.hits.Load() != 1 {
+		t.Fatalf("proxied DPoP request = %d %s, want 200 from the upstream", got.status, got.body)
+	}
+	hdr.Set("DPoP", c.proof(t, "GET", g.URL+"/orders", tok, a.Now()))
+	if got := do(t, "GET", g.URL+"/orders", hdr); got.status != 401 || e.hits.Load() != 1 {
+		t.Errorf("proof for the gate's own address (not PublicURL) = %d, want 401 and no upstream call", got.status)
+	}
+	if _, err := gate.New(a.Verifier(), gate.Config{PublicURL: "ftp://x"}); err == nil {
+		t.Errorf("gate.New(PublicURL ftp://x) = nil error, want one naming PublicURL")
+	}
+}
