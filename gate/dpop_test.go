@@ -135,3 +135,58 @@ func TestProxyDPoP(t *testing.T) {
 		t.Errorf("gate.New(PublicURL ftp://x) = nil error, want one naming PublicURL")
 	}
 }
+
+// TestProxyDPoPCookie: a DPoP request whose token cookie carries another
+// token is refused, as a Bearer one is: cookies reach the upstream, which
+// must never receive a token the gate did not check.
+func TestProxyDPoPCookie(t *testing.T) {
+	a := verifiertest.New(verifiertest.Config{})
+	e := startEcho(t)
+	g := startGate(t, a.Verifier(), gate.Config{Upstream: e.url(t), PublicURL: "https://app.example"})
+	c := newDPoPClient(t)
+	tok := boundToken(a, c.jkt)
+	send := func(cookie string) answer {
+		hdr := http.Header{"Authorization": {"DPoP " + tok}, "Dpop": {c.proof(t, "GET", "https://app.example/orders", tok, a.Now())}}
+		if cookie != "" {
+			hdr.Set("Cookie", cookie)
+		}
+		return do(t, "GET", g.URL+"/orders", hdr)
+	}
+	if got := send(gate.DefaultCookie + "=not.the.token"); got.status != 401 || e.hits.Load() != 0 {
+		t.Fatalf("DPoP request with another token in the cookie = %d %s, want 401 and no upstream call", got.status, got.body)
+	}
+	if got := send(gate.DefaultCookie + "=a; " + gate.DefaultCookie + "=b"); got.status != 401 || e.hits.Load() != 0 {
+		t.Fatalf("DPoP request with two token cookies = %d %s, want 401 and no upstream call", got.status, got.body)
+	}
+	if got := send("other=1; " + gate.DefaultCookie + "=" + tok); got.status != 200 || e.hits.Load() != 1 {
+		t.Fatalf("DPoP request with the same token in the cookie = %d %s, want 200", got.status, got.body)
+	}
+	if got := send("other=1"); got.status != 200 || e.hits.Load() != 2 {
+		t.Fatalf("DPoP request with unrelated cookies = %d %s, want 200", got.status, got.body)
+	}
+}
+
+// TestWebSocketDPoP: a WebSocket opened with a DPoP-bound token stays open
+// while its token is good (the tunnel's re-checks do not take it for a
+// bound token presented as Bearer) and closes once it is revoked.
+func TestWebSocketDPoP(t *testing.T) {
+	a := verifiertest.New(verifiertest.Config{})
+	g := startGate(t, a.Verifier(), gate.Config{Upstream: parseURL(t, wsApp(t).URL), PublicURL: "https://app.example"})
+	c := newDPoPClient(t)
+	tok := boundToken(a, c.jkt)
+	hdr := http.Header{"Authorization": {"DPoP " + tok}, "Dpop": {c.proof(t, "GET", "https://app.example/chat", tok, a.Now())}}
+	ws, status := wsDial(t, g.URL, "/chat", hdr)
+	if ws == nil {
+		t.Fatalf("DPoP WebSocket handshake = %d, want 101", status)
+	}
+	// Another subject's revocation makes the gate re-check every tunnel.
+	a.Advance(time.Second)
+	a.RevokeSubject("bob")
+	for i := range 3 {
+		if got := ws.echo(t, "hi"); got != "alice: hi" {
+			t.Fatalf("echo %d = %q, want the DPoP WebSocket open", i, got)
+		}
+	}
+	a.RevokeSubject("alice")
+	ws.waitClosed(t, "alice was signed out everywhere")
+}

@@ -146,6 +146,9 @@ func (g *gate) check(w http.ResponseWriter, r *http.Request) {
 // The claims are the verifier's cached, immutable ones: no copy per request.
 func (g *gate) authenticate(r *http.Request) (*verifier.Claims, string, error) {
 	if c, raw, isDPoP, err := g.authenticateDPoP(r); isDPoP {
+		if err == nil {
+			err = g.sameCookie(r, raw)
+		}
 		return c, raw, err
 	}
 	raw, err := verifier.TokenFromRequestOrCookie(r, g.cfg.Cookie)
@@ -154,6 +157,28 @@ func (g *gate) authenticate(r *http.Request) (*verifier.Claims, string, error) {
 	}
 	c, err := g.v.Verify(r.Context(), raw)
 	return c, raw, err
+}
+
+// sameCookie refuses a DPoP request whose token cookie (Config.Cookie)
+// carries another token than its Authorization header, as
+// TokenFromRequestOrCookie does for Bearer: cookies pass through to the
+// upstream, which must never receive a token the gate did not check.
+func (g *gate) sameCookie(r *http.Request, raw string) error {
+	if g.cfg.Cookie == "" || len(r.Header.Values("Cookie")) == 0 {
+		return nil
+	}
+	noAuth := r.Clone(r.Context())
+	noAuth.Header.Del("Authorization")
+	c, err := verifier.TokenFromRequestOrCookie(noAuth, g.cfg.Cookie)
+	switch {
+	case errors.Is(err, verifier.ErrNoToken):
+		return nil
+	case err != nil:
+		return err
+	case c != raw:
+		return fmt.Errorf("%w: the Authorization header and the %s cookie carry different tokens", verifier.ErrMalformed, g.cfg.Cookie)
+	}
+	return nil
 }
 
 // identityHeaders builds the identity headers for verified claims, logging claims

@@ -204,6 +204,14 @@ func (ts *tunnels) verdict(raw string, exp, now time.Time) error {
 		return nil
 	case errors.Is(err, verifier.ErrExpired):
 		return errTunnelExpired
+	case errors.Is(err, verifier.ErrDPoP):
+		// A DPoP-bound token, whose proof was checked at the handshake:
+		// Verify refuses it only for coming without one, after it has
+		// found it unrevoked and unexpired.
+		if !now.Before(exp) {
+			return errTunnelExpired
+		}
+		return nil
 	case err != nil:
 		return fmt.Errorf("%w (%s)", errTunnelRevoked, verifier.Reason(err))
 	case !now.Before(c.Expiry()):

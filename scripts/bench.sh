@@ -50,7 +50,7 @@ command -v redis-cli >/dev/null &&
   redis-cli -h "${redis%:*}" -p "${redis##*:}" INFO server 2>/dev/null | tr -d '\r' |
   sed -n 's/^redis_version://p' >"$out/redis-version.txt"
 
-micro='^Benchmark(Ed25519Verify|TokenVerify|GoJoseVerify|VerifyNew|VerifyCached|VerifyParallel|RevocationLookup|RevocationLookupParallel|SetMemory|RedisLookup|PostgresLookup|RandomRead32MiB|Follow)$'
+micro='^Benchmark(Ed25519Verify|ES256Verify|TokenVerify|GoJoseVerify|VerifyNew|VerifyCached|VerifyDPoP|VerifyDPoPES256|VerifyParallel|RevocationLookup|RevocationLookupParallel|SetMemory|RedisLookup|PostgresLookup|RandomRead32MiB|Follow)$'
 say "micro benchmarks (about 2 minutes)"
 if ! run "go test -run '^\$' -bench '$micro' -count 6 -benchmem ./token ./verifier ./internal/revocation ./internal/bench ./internal/feed >$out/micro.txt"; then
   say "micro benchmarks failed; see $out/micro.txt"

@@ -102,9 +102,9 @@ func dpopChallenge(err error) (challenge, code, nonce string, ok bool) {
 	var ne *nonceError
 	switch {
 	case errors.As(err, &ne):
-		return `DPoP algs="ES256 EdDSA", error="use_dpop_nonce", error_description="` + reasonNonce + `"`, "use_dpop_nonce", ne.nonce, true
+		return `DPoP algs="ES256 EdDSA Ed25519", error="use_dpop_nonce", error_description="` + reasonNonce + `"`, "use_dpop_nonce", ne.nonce, true
 	case errors.Is(err, ErrDPoP):
-		return `DPoP algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="` + reasonDPoP + `"`, "invalid_dpop_proof", "", true
+		return `DPoP algs="ES256 EdDSA Ed25519", error="invalid_dpop_proof", error_description="` + reasonDPoP + `"`, "invalid_dpop_proof", "", true
 	}
 	return "", "", "", false
 }

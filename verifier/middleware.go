@@ -94,7 +94,7 @@ func NewContext(ctx context.Context, c *Claims) context.Context {
 // token that lacks a claim a route requires (ErrForbidden) gets 403 with
 // error="insufficient_scope" in both. A DPoP refusal (ErrDPoP,
 // ErrUseDPoPNonce) gets 401 with RFC 9449's challenge, WWW-Authenticate:
-// DPoP algs="ES256 EdDSA", error="invalid_dpop_proof" (or
+// DPoP algs="ES256 EdDSA Ed25519", error="invalid_dpop_proof" (or
 // "use_dpop_nonce", with the nonce in a DPoP-Nonce header). Never cached; the cause is never
 // sent. The gate answers with the same writer.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {

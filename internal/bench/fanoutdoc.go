@@ -52,13 +52,23 @@ func fanoutSection(pngRef, command string, r *Report, points []FanoutPoint) stri
 		"reporting, plus real `tegata gate` processes; all share the machine with the nodes. Propagation: the revoke call's " +
 		"answer → the entry applied by every in-process verifier (each rejects the token from then on; every gate is then " +
 		"checked to reject it too). Node CPU is that of the authority processes (all three on Postgres; Postgres itself " +
-		"not counted), beyond their idle rate, divided by revocations and verifiers.\n\n")
+		"not counted), beyond their idle rate, divided by revocations and verifiers. Connect: the node CPU from the first " +
+		"new connection until every verifier is current and 2 s more, beyond the idle rate of the streams open meanwhile, " +
+		"per new verifier. The bulk column adds the CPU " +
+		"seconds the nodes and the in-process verifiers (this one process, decoding and applying every entry for every " +
+		"verifier) spent until every verifier held the bulk.\n\n")
 	b.WriteString("| backend | verifiers | propagation p50 / p99 / max (ms) | node CPU per revocation per verifier (µs) | same, with `?confirm=5s` (µs) | idle node CPU per 1,000 (% of a core) | connect (ms CPU per verifier) | node memory per verifier (KiB) | confirm call p50 / p99 (ms) | bulk 10,000 → all (ms) | listed |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range points {
 		bulk := "–"
-		if p.BulkMS > 0 {
+		switch {
+		case p.BulkErr != "":
+			bulk = "not within 60 s"
+		case p.BulkMS > 0:
 			bulk = fmt.Sprintf("%.0f", p.BulkMS)
+		}
+		if p.BulkNodeCPU > 0 {
+			bulk += fmt.Sprintf(" (CPU: node %.1f s, verifiers %.1f s)", p.BulkNodeCPU, p.BulkFollowerCPU)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %.1f / %.1f / %.1f | %.2f | %.2f | %.2f | %.2f | %.0f | %.1f / %.1f | %s | %d |\n",
 			p.Backend, p.Verifiers, p.Propagation.P50, p.Propagation.P99, p.Propagation.Max, p.CPUPerRevVerifierUS,

@@ -2,6 +2,7 @@ package dpop
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -179,7 +180,8 @@ func checkATH(v any, token string) error {
 		return fmt.Errorf("%w: ath is missing", ErrInvalidProof)
 	}
 	sum := sha256.Sum256([]byte(token))
-	if ath != base64.RawURLEncoding.EncodeToString(sum[:]) {
+	want := base64.RawURLEncoding.EncodeToString(sum[:])
+	if subtle.ConstantTimeCompare([]byte(ath), []byte(want)) != 1 {
 		return fmt.Errorf("%w: ath is not the hash of the access token", ErrInvalidProof)
 	}
 	return nil

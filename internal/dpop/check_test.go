@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -101,6 +103,8 @@ func TestCheck(t *testing.T) {
 		{"no ath", signClaims(t, k, with("ath", nil)), req, testNow, ErrInvalidProof},
 		{"ath of another token", signClaims(t, k, with("ath", "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU")), req, testNow, ErrInvalidProof},
 		{"ath without a token", signClaims(t, k, good()), Request{Method: "GET", URL: testURL}, testNow, ErrInvalidProof},
+		{"ath of the token, padded", signClaims(t, k, with("ath", athOf(testToken)+"=")), req, testNow, ErrInvalidProof},
+		{"ath a prefix of the token's", signClaims(t, k, with("ath", athOf(testToken)[:42])), req, testNow, ErrInvalidProof},
 		{"no jti", signClaims(t, k, with("jti", nil)), req, testNow, ErrInvalidProof},
 		{"jti a number", signClaims(t, k, with("jti", 7)), req, testNow, ErrInvalidProof},
 		{"not a proof", "a.b.c", req, testNow, ErrInvalidProof},
@@ -203,4 +207,9 @@ func TestCheckNonce(t *testing.T) {
 			t.Errorf("Check(%s) = %v, want %v", tt.name, err, tt.want)
 		}
 	}
+}
+
+func athOf(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -29,7 +29,7 @@ func nodeInterop(t *testing.T) string {
 	case err != nil:
 		missing = "Node.js (node) is not on PATH"
 	default:
-		for _, pkg := range []string{"@sd-jwt/jwt-status-list", "jose"} {
+		for _, pkg := range []string{"@sd-jwt/jwt-status-list", "jose", "dpop"} {
 			if _, err := os.Stat(filepath.Join(interopDir, "node_modules", pkg, "package.json")); err != nil {
 				missing = "npm package " + pkg + " is not installed (run: npm ci --prefix internal/e2e/" + interopDir + ")"
 			}

@@ -318,15 +318,22 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 	return d, nil
 }
 
+// openWait is how long a report waits for the report stream's 200 before
+// it goes as a request of its own: long enough for a node that answers at
+// once (the first report of every stream would otherwise cost the node a
+// request and a connection of its own), short enough that a proxy that
+// holds the 200 back delays a verifier's first lease by little.
+const openWait = 250 * time.Millisecond
+
 // viaChannel reports on the stream's report stream, opening it first.
-// Until the node has answered it (200), the report goes as a request of
-// its own; if the report stream fails other than by a refusal, the client
+// Until the node has answered it (200, waited for up to openWait), the
+// report goes as a request of its own; if the report stream fails other than by a refusal, the client
 // reports that way for the rest of the feed stream.
 func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.Time, answer, error) {
 	if r.ch == nil {
 		r.ch = r.s.openReportChannel(ctx, r.base)
 	}
-	if !r.ch.isOpen() {
+	if !r.ch.waitOpen(ctx, openWait) {
 		if err := r.ch.failed(); err != nil {
 			r.closeChannel()
 			if isRefusal(err) {

@@ -132,6 +132,7 @@ type Hub struct {
 	stopCancel context.CancelFunc
 	done       chan struct{} // closed when Run returns
 	kicked     chan struct{} // a connection saw a newer head than the hub's
+	heads      headReads     // the Source's head, read for streams opening
 
 	mu   sync.RWMutex
 	ring ring

@@ -73,6 +73,9 @@ type reportChannel struct {
 	// request bodies until they end (nginx's default) never lets the
 	// answer through, and the client goes on that way.
 	opened chan struct{}
+	// ended is closed once the report stream's reader has stopped (after
+	// it passed on the error that stopped it, if any).
+	ended chan struct{}
 }
 
 // isOpen reports whether the node has answered the report stream with 200.
@@ -83,6 +86,25 @@ func (ch *reportChannel) isOpen() bool {
 	default:
 		return false
 	}
+}
+
+// waitOpen waits up to d for the node's 200, and reports whether it came.
+// It returns early, false, when the report stream fails first.
+func (ch *reportChannel) waitOpen(ctx context.Context, d time.Duration) bool {
+	if ch.isOpen() {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch.opened:
+		return true
+	case <-ch.ended:
+		return ch.isOpen()
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // failed returns the error that ended the report stream before it opened,
@@ -110,7 +132,7 @@ type answerResult struct {
 func (s *follower) openReportChannel(ctx context.Context, base string) *reportChannel {
 	ctx, cancel := context.WithCancel(ctx)
 	ch := &reportChannel{lines: make(chan []byte, 1), answers: make(chan answerResult, 1), cancel: cancel,
-		opened: make(chan struct{})}
+		opened: make(chan struct{}), ended: make(chan struct{})}
 	pr, pw := io.Pipe()
 	context.AfterFunc(ctx, func() { pw.CloseWithError(errChannelClosed) })
 	go func() {
@@ -123,6 +145,7 @@ func (s *follower) openReportChannel(ctx context.Context, base string) *reportCh
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+ReportsPath, pr)
 	if err != nil {
 		ch.answers <- answerResult{err: err}
+		close(ch.ended)
 		return ch
 	}
 	st := s.c.State()
@@ -143,6 +166,7 @@ func (s *follower) openReportChannel(ctx context.Context, base string) *reportCh
 // read sends the request and passes on the answers until the response
 // ends or ctx does.
 func (ch *reportChannel) read(ctx context.Context, hc *http.Client, req *http.Request) {
+	defer close(ch.ended)
 	send := func(r answerResult) bool {
 		select {
 		case ch.answers <- r:

@@ -184,7 +184,7 @@ func (c *conn) serve(ctx context.Context, after int64) error {
 	var v view
 	c.hub.look(0, &v, 0)
 	c.pos, c.gen = after, v.gen
-	head, err := c.hub.src.Head(ctx)
+	head, err := c.hub.sourceHead(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSource, err)
 	}

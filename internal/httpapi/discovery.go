@@ -37,6 +37,8 @@ func (s *server) discovery(w http.ResponseWriter, r *http.Request) error {
 		"tegata_feed_endpoint":            base + "/v1/feed",
 		"tegata_access_token_signing_alg": cfg.Algorithm,
 		"tegata_access_token_audience":    cfg.Audience,
+		// RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+		"dpop_signing_alg_values_supported": []string{"ES256", "EdDSA", "Ed25519"},
 		// The longest lifetime of a token that can still be valid (longer
 		// than --access-ttl for a while after it was lowered), and the
 		// clock skew tolerated: verifiers follow both, and refuse to be

@@ -214,6 +214,10 @@ func (s *server) introspect(w http.ResponseWriter, r *http.Request) error {
 	out["iss"], out["sub"], out["aud"] = c.Issuer, c.Subject, c.Audience
 	out["iat"], out["exp"] = c.IssuedAt.Unix(), c.Expiry.Unix()
 	out["jti"], out["sid"], out["sgen"] = c.ID, c.SessionID, c.Generation
+	if c.JKT != "" {
+		// RFC 9449 §6.2: the resource server checks the proof against it.
+		out["cnf"] = map[string]string{"jkt": c.JKT}
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

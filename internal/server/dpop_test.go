@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/tegata-dev/tegata/client"
@@ -47,6 +49,19 @@ func TestDPoPSession(t *testing.T) {
 	in, err := e.admin.Introspect(ctx(t), tok.AccessToken)
 	if err != nil || !in.Active {
 		t.Errorf("Introspect(bound token) = %+v, %v; want active", in, err)
+	}
+	ireq, _ := http.NewRequestWithContext(ctx(t), "POST", e.URL+"/v1/introspect", strings.NewReader("token="+tok.AccessToken))
+	ireq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	ireq.Header.Set("Authorization", "Bearer "+e.admin.APIKey)
+	ires, err := http.DefaultClient.Do(ireq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	err = json.NewDecoder(ires.Body).Decode(&raw)
+	ires.Body.Close()
+	if cnf, _ := raw["cnf"].(map[string]any); err != nil || cnf["jkt"] != jkt {
+		t.Errorf("introspection = %v, %v; want cnf.jkt %s", raw, err, jkt)
 	}
 
 	// Without a proof, a bound session's refresh is refused and nothing

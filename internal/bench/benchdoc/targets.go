@@ -46,6 +46,24 @@ var microTargets = []microTarget{
 		},
 	},
 	{
+		id: "verify-dpop", name: "VerifyDPoP (cached token, fresh Ed25519 proof) within 1.2× of bare Ed25519Verify",
+		measure: func(m micro) (bench.Target, bool) {
+			v, ok1 := m.get("verifier", "VerifyDPoP", "ns/op")
+			e, ok2 := m.get("token", "Ed25519Verify", "ns/op")
+			return ratioTarget("verify-dpop", "VerifyDPoP (cached token, fresh Ed25519 proof) within 1.2× of bare Ed25519Verify", v, e, "<=", 1.2), ok1 && ok2
+		},
+		profile: &recipe{"./verifier", "BenchmarkVerifyDPoP"},
+	},
+	{
+		id: "verify-dpop-es256", name: "VerifyDPoPES256 (cached token, fresh ES256 proof) within 1.2× of bare ES256Verify",
+		measure: func(m micro) (bench.Target, bool) {
+			v, ok1 := m.get("verifier", "VerifyDPoPES256", "ns/op")
+			e, ok2 := m.get("token", "ES256Verify", "ns/op")
+			return ratioTarget("verify-dpop-es256", "VerifyDPoPES256 (cached token, fresh ES256 proof) within 1.2× of bare ES256Verify", v, e, "<=", 1.2), ok1 && ok2
+		},
+		profile: &recipe{"./verifier", "BenchmarkVerifyDPoPES256"},
+	},
+	{
 		id: "revocation-lookup", name: "RevocationLookup under 100 ns (1,000,000 live entries)",
 		measure: func(m micro) (bench.Target, bool) {
 			v, ok := m.get("internal/revocation", "RevocationLookup", "ns/op")
