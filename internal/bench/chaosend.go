@@ -165,11 +165,19 @@ func (cr *chaosRun) resources(ctx context.Context) map[string]usage {
 			ms, ps, urls = append(ms, m), append(ps, p), append(urls, m.url)
 		}
 	}
+	rss := make([]float64, len(ps))
+	for i, p := range ps {
+		rss[i] = procRSS(strconv.Itoa(p.cmd.Process.Pid))
+	}
 	settled, raw := processGoroutines(ctx, cr.cc.hc, urls)
 	var line []string
 	for i, m := range ms {
-		out[m.name] = usage{rssKiB: procRSS(strconv.Itoa(ps[i].cmd.Process.Pid)), goroutines: settled[i]}
-		line = append(line, fmt.Sprintf("%s %.0f (%.0f)", m.name, settled[i], raw[i]))
+		g := settled[i]
+		if ps[i].exited() || m.proc() != ps[i] {
+			g = -1 // killed while measured: its successor answered
+		}
+		out[m.name] = usage{rssKiB: rss[i], goroutines: g}
+		line = append(line, fmt.Sprintf("%s %.0f (%.0f)", m.name, g, raw[i]))
 	}
 	cr.cfg.logf("chaos: goroutines without (with) the harness's idle connections: %s", strings.Join(line, ", "))
 	debug.FreeOSMemory()
