@@ -247,3 +247,24 @@ func consoleSessions(t *testing.T, e *env, prefix string) []client.Session {
 	}
 	return out
 }
+
+// TestConsoleAddr: with --console-addr the console is served there and not
+// on the API's listener; with --console=false nowhere.
+func TestConsoleAddr(t *testing.T) {
+	e := start(t, func(c *server.Config) { c.ConsoleAddr = "127.0.0.1:0" })
+	if strings.HasPrefix(e.ConsoleURL, e.URL) {
+		t.Fatalf("ConsoleURL %q is on the API listener %q", e.ConsoleURL, e.URL)
+	}
+	wantStatus(t, "the console on its own address", newBrowser(t, e.ConsoleURL).get("/console/login"), http.StatusOK)
+	res := newBrowser(t, e.URL).get("/console/login")
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /console/login on the API listener = %d, want 404", res.StatusCode)
+	}
+	off := start(t, func(c *server.Config) { c.NoConsole = true })
+	if off.ConsoleURL != "" {
+		t.Errorf("ConsoleURL with the console off = %q, want empty", off.ConsoleURL)
+	}
+	if res := newBrowser(t, off.URL).get("/console/login"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /console/login with the console off = %d, want 404", res.StatusCode)
+	}
+}
