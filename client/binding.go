@@ -30,7 +30,11 @@ type BindRequest struct {
 	SessionID string          `json:"-"`
 	Kind      string          `json:"kind"` // BindingDPoP or BindingDBSC
 	JWK       json.RawMessage `json:"jwk"`  // the public key; private members are refused
-	Reason    string          `json:"reason,omitempty"`
+	// RefreshToken, when set, is a refresh token the device holds; the
+	// authority refuses the binding (ErrInvalidGrant) unless it belongs to
+	// the session. A web gate sends it at DBSC registration.
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Reason       string `json:"reason,omitempty"`
 }
 
 // Session returns one live session with its binding and bound key (GET

@@ -163,10 +163,13 @@ func (w *Web) register(h *handoff, r *http.Request) (int, string, error) {
 	if age := w.now().Sub(s.CreatedAt); age > dbscRegistrationWindow {
 		return http.StatusForbidden, "a session is bound only right after sign-in", errors.New("session signed in " + age.Round(time.Second).String() + " ago")
 	}
-	_, err = w.auth.BindSession(actx, client.BindRequest{SessionID: sid, Kind: client.BindingDBSC, JWK: key.JSON,
+	_, err = w.auth.BindSession(actx, client.BindRequest{SessionID: sid, Kind: client.BindingDBSC, JWK: key.JSON, RefreshToken: rt,
 		Reason: "DBSC registration at the web gate"})
 	if errors.Is(err, client.ErrConflict) {
 		return http.StatusForbidden, "the session is bound to another key", err
+	}
+	if errors.Is(err, client.ErrInvalidGrant) {
+		return http.StatusForbidden, "the refresh cookie belongs to another session", err
 	}
 	if err != nil {
 		return http.StatusServiceUnavailable, "the session could not be bound; try again", err

@@ -410,3 +410,43 @@ func startWebMetrics(t *testing.T, reg *prometheus.Registry) *webEnv {
 	e.gate.Config.Handler = h
 	return e
 }
+
+// TestDBSCRegistrationForAnotherSession: within the registration window,
+// someone holding a victim's access cookie but a refresh cookie of their
+// own session (whose challenge they can answer) cannot bind the victim's
+// session to their key: the authority refuses a refresh token of another
+// session, and the victim's session stays unbound.
+func TestDBSCRegistrationForAnotherSession(t *testing.T) {
+	e := startWeb(t, nil)
+	victim := e.dbscBrowser(true)
+	dbscLogin(t, victim, "vic")
+	_, sid := dbscGet(t, victim)
+	attacker := e.dbscBrowser(true)
+	dbscLogin(t, attacker, "mallory")
+	attacker.SetCookies(map[string]string{gate.CookieAccess: victim.Cookies()[gate.CookieAccess]})
+
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dbsc.Challenge(attacker.Cookies()[gate.CookieRefresh], e.clock.Now())
+	proof, err := keyproof.Sign(k, dbsc.ProofType, []byte(`{"jti":"`+c+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(testContext(t), http.MethodPost, e.gate.URL+"/.tegata/dbsc/register", nil)
+	req.Header.Set("Secure-Session-Response", dbsc.Quote(proof))
+	resp, body, err := attacker.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("register with the victim's access cookie and another session's refresh cookie = %d %s, want 403", resp.StatusCode, body)
+	}
+	if kind, live := e.bindingOf(t, sid); kind != "" || !live {
+		t.Errorf("the victim's session after the attempt: bound %q, live %v; want unbound and live", kind, live)
+	}
+	if st, saw := dbscGet(t, victim); st != http.StatusOK || saw != sid {
+		t.Errorf("the victim: %d in %q; want 200 in %s", st, saw, sid)
+	}
+}

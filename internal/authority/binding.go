@@ -15,6 +15,12 @@ import (
 type BindRequest struct {
 	Kind string          // store.BindingDPoP or store.BindingDBSC
 	JWK  json.RawMessage // the device's public key; private members are refused
+	// RefreshToken, when set, must be a refresh token of this session
+	// (current or rotated): a web gate sends the one the registering browser
+	// holds, so a browser cannot bind a session whose access cookie it
+	// copied to a key of its own (its refresh token belongs to another
+	// session).
+	RefreshToken string
 }
 
 // bindingKey checks a binding's kind and key and returns the binding to
@@ -45,6 +51,9 @@ func (a *Authority) BindSession(ctx context.Context, sid string, req BindRequest
 	}
 	b, err := bindingKey(req.Kind, req.JWK)
 	if err != nil {
+		return store.Session{}, err
+	}
+	if err := a.checkHolder(ctx, sid, req.RefreshToken); err != nil {
 		return store.Session{}, err
 	}
 	s, err := a.store.BindSession(ctx, sid, b, a.cfg.Clock.Now(), actor)
@@ -127,4 +136,24 @@ func (a *Authority) Session(ctx context.Context, sid string) (store.Session, err
 		return store.Session{}, &Error{Code: CodeNotFound, Description: "no such live session"}
 	}
 	return s, nil
+}
+
+// checkHolder refuses a binding whose refresh token, when one is given,
+// belongs to no session or to another session than sid.
+func (a *Authority) checkHolder(ctx context.Context, sid, refresh string) error {
+	if refresh == "" {
+		return nil
+	}
+	hash, err := parseRefresh(refresh)
+	if err != nil {
+		return invalidRequest("refresh_token is not a refresh token")
+	}
+	s, err := a.store.SessionByRefresh(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && s.ID != sid) {
+		return &Error{Code: CodeInvalidGrant, Description: "the refresh token does not belong to this session"}
+	}
+	if err != nil {
+		return fmt.Errorf("authority: bind session: find refresh token: %w", err)
+	}
+	return nil
 }

@@ -23,9 +23,10 @@ func (s *server) getSession(w http.ResponseWriter, r *http.Request) error {
 // of possession of jwk and binds the session to it.
 func (s *server) bindSession(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Kind   string          `json:"kind"`
-		JWK    json.RawMessage `json:"jwk"`
-		Reason string          `json:"reason"`
+		Kind         string          `json:"kind"`
+		JWK          json.RawMessage `json:"jwk"`
+		RefreshToken string          `json:"refresh_token"`
+		Reason       string          `json:"reason"`
 	}
 	if err := decodeJSON(w, r, &req, true); err != nil {
 		return err
@@ -33,7 +34,7 @@ func (s *server) bindSession(w http.ResponseWriter, r *http.Request) error {
 	if len(req.JWK) == 0 {
 		return badRequest(`"jwk" is required`, nil)
 	}
-	x, err := s.a.BindSession(r.Context(), r.PathValue("sid"), authority.BindRequest{Kind: req.Kind, JWK: req.JWK}, actor(r, req.Reason))
+	x, err := s.a.BindSession(r.Context(), r.PathValue("sid"), authority.BindRequest{Kind: req.Kind, JWK: req.JWK, RefreshToken: req.RefreshToken}, actor(r, req.Reason))
 	if err != nil {
 		return err
 	}

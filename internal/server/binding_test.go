@@ -37,7 +37,27 @@ func TestBindSessionAPI(t *testing.T) {
 		t.Fatalf("BindingFailed(unbound) = %v, want ErrConflict", err)
 	}
 
-	bound, err := gate.BindSession(ctx(t), client.BindRequest{SessionID: tok.SessionID, Kind: client.BindingDBSC, JWK: edJWK(1), Reason: "registration"})
+	other, err := gate.CreateSession(ctx(t), client.SessionRequest{Subject: "mallory", Device: "laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, rt string
+		want     error
+	}{
+		{"another session's", other.RefreshToken, client.ErrInvalidGrant},
+		{"a malformed", "tgr_unknown", client.ErrInvalidRequest},
+	} {
+		_, err := gate.BindSession(ctx(t), client.BindRequest{SessionID: tok.SessionID, Kind: client.BindingDBSC, JWK: edJWK(2), RefreshToken: c.rt})
+		if !errors.Is(err, c.want) {
+			t.Fatalf("BindSession(with %s refresh token) = %v, want %v", c.name, err, c.want)
+		}
+	}
+	if s, err := gate.Session(ctx(t), tok.SessionID); err != nil || s.Binding != nil {
+		t.Fatalf("Session(after refused bindings) = %+v, %v; want unbound", s, err)
+	}
+
+	bound, err := gate.BindSession(ctx(t), client.BindRequest{SessionID: tok.SessionID, Kind: client.BindingDBSC, JWK: edJWK(1), RefreshToken: tok.RefreshToken, Reason: "registration"})
 	if err != nil {
 		t.Fatalf("BindSession = %v", err)
 	}
