@@ -113,7 +113,9 @@ type Config struct {
 	// DPoPMaxProofs bounds the memory of DPoP proofs seen (about 100 bytes
 	// each): it must hold every proof accepted within 2×DPoPWindow. When it
 	// is full, new proofs are refused until old ones age out, never
-	// forgotten early (that would let a replay through). Zero:
+	// forgotten early (that would let a replay through); one key may hold
+	// at most a sixteenth of it (at least 64), so a client flooding proofs
+	// is refused alone. Zero:
 	// DefaultDPoPMaxProofs. It cannot be off: New refuses a negative one.
 	DPoPMaxProofs int
 	// DPoPNonce, when positive, requires every DPoP proof to carry a nonce

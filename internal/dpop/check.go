@@ -105,7 +105,7 @@ func (c *Checker) Check(proof string, r Request, now time.Time) (Proof, error) {
 	if err != nil {
 		return Proof{}, err
 	}
-	fresh, err := c.replay.add(replayKey(p.Key.Thumbprint, jti), now)
+	fresh, err := c.replay.add(replayKey(p.Key.Thumbprint, jti), p.Key.Thumbprint, now)
 	if err != nil {
 		return Proof{}, err
 	}

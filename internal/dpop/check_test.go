@@ -213,3 +213,36 @@ func athOf(tok string) string {
 	sum := sha256.Sum256([]byte(tok))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
+
+// TestCheckBoundPerKey: one key signing proofs as fast as it can fills only
+// its share of the cache: its next proof is refused, another key's is not.
+func TestCheckBoundPerKey(t *testing.T) {
+	greedy, other := testKey(t), testKey(t)
+	c := NewChecker(Config{MaxProofs: 16 * 100}) // a share of 100 proofs per key
+	req := Request{Method: "GET", URL: testURL, AccessToken: testToken}
+	for i := range 101 {
+		p, err := NewProof(greedy, "GET", testURL, testToken, "", testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Check(p, req, testNow)
+		if (i < 100) != (err == nil) || (i == 100 && !errors.Is(err, ErrInvalidProof)) {
+			t.Fatalf("Check(greedy key's proof %d, share 100) = %v", i, err)
+		}
+	}
+	p, err := NewProof(other, "GET", testURL, testToken, "", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Check(p, req, testNow); err != nil {
+		t.Errorf("Check(another key's proof while the greedy key's share is full) = %v, want nil", err)
+	}
+	later := testNow.Add(2*DefaultWindow + time.Second)
+	p, err = NewProof(greedy, "GET", testURL, testToken, "", later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Check(p, req, later); err != nil {
+		t.Errorf("Check(greedy key's proof once its old proofs expired) = %v, want nil", err)
+	}
+}
