@@ -246,21 +246,29 @@ func (r *reporter) run(ctx context.Context) {
 	defer renew.Stop()
 	failing, failures := false, 0
 	for {
+		renewing := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
 		case <-renew.C:
+			renewing = true
 		}
 		start := time.Now()
-		d, err := r.report(ctx)
-		if err == nil {
+		d, err := r.report(ctx, renewing)
+		switch {
+		case err == nil && d == 0:
+			// Sent without an answer: the lease and its renewal stand.
+			if r.due() {
+				r.wake()
+			}
+		case err == nil:
 			r.answered, failures = r.s.now(), 0
 			renew.Reset(d / renewShare)
 			if r.due() {
 				r.wake() // an ask, or a lease that made the client current
 			}
-		} else {
+		default:
 			failures++
 			renew.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
 		}
@@ -279,8 +287,9 @@ func (r *reporter) run(ctx context.Context) {
 }
 
 // report sends the client's position, records the lease granted and
-// returns its length.
-func (r *reporter) report(ctx context.Context) (time.Duration, error) {
+// returns its length; 0 when the report went without an answer (see
+// answerless), which a renewal never does.
+func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, error) {
 	st := r.s.c.State()
 	ready := r.s.readyOf(st)
 	// What the report says counts as said from now on (due compares with
@@ -289,6 +298,13 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 	prevReported, prevReady := r.reported.Load(), r.ready.Load()
 	r.reported.Store(max(prevReported, st.Position))
 	r.ready.Store(ready)
+	if !renewing && r.answerless(st, ready, prevReported, prevReady) {
+		if err := r.ch.send(st.Position, ready); err == nil {
+			return 0, nil
+		}
+		// The queue is full: the report stream is stuck; a round trip
+		// tells.
+	}
 	var (
 		a    answer
 		sent time.Time
@@ -316,6 +332,20 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 	d := min(r.s.c.Follower.StaleAfter, time.Duration(a.leaseMS)*time.Millisecond)
 	r.s.c.addLease(lease{head: a.head, until: sent.Add(d), epoch: st.Epoch})
 	return d, nil
+}
+
+// answerless reports whether a report may go without an answer: it
+// answers an ask, on an open report stream, from a client that holds a
+// lease for at least another third of its bound and says nothing new of
+// its readiness. Its lease then needs nothing from the answer (renewals
+// keep their own schedule), and the node spares a write per follower per
+// confirmation.
+func (r *reporter) answerless(st State, ready bool, prevReported int64, prevReady bool) bool {
+	if r.single || r.ch == nil || !r.ch.isOpen() || !ready || ready != prevReady {
+		return false
+	}
+	a := r.asked.Load()
+	return a > prevReported && st.Position >= a && st.FreshUntil.Sub(r.s.now()) > r.s.c.Follower.StaleAfter/renewShare
 }
 
 // openWait is how long a report waits for the report stream's 200 before

@@ -30,6 +30,7 @@
 //	POST <base>/v1/feed/reports               a named follower's reports (ServeReports)
 //	> <n> <position> <ready 0|1>              one line per report, full duplex
 //	< <n> <head> <lease_ms>                   one answer each, or "! <code> <text>"
+//	> 0 <position> <ready 0|1>                a report that wants no answer
 //
 //	POST <base>/v1/feed/position              one report as JSON (ServePosition)
 //
@@ -50,9 +51,12 @@
 // write of the shared bytes; a heartbeat tick likewise, on the streams
 // whose heartbeat is due. A follower reports
 // its position only when asked (an ask event: a confirmation waits, see
-// Hub.Ask), when a third of its lease has passed, and when its readiness
+// Hub.Ask; it is written with the entries it asks for, in the same
+// write), when a third of its lease has passed, and when its readiness
 // changes; a report on the report stream costs the hub one line read and
-// one written. Nothing costs the hub a request per revocation per follower.
+// one written, and the answer to an ask from a follower whose lease
+// needs no renewal (numbered 0) only the line read. Nothing costs the hub
+// a request per revocation per follower.
 //
 // # Position reports and leases
 //

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,6 +158,11 @@ func TestServeReports(t *testing.T) {
 		}
 	}
 	exchange("1 2 1\n", "1 3 1000\n")
+	// A report numbered 0 wants no answer: the next answer is the next
+	// report's, and the record has the position.
+	if _, err := io.WriteString(w, "0 1 0\n"); err != nil {
+		t.Fatal(err)
+	}
 	exchange("2 99 1\n", "2 3 1000\n") // a position beyond the head is taken as the head
 	if f, _ := followerAt(hub, "v1"); f.Position != 3 || !f.Ready {
 		t.Errorf("record after reporting 99 = %+v, want position 3 (the head), ready", f)
@@ -165,4 +171,58 @@ func TestServeReports(t *testing.T) {
 	if _, err := r.ReadString('\n'); err != io.EOF {
 		t.Errorf("after a refusal: read %v, want the stream ended (EOF)", err)
 	}
+}
+
+// TestAskAnsweredWithoutAnswer: a client that holds a lease answers an
+// ask with a report that wants no answer (numbered 0) on its report
+// stream; the hub records the position all the same.
+func TestAskAnsweredWithoutAnswer(t *testing.T) {
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	var lines lineLog
+	srv := serve(t, lines.wrap(positionMux(hub)))
+	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	startClient(t, c)
+	waitFor(t, "v1 current, on its report stream", func() bool {
+		f, ok := followerAt(hub, "v1")
+		return ok && f.Ready && c.State().Synced && lines.has("1 ")
+	})
+	hub.Ask(3)
+	log.appendN(1, live)
+	waitFor(t, "v1's report of 3 after the ask", func() bool {
+		f, _ := followerAt(hub, "v1")
+		return f.Position == 3
+	})
+	waitFor(t, "the report line \"0 3 1\"", func() bool { return lines.has("0 3 1\n") })
+}
+
+// lineLog keeps what clients write on their report streams.
+type lineLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lineLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.ReportsPath {
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.TeeReader(r.Body, l), r.Body}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lineLog) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.buf.String(), s)
 }

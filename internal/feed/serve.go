@@ -311,7 +311,9 @@ func (c *conn) live(ctx context.Context) error {
 				c.writeHeartbeat(&v)
 				first, sentBeat, wrote = false, v.beat, true
 			}
-			if c.named && v.want > c.asked {
+			// An ask goes once the stream has sent the entries up to
+			// it, with them: the follower cannot answer it before.
+			if c.named && v.want > c.asked && c.pos >= v.want {
 				c.write(v.askFrame)
 				c.asked, wrote = v.want, true
 			}
