@@ -133,8 +133,11 @@ func (c *Client) setToken(base, tok string) {
 }
 
 // startReports looks at the epoch the server named for a new stream and,
-// when the client names itself, starts the stream's reporter.
-func (s *follower) startReports(ctx context.Context, base, epoch string) error {
+// when the client names itself, starts the stream's reporter. alive is
+// called when an answer shows the server alive and the stream current:
+// the stream's heartbeats, which the server leaves out while answers
+// come, would show no more.
+func (s *follower) startReports(ctx context.Context, base, epoch string, alive func()) error {
 	s.rep = nil
 	if err := s.checkEpoch(epoch); err != nil {
 		return err
@@ -142,7 +145,7 @@ func (s *follower) startReports(ctx context.Context, base, epoch string) error {
 	if s.c.Follower == nil {
 		return nil
 	}
-	s.rep = newReporter(s, base)
+	s.rep = newReporter(s, base, alive)
 	go s.rep.run(ctx)
 	return nil
 }
@@ -191,9 +194,10 @@ func (c *Client) Reconnect() {
 
 // reporter sends the reports of one stream.
 type reporter struct {
-	s    *follower
-	base string
-	kick chan struct{}
+	s     *follower
+	base  string
+	kick  chan struct{}
+	alive func()
 	// asked is the highest position the stream asked for; reported the
 	// highest position reported on the stream (-1 before the first); ready
 	// the readiness last reported. The stream's goroutine reads them to
@@ -207,8 +211,8 @@ type reporter struct {
 	answered time.Time      // when the node last took a report (see refused)
 }
 
-func newReporter(s *follower, base string) *reporter {
-	r := &reporter{s: s, base: base, kick: make(chan struct{}, 1), answered: s.now()}
+func newReporter(s *follower, base string, alive func()) *reporter {
+	r := &reporter{s: s, base: base, kick: make(chan struct{}, 1), alive: alive, answered: s.now()}
 	r.reported.Store(-1)
 	return r
 }
@@ -331,7 +335,26 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 	}
 	d := min(r.s.c.Follower.StaleAfter, time.Duration(a.leaseMS)*time.Millisecond)
 	r.s.c.addLease(lease{head: a.head, until: sent.Add(d), epoch: st.Epoch})
+	r.heard(a.head)
 	return d, nil
+}
+
+// heard counts an answer naming head as hearing from the server on the
+// stream, as a heartbeat would, when the stream has brought the client
+// up to head: a server sends no periodic heartbeat on a stream whose
+// follower has a report stream open (its renewals come more often). An
+// answer from a node whose stream is behind, or cut without either end
+// knowing, shows nothing of that stream: its head moves past the
+// client's position with the next revocation, and the stream's silence
+// then ends it.
+func (r *reporter) heard(head int64) {
+	if r.s.c.State().Position < head {
+		return
+	}
+	r.s.c.update(func(st *State) { st.LastHeard = r.s.now() })
+	if r.alive != nil {
+		r.alive()
+	}
 }
 
 // answerless reports whether a report may go without an answer: it

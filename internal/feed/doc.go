@@ -39,8 +39,10 @@
 // leeway) before they would be sent are skipped. A heartbeat comes right
 // after the client has caught up, whenever its position moves without an
 // entry, and then every tick (about a second), or on a named follower's
-// stream every quarter of its staleness bound (one tick to 5s); pos is
-// the position the server has streamed up to. A reset comes first when N is
+// stream every quarter of its staleness bound (one tick to 5s), and not
+// at all while a follower that said hears=reports has a report stream
+// open (it counts the answers to its lease renewals as hearing from the
+// hub); pos is the position the server has streamed up to. A reset comes first when N is
 // beyond the head of the log: the client clears its set and continues from
 // 0. The response's Tegata-Epoch header and every heartbeat carry the
 // log's epoch; a client that sees it change starts over from 0.

@@ -226,3 +226,85 @@ func (l *lineLog) has(s string) bool {
 	defer l.mu.Unlock()
 	return strings.Contains(l.buf.String(), s)
 }
+
+// TestNoHeartbeatsWhileAnswersCome: a follower that says it hears from
+// the hub by its report answers (hears=reports) gets no periodic
+// heartbeat while its report stream is open, and gets them again once
+// that closes; one that does not say so gets them throughout.
+func TestNoHeartbeatsWhileAnswersCome(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		hears string
+		quiet bool
+	}{
+		{"hears by reports", "&hears=reports", true},
+		{"hears by heartbeats", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			log := newMemLog()
+			log.appendN(2, live)
+			hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond, Epoch: "e1"})
+			srv := serve(t, positionMux(hub))
+			// A bound of 40ms: a heartbeat due every tick.
+			header := "id=q&stale_after_ms=40&epoch=e1" + tt.hears
+			resp, d := open(t, srv.URL+feed.Path+"?after=2", map[string]string{"Tegata-Verifier": header})
+			var beats atomic.Int64
+			go func() {
+				for {
+					ev, err := d.Next()
+					if err != nil {
+						return
+					}
+					if ev.Type == feed.EventHeartbeat {
+						beats.Add(1)
+					}
+				}
+			}()
+			waitFor(t, "the first heartbeat", func() bool { return beats.Load() >= 1 })
+			status, w, _ := reportStream(t, srv.URL, header, resp.Header.Get("Tegata-Report-Token"))
+			if status != http.StatusOK {
+				t.Fatalf("report stream = %d, want 200", status)
+			}
+			b0, n0 := hub.Beats(), beats.Load()
+			waitFor(t, "20 ticks", func() bool { return hub.Beats() >= b0+20 })
+			n := beats.Load() - n0
+			switch {
+			case tt.quiet && n > 1:
+				t.Fatalf("%d heartbeats in 20 ticks with a report stream open, want none", n)
+			case !tt.quiet && n < 5:
+				t.Fatalf("%d heartbeats in 20 ticks, want one about every tick", n)
+			}
+			w.(io.Closer).Close()
+			n1 := beats.Load()
+			waitFor(t, "heartbeats once the report stream closed", func() bool { return beats.Load() >= n1+3 })
+		})
+	}
+}
+
+// TestReportAnswersKeepTheStreamOpen: a named client whose hub sends no
+// heartbeats (its report stream is open) counts its lease renewals'
+// answers as hearing from the hub, and keeps its one stream past many
+// idle timeouts.
+func TestReportAnswersKeepTheStreamOpen(t *testing.T) {
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	var streams atomic.Int32
+	var lines lineLog
+	mux := positionMux(hub)
+	srv := serve(t, lines.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.Path {
+			streams.Add(1)
+		}
+		mux.ServeHTTP(w, r)
+	})))
+	// Renewals every 200ms (a third of the bound), an idle timeout of
+	// 300ms, and no heartbeat while the report stream is open.
+	c := &feed.Client{URLs: []string{srv.URL}, IdleTimeout: 300 * time.Millisecond,
+		Follower: &feed.Follower{ID: "v1", StaleAfter: 600 * time.Millisecond}}
+	startClient(t, c)
+	waitFor(t, "ten renewals on the report stream", func() bool { return lines.has("10 2 1\n") })
+	if n := streams.Load(); n != 1 {
+		t.Errorf("%d feed streams over ten renewals, want 1: the answers kept it open", n)
+	}
+}
