@@ -332,14 +332,15 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 const openWait = 250 * time.Millisecond
 
 // viaChannel reports on the stream's report stream, opening it first.
-// Until the node has answered it (200, waited for up to openWait at the
-// channel's first report), the
-// report goes as a request of its own; if the report stream fails other than by a refusal, the client
+// Until the node has answered it (200; the report that opens it waits up
+// to openWait, later ones not at all), the report goes as a request of its
+// own; if the report stream fails other than by a refusal, the client
 // reports that way for the rest of the feed stream.
 func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.Time, answer, error) {
-	wait := time.Duration(0) // the node had its chance at the channel's first report
+	var wait time.Duration
 	if r.ch == nil {
-		r.ch, wait = r.s.openReportChannel(ctx, r.base), openWait
+		r.ch = r.s.openReportChannel(ctx, r.base)
+		wait = openWait
 	}
 	if !r.ch.waitOpen(ctx, wait) {
 		if err := r.ch.failed(); err != nil {

@@ -509,4 +509,8 @@ type Console interface {
 	// AuditCounts returns how many records of each action were written at
 	// or after since.
 	AuditCounts(ctx context.Context, since time.Time) (map[string]int64, error)
+	// SessionSubjects returns the subject of every stored session (live,
+	// revoked or expired) among ids, by id, in one query: the users of a
+	// page of audit records. An id of no stored session is absent.
+	SessionSubjects(ctx context.Context, ids []string) (map[string]string, error)
 }
