@@ -30,26 +30,28 @@ func CheckRegistration(raw, refresh string, now time.Time) (keyproof.Key, error)
 	if err != nil {
 		return keyproof.Key{}, fmt.Errorf("%w: %w", ErrProof, err)
 	}
-	return p.Key, checkJTI(p, refresh, now)
+	_, err = checkJTI(p, refresh, now)
+	return p.Key, err
 }
 
 // CheckRefresh verifies a refresh proof: signed by key, the session's
 // (a jwk header, which the specification leaves out, must name the same
 // key), over a current challenge of the session whose refresh token is
-// refresh. Errors wrap ErrProof or ErrChallenge.
-func CheckRefresh(raw string, key keyproof.Key, refresh string, now time.Time) error {
+// refresh. It returns when the challenge was issued, which the caller
+// accepts once (CheckChallenge). Errors wrap ErrProof or ErrChallenge.
+func CheckRefresh(raw string, key keyproof.Key, refresh string, now time.Time) (time.Time, error) {
 	p, err := keyproof.Parse(raw, keyproof.Expect{Type: ProofType, Algorithms: Algorithms, Key: &key})
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrProof, err)
+		return time.Time{}, fmt.Errorf("%w: %w", ErrProof, err)
 	}
 	return checkJTI(p, refresh, now)
 }
 
 // checkJTI: the challenge travels as the proof's jti claim.
-func checkJTI(p *keyproof.Proof, refresh string, now time.Time) error {
+func checkJTI(p *keyproof.Proof, refresh string, now time.Time) (time.Time, error) {
 	jti, ok := p.Claims["jti"].(string)
 	if !ok {
-		return fmt.Errorf("%w: the proof has no jti (the challenge) string", ErrChallenge)
+		return time.Time{}, fmt.Errorf("%w: the proof has no jti (the challenge) string", ErrChallenge)
 	}
 	return CheckChallenge(jti, refresh, now)
 }

@@ -50,6 +50,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RotateReused", testRotateReused},
 		{"RotateRefused", testRotateRefused},
 		{"RotateConcurrent", oneNode(testRotateConcurrent)},
+		{"RotateChallenge", testRotateChallenge},
+		{"RotateChallengeRefusedFirst", testRotateChallengeRefusedFirst},
+		{"RotateChallengeConcurrent", oneNode(testRotateChallengeConcurrent)},
 		{"LogEmpty", testLogEmpty},
 		{"EntriesAfter", testEntriesAfter},
 		{"PruneLog", testPruneLog},
@@ -121,6 +124,7 @@ var nodeTests = []struct {
 }{
 	{"CreateDuringCutoff", testCreateDuringCutoff},
 	{"RotateConcurrent", testRotateConcurrent},
+	{"RotateChallengeConcurrent", testRotateChallengeConcurrent},
 	{"LogConcurrentAppends", testLogConcurrentAppends},
 	{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
 	{"BindSessionConcurrent", testBindSessionConcurrent},
