@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RetireInstalledConcurrent", testRetireInstalledConcurrent},
 		{"Lifetimes", testLifetimes},
 		{"Audit", testAudit},
+		{"CreateRecord", testCreateRecord},
 		{"Notifier", testNotifier},
 		{"StatusLists", testStatusLists},
 		{"SlotAllocation", testSlotAllocation},
