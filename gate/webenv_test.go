@@ -67,7 +67,7 @@ func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 		t.Fatalf("CreateAPIKey(gate): %v", err)
 	}
 	e.gateKey = k.Key
-	e.v = newVerifier(t, r.URL, k.Key, e.logs.logger(), func(c *verifier.Config) { c.Now = e.clock.Now })
+	e.v = newVerifier(t, r.URL, k.Key, e.logs.logger(), func(c *verifier.Config) { c.Clock = e.clock })
 	waitReady(t, e.v)
 	cfg := gate.WebConfig{
 		Authority: &client.Client{BaseURL: r.URL, APIKey: k.Key},

@@ -246,20 +246,28 @@ func (r *reporter) wake() {
 // ctx (the stream) ends.
 func (r *reporter) run(ctx context.Context) {
 	defer r.closeChannel()
-	renew := time.NewTimer(0)
+	// A lease runs out on the client's clock, so it is renewed on that
+	// clock; a failed report is retried on the wall clock, as every wait
+	// on a peer is.
+	var renewDue atomic.Bool
+	renew := r.s.clock.AfterFunc(0, func() {
+		renewDue.Store(true)
+		r.wake()
+	})
 	defer renew.Stop()
+	retry := time.AfterFunc(time.Hour, r.wake)
+	retry.Stop()
+	defer retry.Stop()
 	failing, failures := false, 0
 	for {
-		renewing := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
-		case <-renew.C:
-			renewing = true
 		}
 		start := time.Now()
-		d, err := r.report(ctx, renewing)
+		// A renewal, and the retry of a failed report, must earn a lease.
+		d, err := r.report(ctx, renewDue.Swap(false) || failures > 0)
 		switch {
 		case err == nil && d == 0:
 			// Sent without an answer: the lease and its renewal stand.
@@ -268,13 +276,14 @@ func (r *reporter) run(ctx context.Context) {
 			}
 		case err == nil:
 			r.answered, failures = r.s.now(), 0
+			retry.Stop()
 			renew.Reset(d / renewShare)
 			if r.due() {
 				r.wake() // an ask, or a lease that made the client current
 			}
 		default:
 			failures++
-			renew.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
+			retry.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:

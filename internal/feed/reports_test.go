@@ -45,7 +45,7 @@ func TestReportsOnlyWhenAsked(t *testing.T) {
 	var posts atomic.Int32
 	srv := serve(t, countPosts(positionMux(hub), &posts))
 	// A bound of a minute: the lease is renewed only after 20s.
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
 	startClient(t, c)
 	waitFor(t, "v1 current, as the hub says", func() bool {
 		f, ok := followerAt(hub, "v1")
@@ -86,7 +86,7 @@ func TestReportStreamHeldFallsBack(t *testing.T) {
 		}
 		mux.ServeHTTP(w, r)
 	}), &posts))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	startClient(t, c)
 	waitFor(t, "a lease", func() bool { return !c.State().FreshUntil.IsZero() })
 	if n := posts.Load(); n == 0 {
@@ -182,7 +182,7 @@ func TestAskAnsweredWithoutAnswer(t *testing.T) {
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
 	var lines lineLog
 	srv := serve(t, lines.wrap(positionMux(hub)))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
 	startClient(t, c)
 	waitFor(t, "v1 current, on its report stream", func() bool {
 		f, ok := followerAt(hub, "v1")
