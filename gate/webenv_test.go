@@ -47,8 +47,11 @@ type webEnv struct {
 
 const accessTTL = 15 * time.Minute
 
+// startWeb runs the test in parallel with the other web tests: each has
+// an authority, a verifier, an app and a gate of its own.
 func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 	t.Helper()
+	t.Parallel()
 	e := &webEnv{clock: &offsetClock{}, logs: &logBuffer{}}
 	r, err := server.Start(testContext(t), server.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet(),
@@ -64,7 +67,7 @@ func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 		t.Fatalf("CreateAPIKey(gate): %v", err)
 	}
 	e.gateKey = k.Key
-	e.v = newVerifier(t, r.URL, k.Key, e.logs.logger(), func(c *verifier.Config) { c.Now = e.clock.Now })
+	e.v = newVerifier(t, r.URL, k.Key, e.logs.logger(), func(c *verifier.Config) { c.Clock = e.clock })
 	waitReady(t, e.v)
 	cfg := gate.WebConfig{
 		Authority: &client.Client{BaseURL: r.URL, APIKey: k.Key},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/dpop"
 	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/token"
@@ -93,8 +94,6 @@ type Config struct {
 	// http.DefaultClient for those, and the feed's default client (with
 	// dial, TLS and header timeouts) for the stream.
 	HTTPClient *http.Client
-	// Now is the clock. Nil: time.Now.
-	Now func() time.Time
 	// Logger receives operational logs (Warn/Info) and one Debug line per
 	// rejected token. Nil: slog.Default().
 	Logger *slog.Logger
@@ -143,6 +142,11 @@ type internalConfig struct {
 	// Local, when set, makes New build a verifier over this key set and
 	// revocation set (newLocalVerifier).
 	Local *localverifier.Source
+	// Clock is the verifier's one clock: its decisions (expiry, staleness,
+	// leases) and its timers (pruning, key refresh, lease renewal) follow
+	// it. Nil: the wall clock. Apps fake time with verifiertest or
+	// testing/synctest instead (docs/packages.md).
+	Clock clock.Clock
 }
 
 // settings is what a Verifier runs with: its Config with the defaults
@@ -156,12 +160,13 @@ type settings struct {
 	tuning
 }
 
-// tuning is how often a Verifier's background work runs. Tests in this
-// package shorten it (newTuned), so that they need not wait for production
-// intervals; zero fields mean the production values.
+// tuning is how soon a Verifier tries an authority again, and how often a
+// token with an unknown kid may fetch the key set. Tests in this package
+// shorten it (newTuned), so that they need not wait for production
+// intervals; zero fields mean the production values. What runs on the
+// clock (pruning, the staleness watch, the key refresh) tests reach by
+// moving the clock instead.
 type tuning struct {
-	pruneEvery         time.Duration
-	watchEvery         time.Duration
 	feedRetryMin       time.Duration
 	feedRetryMax       time.Duration
 	unknownKidInterval time.Duration
@@ -171,7 +176,7 @@ func (t tuning) withDefaults() tuning {
 	for _, f := range []struct {
 		v *time.Duration
 		d time.Duration
-	}{{&t.pruneEvery, defaultPruneEvery}, {&t.watchEvery, defaultWatchEvery}, {&t.unknownKidInterval, defaultUnknownKidInterval},
+	}{{&t.unknownKidInterval, defaultUnknownKidInterval},
 		{&t.feedRetryMin, defaultRetryMin}, {&t.feedRetryMax, defaultRetryMax}} {
 		if *f.v <= 0 {
 			*f.v = f.d
@@ -236,9 +241,7 @@ func (c Config) settings(t tuning) settings {
 	if c.JWKSRefresh == 0 {
 		c.JWKSRefresh = DefaultJWKSRefresh
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -59,10 +59,11 @@ type RefreshRequest struct {
 }
 
 // checkBinding applies a session's binding to a refresh (checkDPoP,
-// checkDBSC).
-func checkBinding(s store.Session, req RefreshRequest, now time.Time) error {
+// checkDBSC) and returns the issue time of the DBSC challenge to accept
+// once, if any.
+func checkBinding(s store.Session, req RefreshRequest, now time.Time) (time.Time, error) {
 	if err := checkDPoP(s, req.DPoPJKT); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	return checkDBSC(s, req.RefreshToken, req.DBSCProof, now)
 }

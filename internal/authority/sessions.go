@@ -216,12 +216,16 @@ func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens
 		Grace:        max(a.cfg.RefreshGrace, 0), // negative: off
 		RevokedUntil: until,
 		// The refresh token is spent only if its access token can be
-		// minted: otherwise the client's retry would look like theft.
-		Check: func(s store.Session, _ int64) error {
-			if err := checkBinding(s, req, now); err != nil {
-				return err
+		// minted: otherwise the client's retry would look like theft. A
+		// grace replay meets the binding too: a copied refresh token within
+		// the window must not get the successor without the device's key,
+		// nor with a DBSC proof captured in flight (its challenge was used).
+		Check: func(s store.Session, _ int64) (time.Time, error) {
+			at, err := checkBinding(s, req, now)
+			if err != nil {
+				return time.Time{}, err
 			}
-			return a.mintable(s, now)
+			return at, a.mintable(s, now)
 		},
 	}
 	var res store.RotateResult
@@ -238,21 +242,14 @@ func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens
 		return Tokens{}, a.refusedForBinding(ctx, bf)
 	case errors.As(err, &refused):
 		return Tokens{}, err
+	case errors.Is(err, store.ErrChallengeUsed):
+		return Tokens{}, challengeUsed()
 	case err != nil:
 		return Tokens{}, fmt.Errorf("authority: rotate refresh token: %w", err)
 	}
 	switch res.Outcome {
 	case store.Rotated:
 	case store.Replayed:
-		// Check ran for the rotation this one repeats, not for this
-		// caller: a copied refresh token within the grace window must not
-		// get the successor without the browser's key.
-		if err := checkBinding(res.Session, req, now); err != nil {
-			if errors.As(err, &bf) {
-				return Tokens{}, a.refusedForBinding(ctx, bf)
-			}
-			return Tokens{}, err
-		}
 		pt, err := a.tokSealer.open(res.Sealed, presented[:])
 		if err != nil {
 			return Tokens{}, fmt.Errorf("authority: session %s: open successor: %w", res.Session.ID, err)

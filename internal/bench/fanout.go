@@ -40,6 +40,10 @@ type FanoutConfig struct {
 	Revocations int
 	// Idle is how long the idle CPU is measured at each count. Default 5s.
 	Idle time.Duration
+	// Settle is how long the connection burst (first reports, records
+	// written) is left to end before the idle CPU is measured; the asks of
+	// the verifier listing are left half as long. Default 2s.
+	Settle time.Duration
 	// Bulk is the size of the bulk revocation sent at the largest count;
 	// -1 skips it. Default 10,000.
 	Bulk int
@@ -59,6 +63,7 @@ func (c *FanoutConfig) defaults() {
 	}
 	c.Revocations = cmp0(c.Revocations, 30)
 	c.Idle = cmp0(c.Idle, 5*time.Second)
+	c.Settle = cmp0(c.Settle, 2*time.Second)
 	if c.Bulk == 0 {
 		c.Bulk = 10_000
 	}
@@ -337,7 +342,7 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	}
 	current := time.Now()
 	// Let the connection burst settle (first reports, the records written).
-	time.Sleep(2 * time.Second)
+	time.Sleep(f.cfg.Settle)
 	cpu1, rss1 := f.nodeCPU()
 	wait()
 	// The streams connected meanwhile cost their idle rate too (measured
@@ -351,10 +356,8 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	}
 	setup.logf("fanout %s: %d verifiers current after %.1f s", f.backend, n, current.Sub(began).Seconds())
 
-	if l, err := f.c.clients[0].Verifiers(ctx); err == nil {
-		p.Listed = len(l.Verifiers)
-	}
-	time.Sleep(time.Second) // the listing's asks answered
+	p.Listed = f.listed(ctx, n)
+	time.Sleep(f.cfg.Settle / 2) // the listing's asks answered
 	wait = f.profile(ctx, n, "idle", f.cfg.Idle)
 	c0, _ := f.nodeCPU()
 	t0 := time.Now()
@@ -406,6 +409,23 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 			f.backend, f.cfg.Bulk, n, p.BulkMS, err, p.BulkNodeCPU, p.BulkFollowerCPU)
 	}
 	return p, nil
+}
+
+// listed returns how many verifiers node 0 lists, asking until it lists n
+// or 5s have passed: a node learns of the verifiers of another from the
+// records each writes every second.
+func (f *fanoutRun) listed(ctx context.Context, n int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := 0
+		if l, err := f.c.clients[0].Verifiers(ctx); err == nil {
+			got = len(l.Verifiers)
+		}
+		if got >= n || time.Now().After(deadline) || ctx.Err() != nil {
+			return got
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // revocations revokes Revocations sessions at Rate (with ?confirm=confirm

@@ -32,17 +32,19 @@ func CheckRegistration(raw, refresh string, now time.Time) (keyproof.Key, error)
 	if err != nil {
 		return keyproof.Key{}, fmt.Errorf("%w: %w", ErrProof, err)
 	}
-	return p.Key, c.check(refresh, now)
+	_, err = c.check(refresh, now)
+	return p.Key, err
 }
 
 // CheckRefresh verifies a refresh proof: signed by key, the session's
 // (a jwk header, which the specification leaves out, must name the same
 // key), over a current challenge of the session whose refresh token is
-// refresh. Errors wrap ErrProof or ErrChallenge.
-func CheckRefresh(raw string, key keyproof.Key, refresh string, now time.Time) error {
+// refresh. It returns when the challenge was issued, which the caller
+// accepts once (CheckChallenge). Errors wrap ErrProof or ErrChallenge.
+func CheckRefresh(raw string, key keyproof.Key, refresh string, now time.Time) (time.Time, error) {
 	var c challengeClaim
 	if _, err := keyproof.Parse(raw, keyproof.Expect{Type: ProofType, Algorithms: Algorithms, Key: &key}, c.read); err != nil {
-		return fmt.Errorf("%w: %w", ErrProof, err)
+		return time.Time{}, fmt.Errorf("%w: %w", ErrProof, err)
 	}
 	return c.check(refresh, now)
 }
@@ -63,9 +65,9 @@ func (c *challengeClaim) read(d *strictjson.Decoder, name []byte) error {
 	return err
 }
 
-func (c *challengeClaim) check(refresh string, now time.Time) error {
+func (c *challengeClaim) check(refresh string, now time.Time) (time.Time, error) {
 	if !c.ok {
-		return fmt.Errorf("%w: the proof has no jti (the challenge) string", ErrChallenge)
+		return time.Time{}, fmt.Errorf("%w: the proof has no jti (the challenge) string", ErrChallenge)
 	}
 	return CheckChallenge(c.jti, refresh, now)
 }

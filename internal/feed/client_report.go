@@ -242,27 +242,33 @@ func (r *reporter) wake() {
 // ctx (the stream) ends.
 func (r *reporter) run(ctx context.Context) {
 	defer r.closeChannel()
-	renew := time.NewTimer(0)
+	// A lease runs out on the client's clock, so it is renewed on that
+	// clock; a failed report is retried on the wall clock, as every wait
+	// on a peer is.
+	renew := r.s.clock.AfterFunc(0, r.wake)
 	defer renew.Stop()
+	retry := time.AfterFunc(time.Hour, r.wake)
+	retry.Stop()
+	defer retry.Stop()
 	failing, failures := false, 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
-		case <-renew.C:
 		}
 		start := time.Now()
 		d, err := r.report(ctx)
 		if err == nil {
 			r.answered, failures = r.s.now(), 0
+			retry.Stop()
 			renew.Reset(d / renewShare)
 			if r.due() {
 				r.wake() // an ask, or a lease that made the client current
 			}
 		} else {
 			failures++
-			renew.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
+			retry.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -326,14 +332,17 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 const openWait = 250 * time.Millisecond
 
 // viaChannel reports on the stream's report stream, opening it first.
-// Until the node has answered it (200, waited for up to openWait), the
-// report goes as a request of its own; if the report stream fails other than by a refusal, the client
+// Until the node has answered it (200; the report that opens it waits up
+// to openWait, later ones not at all), the report goes as a request of its
+// own; if the report stream fails other than by a refusal, the client
 // reports that way for the rest of the feed stream.
 func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.Time, answer, error) {
+	var wait time.Duration
 	if r.ch == nil {
 		r.ch = r.s.openReportChannel(ctx, r.base)
+		wait = openWait
 	}
-	if !r.ch.waitOpen(ctx, openWait) {
+	if !r.ch.waitOpen(ctx, wait) {
 		if err := r.ch.failed(); err != nil {
 			r.closeChannel()
 			if isRefusal(err) {

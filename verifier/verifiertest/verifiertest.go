@@ -37,6 +37,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/dpop"
 	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -68,8 +69,9 @@ type Authority struct {
 	set *revocation.Set
 	v   *verifier.Verifier
 
+	clock *testtime.Clock // the authority's and its verifier's
+
 	mu       sync.Mutex
-	now      time.Time
 	seq      int64
 	gens     map[string]int64    // subject -> generation (sgen of new tokens)
 	sessions map[string]*session // by id
@@ -106,14 +108,15 @@ func New(cfg Config) *Authority {
 	if err != nil {
 		panic(fmt.Sprintf("verifiertest: %v", err))
 	}
-	a := &Authority{cfg: cfg, now: cfg.Start, set: revocation.NewSet(0),
+	a := &Authority{cfg: cfg, clock: testtime.NewClock(cfg.Start), set: revocation.NewSet(0),
 		key:  token.SigningKey{ID: "verifiertest-" + randomID()[:8], Algorithm: cfg.Algorithm, Private: priv},
 		gens: map[string]int64{}, sessions: map[string]*session{}, refresh: map[string]string{}, spent: map[string]string{}}
 	keys, err := token.NewKeySet(token.PublicKey{ID: a.key.ID, Algorithm: a.key.Algorithm, Key: priv.Public()})
 	if err != nil {
 		panic(fmt.Sprintf("verifiertest: %v", err))
 	}
-	vcfg := verifier.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.AccessTTL, Now: a.Now, PublicURL: cfg.PublicURL}
+	vcfg := verifier.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.AccessTTL, PublicURL: cfg.PublicURL}
+	vcfg.Clock = a.clock
 	vcfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return keys }, Set: a.set}
 	if a.v, err = verifier.New(context.Background(), vcfg); err != nil {
 		panic(fmt.Sprintf("verifiertest: %v", err))
@@ -127,19 +130,11 @@ func New(cfg Config) *Authority {
 func (a *Authority) Verifier() *verifier.Verifier { return a.v }
 
 // Now returns the authority's clock.
-func (a *Authority) Now() time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.now
-}
+func (a *Authority) Now() time.Time { return a.clock.Now() }
 
 // Advance moves the clock forward, for the verifier too: past AccessTTL,
 // access tokens expire.
-func (a *Authority) Advance(d time.Duration) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.now = a.now.Add(d)
-}
+func (a *Authority) Advance(d time.Duration) { a.clock.Add(d) }
 
 // CreateSession signs subject in with the application claims (copied into
 // every access token of the session, like POST /v1/sessions) and returns its
@@ -274,7 +269,8 @@ func (a *Authority) cutoff(subject string) {
 // it cannot refuse one. Called with a.mu held.
 func (a *Authority) apply(e revocation.Entry) {
 	a.seq++
-	e.Seq, e.CreatedAt, e.ExpiresAt = a.seq, a.now, a.now.Add(a.cfg.AccessTTL+verifier.DefaultLeeway)
+	now := a.clock.Now()
+	e.Seq, e.CreatedAt, e.ExpiresAt = a.seq, now, now.Add(a.cfg.AccessTTL+verifier.DefaultLeeway)
 	if err := a.set.Apply(e); err != nil {
 		panic(fmt.Sprintf("verifiertest: apply revocation: %v", err))
 	}
@@ -297,8 +293,9 @@ func (a *Authority) tokens(id string) client.Tokens {
 }
 
 func (a *Authority) claims(subject, sid string, extra map[string]any) token.Claims {
+	now := a.clock.Now()
 	return token.Claims{Issuer: a.cfg.Issuer, Subject: subject, Audience: []string{a.cfg.Audience},
-		IssuedAt: a.now, Expiry: a.now.Add(a.cfg.AccessTTL), ID: randomID(), SessionID: sid,
+		IssuedAt: now, Expiry: now.Add(a.cfg.AccessTTL), ID: randomID(), SessionID: sid,
 		Generation: a.gens[subject], Extra: maps.Clone(extra)}
 }
 

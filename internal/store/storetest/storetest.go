@@ -50,6 +50,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RotateReused", testRotateReused},
 		{"RotateRefused", testRotateRefused},
 		{"RotateConcurrent", oneNode(testRotateConcurrent)},
+		{"RotateChallenge", testRotateChallenge},
+		{"RotateChallengeRefusedFirst", testRotateChallengeRefusedFirst},
+		{"RotateChallengeConcurrent", oneNode(testRotateChallengeConcurrent)},
 		{"LogEmpty", testLogEmpty},
 		{"EntriesAfter", testEntriesAfter},
 		{"PruneLog", testPruneLog},
@@ -95,6 +98,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Broadcaster", testBroadcaster},
 		{"Subjects", testSubjects},
 		{"SearchAudit", testSearchAudit},
+		{"SessionSubjects", testSessionSubjects},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +123,7 @@ var nodeTests = []struct {
 }{
 	{"CreateDuringCutoff", testCreateDuringCutoff},
 	{"RotateConcurrent", testRotateConcurrent},
+	{"RotateChallengeConcurrent", testRotateChallengeConcurrent},
 	{"LogConcurrentAppends", testLogConcurrentAppends},
 	{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
 	{"BindSessionConcurrent", testBindSessionConcurrent},
