@@ -41,6 +41,9 @@ type Verifier struct {
 	// acceptBound: Verify accepts DPoP-bound tokens without a proof (the
 	// authority's own introspection, localverifier.Source.AcceptBound).
 	acceptBound bool
+	// noPublicURLInfo: the first Middleware without Config.PublicURL says
+	// that it refuses DPoP requests.
+	noPublicURLInfo sync.Once
 
 	// Set by New only; nil for a local verifier.
 	key       atomic.Pointer[string] // the API key (SetAPIKey)
@@ -80,10 +83,10 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	skew := &skewWatch{now: cfg.Now, log: cfg.Logger}
+	skew := &skewWatch{now: cfg.Clock.Now, log: cfg.Logger}
 	auth := newAuthorities(cfg.Authorities, skew.client(cfg.HTTPClient, http.DefaultTransport))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	keys := &keySource{base: bg, auth: auth, now: cfg.Now, log: cfg.Logger, interval: cfg.unknownKidInterval}
+	keys := &keySource{base: bg, auth: auth, clock: cfg.Clock, log: cfg.Logger, interval: cfg.unknownKidInterval}
 	d, err := fetchStart(ctx, auth, keys, cfg)
 	if err == nil {
 		err = cfg.adopt(d)
@@ -105,7 +108,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		HTTPClient: skew.client(cfg.HTTPClient, feed.DefaultTransport()),
 		Apply:      v.apply,
 		Reset:      v.reset,
-		Now:        cfg.Now,
+		Clock:      cfg.Clock,
 		Logger:     cfg.Logger,
 		RetryMin:   cfg.feedRetryMin,
 		RetryMax:   cfg.feedRetryMax,
@@ -153,7 +156,7 @@ func newLocalVerifier(c Config) (*Verifier, error) {
 func newVerifier(cfg settings, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	v := &Verifier{
 		cfg:    cfg,
-		now:    cfg.Now,
+		now:    cfg.Clock.Now,
 		log:    cfg.Logger,
 		lookup: keys,
 		set:    set,

@@ -34,12 +34,14 @@ type SessionRequest struct {
 	// 7638 thumbprint from the start: its access tokens carry cnf.jkt and
 	// its refresh needs a proof signed by that key.
 	DPoPJKT string
-	// By names the caller, for the session.bind audit record.
+	// By names the caller, for the session.bind and console.sign_in audit
+	// records.
 	By string
 	// Console says the operator console opens this session for an API
 	// key: only such a session may have a subject beginning with
 	// ConsoleSubjectPrefix. The HTTP API never sets it, so no app can
-	// sign a user in as an operator, whatever subject it is given.
+	// sign a user in as an operator, whatever subject it is given. The
+	// sign-in is audited (store.ActionConsoleSignIn), naming the key's id.
 	Console bool
 }
 
@@ -99,8 +101,7 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	var created store.Created
 	err = a.withSlot(ctx, func(slot *store.SlotRequest) error {
 		var err error
-		created, err = a.store.CreateSession(ctx, store.NewSession{Session: s, Refresh: rt, Slot: slot,
-			Actor: store.Actor{By: req.By, Reason: "sign-in"}})
+		created, err = a.store.CreateSession(ctx, newSession(req, s, rt, slot))
 		return err
 	})
 	if err != nil {
@@ -108,6 +109,19 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	}
 	s.Status = created.Status
 	return a.tokens(s, created.Generation, refresh, rt.ExpiresAt, now)
+}
+
+// newSession is what CreateSession stores: the session, its first refresh
+// token and who signed it in; for the console, the record of the sign-in,
+// naming the API key by its id (the rest of the subject), which unlike its
+// name is never used again.
+func newSession(req SessionRequest, s store.Session, rt store.RefreshToken, slot *store.SlotRequest) store.NewSession {
+	ns := store.NewSession{Session: s, Refresh: rt, Slot: slot, Actor: store.Actor{By: req.By, Reason: "sign-in"}}
+	if req.Console {
+		ns.Record = store.ActionConsoleSignIn
+		ns.Actor.Reason = "console sign-in, key " + strings.TrimPrefix(req.Subject, ConsoleSubjectPrefix)
+	}
+	return ns
 }
 
 func (a *Authority) refreshExpiry(s store.Session, now time.Time) time.Time {

@@ -50,7 +50,7 @@ func (f *gateFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.audience, "audience", "", "required aud claim; empty = the audience the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
-	fs.StringVar(&f.publicURL, "public-url", "", "the base URL clients address the app at (https://app.example.com), which DPoP proofs name; empty = the proxy's X-Forwarded-Proto/-Host, else the request's Host")
+	fs.StringVar(&f.publicURL, "public-url", "", "the base URL clients address the app at (https://app.example.com), which DPoP proofs name; empty = the X-Forwarded-Proto/-Host (else Host) of a proxy in --trusted-proxies, and DPoP requests from any other peer are refused")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
 	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated CIDRs of the proxies in front of the gate (TLS terminator, load balancer): their X-Forwarded-For gives the client's address (per-address limits, refresh rescue), their X-Forwarded-Proto/-Host reach the upstream, and their connections are not capped")
 	fs.StringVar(&f.wsOrigins, "websocket-origins", "", "with --upstream: comma-separated origins (https://host[:port]) besides the gate's own host whose pages may open WebSockets through it; others are refused 403")

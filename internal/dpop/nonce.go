@@ -53,13 +53,13 @@ func (n *Nonces) of(key [32]byte, p int64) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (n *Nonces) valid(nonce string, now time.Time) bool {
-	if nonce == "" {
+func (n *Nonces) valid(nonce []byte, now time.Time) bool {
+	if len(nonce) == 0 {
 		return false
 	}
 	p := now.UnixNano() / int64(n.period)
 	for _, k := range n.keys {
-		if hmac.Equal([]byte(nonce), []byte(n.of(k, p))) || hmac.Equal([]byte(nonce), []byte(n.of(k, p-1))) {
+		if hmac.Equal(nonce, []byte(n.of(k, p))) || hmac.Equal(nonce, []byte(n.of(k, p-1))) {
 			return true
 		}
 	}

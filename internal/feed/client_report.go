@@ -242,27 +242,33 @@ func (r *reporter) wake() {
 // ctx (the stream) ends.
 func (r *reporter) run(ctx context.Context) {
 	defer r.closeChannel()
-	renew := time.NewTimer(0)
+	// A lease runs out on the client's clock, so it is renewed on that
+	// clock; a failed report is retried on the wall clock, as every wait
+	// on a peer is.
+	renew := r.s.clock.AfterFunc(0, r.wake)
 	defer renew.Stop()
+	retry := time.AfterFunc(time.Hour, r.wake)
+	retry.Stop()
+	defer retry.Stop()
 	failing, failures := false, 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
-		case <-renew.C:
 		}
 		start := time.Now()
 		d, err := r.report(ctx)
 		if err == nil {
 			r.answered, failures = r.s.now(), 0
+			retry.Stop()
 			renew.Reset(d / renewShare)
 			if r.due() {
 				r.wake() // an ask, or a lease that made the client current
 			}
 		} else {
 			failures++
-			renew.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
+			retry.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:

@@ -27,7 +27,7 @@ func TestClientFollowsLive(t *testing.T) {
 		auth.Store(r.Header.Get("Authorization"))
 		hub.ServeHTTP(w, r)
 	}))
-	c := &feed.Client{URLs: []string{srv.URL + "/"}, APIKey: "k1", Now: clock}
+	c := &feed.Client{URLs: []string{srv.URL + "/"}, APIKey: "k1", Clock: stopped()}
 	rec := startClient(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

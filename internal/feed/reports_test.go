@@ -44,7 +44,7 @@ func TestReportsOnlyWhenAsked(t *testing.T) {
 	var posts atomic.Int32
 	srv := serve(t, countPosts(positionMux(hub), &posts))
 	// A bound of a minute: the lease is renewed only after 20s.
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
 	startClient(t, c)
 	waitFor(t, "v1 current, as the hub says", func() bool {
 		f, ok := followerAt(hub, "v1")
@@ -85,7 +85,7 @@ func TestReportStreamHeldFallsBack(t *testing.T) {
 		}
 		mux.ServeHTTP(w, r)
 	}), &posts))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	startClient(t, c)
 	waitFor(t, "a lease", func() bool { return !c.State().FreshUntil.IsZero() })
 	if n := posts.Load(); n == 0 {

@@ -114,7 +114,14 @@ type NewSession struct {
 	// Actor is who signs the device in; with Session.Binding set, the
 	// "session.bind" record names it.
 	Actor Actor
+	// Record, when set, is the action of an audit record of the creation
+	// itself, by Actor, its target the session id (ActionConsoleSignIn).
+	Record string
 }
+
+// ActionConsoleSignIn is the audit action of a sign-in to the operator
+// console: an admin API key opened a console session.
+const ActionConsoleSignIn = "console.sign_in"
 
 // Created is the outcome of CreateSession.
 type Created struct {
