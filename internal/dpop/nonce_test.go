@@ -26,7 +26,7 @@ func TestSharedNonces(t *testing.T) {
 		{"a random key's nonce", a, NewNonces(time.Minute).Current(now), false},
 	}
 	for _, tt := range tests {
-		if got := tt.by.valid(tt.nonce, now); got != tt.want {
+		if got := tt.by.valid([]byte(tt.nonce), now); got != tt.want {
 			t.Errorf("%s: valid = %v, want %v", tt.name, got, tt.want)
 		}
 	}
