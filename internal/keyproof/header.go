@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tegata-dev/tegata/internal/jws"
 	"github.com/tegata-dev/tegata/internal/strictjson"
 )
 
@@ -20,20 +21,9 @@ type header struct {
 	refused           string
 }
 
-// refusedParams are header parameters a proof must not carry: other ways
-// of naming a key (URLs and certificates, never fetched or trusted), or
-// parameters changing what is signed and how.
-var refusedParams = map[string]string{
-	"jku":      "names a key URL",
-	"x5u":      "names a certificate URL",
-	"x5c":      "embeds a certificate chain",
-	"x5t":      "names a certificate",
-	"x5t#S256": "names a certificate",
-	"crit":     "lists critical extensions, and none is understood",
-	"b64":      "changes the payload encoding",
-	"enc":      "belongs to JWE",
-	"zip":      "belongs to JWE",
-}
+// refusedParams are the parameters refused in every JWS. Unlike an access
+// token, a proof must carry its key, in jws.KeyParam.
+var refusedParams = jws.RefusedParams
 
 // readHeader reads the header JSON. It fails only on malformed JSON (a
 // member twice at any depth included); what the parameters say is judged
