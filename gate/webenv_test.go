@@ -15,21 +15,16 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
 	authn "github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
 // offsetClock is the real clock moved forward by what a test adds, shared
 // by the authority, the verifier and the gate so tokens can be made to
-// expire without waiting.
-type offsetClock struct{ off atomic.Int64 }
-
-func (c *offsetClock) Now() time.Time      { return time.Now().Add(time.Duration(c.off.Load())) }
-func (c *offsetClock) Add(d time.Duration) { c.off.Add(int64(d)) }
-
-// AfterFunc runs on the wall clock: the offset clock runs at its pace.
-func (c *offsetClock) AfterFunc(d time.Duration, f func()) clock.Timer { return time.AfterFunc(d, f) }
+// expire without waiting; a jump fires the timers it makes due (the
+// verifier's lease renewal among them).
+type offsetClock = testtime.Running
 
 // webEnv is an authority, a verifier following it with a gate API key, an
 // app that does what each request's Test-* headers ask, and the gate in
@@ -52,7 +47,7 @@ const accessTTL = 15 * time.Minute
 func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 	t.Helper()
 	t.Parallel()
-	e := &webEnv{clock: &offsetClock{}, logs: &logBuffer{}}
+	e := &webEnv{clock: testtime.NewRunning(), logs: &logBuffer{}}
 	r, err := server.Start(testContext(t), server.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet(),
 		Clock: e.clock, Authority: authn.Config{AccessTTL: accessTTL},

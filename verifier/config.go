@@ -99,10 +99,12 @@ type Config struct {
 	Logger *slog.Logger
 	// PublicURL is the app's base URL as its clients address it
 	// ("https://api.example.com"), against which the middleware checks a
-	// DPoP proof's htu: PublicURL followed by the request's path. Set it
-	// behind a proxy or TLS terminator, where the request's own Host and
-	// scheme are not what the client used. Empty: the request's Host, with
-	// https when the request came over TLS.
+	// DPoP proof's htu: PublicURL followed by the request's path. Empty:
+	// the middleware refuses DPoP requests (ErrDPoP), logging why; it never
+	// builds htu from the request's Host, which the client writes, so that
+	// a proof captured for another service accepting the same tokens is
+	// not good here. An app served under several names calls VerifyDPoP
+	// itself with the URL it knows the request was for.
 	PublicURL string
 	// DPoPWindow is how far a DPoP proof's iat may lie from now, either
 	// way; a proof's jti is remembered for twice as long, so a proof is

@@ -41,6 +41,9 @@ type Verifier struct {
 	// acceptBound: Verify accepts DPoP-bound tokens without a proof (the
 	// authority's own introspection, localverifier.Source.AcceptBound).
 	acceptBound bool
+	// noPublicURLInfo: the first Middleware without Config.PublicURL says
+	// that it refuses DPoP requests.
+	noPublicURLInfo sync.Once
 
 	// Set by New only; nil for a local verifier.
 	key       atomic.Pointer[string] // the API key (SetAPIKey)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -454,6 +455,7 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	cpu0, _ := f.nodeCPU()
+	self0 := procCPU(strconv.Itoa(os.Getpid()))
 	start := time.Now()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / f.cfg.Rate))
 	for i := range k {
@@ -488,6 +490,9 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 	wg.Wait()
 	cpu1, _ := f.nodeCPU()
 	wall := time.Since(start).Seconds()
+	self := procCPU(strconv.Itoa(os.Getpid())) - self0
+	f.cfg.logf("fanout %s: %d revocations (confirm %v): this process (the in-process verifiers) spent %.2f µs of CPU per revocation per verifier, %.0f%% of a core",
+		f.backend, k, confirm, self/float64(k)/float64(len(f.vs))*1e6, self/wall*100)
 	for _, s := range sessions {
 		f.tr.sessions.Delete(s.SessionID)
 	}
@@ -615,7 +620,32 @@ func (f *fanoutRun) profile(ctx context.Context, n int, phase string, d time.Dur
 			f.cfg.logf("fanout %s: profile %s: %v", f.backend, phase, err)
 		}
 	}()
-	return func() { <-done }
+	stopSelf := f.profileSelf(n, phase)
+	return func() {
+		<-done
+		stopSelf()
+	}
+}
+
+// profileSelf takes a CPU profile of this process (the in-process
+// verifiers) into Setup.NodeProfiles as <backend>-<n>-<phase>-followers.pprof
+// until the func it returns is called: the followers' side of a phase.
+func (f *fanoutRun) profileSelf(n int, phase string) func() {
+	path := filepath.Join(f.cfg.NodeProfiles, fmt.Sprintf("%s-%d-%s-followers.pprof", f.backend, n, phase))
+	out, err := os.Create(path)
+	if err == nil {
+		if err = pprof.StartCPUProfile(out); err != nil {
+			out.Close()
+		}
+	}
+	if err != nil {
+		f.cfg.logf("fanout %s: profile %s of the followers: %v", f.backend, phase, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		out.Close()
+	}
 }
 
 // fetchProfile gets url?seconds=<d rounded up> into path.

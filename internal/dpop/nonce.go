@@ -44,7 +44,7 @@ func (n *Nonces) of(p int64) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (n *Nonces) valid(nonce string, now time.Time) bool {
+func (n *Nonces) valid(nonce []byte, now time.Time) bool {
 	p := now.UnixNano() / int64(n.period)
-	return nonce != "" && (hmac.Equal([]byte(nonce), []byte(n.of(p))) || hmac.Equal([]byte(nonce), []byte(n.of(p-1))))
+	return len(nonce) != 0 && (hmac.Equal(nonce, []byte(n.of(p))) || hmac.Equal(nonce, []byte(n.of(p-1))))
 }

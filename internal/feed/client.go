@@ -444,7 +444,7 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 	if err := s.c.vetNode(base, resp.Header.Get(headerEpoch)); err != nil {
 		return false, err
 	}
-	if err := s.startReports(ctx, base, resp.Header.Get(headerEpoch)); err != nil {
+	if err := s.startReports(ctx, base, resp.Header.Get(headerEpoch), func() { idle.Reset(s.idle) }); err != nil {
 		return true, err
 	}
 	dec := NewDecoder(resp.Body)
