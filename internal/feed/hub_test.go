@@ -590,3 +590,46 @@ func TestAskBeyondHeadComesWithTheEntries(t *testing.T) {
 		t.Fatalf("after the entries: %s %s, want the ask for 3", ev.Type, ev.Data)
 	}
 }
+
+// TestNoLeaseWhileTheLogIsUnreadable: a hub that cannot read the log
+// grants no lease, as it sends no heartbeat: the answers to lease
+// renewals keep a follower that hears from the hub by them on its
+// stream, and it must leave a node that cannot tell it what it misses.
+func TestNoLeaseWhileTheLogIsUnreadable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const beat = 10 * time.Millisecond
+		log := newMemLog()
+		log.appendN(3, live)
+		hub := feed.NewHub(log, feed.HubConfig{Heartbeat: beat, Now: clock, Logger: testLogger(), Epoch: testEpoch})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { _ = hub.Run(ctx) }()
+		w := &stream{header: http.Header{}}
+		req := httptest.NewRequestWithContext(ctx, "GET", "/v1/feed", nil)
+		req.Header.Set("Tegata-Verifier", "id=v1&stale_after_ms=10000&hears=reports")
+		go hub.ServeHTTP(w, req)
+		synctest.Wait()
+		report := func() int {
+			body := fmt.Sprintf(`{"id":"v1","stale_after_ms":10000,"position":3,"ready":true,"epoch":%q,"token":%q}`,
+				testEpoch, w.header.Get("Tegata-Report-Token"))
+			rec := httptest.NewRecorder()
+			hub.ServePosition(rec, httptest.NewRequestWithContext(ctx, "POST", feed.PositionPath, strings.NewReader(body)))
+			return rec.Code
+		}
+		if code := report(); code != http.StatusOK {
+			t.Fatalf("report while the log is readable = %d, want 200", code)
+		}
+		log.down.Store(true)
+		time.Sleep(5 * beat)
+		synctest.Wait()
+		if code := report(); code != http.StatusServiceUnavailable {
+			t.Fatalf("report after 5 ticks of an unreadable log = %d, want 503 (no lease)", code)
+		}
+		log.down.Store(false)
+		time.Sleep(beat)
+		synctest.Wait()
+		if code := report(); code != http.StatusOK {
+			t.Fatalf("report once the log is read again = %d, want 200", code)
+		}
+	})
+}

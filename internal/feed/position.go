@@ -218,7 +218,7 @@ func appendRefusal(dst []byte, err error) []byte {
 
 // report records a position report and grants a lease: as long as the
 // follower's staleness bound (at most the hub's cap), cut short at the
-// hub's License.
+// hub's License; none while the hub cannot read the log (reading).
 func (h *Hub) report(f Follower, token string, pos int64, ready bool) (positionAck, error) {
 	now := h.cfg.Now()
 	head := h.Head()
@@ -233,7 +233,7 @@ func (h *Hub) report(f Follower, token string, pos int64, ready bool) (positionA
 	if h.cfg.License != nil {
 		lease = min(lease, h.cfg.License().Sub(now))
 	}
-	if lease <= 0 {
+	if lease <= 0 || !h.reading() {
 		return positionAck{}, errNoLease
 	}
 	return positionAck{Head: head, LeaseMS: lease.Milliseconds(), Epoch: h.epoch, Token: token}, nil
