@@ -82,10 +82,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.reports = h.fl.reportStreams(f.ID)
 		}
 	}
+	// The answer's headers go with the stream's first events (a
+	// heartbeat once caught up, milliseconds away), in one write: a
+	// write of their own costs a node a system call and its follower a
+	// wake-up per stream, in every reconnect storm.
 	c.begin()
-	if err := c.rc.Flush(); err != nil {
-		return
-	}
 	err = c.serve(r.Context(), after)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
