@@ -14,11 +14,14 @@ import (
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
-// clock is the authority's clock in these tests; it starts at the real
-// time, since the tests also talk to real processes and sockets.
+// clock is the node's clock in these tests. It starts at the real time,
+// since the tests also talk to real processes and sockets, and runs, so
+// that the node's background work (record flushes, heartbeats, paced
+// reads) goes on while a test waits for it; tests move it ahead to reach
+// expiries.
 type clock = testtime.Clock
 
-func newClock() *clock { return testtime.NewClock(time.Now()) }
+func newClock() *clock { return testtime.NewRunningClock(time.Now()) }
 
 // logBuffer collects log output so tests can check that no secret leaks.
 type logBuffer struct {

@@ -39,6 +39,9 @@ func TestClockTimers(t *testing.T) {
 		t.Fatalf("timer %s fired at 59s, want at 1m", name)
 	default:
 	}
+	if n := c.Timers(); n != 2 {
+		t.Errorf("Timers() = %d with a and b armed, want 2", n)
+	}
 	if !b.Stop() {
 		t.Error("Stop(armed timer) = false, want true")
 	}
@@ -101,4 +104,49 @@ func (r *recorder) Helper() {}
 func (r *recorder) Fatalf(format string, args ...any) {
 	r.msg = fmt.Sprintf(format, args...)
 	runtime.Goexit()
+}
+
+// TestRunningClock: a running clock moves by itself, so its timers fire
+// with no Add, and a jump fires the timers it passes at once and brings
+// the others nearer.
+func TestRunningClock(t *testing.T) {
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := NewRunningClock(start)
+	fired := make(chan string, 4)
+	c.AfterFunc(time.Millisecond, func() { fired <- "soon" })
+	far := c.AfterFunc(time.Hour, func() { fired <- "far" })
+	c.AfterFunc(time.Hour+time.Minute, func() { fired <- "farther" })
+	if got := await(t, fired); got != "soon" {
+		t.Fatalf("fired %s first, want soon, with no Add", got)
+	}
+	if now := c.Now(); !now.After(start) {
+		t.Errorf("Now = %v after a timer fired by itself, want after %v", now, start)
+	}
+	c.Add(time.Hour)
+	if got := await(t, fired); got != "far" {
+		t.Fatalf("fired %s after Add(1h), want far", got)
+	}
+	if far.Stop() {
+		t.Error("Stop(fired timer) = true, want false")
+	}
+	c.Add(time.Minute - 10*time.Millisecond) // farther is now due in 10 ms of wall time
+	if got := await(t, fired); got != "farther" {
+		t.Fatalf("fired %s, want farther", got)
+	}
+	c.Set(start)
+	if got := c.Now(); got.Before(start) || got.After(start.Add(time.Minute)) {
+		t.Errorf("Now after Set(%v) = %v", start, got)
+	}
+}
+
+// await returns the next name sent on fired, failing t after a while.
+func await(t *testing.T, fired <-chan string) string {
+	t.Helper()
+	select {
+	case name := <-fired:
+		return name
+	case <-time.After(Scale(10 * time.Second)):
+		t.Fatal("no timer fired")
+		return ""
+	}
 }
