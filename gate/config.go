@@ -7,6 +7,8 @@ import (
 	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tegata-dev/tegata/internal/clock"
 )
 
 // Config configures the gate. The zero value is a forward-auth endpoint that
@@ -50,16 +52,19 @@ type Config struct {
 	// one keeps that proxy's X-Forwarded-For (the gate appends the peer),
 	// X-Forwarded-Proto and X-Forwarded-Host on its way upstream, and its
 	// X-Forwarded-Host counts as its own host for the WebSocket origin
-	// check. Any other request's forwarding headers are dropped. Give Web
+	// check and, without PublicURL, for DPoP proofs. Any other request's
+	// forwarding headers are dropped. Give Web
 	// the same list (WebConfig.TrustedProxies). Nil: none.
 	TrustedProxies []netip.Prefix
 	// PublicURL is the base URL clients address the protected app at
 	// ("https://app.example.com"), against which DPoP proofs' htu is
-	// checked: PublicURL and the original request's path. Empty: the
-	// X-Forwarded-Proto and X-Forwarded-Host of the proxy in front (in
-	// forward-auth mode; with Upstream only from TrustedProxies), else the
-	// request's Host, with https over TLS. A forward-auth gate serving
-	// several hosts leaves it empty.
+	// checked: PublicURL and the original request's path. Empty: for a
+	// request from TrustedProxies, that proxy's X-Forwarded-Proto and
+	// X-Forwarded-Host (else its Host), which must be the host it routed
+	// the request by (a forward-auth gate serving several hosts); from any
+	// other peer, DPoP requests are refused, since a client writes its own
+	// Host: a proof captured for another service would be good here. With
+	// neither set, New logs a warning.
 	PublicURL string
 	// Web, with Upstream, puts web sessions (NewWeb) in front of the
 	// upstream: browsers are signed in and out by the upstream's
@@ -75,6 +80,19 @@ type Config struct {
 	// and stale state, Debug otherwise) and upstream failures (Warn). Nil:
 	// slog.Default().
 	Logger *slog.Logger
+
+	internalConfig
+}
+
+// internalConfig carries what only tegata's own tests set: embedded
+// unexported in Config and WebConfig, its field is hidden from go doc, and
+// no app can build its value.
+type internalConfig struct {
+	// Clock is the gate's: it must be its verifier's (verifier.Config has
+	// the same field), since the gate decides on the tokens the verifier
+	// checked, and it runs the expiry checks of WebSockets. Nil: the wall
+	// clock. Apps fake time as for the verifier (docs/packages.md).
+	Clock clock.Clock
 }
 
 // Defaults.

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func boundToken(a *verifiertest.Authority, jkt string) string {
 // nginx, Traefik and Envoy describe it to a forward-auth gate.
 func TestForwardAuthDPoP(t *testing.T) {
 	a := verifiertest.New(verifiertest.Config{})
-	g := startGate(t, a.Verifier(), gate.Config{})
+	g := startGate(t, a.Verifier(), gate.Config{TrustedProxies: loopback})
 	c := newDPoPClient(t)
 	tok := boundToken(a, c.jkt)
 	const app = "https://app.example/orders/7"
@@ -189,4 +190,83 @@ func TestWebSocketDPoP(t *testing.T) {
 	}
 	a.RevokeSubject("alice")
 	ws.waitClosed(t, "alice was signed out everywhere")
+}
+
+// loopback trusts the test's own requests as a proxy's.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// TestDPoPForgedHost: a proof captured for service A, replayed once at a
+// gate for service B with A's name in Host or X-Forwarded-Host, is refused
+// however B is set up; B's own proofs pass where B can tell its URL.
+func TestDPoPForgedHost(t *testing.T) {
+	a := verifiertest.New(verifiertest.Config{})
+	c := newDPoPClient(t)
+	tok := boundToken(a, c.jkt)
+	const forA, forB = "https://a.example/orders", "https://b.example/orders"
+	// send asks gate g about GET /orders with the proof for url, the
+	// client (or the proxy) naming host.
+	send := func(g string, proxying bool, url, host string) answer {
+		t.Helper()
+		path := gate.PathAuth
+		if proxying {
+			path = "/orders"
+		}
+		req, err := http.NewRequest("GET", g+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header = http.Header{"Authorization": {"DPoP " + tok}, "Dpop": {c.proof(t, "GET", url, tok, a.Now())},
+			"X-Forwarded-Host": {host}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Uri": {"/orders"}, "X-Forwarded-Method": {"GET"}}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return answer{status: resp.StatusCode, header: resp.Header}
+	}
+	refused := func(got answer) bool {
+		return got.status == 401 && strings.Contains(got.header.Get("WWW-Authenticate"), `error="invalid_dpop_proof"`)
+	}
+	e := startEcho(t)
+	for _, tc := range []struct {
+		name     string
+		cfg      gate.Config
+		bPasses  bool // B's own proof, the request naming b.example, is accepted
+		proxying bool
+	}{
+		{"forward-auth, nothing set", gate.Config{}, false, false},
+		{"forward-auth, forwarding headers from an untrusted peer", gate.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, false, false},
+		{"forward-auth, PublicURL", gate.Config{PublicURL: "https://b.example"}, true, false},
+		{"proxying, nothing set", gate.Config{Upstream: e.url(t)}, false, true},
+		{"proxying, PublicURL", gate.Config{Upstream: e.url(t), PublicURL: "https://b.example"}, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &logBuffer{}
+			tc.cfg.Logger = logs.logger()
+			g := startGate(t, a.Verifier(), tc.cfg)
+			if got := send(g.URL, tc.proxying, forA, "a.example"); !refused(got) {
+				t.Errorf("proof for %s replayed at B naming a.example = %d, want 401 invalid_dpop_proof", forA, got.status)
+			}
+			if got := send(g.URL, tc.proxying, forB, "b.example"); (got.status == 200) != tc.bPasses || (!tc.bPasses && !refused(got)) {
+				t.Errorf("proof for %s at B = %d, want accepted %v", forB, got.status, tc.bPasses)
+			}
+			if !tc.bPasses && !strings.Contains(logs.String(), "--public-url") {
+				t.Errorf("gate log = %q, want the missing --public-url named", logs.String())
+			}
+		})
+	}
+	t.Run("forward-auth, trusted proxy sends A's host", func(t *testing.T) {
+		// A trusted proxy that routed the request for a.example says so:
+		// the gate checks the proof for a.example, and its replay cache is
+		// what stops a second use (here: the gate has not seen it, so the
+		// first use passes, as it would at A).
+		g := startGate(t, a.Verifier(), gate.Config{TrustedProxies: loopback})
+		if got := send(g.URL, false, forA, "a.example"); got.status != 200 {
+			t.Errorf("proof for %s, the trusted proxy naming a.example = %d, want 200", forA, got.status)
+		}
+		if got := send(g.URL, false, forA, "b.example"); !refused(got) {
+			t.Errorf("proof for %s, the trusted proxy naming b.example = %d, want 401", forA, got.status)
+		}
+	})
 }

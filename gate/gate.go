@@ -10,8 +10,9 @@ import (
 	"net/http/httputil"
 	"slices"
 	"strings"
-	"time"
+	"sync"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/requestid"
@@ -37,6 +38,9 @@ type gate struct {
 	// proxying: see websocket.go. tunnels is cfg.Web's when it is set.
 	origins originCheck
 	tunnels *tunnels
+	// warnDPoPURLUnknown: the first DPoP request refused for want of
+	// PublicURL or TrustedProxies is logged as a Warn.
+	warnDPoPURLUnknown sync.Once
 }
 
 // New returns the gate's handler over v, which must be running (see
@@ -71,7 +75,8 @@ func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	log := slog.New(requestid.LogHandler(cfg.Logger.Handler()))
-	g := &gate{v: v, cfg: cfg, log: log, m: m, tunnels: newTunnels(v, time.Now, log)}
+	logDPoPSetup(log, cfg)
+	g := &gate{v: v, cfg: cfg, log: log, m: m, tunnels: newTunnels(v, clock.Or(cfg.Clock), log)}
 	origins := cfg.WebSocketOrigins
 	if cfg.Upstream != nil {
 		g.proxy = g.newProxy()

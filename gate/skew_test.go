@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tegata-dev/tegata/gate"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -21,8 +22,8 @@ import (
 func TestClockSkew(t *testing.T) {
 	a := startAuthority(t)
 	var logs logBuffer
-	behind := func() time.Time { return time.Now().Add(-2 * time.Minute) }
-	v := newVerifier(t, a.URL, a.APIKey, logs.logger(), func(c *verifier.Config) { c.Now = behind })
+	behind := clock.Offset(clock.Real, -2*time.Minute)
+	v := newVerifier(t, a.URL, a.APIKey, logs.logger(), func(c *verifier.Config) { c.Clock = behind })
 	reg := prometheus.NewRegistry()
 	g := startGate(t, v, gate.Config{Metrics: reg})
 	tok := a.signIn(t, "sam", nil)

@@ -15,21 +15,16 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
 	authn "github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
 // offsetClock is the real clock moved forward by what a test adds, shared
 // by the authority, the verifier and the gate so tokens can be made to
-// expire without waiting.
-type offsetClock struct{ off atomic.Int64 }
-
-func (c *offsetClock) Now() time.Time      { return time.Now().Add(time.Duration(c.off.Load())) }
-func (c *offsetClock) Add(d time.Duration) { c.off.Add(int64(d)) }
-
-// AfterFunc runs on the wall clock: the offset clock runs at its pace.
-func (c *offsetClock) AfterFunc(d time.Duration, f func()) clock.Timer { return time.AfterFunc(d, f) }
+// expire without waiting; a jump fires the timers it makes due (the
+// verifier's lease renewal among them).
+type offsetClock = testtime.Running
 
 // webEnv is an authority, a verifier following it with a gate API key, an
 // app that does what each request's Test-* headers ask, and the gate in
@@ -47,9 +42,12 @@ type webEnv struct {
 
 const accessTTL = 15 * time.Minute
 
+// startWeb runs the test in parallel with the other web tests: each has
+// an authority, a verifier, an app and a gate of its own.
 func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 	t.Helper()
-	e := &webEnv{clock: &offsetClock{}, logs: &logBuffer{}}
+	t.Parallel()
+	e := &webEnv{clock: testtime.NewRunning(), logs: &logBuffer{}}
 	r, err := server.Start(testContext(t), server.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet(),
 		Clock: e.clock, Authority: authn.Config{AccessTTL: accessTTL},
@@ -64,14 +62,14 @@ func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 		t.Fatalf("CreateAPIKey(gate): %v", err)
 	}
 	e.gateKey = k.Key
-	e.v = newVerifier(t, r.URL, k.Key, e.logs.logger(), func(c *verifier.Config) { c.Now = e.clock.Now })
+	e.v = newVerifier(t, r.URL, k.Key, e.logs.logger(), func(c *verifier.Config) { c.Clock = e.clock })
 	waitReady(t, e.v)
 	cfg := gate.WebConfig{
 		Authority: &client.Client{BaseURL: r.URL, APIKey: k.Key},
 		Public:    []string{"/assets/", "/about"},
 		Logger:    e.logs.logger(),
-		Now:       e.clock.Now,
 	}
+	cfg.Clock = e.clock
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -80,7 +78,9 @@ func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 		t.Fatalf("NewWeb: %v", err)
 	}
 	e.app = startWebApp(t)
-	h, err := gate.New(e.v, gate.Config{Upstream: e.app.url(t), Web: e.web, Logger: e.logs.logger()})
+	gcfg := gate.Config{Upstream: e.app.url(t), Web: e.web, Logger: e.logs.logger()}
+	gcfg.Clock = e.clock
+	h, err := gate.New(e.v, gcfg)
 	if err != nil {
 		t.Fatalf("gate.New: %v", err)
 	}

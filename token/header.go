@@ -3,7 +3,9 @@ package token
 import (
 	"bytes"
 	"fmt"
+	"maps"
 
+	"github.com/tegata-dev/tegata/internal/jws"
 	"github.com/tegata-dev/tegata/internal/strictjson"
 )
 
@@ -20,22 +22,14 @@ type header struct {
 	refused       string // first parameter that makes the token unacceptable
 }
 
-// refusedParams are header parameters that name key material or a key URL
-// (never trusted: the key comes from the caller's key set by kid alone), that
-// are critical extensions (none is understood, so RFC 7515 requires
-// rejecting the token), or that belong to JWE or unencoded payloads.
-var refusedParams = map[string]string{
-	"jwk":      "embeds key material",
-	"jku":      "names a key URL",
-	"x5u":      "names a certificate URL",
-	"x5c":      "embeds a certificate chain",
-	"x5t":      "names a certificate",
-	"x5t#S256": "names a certificate",
-	"crit":     "lists critical extensions, and none is understood",
-	"b64":      "changes the payload encoding",
-	"enc":      "belongs to JWE",
-	"zip":      "belongs to JWE",
-}
+// refusedParams are the parameters refused in every JWS (jws.RefusedParams)
+// and the embedded key: an access token's key comes from the caller's key
+// set by kid alone, never from the token.
+var refusedParams = func() map[string]string {
+	m := maps.Clone(jws.RefusedParams)
+	m[jws.KeyParam] = jws.KeyRefused
+	return m
+}()
 
 // parseHeader reads the header JSON. It fails only on malformed JSON; what
 // the parameters say is judged by check.

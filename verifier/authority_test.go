@@ -33,10 +33,10 @@ const (
 	maxLifetime  = 15 * time.Minute
 )
 
-// clock is a fake clock shared by the authority and the verifier.
-type clock = testtime.Clock
+// fakeClock is a fake clock shared by the authority and the verifier.
+type fakeClock = testtime.Clock
 
-func newClock() *clock { return testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
+func newClock() *fakeClock { return testtime.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // memLog is an in-memory revocation log: the feed.Source of the fake
 // authority.
@@ -110,7 +110,7 @@ func (l *memLog) replace(entries []revocation.Entry) {
 // authority is the fake authority.
 type authority struct {
 	t      *testing.T
-	clock  *clock
+	clock  *fakeClock
 	log    *memLog
 	truth  *revocation.Set // every entry, for introspection
 	srv    *httptest.Server
@@ -131,7 +131,7 @@ type authority struct {
 	jwksDown       atomic.Bool // the key set answers 503
 }
 
-func newAuthority(t *testing.T, c *clock) *authority {
+func newAuthority(t *testing.T, c *fakeClock) *authority {
 	t.Helper()
 	a := &authority{t: t, clock: c, log: newMemLog(), truth: revocation.NewSet(0)}
 	a.rotate("k1")
@@ -390,19 +390,20 @@ func randomID() string {
 
 // testConfig is a verifier configuration for a.
 func testConfig(t testing.TB, a *authority) Config {
-	return Config{
+	cfg := Config{
 		Authorities: []string{a.srv.URL},
 		APIKey:      testAPIKey,
 		Audience:    testAudience,
-		Now:         a.clock.Now,
 		Logger:      testLogger(t),
 	}
+	cfg.Clock = a.clock
+	return cfg
 }
 
 // testTuning shortens the background intervals of the tests' verifiers,
 // each tune changing it further.
 func testTuning(tune ...func(*tuning)) tuning {
-	t := tuning{pruneEvery: 20 * time.Millisecond, feedRetryMin: 10 * time.Millisecond, feedRetryMax: 50 * time.Millisecond}
+	t := tuning{feedRetryMin: 10 * time.Millisecond, feedRetryMax: 50 * time.Millisecond}
 	for _, f := range tune {
 		f(&t)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/dpop"
 	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/token"
@@ -93,17 +94,17 @@ type Config struct {
 	// http.DefaultClient for those, and the feed's default client (with
 	// dial, TLS and header timeouts) for the stream.
 	HTTPClient *http.Client
-	// Now is the clock. Nil: time.Now.
-	Now func() time.Time
 	// Logger receives operational logs (Warn/Info) and one Debug line per
 	// rejected token. Nil: slog.Default().
 	Logger *slog.Logger
 	// PublicURL is the app's base URL as its clients address it
 	// ("https://api.example.com"), against which the middleware checks a
-	// DPoP proof's htu: PublicURL followed by the request's path. Set it
-	// behind a proxy or TLS terminator, where the request's own Host and
-	// scheme are not what the client used. Empty: the request's Host, with
-	// https when the request came over TLS.
+	// DPoP proof's htu: PublicURL followed by the request's path. Empty:
+	// the middleware refuses DPoP requests (ErrDPoP), logging why; it never
+	// builds htu from the request's Host, which the client writes, so that
+	// a proof captured for another service accepting the same tokens is
+	// not good here. An app served under several names calls VerifyDPoP
+	// itself with the URL it knows the request was for.
 	PublicURL string
 	// DPoPWindow is how far a DPoP proof's iat may lie from now, either
 	// way; a proof's jti is remembered for twice as long, so a proof is
@@ -141,6 +142,11 @@ type internalConfig struct {
 	// Local, when set, makes New build a verifier over this key set and
 	// revocation set (newLocalVerifier).
 	Local *localverifier.Source
+	// Clock is the verifier's one clock: its decisions (expiry, staleness,
+	// leases) and its timers (pruning, key refresh, lease renewal) follow
+	// it. Nil: the wall clock. Apps fake time with verifiertest or
+	// testing/synctest instead (docs/packages.md).
+	Clock clock.Clock
 }
 
 // settings is what a Verifier runs with: its Config with the defaults
@@ -154,12 +160,13 @@ type settings struct {
 	tuning
 }
 
-// tuning is how often a Verifier's background work runs. Tests in this
-// package shorten it (newTuned), so that they need not wait for production
-// intervals; zero fields mean the production values.
+// tuning is how soon a Verifier tries an authority again, and how often a
+// token with an unknown kid may fetch the key set. Tests in this package
+// shorten it (newTuned), so that they need not wait for production
+// intervals; zero fields mean the production values. What runs on the
+// clock (pruning, the staleness watch, the key refresh) tests reach by
+// moving the clock instead.
 type tuning struct {
-	pruneEvery         time.Duration
-	watchEvery         time.Duration
 	feedRetryMin       time.Duration
 	feedRetryMax       time.Duration
 	unknownKidInterval time.Duration
@@ -169,7 +176,7 @@ func (t tuning) withDefaults() tuning {
 	for _, f := range []struct {
 		v *time.Duration
 		d time.Duration
-	}{{&t.pruneEvery, defaultPruneEvery}, {&t.watchEvery, defaultWatchEvery}, {&t.unknownKidInterval, defaultUnknownKidInterval},
+	}{{&t.unknownKidInterval, defaultUnknownKidInterval},
 		{&t.feedRetryMin, defaultRetryMin}, {&t.feedRetryMax, defaultRetryMax}} {
 		if *f.v <= 0 {
 			*f.v = f.d
@@ -234,9 +241,7 @@ func (c Config) settings(t tuning) settings {
 	if c.JWKSRefresh == 0 {
 		c.JWKSRefresh = DefaultJWKSRefresh
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -87,7 +87,7 @@ func TestConformance(t *testing.T) {
 // client whose stream the test writes one step at a time: each feed step is
 // one response, and the client's next request shows it has applied it all.
 type conformanceRun struct {
-	clock    *clock
+	clock    *fakeClock
 	set      *revocation.Set
 	v        *Verifier
 	client   *feed.Client
@@ -103,7 +103,8 @@ func runVector(t *testing.T, vec vector) {
 	r := &conformanceRun{clock: testtimeClock(vec.StartUnix), set: revocation.NewSet(0),
 		steps: make(chan string), requests: make(chan struct{})}
 	cfg := Config{Issuer: vec.Issuer, Audience: vec.Audience, Leeway: time.Duration(vec.LeewayS) * time.Second,
-		MaxLifetime: time.Duration(vec.MaxLifetimeS) * time.Second, Now: r.clock.Now, Logger: slog.New(slog.DiscardHandler)}
+		MaxLifetime: time.Duration(vec.MaxLifetimeS) * time.Second, Logger: slog.New(slog.DiscardHandler)}
+	cfg.Clock = r.clock
 	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return ks }, Set: r.set}
 	if r.v, err = New(context.Background(), cfg); err != nil {
 		t.Fatalf("New(local) = %v", err)
@@ -111,7 +112,7 @@ func runVector(t *testing.T, vec vector) {
 	srv := httptest.NewServer(http.HandlerFunc(r.serveFeed))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	r.client = &feed.Client{URLs: []string{srv.URL}, Apply: r.set.Apply, Reset: r.set.Reset, Now: r.clock.Now,
+	r.client = &feed.Client{URLs: []string{srv.URL}, Apply: r.set.Apply, Reset: r.set.Reset, Clock: r.clock,
 		Logger: slog.New(slog.DiscardHandler), RetryMin: time.Millisecond, RetryMax: time.Millisecond}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = r.client.Run(ctx) })
@@ -122,7 +123,7 @@ func runVector(t *testing.T, vec vector) {
 	}
 }
 
-func testtimeClock(unix int64) *clock {
+func testtimeClock(unix int64) *fakeClock {
 	c := newClock()
 	c.Set(time.Unix(unix, 0).UTC())
 	return c

@@ -61,17 +61,24 @@ func (v *Verifier) verifyDPoP(ctx context.Context, raw, proof, method, url strin
 	return c, nil
 }
 
-// requestURL is the URL a client addressed r to, for htu: PublicURL and
-// the path, or the request's own scheme and Host.
-func (v *Verifier) requestURL(r *http.Request) string {
-	if v.cfg.PublicURL != "" {
-		return strings.TrimSuffix(v.cfg.PublicURL, "/") + r.URL.EscapedPath()
+// errNoPublicURL refuses a DPoP request at a Middleware without
+// Config.PublicURL.
+var errNoPublicURL = fmt.Errorf("%w: Config.PublicURL is not set, so the middleware cannot tell the URL a DPoP proof must name (htu): "+
+	"the request's Host is the client's to choose, and a proof captured for another service would be good here", ErrDPoP)
+
+// verifyDPoPRequest verifies a request with the DPoP scheme against the
+// URL PublicURL and its path name. Without PublicURL it is refused: the
+// request's own scheme and Host are whatever the client sent, and trusting
+// them would let a proof made for another service that accepts the same
+// tokens be replayed here once, with that service's name in Host.
+func (v *Verifier) verifyDPoPRequest(r *http.Request, raw, proof string) (*Claims, error) {
+	if v.cfg.PublicURL == "" {
+		if ok, held := v.configWarn.allow("dpop_public_url", v.now()); ok {
+			v.log.WarnContext(r.Context(), "verifier: DPoP request refused: "+errNoPublicURL.Error(), "more_since_last_line", held)
+		}
+		return nil, errNoPublicURL
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + r.URL.EscapedPath()
+	return v.VerifyDPoP(r.Context(), raw, proof, r.Method, strings.TrimSuffix(v.cfg.PublicURL, "/")+r.URL.EscapedPath())
 }
 
 // DPoPTokenFromRequest returns the token of an "Authorization: DPoP

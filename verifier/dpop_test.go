@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -171,5 +172,50 @@ func TestDPoPNonce(t *testing.T) {
 	}
 	if w := send(p); w.Code != 200 {
 		t.Errorf("proof with the nonce = %d %s, want 200", w.Code, w.Body)
+	}
+}
+
+// TestMiddlewareDPoPHost: a proof captured for service A, replayed at
+// service B (which accepts the same tokens) with A's name in Host, is
+// refused: with PublicURL the proof must name B, and without it the
+// middleware refuses DPoP requests (and says why in the log) rather than
+// believe the Host the client wrote.
+func TestMiddlewareDPoPHost(t *testing.T) {
+	key := newDPoPKey(t)
+	for _, tt := range []struct {
+		name, publicURL string
+		bPasses         bool
+	}{
+		{"PublicURL of B", "https://b.example", true},
+		{"no PublicURL", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLocal(t, 0)
+			var logs strings.Builder
+			l.v.log = slog.New(slog.NewTextHandler(&logs, nil))
+			l.v.cfg.PublicURL = tt.publicURL
+			c := l.claims("alice")
+			c.JKT = key.jkt
+			bound := sign(t, l.key, c)
+			h := l.v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			send := func(host, url string) *httptest.ResponseRecorder {
+				r := httptest.NewRequest("GET", "https://"+host+"/orders", nil)
+				r.Header.Set("Authorization", "DPoP "+bound)
+				r.Header.Set("DPoP", key.proof(t, "GET", url, bound, l.clock.Now()))
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				return w
+			}
+			if w := send("a.example", "https://a.example/orders"); w.Code != 401 ||
+				!strings.Contains(w.Header().Get("WWW-Authenticate"), `error="invalid_dpop_proof"`) {
+				t.Errorf("proof for A at B, Host a.example = %d %q, want 401 invalid_dpop_proof", w.Code, w.Header().Get("WWW-Authenticate"))
+			}
+			if w := send("b.example", "https://b.example/orders"); (w.Code == 200) != tt.bPasses {
+				t.Errorf("proof for B at B = %d, want accepted %v", w.Code, tt.bPasses)
+			}
+			if !tt.bPasses && !strings.Contains(logs.String(), "Config.PublicURL is not set") {
+				t.Errorf("log = %q, want the missing Config.PublicURL named", logs.String())
+			}
+		})
 	}
 }

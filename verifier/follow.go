@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
@@ -57,10 +58,10 @@ func (v *Verifier) apply(e revocation.Entry) error {
 }
 
 // pruneLoop forgets expired revocations (and cached tokens) every few
-// seconds. Pruning is also what ends an overflow: it makes room for the
+// seconds of the clock. Pruning is also what ends an overflow: it makes room for the
 // entries the feed holds back.
 func (v *Verifier) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(v.cfg.pruneEvery)
+	t := clock.NewTicker(v.cfg.Clock, defaultPruneEvery)
 	defer t.Stop()
 	for {
 		select {

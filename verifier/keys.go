@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -28,7 +29,7 @@ var errOtherEpoch = errors.New("verifier: the authority's key set belongs to ano
 type keySource struct {
 	base     context.Context // cancelled by Verifier.Close
 	auth     *authorities
-	now      func() time.Time
+	clock    clock.Clock
 	log      *slog.Logger
 	interval time.Duration // least time between two on-demand fetches
 	// accept, when set, vets the epoch a JWKS answer names (header
@@ -42,7 +43,7 @@ type keySource struct {
 	fetchMu   sync.Mutex // serialises fetches so an older answer never replaces a newer one
 
 	mu         sync.Mutex
-	lastDemand time.Time  // when the last on-demand fetch started (by now())
+	lastDemand time.Time  // when the last on-demand fetch started (by clock)
 	inflight   *fetchCall // the fetch under way, if any
 	closed     bool       // no new fetch goroutine once set
 	wg         sync.WaitGroup
@@ -106,7 +107,7 @@ func (k *keySource) refetch(ctx context.Context) bool {
 	k.mu.Lock()
 	c := k.inflight
 	if c == nil {
-		now := k.now()
+		now := k.clock.Now()
 		if k.closed || (!k.lastDemand.IsZero() && now.Sub(k.lastDemand) < k.interval) {
 			k.mu.Unlock()
 			return false
@@ -142,10 +143,11 @@ func (k *keySource) runFetch(c *fetchCall) {
 	close(c.done)
 }
 
-// run refetches the key set every period until ctx ends. A failed fetch
-// keeps the current set: keys stay valid much longer than a fetch interval.
+// run refetches the key set every period of the clock until ctx ends. A
+// failed fetch keeps the current set: keys stay valid much longer than a
+// fetch interval.
 func (k *keySource) run(ctx context.Context, period time.Duration) {
-	t := time.NewTicker(period)
+	t := clock.NewTicker(k.clock, period)
 	defer t.Stop()
 	for {
 		select {

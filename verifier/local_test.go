@@ -17,7 +17,7 @@ import (
 // local is a local verifier (Config.Local) over keys and a set the test
 // controls, as the authority uses it.
 type local struct {
-	clock *clock
+	clock *fakeClock
 	key   token.SigningKey
 	keys  *token.KeySet
 	set   *revocation.Set
@@ -32,8 +32,9 @@ func newLocal(t testing.TB, cacheSize int) *local {
 		t.Fatalf("NewKeySet = %v", err)
 	}
 	l.keys = ks
-	cfg := Config{Issuer: testIssuer, Audience: testAudience, CacheSize: cacheSize, Now: l.clock.Now,
+	cfg := Config{Issuer: testIssuer, Audience: testAudience, CacheSize: cacheSize,
 		Logger: slog.New(slog.DiscardHandler)}
+	cfg.Clock = l.clock
 	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return l.keys }, Set: l.set}
 	if l.v, err = New(context.Background(), cfg); err != nil {
 		t.Fatalf("New(local) = %v", err)

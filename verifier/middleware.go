@@ -20,8 +20,10 @@ type (
 // Middleware returns a handler that verifies the token of every request
 // and calls next with the claims in the request context (see FromContext).
 // The token comes from the Authorization header ("Bearer <token>", or
-// "DPoP <token>" with a DPoP proof header: VerifyDPoP, the URL from
-// Config.PublicURL or the request) or, with TokenCookie, a cookie. A request without a valid token is answered
+// "DPoP <token>" with a DPoP proof header: VerifyDPoP, the URL
+// Config.PublicURL and the request's path, and refused (ErrDPoP) without
+// PublicURL, as the request's Host is the client's to write) or, with
+// TokenCookie, a cookie. A request without a valid token is answered
 // by the error handler (WriteError unless OnError says otherwise: 401 with
 // an RFC 6750 challenge and a JSON body) and next is not called; with
 // AllowAnonymous a request that carries no token at all reaches next
@@ -38,13 +40,19 @@ func (v *Verifier) Middleware(next http.Handler, opts ...MiddlewareOption) http.
 	if onError == nil {
 		onError = WriteError
 	}
+	if v.cfg.PublicURL == "" {
+		v.noPublicURLInfo.Do(func() {
+			v.log.Info("verifier: Middleware refuses DPoP-bound tokens: set Config.PublicURL to the URL clients address this app at, " +
+				"against which their proofs are checked")
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		var c *Claims
 		raw, proof, isDPoP, err := DPoPTokenFromRequest(r)
 		switch {
 		case isDPoP && err == nil:
-			c, err = v.VerifyDPoP(ctx, raw, proof, r.Method, v.requestURL(r))
+			c, err = v.verifyDPoPRequest(r, raw, proof)
 		case isDPoP:
 			v.logRejection(ctx, nil, err)
 		default:

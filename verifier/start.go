@@ -109,10 +109,12 @@ func fetchStart(ctx context.Context, auth *authorities, keys *keySource, cfg set
 		if ctx.Err() != nil {
 			return d, fmt.Errorf("verifier: no authority answered before the start-up ended (%w): %w", ctx.Err(), err)
 		}
-		if now := cfg.Now(); err.Error() != last || now.Sub(lastLog) >= startLogEvery {
+		if now := cfg.Clock.Now(); err.Error() != last || now.Sub(lastLog) >= startLogEvery {
 			cfg.Logger.Warn("verifier: waiting for an authority to answer", "err", err, "attempts", failures)
 			last, lastLog = err.Error(), now
 		}
+		// The wait for an authority to come up is on the wall clock, as
+		// the feed's reconnections are (feed.Client.Clock).
 		t := time.NewTimer(feed.Backoff(failures, cfg.feedRetryMin, cfg.feedRetryMax))
 		select {
 		case <-t.C:

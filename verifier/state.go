@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/token"
 )
 
@@ -88,10 +89,6 @@ func (v *Verifier) keyCount() int {
 	return 0
 }
 
-// readyPoll is how often WaitReady looks at the state once the feed has
-// caught up.
-const readyPoll = 20 * time.Millisecond
-
 // errClosed is returned by WaitReady and WaitApplied when the verifier is
 // closed meanwhile.
 var errClosed = errors.New("verifier: closed")
@@ -105,16 +102,10 @@ func (v *Verifier) WaitReady(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(v.bg, cancel)()
-	err := v.feed.WaitSynced(ctx)
-	t := time.NewTicker(readyPoll)
-	defer t.Stop()
-	for err == nil && !v.State().Ready {
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-t.C:
-		}
-	}
+	// Readiness changes with the feed's state (a lease, a sync, an entry
+	// applied or refused for want of room), or by the clock alone only
+	// away from ready: looking at each change of the state is enough.
+	err := v.feed.WaitFor(ctx, func(feed.State) bool { return v.State().Ready })
 	if err != nil && v.bg.Err() != nil {
 		return errClosed
 	}

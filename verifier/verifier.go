@@ -41,6 +41,9 @@ type Verifier struct {
 	// acceptBound: Verify accepts DPoP-bound tokens without a proof (the
 	// authority's own introspection, localverifier.Source.AcceptBound).
 	acceptBound bool
+	// noPublicURLInfo: the first Middleware without Config.PublicURL says
+	// that it refuses DPoP requests.
+	noPublicURLInfo sync.Once
 
 	// Set by New only; nil for a local verifier.
 	key       atomic.Pointer[string] // the API key (SetAPIKey)
@@ -52,6 +55,10 @@ type Verifier struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	// feedConns is the transport New made for the feed (unused when
+	// Config.HTTPClient has one): Close closes its idle connections, which
+	// would otherwise stay open to the authority.
+	feedConns interface{ CloseIdleConnections() }
 }
 
 // New returns a Verifier that follows the authorities in cfg. It fetches the
@@ -80,10 +87,10 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	skew := &skewWatch{now: cfg.Now, log: cfg.Logger}
+	skew := &skewWatch{now: cfg.Clock.Now, log: cfg.Logger}
 	auth := newAuthorities(cfg.Authorities, skew.client(cfg.HTTPClient, http.DefaultTransport))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	keys := &keySource{base: bg, auth: auth, now: cfg.Now, log: cfg.Logger, interval: cfg.unknownKidInterval}
+	keys := &keySource{base: bg, auth: auth, clock: cfg.Clock, log: cfg.Logger, interval: cfg.unknownKidInterval}
 	d, err := fetchStart(ctx, auth, keys, cfg)
 	if err == nil {
 		err = cfg.adopt(d)
@@ -99,13 +106,15 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	skew.leeway.Store(&leeway)
 	skew.check()
 	keys.published = v.follow
+	feedTransport := feed.DefaultTransport()
+	v.feedConns, _ = feedTransport.(interface{ CloseIdleConnections() })
 	v.feed = &feed.Client{
 		URLs:       cfg.Authorities,
 		APIKey:     cfg.APIKey,
-		HTTPClient: skew.client(cfg.HTTPClient, feed.DefaultTransport()),
+		HTTPClient: skew.client(cfg.HTTPClient, feedTransport),
 		Apply:      v.apply,
 		Reset:      v.reset,
-		Now:        cfg.Now,
+		Clock:      cfg.Clock,
 		Logger:     cfg.Logger,
 		RetryMin:   cfg.feedRetryMin,
 		RetryMax:   cfg.feedRetryMax,
@@ -153,7 +162,7 @@ func newLocalVerifier(c Config) (*Verifier, error) {
 func newVerifier(cfg settings, keys func() token.KeyLookup, set *revocation.Set) *Verifier {
 	v := &Verifier{
 		cfg:    cfg,
-		now:    cfg.Now,
+		now:    cfg.Clock.Now,
 		log:    cfg.Logger,
 		lookup: keys,
 		set:    set,
@@ -202,6 +211,9 @@ func (v *Verifier) Close() error {
 		v.cancel()
 		v.wg.Wait()
 		v.keys.close()
+		if v.feedConns != nil {
+			v.feedConns.CloseIdleConnections()
+		}
 	})
 	return nil
 }

@@ -7,17 +7,19 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/clock"
 )
 
 // This file makes the verifier's troubles visible at the default log level:
 // the revocation state going stale and coming back, and tokens refused for
 // reasons that point at a misconfiguration rather than at the token.
 
-// watch logs, every watchEvery, when the revocation state has gone stale
+// watch logs, every defaultWatchEvery of the clock, when the revocation state has gone stale
 // since the last look (Warn) and when it is back in sync (Info). The first
 // sync after start is not logged here: WaitReady is how callers learn of it.
 func (v *Verifier) watch(ctx context.Context) {
-	t := time.NewTicker(v.cfg.watchEvery)
+	t := clock.NewTicker(v.cfg.Clock, defaultWatchEvery)
 	defer t.Stop()
 	wasReady := false
 	for {

@@ -12,19 +12,23 @@ import (
 )
 
 // TestLogsStaleAndBackInSync: losing the feed past StaleAfter is a Warn
-// with the reason, and recovering an Info, once each.
+// with the reason, and recovering an Info, once each. The watch looks
+// every watchEvery of the verifier's clock, which the test moves.
 func TestLogsStaleAndBackInSync(t *testing.T) {
 	clk := newClock()
 	a := newAuthority(t, clk)
 	rec := &logRecorder{}
 	cfg := testConfig(t, a)
 	cfg.StaleAfter, cfg.Logger = 5*time.Second, slog.New(rec)
-	v := startReady(t, cfg, func(t *tuning) { t.watchEvery = 5 * time.Millisecond })
+	v := startReady(t, cfg)
+	clk.Add(defaultWatchEvery)
 	eventually(t, "watch to see the verifier ready", v.seenReady.Load)
 	stopFeed(t, a, v)
 	clk.Add(6 * time.Second)
 	eventually(t, "the stale warning", func() bool { return rec.count(slog.LevelWarn, "revocation state is stale") == 1 })
 	a.feedDown.Store(false)
+	waitReady(t, v)
+	clk.Add(defaultWatchEvery)
 	eventually(t, "the back-in-sync line", func() bool { return rec.count(slog.LevelInfo, "back in sync") == 1 })
 	if n := rec.count(slog.LevelWarn, "revocation state is stale"); n != 1 {
 		t.Errorf("stale warnings = %d, want 1\n%s", n, rec)

@@ -27,6 +27,9 @@ import (
 	"github.com/tegata-dev/tegata/internal/testproc"
 )
 
+// gateStaleAfter is the staleness bound of the alert test's gates.
+const gateStaleAfter = 3 * time.Second
+
 // rulesFile is the alerting rules operators load.
 const rulesFile = "../../deploy/prometheus/tegata-rules.yml"
 
@@ -107,15 +110,31 @@ func TestAlertRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := &client.Client{BaseURL: a.URL(), APIKey: strings.TrimSpace(string(key))}
+	// A store that does not answer: Postgres behind a connection cut now,
+	// so that its log read ages while the other conditions are triggered.
+	dsn, err := url.Parse(pgtest.Schema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := tcpProxy(t, dsn.Host)
+	dsn.Host = cut.addr
+	bm := "http://" + freeAddr(t)
+	serveArgs(t, t.TempDir(), []string{"--db", dsn.String(), "--metrics-addr", strings.TrimPrefix(bm, "http://")}, env...)
+	bBefore, _ := scrape(t, bm)
+	cut.cut()
+
+	// The gates' staleness bound is short, so that the frozen and the stale
+	// gate show in seconds what the default bound (10 s) shows in tens.
 	gateEnv := []string{"TEGATA_FEED_KEY=" + testFeedKey, "TEGATA_API_KEY="}
+	bound := "--stale-after=" + gateStaleAfter.String()
 	g1m := "http://" + freeAddr(t)
-	g1, g1url := startGate(t, gateEnv, "--authority", a.URL(), "--name", "edge-1", "--metrics-listen", strings.TrimPrefix(g1m, "http://"))
+	g1, g1url := startGate(t, gateEnv, "--authority", a.URL(), "--name", "edge-1", bound, "--metrics-listen", strings.TrimPrefix(g1m, "http://"))
 	// The second gate reaches the authority through a proxy that dates
 	// every answer two minutes early: what a gate whose clock runs two
 	// minutes fast sees.
 	skewed := skewProxy(t, a.URL(), -2*time.Minute)
 	g2m := "http://" + freeAddr(t)
-	startGate(t, gateEnv, "--authority", skewed, "--name", "edge-fast", "--metrics-listen", strings.TrimPrefix(g2m, "http://"))
+	startGate(t, gateEnv, "--authority", skewed, "--name", "edge-fast", bound, "--metrics-listen", strings.TrimPrefix(g2m, "http://"))
 	poll(t, "edge-1 to be ready", func() bool { code, _ := get(t, g1url+"/readyz"); return code == 200 })
 	// edge-fast answers 503 (its clock); its revocation state is current.
 	poll(t, "edge-fast to be current", func() bool { m, _ := scrape(t, g2m); return m["tegata_gate_stale"] == 0 })
@@ -168,8 +187,10 @@ func TestAlertRules(t *testing.T) {
 	add("TegataStoreRefusesWrites", "tegata_store_writable", aBefore, aFull, auth("critical"))
 
 	// A frozen gate: its scrape fails, and the authority keeps counting it
-	// stale past the 14 s after which a silent verifier could drop out of
-	// the listing.
+	// stale once it has dropped out of the listing: a verifier silent past
+	// its bound is not listed, and the authority's metrics reuse a listing
+	// for up to 5 s, so frozenFor after the freeze the scrape counts a
+	// listing made after the gate dropped out.
 	if err := testproc.Freeze(g1.cmd.Process); err != nil {
 		t.Fatal(err)
 	}
@@ -179,9 +200,10 @@ func TestAlertRules(t *testing.T) {
 	cases = append(cases, alertCase{"TegataGateDown", `up{instance="gate",job="tegata-gate"}`, 1, b2f(g1Up),
 		map[string]string{"instance": "gate", "job": "tegata-gate", "severity": "critical"}})
 	var aFrozen map[string]float64
-	poll(t, "the authority to count the frozen gate stale 20 s after it froze", func() bool {
+	const frozenFor = gateStaleAfter + 5*time.Second + 3*time.Second
+	poll(t, fmt.Sprintf("the authority to count the frozen gate stale %v after it froze", frozenFor), func() bool {
 		aFrozen, _ = scrape(t, am)
-		return time.Since(frozenAt) > 20*time.Second
+		return time.Since(frozenAt) > frozenFor
 	})
 	add("TegataVerifierStale", `tegata_verifiers{state="stale"}`, aBefore, aFrozen, auth("warning"))
 
@@ -194,17 +216,6 @@ func TestAlertRules(t *testing.T) {
 	})
 	add("TegataGateStale", "tegata_gate_stale", g2Before, g2Stale, map[string]string{"instance": "gate", "job": "tegata-gate", "severity": "critical"})
 
-	// A store that does not answer: Postgres behind a connection we cut.
-	dsn, err := url.Parse(pgtest.Schema(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cut := tcpProxy(t, dsn.Host)
-	dsn.Host = cut.addr
-	bm := "http://" + freeAddr(t)
-	serveArgs(t, t.TempDir(), []string{"--db", dsn.String(), "--metrics-addr", strings.TrimPrefix(bm, "http://")}, env...)
-	bBefore, _ := scrape(t, bm)
-	cut.cut()
 	var bDown map[string]float64
 	poll(t, "the authority cut off from Postgres to report an old log read", func() bool {
 		bDown, _ = scrape(t, bm)

@@ -43,29 +43,39 @@ func (e *errBindingFailed) Unwrap() error { return e.err }
 
 // checkDBSC is the refresh rule of a session bound to a browser key: the
 // refresh token alone is not enough, a proof over a current challenge
-// signed by the bound key must come with it. Sessions bound otherwise, or
-// not at all, pass.
-func checkDBSC(s store.Session, refresh, proof string, now time.Time) error {
+// signed by the bound key must come with it. It returns the challenge's
+// issue time, which the store accepts once with this refresh token
+// (store.Rotation.Check). Sessions bound otherwise, or not at all, pass.
+func checkDBSC(s store.Session, refresh, proof string, now time.Time) (time.Time, error) {
 	if s.Binding.Kind != store.BindingDBSC {
-		return nil
+		return time.Time{}, nil
 	}
 	if proof == "" {
-		return &Error{Code: CodeUseDBSCChallenge, Description: "the session is bound to a browser's key: refresh it with a DBSC proof",
+		return time.Time{}, &Error{Code: CodeUseDBSCChallenge, Description: "the session is bound to a browser's key: refresh it with a DBSC proof",
 			Detail: "no proof"}
 	}
 	key, err := keyproof.ParseJWK(s.Binding.Key)
 	if err != nil {
-		return fmt.Errorf("authority: session %s: stored DBSC key: %w", s.ID, err)
+		return time.Time{}, fmt.Errorf("authority: session %s: stored DBSC key: %w", s.ID, err)
 	}
-	err = dbsc.CheckRefresh(proof, key, refresh, now)
+	at, err := dbsc.CheckRefresh(proof, key, refresh, now)
 	switch {
 	case err == nil:
-		return nil
+		return at, nil
 	case errors.Is(err, dbsc.ErrChallenge):
-		return &Error{Code: CodeUseDBSCChallenge, Description: "the DBSC proof signs no current challenge: sign a fresh one",
+		return time.Time{}, &Error{Code: CodeUseDBSCChallenge, Description: "the DBSC proof signs no current challenge: sign a fresh one",
 			Detail: err.Error()}
 	}
-	return &errBindingFailed{session: s, err: err}
+	return time.Time{}, &errBindingFailed{session: s, err: err}
+}
+
+// challengeUsed is the refusal of a DBSC proof over a challenge already
+// accepted with the refresh token it came with: a proof captured in
+// flight, or one the browser sent twice. Nothing is spent or revoked (the
+// key did sign it); the browser is asked to sign a fresh challenge.
+func challengeUsed() error {
+	return &Error{Code: CodeUseDBSCChallenge, Description: "the DBSC proof signs a challenge used already: sign a fresh one",
+		Detail: store.ErrChallengeUsed.Error()}
 }
 
 // refusedForBinding revokes the session of a failed proof and returns the

@@ -212,9 +212,9 @@ func (a *Authority) newLocalVerifier(maxLifetime time.Duration) (*verifier.Verif
 		Algorithms:  []string{token.EdDSA, token.ES256},
 		Leeway:      a.cfg.Leeway,
 		MaxLifetime: maxLifetime,
-		Now:         a.cfg.Clock.Now,
 		Logger:      a.cfg.Logger,
 	}
+	cfg.Clock = a.cfg.Clock
 	cfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return a.ring() }, Set: a.set, AcceptBound: true}
 	v, err := verifier.New(context.Background(), cfg)
 	if err != nil {

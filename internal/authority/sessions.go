@@ -34,12 +34,14 @@ type SessionRequest struct {
 	// 7638 thumbprint from the start: its access tokens carry cnf.jkt and
 	// its refresh needs a proof signed by that key.
 	DPoPJKT string
-	// By names the caller, for the session.bind audit record.
+	// By names the caller, for the session.bind and console.sign_in audit
+	// records.
 	By string
 	// Console says the operator console opens this session for an API
 	// key: only such a session may have a subject beginning with
 	// ConsoleSubjectPrefix. The HTTP API never sets it, so no app can
-	// sign a user in as an operator, whatever subject it is given.
+	// sign a user in as an operator, whatever subject it is given. The
+	// sign-in is audited (store.ActionConsoleSignIn), naming the key's id.
 	Console bool
 }
 
@@ -99,8 +101,7 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	var created store.Created
 	err = a.withSlot(ctx, func(slot *store.SlotRequest) error {
 		var err error
-		created, err = a.store.CreateSession(ctx, store.NewSession{Session: s, Refresh: rt, Slot: slot,
-			Actor: store.Actor{By: req.By, Reason: "sign-in"}})
+		created, err = a.store.CreateSession(ctx, newSession(req, s, rt, slot))
 		return err
 	})
 	if err != nil {
@@ -108,6 +109,19 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	}
 	s.Status = created.Status
 	return a.tokens(s, created.Generation, refresh, rt.ExpiresAt, now)
+}
+
+// newSession is what CreateSession stores: the session, its first refresh
+// token and who signed it in; for the console, the record of the sign-in,
+// naming the API key by its id (the rest of the subject), which unlike its
+// name is never used again.
+func newSession(req SessionRequest, s store.Session, rt store.RefreshToken, slot *store.SlotRequest) store.NewSession {
+	ns := store.NewSession{Session: s, Refresh: rt, Slot: slot, Actor: store.Actor{By: req.By, Reason: "sign-in"}}
+	if req.Console {
+		ns.Record = store.ActionConsoleSignIn
+		ns.Actor.Reason = "console sign-in, key " + strings.TrimPrefix(req.Subject, ConsoleSubjectPrefix)
+	}
+	return ns
 }
 
 func (a *Authority) refreshExpiry(s store.Session, now time.Time) time.Time {
@@ -216,12 +230,16 @@ func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens
 		Grace:        max(a.cfg.RefreshGrace, 0), // negative: off
 		RevokedUntil: until,
 		// The refresh token is spent only if its access token can be
-		// minted: otherwise the client's retry would look like theft.
-		Check: func(s store.Session, _ int64) error {
-			if err := checkBinding(s, req, now); err != nil {
-				return err
+		// minted: otherwise the client's retry would look like theft. A
+		// grace replay meets the binding too: a copied refresh token within
+		// the window must not get the successor without the device's key,
+		// nor with a DBSC proof captured in flight (its challenge was used).
+		Check: func(s store.Session, _ int64) (time.Time, error) {
+			at, err := checkBinding(s, req, now)
+			if err != nil {
+				return time.Time{}, err
 			}
-			return a.mintable(s, now)
+			return at, a.mintable(s, now)
 		},
 	}
 	var res store.RotateResult
@@ -238,21 +256,14 @@ func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens
 		return Tokens{}, a.refusedForBinding(ctx, bf)
 	case errors.As(err, &refused):
 		return Tokens{}, err
+	case errors.Is(err, store.ErrChallengeUsed):
+		return Tokens{}, challengeUsed()
 	case err != nil:
 		return Tokens{}, fmt.Errorf("authority: rotate refresh token: %w", err)
 	}
 	switch res.Outcome {
 	case store.Rotated:
 	case store.Replayed:
-		// Check ran for the rotation this one repeats, not for this
-		// caller: a copied refresh token within the grace window must not
-		// get the successor without the browser's key.
-		if err := checkBinding(res.Session, req, now); err != nil {
-			if errors.As(err, &bf) {
-				return Tokens{}, a.refusedForBinding(ctx, bf)
-			}
-			return Tokens{}, err
-		}
 		pt, err := a.tokSealer.open(res.Sealed, presented[:])
 		if err != nil {
 			return Tokens{}, fmt.Errorf("authority: session %s: open successor: %w", res.Session.ID, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/bench/history"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -115,9 +116,10 @@ func (cr *chaosRun) startVerifier(ctx context.Context, s *vslot, skew time.Durat
 	cr.h.Add(history.Event{P: s.name, Kind: history.KindStart, StaleMS: cr.cfg.StaleAfter.Milliseconds(), SkewMS: skew.Milliseconds(), Detail: "in-process verifier"})
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	v, err := verifier.New(sctx, verifier.Config{Authorities: s.urls, APIKey: cr.keys.get(s.i / apiKeyGroupSize),
-		StaleAfter: cr.cfg.StaleAfter, Name: "chaos-" + s.name, CacheSize: verifierCache, Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return time.Now().Add(skew) }})
+	cfg := verifier.Config{Authorities: s.urls, APIKey: cr.keys.get(s.i / apiKeyGroupSize),
+		StaleAfter: cr.cfg.StaleAfter, Name: "chaos-" + s.name, CacheSize: verifierCache, Logger: slog.New(slog.DiscardHandler)}
+	cfg.Clock = clock.Offset(clock.Real, skew)
+	v, err := verifier.New(sctx, cfg)
 	if err != nil {
 		return fmt.Errorf("chaos: verifier %s: %w", s.name, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,10 @@ type FanoutConfig struct {
 	Revocations int
 	// Idle is how long the idle CPU is measured at each count. Default 5s.
 	Idle time.Duration
+	// Settle is how long the connection burst (first reports, records
+	// written) is left to end before the idle CPU is measured; the asks of
+	// the verifier listing are left half as long. Default 2s.
+	Settle time.Duration
 	// Bulk is the size of the bulk revocation sent at the largest count;
 	// -1 skips it. Default 10,000.
 	Bulk int
@@ -59,6 +64,7 @@ func (c *FanoutConfig) defaults() {
 	}
 	c.Revocations = cmp0(c.Revocations, 30)
 	c.Idle = cmp0(c.Idle, 5*time.Second)
+	c.Settle = cmp0(c.Settle, 2*time.Second)
 	if c.Bulk == 0 {
 		c.Bulk = 10_000
 	}
@@ -337,7 +343,7 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	}
 	current := time.Now()
 	// Let the connection burst settle (first reports, the records written).
-	time.Sleep(2 * time.Second)
+	time.Sleep(f.cfg.Settle)
 	cpu1, rss1 := f.nodeCPU()
 	wait()
 	// The streams connected meanwhile cost their idle rate too (measured
@@ -351,10 +357,8 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	}
 	setup.logf("fanout %s: %d verifiers current after %.1f s", f.backend, n, current.Sub(began).Seconds())
 
-	if l, err := f.c.clients[0].Verifiers(ctx); err == nil {
-		p.Listed = len(l.Verifiers)
-	}
-	time.Sleep(time.Second) // the listing's asks answered
+	p.Listed = f.listed(ctx, n)
+	time.Sleep(f.cfg.Settle / 2) // the listing's asks answered
 	wait = f.profile(ctx, n, "idle", f.cfg.Idle)
 	c0, _ := f.nodeCPU()
 	t0 := time.Now()
@@ -408,6 +412,23 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	return p, nil
 }
 
+// listed returns how many verifiers node 0 lists, asking until it lists n
+// or 5s have passed: a node learns of the verifiers of another from the
+// records each writes every second.
+func (f *fanoutRun) listed(ctx context.Context, n int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := 0
+		if l, err := f.c.clients[0].Verifiers(ctx); err == nil {
+			got = len(l.Verifiers)
+		}
+		if got >= n || time.Now().After(deadline) || ctx.Err() != nil {
+			return got
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // revocations revokes Revocations sessions at Rate (with ?confirm=confirm
 // when set), and returns the propagation to every in-process verifier,
 // the node CPU per revocation beyond idle, and the calls' latency.
@@ -434,6 +455,7 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	cpu0, _ := f.nodeCPU()
+	self0 := procCPU(strconv.Itoa(os.Getpid()))
 	start := time.Now()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / f.cfg.Rate))
 	for i := range k {
@@ -468,6 +490,9 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 	wg.Wait()
 	cpu1, _ := f.nodeCPU()
 	wall := time.Since(start).Seconds()
+	self := procCPU(strconv.Itoa(os.Getpid())) - self0
+	f.cfg.logf("fanout %s: %d revocations (confirm %v): this process (the in-process verifiers) spent %.2f µs of CPU per revocation per verifier, %.0f%% of a core",
+		f.backend, k, confirm, self/float64(k)/float64(len(f.vs))*1e6, self/wall*100)
 	for _, s := range sessions {
 		f.tr.sessions.Delete(s.SessionID)
 	}
@@ -595,7 +620,32 @@ func (f *fanoutRun) profile(ctx context.Context, n int, phase string, d time.Dur
 			f.cfg.logf("fanout %s: profile %s: %v", f.backend, phase, err)
 		}
 	}()
-	return func() { <-done }
+	stopSelf := f.profileSelf(n, phase)
+	return func() {
+		<-done
+		stopSelf()
+	}
+}
+
+// profileSelf takes a CPU profile of this process (the in-process
+// verifiers) into Setup.NodeProfiles as <backend>-<n>-<phase>-followers.pprof
+// until the func it returns is called: the followers' side of a phase.
+func (f *fanoutRun) profileSelf(n int, phase string) func() {
+	path := filepath.Join(f.cfg.NodeProfiles, fmt.Sprintf("%s-%d-%s-followers.pprof", f.backend, n, phase))
+	out, err := os.Create(path)
+	if err == nil {
+		if err = pprof.StartCPUProfile(out); err != nil {
+			out.Close()
+		}
+	}
+	if err != nil {
+		f.cfg.logf("fanout %s: profile %s of the followers: %v", f.backend, phase, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		out.Close()
+	}
 }
 
 // fetchProfile gets url?seconds=<d rounded up> into path.

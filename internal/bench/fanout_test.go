@@ -20,7 +20,7 @@ func TestFanoutShort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	r, points, err := bench.Fanout(ctx, bench.FanoutConfig{Setup: setup(t), Counts: []int{2, 5}, Gates: 1, Rate: 50,
-		Revocations: 3, Idle: 100 * time.Millisecond, Bulk: 50, PostgresNodes: 2})
+		Revocations: 3, Idle: 100 * time.Millisecond, Settle: 100 * time.Millisecond, Bulk: 50, PostgresNodes: 2})
 	if err != nil {
 		t.Fatalf("Fanout() = %v", err)
 	}

@@ -15,7 +15,8 @@ import (
 func TestPropagationShort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := bench.Propagation(ctx, bench.PropagationConfig{Setup: setup(t), Authorities: 1, Gates: 1, Rate: 20, Duration: time.Second})
+	r, err := bench.Propagation(ctx, bench.PropagationConfig{Setup: setup(t), Authorities: 1, Gates: 1, Rate: 20, Duration: time.Second,
+		ConfirmRate: 20, ConfirmDuration: time.Second})
 	if err != nil {
 		t.Fatalf("Propagation = %v", err)
 	}
@@ -24,6 +25,10 @@ func TestPropagationShort(t *testing.T) {
 	}
 	if got := result(t, r, "revocations checked (rejected by every gate)"); got != 20 {
 		t.Errorf("revocations checked = %v, want 20", got)
+	}
+	// Of the confirm phase's 20, every other one is sent with ?confirm=.
+	if got := result(t, r, "confirmed revocations refused by every gate at the first request after the call"); got != 10 {
+		t.Errorf("confirmed revocations refused by every gate = %v, want 10", got)
 	}
 }
 

@@ -46,6 +46,7 @@ func TestUsageErrors(t *testing.T) {
 		{"revoke: negative confirm", []string{"revoke", "--session", "s", "--confirm", "-1s"}, nil, "--confirm must not be negative"},
 		{"gate: negative connection cap", []string{"gate", "--authority", "http://a", "--max-conns-per-address", "-1"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--max-conns-per-address must not be negative"},
 		{"gate: no authority", []string{"gate"}, nil, "--authority"},
+		{"gate: negative dpop-nonce", []string{"gate", "--authority", "http://a", "--dpop-nonce", "-1s"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "--dpop-nonce must not be negative"},
 		{"gate: bad upstream", []string{"gate", "--authority", "http://a", "--upstream", "ftp://x"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "is not an http(s) URL"},
 		{"gate: bad stale-after", []string{"gate", "--authority", "http://a", "--stale-after", "-1s"}, nil, "--stale-after: staleness bound -1s out of range"},
 		{"gate: stale-after over a day", []string{"gate", "--authority", "http://a", "--stale-after", "25h"}, map[string]string{"TEGATA_FEED_KEY": "k"}, "at most 24h0m0s"},
@@ -128,6 +129,29 @@ func TestServeStatusListFlags(t *testing.T) {
 		{"--status-list-size", "33554432"}, {"--status-list-ttl", "500ms"}} {
 		if _, err := serveConfig(env, args); !errors.Is(err, errUsage) {
 			t.Errorf("serveConfig(%q) = %v, want a usage error", args, err)
+		}
+	}
+}
+
+// TestGateDPoPNonceFlag: --dpop-nonce reaches the verifier's DPoPNonce.
+func TestGateDPoPNonceFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]string{"--dpop-nonce", "30s"}, 30 * time.Second},
+	} {
+		env := Env{Getenv: func(string) string { return "" }}
+		fs := newFlags(env, "gate")
+		var f gateFlags
+		f.register(env, fs)
+		if err := parse(fs, append([]string{"--authority", "http://a"}, tt.args...)); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := f.verifierConfig()
+		if err != nil || cfg.DPoPNonce != tt.want {
+			t.Errorf("gate %v: verifier DPoPNonce = %v, %v; want %v", tt.args, cfg.DPoPNonce, err, tt.want)
 		}
 	}
 }

@@ -37,6 +37,7 @@ type gateFlags struct {
 	metricsListen               string
 	tlsCert, tlsKey, caFile     string
 	staleAfter, startTimeout    time.Duration
+	dpopNonce                   time.Duration
 	introspect                  bool
 	maxConns                    int
 	level, format               string
@@ -50,10 +51,11 @@ func (f *gateFlags) register(env Env, fs *flagSet) {
 	fs.StringVar(&f.audience, "audience", "", "required aud claim; empty = the audience the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.issuer, "issuer", "", "required iss claim; empty = the issuer the authority publishes (set it only to pin that value)")
 	fs.StringVar(&f.cookie, "cookie", gate.DefaultCookie, "cookie holding the token when there is no Authorization header")
-	fs.StringVar(&f.publicURL, "public-url", "", "the base URL clients address the app at (https://app.example.com), which DPoP proofs name; empty = the proxy's X-Forwarded-Proto/-Host, else the request's Host")
+	fs.StringVar(&f.publicURL, "public-url", "", "the base URL clients address the app at (https://app.example.com), which DPoP proofs name; empty = the X-Forwarded-Proto/-Host (else Host) of a proxy in --trusted-proxies, and DPoP requests from any other peer are refused")
 	fs.StringVar(&f.claims, "claim-headers", "*", "comma-separated app claims sent as X-Tegata-Claim-* headers; * = all, empty = none")
-	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated CIDRs of the proxies in front of the gate (TLS terminator, load balancer): their X-Forwarded-For gives the client's address (per-address limits, refresh rescue), their X-Forwarded-Proto/-Host reach the upstream, and their connections are not capped")
+	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated CIDRs of the proxies in front of the gate (TLS terminator, load balancer): their X-Forwarded-For gives the client's address (per-address limits, refresh rescue), their X-Forwarded-Proto/-Host reach the upstream and, without --public-url, name the URL DPoP proofs must name, and their connections are not capped")
 	fs.StringVar(&f.wsOrigins, "websocket-origins", "", "with --upstream: comma-separated origins (https://host[:port]) besides the gate's own host whose pages may open WebSockets through it; others are refused 403")
+	fs.DurationVar(&f.dpopNonce, "dpop-nonce", 0, "require DPoP proofs to carry a nonce this gate issued (RFC 9449 §8), sent in DPoP-Nonce and changed every D; 0 = no nonces")
 	fs.DurationVar(&f.staleAfter, "stale-after", verifier.DefaultStaleAfter, "refuse tokens (or introspect) after this long without hearing from the authority")
 	fs.BoolVar(&f.introspect, "introspect-fallback", false, "while stale, ask the authority about each token instead of refusing it")
 	fs.StringVar(&f.name, "name", "", "how this gate appears in 'tegata verifiers' (default none: the host name and an instance id always show)")
@@ -83,6 +85,10 @@ func (f *gateFlags) verifierConfig() (verifier.Config, error) {
 	if f.startTimeout < 0 {
 		return cfg, usageErr("--start-timeout must not be negative")
 	}
+	if f.dpopNonce < 0 {
+		return cfg, usageErr("--dpop-nonce must not be negative (0: no nonces)")
+	}
+	cfg.DPoPNonce = f.dpopNonce
 	cfg.Audience, cfg.Issuer = f.audience, f.issuer
 	cfg.StaleAfter, cfg.Introspect, cfg.Name = f.staleAfter, f.introspect, f.name
 	return cfg, nil
@@ -192,6 +198,9 @@ type gateRun struct {
 	keySource string      // where the feed key came from, for error messages
 	keyFile   string      // the file the key came from, watched for a new key; "" if none
 	tls       *tls.Config // nil: plain HTTP
+	// bodyTimeout bounds the arrival of a body the gate has not verified.
+	// Zero: httpguard.BodyTimeout.
+	bodyTimeout time.Duration
 }
 
 // runGate listens at once, answering /healthz and a not-ready /readyz while
@@ -223,7 +232,7 @@ func runGate(ctx context.Context, run gateRun) error {
 		mux.Handle("/", h)
 		root = mux
 	}
-	servers := []*http.Server{newGateServer(root, log)}
+	servers := []*http.Server{newGateServer(root, run.bodyTimeout, log)}
 	done := make(chan error, 2)
 	go func() { done <- servers[0].Serve(ln) }()
 	log.Info("tegata gate listening", "addr", ln.Addr().String(), "mode", gateMode(run.gcfg, run.web != nil), "authorities", run.vcfg.Authorities)
@@ -233,7 +242,7 @@ func runGate(ctx context.Context, run gateRun) error {
 			shutdown(servers, log)
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}
-		servers = append(servers, newGateServer(metrics, log))
+		servers = append(servers, newGateServer(metrics, run.bodyTimeout, log))
 		go func() { done <- servers[1].Serve(mln) }()
 		log.Info("tegata gate metrics listening", "addr", mln.Addr().String())
 	}
@@ -302,10 +311,13 @@ func startVerifier(ctx context.Context, run gateRun) (*verifier.Verifier, error)
 }
 
 // newGateServer serves h. Bodies of requests the gate has not verified
-// must arrive within httpguard.BodyTimeout; verified uploads only have to keep
-// moving (httpguard.ForwardBodyIdle).
-func newGateServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{Handler: httpguard.BodyDeadline(h, httpguard.BodyTimeout), ReadHeaderTimeout: 10 * time.Second,
+// must arrive within bodyTimeout (zero: httpguard.BodyTimeout); verified
+// uploads only have to keep moving (httpguard.ForwardBodyIdle).
+func newGateServer(h http.Handler, bodyTimeout time.Duration, log *slog.Logger) *http.Server {
+	if bodyTimeout == 0 {
+		bodyTimeout = httpguard.BodyTimeout
+	}
+	return &http.Server{Handler: httpguard.BodyDeadline(h, bodyTimeout), ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // TestNewerSchemaRefused: `tegata serve` on a database a newer tegata has
-// migrated (its schema_version beyond every migration this build has)
+// migrated (its schema_version holds a migration this build lacks)
 // exits 1 with a message that says so and what to do, and changes
 // nothing.
 func TestNewerSchemaRefused(t *testing.T) {
@@ -58,7 +58,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 			}
 			env["TEGATA_ADDR"] = "127.0.0.1:0"
 			code, out := runCLI([]string{"serve"}, env)
-			for _, want := range []string{"schema is newer than this tegata", "version " + itoa(newer), "knows versions up to " + itoa(current),
+			for _, want := range []string{"schema is newer than this tegata", "has migration " + itoa(newer), "knows versions 1-" + itoa(current),
 				"applied on 2026-", "restore the backup taken before the upgrade"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("tegata serve on a newer schema: output lacks %q:\n%s", want, out)

@@ -38,12 +38,16 @@ func (c *Console) alerts(w http.ResponseWriter, r *http.Request, op *operator) e
 		recs = recs[:pageSize]
 		d.Next = Prefix + "alerts?before=" + strconv.FormatInt(recs[pageSize-1].ID, 10)
 	}
+	ids := make([]string, len(recs))
+	for i, rec := range recs {
+		ids[i] = rec.Target
+	}
+	subjects, err := c.st.SessionSubjects(r.Context(), ids)
+	if err != nil {
+		return err
+	}
 	for _, rec := range recs {
-		a := alert{AuditRecord: rec}
-		if s, _, err := c.st.Session(r.Context(), rec.Target); err == nil {
-			a.Subject = s.Subject
-		}
-		d.Alerts = append(d.Alerts, a)
+		d.Alerts = append(d.Alerts, alert{AuditRecord: rec, Subject: subjects[rec.Target]})
 	}
 	return c.render(w, op, "alerts", "Alerts", d)
 }

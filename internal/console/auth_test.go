@@ -10,6 +10,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/console"
+	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
@@ -267,4 +268,89 @@ func TestConsoleAddr(t *testing.T) {
 	if res := newBrowser(t, off.URL).get("/console/login"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /console/login with the console off = %d, want 404", res.StatusCode)
 	}
+}
+
+// TestSignInAudited: a console sign-in writes a console.sign_in record and
+// a sign-out or an idle timeout a session.revoke record, each by the API
+// key's name, naming its id and the console session, never the secret; a
+// refused sign-in writes none. On SQLite and on Postgres.
+func TestSignInAudited(t *testing.T) {
+	backends := []struct {
+		name string
+		tune func(t *testing.T) func(*server.Config)
+	}{
+		{"sqlite", func(*testing.T) func(*server.Config) {
+			return func(c *server.Config) { c.ConsoleIdleTimeout = 10 * time.Minute }
+		}},
+		{"postgres", func(t *testing.T) func(*server.Config) {
+			dsn := pgtest.Schema(t)
+			return func(c *server.Config) { c.ConsoleIdleTimeout, c.DB = 10*time.Minute, dsn }
+		}},
+	}
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			e := start(t, be.tune(t))
+			k, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "alice-ops", Role: "admin"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			feed, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "feed-only", Role: "feed"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newBrowser(t, e.ConsoleURL)
+			wantStatus(t, "sign in with a feed key", b.signIn(feed.Key), http.StatusForbidden)
+			wantStatus(t, "sign in with a wrong key", b.signIn("tgk_wrong"), http.StatusUnauthorized)
+
+			first := signInOut(t, e, b, k.Key, func() {
+				wantStatus(t, "sign out", b.post("/console/logout", nil), http.StatusSeeOther)
+			})
+			second := signInOut(t, e, b, k.Key, func() {
+				e.clock.Add(11 * time.Minute)
+				wantStatus(t, "overview after the idle timeout", b.get("/console/"), http.StatusSeeOther)
+			})
+
+			page, err := e.admin.Audit(ctx(t), client.AuditQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []client.AuditRecord{
+				{By: "api-key:alice-ops", Reason: "console sign-in, key " + k.ID, Action: "console.sign_in", Target: first},
+				{By: "api-key:alice-ops", Reason: "console sign-out, key " + k.ID, Action: "session.revoke", Target: first},
+				{By: "api-key:alice-ops", Reason: "console sign-in, key " + k.ID, Action: "console.sign_in", Target: second},
+				{By: "api-key:alice-ops", Reason: "console session timed out, key " + k.ID, Action: "session.revoke", Target: second},
+			}
+			var got []client.AuditRecord
+			for _, r := range page.Records {
+				for _, field := range []string{r.By, r.Reason, r.Target} {
+					if strings.Contains(field, k.Key) || strings.Contains(field, feed.Key) {
+						t.Errorf("audit record %+v holds an API key's secret", r)
+					}
+				}
+				if r.Action == "console.sign_in" || strings.HasPrefix(r.Reason, "console ") {
+					got = append(got, client.AuditRecord{By: r.By, Reason: r.Reason, Action: r.Action, Target: r.Target})
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("console records in the audit trail:\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+// signInOut signs in with key, runs end (which must end the console
+// session) and returns the session's id.
+func signInOut(t *testing.T, e *env, b *browser, key string, end func()) string {
+	t.Helper()
+	wantStatus(t, "sign in", b.signIn(key), http.StatusSeeOther)
+	wantStatus(t, "overview", b.get("/console/"), http.StatusOK)
+	ss := consoleSessions(t, e, console.SubjectPrefix)
+	if len(ss) != 1 {
+		t.Fatalf("%d console sessions live after sign-in, want 1", len(ss))
+	}
+	end()
+	if n := len(consoleSessions(t, e, console.SubjectPrefix)); n != 0 {
+		t.Fatalf("%d console sessions live after it ended, want 0", n)
+	}
+	return ss[0].ID
 }

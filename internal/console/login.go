@@ -53,7 +53,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *operator) err
 
 // logout is POST /console/logout: the console session is revoked.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, op *operator) error {
-	c.end(r.Context(), op, w)
+	c.end(r.Context(), op, w, endSignOut)
 	http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
 	return nil
 }

@@ -129,7 +129,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*operator, st
 	}
 	now := c.now()
 	if now.Sub(cl.IssuedAt()) > c.cfg.IdleTimeout || now.Sub(since) > maxSession {
-		c.end(r.Context(), op, w)
+		c.end(r.Context(), op, w, endIdle)
 		return nil, "the session has ended (idle too long)"
 	}
 	if csrf, err := r.Cookie(csrfCookie); err == nil {
@@ -170,7 +170,7 @@ func operatorOf(cl *verifier.Claims) (*operator, time.Time, bool) {
 // still a live admin key, and sets the new cookies.
 func (c *Console) refresh(w http.ResponseWriter, r *http.Request, op *operator) error {
 	if err := c.keyLive(r.Context(), op.keyID); err != nil {
-		c.end(r.Context(), op, w)
+		c.end(r.Context(), op, w, endKey)
 		return err
 	}
 	rt, err := r.Cookie(refreshCookie)
@@ -222,9 +222,17 @@ func (c *Console) keyLive(ctx context.Context, id string) error {
 	return errors.New("the API key was revoked")
 }
 
-// end revokes the operator's session and clears its cookies.
-func (c *Console) end(ctx context.Context, op *operator, w http.ResponseWriter) {
-	if _, err := c.a.RevokeSession(ctx, op.sessionID, op.actor("console sign-out")); err != nil {
+// Why a console session ends, for the audit trail's session.revoke record.
+const (
+	endSignOut = "console sign-out"
+	endIdle    = "console session timed out"
+	endKey     = "console session of an API key no longer a live admin key"
+)
+
+// end revokes the operator's session, recording why and the API key's id,
+// and clears its cookies.
+func (c *Console) end(ctx context.Context, op *operator, w http.ResponseWriter, why string) {
+	if _, err := c.a.RevokeSession(ctx, op.sessionID, op.actor(why+", key "+op.keyID)); err != nil {
 		c.log.Warn("console: ending a session failed", "sid", op.sessionID, "err", err)
 	}
 	c.clearCookies(w)
@@ -244,6 +252,7 @@ func (c *Console) signIn(ctx context.Context, secret string) (authority.Tokens, 
 		Subject: SubjectPrefix + key.ID,
 		Device:  "operator console",
 		Console: true,
+		By:      "api-key:" + key.Name,
 		Claims:  map[string]any{claimKey: key.ID, claimName: key.Name, claimSince: c.now().Unix()},
 	})
 	return tok, key, err

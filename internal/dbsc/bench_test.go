@@ -31,7 +31,7 @@ func BenchmarkCheckRefresh(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := CheckRefresh(proof, key, testRT, now); err != nil {
+		if _, err := CheckRefresh(proof, key, testRT, now); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -34,30 +34,35 @@ const (
 )
 
 // Challenge returns the challenge for the session whose current refresh
-// token is refresh, at now.
+// token is refresh, at now. Its time is in milliseconds, so that two
+// challenges for one token are never the same: the authority accepts each
+// once (see CheckChallenge).
 func Challenge(refresh string, now time.Time) string {
 	b := make([]byte, 8, challengeLen)
-	binary.BigEndian.PutUint64(b, uint64(now.Unix()))
+	binary.BigEndian.PutUint64(b, uint64(now.UnixMilli()))
 	b = append(b, challengeMAC(refresh, b[:8])...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // CheckChallenge reports whether c is a challenge Challenge(refresh, t)
 // for a t within ChallengeMaxAge before now (or a minute after, for clock
-// skew); an error wrapping ErrChallenge otherwise.
-func CheckChallenge(c, refresh string, now time.Time) error {
+// skew), and returns t; an error wrapping ErrChallenge otherwise. Whoever
+// accepts a proof over it remembers t with the refresh token and accepts
+// with that token only proofs over later challenges, which makes a
+// challenge single use (store.Rotation.Check).
+func CheckChallenge(c, refresh string, now time.Time) (time.Time, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) != challengeLen {
-		return fmt.Errorf("%w: not shaped like one", ErrChallenge)
+		return time.Time{}, fmt.Errorf("%w: not shaped like one", ErrChallenge)
 	}
 	if !hmac.Equal(b[8:], challengeMAC(refresh, b[:8])) {
-		return fmt.Errorf("%w: issued for another refresh token", ErrChallenge)
+		return time.Time{}, fmt.Errorf("%w: issued for another refresh token", ErrChallenge)
 	}
-	at := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
+	at := time.UnixMilli(int64(binary.BigEndian.Uint64(b[:8])))
 	if age := now.Sub(at); age > ChallengeMaxAge || age < -challengeSkew {
-		return fmt.Errorf("%w: issued %v ago, accepted for %v", ErrChallenge, age.Round(time.Second), ChallengeMaxAge)
+		return time.Time{}, fmt.Errorf("%w: issued %v ago, accepted for %v", ErrChallenge, age.Round(time.Second), ChallengeMaxAge)
 	}
-	return nil
+	return at, nil
 }
 
 func challengeMAC(refresh string, stamp []byte) []byte {

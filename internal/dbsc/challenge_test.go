@@ -9,7 +9,7 @@ import (
 const testRT = "rt_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 
 func TestChallengeBoundaries(t *testing.T) {
-	issued := time.Unix(1_800_000_000, 0)
+	issued := time.Unix(1_800_000_000, 123_000_000)
 	c := Challenge(testRT, issued)
 	tests := []struct {
 		name     string
@@ -30,9 +30,12 @@ func TestChallengeBoundaries(t *testing.T) {
 		{"one bit of the MAC flipped", flip(c), testRT, issued, false},
 	}
 	for _, tt := range tests {
-		err := CheckChallenge(tt.c, tt.rt, tt.now)
+		at, err := CheckChallenge(tt.c, tt.rt, tt.now)
 		if (err == nil) != tt.accepted {
 			t.Errorf("%s: CheckChallenge = %v, want accepted %v", tt.name, err, tt.accepted)
+		}
+		if err == nil && !at.Equal(issued) {
+			t.Errorf("%s: CheckChallenge = %v, want the issue time %v", tt.name, at, issued)
 		}
 		if err != nil && !errors.Is(err, ErrChallenge) {
 			t.Errorf("%s: CheckChallenge = %v, want ErrChallenge", tt.name, err)
@@ -53,10 +56,10 @@ func flip(s string) string {
 
 func TestChallengeChangesWithTime(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
-	if Challenge(testRT, t0) == Challenge(testRT, t0.Add(time.Second)) {
-		t.Error("Challenge is the same one second later, want a new one")
+	if Challenge(testRT, t0) == Challenge(testRT, t0.Add(time.Millisecond)) {
+		t.Error("Challenge is the same one millisecond later, want a new one: each is accepted once")
 	}
-	if Challenge(testRT, t0) != Challenge(testRT, t0.Add(999*time.Millisecond)) {
-		t.Error("Challenge differs within one second, want whole seconds")
+	if Challenge(testRT, t0) != Challenge(testRT, t0.Add(999*time.Microsecond)) {
+		t.Error("Challenge differs within one millisecond, want whole milliseconds")
 	}
 }

@@ -4,18 +4,22 @@
 // wire forms of the headers (RFC 9651 strings).
 //
 // A challenge is derived from the refresh token the browser holds when it
-// is issued: a timestamp and an HMAC keyed by that token over the
-// timestamp. So a challenge is
+// is issued: a timestamp in milliseconds and an HMAC keyed by that token
+// over the timestamp. So a challenge is
 //
 //   - unguessable without the refresh token (256 random bits);
-//   - single use in effect: the refresh it is signed for rotates the token,
-//     and a proof over a challenge of a spent token is worth nothing, since
-//     the spent token is refused (or, past the grace window, taken for
-//     theft);
+//   - single use: the authority keeps, with the refresh token, the time of
+//     the newest challenge it accepted a proof over, in the transaction
+//     that rotates the token (or answers a grace replay of it), and
+//     accepts with that token only proofs over later challenges. A proof
+//     captured in flight, presented again with the spent token inside the
+//     authority's grace window, is refused; past the window the spent
+//     token is taken for theft;
 //   - short lived: a proof is accepted only over a challenge at most
 //     ChallengeMaxAge old;
-//   - stateless: any gate can issue one and any authority node can check
-//     it, with nothing shared or stored but the refresh token itself.
+//   - issued statelessly: any gate can issue one and any authority node can
+//     check it, with nothing shared but the refresh token and the one time
+//     stored with it.
 //
 // A thief who copied the cookies can compute a challenge as well as the
 // browser; what it cannot do is sign it with the browser's key, which is

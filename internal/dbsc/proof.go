@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/keyproof"
+	"github.com/tegata-dev/tegata/internal/strictjson"
 )
 
 // ProofType is the typ of every DBSC proof.
@@ -26,30 +27,47 @@ var ErrProof = errors.New("dbsc: proof not signed by the session's key")
 // refresh token is refresh. It returns that key. Errors wrap ErrProof or
 // ErrChallenge.
 func CheckRegistration(raw, refresh string, now time.Time) (keyproof.Key, error) {
-	p, err := keyproof.Parse(raw, keyproof.Expect{Type: ProofType, Algorithms: Algorithms})
+	var c challengeClaim
+	p, err := keyproof.Parse(raw, keyproof.Expect{Type: ProofType, Algorithms: Algorithms}, c.read)
 	if err != nil {
 		return keyproof.Key{}, fmt.Errorf("%w: %w", ErrProof, err)
 	}
-	return p.Key, checkJTI(p, refresh, now)
+	_, err = c.check(refresh, now)
+	return p.Key, err
 }
 
 // CheckRefresh verifies a refresh proof: signed by key, the session's
 // (a jwk header, which the specification leaves out, must name the same
 // key), over a current challenge of the session whose refresh token is
-// refresh. Errors wrap ErrProof or ErrChallenge.
-func CheckRefresh(raw string, key keyproof.Key, refresh string, now time.Time) error {
-	p, err := keyproof.Parse(raw, keyproof.Expect{Type: ProofType, Algorithms: Algorithms, Key: &key})
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrProof, err)
+// refresh. It returns when the challenge was issued, which the caller
+// accepts once (CheckChallenge). Errors wrap ErrProof or ErrChallenge.
+func CheckRefresh(raw string, key keyproof.Key, refresh string, now time.Time) (time.Time, error) {
+	var c challengeClaim
+	if _, err := keyproof.Parse(raw, keyproof.Expect{Type: ProofType, Algorithms: Algorithms, Key: &key}, c.read); err != nil {
+		return time.Time{}, fmt.Errorf("%w: %w", ErrProof, err)
 	}
-	return checkJTI(p, refresh, now)
+	return c.check(refresh, now)
 }
 
-// checkJTI: the challenge travels as the proof's jti claim.
-func checkJTI(p *keyproof.Proof, refresh string, now time.Time) error {
-	jti, ok := p.Claims["jti"].(string)
-	if !ok {
-		return fmt.Errorf("%w: the proof has no jti (the challenge) string", ErrChallenge)
+// challengeClaim is the proof's jti claim, which carries the challenge.
+type challengeClaim struct {
+	jti string
+	ok  bool // present as a string
+}
+
+func (c *challengeClaim) read(d *strictjson.Decoder, name []byte) error {
+	if string(name) != "jti" {
+		_, err := d.Value()
+		return err
 	}
-	return CheckChallenge(jti, refresh, now)
+	s, ok, err := d.StringValue()
+	c.jti, c.ok = string(s), ok
+	return err
+}
+
+func (c *challengeClaim) check(refresh string, now time.Time) (time.Time, error) {
+	if !c.ok {
+		return time.Time{}, fmt.Errorf("%w: the proof has no jti (the challenge) string", ErrChallenge)
+	}
+	return CheckChallenge(c.jti, refresh, now)
 }

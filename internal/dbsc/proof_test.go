@@ -63,7 +63,7 @@ func TestCheckRegistrationAndRefresh(t *testing.T) {
 		{"a stale challenge", sign(t, device, ProofType, map[string]any{"jti": Challenge(testRT, now.Add(-ChallengeMaxAge-time.Second))}), ErrChallenge},
 	}
 	for _, tt := range tests {
-		err := CheckRefresh(tt.proof, key, testRT, now)
+		_, err := CheckRefresh(tt.proof, key, testRT, now)
 		if (tt.want == nil) != (err == nil) || (tt.want != nil && !errors.Is(err, tt.want)) {
 			t.Errorf("%s: CheckRefresh = %v, want %v", tt.name, err, tt.want)
 		}

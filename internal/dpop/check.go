@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tegata-dev/tegata/internal/keyproof"
+	"github.com/tegata-dev/tegata/internal/strictjson"
 )
 
 // Type is the typ of a DPoP proof.
@@ -97,15 +98,15 @@ type Proof struct {
 // and the nonce when one is required. The proof's jti is remembered only
 // if everything else holds.
 func (c *Checker) Check(proof string, r Request, now time.Time) (Proof, error) {
-	p, err := keyproof.Parse(proof, keyproof.Expect{Type: Type, Algorithms: c.algs})
+	var cl claims
+	p, err := keyproof.Parse(proof, keyproof.Expect{Type: Type, Algorithms: c.algs}, cl.read)
 	if err != nil {
 		return Proof{}, fmt.Errorf("%w: %w", ErrInvalidProof, err)
 	}
-	jti, err := c.checkClaims(p.Claims, r, now)
-	if err != nil {
+	if err := c.checkClaims(&cl, r, now); err != nil {
 		return Proof{}, err
 	}
-	fresh, err := c.replay.add(replayKey(p.Key.Thumbprint, jti), p.Key.Thumbprint, now)
+	fresh, err := c.replay.add(replayKey(p.Key.Thumbprint, cl.jti.v), p.Key.Thumbprint, now)
 	if err != nil {
 		return Proof{}, err
 	}
@@ -115,49 +116,101 @@ func (c *Checker) Check(proof string, r Request, now time.Time) (Proof, error) {
 	return Proof{JKT: p.Key.Thumbprint, Key: p.Key}, nil
 }
 
-// checkClaims applies the rules of RFC 9449 §4.3 to the payload and
-// returns its jti.
-func (c *Checker) checkClaims(cl map[string]any, r Request, now time.Time) (string, error) {
-	jti, _ := cl["jti"].(string)
-	if jti == "" || len(jti) > maxJTI || !utf8.ValidString(jti) {
-		return "", fmt.Errorf("%w: jti must be a string of 1 to %d bytes", ErrInvalidProof, maxJTI)
-	}
-	if htm, _ := cl["htm"].(string); htm != r.Method {
-		return "", fmt.Errorf("%w: htm %q does not match the request's method %s", ErrInvalidProof, htm, r.Method)
-	}
-	if err := checkHTU(cl["htu"], r.URL); err != nil {
-		return "", err
-	}
-	if err := c.checkIAT(cl["iat"], now); err != nil {
-		return "", err
-	}
-	if err := checkATH(cl["ath"], r.AccessToken); err != nil {
-		return "", err
-	}
-	if c.nonces != nil {
-		if n, _ := cl["nonce"].(string); !c.nonces.valid(n, now) {
-			return "", ErrUseNonce
-		}
-	}
-	return jti, nil
+// claims are the payload members Check reads, as read by keyproof in one
+// pass: others are checked for syntax and dropped.
+type claims struct {
+	jti, htm, htu, ath, nonce, iat claim
 }
 
-func checkHTU(v any, want string) error {
-	htu, _ := v.(string)
-	got, err := NormalizeURL(htu)
-	if err != nil {
-		return fmt.Errorf("%w: htu: %v", ErrInvalidProof, err)
+// claim is one member: present, and its value when it has the type the
+// member must have (a string; a number for iat, as its text).
+type claim struct {
+	v           []byte
+	present, ok bool
+}
+
+func (c *claims) read(d *strictjson.Decoder, name []byte) error {
+	var m *claim
+	switch string(name) {
+	case "jti":
+		m = &c.jti
+	case "htm":
+		m = &c.htm
+	case "htu":
+		m = &c.htu
+	case "ath":
+		m = &c.ath
+	case "nonce":
+		m = &c.nonce
+	case "iat":
+		var err error
+		c.iat.v, c.iat.ok, err = d.NumberValue()
+		c.iat.present = true
+		return err
+	default:
+		_, err := d.Value()
+		return err
 	}
-	w, err := NormalizeURL(want)
-	if err != nil || got != w {
-		return fmt.Errorf("%w: htu %q does not match the request's URL", ErrInvalidProof, htu)
+	var err error
+	m.v, m.ok, err = d.StringValue()
+	m.present = true
+	return err
+}
+
+// checkClaims applies the rules of RFC 9449 §4.3 to the payload.
+func (c *Checker) checkClaims(cl *claims, r Request, now time.Time) error {
+	if jti := cl.jti.v; !cl.jti.ok || len(jti) == 0 || len(jti) > maxJTI {
+		return fmt.Errorf("%w: jti must be a string of 1 to %d bytes", ErrInvalidProof, maxJTI)
+	}
+	if !cl.htm.ok || string(cl.htm.v) != r.Method {
+		return fmt.Errorf("%w: htm %q does not match the request's method %s", ErrInvalidProof, cl.htm.v, r.Method)
+	}
+	if err := checkHTU(cl.htu, r.URL); err != nil {
+		return err
+	}
+	if err := c.checkIAT(cl.iat, now); err != nil {
+		return err
+	}
+	if err := checkATH(cl.ath, r.AccessToken); err != nil {
+		return err
+	}
+	if c.nonces != nil && !c.nonces.valid(cl.nonce.v, now) {
+		return ErrUseNonce
 	}
 	return nil
 }
 
-func (c *Checker) checkIAT(v any, now time.Time) error {
-	f, ok := v.(float64)
-	if !ok || f < 0 || f > math.MaxInt32*4 {
+func checkHTU(htu claim, want string) error {
+	if !htu.ok {
+		return fmt.Errorf("%w: htu must be a string", ErrInvalidProof)
+	}
+	w, err := normalize(want)
+	if err != nil {
+		return fmt.Errorf("%w: the request's URL: %v", ErrInvalidProof, err)
+	}
+	if isNormal(htu.v) {
+		if string(htu.v) != w {
+			return fmt.Errorf("%w: htu %q does not match the request's URL", ErrInvalidProof, htu.v)
+		}
+		return nil
+	}
+	got, err := NormalizeURL(string(htu.v))
+	if err != nil {
+		return fmt.Errorf("%w: htu: %v", ErrInvalidProof, err)
+	}
+	if got != w {
+		return fmt.Errorf("%w: htu %q does not match the request's URL", ErrInvalidProof, htu.v)
+	}
+	return nil
+}
+
+func (c *Checker) checkIAT(v claim, now time.Time) error {
+	var f float64
+	var err error
+	if v.ok {
+		f, err = strconv.ParseFloat(string(v.v), 64)
+	}
+	if !v.ok || err != nil || f < 0 || f > math.MaxInt32*4 {
 		return fmt.Errorf("%w: iat must be a NumericDate", ErrInvalidProof)
 	}
 	iat := time.Unix(int64(f), 0)
@@ -169,19 +222,19 @@ func (c *Checker) checkIAT(v any, now time.Time) error {
 
 // checkATH requires ath to be the base64url SHA-256 of the access token
 // presented with the proof, and absent when none is.
-func checkATH(v any, token string) error {
-	ath, present := v.(string)
+func checkATH(ath claim, token string) error {
 	switch {
-	case token == "" && v == nil:
+	case token == "" && !ath.present:
 		return nil
 	case token == "":
 		return fmt.Errorf("%w: ath where no access token is presented", ErrInvalidProof)
-	case !present:
+	case !ath.ok:
 		return fmt.Errorf("%w: ath is missing", ErrInvalidProof)
 	}
 	sum := sha256.Sum256([]byte(token))
-	want := base64.RawURLEncoding.EncodeToString(sum[:])
-	if subtle.ConstantTimeCompare([]byte(ath), []byte(want)) != 1 {
+	var want [43]byte
+	base64.RawURLEncoding.Encode(want[:], sum[:])
+	if subtle.ConstantTimeCompare(ath.v, want[:]) != 1 {
 		return fmt.Errorf("%w: ath is not the hash of the access token", ErrInvalidProof)
 	}
 	return nil

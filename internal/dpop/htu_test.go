@@ -24,9 +24,36 @@ func TestNormalizeURL(t *testing.T) {
 			t.Errorf("NormalizeURL(%s: %q) = %q, %v; want %q", tt.name, tt.in, got, err, tt.want)
 		}
 	}
+	for _, normal := range []string{testURL, "http://127.0.0.1:8080/v1/orders/42", "https://api.example/a;b=c/@x"} {
+		if !isNormal(normal) {
+			t.Errorf("isNormal(%q) = false: a URL in normal form would take the slow way", normal)
+		}
+	}
 	for _, bad := range []string{"ftp://x/r", "/relative", "https://user:pw@api.example/r", "https://api.example/%zz", "mailto:a@b", ""} {
 		if got, err := NormalizeURL(bad); err == nil {
 			t.Errorf("NormalizeURL(%q) = %q, want an error", bad, got)
 		}
 	}
+}
+
+// FuzzNormalFastPath: whatever the allocation-free test takes as already
+// normal, NormalizeURL returns unchanged, for strings and bytes alike.
+func FuzzNormalFastPath(f *testing.F) {
+	for _, s := range []string{"https://api.example/orders", "http://localhost:8080/a/b", "https://api.example:443/r",
+		"http://a.b:80/", "https://a/./b", "https://a/%7e", "https://a/r?q#f", "https://a/(x)!$&'*+,;=:@~", "http://[::1]/",
+		"https://A/r", "https://a:/r", "https://a//x/..", "https://a/..."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast := isNormal(s)
+		if fast != isNormal([]byte(s)) {
+			t.Fatalf("isNormal(%q) differs for string and bytes", s)
+		}
+		if !fast {
+			return
+		}
+		if got, err := NormalizeURL(s); err != nil || got != s {
+			t.Fatalf("isNormal(%q) = true, but NormalizeURL = %q, %v", s, got, err)
+		}
+	})
 }

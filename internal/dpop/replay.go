@@ -50,15 +50,12 @@ func newReplayCache(keep time.Duration, limit int) *replayCache {
 // replayKey is the first 16 bytes of SHA-256(jkt NUL jti): 128 bits leave
 // no room for a collision by chance or on purpose (the attacker would need
 // a second preimage of a proof the victim sent).
-func replayKey(jkt, jti string) [16]byte {
-	h := sha256.New()
-	h.Write([]byte(jkt))
-	h.Write([]byte{0})
-	h.Write([]byte(jti))
-	var sum [32]byte
-	var k [16]byte
-	copy(k[:], h.Sum(sum[:0]))
-	return k
+func replayKey(jkt string, jti []byte) [16]byte {
+	var in [43 + 1 + maxJTI]byte // a SHA-256 thumbprint, NUL, the jti
+	n := copy(in[:43], jkt)
+	n += copy(in[n+1:], jti) + 1
+	sum := sha256.Sum256(in[:n])
+	return [16]byte(sum[:16])
 }
 
 // add records a proof seen at now; it reports false for a replay, and

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
@@ -75,8 +76,12 @@ type Client struct {
 	// freshness by State never sees its cleared state called current.
 	// Apply then starts over from the first entry.
 	Reset func()
-	// Now stamps State.LastHeard. Default time.Now.
-	Now func() time.Time
+	// Clock stamps State.LastHeard and FreshUntil and runs the lease
+	// renewals; nil: the wall clock. Waits on an authority (IdleTimeout,
+	// report timeouts, the backoff between attempts) stay on the wall
+	// clock, as connection deadlines do: a stopped test clock must not
+	// stop the client from reaching its peer.
+	Clock clock.Clock
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// RetryMin and RetryMax bound the jittered exponential backoff between
@@ -178,6 +183,15 @@ func (c *Client) WaitSynced(ctx context.Context) error {
 // seq (State.Position >= seq) or ctx is done.
 func (c *Client) WaitPosition(ctx context.Context, seq int64) error {
 	_, err := c.wait(ctx, func(st State) bool { return st.Position >= seq })
+	return err
+}
+
+// WaitFor blocks until ok holds or ctx is done. ok is asked at once and
+// again at every change of the state, so it may judge more than the state
+// it is given (a consumer's own view of being current, say), as long as
+// what it judges changes only with the state.
+func (c *Client) WaitFor(ctx context.Context, ok func(State) bool) error {
+	_, err := c.wait(ctx, ok)
 	return err
 }
 
@@ -321,6 +335,7 @@ func endedLevel(healthy bool, err error) slog.Level {
 type follower struct {
 	c                  *Client
 	http               *http.Client
+	clock              clock.Clock
 	now                func() time.Time
 	log                *slog.Logger
 	retryMin, retryMax time.Duration
@@ -333,13 +348,11 @@ type follower struct {
 }
 
 func (c *Client) follower() *follower {
-	s := &follower{c: c, http: c.HTTPClient, now: c.Now, log: c.Logger,
+	s := &follower{c: c, http: c.HTTPClient, clock: clock.Or(c.Clock), log: c.Logger,
 		retryMin: c.RetryMin, retryMax: c.RetryMax, idle: c.IdleTimeout}
+	s.now = s.clock.Now
 	if s.http == nil {
 		s.http = defaultHTTPClient()
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -431,7 +444,7 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 	if err := s.c.vetNode(base, resp.Header.Get(headerEpoch)); err != nil {
 		return false, err
 	}
-	if err := s.startReports(ctx, base, resp.Header.Get(headerEpoch)); err != nil {
+	if err := s.startReports(ctx, base, resp.Header.Get(headerEpoch), func() { idle.Reset(s.idle) }); err != nil {
 		return true, err
 	}
 	dec := NewDecoder(resp.Body)

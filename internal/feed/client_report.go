@@ -133,8 +133,11 @@ func (c *Client) setToken(base, tok string) {
 }
 
 // startReports looks at the epoch the server named for a new stream and,
-// when the client names itself, starts the stream's reporter.
-func (s *follower) startReports(ctx context.Context, base, epoch string) error {
+// when the client names itself, starts the stream's reporter. alive is
+// called when an answer shows the server alive and the stream current:
+// the stream's heartbeats, which the server leaves out while answers
+// come, would show no more.
+func (s *follower) startReports(ctx context.Context, base, epoch string, alive func()) error {
 	s.rep = nil
 	if err := s.checkEpoch(epoch); err != nil {
 		return err
@@ -142,7 +145,7 @@ func (s *follower) startReports(ctx context.Context, base, epoch string) error {
 	if s.c.Follower == nil {
 		return nil
 	}
-	s.rep = newReporter(s, base)
+	s.rep = newReporter(s, base, alive)
 	go s.rep.run(ctx)
 	return nil
 }
@@ -191,9 +194,10 @@ func (c *Client) Reconnect() {
 
 // reporter sends the reports of one stream.
 type reporter struct {
-	s    *follower
-	base string
-	kick chan struct{}
+	s     *follower
+	base  string
+	kick  chan struct{}
+	alive func()
 	// asked is the highest position the stream asked for; reported the
 	// highest position reported on the stream (-1 before the first); ready
 	// the readiness last reported. The stream's goroutine reads them to
@@ -207,8 +211,8 @@ type reporter struct {
 	answered time.Time      // when the node last took a report (see refused)
 }
 
-func newReporter(s *follower, base string) *reporter {
-	r := &reporter{s: s, base: base, kick: make(chan struct{}, 1), answered: s.now()}
+func newReporter(s *follower, base string, alive func()) *reporter {
+	r := &reporter{s: s, base: base, kick: make(chan struct{}, 1), alive: alive, answered: s.now()}
 	r.reported.Store(-1)
 	return r
 }
@@ -242,27 +246,44 @@ func (r *reporter) wake() {
 // ctx (the stream) ends.
 func (r *reporter) run(ctx context.Context) {
 	defer r.closeChannel()
-	renew := time.NewTimer(0)
+	// A lease runs out on the client's clock, so it is renewed on that
+	// clock; a failed report is retried on the wall clock, as every wait
+	// on a peer is.
+	var renewDue atomic.Bool
+	renew := r.s.clock.AfterFunc(0, func() {
+		renewDue.Store(true)
+		r.wake()
+	})
 	defer renew.Stop()
+	retry := time.AfterFunc(time.Hour, r.wake)
+	retry.Stop()
+	defer retry.Stop()
 	failing, failures := false, 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
-		case <-renew.C:
 		}
 		start := time.Now()
-		d, err := r.report(ctx)
-		if err == nil {
+		// A renewal, and the retry of a failed report, must earn a lease.
+		d, err := r.report(ctx, renewDue.Swap(false) || failures > 0)
+		switch {
+		case err == nil && d == 0:
+			// Sent without an answer: the lease and its renewal stand.
+			if r.due() {
+				r.wake()
+			}
+		case err == nil:
 			r.answered, failures = r.s.now(), 0
+			retry.Stop()
 			renew.Reset(d / renewShare)
 			if r.due() {
 				r.wake() // an ask, or a lease that made the client current
 			}
-		} else {
+		default:
 			failures++
-			renew.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
+			retry.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -279,8 +300,9 @@ func (r *reporter) run(ctx context.Context) {
 }
 
 // report sends the client's position, records the lease granted and
-// returns its length.
-func (r *reporter) report(ctx context.Context) (time.Duration, error) {
+// returns its length; 0 when the report went without an answer (see
+// answerless), which a renewal never does.
+func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, error) {
 	st := r.s.c.State()
 	ready := r.s.readyOf(st)
 	// What the report says counts as said from now on (due compares with
@@ -289,6 +311,13 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 	prevReported, prevReady := r.reported.Load(), r.ready.Load()
 	r.reported.Store(max(prevReported, st.Position))
 	r.ready.Store(ready)
+	if !renewing && r.answerless(st, ready, prevReported, prevReady) {
+		if err := r.ch.send(st.Position, ready); err == nil {
+			return 0, nil
+		}
+		// The queue is full: the report stream is stuck; a round trip
+		// tells.
+	}
 	var (
 		a    answer
 		sent time.Time
@@ -315,7 +344,40 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 	}
 	d := min(r.s.c.Follower.StaleAfter, time.Duration(a.leaseMS)*time.Millisecond)
 	r.s.c.addLease(lease{head: a.head, until: sent.Add(d), epoch: st.Epoch})
+	r.heard(a.head)
 	return d, nil
+}
+
+// heard counts an answer naming head as hearing from the server on the
+// stream, as a heartbeat would, when the stream has brought the client
+// up to head: a server sends no periodic heartbeat on a stream whose
+// follower has a report stream open (its renewals come more often). An
+// answer from a node whose stream is behind, or cut without either end
+// knowing, shows nothing of that stream: its head moves past the
+// client's position with the next revocation, and the stream's silence
+// then ends it.
+func (r *reporter) heard(head int64) {
+	if r.s.c.State().Position < head {
+		return
+	}
+	r.s.c.update(func(st *State) { st.LastHeard = r.s.now() })
+	if r.alive != nil {
+		r.alive()
+	}
+}
+
+// answerless reports whether a report may go without an answer: it
+// answers an ask, on an open report stream, from a client that holds a
+// lease for at least another third of its bound and says nothing new of
+// its readiness. Its lease then needs nothing from the answer (renewals
+// keep their own schedule), and the node spares a write per follower per
+// confirmation.
+func (r *reporter) answerless(st State, ready bool, prevReported int64, prevReady bool) bool {
+	if r.single || r.ch == nil || !r.ch.isOpen() || !ready || ready != prevReady {
+		return false
+	}
+	a := r.asked.Load()
+	return a > prevReported && st.Position >= a && st.FreshUntil.Sub(r.s.now()) > r.s.c.Follower.StaleAfter/renewShare
 }
 
 // openWait is how long a report waits for the report stream's 200 before
@@ -326,14 +388,17 @@ func (r *reporter) report(ctx context.Context) (time.Duration, error) {
 const openWait = 250 * time.Millisecond
 
 // viaChannel reports on the stream's report stream, opening it first.
-// Until the node has answered it (200, waited for up to openWait), the
-// report goes as a request of its own; if the report stream fails other than by a refusal, the client
+// Until the node has answered it (200; the report that opens it waits up
+// to openWait, later ones not at all), the report goes as a request of its
+// own; if the report stream fails other than by a refusal, the client
 // reports that way for the rest of the feed stream.
 func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.Time, answer, error) {
+	var wait time.Duration
 	if r.ch == nil {
 		r.ch = r.s.openReportChannel(ctx, r.base)
+		wait = openWait
 	}
-	if !r.ch.waitOpen(ctx, openWait) {
+	if !r.ch.waitOpen(ctx, wait) {
 		if err := r.ch.failed(); err != nil {
 			r.closeChannel()
 			if isRefusal(err) {

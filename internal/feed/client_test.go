@@ -27,7 +27,7 @@ func TestClientFollowsLive(t *testing.T) {
 		auth.Store(r.Header.Get("Authorization"))
 		hub.ServeHTTP(w, r)
 	}))
-	c := &feed.Client{URLs: []string{srv.URL + "/"}, APIKey: "k1", Now: clock}
+	c := &feed.Client{URLs: []string{srv.URL + "/"}, APIKey: "k1", Clock: stopped()}
 	rec := startClient(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -366,10 +366,10 @@ func (l *levels) seen() []slog.Level {
 func TestClientCleanEndIsNotAWarning(t *testing.T) {
 	log := newMemLog()
 	log.appendN(3, live)
-	hub := startHub(t, log, feed.HubConfig{})
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 20 * time.Millisecond})
 	// Every stream is ended by the server once it has had a heartbeat's time.
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 1500*time.Millisecond)
+		ctx, cancel := context.WithTimeout(r.Context(), 200*time.Millisecond)
 		defer cancel()
 		hub.ServeHTTP(w, r.WithContext(ctx))
 	}))

@@ -30,6 +30,7 @@
 //	POST <base>/v1/feed/reports               a named follower's reports (ServeReports)
 //	> <n> <position> <ready 0|1>              one line per report, full duplex
 //	< <n> <head> <lease_ms>                   one answer each, or "! <code> <text>"
+//	> 0 <position> <ready 0|1>                a report that wants no answer
 //
 //	POST <base>/v1/feed/position              one report as JSON (ServePosition)
 //
@@ -38,8 +39,10 @@
 // leeway) before they would be sent are skipped. A heartbeat comes right
 // after the client has caught up, whenever its position moves without an
 // entry, and then every tick (about a second), or on a named follower's
-// stream every quarter of its staleness bound (one tick to 5s); pos is
-// the position the server has streamed up to. A reset comes first when N is
+// stream every quarter of its staleness bound (one tick to 5s), and not
+// at all while a follower that said hears=reports has a report stream
+// open (it counts the answers to its lease renewals as hearing from the
+// hub); pos is the position the server has streamed up to. A reset comes first when N is
 // beyond the head of the log: the client clears its set and continues from
 // 0. The response's Tegata-Epoch header and every heartbeat carry the
 // log's epoch; a client that sees it change starts over from 0.
@@ -50,9 +53,12 @@
 // write of the shared bytes; a heartbeat tick likewise, on the streams
 // whose heartbeat is due. A follower reports
 // its position only when asked (an ask event: a confirmation waits, see
-// Hub.Ask), when a third of its lease has passed, and when its readiness
+// Hub.Ask; it is written with the entries it asks for, in the same
+// write), when a third of its lease has passed, and when its readiness
 // changes; a report on the report stream costs the hub one line read and
-// one written. Nothing costs the hub a request per revocation per follower.
+// one written, and the answer to an ask from a follower whose lease
+// needs no renewal (numbered 0) only the line read. Nothing costs the hub
+// a request per revocation per follower.
 //
 // # Position reports and leases
 //

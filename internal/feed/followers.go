@@ -180,7 +180,7 @@ func Printable(s string) bool {
 // header encodes f (and the epoch of the log the client follows) for the
 // Tegata-Verifier request header of a feed request.
 func (f Follower) header(epoch string) string {
-	q := url.Values{"id": {f.ID}, "stale_after_ms": {strconv.FormatInt(ceilMS(f.StaleAfter), 10)}}
+	q := url.Values{"id": {f.ID}, "stale_after_ms": {strconv.FormatInt(ceilMS(f.StaleAfter), 10)}, hearsParam: {hearsReports}}
 	for k, v := range map[string]string{"name": f.Name, "host": f.Host, "version": f.Version, "epoch": epoch} {
 		if v != "" {
 			q.Set(k, v)
@@ -218,6 +218,22 @@ func parseFollower(h string) (f Follower, epoch string, ok bool, err error) {
 	return f, q.Get("epoch"), true, nil
 }
 
+// hearsParam is the field of the Tegata-Verifier header by which a
+// follower says it counts the answers on its report stream as hearing
+// from the hub (hearsReports): its stream then needs no periodic
+// heartbeat while a report stream is open.
+const (
+	hearsParam   = "hears"
+	hearsReports = "reports"
+)
+
+// hearsByReports reports whether a Tegata-Verifier header says the
+// follower hears from the hub by its report answers.
+func hearsByReports(h string) bool {
+	q, err := url.ParseQuery(h)
+	return err == nil && q.Get(hearsParam) == hearsReports
+}
+
 // record is one follower in the registry.
 type record struct {
 	FollowerState
@@ -233,8 +249,10 @@ type record struct {
 	// owner made the record (its first stream): what counts against the
 	// caps per API key and per address.
 	owner Requester
-	// reports counts its open report streams.
-	reports int
+	// reports counts its open report streams. A stream of the follower
+	// reads it (Hub.reportStreams) to tell whether its heartbeats are
+	// needed.
+	reports atomic.Int32
 	// mu guards FollowerState's fields for a report taken under the
 	// registry's read lock (followers.reportedFast); whoever holds the
 	// registry's write lock needs it not.
@@ -412,15 +430,23 @@ func (fs *followers) openReports(id, token string) (func(), error) {
 		return nil, err
 	case r == nil:
 		return nil, errUnknown
-	case r.reports >= maxReportStreams:
+	case r.reports.Load() >= maxReportStreams:
 		return nil, errReportStreams
 	}
-	r.reports++
-	return func() {
-		fs.mu.Lock()
-		defer fs.mu.Unlock()
-		r.reports--
-	}, nil
+	r.reports.Add(1)
+	return func() { r.reports.Add(-1) }, nil
+}
+
+// reportStreams returns the count of report streams open for id's
+// record (nil if there is none): a stream of that follower reads it to
+// tell whether the follower hears from the hub on a report stream.
+func (fs *followers) reportStreams(id string) *atomic.Int32 {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	if r := fs.m[id]; r != nil {
+		return &r.reports
+	}
+	return nil
 }
 
 // reported records a position report of f, whose record a stream made,
@@ -520,6 +546,9 @@ func (fs *followers) scanSafe(head int64, now time.Time) (safe int64, next time.
 			next = t
 		}
 	}
+	// Followers mostly share one bound and, once asked, one position:
+	// the history's answers for the last ones are kept.
+	var hs historyScan
 	for id, r := range fs.m {
 		r.mu.Lock()
 		live, pos, heard, stale := r.live(now), r.Position, r.Heard, r.StaleAfter
@@ -528,17 +557,46 @@ func (fs *followers) scanSafe(head int64, now time.Time) (safe int64, next time.
 			dead = append(dead, id)
 			continue
 		}
-		x := max(pos, r.floor, fs.hist.at(now.Add(-stale)))
+		x := max(pos, r.floor, hs.at(&fs.hist, now, stale))
 		if x >= head {
 			continue
 		}
 		safe = min(safe, x)
 		soonest(heard.Add(stale + time.Nanosecond))
-		if t, ok := fs.hist.passed(x); ok {
+		if t, ok := hs.passed(&fs.hist, x); ok {
 			soonest(t.Add(stale + time.Nanosecond))
 		}
 	}
 	return safe, next, dead
+}
+
+// historyScan remembers the last answers of history.at and passed during
+// one scan, in which the history does not change.
+type historyScan struct {
+	stale      time.Duration
+	atHead     int64
+	atOK       bool
+	x          int64
+	passedAt   time.Time
+	passedOK   bool
+	passedSeen bool
+}
+
+// at is h.at(now - stale).
+func (s *historyScan) at(h *history, now time.Time, stale time.Duration) int64 {
+	if !s.atOK || s.stale != stale {
+		s.stale, s.atHead, s.atOK = stale, h.at(now.Add(-stale)), true
+	}
+	return s.atHead
+}
+
+// passed is h.passed(x).
+func (s *historyScan) passed(h *history, x int64) (time.Time, bool) {
+	if !s.passedSeen || s.x != x {
+		s.passedAt, s.passedOK = h.passed(x)
+		s.x, s.passedSeen = x, true
+	}
+	return s.passedAt, s.passedOK
 }
 
 // state returns r's state, taken under its mutex; the registry's read

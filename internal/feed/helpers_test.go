@@ -24,6 +24,10 @@ var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func clock() time.Time { return t0 }
 
+// stopped is a client's clock stopped at t0: its leases are renewed only
+// when a test moves it.
+func stopped() *testtime.Clock { return testtime.NewClock(t0) }
+
 func sidOf(seq int64) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[8:], uint64(seq))

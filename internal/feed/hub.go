@@ -467,6 +467,12 @@ func (h *Hub) beatTicks(staleAfter time.Duration) uint64 {
 // pos: a confirmation waits for it. Followers report only when asked, to
 // renew their lease, or when their readiness changes, so without an ask
 // the hub's record of their positions may be seconds old.
+//
+// An ask for a position the hub has not read yet (a revocation just
+// committed, nearly every ask) wakes no stream: the streams write it
+// with the entries up to pos, when the tailer publishes them, in the
+// same write. Waking them now would cost every stream a write of its
+// own for an ask it cannot answer before the entries arrive.
 func (h *Hub) Ask(pos int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -474,7 +480,9 @@ func (h *Hub) Ask(pos int64) {
 		return
 	}
 	h.want, h.askFrame = pos, appendAsk(nil, pos)
-	h.wakeLocked()
+	if pos <= h.head {
+		h.wakeLocked()
+	}
 }
 
 func (h *Hub) stop() {

@@ -565,3 +565,28 @@ func TestHeartbeatWhenThePositionMovesSilently(t *testing.T) {
 	log.skip(3)
 	checkHeartbeat(t, wantEvent(t, d, feed.EventHeartbeat, "5"), 5)
 }
+
+// TestAskBeyondHeadComesWithTheEntries: an ask for a position the hub has
+// not read yet (a revocation just committed) is written after the entries
+// up to it, with them, not before them (on its own, or with another
+// event): an ask the follower cannot answer yet would cost every stream a
+// write of its own.
+func TestAskBeyondHeadComesWithTheEntries(t *testing.T) {
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
+	srv := serve(t, hub)
+	_, d := open(t, srv.URL+feed.Path+"?after=2", map[string]string{"Tegata-Verifier": "id=asked&stale_after_ms=10000"})
+	wantEvent(t, d, feed.EventHeartbeat, "2")
+	log.silent.Store(true)
+	log.appendN(1, live) // committed; the hub has not read it
+	hub.Ask(3)
+	hub.SetNodes([]string{"https://a.example.com"}) // wakes the stream
+	wantEvent(t, d, feed.EventNodes, "2")
+	log.silent.Store(false)
+	log.wake()
+	wantEntries(t, d, 3)
+	if ev := next(t, d); ev.Type != feed.EventAsk || string(ev.Data) != `{"position":3}` {
+		t.Fatalf("after the entries: %s %s, want the ask for 3", ev.Type, ev.Data)
+	}
+}

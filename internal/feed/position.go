@@ -153,10 +153,13 @@ func (h *Hub) ServeReports(w http.ResponseWriter, r *http.Request) {
 }
 
 // answerReports reads report lines and writes their answers until the
-// body ends or a report is refused.
+// body ends or a report is refused. A report numbered 0 wants no answer
+// (a follower that holds a lease answering an ask): it costs the hub the
+// line read, and nothing written unless it is refused.
 func (h *Hub) answerReports(w http.ResponseWriter, rc *http.ResponseController, br *bufio.Reader, f Follower, token string) {
 	var out []byte
 	var deadline time.Time
+	unflushed := false
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -167,25 +170,33 @@ func (h *Hub) answerReports(w http.ResponseWriter, rc *http.ResponseController, 
 		if err == nil {
 			ack, err = h.report(f, token, pos, ready)
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			out = appendRefusal(out[:0], err)
-		} else {
+		case n == 0:
+			out = out[:0]
+		default:
 			out = appendAnswer(out[:0], n, ack)
 		}
-		// As on the stream (conn.begin): the deadline moves once half of
-		// it has passed, not at every answer. I/O, not logic: wall clock.
-		if now := time.Now(); deadline.Sub(now) < h.cfg.WriteTimeout/2 {
-			deadline = now.Add(h.cfg.WriteTimeout)
-			_ = rc.SetWriteDeadline(deadline)
+		if len(out) > 0 {
+			// As on the stream (conn.begin): the deadline moves once half
+			// of it has passed, not at every answer. I/O, not logic: wall
+			// clock.
+			if now := time.Now(); deadline.Sub(now) < h.cfg.WriteTimeout/2 {
+				deadline = now.Add(h.cfg.WriteTimeout)
+				_ = rc.SetWriteDeadline(deadline)
+			}
+			if _, werr := w.Write(out); werr != nil || err != nil {
+				_ = rc.Flush()
+				return
+			}
+			unflushed = true
 		}
-		if _, werr := w.Write(out); werr != nil || err != nil {
-			_ = rc.Flush()
-			return
-		}
-		if br.Buffered() == 0 {
+		if unflushed && br.Buffered() == 0 {
 			if rc.Flush() != nil {
 				return
 			}
+			unflushed = false
 		}
 	}
 }

@@ -49,7 +49,7 @@ func TestLeaseVouchesOnceHeadApplied(t *testing.T) {
 			revocationsEvent(1, 2, 3) + "id: 3\nevent: heartbeat\ndata: {\"head\":3,\"time\":3,\"epoch\":\"e1\"}\n\n")
 		<-r.Context().Done()
 	}))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	startClient(t, c)
 	waitFor(t, "the first report", func() bool { return reports.Load() >= 1 })
 	if st := c.State(); !st.FreshUntil.IsZero() {
@@ -89,7 +89,7 @@ func TestLeaseCutShortByLicense(t *testing.T) {
 	log.appendN(2, live)
 	hub := startHub(t, log, feed.HubConfig{License: func() time.Time { return *license.Load() }})
 	srv := serve(t, positionMux(hub))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	startClient(t, c)
 	waitFor(t, "a lease", func() bool { return !c.State().FreshUntil.IsZero() })
 	if got := c.State().FreshUntil; !got.Equal(until) {
@@ -197,7 +197,7 @@ func TestEpochChangeResetsClient(t *testing.T) {
 	a, b := positionMux(hubA), positionMux(hubB)
 	cur.Store(&a)
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*cur.Load()).ServeHTTP(w, r) }))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	rec := startClient(t, c)
 	waitPosition(t, c, 3)
 	cur.Store(&b)
@@ -278,7 +278,7 @@ func TestUnknownVerifierReconnects(t *testing.T) {
 	}))
 	// A real clock: the client waits half the bound without an accepted
 	// report before it believes the node.
-	c := &feed.Client{URLs: []string{srv.URL}, Now: time.Now, Follower: &feed.Follower{ID: "v1", StaleAfter: 200 * time.Millisecond}}
+	c := &feed.Client{URLs: []string{srv.URL}, Follower: &feed.Follower{ID: "v1", StaleAfter: 200 * time.Millisecond}}
 	startClient(t, c)
 	waitFor(t, "a second stream after 409 unknown_verifier", func() bool { return streams.Load() >= 2 })
 	waitFor(t, "a lease from a later report", func() bool { return !c.State().FreshUntil.IsZero() })
@@ -308,7 +308,7 @@ func TestBalancedNodesKeepTheStream(t *testing.T) {
 		streams.Add(1)
 		beatingStream(w, r)
 	}))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: time.Now, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	startClient(t, c)
 	waitFor(t, "40 reports", func() bool { return reports.Load() >= 40 })
 	if n := streams.Load(); n != 1 {
@@ -349,7 +349,7 @@ func TestIDTakenRenews(t *testing.T) {
 		ids.Store(q.Get("id"), true)
 		stubStream(w, r)
 	}))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	startClient(t, c)
 	waitFor(t, "a lease under a new id", func() bool { return !c.State().FreshUntil.IsZero() })
 	id := c.State().ID
@@ -366,7 +366,7 @@ func TestStreamBadRequestIsPermanent(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, `{"error":"invalid_request","error_description":"Tegata-Verifier header: staleness bound out of range"}`)
 	}))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped()}
 	startClient(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -131,18 +131,10 @@ type answerResult struct {
 // not wait for the answer: the first round trip does.
 func (s *follower) openReportChannel(ctx context.Context, base string) *reportChannel {
 	ctx, cancel := context.WithCancel(ctx)
-	ch := &reportChannel{lines: make(chan []byte, 1), answers: make(chan answerResult, 1), cancel: cancel,
+	ch := &reportChannel{lines: make(chan []byte, maxQueuedLines), answers: make(chan answerResult, 1), cancel: cancel,
 		opened: make(chan struct{}), ended: make(chan struct{})}
-	pr, pw := io.Pipe()
-	context.AfterFunc(ctx, func() { pw.CloseWithError(errChannelClosed) })
-	go func() {
-		for l := range ch.lines {
-			if _, err := pw.Write(l); err != nil {
-				return
-			}
-		}
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+ReportsPath, pr)
+	body := &lineBody{lines: ch.lines, done: ctx.Done()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+ReportsPath, body)
 	if err != nil {
 		ch.answers <- answerResult{err: err}
 		close(ch.ended)
@@ -222,14 +214,60 @@ func parseAnswer(line []byte) answerResult {
 	return r
 }
 
+// maxQueuedLines bounds the report lines waiting for the HTTP client to
+// send them.
+const maxQueuedLines = 4
+
+// lineBody is the report stream's request body: the lines queued, read by
+// the HTTP client's writer as they come (one hand-over per line, where a
+// pipe would add a goroutine of its own), until the request's context
+// ends.
+type lineBody struct {
+	lines chan []byte
+	done  <-chan struct{}
+	cur   []byte
+}
+
+func (b *lineBody) Read(p []byte) (int, error) {
+	if len(b.cur) == 0 {
+		select {
+		case l, ok := <-b.lines:
+			if !ok {
+				return 0, io.EOF
+			}
+			b.cur = l
+		case <-b.done:
+			return 0, errChannelClosed
+		}
+	}
+	n := copy(p, b.cur)
+	b.cur = b.cur[n:]
+	return n, nil
+}
+
+// queue hands a report line to the HTTP client's writer.
+func (ch *reportChannel) queue(line []byte) error {
+	select {
+	case ch.lines <- line:
+		return nil
+	default:
+		return fmt.Errorf("%w: reports are still being sent", errChannelClosed)
+	}
+}
+
+// send sends one report that wants no answer (numbered 0): the node
+// records the position and answers nothing, unless it refuses the report
+// (the refusal then ends the report stream, and the next round trip
+// returns it).
+func (ch *reportChannel) send(pos int64, ready bool) error {
+	return ch.queue(appendReportLine(nil, 0, pos, ready))
+}
+
 // roundTrip sends one report and waits up to wait for its answer.
 func (ch *reportChannel) roundTrip(pos int64, ready bool, wait time.Duration) (answer, error) {
 	ch.n++
-	line := appendReportLine(nil, ch.n, pos, ready)
-	select {
-	case ch.lines <- line:
-	default:
-		return answer{}, fmt.Errorf("%w: a report is still being sent", errChannelClosed)
+	if err := ch.queue(appendReportLine(nil, ch.n, pos, ready)); err != nil {
+		return answer{}, err
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -271,7 +309,7 @@ func parseReportLine(line []byte) (n, pos int64, ready bool, err error) {
 		pos, ok[1] = atoi(f[1])
 		ok[2] = len(f[2]) == 1 && (f[2][0] == '0' || f[2][0] == '1')
 	}
-	if ok != [3]bool{true, true, true} || n < 1 || pos < 0 {
+	if ok != [3]bool{true, true, true} || n < 0 || pos < 0 {
 		return 0, 0, false, fmt.Errorf("%w: a report line is <n> <position> <ready: 0 or 1>, got %q", errReportLine, line)
 	}
 	return n, pos, f[2][0] == '1', nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func TestReportsOnlyWhenAsked(t *testing.T) {
 	var posts atomic.Int32
 	srv := serve(t, countPosts(positionMux(hub), &posts))
 	// A bound of a minute: the lease is renewed only after 20s.
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
 	startClient(t, c)
 	waitFor(t, "v1 current, as the hub says", func() bool {
 		f, ok := followerAt(hub, "v1")
@@ -85,7 +86,7 @@ func TestReportStreamHeldFallsBack(t *testing.T) {
 		}
 		mux.ServeHTTP(w, r)
 	}), &posts))
-	c := &feed.Client{URLs: []string{srv.URL}, Now: clock, Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
 	startClient(t, c)
 	waitFor(t, "a lease", func() bool { return !c.State().FreshUntil.IsZero() })
 	if n := posts.Load(); n == 0 {
@@ -157,6 +158,11 @@ func TestServeReports(t *testing.T) {
 		}
 	}
 	exchange("1 2 1\n", "1 3 1000\n")
+	// A report numbered 0 wants no answer: the next answer is the next
+	// report's, and the record has the position.
+	if _, err := io.WriteString(w, "0 1 0\n"); err != nil {
+		t.Fatal(err)
+	}
 	exchange("2 99 1\n", "2 3 1000\n") // a position beyond the head is taken as the head
 	if f, _ := followerAt(hub, "v1"); f.Position != 3 || !f.Ready {
 		t.Errorf("record after reporting 99 = %+v, want position 3 (the head), ready", f)
@@ -164,5 +170,141 @@ func TestServeReports(t *testing.T) {
 	exchange("3 x 1\n", "! invalid_request ")
 	if _, err := r.ReadString('\n'); err != io.EOF {
 		t.Errorf("after a refusal: read %v, want the stream ended (EOF)", err)
+	}
+}
+
+// TestAskAnsweredWithoutAnswer: a client that holds a lease answers an
+// ask with a report that wants no answer (numbered 0) on its report
+// stream; the hub records the position all the same.
+func TestAskAnsweredWithoutAnswer(t *testing.T) {
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	var lines lineLog
+	srv := serve(t, lines.wrap(positionMux(hub)))
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	startClient(t, c)
+	waitFor(t, "v1 current, on its report stream", func() bool {
+		f, ok := followerAt(hub, "v1")
+		return ok && f.Ready && c.State().Synced && lines.has("1 ")
+	})
+	hub.Ask(3)
+	log.appendN(1, live)
+	waitFor(t, "v1's report of 3 after the ask", func() bool {
+		f, _ := followerAt(hub, "v1")
+		return f.Position == 3
+	})
+	waitFor(t, "the report line \"0 3 1\"", func() bool { return lines.has("0 3 1\n") })
+}
+
+// lineLog keeps what clients write on their report streams.
+type lineLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lineLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.ReportsPath {
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.TeeReader(r.Body, l), r.Body}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lineLog) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.buf.String(), s)
+}
+
+// TestNoHeartbeatsWhileAnswersCome: a follower that says it hears from
+// the hub by its report answers (hears=reports) gets no periodic
+// heartbeat while its report stream is open, and gets them again once
+// that closes; one that does not say so gets them throughout.
+func TestNoHeartbeatsWhileAnswersCome(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		hears string
+		quiet bool
+	}{
+		{"hears by reports", "&hears=reports", true},
+		{"hears by heartbeats", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			log := newMemLog()
+			log.appendN(2, live)
+			hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond, Epoch: "e1"})
+			srv := serve(t, positionMux(hub))
+			// A bound of 40ms: a heartbeat due every tick.
+			header := "id=q&stale_after_ms=40&epoch=e1" + tt.hears
+			resp, d := open(t, srv.URL+feed.Path+"?after=2", map[string]string{"Tegata-Verifier": header})
+			var beats atomic.Int64
+			go func() {
+				for {
+					ev, err := d.Next()
+					if err != nil {
+						return
+					}
+					if ev.Type == feed.EventHeartbeat {
+						beats.Add(1)
+					}
+				}
+			}()
+			waitFor(t, "the first heartbeat", func() bool { return beats.Load() >= 1 })
+			status, w, _ := reportStream(t, srv.URL, header, resp.Header.Get("Tegata-Report-Token"))
+			if status != http.StatusOK {
+				t.Fatalf("report stream = %d, want 200", status)
+			}
+			b0, n0 := hub.Beats(), beats.Load()
+			waitFor(t, "20 ticks", func() bool { return hub.Beats() >= b0+20 })
+			n := beats.Load() - n0
+			switch {
+			case tt.quiet && n > 1:
+				t.Fatalf("%d heartbeats in 20 ticks with a report stream open, want none", n)
+			case !tt.quiet && n < 5:
+				t.Fatalf("%d heartbeats in 20 ticks, want one about every tick", n)
+			}
+			w.(io.Closer).Close()
+			n1 := beats.Load()
+			waitFor(t, "heartbeats once the report stream closed", func() bool { return beats.Load() >= n1+3 })
+		})
+	}
+}
+
+// TestReportAnswersKeepTheStreamOpen: a named client whose hub sends no
+// heartbeats (its report stream is open) counts its lease renewals'
+// answers as hearing from the hub, and keeps its one stream past many
+// idle timeouts.
+func TestReportAnswersKeepTheStreamOpen(t *testing.T) {
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	var streams atomic.Int32
+	var lines lineLog
+	mux := positionMux(hub)
+	srv := serve(t, lines.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.Path {
+			streams.Add(1)
+		}
+		mux.ServeHTTP(w, r)
+	})))
+	// Renewals every 200ms (a third of the bound), an idle timeout of
+	// 300ms, and no heartbeat while the report stream is open.
+	c := &feed.Client{URLs: []string{srv.URL}, IdleTimeout: 300 * time.Millisecond,
+		Follower: &feed.Follower{ID: "v1", StaleAfter: 600 * time.Millisecond}}
+	startClient(t, c)
+	waitFor(t, "ten renewals on the report stream", func() bool { return lines.has("10 2 1\n") })
+	if n := streams.Load(); n != 1 {
+		t.Errorf("%d feed streams over ten renewals, want 1: the answers kept it open", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
@@ -77,6 +78,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &conn{hub: h, w: w, rc: http.NewResponseController(w), named: named, beatTicks: 1}
 	if named {
 		c.beatTicks = h.beatTicks(f.StaleAfter)
+		if hearsByReports(r.Header.Get(headerFollower)) {
+			c.reports = h.fl.reportStreams(f.ID)
+		}
 	}
 	c.begin()
 	if err := c.rc.Flush(); err != nil {
@@ -169,6 +173,10 @@ type conn struct {
 	// beatTicks is how many of the hub's heartbeat ticks pass between
 	// two heartbeats on this stream (see Hub.beatTicks).
 	beatTicks uint64
+	// reports counts the report streams open for the follower, when it
+	// said it hears from the hub by their answers (hearsByReports): while
+	// one is open, the stream sends no periodic heartbeat.
+	reports *atomic.Int32
 	// nodesSent is the hub's nodesGen last written.
 	nodesSent uint64
 	// deadline is the write deadline set last: it is moved on only once
@@ -307,11 +315,19 @@ func (c *conn) live(ctx context.Context) error {
 		}
 		if caughtUp {
 			c.pos = max(c.pos, v.head)
-			if c.pos >= c.floor && (first || c.pos > c.told || v.beat-sentBeat >= c.beatTicks) {
+			due := v.beat-sentBeat >= c.beatTicks
+			if due && !first && c.reports != nil && c.reports.Load() > 0 {
+				// The follower hears from the hub on its report stream:
+				// lease renewals come more often than a heartbeat.
+				sentBeat, due = v.beat, false
+			}
+			if c.pos >= c.floor && (first || c.pos > c.told || due) {
 				c.writeHeartbeat(&v)
 				first, sentBeat, wrote = false, v.beat, true
 			}
-			if c.named && v.want > c.asked {
+			// An ask goes once the stream has sent the entries up to
+			// it, with them: the follower cannot answer it before.
+			if c.named && v.want > c.asked && c.pos >= v.want {
 				c.write(v.askFrame)
 				c.asked, wrote = v.want, true
 			}

@@ -1,7 +1,9 @@
 // Package jws signs JWS compact serializations with the keys of tegata's
 // access tokens: the one signing path of package token's Sign, and SignJWT
 // for the other JWTs the authority signs with those keys (Status List
-// Tokens), which no app has to mint. Stateless, safe for concurrent use.
+// Tokens), which no app has to mint; and the header parameters both of
+// tegata's JWS verifiers refuse (RefusedParams). Stateless, safe for
+// concurrent use.
 package jws
 
 import (

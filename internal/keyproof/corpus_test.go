@@ -83,7 +83,7 @@ func TestHostileCorpus(t *testing.T) {
 		t.Fatalf("corpus has %d cases, want the whole table", len(cases))
 	}
 	for _, c := range cases {
-		_, err := Parse(c.Proof, c.expect())
+		_, err := Parse(c.Proof, c.expect(), nil)
 		if got := sentinelName(err); got != c.Want || (c.Want == "") != (err == nil) {
 			t.Errorf("Parse(%s) = %v, want %s", c.Name, err, c.Want)
 		}

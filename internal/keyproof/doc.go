@@ -9,6 +9,7 @@
 // key is identified only by its RFC 7638 SHA-256 thumbprint.
 //
 // What the payload claims mean (htm, htu, jti, challenges) is the caller's
-// business; Parse returns them strictly decoded. Stateless, safe for
-// concurrent use.
+// business: Parse hands each member, strictly decoded, to the caller's
+// ClaimReader, so that a verifier reads a proof in one pass without
+// building maps. Stateless, safe for concurrent use.
 package keyproof

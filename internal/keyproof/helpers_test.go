@@ -9,6 +9,8 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"testing"
+
+	"github.com/tegata-dev/tegata/internal/strictjson"
 )
 
 // testSigners are the keys proofs are signed with in tests: fixed for
@@ -73,4 +75,21 @@ func jwkOf(tb testing.TB, signer crypto.Signer) string {
 func thumbprint(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return b64.EncodeToString(sum[:])
+}
+
+// testClaims is a ClaimReader keeping the jti and counting the members.
+type testClaims struct {
+	jti     string
+	members int
+}
+
+func (c *testClaims) read(d *strictjson.Decoder, name []byte) error {
+	c.members++
+	if string(name) != "jti" {
+		_, err := d.Value()
+		return err
+	}
+	s, _, err := d.StringValue()
+	c.jti = string(s)
+	return err
 }

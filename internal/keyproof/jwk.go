@@ -37,79 +37,137 @@ const (
 
 var b64 = base64.RawURLEncoding.Strict()
 
-// privateMembers are the JWK members of private and symmetric keys (RFC
-// 7518 §6): a device sends only its public key, and a key that comes with
-// its private half was not kept private.
-var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+// jwkFields are the members of a JWK a key is built from, as read: each
+// nil unless present as a string. private is the first member of a
+// private or symmetric key (RFC 7518 §6) present: a device sends only its
+// public key, and a key that comes with its private half was not kept
+// private.
+type jwkFields struct {
+	kty, crv, x, y, n, e []byte
+	private              string
+}
 
 // ParseJWK reads a public JWK (a JSON object) of type OKP (Ed25519), EC
 // (P-256) or RSA. Members other than the key's own are ignored; private
 // members are refused. Errors wrap ErrKey or ErrMalformed.
 func ParseJWK(data []byte) (Key, error) {
-	m, err := strictjson.DecodeObjectValue(data, "jwk", ErrMalformed)
+	var f jwkFields
+	var seen memberNames
+	err := strictjson.DecodeObject(data, "jwk", ErrMalformed, func(d *strictjson.Decoder, name []byte) error {
+		return f.member(d, name, &seen)
+	})
 	if err != nil {
 		return Key{}, err
 	}
-	return keyFromMap(m)
+	return f.key()
 }
 
-// keyFromMap reads a JWK decoded by strictjson.
-func keyFromMap(m map[string]any) (Key, error) {
-	for _, name := range privateMembers {
-		if _, ok := m[name]; ok {
-			return Key{}, fmt.Errorf("%w: jwk member %q is private key material", ErrKey, name)
-		}
+// readObject reads the JWK object at d (a proof's jwk header).
+func (f *jwkFields) readObject(d *strictjson.Decoder) error {
+	var seen memberNames
+	return d.Object(func(name []byte) error { return f.member(d, name, &seen) })
+}
+
+func (f *jwkFields) member(d *strictjson.Decoder, name []byte, seen *memberNames) error {
+	if !seen.add(name) {
+		return d.Errorf("duplicate member %q", name)
 	}
-	kty, _ := m["kty"].(string)
-	switch kty {
+	var dst *[]byte
+	switch string(name) {
+	case "kty":
+		dst = &f.kty
+	case "crv":
+		dst = &f.crv
+	case "x":
+		dst = &f.x
+	case "y":
+		dst = &f.y
+	case "n":
+		dst = &f.n
+	case "e":
+		dst = &f.e
+	default:
+		if p := privateMember(name); p != "" && f.private == "" {
+			f.private = p
+		}
+		_, err := d.Value()
+		return err
+	}
+	s, ok, err := d.StringValue()
+	if ok {
+		*dst = s
+	}
+	return err
+}
+
+// privateMember returns name if it is a member of private or symmetric
+// key material.
+func privateMember(name []byte) string {
+	switch string(name) {
+	case "d", "p", "q", "dp", "dq", "qi", "oth", "k":
+		return string(name)
+	}
+	return ""
+}
+
+// key builds the key the fields describe.
+func (f *jwkFields) key() (Key, error) {
+	if f.private != "" {
+		return Key{}, fmt.Errorf("%w: jwk member %q is private key material", ErrKey, f.private)
+	}
+	switch string(f.kty) {
 	case "OKP":
-		return okpKey(m)
+		return f.okpKey()
 	case "EC":
-		return ecKey(m)
+		return f.ecKey()
 	case "RSA":
-		return rsaKey(m)
+		return f.rsaKey()
 	case "":
 		return Key{}, fmt.Errorf("%w: jwk has no kty string", ErrKey)
 	}
-	return Key{}, fmt.Errorf("%w: jwk kty %q is not supported", ErrKey, kty)
+	return Key{}, fmt.Errorf("%w: jwk kty %q is not supported", ErrKey, f.kty)
 }
 
-func okpKey(m map[string]any) (Key, error) {
-	if crv, _ := m["crv"].(string); crv != "Ed25519" {
-		return Key{}, fmt.Errorf("%w: OKP crv %q, want Ed25519", ErrKey, crv)
+func (f *jwkFields) okpKey() (Key, error) {
+	if string(f.crv) != "Ed25519" {
+		return Key{}, fmt.Errorf("%w: OKP crv %q, want Ed25519", ErrKey, f.crv)
 	}
-	x, err := member(m, "x", ed25519.PublicKeySize)
+	x, err := member(f.x, "x", ed25519.PublicKeySize)
 	if err != nil {
 		return Key{}, err
 	}
-	return newKey(ed25519.PublicKey(x), `{"crv":"Ed25519","kty":"OKP","x":"`+b64.EncodeToString(x)+`"}`), nil
+	return newKey(ed25519.PublicKey(x), canonicalJWK(`{"crv":"Ed25519","kty":"OKP","x":"`, f.x, `"}`, nil, "")), nil
 }
 
-func ecKey(m map[string]any) (Key, error) {
-	if crv, _ := m["crv"].(string); crv != "P-256" {
-		return Key{}, fmt.Errorf("%w: EC crv %q, want P-256", ErrKey, crv)
+func (f *jwkFields) ecKey() (Key, error) {
+	if string(f.crv) != "P-256" {
+		return Key{}, fmt.Errorf("%w: EC crv %q, want P-256", ErrKey, f.crv)
 	}
-	x, err := member(m, "x", 32)
+	x, err := member(f.x, "x", 32)
 	if err != nil {
 		return Key{}, err
 	}
-	y, err := member(m, "y", 32)
+	y, err := member(f.y, "y", 32)
 	if err != nil {
 		return Key{}, err
 	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	var point [65]byte
+	point[0] = 4
+	copy(point[1:], x)
+	copy(point[33:], y)
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point[:])
 	if err != nil {
 		return Key{}, fmt.Errorf("%w: EC point is not on P-256", ErrKey)
 	}
-	return newKey(pub, `{"crv":"P-256","kty":"EC","x":"`+b64.EncodeToString(x)+`","y":"`+b64.EncodeToString(y)+`"}`), nil
+	return newKey(pub, canonicalJWK(`{"crv":"P-256","kty":"EC","x":"`, f.x, `","y":"`, f.y, `"}`)), nil
 }
 
-func rsaKey(m map[string]any) (Key, error) {
-	n, err := member(m, "n", 0)
+func (f *jwkFields) rsaKey() (Key, error) {
+	n, err := member(f.n, "n", 0)
 	if err != nil {
 		return Key{}, err
 	}
-	e, err := member(m, "e", 0)
+	e, err := member(f.e, "e", 0)
 	if err != nil {
 		return Key{}, err
 	}
@@ -129,29 +187,39 @@ func rsaKey(m map[string]any) (Key, error) {
 		return Key{}, fmt.Errorf("%w: RSA exponent must be odd, from 3 to 2^31-1", ErrKey)
 	}
 	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}
-	return newKey(pub, `{"e":"`+b64.EncodeToString(e)+`","kty":"RSA","n":"`+b64.EncodeToString(n)+`"}`), nil
+	return newKey(pub, canonicalJWK(`{"e":"`, f.e, `","kty":"RSA","n":"`, f.n, `"}`)), nil
 }
 
 // member decodes a base64url member; size, when not zero, is the exact
 // length the decoded bytes must have.
-func member(m map[string]any, name string, size int) ([]byte, error) {
-	s, ok := m[name].(string)
-	if !ok || s == "" {
+func member(s []byte, name string, size int) ([]byte, error) {
+	if len(s) == 0 {
 		return nil, fmt.Errorf("%w: jwk has no %q string", ErrKey, name)
 	}
-	b, err := b64.DecodeString(s)
+	b := make([]byte, b64.DecodedLen(len(s)))
+	n, err := b64.Decode(b, s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: jwk %q is not canonical base64url", ErrKey, name)
 	}
-	if size != 0 && len(b) != size {
-		return nil, fmt.Errorf("%w: jwk %q is %d bytes, want %d", ErrKey, name, len(b), size)
+	if size != 0 && n != size {
+		return nil, fmt.Errorf("%w: jwk %q is %d bytes, want %d", ErrKey, name, n, size)
 	}
-	return b, nil
+	return b[:n], nil
 }
 
-func newKey(pub crypto.PublicKey, canonical string) Key {
-	sum := sha256.Sum256([]byte(canonical))
-	return Key{Public: pub, JSON: []byte(canonical), Thumbprint: b64.EncodeToString(sum[:])}
+// newKey makes the Key of pub whose canonical JWK is canonical.
+func newKey(pub crypto.PublicKey, canonical []byte) Key {
+	sum := sha256.Sum256(canonical)
+	return Key{Public: pub, JSON: canonical, Thumbprint: b64.EncodeToString(sum[:])}
+}
+
+// canonicalJWK is a+x+b+y+c: a JWK's canonical JSON around its members as
+// read (strict base64url decoding has shown them canonical), in one
+// allocation.
+func canonicalJWK(a string, x []byte, b string, y []byte, c string) []byte {
+	out := make([]byte, 0, len(a)+len(x)+len(b)+len(y)+len(c))
+	out = append(append(append(append(append(out, a...), x...), b...), y...), c...)
+	return out
 }
 
 // suits reports whether k can verify signatures of alg.

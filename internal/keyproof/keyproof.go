@@ -51,58 +51,62 @@ type Expect struct {
 type Proof struct {
 	Algorithm string
 	Key       Key
-	// Header and Claims are the header and payload, strictly decoded (no
-	// member twice, valid UTF-8), as encoding/json decodes into an any.
-	Header map[string]any
-	Claims map[string]any
 }
 
-// refusedParams are header parameters a proof must not carry: other ways
-// of naming a key (URLs and certificates, never fetched or trusted), or
-// parameters changing what is signed and how.
-var refusedParams = map[string]string{
-	"jku":      "names a key URL",
-	"x5u":      "names a certificate URL",
-	"x5c":      "embeds a certificate chain",
-	"x5t":      "names a certificate",
-	"x5t#S256": "names a certificate",
-	"crit":     "lists critical extensions, and none is understood",
-	"b64":      "changes the payload encoding",
-	"enc":      "belongs to JWE",
-	"zip":      "belongs to JWE",
-}
+// ClaimReader reads a proof's payload one member at a time, as Parse
+// meets them: it must consume the member's value with d (d.StringValue,
+// d.NumberValue, d.Value, ...) and return only d's errors, keeping what it
+// needs; what the claims mean is the caller's to judge once Parse has
+// returned. Parse refuses a member twice before calling it. Names and
+// strings read are valid only until Parse returns.
+type ClaimReader func(d *strictjson.Decoder, name []byte) error
 
 // Parse verifies raw, a JWS in compact serialization, as e says, and
-// returns what it proves. The checks run cheapest first; the signature is
-// checked before the payload is read.
-func Parse(raw string, e Expect) (*Proof, error) {
+// returns what it proves; claims reads the payload (nil: it is checked
+// and dropped). The checks run cheapest first; the signature is checked
+// before the payload is read, and the payload is read strictly (one JSON
+// object, valid UTF-8, no member twice at any depth).
+func Parse(raw string, e Expect, claims ClaimReader) (Proof, error) {
 	if limit := cmpOr(e.MaxSize, DefaultMaxSize); len(raw) > limit {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), limit)
+		return Proof{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), limit)
 	}
 	h64, p64, s64, err := split(raw)
 	if err != nil {
-		return nil, err
+		return Proof{}, err
 	}
-	header, err := decodeJSON(h64, "header")
+	// One buffer for everything decoded: the signing input, as the
+	// signature functions want bytes, then the three segments.
+	signed := len(h64) + 1 + len(p64)
+	buf := make([]byte, signed, signed+b64.DecodedLen(len(h64))+b64.DecodedLen(len(p64))+b64.DecodedLen(len(s64)))
+	copy(buf, raw)
+	input := buf
+	hdr, rest, err := decodeSegment(buf, h64, "header")
 	if err != nil {
-		return nil, err
+		return Proof{}, err
 	}
-	alg, key, err := checkHeader(header, e)
+	h, err := readHeader(hdr)
 	if err != nil {
-		return nil, err
+		return Proof{}, err
 	}
-	sig, err := b64.DecodeString(s64)
+	alg, key, err := h.check(e)
+	if err != nil {
+		return Proof{}, err
+	}
+	sig, rest, err := decodeSegment(rest, s64, "signature")
 	if err != nil || len(sig) == 0 {
-		return nil, fmt.Errorf("%w: signature segment is not canonical base64url", ErrMalformed)
+		return Proof{}, fmt.Errorf("%w: signature segment is not canonical base64url", ErrMalformed)
 	}
-	if err := verify(alg, key, raw[:len(h64)+1+len(p64)], sig); err != nil {
-		return nil, err
+	if err := verify(alg, key, input, sig); err != nil {
+		return Proof{}, err
 	}
-	claims, err := decodeJSON(p64, "payload")
+	payload, _, err := decodeSegment(rest, p64, "payload")
 	if err != nil {
-		return nil, err
+		return Proof{}, err
 	}
-	return &Proof{Algorithm: alg, Key: key, Header: header, Claims: claims}, nil
+	if err := readClaims(payload, claims); err != nil {
+		return Proof{}, err
+	}
+	return Proof{Algorithm: alg, Key: key}, nil
 }
 
 func cmpOr(v, def int) int {
@@ -125,130 +129,70 @@ var base64url = func() (t [256]bool) {
 func split(raw string) (h, p, s string, err error) {
 	// encoding/base64 skips '\r' and '\n': refuse them, and anything else
 	// outside the alphabet, before decoding, so a proof has one spelling.
+	dots := 0
 	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; c != '.' && !base64url[c] {
+		if c := raw[i]; c == '.' {
+			dots++
+		} else if !base64url[c] {
 			return "", "", "", fmt.Errorf("%w: byte %#02x at offset %d is not base64url", ErrMalformed, c, i)
 		}
 	}
-	parts := strings.Split(raw, ".")
 	switch {
-	case len(parts) == 5:
+	case dots == 4:
 		return "", "", "", fmt.Errorf("%w: 5 segments: JWE is not accepted", ErrMalformed)
-	case len(parts) != 3:
-		return "", "", "", fmt.Errorf("%w: want 3 segments, got %d", ErrMalformed, len(parts))
-	case parts[0] == "" || parts[1] == "":
+	case dots != 2:
+		return "", "", "", fmt.Errorf("%w: want 3 segments, got %d", ErrMalformed, dots+1)
+	}
+	h, rest, _ := strings.Cut(raw, ".")
+	p, s, _ = strings.Cut(rest, ".")
+	if h == "" || p == "" {
 		return "", "", "", fmt.Errorf("%w: empty header or payload segment", ErrMalformed)
 	}
-	return parts[0], parts[1], parts[2], nil
+	return h, p, s, nil
 }
 
-// decodeJSON decodes a segment holding one strict JSON object.
-func decodeJSON(seg, part string) (map[string]any, error) {
-	data, err := b64.DecodeString(seg)
+// decodeSegment decodes seg into the room after buf's length, and returns
+// it and what is left of that room.
+func decodeSegment(buf []byte, seg, part string) (decoded, rest []byte, err error) {
+	room := buf[len(buf):cap(buf)]
+	n, err := b64.Decode(room, []byte(seg))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s segment is not canonical base64url", ErrMalformed, part)
+		return nil, nil, fmt.Errorf("%w: %s segment is not canonical base64url", ErrMalformed, part)
 	}
-	return strictjson.DecodeObjectValue(data, part, ErrMalformed)
+	return room[:n:n], room[n:n], nil
 }
 
-// checkHeader applies the algorithm allow-list, the refused parameters and
-// typ, and finds the key, which must suit the algorithm.
-func checkHeader(h map[string]any, e Expect) (string, Key, error) {
-	alg, err := algorithm(h, e.Algorithms)
-	if err != nil {
-		return "", Key{}, err
-	}
-	for name, why := range refusedParams {
-		if _, ok := h[name]; ok {
-			return "", Key{}, fmt.Errorf("%w: parameter %q %s", ErrHeader, name, why)
+// readClaims reads the payload JSON, handing each member to claims once.
+func readClaims(payload []byte, claims ClaimReader) error {
+	var seen memberNames
+	return strictjson.DecodeObject(payload, "payload", ErrMalformed, func(d *strictjson.Decoder, name []byte) error {
+		if !seen.add(name) {
+			return d.Errorf("duplicate member %q", name)
 		}
-	}
-	if err := checkType(h, e.Type); err != nil {
-		return "", Key{}, err
-	}
-	key, err := headerKey(h, e.Key)
-	if err != nil {
-		return "", Key{}, err
-	}
-	if !key.suits(alg) {
-		return "", Key{}, fmt.Errorf("%w: alg %s does not suit the key", ErrAlgorithm, alg)
-	}
-	return alg, key, nil
-}
-
-func algorithm(h map[string]any, allowed []string) (string, error) {
-	alg, ok := h["alg"].(string)
-	switch {
-	case !ok:
-		return "", fmt.Errorf("%w: header has no alg string", ErrAlgorithm)
-	case strings.EqualFold(alg, "none"):
-		return "", fmt.Errorf("%w: alg %q: unsigned proofs are never accepted", ErrAlgorithm, alg)
-	}
-	if allowed == nil {
-		allowed = DefaultAlgorithms
-	}
-	for _, a := range allowed {
-		if a == alg || (a == EdDSA && alg == Ed25519) {
-			switch alg {
-			case EdDSA, Ed25519, ES256, RS256:
-				return alg, nil
-			}
+		if claims == nil {
+			_, err := d.Value()
+			return err
 		}
-	}
-	return "", fmt.Errorf("%w: alg %q is not allowed", ErrAlgorithm, alg)
-}
-
-func checkType(h map[string]any, want string) error {
-	typ, ok := h["typ"].(string)
-	if !ok {
-		return fmt.Errorf("%w: header has no typ string, want %q", ErrType, want)
-	}
-	if want == "" || !(strings.EqualFold(typ, want) || strings.EqualFold(typ, "application/"+want)) {
-		return fmt.Errorf("%w: typ %q, want %q", ErrType, typ, want)
-	}
-	return nil
-}
-
-// headerKey returns the key the proof is to be verified with: the jwk
-// header's, or the caller's (which a jwk header present must match).
-func headerKey(h map[string]any, known *Key) (Key, error) {
-	raw, present := h["jwk"]
-	if !present {
-		if known == nil {
-			return Key{}, fmt.Errorf("%w: header has no jwk", ErrKey)
-		}
-		return *known, nil
-	}
-	m, ok := raw.(map[string]any)
-	if !ok {
-		return Key{}, fmt.Errorf("%w: header jwk is not an object", ErrKey)
-	}
-	key, err := keyFromMap(m)
-	if err != nil {
-		return Key{}, err
-	}
-	if known != nil && key.Thumbprint != known.Thumbprint {
-		return Key{}, fmt.Errorf("%w: header jwk is not the key expected", ErrKey)
-	}
-	return key, nil
+		return claims(d, name)
+	})
 }
 
 // verify checks sig over input. ECDSA signatures are accepted in high-S
 // form too: WebCrypto, which signs most browser and Node proofs, emits
 // either, and a proof's uniqueness rests on its jti, not its bytes.
-func verify(alg string, key Key, input string, sig []byte) error {
+func verify(alg string, key Key, input, sig []byte) error {
 	switch pub := key.Public.(type) {
 	case ed25519.PublicKey:
-		if len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, []byte(input), sig) {
+		if len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, input, sig) {
 			return nil
 		}
 	case *ecdsa.PublicKey:
-		digest := sha256.Sum256([]byte(input))
+		digest := sha256.Sum256(input)
 		if len(sig) == 64 && ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 			return nil
 		}
 	case *rsa.PublicKey:
-		digest := sha256.Sum256([]byte(input))
+		digest := sha256.Sum256(input)
 		if rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) == nil {
 			return nil
 		}

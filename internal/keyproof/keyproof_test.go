@@ -64,12 +64,13 @@ func parseCases(t testing.TB) []parseCase {
 func TestParse(t *testing.T) {
 	for _, tt := range parseCases(t) {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := Parse(tt.proof, tt.e)
+			var cl testClaims
+			_, err := Parse(tt.proof, tt.e, cl.read)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("Parse(%s) = %v, want %v", tt.name, err, tt.want)
 			}
-			if err == nil && p.Claims["jti"] != "j1" {
-				t.Errorf("Parse(%s).Claims = %v, want jti j1", tt.name, p.Claims)
+			if err == nil && (cl.jti != "j1" || cl.members != 4) {
+				t.Errorf("Parse(%s) read jti %q and %d members, want j1 and 4", tt.name, cl.jti, cl.members)
 			}
 		})
 	}
@@ -103,15 +104,15 @@ func TestKnownKey(t *testing.T) {
 	}
 	e := Expect{Type: "dbsc+jwt", Key: &known}
 	bare := signRaw(t, s.ec, ES256, `{"typ":"dbsc+jwt","alg":"ES256"}`, `{"jti":"j1"}`)
-	if _, err := Parse(bare, e); err != nil {
+	if _, err := Parse(bare, e, nil); err != nil {
 		t.Errorf("Parse(no jwk, known key) = %v, want nil", err)
 	}
 	other := signRaw(t, s.ed, EdDSA, `{"typ":"dbsc+jwt","alg":"EdDSA","jwk":`+jwkOf(t, s.ed)+`}`, `{"jti":"j1"}`)
-	if _, err := Parse(other, e); !errors.Is(err, ErrKey) {
+	if _, err := Parse(other, e, nil); !errors.Is(err, ErrKey) {
 		t.Errorf("Parse(jwk of another key, known key) = %v, want ErrKey", err)
 	}
 	forged := signRaw(t, s.ed, EdDSA, `{"typ":"dbsc+jwt","alg":"ES256"}`, `{"jti":"j1"}`)
-	if _, err := Parse(forged, e); !errors.Is(err, ErrSignature) {
+	if _, err := Parse(forged, e, nil); !errors.Is(err, ErrSignature) {
 		t.Errorf("Parse(signed by another key, known key) = %v, want ErrSignature", err)
 	}
 }
@@ -129,7 +130,7 @@ func TestSignRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Sign(%s) = %v", tc.name, err)
 		}
-		p, err := Parse(raw, e)
+		p, err := Parse(raw, e, nil)
 		if err != nil {
 			t.Fatalf("Parse(Sign(%s)) = %v", tc.name, err)
 		}

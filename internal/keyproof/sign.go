@@ -19,7 +19,7 @@ import (
 func PublicKey(pub crypto.PublicKey) (Key, error) {
 	switch pub := pub.(type) {
 	case ed25519.PublicKey:
-		return newKey(pub, `{"crv":"Ed25519","kty":"OKP","x":"`+b64.EncodeToString(pub)+`"}`), nil
+		return newKey(pub, []byte(`{"crv":"Ed25519","kty":"OKP","x":"`+b64.EncodeToString(pub)+`"}`)), nil
 	case *ecdsa.PublicKey:
 		if pub.Curve != elliptic.P256() {
 			return Key{}, fmt.Errorf("%w: only P-256 ECDSA keys sign proofs", ErrKey)
@@ -28,9 +28,9 @@ func PublicKey(pub crypto.PublicKey) (Key, error) {
 		if err != nil {
 			return Key{}, fmt.Errorf("%w: %v", ErrKey, err)
 		}
-		return newKey(pub, `{"crv":"P-256","kty":"EC","x":"`+b64.EncodeToString(raw[1:33])+`","y":"`+b64.EncodeToString(raw[33:])+`"}`), nil
+		return newKey(pub, []byte(`{"crv":"P-256","kty":"EC","x":"`+b64.EncodeToString(raw[1:33])+`","y":"`+b64.EncodeToString(raw[33:])+`"}`)), nil
 	case *rsa.PublicKey:
-		return newKey(pub, `{"e":"`+b64.EncodeToString(bigEndian(pub.E))+`","kty":"RSA","n":"`+b64.EncodeToString(pub.N.Bytes())+`"}`), nil
+		return newKey(pub, []byte(`{"e":"`+b64.EncodeToString(bigEndian(pub.E))+`","kty":"RSA","n":"`+b64.EncodeToString(pub.N.Bytes())+`"}`)), nil
 	}
 	return Key{}, fmt.Errorf("%w: unsupported key type %T", ErrKey, pub)
 }

@@ -70,6 +70,9 @@ func start(t testing.TB, tune func(*server.Config)) *env {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() {
+		// A connection the test's client dialled and never used holds
+		// Shutdown for 5 s (net/http counts it as idle only then).
+		http.DefaultClient.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := r.Shutdown(ctx); err != nil {

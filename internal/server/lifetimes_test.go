@@ -9,15 +9,17 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
+	iclock "github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
-// newVerifier follows the authority at url with the clock now.
-func newVerifier(t *testing.T, url, key string, now func() time.Time) *verifier.Verifier {
+// newVerifier follows the authority at url on clk.
+func newVerifier(t *testing.T, url, key string, clk iclock.Clock) *verifier.Verifier {
 	t.Helper()
-	v, err := verifier.New(ctx(t), verifier.Config{Authorities: []string{url}, APIKey: key, Now: now,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := verifier.Config{Authorities: []string{url}, APIKey: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg.Clock = clk
+	v, err := verifier.New(ctx(t), cfg)
 	if err != nil {
 		t.Fatalf("verifier.New = %v", err)
 	}
@@ -60,7 +62,7 @@ func TestLoweredAccessTTLKeepsRevocations(t *testing.T) {
 	if d.MaxLifetime != int64(time.Hour/time.Second) {
 		t.Errorf("published max lifetime after lowering the TTL = %d s, want 3600 while 1h tokens may be valid", d.MaxLifetime)
 	}
-	gate := newVerifier(t, r.URL, r.APIKey, clk.Now)
+	gate := newVerifier(t, r.URL, r.APIKey, clk)
 	rev, err := admin.RevokeSession(ctx(t), client.SessionRevocation{SessionID: tok.SessionID, Reason: "stolen"})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +88,7 @@ func TestLoweredAccessTTLKeepsRevocations(t *testing.T) {
 	if res, err := admin.Introspect(ctx(t), tok.AccessToken); err != nil || res.Active {
 		t.Errorf("Introspect(revoked 1h token, 56 min later) = %+v, %v; want inactive", res, err)
 	}
-	late := newVerifier(t, r.URL, r.APIKey, clk.Now) // a gate started now
+	late := newVerifier(t, r.URL, r.APIKey, clk) // a gate started now
 	if _, err := late.Verify(ctx(t), tok.AccessToken); !errors.Is(err, verifier.ErrRevoked) {
 		t.Errorf("a gate started after the lowering: Verify(revoked 1h token) = %v, want %v", err, verifier.ErrRevoked)
 	}
@@ -154,8 +156,8 @@ func TestLateVerifierBehindWithinLeewayGetsEntries(t *testing.T) {
 	// behind, within the 30 s tolerated, still takes the token as unexpired.
 	e.clock.Add(rev.Entry.ExpiresAt.Sub(e.clock.Now()) + 10*time.Second)
 	const skew = 25 * time.Second
-	behind := func() time.Time { return e.clock.Now().Add(-skew) }
-	if now := behind(); now.After(tok.AccessExpiresAt.Add(authority.DefaultLeeway)) {
+	behind := iclock.Offset(e.clock, -skew)
+	if now := behind.Now(); now.After(tok.AccessExpiresAt.Add(authority.DefaultLeeway)) {
 		t.Fatalf("test setup: the token is expired for the late verifier (%v > %v)", now, tok.AccessExpiresAt)
 	}
 	late := newVerifier(t, e.URL, e.APIKey, behind)

@@ -36,6 +36,10 @@ var (
 	// another kind of binding). A binding is never replaced: a device key
 	// that could be swapped would bind nothing.
 	ErrBound = errors.New("store: session is bound to another key")
+	// ErrChallengeUsed: RotateRefresh was given a proof over a challenge no
+	// newer than one already accepted with the same refresh token (see
+	// Rotation.Check). Nothing changed.
+	ErrChallengeUsed = errors.New("store: the proof's challenge was used already")
 )
 
 // Store is everything the authority persists.
@@ -110,7 +114,14 @@ type NewSession struct {
 	// Actor is who signs the device in; with Session.Binding set, the
 	// "session.bind" record names it.
 	Actor Actor
+	// Record, when set, is the action of an audit record of the creation
+	// itself, by Actor, its target the session id (ActionConsoleSignIn).
+	Record string
 }
+
+// ActionConsoleSignIn is the audit action of a sign-in to the operator
+// console: an admin API key opened a console session.
+const ActionConsoleSignIn = "console.sign_in"
 
 // Created is the outcome of CreateSession.
 type Created struct {
@@ -145,14 +156,25 @@ type Rotation struct {
 	// RevokedUntil is the ExpiresAt given to the revocation entry written
 	// when reuse is detected (Now + the longest access token lifetime).
 	RevokedUntil time.Time
-	// Check, when set, is called inside the transaction before a rotation
-	// that would be Rotated writes anything, with the session and the
-	// subject's generation the caller will mint an access token for. An
-	// error aborts: nothing changes, Presented stays current, and
-	// RotateRefresh returns the error. The authority uses it so that a
-	// refresh token is never spent on an access token it cannot mint. It
-	// runs while rows are locked: keep it cheap.
-	Check func(s Session, generation int64) error
+	// Check, when set, is called inside the transaction before a
+	// presentation that would be Rotated or Replayed writes or returns
+	// anything, with the session and the subject's generation the caller
+	// will mint an access token for. An error aborts: nothing changes,
+	// Presented stays as it was, and RotateRefresh returns the error. The
+	// authority uses it so that a refresh token is never spent on an access
+	// token it cannot mint, and so that a grace replay meets the session's
+	// binding as the rotation did. It runs while rows are locked: keep it
+	// cheap.
+	//
+	// Check returns the issue time of the challenge the request's proof
+	// signs when the session's binding makes such a proof single use (DBSC),
+	// the zero time otherwise. The store keeps, with the presented token,
+	// the newest such time it accepted; a presentation whose challenge is
+	// not newer is refused with ErrChallengeUsed and changes nothing. So a
+	// proof captured in flight is worth nothing within the grace window of
+	// the rotation it was made for, while the browser that lost the answer
+	// and signs a fresh challenge still gets the successor.
+	Check func(s Session, generation int64) (challengeAt time.Time, err error)
 	// Slot, when set, gives the session a new status list entry if it has
 	// none or its entry stands for an older subject generation (the first
 	// refresh after an access cutoff); the result's Session.Status is the
@@ -509,4 +531,8 @@ type Console interface {
 	// AuditCounts returns how many records of each action were written at
 	// or after since.
 	AuditCounts(ctx context.Context, since time.Time) (map[string]int64, error)
+	// SessionSubjects returns the subject of every stored session (live,
+	// revoked or expired) among ids, by id, in one query: the users of a
+	// page of audit records. An id of no stored session is absent.
+	SessionSubjects(ctx context.Context, ids []string) (map[string]string, error)
 }

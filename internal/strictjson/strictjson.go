@@ -148,6 +148,14 @@ func (d *Decoder) object(member func(name []byte) error) error {
 	}
 }
 
+// Object reads an object value, calling member after each name and its
+// colon; member must consume the value exactly once, and refusing a name
+// twice is its job (as with DecodeObject). It lets a reader decode a nested
+// object into fields of its own instead of a map.
+func (d *Decoder) Object(member func(name []byte) error) error {
+	return d.object(member)
+}
+
 // Member reads the value of member name into m, refusing a repeated name.
 func (d *Decoder) Member(m map[string]any, name []byte) error {
 	if _, dup := m[string(name)]; dup {

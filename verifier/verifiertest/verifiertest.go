@@ -15,7 +15,9 @@
 // What it keeps of the real authority: tokens are RFC 9068 JWTs signed
 // like the authority's, refresh tokens rotate and a spent one presented
 // again revokes its session (theft; there is no grace window), a subject
-// cutoff rejects exactly the tokens issued before it. What it leaves out:
+// cutoff rejects exactly the tokens issued before it, a session bound to a
+// DPoP key (CreateDPoPSession) gives tokens accepted only with a proof of
+// that key (DPoPProof). What it leaves out:
 // API keys, the audit trail, key rotation, rate limits, persistence.
 //
 // An Authority is safe for concurrent use.
@@ -23,6 +25,7 @@ package verifiertest
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -31,8 +34,10 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/dpop"
 	"github.com/tegata-dev/tegata/internal/localverifier"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/token"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -50,6 +55,11 @@ type Config struct {
 	// Start is where the clock starts. Default: the current time, in whole
 	// seconds.
 	Start time.Time
+	// PublicURL is the verifier's Config.PublicURL: the base URL the
+	// handlers under test are addressed at, which DPoP proofs name
+	// (DPoPProof). Empty: its Middleware refuses DPoP requests, as in
+	// production.
+	PublicURL string
 }
 
 // Authority issues and revokes tokens in memory. Build it with New.
@@ -59,8 +69,9 @@ type Authority struct {
 	set *revocation.Set
 	v   *verifier.Verifier
 
+	clock *testtime.Clock // the authority's and its verifier's
+
 	mu       sync.Mutex
-	now      time.Time
 	seq      int64
 	gens     map[string]int64    // subject -> generation (sgen of new tokens)
 	sessions map[string]*session // by id
@@ -71,6 +82,7 @@ type Authority struct {
 type session struct {
 	subject string
 	claims  map[string]any
+	jkt     string // the DPoP key's thumbprint, for a bound session
 	revoked bool
 }
 
@@ -96,14 +108,15 @@ func New(cfg Config) *Authority {
 	if err != nil {
 		panic(fmt.Sprintf("verifiertest: %v", err))
 	}
-	a := &Authority{cfg: cfg, now: cfg.Start, set: revocation.NewSet(0),
+	a := &Authority{cfg: cfg, clock: testtime.NewClock(cfg.Start), set: revocation.NewSet(0),
 		key:  token.SigningKey{ID: "verifiertest-" + randomID()[:8], Algorithm: cfg.Algorithm, Private: priv},
 		gens: map[string]int64{}, sessions: map[string]*session{}, refresh: map[string]string{}, spent: map[string]string{}}
 	keys, err := token.NewKeySet(token.PublicKey{ID: a.key.ID, Algorithm: a.key.Algorithm, Key: priv.Public()})
 	if err != nil {
 		panic(fmt.Sprintf("verifiertest: %v", err))
 	}
-	vcfg := verifier.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.AccessTTL, Now: a.Now}
+	vcfg := verifier.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, MaxLifetime: cfg.AccessTTL, PublicURL: cfg.PublicURL}
+	vcfg.Clock = a.clock
 	vcfg.Local = &localverifier.Source{Keys: func() token.KeyLookup { return keys }, Set: a.set}
 	if a.v, err = verifier.New(context.Background(), vcfg); err != nil {
 		panic(fmt.Sprintf("verifiertest: %v", err))
@@ -117,19 +130,11 @@ func New(cfg Config) *Authority {
 func (a *Authority) Verifier() *verifier.Verifier { return a.v }
 
 // Now returns the authority's clock.
-func (a *Authority) Now() time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.now
-}
+func (a *Authority) Now() time.Time { return a.clock.Now() }
 
 // Advance moves the clock forward, for the verifier too: past AccessTTL,
 // access tokens expire.
-func (a *Authority) Advance(d time.Duration) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.now = a.now.Add(d)
-}
+func (a *Authority) Advance(d time.Duration) { a.clock.Add(d) }
 
 // CreateSession signs subject in with the application claims (copied into
 // every access token of the session, like POST /v1/sessions) and returns its
@@ -141,6 +146,39 @@ func (a *Authority) CreateSession(subject string, claims map[string]any) client.
 	id := randomID()
 	a.sessions[id] = &session{subject: subject, claims: maps.Clone(claims)}
 	return a.tokens(id)
+}
+
+// CreateDPoPSession is CreateSession for a client holding a DPoP key
+// (RFC 9449), whose public half is key (Ed25519, P-256 or RSA): the
+// session is bound to it as POST /v1/sessions binds one with dpop_jkt, so
+// its access tokens carry cnf.jkt (TokenType "DPoP") and the Verifier
+// accepts them only as "Authorization: DPoP <token>" with a proof signed by
+// that key (DPoPProof). Refresh keeps the binding; unlike the authority,
+// it asks for no proof. An unsupported key panics.
+func (a *Authority) CreateDPoPSession(subject string, claims map[string]any, key crypto.PublicKey) client.Tokens {
+	jkt, err := client.Thumbprint(key)
+	if err != nil {
+		panic(fmt.Sprintf("verifiertest: CreateDPoPSession: %v", err))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := randomID()
+	a.sessions[id] = &session{subject: subject, claims: maps.Clone(claims), jkt: jkt}
+	return a.tokens(id)
+}
+
+// DPoPProof signs the DPoP proof a client holding key sends with
+// accessToken in a request of method to url (the URL the client
+// addresses: Config.PublicURL and the path, for the Middleware), at the
+// authority's clock, as client.TokenSource.Authorize does. Each call makes
+// a new proof; the Verifier accepts a proof once. An unsupported key
+// panics.
+func (a *Authority) DPoPProof(key crypto.Signer, method, url, accessToken string) string {
+	p, err := dpop.NewProof(key, method, url, accessToken, "", a.Now())
+	if err != nil {
+		panic(fmt.Sprintf("verifiertest: DPoPProof: %v", err))
+	}
+	return p
 }
 
 // Refresh rotates refreshToken like POST /v1/token/refresh: new access and
@@ -231,7 +269,8 @@ func (a *Authority) cutoff(subject string) {
 // it cannot refuse one. Called with a.mu held.
 func (a *Authority) apply(e revocation.Entry) {
 	a.seq++
-	e.Seq, e.CreatedAt, e.ExpiresAt = a.seq, a.now, a.now.Add(a.cfg.AccessTTL+verifier.DefaultLeeway)
+	now := a.clock.Now()
+	e.Seq, e.CreatedAt, e.ExpiresAt = a.seq, now, now.Add(a.cfg.AccessTTL+verifier.DefaultLeeway)
 	if err := a.set.Apply(e); err != nil {
 		panic(fmt.Sprintf("verifiertest: apply revocation: %v", err))
 	}
@@ -242,15 +281,21 @@ func (a *Authority) apply(e revocation.Entry) {
 func (a *Authority) tokens(id string) client.Tokens {
 	s := a.sessions[id]
 	c := a.claims(s.subject, id, s.claims)
+	c.JKT = s.jkt
+	typ := "Bearer"
+	if s.jkt != "" {
+		typ = "DPoP"
+	}
 	rt := randomID() + randomID()
 	a.refresh[rt] = id
-	return client.Tokens{SessionID: id, AccessToken: a.sign(c), TokenType: "Bearer",
+	return client.Tokens{SessionID: id, AccessToken: a.sign(c), TokenType: typ,
 		ExpiresIn: int64(a.cfg.AccessTTL / time.Second), AccessExpiresAt: c.Expiry, RefreshToken: rt}
 }
 
 func (a *Authority) claims(subject, sid string, extra map[string]any) token.Claims {
+	now := a.clock.Now()
 	return token.Claims{Issuer: a.cfg.Issuer, Subject: subject, Audience: []string{a.cfg.Audience},
-		IssuedAt: a.now, Expiry: a.now.Add(a.cfg.AccessTTL), ID: randomID(), SessionID: sid,
+		IssuedAt: now, Expiry: now.Add(a.cfg.AccessTTL), ID: randomID(), SessionID: sid,
 		Generation: a.gens[subject], Extra: maps.Clone(extra)}
 }
 

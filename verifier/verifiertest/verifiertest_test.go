@@ -2,6 +2,9 @@ package verifiertest_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -150,4 +153,59 @@ func TestMiddleware(t *testing.T) {
 	if got := get(admin.AccessToken); got != 401 {
 		t.Errorf("admin after revocation = %d, want 401", got)
 	}
+}
+
+// TestDPoPSession: a session bound to a DPoP key gives tokens its verifier
+// accepts only with a fresh proof of that key, at the authority's clock,
+// before and after a refresh, until the session is revoked.
+func TestDPoPSession(t *testing.T) {
+	a := verifiertest.New(verifiertest.Config{})
+	key, other := ecKey(t), ecKey(t)
+	s := a.CreateDPoPSession("alice", map[string]any{"roles": []string{"editor"}}, key.Public())
+	if s.TokenType != "DPoP" {
+		t.Errorf("CreateDPoPSession().TokenType = %q, want DPoP", s.TokenType)
+	}
+	ctx := context.Background()
+	const url = "https://api.example/orders"
+	check := func(tok, proof string) error {
+		_, err := a.Verifier().VerifyDPoP(ctx, tok, proof, "GET", url)
+		return err
+	}
+	p := a.DPoPProof(key, "GET", url, s.AccessToken)
+	if err := check(s.AccessToken, p); err != nil {
+		t.Fatalf("VerifyDPoP(bound token, its key's proof) = %v, want nil", err)
+	}
+	for name, err := range map[string]error{
+		"replayed proof":        check(s.AccessToken, p),
+		"another key's proof":   check(s.AccessToken, a.DPoPProof(other, "GET", url, s.AccessToken)),
+		"proof for another URL": check(s.AccessToken, a.DPoPProof(key, "GET", "https://api.example/admin", s.AccessToken)),
+	} {
+		if !errors.Is(err, verifier.ErrDPoP) {
+			t.Errorf("VerifyDPoP(%s) = %v, want ErrDPoP", name, err)
+		}
+	}
+	if _, err := verify(t, a, s.AccessToken); !errors.Is(err, verifier.ErrDPoP) {
+		t.Errorf("Verify(bound token as Bearer) = %v, want ErrDPoP", err)
+	}
+	a.Advance(10 * time.Minute) // proofs are signed at the authority's clock
+	next, err := a.Refresh(s.RefreshToken)
+	if err != nil || next.TokenType != "DPoP" {
+		t.Fatalf("Refresh(bound session) = %q, %v, want DPoP tokens", next.TokenType, err)
+	}
+	if err := check(next.AccessToken, a.DPoPProof(key, "GET", url, next.AccessToken)); err != nil {
+		t.Errorf("VerifyDPoP(refreshed token, 10 min later) = %v, want nil", err)
+	}
+	a.RevokeSession(s.SessionID)
+	if err := check(next.AccessToken, a.DPoPProof(key, "GET", url, next.AccessToken)); !errors.Is(err, verifier.ErrRevoked) {
+		t.Errorf("VerifyDPoP(revoked session) = %v, want ErrRevoked", err)
+	}
+}
+
+func ecKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -2,13 +2,16 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"io/fs"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/store"
+	"github.com/tegata-dev/tegata/internal/store/sqlstore"
 	"github.com/tegata-dev/tegata/internal/store/storetest"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
@@ -130,6 +133,37 @@ func TestConcurrentOpen(t *testing.T) {
 			t.Errorf("Open() #%d = %v", i, err)
 		}
 	}
+}
+
+// TestMigrations runs storetest.Migrations on the embedded schema, each
+// database a schema of its own.
+func TestMigrations(t *testing.T) {
+	sub, err := fs.Sub(schema, "schema")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Migrations(t, sub, func(t *testing.T) storetest.Database {
+		dsn := pgtest.Schema(t)
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return storetest.Database{DB: db, Open: func(migrations fs.FS) (store.Store, error) {
+			pool, err := sql.Open("pgx", dsn)
+			if err != nil {
+				return nil, err
+			}
+			d := dialect()
+			d.Schema = migrations
+			s, err := sqlstore.New(context.Background(), pool, pool, d)
+			if err != nil {
+				_ = pool.Close()
+				return nil, err
+			}
+			return s, nil
+		}}
+	})
 }
 
 func TestWithSearchPath(t *testing.T) {

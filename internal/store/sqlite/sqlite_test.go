@@ -188,3 +188,37 @@ func TestNotifiedSkipsOwnAppends(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrations runs storetest.Migrations on the embedded schema.
+func TestMigrations(t *testing.T) {
+	sub, err := fs.Sub(schema, "schema")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Migrations(t, sub, func(t *testing.T) storetest.Database {
+		path := filepath.Join(t.TempDir(), "tegata.db")
+		if err := createFile(path); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", dsn(path, reader))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return storetest.Database{DB: db, Open: func(migrations fs.FS) (store.Store, error) {
+			w, err := sql.Open("sqlite", dsn(path, writer))
+			if err != nil {
+				return nil, err
+			}
+			w.SetMaxOpenConns(1)
+			d := dialect()
+			d.Schema = migrations
+			s, err := sqlstore.New(context.Background(), w, w, d)
+			if err != nil {
+				_ = w.Close()
+				return nil, err
+			}
+			return s, nil
+		}}
+	})
+}

@@ -190,3 +190,26 @@ func (s *Store) AuditCounts(ctx context.Context, since time.Time) (map[string]in
 	}
 	return out, nil
 }
+
+// SessionSubjects implements store.Console: one read of the sessions'
+// primary key for every id at once.
+func (s *Store) SessionSubjects(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	cond, args := s.d.in("id", ids)
+	rows, err := s.query(ctx, `SELECT id, subject FROM sessions WHERE `+cond, args...)
+	pairs, err := collect(rows, err, func(r scanner) ([2]string, error) {
+		var p [2]string
+		err := r.Scan(&p[0], &p[1])
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: session subjects: %w", err)
+	}
+	for _, p := range pairs {
+		out[p[0]] = p[1]
+	}
+	return out, nil
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,9 +21,12 @@ type migration struct {
 	stmts   []string
 }
 
-// migrate applies every migration newer than the database's schema version,
-// all in one transaction: a process killed halfway leaves the schema as it
-// was, and the dialect's MigrationLock keeps concurrent starters apart.
+// migrate applies every migration of the schema the database has not
+// applied, in version order, all in one transaction: a process killed
+// halfway leaves the schema as it was, and the dialect's MigrationLock keeps
+// concurrent starters apart. schema_version holds one row per migration
+// applied, so a migration numbered below one already applied (it landed
+// later) is applied too, and one this build does not know is refused.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := loadMigrations(s.d.Schema)
 	if err != nil {
@@ -37,25 +42,44 @@ func (s *Store) migrate(ctx context.Context) error {
 			version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 			return err
 		}
-		var current int64
-		if err := t.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current); err != nil {
+		applied, err := appliedMigrations(ctx, t)
+		if err != nil {
 			return err
 		}
-		return applyMigrations(ctx, t, ms, current)
+		if err := refuseUnknown(ms, applied); err != nil {
+			return err
+		}
+		return applyMissing(ctx, t, ms, applied)
 	})
 }
 
-// ErrSchemaNewer: the database's schema is newer than this build knows, so
+// ErrSchemaNewer: the database has a migration this build does not know, so
 // a newer tegata migrated it; this one refuses to run on it rather than
 // misread what it does not know.
 var ErrSchemaNewer = errors.New("the database's schema is newer than this tegata")
 
-func applyMigrations(ctx context.Context, t *tx, ms []migration, current int64) error {
-	if n := len(ms); n > 0 && current > ms[n-1].version {
-		return schemaNewer(ctx, t, current, ms[n-1].version)
+// appliedMigrations returns the versions in schema_version, each with when
+// it was applied (Unix microseconds).
+func appliedMigrations(ctx context.Context, t *tx) (map[int64]int64, error) {
+	rows, err := t.query(ctx, `SELECT version, applied_at FROM schema_version`)
+	if err != nil {
+		return nil, err
 	}
+	defer rows.Close()
+	applied := make(map[int64]int64)
+	for rows.Next() {
+		var v, at int64
+		if err := rows.Scan(&v, &at); err != nil {
+			return nil, err
+		}
+		applied[v] = at
+	}
+	return applied, rows.Err()
+}
+
+func applyMissing(ctx context.Context, t *tx, ms []migration, applied map[int64]int64) error {
 	for _, m := range ms {
-		if m.version <= current {
+		if _, ok := applied[m.version]; ok {
 			continue
 		}
 		for _, stmt := range m.stmts {
@@ -73,17 +97,53 @@ func applyMigrations(ctx context.Context, t *tx, ms []migration, current int64) 
 	return nil
 }
 
-// schemaNewer is the refusal of a schema newer than known: when the newer
-// version was applied, and what the operator can do.
-func schemaNewer(ctx context.Context, t *tx, current, known int64) error {
-	var at int64
-	when := ""
-	if err := t.queryRow(ctx, `SELECT applied_at FROM schema_version WHERE version = ?`, current).Scan(&at); err == nil {
-		when = " on " + time.UnixMicro(at).UTC().Format(time.RFC3339)
+// refuseUnknown returns ErrSchemaNewer naming every applied version that
+// ms lacks, when it was applied, the versions this build knows, and what
+// the operator can do.
+func refuseUnknown(ms []migration, applied map[int64]int64) error {
+	known := make([]int64, len(ms))
+	for i, m := range ms {
+		known[i] = m.version
 	}
-	return fmt.Errorf("%w: it is at version %d (applied%s by a newer tegata), this tegata knows versions up to %d. "+
+	var unknown []string
+	for _, v := range slices.Sorted(maps.Keys(applied)) {
+		if _, ok := slices.BinarySearch(known, v); !ok {
+			at := time.UnixMicro(applied[v]).UTC().Format(time.RFC3339)
+			unknown = append(unknown, fmt.Sprintf("%d (applied on %s)", v, at))
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	noun, it := "migration", "it"
+	if len(unknown) > 1 {
+		noun, it = "migrations", "them"
+	}
+	return fmt.Errorf("%w: it has %s %s, which this tegata does not know (it knows versions %s): a newer tegata applied %s. "+
 		"Run the tegata that upgraded the database, or a newer one; to go back to this version, restore the backup "+
-		"taken before the upgrade (docs/operations.md, \"Upgrades and rollback\")", ErrSchemaNewer, current, when, known)
+		"taken before the upgrade (docs/operations.md, \"Upgrades and rollback\")",
+		ErrSchemaNewer, noun, strings.Join(unknown, ", "), versionRanges(known), it)
+}
+
+// versionRanges writes sorted versions as runs: "1-11, 13".
+func versionRanges(vs []int64) string {
+	var runs []string
+	for i := 0; i < len(vs); {
+		j := i
+		for j+1 < len(vs) && vs[j+1] == vs[j]+1 {
+			j++
+		}
+		run := strconv.FormatInt(vs[i], 10)
+		if j > i {
+			run += "-" + strconv.FormatInt(vs[j], 10)
+		}
+		runs = append(runs, run)
+		i = j + 1
+	}
+	if len(runs) == 0 {
+		return "none"
+	}
+	return strings.Join(runs, ", ")
 }
 
 // loadMigrations reads NNNN_description.sql files in version order.

@@ -26,9 +26,11 @@ type refreshRow struct {
 	usedAt    sql.NullInt64
 	successor []byte
 	sealed    []byte
+	// challengeAt: the newest single-use challenge accepted with it.
+	challengeAt sql.NullInt64
 	// What the batch did to it.
-	advanced bool
-	inserted *store.RefreshToken
+	advanced, challenged bool
+	inserted             *store.RefreshToken
 }
 
 // rotSession is a session locked by a rotation batch.
@@ -115,7 +117,7 @@ func (b *rotateBatch) lock(ctx context.Context, t *tx, ops []*pending[store.Rota
 
 func (b *rotateBatch) lockTokens(ctx context.Context, t *tx, hashes [][]byte) error {
 	from, args := t.d.from(newRows("p", len(hashes)).blobs("hash", hashes))
-	rs, err := t.query(ctx, `SELECT hash, session_id, expires_at, used_at, successor_hash, successor_sealed
+	rs, err := t.query(ctx, `SELECT hash, session_id, expires_at, used_at, successor_hash, successor_sealed, challenge_at
 		FROM refresh_tokens WHERE hash IN (SELECT p.hash FROM `+from+`) ORDER BY hash`+t.d.lock(), args...)
 	if err != nil {
 		return fmt.Errorf("lock refresh tokens: %w", err)
@@ -125,7 +127,7 @@ func (b *rotateBatch) lockTokens(ctx context.Context, t *tx, hashes [][]byte) er
 	for rs.Next() {
 		var h []byte
 		tok := &refreshRow{}
-		if err := rs.Scan(&h, &tok.sessionID, &tok.expiresAt, &tok.usedAt, &tok.successor, &tok.sealed); err != nil {
+		if err := rs.Scan(&h, &tok.sessionID, &tok.expiresAt, &tok.usedAt, &tok.successor, &tok.sealed, &tok.challengeAt); err != nil {
 			return fmt.Errorf("lock refresh tokens: %w", err)
 		}
 		b.tokens[string(h)] = tok
@@ -235,17 +237,36 @@ func (b *rotateBatch) rotate(r store.Rotation) (store.RotateResult, *revocation.
 	}
 	switch {
 	case !tok.usedAt.Valid:
-		if r.Check != nil {
-			if err := r.Check(ss.Session, res.Generation); err != nil {
-				return store.RotateResult{}, nil, err
-			}
+		if err := check(r, tok, ss.Session, res.Generation); err != nil {
+			return store.RotateResult{}, nil, err
 		}
 		return b.advance(r, tok, ss, res)
 	case b.isReplay(tok, r):
+		if err := check(r, tok, ss.Session, res.Generation); err != nil {
+			return store.RotateResult{}, nil, err
+		}
 		res.Outcome, res.Sealed = store.Replayed, tok.sealed
 		return res, nil, nil
 	}
 	return b.reuse(r, ss, res)
+}
+
+// check runs the rotation's Check for a presentation of tok that would be
+// answered, and records the challenge its proof signs, refusing one no
+// newer than the last accepted with tok (store.ErrChallengeUsed).
+func check(r store.Rotation, tok *refreshRow, ss store.Session, gen int64) error {
+	if r.Check == nil {
+		return nil
+	}
+	at, err := r.Check(ss, gen)
+	if err != nil || at.IsZero() {
+		return err
+	}
+	if tok.challengeAt.Valid && micros(at) <= tok.challengeAt.Int64 {
+		return store.ErrChallengeUsed
+	}
+	tok.challengeAt, tok.challenged = sql.NullInt64{Int64: micros(at), Valid: true}, true
+	return nil
 }
 
 // refusal says why a token may not be exchanged at all, or "".
@@ -366,6 +387,9 @@ func (b *rotateBatch) write(ctx context.Context, t *tx) error {
 	if err := b.markUsed(ctx, t); err != nil {
 		return err
 	}
+	if err := b.markChallenges(ctx, t); err != nil {
+		return err
+	}
 	var refreshed, ended []string
 	var refreshedAt, endedAt []int64
 	for id, ss := range b.sessions {
@@ -447,6 +471,26 @@ func (b *rotateBatch) markUsed(ctx context.Context, t *tx) error {
 	}
 	if n != int64(len(hashes)) {
 		return errors.New("a presented token was rotated concurrently")
+	}
+	return nil
+}
+
+// markChallenges stores the challenges accepted with the presented tokens.
+func (b *rotateBatch) markChallenges(ctx context.Context, t *tx) error {
+	var hashes [][]byte
+	var at []int64
+	for key, tok := range b.tokens {
+		if tok.challenged {
+			hashes, at = append(hashes, []byte(key)), append(at, tok.challengeAt.Int64)
+		}
+	}
+	if len(hashes) == 0 {
+		return nil
+	}
+	from, args := t.d.from(newRows("c", len(hashes)).blobs("hash", hashes).ints("at", at))
+	if _, err := t.exec(ctx, `UPDATE refresh_tokens SET challenge_at = c.at
+		FROM `+from+` WHERE refresh_tokens.hash = c.hash`, args...); err != nil {
+		return fmt.Errorf("mark challenges: %w", err)
 	}
 	return nil
 }

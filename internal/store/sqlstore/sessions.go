@@ -126,15 +126,19 @@ func (s *Store) execCreate(ctx context.Context, t *tx, ops []*pending[store.NewS
 	if err := insertRefreshTokens(ctx, t, newSessionTokens(ops)); err != nil {
 		return s.conflict(err)
 	}
-	return recordAll(ctx, t, bindRecords(ops))
+	return recordAll(ctx, t, createRecords(ops))
 }
 
-// bindRecords are the "session.bind" records of the batch's sessions
-// created bound.
-func bindRecords(ops []*pending[store.NewSession, store.Created]) []store.AuditRecord {
+// createRecords are the audit records of the batch's sessions: the one
+// each NewSession.Record names, and "session.bind" for those created bound.
+func createRecords(ops []*pending[store.NewSession, store.Created]) []store.AuditRecord {
 	var out []store.AuditRecord
 	for _, p := range ops {
-		if ss := p.in.Session; ss.Binding.Bound() {
+		ss := p.in.Session
+		if p.in.Record != "" {
+			out = append(out, store.AuditRecord{At: ss.CreatedAt, Actor: p.in.Actor, Action: p.in.Record, Target: ss.ID})
+		}
+		if ss.Binding.Bound() {
 			out = append(out, bindRecord(ss.ID, ss.Binding.Kind, ss.CreatedAt, p.in.Actor))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -99,40 +100,107 @@ func openDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
+// TestMigrate: migrations are applied by the set of versions the database
+// has, not by its highest: a build that adds a migration numbered below one
+// already applied applies it, and a build that lacks an applied one refuses
+// to start, naming it, and changes nothing.
 func TestMigrate(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "m.db")
-	v1 := fstest.MapFS{"0001_a.sql": {Data: []byte("CREATE TABLE a (x INTEGER);\nINSERT INTO a VALUES (1);\n")}}
-	v2 := fstest.MapFS{
-		"0001_a.sql": v1["0001_a.sql"],
-		"0002_b.sql": {Data: []byte("INSERT INTO a VALUES (2);\n")},
+	schema := func(versions ...int) fstest.MapFS {
+		fsys := fstest.MapFS{"0001_a.sql": {Data: []byte("CREATE TABLE a (x INTEGER);\nINSERT INTO a VALUES (1);\n")}}
+		for _, v := range versions {
+			fsys[fmt.Sprintf("%04d_m.sql", v)] = &fstest.MapFile{Data: []byte(fmt.Sprintf("INSERT INTO a VALUES (%d);\n", v))}
+		}
+		return fsys
 	}
 	steps := []struct {
 		name    string
 		fs      fstest.MapFS
-		wantErr bool
-		rows    int
+		applied []int    // rows of a in the order the migrations ran
+		refused []string // what the refusal must say; nil: no refusal
 	}{
-		{"first open applies 1", v1, false, 1},
-		{"same schema again applies nothing", v1, false, 1},
-		{"new migration applies 2 only", v2, false, 2},
-		{"older build refuses a newer database", v1, true, 2},
+		{"fresh database gets every migration", schema(2, 4), []int{1, 2, 4}, nil},
+		{"a migration numbered below the newest applied is applied", schema(2, 3, 4), []int{1, 2, 4, 3}, nil},
+		{"nothing missing changes nothing", schema(2, 3, 4), []int{1, 2, 4, 3}, nil},
+		{"an applied migration this build lacks is refused", schema(2, 4), []int{1, 2, 4, 3},
+			[]string{"has migration 3 (applied on 20", "knows versions 1-2, 4"}},
+		{"an applied migration newer than any known is refused", schema(2, 3), []int{1, 2, 4, 3},
+			[]string{"has migration 4 (applied on 20", "knows versions 1-3"}},
+		{"every unknown migration is named", schema(2), []int{1, 2, 4, 3},
+			[]string{"has migrations 3 (applied on 20", "), 4 (applied on 20", "knows versions 1-2", "restore the backup"}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			db := openDB(t, path)
 			s, err := New(ctx, db, db, testDialect(st.fs))
-			if (err != nil) != st.wantErr {
-				t.Fatalf("New() = %v, want error %v", err, st.wantErr)
-			}
 			if s != nil {
 				defer s.Close()
 			} else {
 				defer db.Close()
 			}
-			var rows int
-			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM a").Scan(&rows); err != nil || rows != st.rows {
-				t.Errorf("rows in a = %d, %v, want %d", rows, err, st.rows)
+			checkRefusal(t, err, st.refused)
+			if got := intColumn(t, db, "SELECT x FROM a ORDER BY rowid"); !slices.Equal(got, st.applied) {
+				t.Errorf("migrations applied, in order = %v, want %v", got, st.applied)
+			}
+		})
+	}
+}
+
+func checkRefusal(t *testing.T, err error, want []string) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatalf("New() = %v, want no error", err)
+		}
+		return
+	}
+	if !errors.Is(err, ErrSchemaNewer) {
+		t.Fatalf("New() = %v, want ErrSchemaNewer", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("New() = %q, want it to say %q", err, w)
+		}
+	}
+}
+
+func intColumn(t *testing.T, db *sql.DB, q string) []int {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var got []int
+	for rows.Next() {
+		var x int
+		if err := rows.Scan(&x); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		got = append(got, x)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return got
+}
+
+func TestVersionRanges(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []int64
+		want string
+	}{
+		{"none", nil, "none"},
+		{"one", []int64{1}, "1"},
+		{"a run", []int64{1, 2, 3}, "1-3"},
+		{"a gap", []int64{1, 2, 3, 5, 7, 8}, "1-3, 5, 7-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := versionRanges(tt.in); got != tt.want {
+				t.Errorf("versionRanges(%v) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

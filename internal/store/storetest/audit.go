@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,5 +64,33 @@ func testAudit(t *testing.T, s store.Store) {
 				t.Errorf("AuditLog(%d, %d) = %v, %v, want %v", tt.after, tt.limit, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// testCreateRecord: a session created with a Record writes that record,
+// by its Actor, its target the session, in the creation's transaction; one
+// created without writes none (and one bound, session.bind besides).
+func testCreateRecord(t *testing.T, s store.Store) {
+	signIn := newSession("s1", "tegata-console:k1", t0)
+	signIn.Record, signIn.Actor = store.ActionConsoleSignIn, store.Actor{By: "api-key:ops", Reason: "console sign-in, key k1"}
+	create(t, s, signIn)
+	plain := newSession("s2", "alice", t0)
+	plain.Actor = store.Actor{By: "app", Reason: "sign-in"}
+	create(t, s, plain)
+	bound := newSession("s3", "tegata-console:k1", t0)
+	bound.Record, bound.Actor = store.ActionConsoleSignIn, store.Actor{By: "api-key:ops", Reason: "r"}
+	bound.Session.Binding = testBinding(store.BindingDPoP, "k3")
+	create(t, s, bound)
+	var got []string
+	for _, r := range auditLog(t, s) {
+		got = append(got, fmt.Sprintf("%s %s by %s (%s) at %v", r.Action, r.Target, r.Actor.By, r.Actor.Reason, r.At.Equal(t0)))
+	}
+	want := []string{
+		"console.sign_in s1 by api-key:ops (console sign-in, key k1) at true",
+		"console.sign_in s3 by api-key:ops (r) at true",
+		"session.bind s3 by api-key:ops (dpop: r) at true",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit trail after three creations = %q, want %q", got, want)
 	}
 }

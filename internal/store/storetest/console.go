@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -117,5 +118,34 @@ func testSearchAudit(t *testing.T, s store.Store) {
 	counts, err := s.AuditCounts(ctx, t0.Add(time.Minute))
 	if err != nil || counts["subject.revoke"] != 2 || counts["session.revoke"] != 1 || len(counts) != 2 {
 		t.Errorf("AuditCounts(t0+1m) = %v, %v, want subject.revoke 2, session.revoke 1", counts, err)
+	}
+}
+
+// testSessionSubjects pins SessionSubjects: every stored session among the
+// ids (a revoked one included), duplicates once, unknown ids absent.
+func testSessionSubjects(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	create(t, s, newSession("s1", "alice", t0))
+	create(t, s, newSession("s2", "bob", t0))
+	create(t, s, newSession("s3", "carol", t0))
+	if _, err := s.RevokeSession(ctx, "s2", t0.Add(time.Second), t0.Add(time.Hour), store.Actor{By: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ids  []string
+		want map[string]string
+	}{
+		{"some", []string{"s1", "s2", "alice", "s1"}, map[string]string{"s1": "alice", "s2": "bob"}},
+		{"none stored", []string{"nope"}, map[string]string{}},
+		{"no ids", nil, map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.SessionSubjects(ctx, tt.ids)
+			if err != nil || !maps.Equal(got, tt.want) {
+				t.Errorf("SessionSubjects(%q) = %v, %v, want %v", tt.ids, got, err, tt.want)
+			}
+		})
 	}
 }

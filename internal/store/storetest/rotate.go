@@ -50,7 +50,7 @@ func testRotateCheck(t *testing.T, s store.Store) {
 	refuse := errors.New("cannot mint")
 	var saw store.Session
 	r := rotation("rt-s1", "rt-s1-2", now)
-	r.Check = func(ss store.Session, gen int64) error { saw = ss; return refuse }
+	r.Check = func(ss store.Session, gen int64) (time.Time, error) { saw = ss; return time.Time{}, refuse }
 	if _, err := s.RotateRefresh(ctx, r); !errors.Is(err, refuse) {
 		t.Fatalf("RotateRefresh(Check fails) = %v, want %v", err, refuse)
 	}

@@ -2,8 +2,9 @@
 // implementation runs Run from its own tests, so the contract in package
 // store is checked once, the same way, for all of them.
 //
-// Run's subtests run one after the other, each on a fresh store; some start
-// many goroutines against that store to check its concurrency guarantees.
+// Run's subtests run in parallel, each on a fresh store of its own; some
+// start many goroutines against that store to check its concurrency
+// guarantees.
 // RunNodes runs those again with the goroutines spread over several stores
 // opened on one database, so the database's locking between connections
 // (SQLite's file lock, Postgres's row locks) is what keeps them correct.
@@ -23,8 +24,8 @@ import (
 )
 
 // Run runs the conformance suite. open returns a new, empty store for one
-// subtest; Run closes it when the subtest ends (cleanups registered by open
-// run after that).
+// subtest, and is called by subtests running in parallel; Run closes the
+// store when the subtest ends (cleanups registered by open run after that).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -50,6 +51,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RotateReused", testRotateReused},
 		{"RotateRefused", testRotateRefused},
 		{"RotateConcurrent", oneNode(testRotateConcurrent)},
+		{"RotateChallenge", testRotateChallenge},
+		{"RotateChallengeRefusedFirst", testRotateChallengeRefusedFirst},
+		{"RotateChallengeConcurrent", oneNode(testRotateChallengeConcurrent)},
 		{"LogEmpty", testLogEmpty},
 		{"EntriesAfter", testEntriesAfter},
 		{"PruneLog", testPruneLog},
@@ -72,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RetireInstalledConcurrent", testRetireInstalledConcurrent},
 		{"Lifetimes", testLifetimes},
 		{"Audit", testAudit},
+		{"CreateRecord", testCreateRecord},
 		{"Notifier", testNotifier},
 		{"StatusLists", testStatusLists},
 		{"SlotAllocation", testSlotAllocation},
@@ -95,9 +100,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Broadcaster", testBroadcaster},
 		{"Subjects", testSubjects},
 		{"SearchAudit", testSearchAudit},
+		{"SessionSubjects", testSessionSubjects},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each has a database of its own
 			s := open(t)
 			t.Cleanup(func() {
 				if err := s.Close(); err != nil {
@@ -119,6 +126,7 @@ var nodeTests = []struct {
 }{
 	{"CreateDuringCutoff", testCreateDuringCutoff},
 	{"RotateConcurrent", testRotateConcurrent},
+	{"RotateChallengeConcurrent", testRotateChallengeConcurrent},
 	{"LogConcurrentAppends", testLogConcurrentAppends},
 	{"RevokeAPIKeyConcurrent", testRevokeAPIKeyConcurrent},
 	{"BindSessionConcurrent", testBindSessionConcurrent},
@@ -136,6 +144,7 @@ func oneNode(fn func(t *testing.T, nodes []store.Store)) func(t *testing.T, s st
 func RunNodes(t *testing.T, open func(t *testing.T) []store.Store) {
 	for _, tt := range nodeTests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each has a database of its own
 			nodes := open(t)
 			if len(nodes) < 2 {
 				t.Fatalf("RunNodes: open returned %d stores, want at least 2", len(nodes))
