@@ -129,7 +129,7 @@ func node(t *testing.T, id string, hub inforce.Hub, st *sqlite.Store, clk clock.
 func TestConfirmWaitsForOtherNode(t *testing.T) {
 	st := openStore(t)
 	// The nodes' flushes and evaluations go on while the test waits.
-	clk := testtime.NewRunningClock(time.Now())
+	clk := testtime.NewRunning()
 	hubA := newFakeHub(5, 5, follower("va", 5, clk.Now()))
 	hubB := newFakeHub(3, 5, follower("vb", 3, clk.Now()))
 	a, _ := node(t, "a", hubA, st, clk)

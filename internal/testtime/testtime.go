@@ -23,55 +23,26 @@ import (
 )
 
 // Clock is a settable clock, safe for concurrent use and cheap enough for
-// benchmarks of hot paths (an atomic load). Times are in UTC. It is a
+// benchmarks of hot paths (one atomic load). Times are in UTC. It is a
 // clock.Clock: its timers fire when Add or Set moves it to or past their
 // time, each in its own goroutine as time.AfterFunc's do. Pass it (or its Now) where a
 // component takes a clock.
-//
-// A Clock from NewClock stands still between moves: a test decides every
-// instant its component sees. One from NewRunningClock also moves on its
-// own as fast as the wall clock, for tests of a whole node whose
-// background work (record flushes, heartbeats, retries, work paced by its
-// cost) must go on as in production while the test still jumps ahead to
-// reach an expiry.
 type Clock struct {
-	ns   atomic.Int64 // the time, or for a running clock the time at base
-	base time.Time    // running clocks: the wall instant (monotonic) ns was at
+	ns atomic.Int64
 
 	mu     sync.Mutex
 	timers []*timer // armed, in no order
 }
 
-// NewClock returns a Clock set to t that moves only when told to.
+// NewClock returns a Clock set to t.
 func NewClock(t time.Time) *Clock {
 	c := &Clock{}
 	c.Set(t)
 	return c
 }
 
-// NewRunningClock returns a Clock set to t that moves on by itself as the
-// wall clock does, and by Add and Set in jumps.
-func NewRunningClock(t time.Time) *Clock {
-	c := &Clock{base: time.Now()}
-	c.Set(t)
-	return c
-}
-
-func (c *Clock) running() bool { return !c.base.IsZero() }
-
-// elapsed is how far a running clock has moved by itself.
-func (c *Clock) elapsed() int64 {
-	if !c.running() {
-		return 0
-	}
-	return int64(time.Since(c.base))
-}
-
-// unixNano is the clock's time in Unix nanoseconds.
-func (c *Clock) unixNano() int64 { return c.ns.Load() + c.elapsed() }
-
 // Now returns the clock's time.
-func (c *Clock) Now() time.Time { return time.Unix(0, c.unixNano()).UTC() }
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 
 // Add moves the clock by d and fires the timers that are then due.
 func (c *Clock) Add(d time.Duration) {
@@ -81,7 +52,7 @@ func (c *Clock) Add(d time.Duration) {
 
 // Set sets the clock to t and fires the timers that are then due.
 func (c *Clock) Set(t time.Time) {
-	c.ns.Store(t.UnixNano() - c.elapsed())
+	c.ns.Store(t.UnixNano())
 	c.fire()
 }
 
@@ -93,25 +64,17 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	return t
 }
 
-// fire starts the due timers, earliest first. On a running clock it sets
-// the wall timers of the others to their time, which a jump brought
-// nearer.
+// fire starts the due timers, earliest first.
 func (c *Clock) fire() {
+	now := c.ns.Load()
 	c.mu.Lock()
-	now := c.unixNano()
 	var due []*timer
 	kept := c.timers[:0]
 	for _, t := range c.timers {
 		if t.at <= now {
 			due = append(due, t)
-			if t.wall != nil {
-				t.wall.Stop()
-			}
 		} else {
 			kept = append(kept, t)
-			if t.wall != nil {
-				t.wall.Reset(time.Duration(t.at - now))
-			}
 		}
 	}
 	c.timers = kept
@@ -124,18 +87,14 @@ func (c *Clock) fire() {
 
 // timer is one AfterFunc of a Clock.
 type timer struct {
-	c    *Clock
-	f    func()
-	at   int64       // Unix nanoseconds; guarded by c.mu
-	wall *time.Timer // running clocks: calls fire at the time; guarded by c.mu
+	c  *Clock
+	f  func()
+	at int64 // Unix nanoseconds; guarded by c.mu
 }
 
 func (t *timer) Stop() bool {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
-	if t.wall != nil {
-		t.wall.Stop()
-	}
 	for i, o := range t.c.timers {
 		if o == t {
 			t.c.timers = slices.Delete(t.c.timers, i, i+1)
@@ -148,15 +107,8 @@ func (t *timer) Stop() bool {
 func (t *timer) Reset(d time.Duration) bool {
 	active := t.Stop()
 	t.c.mu.Lock()
-	t.at = t.c.unixNano() + int64(d)
+	t.at = t.c.ns.Load() + int64(d)
 	t.c.timers = append(t.c.timers, t)
-	if t.c.running() && d > 0 {
-		if t.wall == nil {
-			t.wall = time.AfterFunc(d, t.c.fire)
-		} else {
-			t.wall.Reset(d)
-		}
-	}
 	t.c.mu.Unlock()
 	if d <= 0 {
 		t.c.fire()
