@@ -126,12 +126,18 @@ func (c *Client) request(ctx context.Context, method, path string, body io.Reade
 // send makes the request and decodes a 2xx answer into out, or returns the
 // error answer as an *Error.
 func (c *Client) send(req *http.Request, out any) error {
+	_, err := c.sendHeader(req, out)
+	return err
+}
+
+// sendHeader is send that also returns the header of a 2xx answer.
+func (c *Client) sendHeader(req *http.Request, out any) (http.Header, error) {
 	if c.APIKey != "" {
 		// The same rule as every secret tegata reads: a key from a file or
 		// a Kubernetes secret ends in a newline.
 		key, err := secret.Clean(c.APIKey)
 		if err != nil {
-			return fmt.Errorf("client: APIKey: %w", err)
+			return nil, fmt.Errorf("client: APIKey: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
@@ -141,23 +147,23 @@ func (c *Client) send(req *http.Request, out any) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("client: %s %s: %w", req.Method, req.URL.Path, err)
+		return nil, fmt.Errorf("client: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return fmt.Errorf("client: %s %s: reading the answer: %w", req.Method, req.URL.Path, err)
+		return nil, fmt.Errorf("client: %s %s: reading the answer: %w", req.Method, req.URL.Path, err)
 	}
 	if resp.StatusCode >= 300 {
-		return errorFrom(resp, b)
+		return nil, errorFrom(resp, b)
 	}
 	if out == nil {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("client: %s %s: decoding the answer: %w", req.Method, req.URL.Path, err)
+		return nil, fmt.Errorf("client: %s %s: decoding the answer: %w", req.Method, req.URL.Path, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // pathSegment escapes s as one path segment. url.PathEscape leaves "." and

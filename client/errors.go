@@ -20,6 +20,9 @@ type Error struct {
 	// RetryAfter is the wait the authority asked for (Retry-After) with a
 	// 429 or 503; zero otherwise.
 	RetryAfter time.Duration `json:"-"`
+	// DPoPNonce is the nonce the authority asked DPoP proofs to carry
+	// (DPoP-Nonce) with use_dpop_nonce; "" otherwise.
+	DPoPNonce string `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -62,6 +65,10 @@ var (
 	// (use_dbsc_challenge): nothing was spent; ask the browser to sign a
 	// fresh challenge.
 	ErrUseDBSCChallenge = errors.New("client: use_dbsc_challenge")
+	// ErrUseDPoPNonce: the authority requires a server nonce in DPoP
+	// proofs (use_dpop_nonce, RFC 9449 §8); Error.DPoPNonce holds it. A
+	// TokenSource signs its retry with it by itself.
+	ErrUseDPoPNonce = errors.New("client: use_dpop_nonce")
 	// ErrServer: the authority failed (server_error, or an answer that was
 	// not the API's JSON error).
 	ErrServer = errors.New("client: server_error")
@@ -78,6 +85,7 @@ var sentinels = map[string]error{
 	"temporarily_unavailable": ErrUnavailable,
 	"server_error":            ErrServer,
 	"use_dbsc_challenge":      ErrUseDBSCChallenge,
+	"use_dpop_nonce":          ErrUseDPoPNonce,
 }
 
 // errorFrom builds the *Error of a non-2xx answer. An answer that is not
@@ -96,6 +104,9 @@ func errorFrom(resp *http.Response, body []byte) *Error {
 	}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	if e.Code == "use_dpop_nonce" {
+		e.DPoPNonce = resp.Header.Get("DPoP-Nonce")
 	}
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -63,29 +64,49 @@ func (c *Client) CreateSession(ctx context.Context, r SessionRequest) (Tokens, e
 // needs). The presented token is spent; presenting it again later is
 // treated as theft and ends the session. ErrInvalidGrant: sign in again.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
-	return c.refresh(ctx, refreshToken, nil)
+	t, _, err := c.refresh(ctx, refreshToken, nil, "")
+	return t, err
 }
 
-// refresh is Refresh with a DPoP proof signed by key, when set.
-func (c *Client) refresh(ctx context.Context, refreshToken string, key crypto.Signer) (Tokens, error) {
+// refresh is Refresh with a DPoP proof signed by key, when set, carrying
+// nonce, the authority's last DPoP-Nonce ("" if none came yet). An answer
+// use_dpop_nonce is retried once with the nonce it brings (RFC 9449 §8).
+// It returns the nonce to sign the next proof with.
+func (c *Client) refresh(ctx context.Context, refreshToken string, key crypto.Signer, nonce string) (Tokens, string, error) {
+	t, next, err := c.refreshOnce(ctx, refreshToken, key, nonce)
+	var e *Error
+	if key != nil && errors.As(err, &e) && e.Code == "use_dpop_nonce" && e.DPoPNonce != "" && e.DPoPNonce != nonce {
+		t, next, err = c.refreshOnce(ctx, refreshToken, key, e.DPoPNonce)
+	}
+	if next == "" {
+		next = nonce
+	}
+	return t, next, err
+}
+
+func (c *Client) refreshOnce(ctx context.Context, refreshToken string, key crypto.Signer, nonce string) (Tokens, string, error) {
 	var t Tokens
 	body, err := json.Marshal(map[string]string{"refresh_token": refreshToken})
 	if err != nil {
-		return t, err
+		return t, "", err
 	}
 	req, err := c.request(ctx, "POST", "/v1/token/refresh", bytes.NewReader(body))
 	if err != nil {
-		return t, err
+		return t, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if key != nil {
-		proof, err := dpop.NewProof(key, "POST", req.URL.String(), "", "", time.Now())
+		proof, err := dpop.NewProof(key, "POST", req.URL.String(), "", nonce, time.Now())
 		if err != nil {
-			return t, fmt.Errorf("client: DPoP proof: %w", err)
+			return t, "", fmt.Errorf("client: DPoP proof: %w", err)
 		}
 		req.Header.Set("DPoP", proof)
 	}
-	return t, c.send(req, &t)
+	h, err := c.sendHeader(req, &t)
+	if err != nil {
+		return t, "", err
+	}
+	return t, h.Get("DPoP-Nonce"), nil
 }
 
 // RefreshDBSC is Refresh for a session bound to a browser's DBSC key, with

@@ -29,7 +29,10 @@ type TokenSourceOptions struct {
 	OnRefresh func(Tokens)
 	// DPoP is the device's key for a DPoP-bound session (SessionRequest
 	// DPoPJKT is its Thumbprint): refreshes carry a proof signed by it, and
-	// Authorize signs one for every request.
+	// Authorize signs one for every request. When the authority asks for
+	// server nonces (use_dpop_nonce), a refresh is retried once with the
+	// nonce it sent, and the nonce of each answer goes into the next
+	// refresh's proof.
 	DPoP crypto.Signer
 }
 
@@ -45,6 +48,9 @@ type TokenSource struct {
 
 	mu sync.Mutex
 	t  Tokens
+	// nonce is the authority's last DPoP-Nonce, for the next refresh's
+	// proof.
+	nonce string
 }
 
 // TokenSource returns a TokenSource that starts from t (from CreateSession
@@ -67,7 +73,8 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	if s.t.AccessToken != "" && time.Until(s.t.AccessExpiresAt) > s.opts.Early {
 		return s.t.AccessToken, nil
 	}
-	t, err := s.c.refresh(ctx, s.t.RefreshToken, s.opts.DPoP)
+	t, nonce, err := s.c.refresh(ctx, s.t.RefreshToken, s.opts.DPoP, s.nonce)
+	s.nonce = nonce
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tegata-dev/tegata/internal/clock"
 )
 
 // Config configures the gate. The zero value is a forward-auth endpoint that
@@ -78,6 +80,19 @@ type Config struct {
 	// and stale state, Debug otherwise) and upstream failures (Warn). Nil:
 	// slog.Default().
 	Logger *slog.Logger
+
+	internalConfig
+}
+
+// internalConfig carries what only tegata's own tests set: embedded
+// unexported in Config and WebConfig, its field is hidden from go doc, and
+// no app can build its value.
+type internalConfig struct {
+	// Clock is the gate's: it must be its verifier's (verifier.Config has
+	// the same field), since the gate decides on the tokens the verifier
+	// checked, and it runs the expiry checks of WebSockets. Nil: the wall
+	// clock. Apps fake time as for the verifier (docs/packages.md).
+	Clock clock.Clock
 }
 
 // Defaults.

@@ -216,6 +216,55 @@ func TestDBSCProofByAnotherKey(t *testing.T) {
 	}
 }
 
+// TestDBSCCapturedProofReplayed: a DBSC refresh captured in flight (its
+// proof and the cookies it went with, the refresh cookie now spent) and
+// sent again within the authority's grace window gets no cookies: the
+// challenge it signs was used, so the gate asks for a fresh signature,
+// which only the browser's key can give. Nothing is revoked and the
+// browser keeps its session.
+func TestDBSCCapturedProofReplayed(t *testing.T) {
+	e := startWeb(t, nil)
+	victim := e.dbscBrowser(false)
+	var mu sync.Mutex
+	var captured *http.Request
+	victim.Sent = func(r *http.Request) {
+		if r.Header.Get("Secure-Session-Response") != "" && strings.HasSuffix(r.URL.Path, "/dbsc/refresh") {
+			mu.Lock()
+			captured = r
+			mu.Unlock()
+		}
+	}
+	dbscLogin(t, victim, "gus")
+	_, sid := dbscGet(t, victim)
+	e.advance(t, accessTTL-time.Minute+time.Second) // the bound access cookie lapses
+	if st, saw := dbscGet(t, victim); st != http.StatusOK || saw != sid {
+		t.Fatalf("the browser's DBSC refresh: %d in %q, want 200 in %s (events %s)", st, saw, sid, dbsctest.Describe(victim.Events()))
+	}
+	mu.Lock()
+	replay := captured
+	mu.Unlock()
+	if replay == nil {
+		t.Fatal("no DBSC refresh with a proof was sent")
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Do(replay.Clone(testContext(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Secure-Session-Challenge") == "" || len(resp.Cookies()) != 0 {
+		t.Fatalf("the captured refresh sent again = %d, challenge %q, cookies %v; want 403 with a fresh challenge and no cookies",
+			resp.StatusCode, resp.Header.Get("Secure-Session-Challenge"), resp.Cookies())
+	}
+	if kind, live := e.bindingOf(t, sid); kind != client.BindingDBSC || !live {
+		t.Fatalf("after the replay the session is bound %q, live %v; want it untouched", kind, live)
+	}
+	e.advance(t, accessTTL-time.Minute+time.Second)
+	if st, saw := dbscGet(t, victim); st != http.StatusOK || saw != sid {
+		t.Errorf("the browser's next refresh: %d in %q, want 200 in %s (events %s)", st, saw, sid, dbsctest.Describe(victim.Events()))
+	}
+}
+
 // TestDBSCSignInAgain: a browser that signs in again holds the DBSC
 // session of its first sign-in as well as the new one; refreshing the old
 // one must end it, not revoke the new session as if its key were a

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/requestid"
@@ -76,7 +76,7 @@ func New(v *verifier.Verifier, cfg Config) (http.Handler, error) {
 	}
 	log := slog.New(requestid.LogHandler(cfg.Logger.Handler()))
 	logDPoPSetup(log, cfg)
-	g := &gate{v: v, cfg: cfg, log: log, m: m, tunnels: newTunnels(v, time.Now, log)}
+	g := &gate{v: v, cfg: cfg, log: log, m: m, tunnels: newTunnels(v, clock.Or(cfg.Clock), log)}
 	origins := cfg.WebSocketOrigins
 	if cfg.Upstream != nil {
 		g.proxy = g.newProxy()

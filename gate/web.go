@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/requestid"
@@ -85,8 +86,8 @@ type WebConfig struct {
 	// Logger receives sign-in failures, authority trouble (Warn/Error) and
 	// refused requests (Info/Debug). Nil: slog.Default().
 	Logger *slog.Logger
-	// Now is the clock. Nil: time.Now.
-	Now func() time.Time
+
+	internalConfig
 }
 
 // defaultUnavailablePage is what a browser's page request gets while
@@ -153,15 +154,12 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if v == nil || cfg.Authority == nil {
 		return nil, errors.New("gate: NewWeb needs a verifier and WebConfig.Authority")
 	}
-	w := &Web{v: v, auth: withRequestIDs(cfg.Authority), log: cfg.Logger, now: cfg.Now, loginPath: cfg.LoginPath, trusted: slices.Clone(cfg.TrustedProxies),
+	w := &Web{v: v, auth: withRequestIDs(cfg.Authority), log: cfg.Logger, now: clock.Or(cfg.Clock).Now, loginPath: cfg.LoginPath, trusted: slices.Clone(cfg.TrustedProxies),
 		cop: http.NewCrossOriginProtection(), quiet: httpguard.NewLimiter(1.0/60, 1), noDBSC: cfg.NoDBSC}
 	if w.log == nil {
 		w.log = slog.Default()
 	}
 	w.log = slog.New(requestid.LogHandler(w.log.Handler()))
-	if w.now == nil {
-		w.now = time.Now
-	}
 	if w.down = cfg.UnavailablePage; w.down == nil {
 		w.down = []byte(defaultUnavailablePage)
 	}
@@ -176,7 +174,7 @@ func NewWeb(v *verifier.Verifier, cfg WebConfig) (*Web, error) {
 	if !strings.HasPrefix(w.loginPath, "/") || strings.HasPrefix(w.loginPath, "//") || strings.ContainsAny(w.loginPath, "?#") {
 		return nil, fmt.Errorf("gate: login path %q must be a path beginning with one /", w.loginPath)
 	}
-	w.tunnels = newTunnels(v, w.now, w.log)
+	w.tunnels = newTunnels(v, clock.Or(cfg.Clock), w.log)
 	jar, err := newCookieJar(cfg.InsecureCookies, cfg.SameSite)
 	if err != nil {
 		return nil, err

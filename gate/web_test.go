@@ -322,8 +322,9 @@ func TestWebRefreshAcrossGates(t *testing.T) {
 	b.setCookie(gate.CookieAccess, "")
 	first := b.send("GET", "/home", true, nil)
 
-	other, err := gate.NewWeb(e.v, gate.WebConfig{Authority: &client.Client{BaseURL: e.a.URL, APIKey: e.gateKey},
-		Now: e.clock.Now, Logger: quiet()})
+	ocfg := gate.WebConfig{Authority: &client.Client{BaseURL: e.a.URL, APIKey: e.gateKey}, Logger: quiet()}
+	ocfg.Clock = e.clock
+	other, err := gate.NewWeb(e.v, ocfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,8 +68,8 @@ func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 		Authority: &client.Client{BaseURL: r.URL, APIKey: k.Key},
 		Public:    []string{"/assets/", "/about"},
 		Logger:    e.logs.logger(),
-		Now:       e.clock.Now,
 	}
+	cfg.Clock = e.clock
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -78,7 +78,9 @@ func startWeb(t *testing.T, tune func(*gate.WebConfig)) *webEnv {
 		t.Fatalf("NewWeb: %v", err)
 	}
 	e.app = startWebApp(t)
-	h, err := gate.New(e.v, gate.Config{Upstream: e.app.url(t), Web: e.web, Logger: e.logs.logger()})
+	gcfg := gate.Config{Upstream: e.app.url(t), Web: e.web, Logger: e.logs.logger()}
+	gcfg.Clock = e.clock
+	h, err := gate.New(e.v, gcfg)
 	if err != nil {
 		t.Fatalf("gate.New: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/httperr"
 	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/verifier"
@@ -80,8 +81,8 @@ func refuseUpgradeOrigin(log *slog.Logger, w http.ResponseWriter, r *http.Reques
 	httperr.Write(w, http.StatusForbidden, "forbidden", "cross-origin WebSocket handshake refused")
 }
 
-// tunnelRecheck is how often live tunnels are checked for expiry; a
-// revocation wakes the check at once.
+// tunnelRecheck is how often live tunnels are checked for expiry, on the
+// gate's clock; a revocation wakes the check at once.
 const tunnelRecheck = time.Second
 
 // Causes a tunnel ends with (the context's cause, and the log's reason).
@@ -99,9 +100,9 @@ var (
 // requests, and a check is a cached verification, so this costs
 // microseconds per tunnel per revocation. Safe for concurrent use.
 type tunnels struct {
-	v   *verifier.Verifier
-	now func() time.Time
-	log *slog.Logger
+	v     *verifier.Verifier
+	clock clock.Clock
+	log   *slog.Logger
 
 	mu       sync.Mutex
 	live     map[*tunnel]struct{}
@@ -115,8 +116,8 @@ type tunnel struct {
 	cancel context.CancelCauseFunc
 }
 
-func newTunnels(v *verifier.Verifier, now func() time.Time, log *slog.Logger) *tunnels {
-	return &tunnels{v: v, now: now, log: log, live: map[*tunnel]struct{}{}}
+func newTunnels(v *verifier.Verifier, clk clock.Clock, log *slog.Logger) *tunnels {
+	return &tunnels{v: v, clock: clk, log: log, live: map[*tunnel]struct{}{}}
 }
 
 // hold ties the protocol switch r, authenticated by raw (claims c), to its
@@ -157,10 +158,12 @@ func (ts *tunnels) renew(sid, raw string, exp time.Time) {
 func (ts *tunnels) watch() {
 	pos := ts.v.State().Position
 	for ts.check() {
-		ctx, cancel := context.WithTimeout(context.Background(), tunnelRecheck)
+		ctx, cancel := context.WithCancel(context.Background())
+		recheck := ts.clock.AfterFunc(tunnelRecheck, cancel)
 		if ts.v.WaitApplied(ctx, pos+1) != nil || ts.v.State().Position <= pos {
 			<-ctx.Done() // no feed, or closed: wait for the expiry check
 		}
+		recheck.Stop()
 		cancel()
 		pos = ts.v.State().Position
 	}
@@ -180,7 +183,7 @@ func (ts *tunnels) check() bool {
 		ts.watching = false
 	}
 	ts.mu.Unlock()
-	now := ts.now()
+	now := ts.clock.Now()
 	for i, tn := range list {
 		if cause := ts.verdict(held[i].raw, held[i].exp, now); cause != nil {
 			ts.log.Info("gate: WebSocket closed", "reason", cause.Error(), "sid", tn.sid)

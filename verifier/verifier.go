@@ -56,6 +56,10 @@ type Verifier struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	// feedConns is the transport New made for the feed (unused when
+	// Config.HTTPClient has one): Close closes its idle connections, which
+	// would otherwise stay open to the authority.
+	feedConns interface{ CloseIdleConnections() }
 }
 
 // New returns a Verifier that follows the authorities in cfg. It fetches the
@@ -103,10 +107,12 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	skew.leeway.Store(&leeway)
 	skew.check()
 	keys.published = v.follow
+	feedTransport := feed.DefaultTransport()
+	v.feedConns, _ = feedTransport.(interface{ CloseIdleConnections() })
 	v.feed = &feed.Client{
 		URLs:       cfg.Authorities,
 		APIKey:     cfg.APIKey,
-		HTTPClient: skew.client(cfg.HTTPClient, feed.DefaultTransport()),
+		HTTPClient: skew.client(cfg.HTTPClient, feedTransport),
 		Apply:      v.apply,
 		Reset:      v.reset,
 		Clock:      cfg.Clock,
@@ -206,6 +212,9 @@ func (v *Verifier) Close() error {
 		v.cancel()
 		v.wg.Wait()
 		v.keys.close()
+		if v.feedConns != nil {
+			v.feedConns.CloseIdleConnections()
+		}
 	})
 	return nil
 }

@@ -40,8 +40,10 @@ type Authority struct {
 	caughtUp atomic.Int64
 	// count counts the revocations recorded here, for metrics.
 	count counters
-	// proofs checks the DPoP proofs sent to sign-in and refresh.
+	// proofs checks the DPoP proofs sent to sign-in and refresh; nonces
+	// is set with Config.DPoPNonce.
 	proofs *dpop.Checker
+	nonces *dpop.Nonces
 }
 
 // New opens an authority over st. masterKey (MasterKeySize bytes) encrypts
@@ -52,9 +54,13 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0), proofs: dpop.NewChecker(dpop.Config{})}
+	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0)}
 	var err error
 	others := cfg.OtherMasterKeys
+	if a.nonces, err = dpopNonces(cfg.DPoPNonce, masterKey, others); err != nil {
+		return nil, err
+	}
+	a.proofs = dpop.NewChecker(dpop.Config{Nonces: a.nonces})
 	if a.keySealer, err = newSealer(masterKey, "signing keys", others...); err != nil {
 		return nil, err
 	}

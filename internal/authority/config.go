@@ -71,6 +71,16 @@ type Config struct {
 	// a paused stream). Older entries are pruned once expired, and such a
 	// stream skips them. Default DefaultEventRetention.
 	EventRetention time.Duration
+	// DPoPNonce, when positive, requires every DPoP proof sent to sign-in
+	// and refresh to carry a server nonce (RFC 9449 §8), changing every
+	// DPoPNonce: a proof without a current one is answered use_dpop_nonce
+	// with the nonce to sign in DPoP-Nonce, and every sign-in and refresh
+	// answer carries the current nonce. Nonces are derived from the master
+	// key, so every node of a cluster accepts every node's (and, during a
+	// master key rotation, those of OtherMasterKeys too). A nonce is
+	// accepted for one to two DPoPNonce. Zero (the default) or negative: no
+	// nonces.
+	DPoPNonce time.Duration
 	// OtherMasterKeys open what is sealed at rest (signing keys, event
 	// receiver credentials, refresh successors) but never seal: during a
 	// master key rotation. Given them, New re-seals everything one of them

@@ -1,7 +1,10 @@
 package authority
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -13,6 +16,43 @@ import (
 // at sign-in or refresh.
 const CodeInvalidDPoPProof = "invalid_dpop_proof"
 
+// CodeUseDPoPNonce is RFC 9449's answer (§8) to a DPoP proof without a
+// current server nonce when Config.DPoPNonce is on: the client signs a new
+// proof with the nonce of DPoPNonce.
+const CodeUseDPoPNonce = "use_dpop_nonce"
+
+// dpopNonces returns the nonces of a cluster whose master key is master
+// (and, during a rotation, others): nil when period is not positive. Their
+// key is derived from the master key, which every node holds, so a nonce
+// one node issued is good at every other, with nothing stored or shared
+// beyond what the nodes already share.
+func dpopNonces(period time.Duration, master []byte, others [][]byte) (*dpop.Nonces, error) {
+	if period <= 0 {
+		return nil, nil
+	}
+	keys := make([][32]byte, 0, 1+len(others))
+	for _, m := range append([][]byte{master}, others...) {
+		if len(m) != MasterKeySize {
+			return nil, fmt.Errorf("authority: master key must be %d bytes, got %d", MasterKeySize, len(m))
+		}
+		k, err := hkdf.Key(sha256.New, m, nil, "tegata dpop nonces", 32)
+		if err != nil {
+			return nil, fmt.Errorf("authority: derive the DPoP nonce key: %w", err)
+		}
+		keys = append(keys, [32]byte(k))
+	}
+	return dpop.NewSharedNonces(period, keys[0], keys[1:]...), nil
+}
+
+// DPoPNonce is the nonce to send in DPoP-Nonce now: "" when
+// Config.DPoPNonce is off.
+func (a *Authority) DPoPNonce() string {
+	if a.nonces == nil {
+		return ""
+	}
+	return a.nonces.Current(a.cfg.Clock.Now())
+}
+
 // Paths whose URLs DPoP proofs sent to the authority name (htu): the
 // Issuer with these appended, as the discovery document publishes them.
 const (
@@ -22,10 +62,14 @@ const (
 
 // CheckProof checks a DPoP proof sent with a POST to path (SessionsPath or
 // RefreshPath) and returns the thumbprint of its key. A bad proof is an
-// *Error with CodeInvalidDPoPProof.
+// *Error with CodeInvalidDPoPProof; one without a current nonce, when
+// Config.DPoPNonce asks for nonces, CodeUseDPoPNonce (send DPoPNonce).
 func (a *Authority) CheckProof(proof, path string) (string, error) {
 	url := strings.TrimSuffix(a.cfg.Issuer, "/") + path
 	p, err := a.proofs.Check(proof, dpop.Request{Method: "POST", URL: url}, a.cfg.Clock.Now())
+	if errors.Is(err, dpop.ErrUseNonce) {
+		return "", &Error{Code: CodeUseDPoPNonce, Description: "sign the DPoP proof with the nonce in DPoP-Nonce", Detail: err.Error()}
+	}
 	if err != nil {
 		return "", proofError(err.Error())
 	}

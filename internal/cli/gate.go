@@ -198,6 +198,9 @@ type gateRun struct {
 	keySource string      // where the feed key came from, for error messages
 	keyFile   string      // the file the key came from, watched for a new key; "" if none
 	tls       *tls.Config // nil: plain HTTP
+	// bodyTimeout bounds the arrival of a body the gate has not verified.
+	// Zero: httpguard.BodyTimeout.
+	bodyTimeout time.Duration
 }
 
 // runGate listens at once, answering /healthz and a not-ready /readyz while
@@ -229,7 +232,7 @@ func runGate(ctx context.Context, run gateRun) error {
 		mux.Handle("/", h)
 		root = mux
 	}
-	servers := []*http.Server{newGateServer(root, log)}
+	servers := []*http.Server{newGateServer(root, run.bodyTimeout, log)}
 	done := make(chan error, 2)
 	go func() { done <- servers[0].Serve(ln) }()
 	log.Info("tegata gate listening", "addr", ln.Addr().String(), "mode", gateMode(run.gcfg, run.web != nil), "authorities", run.vcfg.Authorities)
@@ -239,7 +242,7 @@ func runGate(ctx context.Context, run gateRun) error {
 			shutdown(servers, log)
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}
-		servers = append(servers, newGateServer(metrics, log))
+		servers = append(servers, newGateServer(metrics, run.bodyTimeout, log))
 		go func() { done <- servers[1].Serve(mln) }()
 		log.Info("tegata gate metrics listening", "addr", mln.Addr().String())
 	}
@@ -308,10 +311,13 @@ func startVerifier(ctx context.Context, run gateRun) (*verifier.Verifier, error)
 }
 
 // newGateServer serves h. Bodies of requests the gate has not verified
-// must arrive within httpguard.BodyTimeout; verified uploads only have to keep
-// moving (httpguard.ForwardBodyIdle).
-func newGateServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{Handler: httpguard.BodyDeadline(h, httpguard.BodyTimeout), ReadHeaderTimeout: 10 * time.Second,
+// must arrive within bodyTimeout (zero: httpguard.BodyTimeout); verified
+// uploads only have to keep moving (httpguard.ForwardBodyIdle).
+func newGateServer(h http.Handler, bodyTimeout time.Duration, log *slog.Logger) *http.Server {
+	if bodyTimeout == 0 {
+		bodyTimeout = httpguard.BodyTimeout
+	}
+	return &http.Server{Handler: httpguard.BodyDeadline(h, bodyTimeout), ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 

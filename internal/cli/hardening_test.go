@@ -14,7 +14,6 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/gate"
-	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -126,18 +125,18 @@ func TestPrintable(t *testing.T) {
 }
 
 // TestGateSlowBodiesAndConnectionsCut: at the gate, a slow body to /auth or
-// /healthz is cut after httpguard.BodyTimeout, and one address may hold
+// /healthz is cut after the body timeout, and one address may hold
 // only --max-conns-per-address connections.
 func TestGateSlowBodiesAndConnectionsCut(t *testing.T) {
 	t.Parallel() // waits out one body deadline
 	r, _ := startServer(t)
-	const maxConns = 4
+	const maxConns, bodyTimeout = 4, 2 * time.Second
 	logs, addrs := newAddrLog()
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runGate(ctx, gateRun{f: gateFlags{listen: "127.0.0.1:0", maxConns: maxConns}, log: log,
+		done <- runGate(ctx, gateRun{f: gateFlags{listen: "127.0.0.1:0", maxConns: maxConns}, log: log, bodyTimeout: bodyTimeout,
 			vcfg: verifier.Config{Authorities: []string{r.URL}, APIKey: r.APIKey, Logger: log}, gcfg: gate.Config{Logger: log}})
 	}()
 	t.Cleanup(func() {
@@ -176,7 +175,7 @@ func TestGateSlowBodiesAndConnectionsCut(t *testing.T) {
 	if _, err := io.Copy(io.Discard, fifth); err != nil {
 		t.Errorf("connection over --max-conns-per-address: %v; want it closed at once", err)
 	}
-	limit := httpguard.BodyTimeout + 5*time.Second
+	limit := bodyTimeout + 5*time.Second
 	for i, c := range slow {
 		_ = c.SetReadDeadline(time.Now().Add(limit))
 		if _, err := io.Copy(io.Discard, c); err != nil {

@@ -58,6 +58,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", authority.DefaultRefreshTTL, "refresh token idle lifetime")
 	fs.DurationVar(&a.SessionTTL, "session-ttl", authority.DefaultSessionTTL, "absolute session lifetime")
 	fs.Var(offDuration{&a.RefreshGrace, authority.DefaultRefreshGrace}, "refresh-grace", "window in which a concurrent refresh with the same token is not theft; 0 or off: none")
+	fs.DurationVar(&a.DPoPNonce, "dpop-nonce", 0, "require a server nonce (RFC 9449 §8) in DPoP proofs sent to sign-in and refresh, changing this often (a nonce is good for one to two of it; every node with the same master key accepts every node's); 0: no nonces")
 	fs.DurationVar(&a.KeyPublishDelay, "key-publish-delay", authority.DefaultKeyPublishDelay, "how long a rotated key is published before it signs")
 	statusList := fs.Bool("status-list", true, "publish Token Status Lists: every access token carries a status claim (draft-ietf-oauth-status-list)")
 	fs.IntVar(&a.StatusLists.Size, "status-list-size", authority.DefaultStatusListSize, "entries per status list (a multiple of 8); a new list starts when half are in use")

@@ -18,10 +18,15 @@ import (
 	"github.com/tegata-dev/tegata/internal/dbsc/dbsctest"
 )
 
-// dbscFeatures are the Chromium features that switch DBSC on with
-// software keys (no TPM here). Debian's Chromium 156 takes them and still
-// does not register (docs/web.md says what was tried).
-const dbscFeatures = "DeviceBoundSessions,EnableBoundSessionCredentialsSoftwareKeysForManualTesting"
+// dbscFeatures switch DBSC on as chrome://flags does with
+// #enable-standard-device-bound-session-credentials set to "Enabled - For
+// developers" (no origin trial token, no refresh quota), plus the software
+// keys switch and the browser-process key service. Debian's Chromium 156
+// takes them and still does not register: its software keys serve only
+// Google's own session binding, and Linux has no unexportable key
+// provider for standard DBSC (docs/web.md says what was tried).
+const dbscFeatures = "DeviceBoundSessions:RequireOriginTrialTokens/false/RefreshQuota/false/CheckSubdomainRegistration/false/OriginTrialFeedback/true/SchemaVersion/2," +
+	"EnableBoundSessionCredentialsSoftwareKeysForManualTesting,UseUnexportableKeyServiceInBrowserProcess"
 
 // scriptedSignIn signs b in at the demo app's form as alice.
 func scriptedSignIn(t *testing.T, b *dbsctest.Browser) *http.Response {

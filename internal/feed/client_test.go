@@ -366,10 +366,10 @@ func (l *levels) seen() []slog.Level {
 func TestClientCleanEndIsNotAWarning(t *testing.T) {
 	log := newMemLog()
 	log.appendN(3, live)
-	hub := startHub(t, log, feed.HubConfig{})
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 20 * time.Millisecond})
 	// Every stream is ended by the server once it has had a heartbeat's time.
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 1500*time.Millisecond)
+		ctx, cancel := context.WithTimeout(r.Context(), 200*time.Millisecond)
 		defer cancel()
 		hub.ServeHTTP(w, r.WithContext(ctx))
 	}))

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -57,6 +58,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.InfoContext(r.Context(), "session created", "sid", t.SessionID, "sub", req.Subject)
+	s.setDPoPNonce(w)
 	writeJSON(w, http.StatusCreated, s.tokensJSON(t))
 	return nil
 }
@@ -82,6 +84,7 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.setDPoPNonce(w)
 	writeJSON(w, http.StatusOK, s.tokensJSON(t))
 	return nil
 }
@@ -309,14 +312,31 @@ func queryInt(r *http.Request, name string) (int64, error) {
 }
 
 // proofKey checks the request's DPoP proof, if it carries one, for a POST
-// to path and returns its key's thumbprint ("" without a proof).
+// to path and returns its key's thumbprint ("" without a proof). A proof
+// without the current server nonce is answered 400 use_dpop_nonce with the
+// nonce in DPoP-Nonce (RFC 9449 §8).
 func (s *server) proofKey(r *http.Request, path string) (string, error) {
 	proofs := r.Header.Values("DPoP")
 	switch len(proofs) {
 	case 0:
 		return "", nil
 	case 1:
-		return s.a.CheckProof(proofs[0], path)
+		jkt, err := s.a.CheckProof(proofs[0], path)
+		var e *authority.Error
+		if errors.As(err, &e) && e.Code == authority.CodeUseDPoPNonce {
+			return "", &apiError{Status: http.StatusBadRequest, Code: e.Code, Description: e.Description, Cause: err,
+				Header: [2]string{"DPoP-Nonce", s.a.DPoPNonce()}}
+		}
+		return jkt, err
 	}
 	return "", &authority.Error{Code: authority.CodeInvalidDPoPProof, Description: "more than one DPoP header"}
+}
+
+// setDPoPNonce gives a sign-in or refresh answer the current DPoP nonce,
+// when the authority asks for nonces, so that the client's next proof
+// carries it without a refused round trip (RFC 9449 §8).
+func (s *server) setDPoPNonce(w http.ResponseWriter) {
+	if n := s.a.DPoPNonce(); n != "" {
+		w.Header().Set("DPoP-Nonce", n)
+	}
 }

@@ -39,6 +39,10 @@ type Browser struct {
 	NoDBSC bool
 	// Now is its clock, which cookie lifetimes count on. Nil: time.Now.
 	Now func() time.Time
+	// Sent, when set, sees every request as it goes out, cookies and
+	// proofs included: what a TLS-intercepting middlebox or a leaked
+	// request log would capture.
+	Sent func(*http.Request)
 
 	mu       sync.Mutex
 	cookies  map[string]cookie
@@ -107,6 +111,9 @@ func (b *Browser) send(req *http.Request) (*http.Response, []byte, error) {
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	for name, value := range b.Cookies() {
 		req.AddCookie(&http.Cookie{Name: name, Value: value})
+	}
+	if b.Sent != nil {
+		b.Sent(req.Clone(req.Context()))
 	}
 	resp, err := noRedirects.Do(req)
 	if err != nil {
