@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -77,7 +78,7 @@ func (c *Console) signedIn(w http.ResponseWriter, r *http.Request, api bool) (*o
 	if op != nil {
 		return op, true
 	}
-	if why == whyUnavailable {
+	if why == whyUnavailable || why == whyNoStore {
 		w.Header().Set("Retry-After", "5")
 		c.fail(w, r, nil, &pageError{status: http.StatusServiceUnavailable, msg: why})
 		return nil, false
@@ -104,38 +105,78 @@ func hasCookie(r *http.Request, name string) bool {
 }
 
 // session verifies the access token cookie with the authority's own
-// verifier (so a revoked session or key ends at once), ends a session idle
-// too long or past maxSession, and refreshes a token older than
-// refreshEvery. why says why there is no operator.
+// verifier (so a revoked session or key ends at once) and keeps the
+// session (keep). An expired access token is no end in itself: the
+// session it belongs to is found by the refresh cookie (resume), so that
+// an idle session is revoked whichever of the idle timeout and the access
+// token's lifetime runs out first. why says why there is no operator.
 func (c *Console) session(w http.ResponseWriter, r *http.Request) (*operator, string) {
 	at, err := r.Cookie(accessCookie)
 	if err != nil {
 		return nil, "not signed in"
 	}
 	cl, err := c.a.Verifier().Verify(r.Context(), at.Value)
-	if errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable) {
+	switch {
+	case errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable):
 		// This node cannot tell revoked sessions now: no answer, but the
 		// session stays (a transient fault must not sign operators out).
 		return nil, whyUnavailable
-	}
-	if err != nil {
+	case errors.Is(err, verifier.ErrExpired):
+		return c.resume(w, r)
+	case err != nil:
 		c.clearCookies(w)
-		return nil, "the session has ended (idle too long, signed out or revoked)"
+		return nil, whyEnded
 	}
-	op, since, ok := operatorOf(cl)
+	op, since, ok := operatorOf(cl.Subject(), cl.SessionID(), cl.Claim)
 	if !ok {
 		c.clearCookies(w)
 		return nil, "not a console session"
 	}
+	return c.keep(w, r, op, cl.IssuedAt(), since, false)
+}
+
+// resume finds the session of an expired access token by the refresh
+// cookie, which the authority checks as it checks any refresh token, and
+// keeps it. A session no longer live just ends.
+func (c *Console) resume(w http.ResponseWriter, r *http.Request) (*operator, string) {
+	rt, err := r.Cookie(refreshCookie)
+	if err != nil {
+		c.clearCookies(w)
+		return nil, whyEnded
+	}
+	s, err := c.a.SessionByRefresh(r.Context(), rt.Value)
+	var refused *authority.Error
+	switch {
+	case errors.As(err, &refused):
+		c.clearCookies(w)
+		return nil, whyEnded
+	case err != nil:
+		c.log.Warn("console: reading a session failed", "err", err)
+		return nil, whyNoStore
+	}
+	var claims map[string]any
+	_ = json.Unmarshal(s.Claims, &claims) // claims unreadable: no operator, below
+	op, since, ok := operatorOf(s.Subject, s.ID, func(name string) (any, bool) { v, ok := claims[name]; return v, ok })
+	if !ok {
+		c.clearCookies(w)
+		return nil, "not a console session"
+	}
+	return c.keep(w, r, op, s.RefreshedAt, since, true)
+}
+
+// keep ends a session idle too long (last is when it was last refreshed)
+// or past maxSession, and refreshes one last refreshed refreshEvery ago or
+// more, or whose access token has expired (expired).
+func (c *Console) keep(w http.ResponseWriter, r *http.Request, op *operator, last, since time.Time, expired bool) (*operator, string) {
 	now := c.now()
-	if now.Sub(cl.IssuedAt()) > c.cfg.IdleTimeout || now.Sub(since) > maxSession {
+	if now.Sub(last) > c.cfg.IdleTimeout || now.Sub(since) > maxSession {
 		c.end(r.Context(), op, w, endIdle)
 		return nil, "the session has ended (idle too long)"
 	}
 	if csrf, err := r.Cookie(csrfCookie); err == nil {
 		op.csrf = csrf.Value
 	}
-	if now.Sub(cl.IssuedAt()) >= refreshEvery {
+	if expired || now.Sub(last) >= refreshEvery {
 		if err := c.refresh(w, r, op); err != nil {
 			c.log.Info("console: session refresh refused", "key", op.keyName, "err", err)
 			c.clearCookies(w)
@@ -145,25 +186,32 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*operator, st
 	return op, ""
 }
 
+// whyEnded: the session's tokens are refused or its session is over.
+const whyEnded = "the session has ended (idle too long, signed out or revoked)"
+
+// whyNoStore: the session of an expired access token could not be read.
+const whyNoStore = "This node cannot read sessions right now; try again in a moment."
+
 // whyUnavailable: the node's verifier is stale or cannot reach the
 // authority's state, so no session can be checked.
 const whyUnavailable = "This node cannot check sessions right now (its revocation state is stale); try again in a moment."
 
-// operatorOf reads a console session's claims.
-func operatorOf(cl *verifier.Claims) (*operator, time.Time, bool) {
-	if !strings.HasPrefix(cl.Subject(), SubjectPrefix) {
+// operatorOf reads a console session's subject, id and claims (claim
+// looks one up by name).
+func operatorOf(subject, sid string, claim func(string) (any, bool)) (*operator, time.Time, bool) {
+	if !strings.HasPrefix(subject, SubjectPrefix) {
 		return nil, time.Time{}, false
 	}
-	key, _ := cl.Claim(claimKey)
-	name, _ := cl.Claim(claimName)
-	since, _ := cl.Claim(claimSince)
+	key, _ := claim(claimKey)
+	name, _ := claim(claimName)
+	since, _ := claim(claimSince)
 	k, ok1 := key.(string)
 	n, ok2 := name.(string)
 	s, ok3 := since.(float64)
-	if !ok1 || !ok2 || !ok3 || cl.Subject() != SubjectPrefix+k {
+	if !ok1 || !ok2 || !ok3 || subject != SubjectPrefix+k {
 		return nil, time.Time{}, false
 	}
-	return &operator{keyID: k, keyName: n, sessionID: cl.SessionID()}, time.Unix(int64(s), 0), true
+	return &operator{keyID: k, keyName: n, sessionID: sid}, time.Unix(int64(s), 0), true
 }
 
 // refresh exchanges the refresh cookie, after checking that the API key is

@@ -349,7 +349,7 @@ func benchFanout(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.C
 	fs.IntVar(&cfg.Bulk, "bulk", 10_000, "subjects of the bulk revocation at the largest count; -1 skips it")
 	doc := fs.String("doc", "", "replace the fan-out section of this Markdown file (docs/benchmarks.md) with the results")
 	pngPath := fs.String("png", "docs/fanout.png", "with --doc: where the plot goes")
-	fs.StringVar(&setup.NodeProfiles, "node-profiles", "", "start the nodes with --pprof and write CPU profiles of the first node per phase (connect, idle, revocations, confirm, bulk) into this directory, as BACKEND-N-PHASE.pprof")
+	fs.StringVar(&setup.NodeProfiles, "node-profiles", "", "start the nodes with --pprof and write CPU profiles of the first node per phase (connect, idle, revocations, confirm, bulk) into this directory, as BACKEND-N-PHASE.pprof, and of this process (the in-process verifiers) as BACKEND-N-PHASE-followers.pprof")
 	return func(ctx context.Context) (*benchmark.Report, error) {
 		cfg.Setup = *setup
 		for _, c := range strings.Split(*counts, ",") {
