@@ -52,6 +52,9 @@ type cached struct {
 	// still the current set, the key is still published.
 	keys *token.KeySet
 	rev  revocation.Key // the token's sid and sub, prepared for the set
+	// ath is the token's SHA-256 when it is DPoP-bound: what each of its
+	// proofs' ath claim hashes (RFC 9449 §4.2), computed once.
+	ath [32]byte
 	// from and until (Unix nanoseconds) bound the instants at which the
 	// time rules of expect accept the token (validity.Window); when the
 	// verifier's rules have changed since, a hit checks the token afresh.

@@ -36,6 +36,13 @@
 //	mux.Handle("/orders", v.Middleware(orders))
 //	mux.Handle("/admin/", v.Middleware(verifier.RequireClaim("roles", "admin")(admin)))
 //
+// A DPoP-bound token (RFC 9449) comes as "Authorization: DPoP <token>"
+// with a proof of the client's key in a DPoP header, for the URL the client
+// addressed: Config.PublicURL and the request's path. Without PublicURL
+// the middleware refuses such requests rather than take the URL from the
+// request's Host, which the client writes (a proof made for another
+// service would then pass here); VerifyDPoP takes the URL from the caller.
+//
 // A refused request gets WriteError's answer by default: 401 with an RFC
 // 6750 challenge (WWW-Authenticate: Bearer realm="tegata", error=...,
 // error_description=...) or 403 insufficient_scope, and the JSON body

@@ -42,14 +42,18 @@ func (v *Verifier) VerifyDPoP(ctx context.Context, raw, proof, method, url strin
 
 func (v *Verifier) verifyDPoP(ctx context.Context, raw, proof, method, url string) (*Claims, error) {
 	now := v.now()
-	c, err := v.verify(ctx, raw, now)
+	e, err := v.verifyEntry(ctx, raw, now)
+	if e == nil {
+		return nil, err
+	}
+	c := e.claims
 	if err != nil {
 		return c, err
 	}
 	if c.t.JKT == "" {
 		return c, errNotBound
 	}
-	p, err := v.proofs.Check(proof, dpop.Request{Method: method, URL: url, AccessToken: raw}, now)
+	p, err := v.proofs.Check(proof, dpop.Request{Method: method, URL: url, AccessToken: raw, AccessTokenHash: &e.ath}, now)
 	switch {
 	case errors.Is(err, dpop.ErrUseNonce):
 		return c, &nonceError{nonce: v.nonces.Current(now)}

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"github.com/tegata-dev/tegata/internal/dpop"
@@ -245,6 +246,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 // verify runs the pipeline. On error it still returns the claims if the
 // token got far enough to have them, for the log.
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Claims, error) {
+	e, err := v.verifyEntry(ctx, raw, now)
+	if e == nil {
+		return nil, err
+	}
+	return e.claims, err
+}
+
+// verifyEntry is verify returning the token's cache entry (nil when the
+// token did not get as far as its claims).
+func (v *Verifier) verifyEntry(ctx context.Context, raw string, now time.Time) (*cached, error) {
 	if len(raw) > v.expect.Load().MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
 	}
@@ -255,7 +266,7 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Clai
 			return nil, err
 		}
 	}
-	return e.claims, v.checkRevocation(ctx, raw, e, now)
+	return e, v.checkRevocation(ctx, raw, e, now)
 }
 
 // cached returns the entry of raw if it was verified before, is still
@@ -310,6 +321,9 @@ func (v *Verifier) verifyToken(ctx context.Context, raw string, now time.Time) (
 	}
 	e := &cached{claims: newClaims(c), key: used.key, rev: v.set.Key(c.SessionID, c.Subject)}
 	e.keys, _ = keys.(*token.KeySet)
+	if c.JKT != "" {
+		e.ath = sha256.Sum256([]byte(raw))
+	}
 	from, until := validity.Window(c.IssuedAt, c.NotBefore, c.Expiry, expect.Leeway, expect.MaxLifetime)
 	e.expect, e.from, e.until = expect, from.UnixNano(), until.UnixNano()
 	if v.cache != nil {

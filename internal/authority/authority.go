@@ -114,11 +114,11 @@ func (a *Authority) Run(ctx context.Context) error {
 	defer reload.Stop()
 	sweep := clock.NewTicker(a.cfg.Clock, sweepEvery)
 	defer sweep.Stop()
-	// Wake-ups are paced on the wall clock, as network deadlines are (see
-	// package clock): catchUpGap bounds this machine's reads of the log,
-	// it decides nothing about tokens, and a test's stopped clock must
-	// not hold back a read another node's revocation asked for.
-	var read time.Time         // when catchUp last ran for a wake-up (wall clock)
+	// Wake-ups are paced on the authority's clock, as the tickers are: on
+	// a test's stopped clock a read put off by catchUpGap happens once
+	// the test moves the clock.
+	clk := a.cfg.Clock
+	var read time.Time         // when catchUp last ran for a wake-up
 	var later <-chan time.Time // a catchUp put off after a wake-up
 	for {
 		var err error
@@ -129,16 +129,16 @@ func (a *Authority) Run(ctx context.Context) error {
 			// Under load the log grows with every batch this node commits,
 			// hundreds of times a second, and its own entries are applied
 			// already: one read per catchUpGap keeps up with other nodes.
-			if d := catchUpGap - time.Since(read); d > 0 {
+			if d := catchUpGap - clk.Now().Sub(read); d > 0 {
 				if later == nil {
-					later = time.After(d)
+					later = clock.After(clk, d)
 				}
 				continue
 			}
-			read, err = time.Now(), a.catchUp(ctx)
+			read, err = clk.Now(), a.catchUp(ctx)
 		case <-later:
 			later = nil
-			read, err = time.Now(), a.catchUp(ctx)
+			read, err = clk.Now(), a.catchUp(ctx)
 		case <-follow.C:
 			err = a.catchUp(ctx)
 		case <-reload.C:

@@ -20,11 +20,11 @@ type GateConfig struct {
 	Workers  int           // concurrent connections of the load generator; default 16
 	Duration time.Duration // each measurement; default 10s
 	Tokens   int           // distinct valid tokens sent in turn; default 256
+	// Warmup precedes each measurement: connections are dialed and every
+	// token is verified once, so the measurement sees the steady state.
+	// Default 1s.
+	Warmup time.Duration
 }
-
-// gateWarmup precedes each measurement: connections are dialed and every
-// token is verified once, so the measurement sees the steady state.
-const gateWarmup = time.Second
 
 // Gate measures requests per second and latency of `tegata gate` as a
 // forward-auth endpoint and as a reverse proxy, next to the same request
@@ -34,6 +34,7 @@ func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
 	cfg.Workers = cmp0(cfg.Workers, 16)
 	cfg.Duration = cmp0(cfg.Duration, 10*time.Second)
 	cfg.Tokens = cmp0(cfg.Tokens, 256)
+	cfg.Warmup = cmp0(cfg.Warmup, time.Second)
 	if cfg.Binary == "" || cfg.Self == "" {
 		return nil, errNoBinary
 	}
@@ -44,7 +45,7 @@ func Gate(ctx context.Context, cfg GateConfig) (*Report, error) {
 	}
 	defer g.close()
 	r := &Report{Benchmark: "gate"}
-	r.param("load generator", fmt.Sprintf("Go, closed loop, %d connections, %s per measurement after %s warm-up", cfg.Workers, cfg.Duration, gateWarmup))
+	r.param("load generator", fmt.Sprintf("Go, closed loop, %d connections, %s per measurement after %s warm-up", cfg.Workers, cfg.Duration, cfg.Warmup))
 	r.param("request", fmt.Sprintf("GET with Authorization: Bearer <one of %d valid access tokens, in turn>", cfg.Tokens))
 	r.param("processes", "authority (in-process, SQLite) · gate · upstream (answers 200 \"ok\") · load generator, all on loopback")
 	rates := make([]float64, 3)
@@ -76,7 +77,7 @@ type gateTarget struct {
 // run warms t up, measures it and adds the figures to r; it returns the
 // throughput.
 func (g *gateRig) run(ctx context.Context, t gateTarget, r *Report) (float64, error) {
-	g.measure(ctx, t.url, gateWarmup)
+	g.measure(ctx, t.url, g.cfg.Warmup)
 	cpu := g.cpuGroups()
 	before := cpu.sample()
 	conns0, err := g.upstreamConns(ctx)

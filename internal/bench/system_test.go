@@ -66,8 +66,9 @@ func result(t *testing.T, r *bench.Report, name string) float64 {
 func TestGateShort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// Each measurement is preceded by a one-second warm-up; three targets.
-	r, err := bench.Gate(ctx, bench.GateConfig{Setup: setup(t), Workers: 2, Duration: 200 * time.Millisecond, Tokens: 4})
+	// Each of the three targets is warmed up, then measured.
+	r, err := bench.Gate(ctx, bench.GateConfig{Setup: setup(t), Workers: 2, Duration: 200 * time.Millisecond, Tokens: 4,
+		Warmup: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("Gate = %v", err)
 	}

@@ -8,6 +8,7 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -87,4 +88,39 @@ func (t *Ticker) Stop() {
 	defer t.mu.Unlock()
 	t.stopped = true
 	t.timer.Stop()
+}
+
+// WithTimeout is context.WithTimeout on c: the context ends once d has
+// passed on c, its cause then context.DeadlineExceeded.
+func WithTimeout(ctx context.Context, c Clock, d time.Duration) (context.Context, context.CancelFunc) {
+	if c == Real {
+		return context.WithTimeout(ctx, d)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	t := c.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
+	return ctx, func() {
+		t.Stop()
+		cancel(context.Canceled)
+	}
+}
+
+// NewTimer returns a Timer of c and the channel on which it sends c's
+// time once d has passed on c, as time.NewTimer does on the wall clock. A
+// time not received by the next firing is dropped.
+func NewTimer(c Clock, d time.Duration) (Timer, <-chan time.Time) {
+	ch := make(chan time.Time, 1)
+	t := c.AfterFunc(d, func() {
+		select {
+		case ch <- c.Now():
+		default:
+		}
+	})
+	return t, ch
+}
+
+// After returns a channel that receives c's time once d has passed on c,
+// as time.After does on the wall clock.
+func After(c Clock, d time.Duration) <-chan time.Time {
+	_, ch := NewTimer(c, d)
+	return ch
 }

@@ -1,6 +1,7 @@
 package clock_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -41,5 +42,22 @@ func TestTickerFollowsItsClock(t *testing.T) {
 	case got := <-tk.C:
 		t.Errorf("tick at %v after Stop", got)
 	default:
+	}
+}
+
+// TestWithTimeout: a context of a moved clock ends when the clock passes
+// its timeout, not before, with context.DeadlineExceeded as its cause.
+func TestWithTimeout(t *testing.T) {
+	c := testtime.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	ctx, cancel := clock.WithTimeout(context.Background(), c, time.Minute)
+	defer cancel()
+	c.Add(59 * time.Second)
+	if err := ctx.Err(); err != nil {
+		t.Fatalf("ctx.Err() at 59s = %v, want nil", err)
+	}
+	c.Add(time.Second)
+	<-ctx.Done()
+	if cause := context.Cause(ctx); cause != context.DeadlineExceeded {
+		t.Errorf("context.Cause at 1m = %v, want %v", cause, context.DeadlineExceeded)
 	}
 }

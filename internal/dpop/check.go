@@ -85,6 +85,10 @@ type Request struct {
 	// server); when empty, the proof must carry no ath (at the
 	// authority's sign-in and refresh).
 	AccessToken string
+	// AccessTokenHash, when not nil, is SHA-256(AccessToken), computed
+	// once by a caller that sees the same token again and again (the
+	// verifier's cache), so that Check does not hash it per proof.
+	AccessTokenHash *[32]byte
 }
 
 // Proof is what a valid proof proves.
@@ -171,7 +175,7 @@ func (c *Checker) checkClaims(cl *claims, r Request, now time.Time) error {
 	if err := c.checkIAT(cl.iat, now); err != nil {
 		return err
 	}
-	if err := checkATH(cl.ath, r.AccessToken); err != nil {
+	if err := checkATH(cl.ath, r.AccessToken, r.AccessTokenHash); err != nil {
 		return err
 	}
 	if c.nonces != nil && !c.nonces.valid(cl.nonce.v, now) {
@@ -221,8 +225,8 @@ func (c *Checker) checkIAT(v claim, now time.Time) error {
 }
 
 // checkATH requires ath to be the base64url SHA-256 of the access token
-// presented with the proof, and absent when none is.
-func checkATH(ath claim, token string) error {
+// presented with the proof (sum, when known), and absent when none is.
+func checkATH(ath claim, token string, sum *[32]byte) error {
 	switch {
 	case token == "" && !ath.present:
 		return nil
@@ -231,7 +235,10 @@ func checkATH(ath claim, token string) error {
 	case !ath.ok:
 		return fmt.Errorf("%w: ath is missing", ErrInvalidProof)
 	}
-	sum := sha256.Sum256([]byte(token))
+	if sum == nil {
+		h := sha256.Sum256([]byte(token))
+		sum = &h
+	}
 	var want [43]byte
 	base64.RawURLEncoding.Encode(want[:], sum[:])
 	if subtle.ConstantTimeCompare(ath.v, want[:]) != 1 {

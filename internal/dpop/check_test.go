@@ -246,3 +246,25 @@ func TestCheckBoundPerKey(t *testing.T) {
 		t.Errorf("Check(greedy key's proof once its old proofs expired) = %v, want nil", err)
 	}
 }
+
+// TestCheckAccessTokenHash: a caller's precomputed hash of the token
+// stands in for hashing it, and a wrong one refuses the proof.
+func TestCheckAccessTokenHash(t *testing.T) {
+	k := testKey(t)
+	right := sha256.Sum256([]byte(testToken))
+	wrong := sha256.Sum256([]byte("another token"))
+	for _, tt := range []struct {
+		name string
+		sum  *[32]byte
+		want error
+	}{{"right hash", &right, nil}, {"hash of another token", &wrong, ErrInvalidProof}} {
+		p, err := NewProof(k, "GET", testURL, testToken, "", testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = NewChecker(Config{}).Check(p, Request{Method: "GET", URL: testURL, AccessToken: testToken, AccessTokenHash: tt.sum}, testNow)
+		if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			t.Errorf("Check(%s) = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}

@@ -139,7 +139,7 @@ func (s *server) reports(h http.Handler) http.HandlerFunc {
 		ctx, cancel := context.WithCancelCause(r.Context())
 		defer cancel(nil)
 		if age := s.streams.maxAge; age > 0 {
-			defer time.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
+			defer s.clock.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
 		}
 		stop := s.watchKey(ctx, secret, cancel)
 		defer stop()

@@ -57,7 +57,7 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 }
 
 func TestBodyDeadline(t *testing.T) {
-	const d = 200 * time.Millisecond
+	const d = 100 * time.Millisecond
 	long := make(chan struct{})
 	t.Cleanup(func() { close(long) })
 	var canceled atomic.Bool

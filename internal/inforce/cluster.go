@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
@@ -87,8 +88,9 @@ type Config struct {
 	// Skew is how far node clocks may disagree: a node's record is taken as
 	// expired only this long after its expiry. Default 1s.
 	Skew time.Duration
-	// Now is the clock. Default time.Now.
-	Now    func() time.Time
+	// Clock is the node's clock: record expiries, and the timers of
+	// flushes, evaluations and waits. Default the wall clock.
+	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
@@ -110,9 +112,7 @@ func (c *Config) defaults() {
 	if c.Skew <= 0 {
 		c.Skew = time.Second
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -199,9 +199,9 @@ func (c *Cluster) Run(ctx context.Context) error {
 		defer stop()
 		msgs = m
 	}
-	flush := time.NewTicker(c.cfg.FlushEvery)
+	flush := clock.NewTicker(c.cfg.Clock, c.cfg.FlushEvery)
 	defer flush.Stop()
-	timer := time.NewTimer(time.Hour)
+	timer, timerC := clock.NewTimer(c.cfg.Clock, time.Hour)
 	defer timer.Stop()
 	hubChanged := c.cfg.Hub.FollowersChanged()
 	for {
@@ -213,7 +213,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 		case <-hubChanged:
 			hubChanged = c.cfg.Hub.FollowersChanged()
 		case <-c.kick:
-		case <-timer.C:
+		case <-timerC:
 		case m := <-msgs:
 			c.handle(ctx, m)
 		}
@@ -247,21 +247,21 @@ func (c *Cluster) wanted() int64 {
 // evaluate looks at the hub when some node waits for more than this node
 // was last known to vouch for, announces progress to the nodes that asked,
 // and arms timer for the next instant time alone may bring progress.
-func (c *Cluster) evaluate(ctx context.Context, timer *time.Timer) {
+func (c *Cluster) evaluate(ctx context.Context, timer clock.Timer) {
 	c.mu.Lock()
 	need := max(c.localWant, c.remoteWant) > c.own.Safe
 	c.mu.Unlock()
 	if !need {
 		return
 	}
-	if wait := min(max(minEval, evalShare*c.evalCost), maxEvalSpacing) - time.Since(c.lastEval); wait > 0 {
+	if wait := min(max(minEval, evalShare*c.evalCost), maxEvalSpacing) - c.cfg.Clock.Now().Sub(c.lastEval); wait > 0 {
 		timer.Reset(wait)
 		return
 	}
-	c.lastEval = time.Now()
+	c.lastEval = c.cfg.Clock.Now()
 	safe, head, next := c.cfg.Hub.Safe()
 	followers := c.cfg.Hub.FollowerCount()
-	c.evalCost = time.Since(c.lastEval)
+	c.evalCost = c.cfg.Clock.Now().Sub(c.lastEval)
 	c.mu.Lock()
 	c.own.Safe, c.own.Head, c.own.Followers = safe, head, followers
 	want := c.remoteWant
@@ -283,7 +283,7 @@ func (c *Cluster) evaluate(ctx context.Context, timer *time.Timer) {
 		c.announce(ctx, lag)
 	}
 	if !next.IsZero() {
-		timer.Reset(max(next.Sub(c.cfg.Now()), minEval))
+		timer.Reset(max(next.Sub(c.cfg.Clock.Now()), minEval))
 	}
 }
 
@@ -310,7 +310,7 @@ func (c *Cluster) announce(ctx context.Context, lag *lagging) {
 	}
 	r := c.record()
 	r.Version = c.version.Add(1)
-	r.UpdatedAt = c.cfg.Now()
+	r.UpdatedAt = c.cfg.Clock.Now()
 	m := message{From: c.cfg.NodeID, Node: toMessage(r)}
 	if lag != nil {
 		m.Node.Want, m.Node.Pending, m.Node.Complete = lag.want, lag.pending, true
@@ -363,7 +363,7 @@ func (c *Cluster) send(ctx context.Context, m message) {
 // (messages may have been lost: read the records again).
 func (c *Cluster) handle(ctx context.Context, s string) {
 	if s == "" {
-		if nodes, err := c.cfg.Store.FeedNodes(ctx, c.cfg.Now()); err == nil {
+		if nodes, err := c.cfg.Store.FeedNodes(ctx, c.cfg.Clock.Now()); err == nil {
 			c.merge(nodes)
 		}
 		return
@@ -429,7 +429,7 @@ func (c *Cluster) mergeMessage(m *nodeMessage) {
 // flush writes this node's record and the verifier records that changed,
 // and on success extends the license to the record's expiry.
 func (c *Cluster) flush(ctx context.Context) error {
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	safe, head, _ := c.cfg.Hub.Safe()
 	fs := c.cfg.Hub.Followers()
 	longest := c.cfg.StaleAfter

@@ -10,11 +10,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/inforce"
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // fakeHub is a node's hub whose answers the test sets.
@@ -95,24 +97,6 @@ func follower(id string, pos int64, heard time.Time) feed.FollowerState {
 		Position: pos, Ready: true, Heard: heard, Streams: 1}
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func openStore(t *testing.T) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir()+"/tegata.db")
@@ -125,9 +109,9 @@ func openStore(t *testing.T) *sqlite.Store {
 
 // node starts a Cluster named id over hub, sharing st (and its in-process
 // broadcast) with the other nodes of the test.
-func node(t *testing.T, id string, hub inforce.Hub, st *sqlite.Store, now func() time.Time) (*inforce.Cluster, context.CancelFunc) {
+func node(t *testing.T, id string, hub inforce.Hub, st *sqlite.Store, clk clock.Clock) (*inforce.Cluster, context.CancelFunc) {
 	t.Helper()
-	c := inforce.New(inforce.Config{NodeID: id, URL: "http://" + id, Hub: hub, Store: st, Broadcaster: st, Now: now})
+	c := inforce.New(inforce.Config{NodeID: id, URL: "http://" + id, Hub: hub, Store: st, Broadcaster: st, Clock: clk})
 	if err := c.Register(context.Background()); err != nil {
 		t.Fatalf("Register(%s) = %v", id, err)
 	}
@@ -144,11 +128,12 @@ func node(t *testing.T, id string, hub inforce.Hub, st *sqlite.Store, now func()
 // node's lagging verifier; a node whose record expired no longer counts.
 func TestConfirmWaitsForOtherNode(t *testing.T) {
 	st := openStore(t)
-	clk := &clock{t: time.Now()}
+	// The nodes' flushes and evaluations go on while the test waits.
+	clk := testtime.NewRunning()
 	hubA := newFakeHub(5, 5, follower("va", 5, clk.Now()))
 	hubB := newFakeHub(3, 5, follower("vb", 3, clk.Now()))
-	a, _ := node(t, "a", hubA, st, clk.Now)
-	_, stopB := node(t, "b", hubB, st, clk.Now)
+	a, _ := node(t, "a", hubA, st, clk)
+	_, stopB := node(t, "b", hubB, st, clk)
 
 	c := a.Confirm(context.Background(), 5, 200*time.Millisecond)
 	if c.InForce || len(c.Pending) != 1 || c.Pending[0].ID != "vb" || c.Pending[0].Node != "b" || c.Confirmed != 1 {
@@ -187,7 +172,7 @@ func TestConfirmPendingCapped(t *testing.T) {
 		fs = append(fs, follower(fmt.Sprint("v", i), 1, now))
 	}
 	fs = append(fs, follower("current", 2, now))
-	a, _ := node(t, "a", newFakeHub(1, 2, fs...), st, time.Now)
+	a, _ := node(t, "a", newFakeHub(1, 2, fs...), st, clock.Real)
 	c := a.Confirm(context.Background(), 2, 10*time.Millisecond)
 	if c.InForce || len(c.Pending) != inforce.MaxPending || c.PendingCount != inforce.MaxPending+50 || c.Confirmed != 1 {
 		t.Fatalf("Confirm(2) = in force %v, %d named, %d pending, %d confirmed; want %d named of %d, 1 confirmed",
@@ -199,7 +184,7 @@ func TestConfirmPendingCapped(t *testing.T) {
 // immediate.
 func TestConfirmEmptyLog(t *testing.T) {
 	st := openStore(t)
-	a, _ := node(t, "a", newFakeHub(0, 0), st, time.Now)
+	a, _ := node(t, "a", newFakeHub(0, 0), st, clock.Real)
 	if c := a.Confirm(context.Background(), 0, time.Second); !c.InForce {
 		t.Fatalf("Confirm(head of an empty log) = %+v, want in force", c)
 	}
@@ -225,14 +210,30 @@ func TestList(t *testing.T) {
 		feed.FollowerState{Follower: feed.Follower{ID: "notready", StaleAfter: 10 * time.Second}, Position: 3, Heard: now},
 		follower("gone", 3, now.Add(-11*time.Second)), // silent past its bound
 	)
-	a, _ := node(t, "a", hub, st, func() time.Time { return now })
+	clk := testtime.NewClock(now)
+	a, _ := node(t, "a", hub, st, clk)
 	// Another node's verifier, known from its stored record only.
 	if err := st.SaveFollowers(ctx, store.NodeRecord{ID: "b", URL: "http://b", Safe: 3, Head: 3, Followers: 1, Version: 1,
 		UpdatedAt: now, ExpiresAt: now.Add(time.Minute)},
 		[]store.VerifierRecord{{ID: "remote", Name: "r", Node: "b", Position: 3, Ready: true, StaleAfter: 10 * time.Second, HeardAt: now.Add(-6 * time.Second)}}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := a.List(ctx)
+	// List first waits a second of the clock for the verifiers to catch
+	// up, which "behind" never does; the clock passes that second once
+	// List waits (its two timers armed beside Run's two).
+	type listed struct {
+		l   inforce.Listing
+		err error
+	}
+	done := make(chan listed, 1)
+	go func() {
+		l, err := a.List(ctx)
+		done <- listed{l, err}
+	}()
+	testtime.EventuallyTrue(t, 10*time.Second, "List waits for the verifiers", func() bool { return clk.Timers() >= 4 })
+	clk.Add(time.Second)
+	res := <-done
+	l, err := res.l, res.err
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,8 +317,8 @@ func (s *countingStore) FeedVerifiers(ctx context.Context, heardAfter time.Time)
 // cannot make the store list them at will.
 func TestMetricsShareOneListing(t *testing.T) {
 	st := &countingStore{Store: openStore(t)}
-	clk := &clock{t: time.Now()}
-	c := inforce.New(inforce.Config{NodeID: "a", Hub: newFakeHub(0, 0, follower("v", 0, clk.Now())), Store: st, Now: clk.Now})
+	clk := testtime.NewClock(time.Now())
+	c := inforce.New(inforce.Config{NodeID: "a", Hub: newFakeHub(0, 0, follower("v", 0, clk.Now())), Store: st, Clock: clk})
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(c.Collector()); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/store"
 )
@@ -37,14 +38,14 @@ func (c *Cluster) Confirm(ctx context.Context, seq int64, wait time.Duration) Co
 
 // confirm is Confirm without the metrics.
 func (c *Cluster) confirm(ctx context.Context, seq int64, wait time.Duration) Confirmation {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	start := c.cfg.Clock.Now()
+	ctx, cancel := clock.WithTimeout(ctx, c.cfg.Clock, wait)
 	defer cancel()
 	if seq <= 0 {
 		head, err := c.cfg.Store.Head(ctx)
 		if err != nil {
 			c.log.Warn("inforce: reading the log head failed", "err", err)
-			return Confirmation{Pending: []Pending{}, WaitedMS: time.Since(start).Milliseconds()}
+			return Confirmation{Pending: []Pending{}, WaitedMS: c.cfg.Clock.Now().Sub(start).Milliseconds()}
 		}
 		seq = head // 0 for an empty log: nothing to wait for
 	}
@@ -64,7 +65,7 @@ func (c *Cluster) confirm(ctx context.Context, seq int64, wait time.Duration) Co
 	// before seq was committed, so this read finds it.
 	known := c.readNodes(ctx)
 	<-asked
-	ask := time.NewTicker(wantEvery)
+	ask := clock.NewTicker(c.cfg.Clock, wantEvery)
 	defer ask.Stop()
 	inForce := false
 	for {
@@ -84,14 +85,14 @@ func (c *Cluster) confirm(ctx context.Context, seq int64, wait time.Duration) Co
 		}
 	}
 	conf := c.describe(context.WithoutCancel(ctx), seq, inForce && known)
-	conf.WaitedMS = time.Since(start).Milliseconds()
+	conf.WaitedMS = c.cfg.Clock.Now().Sub(start).Milliseconds()
 	return conf
 }
 
 // readNodes merges the nodes' records from the store; it reports whether
 // that worked.
 func (c *Cluster) readNodes(ctx context.Context) bool {
-	nodes, err := c.cfg.Store.FeedNodes(ctx, c.cfg.Now())
+	nodes, err := c.cfg.Store.FeedNodes(ctx, c.cfg.Clock.Now())
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Warn("inforce: reading the nodes' records failed", "err", err)
@@ -120,7 +121,7 @@ func (c *Cluster) ask(ctx context.Context, seq int64) {
 // inForce reports whether seq is in force as far as this node knows, and
 // a channel closed when that knowledge changes.
 func (c *Cluster) inForce(seq int64) (bool, <-chan struct{}) {
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.own.Safe < seq {
@@ -143,7 +144,7 @@ func (c *Cluster) live(n store.NodeRecord, now time.Time) bool {
 // when seq is not in force (this node's from its hub, the others' from
 // their last written records).
 func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirmation {
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	conf := Confirmation{InForce: inForce, Pending: []Pending{}}
 	conf.Confirmed = c.cfg.Hub.FollowerCount()
 	unknown := map[string]bool{} // lagging nodes that did not say who lags

@@ -63,7 +63,7 @@ func (c *Cluster) Current(ctx context.Context) (Listing, error) {
 // went silent past their bound within SilentHold (see silent), which the
 // listing leaves out.
 func (c *Cluster) list(ctx context.Context) (Listing, int, error) {
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	head, err := c.cfg.Store.Head(ctx)
 	if err != nil {
 		return Listing{}, 0, fmt.Errorf("inforce: list: %w", err)

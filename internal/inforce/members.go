@@ -33,6 +33,6 @@ func (c *Cluster) members(now time.Time) []string {
 // still bounds the leases the node granted.
 func (c *Cluster) MarkStopped(ctx context.Context) error {
 	r := c.record()
-	r.Version, r.UpdatedAt, r.Stopped = c.version.Add(1), c.cfg.Now(), true
+	r.Version, r.UpdatedAt, r.Stopped = c.version.Add(1), c.cfg.Clock.Now(), true
 	return c.cfg.Store.SaveFollowers(ctx, r, nil)
 }

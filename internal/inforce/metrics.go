@@ -74,7 +74,7 @@ func (c *Cluster) metricsList() (Listing, int, error) {
 	lc := &c.listCache
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	if !lc.at.IsZero() && !now.Before(lc.at) && now.Sub(lc.at) < metricsEvery {
 		return lc.l, lc.silent, lc.err
 	}

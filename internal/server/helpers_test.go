@@ -14,11 +14,13 @@ import (
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
-// clock is the authority's clock in these tests; it starts at the real
-// time, since the tests also talk to real processes and sockets.
-type clock = testtime.Clock
+// clock is the node's clock in these tests. It is the wall clock, since
+// the tests also talk to real processes and sockets, and the node's
+// background work (record flushes, heartbeats, paced reads) must go on
+// while a test waits for it; tests move it ahead to reach expiries.
+type clock = testtime.Running
 
-func newClock() *clock { return testtime.NewClock(time.Now()) }
+func newClock() *clock { return testtime.NewRunning() }
 
 // logBuffer collects log output so tests can check that no secret leaks.
 type logBuffer struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -176,12 +177,12 @@ func (w *witness) note(ctx context.Context, st store.Log, epoch string, log *slo
 	w.last = m
 }
 
-// run notes the head every interval until ctx ends.
-func (w *witness) run(ctx context.Context, st store.Log, epoch string, every time.Duration, log *slog.Logger) {
+// run notes the head every witnessEvery of clk until ctx ends.
+func (w *witness) run(ctx context.Context, clk clock.Clock, st store.Log, epoch string, log *slog.Logger) {
 	if w == nil {
 		return
 	}
-	t := time.NewTicker(every)
+	t := clock.NewTicker(clk, witnessEvery)
 	defer t.Stop()
 	for {
 		select {

@@ -276,13 +276,13 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	hub := newHub(cfg, a, st, id, limits, license)
 	cl := inforce.New(inforce.Config{URL: url, Advertise: strings.TrimRight(cfg.AdvertiseURL, "/"), Members: hub.SetNodes,
 		Epoch: id.Epoch, Hub: hub, Store: st, License: license,
-		Broadcaster: broadcaster(st), Now: clk.Now, Logger: log})
+		Broadcaster: broadcaster(st), Clock: clk, Logger: log})
 	if err := cl.Register(ctx); err != nil {
 		return nil, fmt.Errorf("register this node: %w", err)
 	}
 	bg, stopBackground := context.WithCancel(context.Background())
 	feedCtx, stopFeed := context.WithCancel(context.Background())
-	tx := ssf.New(st, a, ssf.Config{Issuer: id.Issuer, InsecurePush: cfg.SSFInsecurePush, Now: clk.Now, Logger: log})
+	tx := ssf.New(st, a, ssf.Config{Issuer: id.Issuer, InsecurePush: cfg.SSFInsecurePush, Clock: clk, Logger: log})
 	h, metrics, err := newAPI(cfg, clk, a, st, id, hub, cl, tx, limits, feedCtx)
 	var ml *metricsListener
 	var cs *consoleServer
@@ -329,7 +329,7 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 				"err", err)
 		}
 	}
-	r.goRun(func() { wit.run(bg, st, id.Epoch, witnessEvery, log) })
+	r.goRun(func() { wit.run(bg, clk, st, id.Epoch, log) })
 	r.goRun(func() {
 		// Proxies that carry many clients' connections are not capped.
 		capped := tlsListener(httpguard.Listener(ln, limits.ConnsPerAddress, limits.TrustedProxies, log), cfg.tls)
@@ -400,7 +400,7 @@ func newHub(cfg Config, a *authority.Authority, st store.Store, id store.Cluster
 	return feed.NewHub(st, feed.HubConfig{
 		Logger:              cfg.Logger,
 		Grace:               a.Config().Leeway,
-		Now:                 a.Config().Clock.Now,
+		Clock:               a.Config().Clock,
 		Epoch:               id.Epoch,
 		Issuer:              id.Issuer,
 		License:             license.Until,

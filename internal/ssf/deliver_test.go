@@ -14,6 +14,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/sqlite"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // deliveryRig is a Transmitter on a real SQLite store pushing to a real
@@ -44,7 +45,7 @@ func newDeliveryRig(t *testing.T) *deliveryRig {
 	r := &deliveryRig{t: t, st: st, now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	r.recv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.recv.Close)
-	r.tr = New(st, signKeys{}, Config{Issuer: testIssuer, InsecurePush: true, Now: func() time.Time { return r.now },
+	r.tr = New(st, signKeys{}, Config{Issuer: testIssuer, InsecurePush: true, Clock: testtime.NewClock(r.now),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	cfg, err := r.tr.Create(ctx, StreamRequest{Delivery: &DeliveryConfig{Method: MethodPush, EndpointURL: r.recv.URL},
 		EventsRequested: ptr([]string{EventTokenClaimsChange})})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -90,7 +91,7 @@ func (t *Transmitter) Poll(ctx context.Context, id string, p Poller, req PollReq
 	}
 	wake, stop := t.subscribe()
 	defer stop()
-	deadline := time.NewTimer(longPoll)
+	deadline, expired := clock.NewTimer(t.cfg.Clock, longPoll)
 	defer deadline.Stop()
 	acks := append(slices.Clone(req.Ack), mapKeys(req.SetErrs)...)
 	for {
@@ -102,10 +103,10 @@ func (t *Transmitter) Poll(ctx context.Context, id string, p Poller, req PollReq
 		select {
 		case <-ctx.Done():
 			return res, nil
-		case <-deadline.C:
+		case <-expired:
 			return res, nil
 		case <-wake:
-		case <-time.After(scanEvery): // another node's verification request wakes no one here
+		case <-clock.After(t.cfg.Clock, scanEvery): // another node's verification request wakes no one here
 		}
 	}
 }
@@ -204,7 +205,7 @@ walk:
 }
 
 func (t *Transmitter) addVerification(ctx context.Context, st store.Stream, sets map[string]string) error {
-	payload, err := verificationSET(t.cfg.Issuer, st, t.cfg.Now())
+	payload, err := verificationSET(t.cfg.Issuer, st, t.cfg.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -235,7 +236,7 @@ func (t *Transmitter) collect(ctx context.Context, st store.Stream, held []int64
 			if max <= 0 {
 				return true, nil
 			}
-			payload, err := eventSET(t.cfg.Issuer, st, e, ev, t.cfg.Now())
+			payload, err := eventSET(t.cfg.Issuer, st, e, ev, t.cfg.Clock.Now())
 			if err != nil {
 				return false, err
 			}

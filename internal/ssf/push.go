@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -31,12 +32,12 @@ func (t *Transmitter) Run(ctx context.Context, n Notifier) error {
 	}
 	own, stop := t.subscribe()
 	defer stop()
-	tick := time.NewTicker(scanEvery)
+	tick := clock.NewTicker(t.cfg.Clock, scanEvery)
 	defer tick.Stop()
 	var later <-chan time.Time // a scan put off after a log wake-up
 	for {
 		t.scan(ctx)
-		scanned := time.Now()
+		scanned := t.cfg.Clock.Now()
 		for waiting := true; waiting; {
 			select {
 			case <-ctx.Done():
@@ -51,9 +52,9 @@ func (t *Transmitter) Run(ctx context.Context, n Notifier) error {
 				// Under load the log grows with every batch, hundreds of
 				// times a second: a scan per logScanGap is enough for push
 				// delivery and spares the store a listing per commit.
-				if d := logScanGap - time.Since(scanned); d > 0 {
+				if d := logScanGap - t.cfg.Clock.Now().Sub(scanned); d > 0 {
 					if later == nil {
-						later = time.After(d)
+						later = clock.After(t.cfg.Clock, d)
 					}
 					continue
 				}
@@ -90,7 +91,7 @@ func (t *Transmitter) scan(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	now := t.cfg.Now()
+	now := t.cfg.Clock.Now()
 	for _, st := range streams {
 		if st.Method != MethodPush || st.Status != StatusEnabled || (st.Cursor >= head && !st.VerifyPending()) ||
 			st.NextAttempt.After(now) || (st.LeaseOwner != "" && st.LeaseOwner != t.node && st.LeaseUntil.After(now)) {
@@ -124,7 +125,7 @@ func (t *Transmitter) deliver(ctx context.Context, id string) {
 		}
 		t.deliveries.Done()
 	}()
-	st, err := t.st.LeaseStream(ctx, id, t.node, t.cfg.Now(), t.cfg.Now().Add(leaseTTL))
+	st, err := t.st.LeaseStream(ctx, id, t.node, t.cfg.Clock.Now(), t.cfg.Clock.Now().Add(leaseTTL))
 	if err != nil {
 		return // another node delivers it, or it is gone
 	}
@@ -176,7 +177,7 @@ func (t *Transmitter) push(ctx context.Context, st store.Stream, p *store.Progre
 		return err
 	}
 	if st.VerifyPending() {
-		payload, err := verificationSET(t.cfg.Issuer, st, t.cfg.Now())
+		payload, err := verificationSET(t.cfg.Issuer, st, t.cfg.Clock.Now())
 		if err != nil {
 			return err
 		}
@@ -206,7 +207,7 @@ func (t *Transmitter) push(ctx context.Context, st store.Stream, p *store.Progre
 				p.Cursor = e.Seq - 1
 			}
 			if ev, ok := eventOf(e, t.cfg.Issuer); ok && slices.Contains(want, ev.typ) {
-				payload, err := eventSET(t.cfg.Issuer, st, e, ev, t.cfg.Now())
+				payload, err := eventSET(t.cfg.Issuer, st, e, ev, t.cfg.Clock.Now())
 				if err != nil {
 					return err
 				}
@@ -228,7 +229,7 @@ func (t *Transmitter) push(ctx context.Context, st store.Stream, p *store.Progre
 // save records progress and extends the lease; the counts it adds are
 // reset, having been added.
 func (t *Transmitter) save(ctx context.Context, id string, p *store.Progress) error {
-	p.LeaseUntil = t.cfg.Now().Add(leaseTTL)
+	p.LeaseUntil = t.cfg.Clock.Now().Add(leaseTTL)
 	if err := t.st.SaveProgress(ctx, id, t.node, *p); err != nil {
 		return err
 	}
@@ -250,7 +251,7 @@ func (t *Transmitter) fail(ctx context.Context, st store.Stream, p store.Progres
 		return
 	}
 	p.Attempts = st.Attempts + 1
-	p.NextAttempt = t.cfg.Now().Add(backoff(p.Attempts))
+	p.NextAttempt = t.cfg.Clock.Now().Add(backoff(p.Attempts))
 	p.LastError = truncate(cause.Error(), 500)
 	t.cfg.Logger.Warn("event stream: delivery failed; will retry", "stream", st.ID,
 		"attempt", p.Attempts, "retry_at", p.NextAttempt.UTC(), "err", cause)

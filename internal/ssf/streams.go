@@ -113,7 +113,7 @@ func (t *Transmitter) Create(ctx context.Context, req StreamRequest) (StreamConf
 	if req.StreamID != nil {
 		return StreamConfig{}, badRequest("stream_id is chosen by the transmitter")
 	}
-	now := t.cfg.Now()
+	now := t.cfg.Clock.Now()
 	st := store.Stream{ID: randomID(16), Status: StatusEnabled, CreatedAt: now, UpdatedAt: now}
 	if err := t.apply(&st, req, true); err != nil {
 		return StreamConfig{}, err
@@ -211,7 +211,7 @@ func (t *Transmitter) Update(ctx context.Context, req StreamRequest, replace boo
 			return StreamConfig{}, err
 		}
 	}
-	st.UpdatedAt = t.cfg.Now()
+	st.UpdatedAt = t.cfg.Clock.Now()
 	if err := t.st.UpdateStream(ctx, st, false); err != nil {
 		return StreamConfig{}, t.mapErr(st.ID, err)
 	}
@@ -357,7 +357,7 @@ func (t *Transmitter) SetStatus(ctx context.Context, b StatusBody) (StatusBody, 
 			return StatusBody{}, err
 		}
 	}
-	st.Status, st.Reason, st.UpdatedAt = b.Status, b.Reason, t.cfg.Now()
+	st.Status, st.Reason, st.UpdatedAt = b.Status, b.Reason, t.cfg.Clock.Now()
 	if err := t.st.UpdateStream(ctx, st, restart); err != nil {
 		return StatusBody{}, t.mapErr(st.ID, err)
 	}
@@ -374,7 +374,7 @@ func (t *Transmitter) Verify(ctx context.Context, r VerifyRequest) error {
 	if len(r.State) > maxState || !plainText(r.State) {
 		return badRequest("state must be at most %d bytes of text without control characters", maxState)
 	}
-	err := t.st.RequestVerification(ctx, r.StreamID, r.State, t.cfg.Now(), MinVerifyEvery)
+	err := t.st.RequestVerification(ctx, r.StreamID, r.State, t.cfg.Clock.Now(), MinVerifyEvery)
 	if errors.Is(err, store.ErrTooSoon) {
 		return &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests",
 			Description: "a verification was requested less than min_verification_interval ago"}

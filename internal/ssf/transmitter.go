@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
@@ -42,8 +43,9 @@ type Config struct {
 	// connecting, public: an API key must not turn the authority into a
 	// request forger against the network it runs in.
 	InsecurePush bool
-	// Now is the clock. Default time.Now.
-	Now    func() time.Time
+	// Clock is the node's clock: leases, retries, and the timers of scans
+	// and long polls. Default the wall clock.
+	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
@@ -75,9 +77,7 @@ type Transmitter struct {
 
 // New returns a Transmitter; Run delivers push streams.
 func New(st Store, keys Keys, cfg Config) *Transmitter {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -116,6 +116,14 @@ func (t *timer) Reset(d time.Duration) bool {
 	return active
 }
 
+// Timers returns how many timers are armed: a test that must move the
+// clock only once a component waits on it awaits their number.
+func (c *Clock) Timers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
 // In returns the clock's time plus d.
 func (c *Clock) In(d time.Duration) time.Time { return c.Now().Add(d) }
 

@@ -39,6 +39,9 @@ func TestClockTimers(t *testing.T) {
 		t.Fatalf("timer %s fired at 59s, want at 1m", name)
 	default:
 	}
+	if n := c.Timers(); n != 2 {
+		t.Errorf("Timers() = %d with a and b armed, want 2", n)
+	}
 	if !b.Stop() {
 		t.Error("Stop(armed timer) = false, want true")
 	}
