@@ -126,11 +126,9 @@ type Hub struct {
 
 	ran   atomic.Bool
 	ready chan struct{} // closed once Run has read the head
-	// born and polled tell how long ago the tailer last read the Source
-	// successfully (polled is time.Since(born) then), on the wall clock:
-	// a hub that cannot read the log grants no lease (see report).
-	born   time.Time
-	polled atomic.Int64
+	// unread is set while the tailer's last read of the Source failed: a
+	// hub that cannot read the log grants no lease (see reading).
+	unread atomic.Bool
 	// stopCtx ends when the hub stops: report streams end with it.
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
@@ -180,7 +178,6 @@ func NewHub(src Source, cfg HubConfig) *Hub {
 		done:    make(chan struct{}),
 		kicked:  make(chan struct{}, 1),
 		changed: make(chan struct{}),
-		born:    time.Now(),
 	}
 	h.epoch = cfg.Epoch
 	h.beats = make([]chan struct{}, h.maxBeatTicks()+1)
@@ -255,7 +252,6 @@ func (h *Hub) start(ctx context.Context, tick <-chan time.Time) bool {
 			h.mu.Lock()
 			h.head, h.ring = head, newRing(h.cfg.RingSize, head)
 			h.mu.Unlock()
-			h.polled.Store(int64(time.Since(h.born)))
 			h.fl.replaced(head)
 			close(h.ready)
 			return true
@@ -278,24 +274,22 @@ func (h *Hub) poll(ctx context.Context) bool {
 			if ctx.Err() == nil {
 				h.log.Warn("feed: reading the log failed", "err", err)
 			}
+			h.unread.Store(true)
 			return false
 		}
 		if !full {
-			h.polled.Store(int64(time.Since(h.born)))
+			h.unread.Store(false)
 			return true
 		}
 	}
 }
 
-// reading reports whether the tailer has read the Source successfully
-// within the last few heartbeat ticks. A hub that cannot read the log
-// sends no heartbeats, so that its followers go to another node; it
-// grants no lease either, since the answers to lease renewals are what
-// keep some followers' streams alive (hears=reports) in place of
-// heartbeats.
-func (h *Hub) reading() bool {
-	return time.Since(h.born)-time.Duration(h.polled.Load()) <= 3*h.cfg.Heartbeat
-}
+// reading reports whether the tailer's last read of the Source worked. A
+// hub that cannot read the log sends no heartbeats, so that its followers
+// go to another node; it grants no lease either, since the answers to
+// lease renewals are what keep some followers' streams alive
+// (hears=reports) in place of heartbeats.
+func (h *Hub) reading() bool { return !h.unread.Load() }
 
 // pollBatch reads one batch and reports whether it was full (more may
 // follow).

@@ -604,7 +604,7 @@ func TestNoLeaseWhileTheLogIsUnreadable(t *testing.T) {
 		const beat = 10 * time.Millisecond
 		log := newMemLog()
 		log.appendN(3, live)
-		hub := feed.NewHub(log, feed.HubConfig{Heartbeat: beat, Now: clock, Logger: testLogger(), Epoch: testEpoch})
+		hub := feed.NewHub(log, feed.HubConfig{Heartbeat: beat, Clock: iclock.Offset(iclock.Real, t0.Sub(time.Now())), Logger: testLogger(), Epoch: testEpoch})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() { _ = hub.Run(ctx) }()
