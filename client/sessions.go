@@ -76,7 +76,8 @@ func (c *Client) refresh(ctx context.Context, refreshToken string, key crypto.Si
 	t, next, err := c.refreshOnce(ctx, refreshToken, key, nonce)
 	var e *Error
 	if key != nil && errors.As(err, &e) && e.Code == "use_dpop_nonce" && e.DPoPNonce != "" && e.DPoPNonce != nonce {
-		t, next, err = c.refreshOnce(ctx, refreshToken, key, e.DPoPNonce)
+		nonce = e.DPoPNonce
+		t, next, err = c.refreshOnce(ctx, refreshToken, key, nonce)
 	}
 	if next == "" {
 		next = nonce

@@ -137,7 +137,7 @@ func newAuthority(t *testing.T, c *fakeClock) *authority {
 	a.rotate("k1")
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	hub := feed.NewHub(a.log, feed.HubConfig{Heartbeat: 50 * time.Millisecond, BatchSize: 100, Now: c.Now, Logger: testLogger(t)})
+	hub := feed.NewHub(a.log, feed.HubConfig{Heartbeat: 50 * time.Millisecond, BatchSize: 100, Clock: c, Logger: testLogger(t)})
 	done := make(chan struct{})
 	go func() { defer close(done); hub.Run(ctx) }()
 	mux := http.NewServeMux()

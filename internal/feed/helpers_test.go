@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	iclock "github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/testtime"
@@ -23,6 +24,15 @@ import (
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func clock() time.Time { return t0 }
+
+// atT0 is a hub's clock in these tests: it says t0, and its timers (the
+// heartbeat ticker) run on the wall clock, so that streams get heartbeats
+// while a test waits for what its client does with them.
+type atT0 struct{}
+
+func (atT0) Now() time.Time { return t0 }
+
+func (atT0) AfterFunc(d time.Duration, f func()) iclock.Timer { return time.AfterFunc(d, f) }
 
 // stopped is a client's clock stopped at t0: its leases are renewed only
 // when a test moves it.
@@ -46,8 +56,8 @@ func testLogger() *slog.Logger {
 // startHub runs a hub over src until the test ends.
 func startHub(t *testing.T, src feed.Source, cfg feed.HubConfig) *feed.Hub {
 	t.Helper()
-	if cfg.Now == nil {
-		cfg.Now = clock
+	if cfg.Clock == nil {
+		cfg.Clock = atT0{}
 	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = 50 * time.Millisecond

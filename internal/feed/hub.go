@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
@@ -44,9 +45,9 @@ type HubConfig struct {
 	// authority sets it to its leeway, which verifiers may not exceed.
 	// Zero: none.
 	Grace time.Duration
-	// Now is the clock that decides which entries have expired and stamps
-	// heartbeats. Default time.Now.
-	Now func() time.Time
+	// Clock decides which entries have expired, stamps heartbeats and
+	// times them. Default the wall clock.
+	Clock clock.Clock
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Epoch identifies the log (the cluster's epoch): every stream and
@@ -90,9 +91,7 @@ func (c HubConfig) withDefaults() HubConfig {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -215,7 +214,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	// Subscribe before reading the head, so no append falls in between.
 	wake, unsubscribe := h.src.Subscribe()
 	defer unsubscribe()
-	tick := time.NewTicker(h.cfg.Heartbeat)
+	tick := clock.NewTicker(h.cfg.Clock, h.cfg.Heartbeat)
 	defer tick.Stop()
 	if !h.start(ctx, tick.C) {
 		return nil
@@ -318,7 +317,7 @@ func (h *Hub) live(e revocation.Entry, now time.Time) bool {
 // expired (beyond Grace), and returns the position they reach. The frames
 // are the tailer's scratch, valid until the next encode.
 func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	frames := h.frames[:0]
 	var lines arena
 	for _, e := range entries {
@@ -387,7 +386,7 @@ func (h *Hub) publish(frames []frame, next int64) {
 	h.segs.push(newSegment(h.head, next, frames))
 	h.head = next
 	h.wakeLocked()
-	h.fl.advanced(next, h.cfg.Now())
+	h.fl.advanced(next, h.cfg.Clock.Now())
 }
 
 // replaced handles a Source whose head went back: the log was restored or
@@ -413,7 +412,7 @@ func (h *Hub) heartbeat() {
 	defer h.mu.Unlock()
 	h.beat++
 	h.beatHead = h.head
-	h.beatFrame = appendHeartbeat(nil, h.head, h.cfg.Now(), h.epochJSON)
+	h.beatFrame = appendHeartbeat(nil, h.head, h.cfg.Clock.Now(), h.epochJSON)
 	i := h.beat % uint64(len(h.beats))
 	close(h.beats[i])
 	h.beats[i] = make(chan struct{}) // for tick beat+len(beats)

@@ -19,6 +19,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	iclock "github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
@@ -344,7 +345,10 @@ func TestNoHeartbeatWhileTheLogIsUnreadable(t *testing.T) {
 		const beat = 10 * time.Millisecond
 		log := newMemLog()
 		log.appendN(3, live)
-		hub := feed.NewHub(log, feed.HubConfig{Heartbeat: beat, Now: clock, Logger: testLogger(), Epoch: testEpoch})
+		// The bubble's clock, set to t0: the hub stamps heartbeats and ticks
+		// on it.
+		at := iclock.Offset(iclock.Real, t0.Sub(time.Now()))
+		hub := feed.NewHub(log, feed.HubConfig{Heartbeat: beat, Clock: at, Logger: testLogger(), Epoch: testEpoch})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() { _ = hub.Run(ctx) }()

@@ -220,7 +220,7 @@ func appendRefusal(dst []byte, err error) []byte {
 // follower's staleness bound (at most the hub's cap), cut short at the
 // hub's License.
 func (h *Hub) report(f Follower, token string, pos int64, ready bool) (positionAck, error) {
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	head := h.Head()
 	// A verifier cannot have applied what this node has not read: a
 	// position beyond the head is recorded as the head, so a feed key
@@ -260,7 +260,7 @@ func (h *Hub) Ready() error {
 
 // Followers returns the verifiers that follow this hub and were heard
 // within their staleness bound.
-func (h *Hub) Followers() []FollowerState { return h.fl.list(h.cfg.Now()) }
+func (h *Hub) Followers() []FollowerState { return h.fl.list(h.cfg.Clock.Now()) }
 
 // Safe returns the highest position up to which every verifier following
 // this hub holds every entry or refuses every token, the hub's head, and
@@ -268,17 +268,17 @@ func (h *Hub) Followers() []FollowerState { return h.fl.list(h.cfg.Now()) }
 // none). See the package documentation.
 func (h *Hub) Safe() (safe, head int64, next time.Time) {
 	head = h.Head()
-	safe, next = h.fl.safe(head, h.cfg.Now())
+	safe, next = h.fl.safe(head, h.cfg.Clock.Now())
 	return safe, head, next
 }
 
 // FollowerCount returns how many followers Followers would return.
-func (h *Hub) FollowerCount() int { return h.fl.count(h.cfg.Now()) }
+func (h *Hub) FollowerCount() int { return h.fl.count(h.cfg.Clock.Now()) }
 
 // Pending returns up to limit of the followers for which position x is not
 // yet in force (see Safe), and how many there are in all.
 func (h *Hub) Pending(x int64, limit int) ([]FollowerState, int) {
-	return h.fl.pending(x, limit, h.cfg.Now())
+	return h.fl.pending(x, limit, h.cfg.Clock.Now())
 }
 
 // FollowersChanged returns a channel closed at the next change of the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // docExamples returns the fenced blocks of docs/feed-protocol.md that
@@ -51,7 +52,7 @@ func TestProtocolDocExamples(t *testing.T) {
 		log.entries, log.head = append(log.entries, e), e.Seq
 	}
 	now := time.UnixMilli(1798761603000)
-	hub := startHub(t, log, feed.HubConfig{Epoch: "AAAAAAAAAAAAAAAAAAAAAA", Issuer: "https://auth.example.com", Now: func() time.Time { return now }, Heartbeat: time.Hour})
+	hub := startHub(t, log, feed.HubConfig{Epoch: "AAAAAAAAAAAAAAAAAAAAAA", Issuer: "https://auth.example.com", Clock: testtime.NewClock(now), Heartbeat: time.Hour})
 	srv := serve(t, positionMux(hub))
 
 	resp, _ := open(t, srv.URL+feed.Path+"?after=0&v=2", map[string]string{

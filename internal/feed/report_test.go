@@ -380,7 +380,7 @@ func TestStreamBadRequestIsPermanent(t *testing.T) {
 // neither, even before Safe drops it.
 func TestFollowerCountIsFollowers(t *testing.T) {
 	clk := testtime.NewClock(t0)
-	hub := startHub(t, newMemLog(), feed.HubConfig{Now: clk.Now})
+	hub := startHub(t, newMemLog(), feed.HubConfig{Clock: clk})
 	srv := serve(t, positionMux(hub))
 	namedStream(t, srv.URL, "v1") // bound 1s
 	if n, l := hub.FollowerCount(), len(hub.Followers()); n != 1 || l != 1 {

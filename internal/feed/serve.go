@@ -106,7 +106,7 @@ func (h *Hub) follow(f Follower, token string, q Requester, epoch string, after 
 	}
 	head := h.Head()
 	// As in report: no record names a position beyond what this node read.
-	return h.fl.connected(f, token, q, min(after, head), head, h.cfg.Now())
+	return h.fl.connected(f, token, q, min(after, head), head, h.cfg.Clock.Now())
 }
 
 // followError answers a stream or report the registry refused.
@@ -365,7 +365,7 @@ func (c *conn) live(ctx context.Context) error {
 // entry that has expired since is written from its frames, leaving that
 // entry out.
 func (c *conn) writeSegments(segs []segment) bool {
-	now := c.hub.cfg.Now()
+	now := c.hub.cfg.Clock.Now()
 	wrote := false
 	for _, s := range segs {
 		if s.from != c.pos {
@@ -388,7 +388,7 @@ func (c *conn) writeSegments(segs []segment) bool {
 // out those expired, consecutive entries sharing revocations events, and
 // reports whether it wrote anything.
 func (c *conn) writeFrames(frames []frame) bool {
-	now := c.hub.cfg.Now()
+	now := c.hub.cfg.Clock.Now()
 	buf := c.buf[:0]
 	var b batcher
 	for _, f := range frames {
@@ -419,7 +419,7 @@ func (c *conn) writeHeartbeat(v *view) {
 		c.write(v.beatFrame)
 		return
 	}
-	c.buf = appendHeartbeat(c.buf[:0], c.pos, c.hub.cfg.Now(), c.hub.epochJSON)
+	c.buf = appendHeartbeat(c.buf[:0], c.pos, c.hub.cfg.Clock.Now(), c.hub.epochJSON)
 	c.write(c.buf)
 }
 

@@ -400,7 +400,7 @@ func newHub(cfg Config, a *authority.Authority, st store.Store, id store.Cluster
 	return feed.NewHub(st, feed.HubConfig{
 		Logger:              cfg.Logger,
 		Grace:               a.Config().Leeway,
-		Now:                 a.Config().Clock.Now,
+		Clock:               a.Config().Clock,
 		Epoch:               id.Epoch,
 		Issuer:              id.Issuer,
 		License:             license.Until,
