@@ -41,7 +41,7 @@ func bindingKey(kind string, jwk []byte) (store.Binding, error) {
 // carry cnf.jkt and refresh needs a proof; DBSC: the web gate refreshes
 // only with a proof). Binding again to the same key is a no-op; another
 // key is refused with CodeConflict; a session that is not live is
-// CodeNotFound.
+// CodeNotFound; an operator console session is refused (CodeInvalidRequest).
 func (a *Authority) BindSession(ctx context.Context, sid string, req BindRequest, actor store.Actor) (store.Session, error) {
 	if err := checkSessionID(sid); err != nil {
 		return store.Session{}, err
@@ -54,6 +54,9 @@ func (a *Authority) BindSession(ctx context.Context, sid string, req BindRequest
 		return store.Session{}, err
 	}
 	if err := a.checkHolder(ctx, sid, req.RefreshToken); err != nil {
+		return store.Session{}, err
+	}
+	if err := a.checkBindable(ctx, sid); err != nil {
 		return store.Session{}, err
 	}
 	s, err := a.store.BindSession(ctx, sid, b, a.cfg.Clock.Now(), actor)

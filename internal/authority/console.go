@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tegata-dev/tegata/internal/store"
 )
@@ -26,4 +27,41 @@ func (a *Authority) SessionByRefresh(ctx context.Context, refresh string) (store
 		return store.Session{}, fmt.Errorf("authority: session by refresh token: %w", err)
 	}
 	return a.Session(ctx, s.ID)
+}
+
+// errConsoleOnly marks the refusal of a refresh that tries to rotate an
+// operator console session outside the console, or the console's own
+// refresh of another session.
+var errConsoleOnly = errors.New("authority: console sessions refresh only through the console")
+
+// checkConsole is the refresh rule of the operator console's sessions:
+// only the console refreshes them (RefreshRequest.Console), after its own
+// checks (idle timeout, the API key still a live admin key), and it
+// refreshes no other session. A refusal spends and revokes nothing: the
+// refresh token stays the operator's, whoever else presented it.
+func checkConsole(s store.Session, console bool) error {
+	if strings.HasPrefix(s.Subject, ConsoleSubjectPrefix) == console {
+		return nil
+	}
+	desc := "the refresh token is an operator console session's: only the console refreshes it"
+	if console {
+		desc = "the refresh token is not an operator console session's"
+	}
+	return &Error{Code: CodeInvalidGrant, kind: errConsoleOnly, Description: desc, Detail: "session " + s.ID}
+}
+
+// checkBindable refuses to bind an operator console session: it is bound
+// to no device key (the console brings no proof to its refresh), and no
+// app binds an operator's session.
+func (a *Authority) checkBindable(ctx context.Context, sid string) error {
+	s, _, err := a.store.Session(ctx, sid)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil // BindSession answers it
+	case err != nil:
+		return fmt.Errorf("authority: bind session: %w", err)
+	case strings.HasPrefix(s.Subject, ConsoleSubjectPrefix):
+		return invalidRequest("an operator console session is bound to no device key")
+	}
+	return nil
 }

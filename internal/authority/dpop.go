@@ -100,6 +100,10 @@ type RefreshRequest struct {
 	// DBSCProof is a browser's DBSC proof relayed by a web gate
 	// (RefreshDBSC).
 	DBSCProof string
+	// Console says the operator console refreshes its own session: only
+	// such a refresh rotates a session whose subject begins with
+	// ConsoleSubjectPrefix (checkConsole). The HTTP API never sets it.
+	Console bool
 }
 
 // checkBinding applies a session's binding to a refresh (checkDPoP,

@@ -235,6 +235,9 @@ func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens
 		// the window must not get the successor without the device's key,
 		// nor with a DBSC proof captured in flight (its challenge was used).
 		Check: func(s store.Session, _ int64) (time.Time, error) {
+			if err := checkConsole(s, req.Console); err != nil {
+				return time.Time{}, err
+			}
 			at, err := checkBinding(s, req, now)
 			if err != nil {
 				return time.Time{}, err
@@ -255,6 +258,9 @@ func (a *Authority) RefreshWith(ctx context.Context, req RefreshRequest) (Tokens
 	case errors.As(err, &bf):
 		return Tokens{}, a.refusedForBinding(ctx, bf)
 	case errors.As(err, &refused):
+		if errors.Is(err, errConsoleOnly) {
+			a.log.Warn("refresh of an operator console session refused: only the console refreshes it", "detail", refused.Detail)
+		}
 		return Tokens{}, err
 	case errors.Is(err, store.ErrChallengeUsed):
 		return Tokens{}, challengeUsed()

@@ -248,7 +248,7 @@ func (c *Console) exchange(ctx context.Context, rt string) (authority.Tokens, er
 	if v, ok := c.refreshes[rt]; ok {
 		return v.tok, nil
 	}
-	tok, err := c.a.Refresh(ctx, rt)
+	tok, err := c.a.RefreshWith(ctx, authority.RefreshRequest{RefreshToken: rt, Console: true})
 	if err != nil {
 		return tok, err
 	}

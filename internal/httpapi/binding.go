@@ -3,8 +3,10 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/httperr"
 )
 
 // getSession is GET /v1/sessions/{sid}: one live session with its binding
@@ -12,6 +14,9 @@ import (
 func (s *server) getSession(w http.ResponseWriter, r *http.Request) error {
 	x, err := s.a.Session(r.Context(), r.PathValue("sid"))
 	if err != nil {
+		return err
+	}
+	if err := allowRead(r, x.Subject); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, sessionOut(x, true))
@@ -56,4 +61,14 @@ func (s *server) bindingFailed(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, entryJSON(e))
 	return nil
+}
+
+// allowRead refuses a caller with the usersOnly grant (a gate key) a read
+// of an operator console session.
+func allowRead(r *http.Request, subject string) error {
+	if callerOf(r).grant != usersOnly || !strings.HasPrefix(subject, authority.ConsoleSubjectPrefix) {
+		return nil
+	}
+	return &apiError{Status: http.StatusForbidden, Code: httperr.InsufficientScope, Challenge: true,
+		Description: "this API key may not read the operator console's sessions (it may revoke them)"}
 }

@@ -182,6 +182,9 @@ func sessionOut(x store.Session, withKey bool) sessionJSON {
 }
 
 func (s *server) listSessions(w http.ResponseWriter, r *http.Request) error {
+	if err := allowRead(r, r.PathValue("sub")); err != nil {
+		return err
+	}
 	list, err := s.a.Sessions(r.Context(), r.PathValue("sub"))
 	if err != nil {
 		return err

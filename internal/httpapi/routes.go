@@ -19,6 +19,10 @@ const (
 	// signOutOnly: a subject revocation that signs the subject out
 	// everywhere (scope sessions) and sets no claims.
 	signOutOnly
+	// usersOnly: anything the route does for users' sessions; the
+	// operator console's sessions (authority.ConsoleSubjectPrefix) are
+	// the operators' to read, an app's only to revoke.
+	usersOnly
 )
 
 // access maps the roles whose API key may call a route to what each may
@@ -40,8 +44,9 @@ var (
 	readers = roles(authority.RoleAdmin, authority.RoleFeed, authority.RoleGate)
 	// sessionKeepers create, list and revoke sessions and refresh for
 	// their users: operators and web gates. A gate key thereby signs in
-	// any subject with any claims (docs/security.md).
-	sessionKeepers = roles(authority.RoleAdmin, authority.RoleGate)
+	// any subject with any claims (docs/security.md), but reads no
+	// operator console session.
+	sessionKeepers = access{authority.RoleAdmin: full, authority.RoleGate: usersOnly}
 	// subjectRevokers: a web gate only signs a user out everywhere (its
 	// devices page); changing claims or cutting access tokens alone is
 	// for operators.
