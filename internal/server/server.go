@@ -319,6 +319,9 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	r.goRunLogged(feedCtx, "feed hub", hub.Run)
 	r.goRunLogged(bg, "cluster membership", cl.Run)
 	r.goRunLogged(bg, "shared signals transmitter", func(ctx context.Context) error { return tx.Run(ctx, st) })
+	if cs.h != nil {
+		r.goRunLogged(bg, "console idle sweep", func(ctx context.Context) error { return cs.h.Run(ctx, clk) })
+	}
 	wit.note(ctx, st, id.Epoch, log)
 	r.witness = func() { wit.note(context.Background(), st, id.Epoch, log) }
 	r.markStopped = func() {
