@@ -135,8 +135,8 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*operator, st
 }
 
 // resume finds the session of an expired access token by the refresh
-// cookie, which the authority checks as it checks any refresh token, and
-// keeps it. A session no longer live just ends.
+// cookie, the session's secret (looked up by its hash, nothing spent),
+// and keeps it. A session no longer live just ends.
 func (c *Console) resume(w http.ResponseWriter, r *http.Request) (*operator, string) {
 	rt, err := r.Cookie(refreshCookie)
 	if err != nil {
