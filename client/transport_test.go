@@ -248,3 +248,33 @@ func proofNonce(t *testing.T, proof string) string {
 	}
 	return c.Nonce
 }
+
+// TestTransportConcurrent: requests sent at once through one Transport
+// (each may learn the nonce and retry) all pass; run with -race.
+func TestTransportConcurrent(t *testing.T) {
+	a := &app{}
+	base, _ := serve(t, func(u string) http.Handler { return nonceVerifier(t, u).Middleware(a) })
+	hc := &http.Client{Transport: dpopSource(t).Transport(nil)}
+	const n = 8
+	codes := make(chan int, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			res, err := hc.Post(base+"/orders", "text/plain", strings.NewReader("order"))
+			if err != nil {
+				t.Error(err)
+				codes <- 0
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if c := <-codes; c != 200 {
+			t.Errorf("concurrent POST = %d, want 200", c)
+		}
+	}
+	if got := len(a.got()); got != n {
+		t.Errorf("the app received %d requests, want %d", got, n)
+	}
+}
