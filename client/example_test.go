@@ -2,11 +2,21 @@ package client_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // An app backend signs a user in once it has checked their password (or
@@ -101,4 +111,63 @@ func ExampleTokenSource() {
 	}
 	fmt.Println(at == t.AccessToken) // still fresh: no refresh
 	// Output: true
+}
+
+// A DPoP client (a CLI holding its own key) calls an API that asks for
+// server nonces (verifier.Config DPoPNonce, tegata gate --dpop-nonce)
+// through an http.Client built on the TokenSource's Transport: the first
+// request is refused with use_dpop_nonce and retried with the nonce by
+// the Transport, with the same body; the following ones carry the nonce
+// from the start.
+func ExampleTokenSource_Transport() {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // kept on the device
+	if err != nil {
+		log.Fatal(err)
+	}
+	jkt, err := client.Thumbprint(key.Public())
+	if err != nil {
+		log.Fatal(err)
+	}
+	backend := &client.Client{BaseURL: authorityURL, APIKey: adminKey}
+	ctx := context.Background()
+	t, err := backend.CreateSession(ctx, client.SessionRequest{Subject: "user-5", Device: "cli", DPoPJKT: jkt})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The API: the verifier middleware, asking proofs for its nonces.
+	api := httptest.NewUnstartedServer(nil)
+	apiURL := "http://" + api.Listener.Addr().String()
+	v, err := verifier.New(ctx, verifier.Config{Authorities: []string{authorityURL}, APIKey: adminKey,
+		PublicURL: apiURL, DPoPNonce: 5 * time.Minute, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer v.Close()
+	if err := v.WaitReady(ctx); err != nil { // the revocation feed is followed
+		log.Fatal(err)
+	}
+	api.Config.Handler = v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := verifier.FromContext(r.Context())
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s ordered %s", c.Subject(), b)
+	}))
+	api.Start()
+	defer api.Close()
+
+	// The client.
+	ts := (&client.Client{BaseURL: authorityURL}).TokenSource(t, client.TokenSourceOptions{DPoP: key})
+	hc := &http.Client{Transport: ts.Transport(nil)}
+	for _, item := range []string{"tea", "rice"} {
+		res, err := hc.Post(apiURL+"/orders", "text/plain", strings.NewReader(item))
+		if err != nil {
+			log.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		fmt.Println(res.StatusCode, string(b))
+	}
+	// Output:
+	// 200 user-5 ordered tea
+	// 200 user-5 ordered rice
 }

@@ -51,6 +51,12 @@ type TokenSource struct {
 	// nonce is the authority's last DPoP-Nonce, for the next refresh's
 	// proof.
 	nonce string
+
+	// nmu guards the resource servers' nonces apart from mu, which is held
+	// through a refresh.
+	nmu    sync.Mutex
+	nonces map[string]originNonce // by origin; at most maxNonceOrigins
+	nseq   uint64
 }
 
 // TokenSource returns a TokenSource that starts from t (from CreateSession
@@ -95,8 +101,14 @@ func (s *TokenSource) Tokens() Tokens {
 
 // Authorize sets req's Authorization to a current access token: "Bearer
 // <token>", or with a DPoP key "DPoP <token>" and a DPoP header holding a
-// fresh proof for req's method and URL (RFC 9449 §7.1).
+// fresh proof for req's method and URL (RFC 9449 §7.1), carrying the last
+// nonce req's origin sent to this source's Transport, if any.
 func (s *TokenSource) Authorize(req *http.Request) error {
+	return s.authorize(req, s.nonceFor(originOf(req.URL)))
+}
+
+// authorize is Authorize with the proof's nonce given.
+func (s *TokenSource) authorize(req *http.Request, nonce string) error {
 	tok, err := s.Token(req.Context())
 	if err != nil {
 		return err
@@ -105,7 +117,7 @@ func (s *TokenSource) Authorize(req *http.Request) error {
 		req.Header.Set("Authorization", "Bearer "+tok)
 		return nil
 	}
-	proof, err := dpop.NewProof(s.opts.DPoP, req.Method, req.URL.String(), tok, "", time.Now())
+	proof, err := dpop.NewProof(s.opts.DPoP, req.Method, req.URL.String(), tok, nonce, time.Now())
 	if err != nil {
 		return fmt.Errorf("client: DPoP proof: %w", err)
 	}

@@ -100,9 +100,11 @@ func (g *gate) authenticateDPoP(r *http.Request) (c *verifier.Claims, raw string
 }
 
 // logDPoPSetup says at start how the gate will know the URL a DPoP proof
-// names, or that it cannot (every DPoP request refused).
+// names, or that it cannot (every DPoP request refused). Web sessions read
+// Bearer tokens and cookies only: nothing to say there.
 func logDPoPSetup(log *slog.Logger, cfg Config) {
 	switch {
+	case cfg.Web != nil:
 	case cfg.PublicURL != "":
 		log.Info("gate: DPoP proofs must name " + strings.TrimSuffix(cfg.PublicURL, "/") + " (--public-url)")
 	case len(cfg.TrustedProxies) > 0:

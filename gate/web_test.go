@@ -653,6 +653,7 @@ func TestWebCrossOrigin(t *testing.T) {
 		{"an empty Authorization header: the cookies authenticate, so checked", "", 403, ""},
 		{"a malformed bearer token: exempt, and refused as a bearer token", "Bearer not*a*token", 401, ""},
 		{"another scheme: exempt, and refused", "Basic a2ltOmtpbQ==", 401, ""},
+		{"the DPoP scheme, which web sessions do not take: exempt, and refused", "DPoP " + tok.AccessToken, 401, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.app.hits.Load()

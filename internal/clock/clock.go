@@ -3,8 +3,15 @@
 // internal/testtime) moves the timers with it, and decisions and timers
 // never disagree about what time it is. Real is the wall clock.
 //
-// Deadlines on network connections (net.Conn.SetDeadline) are the
-// kernel's and stay on the wall clock.
+// Work paced by time (a node's reads of the log after wake-ups, its
+// evaluations spaced by their cost, record flushes, heartbeats) is on the
+// clock too: on a test's stopped clock it waits for the test to move the
+// clock, so tests of a whole node run it on testtime.Running, which also
+// moves by itself.
+//
+// Deadlines on network connections (net.Conn.SetDeadline, a request's
+// timeout against the database, the Postgres listener's idle ping and
+// reconnect backoff) are the kernel's and stay on the wall clock.
 package clock
 
 import (

@@ -11,6 +11,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/console"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // backends runs a console test on embedded SQLite and on Postgres; tune
@@ -126,4 +127,42 @@ func consoleEnds(t *testing.T, e *env, sid string) []string {
 		}
 	}
 	return out
+}
+
+// TestIdleSessionSwept: with the default settings a console session left
+// idle is revoked and audited as timed out without another request, while
+// one in use lives on.
+func TestIdleSessionSwept(t *testing.T) {
+	backends(t, nil, func(t *testing.T, e *env) {
+		idle := e.signedIn(t)
+		busy := e.signedIn(t)
+		ss := consoleSessions(t, e, console.SubjectPrefix)
+		if len(ss) != 2 {
+			t.Fatalf("%d console sessions live, want 2", len(ss))
+		}
+		e.clock.Add(10 * time.Minute)
+		wantStatus(t, "the busy session's overview", busy.get("/console/"), http.StatusOK)
+		e.clock.Add(6 * time.Minute) // the idle one idle 16 minutes, the busy one 6
+		var live []client.Session
+		testtime.EventuallyTrue(t, 10*time.Second, "the idle session revoked by the sweep", func() bool {
+			live = consoleSessions(t, e, console.SubjectPrefix)
+			return len(live) < 2
+		})
+		if len(live) != 1 {
+			t.Fatalf("%d console sessions live after the sweep, want 1", len(live))
+		}
+		swept := ss[0].ID
+		if swept == live[0].ID {
+			swept = ss[1].ID
+		}
+		if got := consoleEnds(t, e, swept); !slices.Equal(got, []string{"console session timed out"}) {
+			t.Errorf("session.revoke records of the swept session: %q, want one timing it out", got)
+		}
+		wantStatus(t, "the busy session's overview after the sweep", busy.get("/console/"), http.StatusOK)
+		res := idle.get("/console/")
+		wantStatus(t, "the swept session's overview", res, http.StatusSeeOther)
+		if got := consoleEnds(t, e, swept); len(got) != 1 {
+			t.Errorf("session.revoke records of the swept session after its next request: %q, want one", got)
+		}
+	})
 }

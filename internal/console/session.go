@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -136,8 +135,8 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*operator, st
 }
 
 // resume finds the session of an expired access token by the refresh
-// cookie, which the authority checks as it checks any refresh token, and
-// keeps it. A session no longer live just ends.
+// cookie, the session's secret (looked up by its hash, nothing spent),
+// and keeps it. A session no longer live just ends.
 func (c *Console) resume(w http.ResponseWriter, r *http.Request) (*operator, string) {
 	rt, err := r.Cookie(refreshCookie)
 	if err != nil {
@@ -154,9 +153,7 @@ func (c *Console) resume(w http.ResponseWriter, r *http.Request) (*operator, str
 		c.log.Warn("console: reading a session failed", "err", err)
 		return nil, whyNoStore
 	}
-	var claims map[string]any
-	_ = json.Unmarshal(s.Claims, &claims) // claims unreadable: no operator, below
-	op, since, ok := operatorOf(s.Subject, s.ID, func(name string) (any, bool) { v, ok := claims[name]; return v, ok })
+	op, since, ok := sessionOperator(s)
 	if !ok {
 		c.clearCookies(w)
 		return nil, "not a console session"
@@ -168,15 +165,14 @@ func (c *Console) resume(w http.ResponseWriter, r *http.Request) (*operator, str
 // or past maxSession, and refreshes one last refreshed refreshEvery ago or
 // more, or whose access token has expired (expired).
 func (c *Console) keep(w http.ResponseWriter, r *http.Request, op *operator, last, since time.Time, expired bool) (*operator, string) {
-	now := c.now()
-	if now.Sub(last) > c.cfg.IdleTimeout || now.Sub(since) > maxSession {
+	if c.idle(last, since) {
 		c.end(r.Context(), op, w, endIdle)
 		return nil, "the session has ended (idle too long)"
 	}
 	if csrf, err := r.Cookie(csrfCookie); err == nil {
 		op.csrf = csrf.Value
 	}
-	if expired || now.Sub(last) >= refreshEvery {
+	if expired || c.now().Sub(last) >= refreshEvery {
 		if err := c.refresh(w, r, op); err != nil {
 			c.log.Info("console: session refresh refused", "key", op.keyName, "err", err)
 			c.clearCookies(w)
@@ -184,6 +180,14 @@ func (c *Console) keep(w http.ResponseWriter, r *http.Request, op *operator, las
 		}
 	}
 	return op, ""
+}
+
+// idle reports whether a session last refreshed at last, signed in at
+// since, is over: idle longer than the idle timeout or older than
+// maxSession.
+func (c *Console) idle(last, since time.Time) bool {
+	now := c.now()
+	return now.Sub(last) > c.cfg.IdleTimeout || now.Sub(since) > maxSession
 }
 
 // whyEnded: the session's tokens are refused or its session is over.
@@ -280,10 +284,16 @@ const (
 // end revokes the operator's session, recording why and the API key's id,
 // and clears its cookies.
 func (c *Console) end(ctx context.Context, op *operator, w http.ResponseWriter, why string) {
+	c.revokeOwn(ctx, op, why)
+	c.clearCookies(w)
+}
+
+// revokeOwn revokes the operator's session, recording why and the API key's
+// id.
+func (c *Console) revokeOwn(ctx context.Context, op *operator, why string) {
 	if _, err := c.a.RevokeSession(ctx, op.sessionID, op.actor(why+", key "+op.keyID)); err != nil {
 		c.log.Warn("console: ending a session failed", "sid", op.sessionID, "err", err)
 	}
-	c.clearCookies(w)
 }
 
 // signIn checks an API key and opens a console session for it. Only an

@@ -123,6 +123,26 @@ func node(t *testing.T, id string, hub inforce.Hub, st *sqlite.Store, clk clock.
 	return c, stop
 }
 
+// confirmMoving is c.Confirm(seq, wait) with clk moved ahead while it
+// waits, so that a wait that ends not in force ends without the wall
+// clock's wait.
+func confirmMoving(t *testing.T, c *inforce.Cluster, clk *testtime.Running, seq int64, wait time.Duration) inforce.Confirmation {
+	t.Helper()
+	done := make(chan inforce.Confirmation, 1)
+	go func() { done <- c.Confirm(context.Background(), seq, wait) }()
+	var conf inforce.Confirmation
+	testtime.EventuallyTrue(t, 10*time.Second, "the confirmation's answer", func() bool {
+		select {
+		case conf = <-done:
+			return true
+		default:
+			clk.Add(wait / 10)
+			return false
+		}
+	})
+	return conf
+}
+
 // TestConfirmWaitsForOtherNode: a position is in force once every live
 // node says its verifiers hold it; until then the answer names the other
 // node's lagging verifier; a node whose record expired no longer counts.
@@ -135,7 +155,7 @@ func TestConfirmWaitsForOtherNode(t *testing.T) {
 	a, _ := node(t, "a", hubA, st, clk)
 	_, stopB := node(t, "b", hubB, st, clk)
 
-	c := a.Confirm(context.Background(), 5, 200*time.Millisecond)
+	c := confirmMoving(t, a, clk, 5, 200*time.Millisecond)
 	if c.InForce || len(c.Pending) != 1 || c.Pending[0].ID != "vb" || c.Pending[0].Node != "b" || c.Confirmed != 1 {
 		t.Fatalf("Confirm(5) with b at 3 = %+v, want not in force, vb pending on b, 1 confirmed", c)
 	}
@@ -153,7 +173,7 @@ func TestConfirmWaitsForOtherNode(t *testing.T) {
 	hubB.set(5, "vb", 5)
 	stopB()
 	hubA.set(7, "va", 7)
-	if c := a.Confirm(context.Background(), 7, 100*time.Millisecond); c.InForce {
+	if c := confirmMoving(t, a, clk, 7, 100*time.Millisecond); c.InForce {
 		t.Fatalf("Confirm(7) with b's record live at 5 = %+v, want not in force", c)
 	}
 	clk.Add(time.Minute)
@@ -267,7 +287,8 @@ func TestList(t *testing.T) {
 func TestOtherClustersIgnored(t *testing.T) {
 	st := openStore(t)
 	now := time.Now()
-	c := inforce.New(inforce.Config{NodeID: "a", Epoch: "ours", Hub: newFakeHub(5, 5), Store: st, Broadcaster: st})
+	clk := testtime.NewRunning()
+	c := inforce.New(inforce.Config{NodeID: "a", Epoch: "ours", Hub: newFakeHub(5, 5), Store: st, Broadcaster: st, Clock: clk})
 	if err := c.Register(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +299,7 @@ func TestOtherClustersIgnored(t *testing.T) {
 	if err := st.SaveFollowers(ctx, y, nil); err != nil {
 		t.Fatal(err)
 	}
-	if conf := c.Confirm(ctx, 5, 100*time.Millisecond); conf.InForce {
+	if conf := confirmMoving(t, c, clk, 5, 100*time.Millisecond); conf.InForce {
 		t.Fatalf("Confirm(5) with node y at 1 = %+v, want not in force", conf)
 	}
 	record := func(epoch, node string, safe, version int64) string {

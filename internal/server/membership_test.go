@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
@@ -35,11 +36,14 @@ func freeAddr(t *testing.T) string {
 // TestVerifierFollowsNewNodes: a verifier given one seed node follows the
 // nodes started after it that advertise a URL, drops a node as it stops
 // cleanly, and keeps verifying, revocations included, once the seed is
-// gone.
+// gone. The nodes and the verifier share a clock the test moves a flush
+// period at a time while it waits: a node learns of the others when it
+// writes its record.
 func TestVerifierFollowsNewNodes(t *testing.T) {
+	clk := newClock()
 	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test",
 		MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)), APIKey: authority.NewAPIKey(),
-		FeedKey: authority.NewAPIKey(), Logger: quietLog()}
+		FeedKey: authority.NewAPIKey(), Clock: clk, Logger: quietLog()}
 	node := func(advertise bool) *server.Running {
 		t.Helper()
 		cfg := base
@@ -52,8 +56,10 @@ func TestVerifierFollowsNewNodes(t *testing.T) {
 	}
 	seed := node(false)
 	logs := &logBuffer{}
-	v, err := verifier.New(ctx(t), verifier.Config{Authorities: []string{seed.URL}, APIKey: base.FeedKey,
-		Logger: slog.New(slog.NewJSONHandler(io.MultiWriter(logs), nil))})
+	vcfg := verifier.Config{Authorities: []string{seed.URL}, APIKey: base.FeedKey,
+		Logger: slog.New(slog.NewJSONHandler(io.MultiWriter(logs), nil))}
+	vcfg.Clock = clk
+	v, err := verifier.New(ctx(t), vcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,9 +83,16 @@ func TestVerifierFollowsNewNodes(t *testing.T) {
 		}
 		return false
 	}
-	eventually(t, "the verifier follows both nodes started after it", func() bool { return following(b.URL) && following(c.URL) })
+	flushing := func(what string, cond func() bool) {
+		t.Helper()
+		eventually(t, what, func() bool {
+			clk.Add(time.Second) // inforce.Config.FlushEvery
+			return cond()
+		})
+	}
+	flushing("the verifier follows both nodes started after it", func() bool { return following(b.URL) && following(c.URL) })
 	stop(t, b)
-	eventually(t, "the verifier drops the node that stopped", func() bool { return !following(b.URL) && following(c.URL) })
+	flushing("the verifier drops the node that stopped", func() bool { return !following(b.URL) && following(c.URL) })
 
 	stop(t, seed)
 	admin := &client.Client{BaseURL: c.URL, APIKey: base.APIKey}

@@ -131,9 +131,13 @@ type Config struct {
 	// no wait for a silent verifier, lasts longer. Zero means
 	// feed.DefaultStaleAfterCap.
 	MaxStaleAfter time.Duration
-	// Clock is the node's one clock: the authority's decisions and the
-	// API's timers (feed streams' key checks and maximum age). Nil: the
-	// wall clock. Authority.Clock must be nil (Start refuses another clock).
+	// Clock is the node's one clock: the authority's decisions and every
+	// timer of the node (feed heartbeats and streams' key checks and
+	// maximum age, record flushes, confirmation waits, the restore
+	// witness, event stream deliveries). A stopped test clock holds them
+	// until the test moves it; testtime.Running also moves by itself. Nil:
+	// the wall clock. Authority.Clock must be nil (Start refuses another
+	// clock).
 	Clock clock.Clock
 	// BodyTimeout bounds how long a request body may take to arrive (a
 	// connection deadline, on the wall clock). Zero:
@@ -319,6 +323,9 @@ func start(ctx context.Context, cfg Config, st store.Store, master, otherMaster 
 	r.goRunLogged(feedCtx, "feed hub", hub.Run)
 	r.goRunLogged(bg, "cluster membership", cl.Run)
 	r.goRunLogged(bg, "shared signals transmitter", func(ctx context.Context) error { return tx.Run(ctx, st) })
+	if cs.h != nil {
+		r.goRunLogged(bg, "console idle sweep", func(ctx context.Context) error { return cs.h.Run(ctx, clk) })
+	}
 	wit.note(ctx, st, id.Epoch, log)
 	r.witness = func() { wit.note(context.Background(), st, id.Epoch, log) }
 	r.markStopped = func() {

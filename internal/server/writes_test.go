@@ -127,6 +127,7 @@ func TestPostgresReadOnlyIsNotReady(t *testing.T) {
 	exec("ALTER ROLE " + role + " SET default_transaction_read_only = on")
 	kick()
 	eventually(t, "/readyz answers 503 once the role is read-only", func() bool {
+		e.clock.Add(5 * time.Second) // the node's next probe of its store
 		status, reason := readyz(t, e.URL)
 		return status == http.StatusServiceUnavailable && strings.Contains(reason, "refuses writes")
 	})

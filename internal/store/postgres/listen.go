@@ -19,7 +19,8 @@ import (
 // copies it when it starts; tests shorten it before Open.
 var idleTimeout = 5 * time.Second
 
-// Listener timing.
+// Listener timing. It is the connection's, on the wall clock as network
+// deadlines are (package clock): the store has no clock (store.Store).
 const (
 	pingTimeout    = 5 * time.Second
 	connectTimeout = 10 * time.Second
