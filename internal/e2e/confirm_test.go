@@ -59,6 +59,7 @@ func (c *cluster) session(i int, subject string) client.Tokens {
 // confirmed 3, and each gate refuses the token on the first request made
 // after the call returns.
 func TestConfirmAcrossNodes(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	gates := []*gateProc{
 		c.startGate("gate-a", 10*time.Second, c.url(0), c.url(1)),
@@ -91,6 +92,7 @@ func TestConfirmAcrossNodes(t *testing.T) {
 // revocation is in force (the gate refuses everything), and once resumed
 // the gate refuses the token.
 func TestConfirmFrozenGate(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	const stale = 3 * time.Second
 	ga := c.startGate("gate-a", stale, c.url(0))
@@ -129,6 +131,7 @@ func TestConfirmFrozenGate(t *testing.T) {
 // verifier, not a second one; a gate gone for good leaves the list once
 // its staleness bound has passed since it was last heard.
 func TestVerifierIdentity(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	cut := newCutProxy(t, c.addrs[0])
 	const stale = 2 * time.Second
@@ -174,6 +177,7 @@ func TestVerifierIdentity(t *testing.T) {
 // started with another refuses to start (in process and as a process), one
 // started without any uses the recorded one.
 func TestIssuerRecorded(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	start := func(issuer string) (*server.Running, error) {
 		return server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), DB: c.dsn,
@@ -207,6 +211,7 @@ func TestIssuerRecorded(t *testing.T) {
 // token that log revoked, not even one revoked below the position it had
 // reached in the old log, and refuses tokens until it has caught up.
 func TestEpochChangeResetsGate(t *testing.T) {
+	t.Parallel()
 	x := newCluster(t, 1)
 	y := &cluster{t: t, dsn: pgtest.Schema(t), master: x.master, apiKey: x.apiKey, feedKey: x.feedKey}
 	y.add(y.dsn)

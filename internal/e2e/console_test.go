@@ -93,6 +93,7 @@ func (s *consoleStack) createUsers(t *testing.T, dsn string) {
 // entry and exports it. Each page's screenshot is checked, and written to
 // docs/ with -update-screenshot.
 func TestConsoleBrowser(t *testing.T) {
+	t.Parallel()
 	exe := chromium(t)
 	s := startConsoleStack(t)
 	d := newDevice(t, newBrowser(t, exe), "operator", s.authority)

@@ -66,6 +66,8 @@ func home(t *testing.T, b *dbsctest.Browser) (int, string) {
 // copy that answers the challenge with a key of its own gets the session
 // revoked as stolen.
 func TestDBSCScripted(t *testing.T) {
+	t.Parallel()
+	t.Parallel()
 	s := startWebStack(t)
 	owner := &dbsctest.Browser{Origin: s.gate}
 	scriptedSignIn(t, owner)
@@ -162,6 +164,8 @@ func contains(list []string, s string) bool {
 // by cookie when the access cookie is gone. If a Chromium does register,
 // the test checks the stolen-cookie attack with it instead.
 func TestDBSCChromium(t *testing.T) {
+	t.Parallel()
+	t.Parallel()
 	exe := chromium(t)
 	s := startWebStack(t)
 	bctx := newBrowser(t, exe, chromedp.Flag("enable-features", dbscFeatures))

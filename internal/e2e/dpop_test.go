@@ -23,6 +23,7 @@ import (
 // proof for another URL, a replayed proof or another key's proof is
 // refused, and a refresh with another key ends the session.
 func TestDPoPInterop(t *testing.T) {
+	t.Parallel()
 	node := nodeInterop(t)
 	r, err := server.Start(context.Background(), server.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quietLogger()})

@@ -5,12 +5,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,39 +22,31 @@ import (
 	"github.com/tegata-dev/tegata/internal/testproc"
 )
 
-// The tegata binary, built once for the tests that start gate processes.
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
+// parallelTests is how many tests run at once unless -parallel says
+// otherwise. These tests spend most of their time waiting (on staleness
+// bounds, processes, the network), not computing, so go test's default,
+// the number of CPUs, would leave the machine idle; browsers are limited
+// apart (newBrowser).
+const parallelTests = 8
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(parallelTests))
+	}
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
 }
 
+// tegataBinary returns the tegata binary, built once for the package.
 func tegataBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "tegata-e2e-bin")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "tegata")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/tegata").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return buildCommand(t, "cmd/tegata")
 }
 
 // gateProc is a `tegata gate` process.

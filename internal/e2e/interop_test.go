@@ -68,6 +68,7 @@ func runNode(t *testing.T, node string, out any, script string, args ...string) 
 // Status List implementation from the npm registry (and jose for the
 // signature): a token reads VALID, and INVALID once revoked.
 func TestStatusListInterop(t *testing.T) {
+	t.Parallel()
 	node := nodeInterop(t)
 	r, err := server.Start(context.Background(), server.Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quietLogger()})

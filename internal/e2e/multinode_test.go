@@ -23,6 +23,7 @@ import (
 // parallel on two authority nodes reach verifiers following either node —
 // including one whose stream is cut repeatedly mid-way — and none is lost.
 func TestRevocationsReachEveryVerifier(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	cut := newCutProxy(t, c.addrs[1])
 	followers := map[string]*verifier.Verifier{
@@ -57,6 +58,7 @@ func TestRevocationsReachEveryVerifier(t *testing.T) {
 // TestLateVerifierIsReadyOnlyWithEverything: a verifier started after
 // revocations were made rejects them as soon as it reports ready.
 func TestLateVerifierIsReadyOnlyWithEverything(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	toks := c.sessions(200, "late-")
 	parallel(t, len(toks), 16, func(i int) error {
@@ -72,6 +74,7 @@ func TestLateVerifierIsReadyOnlyWithEverything(t *testing.T) {
 // TestAuthorityRestartAndFailover: a verifier following two nodes keeps
 // receiving revocations while each node in turn goes down and comes back.
 func TestAuthorityRestartAndFailover(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	v := c.follow(c.url(0), c.url(1))
 	for round, down := range []int{0, 1, 0} {
@@ -99,7 +102,9 @@ func TestAuthorityRestartAndFailover(t *testing.T) {
 // TestPostgresRestart restarts the real Postgres server: authority nodes
 // reconnect (LISTEN included) and verifiers receive revocations made after.
 // It disturbs every other user of the server, so it runs only when asked:
-// TEGATA_TEST_PG_RESTART=1 (.ci/run does, after the main test run).
+// TEGATA_TEST_PG_RESTART=1 (.ci/run does, after the main test run). It
+// must not call t.Parallel: go test starts the parallel tests only once
+// every serial one has returned, so none runs while Postgres restarts.
 func TestPostgresRestart(t *testing.T) {
 	if os.Getenv("TEGATA_TEST_PG_RESTART") != "1" {
 		t.Skip("restarts the Postgres server; set TEGATA_TEST_PG_RESTART=1 (.ci/run does, on its own)")
@@ -146,6 +151,7 @@ func restartPostgres(t *testing.T) {
 // its followers' state; a verifier following A then B moves to B and
 // enforces the revocation instead of trusting A's silence.
 func TestNodeCutOffFromPostgres(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1) // node 0: B, direct
 	u, err := url.Parse(c.dsn)
 	if err != nil {

@@ -41,6 +41,7 @@ func (r *seqRecorder) got() []int64 {
 // the ones acknowledged. Group commit must not change the log's order:
 // seqs are handed out in commit order, with no gap filled in later.
 func TestBatchedRevocationsArriveInOrder(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	cut := newCutProxy(t, c.addrs[1])
 	followers := map[string]*feed.Client{

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,21 +15,61 @@ import (
 )
 
 // buildCommands builds the named packages (paths relative to the module
-// root) into a temp dir and returns the binaries by base name.
+// root) and returns the binaries by base name. Each package is built once
+// per run, into a directory TestMain removes, and shared by the tests
+// running in parallel: they would otherwise link the same binary at once.
 func buildCommands(t *testing.T, pkgs ...string) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
 	out := map[string]string{}
 	for _, pkg := range pkgs {
-		bin := filepath.Join(dir, filepath.Base(pkg))
-		cmd := exec.Command("go", "build", "-o", bin, "./"+pkg)
-		cmd.Dir = filepath.Join("..", "..")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-		out[filepath.Base(pkg)] = bin
+		out[filepath.Base(pkg)] = buildCommand(t, pkg)
 	}
 	return out
+}
+
+var (
+	buildMu  sync.Mutex
+	buildDir string                   // made by the first build
+	builds   = map[string]*builtCmd{} // by package path
+)
+
+type builtCmd struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// buildCommand builds one package (a path relative to the module root),
+// or returns the binary an earlier call built.
+func buildCommand(t *testing.T, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	b := builds[pkg]
+	if b == nil {
+		b = &builtCmd{}
+		builds[pkg] = b
+	}
+	var err error
+	if buildDir == "" {
+		buildDir, err = os.MkdirTemp("", "tegata-e2e-bin")
+	}
+	dir := buildDir
+	buildMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.once.Do(func() {
+		b.bin = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", b.bin, "./"+pkg)
+		cmd.Dir = filepath.Join("..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.bin
 }
 
 // proc is a child process whose stderr lines are kept, so a test can wait

@@ -53,6 +53,7 @@ func (rx *jtiReceiver) got() []string {
 // event reaches the receiver once, in log order, whichever node delivers,
 // including when the delivering node stops half-way.
 func TestSSFPushAcrossNodes(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	rx := newJTIReceiver(t)
 	st, err := c.client(0).CreateStream(context.Background(), client.NewStream{PushURL: rx.URL})

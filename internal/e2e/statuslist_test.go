@@ -17,6 +17,7 @@ import (
 // after a revoke call returned on another node shows the revocation — no
 // waiting, no retry: each fetch reads the log head first.
 func TestStatusListOnEveryNode(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	toks := c.sessions(20, "sl-")
 	for i, tk := range toks {

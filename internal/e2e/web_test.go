@@ -110,11 +110,20 @@ func (s *webStack) waitGatePosition(t *testing.T, seq int64) {
 	})
 }
 
+// browsers holds a place for each Chromium running: the browser tests run
+// in parallel with the others, but a Chromium takes most of a core while
+// it starts and renders, and CI has two.
+var browsers = make(chan struct{}, 1)
+
 // newBrowser starts headless Chromium with a fresh profile, as root-safe
 // and quiet as the machine needs (no sandbox, no GPU, no network of its
-// own), with extra options, and returns the context of its first tab.
+// own), with extra options, and returns the context of its first tab. It
+// waits for a place in browsers, held until the test's cleanup has closed
+// the browser; a test starts one browser at most.
 func newBrowser(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
+	browsers <- struct{}{}
+	t.Cleanup(func() { <-browsers })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.UserDataDir(t.TempDir()), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
@@ -230,6 +239,7 @@ func (d *device) devices() []string {
 // TestWebBrowser: web sessions end to end, with the real authority, gate
 // and demo app driven by headless Chromium as two devices.
 func TestWebBrowser(t *testing.T) {
+	t.Parallel()
 	exe := chromium(t)
 	s := startWebStack(t)
 	browser := newBrowser(t, exe)
