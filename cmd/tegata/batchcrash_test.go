@@ -15,9 +15,13 @@ import (
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
-func TestKill9DuringBatchedRevocations(t *testing.T) { kill9DuringBatches(t, nil) }
+func TestKill9DuringBatchedRevocations(t *testing.T) {
+	t.Parallel()
+	kill9DuringBatches(t, nil)
+}
 
 func TestKill9DuringBatchedRevocationsPostgres(t *testing.T) {
+	t.Parallel()
 	kill9DuringBatches(t, []string{"--db", pgtest.Schema(t)})
 }
 

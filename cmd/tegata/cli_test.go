@@ -20,6 +20,7 @@ import (
 // environment it reads and an example; a command made of subcommands lists
 // them.
 func TestHelp(t *testing.T) {
+	t.Parallel()
 	general, code := run(t, nil, "help")
 	if code != 0 || !strings.Contains(general, "Commands:") {
 		t.Fatalf("tegata help = exit %d\n%s", code, general)
@@ -81,6 +82,7 @@ func TestHelp(t *testing.T) {
 // TestVersion: `tegata version` names the module version and the Go
 // toolchain, and the revision when the build recorded one.
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	out, code := run(t, nil, "version", "--json")
 	var v struct{ Version, Revision, Go string }
 	if err := json.Unmarshal([]byte(out), &v); code != 0 || err != nil || v.Version == "" || !strings.HasPrefix(v.Go, "go1.") {
@@ -104,6 +106,7 @@ func TestVersion(t *testing.T) {
 // sentence for an empty list, a token pasted with "Bearer " or read from
 // standard input, and TEGATA_AUTHORITY holding the same list as for a gate.
 func TestOperatorCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
 	key, err := os.ReadFile(filepath.Join(dir, "api-key"))

@@ -17,6 +17,7 @@ import (
 // --name, 'tegata revoke --confirm' says when the revocation is in force
 // on it, and with the gate frozen exits 3 naming it as pending.
 func TestVerifiersAndConfirm(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=", "TEGATA_FEED_KEY="+testFeedKey)
 	url := p.URL()

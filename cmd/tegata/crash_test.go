@@ -25,6 +25,7 @@ import (
 // session), every acknowledged revocation held, and every session's last
 // acknowledged refresh token still works.
 func TestKill9DuringRefreshes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := "tgk_" + strings.Repeat("k", 43)
 	env := []string{"TEGATA_API_KEY=" + key, "TEGATA_MASTER_KEY=", "TEGATA_RATE_LIMITS=off"}

@@ -20,6 +20,7 @@ import (
 // verifier with the default configuration accepts what it publishes and
 // honours its revocations; `token inspect` agrees.
 func TestServeES256(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := serveArgs(t, dir, []string{"--alg", "ES256"}, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
 	key, err := os.ReadFile(filepath.Join(dir, "api-key"))

@@ -105,6 +105,7 @@ func TestGateStartedBeforeAuthority(t *testing.T) {
 // TestGateKeyErrors: a gate whose key cannot work stops at once with a
 // message naming where the key came from; it never reads the admin key.
 func TestGateKeyErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := serve(t, dir, "TEGATA_FEED_KEY="+testFeedKey, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
 	admin, err := os.ReadFile(filepath.Join(dir, "api-key"))

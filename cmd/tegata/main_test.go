@@ -149,6 +149,7 @@ func runIn(t *testing.T, dir string, env []string, args ...string) (string, int)
 }
 
 func TestBinary(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
 	url := p.URL()
@@ -252,6 +253,7 @@ func TestBinary(t *testing.T) {
 }
 
 func TestWrongMasterKeyRefusesToStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
@@ -267,6 +269,7 @@ func TestWrongMasterKeyRefusesToStart(t *testing.T) {
 // use exits 1 saying so; a start refused for a flag or a busy port creates
 // no data directory.
 func TestSecondServeRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")
 	env := []string{"TEGATA_API_KEY=", "TEGATA_MASTER_KEY="}

@@ -33,6 +33,7 @@ func needTool(t *testing.T, name string) string {
 // prints a warning for any other), with their ExecStart pointed at this
 // build.
 func TestSystemdUnits(t *testing.T) {
+	t.Parallel()
 	tool := needTool(t, "systemd-analyze")
 	dir := t.TempDir()
 	var units []string
@@ -67,6 +68,7 @@ func TestSystemdUnits(t *testing.T) {
 // image and run here, reports the version and, built from a git clone,
 // the commit.
 func TestContainerImage(t *testing.T) {
+	t.Parallel()
 	podman := needTool(t, "podman")
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)

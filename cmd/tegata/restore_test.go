@@ -23,6 +23,7 @@ import (
 // file copied back, the node started with no flag. The revoked session's
 // access and refresh tokens and the revoked API key are refused.
 func TestRestoreRunbookSQLite(t *testing.T) {
+	t.Parallel()
 	needSQLite3(t)
 	dir := t.TempDir()
 	p := serve(t, dir, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=")

@@ -59,6 +59,7 @@ func testCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 // gate reach the authority only when told to trust that CA (--ca-file,
 // TEGATA_CA_FILE).
 func TestTLSAndCAFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	caFile, cert, key := testCA(t, t.TempDir())
 	p := serveArgs(t, dir, []string{"--tls-cert", cert, "--tls-key", key}, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY=", "TEGATA_FEED_KEY="+testFeedKey)
