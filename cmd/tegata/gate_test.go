@@ -28,6 +28,9 @@ func startGate(t *testing.T, env []string, args ...string) (*proc, string) {
 }
 
 // freeAddr returns a loopback address nobody listens on (yet).
+// A test that calls it stays serial (no t.Parallel): go test runs the
+// serial tests before the parallel ones, so no other test of the package
+// takes the port before the test binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
