@@ -13,6 +13,7 @@ import (
 // TestBatches: entries come several per revocations event, the event's id
 // being its last entry's seq, in order.
 func TestBatches(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(300, live)
 	log.appendSubject("a subject with spaces", live) // 301
@@ -62,6 +63,7 @@ func TestBatches(t *testing.T) {
 // order, across catch-up and live events, and resumes where it stopped
 // when Apply fails midway through an event.
 func TestClientAppliesBatches(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(1000, live)
 	hub := startHub(t, log, feed.HubConfig{BatchSize: 333})

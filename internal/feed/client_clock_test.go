@@ -17,6 +17,7 @@ import (
 // out on: a stopped clock moved by a third of a 30-minute lease makes the
 // next report at once, and the new lease counts from the moved time.
 func TestLeaseRenewedOnItsClock(t *testing.T) {
+	t.Parallel()
 	var reports, ready atomic.Int32 // reports, and those saying the client is ready
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {

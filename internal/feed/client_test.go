@@ -19,6 +19,7 @@ import (
 )
 
 func TestClientFollowsLive(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(5, live)
 	var auth atomic.Value
@@ -49,6 +50,7 @@ func TestClientFollowsLive(t *testing.T) {
 }
 
 func TestClientConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		c    *feed.Client
@@ -97,6 +99,7 @@ func cutAfter(n int, h http.Handler, conns *atomic.Int64) http.Handler {
 }
 
 func TestClientResumesAfterCut(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(500, live) // before the hub starts: all read in catch-up
 	var conns atomic.Int64
@@ -114,6 +117,7 @@ func TestClientResumesAfterCut(t *testing.T) {
 }
 
 func TestClientFailover(t *testing.T) {
+	t.Parallel()
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
 	hang := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -159,6 +163,7 @@ func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestClientResetOnOtherLog(t *testing.T) {
+	t.Parallel()
 	logA, logB := newMemLog(), newMemLog()
 	logA.appendN(50, live)
 	logB.appendN(10, live)
@@ -182,6 +187,7 @@ func TestClientResetOnOtherLog(t *testing.T) {
 }
 
 func TestClientResetOnRestoredLog(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(50, live)
 	srv := serve(t, startHub(t, log, feed.HubConfig{}))
@@ -202,6 +208,7 @@ func TestClientResetOnRestoredLog(t *testing.T) {
 // client is not synced and holds nothing, so a consumer judging freshness by
 // State never calls its cleared state current.
 func TestClientUnsyncedBeforeReset(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(50, live)
 	srv := serve(t, startHub(t, log, feed.HubConfig{}))
@@ -228,6 +235,7 @@ func TestClientUnsyncedBeforeReset(t *testing.T) {
 }
 
 func TestClientApplyErrorPauses(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(20, live)
 	srv := serve(t, startHub(t, log, feed.HubConfig{}))
@@ -245,6 +253,7 @@ func TestClientApplyErrorPauses(t *testing.T) {
 }
 
 func TestClientApplyErrorShowsInState(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(3, live)
 	srv := serve(t, startHub(t, log, feed.HubConfig{}))
@@ -262,6 +271,7 @@ func TestClientApplyErrorShowsInState(t *testing.T) {
 }
 
 func TestManyEntriesThreeClients(t *testing.T) {
+	t.Parallel()
 	n := 100_000
 	if testtime.Race {
 		n = 30_000 // the race detector slows every access down; the interleavings are the same
@@ -288,6 +298,7 @@ func TestManyEntriesThreeClients(t *testing.T) {
 // TestClientWaitOpened: WaitOpened tells a key every authority refuses
 // (permanent) from an authority that is not up yet (transient).
 func TestClientWaitOpened(t *testing.T) {
+	t.Parallel()
 	denied := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"invalid_token","error_description":"invalid API key"}`, http.StatusUnauthorized)
 	}))
@@ -364,6 +375,7 @@ func (l *levels) seen() []slog.Level {
 // maximum age (and at shutdown); the client resumes, and logs that at
 // Info, not as a warning every hour.
 func TestClientCleanEndIsNotAWarning(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(3, live)
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: 20 * time.Millisecond})

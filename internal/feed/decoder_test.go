@@ -24,6 +24,7 @@ func decodeAll(t *testing.T, r io.Reader) ([]Event, error) {
 }
 
 func TestDecoder(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -132,6 +133,7 @@ func checkEvents(t *testing.T, got, want []Event) {
 }
 
 func TestDecoderErrorIsSticky(t *testing.T) {
+	t.Parallel()
 	d := NewDecoder(strings.NewReader(strings.Repeat("x", MaxLineSize+1) + "\ndata: y\n\n"))
 	for range 2 {
 		if _, err := d.Next(); !errors.Is(err, ErrLineTooLong) {
@@ -145,6 +147,7 @@ type stallReader struct{}
 func (stallReader) Read([]byte) (int, error) { return 0, nil }
 
 func TestDecoderNoProgress(t *testing.T) {
+	t.Parallel()
 	if _, err := NewDecoder(stallReader{}).Next(); !errors.Is(err, io.ErrNoProgress) {
 		t.Errorf("Next() = %v, want io.ErrNoProgress", err)
 	}

@@ -12,6 +12,7 @@ var h0 = time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
 func at(s float64) time.Time { return h0.Add(time.Duration(s * float64(time.Second))) }
 
 func TestHistory(t *testing.T) {
+	t.Parallel()
 	h := history{base: 3, maxStale: 10 * time.Second}
 	h.add(at(1), 5)
 	h.add(at(2), 5) // no progress: not a point
@@ -45,6 +46,7 @@ func TestHistory(t *testing.T) {
 // TestHistoryThinUnderstates: thinning a long history never says a head
 // was reached earlier than it was.
 func TestHistoryThinUnderstates(t *testing.T) {
+	t.Parallel()
 	var h history
 	for i := range historyMaxPoint + 10 {
 		h.add(at(float64(i)/1000), int64(i+1))
@@ -70,6 +72,7 @@ func fol(id string, stale time.Duration) Follower {
 // TestSafe walks through the rules that make a follower safe up to a
 // position.
 func TestSafe(t *testing.T) {
+	t.Parallel()
 	const stale = 10 * time.Second
 	fs := newFollowers(followerLimits{})
 	fs.replaced(2) // the hub starts at head 2
@@ -110,6 +113,7 @@ func TestSafe(t *testing.T) {
 // TestSafeSilent: a follower silent past its bound is dropped, whatever
 // its position.
 func TestSafeSilent(t *testing.T) {
+	t.Parallel()
 	fs := newFollowers(followerLimits{})
 	fs.replaced(0)
 	mustReport(t, fs, fol("frozen", 3*time.Second), 0, 0, at(0))
@@ -128,6 +132,7 @@ func TestSafeSilent(t *testing.T) {
 // TestSafeNeverAboveHead: leases granted from now on name the head, so
 // nothing above it is safe, even with nobody following.
 func TestSafeNeverAboveHead(t *testing.T) {
+	t.Parallel()
 	fs := newFollowers(followerLimits{})
 	fs.replaced(4)
 	if safe, next := fs.safe(4, at(0)); safe != 4 || !next.IsZero() {
@@ -136,6 +141,7 @@ func TestSafeNeverAboveHead(t *testing.T) {
 }
 
 func TestFollowerCheck(t *testing.T) {
+	t.Parallel()
 	good := Follower{ID: "abc_DEF-123", Name: "edge 1", Host: "h", Version: "v1", StaleAfter: time.Second}
 	if err := good.check(); err != nil {
 		t.Fatalf("check(%+v) = %v", good, err)
@@ -194,6 +200,7 @@ func tokenOf(fs *followers, id string) string {
 // TestReportToken: once a follower's record exists, streams and reports in
 // its name must carry the token it was given.
 func TestReportToken(t *testing.T) {
+	t.Parallel()
 	fs := newFollowers(followerLimits{})
 	tok, err := fs.connected(fol("a", time.Second), "", Requester{}, 0, 0, at(0))
 	if err != nil || tok == "" {
@@ -237,6 +244,7 @@ func BenchmarkSafe10k(b *testing.B) {
 // report for a verifier the hub has no record of is refused, so reports
 // alone cannot fill the registry (or hold up confirmations).
 func TestReportMakesNoRecord(t *testing.T) {
+	t.Parallel()
 	fs := newFollowers(followerLimits{})
 	if _, _, err := fs.reported(fol("ghost", time.Hour), "", 0, true, at(0)); !errors.Is(err, errUnknown) {
 		t.Fatalf("report without a stream = %v, want errUnknown", err)
@@ -249,6 +257,7 @@ func TestReportMakesNoRecord(t *testing.T) {
 // TestFollowerCaps: records made for one API key, or from one address,
 // are capped; a record dropped after its bound frees its place.
 func TestFollowerCaps(t *testing.T) {
+	t.Parallel()
 	fs := newFollowers(followerLimits{perKey: 3, perAddr: 2})
 	fs.replaced(0)
 	connect := func(id string, q Requester, now time.Time) error {
@@ -283,6 +292,7 @@ func TestFollowerCaps(t *testing.T) {
 // TestStaleAfterCap: a follower naming a bound above the hub's cap is
 // taken at the cap: listed with it, and dropped once silent that long.
 func TestStaleAfterCap(t *testing.T) {
+	t.Parallel()
 	fs := newFollowers(followerLimits{staleCap: 5 * time.Second})
 	fs.replaced(0)
 	mustConnect(t, fs, fol("long", 24*time.Hour), 0, 0, at(0))
@@ -304,6 +314,7 @@ func TestStaleAfterCap(t *testing.T) {
 
 // TestPendingCapped: pending names at most limit followers and counts all.
 func TestPendingCapped(t *testing.T) {
+	t.Parallel()
 	fs := newFollowers(followerLimits{})
 	fs.replaced(0)
 	for i := range 5 {
@@ -319,6 +330,7 @@ func TestPendingCapped(t *testing.T) {
 // milliseconds reaches the hub rounded up, never down: the hub must not
 // count a verifier as refusing tokens before it does.
 func TestHeaderRoundsBoundUp(t *testing.T) {
+	t.Parallel()
 	f := Follower{ID: "a", StaleAfter: 1500 * time.Microsecond}
 	got, _, _, err := parseFollower(f.header(""))
 	if err != nil || got.StaleAfter != 2*time.Millisecond {

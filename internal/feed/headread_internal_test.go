@@ -36,6 +36,7 @@ func (g *gatedHead) Subscribe() (<-chan struct{}, func()) { return nil, func() {
 // next read, which begins after they asked; none is given the read that
 // was already running.
 func TestSourceHeadShared(t *testing.T) {
+	t.Parallel()
 	g := &gatedHead{started: make(chan struct{}), release: make(chan struct{})}
 	h := NewHub(g, HubConfig{})
 	first := make(chan int64)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +23,23 @@ import (
 )
 
 // t0 is the tests' clock: entries expiring after it are live.
+// parallelTests is how many tests run at once unless -parallel says
+// otherwise. Each has its own hub, servers on kernel-chosen ports and
+// clocks, and most of their time goes to waiting on streams, heartbeats and
+// timeouts, not computing, so go test's default, the number of CPUs, would
+// leave the machine idle.
+const parallelTests = 8
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(parallelTests))
+	}
+	os.Exit(m.Run())
+}
+
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func clock() time.Time { return t0 }

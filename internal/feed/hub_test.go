@@ -30,6 +30,7 @@ var (
 )
 
 func TestServeRejects(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	srv := serve(t, startHub(t, log, feed.HubConfig{}))
 	tests := []struct {
@@ -73,6 +74,7 @@ func TestServeRejects(t *testing.T) {
 }
 
 func TestStreamCatchUpThenLive(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(3, live)
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
@@ -133,6 +135,7 @@ func checkHeartbeat(t *testing.T, ev feed.Event, head int64) {
 }
 
 func TestStreamSkipsExpired(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(1, live)    // 1
 	log.appendN(1, expired) // 2
@@ -149,6 +152,7 @@ func TestStreamSkipsExpired(t *testing.T) {
 }
 
 func TestHeartbeatCadence(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(2, live)
 	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond}))
@@ -171,6 +175,7 @@ func TestHeartbeatCadence(t *testing.T) {
 }
 
 func TestResetWhenAheadOfLog(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(3, live)
 	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
@@ -184,6 +189,7 @@ func TestResetWhenAheadOfLog(t *testing.T) {
 }
 
 func TestLastEventIDTakesPrecedence(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(3, live)
 	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
@@ -196,6 +202,7 @@ func TestLastEventIDTakesPrecedence(t *testing.T) {
 // TestStalledConnectionDropped: a connection that stops reading is dropped
 // by its write deadline, and delays no other connection meanwhile.
 func TestStalledConnectionDropped(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	hub := startHub(t, log, feed.HubConfig{RingSize: 128, WriteTimeout: 300 * time.Millisecond})
 	var active activeCount
@@ -222,6 +229,7 @@ func TestStalledConnectionDropped(t *testing.T) {
 // TestBurstLargerThanRing: a connection overtaken by a burst larger than
 // the ring catches up from the Source on the same stream.
 func TestBurstLargerThanRing(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	srv := serve(t, startHub(t, log, feed.HubConfig{RingSize: 16, BatchSize: 100}))
 	_, d := open(t, srv.URL+feed.Path, nil)
@@ -292,6 +300,7 @@ func openBuffered(t *testing.T, u string, size int) (*http.Response, *feed.Decod
 }
 
 func TestSourceErrorsAreRetried(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(10, live)
 	log.down.Store(true)
@@ -323,6 +332,7 @@ func TestSourceErrorsAreRetried(t *testing.T) {
 }
 
 func TestHubRunsOnce(t *testing.T) {
+	t.Parallel()
 	hub := feed.NewHub(newMemLog(), feed.HubConfig{Logger: testLogger()})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -341,6 +351,7 @@ func TestHubRunsOnce(t *testing.T) {
 // runs on the bubble's clock and synctest.Wait says when every tick has
 // been handled, so "no heartbeat" is checked, not waited for.
 func TestNoHeartbeatWhileTheLogIsUnreadable(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const beat = 10 * time.Millisecond
 		log := newMemLog()
@@ -441,6 +452,7 @@ func (s *stream) events(t *testing.T) []feed.Event {
 // acknowledged to whoever revoked them, so a client that connects now must
 // not be told it is current until it has them.
 func TestNewConnectionNeverSyncedBelowTheLogHead(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}) // no tick to rescue us
 	srv := serve(t, hub)
@@ -472,6 +484,7 @@ func TestNewConnectionNeverSyncedBelowTheLogHead(t *testing.T) {
 // unreadable once the hub has read the burst, so a connection that went
 // back to it would end before the last entry.
 func TestBulkBurstServedFromMemory(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
 	srv := serve(t, hub)
@@ -504,6 +517,7 @@ func TestBulkBurstServedFromMemory(t *testing.T) {
 // serve streams or take reports, and says so through Ready, which the
 // node's /readyz includes; once the log answers it is ready.
 func TestHubReadyOnceHeadRead(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const beat = 10 * time.Millisecond
 		log := newMemLog()
@@ -539,6 +553,7 @@ func TestHubReadyOnceHeadRead(t *testing.T) {
 // freshness rests on leases, and every heartbeat costs the hub a write per
 // stream.
 func TestNamedStreamHeartbeatsSparse(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(2, live)
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
@@ -560,6 +575,7 @@ func TestNamedStreamHeartbeatsSparse(t *testing.T) {
 // with a heartbeat at once, not at the next tick: a follower's lease
 // vouches only once its position reaches the head the lease names.
 func TestHeartbeatWhenThePositionMovesSilently(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(2, live)
 	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
@@ -576,6 +592,7 @@ func TestHeartbeatWhenThePositionMovesSilently(t *testing.T) {
 // event): an ask the follower cannot answer yet would cost every stream a
 // write of its own.
 func TestAskBeyondHeadComesWithTheEntries(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(2, live)
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
@@ -600,6 +617,7 @@ func TestAskBeyondHeadComesWithTheEntries(t *testing.T) {
 // renewals keep a follower that hears from the hub by them on its
 // stream, and it must leave a node that cannot tell it what it misses.
 func TestNoLeaseWhileTheLogIsUnreadable(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const beat = 10 * time.Millisecond
 		log := newMemLog()

@@ -32,6 +32,7 @@ func (n *nodesSeen) get() []string {
 // nodes the seed advertises, moves to them when the seed goes, and keeps
 // the seed in its list whatever the advertisement says.
 func TestClientFollowsAdvertisedNodes(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(20, live)
 	seedHub := startHub(t, log, feed.HubConfig{Epoch: "e1", Issuer: "https://auth.test"})
@@ -69,6 +70,7 @@ func TestClientFollowsAdvertisedNodes(t *testing.T) {
 // dropped, never followed into a reset; an advertisement naming another
 // issuer or epoch is ignored.
 func TestClientRefusesForeignNodes(t *testing.T) {
+	t.Parallel()
 	log, foreignLog := newMemLog(), newMemLog()
 	log.appendN(20, live)
 	foreignLog.appendN(3, live)

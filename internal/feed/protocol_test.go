@@ -36,6 +36,7 @@ func docExamples(t *testing.T) map[string]string {
 // the document other followers are written from cannot drift from the
 // wire.
 func TestProtocolDocExamples(t *testing.T) {
+	t.Parallel()
 	ex := docExamples(t)
 	for _, name := range []string{"stream", "reports", "ask", "reports-after-ask", "nodes"} {
 		if ex[name] == "" {

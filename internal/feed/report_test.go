@@ -22,6 +22,7 @@ import (
 // current only once it has applied the head the answer named, however many
 // heartbeats (old ones from a socket buffer, say) it reads meanwhile.
 func TestLeaseVouchesOnceHeadApplied(t *testing.T) {
+	t.Parallel()
 	step := make(chan struct{})
 	var reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +83,7 @@ func positionMux(hub *feed.Hub) http.Handler {
 // TestLeaseCutShortByLicense: a hub grants no lease beyond its license,
 // and none once it has passed.
 func TestLeaseCutShortByLicense(t *testing.T) {
+	t.Parallel()
 	var license atomic.Pointer[time.Time]
 	until := t0.Add(2 * time.Second)
 	license.Store(&until)
@@ -135,6 +137,7 @@ func postReport(t *testing.T, base string, body any) (int, string) {
 }
 
 func TestServePositionBadInput(t *testing.T) {
+	t.Parallel()
 	hub := startHub(t, newMemLog(), feed.HubConfig{Epoch: "e1"})
 	srv := serve(t, positionMux(hub))
 	tok := namedStream(t, srv.URL, "probe") // waits for the hub to start
@@ -188,6 +191,7 @@ func TestServePositionBadInput(t *testing.T) {
 // log with another epoch starts over from the first entry, even though the
 // new log's head is past its position (where a reset event would not come).
 func TestEpochChangeResetsClient(t *testing.T) {
+	t.Parallel()
 	logA, logB := newMemLog(), newMemLog()
 	logA.appendN(3, live)
 	logB.appendN(5, live)
@@ -262,6 +266,7 @@ func answerReport(w http.ResponseWriter, r *http.Request, unknown bool, leaseMS 
 // unknown_verifier; once no report has been taken for half its staleness
 // bound, the client opens its stream again, which makes it.
 func TestUnknownVerifierReconnects(t *testing.T) {
+	t.Parallel()
 	var streams, reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == feed.ReportsPath {
@@ -293,6 +298,7 @@ func TestUnknownVerifierReconnects(t *testing.T) {
 // stream (reconnecting would end a good stream and leave the verifier
 // never current), and stays fresh.
 func TestBalancedNodesKeepTheStream(t *testing.T) {
+	t.Parallel()
 	var streams, reports atomic.Int32
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == feed.ReportsPath {
@@ -323,6 +329,7 @@ func TestBalancedNodesKeepTheStream(t *testing.T) {
 // (the client was silent past its bound, and its id was taken) answers
 // 409 verifier_id_taken; the client names itself anew and carries on.
 func TestIDTakenRenews(t *testing.T) {
+	t.Parallel()
 	var ids sync.Map // ids that opened a stream
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == feed.ReportsPath {
@@ -362,6 +369,7 @@ func TestIDTakenRenews(t *testing.T) {
 // authority refuses, such as a staleness bound out of range) is not
 // retried away: WaitOpened reports it instead of waiting for ever.
 func TestStreamBadRequestIsPermanent(t *testing.T) {
+	t.Parallel()
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, `{"error":"invalid_request","error_description":"Tegata-Verifier header: staleness bound out of range"}`)
@@ -379,6 +387,7 @@ func TestStreamBadRequestIsPermanent(t *testing.T) {
 // publishes, whichever is asked: a follower silent past its bound is in
 // neither, even before Safe drops it.
 func TestFollowerCountIsFollowers(t *testing.T) {
+	t.Parallel()
 	clk := testtime.NewClock(t0)
 	hub := startHub(t, newMemLog(), feed.HubConfig{Clock: clk})
 	srv := serve(t, positionMux(hub))

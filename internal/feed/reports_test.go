@@ -39,6 +39,7 @@ func followerAt(hub *feed.Hub, id string) (feed.FollowerState, bool) {
 // position; then it reports as soon as it has applied it, on its report
 // stream (no request per report once that stream is answered).
 func TestReportsOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(2, live)
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
@@ -75,6 +76,7 @@ func TestReportsOnlyWhenAsked(t *testing.T) {
 // until they end, the report stream never answers; the client reports
 // with one request each instead, and gets its lease.
 func TestReportStreamHeldFallsBack(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	hub := startHub(t, log, feed.HubConfig{})
 	var posts atomic.Int32
@@ -120,6 +122,7 @@ func reportStream(t *testing.T, base, header, token string) (int, io.Writer, *bu
 }
 
 func TestServeReports(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(3, live)
 	hub := startHub(t, log, feed.HubConfig{Epoch: "e1"})
@@ -177,6 +180,7 @@ func TestServeReports(t *testing.T) {
 // ask with a report that wants no answer (numbered 0) on its report
 // stream; the hub records the position all the same.
 func TestAskAnsweredWithoutAnswer(t *testing.T) {
+	t.Parallel()
 	log := newMemLog()
 	log.appendN(2, live)
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
@@ -232,6 +236,7 @@ func (l *lineLog) has(s string) bool {
 // heartbeat while its report stream is open, and gets them again once
 // that closes; one that does not say so gets them throughout.
 func TestNoHeartbeatsWhileAnswersCome(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name  string
 		hears string
@@ -284,7 +289,9 @@ func TestNoHeartbeatsWhileAnswersCome(t *testing.T) {
 // TestReportAnswersKeepTheStreamOpen: a named client whose hub sends no
 // heartbeats (its report stream is open) counts its lease renewals'
 // answers as hearing from the hub, and keeps its one stream past many
-// idle timeouts.
+// idle timeouts. Not parallel: its margin (renewals every 200ms against an
+// idle timeout of 300ms) did not hold with the package's other tests
+// running beside it on a loaded machine.
 func TestReportAnswersKeepTheStreamOpen(t *testing.T) {
 	log := newMemLog()
 	log.appendN(2, live)

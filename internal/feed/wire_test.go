@@ -12,6 +12,7 @@ import (
 var lineT0 = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
 
 func TestLineRoundTrip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		e    revocation.Entry
@@ -39,6 +40,7 @@ func TestLineRoundTrip(t *testing.T) {
 
 // TestLineRefuses: entries no line can carry (the authority makes none).
 func TestLineRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		e    revocation.Entry
@@ -59,6 +61,7 @@ func TestLineRefuses(t *testing.T) {
 }
 
 func TestParseLinesRejects(t *testing.T) {
+	t.Parallel()
 	for _, data := range []string{
 		"1 session 2 3 0",                      // no key
 		"1 session 2 3 0 ",                     // empty key
@@ -109,6 +112,7 @@ func FuzzParseLines(f *testing.F) {
 // (which would write over the next entry's line); an entry no line can
 // carry takes no room.
 func TestArenaLines(t *testing.T) {
+	t.Parallel()
 	var a arena
 	var es []revocation.Entry
 	var lines [][]byte
@@ -141,6 +145,7 @@ func TestArenaLines(t *testing.T) {
 // keeps none) is rounded so that the entry covers no less: created_at
 // down, expires_at up.
 func TestLineRoundsOutward(t *testing.T) {
+	t.Parallel()
 	e := revocation.Entry{Seq: 1, Kind: revocation.KindSession, Session: "s", CreatedAt: lineT0.Add(999), ExpiresAt: lineT0.Add(1)}
 	line, ok := appendLine(nil, e)
 	want := fmt.Sprintf("data: 1 session %d %d 0 s\n", lineT0.UnixMicro(), lineT0.UnixMicro()+1)

@@ -14,7 +14,8 @@ import (
 // TestFollowerYieldsDuringBurst: applying a burst lets a goroutine that is
 // ready run after the event being applied, even with one thread and the
 // whole stream already buffered (no read ever blocks): a request made ready
-// meanwhile does not wait for the burst.
+// meanwhile does not wait for the burst. Not parallel: it sets GOMAXPROCS
+// for the whole process.
 func TestFollowerYieldsDuringBurst(t *testing.T) {
 	const n = 5000
 	data := stream(t, n)

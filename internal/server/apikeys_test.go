@@ -72,6 +72,7 @@ func bootstrapID(t *testing.T, c *client.Client) string {
 // revoked key is refused by this node at once, though the clock has not
 // moved past any cache entry.
 func TestAPIKeyLifecycle(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	k := createKey(t, e.admin, "billing-backend", authority.RoleAdmin)
 	if !strings.HasPrefix(k.Key, authority.APIKeyPrefix) || k.ID == "" || k.Name != "billing-backend" ||
@@ -135,6 +136,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 // TestFeedKeyLogged: serve says at start whether it installed a feed key
 // and where from, never the key.
 func TestFeedKeyLogged(t *testing.T) {
+	t.Parallel()
 	feedKey := authority.NewAPIKey()
 	e := start(t, func(c *server.Config) { c.FeedKey = feedKey })
 	if l := e.logs.String(); !strings.Contains(l, "feed API key from TEGATA_FEED_KEY installed") || strings.Contains(l, feedKey) {
@@ -149,6 +151,7 @@ func TestFeedKeyLogged(t *testing.T) {
 // TestFeedKeyRole: a feed key reads the feed and introspects, and nothing
 // else.
 func TestFeedKeyRole(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	k := createKey(t, e.admin, "edge-gate", authority.RoleFeed)
 	feed := &client.Client{BaseURL: e.URL, APIKey: k.Key}
@@ -176,6 +179,7 @@ func TestFeedKeyRole(t *testing.T) {
 // its browsers; it never touches keys, API keys, the audit trail or a
 // subject's claims.
 func TestGateKeyRole(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	k := createKey(t, e.admin, "web", authority.RoleGate)
 	if k.Role != authority.RoleGate {
@@ -239,6 +243,7 @@ func feedStatus(t *testing.T, base, key string) int {
 // TestLastAdminKey: the only admin key cannot revoke itself; once another
 // admin key exists it can, and is refused at once.
 func TestLastAdminKey(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	createKey(t, e.admin, "gate", authority.RoleFeed)
 	boot := bootstrapID(t, e.admin)
@@ -260,6 +265,7 @@ func TestLastAdminKey(t *testing.T) {
 // TEGATA_API_KEY or from the key file, stops the next start with a message
 // naming the setting, instead of coming back to life.
 func TestRevokedBootstrapRefusesRestart(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		apiKey string // "" uses the key file
@@ -325,6 +331,7 @@ func stop(t *testing.T, r *server.Running) {
 // TEGATA_FEED_KEY installs them and revokes the keys they replace, with an
 // audit record and a log line; keys made through the API are not touched.
 func TestReplacedBootstrapKeyRetired(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(t *testing.T, cfg *server.Config)
@@ -406,6 +413,7 @@ func TestReplacedBootstrapKeyRetired(t *testing.T) {
 // key than the cluster's (stale, mistyped) refuses to start and says why,
 // and the cluster's keys go on working.
 func TestDifferentKeyRefusesStart(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		change  func(cfg *server.Config)

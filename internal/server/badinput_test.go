@@ -17,11 +17,15 @@ import (
 
 // TestBadInput sends each client mistake and checks status, error code, a
 // JSON body, and that nothing was recorded.
-func TestBadInput(t *testing.T) { badInput(t, start(t, nil)) }
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	badInput(t, start(t, nil))
+}
 
 // TestBadInputPostgres: Postgres refuses text SQLite stores (NUL, invalid
 // UTF-8); such input must still be the client's 400, never a 500.
 func TestBadInputPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Schema(t)
 	badInput(t, start(t, func(c *server.Config) { c.DB = dsn }))
 }
@@ -117,6 +121,7 @@ func badInput(t *testing.T, e *env) {
 }
 
 func TestRateLimits(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	post := func(path, ctype, auth, body string) *http.Response {
 		req, _ := http.NewRequest("POST", e.URL+path, strings.NewReader(body))
@@ -181,6 +186,7 @@ func TestRateLimits(t *testing.T) {
 // case-insensitively and let the last win, so that
 // {"subject":"alice","SUBJECT":"root"} would create a session for root.
 func TestRequestJSONDuplicatesAndCaseVariants(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	refused := []struct{ name, path, body string }{
 		{"case variant after the field", "/v1/sessions", `{"subject":"alice","SUBJECT":"root"}`},
@@ -230,6 +236,7 @@ func postJSON(t *testing.T, e *env, path, body string) (int, string) {
 // in a few dozen times a second cannot make an operator's "sign out
 // everywhere" fail with 429.
 func TestRevocationsNotStarvedBySessionCreation(t *testing.T) {
+	t.Parallel()
 	limits := httpapi.DefaultLimits()
 	limits.PerKey = httpapi.Limit{Rate: 1, Burst: 8}
 	limits.PerSubject = httpapi.Limit{Rate: 1, Burst: 4}
@@ -283,6 +290,7 @@ func nestedClaim(depth int) string {
 // spending the refresh token, so the client's retry is not taken for theft
 // and works once the claims are fixed.
 func TestUnsignableClaimsRefusedAtInput(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	if status, body := postJSON(t, e, "/v1/sessions", `{"subject":"judy","claims":`+nestedClaim(40)+`}`); status != http.StatusBadRequest {
 		t.Errorf("POST /v1/sessions with claims nested 40 deep = %d %s, want 400", status, body)
@@ -336,6 +344,7 @@ func nested(depth int) any {
 // could make an operator's "sign out everywhere" wait. Routes are marked
 // as revocations where they are registered.
 func TestAPIKeyRevocationNotARevocationBucket(t *testing.T) {
+	t.Parallel()
 	limits := httpapi.DefaultLimits()
 	limits.PerKey = httpapi.Limit{Rate: 0.001, Burst: 4}
 	e := start(t, func(c *server.Config) { c.Limits = &limits })

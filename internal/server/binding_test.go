@@ -21,6 +21,7 @@ func edJWK(seed byte) []byte {
 // registration (gate key), reads the binding back, and reports a failed
 // proof, which revokes the session as theft.
 func TestBindSessionAPI(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	gateKey := createKey(t, e.admin, "web", authority.RoleGate)
 	gate := &client.Client{BaseURL: e.URL, APIKey: gateKey.Key}

@@ -14,9 +14,13 @@ import (
 	"github.com/tegata-dev/tegata/verifier"
 )
 
-func TestBulkRevocation(t *testing.T) { bulkRevocation(t, start(t, nil)) }
+func TestBulkRevocation(t *testing.T) {
+	t.Parallel()
+	bulkRevocation(t, start(t, nil))
+}
 
 func TestBulkRevocationPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Schema(t)
 	bulkRevocation(t, start(t, func(c *server.Config) { c.DB = dsn }))
 }
@@ -91,9 +95,13 @@ func auditRecords(t *testing.T, e *env) []auditRecord {
 	return out.Records
 }
 
-func TestBulkRevocationAllOrNothing(t *testing.T) { bulkAllOrNothing(t, start(t, nil)) }
+func TestBulkRevocationAllOrNothing(t *testing.T) {
+	t.Parallel()
+	bulkAllOrNothing(t, start(t, nil))
+}
 
 func TestBulkRevocationAllOrNothingPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Schema(t)
 	bulkAllOrNothing(t, start(t, func(c *server.Config) { c.DB = dsn }))
 }
@@ -149,6 +157,7 @@ func bulkAllOrNothing(t *testing.T, e *env) {
 // TestBulkRevocationBody: the bulk endpoint takes bodies far larger than the
 // others, up to its own cap, and decodes them strictly.
 func TestBulkRevocationBody(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	items := make([]string, 10_000)
 	for i := range items {

@@ -17,6 +17,7 @@ import (
 // --update-settings changes the record, after which the old values are
 // the ones refused. The access token lifetime may differ (leases cover it).
 func TestSettingsMustMatch(t *testing.T) {
+	t.Parallel()
 	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),
 		MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)), APIKey: authority.NewAPIKey(), Logger: quietLog(),
 		Authority: authority.Config{Audience: "app"}}

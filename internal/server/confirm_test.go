@@ -34,6 +34,7 @@ func follow(t *testing.T, e *env, name string) *verifier.Verifier {
 // TestConfirmedRevocationSingleNode: on embedded SQLite, a revocation with
 // ?confirm= returns once every verifier has it, and the list names them.
 func TestConfirmedRevocationSingleNode(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	vs := []*verifier.Verifier{follow(t, e, "api-1"), follow(t, e, "api-2")}
 	list, err := e.admin.Verifiers(ctx(t))
@@ -121,6 +122,7 @@ func TestConfirmedRevocationSingleNode(t *testing.T) {
 }
 
 func TestConfirmBadInput(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "dave"})
 	if err != nil {

@@ -64,6 +64,7 @@ func boundSession(t *testing.T, e *env) (*client.Client, dbscDevice, client.Toke
 // when an answer is lost, still gets the successor. On SQLite and
 // Postgres.
 func TestDBSCProofReplayInGrace(t *testing.T) {
+	t.Parallel()
 	onStores(t, func(t *testing.T, tune func(*server.Config)) {
 		e := start(t, tune)
 		gate, d, tok := boundSession(t, e)
@@ -104,6 +105,7 @@ func TestDBSCProofReplayInGrace(t *testing.T) {
 // several gates might) never look like theft: each gets the one
 // successor or is asked to sign afresh. On SQLite and Postgres.
 func TestDBSCConcurrentTabs(t *testing.T) {
+	t.Parallel()
 	onStores(t, func(t *testing.T, tune func(*server.Config)) {
 		e := start(t, tune)
 		gate, d, tok := boundSession(t, e)

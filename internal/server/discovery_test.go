@@ -12,6 +12,7 @@ import (
 // must accept the authority's tokens whatever the issuer URL looks like
 // (RFC 8414 §3.3: the published issuer is the iss, character for character).
 func TestIssuerWithTrailingSlash(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(c *server.Config) { c.Issuer = "https://auth.example/" })
 	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "olga"})
 	if err != nil {

@@ -29,6 +29,7 @@ func newP256(t *testing.T) *ecdsa.PrivateKey {
 // and refreshes its tokens with proofs, and shows that a refresh without a
 // proof is refused while one with a proof of another key ends the session.
 func TestDPoPSession(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	key := newP256(t)
 	jkt, err := client.Thumbprint(key.Public())
@@ -123,6 +124,7 @@ func TestDPoPSession(t *testing.T) {
 // /v1/sessions (RFC 9449's token request), and refuses a proof for
 // another endpoint.
 func TestDPoPProofAtSignIn(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	key := newP256(t)
 	jkt, _ := client.Thumbprint(key.Public())

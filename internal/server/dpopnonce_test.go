@@ -64,6 +64,7 @@ func postProof(t *testing.T, base, issuer, path, apiKey string, key *ecdsa.Priva
 // issued is good at another node of the cluster (they derive nonces from
 // the master key they share), never at a node of another cluster.
 func TestDPoPNonceAcrossNodes(t *testing.T) {
+	t.Parallel()
 	const issuer = "https://auth.test"
 	master := base64.StdEncoding.EncodeToString(make([]byte, 32))
 	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: issuer, DataDir: filepath.Join(t.TempDir(), "d"),
@@ -120,6 +121,7 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // sent, then signs its next refresh with the nonce of the last answer, so
 // it is refused no more. Without --dpop-nonce no answer carries a nonce.
 func TestDPoPNonceTokenSource(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(c *server.Config) { c.Authority.DPoPNonce = time.Minute })
 	key := newP256(t)
 	jkt, _ := client.Thumbprint(key.Public())

@@ -24,6 +24,7 @@ import (
 // instead of resuming at positions the restored log reuses for other
 // entries.
 func TestRestoredLogRenewsEpoch(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	for _, sub := range []string{"a", "b"} {
 		if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: sub, Scope: "sessions"}); err != nil {
@@ -61,6 +62,7 @@ func TestRestoredLogRenewsEpoch(t *testing.T) {
 // a start look like a restored database and renew the epoch (every
 // verifier replaying the log).
 func TestForgedPositionKeepsEpoch(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	if _, err := e.admin.RevokeSubject(ctx(t), client.SubjectRevocation{Subject: "a", Scope: "sessions"}); err != nil {
 		t.Fatal(err)
@@ -104,6 +106,7 @@ func TestForgedPositionKeepsEpoch(t *testing.T) {
 // was not marked stopped at a clean shutdown (a node killed), until that
 // record lapses. A node shut down cleanly holds nothing up.
 func TestNewEpochFlag(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Schema(t)
 	master, admin := base64.StdEncoding.EncodeToString(make([]byte, 32)), authority.NewAPIKey()
 	clk := testtime.NewClock(time.Now())

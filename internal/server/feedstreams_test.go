@@ -94,6 +94,7 @@ func (s *openStream) open() bool {
 // stream ends after a maximum age, so its key is checked again on
 // reconnection.
 func TestRevokedAPIKeyClosesFeedStreams(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	gate := createKey(t, e.admin, "gate", authority.RoleFeed)
 	other := createKey(t, e.admin, "other-gate", authority.RoleFeed)
@@ -134,6 +135,7 @@ func TestRevokedAPIKeyClosesFeedStreams(t *testing.T) {
 // TestFeedStreamMaxAge: every stream ends after its maximum age; the
 // verifier reconnects where it was.
 func TestFeedStreamMaxAge(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(c *server.Config) { c.FeedMaxAge = time.Minute })
 	s := openFeed(t, e.URL, e.APIKey)
 	if s.status != http.StatusOK {
@@ -154,6 +156,7 @@ func TestFeedStreamMaxAge(t *testing.T) {
 // address on each node, with a clear error past the cap; a closed stream
 // frees its place.
 func TestFeedStreamCaps(t *testing.T) {
+	t.Parallel()
 	limits := httpapi.DefaultLimits()
 	limits.FeedStreamsPerKey, limits.FeedStreamsPerAddress = 2, 3
 	e := start(t, func(c *server.Config) { c.Limits = &limits })
@@ -200,6 +203,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 // gets 409 unknown_verifier), the records made from one address are
 // capped, and a confirmation stays in force.
 func TestVerifierRegistryAbuse(t *testing.T) {
+	t.Parallel()
 	limits := httpapi.DefaultLimits()
 	limits.FeedStreamsPerAddress = 1 // at most 4 verifier records per address
 	e := start(t, func(c *server.Config) { c.Limits = &limits })

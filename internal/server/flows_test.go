@@ -33,6 +33,7 @@ func grantErr(t *testing.T, err error) *client.Error {
 }
 
 func TestCreateVerifyRevoke(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice", Device: "laptop", Claims: map[string]any{"roles": []string{"admin"}}})
 	if err != nil {
@@ -76,6 +77,7 @@ func TestCreateVerifyRevoke(t *testing.T) {
 }
 
 func TestRefreshRotationAndTheft(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	first, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "bob", Device: "phone"})
 	if err != nil {
@@ -117,6 +119,7 @@ func TestRefreshRotationAndTheft(t *testing.T) {
 }
 
 func TestRefreshReplayAfterGraceIsTheft(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	first, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "carol"})
 	second, err := e.anon.Refresh(ctx(t), first.RefreshToken)
@@ -131,6 +134,7 @@ func TestRefreshReplayAfterGraceIsTheft(t *testing.T) {
 }
 
 func TestConcurrentRefreshIsNotTheft(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	first, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "dave"})
 	const n = 8
@@ -156,6 +160,7 @@ func TestConcurrentRefreshIsNotTheft(t *testing.T) {
 }
 
 func TestSubjectCutoffIsExact(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	v := e.Authority.Verifier()
 	before, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "erin", Device: "a", Claims: map[string]any{"role": "admin"}})
@@ -192,6 +197,7 @@ func TestSubjectCutoffIsExact(t *testing.T) {
 }
 
 func TestSignOutEverywhere(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	var toks []client.Tokens
 	for i := range 3 {
@@ -225,6 +231,7 @@ func TestSignOutEverywhere(t *testing.T) {
 }
 
 func TestClientRevocation(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	for _, which := range []string{"refresh", "access"} {
 		t.Run(which, func(t *testing.T) {
@@ -248,6 +255,7 @@ func TestClientRevocation(t *testing.T) {
 }
 
 func TestRevocationsExpireFromMemory(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	v := e.Authority.Verifier()
 	for i := range 50 {
@@ -278,6 +286,7 @@ func TestRevocationsExpireFromMemory(t *testing.T) {
 var tokenInspect = token.Inspect
 
 func TestIdleSessionsAreNotListed(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	if _, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "olga", Device: "old phone"}); err != nil {
 		t.Fatal(err)

@@ -2,9 +2,12 @@ package server_test
 
 import (
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +22,22 @@ import (
 // background work (record flushes, heartbeats, paced reads) must go on
 // while a test waits for it; tests move it ahead to reach expiries.
 type clock = testtime.Running
+
+// parallelTests is how many tests run at once unless -parallel says
+// otherwise: the tests mostly wait (on the network, Postgres, a node's
+// background work), so go test's default, the CPU count, leaves the CPUs
+// idle.
+const parallelTests = 8
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(parallelTests))
+	}
+	os.Exit(m.Run())
+}
 
 func newClock() *clock { return testtime.NewRunning() }
 

@@ -37,6 +37,7 @@ func newVerifier(t *testing.T, url, key string, clk iclock.Clock) *verifier.Veri
 // not the current TTL, and what the authority publishes keeps the old
 // lifetime for as long as its tokens can be valid.
 func TestLoweredAccessTTLKeepsRevocations(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Issuer: "https://auth.test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -107,6 +108,7 @@ func TestLoweredAccessTTLKeepsRevocations(t *testing.T) {
 // has read the new lease, so no node sizes an entry without knowing that
 // such tokens exist.
 func TestRaisedAccessTTLWaitsForEveryNode(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Issuer: "https://auth.test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -139,6 +141,7 @@ func TestRaisedAccessTTLWaitsForEveryNode(t *testing.T) {
 // entries for the leeway past their expiry; the authority publishes its
 // leeway, and verifiers take it (and refuse a larger one).
 func TestLateVerifierBehindWithinLeewayGetsEntries(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	tok, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "olivia"})
 	if err != nil {

@@ -40,6 +40,8 @@ func freeAddr(t *testing.T) string {
 // period at a time while it waits: a node learns of the others when it
 // writes its record.
 func TestVerifierFollowsNewNodes(t *testing.T) {
+	// Not parallel: freeAddr's address is free only while no other test
+	// binds port 0.
 	clk := newClock()
 	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test",
 		MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)), APIKey: authority.NewAPIKey(),

@@ -10,6 +10,7 @@ import (
 // TestMetricsPerServer: each server counts its own requests, also when two
 // run in one process (no package-global collectors).
 func TestMetricsPerServer(t *testing.T) {
+	t.Parallel()
 	a, b := start(t, nil), start(t, nil)
 	for range 3 {
 		get(t, a.URL+"/healthz")

@@ -25,6 +25,7 @@ func metric(exposition, series string) string {
 // kind, carry the build and say the store writes. Every answer carries an
 // X-Request-Id, which the log lines of the request carry too.
 func TestOperatorMetrics(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(c *server.Config) { c.MetricsAddr = "127.0.0.1:0"; c.Authority.RefreshGrace = -1 })
 	if e.MetricsURL == "" {
 		t.Fatal("Running.MetricsURL is empty with MetricsAddr set")
@@ -99,6 +100,7 @@ func TestOperatorMetrics(t *testing.T) {
 // TestPprofOnMetricsListenerOnly: --pprof serves profiles on the metrics
 // listener and nowhere else, and is refused without one.
 func TestPprofOnMetricsListenerOnly(t *testing.T) {
+	t.Parallel()
 	if err := server.CheckSettings(server.Config{Pprof: true}); err == nil || !strings.Contains(err.Error(), "--metrics-addr") {
 		t.Errorf("CheckSettings(Pprof without MetricsAddr) = %v, want an error naming --metrics-addr", err)
 	}

@@ -127,6 +127,7 @@ func postgresBacking() backing {
 // default guards against is real in this test. Both policies restore the
 // same backup, each into a database of its own.
 func TestRestoreBringsNoRevocationBack(t *testing.T) {
+	t.Parallel()
 	for _, b := range []struct {
 		name string
 		backing
@@ -298,6 +299,8 @@ func searchPath(t *testing.T, dsn string) string {
 // of the revocations made on the restored database, although their log
 // positions are ones it had seen already.
 func TestVerifierResyncsAfterRestore(t *testing.T) {
+	// Not parallel: the node comes back at its address, which another
+	// test's listener could take while it is down.
 	b := sqliteBacking()
 	cfg := b.config(t)
 	cfg.Logger = quietLog()
@@ -373,6 +376,7 @@ func TestVerifierResyncsAfterRestore(t *testing.T) {
 // node runs on the database, but not once it has stopped cleanly (its
 // record, live for seconds more, is marked stopped).
 func TestRestoredFlag(t *testing.T) {
+	t.Parallel()
 	cfg := postgresBacking().config(t)
 	clk := newClock()
 	cfg.Logger, cfg.Clock = quietLog(), clk

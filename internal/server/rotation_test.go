@@ -40,6 +40,8 @@ func keyIDByName(t *testing.T, c *client.Client, prefix string) string {
 // a clock, which the test moves while it waits for the gate on the revoked
 // key to go stale.
 func TestBootstrapKeyRotationRunbook(t *testing.T) {
+	// Not parallel: nodes come back at their addresses, which another
+	// test's listener could take while they are down.
 	clk := newClock()
 	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),
 		MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)), APIKey: authority.NewAPIKey(), FeedKey: authority.NewAPIKey(),
@@ -161,6 +163,7 @@ func TestBootstrapKeyRotationRunbook(t *testing.T) {
 // key rotated and tokens verified at every step; a node given only the old
 // key is refused at the end.
 func TestMasterKeyRotationRunbook(t *testing.T) {
+	t.Parallel()
 	key := func(b byte) string { k := make([]byte, 32); k[0] = b; return base64.StdEncoding.EncodeToString(k) }
 	oldKey, newKey := key(1), key(2)
 	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),

@@ -12,6 +12,7 @@ import (
 // (Postgres nodes sharing it) agree on one secret: exactly one creates the
 // file, the others read what it wrote, never a partial file.
 func TestSecretFileCreatedOnce(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "api-key")
 	const n = 16
 	var wg sync.WaitGroup

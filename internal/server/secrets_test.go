@@ -18,6 +18,7 @@ import (
 )
 
 func TestSecretsAtRest(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "jane"})
 	if err != nil {
@@ -109,6 +110,7 @@ func dumpDB(t *testing.T, db *sql.DB) string {
 }
 
 func TestKeyRotation(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	v := e.Authority.Verifier()
 	old, _ := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "kim"})
@@ -163,6 +165,7 @@ func kidOf(t *testing.T, at string) string {
 }
 
 func TestWeakAPIKeyRefused(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, api, feed string }{
 		{"admin key", "admin", ""},
 		{"feed key", "tgk_" + strings.Repeat("a", 40), "feed"},

@@ -17,6 +17,8 @@ import (
 // TestShutdownDrains: Shutdown ends feed streams at once but lets a request
 // already under way finish with its answer, not a cancelled context's 500.
 func TestShutdownDrains(t *testing.T) {
+	// Not parallel: it dials the stopped node's address, which another
+	// test's listener could take.
 	r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -89,6 +91,7 @@ func TestShutdownDrains(t *testing.T) {
 }
 
 func TestBadDSNNotEchoed(t *testing.T) {
+	t.Parallel()
 	_, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
 		DB: "host=db user=tegata password=hunter2", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil || strings.Contains(err.Error(), "hunter2") {

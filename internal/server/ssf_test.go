@@ -215,6 +215,7 @@ func createStream(t *testing.T, e *env, body string) map[string]any {
 func insecure(c *server.Config) { c.SSFInsecurePush = true }
 
 func TestSSFConfiguration(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	_, body := fetch(t, e.URL+"/.well-known/ssf-configuration", "")
 	var md map[string]any
@@ -240,6 +241,7 @@ func TestSSFConfiguration(t *testing.T) {
 // in log order, signed RS256 with a key of the published JWKS that access
 // token verifiers never use.
 func TestSSFPushEvents(t *testing.T) {
+	t.Parallel()
 	e := start(t, insecure)
 	rx := newReceiver(t, "Bearer rx-secret")
 	cfg := createStream(t, e, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"`+rx.URL+
@@ -350,6 +352,7 @@ func TestSSFPushEvents(t *testing.T) {
 // event, in order, when it comes back; events pruned past the retention
 // are counted as lost instead.
 func TestSSFPushSurvivesFailures(t *testing.T) {
+	t.Parallel()
 	e := start(t, insecure)
 	rx := newReceiver(t, "")
 	id := createStream(t, e, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"`+rx.URL+`"}}`)["stream_id"].(string)
@@ -408,6 +411,7 @@ func TestSSFPushSurvivesFailures(t *testing.T) {
 // TestSSFRetentionBound: past the retention, pruned events are skipped and
 // counted, and delivery goes on with the rest.
 func TestSSFRetentionBound(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(c *server.Config) { insecure(c); c.Authority.EventRetention = 30 * time.Minute })
 	rx := newReceiver(t, "")
 	createStream(t, e, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"`+rx.URL+`"}}`)
@@ -460,6 +464,7 @@ func TestSSFRetentionBound(t *testing.T) {
 // http:// or a private address, and a name that resolves to loopback is
 // refused when connecting.
 func TestSSFPushPublicOnly(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	for _, url := range []string{"http://example.com/events", "https://10.1.2.3/events", "https://[::1]/x",
 		"https://169.254.169.254/latest", "https://user:pw@example.com/", "ftp://example.com/", "https://100.64.1.1/"} {
@@ -506,6 +511,7 @@ func pollSets(t *testing.T, c *client.Client, id string, body map[string]any) (m
 // TestSSFPoll: RFC 8936 polling with acknowledgements, maxEvents,
 // returnImmediately and long polling.
 func TestSSFPoll(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	feedKey, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "receiver", Role: "feed", Reason: ""})
 	if err != nil {
@@ -616,6 +622,7 @@ func keysOf(m map[string]string) []string {
 
 // TestSSFStreamManagement: read, update, status and delete per SSF 1.0.
 func TestSSFStreamManagement(t *testing.T) {
+	t.Parallel()
 	e := start(t, insecure)
 	rx := newReceiver(t, "")
 	id := createStream(t, e, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"`+rx.URL+`"}}`)["stream_id"].(string)
@@ -707,6 +714,7 @@ func TestSSFStreamManagement(t *testing.T) {
 // TestSSFRestartMidDelivery: an authority stopped while a SET is in flight
 // loses nothing when started again, and sends again at most that SET.
 func TestSSFRestartMidDelivery(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	run := func() (*server.Running, *client.Client) {

@@ -36,6 +36,7 @@ func shutdown(t *testing.T, r *server.Running) {
 // for a busy port, leaves no data directory behind (and so no fresh secrets
 // that the next start would silently use).
 func TestFailedStartCreatesNothing(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +81,7 @@ func TestFailedStartCreatesNothing(t *testing.T) {
 // secret in the environment has nothing to keep on disk and creates no
 // data directory.
 func TestPostgresWithEnvSecretsNeedsNoDataDir(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Schema(t)
 	dir := filepath.Join(t.TempDir(), "tegata-data")
 	r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: dir, DB: dsn,
@@ -97,6 +99,7 @@ func TestPostgresWithEnvSecretsNeedsNoDataDir(t *testing.T) {
 // TestDataDirLocked: a second authority on the same SQLite data directory
 // is refused while the first runs, and starts once it has stopped.
 func TestDataDirLocked(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: dir, Logger: quietLog()}
 	first, err := server.Start(context.Background(), cfg)
@@ -124,6 +127,7 @@ func TestDataDirLocked(t *testing.T) {
 // no file of the data directory readable by group or others, and a
 // directory they cannot write to.
 func TestDataFilePermissions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		path  string // relative to the data directory; "" is the directory
@@ -180,6 +184,7 @@ func TestDataFilePermissions(t *testing.T) {
 // TestNodesStartingTogetherAddOneKey: authority nodes starting at once on
 // an empty Postgres schema end up with one signing key between them.
 func TestNodesStartingTogetherAddOneKey(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Schema(t)
 	master := base64.StdEncoding.EncodeToString(make([]byte, 32))
 	// Every node gets the same settings (docs/operations.md): a node
@@ -213,6 +218,7 @@ func TestNodesStartingTogetherAddOneKey(t *testing.T) {
 // TestWarnsIssuerOfEveryInterface: listening on every interface without
 // --issuer would put http://[::]:PORT (or 0.0.0.0) in every token: warned.
 func TestWarnsIssuerOfEveryInterface(t *testing.T) {
+	t.Parallel()
 	logs := &logBuffer{}
 	r, err := server.Start(context.Background(), server.Config{Addr: "0.0.0.0:0", DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -227,6 +233,7 @@ func TestWarnsIssuerOfEveryInterface(t *testing.T) {
 
 // TestReadyz: a node that reads its store and has a signing key is ready.
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	resp, err := http.Get(e.URL + "/readyz")
 	if err != nil {
@@ -243,6 +250,7 @@ func TestReadyz(t *testing.T) {
 // file it was read from (curl --data-urlencode token@file) is the token,
 // as it is for the CLI.
 func TestIntrospectTrimsNewline(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "nina"})
 	if err != nil {
@@ -266,6 +274,7 @@ func TestIntrospectTrimsNewline(t *testing.T) {
 // "Bearer"; and error texts are sent as written ("Bearer <key>", not
 // "Bearer \u003ckey\u003e").
 func TestAPIKeyHeaderForms(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	get := func(auth string) (int, string) {
 		req, _ := http.NewRequest("GET", e.URL+"/v1/keys", nil)

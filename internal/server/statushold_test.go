@@ -15,6 +15,7 @@ import (
 // token's exp), so a Relying Party accepting the token within that much
 // clock skew still finds it revoked; only then it reads VALID.
 func TestStatusListIndexInvalidPastExpiry(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		hold time.Duration // 0: the default

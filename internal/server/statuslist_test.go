@@ -129,6 +129,7 @@ func statusIn(t *testing.T, e *env, at string) byte {
 }
 
 func TestStatusListToken(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"})
 	if err != nil {
@@ -200,6 +201,7 @@ func TestStatusListToken(t *testing.T) {
 // TestStatusListRevocations: every kind of revocation shows in a list
 // fetched right after the revoking call returned; nothing else changes.
 func TestStatusListRevocations(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	mk := func(sub string) (at, rt, sid string) {
 		tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: sub, Claims: map[string]any{"role": "editor"}})
@@ -293,6 +295,7 @@ func TestStatusListRevocations(t *testing.T) {
 }
 
 func TestStatusListDisabled(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(c *server.Config) { c.Authority.StatusLists.Size = -1 })
 	tk, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "alice"})
 	if err != nil {
@@ -309,6 +312,7 @@ func TestStatusListDisabled(t *testing.T) {
 // TestStatusListsGrow: a new list starts once half of the entries are
 // held, and tokens then spread over both.
 func TestStatusListsGrow(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(c *server.Config) {
 		c.Authority.StatusLists.Size = authority.MinStatusListSize
 		c.Limits = &httpapi.Limits{}

@@ -50,6 +50,7 @@ func refusedWrite(t *testing.T, what string, err error) {
 // --sqlite-max-size (SQLite's max_page_count, what a full disk looks like
 // to it): sign-ins then fail with 503, not 500, and /readyz says why.
 func TestSQLiteFullIsNotReady(t *testing.T) {
+	t.Parallel()
 	limits := httpapi.Limits{} // no rate limits: the test signs in quickly
 	e := start(t, func(c *server.Config) { c.SQLiteMaxSize = 320 << 10; c.Limits = &limits })
 	first, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: "first", Device: "laptop"})
@@ -93,6 +94,7 @@ func TestSQLiteFullIsNotReady(t *testing.T) {
 // saying nothing changed, and once the role may write again the node is
 // ready and signs out.
 func TestPostgresReadOnlyIsNotReady(t *testing.T) {
+	t.Parallel()
 	db := pgtest.DB(t)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
