@@ -5,13 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/testproc"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // parallelTests is how many tests run at once unless -parallel says
@@ -30,12 +29,7 @@ import (
 const parallelTests = 8
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		_ = flag.Set("test.parallel", strconv.Itoa(parallelTests))
-	}
+	testtime.DefaultParallel(parallelTests)
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -31,12 +29,7 @@ import (
 const parallelTests = 8
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		_ = flag.Set("test.parallel", strconv.Itoa(parallelTests))
-	}
+	testtime.DefaultParallel(parallelTests)
 	os.Exit(m.Run())
 }
 

@@ -13,7 +13,9 @@ package testtime
 
 import (
 	"cmp"
+	"flag"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -175,3 +177,16 @@ type notYet struct{}
 func (notYet) Error() string { return "condition still false" }
 
 var errNotYet error = notYet{}
+
+// DefaultParallel makes n tests run at once (-test.parallel) unless the
+// command line says otherwise, for packages whose tests mostly wait rather
+// than compute, where go test's default, the CPU count, leaves the machine
+// idle. Call it from TestMain; it parses the flags.
+func DefaultParallel(n int) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(n))
+	}
+}
