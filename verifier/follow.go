@@ -59,9 +59,8 @@ func (v *Verifier) apply(e revocation.Entry) error {
 
 // pruneLoop forgets expired revocations (and cached tokens) every few
 // seconds of the clock. Pruning is also what ends an overflow: it makes room for the
-// entries the feed holds back.
-func (v *Verifier) pruneLoop(ctx context.Context) {
-	t := clock.NewTicker(v.cfg.Clock, defaultPruneEvery)
+// entries the feed holds back. t is made by start, before New returns.
+func (v *Verifier) pruneLoop(ctx context.Context, t *clock.Ticker) {
 	defer t.Stop()
 	for {
 		select {

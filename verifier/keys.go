@@ -143,11 +143,11 @@ func (k *keySource) runFetch(c *fetchCall) {
 	close(c.done)
 }
 
-// run refetches the key set every period of the clock until ctx ends. A
-// failed fetch keeps the current set: keys stay valid much longer than a
-// fetch interval.
-func (k *keySource) run(ctx context.Context, period time.Duration) {
-	t := clock.NewTicker(k.clock, period)
+// run refetches the key set at every tick of t (made by the caller, so that
+// the first tick is a period after the call whenever run starts) until ctx
+// ends. A failed fetch keeps the current set: keys stay valid much longer
+// than a fetch interval.
+func (k *keySource) run(ctx context.Context, t *clock.Ticker) {
 	defer t.Stop()
 	for {
 		select {

@@ -5,13 +5,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/tegata-dev/tegata/internal/dpop"
 	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tegata-dev/tegata/internal/clock"
+	"github.com/tegata-dev/tegata/internal/dpop"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/validity"
@@ -182,6 +183,11 @@ func newVerifier(cfg settings, keys func() token.KeyLookup, set *revocation.Set)
 // start runs the background goroutines of a remote verifier.
 func (v *Verifier) start(ctx context.Context) {
 	v.wg.Add(4)
+	// The tickers are made here, not in the goroutines, so that a clock
+	// moved on right after New (tests do) reaches them.
+	keysTick := clock.NewTicker(v.cfg.Clock, v.cfg.JWKSRefresh)
+	pruneTick := clock.NewTicker(v.cfg.Clock, defaultPruneEvery)
+	watchTick := clock.NewTicker(v.cfg.Clock, defaultWatchEvery)
 	go func() {
 		defer v.wg.Done()
 		if err := v.feed.Run(ctx); err != nil && ctx.Err() == nil {
@@ -190,15 +196,15 @@ func (v *Verifier) start(ctx context.Context) {
 	}()
 	go func() {
 		defer v.wg.Done()
-		v.keys.run(ctx, v.cfg.JWKSRefresh)
+		v.keys.run(ctx, keysTick)
 	}()
 	go func() {
 		defer v.wg.Done()
-		v.pruneLoop(ctx)
+		v.pruneLoop(ctx, pruneTick)
 	}()
 	go func() {
 		defer v.wg.Done()
-		v.watch(ctx)
+		v.watch(ctx, watchTick)
 	}()
 }
 

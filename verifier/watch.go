@@ -18,8 +18,9 @@ import (
 // watch logs, every defaultWatchEvery of the clock, when the revocation state has gone stale
 // since the last look (Warn) and when it is back in sync (Info). The first
 // sync after start is not logged here: WaitReady is how callers learn of it.
-func (v *Verifier) watch(ctx context.Context) {
-	t := clock.NewTicker(v.cfg.Clock, defaultWatchEvery)
+// t is made by start, before New returns, so that the first look is
+// defaultWatchEvery of the clock after New whenever this goroutine runs.
+func (v *Verifier) watch(ctx context.Context, t *clock.Ticker) {
 	defer t.Stop()
 	wasReady := false
 	for {

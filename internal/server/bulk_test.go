@@ -11,6 +11,7 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
@@ -159,9 +160,15 @@ func bulkAllOrNothing(t *testing.T, e *env) {
 func TestBulkRevocationBody(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
-	items := make([]string, 10_000)
+	// The largest bulk the API takes; under the race detector (where the
+	// embedded SQLite runs ~30× slower) a tenth of it, still over the cap.
+	n := 10_000
+	if testtime.Race {
+		n = 1_000
+	}
+	items := make([]string, n)
 	for i := range items {
-		items[i] = fmt.Sprintf(`{"subject":"user-%06d@example.com","scope":"access"}`, i)
+		items[i] = fmt.Sprintf(`{"subject":"user-%06d@department-of-examples.example.com","scope":"access"}`, i)
 	}
 	body := `{"items":[` + strings.Join(items, ",") + `],"reason":"big"}`
 	if len(body) < 64<<10 {
@@ -171,7 +178,7 @@ func TestBulkRevocationBody(t *testing.T) {
 		name, body string
 		status     int
 	}{
-		{"10,000 items", body, 200},
+		{fmt.Sprintf("%d items", n), body, 200},
 		{"unknown field", `{"items":[{"subject":"x","sid":"y"}]}`, 400},
 		{"items not a list", `{"items":{"subject":"x"}}`, 400},
 		{"over the cap", `{"items":[{"subject":"` + strings.Repeat("x", 9<<20) + `"}]}`, 413},
@@ -191,8 +198,8 @@ func TestBulkRevocationBody(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("POST /v1/revocations = %d, want %d", resp.StatusCode, tt.status)
 			}
-			if tt.status == 200 && (len(out.Items) != 10_000 || !out.Items[9_999].Revoked) {
-				t.Fatalf("answer has %d items, want 10,000 revoked", len(out.Items))
+			if tt.status == 200 && (len(out.Items) != n || !out.Items[n-1].Revoked) {
+				t.Fatalf("answer has %d items, want %d revoked", len(out.Items), n)
 			}
 		})
 	}

@@ -41,9 +41,18 @@ import (
 // this (a bulk revocation) runs as a batch of its own.
 const maxBatch = 1024
 
-// batchTimeout bounds one batch's transaction: a database that stops
-// answering fails the batch's callers rather than holding the lane forever.
+// batchTimeout bounds the transaction of a batch of up to maxBatch rows: a
+// database that stops answering fails the batch's callers rather than
+// holding the lane forever. A single write larger than maxBatch (a bulk
+// revocation of 10,000 items) gets batchTimeout for every maxBatch rows it
+// holds, so that a slow but working database (a loaded machine, the race
+// detector) still commits it.
 const batchTimeout = 30 * time.Second
+
+// timeoutFor is the time a batch of rows rows may take.
+func timeoutFor(rows int) time.Duration {
+	return batchTimeout * time.Duration(max(1, (rows+maxBatch-1)/maxBatch))
+}
 
 // ErrClosed is returned by writes made after Close.
 var ErrClosed = errors.New("sqlstore: store closed")
@@ -213,7 +222,11 @@ func (l *lane[In, Out]) commit(ops []*pending[In, Out]) {
 // try runs ops in one transaction. committed reports whether COMMIT was
 // sent; err is then its error, else why the batch was rolled back.
 func (l *lane[In, Out]) try(ops []*pending[In, Out]) (committed bool, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	rows := 0
+	for _, p := range ops {
+		rows += l.weight(p.in)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeoutFor(rows))
 	defer cancel()
 	sqlTx, err := l.s.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -251,5 +252,23 @@ func TestCarry(t *testing.T) {
 				t.Errorf("carry left %d writes put off", len(tx.deferred))
 			}
 		})
+	}
+}
+
+func TestTimeoutFor(t *testing.T) {
+	tests := []struct {
+		rows int
+		want time.Duration
+	}{
+		{0, batchTimeout},
+		{1, batchTimeout},
+		{maxBatch, batchTimeout},
+		{maxBatch + 1, 2 * batchTimeout},
+		{10_000, 10 * batchTimeout},
+	}
+	for _, tt := range tests {
+		if got := timeoutFor(tt.rows); got != tt.want {
+			t.Errorf("timeoutFor(%d) = %v, want %v", tt.rows, got, tt.want)
+		}
 	}
 }
