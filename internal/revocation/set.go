@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -79,7 +80,9 @@ func (s *Set) Apply(e Entry) error {
 		if k0, k1, ok := decodeSID(e.Session); ok {
 			return s.applyKey(k0, k1, clampUint32(exp))
 		}
-		return s.applyString(&strRecord{key: e.Session, expires: exp})
+		// A copy: the entry's string may share memory with more (a feed
+		// event's whole text) that the set must not keep alive.
+		return s.applyString(&strRecord{key: strings.Clone(e.Session), expires: exp})
 	case KindSubject:
 		if e.Subject == "" {
 			return fmt.Errorf("%w: seq %d: subject entry without sub", ErrInvalidEntry, e.Seq)
