@@ -16,9 +16,9 @@ import (
 // of entries at a time: the entries are hashed first, then recorded shard
 // by shard, under one hold of each shard's lock, into tables grown at most
 // once for all of them, instead of each entry taking its shard's lock and
-// the table growing step by step.
-// Readers see each shard's entries appear at once (a grown table) or one
-// by one (inserted in place), never a shard in between, as with Apply.
+// the table growing step by step. As with Apply, readers never wait, and
+// see each entry from when it is recorded (those of a table grown aside
+// together, when it is swapped in).
 func (s *Set) ApplyMany(es []Entry) (int, error) {
 	valid := len(es)
 	for i := range es {
@@ -27,16 +27,38 @@ func (s *Set) ApplyMany(es []Entry) (int, error) {
 			break
 		}
 	}
-	if s.max > 0 && s.count.Load()+int64(valid) > s.max {
+	if !s.reserveN(int64(valid)) {
 		// The set may fill up part way: Apply, in order, refuses exactly
 		// the first entry that does not fit.
 		return s.applyEach(es)
 	}
-	s.applyBatch(es[:valid])
+	added := s.applyBatch(es[:valid])
+	if s.max > 0 {
+		s.count.Add(int64(added - valid)) // give back the room of repeats
+	} else {
+		s.count.Add(int64(added))
+	}
 	if valid < len(es) {
 		return valid, s.Apply(es[valid])
 	}
 	return valid, nil
+}
+
+// reserveN counts n more entries unless that would pass the maximum; a
+// set without one counts as it goes instead.
+func (s *Set) reserveN(n int64) bool {
+	if s.max <= 0 {
+		return true
+	}
+	for {
+		c := s.count.Load()
+		if c+n > s.max {
+			return false
+		}
+		if s.count.CompareAndSwap(c, c+n) {
+			return true
+		}
+	}
 }
 
 // applyEach applies es one by one, in order, up to the first error.
@@ -77,27 +99,26 @@ type batchScratch struct{ keys, byShard []batchKey }
 var batchPool = sync.Pool{New: func() any { return new(batchScratch) }}
 
 // applyBatch records well-formed entries into a set that has room for
-// them all.
-func (s *Set) applyBatch(es []Entry) {
+// them all, and returns how many keys were new.
+func (s *Set) applyBatch(es []Entry) int {
 	sc := batchPool.Get().(*batchScratch)
 	defer batchPool.Put(sc)
-	keys := sc.keys[:0]
+	keys, added := sc.keys[:0], 0
 	var counts [shardCount + 1]int
 	for i := range es {
 		e := &es[i]
 		exp := expirySeconds(e.ExpiresAt)
 		var k batchKey
-		switch sid := e.Session; {
-		case e.Kind == KindSubject:
+		if e.Kind == KindSubject {
 			k0 := maphash.String(s.sub0Seed, e.Subject)
 			k1 := max(maphash.String(s.sub1Seed, e.Subject), 1) // as subjectTable.secondWord
 			k = batchKey{h: k0, k0: k0, k1: k1, gen: e.Generation, exp: clampUint32(exp), subject: true}
-		default:
-			k0, k1, ok := decodeSID(sid)
+		} else {
+			k0, k1, ok := decodeSID(e.Session)
 			if !ok {
 				// Not in tegata's format: rare, and kept by string (a
 				// copy, as Apply keeps it).
-				_ = s.applyString(&strRecord{key: strings.Clone(sid), expires: exp})
+				added += s.addString(&strRecord{key: strings.Clone(e.Session), expires: exp})
 				continue
 			}
 			k = batchKey{h: hashKey(k0, k1, s.keySeed), k0: k0, k1: k1, exp: clampUint32(exp)}
@@ -119,15 +140,16 @@ func (s *Set) applyBatch(es []Entry) {
 	}
 	for i := range shardCount {
 		if lo, hi := counts[i], counts[i+1]; lo < hi {
-			s.applyShard(&s.shards[i], byShard[lo:hi])
+			added += applyShard(&s.shards[i], byShard[lo:hi])
 		}
 	}
-	clear(keys)
 	sc.keys, sc.byShard = keys, byShard
+	return added
 }
 
-// applyShard records keys, all of shard sh, under one hold of its lock.
-func (s *Set) applyShard(sh *shard, keys []batchKey) {
+// applyShard records keys, all of shard sh, under one hold of its lock,
+// and returns how many were new.
+func applyShard(sh *shard, keys []batchKey) int {
 	subjects, sessions := 0, 0
 	for i := range keys {
 		if keys[i].subject {
@@ -145,7 +167,7 @@ func (s *Set) applyShard(sh *shard, keys []batchKey) {
 	if sessions > 0 {
 		added += applySessions(sh, keys, sessions)
 	}
-	s.count.Add(int64(added))
+	return added
 }
 
 // applySubjects records the subject keys among keys (n of them) into sh's

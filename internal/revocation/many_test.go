@@ -93,6 +93,9 @@ func TestApplyManyStops(t *testing.T) {
 		{"unknown kind", 0, []Entry{subject(1, "a", 1, exp), {Seq: 2, Kind: "device", Session: "x"}}, 1, ErrInvalidEntry},
 		{"full", 3, []Entry{subject(1, "a", 1, exp), subject(2, "a", 2, exp), subject(3, "b", 1, exp), session(4, sidN(1), exp),
 			subject(5, "c", 1, exp), subject(6, "b", 3, exp)}, 4, ErrFull},
+		{"room of repeats given back", 4, []Entry{subject(1, "a", 1, exp), subject(2, "a", 2, exp), subject(3, "b", 1, exp),
+			subject(4, "b", 3, exp)}, 4, nil},
+		{"other session ids", 4, []Entry{session(1, "other 1", exp), session(2, "other 1", exp.Add(time.Hour)), subject(3, "c", 1, exp)}, 3, nil},
 		{"fits, repeats counted once", 3, []Entry{subject(1, "a", 1, exp), subject(2, "a", 2, exp), subject(3, "b", 1, exp),
 			session(4, sidN(1), exp), subject(5, "b", 3, exp)}, 5, nil},
 	}
