@@ -12,7 +12,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httpapi"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/store"
 )
@@ -28,7 +28,7 @@ func TestBadInput(t *testing.T) {
 // UTF-8); such input must still be the client's 400, never a 500.
 func TestBadInputPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Schema(t)
+	dsn := migrated.Schema(t)
 	badInput(t, start(t, func(c *server.Config) { c.DB = dsn }))
 }
 
