@@ -1,0 +1,117 @@
+package inforce_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/clock"
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/inforce"
+	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/store/postgres"
+	"github.com/tegata-dev/tegata/internal/testtime"
+)
+
+// pgNode starts a Cluster named id over hub on a Postgres store of its
+// own, as a node process has, in cluster epoch.
+func pgNode(t *testing.T, dsn, id, epoch string, hub inforce.Hub, clk clock.Clock) (*inforce.Cluster, *postgres.Store) {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := inforce.New(inforce.Config{NodeID: id, URL: "http://" + id, Epoch: epoch, Hub: hub, Store: st, Broadcaster: st, Clock: clk})
+	if err := c.Register(context.Background()); err != nil {
+		t.Fatalf("Register(%s) = %v", id, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return c, st
+}
+
+// TestLaggingNodeSpeaksOnChange: a node behind a position another node
+// waits for tells it who holds it up only when that changes. With more
+// lagging followers than a message names, it says so once, however many
+// of them catch up meanwhile; once few enough remain it names them, and
+// speaks again as each catches up; with all of them there, its record
+// puts the position in force.
+func TestLaggingNodeSpeaksOnChange(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	epoch := "lag-" + t.Name() + "-" + time.Now().Format(time.RFC3339Nano)
+	start := time.Now()
+	clk := testtime.NewClock(start)
+	const lagging = 30
+	var fs []feed.FollowerState
+	for i := range lagging {
+		fs = append(fs, follower(fmt.Sprintf("v%02d", i), 3, start))
+	}
+	hubB := newFakeHub(3, 5, fs...)
+	a, stA := pgNode(t, dsn, "a", epoch, newFakeHub(5, 5, follower("va", 5, start)), clk)
+	_, stB := pgNode(t, dsn, "b", epoch, hubB, clk)
+	pgNode(t, dsn, "c", epoch, newFakeHub(5, 5, follower("vc", 5, start)), clk)
+	msgs, stop := stA.Listen()
+	defer stop()
+
+	done := make(chan inforce.Confirmation, 1)
+	go func() { done <- a.Confirm(context.Background(), 5, time.Minute) }()
+	testtime.EventuallyTrue(t, 10*time.Second, "b is asked for 5", func() bool {
+		asked, _ := hubB.state()
+		return asked == 5
+	})
+	// The followers catch up one at a time, and b looks at its hub after
+	// each.
+	for i, f := range fs {
+		_, looks := hubB.state()
+		safe := int64(3)
+		if i == len(fs)-1 {
+			safe = 5
+		}
+		hubB.set(safe, f.ID, 5)
+		testtime.EventuallyTrue(t, 10*time.Second, "b looks at its hub", func() bool {
+			clk.Add(time.Millisecond) // b evaluates at most every few moments
+			_, l := hubB.state()
+			return l > looks
+		})
+	}
+	if c := <-done; !c.InForce {
+		t.Fatalf("Confirm(5) once b's followers hold 5 = %+v, want in force", c)
+	}
+	if err := stB.Broadcast(context.Background(), `{"epoch":"`+epoch+`","from":"b","sentinel":true}`); err != nil {
+		t.Fatal(err)
+	}
+	// One message saying too many to name, then one per change from ten
+	// named down to one.
+	const most = 1 + 10
+	lags := 0
+	timeout := time.After(testtime.Scale(10 * time.Second))
+	for {
+		select {
+		case s := <-msgs:
+			var m struct {
+				Epoch, From string
+				Sentinel    bool
+				Node        *struct{ Want int64 }
+			}
+			if json.Unmarshal([]byte(s), &m) != nil || m.Epoch != epoch || m.From != "b" {
+				continue
+			}
+			if m.Sentinel {
+				if lags > most {
+					t.Errorf("b, behind with %d followers catching up one by one, said who lags %d times, want at most %d", lagging, lags, most)
+				}
+				return
+			}
+			if m.Node != nil && m.Node.Want > 0 {
+				lags++
+			}
+		case <-timeout:
+			t.Fatalf("b's last message never came (%d about who lags before it)", lags)
+		}
+	}
+}
