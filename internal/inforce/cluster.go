@@ -151,6 +151,8 @@ type Cluster struct {
 	own        store.NodeRecord     // this node, as last evaluated
 	nodes      map[string]nodeState // the other nodes, newest version of each
 	localWant  int64                // the highest position a Confirm here waits for
+	asked      int64                // the highest position asked of the other nodes
+	askedAt    time.Time            // when a want was last broadcast (see ask)
 	remoteWant int64                // the highest position another node asked for
 	announced  int64                // the highest safe position broadcast
 	changed    chan struct{}        // closed (and replaced) when own or nodes change

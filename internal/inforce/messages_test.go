@@ -35,6 +35,102 @@ func pgNode(t *testing.T, dsn, id, epoch string, hub inforce.Hub, clk clock.Cloc
 	return c, st
 }
 
+// wire is what the test reads of the nodes' messages.
+type wire struct {
+	Epoch, From string
+	Want        int64
+	Sentinel    bool
+}
+
+// TestWaitsShareOneAsk: the calls waiting on one node make it ask the
+// other nodes once, not once each, and again (a message may have been
+// lost) once per inforce.WantEvery of its clock, however many wait. Each
+// ask is a NOTIFY, which Postgres commits one at a time for the whole
+// server, the log's appends included. Every call is answered in force
+// once the lagging node has caught up. Three nodes on one schema, each
+// with a store of its own, as three processes.
+func TestWaitsShareOneAsk(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	epoch := "asks-" + t.Name() + "-" + time.Now().Format(time.RFC3339Nano) // Postgres tells every schema's listeners
+	start := time.Now()
+	clk := testtime.NewClock(start)
+	hubA := newFakeHub(5, 5, follower("va", 5, start))
+	hubB := newFakeHub(3, 5, follower("vb", 3, start))
+	a, stA := pgNode(t, dsn, "a", epoch, hubA, clk)
+	pgNode(t, dsn, "b", epoch, hubB, clk)
+	_, stC := pgNode(t, dsn, "c", epoch, newFakeHub(5, 5, follower("vc", 5, start)), clk)
+	msgs, stop := stC.Listen()
+	defer stop()
+
+	const calls = 20
+	timers := clk.Timers()
+	done := make(chan inforce.Confirmation, calls)
+	for range calls {
+		go func() { done <- a.Confirm(context.Background(), 5, time.Minute) }()
+	}
+	// A wait arms its ask ticker once its first ask has gone.
+	testtime.EventuallyTrue(t, 10*time.Second, "every call waits", func() bool { return clk.Timers() >= timers+2*calls })
+
+	wants := 0
+	heard := func(stopAt func(wire) bool) {
+		t.Helper()
+		timeout := time.After(testtime.Scale(10 * time.Second))
+		for {
+			select {
+			case s := <-msgs:
+				var m wire
+				if json.Unmarshal([]byte(s), &m) != nil || m.Epoch != epoch {
+					continue
+				}
+				if m.From == "a" && m.Want > 0 {
+					wants++
+				}
+				if stopAt(m) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("%d asks from a heard; the message awaited never came", wants)
+			}
+		}
+	}
+	heard(func(wire) bool { return wants >= 1 })
+	// A message may have been lost: once WantEvery has passed, a asks
+	// again.
+	clk.Add(inforce.WantEvery)
+	advanced := inforce.WantEvery
+	heard(func(wire) bool { return wants >= 2 })
+
+	hubB.set(5, "vb", 5)
+	answered := 0
+	testtime.EventuallyTrue(t, 10*time.Second, "every call answered", func() bool {
+		for {
+			select {
+			case c := <-done:
+				if !c.InForce {
+					t.Fatalf("Confirm(5) once b holds 5 = %+v, want in force", c)
+				}
+				answered++
+				continue
+			default:
+			}
+			break
+		}
+		// b evaluates its hub again once a moment has passed.
+		clk.Add(time.Millisecond)
+		advanced += time.Millisecond
+		return answered == calls
+	})
+	// NOTIFYs arrive in commit order: once a's last message is heard,
+	// every ask it sent before was.
+	if err := stA.Broadcast(context.Background(), `{"epoch":"`+epoch+`","from":"a","sentinel":true}`); err != nil {
+		t.Fatal(err)
+	}
+	heard(func(m wire) bool { return m.Sentinel })
+	if most := 1 + int(advanced/inforce.WantEvery); wants > most {
+		t.Errorf("%d calls waiting while the clock moved %v made node a ask %d times, want at most %d", calls, advanced, wants, most)
+	}
+}
+
 // TestLaggingNodeSpeaksOnChange: a node behind a position another node
 // waits for tells it who holds it up only when that changes. With more
 // lagging followers than a message names, it says so once, however many
