@@ -32,10 +32,16 @@ type streams struct {
 	perKey, perAddr int           // caps; 0: none
 	maxAge          time.Duration // 0: none
 	recheck         time.Duration // how often a stream's key is checked again
+	clock           clock.Clock
+	// authenticate checks a key's secret again (Authority.Authenticate).
+	authenticate func(ctx context.Context, secret string) error
 
 	mu     sync.Mutex
 	byKey  map[string]map[*stream]struct{}
 	byAddr map[string]int
+	// watched are the keys of the open streams, feed and report streams
+	// alike, each checked again every recheck (see watch).
+	watched map[string]*keyWatch
 }
 
 type stream struct {
@@ -43,9 +49,10 @@ type stream struct {
 	cancel    context.CancelCauseFunc
 }
 
-func newStreams(l Limits, maxAge time.Duration) *streams {
+func newStreams(l Limits, maxAge time.Duration, clk clock.Clock, authenticate func(ctx context.Context, secret string) error) *streams {
 	return &streams{perKey: l.FeedStreamsPerKey, perAddr: l.FeedStreamsPerAddress, maxAge: maxAge,
-		recheck: authority.APIKeyCacheTTL, byKey: map[string]map[*stream]struct{}{}, byAddr: map[string]int{}}
+		recheck: authority.APIKeyCacheTTL, clock: clk, authenticate: authenticate,
+		byKey: map[string]map[*stream]struct{}{}, byAddr: map[string]int{}, watched: map[string]*keyWatch{}}
 }
 
 // admit registers a stream, or refuses it when the key or the address is
@@ -79,12 +86,18 @@ func (ss *streams) remove(st *stream) {
 	}
 }
 
-// closeKey ends every stream opened with the API key id.
+// closeKey ends every stream opened with the API key id, feed and report
+// streams alike.
 func (ss *streams) closeKey(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for st := range ss.byKey[id] {
 		st.cancel(errKeyRevoked)
+	}
+	if w := ss.watched[id]; w != nil {
+		for st := range w.streams {
+			st.cancel(errKeyRevoked)
+		}
 	}
 }
 
@@ -119,8 +132,7 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 			}
 			defer s.clock.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
 		}
-		stop := s.watchKey(ctx, secret, cancel)
-		defer stop()
+		defer s.streams.watch(st, secret)()
 		ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
 		h.ServeHTTP(w, r.WithContext(ctx))
 		if cause := context.Cause(ctx); cause == errKeyRevoked || cause == errMaxAge {
@@ -141,40 +153,64 @@ func (s *server) reports(h http.Handler) http.HandlerFunc {
 		if age := s.streams.maxAge; age > 0 {
 			defer s.clock.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
 		}
-		stop := s.watchKey(ctx, secret, cancel)
-		defer stop()
+		defer s.streams.watch(&stream{key: callerOf(r).key.ID, cancel: cancel}, secret)()
 		h.ServeHTTP(w, r.WithContext(ctx))
 	}
 }
 
-// watchKey checks the stream's key again every recheck until ctx ends,
-// cancelling the stream once the key is refused. A failed check for any
-// other reason (the store unreachable) keeps the stream: the feed itself
-// goes quiet then, and its verifiers fail over.
-func (s *server) watchKey(ctx context.Context, secret string, cancel context.CancelCauseFunc) (stop func()) {
-	var (
-		mu      sync.Mutex
-		t       clock.Timer
-		stopped bool
-	)
-	check := func() {
-		if _, err := s.a.Authenticate(ctx, secret); errors.Is(err, authority.ErrUnauthorized) {
-			cancel(errKeyRevoked)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			t.Reset(s.streams.recheck)
+// keyWatch checks one API key again for the streams open with it: one
+// check per key every recheck, however many streams it has open (a
+// timer and a check per stream would cost a node a wake-up per stream
+// every few seconds, most of what idle verifiers cost it).
+type keyWatch struct {
+	secret  string
+	streams map[*stream]struct{}
+	t       clock.Timer
+}
+
+// watch has st's key (whose secret is secret) checked again every
+// recheck until the returned func is called, cancelling st once the key
+// is refused. A failed check for any other reason (the store
+// unreachable) keeps the stream: the feed itself goes quiet then, and its
+// verifiers fail over.
+func (ss *streams) watch(st *stream, secret string) (stop func()) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	w := ss.watched[st.key]
+	if w == nil {
+		w = &keyWatch{secret: secret, streams: map[*stream]struct{}{}}
+		ss.watched[st.key] = w
+		key := st.key
+		w.t = ss.clock.AfterFunc(ss.recheck, func() { ss.check(key, w) })
+	}
+	w.streams[st] = struct{}{}
+	return func() { ss.unwatch(st, w) }
+}
+
+// check checks w's key once and ends its streams if it is refused.
+func (ss *streams) check(key string, w *keyWatch) {
+	ctx, cancel := context.WithTimeout(context.Background(), ss.recheck)
+	defer cancel()
+	err := ss.authenticate(ctx, w.secret)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.watched[key] != w {
+		return // its streams all ended meanwhile
+	}
+	if errors.Is(err, authority.ErrUnauthorized) {
+		for st := range w.streams {
+			st.cancel(errKeyRevoked)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	t = s.clock.AfterFunc(s.streams.recheck, check)
-	return func() {
-		mu.Lock()
-		defer mu.Unlock()
-		stopped = true
-		t.Stop()
+	w.t.Reset(ss.recheck)
+}
+
+func (ss *streams) unwatch(st *stream, w *keyWatch) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	delete(w.streams, st)
+	if len(w.streams) == 0 && ss.watched[st.key] == w {
+		w.t.Stop()
+		delete(ss.watched, st.key)
 	}
 }
