@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
@@ -177,7 +176,7 @@ type conn struct {
 	// reports counts the report streams open for the follower, when it
 	// said it hears from the hub by their answers (hearsByReports): while
 	// one is open, the stream sends no periodic heartbeat.
-	reports *atomic.Int32
+	reports *reportCount
 	// nodesSent is the hub's nodesGen last written.
 	nodesSent uint64
 	// deadline is the write deadline set last: it is moved on only once
@@ -314,12 +313,18 @@ func (c *conn) live(ctx context.Context) error {
 			wrote = c.writeFrames(v.frames)
 			caughtUp = len(v.frames) < liveBatch
 		}
+		// While the follower hears from the hub on a report stream (lease
+		// renewals come more often than heartbeats would), the stream
+		// waits for no tick, only for the last report stream to end.
+		var reportsEnd <-chan struct{}
+		hears := false
+		if c.reports != nil && !first {
+			reportsEnd, hears = c.reports.open()
+		}
 		if caughtUp {
 			c.pos = max(c.pos, v.head)
 			due := v.beat-sentBeat >= c.beatTicks
-			if due && !first && c.reports != nil && c.reports.Load() > 0 {
-				// The follower hears from the hub on its report stream:
-				// lease renewals come more often than a heartbeat.
+			if due && hears {
 				sentBeat, due = v.beat, false
 			}
 			if c.pos >= c.floor && (first || c.pos > c.told || due) {
@@ -348,13 +353,17 @@ func (c *conn) live(ctx context.Context) error {
 		// The next heartbeat falls due beatTicks after the last; one due
 		// but not sent (the hub's head is still below the floor) waits
 		// for the next tick.
-		due := max(sentBeat+c.beatTicks, v.beat+1)
-		if first {
-			due = v.beat + 1
+		var beat <-chan struct{}
+		switch {
+		case first:
+			beat = c.hub.beatAt(v.beat + 1)
+		case !hears:
+			beat = c.hub.beatAt(max(sentBeat+c.beatTicks, v.beat+1))
 		}
 		select {
 		case <-v.changed:
-		case <-c.hub.beatAt(due):
+		case <-beat:
+		case <-reportsEnd:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
