@@ -115,30 +115,53 @@ func tooManyStreams(desc string) *apiError {
 // together do not reconnect together). A verifier whose stream ends
 // reconnects with Last-Event-ID, authenticating again.
 func (s *server) feed(h http.Handler) http.HandlerFunc {
+	// What a stream does once is done in functions of their own, so that
+	// the frames it keeps on its goroutine's stack are small (see
+	// feed.Hub.ServeHTTP).
 	return func(w http.ResponseWriter, r *http.Request) {
-		key := callerOf(r).key
-		secret, _ := bearer(r)
-		ctx, cancel := context.WithCancelCause(r.Context())
-		defer cancel(nil)
-		st := &stream{key: key.ID, addr: httpguard.AddrKey(clientAddr(r, s.trusted)), cancel: cancel}
-		if err := s.streams.admit(st); err != nil {
+		r, end, err := s.openStream(r)
+		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		defer s.streams.remove(st)
-		if age := s.streams.maxAge; age > 0 {
-			if age >= 4 {
-				age -= rand.N(age / 4)
-			}
-			defer s.clock.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
+		defer end()
+		h.ServeHTTP(w, r)
+	}
+}
+
+// openStream admits a feed stream and arms what ends it (its key revoked,
+// its maximum age); it returns the request to serve it with and the func
+// that unregisters it once served.
+func (s *server) openStream(r *http.Request) (*http.Request, func(), error) {
+	key := callerOf(r).key
+	secret, _ := bearer(r)
+	ctx, cancel := context.WithCancelCause(r.Context())
+	st := &stream{key: key.ID, addr: httpguard.AddrKey(clientAddr(r, s.trusted)), cancel: cancel}
+	if err := s.streams.admit(st); err != nil {
+		cancel(nil)
+		return r, nil, err
+	}
+	var aged clock.Timer
+	if age := s.streams.maxAge; age > 0 {
+		if age >= 4 {
+			age -= rand.N(age / 4)
 		}
-		defer s.streams.watch(st, secret)()
-		ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
-		h.ServeHTTP(w, r.WithContext(ctx))
+		aged = s.clock.AfterFunc(age, func() { cancel(errMaxAge) })
+	}
+	unwatch := s.streams.watch(st, secret)
+	end := func() {
+		unwatch()
+		if aged != nil {
+			aged.Stop()
+		}
+		s.streams.remove(st)
 		if cause := context.Cause(ctx); cause == errKeyRevoked || cause == errMaxAge {
 			s.log.InfoContext(r.Context(), "feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)
 		}
+		cancel(nil)
 	}
+	ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
+	return r.WithContext(ctx), end, nil
 }
 
 // reports wraps the report stream handler, which requireKey guards: like
@@ -147,14 +170,28 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 // verifier record, and the records are capped per key and address.
 func (s *server) reports(h http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		secret, _ := bearer(r)
-		ctx, cancel := context.WithCancelCause(r.Context())
-		defer cancel(nil)
-		if age := s.streams.maxAge; age > 0 {
-			defer s.clock.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
+		r, end := s.openReports(r)
+		defer end()
+		h.ServeHTTP(w, r)
+	}
+}
+
+// openReports arms what ends a report stream; it returns the request to
+// serve it with and the func that disarms it once served.
+func (s *server) openReports(r *http.Request) (*http.Request, func()) {
+	secret, _ := bearer(r)
+	ctx, cancel := context.WithCancelCause(r.Context())
+	var aged clock.Timer
+	if age := s.streams.maxAge; age > 0 {
+		aged = s.clock.AfterFunc(age, func() { cancel(errMaxAge) })
+	}
+	unwatch := s.streams.watch(&stream{key: callerOf(r).key.ID, cancel: cancel}, secret)
+	return r.WithContext(ctx), func() {
+		unwatch()
+		if aged != nil {
+			aged.Stop()
 		}
-		defer s.streams.watch(&stream{key: callerOf(r).key.ID, cancel: cancel}, secret)()
-		h.ServeHTTP(w, r.WithContext(ctx))
+		cancel(nil)
 	}
 }
 
