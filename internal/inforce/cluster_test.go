@@ -200,6 +200,33 @@ func TestConfirmPendingCapped(t *testing.T) {
 	}
 }
 
+// TestConfirmOnAStoppedClock: confirmations one after the other at the
+// same instant of the node's clock each end in force once the hub holds
+// their position: the spacing of the hub's evaluations runs on the wall
+// clock, so a clock that stands still (a test's) does not hold them back.
+func TestConfirmOnAStoppedClock(t *testing.T) {
+	st := openStore(t)
+	hub := newFakeHub(1, 1)
+	a, _ := node(t, "a", hub, st, testtime.NewClock(time.Now()))
+	for seq := int64(1); seq <= 3; seq++ {
+		hub.set(seq, "", 0)
+		done := make(chan inforce.Confirmation, 1)
+		go func() { done <- a.Confirm(context.Background(), seq, time.Minute) }()
+		var c inforce.Confirmation
+		testtime.EventuallyTrue(t, 10*time.Second, fmt.Sprintf("Confirm(%d) to answer", seq), func() bool {
+			select {
+			case c = <-done:
+				return true
+			default:
+				return false
+			}
+		})
+		if !c.InForce {
+			t.Fatalf("Confirm(%d) with the hub at %d = %+v, want in force", seq, seq, c)
+		}
+	}
+}
+
 // TestConfirmEmptyLog: confirming "the head" of an empty log is
 // immediate.
 func TestConfirmEmptyLog(t *testing.T) {
