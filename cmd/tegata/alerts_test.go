@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/testproc"
 )
 
@@ -97,6 +97,7 @@ type alertCase struct {
 // of the same series before the trigger, except for the skew: that of the
 // gate whose clock agrees.
 func TestAlertRules(t *testing.T) {
+	t.Parallel()
 	tool := promtool(t)
 	if out, err := exec.Command(tool, "check", "rules", rulesFile).CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
@@ -112,7 +113,7 @@ func TestAlertRules(t *testing.T) {
 	admin := &client.Client{BaseURL: a.URL(), APIKey: strings.TrimSpace(string(key))}
 	// A store that does not answer: Postgres behind a connection cut now,
 	// so that its log read ages while the other conditions are triggered.
-	dsn, err := url.Parse(pgtest.Schema(t))
+	dsn, err := url.Parse(migrated.Schema(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/feed"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
@@ -22,7 +22,7 @@ func TestKill9DuringBatchedRevocations(t *testing.T) {
 
 func TestKill9DuringBatchedRevocationsPostgres(t *testing.T) {
 	t.Parallel()
-	kill9DuringBatches(t, []string{"--db", pgtest.Schema(t)})
+	kill9DuringBatches(t, []string{"--db", migrated.Schema(t)})
 }
 
 // kill9DuringBatches kills the authority with SIGKILL while many clients

@@ -13,7 +13,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 )
 
 // TestFeedKeyRotationRunbook executes docs/operations.md's rotation of the
@@ -23,8 +23,9 @@ import (
 // the new key from its file without a restart, and a mistyped key written
 // into the file meanwhile is not taken.
 func TestFeedKeyRotationRunbook(t *testing.T) {
+	t.Parallel()
 	admin, oldFeed := authority.NewAPIKey(), authority.NewAPIKey()
-	env := []string{"TEGATA_DB=" + pgtest.Schema(t), "TEGATA_ISSUER=https://auth.test", "TEGATA_API_KEY=" + admin,
+	env := []string{"TEGATA_DB=" + migrated.Schema(t), "TEGATA_ISSUER=https://auth.test", "TEGATA_API_KEY=" + admin,
 		"TEGATA_MASTER_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32))}
 	addrA, addrB := freeAddr(t), freeAddr(t)
 	a := serveAt(t, addrA, t.TempDir(), nil, append(env, "TEGATA_FEED_KEY="+oldFeed)...)

@@ -3,7 +3,6 @@ package main_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/testproc"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
@@ -27,18 +27,15 @@ func startGate(t *testing.T, env []string, args ...string) (*proc, string) {
 	return p, "http://" + p.URL()
 }
 
-// freeAddr returns a loopback address nobody listens on (yet).
-// A test that calls it stays serial (no t.Parallel): go test runs the
-// serial tests before the parallel ones, so no other test of the package
-// takes the port before the test binds it.
+// freeAddr returns a loopback address nobody listens on, which no listener
+// on port 0 takes (testproc.FreeAddr), for a process started there later.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testproc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // get returns the status and body of GET url.
@@ -74,6 +71,7 @@ const testFeedKey = "tgk_feed-key-for-the-binary-tests-0123456789"
 // coming back in sync when it returns. Its feed key comes with a trailing
 // newline, as from a Kubernetes secret made from a file.
 func TestGateStartedBeforeAuthority(t *testing.T) {
+	t.Parallel()
 	dir, addr := t.TempDir(), freeAddr(t)
 	authEnv := []string{"TEGATA_FEED_KEY=" + testFeedKey, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY="}
 	g, gurl := startGate(t, []string{"TEGATA_FEED_KEY=" + testFeedKey + "\n", "TEGATA_API_KEY="},

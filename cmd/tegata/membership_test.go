@@ -8,7 +8,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 )
 
 // TestGateFollowsNewNodes: a gate given one authority follows a node
@@ -16,8 +16,9 @@ import (
 // ready when the node it was given stops, and enforces a revocation made on
 // the node it learned of.
 func TestGateFollowsNewNodes(t *testing.T) {
+	t.Parallel()
 	admin := authority.NewAPIKey()
-	env := []string{"TEGATA_DB=" + pgtest.Schema(t), "TEGATA_ISSUER=https://auth.test", "TEGATA_API_KEY=" + admin,
+	env := []string{"TEGATA_DB=" + migrated.Schema(t), "TEGATA_ISSUER=https://auth.test", "TEGATA_API_KEY=" + admin,
 		"TEGATA_MASTER_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32)), "TEGATA_FEED_KEY=" + testFeedKey}
 	seed := serve(t, t.TempDir(), env...)
 	g, gurl := startGate(t, []string{"TEGATA_FEED_KEY=" + testFeedKey, "TEGATA_API_KEY="}, "--authority", seed.URL())

@@ -18,6 +18,7 @@ import (
 // at the test's own directory.
 // It checks the walk-through works and leaves nothing in the repository.
 func TestReadmeWalkthrough(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"bash", "curl", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {

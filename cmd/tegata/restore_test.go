@@ -113,6 +113,7 @@ func backupSQLite(t *testing.T, dir string) (restore func()) {
 // token issued before the restore: it started over on the new epoch
 // instead of resuming inside reused positions.
 func TestFrozenGateAcrossRestore(t *testing.T) {
+	t.Parallel()
 	needSQLite3(t)
 	dir, addr := t.TempDir(), freeAddr(t)
 	authEnv := []string{"TEGATA_FEED_KEY=" + testFeedKey, "TEGATA_API_KEY=", "TEGATA_MASTER_KEY="}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/console"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
@@ -45,6 +45,7 @@ var consoleRoutes = []struct {
 // TestRoutesListed: the table above names every route the console
 // serves, so a new route cannot escape TestAuthorization.
 func TestRoutesListed(t *testing.T) {
+	t.Parallel()
 	var got []string
 	for _, rt := range consoleRoutes {
 		got = append(got, rt.pattern)
@@ -63,6 +64,7 @@ func TestRoutesListed(t *testing.T) {
 // reaches every one, and an unsafe request without the session's CSRF
 // token or from another origin is refused.
 func TestAuthorization(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	keys := map[string]string{"admin": e.APIKey}
 	for _, role := range []string{"feed", "gate"} {
@@ -156,6 +158,7 @@ func anonymous(pattern string, admin int) int {
 // framing, and the session cookies are __Host-, Secure, HttpOnly and
 // SameSite=Strict.
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	b := newBrowser(t, e.ConsoleURL)
 	for _, path := range []string{"/console/login", "/console/", "/console/nope", "/console/assets/console.js"} {
@@ -195,6 +198,7 @@ func TestSecurityHeaders(t *testing.T) {
 // idle past the timeout ends (and is revoked); signing out ends it; a
 // revoked API key's sessions end at once.
 func TestSessionLifetime(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(c *server.Config) { c.ConsoleIdleTimeout = 10 * time.Minute })
 	b := e.signedIn(t)
 	for range 3 { // 24 minutes of use, a request every 8
@@ -252,6 +256,7 @@ func consoleSessions(t *testing.T, e *env, prefix string) []client.Session {
 // TestConsoleAddr: with --console-addr the console is served there and not
 // on the API's listener; with --console=false nowhere.
 func TestConsoleAddr(t *testing.T) {
+	t.Parallel()
 	e := start(t, func(c *server.Config) { c.ConsoleAddr = "127.0.0.1:0" })
 	if strings.HasPrefix(e.ConsoleURL, e.URL) {
 		t.Fatalf("ConsoleURL %q is on the API listener %q", e.ConsoleURL, e.URL)
@@ -275,6 +280,7 @@ func TestConsoleAddr(t *testing.T) {
 // key's name, naming its id and the console session, never the secret; a
 // refused sign-in writes none. On SQLite and on Postgres.
 func TestSignInAudited(t *testing.T) {
+	t.Parallel()
 	backends := []struct {
 		name string
 		tune func(t *testing.T) func(*server.Config)
@@ -283,12 +289,13 @@ func TestSignInAudited(t *testing.T) {
 			return func(c *server.Config) { c.ConsoleIdleTimeout = 10 * time.Minute }
 		}},
 		{"postgres", func(t *testing.T) func(*server.Config) {
-			dsn := pgtest.Schema(t)
+			dsn := migrated.Schema(t)
 			return func(c *server.Config) { c.ConsoleIdleTimeout, c.DB = 10*time.Minute, dsn }
 		}},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
 			e := start(t, be.tune(t))
 			k, err := e.admin.CreateAPIKey(ctx(t), client.APIKeyRequest{Name: "alice-ops", Role: "admin"})
 			if err != nil {

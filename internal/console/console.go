@@ -113,7 +113,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p, err := parsePages()
+	p, err := parsedPages()
 	if err != nil {
 		return nil, err
 	}

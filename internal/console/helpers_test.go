@@ -6,15 +6,21 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
+
+func TestMain(m *testing.M) {
+	os.Exit(pgtest.Main(m))
+}
 
 // env is an authority on embedded SQLite with its console, on a real
 // loopback port.

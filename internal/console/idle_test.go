@@ -9,19 +9,20 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/console"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
-// backends runs a console test on embedded SQLite and on Postgres; tune
-// adjusts the node's settings, nil keeps the defaults.
+// backends runs a console test on embedded SQLite and on Postgres, both at
+// once; tune adjusts the node's settings, nil keeps the defaults.
 func backends(t *testing.T, tune func(*server.Config), test func(t *testing.T, e *env)) {
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			var dsn string
 			if name == "postgres" {
-				dsn = pgtest.Schema(t)
+				dsn = migrated.Schema(t)
 			}
 			test(t, start(t, func(c *server.Config) {
 				c.DB = dsn
@@ -39,6 +40,7 @@ func backends(t *testing.T, tune func(*server.Config), test func(t *testing.T, e
 // and so does one idle 16 minutes, whose access token has expired by then
 // (past the verifiers' leeway): each is revoked and audited as timed out.
 func TestIdleTimeoutDefaults(t *testing.T) {
+	t.Parallel()
 	backends(t, nil, func(t *testing.T, e *env) {
 		// Tokens carry whole seconds: sign in on one.
 		now := e.clock.Now()
@@ -78,6 +80,7 @@ func wantIdleEnd(t *testing.T, e *env, b *browser, d time.Duration) {
 // for less than the timeout lives on (refreshed), and one idle longer ends
 // and is revoked.
 func TestIdleTimeoutLongerThanTokens(t *testing.T) {
+	t.Parallel()
 	backends(t, func(c *server.Config) { c.ConsoleIdleTimeout = 40 * time.Minute }, func(t *testing.T, e *env) {
 		b := e.signedIn(t)
 		e.clock.Add(25 * time.Minute) // the access token expired 10 minutes ago
@@ -91,6 +94,7 @@ func TestIdleTimeoutLongerThanTokens(t *testing.T) {
 // access token then expires ends at its next request without a second
 // revocation or a timed-out record.
 func TestExpiredTokenOfRevokedSession(t *testing.T) {
+	t.Parallel()
 	backends(t, nil, func(t *testing.T, e *env) {
 		b := e.signedIn(t)
 		ss := consoleSessions(t, e, console.SubjectPrefix)
@@ -133,6 +137,7 @@ func consoleEnds(t *testing.T, e *env, sid string) []string {
 // idle is revoked and audited as timed out without another request, while
 // one in use lives on.
 func TestIdleSessionSwept(t *testing.T) {
+	t.Parallel()
 	backends(t, nil, func(t *testing.T, e *env) {
 		idle := e.signedIn(t)
 		busy := e.signedIn(t)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -28,6 +29,11 @@ var funcs = template.FuncMap{
 	},
 	"age": func(now, t time.Time) string { return age(now.Sub(t)) },
 }
+
+// parsedPages parses the embedded templates once per process: they are
+// the same for every Console, and a parsed template is safe for
+// concurrent use, so the consoles share them.
+var parsedPages = sync.OnceValues(parsePages)
 
 func parsePages() (pages, error) {
 	names, err := fs.Glob(templateFS, "templates/*.html")

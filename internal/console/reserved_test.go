@@ -24,6 +24,7 @@ import (
 // neither reads nor binds a console session (an admin key reads it), and
 // still revokes it. The console refreshes no other session.
 func TestConsoleSessionOnlyThroughConsole(t *testing.T) {
+	t.Parallel()
 	backends(t, nil, func(t *testing.T, e *env) {
 		b := e.signedIn(t)
 		rt := b.cookies["__Host-tegata-console-refresh"]

@@ -42,6 +42,7 @@ var seqLocation = regexp.MustCompile(`^/console/confirm\?`)
 // out through the confirmation step, change the claims, and read both in
 // the audit trail under the operator's key name, and in its exports.
 func TestRevokeFlow(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	for i := range 3 {
 		newSession(t, e, "alice@example.com", fmt.Sprintf("phone %d", i), map[string]any{"roles": []string{"viewer"}})
@@ -145,6 +146,7 @@ func TestRevokeFlow(t *testing.T) {
 // TestConsoleSubjectReserved: no app can open a session whose subject is
 // an operator's console subject, so no user can pass for an operator.
 func TestConsoleSubjectReserved(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	_, err := e.admin.CreateSession(ctx(t), client.SessionRequest{Subject: console.SubjectPrefix + "anything",
 		Claims: map[string]any{"console_key": "anything", "console_key_name": "x", "console_since": 1}})
@@ -168,6 +170,7 @@ var hostile = []string{
 // TestHostileValues: subjects, devices and claims render as text on every
 // page that shows them, never as markup or a link's target.
 func TestHostileValues(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	for i, v := range hostile {
 		tok := newSession(t, e, v, v[:min(len(v), 198)], map[string]any{"note": "</textarea>" + v})
@@ -234,6 +237,7 @@ func checkText(t *testing.T, what, body string) {
 // audited under the operator; a new API key's secret is shown once, works,
 // and is never shown again.
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	b := e.signedIn(t)
 	before, err := e.admin.Keys(ctx(t))
@@ -275,6 +279,7 @@ func TestKeys(t *testing.T) {
 // linked to its user, and counts on the overview; signing the user out
 // everywhere through the console ends every session.
 func TestAlerts(t *testing.T) {
+	t.Parallel()
 	e := start(t, nil)
 	tok := newSession(t, e, "mallory-victim", "laptop", nil)
 	newSession(t, e, "mallory-victim", "phone", nil)

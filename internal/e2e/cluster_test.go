@@ -17,7 +17,7 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httpapi"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
@@ -38,7 +38,7 @@ type cluster struct {
 
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dsn: pgtest.Schema(t), master: randomB64(32),
+	c := &cluster{t: t, dsn: migrated.Schema(t), master: randomB64(32),
 		apiKey: authority.NewAPIKey(), feedKey: authority.NewAPIKey()}
 	for range n {
 		c.add(c.dsn)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/httpapi"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
@@ -213,7 +213,7 @@ func TestIssuerRecorded(t *testing.T) {
 func TestEpochChangeResetsGate(t *testing.T) {
 	t.Parallel()
 	x := newCluster(t, 1)
-	y := &cluster{t: t, dsn: pgtest.Schema(t), master: x.master, apiKey: x.apiKey, feedKey: x.feedKey}
+	y := &cluster{t: t, dsn: migrated.Schema(t), master: x.master, apiKey: x.apiKey, feedKey: x.feedKey}
 	y.add(y.dsn)
 	t.Cleanup(func() { y.stop(0) })
 	proxy := newCutProxy(t, x.addrs[0])

@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tegata-dev/tegata/client"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 )
 
 // consoleUsers is how many users the console's search finds one among.
@@ -34,7 +34,7 @@ type consoleStack struct {
 func startConsoleStack(t *testing.T) *consoleStack {
 	t.Helper()
 	bins := buildCommands(t, "cmd/tegata")
-	dir, dsn := t.TempDir(), pgtest.Schema(t)
+	dir, dsn := t.TempDir(), migrated.Schema(t)
 	serve := startProc(t, "tegata serve", bins["tegata"], []string{"TEGATA_API_KEY=", "TEGATA_MASTER_KEY=", "TEGATA_FEED_KEY="},
 		"serve", "--addr", "127.0.0.1:0", "--data", dir, "--db", dsn)
 	s := &consoleStack{authority: serve.wait(t, regexp.MustCompile(`listening url=(\S+)`), 60*time.Second)[1]}

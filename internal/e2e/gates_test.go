@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/testproc"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
@@ -30,7 +31,7 @@ const parallelTests = 8
 
 func TestMain(m *testing.M) {
 	testtime.DefaultParallel(parallelTests)
-	code := m.Run()
+	code := pgtest.Main(m)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}

@@ -453,6 +453,14 @@ func (s *follower) stream(ctx context.Context, base string) (healthy bool, err e
 	if err := s.startReports(ctx, base, resp.Header.Get(headerEpoch), func() { idle.Reset(s.idle) }); err != nil {
 		return true, err
 	}
+	if r := s.rep; r != nil {
+		// The stream's reporter ends with it: nothing of this stream runs
+		// (or logs) once the client's Run has returned.
+		defer func() {
+			cancel(nil)
+			<-r.done
+		}()
+	}
 	dec := NewDecoder(resp.Body)
 	for {
 		ev, err := dec.Next()

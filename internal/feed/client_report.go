@@ -145,8 +145,12 @@ func (s *follower) startReports(ctx context.Context, base, epoch string, alive f
 	if s.c.Follower == nil {
 		return nil
 	}
-	s.rep = newReporter(s, base, alive)
-	go s.rep.run(ctx)
+	r := newReporter(s, base, alive)
+	s.rep = r
+	go func() {
+		defer close(r.done)
+		r.run(ctx)
+	}()
 	return nil
 }
 
@@ -209,10 +213,12 @@ type reporter struct {
 	ch       *reportChannel // the report stream; nil before it opens
 	single   bool           // the report stream did not answer: one POST per report
 	answered time.Time      // when the node last took a report (see refused)
+	done     chan struct{}  // closed when run has returned
 }
 
 func newReporter(s *follower, base string, alive func()) *reporter {
-	r := &reporter{s: s, base: base, kick: make(chan struct{}, 1), alive: alive, answered: s.now()}
+	r := &reporter{s: s, base: base, kick: make(chan struct{}, 1), alive: alive, answered: s.now(),
+		done: make(chan struct{})}
 	r.reported.Store(-1)
 	return r
 }
@@ -409,7 +415,7 @@ func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.T
 		return r.viaPOST(ctx, st, ready)
 	}
 	sent := r.s.now() // no later than the server's answer: the lease starts here
-	a, err := r.ch.roundTrip(st.Position, ready, reportTimeout)
+	a, err := r.ch.roundTrip(ctx, st.Position, ready, reportTimeout)
 	if err != nil {
 		r.closeChannel()
 		if !isRefusal(err) {

@@ -22,6 +22,7 @@ import (
 	iclock "github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 var (
@@ -285,7 +286,7 @@ func openBuffered(t *testing.T, u string, size int) (*http.Response, *feed.Decod
 		return c, err
 	}}
 	t.Cleanup(tr.CloseIdleConnections)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testtime.Scale(time.Minute))
 	t.Cleanup(cancel)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -486,7 +487,11 @@ func TestNewConnectionNeverSyncedBelowTheLogHead(t *testing.T) {
 func TestBulkBurstServedFromMemory(t *testing.T) {
 	t.Parallel()
 	log := newMemLog()
-	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
+	// This reader takes 10 MB through a 64 KiB socket buffer: under the
+	// race detector on a loaded machine a write of a 5 MB frame can block
+	// for longer than the default WriteTimeout, which would drop it as a
+	// stalled reader. Stalls are TestStalledConnectionDropped's subject.
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour, WriteTimeout: testtime.Scale(time.Minute)})
 	srv := serve(t, hub)
 	_, d := openBuffered(t, srv.URL+feed.Path, 64<<10)
 	wantEvent(t, d, feed.EventHeartbeat, "0")

@@ -263,8 +263,9 @@ func (ch *reportChannel) send(pos int64, ready bool) error {
 	return ch.queue(appendReportLine(nil, 0, pos, ready))
 }
 
-// roundTrip sends one report and waits up to wait for its answer.
-func (ch *reportChannel) roundTrip(pos int64, ready bool, wait time.Duration) (answer, error) {
+// roundTrip sends one report and waits up to wait for its answer, or
+// until ctx (the stream) ends.
+func (ch *reportChannel) roundTrip(ctx context.Context, pos int64, ready bool, wait time.Duration) (answer, error) {
 	ch.n++
 	if err := ch.queue(appendReportLine(nil, ch.n, pos, ready)); err != nil {
 		return answer{}, err
@@ -282,6 +283,8 @@ func (ch *reportChannel) roundTrip(pos int64, ready bool, wait time.Duration) (a
 		return r.a, nil
 	case <-t.C:
 		return answer{}, fmt.Errorf("%w: no answer within %v", errChannelClosed, wait)
+	case <-ctx.Done():
+		return answer{}, fmt.Errorf("%w: %w", errChannelClosed, ctx.Err())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // countPosts wraps h, counting the single reports (POST PositionPath).
@@ -313,5 +315,52 @@ func TestReportAnswersKeepTheStreamOpen(t *testing.T) {
 	waitFor(t, "ten renewals on the report stream", func() bool { return lines.has("10 2 1\n") })
 	if n := streams.Load(); n != 1 {
 		t.Errorf("%d feed streams over ten renewals, want 1: the answers kept it open", n)
+	}
+}
+
+// TestRunEndsWithItsReporter: a stream's reporter, waiting for the answer
+// to a report, ends with the stream: once Run has returned, nothing of the
+// client runs (or logs into a test that has ended). Not parallel: it looks
+// for reporters among all the binary's goroutines, and no parallel test
+// runs while a sequential one does.
+func TestRunEndsWithItsReporter(t *testing.T) {
+	hub := startHub(t, newMemLog(), feed.HubConfig{})
+	mux := positionMux(hub)
+	sent := make(chan struct{})
+	var once sync.Once
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != feed.ReportsPath {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// The report stream opens and takes a report, whose answer never
+		// comes.
+		http.NewResponseController(w).EnableFullDuplex()
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		br := bufio.NewReader(r.Body)
+		if _, err := br.ReadString('\n'); err == nil {
+			once.Do(func() { close(sent) })
+		}
+		io.Copy(io.Discard, br) // until the client goes away
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Logger: testLogger(),
+		Follower: &feed.Follower{ID: "v1", StaleAfter: 10 * time.Second}}
+	rec := &recorder{}
+	c.Apply, c.Reset = rec.apply, rec.reset
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	select {
+	case <-sent:
+	case <-time.After(testtime.Scale(20 * time.Second)):
+		cancel()
+		t.Fatal("no report reached the report stream")
+	}
+	cancel()
+	<-done
+	buf := make([]byte, 1<<20)
+	if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "feed.(*reporter).run") {
+		t.Fatalf("a reporter still runs after Run returned:\n%s", stacks)
 	}
 }

@@ -130,6 +130,11 @@ func (c *Config) defaults() {
 // busy machine it counts the time the goroutine waited for a thread, which
 // would space evaluations out by far more than their CPU (a confirmation
 // with 2,000 verifiers waited seconds for a few evaluations).
+//
+// Spacing budgets the machine's time, not the cluster's, so it is measured
+// and waited out on the wall clock (clock.Real) whatever Config.Clock is: on
+// a clock that stands still, as a test's does, an evaluation spaced out on
+// that clock would never come, and a Confirm would wait for it forever.
 const (
 	minEval        = 50 * time.Microsecond
 	evalShare      = 5
@@ -160,7 +165,7 @@ type Cluster struct {
 	// Used by Run's goroutine only.
 	written  map[string]store.VerifierRecord // verifier records as last written
 	failing  bool
-	lastEval time.Time
+	lastEval time.Time     // on the wall clock, as the spacing is
 	evalCost time.Duration // how long the last evaluation took
 	flushes  int           // since start, to prune now and then
 	sentLag  string        // the pending list last announced, as a signature
@@ -206,6 +211,8 @@ func (c *Cluster) Run(ctx context.Context) error {
 	defer flush.Stop()
 	timer, timerC := clock.NewTimer(c.cfg.Clock, time.Hour)
 	defer timer.Stop()
+	pace, paceC := clock.NewTimer(clock.Real, time.Hour)
+	defer pace.Stop()
 	hubChanged := c.cfg.Hub.FollowersChanged()
 	for {
 		select {
@@ -217,10 +224,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 			hubChanged = c.cfg.Hub.FollowersChanged()
 		case <-c.kick:
 		case <-timerC:
+		case <-paceC:
 		case m := <-msgs:
 			c.handle(ctx, m)
 		}
-		c.evaluate(ctx, timer)
+		c.evaluate(ctx, timer, pace)
 	}
 }
 
@@ -249,22 +257,24 @@ func (c *Cluster) wanted() int64 {
 
 // evaluate looks at the hub when some node waits for more than this node
 // was last known to vouch for, announces progress to the nodes that asked,
-// and arms timer for the next instant time alone may bring progress.
-func (c *Cluster) evaluate(ctx context.Context, timer clock.Timer) {
+// and arms timer for the next instant time alone may bring progress. An
+// evaluation due before the spacing allows is left to pace, a wall-clock
+// timer.
+func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer) {
 	c.mu.Lock()
 	need := max(c.localWant, c.remoteWant) > c.own.Safe
 	c.mu.Unlock()
 	if !need {
 		return
 	}
-	if wait := min(max(minEval, evalShare*c.evalCost), maxEvalSpacing) - c.cfg.Clock.Now().Sub(c.lastEval); wait > 0 {
-		timer.Reset(wait)
+	if wait := min(max(minEval, evalShare*c.evalCost), maxEvalSpacing) - clock.Real.Now().Sub(c.lastEval); wait > 0 {
+		pace.Reset(wait)
 		return
 	}
-	c.lastEval = c.cfg.Clock.Now()
+	c.lastEval = clock.Real.Now()
 	safe, head, next := c.cfg.Hub.Safe()
 	followers := c.cfg.Hub.FollowerCount()
-	c.evalCost = c.cfg.Clock.Now().Sub(c.lastEval)
+	c.evalCost = clock.Real.Now().Sub(c.lastEval)
 	c.mu.Lock()
 	c.own.Safe, c.own.Head, c.own.Followers = safe, head, followers
 	want := c.remoteWant

@@ -1,14 +1,14 @@
-// Package pgtest gives tests a Postgres schema of their own: the DSN comes
-// from TEGATA_TEST_POSTGRES (default the local test database); without a
-// reachable Postgres a test fails under CI=true and is skipped otherwise.
-// Safe for concurrent use.
+// Package pgtest gives tests a Postgres schema of their own: an empty one
+// (Schema), or one a Template's setup has prepared, set up once per test
+// binary rather than once per test. The DSN comes from TEGATA_TEST_POSTGRES
+// (default the local test database); without a reachable Postgres a test
+// fails under CI=true and is skipped otherwise. Safe for concurrent use.
 package pgtest
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"net/url"
 	"os"
 	"strings"
@@ -63,29 +63,37 @@ func DB(t testing.TB) *sql.DB {
 func Schema(t testing.TB) string {
 	t.Helper()
 	db := DB(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "tegata_test_" + hex.EncodeToString(b)
+	schema := newName()
 	if _, err := db.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
 		t.Fatalf("CREATE SCHEMA %s: %v", schema, err)
 	}
 	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("DROP SCHEMA %s: %v", schema, err)
+		if err := dropSchema(db, schema); err != nil {
+			t.Error(err)
 		}
 	})
 	return WithSearchPath(DSN(), schema)
 }
 
+// newName returns a schema name no other test uses.
+func newName() string {
+	return "tegata_test_" + strings.ToLower(rand.Text()[:12])
+}
+
 // WithSearchPath adds search_path to a URL or key=value DSN.
 func WithSearchPath(dsn, schema string) string {
+	return withParam(dsn, "search_path", schema)
+}
+
+// withParam sets a connection parameter in a URL or key=value DSN.
+func withParam(dsn, key, value string) string {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		if u, err := url.Parse(dsn); err == nil {
 			q := u.Query()
-			q.Set("search_path", schema)
+			q.Set(key, value)
 			u.RawQuery = q.Encode()
 			return u.String()
 		}
 	}
-	return dsn + " search_path=" + schema
+	return dsn + " " + key + "=" + value
 }

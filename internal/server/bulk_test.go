@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/tegata-dev/tegata/client"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
@@ -22,7 +22,7 @@ func TestBulkRevocation(t *testing.T) {
 
 func TestBulkRevocationPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Schema(t)
+	dsn := migrated.Schema(t)
 	bulkRevocation(t, start(t, func(c *server.Config) { c.DB = dsn }))
 }
 
@@ -103,7 +103,7 @@ func TestBulkRevocationAllOrNothing(t *testing.T) {
 
 func TestBulkRevocationAllOrNothingPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Schema(t)
+	dsn := migrated.Schema(t)
 	bulkAllOrNothing(t, start(t, func(c *server.Config) { c.DB = dsn }))
 }
 

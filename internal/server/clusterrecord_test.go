@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
@@ -18,7 +18,7 @@ import (
 // the ones refused. The access token lifetime may differ (leases cover it).
 func TestSettingsMustMatch(t *testing.T) {
 	t.Parallel()
-	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),
+	base := server.Config{Addr: "127.0.0.1:0", DB: migrated.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),
 		MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)), APIKey: authority.NewAPIKey(), Logger: quietLog(),
 		Authority: authority.Config{Audience: "app"}}
 	first := mustStart(t, base)

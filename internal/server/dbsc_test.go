@@ -12,7 +12,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/dbsc"
 	"github.com/tegata-dev/tegata/internal/keyproof"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
@@ -148,7 +148,7 @@ func TestDBSCConcurrentTabs(t *testing.T) {
 func onStores(t *testing.T, run func(t *testing.T, tune func(*server.Config))) {
 	t.Run("sqlite", func(t *testing.T) { run(t, nil) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := pgtest.Schema(t)
+		dsn := migrated.Schema(t)
 		run(t, func(c *server.Config) { c.DB = dsn })
 	})
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/dpop"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
@@ -67,7 +67,7 @@ func TestDPoPNonceAcrossNodes(t *testing.T) {
 	t.Parallel()
 	const issuer = "https://auth.test"
 	master := base64.StdEncoding.EncodeToString(make([]byte, 32))
-	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: issuer, DataDir: filepath.Join(t.TempDir(), "d"),
+	base := server.Config{Addr: "127.0.0.1:0", DB: migrated.Schema(t), Issuer: issuer, DataDir: filepath.Join(t.TempDir(), "d"),
 		MasterKey: master, APIKey: authority.NewAPIKey(), FeedKey: authority.NewAPIKey(), Logger: quietLog()}
 	base.Authority.DPoPNonce = time.Minute
 	a, b := mustStart(t, base), mustStart(t, base)

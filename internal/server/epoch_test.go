@@ -11,7 +11,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/postgres"
@@ -107,7 +107,7 @@ func TestForgedPositionKeepsEpoch(t *testing.T) {
 // record lapses. A node shut down cleanly holds nothing up.
 func TestNewEpochFlag(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Schema(t)
+	dsn := migrated.Schema(t)
 	master, admin := base64.StdEncoding.EncodeToString(make([]byte, 32)), authority.NewAPIKey()
 	clk := testtime.NewClock(time.Now())
 	startNode := func(renew bool) (*server.Running, error) {

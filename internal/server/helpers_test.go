@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/pgtest"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
@@ -29,7 +30,7 @@ const parallelTests = 8
 
 func TestMain(m *testing.M) {
 	testtime.DefaultParallel(parallelTests)
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 func newClock() *clock { return testtime.NewRunning() }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,21 +14,21 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
+	"github.com/tegata-dev/tegata/internal/testproc"
 	"github.com/tegata-dev/tegata/verifier"
 )
 
-// freeAddr returns a loopback address nobody listens on, for a node that
-// must know its URL before it starts (--advertise-url).
+// freeAddr returns a loopback address nobody listens on, which no listener
+// on port 0 takes (testproc.FreeAddr), for a node that must know its URL
+// before it starts (--advertise-url) or comes back at its address.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testproc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 
@@ -40,18 +39,19 @@ func freeAddr(t *testing.T) string {
 // period at a time while it waits: a node learns of the others when it
 // writes its record.
 func TestVerifierFollowsNewNodes(t *testing.T) {
-	// Not parallel: freeAddr's address is free only while no other test
-	// binds port 0.
+	t.Parallel()
 	clk := newClock()
-	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test",
+	base := server.Config{DB: migrated.Schema(t), Issuer: "https://auth.test",
 		MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)), APIKey: authority.NewAPIKey(),
 		FeedKey: authority.NewAPIKey(), Clock: clk, Logger: quietLog()}
 	node := func(advertise bool) *server.Running {
 		t.Helper()
 		cfg := base
 		cfg.DataDir = filepath.Join(t.TempDir(), "d")
+		// The verifier may dial a node after it stopped: no listener on
+		// port 0 takes its address meanwhile.
+		cfg.Addr = freeAddr(t)
 		if advertise {
-			cfg.Addr = freeAddr(t)
 			cfg.AdvertiseURL = "http://" + cfg.Addr
 		}
 		return mustStart(t, cfg)

@@ -299,11 +299,11 @@ func searchPath(t *testing.T, dsn string) string {
 // of the revocations made on the restored database, although their log
 // positions are ones it had seen already.
 func TestVerifierResyncsAfterRestore(t *testing.T) {
-	// Not parallel: the node comes back at its address, which another
-	// test's listener could take while it is down.
+	t.Parallel()
 	b := sqliteBacking()
 	cfg := b.config(t)
 	cfg.Logger = quietLog()
+	cfg.Addr = freeAddr(t) // no listener on port 0 takes it while the node is down
 	r := mustStart(t, cfg)
 	cfg.Addr = strings.TrimPrefix(r.URL, "http://") // the node comes back at the same address
 	admin := &client.Client{BaseURL: r.URL, APIKey: r.APIKey}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
-	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -40,13 +40,15 @@ func keyIDByName(t *testing.T, c *client.Client, prefix string) string {
 // a clock, which the test moves while it waits for the gate on the revoked
 // key to go stale.
 func TestBootstrapKeyRotationRunbook(t *testing.T) {
-	// Not parallel: nodes come back at their addresses, which another
-	// test's listener could take while they are down.
+	t.Parallel()
 	clk := newClock()
-	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),
+	base := server.Config{DB: migrated.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),
 		MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)), APIKey: authority.NewAPIKey(), FeedKey: authority.NewAPIKey(),
 		Clock: clk, Logger: quietLog()}
-	a, b := mustStart(t, base), mustStart(t, base)
+	// Nodes come back at their addresses, so they start at ones no
+	// listener on port 0 takes while they are down.
+	at := func(cfg server.Config) server.Config { cfg.Addr = freeAddr(t); return cfg }
+	a, b := mustStart(t, at(base)), mustStart(t, at(base))
 	defer func() { stop(t, b) }()
 	// Nodes come back at their addresses, which the verifiers follow.
 	restart := func(r *server.Running, cfg server.Config) *server.Running {
@@ -166,7 +168,7 @@ func TestMasterKeyRotationRunbook(t *testing.T) {
 	t.Parallel()
 	key := func(b byte) string { k := make([]byte, 32); k[0] = b; return base64.StdEncoding.EncodeToString(k) }
 	oldKey, newKey := key(1), key(2)
-	base := server.Config{Addr: "127.0.0.1:0", DB: pgtest.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),
+	base := server.Config{Addr: "127.0.0.1:0", DB: migrated.Schema(t), Issuer: "https://auth.test", DataDir: filepath.Join(t.TempDir(), "d"),
 		MasterKey: oldKey, APIKey: authority.NewAPIKey(), Logger: quietLog()}
 	nodes := []*server.Running{mustStart(t, base), mustStart(t, base)}
 	defer func() {

@@ -17,9 +17,10 @@ import (
 // TestShutdownDrains: Shutdown ends feed streams at once but lets a request
 // already under way finish with its answer, not a cancelled context's 500.
 func TestShutdownDrains(t *testing.T) {
-	// Not parallel: it dials the stopped node's address, which another
-	// test's listener could take.
-	r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
+	t.Parallel()
+	// It dials the stopped node's address, which no listener on port 0
+	// takes (freeAddr).
+	r, err := server.Start(context.Background(), server.Config{Addr: freeAddr(t), DataDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

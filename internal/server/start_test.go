@@ -18,6 +18,7 @@ import (
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/pgtest"
+	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
 )
 
@@ -82,7 +83,7 @@ func TestFailedStartCreatesNothing(t *testing.T) {
 // data directory.
 func TestPostgresWithEnvSecretsNeedsNoDataDir(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Schema(t)
+	dsn := migrated.Schema(t)
 	dir := filepath.Join(t.TempDir(), "tegata-data")
 	r, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: dir, DB: dsn,
 		Issuer: "https://auth.test", MasterKey: base64.StdEncoding.EncodeToString(make([]byte, 32)),

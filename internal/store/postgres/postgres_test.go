@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,20 @@ import (
 	"github.com/tegata-dev/tegata/internal/store/storetest"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
+
+// migrated hands each test a schema the embedded migrations have been
+// applied to.
+var migrated = pgtest.NewTemplate(func(ctx context.Context, dsn string) error {
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	return s.Close()
+})
+
+func TestMain(m *testing.M) {
+	os.Exit(pgtest.Main(m))
+}
 
 func open(t *testing.T, dsn string) *Store {
 	t.Helper()
@@ -30,7 +45,7 @@ func open(t *testing.T, dsn string) *Store {
 // openPair opens two stores on one schema, as two authority nodes would.
 func openPair(t *testing.T) (*Store, *Store) {
 	t.Helper()
-	dsn := pgtest.Schema(t)
+	dsn := migrated.Schema(t)
 	a, b := open(t, dsn), open(t, dsn)
 	t.Cleanup(func() { _, _ = a.Close(), b.Close() })
 	return a, b
@@ -38,14 +53,14 @@ func openPair(t *testing.T) (*Store, *Store) {
 
 func TestConformance(t *testing.T) {
 	pgtest.DB(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.Schema(t)) })
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, migrated.Schema(t)) })
 }
 
 // TestConformanceNodes: two stores on one schema, as two authority nodes.
 func TestConformanceNodes(t *testing.T) {
 	pgtest.DB(t)
 	storetest.RunNodes(t, func(t *testing.T) []store.Store {
-		dsn := pgtest.Schema(t)
+		dsn := migrated.Schema(t)
 		return []store.Store{open(t, dsn), open(t, dsn)}
 	})
 }
