@@ -252,7 +252,7 @@ type record struct {
 	// reports counts its open report streams. A stream of the follower
 	// reads it (Hub.reportStreams) to tell whether its heartbeats are
 	// needed.
-	reports atomic.Int32
+	reports reportCount
 	// mu guards FollowerState's fields for a report taken under the
 	// registry's read lock (followers.reportedFast); whoever holds the
 	// registry's write lock needs it not.
@@ -430,17 +430,55 @@ func (fs *followers) openReports(id, token string) (func(), error) {
 		return nil, err
 	case r == nil:
 		return nil, errUnknown
-	case r.reports.Load() >= maxReportStreams:
+	case r.reports.n.Load() >= maxReportStreams:
 		return nil, errReportStreams
 	}
-	r.reports.Add(1)
-	return func() { r.reports.Add(-1) }, nil
+	r.reports.n.Add(1)
+	return r.reports.closed, nil
+}
+
+// reportCount counts a record's open report streams. The follower's feed
+// streams, which send it no heartbeat while one is open, wait on it (open)
+// rather than on the hub's ticks, to hear at once when the last one ends.
+type reportCount struct {
+	n    atomic.Int32
+	mu   sync.Mutex
+	none chan struct{} // closed (and replaced) when n drops to 0
+}
+
+// closed notes that a report stream ended.
+func (c *reportCount) closed() {
+	if c.n.Add(-1) > 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.none != nil {
+		close(c.none)
+		c.none = nil
+	}
+}
+
+// open reports whether a report stream is open, with a channel closed
+// once none is (nil when none is now).
+func (c *reportCount) open() (<-chan struct{}, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Read after the channel is in place: a stream that ends from here on
+	// closes it.
+	if c.none == nil {
+		c.none = make(chan struct{})
+	}
+	if c.n.Load() == 0 {
+		return nil, false
+	}
+	return c.none, true
 }
 
 // reportStreams returns the count of report streams open for id's
 // record (nil if there is none): a stream of that follower reads it to
 // tell whether the follower hears from the hub on a report stream.
-func (fs *followers) reportStreams(id string) *atomic.Int32 {
+func (fs *followers) reportStreams(id string) *reportCount {
 	fs.mu.RLock()
 	defer fs.mu.RUnlock()
 	if r := fs.m[id]; r != nil {

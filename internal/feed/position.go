@@ -99,17 +99,40 @@ var errNoLease = errors.New("this node cannot vouch for verifiers right now")
 // full duplex, one report line in and one answer line out at a time (see
 // reportchan.go and docs/feed-protocol.md). Like ServeHTTP it checks no
 // credentials. The stream ends when the client ends its body, on a
-// refused report, and when the hub stops.
+// refused report, and when the hub stops. As in ServeHTTP, what it does
+// once is done in a function of its own (openReports), so that the frames
+// it keeps on its goroutine's stack are small.
 func (h *Hub) ServeReports(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	f, token, done, ok := h.openReports(w, r, rc)
+	if !ok {
+		return
+	}
+	defer done()
+	// A read blocked on a quiet stream ends when the request's context
+	// does (the key was revoked, the stream reached its age) or the hub
+	// stops.
+	unblock := func() { _ = rc.SetReadDeadline(time.Now()) }
+	defer context.AfterFunc(r.Context(), unblock)()
+	defer context.AfterFunc(h.stopCtx, unblock)()
+	if rc.Flush() != nil {
+		return
+	}
+	h.answerReports(w, rc, bufio.NewReaderSize(r.Body, maxReportLine), f, token)
+}
+
+// openReports checks a report stream's request and registers it with its
+// follower's record, and writes the answer's status (not yet sent); or
+// answers an error and reports false.
+func (h *Hub) openReports(w http.ResponseWriter, r *http.Request, rc *http.ResponseController) (Follower, string, func(), bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		httperr.Write(w, http.StatusMethodNotAllowed, httperr.InvalidRequest, "reports are streamed with POST")
-		return
+		return Follower{}, "", nil, false
 	}
 	// The body is a stream that ends only when the client ends it: a
 	// refusal must not wait for it (the server would read the body to its
 	// end before answering), and the connection is not reused after one.
-	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex() // HTTP/2 is full duplex already
 	w.Header().Set("Connection", "close")
 	f, epoch, named, err := parseFollower(r.Header.Get(headerFollower))
@@ -118,38 +141,28 @@ func (h *Hub) ServeReports(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, err.Error())
-		return
+		return Follower{}, "", nil, false
 	}
 	if err := h.Ready(); err != nil {
 		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
-		return
+		return Follower{}, "", nil, false
 	}
 	if epoch != h.epoch {
 		httperr.Write(w, http.StatusConflict, "conflict", "the verifier follows another log (epoch "+epoch+"; this one is "+h.epoch+")")
-		return
+		return Follower{}, "", nil, false
 	}
 	token := r.Header.Get(headerToken)
 	done, err := h.fl.openReports(f.ID, token)
 	if err != nil {
 		followError(w, err)
-		return
+		return Follower{}, "", nil, false
 	}
-	defer done()
 	w.Header().Del("Connection")
 	_ = rc.SetReadDeadline(time.Time{})
-	// A read blocked on a quiet stream ends when the request's context
-	// does (the key was revoked, the stream reached its age) or the hub
-	// stops.
-	unblock := func() { _ = rc.SetReadDeadline(time.Now()) }
-	defer context.AfterFunc(r.Context(), unblock)()
-	defer context.AfterFunc(h.stopCtx, unblock)()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if rc.Flush() != nil {
-		return
-	}
-	h.answerReports(w, rc, bufio.NewReaderSize(r.Body, maxReportLine), f, token)
+	return f, token, done, true
 }
 
 // answerReports reads report lines and writes their answers until the

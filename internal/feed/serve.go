@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
@@ -31,11 +30,34 @@ const liveBatch = 256
 // in the authority's authentication. It waits for Run to have started, and
 // sets its own write deadlines, so the server's WriteTimeout does not cut
 // the stream.
+//
+// What a stream does only once (checking the request, registering its
+// follower, logging its end) is done in functions of their own, so that
+// the frames a stream keeps on its goroutine's stack for hours are small:
+// a goroutine whose stack outgrows its first size costs a copy of it.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, after, ok := h.open(w, r)
+	if !ok {
+		return
+	}
+	if c.follower != "" {
+		defer h.fl.disconnected(c.follower)
+	}
+	// The answer's headers go with the stream's first events (a
+	// heartbeat once caught up, milliseconds away), in one write: a
+	// write of their own costs a node a system call and its follower a
+	// wake-up per stream, in every reconnect storm.
+	c.begin()
+	h.ended(r, c, after, c.serve(r.Context(), after))
+}
+
+// open checks a stream's request, registers its follower and sets the
+// answer's headers, or answers an error and reports false.
+func (h *Hub) open(w http.ResponseWriter, r *http.Request) (*conn, int64, bool) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		httperr.Write(w, http.StatusMethodNotAllowed, httperr.InvalidRequest, "the feed is read with GET")
-		return
+		return nil, 0, false
 	}
 	after, err := parsePosition(r)
 	if v := r.URL.Query().Get(versionParam); err == nil && v != "" && v != version {
@@ -43,51 +65,47 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, err.Error())
-		return
+		return nil, 0, false
 	}
 	f, epoch, named, err := parseFollower(r.Header.Get(headerFollower))
 	if err != nil {
 		httperr.Write(w, http.StatusBadRequest, httperr.InvalidRequest, err.Error())
-		return
+		return nil, 0, false
 	}
 	select {
 	case <-h.ready:
 	case <-h.done:
 	case <-r.Context().Done():
-		return
+		return nil, 0, false
 	}
 	if h.isStopped() {
 		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the feed is shutting down")
-		return
+		return nil, 0, false
 	}
 	hdr := w.Header()
+	c := &conn{hub: h, w: w, rc: http.NewResponseController(w), named: named, beatTicks: 1}
 	if named {
 		token, err := h.follow(f, r.Header.Get(headerToken), requesterOf(r.Context()), epoch, after)
 		if err != nil {
 			followError(w, err)
-			return
+			return nil, 0, false
 		}
-		defer h.fl.disconnected(f.ID)
 		hdr.Set(headerToken, token)
+		c.follower, c.beatTicks = f.ID, h.beatTicks(f.StaleAfter)
+		if hearsByReports(r.Header.Get(headerFollower)) {
+			c.reports = h.fl.reportStreams(f.ID)
+		}
 	}
 	hdr.Set(headerEpoch, h.epoch)
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	c := &conn{hub: h, w: w, rc: http.NewResponseController(w), named: named, beatTicks: 1}
-	if named {
-		c.beatTicks = h.beatTicks(f.StaleAfter)
-		if hearsByReports(r.Header.Get(headerFollower)) {
-			c.reports = h.fl.reportStreams(f.ID)
-		}
-	}
-	// The answer's headers go with the stream's first events (a
-	// heartbeat once caught up, milliseconds away), in one write: a
-	// write of their own costs a node a system call and its follower a
-	// wake-up per stream, in every reconnect storm.
-	c.begin()
-	err = c.serve(r.Context(), after)
+	return c, after, true
+}
+
+// ended logs the end of a stream.
+func (h *Hub) ended(r *http.Request, c *conn, after int64, err error) {
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		h.log.Info("feed: dropped a slow connection", "remote", r.RemoteAddr, "pos", c.pos, "err", err)
@@ -163,9 +181,10 @@ type conn struct {
 	// head would report ready without entries already acknowledged.
 	floor int64
 	// named: the client named itself, so it is sent asks; asked is the
-	// highest position asked of it so far.
-	named bool
-	asked int64
+	// highest position asked of it so far; follower is its id.
+	named    bool
+	follower string
+	asked    int64
 	// told is the position the client has heard: the id of the last
 	// revocations event or heartbeat written. When the connection's
 	// position moves past it without an entry (entries skipped as
@@ -177,7 +196,7 @@ type conn struct {
 	// reports counts the report streams open for the follower, when it
 	// said it hears from the hub by their answers (hearsByReports): while
 	// one is open, the stream sends no periodic heartbeat.
-	reports *atomic.Int32
+	reports *reportCount
 	// nodesSent is the hub's nodesGen last written.
 	nodesSent uint64
 	// deadline is the write deadline set last: it is moved on only once
@@ -314,12 +333,18 @@ func (c *conn) live(ctx context.Context) error {
 			wrote = c.writeFrames(v.frames)
 			caughtUp = len(v.frames) < liveBatch
 		}
+		// While the follower hears from the hub on a report stream (lease
+		// renewals come more often than heartbeats would), the stream
+		// waits for no tick, only for the last report stream to end.
+		var reportsEnd <-chan struct{}
+		hears := false
+		if c.reports != nil && !first {
+			reportsEnd, hears = c.reports.open()
+		}
 		if caughtUp {
 			c.pos = max(c.pos, v.head)
 			due := v.beat-sentBeat >= c.beatTicks
-			if due && !first && c.reports != nil && c.reports.Load() > 0 {
-				// The follower hears from the hub on its report stream:
-				// lease renewals come more often than a heartbeat.
+			if due && hears {
 				sentBeat, due = v.beat, false
 			}
 			if c.pos >= c.floor && (first || c.pos > c.told || due) {
@@ -348,13 +373,17 @@ func (c *conn) live(ctx context.Context) error {
 		// The next heartbeat falls due beatTicks after the last; one due
 		// but not sent (the hub's head is still below the floor) waits
 		// for the next tick.
-		due := max(sentBeat+c.beatTicks, v.beat+1)
-		if first {
-			due = v.beat + 1
+		var beat <-chan struct{}
+		switch {
+		case first:
+			beat = c.hub.beatAt(v.beat + 1)
+		case !hears:
+			beat = c.hub.beatAt(max(sentBeat+c.beatTicks, v.beat+1))
 		}
 		select {
 		case <-v.changed:
-		case <-c.hub.beatAt(due):
+		case <-beat:
+		case <-reportsEnd:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -100,8 +101,11 @@ func New(a *authority.Authority, cfg Config) http.Handler {
 		cfg.FeedMaxAge = 0
 	}
 	s := &server{a: a, log: slog.New(requestid.LogHandler(cfg.Logger.Handler())), now: cfg.Clock.Now, clock: cfg.Clock, trusted: cfg.Limits.TrustedProxies,
-		streams: newStreams(cfg.Limits, cfg.FeedMaxAge),
-		perKey:  newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
+		streams: newStreams(cfg.Limits, cfg.FeedMaxAge, cfg.Clock, func(ctx context.Context, secret string) error {
+			_, err := a.Authenticate(ctx, secret)
+			return err
+		}),
+		perKey: newLimiter(cfg.Limits.PerKey), perSubject: newLimiter(cfg.Limits.PerSubject),
 		perClient: newLimiter(cfg.Limits.PerClient), authFailures: newLimiter(cfg.Limits.AuthFailures),
 		statusLists: cfg.StatusLists, inForce: cfg.InForce, maxConfirm: cfg.MaxConfirm, epoch: cfg.Epoch,
 		feedReady: cfg.FeedReady}

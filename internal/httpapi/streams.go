@@ -32,10 +32,16 @@ type streams struct {
 	perKey, perAddr int           // caps; 0: none
 	maxAge          time.Duration // 0: none
 	recheck         time.Duration // how often a stream's key is checked again
+	clock           clock.Clock
+	// authenticate checks a key's secret again (Authority.Authenticate).
+	authenticate func(ctx context.Context, secret string) error
 
 	mu     sync.Mutex
 	byKey  map[string]map[*stream]struct{}
 	byAddr map[string]int
+	// watched are the keys of the open streams, feed and report streams
+	// alike, each checked again every recheck (see watch).
+	watched map[string]*keyWatch
 }
 
 type stream struct {
@@ -43,9 +49,10 @@ type stream struct {
 	cancel    context.CancelCauseFunc
 }
 
-func newStreams(l Limits, maxAge time.Duration) *streams {
+func newStreams(l Limits, maxAge time.Duration, clk clock.Clock, authenticate func(ctx context.Context, secret string) error) *streams {
 	return &streams{perKey: l.FeedStreamsPerKey, perAddr: l.FeedStreamsPerAddress, maxAge: maxAge,
-		recheck: authority.APIKeyCacheTTL, byKey: map[string]map[*stream]struct{}{}, byAddr: map[string]int{}}
+		recheck: authority.APIKeyCacheTTL, clock: clk, authenticate: authenticate,
+		byKey: map[string]map[*stream]struct{}{}, byAddr: map[string]int{}, watched: map[string]*keyWatch{}}
 }
 
 // admit registers a stream, or refuses it when the key or the address is
@@ -79,12 +86,18 @@ func (ss *streams) remove(st *stream) {
 	}
 }
 
-// closeKey ends every stream opened with the API key id.
+// closeKey ends every stream opened with the API key id, feed and report
+// streams alike.
 func (ss *streams) closeKey(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for st := range ss.byKey[id] {
 		st.cancel(errKeyRevoked)
+	}
+	if w := ss.watched[id]; w != nil {
+		for st := range w.streams {
+			st.cancel(errKeyRevoked)
+		}
 	}
 }
 
@@ -102,31 +115,53 @@ func tooManyStreams(desc string) *apiError {
 // together do not reconnect together). A verifier whose stream ends
 // reconnects with Last-Event-ID, authenticating again.
 func (s *server) feed(h http.Handler) http.HandlerFunc {
+	// What a stream does once is done in functions of their own, so that
+	// the frames it keeps on its goroutine's stack are small (see
+	// feed.Hub.ServeHTTP).
 	return func(w http.ResponseWriter, r *http.Request) {
-		key := callerOf(r).key
-		secret, _ := bearer(r)
-		ctx, cancel := context.WithCancelCause(r.Context())
-		defer cancel(nil)
-		st := &stream{key: key.ID, addr: httpguard.AddrKey(clientAddr(r, s.trusted)), cancel: cancel}
-		if err := s.streams.admit(st); err != nil {
+		r, end, err := s.openStream(r)
+		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		defer s.streams.remove(st)
-		if age := s.streams.maxAge; age > 0 {
-			if age >= 4 {
-				age -= rand.N(age / 4)
-			}
-			defer s.clock.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
+		defer end()
+		h.ServeHTTP(w, r)
+	}
+}
+
+// openStream admits a feed stream and arms what ends it (its key revoked,
+// its maximum age); it returns the request to serve it with and the func
+// that unregisters it once served.
+func (s *server) openStream(r *http.Request) (*http.Request, func(), error) {
+	key := callerOf(r).key
+	secret, _ := bearer(r)
+	ctx, cancel := context.WithCancelCause(r.Context())
+	st := &stream{key: key.ID, addr: httpguard.AddrKey(clientAddr(r, s.trusted)), cancel: cancel}
+	if err := s.streams.admit(st); err != nil {
+		cancel(nil)
+		return r, nil, err
+	}
+	var aged clock.Timer
+	if age := s.streams.maxAge; age > 0 {
+		if age >= 4 {
+			age -= rand.N(age / 4)
 		}
-		stop := s.watchKey(ctx, secret, cancel)
-		defer stop()
-		ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
-		h.ServeHTTP(w, r.WithContext(ctx))
+		aged = s.clock.AfterFunc(age, func() { cancel(errMaxAge) })
+	}
+	unwatch := s.streams.watch(st, secret)
+	end := func() {
+		unwatch()
+		if aged != nil {
+			aged.Stop()
+		}
+		s.streams.remove(st)
 		if cause := context.Cause(ctx); cause == errKeyRevoked || cause == errMaxAge {
 			s.log.InfoContext(r.Context(), "feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)
 		}
+		cancel(nil)
 	}
+	ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
+	return r.WithContext(ctx), end, nil
 }
 
 // reports wraps the report stream handler, which requireKey guards: like
@@ -135,46 +170,84 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 // verifier record, and the records are capped per key and address.
 func (s *server) reports(h http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		secret, _ := bearer(r)
-		ctx, cancel := context.WithCancelCause(r.Context())
-		defer cancel(nil)
-		if age := s.streams.maxAge; age > 0 {
-			defer s.clock.AfterFunc(age, func() { cancel(errMaxAge) }).Stop()
-		}
-		stop := s.watchKey(ctx, secret, cancel)
-		defer stop()
-		h.ServeHTTP(w, r.WithContext(ctx))
+		r, end := s.openReports(r)
+		defer end()
+		h.ServeHTTP(w, r)
 	}
 }
 
-// watchKey checks the stream's key again every recheck until ctx ends,
-// cancelling the stream once the key is refused. A failed check for any
-// other reason (the store unreachable) keeps the stream: the feed itself
-// goes quiet then, and its verifiers fail over.
-func (s *server) watchKey(ctx context.Context, secret string, cancel context.CancelCauseFunc) (stop func()) {
-	var (
-		mu      sync.Mutex
-		t       clock.Timer
-		stopped bool
-	)
-	check := func() {
-		if _, err := s.a.Authenticate(ctx, secret); errors.Is(err, authority.ErrUnauthorized) {
-			cancel(errKeyRevoked)
-			return
+// openReports arms what ends a report stream; it returns the request to
+// serve it with and the func that disarms it once served.
+func (s *server) openReports(r *http.Request) (*http.Request, func()) {
+	secret, _ := bearer(r)
+	ctx, cancel := context.WithCancelCause(r.Context())
+	var aged clock.Timer
+	if age := s.streams.maxAge; age > 0 {
+		aged = s.clock.AfterFunc(age, func() { cancel(errMaxAge) })
+	}
+	unwatch := s.streams.watch(&stream{key: callerOf(r).key.ID, cancel: cancel}, secret)
+	return r.WithContext(ctx), func() {
+		unwatch()
+		if aged != nil {
+			aged.Stop()
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			t.Reset(s.streams.recheck)
+		cancel(nil)
+	}
+}
+
+// keyWatch checks one API key again for the streams open with it: one
+// check per key every recheck, however many streams it has open (a
+// timer and a check per stream would cost a node a wake-up per stream
+// every few seconds, most of what idle verifiers cost it).
+type keyWatch struct {
+	secret  string
+	streams map[*stream]struct{}
+	t       clock.Timer
+}
+
+// watch has st's key (whose secret is secret) checked again every
+// recheck until the returned func is called, cancelling st once the key
+// is refused. A failed check for any other reason (the store
+// unreachable) keeps the stream: the feed itself goes quiet then, and its
+// verifiers fail over.
+func (ss *streams) watch(st *stream, secret string) (stop func()) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	w := ss.watched[st.key]
+	if w == nil {
+		w = &keyWatch{secret: secret, streams: map[*stream]struct{}{}}
+		ss.watched[st.key] = w
+		key := st.key
+		w.t = ss.clock.AfterFunc(ss.recheck, func() { ss.check(key, w) })
+	}
+	w.streams[st] = struct{}{}
+	return func() { ss.unwatch(st, w) }
+}
+
+// check checks w's key once and ends its streams if it is refused.
+func (ss *streams) check(key string, w *keyWatch) {
+	ctx, cancel := context.WithTimeout(context.Background(), ss.recheck)
+	defer cancel()
+	err := ss.authenticate(ctx, w.secret)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.watched[key] != w {
+		return // its streams all ended meanwhile
+	}
+	if errors.Is(err, authority.ErrUnauthorized) {
+		for st := range w.streams {
+			st.cancel(errKeyRevoked)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	t = s.clock.AfterFunc(s.streams.recheck, check)
-	return func() {
-		mu.Lock()
-		defer mu.Unlock()
-		stopped = true
-		t.Stop()
+	w.t.Reset(ss.recheck)
+}
+
+func (ss *streams) unwatch(st *stream, w *keyWatch) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	delete(w.streams, st)
+	if len(w.streams) == 0 && ss.watched[st.key] == w {
+		w.t.Stop()
+		delete(ss.watched, st.key)
 	}
 }

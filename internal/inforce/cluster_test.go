@@ -259,10 +259,17 @@ func TestList(t *testing.T) {
 	)
 	clk := testtime.NewClock(now)
 	a, _ := node(t, "a", hub, st, clk)
-	// Another node's verifier, known from its stored record only.
+	// Another node's verifiers, known from their stored records only:
+	// "remote" silent for longer than its record may lag while it is well
+	// (two thirds of its bound plus 2s, at List's end), within its bound;
+	// "lagging" heard since, by a record as old as another node leaves
+	// it while the verifier renews its lease (every second renewal).
 	if err := st.SaveFollowers(ctx, store.NodeRecord{ID: "b", URL: "http://b", Safe: 3, Head: 3, Followers: 1, Version: 1,
 		UpdatedAt: now, ExpiresAt: now.Add(time.Minute)},
-		[]store.VerifierRecord{{ID: "remote", Name: "r", Node: "b", Position: 3, Ready: true, StaleAfter: 10 * time.Second, HeardAt: now.Add(-6 * time.Second)}}); err != nil {
+		[]store.VerifierRecord{
+			{ID: "remote", Name: "r", Node: "b", Position: 3, Ready: true, StaleAfter: 10 * time.Second, HeardAt: now.Add(-8 * time.Second)},
+			{ID: "lagging", Name: "l", Node: "b", Position: 3, Ready: true, StaleAfter: 10 * time.Second, HeardAt: now.Add(-6 * time.Second)},
+		}); err != nil {
 		t.Fatal(err)
 	}
 	// List first waits a second of the clock for the verifiers to catch
@@ -288,7 +295,7 @@ func TestList(t *testing.T) {
 	for _, v := range l.Verifiers {
 		got[v.ID] = v
 	}
-	want := map[string]string{"current": "current", "behind": "behind", "notready": "stale", "remote": "stale"}
+	want := map[string]string{"current": "current", "behind": "behind", "notready": "stale", "remote": "stale", "lagging": "current"}
 	if len(got) != len(want) {
 		t.Fatalf("List() = %+v, want %v (not gone)", l.Verifiers, want)
 	}

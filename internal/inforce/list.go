@@ -158,11 +158,13 @@ func (c *Cluster) lagDates(ctx context.Context, head int64, vs map[string]store.
 }
 
 // silentAfter is how long a verifier may go unheard before it is listed
-// as stale: half its bound, but never less than the age another node's
-// record of it may reach (a quarter of the bound between rewrites of its
-// last heard, plus a flush and some slack).
+// as stale: the age another node's record of it may reach while it is
+// well. That node rewrites the record once its last heard has moved by
+// half the bound (changedRecords), which a verifier renewing its lease
+// every third of the bound reaches at every second renewal: two thirds of
+// the bound, plus a flush and some slack.
 func silentAfter(bound time.Duration) time.Duration {
-	return max(bound/2, bound/4+2*time.Second)
+	return 2*bound/3 + 2*time.Second
 }
 
 func view(v store.VerifierRecord, nodeURL string, head int64, created map[int64]time.Time, now time.Time) VerifierView {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,7 +125,7 @@ func badInput(t *testing.T, e *env) {
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
-	post := func(path, ctype, auth, body string) *http.Response {
+	send := func(path, ctype, auth, body string) (*http.Response, error) {
 		req, _ := http.NewRequest("POST", e.URL+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", ctype)
 		if auth != "" {
@@ -131,36 +133,66 @@ func TestRateLimits(t *testing.T) {
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		resp.Body.Close()
+		return resp, nil
+	}
+	post := func(path, ctype, auth, body string) *http.Response {
+		resp, err := send(path, ctype, auth, body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return resp
 	}
-	limited := func(name string, send func() *http.Response, n int) {
+	// limited sends a flood of n requests, 8 at a time: the buckets refill
+	// on the node's running clock, so the requests must arrive faster than
+	// the refill rate however slowly the node serves them (the race
+	// detector makes a session creation take ~200 ms, the per-subject
+	// refill interval).
+	limited := func(name string, n int, path, ctype, auth, body string) {
 		t.Run(name, func(t *testing.T) {
-			for i := range n {
-				resp := send()
-				if resp.StatusCode == http.StatusTooManyRequests {
-					if resp.Header.Get("Retry-After") == "" {
-						t.Fatal("429 without Retry-After")
+			var (
+				mu       sync.Mutex
+				statuses = map[int]int{}
+				noRetry  int
+				errs     []error
+				wg       sync.WaitGroup
+				next     atomic.Int32
+			)
+			for range 8 {
+				wg.Go(func() {
+					for next.Add(1) <= int32(n) {
+						resp, err := send(path, ctype, auth, body)
+						mu.Lock()
+						switch {
+						case err != nil:
+							errs = append(errs, err)
+						default:
+							statuses[resp.StatusCode]++
+							if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+								noRetry++
+							}
+						}
+						mu.Unlock()
 					}
-					return
-				}
-				if i == n-1 {
-					t.Fatalf("%d requests, none limited (last status %d)", n, resp.StatusCode)
-				}
+				})
+			}
+			wg.Wait()
+			if len(errs) > 0 {
+				t.Fatal(errs[0])
+			}
+			if statuses[http.StatusTooManyRequests] == 0 {
+				t.Fatalf("%d requests, none limited (statuses %v)", n, statuses)
+			}
+			if noRetry > 0 {
+				t.Fatalf("%d answers 429 without Retry-After", noRetry)
 			}
 		})
 	}
-	limited("per subject", func() *http.Response {
-		return post("/v1/sessions", "application/json", "Bearer "+e.APIKey, `{"subject":"flood"}`)
-	}, 60)
-	limited("per client address on refresh", func() *http.Response {
-		return post("/v1/token/refresh", "application/json", "", `{"refresh_token":"garbage"}`)
-	}, 200)
-	limited("failed API key attempts per address", func() *http.Response {
-		return post("/v1/sessions", "application/json", "Bearer tgk_guess", `{"subject":"x"}`)
-	}, 30)
+	limited("per subject", 60, "/v1/sessions", "application/json", "Bearer "+e.APIKey, `{"subject":"flood"}`)
+	limited("per client address on refresh", 200, "/v1/token/refresh", "application/json", "", `{"refresh_token":"garbage"}`)
+	limited("failed API key attempts per address", 30, "/v1/sessions", "application/json", "Bearer tgk_guess", `{"subject":"x"}`)
 	// A web gate refreshes for all its browsers from one address: with its
 	// API key it is limited per key, so the address's flood above does
 	// not stop it.

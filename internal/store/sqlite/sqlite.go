@@ -132,10 +132,11 @@ func dialect() sqlstore.Dialect {
 		panic(err) // the embedded directory is known to exist
 	}
 	return sqlstore.Dialect{
-		Name:       "sqlite",
-		Schema:     sub,
-		IsUnique:   isUnique,
-		Unwritable: unwritable,
+		Name:        "sqlite",
+		Schema:      sub,
+		IsUnique:    isUnique,
+		Unwritable:  unwritable,
+		PrepareOnce: true,
 	}
 }
 

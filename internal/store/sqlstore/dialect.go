@@ -39,6 +39,11 @@ type Dialect struct {
 	// Unwritable reports whether err is the database refusing a write for
 	// want of room or of permission (store.ErrUnwritable). Nil: never.
 	Unwritable func(err error) bool
+	// PrepareOnce keeps the statements a node runs every second prepared
+	// on the writer (Store.prepare): SQLite's driver parses a statement at
+	// every run otherwise. Without it they run as any other (pgx keeps
+	// prepared statements by their text itself).
+	PrepareOnce bool
 	// WritableCTE allows INSERT, UPDATE and DELETE as WITH items of another
 	// statement (Postgres), so that writes ride on the next statement's
 	// round trip (see tx.later).

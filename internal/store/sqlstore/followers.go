@@ -3,62 +3,99 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/store"
 )
 
-// verifierBatch caps the rows of one INSERT, well under both databases'
-// limits on bound parameters (9 per row).
-const verifierBatch = 500
-
 // SaveFollowers implements store.Followers: one transaction, one statement
-// for the node and one per verifierBatch verifiers, so a node with
+// for the node and one for the verifiers (a few on SQLite), so a node with
 // thousands of verifiers costs the database a few statements a second.
 func (s *Store) SaveFollowers(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) error {
+	stmts, err := s.followerStatements(ctx, n, vs)
+	if err != nil {
+		return fmt.Errorf("sqlstore: save followers: %w", err)
+	}
 	return s.inTx(ctx, "save followers", func(t *tx) error {
-		if _, err := t.exec(ctx, `INSERT INTO feed_nodes (id, url, safe, head, followers, version, updated_at, expires_at, advertise, stopped)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET url = excluded.url, safe = excluded.safe, head = excluded.head,
-				followers = excluded.followers, version = excluded.version, updated_at = excluded.updated_at,
-				expires_at = excluded.expires_at, advertise = excluded.advertise, stopped = excluded.stopped
-			WHERE feed_nodes.version <= excluded.version`,
-			n.ID, n.URL, n.Safe, n.Head, n.Followers, n.Version, micros(n.UpdatedAt), micros(n.ExpiresAt),
-			n.Advertise, boolInt(n.Stopped)); err != nil {
+		if _, err := t.execStatement(ctx, stmts[0]); err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
-		for len(vs) > 0 {
-			k := min(len(vs), verifierBatch)
-			if err := saveVerifiers(ctx, t, vs[:k]); err != nil {
-				return err
+		for _, st := range stmts[1:] {
+			if _, err := t.execStatement(ctx, st); err != nil {
+				return fmt.Errorf("verifiers: %w", err)
 			}
-			vs = vs[k:]
 		}
 		return nil
 	})
 }
 
-func saveVerifiers(ctx context.Context, t *tx, vs []store.VerifierRecord) error {
-	var q strings.Builder
-	q.WriteString(`INSERT INTO feed_verifiers (id, name, host, version, node_id, position, ready, stale_after, heard_at) VALUES `)
-	args := make([]any, 0, 9*len(vs))
-	for i, v := range vs {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, v.ID, v.Name, v.Host, v.Version, v.Node, v.Position, boolInt(v.Ready),
-			v.StaleAfter.Microseconds(), micros(v.HeardAt))
+// followerStatements returns the statements of SaveFollowers, prepared.
+func (s *Store) followerStatements(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) ([]statement, error) {
+	node, err := s.prepare(ctx, `INSERT INTO feed_nodes (id, url, safe, head, followers, version, updated_at, expires_at, advertise, stopped)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET url = excluded.url, safe = excluded.safe, head = excluded.head,
+			followers = excluded.followers, version = excluded.version, updated_at = excluded.updated_at,
+			expires_at = excluded.expires_at, advertise = excluded.advertise, stopped = excluded.stopped
+		WHERE feed_nodes.version <= excluded.version`,
+		n.ID, n.URL, n.Safe, n.Head, n.Followers, n.Version, micros(n.UpdatedAt), micros(n.ExpiresAt),
+		n.Advertise, boolInt(n.Stopped))
+	if err != nil {
+		return nil, err
 	}
-	q.WriteString(` ON CONFLICT (id) DO UPDATE SET name = excluded.name, host = excluded.host,
+	out := []statement{node}
+	for len(vs) > 0 {
+		k := len(vs)
+		if !s.d.ArrayParams {
+			k = verifierChunk(k)
+		}
+		st, err := s.verifiersStatement(ctx, vs[:k])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+		vs = vs[k:]
+	}
+	return out, nil
+}
+
+// verifierChunks are the row counts of the statements that write verifier
+// records on SQLite, largest first. A statement's text depends on its row
+// count there (a VALUES list), and SQLite parses a statement on every run
+// unless it is prepared: a node writes a varying number of records every
+// second, so it writes them in chunks of these sizes, each statement
+// prepared once (execPrepared). 256 rows are 2,304 parameters, well under
+// SQLite's limit.
+var verifierChunks = [...]int{256, 64, 16, 4, 1}
+
+// verifierChunk returns the largest chunk size that n rows fill.
+func verifierChunk(n int) int {
+	for _, k := range verifierChunks {
+		if n >= k {
+			return k
+		}
+	}
+	return n
+}
+
+// verifiersStatement upserts vs in one statement, whose text depends only
+// on len(vs) (on Postgres not even on that: one array per column).
+func (s *Store) verifiersStatement(ctx context.Context, vs []store.VerifierRecord) (statement, error) {
+	n := len(vs)
+	ids, names, hosts, versions, nodes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	pos, ready, stale, heard := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, v := range vs {
+		ids[i], names[i], hosts[i], versions[i], nodes[i] = v.ID, v.Name, v.Host, v.Version, v.Node
+		pos[i], ready[i], stale[i], heard[i] = v.Position, int64(boolInt(v.Ready)), v.StaleAfter.Microseconds(), micros(v.HeardAt)
+	}
+	from, args := s.d.from(newRows("v", n).text("id", ids).text("name", names).text("host", hosts).text("version", versions).
+		text("node_id", nodes).ints("position", pos).ints("ready", ready).ints("stale_after", stale).ints("heard_at", heard))
+	// WHERE true: SQLite would take ON CONFLICT for a join's ON otherwise.
+	return s.prepare(ctx, `INSERT INTO feed_verifiers (id, name, host, version, node_id, position, ready, stale_after, heard_at)
+		SELECT v.id, v.name, v.host, v.version, v.node_id, v.position, v.ready, v.stale_after, v.heard_at FROM `+from+` WHERE true
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, host = excluded.host,
 		version = excluded.version, node_id = excluded.node_id, position = excluded.position,
 		ready = excluded.ready, stale_after = excluded.stale_after, heard_at = excluded.heard_at
-		WHERE feed_verifiers.heard_at <= excluded.heard_at`)
-	if _, err := t.exec(ctx, q.String(), args...); err != nil {
-		return fmt.Errorf("verifiers: %w", err)
-	}
-	return nil
+		WHERE feed_verifiers.heard_at <= excluded.heard_at`, args...)
 }
 
 // FeedNodes implements store.Followers.

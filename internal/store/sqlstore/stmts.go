@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The statements of write transactions. Each is rebound to the dialect's
@@ -13,6 +14,72 @@ import (
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	q, args = t.carry(q, args)
 	return t.ExecContext(ctx, t.d.rebind(q), args...)
+}
+
+// statement is a statement with its arguments, prepared (st) when the
+// dialect keeps statements prepared (Store.prepare).
+type statement struct {
+	st   *sql.Stmt
+	q    string
+	args []any
+}
+
+// exec runs st in t.
+func (t *tx) execStatement(ctx context.Context, st statement) (sql.Result, error) {
+	if st.st == nil || len(t.deferred) > 0 {
+		return t.exec(ctx, st.q, st.args...)
+	}
+	return t.StmtContext(ctx, st.st).ExecContext(ctx, st.args...)
+}
+
+// prepare returns q with args as a statement, prepared on the writer the
+// first time with Dialect.PrepareOnce and kept, so that a statement a node
+// runs every second is parsed once rather than at every run. Only
+// statements whose text is one of a few may go through it: each text
+// stays prepared until the store closes. It must not be called within a
+// transaction (preparing takes a writer connection).
+func (s *Store) prepare(ctx context.Context, q string, args ...any) (statement, error) {
+	if !s.d.PrepareOnce {
+		return statement{q: q, args: args}, nil
+	}
+	st, err := s.stmts.get(ctx, s.w, s.d.rebind(q))
+	if err != nil {
+		return statement{}, err
+	}
+	return statement{st: st, q: q, args: args}, nil
+}
+
+// stmtCache holds statements prepared on the writer pool, by text.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+// close closes the statements, before their pool.
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, st := range c.m {
+		_ = st.Close()
+		delete(c.m, q)
+	}
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {

@@ -46,6 +46,8 @@ type Store struct {
 	listeners listeners
 	// health remembers refused writes (see health.go).
 	health writeHealth
+	// stmts are the statements kept prepared on the writer (see prepare).
+	stmts stmtCache
 }
 
 var (
@@ -83,6 +85,7 @@ func (s *Store) Close() error {
 	s.creates.shutdown()
 	s.rotates.shutdown()
 	s.revokes.shutdown()
+	s.stmts.close()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
