@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,6 +163,8 @@ type Cluster struct {
 	own        store.NodeRecord     // this node, as last evaluated
 	nodes      map[string]nodeState // the other nodes, newest version of each
 	localWant  int64                // the highest position a Confirm here waits for
+	asked      int64                // the highest position asked of the other nodes
+	askedAt    time.Time            // when a want was last broadcast (see ask)
 	remoteWant int64                // the highest position another node asked for
 	announced  int64                // the highest safe position broadcast
 	changed    chan struct{}        // closed (and replaced) when own or nodes change
@@ -330,7 +333,7 @@ func (c *Cluster) announce(ctx context.Context, lag *lagging) {
 	r.UpdatedAt = c.cfg.Clock.Now()
 	m := message{From: c.cfg.NodeID, Node: toMessage(r)}
 	if lag != nil {
-		m.Node.Want, m.Node.Pending, m.Node.Complete = lag.want, lag.pending, true
+		m.Node.Want, m.Node.Pending, m.Node.Complete = lag.want, lag.pending, lag.pending != nil
 		if s, err := encode(m); err != nil || len(s) > store.MaxBroadcast {
 			m.Node.Pending, m.Node.Complete = nil, false
 		}
@@ -341,25 +344,33 @@ func (c *Cluster) announce(ctx context.Context, lag *lagging) {
 // lagging is this node's followers not yet safe up to want.
 type lagging struct {
 	want    int64
-	pending []Pending
-	sig     string // ids and positions, to tell a change
+	pending []Pending // nil: too many to name
+	sig     string    // what the message says, to tell a change
 }
 
 // maxLagging bounds the pending followers one message names.
 const maxLagging = 10
 
+// lagging's signature says what its message says, and only that, so
+// that a message goes only when that changes (see evaluate). Past
+// maxLagging followers the message names none, and says so however many
+// catch up meanwhile: the few that Pending returns are an arbitrary few,
+// another few at each call, and naming them in the signature sent a
+// message at every evaluation while a node was behind (every few
+// milliseconds, from every node behind, each a NOTIFY that the log's
+// appends queue behind).
 func (c *Cluster) lagging(want int64) *lagging {
+	fs, n := c.cfg.Hub.Pending(want, maxLagging)
+	if n > len(fs) {
+		return &lagging{want: want, sig: fmt.Sprint(want, " ...")}
+	}
+	slices.SortFunc(fs, func(a, b feed.FollowerState) int { return strings.Compare(a.ID, b.ID) })
 	l := &lagging{want: want, pending: []Pending{}}
 	var sig strings.Builder
 	fmt.Fprint(&sig, want)
-	fs, n := c.cfg.Hub.Pending(want, maxLagging)
 	for _, f := range fs {
 		l.pending = append(l.pending, c.pendingOf(f))
 		fmt.Fprintf(&sig, " %s:%d", f.ID, f.Position)
-	}
-	if n > len(fs) {
-		l.pending = nil // too many to name
-		sig.WriteString(" ...")
 	}
 	l.sig = sig.String()
 	return l

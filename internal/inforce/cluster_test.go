@@ -27,6 +27,7 @@ type fakeHub struct {
 	followers []feed.FollowerState
 	changed   chan struct{}
 	asked     int64 // the highest position asked for
+	looks     int   // calls of Safe: evaluations and flushes
 }
 
 func newFakeHub(safe, head int64, fs ...feed.FollowerState) *fakeHub {
@@ -36,7 +37,16 @@ func newFakeHub(safe, head int64, fs ...feed.FollowerState) *fakeHub {
 func (h *fakeHub) Safe() (int64, int64, time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.looks++
 	return h.safe, h.head, time.Time{}
+}
+
+// state returns the highest position asked for and the calls of Safe so
+// far.
+func (h *fakeHub) state() (asked int64, looks int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.asked, h.looks
 }
 
 func (h *fakeHub) Followers() []feed.FollowerState {

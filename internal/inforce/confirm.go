@@ -22,9 +22,12 @@ type Pending = client.PendingVerifier
 // thousands of lagging verifiers answers with a count, not megabytes.
 const MaxPending = 100
 
-// wantEvery is how often a waiting Confirm asks the other nodes again, in
-// case a message was lost.
-const wantEvery = 200 * time.Millisecond
+// wantEvery is how often a node whose Confirm waits asks the other nodes
+// again, in case a message was lost (a listener that reconnected): once
+// per node, however many calls wait (see ask). Messages are lost rarely;
+// every repeat costs a NOTIFY, and an answer from each node already past
+// the position.
+const wantEvery = time.Second
 
 // Confirm waits up to wait for position seq (0: the log's head now) to be
 // in force and says how it stands. It waits less if ctx ends first. Errors
@@ -111,11 +114,33 @@ func (c *Cluster) poke() {
 	}
 }
 
-// ask tells the other nodes that this one waits for seq.
+// ask tells the other nodes that this one waits for seq. The waits of a
+// node share its asks: one goes when the highest position it waits for
+// rises, and it is repeated at most every wantEvery in case it was lost,
+// however many calls wait. On Postgres every message is a NOTIFY, which
+// the server commits one at a time across the whole database, the log's
+// appends included, and which holds a connection of the node's pool
+// while it waits its turn: an ask per waiting call every wantEvery grew
+// with the calls waiting, and held the appends and the hub's log reads up
+// until the calls waited longer still.
+//
+// The message names the highest position asked: a node asked for it asks
+// its verifiers for it, and announces each rise of its safe position
+// while it is behind, which answers the lower waits on the way.
 func (c *Cluster) ask(ctx context.Context, seq int64) {
-	if c.cfg.Broadcaster != nil {
-		c.send(ctx, message{From: c.cfg.NodeID, Want: seq})
+	if c.cfg.Broadcaster == nil {
+		return
 	}
+	now := c.cfg.Clock.Now()
+	c.mu.Lock()
+	if seq <= c.asked && now.Sub(c.askedAt) < wantEvery {
+		c.mu.Unlock()
+		return
+	}
+	c.asked, c.askedAt = max(c.asked, seq), now
+	want := c.asked
+	c.mu.Unlock()
+	c.send(ctx, message{From: c.cfg.NodeID, Want: want})
 }
 
 // inForce reports whether seq is in force as far as this node knows, and

@@ -28,8 +28,12 @@
 // S broadcasts "who wants S" (Postgres NOTIFY); every node answers with its
 // record as soon as its safe position reaches S (at once if it already
 // has), so a confirmed revocation waits for the verifiers, not for the next
-// periodic write. A node's lease license comes from its record too: it
-// grants no lease that outlives the expiry it last wrote durably.
+// periodic write. The calls waiting on one node share its asks: one per
+// rise of the highest position it waits for, and a repeat a second, not
+// one per call, since Postgres commits every NOTIFY of the server one
+// after the other, the log's appends included. A node's lease license
+// comes from its record too: it grants no lease that outlives the expiry
+// it last wrote durably.
 //
 // # Concurrency
 //

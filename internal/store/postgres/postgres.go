@@ -126,11 +126,19 @@ func dialect() sqlstore.Dialect {
 // Broadcast implements store.Broadcaster with NOTIFY, which every node's
 // listener (this one's included) receives. Outside a transaction it is
 // sent at once.
+//
+// Postgres commits the transactions that NOTIFY one at a time, across
+// every database of the server, holding a lock until the commit has been
+// flushed to disk; the log's appends, which NOTIFY too, wait in that
+// line. A message is lost anyway when its listener is disconnected, so
+// its transaction does not wait for the flush (synchronous_commit off,
+// for this transaction only): it holds the line for the commit alone.
 func (s *Store) Broadcast(ctx context.Context, msg string) error {
 	if len(msg) > store.MaxBroadcast {
 		return fmt.Errorf("postgres: broadcast: message of %d bytes (at most %d)", len(msg), store.MaxBroadcast)
 	}
-	if _, err := s.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, broadcastChannel, msg); err != nil {
+	const notify = `SELECT pg_notify($1, $2) FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed`
+	if _, err := s.db.ExecContext(ctx, notify, broadcastChannel, msg); err != nil {
 		return fmt.Errorf("postgres: broadcast: %w", err)
 	}
 	return nil
