@@ -112,7 +112,7 @@ func runVector(t *testing.T, vec vector) {
 	srv := httptest.NewServer(http.HandlerFunc(r.serveFeed))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	r.client = &feed.Client{URLs: []string{srv.URL}, Apply: r.set.Apply, Reset: r.set.Reset, Clock: r.clock,
+	r.client = &feed.Client{URLs: []string{srv.URL}, ApplyMany: r.set.ApplyMany, Reset: r.set.Reset, Clock: r.clock,
 		Logger: slog.New(slog.DiscardHandler), RetryMin: time.Millisecond, RetryMax: time.Millisecond}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = r.client.Run(ctx) })
@@ -267,7 +267,8 @@ func baseVector(desc string) vector {
 }
 
 func conformanceVectors() map[string]vector {
-	return map[string]vector{"tokens.json": tokensVector(), "revocations.json": revocationsVector(), "resets.json": resetsVector()}
+	return map[string]vector{"tokens.json": tokensVector(), "revocations.json": revocationsVector(), "resets.json": resetsVector(),
+		"bulk.json": bulkVector()}
 }
 
 func tokensVector() vector {
@@ -359,6 +360,31 @@ func revocationsVector() vector {
 		step{Prune: true}, entries(5),
 		advance("past every entry's expiry plus leeway", 100),
 		step{Prune: true}, entries(0), refused("alice_s1", "expired"),
+	}
+	return v
+}
+
+func bulkVector() vector {
+	v := baseVector("Continuation lines, as a bulk revocation's entries come: each is the entry after the line before it in its event, of the same kind, created_at and expires_at, with its own generation and key.")
+	v.Tokens = map[string]string{
+		"u1": valid("user 1", "b1", 0), "u2_gen1": valid("user-2", "b2", 1), "u3_gen1": valid("user-3", "b3", 1),
+		"sx1": valid("x", "sx1", 0), "sx2": valid("x", "sx 2", 0), "sy1": valid("y", "sy1", 0),
+	}
+	v.Steps = []step{
+		ok("u1"), ok("u2_gen1"), ok("u3_gen1"), ok("sx1"), ok("sx2"),
+		feedStep("three subjects (seqs 1 to 3) and two sessions (4 and 5)",
+			revocations(5, line(1, "subject", 1, "user 1"), "data: +2 user-2\n", "data: +1 user-3\n",
+				line(4, "session", 0, "sx1"), "data: +0 sx 2\n")+heartbeat(5, "")),
+		refused("u1", "revoked"), refused("u2_gen1", "revoked"), ok("u3_gen1"), refused("sx1", "revoked"), refused("sx2", "revoked"),
+		entries(5), position(5),
+		feedStep("a continuation line first in its event ends the stream; nothing of its event is applied",
+			"id: 7\nevent: revocations\ndata: +0 sy1\n\n"),
+		ok("sy1"), position(5), entries(5),
+		feedStep("a continuation line without a key ends the stream too",
+			revocations(7, line(6, "session", 0, "sy1"), "data: +0\n")),
+		ok("sy1"), position(5), entries(5),
+		advance("the subjects' entries (created at start + 1 s) expire at start + 3601 s, the sessions' at start + 3604 s; with the 30 s leeway", 3633),
+		step{Prune: true}, entries(2),
 	}
 	return v
 }

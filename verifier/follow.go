@@ -37,24 +37,24 @@ type heard struct {
 	until     time.Time
 }
 
-// apply is the feed's Apply: it adds an entry to the set and tracks
-// overflow. A full set refuses the entry, and the feed keeps it and retries
-// later (nothing is dropped); until then the set may miss revocations, which
-// staleness reports.
-func (v *Verifier) apply(e revocation.Entry) error {
-	err := v.set.Apply(e)
+// applyMany is the feed's ApplyMany: it adds an event's entries to the set
+// and tracks overflow. A full set refuses an entry, and the feed keeps it
+// and retries later (nothing is dropped); until then the set may miss
+// revocations, which staleness reports.
+func (v *Verifier) applyMany(es []revocation.Entry) (int, error) {
+	n, err := v.set.ApplyMany(es)
 	switch {
 	case errors.Is(err, revocation.ErrFull):
 		if !v.overflow.Swap(true) {
 			v.log.Warn("verifier: revocation set full; feed paused until pruning makes room",
-				"max_entries", v.cfg.MaxEntries, "seq", e.Seq)
+				"max_entries", v.cfg.MaxEntries, "seq", es[n].Seq)
 		}
-	case err == nil:
+	case err == nil && n > 0:
 		if v.overflow.Swap(false) {
-			v.log.Info("verifier: revocation set has room again", "seq", e.Seq)
+			v.log.Info("verifier: revocation set has room again", "seq", es[n-1].Seq)
 		}
 	}
-	return err
+	return n, err
 }
 
 // pruneLoop forgets expired revocations (and cached tokens) every few

@@ -114,7 +114,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		URLs:       cfg.Authorities,
 		APIKey:     cfg.APIKey,
 		HTTPClient: skew.client(cfg.HTTPClient, feedTransport),
-		Apply:      v.apply,
+		ApplyMany:  v.applyMany,
 		Reset:      v.reset,
 		Clock:      cfg.Clock,
 		Logger:     cfg.Logger,

@@ -240,29 +240,38 @@ type watch struct {
 
 const bulkPrefix = "fanout-bulk-"
 
-// apply is every in-process verifier's Apply: the set's, and the
-// tracker's count. bulk counts this verifier's bulk entries.
-func (t *tracker) apply(set *revocation.Set, bulk *atomic.Int64, bulkN int) func(revocation.Entry) error {
-	return func(e revocation.Entry) error {
-		if err := set.Apply(e); err != nil {
-			return err
-		}
-		switch {
-		case e.Kind == revocation.KindSession:
-			if w, ok := t.sessions.Load(e.Session); ok {
-				w := w.(*watch)
-				w.last.Store(time.Now().UnixNano())
-				if w.left.Add(-1) == 0 {
-					close(w.done)
-				}
-			}
-		case strings.HasPrefix(e.Subject, bulkPrefix):
-			if bulk.Add(1) == int64(bulkN) {
-				t.bulkDone.Store(time.Now().UnixNano())
-				t.bulkLeft.Add(-1)
+// applyMany is every in-process verifier's ApplyMany, as the verifier
+// package's: the set's, and the tracker's count. bulk counts this
+// verifier's bulk entries.
+func (t *tracker) applyMany(set *revocation.Set, bulk *atomic.Int64, bulkN int) func([]revocation.Entry) (int, error) {
+	return func(es []revocation.Entry) (int, error) {
+		n, err := set.ApplyMany(es)
+		bulks := int64(0)
+		for _, e := range es[:n] {
+			switch {
+			case e.Kind == revocation.KindSession:
+				t.applied(e.Session)
+			case strings.HasPrefix(e.Subject, bulkPrefix):
+				bulks++
 			}
 		}
-		return nil
+		if bulks > 0 && bulk.Add(bulks) == int64(bulkN) {
+			t.bulkDone.Store(time.Now().UnixNano())
+			t.bulkLeft.Add(-1)
+		}
+		return n, err
+	}
+}
+
+// applied counts a verifier's applying the revocation of session sid, if
+// it is watched.
+func (t *tracker) applied(sid string) {
+	if w, ok := t.sessions.Load(sid); ok {
+		w := w.(*watch)
+		w.last.Store(time.Now().UnixNano())
+		if w.left.Add(-1) == 0 {
+			close(w.done)
+		}
 	}
 }
 
@@ -274,7 +283,7 @@ func (f *fanoutRun) grow(ctx context.Context, n int) {
 		set := revocation.NewSet(0)
 		v := &fanVerifier{set: set}
 		v.c = &feed.Client{URLs: rotate(f.c.urls, i), APIKey: f.c.feedKey, Logger: quiet,
-			Apply: f.tr.apply(set, &v.bulk, f.cfg.Bulk), Reset: func() {},
+			ApplyMany: f.tr.applyMany(set, &v.bulk, f.cfg.Bulk), Reset: func() {},
 			Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: fmt.Sprintf("fanout-%d", i), StaleAfter: 10 * time.Second}}
 		f.vs = append(f.vs, v)
 		f.wg.Add(1)

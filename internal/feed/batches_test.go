@@ -11,18 +11,20 @@ import (
 )
 
 // TestBatches: entries come several per revocations event, the event's id
-// being its last entry's seq, in order.
+// being its last entry's seq, in order; an entry that continues the line
+// before it (seq one higher, same kind and instants) as a continuation
+// line.
 func TestBatches(t *testing.T) {
 	t.Parallel()
 	log := newMemLog()
-	log.appendN(300, live)
-	log.appendSubject("a subject with spaces", live) // 301
+	log.appendN(3000, live)
+	log.appendSubject("a subject with spaces", live) // 3001
 	log.appendN(2, live)
 	srv := serve(t, startHub(t, log, feed.HubConfig{Heartbeat: time.Hour}))
 	_, d := open(t, srv.URL+feed.Path+"?after=0&v=2", nil)
 	var seqs []int64
 	events := 0
-	for len(seqs) < 303 {
+	for len(seqs) < 3003 {
 		ev := next(t, d)
 		switch ev.Type {
 		case feed.EventRevocations:
@@ -34,14 +36,14 @@ func TestBatches(t *testing.T) {
 			}
 			for _, e := range es {
 				seqs = append(seqs, e.Seq)
-				if e.Seq == 301 && (e.Kind != revocation.KindSubject || e.Subject != "a subject with spaces") {
-					t.Errorf("entry 301 = %+v, want the subject with spaces", e)
+				if e.Seq == 3001 && (e.Kind != revocation.KindSubject || e.Subject != "a subject with spaces") {
+					t.Errorf("entry 3001 = %+v, want the subject with spaces", e)
 				}
 			}
 			if ev.ID != strconv.FormatInt(seqs[len(seqs)-1], 10) {
 				t.Fatalf("revocations event id %q, want its last seq %d", ev.ID, seqs[len(seqs)-1])
 			}
-			if want := "2 session 1"; len(seqs) == len(lines) && !strings.HasPrefix(lines[1], want) {
+			if want := "+0 "; len(seqs) == len(lines) && !strings.HasPrefix(lines[1], want) {
 				t.Errorf("line %q, want it to start %q", lines[1], want)
 			}
 		default:
@@ -50,13 +52,13 @@ func TestBatches(t *testing.T) {
 	}
 	for i, s := range seqs {
 		if s != int64(i+1) {
-			t.Fatalf("entries came as seqs %v, want 1..303 in order", seqs)
+			t.Fatalf("entries came as seqs %v, want 1..3003 in order", seqs)
 		}
 	}
-	if events < 2 || events > 303/10 {
-		t.Errorf("303 entries came in %d revocations events, want a few, each of many entries", events)
+	if events < 2 || events > 3003/100 {
+		t.Errorf("3003 entries came in %d revocations events, want a few, each of many entries", events)
 	}
-	wantEvent(t, d, feed.EventHeartbeat, "303")
+	wantEvent(t, d, feed.EventHeartbeat, "3003")
 }
 
 // TestClientAppliesBatches: a client applies every entry once, in

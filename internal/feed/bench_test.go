@@ -43,7 +43,7 @@ func BenchmarkFollow(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		set := revocation.NewSet(0)
-		s := &follower{c: &Client{Apply: set.Apply}, now: time.Now, log: quietLog()}
+		s := &follower{c: &Client{ApplyMany: set.ApplyMany}, now: time.Now, log: quietLog()}
 		d := NewDecoder(bytes.NewReader(data))
 		for {
 			ev, err := d.Next()

@@ -24,8 +24,8 @@ import (
 )
 
 var (
-	// ErrClientConfig is returned by Client.Run when URLs or Apply is
-	// missing.
+	// ErrClientConfig is returned by Client.Run when URLs, or both Apply
+	// and ApplyMany, are missing.
 	ErrClientConfig = errors.New("feed: client needs URLs and Apply")
 	// ErrClientRunning is returned by Client.Run when the client is already
 	// running.
@@ -70,6 +70,13 @@ type Client struct {
 	// client drops the connection and later resumes from the last entry
 	// applied, so nothing is skipped.
 	Apply func(revocation.Entry) error
+	// ApplyMany, when set, records the entries of one event in place of
+	// Apply, all at once (a bulk revocation arrives thousands at a time:
+	// see revocation.Set.ApplyMany), with the same contract: as if Apply
+	// were called on each in turn, it returns how many it recorded before
+	// the first it refuses, and that error. Either of Apply and ApplyMany
+	// is required.
+	ApplyMany func([]revocation.Entry) (int, error)
 	// Reset clears everything applied so far; it is called when the server
 	// says the client followed another log, after State has turned
 	// unsynced (Synced false, Position 0), so a consumer that judges
@@ -253,7 +260,7 @@ func (c *Client) update(f func(*State)) {
 // every transient error by reconnecting with backoff; it returns an error
 // only when misconfigured.
 func (c *Client) Run(ctx context.Context) error {
-	if len(c.URLs) == 0 || c.Apply == nil {
+	if len(c.URLs) == 0 || c.Apply == nil && c.ApplyMany == nil {
 		return ErrClientConfig
 	}
 	if !c.running.CompareAndSwap(false, true) {
@@ -340,7 +347,7 @@ type follower struct {
 	log                *slog.Logger
 	retryMin, retryMax time.Duration
 	idle               time.Duration
-	entries            []revocation.Entry // of the last revocations event
+	entries            []revocation.Entry // scratch for an event's entries
 	runnable           [1]metrics.Sample  // goroutines waiting to run (yield)
 	burst              bool               // the last event held entries (yield)
 	// rep is the stream's reporter, nil when the client does not report.
@@ -578,7 +585,8 @@ func (s *follower) handle(ev Event) (beat bool, err error) {
 // loop would otherwise keep its thread for as long as the burst lasts (the
 // runtime preempts a goroutine only after 10 ms), and a request made ready
 // on that thread would wait for it; with the yield it waits for one event
-// at most (some 50 subject cutoffs, 30 µs). Yielding when nothing waits
+// at most (up to a bulk revocation's thousand or so entries, a few hundred
+// µs; a single revocation's event is one line). Yielding when nothing waits
 // would cost a scheduler round and often the wake-up of an idle thread for
 // nothing: a tenth more CPU per entry in a burst. Reading the count of
 // waiting goroutines costs some 50 ns. It comes before an event of entries
@@ -596,29 +604,34 @@ func (s *follower) yield() {
 	}
 }
 
+// applyChunk is how many entries of an event are parsed and applied at a
+// time. A bulk revocation's events hold a thousand or two: a chunk keeps
+// the follower's scratch for them small (an entry takes over 100 bytes, and
+// a process may run many followers), and is still large enough for the
+// consumer to apply them several times faster together than one by one
+// (revocation.Set.ApplyMany).
+const applyChunk = 512
+
 // revocations applies the entries of a revocations event, in order, and
-// records the position once for all of them.
+// records the position once for all of them. A line it cannot parse ends
+// the stream with the position where the event began, as the protocol
+// says, even if entries of the chunks before it were applied already:
+// applying them again on the next stream changes nothing.
 func (s *follower) revocations(data []byte, now time.Time) error {
-	prev := len(s.entries)
-	es, err := parseLines(s.entries[:0], data)
-	if prev > len(es) {
-		clear(es[len(es):prev]) // keep no keys of a bigger event alive
-	}
-	s.entries = es
-	if err != nil {
-		return err
-	}
 	pos := s.c.State().Position
 	applied := pos
-	for _, e := range es {
-		if e.Seq <= applied {
-			continue // already applied: a resumed stream may repeat
+	p := newLineParser(data)
+	var err error
+	for !p.done() && err == nil {
+		var es []revocation.Entry
+		es, err = p.next(s.entries[:0], applyChunk)
+		s.entries = es
+		if err != nil {
+			clear(es)
+			return err
 		}
-		if err = s.c.Apply(e); err != nil {
-			err = fmt.Errorf("feed: apply seq %d: %w", e.Seq, err)
-			break
-		}
-		applied = e.Seq
+		applied, err = s.apply(es, applied)
+		clear(es) // keep no keys alive
 	}
 	s.c.update(func(st *State) {
 		st.Position, st.LastHeard = applied, now
@@ -628,6 +641,37 @@ func (s *follower) revocations(data []byte, now time.Time) error {
 		s.reportIfDue()
 	}
 	return err
+}
+
+// apply records the entries of es after position pos, in seq order, and
+// returns the position they took the client to: up to the first entry
+// refused, with the error.
+func (s *follower) apply(es []revocation.Entry, pos int64) (int64, error) {
+	// Entries at or below the position, or out of order, are left out: a
+	// resumed stream may repeat.
+	fresh, last := es[:0], pos
+	for _, e := range es {
+		if e.Seq > last {
+			fresh, last = append(fresh, e), e.Seq
+		}
+	}
+	if s.c.ApplyMany != nil {
+		n, err := s.c.ApplyMany(fresh)
+		if n > 0 {
+			pos = fresh[n-1].Seq
+		}
+		if err != nil {
+			return pos, fmt.Errorf("feed: apply after seq %d: %w", pos, err)
+		}
+		return pos, nil
+	}
+	for _, e := range fresh {
+		if err := s.c.Apply(e); err != nil {
+			return pos, fmt.Errorf("feed: apply seq %d: %w", e.Seq, err)
+		}
+		pos = e.Seq
+	}
+	return pos, nil
 }
 
 func (s *follower) heartbeat(data []byte, now time.Time) error {

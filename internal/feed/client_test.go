@@ -104,7 +104,7 @@ func TestClientResumesAfterCut(t *testing.T) {
 	log.appendN(500, live) // before the hub starts: all read in catch-up
 	var conns atomic.Int64
 	hub := startHub(t, log, feed.HubConfig{BatchSize: 7})
-	srv := serve(t, cutAfter(2500, hub, &conns))
+	srv := serve(t, cutAfter(1000, hub, &conns))
 	c := &feed.Client{URLs: []string{srv.URL}}
 	rec := startClient(t, c)
 	waitPosition(t, c, 500)

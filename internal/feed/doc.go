@@ -15,7 +15,8 @@
 //	id: <seq of the last entry>
 //	event: revocations
 //	data: <seq> <kind> <created_at µs> <expires_at µs> <sgen> <sid or sub>
-//	data: ...
+//	data: +<sgen> <sid or sub>                the entry after the line before:
+//	data: ...                                 seq+1, same kind and instants
 //
 //	id: <pos>
 //	event: heartbeat
@@ -34,7 +35,9 @@
 //
 //	POST <base>/v1/feed/position              one report as JSON (ServePosition)
 //
-// Entries come in seq order, up to 256 lines and about 2 KiB per event.
+// Entries come in seq order, up to 2,048 lines and about 32 KiB per event;
+// an entry that continues the line before it in its event (a bulk
+// revocation's) goes as a continuation line, a third of the bytes.
 // Entries that had expired more than the server's grace (the authority's
 // leeway) before they would be sent are skipped. A heartbeat comes right
 // after the client has caught up, whenever its position moves without an

@@ -302,8 +302,12 @@ func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
 		return false, err
 	}
 	pos := h.Head()
-	if srcHead < pos {
+	switch {
+	case srcHead < pos:
 		h.replaced(srcHead)
+		return false, nil
+	case srcHead == pos:
+		// Nothing new: a tick of an idle hub reads the head alone.
 		return false, nil
 	}
 	entries, err := h.src.EntriesAfter(ctx, pos, h.cfg.BatchSize)
@@ -354,8 +358,8 @@ func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 // newFrame encodes e's line, taken from lines; ok is false if no line can
 // carry e (see appendLine).
 func newFrame(e revocation.Entry, lines *arena) (frame, bool) {
-	line, ok := lines.line(e)
-	return frame{entry: e, line: line}, ok
+	line, tail, ok := lines.line(e)
+	return frame{entry: e, line: line, tail: tail}, ok
 }
 
 // arenaChunk is the size of the arrays an arena hands lines out of: a few
@@ -369,9 +373,9 @@ const arenaChunk = 16 << 10
 // array lives as long as any frame holding one of its lines.
 type arena struct{ buf []byte }
 
-// line encodes e's line (appendLine) and reports false if no line can
-// carry it.
-func (a *arena) line(e revocation.Entry) ([]byte, bool) {
+// line encodes e's line (appendLine), with where its tail begins, and
+// reports false if no line can carry it.
+func (a *arena) line(e revocation.Entry) ([]byte, int, bool) {
 	// data: + 4 numbers of up to 20 characters + kind + 5 separators + key
 	need := 6 + 4*20 + len(e.Kind) + 5 + len(e.Session) + len(e.Subject)
 	if cap(a.buf)-len(a.buf) < need {
@@ -379,11 +383,12 @@ func (a *arena) line(e revocation.Entry) ([]byte, bool) {
 	}
 	start := len(a.buf)
 	var ok bool
-	if a.buf, ok = appendLine(a.buf, e); !ok {
+	var tail int
+	if a.buf, tail, ok = appendLine(a.buf, e); !ok {
 		a.buf = a.buf[:start]
-		return nil, false
+		return nil, 0, false
 	}
-	return a.buf[start:len(a.buf):len(a.buf)], true
+	return a.buf[start:len(a.buf):len(a.buf)], tail, true
 }
 
 func (h *Hub) publish(frames []frame, next int64) {

@@ -38,7 +38,7 @@ func docExamples(t *testing.T) map[string]string {
 func TestProtocolDocExamples(t *testing.T) {
 	t.Parallel()
 	ex := docExamples(t)
-	for _, name := range []string{"stream", "reports", "ask", "reports-after-ask", "nodes"} {
+	for _, name := range []string{"stream", "reports", "ask", "reports-after-ask", "nodes", "bulk"} {
 		if ex[name] == "" {
 			t.Fatalf("docs/feed-protocol.md has no example %q", name)
 		}
@@ -84,6 +84,34 @@ func TestProtocolDocExamples(t *testing.T) {
 
 	hub.SetNodes([]string{"https://b.auth.example.com", "https://a.auth.example.com"})
 	readExact(t, "nodes", body, ex["nodes"])
+
+	log.mu.Lock()
+	for i, sub := range []struct {
+		name string
+		gen  int64
+	}{{"carol", 1}, {"bob", 3}, {"dave with spaces", 1}} {
+		log.entries = append(log.entries, revocation.Entry{Seq: int64(5 + i), Kind: revocation.KindSubject, Subject: sub.name, Generation: sub.gen,
+			CreatedAt: us(1798761605000000), ExpiresAt: us(1798765205000000)})
+	}
+	log.head = 7
+	log.mu.Unlock()
+	log.wake()
+	readExact(t, "bulk", body, ex["bulk"])
+	want := []revocation.Entry{
+		{Seq: 5, Kind: revocation.KindSubject, Subject: "carol", Generation: 1, CreatedAt: us(1798761605000000), ExpiresAt: us(1798765205000000)},
+		{Seq: 6, Kind: revocation.KindSubject, Subject: "bob", Generation: 3, CreatedAt: us(1798761605000000), ExpiresAt: us(1798765205000000)},
+		{Seq: 7, Kind: revocation.KindSubject, Subject: "dave with spaces", Generation: 1, CreatedAt: us(1798761605000000), ExpiresAt: us(1798765205000000)},
+	}
+	data := strings.ReplaceAll(strings.TrimSuffix(strings.SplitN(ex["bulk"], "event: revocations\n", 2)[1], "\n\n"), "data: ", "")
+	got, err := feed.ParseLines([]byte(data))
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("ParseLines(the bulk example) = %+v, %v, want %+v", got, err, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("the bulk example's entry %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
 }
 
 // readExact reads len(want) bytes and compares them with want.

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"sort"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
@@ -10,8 +11,32 @@ import (
 // modified after creation, so connections share them without copying.
 type frame struct {
 	entry revocation.Entry
-	// line is the entry's data line in a revocations event.
+	// line is the entry's data line in a revocations event; line[tail:]
+	// is its "<sgen> <key>\n", which a continuation line carries.
 	line []byte
+	tail int
+}
+
+// continues reports whether f's entry can go as a continuation line after
+// prev's in one event: seq one higher, and the same kind, created_at and
+// expires_at (the bytes between the seq and the tail).
+func (f *frame) continues(prev *frame) bool {
+	if f.entry.Seq != prev.entry.Seq+1 {
+		return false
+	}
+	mid := len("data: ") + seqLen(f.entry.Seq)
+	pmid := len("data: ") + seqLen(prev.entry.Seq)
+	return bytes.Equal(f.line[mid:f.tail], prev.line[pmid:prev.tail])
+}
+
+// seqLen is the number of decimal digits of a positive seq.
+func seqLen(seq int64) int {
+	n := 1
+	for seq >= 10 {
+		seq /= 10
+		n++
+	}
+	return n
 }
 
 // ring keeps the most recent frames. It holds every live entry with seq in

@@ -78,24 +78,35 @@ func (ss *segments) from(pos int64, dst []segment) []segment {
 }
 
 // batcher groups consecutive lines into revocations events of at most
-// maxBatchEntries lines and about maxBatchBytes.
+// maxBatchEntries lines and about maxBatchBytes. An entry that continues
+// the one before it in the event goes as a continuation line.
 type batcher struct {
 	n, bytes int
 	last     int64
-	start    int // where the pending event begins in the output
+	start    int   // where the pending event begins in the output
+	prev     frame // the pending event's last entry
 }
 
 // add appends f's line to the pending event, starting a new one when full.
 // The event's header goes in front of its lines when it ends (end), once
 // its last seq is known.
 func (b *batcher) add(dst []byte, f frame) []byte {
-	if b.n == maxBatchEntries || b.n > 0 && b.bytes+len(f.line) > maxBatchBytes {
+	cont := b.n > 0 && f.continues(&b.prev)
+	size := len(f.line)
+	if cont {
+		size = len(contPrefix) + len(f.line) - f.tail
+	}
+	if b.n == maxBatchEntries || b.n > 0 && b.bytes+size > maxBatchBytes {
 		dst = b.end(dst)
+		cont, size = false, len(f.line)
 	}
 	if b.n == 0 {
 		b.start = len(dst)
 	}
-	b.n, b.bytes, b.last = b.n+1, b.bytes+len(f.line), f.entry.Seq
+	b.n, b.bytes, b.last, b.prev = b.n+1, b.bytes+size, f.entry.Seq, f
+	if cont {
+		return append(append(dst, contPrefix...), f.line[f.tail:]...)
+	}
 	return append(dst, f.line...)
 }
 

@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -35,13 +34,26 @@ const (
 	version      = "2"
 )
 
-// Bounds of one revocations event. Small events cost little more per
-// entry (about 30 bytes and one state update per event) and keep the work
-// a cut stream loses, and each bite a client applies, small.
+// Bounds of one revocations event. An event costs a follower one state
+// update, and its entries go to the set together (revocation.ApplyMany):
+// a bulk revocation's thousands of entries go in a few events of about a
+// thousand, which a set records in a fraction of the time it takes one by
+// one. The bounds keep each bite a follower applies (a few hundred
+// microseconds), and the work a cut stream loses, small; and every event
+// well below the 64 KiB a follower may refuse (MaxEventSize).
 const (
-	maxBatchEntries = 256
-	maxBatchBytes   = 2 << 10
+	maxBatchEntries = 2048
+	maxBatchBytes   = 32 << 10
 )
+
+// A continuation line carries an entry that follows the line before it in
+// its event: seq one higher, and the same kind, created_at and expires_at,
+// as the entries of a bulk revocation do. It says only what differs:
+//
+//	data: +<sgen> <key>\n
+//
+// a third of a full line's bytes for a typical subject.
+const contPrefix = "data: +"
 
 type heartbeatData struct {
 	Head  int64  `json:"head"`
@@ -68,22 +80,26 @@ type askData struct {
 // subject or a subject entry with a session, a key that is empty or holds
 // a line end. The authority makes no such entry (subjects hold no control
 // characters, session ids are its own).
-func appendLine(dst []byte, e revocation.Entry) (out []byte, ok bool) {
+//
+// tail is where the line's "<sgen> <key>\n" begins, relative to its start:
+// a continuation line (contPrefix) is made of that tail.
+func appendLine(dst []byte, e revocation.Entry) (out []byte, tail int, ok bool) {
 	key, other := e.Session, e.Subject
 	switch e.Kind {
 	case revocation.KindSession:
 	case revocation.KindSubject:
 		key, other = e.Subject, e.Session
 	default:
-		return dst, false
+		return dst, 0, false
 	}
 	if key == "" || other != "" || strings.ContainsAny(key, "\r\n") {
-		return dst, false
+		return dst, 0, false
 	}
 	expires := e.ExpiresAt.UnixMicro()
 	if e.ExpiresAt.After(time.UnixMicro(expires)) {
 		expires++
 	}
+	start := len(dst)
 	dst = append(dst, "data: "...)
 	dst = strconv.AppendInt(dst, e.Seq, 10)
 	dst = append(dst, ' ')
@@ -93,39 +109,100 @@ func appendLine(dst []byte, e revocation.Entry) (out []byte, ok bool) {
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, expires, 10)
 	dst = append(dst, ' ')
+	tail = len(dst) - start
 	dst = strconv.AppendInt(dst, e.Generation, 10)
 	dst = append(dst, ' ')
 	dst = append(dst, key...)
-	return append(dst, '\n'), true
+	return append(dst, '\n'), tail, true
 }
 
 // errLine is wrapped by the errors of parseLines.
 var errLine = errors.New("feed: malformed revocations event")
 
 // parseLines appends to dst the entries of a revocations event's data, one
-// per line, without reflection and allocating only the keys' strings.
+// per line, full or continuation.
 func parseLines(dst []revocation.Entry, data []byte) ([]revocation.Entry, error) {
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		e, err := parseLine(line)
-		if err != nil {
+	p := newLineParser(data)
+	for !p.done() {
+		var err error
+		if dst, err = p.next(dst, len(data)); err != nil {
 			return dst, err
 		}
-		dst = append(dst, e)
 	}
 	return dst, nil
 }
 
-func parseLine(line []byte) (revocation.Entry, error) {
-	var f [5][]byte
+// lineParser reads the entries of a revocations event's data a few at a
+// time, without reflection. The keys are cut from one string holding the
+// whole event: an allocation per event, not per entry (a consumer that
+// keeps a key keeps the event's text, up to 64 KiB, alive with it; the
+// revocation set keeps hashes, or a copy).
+type lineParser struct {
+	text  string
+	prev  revocation.Entry // the last entry parsed, which a continuation follows
+	first bool
+}
+
+func newLineParser(data []byte) *lineParser {
+	return &lineParser{text: string(data), first: true}
+}
+
+func (p *lineParser) done() bool { return len(p.text) == 0 }
+
+// next appends to dst the next entries, at most limit of them.
+func (p *lineParser) next(dst []revocation.Entry, limit int) ([]revocation.Entry, error) {
+	for ; limit > 0 && len(p.text) > 0; limit-- {
+		line := p.text
+		if i := strings.IndexByte(p.text, '\n'); i >= 0 {
+			line, p.text = p.text[:i], p.text[i+1:]
+		} else {
+			p.text = ""
+		}
+		var e revocation.Entry
+		var err error
+		if len(line) > 0 && line[0] == '+' {
+			if p.first {
+				return dst, fmt.Errorf("%w: a continuation line first in its event", errLine)
+			}
+			e, err = parseContinuation(line[1:], &p.prev)
+		} else {
+			e, err = parseLine(line)
+		}
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, e)
+		p.prev, p.first = e, false
+	}
+	return dst, nil
+}
+
+// parseContinuation parses "<sgen> <key>", the rest of a continuation line
+// that follows prev's.
+func parseContinuation(rest string, prev *revocation.Entry) (revocation.Entry, error) {
+	j := strings.IndexByte(rest, ' ')
+	if j < 0 {
+		return revocation.Entry{}, fmt.Errorf("%w: a continuation line without a key", errLine)
+	}
+	gen, ok := atoi(rest[:j])
+	key := rest[j+1:]
+	if !ok || len(key) == 0 || strings.IndexByte(key, '\r') >= 0 || prev.Seq == 1<<63-1 {
+		return revocation.Entry{}, fmt.Errorf("%w: bad number or key in a continuation line", errLine)
+	}
+	e := revocation.Entry{Seq: prev.Seq + 1, Kind: prev.Kind, Generation: gen, CreatedAt: prev.CreatedAt, ExpiresAt: prev.ExpiresAt}
+	if e.Kind == revocation.KindSession {
+		e.Session = key
+	} else {
+		e.Subject = key
+	}
+	return e, nil
+}
+
+func parseLine(line string) (revocation.Entry, error) {
+	var f [5]string
 	rest := line
 	for i := range f {
-		j := bytes.IndexByte(rest, ' ')
+		j := strings.IndexByte(rest, ' ')
 		if j < 0 {
 			return revocation.Entry{}, fmt.Errorf("%w: %d fields in a line, want 6", errLine, i+1)
 		}
@@ -138,15 +215,15 @@ func parseLine(line []byte) (revocation.Entry, error) {
 	created, ok[1] = atoi(f[2])
 	expires, ok[2] = atoi(f[3])
 	e.Generation, ok[3] = atoi(f[4])
-	if ok != [4]bool{true, true, true, true} || len(rest) == 0 || bytes.IndexByte(rest, '\r') >= 0 {
+	if ok != [4]bool{true, true, true, true} || len(rest) == 0 || strings.IndexByte(rest, '\r') >= 0 {
 		return revocation.Entry{}, fmt.Errorf("%w: bad number or key in a line", errLine)
 	}
 	e.CreatedAt, e.ExpiresAt = time.UnixMicro(created).UTC(), time.UnixMicro(expires).UTC()
-	switch string(f[1]) {
+	switch f[1] {
 	case string(revocation.KindSession):
-		e.Kind, e.Session = revocation.KindSession, string(rest)
+		e.Kind, e.Session = revocation.KindSession, rest
 	case string(revocation.KindSubject):
-		e.Kind, e.Subject = revocation.KindSubject, string(rest)
+		e.Kind, e.Subject = revocation.KindSubject, rest
 	default:
 		return revocation.Entry{}, fmt.Errorf("%w: unknown kind %q", errLine, f[1])
 	}
@@ -155,7 +232,7 @@ func parseLine(line []byte) (revocation.Entry, error) {
 
 // atoi parses a decimal int64, optionally negative, with no other
 // characters.
-func atoi(b []byte) (int64, bool) {
+func atoi[T string | []byte](b T) (int64, bool) {
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		b = b[1:]
@@ -164,7 +241,8 @@ func atoi(b []byte) (int64, bool) {
 		return 0, false
 	}
 	var n uint64
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if c < '0' || c > '9' {
 			return 0, false
 		}

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -79,7 +80,9 @@ func (s *Set) Apply(e Entry) error {
 		if k0, k1, ok := decodeSID(e.Session); ok {
 			return s.applyKey(k0, k1, clampUint32(exp))
 		}
-		return s.applyString(&strRecord{key: e.Session, expires: exp})
+		// A copy: the entry's string may share memory with more (a feed
+		// event's whole text) that the set must not keep alive.
+		return s.applyString(&strRecord{key: strings.Clone(e.Session), expires: exp})
 	case KindSubject:
 		if e.Subject == "" {
 			return fmt.Errorf("%w: seq %d: subject entry without sub", ErrInvalidEntry, e.Seq)
@@ -116,6 +119,25 @@ func (s *Set) applyKey(k0, k1 uint64, exp uint32) error {
 }
 
 func (s *Set) applyString(r *strRecord) error {
+	if _, ok := s.putString(r, s.reserve); !ok {
+		return ErrFull
+	}
+	return nil
+}
+
+// addString records r in a set that has room reserved for it (ApplyMany)
+// and returns 1 if its key is new, else 0.
+func (s *Set) addString(r *strRecord) int {
+	added, _ := s.putString(r, func() bool { return true })
+	if added {
+		return 1
+	}
+	return 0
+}
+
+// putString records r, asking reserve for room if its key is new, and
+// reports whether the key was new and whether r was recorded.
+func (s *Set) putString(r *strRecord, reserve func() bool) (added, ok bool) {
 	h := maphash.String(s.strSeed, r.key)
 	sh := s.shardOf(h)
 	sh.mu.Lock()
@@ -127,19 +149,19 @@ func (s *Set) applyString(r *strRecord) error {
 			// A record is immutable once readers can see it: store a new one.
 			t.slots[i].rec.Store(r)
 		}
-		return nil
+		return false, true
 	}
-	if !s.reserve() {
-		return ErrFull
+	if !reserve() {
+		return false, false
 	}
 	if tooFull(t.n+1, t.size()) {
 		t = t.resized(2 * t.size())
 		t.insert(r, h)
 		sh.otherSessions.Store(t)
-		return nil
+		return true, true
 	}
 	t.insert(r, h)
-	return nil
+	return true, true
 }
 
 func (s *Set) applySubject(sub string, gen int64, exp uint32) error {

@@ -123,6 +123,12 @@ func (t *subjectTable) raise(i int, gen int64, exp uint32) {
 // insert adds a key known to be absent. The caller checked tooFull.
 func (t *subjectTable) insert(k0, k1 uint64, gen int64, exp uint32) {
 	i, _ := t.find(k0, k1, "")
+	t.insertAt(i, k0, k1, gen, exp)
+}
+
+// insertAt fills the empty slot i, which find returned for the key. The
+// word that marks the slot taken (k1) goes last, for readers (see shard).
+func (t *subjectTable) insertAt(i int, k0, k1 uint64, gen int64, exp uint32) {
 	t.exps[i] = exp
 	t.slots[i].gen.Store(gen)
 	t.slots[i].k0.Store(k0)

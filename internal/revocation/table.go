@@ -101,6 +101,11 @@ func (t *keyTable) find(k0, k1, h uint64) (int, bool) {
 // insert adds a key known to be absent. The caller checked tooFull.
 func (t *keyTable) insert(k0, k1, h uint64, exp uint32) {
 	i, _ := t.find(k0, k1, h)
+	t.insertAt(i, k0, k1, exp)
+}
+
+// insertAt fills the empty slot i, which find returned for the key.
+func (t *keyTable) insertAt(i int, k0, k1 uint64, exp uint32) {
 	t.exps[i] = exp
 	t.slots[i].k0.Store(k0)
 	t.slots[i].k1.Store(k1)

@@ -71,32 +71,56 @@ export class SSEDecoder {
 }
 
 /**
- * parseLines reads the entries of a format 2 revocations event: one per
- * line, "<seq> <kind> <created_at> <expires_at> <sgen> <sid or sub>", the
- * instants in Unix microseconds, the key to the end of the line.
+ * parseLines reads the entries of a revocations event: one per line,
+ * either full, "<seq> <kind> <created_at> <expires_at> <sgen> <sid or sub>"
+ * (the instants in Unix microseconds, the key to the end of the line), or a
+ * continuation, "+<sgen> <key>": the entry after the line before it in the
+ * event (seq one higher, the same kind, created_at and expires_at).
  */
 export function parseLines(data) {
   const out = []
+  let prev = null
   for (const line of data.split('\n')) {
-    const f = []
-    let at = 0
-    for (let i = 0; i < 5; i++) {
-      const j = line.indexOf(' ', at)
-      if (j < 0) throw new Error(`feed: malformed revocations event: ${i + 1} fields in a line, want 6`)
-      f.push(line.slice(at, j))
-      at = j + 1
-    }
-    const key = line.slice(at)
-    const nums = [f[0], f[2], f[3], f[4]].map(int)
-    if (nums.some((n) => n === undefined) || key === '' || key.includes('\r')) {
-      throw new Error('feed: malformed revocations event: bad number or key in a line')
-    }
-    const [seq, createdAt, expiresAt, sgen] = nums
-    if (f[1] === 'session') out.push({ seq, kind: 'session', sid: key, createdAt, expiresAt, sgen })
-    else if (f[1] === 'subject') out.push({ seq, kind: 'subject', sub: key, createdAt, expiresAt, sgen })
-    else throw new Error(`feed: malformed revocations event: unknown kind ${JSON.stringify(f[1])}`)
+    const e = line.startsWith('+') ? continuation(line, prev) : fullLine(line)
+    out.push(e)
+    prev = e
   }
   return out
+}
+
+function fullLine(line) {
+  const f = []
+  let at = 0
+  for (let i = 0; i < 5; i++) {
+    const j = line.indexOf(' ', at)
+    if (j < 0) throw new Error(`feed: malformed revocations event: ${i + 1} fields in a line, want 6`)
+    f.push(line.slice(at, j))
+    at = j + 1
+  }
+  const key = line.slice(at)
+  const nums = [f[0], f[2], f[3], f[4]].map(int)
+  if (nums.some((n) => n === undefined) || key === '' || key.includes('\r')) {
+    throw new Error('feed: malformed revocations event: bad number or key in a line')
+  }
+  const [seq, createdAt, expiresAt, sgen] = nums
+  if (f[1] === 'session') return { seq, kind: 'session', sid: key, createdAt, expiresAt, sgen }
+  if (f[1] === 'subject') return { seq, kind: 'subject', sub: key, createdAt, expiresAt, sgen }
+  throw new Error(`feed: malformed revocations event: unknown kind ${JSON.stringify(f[1])}`)
+}
+
+function continuation(line, prev) {
+  if (prev === null) throw new Error('feed: malformed revocations event: a continuation line first in its event')
+  const j = line.indexOf(' ')
+  const sgen = j < 0 ? undefined : int(line.slice(1, j))
+  const key = j < 0 ? '' : line.slice(j + 1)
+  const seq = prev.seq + 1
+  if (sgen === undefined || key === '' || key.includes('\r') || !Number.isSafeInteger(seq)) {
+    throw new Error('feed: malformed revocations event: bad number or key in a continuation line')
+  }
+  const e = { seq, kind: prev.kind, createdAt: prev.createdAt, expiresAt: prev.expiresAt, sgen }
+  if (prev.kind === 'session') e.sid = key
+  else e.sub = key
+  return e
 }
 
 const intRE = /^-?[0-9]{1,19}$/

@@ -1,0 +1,232 @@
+package revocation
+
+import (
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// ApplyMany records es as Apply would record each of them in turn, and
+// returns how many it recorded: all of them, or those before the first
+// that Apply would refuse (ErrInvalidEntry, ErrFull), with that error. The
+// set is then as if Apply had been called on each entry before it.
+//
+// It is Apply for a bulk revocation, which a verifier receives thousands
+// of entries at a time: the entries are hashed first, then recorded shard
+// by shard, under one hold of each shard's lock, into tables grown at most
+// once for all of them, instead of each entry taking its shard's lock and
+// the table growing step by step. As with Apply, readers never wait, and
+// see each entry from when it is recorded (those of a table grown aside
+// together, when it is swapped in).
+func (s *Set) ApplyMany(es []Entry) (int, error) {
+	valid := len(es)
+	for i := range es {
+		if !wellFormed(&es[i]) {
+			valid = i
+			break
+		}
+	}
+	if !s.reserveN(int64(valid)) {
+		// The set may fill up part way: Apply, in order, refuses exactly
+		// the first entry that does not fit.
+		return s.applyEach(es)
+	}
+	added := s.applyBatch(es[:valid])
+	if s.max > 0 {
+		s.count.Add(int64(added - valid)) // give back the room of repeats
+	} else {
+		s.count.Add(int64(added))
+	}
+	if valid < len(es) {
+		return valid, s.Apply(es[valid])
+	}
+	return valid, nil
+}
+
+// reserveN counts n more entries unless that would pass the maximum; a
+// set without one counts as it goes instead.
+func (s *Set) reserveN(n int64) bool {
+	if s.max <= 0 {
+		return true
+	}
+	for {
+		c := s.count.Load()
+		if c+n > s.max {
+			return false
+		}
+		if s.count.CompareAndSwap(c, c+n) {
+			return true
+		}
+	}
+}
+
+// applyEach applies es one by one, in order, up to the first error.
+func (s *Set) applyEach(es []Entry) (int, error) {
+	for i := range es {
+		if err := s.Apply(es[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(es), nil
+}
+
+// wellFormed reports whether Apply would take e (set aside a full set).
+func wellFormed(e *Entry) bool {
+	switch e.Kind {
+	case KindSession:
+		return e.Session != ""
+	case KindSubject:
+		return e.Subject != ""
+	}
+	return false
+}
+
+// batchKey is one entry of a batch, hashed: a subject's 128-bit key, or a
+// session's 16-byte key and its hash (h, which places it).
+type batchKey struct {
+	h       uint64 // the hash that picks the shard (and the home slot)
+	k0, k1  uint64
+	gen     int64
+	exp     uint32
+	subject bool
+}
+
+// batchScratch is applyBatch's memory, reused: a bulk revocation reaches a
+// verifier in events of a thousand entries or more.
+type batchScratch struct{ keys, byShard []batchKey }
+
+var batchPool = sync.Pool{New: func() any { return new(batchScratch) }}
+
+// applyBatch records well-formed entries into a set that has room for
+// them all, and returns how many keys were new.
+func (s *Set) applyBatch(es []Entry) int {
+	sc := batchPool.Get().(*batchScratch)
+	defer batchPool.Put(sc)
+	keys, added := sc.keys[:0], 0
+	var counts [shardCount + 1]int
+	for i := range es {
+		e := &es[i]
+		exp := expirySeconds(e.ExpiresAt)
+		var k batchKey
+		if e.Kind == KindSubject {
+			k0 := maphash.String(s.sub0Seed, e.Subject)
+			k1 := max(maphash.String(s.sub1Seed, e.Subject), 1) // as subjectTable.secondWord
+			k = batchKey{h: k0, k0: k0, k1: k1, gen: e.Generation, exp: clampUint32(exp), subject: true}
+		} else {
+			k0, k1, ok := decodeSID(e.Session)
+			if !ok {
+				// Not in tegata's format: rare, and kept by string (a
+				// copy, as Apply keeps it).
+				added += s.addString(&strRecord{key: strings.Clone(e.Session), expires: exp})
+				continue
+			}
+			k = batchKey{h: hashKey(k0, k1, s.keySeed), k0: k0, k1: k1, exp: clampUint32(exp)}
+		}
+		keys = append(keys, k)
+		counts[k.h>>(64-shardBits)+1]++
+	}
+	// Group the keys by shard (a counting sort), so that each shard is
+	// locked, and its tables grown, once.
+	for i := 1; i <= shardCount; i++ {
+		counts[i] += counts[i-1]
+	}
+	byShard := slices.Grow(sc.byShard[:0], len(keys))[:len(keys)]
+	next := counts
+	for _, k := range keys {
+		i := k.h >> (64 - shardBits)
+		byShard[next[i]] = k
+		next[i]++
+	}
+	for i := range shardCount {
+		if lo, hi := counts[i], counts[i+1]; lo < hi {
+			added += applyShard(&s.shards[i], byShard[lo:hi])
+		}
+	}
+	sc.keys, sc.byShard = keys, byShard
+	return added
+}
+
+// applyShard records keys, all of shard sh, under one hold of its lock,
+// and returns how many were new.
+func applyShard(sh *shard, keys []batchKey) int {
+	subjects, sessions := 0, 0
+	for i := range keys {
+		if keys[i].subject {
+			subjects++
+		} else {
+			sessions++
+		}
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	added := 0
+	if subjects > 0 {
+		added += applySubjects(sh, keys, subjects)
+	}
+	if sessions > 0 {
+		added += applySessions(sh, keys, sessions)
+	}
+	return added
+}
+
+// applySubjects records the subject keys among keys (n of them) into sh's
+// table, grown first if they could make it too full, and returns how many
+// were new. The caller holds sh.mu.
+func applySubjects(sh *shard, keys []batchKey, n int) int {
+	t := sh.subjects.Load()
+	grown := false
+	if tooFull(t.n+n, t.size()) {
+		// Half full once filled, as after a prune: a bulk revocation
+		// comes in many batches, and a table grown just enough for each
+		// would be copied for nearly every one. Filled aside and swapped
+		// in whole: readers do not wait.
+		size := max(t.size()+t.size()/2, 2*(t.n+n))
+		t, grown = t.copyLive(size, -1), true
+	}
+	added := 0
+	for i := range keys {
+		k := &keys[i]
+		if !k.subject {
+			continue
+		}
+		j, found := t.find(k.k0, k.k1, "")
+		if found {
+			t.raise(j, k.gen, k.exp)
+			continue
+		}
+		t.insertAt(j, k.k0, k.k1, k.gen, k.exp)
+		added++
+	}
+	if grown {
+		sh.subjects.Store(t)
+	}
+	return added
+}
+
+// applySessions is applySubjects for the session keys among keys.
+func applySessions(sh *shard, keys []batchKey, n int) int {
+	t := sh.sessions.Load()
+	grown := false
+	if tooFull(t.n+n, t.size()) {
+		t, grown = t.resized(tableSize(t.n+n)), true
+	}
+	added := 0
+	for i := range keys {
+		k := &keys[i]
+		if k.subject {
+			continue
+		}
+		j, found := t.find(k.k0, k.k1, k.h)
+		if found {
+			t.exps[j] = max(t.exps[j], k.exp)
+			continue
+		}
+		t.insertAt(j, k.k0, k.k1, k.exp)
+		added++
+	}
+	if grown {
+		sh.sessions.Store(t)
+	}
+	return added
+}

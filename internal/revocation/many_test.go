@@ -1,0 +1,190 @@
+package revocation
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestApplyManyAsApply: a set given entries in batches (ApplyMany) answers
+// every lookup, holds the same count and prunes the same entries as one
+// given them one by one (Apply), across tables that grow within a batch,
+// repeated keys (in one batch and across batches), raised generations and
+// expiries, and session ids in and out of tegata's format.
+func TestApplyManyAsApply(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var es []Entry
+	for i := range 6000 {
+		seq := int64(i + 1)
+		exp := t0.Add(time.Duration(1+r.IntN(4)) * time.Hour)
+		switch k := r.IntN(10); {
+		case k < 5:
+			es = append(es, subject(seq, fmt.Sprint("user-", r.IntN(3000)), int64(r.IntN(5)), exp))
+		case k < 9:
+			es = append(es, session(seq, sidN(uint64(r.IntN(2000))), exp))
+		default:
+			es = append(es, session(seq, fmt.Sprint("other ", r.IntN(100)), exp))
+		}
+	}
+	one, many := NewSet(0), NewSet(0)
+	for _, e := range es {
+		if err := one.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for rest := es; len(rest) > 0; {
+		n := min(len(rest), 1+r.IntN(1500))
+		if got, err := many.ApplyMany(rest[:n]); got != n || err != nil {
+			t.Fatalf("ApplyMany(%d entries) = %d, %v, want %d, nil", n, got, err, n)
+		}
+		rest = rest[n:]
+	}
+	if one.Len() != many.Len() {
+		t.Fatalf("Len() = %d after ApplyMany, %d after Apply", many.Len(), one.Len())
+	}
+	check := func(when string) {
+		t.Helper()
+		for i := range 3000 {
+			sub := fmt.Sprint("user-", i)
+			for gen := range int64(6) {
+				k1, ok1 := one.Revoked("", sub, gen)
+				k2, ok2 := many.Revoked("", sub, gen)
+				if k1 != k2 || ok1 != ok2 {
+					t.Fatalf("%s: Revoked(%q, %d) = %q, %v after ApplyMany, %q, %v after Apply", when, sub, gen, k2, ok2, k1, ok1)
+				}
+			}
+		}
+		for i := range 2100 {
+			for _, sid := range []string{sidN(uint64(i)), fmt.Sprint("other ", i)} {
+				_, ok1 := one.Revoked(sid, "", 0)
+				_, ok2 := many.Revoked(sid, "", 0)
+				if ok1 != ok2 {
+					t.Fatalf("%s: Revoked(%q) = %v after ApplyMany, %v after Apply", when, sid, ok2, ok1)
+				}
+			}
+		}
+	}
+	check("applied")
+	for h := 1; h <= 4; h++ {
+		now := t0.Add(time.Duration(h) * time.Hour)
+		if n1, n2 := one.Prune(now), many.Prune(now); n1 != n2 {
+			t.Fatalf("Prune(+%dh) = %d after ApplyMany, %d after Apply", h, n2, n1)
+		}
+		check(fmt.Sprintf("pruned at +%dh", h))
+	}
+}
+
+// TestApplyManyStops: ApplyMany records exactly the entries before the
+// first that Apply would refuse, a malformed one or one that would
+// overfill the set, and returns that entry's error.
+func TestApplyManyStops(t *testing.T) {
+	exp := t0.Add(time.Hour)
+	tests := []struct {
+		name    string
+		max     int
+		es      []Entry
+		wantN   int
+		wantErr error
+	}{
+		{"malformed", 0, []Entry{subject(1, "a", 1, exp), session(2, "", exp), subject(3, "b", 1, exp)}, 1, ErrInvalidEntry},
+		{"unknown kind", 0, []Entry{subject(1, "a", 1, exp), {Seq: 2, Kind: "device", Session: "x"}}, 1, ErrInvalidEntry},
+		{"full", 3, []Entry{subject(1, "a", 1, exp), subject(2, "a", 2, exp), subject(3, "b", 1, exp), session(4, sidN(1), exp),
+			subject(5, "c", 1, exp), subject(6, "b", 3, exp)}, 4, ErrFull},
+		{"room of repeats given back", 4, []Entry{subject(1, "a", 1, exp), subject(2, "a", 2, exp), subject(3, "b", 1, exp),
+			subject(4, "b", 3, exp)}, 4, nil},
+		{"other session ids", 4, []Entry{session(1, "other 1", exp), session(2, "other 1", exp.Add(time.Hour)), subject(3, "c", 1, exp)}, 3, nil},
+		{"fits, repeats counted once", 3, []Entry{subject(1, "a", 1, exp), subject(2, "a", 2, exp), subject(3, "b", 1, exp),
+			session(4, sidN(1), exp), subject(5, "b", 3, exp)}, 5, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, want := NewSet(tt.max), NewSet(tt.max)
+			n, err := s.ApplyMany(tt.es)
+			if n != tt.wantN || !errors.Is(err, tt.wantErr) {
+				t.Fatalf("ApplyMany() = %d, %v, want %d, %v", n, err, tt.wantN, tt.wantErr)
+			}
+			for _, e := range tt.es[:n] {
+				if err := want.Apply(e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s.Len() != want.Len() {
+				t.Fatalf("Len() = %d, want %d (the entries before the refused one)", s.Len(), want.Len())
+			}
+			for _, sub := range []string{"a", "b", "c"} {
+				for gen := range int64(4) {
+					k1, ok1 := want.Revoked("", sub, gen)
+					k2, ok2 := s.Revoked("", sub, gen)
+					if k1 != k2 || ok1 != ok2 {
+						t.Fatalf("Revoked(%q, %d) = %q, %v, want %q, %v", sub, gen, k2, ok2, k1, ok1)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestApplyManyConcurrentReaders: readers looking up subjects and sessions
+// while batches grow the tables never miss an entry recorded before their
+// lookup began, nor see one that was never recorded (run with -race).
+func TestApplyManyConcurrentReaders(t *testing.T) {
+	s := NewSet(0)
+	exp := t0.Add(time.Hour)
+	const n = 20_000
+	if _, err := s.ApplyMany([]Entry{subject(1, "early", 1, exp), session(2, sidN(1<<40), exp)}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, ok := s.Revoked("", "early", 0); !ok {
+					errs <- "the early subject went missing"
+					return
+				}
+				if _, ok := s.Revoked(sidN(1<<40), "", 0); !ok {
+					errs <- "the early session went missing"
+					return
+				}
+				if _, ok := s.Revoked(sidN(uint64(n+i)), fmt.Sprint("never-", i), 0); ok {
+					errs <- "an entry never recorded was found"
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i += 1000 {
+		batch := make([]Entry, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			if j%2 == 0 {
+				batch = append(batch, subject(int64(j+3), fmt.Sprint("user-", j), 1, exp))
+			} else {
+				batch = append(batch, session(int64(j+3), sidN(uint64(j)), exp))
+			}
+		}
+		if _, err := s.ApplyMany(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if s.Len() != n+2 {
+		t.Fatalf("Len() = %d, want %d", s.Len(), n+2)
+	}
+}
