@@ -33,7 +33,10 @@ type Authority struct {
 	// embed.
 	set   *revocation.Set
 	local atomic.Pointer[verifier.Verifier] // rebuilt when the longest lifetime changes (lifetimes.go)
-	life  lifetimes
+	// console is local's twin for the operator console's tokens
+	// (ConsoleAudience), rebuilt with it: same set and keys, its own cache.
+	console atomic.Pointer[verifier.Verifier]
+	life    lifetimes
 	// applied is the highest log seq applied to set.
 	applied atomic.Int64
 	// caughtUp is when the log was last read to its end (Unix nanoseconds).
@@ -98,9 +101,14 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 // Config returns the effective configuration (defaults filled in).
 func (a *Authority) Config() Config { return a.cfg }
 
-// Verifier returns the in-process verifier that sees every revocation made
-// through this Authority before the revoking call returns.
+// Verifier returns the in-process verifier of the apps' tokens, which sees
+// every revocation made through this Authority before the revoking call
+// returns. It refuses the operator console's tokens (ConsoleAudience).
 func (a *Authority) Verifier() *verifier.Verifier { return a.local.Load() }
+
+// ConsoleVerifier is Verifier for the operator console's tokens: it
+// accepts ConsoleAudience alone, so never an app's token.
+func (a *Authority) ConsoleVerifier() *verifier.Verifier { return a.console.Load() }
 
 // Run keeps the authority current until ctx ends: it follows the revocation
 // log written by other nodes, reloads keys (rotation is a function of time

@@ -36,7 +36,8 @@ type Config struct {
 	// Issuer is the iss claim and the base of the discovery document,
 	// normally the authority's public URL. Required.
 	Issuer string
-	// Audience is the aud claim of access tokens. Default DefaultAudience.
+	// Audience is the aud claim of access tokens. Default DefaultAudience;
+	// never ConsoleAudience, the operator console's own.
 	Audience string
 	// AccessTTL is the lifetime of access tokens. Default DefaultAccessTTL.
 	AccessTTL time.Duration
@@ -183,6 +184,9 @@ func (c *Config) validate() error {
 	}
 	if c.Issuer == "" {
 		return errors.New("authority: Config.Issuer is required")
+	}
+	if c.Audience == ConsoleAudience {
+		return fmt.Errorf("authority: Config.Audience %q is the operator console's own: apps would accept the console's tokens", ConsoleAudience)
 	}
 	if n := c.StatusLists.Size; !c.StatusLists.Off() && (n < MinStatusListSize || n > MaxStatusListSize || n%8 != 0) {
 		return fmt.Errorf("authority: Config.StatusLists.Size %d is not a multiple of 8 in [%d, %d]",

@@ -141,11 +141,17 @@ func (a *Authority) readLeases(ctx context.Context, now time.Time) (*leaseView, 
 	v := &leaseView{leases: ls, readAt: now}
 	old := a.life.view.Swap(v)
 	if old == nil || old.longest(now, a.cfg.Leeway) != v.longest(now, a.cfg.Leeway) || a.local.Load() == nil {
-		lv, err := a.newLocalVerifier(max(a.cfg.AccessTTL, v.longest(now, a.cfg.Leeway)))
+		life := max(a.cfg.AccessTTL, v.longest(now, a.cfg.Leeway))
+		lv, err := a.newLocalVerifier(a.cfg.Audience, life)
+		if err != nil {
+			return nil, err
+		}
+		cv, err := a.newLocalVerifier(ConsoleAudience, life)
 		if err != nil {
 			return nil, err
 		}
 		a.local.Store(lv)
+		a.console.Store(cv)
 	}
 	return v, nil
 }
@@ -203,12 +209,13 @@ func (a *Authority) keyWindow() time.Duration {
 	return l + a.cfg.Leeway
 }
 
-// newLocalVerifier is this node's verifier, accepting tokens of up to
-// maxLifetime. It is rebuilt when that changes (its cache starts empty).
-func (a *Authority) newLocalVerifier(maxLifetime time.Duration) (*verifier.Verifier, error) {
+// newLocalVerifier is a verifier of this node for tokens of audience
+// (the apps' or ConsoleAudience), accepting tokens of up to maxLifetime.
+// It is rebuilt when that changes (its cache starts empty).
+func (a *Authority) newLocalVerifier(audience string, maxLifetime time.Duration) (*verifier.Verifier, error) {
 	cfg := verifier.Config{
 		Issuer:      a.cfg.Issuer,
-		Audience:    a.cfg.Audience,
+		Audience:    audience,
 		Algorithms:  []string{token.EdDSA, token.ES256},
 		Leeway:      a.cfg.Leeway,
 		MaxLifetime: maxLifetime,

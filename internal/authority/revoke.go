@@ -10,6 +10,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/token"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // Scopes of a subject revocation.
@@ -147,9 +148,13 @@ func (a *Authority) sessionOf(ctx context.Context, tok string) (string, error) {
 		}
 		return s.ID, nil
 	}
-	// A valid access token ends its session; an expired one is refused
-	// like any invalid token (the client should present its refresh token).
+	// A valid access token ends its session, the operator console's as an
+	// app's; an expired one is refused like any invalid token (the client
+	// should present its refresh token).
 	c, err := a.local.Load().Verify(ctx, tok)
+	if errors.Is(err, verifier.ErrAudience) {
+		c, err = a.console.Load().Verify(ctx, tok)
+	}
 	if err != nil {
 		a.log.Debug("token revocation: token not accepted", "reason", err)
 		return "", nil
@@ -158,7 +163,8 @@ func (a *Authority) sessionOf(ctx context.Context, tok string) (string, error) {
 }
 
 // Introspect answers RFC 7662 for access tokens with the same verifier apps
-// embed; a nil claims with a nil error means "not active".
+// embed; a nil claims with a nil error means "not active", as for the
+// operator console's tokens, which are not the apps' audience.
 //
 // It returns ErrStale, rather than an answer it cannot stand behind, when
 // this node has not read the revocation log to its end within StaleAfter

@@ -47,7 +47,13 @@ type SessionRequest struct {
 
 // ConsoleSubjectPrefix begins the subject of the operator console's own
 // sessions (followed by the API key's id), and no other session's.
-const ConsoleSubjectPrefix = "tegata-console:"
+const ConsoleSubjectPrefix = store.ConsoleSubjectPrefix
+
+// ConsoleAudience is the aud claim of the console's sessions' access
+// tokens, in place of Config.Audience (which may not take this value): the
+// console accepts only it (ConsoleVerifier), and the apps' verifiers, which
+// expect Config.Audience, refuse a console token with their audience error.
+const ConsoleAudience = "tegata-console"
 
 // Tokens is what a client receives on sign-in and refresh.
 type Tokens struct {
@@ -173,7 +179,7 @@ func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, tim
 	now = now.Truncate(time.Second)
 	exp := minTime(now.Add(a.accessTTL(now)), s.ExpiresAt).Truncate(time.Second)
 	at, err := token.Sign(key, token.Claims{
-		Issuer: a.cfg.Issuer, Subject: s.Subject, Audience: []string{a.cfg.Audience},
+		Issuer: a.cfg.Issuer, Subject: s.Subject, Audience: []string{a.audience(s.Subject)},
 		IssuedAt: now, Expiry: exp, ID: newTokenID(), SessionID: s.ID, Generation: gen,
 		Status: a.statusRef(s.Status), Extra: extra, JKT: tokenJKT(s.Binding),
 	})
@@ -181,6 +187,15 @@ func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, tim
 		return "", time.Time{}, fmt.Errorf("authority: sign: %w", err)
 	}
 	return at, exp, nil
+}
+
+// audience is the aud claim of a subject's access tokens: the apps' for
+// every subject but the console's own.
+func (a *Authority) audience(subject string) string {
+	if strings.HasPrefix(subject, ConsoleSubjectPrefix) {
+		return ConsoleAudience
+	}
+	return a.cfg.Audience
 }
 
 // tokenJKT is the cnf.jkt of a session's access tokens: the DPoP key's.

@@ -39,6 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{"serve: bad rate limits", []string{"serve", "--rate-limits", "maybe"}, nil, "--rate-limits must be on or off"},
 		{"serve: bad proxy CIDR", []string{"serve", "--trusted-proxies", "10.0.0.1"}, nil, "is not a CIDR"},
 		{"serve: bad algorithm", []string{"serve", "--alg", "HS256"}, nil, `Algorithm "HS256" is neither EdDSA nor ES256`},
+		{"serve: the console's audience", []string{"serve", "--audience", "tegata-console"}, nil, `Audience "tegata-console" is the operator console's own`},
 		{"serve: bad log level", []string{"serve", "--log-level", "loud"}, nil, "--log-level"},
 		{"serve: negative connection cap", []string{"serve", "--max-conns-per-address", "-1"}, nil, "must not be negative"},
 		{"serve: negative feed max age", []string{"serve", "--feed-max-age", "-1s"}, nil, "must not be negative (0 or off turns it off)"},

@@ -52,7 +52,7 @@ func serveConfig(env Env, args []string) (server.Config, error) {
 	fs.Int64Var(&cfg.SQLiteMaxSize, "sqlite-max-size", 0, "cap of the embedded SQLite database in bytes: past it writes are refused and /readyz answers 503, as on a full disk; 0 = no cap")
 	fs.StringVar(&cfg.Issuer, "issuer", "", "issuer URL put in tokens; default http://<addr>")
 	a := &cfg.Authority
-	fs.StringVar(&a.Audience, "audience", authority.DefaultAudience, "aud claim of access tokens")
+	fs.StringVar(&a.Audience, "audience", authority.DefaultAudience, "aud claim of access tokens (not tegata-console, the operator console's own)")
 	fs.StringVar(&a.Algorithm, "alg", authority.DefaultAlgorithm, "signing algorithm of new keys: EdDSA or ES256 (existing keys keep theirs until 'tegata keys rotate')")
 	fs.DurationVar(&a.AccessTTL, "access-ttl", authority.DefaultAccessTTL, "access token lifetime")
 	fs.DurationVar(&a.RefreshTTL, "refresh-ttl", authority.DefaultRefreshTTL, "refresh token idle lifetime")

@@ -104,7 +104,8 @@ func hasCookie(r *http.Request, name string) bool {
 }
 
 // session verifies the access token cookie with the authority's own
-// verifier (so a revoked session or key ends at once) and keeps the
+// verifier of console tokens (so a revoked session or key ends at once,
+// and an app's token, of another audience, is refused) and keeps the
 // session (keep). An expired access token is no end in itself: the
 // session it belongs to is found by the refresh cookie (resume), so that
 // an idle session is revoked whichever of the idle timeout and the access
@@ -114,7 +115,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (*operator, st
 	if err != nil {
 		return nil, "not signed in"
 	}
-	cl, err := c.a.Verifier().Verify(r.Context(), at.Value)
+	cl, err := c.a.ConsoleVerifier().Verify(r.Context(), at.Value)
 	switch {
 	case errors.Is(err, verifier.ErrStale) || errors.Is(err, verifier.ErrUnavailable):
 		// This node cannot tell revoked sessions now: no answer, but the

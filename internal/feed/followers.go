@@ -253,10 +253,15 @@ type record struct {
 	// reads it (Hub.reportStreams) to tell whether its heartbeats are
 	// needed.
 	reports reportCount
-	// mu guards FollowerState's fields for a report taken under the
-	// registry's read lock (followers.reportedFast); whoever holds the
-	// registry's write lock needs it not.
+	// mu guards FollowerState's fields, stored and dirty for a report
+	// taken under the registry's read lock (followers.reportedFast);
+	// whoever holds the registry's write lock needs it not.
 	mu sync.Mutex
+	// stored is the Heard of the state last handed out to be stored
+	// (followers.takeChanged); dirty says the record is on the registry's
+	// list of those to hand out.
+	stored time.Time
+	dirty  bool
 }
 
 // live reports whether r was heard within its staleness bound at now. A
@@ -289,6 +294,52 @@ type followers struct {
 	perAddr map[string]int // records by owner's address
 	hist    history
 	changed atomic.Pointer[chan struct{}] // closed (and replaced) on every change
+	// dirty are the records whose stored copy is out of date (see
+	// markLocked), in the order they became so. Its own lock, taken
+	// after a record's: reports mark records under the read lock.
+	dirtyMu sync.Mutex
+	dirty   []*record
+}
+
+// markLocked puts r on the list of records whose stored copy is out of
+// date, unless it is there already. The caller holds the registry's
+// write lock, or its read lock and r.mu.
+func (fs *followers) markLocked(r *record) {
+	if r.dirty {
+		return
+	}
+	r.dirty = true
+	fs.dirtyMu.Lock()
+	fs.dirty = append(fs.dirty, r)
+	fs.dirtyMu.Unlock()
+}
+
+// takeChanged returns the followers whose stored record is out of date,
+// each once until it is again: new, changed (identity, position,
+// readiness, a stream opened), or heard since more than half their
+// staleness bound after the state last taken (so that a listing on
+// another node, which has only the stored copy, never shows a live
+// verifier as silent). Those silent past their bound are left out.
+// Reports mark the records as they come, so a node with thousands of
+// followers looks only at those that changed.
+func (fs *followers) takeChanged(now time.Time) []FollowerState {
+	fs.dirtyMu.Lock()
+	list := fs.dirty
+	fs.dirty = nil
+	fs.dirtyMu.Unlock()
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	out := make([]FollowerState, 0, len(list))
+	for _, r := range list {
+		r.mu.Lock()
+		r.dirty = false
+		if r.live(now) {
+			r.stored = r.Heard
+			out = append(out, r.FollowerState)
+		}
+		r.mu.Unlock()
+	}
+	return out
 }
 
 func newFollowers(lim followerLimits) *followers {
@@ -321,6 +372,9 @@ func (fs *followers) replaced(head int64) {
 	clear(fs.m)
 	clear(fs.perKey)
 	clear(fs.perAddr)
+	fs.dirtyMu.Lock()
+	fs.dirty = nil
+	fs.dirtyMu.Unlock()
 	fs.hist = history{base: head}
 	fs.wakeLocked()
 }
@@ -395,6 +449,7 @@ func (fs *followers) connected(f Follower, token string, q Requester, after, hea
 	}
 	fs.heardLocked(r, f, now)
 	r.Position, r.Streams = after, r.Streams+1
+	fs.markLocked(r)
 	fs.wakeLocked()
 	return r.token, nil
 }
@@ -505,6 +560,7 @@ func (fs *followers) reported(f Follower, token string, pos int64, ready bool, n
 	}
 	fs.heardLocked(r, f, now)
 	r.Position, r.Ready = pos, ready
+	fs.markLocked(r)
 	fs.wakeLocked()
 	return r.token, r.StaleAfter, nil
 }
@@ -533,6 +589,9 @@ func (fs *followers) reportedFast(f Follower, token string, pos int64, ready boo
 	}
 	moved := r.Position != pos || r.Ready != ready
 	r.Heard, r.Position, r.Ready = now, pos, ready
+	if moved || now.Sub(r.stored) >= r.StaleAfter/2 {
+		fs.markLocked(r)
+	}
 	if moved {
 		// A renewal that says nothing new wakes nobody: a waiter needs a
 		// follower's position to move (time alone is what Safe's next
@@ -677,19 +736,20 @@ func (fs *followers) list(now time.Time) []FollowerState {
 	return out
 }
 
-// count returns how many followers list would return.
-func (fs *followers) count(now time.Time) int {
+// count returns how many followers list would return, and the longest
+// staleness bound among them.
+func (fs *followers) count(now time.Time) (n int, longest time.Duration) {
 	fs.mu.RLock()
 	defer fs.mu.RUnlock()
-	n := 0
 	for _, r := range fs.m {
 		r.mu.Lock()
 		if r.live(now) {
 			n++
+			longest = max(longest, r.StaleAfter)
 		}
 		r.mu.Unlock()
 	}
-	return n
+	return n, longest
 }
 
 // history remembers when the hub's head passed each value, for the last

@@ -3,6 +3,7 @@ package feed
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -249,7 +250,7 @@ func TestReportMakesNoRecord(t *testing.T) {
 	if _, _, err := fs.reported(fol("ghost", time.Hour), "", 0, true, at(0)); !errors.Is(err, errUnknown) {
 		t.Fatalf("report without a stream = %v, want errUnknown", err)
 	}
-	if n := fs.count(at(0)); n != 0 {
+	if n, _ := fs.count(at(0)); n != 0 {
 		t.Errorf("followers after a refused report = %d, want 0", n)
 	}
 }
@@ -307,7 +308,7 @@ func TestStaleAfterCap(t *testing.T) {
 	if safe, _ := fs.safe(3, at(5.1)); safe != 3 {
 		t.Errorf("safe 5.1s after long was last heard = %d, want 3: its leases lasted at most 5s", safe)
 	}
-	if n := fs.count(at(5.1)); n != 0 {
+	if n, _ := fs.count(at(5.1)); n != 0 {
 		t.Errorf("followers after the cap = %d, want 0", n)
 	}
 }
@@ -335,5 +336,54 @@ func TestHeaderRoundsBoundUp(t *testing.T) {
 	got, _, _, err := parseFollower(f.header(""))
 	if err != nil || got.StaleAfter != 2*time.Millisecond {
 		t.Errorf("parseFollower(header(1.5ms)) = %v, %v; want 2ms", got.StaleAfter, err)
+	}
+}
+
+// TestTakeChanged: the registry hands out a follower's state for storing
+// when it is new, when what it says changes, and when it was heard half
+// its bound after the state last handed out; renewals in between hand out
+// nothing, and a follower silent past its bound is left out.
+func TestTakeChanged(t *testing.T) {
+	t.Parallel()
+	fs := newFollowers(followerLimits{})
+	ids := func(st []FollowerState) []string {
+		var out []string
+		for _, s := range st {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	report := func(id, tok string, pos int64, ready bool, s float64) {
+		t.Helper()
+		if _, _, err := fs.reported(fol(id, 10*time.Second), tok, pos, ready, at(s)); err != nil {
+			t.Fatalf("report of %s at %vs = %v", id, s, err)
+		}
+	}
+	ta, err := fs.connected(fol("a", 10*time.Second), "", Requester{}, 0, 0, at(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := fs.connected(fol("b", 10*time.Second), "", Requester{}, 0, 0, at(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		do   func()
+		now  float64
+		want []string
+	}{
+		{"new", func() {}, 0, []string{"a", "b"}},
+		{"nothing since", func() {}, 0, nil},
+		{"renewals within half the bound", func() { report("a", ta, 0, false, 3.3); report("b", tb, 0, false, 3.3) }, 3.3, nil},
+		{"a moved", func() { report("a", ta, 5, true, 4) }, 4, []string{"a"}},
+		{"b heard half its bound after it was stored", func() { report("b", tb, 0, false, 6.6) }, 6.6, []string{"b"}},
+		{"a heard within half its bound of 4s", func() { report("a", ta, 5, true, 8.9) }, 8.9, nil},
+		{"b moved then went silent past its bound, a heard", func() { report("b", tb, 1, false, 7); report("a", ta, 5, true, 17) }, 17.5, []string{"a"}},
+	} {
+		tt.do()
+		if got := ids(fs.takeChanged(at(tt.now))); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: takeChanged = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

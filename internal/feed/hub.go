@@ -302,8 +302,12 @@ func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
 		return false, err
 	}
 	pos := h.Head()
-	if srcHead < pos {
+	switch {
+	case srcHead < pos:
 		h.replaced(srcHead)
+		return false, nil
+	case srcHead == pos:
+		// Nothing new: a tick of an idle hub reads the head alone.
 		return false, nil
 	}
 	entries, err := h.src.EntriesAfter(ctx, pos, h.cfg.BatchSize)

@@ -660,3 +660,22 @@ func TestNoLeaseWhileTheLogIsUnreadable(t *testing.T) {
 		}
 	})
 }
+
+// TestIdleHubReadsTheHeadAlone: a tick of a hub whose log has not moved
+// reads the log's head and no entries (a query a second per node saved);
+// an append is read as before.
+func TestIdleHubReadsTheHeadAlone(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: 10 * time.Millisecond})
+	waitFor(t, "ten ticks", func() bool { return log.heads.Load() >= 10 })
+	if n := log.reads.Load(); n != 0 {
+		t.Fatalf("%d reads of entries over ten ticks of an idle log, want 0", n)
+	}
+	log.appendN(1, live)
+	waitFor(t, "the append read", func() bool { return hub.Head() == 3 })
+	if n := log.reads.Load(); n == 0 {
+		t.Fatal("the hub reached the new head without reading the entry")
+	}
+}

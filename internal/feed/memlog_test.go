@@ -18,6 +18,7 @@ type memLog struct {
 	head    int64
 	subs    map[chan struct{}]struct{}
 	heads   atomic.Int64 // Head calls
+	reads   atomic.Int64 // EntriesAfter calls
 	down    atomic.Bool  // when set, every read fails
 	silent  atomic.Bool  // when set, appends wake nobody (a lost NOTIFY)
 }
@@ -102,6 +103,7 @@ func (m *memLog) wake() {
 }
 
 func (m *memLog) EntriesAfter(_ context.Context, after int64, limit int) ([]revocation.Entry, error) {
+	m.reads.Add(1)
 	if m.down.Load() {
 		return nil, errDown
 	}

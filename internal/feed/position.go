@@ -286,7 +286,20 @@ func (h *Hub) Safe() (safe, head int64, next time.Time) {
 }
 
 // FollowerCount returns how many followers Followers would return.
-func (h *Hub) FollowerCount() int { return h.fl.count(h.cfg.Clock.Now()) }
+func (h *Hub) FollowerCount() int {
+	n, _ := h.fl.count(h.cfg.Clock.Now())
+	return n
+}
+
+// FollowerStats returns how many followers Followers would return, and
+// the longest staleness bound among them, without copying them.
+func (h *Hub) FollowerStats() (n int, longest time.Duration) { return h.fl.count(h.cfg.Clock.Now()) }
+
+// ChangedFollowers returns the followers whose stored record is out of
+// date, each once until it is again: new, changed, or heard since more
+// than half their staleness bound after it was last returned. It looks at
+// those alone, not at every follower.
+func (h *Hub) ChangedFollowers() []FollowerState { return h.fl.takeChanged(h.cfg.Clock.Now()) }
 
 // Pending returns up to limit of the followers for which position x is not
 // yet in force (see Safe), and how many there are in all.

@@ -25,6 +25,13 @@ type Hub interface {
 	Safe() (safe, head int64, next time.Time)
 	Followers() []feed.FollowerState
 	FollowerCount() int
+	// FollowerStats returns FollowerCount and the longest staleness bound
+	// among those followers.
+	FollowerStats() (n int, longest time.Duration)
+	// ChangedFollowers returns the followers whose stored record is out
+	// of date (new, changed, or heard since more than half their bound
+	// after it was last returned), each once until it is again.
+	ChangedFollowers() []feed.FollowerState
 	// Pending returns up to limit of the followers for which x is not yet
 	// in force, and how many there are in all.
 	Pending(x int64, limit int) ([]feed.FollowerState, int)
@@ -163,7 +170,7 @@ type Cluster struct {
 	changed    chan struct{}        // closed (and replaced) when own or nodes change
 
 	// Used by Run's goroutine only.
-	written  map[string]store.VerifierRecord // verifier records as last written
+	unsaved  []store.VerifierRecord // verifier records a failed flush did not write
 	failing  bool
 	lastEval time.Time     // on the wall clock, as the spacing is
 	evalCost time.Duration // how long the last evaluation took
@@ -183,7 +190,7 @@ type nodeState struct {
 func New(cfg Config) *Cluster {
 	cfg.defaults()
 	return &Cluster{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), metrics: newMetrics(),
-		nodes: map[string]nodeState{}, changed: make(chan struct{}), written: map[string]store.VerifierRecord{}}
+		nodes: map[string]nodeState{}, changed: make(chan struct{})}
 }
 
 // NodeID returns this node's ID.
@@ -452,20 +459,16 @@ func (c *Cluster) mergeMessage(m *nodeMessage) {
 func (c *Cluster) flush(ctx context.Context) error {
 	now := c.cfg.Clock.Now()
 	safe, head, _ := c.cfg.Hub.Safe()
-	fs := c.cfg.Hub.Followers()
-	longest := c.cfg.StaleAfter
-	for _, f := range fs {
-		longest = max(longest, f.StaleAfter)
-	}
-	rec := store.NodeRecord{ID: c.cfg.NodeID, URL: c.cfg.URL, Advertise: c.cfg.Advertise, Safe: safe, Head: head, Followers: len(fs),
+	n, longest := c.cfg.Hub.FollowerStats()
+	longest = max(longest, c.cfg.StaleAfter)
+	rec := store.NodeRecord{ID: c.cfg.NodeID, URL: c.cfg.URL, Advertise: c.cfg.Advertise, Safe: safe, Head: head, Followers: n,
 		Version: c.version.Add(1), UpdatedAt: now, ExpiresAt: now.Add(2*c.cfg.FlushEvery + longest)}
-	vs := c.changedRecords(fs)
+	vs := c.changedRecords(c.cfg.Hub.ChangedFollowers())
 	if err := c.cfg.Store.SaveFollowers(ctx, rec, vs); err != nil {
+		c.unsaved = vs // written with the next flush's
 		return err
 	}
-	for _, v := range vs {
-		c.written[v.ID] = v
-	}
+	c.unsaved = nil
 	c.cfg.License.set(rec.ExpiresAt)
 	c.mu.Lock()
 	c.own = rec
@@ -492,28 +495,20 @@ const (
 	pruneEvery = 60
 )
 
-// changedRecords returns the followers whose stored record is out of date:
-// new, moved, changed, or heard since more than half of their
-// staleness bound ago (so a listing never shows a live verifier as
-// silent). It forgets those no longer following.
+// changedRecords returns the records of the followers the hub says
+// changed since the last flush, with those a failed flush left unwritten
+// (the newer record of a verifier in both).
 func (c *Cluster) changedRecords(fs []feed.FollowerState) []store.VerifierRecord {
-	seen := make(map[string]bool, len(fs))
-	var out []store.VerifierRecord
+	out := make([]store.VerifierRecord, 0, len(c.unsaved)+len(fs))
+	taken := make(map[string]bool, len(fs))
 	for _, f := range fs {
-		seen[f.ID] = true
-		v := store.VerifierRecord{ID: f.ID, Name: f.Name, Host: f.Host, Version: f.Version, Node: c.cfg.NodeID,
-			Position: f.Position, Ready: f.Ready, StaleAfter: f.StaleAfter, HeardAt: f.Heard}
-		old, ok := c.written[f.ID]
-		heard := old.HeardAt
-		old.HeardAt = v.HeardAt
-		if ok && old == v && v.HeardAt.Sub(heard) < v.StaleAfter/2 {
-			continue
-		}
-		out = append(out, v)
+		taken[f.ID] = true
+		out = append(out, store.VerifierRecord{ID: f.ID, Name: f.Name, Host: f.Host, Version: f.Version, Node: c.cfg.NodeID,
+			Position: f.Position, Ready: f.Ready, StaleAfter: f.StaleAfter, HeardAt: f.Heard})
 	}
-	for id := range c.written {
-		if !seen[id] {
-			delete(c.written, id)
+	for _, v := range c.unsaved {
+		if !taken[v.ID] {
+			out = append(out, v)
 		}
 	}
 	return out

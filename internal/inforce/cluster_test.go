@@ -61,6 +61,19 @@ func (h *fakeHub) FollowerCount() int {
 	return len(h.followers)
 }
 
+func (h *fakeHub) FollowerStats() (int, time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var longest time.Duration
+	for _, f := range h.followers {
+		longest = max(longest, f.StaleAfter)
+	}
+	return len(h.followers), longest
+}
+
+// ChangedFollowers returns every follower: the fake keeps no stored state.
+func (h *fakeHub) ChangedFollowers() []feed.FollowerState { return h.Followers() }
+
 func (h *fakeHub) Pending(x int64, limit int) ([]feed.FollowerState, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

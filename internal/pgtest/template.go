@@ -214,39 +214,50 @@ func dropSchema(db *sql.DB, schema string) error {
 	return nil
 }
 
-// signature digests the catalog of schema, its own name left out.
+// signature digests the catalog of schema, its own name left out. It
+// reaches the schema's objects through pg_depend and the catalogs' indexes,
+// never by scanning pg_class or pg_attribute, which tests that create and
+// drop schemas all day leave full of dead rows where autovacuum is off.
 func signature(ctx context.Context, db *sql.DB, schema string) (string, error) {
 	var sig string
 	err := db.QueryRowContext(ctx, `
-		WITH n AS (SELECT oid, nspname, nspacl FROM pg_namespace WHERE nspname = $1)
+		WITH n AS (SELECT oid, nspacl FROM pg_namespace WHERE nspname = $1),
+		owned AS (
+			SELECT d.classid, d.objid, d.objsubid FROM n JOIN pg_depend d
+				ON d.refclassid = 'pg_namespace'::regclass AND d.refobjid = n.oid
+		),
+		rel AS (
+			SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.relrowsecurity, c.relacl
+			FROM owned JOIN pg_class c ON owned.classid = 'pg_class'::regclass AND c.oid = owned.objid
+		)
 		SELECT md5(coalesce(string_agg(replace(d, quote_ident($1) || '.', ''), E'\n' ORDER BY d), ''))
 		FROM (
 			SELECT 'schema ' || coalesce(nspacl::text, '') AS d FROM n
 			UNION ALL
-			SELECT 'relation ' || c.relname || ' ' || c.relkind::text || ' ' || c.relpersistence::text || ' ' || coalesce(c.relacl::text, '')
-			FROM pg_class c JOIN n ON c.relnamespace = n.oid
+			SELECT 'relation ' || relname || ' ' || relkind::text || ' ' || relpersistence::text || ' ' ||
+				relrowsecurity || ' ' || coalesce(relacl::text, '')
+			FROM rel
 			UNION ALL
-			SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' ||
-				a.attnotnull || ' ' || a.attidentity::text || a.attgenerated::text || ' ' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
-			FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN n ON c.relnamespace = n.oid
+			SELECT 'column ' || rel.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' ||
+				a.attnotnull || ' ' || a.attidentity::text || a.attgenerated::text || ' ' ||
+				coalesce(pg_get_expr(ad.adbin, ad.adrelid), '') || ' ' || coalesce(a.attacl::text, '')
+			FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid
 			LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 			WHERE a.attnum > 0 AND NOT a.attisdropped
 			UNION ALL
 			SELECT 'constraint ' || co.conname || ' ' || pg_get_constraintdef(co.oid)
-			FROM pg_constraint co JOIN n ON co.connamespace = n.oid
+			FROM rel JOIN pg_constraint co ON co.conrelid = rel.oid
 			UNION ALL
-			SELECT 'index ' || pg_get_indexdef(i.indexrelid)
-			FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN n ON c.relnamespace = n.oid
-			UNION ALL
-			SELECT 'function ' || pg_get_functiondef(p.oid)
-			FROM pg_proc p JOIN n ON p.pronamespace = n.oid
+			SELECT 'index ' || ic.relname || ' ' || pg_get_indexdef(i.indexrelid)
+			FROM rel JOIN pg_index i ON i.indrelid = rel.oid JOIN pg_class ic ON ic.oid = i.indexrelid
 			UNION ALL
 			SELECT 'trigger ' || pg_get_triggerdef(tg.oid)
-			FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid JOIN n ON c.relnamespace = n.oid
-			WHERE NOT tg.tgisinternal
+			FROM rel JOIN pg_trigger tg ON tg.tgrelid = rel.oid WHERE NOT tg.tgisinternal
 			UNION ALL
-			SELECT 'type ' || ty.typname FROM pg_type ty JOIN n ON ty.typnamespace = n.oid
-			WHERE ty.typrelid = 0
+			SELECT 'object ' || pg_describe_object(classid, objid, objsubid) FROM owned
+			WHERE classid <> 'pg_class'::regclass
+			UNION ALL
+			SELECT 'function ' || pg_get_functiondef(objid) FROM owned WHERE classid = 'pg_proc'::regclass
 		) AS catalog`, schema).Scan(&sig)
 	if err != nil {
 		return "", fmt.Errorf("catalog of schema %s: %w", schema, err)
@@ -277,7 +288,7 @@ func resetStatements(ctx context.Context, db *sql.DB, schema string) ([]string, 
 			stmts = append(stmts, "INSERT INTO {to}."+quoteIdent(tb)+" OVERRIDING SYSTEM VALUE SELECT * FROM {from}."+quoteIdent(tb))
 		}
 	}
-	seqs, err := strings1(ctx, db, `SELECT sequencename FROM pg_sequences WHERE schemaname = $1 ORDER BY 1`, schema)
+	seqs, err := strings1(ctx, db, relationsOf+`AND c.relkind = 'S' ORDER BY 1`, schema)
 	if err != nil {
 		return nil, err
 	}
@@ -289,16 +300,25 @@ func resetStatements(ctx context.Context, db *sql.DB, schema string) ([]string, 
 	return stmts, nil
 }
 
+// relationsOf selects the names of the relations of schema $1 (to be
+// narrowed by relkind) through pg_depend, without scanning pg_class (see
+// signature).
+const relationsOf = `SELECT c.relname FROM pg_namespace n
+	JOIN pg_depend d ON d.refclassid = 'pg_namespace'::regclass AND d.refobjid = n.oid AND d.classid = 'pg_class'::regclass
+	JOIN pg_class c ON c.oid = d.objid
+	WHERE n.nspname = $1 `
+
 // tablesInDeleteOrder lists the tables of schema so that each comes before
 // the tables its foreign keys reference.
 func tablesInDeleteOrder(ctx context.Context, db *sql.DB, schema string) ([]string, error) {
-	tables, err := strings1(ctx, db, `SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, schema)
+	tables, err := strings1(ctx, db, relationsOf+`AND c.relkind IN ('r', 'p') ORDER BY 1`, schema)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT c.relname, r.relname FROM pg_constraint co
-		JOIN pg_class c ON c.oid = co.conrelid JOIN pg_class r ON r.oid = co.confrelid
-		WHERE co.contype = 'f' AND co.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)`, schema)
+	rows, err := db.QueryContext(ctx, `SELECT c.relname, r.relname FROM (`+relationsOf+`) AS t
+		JOIN pg_class c ON c.relname = t.relname AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)
+		JOIN pg_constraint co ON co.conrelid = c.oid AND co.contype = 'f'
+		JOIN pg_class r ON r.oid = co.confrelid`, schema)
 	if err != nil {
 		return nil, fmt.Errorf("foreign keys of schema %s: %w", schema, err)
 	}

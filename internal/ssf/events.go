@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
@@ -40,8 +41,14 @@ type event struct {
 //   - a subject signed out everywhere: one session-revoked about the user;
 //   - an access cutoff that carries new claims: token-claims-change with
 //     them. An access cutoff without new claims has no CAEP event type.
+//
+// The operator console's own sessions (store.ConsoleSubjectPrefix) are no
+// user's of the apps a receiver serves: their revocations have no event.
 func eventOf(e store.DetailedEntry, issuer string) (event, bool) {
 	d := e.Detail
+	if strings.HasPrefix(e.Subject, store.ConsoleSubjectPrefix) || strings.HasPrefix(d.Subject, store.ConsoleSubjectPrefix) {
+		return event{}, false
+	}
 	body := map[string]any{
 		"event_timestamp":   e.CreatedAt.Unix(),
 		"initiating_entity": entity(d),

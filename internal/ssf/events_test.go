@@ -48,6 +48,9 @@ func TestEventOf(t *testing.T) {
 		{"access cutoff with new claims", subject(store.EntryDetail{Cause: store.CauseSubjectRevoke, Claims: json.RawMessage(`{"role":"viewer"}`), Entity: "policy"}),
 			EventTokenClaimsChange, user, "policy", "Claims changed; earlier access tokens revoked", `{"role":"viewer"}`},
 		{"access cutoff without claims", subject(store.EntryDetail{Cause: store.CauseSubjectRevoke}), "", "", "", "", ""},
+		{"console session signed out", session(store.EntryDetail{Cause: store.CauseSessionRevoke, Subject: store.ConsoleSubjectPrefix + "k1", Entity: "admin"}), "", "", "", "", ""},
+		{"console sessions of a revoked API key", store.DetailedEntry{Entry: revocation.Entry{Seq: 9, Kind: revocation.KindSubject, Subject: store.ConsoleSubjectPrefix + "k1", CreatedAt: created},
+			Detail: store.EntryDetail{Cause: store.CauseSubjectRevoke, EndSessions: true}}, "", "", "", "", ""},
 		{"access cutoff clearing the claims", subject(store.EntryDetail{Cause: store.CauseSubjectRevoke, Claims: json.RawMessage(`{}`)}), "", "", "", "", ""},
 	}
 	for _, tt := range tests {

@@ -119,6 +119,12 @@ type NewSession struct {
 	Record string
 }
 
+// ConsoleSubjectPrefix begins the subject of the operator console's own
+// sessions (followed by the API key's id), and no other session's. The
+// store keeps them as any other; readers of the log that speak for the
+// apps' users (the Shared Signals transmitter) leave them out.
+const ConsoleSubjectPrefix = "tegata-console:"
+
 // ActionConsoleSignIn is the audit action of a sign-in to the operator
 // console: an admin API key opened a console session.
 const ActionConsoleSignIn = "console.sign_in"
