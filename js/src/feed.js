@@ -1,11 +1,10 @@
 // The feed follower: one Server-Sent Events stream at a time to one of the
 // authorities (round robin on any error), resuming after the last position
 // applied, with position reports that earn leases on the follower's
-// freshness. The wire format is the feed protocol's format 2 (format 1
-// revoke events are read too); see docs/node.md for why fetch streaming
-// rather than an EventSource client.
+// freshness. The wire format is docs/feed-protocol.md's; see docs/node.md
+// for why fetch streaming rather than an EventSource client.
 import { randomBytes } from 'node:crypto'
-import { SSEDecoder, parseLines, entryFromJSON } from './sse.js'
+import { SSEDecoder, parseLines } from './sse.js'
 import { sleep, backoff, HOST, VERSION } from './http.js'
 
 const REPORT_SPACING = 5 // ms between the starts of two reports of a stream
@@ -232,9 +231,6 @@ export class Follower {
     switch (ev.type) {
       case 'revocations':
         this.applyAll(parseLines(ev.data), now, reporter)
-        return false
-      case 'revoke':
-        this.applyAll([entryFromJSON(ev.data)], now, reporter)
         return false
       case 'heartbeat':
         this.heartbeat(JSON.parse(ev.data), now, reporter)

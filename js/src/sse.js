@@ -130,17 +130,3 @@ function int(s) {
   const n = Number(s)
   return Number.isSafeInteger(n) ? n : undefined
 }
-
-/** entryFromJSON converts a format 1 revoke event's entry (times in RFC 3339) to the parsed form. */
-export function entryFromJSON(data) {
-  const e = JSON.parse(data)
-  const micros = (s) => {
-    const ms = Date.parse(s)
-    if (Number.isNaN(ms)) throw new Error(`feed: malformed revoke event: bad instant ${JSON.stringify(s)}`)
-    const frac = /\.(\d+)/.exec(s)?.[1] ?? ''
-    return ms * 1000 + Number((frac + '000000').slice(3, 6))
-  }
-  if (!Number.isSafeInteger(e.seq)) throw new Error('feed: malformed revoke event: no seq')
-  return { seq: e.seq, kind: e.kind, sid: e.sid, sub: e.sub, sgen: e.sgen ?? 0,
-    createdAt: micros(e.created_at), expiresAt: micros(e.expires_at) }
-}
