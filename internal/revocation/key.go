@@ -35,8 +35,7 @@ func (s *Set) Key(sid, sub string) Key {
 	}
 	if sub != "" {
 		k.checkSubject = true
-		k.sub0 = maphash.String(s.sub0Seed, sub)
-		k.sub1 = max(maphash.String(s.sub1Seed, sub), 1) // as subjectTable.secondWord
+		k.sub0, k.sub1 = s.subjectKey(sub)
 	}
 	return k
 }
@@ -61,4 +60,11 @@ func (s *Set) RevokedKey(k *Key, gen int64) (Kind, bool) {
 		}
 	}
 	return "", false
+}
+
+// subjectKey is sub's key in the subject tables: k0 places it (shard and
+// slot), k1 tells it from others at the same k0 (as subjectTable.secondWord,
+// never 0, which marks an empty slot).
+func (s *Set) subjectKey(sub string) (k0, k1 uint64) {
+	return maphash.String(s.sub0Seed, sub), max(maphash.String(s.sub1Seed, sub), 1)
 }

@@ -1,7 +1,6 @@
 package revocation
 
 import (
-	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -110,8 +109,7 @@ func (s *Set) applyBatch(es []Entry) int {
 		exp := expirySeconds(e.ExpiresAt)
 		var k batchKey
 		if e.Kind == KindSubject {
-			k0 := maphash.String(s.sub0Seed, e.Subject)
-			k1 := max(maphash.String(s.sub1Seed, e.Subject), 1) // as subjectTable.secondWord
+			k0, k1 := s.subjectKey(e.Subject)
 			k = batchKey{h: k0, k0: k0, k1: k1, gen: e.Generation, exp: clampUint32(exp), subject: true}
 		} else {
 			k0, k1, ok := decodeSID(e.Session)
@@ -124,7 +122,7 @@ func (s *Set) applyBatch(es []Entry) int {
 			k = batchKey{h: hashKey(k0, k1, s.keySeed), k0: k0, k1: k1, exp: clampUint32(exp)}
 		}
 		keys = append(keys, k)
-		counts[k.h>>(64-shardBits)+1]++
+		counts[shardIndex(k.h)+1]++
 	}
 	// Group the keys by shard (a counting sort), so that each shard is
 	// locked, and its tables grown, once.
@@ -134,7 +132,7 @@ func (s *Set) applyBatch(es []Entry) int {
 	byShard := slices.Grow(sc.byShard[:0], len(keys))[:len(keys)]
 	next := counts
 	for _, k := range keys {
-		i := k.h >> (64 - shardBits)
+		i := shardIndex(k.h)
 		byShard[next[i]] = k
 		next[i]++
 	}

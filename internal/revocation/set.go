@@ -319,8 +319,11 @@ func (s *Set) Reset() {
 }
 
 func (s *Set) shardOf(h uint64) *shard {
-	return &s.shards[h>>(64-shardBits)]
+	return &s.shards[shardIndex(h)]
 }
+
+// shardIndex is the shard of a key hashed to h: its top bits.
+func shardIndex(h uint64) uint64 { return h >> (64 - shardBits) }
 
 // expirySeconds converts t to unix seconds, rounding up so that an entry is
 // kept at least until t.
