@@ -83,7 +83,7 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request) (*conn, int64, bool) 
 		return nil, 0, false
 	}
 	hdr := w.Header()
-	c := &conn{hub: h, w: w, rc: http.NewResponseController(w), named: named, beatTicks: 1}
+	c := &conn{hub: h, w: w, rc: http.NewResponseController(w), beatTicks: 1}
 	if named {
 		token, err := h.follow(f, r.Header.Get(headerToken), requesterOf(r.Context()), epoch, after)
 		if err != nil {
@@ -180,9 +180,9 @@ type conn struct {
 	// by one wake-up, and a client told "you are current" at the hub's
 	// head would report ready without entries already acknowledged.
 	floor int64
-	// named: the client named itself, so it is sent asks; asked is the
-	// highest position asked of it so far; follower is its id.
-	named    bool
+	// follower is the id of a client that named itself ("" for one that
+	// did not), which is sent asks; asked is the highest position asked
+	// of it so far.
 	follower string
 	asked    int64
 	// told is the position the client has heard: the id of the last
@@ -353,7 +353,7 @@ func (c *conn) live(ctx context.Context) error {
 			}
 			// An ask goes once the stream has sent the entries up to
 			// it, with them: the follower cannot answer it before.
-			if c.named && v.want > c.asked && c.pos >= v.want {
+			if c.follower != "" && v.want > c.asked && c.pos >= v.want {
 				c.write(v.askFrame)
 				c.asked, wrote = v.want, true
 			}

@@ -138,13 +138,12 @@ func parseLines(dst []revocation.Entry, data []byte) ([]revocation.Entry, error)
 // keeps a key keeps the event's text, up to 64 KiB, alive with it; the
 // revocation set keeps hashes, or a copy).
 type lineParser struct {
-	text  string
-	prev  revocation.Entry // the last entry parsed, which a continuation follows
-	first bool
+	text string
+	prev revocation.Entry // the last entry parsed, which a continuation follows (none yet: no Kind)
 }
 
 func newLineParser(data []byte) *lineParser {
-	return &lineParser{text: string(data), first: true}
+	return &lineParser{text: string(data)}
 }
 
 func (p *lineParser) done() bool { return len(p.text) == 0 }
@@ -161,7 +160,7 @@ func (p *lineParser) next(dst []revocation.Entry, limit int) ([]revocation.Entry
 		var e revocation.Entry
 		var err error
 		if len(line) > 0 && line[0] == '+' {
-			if p.first {
+			if p.prev.Kind == "" {
 				return dst, fmt.Errorf("%w: a continuation line first in its event", errLine)
 			}
 			e, err = parseContinuation(line[1:], &p.prev)
@@ -172,7 +171,7 @@ func (p *lineParser) next(dst []revocation.Entry, limit int) ([]revocation.Entry
 			return dst, err
 		}
 		dst = append(dst, e)
-		p.prev, p.first = e, false
+		p.prev = e
 	}
 	return dst, nil
 }
