@@ -19,14 +19,13 @@ import (
 )
 
 // Hub is this node's feed hub, as a Cluster uses it. Followers,
-// FollowerCount and Pending count the same followers: those heard within
+// FollowerStats and Pending count the same followers: those heard within
 // their staleness bound.
 type Hub interface {
 	Safe() (safe, head int64, next time.Time)
 	Followers() []feed.FollowerState
-	FollowerCount() int
-	// FollowerStats returns FollowerCount and the longest staleness bound
-	// among those followers.
+	// FollowerStats returns how many followers there are and the longest
+	// staleness bound among them.
 	FollowerStats() (n int, longest time.Duration)
 	// ChangedFollowers returns the followers whose stored record is out
 	// of date (new, changed, or heard since more than half their bound
@@ -280,7 +279,7 @@ func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer) {
 	}
 	c.lastEval = clock.Real.Now()
 	safe, head, next := c.cfg.Hub.Safe()
-	followers := c.cfg.Hub.FollowerCount()
+	followers, _ := c.cfg.Hub.FollowerStats()
 	c.evalCost = clock.Real.Now().Sub(c.lastEval)
 	c.mu.Lock()
 	c.own.Safe, c.own.Head, c.own.Followers = safe, head, followers

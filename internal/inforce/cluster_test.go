@@ -55,12 +55,6 @@ func (h *fakeHub) Followers() []feed.FollowerState {
 	return append([]feed.FollowerState(nil), h.followers...)
 }
 
-func (h *fakeHub) FollowerCount() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.followers)
-}
-
 func (h *fakeHub) FollowerStats() (int, time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

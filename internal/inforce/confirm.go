@@ -171,7 +171,7 @@ func (c *Cluster) live(n store.NodeRecord, now time.Time) bool {
 func (c *Cluster) describe(ctx context.Context, seq int64, inForce bool) Confirmation {
 	now := c.cfg.Clock.Now()
 	conf := Confirmation{InForce: inForce, Pending: []Pending{}}
-	conf.Confirmed = c.cfg.Hub.FollowerCount()
+	conf.Confirmed, _ = c.cfg.Hub.FollowerStats()
 	unknown := map[string]bool{} // lagging nodes that did not say who lags
 	c.mu.Lock()
 	for id, n := range c.nodes {

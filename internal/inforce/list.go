@@ -121,7 +121,8 @@ func (c *Cluster) merged(recs []store.VerifierRecord) map[string]store.VerifierR
 
 func (c *Cluster) nodeViews(nodes []store.NodeRecord) []NodeView {
 	own := c.record()
-	out := []NodeView{{ID: own.ID, URL: own.URL, Head: own.Head, Safe: own.Safe, Followers: c.cfg.Hub.FollowerCount(),
+	followers, _ := c.cfg.Hub.FollowerStats()
+	out := []NodeView{{ID: own.ID, URL: own.URL, Head: own.Head, Safe: own.Safe, Followers: followers,
 		UpdatedAt: own.UpdatedAt.UTC()}}
 	for _, n := range nodes {
 		if n.ID != c.cfg.NodeID {
