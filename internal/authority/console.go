@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/tegata-dev/tegata/internal/store"
 )
@@ -40,7 +39,7 @@ var errConsoleOnly = errors.New("authority: console sessions refresh only throug
 // refreshes no other session. A refusal spends and revokes nothing: the
 // refresh token stays the operator's, whoever else presented it.
 func checkConsole(s store.Session, console bool) error {
-	if strings.HasPrefix(s.Subject, ConsoleSubjectPrefix) == console {
+	if store.IsConsoleSubject(s.Subject) == console {
 		return nil
 	}
 	desc := "the refresh token is an operator console session's: only the console refreshes it"
@@ -60,7 +59,7 @@ func (a *Authority) checkBindable(ctx context.Context, sid string) error {
 		return nil // BindSession answers it
 	case err != nil:
 		return fmt.Errorf("authority: bind session: %w", err)
-	case strings.HasPrefix(s.Subject, ConsoleSubjectPrefix):
+	case store.IsConsoleSubject(s.Subject):
 		return invalidRequest("an operator console session is bound to no device key")
 	}
 	return nil

@@ -72,7 +72,7 @@ func (a *Authority) CreateSession(ctx context.Context, req SessionRequest) (Toke
 	if err := checkSubject(req.Subject); err != nil {
 		return Tokens{}, err
 	}
-	if strings.HasPrefix(req.Subject, ConsoleSubjectPrefix) != req.Console {
+	if store.IsConsoleSubject(req.Subject) != req.Console {
 		return Tokens{}, invalidRequest("subjects beginning with %q are the operator console's own", ConsoleSubjectPrefix)
 	}
 	// Devices are shown to people (a "your devices" page, `tegata
@@ -192,7 +192,7 @@ func (a *Authority) mint(s store.Session, gen int64, now time.Time) (string, tim
 // audience is the aud claim of a subject's access tokens: the apps' for
 // every subject but the console's own.
 func (a *Authority) audience(subject string) string {
-	if strings.HasPrefix(subject, ConsoleSubjectPrefix) {
+	if store.IsConsoleSubject(subject) {
 		return ConsoleAudience
 	}
 	return a.cfg.Audience

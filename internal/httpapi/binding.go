@@ -3,10 +3,10 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // getSession is GET /v1/sessions/{sid}: one live session with its binding
@@ -66,7 +66,7 @@ func (s *server) bindingFailed(w http.ResponseWriter, r *http.Request) error {
 // allowRead refuses a caller with the usersOnly grant (a gate key) a read
 // of an operator console session.
 func allowRead(r *http.Request, subject string) error {
-	if callerOf(r).grant != usersOnly || !strings.HasPrefix(subject, authority.ConsoleSubjectPrefix) {
+	if callerOf(r).grant != usersOnly || !store.IsConsoleSubject(subject) {
 		return nil
 	}
 	return &apiError{Status: http.StatusForbidden, Code: httperr.InsufficientScope, Challenge: true,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
@@ -46,7 +45,7 @@ type event struct {
 // user's of the apps a receiver serves: their revocations have no event.
 func eventOf(e store.DetailedEntry, issuer string) (event, bool) {
 	d := e.Detail
-	if strings.HasPrefix(e.Subject, store.ConsoleSubjectPrefix) || strings.HasPrefix(d.Subject, store.ConsoleSubjectPrefix) {
+	if store.IsConsoleSubject(e.Subject) || store.IsConsoleSubject(d.Subject) {
 		return event{}, false
 	}
 	body := map[string]any{

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
@@ -124,6 +125,10 @@ type NewSession struct {
 // store keeps them as any other; readers of the log that speak for the
 // apps' users (the Shared Signals transmitter) leave them out.
 const ConsoleSubjectPrefix = "tegata-console:"
+
+// IsConsoleSubject reports whether subject is one of the operator
+// console's own (ConsoleSubjectPrefix).
+func IsConsoleSubject(subject string) bool { return strings.HasPrefix(subject, ConsoleSubjectPrefix) }
 
 // ActionConsoleSignIn is the audit action of a sign-in to the operator
 // console: an admin API key opened a console session.
