@@ -20,7 +20,6 @@ import (
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
-// t0 is the tests' clock: entries expiring after it are live.
 // parallelTests is how many tests run at once unless -parallel says
 // otherwise. Each has its own hub, servers on kernel-chosen ports and
 // clocks, and most of their time goes to waiting on streams, heartbeats and
@@ -33,6 +32,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// t0 is the tests' clock: entries expiring after it are live.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func clock() time.Time { return t0 }

@@ -200,13 +200,10 @@ func (tp *Template) drop() error {
 	if len(schemas) == 0 {
 		return nil
 	}
-	_, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+strings.Join(schemas, ", ")+" CASCADE")
-	if err != nil {
-		return fmt.Errorf("DROP SCHEMA %s: %w", strings.Join(schemas, ", "), err)
-	}
-	return nil
+	return dropSchema(admin, strings.Join(schemas, ", "))
 }
 
+// dropSchema drops schema, or several: a comma-separated list.
 func dropSchema(db *sql.DB, schema string) error {
 	if _, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
 		return fmt.Errorf("DROP SCHEMA %s: %w", schema, err)

@@ -24,7 +24,7 @@ type statement struct {
 	args []any
 }
 
-// exec runs st in t.
+// execStatement runs st in t, unprepared while writes are deferred (carry).
 func (t *tx) execStatement(ctx context.Context, st statement) (sql.Result, error) {
 	if st.st == nil || len(t.deferred) > 0 {
 		return t.exec(ctx, st.q, st.args...)
