@@ -359,7 +359,7 @@ func (h *Hub) encode(entries []revocation.Entry, pos int64) ([]frame, int64) {
 // carry e (see appendLine).
 func newFrame(e revocation.Entry, lines *arena) (frame, bool) {
 	line, tail, ok := lines.line(e)
-	return frame{entry: e, line: line, tail: tail}, ok
+	return frame{entry: e, line: line, mid: uint8(len("data: ") + seqLen(e.Seq)), tail: uint8(tail)}, ok
 }
 
 // arenaChunk is the size of the arrays an arena hands lines out of: a few

@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"bytes"
 	"sort"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
@@ -12,22 +11,17 @@ import (
 type frame struct {
 	entry revocation.Entry
 	// line is the entry's data line in a revocations event; line[tail:]
-	// is its "<sgen> <key>\n", which a continuation line carries.
-	line []byte
-	tail int
+	// is its "<sgen> <key>\n", which a continuation line carries, and
+	// line[mid:tail] its kind, created_at and expires_at, which a
+	// continuation line shares with the line before it. Both offsets are
+	// below 80 (see appendLine).
+	line      []byte
+	mid, tail uint8
 }
 
-// continues reports whether f's entry can go as a continuation line after
-// prev's in one event: seq one higher, and the same kind, created_at and
-// expires_at (the bytes between the seq and the tail).
-func (f *frame) continues(prev *frame) bool {
-	if f.entry.Seq != prev.entry.Seq+1 {
-		return false
-	}
-	mid := len("data: ") + seqLen(f.entry.Seq)
-	pmid := len("data: ") + seqLen(prev.entry.Seq)
-	return bytes.Equal(f.line[mid:f.tail], prev.line[pmid:prev.tail])
-}
+// middle is what f's line has in common with the line before it when f
+// goes as a continuation line.
+func (f *frame) middle() []byte { return f.line[f.mid:f.tail] }
 
 // seqLen is the number of decimal digits of a positive seq.
 func seqLen(seq int64) int {

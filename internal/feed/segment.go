@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 )
@@ -82,19 +83,19 @@ func (ss *segments) from(pos int64, dst []segment) []segment {
 // the one before it in the event goes as a continuation line.
 type batcher struct {
 	n, bytes int
-	last     int64
-	start    int   // where the pending event begins in the output
-	prev     frame // the pending event's last entry
+	last     int64  // the pending event's last seq
+	start    int    // where the pending event begins in the output
+	middle   []byte // its last line's middle (frame.middle)
 }
 
 // add appends f's line to the pending event, starting a new one when full.
 // The event's header goes in front of its lines when it ends (end), once
 // its last seq is known.
 func (b *batcher) add(dst []byte, f frame) []byte {
-	cont := b.n > 0 && f.continues(&b.prev)
+	cont := b.n > 0 && f.entry.Seq == b.last+1 && bytes.Equal(f.middle(), b.middle)
 	size := len(f.line)
 	if cont {
-		size = len(contPrefix) + len(f.line) - f.tail
+		size = len(contPrefix) + len(f.line) - int(f.tail)
 	}
 	if b.n == maxBatchEntries || b.n > 0 && b.bytes+size > maxBatchBytes {
 		dst = b.end(dst)
@@ -103,7 +104,7 @@ func (b *batcher) add(dst []byte, f frame) []byte {
 	if b.n == 0 {
 		b.start = len(dst)
 	}
-	b.n, b.bytes, b.last, b.prev = b.n+1, b.bytes+size, f.entry.Seq, f
+	b.n, b.bytes, b.last, b.middle = b.n+1, b.bytes+size, f.entry.Seq, f.middle()
 	if cont {
 		return append(append(dst, contPrefix...), f.line[f.tail:]...)
 	}
