@@ -43,7 +43,7 @@ func BenchmarkFollow(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		set := revocation.NewSet(0)
-		s := &follower{c: &Client{ApplyMany: set.ApplyMany}, now: time.Now, log: quietLog()}
+		s := (&Client{ApplyMany: set.ApplyMany, Logger: quietLog()}).follower()
 		d := NewDecoder(bytes.NewReader(data))
 		for {
 			ev, err := d.Next()

@@ -347,9 +347,10 @@ type follower struct {
 	log                *slog.Logger
 	retryMin, retryMax time.Duration
 	idle               time.Duration
-	entries            []revocation.Entry // scratch for an event's entries
-	runnable           [1]metrics.Sample  // goroutines waiting to run (yield)
-	burst              bool               // the last event held entries (yield)
+	applyMany          func([]revocation.Entry) (int, error) // ApplyMany, or Apply one by one
+	entries            []revocation.Entry                    // scratch for an event's entries
+	runnable           [1]metrics.Sample                     // goroutines waiting to run (yield)
+	burst              bool                                  // the last event held entries (yield)
 	// rep is the stream's reporter, nil when the client does not report.
 	// Only Run's goroutine sets it.
 	rep *reporter
@@ -357,8 +358,18 @@ type follower struct {
 
 func (c *Client) follower() *follower {
 	s := &follower{c: c, http: c.HTTPClient, clock: clock.Or(c.Clock), log: c.Logger,
-		retryMin: c.RetryMin, retryMax: c.RetryMax, idle: c.IdleTimeout}
+		retryMin: c.RetryMin, retryMax: c.RetryMax, idle: c.IdleTimeout, applyMany: c.ApplyMany}
 	s.now = s.clock.Now
+	if s.applyMany == nil {
+		s.applyMany = func(es []revocation.Entry) (int, error) {
+			for i, e := range es {
+				if err := c.Apply(e); err != nil {
+					return i, err
+				}
+			}
+			return len(es), nil
+		}
+	}
 	if s.http == nil {
 		s.http = defaultHTTPClient()
 	}
@@ -655,21 +666,12 @@ func (s *follower) apply(es []revocation.Entry, pos int64) (int64, error) {
 			fresh, last = append(fresh, e), e.Seq
 		}
 	}
-	if s.c.ApplyMany != nil {
-		n, err := s.c.ApplyMany(fresh)
-		if n > 0 {
-			pos = fresh[n-1].Seq
-		}
-		if err != nil {
-			return pos, fmt.Errorf("feed: apply after seq %d: %w", pos, err)
-		}
-		return pos, nil
+	n, err := s.applyMany(fresh)
+	if n > 0 {
+		pos = fresh[n-1].Seq
 	}
-	for _, e := range fresh {
-		if err := s.c.Apply(e); err != nil {
-			return pos, fmt.Errorf("feed: apply seq %d: %w", e.Seq, err)
-		}
-		pos = e.Seq
+	if err != nil {
+		return pos, fmt.Errorf("feed: apply after seq %d: %w", pos, err)
 	}
 	return pos, nil
 }

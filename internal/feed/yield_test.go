@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
@@ -22,13 +21,13 @@ func TestFollowerYieldsDuringBurst(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var other atomic.Bool
 	applied, before := 0, 0 // entries applied, and before the other goroutine ran
-	s := &follower{c: &Client{Apply: func(revocation.Entry) error {
+	s := (&Client{Apply: func(revocation.Entry) error {
 		applied++
 		if !other.Load() {
 			before = applied
 		}
 		return nil
-	}}, now: time.Now, log: quietLog()}
+	}, Logger: quietLog()}).follower()
 	go other.Store(true) // runnable from now on, on the same thread
 	d := NewDecoder(bytes.NewReader(data))
 	for {
