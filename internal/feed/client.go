@@ -697,14 +697,16 @@ func (s *follower) heartbeat(data []byte, now time.Time) error {
 // ask notes that a confirmation waits for a position: the client reports
 // once it has applied it.
 func (s *follower) ask(data []byte, now time.Time) error {
-	var a askData
-	if err := json.Unmarshal(data, &a); err != nil {
+	a, err := parseAsk(data)
+	if err != nil {
 		return fmt.Errorf("feed: malformed ask: %w", err)
 	}
 	s.c.update(func(st *State) { st.LastHeard = now })
 	if r := s.rep; r != nil && a.Position > r.asked.Load() {
 		r.asked.Store(a.Position)
-		s.reportIfDue()
+		if !r.answerAsk() {
+			s.reportIfDue()
+		}
 	}
 	return nil
 }
