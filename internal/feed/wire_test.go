@@ -310,3 +310,17 @@ func TestParseAsk(t *testing.T) {
 		})
 	}
 }
+
+// TestFields3 pins that report and answer lines split as bytes.Fields
+// splits them.
+func TestFields3(t *testing.T) {
+	t.Parallel()
+	for _, line := range []string{"1 2 1", "  1\t2  0 ", "1 2", "1 2 1 4", "", "   ", "0 12345678901234567890 1",
+		"1\u00a02 1", "1 2\u00a0x 1", "\x00 \x01 \x02", "a\vb\fc"} {
+		f, three := fields3([]byte(line))
+		want := bytes.Fields([]byte(line))
+		if three != (len(want) == 3) || three && (!bytes.Equal(f[0], want[0]) || !bytes.Equal(f[1], want[1]) || !bytes.Equal(f[2], want[2])) {
+			t.Errorf("fields3(%q) = %q, %v; want %q", line, f, three, want)
+		}
+	}
+}
