@@ -115,6 +115,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		APIKey:     cfg.APIKey,
 		HTTPClient: skew.client(cfg.HTTPClient, feedTransport),
 		ApplyMany:  v.applyMany,
+		Grow:       v.set.Grow,
 		Reset:      v.reset,
 		Clock:      cfg.Clock,
 		Logger:     cfg.Logger,
