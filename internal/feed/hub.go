@@ -67,6 +67,14 @@ type HubConfig struct {
 	// that long, so that no record, lease or wait outlives it. Zero:
 	// DefaultStaleAfterCap; negative: MaxStaleAfter.
 	StaleAfterCap time.Duration
+	// SharedRecords says that other nodes read the follower records this
+	// hub hands out to be stored (ChangedFollowers), and judge by their
+	// Heard whether a follower is still live: a report that only renews
+	// a lease then hands the record out again once half the follower's
+	// bound has passed since it was last handed out. Without it (a single
+	// node, which lists its followers from memory) only reports that
+	// change a record do.
+	SharedRecords bool
 	// FollowersPerKey and FollowersPerAddress cap the follower records
 	// made for one API key and from one client address (see Requester).
 	// A record outlives its streams by up to its staleness bound, so a
@@ -186,6 +194,7 @@ func NewHub(src Source, cfg HubConfig) *Hub {
 	}
 	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
 	h.fl = newFollowers(followerLimits{perKey: cfg.FollowersPerKey, perAddr: cfg.FollowersPerAddress, staleCap: cfg.StaleAfterCap})
+	h.fl.shared = cfg.SharedRecords
 	h.epochJSON, _ = json.Marshal(cfg.Epoch) // a string always encodes
 	return h
 }
