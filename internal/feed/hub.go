@@ -363,7 +363,7 @@ func (h *Hub) pollBatch(ctx context.Context, known bool) (full, missed bool, err
 			next = max(next, srcHead)
 		}
 	}
-	h.publish(frames, next)
+	h.publish(frames, next, srcHead)
 	clear(frames) // the ring holds copies; keep no lines alive from here
 	return full, missed, nil
 }
@@ -435,7 +435,9 @@ func (a *arena) line(e revocation.Entry) ([]byte, int, bool) {
 	return a.buf[start:len(a.buf):len(a.buf)], tail, true
 }
 
-func (h *Hub) publish(frames []frame, next int64) {
+// publish adds the frames read, which take the hub to next, to the ring
+// and as a segment; srcHead is the Source's head when they were read.
+func (h *Hub) publish(frames []frame, next, srcHead int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if next <= h.head {
@@ -444,7 +446,7 @@ func (h *Hub) publish(frames []frame, next int64) {
 	for _, f := range frames {
 		h.ring.push(f)
 	}
-	h.segs.push(newSegment(h.head, next, frames))
+	h.segs.push(newSegment(h.head, next, frames, srcHead))
 	h.head = next
 	h.wakeLocked()
 	h.fl.advanced(next, h.cfg.Clock.Now())
