@@ -168,8 +168,9 @@ func TestNodeCutOffFromPostgres(t *testing.T) {
 	// past A's staleness bound instead of waiting it out.
 	aClock := testtime.NewRunning()
 	a := c.addClock(u.String(), aClock)
-	// The verifier leaves a silent node after half its staleness bound: a
-	// bound of 4 s (the default is 10 s) has it leave A after 2 s.
+	// The verifier leaves a silent node after three quarters of its
+	// staleness bound: a bound of 4 s (the default is 10 s) has it leave A
+	// after 3 s.
 	v := c.followStale(cutOffStaleAfter, c.url(a), c.url(0))
 	if src := v.State().Source; src != c.url(a) {
 		t.Fatalf("verifier follows %s, want node A %s first", src, c.url(a))

@@ -19,7 +19,7 @@ import (
 // docs/feed-protocol.md): with a Follower set, every stream gets a
 // reporter goroutine, which reports the client's position at the start of
 // the stream, when the server asks for a position the client has applied,
-// when a third of its lease has passed, and when its readiness changes,
+// when half of its lease has passed, and when its readiness changes,
 // and turns each answer into a lease on the client's freshness. Reports go
 // on one long request per stream (reportchan.go), or one POST each where
 // that request is not answered.
@@ -45,9 +45,18 @@ const reportTimeout = 5 * time.Second
 const reportSpacing = 5 * time.Millisecond
 
 // renewShare: a lease is renewed once 1/renewShare of it has passed since
-// the report that earned it was sent, so that two renewals in a row may
-// fail before the client goes stale.
-const renewShare = 3
+// the report that earned it was sent. A renewal costs the node a line read
+// and a line written, and renewals are most of what an idle follower costs
+// it, so they come no more often than the lease needs: half of it is left
+// for a renewal that fails to be retried (every second at most, see run)
+// or for the stream to fail over to another node, whose first report earns
+// a lease at once. The lease itself, counted from the report's send time,
+// keeps its meaning whatever the renewal's pace.
+const renewShare = 2
+
+// answerlessShare: a follower answers an ask without wanting an answer
+// when at least 1/answerlessShare of its bound is left on its lease.
+const answerlessShare = 3
 
 // maxLeases caps the acknowledged reports kept until their head is applied.
 const maxLeases = 16
@@ -433,7 +442,7 @@ func (r *reporter) answerless(st State, ready bool, prevReported int64, prevRead
 		return false
 	}
 	a := r.asked.Load()
-	return a > prevReported && st.Position >= a && st.FreshUntil.Sub(r.s.now()) > r.s.c.Follower.StaleAfter/renewShare
+	return a > prevReported && st.Position >= a && st.FreshUntil.Sub(r.s.now()) > r.s.c.Follower.StaleAfter/answerlessShare
 }
 
 // openWait is how long a report waits for the report stream's 200 before
