@@ -104,7 +104,7 @@ func TestRevokeSubjectAndToken(t *testing.T) {
 // sentinel of its code, and to no other.
 func TestErrorCodes(t *testing.T) {
 	ctx, c := testCtx(t), admin()
-	feedKey, err := c.CreateAPIKey(ctx, client.APIKeyRequest{Name: "client-test-feed", Role: client.RoleFeed})
+	feedKey, err := c.CreateAPIKey(ctx, client.APIKeyRequest{Name: subject(t), Role: client.RoleFeed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,8 @@ func TestNotTheAPI(t *testing.T) {
 }
 
 func TestOperatorEndpoints(t *testing.T) {
-	ctx, c := testCtx(t), admin()
+	authorityURL, c := ownAuthority(t)
+	ctx := testCtx(t)
 	if err := (&client.Client{BaseURL: authorityURL}).Healthy(ctx); err != nil {
 		t.Errorf("Healthy = %v, want nil", err)
 	}
@@ -243,13 +244,13 @@ func TestOperatorEndpoints(t *testing.T) {
 
 func TestAPIKeys(t *testing.T) {
 	ctx, c := testCtx(t), admin()
-	k, err := c.CreateAPIKey(ctx, client.APIKeyRequest{Name: "client-test-backend", Role: client.RoleAdmin, Reason: "test"})
+	k, err := c.CreateAPIKey(ctx, client.APIKeyRequest{Name: subject(t), Role: client.RoleAdmin, Reason: "test"})
 	if err != nil || k.Key == "" || k.ID == "" || k.Role != client.RoleAdmin {
 		t.Fatalf("CreateAPIKey = %+v, %v", k, err)
 	}
 	list, err := c.APIKeys(ctx)
 	i := slices.IndexFunc(list, func(x client.APIKey) bool { return x.ID == k.ID })
-	if err != nil || i < 0 || list[i].Key != "" || list[i].Name != "client-test-backend" {
+	if err != nil || i < 0 || list[i].Key != "" || list[i].Name != k.Name {
 		t.Fatalf("APIKeys = %+v, %v, want the new key without its secret", list, err)
 	}
 	if err := c.RevokeAPIKey(ctx, client.APIKeyRevocation{ID: k.ID, Reason: "test"}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -129,11 +130,39 @@ type authority struct {
 	feedMute       atomic.Bool // the feed opens (200) and says nothing
 	introspectDown atomic.Bool // introspection answers 503
 	jwksDown       atomic.Bool // the key set answers 503
+
+	connMu   sync.Mutex
+	open     int           // client connections open on srv
+	connMove chan struct{} // closed and replaced whenever open changes
+}
+
+// trackConn counts the connections open on the server.
+func (a *authority) trackConn(_ net.Conn, s http.ConnState) {
+	a.connMu.Lock()
+	defer a.connMu.Unlock()
+	switch s {
+	case http.StateNew:
+		a.open++
+	case http.StateClosed, http.StateHijacked:
+		a.open--
+	default:
+		return
+	}
+	close(a.connMove)
+	a.connMove = make(chan struct{})
+}
+
+// openConns returns how many client connections are open, and a channel
+// closed when that changes.
+func (a *authority) openConns() (int, <-chan struct{}) {
+	a.connMu.Lock()
+	defer a.connMu.Unlock()
+	return a.open, a.connMove
 }
 
 func newAuthority(t *testing.T, c *fakeClock) *authority {
 	t.Helper()
-	a := &authority{t: t, clock: c, log: newMemLog(), truth: revocation.NewSet(0)}
+	a := &authority{t: t, clock: c, log: newMemLog(), truth: revocation.NewSet(0), connMove: make(chan struct{})}
 	a.rotate("k1")
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -150,7 +179,9 @@ func newAuthority(t *testing.T, c *fakeClock) *authority {
 	// verifier is ready 0.25s late after each (re)connection.
 	mux.Handle("POST "+feed.ReportsPath, a.authorized(&a.feedDown, http.HandlerFunc(hub.ServeReports)))
 	mux.Handle("POST /v1/introspect", a.authorized(&a.introspectDown, http.HandlerFunc(a.serveIntrospect)))
-	a.srv = httptest.NewServer(mux)
+	a.srv = httptest.NewUnstartedServer(mux)
+	a.srv.Config.ConnState = a.trackConn
+	a.srv.Start()
 	t.Cleanup(func() {
 		a.srv.CloseClientConnections()
 		a.srv.Close()

@@ -90,9 +90,10 @@ type Config struct {
 	JWKSRefresh time.Duration
 	// HTTPClient makes every request to the authorities. It must not have a
 	// Timeout (New refuses one): the feed is one long-lived stream. Discovery, JWKS and
-	// introspection requests are bounded to 10s each regardless. Nil:
-	// http.DefaultClient for those, and the feed's default client (with
-	// dial, TLS and header timeouts) for the stream.
+	// introspection requests are bounded to 10s each regardless. Nil: a
+	// copy of http.DefaultTransport for those, and the feed's default
+	// client (with dial, TLS and header timeouts) for the stream, both
+	// the Verifier's own, so that Close leaves no connection open.
 	HTTPClient *http.Client
 	// Logger receives operational logs (Warn/Info) and one Debug line per
 	// rejected token. Nil: slog.Default().

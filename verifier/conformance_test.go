@@ -112,7 +112,7 @@ func runVector(t *testing.T, vec vector) {
 	srv := httptest.NewServer(http.HandlerFunc(r.serveFeed))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	r.client = &feed.Client{URLs: []string{srv.URL}, ApplyMany: r.set.ApplyMany, Reset: r.set.Reset, Clock: r.clock,
+	r.client = &feed.Client{URLs: []string{srv.URL}, ApplyMany: r.set.ApplyMany, Grow: r.set.Grow, Reset: r.set.Reset, Clock: r.clock,
 		Logger: slog.New(slog.DiscardHandler), RetryMin: time.Millisecond, RetryMax: time.Millisecond}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = r.client.Run(ctx) })
@@ -372,9 +372,9 @@ func bulkVector() vector {
 	}
 	v.Steps = []step{
 		ok("u1"), ok("u2_gen1"), ok("u3_gen1"), ok("sx1"), ok("sx2"),
-		feedStep("three subjects (seqs 1 to 3) and two sessions (4 and 5)",
-			revocations(5, line(1, "subject", 1, "user 1"), "data: +2 user-2\n", "data: +1 user-3\n",
-				line(4, "session", 0, "sx1"), "data: +0 sx 2\n")+heartbeat(5, "")),
+		feedStep("three subjects (seqs 1 to 3) and two sessions (4 and 5), in two events; the first says in its head field that the log holds entries up to 5, which follow (a hint: a follower may make room for them, or ignore it)",
+			"id: 3\nevent: revocations\nhead: 5\n"+line(1, "subject", 1, "user 1")+"data: +2 user-2\ndata: +1 user-3\n\n"+
+				revocations(5, line(4, "session", 0, "sx1"), "data: +0 sx 2\n")+heartbeat(5, "")),
 		refused("u1", "revoked"), refused("u2_gen1", "revoked"), ok("u3_gen1"), refused("sx1", "revoked"), refused("sx2", "revoked"),
 		entries(5), position(5),
 		feedStep("a continuation line first in its event ends the stream; nothing of its event is applied",

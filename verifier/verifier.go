@@ -57,10 +57,10 @@ type Verifier struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
-	// feedConns is the transport New made for the feed (unused when
-	// Config.HTTPClient has one): Close closes its idle connections, which
-	// would otherwise stay open to the authority.
-	feedConns interface{ CloseIdleConnections() }
+	// transports are those New made (unused when Config.HTTPClient has
+	// one): Close closes their idle connections, which would otherwise
+	// stay open to the authority.
+	transports []*http.Transport
 }
 
 // New returns a Verifier that follows the authorities in cfg. It fetches the
@@ -90,7 +90,8 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		return nil, err
 	}
 	skew := &skewWatch{now: cfg.Clock.Now, log: cfg.Logger}
-	auth := newAuthorities(cfg.Authorities, skew.client(cfg.HTTPClient, http.DefaultTransport))
+	requests := http.DefaultTransport.(*http.Transport).Clone()
+	auth := newAuthorities(cfg.Authorities, skew.client(cfg.HTTPClient, requests))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	keys := &keySource{base: bg, auth: auth, clock: cfg.Clock, log: cfg.Logger, interval: cfg.unknownKidInterval}
 	d, err := fetchStart(ctx, auth, keys, cfg)
@@ -99,6 +100,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	}
 	if err != nil {
 		cancel()
+		requests.CloseIdleConnections()
 		return nil, err
 	}
 	v := newVerifier(cfg, keys.lookup, revocation.NewSet(cfg.MaxEntries))
@@ -109,20 +111,23 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	skew.check()
 	keys.published = v.follow
 	feedTransport := feed.DefaultTransport()
-	v.feedConns, _ = feedTransport.(interface{ CloseIdleConnections() })
+	v.transports = []*http.Transport{requests, feedTransport}
 	v.feed = &feed.Client{
 		URLs:       cfg.Authorities,
 		APIKey:     cfg.APIKey,
 		HTTPClient: skew.client(cfg.HTTPClient, feedTransport),
 		ApplyMany:  v.applyMany,
+		Grow:       v.set.Grow,
 		Reset:      v.reset,
 		Clock:      cfg.Clock,
 		Logger:     cfg.Logger,
 		RetryMin:   cfg.feedRetryMin,
 		RetryMax:   cfg.feedRetryMax,
-		// A node that cannot read its log stops heartbeating; leave it
-		// for another authority well before the set counts as stale.
-		IdleTimeout: max(cfg.StaleAfter/2, 2*time.Second),
+		// A node that cannot read its log stops heartbeating and answering
+		// renewals; leave it for another authority before the set counts
+		// as stale. Renewals, whose answers stand in for heartbeats while
+		// the report stream is open, come every half of the bound.
+		IdleTimeout: max(cfg.StaleAfter*3/4, 2*time.Second),
 		Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: cfg.Name, Host: hostname(),
 			Version: moduleVersion(), StaleAfter: cfg.StaleAfter},
 		Ready:   func() bool { return v.staleness(v.now()) == nil },
@@ -218,8 +223,8 @@ func (v *Verifier) Close() error {
 		v.cancel()
 		v.wg.Wait()
 		v.keys.close()
-		if v.feedConns != nil {
-			v.feedConns.CloseIdleConnections()
+		for _, t := range v.transports {
+			t.CloseIdleConnections()
 		}
 	})
 	return nil

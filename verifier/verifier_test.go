@@ -430,6 +430,33 @@ func TestCloseStopsWaitReady(t *testing.T) {
 	}
 }
 
+// TestCloseLeavesNoConnections: once Close returns, the verifier holds
+// no connection open to the authority, neither its streams nor idle ones
+// kept alive for the next request.
+func TestCloseLeavesNoConnections(t *testing.T) {
+	a := newAuthority(t, newClock())
+	v := startReady(t, testConfig(t, a))
+	if _, err := v.Verify(context.Background(), a.mint(a.claims("alice"))); err != nil {
+		t.Fatalf("Verify = %v", err)
+	}
+	if n, _ := a.openConns(); n == 0 {
+		t.Fatal("no connection open to the authority while the verifier follows it")
+	}
+	v.Close()
+	deadline := time.After(testtime.Scale(5 * time.Second))
+	for {
+		n, moved := a.openConns()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-moved:
+		case <-deadline:
+			t.Fatalf("%d connections still open to the authority after Close", n)
+		}
+	}
+}
+
 // TestWaitApplied: WaitApplied returns once the feed has brought the
 // entry, so the very next Verify refuses the token; while the feed cannot
 // bring it, it waits until ctx ends; once closed, it says so.

@@ -241,7 +241,8 @@ type watch struct {
 const bulkPrefix = "fanout-bulk-"
 
 // applyMany is every in-process verifier's ApplyMany, as the verifier
-// package's: the set's, and the tracker's count. bulk counts this
+// package's (whose Grow is the set's too): the set's, and the tracker's
+// count. bulk counts this
 // verifier's bulk entries.
 func (t *tracker) applyMany(set *revocation.Set, bulk *atomic.Int64, bulkN int) func([]revocation.Entry) (int, error) {
 	return func(es []revocation.Entry) (int, error) {
@@ -283,7 +284,7 @@ func (f *fanoutRun) grow(ctx context.Context, n int) {
 		set := revocation.NewSet(0)
 		v := &fanVerifier{set: set}
 		v.c = &feed.Client{URLs: rotate(f.c.urls, i), APIKey: f.c.feedKey, Logger: quiet,
-			ApplyMany: f.tr.applyMany(set, &v.bulk, f.cfg.Bulk), Reset: func() {},
+			ApplyMany: f.tr.applyMany(set, &v.bulk, f.cfg.Bulk), Grow: set.Grow, Reset: func() {},
 			Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: fmt.Sprintf("fanout-%d", i), StaleAfter: 10 * time.Second}}
 		f.vs = append(f.vs, v)
 		f.wg.Add(1)

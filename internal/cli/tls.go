@@ -34,10 +34,7 @@ func trustCA(file string) (*http.Client, error) {
 	if t, ok := http.DefaultTransport.(*http.Transport); ok {
 		t.TLSClientConfig = tc
 	}
-	ft, ok := feed.DefaultTransport().(*http.Transport)
-	if !ok {
-		return nil, nil
-	}
+	ft := feed.DefaultTransport()
 	ft.TLSClientConfig = tc.Clone()
 	return &http.Client{Transport: ft}, nil
 }

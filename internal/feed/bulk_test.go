@@ -3,7 +3,9 @@ package feed_test
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,6 +108,81 @@ func TestBulkReachesFollowers(t *testing.T) {
 		}
 		if ev.ID != strconv.FormatInt(want-1, 10) {
 			t.Fatalf("event id %s, want its last seq %d", ev.ID, want-1)
+		}
+	}
+}
+
+// TestBulkSaysWhatFollows: a bulk revocation the hub reads from the log in
+// batches goes in events that say, while more of it follows, the head the
+// log had (the last event, and those of a single revocation, say nothing);
+// a follower told so asks its consumer to make room (Grow) once, for the
+// whole bulk, before it applies the bulk's first entry.
+func TestBulkSaysWhatFollows(t *testing.T) {
+	t.Parallel()
+	const n = 10_000
+	log := newMemLog()
+	log.appendN(3, live)
+	hub := startHub(t, log, feed.HubConfig{BatchSize: 1000})
+	srv := serve(t, hub)
+
+	var mu sync.Mutex
+	var grows []string
+	applied := 0
+	c := &feed.Client{URLs: []string{srv.URL}, Reset: func() {}}
+	c.ApplyMany = func(es []revocation.Entry) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		applied += len(es)
+		return len(es), nil
+	}
+	c.Grow = func(k revocation.Kind, m int) {
+		mu.Lock()
+		defer mu.Unlock()
+		grows = append(grows, fmt.Sprintf("%s %d after %d applied", k, m, applied))
+	}
+	startClientWith(t, c)
+	_, dec := open(t, srv.URL+feed.Path, map[string]string{"Last-Event-ID": "3"})
+	if ev := next(t, dec); ev.Type != feed.EventHeartbeat {
+		t.Fatalf("first event %q, want a heartbeat", ev.Type)
+	}
+	waitPosition(t, c, 3)
+
+	log.appendBulk(n, live)
+	waitPosition(t, c, 3+n)
+	mu.Lock()
+	got := grows
+	mu.Unlock()
+	if want := []string{fmt.Sprintf("subject %d after 3 applied", n)}; !slices.Equal(got, want) {
+		t.Fatalf("Grow calls %q, want %q", got, want)
+	}
+
+	said := 0
+	for pos := int64(3); pos < 3+n; {
+		ev := next(t, dec)
+		if ev.Type != feed.EventRevocations {
+			continue
+		}
+		pos, _ = strconv.ParseInt(ev.ID, 10, 64)
+		switch {
+		case pos < 3+n && ev.Head != 3+n:
+			t.Fatalf("event up to %d says head %d, want %d", pos, ev.Head, 3+n)
+		case pos == 3+n && ev.Head != 0:
+			t.Fatalf("the bulk's last event says head %d, want none", ev.Head)
+		case ev.Head != 0:
+			said++
+		}
+	}
+	if said < 9 {
+		t.Fatalf("%d events said the head, want one per batch but the last at least (9)", said)
+	}
+
+	log.appendN(1, live)
+	for {
+		if ev := next(t, dec); ev.Type == feed.EventRevocations {
+			if ev.Head != 0 {
+				t.Fatalf("a single revocation's event says head %d, want none", ev.Head)
+			}
+			break
 		}
 	}
 }

@@ -75,8 +75,20 @@ type Client struct {
 	// see revocation.Set.ApplyMany), with the same contract: as if Apply
 	// were called on each in turn, it returns how many it recorded before
 	// the first it refuses, and that error. Either of Apply and ApplyMany
-	// is required.
+	// is required. Unlike Apply's, the keys of the entries it gets
+	// (Session, Subject) are the bytes of the event as read, which the
+	// client reuses once ApplyMany returns: it must not keep one beyond the
+	// call without copying it (strings.Clone). A revocation.Set keeps
+	// hashes, or copies.
 	ApplyMany func([]revocation.Entry) (int, error)
+	// Grow, when set, is told that about n more entries are on their way,
+	// of the kind of the first entry of the event that said so: a
+	// revocations event whose head lies beyond its entries (a bulk
+	// revocation the node reads from its log in parts). The consumer can
+	// then make room for them all at once (revocation.Set.Grow) instead of
+	// as they come. It is a hint, at most maxExpect, called from Run's
+	// goroutine before the event's entries are applied.
+	Grow func(kind revocation.Kind, n int)
 	// Reset clears everything applied so far; it is called when the server
 	// says the client followed another log, after State has turned
 	// unsynced (Synced false, Position 0), so a consumer that judges
@@ -96,8 +108,12 @@ type Client struct {
 	RetryMin, RetryMax time.Duration
 	// IdleTimeout drops a stream on which nothing was heard for this long
 	// (a half-open connection). Heartbeats come every second, or every
-	// quarter of Follower.StaleAfter (at most 5s) on a named stream: with
-	// a Follower, keep it at least StaleAfter/2. Default 15s.
+	// quarter of Follower.StaleAfter (at most 5s) on a named stream, and
+	// not at all while the client's report stream is open: the answers to
+	// its lease renewals, every half of StaleAfter, count as hearing from
+	// the node then. With a Follower, keep it at least 3/4 of StaleAfter
+	// (and 2s), so that a renewal's answer may take a quarter of the bound
+	// to come. Default 15s.
 	IdleTimeout time.Duration
 	// Follower, when set, names the client to the authorities it follows
 	// and turns on position reports, which the client's freshness then
@@ -348,9 +364,11 @@ type follower struct {
 	retryMin, retryMax time.Duration
 	idle               time.Duration
 	applyMany          func([]revocation.Entry) (int, error) // ApplyMany, or Apply one by one
-	entries            []revocation.Entry                    // scratch for an event's entries
-	runnable           [1]metrics.Sample                     // goroutines waiting to run (yield)
-	burst              bool                                  // the last event held entries (yield)
+	// expected is the highest head an event said, whose entries Grow was
+	// told of.
+	expected int64
+	runnable [1]metrics.Sample // goroutines waiting to run (yield)
+	burst    bool              // the last event held entries (yield)
 	// rep is the stream's reporter, nil when the client does not report.
 	// Only Run's goroutine sets it.
 	rep *reporter
@@ -576,7 +594,7 @@ func (s *follower) handle(ev Event) (beat bool, err error) {
 		if burst {
 			s.yield()
 		}
-		return false, s.revocations(ev.Data, now)
+		return false, s.revocations(ev.Data, ev.Head, now)
 	case EventAsk:
 		return false, s.ask(ev.Data, now)
 	case EventHeartbeat:
@@ -615,32 +633,47 @@ func (s *follower) yield() {
 	}
 }
 
-// applyChunk is how many entries of an event are parsed and applied at a
-// time. A bulk revocation's events hold a thousand or two: a chunk keeps
-// the follower's scratch for them small (an entry takes over 100 bytes, and
-// a process may run many followers), and is still large enough for the
-// consumer to apply them several times faster together than one by one
-// (revocation.Set.ApplyMany).
-const applyChunk = 512
+// applyChunk is the most entries of an event parsed and applied at a
+// time. The node's events hold up to 2,048 (maxBatchEntries), which go to
+// the consumer together: it applies a bulk revocation's entries several
+// times faster a thousand at a time than a few hundred
+// (revocation.Set.ApplyMany). The bound is for a node whose events are
+// larger.
+const applyChunk = 4096
+
+// maxExpect bounds what Grow is told at once: more than the entries of one
+// bulk revocation call (10,000 items) usually are, and little memory for a
+// broken node's hint.
+const maxExpect = 1 << 16
+
+// entryScratch holds the entries of events being applied, for every
+// follower of the process: an entry takes over 100 bytes and an event up
+// to thousands, and a process may run many followers, few of them applying
+// at any one time.
+var entryScratch = sync.Pool{New: func() any { return new([]revocation.Entry) }}
 
 // revocations applies the entries of a revocations event, in order, and
-// records the position once for all of them. A line it cannot parse ends
-// the stream with the position where the event began, as the protocol
-// says, even if entries of the chunks before it were applied already:
-// applying them again on the next stream changes nothing.
-func (s *follower) revocations(data []byte, now time.Time) error {
+// records the position once for all of them. head is the event's head
+// field (see expect). A line it cannot parse ends the stream with the
+// position where the event began, as the protocol says, even if entries
+// of the chunks before it were applied already: applying them again on the
+// next stream changes nothing.
+func (s *follower) revocations(data []byte, head int64, now time.Time) error {
 	pos := s.c.State().Position
 	applied := pos
-	p := newLineParser(data)
+	p := newLineParser(data, s.c.ApplyMany != nil)
+	scratch := entryScratch.Get().(*[]revocation.Entry)
+	defer entryScratch.Put(scratch)
 	var err error
 	for !p.done() && err == nil {
 		var es []revocation.Entry
-		es, err = p.next(s.entries[:0], applyChunk)
-		s.entries = es
+		es, err = p.next((*scratch)[:0], applyChunk)
+		*scratch = es
 		if err != nil {
 			clear(es)
 			return err
 		}
+		s.expect(es, head, applied)
 		applied, err = s.apply(es, applied)
 		clear(es) // keep no keys alive
 	}
@@ -652,6 +685,20 @@ func (s *follower) revocations(data []byte, now time.Time) error {
 		s.reportIfDue()
 	}
 	return err
+}
+
+// expect tells the consumer (Grow) of the entries up to head, the event's
+// head field, that it was not told of already: those after the position
+// pos, this event's included, when the event says more follow it.
+func (s *follower) expect(es []revocation.Entry, head, pos int64) {
+	if s.c.Grow == nil || len(es) == 0 || head <= s.expected || head <= es[len(es)-1].Seq {
+		return
+	}
+	from := max(pos, s.expected)
+	s.expected = head
+	if n := min(head-from, maxExpect); n > 0 {
+		s.c.Grow(es[0].Kind, int(n))
+	}
 }
 
 // apply records the entries of es after position pos, in seq order, and
@@ -697,14 +744,16 @@ func (s *follower) heartbeat(data []byte, now time.Time) error {
 // ask notes that a confirmation waits for a position: the client reports
 // once it has applied it.
 func (s *follower) ask(data []byte, now time.Time) error {
-	var a askData
-	if err := json.Unmarshal(data, &a); err != nil {
+	a, err := parseAsk(data)
+	if err != nil {
 		return fmt.Errorf("feed: malformed ask: %w", err)
 	}
 	s.c.update(func(st *State) { st.LastHeard = now })
 	if r := s.rep; r != nil && a.Position > r.asked.Load() {
 		r.asked.Store(a.Position)
-		s.reportIfDue()
+		if !r.answerAsk() {
+			s.reportIfDue()
+		}
 	}
 	return nil
 }
@@ -722,6 +771,7 @@ func (s *follower) reset(data []byte, now time.Time) error {
 		st.FreshUntil = time.Time{}
 		s.c.leases = nil
 	})
+	s.expected = 0
 	if s.c.Reset != nil {
 		s.c.Reset()
 	}

@@ -34,49 +34,54 @@ func TestDecoder(t *testing.T) {
 		{
 			name: "feed events",
 			in:   "id: 7\nevent: revoke\ndata: {\"seq\":7}\n\nid: 7\nevent: heartbeat\ndata: {\"head\":7,\"time\":1}\n\n",
-			want: []Event{{"7", "revoke", []byte(`{"seq":7}`)}, {"7", "heartbeat", []byte(`{"head":7,"time":1}`)}},
+			want: []Event{{"7", "revoke", []byte(`{"seq":7}`), 0}, {"7", "heartbeat", []byte(`{"head":7,"time":1}`), 0}},
 		},
 		{
 			name: "CRLF and CR line ends",
 			in:   "id: 1\r\nevent: revoke\r\ndata: a\r\n\r\nid: 2\revent: reset\rdata: b\r\r",
-			want: []Event{{"1", "revoke", []byte("a")}, {"2", "reset", []byte("b")}},
+			want: []Event{{"1", "revoke", []byte("a"), 0}, {"2", "reset", []byte("b"), 0}},
 		},
 		{
 			name: "comments and unknown fields are ignored",
 			in:   ": keep-alive\nretry: 10\nfoo: bar\ndata: x\n: more\n\n",
-			want: []Event{{"", "message", []byte("x")}},
+			want: []Event{{"", "message", []byte("x"), 0}},
 		},
 		{
 			name: "data lines are joined; one leading space is dropped",
 			in:   "data:a\ndata:  b\ndata\n\n",
-			want: []Event{{"", "message", []byte("a\n b\n")}},
+			want: []Event{{"", "message", []byte("a\n b\n"), 0}},
 		},
 		{
 			name: "id carries over and ignores NUL",
 			in:   "id: 3\ndata: a\n\ndata: b\n\nid: 4\x00\ndata: c\n\nid\ndata: d\n\n",
-			want: []Event{{"3", "message", []byte("a")}, {"3", "message", []byte("b")}, {"3", "message", []byte("c")}, {"", "message", []byte("d")}},
+			want: []Event{{"3", "message", []byte("a"), 0}, {"3", "message", []byte("b"), 0}, {"3", "message", []byte("c"), 0}, {"", "message", []byte("d"), 0}},
 		},
 		{
 			name: "event without data is not dispatched and its type does not leak",
 			in:   "event: heartbeat\n\ndata: x\n\n",
-			want: []Event{{"", "message", []byte("x")}},
+			want: []Event{{"", "message", []byte("x"), 0}},
 		},
 		{
 			name: "byte order mark",
 			in:   "\xef\xbb\xbfdata: x\n\n",
-			want: []Event{{"", "message", []byte("x")}},
+			want: []Event{{"", "message", []byte("x"), 0}},
 		},
 		{
 			name:    "unfinished event at the end is discarded",
 			in:      "data: x\n\ndata: y\n",
-			want:    []Event{{"", "message", []byte("x")}},
+			want:    []Event{{"", "message", []byte("x"), 0}},
 			wantErr: io.EOF,
 		},
 		{
 			name:    "unfinished line at the end is discarded",
 			in:      "data: x\n\ndata: y",
-			want:    []Event{{"", "message", []byte("x")}},
+			want:    []Event{{"", "message", []byte("x"), 0}},
 			wantErr: io.EOF,
+		},
+		{
+			name: "head field, per event; a malformed one is ignored",
+			in:   "id: 5\nevent: revocations\nhead: 90\ndata: x\n\nid: 6\nevent: revocations\ndata: y\n\nhead: -3\ndata: z\n\nhead: 9x\ndata: w\n\n",
+			want: []Event{{"5", "revocations", []byte("x"), 90}, {"6", "revocations", []byte("y"), 0}, {"6", "message", []byte("z"), 0}, {"6", "message", []byte("w"), 0}},
 		},
 		{
 			name:    "line too long",
@@ -86,7 +91,7 @@ func TestDecoder(t *testing.T) {
 		{
 			name: "line at the limit",
 			in:   "data:" + strings.Repeat("x", MaxLineSize-5) + "\n\n",
-			want: []Event{{"", "message", []byte(strings.Repeat("x", MaxLineSize-5))}},
+			want: []Event{{"", "message", []byte(strings.Repeat("x", MaxLineSize-5)), 0}},
 		},
 		{
 			name:    "line too long without an end",
@@ -123,11 +128,12 @@ func TestDecoder(t *testing.T) {
 func checkEvents(t *testing.T, got, want []Event) {
 	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("decoded %d events %q, want %d %q", len(got), got, len(want), want)
+		t.Fatalf("decoded %d events %v, want %d %v", len(got), got, len(want), want)
 	}
 	for i := range got {
-		if got[i].ID != want[i].ID || got[i].Type != want[i].Type || string(got[i].Data) != string(want[i].Data) {
-			t.Errorf("event %d = %+q, want %+q", i, got[i], want[i])
+		g, w := got[i], want[i]
+		if g.ID != w.ID || g.Type != w.Type || string(g.Data) != string(w.Data) || g.Head != w.Head {
+			t.Errorf("event %d = {%q %q %q head %d}, want {%q %q %q head %d}", i, g.ID, g.Type, g.Data, g.Head, w.ID, w.Type, w.Data, w.Head)
 		}
 	}
 }

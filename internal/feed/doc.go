@@ -14,6 +14,7 @@
 //
 //	id: <seq of the last entry>
 //	event: revocations
+//	head: <seq>                               (optional: the log's head, when more follow)
 //	data: <seq> <kind> <created_at µs> <expires_at µs> <sgen> <sid or sub>
 //	data: +<sgen> <sid or sub>                the entry after the line before:
 //	data: ...                                 seq+1, same kind and instants
@@ -37,7 +38,10 @@
 //
 // Entries come in seq order, up to 2,048 lines and about 32 KiB per event;
 // an entry that continues the line before it in its event (a bulk
-// revocation's) goes as a continuation line, a third of the bytes.
+// revocation's) goes as a continuation line, a third of the bytes. While
+// the hub reads a bulk revocation from the log in batches, each batch's
+// events say where the bulk ends (head), so that a Client can have its
+// consumer make room for all of it at once (Client.Grow).
 // Entries that had expired more than the server's grace (the authority's
 // leeway) before they would be sent are skipped. A heartbeat comes right
 // after the client has caught up, whenever its position moves without an
@@ -57,7 +61,7 @@
 // whose heartbeat is due. A follower reports
 // its position only when asked (an ask event: a confirmation waits, see
 // Hub.Ask; it is written with the entries it asks for, in the same
-// write), when a third of its lease has passed, and when its readiness
+// write), when half of its lease has passed, and when its readiness
 // changes; a report on the report stream costs the hub one line read and
 // one written, and the answer to an ask from a follower whose lease
 // needs no renewal (numbered 0) only the line read. Nothing costs the hub
@@ -108,7 +112,8 @@
 // WaitPosition, WaitOpened and Reconnect may be called from any goroutine;
 // a Client with a Follower runs a reporter goroutine per stream and two
 // more for its report stream. The Client applies a revocations event's
-// entries one by one, records its position once per event, and then
+// entries together (ApplyMany, or Apply one by one), records its position
+// once per event, and then
 // yields its thread if another goroutine is waiting for one, so that a
 // burst holds a thread for one event at a time. Apply should do little (a
 // revocation.Set insert takes no lock a reader waits on).

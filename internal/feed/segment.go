@@ -21,10 +21,13 @@ type segment struct {
 	expires time.Time
 }
 
-// newSegment encodes frames, the live entries in (from, to].
-func newSegment(from, to int64, frames []frame) segment {
+// newSegment encodes frames, the live entries in (from, to]. head is the
+// Source's head when they were read: while it is beyond an event's last
+// entry (a bulk revocation read in batches), the event says so, so that
+// followers can make room for what follows at once.
+func newSegment(from, to int64, frames []frame, head int64) segment {
 	s := segment{from: from, to: to, frames: append([]frame(nil), frames...)}
-	var b batcher
+	b := batcher{head: head}
 	for _, f := range frames {
 		s.data = b.add(s.data, f)
 		if s.expires.IsZero() || f.entry.ExpiresAt.Before(s.expires) {
@@ -82,6 +85,9 @@ func (ss *segments) from(pos int64, dst []segment) []segment {
 // maxBatchEntries lines and about maxBatchBytes. An entry that continues
 // the one before it in the event goes as a continuation line.
 type batcher struct {
+	// head, when beyond an event's last seq, goes in the event's head
+	// field; zero: none.
+	head     int64
 	n, bytes int
 	last     int64  // the pending event's last seq
 	start    int    // where the pending event begins in the output
@@ -117,13 +123,18 @@ func (b *batcher) end(dst []byte) []byte {
 	if b.n == 0 {
 		return dst
 	}
-	var hdr [64]byte
+	var hdr [96]byte
 	h := append(hdr[:0], "id: "...)
 	h = strconv.AppendInt(h, b.last, 10)
 	h = append(h, "\nevent: "+EventRevocations+"\n"...)
+	if b.head > b.last {
+		h = append(h, headField...)
+		h = strconv.AppendInt(h, b.head, 10)
+		h = append(h, '\n')
+	}
 	dst = append(dst, h...) // grow by len(h), then shift the lines
 	copy(dst[b.start+len(h):], dst[b.start:len(dst)-len(h)])
 	copy(dst[b.start:], h)
-	*b = batcher{}
+	*b = batcher{head: b.head}
 	return append(dst, '\n')
 }

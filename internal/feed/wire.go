@@ -1,13 +1,16 @@
 package feed
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
@@ -55,6 +58,11 @@ const (
 // a third of a full line's bytes for a typical subject.
 const contPrefix = "data: +"
 
+// headField starts the optional field of a revocations event that gives
+// the log's head when the node read the event's entries, if beyond the
+// event's last: the entries up to it follow (see Event.Head).
+const headField = "head: "
+
 type heartbeatData struct {
 	Head  int64  `json:"head"`
 	Time  int64  `json:"time"`            // unix milliseconds
@@ -67,6 +75,24 @@ type resetData struct {
 
 type askData struct {
 	Position int64 `json:"position"`
+}
+
+// parseAsk reads an ask event's data. The node writes it as
+// {"position":N}, which is read without the JSON decoder (every follower
+// reads one per confirmation); anything else a node may send, such as
+// more fields or spaces, goes through the decoder.
+func parseAsk(data []byte) (askData, error) {
+	const prefix = `{"position":`
+	if digits, ok := bytes.CutPrefix(data, []byte(prefix)); ok && len(digits) > 1 && digits[len(digits)-1] == '}' {
+		digits = digits[:len(digits)-1]
+		// What JSON takes as this number: no sign, no leading zero.
+		if n, ok := atoi(digits); ok && digits[0] != '-' && (digits[0] != '0' || len(digits) == 1) {
+			return askData{Position: n}, nil
+		}
+	}
+	var a askData
+	err := json.Unmarshal(data, &a)
+	return a, err
 }
 
 // appendLine appends the data line that carries e in a revocations event:
@@ -122,7 +148,7 @@ var errLine = errors.New("feed: malformed revocations event")
 // parseLines appends to dst the entries of a revocations event's data, one
 // per line, full or continuation.
 func parseLines(dst []revocation.Entry, data []byte) ([]revocation.Entry, error) {
-	p := newLineParser(data)
+	p := newLineParser(data, false)
 	for !p.done() {
 		var err error
 		if dst, err = p.next(dst, len(data)); err != nil {
@@ -136,13 +162,18 @@ func parseLines(dst []revocation.Entry, data []byte) ([]revocation.Entry, error)
 // time, without reflection. The keys are cut from one string holding the
 // whole event: an allocation per event, not per entry (a consumer that
 // keeps a key keeps the event's text, up to 64 KiB, alive with it; the
-// revocation set keeps hashes, or a copy).
+// revocation set keeps hashes, or a copy). A shared parser's string is the
+// data's bytes themselves, not a copy: no allocation at all, but its keys
+// are only valid while the data is unchanged (see Client.ApplyMany).
 type lineParser struct {
 	text string
 	prev revocation.Entry // the last entry parsed, which a continuation follows (none yet: no Kind)
 }
 
-func newLineParser(data []byte) *lineParser {
+func newLineParser(data []byte, shared bool) *lineParser {
+	if shared {
+		return &lineParser{text: unsafe.String(unsafe.SliceData(data), len(data))}
+	}
 	return &lineParser{text: string(data)}
 }
 

@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -227,4 +228,57 @@ func applySessions(sh *shard, keys []batchKey, n int) int {
 		sh.sessions.Store(t)
 	}
 	return added
+}
+
+// Grow makes room, in advance, for about n more entries of kind k. A
+// follower told that a bulk revocation's entries are on their way sizes
+// the set for all of them at once, instead of each shard's table growing
+// step by step as they arrive (each step a new table, the entries copied
+// into it, the old one left to the collector). It records nothing, and
+// readers do not wait. n is a hint: a set with a maximum makes room for
+// no more than it has left, and entries beyond the room made are applied
+// as ever.
+func (s *Set) Grow(k Kind, n int) {
+	if s.max > 0 {
+		n = min(n, int(s.max-s.count.Load()))
+	}
+	if n <= 0 || k != KindSubject && k != KindSession {
+		return
+	}
+	// Hashing spreads n keys over the shards unevenly: room for a shard's
+	// share plus three standard deviations covers nearly every shard.
+	per := n / shardCount
+	per += 3*isqrt(per) + 1
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if k == KindSubject {
+			if t := sh.subjects.Load(); tooFull(t.n+per, t.size()) {
+				sh.subjects.Store(t.copyLive(roomFor(t.n+per), -1))
+			}
+		} else if t := sh.sessions.Load(); tooFull(t.n+per, t.size()) {
+			size := t.size()
+			for tooFull(t.n+per, size) {
+				size *= 2
+			}
+			sh.sessions.Store(t.resized(size))
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// roomFor is the smallest size of a subject table that n entries do not
+// make too full.
+func roomFor(n int) int { return (4*n + 2) / 3 }
+
+// isqrt returns the integer square root of n >= 0.
+func isqrt(n int) int {
+	r := int(math.Sqrt(float64(n)))
+	for r*r > n {
+		r--
+	}
+	for (r+1)*(r+1) <= n {
+		r++
+	}
+	return r
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -128,7 +129,7 @@ func TestApplyManyStops(t *testing.T) {
 }
 
 // TestApplyManyConcurrentReaders: readers looking up subjects and sessions
-// while batches grow the tables never miss an entry recorded before their
+// while batches, and Grow ahead of them, grow the tables never miss an entry recorded before their
 // lookup began, nor see one that was never recorded (run with -race).
 func TestApplyManyConcurrentReaders(t *testing.T) {
 	s := NewSet(0)
@@ -174,6 +175,10 @@ func TestApplyManyConcurrentReaders(t *testing.T) {
 				batch = append(batch, session(int64(j+3), sidN(uint64(j)), exp))
 			}
 		}
+		if i%4000 == 0 {
+			s.Grow(KindSubject, 2000)
+			s.Grow(KindSession, 2000)
+		}
 		if _, err := s.ApplyMany(batch); err != nil {
 			t.Fatal(err)
 		}
@@ -187,4 +192,85 @@ func TestApplyManyConcurrentReaders(t *testing.T) {
 	if s.Len() != n+2 {
 		t.Fatalf("Len() = %d, want %d", s.Len(), n+2)
 	}
+}
+
+// TestGrow: a set grown ahead of a bulk keeps every entry it held, and the
+// bulk's entries then land in the tables Grow made (nearly every shard's
+// table stays the one Grow made; without Grow every one is replaced) and
+// are found; a set with a maximum makes room for no more than it has left.
+func TestGrow(t *testing.T) {
+	exp := t0.Add(time.Hour)
+	for _, k := range []Kind{KindSubject, KindSession} {
+		t.Run(string(k), func(t *testing.T) {
+			const n = 10_000
+			entry := func(i int) Entry {
+				if k == KindSubject {
+					return subject(int64(i+1), fmt.Sprint("bulk-", i), 2, exp)
+				}
+				return session(int64(i+1), sidN(uint64(i+1)), exp)
+			}
+			s := NewSet(0)
+			mustApply(t, s, subject(1, "before", 1, exp))
+			mustApply(t, s, session(2, sidN(1<<50), exp))
+			s.Grow(k, n)
+			if _, ok := s.Revoked("", "before", 0); !ok || s.Len() != 2 {
+				t.Fatalf("after Grow: Revoked(before) = %v, Len() = %d, want true, 2", ok, s.Len())
+			}
+			if _, ok := s.Revoked(sidN(1<<50), "", 0); !ok {
+				t.Fatal("after Grow: the session recorded before is not revoked")
+			}
+			before := tables(s, k)
+			es := make([]Entry, n)
+			for i := range es {
+				es[i] = entry(i)
+			}
+			for ev := range slices.Chunk(es, 1000) {
+				if _, err := s.ApplyMany(ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			replaced := 0
+			for i, p := range tables(s, k) {
+				if p != before[i] {
+					replaced++
+				}
+			}
+			if replaced > shardCount/16 {
+				t.Errorf("applying %d entries after Grow(%d) replaced %d of %d tables", n, n, replaced, shardCount)
+			}
+			for _, e := range es {
+				if _, ok := s.Revoked(e.Session, e.Subject, 1); !ok {
+					t.Fatalf("Revoked(%q, %q) = false after Grow and ApplyMany", e.Session, e.Subject)
+				}
+			}
+			if s.Len() != n+2 {
+				t.Fatalf("Len() = %d, want %d", s.Len(), n+2)
+			}
+		})
+	}
+	t.Run("maximum", func(t *testing.T) {
+		s := NewSet(100)
+		mustApply(t, s, subject(1, "before", 1, exp))
+		s.Grow(KindSubject, 1_000_000)
+		total := 0
+		for i := range s.shards {
+			total += s.shards[i].subjects.Load().size()
+		}
+		if total > 2*shardCount*minTableSize {
+			t.Fatalf("Grow(1,000,000) on a set of at most 100 entries made %d slots", total)
+		}
+	})
+}
+
+// tables returns the identity of each shard's table of kind k.
+func tables(s *Set, k Kind) []any {
+	out := make([]any, len(s.shards))
+	for i := range s.shards {
+		if k == KindSubject {
+			out[i] = s.shards[i].subjects.Load()
+		} else {
+			out[i] = s.shards[i].sessions.Load()
+		}
+	}
+	return out
 }
