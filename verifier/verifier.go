@@ -130,7 +130,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		IdleTimeout: max(cfg.StaleAfter*3/4, 2*time.Second),
 		Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: cfg.Name, Host: hostname(),
 			Version: moduleVersion(), StaleAfter: cfg.StaleAfter},
-		Ready:   func() bool { return v.staleness(v.now()) == nil },
+		Ready:   v.complete,
 		Issuer:  cfg.Issuer,
 		OnNodes: auth.set,
 	}

@@ -252,10 +252,26 @@ func (s *follower) reportIfDue() {
 // changed since it last reported.
 func (r *reporter) due() bool {
 	st := r.s.c.State()
+	if r.reported.Load() < 0 {
+		return st.Synced // the first report, once caught up (see worth)
+	}
 	if a := r.asked.Load(); a > r.reported.Load() && st.Position >= a {
 		return true
 	}
 	return r.s.readyOf(st) != r.ready.Load()
+}
+
+// worth says whether a wake-up of the reporter calls for a report now: a
+// renewal or a retry always does, once the stream has caught up (the
+// first report waits for it, so that it says the client ready and its
+// answer's lease needs no second report to say so; the stream's first
+// heartbeat wakes the reporter then, see due); any other only while a
+// report is due (a wake-up that a report since has answered is not).
+func (r *reporter) worth(renewing bool) bool {
+	if r.reported.Load() < 0 && !r.s.c.State().Synced {
+		return false
+	}
+	return renewing || r.due()
 }
 
 func (r *reporter) wake() {
@@ -295,7 +311,12 @@ func (r *reporter) run(ctx context.Context) {
 			return
 		}
 		// A renewal, and the retry of a failed report, must earn a lease.
-		d, err := r.report(ctx, renewDue.Swap(false) || failures > 0)
+		renewing := renewDue.Load() || failures > 0
+		if !r.worth(renewing) {
+			continue
+		}
+		renewDue.Store(false)
+		d, err := r.report(ctx, renewing)
 		switch {
 		case err == nil && d == 0:
 			// Sent without an answer: the lease and its renewal stand.
@@ -305,6 +326,9 @@ func (r *reporter) run(ctx context.Context) {
 		case err == nil:
 			r.answered, failures = r.s.now(), 0
 			retry.Stop()
+			// The lease is renewed: a renewal that fell due meanwhile
+			// (the stream's first, at once) is not due any more.
+			renewDue.Store(false)
 			renew.Reset(d / renewShare)
 			if r.due() {
 				r.wake() // an ask, or a lease that made the client current
@@ -557,10 +581,16 @@ func (s *follower) refused(code string, answered time.Time) {
 	s.c.Reconnect()
 }
 
-// ready is the client's own view of whether it is current, as reported.
+// readyOf is the readiness the client reports: its own view of whether
+// its state is complete, its lease aside. The node knows which leases it
+// granted, and shows a follower it has not heard from within its bound as
+// stale whatever the follower said; a lease counted in the readiness would
+// make the answer that grants a stream its first lease a change of
+// readiness, to be reported at once: two report round trips for every
+// verifier that connects instead of one.
 func (s *follower) readyOf(st State) bool {
 	if s.c.Ready != nil {
 		return s.c.Ready()
 	}
-	return st.Synced && !s.now().After(st.FreshUntil)
+	return st.Synced
 }
