@@ -359,10 +359,9 @@ func (h *Hub) pollBatch(ctx context.Context, known bool) (full, missed bool, err
 		// reach it: short of it the position moves no further than they
 		// do, until the head is read.
 		missed = ok && next < srcHead
-		if missed {
-			srcHead = next // no event names a head the log did not show
+		if !missed {
+			next = max(next, srcHead)
 		}
-		next = max(next, srcHead)
 	}
 	h.publish(frames, next, srcHead)
 	clear(frames) // the ring holds copies; keep no lines alive from here
