@@ -23,7 +23,14 @@ import (
 
 var bin string
 
+// parallelTests is how many tests run at once unless -parallel says
+// otherwise: these tests mostly wait on the processes they start (to
+// listen, to notice a peer went away, to exit), so go test's default, the
+// number of CPUs, would leave the machine idle.
+const parallelTests = 8
+
 func TestMain(m *testing.M) {
+	testtime.DefaultParallel(parallelTests)
 	dir, err := os.MkdirTemp("", "tegata-bin")
 	if err != nil {
 		panic(err)

@@ -17,6 +17,7 @@ import (
 // writes its section into a copy of a Markdown file twice: the second
 // write replaces the first.
 func TestFanoutShort(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	r, points, err := bench.Fanout(ctx, bench.FanoutConfig{Setup: setup(t), Counts: []int{2, 5}, Gates: 1, Rate: 50,

@@ -10,9 +10,11 @@ import (
 
 // These runs are small versions of the system benchmarks: they prove the
 // machinery (processes, feed, gates, the bulk revocation API) works, not
-// any speed.
+// any speed, so they run in parallel, each on a schema and ports of its
+// own.
 
 func TestPropagationShort(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := bench.Propagation(ctx, bench.PropagationConfig{Setup: setup(t), Authorities: 1, Gates: 1, Rate: 20, Duration: time.Second,
@@ -33,6 +35,7 @@ func TestPropagationShort(t *testing.T) {
 }
 
 func TestFloodShort(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := bench.Flood(ctx, bench.FloodConfig{Setup: setup(t), Authorities: 1, Gates: 1,
@@ -64,6 +67,7 @@ func result(t *testing.T, r *bench.Report, name string) float64 {
 }
 
 func TestGateShort(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// Each of the three targets is warmed up, then measured.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tegata-dev/tegata/client"
 	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/httpapi"
 	"github.com/tegata-dev/tegata/internal/pgtest/migrated"
 	"github.com/tegata-dev/tegata/internal/server"
@@ -33,7 +34,8 @@ type cluster struct {
 	feedKey string
 	nodes   []*server.Running
 	addrs   []string
-	dsns    []string // per node: c.dsn, or a way to it through a proxy
+	dsns    []string      // per node: c.dsn, or a way to it through a proxy
+	clocks  []clock.Clock // per node: nil (the wall clock) or the test's
 }
 
 func newCluster(t *testing.T, n int) *cluster {
@@ -53,9 +55,15 @@ func newCluster(t *testing.T, n int) *cluster {
 
 // add starts one more node reaching Postgres at dsn and returns its index.
 func (c *cluster) add(dsn string) int {
+	return c.addClock(dsn, nil)
+}
+
+// addClock is add for a node on clk (nil: the wall clock).
+func (c *cluster) addClock(dsn string, clk clock.Clock) int {
 	c.nodes = append(c.nodes, nil)
 	c.addrs = append(c.addrs, "127.0.0.1:0")
 	c.dsns = append(c.dsns, dsn)
+	c.clocks = append(c.clocks, clk)
 	c.start(len(c.nodes) - 1)
 	return len(c.nodes) - 1
 }
@@ -83,7 +91,7 @@ func (c *cluster) start(i int) {
 		r, err = server.Start(context.Background(), server.Config{
 			Addr: c.addrs[i], DataDir: c.t.TempDir(), DB: c.dsns[i], Issuer: "https://auth.e2e.test",
 			MasterKey: c.master, APIKey: c.apiKey, FeedKey: c.feedKey,
-			Limits: &httpapi.Limits{}, Logger: quietLogger(),
+			Limits: &httpapi.Limits{}, Logger: quietLogger(), Clock: c.clocks[i],
 			SSFInsecurePush: true, // event receivers of the tests are on loopback
 		})
 		return err
@@ -111,12 +119,21 @@ func (c *cluster) client(i int) *client.Client {
 }
 
 // follow starts a verifier following the given base URLs with the
-// read-only feed key and waits until it is ready.
+// read-only feed key and the default staleness bound, and waits until it
+// is ready.
 func (c *cluster) follow(urls ...string) *verifier.Verifier {
+	c.t.Helper()
+	return c.followStale(0, urls...)
+}
+
+// followStale is follow with the staleness bound staleAfter (zero: the
+// default).
+func (c *cluster) followStale(staleAfter time.Duration, urls ...string) *verifier.Verifier {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	v, err := verifier.New(ctx, verifier.Config{Authorities: urls, APIKey: c.feedKey, Audience: "tegata", Logger: quietLogger()})
+	v, err := verifier.New(ctx, verifier.Config{Authorities: urls, APIKey: c.feedKey, Audience: "tegata",
+		StaleAfter: staleAfter, Logger: quietLogger()})
 	if err != nil {
 		c.t.Fatalf("verifier.New(%v): %v", urls, err)
 	}

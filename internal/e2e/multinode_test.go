@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/client"
+	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/testtime"
 	"github.com/tegata-dev/tegata/verifier"
 )
@@ -146,6 +147,10 @@ func restartPostgres(t *testing.T) {
 	})
 }
 
+// cutOffStaleAfter is the staleness bound of the verifier of
+// TestNodeCutOffFromPostgres.
+const cutOffStaleAfter = 4 * time.Second
+
 // TestNodeCutOffFromPostgres: node A loses its database while node B keeps
 // recording revocations. A cannot see them, so it must stop vouching for
 // its followers' state; a verifier following A then B moves to B and
@@ -159,8 +164,14 @@ func TestNodeCutOffFromPostgres(t *testing.T) {
 	}
 	pg := newCutProxy(t, u.Host)
 	u.Host = pg.ln.Addr().String()
-	a := c.add(u.String()) // node A reaches Postgres through the proxy
-	v := c.follow(c.url(a), c.url(0))
+	// Node A reaches Postgres through the proxy, on a clock the test moves
+	// past A's staleness bound instead of waiting it out.
+	aClock := testtime.NewRunning()
+	a := c.addClock(u.String(), aClock)
+	// The verifier leaves a silent node after three quarters of its
+	// staleness bound: a bound of 4 s (the default is 10 s) has it leave A
+	// after 3 s.
+	v := c.followStale(cutOffStaleAfter, c.url(a), c.url(0))
 	if src := v.State().Source; src != c.url(a) {
 		t.Fatalf("verifier follows %s, want node A %s first", src, c.url(a))
 	}
@@ -172,8 +183,8 @@ func TestNodeCutOffFromPostgres(t *testing.T) {
 	if _, err := c.client(0).RevokeSession(context.Background(), client.SessionRevocation{SessionID: tk.SessionID}); err != nil {
 		t.Fatal(err)
 	}
-	// Default StaleAfter is 10 s: the verifier must enforce the revocation
-	// (having moved to B) rather than keep accepting the token meanwhile.
+	// The verifier must enforce the revocation (having moved to B) rather
+	// than keep accepting the token meanwhile.
 	start := time.Now()
 	eventually(t, 20*time.Second, "revocation recorded on B while A is cut off", func() error {
 		_, err := v.Verify(context.Background(), tk.AccessToken)
@@ -189,8 +200,10 @@ func TestNodeCutOffFromPostgres(t *testing.T) {
 		return nil
 	})
 	t.Logf("revocation enforced %v after A was cut off; verifier now follows %s", time.Since(start).Round(time.Millisecond), v.State().Source)
-	// A's readiness says it cannot read the log, so a load balancer takes
-	// it out; it comes back once Postgres does.
+	// Once A has not read the log for longer than its bound, its readiness
+	// says so, and a load balancer takes it out; it comes back once
+	// Postgres does.
+	aClock.Add(authority.StaleAfter)
 	eventually(t, 20*time.Second, "node A not ready while cut off", func() error {
 		return readyz(c.url(a), http.StatusServiceUnavailable, "revocation log")
 	})

@@ -111,9 +111,11 @@ func (s *webStack) waitGatePosition(t *testing.T, seq int64) {
 }
 
 // browsers holds a place for each Chromium running: the browser tests run
-// in parallel with the others, but a Chromium takes most of a core while
-// it starts and renders, and CI has two.
-var browsers = make(chan struct{}, 1)
+// in parallel with the others, two Chromiums at a time. A Chromium spends
+// most of its start (seconds) waiting, not computing, so a second one
+// overlaps the first's waits; more would contend for CI's two cores while
+// they render.
+var browsers = make(chan struct{}, 2)
 
 // newBrowser starts headless Chromium with a fresh profile, as root-safe
 // and quiet as the machine needs (no sandbox, no GPU, no network of its
