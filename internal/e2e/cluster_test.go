@@ -119,12 +119,21 @@ func (c *cluster) client(i int) *client.Client {
 }
 
 // follow starts a verifier following the given base URLs with the
-// read-only feed key and waits until it is ready.
+// read-only feed key and the default staleness bound, and waits until it
+// is ready.
 func (c *cluster) follow(urls ...string) *verifier.Verifier {
+	c.t.Helper()
+	return c.followStale(0, urls...)
+}
+
+// followStale is follow with the staleness bound staleAfter (zero: the
+// default).
+func (c *cluster) followStale(staleAfter time.Duration, urls ...string) *verifier.Verifier {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	v, err := verifier.New(ctx, verifier.Config{Authorities: urls, APIKey: c.feedKey, Audience: "tegata", Logger: quietLogger()})
+	v, err := verifier.New(ctx, verifier.Config{Authorities: urls, APIKey: c.feedKey, Audience: "tegata",
+		StaleAfter: staleAfter, Logger: quietLogger()})
 	if err != nil {
 		c.t.Fatalf("verifier.New(%v): %v", urls, err)
 	}

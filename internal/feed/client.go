@@ -108,8 +108,12 @@ type Client struct {
 	RetryMin, RetryMax time.Duration
 	// IdleTimeout drops a stream on which nothing was heard for this long
 	// (a half-open connection). Heartbeats come every second, or every
-	// quarter of Follower.StaleAfter (at most 5s) on a named stream: with
-	// a Follower, keep it at least StaleAfter/2. Default 15s.
+	// quarter of Follower.StaleAfter (at most 5s) on a named stream, and
+	// not at all while the client's report stream is open: the answers to
+	// its lease renewals, every half of StaleAfter, count as hearing from
+	// the node then. With a Follower, keep it at least 3/4 of StaleAfter
+	// (and 2s), so that a renewal's answer may take a quarter of the bound
+	// to come. Default 15s.
 	IdleTimeout time.Duration
 	// Follower, when set, names the client to the authorities it follows
 	// and turns on position reports, which the client's freshness then
@@ -703,10 +707,16 @@ func (s *follower) expect(es []revocation.Entry, head, pos int64) {
 func (s *follower) apply(es []revocation.Entry, pos int64) (int64, error) {
 	// Entries at or below the position, or out of order, are left out: a
 	// resumed stream may repeat.
+	// They are moved down over those left out, in place; an entry with
+	// none left out before it stays where it is (an entry is over 100
+	// bytes, and a bulk brings thousands to each follower).
 	fresh, last := es[:0], pos
-	for _, e := range es {
-		if e.Seq > last {
-			fresh, last = append(fresh, e), e.Seq
+	for i := range es {
+		if seq := es[i].Seq; seq > last {
+			if len(fresh) < i {
+				es[len(fresh)] = es[i]
+			}
+			fresh, last = fresh[:len(fresh)+1], seq
 		}
 	}
 	n, err := s.applyMany(fresh)
@@ -740,14 +750,16 @@ func (s *follower) heartbeat(data []byte, now time.Time) error {
 // ask notes that a confirmation waits for a position: the client reports
 // once it has applied it.
 func (s *follower) ask(data []byte, now time.Time) error {
-	var a askData
-	if err := json.Unmarshal(data, &a); err != nil {
+	a, err := parseAsk(data)
+	if err != nil {
 		return fmt.Errorf("feed: malformed ask: %w", err)
 	}
 	s.c.update(func(st *State) { st.LastHeard = now })
 	if r := s.rep; r != nil && a.Position > r.asked.Load() {
 		r.asked.Store(a.Position)
-		s.reportIfDue()
+		if !r.answerAsk() {
+			s.reportIfDue()
+		}
 	}
 	return nil
 }

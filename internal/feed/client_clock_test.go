@@ -12,9 +12,9 @@ import (
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
-// TestLeaseRenewedOnItsClock: a client renews its lease when a third of it
+// TestLeaseRenewedOnItsClock: a client renews its lease when half of it
 // has passed on the client's clock, which is also the clock the lease runs
-// out on: a stopped clock moved by a third of a 30-minute lease makes the
+// out on: a stopped clock moved by half of a 30-minute lease makes the
 // next report at once, and the new lease counts from the moved time.
 func TestLeaseRenewedOnItsClock(t *testing.T) {
 	t.Parallel()
@@ -44,9 +44,16 @@ func TestLeaseRenewedOnItsClock(t *testing.T) {
 	// lease needs renewing.
 	waitFor(t, "a report saying the client is ready", func() bool { return ready.Load() > 0 })
 	n := reports.Load()
+	// The renewal's timer is the only one on the client's clock, and a
+	// timer that falls due leaves the clock's list as the clock moves.
+	testtime.EventuallyTrue(t, 5*time.Second, "the renewal armed", func() bool { return clk.Timers() == 1 })
 	clk.Add(10 * time.Minute)
-	testtime.EventuallyTrue(t, 5*time.Second, "a renewal once 10 of the lease's 30 minutes passed on the clock", func() bool {
+	if n := clk.Timers(); n != 1 {
+		t.Fatalf("%d timers armed once 10 of the lease's 30 minutes passed, want the renewal's: it fell due at a third", n)
+	}
+	clk.Add(5 * time.Minute)
+	testtime.EventuallyTrue(t, 5*time.Second, "a renewal once 15 of the lease's 30 minutes passed on the clock", func() bool {
 		return reports.Load() > n
 	})
-	waitFor(t, "the renewed lease, 30 minutes from the moved clock", leased(t0.Add(40*time.Minute)))
+	waitFor(t, "the renewed lease, 30 minutes from the moved clock", leased(t0.Add(45*time.Minute)))
 }

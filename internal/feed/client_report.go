@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -18,7 +19,7 @@ import (
 // docs/feed-protocol.md): with a Follower set, every stream gets a
 // reporter goroutine, which reports the client's position at the start of
 // the stream, when the server asks for a position the client has applied,
-// when a third of its lease has passed, and when its readiness changes,
+// when half of its lease has passed, and when its readiness changes,
 // and turns each answer into a lease on the client's freshness. Reports go
 // on one long request per stream (reportchan.go), or one POST each where
 // that request is not answered.
@@ -44,9 +45,18 @@ const reportTimeout = 5 * time.Second
 const reportSpacing = 5 * time.Millisecond
 
 // renewShare: a lease is renewed once 1/renewShare of it has passed since
-// the report that earned it was sent, so that two renewals in a row may
-// fail before the client goes stale.
-const renewShare = 3
+// the report that earned it was sent. A renewal costs the node a line read
+// and a line written, and renewals are most of what an idle follower costs
+// it, so they come no more often than the lease needs: half of it is left
+// for a renewal that fails to be retried (every second at most, see run)
+// or for the stream to fail over to another node, whose first report earns
+// a lease at once. The lease itself, counted from the report's send time,
+// keeps its meaning whatever the renewal's pace.
+const renewShare = 2
+
+// answerlessShare: a follower answers an ask without wanting an answer
+// when at least 1/answerlessShare of its bound is left on its lease.
+const answerlessShare = 3
 
 // maxLeases caps the acknowledged reports kept until their head is applied.
 const maxLeases = 16
@@ -209,11 +219,18 @@ type reporter struct {
 	asked    atomic.Int64
 	reported atomic.Int64
 	ready    atomic.Bool
+	// mu guards what both the reporter and the stream's goroutine use to
+	// send a report that wants no answer (answerAsk): the report stream,
+	// whether it is given up, and when the last report went. The
+	// reporter's goroutine alone changes them, under mu; it reads them
+	// without.
+	mu     sync.Mutex
+	ch     *reportChannel // the report stream; nil before it opens
+	single bool           // the report stream did not answer: one POST per report
+	last   time.Time      // when the last report started (wall clock)
 	// Used by the reporter's goroutine only.
-	ch       *reportChannel // the report stream; nil before it opens
-	single   bool           // the report stream did not answer: one POST per report
-	answered time.Time      // when the node last took a report (see refused)
-	done     chan struct{}  // closed when run has returned
+	answered time.Time     // when the node last took a report (see refused)
+	done     chan struct{} // closed when run has returned
 }
 
 func newReporter(s *follower, base string, alive func()) *reporter {
@@ -271,7 +288,12 @@ func (r *reporter) run(ctx context.Context) {
 			return
 		case <-r.kick:
 		}
-		start := time.Now()
+		// Reports of a stream start at least reportSpacing apart. The
+		// wait comes before a report, not after each: most reports
+		// start long after the last, and need no timer.
+		if !sleep(ctx, r.spacing()) {
+			return
+		}
 		// A renewal, and the retry of a failed report, must earn a lease.
 		d, err := r.report(ctx, renewDue.Swap(false) || failures > 0)
 		switch {
@@ -299,16 +321,47 @@ func (r *reporter) run(ctx context.Context) {
 			r.s.log.Info("feed: position reports accepted again", "url", r.base)
 			failing = false
 		}
-		if !sleep(ctx, reportSpacing-time.Since(start)) {
-			return
-		}
 	}
+}
+
+// spacing is how long a report must wait for reportSpacing to have
+// passed since the last one started.
+func (r *reporter) spacing() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return reportSpacing - time.Since(r.last)
+}
+
+// answerAsk sends, from the stream's goroutine, the report that answers
+// an ask, when it may go without an answer (see answerless) and
+// reportSpacing has passed since the last report: the ask then costs the
+// client no wake-up of its reporter, only the hand-over of the line to
+// the HTTP client's writer. It reports whether it sent it; if not, the
+// reporter does (reportIfDue).
+func (r *reporter) answerAsk() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.last) < reportSpacing {
+		return false
+	}
+	st := r.s.c.State()
+	ready := r.s.readyOf(st)
+	prevReported, prevReady := r.reported.Load(), r.ready.Load()
+	if !r.answerless(st, ready, prevReported, prevReady) || r.ch.send(st.Position, ready) != nil {
+		return false
+	}
+	r.reported.Store(max(prevReported, st.Position))
+	r.ready.Store(ready)
+	r.last = time.Now()
+	return true
 }
 
 // report sends the client's position, records the lease granted and
 // returns its length; 0 when the report went without an answer (see
 // answerless), which a renewal never does.
 func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, error) {
+	r.mu.Lock()
+	r.last = time.Now()
 	st := r.s.c.State()
 	ready := r.s.readyOf(st)
 	// What the report says counts as said from now on (due compares with
@@ -319,11 +372,13 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 	r.ready.Store(ready)
 	if !renewing && r.answerless(st, ready, prevReported, prevReady) {
 		if err := r.ch.send(st.Position, ready); err == nil {
+			r.mu.Unlock()
 			return 0, nil
 		}
 		// The queue is full: the report stream is stuck; a round trip
 		// tells.
 	}
+	r.mu.Unlock()
 	var (
 		a    answer
 		sent time.Time
@@ -333,15 +388,19 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 		sent, a, err = r.viaChannel(ctx, st, ready)
 		if errors.Is(err, errNoChannel) {
 			r.s.log.Info("feed: the report stream failed; reporting with one request each on this stream", "url", r.base, "err", err)
+			r.mu.Lock()
 			r.single = true
+			r.mu.Unlock()
 		}
 	}
 	if r.single {
 		sent, a, err = r.viaPOST(ctx, st, ready)
 	}
 	if err != nil {
+		r.mu.Lock()
 		r.reported.Store(prevReported)
 		r.ready.Store(prevReady)
+		r.mu.Unlock()
 		var ref *refusal
 		if errors.As(err, &ref) {
 			r.s.refused(ref.code, r.answered)
@@ -377,13 +436,13 @@ func (r *reporter) heard(head int64) {
 // lease for at least another third of its bound and says nothing new of
 // its readiness. Its lease then needs nothing from the answer (renewals
 // keep their own schedule), and the node spares a write per follower per
-// confirmation.
+// confirmation. r.mu is held.
 func (r *reporter) answerless(st State, ready bool, prevReported int64, prevReady bool) bool {
 	if r.single || r.ch == nil || !r.ch.isOpen() || !ready || ready != prevReady {
 		return false
 	}
 	a := r.asked.Load()
-	return a > prevReported && st.Position >= a && st.FreshUntil.Sub(r.s.now()) > r.s.c.Follower.StaleAfter/renewShare
+	return a > prevReported && st.Position >= a && st.FreshUntil.Sub(r.s.now()) > r.s.c.Follower.StaleAfter/answerlessShare
 }
 
 // openWait is how long a report waits for the report stream's 200 before
@@ -401,7 +460,10 @@ const openWait = 250 * time.Millisecond
 func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.Time, answer, error) {
 	var wait time.Duration
 	if r.ch == nil {
-		r.ch = r.s.openReportChannel(ctx, r.base)
+		ch := r.s.openReportChannel(ctx, r.base)
+		r.mu.Lock()
+		r.ch = ch
+		r.mu.Unlock()
 		wait = openWait
 	}
 	if !r.ch.waitOpen(ctx, wait) {
@@ -426,6 +488,8 @@ func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.T
 }
 
 func (r *reporter) closeChannel() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.ch != nil {
 		r.ch.close()
 		r.ch = nil

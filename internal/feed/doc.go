@@ -61,7 +61,7 @@
 // whose heartbeat is due. A follower reports
 // its position only when asked (an ask event: a confirmation waits, see
 // Hub.Ask; it is written with the entries it asks for, in the same
-// write), when a third of its lease has passed, and when its readiness
+// write), when half of its lease has passed, and when its readiness
 // changes; a report on the report stream costs the hub one line read and
 // one written, and the answer to an ask from a follower whose lease
 // needs no renewal (numbered 0) only the line read. Nothing costs the hub

@@ -287,7 +287,10 @@ type followerLimits struct {
 // take the read lock too). What adds, drops or renames records takes the
 // write lock.
 type followers struct {
-	lim     followerLimits
+	lim followerLimits
+	// shared says that other nodes read the stored records (see
+	// takeChanged); set before the registry is used.
+	shared  bool
 	mu      sync.RWMutex
 	m       map[string]*record
 	perKey  map[string]int // records by owner's API key
@@ -316,12 +319,15 @@ func (fs *followers) markLocked(r *record) {
 
 // takeChanged returns the followers whose stored record is out of date,
 // each once until it is again: new, changed (identity, position,
-// readiness, a stream opened), or heard since more than half their
-// staleness bound after the state last taken (so that a listing on
-// another node, which has only the stored copy, never shows a live
-// verifier as silent). Those silent past their bound are left out.
-// Reports mark the records as they come, so a node with thousands of
-// followers looks only at those that changed.
+// readiness, a stream opened), or, when other nodes read the records
+// (shared), heard since more than half their staleness bound after the
+// state last taken (so that a listing on another node, which has only the
+// stored copy, never shows a live verifier as silent). A follower renews
+// its lease every half of its bound, so that is every renewal there; a
+// single node lists its followers from memory, and stores no renewal that
+// changes nothing. Those silent past their bound are left out. Reports
+// mark the records as they come, so a node with thousands of followers
+// looks only at those that changed.
 func (fs *followers) takeChanged(now time.Time) []FollowerState {
 	fs.dirtyMu.Lock()
 	list := fs.dirty
@@ -589,7 +595,7 @@ func (fs *followers) reportedFast(f Follower, token string, pos int64, ready boo
 	}
 	moved := r.Position != pos || r.Ready != ready
 	r.Heard, r.Position, r.Ready = now, pos, ready
-	if moved || now.Sub(r.stored) >= r.StaleAfter/2 {
+	if moved || fs.shared && now.Sub(r.stored) >= r.StaleAfter/2 {
 		fs.markLocked(r)
 	}
 	if moved {

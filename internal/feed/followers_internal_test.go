@@ -340,12 +340,31 @@ func TestHeaderRoundsBoundUp(t *testing.T) {
 }
 
 // TestTakeChanged: the registry hands out a follower's state for storing
-// when it is new, when what it says changes, and when it was heard half
-// its bound after the state last handed out; renewals in between hand out
-// nothing, and a follower silent past its bound is left out.
+// when it is new, when what it says changes, and, when other nodes read
+// the records, when it was heard half its bound after the state last
+// handed out; renewals in between hand out nothing, and a follower silent
+// past its bound is left out. A single node's registry hands out no
+// renewal that changes nothing.
 func TestTakeChanged(t *testing.T) {
 	t.Parallel()
+	for _, shared := range []bool{true, false} {
+		t.Run(fmt.Sprint("shared=", shared), func(t *testing.T) {
+			t.Parallel()
+			testTakeChanged(t, shared)
+		})
+	}
+}
+
+func testTakeChanged(t *testing.T, shared bool) {
 	fs := newFollowers(followerLimits{})
+	fs.shared = shared
+	// when returns want where the records are shared, else unshared.
+	when := func(want, unshared []string) []string {
+		if shared {
+			return want
+		}
+		return unshared
+	}
 	ids := func(st []FollowerState) []string {
 		var out []string
 		for _, s := range st {
@@ -377,9 +396,10 @@ func TestTakeChanged(t *testing.T) {
 		{"nothing since", func() {}, 0, nil},
 		{"renewals within half the bound", func() { report("a", ta, 0, false, 3.3); report("b", tb, 0, false, 3.3) }, 3.3, nil},
 		{"a moved", func() { report("a", ta, 5, true, 4) }, 4, []string{"a"}},
-		{"b heard half its bound after it was stored", func() { report("b", tb, 0, false, 6.6) }, 6.6, []string{"b"}},
+		{"b heard half its bound after it was stored", func() { report("b", tb, 0, false, 6.6) }, 6.6, when([]string{"b"}, nil)},
 		{"a heard within half its bound of 4s", func() { report("a", ta, 5, true, 8.9) }, 8.9, nil},
-		{"b moved then went silent past its bound, a heard", func() { report("b", tb, 1, false, 7); report("a", ta, 5, true, 17) }, 17.5, []string{"a"}},
+		{"b moved then went silent past its bound, a heard", func() { report("b", tb, 1, false, 7); report("a", ta, 5, true, 17) }, 17.5, when([]string{"a"}, nil)},
+		{"a moved", func() { report("a", ta, 6, true, 18) }, 18, []string{"a"}},
 	} {
 		tt.do()
 		if got := ids(fs.takeChanged(at(tt.now))); !slices.Equal(got, tt.want) {

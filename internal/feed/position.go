@@ -296,9 +296,10 @@ func (h *Hub) FollowerCount() int {
 func (h *Hub) FollowerStats() (n int, longest time.Duration) { return h.fl.count(h.cfg.Clock.Now()) }
 
 // ChangedFollowers returns the followers whose stored record is out of
-// date, each once until it is again: new, changed, or heard since more
-// than half their staleness bound after it was last returned. It looks at
-// those alone, not at every follower.
+// date, each once until it is again: new, changed, or (with
+// HubConfig.SharedRecords) heard since more than half their staleness
+// bound after it was last returned. It looks at those alone, not at every
+// follower.
 func (h *Hub) ChangedFollowers() []FollowerState { return h.fl.takeChanged(h.cfg.Clock.Now()) }
 
 // Pending returns up to limit of the followers for which position x is not

@@ -200,10 +200,10 @@ func parseAnswer(line []byte) answerResult {
 		code, desc, _ := strings.Cut(string(rest), " ")
 		return answerResult{err: &refusal{code: code, desc: desc}}
 	}
-	f := bytes.Fields(line)
+	f, three := fields3(line)
 	var r answerResult
 	var ok [3]bool
-	if len(f) == 3 {
+	if three {
 		r.n, ok[0] = atoi(f[0])
 		r.a.head, ok[1] = atoi(f[1])
 		r.a.leaseMS, ok[2] = atoi(f[2])
@@ -293,7 +293,14 @@ func (ch *reportChannel) close() {
 	close(ch.lines)
 }
 
+// reportLineCap holds any report line (two numbers of up to 20
+// characters, the readiness, separators): one allocation per line.
+const reportLineCap = 48
+
 func appendReportLine(dst []byte, n, pos int64, ready bool) []byte {
+	if dst == nil {
+		dst = make([]byte, 0, reportLineCap)
+	}
 	dst = strconv.AppendInt(dst, n, 10)
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, pos, 10)
@@ -303,11 +310,54 @@ func appendReportLine(dst []byte, n, pos int64, ready bool) []byte {
 	return append(dst, " 0\n"...)
 }
 
+// fields3 splits a report or answer line into its three fields, as
+// bytes.Fields does, without allocating for a line of ASCII; three is
+// false when the line has another number of fields.
+func fields3(line []byte) (f [3][]byte, three bool) {
+	if !isASCII(line) {
+		all := bytes.Fields(line)
+		if len(all) != 3 {
+			return f, false
+		}
+		return [3][]byte{all[0], all[1], all[2]}, true
+	}
+	n := 0
+	for i := 0; i < len(line); {
+		if isASCIISpace(line[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(line) && !isASCIISpace(line[j]) {
+			j++
+		}
+		if n == 3 {
+			return f, false
+		}
+		f[n], n, i = line[i:j], n+1, j
+	}
+	return f, n == 3
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// isASCIISpace is what bytes.Fields takes as a space among ASCII bytes.
+func isASCIISpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
 // parseReportLine reads a report line (without its end).
 func parseReportLine(line []byte) (n, pos int64, ready bool, err error) {
-	f := bytes.Fields(line)
+	f, three := fields3(line)
 	var ok [3]bool
-	if len(f) == 3 {
+	if three {
 		n, ok[0] = atoi(f[0])
 		pos, ok[1] = atoi(f[1])
 		ok[2] = len(f[2]) == 1 && (f[2][0] == '0' || f[2][0] == '1')

@@ -1,8 +1,10 @@
 package feed
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -73,6 +75,24 @@ type resetData struct {
 
 type askData struct {
 	Position int64 `json:"position"`
+}
+
+// parseAsk reads an ask event's data. The node writes it as
+// {"position":N}, which is read without the JSON decoder (every follower
+// reads one per confirmation); anything else a node may send, such as
+// more fields or spaces, goes through the decoder.
+func parseAsk(data []byte) (askData, error) {
+	const prefix = `{"position":`
+	if digits, ok := bytes.CutPrefix(data, []byte(prefix)); ok && len(digits) > 1 && digits[len(digits)-1] == '}' {
+		digits = digits[:len(digits)-1]
+		// What JSON takes as this number: no sign, no leading zero.
+		if n, ok := atoi(digits); ok && digits[0] != '-' && (digits[0] != '0' || len(digits) == 1) {
+			return askData{Position: n}, nil
+		}
+	}
+	var a askData
+	err := json.Unmarshal(data, &a)
+	return a, err
 }
 
 // appendLine appends the data line that carries e in a revocations event:

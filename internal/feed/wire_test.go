@@ -281,3 +281,46 @@ func TestBatcherBounds(t *testing.T) {
 		t.Fatalf("%d entries in %d events, want %d in about %d", total, events, n, n*30/maxBatchBytes)
 	}
 }
+
+// TestParseAsk pins that the ask's quick path reads what the JSON decoder
+// reads, and refuses what it refuses.
+func TestParseAsk(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, data string
+		want       int64
+		wantErr    bool
+	}{
+		{name: "as the node writes it", data: `{"position":42}`, want: 42},
+		{name: "zero", data: `{"position":0}`, want: 0},
+		{name: "largest", data: `{"position":9223372036854775807}`, want: 1<<63 - 1},
+		{name: "spaces", data: `{ "position": 7 }`, want: 7},
+		{name: "another field", data: `{"position":7,"later":true}`, want: 7},
+		{name: "leading zero", data: `{"position":07}`, wantErr: true},
+		{name: "too large", data: `{"position":9223372036854775808}`, wantErr: true},
+		{name: "not a number", data: `{"position":"7"}`, wantErr: true},
+		{name: "cut short", data: `{"position":7`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := parseAsk([]byte(tt.data))
+			if (err != nil) != tt.wantErr || err == nil && a.Position != tt.want {
+				t.Errorf("parseAsk(%q) = %d, %v; want %d, error %v", tt.data, a.Position, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestFields3 pins that report and answer lines split as bytes.Fields
+// splits them.
+func TestFields3(t *testing.T) {
+	t.Parallel()
+	for _, line := range []string{"1 2 1", "  1\t2  0 ", "1 2", "1 2 1 4", "", "   ", "0 12345678901234567890 1",
+		"1\u00a02 1", "1 2\u00a0x 1", "\x00 \x01 \x02", "a\vb\fc"} {
+		f, three := fields3([]byte(line))
+		want := bytes.Fields([]byte(line))
+		if three != (len(want) == 3) || three && (!bytes.Equal(f[0], want[0]) || !bytes.Equal(f[1], want[1]) || !bytes.Equal(f[2], want[2])) {
+			t.Errorf("fields3(%q) = %q, %v; want %q", line, f, three, want)
+		}
+	}
+}

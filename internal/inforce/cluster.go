@@ -28,8 +28,9 @@ type Hub interface {
 	// staleness bound among them.
 	FollowerStats() (n int, longest time.Duration)
 	// ChangedFollowers returns the followers whose stored record is out
-	// of date (new, changed, or heard since more than half their bound
-	// after it was last returned), each once until it is again.
+	// of date (new, changed, or, where other nodes read the records,
+	// heard since more than half their bound after it was last
+	// returned), each once until it is again.
 	ChangedFollowers() []feed.FollowerState
 	// Pending returns up to limit of the followers for which x is not yet
 	// in force, and how many there are in all.
@@ -227,14 +228,14 @@ func (c *Cluster) Run(ctx context.Context) error {
 		case <-flush.C:
 			c.flushLogged(ctx)
 		case <-hubChanged:
-			hubChanged = c.cfg.Hub.FollowersChanged()
+			hubChanged = nil
 		case <-c.kick:
 		case <-timerC:
 		case <-paceC:
 		case m := <-msgs:
 			c.handle(ctx, m)
 		}
-		c.evaluate(ctx, timer, pace)
+		c.evaluate(ctx, timer, pace, &hubChanged)
 	}
 }
 
@@ -266,17 +267,30 @@ func (c *Cluster) wanted() int64 {
 // and arms timer for the next instant time alone may bring progress. An
 // evaluation due before the spacing allows is left to pace, a wall-clock
 // timer.
-func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer) {
+//
+// hubChanged is the channel Run waits on for a change of the hub's
+// followers, nil once it was closed. It is taken again right before the
+// hub is looked at, so that no change after the look goes unseen, and let
+// go while an evaluation waits for pace: the evaluation pace brings looks
+// at every change made meanwhile, and a confirmation brings a report from
+// every follower within milliseconds, each a change that would otherwise
+// wake Run for nothing.
+func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer, hubChanged *<-chan struct{}) {
 	c.mu.Lock()
 	need := max(c.localWant, c.remoteWant) > c.own.Safe
 	c.mu.Unlock()
 	if !need {
+		if *hubChanged == nil {
+			*hubChanged = c.cfg.Hub.FollowersChanged()
+		}
 		return
 	}
 	if wait := min(max(minEval, evalShare*c.evalCost), maxEvalSpacing) - clock.Real.Now().Sub(c.lastEval); wait > 0 {
 		pace.Reset(wait)
+		*hubChanged = nil
 		return
 	}
+	*hubChanged = c.cfg.Hub.FollowersChanged()
 	c.lastEval = clock.Real.Now()
 	safe, head, next := c.cfg.Hub.Safe()
 	followers, _ := c.cfg.Hub.FollowerStats()

@@ -278,14 +278,15 @@ func TestList(t *testing.T) {
 	a, _ := node(t, "a", hub, st, clk)
 	// Another node's verifiers, known from their stored records only:
 	// "remote" silent for longer than its record may lag while it is well
-	// (two thirds of its bound plus 2s, at List's end), within its bound;
+	// (half its bound plus 2s, at List's end), within its bound;
 	// "lagging" heard since, by a record as old as another node leaves
-	// it while the verifier renews its lease (every second renewal).
+	// it while the verifier renews its lease (every renewal, half the
+	// bound apart, and a flush).
 	if err := st.SaveFollowers(ctx, store.NodeRecord{ID: "b", URL: "http://b", Safe: 3, Head: 3, Followers: 1, Version: 1,
 		UpdatedAt: now, ExpiresAt: now.Add(time.Minute)},
 		[]store.VerifierRecord{
 			{ID: "remote", Name: "r", Node: "b", Position: 3, Ready: true, StaleAfter: 10 * time.Second, HeardAt: now.Add(-8 * time.Second)},
-			{ID: "lagging", Name: "l", Node: "b", Position: 3, Ready: true, StaleAfter: 10 * time.Second, HeardAt: now.Add(-6 * time.Second)},
+			{ID: "lagging", Name: "l", Node: "b", Position: 3, Ready: true, StaleAfter: 10 * time.Second, HeardAt: now.Add(-5 * time.Second)},
 		}); err != nil {
 		t.Fatal(err)
 	}

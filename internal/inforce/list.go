@@ -161,11 +161,11 @@ func (c *Cluster) lagDates(ctx context.Context, head int64, vs map[string]store.
 // silentAfter is how long a verifier may go unheard before it is listed
 // as stale: the age another node's record of it may reach while it is
 // well. That node rewrites the record once its last heard has moved by
-// half the bound (feed.Hub.ChangedFollowers), which a verifier renewing its lease
-// every third of the bound reaches at every second renewal: two thirds of
-// the bound, plus a flush and some slack.
+// half the bound (feed.Hub.ChangedFollowers), which a verifier renewing
+// its lease every half of the bound reaches at every renewal: half the
+// bound and the renewal's round trip, plus a flush and some slack.
 func silentAfter(bound time.Duration) time.Duration {
-	return 2*bound/3 + 2*time.Second
+	return bound/2 + 2*time.Second
 }
 
 func view(v store.VerifierRecord, nodeURL string, head int64, created map[int64]time.Time, now time.Time) VerifierView {

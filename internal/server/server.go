@@ -405,13 +405,15 @@ func installKeys(ctx context.Context, cfg Config, a *authority.Authority, adminK
 // authority's clock; the verifier bookkeeping uses that clock too.
 func newHub(cfg Config, a *authority.Authority, st store.Store, id store.ClusterInfo, limits httpapi.Limits, license *inforce.License) *feed.Hub {
 	return feed.NewHub(st, feed.HubConfig{
-		Logger:              cfg.Logger,
-		Grace:               a.Config().Leeway,
-		Clock:               a.Config().Clock,
-		Epoch:               id.Epoch,
-		Issuer:              id.Issuer,
-		License:             license.Until,
-		StaleAfterCap:       cfg.MaxStaleAfter,
+		Logger:        cfg.Logger,
+		Grace:         a.Config().Leeway,
+		Clock:         a.Config().Clock,
+		Epoch:         id.Epoch,
+		Issuer:        id.Issuer,
+		License:       license.Until,
+		StaleAfterCap: cfg.MaxStaleAfter,
+		// Other nodes list this one's verifiers from their stored records.
+		SharedRecords:       broadcaster(st) != nil,
 		FollowersPerKey:     verifierRecordsPer * limits.FeedStreamsPerKey,
 		FollowersPerAddress: verifierRecordsPer * limits.FeedStreamsPerAddress,
 	})

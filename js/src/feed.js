@@ -307,7 +307,7 @@ export class Follower {
   /**
    * reporter returns the stream's reporter. It reports, as the feed
    * protocol says: when the stream opens (to earn a first lease), when the
-   * node asks for a position the follower has applied, when a third of the
+   * node asks for a position the follower has applied, when half of the
    * last lease has passed, and when the follower's readiness changes; never
    * merely because entries or heartbeats came. Reports go at most one per
    * 5 ms, coalesced, each a POST /v1/feed/position on a kept-alive
@@ -331,7 +331,7 @@ export class Follower {
           r.reported = Math.max(r.reported, position)
           r.ready = ready
           clearTimeout(renew)
-          renew = setTimeout(kick, Math.max(lease / 3, REPORT_SPACING))
+          renew = setTimeout(kick, Math.max(lease / 2, REPORT_SPACING))
           if (ready !== this.ready()) pending = true // the lease made it current: say so now
           if (failing) this.logger.info('tegata: position reports accepted again', { url: base })
           failing = false
