@@ -94,7 +94,11 @@ func TestConfirmAcrossNodes(t *testing.T) {
 func TestConfirmFrozenGate(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 2)
-	const stale = 3 * time.Second
+	// The live gates have confirmWait to confirm, on a loaded machine too;
+	// the frozen one, last heard at most half of its bound before it froze
+	// (it renews its lease then), is still within its bound when
+	// confirmWait has passed, by a second.
+	const stale, confirmWait = 6 * time.Second, 2 * time.Second
 	ga := c.startGate("gate-a", stale, c.url(0))
 	gb := c.startGate("gate-b", stale, c.url(1))
 	frozen := c.startGate("gate-frozen", stale, c.url(1))
@@ -105,11 +109,11 @@ func TestConfirmFrozenGate(t *testing.T) {
 	}
 	frozen.signal(syscall.SIGSTOP)
 
-	status, a := c.revokeConfirm(0, tk.SessionID, 500*time.Millisecond)
+	status, a := c.revokeConfirm(0, tk.SessionID, confirmWait)
 	p := a.Confirmation.Pending
 	if status != http.StatusAccepted || a.Confirmation.InForce || len(p) != 1 || p[0].Name != "gate-frozen" ||
 		p[0].ID != listed["gate-frozen"].ID {
-		t.Fatalf("revoke with a frozen gate, confirm=500ms = %d %+v, want 202 naming gate-frozen pending", status, a)
+		t.Fatalf("revoke with a frozen gate, confirm=%s = %d %+v, want 202 naming gate-frozen pending", confirmWait, status, a)
 	}
 	// Asking again (the session is already revoked: the log's head is
 	// confirmed) waits until the frozen gate's bound has passed.

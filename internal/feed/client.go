@@ -707,10 +707,16 @@ func (s *follower) expect(es []revocation.Entry, head, pos int64) {
 func (s *follower) apply(es []revocation.Entry, pos int64) (int64, error) {
 	// Entries at or below the position, or out of order, are left out: a
 	// resumed stream may repeat.
+	// They are moved down over those left out, in place; an entry with
+	// none left out before it stays where it is (an entry is over 100
+	// bytes, and a bulk brings thousands to each follower).
 	fresh, last := es[:0], pos
-	for _, e := range es {
-		if e.Seq > last {
-			fresh, last = append(fresh, e), e.Seq
+	for i := range es {
+		if seq := es[i].Seq; seq > last {
+			if len(fresh) < i {
+				es[len(fresh)] = es[i]
+			}
+			fresh, last = fresh[:len(fresh)+1], seq
 		}
 	}
 	n, err := s.applyMany(fresh)

@@ -221,13 +221,19 @@ type reporter struct {
 	ready    atomic.Bool
 	// mu guards what both the reporter and the stream's goroutine use to
 	// send a report that wants no answer (answerAsk): the report stream,
-	// whether it is given up, and when the last report went. The
-	// reporter's goroutine alone changes them, under mu; it reads them
+	// whether it is given up, when the last report went and whether one
+	// waits for its answer. Both change last under mu; the reporter's
+	// goroutine alone changes the others, under mu, and reads them
 	// without.
 	mu     sync.Mutex
 	ch     *reportChannel // the report stream; nil before it opens
 	single bool           // the report stream did not answer: one POST per report
 	last   time.Time      // when the last report started (wall clock)
+	// waiting is set while a report that wants an answer is on its way:
+	// answerAsk then leaves the ask to the reporter, which looks again
+	// once the answer is in, so that no later position can overtake the
+	// one in flight and the node never sees the position go back.
+	waiting bool
 	// Used by the reporter's goroutine only.
 	answered time.Time     // when the node last took a report (see refused)
 	done     chan struct{} // closed when run has returned
@@ -365,7 +371,7 @@ func (r *reporter) spacing() time.Duration {
 func (r *reporter) answerAsk() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if time.Since(r.last) < reportSpacing {
+	if r.waiting || time.Since(r.last) < reportSpacing {
 		return false
 	}
 	st := r.s.c.State()
@@ -402,7 +408,13 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 		// The queue is full: the report stream is stuck; a round trip
 		// tells.
 	}
+	r.waiting = true
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.waiting = false
+		r.mu.Unlock()
+	}()
 	var (
 		a    answer
 		sent time.Time

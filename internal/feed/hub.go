@@ -277,9 +277,8 @@ func (h *Hub) start(ctx context.Context, tick <-chan time.Time) bool {
 // poll reads everything the Source has after the hub's head into the ring.
 // It reports whether the Source answered.
 func (h *Hub) poll(ctx context.Context) bool {
-	known := true
 	for {
-		full, missed, err := h.pollBatch(ctx, known)
+		full, err := h.pollBatch(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("feed: reading the log failed", "err", err)
@@ -287,34 +286,11 @@ func (h *Hub) poll(ctx context.Context) bool {
 			h.unread.Store(true)
 			return false
 		}
-		if missed {
-			known = false // read the head, as if no head were known
-			continue
-		}
 		if !full {
 			h.unread.Store(false)
 			return true
 		}
 	}
-}
-
-// knownHead is a Source that knows, without a query, a head up to which
-// its log has committed (a notification named it): every entry up to it
-// is visible to a read that begins afterwards, unless the log was replaced
-// meanwhile. The store's log is one.
-type knownHead interface{ KnownHead() int64 }
-
-// headAfter returns a head the Source knows it has committed beyond pos,
-// if it knows one: a poll after a wake-up then reads the entries alone,
-// one query instead of two (on Postgres, two round trips before a
-// revocation goes out).
-func (h *Hub) headAfter(pos int64) (int64, bool) {
-	k, ok := h.src.(knownHead)
-	if !ok {
-		return 0, false
-	}
-	head := k.KnownHead()
-	return head, head > pos
 }
 
 // reading reports whether the tailer's last read of the Source worked. A
@@ -325,48 +301,36 @@ func (h *Hub) headAfter(pos int64) (int64, bool) {
 func (h *Hub) reading() bool { return !h.unread.Load() }
 
 // pollBatch reads one batch and reports whether it was full (more may
-// follow). With known, a head the Source knows beyond the hub's (headAfter)
-// stands for a read of the head; missed reports that the batch did not
-// reach it (the entries up to it were pruned, or the log was replaced):
-// the caller reads again, the head first.
-func (h *Hub) pollBatch(ctx context.Context, known bool) (full, missed bool, err error) {
+// follow).
+func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
 	// The head is read first: every entry up to it is then visible, so
 	// after a short batch the position may move up to it even when the
 	// entries in between were pruned.
-	pos := h.Head()
-	srcHead, ok := h.headAfter(pos)
-	if ok = ok && known; !ok {
-		if srcHead, err = h.src.Head(ctx); err != nil {
-			return false, false, err
-		}
+	srcHead, err := h.src.Head(ctx)
+	if err != nil {
+		return false, err
 	}
+	pos := h.Head()
 	switch {
 	case srcHead < pos:
 		h.replaced(srcHead)
-		return false, false, nil
+		return false, nil
 	case srcHead == pos:
 		// Nothing new: a tick of an idle hub reads the head alone.
-		return false, false, nil
+		return false, nil
 	}
 	entries, err := h.src.EntriesAfter(ctx, pos, h.cfg.BatchSize)
 	if err != nil {
-		return false, false, err
+		return false, err
 	}
 	frames, next := h.encode(entries, pos)
 	full = len(entries) >= h.cfg.BatchSize
 	if !full {
-		// A known head stands for a read only once the entries read
-		// reach it: short of it the position moves no further than they
-		// do, until the head is read.
-		missed = ok && next < srcHead
-		if missed {
-			srcHead = next // no event names a head the log did not show
-		}
 		next = max(next, srcHead)
 	}
 	h.publish(frames, next, srcHead)
 	clear(frames) // the ring holds copies; keep no lines alive from here
-	return full, missed, nil
+	return full, nil
 }
 
 // live reports whether e is still sent at now: until Grace past its expiry.

@@ -679,37 +679,3 @@ func TestIdleHubReadsTheHeadAlone(t *testing.T) {
 		t.Fatal("the hub reached the new head without reading the entry")
 	}
 }
-
-// notifiedLog is a memLog whose notifications name the head they were
-// sent for, as the store's do (feed's knownHead).
-type notifiedLog struct {
-	*memLog
-	known atomic.Int64
-}
-
-func (l *notifiedLog) KnownHead() int64 { return l.known.Load() }
-
-// TestNotifiedHeadSparesTheHeadRead: a hub woken for a head its Source
-// already knows committed reads the entries alone, and reaches that
-// head; a known head the log does not hold (a replaced log) moves it no
-// further than the entries it read, until it has read the head.
-func TestNotifiedHeadSparesTheHeadRead(t *testing.T) {
-	t.Parallel()
-	log := &notifiedLog{memLog: newMemLog()}
-	log.appendN(2, live)
-	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
-	waitFor(t, "the hub started", func() bool { return hub.Ready() == nil && hub.Head() == 2 })
-	heads := log.heads.Load()
-	log.known.Store(5)
-	log.appendN(3, live)
-	waitFor(t, "the notified head reached", func() bool { return hub.Head() == 5 })
-	if n := log.heads.Load(); n != heads {
-		t.Errorf("%d reads of the head for a notified append, want none", n-heads)
-	}
-	log.known.Store(9)
-	log.wake()
-	waitFor(t, "the head read once the known head was not found", func() bool { return log.heads.Load() > heads })
-	if got := hub.Head(); got != 5 {
-		t.Errorf("hub head %d after a known head the log does not hold, want 5", got)
-	}
-}

@@ -1,9 +1,6 @@
 package sqlstore
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync"
 
 // hub wakes in-process subscribers. Sends never block: each subscriber has a
 // buffer of one, so wake-ups while it is busy coalesce into one, which is
@@ -58,29 +55,12 @@ func (s *Store) commit(t *tx) error {
 	if !t.appended {
 		return t.Commit()
 	}
-	raise(&s.woken, t.head)
-	err := t.Commit()
-	if err == nil {
-		raise(&s.committed, t.head)
+	for cur := s.woken.Load(); t.head > cur && !s.woken.CompareAndSwap(cur, t.head); cur = s.woken.Load() {
 	}
+	err := t.Commit()
 	s.hub.wake()
 	return err
 }
-
-// raise sets v to n if n is higher.
-func raise(v *atomic.Int64, n int64) {
-	for cur := v.Load(); n > cur && !v.CompareAndSwap(cur, n); cur = v.Load() {
-	}
-}
-
-// KnownHead returns the highest log head known committed without a query:
-// named by a notification (which Postgres delivers once the append has
-// committed) or appended by this process; 0 if none. Appends commit in seq
-// order, so every entry up to it is visible to a read that begins after it
-// was returned, unless the log has been replaced since (a restored
-// database), which a reader tells by not finding it there (feed.Hub falls
-// back to Head then).
-func (s *Store) KnownHead() int64 { return s.committed.Load() }
 
 // Notified wakes every subscriber for a notice that the log's head reached
 // head, unless this process wakes them after committing an append of its
@@ -89,7 +69,6 @@ func (s *Store) KnownHead() int64 { return s.committed.Load() }
 // every node, the appending one too, and without this its subscribers
 // would read the log twice for each of its own commits.
 func (s *Store) Notified(head int64) {
-	raise(&s.committed, head)
 	if head <= s.woken.Load() {
 		return
 	}

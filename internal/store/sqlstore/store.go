@@ -35,10 +35,6 @@ type Store struct {
 	// woken is the highest log head this process wakes its subscribers for
 	// once it has committed its own append (see commit and Notified).
 	woken atomic.Int64
-	// committed is the highest log head known committed without a query:
-	// named by a notification, or appended by this process's own commit
-	// (see KnownHead).
-	committed atomic.Int64
 
 	creates *lane[store.NewSession, store.Created]
 	rotates *lane[store.Rotation, store.RotateResult]

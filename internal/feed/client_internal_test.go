@@ -1,0 +1,46 @@
+package feed
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+// TestApplyLeavesOutRepeats: the entries of an event at or below the
+// position, or below an entry before them, are left out, in place, and the
+// rest keep their order; the position is the last applied.
+func TestApplyLeavesOutRepeats(t *testing.T) {
+	tests := []struct {
+		name      string
+		pos       int64
+		seqs      []int64
+		want      []int64
+		wantAfter int64
+	}{
+		{"in order", 3, []int64{4, 5, 6}, []int64{4, 5, 6}, 6},
+		{"repeats first", 5, []int64{4, 5, 6, 7}, []int64{6, 7}, 7},
+		{"out of order inside", 3, []int64{5, 4, 6, 2, 7}, []int64{5, 6, 7}, 7},
+		{"all repeats", 9, []int64{8, 9}, nil, 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []int64
+			c := &Client{ApplyMany: func(es []revocation.Entry) (int, error) {
+				for _, e := range es {
+					got = append(got, e.Seq)
+				}
+				return len(es), nil
+			}}
+			es := make([]revocation.Entry, len(tt.seqs))
+			for i, seq := range tt.seqs {
+				es[i] = revocation.Entry{Seq: seq, Kind: revocation.KindSubject, Subject: fmt.Sprint("s", seq)}
+			}
+			pos, err := c.follower().apply(es, tt.pos)
+			if err != nil || pos != tt.wantAfter || !slices.Equal(got, tt.want) {
+				t.Fatalf("apply(%v after %d) applied %v to %d, %v; want %v to %d", tt.seqs, tt.pos, got, pos, err, tt.want, tt.wantAfter)
+			}
+		})
+	}
+}
