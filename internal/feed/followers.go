@@ -320,14 +320,17 @@ func (fs *followers) markLocked(r *record) {
 // takeChanged returns the followers whose stored record is out of date,
 // each once until it is again: new, changed (identity, position,
 // readiness, a stream opened), or, when other nodes read the records
-// (shared), heard since more than half their staleness bound after the
-// state last taken (so that a listing on another node, which has only the
-// stored copy, never shows a live verifier as silent). A follower renews
-// its lease every half of its bound, so that is every renewal there; a
-// single node lists its followers from memory, and stores no renewal that
-// changes nothing. Those silent past their bound are left out. Reports
-// mark the records as they come, so a node with thousands of followers
-// looks only at those that changed.
+// (shared), heard since the state last taken. On shared records that is
+// every renewal (every half of the follower's bound), so that a listing
+// on another node, which has only the stored copy, never finds a live
+// verifier silent for more than half its bound and a flush: writing only
+// renewals that came half the bound after the last write would skip the
+// first renewal after a report that moved the record (an answered ask),
+// leaving the stored copy up to a whole bound old. A single node lists
+// its followers from memory, and stores no renewal that changes nothing.
+// Those silent past their bound are left out. Reports mark the records as
+// they come, so a node with thousands of followers looks only at those
+// that changed.
 func (fs *followers) takeChanged(now time.Time) []FollowerState {
 	fs.dirtyMu.Lock()
 	list := fs.dirty
@@ -595,7 +598,7 @@ func (fs *followers) reportedFast(f Follower, token string, pos int64, ready boo
 	}
 	moved := r.Position != pos || r.Ready != ready
 	r.Heard, r.Position, r.Ready = now, pos, ready
-	if moved || fs.shared && now.Sub(r.stored) >= r.StaleAfter/2 {
+	if moved || fs.shared {
 		fs.markLocked(r)
 	}
 	if moved {

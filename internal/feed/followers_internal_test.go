@@ -394,10 +394,10 @@ func testTakeChanged(t *testing.T, shared bool) {
 	}{
 		{"new", func() {}, 0, []string{"a", "b"}},
 		{"nothing since", func() {}, 0, nil},
-		{"renewals within half the bound", func() { report("a", ta, 0, false, 3.3); report("b", tb, 0, false, 3.3) }, 3.3, nil},
-		{"a moved", func() { report("a", ta, 5, true, 4) }, 4, []string{"a"}},
-		{"b heard half its bound after it was stored", func() { report("b", tb, 0, false, 6.6) }, 6.6, when([]string{"b"}, nil)},
-		{"a heard within half its bound of 4s", func() { report("a", ta, 5, true, 8.9) }, 8.9, nil},
+		{"renewals", func() { report("a", ta, 0, false, 5); report("b", tb, 0, false, 5) }, 5, when([]string{"a", "b"}, nil)},
+		{"a moved (an ask answered)", func() { report("a", ta, 5, true, 6) }, 6, []string{"a"}},
+		{"renewals a second after a moved", func() { report("a", ta, 5, true, 7); report("b", tb, 0, false, 10) }, 10, when([]string{"a", "b"}, nil)},
+		{"nothing since the renewals", func() {}, 10, nil},
 		{"b moved then went silent past its bound, a heard", func() { report("b", tb, 1, false, 7); report("a", ta, 5, true, 17) }, 17.5, when([]string{"a"}, nil)},
 		{"a moved", func() { report("a", ta, 6, true, 18) }, 18, []string{"a"}},
 	} {

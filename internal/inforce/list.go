@@ -160,10 +160,10 @@ func (c *Cluster) lagDates(ctx context.Context, head int64, vs map[string]store.
 
 // silentAfter is how long a verifier may go unheard before it is listed
 // as stale: the age another node's record of it may reach while it is
-// well. That node rewrites the record once its last heard has moved by
-// half the bound (feed.Hub.ChangedFollowers), which a verifier renewing
-// its lease every half of the bound reaches at every renewal: half the
-// bound and the renewal's round trip, plus a flush and some slack.
+// well. That node rewrites the record at every renewal
+// (feed.Hub.ChangedFollowers), which a verifier sends every half of its
+// bound: half the bound and the renewal's round trip, plus a flush and
+// some slack.
 func silentAfter(bound time.Duration) time.Duration {
 	return bound/2 + 2*time.Second
 }
