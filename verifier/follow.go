@@ -146,6 +146,14 @@ func (v *Verifier) staleness(now time.Time) error {
 	return nil
 }
 
+// complete is the readiness the verifier reports to the authority: the
+// feed has caught up and the set refused no entry for want of room. Its
+// lease is left out (see feed.Client.Ready): the authority knows which
+// leases it granted.
+func (v *Verifier) complete() bool {
+	return v.feed.State().Synced && !v.overflow.Load()
+}
+
 func (h *heard) fresh(now time.Time) bool {
 	return h.synced && !now.After(h.until)
 }

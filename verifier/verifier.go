@@ -90,7 +90,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		return nil, err
 	}
 	skew := &skewWatch{now: cfg.Clock.Now, log: cfg.Logger}
-	requests := http.DefaultTransport.(*http.Transport).Clone()
+	requests, own := requestTransport()
 	auth := newAuthorities(cfg.Authorities, skew.client(cfg.HTTPClient, requests))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	keys := &keySource{base: bg, auth: auth, clock: cfg.Clock, log: cfg.Logger, interval: cfg.unknownKidInterval}
@@ -100,7 +100,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	}
 	if err != nil {
 		cancel()
-		requests.CloseIdleConnections()
+		closeIdle(own)
 		return nil, err
 	}
 	v := newVerifier(cfg, keys.lookup, revocation.NewSet(cfg.MaxEntries))
@@ -111,7 +111,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 	skew.check()
 	keys.published = v.follow
 	feedTransport := feed.DefaultTransport()
-	v.transports = []*http.Transport{requests, feedTransport}
+	v.transports = append(own, feedTransport)
 	v.feed = &feed.Client{
 		URLs:       cfg.Authorities,
 		APIKey:     cfg.APIKey,
@@ -130,7 +130,7 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		IdleTimeout: max(cfg.StaleAfter*3/4, 2*time.Second),
 		Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: cfg.Name, Host: hostname(),
 			Version: moduleVersion(), StaleAfter: cfg.StaleAfter},
-		Ready:   func() bool { return v.staleness(v.now()) == nil },
+		Ready:   v.complete,
 		Issuer:  cfg.Issuer,
 		OnNodes: auth.set,
 	}
@@ -213,6 +213,26 @@ func (v *Verifier) start(ctx context.Context) {
 	}()
 }
 
+// requestTransport returns the transport of the requests other than the
+// feed's when Config.HTTPClient has none: a copy of http.DefaultTransport,
+// which the Verifier owns (own), or http.DefaultTransport itself when an
+// app replaced it with a RoundTripper of its own (a tracing wrapper, say),
+// which the Verifier then uses as it is and leaves open.
+func requestTransport() (t http.RoundTripper, own []*http.Transport) {
+	d, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport, nil
+	}
+	c := d.Clone()
+	return c, []*http.Transport{c}
+}
+
+func closeIdle(ts []*http.Transport) {
+	for _, t := range ts {
+		t.CloseIdleConnections()
+	}
+}
+
 // Close stops the background goroutines and waits for them. The Verifier
 // must not be used afterwards. Close on a local verifier does nothing.
 func (v *Verifier) Close() error {
@@ -223,9 +243,7 @@ func (v *Verifier) Close() error {
 		v.cancel()
 		v.wg.Wait()
 		v.keys.close()
-		for _, t := range v.transports {
-			t.CloseIdleConnections()
-		}
+		closeIdle(v.transports)
 	})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -454,6 +455,35 @@ func TestCloseLeavesNoConnections(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d connections still open to the authority after Close", n)
 		}
+	}
+}
+
+// countingTransport is a RoundTripper an app might put in place of
+// http.DefaultTransport (tracing, metrics), counting its requests.
+type countingTransport struct {
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.base.RoundTrip(r)
+}
+
+// TestWrappedDefaultTransport: an app that replaced http.DefaultTransport
+// with a RoundTripper of its own gets a verifier whose discovery and key
+// requests go through it. Not parallel: it changes a global.
+func TestWrappedDefaultTransport(t *testing.T) {
+	a := newAuthority(t, newClock())
+	wrapped := &countingTransport{base: http.DefaultTransport}
+	http.DefaultTransport = wrapped
+	t.Cleanup(func() { http.DefaultTransport = wrapped.base })
+	v := startReady(t, testConfig(t, a))
+	if _, err := v.Verify(context.Background(), a.mint(a.claims("alice"))); err != nil {
+		t.Fatalf("Verify = %v", err)
+	}
+	if wrapped.n.Load() == 0 {
+		t.Error("no request went through the app's http.DefaultTransport")
 	}
 }
 

@@ -120,8 +120,8 @@ type Client struct {
 	// rests on: see State.FreshUntil and client_report.go. Its StaleAfter
 	// is required.
 	Follower *Follower
-	// Ready, when set, is reported as the client's own view of whether it
-	// is current. Nil: Synced and within FreshUntil.
+	// Ready, when set, is reported as the client's own view of whether its
+	// state is complete, its lease aside (see readyOf). Nil: Synced.
 	Ready func() bool
 	// Issuer, when set, is the issuer a `nodes` event must name to be
 	// followed (see nodes.go).

@@ -221,13 +221,19 @@ type reporter struct {
 	ready    atomic.Bool
 	// mu guards what both the reporter and the stream's goroutine use to
 	// send a report that wants no answer (answerAsk): the report stream,
-	// whether it is given up, and when the last report went. The
-	// reporter's goroutine alone changes them, under mu; it reads them
+	// whether it is given up, when the last report went and whether one
+	// waits for its answer. Both change last under mu; the reporter's
+	// goroutine alone changes the others, under mu, and reads them
 	// without.
 	mu     sync.Mutex
 	ch     *reportChannel // the report stream; nil before it opens
 	single bool           // the report stream did not answer: one POST per report
 	last   time.Time      // when the last report started (wall clock)
+	// waiting is set while a report that wants an answer is on its way:
+	// answerAsk then leaves the ask to the reporter, which looks again
+	// once the answer is in, so that no later position can overtake the
+	// one in flight and the node never sees the position go back.
+	waiting bool
 	// Used by the reporter's goroutine only.
 	answered time.Time     // when the node last took a report (see refused)
 	done     chan struct{} // closed when run has returned
@@ -252,10 +258,26 @@ func (s *follower) reportIfDue() {
 // changed since it last reported.
 func (r *reporter) due() bool {
 	st := r.s.c.State()
+	if r.reported.Load() < 0 {
+		return st.Synced // the first report, once caught up (see worth)
+	}
 	if a := r.asked.Load(); a > r.reported.Load() && st.Position >= a {
 		return true
 	}
 	return r.s.readyOf(st) != r.ready.Load()
+}
+
+// worth says whether a wake-up of the reporter calls for a report now: a
+// renewal or a retry always does, once the stream has caught up (the
+// first report waits for it, so that it says the client ready and its
+// answer's lease needs no second report to say so; the stream's first
+// heartbeat wakes the reporter then, see due); any other only while a
+// report is due (a wake-up that a report since has answered is not).
+func (r *reporter) worth(renewing bool) bool {
+	if r.reported.Load() < 0 && !r.s.c.State().Synced {
+		return false
+	}
+	return renewing || r.due()
 }
 
 func (r *reporter) wake() {
@@ -295,7 +317,12 @@ func (r *reporter) run(ctx context.Context) {
 			return
 		}
 		// A renewal, and the retry of a failed report, must earn a lease.
-		d, err := r.report(ctx, renewDue.Swap(false) || failures > 0)
+		renewing := renewDue.Load() || failures > 0
+		if !r.worth(renewing) {
+			continue
+		}
+		renewDue.Store(false)
+		d, err := r.report(ctx, renewing)
 		switch {
 		case err == nil && d == 0:
 			// Sent without an answer: the lease and its renewal stand.
@@ -305,6 +332,9 @@ func (r *reporter) run(ctx context.Context) {
 		case err == nil:
 			r.answered, failures = r.s.now(), 0
 			retry.Stop()
+			// The lease is renewed: a renewal that fell due meanwhile
+			// (the stream's first, at once) is not due any more.
+			renewDue.Store(false)
 			renew.Reset(d / renewShare)
 			if r.due() {
 				r.wake() // an ask, or a lease that made the client current
@@ -341,7 +371,7 @@ func (r *reporter) spacing() time.Duration {
 func (r *reporter) answerAsk() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if time.Since(r.last) < reportSpacing {
+	if r.waiting || time.Since(r.last) < reportSpacing {
 		return false
 	}
 	st := r.s.c.State()
@@ -378,7 +408,13 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 		// The queue is full: the report stream is stuck; a round trip
 		// tells.
 	}
+	r.waiting = true
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.waiting = false
+		r.mu.Unlock()
+	}()
 	var (
 		a    answer
 		sent time.Time
@@ -557,10 +593,16 @@ func (s *follower) refused(code string, answered time.Time) {
 	s.c.Reconnect()
 }
 
-// ready is the client's own view of whether it is current, as reported.
+// readyOf is the readiness the client reports: its own view of whether
+// its state is complete, its lease aside. The node knows which leases it
+// granted, and shows a follower it has not heard from within its bound as
+// stale whatever the follower said; a lease counted in the readiness would
+// make the answer that grants a stream its first lease a change of
+// readiness, to be reported at once: two report round trips for every
+// verifier that connects instead of one.
 func (s *follower) readyOf(st State) bool {
 	if s.c.Ready != nil {
 		return s.c.Ready()
 	}
-	return st.Synced && !s.now().After(st.FreshUntil)
+	return st.Synced
 }

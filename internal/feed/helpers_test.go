@@ -194,10 +194,12 @@ func waitPosition(t *testing.T, c *feed.Client, pos int64) {
 	})
 }
 
-// open starts a raw feed request and returns a decoder over its body.
+// open starts a raw feed request and returns a decoder over its body. The
+// request lasts a minute (scaled), so that a test may wait for other ends
+// (each wait up to 20 s) before it reads the stream.
 func open(t *testing.T, url string, header map[string]string) (*http.Response, *feed.Decoder) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testtime.Scale(time.Minute))
 	t.Cleanup(cancel)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -379,3 +379,31 @@ func TestRunEndsWithItsReporter(t *testing.T) {
 		t.Fatalf("a reporter still runs after Run returned:\n%s", stacks)
 	}
 }
+
+// TestConnectReportsOnce: a follower that connects reports once, ready as
+// soon as it has caught up: the lease its answer grants is no change of
+// readiness to report in a second round trip.
+func TestConnectReportsOnce(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Second})
+	var lines lineLog
+	var posts atomic.Int32
+	srv := serve(t, countPosts(lines.wrap(positionMux(hub)), &posts))
+	c := &feed.Client{URLs: []string{srv.URL}, Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	startClient(t, c)
+	waitFor(t, "v1 current, and ready on the hub", func() bool {
+		f, ok := followerAt(hub, "v1")
+		st := c.State()
+		return ok && f.Ready && st.Synced && time.Now().Before(st.FreshUntil)
+	})
+	lines.mu.Lock()
+	got := lines.buf.String()
+	lines.mu.Unlock()
+	// The first report goes on the report stream, or as a request of its
+	// own when the report stream's 200 is slow to come (a loaded machine).
+	if n := posts.Load(); (got != "1 2 1\n" || n != 0) && (got != "" || n != 1) {
+		t.Errorf("report lines %q and %d single reports, want one report: the line \"1 2 1\" or one request", got, n)
+	}
+}

@@ -39,7 +39,7 @@ export class Follower {
    * @param {object} o.logger
    * @param {number} o.staleAfter ms
    * @param {string} o.name
-   * @param {() => boolean} o.ready the verifier's own view of whether it is current
+   * @param {() => boolean} o.ready the verifier's own view of whether its state is complete, its lease aside
    * @param {number} o.idle ms without any event before a stream is dropped
    */
   constructor(o) {
@@ -163,7 +163,9 @@ export class Follower {
       if (!this.legacy) {
         this.checkEpoch(epoch)
         reporter = this.reporter(base, ctl.signal)
-        reporter.kick()
+        // The first report waits until the follower has caught up (its first heartbeat, see heartbeat),
+        // so that it says ready and the lease its answer grants needs no second report.
+        if (this.st.synced) reporter.kick()
       }
       const dec = new SSEDecoder()
       for await (const chunk of res.body) {
@@ -332,7 +334,7 @@ export class Follower {
           r.ready = ready
           clearTimeout(renew)
           renew = setTimeout(kick, Math.max(lease / 2, REPORT_SPACING))
-          if (ready !== this.ready()) pending = true // the lease made it current: say so now
+          if (ready !== this.ready()) pending = true // its readiness changed meanwhile: say so now
           if (failing) this.logger.info('tegata: position reports accepted again', { url: base })
           failing = false
         } catch (err) {
@@ -361,12 +363,12 @@ export class Follower {
       r.asked = Math.max(r.asked, s)
       r.moved()
     }
-    /** moved reports what the node waits for once the position reaches it, and a change of readiness. */
+    /** moved reports what the node waits for once the position reaches it, a change of readiness, and first of all the position caught up. */
     r.moved = () => {
       if (r.asked > 0 && this.st.position >= r.asked) {
         r.asked = 0
         kick()
-      } else if (r.ready !== undefined && r.ready !== this.ready()) kick()
+      } else if (r.ready === undefined ? this.st.synced && !running : r.ready !== this.ready()) kick()
     }
     return r
   }

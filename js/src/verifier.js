@@ -83,7 +83,7 @@ export class Verifier {
     this.feed = new Follower({
       urls: this.cfg.authorities, apiKey: this.cfg.feedKey, now: this.now, logger: this.log,
       staleAfter: this.cfg.staleAfterMs, name: this.cfg.name, idle: Math.max(this.cfg.staleAfterMs / 2, 2000),
-      apply: (e) => this.apply(e), reset: () => this.reset(), ready: () => this.staleness(this.now()) === null,
+      apply: (e) => this.apply(e), reset: () => this.reset(), ready: () => this.complete(),
     })
     this.feed.start()
     this.every(PRUNE_EVERY, () => this.prune(this.now()))
@@ -195,6 +195,15 @@ export class Verifier {
   prune(now) {
     this.set.prune(now - this.expect.leeway)
     if (this.cache) for (const [raw, e] of this.cache) if (now > e.until) this.cache.delete(raw)
+  }
+
+  /**
+   * complete is the readiness reported to the authority: the feed has caught up and the set refused no
+   * entry for want of room. The lease is left out: the authority knows which leases it granted, and a
+   * lease counted here would make the answer granting a stream's first lease a second report.
+   */
+  complete() {
+    return this.feed.st.synced && !this.overflow
   }
 
   /** staleness returns null when the revocation set can be trusted at now, else a VerifyError saying why. */
