@@ -123,11 +123,6 @@ func newTuned(ctx context.Context, c Config, t tuning) (*Verifier, error) {
 		Logger:     cfg.Logger,
 		RetryMin:   cfg.feedRetryMin,
 		RetryMax:   cfg.feedRetryMax,
-		// A node that cannot read its log stops heartbeating and answering
-		// renewals; leave it for another authority before the set counts
-		// as stale. Renewals, whose answers stand in for heartbeats while
-		// the report stream is open, come every half of the bound.
-		IdleTimeout: max(cfg.StaleAfter*3/4, 2*time.Second),
 		Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: cfg.Name, Host: hostname(),
 			Version: moduleVersion(), StaleAfter: cfg.StaleAfter},
 		Ready:   v.complete,

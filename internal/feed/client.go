@@ -111,9 +111,11 @@ type Client struct {
 	// quarter of Follower.StaleAfter (at most 5s) on a named stream, and
 	// not at all while the client's report stream is open: the answers to
 	// its lease renewals, every half of StaleAfter, count as hearing from
-	// the node then. With a Follower, keep it at least 3/4 of StaleAfter
-	// (and 2s), so that a renewal's answer may take a quarter of the bound
-	// to come. Default 15s.
+	// the node then. Default: with a Follower, 3/4 of its StaleAfter (at
+	// least 2s), so that a renewal's answer may take a quarter of the
+	// bound to come and a silent node is left with a quarter of the lease
+	// to spare; without, 15s. With a Follower, keep a value set here at
+	// least that.
 	IdleTimeout time.Duration
 	// Follower, when set, names the client to the authorities it follows
 	// and turns on position reports, which the client's freshness then
@@ -403,6 +405,9 @@ func (c *Client) follower() *follower {
 	s.retryMax = max(s.retryMax, s.retryMin)
 	if s.idle <= 0 {
 		s.idle = 15 * time.Second
+		if c.Follower != nil {
+			s.idle = max(c.Follower.StaleAfter*3/4, 2*time.Second)
+		}
 	}
 	return s
 }
