@@ -783,6 +783,13 @@ func (s *follower) reset(data []byte, now time.Time) error {
 		s.c.leases = nil
 	})
 	s.expected = 0
+	if s.rep != nil {
+		// The leases are gone, and the readiness the stream last reported
+		// may be what it reports again once it has caught up with the new
+		// log: that report is the stream's first again, which earns a lease
+		// at once instead of at the next renewal.
+		s.rep.reported.Store(-1)
+	}
 	if s.c.Reset != nil {
 		s.c.Reset()
 	}

@@ -143,7 +143,7 @@ export class Follower {
     this.streamAbort = ctl
     let idle = setTimeout(() => ctl.abort(new Error('feed: stream idle')), this.idle)
     const resetIdle = () => { clearTimeout(idle); idle = setTimeout(() => ctl.abort(new Error('feed: stream idle')), this.idle) }
-    let reporter = { kick() {}, ask() {}, moved() {} }
+    let reporter = { kick() {}, ask() {}, moved() {}, restart() {} }
     let healthy = false
     try {
       const res = await this.open(base, ctl.signal)
@@ -239,6 +239,10 @@ export class Follower {
         return true
       case 'reset':
         this.resetTo(JSON.parse(ev.data).head ?? 0, now)
+        // The leases are gone, and the readiness last reported may be what
+        // the stream reports again once caught up: that report is the
+        // stream's first again, which earns a lease at once.
+        reporter.restart()
         return false
       case 'ask':
         reporter.ask(JSON.parse(ev.data).position ?? 0)
@@ -357,6 +361,11 @@ export class Follower {
     }
     signal.addEventListener('abort', () => clearTimeout(renew), { once: true })
     r.kick = kick
+    /** restart makes the next report, once the stream has caught up, the stream's first again. */
+    r.restart = () => {
+      r.reported = -1
+      r.ready = undefined
+    }
     /** ask records a node's ask for position s. */
     r.ask = (s) => {
       if (r.reported >= s) return
