@@ -19,7 +19,8 @@ for rev in "$@"; do
   # CPU of the go command and every test binary it runs (children).
   ( cd "$dir" && /usr/bin/time -f "%U %S" -o "$dir.cpu" go test -count=1 -json github.com/tegata-dev/tegata/... >"$json" 2>&1 ) || true
   end=$(date +%s.%N)
-  read -r user sys <"$dir.cpu"
+  # time(1) puts "Command exited with non-zero status N" first when a test fails.
+  read -r user sys < <(tail -n 1 "$dir.cpu")
   fails=$(grep -c '"Action":"fail"' "$json" || true)
   printf '%s  wall %6.1f s  cpu %7.1f s (user %.1f, sys %.1f)  failed events %s  load %s\n' \
     "$sha" "$(echo "$end - $start" | bc)" "$(echo "$user + $sys" | bc)" "$user" "$sys" "$fails" "$(cut -d' ' -f1-3 /proc/loadavg)"
