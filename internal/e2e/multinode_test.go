@@ -149,9 +149,8 @@ func restartPostgres(t *testing.T) {
 
 // cutOffStaleAfter is the staleness bound of the verifier of
 // TestNodeCutOffFromPostgres: shorter than the default (10 s), so that it
-// leaves the silent node sooner, but not so short that a loaded machine's
-// late heartbeats have it leave before the node is cut off (after 2 s of
-// silence, they did).
+// leaves the silent node sooner, but long enough that a loaded machine's
+// late heartbeats do not have it leave before the node is cut off.
 const cutOffStaleAfter = 6 * time.Second
 
 // TestNodeCutOffFromPostgres: node A loses its database while node B keeps

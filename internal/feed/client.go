@@ -788,7 +788,7 @@ func (s *follower) reset(data []byte, now time.Time) error {
 		// may be what it reports again once it has caught up with the new
 		// log: that report is the stream's first again, which earns a lease
 		// at once instead of at the next renewal.
-		s.rep.reported.Store(-1)
+		s.rep.restart()
 	}
 	if s.c.Reset != nil {
 		s.c.Reset()

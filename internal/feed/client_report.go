@@ -219,6 +219,9 @@ type reporter struct {
 	asked    atomic.Int64
 	reported atomic.Int64
 	ready    atomic.Bool
+	// tried is set once the stream's first report (the first since a
+	// reset) has been sent, whatever became of it.
+	tried atomic.Bool
 	// mu guards what both the reporter and the stream's goroutine use to
 	// send a report that wants no answer (answerAsk): the report stream,
 	// whether it is given up, when the last report went and whether one
@@ -259,7 +262,9 @@ func (s *follower) reportIfDue() {
 func (r *reporter) due() bool {
 	st := r.s.c.State()
 	if r.reported.Load() < 0 {
-		return st.Synced // the first report, once caught up (see worth)
+		// The first report, once caught up (see worth); once tried, a
+		// failed one is retried on the backoff, not at every event.
+		return st.Synced && !r.tried.Load()
 	}
 	if a := r.asked.Load(); a > r.reported.Load() && st.Position >= a {
 		return true
@@ -278,6 +283,15 @@ func (r *reporter) worth(renewing bool) bool {
 		return false
 	}
 	return renewing || r.due()
+}
+
+// restart makes the next report, once the stream has caught up, the
+// stream's first again (after a reset: the leases are gone).
+func (r *reporter) restart() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reported.Store(-1)
+	r.tried.Store(false)
 }
 
 func (r *reporter) wake() {
@@ -317,11 +331,16 @@ func (r *reporter) run(ctx context.Context) {
 			return
 		}
 		// A renewal, and the retry of a failed report, must earn a lease.
-		renewing := renewDue.Load() || failures > 0
+		// The flag is cleared only when this report serves it: a renewal
+		// that falls due after it was read stays due for the next round.
+		timed := renewDue.Load()
+		renewing := timed || failures > 0
 		if !r.worth(renewing) {
 			continue
 		}
-		renewDue.Store(false)
+		if timed {
+			renewDue.Store(false)
+		}
 		d, err := r.report(ctx, renewing)
 		switch {
 		case err == nil && d == 0:
@@ -392,6 +411,7 @@ func (r *reporter) answerAsk() bool {
 func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, error) {
 	r.mu.Lock()
 	r.last = time.Now()
+	r.tried.Store(true)
 	st := r.s.c.State()
 	ready := r.s.readyOf(st)
 	// What the report says counts as said from now on (due compares with

@@ -253,15 +253,13 @@ type record struct {
 	// reads it (Hub.reportStreams) to tell whether its heartbeats are
 	// needed.
 	reports reportCount
-	// mu guards FollowerState's fields, stored and dirty for a report
-	// taken under the registry's read lock (followers.reportedFast);
-	// whoever holds the registry's write lock needs it not.
+	// mu guards FollowerState's fields and dirty for a report taken
+	// under the registry's read lock (followers.reportedFast); whoever
+	// holds the registry's write lock needs it not.
 	mu sync.Mutex
-	// stored is the Heard of the state last handed out to be stored
-	// (followers.takeChanged); dirty says the record is on the registry's
-	// list of those to hand out.
-	stored time.Time
-	dirty  bool
+	// dirty says the record is on the registry's list of those to hand
+	// out to be stored (followers.takeChanged).
+	dirty bool
 }
 
 // live reports whether r was heard within its staleness bound at now. A
@@ -343,7 +341,6 @@ func (fs *followers) takeChanged(now time.Time) []FollowerState {
 		r.mu.Lock()
 		r.dirty = false
 		if r.live(now) {
-			r.stored = r.Heard
 			out = append(out, r.FollowerState)
 		}
 		r.mu.Unlock()

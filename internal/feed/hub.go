@@ -475,9 +475,10 @@ func (h *Hub) maxBeatTicks() uint64 {
 const maxBeatRing = 1024
 
 // maxNamedBeat is the longest a named follower's stream goes without a
-// heartbeat. Followers drop a stream silent for half their staleness bound
-// (at least 2s; tegata's Go and Node followers do), so a named stream gets
-// one every quarter of its follower's bound, between one tick and this.
+// heartbeat. Followers drop a stream silent for at least half their
+// staleness bound (and 2s; tegata's Go follower waits three quarters, the
+// Node follower half), so a named stream gets one every quarter of its
+// follower's bound, between one tick and this.
 const maxNamedBeat = 5 * time.Second
 
 // beatTicks is how many heartbeat ticks pass between two heartbeats on

@@ -406,3 +406,43 @@ func TestConnectReportsOnce(t *testing.T) {
 		t.Errorf("report lines %q and %d single reports, want one report: the line \"1 2 1\" or one request", got, n)
 	}
 }
+
+// TestFailedFirstReportBacksOff: a stream's first report that fails is
+// retried on the backoff, not at every event the stream brings: fifty
+// revocations arriving one by one while every report fails bring a
+// handful of retries, not fifty reports.
+func TestFailedFirstReportBacksOff(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Second})
+	var posts atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case feed.PositionPath:
+			posts.Add(1)
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		case feed.ReportsPath:
+			http.NotFound(w, r)
+		default:
+			hub.ServeHTTP(w, r)
+		}
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	startClient(t, c)
+	waitFor(t, "v1 synced", func() bool { return c.State().Synced })
+	// One revocation every 10 ms, slower than reports may go (5 ms apart),
+	// faster than the retries' backoff (at least 50 ms after a failure).
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 50 {
+		<-tick.C
+		log.appendN(1, live)
+		waitPosition(t, c, int64(3+i))
+	}
+	allowed := int32(time.Since(start)/(50*time.Millisecond)) + 2
+	if n := posts.Load(); n > allowed {
+		t.Errorf("%d reports over 50 revocations in %v while every report failed, want at most %d (the retries' backoff)", n, time.Since(start), allowed)
+	}
+}

@@ -325,17 +325,25 @@ export class Follower {
     let answered = this.now()
     let failing = false
     let renew = null
-    const r = { reported: -1, asked: 0, ready: undefined }
+    // gen counts restarts: an answer to a report sent before the last
+    // restart says nothing of the stream since. tried: the stream's first
+    // report (the first since a restart) has been sent; a failed one is
+    // retried on the timer, not at every event.
+    const r = { reported: -1, asked: 0, ready: undefined, gen: 0, tried: false }
     const loop = async () => {
       running = true
       while (pending && !signal.aborted) {
         pending = false
         const start = performance.now()
+        const gen = r.gen
+        r.tried = true
         try {
           const { ready, position, lease } = await this.report(base, signal, answered)
           answered = this.now()
-          r.reported = Math.max(r.reported, position)
-          r.ready = ready
+          if (gen === r.gen) {
+            r.reported = Math.max(r.reported, position)
+            r.ready = ready
+          }
           clearTimeout(renew)
           renew = setTimeout(kick, Math.max(lease / 2, REPORT_SPACING))
           if (ready !== this.ready()) pending = true // its readiness changed meanwhile: say so now
@@ -363,8 +371,10 @@ export class Follower {
     r.kick = kick
     /** restart makes the next report, once the stream has caught up, the stream's first again. */
     r.restart = () => {
+      r.gen++
       r.reported = -1
       r.ready = undefined
+      r.tried = false
     }
     /** ask records a node's ask for position s. */
     r.ask = (s) => {
@@ -377,7 +387,7 @@ export class Follower {
       if (r.asked > 0 && this.st.position >= r.asked) {
         r.asked = 0
         kick()
-      } else if (r.ready === undefined ? this.st.synced && !running : r.ready !== this.ready()) kick()
+      } else if (r.ready === undefined ? this.st.synced && !running && !r.tried : r.ready !== this.ready()) kick()
     }
     return r
   }
