@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
@@ -42,5 +43,26 @@ func TestApplyLeavesOutRepeats(t *testing.T) {
 				t.Fatalf("apply(%v after %d) applied %v to %d, %v; want %v to %d", tt.seqs, tt.pos, got, pos, err, tt.want, tt.wantAfter)
 			}
 		})
+	}
+}
+
+// TestIdleTimeoutDefault: a named client leaves a silent stream after
+// three quarters of its bound, after its renewals (every half) have had
+// a quarter of the bound to be answered; an unnamed one after 15s.
+func TestIdleTimeoutDefault(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		c    *Client
+		want time.Duration
+	}{
+		{"unnamed", &Client{}, 15 * time.Second},
+		{"named, 30s bound", &Client{Follower: &Follower{StaleAfter: 30 * time.Second}}, 22500 * time.Millisecond},
+		{"named, 1s bound", &Client{Follower: &Follower{StaleAfter: time.Second}}, 2 * time.Second},
+		{"set", &Client{IdleTimeout: time.Second, Follower: &Follower{StaleAfter: 30 * time.Second}}, time.Second},
+	} {
+		if got := tt.c.follower().idle; got != tt.want {
+			t.Errorf("%s: idle timeout %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

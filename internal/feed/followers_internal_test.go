@@ -407,24 +407,3 @@ func testTakeChanged(t *testing.T, shared bool) {
 		}
 	}
 }
-
-// TestIdleTimeoutDefault: a named client leaves a silent stream after
-// three quarters of its bound, after its renewals (every half) have had
-// a quarter of the bound to be answered; an unnamed one after 15s.
-func TestIdleTimeoutDefault(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		name string
-		c    *Client
-		want time.Duration
-	}{
-		{"unnamed", &Client{}, 15 * time.Second},
-		{"named, 30s bound", &Client{Follower: &Follower{StaleAfter: 30 * time.Second}}, 22500 * time.Millisecond},
-		{"named, 1s bound", &Client{Follower: &Follower{StaleAfter: time.Second}}, 2 * time.Second},
-		{"set", &Client{IdleTimeout: time.Second, Follower: &Follower{StaleAfter: 30 * time.Second}}, time.Second},
-	} {
-		if got := tt.c.follower().idle; got != tt.want {
-			t.Errorf("%s: idle timeout %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}

@@ -69,11 +69,10 @@ type HubConfig struct {
 	StaleAfterCap time.Duration
 	// SharedRecords says that other nodes read the follower records this
 	// hub hands out to be stored (ChangedFollowers), and judge by their
-	// Heard whether a follower is still live: a report that only renews
-	// a lease then hands the record out again once half the follower's
-	// bound has passed since it was last handed out. Without it (a single
-	// node, which lists its followers from memory) only reports that
-	// change a record do.
+	// Heard whether a follower is still live: every report then hands the
+	// record out again, a renewal included. Without it (a single node,
+	// which lists its followers from memory) only reports that change a
+	// record do.
 	SharedRecords bool
 	// FollowersPerKey and FollowersPerAddress cap the follower records
 	// made for one API key and from one client address (see Requester).

@@ -29,8 +29,7 @@ type Hub interface {
 	FollowerStats() (n int, longest time.Duration)
 	// ChangedFollowers returns the followers whose stored record is out
 	// of date (new, changed, or, where other nodes read the records,
-	// heard since more than half their bound after it was last
-	// returned), each once until it is again.
+	// heard since it was last returned), each once until it is again.
 	ChangedFollowers() []feed.FollowerState
 	// Pending returns up to limit of the followers for which x is not yet
 	// in force, and how many there are in all.

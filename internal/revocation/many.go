@@ -248,7 +248,7 @@ func (s *Set) Grow(k Kind, n int) {
 	// Hashing spreads n keys over the shards unevenly: room for a shard's
 	// share plus three standard deviations covers nearly every shard.
 	per := n / shardCount
-	per += 3*isqrt(per) + 1
+	per += 3*int(math.Sqrt(float64(per))) + 1
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
@@ -270,15 +270,3 @@ func (s *Set) Grow(k Kind, n int) {
 // roomFor is the smallest size of a subject table that n entries do not
 // make too full.
 func roomFor(n int) int { return (4*n + 2) / 3 }
-
-// isqrt returns the integer square root of n >= 0.
-func isqrt(n int) int {
-	r := int(math.Sqrt(float64(n)))
-	for r*r > n {
-		r--
-	}
-	for (r+1)*(r+1) <= n {
-		r++
-	}
-	return r
-}

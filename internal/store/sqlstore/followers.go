@@ -17,8 +17,7 @@ import (
 func (s *Store) SaveFollowers(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) error {
 	if s.d.WritableCTE && s.d.ArrayParams {
 		vq, vargs := s.verifiersSQL(vs)
-		nq, nargs := nodeSQL(n)
-		if _, err := s.exec(ctx, `WITH v AS (`+vq+`) `+nq, append(vargs, nargs...)...); err != nil {
+		if _, err := s.exec(ctx, `WITH v AS (`+vq+`) `+nodeQuery, append(vargs, nodeArgs(n)...)...); err != nil {
 			return fmt.Errorf("sqlstore: save followers: %w", err)
 		}
 		return nil
@@ -74,8 +73,6 @@ func nodeArgs(n store.NodeRecord) []any {
 	return []any{n.ID, n.URL, n.Safe, n.Head, n.Followers, n.Version, micros(n.UpdatedAt), micros(n.ExpiresAt),
 		n.Advertise, boolInt(n.Stopped)}
 }
-
-func nodeSQL(n store.NodeRecord) (string, []any) { return nodeQuery, nodeArgs(n) }
 
 // verifierChunks are the row counts of the statements that write verifier
 // records on SQLite, largest first. A statement's text depends on its row
