@@ -337,19 +337,24 @@ export class Follower {
         const start = performance.now()
         const gen = r.gen
         r.tried = true
+        // What the report says counts as said from now on: an ask it
+        // answers, or a readiness it carries, arriving while it is on its
+        // way calls for no second report. A failed report takes it back.
+        const was = { reported: r.reported, ready: r.ready }
+        const ready = this.ready()
+        const position = this.st.position
+        r.reported = Math.max(r.reported, position)
+        r.ready = ready
         try {
-          const { ready, position, lease } = await this.report(base, signal, answered)
+          const lease = await this.report(base, signal, answered, position, ready)
           answered = this.now()
-          if (gen === r.gen) {
-            r.reported = Math.max(r.reported, position)
-            r.ready = ready
-          }
           clearTimeout(renew)
           renew = setTimeout(kick, Math.max(lease / 2, REPORT_SPACING))
           if (ready !== this.ready()) pending = true // its readiness changed meanwhile: say so now
           if (failing) this.logger.info('tegata: position reports accepted again', { url: base })
           failing = false
         } catch (err) {
+          if (gen === r.gen) Object.assign(r, was)
           if (!signal.aborted && !failing) {
             this.logger.warn('tegata: position report failed; the authority grants no lease meanwhile', { url: base, err: err.message })
             failing = true
@@ -392,10 +397,9 @@ export class Follower {
     return r
   }
 
-  async report(base, signal, answered) {
-    const ready = this.ready()
+  /** report sends position and readiness and returns the lease granted, in ms. */
+  async report(base, signal, answered, position, ready) {
     const st = this.st
-    const position = st.position
     const body = JSON.stringify({ id: st.id, name: this.name || undefined, host: HOST, version: VERSION,
       stale_after_ms: Math.ceil(this.staleAfter), position, ready, epoch: st.epoch,
       token: this.tokens.get(base) })
@@ -417,7 +421,7 @@ export class Follower {
       if (this.leases.length === MAX_LEASES) this.leases.shift()
       this.leases.push({ head: ack.head, until: sent + lease })
     })
-    return { ready, position, lease }
+    return lease
   }
 
   /** refused acts on a refusal that a new stream fixes (see Go's internal/feed). */
