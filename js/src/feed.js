@@ -312,9 +312,11 @@ export class Follower {
 
   /**
    * reporter returns the stream's reporter. It reports, as the feed
-   * protocol says: when the stream opens (to earn a first lease), when the
-   * node asks for a position the follower has applied, when half of the
-   * last lease has passed, and when the follower's readiness changes; never
+   * protocol says: once the stream has caught up (to earn a first lease;
+   * not ready, half the bound after it opened, if it is still catching up
+   * then), when the node asks for a position the follower has applied,
+   * when half of the last lease has passed, and when the follower's
+   * readiness changes; never
    * merely because entries or heartbeats came. Reports go at most one per
    * 5 ms, coalesced, each a POST /v1/feed/position on a kept-alive
    * connection (see docs/node.md for why not the report stream).
@@ -372,7 +374,15 @@ export class Follower {
       pending = true
       if (!running) loop()
     }
-    signal.addEventListener('abort', () => clearTimeout(renew), { once: true })
+    // A stream still catching up half its bound after it opened (a large
+    // log, a slow link) reports, not ready: the node drops the record of a
+    // follower silent for its bound, and would refuse the first report once
+    // caught up as unknown_verifier, ending the stream. Renewals follow on
+    // the answer's lease, caught up or not.
+    const slow = setTimeout(() => {
+      if (!this.st.synced && !r.tried) kick()
+    }, this.staleAfter / 2)
+    signal.addEventListener('abort', () => { clearTimeout(renew); clearTimeout(slow) }, { once: true })
     r.kick = kick
     /** restart makes the next report, once the stream has caught up, the stream's first again. */
     r.restart = () => {

@@ -34,9 +34,8 @@ describe('follower reports', () => {
   let a, p, v
   before(async () => { a = await startAuthority() })
   after(async () => { await a?.cleanup() })
-  const start = async (opts = {}, fail = 0) => {
-    p = await reportProxy(a.url)
-    p.fail = fail
+  const start = async (opts = {}, proxy = {}) => {
+    p = Object.assign(await reportProxy(a.url), proxy)
     v = await createVerifier({ authorities: [p.url], feedKey: a.feedKey, ...opts })
   }
   const stop = async () => {
@@ -86,7 +85,7 @@ describe('follower reports', () => {
   })
 
   it('retries a failed first report on its timer, not at every revocation', async () => {
-    await start({ staleAfterMs: 60_000 }, 502)
+    await start({ staleAfterMs: 60_000 }, { fail: 502 })
     try {
       await v.feed.wait((st) => st.synced)
       const t0 = performance.now()
@@ -95,6 +94,25 @@ describe('follower reports', () => {
       assert.ok(p.reports.length >= 1, 'a first report was tried')
       assert.ok(p.reports.length <= allowed,
         `${p.reports.length} reports over 30 revocations in ${(performance.now() - t0).toFixed(0)} ms while every report failed, want at most ${allowed} (a retry a second)`)
+    } finally {
+      await stop()
+    }
+  })
+
+  it('reports, not ready, half its bound into a first catch-up that lasts longer', async () => {
+    const head = await revoke(a, 'slow')
+    const bound = 1000
+    // The stream is held from its first heartbeat on: the follower has the
+    // entries and waits to hear it has caught up.
+    await start({ staleAfterMs: bound }, { hold: 'heartbeat' })
+    try {
+      await until('a report while catching up', () => p.reports.length > 0)
+      p.release()
+      assert.deepEqual({ position: p.reports[0].body.position, ready: p.reports[0].body.ready, stream: p.reports[0].stream, beats: p.reports[0].beats },
+        { position: head, ready: false, stream: 1, beats: 0 }, 'the first report says not ready, before the heartbeat')
+      await v.ready()
+      await until('a report saying ready', () => p.reports.some((r) => r.body.ready && r.status === 200))
+      assert.equal(p.streams, 1, 'one stream: the node kept the record')
     } finally {
       await stop()
     }
