@@ -45,15 +45,17 @@ const reportTimeout = 5 * time.Second
 // asks costs the authority at most one report per spacing.
 const reportSpacing = 5 * time.Millisecond
 
-// renewShare: a lease is renewed once 1/renewShare of it has passed since
-// the report that earned it was sent. A renewal costs the node a line read
-// and a line written, and renewals are most of what an idle follower costs
-// it, so they come no more often than the lease needs: half of it is left
-// for a renewal that fails to be retried (every second at most, see run)
-// or for the stream to fail over to another node, whose first report earns
-// a lease at once. The lease itself, counted from the report's send time,
-// keeps its meaning whatever the renewal's pace.
-const renewShare = 2
+// RenewShare: a follower renews its lease once 1/RenewShare of it has
+// passed since the report that earned it was sent, and so is heard by its
+// node at least that often while well (the node's listing, internal/inforce,
+// counts a verifier silent past that as stale). A renewal costs the node a
+// line read and a line written, and renewals are most of what an idle
+// follower costs it, so they come no more often than the lease needs: half
+// of it is left for a renewal that fails to be retried (every second at
+// most, see run) or for the stream to fail over to another node, whose
+// first report earns a lease at once. The lease itself, counted from the
+// report's send time, keeps its meaning whatever the renewal's pace.
+const RenewShare = 2
 
 // answerlessShare: a follower answers an ask without wanting an answer
 // when at least 1/answerlessShare of its bound is left on its lease.
@@ -321,7 +323,7 @@ func (r *reporter) run(ctx context.Context) {
 	// matters only to a stream still catching up then (see worth).
 	var renewDue, renewFired atomic.Bool
 	renewDue.Store(true)
-	renew := r.s.clock.AfterFunc(r.s.c.Follower.StaleAfter/renewShare, func() {
+	renew := r.s.clock.AfterFunc(r.s.c.Follower.StaleAfter/RenewShare, func() {
 		renewDue.Store(true)
 		renewFired.Store(true)
 		r.wake()
@@ -370,7 +372,7 @@ func (r *reporter) run(ctx context.Context) {
 			// (the stream's first, at once) is not due any more.
 			renewDue.Store(false)
 			renewFired.Store(false)
-			renew.Reset(d / renewShare)
+			renew.Reset(d / RenewShare)
 			if r.due() {
 				r.wake() // an ask, or a lease that made the client current
 			}
