@@ -61,7 +61,9 @@ type Decoder struct {
 // Sizes of a Decoder's read buffer: it starts small (an idle stream brings
 // a few hundred bytes at a time) and doubles, up to maxReadSize, each time a
 // read fills it, as in a burst, where one read per event of entries (about
-// 32 KiB) costs a fraction of eight.
+// 32 KiB) costs a fraction of eight. A read that does not fill it ends the
+// burst, and the buffers go back to this size before the next read (see
+// fill).
 const (
 	minReadSize = 4 << 10
 	maxReadSize = 32 << 10
@@ -222,13 +224,22 @@ func indexLineEnd(b []byte) int {
 	return i
 }
 
-// fill reads more input into the empty buffer.
+// fill reads more input into the empty buffer. Its size follows the
+// last read: doubled when that filled it (a burst goes on), back to
+// minReadSize when it did not: the stream has paused, and this read may wait
+// for long (a follower's stream is idle most of the time, and one process
+// may hold thousands), so the buffers a large event grew are let go first.
 func (d *Decoder) fill() error {
 	if d.readErr != nil {
 		return d.readErr
 	}
-	if d.r1 == len(d.buf) && len(d.buf) < maxReadSize {
-		d.buf = make([]byte, 2*len(d.buf)) // the last read filled it
+	switch {
+	case d.r1 == len(d.buf) && len(d.buf) < maxReadSize:
+		d.buf = make([]byte, 2*len(d.buf))
+	case d.r1 < len(d.buf) && len(d.buf) > minReadSize:
+		d.buf = make([]byte, minReadSize)
+		d.data = shrink(d.data)
+		d.line = shrink(d.line)
 	}
 	n, err := d.r.Read(d.buf)
 	d.r0, d.r1 = 0, n
@@ -260,4 +271,13 @@ func grow(b []byte, n, limit int) []byte {
 	nb := make([]byte, len(b), c)
 	copy(nb, b)
 	return nb
+}
+
+// shrink lets a buffer larger than minReadSize go, unless it holds part
+// of what is being read (an event's data lines, a line that spans reads).
+func shrink(b []byte) []byte {
+	if len(b) > 0 || cap(b) <= minReadSize {
+		return b
+	}
+	return nil
 }
