@@ -21,6 +21,8 @@ var (
 	errBehind = errors.New("feed: connection fell behind the ring")
 	// errSource wraps the Source's errors, which the operator should see.
 	errSource = errors.New("feed: reading the log")
+	// errGone: the client closed its end of the connection.
+	errGone = errors.New("feed: the client went away")
 )
 
 // liveBatch is how many frames a connection copies from the ring at once.
@@ -328,7 +330,7 @@ func (c *conn) shrink() {
 func (c *conn) live(ctx context.Context) error {
 	var v view
 	var sentBeat uint64
-	first := true
+	first, idle := true, false
 	for {
 		c.hub.look(c.pos, &v, liveBatch)
 		if err := c.check(&v); err != nil {
@@ -377,6 +379,12 @@ func (c *conn) live(ctx context.Context) error {
 			if err := c.flush(); err != nil {
 				return err
 			}
+		} else if idle && c.raw != nil && c.raw.gone() {
+			// Woken by a tick or its follower's report streams (one
+			// ended, or the follower opened another stream) with nothing
+			// to write: it may have gone, and no write will tell, nor
+			// anybody reading a connection the stream took over.
+			return errGone
 		}
 		if !caughtUp {
 			continue
@@ -391,10 +399,13 @@ func (c *conn) live(ctx context.Context) error {
 		case !hears:
 			beat = c.hub.beatAt(max(sentBeat+c.beatTicks, v.beat+1))
 		}
+		idle = false
 		select {
 		case <-v.changed:
 		case <-beat:
+			idle = true
 		case <-reportsEnd:
+			idle = true
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,4 +134,32 @@ func TestStreamOverHTTP2KeepsNetHTTP(t *testing.T) {
 	d := feed.NewDecoder(resp.Body)
 	wantEvent(t, d, feed.EventRevocations, "2")
 	wantEvent(t, d, feed.EventHeartbeat, "2")
+}
+
+// TestReplacedTakenOverStreamEnds: a stream whose follower hears from the
+// hub by its report stream gets no heartbeat to fail on; when the
+// follower drops it for another, it ends all the same.
+func TestReplacedTakenOverStreamEnds(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{})
+	var active activeCount
+	var opened atomic.Int64
+	mux := http.NewServeMux()
+	mux.Handle("GET "+feed.Path, active.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		opened.Add(1)
+		hub.ServeHTTP(w, r)
+	})))
+	mux.HandleFunc("POST "+feed.ReportsPath, hub.ServeReports)
+	srv := serve(t, mux)
+	c := &feed.Client{URLs: []string{srv.URL}, Apply: func(revocation.Entry) error { return nil },
+		Follower: &feed.Follower{ID: "v1", StaleAfter: 4 * time.Second}}
+	startClientWith(t, c)
+	waitPosition(t, c, 0)
+
+	c.Reconnect()
+	waitFor(t, "a second stream, and the first ended", func() bool {
+		fs := hub.Followers()
+		return opened.Load() == 2 && active.n.Load() == 1 && len(fs) == 1 && fs[0].Streams == 1
+	})
 }
