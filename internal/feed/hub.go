@@ -145,7 +145,7 @@ type Hub struct {
 	// takenOver counts the streams that took their connection over from
 	// net/http (takeover.go): the HTTP server's Shutdown no longer waits
 	// for them, so Run does, once it has stopped them. It is only added
-	// to under mu while the hub is not stopped.
+	// to under mu (read) while the hub is not stopped.
 	takenOver sync.WaitGroup
 
 	mu   sync.RWMutex

@@ -58,16 +58,22 @@ func (h *Hub) takeOver(c *conn, w http.ResponseWriter, r *http.Request) bool {
 	if r.TLS != nil || !r.ProtoAtLeast(1, 1) || r.ProtoAtLeast(2, 0) {
 		return false
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stopped {
+	// Counted under the read lock while the hub runs: stop takes the lock
+	// before Run waits, so no stream is counted once Run waits.
+	h.mu.RLock()
+	stopped := h.stopped
+	if !stopped {
+		h.takenOver.Add(1)
+	}
+	h.mu.RUnlock()
+	if stopped {
 		return false
 	}
 	nc, _, err := c.rc.Hijack()
 	if err != nil {
+		h.takenOver.Done()
 		return false
 	}
-	h.takenOver.Add(1)
 	c.raw = &rawStream{nc: nc, head: responseHead(w.Header(), time.Now())}
 	return true
 }
