@@ -12,14 +12,14 @@ import (
 // once its request is checked and its headers are decided, and writes the
 // chunked encoding itself: each flush is one writev of the chunk's size
 // line, the bytes written since (the hub's shared, pre-encoded events
-// referenced, not copied) and its CRLF. Through net/http every event was
-// copied into the response's buffer, framed by its chunk writer, copied
-// again into the connection's buffer and written, and a goroutine per
-// connection sat reading it to see the client go. A stream that was taken
-// over has no such reader: a client that went away is found by the write
-// that fails (a heartbeat is due every few seconds on every stream whose
-// follower has no report stream open, and one is sent as soon as that
-// ends), and one that stopped reading by the write deadline.
+// referenced, not copied) and its CRLF. net/http would copy every event
+// into the response's buffer, frame it in its chunk writer, copy it again
+// into the connection's buffer, and keep a goroutine per connection
+// reading it to see the client go. A stream that took its connection over
+// has no such reader: a client that went away is found by the write that
+// fails, or, when the stream is woken with nothing to write, by a look at
+// its connection (rawStream.gone); one that stopped reading by the write
+// deadline.
 //
 // HTTP/2, TLS, HTTP/1.0 and any writer that cannot be hijacked keep
 // net/http's path.
