@@ -42,6 +42,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if c.raw != nil {
+		// Last: once Run has seen every such stream end, none touches
+		// the hub or its logger.
+		defer h.takenOver.Done()
+	}
 	if c.follower != "" {
 		defer h.fl.disconnected(c.follower)
 	}
@@ -54,7 +59,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.raw != nil {
 		c.begin()
 		c.raw.end(c.err != nil)
-		h.takenOver.Done()
 	}
 	h.ended(r, c, after, err)
 }
