@@ -131,38 +131,70 @@ type authority struct {
 	introspectDown atomic.Bool // introspection answers 503
 	jwksDown       atomic.Bool // the key set answers 503
 
-	connMu   sync.Mutex
-	open     int           // client connections open on srv
-	connMove chan struct{} // closed and replaced whenever open changes
+	connMu sync.Mutex
+	conns  map[*trackedConn]struct{} // client connections open on srv
 }
 
-// trackConn counts the connections open on the server.
-func (a *authority) trackConn(_ net.Conn, s http.ConnState) {
-	a.connMu.Lock()
-	defer a.connMu.Unlock()
-	switch s {
-	case http.StateNew:
-		a.open++
-	case http.StateClosed, http.StateHijacked:
-		a.open--
-	default:
-		return
+// trackedListener keeps the connections the server accepted until they
+// are closed, whoever closes them: net/http, or a feed stream that took
+// its connection over from it (which net/http then forgets).
+type trackedListener struct {
+	net.Listener
+	a *authority
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
-	close(a.connMove)
-	a.connMove = make(chan struct{})
+	c := &trackedConn{Conn: nc, a: l.a}
+	l.a.connMu.Lock()
+	defer l.a.connMu.Unlock()
+	l.a.conns[c] = struct{}{}
+	return c, nil
 }
 
-// openConns returns how many client connections are open, and a channel
-// closed when that changes.
-func (a *authority) openConns() (int, <-chan struct{}) {
+type trackedConn struct {
+	net.Conn
+	a    *authority
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.a.connMu.Lock()
+		defer c.a.connMu.Unlock()
+		delete(c.a.conns, c)
+	})
+	return err
+}
+
+// openConns returns how many client connections are open.
+func (a *authority) openConns() int {
 	a.connMu.Lock()
 	defer a.connMu.Unlock()
-	return a.open, a.connMove
+	return len(a.conns)
+}
+
+// closeConns cuts every client connection, as a node that went away would.
+func (a *authority) closeConns() {
+	a.connMu.Lock()
+	conns := make([]*trackedConn, 0, len(a.conns))
+	for c := range a.conns {
+		conns = append(conns, c)
+	}
+	a.connMu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
 }
 
 func newAuthority(t *testing.T, c *fakeClock) *authority {
 	t.Helper()
-	a := &authority{t: t, clock: c, log: newMemLog(), truth: revocation.NewSet(0), connMove: make(chan struct{})}
+	a := &authority{t: t, clock: c, log: newMemLog(), truth: revocation.NewSet(0),
+		conns: make(map[*trackedConn]struct{})}
 	a.rotate("k1")
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -180,10 +212,10 @@ func newAuthority(t *testing.T, c *fakeClock) *authority {
 	mux.Handle("POST "+feed.ReportsPath, a.authorized(&a.feedDown, http.HandlerFunc(hub.ServeReports)))
 	mux.Handle("POST /v1/introspect", a.authorized(&a.introspectDown, http.HandlerFunc(a.serveIntrospect)))
 	a.srv = httptest.NewUnstartedServer(mux)
-	a.srv.Config.ConnState = a.trackConn
+	a.srv.Listener = &trackedListener{Listener: a.srv.Listener, a: a}
 	a.srv.Start()
 	t.Cleanup(func() {
-		a.srv.CloseClientConnections()
+		a.closeConns()
 		a.srv.Close()
 		cancel()
 		<-done
@@ -238,7 +270,7 @@ func (a *authority) authorized(down *atomic.Bool, next http.Handler) http.Handle
 
 // mutable serves next unless the feed is muted: then the stream opens and
 // stays silent until the client goes away. Unmute with feedMute.Store(false)
-// and srv.CloseClientConnections().
+// and closeConns().
 func (a *authority) mutable(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.feedMute.Load() {
@@ -256,7 +288,7 @@ func (a *authority) mutable(next http.Handler) http.Handler {
 // the verifier reconnects at once.
 func (a *authority) unmute() {
 	a.feedMute.Store(false)
-	a.srv.CloseClientConnections()
+	a.closeConns()
 }
 
 func (a *authority) serveDiscovery(w http.ResponseWriter, r *http.Request) {

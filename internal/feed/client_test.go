@@ -67,51 +67,24 @@ func TestClientConfig(t *testing.T) {
 	}
 }
 
-// cutWriter lets n bytes of a response through, then cuts the connection
-// in the middle of whatever it was writing, as a crashing node or proxy
-// would.
-type cutWriter struct {
-	http.ResponseWriter
-	left int
-}
-
-var errCut = errors.New("cut")
-
-func (w *cutWriter) Write(b []byte) (int, error) {
-	if len(b) <= w.left {
-		w.left -= len(b)
-		return w.ResponseWriter.Write(b)
-	}
-	n, _ := w.ResponseWriter.Write(b[:w.left])
-	w.left = 0
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-	return n, errCut
-}
-
-func (w *cutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func cutAfter(n int, h http.Handler, conns *atomic.Int64) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conns.Add(1)
-		h.ServeHTTP(&cutWriter{ResponseWriter: w, left: n}, r)
-		panic(http.ErrAbortHandler) // no clean end of stream
-	})
-}
-
 func TestClientResumesAfterCut(t *testing.T) {
 	t.Parallel()
 	log := newMemLog()
 	log.appendN(500, live) // before the hub starts: all read in catch-up
-	var conns atomic.Int64
+	var streams atomic.Int64
 	hub := startHub(t, log, feed.HubConfig{BatchSize: 7})
-	srv := serve(t, cutAfter(1000, hub, &conns))
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		streams.Add(1)
+		hub.ServeHTTP(w, r)
+	})
+	srv := serveOn(t, counted, &conns{cutAfter: 1000})
 	c := &feed.Client{URLs: []string{srv.URL}}
 	rec := startClient(t, c)
 	waitPosition(t, c, 500)
 	log.appendN(100, live) // live, cut as well
 	waitPosition(t, c, 600)
 	checkSeqs(t, "client", rec.applied(), 600)
-	if n := conns.Load(); n < 12 {
+	if n := streams.Load(); n < 12 {
 		t.Errorf("%d connections, want the stream cut at least 12 times", n)
 	}
 }

@@ -58,7 +58,11 @@
 //
 // A revocation costs the hub one encoding (segment.go) and each stream one
 // write of the shared bytes; a heartbeat tick likewise, on the streams
-// whose heartbeat is due. A follower reports
+// whose heartbeat is due. A stream over plain HTTP/1.1 takes its
+// connection over from net/http once its headers are decided and makes
+// that write a single writev of chunk header, shared bytes and CRLF, with
+// no goroutine reading the connection (takeover.go); it finds its client
+// gone by the write that fails. A follower reports
 // its position only when asked (an ask event: a confirmation waits, see
 // Hub.Ask; it is written with the entries it asks for, in the same
 // write), when half of its lease has passed, and when its readiness
@@ -107,7 +111,8 @@
 //
 // A Hub runs one tailer goroutine (Run), one goroutine per stream
 // (ServeHTTP) and one per report stream (ServeReports); the tailer never
-// waits for a connection. A Client runs in one goroutine (Run) and calls
+// waits for a connection. Run returns once the streams that took their
+// connection over have ended. A Client runs in one goroutine (Run) and calls
 // Apply and Reset from it, never concurrently; State, WaitSynced,
 // WaitPosition, WaitOpened and Reconnect may be called from any goroutine;
 // a Client with a Follower runs a reporter goroutine per stream and two

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -90,14 +92,93 @@ func startHub(t *testing.T, src feed.Source, cfg feed.HubConfig) *feed.Hub {
 
 // serve serves h until the test ends (cleanups run last in, first out, so
 // register it after startHub: it stops first).
-func serve(t *testing.T, h http.Handler) *httptest.Server {
+func serve(t *testing.T, h http.Handler) *server {
 	t.Helper()
-	srv := httptest.NewServer(h)
+	return serveOn(t, h, &conns{})
+}
+
+// serveOn serves h on a listener that keeps its connections in cs.
+func serveOn(t *testing.T, h http.Handler, cs *conns) *server {
+	t.Helper()
+	srv := &server{Server: httptest.NewUnstartedServer(h), conns: cs}
+	cs.Listener = srv.Listener
+	srv.Listener = cs
+	srv.Start()
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
 	})
 	return srv
+}
+
+// server is a test server whose client connections can be cut whoever
+// holds them: httptest's own CloseClientConnections forgets a connection
+// a feed stream took over from net/http.
+type server struct {
+	*httptest.Server
+	conns *conns
+}
+
+// CloseClientConnections cuts every connection the server accepted, as a
+// node that went away would.
+func (s *server) CloseClientConnections() {
+	s.Server.CloseClientConnections()
+	s.conns.closeAll()
+}
+
+// conns is a listener that keeps the connections it accepted, and cuts
+// each once cutAfter bytes were written to it, if cutAfter is set.
+type conns struct {
+	net.Listener
+	cutAfter int
+	mu       sync.Mutex
+	all      []net.Conn
+}
+
+func (cs *conns) Accept() (net.Conn, error) {
+	nc, err := cs.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if cs.cutAfter > 0 {
+		nc = &cutConn{Conn: nc, left: cs.cutAfter}
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.all = append(cs.all, nc)
+	return nc, nil
+}
+
+func (cs *conns) closeAll() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, nc := range cs.all {
+		_ = nc.Close() // most are closed already
+	}
+	cs.all = nil
+}
+
+// cutConn lets left bytes through, then cuts the connection in the middle
+// of whatever it was writing, as a crashing node or proxy would.
+type cutConn struct {
+	net.Conn
+	mu   sync.Mutex
+	left int
+}
+
+var errCut = errors.New("cut")
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(b) <= c.left {
+		c.left -= len(b)
+		return c.Conn.Write(b)
+	}
+	n, _ := c.Conn.Write(b[:c.left])
+	c.left = 0
+	_ = c.Conn.Close()
+	return n, errCut
 }
 
 // recorder is a Client's Apply and Reset: it keeps the seqs applied.

@@ -142,6 +142,11 @@ type Hub struct {
 	done       chan struct{} // closed when Run returns
 	kicked     chan struct{} // a connection saw a newer head than the hub's
 	heads      headReads     // the Source's head, read for streams opening
+	// takenOver counts the streams that took their connection over from
+	// net/http (takeover.go): the HTTP server's Shutdown no longer waits
+	// for them, so Run does, once it has stopped them. It is only added
+	// to under mu (read) while the hub is not stopped.
+	takenOver sync.WaitGroup
 
 	mu   sync.RWMutex
 	ring ring
@@ -221,6 +226,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		return ErrHubRan
 	}
 	defer close(h.done)
+	defer h.takenOver.Wait()
 	defer h.stop()
 	// Subscribe before reading the head, so no append falls in between.
 	wake, unsubscribe := h.src.Subscribe()

@@ -21,6 +21,8 @@ var (
 	errBehind = errors.New("feed: connection fell behind the ring")
 	// errSource wraps the Source's errors, which the operator should see.
 	errSource = errors.New("feed: reading the log")
+	// errGone: the client closed its end of the connection.
+	errGone = errors.New("feed: the client went away")
 )
 
 // liveBatch is how many frames a connection copies from the ring at once.
@@ -40,6 +42,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if c.raw != nil {
+		// Last: once Run has seen every such stream end, none touches
+		// the hub or its logger.
+		defer h.takenOver.Done()
+	}
 	if c.follower != "" {
 		defer h.fl.disconnected(c.follower)
 	}
@@ -48,7 +55,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// write of their own costs a node a system call and its follower a
 	// wake-up per stream, in every reconnect storm.
 	c.begin()
-	h.ended(r, c, after, c.serve(r.Context(), after))
+	err := c.serve(r.Context(), after)
+	if c.raw != nil {
+		c.begin()
+		c.raw.end(c.err != nil)
+	}
+	h.ended(r, c, after, err)
 }
 
 // open checks a stream's request, registers its follower and sets the
@@ -100,7 +112,9 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request) (*conn, int64, bool) 
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	if !h.takeOver(c, w, r) {
+		w.WriteHeader(http.StatusOK)
+	}
 	return c, after, true
 }
 
@@ -173,6 +187,9 @@ type conn struct {
 	hub *Hub
 	w   http.ResponseWriter
 	rc  *http.ResponseController
+	// raw is the connection when the stream took it over from net/http
+	// (see takeover.go); nil: w and rc write.
+	raw *rawStream
 	pos int64  // every live entry <= pos has been written
 	gen uint64 // the hub's log generation when the connection began
 	// floor is the Source's head when the connection opened. No heartbeat
@@ -317,7 +334,7 @@ func (c *conn) shrink() {
 func (c *conn) live(ctx context.Context) error {
 	var v view
 	var sentBeat uint64
-	first := true
+	first, idle := true, false
 	for {
 		c.hub.look(c.pos, &v, liveBatch)
 		if err := c.check(&v); err != nil {
@@ -354,11 +371,11 @@ func (c *conn) live(ctx context.Context) error {
 			// An ask goes once the stream has sent the entries up to
 			// it, with them: the follower cannot answer it before.
 			if c.follower != "" && v.want > c.asked && c.pos >= v.want {
-				c.write(v.askFrame)
+				c.writeShared(v.askFrame)
 				c.asked, wrote = v.want, true
 			}
 			if !first && v.nodesGen != c.nodesSent && v.nodesFrame != nil {
-				c.write(v.nodesFrame)
+				c.writeShared(v.nodesFrame)
 				c.nodesSent, wrote = v.nodesGen, true
 			}
 		}
@@ -366,6 +383,12 @@ func (c *conn) live(ctx context.Context) error {
 			if err := c.flush(); err != nil {
 				return err
 			}
+		} else if idle && c.raw != nil && c.raw.gone() {
+			// Woken by a tick or its follower's report streams (one
+			// ended, or the follower opened another stream) with nothing
+			// to write: it may have gone, and no write will tell, nor
+			// anybody reading a connection the stream took over.
+			return errGone
 		}
 		if !caughtUp {
 			continue
@@ -380,10 +403,13 @@ func (c *conn) live(ctx context.Context) error {
 		case !hears:
 			beat = c.hub.beatAt(max(sentBeat+c.beatTicks, v.beat+1))
 		}
+		idle = false
 		select {
 		case <-v.changed:
 		case <-beat:
+			idle = true
 		case <-reportsEnd:
+			idle = true
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -406,7 +432,7 @@ func (c *conn) writeSegments(segs []segment) bool {
 		case !s.expires.Add(c.hub.cfg.Grace).After(now):
 			wrote = c.writeFrames(s.frames) || wrote
 		default:
-			c.write(s.data)
+			c.writeShared(s.data)
 			c.told, wrote = s.frames[len(s.frames)-1].entry.Seq, true
 		}
 		c.pos = s.to
@@ -446,7 +472,7 @@ func (c *conn) writeFrames(frames []frame) bool {
 func (c *conn) writeHeartbeat(v *view) {
 	c.told = c.pos
 	if v.beatFrame != nil && v.beatHead == c.pos {
-		c.write(v.beatFrame)
+		c.writeShared(v.beatFrame)
 		return
 	}
 	c.buf = appendHeartbeat(c.buf[:0], c.pos, c.hub.cfg.Clock.Now(), c.hub.epochJSON)
@@ -462,13 +488,37 @@ func (c *conn) begin() {
 		return
 	}
 	c.deadline = now.Add(c.hub.cfg.WriteTimeout)
+	if c.raw != nil {
+		_ = c.raw.nc.SetWriteDeadline(c.deadline)
+		return
+	}
 	// Writers that cannot set deadlines (ErrNotSupported) still work; they
 	// lose only the stall protection.
 	_ = c.rc.SetWriteDeadline(c.deadline)
 }
 
-// write writes b; an error shows at flush.
+// write writes b, which the caller may reuse once write returns; an error
+// shows at flush.
 func (c *conn) write(b []byte) {
+	if c.raw != nil {
+		c.raw.write(b)
+		return
+	}
+	c.writeHTTP(b)
+}
+
+// writeShared writes b, one of the hub's encoded frames, which nobody
+// modifies: a stream that took its connection over sends it from where
+// it is, without a copy.
+func (c *conn) writeShared(b []byte) {
+	if c.raw != nil {
+		c.raw.writeShared(b)
+		return
+	}
+	c.writeHTTP(b)
+}
+
+func (c *conn) writeHTTP(b []byte) {
 	if c.err != nil {
 		return
 	}
@@ -483,8 +533,14 @@ func (c *conn) flush() error {
 		return c.err
 	}
 	c.begin()
-	if err := c.rc.Flush(); err != nil {
-		return fmt.Errorf("feed: flush: %w", err)
+	if c.raw != nil {
+		if err := c.raw.flush(); err != nil {
+			c.err = fmt.Errorf("feed: write: %w", err)
+		}
+		return c.err
 	}
-	return nil
+	if err := c.rc.Flush(); err != nil {
+		c.err = fmt.Errorf("feed: flush: %w", err)
+	}
+	return c.err
 }

@@ -1,0 +1,158 @@
+package feed
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// A stream over plain HTTP/1.1 takes its connection over from net/http
+// once its request is checked and its headers are decided, and writes the
+// chunked encoding itself: each flush is one writev of the chunk's size
+// line, the bytes written since (the hub's shared, pre-encoded events
+// referenced, not copied) and its CRLF. net/http would copy every event
+// into the response's buffer, frame it in its chunk writer, copy it again
+// into the connection's buffer, and keep a goroutine per connection
+// reading it to see the client go. A stream that took its connection over
+// has no such reader: a client that went away is found by the write that
+// fails, or, when the stream is woken with nothing to write, by a look at
+// its connection (rawStream.gone); one that stopped reading by the write
+// deadline.
+//
+// HTTP/2, TLS, HTTP/1.0 and any writer that cannot be hijacked keep
+// net/http's path.
+
+// rawStream is a stream's connection after the take-over.
+type rawStream struct {
+	nc net.Conn
+	// head is the answer's status line and headers, written in front of
+	// the first chunk; nil once written.
+	head []byte
+	// parts are the bytes written since the last flush: each either a
+	// shared slice, which no one modifies, or a span of own, a copy of
+	// bytes the stream will reuse before the flush.
+	parts []part
+	own   []byte
+	size  int
+	// vec is the flush's scratch; sizeLine the chunk's size line.
+	vec      net.Buffers
+	sizeLine []byte
+}
+
+type part struct {
+	shared   []byte
+	from, to int // in own, when shared is nil
+}
+
+var crlf = []byte("\r\n")
+
+// lastChunk ends a chunked body.
+var lastChunk = []byte("0\r\n\r\n")
+
+// takeOver hijacks the stream's connection when it is plain HTTP/1.1 and
+// the writer allows it, and reports whether it did. The hub then counts
+// the stream until it ends (see Hub.Run).
+func (h *Hub) takeOver(c *conn, w http.ResponseWriter, r *http.Request) bool {
+	if r.TLS != nil || !r.ProtoAtLeast(1, 1) || r.ProtoAtLeast(2, 0) {
+		return false
+	}
+	// Counted under the read lock while the hub runs: stop takes the lock
+	// before Run waits, so no stream is counted once Run waits.
+	h.mu.RLock()
+	stopped := h.stopped
+	if !stopped {
+		h.takenOver.Add(1)
+	}
+	h.mu.RUnlock()
+	if stopped {
+		return false
+	}
+	nc, _, err := c.rc.Hijack()
+	if err != nil {
+		h.takenOver.Done()
+		return false
+	}
+	c.raw = &rawStream{nc: nc, head: responseHead(w.Header(), time.Now())}
+	return true
+}
+
+// responseHead encodes a 200 answer with hdr for a chunked body on a
+// connection closed at its end (nobody gives it back to net/http).
+func responseHead(hdr http.Header, now time.Time) []byte {
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	if hdr.Get("Date") == "" {
+		b.WriteString("Date: " + now.UTC().Format(http.TimeFormat) + "\r\n")
+	}
+	_ = hdr.Write(&b) // a bytes.Buffer takes every write
+	b.WriteString("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+	return b.Bytes()
+}
+
+// write adds b, which the caller may modify once write returns.
+func (s *rawStream) write(b []byte) {
+	from := len(s.own)
+	s.own = append(s.own, b...)
+	if n := len(s.parts); n > 0 && s.parts[n-1].shared == nil && s.parts[n-1].to == from {
+		s.parts[n-1].to = len(s.own)
+	} else {
+		s.parts = append(s.parts, part{from: from, to: len(s.own)})
+	}
+	s.size += len(b)
+}
+
+// writeShared adds b, which nobody modifies.
+func (s *rawStream) writeShared(b []byte) {
+	s.parts = append(s.parts, part{shared: b})
+	s.size += len(b)
+}
+
+// flush writes what was added since the last flush as one chunk, behind
+// the answer's head if that has not gone yet. A chunk is never empty: an
+// empty one ends the body.
+func (s *rawStream) flush() error {
+	if s.size == 0 && s.head == nil {
+		return nil
+	}
+	s.vec = s.vec[:0]
+	if s.head != nil {
+		s.vec = append(s.vec, s.head)
+	}
+	if s.size > 0 {
+		s.sizeLine = strconv.AppendInt(s.sizeLine[:0], int64(s.size), 16)
+		s.sizeLine = append(s.sizeLine, crlf...)
+		s.vec = append(s.vec, s.sizeLine)
+		for _, p := range s.parts {
+			if p.shared == nil {
+				p.shared = s.own[p.from:p.to]
+			}
+			s.vec = append(s.vec, p.shared)
+		}
+		s.vec = append(s.vec, crlf)
+	}
+	all := s.vec
+	_, err := s.vec.WriteTo(s.nc)
+	// Keep no shared bytes alive until the next flush (a segment may be
+	// megabytes), nor a burst's worth of own buffer.
+	clear(all)
+	s.vec = all[:0]
+	clear(s.parts)
+	s.parts, s.size, s.head = s.parts[:0], 0, nil
+	if cap(s.own) > 4<<10 {
+		s.own = nil
+	}
+	s.own = s.own[:0]
+	return err
+}
+
+// end writes the body's last chunk, behind anything not flushed yet, and
+// closes the connection: the client reads a complete answer. broken says
+// a write failed already, and only closes it.
+func (s *rawStream) end(broken bool) {
+	if !broken && s.flush() == nil {
+		_, _ = s.nc.Write(lastChunk)
+	}
+	_ = s.nc.Close()
+}

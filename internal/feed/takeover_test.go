@@ -1,0 +1,165 @@
+package feed_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/revocation"
+)
+
+// TestTakenOverStreamAnswer: a stream over plain HTTP/1.1 is written by the
+// hub itself, as a complete chunked answer with the headers net/http would
+// have sent, and ends with the body's last chunk when the hub stops.
+func TestTakenOverStreamAnswer(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(3, live)
+	hub := feed.NewHub(log, feed.HubConfig{Clock: atT0{}, Heartbeat: 50 * time.Millisecond, Epoch: "e1", Logger: testLogger()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	srv := serve(t, hub)
+
+	resp, d := open(t, srv.URL+feed.Path, nil)
+	if !slices.Equal(resp.TransferEncoding, []string{"chunked"}) || !resp.Close {
+		t.Fatalf("answer: Transfer-Encoding %q, Close %v; want the stream taken over: chunked, closed at its end",
+			resp.TransferEncoding, resp.Close)
+	}
+	for k, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+		"Tegata-Epoch": "e1", "X-Accel-Buffering": "no"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	if resp.Header.Get("Date") == "" {
+		t.Error("no Date header")
+	}
+	wantEvent(t, d, feed.EventRevocations, "3")
+	wantEvent(t, d, feed.EventHeartbeat, "3")
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
+	}
+	done <- nil // for the cleanup
+	for {
+		_, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Next() after the hub stopped = %v, want the stream's end (io.EOF)", err)
+		}
+	}
+}
+
+// TestGoneClientEndsTakenOverStream: a stream whose client went away ends,
+// found by the writes that fail, and gives back its follower's count,
+// though no goroutine reads its connection.
+func TestGoneClientEndsTakenOverStream(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{})
+	var active activeCount
+	mux := http.NewServeMux()
+	mux.Handle("GET "+feed.Path, active.wrap(hub))
+	mux.HandleFunc("POST "+feed.PositionPath, hub.ServePosition)
+	mux.HandleFunc("POST "+feed.ReportsPath, hub.ServeReports)
+	srv := serve(t, mux)
+
+	resp, d := open(t, srv.URL+feed.Path, nil)
+	if !resp.Close {
+		t.Fatal("the stream was not taken over from net/http")
+	}
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	c := &feed.Client{URLs: []string{srv.URL}, Logger: testLogger(), Clock: stopped(),
+		Follower: &feed.Follower{ID: "v1", StaleAfter: 4 * time.Second}}
+	c.Apply = func(revocation.Entry) error { return nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(ctx) }()
+	waitFor(t, "two streams, one of v1", func() bool {
+		fs := hub.Followers()
+		return active.n.Load() == 2 && len(fs) == 1 && fs[0].Streams == 1
+	})
+
+	resp.Body.Close()
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Client.Run() = %v, want nil", err)
+	}
+	waitFor(t, "both streams ended and v1's counted off", func() bool {
+		fs := hub.Followers()
+		return active.n.Load() == 0 && len(fs) == 1 && fs[0].Streams == 0
+	})
+	log.appendN(2, live) // the hub serves on
+	_, d = open(t, srv.URL+feed.Path, nil)
+	wantEvent(t, d, feed.EventRevocations, "2")
+}
+
+// TestStreamOverHTTP2KeepsNetHTTP: a stream that cannot be taken over
+// (HTTP/2 over TLS) is served through net/http as before.
+func TestStreamOverHTTP2KeepsNetHTTP(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{})
+	srv := httptest.NewUnstartedServer(hub)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+feed.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("answer over HTTP/%d, want 2", resp.ProtoMajor)
+	}
+	d := feed.NewDecoder(resp.Body)
+	wantEvent(t, d, feed.EventRevocations, "2")
+	wantEvent(t, d, feed.EventHeartbeat, "2")
+}
+
+// TestReplacedTakenOverStreamEnds: a stream whose follower hears from the
+// hub by its report stream gets no heartbeat to fail on; when the
+// follower drops it for another, it ends all the same.
+func TestReplacedTakenOverStreamEnds(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{})
+	var active activeCount
+	var opened atomic.Int64
+	mux := http.NewServeMux()
+	mux.Handle("GET "+feed.Path, active.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		opened.Add(1)
+		hub.ServeHTTP(w, r)
+	})))
+	mux.HandleFunc("POST "+feed.ReportsPath, hub.ServeReports)
+	srv := serve(t, mux)
+	c := &feed.Client{URLs: []string{srv.URL}, Apply: func(revocation.Entry) error { return nil },
+		Follower: &feed.Follower{ID: "v1", StaleAfter: 4 * time.Second}}
+	startClientWith(t, c)
+	waitPosition(t, c, 0)
+
+	c.Reconnect()
+	waitFor(t, "a second stream, and the first ended", func() bool {
+		fs := hub.Followers()
+		return opened.Load() == 2 && active.n.Load() == 1 && len(fs) == 1 && fs[0].Streams == 1
+	})
+}
