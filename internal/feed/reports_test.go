@@ -485,7 +485,8 @@ func (w *heldBeats) Write(p []byte) (int, error) {
 
 func (w *heldBeats) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
 
-func (w *heldBeats) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// heldBeats has no Unwrap: the hub cannot take the connection over from it
+// and writes the stream through it.
 
 // TestSlowCatchUpReportsNotReady: a client whose first catch-up outlasts
 // half its bound reports then, not ready, so that the node keeps its
