@@ -489,7 +489,7 @@ func (c *conn) begin() {
 	}
 	c.deadline = now.Add(c.hub.cfg.WriteTimeout)
 	if c.raw != nil {
-		_ = c.raw.nc.SetWriteDeadline(c.deadline)
+		_ = c.raw.wc.SetWriteDeadline(c.deadline)
 		return
 	}
 	// Writers that cannot set deadlines (ErrNotSupported) still work; they
