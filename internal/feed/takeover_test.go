@@ -263,3 +263,60 @@ func TestTakenOverStreamOverTLSKeepsNetHTTP(t *testing.T) {
 	wantEvent(t, d, feed.EventRevocations, "2")
 	wantEvent(t, d, feed.EventHeartbeat, "2")
 }
+
+// blockingLog is a memLog whose EntriesAfter, once block is set, waits
+// for its context to end, as a read from a database that hangs would.
+type blockingLog struct {
+	*memLog
+	block   atomic.Bool
+	blocked chan struct{} // sent to when a read blocks
+}
+
+func (b *blockingLog) EntriesAfter(ctx context.Context, after int64, limit int) ([]revocation.Entry, error) {
+	if b.block.Load() {
+		select {
+		case b.blocked <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return b.memLog.EntriesAfter(ctx, after, limit)
+}
+
+// TestHubStopEndsStreamReadingSource: a hub that stops ends a stream that
+// took its connection over while it waits on the Source in its catch-up,
+// and Run (which waits for such streams) returns: nothing else ends that
+// request's context while it runs.
+func TestHubStopEndsStreamReadingSource(t *testing.T) {
+	t.Parallel()
+	log := &blockingLog{memLog: newMemLog(), blocked: make(chan struct{}, 1)}
+	log.appendN(100, live)
+	hub := feed.NewHub(log, feed.HubConfig{Clock: atT0{}, RingSize: 16, Heartbeat: 50 * time.Millisecond, Logger: testLogger()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	srv := serve(t, hub)
+	waitFor(t, "the hub at the head, its ring past the stream's position", func() bool { return hub.Head() == 100 })
+	log.block.Store(true)
+	go func() {
+		if resp, err := http.Get(srv.URL + feed.Path); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-log.blocked
+	cancel()
+	var err error
+	waitFor(t, "Run to return", func() bool {
+		select {
+		case err = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
+	}
+}
