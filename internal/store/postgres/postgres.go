@@ -5,7 +5,9 @@
 //
 // Every log append sends NOTIFY tegata_log in its transaction, and each Store
 // keeps one connection LISTENing, so its subscribers wake whichever node
-// appended. The same connection receives Broadcast messages (NOTIFY
+// appended. NOTIFY reaches every listener of the database, so the payload
+// names the schema of the log too, and a Store ignores the appends of the
+// clusters kept in other schemas. The same connection receives Broadcast messages (NOTIFY
 // tegata_broadcast), which nodes use to tell each other how far their
 // verifiers have got. That connection reconnects on its own and wakes
 // subscribers (and hands listeners "") after reconnecting, since
@@ -36,7 +38,9 @@ import (
 //go:embed schema/*.sql
 var schema embed.FS
 
-// channel is the NOTIFY channel for log appends; the payload is the seq.
+// channel is the NOTIFY channel for log appends. The payload is the seq,
+// a space and the schema the log is in (current_schema()): every cluster
+// on the database shares the channel.
 const channel = "tegata_log"
 
 // broadcastChannel carries Broadcast messages between nodes.
@@ -118,10 +122,14 @@ func dialect() sqlstore.Dialect {
 		Schema:        sub,
 		IsUnique:      isUnique,
 		Unwritable:    unwritable,
-		NotifyAppend:  "pg_notify('" + channel + "', CAST(seq AS TEXT))",
+		NotifyAppend:  "pg_notify('" + channel + "', CAST(seq AS TEXT) || ' ' || " + schemaExpr + ")",
 		HomeQuery:     `SELECT CAST(tableoid AS TEXT) || ':' || CAST(xmin AS TEXT) FROM cluster_home WHERE id = 1`,
 	}
 }
+
+// schemaExpr is the schema the tables are in, as NOTIFY payloads name it
+// and the listener compares it.
+const schemaExpr = "COALESCE(current_schema(), '')"
 
 // Broadcast implements store.Broadcaster with NOTIFY, which every node's
 // listener (this one's included) receives. Outside a transaction it is
