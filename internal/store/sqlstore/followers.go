@@ -27,10 +27,14 @@ func (s *Store) SaveFollowers(ctx context.Context, n store.NodeRecord, vs []stor
 
 func (s *Store) saveFollowers(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) ([]store.NodeRecord, error) {
 	if s.d.WritableCTE && s.d.ArrayParams {
-		vq, vargs := s.verifiersSQL(vs)
-		args := append(append(vargs, nodeArgs(n)...), micros(n.UpdatedAt), n.ID)
-		rows, err := s.query(ctx, `WITH v AS (`+vq+`), n AS (`+nodeQuery+`) `+otherNodesQuery, args...)
-		return scanNodes(rows, err)
+		q, args := `WITH n AS (`+nodeQuery+`) `+otherNodesQuery, append(nodeArgs(n), micros(n.UpdatedAt), n.ID)
+		if len(vs) > 0 {
+			// Without verifiers (an idle node's every flush) the statement
+			// encodes and unnests no empty arrays.
+			vq, vargs := s.verifiersSQL(vs)
+			q, args = `WITH v AS (`+vq+`), n AS (`+nodeQuery+`) `+otherNodesQuery, append(vargs, args...)
+		}
+		return scanNodes(s.query(ctx, q, args...))
 	}
 	stmts, err := s.followerStatements(ctx, n, vs)
 	if err != nil {
