@@ -28,8 +28,9 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/sqlstore"
@@ -48,12 +49,26 @@ const broadcastChannel = "tegata_broadcast"
 
 // Pool settings: enough connections for a busy authority node without
 // exhausting a shared server's max_connections across several nodes.
+//
+// A connection taken from the pool after pingIdle unused is pinged first,
+// so that one the server closed meanwhile (a restart, a failover) is
+// replaced instead of failing its statement. pgx pings after a second;
+// but a node's once-a-second work (the hub's read of the log head, the
+// record flush) takes a connection about every second, so every such
+// statement was preceded by a ping, a round trip of its own. At 2 s those
+// connections are not pinged: should one have been closed, that work fails
+// once and is done again a second later; the others are pinged as before.
+// A node's API calls on a quiet node take the connection the periodic work
+// returned last, unpinged either way.
 const (
 	maxOpenConns    = 16
 	maxIdleConns    = 8
 	connMaxIdleTime = 5 * time.Minute
 	connMaxLifetime = time.Hour
 )
+
+// pingIdle: see above. Open copies it; tests shorten it before Open.
+var pingIdle = 2 * time.Second
 
 // Store is store.Store and store.Notifier on Postgres.
 type Store struct {
@@ -72,10 +87,14 @@ var (
 // string, as pgx accepts), migrates the schema and starts listening for log
 // appends.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	idle := pingIdle
+	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(func(_ context.Context, p stdlib.ShouldPingParams) bool {
+		return p.IdleDuration > idle
+	}))
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxIdleTime(connMaxIdleTime)

@@ -255,3 +255,31 @@ func TestNotice(t *testing.T) {
 		})
 	}
 }
+
+// TestPooledConnectionPinged: a pooled connection unused for over
+// pingIdle, whose backend the server ended meanwhile, is pinged, found
+// closed and replaced: the statement that takes it still succeeds.
+func TestPooledConnectionPinged(t *testing.T) {
+	saved := pingIdle
+	pingIdle = time.Millisecond
+	s := open(t, migrated.Schema(t))
+	pingIdle = saved
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	var pid int64
+	if err := s.db.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	admin := pgtest.DB(t)
+	var ok bool
+	if err := admin.QueryRow("SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v, want true", pid, ok, err)
+	}
+	testtime.EventuallyTrue(t, storetest.WakeTimeout, fmt.Sprintf("backend %d to end", pid), func() bool {
+		var n int
+		return admin.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n) == nil && n == 0
+	})
+	if _, err := s.Head(ctx); err != nil {
+		t.Errorf("Head() on a pool whose connection was closed = %v, want the pinged connection replaced", err)
+	}
+}
