@@ -10,8 +10,8 @@ import (
 
 // TestListedStateFollowsRenewals: a verifier heard at the pace its feed
 // client renews (feed.RenewShare) is listed current until a renewal is
-// overdue by more than a round trip and a flush, and stale once it has
-// missed one.
+// overdue by more than a round trip and a flush (two seconds), and stale
+// from then on.
 func TestListedStateFollowsRenewals(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	for _, bound := range []time.Duration{time.Second, 10 * time.Second, time.Hour} {
@@ -23,7 +23,8 @@ func TestListedStateFollowsRenewals(t *testing.T) {
 		}{
 			{"heard just now", 0, StateCurrent},
 			{"its renewal due", every, StateCurrent},
-			{"its renewal a second late", every + time.Second, StateCurrent},
+			{"its renewal two seconds late", every + 2*time.Second, StateCurrent},
+			{"its renewal over two seconds late", every + 2*time.Second + time.Millisecond, StateStale},
 			{"a renewal missed", 2*every + 2*time.Second + time.Millisecond, StateStale},
 		} {
 			v := store.VerifierRecord{ID: "v", StaleAfter: bound, Ready: true, HeardAt: now.Add(-tc.ago)}
