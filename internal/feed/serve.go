@@ -64,7 +64,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := c.serve(ctx, after)
 	if c.raw != nil {
 		c.begin()
-		c.raw.end(c.err != nil)
+		c.raw.end(c.err != nil || errors.Is(err, errGone))
 	}
 	h.ended(ctx, r, c, after, err)
 }
@@ -385,16 +385,21 @@ func (c *conn) live(ctx context.Context) error {
 				c.nodesSent, wrote = v.nodesGen, true
 			}
 		}
+		if idle && c.raw != nil && c.raw.gone() {
+			// Woken by a tick or its follower's report streams (one
+			// ended, or the follower opened another stream): it may
+			// have gone, and nobody reads a connection the stream took
+			// over. With nothing to write no write would tell; and the
+			// kernel takes a heartbeat for a client that closed its end
+			// (only the next write fails), which would keep a gone
+			// client's stream, and its place under the stream caps, for
+			// two heartbeats (up to 10 s).
+			return errGone
+		}
 		if wrote {
 			if err := c.flush(); err != nil {
 				return err
 			}
-		} else if idle && c.raw != nil && c.raw.gone() {
-			// Woken by a tick or its follower's report streams (one
-			// ended, or the follower opened another stream) with nothing
-			// to write: it may have gone, and no write will tell, nor
-			// anybody reading a connection the stream took over.
-			return errGone
 		}
 		if !caughtUp {
 			continue

@@ -172,7 +172,7 @@ func (s *rawStream) flush() error {
 
 // end writes the body's last chunk, behind anything not flushed yet, and
 // closes the connection: the client reads a complete answer. broken says
-// a write failed already, and only closes it.
+// a write failed already or the client went away, and only closes it.
 func (s *rawStream) end(broken bool) {
 	if !broken && s.flush() == nil {
 		_, _ = s.wc.Write(lastChunk)

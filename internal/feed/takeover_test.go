@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -318,5 +319,65 @@ func TestHubStopEndsStreamReadingSource(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("Run() = %v, want nil", err)
+	}
+}
+
+// peekingListener's connections count the writes made through them and
+// give the stream their descriptor to peek at (syscall.Conn), but not the
+// connection under them: the stream writes through them.
+type peekingListener struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *peekingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &peekingConn{Conn: nc, writes: &l.writes}, nil
+}
+
+type peekingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c *peekingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+func (c *peekingConn) SyscallConn() (syscall.RawConn, error) {
+	return c.Conn.(syscall.Conn).SyscallConn()
+}
+
+// TestGoneClientGetsNoHeartbeat: a stream whose client closed its end is
+// ended at its next heartbeat, which it does not write: the kernel takes
+// a write to a connection its peer closed, and only the next one fails,
+// so the stream (and its place under the stream caps) would stay for two
+// heartbeats.
+func TestGoneClientGetsNoHeartbeat(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{})
+	var active activeCount
+	srv := httptest.NewUnstartedServer(active.wrap(hub))
+	counted := &peekingListener{Listener: srv.Listener}
+	srv.Listener = counted
+	srv.Start()
+	t.Cleanup(srv.Close)
+	// A named follower without a report stream: a heartbeat every
+	// quarter of its bound (a second).
+	resp, d := open(t, srv.URL+feed.Path, map[string]string{"Tegata-Verifier": "id=v1&stale_after_ms=4000"})
+	if !resp.Close {
+		t.Fatal("the stream was not taken over from net/http")
+	}
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	before := counted.writes.Load()
+	resp.Body.Close()
+	waitFor(t, "the stream ended", func() bool { return active.n.Load() == 0 })
+	if n := counted.writes.Load() - before; n != 0 {
+		t.Errorf("%d writes to the connection after its client closed it, want none", n)
 	}
 }
