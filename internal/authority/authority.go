@@ -41,6 +41,13 @@ type Authority struct {
 	applied atomic.Int64
 	// caughtUp is when the log was last read to its end (Unix nanoseconds).
 	caughtUp atomic.Int64
+	// observed is when Observe last found the set current (Unix
+	// nanoseconds); ahead is the last head it found ahead of applied, and
+	// observedAhead asks Run to read the log up to it (buffer of one,
+	// never blocks).
+	observed      atomic.Int64
+	ahead         atomic.Int64
+	observedAhead chan struct{}
 	// count counts the revocations recorded here, for metrics.
 	count counters
 	// proofs checks the DPoP proofs sent to sign-in and refresh; nonces
@@ -57,7 +64,7 @@ func New(ctx context.Context, st store.Store, masterKey []byte, cfg Config) (*Au
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0)}
+	a := &Authority{cfg: cfg, store: st, log: cfg.Logger, set: revocation.NewSet(0), observedAhead: make(chan struct{}, 1)}
 	var err error
 	others := cfg.OtherMasterKeys
 	if a.nonces, err = dpopNonces(cfg.DPoPNonce, masterKey, others); err != nil {
@@ -128,27 +135,38 @@ func (a *Authority) Run(ctx context.Context) error {
 	clk := a.cfg.Clock
 	var read time.Time         // when catchUp last ran for a wake-up
 	var later <-chan time.Time // a catchUp put off after a wake-up
+	// Under load the log grows with every batch this node commits,
+	// hundreds of times a second, and its own entries are applied
+	// already: one read per catchUpGap keeps up with other nodes.
+	woken := func() error {
+		if d := catchUpGap - clk.Now().Sub(read); d > 0 {
+			if later == nil {
+				later = clock.After(clk, d)
+			}
+			return nil
+		}
+		read = clk.Now()
+		return a.catchUp(ctx)
+	}
 	for {
 		var err error
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
-			// Under load the log grows with every batch this node commits,
-			// hundreds of times a second, and its own entries are applied
-			// already: one read per catchUpGap keeps up with other nodes.
-			if d := catchUpGap - clk.Now().Sub(read); d > 0 {
-				if later == nil {
-					later = clock.After(clk, d)
-				}
-				continue
+			err = woken()
+		case <-a.observedAhead:
+			// The wake-up of the same append has usually been read by now.
+			if a.ahead.Load() > a.applied.Load() {
+				err = woken()
 			}
-			read, err = clk.Now(), a.catchUp(ctx)
 		case <-later:
 			later = nil
 			read, err = clk.Now(), a.catchUp(ctx)
 		case <-follow.C:
-			err = a.catchUp(ctx)
+			if !a.observedLately() {
+				err = a.catchUp(ctx)
+			}
 		case <-reload.C:
 			err = a.reload(ctx)
 			a.probeWrites(ctx)
@@ -159,6 +177,35 @@ func (a *Authority) Run(ctx context.Context) error {
 			a.log.Warn("authority background work failed", "err", err)
 		}
 	}
+}
+
+// Observe tells the authority that another reader of the log in this
+// process (the feed hub, at every heartbeat) has just read its head, so
+// that the authority's own periodic read can ride on that one: a head it
+// has applied up to shows its set current, and one ahead of it has Run
+// read the log at once, as a wake-up does (appends whose notification was
+// lost). While heads come at least every followEvery, Run's ticks read
+// nothing; without them (no hub, or its reads fail) they read as before.
+// Safe for concurrent use.
+func (a *Authority) Observe(head int64) {
+	if head > a.applied.Load() {
+		a.ahead.Store(head)
+		select {
+		case a.observedAhead <- struct{}{}:
+		default:
+		}
+		return
+	}
+	now := a.cfg.Clock.Now().UnixNano()
+	a.observed.Store(now)
+	a.caughtUp.Store(now)
+}
+
+// observedLately reports whether Observe found the set current within the
+// last two followEvery: one missed or late head, a tick that fires just
+// before the head comes, still spares the read.
+func (a *Authority) observedLately() bool {
+	return a.cfg.Clock.Now().Sub(time.Unix(0, a.observed.Load())) < 2*followEvery
 }
 
 // reload renews this node's lifetime lease, reads every node's, and
@@ -175,8 +222,9 @@ func (a *Authority) reload(ctx context.Context) error {
 }
 
 // The periodic work of Run, on the authority's clock: reading the log in
-// case a wake-up was lost; renewing this node's lease, reading the others'
-// and reloading the keys; sweeping what has expired.
+// case a wake-up was lost (unless Observe showed it current); renewing
+// this node's lease, reading the others' and reloading the keys; sweeping
+// what has expired.
 const (
 	followEvery = time.Second
 	reloadEvery = 5 * time.Second

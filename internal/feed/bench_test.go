@@ -16,6 +16,12 @@ import (
 // a live connection: segments of the hub's batches (1,000 entries), each
 // saying the log's head while more follow.
 func stream(b testing.TB, n int) []byte {
+	return bytes.Join(segmentsOf(b, n), nil)
+}
+
+// segmentsOf is stream's segments apart, as the hub writes them: one
+// write each.
+func segmentsOf(b testing.TB, n int) [][]byte {
 	b.Helper()
 	now := time.Now().Truncate(time.Microsecond)
 	var lines arena
@@ -29,12 +35,12 @@ func stream(b testing.TB, n int) []byte {
 		}
 		frames = append(frames, f)
 	}
-	var data []byte
+	var segs [][]byte
 	for from := 0; from < n; from += 1000 {
 		to := min(from+1000, n)
-		data = append(data, newSegment(int64(from), int64(to), frames[from:to], int64(n)).data...)
+		segs = append(segs, newSegment(int64(from), int64(to), frames[from:to], int64(n)).data)
 	}
-	return data
+	return segs
 }
 
 // BenchmarkFollow measures what a verifier spends per entry of a burst:

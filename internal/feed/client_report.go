@@ -18,7 +18,8 @@ import (
 // This file is the client's side of position reports and leases (see
 // docs/feed-protocol.md): with a Follower set, every stream gets a
 // reporter goroutine, which reports the client's position at the start of
-// the stream, when the server asks for a position the client has applied,
+// the stream (once it has caught up, or not ready half the bound after it
+// opened if it is still catching up then), when the server asks for a position the client has applied,
 // when half of its lease has passed, and when its readiness changes,
 // and turns each answer into a lease on the client's freshness. Reports go
 // on one long request per stream (reportchan.go), or one POST each where
@@ -44,15 +45,17 @@ const reportTimeout = 5 * time.Second
 // asks costs the authority at most one report per spacing.
 const reportSpacing = 5 * time.Millisecond
 
-// renewShare: a lease is renewed once 1/renewShare of it has passed since
-// the report that earned it was sent. A renewal costs the node a line read
-// and a line written, and renewals are most of what an idle follower costs
-// it, so they come no more often than the lease needs: half of it is left
-// for a renewal that fails to be retried (every second at most, see run)
-// or for the stream to fail over to another node, whose first report earns
-// a lease at once. The lease itself, counted from the report's send time,
-// keeps its meaning whatever the renewal's pace.
-const renewShare = 2
+// RenewShare: a follower renews its lease once 1/RenewShare of it has
+// passed since the report that earned it was sent, and so is heard by its
+// node at least that often while well (the node's listing, internal/inforce,
+// counts a verifier silent past that as stale). A renewal costs the node a
+// line read and a line written, and renewals are most of what an idle
+// follower costs it, so they come no more often than the lease needs: half
+// of it is left for a renewal that fails to be retried (every second at
+// most, see run) or for the stream to fail over to another node, whose
+// first report earns a lease at once. The lease itself, counted from the
+// report's send time, keeps its meaning whatever the renewal's pace.
+const RenewShare = 2
 
 // answerlessShare: a follower answers an ask without wanting an answer
 // when at least 1/answerlessShare of its bound is left on its lease.
@@ -278,9 +281,16 @@ func (r *reporter) due() bool {
 // answer's lease needs no second report to say so; the stream's first
 // heartbeat wakes the reporter then, see due); any other only while a
 // report is due (a wake-up that a report since has answered is not).
-func (r *reporter) worth(renewing bool) bool {
+//
+// A stream that has not caught up when its renewal's timer fires (half
+// the bound after it opened, or after the last answer when a reset
+// restarted its reports) reports, not ready, all the same (fired): the
+// node drops the record of a follower silent for its bound, refuses its
+// reports as unknown_verifier from then on, and a first catch-up that
+// outlasts the bound (a large log, a slow link) would end in a reconnect.
+func (r *reporter) worth(renewing, fired bool) bool {
 	if r.reported.Load() < 0 && !r.s.c.State().Synced {
-		return false
+		return fired
 	}
 	return renewing || r.due()
 }
@@ -307,13 +317,19 @@ func (r *reporter) run(ctx context.Context) {
 	defer r.closeChannel()
 	// A lease runs out on the client's clock, so it is renewed on that
 	// clock; a failed report is retried on the wall clock, as every wait
-	// on a peer is.
-	var renewDue atomic.Bool
-	renew := r.s.clock.AfterFunc(0, func() {
+	// on a peer is. The stream's first report is due as a renewal is (it
+	// must earn a lease), at once for a stream resumed while synced; the
+	// timer fires first half the bound after the stream opened, which
+	// matters only to a stream still catching up then (see worth).
+	var renewDue, renewFired atomic.Bool
+	renewDue.Store(true)
+	renew := r.s.clock.AfterFunc(r.s.c.Follower.StaleAfter/RenewShare, func() {
 		renewDue.Store(true)
+		renewFired.Store(true)
 		r.wake()
 	})
 	defer renew.Stop()
+	r.wake()
 	retry := time.AfterFunc(time.Hour, r.wake)
 	retry.Stop()
 	defer retry.Stop()
@@ -335,11 +351,12 @@ func (r *reporter) run(ctx context.Context) {
 		// that falls due after it was read stays due for the next round.
 		timed := renewDue.Load()
 		renewing := timed || failures > 0
-		if !r.worth(renewing) {
+		if !r.worth(renewing, renewFired.Load() || failures > 0) {
 			continue
 		}
 		if timed {
 			renewDue.Store(false)
+			renewFired.Store(false)
 		}
 		d, err := r.report(ctx, renewing)
 		switch {
@@ -354,7 +371,8 @@ func (r *reporter) run(ctx context.Context) {
 			// The lease is renewed: a renewal that fell due meanwhile
 			// (the stream's first, at once) is not due any more.
 			renewDue.Store(false)
-			renew.Reset(d / renewShare)
+			renewFired.Store(false)
+			renew.Reset(d / RenewShare)
 			if r.due() {
 				r.wake() // an ask, or a lease that made the client current
 			}

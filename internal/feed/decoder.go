@@ -56,12 +56,16 @@ type Decoder struct {
 	head    int64
 	data    []byte
 	noProg  int
+	// more is set when the last event said more entries follow (its head
+	// field): the stream is in a burst, whatever the size of the reads.
+	more bool
 }
 
 // Sizes of a Decoder's read buffer: it starts small (an idle stream brings
 // a few hundred bytes at a time) and doubles, up to maxReadSize, each time a
 // read fills it, as in a burst, where one read per event of entries (about
-// 32 KiB) costs a fraction of eight.
+// 32 KiB) costs a fraction of eight. Once the burst ends, the buffers go
+// back to this size before the next read (see fill).
 const (
 	minReadSize = 4 << 10
 	maxReadSize = 32 << 10
@@ -118,6 +122,7 @@ func (d *Decoder) dispatch() (Event, bool) {
 	}
 	ev := Event{ID: d.id, Type: typ, Data: d.data[:len(d.data)-1], Head: head}
 	d.data = d.data[:0]
+	d.more = head > 0
 	return ev, true
 }
 
@@ -222,13 +227,27 @@ func indexLineEnd(b []byte) int {
 	return i
 }
 
-// fill reads more input into the empty buffer.
+// fill reads more input into the empty buffer. Its size follows the
+// stream: doubled when the last read filled it (a burst goes on), back to
+// minReadSize, with the buffers a large event grew let go, when the last
+// read did not fill it and neither the last event nor the one being read
+// says more entries follow (head): the stream has paused, and this read
+// may wait for long (a
+// follower's stream is idle most of the time, and one process may hold
+// thousands). A read short of the buffer alone does not end a burst: the
+// hub writes a bulk one segment at a time, and a follower that keeps up
+// reads one write per read, never a full buffer.
 func (d *Decoder) fill() error {
 	if d.readErr != nil {
 		return d.readErr
 	}
-	if d.r1 == len(d.buf) && len(d.buf) < maxReadSize {
-		d.buf = make([]byte, 2*len(d.buf)) // the last read filled it
+	switch {
+	case d.r1 == len(d.buf) && len(d.buf) < maxReadSize:
+		d.buf = make([]byte, 2*len(d.buf))
+	case d.r1 < len(d.buf) && len(d.buf) > minReadSize && !d.more && d.head == 0:
+		d.buf = make([]byte, minReadSize)
+		d.data = shrink(d.data)
+		d.line = shrink(d.line)
 	}
 	n, err := d.r.Read(d.buf)
 	d.r0, d.r1 = 0, n
@@ -260,4 +279,13 @@ func grow(b []byte, n, limit int) []byte {
 	nb := make([]byte, len(b), c)
 	copy(nb, b)
 	return nb
+}
+
+// shrink lets a buffer larger than minReadSize go, unless it holds part
+// of what is being read (an event's data lines, a line that spans reads).
+func shrink(b []byte) []byte {
+	if len(b) > 0 || cap(b) <= minReadSize {
+		return b
+	}
+	return nil
 }

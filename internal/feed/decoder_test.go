@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -188,4 +189,97 @@ func FuzzDecoder(f *testing.F) {
 		}
 		t.Fatalf("more events than input bytes")
 	})
+}
+
+// arrivals is a stream that brings its writes one at a time, as a socket
+// does: a Read returns what is left of the current write, at most len(p),
+// and records len(p).
+type arrivals struct {
+	writes [][]byte
+	sizes  []int
+}
+
+func (a *arrivals) Read(p []byte) (int, error) {
+	a.sizes = append(a.sizes, len(p))
+	if len(a.writes) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, a.writes[0])
+	if a.writes[0] = a.writes[0][n:]; len(a.writes[0]) == 0 {
+		a.writes = a.writes[1:]
+	}
+	return n, nil
+}
+
+// TestDecoderShrinksAfterALargeEvent: the buffers a large event grows (a
+// burst of entries) go back to their first size once it is read: the read
+// that waits for the next event is given minReadSize bytes, and the event
+// after it leaves the decoder holding little.
+func TestDecoderShrinksAfterALargeEvent(t *testing.T) {
+	t.Parallel()
+	large := "id: 9\nevent: revocations\ndata: " + strings.Repeat("x", 40<<10) + "\n\n"
+	small := "id: 9\nevent: heartbeat\ndata: {}\n\n"
+	a := &arrivals{writes: [][]byte{[]byte(large), []byte(small)}}
+	d := NewDecoder(a)
+	if ev, err := d.Next(); err != nil || len(ev.Data) != 40<<10 {
+		t.Fatalf("Next() = %d bytes, %v; want the large event", len(ev.Data), err)
+	}
+	if got := cap(d.buf); got != maxReadSize {
+		t.Fatalf("read buffer while the large event was read: %d bytes, want it grown to %d", got, maxReadSize)
+	}
+	reads := len(a.sizes)
+	if ev, err := d.Next(); err != nil || ev.Type != EventHeartbeat {
+		t.Fatalf("Next() = %q, %v; want the heartbeat", ev.Type, err)
+	}
+	if got := a.sizes[reads]; got != minReadSize {
+		t.Errorf("the read after the large event was given %d bytes, want %d", got, minReadSize)
+	}
+	if held := cap(d.buf) + cap(d.data) + cap(d.line); held > 2*minReadSize {
+		t.Errorf("after the large event and a heartbeat the decoder holds %d bytes (buffer %d, data %d, line %d), want at most %d",
+			held, cap(d.buf), cap(d.data), cap(d.line), 2*minReadSize)
+	}
+}
+
+// TestDecoderKeepsItsBufferThroughABulk: a bulk revocation brought as the
+// hub writes it, a segment per write, is read with full-size reads once
+// the buffer has grown, though no read fills it (each brings what is left
+// of a write); after the bulk's last event, which says no more follows,
+// the read that waits for the next event is given minReadSize.
+func TestDecoderKeepsItsBufferThroughABulk(t *testing.T) {
+	t.Parallel()
+	segs := segmentsOf(t, 10_000)
+	a := &arrivals{writes: segs}
+	d := NewDecoder(a)
+	var headless []string // the events that say no more follows
+	for {
+		ev, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Next() = %v", err)
+		}
+		if ev.Head == 0 {
+			headless = append(headless, ev.ID)
+		}
+	}
+	if want := []string{"10000"}; !slices.Equal(headless, want) {
+		t.Fatalf("events without a head: %q, want %q (the bulk's last alone)", headless, want)
+	}
+	first := slices.Index(a.sizes, maxReadSize)
+	if first < 0 {
+		t.Fatalf("reads given %v, want the buffer grown to %d", a.sizes, maxReadSize)
+	}
+	during, after := a.sizes[first:len(a.sizes)-1], a.sizes[len(a.sizes)-1]
+	for i, n := range during {
+		if n != maxReadSize {
+			t.Fatalf("read %d of the bulk was given %d bytes, want %d (reads %v)", first+i, n, maxReadSize, a.sizes)
+		}
+	}
+	if after != minReadSize {
+		t.Errorf("the read after the bulk's last event was given %d bytes, want %d", after, minReadSize)
+	}
+	if len(a.sizes) > 2*len(segs)+4 {
+		t.Errorf("%d reads for %d writes, want at most %d", len(a.sizes), len(segs), 2*len(segs)+4)
+	}
 }

@@ -8,7 +8,7 @@ import "syscall"
 // read that would not block finds the end of the stream, or a reset. It
 // reads nothing (a peek), and costs one system call.
 func (s *rawStream) gone() bool {
-	sc, ok := s.nc.(syscall.Conn)
+	sc, ok := s.wc.(syscall.Conn)
 	if !ok {
 		return false
 	}

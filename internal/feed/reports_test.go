@@ -2,8 +2,10 @@ package feed_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"runtime"
@@ -444,5 +446,88 @@ func TestFailedFirstReportBacksOff(t *testing.T) {
 	allowed := int32(time.Since(start)/(50*time.Millisecond)) + 2
 	if n := posts.Load(); n > allowed {
 		t.Errorf("%d reports over 50 revocations in %v while every report failed, want at most %d (the retries' backoff)", n, time.Since(start), allowed)
+	}
+}
+
+// heldBeats passes a feed stream on up to its first heartbeat and holds
+// the rest back until release is closed: a first catch-up that lasts as
+// long as a test wants.
+type heldBeats struct {
+	http.ResponseWriter
+	release <-chan struct{}
+	done    <-chan struct{}
+	passed  bool
+}
+
+func (w *heldBeats) Write(p []byte) (int, error) {
+	i := bytes.Index(p, []byte("event: heartbeat"))
+	if w.passed || i < 0 {
+		return w.ResponseWriter.Write(p)
+	}
+	start := 0 // the heartbeat event's first line
+	if j := bytes.LastIndex(p[:i], []byte("\n\n")); j >= 0 {
+		start = j + 2
+	}
+	n, err := w.ResponseWriter.Write(p[:start])
+	if err != nil {
+		return n, err
+	}
+	w.Flush()
+	select {
+	case <-w.release:
+	case <-w.done:
+		return n, errors.New("held stream: the request ended")
+	}
+	w.passed = true
+	m, err := w.ResponseWriter.Write(p[start:])
+	return n + m, err
+}
+
+func (w *heldBeats) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+
+// heldBeats has no Unwrap: the hub cannot take the connection over from it
+// and writes the stream through it.
+
+// TestSlowCatchUpReportsNotReady: a client whose first catch-up outlasts
+// half its bound reports then, not ready, so that the node keeps its
+// record (it drops a follower silent for its bound); once caught up it
+// reports ready and gets its lease on the same stream.
+func TestSlowCatchUpReportsNotReady(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(3, live)
+	hub := startHub(t, log, feed.HubConfig{})
+	mux := positionMux(hub)
+	release := make(chan struct{})
+	var streams atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.Path {
+			streams.Add(1)
+			w = &heldBeats{ResponseWriter: w, release: release, done: r.Context().Done()}
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	clk := stopped()
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: clk, Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	startClient(t, c)
+	waitFor(t, "the entries applied, the heartbeat held", func() bool { return c.State().Position == 3 })
+	// The renewal's timer, armed when the stream opened for half the
+	// bound, is the only one on the client's clock.
+	testtime.EventuallyTrue(t, 5*time.Second, "a timer armed for half the bound after the stream opened", func() bool { return clk.Timers() == 1 })
+	if f, _ := followerAt(hub, "v1"); f.Position != 0 || c.State().Synced {
+		t.Fatalf("before half the bound: the hub's record %+v, synced %v; want position 0 (no report while catching up), not synced", f, c.State().Synced)
+	}
+	clk.Add(30 * time.Second)
+	waitFor(t, "a report of position 3, not ready, half the bound after the stream opened", func() bool {
+		f, ok := followerAt(hub, "v1")
+		return ok && f.Position == 3 && !f.Ready
+	})
+	close(release)
+	waitFor(t, "v1 ready on the hub, with a lease", func() bool {
+		f, _ := followerAt(hub, "v1")
+		return f.Ready && !c.State().FreshUntil.IsZero()
+	})
+	if n := streams.Load(); n != 1 {
+		t.Errorf("%d streams opened, want 1", n)
 	}
 }

@@ -55,12 +55,18 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// write of their own costs a node a system call and its follower a
 	// wake-up per stream, in every reconnect storm.
 	c.begin()
-	err := c.serve(r.Context(), after)
+	// The stream ends when the hub stops, also while it waits on the
+	// Source: Run waits for a stream that took its connection over, and
+	// net/http ends such a request's context only once it has returned.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(h.stopCtx, cancel)()
+	err := c.serve(ctx, after)
 	if c.raw != nil {
 		c.begin()
 		c.raw.end(c.err != nil)
 	}
-	h.ended(r, c, after, err)
+	h.ended(ctx, r, c, after, err)
 }
 
 // open checks a stream's request, registers its follower and sets the
@@ -118,12 +124,12 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request) (*conn, int64, bool) 
 	return c, after, true
 }
 
-// ended logs the end of a stream.
-func (h *Hub) ended(r *http.Request, c *conn, after int64, err error) {
+// ended logs the end of a stream served with ctx.
+func (h *Hub) ended(ctx context.Context, r *http.Request, c *conn, after int64, err error) {
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		h.log.Info("feed: dropped a slow connection", "remote", r.RemoteAddr, "pos", c.pos, "err", err)
-	case errors.Is(err, errSource) && r.Context().Err() == nil:
+	case errors.Is(err, errSource) && ctx.Err() == nil:
 		h.log.Warn("feed: connection ended", "remote", r.RemoteAddr, "pos", c.pos, "err", err)
 	default:
 		h.log.Debug("feed: connection ended", "remote", r.RemoteAddr, "after", after, "pos", c.pos, "err", err)
@@ -489,7 +495,7 @@ func (c *conn) begin() {
 	}
 	c.deadline = now.Add(c.hub.cfg.WriteTimeout)
 	if c.raw != nil {
-		_ = c.raw.nc.SetWriteDeadline(c.deadline)
+		_ = c.raw.wc.SetWriteDeadline(c.deadline)
 		return
 	}
 	// Writers that cannot set deadlines (ErrNotSupported) still work; they

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"strconv"
@@ -26,7 +27,12 @@ import (
 
 // rawStream is a stream's connection after the take-over.
 type rawStream struct {
-	nc net.Conn
+	// nc is the connection as the server accepted it, closed at the
+	// stream's end (a listener's wrapper may count it, see
+	// httpguard.Listener); wc is the connection under any wrappers
+	// that offer it (netConn), written, peeked at and given deadlines:
+	// a wrapper hides the *net.TCPConn's writev and its descriptor.
+	nc, wc net.Conn
 	// head is the answer's status line and headers, written in front of
 	// the first chunk; nil once written.
 	head []byte
@@ -74,8 +80,25 @@ func (h *Hub) takeOver(c *conn, w http.ResponseWriter, r *http.Request) bool {
 		h.takenOver.Done()
 		return false
 	}
-	c.raw = &rawStream{nc: nc, head: responseHead(w.Header(), time.Now())}
+	c.raw = &rawStream{nc: nc, wc: netConn(nc), head: responseHead(w.Header(), time.Now())}
 	return true
+}
+
+// netConn returns the connection under nc's wrappers, as far as they
+// offer it with a NetConn method (as httpguard's does): the one to write
+// to. A TLS connection is never unwrapped (the stream takes none over;
+// this is a second guard).
+func netConn(nc net.Conn) net.Conn {
+	for {
+		if _, ok := nc.(*tls.Conn); ok {
+			return nc
+		}
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nc
+		}
+		nc = u.NetConn()
+	}
 }
 
 // responseHead encodes a 200 answer with hdr for a chunked body on a
@@ -133,7 +156,7 @@ func (s *rawStream) flush() error {
 		s.vec = append(s.vec, crlf)
 	}
 	all := s.vec
-	_, err := s.vec.WriteTo(s.nc)
+	_, err := s.vec.WriteTo(s.wc)
 	// Keep no shared bytes alive until the next flush (a segment may be
 	// megabytes), nor a burst's worth of own buffer.
 	clear(all)
@@ -152,7 +175,7 @@ func (s *rawStream) flush() error {
 // a write failed already, and only closes it.
 func (s *rawStream) end(broken bool) {
 	if !broken && s.flush() == nil {
-		_, _ = s.nc.Write(lastChunk)
+		_, _ = s.wc.Write(lastChunk)
 	}
 	_ = s.nc.Close()
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
@@ -138,28 +141,182 @@ func TestStreamOverHTTP2KeepsNetHTTP(t *testing.T) {
 
 // TestReplacedTakenOverStreamEnds: a stream whose follower hears from the
 // hub by its report stream gets no heartbeat to fail on; when the
-// follower drops it for another, it ends all the same.
+// follower drops it for another, it ends all the same, also behind the
+// listener tegata serve wraps its connections in when its rate limits are
+// on (as they are by default).
 func TestReplacedTakenOverStreamEnds(t *testing.T) {
 	t.Parallel()
-	log := newMemLog()
-	hub := startHub(t, log, feed.HubConfig{})
-	var active activeCount
-	var opened atomic.Int64
-	mux := http.NewServeMux()
-	mux.Handle("GET "+feed.Path, active.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		opened.Add(1)
-		hub.ServeHTTP(w, r)
-	})))
-	mux.HandleFunc("POST "+feed.ReportsPath, hub.ServeReports)
-	srv := serve(t, mux)
-	c := &feed.Client{URLs: []string{srv.URL}, Apply: func(revocation.Entry) error { return nil },
-		Follower: &feed.Follower{ID: "v1", StaleAfter: 4 * time.Second}}
-	startClientWith(t, c)
-	waitPosition(t, c, 0)
+	for name, wrap := range map[string]func(net.Listener) net.Listener{
+		"bare":      func(ln net.Listener) net.Listener { return ln },
+		"httpguard": func(ln net.Listener) net.Listener { return httpguard.Listener(ln, 1000, nil, nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			log := newMemLog()
+			hub := startHub(t, log, feed.HubConfig{})
+			var active activeCount
+			var opened atomic.Int64
+			mux := http.NewServeMux()
+			mux.Handle("GET "+feed.Path, active.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				opened.Add(1)
+				hub.ServeHTTP(w, r)
+			})))
+			mux.HandleFunc("POST "+feed.ReportsPath, hub.ServeReports)
+			srv := httptest.NewUnstartedServer(mux)
+			srv.Listener = wrap(srv.Listener)
+			srv.Start()
+			t.Cleanup(srv.Close)
+			c := &feed.Client{URLs: []string{srv.URL}, Apply: func(revocation.Entry) error { return nil },
+				Follower: &feed.Follower{ID: "v1", StaleAfter: 4 * time.Second}}
+			startClientWith(t, c)
+			waitPosition(t, c, 0)
 
-	c.Reconnect()
-	waitFor(t, "a second stream, and the first ended", func() bool {
-		fs := hub.Followers()
-		return opened.Load() == 2 && active.n.Load() == 1 && len(fs) == 1 && fs[0].Streams == 1
+			c.Reconnect()
+			waitFor(t, "a second stream, and the first ended", func() bool {
+				fs := hub.Followers()
+				return opened.Load() == 2 && active.n.Load() == 1 && len(fs) == 1 && fs[0].Streams == 1
+			})
+		})
+	}
+}
+
+// countingListener's connections count the writes made through them, and
+// offer the connection under them (NetConn) as httpguard's do.
+type countingListener struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: nc, writes: &l.writes}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+func (c *countingConn) NetConn() net.Conn { return c.Conn }
+
+// TestTakenOverStreamWritesOncePerFlush: a stream that took its connection
+// over writes each flush as one write (writev) to the TCP connection, also
+// through the wrappers of a listener such as httpguard's, which hide the
+// TCP connection's writev: through them it was a write per buffer, three
+// per event.
+func TestTakenOverStreamWritesOncePerFlush(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
+	srv := httptest.NewUnstartedServer(hub)
+	counted := &countingListener{Listener: srv.Listener}
+	srv.Listener = httpguard.Listener(counted, 1000, nil, nil)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	_, d := open(t, srv.URL+feed.Path, nil)
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	const events = 10
+	before := counted.writes.Load()
+	for i := range int64(events) {
+		log.appendN(1, live)
+		wantEvent(t, d, feed.EventRevocations, strconv.FormatInt(i+1, 10))
+	}
+	if n := counted.writes.Load() - before; n > events {
+		t.Errorf("%d writes through the listener's connection for %d events, each its own flush; want at most one each", n, events)
+	}
+}
+
+// TestTakenOverStreamOverTLSKeepsNetHTTP: a stream over HTTP/1.1 with TLS
+// is not taken over (its connection is TLS: writing under it would send
+// plain text), and is served through net/http as before.
+func TestTakenOverStreamOverTLSKeepsNetHTTP(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{})
+	srv := httptest.NewUnstartedServer(hub)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+feed.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.Close {
+		t.Fatalf("answer over HTTP/%d.%d, Close %v; want HTTP/1.1 kept alive (net/http's path)", resp.ProtoMajor, resp.ProtoMinor, resp.Close)
+	}
+	d := feed.NewDecoder(resp.Body)
+	wantEvent(t, d, feed.EventRevocations, "2")
+	wantEvent(t, d, feed.EventHeartbeat, "2")
+}
+
+// blockingLog is a memLog whose EntriesAfter, once block is set, waits
+// for its context to end, as a read from a database that hangs would.
+type blockingLog struct {
+	*memLog
+	block   atomic.Bool
+	blocked chan struct{} // sent to when a read blocks
+}
+
+func (b *blockingLog) EntriesAfter(ctx context.Context, after int64, limit int) ([]revocation.Entry, error) {
+	if b.block.Load() {
+		select {
+		case b.blocked <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return b.memLog.EntriesAfter(ctx, after, limit)
+}
+
+// TestHubStopEndsStreamReadingSource: a hub that stops ends a stream that
+// took its connection over while it waits on the Source in its catch-up,
+// and Run (which waits for such streams) returns: nothing else ends that
+// request's context while it runs.
+func TestHubStopEndsStreamReadingSource(t *testing.T) {
+	t.Parallel()
+	log := &blockingLog{memLog: newMemLog(), blocked: make(chan struct{}, 1)}
+	log.appendN(100, live)
+	hub := feed.NewHub(log, feed.HubConfig{Clock: atT0{}, RingSize: 16, Heartbeat: 50 * time.Millisecond, Logger: testLogger()})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	srv := serve(t, hub)
+	waitFor(t, "the hub at the head, its ring past the stream's position", func() bool { return hub.Head() == 100 })
+	log.block.Store(true)
+	go func() {
+		if resp, err := http.Get(srv.URL + feed.Path); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-log.blocked
+	cancel()
+	var err error
+	waitFor(t, "Run to return", func() bool {
+		select {
+		case err = <-done:
+			return true
+		default:
+			return false
+		}
 	})
+	if err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
+	}
 }

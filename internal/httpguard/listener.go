@@ -79,6 +79,12 @@ type conn struct {
 	release func()
 }
 
+// NetConn returns the connection accepted: writing to it, or setting its
+// deadlines, is the same as through c (a feed stream that took its
+// connection over writes it with writev, which c would hide); only Close
+// goes through c.
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
 func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)

@@ -476,7 +476,8 @@ func (c *Cluster) flush(ctx context.Context) error {
 	rec := store.NodeRecord{ID: c.cfg.NodeID, URL: c.cfg.URL, Advertise: c.cfg.Advertise, Safe: safe, Head: head, Followers: n,
 		Version: c.version.Add(1), UpdatedAt: now, ExpiresAt: now.Add(2*c.cfg.FlushEvery + longest)}
 	vs := c.changedRecords(c.cfg.Hub.ChangedFollowers())
-	if err := c.cfg.Store.SaveFollowers(ctx, rec, vs); err != nil {
+	nodes, err := c.cfg.Store.SaveFollowers(ctx, rec, vs)
+	if err != nil {
 		c.unsaved = vs // written with the next flush's
 		return err
 	}
@@ -486,9 +487,7 @@ func (c *Cluster) flush(ctx context.Context) error {
 	c.own = rec
 	c.wakeLocked()
 	c.mu.Unlock()
-	if nodes, err := c.cfg.Store.FeedNodes(ctx, now); err == nil {
-		c.merge(nodes)
-	}
+	c.merge(nodes)
 	if c.cfg.Members != nil {
 		c.cfg.Members(c.members(now))
 	}

@@ -282,7 +282,7 @@ func TestList(t *testing.T) {
 	// "lagging" heard since, by a record as old as another node leaves
 	// it while the verifier renews its lease (every renewal, half the
 	// bound apart, and a flush).
-	if err := st.SaveFollowers(ctx, store.NodeRecord{ID: "b", URL: "http://b", Safe: 3, Head: 3, Followers: 1, Version: 1,
+	if _, err := st.SaveFollowers(ctx, store.NodeRecord{ID: "b", URL: "http://b", Safe: 3, Head: 3, Followers: 1, Version: 1,
 		UpdatedAt: now, ExpiresAt: now.Add(time.Minute)},
 		[]store.VerifierRecord{
 			{ID: "remote", Name: "r", Node: "b", Position: 3, Ready: true, StaleAfter: 10 * time.Second, HeardAt: now.Add(-8 * time.Second)},
@@ -348,7 +348,7 @@ func TestOtherClustersIgnored(t *testing.T) {
 	defer cancel()
 	go c.Run(ctx)
 	y := store.NodeRecord{ID: "y", Safe: 1, Head: 5, Version: 1, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := st.SaveFollowers(ctx, y, nil); err != nil {
+	if _, err := st.SaveFollowers(ctx, y, nil); err != nil {
 		t.Fatal(err)
 	}
 	if conf := confirmMoving(t, c, clk, 5, 100*time.Millisecond); conf.InForce {

@@ -161,11 +161,11 @@ func (c *Cluster) lagDates(ctx context.Context, head int64, vs map[string]store.
 // silentAfter is how long a verifier may go unheard before it is listed
 // as stale: the age another node's record of it may reach while it is
 // well. That node rewrites the record at every renewal
-// (feed.Hub.ChangedFollowers), which a verifier sends every half of its
-// bound: half the bound and the renewal's round trip, plus a flush and
-// some slack.
+// (feed.Hub.ChangedFollowers), which a verifier sends once 1/RenewShare of
+// its bound has passed: that, and the renewal's round trip, plus a flush
+// and some slack.
 func silentAfter(bound time.Duration) time.Duration {
-	return bound/2 + 2*time.Second
+	return bound/feed.RenewShare + 2*time.Second
 }
 
 func view(v store.VerifierRecord, nodeURL string, head int64, created map[int64]time.Time, now time.Time) VerifierView {

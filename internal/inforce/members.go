@@ -34,5 +34,6 @@ func (c *Cluster) members(now time.Time) []string {
 func (c *Cluster) MarkStopped(ctx context.Context) error {
 	r := c.record()
 	r.Version, r.UpdatedAt, r.Stopped = c.version.Add(1), c.cfg.Clock.Now(), true
-	return c.cfg.Store.SaveFollowers(ctx, r, nil)
+	_, err := c.cfg.Store.SaveFollowers(ctx, r, nil)
+	return err
 }

@@ -176,12 +176,10 @@ func applySubjects(sh *shard, keys []batchKey, n int) int {
 	t := sh.subjects.Load()
 	grown := false
 	if tooFull(t.n+n, t.size()) {
-		// Half full once filled, as after a prune: a bulk revocation
-		// comes in many batches, and a table grown just enough for each
-		// would be copied for nearly every one. Filled aside and swapped
-		// in whole: readers do not wait.
-		size := max(t.size()+t.size()/2, 2*(t.n+n))
-		t, grown = t.copyLive(size, -1), true
+		// Grown for its entries and half as many again (see
+		// grownSubjectSize). Filled aside and swapped in whole: readers
+		// do not wait.
+		t, grown = t.copyLive(grownSubjectSize(t.size(), withRoom(t.n+n)), -1), true
 	}
 	added := 0
 	for i := range keys {
@@ -208,7 +206,7 @@ func applySessions(sh *shard, keys []batchKey, n int) int {
 	t := sh.sessions.Load()
 	grown := false
 	if tooFull(t.n+n, t.size()) {
-		t, grown = t.resized(tableSize(t.n+n)), true
+		t, grown = t.resized(grownKeySize(t.size(), withRoom(t.n+n))), true
 	}
 	added := 0
 	for i := range keys {
@@ -245,28 +243,25 @@ func (s *Set) Grow(k Kind, n int) {
 	if n <= 0 || k != KindSubject && k != KindSession {
 		return
 	}
-	// Hashing spreads n keys over the shards unevenly: room for a shard's
-	// share plus three standard deviations covers nearly every shard.
-	per := n / shardCount
-	per += 3*int(math.Sqrt(float64(per))) + 1
+	per := bulkShare(n)
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		if k == KindSubject {
 			if t := sh.subjects.Load(); tooFull(t.n+per, t.size()) {
-				sh.subjects.Store(t.copyLive(roomFor(t.n+per), -1))
+				sh.subjects.Store(t.copyLive(grownSubjectSize(t.size(), t.n+per), -1))
 			}
 		} else if t := sh.sessions.Load(); tooFull(t.n+per, t.size()) {
-			size := t.size()
-			for tooFull(t.n+per, size) {
-				size *= 2
-			}
-			sh.sessions.Store(t.resized(size))
+			sh.sessions.Store(t.resized(grownKeySize(t.size(), t.n+per)))
 		}
 		sh.mu.Unlock()
 	}
 }
 
-// roomFor is the smallest size of a subject table that n entries do not
-// make too full.
-func roomFor(n int) int { return (4*n + 2) / 3 }
+// bulkShare is how many of n new keys Grow makes room for in each shard.
+// Hashing spreads them over the shards unevenly: a shard's share plus
+// three standard deviations covers nearly every shard.
+func bulkShare(n int) int {
+	per := n / shardCount
+	return per + 3*int(math.Sqrt(float64(per))) + 1
+}

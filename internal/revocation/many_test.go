@@ -262,6 +262,76 @@ func TestGrow(t *testing.T) {
 	})
 }
 
+// TestGrowSizesAsApplyDoes: a table grown ahead of a bulk (Grow) is the
+// table a batch grows it to when the batch is grown for as many entries
+// (a batch is grown for its own and half as many again): one sizing rule,
+// for subject and session tables alike.
+func TestGrowSizesAsApplyDoes(t *testing.T) {
+	for _, k := range []Kind{KindSubject, KindSession} {
+		for _, n := range []int{1000, 10_000, 100_000} {
+			for bulkShare(n)%3 != 0 {
+				n++
+			}
+			grown := NewSet(0)
+			grown.Grow(k, n)
+			applied := NewSet(0)
+			sh := &applied.shards[0]
+			m := 2 * bulkShare(n) / 3
+			keys := make([]batchKey, m)
+			for i := range keys {
+				k0, k1 := uint64(i+1)<<20, uint64(i+1)
+				keys[i] = batchKey{h: hashKey(k0, k1, sh.sessions.Load().seed), k0: k0, k1: k1, gen: 1, exp: 1, subject: k == KindSubject}
+			}
+			sh.mu.Lock()
+			if k == KindSubject {
+				applySubjects(sh, keys, m)
+			} else {
+				applySessions(sh, keys, m)
+			}
+			sh.mu.Unlock()
+			if got, want := tableSize0(grown, k), tableSize0(applied, k); got != want {
+				t.Errorf("%s table grown for a bulk of %d (%d in the shard): %d slots; a batch of %d grows it to %d", k, n, bulkShare(n), got, m, want)
+			}
+		}
+	}
+}
+
+// TestGrowByHalfAtLeast: Grow with a hint that only just makes a table
+// too full grows it by half at least, as a batch does, not by the few
+// slots the hint asks for (the bulk's entries would then copy it again).
+func TestGrowByHalfAtLeast(t *testing.T) {
+	for _, k := range []Kind{KindSubject, KindSession} {
+		s := NewSet(0)
+		sh := &s.shards[0]
+		var keys []batchKey
+		for i := 0; !tooFull(len(keys)+bulkShare(shardCount), tableSize0(s, k)) || len(keys) < 64; i++ {
+			k0, k1 := uint64(i+1)<<20, uint64(i+1)
+			key := batchKey{h: hashKey(k0, k1, sh.sessions.Load().seed), k0: k0, k1: k1, gen: 1, exp: 1, subject: k == KindSubject}
+			keys = append(keys, key)
+			sh.mu.Lock()
+			if k == KindSubject {
+				applySubjects(sh, keys[i:], 1)
+			} else {
+				applySessions(sh, keys[i:], 1)
+			}
+			sh.mu.Unlock()
+		}
+		before := tableSize0(s, k)
+		s.Grow(k, shardCount) // a shard's share: 1 and some slack
+		if after := tableSize0(s, k); after < before+before/2 {
+			t.Errorf("%s table of %d slots holding %d, grown for a bulk of %d: %d slots, want at least %d", k, before, len(keys), shardCount, after, before+before/2)
+		}
+	}
+}
+
+// tableSize0 is the size of shard 0's table of kind k.
+func tableSize0(s *Set, k Kind) int {
+	if k == KindSubject {
+		return s.shards[0].subjects.Load().size()
+	}
+	return s.shards[0].sessions.Load().size()
+}
+
 // tables returns the identity of each shard's table of kind k.
 func tables(s *Set, k Kind) []any {
 	out := make([]any, len(s.shards))

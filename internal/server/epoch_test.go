@@ -36,7 +36,7 @@ func TestRestoredLogRenewsEpoch(t *testing.T) {
 	// was restored to a copy whose log ends at 2.
 	gone := store.NodeRecord{ID: "gone", URL: "http://old", Head: 50, Safe: 50, Version: 1,
 		UpdatedAt: e.clock.Now().Add(-time.Minute), ExpiresAt: e.clock.Now().Add(-50 * time.Second)}
-	if err := e.Store.SaveFollowers(ctx(t), gone, nil); err != nil {
+	if _, err := e.Store.SaveFollowers(ctx(t), gone, nil); err != nil {
 		t.Fatal(err)
 	}
 	dir := e.dir
@@ -141,7 +141,7 @@ func TestNewEpochFlag(t *testing.T) {
 	}
 	defer st.Close()
 	killed := store.NodeRecord{ID: "killed", URL: "http://killed.test", Version: 1, UpdatedAt: clk.Now(), ExpiresAt: clk.Now().Add(12 * time.Second)}
-	if err := st.SaveFollowers(ctx(t), killed, nil); err != nil {
+	if _, err := st.SaveFollowers(ctx(t), killed, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := startNode(true); err == nil || !strings.Contains(err.Error(), "http://killed.test") {

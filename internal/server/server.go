@@ -404,7 +404,7 @@ func installKeys(ctx context.Context, cfg Config, a *authority.Authority, adminK
 // its expiry, to verifiers whose clock is behind, and judges expiry by the
 // authority's clock; the verifier bookkeeping uses that clock too.
 func newHub(cfg Config, a *authority.Authority, st store.Store, id store.ClusterInfo, limits httpapi.Limits, license *inforce.License) *feed.Hub {
-	return feed.NewHub(st, feed.HubConfig{
+	return feed.NewHub(observedLog{Source: st, observe: a.Observe}, feed.HubConfig{
 		Logger:        cfg.Logger,
 		Grace:         a.Config().Leeway,
 		Clock:         a.Config().Clock,
@@ -417,6 +417,23 @@ func newHub(cfg Config, a *authority.Authority, st store.Store, id store.Cluster
 		FollowersPerKey:     verifierRecordsPer * limits.FeedStreamsPerKey,
 		FollowersPerAddress: verifierRecordsPer * limits.FeedStreamsPerAddress,
 	})
+}
+
+// observedLog is the hub's Source, which shows the authority every head
+// the hub reads (Authority.Observe): the hub reads it at each heartbeat,
+// and the authority's once-a-second read of the log rides on that one
+// instead of being a database round trip of its own.
+type observedLog struct {
+	feed.Source
+	observe func(head int64)
+}
+
+func (o observedLog) Head(ctx context.Context) (int64, error) {
+	head, err := o.Source.Head(ctx)
+	if err == nil {
+		o.observe(head)
+	}
+	return head, err
 }
 
 // newAPI is the HTTP API over the authority, the feed hub, the cluster's

@@ -36,7 +36,7 @@ func (t *Transmitter) Run(ctx context.Context, n Notifier) error {
 	defer tick.Stop()
 	var later <-chan time.Time // a scan put off after a log wake-up
 	for {
-		t.scan(ctx)
+		pushing := t.scan(ctx)
 		scanned := t.cfg.Clock.Now()
 		for waiting := true; waiting; {
 			select {
@@ -64,7 +64,7 @@ func (t *Transmitter) Run(ctx context.Context, n Notifier) error {
 			case <-own:
 				waiting = false
 			case <-tick.C:
-				waiting = false
+				waiting = !pushing && t.cfg.Clock.Now().Sub(scanned) < idleScanEvery
 			}
 		}
 		later = nil
@@ -75,21 +75,22 @@ func (t *Transmitter) Run(ctx context.Context, n Notifier) error {
 const logScanGap = 20 * time.Millisecond
 
 // scan starts delivering every push stream that has something to send, is
-// due, and is not leased by another node.
-func (t *Transmitter) scan(ctx context.Context) {
+// due, and is not leased by another node. It reports false when it found
+// no push stream enabled, so that Run scans less often (idleScanEvery).
+func (t *Transmitter) scan(ctx context.Context) (pushing bool) {
 	streams, err := t.st.ListStreams(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			t.cfg.Logger.Warn("event streams: cannot list", "err", err)
 		}
-		return
+		return true // unknown: try again at the next tick
 	}
 	if !slices.ContainsFunc(streams, func(st store.Stream) bool { return st.Method == MethodPush && st.Status == StatusEnabled }) {
-		return // no push stream: the head is not needed
+		return false // no push stream: the head is not needed
 	}
 	head, err := t.st.Head(ctx)
 	if err != nil {
-		return
+		return true
 	}
 	now := t.cfg.Clock.Now()
 	for _, st := range streams {
@@ -106,6 +107,7 @@ func (t *Transmitter) scan(ctx context.Context) {
 			go t.deliver(ctx, st.ID)
 		}
 	}
+	return true
 }
 
 // deliver sends a stream's pending SETs in log order while this node holds

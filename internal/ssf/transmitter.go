@@ -59,6 +59,13 @@ const (
 	// wake-up arrives (a retry falling due, another node's verification
 	// request, a lease expiring).
 	scanEvery = time.Second
+	// idleScanEvery is how often the scans of scanEvery run while the last
+	// one found no push stream enabled: one enabled since was enabled
+	// through some node, which wakes its own scan, and the log's appends
+	// wake every node's, so a scan without a wake-up is then only there
+	// for a stream whose node stopped before delivering it, which no other
+	// node may take before its lease (leaseTTL) runs out anyway.
+	idleScanEvery = 5 * time.Second
 )
 
 // Transmitter publishes the revocation log to Shared Signals streams.

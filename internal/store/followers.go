@@ -92,10 +92,14 @@ type VerifierRecord struct {
 // that any node can answer for the whole cluster.
 type Followers interface {
 	// SaveFollowers upserts the node's record and the given verifier
-	// records in one transaction. A verifier's record replaces the stored
-	// one only if it was heard no earlier (a verifier that moved to
-	// another node keeps that node's newer record).
-	SaveFollowers(ctx context.Context, n NodeRecord, vs []VerifierRecord) error
+	// records in one transaction, and returns the records of the other
+	// nodes whose ExpiresAt is after n.UpdatedAt, by ID, as that
+	// transaction saw them: a node writes its records and reads the
+	// others' every second, in one round trip where the database allows.
+	// A verifier's record replaces the stored one only if it was heard no
+	// earlier (a verifier that moved to another node keeps that node's
+	// newer record).
+	SaveFollowers(ctx context.Context, n NodeRecord, vs []VerifierRecord) ([]NodeRecord, error)
 	// FeedNodes returns the node records whose ExpiresAt is after now, by
 	// ID.
 	FeedNodes(ctx context.Context, now time.Time) ([]NodeRecord, error)

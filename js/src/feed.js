@@ -312,9 +312,11 @@ export class Follower {
 
   /**
    * reporter returns the stream's reporter. It reports, as the feed
-   * protocol says: when the stream opens (to earn a first lease), when the
-   * node asks for a position the follower has applied, when half of the
-   * last lease has passed, and when the follower's readiness changes; never
+   * protocol says: once the stream has caught up (to earn a first lease;
+   * not ready, half the bound after it opened, if it is still catching up
+   * then), when the node asks for a position the follower has applied,
+   * when half of the last lease has passed, and when the follower's
+   * readiness changes; never
    * merely because entries or heartbeats came. Reports go at most one per
    * 5 ms, coalesced, each a POST /v1/feed/position on a kept-alive
    * connection (see docs/node.md for why not the report stream).
@@ -337,19 +339,24 @@ export class Follower {
         const start = performance.now()
         const gen = r.gen
         r.tried = true
+        // What the report says counts as said from now on: an ask it
+        // answers, or a readiness it carries, arriving while it is on its
+        // way calls for no second report. A failed report takes it back.
+        const was = { reported: r.reported, ready: r.ready }
+        const ready = this.ready()
+        const position = this.st.position
+        r.reported = Math.max(r.reported, position)
+        r.ready = ready
         try {
-          const { ready, position, lease } = await this.report(base, signal, answered)
+          const lease = await this.report(base, signal, answered, position, ready)
           answered = this.now()
-          if (gen === r.gen) {
-            r.reported = Math.max(r.reported, position)
-            r.ready = ready
-          }
           clearTimeout(renew)
           renew = setTimeout(kick, Math.max(lease / 2, REPORT_SPACING))
           if (ready !== this.ready()) pending = true // its readiness changed meanwhile: say so now
           if (failing) this.logger.info('tegata: position reports accepted again', { url: base })
           failing = false
         } catch (err) {
+          if (gen === r.gen) Object.assign(r, was)
           if (!signal.aborted && !failing) {
             this.logger.warn('tegata: position report failed; the authority grants no lease meanwhile', { url: base, err: err.message })
             failing = true
@@ -367,7 +374,15 @@ export class Follower {
       pending = true
       if (!running) loop()
     }
-    signal.addEventListener('abort', () => clearTimeout(renew), { once: true })
+    // A stream still catching up half its bound after it opened (a large
+    // log, a slow link) reports, not ready: the node drops the record of a
+    // follower silent for its bound, and would refuse the first report once
+    // caught up as unknown_verifier, ending the stream. Renewals follow on
+    // the answer's lease, caught up or not.
+    const slow = setTimeout(() => {
+      if (!this.st.synced && !r.tried) kick()
+    }, this.staleAfter / 2)
+    signal.addEventListener('abort', () => { clearTimeout(renew); clearTimeout(slow) }, { once: true })
     r.kick = kick
     /** restart makes the next report, once the stream has caught up, the stream's first again. */
     r.restart = () => {
@@ -392,10 +407,9 @@ export class Follower {
     return r
   }
 
-  async report(base, signal, answered) {
-    const ready = this.ready()
+  /** report sends position and readiness and returns the lease granted, in ms. */
+  async report(base, signal, answered, position, ready) {
     const st = this.st
-    const position = st.position
     const body = JSON.stringify({ id: st.id, name: this.name || undefined, host: HOST, version: VERSION,
       stale_after_ms: Math.ceil(this.staleAfter), position, ready, epoch: st.epoch,
       token: this.tokens.get(base) })
@@ -417,7 +431,7 @@ export class Follower {
       if (this.leases.length === MAX_LEASES) this.leases.shift()
       this.leases.push({ head: ack.head, until: sent + lease })
     })
-    return { ready, position, lease }
+    return lease
   }
 
   /** refused acts on a refusal that a new stream fixes (see Go's internal/feed). */

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,11 +39,15 @@ type listener struct {
 	// deliver receives broadcast messages, and "" after a reconnect.
 	deliver func(string)
 	idle    time.Duration // idleTimeout when the listener started
+	// schema is the one this store's tables are in, which the log
+	// notifications of this cluster name; set by connect.
+	schema string
 	// pid is the backend of the current connection, for tests that kill it;
 	// pings counts the idle pings that succeeded, for tests that wait for
-	// them.
+	// them; others counts the log notifications of other schemas ignored.
 	pid       atomic.Uint32
 	pings     atomic.Int64
+	others    atomic.Int64
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -80,6 +85,10 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 			closeConn(conn)
 			return nil, fmt.Errorf("listen: %w", err)
 		}
+	}
+	if err := conn.QueryRow(ctx, "SELECT "+schemaExpr).Scan(&l.schema); err != nil {
+		closeConn(conn)
+		return nil, fmt.Errorf("listen: schema: %w", err)
 	}
 	l.pid.Store(conn.PgConn().PID())
 	return conn, nil
@@ -134,9 +143,17 @@ func (l *listener) follow(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// notice hands on a log notification, whose payload is the head.
+// notice hands on a log notification, whose payload is the head and the
+// schema of the log it heads. Another schema's is another cluster's append,
+// which this store's subscribers need not read their log for; a payload
+// that names no schema is taken as this cluster's.
 func (l *listener) notice(payload string) {
-	head, err := strconv.ParseInt(payload, 10, 64)
+	seq, schema, named := strings.Cut(payload, " ")
+	if named && schema != l.schema {
+		l.others.Add(1)
+		return
+	}
+	head, err := strconv.ParseInt(seq, 10, 64)
 	if err != nil {
 		l.wake() // not a head after all: wake, which is always safe
 		return

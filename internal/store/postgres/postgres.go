@@ -5,7 +5,9 @@
 //
 // Every log append sends NOTIFY tegata_log in its transaction, and each Store
 // keeps one connection LISTENing, so its subscribers wake whichever node
-// appended. The same connection receives Broadcast messages (NOTIFY
+// appended. NOTIFY reaches every listener of the database, so the payload
+// names the schema of the log too, and a Store ignores the appends of the
+// clusters kept in other schemas. The same connection receives Broadcast messages (NOTIFY
 // tegata_broadcast), which nodes use to tell each other how far their
 // verifiers have got. That connection reconnects on its own and wakes
 // subscribers (and hands listeners "") after reconnecting, since
@@ -26,8 +28,9 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 
 	"github.com/tegata-dev/tegata/internal/store"
 	"github.com/tegata-dev/tegata/internal/store/sqlstore"
@@ -36,7 +39,9 @@ import (
 //go:embed schema/*.sql
 var schema embed.FS
 
-// channel is the NOTIFY channel for log appends; the payload is the seq.
+// channel is the NOTIFY channel for log appends. The payload is the seq,
+// a space and the schema the log is in (current_schema()): every cluster
+// on the database shares the channel.
 const channel = "tegata_log"
 
 // broadcastChannel carries Broadcast messages between nodes.
@@ -44,12 +49,26 @@ const broadcastChannel = "tegata_broadcast"
 
 // Pool settings: enough connections for a busy authority node without
 // exhausting a shared server's max_connections across several nodes.
+//
+// A connection taken from the pool after pingIdle unused is pinged first,
+// so that one the server closed meanwhile (a restart, a failover) is
+// replaced instead of failing its statement. pgx pings after a second;
+// but a node's once-a-second work (the hub's read of the log head, the
+// record flush) takes a connection about every second, so every such
+// statement was preceded by a ping, a round trip of its own. At 2 s those
+// connections are not pinged: should one have been closed, that work fails
+// once and is done again a second later; the others are pinged as before.
+// A node's API calls on a quiet node take the connection the periodic work
+// returned last, unpinged either way.
 const (
 	maxOpenConns    = 16
 	maxIdleConns    = 8
 	connMaxIdleTime = 5 * time.Minute
 	connMaxLifetime = time.Hour
 )
+
+// pingIdle: see above. Open copies it; tests shorten it before Open.
+var pingIdle = 2 * time.Second
 
 // Store is store.Store and store.Notifier on Postgres.
 type Store struct {
@@ -68,10 +87,14 @@ var (
 // string, as pgx accepts), migrates the schema and starts listening for log
 // appends.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	idle := pingIdle
+	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(func(_ context.Context, p stdlib.ShouldPingParams) bool {
+		return p.IdleDuration > idle
+	}))
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxIdleTime(connMaxIdleTime)
@@ -118,10 +141,14 @@ func dialect() sqlstore.Dialect {
 		Schema:        sub,
 		IsUnique:      isUnique,
 		Unwritable:    unwritable,
-		NotifyAppend:  "pg_notify('" + channel + "', CAST(seq AS TEXT))",
+		NotifyAppend:  "pg_notify('" + channel + "', CAST(seq AS TEXT) || ' ' || " + schemaExpr + ")",
 		HomeQuery:     `SELECT CAST(tableoid AS TEXT) || ':' || CAST(xmin AS TEXT) FROM cluster_home WHERE id = 1`,
 	}
 }
+
+// schemaExpr is the schema the tables are in, as NOTIFY payloads name it
+// and the listener compares it.
+const schemaExpr = "COALESCE(current_schema(), '')"
 
 // Broadcast implements store.Broadcaster with NOTIFY, which every node's
 // listener (this one's included) receives. Outside a transaction it is

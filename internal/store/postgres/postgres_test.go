@@ -196,3 +196,90 @@ func TestWithSearchPath(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherSchemaAppendIgnored: two clusters, each in a schema of its own
+// on one database, share the NOTIFY channel; an append in one must reach
+// the other's listener and wake none of its subscribers, while a node of
+// the same cluster is still woken.
+func TestOtherSchemaAppendIgnored(t *testing.T) {
+	a, same := openPair(t)
+	other := open(t, migrated.Schema(t))
+	t.Cleanup(func() { _ = other.Close() })
+	wake, stop := other.Subscribe()
+	defer stop()
+	sameWake, stopSame := same.Subscribe()
+	defer stopSame()
+	storetest.Drain(wake)
+	storetest.Drain(sameWake)
+	revokeSubject(t, a)
+	storetest.WaitWake(t, sameWake, "an append by a node of the same cluster")
+	testtime.EventuallyTrue(t, storetest.WakeTimeout, "the other cluster's listener to receive the append",
+		func() bool { return other.listener.others.Load() >= 1 })
+	select {
+	case <-wake:
+		t.Error("an append in another schema woke this cluster's subscribers")
+	default:
+	}
+}
+
+// TestNotice: what the listener does with each log notification payload.
+func TestNotice(t *testing.T) {
+	tests := []struct {
+		name, schema, payload string
+		want                  string
+	}{
+		{"this schema", "tegata_a", "7 tegata_a", "notified 7"},
+		{"schema with a space", "my schema", "7 my schema", "notified 7"},
+		{"other schema", "tegata_a", "7 tegata_b", "ignored"},
+		{"no schema", "tegata_a", "7", "notified 7"},
+		{"not a head", "tegata_a", "x", "woken"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := "nothing"
+			l := &listener{
+				schema:   tt.schema,
+				wake:     func() { got = "woken" },
+				notified: func(head int64) { got = fmt.Sprint("notified ", head) },
+			}
+			l.notice(tt.payload)
+			if tt.want == "ignored" {
+				if got != "nothing" || l.others.Load() != 1 {
+					t.Errorf("notice(%q) did %s, others = %d, want nothing and 1", tt.payload, got, l.others.Load())
+				}
+				return
+			}
+			if got != tt.want {
+				t.Errorf("notice(%q) did %s, want %s", tt.payload, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPooledConnectionPinged: a pooled connection unused for over
+// pingIdle, whose backend the server ended meanwhile, is pinged, found
+// closed and replaced: the statement that takes it still succeeds.
+func TestPooledConnectionPinged(t *testing.T) {
+	saved := pingIdle
+	pingIdle = time.Millisecond
+	s := open(t, migrated.Schema(t))
+	pingIdle = saved
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	var pid int64
+	if err := s.db.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	admin := pgtest.DB(t)
+	var ok bool
+	if err := admin.QueryRow("SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v, want true", pid, ok, err)
+	}
+	testtime.EventuallyTrue(t, storetest.WakeTimeout, fmt.Sprintf("backend %d to end", pid), func() bool {
+		var n int
+		return admin.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n) == nil && n == 0
+	})
+	if _, err := s.Head(ctx); err != nil {
+		t.Errorf("Head() on a pool whose connection was closed = %v, want the pinged connection replaced", err)
+	}
+}

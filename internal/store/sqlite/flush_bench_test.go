@@ -27,7 +27,7 @@ func BenchmarkSaveFollowers(b *testing.B) {
 			Position: 42, Ready: true, StaleAfter: 10 * time.Second, HeardAt: t0}
 	}
 	n := store.NodeRecord{ID: "node1", URL: "http://x", Safe: 42, Head: 42, Followers: 1000, UpdatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
-	if err := s.SaveFollowers(ctx, n, vs); err != nil {
+	if _, err := s.SaveFollowers(ctx, n, vs); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
@@ -38,7 +38,7 @@ func BenchmarkSaveFollowers(b *testing.B) {
 			part[j].HeardAt = now
 		}
 		n.Version, n.UpdatedAt = int64(i+1), now
-		if err := s.SaveFollowers(ctx, n, part); err != nil {
+		if _, err := s.SaveFollowers(ctx, n, part); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -9,24 +10,38 @@ import (
 )
 
 // SaveFollowers implements store.Followers: one transaction, one statement
-// for the node and one for the verifiers (a few on SQLite), so a node with
-// thousands of verifiers costs the database a few statements a second. On
-// Postgres it is one statement, the verifiers written in a data-modifying
-// WITH: atomic as any statement, and one round trip where a transaction
-// takes four (begin, a statement each, commit), every second on every node.
-func (s *Store) SaveFollowers(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) error {
+// for the node and one for the verifiers (a few on SQLite), then the read
+// of the other nodes, so a node with thousands of verifiers costs the
+// database a few statements a second. On Postgres it is one statement, the
+// node and the verifiers written in data-modifying WITHs of the read:
+// atomic as any statement, and one round trip where a transaction and a
+// read take five (begin, a statement each, commit, the read), every second
+// on every node.
+func (s *Store) SaveFollowers(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) ([]store.NodeRecord, error) {
+	others, err := s.saveFollowers(ctx, n, vs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: save followers: %w", err)
+	}
+	return others, nil
+}
+
+func (s *Store) saveFollowers(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) ([]store.NodeRecord, error) {
 	if s.d.WritableCTE && s.d.ArrayParams {
-		vq, vargs := s.verifiersSQL(vs)
-		if _, err := s.exec(ctx, `WITH v AS (`+vq+`) `+nodeQuery, append(vargs, nodeArgs(n)...)...); err != nil {
-			return fmt.Errorf("sqlstore: save followers: %w", err)
+		q, args := `WITH n AS (`+nodeQuery+`) `+otherNodesQuery, append(nodeArgs(n), micros(n.UpdatedAt), n.ID)
+		if len(vs) > 0 {
+			// Without verifiers (an idle node's every flush) the statement
+			// encodes and unnests no empty arrays.
+			vq, vargs := s.verifiersSQL(vs)
+			q, args = `WITH v AS (`+vq+`), n AS (`+nodeQuery+`) `+otherNodesQuery, append(vargs, args...)
 		}
-		return nil
+		return scanNodes(s.query(ctx, q, args...))
 	}
 	stmts, err := s.followerStatements(ctx, n, vs)
 	if err != nil {
-		return fmt.Errorf("sqlstore: save followers: %w", err)
+		return nil, err
 	}
-	return s.inTx(ctx, "save followers", func(t *tx) error {
+	var others []store.NodeRecord
+	err = s.inTx(ctx, "save followers", func(t *tx) error {
 		if _, err := t.execStatement(ctx, stmts[0]); err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
@@ -35,8 +50,13 @@ func (s *Store) SaveFollowers(ctx context.Context, n store.NodeRecord, vs []stor
 				return fmt.Errorf("verifiers: %w", err)
 			}
 		}
+		var err error
+		if others, err = scanNodes(t.query(ctx, otherNodesQuery, micros(n.UpdatedAt), n.ID)); err != nil {
+			return fmt.Errorf("other nodes: %w", err)
+		}
 		return nil
 	})
+	return others, err
 }
 
 // followerStatements returns the statements of SaveFollowers, prepared.
@@ -130,8 +150,17 @@ func (s *Store) FeedNodes(ctx context.Context, now time.Time) ([]store.NodeRecor
 }
 
 func (s *Store) feedNodes(ctx context.Context, now time.Time) ([]store.NodeRecord, error) {
-	rows, err := s.query(ctx, `SELECT id, url, safe, head, followers, version, updated_at, expires_at, advertise, stopped
-		FROM feed_nodes WHERE expires_at > ? ORDER BY id`, micros(now))
+	return scanNodes(s.query(ctx, `SELECT `+nodeColumns+` FROM feed_nodes WHERE expires_at > ? ORDER BY id`, micros(now)))
+}
+
+const nodeColumns = `id, url, safe, head, followers, version, updated_at, expires_at, advertise, stopped`
+
+// otherNodesQuery reads the records of the nodes other than one, live at
+// an instant (its arguments: the instant, the node's ID).
+const otherNodesQuery = `SELECT ` + nodeColumns + ` FROM feed_nodes WHERE expires_at > ? AND id <> ? ORDER BY id`
+
+// scanNodes reads node records from rows of nodeColumns and closes them.
+func scanNodes(rows *sql.Rows, err error) ([]store.NodeRecord, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -100,9 +100,35 @@ func verifierRecord(id, node string, pos int64, heard time.Time) store.VerifierR
 		Position: pos, Ready: true, StaleAfter: 10 * time.Second, HeardAt: heard}
 }
 
+// testSaveFollowersOthers: SaveFollowers returns the other nodes' records
+// live at the saved record's UpdatedAt, by ID, not the saved node's own.
+func testSaveFollowersOthers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	node := func(id string, expires time.Duration) store.NodeRecord {
+		return store.NodeRecord{ID: id, URL: "http://" + id, Safe: 3, Head: 4, Followers: 1, Version: 1,
+			UpdatedAt: t0, ExpiresAt: t0.Add(expires)}
+	}
+	c, b, gone := node("node-c", time.Minute), node("node-b", time.Minute), node("node-gone", 5*time.Second)
+	for _, n := range []store.NodeRecord{c, b, gone} {
+		saveFollowers(t, s, n)
+	}
+	a := node("node-a", time.Minute)
+	a.UpdatedAt = t0.Add(10 * time.Second)
+	got, err := s.SaveFollowers(ctx, a, []store.VerifierRecord{verifierRecord("v1", "node-a", 3, a.UpdatedAt)})
+	if err != nil {
+		t.Fatalf("SaveFollowers(node-a) = %v", err)
+	}
+	if want := []store.NodeRecord{b, c}; !reflect.DeepEqual(got, want) {
+		t.Errorf("SaveFollowers(node-a at t0+10s) = %+v, want %+v (not node-a, not node-gone, which expired at t0+5s)", got, want)
+	}
+	if ns, vs := followers(t, s, a.UpdatedAt, t0); len(ns) != 3 || vs["v1"].Node != "node-a" {
+		t.Errorf("after SaveFollowers(node-a): nodes %+v, v1 %+v; want 3 nodes and v1 saved", ns, vs["v1"])
+	}
+}
+
 func saveFollowers(t *testing.T, s store.Store, n store.NodeRecord, vs ...store.VerifierRecord) {
 	t.Helper()
-	if err := s.SaveFollowers(context.Background(), n, vs); err != nil {
+	if _, err := s.SaveFollowers(context.Background(), n, vs); err != nil {
 		t.Fatalf("SaveFollowers(%s, %d verifiers) = %v", n.ID, len(vs), err)
 	}
 }

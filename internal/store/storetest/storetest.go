@@ -97,6 +97,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RenewEpoch", testRenewEpoch},
 		{"Followers", testFollowers},
 		{"FollowersMany", testFollowersMany},
+		{"SaveFollowersOthers", testSaveFollowersOthers},
 		{"Broadcaster", testBroadcaster},
 		{"Subjects", testSubjects},
 		{"SearchAudit", testSearchAudit},

@@ -1,0 +1,162 @@
+// The follower's position reports, as a real `tegata serve` receives
+// them: the rules docs/feed-protocol.md ("When to report") sets and Go's
+// internal/feed tests hold its client to. A proxy in front of the node
+// records every report and the node's answer.
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { cpSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+import { createVerifier } from '../src/index.js'
+import { startAuthority } from './helpers/authority.js'
+import { reportProxy } from './helpers/proxy.js'
+
+/** until resolves once cond() holds, checking every 10 ms; it fails after ms. */
+async function until(what, cond, ms = 20_000) {
+  const end = performance.now() + ms
+  while (!cond()) {
+    if (performance.now() > end) assert.fail(`waited ${ms} ms for ${what}`)
+    await delay(10)
+  }
+}
+
+const bodies = (p) => p.reports.map((r) => `${r.body.position}/${r.body.ready}/${r.status}`)
+
+/** revoke revokes a new session of subject and returns the entry's seq. */
+async function revoke(a, subject, confirm) {
+  const s = await a.session(subject)
+  const r = await a.revokeSession(s.session_id, confirm)
+  return r.entry.seq
+}
+
+describe('follower reports', () => {
+  let a, p, v
+  before(async () => { a = await startAuthority() })
+  after(async () => { await a?.cleanup() })
+  const start = async (opts = {}, proxy = {}) => {
+    p = Object.assign(await reportProxy(a.url), proxy)
+    v = await createVerifier({ authorities: [p.url], feedKey: a.feedKey, ...opts })
+  }
+  const stop = async () => {
+    await v?.close()
+    await p?.close()
+    v = p = null
+  }
+
+  it('connects with one report, ready once caught up, and then reports only when asked', async () => {
+    // The last revocation asks for a confirmation: the node asks every
+    // stream that reaches it, a new one as it catches up, for its position.
+    let head = 0
+    for (let i = 0; i < 3; i++) head = await revoke(a, 'connect', i === 2 ? '1s' : undefined)
+    await start({ staleAfterMs: 60_000 }) // no renewal for 30 s
+    try {
+      await v.ready()
+      assert.deepEqual(bodies(p), [`${head}/true/200`], 'one report, after the catch-up, saying ready')
+      // Revocations nobody confirms bring no report; a confirmed one brings
+      // the report that confirms it, after the ones before it.
+      for (let i = 0; i < 3; i++) await v.waitApplied(await revoke(a, 'connect'))
+      const seq = await revoke(a, 'connect', '5s')
+      assert.deepEqual(bodies(p), [`${head}/true/200`, `${seq}/true/200`], 'the first report, then the confirmation\'s')
+      assert.equal(p.streams, 1)
+    } finally {
+      await stop()
+    }
+  })
+
+  it('renews its lease every half of its bound', async () => {
+    const bound = 2000
+    await start({ staleAfterMs: bound })
+    try {
+      await v.ready()
+      await until('four reports answered', () => p.reports.length >= 4 && p.reports[3].status !== 0)
+      const r = p.reports.slice(0, 4)
+      for (let i = 1; i < r.length; i++) {
+        const gap = r[i].at - r[i - 1].at
+        // Not before half the lease has passed since the report that earned
+        // it was sent (the proxy sees reports a little apart from when they
+        // left); before the lease runs out, or the verifier goes stale.
+        assert.ok(gap >= bound / 2 - 50 && gap < bound, `report ${i} came ${gap.toFixed(0)} ms after the one before, want half the bound, ${bound / 2} ms`)
+      }
+      assert.ok(r.every((x) => x.body.ready && x.status === 200), JSON.stringify(bodies(p)))
+    } finally {
+      await stop()
+    }
+  })
+
+  it('retries a failed first report on its timer, not at every revocation', async () => {
+    await start({ staleAfterMs: 60_000 }, { fail: 502 })
+    try {
+      await v.feed.wait((st) => st.synced)
+      const t0 = performance.now()
+      for (let i = 0; i < 30; i++) await v.waitApplied(await revoke(a, 'failing'))
+      const allowed = Math.floor((performance.now() - t0) / 1000) + 2
+      assert.ok(p.reports.length >= 1, 'a first report was tried')
+      assert.ok(p.reports.length <= allowed,
+        `${p.reports.length} reports over 30 revocations in ${(performance.now() - t0).toFixed(0)} ms while every report failed, want at most ${allowed} (a retry a second)`)
+    } finally {
+      await stop()
+    }
+  })
+
+  it('reports, not ready, half its bound into a first catch-up that lasts longer', async () => {
+    const head = await revoke(a, 'slow')
+    const bound = 1000
+    // The stream is held from its first heartbeat on: the follower has the
+    // entries and waits to hear it has caught up.
+    await start({ staleAfterMs: bound }, { hold: 'heartbeat' })
+    try {
+      await until('a report while catching up', () => p.reports.length > 0)
+      p.release()
+      assert.deepEqual({ position: p.reports[0].body.position, ready: p.reports[0].body.ready, stream: p.reports[0].stream, beats: p.reports[0].beats },
+        { position: head, ready: false, stream: 1, beats: 0 }, 'the first report says not ready, before the heartbeat')
+      await v.ready()
+      await until('a report saying ready', () => p.reports.some((r) => r.body.ready && r.status === 200))
+      assert.equal(p.streams, 1, 'one stream: the node kept the record')
+    } finally {
+      await stop()
+    }
+  })
+
+  it('reports once caught up after a reset on the stream, as on a new one', async () => {
+    // Node B runs a copy of node C's database taken before any revocation:
+    // the same epoch, an empty log. A follower ahead of B's head is told to
+    // reset on its first stream there, and has nothing to catch up with: no
+    // entry changes its readiness meanwhile.
+    let c = await startAuthority()
+    await c.stop()
+    const dirB = mkdtempSync(join(tmpdir(), 'tegata-node-'))
+    cpSync(join(c.dir, 'data'), join(dirB, 'data'), { recursive: true })
+    c = await c.restart()
+    let head = 0
+    for (let i = 0; i < 3; i++) head = await revoke(c, 'reset')
+    const b = await startAuthority({ dir: dirB, adminKey: c.adminKey, feedKey: c.feedKey })
+    p = await reportProxy(c.url)
+    v = await createVerifier({ authorities: [p.url], feedKey: c.feedKey, staleAfterMs: 60_000 }) // no renewal for 30 s
+    try {
+      await v.ready()
+      await v.waitApplied(head)
+      // The stream to B resumes synced: its first report goes at once, and
+      // B's answer comes before the reset does.
+      const before = p.reports.length
+      p.target = b.url
+      p.hold = 'stream'
+      p.cut()
+      await until('the first report to B answered', () => p.reports.slice(before).some((r) => r.status === 200))
+      p.release()
+      await until('a report of position 0, ready, once the reset stream has caught up', () =>
+        p.reports.slice(before).some((r) => r.body.position === 0 && r.body.ready && r.status === 200))
+      // It answers the stream's first heartbeat (the one after the reset),
+      // as the first report of any stream does, not a later event.
+      const r = p.reports.slice(before).find((r) => r.body.position === 0)
+      assert.deepEqual({ stream: r.stream, beats: r.beats }, { stream: p.streams, beats: 1 },
+        'the report of position 0 came on the stream to B, with its first heartbeat')
+      await v.ready()
+      assert.equal(v.feed.state().position, 0)
+    } finally {
+      await stop()
+      await b.cleanup()
+      await c.cleanup()
+    }
+  })
+})
