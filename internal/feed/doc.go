@@ -62,7 +62,8 @@
 // connection over from net/http once its headers are decided and makes
 // that write a single writev of chunk header, shared bytes and CRLF, with
 // no goroutine reading the connection (takeover.go); it finds its client
-// gone by the write that fails. A follower reports
+// gone by a look at the connection when a tick wakes it, or by the write
+// that fails. A follower reports
 // its position only when asked (an ask event: a confirmation waits, see
 // Hub.Ask; it is written with the entries it asks for, in the same
 // write), when half of its lease has passed, and when its readiness

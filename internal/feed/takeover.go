@@ -17,10 +17,10 @@ import (
 // into the response's buffer, frame it in its chunk writer, copy it again
 // into the connection's buffer, and keep a goroutine per connection
 // reading it to see the client go. A stream that took its connection over
-// has no such reader: a client that went away is found by the write that
-// fails, or, when the stream is woken with nothing to write, by a look at
-// its connection (rawStream.gone); one that stopped reading by the write
-// deadline.
+// has no such reader: a client that went away is found by a look at its
+// connection (rawStream.gone) whenever a tick or its follower's report
+// streams wake the stream, before it writes a heartbeat, or by the write
+// that fails; one that stopped reading by the write deadline.
 //
 // HTTP/2, TLS, HTTP/1.0 and any writer that cannot be hijacked keep
 // net/http's path.
