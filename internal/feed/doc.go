@@ -60,10 +60,9 @@
 // write of the shared bytes; a heartbeat tick likewise, on the streams
 // whose heartbeat is due. A stream over plain HTTP/1.1 takes its
 // connection over from net/http once its headers are decided and makes
-// that write a single writev of chunk header, shared bytes and CRLF, with
-// no goroutine reading the connection (takeover.go); it finds its client
-// gone by a look at the connection when a tick wakes it, or by the write
-// that fails. A follower reports
+// that write a single writev of chunk header, shared bytes and CRLF
+// (takeover.go); a goroutine parked in a read of the connection ends the
+// stream as soon as its client closes it. A follower reports
 // its position only when asked (an ask event: a confirmation waits, see
 // Hub.Ask; it is written with the entries it asks for, in the same
 // write), when half of its lease has passed, and when its readiness

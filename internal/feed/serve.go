@@ -21,8 +21,6 @@ var (
 	errBehind = errors.New("feed: connection fell behind the ring")
 	// errSource wraps the Source's errors, which the operator should see.
 	errSource = errors.New("feed: reading the log")
-	// errGone: the client closed its end of the connection.
-	errGone = errors.New("feed: the client went away")
 )
 
 // liveBatch is how many frames a connection copies from the ring at once.
@@ -61,10 +59,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(h.stopCtx, cancel)()
+	if c.raw != nil {
+		// The client going away ends the stream at once: nobody else
+		// reads a connection the stream took over.
+		go c.raw.watch(cancel)
+	}
 	err := c.serve(ctx, after)
 	if c.raw != nil {
 		c.begin()
-		c.raw.end(c.err != nil || errors.Is(err, errGone))
+		c.raw.end(c.err != nil || c.raw.left.Load())
 	}
 	h.ended(ctx, r, c, after, err)
 }
@@ -340,7 +343,7 @@ func (c *conn) shrink() {
 func (c *conn) live(ctx context.Context) error {
 	var v view
 	var sentBeat uint64
-	first, idle := true, false
+	first := true
 	for {
 		c.hub.look(c.pos, &v, liveBatch)
 		if err := c.check(&v); err != nil {
@@ -385,17 +388,6 @@ func (c *conn) live(ctx context.Context) error {
 				c.nodesSent, wrote = v.nodesGen, true
 			}
 		}
-		if idle && c.raw != nil && c.raw.gone() {
-			// Woken by a tick or its follower's report streams (one
-			// ended, or the follower opened another stream): it may
-			// have gone, and nobody reads a connection the stream took
-			// over. With nothing to write no write would tell; and the
-			// kernel takes a heartbeat for a client that closed its end
-			// (only the next write fails), which would keep a gone
-			// client's stream, and its place under the stream caps, for
-			// two heartbeats (up to 10 s).
-			return errGone
-		}
 		if wrote {
 			if err := c.flush(); err != nil {
 				return err
@@ -414,13 +406,10 @@ func (c *conn) live(ctx context.Context) error {
 		case !hears:
 			beat = c.hub.beatAt(max(sentBeat+c.beatTicks, v.beat+1))
 		}
-		idle = false
 		select {
 		case <-v.changed:
 		case <-beat:
-			idle = true
 		case <-reportsEnd:
-			idle = true
 		case <-ctx.Done():
 			return ctx.Err()
 		}

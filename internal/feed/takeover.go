@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,13 +15,12 @@ import (
 // chunked encoding itself: each flush is one writev of the chunk's size
 // line, the bytes written since (the hub's shared, pre-encoded events
 // referenced, not copied) and its CRLF. net/http would copy every event
-// into the response's buffer, frame it in its chunk writer, copy it again
-// into the connection's buffer, and keep a goroutine per connection
-// reading it to see the client go. A stream that took its connection over
-// has no such reader: a client that went away is found by a look at its
-// connection (rawStream.gone) whenever a tick or its follower's report
-// streams wake the stream, before it writes a heartbeat, or by the write
-// that fails; one that stopped reading by the write deadline.
+// into the response's buffer, frame it in its chunk writer and copy it
+// again into the connection's buffer. As net/http does, a goroutine reads
+// the connection to see the client go (rawStream.watch): it is parked
+// until then, so it costs no CPU per event, and the stream ends as soon
+// as its client closes or resets its end, whatever the stream is waiting
+// for. One that stopped reading is ended by the write deadline.
 //
 // HTTP/2, TLS, HTTP/1.0 and any writer that cannot be hijacked keep
 // net/http's path.
@@ -30,7 +30,7 @@ type rawStream struct {
 	// nc is the connection as the server accepted it, closed at the
 	// stream's end (a listener's wrapper may count it, see
 	// httpguard.Listener); wc is the connection under any wrappers
-	// that offer it (netConn), written, peeked at and given deadlines:
+	// that offer it (netConn), written, read and given deadlines:
 	// a wrapper hides the *net.TCPConn's writev and its descriptor.
 	nc, wc net.Conn
 	// head is the answer's status line and headers, written in front of
@@ -45,6 +45,8 @@ type rawStream struct {
 	// vec is the flush's scratch; sizeLine the chunk's size line.
 	vec      net.Buffers
 	sizeLine []byte
+	// left is set once the client closed or reset its end (watch).
+	left atomic.Bool
 }
 
 type part struct {
@@ -82,6 +84,23 @@ func (h *Hub) takeOver(c *conn, w http.ResponseWriter, r *http.Request) bool {
 	}
 	c.raw = &rawStream{nc: nc, wc: netConn(nc), head: responseHead(w.Header(), time.Now())}
 	return true
+}
+
+// watch reads the connection until a read fails, which is when the
+// client closed or reset its end or the stream closed the connection, and
+// then calls done. A follower sends nothing after its request; whatever a
+// client sends anyway is read and dropped. The read deadline net/http may
+// have left from reading the request is cleared first: a stream has none.
+func (s *rawStream) watch(done func()) {
+	_ = s.wc.SetReadDeadline(time.Time{})
+	b := make([]byte, 512)
+	for {
+		if _, err := s.wc.Read(b); err != nil {
+			s.left.Store(true)
+			done()
+			return
+		}
+	}
 }
 
 // netConn returns the connection under nc's wrappers, as far as they

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -322,48 +321,43 @@ func TestHubStopEndsStreamReadingSource(t *testing.T) {
 	}
 }
 
-// peekingListener's connections count the writes made through them and
-// give the stream their descriptor to peek at (syscall.Conn), but not the
-// connection under them: the stream writes through them.
-type peekingListener struct {
+// opaqueListener's connections count the writes made through them and do
+// not offer the connection under them: the stream writes through them.
+type opaqueListener struct {
 	net.Listener
 	writes atomic.Int64
 }
 
-func (l *peekingListener) Accept() (net.Conn, error) {
+func (l *opaqueListener) Accept() (net.Conn, error) {
 	nc, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &peekingConn{Conn: nc, writes: &l.writes}, nil
+	return &opaqueConn{Conn: nc, writes: &l.writes}, nil
 }
 
-type peekingConn struct {
+type opaqueConn struct {
 	net.Conn
 	writes *atomic.Int64
 }
 
-func (c *peekingConn) Write(b []byte) (int, error) {
+func (c *opaqueConn) Write(b []byte) (int, error) {
 	c.writes.Add(1)
 	return c.Conn.Write(b)
 }
 
-func (c *peekingConn) SyscallConn() (syscall.RawConn, error) {
-	return c.Conn.(syscall.Conn).SyscallConn()
-}
-
-// TestGoneClientGetsNoHeartbeat: a stream whose client closed its end is
-// ended at its next heartbeat, which it does not write: the kernel takes
-// a write to a connection its peer closed, and only the next one fails,
-// so the stream (and its place under the stream caps) would stay for two
-// heartbeats.
+// TestGoneClientGetsNoHeartbeat: a stream whose client closed its end
+// ends without writing to it again: the kernel takes a write to a
+// connection its peer closed, and only the next one fails, so a stream
+// that learnt of it by writing would stay (with its place under the
+// stream caps) for two heartbeats.
 func TestGoneClientGetsNoHeartbeat(t *testing.T) {
 	t.Parallel()
 	log := newMemLog()
 	hub := startHub(t, log, feed.HubConfig{})
 	var active activeCount
 	srv := httptest.NewUnstartedServer(active.wrap(hub))
-	counted := &peekingListener{Listener: srv.Listener}
+	counted := &opaqueListener{Listener: srv.Listener}
 	srv.Listener = counted
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -380,4 +374,27 @@ func TestGoneClientGetsNoHeartbeat(t *testing.T) {
 	if n := counted.writes.Load() - before; n != 0 {
 		t.Errorf("%d writes to the connection after its client closed it, want none", n)
 	}
+}
+
+// TestClosedClientEndsItsStreamAtOnce: a taken-over stream ends as soon as
+// its client closes the connection, though nothing wakes it (its next
+// heartbeat is an hour away and nothing is appended), and its follower is
+// counted off.
+func TestClosedClientEndsItsStreamAtOnce(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
+	var active activeCount
+	srv := httptest.NewServer(active.wrap(hub))
+	t.Cleanup(srv.Close)
+	resp, d := open(t, srv.URL+feed.Path, map[string]string{"Tegata-Verifier": "id=v1&stale_after_ms=4000"})
+	if !resp.Close {
+		t.Fatal("the stream was not taken over from net/http")
+	}
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	resp.Body.Close()
+	waitFor(t, "the stream ended and v1 counted off", func() bool {
+		fs := hub.Followers()
+		return active.n.Load() == 0 && (len(fs) == 0 || fs[0].Streams == 0)
+	})
 }
