@@ -180,10 +180,12 @@ func TestReplacedTakenOverStreamEnds(t *testing.T) {
 	}
 }
 
-// countingListener's connections count the writes made through them, and
-// offer the connection under them (NetConn) as httpguard's do.
+// countingListener's connections count the writes made through them.
+// Unless opaque, they offer the connection under them (NetConn) as
+// httpguard's do, so that a taken-over stream writes under them.
 type countingListener struct {
 	net.Listener
+	opaque bool
 	writes atomic.Int64
 }
 
@@ -192,7 +194,11 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: nc, writes: &l.writes}, nil
+	c := &countingConn{Conn: nc, writes: &l.writes}
+	if l.opaque {
+		return c, nil
+	}
+	return unwrappingConn{c}, nil
 }
 
 type countingConn struct {
@@ -205,7 +211,9 @@ func (c *countingConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-func (c *countingConn) NetConn() net.Conn { return c.Conn }
+type unwrappingConn struct{ *countingConn }
+
+func (c unwrappingConn) NetConn() net.Conn { return c.Conn }
 
 // TestTakenOverStreamWritesOncePerFlush: a stream that took its connection
 // over writes each flush as one write (writev) to the TCP connection, also
@@ -321,31 +329,6 @@ func TestHubStopEndsStreamReadingSource(t *testing.T) {
 	}
 }
 
-// opaqueListener's connections count the writes made through them and do
-// not offer the connection under them: the stream writes through them.
-type opaqueListener struct {
-	net.Listener
-	writes atomic.Int64
-}
-
-func (l *opaqueListener) Accept() (net.Conn, error) {
-	nc, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &opaqueConn{Conn: nc, writes: &l.writes}, nil
-}
-
-type opaqueConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c *opaqueConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(b)
-}
-
 // TestGoneClientGetsNoHeartbeat: a stream whose client closed its end
 // ends without writing to it again: the kernel takes a write to a
 // connection its peer closed, and only the next one fails, so a stream
@@ -357,7 +340,7 @@ func TestGoneClientGetsNoHeartbeat(t *testing.T) {
 	hub := startHub(t, log, feed.HubConfig{})
 	var active activeCount
 	srv := httptest.NewUnstartedServer(active.wrap(hub))
-	counted := &opaqueListener{Listener: srv.Listener}
+	counted := &countingListener{Listener: srv.Listener, opaque: true}
 	srv.Listener = counted
 	srv.Start()
 	t.Cleanup(srv.Close)
