@@ -381,3 +381,42 @@ func TestClosedClientEndsItsStreamAtOnce(t *testing.T) {
 		return active.n.Load() == 0 && (len(fs) == 0 || fs[0].Streams == 0)
 	})
 }
+
+// TestEndHookRunsBeforeTheClientSeesTheEnd: what the handlers around the
+// hub do at a stream's end (WithEndHook: free its place under a cap, log
+// why it ended) is done before the client of a taken-over stream reads the
+// end of its answer, as under net/http, where an answer ends only once
+// every handler has returned. A client that reconnects at once finds the
+// place freed.
+func TestEndHookRunsBeforeTheClientSeesTheEnd(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{})
+	var hooked atomic.Int64
+	endStream := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			select {
+			case <-endStream:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		hub.ServeHTTP(w, r.WithContext(feed.WithEndHook(ctx, func() { hooked.Add(1) })))
+	}))
+	t.Cleanup(srv.Close)
+	resp, d := open(t, srv.URL+feed.Path, nil)
+	if !resp.Close {
+		t.Fatal("the stream was not taken over from net/http")
+	}
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	close(endStream)
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("reading to the end of the answer: %v", err)
+	}
+	if n := hooked.Load(); n != 1 {
+		t.Fatalf("end hook ran %d times when the client read the answer's end, want 1", n)
+	}
+}
