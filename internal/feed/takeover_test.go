@@ -66,8 +66,8 @@ func TestTakenOverStreamAnswer(t *testing.T) {
 }
 
 // TestGoneClientEndsTakenOverStream: a stream whose client went away ends,
-// found by the writes that fail, and gives back its follower's count,
-// though no goroutine reads its connection.
+// found by the goroutine that reads its connection, and gives back its
+// follower's count.
 func TestGoneClientEndsTakenOverStream(t *testing.T) {
 	t.Parallel()
 	log := newMemLog()
