@@ -44,6 +44,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Last: once Run has seen every such stream end, none touches
 		// the hub or its logger.
 		defer h.takenOver.Done()
+		// Its client sees the stream end once all else about it is done,
+		// as under net/http, which ends an answer only once its handler
+		// has returned: the follower counted off, the end logged, and
+		// what the handlers around the hub do at its end (WithEndHook).
+		defer c.close(r.Context())
 	}
 	if c.follower != "" {
 		defer h.fl.disconnected(c.follower)
@@ -65,11 +70,29 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		go c.raw.watch(cancel)
 	}
 	err := c.serve(ctx, after)
-	if c.raw != nil {
-		c.begin()
-		c.raw.end(c.err != nil || c.raw.left.Load())
-	}
 	h.ended(ctx, r, c, after, err)
+}
+
+type endHookKey struct{}
+
+// WithEndHook returns ctx carrying f, which a stream served with it calls
+// at its end before its client can see it end: a stream that took its
+// connection over from net/http ends its answer before the handlers
+// around the hub return, so what they do at a stream's end (free its
+// place under a cap, log why it ended) goes in f. f may be called again
+// after the hub's handler returns; it must do its work once.
+func WithEndHook(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, endHookKey{}, f)
+}
+
+// close ends a taken-over stream's answer, once the hook of ctx
+// (WithEndHook) has run, and closes its connection.
+func (c *conn) close(ctx context.Context) {
+	if f, ok := ctx.Value(endHookKey{}).(func()); ok {
+		f()
+	}
+	c.begin()
+	c.raw.end(c.err != nil || c.raw.left.Load())
 }
 
 // open checks a stream's request, registers its follower and sets the

@@ -66,8 +66,8 @@ func TestTakenOverStreamAnswer(t *testing.T) {
 }
 
 // TestGoneClientEndsTakenOverStream: a stream whose client went away ends,
-// found by the writes that fail, and gives back its follower's count,
-// though no goroutine reads its connection.
+// found by the goroutine that reads its connection, and gives back its
+// follower's count.
 func TestGoneClientEndsTakenOverStream(t *testing.T) {
 	t.Parallel()
 	log := newMemLog()
@@ -180,13 +180,17 @@ func TestReplacedTakenOverStreamEnds(t *testing.T) {
 	}
 }
 
-// countingListener's connections count the writes made through them.
-// Unless opaque, they offer the connection under them (NetConn) as
-// httpguard's do, so that a taken-over stream writes under them.
+// countingListener's connections count the writes made through them and
+// their closes. Unless opaque, they offer the connection under them
+// (NetConn) as httpguard's do, so that a taken-over stream writes under
+// them (and closes them: see rawStream.nc).
 type countingListener struct {
 	net.Listener
 	opaque bool
 	writes atomic.Int64
+	closes atomic.Int64
+	// lastEnd is how the last write ended (its last two bytes).
+	lastEnd atomic.Value
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
@@ -194,7 +198,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &countingConn{Conn: nc, writes: &l.writes}
+	c := &countingConn{Conn: nc, l: l}
 	if l.opaque {
 		return c, nil
 	}
@@ -203,12 +207,18 @@ func (l *countingListener) Accept() (net.Conn, error) {
 
 type countingConn struct {
 	net.Conn
-	writes *atomic.Int64
+	l *countingListener
 }
 
 func (c *countingConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
+	c.l.writes.Add(1)
+	c.l.lastEnd.Store(string(b[max(0, len(b)-2):]))
 	return c.Conn.Write(b)
+}
+
+func (c *countingConn) Close() error {
+	c.l.closes.Add(1)
+	return c.Conn.Close()
 }
 
 type unwrappingConn struct{ *countingConn }
@@ -351,6 +361,13 @@ func TestGoneClientGetsNoHeartbeat(t *testing.T) {
 		t.Fatal("the stream was not taken over from net/http")
 	}
 	wantEvent(t, d, feed.EventHeartbeat, "0")
+	// Through the opaque wrapper a flush is a write per buffer: the
+	// client reads the heartbeat before the chunk's closing CRLF, its
+	// last, is written.
+	waitFor(t, "the heartbeat's chunk written to its end", func() bool {
+		end, _ := counted.lastEnd.Load().(string)
+		return end == "\r\n"
+	})
 	before := counted.writes.Load()
 	resp.Body.Close()
 	waitFor(t, "the stream ended", func() bool { return active.n.Load() == 0 })
@@ -380,4 +397,56 @@ func TestClosedClientEndsItsStreamAtOnce(t *testing.T) {
 		fs := hub.Followers()
 		return active.n.Load() == 0 && (len(fs) == 0 || fs[0].Streams == 0)
 	})
+}
+
+// TestEndHookRunsBeforeTheClientSeesTheEnd: what the handlers around the
+// hub do at a stream's end (WithEndHook: free its place under a cap, log
+// why it ended) is done before the client of a taken-over stream reads the
+// end of its answer, as under net/http, where an answer ends only once
+// every handler has returned. A client that reconnects at once finds the
+// place freed. The hook sees the connection still open: the answer's last
+// chunk is written, and the connection closed, only once it returned.
+func TestEndHookRunsBeforeTheClientSeesTheEnd(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{})
+	var hooked atomic.Int64
+	closedAtHook := int64(-1)
+	endStream := make(chan struct{})
+	srv := httptest.NewUnstartedServer(nil)
+	counted := &countingListener{Listener: srv.Listener}
+	srv.Listener = counted
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			select {
+			case <-endStream:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		hub.ServeHTTP(w, r.WithContext(feed.WithEndHook(ctx, func() {
+			if hooked.Add(1) == 1 {
+				closedAtHook = counted.closes.Load()
+			}
+		})))
+	})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	resp, d := open(t, srv.URL+feed.Path, nil)
+	if !resp.Close {
+		t.Fatal("the stream was not taken over from net/http")
+	}
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	close(endStream)
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("reading to the end of the answer: %v", err)
+	}
+	if n := hooked.Load(); n != 1 {
+		t.Fatalf("end hook ran %d times when the client read the answer's end, want 1", n)
+	}
+	if closedAtHook != 0 {
+		t.Errorf("the end hook ran after the stream closed its connection (%d closes), want before", closedAtHook)
+	}
 }

@@ -149,7 +149,7 @@ func (s *server) openStream(r *http.Request) (*http.Request, func(), error) {
 		aged = s.clock.AfterFunc(age, func() { cancel(errMaxAge) })
 	}
 	unwatch := s.streams.watch(st, secret)
-	end := func() {
+	end := sync.OnceFunc(func() {
 		unwatch()
 		if aged != nil {
 			aged.Stop()
@@ -159,8 +159,12 @@ func (s *server) openStream(r *http.Request) (*http.Request, func(), error) {
 			s.log.InfoContext(r.Context(), "feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)
 		}
 		cancel(nil)
-	}
+	})
 	ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
+	// A stream that took its connection over ends its answer before the
+	// hub's handler returns: its place is freed and its end logged
+	// before its client can reconnect.
+	ctx = feed.WithEndHook(ctx, end)
 	return r.WithContext(ctx), end, nil
 }
 

@@ -1,0 +1,115 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tegata-dev/tegata/internal/authority"
+	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/httpapi"
+	"github.com/tegata-dev/tegata/internal/store/sqlite"
+	"github.com/tegata-dev/tegata/internal/testtime"
+)
+
+// lockedBuffer is a log's output, written by the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestFeedStreamEndDoneBeforeItsClientSeesIt: when the client of a feed
+// stream that the hub took over from net/http reads its answer's end, the
+// stream's place under the stream caps is already free and why it ended
+// is logged (feed.WithEndHook), though the handlers around the hub have
+// not returned yet (held here): a verifier that reconnects at once is
+// admitted under its key's cap, as under net/http, which ends an answer
+// only once every handler returned.
+func TestFeedStreamEndDoneBeforeItsClientSeesIt(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a, err := authority.New(ctx, st, bytes.Repeat([]byte{5}, authority.MasterKeySize), authority.Config{Issuer: "https://auth.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := authority.NewAPIKey()
+	if err := a.EnsureAPIKey(ctx, "feed-key", key, authority.RoleFeed, false); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub := feed.NewHub(st, feed.HubConfig{Logger: quiet})
+	hubCtx, stopHub := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- hub.Run(hubCtx) }()
+	t.Cleanup(func() { stopHub(); <-ran })
+
+	clk := testtime.NewClock(time.Unix(1_800_000_000, 0))
+	var logs lockedBuffer
+	release := make(chan struct{})
+	srv := httptest.NewServer(httpapi.New(a, httpapi.Config{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Clock: clk, FeedMaxAge: time.Minute,
+		Limits: httpapi.Limits{FeedStreamsPerKey: 1},
+		Feed: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hub.ServeHTTP(w, r)
+			<-release // the handlers around the hub return only after the checks below
+		}),
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	get := func() *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/feed", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+
+	resp := get()
+	if resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Fatalf("GET /v1/feed = %d, Close %v; want 200 and the stream taken over from net/http", resp.StatusCode, resp.Close)
+	}
+	if _, err := feed.NewDecoder(resp.Body).Next(); err != nil {
+		t.Fatalf("the stream's first event: %v", err)
+	}
+	clk.Add(time.Minute) // its maximum age
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("reading to the end of the answer: %v", err)
+	}
+	if l := logs.String(); !strings.Contains(l, `reason="the stream reached its maximum age"`) {
+		t.Errorf("when the client read the end, why the stream ended was not logged yet:\n%s", l)
+	}
+	if again := get(); again.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(again.Body)
+		t.Errorf("reconnecting at once under a cap of one stream per key = %d %s, want 200", again.StatusCode, b)
+	}
+}
