@@ -402,7 +402,7 @@ export class Follower {
       if (r.asked > 0 && this.st.position >= r.asked) {
         r.asked = 0
         kick()
-      } else if (r.ready === undefined ? this.st.synced && !running && !r.tried : r.ready !== this.ready()) kick()
+      } else if (r.ready === undefined ? this.st.synced && !r.tried : r.ready !== this.ready()) kick()
     }
     return r
   }
