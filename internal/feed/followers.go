@@ -457,10 +457,6 @@ func (fs *followers) connected(f Follower, token string, q Requester, after, hea
 	r.Position, r.Streams = after, r.Streams+1
 	fs.markLocked(r)
 	fs.wakeLocked()
-	// A follower opens a stream when its last one ended, as far as it
-	// knows: the older ones wait on its report streams (it hears by
-	// them) and look whether their client is still there.
-	r.reports.poke()
 	return r.token, nil
 }
 
@@ -506,23 +502,9 @@ func (fs *followers) openReports(id, token string) (func(), error) {
 // streams, which send it no heartbeat while one is open, wait on it (open)
 // rather than on the hub's ticks, to hear at once when the last one ends.
 type reportCount struct {
-	n  atomic.Int32
-	mu sync.Mutex
-	// none is closed (and replaced) when n drops to 0, and when the
-	// follower opens another feed stream (poke).
-	none chan struct{}
-}
-
-// poke wakes the streams waiting in open, as when the last report
-// stream ended: they send a heartbeat if none is open, and look whether
-// their client is still there.
-func (c *reportCount) poke() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.none != nil {
-		close(c.none)
-		c.none = nil
-	}
+	n    atomic.Int32
+	mu   sync.Mutex
+	none chan struct{} // closed (and replaced) when n drops to 0
 }
 
 // closed notes that a report stream ended.
@@ -530,7 +512,12 @@ func (c *reportCount) closed() {
 	if c.n.Add(-1) > 0 {
 		return
 	}
-	c.poke()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.none != nil {
+		close(c.none)
+		c.none = nil
+	}
 }
 
 // open reports whether a report stream is open, with a channel closed
