@@ -612,17 +612,18 @@ func (r *reporter) viaPOST(ctx context.Context, st State, ready bool) (time.Time
 // verifier holds its id (take a new one first).
 //
 // A node without a record is believed only once no report has been taken
-// for half the staleness bound (answered is when one last was): behind a
-// balancer that spreads requests over nodes, the stream's node takes the
-// reports that reach it while the others answer unknown_verifier, and
-// reconnecting on each of those would end a good stream again and again,
-// leaving the verifier never current.
+// for the renewals' interval, 1/RenewShare of the staleness bound
+// (answered is when one last was), by when a renewal has gone unanswered:
+// behind a balancer that spreads requests over nodes, the stream's node
+// takes the reports that reach it while the others answer
+// unknown_verifier, and reconnecting on each of those would end a good
+// stream again and again, leaving the verifier never current.
 func (s *follower) refused(code string, answered time.Time) {
 	switch code {
 	case codeIDTaken:
 		s.c.renewID(s.log)
 	case codeUnknown:
-		if s.now().Sub(answered) < s.c.Follower.StaleAfter/2 {
+		if s.now().Sub(answered) < s.c.Follower.StaleAfter/RenewShare {
 			return
 		}
 	default:

@@ -10,6 +10,13 @@ import { sleep, backoff, HOST, VERSION } from './http.js'
 const REPORT_SPACING = 5 // ms between the starts of two reports of a stream
 const REPORT_TIMEOUT = 5000
 const MAX_LEASES = 16
+/**
+ * A follower renews its lease once 1/RENEW_SHARE of it has passed since the
+ * report that earned it was sent, as Go's feed.RenewShare: the first report
+ * of a stream still catching up, and the belief in a node's
+ * unknown_verifier, wait as long.
+ */
+export const RENEW_SHARE = 2
 
 export function newFollowerID() {
   return randomBytes(12).toString('base64url')
@@ -351,7 +358,7 @@ export class Follower {
           const lease = await this.report(base, signal, answered, position, ready)
           answered = this.now()
           clearTimeout(renew)
-          renew = setTimeout(kick, Math.max(lease / 2, REPORT_SPACING))
+          renew = setTimeout(kick, Math.max(lease / RENEW_SHARE, REPORT_SPACING))
           if (ready !== this.ready()) pending = true // its readiness changed meanwhile: say so now
           if (failing) this.logger.info('tegata: position reports accepted again', { url: base })
           failing = false
@@ -381,7 +388,7 @@ export class Follower {
     // the answer's lease, caught up or not.
     const slow = setTimeout(() => {
       if (!this.st.synced && !r.tried) kick()
-    }, this.staleAfter / 2)
+    }, this.staleAfter / RENEW_SHARE)
     signal.addEventListener('abort', () => { clearTimeout(renew); clearTimeout(slow) }, { once: true })
     r.kick = kick
     /** restart makes the next report, once the stream has caught up, the stream's first again. */
@@ -434,14 +441,20 @@ export class Follower {
     return lease
   }
 
-  /** refused acts on a refusal that a new stream fixes (see Go's internal/feed). */
+  /**
+   * refused acts on a refusal that a new stream fixes (see Go's
+   * internal/feed): a node's unknown_verifier is believed only once no
+   * report has been taken for the renewals' interval (answered is when one
+   * last was), by when a renewal has gone unanswered; behind a balancer the
+   * other nodes answer it while the stream's node takes the reports.
+   */
   refused(status, body, answered) {
     if (status !== 409) return
     const code = errorCode(body)
     if (code === 'verifier_id_taken') this.renewID()
     else if (code === 'conflict') {
       // The node follows another epoch: a new stream names it, and the follower starts over.
-    } else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / 2) return
+    } else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / RENEW_SHARE) return
     this.reconnect()
   }
 }
