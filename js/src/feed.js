@@ -10,6 +10,11 @@ import { sleep, backoff, HOST, VERSION } from './http.js'
 const REPORT_SPACING = 5 // ms between the starts of two reports of a stream
 const REPORT_TIMEOUT = 5000
 const MAX_LEASES = 16
+// A failed report is retried after a jittered backoff from REPORT_RETRY_MIN
+// doubling up to REPORT_RETRY_MAX ms, as Go's follower does (reportRetryMin
+// and reportRetryMax in internal/feed).
+const REPORT_RETRY_MIN = 100
+const REPORT_RETRY_MAX = 1000
 /**
  * A follower renews its lease once 1/RENEW_SHARE of it has passed since the
  * report that earned it was sent, as Go's feed.RenewShare: the first report
@@ -334,6 +339,8 @@ export class Follower {
     let answered = this.now()
     let failing = false
     let renew = null
+    let retry = null
+    let failures = 0
     // gen counts restarts: an answer to a report sent before the last
     // restart says nothing of the stream since. tried: the stream's first
     // report (the first since a restart) has been sent; a failed one is
@@ -357,6 +364,8 @@ export class Follower {
         try {
           const lease = await this.report(base, signal, answered, position, ready)
           answered = this.now()
+          failures = 0
+          clearTimeout(retry)
           clearTimeout(renew)
           renew = setTimeout(kick, Math.max(lease / RENEW_SHARE, REPORT_SPACING))
           if (ready !== this.ready()) pending = true // its readiness changed meanwhile: say so now
@@ -368,8 +377,11 @@ export class Follower {
             this.logger.warn('tegata: position report failed; the authority grants no lease meanwhile', { url: base, err: err.message })
             failing = true
           }
+          // A retry is a renewal: it must earn a lease.
+          failures++
           clearTimeout(renew)
-          if (!signal.aborted) renew = setTimeout(kick, 1000)
+          clearTimeout(retry)
+          if (!signal.aborted) retry = setTimeout(kick, backoff(failures, REPORT_RETRY_MIN, REPORT_RETRY_MAX))
         }
         const wait = REPORT_SPACING - (performance.now() - start)
         if (wait > 0 && !(await sleep(wait, signal))) break
@@ -389,7 +401,7 @@ export class Follower {
     const slow = setTimeout(() => {
       if (!this.st.synced && !r.tried) kick()
     }, this.staleAfter / RENEW_SHARE)
-    signal.addEventListener('abort', () => { clearTimeout(renew); clearTimeout(slow) }, { once: true })
+    signal.addEventListener('abort', () => { clearTimeout(renew); clearTimeout(retry); clearTimeout(slow) }, { once: true })
     r.kick = kick
     /** restart makes the next report, once the stream has caught up, the stream's first again. */
     r.restart = () => {

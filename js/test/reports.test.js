@@ -21,6 +21,16 @@ async function until(what, cond, ms = 20_000) {
   }
 }
 
+/** retryWait is the most a follower waits before its retry after failures failed reports: 100 ms doubling up to 1 s. */
+const retryWait = (failures) => Math.min(100 * 2 ** (failures - 1), 1000)
+
+/** retriesWithin is the most retries that fit in ms, each waiting at least half its retryWait. */
+function retriesWithin(ms) {
+  let n = 0
+  for (let t = retryWait(1) / 2; t <= ms; t += retryWait(n + 1) / 2) n++
+  return n
+}
+
 const bodies = (p) => p.reports.map((r) => `${r.body.position}/${r.body.ready}/${r.status}`)
 
 /** revoke revokes a new session of subject and returns the entry's seq. */
@@ -84,16 +94,38 @@ describe('follower reports', () => {
     }
   })
 
-  it('retries a failed first report on its timer, not at every revocation', async () => {
+  it('retries a failed report on a backoff from 100 ms doubling to 1 s, as Go\'s follower does', async () => {
+    await start({ staleAfterMs: 60_000 }, { fail: 502, failTimes: 4 })
+    try {
+      await v.ready()
+      const r = p.reports.slice(0, 5)
+      assert.deepEqual(r.map((x) => x.status), [502, 502, 502, 502, 200], 'four failed reports, then the lease')
+      for (let i = 1; i < r.length; i++) {
+        // Retry i waits between half and all of min(100 ms × 2^(i-1), 1 s):
+        // never less, whatever the machine's load.
+        const gap = r[i].at - r[i - 1].at
+        assert.ok(gap >= retryWait(i) / 2 - 2, `retry ${i} came ${gap.toFixed(0)} ms after the failure before it, want at least ${retryWait(i) / 2} ms`)
+      }
+      // The four waits add up to 1.5 s at most; a retry a second would
+      // take at least 4 s.
+      const took = r[4].at - r[0].at
+      assert.ok(took < 3000, `the lease came ${took.toFixed(0)} ms after the first report, four failures in; want the backoff's 0.75–1.5 s and the round trips`)
+    } finally {
+      await stop()
+    }
+  })
+
+  it('retries a failed first report on the backoff, not at every revocation', async () => {
     await start({ staleAfterMs: 60_000 }, { fail: 502 })
     try {
       await v.feed.wait((st) => st.synced)
       const t0 = performance.now()
       for (let i = 0; i < 30; i++) await v.waitApplied(await revoke(a, 'failing'))
-      const allowed = Math.floor((performance.now() - t0) / 1000) + 2
+      const elapsed = performance.now() - t0
+      const allowed = retriesWithin(elapsed) + 2
       assert.ok(p.reports.length >= 1, 'a first report was tried')
       assert.ok(p.reports.length <= allowed,
-        `${p.reports.length} reports over 30 revocations in ${(performance.now() - t0).toFixed(0)} ms while every report failed, want at most ${allowed} (a retry a second)`)
+        `${p.reports.length} reports over 30 revocations in ${elapsed.toFixed(0)} ms while every report failed, want at most ${allowed} (the retries' backoff)`)
     } finally {
       await stop()
     }
