@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { SSEDecoder, parseLines } from './sse.js'
 import { sleep, backoff, HOST, VERSION } from './http.js'
+import { wallClock } from './clock.js'
 
 const REPORT_SPACING = 5 // ms between the starts of two reports of a stream
 const REPORT_TIMEOUT = 5000
@@ -47,7 +48,8 @@ export class Follower {
    * @param {string} o.apiKey
    * @param {(e: object) => void} o.apply records an entry; a throw pauses the feed
    * @param {() => void} o.reset clears everything applied
-   * @param {() => number} o.now clock, unix ms
+   * @param {{now: () => number, setTimeout: Function, clearTimeout: Function}} [o.clock] the verifier's clock
+   *   (default the wall clock): leases are counted and renewed on it; waits on an authority stay on the wall clock
    * @param {object} o.logger
    * @param {number} o.staleAfter ms
    * @param {string} o.name
@@ -56,6 +58,7 @@ export class Follower {
    */
   constructor(o) {
     Object.assign(this, o)
+    this.clock ??= wallClock
     this.retryMin ??= 100
     this.retryMax ??= 5000
     this.st = {
@@ -72,6 +75,11 @@ export class Follower {
 
   state() {
     return { ...this.st }
+  }
+
+  /** now is the clock's time, Unix ms. */
+  now() {
+    return this.clock.now()
   }
 
   /** update changes the state, turns applied leases into freshness and wakes waiters. */
@@ -338,6 +346,10 @@ export class Follower {
     let running = false
     let answered = this.now()
     let failing = false
+    // A lease runs out on the follower's clock, so it is renewed on that
+    // clock; a failed report is retried on the wall clock, as every wait on
+    // an authority is.
+    const clock = this.clock
     let renew = null
     let retry = null
     let failures = 0
@@ -366,8 +378,8 @@ export class Follower {
           answered = this.now()
           failures = 0
           clearTimeout(retry)
-          clearTimeout(renew)
-          renew = setTimeout(kick, Math.max(lease / RENEW_SHARE, REPORT_SPACING))
+          clock.clearTimeout(renew)
+          renew = clock.setTimeout(kick, Math.max(lease / RENEW_SHARE, REPORT_SPACING))
           if (ready !== this.ready()) pending = true // its readiness changed meanwhile: say so now
           if (failing) this.logger.info('tegata: position reports accepted again', { url: base })
           failing = false
@@ -379,7 +391,7 @@ export class Follower {
           }
           // A retry is a renewal: it must earn a lease.
           failures++
-          clearTimeout(renew)
+          clock.clearTimeout(renew)
           clearTimeout(retry)
           if (!signal.aborted) retry = setTimeout(kick, backoff(failures, REPORT_RETRY_MIN, REPORT_RETRY_MAX))
         }
@@ -393,15 +405,16 @@ export class Follower {
       pending = true
       if (!running) loop()
     }
-    // A stream still catching up half its bound after it opened (a large
-    // log, a slow link) reports, not ready: the node drops the record of a
-    // follower silent for its bound, and would refuse the first report once
-    // caught up as unknown_verifier, ending the stream. Renewals follow on
-    // the answer's lease, caught up or not.
-    const slow = setTimeout(() => {
+    // The renewal's timer fires first when a renewal would be due had the
+    // stream's opening earned a lease: a stream still catching up then (a
+    // large log, a slow link) reports, not ready; the node drops the record
+    // of a follower silent for its bound, and would refuse the first report
+    // once caught up as unknown_verifier, ending the stream. Renewals follow
+    // on the answer's lease, caught up or not.
+    renew = clock.setTimeout(() => {
       if (!this.st.synced && !r.tried) kick()
     }, this.staleAfter / RENEW_SHARE)
-    signal.addEventListener('abort', () => { clearTimeout(renew); clearTimeout(retry); clearTimeout(slow) }, { once: true })
+    signal.addEventListener('abort', () => { clock.clearTimeout(renew); clearTimeout(retry) }, { once: true })
     r.kick = kick
     /** restart makes the next report, once the stream has caught up, the stream's first again. */
     r.restart = () => {

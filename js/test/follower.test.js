@@ -3,12 +3,13 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Follower, RENEW_SHARE } from '../src/feed.js'
+import { fakeClock } from './helpers/clock.js'
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} }
 
 /** follower returns a Follower on a clock at now, and the causes of the reconnects it asks for. */
 function follower(now, staleAfter) {
-  const f = new Follower({ urls: ['http://127.0.0.1:1'], apiKey: 'k', now: () => now, logger: quiet, staleAfter,
+  const f = new Follower({ urls: ['http://127.0.0.1:1'], apiKey: 'k', clock: fakeClock(now), logger: quiet, staleAfter,
     apply() {}, reset() {}, ready: () => true })
   const reconnects = []
   f.reconnect = () => reconnects.push(f.st.id)

@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { createVerifier } from '../src/index.js'
+import { RENEW_SHARE } from '../src/feed.js'
 import { startAuthority } from './helpers/authority.js'
 import { reportProxy } from './helpers/proxy.js'
+import { fakeClock } from './helpers/clock.js'
 
 /** until resolves once cond() holds, checking every 10 ms; it fails after ms. */
 async function until(what, cond, ms = 20_000) {
@@ -74,21 +76,29 @@ describe('follower reports', () => {
     }
   })
 
-  it('renews its lease every half of its bound', async () => {
-    const bound = 2000
-    await start({ staleAfterMs: bound })
+  it('renews its lease every half of it, on its clock', async () => {
+    // The lease runs out on the verifier's clock, and is renewed on it: a
+    // stopped clock the test moves, to the millisecond. A report's lease
+    // counts from when it was sent, its renewal from its answer: on the
+    // stopped clock, the same instant.
+    const bound = 60_000
+    const clock = fakeClock(Date.now())
+    await start({ staleAfterMs: bound, clock })
     try {
       await v.ready()
-      await until('four reports answered', () => p.reports.length >= 4 && p.reports[3].status !== 0)
-      const r = p.reports.slice(0, 4)
-      for (let i = 1; i < r.length; i++) {
-        const gap = r[i].at - r[i - 1].at
-        // Not before half the lease has passed since the report that earned
-        // it was sent (the proxy sees reports a little apart from when they
-        // left); before the lease runs out, or the verifier goes stale.
-        assert.ok(gap >= bound / 2 - 50 && gap < bound, `report ${i} came ${gap.toFixed(0)} ms after the one before, want half the bound, ${bound / 2} ms`)
+      for (let i = 1; i <= 2; i++) {
+        const sent = clock.now()
+        const lease = Math.min(bound, p.reports[i - 1].answer.lease_ms)
+        assert.equal(v.feed.state().freshUntil, sent + lease, `lease ${i}: from its report's send time`)
+        const due = sent + lease / RENEW_SHARE
+        await until(`renewal ${i} armed`, () => clock.armedAt(due))
+        clock.add(due - 1 - clock.now())
+        assert.ok(clock.armedAt(due) && p.reports.length === i, `renewal ${i} went before half the lease had passed`)
+        clock.add(1)
+        await until(`renewal ${i} answered`, () => p.reports[i]?.answer)
+        await until(`renewal ${i}'s lease`, () => v.feed.state().freshUntil === due + Math.min(bound, p.reports[i].answer.lease_ms))
       }
-      assert.ok(r.every((x) => x.body.ready && x.status === 200), JSON.stringify(bodies(p)))
+      assert.deepEqual(p.reports.map((x) => `${x.body.ready}/${x.status}`), ['true/200', 'true/200', 'true/200'])
     } finally {
       await stop()
     }

@@ -10,8 +10,9 @@ const POSITION = '/v1/feed/position'
 
 /**
  * reportProxy forwards to target (a base URL). Its reports are
- * { at, body, status, stream, beats } in arrival order: at on
- * performance.now(), stream the number of streams opened by then, beats
+ * { at, body, status, answer, stream, beats } in arrival order: at on
+ * performance.now(), answer the node's answer once it is in (the parsed
+ * JSON of a 200), stream the number of streams opened by then, beats
  * the heartbeats sent on the last of them.
  */
 export async function reportProxy(target) {
@@ -50,7 +51,12 @@ export async function reportProxy(target) {
         return
       }
       const up = upstream(req, (u) => {
-        r.status = u.statusCode
+        const answer = []
+        u.on('data', (c) => answer.push(c))
+        u.on('end', () => {
+          if (u.statusCode === 200) r.answer = JSON.parse(Buffer.concat(answer).toString())
+          r.status = u.statusCode
+        })
         res.writeHead(u.statusCode, u.headers)
         u.pipe(res)
       }, res)
