@@ -2,11 +2,13 @@ package feed
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
 // TestApplyLeavesOutRepeats: the entries of an event at or below the
@@ -64,5 +66,44 @@ func TestIdleTimeoutDefault(t *testing.T) {
 		if got := tt.c.follower().idle; got != tt.want {
 			t.Errorf("%s: idle timeout %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestRefusalsThatReconnect: a node's unknown_verifier ends the stream
+// only once no report has been taken for the renewals' interval
+// (1/RenewShare of the bound), to the nanosecond; verifier_id_taken
+// renames the client and ends it at once; any other refusal leaves the
+// stream be.
+func TestRefusalsThatReconnect(t *testing.T) {
+	t.Parallel()
+	const bound = 30 * time.Second
+	answered := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	renewal := bound / RenewShare
+	for _, tt := range []struct {
+		name      string
+		code      string
+		since     time.Duration // from the last report taken
+		reconnect bool
+		renamed   bool
+	}{
+		{"unknown within a renewal's interval", codeUnknown, renewal - time.Nanosecond, false, false},
+		{"unknown a renewal's interval on", codeUnknown, renewal, true, false},
+		{"id taken at once", codeIDTaken, 0, true, true},
+		{"another code", "conflict_of_some_other_kind", bound, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := testtime.NewClock(answered.Add(tt.since))
+			c := &Client{Clock: clk, Logger: slog.New(slog.DiscardHandler), Follower: &Follower{ID: "v1", StaleAfter: bound}}
+			c.st.ID = "v1"
+			var ended error
+			c.endStream = func(cause error) { ended = cause }
+			c.follower().refused(tt.code, answered)
+			if got := ended != nil; got != tt.reconnect {
+				t.Errorf("refused(%q) %v after the last report taken: reconnect %v, want %v", tt.code, tt.since, got, tt.reconnect)
+			}
+			if got := c.State().ID != "v1"; got != tt.renamed {
+				t.Errorf("refused(%q): id %q, renamed %v, want %v", tt.code, c.State().ID, got, tt.renamed)
+			}
+		})
 	}
 }

@@ -45,6 +45,16 @@ const reportTimeout = 5 * time.Second
 // asks costs the authority at most one report per spacing.
 const reportSpacing = 5 * time.Millisecond
 
+// A failed report is retried after a jittered backoff (Backoff) from
+// reportRetryMin doubling up to reportRetryMax: soon after a blip, and no
+// more than about once a second while a node refuses, which leaves a
+// renewal half its lease to be retried in (RenewShare). tegata's Node
+// follower (js/src/feed.js) retries on the same bounds.
+const (
+	reportRetryMin = 100 * time.Millisecond
+	reportRetryMax = time.Second
+)
+
 // RenewShare: a follower renews its lease once 1/RenewShare of it has
 // passed since the report that earned it was sent, and so is heard by its
 // node at least that often while well (the node's listing, internal/inforce,
@@ -378,7 +388,7 @@ func (r *reporter) run(ctx context.Context) {
 			}
 		default:
 			failures++
-			retry.Reset(Backoff(failures, 100*time.Millisecond, time.Second))
+			retry.Reset(Backoff(failures, reportRetryMin, reportRetryMax))
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -612,17 +622,18 @@ func (r *reporter) viaPOST(ctx context.Context, st State, ready bool) (time.Time
 // verifier holds its id (take a new one first).
 //
 // A node without a record is believed only once no report has been taken
-// for half the staleness bound (answered is when one last was): behind a
-// balancer that spreads requests over nodes, the stream's node takes the
-// reports that reach it while the others answer unknown_verifier, and
-// reconnecting on each of those would end a good stream again and again,
-// leaving the verifier never current.
+// for the renewals' interval, 1/RenewShare of the staleness bound
+// (answered is when one last was), by when a renewal has gone unanswered:
+// behind a balancer that spreads requests over nodes, the stream's node
+// takes the reports that reach it while the others answer
+// unknown_verifier, and reconnecting on each of those would end a good
+// stream again and again, leaving the verifier never current.
 func (s *follower) refused(code string, answered time.Time) {
 	switch code {
 	case codeIDTaken:
 		s.c.renewID(s.log)
 	case codeUnknown:
-		if s.now().Sub(answered) < s.c.Follower.StaleAfter/2 {
+		if s.now().Sub(answered) < s.c.Follower.StaleAfter/RenewShare {
 			return
 		}
 	default:

@@ -6,10 +6,23 @@
 import { randomBytes } from 'node:crypto'
 import { SSEDecoder, parseLines } from './sse.js'
 import { sleep, backoff, HOST, VERSION } from './http.js'
+import { wallClock } from './clock.js'
 
 const REPORT_SPACING = 5 // ms between the starts of two reports of a stream
 const REPORT_TIMEOUT = 5000
 const MAX_LEASES = 16
+// A failed report is retried after a jittered backoff from REPORT_RETRY_MIN
+// doubling up to REPORT_RETRY_MAX ms, as Go's follower does (reportRetryMin
+// and reportRetryMax in internal/feed).
+const REPORT_RETRY_MIN = 100
+const REPORT_RETRY_MAX = 1000
+/**
+ * A follower renews its lease once 1/RENEW_SHARE of it has passed since the
+ * report that earned it was sent, as Go's feed.RenewShare: the first report
+ * of a stream still catching up, and the belief in a node's
+ * unknown_verifier, wait as long.
+ */
+export const RENEW_SHARE = 2
 
 export function newFollowerID() {
   return randomBytes(12).toString('base64url')
@@ -35,7 +48,8 @@ export class Follower {
    * @param {string} o.apiKey
    * @param {(e: object) => void} o.apply records an entry; a throw pauses the feed
    * @param {() => void} o.reset clears everything applied
-   * @param {() => number} o.now clock, unix ms
+   * @param {{now: () => number, setTimeout: Function, clearTimeout: Function}} [o.clock] the verifier's clock
+   *   (default the wall clock): leases are counted and renewed on it; waits on an authority stay on the wall clock
    * @param {object} o.logger
    * @param {number} o.staleAfter ms
    * @param {string} o.name
@@ -44,6 +58,7 @@ export class Follower {
    */
   constructor(o) {
     Object.assign(this, o)
+    this.clock ??= wallClock
     this.retryMin ??= 100
     this.retryMax ??= 5000
     this.st = {
@@ -60,6 +75,11 @@ export class Follower {
 
   state() {
     return { ...this.st }
+  }
+
+  /** now is the clock's time, Unix ms. */
+  now() {
+    return this.clock.now()
   }
 
   /** update changes the state, turns applied leases into freshness and wakes waiters. */
@@ -326,7 +346,13 @@ export class Follower {
     let running = false
     let answered = this.now()
     let failing = false
+    // A lease runs out on the follower's clock, so it is renewed on that
+    // clock; a failed report is retried on the wall clock, as every wait on
+    // an authority is.
+    const clock = this.clock
     let renew = null
+    let retry = null
+    let failures = 0
     // gen counts restarts: an answer to a report sent before the last
     // restart says nothing of the stream since. tried: the stream's first
     // report (the first since a restart) has been sent; a failed one is
@@ -350,8 +376,10 @@ export class Follower {
         try {
           const lease = await this.report(base, signal, answered, position, ready)
           answered = this.now()
-          clearTimeout(renew)
-          renew = setTimeout(kick, Math.max(lease / 2, REPORT_SPACING))
+          failures = 0
+          clearTimeout(retry)
+          clock.clearTimeout(renew)
+          renew = clock.setTimeout(kick, Math.max(lease / RENEW_SHARE, REPORT_SPACING))
           if (ready !== this.ready()) pending = true // its readiness changed meanwhile: say so now
           if (failing) this.logger.info('tegata: position reports accepted again', { url: base })
           failing = false
@@ -361,8 +389,11 @@ export class Follower {
             this.logger.warn('tegata: position report failed; the authority grants no lease meanwhile', { url: base, err: err.message })
             failing = true
           }
-          clearTimeout(renew)
-          if (!signal.aborted) renew = setTimeout(kick, 1000)
+          // A retry is a renewal: it must earn a lease.
+          failures++
+          clock.clearTimeout(renew)
+          clearTimeout(retry)
+          if (!signal.aborted) retry = setTimeout(kick, backoff(failures, REPORT_RETRY_MIN, REPORT_RETRY_MAX))
         }
         const wait = REPORT_SPACING - (performance.now() - start)
         if (wait > 0 && !(await sleep(wait, signal))) break
@@ -374,15 +405,16 @@ export class Follower {
       pending = true
       if (!running) loop()
     }
-    // A stream still catching up half its bound after it opened (a large
-    // log, a slow link) reports, not ready: the node drops the record of a
-    // follower silent for its bound, and would refuse the first report once
-    // caught up as unknown_verifier, ending the stream. Renewals follow on
-    // the answer's lease, caught up or not.
-    const slow = setTimeout(() => {
+    // The renewal's timer fires first when a renewal would be due had the
+    // stream's opening earned a lease: a stream still catching up then (a
+    // large log, a slow link) reports, not ready; the node drops the record
+    // of a follower silent for its bound, and would refuse the first report
+    // once caught up as unknown_verifier, ending the stream. Renewals follow
+    // on the answer's lease, caught up or not.
+    renew = clock.setTimeout(() => {
       if (!this.st.synced && !r.tried) kick()
-    }, this.staleAfter / 2)
-    signal.addEventListener('abort', () => { clearTimeout(renew); clearTimeout(slow) }, { once: true })
+    }, this.staleAfter / RENEW_SHARE)
+    signal.addEventListener('abort', () => { clock.clearTimeout(renew); clearTimeout(retry) }, { once: true })
     r.kick = kick
     /** restart makes the next report, once the stream has caught up, the stream's first again. */
     r.restart = () => {
@@ -434,14 +466,20 @@ export class Follower {
     return lease
   }
 
-  /** refused acts on a refusal that a new stream fixes (see Go's internal/feed). */
+  /**
+   * refused acts on a refusal that a new stream fixes (see Go's
+   * internal/feed): a node's unknown_verifier is believed only once no
+   * report has been taken for the renewals' interval (answered is when one
+   * last was), by when a renewal has gone unanswered; behind a balancer the
+   * other nodes answer it while the stream's node takes the reports.
+   */
   refused(status, body, answered) {
     if (status !== 409) return
     const code = errorCode(body)
     if (code === 'verifier_id_taken') this.renewID()
     else if (code === 'conflict') {
       // The node follows another epoch: a new stream names it, and the follower starts over.
-    } else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / 2) return
+    } else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / RENEW_SHARE) return
     this.reconnect()
   }
 }

@@ -1,0 +1,39 @@
+// The follower's decisions on its own, with a moved clock and no
+// authority: what the feed protocol leaves to the follower's judgement.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { Follower, RENEW_SHARE } from '../src/feed.js'
+import { fakeClock } from './helpers/clock.js'
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} }
+
+/** follower returns a Follower on a clock at now, and the causes of the reconnects it asks for. */
+function follower(now, staleAfter) {
+  const f = new Follower({ urls: ['http://127.0.0.1:1'], apiKey: 'k', clock: fakeClock(now), logger: quiet, staleAfter,
+    apply() {}, reset() {}, ready: () => true })
+  const reconnects = []
+  f.reconnect = () => reconnects.push(f.st.id)
+  return { f, reconnects }
+}
+
+describe('follower refusals', () => {
+  const bound = 30_000
+  const answered = 1_800_000_000_000
+  const renewal = bound / RENEW_SHARE
+  const cases = [
+    { name: 'unknown within a renewal\'s interval', code: 'unknown_verifier', since: renewal - 1, reconnect: false, renamed: false },
+    { name: 'unknown a renewal\'s interval on', code: 'unknown_verifier', since: renewal, reconnect: true, renamed: false },
+    { name: 'id taken at once', code: 'verifier_id_taken', since: 0, reconnect: true, renamed: true },
+    { name: 'another epoch at once', code: 'conflict', since: 0, reconnect: true, renamed: false },
+    { name: 'another code', code: 'some_other_code', since: bound, reconnect: false, renamed: false },
+  ]
+  for (const c of cases) {
+    it(`${c.name}: reconnect ${c.reconnect}`, () => {
+      const { f, reconnects } = follower(answered + c.since, bound)
+      const id = f.st.id
+      f.refused(409, JSON.stringify({ error: c.code }), answered)
+      assert.equal(reconnects.length > 0, c.reconnect, `refused(409 ${c.code}) ${c.since} ms after the last report taken: reconnects ${reconnects.length}`)
+      assert.equal(f.st.id !== id, c.renamed, `refused(409 ${c.code}): renamed`)
+    })
+  }
+})
