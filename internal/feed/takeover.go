@@ -212,8 +212,10 @@ func (s *rawStream) flush() error {
 func (s *rawStream) idle() bool { return s.head == nil && s.size == 0 && len(s.pending) == 0 }
 
 // keepRest keeps what of bufs is left after n bytes were written, for the
-// next flush, and reports whether anything was. The shared bytes are kept
-// as they are; others (a size line) are copied.
+// next flush, and reports whether anything was. The rest of the buffer
+// the write stopped in is copied (a fan-out worker's size line is its
+// own); those after it (the hub's shared bytes, the CRLF) are kept as
+// they are: nobody modifies them.
 func (s *rawStream) keepRest(bufs [][]byte, n int) bool {
 	for i, b := range bufs {
 		if n < len(b) {
