@@ -178,15 +178,14 @@ export class Follower {
       }
       const tok = res.headers.get('tegata-report-token')
       if (tok) this.tokens.set(base, tok)
-      const epoch = res.headers.get('tegata-epoch') ?? ''
-      this.legacy = epoch === ''
-      if (!this.legacy) {
-        this.checkEpoch(epoch)
-        reporter = this.reporter(base, ctl.signal)
-        // The first report waits until the follower has caught up (its first heartbeat, see heartbeat),
-        // so that it says ready and the lease its answer grants needs no second report.
-        if (this.st.synced) reporter.kick()
-      }
+      // Freshness rests on leases whatever the answer says of its epoch
+      // (a heartbeat names it too): heartbeats cannot vouch for a follower
+      // that was frozen.
+      this.checkEpoch(res.headers.get('tegata-epoch') ?? '')
+      reporter = this.reporter(base, ctl.signal)
+      // The first report waits until the follower has caught up (its first heartbeat, see heartbeat),
+      // so that it says ready and the lease its answer grants needs no second report.
+      if (this.st.synced) reporter.kick()
       const dec = new SSEDecoder()
       for await (const chunk of res.body) {
         for (const ev of dec.push(chunk)) {
@@ -300,7 +299,6 @@ export class Follower {
     this.update((st) => {
       st.position = Math.max(st.position, hb.head)
       Object.assign(st, { head: hb.head, lastHeard: now, synced: true, err: '' })
-      if (this.legacy) st.freshUntil = Math.max(st.freshUntil, now + this.staleAfter)
     })
     reporter.moved()
   }

@@ -104,6 +104,23 @@ describe('follower reports', () => {
     }
   })
 
+  it('earns its freshness by leases, not heartbeats, on a stream whose answer names no epoch', async () => {
+    // A proxy may drop a header; heartbeats name the epoch too. A follower
+    // that counted heartbeats as freshness would be current, after a
+    // freeze, on heartbeats sent long before.
+    const clock = fakeClock(Date.now())
+    await start({ staleAfterMs: 60_000, clock }, { stripEpoch: true })
+    try {
+      await until('a report answered', () => p.reports[0]?.answer)
+      await v.ready()
+      const lease = Math.min(60_000, p.reports[0].answer.lease_ms)
+      assert.equal(v.feed.state().freshUntil, clock.now() + lease, 'fresh until the lease runs out')
+      assert.ok(v.feed.state().epoch, 'the epoch taken from the heartbeat')
+    } finally {
+      await stop()
+    }
+  })
+
   it('retries a failed report on a backoff from 100 ms doubling to 1 s, as Go\'s follower does', async () => {
     await start({ staleAfterMs: 60_000 }, { fail: 502, failTimes: 4 })
     try {
