@@ -332,7 +332,7 @@ func (c *Client) Run(ctx context.Context) error {
 		} else {
 			s.log.Log(ctx, endedLevel(healthy, err), "feed: stream ended", "url", base, "err", err, "failures", failures)
 		}
-		if !sleep(ctx, s.backoff(failures)) {
+		if !sleep(ctx, s.wait(failures, err)) {
 			return nil
 		}
 	}
@@ -428,6 +428,38 @@ func defaultHTTPClient() *http.Client {
 
 func (s *follower) backoff(failures int) time.Duration {
 	return Backoff(failures, s.retryMin, s.retryMax)
+}
+
+// wait is how long to wait before the next stream after failures
+// consecutive failures, the last ending with err: the backoff, or longer
+// when the node said when to come back (Retry-After on a 429: the stream
+// caps are full, and a follower retrying sooner only adds to the storm).
+func (s *follower) wait(failures int, err error) time.Duration {
+	d := s.backoff(failures)
+	var later *retryLater
+	if errors.As(err, &later) {
+		d = max(d, later.after)
+	}
+	return d
+}
+
+// retryLater is the error of an answer that says when to try again.
+type retryLater struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryLater) Error() string { return e.err.Error() }
+func (e *retryLater) Unwrap() error { return e.err }
+
+// retryAfter reads a Retry-After header's delay in seconds (the form a
+// node sends); 0 for none or another form.
+func retryAfter(h http.Header) time.Duration {
+	n, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
 
 // Backoff returns the jittered wait before the next attempt after failures
@@ -571,7 +603,11 @@ func checkResponse(resp *http.Response) error {
 		case resp.StatusCode == http.StatusConflict && errorCode(body) == codeIDTaken:
 			kind = errIDTaken
 		}
-		return fmt.Errorf("%w: %s: %s", kind, resp.Status, strings.TrimSpace(string(body)))
+		err := fmt.Errorf("%w: %s: %s", kind, resp.Status, strings.TrimSpace(string(body)))
+		if d := retryAfter(resp.Header); d > 0 && resp.StatusCode == http.StatusTooManyRequests {
+			return &retryLater{err: err, after: d}
+		}
+		return err
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt != "text/event-stream" {
