@@ -89,11 +89,13 @@ func (h *Hub) takeOver(c *conn, w http.ResponseWriter, rc *http.ResponseControll
 // watch reads the connection until a read fails, which is when the
 // client closed or reset its end or the stream closed the connection, and
 // then calls done. A follower sends nothing after its request; whatever a
-// client sends anyway is read and dropped. The read deadline net/http may
-// have left from reading the request is cleared first: a stream has none.
+// client sends anyway is read and dropped, into a buffer kept small for
+// that reason: it lives as long as the stream. The read deadline net/http
+// may have left from reading the request is cleared first: a stream has
+// none.
 func (s *rawStream) watch(done func()) {
 	_ = s.wc.SetReadDeadline(time.Time{})
-	b := make([]byte, 512)
+	b := make([]byte, 16)
 	for {
 		if _, err := s.wc.Read(b); err != nil {
 			s.left.Store(true)
