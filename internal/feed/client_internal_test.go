@@ -69,11 +69,11 @@ func TestIdleTimeoutDefault(t *testing.T) {
 	}
 }
 
-// TestRefusalsThatReconnect: a node's unknown_verifier ends the stream
-// only once no report has been taken for the renewals' interval
-// (1/RenewShare of the bound), to the nanosecond; verifier_id_taken
-// renames the client and ends it at once; any other refusal leaves the
-// stream be.
+// TestRefusalsThatReconnect: a node's unknown_verifier or conflict (another
+// epoch) ends the stream only once no report has been taken for the
+// renewals' interval (1/RenewShare of the bound), to the nanosecond;
+// verifier_id_taken renames the client and ends it at once; any other
+// refusal leaves the stream be.
 func TestRefusalsThatReconnect(t *testing.T) {
 	t.Parallel()
 	const bound = 30 * time.Second
@@ -88,8 +88,10 @@ func TestRefusalsThatReconnect(t *testing.T) {
 	}{
 		{"unknown within a renewal's interval", codeUnknown, renewal - time.Nanosecond, false, false},
 		{"unknown a renewal's interval on", codeUnknown, renewal, true, false},
+		{"another epoch within a renewal's interval", codeConflict, renewal - time.Nanosecond, false, false},
+		{"another epoch a renewal's interval on", codeConflict, renewal, true, false},
 		{"id taken at once", codeIDTaken, 0, true, true},
-		{"another code", "conflict_of_some_other_kind", bound, false, false},
+		{"another code", "some_other_code", bound, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := testtime.NewClock(answered.Add(tt.since))

@@ -618,21 +618,23 @@ func (r *reporter) viaPOST(ctx context.Context, st State, ready bool) (time.Time
 }
 
 // refused acts on a report's refusal that a new stream fixes: the node has
-// no record of this verifier (only a stream makes one), or another
-// verifier holds its id (take a new one first).
+// no record of this verifier (only a stream makes one), another verifier
+// holds its id (take a new one first), or the node follows another epoch
+// (the new stream's answer names it, and the client starts over).
 //
-// A node without a record is believed only once no report has been taken
-// for the renewals' interval, 1/RenewShare of the staleness bound
-// (answered is when one last was), by when a renewal has gone unanswered:
-// behind a balancer that spreads requests over nodes, the stream's node
-// takes the reports that reach it while the others answer
-// unknown_verifier, and reconnecting on each of those would end a good
-// stream again and again, leaving the verifier never current.
+// A node without a record, or of another epoch, is believed only once no
+// report has been taken for the renewals' interval, 1/RenewShare of the
+// staleness bound (answered is when one last was), by when a renewal has
+// gone unanswered: behind a balancer that spreads requests over nodes, the
+// stream's node takes the reports that reach it while the others answer
+// unknown_verifier (or conflict, nodes of another cluster), and
+// reconnecting on each of those would end a good stream again and again,
+// leaving the verifier never current.
 func (s *follower) refused(code string, answered time.Time) {
 	switch code {
 	case codeIDTaken:
 		s.c.renewID(s.log)
-	case codeUnknown:
+	case codeUnknown, codeConflict:
 		if s.now().Sub(answered) < s.c.Follower.StaleAfter/RenewShare {
 			return
 		}

@@ -466,18 +466,20 @@ export class Follower {
 
   /**
    * refused acts on a refusal that a new stream fixes (see Go's
-   * internal/feed): a node's unknown_verifier is believed only once no
-   * report has been taken for the renewals' interval (answered is when one
-   * last was), by when a renewal has gone unanswered; behind a balancer the
-   * other nodes answer it while the stream's node takes the reports.
+   * internal/feed): another verifier holds its id (take a new one), the
+   * node has no record of it (a stream makes one), or the node follows
+   * another epoch (a new stream names it, and the follower starts over).
+   * The last two are believed only once no report has been taken for the
+   * renewals' interval (answered is when one last was), by when a renewal
+   * has gone unanswered; behind a balancer the other nodes answer them
+   * while the stream's node takes the reports.
    */
   refused(status, body, answered) {
     if (status !== 409) return
     const code = errorCode(body)
     if (code === 'verifier_id_taken') this.renewID()
-    else if (code === 'conflict') {
-      // The node follows another epoch: a new stream names it, and the follower starts over.
-    } else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / RENEW_SHARE) return
+    else if (code !== 'unknown_verifier' && code !== 'conflict') return
+    else if (this.now() - answered < this.staleAfter / RENEW_SHARE) return
     this.reconnect()
   }
 }

@@ -24,7 +24,8 @@ describe('follower refusals', () => {
     { name: 'unknown within a renewal\'s interval', code: 'unknown_verifier', since: renewal - 1, reconnect: false, renamed: false },
     { name: 'unknown a renewal\'s interval on', code: 'unknown_verifier', since: renewal, reconnect: true, renamed: false },
     { name: 'id taken at once', code: 'verifier_id_taken', since: 0, reconnect: true, renamed: true },
-    { name: 'another epoch at once', code: 'conflict', since: 0, reconnect: true, renamed: false },
+    { name: 'another epoch within a renewal\'s interval', code: 'conflict', since: renewal - 1, reconnect: false, renamed: false },
+    { name: 'another epoch a renewal\'s interval on', code: 'conflict', since: renewal, reconnect: true, renamed: false },
     { name: 'another code', code: 'some_other_code', since: bound, reconnect: false, renamed: false },
   ]
   for (const c of cases) {
