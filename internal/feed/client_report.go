@@ -480,6 +480,12 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 	if r.single {
 		sent, a, err = r.viaPOST(ctx, st, ready)
 	}
+	if err == nil && a.leaseMS <= 0 {
+		// A node that cannot vouch for the client answers 503; a lease
+		// under a millisecond comes as none. Either way there is no lease
+		// to renew on: the report is retried on the backoff.
+		err = fmt.Errorf("feed: the node granted no lease (lease_ms %d)", a.leaseMS)
+	}
 	if err != nil {
 		r.mu.Lock()
 		r.reported.Store(prevReported)

@@ -454,6 +454,10 @@ export class Follower {
       throw new Error(`feed: position report answered ${res.status}: ${text.trim()}`)
     }
     const ack = JSON.parse(text)
+    if (!(Number.isSafeInteger(ack.lease_ms) && ack.lease_ms > 0 && Number.isSafeInteger(ack.head))) {
+      // A lease under a millisecond comes as none: nothing to renew on; retried on the backoff.
+      throw new Error(`feed: position answer grants no lease: ${text.trim()}`)
+    }
     if (ack.token) this.tokens.set(base, ack.token)
     const lease = Math.min(this.staleAfter, ack.lease_ms)
     this.update((s) => {

@@ -1,6 +1,7 @@
 // The follower's decisions on its own, with a moved clock and no
 // authority: what the feed protocol leaves to the follower's judgement.
-import { describe, it } from 'node:test'
+import { describe, it, after } from 'node:test'
+import http from 'node:http'
 import assert from 'node:assert/strict'
 import { Follower, RENEW_SHARE } from '../src/feed.js'
 import { fakeClock } from './helpers/clock.js'
@@ -37,4 +38,28 @@ describe('follower refusals', () => {
       assert.equal(f.st.id !== id, c.renamed, `refused(409 ${c.code}): renamed`)
     })
   }
+})
+
+describe('follower position answers', () => {
+  let srv
+  after(() => srv?.close())
+
+  it('takes an answer that grants no lease, or names no head, for a failed report', async () => {
+    const answers = ['{"head":3,"lease_ms":0,"epoch":"e"}', '{"lease_ms":10000,"epoch":"e"}', '{"head":3,"epoch":"e"}',
+      '{"head":3,"lease_ms":10000,"epoch":"e"}']
+    srv = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json' }).end(answers.shift()))
+    })
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r))
+    const base = `http://127.0.0.1:${srv.address().port}`
+    const { f } = follower(1_800_000_000_000, 10_000)
+    f.st.epoch = 'e'
+    const signal = new AbortController().signal
+    for (const what of ['lease_ms 0', 'no head', 'no lease_ms']) {
+      await assert.rejects(f.report(base, signal, 0, 3, true), /grants no lease/, what)
+    }
+    assert.equal(await f.report(base, signal, 0, 3, true), 10_000, 'a lease')
+    assert.deepEqual(f.leases, [{ head: 3, until: 1_800_000_010_000 }])
+  })
 })
