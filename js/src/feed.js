@@ -253,18 +253,21 @@ export class Follower {
       case 'revocations':
         this.applyAll(parseLines(ev.data), now, reporter)
         return false
-      case 'heartbeat':
-        this.heartbeat(JSON.parse(ev.data), now, reporter)
+      case 'heartbeat': {
+        const hb = JSON.parse(ev.data)
+        this.heartbeat({ ...hb, head: seqField(hb, 'head', 'heartbeat') }, now, reporter)
         return true
+      }
       case 'reset':
-        this.resetTo(JSON.parse(ev.data).head ?? 0, now)
+        this.resetTo(seqField(JSON.parse(ev.data), 'head', 'reset'), now)
         // The leases are gone, and the readiness last reported may be what
         // the stream reports again once caught up: that report is the
         // stream's first again, which earns a lease at once.
         reporter.restart()
         return false
       case 'ask':
-        reporter.ask(JSON.parse(ev.data).position ?? 0)
+        this.update((st) => { st.lastHeard = now })
+        reporter.ask(seqField(JSON.parse(ev.data), 'position', 'ask'))
         return false
     }
     this.update((st) => { st.lastHeard = now })
@@ -486,6 +489,13 @@ export class Follower {
     else if (this.now() - answered < this.staleAfter / RENEW_SHARE) return
     this.reconnect()
   }
+}
+
+/** seqField reads a position field of an event's JSON as Go's follower does: absent is 0, anything but an integer ends the stream. */
+function seqField(o, name, event) {
+  const v = o?.[name] ?? 0
+  if (!Number.isSafeInteger(v)) throw new Error(`feed: malformed ${event}: ${name} ${JSON.stringify(v)}`)
+  return v
 }
 
 function errorCode(body) {

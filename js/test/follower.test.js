@@ -5,6 +5,7 @@ import http from 'node:http'
 import assert from 'node:assert/strict'
 import { Follower, RENEW_SHARE } from '../src/feed.js'
 import { fakeClock } from './helpers/clock.js'
+import { SSEDecoder } from '../src/sse.js'
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -61,5 +62,39 @@ describe('follower position answers', () => {
     }
     assert.equal(await f.report(base, signal, 0, 3, true), 10_000, 'a lease')
     assert.deepEqual(f.leases, [{ head: 3, until: 1_800_000_010_000 }])
+  })
+})
+
+describe('follower events', () => {
+  const noReports = { kick() {}, ask() {}, moved() {}, restart() {} }
+  /** handle gives the follower one event of the given type and data, as the stream loop does. */
+  const handle = (f, type, data) => {
+    const [ev] = new SSEDecoder().push(Buffer.from(`event: ${type}\ndata: ${data}\n\n`))
+    return f.handle(ev, noReports)
+  }
+
+  it('reads positions as integers: absent is 0, anything else ends the stream without moving', () => {
+    const { f } = follower(1_800_000_000_000, 10_000)
+    handle(f, 'heartbeat', '{"head":7,"time":1,"epoch":"e"}')
+    assert.equal(f.st.position, 7)
+    for (const [type, data] of [['heartbeat', '{"head":7.5,"epoch":"e"}'], ['heartbeat', '{"head":"9","epoch":"e"}'],
+      ['ask', '{"position":1e30}'], ['reset', '{"head":-0.5}']]) {
+      assert.throws(() => handle(f, type, data), /malformed/, `${type} ${data}`)
+      assert.equal(f.st.position, 7, `${type} ${data} moved the position`)
+    }
+    handle(f, 'heartbeat', '{"time":1,"epoch":"e"}')
+    assert.equal(f.st.position, 7, 'a heartbeat without head keeps the position')
+    handle(f, 'reset', '{}')
+    assert.deepEqual([f.st.position, f.st.head], [0, 0], 'a reset without head')
+  })
+
+  it('counts an ask as hearing from the node', () => {
+    const clock = fakeClock(1_800_000_000_000)
+    const f = new Follower({ urls: ['http://127.0.0.1:1'], apiKey: 'k', clock, logger: quiet, staleAfter: 10_000,
+      apply() {}, reset() {}, ready: () => true })
+    handle(f, 'heartbeat', '{"head":3,"epoch":"e"}')
+    clock.add(4000)
+    handle(f, 'ask', '{"position":3}')
+    assert.equal(f.st.lastHeard, clock.now())
   })
 })
