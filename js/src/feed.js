@@ -23,6 +23,14 @@ const REPORT_RETRY_MAX = 1000
  * unknown_verifier, wait as long.
  */
 export const RENEW_SHARE = 2
+/**
+ * A 429's Retry-After holds the next stream back at most MAX_RETRY_AFTER
+ * ms, as Go's maxRetryAfter: a node asks for a few seconds (5 past its
+ * stream caps), while a proxy in front of it may ask for an hour (a
+ * maintenance page), which would keep the verifier stale that long though
+ * another node, or the same one a minute later, would take its stream.
+ */
+export const MAX_RETRY_AFTER = 30_000
 
 export function newFollowerID() {
   return randomBytes(12).toString('base64url')
@@ -152,9 +160,21 @@ export class Follower {
       } else if (!(err instanceof StreamEnd)) {
         this.logger.warn('tegata: feed stream ended', { url: base, err: err?.message, failures })
       }
-      const wait = Math.max(backoff(failures, this.retryMin, this.retryMax), err?.retryAfter ?? 0)
-      if (!(await sleep(wait, this.stop.signal))) return
+      if (!(await sleep(this.retryWait(failures, err), this.stop.signal))) return
     }
+  }
+
+  /**
+   * retryWait is how long to wait before the next stream after failures
+   * consecutive failures, the last ending with err: the backoff, or longer
+   * when the node said when to come back (Retry-After on a 429), jittered
+   * up to half again so that the followers turned away in one storm do not
+   * come back together; as Go's follower.
+   */
+  retryWait(failures, err) {
+    const wait = backoff(failures, this.retryMin, this.retryMax)
+    const later = err?.retryAfter ?? 0
+    return later > 0 ? Math.max(wait, later + Math.random() * (later / 2)) : wait
   }
 
   /** stream runs one connection; it returns or throws when the stream ends, err.healthy saying whether a heartbeat came. */
@@ -220,7 +240,7 @@ export class Follower {
       if (res.status === 401 || res.status === 403 || res.status === 400) throw new RefusedError(res.status, body)
       if (res.status === 409 && errorCode(body) === 'verifier_id_taken') this.renewID()
       const err = new Error(`feed: unexpected response ${res.status}: ${body}`)
-      if (res.status === 429) err.retryAfter = 1000 * (Number(res.headers.get('retry-after')) || 1)
+      if (res.status === 429) err.retryAfter = retryAfter(res.headers.get('retry-after'))
       throw err
     }
     const ct = (res.headers.get('content-type') ?? '').split(';')[0].trim()
@@ -496,6 +516,16 @@ function seqField(o, name, event) {
   const v = o?.[name] ?? 0
   if (!Number.isSafeInteger(v)) throw new Error(`feed: malformed ${event}: ${name} ${JSON.stringify(v)}`)
   return v
+}
+
+/**
+ * retryAfter reads a Retry-After header as Go's follower does: whole
+ * seconds (the form a node sends), in ms, at most MAX_RETRY_AFTER; 0 for
+ * none or another form.
+ */
+export function retryAfter(value) {
+  if (!/^\+?[0-9]+$/.test(value ?? '')) return 0
+  return Math.min(Number(value) * 1000, MAX_RETRY_AFTER)
 }
 
 function errorCode(body) {

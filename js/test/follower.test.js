@@ -3,7 +3,7 @@
 import { describe, it, after } from 'node:test'
 import http from 'node:http'
 import assert from 'node:assert/strict'
-import { Follower, RENEW_SHARE } from '../src/feed.js'
+import { Follower, RENEW_SHARE, MAX_RETRY_AFTER, retryAfter } from '../src/feed.js'
 import { fakeClock } from './helpers/clock.js'
 import { SSEDecoder } from '../src/sse.js'
 
@@ -97,4 +97,43 @@ describe('follower events', () => {
     handle(f, 'ask', '{"position":3}')
     assert.equal(f.st.lastHeard, clock.now())
   })
+})
+
+describe('follower retry after a 429', () => {
+  const cases = [
+    { name: 'none', header: null, want: 0 },
+    { name: 'seconds', header: '5', want: 5000 },
+    { name: 'at the cap', header: '30', want: MAX_RETRY_AFTER },
+    { name: 'past the cap', header: '31', want: MAX_RETRY_AFTER },
+    { name: 'a proxy\'s hour', header: '3600', want: MAX_RETRY_AFTER },
+    { name: 'more seconds than a timer holds', header: '99999999999999999999', want: MAX_RETRY_AFTER },
+    { name: 'zero', header: '0', want: 0 },
+    { name: 'negative', header: '-5', want: 0 },
+    { name: 'a fraction', header: '1.5', want: 0 },
+    { name: 'hexadecimal', header: '0x10', want: 0 },
+    { name: 'a date', header: 'Wed, 21 Oct 2026 07:28:00 GMT', want: 0 },
+  ]
+  for (const c of cases) {
+    it(`${c.name} (Retry-After ${c.header}): waits ${c.want ? `${c.want} ms and up to half again` : 'the backoff'}`, async () => {
+      const srv = http.createServer((req, res) => {
+        res.writeHead(429, { 'Content-Type': 'application/json', ...(c.header === null ? {} : { 'Retry-After': c.header }) })
+          .end('{"error":"too_many_streams"}')
+      })
+      await new Promise((r) => srv.listen(0, '127.0.0.1', r))
+      try {
+        const { f } = follower(1_800_000_000_000, 10_000)
+        const err = await f.open(`http://127.0.0.1:${srv.address().port}`, new AbortController().signal).then(() => null, (e) => e)
+        assert.match(String(err?.message), /429/, 'open() on a 429')
+        assert.equal(retryAfter(c.header), c.want, `retryAfter(${JSON.stringify(c.header)})`)
+        // The backoff after one failure is 50 to 100 ms.
+        const [lo, hi] = c.want ? [c.want, c.want * 1.5] : [50, 100]
+        for (let i = 0; i < 100; i++) {
+          const got = f.retryWait(1, err)
+          assert.ok(got >= lo && got <= hi, `retryWait(1) after a 429 with Retry-After ${c.header} = ${got} ms, want ${lo} to ${hi}`)
+        }
+      } finally {
+        srv.close()
+      }
+    })
+  }
 })
