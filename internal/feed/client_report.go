@@ -497,7 +497,13 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 		}
 		return 0, err
 	}
-	d := min(r.s.c.Follower.StaleAfter, time.Duration(a.leaseMS)*time.Millisecond)
+	// A lease longer than the bound counts as the bound. Compared in
+	// milliseconds: a lease_ms past a Duration's range would wrap into a
+	// lease in the past, renewed at once, again and again.
+	d := r.s.c.Follower.StaleAfter
+	if a.leaseMS <= d.Milliseconds() {
+		d = time.Duration(a.leaseMS) * time.Millisecond
+	}
 	r.s.c.addLease(lease{head: a.head, until: sent.Add(d), epoch: st.Epoch})
 	r.heard(a.head)
 	return d, nil

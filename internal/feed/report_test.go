@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -430,5 +431,33 @@ func TestNoLeaseIsRetried(t *testing.T) {
 	})
 	if n := reports.Load(); n != 2 {
 		t.Errorf("%d reports, want 2: the one granted no lease, and its retry", n)
+	}
+}
+
+// TestLeasePastADurationIsTheBound: an answer granting more milliseconds
+// than a time.Duration holds is a lease for the client's bound, renewed
+// half the bound on; it is not wrapped into a lease that ended before it
+// began, renewed at once, again and again.
+func TestLeasePastADurationIsTheBound(t *testing.T) {
+	t.Parallel()
+	var reports atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == feed.ReportsPath:
+			http.NotFound(w, r) // one request per report
+		case r.Method == http.MethodPost:
+			reports.Add(1)
+			answerReport(w, r, false, math.MaxInt64)
+		default:
+			beatingStream(w, r)
+		}
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	startClient(t, c)
+	waitFor(t, "a lease for the bound", func() bool { return c.State().FreshUntil.Equal(t0.Add(time.Minute)) })
+	// On the stopped clock the renewal never falls due: one report, and
+	// one only, whatever else the stream brings.
+	if n := reports.Load(); n != 1 {
+		t.Errorf("%d reports, want 1: the lease's renewal is half a minute away", n)
 	}
 }
