@@ -45,7 +45,7 @@ type subjectSlot struct {
 	// expiry (unix seconds) in its high half: the expiry is only read
 	// under the shard's mutex (readers need the generation), but one word
 	// for both keeps an entry in one slot, which a writer fills with one
-	// cache line.
+	// cache line (two for the one slot in four that straddles them).
 	kx atomic.Uint64
 	// gen may be raised in place without the seqlock: a reader sees the old
 	// cutoff or the new one, and either is right at that instant.
