@@ -175,6 +175,7 @@ type Cluster struct {
 	evalCost time.Duration // how long the last evaluation took
 	flushes  int           // since start, to prune now and then
 	sentLag  string        // the pending list last announced, as a signature
+	listed   bool          // the last message announced named who lags
 }
 
 // nodeState is another node as this one knows it: its newest record, and
@@ -306,9 +307,12 @@ func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer, hubChan
 	var lag *lagging
 	if want > safe {
 		// Behind what another node waits for: tell it who holds it up,
-		// whenever that changes, so its answer names them.
+		// whenever that changes, so its answer names them. Too many to
+		// name says nothing the waiting node acts on (it reads the
+		// stored records then, as it does with no list), unless it
+		// replaces a list this node sent before, which would go stale.
 		lag = c.lagging(want)
-		announce = announce || lag.sig != c.sentLag
+		announce = announce || (lag.sig != c.sentLag && (lag.pending != nil || c.listed))
 		c.sentLag = lag.sig
 	}
 	if announce {
@@ -350,6 +354,7 @@ func (c *Cluster) announce(ctx context.Context, lag *lagging) {
 			m.Node.Pending, m.Node.Complete = nil, false
 		}
 	}
+	c.listed = m.Node.Complete
 	c.send(ctx, m)
 }
 
