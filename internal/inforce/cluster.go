@@ -160,6 +160,7 @@ type Cluster struct {
 
 	mu         sync.Mutex
 	own        store.NodeRecord     // this node, as last evaluated
+	looks      int64                // evaluations that set own's Safe, Head and Followers
 	nodes      map[string]nodeState // the other nodes, newest version of each
 	localWant  int64                // the highest position a Confirm here waits for
 	asked      int64                // the highest position asked of the other nodes
@@ -168,12 +169,14 @@ type Cluster struct {
 	announced  int64                // the highest safe position broadcast
 	changed    chan struct{}        // closed (and replaced) when own or nodes change
 
+	// Used by Register, then by the flushing goroutine only (goFlush).
+	unsaved []store.VerifierRecord // verifier records a failed flush did not write
+	failing bool
+	flushes int // since start, to prune now and then
+
 	// Used by Run's goroutine only.
-	unsaved  []store.VerifierRecord // verifier records a failed flush did not write
-	failing  bool
 	lastEval time.Time     // on the wall clock, as the spacing is
 	evalCost time.Duration // how long the last evaluation took
-	flushes  int           // since start, to prune now and then
 	sentLag  string        // the pending list last announced, as a signature
 	listed   bool          // the last message announced named who lags
 }
@@ -214,8 +217,8 @@ func (c *Cluster) Run(ctx context.Context) error {
 		defer stop()
 		msgs = m
 	}
-	flush := clock.NewTicker(c.cfg.Clock, c.cfg.FlushEvery)
-	defer flush.Stop()
+	flushed := c.goFlush(ctx)
+	defer func() { <-flushed }()
 	timer, timerC := clock.NewTimer(c.cfg.Clock, time.Hour)
 	defer timer.Stop()
 	pace, paceC := clock.NewTimer(clock.Real, time.Hour)
@@ -225,8 +228,6 @@ func (c *Cluster) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-flush.C:
-			c.flushLogged(ctx)
 		case <-hubChanged:
 			hubChanged = nil
 		case <-c.kick:
@@ -237,6 +238,32 @@ func (c *Cluster) Run(ctx context.Context) error {
 		}
 		c.evaluate(ctx, timer, pace, &hubChanged)
 	}
+}
+
+// goFlush writes the node's records every FlushEvery until ctx ends, in
+// a goroutine of its own, and returns a channel closed when it has
+// stopped. A flush is a round trip that writes every verifier record that
+// changed (during confirmations, all of them: each report moves a
+// position), so on Run's goroutine it held up the evaluations and the
+// messages that confirmations wait for, for as long as it took, on every
+// node, once a second. Run looks at the new record once it is written.
+func (c *Cluster) goFlush(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := clock.NewTicker(c.cfg.Clock, c.cfg.FlushEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				c.flushLogged(ctx)
+				c.poke()
+			}
+		}
+	}()
+	return done
 }
 
 func (c *Cluster) license() time.Time { return c.cfg.License.Until() }
@@ -297,6 +324,7 @@ func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer, hubChan
 	c.evalCost = clock.Real.Now().Sub(c.lastEval)
 	c.mu.Lock()
 	c.own.Safe, c.own.Head, c.own.Followers = safe, head, followers
+	c.looks++
 	want := c.remoteWant
 	announce := want > c.announced && safe > c.announced
 	if announce {
@@ -475,6 +503,9 @@ func (c *Cluster) mergeMessage(m *nodeMessage) {
 // and on success extends the license to the record's expiry.
 func (c *Cluster) flush(ctx context.Context) error {
 	now := c.cfg.Clock.Now()
+	c.mu.Lock()
+	looks := c.looks
+	c.mu.Unlock()
 	safe, head, _ := c.cfg.Hub.Safe()
 	n, longest := c.cfg.Hub.FollowerStats()
 	longest = max(longest, c.cfg.StaleAfter)
@@ -489,6 +520,11 @@ func (c *Cluster) flush(ctx context.Context) error {
 	c.unsaved = nil
 	c.cfg.License.set(rec.ExpiresAt)
 	c.mu.Lock()
+	if c.looks != looks {
+		// Run evaluated the hub after this flush looked at it: its
+		// answer is the newer.
+		rec.Safe, rec.Head, rec.Followers = c.own.Safe, c.own.Head, c.own.Followers
+	}
 	c.own = rec
 	c.wakeLocked()
 	c.mu.Unlock()
