@@ -16,7 +16,7 @@ import (
 	"github.com/tegata-dev/tegata/verifier"
 )
 
-func newTestAuthority(t *testing.T) (*Authority, *testtime.Clock) {
+func newTestAuthority(t testing.TB) (*Authority, *testtime.Clock) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
 	if err != nil {
