@@ -178,6 +178,8 @@ type Cluster struct {
 	lastEval time.Time     // on the wall clock, as the spacing is
 	evalCost time.Duration // how long the last evaluation took
 	sentLag  string        // the pending list last announced, as a signature
+	lagWant  int64         // the want this node was last behind
+	lagSince time.Time     // when it found itself behind lagWant
 	listed   bool          // the last message announced named who lags
 }
 
@@ -333,13 +335,23 @@ func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer, hubChan
 	c.wakeLocked()
 	c.mu.Unlock()
 	var lag *lagging
+	now := c.cfg.Clock.Now()
 	if want > safe {
 		// Behind what another node waits for: tell it who holds it up,
-		// whenever that changes, so its answer names them. Too many to
-		// name says nothing the waiting node acts on (it reads the
-		// stored records then, as it does with no list), unless it
-		// replaces a list this node sent before, which would go stale.
-		lag = c.lagging(want)
+		// whenever that changes, so its answer names them, once it has
+		// been behind for lagAfter. Too many to name says nothing the
+		// waiting node acts on (it reads the stored records then, as it
+		// does with no list), unless it replaces a list this node sent
+		// before, which would go stale.
+		if want != c.lagWant {
+			c.lagWant, c.lagSince = want, now
+		}
+		if due := c.lagSince.Add(lagAfter); now.Before(due) {
+			lag = &lagging{want: want, sig: fmt.Sprint(want, " ...")}
+			next = earliest(next, due)
+		} else {
+			lag = c.lagging(want)
+		}
 		announce = announce || (lag.sig != c.sentLag && (lag.pending != nil || c.listed))
 		c.sentLag = lag.sig
 	}
@@ -347,8 +359,25 @@ func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer, hubChan
 		c.announce(ctx, lag)
 	}
 	if !next.IsZero() {
-		timer.Reset(max(next.Sub(c.cfg.Clock.Now()), minEval))
+		timer.Reset(max(next.Sub(now), minEval))
 	}
+}
+
+// lagAfter is how long a node is behind a position another node waits for
+// before it names the verifiers that hold it up. Most waits end sooner
+// (tens of milliseconds): a list is for the answer of one that runs out,
+// seconds later. Named from the start, the last ten verifiers to report
+// each sent a message, a NOTIFY each, which Postgres commits one at a
+// time with every other of the server, on the goroutine that then sends
+// the record that ends the wait.
+const lagAfter = 250 * time.Millisecond
+
+// earliest returns the earlier of a and b, the zero time meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 func (c *Cluster) wakeLocked() {

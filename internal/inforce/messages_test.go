@@ -132,12 +132,13 @@ func TestWaitsShareOneAsk(t *testing.T) {
 }
 
 // TestLaggingNodeSpeaksOnChange: a node behind a position another node
-// waits for tells it who holds it up only when that changes. With more
-// lagging followers than a message names, it says nothing, however many
-// of them catch up meanwhile (the waiting node has nothing to name them
-// by); once few enough remain it names them, and speaks again as each
-// catches up; with all of them there, its record puts the position in
-// force.
+// waits for tells it who holds it up only when that changes, and only
+// once it has been behind for inforce.LagAfter: a wait that ends sooner
+// gets its record alone. With more lagging followers than a message
+// names, it says nothing, however many of them catch up meanwhile (the
+// waiting node has nothing to name them by); once few enough remain it
+// names them, and speaks again as each catches up; with all of them
+// there, its record puts the position in force.
 func TestLaggingNodeSpeaksOnChange(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	epoch := "lag-" + t.Name() + "-" + time.Now().Format(time.RFC3339Nano)
@@ -172,6 +173,7 @@ func TestLaggingNodeSpeaksOnChange(t *testing.T) {
 		asked, _ := hubB.state()
 		return asked == 5
 	})
+	clk.Add(inforce.LagAfter)
 	// The followers catch up one at a time, and b looks at its hub after
 	// each.
 	for i, f := range fs {
@@ -193,10 +195,10 @@ func TestLaggingNodeSpeaksOnChange(t *testing.T) {
 	if err := stB.Broadcast(context.Background(), `{"epoch":"`+epoch+`","from":"b","sentinel":true}`); err != nil {
 		t.Fatal(err)
 	}
-	// About the wait for 5: one per change from ten named down to one,
-	// none saying too many.
+	// About the wait for 3, over at once: no list. About the wait for 5:
+	// one per change from ten named down to one, none saying too many.
 	const most = 10
-	lags, unnamed := 0, 0
+	lags, unnamed, early := 0, 0, 0
 	timeout := time.After(testtime.Scale(10 * time.Second))
 	for {
 		select {
@@ -213,11 +215,17 @@ func TestLaggingNodeSpeaksOnChange(t *testing.T) {
 				continue
 			}
 			if m.Sentinel {
-				if lags > most || unnamed > 0 {
-					t.Errorf("b, behind with %d followers catching up one by one, said who lags %d times (%d too many to name), want at most %d (none)",
+				if lags == 0 || lags > most || unnamed > 0 {
+					t.Errorf("b, behind with %d followers catching up one by one, said who lags %d times (%d too many to name), want 1 to %d (none)",
 						lagging, lags, unnamed, most)
 				}
+				if early > 0 {
+					t.Errorf("b, behind 3 for less than %v, said who lags %d times, want none", inforce.LagAfter, early)
+				}
 				return
+			}
+			if m.Node != nil && m.Node.Want == 3 && m.Node.Complete {
+				early++
 			}
 			if m.Node != nil && m.Node.Want == 5 {
 				lags++
