@@ -161,7 +161,8 @@ func TestDecoderNoProgress(t *testing.T) {
 }
 
 // FuzzDecoder checks that no input makes the decoder panic or hold more
-// than its limits.
+// than its limits, and that how the input arrives (one read, or a byte at
+// a time, the line ends split across reads) changes none of the events.
 func FuzzDecoder(f *testing.F) {
 	for _, s := range []string{
 		"id: 7\nevent: revoke\ndata: {\"seq\":7}\n\n",
@@ -184,11 +185,25 @@ func FuzzDecoder(f *testing.F) {
 					cap(d.line), cap(d.data), len(ev.Data), MaxLineSize, MaxEventSize)
 			}
 			if err != nil {
+				sameInPieces(t, in)
 				return
 			}
 		}
 		t.Fatalf("more events than input bytes")
 	})
+}
+
+// sameInPieces checks that in gives the same events read whole and a byte
+// at a time (every line end split across reads).
+func sameInPieces(t *testing.T, in []byte) {
+	whole, errWhole := decodeAll(t, strings.NewReader(string(in)))
+	bytewise, errBytewise := decodeAll(t, iotest.OneByteReader(strings.NewReader(string(in))))
+	same := slices.EqualFunc(whole, bytewise, func(a, b Event) bool {
+		return a.ID == b.ID && a.Type == b.Type && a.Head == b.Head && bytes.Equal(a.Data, b.Data)
+	})
+	if !same || !errors.Is(errBytewise, errWhole) {
+		t.Fatalf("read whole: %+v, %v; a byte at a time: %+v, %v", whole, errWhole, bytewise, errBytewise)
+	}
 }
 
 // arrivals is a stream that brings its writes one at a time, as a socket

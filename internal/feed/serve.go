@@ -40,7 +40,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if c.raw != nil {
+	raw, tookOver := c.out.(*rawStream)
+	if tookOver {
 		// Last: once Run has seen every such stream end, none touches
 		// the hub or its logger.
 		defer h.takenOver.Done()
@@ -48,7 +49,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// as under net/http, which ends an answer only once its handler
 		// has returned: the follower counted off, the end logged, and
 		// what the handlers around the hub do at its end (WithEndHook).
-		defer c.close(r.Context())
+		defer c.close(r.Context(), raw)
 	}
 	if c.follower != "" {
 		defer h.fl.disconnected(c.follower)
@@ -64,10 +65,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(h.stopCtx, cancel)()
-	if c.raw != nil {
+	if tookOver {
 		// The client going away ends the stream at once: nobody else
 		// reads a connection the stream took over.
-		go c.raw.watch(cancel)
+		go raw.watch(cancel)
 	}
 	err := c.serve(ctx, after)
 	h.ended(ctx, r, c, after, err)
@@ -85,14 +86,14 @@ func WithEndHook(ctx context.Context, f func()) context.Context {
 	return context.WithValue(ctx, endHookKey{}, f)
 }
 
-// close ends a taken-over stream's answer, once the hook of ctx
-// (WithEndHook) has run, and closes its connection.
-func (c *conn) close(ctx context.Context) {
+// close ends the answer of a stream that took its connection over (raw),
+// once the hook of ctx (WithEndHook) has run, and closes the connection.
+func (c *conn) close(ctx context.Context, raw *rawStream) {
 	if f, ok := ctx.Value(endHookKey{}).(func()); ok {
 		f()
 	}
 	c.begin()
-	c.raw.end(c.err != nil || c.raw.left.Load())
+	raw.end(c.err != nil || raw.left.Load())
 }
 
 // open checks a stream's request, registers its follower and sets the
@@ -127,7 +128,8 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request) (*conn, int64, bool) 
 		return nil, 0, false
 	}
 	hdr := w.Header()
-	c := &conn{hub: h, w: w, rc: http.NewResponseController(w), beatTicks: 1}
+	rc := http.NewResponseController(w)
+	c := &conn{hub: h, out: httpWriter{w: w, rc: rc}, beatTicks: 1}
 	if named {
 		token, err := h.follow(f, r.Header.Get(headerToken), requesterOf(r.Context()), epoch, after)
 		if err != nil {
@@ -144,7 +146,7 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request) (*conn, int64, bool) 
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
-	if !h.takeOver(c, w, r) {
+	if !h.takeOver(c, w, rc, r) {
 		w.WriteHeader(http.StatusOK)
 	}
 	return c, after, true
@@ -217,11 +219,9 @@ func parsePosition(r *http.Request) (int64, error) {
 // conn streams the feed to one client.
 type conn struct {
 	hub *Hub
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	// raw is the connection when the stream took it over from net/http
-	// (see takeover.go); nil: w and rc write.
-	raw *rawStream
+	// out writes the stream: net/http's response, or the connection the
+	// stream took over from it (see takeover.go).
+	out streamWriter
 	pos int64  // every live entry <= pos has been written
 	gen uint64 // the hub's log generation when the connection began
 	// floor is the Source's head when the connection opened. No heartbeat
@@ -511,44 +511,28 @@ func (c *conn) begin() {
 		return
 	}
 	c.deadline = now.Add(c.hub.cfg.WriteTimeout)
-	if c.raw != nil {
-		_ = c.raw.wc.SetWriteDeadline(c.deadline)
-		return
-	}
-	// Writers that cannot set deadlines (ErrNotSupported) still work; they
-	// lose only the stall protection.
-	_ = c.rc.SetWriteDeadline(c.deadline)
+	_ = c.out.setWriteDeadline(c.deadline)
 }
 
 // write writes b, which the caller may reuse once write returns; an error
 // shows at flush.
 func (c *conn) write(b []byte) {
-	if c.raw != nil {
-		c.raw.write(b)
+	if c.err != nil {
 		return
 	}
-	c.writeHTTP(b)
+	c.begin()
+	c.fail(c.out.write(b))
 }
 
 // writeShared writes b, one of the hub's encoded frames, which nobody
 // modifies: a stream that took its connection over sends it from where
 // it is, without a copy.
 func (c *conn) writeShared(b []byte) {
-	if c.raw != nil {
-		c.raw.writeShared(b)
-		return
-	}
-	c.writeHTTP(b)
-}
-
-func (c *conn) writeHTTP(b []byte) {
 	if c.err != nil {
 		return
 	}
 	c.begin()
-	if _, err := c.w.Write(b); err != nil {
-		c.err = fmt.Errorf("feed: write: %w", err)
-	}
+	c.fail(c.out.writeShared(b))
 }
 
 func (c *conn) flush() error {
@@ -556,14 +540,13 @@ func (c *conn) flush() error {
 		return c.err
 	}
 	c.begin()
-	if c.raw != nil {
-		if err := c.raw.flush(); err != nil {
-			c.err = fmt.Errorf("feed: write: %w", err)
-		}
-		return c.err
-	}
-	if err := c.rc.Flush(); err != nil {
-		c.err = fmt.Errorf("feed: flush: %w", err)
-	}
+	c.fail(c.out.flush())
 	return c.err
+}
+
+// fail ends the stream on err, the first write error.
+func (c *conn) fail(err error) {
+	if err != nil {
+		c.err = fmt.Errorf("feed: write: %w", err)
+	}
 }

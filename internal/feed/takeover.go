@@ -62,7 +62,7 @@ var lastChunk = []byte("0\r\n\r\n")
 // takeOver hijacks the stream's connection when it is plain HTTP/1.1 and
 // the writer allows it, and reports whether it did. The hub then counts
 // the stream until it ends (see Hub.Run).
-func (h *Hub) takeOver(c *conn, w http.ResponseWriter, r *http.Request) bool {
+func (h *Hub) takeOver(c *conn, w http.ResponseWriter, rc *http.ResponseController, r *http.Request) bool {
 	if r.TLS != nil || !r.ProtoAtLeast(1, 1) || r.ProtoAtLeast(2, 0) {
 		return false
 	}
@@ -77,23 +77,25 @@ func (h *Hub) takeOver(c *conn, w http.ResponseWriter, r *http.Request) bool {
 	if stopped {
 		return false
 	}
-	nc, _, err := c.rc.Hijack()
+	nc, _, err := rc.Hijack()
 	if err != nil {
 		h.takenOver.Done()
 		return false
 	}
-	c.raw = &rawStream{nc: nc, wc: netConn(nc), head: responseHead(w.Header(), time.Now())}
+	c.out = &rawStream{nc: nc, wc: netConn(nc), head: responseHead(w.Header(), time.Now())}
 	return true
 }
 
 // watch reads the connection until a read fails, which is when the
 // client closed or reset its end or the stream closed the connection, and
 // then calls done. A follower sends nothing after its request; whatever a
-// client sends anyway is read and dropped. The read deadline net/http may
-// have left from reading the request is cleared first: a stream has none.
+// client sends anyway is read and dropped, into a buffer kept small for
+// that reason: it lives as long as the stream. The read deadline net/http
+// may have left from reading the request is cleared first: a stream has
+// none.
 func (s *rawStream) watch(done func()) {
 	_ = s.wc.SetReadDeadline(time.Time{})
-	b := make([]byte, 512)
+	b := make([]byte, 16)
 	for {
 		if _, err := s.wc.Read(b); err != nil {
 			s.left.Store(true)
@@ -133,8 +135,10 @@ func responseHead(hdr http.Header, now time.Time) []byte {
 	return b.Bytes()
 }
 
+func (s *rawStream) setWriteDeadline(t time.Time) error { return s.wc.SetWriteDeadline(t) }
+
 // write adds b, which the caller may modify once write returns.
-func (s *rawStream) write(b []byte) {
+func (s *rawStream) write(b []byte) error {
 	from := len(s.own)
 	s.own = append(s.own, b...)
 	if n := len(s.parts); n > 0 && s.parts[n-1].shared == nil && s.parts[n-1].to == from {
@@ -143,12 +147,14 @@ func (s *rawStream) write(b []byte) {
 		s.parts = append(s.parts, part{from: from, to: len(s.own)})
 	}
 	s.size += len(b)
+	return nil
 }
 
 // writeShared adds b, which nobody modifies.
-func (s *rawStream) writeShared(b []byte) {
+func (s *rawStream) writeShared(b []byte) error {
 	s.parts = append(s.parts, part{shared: b})
 	s.size += len(b)
+	return nil
 }
 
 // flush writes what was added since the last flush as one chunk, behind

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/feed"
 	"github.com/tegata-dev/tegata/internal/httpapi"
@@ -39,11 +41,12 @@ func (b *lockedBuffer) String() string {
 
 // TestFeedStreamEndDoneBeforeItsClientSeesIt: when the client of a feed
 // stream that the hub took over from net/http reads its answer's end, the
-// stream's place under the stream caps is already free and why it ended
-// is logged (feed.WithEndHook), though the handlers around the hub have
-// not returned yet (held here): a verifier that reconnects at once is
-// admitted under its key's cap, as under net/http, which ends an answer
-// only once every handler returned.
+// stream's place under the stream caps is already free, why it ended is
+// logged and its request is counted and timed in the HTTP metrics
+// (feed.WithEndHook), though the handlers around the hub have not
+// returned yet (held here): a verifier that reconnects at once is
+// admitted under its key's cap, and a scrape finds the stream, as under
+// net/http, which ends an answer only once every handler returned.
 func TestFeedStreamEndDoneBeforeItsClientSeesIt(t *testing.T) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/t.db")
@@ -67,11 +70,16 @@ func TestFeedStreamEndDoneBeforeItsClientSeesIt(t *testing.T) {
 	t.Cleanup(func() { stopHub(); <-ran })
 
 	clk := testtime.NewClock(time.Unix(1_800_000_000, 0))
+	reg := prometheus.NewRegistry()
+	metrics, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var logs lockedBuffer
 	release := make(chan struct{})
 	srv := httptest.NewServer(httpapi.New(a, httpapi.Config{
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Clock: clk, FeedMaxAge: time.Minute,
-		Limits: httpapi.Limits{FeedStreamsPerKey: 1},
+		Limits: httpapi.Limits{FeedStreamsPerKey: 1}, Instruments: metrics,
 		Feed: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hub.ServeHTTP(w, r)
 			<-release // the handlers around the hub return only after the checks below
@@ -108,8 +116,41 @@ func TestFeedStreamEndDoneBeforeItsClientSeesIt(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, `reason="the stream reached its maximum age"`) {
 		t.Errorf("when the client read the end, why the stream ended was not logged yet:\n%s", l)
 	}
+	if n, timed := feedRequests(t, reg); n != 1 || timed != 1 {
+		t.Errorf(`when the client read the end, tegata_http_requests_total{route="GET /v1/feed",code="200"} = %v and the duration histogram's count %d, want 1 and 1`, n, timed)
+	}
 	if again := get(); again.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(again.Body)
 		t.Errorf("reconnecting at once under a cap of one stream per key = %d %s, want 200", again.StatusCode, b)
 	}
+}
+
+// feedRequests returns the count of GET /v1/feed answered 200 and the
+// count of the route's duration histogram, as a scrape of reg shows them.
+func feedRequests(t *testing.T, reg *prometheus.Registry) (requests float64, timed uint64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] != "GET /v1/feed" {
+				continue
+			}
+			switch mf.GetName() {
+			case "tegata_http_requests_total":
+				if labels["code"] == "200" {
+					requests = m.GetCounter().GetValue()
+				}
+			case "tegata_http_request_duration_seconds":
+				timed = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return requests, timed
 }

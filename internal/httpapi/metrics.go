@@ -38,9 +38,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
+// statusWriter notes the status a request is answered with, and records
+// the request's metrics once (record).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// What record needs; recorded is set once it has.
+	m        *Metrics
+	r        *http.Request
+	start    time.Time
+	recorded bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -59,6 +66,44 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// record counts and times the request, the first time it is called; it
+// runs on the request's goroutine.
+func (w *statusWriter) record() {
+	if w.recorded {
+		return
+	}
+	w.recorded = true
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	route := w.r.Pattern // set by the mux on this request
+	if route == "" || route == "/" {
+		route = "other"
+	}
+	w.m.requests.WithLabelValues(route, strconv.Itoa(w.status)).Inc()
+	w.m.latency.WithLabelValues(route).Observe(time.Since(w.start).Seconds())
+}
+
+// recordNow records the metrics of the request w answers now rather than
+// once its handler returns, when w is (or wraps) an instrumented writer:
+// a feed stream that took its connection over ends its answer before its
+// handlers return (feed.WithEndHook), and a client that saw the answer
+// end must find it counted and timed, as under net/http, which ends an
+// answer only once every handler has returned.
+func recordNow(w http.ResponseWriter) {
+	for {
+		switch t := w.(type) {
+		case *statusWriter:
+			t.record()
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return
+		}
+	}
+}
+
 // instrument counts and times every request to mux; with nil metrics it
 // returns mux itself.
 func (m *Metrics) instrument(mux *http.ServeMux) http.Handler {
@@ -66,17 +111,8 @@ func (m *Metrics) instrument(mux *http.ServeMux) http.Handler {
 		return mux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, m: m, r: r, start: time.Now()}
 		mux.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		route := r.Pattern // set by the mux on this request
-		if route == "" || route == "/" {
-			route = "other"
-		}
-		m.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		sw.record()
 	})
 }

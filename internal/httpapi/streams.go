@@ -119,7 +119,7 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 	// the frames it keeps on its goroutine's stack are small (see
 	// feed.Hub.ServeHTTP).
 	return func(w http.ResponseWriter, r *http.Request) {
-		r, end, err := s.openStream(r)
+		r, end, err := s.openStream(w, r)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -131,8 +131,9 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 
 // openStream admits a feed stream and arms what ends it (its key revoked,
 // its maximum age); it returns the request to serve it with and the func
-// that unregisters it once served.
-func (s *server) openStream(r *http.Request) (*http.Request, func(), error) {
+// that unregisters it once served, and records the request's metrics
+// (the answer w's).
+func (s *server) openStream(w http.ResponseWriter, r *http.Request) (*http.Request, func(), error) {
 	key := callerOf(r).key
 	secret, _ := bearer(r)
 	ctx, cancel := context.WithCancelCause(r.Context())
@@ -159,11 +160,12 @@ func (s *server) openStream(r *http.Request) (*http.Request, func(), error) {
 			s.log.InfoContext(r.Context(), "feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)
 		}
 		cancel(nil)
+		recordNow(w)
 	})
 	ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
 	// A stream that took its connection over ends its answer before the
-	// hub's handler returns: its place is freed and its end logged
-	// before its client can reconnect.
+	// hub's handler returns: its place is freed, its end logged and its
+	// request counted before its client can reconnect.
 	ctx = feed.WithEndHook(ctx, end)
 	return r.WithContext(ctx), end, nil
 }

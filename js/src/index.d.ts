@@ -41,6 +41,13 @@ export interface Logger {
   error?(msg: string, attrs?: object): void
 }
 
+/** A clock: the time in Unix milliseconds, and timers that fire as it passes them. */
+export interface Clock {
+  now(): number
+  setTimeout(f: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
 /** Options mirror Go's verifier.Config; durations in milliseconds. */
 export interface VerifierOptions {
   /** Base URLs of the authority nodes; discovery, keys, feed and introspection fail over between them. */
@@ -69,8 +76,12 @@ export interface VerifierOptions {
   cacheSize?: number
   /** Key set refetch period (default 5 min). */
   jwksRefreshMs?: number
-  /** Clock in Unix milliseconds (default Date.now). */
-  now?: () => number
+  /**
+   * The verifier's one clock (default the wall clock: Date.now and the global timers): its decisions
+   * (token times, staleness, leases) and its timers (lease renewals, pruning, key refresh) follow it.
+   * Waits on an authority (timeouts, retries, a silent stream) stay on the wall clock.
+   */
+  clock?: Clock
   logger?: Logger
   /** Bounds the start-up only. */
   signal?: AbortSignal

@@ -6,6 +6,7 @@ import { discover, fetchKeys, sameKey } from './keys.js'
 import { RevocationSet, FullError } from './set.js'
 import { Follower } from './feed.js'
 import { request, each, sleep, backoff } from './http.js'
+import { checkClock } from './clock.js'
 
 export const defaults = Object.freeze({
   leewayMs: 30_000, maxLifetimeMs: 3_600_000, staleAfterMs: 10_000, maxEntries: 2_000_000,
@@ -54,7 +55,7 @@ function checkOptions(o) {
     maxEntries: o.maxEntries > 0 ? o.maxEntries : defaults.maxEntries,
     cacheSize: o.cacheSize === undefined || o.cacheSize === 0 ? defaults.cacheSize : o.cacheSize,
     jwksRefreshMs: o.jwksRefreshMs > 0 ? o.jwksRefreshMs : defaults.jwksRefreshMs,
-    now: o.now ?? Date.now,
+    clock: checkClock(o.clock, 'createVerifier'),
     logger: { ...consoleLogger, ...(o.logger ?? {}) },
   }
 }
@@ -62,7 +63,7 @@ function checkOptions(o) {
 export class Verifier {
   constructor(opts) {
     this.cfg = checkOptions(opts)
-    this.now = this.cfg.now
+    this.clock = this.cfg.clock
     this.log = this.cfg.logger
     this.set = new RevocationSet(this.cfg.maxEntries)
     this.cache = this.cfg.cacheSize > 0 ? new Map() : null
@@ -81,7 +82,7 @@ export class Verifier {
     const ks = await this.retry(() => fetchKeys(this.cfg.authorities, this.closed.signal), signal)
     this.keys = ks.keys
     this.feed = new Follower({
-      urls: this.cfg.authorities, apiKey: this.cfg.feedKey, now: this.now, logger: this.log,
+      urls: this.cfg.authorities, apiKey: this.cfg.feedKey, clock: this.clock, logger: this.log,
       staleAfter: this.cfg.staleAfterMs, name: this.cfg.name, idle: Math.max(this.cfg.staleAfterMs / 2, 2000),
       apply: (e) => this.apply(e), reset: () => this.reset(), ready: () => this.complete(),
     })
@@ -109,9 +110,19 @@ export class Verifier {
     }
   }
 
+  /** now is the clock's time, Unix ms. */
+  now() {
+    return this.clock.now()
+  }
+
+  /** every calls fn every ms on the verifier's clock until close. */
   every(ms, fn) {
-    const t = setInterval(fn, ms)
-    t.unref()
+    const t = { handle: null }
+    const arm = () => {
+      t.handle = this.clock.setTimeout(() => { arm(); fn() }, ms)
+      t.handle?.unref?.()
+    }
+    arm()
     this.timers.push(t)
   }
 
@@ -327,7 +338,7 @@ export class Verifier {
 
   async close() {
     this.closed.abort(new Error('tegata: verifier closed'))
-    for (const t of this.timers) clearInterval(t)
+    for (const t of this.timers) this.clock.clearTimeout(t.handle)
     await this.feed?.close()
   }
 }

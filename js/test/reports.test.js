@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { createVerifier } from '../src/index.js'
+import { RENEW_SHARE } from '../src/feed.js'
 import { startAuthority } from './helpers/authority.js'
 import { reportProxy } from './helpers/proxy.js'
+import { fakeClock } from './helpers/clock.js'
 
 /** until resolves once cond() holds, checking every 10 ms; it fails after ms. */
 async function until(what, cond, ms = 20_000) {
@@ -19,6 +21,16 @@ async function until(what, cond, ms = 20_000) {
     if (performance.now() > end) assert.fail(`waited ${ms} ms for ${what}`)
     await delay(10)
   }
+}
+
+/** retryWait is the most a follower waits before its retry after failures failed reports: 100 ms doubling up to 1 s. */
+const retryWait = (failures) => Math.min(100 * 2 ** (failures - 1), 1000)
+
+/** retriesWithin is the most retries that fit in ms, each waiting at least half its retryWait. */
+function retriesWithin(ms) {
+  let n = 0
+  for (let t = retryWait(1) / 2; t <= ms; t += retryWait(n + 1) / 2) n++
+  return n
 }
 
 const bodies = (p) => p.reports.map((r) => `${r.body.position}/${r.body.ready}/${r.status}`)
@@ -64,36 +76,84 @@ describe('follower reports', () => {
     }
   })
 
-  it('renews its lease every half of its bound', async () => {
-    const bound = 2000
-    await start({ staleAfterMs: bound })
+  it('renews its lease every half of it, on its clock', async () => {
+    // The lease runs out on the verifier's clock, and is renewed on it: a
+    // stopped clock the test moves, to the millisecond. A report's lease
+    // counts from when it was sent, its renewal from its answer: on the
+    // stopped clock, the same instant.
+    const bound = 60_000
+    const clock = fakeClock(Date.now())
+    await start({ staleAfterMs: bound, clock })
     try {
       await v.ready()
-      await until('four reports answered', () => p.reports.length >= 4 && p.reports[3].status !== 0)
-      const r = p.reports.slice(0, 4)
-      for (let i = 1; i < r.length; i++) {
-        const gap = r[i].at - r[i - 1].at
-        // Not before half the lease has passed since the report that earned
-        // it was sent (the proxy sees reports a little apart from when they
-        // left); before the lease runs out, or the verifier goes stale.
-        assert.ok(gap >= bound / 2 - 50 && gap < bound, `report ${i} came ${gap.toFixed(0)} ms after the one before, want half the bound, ${bound / 2} ms`)
+      for (let i = 1; i <= 2; i++) {
+        const sent = clock.now()
+        const lease = Math.min(bound, p.reports[i - 1].answer.lease_ms)
+        assert.equal(v.feed.state().freshUntil, sent + lease, `lease ${i}: from its report's send time`)
+        const due = sent + lease / RENEW_SHARE
+        await until(`renewal ${i} armed`, () => clock.armedAt(due))
+        clock.add(due - 1 - clock.now())
+        assert.ok(clock.armedAt(due) && p.reports.length === i, `renewal ${i} went before half the lease had passed`)
+        clock.add(1)
+        await until(`renewal ${i} answered`, () => p.reports[i]?.answer)
+        await until(`renewal ${i}'s lease`, () => v.feed.state().freshUntil === due + Math.min(bound, p.reports[i].answer.lease_ms))
       }
-      assert.ok(r.every((x) => x.body.ready && x.status === 200), JSON.stringify(bodies(p)))
+      assert.deepEqual(p.reports.map((x) => `${x.body.ready}/${x.status}`), ['true/200', 'true/200', 'true/200'])
     } finally {
       await stop()
     }
   })
 
-  it('retries a failed first report on its timer, not at every revocation', async () => {
+  it('earns its freshness by leases, not heartbeats, on a stream whose answer names no epoch', async () => {
+    // A proxy may drop a header; heartbeats name the epoch too. A follower
+    // that counted heartbeats as freshness would be current, after a
+    // freeze, on heartbeats sent long before.
+    const clock = fakeClock(Date.now())
+    await start({ staleAfterMs: 60_000, clock }, { stripEpoch: true })
+    try {
+      await until('a report answered', () => p.reports[0]?.answer)
+      await v.ready()
+      const lease = Math.min(60_000, p.reports[0].answer.lease_ms)
+      assert.equal(v.feed.state().freshUntil, clock.now() + lease, 'fresh until the lease runs out')
+      assert.ok(v.feed.state().epoch, 'the epoch taken from the heartbeat')
+    } finally {
+      await stop()
+    }
+  })
+
+  it('retries a failed report on a backoff from 100 ms doubling to 1 s, as Go\'s follower does', async () => {
+    await start({ staleAfterMs: 60_000 }, { fail: 502, failTimes: 4 })
+    try {
+      await v.ready()
+      const r = p.reports.slice(0, 5)
+      assert.deepEqual(r.map((x) => x.status), [502, 502, 502, 502, 200], 'four failed reports, then the lease')
+      for (let i = 1; i < r.length; i++) {
+        // Retry i waits between half and all of min(100 ms × 2^(i-1), 1 s):
+        // never less, whatever the machine's load.
+        const gap = r[i].at - r[i - 1].at
+        assert.ok(gap >= retryWait(i) / 2 - 2, `retry ${i} came ${gap.toFixed(0)} ms after the failure before it, want at least ${retryWait(i) / 2} ms`)
+      }
+      // The first retry waits 50-100 ms; a fixed retry a second would wait
+      // 1 s. Ten times the backoff's bound keeps a loaded machine's round
+      // trip from failing the test, where a sum of all the waits would not.
+      const first = r[1].at - r[0].at
+      assert.ok(first < 1000, `the first retry came ${first.toFixed(0)} ms after the failed report, want the backoff's 50-100 ms and a round trip, not a second`)
+    } finally {
+      await stop()
+    }
+  })
+
+  it('retries a failed first report on the backoff, not at every revocation', async () => {
     await start({ staleAfterMs: 60_000 }, { fail: 502 })
     try {
       await v.feed.wait((st) => st.synced)
       const t0 = performance.now()
       for (let i = 0; i < 30; i++) await v.waitApplied(await revoke(a, 'failing'))
-      const allowed = Math.floor((performance.now() - t0) / 1000) + 2
+      const elapsed = performance.now() - t0
+      const allowed = retriesWithin(elapsed) + 2
       assert.ok(p.reports.length >= 1, 'a first report was tried')
       assert.ok(p.reports.length <= allowed,
-        `${p.reports.length} reports over 30 revocations in ${(performance.now() - t0).toFixed(0)} ms while every report failed, want at most ${allowed} (a retry a second)`)
+        `${p.reports.length} reports over 30 revocations in ${elapsed.toFixed(0)} ms while every report failed, want at most ${allowed} (the retries' backoff)`)
     } finally {
       await stop()
     }

@@ -1,7 +1,8 @@
 // An HTTP proxy in front of a real `tegata serve` that records what a
 // follower sends its node: every position report (POST /v1/feed/position)
 // with the node's answer, and every feed stream opened. A test may fail
-// reports, switch the node behind it, or hold a stream back: all of it, or
+// reports (all of them, or the next failTimes), leave the stream's epoch
+// header out (stripEpoch), switch the node behind it, or hold a stream back: all of it, or
 // from its first heartbeat on (a catch-up that takes as long as the test
 // wants).
 import http from 'node:http'
@@ -10,15 +11,16 @@ const POSITION = '/v1/feed/position'
 
 /**
  * reportProxy forwards to target (a base URL). Its reports are
- * { at, body, status, stream, beats } in arrival order: at on
- * performance.now(), stream the number of streams opened by then, beats
+ * { at, body, status, answer, stream, beats } in arrival order: at on
+ * performance.now(), answer the node's answer once it is in (the parsed
+ * JSON of a 200), stream the number of streams opened by then, beats
  * the heartbeats sent on the last of them.
  */
 export async function reportProxy(target) {
   const agent = new http.Agent({ keepAlive: true })
   const socks = new Set()
   const p = {
-    target, reports: [], streams: 0, beats: 0, fail: 0, hold: '', held: [],
+    target, reports: [], streams: 0, beats: 0, fail: 0, failTimes: Infinity, stripEpoch: false, hold: '', held: [],
     /** cut ends every connection to the proxy: the follower opens a new stream. */
     cut() {
       for (const s of socks) s.destroy()
@@ -43,13 +45,19 @@ export async function reportProxy(target) {
       const body = JSON.parse(Buffer.concat(chunks).toString())
       const r = { at: performance.now(), body, status: 0, stream: p.streams, beats: p.beats }
       p.reports.push(r)
-      if (p.fail > 0) {
+      if (p.fail > 0 && p.failTimes > 0) {
+        p.failTimes--
         r.status = p.fail
         res.writeHead(p.fail, { 'Content-Type': 'text/plain' }).end('failed by the test proxy\n')
         return
       }
       const up = upstream(req, (u) => {
-        r.status = u.statusCode
+        const answer = []
+        u.on('data', (c) => answer.push(c))
+        u.on('end', () => {
+          if (u.statusCode === 200) r.answer = JSON.parse(Buffer.concat(answer).toString())
+          r.status = u.statusCode
+        })
         res.writeHead(u.statusCode, u.headers)
         u.pipe(res)
       }, res)
@@ -88,6 +96,7 @@ export async function reportProxy(target) {
     }
     if (state === 'holding') holdNow()
     const up = upstream(req, (u) => {
+      if (stream && p.stripEpoch) delete u.headers['tegata-epoch']
       res.writeHead(u.statusCode, u.headers)
       res.flushHeaders()
       u.on('data', (c) => {
