@@ -16,7 +16,7 @@ import (
 	"github.com/tegata-dev/tegata/verifier"
 )
 
-func newTestAuthority(t *testing.T) (*Authority, *testtime.Clock) {
+func newTestAuthority(t testing.TB) (*Authority, *testtime.Clock) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
 	if err != nil {
@@ -364,4 +364,49 @@ func TestAlgorithmChangeAppliesAtRotation(t *testing.T) {
 	if err != nil || k.Algorithm != token.ES256 {
 		t.Fatalf("RotateKey = %+v, %v, want an ES256 key", k, err)
 	}
+}
+
+// TestReloadKeepsAnUnchangedRing: reloading keys that did not change, at
+// an instant that changes none of their states, keeps the ring built
+// before (no private half opened again); a new key, a key whose
+// retirement comes, and one whose publication ends each give a new ring.
+func TestReloadKeepsAnUnchangedRing(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	reload := func(what string, wantNew bool) *keyring {
+		t.Helper()
+		before := a.ring()
+		if err := a.ReloadKeys(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.ring() != before; got != wantNew {
+			t.Fatalf("%s: ReloadKeys() built a new ring = %v, want %v", what, got, wantNew)
+		}
+		return a.ring()
+	}
+	first, _ := a.ring().current(clk.Now())
+	reload("nothing changed", false)
+	clk.Add(time.Minute)
+	reload("a minute later", false)
+	before := a.ring()
+	k, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ring() == before {
+		t.Fatal("RotateKey kept the ring without the new key")
+	}
+	reload("after the rotation", false)
+	clk.Add(a.cfg.KeyPublishDelay)
+	r := reload("the first key's retirement", true)
+	if cur, _ := r.current(clk.Now()); cur.ID != k.ID {
+		t.Errorf("after the retirement the ring signs with %s, want %s", cur.ID, k.ID)
+	}
+	reload("after the retirement", false)
+	clk.Add(a.keyWindow() + time.Second)
+	r = reload("the end of the first key's publication", true)
+	if strings.Contains(string(r.jwks), first.ID) {
+		t.Errorf("JWKS after the first key's publication ended still holds it")
+	}
+	reload("after its publication ended", false)
 }

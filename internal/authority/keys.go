@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -28,6 +29,44 @@ type keyring struct {
 	public  *token.KeySet
 	jwks    []byte
 	all     []store.SigningKey
+	// builtAt is the instant the ring was built for: which keys it
+	// publishes and opens follows from all and it (see unchanged).
+	builtAt time.Time
+}
+
+// sortKeys puts keys in the ring's order: SignFrom ascending, ties in the
+// order given (the store's).
+func sortKeys(keys []store.SigningKey) {
+	sort.SliceStable(keys, func(i, j int) bool { return keys[i].SignFrom.Before(keys[j].SignFrom) })
+}
+
+// unchanged reports whether building a ring of keys (in the ring's order)
+// at now would give r again: the same keys, each published and opened as
+// it was at r.builtAt. A node reloads its keys every few seconds, and
+// nearly always finds them unchanged; rebuilding the ring each time opened
+// every private half again and encoded the JWKS anew.
+func (r *keyring) unchanged(keys []store.SigningKey, now time.Time, window time.Duration) bool {
+	if len(keys) != len(r.all) {
+		return false
+	}
+	for i, k := range keys {
+		if !sameKey(k, r.all[i]) || published(k, now, window) != published(k, r.builtAt, window) || retired(k, now) != retired(k, r.builtAt) {
+			return false
+		}
+	}
+	return true
+}
+
+// retired reports whether k no longer signs at now (buildKeyring then
+// leaves its private half closed).
+func retired(k store.SigningKey, now time.Time) bool {
+	return !k.RetiredAt.IsZero() && !k.RetiredAt.After(now)
+}
+
+func sameKey(a, b store.SigningKey) bool {
+	return a.ID == b.ID && a.Algorithm == b.Algorithm && a.Purpose == b.Purpose &&
+		bytes.Equal(a.Public, b.Public) && bytes.Equal(a.PrivateEnc, b.PrivateEnc) &&
+		a.CreatedAt.Equal(b.CreatedAt) && a.SignFrom.Equal(b.SignFrom) && a.RetiredAt.Equal(b.RetiredAt)
 }
 
 type signer struct {
@@ -61,8 +100,8 @@ func published(k store.SigningKey, now time.Time, window time.Duration) bool {
 }
 
 func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyring, error) {
-	sort.Slice(keys, func(i, j int) bool { return keys[i].SignFrom.Before(keys[j].SignFrom) })
-	r := &keyring{all: keys}
+	sortKeys(keys)
+	r := &keyring{all: keys, builtAt: now}
 	var pubs []token.PublicKey
 	var eventPubs []jose.JSONWebKey
 	for _, k := range keys {
@@ -82,7 +121,7 @@ func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyri
 		} else {
 			pubs = append(pubs, token.PublicKey{ID: k.ID, Algorithm: k.Algorithm, Key: pub})
 		}
-		if !k.RetiredAt.IsZero() && !k.RetiredAt.After(now) {
+		if retired(k, now) {
 			continue // verifies only; its private half is never opened again
 		}
 		priv, err := a.openPrivateKey(k)
@@ -184,6 +223,12 @@ func (a *Authority) reloadKeys(ctx context.Context) error {
 			a.log.Info("signing key added", "kid", k.ID, "alg", k.Algorithm, "sign_from", now.UTC(), "reason", "first start")
 		}
 		return a.reloadKeys(ctx)
+	}
+	if cur := a.ring(); cur != nil {
+		sortKeys(keys)
+		if cur.unchanged(keys, now, a.keyWindow()) {
+			return nil
+		}
 	}
 	ring, err := a.buildKeyring(keys, now)
 	if err != nil {

@@ -332,7 +332,7 @@ func (c *Client) Run(ctx context.Context) error {
 		} else {
 			s.log.Log(ctx, endedLevel(healthy, err), "feed: stream ended", "url", base, "err", err, "failures", failures)
 		}
-		if !sleep(ctx, s.backoff(failures)) {
+		if !sleep(ctx, s.wait(failures, err)) {
 			return nil
 		}
 	}
@@ -428,6 +428,53 @@ func defaultHTTPClient() *http.Client {
 
 func (s *follower) backoff(failures int) time.Duration {
 	return Backoff(failures, s.retryMin, s.retryMax)
+}
+
+// wait is how long to wait before the next stream after failures
+// consecutive failures, the last ending with err: the backoff, or longer
+// when the node said when to come back (Retry-After on a 429: the stream
+// caps are full, and a follower retrying sooner only adds to the storm).
+// A Retry-After wait is jittered up to half again: the followers a node
+// turned away in one storm, told the same seconds, would otherwise come
+// back together.
+func (s *follower) wait(failures int, err error) time.Duration {
+	d := s.backoff(failures)
+	var later *retryLater
+	if errors.As(err, &later) {
+		d = max(d, later.after+rand.N(later.after/2+1))
+	}
+	return d
+}
+
+// retryLater is the error of an answer that says when to try again.
+type retryLater struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryLater) Error() string { return e.err.Error() }
+func (e *retryLater) Unwrap() error { return e.err }
+
+// maxRetryAfter caps the wait a 429's Retry-After asks for. A node asks
+// for a few seconds (5 past its stream caps); a proxy in front of it may
+// ask for an hour (a maintenance page), which would keep the verifier
+// stale that long though another node, or the same one a minute later,
+// would take its stream. Past the cap the follower asks again, and at
+// worst is turned away again. tegata's Node follower (js/src/feed.js)
+// caps it the same.
+const maxRetryAfter = 30 * time.Second
+
+// retryAfter reads a Retry-After header's delay in whole seconds (the
+// form a node sends), at most maxRetryAfter; 0 for none or another form.
+func retryAfter(h http.Header) time.Duration {
+	n, err := strconv.Atoi(h.Get("Retry-After"))
+	if errors.Is(err, strconv.ErrRange) && n > 0 {
+		err = nil // more seconds than an int holds: the cap
+	}
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n), maxRetryAfter/time.Second) * time.Second
 }
 
 // Backoff returns the jittered wait before the next attempt after failures
@@ -571,7 +618,11 @@ func checkResponse(resp *http.Response) error {
 		case resp.StatusCode == http.StatusConflict && errorCode(body) == codeIDTaken:
 			kind = errIDTaken
 		}
-		return fmt.Errorf("%w: %s: %s", kind, resp.Status, strings.TrimSpace(string(body)))
+		err := fmt.Errorf("%w: %s: %s", kind, resp.Status, strings.TrimSpace(string(body)))
+		if d := retryAfter(resp.Header); d > 0 && resp.StatusCode == http.StatusTooManyRequests {
+			return &retryLater{err: err, after: d}
+		}
+		return err
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt != "text/event-stream" {

@@ -1,9 +1,13 @@
 package feed
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,11 +73,11 @@ func TestIdleTimeoutDefault(t *testing.T) {
 	}
 }
 
-// TestRefusalsThatReconnect: a node's unknown_verifier ends the stream
-// only once no report has been taken for the renewals' interval
-// (1/RenewShare of the bound), to the nanosecond; verifier_id_taken
-// renames the client and ends it at once; any other refusal leaves the
-// stream be.
+// TestRefusalsThatReconnect: a node's unknown_verifier or conflict (another
+// epoch) ends the stream only once no report has been taken for the
+// renewals' interval (1/RenewShare of the bound), to the nanosecond;
+// verifier_id_taken renames the client and ends it at once; any other
+// refusal leaves the stream be.
 func TestRefusalsThatReconnect(t *testing.T) {
 	t.Parallel()
 	const bound = 30 * time.Second
@@ -88,8 +92,10 @@ func TestRefusalsThatReconnect(t *testing.T) {
 	}{
 		{"unknown within a renewal's interval", codeUnknown, renewal - time.Nanosecond, false, false},
 		{"unknown a renewal's interval on", codeUnknown, renewal, true, false},
+		{"another epoch within a renewal's interval", codeConflict, renewal - time.Nanosecond, false, false},
+		{"another epoch a renewal's interval on", codeConflict, renewal, true, false},
 		{"id taken at once", codeIDTaken, 0, true, true},
-		{"another code", "conflict_of_some_other_kind", bound, false, false},
+		{"another code", "some_other_code", bound, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := testtime.NewClock(answered.Add(tt.since))
@@ -103,6 +109,52 @@ func TestRefusalsThatReconnect(t *testing.T) {
 			}
 			if got := c.State().ID != "v1"; got != tt.renamed {
 				t.Errorf("refused(%q): id %q, renamed %v, want %v", tt.code, c.State().ID, got, tt.renamed)
+			}
+		})
+	}
+}
+
+// TestRetryAfterIsCapped: a 429's Retry-After holds the next stream back
+// as long as it says, in whole seconds, up to maxRetryAfter (a proxy's
+// hour is cut to the cap), plus up to half again of jitter; any other
+// form, or none, leaves the backoff alone.
+func TestRetryAfterIsCapped(t *testing.T) {
+	t.Parallel()
+	s := (&Client{}).follower() // backoff after one failure: at most 100 ms
+	for _, tt := range []struct {
+		name, header string
+		want         time.Duration // the Retry-After wait; 0: the backoff's
+	}{
+		{"none", "", 0},
+		{"seconds", "5", 5 * time.Second},
+		{"at the cap", "30", maxRetryAfter},
+		{"past the cap", "31", maxRetryAfter},
+		{"a proxy's hour", "3600", maxRetryAfter},
+		{"more seconds than a Duration holds", "9223372036854775807", maxRetryAfter},
+		{"more seconds than an int holds", "99999999999999999999", maxRetryAfter},
+		{"zero", "0", 0},
+		{"negative", "-5", 0},
+		{"a fraction", "1.5", 0},
+		{"a date", "Wed, 21 Oct 2026 07:28:00 GMT", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: http.StatusTooManyRequests, Status: "429 Too Many Requests",
+				Header: http.Header{}, Body: io.NopCloser(strings.NewReader(`{"error":"too_many_streams"}`))}
+			if tt.header != "" {
+				resp.Header.Set("Retry-After", tt.header)
+			}
+			err := checkResponse(resp)
+			if !errors.Is(err, ErrStatus) {
+				t.Fatalf("checkResponse(429, Retry-After %q) = %v, want an error wrapping ErrStatus", tt.header, err)
+			}
+			lo, hi := tt.want, tt.want*3/2
+			if tt.want == 0 {
+				lo, hi = 50*time.Millisecond, 100*time.Millisecond
+			}
+			for range 100 {
+				if got := s.wait(1, err); got < lo || got > hi {
+					t.Fatalf("wait after a 429 with Retry-After %q = %v, want %v to %v", tt.header, got, lo, hi)
+				}
 			}
 		})
 	}

@@ -480,6 +480,12 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 	if r.single {
 		sent, a, err = r.viaPOST(ctx, st, ready)
 	}
+	if err == nil && a.leaseMS <= 0 {
+		// A node that cannot vouch for the client answers 503; a lease
+		// under a millisecond comes as none. Either way there is no lease
+		// to renew on: the report is retried on the backoff.
+		err = fmt.Errorf("feed: the node granted no lease (lease_ms %d)", a.leaseMS)
+	}
 	if err != nil {
 		r.mu.Lock()
 		r.reported.Store(prevReported)
@@ -491,7 +497,13 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 		}
 		return 0, err
 	}
-	d := min(r.s.c.Follower.StaleAfter, time.Duration(a.leaseMS)*time.Millisecond)
+	// A lease longer than the bound counts as the bound. Compared in
+	// milliseconds: a lease_ms past a Duration's range would wrap into a
+	// lease in the past, renewed at once, again and again.
+	d := r.s.c.Follower.StaleAfter
+	if a.leaseMS <= d.Milliseconds() {
+		d = time.Duration(a.leaseMS) * time.Millisecond
+	}
 	r.s.c.addLease(lease{head: a.head, until: sent.Add(d), epoch: st.Epoch})
 	r.heard(a.head)
 	return d, nil
@@ -618,21 +630,23 @@ func (r *reporter) viaPOST(ctx context.Context, st State, ready bool) (time.Time
 }
 
 // refused acts on a report's refusal that a new stream fixes: the node has
-// no record of this verifier (only a stream makes one), or another
-// verifier holds its id (take a new one first).
+// no record of this verifier (only a stream makes one), another verifier
+// holds its id (take a new one first), or the node follows another epoch
+// (the new stream's answer names it, and the client starts over).
 //
-// A node without a record is believed only once no report has been taken
-// for the renewals' interval, 1/RenewShare of the staleness bound
-// (answered is when one last was), by when a renewal has gone unanswered:
-// behind a balancer that spreads requests over nodes, the stream's node
-// takes the reports that reach it while the others answer
-// unknown_verifier, and reconnecting on each of those would end a good
-// stream again and again, leaving the verifier never current.
+// A node without a record, or of another epoch, is believed only once no
+// report has been taken for the renewals' interval, 1/RenewShare of the
+// staleness bound (answered is when one last was), by when a renewal has
+// gone unanswered: behind a balancer that spreads requests over nodes, the
+// stream's node takes the reports that reach it while the others answer
+// unknown_verifier (or conflict, nodes of another cluster), and
+// reconnecting on each of those would end a good stream again and again,
+// leaving the verifier never current.
 func (s *follower) refused(code string, answered time.Time) {
 	switch code {
 	case codeIDTaken:
 		s.c.renewID(s.log)
-	case codeUnknown:
+	case codeUnknown, codeConflict:
 		if s.now().Sub(answered) < s.c.Follower.StaleAfter/RenewShare {
 			return
 		}

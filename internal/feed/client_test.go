@@ -366,3 +366,34 @@ func TestClientCleanEndIsNotAWarning(t *testing.T) {
 		t.Errorf("a healthy stream ended cleanly by the server is logged at %v, want INFO", got[0])
 	}
 }
+
+// TestClientWaitsRetryAfter: a stream answered 429 with Retry-After is
+// tried again no sooner than the node said, not on the backoff's first
+// step (at most 100 ms).
+func TestClientWaitsRetryAfter(t *testing.T) {
+	t.Parallel()
+	var (
+		mu    sync.Mutex
+		tries []time.Time
+	)
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		tries = append(tries, time.Now())
+		n := len(tries)
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"error":"too_many_streams"}`, http.StatusTooManyRequests)
+			return
+		}
+		beatingStream(w, r)
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}}
+	startClient(t, c)
+	waitFor(t, "a stream opened", func() bool { return c.State().Synced })
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := tries[1].Sub(tries[0]); gap < time.Second {
+		t.Errorf("the stream after a 429 with Retry-After: 1 was opened %v after it, want at least 1s", gap)
+	}
+}

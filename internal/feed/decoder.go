@@ -44,9 +44,14 @@ type Event struct {
 // LF, CRLF and CR line ends; a leading byte order mark). Other fields, retry
 // included, are ignored. A Decoder is not safe for concurrent use.
 type Decoder struct {
-	r       io.Reader
-	buf     []byte
-	r0, r1  int // unread bytes are buf[r0:r1]
+	r      io.Reader
+	buf    []byte
+	r0, r1 int // unread bytes are buf[r0:r1]
+	// cr is where the first CR at or after r0 is in buf, r1 if none is
+	// before it; below r0 when not yet looked for. A stream's lines end in
+	// LF alone, as the feed's do, and one look per read then finds no CR
+	// for all its lines.
+	cr      int
 	readErr error
 	err     error // sticky: the stream is not resumable past it
 	skipLF  bool  // the last line ended with CR: a following LF belongs to it
@@ -73,7 +78,7 @@ const (
 
 // NewDecoder returns a Decoder reading from r.
 func NewDecoder(r io.Reader) *Decoder {
-	return &Decoder{r: r, buf: make([]byte, minReadSize)}
+	return &Decoder{r: r, buf: make([]byte, minReadSize), cr: -1}
 }
 
 var bom = []byte("\xef\xbb\xbf")
@@ -127,6 +132,10 @@ func (d *Decoder) dispatch() (Event, bool) {
 }
 
 func (d *Decoder) field(line []byte) error {
+	if value, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+		// Most lines of a stream: every entry of a revocations event.
+		return d.appendData(value)
+	}
 	if line[0] == ':' {
 		return nil // comment
 	}
@@ -139,11 +148,7 @@ func (d *Decoder) field(line []byte) error {
 	case "event":
 		d.typ = internType(value)
 	case "data":
-		if len(d.data)+len(value)+1 > MaxEventSize {
-			return ErrEventTooLarge
-		}
-		d.data = grow(d.data, len(value)+1, MaxEventSize)
-		d.data = append(append(d.data, value...), '\n')
+		return d.appendData(value)
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 && string(value) != d.id {
 			d.id = string(value)
@@ -153,6 +158,16 @@ func (d *Decoder) field(line []byte) error {
 			d.head = n
 		}
 	}
+	return nil
+}
+
+// appendData appends a data line's value to the event's data.
+func (d *Decoder) appendData(value []byte) error {
+	if len(d.data)+len(value)+1 > MaxEventSize {
+		return ErrEventTooLarge
+	}
+	d.data = grow(d.data, len(value)+1, MaxEventSize)
+	d.data = append(append(d.data, value...), '\n')
 	return nil
 }
 
@@ -192,7 +207,7 @@ func (d *Decoder) readLine() ([]byte, error) {
 				continue
 			}
 		}
-		i := indexLineEnd(win)
+		i := d.indexLineEnd(win)
 		if i < 0 {
 			if len(d.line)+len(win) > MaxLineSize {
 				return nil, ErrLineTooLong
@@ -214,17 +229,26 @@ func (d *Decoder) readLine() ([]byte, error) {
 	}
 }
 
-// indexLineEnd returns the index of the first CR or LF in b, or -1.
-func indexLineEnd(b []byte) int {
-	i := bytes.IndexByte(b, '\n')
-	head := b
-	if i >= 0 {
-		head = b[:i]
+// indexLineEnd returns the index of the first CR or LF in win, the unread
+// bytes, or -1.
+func (d *Decoder) indexLineEnd(win []byte) int {
+	if d.cr < d.r0 {
+		d.cr = d.r1
+		if j := bytes.IndexByte(win, '\r'); j >= 0 {
+			d.cr = d.r0 + j
+		}
 	}
-	if j := bytes.IndexByte(head, '\r'); j >= 0 {
-		return j
+	cr := d.cr - d.r0
+	if cr < len(win) {
+		win = win[:cr]
 	}
-	return i
+	if i := bytes.IndexByte(win, '\n'); i >= 0 {
+		return i
+	}
+	if cr < d.r1-d.r0 {
+		return cr
+	}
+	return -1
 }
 
 // fill reads more input into the empty buffer. Its size follows the
@@ -250,7 +274,7 @@ func (d *Decoder) fill() error {
 		d.line = shrink(d.line)
 	}
 	n, err := d.r.Read(d.buf)
-	d.r0, d.r1 = 0, n
+	d.r0, d.r1, d.cr = 0, n, -1
 	if err != nil {
 		d.readErr = err
 	}

@@ -133,6 +133,9 @@ const (
 	codeIDTaken = "verifier_id_taken"
 	// codeTooMany (429): the caps per API key and address.
 	codeTooMany = "too_many_verifiers"
+	// codeConflict (409): a report names another epoch than the node's;
+	// the client reconnects its stream, whose answer names the node's.
+	codeConflict = "conflict"
 )
 
 // check validates what a follower says about itself.

@@ -67,6 +67,14 @@ type HubConfig struct {
 	// that long, so that no record, lease or wait outlives it. Zero:
 	// DefaultStaleAfterCap; negative: MaxStaleAfter.
 	StaleAfterCap time.Duration
+	// Heard, when set, returns what the Source's process has heard of the
+	// log's appends (store.Notifier.Heard): the highest head committed,
+	// and the highest committed by an append whose caller waits for its
+	// confirmation. A wake-up comes after them. The hub reads the log up
+	// to a head heard without reading the head first, and asks its
+	// followers for an asked head in the same write as the entries (see
+	// Ask). Nil: the head is read at every wake-up, and only Ask asks.
+	Heard func() (head, asked int64)
 	// SharedRecords says that other nodes read the follower records this
 	// hub hands out to be stored (ChangedFollowers), and judge by their
 	// Heard whether a follower is still live: every report then hands the
@@ -130,6 +138,9 @@ type Hub struct {
 
 	// frames is the tailer's scratch for a batch: the ring keeps copies.
 	frames []frame
+	// heardBefore is what HubConfig.Heard returned when the hub last
+	// found the log replaced (see heard). The tailer's.
+	heardBefore struct{ head, asked int64 }
 
 	ran   atomic.Bool
 	ready chan struct{} // closed once Run has read the head
@@ -247,16 +258,16 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
-			h.poll(ctx)
+			h.poll(ctx, true)
 		case <-h.kicked:
-			h.poll(ctx)
+			h.poll(ctx, false)
 		case <-tick.C:
 			// A heartbeat tells verifiers "you have everything up to the
 			// head". Only a successful read of the log may say so: a node
 			// cut off from its database while other nodes still record
 			// revocations must go quiet, so its verifiers turn stale and
 			// fail over, instead of trusting a set that misses entries.
-			if h.poll(ctx) {
+			if h.poll(ctx, false) {
 				h.heartbeat()
 			}
 		}
@@ -286,10 +297,12 @@ func (h *Hub) start(ctx context.Context, tick <-chan time.Time) bool {
 }
 
 // poll reads everything the Source has after the hub's head into the ring.
-// It reports whether the Source answered.
-func (h *Hub) poll(ctx context.Context) bool {
+// It reports whether the Source answered. woken says a wake-up of the
+// Source brought it: a head heard since (HubConfig.Heard) then stands for
+// the head's read.
+func (h *Hub) poll(ctx context.Context, woken bool) bool {
 	for {
-		full, err := h.pollBatch(ctx)
+		full, err := h.pollBatch(ctx, woken)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.Warn("feed: reading the log failed", "err", err)
@@ -299,9 +312,46 @@ func (h *Hub) poll(ctx context.Context) bool {
 		}
 		if !full {
 			h.unread.Store(false)
+			// An ask heard after the entries it asks for were read is
+			// written on its own.
+			if _, asked := h.heard(); asked > 0 {
+				h.Ask(asked)
+			}
 			return true
 		}
 	}
+}
+
+// heard is HubConfig.Heard, or nothing heard without it. What was heard
+// of the log before the hub found it replaced (by a lower head) is
+// another log's, and is left out.
+func (h *Hub) heard() (head, asked int64) {
+	if h.cfg.Heard == nil {
+		return 0, 0
+	}
+	head, asked = h.cfg.Heard()
+	if head <= h.heardBefore.head {
+		head = 0
+	}
+	if asked <= h.heardBefore.asked {
+		asked = 0
+	}
+	return head, asked
+}
+
+// sourceHeadAfter returns the Source's head, where the hub at pos reads
+// from. After a wake-up, a head heard above pos stands for it: the append
+// that raised it committed, so every entry up to it is visible, and a
+// notified commit costs one read instead of two. Ticks and kicks read the
+// head itself, which also finds a log replaced by a lower head and
+// appends whose notification was lost.
+func (h *Hub) sourceHeadAfter(ctx context.Context, pos int64, woken bool) (int64, error) {
+	if woken {
+		if heard, _ := h.heard(); heard > pos {
+			return heard, nil
+		}
+	}
+	return h.src.Head(ctx)
 }
 
 // reading reports whether the tailer's last read of the Source worked. A
@@ -313,15 +363,15 @@ func (h *Hub) reading() bool { return !h.unread.Load() }
 
 // pollBatch reads one batch and reports whether it was full (more may
 // follow).
-func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
-	// The head is read first: every entry up to it is then visible, so
+func (h *Hub) pollBatch(ctx context.Context, woken bool) (full bool, err error) {
+	// The head is known first: every entry up to it is then visible, so
 	// after a short batch the position may move up to it even when the
 	// entries in between were pruned.
-	srcHead, err := h.src.Head(ctx)
+	pos := h.Head()
+	srcHead, err := h.sourceHeadAfter(ctx, pos, woken)
 	if err != nil {
 		return false, err
 	}
-	pos := h.Head()
 	switch {
 	case srcHead < pos:
 		h.replaced(srcHead)
@@ -339,7 +389,8 @@ func (h *Hub) pollBatch(ctx context.Context) (full bool, err error) {
 	if !full {
 		next = max(next, srcHead)
 	}
-	j := h.publish(frames, next, srcHead)
+	_, asked := h.heard()
+	j := h.publish(frames, next, srcHead, asked)
 	clear(frames) // the ring holds copies; keep no lines alive from here
 	if j != nil {
 		h.fanOut(j)
@@ -415,14 +466,18 @@ func (a *arena) line(e revocation.Entry) ([]byte, int, bool) {
 }
 
 // publish adds the frames read, which take the hub to next, to the ring
-// and as a segment; srcHead is the Source's head when they were read. It
+// and as a segment; srcHead is the Source's head when they were read. An
+// ask for asked goes to the streams in the same write as the frames. It
 // returns the fan-out of the segment to the parked streams, if any, for
 // the caller to run (fanOut).
-func (h *Hub) publish(frames []frame, next, srcHead int64) *fanJob {
+func (h *Hub) publish(frames []frame, next, srcHead, asked int64) *fanJob {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if next <= h.head {
 		return nil
+	}
+	if asked > h.want {
+		h.want, h.askFrame = asked, appendAsk(nil, asked)
 	}
 	for _, f := range frames {
 		h.ring.push(f)
@@ -439,6 +494,9 @@ func (h *Hub) publish(frames []frame, next, srcHead int64) *fanJob {
 // replaced. Connections are dropped; they come back beyond the new head and
 // are told to reset.
 func (h *Hub) replaced(head int64) {
+	if h.cfg.Heard != nil {
+		h.heardBefore.head, h.heardBefore.asked = h.cfg.Heard()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.log.Error("feed: the log head went back; the log was replaced (a restored database?): stop every node and start one with "+

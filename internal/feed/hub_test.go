@@ -617,6 +617,70 @@ func TestAskBeyondHeadComesWithTheEntries(t *testing.T) {
 	}
 }
 
+// TestHeardAskComesWithTheEntries: an append heard as asked (its caller
+// waits for a confirmation; another node's, told by its notification)
+// has the hub ask its followers in the same write as the entries, with no
+// Ask from this node's confirmation, which comes later or not at all.
+func TestHeardAskComesWithTheEntries(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour, Heard: log.Heard})
+	srv := serve(t, hub)
+	_, d := open(t, srv.URL+feed.Path+"?after=2", map[string]string{"Tegata-Verifier": "id=asked&stale_after_ms=10000"})
+	wantEvent(t, d, feed.EventHeartbeat, "2")
+	log.appendHeard(1, true)
+	wantEntries(t, d, 3)
+	if ev := next(t, d); ev.Type != feed.EventAsk || string(ev.Data) != `{"position":3}` {
+		t.Fatalf("after the entries: %s %s, want the ask for 3", ev.Type, ev.Data)
+	}
+	log.appendHeard(1, false)
+	wantEntries(t, d, 4)
+	hub.SetNodes([]string{"https://a.example.com"}) // the next event, written once 4's are
+	if ev := next(t, d); ev.Type != feed.EventNodes {
+		t.Fatalf("after an append not asked for: %s %s, want no ask, the nodes event", ev.Type, ev.Data)
+	}
+}
+
+// TestHeardHeadSparesTheHeadRead: woken for an append whose head it
+// heard, the hub reads the entries up to it without reading the log's
+// head first; a wake-up with nothing new heard (a listener that
+// reconnected) reads the head.
+func TestHeardHeadSparesTheHeadRead(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(2, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour, Heard: log.Heard})
+	waitFor(t, "the hub to start", func() bool { return hub.Ready() == nil })
+	heads := log.heads.Load()
+	log.appendHeard(3, false)
+	waitFor(t, "the heard append read", func() bool { return hub.Head() == 5 })
+	if n := log.heads.Load() - heads; n != 0 {
+		t.Errorf("%d reads of the head for an append whose head was heard, want 0", n)
+	}
+	log.appendN(1, live) // woken, nothing heard: the head is read
+	waitFor(t, "the unheard append read", func() bool { return hub.Head() == 6 })
+	if n := log.heads.Load() - heads; n == 0 {
+		t.Error("the hub read an append whose head it had not heard without reading the head")
+	}
+}
+
+// TestHeardBeforeAReplacementIgnored: heads heard of a log the hub then
+// finds replaced by a lower head are the old log's: the hub does not
+// move its position up to them on the new one.
+func TestHeardBeforeAReplacementIgnored(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour, Heard: log.Heard})
+	waitFor(t, "the hub to start", func() bool { return hub.Ready() == nil })
+	log.appendHeard(5, true)
+	waitFor(t, "the heard appends read", func() bool { return hub.Head() == 5 })
+	log.replace(2, live)
+	waitFor(t, "the replaced log read", func() bool { return hub.Head() == 2 })
+	log.appendN(1, live)
+	waitFor(t, "the new log's append read", func() bool { return hub.Head() == 3 })
+}
+
 // TestNoLeaseWhileTheLogIsUnreadable: a hub that cannot read the log
 // grants no lease, as it sends no heartbeat: the answers to lease
 // renewals keep a follower that hears from the hub by them on its

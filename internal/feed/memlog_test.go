@@ -21,7 +21,24 @@ type memLog struct {
 	reads   atomic.Int64 // EntriesAfter calls
 	down    atomic.Bool  // when set, every read fails
 	silent  atomic.Bool  // when set, appends wake nobody (a lost NOTIFY)
+	// heard and asked are what Heard returns (feed.HubConfig.Heard);
+	// only appendHeard raises them.
+	heard, asked atomic.Int64
 }
+
+// appendHeard appends n live session entries and, before waking
+// subscribers, has Heard return the new head, as asked too when ask.
+func (m *memLog) appendHeard(n int, ask bool) {
+	head := m.add(n, live, "")
+	m.heard.Store(head)
+	if ask {
+		m.asked.Store(head)
+	}
+	m.wake()
+}
+
+// Heard is feed.HubConfig.Heard.
+func (m *memLog) Heard() (head, asked int64) { return m.heard.Load(), m.asked.Load() }
 
 var errDown = errors.New("memlog: down")
 
@@ -37,7 +54,14 @@ func (m *memLog) appendN(n int, exp time.Time) {
 // appendPadded appends entries whose session ids end with pad, to make
 // them large.
 func (m *memLog) appendPadded(n int, exp time.Time, pad string) {
+	m.add(n, exp, pad)
+	m.wake()
+}
+
+// add appends as appendPadded does, wakes nobody and returns the new head.
+func (m *memLog) add(n int, exp time.Time, pad string) int64 {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	for range n {
 		m.head++
 		m.entries = append(m.entries, revocation.Entry{
@@ -45,8 +69,7 @@ func (m *memLog) appendPadded(n int, exp time.Time, pad string) {
 			CreatedAt: exp.Add(-time.Hour), ExpiresAt: exp,
 		})
 	}
-	m.mu.Unlock()
-	m.wake()
+	return m.head
 }
 
 // appendSubject appends a subject entry and wakes subscribers.

@@ -82,7 +82,7 @@ func (h *Hub) ServePosition(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rep.Epoch != h.epoch {
-		httperr.Write(w, http.StatusConflict, "conflict", "the verifier follows another log (epoch "+rep.Epoch+"; this one is "+h.epoch+")")
+		httperr.Write(w, http.StatusConflict, codeConflict, "the verifier follows another log (epoch "+rep.Epoch+"; this one is "+h.epoch+")")
 		return
 	}
 	ack, err := h.report(f, rep.Token, rep.Position, rep.Ready)
@@ -148,7 +148,7 @@ func (h *Hub) openReports(w http.ResponseWriter, r *http.Request, rc *http.Respo
 		return Follower{}, "", nil, false
 	}
 	if epoch != h.epoch {
-		httperr.Write(w, http.StatusConflict, "conflict", "the verifier follows another log (epoch "+epoch+"; this one is "+h.epoch+")")
+		httperr.Write(w, http.StatusConflict, codeConflict, "the verifier follows another log (epoch "+epoch+"; this one is "+h.epoch+")")
 		return Follower{}, "", nil, false
 	}
 	token := r.Header.Get(headerToken)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -398,5 +399,65 @@ func TestFollowerCountIsFollowers(t *testing.T) {
 	clk.Add(2 * time.Second)
 	if n, l := hub.FollowerCount(), len(hub.Followers()); n != 0 || l != 0 {
 		t.Fatalf("2s after v1 was heard: FollowerCount() = %d, len(Followers()) = %d; want 0 and 0", n, l)
+	}
+}
+
+// TestNoLeaseIsRetried: an answer that grants no lease (lease_ms 0, as a
+// lease under a millisecond comes) is retried on the backoff like a failed
+// report, not taken for a report sent without an answer, which would leave
+// the client without a lease until the next renewal (never, on a stopped
+// clock).
+func TestNoLeaseIsRetried(t *testing.T) {
+	t.Parallel()
+	var reports atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == feed.ReportsPath:
+			http.NotFound(w, r) // one request per report
+		case r.Method == http.MethodPost:
+			lease := 0
+			if reports.Add(1) > 1 {
+				lease = int(time.Minute.Milliseconds())
+			}
+			answerReport(w, r, false, lease)
+		default:
+			beatingStream(w, r)
+		}
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	startClient(t, c)
+	waitFor(t, "the lease of the report after the one that granted none", func() bool {
+		return c.State().FreshUntil.Equal(t0.Add(time.Minute))
+	})
+	if n := reports.Load(); n != 2 {
+		t.Errorf("%d reports, want 2: the one granted no lease, and its retry", n)
+	}
+}
+
+// TestLeasePastADurationIsTheBound: an answer granting more milliseconds
+// than a time.Duration holds is a lease for the client's bound, renewed
+// half the bound on; it is not wrapped into a lease that ended before it
+// began, renewed at once, again and again.
+func TestLeasePastADurationIsTheBound(t *testing.T) {
+	t.Parallel()
+	var reports atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == feed.ReportsPath:
+			http.NotFound(w, r) // one request per report
+		case r.Method == http.MethodPost:
+			reports.Add(1)
+			answerReport(w, r, false, math.MaxInt64)
+		default:
+			beatingStream(w, r)
+		}
+	}))
+	c := &feed.Client{URLs: []string{srv.URL}, Clock: stopped(), Follower: &feed.Follower{ID: "v1", StaleAfter: time.Minute}}
+	startClient(t, c)
+	waitFor(t, "a lease for the bound", func() bool { return c.State().FreshUntil.Equal(t0.Add(time.Minute)) })
+	// On the stopped clock the renewal never falls due: one report, and
+	// one only, whatever else the stream brings.
+	if n := reports.Load(); n != 1 {
+		t.Errorf("%d reports, want 1: the lease's renewal is half a minute away", n)
 	}
 }

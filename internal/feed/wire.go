@@ -181,6 +181,15 @@ func (p *lineParser) done() bool { return len(p.text) == 0 }
 
 // next appends to dst the next entries, at most limit of them.
 func (p *lineParser) next(dst []revocation.Entry, limit int) ([]revocation.Entry, error) {
+	// An entry is over 100 bytes: a continuation is written once, in
+	// place, following the entry before it where that one is, and only
+	// the last is kept for the next call.
+	prev := &p.prev
+	defer func() {
+		if prev != &p.prev {
+			p.prev = *prev
+		}
+	}()
 	for ; limit > 0 && len(p.text) > 0; limit-- {
 		line := p.text
 		if i := strings.IndexByte(p.text, '\n'); i >= 0 {
@@ -188,44 +197,45 @@ func (p *lineParser) next(dst []revocation.Entry, limit int) ([]revocation.Entry
 		} else {
 			p.text = ""
 		}
-		var e revocation.Entry
-		var err error
 		if len(line) > 0 && line[0] == '+' {
-			if p.prev.Kind == "" {
+			if prev.Kind == "" {
 				return dst, fmt.Errorf("%w: a continuation line first in its event", errLine)
 			}
-			e, err = parseContinuation(line[1:], &p.prev)
+			dst = append(dst, revocation.Entry{})
+			if err := parseContinuation(&dst[len(dst)-1], line[1:], prev); err != nil {
+				return dst[:len(dst)-1], err
+			}
 		} else {
-			e, err = parseLine(line)
+			e, err := parseLine(line)
+			if err != nil {
+				return dst, err
+			}
+			dst = append(dst, e)
 		}
-		if err != nil {
-			return dst, err
-		}
-		dst = append(dst, e)
-		p.prev = e
+		prev = &dst[len(dst)-1]
 	}
 	return dst, nil
 }
 
-// parseContinuation parses "<sgen> <key>", the rest of a continuation line
-// that follows prev's.
-func parseContinuation(rest string, prev *revocation.Entry) (revocation.Entry, error) {
+// parseContinuation parses into e "<sgen> <key>", the rest of a
+// continuation line that follows prev's.
+func parseContinuation(e *revocation.Entry, rest string, prev *revocation.Entry) error {
 	j := strings.IndexByte(rest, ' ')
 	if j < 0 {
-		return revocation.Entry{}, fmt.Errorf("%w: a continuation line without a key", errLine)
+		return fmt.Errorf("%w: a continuation line without a key", errLine)
 	}
 	gen, ok := atoi(rest[:j])
 	key := rest[j+1:]
 	if !ok || len(key) == 0 || strings.IndexByte(key, '\r') >= 0 || prev.Seq == 1<<63-1 {
-		return revocation.Entry{}, fmt.Errorf("%w: bad number or key in a continuation line", errLine)
+		return fmt.Errorf("%w: bad number or key in a continuation line", errLine)
 	}
-	e := revocation.Entry{Seq: prev.Seq + 1, Kind: prev.Kind, Generation: gen, CreatedAt: prev.CreatedAt, ExpiresAt: prev.ExpiresAt}
+	e.Seq, e.Kind, e.Generation, e.CreatedAt, e.ExpiresAt = prev.Seq+1, prev.Kind, gen, prev.CreatedAt, prev.ExpiresAt
 	if e.Kind == revocation.KindSession {
 		e.Session = key
 	} else {
 		e.Subject = key
 	}
-	return e, nil
+	return nil
 }
 
 func parseLine(line string) (revocation.Entry, error) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/inforce"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // InForce tells when revocations are in force on every verifier, and who
@@ -35,6 +36,18 @@ func (s *server) confirmWait(r *http.Request) (time.Duration, bool, error) {
 		return 0, false, badRequest(`confirm must be one non-negative duration, such as "5s" or "500ms"`, err)
 	}
 	return min(d, s.maxConfirm), true, nil
+}
+
+// appendCtx is the context a revocation's append runs under: with
+// ?confirm=, marked so that the append's notification has every node ask
+// its verifiers for their positions in the same write as the entry
+// (store.WithConfirmation), rather than in a write of its own once this
+// node's Confirm has asked.
+func appendCtx(r *http.Request, confirm bool) context.Context {
+	if confirm {
+		return store.WithConfirmation(r.Context())
+	}
+	return r.Context()
 }
 
 // confirmed writes a revocation's answer: 200 as it always was, or with

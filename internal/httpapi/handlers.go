@@ -111,7 +111,7 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.a.RevokeSession(r.Context(), r.PathValue("sid"), actor(r, req.Reason))
+	e, err := s.a.RevokeSession(appendCtx(r, confirm), r.PathValue("sid"), actor(r, req.Reason))
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (s *server) revokeSubject(w http.ResponseWriter, r *http.Request) error {
 	if err := s.allowSubject(r, sr.Subject); err != nil {
 		return err
 	}
-	e, err := s.a.RevokeSubject(r.Context(), sr)
+	e, err := s.a.RevokeSubject(appendCtx(r, confirm), sr)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if _, err := s.a.RevokeToken(r.Context(), tok); err != nil {
+	if _, err := s.a.RevokeToken(appendCtx(r, confirm), tok); err != nil {
 		return err
 	}
 	s.confirmed(w, r, map[string]any{}, 0, wait, confirm)

@@ -44,7 +44,7 @@ func (s *server) revokeMany(w http.ResponseWriter, r *http.Request) error {
 		items[i] = authority.RevokeItem{SessionID: it.SessionID, Subject: it.Subject, Scope: it.Scope, Claims: it.Claims}
 	}
 	a := actor(r, req.Reason)
-	es, err := s.a.Revoke(r.Context(), items, a)
+	es, err := s.a.Revoke(appendCtx(r, confirm), items, a)
 	if err != nil {
 		return err
 	}

@@ -160,6 +160,7 @@ type Cluster struct {
 
 	mu         sync.Mutex
 	own        store.NodeRecord     // this node, as last evaluated
+	looks      int64                // evaluations that set own's Safe, Head and Followers
 	nodes      map[string]nodeState // the other nodes, newest version of each
 	localWant  int64                // the highest position a Confirm here waits for
 	asked      int64                // the highest position asked of the other nodes
@@ -168,13 +169,18 @@ type Cluster struct {
 	announced  int64                // the highest safe position broadcast
 	changed    chan struct{}        // closed (and replaced) when own or nodes change
 
+	// Used by Register, then by the flushing goroutine only (goFlush).
+	unsaved []store.VerifierRecord // verifier records a failed flush did not write
+	failing bool
+	flushes int // since start, to prune now and then
+
 	// Used by Run's goroutine only.
-	unsaved  []store.VerifierRecord // verifier records a failed flush did not write
-	failing  bool
 	lastEval time.Time     // on the wall clock, as the spacing is
 	evalCost time.Duration // how long the last evaluation took
-	flushes  int           // since start, to prune now and then
 	sentLag  string        // the pending list last announced, as a signature
+	lagWant  int64         // the want this node was last behind
+	lagSince time.Time     // when it found itself behind lagWant
+	listed   bool          // the last message announced named who lags
 }
 
 // nodeState is another node as this one knows it: its newest record, and
@@ -213,8 +219,8 @@ func (c *Cluster) Run(ctx context.Context) error {
 		defer stop()
 		msgs = m
 	}
-	flush := clock.NewTicker(c.cfg.Clock, c.cfg.FlushEvery)
-	defer flush.Stop()
+	flushed := c.goFlush(ctx)
+	defer func() { <-flushed }()
 	timer, timerC := clock.NewTimer(c.cfg.Clock, time.Hour)
 	defer timer.Stop()
 	pace, paceC := clock.NewTimer(clock.Real, time.Hour)
@@ -224,8 +230,6 @@ func (c *Cluster) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-flush.C:
-			c.flushLogged(ctx)
 		case <-hubChanged:
 			hubChanged = nil
 		case <-c.kick:
@@ -236,6 +240,32 @@ func (c *Cluster) Run(ctx context.Context) error {
 		}
 		c.evaluate(ctx, timer, pace, &hubChanged)
 	}
+}
+
+// goFlush writes the node's records every FlushEvery until ctx ends, in
+// a goroutine of its own, and returns a channel closed when it has
+// stopped. A flush is a round trip that writes every verifier record that
+// changed (during confirmations, all of them: each report moves a
+// position), so on Run's goroutine it held up the evaluations and the
+// messages that confirmations wait for, for as long as it took, on every
+// node, once a second. Run looks at the new record once it is written.
+func (c *Cluster) goFlush(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := clock.NewTicker(c.cfg.Clock, c.cfg.FlushEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				c.flushLogged(ctx)
+				c.poke()
+			}
+		}
+	}()
+	return done
 }
 
 func (c *Cluster) license() time.Time { return c.cfg.License.Until() }
@@ -296,6 +326,7 @@ func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer, hubChan
 	c.evalCost = clock.Real.Now().Sub(c.lastEval)
 	c.mu.Lock()
 	c.own.Safe, c.own.Head, c.own.Followers = safe, head, followers
+	c.looks++
 	want := c.remoteWant
 	announce := want > c.announced && safe > c.announced
 	if announce {
@@ -304,19 +335,49 @@ func (c *Cluster) evaluate(ctx context.Context, timer, pace clock.Timer, hubChan
 	c.wakeLocked()
 	c.mu.Unlock()
 	var lag *lagging
+	now := c.cfg.Clock.Now()
 	if want > safe {
 		// Behind what another node waits for: tell it who holds it up,
-		// whenever that changes, so its answer names them.
-		lag = c.lagging(want)
-		announce = announce || lag.sig != c.sentLag
+		// whenever that changes, so its answer names them, once it has
+		// been behind for lagAfter. Too many to name says nothing the
+		// waiting node acts on (it reads the stored records then, as it
+		// does with no list), unless it replaces a list this node sent
+		// before, which would go stale.
+		if want != c.lagWant {
+			c.lagWant, c.lagSince = want, now
+		}
+		if due := c.lagSince.Add(lagAfter); now.Before(due) {
+			lag = &lagging{want: want, sig: fmt.Sprint(want, " ...")}
+			next = earliest(next, due)
+		} else {
+			lag = c.lagging(want)
+		}
+		announce = announce || (lag.sig != c.sentLag && (lag.pending != nil || c.listed))
 		c.sentLag = lag.sig
 	}
 	if announce {
 		c.announce(ctx, lag)
 	}
 	if !next.IsZero() {
-		timer.Reset(max(next.Sub(c.cfg.Clock.Now()), minEval))
+		timer.Reset(max(next.Sub(now), minEval))
 	}
+}
+
+// lagAfter is how long a node is behind a position another node waits for
+// before it names the verifiers that hold it up. Most waits end sooner
+// (tens of milliseconds): a list is for the answer of one that runs out,
+// seconds later. Named from the start, the last ten verifiers to report
+// each sent a message, a NOTIFY each, which Postgres commits one at a
+// time with every other of the server, on the goroutine that then sends
+// the record that ends the wait.
+const lagAfter = 250 * time.Millisecond
+
+// earliest returns the earlier of a and b, the zero time meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 func (c *Cluster) wakeLocked() {
@@ -350,6 +411,7 @@ func (c *Cluster) announce(ctx context.Context, lag *lagging) {
 			m.Node.Pending, m.Node.Complete = nil, false
 		}
 	}
+	c.listed = m.Node.Complete
 	c.send(ctx, m)
 }
 
@@ -470,6 +532,9 @@ func (c *Cluster) mergeMessage(m *nodeMessage) {
 // and on success extends the license to the record's expiry.
 func (c *Cluster) flush(ctx context.Context) error {
 	now := c.cfg.Clock.Now()
+	c.mu.Lock()
+	looks := c.looks
+	c.mu.Unlock()
 	safe, head, _ := c.cfg.Hub.Safe()
 	n, longest := c.cfg.Hub.FollowerStats()
 	longest = max(longest, c.cfg.StaleAfter)
@@ -484,6 +549,11 @@ func (c *Cluster) flush(ctx context.Context) error {
 	c.unsaved = nil
 	c.cfg.License.set(rec.ExpiresAt)
 	c.mu.Lock()
+	if c.looks != looks {
+		// Run evaluated the hub after this flush looked at it: its
+		// answer is the newer.
+		rec.Safe, rec.Head, rec.Followers = c.own.Safe, c.own.Head, c.own.Followers
+	}
 	c.own = rec
 	c.wakeLocked()
 	c.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,5 +424,67 @@ func TestMetricsShareOneListing(t *testing.T) {
 	gauge()
 	if st.reads != 2 {
 		t.Errorf("a scrape after the listing aged read the records %d times in all, want 2", st.reads)
+	}
+}
+
+// heldStore is a store whose SaveFollowers, once held, waits until the
+// flush's context ends: a write that takes long.
+type heldStore struct {
+	*sqlite.Store
+	held    atomic.Bool
+	entered chan struct{} // receives when a held flush begins
+}
+
+func (s *heldStore) SaveFollowers(ctx context.Context, n store.NodeRecord, vs []store.VerifierRecord) ([]store.NodeRecord, error) {
+	if !s.held.Load() {
+		return s.Store.SaveFollowers(ctx, n, vs)
+	}
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestConfirmDuringAFlush: a confirmation is answered while the node's
+// write of its records takes long: the flush holds up neither the
+// evaluations of the hub nor the messages a confirmation waits for.
+func TestConfirmDuringAFlush(t *testing.T) {
+	st := &heldStore{Store: openStore(t), entered: make(chan struct{}, 1)}
+	clk := testtime.NewClock(time.Now())
+	hub := newFakeHub(1, 2)
+	c := inforce.New(inforce.Config{NodeID: "a", URL: "http://a", Hub: hub, Store: st, Clock: clk})
+	if err := c.Register(context.Background()); err != nil {
+		t.Fatalf("Register() = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	st.held.Store(true)
+	testtime.EventuallyTrue(t, 10*time.Second, "a flush to begin", func() bool {
+		clk.Add(time.Second)
+		select {
+		case <-st.entered:
+			return true
+		default:
+			return false
+		}
+	})
+	hub.set(2, "", 0)
+	answer := make(chan inforce.Confirmation, 1)
+	go func() { answer <- c.Confirm(context.Background(), 2, time.Minute) }()
+	var conf inforce.Confirmation
+	testtime.EventuallyTrue(t, 10*time.Second, "Confirm(2) to answer while the flush is held", func() bool {
+		select {
+		case conf = <-answer:
+			return true
+		default:
+			return false
+		}
+	})
+	if !conf.InForce {
+		t.Fatalf("Confirm(2) with the hub safe at 2 = %+v, want in force", conf)
 	}
 }

@@ -132,11 +132,13 @@ func TestWaitsShareOneAsk(t *testing.T) {
 }
 
 // TestLaggingNodeSpeaksOnChange: a node behind a position another node
-// waits for tells it who holds it up only when that changes. With more
-// lagging followers than a message names, it says so once, however many
-// of them catch up meanwhile; once few enough remain it names them, and
-// speaks again as each catches up; with all of them there, its record
-// puts the position in force.
+// waits for tells it who holds it up only when that changes, and only
+// once it has been behind for inforce.LagAfter: a wait that ends sooner
+// gets its record alone. With more lagging followers than a message
+// names, it says nothing, however many of them catch up meanwhile (the
+// waiting node has nothing to name them by); once few enough remain it
+// names them, and speaks again as each catches up; with all of them
+// there, its record puts the position in force.
 func TestLaggingNodeSpeaksOnChange(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	epoch := "lag-" + t.Name() + "-" + time.Now().Format(time.RFC3339Nano)
@@ -147,19 +149,31 @@ func TestLaggingNodeSpeaksOnChange(t *testing.T) {
 	for i := range lagging {
 		fs = append(fs, follower(fmt.Sprintf("v%02d", i), 3, start))
 	}
-	hubB := newFakeHub(3, 5, fs...)
+	hubB := newFakeHub(2, 5, fs...)
 	a, stA := pgNode(t, dsn, "a", epoch, newFakeHub(5, 5, follower("va", 5, start)), clk)
 	_, stB := pgNode(t, dsn, "b", epoch, hubB, clk)
 	pgNode(t, dsn, "c", epoch, newFakeHub(5, 5, follower("vc", 5, start)), clk)
 	msgs, stop := stA.Listen()
 	defer stop()
 
+	// b reaches 3 while a waits for it, and says so: what follows is
+	// news of the wait for 5 alone.
 	done := make(chan inforce.Confirmation, 1)
+	go func() { done <- a.Confirm(context.Background(), 3, time.Minute) }()
+	testtime.EventuallyTrue(t, 10*time.Second, "b is asked for 3", func() bool {
+		asked, _ := hubB.state()
+		return asked == 3
+	})
+	hubB.set(3, fs[0].ID, 3)
+	if c := <-done; !c.InForce {
+		t.Fatalf("Confirm(3) once b is safe there = %+v, want in force", c)
+	}
 	go func() { done <- a.Confirm(context.Background(), 5, time.Minute) }()
 	testtime.EventuallyTrue(t, 10*time.Second, "b is asked for 5", func() bool {
 		asked, _ := hubB.state()
 		return asked == 5
 	})
+	clk.Add(inforce.LagAfter)
 	// The followers catch up one at a time, and b looks at its hub after
 	// each.
 	for i, f := range fs {
@@ -181,10 +195,10 @@ func TestLaggingNodeSpeaksOnChange(t *testing.T) {
 	if err := stB.Broadcast(context.Background(), `{"epoch":"`+epoch+`","from":"b","sentinel":true}`); err != nil {
 		t.Fatal(err)
 	}
-	// One message saying too many to name, then one per change from ten
-	// named down to one.
-	const most = 1 + 10
-	lags := 0
+	// About the wait for 3, over at once: no list. About the wait for 5:
+	// one per change from ten named down to one, none saying too many.
+	const most = 10
+	lags, unnamed, early := 0, 0, 0
 	timeout := time.After(testtime.Scale(10 * time.Second))
 	for {
 		select {
@@ -192,19 +206,32 @@ func TestLaggingNodeSpeaksOnChange(t *testing.T) {
 			var m struct {
 				Epoch, From string
 				Sentinel    bool
-				Node        *struct{ Want int64 }
+				Node        *struct {
+					Want     int64
+					Complete bool
+				}
 			}
 			if json.Unmarshal([]byte(s), &m) != nil || m.Epoch != epoch || m.From != "b" {
 				continue
 			}
 			if m.Sentinel {
-				if lags > most {
-					t.Errorf("b, behind with %d followers catching up one by one, said who lags %d times, want at most %d", lagging, lags, most)
+				if lags == 0 || lags > most || unnamed > 0 {
+					t.Errorf("b, behind with %d followers catching up one by one, said who lags %d times (%d too many to name), want 1 to %d (none)",
+						lagging, lags, unnamed, most)
+				}
+				if early > 0 {
+					t.Errorf("b, behind 3 for less than %v, said who lags %d times, want none", inforce.LagAfter, early)
 				}
 				return
 			}
-			if m.Node != nil && m.Node.Want > 0 {
+			if m.Node != nil && m.Node.Want == 3 && m.Node.Complete {
+				early++
+			}
+			if m.Node != nil && m.Node.Want == 5 {
 				lags++
+				if !m.Node.Complete {
+					unnamed++
+				}
 			}
 		case <-timeout:
 			t.Fatalf("b's last message never came (%d about who lags before it)", lags)

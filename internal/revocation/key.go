@@ -12,7 +12,8 @@ type Key struct {
 	// an id in another format (otherSID), or nothing to check.
 	sidForm      uint8
 	k0, k1, sh   uint64
-	sub0, sub1   uint64 // the subject's 128-bit key, when sub is set
+	sub0         uint64 // the subject's 96-bit key, when sub is set
+	sub1         uint32
 	checkSubject bool
 }
 
@@ -65,6 +66,6 @@ func (s *Set) RevokedKey(k *Key, gen int64) (Kind, bool) {
 // subjectKey is sub's key in the subject tables: k0 places it (shard and
 // slot), k1 tells it from others at the same k0 (as subjectTable.secondWord,
 // never 0, which marks an empty slot).
-func (s *Set) subjectKey(sub string) (k0, k1 uint64) {
-	return maphash.String(s.sub0Seed, sub), max(maphash.String(s.sub1Seed, sub), 1)
+func (s *Set) subjectKey(sub string) (k0 uint64, k1 uint32) {
+	return maphash.String(s.sub0Seed, sub), subjectSecondWord(s.sub1Seed, sub)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // ApplyMany records es as Apply would record each of them in turn, and
@@ -82,7 +83,7 @@ func wellFormed(e *Entry) bool {
 	return false
 }
 
-// batchKey is one entry of a batch, hashed: a subject's 128-bit key, or a
+// batchKey is one entry of a batch, hashed: a subject's 96-bit key, or a
 // session's 16-byte key and its hash (h, which places it).
 type batchKey struct {
 	h       uint64 // the hash that picks the shard (and the home slot)
@@ -111,7 +112,7 @@ func (s *Set) applyBatch(es []Entry) int {
 		var k batchKey
 		if e.Kind == KindSubject {
 			k0, k1 := s.subjectKey(e.Subject)
-			k = batchKey{h: k0, k0: k0, k1: k1, gen: e.Generation, exp: clampUint32(exp), subject: true}
+			k = batchKey{h: k0, k0: k0, k1: uint64(k1), gen: e.Generation, exp: clampUint32(exp), subject: true}
 		} else {
 			k0, k1, ok := decodeSID(e.Session)
 			if !ok {
@@ -181,18 +182,19 @@ func applySubjects(sh *shard, keys []batchKey, n int) int {
 		// do not wait.
 		t, grown = t.copyLive(grownSubjectSize(t.size(), withRoom(t.n+n)), -1), true
 	}
+	t.touch(keys)
 	added := 0
 	for i := range keys {
 		k := &keys[i]
 		if !k.subject {
 			continue
 		}
-		j, found := t.find(k.k0, k.k1, "")
+		j, found := t.find(k.k0, uint32(k.k1), "")
 		if found {
 			t.raise(j, k.gen, k.exp)
 			continue
 		}
-		t.insertAt(j, k.k0, k.k1, k.gen, k.exp)
+		t.insertAt(j, k.k0, uint32(k.k1), k.gen, k.exp)
 		added++
 	}
 	if grown {
@@ -208,6 +210,7 @@ func applySessions(sh *shard, keys []batchKey, n int) int {
 	if tooFull(t.n+n, t.size()) {
 		t, grown = t.resized(grownKeySize(t.size(), withRoom(t.n+n))), true
 	}
+	t.touch(keys)
 	added := 0
 	for i := range keys {
 		k := &keys[i]
@@ -227,6 +230,40 @@ func applySessions(sh *shard, keys []batchKey, n int) int {
 	}
 	return added
 }
+
+// touch reads the home slot of each subject key among keys, so that their
+// cache misses overlap: the processor keeps many loads in flight, but an
+// insert's atomic stores (on amd64 each a locked exchange, a full fence)
+// wait for every load before them, so that inserting key after key, each
+// into a slot not in the cache, waits for one miss after another. The
+// keys of a batch in one shard are few (an event's thousand over 128
+// shards), and their slots stay in the cache until they are inserted.
+func (t *subjectTable) touch(keys []batchKey) {
+	var sum uint64
+	for i := range keys {
+		if keys[i].subject {
+			sum += t.slots[t.homeOf(keys[i].k0)].kx.Load()
+		}
+	}
+	touched.Store(sum)
+}
+
+// touch is subjectTable.touch for the session keys among keys.
+func (t *keyTable) touch(keys []batchKey) {
+	var sum uint64
+	for i := range keys {
+		if !keys[i].subject {
+			sum += t.slots[keys[i].h&t.mask].k1.Load()
+		}
+	}
+	touched.Store(sum)
+}
+
+// touched keeps the loads of touch from being left out as unused; no one
+// reads it. Every set of the process stores to it, once per shard and
+// batch, from any goroutine (each under its own shard's lock, not one
+// lock): hence an atomic.
+var touched atomic.Uint64
 
 // Grow makes room, in advance, for about n more entries of kind k. A
 // follower told that a bulk revocation's entries are on their way sizes

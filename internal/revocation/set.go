@@ -34,8 +34,8 @@ const (
 // Expiry instants are kept in whole seconds, rounded up, so an entry is never
 // dropped before its ExpiresAt. Session ids in tegata's format are kept as
 // 16-byte keys (about 40 bytes of heap per entry); any other session id is
-// kept as a string. Subjects are kept as 128-bit hashes of their strings,
-// not the strings (40 to 56 bytes per entry as the set grows, whatever
+// kept as a string. Subjects are kept as 96-bit hashes of their strings,
+// not the strings (32 to 48 bytes per entry as the set grows, whatever
 // their length; see subjectTable for why a collision could only refuse a
 // token, never accept one). Create one with NewSet.
 type Set struct {

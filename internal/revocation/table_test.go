@@ -332,16 +332,16 @@ func TestSubjectTableDeleteWrapsAround(t *testing.T) {
 	var keys [][2]uint64
 	for len(keys) < 3 {
 		if k0 := r.Uint64(); tab.homeOf(k0) == last {
-			keys = append(keys, [2]uint64{k0, r.Uint64() | 1})
+			keys = append(keys, [2]uint64{k0, uint64(r.Uint32() | 1)})
 		}
 	}
 	for i, k := range keys {
-		tab.insert(k[0], k[1], int64(i+1), 1)
+		tab.insert(k[0], uint32(k[1]), int64(i+1), 1)
 	}
-	i, _ := tab.find(keys[0][0], keys[0][1], "")
+	i, _ := tab.find(keys[0][0], uint32(keys[0][1]), "")
 	deleteAt(tab, i)
 	for n, k := range keys[1:] {
-		i, found := tab.find(k[0], k[1], "")
+		i, found := tab.find(k[0], uint32(k[1]), "")
 		if !found || tab.slots[i].gen.Load() != int64(n+2) {
 			t.Errorf("find(%v) after deleting %v = %d, %v, want the slot of generation %d", k, keys[0], i, found, n+2)
 		}
@@ -352,9 +352,11 @@ func TestSubjectTableDeleteWrapsAround(t *testing.T) {
 }
 
 // TestSubjectCutoffsDuringWrites aims all writes at one shard: subjects
-// that stay, one whose cutoff keeps rising, and churn pruned in place
-// (shifting the others back under the seqlock) or rebuilt. Readers must
-// always see each staying cutoff, and never see one go down.
+// that stay, one whose cutoff keeps rising (its generation and its expiry,
+// which shares a word with the key, rewritten in place under the readers),
+// and churn pruned in place (shifting the others back under the seqlock)
+// or rebuilt. Readers must always see each staying cutoff, and never see
+// one go down.
 func TestSubjectCutoffsDuringWrites(t *testing.T) {
 	s := NewSet(0)
 	home := s.shardOf(maphash.String(s.sub0Seed, "rising"))
@@ -385,7 +387,7 @@ func TestSubjectCutoffsDuringWrites(t *testing.T) {
 			}
 			for _, sub := range churn[:n] {
 				_ = s.Apply(subject(gen, sub, 1, t0.Add(time.Second)))
-				_ = s.Apply(subject(gen, "rising", gen, t0.Add(time.Hour)))
+				_ = s.Apply(subject(gen, "rising", gen, t0.Add(time.Hour+time.Duration(gen)*time.Second)))
 				gen++
 			}
 			s.Prune(t0.Add(time.Second))

@@ -412,6 +412,7 @@ func newHub(cfg Config, a *authority.Authority, st store.Store, id store.Cluster
 		Issuer:        id.Issuer,
 		License:       license.Until,
 		StaleAfterCap: cfg.MaxStaleAfter,
+		Heard:         st.Heard,
 		// Other nodes list this one's verifiers from their stored records.
 		SharedRecords:       broadcaster(st) != nil,
 		FollowersPerKey:     verifierRecordsPer * limits.FeedStreamsPerKey,

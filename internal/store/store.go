@@ -368,6 +368,32 @@ type Notifier interface {
 	// Subscribe returns a channel that receives a value (coalesced) after
 	// appends, and a func to stop.
 	Subscribe() (wake <-chan struct{}, stop func())
+	// Heard returns what this process has heard of the log's appends
+	// (its own commits, and other processes' by notification): the
+	// highest head committed, and the highest head committed by an
+	// append made for a caller that waits for its confirmation
+	// (WithConfirmation). Each rises before the wake-up of the append
+	// that raised it, so a subscriber woken reads them at least that
+	// high. Zero when nothing was heard; a lost notification is not
+	// heard, so they may lag the log (Head is the log's own answer).
+	Heard() (head, asked int64)
+}
+
+type confirmationKey struct{}
+
+// WithConfirmation marks ctx as a caller that will wait for its appends to
+// be confirmed in force (?confirm=): the append's notification says so, so
+// that every node asks its verifiers to report their positions with the
+// entries themselves, rather than in a write of its own once the node that
+// waits has asked.
+func WithConfirmation(ctx context.Context) context.Context {
+	return context.WithValue(ctx, confirmationKey{}, true)
+}
+
+// ConfirmationWanted reports whether ctx was marked by WithConfirmation.
+func ConfirmationWanted(ctx context.Context) bool {
+	v, _ := ctx.Value(confirmationKey{}).(bool)
+	return v
 }
 
 // LifetimeLease says that access tokens living up to Lifetime may be

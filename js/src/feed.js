@@ -23,6 +23,14 @@ const REPORT_RETRY_MAX = 1000
  * unknown_verifier, wait as long.
  */
 export const RENEW_SHARE = 2
+/**
+ * A 429's Retry-After holds the next stream back at most MAX_RETRY_AFTER
+ * ms, as Go's maxRetryAfter: a node asks for a few seconds (5 past its
+ * stream caps), while a proxy in front of it may ask for an hour (a
+ * maintenance page), which would keep the verifier stale that long though
+ * another node, or the same one a minute later, would take its stream.
+ */
+export const MAX_RETRY_AFTER = 30_000
 
 export function newFollowerID() {
   return randomBytes(12).toString('base64url')
@@ -152,9 +160,21 @@ export class Follower {
       } else if (!(err instanceof StreamEnd)) {
         this.logger.warn('tegata: feed stream ended', { url: base, err: err?.message, failures })
       }
-      const wait = Math.max(backoff(failures, this.retryMin, this.retryMax), err?.retryAfter ?? 0)
-      if (!(await sleep(wait, this.stop.signal))) return
+      if (!(await sleep(this.retryWait(failures, err), this.stop.signal))) return
     }
+  }
+
+  /**
+   * retryWait is how long to wait before the next stream after failures
+   * consecutive failures, the last ending with err: the backoff, or longer
+   * when the node said when to come back (Retry-After on a 429), jittered
+   * up to half again so that the followers turned away in one storm do not
+   * come back together; as Go's follower.
+   */
+  retryWait(failures, err) {
+    const wait = backoff(failures, this.retryMin, this.retryMax)
+    const later = err?.retryAfter ?? 0
+    return later > 0 ? Math.max(wait, later + Math.random() * (later / 2)) : wait
   }
 
   /** stream runs one connection; it returns or throws when the stream ends, err.healthy saying whether a heartbeat came. */
@@ -178,15 +198,14 @@ export class Follower {
       }
       const tok = res.headers.get('tegata-report-token')
       if (tok) this.tokens.set(base, tok)
-      const epoch = res.headers.get('tegata-epoch') ?? ''
-      this.legacy = epoch === ''
-      if (!this.legacy) {
-        this.checkEpoch(epoch)
-        reporter = this.reporter(base, ctl.signal)
-        // The first report waits until the follower has caught up (its first heartbeat, see heartbeat),
-        // so that it says ready and the lease its answer grants needs no second report.
-        if (this.st.synced) reporter.kick()
-      }
+      // Freshness rests on leases whatever the answer says of its epoch
+      // (a heartbeat names it too): heartbeats cannot vouch for a follower
+      // that was frozen.
+      this.checkEpoch(res.headers.get('tegata-epoch') ?? '')
+      reporter = this.reporter(base, ctl.signal)
+      // The first report waits until the follower has caught up (its first heartbeat, see heartbeat),
+      // so that it says ready and the lease its answer grants needs no second report.
+      if (this.st.synced) reporter.kick()
       const dec = new SSEDecoder()
       for await (const chunk of res.body) {
         for (const ev of dec.push(chunk)) {
@@ -221,7 +240,7 @@ export class Follower {
       if (res.status === 401 || res.status === 403 || res.status === 400) throw new RefusedError(res.status, body)
       if (res.status === 409 && errorCode(body) === 'verifier_id_taken') this.renewID()
       const err = new Error(`feed: unexpected response ${res.status}: ${body}`)
-      if (res.status === 429) err.retryAfter = 1000 * (Number(res.headers.get('retry-after')) || 1)
+      if (res.status === 429) err.retryAfter = retryAfter(res.headers.get('retry-after'))
       throw err
     }
     const ct = (res.headers.get('content-type') ?? '').split(';')[0].trim()
@@ -254,18 +273,21 @@ export class Follower {
       case 'revocations':
         this.applyAll(parseLines(ev.data), now, reporter)
         return false
-      case 'heartbeat':
-        this.heartbeat(JSON.parse(ev.data), now, reporter)
+      case 'heartbeat': {
+        const hb = JSON.parse(ev.data)
+        this.heartbeat({ ...hb, head: seqField(hb, 'head', 'heartbeat') }, now, reporter)
         return true
+      }
       case 'reset':
-        this.resetTo(JSON.parse(ev.data).head ?? 0, now)
+        this.resetTo(seqField(JSON.parse(ev.data), 'head', 'reset'), now)
         // The leases are gone, and the readiness last reported may be what
         // the stream reports again once caught up: that report is the
         // stream's first again, which earns a lease at once.
         reporter.restart()
         return false
       case 'ask':
-        reporter.ask(JSON.parse(ev.data).position ?? 0)
+        this.update((st) => { st.lastHeard = now })
+        reporter.ask(seqField(JSON.parse(ev.data), 'position', 'ask'))
         return false
     }
     this.update((st) => { st.lastHeard = now })
@@ -300,7 +322,6 @@ export class Follower {
     this.update((st) => {
       st.position = Math.max(st.position, hb.head)
       Object.assign(st, { head: hb.head, lastHeard: now, synced: true, err: '' })
-      if (this.legacy) st.freshUntil = Math.max(st.freshUntil, now + this.staleAfter)
     })
     reporter.moved()
   }
@@ -456,6 +477,10 @@ export class Follower {
       throw new Error(`feed: position report answered ${res.status}: ${text.trim()}`)
     }
     const ack = JSON.parse(text)
+    if (!(Number.isSafeInteger(ack.lease_ms) && ack.lease_ms > 0 && Number.isSafeInteger(ack.head))) {
+      // A lease under a millisecond comes as none: nothing to renew on; retried on the backoff.
+      throw new Error(`feed: position answer grants no lease: ${text.trim()}`)
+    }
     if (ack.token) this.tokens.set(base, ack.token)
     const lease = Math.min(this.staleAfter, ack.lease_ms)
     this.update((s) => {
@@ -468,20 +493,39 @@ export class Follower {
 
   /**
    * refused acts on a refusal that a new stream fixes (see Go's
-   * internal/feed): a node's unknown_verifier is believed only once no
-   * report has been taken for the renewals' interval (answered is when one
-   * last was), by when a renewal has gone unanswered; behind a balancer the
-   * other nodes answer it while the stream's node takes the reports.
+   * internal/feed): another verifier holds its id (take a new one), the
+   * node has no record of it (a stream makes one), or the node follows
+   * another epoch (a new stream names it, and the follower starts over).
+   * The last two are believed only once no report has been taken for the
+   * renewals' interval (answered is when one last was), by when a renewal
+   * has gone unanswered; behind a balancer the other nodes answer them
+   * while the stream's node takes the reports.
    */
   refused(status, body, answered) {
     if (status !== 409) return
     const code = errorCode(body)
     if (code === 'verifier_id_taken') this.renewID()
-    else if (code === 'conflict') {
-      // The node follows another epoch: a new stream names it, and the follower starts over.
-    } else if (code !== 'unknown_verifier' || this.now() - answered < this.staleAfter / RENEW_SHARE) return
+    else if (code !== 'unknown_verifier' && code !== 'conflict') return
+    else if (this.now() - answered < this.staleAfter / RENEW_SHARE) return
     this.reconnect()
   }
+}
+
+/** seqField reads a position field of an event's JSON as Go's follower does: absent is 0, anything but an integer ends the stream. */
+function seqField(o, name, event) {
+  const v = o?.[name] ?? 0
+  if (!Number.isSafeInteger(v)) throw new Error(`feed: malformed ${event}: ${name} ${JSON.stringify(v)}`)
+  return v
+}
+
+/**
+ * retryAfter reads a Retry-After header as Go's follower does: whole
+ * seconds (the form a node sends), in ms, at most MAX_RETRY_AFTER; 0 for
+ * none or another form.
+ */
+export function retryAfter(value) {
+  if (!/^\+?[0-9]+$/.test(value ?? '')) return 0
+  return Math.min(Number(value) * 1000, MAX_RETRY_AFTER)
 }
 
 function errorCode(body) {

@@ -32,7 +32,6 @@ async function local(vec, clock) {
 /** feed hands one stream's text to the follower as the stream loop does: an error ends the stream. */
 function feed(f, text) {
   const reporter = { kick() {}, ask() {}, moved() {}, restart() {} }
-  f.legacy = false
   try {
     for (const ev of new SSEDecoder().push(Buffer.from(text))) f.handle(ev, reporter)
   } catch {

@@ -34,8 +34,9 @@ const (
 type listener struct {
 	dsn  string
 	wake func()
-	// notified receives the head each log notification names.
-	notified func(head int64)
+	// notified receives the head each log notification names, and
+	// whether its caller waits for a confirmation.
+	notified func(head int64, ask bool)
 	// deliver receives broadcast messages, and "" after a reconnect.
 	deliver func(string)
 	idle    time.Duration // idleTimeout when the listener started
@@ -56,7 +57,7 @@ type listener struct {
 // listen connects and LISTENs before returning, so an append committed
 // after Open returns is never missed, then follows notifications until
 // close.
-func listen(ctx context.Context, dsn string, wake func(), notified func(int64), deliver func(string)) (*listener, error) {
+func listen(ctx context.Context, dsn string, wake func(), notified func(int64, bool), deliver func(string)) (*listener, error) {
 	l := &listener{dsn: dsn, wake: wake, notified: notified, deliver: deliver, idle: idleTimeout, done: make(chan struct{})}
 	conn, err := l.connect(ctx)
 	if err != nil {
@@ -143,22 +144,24 @@ func (l *listener) follow(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// notice hands on a log notification, whose payload is the head and the
-// schema of the log it heads. Another schema's is another cluster's append,
-// which this store's subscribers need not read their log for; a payload
-// that names no schema is taken as this cluster's.
+// notice hands on a log notification, whose payload is the head (after
+// askPrefix when the append's caller waits for its confirmation) and the
+// schema of the log it heads. Another schema's is another cluster's
+// append, which this store's subscribers need not read their log for; a
+// payload that names no schema is taken as this cluster's.
 func (l *listener) notice(payload string) {
 	seq, schema, named := strings.Cut(payload, " ")
 	if named && schema != l.schema {
 		l.others.Add(1)
 		return
 	}
+	seq, ask := strings.CutPrefix(seq, askPrefix)
 	head, err := strconv.ParseInt(seq, 10, 64)
 	if err != nil {
 		l.wake() // not a head after all: wake, which is always safe
 		return
 	}
-	l.notified(head)
+	l.notified(head, ask)
 }
 
 // reconnect tries to connect with exponential backoff until it succeeds or

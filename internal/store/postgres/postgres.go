@@ -41,8 +41,14 @@ var schema embed.FS
 
 // channel is the NOTIFY channel for log appends. The payload is the seq,
 // a space and the schema the log is in (current_schema()): every cluster
-// on the database shares the channel.
+// on the database shares the channel. The seq of an append whose caller
+// waits for its confirmation (store.WithConfirmation) has askPrefix: the
+// schema, which may hold spaces, stays everything after the first.
 const channel = "tegata_log"
+
+// askPrefix begins the payload of an append whose caller waits for its
+// confirmation.
+const askPrefix = "ask:"
 
 // broadcastChannel carries Broadcast messages between nodes.
 const broadcastChannel = "tegata_broadcast"
@@ -142,6 +148,7 @@ func dialect() sqlstore.Dialect {
 		IsUnique:      isUnique,
 		Unwritable:    unwritable,
 		NotifyAppend:  "pg_notify('" + channel + "', CAST(seq AS TEXT) || ' ' || " + schemaExpr + ")",
+		NotifyAsk:     "pg_notify('" + channel + "', '" + askPrefix + "' || CAST(seq AS TEXT) || ' ' || " + schemaExpr + ")",
 		HomeQuery:     `SELECT CAST(tableoid AS TEXT) || ':' || CAST(xmin AS TEXT) FROM cluster_home WHERE id = 1`,
 	}
 }

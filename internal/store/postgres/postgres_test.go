@@ -86,6 +86,37 @@ func TestWakeAcrossNodes(t *testing.T) {
 	storetest.WaitWake(t, wake, "an append by the other node")
 }
 
+// TestHeardAcrossNodes: another node hears an append by its notification
+// before its subscribers wake, and as asked when the appending caller
+// waits for a confirmation.
+func TestHeardAcrossNodes(t *testing.T) {
+	a, b := openPair(t)
+	wake, stop := b.Subscribe()
+	defer stop()
+	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, confirm := range []bool{false, true, false} {
+		_, askedBefore := b.Heard()
+		storetest.Drain(wake)
+		ctx := context.Background()
+		if confirm {
+			ctx = store.WithConfirmation(ctx)
+		}
+		e, err := a.RevokeSubject(ctx, store.SubjectRevocation{Subject: "alice", Now: now, ExpiresAt: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatalf("RevokeSubject() = %v", err)
+		}
+		storetest.WaitWake(t, wake, "an append by the other node")
+		wantAsked := askedBefore
+		if confirm {
+			wantAsked = e.Seq
+		}
+		if head, asked := b.Heard(); head != e.Seq || asked != wantAsked {
+			t.Errorf("confirm %v: Heard() on the other node after an append at %d = %d, %d; want %d, %d",
+				confirm, e.Seq, head, asked, e.Seq, wantAsked)
+		}
+	}
+}
+
 // TestListenReconnects kills the LISTEN connection's backend: the listener
 // must reconnect, wake subscribers for what it may have missed, and go on
 // delivering later appends.
@@ -229,18 +260,27 @@ func TestNotice(t *testing.T) {
 		want                  string
 	}{
 		{"this schema", "tegata_a", "7 tegata_a", "notified 7"},
+		{"asked", "tegata_a", "ask:7 tegata_a", "notified 7, asked"},
 		{"schema with a space", "my schema", "7 my schema", "notified 7"},
+		{"asked, schema with a space", "my schema", "ask:7 my schema", "notified 7, asked"},
 		{"other schema", "tegata_a", "7 tegata_b", "ignored"},
+		{"asked in another schema", "tegata_a", "ask:7 tegata_b", "ignored"},
 		{"no schema", "tegata_a", "7", "notified 7"},
 		{"not a head", "tegata_a", "x", "woken"},
+		{"asked, not a head", "tegata_a", "ask:x tegata_a", "woken"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := "nothing"
 			l := &listener{
-				schema:   tt.schema,
-				wake:     func() { got = "woken" },
-				notified: func(head int64) { got = fmt.Sprint("notified ", head) },
+				schema: tt.schema,
+				wake:   func() { got = "woken" },
+				notified: func(head int64, ask bool) {
+					got = fmt.Sprint("notified ", head)
+					if ask {
+						got += ", asked"
+					}
+				},
 			}
 			l.notice(tt.payload)
 			if tt.want == "ignored" {

@@ -176,7 +176,7 @@ func TestNotifiedSkipsOwnAppends(t *testing.T) {
 		{"own head", head, false},
 		{"another node's", head + 1, true},
 	} {
-		s.Notified(tt.notice)
+		s.Notified(tt.notice, false)
 		got := false
 		select {
 		case <-wake:

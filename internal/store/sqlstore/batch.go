@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // Group commit. Session creations, refresh rotations and revocations are
@@ -235,6 +237,7 @@ func (l *lane[In, Out]) try(ops []*pending[In, Out]) (committed bool, err error)
 	t := &tx{Tx: sqlTx, d: l.s.d}
 	for _, p := range ops {
 		p.err = nil
+		t.ask = t.ask || store.ConfirmationWanted(p.ctx)
 	}
 	err = l.exec(ctx, t, ops)
 	if err == nil && anyRefused(ops) {

@@ -54,6 +54,9 @@ type Dialect struct {
 	// commits with it (Postgres: pg_notify, delivered at commit, never for a
 	// rolled back transaction).
 	NotifyAppend string
+	// NotifyAsk is NotifyAppend for an append whose caller waits for its
+	// confirmation (tx.ask); required with NotifyAppend.
+	NotifyAsk string
 	// ByteOrder, when set, is the COLLATE clause (with a leading space)
 	// that makes text compare byte-wise, so a prefix is a range an index
 	// can read (Postgres: ` COLLATE "C"`); empty on SQLite, whose BINARY

@@ -52,9 +52,12 @@ func appendEntries(ctx context.Context, t *tx, es []*revocation.Entry, ds []stor
 	var head int64
 	dest := []any{&head}
 	returning := `seq`
-	if t.d.NotifyAppend != "" {
+	if notify := t.d.NotifyAppend; notify != "" {
+		if t.ask {
+			notify = t.d.NotifyAsk
+		}
 		var ignored bool
-		returning, dest = returning+`, (`+t.d.NotifyAppend+`) IS NULL`, append(dest, &ignored)
+		returning, dest = returning+`, (`+notify+`) IS NULL`, append(dest, &ignored)
 	}
 	if t.d.WritableCTE {
 		// One round trip, which also holds log_head, and so every other

@@ -1,6 +1,9 @@
 package sqlstore
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // hub wakes in-process subscribers. Sends never block: each subscriber has a
 // buffer of one, so wake-ups while it is busy coalesce into one, which is
@@ -55,24 +58,46 @@ func (s *Store) commit(t *tx) error {
 	if !t.appended {
 		return t.Commit()
 	}
-	for cur := s.woken.Load(); t.head > cur && !s.woken.CompareAndSwap(cur, t.head); cur = s.woken.Load() {
-	}
+	raise(&s.woken, t.head)
 	err := t.Commit()
+	if err == nil {
+		s.heardAppend(t.head, t.ask)
+	}
 	s.hub.wake()
 	return err
 }
 
 // Notified wakes every subscriber for a notice that the log's head reached
-// head, unless this process wakes them after committing an append of its
-// own up to head or beyond: they then read the log past head anyway, since
-// appends commit in seq order. On Postgres each append is notified to
-// every node, the appending one too, and without this its subscribers
-// would read the log twice for each of its own commits.
-func (s *Store) Notified(head int64) {
+// head (and that a caller waits for its confirmation, when ask), unless
+// this process wakes them after committing an append of its own up to
+// head or beyond: they then read the log past head anyway, since appends
+// commit in seq order. On Postgres each append is notified to every node,
+// the appending one too, and without this its subscribers would read the
+// log twice for each of its own commits.
+func (s *Store) Notified(head int64, ask bool) {
+	s.heardAppend(head, ask)
 	if head <= s.woken.Load() {
 		return
 	}
 	s.hub.wake()
+}
+
+// heardAppend raises what Heard returns for an append committed up to
+// head.
+func (s *Store) heardAppend(head int64, ask bool) {
+	raise(&s.heard, head)
+	if ask {
+		raise(&s.asked, head)
+	}
+}
+
+// Heard implements store.Notifier.
+func (s *Store) Heard() (head, asked int64) { return s.heard.Load(), s.asked.Load() }
+
+// raise sets v to x if x is higher.
+func raise(v *atomic.Int64, x int64) {
+	for cur := v.Load(); x > cur && !v.CompareAndSwap(cur, x); cur = v.Load() {
+	}
 }
 
 // Wake wakes every subscriber. The Store calls it after each commit that

@@ -35,6 +35,8 @@ type Store struct {
 	// woken is the highest log head this process wakes its subscribers for
 	// once it has committed its own append (see commit and Notified).
 	woken atomic.Int64
+	// heard and asked are what Heard returns.
+	heard, asked atomic.Int64
 
 	creates *lane[store.NewSession, store.Created]
 	rotates *lane[store.Rotation, store.RotateResult]
@@ -102,7 +104,10 @@ type tx struct {
 	*sql.Tx
 	d        Dialect
 	appended bool
-	head     int64           // the log head after the append, if appended
+	head     int64 // the log head after the append, if appended
+	// ask says that a caller of the transaction waits for its append to
+	// be confirmed (store.WithConfirmation): its notice says so.
+	ask      bool
 	deferred []deferredWrite // see later
 }
 
@@ -113,7 +118,7 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(*tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: %s: begin: %w", op, s.failed(err))
 	}
-	t := &tx{Tx: sqlTx, d: s.d}
+	t := &tx{Tx: sqlTx, d: s.d, ask: store.ConfirmationWanted(ctx)}
 	err = fn(t)
 	if err == nil {
 		err = t.flush(ctx)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -61,5 +62,40 @@ func testNotifier(t *testing.T, s store.Store) {
 	}
 	if len(wake) != 0 {
 		t.Errorf("stopped subscriber was woken")
+	}
+}
+
+// testHeard: a store hears its own appends, and those whose caller waits
+// for a confirmation as asked, by the time its subscribers wake.
+func testHeard(t *testing.T, s store.Store) {
+	wake, stop := s.Subscribe()
+	defer stop()
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name    string
+		confirm bool
+	}{
+		{"plain", false},
+		{"confirmed", true},
+		{"plain after confirmed", false},
+	} {
+		_, askedBefore := s.Heard()
+		Drain(wake)
+		rctx := ctx
+		if tt.confirm {
+			rctx = store.WithConfirmation(ctx)
+		}
+		e, err := s.RevokeSubject(rctx, store.SubjectRevocation{Subject: "alice", Now: t0, ExpiresAt: t0.Add(accessLife)})
+		if err != nil {
+			t.Fatalf("%s: RevokeSubject() = %v", tt.name, err)
+		}
+		WaitWake(t, wake, tt.name+" RevokeSubject")
+		wantAsked := askedBefore
+		if tt.confirm {
+			wantAsked = e.Seq
+		}
+		if head, asked := s.Heard(); head != e.Seq || asked != wantAsked {
+			t.Errorf("%s: Heard() after an append at %d = %d, %d; want %d, %d", tt.name, e.Seq, head, asked, e.Seq, wantAsked)
+		}
 	}
 }

@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit", testAudit},
 		{"CreateRecord", testCreateRecord},
 		{"Notifier", testNotifier},
+		{"Heard", testHeard},
 		{"StatusLists", testStatusLists},
 		{"SlotAllocation", testSlotAllocation},
 		{"SlotAllocationConcurrent", testSlotAllocationConcurrent},

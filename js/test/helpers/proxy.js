@@ -1,7 +1,8 @@
 // An HTTP proxy in front of a real `tegata serve` that records what a
 // follower sends its node: every position report (POST /v1/feed/position)
 // with the node's answer, and every feed stream opened. A test may fail
-// reports (all of them, or the next failTimes), switch the node behind it, or hold a stream back: all of it, or
+// reports (all of them, or the next failTimes), leave the stream's epoch
+// header out (stripEpoch), switch the node behind it, or hold a stream back: all of it, or
 // from its first heartbeat on (a catch-up that takes as long as the test
 // wants).
 import http from 'node:http'
@@ -19,7 +20,7 @@ export async function reportProxy(target) {
   const agent = new http.Agent({ keepAlive: true })
   const socks = new Set()
   const p = {
-    target, reports: [], streams: 0, beats: 0, fail: 0, failTimes: Infinity, hold: '', held: [],
+    target, reports: [], streams: 0, beats: 0, fail: 0, failTimes: Infinity, stripEpoch: false, hold: '', held: [],
     /** cut ends every connection to the proxy: the follower opens a new stream. */
     cut() {
       for (const s of socks) s.destroy()
@@ -95,6 +96,7 @@ export async function reportProxy(target) {
     }
     if (state === 'holding') holdNow()
     const up = upstream(req, (u) => {
+      if (stream && p.stripEpoch) delete u.headers['tegata-epoch']
       res.writeHead(u.statusCode, u.headers)
       res.flushHeaders()
       u.on('data', (c) => {
