@@ -3,6 +3,7 @@ package feed
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -161,8 +162,9 @@ func TestDecoderNoProgress(t *testing.T) {
 }
 
 // FuzzDecoder checks that no input makes the decoder panic or hold more
-// than its limits, and that how the input arrives (one read, or a byte at
-// a time, the line ends split across reads) changes none of the events.
+// than its limits, and that how the input arrives (one read, a byte at a
+// time, or reads of a few bytes, the line ends split across reads and
+// several lines in one) changes none of the events.
 func FuzzDecoder(f *testing.F) {
 	for _, s := range []string{
 		"id: 7\nevent: revoke\ndata: {\"seq\":7}\n\n",
@@ -185,7 +187,7 @@ func FuzzDecoder(f *testing.F) {
 					cap(d.line), cap(d.data), len(ev.Data), MaxLineSize, MaxEventSize)
 			}
 			if err != nil {
-				sameInPieces(t, in)
+				sameInPieces(t, in, int(chunk)/2+2)
 				return
 			}
 		}
@@ -193,18 +195,34 @@ func FuzzDecoder(f *testing.F) {
 	})
 }
 
-// sameInPieces checks that in gives the same events read whole and a byte
-// at a time (every line end split across reads).
-func sameInPieces(t *testing.T, in []byte) {
+// sameInPieces checks that in gives the same events read whole, a byte at
+// a time (every line end split across reads) and n bytes at a time.
+func sameInPieces(t *testing.T, in []byte, n int) {
 	whole, errWhole := decodeAll(t, strings.NewReader(string(in)))
-	bytewise, errBytewise := decodeAll(t, iotest.OneByteReader(strings.NewReader(string(in))))
-	same := slices.EqualFunc(whole, bytewise, func(a, b Event) bool {
-		return a.ID == b.ID && a.Type == b.Type && a.Head == b.Head && bytes.Equal(a.Data, b.Data)
-	})
-	if !same || !errors.Is(errBytewise, errWhole) {
-		t.Fatalf("read whole: %+v, %v; a byte at a time: %+v, %v", whole, errWhole, bytewise, errBytewise)
+	for _, r := range []struct {
+		name string
+		r    io.Reader
+	}{
+		{"a byte at a time", iotest.OneByteReader(strings.NewReader(string(in)))},
+		{fmt.Sprintf("%d bytes at a time", n), chunkReader{strings.NewReader(string(in)), n}},
+	} {
+		got, err := decodeAll(t, r.r)
+		same := slices.EqualFunc(whole, got, func(a, b Event) bool {
+			return a.ID == b.ID && a.Type == b.Type && a.Head == b.Head && bytes.Equal(a.Data, b.Data)
+		})
+		if !same || !errors.Is(err, errWhole) {
+			t.Fatalf("read whole: %+v, %v; %s: %+v, %v", whole, errWhole, r.name, got, err)
+		}
 	}
 }
+
+// chunkReader reads at most n bytes at a time from r.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
 
 // arrivals is a stream that brings its writes one at a time, as a socket
 // does: a Read returns what is left of the current write, at most len(p),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,15 @@ func FuzzParseLines(f *testing.F) {
 	f.Add([]byte("5 subject 1 2 3 alice\n+4 bob\n+0 carol dan\n9 session 1 2 0 s\n+1 t"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		es, err := parseLines(nil, data)
+		// A follower parses an event a chunk at a time into one scratch
+		// slice (follower.revocations): a continuation first in its chunk
+		// follows the last entry of the chunk before, which is gone.
+		for _, limit := range []int{1, 2, 3} {
+			got, gotErr := parseInChunks(data, limit)
+			if !slices.Equal(got, es) || (gotErr == nil) != (err == nil) {
+				t.Fatalf("parseLines(%q) = %+v, %v; in chunks of %d: %+v, %v", data, es, err, limit, got, gotErr)
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -123,6 +133,23 @@ func FuzzParseLines(f *testing.F) {
 			}
 		}
 	})
+}
+
+// parseInChunks parses data as a follower does: limit entries at a time
+// into one scratch slice, cleared after each chunk.
+func parseInChunks(data []byte, limit int) ([]revocation.Entry, error) {
+	p := newLineParser(data, false)
+	var all, scratch []revocation.Entry
+	for !p.done() {
+		es, err := p.next(scratch[:0], limit)
+		all = append(all, es...)
+		clear(es)
+		scratch = es
+		if err != nil {
+			return all, err
+		}
+	}
+	return all, nil
 }
 
 // TestArenaLines: lines handed out by an arena are each entry's own line,

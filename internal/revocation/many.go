@@ -259,8 +259,10 @@ func (t *keyTable) touch(keys []batchKey) {
 	touched.Store(sum)
 }
 
-// touched keeps the loads of touch from being left out as unused. It is
-// written only under a shard's lock, and no one reads it.
+// touched keeps the loads of touch from being left out as unused; no one
+// reads it. Every set of the process stores to it, once per shard and
+// batch, from any goroutine (each under its own shard's lock, not one
+// lock): hence an atomic.
 var touched atomic.Uint64
 
 // Grow makes room, in advance, for about n more entries of kind k. A

@@ -20,13 +20,15 @@ import (
 // readers as it is. Tables probe linearly and only deletion moves entries;
 // an insert fills the first empty slot of the new key's probe sequence,
 // writing the word that marks the slot occupied last (keySlot: k0 then k1,
-// a key never being all zero; subjectSlot: gen and k0, then the word
-// holding k1; strSlot: hash, then rec), and Go's atomics are sequentially consistent. So a
-// concurrent reader sees the slot either empty, or occupied by a key that
-// does not match its own (the new key half written), or whole; and no key
-// it may look for lies past that slot, which was empty when that key was
-// added. Either way its answer is right at that instant: the new entry
-// counts from when it is whole.
+// a key never being all zero; subjectSlot: gen and k0, then kx, the word
+// holding k1 and the expiry; strSlot: hash, then rec), and Go's atomics
+// are sequentially consistent. So a concurrent reader sees the slot either
+// empty, or occupied by a key that does not match its own (the new key
+// half written), or whole; and no key it may look for lies past that slot,
+// which was empty when that key was added. Either way its answer is right
+// at that instant: the new entry counts from when it is whole. Raising a
+// cutoff in place stores gen, and kx with the same k1 and a later expiry,
+// each one word: a reader sees the key whole throughout.
 type shard struct {
 	shardFields
 	// Pad to two cache lines so that writes to one shard do not disturb

@@ -22,11 +22,14 @@ import (
 // that looking up one absent costs a single hash.
 //
 // Two live subjects with the same key would share one cutoff, the higher
-// generation and later expiry of the two. A token of either could then be
-// refused because of the other's cutoff (failing closed), but no token is
-// ever accepted that its own subject's cutoff revokes. With random seeds
-// the chance of any such pair among n subjects is about n²/2^97, 2^-57 at
-// a million.
+// generation and later expiry of the two; and a subject without a cutoff
+// whose key is that of one in the table is looked up as that one. A token
+// of either could then be refused because of the other's cutoff (failing
+// closed), but no token is ever accepted that its own subject's cutoff
+// revokes. With random seeds the chance of any such pair among n subjects
+// in the table is about n²/2^97, 2^-57 at a million; that of any of m
+// subjects verified meeting one of them, m·n/2^96, 2^-53 for ten million
+// against a million.
 //
 // The table probes linearly like keyTable, but its size need not be a
 // power of two: a key's home is its first word scaled to the size, so the
@@ -45,7 +48,7 @@ type subjectSlot struct {
 	// expiry (unix seconds) in its high half: the expiry is only read
 	// under the shard's mutex (readers need the generation), but one word
 	// for both keeps an entry in one slot, which a writer fills with one
-	// cache line.
+	// cache line (two for the one slot in four that straddles them).
 	kx atomic.Uint64
 	// gen may be raised in place without the seqlock: a reader sees the old
 	// cutoff or the new one, and either is right at that instant.

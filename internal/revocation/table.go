@@ -40,10 +40,12 @@ func tooFull(n, size int) bool { return 4*n > 3*size }
 // as many again (withRoom), which leaves the table half full, since a bulk
 // that was not announced comes in many batches and a table grown just
 // enough for each would be copied by nearly every one. One fill for both
-// costs either path: half full ahead of an announced bulk held 48% more
-// memory after it (59.7 → 88.3 bytes per subject cutoff for 10,000) and
-// took 13-19% more CPU to apply it; 3/4 full for a batch took the
-// unannounced apply 12-15% more (BenchmarkApplyBulk, this VM). A prune's
+// costs either path (BenchmarkApplyBulk/Grow/ApplyMany/1000 and
+// ApplyMany/1000, 10,000 subject cutoffs to 500 sets, three alternating
+// runs on this VM at load 2-8): half full ahead of an announced bulk held
+// 59% more memory after it (41.8 → 66.4 bytes per subject cutoff) and took
+// 11-28% more CPU to apply it; 3/4 full for a batch took the unannounced
+// apply 9-14% more CPU, for 7% less memory (39.7 → 37.0 bytes). A prune's
 // rebuild is another matter (tableSize, without).
 
 // withRoom is what a batch grows a table for when its n entries would

@@ -352,9 +352,11 @@ func TestSubjectTableDeleteWrapsAround(t *testing.T) {
 }
 
 // TestSubjectCutoffsDuringWrites aims all writes at one shard: subjects
-// that stay, one whose cutoff keeps rising, and churn pruned in place
-// (shifting the others back under the seqlock) or rebuilt. Readers must
-// always see each staying cutoff, and never see one go down.
+// that stay, one whose cutoff keeps rising (its generation and its expiry,
+// which shares a word with the key, rewritten in place under the readers),
+// and churn pruned in place (shifting the others back under the seqlock)
+// or rebuilt. Readers must always see each staying cutoff, and never see
+// one go down.
 func TestSubjectCutoffsDuringWrites(t *testing.T) {
 	s := NewSet(0)
 	home := s.shardOf(maphash.String(s.sub0Seed, "rising"))
@@ -385,7 +387,7 @@ func TestSubjectCutoffsDuringWrites(t *testing.T) {
 			}
 			for _, sub := range churn[:n] {
 				_ = s.Apply(subject(gen, sub, 1, t0.Add(time.Second)))
-				_ = s.Apply(subject(gen, "rising", gen, t0.Add(time.Hour)))
+				_ = s.Apply(subject(gen, "rising", gen, t0.Add(time.Hour+time.Duration(gen)*time.Second)))
 				gen++
 			}
 			s.Prune(t0.Add(time.Second))
