@@ -62,7 +62,11 @@
 // connection over from net/http once its headers are decided and makes
 // that write a single writev of chunk header, shared bytes and CRLF
 // (takeover.go); a goroutine parked in a read of the connection ends the
-// stream as soon as its client closes it. A follower reports
+// stream as soon as its client closes it. Such a stream, once caught up,
+// is not even woken for a revocation: the tailer's fan-out workers write
+// the shared bytes to every stream waiting at the batch's start, without
+// waiting for a socket (fanout.go), and wake a stream's goroutine only
+// when something else is due or the socket did not take the write whole. A follower reports
 // its position only when asked (an ask event: a confirmation waits, see
 // Hub.Ask; it is written with the entries it asks for, in the same
 // write), when half of its lease has passed, and when its readiness
@@ -110,8 +114,9 @@
 // # Concurrency
 //
 // A Hub runs one tailer goroutine (Run), one goroutine per stream
-// (ServeHTTP) and one per report stream (ServeReports); the tailer never
-// waits for a connection. Run returns once the streams that took their
+// (ServeHTTP) and one per report stream (ServeReports), and, per batch
+// the tailer reads, up to GOMAXPROCS fan-out workers, which it waits for;
+// neither the tailer nor a worker ever waits for a connection. Run returns once the streams that took their
 // connection over have ended. A Client runs in one goroutine (Run) and calls
 // Apply and Reset from it, never concurrently; State, WaitSynced,
 // WaitPosition, WaitOpened and Reconnect may be called from any goroutine;

@@ -12,3 +12,18 @@ func (h *Hub) Beats() uint64 {
 	defer h.mu.RUnlock()
 	return h.beat
 }
+
+// FanOutWrites returns how many writes the hub's fan-out made to parked
+// streams.
+func (h *Hub) FanOutWrites() int64 { return h.fanned.Load() }
+
+// ParkedStreams returns how many streams wait for the hub's fan-out.
+func (h *Hub) ParkedStreams() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.parked)
+}
+
+// FanOutRests returns how many writes of the fan-out left a rest to the
+// stream's goroutine.
+func (h *Hub) FanOutRests() int64 { return h.fanRests.Load() }

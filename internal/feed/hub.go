@@ -188,6 +188,12 @@ type Hub struct {
 	gen        uint64        // changes when the log was replaced
 	changed    chan struct{} // closed (and replaced) on every change above
 	stopped    bool
+	// parked are the streams the fan-out writes to (fanout.go), spare a
+	// list for the next ones once a fan-out took them.
+	parked, spare []*conn
+	// fanned counts the writes of the fan-out, fanRests those the socket
+	// did not take whole, for tests.
+	fanned, fanRests atomic.Int64
 }
 
 // NewHub returns a Hub serving src. Call Run to start it.
@@ -384,8 +390,11 @@ func (h *Hub) pollBatch(ctx context.Context, woken bool) (full bool, err error) 
 		next = max(next, srcHead)
 	}
 	_, asked := h.heard()
-	h.publish(frames, next, srcHead, asked)
+	j := h.publish(frames, next, srcHead, asked)
 	clear(frames) // the ring holds copies; keep no lines alive from here
+	if j != nil {
+		h.fanOut(j)
+	}
 	return full, nil
 }
 
@@ -458,12 +467,14 @@ func (a *arena) line(e revocation.Entry) ([]byte, int, bool) {
 
 // publish adds the frames read, which take the hub to next, to the ring
 // and as a segment; srcHead is the Source's head when they were read. An
-// ask for asked goes to the streams in the same write as the frames.
-func (h *Hub) publish(frames []frame, next, srcHead, asked int64) {
+// ask for asked goes to the streams in the same write as the frames. It
+// returns the fan-out of the segment to the parked streams, if any, for
+// the caller to run (fanOut).
+func (h *Hub) publish(frames []frame, next, srcHead, asked int64) *fanJob {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if next <= h.head {
-		return
+		return nil
 	}
 	if asked > h.want {
 		h.want, h.askFrame = asked, appendAsk(nil, asked)
@@ -471,10 +482,12 @@ func (h *Hub) publish(frames []frame, next, srcHead, asked int64) {
 	for _, f := range frames {
 		h.ring.push(f)
 	}
-	h.segs.push(newSegment(h.head, next, frames, srcHead))
+	s := newSegment(h.head, next, frames, srcHead)
+	h.segs.push(s)
 	h.head = next
-	h.wakeLocked()
+	h.wakeUnparkedLocked()
 	h.fl.advanced(next, h.cfg.Clock.Now())
+	return h.fanOutLocked(s)
 }
 
 // replaced handles a Source whose head went back: the log was restored or
@@ -588,7 +601,15 @@ func (h *Hub) stop() {
 	h.wakeLocked()
 }
 
+// wakeLocked wakes every stream.
 func (h *Hub) wakeLocked() {
+	h.wakeUnparkedLocked()
+	h.wakeParkedLocked()
+}
+
+// wakeUnparkedLocked wakes the streams that wait on changed: every one
+// but those parked (see fanout.go).
+func (h *Hub) wakeUnparkedLocked() {
 	close(h.changed)
 	h.changed = make(chan struct{})
 }

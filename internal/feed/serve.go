@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/httperr"
@@ -70,7 +71,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// reads a connection the stream took over.
 		go raw.watch(cancel)
 	}
+	c.own.Lock()
 	err := c.serve(ctx, after)
+	c.quit = true // the hub's fan-out leaves it be from here on
+	c.own.Unlock()
 	h.ended(ctx, r, c, after, err)
 }
 
@@ -129,7 +133,7 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request) (*conn, int64, bool) 
 	}
 	hdr := w.Header()
 	rc := http.NewResponseController(w)
-	c := &conn{hub: h, out: httpWriter{w: w, rc: rc}, beatTicks: 1}
+	c := &conn{hub: h, out: httpWriter{w: w, rc: rc}, beatTicks: 1, parkAt: notParked}
 	if named {
 		token, err := h.follow(f, r.Header.Get(headerToken), requesterOf(r.Context()), epoch, after)
 		if err != nil {
@@ -252,9 +256,25 @@ type conn struct {
 	// half of WriteTimeout has passed, not at every write (a timer update
 	// per write per stream).
 	deadline time.Time
-	err      error   // the first write error: the stream is over
-	buf      []byte  // this connection's own encoding (catch-up, heartbeats)
-	frames   []frame // catch-up scratch
+	err      error // the first write error: the stream is over
+
+	// What the hub's fan-out needs (fanout.go). own is held by whoever
+	// works on the stream: its goroutine while it runs, a fan-out worker
+	// while it writes to it; it guards the fields above. fan is the
+	// connection the fan-out writes to (nil: this stream never parks),
+	// wake the stream's goroutine's wake-up while it is parked, parkAt
+	// where it is in the hub's parked streams (guarded by the hub's mu),
+	// beatNext the tick its next heartbeat falls due at (0: none), quit
+	// set once the stream no longer serves.
+	own      sync.Mutex
+	fan      *rawStream
+	wake     chan struct{}
+	parkAt   int
+	beatNext uint64
+	quit     bool
+
+	buf    []byte  // this connection's own encoding (catch-up, heartbeats)
+	frames []frame // catch-up scratch
 }
 
 func (c *conn) serve(ctx context.Context, after int64) error {
@@ -423,20 +443,54 @@ func (c *conn) live(ctx context.Context) error {
 		// but not sent (the hub's head is still below the floor) waits
 		// for the next tick.
 		var beat <-chan struct{}
+		c.beatNext = 0
 		switch {
 		case first:
 			beat = c.hub.beatAt(v.beat + 1)
 		case !hears:
-			beat = c.hub.beatAt(max(sentBeat+c.beatTicks, v.beat+1))
+			c.beatNext = max(sentBeat+c.beatTicks, v.beat+1)
+			beat = c.hub.beatAt(c.beatNext)
 		}
-		select {
-		case <-v.changed:
-		case <-beat:
-		case <-reportsEnd:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := c.wait(ctx, &v, first, beat, reportsEnd); err != nil {
+			return err
 		}
 	}
+}
+
+// wait waits for the hub to change, for beat or reportsEnd. A stream
+// caught up to the hub's head whose connection the hub's fan-out can
+// write parks instead, and waits for its wake channel in place of the
+// hub's changes (see fanout.go). A stream that could not park, since the
+// hub changed after its look, returns at once.
+func (c *conn) wait(ctx context.Context, v *view, first bool, beat, reportsEnd <-chan struct{}) error {
+	changed := v.changed
+	parked := c.fan != nil && !first && c.pos == v.head
+	if parked {
+		if !c.hub.park(c, v.changed) {
+			return nil
+		}
+		changed = c.wake
+	}
+	c.own.Unlock()
+	var err error
+	select {
+	case <-changed:
+	case <-beat:
+	case <-reportsEnd:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	c.own.Lock()
+	if !parked {
+		return err
+	}
+	c.hub.unpark(c)
+	if err != nil {
+		return err
+	}
+	// What the fan-out left: the rest of a write the socket did not take
+	// at once, or the error that ends the stream.
+	return c.flush()
 }
 
 // writeSegments writes the hub's encoded batches from the connection's

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -33,6 +34,9 @@ type rawStream struct {
 	// that offer it (netConn), written, read and given deadlines:
 	// a wrapper hides the *net.TCPConn's writev and its descriptor.
 	nc, wc net.Conn
+	// sc is wc's descriptor, which the hub's fan-out writes to without
+	// waiting (fanout.go); nil if it offers none.
+	sc syscall.RawConn
 	// head is the answer's status line and headers, written in front of
 	// the first chunk; nil once written.
 	head []byte
@@ -42,6 +46,9 @@ type rawStream struct {
 	parts []part
 	own   []byte
 	size  int
+	// pending is the rest of a chunk the fan-out began to write and the
+	// socket did not take at once, written first at the next flush.
+	pending [][]byte
 	// vec is the flush's scratch; sizeLine the chunk's size line.
 	vec      net.Buffers
 	sizeLine []byte
@@ -82,7 +89,11 @@ func (h *Hub) takeOver(c *conn, w http.ResponseWriter, rc *http.ResponseControll
 		h.takenOver.Done()
 		return false
 	}
-	c.out = &rawStream{nc: nc, wc: netConn(nc), head: responseHead(w.Header(), time.Now())}
+	s := &rawStream{nc: nc, wc: netConn(nc), head: responseHead(w.Header(), time.Now())}
+	c.out = s
+	if s.sc = directConn(s.wc); s.sc != nil {
+		c.fan, c.wake = s, make(chan struct{}, 1)
+	}
 	return true
 }
 
@@ -161,13 +172,14 @@ func (s *rawStream) writeShared(b []byte) error {
 // the answer's head if that has not gone yet. A chunk is never empty: an
 // empty one ends the body.
 func (s *rawStream) flush() error {
-	if s.size == 0 && s.head == nil {
+	if s.size == 0 && s.head == nil && len(s.pending) == 0 {
 		return nil
 	}
 	s.vec = s.vec[:0]
 	if s.head != nil {
 		s.vec = append(s.vec, s.head)
 	}
+	s.vec = append(s.vec, s.pending...)
 	if s.size > 0 {
 		s.sizeLine = strconv.AppendInt(s.sizeLine[:0], int64(s.size), 16)
 		s.sizeLine = append(s.sizeLine, crlf...)
@@ -187,12 +199,33 @@ func (s *rawStream) flush() error {
 	clear(all)
 	s.vec = all[:0]
 	clear(s.parts)
-	s.parts, s.size, s.head = s.parts[:0], 0, nil
+	s.parts, s.size, s.head, s.pending = s.parts[:0], 0, nil, nil
 	if cap(s.own) > 4<<10 {
 		s.own = nil
 	}
 	s.own = s.own[:0]
 	return err
+}
+
+// idle reports whether nothing waits to be written: the fan-out may write
+// a chunk of its own.
+func (s *rawStream) idle() bool { return s.head == nil && s.size == 0 && len(s.pending) == 0 }
+
+// keepRest keeps what of bufs is left after n bytes were written, for the
+// next flush, and reports whether anything was. The rest of the buffer
+// the write stopped in is copied (a fan-out worker's size line is its
+// own); those after it (the hub's shared bytes, the CRLF) are kept as
+// they are: nobody modifies them.
+func (s *rawStream) keepRest(bufs [][]byte, n int) bool {
+	for i, b := range bufs {
+		if n < len(b) {
+			s.pending = append(s.pending, append([]byte(nil), b[n:]...))
+			s.pending = append(s.pending, bufs[i+1:]...)
+			return true
+		}
+		n -= len(b)
+	}
+	return false
 }
 
 // end writes the body's last chunk, behind anything not flushed yet, and
