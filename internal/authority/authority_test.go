@@ -410,3 +410,38 @@ func TestReloadKeepsAnUnchangedRing(t *testing.T) {
 	}
 	reload("after its publication ended", false)
 }
+
+// TestReloadFollowsTheKeyWindow: a retired key stays in the JWKS for as
+// long as the longest lifetime leased (the key window). When that window
+// shrinks (a longer lease ends), a reload with the keys unchanged builds
+// the ring again, and a key past the shorter window leaves the JWKS then,
+// not at the next change of the keys.
+func TestReloadFollowsTheKeyWindow(t *testing.T) {
+	a, clk := newTestAuthority(t)
+	ctx := context.Background()
+	short := a.life.view.Load()
+	life := a.cfg.AccessTTL
+	a.life.view.Store(&leaseView{leases: []store.LifetimeLease{{Lifetime: 4 * life, Until: clk.Now().Add(24 * time.Hour)}}, readAt: clk.Now()})
+	first, _ := a.ring().current(clk.Now())
+	if _, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(a.cfg.KeyPublishDelay) // the first key retires
+	if err := a.ReloadKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * life) // within the long window, past the short one
+	if _, err := a.RotateKey(ctx, UseAccess, store.Actor{By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(a.ring().jwks), first.ID) {
+		t.Fatalf("JWKS within the %v window after the first key retired lacks it", a.keyWindow())
+	}
+	a.life.view.Store(short)
+	if err := a.ReloadKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(a.ring().jwks), first.ID) {
+		t.Errorf("JWKS %v after the first key retired, with a window of %v, still holds it", 2*life, a.keyWindow())
+	}
+}

@@ -29,9 +29,12 @@ type keyring struct {
 	public  *token.KeySet
 	jwks    []byte
 	all     []store.SigningKey
-	// builtAt is the instant the ring was built for: which keys it
-	// publishes and opens follows from all and it (see unchanged).
+	// builtAt is the instant the ring was built for, and window how long
+	// retired keys stayed published then (Authority.keyWindow): which
+	// keys it publishes and opens follows from all and them (see
+	// unchanged).
 	builtAt time.Time
+	window  time.Duration
 }
 
 // sortKeys puts keys in the ring's order: SignFrom ascending, ties in the
@@ -41,12 +44,16 @@ func sortKeys(keys []store.SigningKey) {
 }
 
 // unchanged reports whether building a ring of keys (in the ring's order)
-// at now would give r again: the same keys, each published and opened as
-// it was at r.builtAt. A node reloads its keys every few seconds, and
-// nearly always finds them unchanged; rebuilding the ring each time opened
-// every private half again and encoded the JWKS anew.
+// at now, with retired keys published for window, would give r again: the
+// same keys, each published and opened as it was at r.builtAt. A node
+// reloads its keys every few seconds, and nearly always finds them
+// unchanged; rebuilding the ring each time opened every private half
+// again and encoded the JWKS anew. Another window is another ring: the
+// window follows the lifetime leases, and a key published under a
+// longer one must leave the JWKS once the shorter one has passed, not at
+// the next change of the keys.
 func (r *keyring) unchanged(keys []store.SigningKey, now time.Time, window time.Duration) bool {
-	if len(keys) != len(r.all) {
+	if len(keys) != len(r.all) || window != r.window {
 		return false
 	}
 	for i, k := range keys {
@@ -101,11 +108,11 @@ func published(k store.SigningKey, now time.Time, window time.Duration) bool {
 
 func (a *Authority) buildKeyring(keys []store.SigningKey, now time.Time) (*keyring, error) {
 	sortKeys(keys)
-	r := &keyring{all: keys, builtAt: now}
+	r := &keyring{all: keys, builtAt: now, window: a.keyWindow()}
 	var pubs []token.PublicKey
 	var eventPubs []jose.JSONWebKey
 	for _, k := range keys {
-		if !published(k, now, a.keyWindow()) {
+		if !published(k, now, r.window) {
 			continue
 		}
 		pub, err := x509.ParsePKIXPublicKey(k.Public)

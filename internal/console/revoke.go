@@ -11,6 +11,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/authority"
 	"github.com/tegata-dev/tegata/internal/inforce"
 	"github.com/tegata-dev/tegata/internal/revocation"
+	"github.com/tegata-dev/tegata/internal/store"
 )
 
 // What a revocation from a user's page does (the form's "op").
@@ -91,7 +92,10 @@ func checkForm(f revocationForm) (map[string]any, error) {
 }
 
 func (c *Console) doRevoke(r *http.Request, op *operator, f revocationForm, claims map[string]any) (revocation.Entry, error) {
-	ctx, actor := r.Context(), op.actor(f.Reason)
+	// The confirmation page waits for it next: the append's notification
+	// has every node ask its verifiers with the entry (httpapi's ?confirm=
+	// does the same).
+	ctx, actor := store.WithConfirmation(r.Context()), op.actor(f.Reason)
 	switch f.Op {
 	case opDevice:
 		s, _, err := c.st.Session(ctx, f.Session)

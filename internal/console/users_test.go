@@ -95,12 +95,15 @@ func TestRevokeFlow(t *testing.T) {
 	if after, _ := e.admin.Sessions(ctx(t), "alice@example.com"); len(after) != 2 {
 		t.Errorf("after signing one device out, alice has %d sessions, want 2", len(after))
 	}
+	u, _ := url.Parse(loc)
+	if _, asked := e.Store.Heard(); fmt.Sprint(asked) != u.Query().Get("seq") {
+		t.Errorf("the sign-out's append was heard as asked for %d, want its seq %s: the page that follows waits for its confirmation", asked, u.Query().Get("seq"))
+	}
 	res = b.get(loc)
 	if !strings.Contains(res.body, "In force on every verifier") {
 		t.Errorf("confirmation page (no verifiers): want in force\n%s", res.body)
 	}
 	var c client.Confirmation
-	u, _ := url.Parse(loc)
 	res = b.get("/console/api/confirm?seq=" + u.Query().Get("seq"))
 	if err := json.Unmarshal([]byte(res.body), &c); err != nil || !c.InForce {
 		t.Errorf("api/confirm = %s (%v), want in force", res.body, err)

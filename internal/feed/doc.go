@@ -66,14 +66,14 @@
 // is not even woken for a revocation: the tailer's fan-out workers write
 // the shared bytes to every stream waiting at the batch's start, without
 // waiting for a socket (fanout.go), and wake a stream's goroutine only
-// when something else is due or the socket did not take the write whole. A follower reports
-// its position only when asked (an ask event: a confirmation waits, see
-// Hub.Ask; it is written with the entries it asks for, in the same
-// write), when half of its lease has passed, and when its readiness
-// changes; a report on the report stream costs the hub one line read and
-// one written, and the answer to an ask from a follower whose lease
-// needs no renewal (numbered 0) only the line read. Nothing costs the hub
-// a request per revocation per follower.
+// when something else is due, the socket did not take the write whole or
+// the write failed. A follower reports its position only when asked (an
+// ask event: a confirmation waits, see Hub.Ask; it is written with the
+// entries it asks for, in the same write), when half of its lease has
+// passed, and when its readiness changes; a report on the report stream
+// costs the hub one line read and one written, and the answer to an ask
+// from a follower whose lease needs no renewal (numbered 0) only the line
+// read. Nothing costs the hub a request per revocation per follower.
 //
 // # Position reports and leases
 //
@@ -116,15 +116,15 @@
 // A Hub runs one tailer goroutine (Run), one goroutine per stream
 // (ServeHTTP) and one per report stream (ServeReports), and, per batch
 // the tailer reads, up to GOMAXPROCS fan-out workers, which it waits for;
-// neither the tailer nor a worker ever waits for a connection. Run returns once the streams that took their
-// connection over have ended. A Client runs in one goroutine (Run) and calls
-// Apply and Reset from it, never concurrently; State, WaitSynced,
-// WaitPosition, WaitOpened and Reconnect may be called from any goroutine;
-// a Client with a Follower runs a reporter goroutine per stream and two
-// more for its report stream. The Client applies a revocations event's
-// entries together (ApplyMany, or Apply one by one), records its position
-// once per event, and then
-// yields its thread if another goroutine is waiting for one, so that a
-// burst holds a thread for one event at a time. Apply should do little (a
-// revocation.Set insert takes no lock a reader waits on).
+// neither the tailer nor a worker ever waits for a connection. Run
+// returns once the streams that took their connection over have ended.
+// A Client runs in one goroutine (Run) and calls Apply and Reset from it,
+// never concurrently; State, WaitSynced, WaitPosition, WaitOpened and
+// Reconnect may be called from any goroutine; a Client with a Follower
+// runs a reporter goroutine per stream and two more for its report
+// stream. The Client applies a revocations event's entries together
+// (ApplyMany, or Apply one by one), records its position once per event,
+// and then yields its thread if another goroutine is waiting for one, so
+// that a burst holds a thread for one event at a time. Apply should do
+// little (a revocation.Set insert takes no lock a reader waits on).
 package feed

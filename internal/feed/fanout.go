@@ -34,7 +34,7 @@ import (
 // wakes every parked stream, as it wakes the others by closing changed.
 //
 // conn.own is held by whoever works on a stream: its goroutine, from its
-// start until it parks and again once woken, or a fan-out worker while it
+// start but for its waits (parked or not), or a fan-out worker while it
 // writes to it (TryLock: a stream its goroutine holds is woken instead,
 // never waited for). The tailer waits for a fan-out to end before it reads
 // the log again: a fan-out takes as long as its writes (some 10 µs of a

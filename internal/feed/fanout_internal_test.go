@@ -4,6 +4,7 @@ package feed
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -168,5 +169,79 @@ func TestReparkAfterAChangeWakes(t *testing.T) {
 	h.repark(j, []*conn{c})
 	if c.parkAt != 0 || len(h.parked) != 1 {
 		t.Fatalf("without a change: at %d, %d parked; want parked again", c.parkAt, len(h.parked))
+	}
+}
+
+// TestFanOutDeclines: the fan-out writes nothing to a stream it finds due
+// more than the batch, or no longer where the batch starts, and leaves it
+// as it was, for its goroutine (woken) to write what it is due: a stream
+// its goroutine moved past the batch meanwhile (the batch would go twice)
+// or ended (it would follow the body's last chunk), one whose log was
+// replaced, one whose write failed or left a rest, and one due a
+// heartbeat or a nodes event.
+func TestFanOutDeclines(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(c *conn, j *fanJob)
+	}{
+		{"moved past the batch", func(c *conn, j *fanJob) { c.pos, c.told = 1, 1 }},
+		{"ended", func(c *conn, j *fanJob) { c.quit = true }},
+		{"write failed", func(c *conn, j *fanJob) { c.err = errors.New("feed: write: reset") }},
+		{"log replaced", func(c *conn, j *fanJob) { j.gen = c.gen + 1 }},
+		{"rest pending", func(c *conn, j *fanJob) { c.fan.pending = [][]byte{[]byte("rest")} }},
+		{"heartbeat due", func(c *conn, j *fanJob) { c.beatNext, j.beat = 3, 3 }},
+		{"nodes due", func(c *conn, j *fanJob) { j.nodes = c.nodesSent + 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc, cc := tcpPair(t)
+			c := fanConn(t, sc, 0)
+			c.follower = "v1"
+			j := job(0, []byte("data: x\n\n"))
+			j.want, j.ask = 1, []byte("event: ask\ndata: {\"position\":1}\n\n")
+			tt.set(c, j)
+			pos, told := c.pos, c.told
+			var w fanWriter
+			w.init(j)
+			if w.send(c) {
+				t.Fatal("send() = true, want false")
+			}
+			if c.pos != pos || c.told != told || c.asked != 0 {
+				t.Errorf("send() moved the stream to pos %d told %d asked %d, want %d %d 0", c.pos, c.told, c.asked, pos, told)
+			}
+			sc.Close()
+			if b, err := io.ReadAll(cc); err != nil || len(b) > 0 {
+				t.Errorf("client read %q, %v; want nothing", b, err)
+			}
+		})
+	}
+}
+
+// TestFanOutWritesTheAsk: a named stream not yet asked for a position the
+// batch reaches gets the ask after the batch, in its chunk, and is not
+// asked again with the next batch.
+func TestFanOutWritesTheAsk(t *testing.T) {
+	sc, cc := tcpPair(t)
+	c := fanConn(t, sc, 0)
+	c.follower = "v1"
+	data, ask := []byte("data: x\n\n"), []byte("event: ask\ndata: {\"position\":1}\n\n")
+	j := job(0, data)
+	j.want, j.ask = 1, ask
+	var w fanWriter
+	w.init(j)
+	if !w.send(c) || c.pos != 1 || c.told != 1 || c.asked != 1 {
+		t.Fatalf("send() = false or left pos %d told %d asked %d, want true, 1 1 1", c.pos, c.told, c.asked)
+	}
+	j2 := job(1, []byte("data: y\n\n"))
+	j2.want, j2.ask = j.want, j.ask
+	w.init(j2)
+	if !w.send(c) || c.pos != 2 || c.asked != 1 {
+		t.Fatalf("second send() = false or left pos %d asked %d, want true, 2 1", c.pos, c.asked)
+	}
+	sc.Close()
+	want := chunk(append(append([]byte(nil), data...), ask...))
+	want = append(want, chunk(j2.seg.data)...)
+	if b, err := io.ReadAll(cc); err != nil || !bytes.Equal(b, want) {
+		t.Fatalf("client read %q, %v; want %q", b, err, want)
 	}
 }

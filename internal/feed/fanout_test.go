@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,10 +95,11 @@ func TestParkedStreamsWakeForNodes(t *testing.T) {
 // back to back, so that streams are parked, woken, written by the fan-out
 // and by their goroutines in every order: each gets every entry once, in
 // order, with no heartbeat claiming a position before an entry it has not
-// sent yet.
+// sent yet. There are more streams than two fan-out workers take at a
+// time (fanBatch), so that with GOMAXPROCS 2 or more several write at once.
 func TestFanOutKeepsOrderUnderChurn(t *testing.T) {
 	t.Parallel()
-	const streams, entries = 24, 600
+	const streams, entries = 72, 600
 	log := newMemLog()
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: 3 * time.Millisecond})
 	srv := serve(t, hub)
@@ -178,6 +180,40 @@ func readInOrder(d *feed.Decoder, n int64) error {
 // to push the rest out.
 func TestFanOutRestWrittenByTheStream(t *testing.T) {
 	t.Parallel()
+	hub, log, d := slowStream(t)
+	n := fillUntilRest(t, hub, log)
+	if err := readInOrder(d, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFanOutAfterASlowClient: batches that come while a stream's goroutine
+// finishes a fan-out's rest (its client still not reading) are written by
+// the goroutine, after the rest and in order; once the client has read
+// them all, the stream parks again and the fan-out writes the next batch.
+func TestFanOutAfterASlowClient(t *testing.T) {
+	t.Parallel()
+	hub, log, d := slowStream(t)
+	n := fillUntilRest(t, hub, log)
+	const more = 30
+	pad := strings.Repeat("p", 900)
+	for range more {
+		log.appendPadded(1, live, pad)
+	}
+	if err := readInOrder(d, n+more); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stream parked again", func() bool { return hub.ParkedStreams() == 1 })
+	fanned := hub.FanOutWrites()
+	log.appendN(1, live)
+	wantEntries(t, d, n+more+1)
+	waitFor(t, "the batch written by the fan-out", func() bool { return hub.FanOutWrites() == fanned+1 })
+}
+
+// slowStream opens a stream with small socket buffers at both ends, whose
+// client reads only when the test does, and reads its first heartbeat.
+func slowStream(t *testing.T) (*feed.Hub, *memLog, *feed.Decoder) {
+	t.Helper()
 	log := newMemLog()
 	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour, WriteTimeout: time.Minute})
 	srv := httptest.NewUnstartedServer(hub)
@@ -186,19 +222,25 @@ func TestFanOutRestWrittenByTheStream(t *testing.T) {
 	t.Cleanup(srv.Close)
 	_, d := openSlow(t, srv.URL+feed.Path)
 	wantEvent(t, d, feed.EventHeartbeat, "0")
+	return hub, log, d
+}
+
+// fillUntilRest appends 1 KB entries one batch at a time, each written to
+// the parked stream by the fan-out, until one write leaves a rest to the
+// stream's goroutine, and returns how many it appended.
+func fillUntilRest(t *testing.T, hub *feed.Hub, log *memLog) int64 {
+	t.Helper()
 	pad := strings.Repeat("p", 900)
-	n := 0
+	n := int64(0)
 	for hub.FanOutRests() == 0 {
 		if n++; n > 1000 {
 			t.Fatal("1,000 batches of 1 KB to a client that does not read, none left to its stream")
 		}
 		waitFor(t, "the stream parked", func() bool { return hub.ParkedStreams() == 1 })
 		log.appendPadded(1, live, pad)
-		waitFor(t, "the batch written", func() bool { return hub.FanOutWrites()+hub.FanOutRests() == int64(n) })
+		waitFor(t, "the batch written", func() bool { return hub.FanOutWrites()+hub.FanOutRests() == n })
 	}
-	if err := readInOrder(d, int64(n)); err != nil {
-		t.Fatal(err)
-	}
+	return n
 }
 
 // smallSendBuffers gives the connections it accepts a small send buffer.
@@ -210,4 +252,90 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 		err = nc.(*net.TCPConn).SetWriteBuffer(4096)
 	}
 	return nc, err
+}
+
+// TestFanOutLeavesABatchEndingInASkipToTheStream: a batch whose last seqs
+// carry no entry (expired, or pruned) moves a stream's position past its
+// last event, which only a heartbeat tells the follower. The fan-out,
+// which writes no heartbeat, leaves such a batch to the parked stream's
+// goroutine: the heartbeat at the batch's end comes at once, ahead of the
+// ask for it, which the follower could not answer otherwise.
+func TestFanOutLeavesABatchEndingInASkipToTheStream(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
+	srv := serve(t, hub)
+	_, d := open(t, srv.URL+feed.Path, map[string]string{"Tegata-Verifier": "id=v1&stale_after_ms=10000"})
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	for i, tail := range []func(){
+		func() { log.add(1, expired, "") },
+		func() { log.skip(2) },
+	} {
+		head := hub.Head()
+		waitFor(t, "the stream parked", func() bool { return hub.ParkedStreams() == 1 })
+		log.silent.Store(true) // one batch: the entry and what follows it
+		log.appendN(1, live)
+		tail()
+		log.silent.Store(false)
+		end := head + 1 + int64(i+1)
+		hub.Ask(end)
+		log.wake()
+		wantEntries(t, d, head+1)
+		checkHeartbeat(t, wantEvent(t, d, feed.EventHeartbeat, strconv.FormatInt(end, 10)), end)
+		if ev := next(t, d); ev.Type != feed.EventAsk || string(ev.Data) != fmt.Sprintf(`{"position":%d}`, end) {
+			t.Fatalf("after the heartbeat at %d: %s %s, want the ask for %d", end, ev.Type, ev.Data, end)
+		}
+	}
+	if n := hub.FanOutWrites(); n != 0 {
+		t.Errorf("FanOutWrites() = %d, want 0: every batch ended in a skip", n)
+	}
+}
+
+// TestParkedStreamsThatEndLeaveTheHub: streams whose clients go away while
+// they are parked, as batches arrive or after the last, leave the hub's
+// parked streams at once (not at the next batch), and the others go on
+// getting every entry once, in order, from the fan-out.
+func TestParkedStreamsThatEndLeaveTheHub(t *testing.T) {
+	t.Parallel()
+	const streams, entries = 20, 200
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
+	srv := serve(t, hub)
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	var gone []func() error
+	for i := range streams {
+		hdr := map[string]string{"Tegata-Verifier": fmt.Sprintf("id=v%d&stale_after_ms=10000", i)}
+		resp, d := open(t, srv.URL+feed.Path, hdr)
+		wantEvent(t, d, feed.EventHeartbeat, "0")
+		if i%2 == 0 {
+			gone = append(gone, resp.Body.Close)
+			continue
+		}
+		wg.Go(func() { errs <- readInOrder(d, entries) })
+	}
+	waitFor(t, fmt.Sprintf("%d streams parked", streams), func() bool { return hub.ParkedStreams() == streams })
+	for n := 0; n < entries; n += 2 {
+		if len(gone) > 1 { // the last goes once no batch follows
+			if err := gone[0](); err != nil {
+				t.Fatal(err)
+			}
+			gone = gone[1:]
+		}
+		log.appendN(2, live)
+	}
+	wg.Wait()
+	if err := gone[0](); err != nil {
+		t.Fatal(err)
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	waitFor(t, fmt.Sprintf("%d streams parked", streams/2), func() bool { return hub.ParkedStreams() == streams/2 })
+	if hub.FanOutWrites() == 0 {
+		t.Error("the fan-out wrote to no stream")
+	}
 }

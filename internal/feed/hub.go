@@ -504,6 +504,10 @@ func (h *Hub) replaced(head int64) {
 	h.head = head
 	h.ring.reset(head)
 	h.segs.reset()
+	// Asks were for the old log's positions: a confirmation on the new
+	// log asks for positions below them, and Ask ignores what is not
+	// above want.
+	h.want, h.askFrame = 0, nil
 	h.gen++
 	h.wakeLocked()
 	h.fl.replaced(head)

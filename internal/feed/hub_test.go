@@ -681,6 +681,37 @@ func TestHeardBeforeAReplacementIgnored(t *testing.T) {
 	waitFor(t, "the new log's append read", func() bool { return hub.Head() == 3 })
 }
 
+// TestAskAfterAReplacement: the asks of a log the hub finds replaced by a
+// lower head (a restored database) are the old log's: a confirmation on
+// the new log asks for a position below the highest of them, and its
+// followers are asked.
+func TestAskAfterAReplacement(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	log.appendN(5, live)
+	hub := startHub(t, log, feed.HubConfig{Heartbeat: time.Hour})
+	waitFor(t, "the hub to start", func() bool { return hub.Ready() == nil })
+	hub.Ask(5)
+	log.replace(2, live)
+	waitFor(t, "the replaced log read", func() bool { return hub.Head() == 2 })
+	srv := serve(t, hub)
+	_, d := open(t, srv.URL+feed.Path+"?after=2", map[string]string{"Tegata-Verifier": "id=restored&stale_after_ms=10000"})
+	wantEvent(t, d, feed.EventHeartbeat, "2")
+	log.appendN(1, live)
+	wantEntries(t, d, 3)
+	hub.Ask(3)
+	hub.SetNodes([]string{"https://a.example.com"}) // the next event, written after the ask
+	for {
+		ev := next(t, d)
+		if ev.Type == feed.EventAsk && string(ev.Data) == `{"position":3}` {
+			return
+		}
+		if ev.Type != feed.EventHeartbeat {
+			t.Fatalf("after Ask(3) on the new log: %s %s, want the ask for 3", ev.Type, ev.Data)
+		}
+	}
+}
+
 // TestNoLeaseWhileTheLogIsUnreadable: a hub that cannot read the log
 // grants no lease, as it sends no heartbeat: the answers to lease
 // renewals keep a follower that hears from the hub by them on its

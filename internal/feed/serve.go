@@ -462,16 +462,21 @@ func (c *conn) live(ctx context.Context) error {
 // write parks instead, and waits for its wake channel in place of the
 // hub's changes (see fanout.go). A stream that could not park, since the
 // hub changed after its look, returns at once.
+//
+// The stream is let go (own) before it parks: a fan-out finds every
+// parked stream free to write to, and never has to wake one for a batch
+// it could have written, however late the goroutine gets to its select.
 func (c *conn) wait(ctx context.Context, v *view, first bool, beat, reportsEnd <-chan struct{}) error {
 	changed := v.changed
 	parked := c.fan != nil && !first && c.pos == v.head
+	c.own.Unlock()
 	if parked {
 		if !c.hub.park(c, v.changed) {
+			c.own.Lock()
 			return nil
 		}
 		changed = c.wake
 	}
-	c.own.Unlock()
 	var err error
 	select {
 	case <-changed:

@@ -497,13 +497,9 @@ func (c *Cluster) merge(rs []store.NodeRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, r := range rs {
-		if r.ID == c.cfg.NodeID {
-			continue
+		if r.ID != c.cfg.NodeID {
+			c.take(nodeState{rec: r})
 		}
-		if old, ok := c.nodes[r.ID]; ok && old.rec.Version >= r.Version {
-			continue
-		}
-		c.nodes[r.ID] = nodeState{rec: r}
 	}
 	c.wakeLocked()
 }
@@ -514,7 +510,7 @@ func (c *Cluster) mergeMessage(m *nodeMessage) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := m.record()
-	if old, ok := c.nodes[r.ID]; (ok && old.rec.Version >= r.Version) || r.ID == c.cfg.NodeID {
+	if r.ID == c.cfg.NodeID {
 		return
 	}
 	st := nodeState{rec: r}
@@ -524,8 +520,36 @@ func (c *Cluster) mergeMessage(m *nodeMessage) {
 			st.pending = []Pending{}
 		}
 	}
-	c.nodes[r.ID] = st
-	c.wakeLocked()
+	if c.take(st) {
+		c.wakeLocked()
+	}
+}
+
+// take makes st what this node knows of another node if its record is a
+// newer version than the one known, and reports whether what it knows
+// changed. Either way the known record expires at the later of the two
+// expiries. A node numbers its records before writing them, and writes
+// them on a goroutine of its own (goFlush): a message it sends while a
+// flush writes has the higher version but the expiry of the flush before,
+// and once the flush has written, the node's leases may run to the
+// flush's expiry. Counting its verifiers as refusing tokens from the
+// newer version's expiry would answer a wait too early, by as much as the
+// flushes are apart.
+func (c *Cluster) take(st nodeState) bool {
+	old, ok := c.nodes[st.rec.ID]
+	switch {
+	case !ok:
+	case old.rec.Version >= st.rec.Version:
+		if !st.rec.ExpiresAt.After(old.rec.ExpiresAt) {
+			return false
+		}
+		old.rec.ExpiresAt = st.rec.ExpiresAt
+		st = old
+	case old.rec.ExpiresAt.After(st.rec.ExpiresAt):
+		st.rec.ExpiresAt = old.rec.ExpiresAt
+	}
+	c.nodes[st.rec.ID] = st
+	return true
 }
 
 // flush writes this node's record and the verifier records that changed,

@@ -39,7 +39,10 @@ type listener struct {
 	notified func(head int64, ask bool)
 	// deliver receives broadcast messages, and "" after a reconnect.
 	deliver func(string)
-	idle    time.Duration // idleTimeout when the listener started
+	// head reads the log's head, which each connection hands to notified
+	// once it listens (see connect).
+	head func(context.Context) (int64, error)
+	idle time.Duration // idleTimeout when the listener started
 	// schema is the one this store's tables are in, which the log
 	// notifications of this cluster name; set by connect.
 	schema string
@@ -57,8 +60,9 @@ type listener struct {
 // listen connects and LISTENs before returning, so an append committed
 // after Open returns is never missed, then follows notifications until
 // close.
-func listen(ctx context.Context, dsn string, wake func(), notified func(int64, bool), deliver func(string)) (*listener, error) {
-	l := &listener{dsn: dsn, wake: wake, notified: notified, deliver: deliver, idle: idleTimeout, done: make(chan struct{})}
+func listen(ctx context.Context, dsn string, wake func(), notified func(int64, bool), deliver func(string),
+	head func(context.Context) (int64, error)) (*listener, error) {
+	l := &listener{dsn: dsn, wake: wake, notified: notified, deliver: deliver, head: head, idle: idleTimeout, done: make(chan struct{})}
 	conn, err := l.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -91,7 +95,18 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		closeConn(conn)
 		return nil, fmt.Errorf("listen: schema: %w", err)
 	}
+	// Appends committed before the LISTEN sent notifications this
+	// connection never gets: the head read after it stands for them, so
+	// that what the store has heard (store.Notifier.Heard) covers every
+	// append up to it. A subscriber that reads the log up to a head heard
+	// would otherwise stop short of them until it read the head itself.
+	head, err := l.head(ctx)
+	if err != nil {
+		closeConn(conn)
+		return nil, fmt.Errorf("listen: %w", err)
+	}
 	l.pid.Store(conn.PgConn().PID())
+	l.notified(head, false)
 	return conn, nil
 }
 
@@ -109,7 +124,8 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 			return
 		}
 		slog.Info("postgres: listen connection restored")
-		// Appends made while disconnected sent notifications nobody got.
+		// Appends made while disconnected sent notifications nobody got:
+		// connect heard the head, and the wake reads the log up to it.
 		l.wake()
 		l.deliver("")
 	}

@@ -114,7 +114,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	l, err := listen(ctx, dsn, s.Wake, s.Notified, s.Deliver)
+	l, err := listen(ctx, dsn, s.Wake, s.Notified, s.Deliver, s.Head)
 	if err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)

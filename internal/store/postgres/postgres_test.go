@@ -137,6 +137,54 @@ func TestListenReconnects(t *testing.T) {
 	storetest.WaitWake(t, wake, "an append by the other node after reconnecting")
 }
 
+// TestReconnectHearsTheHead: appends committed while the listener was
+// not listening sent notifications nobody got. Once it listens again, it
+// hears the log's head, before it wakes subscribers: one that reads the
+// log up to the head heard (feed.HubConfig.Heard) reads those appends
+// too, instead of stopping at a head heard before the connection was lost
+// and leaving them to its next read of the head.
+func TestReconnectHearsTheHead(t *testing.T) {
+	dsn := migrated.Schema(t)
+	s := open(t, dsn)
+	t.Cleanup(func() { _ = s.Close() })
+	proxy, proxied := newBlockProxy(t, dsn)
+	var mu sync.Mutex
+	var heard int64
+	woken := make(chan int64, 16) // the head heard when woken
+	notified := func(head int64, _ bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		heard = max(heard, head)
+	}
+	wake := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		woken <- heard
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := listen(ctx, proxied, wake, notified, func(string) {}, s.Head)
+	if err != nil {
+		t.Fatalf("listen() = %v", err)
+	}
+	defer l.close()
+	proxy.block() // the listener is cut off, and cannot listen again
+	revokeSubject(t, s)
+	head, err := s.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.unblock()
+	select {
+	case got := <-woken:
+		if got < head {
+			t.Errorf("woken after reconnecting with head %d heard, want at least %d (appended while not listening)", got, head)
+		}
+	case <-time.After(testtime.Scale(storetest.WakeTimeout)):
+		t.Fatal("not woken after the listener could reconnect")
+	}
+}
+
 // TestListenIdlePing lets the listener time out and ping several times: the
 // pings must succeed, on the same connection, which keeps delivering.
 func TestListenIdlePing(t *testing.T) {
