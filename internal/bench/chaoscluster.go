@@ -37,7 +37,7 @@ func (m *member) proc() *process {
 
 // start runs the member and waits until its URL answers health at path.
 func (m *member) start(ctx context.Context, setup Setup, hc *http.Client, health string) error {
-	p, err := startProcess(setup, m.name, m.env, m.args...)
+	p, err := startProcess(setup, "", m.name, m.env, m.args...)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,9 @@ type cluster struct {
 	gates   []*process
 	gateURL []string // http://addr of each gate
 	hc      *http.Client
+	// keep leaves dir (the processes' stderr logs, SQLite's data) in place
+	// at close, for a run that failed.
+	keep bool
 }
 
 // newHTTPClient returns a client that keeps up to conns connections per
@@ -122,7 +125,7 @@ func (c *cluster) startNode(name string, env []string, args ...string) (*process
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProcess(c.setup, name, env, append(append([]string{"serve"}, args...), extra...)...)
+	p, err := startProcess(c.setup, c.dir, name, env, append(append([]string{"serve"}, args...), extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +142,7 @@ func (c *cluster) startGates(ctx context.Context, n int) error {
 		if err != nil {
 			return err
 		}
-		p, err := startProcess(c.setup, fmt.Sprintf("gate %d", i), gateEnv(c.feedKey),
+		p, err := startProcess(c.setup, c.dir, fmt.Sprintf("gate %d", i), gateEnv(c.feedKey),
 			"gate", "--authority", strings.Join(rotate(c.urls, i), ","), "--listen", addr, "--log-level", "warn")
 		if err != nil {
 			return err
@@ -181,9 +184,23 @@ func (c *cluster) close() {
 			c.setup.logf("dropping schema %s: %v", c.schema.name, err)
 		}
 	}
-	if c.dir != "" {
+	switch {
+	case c.dir != "" && c.keep:
+		c.setup.logf("kept %s: the processes' stderr logs and data", c.dir)
+	case c.dir != "":
 		_ = os.RemoveAll(c.dir)
 	}
+}
+
+// failed wraps err, a call to a node that failed or a wait that gave up,
+// with the state of every node and gate: whether it runs, how it ended,
+// where its stderr log is.
+func (c *cluster) failed(err error) error {
+	var b strings.Builder
+	for _, p := range append(append([]*process(nil), c.nodes...), c.gates...) {
+		b.WriteString("\n  " + p.state())
+	}
+	return fmt.Errorf("%w; the processes:%s", err, b.String())
 }
 
 // alive returns an error naming the first child process that has exited.

@@ -96,6 +96,10 @@ type FanoutPoint struct {
 	BulkFollowerCPU float64 `json:"bulk_follower_cpu_s,omitempty"`
 	NotInForce      int64   `json:"confirm_not_in_force"`
 	Listed          int     `json:"listed"`
+	// Reconnects counts, per phase (connect, idle, revocations, confirm,
+	// bulk), the in-process verifiers' stream ends, each followed by a
+	// reconnect; phases without one are left out.
+	Reconnects map[string]int64 `json:"reconnects,omitempty"`
 }
 
 // Fanout measures what a revocation costs an authority per connected
@@ -144,11 +148,14 @@ type fanoutRun struct {
 	// notInForce counts ?confirm= calls answered 202 (not in force within
 	// the wait), since the last point.
 	notInForce int64
+	ends       streamEnds // the in-process verifiers' log
 }
 
-func fanoutBackend(ctx context.Context, cfg FanoutConfig, backend string, r *Report) ([]FanoutPoint, error) {
+// fanoutBackend measures one backend at every count. When it fails, or
+// the bulk does, the cluster's directory (the processes' stderr logs) is
+// kept.
+func fanoutBackend(ctx context.Context, cfg FanoutConfig, backend string, r *Report) (points []FanoutPoint, err error) {
 	var c *cluster
-	var err error
 	switch backend {
 	case "sqlite":
 		c, err = startSQLiteCluster(ctx, cfg.Setup, cfg.Gates)
@@ -160,20 +167,24 @@ func fanoutBackend(ctx context.Context, cfg FanoutConfig, backend string, r *Rep
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
+	defer func() {
+		c.keep = c.keep || err != nil
+		c.close()
+	}()
 	vctx, cancel := context.WithCancel(ctx)
 	f := &fanoutRun{cfg: cfg, c: c, backend: backend, cancel: cancel}
 	defer f.stop()
-	var points []FanoutPoint
 	for _, n := range cfg.Counts {
 		p, err := f.point(vctx, n, n == cfg.Counts[len(cfg.Counts)-1])
 		if err != nil {
+			cfg.logf("fanout %s: %d verifiers failed; stream reconnects by phase until then: %v", backend, n, p.Reconnects)
+			f.reportReconnects(r, p)
 			return points, err
 		}
 		points = append(points, p)
 		f.report(r, p)
 		if err := c.alive(); err != nil {
-			return points, err
+			return points, c.failed(err)
 		}
 	}
 	return points, nil
@@ -279,11 +290,11 @@ func (t *tracker) applied(sid string) {
 // grow starts verifiers until n are connected in all (the gates
 // included), each following node i mod nodes first.
 func (f *fanoutRun) grow(ctx context.Context, n int) {
-	quiet := slog.New(slog.DiscardHandler)
+	log := slog.New(&f.ends)
 	for i := len(f.vs) + f.cfg.Gates; i < n; i++ {
 		set := revocation.NewSet(0)
 		v := &fanVerifier{set: set}
-		v.c = &feed.Client{URLs: rotate(f.c.urls, i), APIKey: f.c.feedKey, Logger: quiet,
+		v.c = &feed.Client{URLs: rotate(f.c.urls, i), APIKey: f.c.feedKey, Logger: log,
 			ApplyMany: f.tr.applyMany(set, &v.bulk, f.cfg.Bulk), Grow: set.Grow, Reset: func() {},
 			Follower: &feed.Follower{ID: feed.NewFollowerID(), Name: fmt.Sprintf("fanout-%d", i), StaleAfter: 10 * time.Second}}
 		f.vs = append(f.vs, v)
@@ -343,11 +354,13 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	cpu0, rss0 := f.nodeCPU()
 	wait := f.profile(ctx, n, "connect", time.Duration(3+n/500)*time.Second)
 	began, before := time.Now(), n-added
+	mark := f.ends.n.Load()
 	f.grow(ctx, n)
 	deadline := time.Now().Add(time.Duration(60+n/20) * time.Second)
 	for !f.current() {
 		if time.Now().After(deadline) {
-			return p, fmt.Errorf("bench: %s: %d verifiers not all current after a minute", f.backend, n)
+			f.reconnects(&p, "connect", mark)
+			return p, f.c.failed(fmt.Errorf("bench: %s: %d verifiers not all current after a minute", f.backend, n))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -365,8 +378,10 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	if added > 0 {
 		p.MemPerStreamKiB = (rss1 - rss0) / float64(added)
 	}
-	setup.logf("fanout %s: %d verifiers current after %.1f s", f.backend, n, current.Sub(began).Seconds())
+	setup.logf("fanout %s: %d verifiers current after %.1f s; %s", f.backend, n, current.Sub(began).Seconds(),
+		f.reconnects(&p, "connect", mark))
 
+	mark = f.ends.n.Load()
 	p.Listed = f.listed(ctx, n)
 	time.Sleep(f.cfg.Settle / 2) // the listing's asks answered
 	wait = f.profile(ctx, n, "idle", f.cfg.Idle)
@@ -377,7 +392,8 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 	wait()
 	idleRate := (c1 - c0) / time.Since(t0).Seconds()
 	p.IdlePer1000 = idleRate * 1000 / float64(n)
-	setup.logf("fanout %s: idle %.2f%% of a core (%.2f%% per 1,000)", f.backend, idleRate*100, p.IdlePer1000*100)
+	setup.logf("fanout %s: idle %.2f%% of a core (%.2f%% per 1,000); %s", f.backend, idleRate*100, p.IdlePer1000*100,
+		f.reconnects(&p, "idle", mark))
 	if added > 0 {
 		beyond := cpu1 - cpu0 - idleRate/float64(n)*streamSeconds
 		p.ConnectMS = max(0, beyond) * 1000 / float64(added)
@@ -387,39 +403,72 @@ func (f *fanoutRun) point(ctx context.Context, n int, last bool) (FanoutPoint, e
 
 	revPhase := time.Duration(float64(f.cfg.Revocations) / f.cfg.Rate * float64(time.Second))
 	wait = f.profile(ctx, n, "revocations", revPhase)
+	mark = f.ends.n.Load()
 	prop, cpuRev, _, err := f.revocations(ctx, n, 0, idleRate)
 	wait()
+	rec := f.reconnects(&p, "revocations", mark)
 	if err != nil {
 		return p, err
 	}
 	p.Propagation, p.CPUPerRevVerifierUS = prop, cpuRev/float64(n)*1e6
-	setup.logf("fanout %s: propagation p50 %.1f p99 %.1f max %.1f ms; %.2f µs per revocation per verifier",
-		f.backend, prop.P50, prop.P99, prop.Max, p.CPUPerRevVerifierUS)
+	setup.logf("fanout %s: propagation p50 %.1f p99 %.1f max %.1f ms; %.2f µs per revocation per verifier; %s",
+		f.backend, prop.P50, prop.P99, prop.Max, p.CPUPerRevVerifierUS, rec)
 	wait = f.profile(ctx, n, "confirm", revPhase)
+	mark = f.ends.n.Load()
 	_, cpuConf, conf, err := f.revocations(ctx, n, 5*time.Second, idleRate)
 	wait()
+	rec = f.reconnects(&p, "confirm", mark)
 	if err != nil {
 		return p, err
 	}
 	p.Confirm, p.CPUPerRevVerifierConfUS = conf, cpuConf/float64(n)*1e6
 	p.NotInForce, f.notInForce = f.notInForce, 0
-	setup.logf("fanout %s: confirm p50 %.1f p99 %.1f ms; %.2f µs per revocation per verifier",
-		f.backend, conf.P50, conf.P99, p.CPUPerRevVerifierConfUS)
+	setup.logf("fanout %s: confirm p50 %.1f p99 %.1f ms; %.2f µs per revocation per verifier; %s",
+		f.backend, conf.P50, conf.P99, p.CPUPerRevVerifierConfUS, rec)
 	if last && f.cfg.Bulk > 0 {
 		wait = f.profile(ctx, n, "bulk", 10*time.Second)
 		node0, _ := f.nodeCPU()
 		self0 := procCPU(strconv.Itoa(os.Getpid()))
+		mark = f.ends.n.Load()
 		p.BulkMS, err = f.bulk(ctx)
 		node1, _ := f.nodeCPU()
 		p.BulkNodeCPU, p.BulkFollowerCPU = node1-node0, procCPU(strconv.Itoa(os.Getpid()))-self0
 		wait()
 		if err != nil {
 			p.BulkErr = err.Error()
+			f.c.keep = true // the error names the logs
 		}
-		setup.logf("fanout %s: bulk of %d reached all %d in %.0f ms (%v); CPU: nodes %.1f s, in-process verifiers %.1f s",
-			f.backend, f.cfg.Bulk, n, p.BulkMS, err, p.BulkNodeCPU, p.BulkFollowerCPU)
+		setup.logf("fanout %s: bulk of %d reached all %d in %.0f ms (%v); CPU: nodes %.1f s, in-process verifiers %.1f s; %s",
+			f.backend, f.cfg.Bulk, n, p.BulkMS, err, p.BulkNodeCPU, p.BulkFollowerCPU, f.reconnects(&p, "bulk", mark))
 	}
 	return p, nil
+}
+
+// reconnects records in p the in-process verifiers' stream ends since
+// mark (an earlier count) as phase's, and says how many for its log line.
+func (f *fanoutRun) reconnects(p *FanoutPoint, phase string, mark int64) string {
+	n, last := f.ends.since(mark)
+	if n == 0 {
+		return "no stream reconnects"
+	}
+	if p.Reconnects == nil {
+		p.Reconnects = map[string]int64{}
+	}
+	p.Reconnects[phase] = n
+	return fmt.Sprintf("%d stream reconnects (the last after: %s)", n, last)
+}
+
+// fanoutPhases are the phases of a point, in order.
+var fanoutPhases = []string{"connect", "idle", "revocations", "confirm", "bulk"}
+
+// reportReconnects adds p's stream reconnects, per phase that had any, to
+// r's results.
+func (f *fanoutRun) reportReconnects(r *Report, p FanoutPoint) {
+	for _, phase := range fanoutPhases {
+		if n := p.Reconnects[phase]; n > 0 {
+			r.result(fmt.Sprintf("%s %d verifiers: stream reconnects during %s", p.Backend, p.Verifiers, phase), float64(n), "")
+		}
+	}
 }
 
 // listed returns how many verifiers node 0 lists, asking until it lists n
@@ -448,7 +497,7 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 	for i := range sessions {
 		t, err := f.c.clients[i%len(f.c.clients)].CreateSession(ctx, client.SessionRequest{Subject: fmt.Sprintf("fanout-%d-%d", n, i), Device: "fanout"})
 		if err != nil {
-			return Summary{}, 0, Summary{}, fmt.Errorf("bench: session: %w", err)
+			return Summary{}, 0, Summary{}, f.c.failed(fmt.Errorf("bench: session on node %d: %w", i%len(f.c.clients), err))
 		}
 		sessions[i] = t
 	}
@@ -474,8 +523,12 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			res, err := f.c.clients[i%len(f.c.clients)].RevokeSession(ctx, client.SessionRevocation{SessionID: sessions[i].SessionID, Confirm: confirm})
+			node := i % len(f.c.clients)
+			res, err := f.c.clients[node].RevokeSession(ctx, client.SessionRevocation{SessionID: sessions[i].SessionID, Confirm: confirm})
 			acked := time.Now()
+			if err != nil {
+				err = fmt.Errorf("bench: revocation %d (confirm %v) on node %d after %v: %w", i, confirm, node, acked.Sub(t0).Round(time.Millisecond), err)
+			}
 			if err == nil && confirm > 0 && (res.Confirmation == nil || !res.Confirmation.InForce) {
 				notInForce.Add(1)
 			}
@@ -508,10 +561,10 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 		f.tr.sessions.Delete(s.SessionID)
 	}
 	if failed != nil {
-		return Summary{}, 0, Summary{}, failed
+		return Summary{}, 0, Summary{}, f.c.failed(failed)
 	}
 	if err := f.gatesReject(ctx, sessions); err != nil {
-		return Summary{}, 0, Summary{}, err
+		return Summary{}, 0, Summary{}, f.c.failed(err)
 	}
 	perRev := (cpu1 - cpu0 - idleRate*wall) / float64(k)
 	if n := notInForce.Load(); n > 0 {
@@ -560,13 +613,13 @@ func (f *fanoutRun) bulk(ctx context.Context) (float64, error) {
 	f.tr.bulkLeft.Store(int64(len(f.vs)))
 	start := time.Now()
 	if _, err := f.c.clients[0].RevokeMany(ctx, client.BulkRevocation{Items: items, Reason: "bench fanout bulk"}); err != nil {
-		return 0, fmt.Errorf("bench: bulk revocation: %w", err)
+		return 0, f.c.failed(fmt.Errorf("bench: bulk revocation: %w", err))
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for f.tr.bulkLeft.Load() > 0 {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("bench: bulk revocation: %d verifiers lack it after 60s (the first holds %d entries of it, position %d)",
-				f.tr.bulkLeft.Load(), f.vs[0].bulk.Load(), f.vs[0].c.State().Position)
+			return 0, f.c.failed(fmt.Errorf("bench: bulk revocation: %d verifiers lack it after 60s (the first holds %d entries of it, position %d)",
+				f.tr.bulkLeft.Load(), f.vs[0].bulk.Load(), f.vs[0].c.State().Position))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -596,6 +649,7 @@ func (f *fanoutRun) report(r *Report, p FanoutPoint) {
 		r.fail("%s%s", pre, p.BulkErr)
 	}
 	r.result(pre+"verifiers listed", float64(p.Listed), "")
+	f.reportReconnects(r, p)
 	if p.Listed != p.Verifiers {
 		r.fail("%s: tegata verifiers listed %d of %d verifiers", pre, p.Listed, p.Verifiers)
 	}

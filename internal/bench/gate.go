@@ -158,7 +158,7 @@ func (g *gateRig) start(ctx context.Context, name string, env []string, args ...
 
 // startWith is start with another binary (setup.Binary).
 func (g *gateRig) startWith(ctx context.Context, setup Setup, name string, env []string, args ...string) (string, error) {
-	p, err := startProcess(setup, name, env, args...)
+	p, err := startProcess(setup, "", name, env, args...)
 	if err != nil {
 		return "", err
 	}
@@ -173,7 +173,7 @@ func (g *gateRig) startGate(ctx context.Context, name string, extra ...string) (
 		return "", err
 	}
 	args := append([]string{"gate", "--authority", g.srv.URL, "--listen", addr, "--log-level", "warn"}, extra...)
-	p, err := startProcess(g.cfg.Setup, name, gateEnv(benchFeedKey), args...)
+	p, err := startProcess(g.cfg.Setup, "", name, gateEnv(benchFeedKey), args...)
 	if err != nil {
 		return "", err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,10 +21,12 @@ import (
 const startTimeout = 30 * time.Second
 
 // process is a tegata child process. Its stderr is read continuously (a
-// full pipe would stall it) and the last lines are kept for error messages.
+// full pipe would stall it), the last lines are kept for error messages
+// and, when started with a log directory, all of it in a file there.
 type process struct {
 	name string
 	cmd  *exec.Cmd
+	log  string        // the file holding all of its stderr; "" without one
 	done chan struct{} // closed when the process has exited
 
 	mu    sync.Mutex
@@ -31,8 +34,10 @@ type process struct {
 	lines chan string // every stderr line until someone stops listening
 }
 
-// startProcess runs setup.Binary with args and env added.
-func startProcess(setup Setup, name string, env []string, args ...string) (*process, error) {
+// startProcess runs setup.Binary with args and env added. With logDir
+// set, all of the child's stderr is also written to a file there, named
+// after name.
+func startProcess(setup Setup, logDir, name string, env []string, args ...string) (*process, error) {
 	cmd := exec.Command(setup.Binary, args...)
 	cmd.Env = append(append(os.Environ(), setup.Env...), env...)
 	cmd.SysProcAttr = sysProcAttr()
@@ -41,16 +46,55 @@ func startProcess(setup Setup, name string, env []string, args ...string) (*proc
 		return nil, err
 	}
 	p := &process{name: name, cmd: cmd, done: make(chan struct{}), lines: make(chan string, 64)}
+	var log *os.File
+	if logDir != "" {
+		if log, err = os.Create(filepath.Join(logDir, logName(name))); err != nil {
+			return nil, fmt.Errorf("bench: log of %s: %w", name, err)
+		}
+		p.log = log.Name()
+	}
 	if err := cmd.Start(); err != nil {
+		if log != nil {
+			log.Close()
+		}
 		return nil, fmt.Errorf("bench: start %s (%s): %w", name, setup.Binary, err)
 	}
-	go p.read(stderr)
+	go p.read(stderr, log)
 	return p, nil
+}
+
+// logName is the file name of the stderr log of the process called name:
+// "authority node (SQLite)" logs to authority-node-sqlite.log.
+func logName(name string) string {
+	f := strings.FieldsFunc(strings.ToLower(name), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	})
+	return strings.Join(f, "-") + ".log"
+}
+
+// bestEffort writes to w until a write fails, then drops what follows: a
+// full disk must not stop the reading of a child's stderr, or it stalls.
+type bestEffort struct {
+	w   io.Writer
+	err error
+}
+
+func (b *bestEffort) Write(p []byte) (int, error) {
+	if b.err == nil {
+		_, b.err = b.w.Write(p)
+	}
+	return len(p), nil
 }
 
 const tailLines = 20
 
-func (p *process) read(r io.Reader) {
+// read reads the child's stderr until it ends, copying it to log if set,
+// then waits for the child.
+func (p *process) read(r io.Reader, log *os.File) {
+	if log != nil {
+		defer log.Close()
+		r = io.TeeReader(r, &bestEffort{w: log})
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -69,6 +113,7 @@ func (p *process) read(r io.Reader) {
 			}
 		}
 	}
+	_, _ = io.Copy(io.Discard, r) // past a line too long to scan
 	_ = p.cmd.Wait()
 	close(p.done)
 }
@@ -80,12 +125,31 @@ func (p *process) stopLines() {
 	p.mu.Unlock()
 }
 
-// errorf wraps an error with the name and last stderr lines of p.
+// errorf wraps an error with the name and last stderr lines of p, and
+// where all of them are.
 func (p *process) errorf(format string, args ...any) error {
 	p.mu.Lock()
 	tail := strings.Join(p.tail, "\n  ")
 	p.mu.Unlock()
-	return fmt.Errorf("bench: %s: %s; its last output:\n  %s", p.name, fmt.Sprintf(format, args...), tail)
+	all := ""
+	if p.log != "" {
+		all = " (all of it in " + p.log + ")"
+	}
+	return fmt.Errorf("bench: %s: %s; its last output%s:\n  %s", p.name, fmt.Sprintf(format, args...), all, tail)
+}
+
+// state says whether p is running or how it ended, and where its stderr
+// log is.
+func (p *process) state() string {
+	s := fmt.Sprintf("%s (pid %d): running", p.name, p.cmd.Process.Pid)
+	if p.exited() {
+		// ProcessState is set before done is closed.
+		s = fmt.Sprintf("%s (pid %d): exited, %v", p.name, p.cmd.Process.Pid, p.cmd.ProcessState)
+	}
+	if p.log != "" {
+		s += "; stderr in " + p.log
+	}
+	return s
 }
 
 // exited reports whether p has ended.
