@@ -570,7 +570,7 @@ func (c *conn) begin() {
 		return
 	}
 	c.deadline = now.Add(c.hub.cfg.WriteTimeout)
-	_ = c.out.setWriteDeadline(c.deadline)
+	c.out.setWriteDeadline(c.deadline)
 }
 
 // write writes b, which the caller may reuse once write returns; an error

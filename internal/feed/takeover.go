@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -146,7 +145,7 @@ func responseHead(hdr http.Header, now time.Time) []byte {
 	return b.Bytes()
 }
 
-func (s *rawStream) setWriteDeadline(t time.Time) error { return s.wc.SetWriteDeadline(t) }
+func (s *rawStream) setWriteDeadline(t time.Time) { _ = s.wc.SetWriteDeadline(t) }
 
 // write adds b, which the caller may modify once write returns.
 func (s *rawStream) write(b []byte) error {
@@ -172,7 +171,7 @@ func (s *rawStream) writeShared(b []byte) error {
 // the answer's head if that has not gone yet. A chunk is never empty: an
 // empty one ends the body.
 func (s *rawStream) flush() error {
-	if s.size == 0 && s.head == nil && len(s.pending) == 0 {
+	if s.idle() {
 		return nil
 	}
 	s.vec = s.vec[:0]
@@ -181,8 +180,7 @@ func (s *rawStream) flush() error {
 	}
 	s.vec = append(s.vec, s.pending...)
 	if s.size > 0 {
-		s.sizeLine = strconv.AppendInt(s.sizeLine[:0], int64(s.size), 16)
-		s.sizeLine = append(s.sizeLine, crlf...)
+		s.sizeLine = appendChunkSize(s.sizeLine[:0], s.size)
 		s.vec = append(s.vec, s.sizeLine)
 		for _, p := range s.parts {
 			if p.shared == nil {

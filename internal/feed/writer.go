@@ -11,8 +11,10 @@ import (
 // flush at the latest.
 type streamWriter interface {
 	// setWriteDeadline bounds the writes from here on: one blocked past
-	// it fails.
-	setWriteDeadline(t time.Time) error
+	// it fails. A deadline that cannot be set shows as the next write's
+	// error, or not at all where the writer has none (net/http's
+	// ErrNotSupported): that writer loses only the stall protection.
+	setWriteDeadline(t time.Time)
 	// write adds b, which the caller may reuse once write returns.
 	write(b []byte) error
 	// writeShared adds b, one of the hub's encoded frames, which nobody
@@ -27,12 +29,7 @@ type httpWriter struct {
 	rc *http.ResponseController
 }
 
-// setWriteDeadline: writers that cannot set deadlines (ErrNotSupported)
-// still work; they lose only the stall protection.
-func (hw httpWriter) setWriteDeadline(t time.Time) error {
-	_ = hw.rc.SetWriteDeadline(t)
-	return nil
-}
+func (hw httpWriter) setWriteDeadline(t time.Time) { _ = hw.rc.SetWriteDeadline(t) }
 
 func (hw httpWriter) write(b []byte) error {
 	_, err := hw.w.Write(b)
