@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/server"
 	"github.com/tegata-dev/tegata/internal/testtime"
+	"github.com/tegata-dev/tegata/verifier"
 )
 
 // relayRig is one authority node on SQLite, relays following it and feed
@@ -398,5 +400,81 @@ func TestRelayRefusesKeys(t *testing.T) {
 	behind, _ := g.follow("behind-refused", bad, 10*time.Second, rb.url())
 	if err := behind.WaitOpened(ctx); !errors.Is(err, feed.ErrRefused) {
 		t.Fatalf("a verifier behind a relay whose key the node refuses: WaitOpened = %v, want ErrRefused", err)
+	}
+}
+
+// TestRelayServesAVerifier: a verifier whose only authority URL is a
+// relay starts (discovery and keys come through the relay from the node),
+// accepts a token, and refuses it as revoked once a confirmation through
+// the relay is in force.
+func TestRelayServesAVerifier(t *testing.T) {
+	t.Parallel()
+	g := newRelayRig(t)
+	r := g.startRelay("127.0.0.1:0", g.feedKey, 10*time.Second, g.url())
+	r.waitReady(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	v, err := verifier.New(ctx, verifier.Config{Authorities: []string{r.url()}, APIKey: g.feedKey, Audience: "tegata",
+		Name: "behind-relay", Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("verifier.New(relay only) = %v", err)
+	}
+	defer v.Close()
+	if err := v.WaitReady(ctx); err != nil {
+		t.Fatalf("verifier behind the relay not ready: %v (state %+v)", err, v.State())
+	}
+	tk, err := g.admin().CreateSession(ctx, client.SessionRequest{Subject: "via-relay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, tk.AccessToken); err != nil {
+		t.Fatalf("Verify(live token) behind the relay = %v, want nil", err)
+	}
+	rv, err := g.admin().RevokeSession(ctx, client.SessionRevocation{SessionID: tk.SessionID, Confirm: 5 * time.Second})
+	if err != nil || rv.Confirmation == nil || !rv.Confirmation.InForce {
+		t.Fatalf("RevokeSession confirm=5s = %+v, %v; want in force", rv.Confirmation, err)
+	}
+	if _, err := v.Verify(ctx, tk.AccessToken); !errors.Is(err, verifier.ErrRevoked) {
+		t.Fatalf("Verify(revoked token) right after the confirmation = %v, want ErrRevoked", err)
+	}
+}
+
+// TestRelayCommand: 'tegata relay' logs the URL it listens at (port 0
+// picks one), answers /readyz 200 once caught up with a lease, serves a
+// follower; with a key the node refuses it exits 1 saying so.
+func TestRelayCommand(t *testing.T) {
+	t.Parallel()
+	bin := buildCommand(t, "cmd/tegata")
+	g := newRelayRig(t)
+	p := startProc(t, "relay", bin, []string{"TEGATA_FEED_KEY=" + g.feedKey},
+		"relay", "--upstream", g.url(), "--listen", "127.0.0.1:0", "--stale-after", "10s")
+	url := p.wait(t, regexp.MustCompile(`msg="tegata relay listening" url=(http://\S+)`), 10*time.Second)[1]
+	testtime.Eventually(t, 10*time.Second, "the relay's /readyz", func() error {
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	c, a := g.follow("via-command", g.feedKey, 10*time.Second, url)
+	waitFresh(t, c, "via-command")
+	rv := g.revoke("command", 5*time.Second)
+	if cf := rv.Confirmation; cf == nil || !cf.InForce || !a.has(rv.Entry.Seq) {
+		t.Fatalf("revocation through 'tegata relay': %+v, applied %v", cf, a.has(rv.Entry.Seq))
+	}
+	bad := startProc(t, "relay with a refused key", bin, []string{"TEGATA_FEED_KEY=" + authority.NewAPIKey()},
+		"relay", "--upstream", g.url(), "--listen", "127.0.0.1:0")
+	bad.wait(t, regexp.MustCompile(`the authority refused the feed key from TEGATA_FEED_KEY`), 20*time.Second)
+	select {
+	case <-bad.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("'tegata relay' with a refused key still runs")
+	}
+	if code := bad.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("'tegata relay' with a refused key exit code = %d, want 1", code)
 	}
 }

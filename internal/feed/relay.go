@@ -7,6 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +76,7 @@ type Relay struct {
 	client  *Client
 	keyHash [sha256.Size]byte
 	log     *slog.Logger
+	proxy   *httputil.ReverseProxy // what the relay does not serve (newProxy)
 
 	mu sync.Mutex
 	// rlog is the log the client appends to; gen counts its replacements.
@@ -122,6 +125,7 @@ func NewRelay(cfg RelayConfig) *Relay {
 		ApplyMany: r.applyMany, Reset: r.reset, Reported: r.reported, OnAsk: r.ask,
 		Follower: &Follower{ID: NewFollowerID(), Name: cfg.Name, Host: cfg.Host, Version: cfg.Version, StaleAfter: cfg.StaleAfter},
 	}
+	r.proxy = r.newProxy()
 	return r
 }
 
@@ -355,8 +359,16 @@ func (r *Relay) waitChange(ctx context.Context, changed, swapped <-chan struct{}
 
 // ServeHTTP serves the feed to the relay's followers: the stream, the
 // report stream and position reports, for requests that carry the
-// relay's key.
+// relay's key. Any other request (discovery, the key set, introspection)
+// goes as it is to the node the relay follows, which answers it as if
+// asked directly: a verifier changes only its authority URL.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	switch req.URL.Path {
+	case Path, PositionPath, ReportsPath:
+	default:
+		r.proxy.ServeHTTP(w, req)
+		return
+	}
 	if !r.authorized(w, req) {
 		return
 	}
@@ -373,8 +385,33 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.ServePosition(w, req)
 	case ReportsPath:
 		h.ServeReports(w, req)
-	default:
-		httperr.Write(w, http.StatusNotFound, "not_found", "a relay serves the feed only ("+Path+")")
+	}
+}
+
+// newProxy returns the proxy of the requests the relay does not serve
+// itself: to the node its client follows (or last followed), else the
+// first upstream URL.
+func (r *Relay) newProxy() *httputil.ReverseProxy {
+	var transport http.RoundTripper
+	if r.cfg.HTTPClient != nil {
+		transport = r.cfg.HTTPClient.Transport
+	}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			base := r.client.State().Source
+			if base == "" && len(r.cfg.URLs) > 0 {
+				base = r.cfg.URLs[0]
+			}
+			if u, err := url.Parse(base); err == nil {
+				pr.SetURL(u)
+			}
+		},
+		Transport: transport,
+		ErrorLog:  slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			r.log.Warn("relay: a request to the upstream failed", "err", err)
+			httperr.Write(w, http.StatusBadGateway, "temporarily_unavailable", "the relay could not reach its upstream")
+		},
 	}
 }
 
