@@ -83,8 +83,8 @@ func wellFormed(e *Entry) bool {
 	return false
 }
 
-// batchKey is one entry of a batch, hashed: a subject's 96-bit key, or a
-// session's 16-byte key and its hash (h, which places it).
+// batchKey is one entry of a batch, hashed: a subject's key (h and k0),
+// or a session's 16-byte key and its hash (h, which places it).
 type batchKey struct {
 	h       uint64 // the hash that picks the shard (and the home slot)
 	k0, k1  uint64
@@ -111,8 +111,8 @@ func (s *Set) applyBatch(es []Entry) int {
 		exp := expirySeconds(e.ExpiresAt)
 		var k batchKey
 		if e.Kind == KindSubject {
-			k0, k1 := s.subjectKey(e.Subject)
-			k = batchKey{h: k0, k0: k0, k1: uint64(k1), gen: e.Generation, exp: clampUint32(exp), subject: true}
+			k0 := s.subjectKey(e.Subject)
+			k = batchKey{h: k0, k0: k0, gen: e.Generation, exp: clampUint32(exp), subject: true}
 		} else {
 			k0, k1, ok := decodeSID(e.Session)
 			if !ok {
@@ -189,12 +189,12 @@ func applySubjects(sh *shard, keys []batchKey, n int) int {
 		if !k.subject {
 			continue
 		}
-		j, found := t.find(k.k0, uint32(k.k1), "")
+		j, found := t.find(k.k0)
 		if found {
-			t.raise(j, k.gen, k.exp)
+			t.raise(j, k.k0, k.gen, k.exp)
 			continue
 		}
-		t.insertAt(j, k.k0, uint32(k.k1), k.gen, k.exp)
+		t.insertAt(j, k.k0, k.gen, k.exp)
 		added++
 	}
 	if grown {
@@ -242,7 +242,7 @@ func (t *subjectTable) touch(keys []batchKey) {
 	var sum uint64
 	for i := range keys {
 		if keys[i].subject {
-			sum += t.slots[t.homeOf(keys[i].k0)].kx.Load()
+			sum += t.slots[t.homeOf(keys[i].k0)].k0.Load()
 		}
 	}
 	touched.Store(sum)
