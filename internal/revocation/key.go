@@ -42,7 +42,7 @@ func (s *Set) Key(sid, sub string) Key {
 
 // RevokedKey is Revoked for a prepared key: whether a token of that session
 // and subject, of subject generation gen, is revoked, and by which kind of
-// entry. It takes no lock.
+// entry. It takes no lock (see the package's doc for the one exception).
 func (s *Set) RevokedKey(k *Key, gen int64) (Kind, bool) {
 	switch k.sidForm {
 	case tegataSID:

@@ -206,7 +206,8 @@ func (s *Set) reserve() bool {
 // Revoked reports whether a token of session sid, subject sub and subject
 // generation gen is revoked, and by which kind of entry: the session was
 // revoked, or the subject was cut off at a generation above gen. Either of
-// sid and sub may be empty to skip that check. It takes no lock.
+// sid and sub may be empty to skip that check. It takes no lock (see the
+// package's doc for the one exception).
 func (s *Set) Revoked(sid, sub string, gen int64) (Kind, bool) {
 	if sid != "" && s.sessionRevoked(sid) {
 		return KindSession, true

@@ -28,8 +28,8 @@ import (
 // was empty when that key was added. Either way its answer is right at that
 // instant: the new entry counts from when it is whole. Raising a cutoff in
 // place stores one word, gx (a generation that does not fit a slot goes into
-// the table's map of them first): a reader sees the old cutoff or the new
-// one, and either is right at that instant.
+// the table's map of them first, which readers read under mu): a reader
+// sees the old cutoff or the new one, and either is right at that instant.
 type shard struct {
 	shardFields
 	// Pad to two cache lines so that writes to one shard do not disturb
@@ -97,21 +97,25 @@ func (sh *shard) hasOtherSession(sid string, h uint64) bool {
 }
 
 // cutoff returns the generation below which the subject of key k0 is
-// revoked, if it has a cutoff.
+// revoked, if it has a cutoff. A generation that does not fit a slot is
+// read under mu.
 func (sh *shard) cutoff(k0 uint64) (int64, bool) {
 	for range optimisticReads {
 		seq := sh.seq.Load()
 		if seq&1 == 1 {
 			continue
 		}
-		gen, found := sh.subjects.Load().cutoff(k0)
+		gen, found, big := sh.subjects.Load().cutoff(k0)
+		if big {
+			break
+		}
 		if sh.seq.Load() == seq {
 			return gen, found
 		}
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.subjects.Load().cutoff(k0)
+	return sh.subjects.Load().cutoffLocked(k0)
 }
 
 // beginWrite and endWrite bracket an in-place change that moves entries

@@ -1,7 +1,6 @@
 package revocation
 
 import (
-	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -33,7 +32,8 @@ import (
 // A generation takes 32 bits of the slot. One outside [0, 2^32-1) (no
 // authority counts a subject's cutoffs that far, but an entry may say so)
 // is kept exactly all the same: the slot holds bigGen, and the generation
-// is in the table's map of such keys.
+// is in the table's map of such keys, which a reader reads under the
+// shard's lock.
 //
 // The table probes linearly like keyTable, but its size need not be a
 // power of two: a key's home is its bits below the shard's, scaled to the
@@ -44,10 +44,9 @@ import (
 type subjectTable struct {
 	slots []subjectSlot
 	n     int
-	// big holds the generations that do not fit a slot, by key. It is
-	// never changed once stored: a writer stores a new map. Keys whose
-	// slot no longer says bigGen may stay in it until the table is copied.
-	big atomic.Pointer[map[uint64]int64]
+	// big holds the generations that do not fit a slot, by key, under the
+	// shard's lock; nil while there are none.
+	big map[uint64]int64
 }
 
 type subjectSlot struct {
@@ -100,8 +99,21 @@ func (t *subjectTable) find(k0 uint64) (int, bool) {
 	return -1, false
 }
 
-// cutoff returns the generation stored for the subject of key k0, if any.
-func (t *subjectTable) cutoff(k0 uint64) (int64, bool) {
+// cutoff returns the generation stored for the subject of key k0, if any,
+// taking no lock; big says the generation is not in the slot, and only
+// cutoffLocked has it.
+func (t *subjectTable) cutoff(k0 uint64) (gen int64, found, big bool) {
+	i, found := t.find(k0)
+	if !found {
+		return 0, false, false
+	}
+	g := uint32(t.slots[i].gx.Load())
+	return int64(g), true, g == bigGen
+}
+
+// cutoffLocked is cutoff for a caller holding the shard's lock, whatever
+// the generation.
+func (t *subjectTable) cutoffLocked(k0 uint64) (int64, bool) {
 	i, found := t.find(k0)
 	if !found {
 		return 0, false
@@ -109,20 +121,13 @@ func (t *subjectTable) cutoff(k0 uint64) (int64, bool) {
 	return t.genAt(i, k0), true
 }
 
-// genAt is the generation of slot i, which holds k0.
+// genAt is the generation of slot i, which holds k0. The caller holds the
+// shard's lock.
 func (t *subjectTable) genAt(i int, k0 uint64) int64 {
-	g := uint32(t.slots[i].gx.Load())
-	if g != bigGen {
+	if g := uint32(t.slots[i].gx.Load()); g != bigGen {
 		return int64(g)
 	}
-	if m := t.big.Load(); m != nil {
-		if gen, ok := (*m)[k0]; ok {
-			return gen
-		}
-	}
-	// Not reached: the map is stored before a slot says bigGen. Were it
-	// missing, refusing every token of the subject is the safe answer.
-	return math.MaxInt64
+	return t.big[k0]
 }
 
 // slotGen is what a slot holds for generation gen: gen itself, or bigGen
@@ -134,32 +139,31 @@ func slotGen(gen int64) uint32 {
 	return uint32(gen)
 }
 
-// setBig records gen, which does not fit a slot, for k0 in the big map,
-// before any slot says so (readers find it there from then on).
-func (t *subjectTable) setBig(k0 uint64, gen int64) {
-	m := map[uint64]int64{}
-	if old := t.big.Load(); old != nil {
-		m = maps.Clone(*old)
+// setGen stores gen and exp in slot i for k0: a generation that does not
+// fit goes into the big map first, so that a reader that sees bigGen in
+// the slot finds it there.
+func (t *subjectTable) setGen(i int, k0 uint64, gen int64, exp uint32) {
+	g := slotGen(gen)
+	if g == bigGen {
+		if t.big == nil {
+			t.big = map[uint64]int64{}
+		}
+		t.big[k0] = gen
 	}
-	m[k0] = gen
-	t.big.Store(&m)
+	t.slots[i].gx.Store(packGX(g, exp))
+	if g != bigGen && t.big != nil {
+		delete(t.big, k0) // raised from a generation that did not fit
+	}
 }
 
 // raise keeps the higher generation and the later expiry at slot i, which
-// holds k0.
+// holds k0. The caller holds the shard's lock.
 func (t *subjectTable) raise(i int, k0 uint64, gen int64, exp uint32) {
-	s := &t.slots[i]
-	old := s.gx.Load()
-	oldGen, oldExp := t.genAt(i, k0), uint32(old>>32)
+	oldGen, oldExp := t.genAt(i, k0), t.slots[i].exp()
 	if gen <= oldGen && exp <= oldExp {
 		return
 	}
-	gen, exp = max(gen, oldGen), max(exp, oldExp)
-	g := slotGen(gen)
-	if g == bigGen {
-		t.setBig(k0, gen)
-	}
-	s.gx.Store(packGX(g, exp))
+	t.setGen(i, k0, max(gen, oldGen), max(exp, oldExp))
 }
 
 // insert adds a key known to be absent. The caller checked tooFull.
@@ -171,13 +175,8 @@ func (t *subjectTable) insert(k0 uint64, gen int64, exp uint32) {
 // insertAt fills the empty slot i, which find returned for the key. The
 // word that marks the slot taken (k0) goes last, for readers (see shard).
 func (t *subjectTable) insertAt(i int, k0 uint64, gen int64, exp uint32) {
-	s := &t.slots[i]
-	g := slotGen(gen)
-	if g == bigGen {
-		t.setBig(k0, gen)
-	}
-	s.gx.Store(packGX(g, exp))
-	s.k0.Store(k0)
+	t.setGen(i, k0, gen, exp)
+	t.slots[i].k0.Store(k0)
 	t.n++
 }
 
@@ -215,6 +214,7 @@ func (t *subjectTable) expired(cut int64, dst []uint64) []uint64 {
 func (t *subjectTable) remove(k0 uint64) {
 	if i, found := t.find(k0); found {
 		deleteAt(t, i)
+		delete(t.big, k0)
 		t.n--
 	}
 }

@@ -326,15 +326,28 @@ func TestSubjectTableGenerations(t *testing.T) {
 				i, _ := tab.find(k0)
 				tab.raise(i, k0, g, 1)
 			}
-			if gen, found := tab.cutoff(k0); gen != tt.want || !found {
+			if gen, found := tab.cutoffLocked(k0); gen != tt.want || !found {
 				t.Errorf("cutoff after %v = %d, %v, want %d, true", tt.gens, gen, found, tt.want)
 			}
-			if gen, found := tab.grown().cutoff(k0); gen != tt.want || !found {
+			if gen, found := tab.grown().cutoffLocked(k0); gen != tt.want || !found {
 				t.Errorf("cutoff in the grown table after %v = %d, %v, want %d, true", tt.gens, gen, found, tt.want)
 			}
 			tab.remove(k0)
-			if gen, found := tab.cutoff(k0); found {
+			if gen, found := tab.cutoffLocked(k0); found {
 				t.Errorf("cutoff after remove = %d, true, want not found", gen)
+			}
+			s := NewSet(0)
+			for i, g := range tt.gens {
+				mustApply(t, s, subject(int64(i+1), "alice", g, t0.Add(time.Hour)))
+			}
+			k := s.Key("", "alice")
+			if kind, ok := s.RevokedKey(&k, tt.want); ok {
+				t.Errorf("RevokedKey(alice, %d) after %v = %q, true, want false", tt.want, tt.gens, kind)
+			}
+			if tt.want > math.MinInt64 {
+				if _, ok := s.Revoked("", "alice", tt.want-1); !ok {
+					t.Errorf("Revoked(alice, %d) after %v = false, want true", tt.want-1, tt.gens)
+				}
 			}
 		})
 	}
