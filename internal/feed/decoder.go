@@ -283,7 +283,7 @@ func (d *Decoder) indexLineEnd(win []byte) int {
 // fill reads more input into the empty buffer. Its size follows the
 // stream: a burst's buffer (burstBuffers) once the last read filled the
 // small one (a burst goes on); the small one again, with the burst's
-// buffers given back, when the last read did not fill it and neither the
+// buffer given back, when the last read did not fill it and neither the
 // last event nor the one being read says more entries follow (head): the
 // stream has paused, and this read may wait for long (a follower's stream
 // is idle most of the time, and one process may hold thousands). A read
@@ -300,9 +300,9 @@ func (d *Decoder) fill() error {
 	case d.r1 < len(d.buf) && len(d.buf) > minReadSize && !d.more && d.head == 0:
 		burstBuffers.Put((*[maxReadSize]byte)(d.buf))
 		d.buf = d.small
-		d.data = d.endBurstData()
 		d.line = shrink(d.line)
 	}
+	d.data = d.idleData()
 	n, err := d.r.Read(d.buf)
 	d.r0, d.r1, d.cr = 0, n, -1
 	if err != nil {
@@ -335,15 +335,23 @@ func grow(b []byte, n, limit int) []byte {
 	return nb
 }
 
-// endBurstData is shrink for the event data buffer, which goes back to
-// burstData if it came from there.
-func (d *Decoder) endBurstData() []byte {
-	if len(d.data) > 0 || !d.pooledData {
+// idleData is what the event data buffer becomes before a read, which
+// may wait: kept while it holds part of an event; else a burst's given
+// back to burstData (the next event of the burst takes one again: only
+// the followers amid an event hold one), and, past a burst, one larger
+// than minReadSize let go.
+func (d *Decoder) idleData() []byte {
+	switch {
+	case len(d.data) > 0:
+		return d.data
+	case d.pooledData:
+		burstData.Put((*[burstDataSize]byte)(d.data[:burstDataSize]))
+		d.pooledData = false
+		return nil
+	case len(d.buf) == minReadSize:
 		return shrink(d.data)
 	}
-	burstData.Put((*[burstDataSize]byte)(d.data[:burstDataSize]))
-	d.pooledData = false
-	return nil
+	return d.data
 }
 
 // shrink lets a buffer larger than minReadSize go, unless it holds part
