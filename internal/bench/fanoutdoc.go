@@ -129,7 +129,7 @@ func relayedTable(b *strings.Builder, points []FanoutPoint) {
 		"`?confirm=` and the bulk are end to end through the relays. **Here the relays run on the same 2 cores as the " +
 		"nodes and the verifiers; in a deployment they run one per verifier machine**, where their CPU and their " +
 		"loopback writes to the verifiers are spent, and the node pays one stream per relay.\n\n")
-	b.WriteString("| backend | relays | verifiers | propagation p50 / p99 / max (ms) | CPU per revocation per verifier: node / relays / all (µs) | same, with `?confirm=5s` (µs) | idle CPU per 1,000: node / relays (% of a core) | connect: node / relays (ms CPU per verifier) | relay memory per verifier (KiB) / in all (MiB) | confirm call p50 / p99 (ms) | bulk 10,000 → all (ms) | listed |\n")
+	b.WriteString("| backend | relays | verifiers | propagation p50 / p99 / max (ms) | CPU per revocation per verifier: node / relays / all (µs) | same, with `?confirm=5s` (µs) | idle CPU per 1,000: node / relays (% of a core) | connect: node / relays (ms CPU per verifier) | relay memory per verifier (KiB) / in all (MiB) | confirm call p50 / p99 (ms) | bulk 10,000 → all (ms) | listed by the nodes (relays and gates) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range points {
 		c := p.Relay
