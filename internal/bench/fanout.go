@@ -114,7 +114,8 @@ type FanoutPoint struct {
 	BulkFollowerCPU float64 `json:"bulk_follower_cpu_s,omitempty"`
 	NotInForce      int64   `json:"confirm_not_in_force"`
 	// InForceEarly counts ?confirm= calls answered in force before every
-	// in-process verifier had applied the entry: a broken promise.
+	// in-process verifier had applied the entry, while all held leases: a
+	// broken promise.
 	InForceEarly int64 `json:"confirm_in_force_before_applied,omitempty"`
 	Listed       int   `json:"listed"`
 	// Reconnects counts, per phase (connect, idle, revocations, confirm,
@@ -656,9 +657,10 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 			}
 			if err == nil && confirm > 0 && (res.Confirmation == nil || !res.Confirmation.InForce) {
 				notInForce.Add(1)
-			} else if err == nil && confirm > 0 && !closed(watches[i].done) {
+			} else if err == nil && confirm > 0 && !closed(watches[i].done) && f.leased(acked) {
 				// Every verifier applies an entry before it reports
-				// holding it: in force must mean applied everywhere.
+				// holding it: while all hold leases, in force must mean
+				// applied everywhere.
 				early.Add(1)
 			}
 			if err == nil {
@@ -709,6 +711,16 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 			f.name, a.P50, a.P99)
 	}
 	return summarize(prop), perRev, summarize(calls), nil
+}
+
+// leased reports whether every in-process verifier held a lease at t.
+func (f *fanoutRun) leased(t time.Time) bool {
+	for _, v := range f.vs {
+		if !v.c.State().FreshUntil.After(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // closed reports whether ch is closed, without waiting.
