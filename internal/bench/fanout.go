@@ -113,7 +113,11 @@ type FanoutPoint struct {
 	BulkNodeCPU     float64 `json:"bulk_node_cpu_s,omitempty"`
 	BulkFollowerCPU float64 `json:"bulk_follower_cpu_s,omitempty"`
 	NotInForce      int64   `json:"confirm_not_in_force"`
-	Listed          int     `json:"listed"`
+	// InForceEarly counts ?confirm= calls answered in force before every
+	// in-process verifier had applied the entry, while all held leases: a
+	// broken promise.
+	InForceEarly int64 `json:"confirm_in_force_before_applied,omitempty"`
+	Listed       int   `json:"listed"`
 	// Reconnects counts, per phase (connect, idle, revocations, confirm,
 	// bulk), the in-process verifiers' stream ends, each followed by a
 	// reconnect; phases without one are left out.
@@ -208,7 +212,10 @@ type fanoutRun struct {
 	// notInForce counts ?confirm= calls answered 202 (not in force within
 	// the wait), since the last point.
 	notInForce int64
-	ends       streamEnds // the in-process verifiers' log
+	// early counts ?confirm= calls answered in force while an in-process
+	// verifier had not applied the entry yet, since the last point.
+	early int64
+	ends  streamEnds // the in-process verifiers' log
 }
 
 // fanoutBackend measures one backend, with relays relays (0: none), at
@@ -515,6 +522,7 @@ func (f *fanoutRun) revocationPhases(ctx context.Context, p *FanoutPoint, n int,
 	}
 	p.Confirm, p.CPUPerRevVerifierConfUS = conf, cpuConf.node/float64(n)*1e6
 	p.NotInForce, f.notInForce = f.notInForce, 0
+	p.InForceEarly, f.early = f.early, 0
 	f.cfg.logf("fanout %s: confirm p50 %.1f p99 %.1f ms; %.2f µs per revocation per verifier%s; %s",
 		f.name, conf.P50, conf.P99, p.CPUPerRevVerifierConfUS, f.relayRevocation(p, cpuConf, true), rec)
 	return nil
@@ -628,7 +636,7 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 	}
 	var prop, calls, applied []time.Duration
 	var failed error
-	var notInForce atomic.Int64
+	var notInForce, early atomic.Int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	u0 := f.spent()
@@ -649,6 +657,11 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 			}
 			if err == nil && confirm > 0 && (res.Confirmation == nil || !res.Confirmation.InForce) {
 				notInForce.Add(1)
+			} else if err == nil && confirm > 0 && !closed(watches[i].done) && f.leased(acked) {
+				// Every verifier applies an entry before it reports
+				// holding it: while all hold leases, in force must mean
+				// applied everywhere.
+				early.Add(1)
 			}
 			if err == nil {
 				select {
@@ -685,6 +698,7 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 		return Summary{}, spent{}, Summary{}, f.c.failed(err)
 	}
 	perRev := used.sub(idle.scale(wall)).scale(1 / float64(k))
+	f.early += early.Load()
 	if n := notInForce.Load(); n > 0 {
 		f.notInForce += n
 	}
@@ -697,6 +711,26 @@ func (f *fanoutRun) revocations(ctx context.Context, n int, confirm time.Duratio
 			f.name, a.P50, a.P99)
 	}
 	return summarize(prop), perRev, summarize(calls), nil
+}
+
+// leased reports whether every in-process verifier held a lease at t.
+func (f *fanoutRun) leased(t time.Time) bool {
+	for _, v := range f.vs {
+		if !v.c.State().FreshUntil.After(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// closed reports whether ch is closed, without waiting.
+func closed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // gatesReject checks that every gate process refuses every revoked token.
@@ -772,6 +806,9 @@ func (f *fanoutRun) report(r *Report, p FanoutPoint) {
 	}
 	if p.NotInForce > 0 {
 		r.fail("%s%d ?confirm=5s calls answered not in force", pre, p.NotInForce)
+	}
+	if p.InForceEarly > 0 {
+		r.fail("%s%d ?confirm=5s calls answered in force before every verifier had applied the entry", pre, p.InForceEarly)
 	}
 	if p.BulkErr != "" {
 		r.fail("%s%s", pre, p.BulkErr)
