@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -719,6 +720,8 @@ const maxExpect = 1 << 16
 // at any one time.
 var entryScratch = sync.Pool{New: func() any { return new([]revocation.Entry) }}
 
+var newline = []byte{'\n'}
+
 // revocations applies the entries of a revocations event, in order, and
 // records the position once for all of them. head is the event's head
 // field (see expect). A line it cannot parse ends the stream with the
@@ -731,6 +734,13 @@ func (s *follower) revocations(data []byte, head int64, now time.Time) error {
 	p := newLineParser(data, s.c.ApplyMany != nil)
 	scratch := entryScratch.Get().(*[]revocation.Entry)
 	defer entryScratch.Put(scratch)
+	if cap(*scratch) < applyChunk {
+		// Room for the event's entries at once, not in steps of a
+		// growing slice (each a copy of entries over 100 bytes).
+		if n := min(bytes.Count(data, newline)+1, applyChunk); cap(*scratch) < n {
+			*scratch = make([]revocation.Entry, 0, n)
+		}
+	}
 	var err error
 	for !p.done() && err == nil {
 		var es []revocation.Entry
