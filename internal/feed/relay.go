@@ -373,9 +373,17 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	h := r.Hub()
-	if h == nil {
+	switch {
+	case h == nil:
 		w.Header().Set("Retry-After", "1")
 		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the relay has not caught up with its upstream yet")
+		return
+	case req.URL.Path == Path && !h.vouching():
+		// A stream's first heartbeat would make a follower that does not
+		// name itself current: a relay without a lease opens none, as a
+		// node that cannot read its log does not.
+		w.Header().Set("Retry-After", "1")
+		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the relay holds no lease from its upstream")
 		return
 	}
 	switch req.URL.Path {
