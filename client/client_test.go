@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -312,5 +313,36 @@ func TestTokenSource(t *testing.T) {
 	}
 	if _, err := due.Token(ctx); !errors.Is(err, client.ErrInvalidGrant) {
 		t.Errorf("Token after the session was revoked = %v, want ErrInvalidGrant", err)
+	}
+}
+
+// TestRetryAfterForms: a Retry-After too large for a time.Duration
+// saturates instead of wrapping into a negative or short wait, and the
+// HTTP-date form (RFC 9110 §10.2.3) is read as the wait until then.
+func TestRetryAfterForms(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		ok     func(time.Duration) bool
+		want   string
+	}{
+		{"9223372036854775807", func(d time.Duration) bool { return d == time.Duration(math.MaxInt64) }, "the longest Duration"},
+		{"99999999999999999999999", func(d time.Duration) bool { return d == time.Duration(math.MaxInt64) }, "the longest Duration"},
+		{"99999999999", func(d time.Duration) bool { return d == time.Duration(math.MaxInt64) }, "the longest Duration"},
+		{"30", func(d time.Duration) bool { return d == 30*time.Second }, "30s"},
+		{"-5", func(d time.Duration) bool { return d == 0 }, "0"},
+		{"soon", func(d time.Duration) bool { return d == 0 }, "0"},
+		{time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), func(d time.Duration) bool { return d > 58*time.Minute && d <= time.Hour }, "about an hour"},
+		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), func(d time.Duration) bool { return d == 0 }, "0 (a date past)"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", tc.header)
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		}))
+		_, err := (&client.Client{BaseURL: srv.URL}).Sessions(testCtx(t), "x")
+		srv.Close()
+		var ce *client.Error
+		if !errors.As(err, &ce) || !tc.ok(ce.RetryAfter) {
+			t.Errorf("Retry-After %q: RetryAfter = %v (err %v), want %s", tc.header, ce.RetryAfter, err, tc.want)
+		}
 	}
 }

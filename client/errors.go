@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,8 +18,9 @@ type Error struct {
 	Status      int
 	Code        string `json:"error"`
 	Description string `json:"error_description"`
-	// RetryAfter is the wait the authority asked for (Retry-After) with a
-	// 429 or 503; zero otherwise.
+	// RetryAfter is the wait the answer asked for (Retry-After, in seconds
+	// or as an HTTP-date), as it came: a proxy in front of the authority
+	// may ask for hours, so cap it before sleeping on it. Zero when none.
 	RetryAfter time.Duration `json:"-"`
 	// DPoPNonce is the nonce the authority asked DPoP proofs to carry
 	// (DPoP-Nonce) with use_dpop_nonce; "" otherwise.
@@ -102,11 +104,32 @@ func errorFrom(resp *http.Response, body []byte) *Error {
 			e.Description = e.Description[:200] + "..."
 		}
 	}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-		e.RetryAfter = time.Duration(s) * time.Second
-	}
+	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	if e.Code == "use_dpop_nonce" {
 		e.DPoPNonce = resp.Header.Get("DPoP-Nonce")
 	}
 	return e
+}
+
+// retryAfter reads a Retry-After value (RFC 9110 §10.2.3): whole seconds,
+// saturated at the longest time.Duration rather than wrapped, or an
+// HTTP-date, as the wait from now until then. Anything else, or a wait
+// that is not positive, is zero.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if s <= 0 {
+			return 0
+		}
+		if s > int64(math.MaxInt64/time.Second) {
+			return time.Duration(math.MaxInt64)
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

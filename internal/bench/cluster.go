@@ -26,9 +26,13 @@ type cluster struct {
 	// profile is each node's CPU profile URL, with Setup.NodeProfiles.
 	profile []string
 	clients []*client.Client // one per node
-	gates   []*process
-	gateURL []string // http://addr of each gate
-	hc      *http.Client
+	// relays are `tegata relay` processes following the nodes, relayURLs
+	// where each serves the feed.
+	relays    []*process
+	relayURLs []string
+	gates     []*process
+	gateURL   []string // http://addr of each gate
+	hc        *http.Client
 	// keep leaves dir (the processes' stderr logs, SQLite's data) in place
 	// at close, for a run that failed.
 	keep bool
@@ -135,15 +139,19 @@ func (c *cluster) startNode(name string, env []string, args ...string) (*process
 	return p, nil
 }
 
-// startGates starts the gates and waits for each to be ready.
+// startGates starts the gates, gate i following node i mod nodes first
+// and the others as fallback, and waits for each to be ready. Gates follow
+// the nodes even where there are relays: a relay serves the feed only, and
+// a gate fetches its keys from where it follows the feed.
 func (c *cluster) startGates(ctx context.Context, n int) error {
+	urls := c.urls
 	for i := range n {
 		addr, err := freeAddr()
 		if err != nil {
 			return err
 		}
 		p, err := startProcess(c.setup, c.dir, fmt.Sprintf("gate %d", i), gateEnv(c.feedKey),
-			"gate", "--authority", strings.Join(rotate(c.urls, i), ","), "--listen", addr, "--log-level", "warn")
+			"gate", "--authority", strings.Join(rotate(urls, i), ","), "--listen", addr, "--log-level", "warn")
 		if err != nil {
 			return err
 		}
@@ -154,7 +162,7 @@ func (c *cluster) startGates(ctx context.Context, n int) error {
 		if err := p.waitHTTP(ctx, c.hc, c.gateURL[i]+"/readyz"); err != nil {
 			return err
 		}
-		c.setup.logf("gate %d ready at %s, following %s", i, c.gateURL[i], rotate(c.urls, i)[0])
+		c.setup.logf("gate %d ready at %s, following %s", i, c.gateURL[i], rotate(urls, i)[0])
 	}
 	return nil
 }
@@ -168,12 +176,16 @@ func rotate(urls []string, i int) []string {
 	return append(append([]string(nil), urls[i:]...), urls[:i]...)
 }
 
-// close stops the gates, then the nodes, and drops the schema. Idle
+// close stops the gates, then the relays, then the nodes, and drops the
+// schema. Idle
 // connections go first: a connection dialed but never used holds up an
 // http.Server's Shutdown for 5 seconds.
 func (c *cluster) close() {
 	c.hc.CloseIdleConnections()
 	for _, p := range c.gates {
+		p.stop()
+	}
+	for _, p := range c.relays {
 		p.stop()
 	}
 	for _, p := range c.nodes {
@@ -193,11 +205,11 @@ func (c *cluster) close() {
 }
 
 // failed wraps err, a call to a node that failed or a wait that gave up,
-// with the state of every node and gate: whether it runs, how it ended,
-// where its stderr log is.
+// with the state of every node, relay and gate: whether it runs, how it
+// ended, where its stderr log is.
 func (c *cluster) failed(err error) error {
 	var b strings.Builder
-	for _, p := range append(append([]*process(nil), c.nodes...), c.gates...) {
+	for _, p := range c.processes() {
 		b.WriteString("\n  " + p.state())
 	}
 	return fmt.Errorf("%w; the processes:%s", err, b.String())
@@ -205,12 +217,17 @@ func (c *cluster) failed(err error) error {
 
 // alive returns an error naming the first child process that has exited.
 func (c *cluster) alive() error {
-	for _, p := range append(append([]*process(nil), c.nodes...), c.gates...) {
+	for _, p := range c.processes() {
 		if p.exited() {
 			return p.errorf("exited during the run (%v)", p.cmd.ProcessState)
 		}
 	}
 	return nil
+}
+
+// processes are the nodes, the relays and the gates.
+func (c *cluster) processes() []*process {
+	return append(append(append([]*process(nil), c.nodes...), c.relays...), c.gates...)
 }
 
 func randomString(n int) string {
@@ -226,6 +243,9 @@ func (c *cluster) cpuGroups() *cpuGroups {
 	g.addName("postgres", "postgres")
 	for _, p := range c.nodes {
 		g.add("authority nodes", p.cmd.Process.Pid)
+	}
+	for _, p := range c.relays {
+		g.add("relays", p.cmd.Process.Pid)
 	}
 	for _, p := range c.gates {
 		g.add("gates", p.cmd.Process.Pid)

@@ -51,7 +51,7 @@ func TestFanoutFailedCallNamesNodeStateAndLog(t *testing.T) {
 	}
 	<-node.done
 
-	_, _, _, err := f.revocations(ctx, 1, 0, 0)
+	_, _, _, err := f.revocations(ctx, 1, 0, spent{})
 	if err == nil {
 		t.Fatal("revocations() on a killed node = nil error")
 	}
@@ -104,7 +104,7 @@ func TestFanoutCountsReconnects(t *testing.T) {
 	mark = f.ends.n.Load()
 	l.cut()
 	// Every verifier must hold the revocations, so each has reconnected.
-	if _, _, _, err := f.revocations(ctx, 3, 0, 0); err != nil {
+	if _, _, _, err := f.revocations(ctx, 3, 0, spent{}); err != nil {
 		t.Fatalf("revocations() after the cut = %v", err)
 	}
 	f.reconnects(&p, "revocations", mark)

@@ -57,22 +57,16 @@ func fanoutSection(pngRef, command string, r *Report, points []FanoutPoint) stri
 		"per new verifier. The bulk column adds the CPU " +
 		"seconds the nodes and the in-process verifiers (this one process, decoding and applying every entry for every " +
 		"verifier) spent until every verifier held the bulk.\n\n")
+	direct, relayed := splitTopologies(points)
 	b.WriteString("| backend | verifiers | propagation p50 / p99 / max (ms) | node CPU per revocation per verifier (µs) | same, with `?confirm=5s` (µs) | idle node CPU per 1,000 (% of a core) | connect (ms CPU per verifier) | node memory per verifier (KiB) | confirm call p50 / p99 (ms) | bulk 10,000 → all (ms) | listed |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, p := range points {
-		bulk := "–"
-		switch {
-		case p.BulkErr != "":
-			bulk = "not within 60 s"
-		case p.BulkMS > 0:
-			bulk = fmt.Sprintf("%.0f", p.BulkMS)
-		}
-		if p.BulkNodeCPU > 0 {
-			bulk += fmt.Sprintf(" (CPU: node %.1f s, verifiers %.1f s)", p.BulkNodeCPU, p.BulkFollowerCPU)
-		}
+	for _, p := range direct {
 		fmt.Fprintf(&b, "| %s | %d | %.1f / %.1f / %.1f | %.2f | %.2f | %.2f | %.2f | %.0f | %.1f / %.1f | %s | %d |\n",
 			p.Backend, p.Verifiers, p.Propagation.P50, p.Propagation.P99, p.Propagation.Max, p.CPUPerRevVerifierUS,
-			p.CPUPerRevVerifierConfUS, p.IdlePer1000*100, p.ConnectMS, p.MemPerStreamKiB, p.Confirm.P50, p.Confirm.P99, bulk, p.Listed)
+			p.CPUPerRevVerifierConfUS, p.IdlePer1000*100, p.ConnectMS, p.MemPerStreamKiB, p.Confirm.P50, p.Confirm.P99, bulkCell(p), p.Listed)
+	}
+	if len(relayed) > 0 {
+		relayedTable(&b, relayed)
 	}
 	if len(r.Targets) > 0 {
 		b.WriteString("\n| goal | target | measured | met |\n|---|---|---|---|\n")
@@ -80,35 +74,131 @@ func fanoutSection(pngRef, command string, r *Report, points []FanoutPoint) stri
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Measured, map[bool]string{true: "yes", false: "**no**"}[t.Pass])
 		}
 	}
+	legend := "SQLite blue, Postgres orange"
+	if len(relayed) > 0 {
+		legend += "; through relays SQLite green, Postgres red, the nodes' CPU as a thick line and the nodes' and relays' together as a thin one"
+	}
 	fmt.Fprintf(&b, "\n![node CPU per revocation per verifier (top, µs) and propagation p99 (bottom, ms) against the "+
-		"number of verifiers, both axes logarithmic; SQLite blue, Postgres orange, goals as grey marks](%s)\n", pngRef)
+		"number of verifiers, both axes logarithmic; %s, goals as grey marks](%s)\n", legend, pngRef)
 	b.WriteString(fanoutEnd)
 	return b.String()
 }
 
+// splitTopologies parts points into those of the direct topology and
+// those through relays, each in the order measured.
+func splitTopologies(points []FanoutPoint) (direct, relayed []FanoutPoint) {
+	for _, p := range points {
+		if p.Relays > 0 {
+			relayed = append(relayed, p)
+		} else {
+			direct = append(direct, p)
+		}
+	}
+	return direct, relayed
+}
+
+// bulkCell is a point's bulk column: the time to every verifier and who
+// spent CPU on it, "–" at counts without a bulk.
+func bulkCell(p FanoutPoint) string {
+	bulk := "–"
+	switch {
+	case p.BulkErr != "":
+		bulk = "not within 60 s"
+	case p.BulkMS > 0:
+		bulk = fmt.Sprintf("%.0f", p.BulkMS)
+	}
+	if p.BulkNodeCPU > 0 {
+		relays := ""
+		if p.Relay != nil {
+			relays = fmt.Sprintf(", relays %.1f s", p.Relay.BulkCPU)
+		}
+		bulk += fmt.Sprintf(" (CPU: node %.1f s%s, verifiers %.1f s)", p.BulkNodeCPU, relays, p.BulkFollowerCPU)
+	}
+	return bulk
+}
+
+// relayedTable writes the curve through relays: the nodes' CPU (the
+// issue's figure), the relays', and both together, with the latencies end
+// to end.
+func relayedTable(b *strings.Builder, points []FanoutPoint) {
+	b.WriteString("\n**Through relays.** The same phases with `tegata relay` processes between the nodes and the " +
+		"in-process verifiers: relay i follows node i mod nodes, in-process verifier i follows relay i mod relays (the " +
+		"gates still follow the nodes: a relay serves only the feed, and a gate fetches its keys where it follows it). " +
+		"Node columns are the authority processes' CPU alone, the issue's figure; relay columns sum the relay processes, " +
+		"measured the same way (beyond their idle rate; connect and memory per verifier added); all is both. Propagation, " +
+		"`?confirm=` and the bulk are end to end through the relays. **Here the relays run on the same 2 cores as the " +
+		"nodes and the verifiers; in a deployment they run one per verifier machine**, where their CPU and their " +
+		"loopback writes to the verifiers are spent, and the node pays one stream per relay.\n\n")
+	b.WriteString("| backend | relays | verifiers | propagation p50 / p99 / max (ms) | CPU per revocation per verifier: node / relays / all (µs) | same, with `?confirm=5s` (µs) | idle CPU per 1,000: node / relays (% of a core) | connect: node / relays (ms CPU per verifier) | relay memory per verifier (KiB) / in all (MiB) | confirm call p50 / p99 (ms) | bulk 10,000 → all (ms) | listed by the nodes (relays and gates) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, p := range points {
+		c := p.Relay
+		if c == nil {
+			c = &RelayCost{}
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %.1f / %.1f / %.1f | %.2f / %.2f / %.2f | %.2f / %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %.0f / %.0f | %.1f / %.1f | %s | %d |\n",
+			p.Backend, p.Relays, p.Verifiers, p.Propagation.P50, p.Propagation.P99, p.Propagation.Max,
+			p.CPUPerRevVerifierUS, c.CPUPerRevVerifierUS, p.CPUPerRevVerifierUS+c.CPUPerRevVerifierUS,
+			p.CPUPerRevVerifierConfUS, c.CPUPerRevVerifierConfUS, p.CPUPerRevVerifierConfUS+c.CPUPerRevVerifierConfUS,
+			p.IdlePer1000*100, c.IdlePer1000*100, p.ConnectMS, c.ConnectMS, c.MemPerVerifierKiB, c.MemKiB/1024,
+			p.Confirm.P50, p.Confirm.P99, bulkCell(p), p.Listed)
+	}
+}
+
+// plotColors are the series' colours: SQLite, Postgres, then the same
+// through relays.
+var plotColors = []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255}}
+
+// seriesColor is the colour of p's series: by backend, the next pair
+// through relays.
+func seriesColor(p FanoutPoint) color.RGBA {
+	i := 0
+	if p.Backend == "postgres" {
+		i = 1
+	}
+	if p.Relays > 0 {
+		i += 2
+	}
+	return plotColors[i]
+}
+
+// relaysCPU is the nodes' and relays' CPU per revocation per verifier of a
+// relayed point, the thin line of its series; 0 for a direct one.
+func relaysCPU(p FanoutPoint) float64 {
+	if p.Relay == nil {
+		return 0
+	}
+	return p.CPUPerRevVerifierUS + p.Relay.CPUPerRevVerifierUS
+}
+
 // fanoutPNG draws two panels against the verifier count, both axes
 // logarithmic: node CPU per revocation per verifier, and propagation p99;
-// one line per backend, the goals as grey marks.
+// one line per backend and topology (through relays, a thin one for the
+// nodes' and relays' CPU together), the goals as grey marks.
 func fanoutPNG(points []FanoutPoint) []byte {
 	const w, h = 720, 560
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	fill(img, img.Bounds(), color.White)
-	byBackend := map[string][]FanoutPoint{}
+	bySeries := map[string][]FanoutPoint{}
 	var order []string
 	for _, p := range points {
-		if _, ok := byBackend[p.Backend]; !ok {
-			order = append(order, p.Backend)
+		if _, ok := bySeries[p.label()]; !ok {
+			order = append(order, p.label())
 		}
-		byBackend[p.Backend] = append(byBackend[p.Backend], p)
+		bySeries[p.label()] = append(bySeries[p.label()], p)
 	}
-	colors := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}}
 	panels := []struct {
 		label string
 		y     func(FanoutPoint) float64
-		goals [][2]float64 // (n, value) marks
+		thin  func(FanoutPoint) float64 // a second, thin line of the series where > 0
+		goals [][2]float64              // (n, value) marks
 	}{
-		{"cpu us", func(p FanoutPoint) float64 { return p.CPUPerRevVerifierUS }, [][2]float64{{1000, 5}, {2000, 5}}},
-		{"p99 ms", func(p FanoutPoint) float64 { return p.Propagation.P99 }, [][2]float64{{1000, 30}, {2000, 60}}},
+		{"cpu us", func(p FanoutPoint) float64 { return p.CPUPerRevVerifierUS }, relaysCPU, [][2]float64{{1000, 5}, {2000, 5}}},
+		{"p99 ms", func(p FanoutPoint) float64 { return p.Propagation.P99 }, func(FanoutPoint) float64 { return 0 }, [][2]float64{{1000, 30}, {2000, 60}}},
+	}
+	legend := 120 // the legend's width: 8 pixels a letter
+	for _, name := range order {
+		legend = max(legend, 8*len(name)+8)
 	}
 	for i, pn := range panels {
 		r := image.Rect(70, 20+i*270, w-20, 20+i*270+220)
@@ -116,8 +206,10 @@ func fanoutPNG(points []FanoutPoint) []byte {
 		// (a revocation's fixed cost shared by ten verifiers) to a few.
 		lo, hi := math.Inf(1), 0.0
 		for _, p := range points {
-			if v := pn.y(p); v > 0 {
-				lo, hi = min(lo, v), max(hi, v)
+			for _, v := range []float64{pn.y(p), pn.thin(p)} {
+				if v > 0 {
+					lo, hi = min(lo, v), max(hi, v)
+				}
 			}
 		}
 		for _, g := range pn.goals {
@@ -157,16 +249,19 @@ func fanoutPNG(points []FanoutPoint) []byte {
 		line(img, r.Min.X, r.Min.Y, r.Min.X, r.Max.Y, color.Black)
 		text(img, r.Min.X+6, r.Min.Y+2, pn.label, color.Black)
 		for bi, name := range order {
-			c := colors[bi%len(colors)]
-			ps := byBackend[name]
+			ps := bySeries[name]
+			c := seriesColor(ps[0])
 			for j := range ps {
 				x, y := xAt(float64(ps[j].Verifiers)), yAt(pn.y(ps[j]))
 				fill(img, image.Rect(x-3, y-3, x+4, y+4), c)
 				if j > 0 {
 					thick(img, xAt(float64(ps[j-1].Verifiers)), yAt(pn.y(ps[j-1])), x, y, c)
 				}
+				if j > 0 && pn.thin(ps[j-1]) > 0 && pn.thin(ps[j]) > 0 {
+					line(img, xAt(float64(ps[j-1].Verifiers)), yAt(pn.thin(ps[j-1])), x, yAt(pn.thin(ps[j])), c)
+				}
 			}
-			text(img, r.Max.X-120, r.Min.Y+4+bi*12, name, c)
+			text(img, r.Max.X-legend, r.Min.Y+4+bi*12, name, c)
 		}
 	}
 	text(img, w/2-40, h-14, "verifiers", color.Black)
@@ -243,7 +338,7 @@ var glyphs = map[rune][5]uint8{
 	'.': {0, 0, 0, 0, 2}, ' ': {}, 'c': {0, 7, 4, 4, 7}, 'e': {7, 5, 7, 4, 7}, 'f': {3, 4, 6, 4, 4},
 	'g': {7, 5, 7, 1, 7}, 'i': {2, 0, 2, 2, 2}, 'l': {2, 2, 2, 2, 3}, 'm': {0, 7, 7, 5, 5}, 'o': {0, 7, 5, 5, 7},
 	'p': {7, 5, 7, 4, 4}, 'q': {7, 5, 7, 1, 1}, 'r': {0, 7, 4, 4, 4}, 's': {7, 4, 7, 1, 7}, 't': {4, 7, 4, 4, 3},
-	'u': {0, 5, 5, 5, 7}, 'v': {0, 5, 5, 5, 2},
+	'u': {0, 5, 5, 5, 7}, 'v': {0, 5, 5, 5, 2}, 'a': {0, 6, 3, 5, 7}, 'y': {5, 5, 7, 1, 7},
 }
 
 // text writes s at (x, y) in the 3×5 font scaled by two.

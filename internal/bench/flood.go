@@ -462,7 +462,7 @@ func (f *floodRun) report(idle, during Summary, refused int64, d delivery, cu ca
 	r.target("flood-heap", "verifier heap per live entry (subject entries, in-process verifier)",
 		cu.perEntry, "<=", EntryBytesTarget, " B", "")
 	r.note("a gate has the whole burst when its /readyz position reaches the burst's last seq (the feed applies the log in seq order); each gate's /readyz is polled every 1 ms; then the tokens of %d canary subjects are checked refused as revoked at every gate", len(f.canaries))
-	r.note("heap per entry: after the flood an in-process verifier (package verifier) follows the same feed from position 0 (a snapshot of the live entries); live heap after a full GC with it, minus without it once closed, divided by its entry count; the entries are subject cutoffs of subjects named by 7–11 byte strings (the set keeps each as a fixed 96-bit key, whatever its length)")
+	r.note("heap per entry: after the flood an in-process verifier (package verifier) follows the same feed from position 0 (a snapshot of the live entries); live heap after a full GC with it, minus without it once closed, divided by its entry count; the entries are subject cutoffs of subjects named by 7–11 byte strings (the set keeps each as a fixed 64-bit key, whatever its length)")
 	if refused > 0 {
 		r.fail("gates refused the bystander's valid token %d times", refused)
 	}

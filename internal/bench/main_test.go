@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 		loopbackPeer(spec)
 		os.Exit(0)
 	}
+	if spec := os.Getenv(spinEnv); spec != "" {
+		spin(spec)
+	}
 	if os.Getenv(childEnv) == "1" {
 		if len(os.Args) > 1 && os.Args[1] == "upstream" {
 			os.Exit(benchcmd.Main(benchcmd.OS()))

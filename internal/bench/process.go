@@ -165,6 +165,12 @@ func (p *process) exited() bool {
 // waitListening reads p's log until a line carries "listening" and a
 // url=... attribute, and returns the URL.
 func (p *process) waitListening(ctx context.Context) (string, error) {
+	return p.waitLine(ctx, listeningURL, "'listening url=' line")
+}
+
+// waitLine reads p's log until match finds a URL in a line, and returns
+// it; what names the line awaited in the error when none comes.
+func (p *process) waitLine(ctx context.Context, match func(string) string, what string) (string, error) {
 	defer p.stopLines()
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
@@ -174,13 +180,13 @@ func (p *process) waitListening(ctx context.Context) (string, error) {
 	for {
 		select {
 		case line := <-lines:
-			if u := listeningURL(line); u != "" {
+			if u := match(line); u != "" {
 				return u, nil
 			}
 		case <-p.done:
 			return "", p.errorf("exited before listening (%v)", p.cmd.ProcessState)
 		case <-ctx.Done():
-			return "", p.errorf("no 'listening url=' line within %s", startTimeout)
+			return "", p.errorf("no %s within %s", what, startTimeout)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // Limits of the Decoder, so that a hostile or broken server cannot make a
@@ -44,8 +45,11 @@ type Event struct {
 // LF, CRLF and CR line ends; a leading byte order mark). Other fields, retry
 // included, are ignored. A Decoder is not safe for concurrent use.
 type Decoder struct {
-	r      io.Reader
-	buf    []byte
+	r   io.Reader
+	buf []byte
+	// small is the buffer of minReadSize the Decoder starts with, kept
+	// while buf is a burst's (burstBuffers).
+	small  []byte
 	r0, r1 int // unread bytes are buf[r0:r1]
 	// cr is where the first CR at or after r0 is in buf, r1 if none is
 	// before it; below r0 when not yet looked for. A stream's lines end in
@@ -60,25 +64,43 @@ type Decoder struct {
 	id, typ string
 	head    int64
 	data    []byte
-	noProg  int
+	// pooledData says data is a burst's buffer (burstData).
+	pooledData bool
+	noProg     int
 	// more is set when the last event said more entries follow (its head
 	// field): the stream is in a burst, whatever the size of the reads.
 	more bool
 }
 
 // Sizes of a Decoder's read buffer: it starts small (an idle stream brings
-// a few hundred bytes at a time) and doubles, up to maxReadSize, each time a
-// read fills it, as in a burst, where one read per event of entries (about
-// 32 KiB) costs a fraction of eight. Once the burst ends, the buffers go
-// back to this size before the next read (see fill).
+// a few hundred bytes at a time), and once a read fills it, as in a burst,
+// where one read per event of entries (about 32 KiB) costs a fraction of
+// eight, reads go to a buffer of maxReadSize. Once the burst ends, the
+// small buffer serves again (see fill).
 const (
 	minReadSize = 4 << 10
 	maxReadSize = 32 << 10
 )
 
+// burstBuffers and burstData hold the read buffers and the event data
+// buffers of decoders in a burst, shared by the process's decoders: a bulk
+// revocation reaches each of a process's followers at once, and memory
+// that a burst does not make afresh, in steps, for every one of them costs
+// it less (a page's first touch is dear on a virtual machine). A decoder
+// takes one of each as its burst begins and gives them back as it ends.
+var (
+	burstBuffers = sync.Pool{New: func() any { return new([maxReadSize]byte) }}
+	burstData    = sync.Pool{New: func() any { return new([burstDataSize]byte) }}
+)
+
+// burstDataSize holds the data of any event a node sends (maxBatchBytes of
+// lines, less their field names).
+const burstDataSize = maxBatchBytes
+
 // NewDecoder returns a Decoder reading from r.
 func NewDecoder(r io.Reader) *Decoder {
-	return &Decoder{r: r, buf: make([]byte, minReadSize), cr: -1}
+	buf := make([]byte, minReadSize)
+	return &Decoder{r: r, buf: buf, small: buf, cr: -1}
 }
 
 var bom = []byte("\xef\xbb\xbf")
@@ -163,10 +185,17 @@ func (d *Decoder) field(line []byte) error {
 
 // appendData appends a data line's value to the event's data.
 func (d *Decoder) appendData(value []byte) error {
-	if len(d.data)+len(value)+1 > MaxEventSize {
+	need := len(d.data) + len(value) + 1
+	if need > MaxEventSize {
 		return ErrEventTooLarge
 	}
+	if need > cap(d.data) && need <= burstDataSize && len(d.buf) == maxReadSize && !d.pooledData {
+		// In a burst: the data buffer the burst's events need, at once.
+		b := burstData.Get().(*[burstDataSize]byte)
+		d.data, d.pooledData = append(b[:0], d.data...), true
+	}
 	d.data = grow(d.data, len(value)+1, MaxEventSize)
+	d.pooledData = d.pooledData && cap(d.data) == burstDataSize
 	d.data = append(append(d.data, value...), '\n')
 	return nil
 }
@@ -252,27 +281,28 @@ func (d *Decoder) indexLineEnd(win []byte) int {
 }
 
 // fill reads more input into the empty buffer. Its size follows the
-// stream: doubled when the last read filled it (a burst goes on), back to
-// minReadSize, with the buffers a large event grew let go, when the last
-// read did not fill it and neither the last event nor the one being read
-// says more entries follow (head): the stream has paused, and this read
-// may wait for long (a
-// follower's stream is idle most of the time, and one process may hold
-// thousands). A read short of the buffer alone does not end a burst: the
-// hub writes a bulk one segment at a time, and a follower that keeps up
-// reads one write per read, never a full buffer.
+// stream: a burst's buffer (burstBuffers) once the last read filled the
+// small one (a burst goes on); the small one again, with the burst's
+// buffer given back, when the last read did not fill it and neither the
+// last event nor the one being read says more entries follow (head): the
+// stream has paused, and this read may wait for long (a follower's stream
+// is idle most of the time, and one process may hold thousands). A read
+// short of the buffer alone does not end a burst: the hub writes a bulk one
+// segment at a time, and a follower that keeps up reads one write per read,
+// never a full buffer.
 func (d *Decoder) fill() error {
 	if d.readErr != nil {
 		return d.readErr
 	}
 	switch {
 	case d.r1 == len(d.buf) && len(d.buf) < maxReadSize:
-		d.buf = make([]byte, 2*len(d.buf))
+		d.buf = burstBuffers.Get().(*[maxReadSize]byte)[:]
 	case d.r1 < len(d.buf) && len(d.buf) > minReadSize && !d.more && d.head == 0:
-		d.buf = make([]byte, minReadSize)
-		d.data = shrink(d.data)
+		burstBuffers.Put((*[maxReadSize]byte)(d.buf))
+		d.buf = d.small
 		d.line = shrink(d.line)
 	}
+	d.data = d.idleData()
 	n, err := d.r.Read(d.buf)
 	d.r0, d.r1, d.cr = 0, n, -1
 	if err != nil {
@@ -303,6 +333,25 @@ func grow(b []byte, n, limit int) []byte {
 	nb := make([]byte, len(b), c)
 	copy(nb, b)
 	return nb
+}
+
+// idleData is what the event data buffer becomes before a read, which
+// may wait: kept while it holds part of an event; else a burst's given
+// back to burstData (the next event of the burst takes one again: only
+// the followers amid an event hold one), and, past a burst, one larger
+// than minReadSize let go.
+func (d *Decoder) idleData() []byte {
+	switch {
+	case len(d.data) > 0:
+		return d.data
+	case d.pooledData:
+		burstData.Put((*[burstDataSize]byte)(d.data[:burstDataSize]))
+		d.pooledData = false
+		return nil
+	case len(d.buf) == minReadSize:
+		return shrink(d.data)
+	}
+	return d.data
 }
 
 // shrink lets a buffer larger than minReadSize go, unless it holds part

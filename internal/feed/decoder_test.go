@@ -294,6 +294,8 @@ func TestDecoderKeepsItsBufferThroughABulk(t *testing.T) {
 		}
 		if ev.Head == 0 {
 			headless = append(headless, ev.ID)
+		} else if !d.pooledData {
+			t.Fatalf("event %s of the bulk: its data in a buffer of %d bytes of the decoder's own, want one of the burst's (burstData)", ev.ID, cap(d.data))
 		}
 	}
 	if want := []string{"10000"}; !slices.Equal(headless, want) {
@@ -311,6 +313,9 @@ func TestDecoderKeepsItsBufferThroughABulk(t *testing.T) {
 	}
 	if after != minReadSize {
 		t.Errorf("the read after the bulk's last event was given %d bytes, want %d", after, minReadSize)
+	}
+	if d.pooledData || cap(d.data) > minReadSize {
+		t.Errorf("after the bulk the decoder holds %d bytes of event data (from the burst's pool: %v), want the burst's buffer given back", cap(d.data), d.pooledData)
 	}
 	if len(a.sizes) > 2*len(segs)+4 {
 		t.Errorf("%d reads for %d writes, want at most %d", len(a.sizes), len(segs), 2*len(segs)+4)

@@ -194,6 +194,9 @@ type Hub struct {
 	// fanned counts the writes of the fan-out, fanRests those the socket
 	// did not take whole, for tests.
 	fanned, fanRests atomic.Int64
+	// licenseAt, when set, bounds a lease naming head as License does
+	// (a relay's hub: relay.go).
+	licenseAt func(head int64) time.Time
 }
 
 // NewHub returns a Hub serving src. Call Run to start it.
@@ -590,6 +593,38 @@ func (h *Hub) Ask(pos int64) {
 	h.want, h.askFrame = pos, appendAsk(nil, pos)
 	if pos <= h.head {
 		h.wakeLocked()
+	}
+}
+
+// awaitReplaced has the tailer read the Source at once and waits until it
+// has found the log replaced (its head gone back below the hub's), the
+// hub's head is 0 (nothing to replace) or the hub has stopped. The caller
+// must append nothing to the Source meanwhile: a new log growing past the
+// old head before the tailer looks would pass for the old one's
+// continuation.
+func (h *Hub) awaitReplaced() {
+	select {
+	case <-h.ready:
+	case <-h.done:
+		return
+	}
+	h.mu.RLock()
+	gen := h.gen
+	h.mu.RUnlock()
+	for {
+		h.mu.RLock()
+		waiting := h.gen == gen && h.head > 0 && !h.stopped
+		changed := h.changed
+		h.mu.RUnlock()
+		if !waiting {
+			return
+		}
+		h.kick()
+		select {
+		case <-changed:
+		case <-h.done:
+			return
+		}
 	}
 }
 

@@ -12,8 +12,7 @@ type Key struct {
 	// an id in another format (otherSID), or nothing to check.
 	sidForm      uint8
 	k0, k1, sh   uint64
-	sub0         uint64 // the subject's 96-bit key, when sub is set
-	sub1         uint32
+	subKey       uint64 // the subject's key, when sub is set
 	checkSubject bool
 }
 
@@ -36,14 +35,14 @@ func (s *Set) Key(sid, sub string) Key {
 	}
 	if sub != "" {
 		k.checkSubject = true
-		k.sub0, k.sub1 = s.subjectKey(sub)
+		k.subKey = s.subjectKey(sub)
 	}
 	return k
 }
 
 // RevokedKey is Revoked for a prepared key: whether a token of that session
 // and subject, of subject generation gen, is revoked, and by which kind of
-// entry. It takes no lock.
+// entry. It takes no lock (see the package's doc for the one exception).
 func (s *Set) RevokedKey(k *Key, gen int64) (Kind, bool) {
 	switch k.sidForm {
 	case tegataSID:
@@ -56,16 +55,15 @@ func (s *Set) RevokedKey(k *Key, gen int64) (Kind, bool) {
 		}
 	}
 	if k.checkSubject {
-		if cut, ok := s.shardOf(k.sub0).cutoffKey(k.sub0, k.sub1); ok && gen < cut {
+		if cut, ok := s.shardOf(k.subKey).cutoff(k.subKey); ok && gen < cut {
 			return KindSubject, true
 		}
 	}
 	return "", false
 }
 
-// subjectKey is sub's key in the subject tables: k0 places it (shard and
-// slot), k1 tells it from others at the same k0 (as subjectTable.secondWord,
-// never 0, which marks an empty slot).
-func (s *Set) subjectKey(sub string) (k0 uint64, k1 uint32) {
-	return maphash.String(s.sub0Seed, sub), subjectSecondWord(s.sub1Seed, sub)
+// subjectKey is sub's key in the subject tables, which places it (shard
+// and slot) and tells it from others: never 0, which marks an empty slot.
+func (s *Set) subjectKey(sub string) uint64 {
+	return max(maphash.String(s.subSeed, sub), 1)
 }

@@ -34,29 +34,27 @@ const (
 // Expiry instants are kept in whole seconds, rounded up, so an entry is never
 // dropped before its ExpiresAt. Session ids in tegata's format are kept as
 // 16-byte keys (about 40 bytes of heap per entry); any other session id is
-// kept as a string. Subjects are kept as 96-bit hashes of their strings,
-// not the strings (32 to 48 bytes per entry as the set grows, whatever
+// kept as a string. Subjects are kept as 64-bit hashes of their strings,
+// not the strings (21 to 32 bytes per entry as the set grows, whatever
 // their length; see subjectTable for why a collision could only refuse a
 // token, never accept one). Create one with NewSet.
 type Set struct {
-	max      int64
-	count    atomic.Int64
-	keySeed  uint64
-	strSeed  maphash.Seed
-	sub0Seed maphash.Seed // of the first word of subject keys
-	sub1Seed maphash.Seed // of the second (see subjectTable)
-	shards   [shardCount]shard
+	max     int64
+	count   atomic.Int64
+	keySeed uint64
+	strSeed maphash.Seed
+	subSeed maphash.Seed // of subject keys (see subjectTable)
+	shards  [shardCount]shard
 }
 
 // NewSet returns an empty set holding at most maxEntries entries (sessions
 // and subjects together); 0 means unlimited.
 func NewSet(maxEntries int) *Set {
 	s := &Set{
-		max:      int64(maxEntries),
-		keySeed:  rand.Uint64(),
-		strSeed:  maphash.MakeSeed(),
-		sub0Seed: maphash.MakeSeed(),
-		sub1Seed: maphash.MakeSeed(),
+		max:     int64(maxEntries),
+		keySeed: rand.Uint64(),
+		strSeed: maphash.MakeSeed(),
+		subSeed: maphash.MakeSeed(),
 	}
 	for i := range s.shards {
 		s.shards[i].init(s)
@@ -165,14 +163,13 @@ func (s *Set) putString(r *strRecord, reserve func() bool) (added, ok bool) {
 }
 
 func (s *Set) applySubject(sub string, gen int64, exp uint32) error {
-	k0 := maphash.String(s.sub0Seed, sub)
+	k0 := s.subjectKey(sub)
 	sh := s.shardOf(k0)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	t := sh.subjects.Load()
-	k1 := t.secondWord(sub)
-	if i, found := t.find(k0, k1, ""); found {
-		t.raise(i, gen, exp)
+	if i, found := t.find(k0); found {
+		t.raise(i, k0, gen, exp)
 		return nil
 	}
 	if !s.reserve() {
@@ -180,11 +177,11 @@ func (s *Set) applySubject(sub string, gen int64, exp uint32) error {
 	}
 	if tooFull(t.n+1, t.size()) {
 		t = t.grown()
-		t.insert(k0, k1, gen, exp)
+		t.insert(k0, gen, exp)
 		sh.subjects.Store(t)
 		return nil
 	}
-	t.insert(k0, k1, gen, exp)
+	t.insert(k0, gen, exp)
 	return nil
 }
 
@@ -209,14 +206,15 @@ func (s *Set) reserve() bool {
 // Revoked reports whether a token of session sid, subject sub and subject
 // generation gen is revoked, and by which kind of entry: the session was
 // revoked, or the subject was cut off at a generation above gen. Either of
-// sid and sub may be empty to skip that check. It takes no lock.
+// sid and sub may be empty to skip that check. It takes no lock (see the
+// package's doc for the one exception).
 func (s *Set) Revoked(sid, sub string, gen int64) (Kind, bool) {
 	if sid != "" && s.sessionRevoked(sid) {
 		return KindSession, true
 	}
 	if sub != "" {
-		k0 := maphash.String(s.sub0Seed, sub)
-		if cut, ok := s.shardOf(k0).cutoff(k0, sub); ok && gen < cut {
+		k0 := s.subjectKey(sub)
+		if cut, ok := s.shardOf(k0).cutoff(k0); ok && gen < cut {
 			return KindSubject, true
 		}
 	}
@@ -245,7 +243,7 @@ func (s *Set) Prune(now time.Time) int {
 		sh.mu.Lock()
 		n := prune[keyTable, [2]uint64](sh, &sh.sessions, cut) +
 			prune[strTable, string](sh, &sh.otherSessions, cut) +
-			prune[subjectTable, [2]uint64](sh, &sh.subjects, cut)
+			prune[subjectTable, uint64](sh, &sh.subjects, cut)
 		sh.mu.Unlock()
 		s.count.Add(int64(-n))
 		total += n

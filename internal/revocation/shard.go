@@ -19,16 +19,17 @@ import (
 // copied aside and swapped in whole, and an insert in place is safe for
 // readers as it is. Tables probe linearly and only deletion moves entries;
 // an insert fills the first empty slot of the new key's probe sequence,
-// writing the word that marks the slot occupied last (keySlot: k0 then k1,
-// a key never being all zero; subjectSlot: gen and k0, then kx, the word
-// holding k1 and the expiry; strSlot: hash, then rec), and Go's atomics
+// writing the word that marks the slot occupied last (keySlot: k0 then k1, a
+// key never being all zero; subjectSlot: gx, the word holding the generation
+// and the expiry, then the key; strSlot: hash, then rec), and Go's atomics
 // are sequentially consistent. So a concurrent reader sees the slot either
-// empty, or occupied by a key that does not match its own (the new key
-// half written), or whole; and no key it may look for lies past that slot,
-// which was empty when that key was added. Either way its answer is right
-// at that instant: the new entry counts from when it is whole. Raising a
-// cutoff in place stores gen, and kx with the same k1 and a later expiry,
-// each one word: a reader sees the key whole throughout.
+// empty, or occupied by a key that does not match its own (the new key half
+// written), or whole; and no key it may look for lies past that slot, which
+// was empty when that key was added. Either way its answer is right at that
+// instant: the new entry counts from when it is whole. Raising a cutoff in
+// place stores one word, gx (a generation that does not fit a slot goes into
+// the table's map of them first, which readers read under mu): a reader
+// sees the old cutoff or the new one, and either is right at that instant.
 type shard struct {
 	shardFields
 	// Pad to two cache lines so that writes to one shard do not disturb
@@ -56,7 +57,7 @@ const optimisticReads = 3
 func (sh *shard) init(s *Set) {
 	sh.sessions.Store(newKeyTable(minTableSize, s.keySeed))
 	sh.otherSessions.Store(newStrTable(minTableSize, s.strSeed))
-	sh.subjects.Store(newSubjectTable(minTableSize, s.sub1Seed))
+	sh.subjects.Store(newSubjectTable(minTableSize))
 }
 
 func (sh *shard) hasSession(k0, k1, h uint64) bool {
@@ -95,39 +96,26 @@ func (sh *shard) hasOtherSession(sid string, h uint64) bool {
 	return r != nil
 }
 
-// cutoff returns the generation below which subject sub, whose key's first
-// word is k0, is revoked, if it has a cutoff.
-func (sh *shard) cutoff(k0 uint64, sub string) (int64, bool) {
+// cutoff returns the generation below which the subject of key k0 is
+// revoked, if it has a cutoff. A generation that does not fit a slot is
+// read under mu.
+func (sh *shard) cutoff(k0 uint64) (int64, bool) {
 	for range optimisticReads {
 		seq := sh.seq.Load()
 		if seq&1 == 1 {
 			continue
 		}
-		gen, found := sh.subjects.Load().cutoff(k0, sub)
+		gen, found, big := sh.subjects.Load().cutoff(k0)
+		if big {
+			break
+		}
 		if sh.seq.Load() == seq {
 			return gen, found
 		}
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.subjects.Load().cutoff(k0, sub)
-}
-
-// cutoffKey is cutoff for a subject whose whole key (k0, k1) is known.
-func (sh *shard) cutoffKey(k0 uint64, k1 uint32) (int64, bool) {
-	for range optimisticReads {
-		seq := sh.seq.Load()
-		if seq&1 == 1 {
-			continue
-		}
-		gen, found := sh.subjects.Load().cutoffKey(k0, k1)
-		if sh.seq.Load() == seq {
-			return gen, found
-		}
-	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.subjects.Load().cutoffKey(k0, k1)
+	return sh.subjects.Load().cutoffLocked(k0)
 }
 
 // beginWrite and endWrite bracket an in-place change that moves entries

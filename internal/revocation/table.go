@@ -35,8 +35,8 @@ func tooFull(n, size int) bool { return 4*n > 3*size }
 // and at least half as large again as the old one (a subject table) or
 // twice as large (a key table, whose sizes are powers of two). What it is
 // grown for is the caller's to say: Grow the entries announced, a shard's
-// share of them and three standard deviations, which leaves most tables a
-// little over half full once the bulk is in; a batch its entries and half
+// share of them and two standard deviations, which leaves most tables
+// about 60% full once the bulk is in; a batch its entries and half
 // as many again (withRoom), which leaves the table half full, since a bulk
 // that was not announced comes in many batches and a table grown just
 // enough for each would be copied by nearly every one. One fill for both

@@ -2,7 +2,6 @@ package revocation
 
 import (
 	"fmt"
-	"hash/maphash"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -289,33 +288,66 @@ func TestDeleteAtWrapsAround(t *testing.T) {
 }
 
 func TestSubjectSlotSize(t *testing.T) {
-	// Subject entries fit in 64 bytes only while a slot is this small.
-	if n := unsafe.Sizeof(subjectSlot{}); n != 24 {
-		t.Errorf("unsafe.Sizeof(subjectSlot{}) = %d, want 24", n)
+	// A bulk revocation's memory is its subject slots: four to a cache
+	// line, none straddling two.
+	if n := unsafe.Sizeof(subjectSlot{}); n != 16 {
+		t.Errorf("unsafe.Sizeof(subjectSlot{}) = %d, want 16", n)
 	}
 }
 
-func TestSubjectTableSecondWord(t *testing.T) {
-	// Keys sharing their first word are told apart by the second, which a
-	// lookup works out from the subject only then.
-	tab := newSubjectTable(minTableSize, maphash.MakeSeed())
-	const k0 = 42
-	alice := tab.secondWord("alice")
-	tab.insert(k0, max(alice+1, 1), 1, 1)
-	tab.insert(k0, alice, 2, 1)
+// TestSubjectTableGenerations: a generation that does not fit a slot's 32
+// bits is kept exactly all the same, as it is raised, lowered in vain,
+// copied into a grown table and deleted.
+func TestSubjectTableGenerations(t *testing.T) {
+	const k0 = 42 << 32
 	tests := []struct {
-		name      string
-		sub       string
-		wantGen   int64
-		wantFound bool
+		name string
+		gens []int64 // applied in turn
+		want int64
 	}{
-		{"second word matches", "alice", 2, true},
-		{"second word differs", "bob", 0, false},
+		{"small", []int64{7}, 7},
+		{"the largest in a slot", []int64{bigGen - 1}, bigGen - 1},
+		{"the slot's marker itself", []int64{bigGen}, bigGen},
+		{"past 32 bits", []int64{1 << 40}, 1 << 40},
+		{"the largest", []int64{math.MaxInt64}, math.MaxInt64},
+		{"negative", []int64{-3}, -3},
+		{"the smallest", []int64{math.MinInt64}, math.MinInt64},
+		{"small raised past 32 bits", []int64{7, 1<<40 + 1}, 1<<40 + 1},
+		{"past 32 bits raised further", []int64{1 << 40, 1<<41 + 1}, 1<<41 + 1},
+		{"past 32 bits not lowered", []int64{1 << 40, 7}, 1 << 40},
+		{"negative raised to small", []int64{-3, 7}, 7},
+		{"negative raised to another negative", []int64{-9, -3}, -3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if gen, found := tab.cutoff(k0, tt.sub); gen != tt.wantGen || found != tt.wantFound {
-				t.Errorf("cutoff(%d, %q) = %d, %v, want %d, %v", k0, tt.sub, gen, found, tt.wantGen, tt.wantFound)
+			tab := newSubjectTable(minTableSize)
+			tab.insert(k0, tt.gens[0], 1)
+			for _, g := range tt.gens[1:] {
+				i, _ := tab.find(k0)
+				tab.raise(i, k0, g, 1)
+			}
+			if gen, found := tab.cutoffLocked(k0); gen != tt.want || !found {
+				t.Errorf("cutoff after %v = %d, %v, want %d, true", tt.gens, gen, found, tt.want)
+			}
+			if gen, found := tab.grown().cutoffLocked(k0); gen != tt.want || !found {
+				t.Errorf("cutoff in the grown table after %v = %d, %v, want %d, true", tt.gens, gen, found, tt.want)
+			}
+			tab.remove(k0)
+			if gen, found := tab.cutoffLocked(k0); found {
+				t.Errorf("cutoff after remove = %d, true, want not found", gen)
+			}
+			s := NewSet(0)
+			for i, g := range tt.gens {
+				mustApply(t, s, subject(int64(i+1), "alice", g, t0.Add(time.Hour)))
+			}
+			k := s.Key("", "alice")
+			if kind, ok := s.RevokedKey(&k, tt.want); ok {
+				t.Errorf("RevokedKey(alice, %d) after %v = %q, true, want false", tt.want, tt.gens, kind)
+			}
+			if tt.want > math.MinInt64 {
+				if _, ok := s.Revoked("", "alice", tt.want-1); !ok {
+					t.Errorf("Revoked(alice, %d) after %v = false, want true", tt.want-1, tt.gens)
+				}
 			}
 		})
 	}
@@ -323,27 +355,27 @@ func TestSubjectTableSecondWord(t *testing.T) {
 
 func TestSubjectTableDeleteWrapsAround(t *testing.T) {
 	// The same on a subject table, whose size is not a power of two.
-	tab := newSubjectTable(12, maphash.MakeSeed())
+	tab := newSubjectTable(12)
 	last := tab.size() - 1
 	if last&(last+1) == 0 {
 		t.Fatalf("newSubjectTable(12).size() = %d, want a size that is not a power of two", tab.size())
 	}
 	r := rand.New(rand.NewPCG(3, 5))
-	var keys [][2]uint64
+	var keys []uint64
 	for len(keys) < 3 {
-		if k0 := r.Uint64(); tab.homeOf(k0) == last {
-			keys = append(keys, [2]uint64{k0, uint64(r.Uint32() | 1)})
+		if k0 := r.Uint64(); k0 != 0 && tab.homeOf(k0) == last {
+			keys = append(keys, k0)
 		}
 	}
 	for i, k := range keys {
-		tab.insert(k[0], uint32(k[1]), int64(i+1), 1)
+		tab.insert(k, int64(i+1), 1)
 	}
-	i, _ := tab.find(keys[0][0], uint32(keys[0][1]), "")
+	i, _ := tab.find(keys[0])
 	deleteAt(tab, i)
 	for n, k := range keys[1:] {
-		i, found := tab.find(k[0], uint32(k[1]), "")
-		if !found || tab.slots[i].gen.Load() != int64(n+2) {
-			t.Errorf("find(%v) after deleting %v = %d, %v, want the slot of generation %d", k, keys[0], i, found, n+2)
+		i, found := tab.find(k)
+		if !found || tab.genAt(i, k) != int64(n+2) {
+			t.Errorf("find(%#x) after deleting %#x = %d, %v, want the slot of generation %d", k, keys[0], i, found, n+2)
 		}
 	}
 	if !tab.empty(1) {
@@ -353,18 +385,18 @@ func TestSubjectTableDeleteWrapsAround(t *testing.T) {
 
 // TestSubjectCutoffsDuringWrites aims all writes at one shard: subjects
 // that stay, one whose cutoff keeps rising (its generation and its expiry,
-// which shares a word with the key, rewritten in place under the readers),
+// one word, rewritten in place under the readers),
 // and churn pruned in place (shifting the others back under the seqlock)
 // or rebuilt. Readers must always see each staying cutoff, and never see
 // one go down.
 func TestSubjectCutoffsDuringWrites(t *testing.T) {
 	s := NewSet(0)
-	home := s.shardOf(maphash.String(s.sub0Seed, "rising"))
+	home := s.shardOf(s.subjectKey("rising"))
 	sameShard := func(prefix string, n int) []string {
 		var subs []string
 		for i := 0; len(subs) < n; i++ {
 			sub := fmt.Sprint(prefix, i)
-			if s.shardOf(maphash.String(s.sub0Seed, sub)) == home {
+			if s.shardOf(s.subjectKey(sub)) == home {
 				subs = append(subs, sub)
 			}
 		}

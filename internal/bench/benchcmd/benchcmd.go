@@ -46,8 +46,10 @@ Usage: tegata-bench NAME [flags]
   tegata-bench fanout        10 to 2,000 verifiers (real feed clients in this process, and a few
                              gates) on one SQLite node and on three Postgres nodes: propagation,
                              node CPU per revocation per verifier, idle and connect cost, memory
-                             per stream, ?confirm= latency, a bulk revocation; --doc FILE writes
-                             the table and a plot (--png) into FILE's fan-out section
+                             per stream, ?confirm= latency, a bulk revocation; --relays K puts K
+                             'tegata relay' processes between the nodes and the verifiers (and
+                             adds their CPU and memory); --doc FILE writes the table and a plot
+                             (--png) into FILE's fan-out section
 
   tegata-bench chaos         3 authority nodes on Postgres, 4 gates and 200 in-process verifiers,
                              each behind a cutting proxy, under load (sessions, refreshes, revocations,
@@ -347,6 +349,7 @@ func benchFanout(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.C
 	fs.IntVar(&cfg.Revocations, "revocations", 30, "revocations per phase (plain, then with ?confirm=5s)")
 	fs.DurationVar(&cfg.Idle, "idle", 0, "how long idle CPU is measured at each count (default 5s)")
 	fs.IntVar(&cfg.Bulk, "bulk", 10_000, "subjects of the bulk revocation at the largest count; -1 skips it")
+	relays := fs.String("relays", "0", "K: tegata relay processes between the nodes and the in-process verifiers (relay i follows node i mod nodes, verifier i relay i mod K; gates follow the nodes); comma-separated to measure several topologies in one run, 0 being direct (0,4: direct, then through 4 relays)")
 	doc := fs.String("doc", "", "replace the fan-out section of this Markdown file (docs/benchmarks.md) with the results")
 	pngPath := fs.String("png", "docs/fanout.png", "with --doc: where the plot goes")
 	fs.StringVar(&setup.NodeProfiles, "node-profiles", "", "start the nodes with --pprof and write CPU profiles of the first node per phase (connect, idle, revocations, confirm, bulk) into this directory, as BACKEND-N-PHASE.pprof, and of this process (the in-process verifiers) as BACKEND-N-PHASE-followers.pprof")
@@ -358,6 +361,13 @@ func benchFanout(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.C
 				return nil, usageErr("--counts: %q is not a positive number", c)
 			}
 			cfg.Counts = append(cfg.Counts, n)
+		}
+		for _, k := range strings.Split(*relays, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(k))
+			if err != nil || n < 0 {
+				return nil, usageErr("--relays: %q is not a number of relays (0 or more)", k)
+			}
+			cfg.Relays = append(cfg.Relays, n)
 		}
 		cfg.Backends = strings.Split(*backends, ",")
 		r, points, err := benchmark.Fanout(ctx, cfg)
