@@ -139,12 +139,12 @@ func (c *cluster) startNode(name string, env []string, args ...string) (*process
 	return p, nil
 }
 
-// startGates starts the gates, gate i following node i mod nodes first
-// and the others as fallback, and waits for each to be ready. Gates follow
-// the nodes even where there are relays: a relay serves the feed only, and
-// a gate fetches its keys from where it follows the feed.
+// startGates starts the gates, gate i following followURLs()[i mod len]
+// first (a node, or a relay, which passes the gate's other requests
+// through to its node) and the others as fallback, and waits for each to
+// be ready.
 func (c *cluster) startGates(ctx context.Context, n int) error {
-	urls := c.urls
+	urls := c.followURLs()
 	for i := range n {
 		addr, err := freeAddr()
 		if err != nil {

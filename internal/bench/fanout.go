@@ -828,13 +828,13 @@ func (f *fanoutRun) report(r *Report, p FanoutPoint) {
 }
 
 // wantListed is how many followers the nodes list with n verifiers: all
-// of them, or through relays the relays and the gates (a relay reports
-// for the verifiers behind it under its own name).
+// of them, or through relays the relays (a relay reports for the
+// verifiers and gates behind it under its own name).
 func (f *fanoutRun) wantListed(n int) int {
 	if f.relays == 0 {
 		return n
 	}
-	return f.relays + f.cfg.Gates
+	return f.relays
 }
 
 // reportRelays adds what the relays of a relayed point cost, and the

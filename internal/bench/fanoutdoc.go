@@ -122,14 +122,14 @@ func bulkCell(p FanoutPoint) string {
 // to end.
 func relayedTable(b *strings.Builder, points []FanoutPoint) {
 	b.WriteString("\n**Through relays.** The same phases with `tegata relay` processes between the nodes and the " +
-		"in-process verifiers: relay i follows node i mod nodes, in-process verifier i follows relay i mod relays (the " +
-		"gates still follow the nodes: a relay serves only the feed, and a gate fetches its keys where it follows it). " +
+		"verifiers: relay i follows node i mod nodes, verifier i (gates first, then the in-process ones) follows relay " +
+		"i mod relays, which passes a gate's other requests (discovery, keys) through to its node. " +
 		"Node columns are the authority processes' CPU alone, the issue's figure; relay columns sum the relay processes, " +
 		"measured the same way (beyond their idle rate; connect and memory per verifier added); all is both. Propagation, " +
 		"`?confirm=` and the bulk are end to end through the relays. **Here the relays run on the same 2 cores as the " +
 		"nodes and the verifiers; in a deployment they run one per verifier machine**, where their CPU and their " +
 		"loopback writes to the verifiers are spent, and the node pays one stream per relay.\n\n")
-	b.WriteString("| backend | relays | verifiers | propagation p50 / p99 / max (ms) | CPU per revocation per verifier: node / relays / all (µs) | same, with `?confirm=5s` (µs) | idle CPU per 1,000: node / relays (% of a core) | connect: node / relays (ms CPU per verifier) | relay memory per verifier (KiB) / in all (MiB) | confirm call p50 / p99 (ms) | bulk 10,000 → all (ms) | listed by the nodes (relays and gates) |\n")
+	b.WriteString("| backend | relays | verifiers | propagation p50 / p99 / max (ms) | CPU per revocation per verifier: node / relays / all (µs) | same, with `?confirm=5s` (µs) | idle CPU per 1,000: node / relays (% of a core) | connect: node / relays (ms CPU per verifier) | relay memory per verifier (KiB) / in all (MiB) | confirm call p50 / p99 (ms) | bulk 10,000 → all (ms) | listed by the nodes (the relays) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range points {
 		c := p.Relay

@@ -15,8 +15,8 @@ const relayStaleAfter = "10s"
 // startRelays starts n `tegata relay` processes, relay i following node
 // i mod nodes first (the nodes in turn, as the verifiers of the direct
 // topology do), and waits until each says where it serves the feed and is
-// ready (synced, holding a lease). The in-process verifiers started
-// afterwards follow the relays (followURLs).
+// ready (synced, holding a lease). The gates and in-process verifiers
+// started afterwards follow the relays (followURLs).
 func (c *cluster) startRelays(ctx context.Context, n int) error {
 	for i := range n {
 		upstream := rotate(c.urls, i)
@@ -49,8 +49,8 @@ func relayArgs(upstream []string) []string {
 // with, under the names a gate reads.
 func relayEnv(feedKey string) []string { return gateEnv(feedKey) }
 
-// followURLs are the feed URLs the in-process verifiers follow: the
-// relays when there are any, else the nodes.
+// followURLs are the URLs the in-process verifiers and the gates follow:
+// the relays when there are any, else the nodes.
 func (c *cluster) followURLs() []string {
 	if len(c.relayURLs) > 0 {
 		return c.relayURLs

@@ -123,6 +123,7 @@ func init() {
 	commands = map[string]func(Env, []string) error{
 		"serve":     serve,
 		"gate":      gateCmd,
+		"relay":     relayCmd,
 		"keys":      keys,
 		"sessions":  sessions,
 		"revoke":    revoke,

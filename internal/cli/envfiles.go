@@ -69,6 +69,7 @@ var envNames = map[string]struct {
 }{
 	"serve": {prefix: "TEGATA_", except: map[string]string{"new-epoch": "", "replace-keys": "", "update-settings": "", "restored": ""}},
 	"gate":  {prefix: "TEGATA_GATE_", except: map[string]string{"authority": "TEGATA_AUTHORITY"}},
+	"relay": {prefix: "TEGATA_RELAY_"},
 }
 
 // envFor returns the variable that sets flag of command cmd, or "".

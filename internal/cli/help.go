@@ -29,7 +29,7 @@ var opEnv = []string{
 }
 
 // order lists the top-level commands as the general help shows them.
-var order = []string{"serve", "gate", "sessions", "revoke", "verifiers", "token", "keys", "apikeys", "streams", "audit", "version", "help"}
+var order = []string{"serve", "gate", "relay", "sessions", "revoke", "verifiers", "token", "keys", "apikeys", "streams", "audit", "version", "help"}
 
 var docs = map[string]doc{
 	"serve": {
@@ -89,6 +89,33 @@ role from TEGATA_GATE_KEY. See docs/gate.md.`,
 		},
 		example: `TEGATA_FEED_KEY=$(cat /run/secrets/feed-key) tegata gate --authority http://auth-1:8080,http://auth-2:8080
 tegata gate --authority http://auth:8080 --upstream http://127.0.0.1:3000 --listen 0.0.0.0:8081`,
+	},
+	"relay": {
+		usage:   "relay --upstream URL[,URL...] [flags]",
+		summary: "serve the revocation feed to one machine's verifiers, following the nodes once for all of them",
+		about: `Follows the authority nodes' feed as one verifier does and serves the same feed to the
+verifiers and gates of its machine, which point their authority URL at it and keep their
+key: a node then writes each revocation once per machine instead of once per verifier.
+Run one per machine (a DaemonSet, a host service), listening on loopback. It grants its
+verifiers no lease beyond its own, and reports to the nodes no further than every verifier
+behind it holds, so ?confirm= waits for them. It serves only the feed: verifiers still
+fetch discovery and keys from the nodes. It reads its key from TEGATA_FEED_KEY or
+--key-file, and accepts only requests that carry the same key. /readyz answers 200 once it
+has caught up and holds a lease. See docs/feed-protocol.md (Relays) and docs/scale.md.`,
+		env: []string{
+			"TEGATA_FEED_KEY	API key with the feed role; else --key-file",
+			"TEGATA_RELAY_UPSTREAM	--upstream",
+			"TEGATA_RELAY_LISTEN	--listen",
+			"TEGATA_RELAY_STALE_AFTER	--stale-after",
+			"TEGATA_RELAY_NAME	--name",
+			"TEGATA_RELAY_KEY_FILE	--key-file",
+			"TEGATA_RELAY_START_TIMEOUT	--start-timeout",
+			"TEGATA_RELAY_CA_FILE	--ca-file",
+			"TEGATA_RELAY_LOG_LEVEL	--log-level",
+			"TEGATA_RELAY_LOG_FORMAT	--log-format",
+		},
+		example: `TEGATA_FEED_KEY=$(cat /run/secrets/feed-key) tegata relay --upstream http://auth-1:8080,http://auth-2:8080
+tegata gate --authority http://127.0.0.1:8082 ...   # a verifier on the same machine`,
 	},
 	"keys": {
 		usage:   "keys list|rotate [flags]",
@@ -297,7 +324,7 @@ func operatorCommands() []string {
 	var out []string
 	for _, name := range order {
 		switch name {
-		case "serve", "gate", "version", "help":
+		case "serve", "gate", "relay", "version", "help":
 		default:
 			out = append(out, name)
 		}

@@ -133,13 +133,24 @@ type Client struct {
 	// client follows (URLs, then the nodes the cluster advertises) each
 	// time they change.
 	OnNodes func(urls []string)
+	// Reported, when set, returns the position the client reports to its
+	// authorities in place of State.Position, which it must not exceed: a
+	// relay reports no further than its own followers hold (relay.go).
+	// Call ReportIfDue when its answer may have risen. Nil: Position.
+	Reported func(State) int64
+	// OnAsk, when set, is called from Run's goroutine with the position of
+	// every ask the client hears, before it answers it.
+	OnAsk func(pos int64)
 
 	running atomic.Bool
-	key     atomic.Pointer[string] // set by SetAPIKey
-	mu      sync.Mutex
-	st      State
-	leases  []lease           // acknowledged reports whose head is not yet applied
-	tokens  map[string]string // report token per authority base URL
+	// reporting is the current stream's reporter, nil between streams and
+	// without a Follower (ReportIfDue).
+	reporting atomic.Pointer[reporter]
+	key       atomic.Pointer[string] // set by SetAPIKey
+	mu        sync.Mutex
+	st        State
+	leases    []lease           // acknowledged reports whose head is not yet applied
+	tokens    map[string]string // report token per authority base URL
 	// nodes are the URLs the cluster advertises beyond URLs (nodes.go).
 	nodes   []string
 	changed chan struct{} // closed on state changes; nil until a waiter needs it
@@ -821,6 +832,9 @@ func (s *follower) ask(data []byte, now time.Time) error {
 		return fmt.Errorf("feed: malformed ask: %w", err)
 	}
 	s.c.update(func(st *State) { st.LastHeard = now })
+	if s.c.OnAsk != nil {
+		s.c.OnAsk(a.Position)
+	}
 	if r := s.rep; r != nil && a.Position > r.asked.Load() {
 		r.asked.Store(a.Position)
 		if !r.answerAsk() {

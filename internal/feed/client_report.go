@@ -170,8 +170,10 @@ func (s *follower) startReports(ctx context.Context, base, epoch string, alive f
 	}
 	r := newReporter(s, base, alive)
 	s.rep = r
+	s.c.reporting.Store(r)
 	go func() {
 		defer close(r.done)
+		defer s.c.reporting.CompareAndSwap(r, nil)
 		r.run(ctx)
 	}()
 	return nil
@@ -262,6 +264,23 @@ func newReporter(s *follower, base string, alive func()) *reporter {
 	return r
 }
 
+// ReportIfDue has the client report now if a report is due: with Reported
+// set, when its answer may have reached a position asked for.
+func (c *Client) ReportIfDue() {
+	if r := c.reporting.Load(); r != nil && r.due() {
+		r.wake()
+	}
+}
+
+// position is the position the client reports at st: Reported's, or
+// st.Position.
+func (c *Client) position(st State) int64 {
+	if c.Reported != nil {
+		return min(c.Reported(st), st.Position)
+	}
+	return st.Position
+}
+
 // reportIfDue wakes the stream's reporter when a report is due.
 func (s *follower) reportIfDue() {
 	if r := s.rep; r != nil && r.due() {
@@ -279,7 +298,7 @@ func (r *reporter) due() bool {
 		// failed one is retried on the backoff, not at every event.
 		return st.Synced && !r.tried.Load()
 	}
-	if a := r.asked.Load(); a > r.reported.Load() && st.Position >= a {
+	if a := r.asked.Load(); a > r.reported.Load() && r.s.c.position(st) >= a {
 		return true
 	}
 	return r.s.readyOf(st) != r.ready.Load()
@@ -424,10 +443,11 @@ func (r *reporter) answerAsk() bool {
 	st := r.s.c.State()
 	ready := r.s.readyOf(st)
 	prevReported, prevReady := r.reported.Load(), r.ready.Load()
-	if !r.answerless(st, ready, prevReported, prevReady) || r.ch.send(st.Position, ready) != nil {
+	pos := r.s.c.position(st)
+	if !r.answerless(st, pos, ready, prevReported, prevReady) || r.ch.send(pos, ready) != nil {
 		return false
 	}
-	r.reported.Store(max(prevReported, st.Position))
+	r.reported.Store(max(prevReported, pos))
 	r.ready.Store(ready)
 	r.last = time.Now()
 	return true
@@ -445,11 +465,12 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 	// What the report says counts as said from now on (due compares with
 	// it while the report is in flight); a failed report restores it, and
 	// the retry says it again.
+	pos := r.s.c.position(st)
 	prevReported, prevReady := r.reported.Load(), r.ready.Load()
-	r.reported.Store(max(prevReported, st.Position))
+	r.reported.Store(max(prevReported, pos))
 	r.ready.Store(ready)
-	if !renewing && r.answerless(st, ready, prevReported, prevReady) {
-		if err := r.ch.send(st.Position, ready); err == nil {
+	if !renewing && r.answerless(st, pos, ready, prevReported, prevReady) {
+		if err := r.ch.send(pos, ready); err == nil {
 			r.mu.Unlock()
 			return 0, nil
 		}
@@ -469,7 +490,7 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 		err  error
 	)
 	if !r.single {
-		sent, a, err = r.viaChannel(ctx, st, ready)
+		sent, a, err = r.viaChannel(ctx, st, pos, ready)
 		if errors.Is(err, errNoChannel) {
 			r.s.log.Info("feed: the report stream failed; reporting with one request each on this stream", "url", r.base, "err", err)
 			r.mu.Lock()
@@ -478,7 +499,7 @@ func (r *reporter) report(ctx context.Context, renewing bool) (time.Duration, er
 		}
 	}
 	if r.single {
-		sent, a, err = r.viaPOST(ctx, st, ready)
+		sent, a, err = r.viaPOST(ctx, st, pos, ready)
 	}
 	if err == nil && a.leaseMS <= 0 {
 		// A node that cannot vouch for the client answers 503; a lease
@@ -533,12 +554,12 @@ func (r *reporter) heard(head int64) {
 // its readiness. Its lease then needs nothing from the answer (renewals
 // keep their own schedule), and the node spares a write per follower per
 // confirmation. r.mu is held.
-func (r *reporter) answerless(st State, ready bool, prevReported int64, prevReady bool) bool {
+func (r *reporter) answerless(st State, pos int64, ready bool, prevReported int64, prevReady bool) bool {
 	if r.single || r.ch == nil || !r.ch.isOpen() || !ready || ready != prevReady {
 		return false
 	}
 	a := r.asked.Load()
-	return a > prevReported && st.Position >= a && st.FreshUntil.Sub(r.s.now()) > r.s.c.Follower.StaleAfter/answerlessShare
+	return a > prevReported && pos >= a && st.FreshUntil.Sub(r.s.now()) > r.s.c.Follower.StaleAfter/answerlessShare
 }
 
 // openWait is how long a report waits for the report stream's 200 before
@@ -553,7 +574,7 @@ const openWait = 250 * time.Millisecond
 // to openWait, later ones not at all), the report goes as a request of its
 // own; if the report stream fails other than by a refusal, the client
 // reports that way for the rest of the feed stream.
-func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.Time, answer, error) {
+func (r *reporter) viaChannel(ctx context.Context, st State, pos int64, ready bool) (time.Time, answer, error) {
 	var wait time.Duration
 	if r.ch == nil {
 		ch := r.s.openReportChannel(ctx, r.base)
@@ -570,10 +591,10 @@ func (r *reporter) viaChannel(ctx context.Context, st State, ready bool) (time.T
 			}
 			return r.s.now(), answer{}, fmt.Errorf("%w: %w", errNoChannel, err)
 		}
-		return r.viaPOST(ctx, st, ready)
+		return r.viaPOST(ctx, st, pos, ready)
 	}
 	sent := r.s.now() // no later than the server's answer: the lease starts here
-	a, err := r.ch.roundTrip(ctx, st.Position, ready, reportTimeout)
+	a, err := r.ch.roundTrip(ctx, pos, ready, reportTimeout)
 	if err != nil {
 		r.closeChannel()
 		if !isRefusal(err) {
@@ -593,10 +614,10 @@ func (r *reporter) closeChannel() {
 }
 
 // viaPOST sends one report as a request of its own.
-func (r *reporter) viaPOST(ctx context.Context, st State, ready bool) (time.Time, answer, error) {
+func (r *reporter) viaPOST(ctx context.Context, st State, pos int64, ready bool) (time.Time, answer, error) {
 	f := r.s.c.Follower
 	body, err := json.Marshal(positionReport{ID: st.ID, Name: f.Name, Host: f.Host, Version: f.Version,
-		StaleAfterMS: ceilMS(f.StaleAfter), Position: st.Position, Ready: ready, Epoch: st.Epoch,
+		StaleAfterMS: ceilMS(f.StaleAfter), Position: pos, Ready: ready, Epoch: st.Epoch,
 		Token: r.s.c.token(r.base)})
 	if err != nil {
 		return time.Time{}, answer{}, err

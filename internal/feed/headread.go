@@ -3,7 +3,17 @@ package feed
 import (
 	"context"
 	"sync"
+	"time"
 )
+
+// headReadSpacing is the least time between the starts of two reads of the
+// Source's head for opening streams: the first stream to open after a
+// quiet spell gets its read at once, and streams that open in a steady
+// stream (verifiers connecting a few hundred a second, each read a query
+// and a few system calls) share one read per spacing instead of costing
+// one each. A stream's first heartbeat waits for its read, by that much
+// at most.
+const headReadSpacing = 10 * time.Millisecond
 
 // headReads shares reads of the Source's head among the streams that open
 // at once: each stream needs a head read that began after it opened (its
@@ -15,6 +25,9 @@ type headReads struct {
 	mu      sync.Mutex
 	next    *headRead // the read the next askers join; nil when nobody waits
 	running bool      // a goroutine is running reads
+	// last is when the last read began (wall clock: pacing, not logic);
+	// used by the goroutine running reads only.
+	last time.Time
 }
 
 // headRead is one read of the head, shared by whoever joined it.
@@ -51,6 +64,12 @@ func (h *Hub) sourceHead(ctx context.Context) (int64, error) {
 func (h *Hub) readHeads() {
 	r := &h.heads
 	for {
+		// Who asks while the read waits for its turn joins it: the read
+		// begins after they asked all the same.
+		if d := headReadSpacing - time.Since(r.last); d > 0 && !sleep(h.stopCtx, d) {
+			h.failHeads(h.stopCtx.Err())
+			return
+		}
 		r.mu.Lock()
 		read := r.next
 		r.next = nil
@@ -60,7 +79,22 @@ func (h *Hub) readHeads() {
 			return
 		}
 		r.mu.Unlock()
+		r.last = time.Now()
 		read.head, read.err = h.src.Head(h.stopCtx)
+		close(read.done)
+	}
+}
+
+// failHeads ends the reads with err: the hub stopped while a read waited
+// for its turn.
+func (h *Hub) failHeads(err error) {
+	r := &h.heads
+	r.mu.Lock()
+	read := r.next
+	r.next, r.running = nil, false
+	r.mu.Unlock()
+	if read != nil {
+		read.err = err
 		close(read.done)
 	}
 }

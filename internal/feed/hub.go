@@ -194,6 +194,9 @@ type Hub struct {
 	// fanned counts the writes of the fan-out, fanRests those the socket
 	// did not take whole, for tests.
 	fanned, fanRests atomic.Int64
+	// licenseAt, when set, bounds a lease naming head as License does
+	// (a relay's hub: relay.go).
+	licenseAt func(head int64) time.Time
 }
 
 // NewHub returns a Hub serving src. Call Run to start it.
@@ -267,7 +270,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			// cut off from its database while other nodes still record
 			// revocations must go quiet, so its verifiers turn stale and
 			// fail over, instead of trusting a set that misses entries.
-			if h.poll(ctx, false) {
+			if h.poll(ctx, false) && h.vouching() {
 				h.heartbeat()
 			}
 		}
@@ -590,6 +593,47 @@ func (h *Hub) Ask(pos int64) {
 	h.want, h.askFrame = pos, appendAsk(nil, pos)
 	if pos <= h.head {
 		h.wakeLocked()
+	}
+}
+
+// vouching reports whether the hub may send heartbeats: always, but on a
+// relay's hub only while the relay holds a lease for the hub's head. A
+// follower that does not name itself judges its freshness by heartbeats
+// alone, and a relay cut off from its nodes must go quiet for it as a
+// node cut off from its database does.
+func (h *Hub) vouching() bool {
+	return h.licenseAt == nil || h.licenseAt(h.Head()).After(h.cfg.Clock.Now())
+}
+
+// awaitReplaced has the tailer read the Source at once and waits until it
+// has found the log replaced (its head gone back below the hub's), the
+// hub's head is 0 (nothing to replace) or the hub has stopped. The caller
+// must append nothing to the Source meanwhile: a new log growing past the
+// old head before the tailer looks would pass for the old one's
+// continuation.
+func (h *Hub) awaitReplaced() {
+	select {
+	case <-h.ready:
+	case <-h.done:
+		return
+	}
+	h.mu.RLock()
+	gen := h.gen
+	h.mu.RUnlock()
+	for {
+		h.mu.RLock()
+		waiting := h.gen == gen && h.head > 0 && !h.stopped
+		changed := h.changed
+		h.mu.RUnlock()
+		if !waiting {
+			return
+		}
+		h.kick()
+		select {
+		case <-changed:
+		case <-h.done:
+			return
+		}
 	}
 }
 

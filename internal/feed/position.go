@@ -246,6 +246,9 @@ func (h *Hub) report(f Follower, token string, pos int64, ready bool) (positionA
 	if h.cfg.License != nil {
 		lease = min(lease, h.cfg.License().Sub(now))
 	}
+	if h.licenseAt != nil {
+		lease = min(lease, h.licenseAt(head).Sub(now))
+	}
 	if lease <= 0 || !h.reading() {
 		return positionAck{}, errNoLease
 	}

@@ -32,26 +32,57 @@ const liveBatch = 256
 // sets its own write deadlines, so the server's WriteTimeout does not cut
 // the stream.
 //
+// A stream that took its connection over from net/http, served with a
+// detach hook (WithDetachHook), goes on on a goroutine of its own and
+// ServeHTTP returns at once: the handler's goroutine, whose stack grew
+// through every handler around the hub, and net/http's buffers and request
+// for the connection, tens of KiB a stream, are freed instead of being
+// held for the hours the stream lives, and the next connections reuse
+// them. Any other stream is served before ServeHTTP returns.
+//
 // What a stream does only once (checking the request, registering its
 // follower, logging its end) is done in functions of their own, so that
-// the frames a stream keeps on its goroutine's stack for hours are small:
-// a goroutine whose stack outgrows its first size costs a copy of it.
+// the frames a stream keeps on its goroutine's stack are small: a
+// goroutine whose stack outgrows its first size costs a copy of it.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, after, ok := h.open(w, r)
 	if !ok {
 		return
 	}
-	raw, tookOver := c.out.(*rawStream)
-	if tookOver {
-		// Last: once Run has seen every such stream end, none touches
-		// the hub or its logger.
-		defer h.takenOver.Done()
-		// Its client sees the stream end once all else about it is done,
-		// as under net/http, which ends an answer only once its handler
-		// has returned: the follower counted off, the end logged, and
-		// what the handlers around the hub do at its end (WithEndHook).
-		defer c.close(r.Context(), raw)
+	ctx := r.Context()
+	if raw, ok := c.out.(*rawStream); ok {
+		if detach, ok := ctx.Value(detachHookKey{}).(func()); ok {
+			detach()
+			go h.serveRaw(ctx, c, raw, after, r.RemoteAddr)
+			return
+		}
+		h.serveRaw(ctx, c, raw, after, r.RemoteAddr)
+		return
 	}
+	h.serve(ctx, c, after, r.RemoteAddr)
+}
+
+// serveRaw serves a stream that took its connection over (raw) until it
+// ends, and ends its answer.
+func (h *Hub) serveRaw(ctx context.Context, c *conn, raw *rawStream, after int64, remote string) {
+	// Last: once Run has seen every such stream end, none touches the hub
+	// or its logger.
+	defer h.takenOver.Done()
+	// Its client sees the stream end once all else about it is done, as
+	// under net/http, which ends an answer only once its handler has
+	// returned: the follower counted off, the end logged, and what the
+	// handlers around the hub do at its end (WithEndHook).
+	defer c.close(ctx, raw)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The client going away ends the stream at once: nobody else reads a
+	// connection the stream took over.
+	go raw.watch(cancel)
+	h.serve(ctx, c, after, remote)
+}
+
+// serve serves the stream c until it ends, and logs its end.
+func (h *Hub) serve(ctx context.Context, c *conn, after int64, remote string) {
 	if c.follower != "" {
 		defer h.fl.disconnected(c.follower)
 	}
@@ -63,31 +94,41 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The stream ends when the hub stops, also while it waits on the
 	// Source: Run waits for a stream that took its connection over, and
 	// net/http ends such a request's context only once it has returned.
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(h.stopCtx, cancel)()
-	if tookOver {
-		// The client going away ends the stream at once: nobody else
-		// reads a connection the stream took over.
-		go raw.watch(cancel)
-	}
 	c.own.Lock()
 	err := c.serve(ctx, after)
 	c.quit = true // the hub's fan-out leaves it be from here on
 	c.own.Unlock()
-	h.ended(ctx, r, c, after, err)
+	h.ended(ctx, remote, c, after, err)
 }
 
-type endHookKey struct{}
+type (
+	endHookKey    struct{}
+	detachHookKey struct{}
+)
 
 // WithEndHook returns ctx carrying f, which a stream served with it calls
 // at its end before its client can see it end: a stream that took its
 // connection over from net/http ends its answer before the handlers
-// around the hub return, so what they do at a stream's end (free its
-// place under a cap, log why it ended) goes in f. f may be called again
-// after the hub's handler returns; it must do its work once.
+// around the hub return, or after they returned (WithDetachHook), so
+// what they do at a stream's end (free its place under a cap, log why it
+// ended) goes in f. f may be called again after the hub's handler
+// returns; it must do its work once.
 func WithEndHook(ctx context.Context, f func()) context.Context {
 	return context.WithValue(ctx, endHookKey{}, f)
+}
+
+// WithDetachHook returns ctx carrying f, which allows a stream served with
+// it to go on after the hub's handler returned (see Hub.ServeHTTP). The
+// hub calls f on the handler's goroutine before it returns, for such a
+// stream only; f must see to it that the handlers around the hub, as they
+// return, neither end nor count the stream (WithEndHook's f does that at
+// its end), and that ctx outlives the request: net/http cancels a
+// request's context once its handler returned.
+func WithDetachHook(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, detachHookKey{}, f)
 }
 
 // close ends the answer of a stream that took its connection over (raw),
@@ -156,15 +197,15 @@ func (h *Hub) open(w http.ResponseWriter, r *http.Request) (*conn, int64, bool) 
 	return c, after, true
 }
 
-// ended logs the end of a stream served with ctx.
-func (h *Hub) ended(ctx context.Context, r *http.Request, c *conn, after int64, err error) {
+// ended logs the end of a stream served with ctx to remote.
+func (h *Hub) ended(ctx context.Context, remote string, c *conn, after int64, err error) {
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		h.log.Info("feed: dropped a slow connection", "remote", r.RemoteAddr, "pos", c.pos, "err", err)
+		h.log.Info("feed: dropped a slow connection", "remote", remote, "pos", c.pos, "err", err)
 	case errors.Is(err, errSource) && ctx.Err() == nil:
-		h.log.Warn("feed: connection ended", "remote", r.RemoteAddr, "pos", c.pos, "err", err)
+		h.log.Warn("feed: connection ended", "remote", remote, "pos", c.pos, "err", err)
 	default:
-		h.log.Debug("feed: connection ended", "remote", r.RemoteAddr, "after", after, "pos", c.pos, "err", err)
+		h.log.Debug("feed: connection ended", "remote", remote, "after", after, "pos", c.pos, "err", err)
 	}
 }
 

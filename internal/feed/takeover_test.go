@@ -450,3 +450,52 @@ func TestEndHookRunsBeforeTheClientSeesTheEnd(t *testing.T) {
 		t.Errorf("the end hook ran after the stream closed its connection (%d closes), want before", closedAtHook)
 	}
 }
+
+// TestDetachedStreamOutlivesItsHandler: a taken-over stream served with a
+// detach hook goes on after the hub's handler returned (the handler's
+// goroutine and net/http's buffers are freed for the stream's life): the
+// hook runs once, before the handler returns, and the client still gets
+// the stream's events after that; the end hook runs at the stream's end,
+// which the client's going away brings about.
+func TestDetachedStreamOutlivesItsHandler(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	hub := startHub(t, log, feed.HubConfig{Clock: atT0{}, Heartbeat: 20 * time.Millisecond})
+	var detached, ended atomic.Int64
+	returned := make(chan int64, 1)
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The stream's context must outlive the request's (WithDetachHook).
+		ctx := context.WithoutCancel(r.Context())
+		ctx = feed.WithEndHook(ctx, func() { ended.Add(1) })
+		ctx = feed.WithDetachHook(ctx, func() { detached.Add(1) })
+		hub.ServeHTTP(w, r.WithContext(ctx))
+		returned <- detached.Load()
+	}))
+	resp, d := open(t, srv.URL+feed.Path, nil)
+	if !resp.Close {
+		t.Fatal("the stream was not taken over from net/http")
+	}
+	select {
+	case n := <-returned:
+		if n != 1 {
+			t.Fatalf("the handler returned with the detach hook run %d times, want 1", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hub's handler did not return while its stream was open")
+	}
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	log.appendN(1, live)
+	for ev := next(t, d); ev.Type != feed.EventRevocations || ev.ID != "1"; ev = next(t, d) {
+		if ev.Type != feed.EventHeartbeat || ev.ID != "0" {
+			t.Fatalf("Next() = %s id %q, want heartbeats at 0 until revocations id 1", ev.Type, ev.ID)
+		}
+	}
+	if n := ended.Load(); n != 0 {
+		t.Fatalf("end hook ran %d times while the stream was open, want 0", n)
+	}
+	resp.Body.Close()
+	waitFor(t, "the end hook, once the client went away", func() bool { return ended.Load() == 1 })
+	if n := detached.Load(); n != 1 {
+		t.Errorf("detach hook ran %d times, want 1", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,13 @@ type statusWriter struct {
 	r        *http.Request
 	start    time.Time
 	recorded bool
+	// held is set when the request's answer goes on after its handler
+	// returned (hold): it is recorded at its end, by the goroutine that
+	// ends it, not as the handler returns. route is r's pattern then: the
+	// writer lets go of the request and of the answer net/http made, so
+	// that a stream that outlives its handler does not keep them.
+	held  atomic.Bool
+	route string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -67,7 +75,8 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // record counts and times the request, the first time it is called; it
-// runs on the request's goroutine.
+// runs on the request's goroutine, or, once held, on the goroutine that
+// ends its answer.
 func (w *statusWriter) record() {
 	if w.recorded {
 		return
@@ -76,7 +85,10 @@ func (w *statusWriter) record() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	route := w.r.Pattern // set by the mux on this request
+	route := w.route
+	if w.r != nil {
+		route = w.r.Pattern // set by the mux on this request
+	}
 	if route == "" || route == "/" {
 		route = "other"
 	}
@@ -84,22 +96,31 @@ func (w *statusWriter) record() {
 	w.m.latency.WithLabelValues(route).Observe(time.Since(w.start).Seconds())
 }
 
-// recordNow records the metrics of the request w answers now rather than
-// once its handler returns, when w is (or wraps) an instrumented writer:
-// a feed stream that took its connection over ends its answer before its
-// handlers return (feed.WithEndHook), and a client that saw the answer
-// end must find it counted and timed, as under net/http, which ends an
-// answer only once every handler has returned.
-func recordNow(w http.ResponseWriter) {
+// hold keeps the request from being recorded as its handler returns: its
+// answer goes on without net/http (a feed stream that took its connection
+// over and detached from its handler), and record is called at its end.
+// It must be called on the handler's goroutine, before the answer goes on
+// on another; the writer is not written to after it.
+func (w *statusWriter) hold() {
+	w.route = w.r.Pattern
+	w.r, w.ResponseWriter = nil, nil
+	w.held.Store(true)
+}
+
+// instrumented returns the instrumented writer w is or wraps, if any: a
+// feed stream records its request itself when its answer ends before its
+// handlers return, or after they did (see openStream), for a client that
+// saw the answer end must find it counted and timed, as under net/http,
+// which ends an answer only once every handler has returned.
+func instrumented(w http.ResponseWriter) *statusWriter {
 	for {
 		switch t := w.(type) {
 		case *statusWriter:
-			t.record()
-			return
+			return t
 		case interface{ Unwrap() http.ResponseWriter }:
 			w = t.Unwrap()
 		default:
-			return
+			return nil
 		}
 	}
 }
@@ -113,6 +134,8 @@ func (m *Metrics) instrument(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, m: m, r: r, start: time.Now()}
 		mux.ServeHTTP(sw, r)
-		sw.record()
+		if !sw.held.Load() {
+			sw.record()
+		}
 	})
 }

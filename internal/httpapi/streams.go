@@ -119,29 +119,57 @@ func (s *server) feed(h http.Handler) http.HandlerFunc {
 	// the frames it keeps on its goroutine's stack are small (see
 	// feed.Hub.ServeHTTP).
 	return func(w http.ResponseWriter, r *http.Request) {
-		r, end, err := s.openStream(w, r)
+		r, fs, err := s.openStream(w, r)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		defer end()
+		defer fs.served()
 		h.ServeHTTP(w, r)
 	}
 }
 
+// feedStream is a feed stream admitted by openStream.
+type feedStream struct {
+	// end unregisters the stream and records its request; it does its
+	// work once, whoever calls it first.
+	end func()
+	// unfollow stops the request's context from ending the stream's.
+	unfollow func() bool
+	// detached is set, on the handler's goroutine, once the stream went on
+	// on a goroutine of its own (feed.WithDetachHook).
+	detached bool
+}
+
+// served ends the stream once the hub's handler returned, unless it
+// went on after it.
+func (fs *feedStream) served() {
+	if !fs.detached {
+		fs.end()
+	}
+}
+
 // openStream admits a feed stream and arms what ends it (its key revoked,
-// its maximum age); it returns the request to serve it with and the func
-// that unregisters it once served, and records the request's metrics
-// (the answer w's).
-func (s *server) openStream(w http.ResponseWriter, r *http.Request) (*http.Request, func(), error) {
+// its maximum age); it returns the request to serve it with and the
+// stream, whose served the caller calls once the hub's handler returned,
+// and records the request's metrics (the answer w's) at the stream's end.
+//
+// The stream's context ends with the request's until the stream detaches
+// from its handler (feed.WithDetachHook): net/http ends a request's
+// context once its handler returned, and a detached stream outlives it.
+func (s *server) openStream(w http.ResponseWriter, r *http.Request) (*http.Request, *feedStream, error) {
 	key := callerOf(r).key
 	secret, _ := bearer(r)
-	ctx, cancel := context.WithCancelCause(r.Context())
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	st := &stream{key: key.ID, addr: httpguard.AddrKey(clientAddr(r, s.trusted)), cancel: cancel}
 	if err := s.streams.admit(st); err != nil {
 		cancel(nil)
 		return r, nil, err
 	}
+	// What the stream keeps until it ends is taken from r and w here: a
+	// detached stream holds neither the request nor net/http's answer.
+	rctx, sw, remote := r.Context(), instrumented(w), r.RemoteAddr
+	fs := &feedStream{unfollow: context.AfterFunc(rctx, func() { cancel(context.Cause(rctx)) })}
 	var aged clock.Timer
 	if age := s.streams.maxAge; age > 0 {
 		if age >= 4 {
@@ -150,24 +178,34 @@ func (s *server) openStream(w http.ResponseWriter, r *http.Request) (*http.Reque
 		aged = s.clock.AfterFunc(age, func() { cancel(errMaxAge) })
 	}
 	unwatch := s.streams.watch(st, secret)
-	end := sync.OnceFunc(func() {
+	fs.end = sync.OnceFunc(func() {
+		fs.unfollow()
 		unwatch()
 		if aged != nil {
 			aged.Stop()
 		}
 		s.streams.remove(st)
 		if cause := context.Cause(ctx); cause == errKeyRevoked || cause == errMaxAge {
-			s.log.InfoContext(r.Context(), "feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", r.RemoteAddr)
+			s.log.InfoContext(ctx, "feed stream ended", "reason", cause.Error(), "key", key.Name, "remote", remote)
 		}
 		cancel(nil)
-		recordNow(w)
+		if sw != nil {
+			sw.record()
+		}
 	})
 	ctx = feed.WithRequester(ctx, feed.Requester{Key: key.ID, Addr: st.addr})
 	// A stream that took its connection over ends its answer before the
-	// hub's handler returns: its place is freed, its end logged and its
-	// request counted before its client can reconnect.
-	ctx = feed.WithEndHook(ctx, end)
-	return r.WithContext(ctx), end, nil
+	// hub's handler returns, or after (detached): its place is freed, its
+	// end logged and its request counted before its client can reconnect.
+	ctx = feed.WithEndHook(ctx, fs.end)
+	ctx = feed.WithDetachHook(ctx, func() {
+		fs.unfollow()
+		fs.detached = true
+		if sw != nil {
+			sw.hold()
+		}
+	})
+	return r.WithContext(ctx), fs, nil
 }
 
 // reports wraps the report stream handler, which requireKey guards: like

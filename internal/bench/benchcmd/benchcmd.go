@@ -349,7 +349,7 @@ func benchFanout(_ Env, fs *flag.FlagSet, setup *benchmark.Setup) func(context.C
 	fs.IntVar(&cfg.Revocations, "revocations", 30, "revocations per phase (plain, then with ?confirm=5s)")
 	fs.DurationVar(&cfg.Idle, "idle", 0, "how long idle CPU is measured at each count (default 5s)")
 	fs.IntVar(&cfg.Bulk, "bulk", 10_000, "subjects of the bulk revocation at the largest count; -1 skips it")
-	relays := fs.String("relays", "0", "K: tegata relay processes between the nodes and the in-process verifiers (relay i follows node i mod nodes, verifier i relay i mod K; gates follow the nodes); comma-separated to measure several topologies in one run, 0 being direct (0,4: direct, then through 4 relays)")
+	relays := fs.String("relays", "0", "K: tegata relay processes between the nodes and the in-process verifiers (relay i follows node i mod nodes, verifier i relay i mod K, gates included); comma-separated to measure several topologies in one run, 0 being direct (0,4: direct, then through 4 relays)")
 	doc := fs.String("doc", "", "replace the fan-out section of this Markdown file (docs/benchmarks.md) with the results")
 	pngPath := fs.String("png", "docs/fanout.png", "with --doc: where the plot goes")
 	fs.StringVar(&setup.NodeProfiles, "node-profiles", "", "start the nodes with --pprof and write CPU profiles of the first node per phase (connect, idle, revocations, confirm, bulk) into this directory, as BACKEND-N-PHASE.pprof, and of this process (the in-process verifiers) as BACKEND-N-PHASE-followers.pprof")

@@ -130,7 +130,11 @@ func (s *Store) EntriesAfter(ctx context.Context, after int64, limit int) ([]rev
 // Head implements store.Log. It reads log_head, which pruning never touches.
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
-	if err := s.queryRow(ctx, `SELECT seq FROM log_head WHERE id = 1`).Scan(&head); err != nil {
+	row, err := s.queryRowPrepared(ctx, `SELECT seq FROM log_head WHERE id = 1`)
+	if err == nil {
+		err = row.Scan(&head)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("sqlstore: head: %w", err)
 	}
 	return head, nil

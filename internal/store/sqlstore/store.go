@@ -48,8 +48,9 @@ type Store struct {
 	listeners listeners
 	// health remembers refused writes (see health.go).
 	health writeHealth
-	// stmts are the statements kept prepared on the writer (see prepare).
-	stmts stmtCache
+	// stmts are the statements kept prepared on the writer (see prepare);
+	// rstmts those kept prepared on the reader (see queryRowPrepared).
+	stmts, rstmts stmtCache
 }
 
 var (
@@ -88,6 +89,7 @@ func (s *Store) Close() error {
 	s.rotates.shutdown()
 	s.revokes.shutdown()
 	s.stmts.close()
+	s.rstmts.close()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
@@ -145,6 +147,22 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return s.r.QueryRowContext(ctx, s.d.rebind(q), args...)
+}
+
+// queryRowPrepared is queryRow for a read a node runs at every feed
+// stream's start and more (the log's head): with Dialect.PrepareOnce its
+// statement is prepared on the reader once and kept, as prepare keeps the
+// writer's, rather than parsed at every run. Only a few statement texts
+// may go through it: each stays prepared until the store closes.
+func (s *Store) queryRowPrepared(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	if !s.d.PrepareOnce {
+		return s.queryRow(ctx, q, args...), nil
+	}
+	st, err := s.rstmts.get(ctx, s.r, s.d.rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
 }
 
 // conflict maps a unique violation to store.ErrConflict, keeping the
