@@ -86,8 +86,6 @@ type Relay struct {
 	// the log of rlog's epoch.
 	cur     *relayHub
 	swapped chan struct{} // closed (and replaced) when cur changes
-	// runCtx is Run's: hubs started later run on it.
-	runCtx context.Context
 }
 
 // relayHub is a hub over one RelayLog, for one upstream epoch.
@@ -206,9 +204,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	if len(r.cfg.URLs) == 0 || r.cfg.APIKey == "" {
 		return ErrRelayConfig
 	}
-	r.mu.Lock()
-	r.runCtx = ctx
-	r.mu.Unlock()
 	clientDone := make(chan error, 1)
 	go func() { clientDone <- r.client.Run(ctx) }()
 	go r.aggregate(ctx)
