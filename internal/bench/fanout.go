@@ -112,7 +112,11 @@ type FanoutPoint struct {
 	// time went to.
 	BulkNodeCPU     float64 `json:"bulk_node_cpu_s,omitempty"`
 	BulkFollowerCPU float64 `json:"bulk_follower_cpu_s,omitempty"`
-	NotInForce      int64   `json:"confirm_not_in_force"`
+	// BulkFollowerFaults is the minor page faults this process took
+	// meanwhile, per entry of the bulk per in-process verifier: the fresh
+	// memory their sets and buffers touched for it.
+	BulkFollowerFaults float64 `json:"bulk_follower_faults_per_entry,omitempty"`
+	NotInForce         int64   `json:"confirm_not_in_force"`
 	// InForceEarly counts ?confirm= calls answered in force before every
 	// in-process verifier had applied the entry, while all held leases: a
 	// broken promise.
@@ -549,12 +553,14 @@ func (f *fanoutRun) relayRevocation(p *FanoutPoint, perRev spent, confirm bool) 
 func (f *fanoutRun) bulkPhase(ctx context.Context, p *FanoutPoint, n int) {
 	wait := f.profile(ctx, n, "bulk", 10*time.Second)
 	u0 := f.spent()
-	self0 := procCPU(strconv.Itoa(os.Getpid()))
+	self := strconv.Itoa(os.Getpid())
+	self0, faults0 := procCPU(self), procMinorFaults(self)
 	mark := f.ends.n.Load()
 	var err error
 	p.BulkMS, err = f.bulk(ctx)
 	used := f.spent().sub(u0)
-	p.BulkNodeCPU, p.BulkFollowerCPU = used.node, procCPU(strconv.Itoa(os.Getpid()))-self0
+	p.BulkNodeCPU, p.BulkFollowerCPU = used.node, procCPU(self)-self0
+	p.BulkFollowerFaults = (procMinorFaults(self) - faults0) / float64(f.cfg.Bulk*len(f.vs))
 	wait()
 	if err != nil {
 		p.BulkErr = err.Error()
@@ -565,8 +571,8 @@ func (f *fanoutRun) bulkPhase(ctx context.Context, p *FanoutPoint, n int) {
 		p.Relay.BulkCPU = used.relay
 		relays = fmt.Sprintf(", relays %.1f s", used.relay)
 	}
-	f.cfg.logf("fanout %s: bulk of %d reached all %d in %.0f ms (%v); CPU: nodes %.1f s%s, in-process verifiers %.1f s; %s",
-		f.name, f.cfg.Bulk, n, p.BulkMS, err, p.BulkNodeCPU, relays, p.BulkFollowerCPU, f.reconnects(p, "bulk", mark))
+	f.cfg.logf("fanout %s: bulk of %d reached all %d in %.0f ms (%v); CPU: nodes %.1f s%s, in-process verifiers %.1f s (%.3f minor page faults per entry per verifier); %s",
+		f.name, f.cfg.Bulk, n, p.BulkMS, err, p.BulkNodeCPU, relays, p.BulkFollowerCPU, p.BulkFollowerFaults, f.reconnects(p, "bulk", mark))
 }
 
 // reconnects records in p the in-process verifiers' stream ends since
@@ -803,6 +809,7 @@ func (f *fanoutRun) report(r *Report, p FanoutPoint) {
 			r.result(pre+"bulk revocation: relays' CPU", p.Relay.BulkCPU, "s")
 		}
 		r.result(pre+"bulk revocation: in-process verifiers' CPU", p.BulkFollowerCPU, "s")
+		r.result(pre+"bulk revocation: in-process verifiers' minor page faults per entry per verifier", p.BulkFollowerFaults, "")
 	}
 	if p.NotInForce > 0 {
 		r.fail("%s%d ?confirm=5s calls answered not in force", pre, p.NotInForce)

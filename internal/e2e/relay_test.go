@@ -337,9 +337,12 @@ func TestRelayCutOffGoesStale(t *testing.T) {
 	if until := c.State().FreshUntil; until.After(cut.Add(relayBound)) {
 		t.Fatalf("the verifier's lease ran until %v, past the relay's own bound from the cut (%v)", until, cut.Add(relayBound))
 	}
-	if err := r.relay.Ready(); err == nil {
-		t.Fatal("relay.Ready() = nil while cut off past its bound")
-	}
+	testtime.Eventually(t, 2*relayBound, "the cut-off relay to say it is not ready", func() error {
+		if r.relay.Ready() == nil {
+			return errors.New("Ready() = nil")
+		}
+		return nil
+	})
 }
 
 // TestRelayEpochChange: a node restarted with a new epoch makes the
@@ -476,5 +479,76 @@ func TestRelayCommand(t *testing.T) {
 	}
 	if code := bad.cmd.ProcessState.ExitCode(); code != 1 {
 		t.Fatalf("'tegata relay' with a refused key exit code = %d, want 1", code)
+	}
+}
+
+// TestRelayCutOffGoesQuiet: a follower that does not name itself judges
+// its freshness by heartbeats alone; a relay cut off from its node stops
+// sending them once its own lease has run out.
+func TestRelayCutOffGoesQuiet(t *testing.T) {
+	t.Parallel()
+	g := newRelayRig(t)
+	p := newCutProxy(t, g.addr)
+	const relayBound = 2 * time.Second
+	r := g.startRelay("127.0.0.1:0", g.feedKey, relayBound, p.URL())
+	r.waitReady(t)
+	a := &applied{seqs: map[int64]bool{}}
+	c := &feed.Client{URLs: []string{r.url()}, APIKey: g.feedKey, ApplyMany: a.applyMany, Logger: quietLogger()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	testtime.Eventually(t, 10*time.Second, "the anonymous follower to sync", func() error {
+		if !c.State().Synced {
+			return errors.New("not synced")
+		}
+		return nil
+	})
+	cut := time.Now()
+	p.block()
+	// The relay's lease ends within its bound of the cut; a heartbeat
+	// goes out at most one tick (1s) after.
+	quietFrom := cut.Add(relayBound + time.Second)
+	testtime.Eventually(t, 5*relayBound, "the cut-off relay to go quiet", func() error {
+		if now := time.Now(); now.Before(quietFrom.Add(2 * time.Second)) {
+			return fmt.Errorf("waiting until %v", quietFrom.Add(2*time.Second))
+		}
+		return nil
+	})
+	if heard := c.State().LastHeard; heard.After(quietFrom) {
+		t.Fatalf("the anonymous follower last heard the cut-off relay at %v, after its lease ran out (%v)", heard, quietFrom)
+	}
+}
+
+// TestRelayFailover: a verifier given the relay's URL and then a node's
+// fails over to the node when the relay stops, and stays current there; a
+// confirmation is in force once the stopped relay has been silent for its
+// bound (the node cannot tell that its verifiers moved).
+func TestRelayFailover(t *testing.T) {
+	t.Parallel()
+	g := newRelayRig(t)
+	r := g.startRelay("127.0.0.1:0", g.feedKey, 2*time.Second, g.url())
+	r.waitReady(t)
+	c, a := g.follow("failover", g.feedKey, 10*time.Second, r.url(), g.url())
+	waitFresh(t, c, "failover")
+	if src := c.State().Source; src != r.url() {
+		t.Fatalf("the verifier follows %s, want the relay %s first", src, r.url())
+	}
+	r.stop()
+	testtime.Eventually(t, 10*time.Second, "the verifier to follow the node", func() error {
+		if st := c.State(); st.Source != g.url() || !st.Connected || !fresh(c) {
+			return fmt.Errorf("state %+v", st)
+		}
+		return nil
+	})
+	rv := g.revoke("after-failover", 5*time.Second)
+	if cf := rv.Confirmation; cf == nil || !cf.InForce || !a.has(rv.Entry.Seq) {
+		t.Fatalf("revocation after the failover: %+v, applied %v", cf, a.has(rv.Entry.Seq))
 	}
 }

@@ -87,7 +87,8 @@ const (
 // revocation reaches each of a process's followers at once, and memory
 // that a burst does not make afresh, in steps, for every one of them costs
 // it less (a page's first touch is dear on a virtual machine). A decoder
-// takes one of each as its burst begins and gives them back as it ends.
+// takes a read buffer as its burst begins and gives it back as the burst
+// ends, and holds a data buffer only while it reads an event (idleData).
 var (
 	burstBuffers = sync.Pool{New: func() any { return new([maxReadSize]byte) }}
 	burstData    = sync.Pool{New: func() any { return new([burstDataSize]byte) }}

@@ -270,7 +270,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			// cut off from its database while other nodes still record
 			// revocations must go quiet, so its verifiers turn stale and
 			// fail over, instead of trusting a set that misses entries.
-			if h.poll(ctx, false) {
+			if h.poll(ctx, false) && h.vouching() {
 				h.heartbeat()
 			}
 		}
@@ -594,6 +594,15 @@ func (h *Hub) Ask(pos int64) {
 	if pos <= h.head {
 		h.wakeLocked()
 	}
+}
+
+// vouching reports whether the hub may send heartbeats: always, but on a
+// relay's hub only while the relay holds a lease for the hub's head. A
+// follower that does not name itself judges its freshness by heartbeats
+// alone, and a relay cut off from its nodes must go quiet for it as a
+// node cut off from its database does.
+func (h *Hub) vouching() bool {
+	return h.licenseAt == nil || h.licenseAt(h.Head()).After(h.cfg.Clock.Now())
 }
 
 // awaitReplaced has the tailer read the Source at once and waits until it

@@ -96,11 +96,50 @@ type relayHub struct {
 	epoch string
 	stop  context.CancelFunc
 	done  chan struct{}
-	// lic is the last snapshot of the relay's state whose lease may
-	// license the leases this hub grants (see licenseAt).
-	licMu  sync.Mutex
-	licPos int64
-	licEnd time.Time
+	// lic are the latest snapshots of the relay's state that may license
+	// the leases this hub grants (see licenseAt), by rising position.
+	licMu sync.Mutex
+	lic   []licence
+}
+
+// licence is the relay's lease end at a position: it licenses leases
+// naming any head at or above pos.
+type licence struct {
+	pos int64
+	end time.Time
+}
+
+// maxLicences bounds relayHub.lic: enough for the hub's head to trail the
+// relay's position by as many state changes (a bulk revocation's events).
+const maxLicences = 64
+
+// note records st as a licence, if it is of the hub's epoch and synced.
+// rh.licMu is held.
+func (rh *relayHub) noteLocked(st State) {
+	if st.Epoch != rh.epoch || !st.Synced || st.FreshUntil.IsZero() {
+		return
+	}
+	if n := len(rh.lic); n > 0 {
+		last := &rh.lic[n-1]
+		if st.Position < last.pos || !st.FreshUntil.After(last.end) && st.Position >= last.pos {
+			return // nothing a later licence lacks
+		}
+		if st.Position == last.pos {
+			last.end = st.FreshUntil
+			return
+		}
+	}
+	if len(rh.lic) == maxLicences {
+		rh.lic = append(rh.lic[:0], rh.lic[1:]...)
+	}
+	rh.lic = append(rh.lic, licence{pos: st.Position, end: st.FreshUntil})
+}
+
+// note is noteLocked with the lock taken.
+func (rh *relayHub) note(st State) {
+	rh.licMu.Lock()
+	defer rh.licMu.Unlock()
+	rh.noteLocked(st)
 }
 
 // NewRelay returns a relay with cfg, defaults filled in.
@@ -197,13 +236,14 @@ func (r *Relay) applyMany(es []revocation.Entry) (int, error) {
 }
 
 // follow moves the log's head with the client's position (a heartbeat
-// moves it past pruned entries) and starts a hub once the client has
-// caught up, until ctx ends.
+// moves it past pruned entries), starts a hub once the client has caught
+// up, and notes the hub's licences (licenseAt), until ctx ends.
 func (r *Relay) follow(ctx context.Context) {
 	var last State
 	for {
 		err := r.client.WaitFor(ctx, func(st State) bool {
-			return st.Position != last.Position || st.Synced != last.Synced || st.Epoch != last.Epoch
+			return st.Position != last.Position || st.Synced != last.Synced || st.Epoch != last.Epoch ||
+				!st.FreshUntil.Equal(last.FreshUntil)
 		})
 		if err != nil {
 			return
@@ -219,6 +259,9 @@ func (r *Relay) follow(ctx context.Context) {
 			r.rlog.Advance(last.Position)
 			if r.cur == nil && last.Synced {
 				r.startHubLocked(ctx, last.Epoch)
+			}
+			if r.cur != nil {
+				r.cur.note(last)
 			}
 		}
 		r.mu.Unlock()
@@ -261,13 +304,19 @@ func (r *Relay) licenseAt(rh *relayHub, head int64) time.Time {
 	st := r.client.State()
 	rh.licMu.Lock()
 	defer rh.licMu.Unlock()
-	if st.Epoch == rh.epoch && st.Synced && st.Position <= head && !st.FreshUntil.Before(rh.licEnd) {
-		rh.licPos, rh.licEnd = st.Position, st.FreshUntil
+	rh.noteLocked(st)
+	return rh.licenceLocked(head)
+}
+
+// licenceLocked returns the end of the latest licence at or below head
+// (ends rise with positions), zero if none. rh.licMu is held.
+func (rh *relayHub) licenceLocked(head int64) time.Time {
+	for i := len(rh.lic) - 1; i >= 0; i-- {
+		if rh.lic[i].pos <= head {
+			return rh.lic[i].end
+		}
 	}
-	if rh.licPos > head {
-		return time.Time{}
-	}
-	return rh.licEnd
+	return time.Time{}
 }
 
 // reset is the client's Reset: the upstream serves another log. Under
@@ -292,7 +341,7 @@ func (r *Relay) reset() {
 		return
 	}
 	cur.licMu.Lock()
-	cur.licPos, cur.licEnd = 0, time.Time{}
+	cur.lic = nil
 	cur.licMu.Unlock()
 	r.rlog.Clear()
 	r.mu.Unlock()
@@ -301,10 +350,19 @@ func (r *Relay) reset() {
 
 // reported is the client's Reported: no further than every follower of
 // the relay holds.
+//
+// Never above the hub's head either (Safe is at most that): a follower
+// that comes later gets a record made at the hub's head then, and leases
+// naming at least that head, so what the relay reported holds for it too.
+// Before a hub serves the log, the log's head stands for it: the hub
+// starts at the log's head, which only rises.
 func (r *Relay) reported(st State) int64 {
-	rh := r.hub()
+	r.mu.Lock()
+	rh, l := r.cur, r.rlog
+	r.mu.Unlock()
 	if rh == nil || rh.epoch != st.Epoch {
-		return st.Position // no follower of this log
+		head, _ := l.Head(context.Background()) // never fails
+		return head
 	}
 	safe, _, _ := rh.hub.Safe()
 	return safe
@@ -373,9 +431,17 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	h := r.Hub()
-	if h == nil {
+	switch {
+	case h == nil:
 		w.Header().Set("Retry-After", "1")
 		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the relay has not caught up with its upstream yet")
+		return
+	case req.URL.Path == Path && !h.vouching():
+		// A stream's first heartbeat would make a follower that does not
+		// name itself current: a relay without a lease opens none, as a
+		// node that cannot read its log does not.
+		w.Header().Set("Retry-After", "1")
+		httperr.Write(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the relay holds no lease from its upstream")
 		return
 	}
 	switch req.URL.Path {
