@@ -525,3 +525,30 @@ func TestRelayCutOffGoesQuiet(t *testing.T) {
 		t.Fatalf("the anonymous follower last heard the cut-off relay at %v, after its lease ran out (%v)", heard, quietFrom)
 	}
 }
+
+// TestRelayFailover: a verifier given the relay's URL and then a node's
+// fails over to the node when the relay stops, and stays current there; a
+// confirmation is in force once the stopped relay has been silent for its
+// bound (the node cannot tell that its verifiers moved).
+func TestRelayFailover(t *testing.T) {
+	t.Parallel()
+	g := newRelayRig(t)
+	r := g.startRelay("127.0.0.1:0", g.feedKey, 2*time.Second, g.url())
+	r.waitReady(t)
+	c, a := g.follow("failover", g.feedKey, 10*time.Second, r.url(), g.url())
+	waitFresh(t, c, "failover")
+	if src := c.State().Source; src != r.url() {
+		t.Fatalf("the verifier follows %s, want the relay %s first", src, r.url())
+	}
+	r.stop()
+	testtime.Eventually(t, 10*time.Second, "the verifier to follow the node", func() error {
+		if st := c.State(); st.Source != g.url() || !st.Connected || !fresh(c) {
+			return fmt.Errorf("state %+v", st)
+		}
+		return nil
+	})
+	rv := g.revoke("after-failover", 5*time.Second)
+	if cf := rv.Confirmation; cf == nil || !cf.InForce || !a.has(rv.Entry.Seq) {
+		t.Fatalf("revocation after the failover: %+v, applied %v", cf, a.has(rv.Entry.Seq))
+	}
+}

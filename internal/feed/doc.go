@@ -1,5 +1,7 @@
 // Package feed carries the revocation log from an authority to verifiers
 // over Server-Sent Events, both ends: Hub serves the feed, Client follows it.
+// Relay joins the two on one machine: a Client upstream, a Hub over a
+// RelayLog downstream (relay.go).
 //
 // # Wire format
 //

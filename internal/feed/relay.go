@@ -86,8 +86,6 @@ type Relay struct {
 	// the log of rlog's epoch.
 	cur     *relayHub
 	swapped chan struct{} // closed (and replaced) when cur changes
-	// runCtx is Run's: hubs started later run on it.
-	runCtx context.Context
 }
 
 // relayHub is a hub over one RelayLog, for one upstream epoch.
@@ -206,9 +204,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	if len(r.cfg.URLs) == 0 || r.cfg.APIKey == "" {
 		return ErrRelayConfig
 	}
-	r.mu.Lock()
-	r.runCtx = ctx
-	r.mu.Unlock()
 	clientDone := make(chan error, 1)
 	go func() { clientDone <- r.client.Run(ctx) }()
 	go r.aggregate(ctx)
@@ -350,10 +345,19 @@ func (r *Relay) reset() {
 
 // reported is the client's Reported: no further than every follower of
 // the relay holds.
+//
+// Never above the hub's head either (Safe is at most that): a follower
+// that comes later gets a record made at the hub's head then, and leases
+// naming at least that head, so what the relay reported holds for it too.
+// Before a hub serves the log, the log's head stands for it: the hub
+// starts at the log's head, which only rises.
 func (r *Relay) reported(st State) int64 {
-	rh := r.hub()
+	r.mu.Lock()
+	rh, l := r.cur, r.rlog
+	r.mu.Unlock()
 	if rh == nil || rh.epoch != st.Epoch {
-		return st.Position // no follower of this log
+		head, _ := l.Head(context.Background()) // never fails
+		return head
 	}
 	safe, _, _ := rh.hub.Safe()
 	return safe
