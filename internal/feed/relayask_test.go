@@ -125,3 +125,42 @@ func TestRelayWithoutLeaseOpensNoStream(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayLooksAtFollowersOnlyForAnAsk: the relay works out how far its
+// followers are safe (a look at every record) only while an ask from
+// upstream waits for them: a head that moves with no ask waiting costs
+// it no look, however often it moves. Then an ask is still answered.
+func TestRelayLooksAtFollowersOnlyForAnAsk(t *testing.T) {
+	t.Parallel()
+	up := newMemLog()
+	up.appendN(5, live)
+	hub := startHub(t, up, feed.HubConfig{Heartbeat: time.Hour})
+	srv := serve(t, keyed("k", positionMux(hub)))
+	clk := testtime.NewClock(t0)
+	relay, rs := stoppedRelay(t, clk, srv.URL)
+	waitFor(t, "the relay to be ready", func() bool { return relay.Ready() == nil })
+	c := &feed.Client{URLs: []string{rs.URL}, APIKey: "k", Clock: clk, IdleTimeout: time.Hour,
+		Follower: &feed.Follower{ID: "behind", StaleAfter: 10 * time.Second}}
+	startClient(t, c)
+	waitFor(t, "the follower's lease from the relay", func() bool {
+		st := c.State()
+		return st.Position == 5 && st.FreshUntil.After(clk.Now())
+	})
+	rhub := relay.Hub()
+	before := rhub.SafeScans()
+	const moves = 20
+	for i := int64(1); i <= moves; i++ {
+		up.appendN(1, live)
+		waitFor(t, "the relay's hub to reach the entry", func() bool { return rhub.Head() == 5+i })
+		waitFor(t, "the follower to apply the entry", func() bool { return c.State().Position == 5+i })
+	}
+	if n := rhub.SafeScans() - before; n >= moves/2 {
+		t.Errorf("the relay looked at its followers %d times while its hub's head moved %d times with no ask, want fewer than %d", n, moves, moves/2)
+	}
+	up.appendN(1, live)
+	hub.Ask(6 + moves)
+	waitFor(t, "the relay's answer to the ask", func() bool {
+		f, ok := relayRecord(hub)
+		return ok && f.Position == 6+moves
+	})
+}
