@@ -395,11 +395,16 @@ func (r *Relay) aggregate(ctx context.Context) {
 		r.mu.Lock()
 		rh, swapped := r.cur, r.swapped
 		r.mu.Unlock()
-		var changed <-chan struct{}
-		next, looked := sweep, false
+		var (
+			changed <-chan struct{}
+			next    time.Time // zero: no timer, only a hub to come
+			looked  bool
+		)
 		if rh != nil {
 			changed = rh.hub.FollowersChanged()
 			next, looked = r.look(rh, &sweep)
+		} else {
+			r.client.ReportIfDue() // the log's head stands for the hub's (reported)
 		}
 		if looked {
 			lookedAt = time.Now()
@@ -411,9 +416,9 @@ func (r *Relay) aggregate(ctx context.Context) {
 }
 
 // look works out how far rh's followers are safe when an ask waits or the
-// sweep is due, and has the client report if that answers the ask. It
-// returns when to look again at the latest (zero: never) and whether it
-// looked.
+// sweep is due (moving it on), and has the client report if that
+// answers the ask. It returns when to look again at the latest and
+// whether it looked.
 func (r *Relay) look(rh *relayHub, sweep *time.Time) (time.Time, bool) {
 	asked, waiting := r.client.askWaiting()
 	now := r.cfg.Clock.Now()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
@@ -163,4 +164,67 @@ func TestRelayLooksAtFollowersOnlyForAnAsk(t *testing.T) {
 		f, ok := relayRecord(hub)
 		return ok && f.Position == 6+moves
 	})
+}
+
+// TestRelayAnswersAskOnceSilentFollowerLapses: an ask that waits on a
+// follower gone silent is answered once time alone passes the follower's
+// bound, with no report or head to wake the relay: before the relay's
+// own lease needs renewing (its bound is longer), so no renewal carries
+// the answer either.
+func TestRelayAnswersAskOnceSilentFollowerLapses(t *testing.T) {
+	t.Parallel()
+	up := newMemLog()
+	up.appendN(5, live)
+	hub := startHub(t, up, feed.HubConfig{Heartbeat: time.Hour})
+	// The answer must come on the stream the relay was asked on: a new
+	// stream's first report would carry it too.
+	var opened atomic.Int32
+	mux := positionMux(hub)
+	srv := serve(t, keyed("k", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.Path {
+			opened.Add(1)
+		}
+		mux.ServeHTTP(w, r)
+	})))
+	clk := testtime.NewClock(t0)
+	relay, rs := stoppedRelay(t, clk, srv.URL)
+	waitFor(t, "the relay to be ready", func() bool { return relay.Ready() == nil })
+	const bound = 2 * time.Second
+	c := &feed.Client{URLs: []string{rs.URL}, APIKey: "k", Clock: clk, IdleTimeout: time.Hour, Logger: testLogger(),
+		Apply:    func(revocation.Entry) error { return nil },
+		Follower: &feed.Follower{ID: "behind", StaleAfter: bound}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitFor(t, "the follower's lease from the relay", func() bool {
+		st := c.State()
+		return st.Position == 5 && st.FreshUntil.After(clk.Now())
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Client.Run() = %v, want nil", err)
+	}
+	rhub := relay.Hub()
+	up.appendN(1, live)
+	hub.Ask(6)
+	waitFor(t, "the relay's hub to reach 6", func() bool { return rhub.Head() == 6 })
+	// A stream opened now (another follower, safe from its start) makes the
+	// relay look once more, at 6: the look that must arm its timer.
+	scans := rhub.SafeScans()
+	resp, _ := open(t, rs.URL+feed.Path, map[string]string{"Authorization": "Bearer k",
+		"Tegata-Verifier": "id=other&stale_after_ms=10000"})
+	defer resp.Body.Close()
+	waitFor(t, "the relay to look at its followers for the ask", func() bool { return rhub.SafeScans() > scans })
+	if f, ok := relayRecord(hub); !ok || f.Position >= 6 {
+		t.Fatalf("the relay's record = %+v (found %v), want it below 6 while its follower holds 5", f, ok)
+	}
+	streams := opened.Load()
+	clk.Add(bound + time.Millisecond)
+	waitFor(t, "the relay's answer to the ask once its follower's bound has passed", func() bool {
+		f, ok := relayRecord(hub)
+		return ok && f.Position == 6 || opened.Load() != streams
+	})
+	if n := opened.Load(); n != streams {
+		t.Fatalf("the relay opened %d more streams before it answered the ask, want it answered on its stream", n-streams)
+	}
 }
