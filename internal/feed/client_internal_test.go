@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -157,5 +158,37 @@ func TestRetryAfterIsCapped(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHostileHeadHint: a node whose events say a head far beyond their
+// entries (2^62, then the largest int64) gets the consumer told of at most
+// maxExpect entries at a time, which a revocation set makes room for (it
+// would try to make room for 2^55 subjects a shard, and fail, if told the
+// head's worth); the entries themselves are applied as ever.
+func TestHostileHeadHint(t *testing.T) {
+	set := revocation.NewSet(0)
+	var told []int
+	s := (&Client{ApplyMany: set.ApplyMany, Logger: quietLog(), Grow: func(k revocation.Kind, n int) {
+		told = append(told, n)
+		if n > maxExpect {
+			t.Errorf("Grow(%s, %d), want at most %d", k, n, maxExpect)
+			return // not on to the set, which would try to allocate as much
+		}
+		set.Grow(k, n)
+	}}).follower()
+	exp := time.Now().Add(time.Hour).UnixMicro()
+	for i, head := range []int64{1 << 62, math.MaxInt64} {
+		seq := 2*i + 1
+		data := fmt.Sprintf("%d subject %d %d 1 alice-%d\n+1 bob-%d", seq, exp-1, exp, seq, seq)
+		if _, err := s.handle(Event{ID: fmt.Sprint(seq + 1), Type: EventRevocations, Data: []byte(data), Head: head}); err != nil {
+			t.Fatalf("event %d with head %d: %v", seq, head, err)
+		}
+	}
+	if len(told) == 0 {
+		t.Errorf("Grow never called, want it told of the entries the heads say follow")
+	}
+	if set.Len() != 4 {
+		t.Errorf("the set holds %d entries, want the 4 sent", set.Len())
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -76,7 +74,7 @@ type Relay struct {
 	client  *Client
 	keyHash [sha256.Size]byte
 	log     *slog.Logger
-	proxy   *httputil.ReverseProxy // what the relay does not serve (newProxy)
+	proxy   *relayProxy // what the relay passes to its node (relayproxy.go)
 
 	mu sync.Mutex
 	// rlog is the log the client appends to; gen counts its replacements.
@@ -412,9 +410,10 @@ func (r *Relay) waitChange(ctx context.Context, changed, swapped <-chan struct{}
 
 // ServeHTTP serves the feed to the relay's followers: the stream, the
 // report stream and position reports, for requests that carry the
-// relay's key. Any other request (discovery, the key set, introspection)
-// goes as it is to the node the relay follows, which answers it as if
-// asked directly: a verifier changes only its authority URL.
+// relay's key. What else a verifier fetches from its authority
+// (discovery, the key set, introspection) goes to the node the relay
+// follows, which answers it as if asked directly: a verifier changes only
+// its authority URL. The relay refuses every other request (relayproxy.go).
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	switch req.URL.Path {
 	case Path, PositionPath, ReportsPath:
@@ -446,33 +445,6 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.ServePosition(w, req)
 	case ReportsPath:
 		h.ServeReports(w, req)
-	}
-}
-
-// newProxy returns the proxy of the requests the relay does not serve
-// itself: to the node its client follows (or last followed), else the
-// first upstream URL.
-func (r *Relay) newProxy() *httputil.ReverseProxy {
-	var transport http.RoundTripper
-	if r.cfg.HTTPClient != nil {
-		transport = r.cfg.HTTPClient.Transport
-	}
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			base := r.client.State().Source
-			if base == "" && len(r.cfg.URLs) > 0 {
-				base = r.cfg.URLs[0]
-			}
-			if u, err := url.Parse(base); err == nil {
-				pr.SetURL(u)
-			}
-		},
-		Transport: transport,
-		ErrorLog:  slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			r.log.Warn("relay: a request to the upstream failed", "err", err)
-			httperr.Write(w, http.StatusBadGateway, "temporarily_unavailable", "the relay could not reach its upstream")
-		},
 	}
 }
 

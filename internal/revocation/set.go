@@ -231,19 +231,25 @@ func (s *Set) sessionRevoked(sid string) bool {
 }
 
 // Prune drops every entry whose ExpiresAt is at or before now and returns
-// how many went. It works one shard at a time. A shard with a few expired
+// how many went (but for an entry of a tegata session id or a subject
+// whose ExpiresAt is past 2106, which it keeps for good). It works one shard at a time. A shard with a few expired
 // entries deletes them in place, holding its readers for that long (a few
 // microseconds); a shard with more is rebuilt aside and swapped in, which
 // its readers do not wait for.
 func (s *Set) Prune(now time.Time) int {
 	cut := now.Unix() // floor; expiries are whole seconds rounded up
+	// The tables of 32-bit expiries keep any instant past 2106 as 2106's
+	// last second (clampUint32), which then stands for "later": a clock
+	// past it drops none of those, since they may cover tokens it still
+	// accepts.
+	cut32 := min(cut, math.MaxUint32-1)
 	total := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n := prune[keyTable, [2]uint64](sh, &sh.sessions, cut) +
+		n := prune[keyTable, [2]uint64](sh, &sh.sessions, cut32) +
 			prune[strTable, string](sh, &sh.otherSessions, cut) +
-			prune[subjectTable, uint64](sh, &sh.subjects, cut)
+			prune[subjectTable, uint64](sh, &sh.subjects, cut32)
 		sh.mu.Unlock()
 		s.count.Add(int64(-n))
 		total += n
@@ -334,7 +340,7 @@ func expirySeconds(t time.Time) int64 {
 }
 
 // clampUint32 keeps instants before 1970 as 0 (already expired) and after
-// 2106 as the maximum (kept until then), never wrapping around.
+// 2106 as the maximum (which Prune never drops), never wrapping around.
 func clampUint32(sec int64) uint32 {
 	if sec <= 0 {
 		return 0

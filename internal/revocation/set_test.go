@@ -207,6 +207,13 @@ func TestPrune(t *testing.T) {
 		{"zero expiry", session(1, sidN(1), time.Time{}), t0, 1, 0},
 		{"expiry past 2106 is kept", session(1, sidN(1), time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)), time.Date(2105, 1, 1, 0, 0, 0, 0, time.UTC), 0, 1},
 		{"expiry before 1970", session(1, sidN(1), time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)), time.Unix(0, 0), 1, 0},
+		// An expiry kept as 2106's last second (the most 32 bits hold)
+		// stands for any later one: a clock past 2106 must not drop an entry
+		// that may cover a token of 2200 it still accepts.
+		{"subject expiry past 2106 kept by a clock past 2106", subject(1, "alice", 1, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)), time.Date(2150, 1, 1, 0, 0, 0, 0, time.UTC), 0, 1},
+		{"session expiry past 2106 kept by a clock past 2106", session(1, sidN(1), time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)), time.Date(2150, 1, 1, 0, 0, 0, 0, time.UTC), 0, 1},
+		{"subject expiry before 2106 dropped by a clock past it", subject(1, "alice", 1, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)), time.Date(2150, 1, 1, 0, 0, 0, 0, time.UTC), 1, 0},
+		{"session expiry before 2106 dropped by a clock past it", session(1, sidN(1), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)), time.Date(2150, 1, 1, 0, 0, 0, 0, time.UTC), 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

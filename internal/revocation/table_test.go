@@ -460,3 +460,66 @@ func checkRising(t *testing.T, s *Set, r *rand.Rand, revokedBelow *int64) bool {
 	}
 	return true
 }
+
+// TestSubjectCutoffsWhileShifted: a lookup that runs while entries are
+// deleted in place, shifting the entries after them back one slot each
+// time (deleteAt), still finds every cutoff that stays: the shard's
+// seqlock sends it round again. Each round builds a shard whose staying
+// subjects all share one home and sit behind as many that go, so that each
+// delete moves every staying one, and readers look them up meanwhile.
+func TestSubjectCutoffsWhileShifted(t *testing.T) {
+	const (
+		shardIdx = 5
+		n        = 24 // subjects that go, and as many that stay
+	)
+	rounds := 10_000 // about 0.4 s
+	if testtime.Race {
+		rounds = 1_000
+	}
+	// Keys differing only in their lowest bits share a home: the middle
+	// slot of the table.
+	key := func(j int) uint64 { return shardIdx<<(64-shardBits) | 1<<(63-shardBits) | uint64(j+1) }
+	build := func() *shard {
+		sh := new(shard)
+		tab := newSubjectTable(4 * n)
+		for j := range 2 * n { // those that go first, then those that stay
+			tab.insert(key(j), int64(j), math.MaxUint32)
+		}
+		if got := tab.homeOf(key(0)); got != tab.homeOf(key(2*n-1)) {
+			t.Fatalf("homes %d and %d, want the keys to share one", got, tab.homeOf(key(2*n-1)))
+		}
+		sh.subjects.Store(tab)
+		return sh
+	}
+	var cur atomic.Pointer[shard]
+	cur.Store(build())
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				j := n + i%n // a subject that stays
+				if gen, found := cur.Load().cutoff(key(j)); !found || gen != int64(j) {
+					t.Errorf("cutoff of the subject of generation %d while others are deleted = %d, %v, want %d, true", j, gen, found, j)
+					stop.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		defer stop.Store(true)
+		for range rounds {
+			sh := build()
+			cur.Store(sh)
+			for j := 0; j < n && !stop.Load(); j++ {
+				sh.mu.Lock()
+				sh.beginWrite()
+				sh.subjects.Load().remove(key(j))
+				sh.endWrite()
+				sh.mu.Unlock()
+			}
+		}
+	})
+	wg.Wait()
+}
