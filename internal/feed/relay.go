@@ -424,6 +424,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !r.authorized(w, req) {
 		return
 	}
+	if req.URL.Path == Path {
+		r.awaitAhead(req) // before the checks below, which hold after it
+	}
 	h := r.Hub()
 	switch {
 	case h == nil:
