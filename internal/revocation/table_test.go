@@ -523,3 +523,68 @@ func TestSubjectCutoffsWhileShifted(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// TestSessionsWhileShifted is TestSubjectCutoffsWhileShifted for revoked
+// sessions in tegata's format (shard.hasSession).
+func TestSessionsWhileShifted(t *testing.T) {
+	const (
+		n    = 24 // sessions that go, and as many that stay
+		size = 128
+		seed = 7
+	)
+	rounds := 10_000
+	if testtime.Race {
+		rounds = 1_000
+	}
+	// Keys whose hashes share a home slot.
+	r := rand.New(rand.NewPCG(1, 2))
+	var keys [][2]uint64
+	for len(keys) < 2*n {
+		if k := [2]uint64{r.Uint64(), r.Uint64()}; hashKey(k[0], k[1], seed)&(size-1) == size/2 {
+			keys = append(keys, k)
+		}
+	}
+	has := func(sh *shard, k [2]uint64) bool { return sh.hasSession(k[0], k[1], hashKey(k[0], k[1], seed)) }
+	build := func() *shard {
+		sh := new(shard)
+		tab := newKeyTable(size, seed)
+		for _, k := range keys { // those that go first, then those that stay
+			tab.insert(k[0], k[1], hashKey(k[0], k[1], seed), math.MaxUint32)
+		}
+		sh.sessions.Store(tab)
+		return sh
+	}
+	var cur atomic.Pointer[shard]
+	cur.Store(build())
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				if k := keys[n+i%n]; !has(cur.Load(), k) { // a session that stays
+					t.Errorf("session %x not found while others are deleted, want it found", k)
+					stop.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		defer stop.Store(true)
+		for range rounds {
+			sh := build()
+			cur.Store(sh)
+			for _, k := range keys[:n] {
+				if stop.Load() {
+					return
+				}
+				sh.mu.Lock()
+				sh.beginWrite()
+				sh.sessions.Load().remove(k)
+				sh.endWrite()
+				sh.mu.Unlock()
+			}
+		}
+	})
+	wg.Wait()
+}
