@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -581,6 +582,70 @@ func TestSessionsWhileShifted(t *testing.T) {
 				sh.mu.Lock()
 				sh.beginWrite()
 				sh.sessions.Load().remove(k)
+				sh.endWrite()
+				sh.mu.Unlock()
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// TestOtherSessionsWhileShifted is TestSubjectCutoffsWhileShifted for
+// revoked sessions kept by string (shard.hasOtherSession).
+func TestOtherSessionsWhileShifted(t *testing.T) {
+	const (
+		n    = 24 // sessions that go, and as many that stay
+		size = 128
+	)
+	rounds := 10_000
+	if testtime.Race {
+		rounds = 1_000
+	}
+	seed := maphash.MakeSeed()
+	hash := func(sid string) uint64 { return maphash.String(seed, sid) }
+	// Ids whose hashes share a home slot.
+	var sids []string
+	for i := 0; len(sids) < 2*n; i++ {
+		if sid := fmt.Sprint("other-", i); hash(sid)&(size-1) == size/2 {
+			sids = append(sids, sid)
+		}
+	}
+	build := func() *shard {
+		sh := new(shard)
+		tab := newStrTable(size, seed)
+		for _, sid := range sids { // those that go first, then those that stay
+			tab.insert(&strRecord{key: sid, expires: math.MaxInt64}, hash(sid))
+		}
+		sh.otherSessions.Store(tab)
+		return sh
+	}
+	var cur atomic.Pointer[shard]
+	cur.Store(build())
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				if sid := sids[n+i%n]; !cur.Load().hasOtherSession(sid, hash(sid)) { // one that stays
+					t.Errorf("session %q not found while others are deleted, want it found", sid)
+					stop.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		defer stop.Store(true)
+		for range rounds {
+			sh := build()
+			cur.Store(sh)
+			for _, sid := range sids[:n] {
+				if stop.Load() {
+					return
+				}
+				sh.mu.Lock()
+				sh.beginWrite()
+				sh.otherSessions.Load().remove(sid)
 				sh.endWrite()
 				sh.mu.Unlock()
 			}
