@@ -294,10 +294,12 @@ func (r *Relay) startHubLocked(ctx context.Context, epoch string) {
 // head >= X would miss a verifier holding a lease, licensed by one of
 // those, that names a head below X.
 func (r *Relay) licenseAt(rh *relayHub, head int64) time.Time {
-	st := r.client.State()
 	rh.licMu.Lock()
 	defer rh.licMu.Unlock()
-	rh.noteLocked(st)
+	// The state is read under the lock: one read before a reset of the
+	// log and noted after reset forgot the licences would license leases
+	// in the new log with the relay's lease in the old one.
+	rh.noteLocked(r.client.State())
 	return rh.licenceLocked(head)
 }
 
@@ -423,6 +425,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if !r.authorized(w, req) {
 		return
+	}
+	if req.URL.Path == Path {
+		r.awaitAhead(req) // before the checks below, which hold after it
 	}
 	h := r.Hub()
 	switch {
