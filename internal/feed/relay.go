@@ -13,6 +13,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
@@ -457,8 +458,8 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // answers the refusal if it is not. A key the upstream refuses is refused
 // here too: the followers then say why they cannot follow.
 func (r *Relay) authorized(w http.ResponseWriter, req *http.Request) bool {
-	key, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-	if !ok || key == "" {
+	key, ok := httpguard.Bearer(req)
+	if !ok {
 		httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, "an API key is required (Authorization: Bearer)", true)
 		return false
 	}
@@ -467,7 +468,9 @@ func (r *Relay) authorized(w http.ResponseWriter, req *http.Request) bool {
 		httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, "this relay does not accept this API key", false)
 		return false
 	}
-	if st := r.client.State(); st.Refusals > 0 && errors.Is(st.RefusedErr, ErrRefused) {
+	// Refused as the client counts a key refused (WaitOpened): by every
+	// upstream in a row, not by one node among several.
+	if st := r.client.State(); st.Refusals >= len(r.cfg.URLs) && errors.Is(st.RefusedErr, ErrRefused) {
 		httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, "the relay's upstream refuses this API key", false)
 		return false
 	}
