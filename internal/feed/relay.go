@@ -76,6 +76,7 @@ type Relay struct {
 	keyHash [sha256.Size]byte
 	log     *slog.Logger
 	proxy   *relayProxy // what the relay passes to its node (relayproxy.go)
+	refused keyRefusal  // ends downstream streams once the upstream refuses the key
 
 	mu sync.Mutex
 	// rlog is the log the client appends to; gen counts its replacements.
@@ -206,6 +207,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	clientDone := make(chan error, 1)
 	go func() { clientDone <- r.client.Run(ctx) }()
 	go r.aggregate(ctx)
+	go r.watchRefusal(ctx)
 	r.follow(ctx)
 	err := <-clientDone
 	r.mu.Lock()
@@ -427,6 +429,14 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !r.authorized(w, req) {
 		return
 	}
+	if req.URL.Path != PositionPath {
+		// A stream, or a report stream: it ends if the upstream comes to
+		// refuse the key (relayrefused.go). The hub serves it before this
+		// returns (the relay's server detaches no stream).
+		ctx, release := r.refused.bind(req.Context())
+		defer release()
+		req = req.WithContext(ctx)
+	}
 	if req.URL.Path == Path {
 		r.awaitAhead(req) // before the checks below, which hold after it
 	}
@@ -468,9 +478,7 @@ func (r *Relay) authorized(w http.ResponseWriter, req *http.Request) bool {
 		httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, "this relay does not accept this API key", false)
 		return false
 	}
-	// Refused as the client counts a key refused (WaitOpened): by every
-	// upstream in a row, not by one node among several.
-	if st := r.client.State(); st.Refusals >= len(r.cfg.URLs) && errors.Is(st.RefusedErr, ErrRefused) {
+	if r.refusedUpstream(r.client.State()) {
 		httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, "the relay's upstream refuses this API key", false)
 		return false
 	}
