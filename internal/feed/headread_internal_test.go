@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -82,5 +83,44 @@ func TestSourceHeadShared(t *testing.T) {
 	}
 	if c := g.calls.Load(); c != 2 {
 		t.Errorf("Head called %d times for %d streams, want 2", c, n+1)
+	}
+}
+
+// downHead is a Source whose every read fails.
+type downHead struct{}
+
+var errHeadDown = errors.New("head: down")
+
+func (downHead) Head(context.Context) (int64, error) { return 0, errHeadDown }
+
+func (downHead) EntriesAfter(context.Context, int64, int) ([]revocation.Entry, error) {
+	return nil, errHeadDown
+}
+
+func (downHead) Subscribe() (<-chan struct{}, func()) { return nil, func() {} }
+
+// TestSourceHeadFailureFailsEveryStream: every stream that joined a read
+// of the head which failed gets the error, never a head: a stream given
+// a head it was not read (0) would take it for its floor and could tell
+// its client it is current without entries the Source already holds.
+func TestSourceHeadFailureFailsEveryStream(t *testing.T) {
+	t.Parallel()
+	h := NewHub(downHead{}, HubConfig{})
+	const n = 20
+	type result struct {
+		head int64
+		err  error
+	}
+	results := make(chan result, n)
+	for range n {
+		go func() {
+			head, err := h.sourceHead(context.Background())
+			results <- result{head, err}
+		}()
+	}
+	for range n {
+		if r := <-results; !errors.Is(r.err, errHeadDown) {
+			t.Errorf("sourceHead of a Source that fails = %d, %v; want %v", r.head, r.err, errHeadDown)
+		}
 	}
 }

@@ -127,10 +127,12 @@ func (s *server) CloseClientConnections() {
 }
 
 // conns is a listener that keeps the connections it accepted, and cuts
-// each once cutAfter bytes were written to it, if cutAfter is set.
+// each once cutAfter bytes were written to it, if cutAfter is set; wrap,
+// if set, wraps each.
 type conns struct {
 	net.Listener
 	cutAfter int
+	wrap     func(net.Conn) net.Conn
 	mu       sync.Mutex
 	all      []net.Conn
 }
@@ -142,6 +144,9 @@ func (cs *conns) Accept() (net.Conn, error) {
 	}
 	if cs.cutAfter > 0 {
 		nc = &cutConn{Conn: nc, left: cs.cutAfter}
+	}
+	if cs.wrap != nil {
+		nc = cs.wrap(nc)
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -38,7 +39,9 @@ const liveBatch = 256
 // through every handler around the hub, and net/http's buffers and request
 // for the connection, tens of KiB a stream, are freed instead of being
 // held for the hours the stream lives, and the next connections reuse
-// them. Any other stream is served before ServeHTTP returns.
+// them; a panic there ends that stream alone and is logged, as net/http
+// does with a handler's. Any other stream is served before ServeHTTP
+// returns.
 //
 // What a stream does only once (checking the request, registering its
 // follower, logging its end) is done in functions of their own, so that
@@ -73,12 +76,29 @@ func (h *Hub) serveRaw(ctx context.Context, c *conn, raw *rawStream, after int64
 	// returned: the follower counted off, the end logged, and what the
 	// handlers around the hub do at its end (WithEndHook).
 	defer c.close(ctx, raw)
+	defer h.recoverStream(raw, remote)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The client going away ends the stream at once: nobody else reads a
 	// connection the stream took over.
 	go raw.watch(cancel)
 	h.serve(ctx, c, after, remote)
+}
+
+// recoverStream, deferred by serveRaw, ends a panic of its stream as
+// net/http's recovery ends a handler's: it logs it, and the stream ends
+// without another write (what it was writing when it panicked may be
+// half done). A detached stream has no handler around it any more, and
+// its panic would otherwise end the process and every stream with it.
+func (h *Hub) recoverStream(raw *rawStream, remote string) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	raw.broken.Store(true)
+	if p != http.ErrAbortHandler {
+		h.log.Error("feed: panic serving a stream", "remote", remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	}
 }
 
 // serve serves the stream c until it ends, and logs its end.
@@ -138,7 +158,7 @@ func (c *conn) close(ctx context.Context, raw *rawStream) {
 		f()
 	}
 	c.begin()
-	raw.end(c.err != nil || raw.left.Load())
+	raw.end(c.err != nil || raw.left.Load() || raw.broken.Load())
 }
 
 // open checks a stream's request, registers its follower and sets the

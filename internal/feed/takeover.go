@@ -51,8 +51,9 @@ type rawStream struct {
 	// vec is the flush's scratch; sizeLine the chunk's size line.
 	vec      net.Buffers
 	sizeLine []byte
-	// left is set once the client closed or reset its end (watch).
-	left atomic.Bool
+	// left is set once the client closed or reset its end (watch);
+	// broken once the stream panicked (Hub.recoverStream).
+	left, broken atomic.Bool
 }
 
 type part struct {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -498,4 +501,88 @@ func TestDetachedStreamOutlivesItsHandler(t *testing.T) {
 	if n := detached.Load(); n != 1 {
 		t.Errorf("detach hook ran %d times, want 1", n)
 	}
+}
+
+// panicConn panics at its next write once armed, as a bug under a
+// stream's writes would.
+type panicConn struct {
+	net.Conn
+	armed atomic.Bool
+}
+
+const panicValue = "panicConn: a write panicked"
+
+func (c *panicConn) Write(b []byte) (int, error) {
+	if c.armed.CompareAndSwap(true, false) {
+		panic(panicValue)
+	}
+	return c.Conn.Write(b)
+}
+
+// TestDetachedStreamPanicEndsOnlyIt: a panic on a detached stream's
+// goroutine, where no net/http handler is left to recover it, ends that
+// stream alone, as net/http's recovery would end a handler's: it is
+// logged, the stream's end hook runs and its connection is closed, and
+// the node goes on serving other streams.
+func TestDetachedStreamPanicEndsOnlyIt(t *testing.T) {
+	t.Parallel()
+	log := newMemLog()
+	var logs lockedBuffer
+	hub := feed.NewHub(log, feed.HubConfig{Clock: atT0{}, Heartbeat: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run() = %v, want nil", err)
+		}
+	})
+	var ended atomic.Int64
+	accepted := make(chan *panicConn, 2)
+	srv := serveOn(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithoutCancel(r.Context())
+		ctx = feed.WithEndHook(ctx, func() { ended.Add(1) })
+		ctx = feed.WithDetachHook(ctx, func() {})
+		hub.ServeHTTP(w, r.WithContext(ctx))
+	}), &conns{wrap: func(nc net.Conn) net.Conn {
+		pc := &panicConn{Conn: nc}
+		accepted <- pc
+		return pc
+	}})
+	resp, d := open(t, srv.URL+feed.Path, nil)
+	if !resp.Close {
+		t.Fatal("the stream was not taken over from net/http")
+	}
+	wantEvent(t, d, feed.EventHeartbeat, "0")
+	(<-accepted).armed.Store(true)
+	log.appendN(1, live)
+	waitFor(t, "the panicked stream's end hook", func() bool { return ended.Load() == 1 })
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Error("the panicked stream's answer ended complete, want cut (nothing is written after a panic)")
+	}
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, panicValue) {
+		t.Errorf("the panic was not logged at ERROR with its value:\n%s", l)
+	}
+	_, d = open(t, srv.URL+feed.Path, nil)
+	wantEvent(t, d, feed.EventRevocations, "1")
+}
+
+// lockedBuffer is a log's output, written by the hub's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

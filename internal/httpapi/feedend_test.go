@@ -49,25 +49,7 @@ func (b *lockedBuffer) String() string {
 // net/http, which ends an answer only once every handler returned.
 func TestFeedStreamEndDoneBeforeItsClientSeesIt(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/t.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	a, err := authority.New(ctx, st, bytes.Repeat([]byte{5}, authority.MasterKeySize), authority.Config{Issuer: "https://auth.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := authority.NewAPIKey()
-	if err := a.EnsureAPIKey(ctx, "feed-key", key, authority.RoleFeed, false); err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hub := feed.NewHub(st, feed.HubConfig{Logger: quiet})
-	hubCtx, stopHub := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- hub.Run(hubCtx) }()
-	t.Cleanup(func() { stopHub(); <-ran })
+	a, key, hub := startFeedHub(t)
 
 	clk := testtime.NewClock(time.Unix(1_800_000_000, 0))
 	reg := prometheus.NewRegistry()
@@ -125,6 +107,32 @@ func TestFeedStreamEndDoneBeforeItsClientSeesIt(t *testing.T) {
 	}
 }
 
+// startFeedHub starts a feed hub on a SQLite store, and returns the
+// store's authority and a feed API key of it.
+func startFeedHub(t *testing.T) (*authority.Authority, string, *feed.Hub) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a, err := authority.New(ctx, st, bytes.Repeat([]byte{5}, authority.MasterKeySize), authority.Config{Issuer: "https://auth.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := authority.NewAPIKey()
+	if err := a.EnsureAPIKey(ctx, "feed-key", key, authority.RoleFeed, false); err != nil {
+		t.Fatal(err)
+	}
+	hub := feed.NewHub(st, feed.HubConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hubCtx, stopHub := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- hub.Run(hubCtx) }()
+	t.Cleanup(func() { stopHub(); <-ran })
+	return a, key, hub
+}
+
 // feedRequests returns the count of GET /v1/feed answered 200 and the
 // count of the route's duration histogram, as a scrape of reg shows them.
 func feedRequests(t *testing.T, reg *prometheus.Registry) (requests float64, timed uint64) {
@@ -153,4 +161,59 @@ func feedRequests(t *testing.T, reg *prometheus.Registry) (requests float64, tim
 		}
 	}
 	return requests, timed
+}
+
+// TestDetachedFeedStreamCountedAtItsEnd: a feed stream that went on after
+// its handlers returned (feed.WithDetachHook) is counted and timed in the
+// HTTP metrics once, at its end, as under net/http, where a stream's
+// handlers return at its end: not as they return, which is at its start.
+func TestDetachedFeedStreamCountedAtItsEnd(t *testing.T) {
+	ctx := context.Background()
+	a, key, hub := startFeedHub(t)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	clk := testtime.NewClock(time.Unix(1_800_000_000, 0))
+	reg := prometheus.NewRegistry()
+	metrics, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httpapi.New(a, httpapi.Config{Logger: quiet, Clock: clk, FeedMaxAge: time.Minute, Instruments: metrics, Feed: hub})
+	returned := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.ServeHTTP(w, r)
+		returned <- struct{}{} // every handler of the API has returned
+	}))
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/feed", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Fatalf("GET /v1/feed = %d, Close %v; want 200 and the stream taken over from net/http", resp.StatusCode, resp.Close)
+	}
+	if _, err := feed.NewDecoder(resp.Body).Next(); err != nil {
+		t.Fatalf("the stream's first event: %v", err)
+	}
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the API's handlers did not return while the stream was open")
+	}
+	if n, timed := feedRequests(t, reg); n != 0 || timed != 0 {
+		t.Errorf(`with the stream open, tegata_http_requests_total{route="GET /v1/feed",code="200"} = %v and the duration histogram's count %d, want 0 and 0`, n, timed)
+	}
+	clk.Add(time.Minute) // its maximum age
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("reading to the end of the answer: %v", err)
+	}
+	if n, timed := feedRequests(t, reg); n != 1 || timed != 1 {
+		t.Errorf(`once the stream ended, tegata_http_requests_total{route="GET /v1/feed",code="200"} = %v and the duration histogram's count %d, want 1 and 1`, n, timed)
+	}
 }
