@@ -13,6 +13,7 @@ import (
 
 	"github.com/tegata-dev/tegata/internal/clock"
 	"github.com/tegata-dev/tegata/internal/httperr"
+	"github.com/tegata-dev/tegata/internal/httpguard"
 	"github.com/tegata-dev/tegata/internal/revocation"
 )
 
@@ -75,6 +76,7 @@ type Relay struct {
 	keyHash [sha256.Size]byte
 	log     *slog.Logger
 	proxy   *relayProxy // what the relay passes to its node (relayproxy.go)
+	refused keyRefusal  // ends downstream streams once the upstream refuses the key
 
 	mu sync.Mutex
 	// rlog is the log the client appends to; gen counts its replacements.
@@ -205,6 +207,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	clientDone := make(chan error, 1)
 	go func() { clientDone <- r.client.Run(ctx) }()
 	go r.aggregate(ctx)
+	go r.watchRefusal(ctx)
 	r.follow(ctx)
 	err := <-clientDone
 	r.mu.Lock()
@@ -294,10 +297,12 @@ func (r *Relay) startHubLocked(ctx context.Context, epoch string) {
 // head >= X would miss a verifier holding a lease, licensed by one of
 // those, that names a head below X.
 func (r *Relay) licenseAt(rh *relayHub, head int64) time.Time {
-	st := r.client.State()
 	rh.licMu.Lock()
 	defer rh.licMu.Unlock()
-	rh.noteLocked(st)
+	// The state is read under the lock: one read before a reset of the
+	// log and noted after reset forgot the licences would license leases
+	// in the new log with the relay's lease in the old one.
+	rh.noteLocked(r.client.State())
 	return rh.licenceLocked(head)
 }
 
@@ -424,6 +429,17 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !r.authorized(w, req) {
 		return
 	}
+	if req.URL.Path != PositionPath {
+		// A stream, or a report stream: it ends if the upstream comes to
+		// refuse the key (relayrefused.go). The hub serves it before this
+		// returns (the relay's server detaches no stream).
+		ctx, release := r.refused.bind(req.Context())
+		defer release()
+		req = req.WithContext(ctx)
+	}
+	if req.URL.Path == Path {
+		r.awaitAhead(req) // before the checks below, which hold after it
+	}
 	h := r.Hub()
 	switch {
 	case h == nil:
@@ -452,8 +468,8 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // answers the refusal if it is not. A key the upstream refuses is refused
 // here too: the followers then say why they cannot follow.
 func (r *Relay) authorized(w http.ResponseWriter, req *http.Request) bool {
-	key, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-	if !ok || key == "" {
+	key, ok := httpguard.Bearer(req)
+	if !ok {
 		httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, "an API key is required (Authorization: Bearer)", true)
 		return false
 	}
@@ -462,7 +478,7 @@ func (r *Relay) authorized(w http.ResponseWriter, req *http.Request) bool {
 		httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, "this relay does not accept this API key", false)
 		return false
 	}
-	if st := r.client.State(); st.Refusals > 0 && errors.Is(st.RefusedErr, ErrRefused) {
+	if r.refusedUpstream(r.client.State()) {
 		httperr.Refuse(w, http.StatusUnauthorized, httperr.InvalidToken, "the relay's upstream refuses this API key", false)
 		return false
 	}

@@ -71,10 +71,15 @@ func (l *RelayLog) ApplyMany(es []revocation.Entry) (int, error) {
 // has sent every live entry up to pos (a heartbeat), and those in between
 // expired or were pruned.
 func (l *RelayLog) Advance(pos int64) {
+	now := l.clock.Now()
 	l.mu.Lock()
 	moved := pos > l.head
 	if moved {
 		l.head = pos
+	}
+	if moved && !now.Before(l.pruneAt) {
+		// A quiet log prunes too: heartbeats come when appends do not.
+		l.pruneLocked(now)
 	}
 	l.mu.Unlock()
 	if moved {
@@ -103,6 +108,11 @@ func (l *RelayLog) pruneLocked(now time.Time) {
 	}
 	clear(l.entries[len(kept):]) // keep no keys alive
 	l.entries = kept
+	if len(kept) < cap(kept)/4 {
+		// Give back the room of what expired (a bulk's, say): a slice
+		// pruned in place keeps its largest size for good.
+		l.entries = append(make([]revocation.Entry, 0, 2*len(kept)), kept...)
+	}
 }
 
 // Len returns how many entries the log holds.

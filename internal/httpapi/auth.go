@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/authority"
@@ -52,7 +51,7 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request, who access) *http
 // noKeyLimit), of a role with access. Every refusal carries the RFC 6750
 // challenge; failed guesses count against the client's address.
 func (s *server) authenticate(r *http.Request, who access) (caller, error) {
-	secret, ok := bearer(r)
+	secret, ok := httpguard.Bearer(r)
 	if !ok {
 		return caller{}, &apiError{Status: http.StatusUnauthorized, Code: httperr.InvalidRequest,
 			Description: "an API key is required: Authorization: Bearer <key>", Challenge: true, NoCredential: true}
@@ -102,14 +101,4 @@ func callerIn(ctx context.Context) caller {
 // secret.
 func actor(r *http.Request, reason string) store.Actor {
 	return store.Actor{By: "api-key:" + callerOf(r).key.Name, Reason: reason, Entity: "admin"}
-}
-
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	tok = strings.TrimLeft(tok, " ") // RFC 6750 §2.1: "Bearer" 1*SP b64token
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", false
-	}
-	return tok, true
 }

@@ -159,7 +159,7 @@ func (fs *feedStream) served() {
 // context once its handler returned, and a detached stream outlives it.
 func (s *server) openStream(w http.ResponseWriter, r *http.Request) (*http.Request, *feedStream, error) {
 	key := callerOf(r).key
-	secret, _ := bearer(r)
+	secret, _ := httpguard.Bearer(r)
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	st := &stream{key: key.ID, addr: httpguard.AddrKey(clientAddr(r, s.trusted)), cancel: cancel}
 	if err := s.streams.admit(st); err != nil {
@@ -223,7 +223,7 @@ func (s *server) reports(h http.Handler) http.HandlerFunc {
 // openReports arms what ends a report stream; it returns the request to
 // serve it with and the func that disarms it once served.
 func (s *server) openReports(r *http.Request) (*http.Request, func()) {
-	secret, _ := bearer(r)
+	secret, _ := httpguard.Bearer(r)
 	ctx, cancel := context.WithCancelCause(r.Context())
 	var aged clock.Timer
 	if age := s.streams.maxAge; age > 0 {

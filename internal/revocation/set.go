@@ -232,10 +232,11 @@ func (s *Set) sessionRevoked(sid string) bool {
 
 // Prune drops every entry whose ExpiresAt is at or before now and returns
 // how many went (but for an entry of a tegata session id or a subject
-// whose ExpiresAt is past 2106, which it keeps for good). It works one shard at a time. A shard with a few expired
-// entries deletes them in place, holding its readers for that long (a few
-// microseconds); a shard with more is rebuilt aside and swapped in, which
-// its readers do not wait for.
+// whose ExpiresAt is past 2106, which it keeps for good). It works one
+// shard at a time. A shard with a few expired entries deletes them in
+// place, holding its readers for that long (a few microseconds); a shard
+// with more is rebuilt aside and swapped in, which its readers do not wait
+// for.
 func (s *Set) Prune(now time.Time) int {
 	cut := now.Unix() // floor; expiries are whole seconds rounded up
 	// The tables of 32-bit expiries keep any instant past 2106 as 2106's

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -474,7 +475,7 @@ func TestSubjectCutoffsWhileShifted(t *testing.T) {
 	)
 	rounds := 10_000 // about 0.4 s
 	if testtime.Race {
-		rounds = 1_000
+		rounds = 300 // the race detector slows each round tenfold
 	}
 	// Keys differing only in their lowest bits share a home: the middle
 	// slot of the table.
@@ -516,6 +517,135 @@ func TestSubjectCutoffsWhileShifted(t *testing.T) {
 				sh.mu.Lock()
 				sh.beginWrite()
 				sh.subjects.Load().remove(key(j))
+				sh.endWrite()
+				sh.mu.Unlock()
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// TestSessionsWhileShifted is TestSubjectCutoffsWhileShifted for revoked
+// sessions in tegata's format (shard.hasSession).
+func TestSessionsWhileShifted(t *testing.T) {
+	const (
+		n    = 24 // sessions that go, and as many that stay
+		size = 128
+		seed = 7
+	)
+	rounds := 10_000
+	if testtime.Race {
+		rounds = 300 // the race detector slows each round tenfold
+	}
+	// Keys whose hashes share a home slot.
+	r := rand.New(rand.NewPCG(1, 2))
+	var keys [][2]uint64
+	for len(keys) < 2*n {
+		if k := [2]uint64{r.Uint64(), r.Uint64()}; hashKey(k[0], k[1], seed)&(size-1) == size/2 {
+			keys = append(keys, k)
+		}
+	}
+	has := func(sh *shard, k [2]uint64) bool { return sh.hasSession(k[0], k[1], hashKey(k[0], k[1], seed)) }
+	build := func() *shard {
+		sh := new(shard)
+		tab := newKeyTable(size, seed)
+		for _, k := range keys { // those that go first, then those that stay
+			tab.insert(k[0], k[1], hashKey(k[0], k[1], seed), math.MaxUint32)
+		}
+		sh.sessions.Store(tab)
+		return sh
+	}
+	var cur atomic.Pointer[shard]
+	cur.Store(build())
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				if k := keys[n+i%n]; !has(cur.Load(), k) { // a session that stays
+					t.Errorf("session %x not found while others are deleted, want it found", k)
+					stop.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		defer stop.Store(true)
+		for range rounds {
+			sh := build()
+			cur.Store(sh)
+			for _, k := range keys[:n] {
+				if stop.Load() {
+					return
+				}
+				sh.mu.Lock()
+				sh.beginWrite()
+				sh.sessions.Load().remove(k)
+				sh.endWrite()
+				sh.mu.Unlock()
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// TestOtherSessionsWhileShifted is TestSubjectCutoffsWhileShifted for
+// revoked sessions kept by string (shard.hasOtherSession).
+func TestOtherSessionsWhileShifted(t *testing.T) {
+	const (
+		n    = 24 // sessions that go, and as many that stay
+		size = 128
+	)
+	rounds := 10_000
+	if testtime.Race {
+		rounds = 300 // the race detector slows each round tenfold
+	}
+	seed := maphash.MakeSeed()
+	hash := func(sid string) uint64 { return maphash.String(seed, sid) }
+	// Ids whose hashes share a home slot.
+	var sids []string
+	for i := 0; len(sids) < 2*n; i++ {
+		if sid := fmt.Sprint("other-", i); hash(sid)&(size-1) == size/2 {
+			sids = append(sids, sid)
+		}
+	}
+	build := func() *shard {
+		sh := new(shard)
+		tab := newStrTable(size, seed)
+		for _, sid := range sids { // those that go first, then those that stay
+			tab.insert(&strRecord{key: sid, expires: math.MaxInt64}, hash(sid))
+		}
+		sh.otherSessions.Store(tab)
+		return sh
+	}
+	var cur atomic.Pointer[shard]
+	cur.Store(build())
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				if sid := sids[n+i%n]; !cur.Load().hasOtherSession(sid, hash(sid)) { // one that stays
+					t.Errorf("session %q not found while others are deleted, want it found", sid)
+					stop.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		defer stop.Store(true)
+		for range rounds {
+			sh := build()
+			cur.Store(sh)
+			for _, sid := range sids[:n] {
+				if stop.Load() {
+					return
+				}
+				sh.mu.Lock()
+				sh.beginWrite()
+				sh.otherSessions.Load().remove(sid)
 				sh.endWrite()
 				sh.mu.Unlock()
 			}
