@@ -98,8 +98,9 @@ verifiers and gates of its machine, which point their authority URL at it and ke
 key: a node then writes each revocation once per machine instead of once per verifier.
 Run one per machine (a DaemonSet, a host service), listening on loopback. It grants its
 verifiers no lease beyond its own, and reports to the nodes no further than every verifier
-behind it holds, so ?confirm= waits for them. It serves only the feed: verifiers still
-fetch discovery and keys from the nodes. It reads its key from TEGATA_FEED_KEY or
+behind it holds, so ?confirm= waits for them. Besides the feed it passes on only
+discovery, the key set and introspection, to the node it follows, and refuses any other
+request (a web gate follows the nodes directly). It reads its key from TEGATA_FEED_KEY or
 --key-file, and accepts only requests that carry the same key. /readyz answers 200 once it
 has caught up and holds a lease. See docs/feed-protocol.md (Relays) and docs/scale.md.`,
 		env: []string{

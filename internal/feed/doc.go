@@ -116,8 +116,11 @@
 // # Concurrency
 //
 // A Hub runs one tailer goroutine (Run), one goroutine per stream
-// (ServeHTTP) and one per report stream (ServeReports), and, per batch
-// the tailer reads, up to GOMAXPROCS fan-out workers, which it waits for;
+// (ServeHTTP's, or one it starts for a stream that detaches from its
+// handler, see ServeHTTP) and one more reading each connection a stream
+// took over, one per report stream (ServeReports), one reading the
+// Source's head for opening streams while any wait, and, per batch the
+// tailer reads, up to GOMAXPROCS fan-out workers, which it waits for;
 // neither the tailer nor a worker ever waits for a connection. Run
 // returns once the streams that took their connection over have ended.
 // A Client runs in one goroutine (Run) and calls Apply and Reset from it,

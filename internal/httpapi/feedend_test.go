@@ -49,7 +49,7 @@ func (b *lockedBuffer) String() string {
 // net/http, which ends an answer only once every handler returned.
 func TestFeedStreamEndDoneBeforeItsClientSeesIt(t *testing.T) {
 	ctx := context.Background()
-	a, key, hub := startFeedHub(t)
+	a, key, hub, _ := startFeedHub(t, feed.HubConfig{})
 
 	clk := testtime.NewClock(time.Unix(1_800_000_000, 0))
 	reg := prometheus.NewRegistry()
@@ -107,9 +107,55 @@ func TestFeedStreamEndDoneBeforeItsClientSeesIt(t *testing.T) {
 	}
 }
 
-// startFeedHub starts a feed hub on a SQLite store, and returns the
-// store's authority and a feed API key of it.
-func startFeedHub(t *testing.T) (*authority.Authority, string, *feed.Hub) {
+// TestFeedStreamOnNetHTTPEndsWithItsClient: a feed stream that net/http
+// serves to the end (TLS here, HTTP/2 alike) ends as soon as its client
+// goes away, freeing its place under the caps, though it writes nothing
+// (no heartbeat falls due on the hub's stopped clock): its context
+// follows the request's, which net/http ends when the client leaves.
+func TestFeedStreamOnNetHTTPEndsWithItsClient(t *testing.T) {
+	clk := testtime.NewClock(time.Unix(1_800_000_000, 0))
+	a, key, hub, stopHub := startFeedHub(t, feed.HubConfig{Clock: clk})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewTLSServer(httpapi.New(a, httpapi.Config{Logger: quiet, Clock: clk,
+		Limits: httpapi.Limits{FeedStreamsPerKey: 1}, Feed: hub}))
+	// The hub's stop ends a stream the test failed to see end, which
+	// Close waits for.
+	t.Cleanup(func() { stopHub(); srv.Close() })
+	get := func(ctx context.Context) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/feed", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		return srv.Client().Do(req)
+	}
+	ctx, leave := context.WithCancel(context.Background())
+	resp, err := get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("GET /v1/feed over TLS = %d, Close %v; want 200 on net/http's path", resp.StatusCode, resp.Close)
+	}
+	if _, err := feed.NewDecoder(resp.Body).Next(); err != nil {
+		t.Fatalf("the stream's first event: %v", err)
+	}
+	leave()
+	resp.Body.Close()
+	testtime.EventuallyTrue(t, 10*time.Second, "a second stream under a cap of one, once the first one's client left", func() bool {
+		resp, err := get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// startFeedHub starts a feed hub with cfg on a SQLite store until the
+// test ends or stop is called, and returns the store's authority and a
+// feed API key of it.
+func startFeedHub(t *testing.T, cfg feed.HubConfig) (a *authority.Authority, key string, hub *feed.Hub, stop func()) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/t.db")
@@ -117,20 +163,22 @@ func startFeedHub(t *testing.T) (*authority.Authority, string, *feed.Hub) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	a, err := authority.New(ctx, st, bytes.Repeat([]byte{5}, authority.MasterKeySize), authority.Config{Issuer: "https://auth.test"})
+	a, err = authority.New(ctx, st, bytes.Repeat([]byte{5}, authority.MasterKeySize), authority.Config{Issuer: "https://auth.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := authority.NewAPIKey()
+	key = authority.NewAPIKey()
 	if err := a.EnsureAPIKey(ctx, "feed-key", key, authority.RoleFeed, false); err != nil {
 		t.Fatal(err)
 	}
-	hub := feed.NewHub(st, feed.HubConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	hub = feed.NewHub(st, cfg)
 	hubCtx, stopHub := context.WithCancel(ctx)
 	ran := make(chan error, 1)
 	go func() { ran <- hub.Run(hubCtx) }()
-	t.Cleanup(func() { stopHub(); <-ran })
-	return a, key, hub
+	stop = sync.OnceFunc(func() { stopHub(); <-ran })
+	t.Cleanup(stop)
+	return a, key, hub, stop
 }
 
 // feedRequests returns the count of GET /v1/feed answered 200 and the
@@ -169,7 +217,7 @@ func feedRequests(t *testing.T, reg *prometheus.Registry) (requests float64, tim
 // handlers return at its end: not as they return, which is at its start.
 func TestDetachedFeedStreamCountedAtItsEnd(t *testing.T) {
 	ctx := context.Background()
-	a, key, hub := startFeedHub(t)
+	a, key, hub, _ := startFeedHub(t, feed.HubConfig{})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	clk := testtime.NewClock(time.Unix(1_800_000_000, 0))
