@@ -31,3 +31,14 @@ func (h *Hub) FanOutRests() int64 { return h.fanRests.Load() }
 // SafeScans returns how many times the hub has looked at every follower's
 // record to work out how far all are safe.
 func (h *Hub) SafeScans() uint64 { return h.fl.scans.Load() }
+
+// LogSubscribers returns how many wait on the relay's log: its hub, and
+// the streams held until the log reaches their position.
+func (r *Relay) LogSubscribers() int {
+	r.mu.Lock()
+	l := r.rlog
+	r.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.subs)
+}

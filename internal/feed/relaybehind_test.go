@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,9 +57,12 @@ type pausedBody struct {
 	p *pausable
 }
 
+// Read holds what it read while paused: a read under way when the pause
+// began must not deliver what the node sends after it.
 func (b pausedBody) Read(buf []byte) (int, error) {
+	n, err := b.ReadCloser.Read(buf)
 	b.p.wait()
-	return b.ReadCloser.Read(buf)
+	return n, err
 }
 
 // TestRelayBehindHoldsAFollowerAhead: a follower comes to a relay from a
@@ -75,39 +78,59 @@ func TestRelayBehindHoldsAFollowerAhead(t *testing.T) {
 	hub := startHub(t, up, feed.HubConfig{})
 	srv := serve(t, keyed("k", positionMux(hub)))
 	p := &pausable{}
-	t.Cleanup(p.unpause)
 	relay := feed.NewRelay(feed.RelayConfig{URLs: []string{srv.URL}, APIKey: "k", Host: "test", Heartbeat: 50 * time.Millisecond,
 		HTTPClient: &http.Client{Transport: p}, Logger: testLogger()})
-	arrived := make(chan struct{}, 1)
-	rs := runRelay(t, relay, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path == feed.Path {
-			arrived <- struct{}{}
-		}
-		relay.ServeHTTP(w, req)
-	}))
+	rs := runRelay(t, relay, relay)
+	t.Cleanup(p.unpause) // before the relay's: its client reads through p
 	waitFor(t, "the relay to reach 5", func() bool { return relay.Ready() == nil && relay.Hub().Head() == 5 })
 	p.pause()
-	up.appendN(2, live) // the node is at 7, the relay at 5
-	got := make(chan feed.Event, 1)
-	go func() {
-		resp, d := open(t, rs.URL+feed.Path, map[string]string{"Authorization": "Bearer k",
-			"Last-Event-ID": strconv.Itoa(7)})
-		if resp.StatusCode != http.StatusOK {
-			got <- feed.Event{Type: "status " + resp.Status}
-			return
+	up.appendN(2, live) // the node is at 7, the relay stays at 5
+	base := relay.LogSubscribers()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 1)
+	go func() { got <- firstEvent(ctx, rs.URL+feed.Path, "7") }()
+	// Held, the stream waits on the relay's log; answered, it was not.
+	var first string
+	waitFor(t, "the stream to be held or answered", func() bool {
+		select {
+		case first = <-got:
+			return true
+		default:
+			return relay.LogSubscribers() > base
 		}
-		ev, err := d.Next()
-		if err != nil {
-			ev.Type = "error " + err.Error()
-		}
-		got <- ev
-	}()
-	<-arrived
-	p.unpause()
-	ev := <-got
-	if ev.Type == feed.EventReset || ev.Type != feed.EventHeartbeat {
-		t.Fatalf("the first event to a follower at 7 from a relay at 5 catching up = %q %s, want a heartbeat (no reset)", ev.Type, ev.Data)
+	})
+	if first == "" {
+		p.unpause()
+		first = <-got
 	}
+	if !strings.HasPrefix(first, feed.EventHeartbeat+" ") {
+		t.Fatalf("the first event to a follower at 7 from a relay at 5 = %s, want a heartbeat once the relay caught up (no reset)", first)
+	}
+}
+
+// firstEvent opens a stream at url with the key k after pos and returns
+// its first event's type and data, or what went wrong.
+func firstEvent(ctx context.Context, url, pos string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err.Error()
+	}
+	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("Last-Event-ID", pos)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return resp.Status
+	}
+	ev, err := feed.NewDecoder(resp.Body).Next()
+	if err != nil {
+		return err.Error()
+	}
+	return ev.Type + " " + string(ev.Data)
 }
 
 // runRelay runs r until the test ends and serves h.
