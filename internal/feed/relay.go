@@ -79,6 +79,8 @@ type Relay struct {
 	refused keyRefusal  // ends downstream streams once the upstream refuses the key
 	// askKick wakes aggregate when the client hears an ask.
 	askKick chan struct{}
+	// behind is aggregate's: the followers its last look found behind.
+	behind lagging
 
 	mu sync.Mutex
 	// rlog is the log the client appends to; gen counts its replacements.
@@ -420,31 +422,57 @@ func (r *Relay) aggregate(ctx context.Context) {
 	}
 }
 
-// look works out how far rh's followers are safe when an ask waits or the
-// sweep is due (moving it on), and has the client report if that
-// answers the ask. It returns when to look again at the latest and
-// whether it looked.
+// look works out whether rh's followers are safe up to the position an
+// ask waits for, and has the client report once they are; it also drops
+// the records of followers silent past their bound when the sweep is due
+// (moving it on). It returns when to look again at the latest and whether
+// it looked.
+//
+// The followers behind at one look are the only ones the next need
+// visit: a follower's position only rises, and time only makes more of
+// them safe. Those made since (their floor, the hub's head then, may be
+// below the ask) and anything else the short look misses, the full look
+// that follows once none of them is behind finds: it alone has the client
+// report, and the report's position is the hub's Safe, which visits every
+// record.
 func (r *Relay) look(rh *relayHub, sweep *time.Time) (time.Time, bool) {
 	asked, waiting := r.client.askWaiting()
 	now := r.cfg.Clock.Now()
-	if !waiting && now.Before(*sweep) {
-		return *sweep, false
-	}
 	if !now.Before(*sweep) {
 		*sweep = now.Add(r.cfg.StaleAfter)
+		rh.hub.Safe()
 	}
-	safe, _, soonest := rh.hub.Safe()
 	if !waiting {
-		return *sweep, true
+		return *sweep, false
 	}
-	if safe >= asked {
+	b := &r.behind
+	if b.hub == rh && b.asked == asked && len(b.rs) > 0 {
+		var soonest time.Time
+		if b.rs, soonest = rh.hub.behind(b.rs, asked); len(b.rs) > 0 {
+			return earliest(soonest, *sweep), true
+		}
+	}
+	rs, soonest := rh.hub.behind(nil, asked)
+	*b = lagging{hub: rh, asked: asked, rs: rs}
+	if len(rs) == 0 && rh.hub.Head() >= asked {
 		r.client.ReportIfDue()
-		return *sweep, true
 	}
-	if !soonest.IsZero() && soonest.Before(*sweep) {
-		return soonest, true
+	return earliest(soonest, *sweep), true
+}
+
+// lagging are the followers of hub found behind the position asked.
+type lagging struct {
+	hub   *relayHub
+	asked int64
+	rs    []*record
+}
+
+// earliest returns the earlier of t (zero: none) and u.
+func earliest(t, u time.Time) time.Time {
+	if !t.IsZero() && t.Before(u) {
+		return t
 	}
-	return *sweep, true
+	return u
 }
 
 // waitChange waits for changed or swapped to close, or for next (zero:
