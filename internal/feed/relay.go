@@ -383,10 +383,10 @@ func (r *Relay) ask(pos int64) {
 }
 
 // aggregateSpacing is the least time between two looks at how far the
-// followers are safe while an ask waits. Each look visits every record,
-// and the reports that answer an ask come together, a few hundred per
-// relay within milliseconds: a look at each would cost the relay a
-// scan per follower per confirmation.
+// followers are safe while an ask waits: the reports that answer an ask
+// come together, a few hundred per relay within milliseconds, and a look
+// at each would cost the relay a visit of every follower behind (see
+// look) per report.
 const aggregateSpacing = 2 * time.Millisecond
 
 // aggregate has the client report once its followers' safe position has
@@ -428,13 +428,13 @@ func (r *Relay) aggregate(ctx context.Context) {
 // (moving it on). It returns when to look again at the latest and whether
 // it looked.
 //
-// The followers behind at one look are the only ones the next need
-// visit: a follower's position only rises, and time only makes more of
-// them safe. Those made since (their floor, the hub's head then, may be
-// below the ask) and anything else the short look misses, the full look
-// that follows once none of them is behind finds: it alone has the client
-// report, and the report's position is the hub's Safe, which visits every
-// record.
+// A look visits only the followers the last one found behind, while any
+// of them is: followers report rising positions, and time only makes more
+// of them safe, so the ask cannot be answered before those have caught
+// up. Once none is, a look visits every record, which finds those this
+// missed (made since, with a floor below the ask; a follower that went
+// back): it alone has the client report, and the report's position is
+// the hub's Safe, which visits every record again.
 func (r *Relay) look(rh *relayHub, sweep *time.Time) (time.Time, bool) {
 	asked, waiting := r.client.askWaiting()
 	now := r.cfg.Clock.Now()
