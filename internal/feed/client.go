@@ -139,7 +139,8 @@ type Client struct {
 	// Call ReportIfDue when its answer may have risen. Nil: Position.
 	Reported func(State) int64
 	// OnAsk, when set, is called from Run's goroutine with the position of
-	// every ask the client hears, before it answers it.
+	// every ask the client hears, before it answers it (and once
+	// askWaiting says it waits).
 	OnAsk func(pos int64)
 
 	running atomic.Bool
@@ -832,14 +833,18 @@ func (s *follower) ask(data []byte, now time.Time) error {
 		return fmt.Errorf("feed: malformed ask: %w", err)
 	}
 	s.c.update(func(st *State) { st.LastHeard = now })
+	// The ask is noted before OnAsk: whoever OnAsk wakes finds it waiting
+	// (AskWaiting).
+	r := s.rep
+	fresh := r != nil && a.Position > r.asked.Load()
+	if fresh {
+		r.asked.Store(a.Position)
+	}
 	if s.c.OnAsk != nil {
 		s.c.OnAsk(a.Position)
 	}
-	if r := s.rep; r != nil && a.Position > r.asked.Load() {
-		r.asked.Store(a.Position)
-		if !r.answerAsk() {
-			s.reportIfDue()
-		}
+	if fresh && !r.answerAsk() {
+		s.reportIfDue()
 	}
 	return nil
 }

@@ -272,6 +272,18 @@ func (c *Client) ReportIfDue() {
 	}
 }
 
+// askWaiting returns the position the current stream was last asked for
+// and whether it waits for the client's report: it is above what the
+// client reported on the stream (anything, before its first report).
+func (c *Client) askWaiting() (int64, bool) {
+	r := c.reporting.Load()
+	if r == nil {
+		return 0, false
+	}
+	a := r.asked.Load()
+	return a, a > max(r.reported.Load(), 0)
+}
+
 // position is the position the client reports at st: Reported's, or
 // st.Position.
 func (c *Client) position(st State) int64 {

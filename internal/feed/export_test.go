@@ -27,3 +27,7 @@ func (h *Hub) ParkedStreams() int {
 // FanOutRests returns how many writes of the fan-out left a rest to the
 // stream's goroutine.
 func (h *Hub) FanOutRests() int64 { return h.fanRests.Load() }
+
+// SafeScans returns how many times the hub has looked at every follower's
+// record to work out how far all are safe.
+func (h *Hub) SafeScans() uint64 { return h.fl.scans.Load() }

@@ -303,6 +303,8 @@ type followers struct {
 	// after a record's: reports mark records under the read lock.
 	dirtyMu sync.Mutex
 	dirty   []*record
+	// scans counts the looks at every record (scanSafe), for the tests.
+	scans atomic.Uint64
 }
 
 // markLocked puts r on the list of records whose stored copy is out of
@@ -644,6 +646,7 @@ func (fs *followers) safe(head int64, now time.Time) (int64, time.Time) {
 // go on meanwhile. It returns the records silent past their bound, which
 // safe drops.
 func (fs *followers) scanSafe(head int64, now time.Time) (safe int64, next time.Time, dead []string) {
+	fs.scans.Add(1)
 	fs.mu.RLock()
 	defer fs.mu.RUnlock()
 	safe = head

@@ -77,6 +77,8 @@ type Relay struct {
 	log     *slog.Logger
 	proxy   *relayProxy // what the relay passes to its node (relayproxy.go)
 	refused keyRefusal  // ends downstream streams once the upstream refuses the key
+	// askKick wakes aggregate when the client hears an ask.
+	askKick chan struct{}
 
 	mu sync.Mutex
 	// rlog is the log the client appends to; gen counts its replacements.
@@ -156,7 +158,7 @@ func NewRelay(cfg RelayConfig) *Relay {
 		cfg.Logger = slog.Default()
 	}
 	r := &Relay{cfg: cfg, keyHash: sha256.Sum256([]byte(cfg.APIKey)), log: cfg.Logger,
-		rlog: NewRelayLog(cfg.Grace, cfg.Clock), swapped: make(chan struct{})}
+		rlog: NewRelayLog(cfg.Grace, cfg.Clock), swapped: make(chan struct{}), askKick: make(chan struct{}, 1)}
 	r.client = &Client{
 		URLs: cfg.URLs, APIKey: cfg.APIKey, HTTPClient: cfg.HTTPClient, Clock: cfg.Clock, Logger: cfg.Logger,
 		ApplyMany: r.applyMany, Reset: r.reset, Reported: r.reported, OnAsk: r.ask,
@@ -366,32 +368,83 @@ func (r *Relay) reported(st State) int64 {
 	return safe
 }
 
-// ask is the client's OnAsk: the followers are asked too.
+// ask is the client's OnAsk: the followers are asked too, and aggregate
+// looks at them.
 func (r *Relay) ask(pos int64) {
 	if rh := r.hub(); rh != nil {
 		rh.hub.Ask(pos)
 	}
+	select {
+	case r.askKick <- struct{}{}:
+	default:
+	}
 }
 
-// aggregate has the client report whenever its followers' safe position
-// may have risen (a report, a head, a follower gone silent past its
-// bound), until ctx ends.
+// aggregateSpacing is the least time between two looks at how far the
+// followers are safe while an ask waits. Each look visits every record,
+// and the reports that answer an ask come together, a few hundred per
+// relay within milliseconds: a look at each would cost the relay a
+// scan per follower per confirmation.
+const aggregateSpacing = 2 * time.Millisecond
+
+// aggregate has the client report once its followers' safe position has
+// reached the position an upstream ask waits for (their reports raise it,
+// as do a head and time: a follower gone silent past its bound), until
+// ctx ends. With no ask waiting there is nothing to report, and it looks
+// only once per staleness bound, which drops the records of followers
+// silent past theirs.
 func (r *Relay) aggregate(ctx context.Context) {
+	sweep := r.cfg.Clock.Now().Add(r.cfg.StaleAfter)
+	var lookedAt time.Time // wall clock: the spacing spares CPU, it decides nothing
 	for {
 		r.mu.Lock()
 		rh, swapped := r.cur, r.swapped
 		r.mu.Unlock()
-		var changed <-chan struct{}
-		var next time.Time
+		var (
+			changed <-chan struct{}
+			next    time.Time // zero: no timer, only a hub to come
+			looked  bool
+		)
 		if rh != nil {
 			changed = rh.hub.FollowersChanged()
-			_, _, next = rh.hub.Safe()
+			next, looked = r.look(rh, &sweep)
+		} else {
+			r.client.ReportIfDue() // the log's head stands for the hub's (reported)
 		}
-		r.client.ReportIfDue()
-		if !r.waitChange(ctx, changed, swapped, next) {
+		if looked {
+			lookedAt = time.Now()
+		}
+		if !r.waitChange(ctx, changed, swapped, next) || !sleep(ctx, aggregateSpacing-time.Since(lookedAt)) {
 			return
 		}
 	}
+}
+
+// look works out how far rh's followers are safe when an ask waits or the
+// sweep is due (moving it on), and has the client report if that
+// answers the ask. It returns when to look again at the latest and
+// whether it looked.
+func (r *Relay) look(rh *relayHub, sweep *time.Time) (time.Time, bool) {
+	asked, waiting := r.client.askWaiting()
+	now := r.cfg.Clock.Now()
+	if !waiting && now.Before(*sweep) {
+		return *sweep, false
+	}
+	if !now.Before(*sweep) {
+		*sweep = now.Add(r.cfg.StaleAfter)
+	}
+	safe, _, soonest := rh.hub.Safe()
+	if !waiting {
+		return *sweep, true
+	}
+	if safe >= asked {
+		r.client.ReportIfDue()
+		return *sweep, true
+	}
+	if !soonest.IsZero() && soonest.Before(*sweep) {
+		return soonest, true
+	}
+	return *sweep, true
 }
 
 // waitChange waits for changed or swapped to close, or for next (zero:
@@ -408,6 +461,7 @@ func (r *Relay) waitChange(ctx context.Context, changed, swapped <-chan struct{}
 		return false
 	case <-changed:
 	case <-swapped:
+	case <-r.askKick:
 	case <-wake:
 	}
 	return true

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tegata-dev/tegata/internal/feed"
+	"github.com/tegata-dev/tegata/internal/revocation"
 	"github.com/tegata-dev/tegata/internal/testtime"
 )
 
@@ -123,5 +124,107 @@ func TestRelayWithoutLeaseOpensNoStream(t *testing.T) {
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Errorf("a stream (named %v) from the relay past its lease = %d, want 503 with Retry-After", named, resp.StatusCode)
 		}
+	}
+}
+
+// TestRelayLooksAtFollowersOnlyForAnAsk: the relay works out how far its
+// followers are safe (a look at every record) only while an ask from
+// upstream waits for them: a head that moves with no ask waiting costs
+// it no look, however often it moves. Then an ask is still answered.
+func TestRelayLooksAtFollowersOnlyForAnAsk(t *testing.T) {
+	t.Parallel()
+	up := newMemLog()
+	up.appendN(5, live)
+	hub := startHub(t, up, feed.HubConfig{Heartbeat: time.Hour})
+	srv := serve(t, keyed("k", positionMux(hub)))
+	clk := testtime.NewClock(t0)
+	relay, rs := stoppedRelay(t, clk, srv.URL)
+	waitFor(t, "the relay to be ready", func() bool { return relay.Ready() == nil })
+	c := &feed.Client{URLs: []string{rs.URL}, APIKey: "k", Clock: clk, IdleTimeout: time.Hour,
+		Follower: &feed.Follower{ID: "behind", StaleAfter: 10 * time.Second}}
+	startClient(t, c)
+	waitFor(t, "the follower's lease from the relay", func() bool {
+		st := c.State()
+		return st.Position == 5 && st.FreshUntil.After(clk.Now())
+	})
+	rhub := relay.Hub()
+	before := rhub.SafeScans()
+	const moves = 20
+	for i := int64(1); i <= moves; i++ {
+		up.appendN(1, live)
+		waitFor(t, "the relay's hub to reach the entry", func() bool { return rhub.Head() == 5+i })
+		waitFor(t, "the follower to apply the entry", func() bool { return c.State().Position == 5+i })
+	}
+	if n := rhub.SafeScans() - before; n >= moves/2 {
+		t.Errorf("the relay looked at its followers %d times while its hub's head moved %d times with no ask, want fewer than %d", n, moves, moves/2)
+	}
+	up.appendN(1, live)
+	hub.Ask(6 + moves)
+	waitFor(t, "the relay's answer to the ask", func() bool {
+		f, ok := relayRecord(hub)
+		return ok && f.Position == 6+moves
+	})
+}
+
+// TestRelayAnswersAskOnceSilentFollowerLapses: an ask that waits on a
+// follower gone silent is answered once time alone passes the follower's
+// bound, with no report or head to wake the relay: before the relay's
+// own lease needs renewing (its bound is longer), so no renewal carries
+// the answer either.
+func TestRelayAnswersAskOnceSilentFollowerLapses(t *testing.T) {
+	t.Parallel()
+	up := newMemLog()
+	up.appendN(5, live)
+	hub := startHub(t, up, feed.HubConfig{Heartbeat: time.Hour})
+	// The answer must come on the stream the relay was asked on: a new
+	// stream's first report would carry it too.
+	var opened atomic.Int32
+	mux := positionMux(hub)
+	srv := serve(t, keyed("k", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == feed.Path {
+			opened.Add(1)
+		}
+		mux.ServeHTTP(w, r)
+	})))
+	clk := testtime.NewClock(t0)
+	relay, rs := stoppedRelay(t, clk, srv.URL)
+	waitFor(t, "the relay to be ready", func() bool { return relay.Ready() == nil })
+	const bound = 2 * time.Second
+	c := &feed.Client{URLs: []string{rs.URL}, APIKey: "k", Clock: clk, IdleTimeout: time.Hour, Logger: testLogger(),
+		Apply:    func(revocation.Entry) error { return nil },
+		Follower: &feed.Follower{ID: "behind", StaleAfter: bound}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitFor(t, "the follower's lease from the relay", func() bool {
+		st := c.State()
+		return st.Position == 5 && st.FreshUntil.After(clk.Now())
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Client.Run() = %v, want nil", err)
+	}
+	rhub := relay.Hub()
+	up.appendN(1, live)
+	hub.Ask(6)
+	waitFor(t, "the relay's hub to reach 6", func() bool { return rhub.Head() == 6 })
+	// A stream opened now (another follower, safe from its start) makes the
+	// relay look once more, at 6: the look that must arm its timer.
+	scans := rhub.SafeScans()
+	resp, _ := open(t, rs.URL+feed.Path, map[string]string{"Authorization": "Bearer k",
+		"Tegata-Verifier": "id=other&stale_after_ms=10000"})
+	defer resp.Body.Close()
+	waitFor(t, "the relay to look at its followers for the ask", func() bool { return rhub.SafeScans() > scans })
+	if f, ok := relayRecord(hub); !ok || f.Position >= 6 {
+		t.Fatalf("the relay's record = %+v (found %v), want it below 6 while its follower holds 5", f, ok)
+	}
+	streams := opened.Load()
+	clk.Add(bound + time.Millisecond)
+	waitFor(t, "the relay's answer to the ask once its follower's bound has passed", func() bool {
+		f, ok := relayRecord(hub)
+		return ok && f.Position == 6 || opened.Load() != streams
+	})
+	if n := opened.Load(); n != streams {
+		t.Fatalf("the relay opened %d more streams before it answered the ask, want it answered on its stream", n-streams)
 	}
 }
