@@ -834,7 +834,7 @@ func (s *follower) ask(data []byte, now time.Time) error {
 	}
 	s.c.update(func(st *State) { st.LastHeard = now })
 	// The ask is noted before OnAsk: whoever OnAsk wakes finds it waiting
-	// (AskWaiting).
+	// (askWaiting).
 	r := s.rep
 	fresh := r != nil && a.Position > r.asked.Load()
 	if fresh {

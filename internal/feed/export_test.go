@@ -28,9 +28,10 @@ func (h *Hub) ParkedStreams() int {
 // stream's goroutine.
 func (h *Hub) FanOutRests() int64 { return h.fanRests.Load() }
 
-// SafeScans returns how many times the hub has looked at every follower's
-// record to work out how far all are safe.
-func (h *Hub) SafeScans() uint64 { return h.fl.scans.Load() }
+// Looks returns how many times the hub has looked at its followers'
+// records to work out how far they are safe (all of them, or those
+// behind).
+func (h *Hub) Looks() uint64 { return h.fl.looks.Load() }
 
 // LogSubscribers returns how many wait on the relay's log: its hub, and
 // the streams held until the log reaches their position.

@@ -303,8 +303,9 @@ type followers struct {
 	// after a record's: reports mark records under the read lock.
 	dirtyMu sync.Mutex
 	dirty   []*record
-	// scans counts the looks at every record (scanSafe), for the tests.
-	scans atomic.Uint64
+	// looks counts the looks at the records (scanSafe, behind), for the
+	// tests.
+	looks atomic.Uint64
 }
 
 // markLocked puts r on the list of records whose stored copy is out of
@@ -646,7 +647,7 @@ func (fs *followers) safe(head int64, now time.Time) (int64, time.Time) {
 // go on meanwhile. It returns the records silent past their bound, which
 // safe drops.
 func (fs *followers) scanSafe(head int64, now time.Time) (safe int64, next time.Time, dead []string) {
-	fs.scans.Add(1)
+	fs.looks.Add(1)
 	fs.mu.RLock()
 	defer fs.mu.RUnlock()
 	safe = head
@@ -679,6 +680,51 @@ func (fs *followers) scanSafe(head int64, now time.Time) (safe int64, next time.
 	return safe, next, dead
 }
 
+// behind returns the live records among rs (every record when rs is nil)
+// not yet safe up to x at now (see safe), and the earliest instant after
+// now at which time alone may make one of them so (zero if none). Records
+// of rs no longer in the registry are left out: dropped (silent past
+// their bound) or of a replaced log. It looks at rs alone: the records
+// behind at one look are the only ones a later look need visit again,
+// but for those made since (see Relay.look).
+func (fs *followers) behind(rs []*record, x int64, now time.Time) ([]*record, time.Time) {
+	fs.looks.Add(1)
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	var (
+		out  []*record
+		next time.Time
+		hs   historyScan
+	)
+	visit := func(r *record) {
+		r.mu.Lock()
+		live, pos, heard, stale := r.live(now), r.Position, r.Heard, r.StaleAfter
+		r.mu.Unlock()
+		y := max(pos, r.floor, hs.at(&fs.hist, now, stale))
+		if !live || y >= x {
+			return
+		}
+		out = append(out, r)
+		for _, t := range []time.Time{heard.Add(stale + time.Nanosecond), hs.passedPlus(&fs.hist, y, stale)} {
+			if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
+		}
+	}
+	if rs == nil {
+		for _, r := range fs.m {
+			visit(r)
+		}
+		return out, next
+	}
+	for _, r := range rs {
+		if r.ID != "" && fs.m[r.ID] == r {
+			visit(r)
+		}
+	}
+	return out, next
+}
+
 // historyScan remembers the last answers of history.at and passed during
 // one scan, in which the history does not change.
 type historyScan struct {
@@ -706,6 +752,16 @@ func (s *historyScan) passed(h *history, x int64) (time.Time, bool) {
 		s.x, s.passedSeen = x, true
 	}
 	return s.passedAt, s.passedOK
+}
+
+// passedPlus is when time alone makes x safe by the head's history for a
+// follower with bound stale (zero if the head has not passed x).
+func (s *historyScan) passedPlus(h *history, x int64, stale time.Duration) time.Time {
+	t, ok := s.passed(h, x)
+	if !ok {
+		return time.Time{}
+	}
+	return t.Add(stale + time.Nanosecond)
 }
 
 // state returns r's state, taken under its mutex; the registry's read

@@ -407,3 +407,46 @@ func testTakeChanged(t *testing.T, shared bool) {
 		}
 	}
 }
+
+// TestBehind: the followers not yet safe up to x are those safe finds
+// below x; a later look at them alone leaves out those that caught up,
+// went silent past their bound or were dropped, and tells when time alone
+// frees the rest.
+func TestBehind(t *testing.T) {
+	t.Parallel()
+	const stale = 10 * time.Second
+	fs := newFollowers(followerLimits{})
+	fs.replaced(2)
+	mustReport(t, fs, fol("a", stale), 2, 2, at(0))
+	mustReport(t, fs, fol("b", stale), 2, 2, at(0))
+	mustReport(t, fs, fol("c", 3*time.Second), 2, 2, at(0))
+	fs.advanced(5, at(1))
+	mustConnect(t, fs, fol("late", stale), 0, 5, at(1)) // floor 5
+	ids := func(rs []*record) map[string]bool {
+		m := map[string]bool{}
+		for _, r := range rs {
+			m[r.ID] = true
+		}
+		return m
+	}
+	rs, next := fs.behind(nil, 5, at(1))
+	if got := ids(rs); len(got) != 3 || !got["a"] || !got["b"] || !got["c"] {
+		t.Fatalf("behind(nil, 5) = %v, want a, b, c", got)
+	}
+	if want := at(3).Add(time.Nanosecond); !next.Equal(want) {
+		t.Errorf("behind(nil, 5) next = %s, want %s (c silent past its bound)", next.Sub(h0), want.Sub(h0))
+	}
+	mustReport(t, fs, fol("a", stale), 5, 5, at(2))
+	rs, _ = fs.behind(rs, 5, at(2))
+	if got := ids(rs); len(got) != 2 || !got["b"] || !got["c"] {
+		t.Fatalf("behind(a, b, c) after a reported 5 = %v, want b, c", got)
+	}
+	rs, _ = fs.behind(rs, 5, at(3.5))
+	if got := ids(rs); len(got) != 1 || !got["b"] {
+		t.Fatalf("behind(b, c) at 3.5s = %v, want b (c silent past its bound)", got)
+	}
+	fs.replaced(0)
+	if rs, _ = fs.behind(rs, 5, at(3.5)); len(rs) != 0 {
+		t.Errorf("behind(b) after the log was replaced = %v, want none (b's record is gone)", ids(rs))
+	}
+}

@@ -288,6 +288,13 @@ func (h *Hub) Safe() (safe, head int64, next time.Time) {
 	return safe, head, next
 }
 
+// behind returns the followers among rs (all when rs is nil) not yet
+// safe up to x, and the earliest instant at which time alone may make one
+// of them so (zero if none). See followers.behind.
+func (h *Hub) behind(rs []*record, x int64) ([]*record, time.Time) {
+	return h.fl.behind(rs, x, h.cfg.Clock.Now())
+}
+
 // FollowerCount returns how many followers Followers would return.
 func (h *Hub) FollowerCount() int {
 	n, _ := h.fl.count(h.cfg.Clock.Now())

@@ -79,6 +79,8 @@ type Relay struct {
 	refused keyRefusal  // ends downstream streams once the upstream refuses the key
 	// askKick wakes aggregate when the client hears an ask.
 	askKick chan struct{}
+	// behind is aggregate's: the followers its last look found behind.
+	behind lagging
 
 	mu sync.Mutex
 	// rlog is the log the client appends to; gen counts its replacements.
@@ -381,10 +383,10 @@ func (r *Relay) ask(pos int64) {
 }
 
 // aggregateSpacing is the least time between two looks at how far the
-// followers are safe while an ask waits. Each look visits every record,
-// and the reports that answer an ask come together, a few hundred per
-// relay within milliseconds: a look at each would cost the relay a
-// scan per follower per confirmation.
+// followers are safe while an ask waits: the reports that answer an ask
+// come together, a few hundred per relay within milliseconds, and a look
+// at each would cost the relay a visit of every follower behind (see
+// look) per report.
 const aggregateSpacing = 2 * time.Millisecond
 
 // aggregate has the client report once its followers' safe position has
@@ -420,31 +422,57 @@ func (r *Relay) aggregate(ctx context.Context) {
 	}
 }
 
-// look works out how far rh's followers are safe when an ask waits or the
-// sweep is due (moving it on), and has the client report if that
-// answers the ask. It returns when to look again at the latest and
-// whether it looked.
+// look works out whether rh's followers are safe up to the position an
+// ask waits for, and has the client report once they are; it also drops
+// the records of followers silent past their bound when the sweep is due
+// (moving it on). It returns when to look again at the latest and whether
+// it looked.
+//
+// A look visits only the followers the last one found behind, while any
+// of them is: followers report rising positions, and time only makes more
+// of them safe, so the ask cannot be answered before those have caught
+// up. Once none is, a look visits every record, which finds those this
+// missed (made since, with a floor below the ask; a follower that went
+// back): it alone has the client report, and the report's position is
+// the hub's Safe, which visits every record again.
 func (r *Relay) look(rh *relayHub, sweep *time.Time) (time.Time, bool) {
 	asked, waiting := r.client.askWaiting()
 	now := r.cfg.Clock.Now()
-	if !waiting && now.Before(*sweep) {
-		return *sweep, false
-	}
 	if !now.Before(*sweep) {
 		*sweep = now.Add(r.cfg.StaleAfter)
+		rh.hub.Safe()
 	}
-	safe, _, soonest := rh.hub.Safe()
 	if !waiting {
-		return *sweep, true
+		return *sweep, false
 	}
-	if safe >= asked {
+	b := &r.behind
+	if b.hub == rh && b.asked == asked && len(b.rs) > 0 {
+		var soonest time.Time
+		if b.rs, soonest = rh.hub.behind(b.rs, asked); len(b.rs) > 0 {
+			return earliest(soonest, *sweep), true
+		}
+	}
+	rs, soonest := rh.hub.behind(nil, asked)
+	*b = lagging{hub: rh, asked: asked, rs: rs}
+	if len(rs) == 0 && rh.hub.Head() >= asked {
 		r.client.ReportIfDue()
-		return *sweep, true
 	}
-	if !soonest.IsZero() && soonest.Before(*sweep) {
-		return soonest, true
+	return earliest(soonest, *sweep), true
+}
+
+// lagging are the followers of hub found behind the position asked.
+type lagging struct {
+	hub   *relayHub
+	asked int64
+	rs    []*record
+}
+
+// earliest returns the earlier of t (zero: none) and u.
+func earliest(t, u time.Time) time.Time {
+	if !t.IsZero() && t.Before(u) {
+		return t
 	}
-	return *sweep, true
+	return u
 }
 
 // waitChange waits for changed or swapped to close, or for next (zero:

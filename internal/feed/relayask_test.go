@@ -148,14 +148,14 @@ func TestRelayLooksAtFollowersOnlyForAnAsk(t *testing.T) {
 		return st.Position == 5 && st.FreshUntil.After(clk.Now())
 	})
 	rhub := relay.Hub()
-	before := rhub.SafeScans()
+	before := rhub.Looks()
 	const moves = 20
 	for i := int64(1); i <= moves; i++ {
 		up.appendN(1, live)
 		waitFor(t, "the relay's hub to reach the entry", func() bool { return rhub.Head() == 5+i })
 		waitFor(t, "the follower to apply the entry", func() bool { return c.State().Position == 5+i })
 	}
-	if n := rhub.SafeScans() - before; n >= moves/2 {
+	if n := rhub.Looks() - before; n >= moves/2 {
 		t.Errorf("the relay looked at its followers %d times while its hub's head moved %d times with no ask, want fewer than %d", n, moves, moves/2)
 	}
 	up.appendN(1, live)
@@ -210,11 +210,11 @@ func TestRelayAnswersAskOnceSilentFollowerLapses(t *testing.T) {
 	waitFor(t, "the relay's hub to reach 6", func() bool { return rhub.Head() == 6 })
 	// A stream opened now (another follower, safe from its start) makes the
 	// relay look once more, at 6: the look that must arm its timer.
-	scans := rhub.SafeScans()
+	looks := rhub.Looks()
 	resp, _ := open(t, rs.URL+feed.Path, map[string]string{"Authorization": "Bearer k",
 		"Tegata-Verifier": "id=other&stale_after_ms=10000"})
 	defer resp.Body.Close()
-	waitFor(t, "the relay to look at its followers for the ask", func() bool { return rhub.SafeScans() > scans })
+	waitFor(t, "the relay to look at its followers for the ask", func() bool { return rhub.Looks() > looks })
 	if f, ok := relayRecord(hub); !ok || f.Position >= 6 {
 		t.Fatalf("the relay's record = %+v (found %v), want it below 6 while its follower holds 5", f, ok)
 	}
