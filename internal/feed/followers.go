@@ -651,33 +651,45 @@ func (fs *followers) scanSafe(head int64, now time.Time) (safe int64, next time.
 	fs.mu.RLock()
 	defer fs.mu.RUnlock()
 	safe = head
-	soonest := func(t time.Time) {
-		if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
 	// Followers mostly share one bound and, once asked, one position:
 	// the history's answers for the last ones are kept.
 	var hs historyScan
 	for id, r := range fs.m {
-		r.mu.Lock()
-		live, pos, heard, stale := r.live(now), r.Position, r.Heard, r.StaleAfter
-		r.mu.Unlock()
+		live, x, heard, stale := fs.safeUpTo(r, now, &hs)
 		if !live {
 			dead = append(dead, id)
 			continue
 		}
-		x := max(pos, r.floor, hs.at(&fs.hist, now, stale))
 		if x >= head {
 			continue
 		}
 		safe = min(safe, x)
-		soonest(heard.Add(stale + time.Nanosecond))
-		if t, ok := hs.passed(&fs.hist, x); ok {
-			soonest(t.Add(stale + time.Nanosecond))
-		}
+		next = fs.raisedAt(next, &hs, x, heard, stale, now)
 	}
 	return safe, next, dead
+}
+
+// safeUpTo returns whether r is live at now and the highest position it
+// is safe up to by the rules of safe (its report, its floor, the head its
+// bound ago), with when it was last heard and its bound. fs.mu is held.
+func (fs *followers) safeUpTo(r *record, now time.Time, hs *historyScan) (live bool, x int64, heard time.Time, stale time.Duration) {
+	r.mu.Lock()
+	live, pos, heard, stale := r.live(now), r.Position, r.Heard, r.StaleAfter
+	r.mu.Unlock()
+	return live, max(pos, r.floor, hs.at(&fs.hist, now, stale)), heard, stale
+}
+
+// raisedAt returns the earlier of next (zero: none) and the first instant
+// after now at which time alone makes a follower safe beyond x: its bound
+// past when it was last heard, or past when the head passed x. fs.mu is
+// held.
+func (fs *followers) raisedAt(next time.Time, hs *historyScan, x int64, heard time.Time, stale time.Duration, now time.Time) time.Time {
+	for _, t := range [2]time.Time{heard.Add(stale + time.Nanosecond), hs.passedPlus(&fs.hist, x, stale)} {
+		if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
 }
 
 // behind returns the live records among rs (every record when rs is nil)
@@ -697,19 +709,12 @@ func (fs *followers) behind(rs []*record, x int64, now time.Time) ([]*record, ti
 		hs   historyScan
 	)
 	visit := func(r *record) {
-		r.mu.Lock()
-		live, pos, heard, stale := r.live(now), r.Position, r.Heard, r.StaleAfter
-		r.mu.Unlock()
-		y := max(pos, r.floor, hs.at(&fs.hist, now, stale))
+		live, y, heard, stale := fs.safeUpTo(r, now, &hs)
 		if !live || y >= x {
 			return
 		}
 		out = append(out, r)
-		for _, t := range []time.Time{heard.Add(stale + time.Nanosecond), hs.passedPlus(&fs.hist, y, stale)} {
-			if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
-				next = t
-			}
-		}
+		next = fs.raisedAt(next, &hs, y, heard, stale, now)
 	}
 	if rs == nil {
 		for _, r := range fs.m {

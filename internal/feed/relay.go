@@ -123,7 +123,7 @@ func (rh *relayHub) noteLocked(st State) {
 	}
 	if n := len(rh.lic); n > 0 {
 		last := &rh.lic[n-1]
-		if st.Position < last.pos || !st.FreshUntil.After(last.end) && st.Position >= last.pos {
+		if st.Position < last.pos || !st.FreshUntil.After(last.end) {
 			return // nothing a later licence lacks
 		}
 		if st.Position == last.pos {
@@ -283,10 +283,16 @@ func (r *Relay) startHubLocked(ctx context.Context, epoch string) {
 		defer close(rh.done)
 		_ = rh.hub.Run(hctx) // a hub runs once: never ErrHubRan
 	}()
+	r.setCurLocked(rh)
+	r.log.Info("relay: serving the feed", "epoch", epoch, "position", r.client.State().Position)
+}
+
+// setCurLocked makes rh the hub serving the followers (nil: none) and
+// wakes whoever waits on swapped. r.mu is held.
+func (r *Relay) setCurLocked(rh *relayHub) {
 	r.cur = rh
 	close(r.swapped)
 	r.swapped = make(chan struct{})
-	r.log.Info("relay: serving the feed", "epoch", epoch, "position", r.client.State().Position)
 }
 
 // licenseAt is how long the hub may let a lease run that names head: no
@@ -333,9 +339,7 @@ func (r *Relay) reset() {
 	cur := r.cur
 	if cur == nil || cur.epoch != st.Epoch {
 		r.rlog = NewRelayLog(r.cfg.Grace, r.cfg.Clock)
-		r.cur = nil
-		close(r.swapped)
-		r.swapped = make(chan struct{})
+		r.setCurLocked(nil)
 		r.mu.Unlock()
 		if cur != nil {
 			cur.stop()
